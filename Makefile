@@ -1,0 +1,101 @@
+# smimp - one plain Makefile.  `make SANITIZE=1` builds under
+# AddressSanitizer and UndefinedBehaviorSanitizer into build-san/.
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+DESTDIR ?=
+
+CC ?= cc
+AR ?= ar
+PKG_CONFIG ?= pkg-config
+CFLAGS ?= -O2 -g
+VERSION = 0.1.0
+
+PKGS = libsodium jansson
+override CFLAGS += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+	-Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
+	-pthread -Ilib -MMD -MP -DSMIMP_VERSION='"$(VERSION)"' \
+	$(shell $(PKG_CONFIG) --cflags $(PKGS))
+LDLIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -lpthread
+
+ifeq ($(SANITIZE),1)
+B ?= build-san
+override CFLAGS += -O1 -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=all
+override LDFLAGS += -fsanitize=address,undefined
+else
+B ?= build
+endif
+
+LIB_SRC := $(sort $(wildcard lib/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
+CMD_SRC := $(sort $(wildcard cmd/*.c))
+CMDS := $(notdir $(CMD_SRC:.c=))
+BINS := $(CMDS:%=$(B)/bin/%)
+UNIT_SRC := $(sort $(wildcard t/unit/*.c))
+UNITS := $(UNIT_SRC:t/unit/%.c=$(B)/t/%)
+FUZZ_SRC := $(sort $(wildcard fuzz/*.c))
+MANS := $(sort $(wildcard man/*.[1578]))
+
+all: $(BINS) $(UNITS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/libsmimp.a: $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(B)/bin/%: $(B)/cmd/%.o $(B)/libsmimp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(B)/libsmimp.a $(LDLIBS)
+
+$(B)/t/%: $(B)/t/unit/%.o $(B)/libsmimp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(B)/libsmimp.a $(LDLIBS) -lz
+
+deps:
+	@sh scripts/deps.sh
+
+# The suites run twice: on the normal build and on the sanitizer build.
+check: deps
+	$(MAKE) all
+	$(MAKE) SANITIZE=1 all
+	@sh scripts/lint-man.sh $(MANS)
+	SMIMP_BUILD=$(CURDIR)/build bats t
+	SMIMP_BUILD=$(CURDIR)/build-san bats t
+
+demo: deps all
+	@sh scripts/demo.sh $(CURDIR)/build/bin
+
+bench: deps all
+	@sh bench/run.sh $(CURDIR)/build/bin
+
+FUZZ_SECONDS ?= 30
+fuzz: deps
+	@sh fuzz/run.sh $(FUZZ_SECONDS)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
+		$(DESTDIR)$(FISHCOMPDIR)
+	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)
+	for m in $(MANS); do \
+		s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
+		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s; done
+	install -m 0644 completions/bash/* $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0644 completions/zsh/* $(DESTDIR)$(ZSHCOMPDIR)
+	install -m 0644 completions/fish/* $(DESTDIR)$(FISHCOMPDIR)
+
+clean:
+	rm -rf build build-san build-fuzz
+
+.PHONY: all deps check demo bench fuzz install clean
+.SECONDARY:
+
+-include $(LIB_OBJ:.o=.d) $(BINS:$(B)/bin/%=$(B)/cmd/%.d) $(UNITS:$(B)/t/%=$(B)/t/unit/%.d)

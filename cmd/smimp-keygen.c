@@ -1,0 +1,289 @@
+/*
+ * smimp-keygen - make an identity for user@domain: an Ed25519 identity
+ * key, an X25519 encryption key and an offline recovery key.  Writes
+ * PREFIX.key and PREFIX.recovery (secret, 0600, passphrase-encrypted)
+ * and PREFIX.pub (the genesis record of the identity log).  Also prints
+ * fingerprints and exports the encryption key in age's formats.
+ */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "age.h"
+#include "fileio.h"
+#include "idlog.h"
+#include "keys.h"
+#include "util.h"
+#include "cmd.h"
+#include "banned.h"
+
+enum keygen_mode { MODE_GENERATE, MODE_FINGERPRINT, MODE_EXPORT_AGE,
+	MODE_EXPORT_RECIPIENT };
+
+struct keygen_opts {
+	enum keygen_mode mode;
+	int modes;
+	const char *address;
+	const char *prefix;
+	const char *identity;
+	const char *pubfile;
+	int no_passphrase;
+	const char *passphrase_file;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: smimp-keygen -u ADDRESS [-o PREFIX] [--no-passphrase | "
+	    "--passphrase-file FILE]\n"
+	    "       smimp-keygen --fingerprint FILE.pub\n"
+	    "       smimp-keygen --export-age [-i FILE.key] "
+	    "[--passphrase-file FILE]\n"
+	    "       smimp-keygen --export-age-recipient [-i FILE.key | "
+	    "FILE.pub]\n");
+}
+
+static int
+parse_args(int argc, char **argv, struct keygen_opts *o)
+{
+	enum { OPT_NOPASS = 256, OPT_PASSFILE, OPT_FP, OPT_AGE, OPT_RCPT,
+		OPT_VERSION };
+	static const struct option longopts[] = {
+		{ "user", required_argument, NULL, 'u' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "identity", required_argument, NULL, 'i' },
+		{ "no-passphrase", no_argument, NULL, OPT_NOPASS },
+		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
+		{ "fingerprint", required_argument, NULL, OPT_FP },
+		{ "export-age", no_argument, NULL, OPT_AGE },
+		{ "export-age-recipient", no_argument, NULL, OPT_RCPT },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	while ((c = getopt_long(argc, argv, "u:o:i:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'u': o->address = optarg; break;
+		case 'o': o->prefix = optarg; break;
+		case 'i': o->identity = optarg; break;
+		case OPT_NOPASS: o->no_passphrase = 1; break;
+		case OPT_PASSFILE: o->passphrase_file = optarg; break;
+		case OPT_FP:
+			o->mode = MODE_FINGERPRINT;
+			o->pubfile = optarg;
+			o->modes++;
+			break;
+		case OPT_AGE: o->mode = MODE_EXPORT_AGE; o->modes++; break;
+		case OPT_RCPT: o->mode = MODE_EXPORT_RECIPIENT; o->modes++;
+			break;
+		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
+		case OPT_VERSION: exit(print_version());
+		default: usage(stderr); return SMIMP_EXIT_USAGE;
+		}
+	}
+	if (o->modes > 1)
+		return usage_error("--fingerprint, --export-age and "
+		    "--export-age-recipient exclude each other");
+	if (o->mode == MODE_EXPORT_RECIPIENT && optind < argc &&
+	    o->identity == NULL)
+		o->pubfile = argv[optind++];
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (o->no_passphrase && o->passphrase_file != NULL)
+		return usage_error("--no-passphrase and --passphrase-file "
+		    "exclude each other");
+	if (o->mode == MODE_GENERATE && o->address == NULL)
+		return usage_error("an address is needed: -u ADDRESS");
+	if (o->mode != MODE_GENERATE && (o->address || o->prefix))
+		return usage_error("-u and -o only go with key generation");
+	return 0;
+}
+
+struct keygen_paths {
+	char key[PATH_MAX], pub[PATH_MAX], recovery[PATH_MAX];
+};
+
+static int
+make_paths(const struct keygen_opts *o, struct keygen_paths *p,
+    struct smimp_err *err)
+{
+	char home[PATH_MAX];
+	const char *prefix = o->prefix;
+
+	if (prefix == NULL) {
+		if (smimp_home(home, sizeof(home), err) != 0 ||
+		    mkdir_p(home, 0700, err) != 0)
+			return -1;
+		if (strlen(home) + 10 >= sizeof(home))
+			return smimp_err_set(err, SMIMP_EXIT_FAIL,
+			    "SMIMP_HOME is too long");
+		memcpy(home + strlen(home), "/identity", 10);
+		prefix = home;
+	}
+	if ((size_t)snprintf(p->key, sizeof(p->key), "%s.key", prefix) >=
+	    sizeof(p->key) ||
+	    (size_t)snprintf(p->pub, sizeof(p->pub), "%s.pub", prefix) >=
+	    sizeof(p->pub) ||
+	    (size_t)snprintf(p->recovery, sizeof(p->recovery), "%s.recovery",
+	    prefix) >= sizeof(p->recovery))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "prefix too long");
+	if (access(p->key, F_OK) == 0 || access(p->pub, F_OK) == 0 ||
+	    access(p->recovery, F_OK) == 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' already "
+		    "exists: refusing to overwrite an identity",
+		    access(p->key, F_OK) == 0 ? p->key :
+		    access(p->pub, F_OK) == 0 ? p->pub : p->recovery);
+	return 0;
+}
+
+static int
+generate(const struct keygen_opts *o, struct smimp_err *err)
+{
+	struct secret_key sk, rk;
+	struct keygen_paths p;
+	struct idlog log;
+	struct passphrase_source src = { o->passphrase_file, isatty(0) };
+	char addr[ADDRESS_MAX + 1], fp[FINGERPRINT_STRLEN];
+	char *pass = NULL;
+	size_t pass_len = 0;
+	int ret = -1, wrote = 0;
+
+	memset(&sk, 0, sizeof(sk));
+	memset(&rk, 0, sizeof(rk));
+	memset(&log, 0, sizeof(log));
+	if (address_normalize(o->address, addr, err) != 0 ||
+	    make_paths(o, &p, err) != 0)
+		goto out;
+	if (!o->no_passphrase && passphrase_get(&src, "Passphrase for the "
+	    "new key: ", 1, &pass, &pass_len, err) != 0)
+		goto out;
+	if (secret_key_generate(&sk, addr, err) != 0 ||
+	    recovery_key_generate(&rk, addr, err) != 0 ||
+	    idlog_genesis(&log, addr, sk.identity_secret, sk.encryption_public,
+	    rk.identity_public, time_now(), err) != 0)
+		goto out;
+	if (secret_key_write(&rk, p.recovery, pass, pass_len, err) != 0)
+		goto out;
+	wrote = 1;
+	if (secret_key_write(&sk, p.key, pass, pass_len, err) != 0)
+		goto out;
+	wrote = 2;
+	if (file_write_atomic(p.pub, log.raw, log.raw_len, 0644, 0, err) != 0)
+		goto out;
+	fingerprint_format(log.fingerprint, fp);
+	fprintf(stderr, "%s: created %s: %s %s %s\n", progname, addr, p.key,
+	    p.pub, p.recovery);
+	fprintf(stderr, "%s: keep %s offline: it revokes and replaces lost "
+	    "keys\n", progname, p.recovery);
+	printf("%s\n", fp);
+	ret = 0;
+out:
+	if (ret != 0 && wrote >= 1)
+		(void)unlink(p.recovery);
+	if (ret != 0 && wrote >= 2)
+		(void)unlink(p.key);
+	passphrase_free(pass, pass_len);
+	secret_key_release(&sk);
+	secret_key_release(&rk);
+	idlog_release(&log);
+	return ret;
+}
+
+static int
+show_fingerprint(const char *pubfile, struct smimp_err *err)
+{
+	struct idlog log;
+	char fp[FINGERPRINT_STRLEN];
+
+	if (idlog_read_file(&log, pubfile, err) != 0)
+		return -1;
+	fingerprint_format(log.fingerprint, fp);
+	printf("%s\n", fp);
+	idlog_release(&log);
+	return 0;
+}
+
+static int
+export_age(const struct keygen_opts *o, struct smimp_err *err)
+{
+	struct passphrase_source src = { o->passphrase_file, isatty(0) };
+	struct secret_key sk;
+	struct idlog log;
+	char path[PATH_MAX], out[AGE_IDENTITY_STRLEN];
+	const char *keyfile = o->identity;
+	int ret = -1;
+
+	if (o->mode == MODE_EXPORT_RECIPIENT && o->pubfile != NULL) {
+		if (idlog_read_file(&log, o->pubfile, err) != 0)
+			return -1;
+		ret = age_recipient_encode(log.encryption_key, out);
+		idlog_release(&log);
+		if (ret != 0)
+			return smimp_err_set(err, SMIMP_EXIT_FAIL,
+			    "cannot encode the recipient");
+		printf("%s\n", out);
+		return 0;
+	}
+	if (keyfile == NULL) {
+		if (default_identity_path(path, sizeof(path), "key", err) != 0)
+			return -1;
+		keyfile = path;
+	}
+	if (secret_key_load(&sk, keyfile, &src, err) != 0)
+		return -1;
+	if (sk.is_recovery) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' is a recovery key, "
+		    "not an identity key", keyfile);
+		goto out;
+	}
+	if ((o->mode == MODE_EXPORT_AGE ?
+	    age_identity_encode(sk.encryption_secret, out) :
+	    age_recipient_encode(sk.encryption_public, out)) != 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot encode the key");
+		goto out;
+	}
+	printf("%s\n", out);
+	ret = 0;
+out:
+	sodium_memzero(out, sizeof(out));
+	secret_key_release(&sk);
+	return ret;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct keygen_opts o;
+	struct smimp_err err;
+	int rc;
+
+	progname = "smimp-keygen";
+	smimp_err_clear(&err);
+	if (sodium_init() < 0) {
+		warnx_("cannot initialize libsodium");
+		return SMIMP_EXIT_FAIL;
+	}
+	rc = parse_args(argc, argv, &o);
+	if (rc != 0)
+		return rc;
+	switch (o.mode) {
+	case MODE_GENERATE: rc = generate(&o, &err); break;
+	case MODE_FINGERPRINT: rc = show_fingerprint(o.pubfile, &err); break;
+	default: rc = export_age(&o, &err); break;
+	}
+	if (rc != 0)
+		return report(&err);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		warnx_("cannot write to stdout");
+		return SMIMP_EXIT_FAIL;
+	}
+	return SMIMP_EXIT_OK;
+}

@@ -1,0 +1,296 @@
+/*
+ * smimp-open - sealed message in, plaintext out, only once it decrypts,
+ * its signature verifies and it was addressed to us.  The body is
+ * spooled to a private file and released only then, so no unverified
+ * byte ever reaches the output (EFAIL).  Reports the sender, its
+ * fingerprint and its tier in the trust store on stderr.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "fileio.h"
+#include "identity.h"
+#include "message.h"
+#include "trust.h"
+#include "cmd.h"
+#include "banned.h"
+
+struct open_opts {
+	const char *identity;
+	const char *output;
+	const char *input;
+	const char *passphrase_file;
+	int headers;
+	int json;
+	int accept_unknown;
+	int quiet;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: smimp-open [-i IDENTITY] [-o OUT] [--headers] [--json] "
+	    "[--accept-unknown]\n"
+	    "                  [-q] [--passphrase-file FILE] [FILE]\n");
+}
+
+static int
+parse_args(int argc, char **argv, struct open_opts *o)
+{
+	enum { OPT_HEADERS = 256, OPT_JSON, OPT_ACCEPT, OPT_PASSFILE,
+		OPT_VERSION };
+	static const struct option longopts[] = {
+		{ "identity", required_argument, NULL, 'i' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "headers", no_argument, NULL, OPT_HEADERS },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "accept-unknown", no_argument, NULL, OPT_ACCEPT },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	while ((c = getopt_long(argc, argv, "i:o:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'i': o->identity = optarg; break;
+		case 'o': o->output = optarg; break;
+		case 'q': o->quiet = 1; break;
+		case OPT_HEADERS: o->headers = 1; break;
+		case OPT_JSON: o->json = 1; break;
+		case OPT_ACCEPT: o->accept_unknown = 1; break;
+		case OPT_PASSFILE: o->passphrase_file = optarg; break;
+		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
+		case OPT_VERSION: exit(print_version());
+		default: usage(stderr); return SMIMP_EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		o->input = argv[optind++];
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (o->headers && o->json)
+		return usage_error("--headers and --json exclude each other");
+	return 0;
+}
+
+/* A private spool: beside OUT (to rename into place) or in TMPDIR. */
+static int
+open_spool(const struct open_opts *o, char *tmp, size_t cap,
+    struct smimp_err *err)
+{
+	const char *dir = getenv("TMPDIR");
+	int fd;
+
+	tmp[0] = '\0';
+	if (o->output != NULL && !o->json && !o->headers)
+		return tmpfile_beside(o->output, tmp, cap, err);
+	if (dir == NULL || dir[0] == '\0')
+		dir = "/tmp";
+	if ((size_t)snprintf(tmp, cap, "%s/smimp-open.XXXXXX", dir) >= cap)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "TMPDIR too long");
+	fd = mkstemp(tmp);
+	if (fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+		    "cannot create a spool file in '%s'", dir);
+	(void)unlink(tmp);
+	tmp[0] = '\0';
+	return fd;
+}
+
+static int
+copy_fd(int from, int to, struct smimp_err *err)
+{
+	static unsigned char buf[256 * 1024];
+	ssize_t n;
+
+	if (lseek(from, 0, SEEK_SET) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read spool");
+	for (;;) {
+		n = read(from, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "cannot read spool");
+		if (n == 0)
+			return 0;
+		if (fd_write_all(to, buf, (size_t)n) != 0)
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "cannot write the output");
+	}
+}
+
+/* Write what the user asked for: body, headers and body, or JSON. */
+static int
+release(const struct open_opts *o, const struct msg_meta *meta,
+    const char *tier, int spool, struct smimp_err *err)
+{
+	char *json = NULL;
+	char tmp[PATH_MAX];
+	int out = STDOUT_FILENO, ret = -1;
+
+	tmp[0] = '\0';
+	if (o->output != NULL && (o->json || o->headers)) {
+		out = tmpfile_beside(o->output, tmp, sizeof(tmp), err);
+		if (out < 0)
+			return -1;
+	}
+	if (o->json) {
+		json = msg_meta_json(meta, tier, spool, err);
+		if (json == NULL)
+			goto out;
+		if (fd_write_all(out, json, strlen(json)) != 0 ||
+		    fd_write_all(out, "\n", 1) != 0) {
+			smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "cannot write the output");
+			goto out;
+		}
+	} else {
+		if (o->headers && (fd_write_all(out, meta->header_text,
+		    meta->header_len) != 0 || fd_write_all(out, "\n", 1))) {
+			smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "cannot write the output");
+			goto out;
+		}
+		if (copy_fd(spool, out, err) != 0)
+			goto out;
+	}
+	if (tmp[0] != '\0') {
+		if (fsync(out) != 0) {
+			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'",
+			    o->output);
+			goto out;
+		}
+		close(out);
+		out = -1;
+		ret = file_commit(tmp, o->output, 1, err);
+		tmp[0] = '\0';
+		goto out;
+	}
+	ret = 0;
+out:
+	if (tmp[0] != '\0') {
+		(void)unlink(tmp);
+		if (out >= 0)
+			close(out);
+	}
+	free(json);
+	return ret;
+}
+
+/* Rename the spool onto OUT: the plain -o case. */
+static int
+commit_spool(const struct open_opts *o, int spool, char *tmp,
+    struct smimp_err *err)
+{
+	if (fsync(spool) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'",
+		    o->output);
+	if (file_commit(tmp, o->output, 1, err) != 0)
+		return -1;
+	tmp[0] = '\0';
+	return 0;
+}
+
+static int
+open_message(const struct open_opts *o, struct smimp_err *err)
+{
+	struct passphrase_source src = { o->passphrase_file, isatty(0) };
+	struct trust_store ts;
+	struct msg_meta meta;
+	struct identity id;
+	enum trust_tier tier = TIER_UNKNOWN;
+	char tmp[PATH_MAX], home[PATH_MAX], fp[FINGERPRINT_STRLEN];
+	int in = STDIN_FILENO, spool = -1, ret = -1, opened = 0;
+
+	tmp[0] = '\0';
+	memset(&ts, 0, sizeof(ts));
+	memset(&id, 0, sizeof(id));
+	if (o->input != NULL && strcmp(o->input, "-") != 0) {
+		in = open(o->input, O_RDONLY | O_CLOEXEC);
+		if (in < 0)
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "cannot open '%s'", o->input);
+	}
+	if (smimp_home(home, sizeof(home), err) != 0 ||
+	    trust_load(&ts, home, err) != 0 ||
+	    identity_load(&id, o->identity, &src, 0, err) != 0)
+		goto out;
+	spool = open_spool(o, tmp, sizeof(tmp), err);
+	if (spool < 0)
+		goto out;
+	if (message_open(&id.sk, in, spool, &meta, err) != 0)
+		goto out;
+	opened = 1;
+	fingerprint_format(meta.sender.fingerprint, fp);
+	if (sender_tier(&ts, &meta, &tier, err) != 0)
+		goto out;
+	if (!o->quiet)
+		fprintf(stderr, "%s: from %s, fingerprint %s, %s\n", progname,
+		    meta.from, fp, trust_tier_name(tier));
+	if (tier == TIER_BLOCKED) {
+		smimp_err_set(err, SMIMP_EXIT_UNTRUSTED, "%s is blocked: "
+		    "nothing written", meta.from);
+		goto out;
+	}
+	if (tier == TIER_UNKNOWN && !o->accept_unknown) {
+		smimp_err_set(err, SMIMP_EXIT_UNTRUSTED, "%s is not in the "
+		    "trust store: nothing written (check the fingerprint, then "
+		    "smimp-trust add --from-message, or use --accept-unknown)",
+		    meta.from);
+		goto out;
+	}
+	if (tmp[0] != '\0' ? commit_spool(o, spool, tmp, err) :
+	    release(o, &meta, trust_tier_name(tier), spool, err))
+		goto out;
+	ret = 0;
+	if (tier == TIER_UNKNOWN)
+		smimp_err_set(err, SMIMP_EXIT_UNTRUSTED, "%s", "unknown sender");
+out:
+	if (tmp[0] != '\0')
+		(void)unlink(tmp);
+	if (spool >= 0)
+		close(spool);
+	if (in != STDIN_FILENO)
+		close(in);
+	if (opened)
+		msg_meta_release(&meta);
+	identity_release(&id);
+	trust_release(&ts);
+	return ret;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct open_opts o;
+	struct smimp_err err;
+	int rc;
+
+	progname = "smimp-open";
+	smimp_err_clear(&err);
+	if (sodium_init() < 0) {
+		warnx_("cannot initialize libsodium");
+		return SMIMP_EXIT_FAIL;
+	}
+	rc = parse_args(argc, argv, &o);
+	if (rc != 0)
+		return rc;
+	if (open_message(&o, &err) != 0)
+		return report(&err);
+	/* Released under --accept-unknown: still say the sender is unknown. */
+	return err.code;
+}

@@ -1,0 +1,236 @@
+/*
+ * smimp-seal - plaintext in, sealed message out: a signed envelope
+ * encrypted to every recipient with age.  Streams any size in constant
+ * memory.  The sender's identity log travels inside, so a recipient can
+ * check the signature before trusting the sender.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "fileio.h"
+#include "identity.h"
+#include "message.h"
+#include "trust.h"
+#include "cmd.h"
+#include "banned.h"
+
+struct seal_opts {
+	const char *identity;
+	const char *rcpt_args[MSG_MAX_RECIPIENTS];
+	int rcpt_cc[MSG_MAX_RECIPIENTS];
+	size_t nrcpts;
+	const char *subject;
+	const char *type;
+	const char *content_type;
+	const char *thread_id;
+	const char *in_reply_to;
+	const char *output;
+	const char *input;
+	const char *passphrase_file;
+	int armor;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: smimp-seal [-i IDENTITY] -r RECIPIENT [-r ...] "
+	    "[-c RECIPIENT] [-s SUBJECT]\n"
+	    "                  [-t TYPE] [-a] [-o OUT] [--content-type TYPE] "
+	    "[--thread ID]\n"
+	    "                  [--in-reply-to ID] [--passphrase-file FILE] "
+	    "[FILE]\n");
+}
+
+static int
+add_rcpt(struct seal_opts *o, const char *arg, int cc)
+{
+	if (o->nrcpts == MSG_MAX_RECIPIENTS)
+		return usage_error("too many recipients (at most %d)",
+		    MSG_MAX_RECIPIENTS);
+	o->rcpt_args[o->nrcpts] = arg;
+	o->rcpt_cc[o->nrcpts++] = cc;
+	return 0;
+}
+
+static int
+parse_args(int argc, char **argv, struct seal_opts *o)
+{
+	enum { OPT_CTYPE = 256, OPT_THREAD, OPT_REPLY, OPT_PASSFILE,
+		OPT_VERSION };
+	static const struct option longopts[] = {
+		{ "identity", required_argument, NULL, 'i' },
+		{ "recipient", required_argument, NULL, 'r' },
+		{ "cc", required_argument, NULL, 'c' },
+		{ "subject", required_argument, NULL, 's' },
+		{ "type", required_argument, NULL, 't' },
+		{ "armor", no_argument, NULL, 'a' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "content-type", required_argument, NULL, OPT_CTYPE },
+		{ "thread", required_argument, NULL, OPT_THREAD },
+		{ "in-reply-to", required_argument, NULL, OPT_REPLY },
+		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c, rc;
+
+	memset(o, 0, sizeof(*o));
+	o->type = "email";
+	while ((c = getopt_long(argc, argv, "i:r:c:s:t:ao:h", longopts,
+	    NULL)) != -1) {
+		switch (c) {
+		case 'i': o->identity = optarg; break;
+		case 'r':
+		case 'c':
+			if ((rc = add_rcpt(o, optarg, c == 'c')) != 0)
+				return rc;
+			break;
+		case 's': o->subject = optarg; break;
+		case 't': o->type = optarg; break;
+		case 'a': o->armor = 1; break;
+		case 'o': o->output = optarg; break;
+		case OPT_CTYPE: o->content_type = optarg; break;
+		case OPT_THREAD: o->thread_id = optarg; break;
+		case OPT_REPLY: o->in_reply_to = optarg; break;
+		case OPT_PASSFILE: o->passphrase_file = optarg; break;
+		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
+		case OPT_VERSION: exit(print_version());
+		default: usage(stderr); return SMIMP_EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		o->input = argv[optind++];
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (o->nrcpts == 0 || o->rcpt_cc[0])
+		return usage_error("at least one recipient is needed: "
+		    "-r RECIPIENT");
+	return 0;
+}
+
+/* Resolve every recipient, reporting each failure before giving up. */
+static int
+resolve_all(const struct seal_opts *o, struct msg_recipient *rcpts,
+    struct smimp_err *err)
+{
+	struct trust_store ts;
+	char home[PATH_MAX];
+	struct smimp_err one;
+	size_t i;
+	int failed = 0;
+
+	memset(&ts, 0, sizeof(ts));
+	if (smimp_home(home, sizeof(home), err) != 0 ||
+	    trust_load(&ts, home, err) != 0)
+		return -1;
+	for (i = 0; i < o->nrcpts; i++) {
+		smimp_err_clear(&one);
+		if (recipient_resolve(o->rcpt_args[i], &ts, &rcpts[i],
+		    &one) != 0) {
+			if (failed++ > 0)
+				report(err);
+			*err = one;
+			continue;
+		}
+		rcpts[i].cc = o->rcpt_cc[i];
+	}
+	trust_release(&ts);
+	return failed ? -1 : 0;
+}
+
+static int
+seal(const struct seal_opts *o, struct smimp_err *err)
+{
+	static struct msg_recipient rcpts[MSG_MAX_RECIPIENTS];
+	struct passphrase_source src = { o->passphrase_file, isatty(0) };
+	struct seal_params p;
+	struct identity id;
+	char tmp[PATH_MAX];
+	int in = STDIN_FILENO, out = STDOUT_FILENO, ret = -1;
+
+	tmp[0] = '\0';
+	memset(&id, 0, sizeof(id));
+	if (resolve_all(o, rcpts, err) != 0)
+		return -1;
+	if (o->input != NULL && strcmp(o->input, "-") != 0) {
+		in = open(o->input, O_RDONLY | O_CLOEXEC);
+		if (in < 0)
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "cannot open '%s'", o->input);
+	}
+	if (identity_load(&id, o->identity, &src, 1, err) != 0)
+		goto out;
+	if (o->output != NULL && strcmp(o->output, "-") != 0) {
+		out = tmpfile_beside(o->output, tmp, sizeof(tmp), err);
+		if (out < 0)
+			goto out;
+	}
+	memset(&p, 0, sizeof(p));
+	p.sender = &id.sk;
+	p.sender_log = &id.log;
+	p.rcpts = rcpts;
+	p.nrcpts = o->nrcpts;
+	p.type = o->type;
+	p.subject = o->subject;
+	p.content_type = o->content_type;
+	p.thread_id = o->thread_id;
+	p.in_reply_to = o->in_reply_to;
+	p.armor = o->armor;
+	if (message_seal(&p, in, out, NULL, 0, err) != 0)
+		goto out;
+	if (tmp[0] != '\0') {
+		if (fsync(out) != 0) {
+			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'",
+			    o->output);
+			goto out;
+		}
+		close(out);
+		out = -1;
+		if (file_commit(tmp, o->output, 1, err) != 0) {
+			tmp[0] = '\0';
+			goto out;
+		}
+		tmp[0] = '\0';
+	}
+	ret = 0;
+out:
+	if (tmp[0] != '\0') {
+		(void)unlink(tmp);
+		if (out >= 0)
+			close(out);
+	}
+	if (in != STDIN_FILENO)
+		close(in);
+	identity_release(&id);
+	return ret;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct seal_opts o;
+	struct smimp_err err;
+	int rc;
+
+	progname = "smimp-seal";
+	smimp_err_clear(&err);
+	if (sodium_init() < 0) {
+		warnx_("cannot initialize libsodium");
+		return SMIMP_EXIT_FAIL;
+	}
+	rc = parse_args(argc, argv, &o);
+	if (rc != 0)
+		return rc;
+	if (seal(&o, &err) != 0)
+		return report(&err);
+	return SMIMP_EXIT_OK;
+}

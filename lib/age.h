@@ -1,0 +1,158 @@
+/*
+ * age.h - the age v1 file format (C2SP age spec) on libsodium: header
+ * parsing and writing, X25519 and scrypt stanzas, the header MAC, the
+ * ChaCha20-Poly1305 STREAM payload in 64 KiB chunks, and ASCII armor on
+ * input and output.
+ *
+ * Two levels of API.  The streaming one (age_decrypt_read, age_encryptor)
+ * is what tools and the test vectors use.  The chunk level one
+ * (age_decryptor_read_chunks, age_chunk_seal/open) lets seal and open
+ * spread chunks over several threads.
+ *
+ * Every failure fills err with code SMIMP_EXIT_BADMSG (input is bad) or
+ * SMIMP_EXIT_FAIL (I/O), and err->detail with an enum age_failure so a
+ * caller can tell a header error from a MAC error from a payload error.
+ */
+#ifndef SMIMP_AGE_H
+#define SMIMP_AGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define AGE_CHUNK_SIZE		65536
+#define AGE_TAG_SIZE		16
+#define AGE_CT_CHUNK_SIZE	(AGE_CHUNK_SIZE + AGE_TAG_SIZE)
+#define AGE_FILE_KEY_SIZE	16
+#define AGE_PAYLOAD_KEY_SIZE	32
+#define AGE_NONCE_SIZE		16
+#define AGE_MAX_HEADER		(256 * 1024)	/* whole header, bytes */
+#define AGE_MAX_LINE		(16 * 1024)	/* one header line */
+#define AGE_MAX_STANZAS		1024
+#define AGE_SCRYPT_MAX_LOGN	22		/* as age's default cap */
+#define AGE_SCRYPT_LOGN		18		/* work factor we write */
+#define AGE_ARMOR_BEGIN		"-----BEGIN AGE ENCRYPTED FILE-----"
+#define AGE_ARMOR_END		"-----END AGE ENCRYPTED FILE-----"
+#define AGE_IDENTITY_STRLEN	75	/* AGE-SECRET-KEY-1... plus NUL */
+#define AGE_RECIPIENT_STRLEN	63	/* age1... plus NUL */
+
+enum age_failure {
+	AGE_FAIL_NONE = 0,
+	AGE_FAIL_IO,		/* read or write error */
+	AGE_FAIL_ARMOR,		/* malformed ASCII armor */
+	AGE_FAIL_HEADER,	/* header does not parse, or bad stanza */
+	AGE_FAIL_NO_MATCH,	/* no identity unwraps any stanza */
+	AGE_FAIL_HMAC,		/* header MAC is wrong */
+	AGE_FAIL_PAYLOAD	/* STREAM fails: bad tag, truncated, trailing */
+};
+
+/* What can decrypt: an X25519 secret key or a passphrase (scrypt). */
+enum age_identity_type { AGE_ID_X25519, AGE_ID_SCRYPT };
+
+struct age_identity {
+	enum age_identity_type type;
+	const unsigned char *x25519_secret;	/* 32 bytes, caller owns */
+	const char *passphrase;			/* caller owns */
+	size_t passphrase_len;
+};
+
+struct age_recipient {
+	unsigned char x25519_public[32];
+};
+
+/*
+ * Buffered input over a file descriptor.  ASCII armor is detected from
+ * the first bytes and decoded on the fly, so callers see binary age.
+ */
+struct age_in;
+struct age_in *age_in_open_fd(int fd, struct smimp_err *err);
+/* Read up to len bytes, fewer only at EOF; *got is 0 at EOF. */
+int age_in_read(struct age_in *in, unsigned char *buf, size_t len,
+    size_t *got, struct smimp_err *err);
+int age_in_is_armored(const struct age_in *in);
+void age_in_free(struct age_in *in);	/* does not close the fd */
+
+/*
+ * Buffered output to a file descriptor, optionally armored.
+ * age_out_close writes the armor footer and flushes; it neither closes
+ * nor fsyncs the fd.
+ */
+struct age_out;
+struct age_out *age_out_open_fd(int fd, int armor, struct smimp_err *err);
+int age_out_write(struct age_out *out, const void *buf, size_t len,
+    struct smimp_err *err);
+int age_out_close(struct age_out *out, struct smimp_err *err);
+void age_out_free(struct age_out *out);
+
+/* Decryption. */
+struct age_decryptor;
+/*
+ * Read and check the header (stanzas, file key, MAC) and the payload
+ * nonce from in.  On success the decryptor is positioned at the first
+ * payload chunk.
+ */
+struct age_decryptor *age_decrypt_begin(struct age_in *in,
+    const struct age_identity *ids, size_t nids, struct smimp_err *err);
+/* Streaming plaintext; *got is 0 at a clean, authenticated EOF. */
+int age_decrypt_read(struct age_decryptor *d, unsigned char *buf,
+    size_t len, size_t *got, struct smimp_err *err);
+/*
+ * Chunk level: read up to n ciphertext chunks into buf (n *
+ * AGE_CT_CHUNK_SIZE bytes), their lengths into lens[], their count into
+ * *count.  *last is set when the final chunk read is the stream's last.
+ * The first chunk read has counter age_decryptor_counter() before the
+ * call.  Checks framing only; authenticity is age_chunk_open's job.
+ */
+int age_decryptor_read_chunks(struct age_decryptor *d, unsigned char *buf,
+    size_t n, size_t *lens, size_t *count, int *last, struct smimp_err *err);
+uint64_t age_decryptor_counter(const struct age_decryptor *d);
+const unsigned char *age_decryptor_payload_key(const struct age_decryptor *d);
+void age_decrypt_free(struct age_decryptor *d);
+
+/* Encryption: write header and payload nonce, return the payload key. */
+int age_encrypt_begin(struct age_out *out, const struct age_recipient *rcpts,
+    size_t n, unsigned char payload_key[AGE_PAYLOAD_KEY_SIZE],
+    struct smimp_err *err);
+int age_encrypt_begin_passphrase(struct age_out *out, const char *pass,
+    size_t pass_len, int log_n, unsigned char payload_key[AGE_PAYLOAD_KEY_SIZE],
+    struct smimp_err *err);
+
+/* Streaming encryption on top of age_encrypt_begin*. */
+struct age_encryptor;
+struct age_encryptor *age_encryptor_new(struct age_out *out,
+    const unsigned char payload_key[AGE_PAYLOAD_KEY_SIZE],
+    struct smimp_err *err);
+int age_encryptor_write(struct age_encryptor *e, const void *buf, size_t len,
+    struct smimp_err *err);
+/* Seal the final chunk; does not close out. */
+int age_encryptor_finish(struct age_encryptor *e, struct smimp_err *err);
+void age_encryptor_free(struct age_encryptor *e);
+
+/*
+ * One STREAM chunk.  ct holds len + AGE_TAG_SIZE bytes.  Thread-safe:
+ * no state beyond the arguments.  age_chunk_open returns -1 if the tag
+ * does not verify (or an empty chunk is not the first one).
+ */
+void age_chunk_seal(const unsigned char key[AGE_PAYLOAD_KEY_SIZE],
+    uint64_t counter, int last, const unsigned char *pt, size_t len,
+    unsigned char *ct);
+int age_chunk_open(const unsigned char key[AGE_PAYLOAD_KEY_SIZE],
+    uint64_t counter, int last, const unsigned char *ct, size_t ct_len,
+    unsigned char *pt);
+
+/* age's Bech32 key strings. */
+int age_identity_encode(const unsigned char secret[32],
+    char out[AGE_IDENTITY_STRLEN]);
+int age_recipient_encode(const unsigned char pub[32],
+    char out[AGE_RECIPIENT_STRLEN]);
+int age_identity_decode(const char *s, unsigned char secret[32]);
+int age_recipient_decode(const char *s, unsigned char pub[32]);
+
+/* HKDF-SHA-256 (RFC 5869); -1 if out_len > 255 * 32. */
+int hkdf_sha256(unsigned char *out, size_t out_len,
+    const unsigned char *ikm, size_t ikm_len,
+    const unsigned char *salt, size_t salt_len,
+    const unsigned char *info, size_t info_len);
+
+#endif

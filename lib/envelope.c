@@ -1,0 +1,461 @@
+/*
+ * envelope.c - build and parse the envelope header; hash and sign.
+ * The byte format is in doc/PROTOCOL.md.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "envelope.h"
+#include "exitcode.h"
+#include "idlog.h"
+#include "banned.h"
+
+#define ENV_SIG_CONTEXT	"smimp/1 envelope-signature"
+#define ENV_MAX_LINE	MSG_MAX_HEADER
+
+static const unsigned char leaf_personal[16] = "smimp/1 leaf";
+static const unsigned char root_personal[16] = "smimp/1 root";
+
+void
+env_leaf(unsigned char out[ENV_LEAF_SIZE], const unsigned char *data,
+    size_t len)
+{
+	crypto_generichash_blake2b_salt_personal(out, ENV_LEAF_SIZE, data, len,
+	    NULL, 0, NULL, leaf_personal);
+}
+
+void
+env_root_init(struct env_root *r)
+{
+	crypto_generichash_blake2b_init_salt_personal(&r->st, NULL, 0, 32,
+	    NULL, root_personal);
+	r->leaves = 0;
+}
+
+void
+env_root_add(struct env_root *r, const unsigned char leaf[ENV_LEAF_SIZE])
+{
+	crypto_generichash_update(&r->st, leaf, ENV_LEAF_SIZE);
+	r->leaves++;
+}
+
+void
+env_root_final(struct env_root *r, uint64_t signed_len, unsigned char out[32])
+{
+	unsigned char be[8];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		be[i] = (unsigned char)(signed_len >> (56 - 8 * i));
+	crypto_generichash_update(&r->st, be, sizeof(be));
+	crypto_generichash_final(&r->st, out, 32);
+}
+
+static void
+sig_input(unsigned char m[sizeof(ENV_SIG_CONTEXT) + 32],
+    const unsigned char root[32])
+{
+	memcpy(m, ENV_SIG_CONTEXT, sizeof(ENV_SIG_CONTEXT));
+	memcpy(m + sizeof(ENV_SIG_CONTEXT), root, 32);
+}
+
+void
+env_sign(unsigned char sig[ENV_SIG_SIZE], const unsigned char root[32],
+    const unsigned char identity_secret[64])
+{
+	unsigned char m[sizeof(ENV_SIG_CONTEXT) + 32];
+
+	sig_input(m, root);
+	crypto_sign_detached(sig, NULL, m, sizeof(m), identity_secret);
+}
+
+int
+env_verify(const unsigned char sig[ENV_SIG_SIZE], const unsigned char root[32],
+    const unsigned char identity_public[32])
+{
+	unsigned char m[sizeof(ENV_SIG_CONTEXT) + 32];
+
+	sig_input(m, root);
+	return crypto_sign_verify_detached(sig, m, sizeof(m), identity_public);
+}
+
+static int
+utf8_valid(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n, k;
+		uint32_t cp;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		for (k = 1; k <= n; k++) {
+			if (i + k >= len || (s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		/* No overlong forms, surrogates or values past U+10FFFF. */
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
+		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += n + 1;
+	}
+	return 1;
+}
+
+/* A header value: no control characters, valid UTF-8. */
+static int
+value_ok(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return utf8_valid((const unsigned char *)s, len);
+}
+
+static int
+type_ok(const char *t)
+{
+	size_t i, len = strlen(t);
+
+	if (strcmp(t, "email") == 0 || strcmp(t, "short-message") == 0)
+		return 1;
+	if (len < 3 || len > MSG_TYPE_MAX || strncmp(t, "x-", 2) != 0)
+		return 0;
+	for (i = 2; i < len; i++)
+		if (!((t[i] >= 'a' && t[i] <= 'z') ||
+		    (t[i] >= '0' && t[i] <= '9') || t[i] == '-' ||
+		    t[i] == '.' || t[i] == '_'))
+			return 0;
+	return 1;
+}
+
+static const char *
+default_content_type(const char *type)
+{
+	if (strcmp(type, "email") == 0)
+		return "text/markdown; charset=utf-8";
+	if (strcmp(type, "short-message") == 0)
+		return "text/plain; charset=utf-8";
+	return "application/octet-stream";
+}
+
+static void
+new_message_id(char *out, size_t cap, const char *from)
+{
+	static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
+	unsigned char rnd[15];
+	char id[25];
+	size_t i;
+
+	randombytes_buf(rnd, sizeof(rnd));
+	for (i = 0; i < 24; i++) {
+		size_t bit = i * 5, byte = bit / 8, off = bit % 8;
+		unsigned int v = (unsigned int)rnd[byte] << 8;
+
+		if (byte + 1 < sizeof(rnd))
+			v |= rnd[byte + 1];
+		id[i] = b32[(v >> (11 - off)) & 31];
+	}
+	id[24] = '\0';
+	(void)snprintf(out, cap, "%s@%s", id, address_domain(from));
+}
+
+static int
+add_recipients(struct sbuf *sb, const struct seal_params *p, int cc)
+{
+	char fp[FINGERPRINT_STRLEN];
+	size_t i;
+
+	for (i = 0; i < p->nrcpts; i++) {
+		if (p->rcpts[i].cc != cc)
+			continue;
+		fingerprint_format(p->rcpts[i].fingerprint, fp);
+		if (sbuf_addf(sb, "%s: %s %s\n", cc ? "cc" : "to",
+		    p->rcpts[i].address, fp) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+env_header_build(struct sbuf *sb, const struct seal_params *p,
+    char *message_id, size_t message_id_cap, struct smimp_err *err)
+{
+	const struct idlog *log = p->sender_log;
+	char fp[FINGERPRINT_STRLEN], when[TIME_STRLEN], mid[256];
+
+	if (!type_ok(p->type))
+		return smimp_err_set(err, SMIMP_EXIT_USAGE,
+		    "invalid message type '%.80s': use email, short-message "
+		    "or x-<name>", p->type);
+	if (p->subject != NULL && (strlen(p->subject) > MSG_MAX_SUBJECT ||
+	    !value_ok(p->subject, strlen(p->subject))))
+		return smimp_err_set(err, SMIMP_EXIT_USAGE,
+		    "invalid subject: at most %d bytes of UTF-8 text on one "
+		    "line", MSG_MAX_SUBJECT);
+	if (p->content_type != NULL && (strlen(p->content_type) > 200 ||
+	    !value_ok(p->content_type, strlen(p->content_type))))
+		return smimp_err_set(err, SMIMP_EXIT_USAGE,
+		    "invalid content type");
+	if ((p->thread_id != NULL && (strlen(p->thread_id) > 200 ||
+	    !value_ok(p->thread_id, strlen(p->thread_id)) ||
+	    strchr(p->thread_id, ' ') != NULL)) ||
+	    (p->in_reply_to != NULL && (strlen(p->in_reply_to) > 200 ||
+	    !value_ok(p->in_reply_to, strlen(p->in_reply_to)) ||
+	    strchr(p->in_reply_to, ' ') != NULL)))
+		return smimp_err_set(err, SMIMP_EXIT_USAGE,
+		    "invalid thread or reply id: at most 200 characters, no "
+		    "spaces");
+	if (p->nrcpts == 0 || p->nrcpts > MSG_MAX_RECIPIENTS)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE,
+		    "between 1 and %d recipients are needed",
+		    MSG_MAX_RECIPIENTS);
+	new_message_id(mid, sizeof(mid), log->address);
+	fingerprint_format(log->fingerprint, fp);
+	time_format(p->date != 0 ? p->date : time_now(), when);
+	if (sbuf_addf(sb, "%stype: %s\nfrom: %s\nfrom-fingerprint: %s\n"
+	    "from-log-head: ", ENV_MAGIC, p->type, log->address, fp) ||
+	    sbuf_add_b64(sb, log->head, 32) || sbuf_add(sb, "\n", 1) ||
+	    add_recipients(sb, p, 0) || add_recipients(sb, p, 1) ||
+	    sbuf_addf(sb, "date: %s\nmessage-id: %s\nthread-id: %s\n", when,
+	    mid, p->thread_id != NULL ? p->thread_id : mid) ||
+	    (p->in_reply_to != NULL &&
+	    sbuf_addf(sb, "in-reply-to: %s\n", p->in_reply_to)) ||
+	    (p->subject != NULL &&
+	    sbuf_addf(sb, "subject: %s\n", p->subject)) ||
+	    sbuf_addf(sb, "content-type: %s\nsender-log: ",
+	    p->content_type != NULL ? p->content_type :
+	    default_content_type(p->type)) ||
+	    sbuf_add_b64(sb, log->raw, log->raw_len) ||
+	    sbuf_add(sb, "\n\n", 2))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "envelope header too large");
+	if (message_id != NULL)
+		(void)snprintf(message_id, message_id_cap, "%s", mid);
+	return 0;
+}
+
+void
+msg_meta_release(struct msg_meta *meta)
+{
+	idlog_release(&meta->sender);
+	free(meta->rcpts);
+	free(meta->header_text);
+	memset(meta, 0, sizeof(*meta));
+}
+
+static int
+malformed(struct smimp_err *err, const char *what)
+{
+	return smimp_err_set(err, SMIMP_EXIT_BADMSG,
+	    "malformed envelope: %s", what);
+}
+
+static int
+copy_value(const struct kv_line *kv, char *out, size_t cap)
+{
+	if (!value_ok(kv->value, kv->value_len))
+		return -1;
+	return kv_value_copy(kv, out, cap);
+}
+
+static int
+parse_recipient(const struct kv_line *kv, struct msg_meta *meta, int cc)
+{
+	struct msg_recipient *r;
+	struct smimp_err aerr;
+	char buf[ADDRESS_MAX + FINGERPRINT_STRLEN + 2], *sp;
+
+	if (meta->nrcpts == MSG_MAX_RECIPIENTS ||
+	    kv_value_copy(kv, buf, sizeof(buf)) != 0)
+		return -1;
+	sp = strchr(buf, ' ');
+	if (sp == NULL)
+		return -1;
+	*sp = '\0';
+	r = realloc(meta->rcpts, (meta->nrcpts + 1) * sizeof(*r));
+	if (r == NULL)
+		return -1;
+	meta->rcpts = r;
+	r += meta->nrcpts;
+	memset(r, 0, sizeof(*r));
+	if (address_normalize(buf, r->address, &aerr) != 0 ||
+	    strcmp(buf, r->address) != 0 ||
+	    fingerprint_parse(sp + 1, r->fingerprint) != 0)
+		return -1;
+	r->cc = cc;
+	meta->nrcpts++;
+	return 0;
+}
+
+/* Fields of H in their fixed order; to/cc repeat, some are optional. */
+static int
+parse_fields(const char *h, size_t len, struct msg_meta *meta,
+    unsigned char fp[FINGERPRINT_SIZE], unsigned char head[32],
+    struct kv_line *log_kv, struct smimp_err *err)
+{
+	struct kv_line kv;
+	size_t pos = strlen(ENV_MAGIC);
+	char tmp[64];
+	int r;
+
+#define NEXT() (kv_next(h, len, &pos, ENV_MAX_LINE, &kv) == 1)
+	if (!NEXT() || !kv_is(&kv, "type") ||
+	    copy_value(&kv, meta->type, sizeof(meta->type)) != 0 ||
+	    !type_ok(meta->type))
+		return malformed(err, "bad type");
+	if (!NEXT() || !kv_is(&kv, "from") ||
+	    copy_value(&kv, meta->from, sizeof(meta->from)) != 0)
+		return malformed(err, "bad from");
+	if (!NEXT() || !kv_is(&kv, "from-fingerprint") ||
+	    kv_value_copy(&kv, tmp, sizeof(tmp)) != 0 ||
+	    fingerprint_parse(tmp, fp) != 0)
+		return malformed(err, "bad from-fingerprint");
+	if (!NEXT() || !kv_is(&kv, "from-log-head") ||
+	    b64_decode_exact(kv.value, kv.value_len, head, 32) != 0)
+		return malformed(err, "bad from-log-head");
+	while ((r = NEXT()) && (kv_is(&kv, "to") || kv_is(&kv, "cc"))) {
+		int cc = kv_is(&kv, "cc");
+
+		if ((!cc && meta->nrcpts > 0 && meta->rcpts[meta->nrcpts - 1].cc)
+		    || parse_recipient(&kv, meta, cc) != 0)
+			return malformed(err, "bad recipient");
+	}
+	if (meta->nrcpts == 0 || meta->rcpts[0].cc)
+		return malformed(err, "no recipient");
+	if (!r || !kv_is(&kv, "date") ||
+	    time_parse(kv.value, kv.value_len, &meta->date) != 0)
+		return malformed(err, "bad date");
+	if (!NEXT() || !kv_is(&kv, "message-id") ||
+	    copy_value(&kv, meta->message_id, sizeof(meta->message_id)) != 0)
+		return malformed(err, "bad message-id");
+	if (!NEXT() || !kv_is(&kv, "thread-id") ||
+	    copy_value(&kv, meta->thread_id, sizeof(meta->thread_id)) != 0)
+		return malformed(err, "bad thread-id");
+	if (!NEXT())
+		return malformed(err, "truncated header");
+	if (kv_is(&kv, "in-reply-to")) {
+		if (copy_value(&kv, meta->in_reply_to,
+		    sizeof(meta->in_reply_to)) != 0 || !NEXT())
+			return malformed(err, "bad in-reply-to");
+	}
+	if (kv_is(&kv, "subject")) {
+		if (copy_value(&kv, meta->subject, sizeof(meta->subject)) != 0
+		    || !NEXT())
+			return malformed(err, "bad subject");
+	}
+	if (!kv_is(&kv, "content-type") || copy_value(&kv,
+	    meta->content_type, sizeof(meta->content_type)) != 0)
+		return malformed(err, "bad content-type");
+	if (!NEXT() || !kv_is(&kv, "sender-log"))
+		return malformed(err, "missing sender-log");
+	*log_kv = kv;
+	if (pos != len)
+		return malformed(err, "unexpected field after sender-log");
+#undef NEXT
+	return 0;
+}
+
+/* The header as shown to a user: every field but the long sender-log. */
+static int
+header_text(struct msg_meta *meta, const char *h, size_t log_start)
+{
+	size_t start = strlen(ENV_MAGIC);
+	size_t len = log_start - start;
+
+	meta->header_text = malloc(len + 1);
+	if (meta->header_text == NULL)
+		return -1;
+	memcpy(meta->header_text, h + start, len);
+	meta->header_text[len] = '\0';
+	meta->header_len = len;
+	return 0;
+}
+
+int
+env_header_parse(const unsigned char *buf, size_t len, size_t *hlen,
+    struct msg_meta *meta, struct smimp_err *err)
+{
+	const char *h = (const char *)buf;
+	unsigned char fp[FINGERPRINT_SIZE], head[32];
+	unsigned char *logbuf = NULL;
+	struct kv_line log_kv;
+	const char *end;
+	size_t loglen, scan = len < MSG_MAX_HEADER ? len : MSG_MAX_HEADER;
+	int ret = -1;
+
+	memset(meta, 0, sizeof(*meta));
+	if (len < strlen(ENV_MAGIC) ||
+	    memcmp(h, ENV_MAGIC, strlen(ENV_MAGIC)) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG,
+		    "not a smimp message: the payload is not a smimp "
+		    "envelope");
+	end = NULL;
+	for (size_t i = 1; i < scan; i++) {
+		if (h[i] == '\n' && h[i - 1] == '\n') {
+			end = h + i - 1;
+			break;
+		}
+	}
+	if (end == NULL)
+		return malformed(err, len < MSG_MAX_HEADER ?
+		    "unterminated header" : "header too large");
+	*hlen = (size_t)(end - h) + 2;
+	if (parse_fields(h, *hlen - 1, meta, fp, head, &log_kv, err) != 0)
+		goto out;
+	logbuf = malloc(log_kv.value_len);
+	if (logbuf == NULL) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+		goto out;
+	}
+	if (b64_decode(log_kv.value, log_kv.value_len, logbuf,
+	    log_kv.value_len, &loglen) != 0) {
+		malformed(err, "bad sender-log");
+		goto out;
+	}
+	if (idlog_parse(&meta->sender, logbuf, loglen, err) != 0)
+		goto out;
+	if (strcmp(meta->sender.address, meta->from) != 0 ||
+	    sodium_memcmp(meta->sender.fingerprint, fp, FINGERPRINT_SIZE) != 0
+	    || sodium_memcmp(meta->sender.head, head, 32) != 0) {
+		malformed(err, "the sender log does not match from");
+		goto out;
+	}
+	if (meta->sender.revoked) {
+		smimp_err_set(err, SMIMP_EXIT_KEYCHANGED,
+		    "the sender's identity %s is revoked", meta->from);
+		goto out;
+	}
+	if (header_text(meta, h, log_kv.start) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+		goto out;
+	}
+	ret = 0;
+out:
+	free(logbuf);
+	if (ret != 0)
+		msg_meta_release(meta);
+	return ret;
+}

@@ -1,0 +1,311 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "exitcode.h"
+#include "fileio.h"
+#include "banned.h"
+
+int
+fd_write_all(int fd, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+fsync_parent_dir(const char *path, struct smimp_err *err)
+{
+	char buf[PATH_MAX];
+	const char *dir;
+	int fd, ret = -1;
+
+	if (strlen(path) >= sizeof(buf))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
+	memcpy(buf, path, strlen(path) + 1);
+	dir = dirname(buf);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
+		    dir);
+	if (fsync(fd) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot sync '%s'", dir);
+		goto out;
+	}
+	ret = 0;
+out:
+	close(fd);
+	return ret;
+}
+
+int
+tmpfile_beside(const char *path, char *tmp, size_t cap,
+    struct smimp_err *err)
+{
+	unsigned char rnd[6];
+	char hex[13];
+	int fd, tries;
+
+	for (tries = 0; tries < 16; tries++) {
+		randombytes_buf(rnd, sizeof(rnd));
+		sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+		if ((size_t)snprintf(tmp, cap, "%s.tmp.%s", path, hex) >= cap)
+			return smimp_err_set(err, SMIMP_EXIT_FAIL,
+			    "path too long: '%.80s'", path);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+		if (fd >= 0)
+			return fd;
+		if (errno != EEXIST)
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "cannot create '%s'", tmp);
+	}
+	return smimp_err_set(err, SMIMP_EXIT_FAIL,
+	    "cannot create a temporary file beside '%s'", path);
+}
+
+int
+file_commit(const char *tmp, const char *path, int replace,
+    struct smimp_err *err)
+{
+	if (replace) {
+		if (rename(tmp, path) != 0) {
+			smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "cannot rename onto '%s'", path);
+			(void)unlink(tmp);
+			return -1;
+		}
+	} else {
+		if (link(tmp, path) != 0) {
+			smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "cannot create '%s'", path);
+			(void)unlink(tmp);
+			return -1;
+		}
+		(void)unlink(tmp);
+	}
+	return fsync_parent_dir(path, err);
+}
+
+int
+file_write_atomic(const char *path, const void *data, size_t len,
+    mode_t mode, int replace, struct smimp_err *err)
+{
+	char tmp[PATH_MAX];
+	int fd;
+
+	if (!replace && access(path, F_OK) == 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "'%s' already exists", path);
+	fd = tmpfile_beside(path, tmp, sizeof(tmp), err);
+	if (fd < 0)
+		return -1;
+	if (fchmod(fd, mode) != 0 || fd_write_all(fd, data, len) != 0 ||
+	    fsync(fd) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'", tmp);
+		close(fd);
+		(void)unlink(tmp);
+		return -1;
+	}
+	if (close(fd) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'", tmp);
+		(void)unlink(tmp);
+		return -1;
+	}
+	return file_commit(tmp, path, replace, err);
+}
+
+static int
+read_into(int fd, const char *name, size_t cap, unsigned char *buf,
+    size_t *len, struct smimp_err *err)
+{
+	size_t have = 0;
+
+	for (;;) {
+		ssize_t n = read(fd, buf + have, cap + 1 - have);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "cannot read '%s'", name);
+		}
+		if (n == 0)
+			break;
+		have += (size_t)n;
+		if (have > cap)
+			return smimp_err_set(err, SMIMP_EXIT_BADMSG,
+			    "'%s' is too large (over %zu bytes)", name, cap);
+	}
+	buf[have] = '\0';
+	*len = have;
+	return 0;
+}
+
+int
+fd_read_all(int fd, const char *name, size_t cap, unsigned char **out,
+    size_t *len, struct smimp_err *err)
+{
+	unsigned char *buf = NULL;
+	size_t bufcap = 4096, have = 0;
+
+	/* Grow as data arrives, so a small input costs little. */
+	for (;;) {
+		unsigned char *nbuf;
+		ssize_t n;
+
+		if (have + 1 >= bufcap || buf == NULL) {
+			if (buf != NULL)
+				bufcap *= 2;
+			if (bufcap > cap + 2)
+				bufcap = cap + 2;
+			nbuf = realloc(buf, bufcap);
+			if (nbuf == NULL) {
+				free(buf);
+				return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+				    "cannot read '%s'", name);
+			}
+			buf = nbuf;
+		}
+		n = read(fd, buf + have, bufcap - 1 - have);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			free(buf);
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "cannot read '%s'", name);
+		}
+		if (n == 0)
+			break;
+		have += (size_t)n;
+		if (have > cap) {
+			free(buf);
+			return smimp_err_set(err, SMIMP_EXIT_BADMSG,
+			    "'%s' is too large (over %zu bytes)", name, cap);
+		}
+	}
+	buf[have] = '\0';
+	*out = buf;
+	*len = have;
+	return 0;
+}
+
+int
+file_read_all(const char *path, size_t cap, unsigned char **out,
+    size_t *len, struct smimp_err *err)
+{
+	int fd, ret;
+
+	if (strcmp(path, "-") == 0)
+		return fd_read_all(STDIN_FILENO, "stdin", cap, out, len, err);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
+		    path);
+	ret = fd_read_all(fd, path, cap, out, len, err);
+	close(fd);
+	return ret;
+}
+
+int
+file_read_secret(const char *path, size_t cap, unsigned char **out,
+    size_t *len, struct smimp_err *err)
+{
+	unsigned char *buf = NULL;
+	struct stat st;
+	int fd, ret = -1;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
+		    path);
+	if (fstat(fd, &st) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot stat '%s'", path);
+		goto out;
+	}
+	if ((st.st_mode & 077) != 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "'%s' is accessible by others (mode %03o); run chmod 600 "
+		    "'%s'", path, (unsigned)(st.st_mode & 0777), path);
+		goto out;
+	}
+	buf = sodium_malloc(cap + 1);
+	if (buf == NULL) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read '%s'", path);
+		goto out;
+	}
+	if (read_into(fd, path, cap, buf, len, err) != 0)
+		goto out;
+	*out = buf;
+	buf = NULL;
+	ret = 0;
+out:
+	if (buf != NULL)
+		sodium_free(buf);
+	close(fd);
+	return ret;
+}
+
+int
+mkdir_p(const char *path, mode_t mode, struct smimp_err *err)
+{
+	char buf[PATH_MAX];
+	size_t i, len = strlen(path);
+
+	if (len == 0 || len >= sizeof(buf))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "bad directory '%s'",
+		    path);
+	memcpy(buf, path, len + 1);
+	for (i = 1; i <= len; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, mode) != 0 && errno != EEXIST)
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "cannot create directory '%s'", buf);
+		buf[i] = path[i];
+	}
+	return 0;
+}
+
+int
+smimp_home(char *out, size_t cap, struct smimp_err *err)
+{
+	const char *home = getenv("SMIMP_HOME");
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	int n;
+
+	if (home != NULL && home[0] != '\0')
+		n = snprintf(out, cap, "%s", home);
+	else if (xdg != NULL && xdg[0] == '/')
+		n = snprintf(out, cap, "%s/smimp", xdg);
+	else if ((home = getenv("HOME")) != NULL && home[0] != '\0')
+		n = snprintf(out, cap, "%s/.config/smimp", home);
+	else
+		return smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "cannot find the smimp home: set SMIMP_HOME or HOME");
+	if (n < 0 || (size_t)n >= cap)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "SMIMP_HOME is too long");
+	return 0;
+}

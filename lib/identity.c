@@ -1,0 +1,160 @@
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "exitcode.h"
+#include "identity.h"
+#include "banned.h"
+
+static int
+pub_path_for(const char *keypath, char *out, size_t cap)
+{
+	size_t len = strlen(keypath);
+	int n;
+
+	if (len > 4 && strcmp(keypath + len - 4, ".key") == 0)
+		n = snprintf(out, cap, "%.*s.pub", (int)(len - 4), keypath);
+	else
+		n = snprintf(out, cap, "%s.pub", keypath);
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+int
+identity_load(struct identity *id, const char *keypath,
+    const struct passphrase_source *src, int need_log, struct smimp_err *err)
+{
+	char defpath[PATH_MAX], pub[PATH_MAX];
+
+	memset(id, 0, sizeof(*id));
+	if (keypath == NULL) {
+		if (default_identity_path(defpath, sizeof(defpath), "key",
+		    err) != 0)
+			return -1;
+		if (access(defpath, F_OK) != 0)
+			return smimp_err_set(err, SMIMP_EXIT_FAIL,
+			    "no identity: '%s' does not exist (run "
+			    "smimp-keygen, or name a key with -i)", defpath);
+		keypath = defpath;
+	}
+	if (pub_path_for(keypath, pub, sizeof(pub)) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
+	if (secret_key_load(&id->sk, keypath, src, err) != 0)
+		return -1;
+	if (id->sk.is_recovery) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' is a recovery key, "
+		    "not an identity key", keypath);
+		goto fail;
+	}
+	if (!need_log)
+		return 0;
+	if (idlog_read_file(&id->log, pub, err) != 0)
+		goto fail;
+	id->has_log = 1;
+	if (strcmp(id->log.address, id->sk.address) != 0 ||
+	    sodium_memcmp(id->log.identity_key, id->sk.identity_public,
+	    32) != 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' does not belong to "
+		    "the key '%s'", pub, keypath);
+		goto fail;
+	}
+	return 0;
+fail:
+	identity_release(id);
+	return -1;
+}
+
+void
+identity_release(struct identity *id)
+{
+	secret_key_release(&id->sk);
+	if (id->has_log)
+		idlog_release(&id->log);
+	memset(id, 0, sizeof(*id));
+}
+
+static void
+recipient_from_log(struct msg_recipient *r, const struct idlog *log)
+{
+	memset(r, 0, sizeof(*r));
+	memcpy(r->address, log->address, sizeof(r->address));
+	memcpy(r->fingerprint, log->fingerprint, FINGERPRINT_SIZE);
+	memcpy(r->encryption_key, log->encryption_key, 32);
+}
+
+static int
+looks_like_file(const char *arg)
+{
+	struct stat st;
+
+	return strchr(arg, '/') != NULL || stat(arg, &st) == 0 ||
+	    (strlen(arg) > 4 && strcmp(arg + strlen(arg) - 4, ".pub") == 0);
+}
+
+int
+recipient_resolve(const char *arg, const struct trust_store *ts,
+    struct msg_recipient *r, struct smimp_err *err)
+{
+	const struct trust_entry *e;
+	char addr[ADDRESS_MAX + 1];
+	struct idlog log;
+	enum trust_tier tier;
+
+	if (looks_like_file(arg)) {
+		if (idlog_read_file(&log, arg, err) != 0)
+			return -1;
+		if (log.revoked) {
+			smimp_err_set(err, SMIMP_EXIT_KEYCHANGED,
+			    "the identity in '%s' is revoked", arg);
+			idlog_release(&log);
+			return -1;
+		}
+		recipient_from_log(r, &log);
+		idlog_release(&log);
+		return 0;
+	}
+	if (address_normalize(arg, addr, err) != 0)
+		return -1;
+	tier = trust_tier_for(ts, addr, &e);
+	if (e == NULL || !e->has_log)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "no identity pinned "
+		    "for %s: add it with smimp-trust add FILE.pub", addr);
+	if (tier == TIER_BLOCKED)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s is blocked in "
+		    "the trust store", addr);
+	if (e->log.revoked)
+		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED,
+		    "the identity of %s is revoked", addr);
+	recipient_from_log(r, &e->log);
+	return 0;
+}
+
+int
+sender_tier(const struct trust_store *ts, const struct msg_meta *meta,
+    enum trust_tier *tier, struct smimp_err *err)
+{
+	const struct trust_entry *e;
+	char pinned[FINGERPRINT_STRLEN], got[FINGERPRINT_STRLEN];
+
+	*tier = trust_tier_for(ts, meta->from, &e);
+	if (e == NULL || !e->has_log)
+		return 0;
+	if (sodium_memcmp(e->log.fingerprint, meta->sender.fingerprint,
+	    FINGERPRINT_SIZE) == 0) {
+		/* Same genesis: one log must extend the other. */
+		if (idlog_extends(&meta->sender, &e->log) ||
+		    idlog_extends(&e->log, &meta->sender))
+			return 0;
+		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
+		    "log of %s in the message forks from the pinned one",
+		    meta->from);
+	}
+	fingerprint_format(e->log.fingerprint, pinned);
+	fingerprint_format(meta->sender.fingerprint, got);
+	return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "%s is pinned to "
+	    "fingerprint %s but the message is signed by %s", meta->from,
+	    pinned, got);
+}

@@ -1,0 +1,41 @@
+/*
+ * identity.h - one's own identity (secret key plus identity log) and
+ * other people's (a .pub file or an address pinned in the trust store):
+ * the lookups that seal, open and trust share.
+ */
+#ifndef SMIMP_IDENTITY_H
+#define SMIMP_IDENTITY_H
+
+#include "err.h"
+#include "idlog.h"
+#include "keys.h"
+#include "message.h"
+#include "trust.h"
+
+struct identity {
+	struct secret_key sk;
+	struct idlog log;
+	int has_log;
+};
+
+/*
+ * Load the secret key at keypath (NULL: the default identity) and, with
+ * need_log, the identity log beside it (".key" replaced by ".pub"),
+ * checking that the two belong together.
+ */
+int identity_load(struct identity *id, const char *keypath,
+    const struct passphrase_source *src, int need_log, struct smimp_err *err);
+void identity_release(struct identity *id);
+
+/* A recipient named by a .pub file or by a pinned address. */
+int recipient_resolve(const char *arg, const struct trust_store *ts,
+    struct msg_recipient *r, struct smimp_err *err);
+
+/*
+ * How far the sender of a verified message is trusted.  Fails with
+ * SMIMP_EXIT_KEYCHANGED when the address is pinned to another identity.
+ */
+int sender_tier(const struct trust_store *ts, const struct msg_meta *meta,
+    enum trust_tier *tier, struct smimp_err *err);
+
+#endif

@@ -1,0 +1,456 @@
+/*
+ * idlog.c - parse, verify and create identity log records.
+ *
+ * A record is text: a first line "smimp-identity/1", then "name: value"
+ * lines in a fixed order that depends on the record type, ending with
+ * "signature: <base64>".  The signature is Ed25519 over
+ * IDREC_SIG_CONTEXT followed by every byte of the record before the
+ * signature line.  See doc/PROTOCOL.md.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "exitcode.h"
+#include "fileio.h"
+#include "idlog.h"
+#include "util.h"
+#include "banned.h"
+
+#define IDREC_MAGIC		"smimp-identity/1\n"
+#define IDREC_SIG_CONTEXT	"smimp/1 identity-record"	/* plus NUL */
+#define IDREC_HASH_CONTEXT	"smimp/1 record-hash"
+#define FINGERPRINT_CONTEXT	"smimp/1 fingerprint"
+#define IDREC_MAX_LINE		512
+#define REASON_MAX		200
+
+static const char *const type_names[] = {
+	"genesis", "encryption-key", "rotate", "revoke", "recover"
+};
+
+/* Which key fields each record type carries, in order. */
+enum { F_IDENTITY = 1, F_ENCRYPTION = 2, F_RECOVERY = 4, F_REASON = 8 };
+static const int type_fields[] = {
+	F_IDENTITY | F_ENCRYPTION | F_RECOVERY,
+	F_ENCRYPTION,
+	F_IDENTITY,
+	F_REASON,
+	F_IDENTITY | F_ENCRYPTION
+};
+
+static void
+hash_with_context(unsigned char out[32], const char *context,
+    const unsigned char *data, size_t len)
+{
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, NULL, 0, 32);
+	crypto_generichash_update(&st, (const unsigned char *)context,
+	    strlen(context) + 1);
+	crypto_generichash_update(&st, data, len);
+	crypto_generichash_final(&st, out, 32);
+}
+
+static int
+sig_message_verify(const unsigned char sig[64], const unsigned char *body,
+    size_t body_len, const unsigned char pk[32])
+{
+	/* Ed25519 (pure) over context || body, through a buffer. */
+	size_t clen = sizeof(IDREC_SIG_CONTEXT);
+	unsigned char *m;
+	int ret;
+
+	m = malloc(clen + body_len);
+	if (m == NULL)
+		return -1;
+	memcpy(m, IDREC_SIG_CONTEXT, clen);
+	memcpy(m + clen, body, body_len);
+	ret = crypto_sign_verify_detached(sig, m, clen + body_len, pk);
+	free(m);
+	return ret;
+}
+
+static int
+sig_message_sign(unsigned char sig[64], const unsigned char *body,
+    size_t body_len, const unsigned char sk[64])
+{
+	size_t clen = sizeof(IDREC_SIG_CONTEXT);
+	unsigned char *m = malloc(clen + body_len);
+
+	if (m == NULL)
+		return -1;
+	memcpy(m, IDREC_SIG_CONTEXT, clen);
+	memcpy(m + clen, body, body_len);
+	crypto_sign_detached(sig, NULL, m, clen + body_len, sk);
+	free(m);
+	return 0;
+}
+
+/* The fields of one record as parsed, before chain checks. */
+struct rec_fields {
+	enum idrec_type type;
+	char address[ADDRESS_MAX + 1];
+	uint64_t seq;
+	int has_prev;
+	unsigned char prev[32];
+	int64_t date;
+	int by_recovery;
+	unsigned char identity_key[32];
+	unsigned char encryption_key[32];
+	unsigned char recovery_key[32];
+	unsigned char signature[64];
+	size_t signed_len;	/* bytes before the signature line */
+	size_t len;		/* whole record */
+};
+
+static int
+bad(struct smimp_err *err, size_t recno, const char *what)
+{
+	return smimp_err_set(err, SMIMP_EXIT_BADMSG,
+	    "malformed identity record %zu: %s", recno, what);
+}
+
+static int
+expect_line(const char *buf, size_t len, size_t *pos, const char *name,
+    struct kv_line *kv)
+{
+	if (kv_next(buf, len, pos, IDREC_MAX_LINE, kv) != 1)
+		return -1;
+	return kv_is(kv, name) ? 0 : -1;
+}
+
+static int
+key_line(const char *buf, size_t len, size_t *pos, const char *name,
+    unsigned char *out, size_t out_len)
+{
+	struct kv_line kv;
+
+	if (expect_line(buf, len, pos, name, &kv) != 0)
+		return -1;
+	return b64_decode_exact(kv.value, kv.value_len, out, out_len);
+}
+
+static int
+parse_type(const struct kv_line *kv, enum idrec_type *type)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++) {
+		if (strlen(type_names[i]) == kv->value_len &&
+		    memcmp(type_names[i], kv->value, kv->value_len) == 0) {
+			*type = (enum idrec_type)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Parse one record at buf (which may hold more after it). */
+static int
+record_parse(const char *buf, size_t len, size_t recno, struct rec_fields *f,
+    struct smimp_err *err)
+{
+	struct smimp_err aerr;
+	struct kv_line kv;
+	size_t pos = strlen(IDREC_MAGIC);
+	char tmp[ADDRESS_MAX + 1];
+	int fields;
+
+	memset(f, 0, sizeof(*f));
+	if (len > IDREC_MAX_BYTES)
+		len = IDREC_MAX_BYTES;
+	if (len < pos || memcmp(buf, IDREC_MAGIC, pos) != 0)
+		return bad(err, recno, "missing 'smimp-identity/1' line");
+	if (expect_line(buf, len, &pos, "type", &kv) != 0 ||
+	    parse_type(&kv, &f->type) != 0)
+		return bad(err, recno, "bad or missing type");
+	if (expect_line(buf, len, &pos, "address", &kv) != 0 ||
+	    kv_value_copy(&kv, tmp, sizeof(tmp)) != 0 ||
+	    address_normalize(tmp, f->address, &aerr) != 0 ||
+	    strcmp(tmp, f->address) != 0)
+		return bad(err, recno, "bad or missing address");
+	if (expect_line(buf, len, &pos, "seq", &kv) != 0 ||
+	    parse_u64(kv.value, kv.value_len, &f->seq) != 0)
+		return bad(err, recno, "bad or missing seq");
+	if (f->seq > 0) {
+		if (key_line(buf, len, &pos, "prev", f->prev, 32) != 0)
+			return bad(err, recno, "bad or missing prev");
+		f->has_prev = 1;
+	}
+	if (expect_line(buf, len, &pos, "date", &kv) != 0 ||
+	    time_parse(kv.value, kv.value_len, &f->date) != 0)
+		return bad(err, recno, "bad or missing date");
+	if (f->type != IDREC_GENESIS) {
+		if (expect_line(buf, len, &pos, "signed-by", &kv) != 0)
+			return bad(err, recno, "missing signed-by");
+		if (kv.value_len == 8 && memcmp(kv.value, "identity", 8) == 0)
+			f->by_recovery = 0;
+		else if (kv.value_len == 8 &&
+		    memcmp(kv.value, "recovery", 8) == 0)
+			f->by_recovery = 1;
+		else
+			return bad(err, recno, "bad signed-by");
+	}
+	fields = type_fields[f->type];
+	if ((fields & F_IDENTITY) &&
+	    key_line(buf, len, &pos, "identity-key", f->identity_key, 32))
+		return bad(err, recno, "bad or missing identity-key");
+	if ((fields & F_ENCRYPTION) && key_line(buf, len, &pos,
+	    "encryption-key", f->encryption_key, 32))
+		return bad(err, recno, "bad or missing encryption-key");
+	if ((fields & F_RECOVERY) &&
+	    key_line(buf, len, &pos, "recovery-key", f->recovery_key, 32))
+		return bad(err, recno, "bad or missing recovery-key");
+	if ((fields & F_REASON) && (expect_line(buf, len, &pos, "reason",
+	    &kv) != 0 || kv.value_len > REASON_MAX))
+		return bad(err, recno, "bad or missing reason");
+	f->signed_len = pos;
+	if (key_line(buf, len, &pos, "signature", f->signature, 64) != 0)
+		return bad(err, recno, "bad or missing signature");
+	f->len = pos;
+	return 0;
+}
+
+/* Apply a parsed record to the log's state: chain and signature. */
+static int
+record_apply(struct idlog *log, const struct rec_fields *f,
+    const unsigned char *raw, size_t recno, struct smimp_err *err)
+{
+	const unsigned char *signer;
+
+	if (f->seq != recno)
+		return bad(err, recno, "sequence number out of order");
+	if (recno == 0 && f->type != IDREC_GENESIS)
+		return bad(err, recno, "the first record is not a genesis");
+	if (recno > 0 && f->type == IDREC_GENESIS)
+		return bad(err, recno, "a second genesis");
+	if (recno > 0 && (strcmp(f->address, log->address) != 0 ||
+	    memcmp(f->prev, log->head, 32) != 0))
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG,
+		    "identity record %zu does not extend the log (forked "
+		    "or rewritten)", recno);
+	if (log->revoked)
+		return bad(err, recno, "a record after a revocation");
+	if (recno == 0)
+		signer = f->identity_key;
+	else if (f->by_recovery)
+		signer = log->recovery_key;
+	else if (f->type == IDREC_RECOVER)
+		return bad(err, recno, "recovery not signed by the recovery "
+		    "key");
+	else
+		signer = log->identity_key;
+	if (sig_message_verify(f->signature, raw, f->signed_len, signer) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG,
+		    "identity record %zu: bad signature", recno);
+	switch (f->type) {
+	case IDREC_GENESIS:
+		memcpy(log->address, f->address, sizeof(log->address));
+		memcpy(log->identity_key, f->identity_key, 32);
+		memcpy(log->encryption_key, f->encryption_key, 32);
+		memcpy(log->recovery_key, f->recovery_key, 32);
+		break;
+	case IDREC_ENCRYPTION_KEY:
+		memcpy(log->encryption_key, f->encryption_key, 32);
+		break;
+	case IDREC_ROTATE:
+		memcpy(log->identity_key, f->identity_key, 32);
+		break;
+	case IDREC_RECOVER:
+		memcpy(log->identity_key, f->identity_key, 32);
+		memcpy(log->encryption_key, f->encryption_key, 32);
+		break;
+	case IDREC_REVOKE:
+		log->revoked = 1;
+		break;
+	}
+	hash_with_context(log->head, IDREC_HASH_CONTEXT, raw, f->len);
+	return 0;
+}
+
+void
+idlog_release(struct idlog *log)
+{
+	free(log->raw);
+	free(log->recs);
+	memset(log, 0, sizeof(*log));
+}
+
+int
+idlog_parse(struct idlog *log, const unsigned char *buf, size_t len,
+    struct smimp_err *err)
+{
+	struct rec_fields f;
+	size_t pos = 0;
+	unsigned char fp[32];
+
+	memset(log, 0, sizeof(*log));
+	if (len == 0)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG,
+		    "empty identity log");
+	if (len > IDLOG_MAX_BYTES)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG,
+		    "identity log too large");
+	log->raw = malloc(len);
+	if (log->raw == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	memcpy(log->raw, buf, len);
+	log->raw_len = len;
+	while (pos < len) {
+		struct idrec *r;
+
+		if (log->n == IDLOG_MAX_RECORDS) {
+			smimp_err_set(err, SMIMP_EXIT_BADMSG,
+			    "identity log has too many records");
+			goto fail;
+		}
+		if (record_parse((const char *)log->raw + pos, len - pos,
+		    log->n, &f, err) != 0 ||
+		    record_apply(log, &f, log->raw + pos, log->n, err) != 0)
+			goto fail;
+		r = realloc(log->recs, (log->n + 1) * sizeof(*r));
+		if (r == NULL) {
+			smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+			goto fail;
+		}
+		log->recs = r;
+		r += log->n++;
+		r->type = f.type;
+		r->seq = f.seq;
+		r->date = f.date;
+		r->by_recovery = f.by_recovery;
+		memcpy(r->prev, f.prev, 32);
+		memcpy(r->hash, log->head, 32);
+		r->raw = log->raw + pos;
+		r->raw_len = f.len;
+		pos += f.len;
+	}
+	hash_with_context(fp, FINGERPRINT_CONTEXT, log->recs[0].raw,
+	    log->recs[0].raw_len);
+	memcpy(log->fingerprint, fp, FINGERPRINT_SIZE);
+	return 0;
+fail:
+	idlog_release(log);
+	return -1;
+}
+
+int
+idlog_read_file(struct idlog *log, const char *path, struct smimp_err *err)
+{
+	unsigned char *buf = NULL;
+	size_t len;
+	int ret;
+
+	memset(log, 0, sizeof(*log));
+	if (file_read_all(path, IDLOG_MAX_BYTES, &buf, &len, err) != 0)
+		return -1;
+	ret = idlog_parse(log, buf, len, err);
+	if (ret != 0 && err->code == SMIMP_EXIT_BADMSG) {
+		char msg[SMIMP_ERR_MSG];
+
+		memcpy(msg, err->msg, sizeof(msg));
+		smimp_err_set(err, SMIMP_EXIT_BADMSG, "'%s': %s", path, msg);
+	}
+	free(buf);
+	return ret;
+}
+
+int
+idlog_copy(struct idlog *dst, const struct idlog *src, struct smimp_err *err)
+{
+	return idlog_parse(dst, src->raw, src->raw_len, err);
+}
+
+int
+idlog_extends(const struct idlog *newer, const struct idlog *older)
+{
+	return newer->raw_len >= older->raw_len &&
+	    memcmp(newer->raw, older->raw, older->raw_len) == 0;
+}
+
+int
+idlog_genesis(struct idlog *log, const char *address,
+    const unsigned char identity_secret[64],
+    const unsigned char encryption_public[32],
+    const unsigned char recovery_public[32], int64_t date,
+    struct smimp_err *err)
+{
+	struct sbuf sb;
+	unsigned char sig[64];
+	char when[TIME_STRLEN];
+	int ret = -1;
+
+	sbuf_init(&sb, IDREC_MAX_BYTES);
+	time_format(date, when);
+	if (sbuf_addf(&sb, "%stype: genesis\naddress: %s\nseq: 0\n"
+	    "date: %s\nidentity-key: ", IDREC_MAGIC, address, when) ||
+	    sbuf_add_b64(&sb, identity_secret + 32, 32) ||
+	    sbuf_add(&sb, "\nencryption-key: ", 17) ||
+	    sbuf_add_b64(&sb, encryption_public, 32) ||
+	    sbuf_add(&sb, "\nrecovery-key: ", 15) ||
+	    sbuf_add_b64(&sb, recovery_public, 32) ||
+	    sbuf_add(&sb, "\n", 1) ||
+	    sig_message_sign(sig, (unsigned char *)sb.buf, sb.len,
+	    identity_secret) != 0 ||
+	    sbuf_add(&sb, "signature: ", 11) ||
+	    sbuf_add_b64(&sb, sig, 64) || sbuf_add(&sb, "\n", 1)) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "cannot build the genesis record");
+		goto out;
+	}
+	ret = idlog_parse(log, (unsigned char *)sb.buf, sb.len, err);
+out:
+	sbuf_release(&sb);
+	return ret;
+}
+
+static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+void
+fingerprint_format(const unsigned char fp[FINGERPRINT_SIZE],
+    char out[FINGERPRINT_STRLEN])
+{
+	size_t i, o = 0, bits = 0, n = 0;
+	unsigned int acc = 0;
+
+	for (i = 0; i < FINGERPRINT_SIZE; i++) {
+		acc = (acc << 8) | fp[i];
+		bits += 8;
+		while (bits >= 5) {
+			bits -= 5;
+			if (n > 0 && n % 4 == 0)
+				out[o++] = '-';
+			out[o++] = b32[(acc >> bits) & 31];
+			n++;
+		}
+	}
+	out[o] = '\0';
+}
+
+int
+fingerprint_parse(const char *s, unsigned char fp[FINGERPRINT_SIZE])
+{
+	unsigned int acc = 0;
+	size_t bits = 0, o = 0;
+
+	for (; *s != '\0'; s++) {
+		const char *p;
+		int c = *s;
+
+		if (c == '-' || c == ' ')
+			continue;
+		if (c >= 'a' && c <= 'z')
+			c -= 'a' - 'A';
+		p = c != '\0' ? strchr(b32, c) : NULL;
+		if (p == NULL || o >= FINGERPRINT_SIZE)
+			return -1;
+		acc = (acc << 5) | (unsigned int)(p - b32);
+		bits += 5;
+		if (bits >= 8) {
+			bits -= 8;
+			fp[o++] = (unsigned char)(acc >> bits);
+		}
+	}
+	return o == FINGERPRINT_SIZE && bits == 0 ? 0 : -1;
+}

@@ -1,0 +1,90 @@
+/*
+ * idlog.h - the identity log: a hash-chained list of signed records
+ * (genesis, new encryption key, rotation, revocation, recovery) that
+ * together say which keys speak for an address.  A .pub file holds a
+ * whole log; its first record is the genesis, from which the
+ * fingerprint is derived.  Byte format: doc/PROTOCOL.md, smimp-identity(5).
+ */
+#ifndef SMIMP_IDLOG_H
+#define SMIMP_IDLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "address.h"
+#include "err.h"
+
+#define IDLOG_MAX_BYTES		(1024 * 1024)	/* whole log */
+#define IDLOG_MAX_RECORDS	1024
+#define IDREC_MAX_BYTES		4096		/* one record */
+#define FINGERPRINT_SIZE	20
+#define FINGERPRINT_STRLEN	40	/* 8 groups of 4, '-', NUL */
+#define IDLOG_HASH_SIZE		32
+
+enum idrec_type {
+	IDREC_GENESIS,		/* names identity, encryption, recovery keys */
+	IDREC_ENCRYPTION_KEY,	/* a new encryption key */
+	IDREC_ROTATE,		/* a new identity key */
+	IDREC_REVOKE,		/* the identity is revoked */
+	IDREC_RECOVER		/* recovery key replaces a lost identity key */
+};
+
+struct idrec {
+	enum idrec_type type;
+	uint64_t seq;
+	int64_t date;			/* seconds since the epoch, UTC */
+	int by_recovery;		/* signed by the recovery key */
+	unsigned char prev[IDLOG_HASH_SIZE];	/* zero for the genesis */
+	unsigned char hash[IDLOG_HASH_SIZE];	/* of the whole record */
+	const unsigned char *raw;	/* points into idlog.raw */
+	size_t raw_len;
+};
+
+struct idlog {
+	unsigned char *raw;		/* the log's bytes, owned */
+	size_t raw_len;
+	struct idrec *recs;
+	size_t n;
+	/* The state the verified log arrives at. */
+	char address[ADDRESS_MAX + 1];
+	unsigned char fingerprint[FINGERPRINT_SIZE];
+	unsigned char identity_key[32];		/* Ed25519, current */
+	unsigned char encryption_key[32];	/* X25519, current */
+	unsigned char recovery_key[32];		/* Ed25519 */
+	unsigned char head[IDLOG_HASH_SIZE];	/* hash of the last record */
+	int revoked;
+};
+
+/*
+ * Parse a log and verify it: record syntax, sequence numbers, the hash
+ * chain and every signature.  Copies buf.  Fails with SMIMP_EXIT_BADMSG.
+ */
+int idlog_parse(struct idlog *log, const unsigned char *buf, size_t len,
+    struct smimp_err *err);
+int idlog_read_file(struct idlog *log, const char *path,
+    struct smimp_err *err);
+void idlog_release(struct idlog *log);
+/* Deep copy. */
+int idlog_copy(struct idlog *dst, const struct idlog *src,
+    struct smimp_err *err);
+
+/*
+ * Make a genesis record signed by identity_secret (64-byte Ed25519
+ * secret key) and parse it into log.
+ */
+int idlog_genesis(struct idlog *log, const char *address,
+    const unsigned char identity_secret[64],
+    const unsigned char encryption_public[32],
+    const unsigned char recovery_public[32], int64_t date,
+    struct smimp_err *err);
+
+/* Does newer extend older (same genesis, older is a prefix)? */
+int idlog_extends(const struct idlog *newer, const struct idlog *older);
+
+/* "ABCD-EFGH-...": 32 base32 characters in 8 groups of 4. */
+void fingerprint_format(const unsigned char fp[FINGERPRINT_SIZE],
+    char out[FINGERPRINT_STRLEN]);
+/* Accepts any case, with or without '-' or spaces. */
+int fingerprint_parse(const char *s, unsigned char fp[FINGERPRINT_SIZE]);
+
+#endif

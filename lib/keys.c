@@ -1,0 +1,583 @@
+/*
+ * keys.c - secret key files and passphrases.
+ *
+ * Plain form (smimp-key(5)):
+ *	smimp-secret-key/1
+ *	address: alice@example.org
+ *	identity-secret: <base64 Ed25519 seed>
+ *	encryption-secret: <base64 X25519 secret>
+ * or for the recovery key "smimp-recovery-key/1", address,
+ * "recovery-secret".  With a passphrase the plain form is wrapped in an
+ * armored age file with one scrypt stanza.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "age.h"
+#include "exitcode.h"
+#include "fileio.h"
+#include "keys.h"
+#include "util.h"
+#include "banned.h"
+
+#define KEY_MAGIC	"smimp-secret-key/1\n"
+#define RECOVERY_MAGIC	"smimp-recovery-key/1\n"
+#define SEED_SIZE	32
+/* secrets block: Ed25519 secret (64) then X25519 secret (32). */
+#define SECRETS_SIZE	(64 + 32)
+
+static int
+secrets_alloc(struct secret_key *sk, struct smimp_err *err)
+{
+	sk->secrets = sodium_malloc(SECRETS_SIZE);
+	if (sk->secrets == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	sk->identity_secret = sk->secrets;
+	sk->encryption_secret = sk->secrets + 64;
+	return 0;
+}
+
+void
+secret_key_release(struct secret_key *sk)
+{
+	if (sk->secrets != NULL)
+		sodium_free(sk->secrets);
+	memset(sk, 0, sizeof(*sk));
+}
+
+/* Fill the key pair from seeds (encryption seed ignored for recovery). */
+static int
+derive(struct secret_key *sk, const unsigned char *id_seed,
+    const unsigned char *enc_secret)
+{
+	if (crypto_sign_seed_keypair(sk->identity_public, sk->identity_secret,
+	    id_seed) != 0)
+		return -1;
+	if (sk->is_recovery)
+		return 0;
+	memcpy(sk->encryption_secret, enc_secret, 32);
+	return crypto_scalarmult_base(sk->encryption_public,
+	    sk->encryption_secret);
+}
+
+static int
+generate(struct secret_key *sk, const char *address, int recovery,
+    struct smimp_err *err)
+{
+	unsigned char *seeds;
+	int ret = -1;
+
+	memset(sk, 0, sizeof(*sk));
+	if (secrets_alloc(sk, err) != 0)
+		return -1;
+	seeds = sodium_malloc(64);
+	if (seeds == NULL) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+		goto out;
+	}
+	randombytes_buf(seeds, 64);
+	sk->is_recovery = recovery;
+	(void)snprintf(sk->address, sizeof(sk->address), "%s", address);
+	if (derive(sk, seeds, seeds + 32) != 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot derive keys");
+		goto out;
+	}
+	ret = 0;
+out:
+	if (seeds != NULL)
+		sodium_free(seeds);
+	if (ret != 0)
+		secret_key_release(sk);
+	return ret;
+}
+
+int
+secret_key_generate(struct secret_key *sk, const char *address,
+    struct smimp_err *err)
+{
+	return generate(sk, address, 0, err);
+}
+
+int
+recovery_key_generate(struct secret_key *sk, const char *address,
+    struct smimp_err *err)
+{
+	return generate(sk, address, 1, err);
+}
+
+/* The plain text form, in sodium_malloc memory. */
+static char *
+serialize(const struct secret_key *sk, size_t *len)
+{
+	char id64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
+	char enc64[sizeof(id64)];
+	size_t cap = 512;
+	char *buf = sodium_malloc(cap);
+	int n;
+
+	if (buf == NULL)
+		return NULL;
+	/* The Ed25519 secret key's first 32 bytes are its seed. */
+	sodium_bin2base64(id64, sizeof(id64), sk->identity_secret, 32,
+	    sodium_base64_VARIANT_ORIGINAL);
+	sodium_bin2base64(enc64, sizeof(enc64), sk->encryption_secret, 32,
+	    sodium_base64_VARIANT_ORIGINAL);
+	if (sk->is_recovery)
+		n = snprintf(buf, cap, "%saddress: %s\nrecovery-secret: %s\n",
+		    RECOVERY_MAGIC, sk->address, id64);
+	else
+		n = snprintf(buf, cap, "%saddress: %s\nidentity-secret: %s\n"
+		    "encryption-secret: %s\n", KEY_MAGIC, sk->address, id64,
+		    enc64);
+	sodium_memzero(id64, sizeof(id64));
+	sodium_memzero(enc64, sizeof(enc64));
+	if (n < 0 || (size_t)n >= cap) {
+		sodium_free(buf);
+		return NULL;
+	}
+	*len = (size_t)n;
+	return buf;
+}
+
+static int
+write_encrypted(int fd, const char *text, size_t len, const char *pass,
+    size_t pass_len, struct smimp_err *err)
+{
+	unsigned char key[AGE_PAYLOAD_KEY_SIZE];
+	struct age_encryptor *enc = NULL;
+	struct age_out *out;
+	int ret = -1;
+
+	out = age_out_open_fd(fd, 1, err);
+	if (out == NULL)
+		return -1;
+	if (age_encrypt_begin_passphrase(out, pass, pass_len, AGE_SCRYPT_LOGN,
+	    key, err) != 0)
+		goto out;
+	enc = age_encryptor_new(out, key, err);
+	if (enc == NULL || age_encryptor_write(enc, text, len, err) != 0 ||
+	    age_encryptor_finish(enc, err) != 0 ||
+	    age_out_close(out, err) != 0)
+		goto out;
+	ret = 0;
+out:
+	sodium_memzero(key, sizeof(key));
+	age_encryptor_free(enc);
+	age_out_free(out);
+	return ret;
+}
+
+int
+secret_key_write(const struct secret_key *sk, const char *path,
+    const char *pass, size_t pass_len, struct smimp_err *err)
+{
+	char tmp[PATH_MAX];
+	char *text;
+	size_t len;
+	int fd, ret = -1;
+
+	text = serialize(sk, &len);
+	if (text == NULL)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "cannot serialize the key");
+	if (access(path, F_OK) == 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' already exists",
+		    path);
+		sodium_free(text);
+		return -1;
+	}
+	fd = tmpfile_beside(path, tmp, sizeof(tmp), err);
+	if (fd < 0) {
+		sodium_free(text);
+		return -1;
+	}
+	if (pass != NULL) {
+		if (write_encrypted(fd, text, len, pass, pass_len, err) != 0)
+			goto fail;
+	} else if (fd_write_all(fd, text, len) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'", tmp);
+		goto fail;
+	}
+	if (fsync(fd) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot sync '%s'", tmp);
+		goto fail;
+	}
+	close(fd);
+	fd = -1;
+	ret = file_commit(tmp, path, 0, err);
+	goto out;
+fail:
+	close(fd);
+	(void)unlink(tmp);
+out:
+	sodium_free(text);
+	return ret;
+}
+
+/* Parse the plain form held in buf (NUL-terminated, sodium memory). */
+static int
+parse_plain(struct secret_key *sk, const char *buf, size_t len,
+    const char *path, struct smimp_err *err)
+{
+	unsigned char *seeds = NULL;
+	struct kv_line kv;
+	size_t pos;
+	char addr[ADDRESS_MAX + 1];
+	struct smimp_err aerr;
+	int ret = -1, recovery;
+
+	if (len >= strlen(KEY_MAGIC) &&
+	    memcmp(buf, KEY_MAGIC, strlen(KEY_MAGIC)) == 0) {
+		recovery = 0;
+		pos = strlen(KEY_MAGIC);
+	} else if (len >= strlen(RECOVERY_MAGIC) &&
+	    memcmp(buf, RECOVERY_MAGIC, strlen(RECOVERY_MAGIC)) == 0) {
+		recovery = 1;
+		pos = strlen(RECOVERY_MAGIC);
+	} else {
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG,
+		    "'%s' is not a smimp secret key file", path);
+	}
+	memset(sk, 0, sizeof(*sk));
+	sk->is_recovery = recovery;
+	if (secrets_alloc(sk, err) != 0)
+		return -1;
+	seeds = sodium_malloc(64);
+	if (seeds == NULL) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+		goto out;
+	}
+	if (kv_next(buf, len, &pos, 512, &kv) != 1 || !kv_is(&kv, "address") ||
+	    kv_value_copy(&kv, addr, sizeof(addr)) != 0 ||
+	    address_normalize(addr, sk->address, &aerr) != 0)
+		goto malformed;
+	if (kv_next(buf, len, &pos, 512, &kv) != 1 ||
+	    !kv_is(&kv, recovery ? "recovery-secret" : "identity-secret") ||
+	    b64_decode_exact(kv.value, kv.value_len, seeds, 32) != 0)
+		goto malformed;
+	if (!recovery && (kv_next(buf, len, &pos, 512, &kv) != 1 ||
+	    !kv_is(&kv, "encryption-secret") ||
+	    b64_decode_exact(kv.value, kv.value_len, seeds + 32, 32) != 0))
+		goto malformed;
+	if (pos != len)
+		goto malformed;
+	if (derive(sk, seeds, seeds + 32) != 0) {
+		smimp_err_set(err, SMIMP_EXIT_BADMSG, "'%s': bad key", path);
+		goto out;
+	}
+	ret = 0;
+	goto out;
+malformed:
+	smimp_err_set(err, SMIMP_EXIT_BADMSG, "'%s': malformed secret key file",
+	    path);
+out:
+	if (seeds != NULL)
+		sodium_free(seeds);
+	if (ret != 0)
+		secret_key_release(sk);
+	return ret;
+}
+
+static int
+decrypt_keyfile(int fd, const char *path, const struct passphrase_source *src,
+    char *plain, size_t cap, size_t *len, struct smimp_err *err)
+{
+	struct age_decryptor *d = NULL;
+	struct age_identity id;
+	struct age_in *in;
+	char *pass = NULL;
+	size_t pass_len = 0, got;
+	int ret = -1;
+
+	in = age_in_open_fd(fd, err);
+	if (in == NULL)
+		return -1;
+	if (passphrase_get(src, "Passphrase for the secret key: ", 0, &pass,
+	    &pass_len, err) != 0)
+		goto out;
+	memset(&id, 0, sizeof(id));
+	id.type = AGE_ID_SCRYPT;
+	id.passphrase = pass;
+	id.passphrase_len = pass_len;
+	d = age_decrypt_begin(in, &id, 1, err);
+	if (d == NULL) {
+		if (err->detail == AGE_FAIL_NO_MATCH)
+			smimp_err_set(err, SMIMP_EXIT_FAIL,
+			    "'%s': wrong passphrase", path);
+		goto out;
+	}
+	*len = 0;
+	for (;;) {
+		if (age_decrypt_read(d, (unsigned char *)plain + *len,
+		    cap - *len, &got, err) != 0)
+			goto out;
+		if (got == 0)
+			break;
+		*len += got;
+		if (*len == cap) {
+			smimp_err_set(err, SMIMP_EXIT_BADMSG,
+			    "'%s': secret key too large", path);
+			goto out;
+		}
+	}
+	plain[*len] = '\0';
+	ret = 0;
+out:
+	age_decrypt_free(d);
+	age_in_free(in);
+	passphrase_free(pass, pass_len);
+	return ret;
+}
+
+int
+secret_key_load(struct secret_key *sk, const char *path,
+    const struct passphrase_source *src, struct smimp_err *err)
+{
+	char *plain = NULL;
+	unsigned char head[40];
+	struct stat st;
+	size_t len = 0;
+	ssize_t n;
+	int fd, ret = -1;
+
+	memset(sk, 0, sizeof(*sk));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
+		    path);
+	if (fstat(fd, &st) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot stat '%s'", path);
+		goto out;
+	}
+	if ((st.st_mode & 077) != 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "'%s' is accessible by others (mode %03o); run chmod 600 "
+		    "'%s'", path, (unsigned)(st.st_mode & 0777), path);
+		goto out;
+	}
+	plain = sodium_malloc(KEYFILE_MAX_BYTES + 1);
+	if (plain == NULL) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+		goto out;
+	}
+	n = pread(fd, head, sizeof(head), 0);
+	if (n < 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read '%s'", path);
+		goto out;
+	}
+	if ((size_t)n >= strlen(AGE_ARMOR_BEGIN) &&
+	    (memcmp(head, AGE_ARMOR_BEGIN, strlen(AGE_ARMOR_BEGIN)) == 0 ||
+	    memcmp(head, "age-encryption.org/v1\n", 22) == 0)) {
+		if (decrypt_keyfile(fd, path, src, plain, KEYFILE_MAX_BYTES,
+		    &len, err) != 0)
+			goto out;
+	} else {
+		for (;;) {
+			n = read(fd, plain + len, KEYFILE_MAX_BYTES - len);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				smimp_err_sys(err, SMIMP_EXIT_FAIL,
+				    "cannot read '%s'", path);
+				goto out;
+			}
+			if (n == 0)
+				break;
+			len += (size_t)n;
+			if (len == KEYFILE_MAX_BYTES) {
+				smimp_err_set(err, SMIMP_EXIT_BADMSG,
+				    "'%s': secret key too large", path);
+				goto out;
+			}
+		}
+		plain[len] = '\0';
+	}
+	ret = parse_plain(sk, plain, len, path, err);
+out:
+	if (plain != NULL)
+		sodium_free(plain);
+	close(fd);
+	return ret;
+}
+
+int
+default_identity_path(char *out, size_t cap, const char *ext,
+    struct smimp_err *err)
+{
+	char home[PATH_MAX];
+	int n;
+
+	if (smimp_home(home, sizeof(home), err) != 0)
+		return -1;
+	n = snprintf(out, cap, "%s/identity.%s", home, ext);
+	if (n < 0 || (size_t)n >= cap)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "SMIMP_HOME is too long");
+	return 0;
+}
+
+void
+passphrase_free(char *pass, size_t len)
+{
+	(void)len;
+	if (pass != NULL)
+		sodium_free(pass);
+}
+
+/* Read one line from fd into buf (sodium memory); strips the newline. */
+static int
+read_line_fd(int fd, char *buf, size_t cap, size_t *len)
+{
+	size_t n = 0;
+
+	for (;;) {
+		char c;
+		ssize_t r = read(fd, &c, 1);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0 || c == '\n')
+			break;
+		if (n + 1 >= cap)
+			return -2;
+		buf[n++] = c;
+	}
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	buf[n] = '\0';
+	*len = n;
+	return 0;
+}
+
+static int
+prompt_tty(const char *prompt, char *buf, size_t cap, size_t *len,
+    struct smimp_err *err)
+{
+	struct termios old, noecho;
+	int fd, r, ret = -1;
+
+	fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+		    "cannot open the terminal for the passphrase");
+	if (tcgetattr(fd, &old) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read the terminal");
+		goto out;
+	}
+	noecho = old;
+	noecho.c_lflag &= ~(tcflag_t)ECHO;
+	noecho.c_lflag |= ECHONL;
+	(void)fd_write_all(fd, prompt, strlen(prompt));
+	if (tcsetattr(fd, TCSAFLUSH, &noecho) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot set the terminal");
+		goto out;
+	}
+	r = read_line_fd(fd, buf, cap, len);
+	(void)tcsetattr(fd, TCSAFLUSH, &old);
+	if (r == -2) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "passphrase too long");
+		goto out;
+	}
+	if (r != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read the passphrase");
+		goto out;
+	}
+	ret = 0;
+out:
+	close(fd);
+	return ret;
+}
+
+static int
+passphrase_from_file(const char *file, char *buf, size_t cap, size_t *len,
+    struct smimp_err *err)
+{
+	int fd, r;
+
+	fd = strcmp(file, "-") == 0 ? dup(STDIN_FILENO) :
+	    open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+		    "cannot open passphrase file '%s'", file);
+	r = read_line_fd(fd, buf, cap, len);
+	close(fd);
+	if (r == -2)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "passphrase in '%s' is too long", file);
+	if (r != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+		    "cannot read passphrase file '%s'", file);
+	return 0;
+}
+
+int
+passphrase_get(const struct passphrase_source *src, const char *prompt,
+    int confirm, char **pass, size_t *len, struct smimp_err *err)
+{
+	const char *file = src->file;
+	char *buf, *again = NULL;
+	size_t alen = 0;
+	int ret = -1;
+
+	if (file == NULL) {
+		file = getenv("SMIMP_PASSPHRASE_FILE");
+		if (file != NULL && file[0] == '\0')
+			file = NULL;
+	}
+	if (file == NULL && !src->allow_prompt)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "a passphrase is needed: stdin is not a terminal, so use "
+		    "--passphrase-file or SMIMP_PASSPHRASE_FILE");
+	buf = sodium_malloc(PASSPHRASE_MAX + 1);
+	if (buf == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	if (file != NULL) {
+		if (passphrase_from_file(file, buf, PASSPHRASE_MAX + 1, len,
+		    err) != 0)
+			goto out;
+	} else {
+		if (prompt_tty(prompt, buf, PASSPHRASE_MAX + 1, len, err) != 0)
+			goto out;
+		if (confirm) {
+			again = sodium_malloc(PASSPHRASE_MAX + 1);
+			if (again == NULL) {
+				smimp_err_sys(err, SMIMP_EXIT_FAIL,
+				    "out of memory");
+				goto out;
+			}
+			if (prompt_tty("Repeat the passphrase: ", again,
+			    PASSPHRASE_MAX + 1, &alen, err) != 0)
+				goto out;
+			if (alen != *len || sodium_memcmp(buf, again,
+			    alen) != 0) {
+				smimp_err_set(err, SMIMP_EXIT_FAIL,
+				    "the passphrases do not match");
+				goto out;
+			}
+		}
+	}
+	if (*len == 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "empty passphrase");
+		goto out;
+	}
+	*pass = buf;
+	buf = NULL;
+	ret = 0;
+out:
+	if (buf != NULL)
+		sodium_free(buf);
+	if (again != NULL)
+		sodium_free(again);
+	return ret;
+}

@@ -1,0 +1,61 @@
+/*
+ * keys.h - the secret key files: PREFIX.key (identity and encryption
+ * secret keys) and PREFIX.recovery (the recovery secret key).
+ *
+ * A secret file is a short text (smimp-key(5)); with a passphrase it is
+ * wrapped in an armored age file with an scrypt stanza, so that `age -d`
+ * can open it too.  Secret bytes live in sodium_malloc memory.
+ */
+#ifndef SMIMP_KEYS_H
+#define SMIMP_KEYS_H
+
+#include <stddef.h>
+
+#include "address.h"
+#include "err.h"
+
+#define KEYFILE_MAX_BYTES	(64 * 1024)
+#define PASSPHRASE_MAX		1024
+
+/* Where a passphrase comes from: a file, else a terminal prompt. */
+struct passphrase_source {
+	const char *file;	/* --passphrase-file, or NULL */
+	int allow_prompt;	/* stdin is a terminal */
+};
+
+struct secret_key {
+	char address[ADDRESS_MAX + 1];
+	int is_recovery;		/* a .recovery file */
+	unsigned char *secrets;		/* sodium_malloc: the three below */
+	unsigned char *identity_secret;	/* Ed25519, 64 bytes */
+	unsigned char *encryption_secret; /* X25519, 32 bytes */
+	unsigned char identity_public[32];
+	unsigned char encryption_public[32];
+};
+
+/*
+ * Read a passphrase (sodium_malloc'd, NUL-terminated, trailing newline
+ * removed) from src; with confirm, a prompt asks twice.
+ */
+int passphrase_get(const struct passphrase_source *src, const char *prompt,
+    int confirm, char **pass, size_t *len, struct smimp_err *err);
+void passphrase_free(char *pass, size_t len);
+
+int secret_key_generate(struct secret_key *sk, const char *address,
+    struct smimp_err *err);
+/* Recovery keys: identity_secret holds the Ed25519 recovery key. */
+int recovery_key_generate(struct secret_key *sk, const char *address,
+    struct smimp_err *err);
+/* Serialize (encrypted when pass != NULL) and write with mode 0600. */
+int secret_key_write(const struct secret_key *sk, const char *path,
+    const char *pass, size_t pass_len, struct smimp_err *err);
+/* Read, decrypting when needed (asking src for the passphrase). */
+int secret_key_load(struct secret_key *sk, const char *path,
+    const struct passphrase_source *src, struct smimp_err *err);
+void secret_key_release(struct secret_key *sk);
+
+/* $SMIMP_HOME/identity.{key,pub,recovery} */
+int default_identity_path(char *out, size_t cap, const char *ext,
+    struct smimp_err *err);
+
+#endif

@@ -1,0 +1,650 @@
+/*
+ * message.c - seal and open, streaming over a small pool of threads.
+ *
+ * The age plaintext is H || B || S (envelope.h).  Every full 64 KiB
+ * chunk is encrypted (or decrypted) and hashed into its leaf by a
+ * worker; the main thread reads, writes and keeps order.  Batches of
+ * BATCH_CHUNKS chunks move through a ring of NSLOTS slots, so reading
+ * the next batch and writing the last one overlap with the crypto.
+ * Memory stays at NSLOTS batches whatever the input size.
+ *
+ * Only the tail (the last partial chunk and the signature) is handled
+ * by the main thread alone: the signature is known only after the last
+ * leaf, and on open the signature may straddle the last two chunks.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "age.h"
+#include "envelope.h"
+#include "exitcode.h"
+#include "fileio.h"
+#include "message.h"
+#include "banned.h"
+
+#define BATCH_CHUNKS	8
+#define NSLOTS		3
+#define MAX_WORKERS	16
+
+enum slot_state { SLOT_FREE, SLOT_FILLED, SLOT_DONE };
+
+struct slot {
+	unsigned char *pt;	/* BATCH_CHUNKS * AGE_CHUNK_SIZE */
+	unsigned char *ct;	/* BATCH_CHUNKS * AGE_CT_CHUNK_SIZE */
+	size_t ct_lens[BATCH_CHUNKS];
+	unsigned char leaves[BATCH_CHUNKS][ENV_LEAF_SIZE];
+	int bad[BATCH_CHUNKS];
+	size_t n;		/* chunks to process */
+	uint64_t counter;	/* STREAM counter of the first */
+	int last;		/* open: holds the stream's last chunk */
+	size_t claimed, done;
+	enum slot_state state;
+};
+
+struct pipeline {
+	pthread_mutex_t mu;
+	pthread_cond_t work_cv;
+	pthread_cond_t done_cv;
+	pthread_t threads[MAX_WORKERS];
+	size_t nthreads;
+	int stop;
+	int decrypt;
+	const unsigned char *key;
+	struct slot slots[NSLOTS];
+	uint64_t work_seq;	/* batch number workers are on */
+	uint64_t fill_seq;	/* batches handed over so far */
+};
+
+static void
+chunk_work(struct pipeline *pl, struct slot *s, size_t i)
+{
+	unsigned char *pt = s->pt + i * AGE_CHUNK_SIZE;
+	unsigned char *ct = s->ct + i * AGE_CT_CHUNK_SIZE;
+
+	if (pl->decrypt) {
+		size_t len = s->ct_lens[i] - AGE_TAG_SIZE;
+
+		s->bad[i] = age_chunk_open(pl->key, s->counter + i,
+		    s->last && i == s->n - 1, ct, s->ct_lens[i], pt) != 0;
+		if (!s->bad[i])
+			env_leaf(s->leaves[i], pt, len);
+	} else {
+		env_leaf(s->leaves[i], pt, AGE_CHUNK_SIZE);
+		age_chunk_seal(pl->key, s->counter + i, 0, pt, AGE_CHUNK_SIZE,
+		    ct);
+	}
+}
+
+static void *
+worker(void *arg)
+{
+	struct pipeline *pl = arg;
+
+	pthread_mutex_lock(&pl->mu);
+	for (;;) {
+		struct slot *s;
+		size_t i;
+
+		if (pl->stop)
+			break;
+		if (pl->work_seq == pl->fill_seq) {
+			pthread_cond_wait(&pl->work_cv, &pl->mu);
+			continue;
+		}
+		s = &pl->slots[pl->work_seq % NSLOTS];
+		if (s->claimed == s->n) {
+			pl->work_seq++;
+			continue;
+		}
+		i = s->claimed++;
+		pthread_mutex_unlock(&pl->mu);
+		chunk_work(pl, s, i);
+		pthread_mutex_lock(&pl->mu);
+		if (++s->done == s->n) {
+			s->state = SLOT_DONE;
+			pthread_cond_broadcast(&pl->done_cv);
+		}
+	}
+	pthread_mutex_unlock(&pl->mu);
+	return NULL;
+}
+
+static int
+pipeline_init(struct pipeline *pl, int decrypt, const unsigned char *key,
+    struct smimp_err *err)
+{
+	size_t i;
+
+	memset(pl, 0, sizeof(*pl));
+	pl->decrypt = decrypt;
+	pl->key = key;
+	for (i = 0; i < NSLOTS; i++) {
+		pl->slots[i].pt = malloc(BATCH_CHUNKS * AGE_CHUNK_SIZE);
+		pl->slots[i].ct = malloc(BATCH_CHUNKS * AGE_CT_CHUNK_SIZE);
+		if (pl->slots[i].pt == NULL || pl->slots[i].ct == NULL)
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "out of memory");
+	}
+	if (pthread_mutex_init(&pl->mu, NULL) != 0 ||
+	    pthread_cond_init(&pl->work_cv, NULL) != 0 ||
+	    pthread_cond_init(&pl->done_cv, NULL) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "cannot set up threads");
+	return 0;
+}
+
+/* Threads start with the first full batch: small messages need none. */
+static void
+pipeline_start_threads(struct pipeline *pl)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t want = ncpu < 1 ? 1 : (size_t)ncpu, i;
+
+	if (pl->nthreads > 0)
+		return;
+	if (want > MAX_WORKERS)
+		want = MAX_WORKERS;
+	for (i = 0; i < want; i++) {
+		if (pthread_create(&pl->threads[i], NULL, worker, pl) != 0)
+			break;
+		pl->nthreads++;
+	}
+}
+
+static void
+pipeline_release(struct pipeline *pl)
+{
+	size_t i;
+
+	if (pl->nthreads > 0) {
+		pthread_mutex_lock(&pl->mu);
+		pl->stop = 1;
+		pthread_cond_broadcast(&pl->work_cv);
+		pthread_mutex_unlock(&pl->mu);
+		for (i = 0; i < pl->nthreads; i++)
+			pthread_join(pl->threads[i], NULL);
+	}
+	pthread_mutex_destroy(&pl->mu);
+	pthread_cond_destroy(&pl->work_cv);
+	pthread_cond_destroy(&pl->done_cv);
+	for (i = 0; i < NSLOTS; i++) {
+		if (pl->slots[i].pt != NULL) {
+			sodium_memzero(pl->slots[i].pt,
+			    BATCH_CHUNKS * AGE_CHUNK_SIZE);
+			free(pl->slots[i].pt);
+		}
+		free(pl->slots[i].ct);
+	}
+}
+
+/* Hand a slot to the workers, or do it here when there are none. */
+static void
+pipeline_submit(struct pipeline *pl, struct slot *s, int use_threads)
+{
+	size_t i;
+
+	s->claimed = 0;
+	s->done = 0;
+	if (s->n == 0) {
+		/* Workers skip it: nothing to claim. */
+		pthread_mutex_lock(&pl->mu);
+		s->state = SLOT_DONE;
+		pl->fill_seq++;
+		pthread_mutex_unlock(&pl->mu);
+		return;
+	}
+	if (use_threads)
+		pipeline_start_threads(pl);
+	if (pl->nthreads == 0) {
+		for (i = 0; i < s->n; i++)
+			chunk_work(pl, s, i);
+		s->claimed = s->done = s->n;
+		s->state = SLOT_DONE;
+		pl->fill_seq++;
+		pl->work_seq = pl->fill_seq;
+		return;
+	}
+	pthread_mutex_lock(&pl->mu);
+	s->state = SLOT_FILLED;
+	pl->fill_seq++;
+	pthread_cond_broadcast(&pl->work_cv);
+	pthread_mutex_unlock(&pl->mu);
+}
+
+static void
+pipeline_wait(struct pipeline *pl, struct slot *s)
+{
+	pthread_mutex_lock(&pl->mu);
+	while (s->state != SLOT_DONE)
+		pthread_cond_wait(&pl->done_cv, &pl->mu);
+	pthread_mutex_unlock(&pl->mu);
+}
+
+/* Read until len bytes or EOF. */
+static int
+read_full(int fd, unsigned char *buf, size_t len, size_t *got,
+    struct smimp_err *err)
+{
+	*got = 0;
+	while (*got < len) {
+		ssize_t n = read(fd, buf + *got, len - *got);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "cannot read the input");
+		}
+		if (n == 0)
+			break;
+		*got += (size_t)n;
+	}
+	return 0;
+}
+
+/* ---- seal ---- */
+
+struct sealer {
+	struct pipeline pl;
+	struct age_out *out;
+	struct env_root root;
+	uint64_t signed_len;	/* bytes of H || B so far */
+	uint64_t flushed;	/* batches written */
+};
+
+static int
+seal_flush(struct sealer *se, struct smimp_err *err)
+{
+	struct slot *s = &se->pl.slots[se->flushed % NSLOTS];
+	size_t i;
+
+	pipeline_wait(&se->pl, s);
+	for (i = 0; i < s->n; i++)
+		env_root_add(&se->root, s->leaves[i]);
+	if (s->n > 0 && age_out_write(se->out, s->ct,
+	    s->n * AGE_CT_CHUNK_SIZE, err) != 0)
+		return -1;
+	s->state = SLOT_FREE;
+	se->flushed++;
+	return 0;
+}
+
+/* The tail: the last partial chunk of H || B, then the signature. */
+static int
+seal_tail(struct sealer *se, const struct seal_params *p,
+    const unsigned char *rest, size_t rest_len, uint64_t counter,
+    struct smimp_err *err)
+{
+	unsigned char *pt = se->pl.slots[0].pt;	/* all slots are flushed */
+	unsigned char *ct = se->pl.slots[0].ct;
+	unsigned char leaf[ENV_LEAF_SIZE], root[32];
+	size_t total = rest_len + ENV_SIG_SIZE, first;
+
+	if (rest_len > 0) {
+		env_leaf(leaf, rest, rest_len);
+		env_root_add(&se->root, leaf);
+	}
+	env_root_final(&se->root, se->signed_len, root);
+	if (rest != pt)
+		memmove(pt, rest, rest_len);
+	env_sign(pt + rest_len, root, p->sender->identity_secret);
+	/* A full chunk cannot be last when more follows it. */
+	first = total > AGE_CHUNK_SIZE ? AGE_CHUNK_SIZE : total;
+	age_chunk_seal(se->pl.key, counter, first == total, pt, first, ct);
+	if (first < total)
+		age_chunk_seal(se->pl.key, counter + 1, 1, pt + first,
+		    total - first, ct + AGE_CT_CHUNK_SIZE);
+	return age_out_write(se->out, ct, total + AGE_TAG_SIZE *
+	    (first < total ? 2 : 1), err);
+}
+
+static int
+seal_stream(struct sealer *se, const struct seal_params *p, int in_fd,
+    const struct sbuf *hdr, struct smimp_err *err)
+{
+	uint64_t counter = 0, filled = 0;
+	size_t have, got, full;
+	int eof = 0;
+
+	while (!eof) {
+		struct slot *s = &se->pl.slots[filled % NSLOTS];
+
+		if (filled - se->flushed == NSLOTS && seal_flush(se, err) != 0)
+			return -1;
+		have = 0;
+		if (filled == 0) {
+			memcpy(s->pt, hdr->buf, hdr->len);
+			have = hdr->len;
+		}
+		if (read_full(in_fd, s->pt + have,
+		    BATCH_CHUNKS * AGE_CHUNK_SIZE - have, &got, err) != 0)
+			return -1;
+		have += got;
+		eof = have < BATCH_CHUNKS * AGE_CHUNK_SIZE;
+		full = have / AGE_CHUNK_SIZE;
+		s->n = full;
+		s->counter = counter;
+		s->last = 0;
+		counter += full;
+		se->signed_len += have;
+		pipeline_submit(&se->pl, s, !eof);
+		filled++;
+		if (eof) {
+			while (se->flushed < filled)
+				if (seal_flush(se, err) != 0)
+					return -1;
+			return seal_tail(se, p, s->pt + full * AGE_CHUNK_SIZE,
+			    have - full * AGE_CHUNK_SIZE, counter, err);
+		}
+	}
+	return 0;
+}
+
+int
+message_seal(const struct seal_params *p, int in_fd, int out_fd,
+    char *message_id, size_t message_id_cap, struct smimp_err *err)
+{
+	struct age_recipient *rcpts = NULL;
+	unsigned char key[AGE_PAYLOAD_KEY_SIZE];
+	struct sealer se;
+	struct sbuf hdr;
+	size_t i;
+	int ret = -1;
+
+	memset(&se, 0, sizeof(se));
+	sbuf_init(&hdr, MSG_MAX_HEADER);
+	if (sodium_memcmp(p->sender_log->identity_key,
+	    p->sender->identity_public, 32) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "the secret key does not match the identity of %s",
+		    p->sender_log->address);
+	if (env_header_build(&hdr, p, message_id, message_id_cap, err) != 0)
+		goto out;
+	rcpts = calloc(p->nrcpts, sizeof(*rcpts));
+	if (rcpts == NULL) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < p->nrcpts; i++)
+		memcpy(rcpts[i].x25519_public, p->rcpts[i].encryption_key, 32);
+	if (pipeline_init(&se.pl, 0, key, err) != 0)
+		goto out;
+	env_root_init(&se.root);
+	se.out = age_out_open_fd(out_fd, p->armor, err);
+	if (se.out == NULL ||
+	    age_encrypt_begin(se.out, rcpts, p->nrcpts, key, err) != 0 ||
+	    seal_stream(&se, p, in_fd, &hdr, err) != 0 ||
+	    age_out_close(se.out, err) != 0)
+		goto out;
+	ret = 0;
+out:
+	pipeline_release(&se.pl);
+	age_out_free(se.out);
+	sodium_memzero(key, sizeof(key));
+	free(rcpts);
+	sbuf_release(&hdr);
+	return ret;
+}
+
+/* ---- open ---- */
+
+struct opener {
+	struct pipeline pl;
+	struct env_root root;
+	struct msg_meta *meta;
+	int body_fd;
+	size_t hlen;			/* 0 until the header is parsed */
+	uint64_t pos;			/* plaintext bytes seen */
+	uint64_t flushed;
+	/* The last chunk's leaf waits: it may hold part of the signature. */
+	int pending;
+	unsigned char pending_leaf[ENV_LEAF_SIZE];
+	const unsigned char *pending_pt;
+	/* The last 64 bytes seen are held back: they may be the signature. */
+	unsigned char carry[ENV_SIG_SIZE];
+	size_t carry_len;
+};
+
+static int
+emit(struct opener *op, const unsigned char *data, size_t len,
+    struct smimp_err *err)
+{
+	size_t out;
+
+	if (op->carry_len + len <= ENV_SIG_SIZE) {
+		memcpy(op->carry + op->carry_len, data, len);
+		op->carry_len += len;
+		return 0;
+	}
+	out = op->carry_len + len - ENV_SIG_SIZE;
+	/* Write what is certainly body: first from carry, then data. */
+	if (out <= op->carry_len) {
+		if (op->body_fd >= 0 && fd_write_all(op->body_fd, op->carry,
+		    out) != 0)
+			goto fail;
+		memmove(op->carry, op->carry + out, op->carry_len - out);
+		op->carry_len -= out;
+		memcpy(op->carry + op->carry_len, data, len);
+		op->carry_len += len;
+		return 0;
+	}
+	if (op->body_fd >= 0 && (fd_write_all(op->body_fd, op->carry,
+	    op->carry_len) != 0 || fd_write_all(op->body_fd, data,
+	    out - op->carry_len) != 0))
+		goto fail;
+	memcpy(op->carry, data + (out - op->carry_len), ENV_SIG_SIZE);
+	op->carry_len = ENV_SIG_SIZE;
+	return 0;
+fail:
+	return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write the body");
+}
+
+static int
+feed_pending(struct opener *op)
+{
+	if (op->pending)
+		env_root_add(&op->root, op->pending_leaf);
+	op->pending = 0;
+	return 0;
+}
+
+/* The final slot: fix up the leaves around the signature. */
+static int
+open_tail(struct opener *op, struct slot *s, struct smimp_err *err)
+{
+	size_t f = s->ct_lens[s->n - 1] - AGE_TAG_SIZE, i;
+	const unsigned char *last_pt = s->pt + (s->n - 1) * AGE_CHUNK_SIZE;
+	unsigned char leaf[ENV_LEAF_SIZE];
+
+	if (s->n >= 2) {
+		feed_pending(op);
+		for (i = 0; i + 2 < s->n; i++)
+			env_root_add(&op->root, s->leaves[i]);
+		op->pending = 1;
+		memcpy(op->pending_leaf, s->leaves[s->n - 2], ENV_LEAF_SIZE);
+		op->pending_pt = s->pt + (s->n - 2) * AGE_CHUNK_SIZE;
+	}
+	if (f >= ENV_SIG_SIZE) {
+		feed_pending(op);
+		if (f > ENV_SIG_SIZE) {
+			env_leaf(leaf, last_pt, f - ENV_SIG_SIZE);
+			env_root_add(&op->root, leaf);
+		}
+		return 0;
+	}
+	if (!op->pending)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG,
+		    "malformed envelope: too short");
+	env_leaf(leaf, op->pending_pt,
+	    AGE_CHUNK_SIZE - (ENV_SIG_SIZE - f));
+	env_root_add(&op->root, leaf);
+	op->pending = 0;
+	return 0;
+}
+
+static int
+open_flush(struct opener *op, struct smimp_err *err)
+{
+	struct slot *s = &op->pl.slots[op->flushed % NSLOTS];
+	size_t i, skip;
+
+	pipeline_wait(&op->pl, s);
+	op->flushed++;
+	s->state = SLOT_FREE;
+	for (i = 0; i < s->n; i++)
+		if (s->bad[i])
+			return smimp_err_set(err, SMIMP_EXIT_BADMSG,
+			    "cannot decrypt: the message is corrupted or "
+			    "truncated");
+	if (op->hlen == 0) {
+		size_t avail = 0;
+
+		for (i = 0; i < s->n; i++)
+			avail += s->ct_lens[i] - AGE_TAG_SIZE;
+		/* Chunks are contiguous in pt; all but the last are full. */
+		if (env_header_parse(s->pt, avail, &op->hlen, op->meta,
+		    err) != 0)
+			return -1;
+	}
+	if (s->last) {
+		if (open_tail(op, s, err) != 0)
+			return -1;
+	} else if (s->n > 0) {
+		feed_pending(op);
+		for (i = 0; i + 1 < s->n; i++)
+			env_root_add(&op->root, s->leaves[i]);
+		op->pending = 1;
+		memcpy(op->pending_leaf, s->leaves[s->n - 1], ENV_LEAF_SIZE);
+		op->pending_pt = s->pt + (s->n - 1) * AGE_CHUNK_SIZE;
+	}
+	for (i = 0; i < s->n; i++) {
+		const unsigned char *pt = s->pt + i * AGE_CHUNK_SIZE;
+		size_t len = s->ct_lens[i] - AGE_TAG_SIZE;
+
+		skip = 0;
+		if (op->pos < op->hlen)
+			skip = op->hlen - op->pos < len ?
+			    (size_t)(op->hlen - op->pos) : len;
+		op->pos += len;
+		if (emit(op, pt + skip, len - skip, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+open_verify(struct opener *op, struct smimp_err *err)
+{
+	unsigned char root[32];
+
+	if (op->hlen == 0 || op->pos < op->hlen + ENV_SIG_SIZE ||
+	    op->carry_len != ENV_SIG_SIZE)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG,
+		    "malformed envelope: too short");
+	op->meta->body_len = op->pos - op->hlen - ENV_SIG_SIZE;
+	env_root_final(&op->root, op->pos - ENV_SIG_SIZE, root);
+	if (env_verify(op->carry, root, op->meta->sender.identity_key) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG,
+		    "bad signature: the message from %s was altered or "
+		    "forged", op->meta->from);
+	return 0;
+}
+
+static int
+addressed_to(const struct msg_meta *meta, const char *address)
+{
+	size_t i;
+
+	for (i = 0; i < meta->nrcpts; i++)
+		if (strcmp(meta->rcpts[i].address, address) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+open_stream(struct opener *op, struct age_decryptor *d, struct smimp_err *err)
+{
+	uint64_t filled = 0;
+	int last = 0;
+
+	while (!last) {
+		struct slot *s = &op->pl.slots[filled % NSLOTS];
+		uint64_t counter = age_decryptor_counter(d);
+
+		if (filled - op->flushed == NSLOTS && open_flush(op, err) != 0)
+			return -1;
+		if (age_decryptor_read_chunks(d, s->ct, BATCH_CHUNKS,
+		    s->ct_lens, &s->n, &last, err) != 0)
+			return -1;
+		if (s->n == 0 && !last)
+			return smimp_err_set(err, SMIMP_EXIT_BADMSG,
+			    "cannot decrypt: the message is truncated");
+		s->counter = counter;
+		s->last = last;
+		pipeline_submit(&op->pl, s, !last);
+		filled++;
+	}
+	while (op->flushed < filled)
+		if (open_flush(op, err) != 0)
+			return -1;
+	return 0;
+}
+
+int
+message_open(const struct secret_key *me, int in_fd, int body_fd,
+    struct msg_meta *meta, struct smimp_err *err)
+{
+	struct age_decryptor *d = NULL;
+	struct age_identity id;
+	struct opener op;
+	struct age_in *in;
+	int ret = -1;
+
+	memset(&op, 0, sizeof(op));
+	memset(meta, 0, sizeof(*meta));
+	op.meta = meta;
+	op.body_fd = body_fd;
+	env_root_init(&op.root);
+	in = age_in_open_fd(in_fd, err);
+	if (in == NULL)
+		return -1;
+	memset(&id, 0, sizeof(id));
+	id.type = AGE_ID_X25519;
+	id.x25519_secret = me->encryption_secret;
+	d = age_decrypt_begin(in, &id, 1, err);
+	if (d == NULL) {
+		char msg[SMIMP_ERR_MSG];
+
+		memcpy(msg, err->msg, sizeof(msg));
+		if (err->detail == AGE_FAIL_NO_MATCH)
+			smimp_err_set(err, SMIMP_EXIT_BADMSG, "cannot decrypt: "
+			    "the message is not encrypted to %s", me->address);
+		else if (err->code == SMIMP_EXIT_BADMSG)
+			smimp_err_set(err, SMIMP_EXIT_BADMSG,
+			    "cannot decrypt: %s", msg);
+		goto out;
+	}
+	if (pipeline_init(&op.pl, 1, age_decryptor_payload_key(d), err) != 0)
+		goto out;
+	if (open_stream(&op, d, err) != 0 || open_verify(&op, err) != 0)
+		goto out;
+	if (!addressed_to(meta, me->address)) {
+		smimp_err_set(err, SMIMP_EXIT_BADMSG, "the message from %s was "
+		    "not addressed to %s: it was forwarded by someone else",
+		    meta->from, me->address);
+		goto out;
+	}
+	ret = 0;
+out:
+	pipeline_release(&op.pl);
+	age_decrypt_free(d);
+	age_in_free(in);
+	if (ret != 0 && op.hlen != 0)
+		msg_meta_release(meta);
+	return ret;
+}

@@ -1,0 +1,91 @@
+/*
+ * message.h - sealing and opening smimp messages: a signed envelope
+ * (doc/PROTOCOL.md, smimp-message(5)) inside an age v1 file.
+ *
+ * Both directions stream in 64 KiB chunks in constant memory and spread
+ * the chunks over the available cores: each chunk is encrypted (or
+ * decrypted) and hashed into the envelope's two-level body hash
+ * independently.
+ */
+#ifndef SMIMP_MESSAGE_H
+#define SMIMP_MESSAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "address.h"
+#include "err.h"
+#include "idlog.h"
+#include "keys.h"
+
+#define MSG_MAX_RECIPIENTS	256
+#define MSG_MAX_SUBJECT		998
+#define MSG_MAX_HEADER		(64 * 1024)	/* envelope header */
+#define MSG_TYPE_MAX		64
+
+struct msg_recipient {
+	char address[ADDRESS_MAX + 1];
+	unsigned char fingerprint[FINGERPRINT_SIZE];
+	unsigned char encryption_key[32];
+	int cc;
+};
+
+struct seal_params {
+	const struct secret_key *sender;
+	const struct idlog *sender_log;
+	const struct msg_recipient *rcpts;
+	size_t nrcpts;
+	const char *type;		/* email, short-message, x-<name> */
+	const char *subject;		/* or NULL */
+	const char *content_type;	/* or NULL for the type's default */
+	const char *thread_id;		/* or NULL: a new thread */
+	const char *in_reply_to;	/* or NULL */
+	int armor;
+	int64_t date;			/* 0: now */
+};
+
+/* Seal in_fd to out_fd.  message_id (if not NULL) gets the new id. */
+int message_seal(const struct seal_params *p, int in_fd, int out_fd,
+    char *message_id, size_t message_id_cap, struct smimp_err *err);
+
+/* What a verified envelope says. */
+struct msg_meta {
+	char type[MSG_TYPE_MAX + 1];
+	char from[ADDRESS_MAX + 1];
+	struct idlog sender;		/* the identity log carried inside */
+	struct msg_recipient *rcpts;	/* to and cc, in order */
+	size_t nrcpts;
+	int64_t date;
+	char message_id[256];
+	char thread_id[256];
+	char in_reply_to[256];
+	char subject[MSG_MAX_SUBJECT + 1];
+	char content_type[256];
+	uint64_t body_len;
+	char *header_text;		/* the verified header block, printable */
+	size_t header_len;
+};
+
+/*
+ * Open in_fd with me's encryption key.  The body goes to body_fd (a
+ * private spool file the caller releases only on success; -1 to discard).
+ * Checks decryption, the signature, and that me is among the recipients
+ * (a message re-encrypted to someone else fails).  Errors:
+ * SMIMP_EXIT_BADMSG for anything wrong with the message.
+ */
+int message_open(const struct secret_key *me, int in_fd, int body_fd,
+    struct msg_meta *meta, struct smimp_err *err);
+void msg_meta_release(struct msg_meta *meta);
+
+#endif
+
+#ifndef SMIMP_MESSAGE_JSON
+#define SMIMP_MESSAGE_JSON
+#define MSG_JSON_MAX_BODY	(64 * 1024 * 1024)
+/*
+ * The metadata and the body (read from body_fd, from its start) as one
+ * JSON object, malloc'd.  A body that is not UTF-8 is given in base64.
+ */
+char *msg_meta_json(const struct msg_meta *meta, const char *tier,
+    int body_fd, struct smimp_err *err);
+#endif

@@ -1,0 +1,78 @@
+/*
+ * trust.h - the local trust store: pinned identities and trust tiers.
+ *
+ * One human-readable file, $SMIMP_HOME/trust (format: smimp-trust(5)).
+ * Entries are addresses (pinned to an identity log, so also a key) or
+ * whole domains ("@example.net", a tier only).  Every change takes an
+ * exclusive lock, reloads, applies, and replaces the file atomically
+ * (temporary file, fsync, rename, fsync of the directory).
+ */
+#ifndef SMIMP_TRUST_H
+#define SMIMP_TRUST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "address.h"
+#include "err.h"
+#include "idlog.h"
+
+#define TRUST_MAX_BYTES		(16 * 1024 * 1024)
+#define TRUST_MAX_ENTRIES	65536
+
+enum trust_tier {
+	TIER_UNKNOWN = 0,	/* no entry: never stored */
+	TIER_BLOCKED,
+	TIER_KNOWN,
+	TIER_TRUSTED
+};
+
+struct trust_entry {
+	char name[ADDRESS_MAX + 2];	/* "user@domain" or "@domain" */
+	enum trust_tier tier;
+	int has_log;			/* addresses: pinned identity */
+	struct idlog log;
+	int verified;			/* fingerprint checked by a person */
+	int64_t added;
+};
+
+struct trust_store {
+	char path[4096];
+	struct trust_entry *entries;
+	size_t n;
+};
+
+const char *trust_tier_name(enum trust_tier tier);
+int trust_tier_parse(const char *s, enum trust_tier *tier);
+
+/* Load the store of home ($SMIMP_HOME); a missing file is an empty store. */
+int trust_load(struct trust_store *ts, const char *home,
+    struct smimp_err *err);
+void trust_release(struct trust_store *ts);
+
+/* Entry for a normalized address or "@domain", or NULL. */
+const struct trust_entry *trust_find(const struct trust_store *ts,
+    const char *name);
+/*
+ * The tier that applies to an address: its own entry's, else its
+ * domain's, else TIER_UNKNOWN.  *pinned gets the address's own entry
+ * (with its log) or NULL.
+ */
+enum trust_tier trust_tier_for(const struct trust_store *ts,
+    const char *address, const struct trust_entry **pinned);
+
+/*
+ * Under the lock: pin log for its address with a tier.  If the address
+ * is already pinned to a different genesis, fail with
+ * SMIMP_EXIT_KEYCHANGED unless replace is set; a log that extends the
+ * pinned one updates it.
+ */
+int trust_pin(const char *home, const struct idlog *log,
+    enum trust_tier tier, int replace, struct smimp_err *err);
+int trust_set_tier(const char *home, const char *name, enum trust_tier tier,
+    struct smimp_err *err);
+int trust_remove(const char *home, const char *name, struct smimp_err *err);
+int trust_mark_verified(const char *home, const char *address,
+    const unsigned char fp[FINGERPRINT_SIZE], struct smimp_err *err);
+
+#endif

@@ -1,0 +1,250 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "util.h"
+#include "banned.h"
+
+void
+sbuf_init(struct sbuf *sb, size_t max)
+{
+	sb->buf = NULL;
+	sb->len = 0;
+	sb->cap = 0;
+	sb->max = max;
+}
+
+void
+sbuf_release(struct sbuf *sb)
+{
+	free(sb->buf);
+	sbuf_init(sb, sb->max);
+}
+
+static int
+sbuf_grow(struct sbuf *sb, size_t extra)
+{
+	size_t need, ncap;
+	char *nbuf;
+
+	if (extra > sb->max || sb->len > sb->max - extra)
+		return -1;
+	need = sb->len + extra + 1;
+	if (need <= sb->cap)
+		return 0;
+	ncap = sb->cap ? sb->cap : 256;
+	while (ncap < need)
+		ncap *= 2;
+	nbuf = realloc(sb->buf, ncap);
+	if (nbuf == NULL)
+		return -1;
+	sb->buf = nbuf;
+	sb->cap = ncap;
+	return 0;
+}
+
+int
+sbuf_add(struct sbuf *sb, const void *data, size_t len)
+{
+	if (sbuf_grow(sb, len) != 0)
+		return -1;
+	if (len > 0)
+		memcpy(sb->buf + sb->len, data, len);
+	sb->len += len;
+	sb->buf[sb->len] = '\0';
+	return 0;
+}
+
+int
+sbuf_addf(struct sbuf *sb, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || sbuf_grow(sb, (size_t)n) != 0)
+		return -1;
+	va_start(ap, fmt);
+	(void)vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	sb->len += (size_t)n;
+	return 0;
+}
+
+int
+sbuf_add_b64(struct sbuf *sb, const unsigned char *data, size_t len)
+{
+	size_t enc = sodium_base64_encoded_len(len,
+	    sodium_base64_VARIANT_ORIGINAL);
+
+	if (sbuf_grow(sb, enc) != 0)
+		return -1;
+	sodium_bin2base64(sb->buf + sb->len, enc, data, len,
+	    sodium_base64_VARIANT_ORIGINAL);
+	sb->len += enc - 1;
+	return 0;
+}
+
+int
+b64_decode(const char *s, size_t slen, unsigned char *out, size_t cap,
+    size_t *out_len)
+{
+	const char *end = NULL;
+
+	if (sodium_base642bin(out, cap, s, slen, NULL, out_len, &end,
+	    sodium_base64_VARIANT_ORIGINAL) != 0)
+		return -1;
+	if (end != s + slen)
+		return -1;
+	return 0;
+}
+
+int
+b64_decode_exact(const char *s, size_t slen, unsigned char *out,
+    size_t out_len)
+{
+	size_t got;
+
+	if (b64_decode(s, slen, out, out_len, &got) != 0 || got != out_len)
+		return -1;
+	return 0;
+}
+
+void
+time_format(int64_t t, char out[TIME_STRLEN])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(out, TIME_STRLEN, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		(void)snprintf(out, TIME_STRLEN, "1970-01-01T00:00:00Z");
+}
+
+static int
+digits(const char *s, size_t n, int *v)
+{
+	size_t i;
+
+	*v = 0;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		*v = *v * 10 + (s[i] - '0');
+	}
+	return 0;
+}
+
+int
+time_parse(const char *s, size_t len, int64_t *t)
+{
+	struct tm tm;
+	int y, mo, d, h, mi, se;
+	time_t tt;
+	char back[TIME_STRLEN];
+
+	if (len != TIME_STRLEN - 1 || s[4] != '-' || s[7] != '-' ||
+	    s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z')
+		return -1;
+	if (digits(s, 4, &y) || digits(s + 5, 2, &mo) ||
+	    digits(s + 8, 2, &d) || digits(s + 11, 2, &h) ||
+	    digits(s + 14, 2, &mi) || digits(s + 17, 2, &se))
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = se;
+	tt = timegm(&tm);
+	if (tt == (time_t)-1)
+		return -1;
+	/* Round trip: refuses 2026-02-30 and other out-of-range fields. */
+	time_format((int64_t)tt, back);
+	if (memcmp(back, s, len) != 0)
+		return -1;
+	*t = (int64_t)tt;
+	return 0;
+}
+
+int64_t
+time_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+int
+kv_next(const char *buf, size_t len, size_t *pos, size_t max_line,
+    struct kv_line *kv)
+{
+	size_t start = *pos, i, colon = 0;
+	const char *nl;
+
+	if (start >= len)
+		return 0;
+	nl = memchr(buf + start, '\n', len - start);
+	if (nl == NULL || (size_t)(nl - (buf + start)) > max_line)
+		return -1;
+	for (i = start; buf + i < nl; i++) {
+		unsigned char c = (unsigned char)buf[i];
+
+		/* UTF-8 passes; callers check values that must be ASCII. */
+		if (c < 0x20 || c == 0x7f)
+			return -1;
+		if (c == ':' && colon == 0)
+			colon = i;
+	}
+	if (colon == 0 || colon == start || buf + colon + 1 >= nl ||
+	    buf[colon + 1] != ' ')
+		return -1;
+	kv->name = buf + start;
+	kv->name_len = colon - start;
+	kv->value = buf + colon + 2;
+	kv->value_len = (size_t)(nl - (buf + colon + 2));
+	kv->start = start;
+	*pos = (size_t)(nl - buf) + 1;
+	return 1;
+}
+
+int
+kv_is(const struct kv_line *kv, const char *name)
+{
+	return strlen(name) == kv->name_len &&
+	    memcmp(kv->name, name, kv->name_len) == 0;
+}
+
+int
+kv_value_copy(const struct kv_line *kv, char *out, size_t cap)
+{
+	if (kv->value_len >= cap)
+		return -1;
+	memcpy(out, kv->value, kv->value_len);
+	out[kv->value_len] = '\0';
+	return 0;
+}
+
+int
+parse_u64(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (len == 0 || len > 20 || (len > 1 && s[0] == '0'))
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		if (v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}

@@ -1,0 +1,60 @@
+/*
+ * util.h - small helpers every module needs: a bounded growable buffer,
+ * strict base64, RFC 3339 UTC dates, line splitting.
+ */
+#ifndef SMIMP_UTIL_H
+#define SMIMP_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TIME_STRLEN 21	/* 2026-11-24T22:00:00Z plus NUL */
+
+/* A growable byte buffer that refuses to grow past max. */
+struct sbuf {
+	char *buf;
+	size_t len;
+	size_t cap;
+	size_t max;
+};
+
+void sbuf_init(struct sbuf *sb, size_t max);
+void sbuf_release(struct sbuf *sb);
+int sbuf_add(struct sbuf *sb, const void *data, size_t len);
+int sbuf_addf(struct sbuf *sb, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Append base64 (standard, padded) of data. */
+int sbuf_add_b64(struct sbuf *sb, const unsigned char *data, size_t len);
+
+/* Decode standard padded base64 of exactly out_len bytes; strict. */
+int b64_decode_exact(const char *s, size_t slen, unsigned char *out,
+    size_t out_len);
+/* Decode into a buffer of up to cap bytes; *out_len gets the size. */
+int b64_decode(const char *s, size_t slen, unsigned char *out, size_t cap,
+    size_t *out_len);
+
+void time_format(int64_t t, char out[TIME_STRLEN]);
+int time_parse(const char *s, size_t len, int64_t *t);
+int64_t time_now(void);
+
+/*
+ * Split "name: value\n" at *pos in buf[0..len): strict (one space after
+ * the colon, no control characters, no empty name, at most max_line bytes).
+ * Returns 1 with the line, 0 at the end of buf, -1 on a malformed line.
+ */
+struct kv_line {
+	const char *name;
+	size_t name_len;
+	const char *value;
+	size_t value_len;
+	size_t start;		/* offset of the line in buf */
+};
+int kv_next(const char *buf, size_t len, size_t *pos, size_t max_line,
+    struct kv_line *kv);
+int kv_is(const struct kv_line *kv, const char *name);
+/* Copy a value into a NUL-terminated buffer; -1 if it does not fit. */
+int kv_value_copy(const struct kv_line *kv, char *out, size_t cap);
+/* Parse a canonical unsigned decimal (no sign, no leading zero). */
+int parse_u64(const char *s, size_t len, uint64_t *out);
+
+#endif
