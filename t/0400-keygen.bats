@@ -1,0 +1,105 @@
+#!/usr/bin/env bats
+# smimp-keygen: identities, passphrases, fingerprints, age export.
+
+load helper
+
+setup() { common_setup; }
+
+@test "keygen writes key, pub and recovery with the right modes" {
+	run -0 --separate-stderr smimp-keygen -u Alice@Example.ORG -o a --no-passphrase
+	[[ "$output" =~ ^[A-Z2-7]{4}(-[A-Z2-7]{4}){7}$ ]]
+	[ "$(stat -c %a a.key)" = 600 ]
+	[ "$(stat -c %a a.recovery)" = 600 ]
+	[ "$(stat -c %a a.pub)" = 644 ]
+	grep -qx 'address: alice@example.org' a.pub
+	grep -qx 'type: genesis' a.pub
+	run -0 smimp-keygen --fingerprint a.pub
+	[ "$output" = "$(smimp-keygen -u b@example.org -o b --no-passphrase 2>/dev/null; smimp-keygen --fingerprint a.pub)" ]
+}
+
+@test "keygen accepts local#domain and writes the default identity" {
+	run -0 --separate-stderr smimp-keygen -u 'bob#example.net' --no-passphrase
+	[ -f "$SMIMP_HOME/identity.key" ]
+	[ "$(stat -c %a "$SMIMP_HOME")" = 700 ]
+	grep -qx 'address: bob@example.net' "$SMIMP_HOME/identity.pub"
+}
+
+@test "keygen refuses bad addresses with exit 2 and writes nothing" {
+	for a in 'no-at-sign' 'a@b@c' '@example.org' 'user@' 'us er@example.org' \
+	    'ünï@example.org' 'user@exa_mple.org' 'user@-bad.org' \
+	    "$(printf 'x%.0s' {1..65})@example.org"; do
+		run -2 --separate-stderr smimp-keygen -u "$a" -o k --no-passphrase
+		[[ "$stderr" == "smimp-keygen: invalid "* ]]
+		[ ! -e k.key ] && [ ! -e k.pub ]
+	done
+}
+
+@test "keygen never overwrites an identity" {
+	mkid a alice@example.org
+	before=$(sum a.key)
+	run -1 --separate-stderr smimp-keygen -u alice@example.org -o a --no-passphrase
+	[ "$stderr" = "smimp-keygen: 'a.key' already exists: refusing to overwrite an identity" ]
+	[ "$(sum a.key)" = "$before" ]
+}
+
+@test "keygen needs a passphrase source when stdin is not a terminal" {
+	run -1 --separate-stderr smimp-keygen -u a@example.org -o a </dev/null
+	[[ "$stderr" == *"use --passphrase-file or SMIMP_PASSPHRASE_FILE" ]]
+	[ ! -e a.key ]
+}
+
+@test "a passphrase-protected key is an age scrypt file and opens only with it" {
+	echo 'secret words' >pass
+	run -0 --separate-stderr smimp-keygen -u alice@example.org -o a --passphrase-file pass
+	head -1 a.key | grep -qx -- '-----BEGIN AGE ENCRYPTED FILE-----'
+	run -0 smimp-keygen --export-age -i a.key --passphrase-file pass
+	[[ "$output" == AGE-SECRET-KEY-1* ]]
+	echo 'wrong words' >bad
+	run -1 --separate-stderr smimp-keygen --export-age -i a.key --passphrase-file bad
+	[ "$stderr" = "smimp-keygen: 'a.key': wrong passphrase" ]
+	[ -z "$output" ]
+	SMIMP_PASSPHRASE_FILE=pass run -0 smimp-keygen --export-age -i a.key
+}
+
+@test "a key file readable by others is refused" {
+	mkid a alice@example.org
+	chmod 644 a.key
+	run -1 --separate-stderr smimp-keygen --export-age -i a.key
+	[ "$stderr" = "smimp-keygen: 'a.key' is accessible by others (mode 644); run chmod 600 'a.key'" ]
+	[ -z "$output" ]
+}
+
+@test "age export: identity and recipient agree with age-keygen" {
+	command -v age-keygen >/dev/null || skip "age-keygen not installed"
+	mkid a alice@example.org
+	smimp-keygen --export-age -i a.key >a.agekey
+	run -0 smimp-keygen --export-age-recipient -i a.key
+	[ "$output" = "$(age-keygen -y a.agekey)" ]
+	run -0 smimp-keygen --export-age-recipient a.pub
+	[ "$output" = "$(age-keygen -y a.agekey)" ]
+}
+
+@test "a corrupted or garbage .pub is refused with exit 3" {
+	mkid a alice@example.org
+	sed 's/^seq: 0/seq: 1/' a.pub >bad.pub
+	run -3 --separate-stderr smimp-keygen --fingerprint bad.pub
+	[[ "$stderr" == "smimp-keygen: 'bad.pub': malformed identity record 0"* ]]
+	# A flipped key byte breaks the self-signature.
+	awk '/^encryption-key:/ { sub(/: ./, ": A") } { print }' a.pub >flip.pub
+	if ! cmp -s a.pub flip.pub; then
+		run -3 --separate-stderr smimp-keygen --fingerprint flip.pub
+		[ "$stderr" = "smimp-keygen: 'flip.pub': identity record 0: bad signature" ]
+	fi
+	head -c 300 /dev/urandom >garbage.pub
+	run -3 --separate-stderr smimp-keygen --fingerprint garbage.pub
+	: >empty.pub
+	run -3 --separate-stderr smimp-keygen --fingerprint empty.pub
+	[ "$stderr" = "smimp-keygen: 'empty.pub': empty identity log" ]
+}
+
+@test "usage errors exit 2" {
+	run -2 --separate-stderr smimp-keygen
+	[ "$stderr" = "smimp-keygen: an address is needed: -u ADDRESS (see 'smimp-keygen --help')" ]
+	run -2 --separate-stderr smimp-keygen -u a@b.org --no-passphrase --passphrase-file x
+	run -2 --separate-stderr smimp-keygen --fingerprint a.pub --export-age
+}

@@ -1,0 +1,32 @@
+# Shared setup for the bats suites: binaries from $SMIMP_BUILD/bin (the
+# normal or the sanitizer build), a private SMIMP_HOME per test.
+bats_require_minimum_version 1.5.0
+
+REPO=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+SMIMP_BUILD=${SMIMP_BUILD:-$REPO/build}
+PATH="$SMIMP_BUILD/bin:$PATH"
+export PATH
+# A sanitizer report exits 99, so a crash never passes as an expected
+# failure code.
+export ASAN_OPTIONS=exitcode=99:detect_leaks=1
+export UBSAN_OPTIONS=exitcode=99:halt_on_error=1:print_stacktrace=1
+
+common_setup() {
+	export SMIMP_HOME="$BATS_TEST_TMPDIR/home"
+	unset SMIMP_PASSPHRASE_FILE
+	cd "$BATS_TEST_TMPDIR" || return 1
+}
+
+# mkid NAME ADDRESS: NAME.key, NAME.pub, NAME.recovery without passphrase.
+mkid() {
+	smimp-keygen -u "$2" -o "$BATS_TEST_TMPDIR/$1" --no-passphrase \
+		>/dev/null 2>&1
+}
+
+# trust_as HOMEDIR PUB [TIER]: pin PUB in the trust store at HOMEDIR.
+trust_as() {
+	SMIMP_HOME="$1" smimp-trust add "$2" --tier "${3:-known}" >/dev/null 2>&1
+}
+
+# A file's content hash, to prove that nothing changed.
+sum() { sha256sum "$1" | cut -d' ' -f1; }
