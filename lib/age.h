@@ -67,6 +67,8 @@ struct age_recipient {
  */
 struct age_in;
 struct age_in *age_in_open_fd(int fd, struct smimp_err *err);
+/* Armor required: anything else is an AGE_FAIL_ARMOR error. */
+struct age_in *age_in_open_fd_armored(int fd, struct smimp_err *err);
 /* Read up to len bytes, fewer only at EOF; *got is 0 at EOF. */
 int age_in_read(struct age_in *in, unsigned char *buf, size_t len,
     size_t *got, struct smimp_err *err);
