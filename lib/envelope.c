@@ -401,7 +401,7 @@ env_header_parse(const unsigned char *buf, size_t len, size_t *hlen,
 	const char *h = (const char *)buf;
 	unsigned char fp[FINGERPRINT_SIZE], head[32];
 	unsigned char *logbuf = NULL;
-	struct kv_line log_kv;
+	struct kv_line log_kv = { NULL, 0, NULL, 0, 0 };
 	const char *end;
 	size_t loglen, scan = len < MSG_MAX_HEADER ? len : MSG_MAX_HEADER;
 	int ret = -1;

@@ -229,5 +229,7 @@ assert_nothing_released() {
 	[ "$stderr" = "smimp-seal: cannot open 'nosuchfile': No such file or directory" ]
 	assert_nothing_released
 	run -2 --separate-stderr smimp-seal -i alice.key -r 'bad address' msg
-	[ "$stderr" = "smimp-seal: invalid address 'bad address': character ' ' not allowed in the local part" ]
+	[ "$stderr" = "smimp-seal: invalid address 'bad address': expected local@domain" ]
+	run -2 --separate-stderr smimp-seal -i alice.key -r 'bad user@example.org' msg
+	[ "$stderr" = "smimp-seal: invalid address 'bad user@example.org': character ' ' not allowed in the local part" ]
 }

@@ -1,0 +1,295 @@
+/*
+ * smimp-trust - the local trust store: pin identities (from a .pub file
+ * or from a sealed message), list and show them, set the tier of an
+ * address or a whole domain, check a fingerprint read aloud.
+ */
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "fileio.h"
+#include "identity.h"
+#include "trust.h"
+#include "util.h"
+#include "cmd.h"
+#include "banned.h"
+
+struct trust_opts {
+	const char *sub;
+	const char *args[2];
+	int nargs;
+	const char *tier;
+	const char *from_message;
+	const char *identity;
+	const char *passphrase_file;
+	int replace;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: smimp-trust add FILE.pub [--tier TIER] [--replace]\n"
+	    "       smimp-trust add --from-message FILE [-i IDENTITY] "
+	    "[--tier TIER] [--replace]\n"
+	    "                   [--passphrase-file FILE]\n"
+	    "       smimp-trust list\n"
+	    "       smimp-trust show ADDRESS\n"
+	    "       smimp-trust set ADDRESS|@DOMAIN TIER\n"
+	    "       smimp-trust remove ADDRESS|@DOMAIN\n"
+	    "       smimp-trust verify ADDRESS FINGERPRINT\n"
+	    "TIER is trusted, known or blocked\n");
+}
+
+static int
+parse_args(int argc, char **argv, struct trust_opts *o)
+{
+	enum { OPT_TIER = 256, OPT_FROM, OPT_REPLACE, OPT_PASSFILE,
+		OPT_VERSION };
+	static const struct option longopts[] = {
+		{ "tier", required_argument, NULL, OPT_TIER },
+		{ "from-message", required_argument, NULL, OPT_FROM },
+		{ "replace", no_argument, NULL, OPT_REPLACE },
+		{ "identity", required_argument, NULL, 'i' },
+		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const struct { const char *name; int min, max; } subs[] = {
+		{ "add", 0, 1 }, { "list", 0, 0 }, { "show", 1, 1 },
+		{ "set", 2, 2 }, { "remove", 1, 1 }, { "verify", 2, 2 },
+	};
+	size_t i;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	while ((c = getopt_long(argc, argv, "i:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_TIER: o->tier = optarg; break;
+		case OPT_FROM: o->from_message = optarg; break;
+		case OPT_REPLACE: o->replace = 1; break;
+		case 'i': o->identity = optarg; break;
+		case OPT_PASSFILE: o->passphrase_file = optarg; break;
+		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
+		case OPT_VERSION: exit(print_version());
+		default: usage(stderr); return SMIMP_EXIT_USAGE;
+		}
+	}
+	if (optind == argc)
+		return usage_error("a subcommand is needed");
+	o->sub = argv[optind++];
+	for (; optind < argc; optind++) {
+		if (o->nargs == 2)
+			return usage_error("unexpected argument '%s'",
+			    argv[optind]);
+		o->args[o->nargs++] = argv[optind];
+	}
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		if (strcmp(o->sub, subs[i].name) != 0)
+			continue;
+		if (o->nargs < subs[i].min || o->nargs > subs[i].max)
+			return usage_error("wrong number of arguments for "
+			    "'%s'", o->sub);
+		if (strcmp(o->sub, "add") == 0 &&
+		    (o->nargs == 1) == (o->from_message != NULL))
+			return usage_error("add takes FILE.pub or "
+			    "--from-message FILE");
+		if (strcmp(o->sub, "add") != 0 && (o->tier || o->replace ||
+		    o->from_message))
+			return usage_error("--tier, --replace and "
+			    "--from-message go with add");
+		return 0;
+	}
+	return usage_error("unknown subcommand '%s'", o->sub);
+}
+
+static int
+tier_arg(const char *s, enum trust_tier *tier)
+{
+	if (trust_tier_parse(s, tier) != 0) {
+		usage_error("invalid tier '%s': use trusted, known or blocked",
+		    s);
+		return -1;
+	}
+	return 0;
+}
+
+/* The sender's identity log carried inside a sealed message. */
+static int
+log_from_message(const struct trust_opts *o, struct idlog *log,
+    struct smimp_err *err)
+{
+	struct passphrase_source src = { o->passphrase_file, isatty(0) };
+	struct msg_meta meta;
+	struct identity id;
+	int fd, ret = -1;
+
+	fd = strcmp(o->from_message, "-") == 0 ? dup(STDIN_FILENO) :
+	    open(o->from_message, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
+		    o->from_message);
+	if (identity_load(&id, o->identity, &src, 0, err) != 0)
+		goto out;
+	if (message_open(&id.sk, fd, -1, &meta, err) == 0) {
+		ret = idlog_copy(log, &meta.sender, err);
+		msg_meta_release(&meta);
+	}
+	identity_release(&id);
+out:
+	close(fd);
+	return ret;
+}
+
+static int
+cmd_add(const char *home, const struct trust_opts *o, struct smimp_err *err)
+{
+	enum trust_tier tier = TIER_KNOWN;
+	struct idlog log;
+	char fp[FINGERPRINT_STRLEN];
+	int ret;
+
+	if (o->tier != NULL && tier_arg(o->tier, &tier) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s", "");
+	if ((o->from_message != NULL ? log_from_message(o, &log, err) :
+	    idlog_read_file(&log, o->args[0], err)) != 0)
+		return -1;
+	ret = trust_pin(home, &log, tier, o->replace, err);
+	if (ret == 0) {
+		fingerprint_format(log.fingerprint, fp);
+		printf("%s %s %s\n", log.address, trust_tier_name(tier), fp);
+	}
+	idlog_release(&log);
+	return ret;
+}
+
+static int
+cmd_list(const char *home, struct smimp_err *err)
+{
+	struct trust_store ts;
+	char fp[FINGERPRINT_STRLEN];
+	size_t i;
+
+	if (trust_load(&ts, home, err) != 0)
+		return -1;
+	for (i = 0; i < ts.n; i++) {
+		const struct trust_entry *e = &ts.entries[i];
+
+		if (e->has_log)
+			fingerprint_format(e->log.fingerprint, fp);
+		printf("%-32s %-8s %s%s\n", e->name, trust_tier_name(e->tier),
+		    e->has_log ? fp : "-",
+		    e->has_log && e->verified ? " verified" : "");
+	}
+	trust_release(&ts);
+	return 0;
+}
+
+static int
+cmd_show(const char *home, const char *name, struct smimp_err *err)
+{
+	char norm[ADDRESS_MAX + 2], fp[FINGERPRINT_STRLEN], when[TIME_STRLEN];
+	char b64[64];
+	const struct trust_entry *e;
+	struct trust_store ts;
+	int ret = -1;
+
+	if (name[0] == '@') {
+		norm[0] = '@';
+		if (domain_normalize(name + 1, norm + 1, err) != 0)
+			return -1;
+	} else if (address_normalize(name, norm, err) != 0) {
+		return -1;
+	}
+	if (trust_load(&ts, home, err) != 0)
+		return -1;
+	e = trust_find(&ts, norm);
+	if (e == NULL) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "%s is not in the trust "
+		    "store", norm);
+		goto out;
+	}
+	time_format(e->added, when);
+	printf("name: %s\ntier: %s\nadded: %s\n", e->name,
+	    trust_tier_name(e->tier), when);
+	if (e->has_log) {
+		fingerprint_format(e->log.fingerprint, fp);
+		printf("fingerprint: %s\nverified: %s\nrecords: %zu\n", fp,
+		    e->verified ? "yes" : "no", e->log.n);
+		sodium_bin2base64(b64, sizeof(b64), e->log.identity_key, 32,
+		    sodium_base64_VARIANT_ORIGINAL);
+		printf("identity-key: %s\n", b64);
+		sodium_bin2base64(b64, sizeof(b64), e->log.encryption_key, 32,
+		    sodium_base64_VARIANT_ORIGINAL);
+		printf("encryption-key: %s\n", b64);
+		if (e->log.revoked)
+			printf("revoked: yes\n");
+	}
+	ret = 0;
+out:
+	trust_release(&ts);
+	return ret;
+}
+
+static int
+run(const struct trust_opts *o, struct smimp_err *err)
+{
+	unsigned char fp[FINGERPRINT_SIZE];
+	enum trust_tier tier;
+	char home[PATH_MAX];
+
+	if (smimp_home(home, sizeof(home), err) != 0)
+		return -1;
+	if (strcmp(o->sub, "add") == 0)
+		return cmd_add(home, o, err);
+	if (strcmp(o->sub, "list") == 0)
+		return cmd_list(home, err);
+	if (strcmp(o->sub, "show") == 0)
+		return cmd_show(home, o->args[0], err);
+	if (strcmp(o->sub, "set") == 0) {
+		if (tier_arg(o->args[1], &tier) != 0)
+			return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s", "");
+		return trust_set_tier(home, o->args[0], tier, err);
+	}
+	if (strcmp(o->sub, "remove") == 0)
+		return trust_remove(home, o->args[0], err);
+	if (fingerprint_parse(o->args[1], fp) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "invalid "
+		    "fingerprint '%.80s': expected 32 base32 characters",
+		    o->args[1]);
+	if (trust_mark_verified(home, o->args[0], fp, err) != 0)
+		return -1;
+	printf("%s: fingerprint verified\n", o->args[0]);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct trust_opts o;
+	struct smimp_err err;
+	int rc;
+
+	progname = "smimp-trust";
+	smimp_err_clear(&err);
+	if (sodium_init() < 0) {
+		warnx_("cannot initialize libsodium");
+		return SMIMP_EXIT_FAIL;
+	}
+	rc = parse_args(argc, argv, &o);
+	if (rc != 0)
+		return rc;
+	if (run(&o, &err) != 0) {
+		/* A usage error was already printed. */
+		if (err.code == SMIMP_EXIT_USAGE && err.msg[0] == '\0')
+			return SMIMP_EXIT_USAGE;
+		return report(&err);
+	}
+	return SMIMP_EXIT_OK;
+}

@@ -1,0 +1,516 @@
+/*
+ * trust.c - the trust store: $SMIMP_HOME/trust, one text file.
+ *
+ *	smimp-trust/1
+ *
+ *	name: alice@example.org
+ *	tier: trusted
+ *	added: 2026-11-24T22:00:00Z
+ *	fingerprint: ABCD-EFGH-...
+ *	verified: yes
+ *	log: <base64 of the identity log>
+ *
+ *	name: @example.net
+ *	tier: blocked
+ *	added: 2026-11-24T22:00:00Z
+ *
+ * Entries are separated by one empty line; an address may carry a
+ * pinned identity log (fingerprint, verified, log), a domain never
+ * does.  Changes happen under an exclusive flock on trust.lock and
+ * replace the file atomically, so two commands never lose an update.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "exitcode.h"
+#include "fileio.h"
+#include "trust.h"
+#include "util.h"
+#include "banned.h"
+
+#define TRUST_MAGIC	"smimp-trust/1\n"
+#define TRUST_MAX_LINE	(2 * IDLOG_MAX_BYTES)
+
+static const char *const tier_names[] = {
+	"unknown", "blocked", "known", "trusted"
+};
+
+const char *
+trust_tier_name(enum trust_tier tier)
+{
+	return (size_t)tier < 4 ? tier_names[tier] : "unknown";
+}
+
+int
+trust_tier_parse(const char *s, enum trust_tier *tier)
+{
+	int i;
+
+	for (i = TIER_BLOCKED; i <= TIER_TRUSTED; i++) {
+		if (strcmp(s, tier_names[i]) == 0) {
+			*tier = (enum trust_tier)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static void
+entry_release(struct trust_entry *e)
+{
+	if (e->has_log)
+		idlog_release(&e->log);
+	memset(e, 0, sizeof(*e));
+}
+
+void
+trust_release(struct trust_store *ts)
+{
+	size_t i;
+
+	for (i = 0; i < ts->n; i++)
+		entry_release(&ts->entries[i]);
+	free(ts->entries);
+	ts->entries = NULL;
+	ts->n = 0;
+}
+
+/* A normalized "user@domain" or "@domain". */
+static int
+name_normalize(const char *in, char out[ADDRESS_MAX + 2],
+    struct smimp_err *err)
+{
+	if (in[0] == '@') {
+		out[0] = '@';
+		return domain_normalize(in + 1, out + 1, err);
+	}
+	return address_normalize(in, out, err);
+}
+
+static int
+corrupt(struct smimp_err *err, const char *path, size_t line,
+    const char *what)
+{
+	return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s:%zu: %s", path, line,
+	    what);
+}
+
+static size_t
+line_of(const char *buf, size_t pos)
+{
+	size_t i, n = 1;
+
+	for (i = 0; i < pos; i++)
+		if (buf[i] == '\n')
+			n++;
+	return n;
+}
+
+/* Parse one entry's fields starting at *pos. */
+static int
+entry_parse(struct trust_store *ts, const char *buf, size_t len, size_t *pos,
+    struct trust_entry *e, struct smimp_err *err)
+{
+	struct kv_line kv;
+	struct smimp_err lerr;
+	char tmp[ADDRESS_MAX + 2];
+	unsigned char fp[FINGERPRINT_SIZE], *raw = NULL;
+	size_t rawlen;
+	int r;
+
+#define FIELD(name) (kv_next(buf, len, pos, TRUST_MAX_LINE, &kv) == 1 && \
+	kv_is(&kv, name))
+#define BAD(what) corrupt(err, ts->path, line_of(buf, *pos), what)
+	memset(e, 0, sizeof(*e));
+	if (!FIELD("name") || kv_value_copy(&kv, tmp, sizeof(tmp)) != 0 ||
+	    name_normalize(tmp, e->name, &lerr) != 0 ||
+	    strcmp(tmp, e->name) != 0)
+		return BAD("bad or missing name");
+	if (!FIELD("tier") || kv_value_copy(&kv, tmp, sizeof(tmp)) != 0 ||
+	    trust_tier_parse(tmp, &e->tier) != 0)
+		return BAD("bad or missing tier");
+	if (!FIELD("added") ||
+	    time_parse(kv.value, kv.value_len, &e->added) != 0)
+		return BAD("bad or missing added");
+	if (*pos >= len || buf[*pos] == '\n')
+		return 0;
+	if (e->name[0] == '@')
+		return BAD("a domain has no fingerprint");
+	if (!FIELD("fingerprint") || kv_value_copy(&kv, tmp, sizeof(tmp)) ||
+	    fingerprint_parse(tmp, fp) != 0)
+		return BAD("bad fingerprint");
+	if (!FIELD("verified") || (kv.value_len != 2 && kv.value_len != 3))
+		return BAD("bad verified");
+	if (memcmp(kv.value, "yes", kv.value_len) == 0)
+		e->verified = 1;
+	else if (memcmp(kv.value, "no", kv.value_len) != 0)
+		return BAD("bad verified");
+	if (!FIELD("log"))
+		return BAD("missing log");
+	raw = malloc(kv.value_len + 1);
+	if (raw == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	r = b64_decode(kv.value, kv.value_len, raw, kv.value_len, &rawlen);
+	if (r == 0)
+		r = idlog_parse(&e->log, raw, rawlen, &lerr);
+	free(raw);
+	if (r != 0)
+		return BAD("bad identity log");
+	e->has_log = 1;
+	if (strcmp(e->log.address, e->name) != 0 ||
+	    memcmp(e->log.fingerprint, fp, FINGERPRINT_SIZE) != 0)
+		return BAD("the log does not match the entry");
+	return 0;
+#undef FIELD
+#undef BAD
+}
+
+static int
+store_parse(struct trust_store *ts, const char *buf, size_t len,
+    struct smimp_err *err)
+{
+	size_t pos = strlen(TRUST_MAGIC);
+
+	if (len < pos || memcmp(buf, TRUST_MAGIC, pos) != 0)
+		return corrupt(err, ts->path, 1, "not a smimp trust store");
+	while (pos < len) {
+		struct trust_entry *ne;
+
+		if (buf[pos] != '\n')
+			return corrupt(err, ts->path, line_of(buf, pos),
+			    "expected an empty line between entries");
+		pos++;
+		if (ts->n == TRUST_MAX_ENTRIES)
+			return corrupt(err, ts->path, line_of(buf, pos),
+			    "too many entries");
+		ne = realloc(ts->entries, (ts->n + 1) * sizeof(*ne));
+		if (ne == NULL)
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "out of memory");
+		ts->entries = ne;
+		if (entry_parse(ts, buf, len, &pos, &ts->entries[ts->n],
+		    err) != 0) {
+			entry_release(&ts->entries[ts->n]);
+			return -1;
+		}
+		if (trust_find(ts, ts->entries[ts->n].name) != NULL) {
+			entry_release(&ts->entries[ts->n]);
+			return corrupt(err, ts->path, line_of(buf, pos),
+			    "duplicate entry");
+		}
+		ts->n++;
+	}
+	return 0;
+}
+
+int
+trust_load(struct trust_store *ts, const char *home, struct smimp_err *err)
+{
+	unsigned char *buf = NULL;
+	size_t len;
+	int ret;
+
+	memset(ts, 0, sizeof(*ts));
+	if ((size_t)snprintf(ts->path, sizeof(ts->path), "%s/trust", home) >=
+	    sizeof(ts->path))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "SMIMP_HOME is too long");
+	if (access(ts->path, F_OK) != 0 && errno == ENOENT)
+		return 0;
+	if (file_read_all(ts->path, TRUST_MAX_BYTES, &buf, &len, err) != 0) {
+		if (err->code == SMIMP_EXIT_BADMSG)
+			err->code = SMIMP_EXIT_FAIL;
+		return -1;
+	}
+	ret = store_parse(ts, (const char *)buf, len, err);
+	free(buf);
+	if (ret != 0)
+		trust_release(ts);
+	return ret;
+}
+
+const struct trust_entry *
+trust_find(const struct trust_store *ts, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ts->n; i++)
+		if (strcmp(ts->entries[i].name, name) == 0)
+			return &ts->entries[i];
+	return NULL;
+}
+
+enum trust_tier
+trust_tier_for(const struct trust_store *ts, const char *address,
+    const struct trust_entry **pinned)
+{
+	const struct trust_entry *e = trust_find(ts, address), *d;
+	char dom[ADDRESS_MAX + 2];
+
+	*pinned = e;
+	if (e != NULL)
+		return e->tier;
+	(void)snprintf(dom, sizeof(dom), "@%s", address_domain(address));
+	d = trust_find(ts, dom);
+	return d != NULL ? d->tier : TIER_UNKNOWN;
+}
+
+static int
+store_serialize(const struct trust_store *ts, struct sbuf *sb)
+{
+	char when[TIME_STRLEN], fp[FINGERPRINT_STRLEN];
+	size_t i;
+
+	if (sbuf_add(sb, TRUST_MAGIC, strlen(TRUST_MAGIC)) != 0)
+		return -1;
+	for (i = 0; i < ts->n; i++) {
+		const struct trust_entry *e = &ts->entries[i];
+
+		time_format(e->added, when);
+		if (sbuf_addf(sb, "\nname: %s\ntier: %s\nadded: %s\n", e->name,
+		    trust_tier_name(e->tier), when) != 0)
+			return -1;
+		if (!e->has_log)
+			continue;
+		fingerprint_format(e->log.fingerprint, fp);
+		if (sbuf_addf(sb, "fingerprint: %s\nverified: %s\nlog: ", fp,
+		    e->verified ? "yes" : "no") != 0 ||
+		    sbuf_add_b64(sb, e->log.raw, e->log.raw_len) != 0 ||
+		    sbuf_add(sb, "\n", 1) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+typedef int (*trust_change_fn)(struct trust_store *, const void *,
+    struct smimp_err *);
+
+/* Lock, reload, change, write back atomically, unlock. */
+static int
+trust_update(const char *home, trust_change_fn change, const void *arg,
+    struct smimp_err *err)
+{
+	struct trust_store ts;
+	struct sbuf sb;
+	char lock[PATH_MAX];
+	int fd, ret = -1;
+
+	memset(&ts, 0, sizeof(ts));
+	sbuf_init(&sb, TRUST_MAX_BYTES);
+	if (mkdir_p(home, 0700, err) != 0)
+		return -1;
+	if ((size_t)snprintf(lock, sizeof(lock), "%s/trust.lock", home) >=
+	    sizeof(lock))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "SMIMP_HOME is too long");
+	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
+		    lock);
+	while (flock(fd, LOCK_EX) != 0) {
+		if (errno != EINTR) {
+			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot lock '%s'",
+			    lock);
+			goto out;
+		}
+	}
+	if (trust_load(&ts, home, err) != 0 || change(&ts, arg, err) != 0)
+		goto out;
+	if (store_serialize(&ts, &sb) != 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "the trust store is too "
+		    "large");
+		goto out;
+	}
+	ret = file_write_atomic(ts.path, sb.buf, sb.len, 0600, 1, err);
+out:
+	trust_release(&ts);
+	sbuf_release(&sb);
+	close(fd);	/* releases the lock */
+	return ret;
+}
+
+static struct trust_entry *
+entry_add(struct trust_store *ts, const char *name, struct smimp_err *err)
+{
+	struct trust_entry *ne;
+
+	if (ts->n == TRUST_MAX_ENTRIES) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "the trust store is full");
+		return NULL;
+	}
+	ne = realloc(ts->entries, (ts->n + 1) * sizeof(*ne));
+	if (ne == NULL) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+		return NULL;
+	}
+	ts->entries = ne;
+	ne += ts->n++;
+	memset(ne, 0, sizeof(*ne));
+	(void)snprintf(ne->name, sizeof(ne->name), "%s", name);
+	ne->added = time_now();
+	return ne;
+}
+
+struct pin_args {
+	const struct idlog *log;
+	enum trust_tier tier;
+	int replace;
+};
+
+static int
+pin_change(struct trust_store *ts, const void *arg, struct smimp_err *err)
+{
+	const struct pin_args *a = arg;
+	struct trust_entry *e = (struct trust_entry *)trust_find(ts,
+	    a->log->address);
+	char old[FINGERPRINT_STRLEN], new[FINGERPRINT_STRLEN];
+
+	if (e == NULL) {
+		e = entry_add(ts, a->log->address, err);
+		if (e == NULL)
+			return -1;
+	} else if (e->has_log) {
+		int same = memcmp(e->log.fingerprint, a->log->fingerprint,
+		    FINGERPRINT_SIZE) == 0;
+
+		if (same && !idlog_extends(a->log, &e->log) && !a->replace) {
+			if (idlog_extends(&e->log, a->log))
+				goto tier;	/* an older copy: keep ours */
+			return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED,
+			    "the identity log of %s forks from the pinned one",
+			    e->name);
+		}
+		if (!same && !a->replace) {
+			fingerprint_format(e->log.fingerprint, old);
+			fingerprint_format(a->log->fingerprint, new);
+			return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED,
+			    "%s is pinned to fingerprint %s, not %s (use "
+			    "--replace after checking the new one)", e->name,
+			    old, new);
+		}
+		if (!same)
+			e->verified = 0;
+		idlog_release(&e->log);
+		e->has_log = 0;
+	}
+	if (idlog_copy(&e->log, a->log, err) != 0)
+		return -1;
+	e->has_log = 1;
+tier:
+	e->tier = a->tier;
+	return 0;
+}
+
+int
+trust_pin(const char *home, const struct idlog *log, enum trust_tier tier,
+    int replace, struct smimp_err *err)
+{
+	struct pin_args a = { log, tier, replace };
+
+	return trust_update(home, pin_change, &a, err);
+}
+
+struct tier_args {
+	const char *name;
+	enum trust_tier tier;
+};
+
+static int
+tier_change(struct trust_store *ts, const void *arg, struct smimp_err *err)
+{
+	const struct tier_args *a = arg;
+	struct trust_entry *e = (struct trust_entry *)trust_find(ts, a->name);
+
+	if (e == NULL) {
+		e = entry_add(ts, a->name, err);
+		if (e == NULL)
+			return -1;
+	}
+	e->tier = a->tier;
+	return 0;
+}
+
+int
+trust_set_tier(const char *home, const char *name, enum trust_tier tier,
+    struct smimp_err *err)
+{
+	char norm[ADDRESS_MAX + 2];
+	struct tier_args a = { norm, tier };
+
+	if (name_normalize(name, norm, err) != 0)
+		return -1;
+	return trust_update(home, tier_change, &a, err);
+}
+
+static int
+remove_change(struct trust_store *ts, const void *arg, struct smimp_err *err)
+{
+	struct trust_entry *e = (struct trust_entry *)trust_find(ts, arg);
+	size_t i;
+
+	if (e == NULL)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s is not in the "
+		    "trust store", (const char *)arg);
+	i = (size_t)(e - ts->entries);
+	entry_release(e);
+	memmove(e, e + 1, (ts->n - i - 1) * sizeof(*e));
+	ts->n--;
+	return 0;
+}
+
+int
+trust_remove(const char *home, const char *name, struct smimp_err *err)
+{
+	char norm[ADDRESS_MAX + 2];
+
+	if (name_normalize(name, norm, err) != 0)
+		return -1;
+	return trust_update(home, remove_change, norm, err);
+}
+
+struct verify_args {
+	const char *address;
+	const unsigned char *fp;
+};
+
+static int
+verify_change(struct trust_store *ts, const void *arg, struct smimp_err *err)
+{
+	const struct verify_args *a = arg;
+	struct trust_entry *e = (struct trust_entry *)trust_find(ts,
+	    a->address);
+	char pinned[FINGERPRINT_STRLEN], given[FINGERPRINT_STRLEN];
+
+	if (e == NULL || !e->has_log)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "no identity pinned "
+		    "for %s", a->address);
+	if (sodium_memcmp(e->log.fingerprint, a->fp, FINGERPRINT_SIZE) != 0) {
+		fingerprint_format(e->log.fingerprint, pinned);
+		fingerprint_format(a->fp, given);
+		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "fingerprint "
+		    "mismatch for %s: pinned %s, given %s", a->address, pinned,
+		    given);
+	}
+	e->verified = 1;
+	return 0;
+}
+
+int
+trust_mark_verified(const char *home, const char *address,
+    const unsigned char fp[FINGERPRINT_SIZE], struct smimp_err *err)
+{
+	char norm[ADDRESS_MAX + 1];
+	struct verify_args a = { norm, fp };
+
+	if (address_normalize(address, norm, err) != 0)
+		return -1;
+	return trust_update(home, verify_change, &a, err);
+}
