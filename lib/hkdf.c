@@ -16,11 +16,13 @@ hkdf_sha256(unsigned char *out, size_t out_len,
 	unsigned char prk[32], t[32];
 	size_t done = 0, t_len = 0;
 	unsigned char counter = 0;
+	static const unsigned char no_salt[32];
 
 	if (out_len > 255 * 32)
 		return -1;
-	/* Extract.  An empty salt is HashLen zero bytes: the same key. */
-	crypto_auth_hmacsha256_init(&st, salt, salt_len);
+	/* Extract.  An empty salt is HashLen zero bytes (RFC 5869). */
+	crypto_auth_hmacsha256_init(&st, salt_len > 0 ? salt : no_salt,
+	    salt_len > 0 ? salt_len : sizeof(no_salt));
 	crypto_auth_hmacsha256_update(&st, ikm, ikm_len);
 	crypto_auth_hmacsha256_final(&st, prk);
 	/* Expand. */

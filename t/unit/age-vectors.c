@@ -120,7 +120,7 @@ run_vector(const struct vector *v, char hash[65])
 	struct smimp_err err;
 	struct age_in *in = NULL;
 	size_t n = 0, i, got;
-	int pfd[2] = { -1, -1 }, cls = AGE_FAIL_NONE;
+	int cls = AGE_FAIL_NONE;
 	FILE *tmp;
 
 	crypto_hash_sha256_init(&sha);
@@ -138,7 +138,6 @@ run_vector(const struct vector *v, char hash[65])
 		ids[n].passphrase_len = strlen(v->passphrases[i]);
 		n++;
 	}
-	(void)pfd;
 	tmp = tmpfile();
 	if (tmp == NULL || fwrite(v->body, 1, v->body_len, tmp) != v->body_len
 	    || fflush(tmp) != 0 || fseek(tmp, 0, SEEK_SET) != 0)
@@ -241,6 +240,7 @@ main(int argc, char **argv)
 		if (v.compressed)
 			free(v.body);
 		free(raw);
+		free(names[i]);
 	}
 	printf("%zu passed, %zu failed, %zu skipped\n", passed, failed,
 	    skipped);
