@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -86,7 +87,20 @@ parse_args(int argc, char **argv, struct open_opts *o)
 	return 0;
 }
 
-/* A private spool: beside OUT (to rename into place) or in TMPDIR. */
+/* Is fd /dev/null?  Then nothing is released and nothing need be kept. */
+static int
+is_dev_null(int fd)
+{
+	struct stat st, null;
+
+	return fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) &&
+	    stat("/dev/null", &null) == 0 && st.st_rdev == null.st_rdev;
+}
+
+/*
+ * A private spool: beside OUT (to rename into place) or in TMPDIR.
+ * -1 with no error when the body can be discarded (stdout is /dev/null).
+ */
 static int
 open_spool(const struct open_opts *o, char *tmp, size_t cap,
     struct smimp_err *err)
@@ -97,6 +111,8 @@ open_spool(const struct open_opts *o, char *tmp, size_t cap,
 	tmp[0] = '\0';
 	if (o->output != NULL && !o->json && !o->headers)
 		return tmpfile_beside(o->output, tmp, cap, err);
+	if (o->output == NULL && is_dev_null(STDOUT_FILENO))
+		return -1;
 	if (dir == NULL || dir[0] == '\0')
 		dir = "/tmp";
 	if ((size_t)snprintf(tmp, cap, "%s/smimp-open.XXXXXX", dir) >= cap)
@@ -230,7 +246,7 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	    identity_load(&id, o->identity, &src, 0, err) != 0)
 		goto out;
 	spool = open_spool(o, tmp, sizeof(tmp), err);
-	if (spool < 0)
+	if (spool < 0 && err->code != SMIMP_EXIT_OK)
 		goto out;
 	if (message_open(&id.sk, in, spool, &meta, err) != 0)
 		goto out;
@@ -253,8 +269,8 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 		    meta.from);
 		goto out;
 	}
-	if (tmp[0] != '\0' ? commit_spool(o, spool, tmp, err) :
-	    release(o, &meta, trust_tier_name(tier), spool, err))
+	if (spool >= 0 && (tmp[0] != '\0' ? commit_spool(o, spool, tmp, err) :
+	    release(o, &meta, trust_tier_name(tier), spool, err)))
 		goto out;
 	ret = 0;
 	if (tier == TIER_UNKNOWN)
