@@ -1,0 +1,130 @@
+#!/usr/bin/env bats
+# smimp-trust: pinning, tiers, fingerprints, and a store that concurrent
+# commands never corrupt.
+
+load helper
+
+setup() {
+	common_setup
+	mkid alice alice@example.org
+	mkid bob bob@example.net
+	FP=$(smimp-keygen --fingerprint alice.pub)
+}
+
+@test "add, list, show" {
+	run -0 --separate-stderr smimp-trust add alice.pub --tier trusted
+	[ "$output" = "alice@example.org trusted $FP" ]
+	run -0 --separate-stderr smimp-trust add bob.pub
+	[ "$output" = "bob@example.net known $(smimp-keygen --fingerprint bob.pub)" ]
+	run -0 smimp-trust list
+	[ "${#lines[@]}" -eq 2 ]
+	[[ "${lines[0]}" =~ ^alice@example.org\ +trusted\ +$FP$ ]]
+	run -0 smimp-trust show ALICE@example.org
+	[ "${lines[0]}" = "name: alice@example.org" ]
+	[ "${lines[1]}" = "tier: trusted" ]
+	grep -qx "fingerprint: $FP" <<<"$output"
+	grep -qx "verified: no" <<<"$output"
+	[ "$(stat -c %a "$SMIMP_HOME/trust")" = 600 ]
+	head -1 "$SMIMP_HOME/trust" | grep -qx 'smimp-trust/1'
+}
+
+@test "set, domain tiers, remove" {
+	smimp-trust add alice.pub >/dev/null
+	run -0 smimp-trust set alice#example.org blocked
+	run -0 smimp-trust show alice@example.org
+	[ "${lines[1]}" = "tier: blocked" ]
+	run -0 smimp-trust set @Example.NET blocked
+	run -0 smimp-trust show @example.net
+	[ "${lines[1]}" = "tier: blocked" ]
+	run -0 smimp-trust remove @example.net
+	run -1 --separate-stderr smimp-trust show @example.net
+	[ "$stderr" = "smimp-trust: @example.net is not in the trust store" ]
+	run -1 --separate-stderr smimp-trust remove nobody@example.net
+	[ "$stderr" = "smimp-trust: nobody@example.net is not in the trust store" ]
+}
+
+@test "verify: match marks verified, mismatch exits 5" {
+	smimp-trust add alice.pub >/dev/null
+	lower=$(tr 'A-Z' 'a-z' <<<"$FP" | tr -d -)
+	run -0 smimp-trust verify alice@example.org "$lower"
+	run -0 smimp-trust show alice@example.org
+	grep -qx "verified: yes" <<<"$output"
+	other=$(smimp-keygen --fingerprint bob.pub)
+	run -5 --separate-stderr smimp-trust verify alice@example.org "$other"
+	[ "$stderr" = "smimp-trust: fingerprint mismatch for alice@example.org: pinned $FP, given $other" ]
+	run -1 --separate-stderr smimp-trust verify carol@example.org "$other"
+	[ "$stderr" = "smimp-trust: no identity pinned for carol@example.org" ]
+	run -2 --separate-stderr smimp-trust verify alice@example.org ABCD
+	[ "$stderr" = "smimp-trust: invalid fingerprint 'ABCD': expected 32 base32 characters" ]
+}
+
+@test "a different key for a pinned address is refused (exit 5), store unchanged" {
+	smimp-trust add alice.pub >/dev/null
+	before=$(sum "$SMIMP_HOME/trust")
+	mkdir o
+	smimp-keygen -u alice@example.org -o o/alice --no-passphrase >/dev/null 2>&1
+	run -5 --separate-stderr smimp-trust add o/alice.pub
+	[[ "$stderr" == "smimp-trust: alice@example.org is pinned to fingerprint $FP, not "*" (use --replace after checking the new one)" ]]
+	[ "$(sum "$SMIMP_HOME/trust")" = "$before" ]
+	run -0 --separate-stderr smimp-trust add o/alice.pub --replace
+	[ "$(smimp-trust show alice@example.org | grep fingerprint)" = "fingerprint: $(smimp-keygen --fingerprint o/alice.pub)" ]
+}
+
+@test "pin the sender of a sealed message" {
+	echo hi | smimp-seal -i alice.key -r bob.pub >m.age
+	run -0 --separate-stderr smimp-trust add --from-message m.age -i bob.key --tier trusted
+	[ "$output" = "alice@example.org trusted $FP" ]
+	run -0 --separate-stderr smimp-open -i bob.key m.age
+	[ "$output" = hi ]
+	# A message not for us cannot be used.
+	mkid carol carol@example.com
+	run -3 --separate-stderr smimp-trust add --from-message m.age -i carol.key
+	[ "$stderr" = "smimp-trust: cannot decrypt: the message is not encrypted to carol@example.com" ]
+}
+
+@test "bad input: exit codes and messages, store untouched" {
+	smimp-trust add alice.pub >/dev/null
+	before=$(sum "$SMIMP_HOME/trust")
+	run -2 --separate-stderr smimp-trust set alice@example.org friend
+	[ "$stderr" = "smimp-trust: invalid tier 'friend': use trusted, known or blocked (see 'smimp-trust --help')" ]
+	run -2 --separate-stderr smimp-trust set 'not an address' known
+	[ "$stderr" = "smimp-trust: invalid address 'not an address': expected local@domain" ]
+	run -2 --separate-stderr smimp-trust frobnicate
+	[ "$stderr" = "smimp-trust: unknown subcommand 'frobnicate' (see 'smimp-trust --help')" ]
+	run -2 --separate-stderr smimp-trust add
+	run -1 --separate-stderr smimp-trust add missing.pub
+	[ "$stderr" = "smimp-trust: cannot open 'missing.pub': No such file or directory" ]
+	head -c 100 /dev/urandom >garbage.pub
+	run -3 --separate-stderr smimp-trust add garbage.pub
+	[[ "$stderr" == "smimp-trust: 'garbage.pub': malformed identity record 0: "* ]]
+	[ "$(sum "$SMIMP_HOME/trust")" = "$before" ]
+}
+
+@test "a corrupt store is reported with file and line and never rewritten" {
+	smimp-trust add alice.pub >/dev/null
+	sed -i 's/^tier: known/tier: best-friend/' "$SMIMP_HOME/trust"
+	before=$(sum "$SMIMP_HOME/trust")
+	run -1 --separate-stderr smimp-trust set @example.net blocked
+	[ "$stderr" = "smimp-trust: $SMIMP_HOME/trust:5: bad or missing tier" ]
+	run -1 --separate-stderr smimp-trust list
+	[ "$(sum "$SMIMP_HOME/trust")" = "$before" ]
+	# seal and open refuse to work on a store they cannot read.
+	echo hi | SMIMP_HOME=other smimp-seal -i bob.key -r alice.pub >m.age
+	run -1 --separate-stderr smimp-open -i alice.key m.age
+	[ "$stderr" = "smimp-open: $SMIMP_HOME/trust:5: bad or missing tier" ]
+	[ -z "$output" ]
+}
+
+@test "concurrent changes are all kept and the store stays valid" {
+	for i in $(seq 1 20); do
+		smimp-trust set "user$i@example.org" known &
+	done
+	smimp-trust add alice.pub --tier trusted &
+	wait
+	run -0 smimp-trust list
+	[ "${#lines[@]}" -eq 21 ]
+	for i in $(seq 1 20); do
+		grep -q "^user$i@example.org " <<<"$output"
+	done
+	! ls "$SMIMP_HOME" | grep -q '\.tmp\.'
+}
