@@ -55,12 +55,14 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "--version") == 0)
 		return print_version();
 	if (strcmp(cmd, "help") == 0) {
+		static char help_opt[] = "--help";
+
 		if (argc < 3)
 			return usage(stdout), SMIMP_EXIT_OK;
+		/* smimp help CMD runs smimp-CMD --help. */
 		cmd = argv[2];
-		argv[2] = "--help";
-		argv++;
-		argc--;
+		argv[2] = help_opt;
+		argv[3 < argc ? 3 : argc] = NULL;
 	}
 	if (!valid_command(cmd))
 		return usage_error("'%s' is not a command", cmd);

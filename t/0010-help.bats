@@ -1,0 +1,94 @@
+#!/usr/bin/env bats
+# Every command: -h and --help, --version, exit 2 on an unknown option,
+# a man page that documents every long option, and completions for
+# bash, zsh and fish that know them too.
+
+load helper
+
+setup() { common_setup; }
+
+commands() {
+	local f
+	for f in "$SMIMP_BUILD"/bin/*; do basename "$f"; done
+}
+
+long_options() {
+	"$SMIMP_BUILD/bin/$1" --help | grep -o -- '--[a-z][a-z-]*' | sort -u
+}
+
+@test "-h and --help print the usage to stdout and exit 0" {
+	for c in $(commands); do
+		run -0 --separate-stderr "$c" -h
+		[[ "${lines[0]}" == "usage: $c"* ]] || { echo "$c: ${lines[0]}"; false; }
+		[ -z "$stderr" ]
+		run -0 --separate-stderr "$c" --help
+		[[ "${lines[0]}" == "usage: $c"* ]]
+	done
+}
+
+@test "--version prints the name and version" {
+	for c in $(commands); do
+		run -0 "$c" --version
+		[[ "$output" =~ ^$c\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
+	done
+}
+
+@test "an unknown option exits 2 with a message on stderr" {
+	for c in $(commands); do
+		[ "$c" = smimp ] && continue
+		run -2 --separate-stderr "$c" --no-such-option
+		[[ "$stderr" == "$c: unrecognized option '--no-such-option'"* ]]
+	done
+	run -2 --separate-stderr smimp no-such-command
+	[ "$stderr" = "smimp: 'no-such-command' is not a command (see 'smimp --help')" ]
+}
+
+@test "each command has a man page documenting every long option" {
+	for c in $(commands); do
+		page="$REPO/man/$c.1"
+		[ -f "$page" ] || { echo "no man page for $c"; false; }
+		text=$(mandoc -Tascii "$page" | col -b)
+		for opt in $(long_options "$c"); do
+			grep -q -- "$opt" <<<"$text" || { echo "$c: $opt missing from man page"; false; }
+		done
+	done
+}
+
+@test "the man page SYNOPSIS names the same options as the usage" {
+	for c in $(commands); do
+		syn=$(mandoc -Tascii "$REPO/man/$c.1" | col -b |
+			sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | grep -o -- '--[a-z][a-z-]*' | sort -u)
+		use=$("$c" --help | grep -o -- '--[a-z][a-z-]*' | sort -u)
+		[ "$syn" = "$use" ] || { echo "$c: synopsis [$syn] usage [$use]"; false; }
+	done
+}
+
+@test "completions exist for bash, zsh and fish and know every long option" {
+	for c in $(commands); do
+		for f in "$REPO/completions/bash/$c" "$REPO/completions/zsh/_$c" \
+		    "$REPO/completions/fish/$c.fish"; do
+			[ -f "$f" ] || { echo "missing $f"; false; }
+		done
+		[ "$c" = smimp ] && continue
+		for opt in $(long_options "$c"); do
+			grep -q -- "$opt" "$REPO/completions/bash/$c" || { echo "bash $c $opt"; false; }
+			grep -q -- "$opt" "$REPO/completions/zsh/_$c" || { echo "zsh $c $opt"; false; }
+			grep -q -- "-l ${opt#--}\b" "$REPO/completions/fish/$c.fish" || { echo "fish $c $opt"; false; }
+		done
+	done
+	bash -n "$REPO"/completions/bash/*
+}
+
+@test "man pages are clean under mandoc -Tlint" {
+	run -0 mandoc -Tlint -Wwarning "$REPO"/man/*.[1-8]
+	[ -z "$output" ]
+}
+
+@test "the front door runs the commands" {
+	run -0 smimp keygen --version
+	[[ "$output" == "smimp-keygen "* ]]
+	run -0 smimp help seal
+	[[ "${lines[0]}" == "usage: smimp-seal"* ]]
+	run -0 smimp keygen -u a@example.org -o a --no-passphrase
+	[ -f a.pub ]
+}
