@@ -66,8 +66,7 @@ check: deps
 	$(MAKE) all
 	$(MAKE) SANITIZE=1 all
 	@sh scripts/lint-man.sh $(MANS)
-	SMIMP_BUILD=$(CURDIR)/build bats t
-	SMIMP_BUILD=$(CURDIR)/build-san bats t
+	@sh scripts/check.sh $(CURDIR)/build $(CURDIR)/build-san
 
 demo: deps all
 	@sh scripts/demo.sh $(CURDIR)/build/bin
