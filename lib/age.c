@@ -485,8 +485,7 @@ header_line(struct age_in *in, struct header *h, char **line, size_t *len,
 			    "malformed header: too large");
 	}
 	*len = h->raw.len - start;
-	*line = h->raw.buf + start;
-	/* The LF goes into raw too, after we hand out the line. */
+	/* The LF goes into raw too; it may move the buffer. */
 	if (sbuf_add(&h->raw, "\n", 1) != 0)
 		return fail(err, AGE_FAIL_HEADER, "%s",
 		    "malformed header: too large");
