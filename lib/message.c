@@ -44,6 +44,7 @@ struct slot {
 	int last;		/* open: holds the stream's last chunk */
 	size_t claimed, done;
 	enum slot_state state;
+	size_t touched;		/* plaintext bytes ever written, to wipe */
 };
 
 struct pipeline {
@@ -174,8 +175,8 @@ pipeline_release(struct pipeline *pl)
 	pthread_cond_destroy(&pl->done_cv);
 	for (i = 0; i < NSLOTS; i++) {
 		if (pl->slots[i].pt != NULL) {
-			sodium_memzero(pl->slots[i].pt,
-			    BATCH_CHUNKS * AGE_CHUNK_SIZE);
+			/* Wipe what held plaintext; untouched pages stay so. */
+			sodium_memzero(pl->slots[i].pt, pl->slots[i].touched);
 			free(pl->slots[i].pt);
 		}
 		free(pl->slots[i].ct);
@@ -292,6 +293,8 @@ seal_tail(struct sealer *se, const struct seal_params *p,
 	env_root_final(&se->root, se->signed_len, root);
 	if (rest != pt)
 		memmove(pt, rest, rest_len);
+	if (total > se->pl.slots[0].touched)
+		se->pl.slots[0].touched = total;
 	env_sign(pt + rest_len, root, p->sender->identity_secret);
 	/* A full chunk cannot be last when more follows it. */
 	first = total > AGE_CHUNK_SIZE ? AGE_CHUNK_SIZE : total;
@@ -325,6 +328,8 @@ seal_stream(struct sealer *se, const struct seal_params *p, int in_fd,
 		    BATCH_CHUNKS * AGE_CHUNK_SIZE - have, &got, err) != 0)
 			return -1;
 		have += got;
+		if (have > s->touched)
+			s->touched = have;
 		eof = have < BATCH_CHUNKS * AGE_CHUNK_SIZE;
 		full = have / AGE_CHUNK_SIZE;
 		s->n = full;
@@ -586,6 +591,8 @@ open_stream(struct opener *op, struct age_decryptor *d, struct smimp_err *err)
 			    "cannot decrypt: the message is truncated");
 		s->counter = counter;
 		s->last = last;
+		if (s->n * AGE_CHUNK_SIZE > s->touched)
+			s->touched = s->n * AGE_CHUNK_SIZE;
 		pipeline_submit(&op->pl, s, !last);
 		filled++;
 	}
