@@ -75,6 +75,7 @@ decrypt(const char *idfile, const char *pass)
 	struct age_in *in;
 	unsigned char *text;
 	size_t len, got;
+	int ret = -1;
 
 	memset(&err, 0, sizeof(err));
 	memset(&id, 0, sizeof(id));
@@ -84,12 +85,14 @@ decrypt(const char *idfile, const char *pass)
 		while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
 			text[--len] = '\0';
 		/* The last line holds the key (age-keygen writes comments). */
-		if (age_identity_decode(strrchr((char *)text, '\n') != NULL ?
-		    strrchr((char *)text, '\n') + 1 : (char *)text, sk) != 0) {
+		ret = age_identity_decode(strrchr((char *)text, '\n') != NULL ?
+		    strrchr((char *)text, '\n') + 1 : (char *)text, sk);
+		free(text);
+		if (ret != 0) {
 			fprintf(stderr, "agetool: bad identity\n");
 			return 2;
 		}
-		free(text);
+		ret = -1;
 		id.type = AGE_ID_X25519;
 		id.x25519_secret = sk;
 	} else {
@@ -101,19 +104,19 @@ decrypt(const char *idfile, const char *pass)
 	if (in == NULL)
 		return die(&err);
 	d = age_decrypt_begin(in, &id, 1, &err);
-	if (d == NULL)
-		return die(&err);
-	for (;;) {
+	while (d != NULL) {
 		if (age_decrypt_read(d, buf, sizeof(buf), &got, &err) != 0)
-			return die(&err);
-		if (got == 0)
 			break;
+		if (got == 0) {
+			ret = 0;
+			break;
+		}
 		if (fd_write_all(STDOUT_FILENO, buf, got) != 0)
-			return 1;
+			break;
 	}
 	age_decrypt_free(d);
 	age_in_free(in);
-	return 0;
+	return ret == 0 ? 0 : die(&err);
 }
 
 int
