@@ -185,12 +185,12 @@ release(const struct open_opts *o, const struct msg_meta *meta,
 			goto out;
 	}
 	if (tmp[0] != '\0') {
-		if (fsync(out) != 0) {
+		if (close(out) != 0) {
+			out = -1;
 			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'",
 			    o->output);
 			goto out;
 		}
-		close(out);
 		out = -1;
 		ret = file_commit(tmp, o->output, 1, err);
 		tmp[0] = '\0';
@@ -207,14 +207,13 @@ out:
 	return ret;
 }
 
-/* Rename the spool onto OUT: the plain -o case. */
+/*
+ * Rename the spool onto OUT: the plain -o case.  Like cp(1), the output
+ * is not forced to disk; it appears whole or not at all.
+ */
 static int
-commit_spool(const struct open_opts *o, int spool, char *tmp,
-    struct smimp_err *err)
+commit_spool(const struct open_opts *o, char *tmp, struct smimp_err *err)
 {
-	if (fsync(spool) != 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'",
-		    o->output);
 	if (file_commit(tmp, o->output, 1, err) != 0)
 		return -1;
 	tmp[0] = '\0';
@@ -269,7 +268,7 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 		    meta.from);
 		goto out;
 	}
-	if (spool >= 0 && (tmp[0] != '\0' ? commit_spool(o, spool, tmp, err) :
+	if (spool >= 0 && (tmp[0] != '\0' ? commit_spool(o, tmp, err) :
 	    release(o, &meta, trust_tier_name(tier), spool, err)))
 		goto out;
 	ret = 0;

@@ -187,13 +187,14 @@ seal(const struct seal_opts *o, struct smimp_err *err)
 	p.armor = o->armor;
 	if (message_seal(&p, in, out, NULL, 0, err) != 0)
 		goto out;
+	/* OUT appears whole or not at all (not forced to disk, as cp). */
 	if (tmp[0] != '\0') {
-		if (fsync(out) != 0) {
+		if (close(out) != 0) {
+			out = -1;
 			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'",
 			    o->output);
 			goto out;
 		}
-		close(out);
 		out = -1;
 		if (file_commit(tmp, o->output, 1, err) != 0) {
 			tmp[0] = '\0';

@@ -135,8 +135,8 @@ file_write_atomic(const char *path, const void *data, size_t len,
 	return file_commit(tmp, path, replace, err);
 }
 
-static int
-read_into(int fd, const char *name, size_t cap, unsigned char *buf,
+int
+fd_read_into(int fd, const char *name, size_t cap, unsigned char *buf,
     size_t *len, struct smimp_err *err)
 {
 	size_t have = 0;
@@ -228,42 +228,28 @@ file_read_all(const char *path, size_t cap, unsigned char **out,
 }
 
 int
-file_read_secret(const char *path, size_t cap, unsigned char **out,
-    size_t *len, struct smimp_err *err)
+open_private(const char *path, struct smimp_err *err)
 {
-	unsigned char *buf = NULL;
 	struct stat st;
-	int fd, ret = -1;
+	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
 		    path);
 	if (fstat(fd, &st) != 0) {
 		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot stat '%s'", path);
-		goto out;
+		close(fd);
+		return -1;
 	}
 	if ((st.st_mode & 077) != 0) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL,
 		    "'%s' is accessible by others (mode %03o); run chmod 600 "
 		    "'%s'", path, (unsigned)(st.st_mode & 0777), path);
-		goto out;
+		close(fd);
+		return -1;
 	}
-	buf = sodium_malloc(cap + 1);
-	if (buf == NULL) {
-		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read '%s'", path);
-		goto out;
-	}
-	if (read_into(fd, path, cap, buf, len, err) != 0)
-		goto out;
-	*out = buf;
-	buf = NULL;
-	ret = 0;
-out:
-	if (buf != NULL)
-		sodium_free(buf);
-	close(fd);
-	return ret;
+	return fd;
 }
 
 int

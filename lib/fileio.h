@@ -19,18 +19,19 @@ int file_write_atomic(const char *path, const void *data, size_t len,
     mode_t mode, int replace, struct smimp_err *err);
 
 /*
- * Read a whole file of at most cap bytes into a NUL-terminated buffer.
- * file_read_all: malloc'd, caller frees.  file_read_secret: the file
- * must not be readable by group or others; the buffer is sodium_malloc'd
- * and the caller wipes and frees it with sodium_free.
- * "-" means stdin for file_read_all.
+ * Read a whole file of at most cap bytes into a NUL-terminated malloc'd
+ * buffer, which the caller frees.  "-" means stdin.
  */
 int file_read_all(const char *path, size_t cap, unsigned char **out,
     size_t *len, struct smimp_err *err);
-int file_read_secret(const char *path, size_t cap, unsigned char **out,
-    size_t *len, struct smimp_err *err);
 int fd_read_all(int fd, const char *name, size_t cap, unsigned char **out,
     size_t *len, struct smimp_err *err);
+/* Read the rest of fd into buf (cap + 1 bytes, NUL-terminated). */
+int fd_read_into(int fd, const char *name, size_t cap, unsigned char *buf,
+    size_t *len, struct smimp_err *err);
+
+/* Open a secret file, refusing one that group or others can access. */
+int open_private(const char *path, struct smimp_err *err);
 
 /* Write all of buf to fd, retrying short writes and EINTR. */
 int fd_write_all(int fd, const void *buf, size_t len);

@@ -215,7 +215,8 @@ record_parse(const char *buf, size_t len, size_t recno, struct rec_fields *f,
 /* Apply a parsed record to the log's state: chain and signature. */
 static int
 record_apply(struct idlog *log, const struct rec_fields *f,
-    const unsigned char *raw, size_t recno, struct smimp_err *err)
+    const unsigned char *raw, size_t recno, int verify,
+    struct smimp_err *err)
 {
 	const unsigned char *signer;
 
@@ -241,7 +242,8 @@ record_apply(struct idlog *log, const struct rec_fields *f,
 		    "key");
 	else
 		signer = log->identity_key;
-	if (sig_message_verify(f->signature, raw, f->signed_len, signer) != 0)
+	if (verify &&
+	    sig_message_verify(f->signature, raw, f->signed_len, signer) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_BADMSG,
 		    "identity record %zu: bad signature", recno);
 	switch (f->type) {
@@ -277,9 +279,9 @@ idlog_release(struct idlog *log)
 	memset(log, 0, sizeof(*log));
 }
 
-int
-idlog_parse(struct idlog *log, const unsigned char *buf, size_t len,
-    struct smimp_err *err)
+static int
+parse_log(struct idlog *log, const unsigned char *buf, size_t len,
+    int verify, struct smimp_err *err)
 {
 	struct rec_fields f;
 	size_t pos = 0;
@@ -307,7 +309,8 @@ idlog_parse(struct idlog *log, const unsigned char *buf, size_t len,
 		}
 		if (record_parse((const char *)log->raw + pos, len - pos,
 		    log->n, &f, err) != 0 ||
-		    record_apply(log, &f, log->raw + pos, log->n, err) != 0)
+		    record_apply(log, &f, log->raw + pos, log->n, verify,
+		    err) != 0)
 			goto fail;
 		r = realloc(log->recs, (log->n + 1) * sizeof(*r));
 		if (r == NULL) {
@@ -336,6 +339,20 @@ fail:
 }
 
 int
+idlog_parse(struct idlog *log, const unsigned char *buf, size_t len,
+    struct smimp_err *err)
+{
+	return parse_log(log, buf, len, 1, err);
+}
+
+int
+idlog_parse_verified(struct idlog *log, const unsigned char *buf, size_t len,
+    struct smimp_err *err)
+{
+	return parse_log(log, buf, len, 0, err);
+}
+
+int
 idlog_read_file(struct idlog *log, const char *path, struct smimp_err *err)
 {
 	unsigned char *buf = NULL;
@@ -359,7 +376,7 @@ idlog_read_file(struct idlog *log, const char *path, struct smimp_err *err)
 int
 idlog_copy(struct idlog *dst, const struct idlog *src, struct smimp_err *err)
 {
-	return idlog_parse(dst, src->raw, src->raw_len, err);
+	return parse_log(dst, src->raw, src->raw_len, 0, err);
 }
 
 int

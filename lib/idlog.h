@@ -61,6 +61,13 @@ struct idlog {
  */
 int idlog_parse(struct idlog *log, const unsigned char *buf, size_t len,
     struct smimp_err *err);
+/*
+ * The same, without checking signatures again: for logs that were
+ * verified before they were stored (the trust store).  Syntax, sequence
+ * and hash chain are still checked.
+ */
+int idlog_parse_verified(struct idlog *log, const unsigned char *buf,
+    size_t len, struct smimp_err *err);
 int idlog_read_file(struct idlog *log, const char *path,
     struct smimp_err *err);
 void idlog_release(struct idlog *log);

@@ -344,26 +344,14 @@ secret_key_load(struct secret_key *sk, const char *path,
 {
 	char *plain = NULL;
 	unsigned char head[40];
-	struct stat st;
 	size_t len = 0;
 	ssize_t n;
 	int fd, ret = -1;
 
 	memset(sk, 0, sizeof(*sk));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open_private(path, err);
 	if (fd < 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
-		    path);
-	if (fstat(fd, &st) != 0) {
-		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot stat '%s'", path);
-		goto out;
-	}
-	if ((st.st_mode & 077) != 0) {
-		smimp_err_set(err, SMIMP_EXIT_FAIL,
-		    "'%s' is accessible by others (mode %03o); run chmod 600 "
-		    "'%s'", path, (unsigned)(st.st_mode & 0777), path);
-		goto out;
-	}
+		return -1;
 	plain = sodium_malloc(KEYFILE_MAX_BYTES + 1);
 	if (plain == NULL) {
 		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
@@ -380,26 +368,9 @@ secret_key_load(struct secret_key *sk, const char *path,
 		if (decrypt_keyfile(fd, path, src, plain, KEYFILE_MAX_BYTES,
 		    &len, err) != 0)
 			goto out;
-	} else {
-		for (;;) {
-			n = read(fd, plain + len, KEYFILE_MAX_BYTES - len);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				smimp_err_sys(err, SMIMP_EXIT_FAIL,
-				    "cannot read '%s'", path);
-				goto out;
-			}
-			if (n == 0)
-				break;
-			len += (size_t)n;
-			if (len == KEYFILE_MAX_BYTES) {
-				smimp_err_set(err, SMIMP_EXIT_BADMSG,
-				    "'%s': secret key too large", path);
-				goto out;
-			}
-		}
-		plain[len] = '\0';
+	} else if (fd_read_into(fd, path, KEYFILE_MAX_BYTES,
+	    (unsigned char *)plain, &len, err) != 0) {
+		goto out;
 	}
 	ret = parse_plain(sk, plain, len, path, err);
 out:
