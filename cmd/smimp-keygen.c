@@ -246,7 +246,9 @@ export_age(const struct keygen_opts *o, struct smimp_err *err)
 	}
 	if ((o->mode == MODE_EXPORT_AGE ?
 	    age_identity_encode(sk.encryption_secret, out) :
-	    age_recipient_encode(sk.encryption_public, out)) != 0) {
+	    secret_key_encryption_public(&sk) == NULL ||
+	    age_recipient_encode(secret_key_encryption_public(&sk), out))
+	    != 0) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot encode the key");
 		goto out;
 	}

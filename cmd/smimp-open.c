@@ -247,7 +247,7 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	spool = open_spool(o, tmp, sizeof(tmp), err);
 	if (spool < 0 && err->code != SMIMP_EXIT_OK)
 		goto out;
-	if (message_open(&id.sk, in, spool, &meta, err) != 0)
+	if (message_open(&id.sk, in, spool, &ts, &meta, err) != 0)
 		goto out;
 	opened = 1;
 	fingerprint_format(meta.sender.fingerprint, fp);

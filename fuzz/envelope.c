@@ -10,7 +10,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t hlen;
 
 	fuzz_init();
-	if (env_header_parse(data, size, &hlen, &meta, &err) == 0)
+	if (env_header_parse(data, size, &hlen, &meta, NULL, &err) == 0)
 		msg_meta_release(&meta);
 	return 0;
 }

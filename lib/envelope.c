@@ -394,9 +394,22 @@ header_text(struct msg_meta *meta, const char *h, size_t log_start)
 	return 0;
 }
 
+/* Is this exact log pinned for address (and so verified before)? */
+static int
+pinned_as_is(const struct trust_store *ts, const char *address,
+    const unsigned char *log, size_t len)
+{
+	const struct trust_entry *e = ts != NULL ? trust_find(ts, address) :
+	    NULL;
+
+	return e != NULL && e->has_log && e->log.raw_len == len &&
+	    memcmp(e->log.raw, log, len) == 0;
+}
+
 int
 env_header_parse(const unsigned char *buf, size_t len, size_t *hlen,
-    struct msg_meta *meta, struct smimp_err *err)
+    struct msg_meta *meta, const struct trust_store *ts,
+    struct smimp_err *err)
 {
 	const char *h = (const char *)buf;
 	unsigned char fp[FINGERPRINT_SIZE], head[32];
@@ -435,7 +448,9 @@ env_header_parse(const unsigned char *buf, size_t len, size_t *hlen,
 		malformed(err, "bad sender-log");
 		goto out;
 	}
-	if (idlog_parse(&meta->sender, logbuf, loglen, err) != 0)
+	if ((pinned_as_is(ts, meta->from, logbuf, loglen) ?
+	    idlog_parse_verified(&meta->sender, logbuf, loglen, err) :
+	    idlog_parse(&meta->sender, logbuf, loglen, err)) != 0)
 		goto out;
 	if (strcmp(meta->sender.address, meta->from) != 0 ||
 	    sodium_memcmp(meta->sender.fingerprint, fp, FINGERPRINT_SIZE) != 0

@@ -17,6 +17,7 @@
 
 #include "err.h"
 #include "message.h"
+#include "trust.h"
 #include "util.h"
 
 #define ENV_MAGIC	"smimp-envelope/1\n"
@@ -48,7 +49,12 @@ int env_header_build(struct sbuf *out, const struct seal_params *p,
  * Find and parse H at the start of buf; *hlen gets its length (with the
  * empty line).  Verifies the sender log and that it matches from.
  */
+/*
+ * With ts, a sender log byte-identical to the one pinned for the sender
+ * was verified when it was pinned, and is not verified again.
+ */
 int env_header_parse(const unsigned char *buf, size_t len, size_t *hlen,
-    struct msg_meta *meta, struct smimp_err *err);
+    struct msg_meta *meta, const struct trust_store *ts,
+    struct smimp_err *err);
 
 #endif

@@ -51,7 +51,11 @@ identity_load(struct identity *id, const char *keypath,
 	}
 	if (!need_log)
 		return 0;
-	if (idlog_read_file(&id->log, pub, err) != 0)
+	/*
+	 * Our own log is not verified again: it must name our identity key
+	 * (checked below), and every recipient verifies it anyway.
+	 */
+	if (idlog_read_file_verified(&id->log, pub, err) != 0)
 		goto fail;
 	id->has_log = 1;
 	if (strcmp(id->log.address, id->sk.address) != 0 ||

@@ -352,8 +352,9 @@ idlog_parse_verified(struct idlog *log, const unsigned char *buf, size_t len,
 	return parse_log(log, buf, len, 0, err);
 }
 
-int
-idlog_read_file(struct idlog *log, const char *path, struct smimp_err *err)
+static int
+read_file(struct idlog *log, const char *path, int verify,
+    struct smimp_err *err)
 {
 	unsigned char *buf = NULL;
 	size_t len;
@@ -362,7 +363,7 @@ idlog_read_file(struct idlog *log, const char *path, struct smimp_err *err)
 	memset(log, 0, sizeof(*log));
 	if (file_read_all(path, IDLOG_MAX_BYTES, &buf, &len, err) != 0)
 		return -1;
-	ret = idlog_parse(log, buf, len, err);
+	ret = parse_log(log, buf, len, verify, err);
 	if (ret != 0 && err->code == SMIMP_EXIT_BADMSG) {
 		char msg[SMIMP_ERR_MSG];
 
@@ -371,6 +372,19 @@ idlog_read_file(struct idlog *log, const char *path, struct smimp_err *err)
 	}
 	free(buf);
 	return ret;
+}
+
+int
+idlog_read_file(struct idlog *log, const char *path, struct smimp_err *err)
+{
+	return read_file(log, path, 1, err);
+}
+
+int
+idlog_read_file_verified(struct idlog *log, const char *path,
+    struct smimp_err *err)
+{
+	return read_file(log, path, 0, err);
 }
 
 int

@@ -70,6 +70,8 @@ int idlog_parse_verified(struct idlog *log, const unsigned char *buf,
     size_t len, struct smimp_err *err);
 int idlog_read_file(struct idlog *log, const char *path,
     struct smimp_err *err);
+int idlog_read_file_verified(struct idlog *log, const char *path,
+    struct smimp_err *err);
 void idlog_release(struct idlog *log);
 /* Deep copy. */
 int idlog_copy(struct idlog *dst, const struct idlog *src,

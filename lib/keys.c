@@ -54,7 +54,12 @@ secret_key_release(struct secret_key *sk)
 	memset(sk, 0, sizeof(*sk));
 }
 
-/* Fill the key pair from seeds (encryption seed ignored for recovery). */
+/*
+ * Fill the key pair from seeds (encryption seed ignored for recovery).
+ * The X25519 public key is derived only on request: opening a message
+ * does not need it, and a scalar multiplication is most of a small
+ * command's time.
+ */
 static int
 derive(struct secret_key *sk, const unsigned char *id_seed,
     const unsigned char *enc_secret)
@@ -62,11 +67,19 @@ derive(struct secret_key *sk, const unsigned char *id_seed,
 	if (crypto_sign_seed_keypair(sk->identity_public, sk->identity_secret,
 	    id_seed) != 0)
 		return -1;
-	if (sk->is_recovery)
-		return 0;
-	memcpy(sk->encryption_secret, enc_secret, 32);
-	return crypto_scalarmult_base(sk->encryption_public,
-	    sk->encryption_secret);
+	if (!sk->is_recovery)
+		memcpy(sk->encryption_secret, enc_secret, 32);
+	return 0;
+}
+
+const unsigned char *
+secret_key_encryption_public(struct secret_key *sk)
+{
+	if (!sk->has_encryption_public &&
+	    crypto_scalarmult_base(sk->encryption_public,
+	    sk->encryption_secret) == 0)
+		sk->has_encryption_public = 1;
+	return sk->has_encryption_public ? sk->encryption_public : NULL;
 }
 
 static int
@@ -87,7 +100,8 @@ generate(struct secret_key *sk, const char *address, int recovery,
 	randombytes_buf(seeds, 64);
 	sk->is_recovery = recovery;
 	(void)snprintf(sk->address, sizeof(sk->address), "%s", address);
-	if (derive(sk, seeds, seeds + 32) != 0) {
+	if (derive(sk, seeds, seeds + 32) != 0 ||
+	    (!recovery && secret_key_encryption_public(sk) == NULL)) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot derive keys");
 		goto out;
 	}

@@ -30,7 +30,8 @@ struct secret_key {
 	unsigned char *identity_secret;	/* Ed25519, 64 bytes */
 	unsigned char *encryption_secret; /* X25519, 32 bytes */
 	unsigned char identity_public[32];
-	unsigned char encryption_public[32];
+	unsigned char encryption_public[32];	/* see below */
+	int has_encryption_public;
 };
 
 /*
@@ -53,6 +54,8 @@ int secret_key_write(const struct secret_key *sk, const char *path,
 int secret_key_load(struct secret_key *sk, const char *path,
     const struct passphrase_source *src, struct smimp_err *err);
 void secret_key_release(struct secret_key *sk);
+/* The X25519 public key, derived on first use; NULL on failure. */
+const unsigned char *secret_key_encryption_public(struct secret_key *sk);
 
 /* $SMIMP_HOME/identity.{key,pub,recovery} */
 int default_identity_path(char *out, size_t cap, const char *ext,

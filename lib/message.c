@@ -402,6 +402,7 @@ struct opener {
 	struct pipeline pl;
 	struct env_root root;
 	struct msg_meta *meta;
+	const struct trust_store *ts;
 	int body_fd;
 	size_t hlen;			/* 0 until the header is parsed */
 	uint64_t pos;			/* plaintext bytes seen */
@@ -513,7 +514,7 @@ open_flush(struct opener *op, struct smimp_err *err)
 			avail += s->ct_lens[i] - AGE_TAG_SIZE;
 		/* Chunks are contiguous in pt; all but the last are full. */
 		if (env_header_parse(s->pt, avail, &op->hlen, op->meta,
-		    err) != 0)
+		    op->ts, err) != 0)
 			return -1;
 	}
 	if (s->last) {
@@ -604,7 +605,8 @@ open_stream(struct opener *op, struct age_decryptor *d, struct smimp_err *err)
 
 int
 message_open(const struct secret_key *me, int in_fd, int body_fd,
-    struct msg_meta *meta, struct smimp_err *err)
+    const struct trust_store *ts, struct msg_meta *meta,
+    struct smimp_err *err)
 {
 	struct age_decryptor *d = NULL;
 	struct age_identity id;
@@ -615,6 +617,7 @@ message_open(const struct secret_key *me, int in_fd, int body_fd,
 	memset(&op, 0, sizeof(op));
 	memset(meta, 0, sizeof(*meta));
 	op.meta = meta;
+	op.ts = ts;
 	op.body_fd = body_fd;
 	env_root_init(&op.root);
 	in = age_in_open_fd(in_fd, err);

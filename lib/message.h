@@ -73,8 +73,11 @@ struct msg_meta {
  * (a message re-encrypted to someone else fails).  Errors:
  * SMIMP_EXIT_BADMSG for anything wrong with the message.
  */
+struct trust_store;
+/* ts (or NULL): sender logs pinned there need not be verified again. */
 int message_open(const struct secret_key *me, int in_fd, int body_fd,
-    struct msg_meta *meta, struct smimp_err *err);
+    const struct trust_store *ts, struct msg_meta *meta,
+    struct smimp_err *err);
 void msg_meta_release(struct msg_meta *meta);
 
 #endif

@@ -252,7 +252,7 @@ run(const char *dir, int generate)
 			snprintf(what, sizeof(what), "%s: parses, sender "
 			    "verified", name);
 			check(env_header_parse(file, len, &hlen, &meta,
-			    &err) == 0 && hlen == len &&
+			    NULL, &err) == 0 && hlen == len &&
 			    strcmp(meta.from, "alice@example.org") == 0 &&
 			    meta.nrcpts == 1, what);
 			if (hlen == len)
