@@ -14,7 +14,7 @@
 #include "address.h"
 #include "err.h"
 
-#define KEYFILE_MAX_BYTES	(64 * 1024)
+#define KEYFILE_MAX_BYTES	(8 * 1024)
 #define PASSPHRASE_MAX		1024
 
 /* Where a passphrase comes from: a file, else a terminal prompt. */
