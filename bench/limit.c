@@ -61,7 +61,13 @@ main(int argc, char **argv)
 	for (j = 0; j < 1024; j++)
 		if (write(fd, big, sizeof(big)) != (ssize_t)sizeof(big))
 			return 1;
-XX, 1024.0 * sizeof(big) / (now() - t));
+	/*
+	 * Sustained rate: a gigabyte outgrows the page cache's dirty limit,
+	 * so the writer is throttled to the disk; count the flush too.
+	 */
+	if (fdatasync(fd) != 0 || close(fd) != 0)
+		return 1;
+	printf("write %.0f\n", 1024.0 * sizeof(big) / (now() - t));
 	unlink(argv[1]);
 	return 0;
 }
