@@ -16,11 +16,13 @@ CFLAGS ?= -O2 -g
 VERSION = 0.1.0
 
 PKGS = libsodium jansson
+SERVER_PKGS = libmicrohttpd sqlite3
 override CFLAGS += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
 	-Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
-	-pthread -Ilib -MMD -MP -DSMIMP_VERSION='"$(VERSION)"' \
-	$(shell $(PKG_CONFIG) --cflags $(PKGS))
+	-pthread -Ilib -Iserver -MMD -MP -DSMIMP_VERSION='"$(VERSION)"' \
+	$(shell $(PKG_CONFIG) --cflags $(PKGS) $(SERVER_PKGS))
 LDLIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -lpthread
+SERVER_LDLIBS = $(shell $(PKG_CONFIG) --libs $(SERVER_PKGS))
 
 ifeq ($(SANITIZE),1)
 B ?= build-san
@@ -36,6 +38,9 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 CMD_SRC := $(sort $(wildcard cmd/*.c))
 CMDS := $(notdir $(CMD_SRC:.c=))
 BINS := $(CMDS:%=$(B)/bin/%)
+SERVER_SRC := $(sort $(wildcard server/*.c))
+SERVER_OBJ := $(SERVER_SRC:%.c=$(B)/%.o)
+BINS += $(B)/bin/smimpd
 UNIT_SRC := $(sort $(wildcard t/unit/*.c))
 UNITS := $(UNIT_SRC:t/unit/%.c=$(B)/t/%)
 FUZZ_SRC := $(sort $(wildcard fuzz/*.c))
@@ -53,6 +58,11 @@ $(B)/libsmimp.a: $(LIB_OBJ)
 $(B)/bin/%: $(B)/cmd/%.o $(B)/libsmimp.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(B)/libsmimp.a $(LDLIBS)
+
+$(B)/bin/smimpd: $(SERVER_OBJ) $(B)/libsmimp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(B)/libsmimp.a $(LDLIBS) \
+		$(SERVER_LDLIBS)
 
 $(B)/t/%: $(B)/t/unit/%.o $(B)/libsmimp.a
 	@mkdir -p $(dir $@)
@@ -81,6 +91,7 @@ fuzz: deps
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
 		$(DESTDIR)$(FISHCOMPDIR)
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)
@@ -97,4 +108,5 @@ clean:
 .PHONY: all deps check demo bench fuzz install clean
 .SECONDARY:
 
--include $(LIB_OBJ:.o=.d) $(BINS:$(B)/bin/%=$(B)/cmd/%.d) $(UNITS:$(B)/t/%=$(B)/t/unit/%.d)
+-include $(LIB_OBJ:.o=.d) $(CMDS:%=$(B)/cmd/%.d) $(SERVER_OBJ:.o=.d) \
+	$(UNITS:$(B)/t/%=$(B)/t/unit/%.d)

@@ -46,6 +46,7 @@ long_options() {
 @test "each command has a man page documenting every long option" {
 	for c in $(commands); do
 		page="$REPO/man/$c.1"
+		[ -f "$page" ] || page="$REPO/man/$c.8"
 		[ -f "$page" ] || { echo "no man page for $c"; false; }
 		text=$(mandoc -Tascii "$page" | col -b)
 		for opt in $(long_options "$c"); do
@@ -56,7 +57,9 @@ long_options() {
 
 @test "the man page SYNOPSIS names the same options as the usage" {
 	for c in $(commands); do
-		syn=$(mandoc -Tascii "$REPO/man/$c.1" | col -b |
+		page="$REPO/man/$c.1"
+		[ -f "$page" ] || page="$REPO/man/$c.8"
+		syn=$(mandoc -Tascii "$page" | col -b |
 			sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | grep -o -- '--[a-z][a-z-]*' | sort -u)
 		use=$("$c" --help | grep -o -- '--[a-z][a-z-]*' | sort -u)
 		[ "$syn" = "$use" ] || { echo "$c: synopsis [$syn] usage [$use]"; false; }

@@ -1,0 +1,168 @@
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "exitcode.h"
+#include "fileio.h"
+#include "util.h"
+#include "banned.h"
+
+#define DEFAULT_MAX_MESSAGE	(64 * 1024 * 1024)
+
+void
+config_defaults(struct smimpd_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	(void)snprintf(cfg->listen, sizeof(cfg->listen), "127.0.0.1:8443");
+	(void)snprintf(cfg->datadir, sizeof(cfg->datadir),
+	    "/var/lib/smimpd");
+	cfg->max_message = DEFAULT_MAX_MESSAGE;
+}
+
+static int
+copy(char *dst, size_t cap, const char *name, const char *value,
+    struct smimp_err *err)
+{
+	if ((size_t)snprintf(dst, cap, "%s", value) >= cap)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s is too long",
+		    name);
+	return 0;
+}
+
+int
+config_set(struct smimpd_config *cfg, const char *name, const char *value,
+    struct smimp_err *err)
+{
+	uint64_t n;
+
+	if (strcmp(name, "domain") == 0)
+		return domain_normalize(value, cfg->domain, err);
+	if (strcmp(name, "listen") == 0)
+		return copy(cfg->listen, sizeof(cfg->listen), name, value, err);
+	if (strcmp(name, "data") == 0)
+		return copy(cfg->datadir, sizeof(cfg->datadir), name, value,
+		    err);
+	if (strcmp(name, "cert") == 0)
+		return copy(cfg->cert, sizeof(cfg->cert), name, value, err);
+	if (strcmp(name, "key") == 0)
+		return copy(cfg->key, sizeof(cfg->key), name, value, err);
+	if (strcmp(name, "base-url") == 0)
+		return copy(cfg->base_url, sizeof(cfg->base_url), name, value,
+		    err);
+	if (strcmp(name, "plain-http") == 0) {
+		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0)
+			return smimp_err_set(err, SMIMP_EXIT_USAGE,
+			    "plain-http is yes or no");
+		cfg->plain_http = strcmp(value, "yes") == 0;
+		return 0;
+	}
+	if (strcmp(name, "max-message") == 0) {
+		if (parse_u64(value, strlen(value), &n) != 0 || n == 0 ||
+		    n > (uint64_t)1 << 32)
+			return smimp_err_set(err, SMIMP_EXIT_USAGE,
+			    "max-message is a size in bytes, at most 4 GiB");
+		cfg->max_message = (size_t)n;
+		return 0;
+	}
+	return smimp_err_set(err, SMIMP_EXIT_USAGE, "unknown setting '%.60s'",
+	    name);
+}
+
+int
+config_read(struct smimpd_config *cfg, const char *path,
+    struct smimp_err *err)
+{
+	unsigned char *buf;
+	char *line, *next, *sp;
+	size_t len, lineno = 0, errors = 0;
+	struct smimp_err one;
+
+	if (file_read_all(path, 1024 * 1024, &buf, &len, err) != 0)
+		return -1;
+	for (line = (char *)buf; line != NULL && *line != '\0'; line = next) {
+		next = strchr(line, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		lineno++;
+		while (*line == ' ' || *line == '\t')
+			line++;
+		if (*line == '\0' || *line == '#')
+			continue;
+		sp = strpbrk(line, " \t");
+		if (sp == NULL) {
+			fprintf(stderr, "smimpd: %s:%zu: '%s' needs a value\n",
+			    path, lineno, line);
+			errors++;
+			continue;
+		}
+		*sp++ = '\0';
+		while (*sp == ' ' || *sp == '\t')
+			sp++;
+		if (config_set(cfg, line, sp, &one) != 0) {
+			/* Every error is reported, then the read fails. */
+			fprintf(stderr, "smimpd: %s:%zu: %s\n", path, lineno,
+			    one.msg);
+			errors++;
+		}
+	}
+	free(buf);
+	if (errors > 0)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s: %zu error%s",
+		    path, errors, errors == 1 ? "" : "s");
+	return 0;
+}
+
+static int
+parse_listen(struct smimpd_config *cfg, struct smimp_err *err)
+{
+	char host[64], *colon;
+	uint64_t port;
+
+	memcpy(host, cfg->listen, sizeof(host));
+	colon = strrchr(host, ':');
+	if (colon == NULL || parse_u64(colon + 1, strlen(colon + 1),
+	    &port) != 0 || port == 0 || port > 65535)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "listen '%s': "
+		    "expected ADDRESS:PORT", cfg->listen);
+	*colon = '\0';
+	memset(&cfg->listen_addr, 0, sizeof(cfg->listen_addr));
+	cfg->listen_addr.sin_family = AF_INET;
+	cfg->listen_addr.sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &cfg->listen_addr.sin_addr) != 1)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "listen '%s': "
+		    "not an IPv4 address", cfg->listen);
+	cfg->port = (unsigned short)port;
+	return 0;
+}
+
+int
+config_finish(struct smimpd_config *cfg, int serving, struct smimp_err *err)
+{
+	const char *path;
+
+	if (parse_listen(cfg, err) != 0)
+		return -1;
+	if (!serving)
+		return 0;
+	if (cfg->domain[0] == '\0')
+		return smimp_err_set(err, SMIMP_EXIT_USAGE,
+		    "no domain: set 'domain' or --domain");
+	if (!cfg->plain_http && (cfg->cert[0] == '\0' || cfg->key[0] == '\0'))
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "HTTPS needs a "
+		    "certificate and a key (--cert, --key), or --plain-http "
+		    "behind a TLS proxy");
+	if (cfg->base_url[0] == '\0')
+		(void)snprintf(cfg->base_url, sizeof(cfg->base_url),
+		    "%s://%s/smimp", cfg->plain_http ? "http" : "https",
+		    cfg->listen);
+	path = strstr(cfg->base_url, "://");
+	path = path != NULL ? strchr(path + 3, '/') : NULL;
+	if (strncmp(cfg->base_url, "https://", 8) != 0 &&
+	    !(cfg->plain_http && strncmp(cfg->base_url, "http://", 7) == 0))
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "base-url must "
+		    "be https://");
+	return copy(cfg->base_path, sizeof(cfg->base_path), "base-url path",
+	    path != NULL ? path : "", err);
+}

@@ -1,0 +1,39 @@
+/*
+ * config.h - smimpd's settings: a config file of "name value" lines,
+ * overridden by command-line flags.
+ */
+#ifndef SMIMPD_CONFIG_H
+#define SMIMPD_CONFIG_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+
+#include "address.h"
+#include "err.h"
+
+struct smimpd_config {
+	char domain[ADDRESS_DOMAIN_MAX + 1];
+	char listen[64];		/* "127.0.0.1:8443" */
+	struct sockaddr_in listen_addr;
+	unsigned short port;
+	char datadir[4096];
+	char cert[4096];
+	char key[4096];
+	int plain_http;
+	char base_url[512];		/* https://host:port/smimp */
+	char base_path[256];		/* /smimp, or "" */
+	size_t max_message;
+};
+
+void config_defaults(struct smimpd_config *cfg);
+/* Read FILE; every error is reported as "file:line: message". */
+int config_read(struct smimpd_config *cfg, const char *path,
+    struct smimp_err *err);
+/* Set one setting by name (from the file or a flag). */
+int config_set(struct smimpd_config *cfg, const char *name,
+    const char *value, struct smimp_err *err);
+/* Check the whole: what serving needs, derived fields. */
+int config_finish(struct smimpd_config *cfg, int serving,
+    struct smimp_err *err);
+
+#endif

@@ -1,0 +1,537 @@
+/*
+ * smimpd - the smimp server: identity directory and accounts over HTTPS
+ * (libmicrohttpd with its built-in TLS), on an embedded SQLite store.
+ *
+ *	smimpd [-d] [-n] [-v] [-f FILE] [options]	serve
+ *	smimpd adduser ADDRESS FILE.pub			register an account
+ *	smimpd deluser ADDRESS				remove one
+ *	smimpd users					list them
+ *
+ * Discovery follows SMIMP: /.well-known/smimp.txt names the base URL,
+ * {base}/version the protocol versions, and the API is under {base}/v1/.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <sodium.h>
+
+#include "address.h"
+#include "exitcode.h"
+#include "fileio.h"
+#include "idlog.h"
+#include "util.h"
+#include "config.h"
+#include "store.h"
+#include "banned.h"
+
+#define SERVER_KEY_MAGIC	"smimp-server-key/1\n"
+#define MAX_CONNECTIONS		1024
+#define MAX_PER_IP		128
+#define CONNECTION_TIMEOUT	30	/* seconds, against slow clients */
+
+static const char *progname = "smimpd";
+static int verbose;
+
+struct server {
+	struct smimpd_config cfg;
+	struct store *store;
+	unsigned char server_pk[32];
+	unsigned char *server_sk;	/* sodium_malloc, 64 bytes */
+	char meta_json[1024];
+};
+
+static void
+log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+log_line(const char *fmt, ...)
+{
+	char when[TIME_STRLEN];
+	va_list ap;
+
+	time_format(time_now(), when);
+	fprintf(stderr, "%s %s: ", when, progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: smimpd [-d] [-n] [-v] [-f FILE] [--domain DOMAIN] "
+	    "[--listen ADDR:PORT]\n"
+	    "              [--data DIR] [--cert FILE --key FILE | "
+	    "--plain-http] [--base-url URL]\n"
+	    "       smimpd [-f FILE] [--data DIR] [--domain DOMAIN] "
+	    "adduser ADDRESS FILE.pub\n"
+	    "       smimpd [-f FILE] [--data DIR] deluser ADDRESS\n"
+	    "       smimpd [-f FILE] [--data DIR] users\n");
+}
+
+/* The server's own Ed25519 key: made on first start, kept 0600. */
+static int
+server_key_load(struct server *srv, struct smimp_err *err)
+{
+	char path[PATH_MAX];
+	unsigned char *buf = NULL, seed[32];
+	struct sbuf text;
+	size_t len;
+	int fd, ret = -1;
+
+	srv->server_sk = sodium_malloc(64);
+	if (srv->server_sk == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	if ((size_t)snprintf(path, sizeof(path), "%s/server.key",
+	    srv->cfg.datadir) >= sizeof(path))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
+	if (access(path, F_OK) != 0) {
+		sbuf_init(&text, 256);
+		randombytes_buf(seed, sizeof(seed));
+		if (sbuf_add(&text, SERVER_KEY_MAGIC,
+		    strlen(SERVER_KEY_MAGIC)) || sbuf_add(&text, "secret: ", 8)
+		    || sbuf_add_b64(&text, seed, 32) ||
+		    sbuf_add(&text, "\n", 1) ||
+		    file_write_atomic(path, text.buf, text.len, 0600, 0,
+		    err) != 0) {
+			sodium_memzero(text.buf, text.len);
+			sbuf_release(&text);
+			goto out;
+		}
+		sodium_memzero(text.buf, text.len);
+		sbuf_release(&text);
+		log_line("created server key %s", path);
+	}
+	fd = open_private(path, err);
+	if (fd < 0)
+		goto out;
+	buf = sodium_malloc(1025);
+	if (buf == NULL || fd_read_into(fd, path, 1024, buf, &len, err) != 0) {
+		close(fd);
+		goto out;
+	}
+	close(fd);
+	if (len != strlen(SERVER_KEY_MAGIC) + 8 + 44 + 1 ||
+	    memcmp(buf, SERVER_KEY_MAGIC, strlen(SERVER_KEY_MAGIC)) != 0 ||
+	    b64_decode_exact((char *)buf + strlen(SERVER_KEY_MAGIC) + 8, 44,
+	    seed, 32) != 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s': malformed server "
+		    "key", path);
+		goto out;
+	}
+	crypto_sign_seed_keypair(srv->server_pk, srv->server_sk, seed);
+	ret = 0;
+out:
+	sodium_memzero(seed, sizeof(seed));
+	if (buf != NULL)
+		sodium_free(buf);
+	return ret;
+}
+
+static enum MHD_Result
+respond(struct MHD_Connection *c, unsigned int status, const char *type,
+    const void *body, size_t len)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(len, (void *)body,
+	    MHD_RESPMEM_MUST_COPY);
+	if (r == NULL)
+		return MHD_NO;
+	(void)MHD_add_response_header(r, "Content-Type", type);
+	(void)MHD_add_response_header(r, "Cache-Control", "no-store");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
+error_json(struct MHD_Connection *c, unsigned int status, const char *msg)
+{
+	char body[256];
+	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}\n", msg);
+
+	return respond(c, status, "application/json", body, (size_t)n);
+}
+
+/* GET {base}/v1/users/ADDRESS/log: the identity log, to anyone. */
+static enum MHD_Result
+get_user_log(struct server *srv, struct MHD_Connection *c, const char *rest,
+    unsigned int *status)
+{
+	char addr[ADDRESS_MAX + 1], raw[ADDRESS_MAX + 8];
+	unsigned char *log = NULL;
+	struct smimp_err err;
+	const char *slash = strchr(rest, '/');
+	size_t len;
+	enum MHD_Result ret;
+	int r;
+
+	if (slash == NULL || strcmp(slash, "/log") != 0 ||
+	    (size_t)(slash - rest) >= sizeof(raw)) {
+		*status = MHD_HTTP_NOT_FOUND;
+		return error_json(c, *status, "no such resource");
+	}
+	memcpy(raw, rest, (size_t)(slash - rest));
+	raw[slash - rest] = '\0';
+	if (address_normalize(raw, addr, &err) != 0) {
+		*status = MHD_HTTP_BAD_REQUEST;
+		return error_json(c, *status, "invalid address");
+	}
+	if (strcmp(address_domain(addr), srv->cfg.domain) != 0) {
+		*status = MHD_HTTP_NOT_FOUND;
+		return error_json(c, *status, "not a user of this domain");
+	}
+	r = store_user_get(srv->store, addr, &log, &len, &err);
+	if (r < 0) {
+		log_line("%s", err.msg);
+		*status = MHD_HTTP_SERVICE_UNAVAILABLE;
+		return error_json(c, *status, "store unavailable");
+	}
+	if (r == 0) {
+		*status = MHD_HTTP_NOT_FOUND;
+		return error_json(c, *status, "unknown user");
+	}
+	*status = MHD_HTTP_OK;
+	ret = respond(c, *status, "text/plain; charset=utf-8", log, len);
+	free(log);
+	return ret;
+}
+
+static enum MHD_Result
+route(struct server *srv, struct MHD_Connection *c, const char *method,
+    const char *url, unsigned int *status)
+{
+	const char *base = srv->cfg.base_path;
+	size_t blen = strlen(base);
+	char text[512];
+	int n;
+
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		*status = MHD_HTTP_METHOD_NOT_ALLOWED;
+		return error_json(c, *status, "method not allowed");
+	}
+	if (strcmp(url, "/.well-known/smimp.txt") == 0) {
+		n = snprintf(text, sizeof(text), "%s\n", srv->cfg.base_url);
+		*status = MHD_HTTP_OK;
+		return respond(c, *status, "text/plain; charset=utf-8", text,
+		    (size_t)n);
+	}
+	if (strncmp(url, base, blen) != 0) {
+		*status = MHD_HTTP_NOT_FOUND;
+		return error_json(c, *status, "no such resource");
+	}
+	url += blen;
+	if (strcmp(url, "/version") == 0) {
+		n = snprintf(text, sizeof(text), "{\"versions\":[\"v1\"],"
+		    "\"software\":\"smimpd %s\"}\n", SMIMP_VERSION);
+		*status = MHD_HTTP_OK;
+		return respond(c, *status, "application/json", text,
+		    (size_t)n);
+	}
+	if (strcmp(url, "/v1/meta") == 0) {
+		*status = MHD_HTTP_OK;
+		return respond(c, *status, "application/json", srv->meta_json,
+		    strlen(srv->meta_json));
+	}
+	if (strncmp(url, "/v1/users/", 10) == 0)
+		return get_user_log(srv, c, url + 10, status);
+	*status = MHD_HTTP_NOT_FOUND;
+	return error_json(c, *status, "no such resource");
+}
+
+static enum MHD_Result
+handle(void *cls, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *upload,
+    size_t *upload_size, void **state)
+{
+	static int first;
+	struct server *srv = cls;
+	unsigned int status = 0;
+	enum MHD_Result ret;
+
+	(void)version;
+	(void)upload;
+	/* The first call only announces the request; bodies are refused. */
+	if (*state == NULL) {
+		*state = &first;
+		return MHD_YES;
+	}
+	if (*upload_size != 0) {
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	ret = route(srv, c, method, url, &status);
+	log_line("%s %.200s %u", method, url, status);
+	return ret;
+}
+
+static int
+read_pem(const char *path, char **out, struct smimp_err *err)
+{
+	unsigned char *buf;
+	size_t len;
+
+	if (file_read_all(path, 1024 * 1024, &buf, &len, err) != 0)
+		return -1;
+	*out = (char *)buf;
+	return 0;
+}
+
+static int
+serve(struct server *srv, struct smimp_err *err)
+{
+	struct MHD_Daemon *d;
+	char *cert = NULL, *key = NULL, pk64[64];
+	sigset_t set;
+	int sig, ret = -1;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD |
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+
+	sodium_bin2base64(pk64, sizeof(pk64), srv->server_pk, 32,
+	    sodium_base64_VARIANT_ORIGINAL);
+	(void)snprintf(srv->meta_json, sizeof(srv->meta_json),
+	    "{\"domain\":\"%s\",\"server_key\":\"%s\",\"versions\":[\"v1\"],"
+	    "\"limits\":{\"max_message_bytes\":%zu}}\n", srv->cfg.domain,
+	    pk64, srv->cfg.max_message);
+	if (!srv->cfg.plain_http) {
+		if (read_pem(srv->cfg.cert, &cert, err) != 0 ||
+		    read_pem(srv->cfg.key, &key, err) != 0)
+			goto out;
+		flags |= MHD_USE_TLS;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	/* Handler threads inherit the mask; the main thread waits. */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d = MHD_start_daemon(flags, srv->cfg.port, NULL, NULL, handle, srv,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&srv->cfg.listen_addr,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)MAX_PER_IP,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+	    cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
+	    MHD_OPTION_HTTPS_MEM_KEY, key,
+	    MHD_OPTION_END);
+	if (d == NULL) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot listen on %s",
+		    srv->cfg.listen);
+		goto out;
+	}
+	log_line("serving %s on %s (%s)", srv->cfg.domain, srv->cfg.listen,
+	    srv->cfg.plain_http ? "plain HTTP" : "HTTPS");
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP)
+			continue;
+		break;
+	}
+	log_line("signal %d: finishing requests in flight", sig);
+	MHD_stop_daemon(d);
+	log_line("stopped");
+	ret = 0;
+out:
+	free(cert);
+	if (key != NULL) {
+		sodium_memzero(key, strlen(key));
+		free(key);
+	}
+	return ret;
+}
+
+struct smimpd_opts {
+	const char *config;
+	int foreground;
+	int check_only;
+	const char *sub;
+	char **args;
+	int nargs;
+};
+
+static int
+parse_args(int argc, char **argv, struct smimpd_opts *o,
+    struct smimpd_config *cfg, struct smimp_err *err)
+{
+	enum { OPT_DOMAIN = 256, OPT_LISTEN, OPT_DATA, OPT_CERT, OPT_KEY,
+		OPT_PLAIN, OPT_BASE, OPT_VERSION };
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'f' },
+		{ "domain", required_argument, NULL, OPT_DOMAIN },
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "data", required_argument, NULL, OPT_DATA },
+		{ "cert", required_argument, NULL, OPT_CERT },
+		{ "key", required_argument, NULL, OPT_KEY },
+		{ "plain-http", no_argument, NULL, OPT_PLAIN },
+		{ "base-url", required_argument, NULL, OPT_BASE },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char *const names[] = { "domain", "listen", "data",
+		"cert", "key", "plain-http", "base-url" };
+	const char *flags[sizeof(names) / sizeof(names[0])] = { NULL };
+	int c, i;
+
+	memset(o, 0, sizeof(*o));
+	while ((c = getopt_long(argc, argv, "+f:dnvh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f': o->config = optarg; break;
+		case 'd': o->foreground = 1; break;
+		case 'n': o->check_only = 1; break;
+		case 'v': verbose = 1; break;
+		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
+		case OPT_VERSION:
+			printf("smimpd %s\n", SMIMP_VERSION);
+			exit(SMIMP_EXIT_OK);
+		case OPT_PLAIN: flags[5] = "yes"; break;
+		default:
+			if (c >= OPT_DOMAIN && c <= OPT_BASE) {
+				flags[c == OPT_BASE ? 6 : c - OPT_DOMAIN] =
+				    optarg;
+				break;
+			}
+			usage(stderr);
+			return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s", "");
+		}
+	}
+	/* The file first, then flags override it. */
+	if (o->config != NULL && config_read(cfg, o->config, err) != 0)
+		return -1;
+	for (i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
+		if (flags[i] != NULL && config_set(cfg, names[i], flags[i],
+		    err) != 0)
+			return -1;
+	if (optind < argc) {
+		o->sub = argv[optind++];
+		o->args = argv + optind;
+		o->nargs = argc - optind;
+	}
+	return 0;
+}
+
+static int
+print_user(const char *address, const unsigned char *log, size_t len,
+    void *arg)
+{
+	struct idlog parsed;
+	struct smimp_err err;
+	char fp[FINGERPRINT_STRLEN];
+
+	(void)arg;
+	if (idlog_parse_verified(&parsed, log, len, &err) != 0) {
+		printf("%s (unreadable log)\n", address);
+		return 0;
+	}
+	fingerprint_format(parsed.fingerprint, fp);
+	printf("%s %s\n", address, fp);
+	idlog_release(&parsed);
+	return 0;
+}
+
+static int
+admin(struct smimpd_opts *o, struct smimpd_config *cfg,
+    struct smimp_err *err)
+{
+	struct store *st;
+	struct idlog log;
+	char addr[ADDRESS_MAX + 1];
+	int ret = -1, r;
+
+	if (strcmp(o->sub, "users") == 0 ? o->nargs != 0 :
+	    strcmp(o->sub, "deluser") == 0 ? o->nargs != 1 :
+	    strcmp(o->sub, "adduser") == 0 ? o->nargs != 2 : 1)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "usage: smimpd "
+		    "adduser ADDRESS FILE.pub | deluser ADDRESS | users");
+	if (o->nargs > 0 && address_normalize(o->args[0], addr, err) != 0)
+		return -1;
+	st = store_open(cfg->datadir, err);
+	if (st == NULL)
+		return -1;
+	if (strcmp(o->sub, "users") == 0) {
+		ret = store_user_list(st, print_user, NULL, err);
+	} else if (strcmp(o->sub, "deluser") == 0) {
+		r = store_user_del(st, addr, err);
+		if (r == 0)
+			smimp_err_set(err, SMIMP_EXIT_FAIL, "%s has no account",
+			    addr);
+		ret = r == 1 ? 0 : -1;
+	} else if (idlog_read_file(&log, o->args[1], err) == 0) {
+		if (strcmp(log.address, addr) != 0)
+			smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' is the "
+			    "identity of %s, not %s", o->args[1], log.address,
+			    addr);
+		else if (cfg->domain[0] != '\0' &&
+		    strcmp(address_domain(addr), cfg->domain) != 0)
+			smimp_err_set(err, SMIMP_EXIT_FAIL, "%s is not an "
+			    "address of %s", addr, cfg->domain);
+		else
+			ret = store_user_add(st, addr, log.raw, log.raw_len,
+			    err);
+		idlog_release(&log);
+	}
+	store_close(st);
+	return ret;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct smimpd_opts o;
+	struct server srv;
+	struct smimp_err err;
+	int ret;
+
+	smimp_err_clear(&err);
+	memset(&srv, 0, sizeof(srv));
+	if (sodium_init() < 0) {
+		fprintf(stderr, "smimpd: cannot initialize libsodium\n");
+		return SMIMP_EXIT_FAIL;
+	}
+	config_defaults(&srv.cfg);
+	if (parse_args(argc, argv, &o, &srv.cfg, &err) != 0 ||
+	    config_finish(&srv.cfg, o.sub == NULL, &err) != 0)
+		goto fail;
+	if (o.sub != NULL) {
+		if (admin(&o, &srv.cfg, &err) != 0)
+			goto fail;
+		return SMIMP_EXIT_OK;
+	}
+	if (o.check_only) {
+		printf("smimpd: configuration OK\n");
+		return SMIMP_EXIT_OK;
+	}
+	srv.store = store_open(srv.cfg.datadir, &err);
+	if (srv.store == NULL || server_key_load(&srv, &err) != 0)
+		goto fail;
+	ret = serve(&srv, &err);
+	store_close(srv.store);
+	sodium_free(srv.server_sk);
+	if (ret != 0)
+		goto fail;
+	return SMIMP_EXIT_OK;
+fail:
+	if (err.msg[0] != '\0')
+		fprintf(stderr, "smimpd: %s\n", err.msg);
+	if (srv.store != NULL)
+		store_close(srv.store);
+	if (srv.server_sk != NULL)
+		sodium_free(srv.server_sk);
+	return err.code != 0 ? err.code : SMIMP_EXIT_FAIL;
+}

@@ -1,0 +1,209 @@
+/*
+ * store_sqlite.c - the embedded store: SQLite in WAL mode with
+ * synchronous=FULL, so that a commit is on disk when it returns.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "exitcode.h"
+#include "fileio.h"
+#include "store.h"
+#include "banned.h"
+
+#define BUSY_TIMEOUT_MS	5000
+
+struct store {
+	sqlite3 *db;
+};
+
+static const char schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=FULL;"
+    "PRAGMA foreign_keys=ON;"
+    "CREATE TABLE IF NOT EXISTS users ("
+    " address TEXT PRIMARY KEY,"
+    " log BLOB NOT NULL,"
+    " created INTEGER NOT NULL DEFAULT (strftime('%s','now')));";
+
+static int
+db_fail(struct store *st, struct smimp_err *err, const char *what)
+{
+	return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: %s: %s", what,
+	    sqlite3_errmsg(st->db));
+}
+
+struct store *
+store_open(const char *datadir, struct smimp_err *err)
+{
+	struct store *st;
+	char path[PATH_MAX];
+
+	if (mkdir_p(datadir, 0700, err) != 0)
+		return NULL;
+	if ((size_t)snprintf(path, sizeof(path), "%s/smimpd.db", datadir) >=
+	    sizeof(path)) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "data directory path too "
+		    "long");
+		return NULL;
+	}
+	st = calloc(1, sizeof(*st));
+	if (st == NULL) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+		return NULL;
+	}
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS) != SQLITE_OK ||
+	    sqlite3_exec(st->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot open the store "
+		    "'%s': %s", path, st->db != NULL ?
+		    sqlite3_errmsg(st->db) : "out of memory");
+		store_close(st);
+		return NULL;
+	}
+	return st;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	if (st->db != NULL)
+		(void)sqlite3_close(st->db);
+	free(st);
+}
+
+static sqlite3_stmt *
+prepare(struct store *st, const char *sql, struct smimp_err *err)
+{
+	sqlite3_stmt *stmt = NULL;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		db_fail(st, err, "prepare");
+		return NULL;
+	}
+	return stmt;
+}
+
+int
+store_user_add(struct store *st, const char *address,
+    const unsigned char *log, size_t log_len, struct smimp_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	stmt = prepare(st, "INSERT INTO users (address, log) VALUES (?, ?)",
+	    err);
+	if (stmt == NULL)
+		return -1;
+	if (sqlite3_bind_text(stmt, 1, address, -1, SQLITE_STATIC) !=
+	    SQLITE_OK || sqlite3_bind_blob(stmt, 2, log, (int)log_len,
+	    SQLITE_STATIC) != SQLITE_OK) {
+		sqlite3_finalize(stmt);
+		return db_fail(st, err, "bind");
+	}
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc == SQLITE_CONSTRAINT)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s already has an "
+		    "account", address);
+	if (rc != SQLITE_DONE)
+		return db_fail(st, err, "insert");
+	return 0;
+}
+
+int
+store_user_get(struct store *st, const char *address, unsigned char **log,
+    size_t *log_len, struct smimp_err *err)
+{
+	sqlite3_stmt *stmt;
+	const void *blob;
+	int rc, ret = -1;
+
+	stmt = prepare(st, "SELECT log FROM users WHERE address = ?", err);
+	if (stmt == NULL)
+		return -1;
+	if (sqlite3_bind_text(stmt, 1, address, -1, SQLITE_STATIC) !=
+	    SQLITE_OK) {
+		db_fail(st, err, "bind");
+		goto out;
+	}
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		ret = 0;
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		db_fail(st, err, "select");
+		goto out;
+	}
+	*log_len = (size_t)sqlite3_column_bytes(stmt, 0);
+	blob = sqlite3_column_blob(stmt, 0);
+	*log = malloc(*log_len + 1);
+	if (*log == NULL) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+		goto out;
+	}
+	if (*log_len > 0)
+		memcpy(*log, blob, *log_len);
+	ret = 1;
+out:
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+int
+store_user_del(struct store *st, const char *address, struct smimp_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	stmt = prepare(st, "DELETE FROM users WHERE address = ?", err);
+	if (stmt == NULL)
+		return -1;
+	if (sqlite3_bind_text(stmt, 1, address, -1, SQLITE_STATIC) !=
+	    SQLITE_OK) {
+		sqlite3_finalize(stmt);
+		return db_fail(st, err, "bind");
+	}
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return db_fail(st, err, "delete");
+	return sqlite3_changes(st->db) > 0 ? 1 : 0;
+}
+
+int
+store_user_list(struct store *st,
+    int (*fn)(const char *, const unsigned char *, size_t, void *),
+    void *arg, struct smimp_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc, ret = -1;
+
+	stmt = prepare(st, "SELECT address, log FROM users ORDER BY address",
+	    err);
+	if (stmt == NULL)
+		return -1;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (fn((const char *)sqlite3_column_text(stmt, 0),
+		    sqlite3_column_blob(stmt, 1),
+		    (size_t)sqlite3_column_bytes(stmt, 1), arg) != 0) {
+			smimp_err_set(err, SMIMP_EXIT_FAIL, "listing stopped");
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		db_fail(st, err, "select");
+		goto out;
+	}
+	ret = 0;
+out:
+	sqlite3_finalize(stmt);
+	return ret;
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env bats
+# smimpd: accounts, discovery and the identity directory over real HTTPS
+# on a loopback port chosen at run time.
+
+load helper
+
+setup() {
+	common_setup
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout key.pem -out cert.pem -days 2 -subj /CN=localhost \
+		-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+	mkid alice alice@example.org
+	mkid bob bob@example.net
+}
+
+teardown() {
+	[ -f pid ] && kill -TERM "$(cat pid)" 2>/dev/null || true
+	[ -f pid ] && wait_gone "$(cat pid)"
+	return 0
+}
+
+wait_gone() {
+	for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+	kill -KILL "$1" 2>/dev/null || true
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+start_server() {
+	PORT=$(free_port)
+	smimpd -d --data data --domain example.org --listen "127.0.0.1:$PORT" \
+		--cert cert.pem --key key.pem "$@" 2>server.log &
+	echo $! >pid
+	for _ in $(seq 50); do
+		curl -s --cacert cert.pem "https://127.0.0.1:$PORT/smimp/version" >/dev/null && return 0
+		sleep 0.1
+	done
+	cat server.log
+	return 1
+}
+
+get() { curl -s --cacert cert.pem -w '\n%{http_code}' "https://127.0.0.1:$PORT$1" "${@:2}"; }
+
+@test "accounts: adduser, users, deluser, and their errors" {
+	run -0 --separate-stderr smimpd --data data --domain example.org adduser alice@example.org alice.pub
+	run -0 smimpd --data data users
+	[ "$output" = "alice@example.org $(smimp-keygen --fingerprint alice.pub)" ]
+	[ "$(stat -c %a data)" = 700 ]
+	run -1 --separate-stderr smimpd --data data --domain example.org adduser alice@example.org alice.pub
+	[ "$stderr" = "smimpd: alice@example.org already has an account" ]
+	run -1 --separate-stderr smimpd --data data --domain example.org adduser carol@example.org alice.pub
+	[ "$stderr" = "smimpd: 'alice.pub' is the identity of alice@example.org, not carol@example.org" ]
+	run -1 --separate-stderr smimpd --data data --domain example.org adduser bob@example.net bob.pub
+	[ "$stderr" = "smimpd: bob@example.net is not an address of example.org" ]
+	head -c 50 /dev/urandom >bad.pub
+	run -3 --separate-stderr smimpd --data data adduser alice@example.org bad.pub
+	run -0 smimpd --data data deluser ALICE@example.org
+	run -1 --separate-stderr smimpd --data data deluser alice@example.org
+	[ "$stderr" = "smimpd: alice@example.org has no account" ]
+	run -2 --separate-stderr smimpd --data data adduser 'not an address' alice.pub
+}
+
+@test "discovery and the directory over HTTPS" {
+	smimpd --data data --domain example.org adduser alice@example.org alice.pub
+	start_server
+	run -0 get /.well-known/smimp.txt
+	[ "${lines[0]}" = "https://127.0.0.1:$PORT/smimp" ]
+	[ "${lines[1]}" = 200 ]
+	run -0 get /smimp/version
+	[ "${lines[0]}" = '{"versions":["v1"],"software":"smimpd 0.1.0"}' ]
+	run -0 get /smimp/v1/meta
+	[[ "${lines[0]}" == '{"domain":"example.org","server_key":"'* ]]
+	# The log served is the one registered, byte for byte.
+	curl -s --cacert cert.pem "https://127.0.0.1:$PORT/smimp/v1/users/Alice@example.org/log" >served.pub
+	cmp served.pub alice.pub
+	smimp-trust add served.pub >/dev/null
+	grep -q 'GET /smimp/v1/users/Alice@example.org/log 200' server.log
+	! grep -qi 'secret' server.log
+}
+
+@test "bad requests get clear 4xx answers and the server keeps serving" {
+	smimpd --data data --domain example.org adduser alice@example.org alice.pub
+	start_server
+	run -0 get /smimp/v1/users/bob@example.org/log
+	[ "${lines[1]}" = 404 ]
+	[ "${lines[0]}" = '{"error":"unknown user"}' ]
+	run -0 get /smimp/v1/users/bob@example.net/log
+	[ "${lines[1]}" = 404 ]
+	run -0 get '/smimp/v1/users/not%20valid/log'
+	[ "${lines[1]}" = 400 ]
+	run -0 get /smimp/nothing
+	[ "${lines[1]}" = 404 ]
+	run -0 get /smimp/version -X POST --data-binary @alice.pub
+	[ "${lines[1]}" = 405 ]
+	run -0 get "/smimp/v1/users/$(head -c 3000 /dev/zero | tr '\0' a)@example.org/log"
+	[ "${lines[1]}" = 404 ] || [ "${lines[1]}" = 400 ] || [ "${lines[1]}" = 414 ]
+	# Garbage on the socket does not bring it down.
+	head -c 5000 /dev/urandom | timeout 5 openssl s_client -quiet -connect "127.0.0.1:$PORT" >/dev/null 2>&1 || true
+	run -0 get /smimp/version
+	[ "${lines[-1]}" = 200 ]
+	# Plain HTTP to the HTTPS port is refused, not served.
+	run curl -s --max-time 5 "http://127.0.0.1:$PORT/smimp/version"
+	[ "$status" -ne 0 ] || [[ "$output" != *versions* ]]
+}
+
+@test "SIGTERM stops the server cleanly" {
+	start_server
+	kill -TERM "$(cat pid)"
+	wait_gone "$(cat pid)"
+	! kill -0 "$(cat pid)" 2>/dev/null
+	grep -q 'signal 15: finishing requests in flight' server.log
+	grep -q 'stopped' server.log
+	rm pid
+}
+
+@test "configuration: file errors are all reported with file and line" {
+	printf 'domain example.org\nlisten nowhere\nbogus 1\nplain-http maybe\n' >bad.conf
+	run -2 --separate-stderr smimpd -n -f bad.conf
+	grep -qx 'smimpd: bad.conf:3: unknown setting .bogus.' <<<"$stderr"
+	grep -qx 'smimpd: bad.conf:4: plain-http is yes or no' <<<"$stderr"
+	[[ "$stderr" == *"smimpd: bad.conf: 2 errors" ]]
+	printf '# a server\ndomain example.org\nlisten 127.0.0.1:8443\ncert cert.pem\nkey key.pem\n' >good.conf
+	run -0 smimpd -n -f good.conf
+	[ "$output" = "smimpd: configuration OK" ]
+	run -2 --separate-stderr smimpd -n --domain example.org
+	[ "$stderr" = "smimpd: HTTPS needs a certificate and a key (--cert, --key), or --plain-http behind a TLS proxy" ]
+	run -2 --separate-stderr smimpd -n --domain example.org --plain-http --listen nowhere
+	[ "$stderr" = "smimpd: listen 'nowhere': expected ADDRESS:PORT" ]
+}
