@@ -29,7 +29,9 @@
 #include "exitcode.h"
 #include "fileio.h"
 #include "idlog.h"
+#include "reqsig.h"
 #include "util.h"
+#include "message.h"
 #include "config.h"
 #include "store.h"
 #include "banned.h"
@@ -211,15 +213,253 @@ get_user_log(struct server *srv, struct MHD_Connection *c, const char *rest,
 	return ret;
 }
 
+/* Per request: the body as it arrives, capped. */
+struct request {
+	struct sbuf body;
+	int too_large;
+};
+
+static const char *
+header(struct MHD_Connection *c, const char *name)
+{
+	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+/*
+ * Authenticate a signed request from a user of this domain; on success
+ * user holds the signer's address.  Answers 401 itself on failure.
+ */
+static int
+authenticate(struct server *srv, struct MHD_Connection *c,
+    const char *method, const char *url, const struct request *rq,
+    char user[ADDRESS_MAX + 1], unsigned int *status, enum MHD_Result *ret)
+{
+	const char *signer = header(c, REQSIG_H_SIGNER);
+	const char *date = header(c, REQSIG_H_DATE);
+	const char *nonce = header(c, REQSIG_H_NONCE);
+	const char *sig = header(c, REQSIG_H_SIGNATURE);
+	unsigned char hash[32], *log = NULL;
+	struct smimp_err err;
+	struct reqsig rs;
+	struct idlog parsed;
+	size_t len;
+	int64_t when;
+	int r;
+
+	*status = MHD_HTTP_UNAUTHORIZED;
+	if (signer == NULL || date == NULL || nonce == NULL || sig == NULL ||
+	    strlen(date) >= sizeof(rs.date) || strlen(nonce) >=
+	    sizeof(rs.nonce) || strlen(sig) >= sizeof(rs.signature) ||
+	    address_normalize(signer, user, &err) != 0 ||
+	    strcmp(signer, user) != 0) {
+		*ret = error_json(c, *status, "missing or malformed request "
+		    "signature");
+		return -1;
+	}
+	memset(&rs, 0, sizeof(rs));
+	memcpy(rs.signer, user, strlen(user) + 1);
+	memcpy(rs.date, date, strlen(date) + 1);
+	memcpy(rs.nonce, nonce, strlen(nonce) + 1);
+	memcpy(rs.signature, sig, strlen(sig) + 1);
+	r = strcmp(address_domain(user), srv->cfg.domain) != 0 ? 0 :
+	    store_user_get(srv->store, user, &log, &len, &err);
+	if (r <= 0) {
+		*ret = error_json(c, *status, "unknown signer");
+		return -1;
+	}
+	r = idlog_parse_verified(&parsed, log, len, &err);
+	free(log);
+	if (r != 0) {
+		*status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		*ret = error_json(c, *status, "stored identity unreadable");
+		return -1;
+	}
+	reqsig_body_hash(hash, rq->body.len > 0 ? rq->body.buf : "",
+	    rq->body.len);
+	r = reqsig_verify(&rs, method, srv->cfg.domain, url, hash,
+	    parsed.identity_key, time_now(), &err);
+	idlog_release(&parsed);
+	if (r != 0) {
+		*ret = error_json(c, *status, err.msg);
+		return -1;
+	}
+	(void)time_parse(rs.date, strlen(rs.date), &when);
+	r = store_nonce_claim(srv->store, user, rs.nonce,
+	    when + REQSIG_WINDOW, &err);
+	if (r <= 0) {
+		if (r < 0)
+			log_line("%s", err.msg);
+		*status = r < 0 ? MHD_HTTP_SERVICE_UNAVAILABLE :
+		    MHD_HTTP_UNAUTHORIZED;
+		*ret = error_json(c, *status, r < 0 ? "store unavailable" :
+		    "replayed request");
+		return -1;
+	}
+	return 0;
+}
+
+/* POST {base}/v1/messages: a sealed message for local recipients. */
+static enum MHD_Result
+post_message(struct server *srv, struct MHD_Connection *c, const char *url,
+    const struct request *rq, unsigned int *status)
+{
+	char user[ADDRESS_MAX + 1], rcpts[MSG_MAX_RECIPIENTS][ADDRESS_MAX + 1];
+	char list[8192], *p, *comma, reply[512];
+	const char *to = header(c, "Smimp-To");
+	const char *mid = header(c, "Smimp-Message-Id");
+	struct smimp_err err;
+	enum MHD_Result ret;
+	size_t n = 0, i;
+	unsigned char *log;
+	size_t loglen;
+	int r;
+
+	if (authenticate(srv, c, "POST", url, rq, user, status, &ret) != 0)
+		return ret;
+	*status = MHD_HTTP_BAD_REQUEST;
+	if (to == NULL || mid == NULL || strlen(to) >= sizeof(list) ||
+	    strlen(mid) == 0 || strlen(mid) > 200 || strchr(mid, ' ') ||
+	    rq->body.len == 0)
+		return error_json(c, *status, "needs Smimp-To, Smimp-Message-Id "
+		    "and a body");
+	memcpy(list, to, strlen(to) + 1);
+	for (p = list; p != NULL; p = comma) {
+		comma = strchr(p, ',');
+		if (comma != NULL)
+			*comma++ = '\0';
+		while (*p == ' ')
+			p++;
+		if (n == MSG_MAX_RECIPIENTS ||
+		    address_normalize(p, rcpts[n], &err) != 0)
+			return error_json(c, *status, "bad recipient list");
+		n++;
+	}
+	/* Every recipient must be deliverable before anything is stored. */
+	for (i = 0; i < n; i++) {
+		if (strcmp(address_domain(rcpts[i]), srv->cfg.domain) != 0) {
+			*status = MHD_HTTP_NOT_IMPLEMENTED;
+			return error_json(c, *status, "relay to other domains "
+			    "is not available on this server");
+		}
+		r = store_user_get(srv->store, rcpts[i], &log, &loglen, &err);
+		if (r < 0)
+			goto unavailable;
+		if (r == 0) {
+			*status = MHD_HTTP_NOT_FOUND;
+			return error_json(c, *status, "unknown recipient");
+		}
+		free(log);
+	}
+	for (i = 0; i < n; i++)
+		if (store_deliver(srv->store, rcpts[i], user, mid,
+		    (const unsigned char *)rq->body.buf, rq->body.len,
+		    &err) != 0)
+			goto unavailable;
+	*status = MHD_HTTP_CREATED;
+	r = snprintf(reply, sizeof(reply), "{\"message_id\":\"%s\","
+	    "\"recipients\":%zu}\n", mid, n);
+	return respond(c, *status, "application/json", reply, (size_t)r);
+unavailable:
+	log_line("%s", err.msg);
+	*status = MHD_HTTP_SERVICE_UNAVAILABLE;
+	return error_json(c, *status, "store unavailable");
+}
+
+static int
+list_entry(const struct mailbox_entry *e, void *arg)
+{
+	struct sbuf *sb = arg;
+	char when[TIME_STRLEN];
+
+	time_format(e->received, when);
+	return sbuf_addf(sb, "%s{\"id\":%lld,\"from\":\"%s\","
+	    "\"message_id\":\"%s\",\"size\":%zu,\"received\":\"%s\"}",
+	    sb->len > 1 ? "," : "", (long long)e->id, e->sender,
+	    e->message_id, e->size, when);
+}
+
+/* {base}/v1/mailbox[/ID]: the owner lists, downloads and acknowledges. */
+static enum MHD_Result
+mailbox(struct server *srv, struct MHD_Connection *c, const char *method,
+    const char *url, const char *rest, const struct request *rq,
+    unsigned int *status)
+{
+	char user[ADDRESS_MAX + 1];
+	unsigned char *data;
+	struct smimp_err err;
+	enum MHD_Result ret;
+	struct sbuf sb;
+	uint64_t id = 0;
+	size_t len;
+	int r;
+
+	if (authenticate(srv, c, method, url, rq, user, status, &ret) != 0)
+		return ret;
+	if (*rest == '\0' && strcmp(method, "GET") == 0) {
+		sbuf_init(&sb, 64 * 1024 * 1024);
+		if (sbuf_add(&sb, "[", 1) != 0 || store_mailbox_list(srv->store,
+		    user, list_entry, &sb, &err) != 0 ||
+		    sbuf_add(&sb, "]\n", 2) != 0) {
+			sbuf_release(&sb);
+			*status = MHD_HTTP_SERVICE_UNAVAILABLE;
+			return error_json(c, *status, "store unavailable");
+		}
+		*status = MHD_HTTP_OK;
+		ret = respond(c, *status, "application/json", sb.buf, sb.len);
+		sbuf_release(&sb);
+		return ret;
+	}
+	if (*rest != '/' || parse_u64(rest + 1, strlen(rest + 1), &id) != 0 ||
+	    id > INT64_MAX) {
+		*status = MHD_HTTP_NOT_FOUND;
+		return error_json(c, *status, "no such message");
+	}
+	if (strcmp(method, "DELETE") == 0) {
+		r = store_mailbox_ack(srv->store, user, (int64_t)id, &err);
+		*status = r < 0 ? MHD_HTTP_SERVICE_UNAVAILABLE : r == 0 ?
+		    MHD_HTTP_NOT_FOUND : MHD_HTTP_NO_CONTENT;
+		return r == 1 ? respond(c, *status, "text/plain", "", 0) :
+		    error_json(c, *status, r < 0 ? "store unavailable" :
+		    "no such message");
+	}
+	if (strcmp(method, "GET") != 0) {
+		*status = MHD_HTTP_METHOD_NOT_ALLOWED;
+		return error_json(c, *status, "method not allowed");
+	}
+	r = store_mailbox_get(srv->store, user, (int64_t)id, &data, &len, &err);
+	if (r != 1) {
+		*status = r < 0 ? MHD_HTTP_SERVICE_UNAVAILABLE :
+		    MHD_HTTP_NOT_FOUND;
+		return error_json(c, *status, r < 0 ? "store unavailable" :
+		    "no such message");
+	}
+	*status = MHD_HTTP_OK;
+	ret = respond(c, *status, "application/octet-stream", data, len);
+	free(data);
+	return ret;
+}
+
 static enum MHD_Result
 route(struct server *srv, struct MHD_Connection *c, const char *method,
-    const char *url, unsigned int *status)
+    const char *url, const struct request *rq, unsigned int *status)
 {
 	const char *base = srv->cfg.base_path;
 	size_t blen = strlen(base);
 	char text[512];
 	int n;
 
+	if (rq->too_large) {
+		*status = MHD_HTTP_CONTENT_TOO_LARGE;
+		return error_json(c, *status, "message too large");
+	}
+	if (strncmp(url, base, blen) == 0 &&
+	    strcmp(url + blen, "/v1/messages") == 0 &&
+	    strcmp(method, "POST") == 0)
+		return post_message(srv, c, url, rq, status);
+	if (strncmp(url, base, blen) == 0 &&
+	    strncmp(url + blen, "/v1/mailbox", 11) == 0)
+		return mailbox(srv, c, method, url, url + blen + 11, rq,
+		    status);
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
 		*status = MHD_HTTP_METHOD_NOT_ALLOWED;
 		return error_json(c, *status, "method not allowed");
@@ -258,25 +498,50 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload,
     size_t *upload_size, void **state)
 {
-	static int first;
 	struct server *srv = cls;
+	struct request *rq = *state;
 	unsigned int status = 0;
 	enum MHD_Result ret;
 
 	(void)version;
-	(void)upload;
-	/* The first call only announces the request; bodies are refused. */
-	if (*state == NULL) {
-		*state = &first;
+	/* The first call only announces the request. */
+	if (rq == NULL) {
+		rq = calloc(1, sizeof(*rq));
+		if (rq == NULL)
+			return MHD_NO;
+		sbuf_init(&rq->body, srv->cfg.max_message);
+		*state = rq;
 		return MHD_YES;
 	}
 	if (*upload_size != 0) {
+		/* Past the cap the rest is read and dropped, then 413. */
+		if (!rq->too_large && sbuf_add(&rq->body, upload,
+		    *upload_size) != 0) {
+			rq->too_large = 1;
+			sbuf_release(&rq->body);
+		}
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	ret = route(srv, c, method, url, &status);
+	ret = route(srv, c, method, url, rq, &status);
 	log_line("%s %.200s %u", method, url, status);
 	return ret;
+}
+
+static void
+request_done(void *cls, struct MHD_Connection *c, void **state,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct request *rq = *state;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (rq != NULL) {
+		sbuf_release(&rq->body);
+		free(rq);
+	}
+	*state = NULL;
 }
 
 static int
@@ -326,6 +591,7 @@ serve(struct server *srv, struct smimp_err *err)
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)MAX_PER_IP,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+	    MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
 	    cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
 	    MHD_OPTION_HTTPS_MEM_KEY, key,
 	    MHD_OPTION_END);

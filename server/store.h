@@ -9,6 +9,9 @@
 #define SMIMPD_STORE_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "address.h"
 
 #include "err.h"
 
@@ -31,5 +34,38 @@ int store_user_del(struct store *st, const char *address,
 int store_user_list(struct store *st,
     int (*fn)(const char *address, const unsigned char *log, size_t len,
     void *arg), void *arg, struct smimp_err *err);
+
+/*
+ * Nonce cache for signed requests: 1 if (signer, nonce) is new (and now
+ * remembered until expires), 0 if seen before (a replay), -1 error.
+ */
+int store_nonce_claim(struct store *st, const char *signer,
+    const char *nonce, int64_t expires, struct smimp_err *err);
+
+/*
+ * Deliver a message into a local mailbox.  The message id is an
+ * idempotency key: delivering the same (recipient, message id) again
+ * stores nothing and returns 0 as well.  Durable when it returns.
+ */
+int store_deliver(struct store *st, const char *recipient,
+    const char *sender, const char *message_id, const unsigned char *data,
+    size_t len, struct smimp_err *err);
+
+struct mailbox_entry {
+	int64_t id;
+	char sender[ADDRESS_MAX + 1];
+	char message_id[256];
+	size_t size;
+	int64_t received;
+};
+int store_mailbox_list(struct store *st, const char *owner,
+    int (*fn)(const struct mailbox_entry *, void *), void *arg,
+    struct smimp_err *err);
+/* 1 found (data malloc'd), 0 not found, -1 error. */
+int store_mailbox_get(struct store *st, const char *owner, int64_t id,
+    unsigned char **data, size_t *len, struct smimp_err *err);
+/* 1 removed, 0 not found, -1 error. */
+int store_mailbox_ack(struct store *st, const char *owner, int64_t id,
+    struct smimp_err *err);
 
 #endif

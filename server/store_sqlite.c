@@ -27,7 +27,16 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS users ("
     " address TEXT PRIMARY KEY,"
     " log BLOB NOT NULL,"
-    " created INTEGER NOT NULL DEFAULT (strftime('%s','now')));";
+    " created INTEGER NOT NULL DEFAULT (strftime('%s','now')));"
+    "CREATE TABLE IF NOT EXISTS nonces ("
+    " signer TEXT NOT NULL, nonce TEXT NOT NULL, expires INTEGER NOT NULL,"
+    " PRIMARY KEY (signer, nonce));"
+    "CREATE TABLE IF NOT EXISTS mailbox ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " recipient TEXT NOT NULL, sender TEXT NOT NULL,"
+    " message_id TEXT NOT NULL, data BLOB NOT NULL,"
+    " received INTEGER NOT NULL DEFAULT (strftime('%s','now')),"
+    " UNIQUE (recipient, message_id));";
 
 static int
 db_fail(struct store *st, struct smimp_err *err, const char *what)
@@ -206,4 +215,174 @@ store_user_list(struct store *st,
 out:
 	sqlite3_finalize(stmt);
 	return ret;
+}
+
+static int
+bind_text(sqlite3_stmt *stmt, int i, const char *v)
+{
+	return sqlite3_bind_text(stmt, i, v, -1, SQLITE_STATIC) == SQLITE_OK ?
+	    0 : -1;
+}
+
+int
+store_nonce_claim(struct store *st, const char *signer, const char *nonce,
+    int64_t expires, struct smimp_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	/* Forget nonces whose window has passed, then claim this one. */
+	stmt = prepare(st, "DELETE FROM nonces WHERE expires < ?", err);
+	if (stmt == NULL)
+		return -1;
+	if (sqlite3_bind_int64(stmt, 1, expires - 2 * 300) != SQLITE_OK ||
+	    sqlite3_step(stmt) != SQLITE_DONE) {
+		sqlite3_finalize(stmt);
+		return db_fail(st, err, "nonce cleanup");
+	}
+	sqlite3_finalize(stmt);
+	stmt = prepare(st, "INSERT INTO nonces (signer, nonce, expires) "
+	    "VALUES (?, ?, ?)", err);
+	if (stmt == NULL)
+		return -1;
+	if (bind_text(stmt, 1, signer) || bind_text(stmt, 2, nonce) ||
+	    sqlite3_bind_int64(stmt, 3, expires) != SQLITE_OK) {
+		sqlite3_finalize(stmt);
+		return db_fail(st, err, "bind");
+	}
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc == SQLITE_CONSTRAINT)
+		return 0;
+	if (rc != SQLITE_DONE)
+		return db_fail(st, err, "nonce");
+	return 1;
+}
+
+int
+store_deliver(struct store *st, const char *recipient, const char *sender,
+    const char *message_id, const unsigned char *data, size_t len,
+    struct smimp_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	stmt = prepare(st, "INSERT OR IGNORE INTO mailbox (recipient, sender, "
+	    "message_id, data) VALUES (?, ?, ?, ?)", err);
+	if (stmt == NULL)
+		return -1;
+	if (bind_text(stmt, 1, recipient) || bind_text(stmt, 2, sender) ||
+	    bind_text(stmt, 3, message_id) || sqlite3_bind_blob(stmt, 4, data,
+	    (int)len, SQLITE_STATIC) != SQLITE_OK) {
+		sqlite3_finalize(stmt);
+		return db_fail(st, err, "bind");
+	}
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return db_fail(st, err, "deliver");
+	return 0;
+}
+
+int
+store_mailbox_list(struct store *st, const char *owner,
+    int (*fn)(const struct mailbox_entry *, void *), void *arg,
+    struct smimp_err *err)
+{
+	struct mailbox_entry e;
+	sqlite3_stmt *stmt;
+	int rc, ret = -1;
+
+	stmt = prepare(st, "SELECT id, sender, message_id, length(data), "
+	    "received FROM mailbox WHERE recipient = ? ORDER BY id", err);
+	if (stmt == NULL)
+		return -1;
+	if (bind_text(stmt, 1, owner) != 0) {
+		db_fail(st, err, "bind");
+		goto out;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		memset(&e, 0, sizeof(e));
+		e.id = sqlite3_column_int64(stmt, 0);
+		(void)snprintf(e.sender, sizeof(e.sender), "%s",
+		    (const char *)sqlite3_column_text(stmt, 1));
+		(void)snprintf(e.message_id, sizeof(e.message_id), "%s",
+		    (const char *)sqlite3_column_text(stmt, 2));
+		e.size = (size_t)sqlite3_column_int64(stmt, 3);
+		e.received = sqlite3_column_int64(stmt, 4);
+		if (fn(&e, arg) != 0) {
+			smimp_err_set(err, SMIMP_EXIT_FAIL, "listing stopped");
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		db_fail(st, err, "select");
+		goto out;
+	}
+	ret = 0;
+out:
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+int
+store_mailbox_get(struct store *st, const char *owner, int64_t id,
+    unsigned char **data, size_t *len, struct smimp_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc, ret = -1;
+
+	stmt = prepare(st, "SELECT data FROM mailbox WHERE recipient = ? AND "
+	    "id = ?", err);
+	if (stmt == NULL)
+		return -1;
+	if (bind_text(stmt, 1, owner) != 0 ||
+	    sqlite3_bind_int64(stmt, 2, id) != SQLITE_OK) {
+		db_fail(st, err, "bind");
+		goto out;
+	}
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		ret = 0;
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		db_fail(st, err, "select");
+		goto out;
+	}
+	*len = (size_t)sqlite3_column_bytes(stmt, 0);
+	*data = malloc(*len + 1);
+	if (*data == NULL) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+		goto out;
+	}
+	if (*len > 0)
+		memcpy(*data, sqlite3_column_blob(stmt, 0), *len);
+	ret = 1;
+out:
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+int
+store_mailbox_ack(struct store *st, const char *owner, int64_t id,
+    struct smimp_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	stmt = prepare(st, "DELETE FROM mailbox WHERE recipient = ? AND "
+	    "id = ?", err);
+	if (stmt == NULL)
+		return -1;
+	if (bind_text(stmt, 1, owner) != 0 ||
+	    sqlite3_bind_int64(stmt, 2, id) != SQLITE_OK) {
+		sqlite3_finalize(stmt);
+		return db_fail(st, err, "bind");
+	}
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return db_fail(st, err, "ack");
+	return sqlite3_changes(st->db) > 0 ? 1 : 0;
 }
