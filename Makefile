@@ -15,7 +15,7 @@ PKG_CONFIG ?= pkg-config
 CFLAGS ?= -O2 -g
 VERSION = 0.1.0
 
-PKGS = libsodium jansson
+PKGS = libsodium jansson libcurl
 SERVER_PKGS = libmicrohttpd sqlite3
 override CFLAGS += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
 	-Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \

@@ -370,19 +370,25 @@ message_seal(const struct seal_params *p, int in_fd, int out_fd,
 		    p->sender_log->address);
 	if (env_header_build(&hdr, p, message_id, message_id_cap, err) != 0)
 		goto out;
-	rcpts = calloc(p->nrcpts, sizeof(*rcpts));
+	/*
+	 * The sender is an age recipient too (not a "to"): smimp-send reads
+	 * the recipients and message id back, and a sent copy stays legible.
+	 */
+	rcpts = calloc(p->nrcpts + 1, sizeof(*rcpts));
 	if (rcpts == NULL) {
 		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 		goto out;
 	}
 	for (i = 0; i < p->nrcpts; i++)
 		memcpy(rcpts[i].x25519_public, p->rcpts[i].encryption_key, 32);
+	memcpy(rcpts[p->nrcpts].x25519_public, p->sender_log->encryption_key,
+	    32);
 	if (pipeline_init(&se.pl, 0, key, err) != 0)
 		goto out;
 	env_root_init(&se.root);
 	se.out = age_out_open_fd(out_fd, p->armor, err);
 	if (se.out == NULL ||
-	    age_encrypt_begin(se.out, rcpts, p->nrcpts, key, err) != 0 ||
+	    age_encrypt_begin(se.out, rcpts, p->nrcpts + 1, key, err) != 0 ||
 	    seal_stream(&se, p, in_fd, &hdr, err) != 0 ||
 	    age_out_close(se.out, err) != 0)
 		goto out;
@@ -603,9 +609,9 @@ open_stream(struct opener *op, struct age_decryptor *d, struct smimp_err *err)
 	return 0;
 }
 
-int
-message_open(const struct secret_key *me, int in_fd, int body_fd,
-    const struct trust_store *ts, struct msg_meta *meta,
+static int
+open_message(const struct secret_key *me, int in_fd, int body_fd,
+    const struct trust_store *ts, int as_sender, struct msg_meta *meta,
     struct smimp_err *err)
 {
 	struct age_decryptor *d = NULL;
@@ -643,7 +649,16 @@ message_open(const struct secret_key *me, int in_fd, int body_fd,
 		goto out;
 	if (open_stream(&op, d, err) != 0 || open_verify(&op, err) != 0)
 		goto out;
-	if (!addressed_to(meta, me->address)) {
+	if (as_sender) {
+		if (strcmp(meta->from, me->address) != 0 ||
+		    sodium_memcmp(meta->sender.identity_key,
+		    me->identity_public, 32) != 0) {
+			smimp_err_set(err, SMIMP_EXIT_BADMSG, "the message was "
+			    "sealed by %s, not by %s", meta->from,
+			    me->address);
+			goto out;
+		}
+	} else if (!addressed_to(meta, me->address)) {
 		smimp_err_set(err, SMIMP_EXIT_BADMSG, "the message from %s was "
 		    "not addressed to %s: it was forwarded by someone else",
 		    meta->from, me->address);
@@ -657,4 +672,19 @@ out:
 	if (ret != 0 && op.hlen != 0)
 		msg_meta_release(meta);
 	return ret;
+}
+
+int
+message_open(const struct secret_key *me, int in_fd, int body_fd,
+    const struct trust_store *ts, struct msg_meta *meta,
+    struct smimp_err *err)
+{
+	return open_message(me, in_fd, body_fd, ts, 0, meta, err);
+}
+
+int
+message_open_sent(const struct secret_key *me, int in_fd,
+    struct msg_meta *meta, struct smimp_err *err)
+{
+	return open_message(me, in_fd, -1, NULL, 1, meta, err);
 }

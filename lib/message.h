@@ -78,6 +78,12 @@ struct trust_store;
 int message_open(const struct secret_key *me, int in_fd, int body_fd,
     const struct trust_store *ts, struct msg_meta *meta,
     struct smimp_err *err);
+/*
+ * Open a message that me sealed (the sender is always an age recipient
+ * of its own messages): verifies it and that me signed it; no body.
+ */
+int message_open_sent(const struct secret_key *me, int in_fd,
+    struct msg_meta *meta, struct smimp_err *err);
 void msg_meta_release(struct msg_meta *meta);
 
 #endif

@@ -1,0 +1,168 @@
+/*
+ * smimp-fetch - download the mailbox into a local Maildir, filed by the
+ * local trust store: trusted and known senders to the inbox, unknown
+ * ones to .Other, blocked ones dropped.  Each message is fsynced and
+ * renamed into place before it is acknowledged on the server, so an
+ * interrupted fetch loses nothing: what was not acknowledged comes again.
+ */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "fileio.h"
+#include "identity.h"
+#include "remote.h"
+#include "send.h"
+#include "cmd.h"
+#include "banned.h"
+
+struct fetch_opts {
+	const char *identity;
+	const char *dir;
+	const char *passphrase_file;
+	struct remote_opts remote;
+	int json;
+	int quiet;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: smimp-fetch [-i IDENTITY] [-d DIR] [--json] [-q] "
+	    "[--resolve DOMAIN=HOST:PORT]\n"
+	    "                   [--cacert FILE] [--allow-http DOMAIN] "
+	    "[--passphrase-file FILE]\n");
+}
+
+static int
+parse_args(int argc, char **argv, struct fetch_opts *o)
+{
+	enum { OPT_RESOLVE = 256, OPT_CACERT, OPT_HTTP, OPT_PASSFILE,
+		OPT_JSON, OPT_VERSION };
+	static const struct option longopts[] = {
+		{ "identity", required_argument, NULL, 'i' },
+		{ "dir", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "resolve", required_argument, NULL, OPT_RESOLVE },
+		{ "cacert", required_argument, NULL, OPT_CACERT },
+		{ "allow-http", required_argument, NULL, OPT_HTTP },
+		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	while ((c = getopt_long(argc, argv, "i:d:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'i': o->identity = optarg; break;
+		case 'd': o->dir = optarg; break;
+		case 'q': o->quiet = 1; break;
+		case OPT_JSON: o->json = 1; break;
+		case OPT_RESOLVE: o->remote.resolve = optarg; break;
+		case OPT_CACERT: o->remote.cacert = optarg; break;
+		case OPT_HTTP: o->remote.allow_http = optarg; break;
+		case OPT_PASSFILE: o->passphrase_file = optarg; break;
+		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
+		case OPT_VERSION: exit(print_version());
+		default: usage(stderr); return SMIMP_EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	remote_opts_from_env(&o->remote);
+	return 0;
+}
+
+/* A progress bar on a terminal, for more than a few messages. */
+static void
+progress(const char *message_id, const char *from, const char *folder,
+    size_t done, size_t total, void *arg)
+{
+	const struct fetch_opts *o = arg;
+	size_t width = 30, fill = total > 0 ? done * width / total : width, i;
+
+	(void)message_id;
+	(void)from;
+	(void)folder;
+	if (o->quiet || o->json || total < 5 || !isatty(STDERR_FILENO))
+		return;
+	fputc('\r', stderr);
+	for (i = 0; i < width; i++)
+		fputc(i < fill ? '#' : '.', stderr);
+	fprintf(stderr, " %zu/%zu", done, total);
+	if (done == total)
+		fputc('\n', stderr);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct passphrase_source src;
+	struct fetch_stats st;
+	struct trust_store ts;
+	struct fetch_opts o;
+	struct smimp_err err;
+	struct identity id;
+	struct remote *r = NULL;
+	char home[PATH_MAX], dir[PATH_MAX];
+	int rc, ret;
+
+	progname = "smimp-fetch";
+	smimp_err_clear(&err);
+	memset(&ts, 0, sizeof(ts));
+	memset(&st, 0, sizeof(st));
+	if (sodium_init() < 0) {
+		warnx_("cannot initialize libsodium");
+		return SMIMP_EXIT_FAIL;
+	}
+	rc = parse_args(argc, argv, &o);
+	if (rc != 0)
+		return rc;
+	src.file = o.passphrase_file;
+	src.allow_prompt = isatty(0);
+	if (smimp_home(home, sizeof(home), &err) != 0)
+		return report(&err);
+	if ((size_t)snprintf(dir, sizeof(dir), "%s", o.dir != NULL ? o.dir :
+	    home) >= sizeof(dir) || (o.dir == NULL &&
+	    strlen(dir) + 9 >= sizeof(dir)))
+		return usage_error("directory name too long");
+	if (o.dir == NULL)
+		memcpy(dir + strlen(dir), "/Maildir", 9);
+	if (identity_load(&id, o.identity, &src, 0, &err) != 0)
+		return report(&err);
+	ret = trust_load(&ts, home, &err);
+	if (ret == 0 && (r = remote_new(&o.remote, &err)) == NULL)
+		ret = -1;
+	if (ret == 0)
+		ret = fetch_mailbox(r, &id, &ts, dir, &st, progress, &o, &err);
+	/* What was fetched before a failure is safe: say so either way. */
+	if (o.json) {
+		json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:s}", "fetched",
+		    (json_int_t)st.fetched, "inbox", (json_int_t)st.inbox,
+		    "other", (json_int_t)st.other, "dropped",
+		    (json_int_t)st.dropped, "maildir", dir);
+		char *text = j != NULL ? json_dumps(j, JSON_COMPACT |
+		    JSON_PRESERVE_ORDER) : NULL;
+
+		if (text != NULL)
+			printf("%s\n", text);
+		free(text);
+		json_decref(j);
+	} else if (!o.quiet)
+		fprintf(stderr, "%s: %zu fetched: %zu to the inbox, %zu to "
+		    "Other, %zu dropped\n", progname, st.fetched, st.inbox,
+		    st.other, st.dropped);
+	remote_free(r);
+	trust_release(&ts);
+	identity_release(&id);
+	return ret != 0 ? report(&err) : SMIMP_EXIT_OK;
+}

@@ -1,0 +1,7 @@
+complete -c smimp-send -s i -l identity -r -F -d 'sender secret key'
+complete -c smimp-send -l resolve -r -d 'reach DOMAIN at HOST:PORT'
+complete -c smimp-send -l cacert -r -F -d 'CA bundle'
+complete -c smimp-send -l allow-http -r -d 'allow plain HTTP for a domain'
+complete -c smimp-send -l passphrase-file -r -F -d 'read the passphrase from a file'
+complete -c smimp-send -s h -l help -d 'print the usage'
+complete -c smimp-send -l version -d 'print the version'

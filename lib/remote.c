@@ -1,0 +1,293 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "exitcode.h"
+#include "remote.h"
+#include "reqsig.h"
+#include "banned.h"
+
+struct remote {
+	CURL *curl;
+	struct remote_opts o;
+	struct curl_slist *resolve;
+};
+
+/* An environment variable, unset when empty. */
+static const char *
+env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+void
+remote_opts_from_env(struct remote_opts *o)
+{
+	if (o->resolve == NULL)
+		o->resolve = env("SMIMP_RESOLVE");
+	if (o->cacert == NULL)
+		o->cacert = env("SMIMP_CACERT");
+	if (o->allow_http == NULL)
+		o->allow_http = env("SMIMP_ALLOW_HTTP");
+}
+
+/* Is name in the comma-separated list? */
+static int
+in_list(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = list;
+
+	while (p != NULL && *p != '\0') {
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0' ||
+		    p[n] == '='))
+			return 1;
+		p = strchr(p, ',');
+	}
+	return 0;
+}
+
+/* The HOST:PORT that domain maps to, into out; 0 if not mapped. */
+static int
+mapped(const struct remote *r, const char *domain, char *out, size_t cap)
+{
+	size_t n = strlen(domain);
+	const char *p = r->o.resolve, *end;
+
+	while (p != NULL && *p != '\0') {
+		while (*p == ' ' || *p == ',')
+			p++;
+		end = strchr(p, ',');
+		if (end == NULL)
+			end = p + strlen(p);
+		if (strncmp(p, domain, n) == 0 && p[n] == '=' &&
+		    (size_t)(end - p - n - 1) < cap) {
+			memcpy(out, p + n + 1, (size_t)(end - p - n - 1));
+			out[end - p - n - 1] = '\0';
+			return 1;
+		}
+		p = *end != '\0' ? end + 1 : end;
+	}
+	return 0;
+}
+
+struct remote *
+remote_new(const struct remote_opts *o, struct smimp_err *err)
+{
+	struct remote *r = calloc(1, sizeof(*r));
+
+	if (r == NULL) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+		return NULL;
+	}
+	r->o = *o;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+	    (r->curl = curl_easy_init()) == NULL) {
+		free(r);
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot start libcurl");
+		return NULL;
+	}
+	return r;
+}
+
+void
+remote_free(struct remote *r)
+{
+	if (r == NULL)
+		return;
+	curl_easy_cleanup(r->curl);
+	curl_slist_free_all(r->resolve);
+	free(r);
+	curl_global_cleanup();
+}
+
+void
+remote_reply_release(struct remote_reply *rep)
+{
+	sbuf_release(&rep->body);
+}
+
+static size_t
+collect(char *data, size_t size, size_t n, void *arg)
+{
+	struct sbuf *sb = arg;
+
+	if (sbuf_add(sb, data, size * n) != 0)
+		return 0;	/* too large: curl fails the transfer */
+	return size * n;
+}
+
+/* Plain HTTP only for domains the user named. */
+static int
+url_allowed(const struct remote *r, const char *domain, const char *url,
+    struct smimp_err *err)
+{
+	if (strncmp(url, "https://", 8) == 0)
+		return 0;
+	if (strncmp(url, "http://", 7) == 0 && r->o.allow_http != NULL &&
+	    in_list(r->o.allow_http, domain))
+		return 0;
+	return smimp_err_set(err, SMIMP_EXIT_FAIL, "refusing '%.100s' for "
+	    "%s: only HTTPS (allow plain HTTP for a domain with "
+	    "--allow-http)", url, domain);
+}
+
+static int
+perform(struct remote *r, const char *method, const char *url,
+    const void *body, size_t len, struct curl_slist *headers,
+    struct remote_reply *rep, struct smimp_err *err)
+{
+	CURLcode rc;
+
+	curl_easy_reset(r->curl);
+	sbuf_init(&rep->body, REMOTE_MAX_BODY);
+	rep->status = 0;
+	rep->error[0] = '\0';
+	curl_easy_setopt(r->curl, CURLOPT_URL, url);
+	curl_easy_setopt(r->curl, CURLOPT_PROTOCOLS_STR, "https,http");
+	curl_easy_setopt(r->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(r->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(r->curl, CURLOPT_TIMEOUT, 300L);
+	curl_easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(r->curl, CURLOPT_WRITEDATA, &rep->body);
+	curl_easy_setopt(r->curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(r->curl, CURLOPT_CUSTOMREQUEST, method);
+	if (r->o.cacert != NULL)
+		curl_easy_setopt(r->curl, CURLOPT_CAINFO, r->o.cacert);
+	if (strcmp(method, "POST") == 0) {
+		curl_easy_setopt(r->curl, CURLOPT_POSTFIELDS, len > 0 ? body :
+		    "");
+		curl_easy_setopt(r->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)len);
+	}
+	rc = curl_easy_perform(r->curl);
+	if (rc != CURLE_OK) {
+		/* A certificate that does not verify will not get better. */
+		int tls = rc == CURLE_PEER_FAILED_VERIFICATION ||
+		    rc == CURLE_SSL_CACERT_BADFILE;
+
+		sbuf_release(&rep->body);
+		return smimp_err_set(err, tls ? SMIMP_EXIT_FAIL :
+		    SMIMP_EXIT_TEMPFAIL, "%s: %s", url,
+		    curl_easy_strerror(rc));
+	}
+	curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &rep->status);
+	/* A JSON error answer: {"error":"..."}; keep the text. */
+	if (rep->status >= 400 && rep->body.len > 10 &&
+	    strncmp(rep->body.buf, "{\"error\":\"", 10) == 0) {
+		const char *end = strchr(rep->body.buf + 10, '"');
+		size_t n = end != NULL ? (size_t)(end - rep->body.buf - 10) : 0;
+
+		if (n >= sizeof(rep->error))
+			n = sizeof(rep->error) - 1;
+		memcpy(rep->error, rep->body.buf + 10, n);
+		rep->error[n] = '\0';
+	}
+	return 0;
+}
+
+int
+remote_base(struct remote *r, const char *domain, char *base, size_t cap,
+    struct smimp_err *err)
+{
+	struct remote_reply rep;
+	char hostport[300], url[512];
+	size_t len;
+
+	if (mapped(r, domain, hostport, sizeof(hostport)))
+		(void)snprintf(url, sizeof(url), "%s://%s/.well-known/smimp.txt",
+		    r->o.allow_http != NULL && in_list(r->o.allow_http, domain)
+		    ? "http" : "https", hostport);
+	else
+		(void)snprintf(url, sizeof(url),
+		    "https://%s/.well-known/smimp.txt", domain);
+	if (url_allowed(r, domain, url, err) != 0 ||
+	    perform(r, "GET", url, NULL, 0, NULL, &rep, err) != 0)
+		return -1;
+	if (rep.status != 200) {
+		smimp_err_set(err, rep.status >= 500 ? SMIMP_EXIT_TEMPFAIL :
+		    SMIMP_EXIT_FAIL, "%s: no smimp service (HTTP %ld)", domain,
+		    rep.status);
+		remote_reply_release(&rep);
+		return -1;
+	}
+	len = rep.body.len;
+	while (len > 0 && (rep.body.buf[len - 1] == '\n' ||
+	    rep.body.buf[len - 1] == '\r'))
+		len--;
+	if (len == 0 || len >= cap || memchr(rep.body.buf, '\n', len) ||
+	    url_allowed(r, domain, rep.body.buf, err) != 0) {
+		if (err->msg[0] == '\0' || len == 0 || len >= cap)
+			smimp_err_set(err, SMIMP_EXIT_FAIL, "%s: bad discovery "
+			    "answer", domain);
+		remote_reply_release(&rep);
+		return -1;
+	}
+	memcpy(base, rep.body.buf, len);
+	base[len] = '\0';
+	remote_reply_release(&rep);
+	return 0;
+}
+
+/* The path part of base + path, as the signature covers it. */
+static const char *
+url_path(const char *url)
+{
+	const char *p = strstr(url, "://");
+
+	p = p != NULL ? strchr(p + 3, '/') : NULL;
+	return p != NULL ? p : "/";
+}
+
+int
+remote_request(struct remote *r, const char *method, const char *domain,
+    const char *base, const char *path, const void *body, size_t len,
+    const char *signer, const unsigned char *secret,
+    const char *const *extra, struct remote_reply *rep,
+    struct smimp_err *err)
+{
+	struct curl_slist *headers = NULL, *h;
+	unsigned char hash[32];
+	struct reqsig rs;
+	char url[1024], line[512];
+	int ret = -1;
+
+	if ((size_t)snprintf(url, sizeof(url), "%s%s", base, path) >=
+	    sizeof(url))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "URL too long");
+	if (url_allowed(r, domain, url, err) != 0)
+		return -1;
+	if (secret != NULL) {
+		reqsig_body_hash(hash, len > 0 ? body : "", len);
+		if (reqsig_sign(&rs, signer, method, domain, url_path(url),
+		    hash, secret, time_now(), err) != 0)
+			return -1;
+#define ADD(fmt, v) do { \
+	(void)snprintf(line, sizeof(line), fmt, v); \
+	h = curl_slist_append(headers, line); \
+	if (h == NULL) goto nomem; \
+	headers = h; } while (0)
+		ADD(REQSIG_H_SIGNER ": %s", rs.signer);
+		ADD(REQSIG_H_DATE ": %s", rs.date);
+		ADD(REQSIG_H_NONCE ": %s", rs.nonce);
+		ADD(REQSIG_H_SIGNATURE ": %s", rs.signature);
+	}
+	for (; extra != NULL && *extra != NULL; extra++)
+		ADD("%s", *extra);
+	ADD("%s", "Content-Type: application/octet-stream");
+	ADD("%s", "Expect:");
+#undef ADD
+	ret = perform(r, method, url, body, len, headers, rep, err);
+	goto out;
+nomem:
+	smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+out:
+	curl_slist_free_all(headers);
+	return ret;
+}

@@ -1,0 +1,53 @@
+/*
+ * remote.h - talking to smimp servers: discovery of a domain's base
+ * URL, signed requests, one reused HTTPS connection per process
+ * (libcurl).  Overrides for tests and private deployments: a resolve
+ * map (DOMAIN=HOST:PORT, like curl's --resolve), a CA bundle, and plain
+ * HTTP allowed for named domains only.
+ */
+#ifndef SMIMP_REMOTE_H
+#define SMIMP_REMOTE_H
+
+#include <stddef.h>
+
+#include "err.h"
+#include "util.h"
+
+#define REMOTE_MAX_BODY	(64 * 1024 * 1024)
+
+struct remote_opts {
+	const char *resolve;	/* "a.org=127.0.0.1:8443,b.net=..." */
+	const char *cacert;	/* PEM bundle, or NULL for the system's */
+	const char *allow_http;	/* "a.org,b.net": plain HTTP allowed */
+};
+
+/* Fill unset fields from SMIMP_RESOLVE, SMIMP_CACERT, SMIMP_ALLOW_HTTP. */
+void remote_opts_from_env(struct remote_opts *o);
+
+struct remote;
+struct remote *remote_new(const struct remote_opts *o, struct smimp_err *err);
+void remote_free(struct remote *r);
+
+/* The API base URL of domain (https://.../path), by discovery. */
+int remote_base(struct remote *r, const char *domain, char *base,
+    size_t cap, struct smimp_err *err);
+
+struct remote_reply {
+	long status;
+	struct sbuf body;
+	char error[256];	/* the "error" of a JSON error answer */
+};
+void remote_reply_release(struct remote_reply *rep);
+
+/*
+ * A request to base + path, signed by signer with secret when secret is
+ * not NULL.  extra: more "Name: value" headers, NULL-terminated.
+ * Fails (-1) only when no answer came: the code is SMIMP_EXIT_TEMPFAIL.
+ */
+int remote_request(struct remote *r, const char *method, const char *domain,
+    const char *base, const char *path, const void *body, size_t len,
+    const char *signer, const unsigned char *secret,
+    const char *const *extra, struct remote_reply *rep,
+    struct smimp_err *err);
+
+#endif

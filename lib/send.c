@@ -1,0 +1,308 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "exitcode.h"
+#include "fileio.h"
+#include "send.h"
+#include "banned.h"
+
+/* An unlinked private temporary file. */
+static int
+anon_tmpfile(struct smimp_err *err)
+{
+	const char *dir = getenv("TMPDIR");
+	char path[PATH_MAX];
+	int fd;
+
+	if (dir == NULL || dir[0] == '\0')
+		dir = "/tmp";
+	if ((size_t)snprintf(path, sizeof(path), "%s/smimp.XXXXXX", dir) >=
+	    sizeof(path))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "TMPDIR too long");
+	fd = mkstemp(path);
+	if (fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot create a "
+		    "temporary file in '%s'", dir);
+	(void)unlink(path);
+	return fd;
+}
+
+static int
+home_base(struct remote *r, const struct identity *id, char *base,
+    size_t cap, struct smimp_err *err)
+{
+	return remote_base(r, address_domain(id->sk.address), base, cap, err);
+}
+
+/* Map an HTTP answer to an error: 5xx and 429 are temporary. */
+static int
+http_fail(const struct remote_reply *rep, const char *what,
+    struct smimp_err *err)
+{
+	int code = rep->status >= 500 || rep->status == 429 ?
+	    SMIMP_EXIT_TEMPFAIL : SMIMP_EXIT_FAIL;
+
+	return smimp_err_set(err, code, "%s: HTTP %ld%s%s", what,
+	    rep->status, rep->error[0] != '\0' ? ": " : "", rep->error);
+}
+
+int
+send_message(struct remote *r, const struct identity *id, int fd,
+    char *message_id, size_t cap, struct smimp_err *err)
+{
+	struct remote_reply rep;
+	struct msg_meta meta;
+	unsigned char *data = NULL;
+	char base[512], to[8192], mid_h[300];
+	const char *extra[3];
+	size_t len, i, off = 0;
+	int ret = -1, opened = 0;
+
+	if (fd_read_all(fd, "the message", REMOTE_MAX_BODY, &data, &len,
+	    err) != 0)
+		return -1;
+	/* Read it back as its sender: recipients and message id. */
+	{
+		int tmp = anon_tmpfile(err);
+
+		if (tmp < 0)
+			goto out;
+		if (fd_write_all(tmp, data, len) != 0 ||
+		    lseek(tmp, 0, SEEK_SET) != 0) {
+			close(tmp);
+			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot spool");
+			goto out;
+		}
+		ret = message_open_sent(&id->sk, tmp, &meta, err);
+		close(tmp);
+		if (ret != 0)
+			goto out;
+		ret = -1;
+		opened = 1;
+	}
+	to[0] = '\0';
+	for (i = 0; i < meta.nrcpts; i++) {
+		int n = snprintf(to + off, sizeof(to) - off, "%s%s",
+		    i > 0 ? ", " : "", meta.rcpts[i].address);
+
+		if (n < 0 || (size_t)n >= sizeof(to) - off) {
+			smimp_err_set(err, SMIMP_EXIT_FAIL, "too many "
+			    "recipients");
+			goto out;
+		}
+		off += (size_t)n;
+	}
+	(void)snprintf(mid_h, sizeof(mid_h), "Smimp-Message-Id: %s",
+	    meta.message_id);
+	{
+		static char to_h[8300];
+
+		(void)snprintf(to_h, sizeof(to_h), "Smimp-To: %s", to);
+		extra[0] = to_h;
+	}
+	extra[1] = mid_h;
+	extra[2] = NULL;
+	if (home_base(r, id, base, sizeof(base), err) != 0 ||
+	    remote_request(r, "POST", address_domain(id->sk.address), base,
+	    "/v1/messages", data, len, id->sk.address, id->sk.identity_secret,
+	    extra, &rep, err) != 0)
+		goto out;
+	if (rep.status != 201 && rep.status != 200) {
+		http_fail(&rep, meta.message_id, err);
+		remote_reply_release(&rep);
+		goto out;
+	}
+	remote_reply_release(&rep);
+	(void)snprintf(message_id, cap, "%s", meta.message_id);
+	ret = 0;
+out:
+	if (opened)
+		msg_meta_release(&meta);
+	free(data);
+	return ret;
+}
+
+/* ---- fetch ---- */
+
+static int
+maildir_make(const char *dir, struct smimp_err *err)
+{
+	static const char *const subs[] = { "tmp", "new", "cur" };
+	char path[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+		    subs[i]) >= sizeof(path))
+			return smimp_err_set(err, SMIMP_EXIT_FAIL,
+			    "Maildir path too long");
+		if (mkdir_p(path, 0700, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* A unique Maildir name: seconds.Rrandom.Pid.smimp */
+static void
+maildir_name(char *out, size_t cap)
+{
+	unsigned char rnd[8];
+	char hex[17];
+
+	randombytes_buf(rnd, sizeof(rnd));
+	sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+	(void)snprintf(out, cap, "%lld.R%s.P%ld.smimp", (long long)time_now(),
+	    hex, (long)getpid());
+}
+
+/*
+ * Write data durably into dir/tmp, decide its folder by the verified
+ * sender's tier, then rename it into that folder's new/.
+ */
+static int
+file_message(const struct identity *id, const struct trust_store *ts,
+    const char *dir, const unsigned char *data, size_t len,
+    const char **folder, char *from, size_t fromcap, struct smimp_err *err)
+{
+	char name[128], tmp[PATH_MAX], dst[PATH_MAX];
+	struct msg_meta meta;
+	struct smimp_err oerr;
+	enum trust_tier tier = TIER_UNKNOWN;
+	int fd, verified;
+
+	maildir_name(name, sizeof(name));
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, name) >=
+	    sizeof(tmp))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
+	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot create '%s'",
+		    tmp);
+	if (fd_write_all(fd, data, len) != 0 || fsync(fd) != 0 ||
+	    lseek(fd, 0, SEEK_SET) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'", tmp);
+		close(fd);
+		(void)unlink(tmp);
+		return -1;
+	}
+	verified = message_open(&id->sk, fd, -1, ts, &meta, &oerr) == 0;
+	close(fd);
+	if (verified) {
+		(void)snprintf(from, fromcap, "%s", meta.from);
+		if (sender_tier(ts, &meta, &tier, &oerr) != 0)
+			tier = TIER_UNKNOWN;	/* key changed: not inbox */
+		msg_meta_release(&meta);
+	} else {
+		(void)snprintf(from, fromcap, "?");
+	}
+	if (tier == TIER_BLOCKED) {
+		*folder = "dropped";
+		(void)unlink(tmp);
+		return 0;
+	}
+	*folder = tier == TIER_TRUSTED || tier == TIER_KNOWN ? "inbox" :
+	    "Other";
+	if ((size_t)snprintf(dst, sizeof(dst), "%s%s/new/%s", dir,
+	    strcmp(*folder, "inbox") == 0 ? "" : "/.Other", name) >=
+	    sizeof(dst))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
+	if (rename(tmp, dst) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot file '%s'", dst);
+		(void)unlink(tmp);
+		return -1;
+	}
+	return fsync_parent_dir(dst, err);
+}
+
+int
+fetch_mailbox(struct remote *r, const struct identity *id,
+    const struct trust_store *ts, const char *dir, struct fetch_stats *st,
+    fetch_progress_fn progress, void *arg, struct smimp_err *err)
+{
+	const char *domain = address_domain(id->sk.address), *folder = "";
+	struct remote_reply rep, msg, ack;
+	char base[512], path[64], other[PATH_MAX], from[ADDRESS_MAX + 1];
+	json_t *list = NULL, *item;
+	json_error_t jerr;
+	size_t i, total;
+	int ret = -1;
+
+	memset(st, 0, sizeof(*st));
+	if ((size_t)snprintf(other, sizeof(other), "%s/.Other", dir) >=
+	    sizeof(other) || maildir_make(dir, err) != 0 ||
+	    maildir_make(other, err) != 0)
+		return -1;
+	if (home_base(r, id, base, sizeof(base), err) != 0 ||
+	    remote_request(r, "GET", domain, base, "/v1/mailbox", NULL, 0,
+	    id->sk.address, id->sk.identity_secret, NULL, &rep, err) != 0)
+		return -1;
+	if (rep.status != 200) {
+		http_fail(&rep, "mailbox", err);
+		remote_reply_release(&rep);
+		return -1;
+	}
+	list = json_loadb(rep.body.buf, rep.body.len, 0, &jerr);
+	remote_reply_release(&rep);
+	if (!json_is_array(list)) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "mailbox: bad answer");
+		goto out;
+	}
+	total = json_array_size(list);
+	json_array_foreach(list, i, item) {
+		json_int_t mid = json_integer_value(json_object_get(item, "id"));
+		const char *msgid = json_string_value(json_object_get(item,
+		    "message_id"));
+
+		(void)snprintf(path, sizeof(path), "/v1/mailbox/%lld",
+		    (long long)mid);
+		if (remote_request(r, "GET", domain, base, path, NULL, 0,
+		    id->sk.address, id->sk.identity_secret, NULL, &msg,
+		    err) != 0)
+			goto out;
+		if (msg.status != 200) {
+			http_fail(&msg, "download", err);
+			remote_reply_release(&msg);
+			goto out;
+		}
+		ret = file_message(id, ts, dir, (unsigned char *)msg.body.buf,
+		    msg.body.len, &folder, from, sizeof(from), err);
+		remote_reply_release(&msg);
+		if (ret != 0)
+			goto out;
+		ret = -1;
+		/* Safe on disk (or deliberately dropped): acknowledge. */
+		if (remote_request(r, "DELETE", domain, base, path, NULL, 0,
+		    id->sk.address, id->sk.identity_secret, NULL, &ack,
+		    err) != 0)
+			goto out;
+		if (ack.status != 204 && ack.status != 404) {
+			http_fail(&ack, "acknowledge", err);
+			remote_reply_release(&ack);
+			goto out;
+		}
+		remote_reply_release(&ack);
+		st->fetched++;
+		if (strcmp(folder, "inbox") == 0)
+			st->inbox++;
+		else if (strcmp(folder, "Other") == 0)
+			st->other++;
+		else
+			st->dropped++;
+		if (progress != NULL)
+			progress(msgid != NULL ? msgid : "", from, folder,
+			    i + 1, total, arg);
+	}
+	ret = 0;
+out:
+	json_decref(list);
+	return ret;
+}

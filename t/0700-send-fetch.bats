@@ -1,0 +1,153 @@
+#!/usr/bin/env bats
+# smimp-send and smimp-fetch against a real smimpd over HTTPS on a
+# loopback port chosen at run time.
+
+load helper
+
+setup() {
+	common_setup
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout key.pem -out cert.pem -days 2 -subj /CN=localhost \
+		-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+	mkid alice alice@example.org
+	mkid bob bob@example.org
+	smimpd --data data --domain example.org adduser alice@example.org alice.pub
+	smimpd --data data --domain example.org adduser bob@example.org bob.pub
+	PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	smimpd -d --data data --domain example.org --listen "127.0.0.1:$PORT" \
+		--cert cert.pem --key key.pem 2>server.log &
+	echo $! >pid
+	for _ in $(seq 50); do
+		curl -s --cacert cert.pem "https://127.0.0.1:$PORT/smimp/version" >/dev/null && break
+		sleep 0.1
+	done
+	export SMIMP_RESOLVE="example.org=127.0.0.1:$PORT" SMIMP_CACERT="$PWD/cert.pem"
+	export BOBHOME="$BATS_TEST_TMPDIR/bobhome"
+	URL="https://127.0.0.1:$PORT/smimp"
+}
+
+teardown() {
+	kill -TERM "$(cat "$BATS_TEST_TMPDIR/pid")" 2>/dev/null || true
+	for _ in $(seq 50); do kill -0 "$(cat "$BATS_TEST_TMPDIR/pid")" 2>/dev/null || break; sleep 0.1; done
+	return 0
+}
+
+fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
+
+@test "seal | send, then fetch files by trust and acknowledges" {
+	trust_as "$BOBHOME" alice.pub known
+	run -0 --separate-stderr bash -c 'echo "build 42 failed" | smimp-seal -i alice.key -r bob.pub -t x-ci | smimp-send -i alice.key'
+	[[ "$output" =~ ^[a-z2-7]{24}@example.org$ ]]
+	run -0 --separate-stderr fetch_bob
+	[ "$stderr" = "smimp-fetch: 1 fetched: 1 to the inbox, 0 to Other, 0 dropped" ]
+	[ "$(ls mail/new | wc -l)" -eq 1 ]
+	run -0 --separate-stderr bash -c 'SMIMP_HOME="$BOBHOME" smimp-open -i bob.key mail/new/*'
+	[ "$output" = "build 42 failed" ]
+	# Acknowledged: nothing comes a second time.
+	run -0 --separate-stderr fetch_bob --json
+	[ "$output" = "{\"fetched\":0,\"inbox\":0,\"other\":0,\"dropped\":0,\"maildir\":\"mail\"}" ]
+	! grep -q 'build 42' server.log
+}
+
+@test "unknown senders go to Other, blocked ones are dropped" {
+	echo one | smimp-seal -i alice.key -r bob.pub | smimp-send -i alice.key >/dev/null
+	run -0 --separate-stderr fetch_bob
+	[ "$(ls mail/.Other/new | wc -l)" -eq 1 ]
+	SMIMP_HOME="$BOBHOME" smimp-trust set alice@example.org blocked >/dev/null
+	echo two | smimp-seal -i alice.key -r bob.pub | smimp-send -i alice.key >/dev/null
+	run -0 --separate-stderr fetch_bob
+	[ "$stderr" = "smimp-fetch: 1 fetched: 0 to the inbox, 0 to Other, 1 dropped" ]
+	[ "$(find mail -type f | wc -l)" -eq 1 ]
+}
+
+@test "a message sent twice is stored once; several messages in one call" {
+	echo a | smimp-seal -i alice.key -r bob.pub >a.age
+	echo b | smimp-seal -i alice.key -r bob.pub >b.age
+	run -0 --separate-stderr smimp-send -i alice.key a.age a.age b.age
+	[ "${#lines[@]}" -eq 3 ]
+	[ "${lines[0]}" = "${lines[1]}" ]
+	trust_as "$BOBHOME" alice.pub known
+	run -0 --separate-stderr fetch_bob
+	[ "$stderr" = "smimp-fetch: 2 fetched: 2 to the inbox, 0 to Other, 0 dropped" ]
+}
+
+@test "send failures: each reported, the others still sent" {
+	mkid carol carol@example.org
+	echo x | smimp-seal -i alice.key -r carol.pub >nobody.age
+	echo y | smimp-seal -i alice.key -r bob.pub >ok.age
+	echo z | smimp-seal -i bob.key -r alice.pub >notmine.age
+	run -1 --separate-stderr smimp-send -i alice.key nobody.age ok.age missing.age
+	[ "${#lines[@]}" -eq 1 ]
+	grep -q "HTTP 404: unknown recipient" <<<"$stderr"
+	grep -q "cannot open 'missing.age'" <<<"$stderr"
+	run -3 --separate-stderr smimp-send -i alice.key notmine.age
+	[ -z "$output" ]
+}
+
+@test "oversized messages get 413 and nothing is stored" {
+	kill -TERM "$(cat pid)"; sleep 0.5
+	smimpd -d --data data --domain example.org --listen "127.0.0.1:$PORT" \
+		--cert cert.pem --key key.pem -f <(echo "max-message 2000") 2>>server.log &
+	echo $! >pid
+	for _ in $(seq 50); do curl -s --cacert cert.pem "$URL/version" >/dev/null && break; sleep 0.1; done
+	head -c 5000 /dev/urandom | smimp-seal -i alice.key -r bob.pub >big.age
+	run -1 --separate-stderr smimp-send -i alice.key big.age
+	grep -q "HTTP 413: message too large" <<<"$stderr"
+	run -0 --separate-stderr fetch_bob
+	[ "$stderr" = "smimp-fetch: 0 fetched: 0 to the inbox, 0 to Other, 0 dropped" ]
+}
+
+@test "unsigned, forged, replayed and foreign mailbox requests are refused" {
+	echo secret | smimp-seal -i alice.key -r bob.pub | smimp-send -i alice.key >/dev/null
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "$URL/v1/mailbox"
+	[ "${output//$'\n'/}" = '{"error":"missing or malformed request signature"} 401' ]
+	# Alice signs, but the mailbox she lists is hers: bob's message is not there.
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key GET example.org /smimp/v1/mailbox)
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" "$URL/v1/mailbox"
+	[ "${output//$'\n'/}" = '[] 200' ]
+	# The same signed request again is a replay.
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" "$URL/v1/mailbox"
+	[ "${output//$'\n'/}" = '{"error":"replayed request"} 401' ]
+	# Bob's message by id, asked for by alice: not found.
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key GET example.org /smimp/v1/mailbox/1)
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" "$URL/v1/mailbox/1"
+	[ "${output//$'\n'/}" = '{"error":"no such message"} 404' ]
+	# A signature for another path does not open this one.
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.org /smimp/v1/mailbox/2)
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" "$URL/v1/mailbox/1"
+	[ "${output//$'\n'/}" = '{"error":"bad signature"} 401' ]
+	# A key that is not the signer's.
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key GET example.org /smimp/v1/mailbox | sed 's/alice@/bob@/')
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" "$URL/v1/mailbox"
+	[ "${output//$'\n'/}" = '{"error":"bad signature"} 401' ]
+	# Malformed bodies and headers: 4xx, and the server still answers.
+	run -0 curl -s --cacert cert.pem -o /dev/null -w '%{http_code}' -X POST --data-binary @/dev/urandom --max-filesize 1 "$URL/v1/messages" -H 'Smimp-Signer: ??' --max-time 5 || true
+	run -0 curl -s --cacert cert.pem -w '%{http_code}' -o /dev/null "$URL/version"
+	[ "$output" = 200 ]
+}
+
+@test "a fetch that cannot file a message does not acknowledge it" {
+	trust_as "$BOBHOME" alice.pub known
+	echo keep | smimp-seal -i alice.key -r bob.pub | smimp-send -i alice.key >/dev/null
+	# new/ is a file: the message cannot be filed, so it stays on the server.
+	mkdir -p mail/tmp mail/cur
+	: >mail/new
+	run -1 --separate-stderr fetch_bob
+	[[ "${stderr##*$'\n'}" == "smimp-fetch: cannot file 'mail/new/"*"': Not a directory" ]]
+	[ -z "$(ls mail/tmp)" ]
+	rm mail/new
+	run -0 --separate-stderr fetch_bob
+	[ "$stderr" = "smimp-fetch: 1 fetched: 1 to the inbox, 0 to Other, 0 dropped" ]
+}
+
+@test "plain HTTP and unknown certificates are refused unless allowed" {
+	echo x | smimp-seal -i alice.key -r bob.pub >m.age
+	SMIMP_CACERT= run -1 --separate-stderr smimp-send -i alice.key m.age
+	grep -qi "certificate" <<<"$stderr"
+	[ -z "$output" ]
+	# Plain HTTP to the HTTPS port, allowed for the domain: no answer.
+	run -75 --separate-stderr smimp-send --allow-http example.org -i alice.key m.age
+	# A server whose discovery names a plain-HTTP base is refused.
+	run -0 curl -s --cacert cert.pem "https://127.0.0.1:$PORT/.well-known/smimp.txt"
+	[[ "$output" == https://* ]]
+}
