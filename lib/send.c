@@ -13,6 +13,7 @@
 #include "exitcode.h"
 #include "fileio.h"
 #include "send.h"
+#include "stamp.h"
 #include "banned.h"
 
 /* An unlinked private temporary file. */
@@ -62,8 +63,9 @@ send_message(struct remote *r, const struct identity *id, int fd,
 	struct remote_reply rep;
 	struct msg_meta meta;
 	unsigned char *data = NULL;
-	char base[512], to[8192], mid_h[300];
-	const char *extra[3];
+	char base[512], to[8192], sorted[8192], mid_h[300], stamp[STAMP_STRLEN];
+	char stamp_h[STAMP_STRLEN + 16], when[TIME_STRLEN], date_h[64];
+	const char *extra[5];
 	size_t len, i, off = 0;
 	int ret = -1, opened = 0;
 
@@ -103,6 +105,16 @@ send_message(struct remote *r, const struct identity *id, int fd,
 	}
 	(void)snprintf(mid_h, sizeof(mid_h), "Smimp-Message-Id: %s",
 	    meta.message_id);
+	/* The delivery stamp: what other domains check before accepting. */
+	time_format(time_now(), when);
+	if (stamp_recipients(to, sorted, sizeof(sorted)) != 0 ||
+	    stamp_sign(stamp, id->sk.address, sorted, meta.message_id, data,
+	    len, when, id->sk.identity_secret, err) != 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot stamp the message");
+		goto out;
+	}
+	(void)snprintf(stamp_h, sizeof(stamp_h), "Smimp-Stamp: %s", stamp);
+	(void)snprintf(date_h, sizeof(date_h), "Smimp-Stamp-Date: %s", when);
 	{
 		static char to_h[8300];
 
@@ -110,7 +122,9 @@ send_message(struct remote *r, const struct identity *id, int fd,
 		extra[0] = to_h;
 	}
 	extra[1] = mid_h;
-	extra[2] = NULL;
+	extra[2] = stamp_h;
+	extra[3] = date_h;
+	extra[4] = NULL;
 	if (home_base(r, id, base, sizeof(base), err) != 0 ||
 	    remote_request(r, "POST", address_domain(id->sk.address), base,
 	    "/v1/messages", data, len, id->sk.address, id->sk.identity_secret,

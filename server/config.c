@@ -19,6 +19,23 @@ config_defaults(struct smimpd_config *cfg)
 	(void)snprintf(cfg->datadir, sizeof(cfg->datadir),
 	    "/var/lib/smimpd");
 	cfg->max_message = DEFAULT_MAX_MESSAGE;
+	cfg->retry_base = 60;
+	cfg->retry_max = 3600;
+	cfg->give_up = 5 * 24 * 3600;
+}
+
+static int
+seconds(unsigned int *out, const char *name, const char *value,
+    struct smimp_err *err)
+{
+	uint64_t n;
+
+	if (parse_u64(value, strlen(value), &n) != 0 || n == 0 ||
+	    n > 365 * 24 * 3600)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s is a number of "
+		    "seconds, 1 to a year", name);
+	*out = (unsigned int)n;
+	return 0;
 }
 
 static int
@@ -51,6 +68,20 @@ config_set(struct smimpd_config *cfg, const char *name, const char *value,
 	if (strcmp(name, "base-url") == 0)
 		return copy(cfg->base_url, sizeof(cfg->base_url), name, value,
 		    err);
+	if (strcmp(name, "resolve") == 0)
+		return copy(cfg->resolve, sizeof(cfg->resolve), name, value,
+		    err);
+	if (strcmp(name, "cacert") == 0)
+		return copy(cfg->cacert, sizeof(cfg->cacert), name, value, err);
+	if (strcmp(name, "allow-http") == 0)
+		return copy(cfg->allow_http, sizeof(cfg->allow_http), name,
+		    value, err);
+	if (strcmp(name, "retry-base") == 0)
+		return seconds(&cfg->retry_base, name, value, err);
+	if (strcmp(name, "retry-max") == 0)
+		return seconds(&cfg->retry_max, name, value, err);
+	if (strcmp(name, "give-up") == 0)
+		return seconds(&cfg->give_up, name, value, err);
 	if (strcmp(name, "plain-http") == 0) {
 		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0)
 			return smimp_err_set(err, SMIMP_EXIT_USAGE,

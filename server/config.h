@@ -23,6 +23,14 @@ struct smimpd_config {
 	char base_url[512];		/* https://host:port/smimp */
 	char base_path[256];		/* /smimp, or "" */
 	size_t max_message;
+	/* Reaching other servers (tests and private deployments). */
+	char resolve[1024];		/* DOMAIN=HOST:PORT,... */
+	char cacert[4096];
+	char allow_http[1024];
+	/* Relay: retry after base, doubling up to max; give up after. */
+	unsigned int retry_base;	/* seconds */
+	unsigned int retry_max;
+	unsigned int give_up;
 };
 
 void config_defaults(struct smimpd_config *cfg);

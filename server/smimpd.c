@@ -30,10 +30,12 @@
 #include "fileio.h"
 #include "idlog.h"
 #include "reqsig.h"
+#include "stamp.h"
 #include "util.h"
 #include "message.h"
 #include "config.h"
 #include "store.h"
+#include "server.h"
 #include "banned.h"
 
 #define SERVER_KEY_MAGIC	"smimp-server-key/1\n"
@@ -44,18 +46,7 @@
 static const char *progname = "smimpd";
 static int verbose;
 
-struct server {
-	struct smimpd_config cfg;
-	struct store *store;
-	unsigned char server_pk[32];
-	unsigned char *server_sk;	/* sodium_malloc, 64 bytes */
-	char meta_json[1024];
-};
-
-static void
-log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
+void
 log_line(const char *fmt, ...)
 {
 	char when[TIME_STRLEN];
@@ -298,7 +289,91 @@ authenticate(struct server *srv, struct MHD_Connection *c,
 	return 0;
 }
 
-/* POST {base}/v1/messages: a sealed message for local recipients. */
+/*
+ * Queue a submitted message for every other domain among its recipients,
+ * after checking the sender's delivery stamp (the receiving servers will
+ * check it too).  Answers itself and returns -1 on failure.
+ */
+static int
+queue_remote(struct server *srv, struct MHD_Connection *c, const char *user,
+    const char *to, const char *mid,
+    char rcpts[][ADDRESS_MAX + 1], size_t n, const struct request *rq,
+    unsigned int *status, enum MHD_Result *ret)
+{
+	const char *stamp = header(c, "Smimp-Stamp");
+	const char *sdate = header(c, "Smimp-Stamp-Date");
+	unsigned char *log = NULL;
+	char sorted[8192], mine[8192];
+	struct outbound ob;
+	struct smimp_err err;
+	struct idlog parsed;
+	size_t loglen, i, j, off;
+	int ok;
+
+	*status = MHD_HTTP_BAD_REQUEST;
+	if (stamp == NULL || sdate == NULL ||
+	    stamp_recipients(to, sorted, sizeof(sorted)) != 0) {
+		*ret = error_json(c, *status, "other domains need a delivery "
+		    "stamp");
+		return -1;
+	}
+	if (store_user_get(srv->store, user, &log, &loglen, &err) != 1 ||
+	    idlog_parse_verified(&parsed, log, loglen, &err) != 0) {
+		free(log);
+		*status = MHD_HTTP_SERVICE_UNAVAILABLE;
+		*ret = error_json(c, *status, "store unavailable");
+		return -1;
+	}
+	free(log);
+	ok = stamp_verify(stamp, user, sorted, mid,
+	    (const unsigned char *)rq->body.buf, rq->body.len, sdate,
+	    parsed.identity_key, &err) == 0;
+	idlog_release(&parsed);
+	if (!ok) {
+		*ret = error_json(c, *status, "delivery stamp does not verify");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		const char *dom = address_domain(rcpts[i]);
+
+		if (strcmp(dom, srv->cfg.domain) == 0)
+			continue;
+		for (j = 0; j < i; j++)
+			if (strcmp(address_domain(rcpts[j]), dom) == 0)
+				break;
+		if (j < i)
+			continue;	/* this domain is queued already */
+		off = 0;
+		mine[0] = '\0';
+		for (j = i; j < n; j++) {
+			if (strcmp(address_domain(rcpts[j]), dom) != 0)
+				continue;
+			off += (size_t)snprintf(mine + off, sizeof(mine) - off,
+			    "%s%s", off > 0 ? "," : "", rcpts[j]);
+		}
+		memset(&ob, 0, sizeof(ob));
+		(void)snprintf(ob.domain, sizeof(ob.domain), "%s", dom);
+		(void)snprintf(ob.sender, sizeof(ob.sender), "%s", user);
+		ob.recipients = mine;
+		ob.all = sorted;
+		(void)snprintf(ob.message_id, sizeof(ob.message_id), "%s", mid);
+		ob.data = (unsigned char *)rq->body.buf;
+		ob.len = rq->body.len;
+		(void)snprintf(ob.stamp, sizeof(ob.stamp), "%s", stamp);
+		(void)snprintf(ob.stamp_date, sizeof(ob.stamp_date), "%s",
+		    sdate);
+		if (store_outbound_add(srv->store, &ob, time_now(),
+		    &err) != 0) {
+			log_line("%s", err.msg);
+			*status = MHD_HTTP_SERVICE_UNAVAILABLE;
+			*ret = error_json(c, *status, "store unavailable");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* POST {base}/v1/messages: a sealed message, for local or remote users. */
 static enum MHD_Result
 post_message(struct server *srv, struct MHD_Connection *c, const char *url,
     const struct request *rq, unsigned int *status)
@@ -312,7 +387,7 @@ post_message(struct server *srv, struct MHD_Connection *c, const char *url,
 	size_t n = 0, i;
 	unsigned char *log;
 	size_t loglen;
-	int r;
+	int r, remote = 0;
 
 	if (authenticate(srv, c, "POST", url, rq, user, status, &ret) != 0)
 		return ret;
@@ -337,9 +412,8 @@ post_message(struct server *srv, struct MHD_Connection *c, const char *url,
 	/* Every recipient must be deliverable before anything is stored. */
 	for (i = 0; i < n; i++) {
 		if (strcmp(address_domain(rcpts[i]), srv->cfg.domain) != 0) {
-			*status = MHD_HTTP_NOT_IMPLEMENTED;
-			return error_json(c, *status, "relay to other domains "
-			    "is not available on this server");
+			remote = 1;
+			continue;
 		}
 		r = store_user_get(srv->store, rcpts[i], &log, &loglen, &err);
 		if (r < 0)
@@ -350,11 +424,17 @@ post_message(struct server *srv, struct MHD_Connection *c, const char *url,
 		}
 		free(log);
 	}
+	if (remote && queue_remote(srv, c, user, to, mid, rcpts, n, rq,
+	    status, &ret) != 0)
+		return ret;
 	for (i = 0; i < n; i++)
-		if (store_deliver(srv->store, rcpts[i], user, mid,
+		if (strcmp(address_domain(rcpts[i]), srv->cfg.domain) == 0 &&
+		    store_deliver(srv->store, rcpts[i], user, mid,
 		    (const unsigned char *)rq->body.buf, rq->body.len,
 		    &err) != 0)
 			goto unavailable;
+	if (remote)
+		relay_wake(srv);
 	*status = MHD_HTTP_CREATED;
 	r = snprintf(reply, sizeof(reply), "{\"message_id\":\"%s\","
 	    "\"recipients\":%zu}\n", mid, n);
@@ -456,6 +536,12 @@ route(struct server *srv, struct MHD_Connection *c, const char *method,
 	    strcmp(url + blen, "/v1/messages") == 0 &&
 	    strcmp(method, "POST") == 0)
 		return post_message(srv, c, url, rq, status);
+	if (strncmp(url, base, blen) == 0 &&
+	    strcmp(url + blen, "/v1/deliver") == 0 &&
+	    strcmp(method, "POST") == 0)
+		return relay_accept(srv, c, url,
+		    (const unsigned char *)(rq->body.len > 0 ? rq->body.buf :
+		    ""), rq->body.len, status);
 	if (strncmp(url, base, blen) == 0 &&
 	    strncmp(url + blen, "/v1/mailbox", 11) == 0)
 		return mailbox(srv, c, method, url, url + blen + 11, rq,
@@ -600,6 +686,11 @@ serve(struct server *srv, struct smimp_err *err)
 		    srv->cfg.listen);
 		goto out;
 	}
+	if (relay_start(srv) != 0) {
+		MHD_stop_daemon(d);
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot start the relay");
+		goto out;
+	}
 	log_line("serving %s on %s (%s)", srv->cfg.domain, srv->cfg.listen,
 	    srv->cfg.plain_http ? "plain HTTP" : "HTTPS");
 	for (;;) {
@@ -611,6 +702,7 @@ serve(struct server *srv, struct smimp_err *err)
 	}
 	log_line("signal %d: finishing requests in flight", sig);
 	MHD_stop_daemon(d);
+	relay_stop(srv);
 	log_line("stopped");
 	ret = 0;
 out:

@@ -68,4 +68,30 @@ int store_mailbox_get(struct store *st, const char *owner, int64_t id,
 int store_mailbox_ack(struct store *st, const char *owner, int64_t id,
     struct smimp_err *err);
 
+/* The relay queue: one entry per (message, recipient domain). */
+struct outbound {
+	int64_t id;
+	char domain[ADDRESS_DOMAIN_MAX + 1];
+	char sender[ADDRESS_MAX + 1];
+	char *recipients;	/* of this domain, comma-separated */
+	char *all;		/* every recipient, as stamped */
+	char message_id[256];
+	unsigned char *data;
+	size_t len;
+	char stamp[96];
+	char stamp_date[24];
+	unsigned int attempts;
+	int64_t first_try;
+};
+void outbound_release(struct outbound *ob);
+/* Queue (idempotent on domain, sender, message id); durable. */
+int store_outbound_add(struct store *st, const struct outbound *ob,
+    int64_t now, struct smimp_err *err);
+/* The next entry due at now: 1 found, 0 none, -1 error. */
+int store_outbound_next(struct store *st, int64_t now, struct outbound *ob,
+    struct smimp_err *err);
+int store_outbound_done(struct store *st, int64_t id, struct smimp_err *err);
+int store_outbound_retry(struct store *st, int64_t id, int64_t next_try,
+    struct smimp_err *err);
+
 #endif

@@ -36,7 +36,15 @@ static const char schema[] =
     " recipient TEXT NOT NULL, sender TEXT NOT NULL,"
     " message_id TEXT NOT NULL, data BLOB NOT NULL,"
     " received INTEGER NOT NULL DEFAULT (strftime('%s','now')),"
-    " UNIQUE (recipient, message_id));";
+    " UNIQUE (recipient, message_id));"
+    "CREATE TABLE IF NOT EXISTS outbound ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " domain TEXT NOT NULL, sender TEXT NOT NULL, recipients TEXT NOT NULL,"
+    " all_recipients TEXT NOT NULL, message_id TEXT NOT NULL,"
+    " data BLOB NOT NULL, stamp TEXT NOT NULL, stamp_date TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0, first_try INTEGER NOT NULL,"
+    " next_try INTEGER NOT NULL,"
+    " UNIQUE (domain, sender, message_id));";
 
 static int
 db_fail(struct store *st, struct smimp_err *err, const char *what)
@@ -385,4 +393,139 @@ store_mailbox_ack(struct store *st, const char *owner, int64_t id,
 	if (rc != SQLITE_DONE)
 		return db_fail(st, err, "ack");
 	return sqlite3_changes(st->db) > 0 ? 1 : 0;
+}
+
+void
+outbound_release(struct outbound *ob)
+{
+	free(ob->recipients);
+	free(ob->all);
+	free(ob->data);
+	memset(ob, 0, sizeof(*ob));
+}
+
+int
+store_outbound_add(struct store *st, const struct outbound *ob, int64_t now,
+    struct smimp_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	stmt = prepare(st, "INSERT OR IGNORE INTO outbound (domain, sender, "
+	    "recipients, all_recipients, message_id, data, stamp, stamp_date, "
+	    "first_try, next_try) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", err);
+	if (stmt == NULL)
+		return -1;
+	if (bind_text(stmt, 1, ob->domain) || bind_text(stmt, 2, ob->sender) ||
+	    bind_text(stmt, 3, ob->recipients) || bind_text(stmt, 4, ob->all) ||
+	    bind_text(stmt, 5, ob->message_id) ||
+	    sqlite3_bind_blob(stmt, 6, ob->data, (int)ob->len,
+	    SQLITE_STATIC) != SQLITE_OK || bind_text(stmt, 7, ob->stamp) ||
+	    bind_text(stmt, 8, ob->stamp_date) ||
+	    sqlite3_bind_int64(stmt, 9, now) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, 10, now) != SQLITE_OK) {
+		sqlite3_finalize(stmt);
+		return db_fail(st, err, "bind");
+	}
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_DONE ? 0 : db_fail(st, err, "queue");
+}
+
+static char *
+col_strdup(sqlite3_stmt *stmt, int i)
+{
+	const unsigned char *t = sqlite3_column_text(stmt, i);
+
+	return strdup(t != NULL ? (const char *)t : "");
+}
+
+int
+store_outbound_next(struct store *st, int64_t now, struct outbound *ob,
+    struct smimp_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc, ret = -1;
+
+	memset(ob, 0, sizeof(*ob));
+	stmt = prepare(st, "SELECT id, domain, sender, recipients, "
+	    "all_recipients, message_id, data, stamp, stamp_date, attempts, "
+	    "first_try FROM outbound WHERE next_try <= ? ORDER BY next_try "
+	    "LIMIT 1", err);
+	if (stmt == NULL)
+		return -1;
+	if (sqlite3_bind_int64(stmt, 1, now) != SQLITE_OK) {
+		db_fail(st, err, "bind");
+		goto out;
+	}
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		ret = 0;
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		db_fail(st, err, "select");
+		goto out;
+	}
+	ob->id = sqlite3_column_int64(stmt, 0);
+	(void)snprintf(ob->domain, sizeof(ob->domain), "%s",
+	    (const char *)sqlite3_column_text(stmt, 1));
+	(void)snprintf(ob->sender, sizeof(ob->sender), "%s",
+	    (const char *)sqlite3_column_text(stmt, 2));
+	ob->recipients = col_strdup(stmt, 3);
+	ob->all = col_strdup(stmt, 4);
+	(void)snprintf(ob->message_id, sizeof(ob->message_id), "%s",
+	    (const char *)sqlite3_column_text(stmt, 5));
+	ob->len = (size_t)sqlite3_column_bytes(stmt, 6);
+	ob->data = malloc(ob->len + 1);
+	(void)snprintf(ob->stamp, sizeof(ob->stamp), "%s",
+	    (const char *)sqlite3_column_text(stmt, 7));
+	(void)snprintf(ob->stamp_date, sizeof(ob->stamp_date), "%s",
+	    (const char *)sqlite3_column_text(stmt, 8));
+	ob->attempts = (unsigned int)sqlite3_column_int(stmt, 9);
+	ob->first_try = sqlite3_column_int64(stmt, 10);
+	if (ob->recipients == NULL || ob->all == NULL || ob->data == NULL) {
+		outbound_release(ob);
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+		goto out;
+	}
+	if (ob->len > 0)
+		memcpy(ob->data, sqlite3_column_blob(stmt, 6), ob->len);
+	ret = 1;
+out:
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+static int
+exec_id(struct store *st, const char *sql, int64_t a, int64_t b,
+    struct smimp_err *err)
+{
+	sqlite3_stmt *stmt = prepare(st, sql, err);
+	int rc;
+
+	if (stmt == NULL)
+		return -1;
+	if (sqlite3_bind_int64(stmt, 1, a) != SQLITE_OK ||
+	    (b >= 0 && sqlite3_bind_int64(stmt, 2, b) != SQLITE_OK)) {
+		sqlite3_finalize(stmt);
+		return db_fail(st, err, "bind");
+	}
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_DONE ? 0 : db_fail(st, err, "update");
+}
+
+int
+store_outbound_done(struct store *st, int64_t id, struct smimp_err *err)
+{
+	return exec_id(st, "DELETE FROM outbound WHERE id = ?", id, -1, err);
+}
+
+int
+store_outbound_retry(struct store *st, int64_t id, int64_t next_try,
+    struct smimp_err *err)
+{
+	return exec_id(st, "UPDATE outbound SET attempts = attempts + 1, "
+	    "next_try = ?2 WHERE id = ?1", id, next_try, err);
 }

@@ -1,0 +1,31 @@
+/*
+ * stamp.h - delivery stamps: the sender's signature, by its identity
+ * key, over who sends what to whom and when.  The receiving server
+ * checks it against the identity log that the sender's own domain
+ * serves, so nobody can send as an address whose key they do not hold.
+ *
+ * Signed bytes: "smimp/1 delivery-stamp" NUL FROM LF TO LF MESSAGE-ID LF
+ * hex(BLAKE2b-256(sealed message)) LF DATE, where TO is every recipient,
+ * sorted and joined by ",".
+ */
+#ifndef SMIMP_STAMP_H
+#define SMIMP_STAMP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "util.h"
+
+#define STAMP_STRLEN	89	/* base64 of 64 bytes */
+
+int stamp_sign(char out[STAMP_STRLEN], const char *from, const char *to,
+    const char *message_id, const unsigned char *msg, size_t len,
+    const char *date, const unsigned char secret[64], struct smimp_err *err);
+int stamp_verify(const char *stamp, const char *from, const char *to,
+    const char *message_id, const unsigned char *msg, size_t len,
+    const char *date, const unsigned char pub[32], struct smimp_err *err);
+/* Sort and join a comma-separated recipient list into out. */
+int stamp_recipients(const char *list, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * server.h - what smimpd's modules share: the server's state and its
+ * log.
+ */
+#ifndef SMIMPD_SERVER_H
+#define SMIMPD_SERVER_H
+
+#include <pthread.h>
+
+#include <microhttpd.h>
+
+#include "config.h"
+#include "store.h"
+
+struct server {
+	struct smimpd_config cfg;
+	struct store *store;
+	unsigned char server_pk[32];
+	unsigned char *server_sk;	/* sodium_malloc, 64 bytes */
+	char meta_json[1024];
+	/* the relay thread */
+	pthread_t relay;
+	int relay_running;
+	pthread_mutex_t relay_mu;
+	pthread_cond_t relay_cv;
+	int relay_stop;
+};
+
+/* One line on stderr, with a timestamp; never a secret. */
+void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Relay: queue messages for other domains, deliver them in the background. */
+int relay_start(struct server *srv);
+void relay_stop(struct server *srv);
+void relay_wake(struct server *srv);
+
+/*
+ * POST {base}/v1/deliver from another domain's server.  Answers itself;
+ * *status gets the HTTP status.
+ */
+enum MHD_Result relay_accept(struct server *srv, struct MHD_Connection *c,
+    const char *url, const unsigned char *body, size_t len,
+    unsigned int *status);
+
+#endif

@@ -1,0 +1,177 @@
+#!/usr/bin/env bats
+# Two servers, example.org and example.net, on loopback over HTTPS:
+# relay, retries, restarts after SIGKILL, bounces, forged senders.
+
+load helper
+
+setup() {
+	common_setup
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout key.pem -out cert.pem -days 2 -subj /CN=localhost \
+		-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+	mkid alice alice@example.org
+	mkid carol carol@example.org
+	mkid bob bob@example.net
+	mkid dave dave@example.net
+	smimpd --data org --domain example.org adduser alice@example.org alice.pub
+	smimpd --data org --domain example.org adduser carol@example.org carol.pub
+	smimpd --data net --domain example.net adduser bob@example.net bob.pub
+	smimpd --data net --domain example.net adduser dave@example.net dave.pub
+	ORG=$(free_port)
+	NET=$(free_port)
+	export SMIMP_RESOLVE="example.org=127.0.0.1:$ORG,example.net=127.0.0.1:$NET"
+	export SMIMP_CACERT="$PWD/cert.pem"
+	printf 'resolve %s\ncacert %s\nretry-base 1\nretry-max 2\ngive-up %s\n' \
+		"$SMIMP_RESOLVE" "$SMIMP_CACERT" "${GIVE_UP:-600}" >common.conf
+	export BOBHOME="$BATS_TEST_TMPDIR/bobhome"
+	trust_as "$BOBHOME" alice.pub known
+}
+
+teardown() {
+	local p
+	for p in org.pid net.pid; do
+		[ -f "$BATS_TEST_TMPDIR/$p" ] && kill -TERM "$(cat "$BATS_TEST_TMPDIR/$p")" 2>/dev/null
+	done
+	sleep 0.3
+	return 0
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start NAME DOMAIN PORT: a server, waited for.
+start() {
+	smimpd -d -f common.conf --data "$1" --domain "$2" --listen "127.0.0.1:$3" \
+		--cert cert.pem --key key.pem 2>>"$1.log" &
+	echo $! >"$1.pid"
+	for _ in $(seq 50); do
+		curl -s --cacert cert.pem "https://127.0.0.1:$3/smimp/version" >/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# wait_for FILE PATTERN: until the log says it (10 s at most).
+wait_for() {
+	for _ in $(seq 100); do grep -q "$2" "$1" && return 0; sleep 0.1; done
+	cat "$1"
+	return 1
+}
+
+fetch() { SMIMP_HOME="$BOBHOME" smimp-fetch -i "$1.key" -d "mail-$1"; }
+
+@test "alice@example.org to bob@example.net across two servers" {
+	start org example.org "$ORG"
+	start net example.net "$NET"
+	echo "hello across domains" | smimp-seal -i alice.key -r bob.pub -s hi >m.age
+	run -0 --separate-stderr smimp-send -i alice.key m.age
+	mid=$output
+	wait_for org.log "relayed $mid to example.net"
+	run -0 --separate-stderr fetch bob
+	[ "$stderr" = "smimp-fetch: 1 fetched: 1 to the inbox, 0 to Other, 0 dropped" ]
+	run -0 --separate-stderr env SMIMP_HOME="$BOBHOME" smimp-open -i bob.key mail-bob/new/*
+	[ "$output" = "hello across domains" ]
+	grep -q "POST /smimp/v1/deliver 201" net.log
+	# The servers saw addresses and sizes, never the subject or body.
+	! grep -q "hello across" org.log net.log
+}
+
+@test "several recipients on several domains, each gets it once" {
+	start org example.org "$ORG"
+	start net example.net "$NET"
+	echo "to all" | smimp-seal -i alice.key -r bob.pub -r dave.pub -r carol.pub >m.age
+	mid=$(smimp-send -i alice.key m.age)
+	smimp-send -i alice.key m.age >/dev/null
+	wait_for org.log "relayed $mid to example.net"
+	run -0 --separate-stderr fetch bob
+	[[ "$stderr" == "smimp-fetch: 1 fetched:"* ]]
+	run -0 --separate-stderr fetch dave
+	[[ "$stderr" == "smimp-fetch: 1 fetched:"* ]]
+	run -0 --separate-stderr fetch carol
+	[[ "$stderr" == "smimp-fetch: 1 fetched:"* ]]
+	# Sent twice: the receiving mailbox holds it once.
+	sleep 1
+	run -0 --separate-stderr fetch bob
+	[[ "$stderr" == "smimp-fetch: 0 fetched:"* ]]
+}
+
+@test "a recipient server that is down at first gets the message later, once" {
+	start org example.org "$ORG"
+	echo "patience" | smimp-seal -i alice.key -r bob.pub >m.age
+	mid=$(smimp-send -i alice.key m.age)
+	wait_for org.log "relay $mid to example.net: .*retrying"
+	start net example.net "$NET"
+	wait_for org.log "relayed $mid to example.net"
+	run -0 --separate-stderr fetch bob
+	[ "$stderr" = "smimp-fetch: 1 fetched: 1 to the inbox, 0 to Other, 0 dropped" ]
+	sleep 1.5
+	run -0 --separate-stderr fetch bob
+	[[ "$stderr" == "smimp-fetch: 0 fetched:"* ]]
+}
+
+@test "SIGKILL with messages queued: nothing lost, nothing duplicated" {
+	start org example.org "$ORG"
+	for i in 1 2 3; do
+		echo "queued $i" | smimp-seal -i alice.key -r bob.pub | smimp-send -i alice.key >>mids
+	done
+	kill -KILL "$(cat org.pid)"
+	wait "$(cat org.pid)" 2>/dev/null || true
+	start net example.net "$NET"
+	start org example.org "$ORG"
+	for mid in $(cat mids); do wait_for org.log "relayed $mid to example.net"; done
+	run -0 --separate-stderr fetch bob
+	[ "$stderr" = "smimp-fetch: 3 fetched: 3 to the inbox, 0 to Other, 0 dropped" ]
+	for f in mail-bob/new/*; do SMIMP_HOME="$BOBHOME" smimp-open -q -i bob.key "$f"; done | sort >got
+	printf 'queued 1\nqueued 2\nqueued 3\n' >want
+	cmp got want
+}
+
+@test "giving up leaves a signed bounce in the sender's mailbox" {
+	GIVE_UP=2 setup_give_up
+	start org example.org "$ORG"
+	echo "nobody home" | smimp-seal -i alice.key -r bob.pub >m.age
+	mid=$(smimp-send -i alice.key m.age)
+	wait_for org.log "bounced $mid to alice@example.org"
+	run -0 --separate-stderr env SMIMP_HOME="$BATS_TEST_TMPDIR/alicehome" smimp-fetch -i alice.key -d mail-alice
+	[[ "$stderr" == "smimp-fetch: 1 fetched:"* ]]
+	grep -rq "^smimp-bounce/1$" mail-alice
+	grep -rq "^message-id: $mid$" mail-alice
+	grep -rq "^signature: " mail-alice
+}
+
+setup_give_up() {
+	sed -i "s/^give-up .*/give-up $GIVE_UP/" common.conf
+}
+
+@test "forged senders are refused by the receiving server" {
+	start org example.org "$ORG"
+	start net example.net "$NET"
+	echo x >body
+	# A server may relay only for its own domain.
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org/server.key example.org POST example.net /smimp/v1/deliver body)
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" \
+		-H 'Smimp-From: dave@example.net' -H 'Smimp-To: bob@example.net' \
+		-H 'Smimp-Stamp-To: bob@example.net' -H 'Smimp-Message-Id: forged1' \
+		-H "Smimp-Stamp: $(head -c 64 /dev/zero | base64 -w0)" -H 'Smimp-Stamp-Date: 2026-01-01T00:00:00Z' \
+		--data-binary @body "https://127.0.0.1:$NET/smimp/v1/deliver"
+	[ "${output//$'\n'/}" = '{"error":"a server relays only for its own domain"} 403' ]
+	# A stamp that alice's key did not make.
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org/server.key example.org POST example.net /smimp/v1/deliver body)
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" \
+		-H 'Smimp-From: alice@example.org' -H 'Smimp-To: bob@example.net' \
+		-H 'Smimp-Stamp-To: bob@example.net' -H 'Smimp-Message-Id: forged2' \
+		-H "Smimp-Stamp: $(head -c 64 /dev/zero | base64 -w0)" -H 'Smimp-Stamp-Date: 2026-01-01T00:00:00Z' \
+		--data-binary @body "https://127.0.0.1:$NET/smimp/v1/deliver"
+	[ "${output//$'\n'/}" = '{"error":"delivery stamp does not verify"} 403' ]
+	# A request signed by a key the sending domain does not publish.
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server net/server.key example.org POST example.net /smimp/v1/deliver body)
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" \
+		-H 'Smimp-From: alice@example.org' -H 'Smimp-To: bob@example.net' \
+		-H 'Smimp-Stamp-To: bob@example.net' -H 'Smimp-Message-Id: forged3' \
+		-H "Smimp-Stamp: $(head -c 64 /dev/zero | base64 -w0)" -H 'Smimp-Stamp-Date: 2026-01-01T00:00:00Z' \
+		--data-binary @body "https://127.0.0.1:$NET/smimp/v1/deliver"
+	[ "${output//$'\n'/}" = '{"error":"bad signature"} 401' ]
+	run -0 --separate-stderr fetch bob
+	[[ "$stderr" == "smimp-fetch: 0 fetched:"* ]]
+}
