@@ -14,6 +14,7 @@
 
 #include "fileio.h"
 #include "identity.h"
+#include "remote.h"
 #include "trust.h"
 #include "util.h"
 #include "cmd.h"
@@ -27,6 +28,7 @@ struct trust_opts {
 	const char *from_message;
 	const char *identity;
 	const char *passphrase_file;
+	struct remote_opts remote;
 	int replace;
 };
 
@@ -43,6 +45,9 @@ usage(FILE *f)
 	    "       smimp-trust set ADDRESS|@DOMAIN TIER\n"
 	    "       smimp-trust remove ADDRESS|@DOMAIN\n"
 	    "       smimp-trust verify ADDRESS FINGERPRINT\n"
+	    "       smimp-trust fetch ADDRESS [--tier TIER] [--replace] "
+	    "[--resolve DOMAIN=HOST:PORT]\n"
+	    "                   [--cacert FILE] [--allow-http DOMAIN]\n"
 	    "TIER is trusted, known or blocked\n");
 }
 
@@ -50,13 +55,16 @@ static int
 parse_args(int argc, char **argv, struct trust_opts *o)
 {
 	enum { OPT_TIER = 256, OPT_FROM, OPT_REPLACE, OPT_PASSFILE,
-		OPT_VERSION };
+		OPT_VERSION, OPT_RESOLVE, OPT_CACERT, OPT_HTTP };
 	static const struct option longopts[] = {
 		{ "tier", required_argument, NULL, OPT_TIER },
 		{ "from-message", required_argument, NULL, OPT_FROM },
 		{ "replace", no_argument, NULL, OPT_REPLACE },
 		{ "identity", required_argument, NULL, 'i' },
 		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
+		{ "resolve", required_argument, NULL, OPT_RESOLVE },
+		{ "cacert", required_argument, NULL, OPT_CACERT },
+		{ "allow-http", required_argument, NULL, OPT_HTTP },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
@@ -64,6 +72,7 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 	static const struct { const char *name; int min, max; } subs[] = {
 		{ "add", 0, 1 }, { "list", 0, 0 }, { "show", 1, 1 },
 		{ "set", 2, 2 }, { "remove", 1, 1 }, { "verify", 2, 2 },
+		{ "fetch", 1, 1 },
 	};
 	size_t i;
 	int c;
@@ -76,6 +85,9 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 		case OPT_REPLACE: o->replace = 1; break;
 		case 'i': o->identity = optarg; break;
 		case OPT_PASSFILE: o->passphrase_file = optarg; break;
+		case OPT_RESOLVE: o->remote.resolve = optarg; break;
+		case OPT_CACERT: o->remote.cacert = optarg; break;
+		case OPT_HTTP: o->remote.allow_http = optarg; break;
 		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
 		case OPT_VERSION: exit(print_version());
 		default: usage(stderr); return SMIMP_EXIT_USAGE;
@@ -100,10 +112,11 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 		    (o->nargs == 1) == (o->from_message != NULL))
 			return usage_error("add takes FILE.pub or "
 			    "--from-message FILE");
-		if (strcmp(o->sub, "add") != 0 && (o->tier || o->replace ||
-		    o->from_message))
+		if (strcmp(o->sub, "add") != 0 && strcmp(o->sub, "fetch") &&
+		    (o->tier || o->replace || o->from_message))
 			return usage_error("--tier, --replace and "
-			    "--from-message go with add");
+			    "--from-message go with add or fetch");
+		remote_opts_from_env(&o->remote);
 		return 0;
 	}
 	return usage_error("unknown subcommand '%s'", o->sub);
@@ -147,6 +160,24 @@ out:
 	return ret;
 }
 
+/* The identity of an address, from its domain's directory. */
+static int
+lookup(const struct trust_opts *o, struct idlog *log, struct smimp_err *err)
+{
+	char addr[ADDRESS_MAX + 1];
+	struct remote *r;
+	int ret;
+
+	if (address_normalize(o->args[0], addr, err) != 0)
+		return -1;
+	r = remote_new(&o->remote, err);
+	if (r == NULL)
+		return -1;
+	ret = remote_lookup(r, addr, log, err);
+	remote_free(r);
+	return ret;
+}
+
 static int
 cmd_add(const char *home, const struct trust_opts *o, struct smimp_err *err)
 {
@@ -157,9 +188,13 @@ cmd_add(const char *home, const struct trust_opts *o, struct smimp_err *err)
 
 	if (o->tier != NULL && tier_arg(o->tier, &tier) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s", "");
-	if ((o->from_message != NULL ? log_from_message(o, &log, err) :
-	    idlog_read_file(&log, o->args[0], err)) != 0)
+	if (strcmp(o->sub, "fetch") == 0) {
+		if (lookup(o, &log, err) != 0)
+			return -1;
+	} else if ((o->from_message != NULL ? log_from_message(o, &log, err) :
+	    idlog_read_file(&log, o->args[0], err)) != 0) {
 		return -1;
+	}
 	ret = trust_pin(home, &log, tier, o->replace, err);
 	if (ret == 0) {
 		fingerprint_format(log.fingerprint, fp);
@@ -246,7 +281,7 @@ run(const struct trust_opts *o, struct smimp_err *err)
 
 	if (smimp_home(home, sizeof(home), err) != 0)
 		return -1;
-	if (strcmp(o->sub, "add") == 0)
+	if (strcmp(o->sub, "add") == 0 || strcmp(o->sub, "fetch") == 0)
 		return cmd_add(home, o, err);
 	if (strcmp(o->sub, "list") == 0)
 		return cmd_list(home, err);

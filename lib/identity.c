@@ -123,12 +123,16 @@ recipient_resolve(const char *arg, const struct trust_store *ts,
 	if (address_normalize(arg, addr, err) != 0)
 		return -1;
 	tier = trust_tier_for(ts, addr, &e);
-	if (e == NULL || !e->has_log)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "no identity pinned "
-		    "for %s: add it with smimp-trust add FILE.pub", addr);
+	/* SMIMP_EXIT_UNTRUSTED here: the caller may look it up. */
+	if ((e == NULL || !e->has_log) && tier != TIER_BLOCKED)
+		return smimp_err_set(err, SMIMP_EXIT_UNTRUSTED, "no identity "
+		    "pinned for %s: add it with smimp-trust add FILE.pub", addr);
 	if (tier == TIER_BLOCKED)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s is blocked in "
 		    "the trust store", addr);
+	if (e == NULL || !e->has_log)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "no identity "
+		    "pinned for %s", addr);
 	if (e->log.revoked)
 		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED,
 		    "the identity of %s is revoked", addr);

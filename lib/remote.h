@@ -50,4 +50,12 @@ int remote_request(struct remote *r, const char *method, const char *domain,
     const char *const *extra, struct remote_reply *rep,
     struct smimp_err *err);
 
+struct idlog;
+/*
+ * Look an address up in its own domain's directory over HTTPS and
+ * verify the identity log it serves.
+ */
+int remote_lookup(struct remote *r, const char *address, struct idlog *log,
+    struct smimp_err *err);
+
 #endif

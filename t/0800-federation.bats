@@ -175,3 +175,21 @@ setup_give_up() {
 	run -0 --separate-stderr fetch bob
 	[[ "$stderr" == "smimp-fetch: 0 fetched:"* ]]
 }
+
+@test "recipients are looked up in their domain's directory and pinned on first use" {
+	start org example.org "$ORG"
+	start net example.net "$NET"
+	AHOME="$BATS_TEST_TMPDIR/alicehome"
+	run -0 --separate-stderr bash -c "echo 'by address' | SMIMP_HOME='$AHOME' smimp-seal -i alice.key -r BOB@example.net | SMIMP_HOME='$AHOME' smimp-send -i alice.key"
+	[[ "$stderr" == "smimp-seal: pinned bob@example.net, fingerprint $(smimp-keygen --fingerprint bob.pub) (first use: check it with its owner)" ]]
+	run -0 env SMIMP_HOME="$AHOME" smimp-trust show bob@example.net
+	grep -qx "tier: known" <<<"$output"
+	# smimp-trust fetch does the same on request.
+	run -0 --separate-stderr env SMIMP_HOME="$AHOME" smimp-trust fetch dave@example.net --tier trusted
+	[ "$output" = "dave@example.net trusted $(smimp-keygen --fingerprint dave.pub)" ]
+	run -1 --separate-stderr env SMIMP_HOME="$AHOME" smimp-trust fetch nobody@example.net
+	[ "$stderr" = "smimp-trust: nobody@example.net: not found in the directory of example.net (HTTP 404)" ]
+	wait_for org.log "relayed .* to example.net"
+	run -0 --separate-stderr fetch bob
+	[[ "$stderr" == "smimp-fetch: 1 fetched: 1 to the inbox,"* ]]
+}

@@ -1,4 +1,4 @@
-set -l cmds add list show set remove verify
+set -l cmds add list show set remove verify fetch
 complete -c smimp-trust -f -n "not __fish_seen_subcommand_from $cmds" -a "$cmds"
 complete -c smimp-trust -l tier -r -a 'trusted known blocked' -d 'trust tier'
 complete -c smimp-trust -l replace -d 'replace the pinned identity'
@@ -7,3 +7,6 @@ complete -c smimp-trust -s i -l identity -r -F -d 'secret key that opens the mes
 complete -c smimp-trust -l passphrase-file -r -F -d 'read the passphrase from a file'
 complete -c smimp-trust -s h -l help -d 'print the usage'
 complete -c smimp-trust -l version -d 'print the version'
+complete -c smimp-trust -l resolve -r -d 'reach DOMAIN at HOST:PORT'
+complete -c smimp-trust -l cacert -r -F -d 'CA bundle'
+complete -c smimp-trust -l allow-http -r -d 'allow plain HTTP for a domain'
