@@ -22,6 +22,8 @@ config_defaults(struct smimpd_config *cfg)
 	cfg->retry_base = 60;
 	cfg->retry_max = 3600;
 	cfg->give_up = 5 * 24 * 3600;
+	cfg->rate_sender = 600;
+	cfg->rate_domain = 60000;
 }
 
 static int
@@ -82,6 +84,17 @@ config_set(struct smimpd_config *cfg, const char *name, const char *value,
 		return seconds(&cfg->retry_max, name, value, err);
 	if (strcmp(name, "give-up") == 0)
 		return seconds(&cfg->give_up, name, value, err);
+	if (strcmp(name, "rate-sender") == 0 ||
+	    strcmp(name, "rate-domain") == 0) {
+		uint64_t v;
+
+		if (parse_u64(value, strlen(value), &v) != 0 || v > 1000000)
+			return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s is a "
+			    "number per minute, 0 for no limit", name);
+		*(name[5] == 's' ? &cfg->rate_sender : &cfg->rate_domain) =
+		    (unsigned int)v;
+		return 0;
+	}
 	if (strcmp(name, "plain-http") == 0) {
 		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0)
 			return smimp_err_set(err, SMIMP_EXIT_USAGE,

@@ -31,6 +31,9 @@ struct smimpd_config {
 	unsigned int retry_base;	/* seconds */
 	unsigned int retry_max;
 	unsigned int give_up;
+	/* Rate limits, per minute (0: none). */
+	unsigned int rate_sender;
+	unsigned int rate_domain;
 };
 
 void config_defaults(struct smimpd_config *cfg);

@@ -352,6 +352,8 @@ relay_accept(struct server *srv, struct MHD_Connection *c, const char *url,
 	    strlen(hdr(c, REQSIG_H_SIGNATURE)) >= sizeof(rs.signature))
 		return answer(c, 401, "missing or malformed server signature",
 		    status);
+	if (rate_limited(&srv->per_domain, domain, c, status, &ret))
+		return ret;
 	if (from == NULL || to == NULL || all == NULL || mid == NULL ||
 	    stamp == NULL || sdate == NULL || len == 0 ||
 	    strlen(to) >= sizeof(list) || strlen(mid) > 200)

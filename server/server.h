@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "store.h"
+#include "ratelimit.h"
 
 struct server {
 	struct smimpd_config cfg;
@@ -18,6 +19,8 @@ struct server {
 	unsigned char server_pk[32];
 	unsigned char *server_sk;	/* sodium_malloc, 64 bytes */
 	char meta_json[1024];
+	struct ratelimit per_sender;	/* submissions per sender */
+	struct ratelimit per_domain;	/* deliveries per remote domain */
 	/* the relay thread */
 	pthread_t relay;
 	int relay_running;
@@ -25,6 +28,10 @@ struct server {
 	pthread_cond_t relay_cv;
 	int relay_stop;
 };
+
+/* 429 with Retry-After when name has no tokens left; else MHD_NO. */
+int rate_limited(struct ratelimit *rl, const char *name,
+    struct MHD_Connection *c, unsigned int *status, enum MHD_Result *ret);
 
 /* One line on stderr, with a timestamp; never a secret. */
 void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -373,6 +373,32 @@ queue_remote(struct server *srv, struct MHD_Connection *c, const char *user,
 	return 0;
 }
 
+int
+rate_limited(struct ratelimit *rl, const char *name, struct MHD_Connection *c,
+    unsigned int *status, enum MHD_Result *ret)
+{
+	unsigned int wait = ratelimit_take(rl, name);
+	struct MHD_Response *r;
+	char secs[16];
+	static const char body[] = "{\"error\":\"rate limit\"}\n";
+
+	if (wait == 0)
+		return 0;
+	*status = 429;
+	(void)snprintf(secs, sizeof(secs), "%u", wait);
+	r = MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body,
+	    MHD_RESPMEM_PERSISTENT);
+	if (r == NULL) {
+		*ret = MHD_NO;
+		return 1;
+	}
+	(void)MHD_add_response_header(r, "Content-Type", "application/json");
+	(void)MHD_add_response_header(r, "Retry-After", secs);
+	*ret = MHD_queue_response(c, 429, r);
+	MHD_destroy_response(r);
+	return 1;
+}
+
 /* POST {base}/v1/messages: a sealed message, for local or remote users. */
 static enum MHD_Result
 post_message(struct server *srv, struct MHD_Connection *c, const char *url,
@@ -389,7 +415,8 @@ post_message(struct server *srv, struct MHD_Connection *c, const char *url,
 	size_t loglen;
 	int r, remote = 0;
 
-	if (authenticate(srv, c, "POST", url, rq, user, status, &ret) != 0)
+	if (authenticate(srv, c, "POST", url, rq, user, status, &ret) != 0 ||
+	    rate_limited(&srv->per_sender, user, c, status, &ret))
 		return ret;
 	*status = MHD_HTTP_BAD_REQUEST;
 	if (to == NULL || mid == NULL || strlen(to) >= sizeof(list) ||
@@ -658,6 +685,11 @@ serve(struct server *srv, struct smimp_err *err)
 	    "{\"domain\":\"%s\",\"server_key\":\"%s\",\"versions\":[\"v1\"],"
 	    "\"limits\":{\"max_message_bytes\":%zu}}\n", srv->cfg.domain,
 	    pk64, srv->cfg.max_message);
+	if (ratelimit_init(&srv->per_sender, srv->cfg.rate_sender) != 0 ||
+	    ratelimit_init(&srv->per_domain, srv->cfg.rate_domain) != 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot set up rate limits");
+		goto out;
+	}
 	if (!srv->cfg.plain_http) {
 		if (read_pem(srv->cfg.cert, &cert, err) != 0 ||
 		    read_pem(srv->cfg.key, &key, err) != 0)

@@ -151,3 +151,21 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	run -0 curl -s --cacert cert.pem "https://127.0.0.1:$PORT/.well-known/smimp.txt"
 	[[ "$output" == https://* ]]
 }
+
+@test "submissions past the sender's rate limit get 429 with Retry-After" {
+	kill -TERM "$(cat pid)"; sleep 0.5
+	smimpd -d --data data --domain example.org --listen "127.0.0.1:$PORT" \
+		--cert cert.pem --key key.pem -f <(echo "rate-sender 3") 2>>server.log &
+	echo $! >pid
+	for _ in $(seq 50); do curl -s --cacert cert.pem "$URL/version" >/dev/null && break; sleep 0.1; done
+	for i in 1 2 3 4; do echo "$i" | smimp-seal -i alice.key -r bob.pub >m$i.age; done
+	run -0 --separate-stderr smimp-send -i alice.key m1.age m2.age m3.age
+	run -75 --separate-stderr smimp-send -i alice.key m4.age
+	grep -q "HTTP 429: rate limit" <<<"$stderr"
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key POST example.org /smimp/v1/messages m4.age)
+	run -0 curl -s -D - -o /dev/null --cacert cert.pem "${h[@]/#/-H}" -H 'Smimp-To: bob@example.org' \
+		-H 'Smimp-Message-Id: x1' --data-binary @m4.age "$URL/v1/messages"
+	grep -qi '^retry-after: [0-9]' <<<"$output"
+	# Bob is not limited by alice's sending.
+	echo hi | smimp-seal -i bob.key -r alice.pub | smimp-send -i bob.key
+}

@@ -1,0 +1,75 @@
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "ratelimit.h"
+#include "banned.h"
+
+#define PROBES 8
+
+int
+ratelimit_init(struct ratelimit *rl, unsigned int per_minute)
+{
+	memset(rl->slots, 0, sizeof(rl->slots));
+	rl->rate = per_minute;
+	return pthread_mutex_init(&rl->mu, NULL) == 0 ? 0 : -1;
+}
+
+static double
+seconds_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+unsigned int
+ratelimit_take(struct ratelimit *rl, const char *name)
+{
+	unsigned char h[8];
+	uint64_t key = 0;
+	struct ratelimit_slot *s = NULL, *oldest = NULL;
+	double now = seconds_now(), per_sec;
+	unsigned int wait = 0;
+	size_t i;
+
+	if (rl->rate == 0)
+		return 0;
+	crypto_generichash(h, sizeof(h), (const unsigned char *)name,
+	    strlen(name), NULL, 0);
+	for (i = 0; i < 8; i++)
+		key = key << 8 | h[i];
+	key |= 1;	/* never 0: 0 marks a free slot */
+	per_sec = rl->rate / 60.0;
+	pthread_mutex_lock(&rl->mu);
+	/* A short probe; when full, the least recently used slot goes. */
+	for (i = 0; i < PROBES; i++) {
+		struct ratelimit_slot *c = &rl->slots[(key + i) % RATELIMIT_SLOTS];
+
+		if (c->key == key || c->key == 0) {
+			s = c;
+			break;
+		}
+		if (oldest == NULL || c->last < oldest->last)
+			oldest = c;
+	}
+	if (s == NULL)
+		s = oldest;
+	if (s->key != key) {
+		s->key = key;
+		s->tokens = rl->rate;
+		s->last = now;
+	}
+	s->tokens += (now - s->last) * per_sec;
+	if (s->tokens > rl->rate)
+		s->tokens = rl->rate;
+	s->last = now;
+	if (s->tokens >= 1.0)
+		s->tokens -= 1.0;
+	else
+		wait = (unsigned int)((1.0 - s->tokens) / per_sec) + 1;
+	pthread_mutex_unlock(&rl->mu);
+	return wait;
+}
