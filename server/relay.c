@@ -27,6 +27,72 @@
 #include "banned.h"
 
 #define RELAY_IDLE_MS	200
+#define CACHE_SLOTS	256
+#define CACHE_TTL	300	/* seconds a fetched key or log is trusted */
+
+/*
+ * What other domains publish (server keys, identity logs), fetched over
+ * HTTPS, kept for CACHE_TTL seconds.
+ */
+struct cache_entry {
+	char key[ADDRESS_MAX + 16];
+	unsigned char *value;
+	size_t len;
+	int64_t expires;
+};
+static struct cache_entry cache[CACHE_SLOTS];
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* A copy of the cached value (malloc'd) or NULL. */
+static unsigned char *
+cache_get(const char *key, size_t *len)
+{
+	unsigned char *out = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&cache_mu);
+	for (i = 0; i < CACHE_SLOTS; i++) {
+		if (cache[i].value == NULL || strcmp(cache[i].key, key) != 0)
+			continue;
+		if (cache[i].expires > time_now() &&
+		    (out = malloc(cache[i].len + 1)) != NULL) {
+			memcpy(out, cache[i].value, cache[i].len);
+			*len = cache[i].len;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&cache_mu);
+	return out;
+}
+
+static void
+cache_put(const char *key, const unsigned char *value, size_t len)
+{
+	struct cache_entry *slot = NULL;
+	size_t i;
+
+	if (strlen(key) >= sizeof(cache[0].key))
+		return;
+	pthread_mutex_lock(&cache_mu);
+	for (i = 0; i < CACHE_SLOTS; i++) {
+		if (cache[i].value != NULL && strcmp(cache[i].key, key) == 0) {
+			slot = &cache[i];
+			break;
+		}
+		if (slot == NULL || cache[i].value == NULL ||
+		    (slot->value != NULL && cache[i].expires < slot->expires))
+			slot = &cache[i];
+	}
+	free(slot->value);
+	slot->value = malloc(len + 1);
+	if (slot->value != NULL) {
+		memcpy(slot->value, value, len);
+		slot->len = len;
+		memcpy(slot->key, key, strlen(key) + 1);
+		slot->expires = time_now() + CACHE_TTL;
+	}
+	pthread_mutex_unlock(&cache_mu);
+}
 
 static struct remote *
 new_remote(const struct server *srv, struct smimp_err *err)
@@ -261,8 +327,22 @@ peer_key(struct remote *r, const char *domain, char *base, size_t cap,
 	struct remote_reply rep;
 	json_t *meta;
 	const char *k, *d;
+	char ckey[ADDRESS_MAX + 16];
+	unsigned char *cached;
+	size_t clen;
 	int ret = -1;
 
+	/* Cached: the base URL, then the 32-byte key. */
+	(void)snprintf(ckey, sizeof(ckey), "key:%s", domain);
+	cached = cache_get(ckey, &clen);
+	if (cached != NULL && clen > 32 && clen - 32 < cap) {
+		memcpy(key, cached, 32);
+		memcpy(base, cached + 32, clen - 32);
+		base[clen - 32] = '\0';
+		free(cached);
+		return 0;
+	}
+	free(cached);
 	if (remote_base(r, domain, base, cap, err) != 0 ||
 	    remote_request(r, "GET", domain, base, "/v1/meta", NULL, 0, NULL,
 	    NULL, NULL, &rep, err) != 0)
@@ -279,6 +359,16 @@ peer_key(struct remote *r, const char *domain, char *base, size_t cap,
 	else
 		ret = 0;
 	json_decref(meta);
+	if (ret == 0) {
+		unsigned char both[32 + 512];
+		size_t blen = strlen(base);
+
+		if (blen < sizeof(both) - 32) {
+			memcpy(both, key, 32);
+			memcpy(both + 32, base, blen);
+			cache_put(ckey, both, 32 + blen);
+		}
+	}
 	return ret;
 }
 
@@ -288,9 +378,19 @@ sender_log(struct remote *r, const char *domain, const char *base,
     const char *sender, struct idlog *log, struct smimp_err *err)
 {
 	struct remote_reply rep;
-	char path[400];
+	char path[400], ckey[ADDRESS_MAX + 16];
+	unsigned char *cached;
+	size_t clen;
 	int ret;
 
+	(void)snprintf(ckey, sizeof(ckey), "log:%s", sender);
+	cached = cache_get(ckey, &clen);
+	if (cached != NULL) {
+		/* Verified when it was cached. */
+		ret = idlog_parse_verified(log, cached, clen, err);
+		free(cached);
+		return ret;
+	}
 	(void)snprintf(path, sizeof(path), "/v1/users/%s/log", sender);
 	if (remote_request(r, "GET", domain, base, path, NULL, 0, NULL, NULL,
 	    NULL, &rep, err) != 0)
@@ -302,6 +402,8 @@ sender_log(struct remote *r, const char *domain, const char *base,
 	}
 	ret = idlog_parse(log, (unsigned char *)rep.body.buf, rep.body.len,
 	    err);
+	if (ret == 0)
+		cache_put(ckey, (unsigned char *)rep.body.buf, rep.body.len);
 	remote_reply_release(&rep);
 	return ret;
 }
