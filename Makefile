@@ -82,7 +82,8 @@ demo: deps all
 	@sh scripts/demo.sh $(CURDIR)/build/bin
 
 bench: deps all
-	@sh bench/run.sh $(CURDIR)/build/bin
+	@bash bench/run.sh $(CURDIR)/build/bin
+	@bash bench/server.sh $(CURDIR)/build/bin
 
 FUZZ_SECONDS ?= 30
 fuzz: deps

@@ -15,6 +15,9 @@ struct remote {
 	CURL *curl;
 	struct remote_opts o;
 	struct curl_slist *resolve;
+	/* The last discovery, reused for the rest of the run. */
+	char last_domain[ADDRESS_DOMAIN_MAX + 1];
+	char last_base[512];
 };
 
 /* An environment variable, unset when empty. */
@@ -202,6 +205,11 @@ remote_base(struct remote *r, const char *domain, char *base, size_t cap,
 	char hostport[300], url[512];
 	size_t len;
 
+	if (strcmp(r->last_domain, domain) == 0 &&
+	    strlen(r->last_base) < cap) {
+		memcpy(base, r->last_base, strlen(r->last_base) + 1);
+		return 0;
+	}
 	if (mapped(r, domain, hostport, sizeof(hostport)))
 		(void)snprintf(url, sizeof(url), "%s://%s/.well-known/smimp.txt",
 		    r->o.allow_http != NULL && in_list(r->o.allow_http, domain)
@@ -234,6 +242,11 @@ remote_base(struct remote *r, const char *domain, char *base, size_t cap,
 	memcpy(base, rep.body.buf, len);
 	base[len] = '\0';
 	remote_reply_release(&rep);
+	if (len < sizeof(r->last_base) && strlen(domain) <
+	    sizeof(r->last_domain)) {
+		memcpy(r->last_base, base, len + 1);
+		memcpy(r->last_domain, domain, strlen(domain) + 1);
+	}
 	return 0;
 }
 
