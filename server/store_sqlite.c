@@ -134,19 +134,22 @@ store_user_add(struct store *st, const char *address,
 	return 0;
 }
 
-int
-store_user_get(struct store *st, const char *address, unsigned char **log,
-    size_t *log_len, struct smimp_err *err)
+/*
+ * The one blob a query selects, bound to text (and an id unless id < 0):
+ * 1 found (malloc'd into *data), 0 not found, -1 error.
+ */
+static int
+select_blob(struct store *st, const char *sql, const char *text, int64_t id,
+    unsigned char **data, size_t *len, struct smimp_err *err)
 {
 	sqlite3_stmt *stmt;
-	const void *blob;
 	int rc, ret = -1;
 
-	stmt = prepare(st, "SELECT log FROM users WHERE address = ?", err);
+	stmt = prepare(st, sql, err);
 	if (stmt == NULL)
 		return -1;
-	if (sqlite3_bind_text(stmt, 1, address, -1, SQLITE_STATIC) !=
-	    SQLITE_OK) {
+	if (sqlite3_bind_text(stmt, 1, text, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    (id >= 0 && sqlite3_bind_int64(stmt, 2, id) != SQLITE_OK)) {
 		db_fail(st, err, "bind");
 		goto out;
 	}
@@ -159,19 +162,26 @@ store_user_get(struct store *st, const char *address, unsigned char **log,
 		db_fail(st, err, "select");
 		goto out;
 	}
-	*log_len = (size_t)sqlite3_column_bytes(stmt, 0);
-	blob = sqlite3_column_blob(stmt, 0);
-	*log = malloc(*log_len + 1);
-	if (*log == NULL) {
+	*len = (size_t)sqlite3_column_bytes(stmt, 0);
+	*data = malloc(*len + 1);
+	if (*data == NULL) {
 		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 		goto out;
 	}
-	if (*log_len > 0)
-		memcpy(*log, blob, *log_len);
+	if (*len > 0)
+		memcpy(*data, sqlite3_column_blob(stmt, 0), *len);
 	ret = 1;
 out:
 	sqlite3_finalize(stmt);
 	return ret;
+}
+
+int
+store_user_get(struct store *st, const char *address, unsigned char **log,
+    size_t *log_len, struct smimp_err *err)
+{
+	return select_blob(st, "SELECT log FROM users WHERE address = ?",
+	    address, -1, log, log_len, err);
 }
 
 int
@@ -337,39 +347,8 @@ int
 store_mailbox_get(struct store *st, const char *owner, int64_t id,
     unsigned char **data, size_t *len, struct smimp_err *err)
 {
-	sqlite3_stmt *stmt;
-	int rc, ret = -1;
-
-	stmt = prepare(st, "SELECT data FROM mailbox WHERE recipient = ? AND "
-	    "id = ?", err);
-	if (stmt == NULL)
-		return -1;
-	if (bind_text(stmt, 1, owner) != 0 ||
-	    sqlite3_bind_int64(stmt, 2, id) != SQLITE_OK) {
-		db_fail(st, err, "bind");
-		goto out;
-	}
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE) {
-		ret = 0;
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		db_fail(st, err, "select");
-		goto out;
-	}
-	*len = (size_t)sqlite3_column_bytes(stmt, 0);
-	*data = malloc(*len + 1);
-	if (*data == NULL) {
-		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
-		goto out;
-	}
-	if (*len > 0)
-		memcpy(*data, sqlite3_column_blob(stmt, 0), *len);
-	ret = 1;
-out:
-	sqlite3_finalize(stmt);
-	return ret;
+	return select_blob(st, "SELECT data FROM mailbox WHERE recipient = ? "
+	    "AND id = ?", owner, id, data, len, err);
 }
 
 int
