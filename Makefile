@@ -15,12 +15,14 @@ PKG_CONFIG ?= pkg-config
 CFLAGS ?= -O2 -g
 VERSION = 0.1.0
 
-PKGS = libsodium jansson libcurl
+PKGS = libsodium jansson
+# libcurl is loaded at run time by lib/remote.c: its headers only here.
+CURL_PKG = libcurl
 SERVER_PKGS = libmicrohttpd sqlite3
 override CFLAGS += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
 	-Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
 	-pthread -Ilib -Iserver -MMD -MP -DSMIMP_VERSION='"$(VERSION)"' \
-	$(shell $(PKG_CONFIG) --cflags $(PKGS) $(SERVER_PKGS))
+	$(shell $(PKG_CONFIG) --cflags $(PKGS) $(CURL_PKG) $(SERVER_PKGS))
 LDLIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -lpthread
 SERVER_LDLIBS = $(shell $(PKG_CONFIG) --libs $(SERVER_PKGS))
 

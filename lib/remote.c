@@ -1,5 +1,7 @@
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <curl/curl.h>
@@ -10,6 +12,68 @@
 #include "remote.h"
 #include "reqsig.h"
 #include "banned.h"
+
+/*
+ * libcurl is loaded when the first connection is made, not linked: a
+ * command that never goes on the network (smimp-seal with .pub files,
+ * say) does not pay for loading it and its thirty dependencies.
+ */
+static struct {
+	void *handle;
+	CURLcode (*global_init)(long);
+	void (*global_cleanup)(void);
+	CURL *(*easy_init)(void);
+	void (*easy_cleanup)(CURL *);
+	void (*easy_reset)(CURL *);
+	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+	CURLcode (*easy_perform)(CURL *);
+	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+	const char *(*easy_strerror)(CURLcode);
+	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+	void (*slist_free_all)(struct curl_slist *);
+} cu;
+static pthread_mutex_t cu_mu = PTHREAD_MUTEX_INITIALIZER;
+
+#define LOAD(field, sym) do { \
+	*(void **)&cu.field = dlsym(h, sym); \
+	if (cu.field == NULL) goto fail; } while (0)
+
+static int
+curl_load(struct smimp_err *err)
+{
+	void *h;
+
+	pthread_mutex_lock(&cu_mu);
+	if (cu.handle != NULL) {
+		pthread_mutex_unlock(&cu_mu);
+		return 0;
+	}
+	h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL)
+		goto fail;
+	LOAD(global_init, "curl_global_init");
+	LOAD(global_cleanup, "curl_global_cleanup");
+	LOAD(easy_init, "curl_easy_init");
+	LOAD(easy_cleanup, "curl_easy_cleanup");
+	LOAD(easy_reset, "curl_easy_reset");
+	LOAD(easy_setopt, "curl_easy_setopt");
+	LOAD(easy_perform, "curl_easy_perform");
+	LOAD(easy_getinfo, "curl_easy_getinfo");
+	LOAD(easy_strerror, "curl_easy_strerror");
+	LOAD(slist_append, "curl_slist_append");
+	LOAD(slist_free_all, "curl_slist_free_all");
+	/* Once, for the whole process: it is not thread-safe. */
+	if (cu.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		goto fail;
+	cu.handle = h;
+	pthread_mutex_unlock(&cu_mu);
+	return 0;
+fail:
+	pthread_mutex_unlock(&cu_mu);
+	return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot load libcurl: %s",
+	    dlerror() != NULL ? "symbol missing" : "not installed");
+}
+#undef LOAD
 
 struct remote {
 	CURL *curl;
@@ -92,8 +156,11 @@ remote_new(const struct remote_opts *o, struct smimp_err *err)
 		return NULL;
 	}
 	r->o = *o;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
-	    (r->curl = curl_easy_init()) == NULL) {
+	if (curl_load(err) != 0) {
+		free(r);
+		return NULL;
+	}
+	if ((r->curl = cu.easy_init()) == NULL) {
 		free(r);
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot start libcurl");
 		return NULL;
@@ -106,10 +173,9 @@ remote_free(struct remote *r)
 {
 	if (r == NULL)
 		return;
-	curl_easy_cleanup(r->curl);
-	curl_slist_free_all(r->resolve);
+	cu.easy_cleanup(r->curl);
+	cu.slist_free_all(r->resolve);
 	free(r);
-	curl_global_cleanup();
 }
 
 void
@@ -150,28 +216,28 @@ perform(struct remote *r, const char *method, const char *url,
 {
 	CURLcode rc;
 
-	curl_easy_reset(r->curl);
+	cu.easy_reset(r->curl);
 	sbuf_init(&rep->body, REMOTE_MAX_BODY);
 	rep->status = 0;
 	rep->error[0] = '\0';
-	curl_easy_setopt(r->curl, CURLOPT_URL, url);
-	curl_easy_setopt(r->curl, CURLOPT_PROTOCOLS_STR, "https,http");
-	curl_easy_setopt(r->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(r->curl, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(r->curl, CURLOPT_TIMEOUT, 300L);
-	curl_easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(r->curl, CURLOPT_WRITEDATA, &rep->body);
-	curl_easy_setopt(r->curl, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(r->curl, CURLOPT_CUSTOMREQUEST, method);
+	cu.easy_setopt(r->curl, CURLOPT_URL, url);
+	cu.easy_setopt(r->curl, CURLOPT_PROTOCOLS_STR, "https,http");
+	cu.easy_setopt(r->curl, CURLOPT_NOSIGNAL, 1L);
+	cu.easy_setopt(r->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	cu.easy_setopt(r->curl, CURLOPT_TIMEOUT, 300L);
+	cu.easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, collect);
+	cu.easy_setopt(r->curl, CURLOPT_WRITEDATA, &rep->body);
+	cu.easy_setopt(r->curl, CURLOPT_HTTPHEADER, headers);
+	cu.easy_setopt(r->curl, CURLOPT_CUSTOMREQUEST, method);
 	if (r->o.cacert != NULL)
-		curl_easy_setopt(r->curl, CURLOPT_CAINFO, r->o.cacert);
+		cu.easy_setopt(r->curl, CURLOPT_CAINFO, r->o.cacert);
 	if (strcmp(method, "POST") == 0) {
-		curl_easy_setopt(r->curl, CURLOPT_POSTFIELDS, len > 0 ? body :
+		cu.easy_setopt(r->curl, CURLOPT_POSTFIELDS, len > 0 ? body :
 		    "");
-		curl_easy_setopt(r->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+		cu.easy_setopt(r->curl, CURLOPT_POSTFIELDSIZE_LARGE,
 		    (curl_off_t)len);
 	}
-	rc = curl_easy_perform(r->curl);
+	rc = cu.easy_perform(r->curl);
 	if (rc != CURLE_OK) {
 		/* A certificate that does not verify will not get better. */
 		int tls = rc == CURLE_PEER_FAILED_VERIFICATION ||
@@ -180,9 +246,9 @@ perform(struct remote *r, const char *method, const char *url,
 		sbuf_release(&rep->body);
 		return smimp_err_set(err, tls ? SMIMP_EXIT_FAIL :
 		    SMIMP_EXIT_TEMPFAIL, "%s: %s", url,
-		    curl_easy_strerror(rc));
+		    cu.easy_strerror(rc));
 	}
-	curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &rep->status);
+	cu.easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &rep->status);
 	/* A JSON error answer: {"error":"..."}; keep the text. */
 	if (rep->status >= 400 && rep->body.len > 10 &&
 	    strncmp(rep->body.buf, "{\"error\":\"", 10) == 0) {
@@ -285,7 +351,7 @@ remote_request(struct remote *r, const char *method, const char *domain,
 			return -1;
 #define ADD(fmt, v) do { \
 	(void)snprintf(line, sizeof(line), fmt, v); \
-	h = curl_slist_append(headers, line); \
+	h = cu.slist_append(headers, line); \
 	if (h == NULL) goto nomem; \
 	headers = h; } while (0)
 		ADD(REQSIG_H_SIGNER ": %s", rs.signer);
@@ -303,7 +369,7 @@ remote_request(struct remote *r, const char *method, const char *domain,
 nomem:
 	smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 out:
-	curl_slist_free_all(headers);
+	cu.slist_free_all(headers);
 	return ret;
 }
 
