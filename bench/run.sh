@@ -47,6 +47,9 @@ measure() {
 	local name=$1; shift
 	local ts=() ms=() i out
 	for ((i = 0; i < RUNS; i++)); do
+		# Earlier runs' dirty pages are written back first, untimed,
+		# so that no command pays for another's writes.
+		sync
 		if ! /usr/bin/time -o time.out -f '%e %M' bash -c "$*" \
 		    >/dev/null 2>err.out; then
 			echo "bench: '$name' failed: $*" >&2
