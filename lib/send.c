@@ -178,14 +178,45 @@ maildir_name(char *out, size_t cap)
 	    hex, (long)getpid());
 }
 
+#define BOUNCE_MAGIC	"smimp-bounce/1\n"
+
+/* A bounce notice signed by our own server's key (server_key, or NULL). */
+static int
+bounce_verified(const unsigned char *data, size_t len,
+    const unsigned char *server_key)
+{
+	static const char sigline[] = "signature: ";
+	unsigned char sig[64];
+	size_t i, start = 0;
+
+	if (server_key == NULL || len < strlen(BOUNCE_MAGIC) + 100 ||
+	    memcmp(data, BOUNCE_MAGIC, strlen(BOUNCE_MAGIC)) != 0 ||
+	    data[len - 1] != '\n')
+		return 0;
+	/* The signature is the last line and covers every line before. */
+	for (i = len - 1; i > 0; i--) {
+		if (data[i - 1] == '\n') {
+			start = i;
+			break;
+		}
+	}
+	if (start == 0 || len - start < sizeof(sigline) ||
+	    memcmp(data + start, sigline, sizeof(sigline) - 1) != 0 ||
+	    b64_decode_exact((const char *)data + start + sizeof(sigline) - 1,
+	    len - start - sizeof(sigline), sig, 64) != 0)
+		return 0;
+	return crypto_sign_verify_detached(sig, data, start, server_key) == 0;
+}
+
 /*
  * Write data durably into dir/tmp, decide its folder by the verified
  * sender's tier, then rename it into that folder's new/.
  */
 static int
 file_message(const struct identity *id, const struct trust_store *ts,
-    const char *dir, const unsigned char *data, size_t len,
-    const char **folder, char *from, size_t fromcap, struct smimp_err *err)
+    const unsigned char *server_key, const char *dir,
+    const unsigned char *data, size_t len, const char **folder, char *from,
+    size_t fromcap, struct smimp_err *err)
 {
 	char name[128], tmp[PATH_MAX], dst[PATH_MAX];
 	struct msg_meta meta;
@@ -210,7 +241,12 @@ file_message(const struct identity *id, const struct trust_store *ts,
 	}
 	verified = message_open(&id->sk, fd, -1, ts, &meta, &oerr) == 0;
 	close(fd);
-	if (verified) {
+	if (!verified && bounce_verified(data, len, server_key)) {
+		/* Our own server telling us a message could not be relayed. */
+		(void)snprintf(from, fromcap, "server:%s",
+		    address_domain(id->sk.address));
+		tier = TIER_TRUSTED;
+	} else if (verified) {
 		(void)snprintf(from, fromcap, "%s", meta.from);
 		if (sender_tier(ts, &meta, &tier, &oerr) != 0)
 			tier = TIER_UNKNOWN;	/* key changed: not inbox */
@@ -247,8 +283,9 @@ fetch_mailbox(struct remote *r, const struct identity *id,
 	char base[512], path[64], other[PATH_MAX], from[ADDRESS_MAX + 1];
 	json_t *list = NULL, *item;
 	json_error_t jerr;
+	unsigned char server_key[32];
 	size_t i, total;
-	int ret = -1;
+	int ret = -1, have_key = 0;
 
 	memset(st, 0, sizeof(*st));
 	if ((size_t)snprintf(other, sizeof(other), "%s/.Other", dir) >=
@@ -270,6 +307,20 @@ fetch_mailbox(struct remote *r, const struct identity *id,
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "mailbox: bad answer");
 		goto out;
 	}
+	/* Our server's key, to recognise its bounce notices. */
+	if (json_array_size(list) > 0 && remote_request(r, "GET", domain, base,
+	    "/v1/meta", NULL, 0, NULL, NULL, NULL, &rep, err) == 0) {
+		json_t *meta = rep.status == 200 ? json_loadb(rep.body.buf,
+		    rep.body.len, 0, &jerr) : NULL;
+		const char *k = json_string_value(json_object_get(meta,
+		    "server_key"));
+
+		if (k != NULL && b64_decode_exact(k, strlen(k), server_key,
+		    32) == 0)
+			have_key = 1;
+		json_decref(meta);
+		remote_reply_release(&rep);
+	}
 	total = json_array_size(list);
 	json_array_foreach(list, i, item) {
 		json_int_t mid = json_integer_value(json_object_get(item, "id"));
@@ -287,8 +338,9 @@ fetch_mailbox(struct remote *r, const struct identity *id,
 			remote_reply_release(&msg);
 			goto out;
 		}
-		ret = file_message(id, ts, dir, (unsigned char *)msg.body.buf,
-		    msg.body.len, &folder, from, sizeof(from), err);
+		ret = file_message(id, ts, have_key ? server_key : NULL, dir,
+		    (unsigned char *)msg.body.buf, msg.body.len, &folder, from,
+		    sizeof(from), err);
 		remote_reply_release(&msg);
 		if (ret != 0)
 			goto out;
