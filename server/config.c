@@ -24,6 +24,7 @@ config_defaults(struct smimpd_config *cfg)
 	cfg->give_up = 5 * 24 * 3600;
 	cfg->rate_sender = 600;
 	cfg->rate_domain = 60000;
+	cfg->relay_workers = 4;
 }
 
 static int
@@ -93,6 +94,14 @@ config_set(struct smimpd_config *cfg, const char *name, const char *value,
 			    "number per minute, 0 for no limit", name);
 		*(name[5] == 's' ? &cfg->rate_sender : &cfg->rate_domain) =
 		    (unsigned int)v;
+		return 0;
+	}
+	if (strcmp(name, "relay-workers") == 0) {
+		if (parse_u64(value, strlen(value), &n) != 0 || n == 0 ||
+		    n > RELAY_WORKERS_MAX)
+			return smimp_err_set(err, SMIMP_EXIT_USAGE, "relay-workers "
+			    "is a number from 1 to %d", RELAY_WORKERS_MAX);
+		cfg->relay_workers = (unsigned int)n;
 		return 0;
 	}
 	if (strcmp(name, "plain-http") == 0) {

@@ -11,6 +11,8 @@
 #include "address.h"
 #include "err.h"
 
+#define RELAY_WORKERS_MAX	64
+
 struct smimpd_config {
 	char domain[ADDRESS_DOMAIN_MAX + 1];
 	char listen[64];		/* "127.0.0.1:8443" */
@@ -31,6 +33,7 @@ struct smimpd_config {
 	unsigned int retry_base;	/* seconds */
 	unsigned int retry_max;
 	unsigned int give_up;
+	unsigned int relay_workers;	/* deliveries in parallel */
 	/* Rate limits, per minute (0: none). */
 	unsigned int rate_sender;
 	unsigned int rate_domain;

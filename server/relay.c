@@ -196,47 +196,123 @@ backoff(const struct server *srv, unsigned int attempts)
 	return (int64_t)(d < srv->cfg.retry_max ? d : srv->cfg.retry_max);
 }
 
+/* Is id being delivered by a worker now?  Under relay_mu. */
+static int
+in_flight(const struct server *srv, int64_t id)
+{
+	unsigned int i;
+
+	for (i = 0; i < srv->relay_running; i++)
+		if (srv->relay_inflight[i] == id)
+			return 1;
+	return 0;
+}
+
+/*
+ * Refill the shared batch with due entries after the cursor that no
+ * worker holds.  Under relay_mu.  Returns how many the query found.
+ */
+static size_t
+refill(struct server *srv)
+{
+	struct outbound due[RELAY_BATCH];
+	struct smimp_err err;
+	size_t n = 0, i;
+
+	smimp_err_clear(&err);
+	if (store_outbound_due(srv->store, time_now(), srv->relay_cursor, due,
+	    RELAY_BATCH, &n, &err) != 0) {
+		log_line("relay: %s", err.msg);
+		return 0;
+	}
+	srv->relay_nbatch = srv->relay_next = 0;
+	for (i = 0; i < n; i++) {
+		srv->relay_cursor = due[i].id;
+		if (in_flight(srv, due[i].id))
+			outbound_release(&due[i]);
+		else
+			srv->relay_batch[srv->relay_nbatch++] = due[i];
+	}
+	return n;
+}
+
+static void
+idle_wait(struct server *srv)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += RELAY_IDLE_MS * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	(void)pthread_cond_timedwait(&srv->relay_cv, &srv->relay_mu, &ts);
+}
+
+/*
+ * The next entry for worker w to deliver: 1 with *ob filled, 0 when
+ * stopping.  Scans the queue in id order from a cursor, wrapping to the
+ * start when it runs out, and sleeps only when a whole scan from the
+ * start finds nothing to do.
+ */
+static int
+take_work(struct server *srv, unsigned int w, struct outbound *ob)
+{
+	size_t found;
+	int from_start;
+
+	pthread_mutex_lock(&srv->relay_mu);
+	srv->relay_inflight[w] = 0;
+	for (;;) {
+		if (srv->relay_stop) {
+			pthread_mutex_unlock(&srv->relay_mu);
+			return 0;
+		}
+		if (srv->relay_next < srv->relay_nbatch) {
+			*ob = srv->relay_batch[srv->relay_next++];
+			srv->relay_inflight[w] = ob->id;
+			pthread_mutex_unlock(&srv->relay_mu);
+			return 1;
+		}
+		from_start = srv->relay_cursor == 0;
+		found = refill(srv);
+		if (srv->relay_nbatch > 1)
+			pthread_cond_broadcast(&srv->relay_cv);
+		if (srv->relay_nbatch > 0 || found == RELAY_BATCH)
+			continue;
+		srv->relay_cursor = 0;
+		if (!from_start)
+			continue;
+		idle_wait(srv);
+	}
+}
+
+struct worker {
+	struct server *srv;
+	unsigned int index;
+};
+
 static void *
 relay_main(void *arg)
 {
-	struct server *srv = arg;
+	struct worker *wk = arg;
+	struct server *srv = wk->srv;
+	unsigned int w = wk->index;
 	struct remote *r;
 	struct smimp_err err;
 	struct outbound ob;
-	struct timespec ts;
 	char reason[1024];
-	int found, res;
+	int res;
 
+	free(wk);
 	smimp_err_clear(&err);
 	r = new_remote(srv, &err);
 	if (r == NULL) {
 		log_line("relay: %s", err.msg);
 		return NULL;
 	}
-	for (;;) {
-		pthread_mutex_lock(&srv->relay_mu);
-		if (srv->relay_stop) {
-			pthread_mutex_unlock(&srv->relay_mu);
-			break;
-		}
-		pthread_mutex_unlock(&srv->relay_mu);
-		found = store_outbound_next(srv->store, time_now(), &ob, &err);
-		if (found < 0)
-			log_line("relay: %s", err.msg);
-		if (found != 1) {
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += RELAY_IDLE_MS * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			pthread_mutex_lock(&srv->relay_mu);
-			if (!srv->relay_stop)
-				(void)pthread_cond_timedwait(&srv->relay_cv,
-				    &srv->relay_mu, &ts);
-			pthread_mutex_unlock(&srv->relay_mu);
-			continue;
-		}
+	while (take_work(srv, w, &ob)) {
 		res = attempt(srv, r, &ob, reason, sizeof(reason));
 		if (res == 0) {
 			log_line("relayed %s to %s", ob.message_id, ob.domain);
@@ -260,18 +336,34 @@ relay_main(void *arg)
 int
 relay_start(struct server *srv)
 {
+	struct worker *wk;
+	unsigned int i;
+
 	if (pthread_mutex_init(&srv->relay_mu, NULL) != 0 ||
-	    pthread_cond_init(&srv->relay_cv, NULL) != 0 ||
-	    pthread_create(&srv->relay, NULL, relay_main, srv) != 0)
+	    pthread_cond_init(&srv->relay_cv, NULL) != 0)
 		return -1;
-	srv->relay_running = 1;
-	return 0;
+	for (i = 0; i < srv->cfg.relay_workers; i++) {
+		wk = malloc(sizeof(*wk));
+		if (wk == NULL)
+			break;
+		wk->srv = srv;
+		wk->index = i;
+		pthread_mutex_lock(&srv->relay_mu);
+		if (pthread_create(&srv->relay[i], NULL, relay_main, wk) != 0) {
+			pthread_mutex_unlock(&srv->relay_mu);
+			free(wk);
+			break;
+		}
+		srv->relay_running = i + 1;
+		pthread_mutex_unlock(&srv->relay_mu);
+	}
+	return srv->relay_running > 0 ? 0 : -1;
 }
 
 void
 relay_wake(struct server *srv)
 {
-	if (!srv->relay_running)
+	if (srv->relay_running == 0)
 		return;
 	pthread_mutex_lock(&srv->relay_mu);
 	pthread_cond_signal(&srv->relay_cv);
@@ -281,13 +373,18 @@ relay_wake(struct server *srv)
 void
 relay_stop(struct server *srv)
 {
-	if (!srv->relay_running)
+	unsigned int i;
+
+	if (srv->relay_running == 0)
 		return;
 	pthread_mutex_lock(&srv->relay_mu);
 	srv->relay_stop = 1;
-	pthread_cond_signal(&srv->relay_cv);
+	pthread_cond_broadcast(&srv->relay_cv);
 	pthread_mutex_unlock(&srv->relay_mu);
-	pthread_join(srv->relay, NULL);
+	for (i = 0; i < srv->relay_running; i++)
+		pthread_join(srv->relay[i], NULL);
+	while (srv->relay_next < srv->relay_nbatch)
+		outbound_release(&srv->relay_batch[srv->relay_next++]);
 	srv->relay_running = 0;
 }
 

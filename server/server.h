@@ -13,6 +13,8 @@
 #include "store.h"
 #include "ratelimit.h"
 
+#define RELAY_BATCH	64
+
 struct server {
 	struct smimpd_config cfg;
 	struct store *store;
@@ -21,12 +23,16 @@ struct server {
 	char meta_json[1024];
 	struct ratelimit per_sender;	/* submissions per sender */
 	struct ratelimit per_domain;	/* deliveries per remote domain */
-	/* the relay thread */
-	pthread_t relay;
-	int relay_running;
+	/* the relay: workers sharing a batch of due entries */
+	pthread_t relay[RELAY_WORKERS_MAX];
+	unsigned int relay_running;
 	pthread_mutex_t relay_mu;
 	pthread_cond_t relay_cv;
 	int relay_stop;
+	struct outbound relay_batch[RELAY_BATCH];
+	size_t relay_nbatch, relay_next;
+	int64_t relay_cursor;			/* last id taken */
+	int64_t relay_inflight[RELAY_WORKERS_MAX];
 };
 
 /* 429 with Retry-After when name has no tokens left; else MHD_NO. */

@@ -87,9 +87,12 @@ void outbound_release(struct outbound *ob);
 /* Queue (idempotent on domain, sender, message id); durable. */
 int store_outbound_add(struct store *st, const struct outbound *ob,
     int64_t now, struct smimp_err *err);
-/* The next entry due at now: 1 found, 0 none, -1 error. */
-int store_outbound_next(struct store *st, int64_t now, struct outbound *ob,
-    struct smimp_err *err);
+/*
+ * Up to cap entries due at now with ids above after, in id order, into
+ * obs (*n of them, each to be released).
+ */
+int store_outbound_due(struct store *st, int64_t now, int64_t after,
+    struct outbound *obs, size_t cap, size_t *n, struct smimp_err *err);
 int store_outbound_done(struct store *st, int64_t id, struct smimp_err *err);
 int store_outbound_retry(struct store *st, int64_t id, int64_t next_try,
     struct smimp_err *err);

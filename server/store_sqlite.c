@@ -1,8 +1,18 @@
 /*
  * store_sqlite.c - the embedded store: SQLite in WAL mode with
  * synchronous=FULL, so that a commit is on disk when it returns.
+ *
+ * Writes go through one writer connection in group commits: a caller
+ * queues its operation, and whichever caller finds no commit under way
+ * runs every queued operation in one transaction (each inside its own
+ * savepoint, so that one failure undoes only itself), commits once and
+ * wakes the others.  Under load many requests share one fsync; alone,
+ * a request pays exactly one.  Reads use a small pool of connections
+ * of their own, which in WAL mode see only committed data and never
+ * wait for the writer.
  */
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +22,33 @@
 #include "exitcode.h"
 #include "fileio.h"
 #include "store.h"
+#include "util.h"
 #include "banned.h"
 
 #define BUSY_TIMEOUT_MS	5000
+#define READERS		8
+#define NONCE_SWEEP_S	10	/* forget expired nonces this often */
+
+struct write_op {
+	int (*run)(sqlite3 *db, void *arg, struct smimp_err *err);
+	void *arg;
+	int ret;
+	int done;
+	struct smimp_err err;
+	struct write_op *next;
+};
 
 struct store {
-	sqlite3 *db;
+	sqlite3 *db;			/* the writer */
+	pthread_mutex_t mu;
+	pthread_cond_t committed;	/* a group commit finished */
+	pthread_cond_t reader_free;
+	struct write_op *queued;	/* newest first */
+	int committing;
+	int64_t next_sweep;
+	sqlite3 *readers[READERS];
+	int nfree;
+	sqlite3 *free_readers[READERS];
 };
 
 static const char schema[] =
@@ -31,6 +62,7 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS nonces ("
     " signer TEXT NOT NULL, nonce TEXT NOT NULL, expires INTEGER NOT NULL,"
     " PRIMARY KEY (signer, nonce));"
+    "CREATE INDEX IF NOT EXISTS nonces_expires ON nonces (expires);"
     "CREATE TABLE IF NOT EXISTS mailbox ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " recipient TEXT NOT NULL, sender TEXT NOT NULL,"
@@ -44,13 +76,29 @@ static const char schema[] =
     " data BLOB NOT NULL, stamp TEXT NOT NULL, stamp_date TEXT NOT NULL,"
     " attempts INTEGER NOT NULL DEFAULT 0, first_try INTEGER NOT NULL,"
     " next_try INTEGER NOT NULL,"
-    " UNIQUE (domain, sender, message_id));";
+    " UNIQUE (domain, sender, message_id));"
+    "CREATE INDEX IF NOT EXISTS outbound_next ON outbound (next_try);";
 
 static int
-db_fail(struct store *st, struct smimp_err *err, const char *what)
+db_fail(sqlite3 *db, struct smimp_err *err, const char *what)
 {
 	return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: %s: %s", what,
-	    sqlite3_errmsg(st->db));
+	    sqlite3_errmsg(db));
+}
+
+static int
+db_open(const char *path, sqlite3 **db, const char *setup,
+    struct smimp_err *err)
+{
+	*db = NULL;
+	if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_busy_timeout(*db, BUSY_TIMEOUT_MS) != SQLITE_OK ||
+	    sqlite3_exec(*db, setup, NULL, NULL, NULL) != SQLITE_OK)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot open the "
+		    "store '%s': %s", path, *db != NULL ?
+		    sqlite3_errmsg(*db) : "out of memory");
+	return 0;
 }
 
 struct store *
@@ -58,6 +106,7 @@ store_open(const char *datadir, struct smimp_err *err)
 {
 	struct store *st;
 	char path[PATH_MAX];
+	int i;
 
 	if (mkdir_p(datadir, 0700, err) != 0)
 		return NULL;
@@ -67,71 +116,297 @@ store_open(const char *datadir, struct smimp_err *err)
 		    "long");
 		return NULL;
 	}
+	if (sqlite3_threadsafe() == 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "SQLite is built without "
+		    "thread support");
+		return NULL;
+	}
 	st = calloc(1, sizeof(*st));
 	if (st == NULL) {
 		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 		return NULL;
 	}
-	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK ||
-	    sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS) != SQLITE_OK ||
-	    sqlite3_exec(st->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
-		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot open the store "
-		    "'%s': %s", path, st->db != NULL ?
-		    sqlite3_errmsg(st->db) : "out of memory");
-		store_close(st);
+	if (pthread_mutex_init(&st->mu, NULL) != 0 ||
+	    pthread_cond_init(&st->committed, NULL) != 0 ||
+	    pthread_cond_init(&st->reader_free, NULL) != 0) {
+		free(st);
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot set up locks");
 		return NULL;
 	}
+	if (db_open(path, &st->db, schema, err) != 0)
+		goto fail;
+	for (i = 0; i < READERS; i++) {
+		if (db_open(path, &st->readers[i], "PRAGMA query_only=1;",
+		    err) != 0)
+			goto fail;
+		st->free_readers[st->nfree++] = st->readers[i];
+	}
 	return st;
+fail:
+	store_close(st);
+	return NULL;
 }
 
 void
 store_close(struct store *st)
 {
+	int i;
+
 	if (st == NULL)
 		return;
+	for (i = 0; i < READERS; i++)
+		if (st->readers[i] != NULL)
+			(void)sqlite3_close(st->readers[i]);
 	if (st->db != NULL)
 		(void)sqlite3_close(st->db);
+	pthread_cond_destroy(&st->reader_free);
+	pthread_cond_destroy(&st->committed);
+	pthread_mutex_destroy(&st->mu);
 	free(st);
 }
 
+/* ---- reads: a connection from the pool ---- */
+
+static sqlite3 *
+reader_get(struct store *st)
+{
+	sqlite3 *db;
+
+	pthread_mutex_lock(&st->mu);
+	while (st->nfree == 0)
+		pthread_cond_wait(&st->reader_free, &st->mu);
+	db = st->free_readers[--st->nfree];
+	pthread_mutex_unlock(&st->mu);
+	return db;
+}
+
+static void
+reader_put(struct store *st, sqlite3 *db)
+{
+	pthread_mutex_lock(&st->mu);
+	st->free_readers[st->nfree++] = db;
+	pthread_cond_signal(&st->reader_free);
+	pthread_mutex_unlock(&st->mu);
+}
+
 static sqlite3_stmt *
-prepare(struct store *st, const char *sql, struct smimp_err *err)
+prepare(sqlite3 *db, const char *sql, struct smimp_err *err)
 {
 	sqlite3_stmt *stmt = NULL;
 
-	if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
-		db_fail(st, err, "prepare");
+	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		db_fail(db, err, "prepare");
 		return NULL;
 	}
 	return stmt;
+}
+
+static int
+bind_text(sqlite3_stmt *stmt, int i, const char *v)
+{
+	return sqlite3_bind_text(stmt, i, v, -1, SQLITE_STATIC) == SQLITE_OK ?
+	    0 : -1;
+}
+
+/* ---- writes: group commits on the writer ---- */
+
+static int
+exec_sql(sqlite3 *db, const char *sql)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+/* Forget nonces whose window has passed; at most every few seconds. */
+static void
+sweep_nonces(struct store *st)
+{
+	sqlite3_stmt *stmt;
+	int64_t now = time_now();
+
+	if (now < st->next_sweep)
+		return;
+	st->next_sweep = now + NONCE_SWEEP_S;
+	if (sqlite3_prepare_v2(st->db, "DELETE FROM nonces WHERE expires < ?",
+	    -1, &stmt, NULL) != SQLITE_OK)
+		return;
+	if (sqlite3_bind_int64(stmt, 1, now) == SQLITE_OK)
+		(void)sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+}
+
+/* Run a batch (oldest first) in one transaction; the caller commits. */
+static int
+run_batch(struct store *st, struct write_op *batch)
+{
+	struct write_op *op;
+
+	if (exec_sql(st->db, "BEGIN IMMEDIATE") != 0)
+		return -1;
+	sweep_nonces(st);
+	for (op = batch; op != NULL; op = op->next) {
+		if (exec_sql(st->db, "SAVEPOINT op") != 0) {
+			op->ret = db_fail(st->db, &op->err, "savepoint");
+			continue;
+		}
+		op->ret = op->run(st->db, op->arg, &op->err);
+		if (op->ret < 0)
+			(void)exec_sql(st->db, "ROLLBACK TO op");
+		(void)exec_sql(st->db, "RELEASE op");
+	}
+	if (exec_sql(st->db, "COMMIT") != 0) {
+		(void)exec_sql(st->db, "ROLLBACK");
+		return -1;
+	}
+	return 0;
+}
+
+/* The queue, oldest first. */
+static struct write_op *
+take_queue(struct store *st)
+{
+	struct write_op *op = st->queued, *prev = NULL, *next;
+
+	st->queued = NULL;
+	for (; op != NULL; op = next) {
+		next = op->next;
+		op->next = prev;
+		prev = op;
+	}
+	return prev;
+}
+
+/*
+ * Run op->run in a transaction and return once it is committed (or
+ * failed).  Returns what run returned, -1 if the commit failed.
+ */
+static int
+group_write(struct store *st, int (*run)(sqlite3 *, void *,
+    struct smimp_err *), void *arg, struct smimp_err *err)
+{
+	struct write_op me, *batch, *op;
+	struct smimp_err cerr;
+	int failed;
+
+	memset(&me, 0, sizeof(me));
+	me.run = run;
+	me.arg = arg;
+	pthread_mutex_lock(&st->mu);
+	me.next = st->queued;
+	st->queued = &me;
+	while (!me.done) {
+		if (st->committing) {
+			pthread_cond_wait(&st->committed, &st->mu);
+			continue;
+		}
+		st->committing = 1;
+		batch = take_queue(st);
+		pthread_mutex_unlock(&st->mu);
+		failed = run_batch(st, batch);
+		if (failed)
+			db_fail(st->db, &cerr, "commit");
+		pthread_mutex_lock(&st->mu);
+		for (op = batch; op != NULL; op = op->next) {
+			if (failed) {
+				op->ret = -1;
+				op->err = cerr;
+			}
+			op->done = 1;
+		}
+		st->committing = 0;
+		pthread_cond_broadcast(&st->committed);
+	}
+	pthread_mutex_unlock(&st->mu);
+	if (me.ret < 0 && err != NULL)
+		*err = me.err;
+	return me.ret;
+}
+
+/* One statement with its parameters bound by bind; SQLITE_DONE or not. */
+static int
+step_once(sqlite3 *db, const char *sql,
+    int (*bind)(sqlite3_stmt *, const void *), const void *arg, int *rc,
+    struct smimp_err *err)
+{
+	sqlite3_stmt *stmt = prepare(db, sql, err);
+
+	if (stmt == NULL)
+		return -1;
+	if (bind(stmt, arg) != 0) {
+		sqlite3_finalize(stmt);
+		return db_fail(db, err, "bind");
+	}
+	*rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	return 0;
+}
+
+/* ---- accounts ---- */
+
+struct user_args {
+	const char *address;
+	const unsigned char *log;
+	size_t len;
+};
+
+static int
+bind_user(sqlite3_stmt *stmt, const void *arg)
+{
+	const struct user_args *a = arg;
+
+	if (bind_text(stmt, 1, a->address) != 0)
+		return -1;
+	if (a->log != NULL && sqlite3_bind_blob(stmt, 2, a->log, (int)a->len,
+	    SQLITE_STATIC) != SQLITE_OK)
+		return -1;
+	return 0;
+}
+
+static int
+user_add(sqlite3 *db, void *arg, struct smimp_err *err)
+{
+	const struct user_args *a = arg;
+	int rc = SQLITE_ERROR;
+
+	if (step_once(db, "INSERT INTO users (address, log) VALUES (?, ?)",
+	    bind_user, a, &rc, err) != 0)
+		return -1;
+	if (rc == SQLITE_CONSTRAINT)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s already has an "
+		    "account", a->address);
+	return rc == SQLITE_DONE ? 0 : db_fail(db, err, "insert");
 }
 
 int
 store_user_add(struct store *st, const char *address,
     const unsigned char *log, size_t log_len, struct smimp_err *err)
 {
-	sqlite3_stmt *stmt;
-	int rc;
+	struct user_args a = { address, log, log_len };
 
-	stmt = prepare(st, "INSERT INTO users (address, log) VALUES (?, ?)",
-	    err);
-	if (stmt == NULL)
+	if (log_len > INT_MAX)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "identity too "
+		    "large");
+	return group_write(st, user_add, &a, err);
+}
+
+static int
+user_del(sqlite3 *db, void *arg, struct smimp_err *err)
+{
+	int rc = SQLITE_ERROR;
+
+	if (step_once(db, "DELETE FROM users WHERE address = ?", bind_user,
+	    arg, &rc, err) != 0)
 		return -1;
-	if (sqlite3_bind_text(stmt, 1, address, -1, SQLITE_STATIC) !=
-	    SQLITE_OK || sqlite3_bind_blob(stmt, 2, log, (int)log_len,
-	    SQLITE_STATIC) != SQLITE_OK) {
-		sqlite3_finalize(stmt);
-		return db_fail(st, err, "bind");
-	}
-	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
-	if (rc == SQLITE_CONSTRAINT)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s already has an "
-		    "account", address);
 	if (rc != SQLITE_DONE)
-		return db_fail(st, err, "insert");
-	return 0;
+		return db_fail(db, err, "delete");
+	return sqlite3_changes(db) > 0 ? 1 : 0;
+}
+
+int
+store_user_del(struct store *st, const char *address, struct smimp_err *err)
+{
+	struct user_args a = { address, NULL, 0 };
+
+	return group_write(st, user_del, &a, err);
 }
 
 /*
@@ -142,15 +417,16 @@ static int
 select_blob(struct store *st, const char *sql, const char *text, int64_t id,
     unsigned char **data, size_t *len, struct smimp_err *err)
 {
+	sqlite3 *db = reader_get(st);
 	sqlite3_stmt *stmt;
-	int rc, ret = -1;
+	int rc = SQLITE_ERROR, ret = -1;
 
-	stmt = prepare(st, sql, err);
+	stmt = prepare(db, sql, err);
 	if (stmt == NULL)
-		return -1;
-	if (sqlite3_bind_text(stmt, 1, text, -1, SQLITE_STATIC) != SQLITE_OK ||
+		goto out;
+	if (bind_text(stmt, 1, text) != 0 ||
 	    (id >= 0 && sqlite3_bind_int64(stmt, 2, id) != SQLITE_OK)) {
-		db_fail(st, err, "bind");
+		db_fail(db, err, "bind");
 		goto out;
 	}
 	rc = sqlite3_step(stmt);
@@ -159,7 +435,7 @@ select_blob(struct store *st, const char *sql, const char *text, int64_t id,
 		goto out;
 	}
 	if (rc != SQLITE_ROW) {
-		db_fail(st, err, "select");
+		db_fail(db, err, "select");
 		goto out;
 	}
 	*len = (size_t)sqlite3_column_bytes(stmt, 0);
@@ -173,6 +449,7 @@ select_blob(struct store *st, const char *sql, const char *text, int64_t id,
 	ret = 1;
 out:
 	sqlite3_finalize(stmt);
+	reader_put(st, db);
 	return ret;
 }
 
@@ -185,38 +462,18 @@ store_user_get(struct store *st, const char *address, unsigned char **log,
 }
 
 int
-store_user_del(struct store *st, const char *address, struct smimp_err *err)
-{
-	sqlite3_stmt *stmt;
-	int rc;
-
-	stmt = prepare(st, "DELETE FROM users WHERE address = ?", err);
-	if (stmt == NULL)
-		return -1;
-	if (sqlite3_bind_text(stmt, 1, address, -1, SQLITE_STATIC) !=
-	    SQLITE_OK) {
-		sqlite3_finalize(stmt);
-		return db_fail(st, err, "bind");
-	}
-	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE)
-		return db_fail(st, err, "delete");
-	return sqlite3_changes(st->db) > 0 ? 1 : 0;
-}
-
-int
 store_user_list(struct store *st,
     int (*fn)(const char *, const unsigned char *, size_t, void *),
     void *arg, struct smimp_err *err)
 {
+	sqlite3 *db = reader_get(st);
 	sqlite3_stmt *stmt;
-	int rc, ret = -1;
+	int rc = SQLITE_ERROR, ret = -1;
 
-	stmt = prepare(st, "SELECT address, log FROM users ORDER BY address",
+	stmt = prepare(db, "SELECT address, log FROM users ORDER BY address",
 	    err);
 	if (stmt == NULL)
-		return -1;
+		goto out;
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		if (fn((const char *)sqlite3_column_text(stmt, 0),
 		    sqlite3_column_blob(stmt, 1),
@@ -226,55 +483,84 @@ store_user_list(struct store *st,
 		}
 	}
 	if (rc != SQLITE_DONE) {
-		db_fail(st, err, "select");
+		db_fail(db, err, "select");
 		goto out;
 	}
 	ret = 0;
 out:
 	sqlite3_finalize(stmt);
+	reader_put(st, db);
 	return ret;
 }
 
+/* ---- nonces ---- */
+
+struct nonce_args {
+	const char *signer, *nonce;
+	int64_t expires;
+};
+
 static int
-bind_text(sqlite3_stmt *stmt, int i, const char *v)
+bind_nonce(sqlite3_stmt *stmt, const void *arg)
 {
-	return sqlite3_bind_text(stmt, i, v, -1, SQLITE_STATIC) == SQLITE_OK ?
-	    0 : -1;
+	const struct nonce_args *a = arg;
+
+	return bind_text(stmt, 1, a->signer) || bind_text(stmt, 2, a->nonce) ||
+	    sqlite3_bind_int64(stmt, 3, a->expires) != SQLITE_OK ? -1 : 0;
+}
+
+static int
+nonce_claim(sqlite3 *db, void *arg, struct smimp_err *err)
+{
+	int rc = SQLITE_ERROR;
+
+	if (step_once(db, "INSERT INTO nonces (signer, nonce, expires) "
+	    "VALUES (?, ?, ?)", bind_nonce, arg, &rc, err) != 0)
+		return -1;
+	if (rc == SQLITE_CONSTRAINT)
+		return 0;
+	return rc == SQLITE_DONE ? 1 : db_fail(db, err, "nonce");
 }
 
 int
 store_nonce_claim(struct store *st, const char *signer, const char *nonce,
     int64_t expires, struct smimp_err *err)
 {
-	sqlite3_stmt *stmt;
-	int rc;
+	struct nonce_args a = { signer, nonce, expires };
 
-	/* Forget nonces whose window has passed, then claim this one. */
-	stmt = prepare(st, "DELETE FROM nonces WHERE expires < ?", err);
-	if (stmt == NULL)
+	return group_write(st, nonce_claim, &a, err);
+}
+
+/* ---- mailboxes ---- */
+
+struct deliver_args {
+	const char *recipient, *sender, *message_id;
+	const unsigned char *data;
+	size_t len;
+};
+
+static int
+bind_deliver(sqlite3_stmt *stmt, const void *arg)
+{
+	const struct deliver_args *a = arg;
+
+	return bind_text(stmt, 1, a->recipient) ||
+	    bind_text(stmt, 2, a->sender) ||
+	    bind_text(stmt, 3, a->message_id) ||
+	    sqlite3_bind_blob(stmt, 4, a->data, (int)a->len, SQLITE_STATIC) !=
+	    SQLITE_OK ? -1 : 0;
+}
+
+static int
+deliver(sqlite3 *db, void *arg, struct smimp_err *err)
+{
+	int rc = SQLITE_ERROR;
+
+	if (step_once(db, "INSERT OR IGNORE INTO mailbox (recipient, sender, "
+	    "message_id, data) VALUES (?, ?, ?, ?)", bind_deliver, arg, &rc,
+	    err) != 0)
 		return -1;
-	if (sqlite3_bind_int64(stmt, 1, expires - 2 * 300) != SQLITE_OK ||
-	    sqlite3_step(stmt) != SQLITE_DONE) {
-		sqlite3_finalize(stmt);
-		return db_fail(st, err, "nonce cleanup");
-	}
-	sqlite3_finalize(stmt);
-	stmt = prepare(st, "INSERT INTO nonces (signer, nonce, expires) "
-	    "VALUES (?, ?, ?)", err);
-	if (stmt == NULL)
-		return -1;
-	if (bind_text(stmt, 1, signer) || bind_text(stmt, 2, nonce) ||
-	    sqlite3_bind_int64(stmt, 3, expires) != SQLITE_OK) {
-		sqlite3_finalize(stmt);
-		return db_fail(st, err, "bind");
-	}
-	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
-	if (rc == SQLITE_CONSTRAINT)
-		return 0;
-	if (rc != SQLITE_DONE)
-		return db_fail(st, err, "nonce");
-	return 1;
+	return rc == SQLITE_DONE ? 0 : db_fail(db, err, "deliver");
 }
 
 int
@@ -282,24 +568,11 @@ store_deliver(struct store *st, const char *recipient, const char *sender,
     const char *message_id, const unsigned char *data, size_t len,
     struct smimp_err *err)
 {
-	sqlite3_stmt *stmt;
-	int rc;
+	struct deliver_args a = { recipient, sender, message_id, data, len };
 
-	stmt = prepare(st, "INSERT OR IGNORE INTO mailbox (recipient, sender, "
-	    "message_id, data) VALUES (?, ?, ?, ?)", err);
-	if (stmt == NULL)
-		return -1;
-	if (bind_text(stmt, 1, recipient) || bind_text(stmt, 2, sender) ||
-	    bind_text(stmt, 3, message_id) || sqlite3_bind_blob(stmt, 4, data,
-	    (int)len, SQLITE_STATIC) != SQLITE_OK) {
-		sqlite3_finalize(stmt);
-		return db_fail(st, err, "bind");
-	}
-	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE)
-		return db_fail(st, err, "deliver");
-	return 0;
+	if (len > INT_MAX)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "message too large");
+	return group_write(st, deliver, &a, err);
 }
 
 int
@@ -307,16 +580,17 @@ store_mailbox_list(struct store *st, const char *owner,
     int (*fn)(const struct mailbox_entry *, void *), void *arg,
     struct smimp_err *err)
 {
+	sqlite3 *db = reader_get(st);
 	struct mailbox_entry e;
 	sqlite3_stmt *stmt;
-	int rc, ret = -1;
+	int rc = SQLITE_ERROR, ret = -1;
 
-	stmt = prepare(st, "SELECT id, sender, message_id, length(data), "
+	stmt = prepare(db, "SELECT id, sender, message_id, length(data), "
 	    "received FROM mailbox WHERE recipient = ? ORDER BY id", err);
 	if (stmt == NULL)
-		return -1;
+		goto out;
 	if (bind_text(stmt, 1, owner) != 0) {
-		db_fail(st, err, "bind");
+		db_fail(db, err, "bind");
 		goto out;
 	}
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -334,12 +608,13 @@ store_mailbox_list(struct store *st, const char *owner,
 		}
 	}
 	if (rc != SQLITE_DONE) {
-		db_fail(st, err, "select");
+		db_fail(db, err, "select");
 		goto out;
 	}
 	ret = 0;
 out:
 	sqlite3_finalize(stmt);
+	reader_put(st, db);
 	return ret;
 }
 
@@ -351,28 +626,43 @@ store_mailbox_get(struct store *st, const char *owner, int64_t id,
 	    "AND id = ?", owner, id, data, len, err);
 }
 
+struct ack_args {
+	const char *owner;
+	int64_t id;
+};
+
+static int
+bind_ack(sqlite3_stmt *stmt, const void *arg)
+{
+	const struct ack_args *a = arg;
+
+	return bind_text(stmt, 1, a->owner) ||
+	    sqlite3_bind_int64(stmt, 2, a->id) != SQLITE_OK ? -1 : 0;
+}
+
+static int
+mailbox_ack(sqlite3 *db, void *arg, struct smimp_err *err)
+{
+	int rc = SQLITE_ERROR;
+
+	if (step_once(db, "DELETE FROM mailbox WHERE recipient = ? AND id = ?",
+	    bind_ack, arg, &rc, err) != 0)
+		return -1;
+	if (rc != SQLITE_DONE)
+		return db_fail(db, err, "ack");
+	return sqlite3_changes(db) > 0 ? 1 : 0;
+}
+
 int
 store_mailbox_ack(struct store *st, const char *owner, int64_t id,
     struct smimp_err *err)
 {
-	sqlite3_stmt *stmt;
-	int rc;
+	struct ack_args a = { owner, id };
 
-	stmt = prepare(st, "DELETE FROM mailbox WHERE recipient = ? AND "
-	    "id = ?", err);
-	if (stmt == NULL)
-		return -1;
-	if (bind_text(stmt, 1, owner) != 0 ||
-	    sqlite3_bind_int64(stmt, 2, id) != SQLITE_OK) {
-		sqlite3_finalize(stmt);
-		return db_fail(st, err, "bind");
-	}
-	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE)
-		return db_fail(st, err, "ack");
-	return sqlite3_changes(st->db) > 0 ? 1 : 0;
+	return group_write(st, mailbox_ack, &a, err);
 }
+
+/* ---- the relay queue ---- */
 
 void
 outbound_release(struct outbound *ob)
@@ -383,32 +673,50 @@ outbound_release(struct outbound *ob)
 	memset(ob, 0, sizeof(*ob));
 }
 
-int
-store_outbound_add(struct store *st, const struct outbound *ob, int64_t now,
-    struct smimp_err *err)
-{
-	sqlite3_stmt *stmt;
-	int rc;
+struct outbound_args {
+	const struct outbound *ob;
+	int64_t now;
+};
 
-	stmt = prepare(st, "INSERT OR IGNORE INTO outbound (domain, sender, "
-	    "recipients, all_recipients, message_id, data, stamp, stamp_date, "
-	    "first_try, next_try) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", err);
-	if (stmt == NULL)
-		return -1;
-	if (bind_text(stmt, 1, ob->domain) || bind_text(stmt, 2, ob->sender) ||
+static int
+bind_outbound(sqlite3_stmt *stmt, const void *arg)
+{
+	const struct outbound_args *a = arg;
+	const struct outbound *ob = a->ob;
+
+	return bind_text(stmt, 1, ob->domain) ||
+	    bind_text(stmt, 2, ob->sender) ||
 	    bind_text(stmt, 3, ob->recipients) || bind_text(stmt, 4, ob->all) ||
 	    bind_text(stmt, 5, ob->message_id) ||
 	    sqlite3_bind_blob(stmt, 6, ob->data, (int)ob->len,
 	    SQLITE_STATIC) != SQLITE_OK || bind_text(stmt, 7, ob->stamp) ||
 	    bind_text(stmt, 8, ob->stamp_date) ||
-	    sqlite3_bind_int64(stmt, 9, now) != SQLITE_OK ||
-	    sqlite3_bind_int64(stmt, 10, now) != SQLITE_OK) {
-		sqlite3_finalize(stmt);
-		return db_fail(st, err, "bind");
-	}
-	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
-	return rc == SQLITE_DONE ? 0 : db_fail(st, err, "queue");
+	    sqlite3_bind_int64(stmt, 9, a->now) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, 10, a->now) != SQLITE_OK ? -1 : 0;
+}
+
+static int
+outbound_add(sqlite3 *db, void *arg, struct smimp_err *err)
+{
+	int rc = SQLITE_ERROR;
+
+	if (step_once(db, "INSERT OR IGNORE INTO outbound (domain, sender, "
+	    "recipients, all_recipients, message_id, data, stamp, stamp_date, "
+	    "first_try, next_try) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    bind_outbound, arg, &rc, err) != 0)
+		return -1;
+	return rc == SQLITE_DONE ? 0 : db_fail(db, err, "queue");
+}
+
+int
+store_outbound_add(struct store *st, const struct outbound *ob, int64_t now,
+    struct smimp_err *err)
+{
+	struct outbound_args a = { ob, now };
+
+	if (ob->len > INT_MAX)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "message too large");
+	return group_write(st, outbound_add, &a, err);
 }
 
 static char *
@@ -419,92 +727,123 @@ col_strdup(sqlite3_stmt *stmt, int i)
 	return strdup(t != NULL ? (const char *)t : "");
 }
 
-int
-store_outbound_next(struct store *st, int64_t now, struct outbound *ob,
-    struct smimp_err *err)
+static void
+col_copy(sqlite3_stmt *stmt, int i, char *out, size_t cap)
 {
-	sqlite3_stmt *stmt;
-	int rc, ret = -1;
+	const unsigned char *t = sqlite3_column_text(stmt, i);
 
-	memset(ob, 0, sizeof(*ob));
-	stmt = prepare(st, "SELECT id, domain, sender, recipients, "
-	    "all_recipients, message_id, data, stamp, stamp_date, attempts, "
-	    "first_try FROM outbound WHERE next_try <= ? ORDER BY next_try "
-	    "LIMIT 1", err);
-	if (stmt == NULL)
-		return -1;
-	if (sqlite3_bind_int64(stmt, 1, now) != SQLITE_OK) {
-		db_fail(st, err, "bind");
-		goto out;
-	}
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE) {
-		ret = 0;
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		db_fail(st, err, "select");
-		goto out;
-	}
+	(void)snprintf(out, cap, "%s", t != NULL ? (const char *)t : "");
+}
+
+/* Fill ob from a row of the outbound table; -1 out of memory. */
+static int
+outbound_row(sqlite3_stmt *stmt, struct outbound *ob)
+{
 	ob->id = sqlite3_column_int64(stmt, 0);
-	(void)snprintf(ob->domain, sizeof(ob->domain), "%s",
-	    (const char *)sqlite3_column_text(stmt, 1));
-	(void)snprintf(ob->sender, sizeof(ob->sender), "%s",
-	    (const char *)sqlite3_column_text(stmt, 2));
+	col_copy(stmt, 1, ob->domain, sizeof(ob->domain));
+	col_copy(stmt, 2, ob->sender, sizeof(ob->sender));
 	ob->recipients = col_strdup(stmt, 3);
 	ob->all = col_strdup(stmt, 4);
-	(void)snprintf(ob->message_id, sizeof(ob->message_id), "%s",
-	    (const char *)sqlite3_column_text(stmt, 5));
+	col_copy(stmt, 5, ob->message_id, sizeof(ob->message_id));
 	ob->len = (size_t)sqlite3_column_bytes(stmt, 6);
 	ob->data = malloc(ob->len + 1);
-	(void)snprintf(ob->stamp, sizeof(ob->stamp), "%s",
-	    (const char *)sqlite3_column_text(stmt, 7));
-	(void)snprintf(ob->stamp_date, sizeof(ob->stamp_date), "%s",
-	    (const char *)sqlite3_column_text(stmt, 8));
+	col_copy(stmt, 7, ob->stamp, sizeof(ob->stamp));
+	col_copy(stmt, 8, ob->stamp_date, sizeof(ob->stamp_date));
 	ob->attempts = (unsigned int)sqlite3_column_int(stmt, 9);
 	ob->first_try = sqlite3_column_int64(stmt, 10);
 	if (ob->recipients == NULL || ob->all == NULL || ob->data == NULL) {
 		outbound_release(ob);
-		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
-		goto out;
+		return -1;
 	}
 	if (ob->len > 0)
 		memcpy(ob->data, sqlite3_column_blob(stmt, 6), ob->len);
-	ret = 1;
+	return 0;
+}
+
+int
+store_outbound_due(struct store *st, int64_t now, int64_t after,
+    struct outbound *obs, size_t cap, size_t *n, struct smimp_err *err)
+{
+	sqlite3 *db = reader_get(st);
+	sqlite3_stmt *stmt;
+	int rc = SQLITE_ERROR, ret = -1;
+
+	*n = 0;
+	stmt = prepare(db, "SELECT id, domain, sender, recipients, "
+	    "all_recipients, message_id, data, stamp, stamp_date, attempts, "
+	    "first_try FROM outbound WHERE next_try <= ? AND id > ? "
+	    "ORDER BY id LIMIT ?", err);
+	if (stmt == NULL)
+		goto out;
+	if (sqlite3_bind_int64(stmt, 1, now) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, 2, after) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, 3, (int64_t)cap) != SQLITE_OK) {
+		db_fail(db, err, "bind");
+		goto out;
+	}
+	while (*n < cap && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		memset(&obs[*n], 0, sizeof(obs[*n]));
+		if (outbound_row(stmt, &obs[*n]) != 0) {
+			smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+			goto undo;
+		}
+		(*n)++;
+	}
+	if (*n < cap && rc != SQLITE_DONE) {
+		db_fail(db, err, "select");
+		goto undo;
+	}
+	ret = 0;
+	goto out;
+undo:
+	while (*n > 0)
+		outbound_release(&obs[--*n]);
 out:
 	sqlite3_finalize(stmt);
+	reader_put(st, db);
 	return ret;
 }
 
-static int
-exec_id(struct store *st, const char *sql, int64_t a, int64_t b,
-    struct smimp_err *err)
-{
-	sqlite3_stmt *stmt = prepare(st, sql, err);
-	int rc;
+struct id_args {
+	const char *sql;
+	int64_t a, b;
+};
 
-	if (stmt == NULL)
+static int
+bind_ids(sqlite3_stmt *stmt, const void *arg)
+{
+	const struct id_args *a = arg;
+
+	return sqlite3_bind_int64(stmt, 1, a->a) != SQLITE_OK ||
+	    (a->b >= 0 && sqlite3_bind_int64(stmt, 2, a->b) != SQLITE_OK) ?
+	    -1 : 0;
+}
+
+static int
+exec_ids(sqlite3 *db, void *arg, struct smimp_err *err)
+{
+	const struct id_args *a = arg;
+	int rc = SQLITE_ERROR;
+
+	if (step_once(db, a->sql, bind_ids, a, &rc, err) != 0)
 		return -1;
-	if (sqlite3_bind_int64(stmt, 1, a) != SQLITE_OK ||
-	    (b >= 0 && sqlite3_bind_int64(stmt, 2, b) != SQLITE_OK)) {
-		sqlite3_finalize(stmt);
-		return db_fail(st, err, "bind");
-	}
-	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
-	return rc == SQLITE_DONE ? 0 : db_fail(st, err, "update");
+	return rc == SQLITE_DONE ? 0 : db_fail(db, err, "update");
 }
 
 int
 store_outbound_done(struct store *st, int64_t id, struct smimp_err *err)
 {
-	return exec_id(st, "DELETE FROM outbound WHERE id = ?", id, -1, err);
+	struct id_args a = { "DELETE FROM outbound WHERE id = ?", id, -1 };
+
+	return group_write(st, exec_ids, &a, err);
 }
 
 int
 store_outbound_retry(struct store *st, int64_t id, int64_t next_try,
     struct smimp_err *err)
 {
-	return exec_id(st, "UPDATE outbound SET attempts = attempts + 1, "
-	    "next_try = ?2 WHERE id = ?1", id, next_try, err);
+	struct id_args a = { "UPDATE outbound SET attempts = attempts + 1, "
+	    "next_try = ?2 WHERE id = ?1", id, next_try };
+
+	return group_write(st, exec_ids, &a, err);
 }
