@@ -48,7 +48,7 @@ UNITS := $(UNIT_SRC:t/unit/%.c=$(B)/t/%)
 FUZZ_SRC := $(sort $(wildcard fuzz/*.c))
 MANS := $(sort $(wildcard man/*.[1578]))
 
-all: $(BINS) $(UNITS)
+all: $(BINS) $(UNITS) $(B)/bench/smimp-load
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -69,6 +69,10 @@ $(B)/bin/smimpd: $(SERVER_OBJ) $(B)/libsmimp.a
 $(B)/t/%: $(B)/t/unit/%.o $(B)/libsmimp.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(B)/libsmimp.a $(LDLIBS) -lz
+
+$(B)/bench/smimp-load: $(B)/bench/load.o $(B)/libsmimp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(B)/libsmimp.a $(LDLIBS)
 
 deps:
 	@sh scripts/deps.sh
@@ -112,4 +116,4 @@ clean:
 .SECONDARY:
 
 -include $(LIB_OBJ:.o=.d) $(CMDS:%=$(B)/cmd/%.d) $(SERVER_OBJ:.o=.d) \
-	$(UNITS:$(B)/t/%=$(B)/t/unit/%.d)
+	$(UNITS:$(B)/t/%=$(B)/t/unit/%.d) $(B)/bench/load.d

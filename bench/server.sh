@@ -1,69 +1,177 @@
 #!/bin/bash
-# Server benchmark: accepted messages per second (4 KiB sealed messages,
-# durable, a signature verified on each) through smimp-send's reused
-# connection, and cross-domain relay throughput between two smimpd on
-# loopback; beside the storage limit (SQLite durable commits per second,
-# one per transaction), measured in the same run.
+# Server benchmark, all in one run on this machine:
+#  - submission: 4 KiB sealed messages into smimpd over HTTPS on loopback
+#    (durable, a request signature verified on each), messages per second
+#    and p50/p99 latency, by smimp-load over CONNS reused connections;
+#  - relay: the same across two smimpd (example.org -> example.net), from
+#    submission until the recipient's mailbox lists it;
+#  - Postfix from Debian on loopback, driven by its own smtp-source with
+#    4 KiB messages over as many sessions, into its durable queue;
+#  - the storage limit: durable 4 KiB SQLite commits per second, one row
+#    per transaction and 64 rows per transaction;
+#  - a soak run of SOAK_SECONDS (default 600) with submissions, relay and
+#    acknowledgements, sampling both servers' resident memory.
+# usage: server.sh BINDIR   (SERVER_N, CONNS, SOAK_SECONDS in the environment)
 set -euo pipefail
 BIN=$(cd "${1:?usage: server.sh BINDIR}" && pwd)
-N=${SERVER_N:-500}
+N=${SERVER_N:-3000}
+CONNS=${CONNS:-16}
+SOAK=${SOAK_SECONDS:-600}
+LOAD="$BIN/../bench/smimp-load"
 export PATH="$BIN:$PATH"
 W=$(mktemp -d "${BENCH_DIR:-/var/tmp}/smimp-sbench.XXXXXX")
 pids=
-trap 'for p in $pids; do kill -TERM $p 2>/dev/null || true; done; sleep 0.3; rm -rf "$W"' EXIT
+cleanup() {
+	for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
+	[ -f "$W/pf/etc/main.cf" ] && postfix -c "$W/pf/etc" stop >/dev/null 2>&1 || true
+	sleep 0.3
+	rm -rf "$W"
+}
+trap cleanup EXIT
 cd "$W"
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+
+# ---- two smimpd ----
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem \
 	-out cert.pem -days 1 -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
 ORG=$(port); NET=$(port)
 export SMIMP_RESOLVE="example.org=127.0.0.1:$ORG,example.net=127.0.0.1:$NET" SMIMP_CACERT=$W/cert.pem
-printf 'resolve %s\ncacert %s\nrate-sender 0\nrate-domain 0\nretry-base 1\n' "$SMIMP_RESOLVE" "$SMIMP_CACERT" >c.conf
+printf 'resolve %s\ncacert %s\nrate-sender 0\nrate-domain 0\nretry-base 1\nrelay-workers 16\n' "$SMIMP_RESOLVE" "$SMIMP_CACERT" >c.conf
 for u in alice@example.org bob@example.org carol@example.net; do
 	n=${u%@*}; smimp-keygen -u "$u" -o "$n" --no-passphrase >/dev/null 2>&1
 done
 smimpd -f c.conf --data org --domain example.org adduser alice@example.org alice.pub
 smimpd -f c.conf --data org --domain example.org adduser bob@example.org bob.pub
 smimpd -f c.conf --data net --domain example.net adduser carol@example.net carol.pub
+declare -A spid
 for s in "org example.org $ORG" "net example.net $NET"; do
 	set -- $s
-	smimpd -d -f c.conf --data "$1" --domain "$2" --listen "127.0.0.1:$3" \
+	smimpd -f c.conf --data "$1" --domain "$2" --listen "127.0.0.1:$3" \
 		--cert cert.pem --key key.pem 2>"$1.log" &
-	pids="$pids $!"
+	pids="$pids $!"; spid[$1]=$!
 done
 sleep 0.5
 mkdir local remote
 for i in $(seq "$N"); do
-	head -c 4096 /dev/urandom | smimp-seal -i alice.key -r bob.pub >"local/$i.age"
-	head -c 4096 /dev/urandom | smimp-seal -i alice.key -r carol.pub >"remote/$i.age"
+	head -c 4096 /dev/urandom >m
+	smimp-seal -i alice.key -r bob.pub <m >"local/$i.age"
+	smimp-seal -i alice.key -r carol.pub <m >"remote/$i.age"
 done
-now() { date +%s.%N; }
-t0=$(now); smimp-send -i alice.key local/*.age >/dev/null; t1=$(now)
-sub=$(awk -v a="$t0" -v b="$t1" -v n="$N" 'BEGIN { printf "%.0f", n / (b - a) }')
-t0=$(now); smimp-send -i alice.key remote/*.age >/dev/null
-while [ "$(grep -c relayed org.log || true)" -lt "$N" ]; do sleep 0.05; done
-t1=$(now)
-rel=$(awk -v a="$t0" -v b="$t1" -v n="$N" 'BEGIN { printf "%.0f", n / (b - a) }')
+field() { sed -n "s/.*$1 \([0-9.]*\).*/\1/p"; }
+
+sub_line=$("$LOAD" -c "$CONNS" -i alice.key local/*.age)
+sub=$(echo "$sub_line" | sed -n 's/.*: \([0-9]*\) msg\/s.*/\1/p')
+sub50=$(echo "$sub_line" | field p50); sub99=$(echo "$sub_line" | field p99)
+rel_out=$("$LOAD" -c "$CONNS" -i alice.key -w carol.key remote/*.age)
+rel_line=$(echo "$rel_out" | grep '^arrived')
+rel=$(echo "$rel_line" | sed -n 's/.*: \([0-9]*\) msg\/s.*/\1/p')
+rel50=$(echo "$rel_line" | field p50); rel99=$(echo "$rel_line" | field p99)
+relayed=$(echo "$rel_line" | sed -n 's/^arrived \([0-9]*\).*/\1/p')
+
+# ---- Postfix ----
+pf=skipped
+if command -v postfix >/dev/null && command -v smtp-source >/dev/null && [ "$(id -u)" = 0 ]; then
+	PF=$(port)
+	mkdir -p pf/etc pf/queue pf/data
+	chown postfix pf/data
+	cat >pf/etc/main.cf <<EOF
+compatibility_level = 3.6
+queue_directory = $W/pf/queue
+data_directory = $W/pf/data
+mail_owner = postfix
+myhostname = bench.localdomain
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject
+default_transport = discard
+maillog_file = $W/pf/maillog
+maillog_file_prefixes = $W/pf
+smtputf8_enable = no
+EOF
+	{
+		echo "127.0.0.1:$PF inet n - n - - smtpd"
+		for s in "pickup n 60 1" "cleanup n - 0" "qmgr n 300 1" \
+			"rewrite - - -" "bounce - - 0" "defer - - 0" \
+			"trace - - 0" "verify - - 1" "proxymap - - -" \
+			"showq n - -" "error - - -" "retry - - -" \
+			"discard - - -" "anvil - - 1" "scache - - 1"; do
+			set -- $s
+			svc=$1; case $1 in retry) svc=error;; defer|trace) svc=bounce;; rewrite) svc=trivial-rewrite;; esac
+			echo "$1 unix $2 - n $3 $4 $svc"
+		done
+		echo "postlog unix-dgram n - n - 1 postlogd"
+	} >pf/etc/master.cf
+	chmod 755 "$W"	# Postfix's processes run as postfix
+	postfix -c "$W/pf/etc" check >/dev/null 2>&1 || true
+	if postfix -c "$W/pf/etc" start >/dev/null 2>&1; then
+		sleep 1
+		t0=$(now)
+		smtp-source -l 4096 -m "$N" -s "$CONNS" -f a@bench.test -t b@bench.test "127.0.0.1:$PF"
+		t1=$(now)
+		pf=$(awk -v a="$t0" -v b="$t1" -v n="$N" 'BEGIN { printf "%.0f", n / (b - a) }')
+		# every message must have been queued, or the number means nothing
+		q=$(grep -c 'postfix/cleanup.*message-id' pf/maillog || true)
+		[ "$q" -ge "$N" ] || pf="failed ($q of $N queued)"
+		postfix -c "$W/pf/etc" stop >/dev/null 2>&1 || true
+	fi
+fi
+
+# ---- storage limits ----
 cat >sq.c <<'C'
 #include <sqlite3.h>
 #include <stdio.h>
 #include <time.h>
-int main(void) {
-	sqlite3 *db; char blob[4096] = {0}; struct timespec a, b; int i, n = 500;
-	sqlite3_open("sq.db", &db);
-	sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE t (b BLOB);", 0, 0, 0);
-	sqlite3_stmt *st; sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?)", -1, &st, 0);
-	clock_gettime(CLOCK_MONOTONIC, &a);
-	for (i = 0; i < n; i++) { sqlite3_bind_blob(st, 1, blob, sizeof blob, 0); sqlite3_step(st); sqlite3_reset(st); }
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	printf("%.0f\n", n / ((b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9));
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
+int main(int argc, char **argv) {
+	sqlite3 *db; sqlite3_stmt *st; static char blob[4096]; int i, n = 3000, group = argc > 1 ? atoi(argv[1]) : 1;
+	double a;
+	if (sqlite3_open(argc > 2 ? argv[2] : "sq.db", &db) != SQLITE_OK ||
+	    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE t (b BLOB);", 0, 0, 0) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?)", -1, &st, 0) != SQLITE_OK) return 1;
+	a = now();
+	for (i = 0; i < n; i++) {
+		if (i % group == 0 && sqlite3_exec(db, "BEGIN", 0, 0, 0) != SQLITE_OK) return 1;
+		sqlite3_bind_blob(st, 1, blob, sizeof blob, 0);
+		if (sqlite3_step(st) != SQLITE_DONE) return 1;
+		sqlite3_reset(st);
+		if ((i % group == group - 1 || i == n - 1) && sqlite3_exec(db, "COMMIT", 0, 0, 0) != SQLITE_OK) return 1;
+	}
+	printf("%.0f\n", n / (now() - a));
 	return 0;
 }
 C
-cc -O2 -o sq sq.c -lsqlite3
-lim=$(./sq)
-echo "server benchmark: $N messages of 4 KiB, HTTPS on loopback, $(nproc) cores"
-printf '%-44s %8s msg/s\n' "submission (one client, reused connection)" "$sub"
-printf '%-44s %8s msg/s\n' "relay example.org -> example.net" "$rel"
-printf '%-44s %8s commits/s\n' "storage limit (SQLite WAL, synchronous=FULL)" "$lim"
-awk -v s="$sub" -v l="$lim" -v r="$rel" 'BEGIN { printf "submission / storage limit: %.2f; relay / submission: %.2f\n", s / l, r / s }'
-echo "Postfix (smtp-source) is not measured by this script yet."
+cc -O2 -include stdlib.h -o sq sq.c -lsqlite3
+lim1=$(./sq 1 one.db)
+lim64=$(./sq 64 group.db)
+
+# ---- soak: memory over time ----
+rss() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+soak_line=skipped
+if [ "$SOAK" -gt 0 ]; then
+	samples=
+	"$LOAD" -c 4 -t "$SOAK" -i alice.key -w carol.key remote/*.age >soak.out 2>soak.err &
+	lp=$!
+	step=$(( SOAK / 10 > 0 ? SOAK / 10 : 1 ))
+	for k in $(seq 0 10); do
+		[ "$k" -gt 0 ] && sleep "$step"
+		kill -0 "$lp" 2>/dev/null || break
+		samples="$samples $(rss "${spid[org]}")/$(rss "${spid[net]}")"
+	done
+	wait "$lp" || true
+	soak_line="RSS KiB example.org/example.net every ${step} s:$samples"
+fi
+
+echo "server benchmark: $N messages of 4 KiB, $CONNS connections, loopback, $(nproc) cores"
+printf '%-46s %8s msg/s  p50 %6s ms  p99 %6s ms\n' "smimpd submission (HTTPS, signed, durable)" "$sub" "$sub50" "$sub99"
+printf '%-46s %8s msg/s  p50 %6s ms  p99 %6s ms  (%s of %s arrived)\n' "smimpd relay example.org -> example.net" "$rel" "$rel50" "$rel99" "$relayed" "$N"
+printf '%-46s %8s msg/s\n' "Postfix smtp-source -> queue (SMTP, durable)" "$pf"
+printf '%-46s %8s commits/s\n' "SQLite WAL synchronous=FULL, 1 row/commit" "$lim1"
+printf '%-46s %8s rows/s\n' "SQLite WAL synchronous=FULL, 64 rows/commit" "$lim64"
+awk -v s="$sub" -v p="$pf" -v r="$rel" -v l="$lim1" 'BEGIN {
+	if (p + 0 > 0) printf "smimpd / Postfix: %.2fx (target 5x)\n", s / p
+	printf "relay / submission: %.2f (target 0.5); submission / one-row commit limit: %.2f\n", r / s, s / l }'
+echo "soak ($SOAK s, 4 connections, relay + acknowledgements): $soak_line"
+[ -s soak.out ] && sed 's/^/  /' soak.out

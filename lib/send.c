@@ -56,92 +56,130 @@ http_fail(const struct remote_reply *rep, const char *what,
 	    rep->status, rep->error[0] != '\0' ? ": " : "", rep->error);
 }
 
+void
+submission_release(struct submission *s)
+{
+	free(s->data);
+	memset(s, 0, sizeof(*s));
+}
+
+int
+send_prepare(const struct identity *id, int fd, struct submission *s,
+    struct smimp_err *err)
+{
+	struct msg_meta meta;
+	size_t i, off = 0;
+	int tmp, ret = -1;
+
+	memset(s, 0, sizeof(*s));
+	if (fd_read_all(fd, "the message", REMOTE_MAX_BODY, &s->data, &s->len,
+	    err) != 0)
+		return -1;
+	/* Read it back as its sender: recipients and message id. */
+	tmp = anon_tmpfile(err);
+	if (tmp < 0)
+		goto out;
+	if (fd_write_all(tmp, s->data, s->len) != 0 ||
+	    lseek(tmp, 0, SEEK_SET) != 0) {
+		close(tmp);
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot spool");
+		goto out;
+	}
+	ret = message_open_sent(&id->sk, tmp, &meta, err);
+	close(tmp);
+	if (ret != 0)
+		goto out;
+	ret = -1;
+	for (i = 0; i < meta.nrcpts; i++) {
+		int n = snprintf(s->to + off, sizeof(s->to) - off, "%s%s",
+		    i > 0 ? ", " : "", meta.rcpts[i].address);
+
+		if (n < 0 || (size_t)n >= sizeof(s->to) - off) {
+			smimp_err_set(err, SMIMP_EXIT_FAIL, "too many "
+			    "recipients");
+			goto meta;
+		}
+		off += (size_t)n;
+	}
+	(void)snprintf(s->message_id, sizeof(s->message_id), "%s",
+	    meta.message_id);
+	ret = 0;
+meta:
+	msg_meta_release(&meta);
+out:
+	if (ret != 0)
+		submission_release(s);
+	return ret;
+}
+
+/* Is any address in the list "a@x, b@y" of a domain other than own? */
+static int
+other_domains(const char *list, const char *own)
+{
+	size_t n = strlen(own);
+	const char *at;
+
+	for (at = strchr(list, '@'); at != NULL; at = strchr(at + 1, '@'))
+		if (strncmp(at + 1, own, n) != 0 ||
+		    (at[1 + n] != '\0' && at[1 + n] != ','))
+			return 1;
+	return 0;
+}
+
+int
+send_submit(struct remote *r, const struct identity *id,
+    const struct submission *s, struct smimp_err *err)
+{
+	struct remote_reply rep;
+	char base[512], sorted[8192], stamp[STAMP_STRLEN], when[TIME_STRLEN];
+	char to_h[8300], mid_h[300], stamp_h[STAMP_STRLEN + 16], date_h[64];
+	const char *extra[5] = { to_h, mid_h, stamp_h, date_h, NULL };
+
+	/*
+	 * The delivery stamp: what other domains check before accepting.
+	 * Messages that stay in the sender's domain need none.
+	 */
+	if (!other_domains(s->to, address_domain(id->sk.address)))
+		extra[2] = NULL;
+	time_format(time_now(), when);
+	if (extra[2] != NULL && (stamp_recipients(s->to, sorted,
+	    sizeof(sorted)) != 0 || stamp_sign(stamp, id->sk.address, sorted,
+	    s->message_id, s->data, s->len, when, id->sk.identity_secret,
+	    err) != 0))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot stamp the "
+		    "message");
+	(void)snprintf(to_h, sizeof(to_h), "Smimp-To: %s", s->to);
+	(void)snprintf(mid_h, sizeof(mid_h), "Smimp-Message-Id: %s",
+	    s->message_id);
+	(void)snprintf(stamp_h, sizeof(stamp_h), "Smimp-Stamp: %s", stamp);
+	(void)snprintf(date_h, sizeof(date_h), "Smimp-Stamp-Date: %s", when);
+	if (home_base(r, id, base, sizeof(base), err) != 0 ||
+	    remote_request(r, "POST", address_domain(id->sk.address), base,
+	    "/v1/messages", s->data, s->len, id->sk.address,
+	    id->sk.identity_secret, extra, &rep, err) != 0)
+		return -1;
+	if (rep.status != 201 && rep.status != 200) {
+		http_fail(&rep, s->message_id, err);
+		remote_reply_release(&rep);
+		return -1;
+	}
+	remote_reply_release(&rep);
+	return 0;
+}
+
 int
 send_message(struct remote *r, const struct identity *id, int fd,
     char *message_id, size_t cap, struct smimp_err *err)
 {
-	struct remote_reply rep;
-	struct msg_meta meta;
-	unsigned char *data = NULL;
-	char base[512], to[8192], sorted[8192], mid_h[300], stamp[STAMP_STRLEN];
-	char stamp_h[STAMP_STRLEN + 16], when[TIME_STRLEN], date_h[64];
-	const char *extra[5];
-	size_t len, i, off = 0;
-	int ret = -1, opened = 0;
+	struct submission s;
+	int ret;
 
-	if (fd_read_all(fd, "the message", REMOTE_MAX_BODY, &data, &len,
-	    err) != 0)
+	if (send_prepare(id, fd, &s, err) != 0)
 		return -1;
-	/* Read it back as its sender: recipients and message id. */
-	{
-		int tmp = anon_tmpfile(err);
-
-		if (tmp < 0)
-			goto out;
-		if (fd_write_all(tmp, data, len) != 0 ||
-		    lseek(tmp, 0, SEEK_SET) != 0) {
-			close(tmp);
-			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot spool");
-			goto out;
-		}
-		ret = message_open_sent(&id->sk, tmp, &meta, err);
-		close(tmp);
-		if (ret != 0)
-			goto out;
-		ret = -1;
-		opened = 1;
-	}
-	to[0] = '\0';
-	for (i = 0; i < meta.nrcpts; i++) {
-		int n = snprintf(to + off, sizeof(to) - off, "%s%s",
-		    i > 0 ? ", " : "", meta.rcpts[i].address);
-
-		if (n < 0 || (size_t)n >= sizeof(to) - off) {
-			smimp_err_set(err, SMIMP_EXIT_FAIL, "too many "
-			    "recipients");
-			goto out;
-		}
-		off += (size_t)n;
-	}
-	(void)snprintf(mid_h, sizeof(mid_h), "Smimp-Message-Id: %s",
-	    meta.message_id);
-	/* The delivery stamp: what other domains check before accepting. */
-	time_format(time_now(), when);
-	if (stamp_recipients(to, sorted, sizeof(sorted)) != 0 ||
-	    stamp_sign(stamp, id->sk.address, sorted, meta.message_id, data,
-	    len, when, id->sk.identity_secret, err) != 0) {
-		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot stamp the message");
-		goto out;
-	}
-	(void)snprintf(stamp_h, sizeof(stamp_h), "Smimp-Stamp: %s", stamp);
-	(void)snprintf(date_h, sizeof(date_h), "Smimp-Stamp-Date: %s", when);
-	{
-		static char to_h[8300];
-
-		(void)snprintf(to_h, sizeof(to_h), "Smimp-To: %s", to);
-		extra[0] = to_h;
-	}
-	extra[1] = mid_h;
-	extra[2] = stamp_h;
-	extra[3] = date_h;
-	extra[4] = NULL;
-	if (home_base(r, id, base, sizeof(base), err) != 0 ||
-	    remote_request(r, "POST", address_domain(id->sk.address), base,
-	    "/v1/messages", data, len, id->sk.address, id->sk.identity_secret,
-	    extra, &rep, err) != 0)
-		goto out;
-	if (rep.status != 201 && rep.status != 200) {
-		http_fail(&rep, meta.message_id, err);
-		remote_reply_release(&rep);
-		goto out;
-	}
-	remote_reply_release(&rep);
-	(void)snprintf(message_id, cap, "%s", meta.message_id);
-	ret = 0;
-out:
-	if (opened)
-		msg_meta_release(&meta);
-	free(data);
+	ret = send_submit(r, id, &s, err);
+	if (ret == 0)
+		(void)snprintf(message_id, cap, "%s", s.message_id);
+	submission_release(&s);
 	return ret;
 }
 

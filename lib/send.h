@@ -12,6 +12,22 @@
 #include "remote.h"
 #include "trust.h"
 
+/* A sealed message ready to submit, with what was read back from it. */
+struct submission {
+	unsigned char *data;
+	size_t len;
+	char message_id[256];
+	char to[8192];		/* "a@x.org, b@y.net" */
+};
+
+/* Read the sealed message in fd (sealed by id) and its recipients. */
+int send_prepare(const struct identity *id, int fd, struct submission *s,
+    struct smimp_err *err);
+/* Stamp and submit it to the sender's home server. */
+int send_submit(struct remote *r, const struct identity *id,
+    const struct submission *s, struct smimp_err *err);
+void submission_release(struct submission *s);
+
 /*
  * Send the sealed message in fd (sealed by id): read its recipients and
  * id back, then submit it with a signed request.  message_id gets the id.

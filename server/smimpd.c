@@ -46,18 +46,28 @@
 static const char *progname = "smimpd";
 static int verbose;
 
+/* One write(2) per line, so that lines from many threads never mix. */
 void
 log_line(const char *fmt, ...)
 {
-	char when[TIME_STRLEN];
+	char line[2048], when[TIME_STRLEN];
 	va_list ap;
+	int n, m;
 
 	time_format(time_now(), when);
-	fprintf(stderr, "%s %s: ", when, progname);
+	n = snprintf(line, sizeof(line), "%s %s: ", when, progname);
+	if (n < 0)
+		return;
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	if (m < 0)
+		return;
+	n += m;
+	if ((size_t)n > sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;	/* cut, still one line */
+	line[n++] = '\n';
+	(void)fd_write_all(STDERR_FILENO, line, (size_t)n);
 }
 
 static void

@@ -136,7 +136,8 @@ store_open(const char *datadir, struct smimp_err *err)
 	if (db_open(path, &st->db, schema, err) != 0)
 		goto fail;
 	for (i = 0; i < READERS; i++) {
-		if (db_open(path, &st->readers[i], "PRAGMA query_only=1;",
+		if (db_open(path, &st->readers[i], "PRAGMA query_only=1;"
+		    "PRAGMA mmap_size=268435456;",
 		    err) != 0)
 			goto fail;
 		st->free_readers[st->nfree++] = st->readers[i];
