@@ -14,6 +14,7 @@
 
 #include "err.h"
 #include "exitcode.h"
+#include "remote.h"
 
 static const char *progname;
 
@@ -56,6 +57,35 @@ usage_error(const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, " (see '%s --help')\n", progname);
 	return SMIMP_EXIT_USAGE;
+}
+
+/* The options of every command that talks to servers. */
+enum { OPT_RESOLVE = 900, OPT_CACERT, OPT_ALLOW_HTTP };
+#define REMOTE_LONGOPTS \
+	{ "resolve", required_argument, NULL, OPT_RESOLVE }, \
+	{ "cacert", required_argument, NULL, OPT_CACERT }, \
+	{ "allow-http", required_argument, NULL, OPT_ALLOW_HTTP }
+
+/* 1 if getopt's c was one of them (now in o), else 0. */
+__attribute__((unused)) static int
+remote_option(int c, const char *arg, struct remote_opts *o)
+{
+	switch (c) {
+	case OPT_RESOLVE: o->resolve = arg; return 1;
+	case OPT_CACERT: o->cacert = arg; return 1;
+	case OPT_ALLOW_HTTP: o->allow_http = arg; return 1;
+	default: return 0;
+	}
+}
+
+/* After the flags: the environment, then the config file. */
+__attribute__((unused)) static int
+remote_options_finish(struct remote_opts *o)
+{
+	struct smimp_err err;
+
+	smimp_err_clear(&err);
+	return remote_opts_defaults(o, &err) != 0 ? report(&err) : 0;
 }
 
 #endif

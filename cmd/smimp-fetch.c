@@ -43,16 +43,14 @@ usage(FILE *f)
 static int
 parse_args(int argc, char **argv, struct fetch_opts *o)
 {
-	enum { OPT_RESOLVE = 256, OPT_CACERT, OPT_HTTP, OPT_PASSFILE,
+	enum { OPT_PASSFILE = 256,
 		OPT_JSON, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "identity", required_argument, NULL, 'i' },
 		{ "dir", required_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "quiet", no_argument, NULL, 'q' },
-		{ "resolve", required_argument, NULL, OPT_RESOLVE },
-		{ "cacert", required_argument, NULL, OPT_CACERT },
-		{ "allow-http", required_argument, NULL, OPT_HTTP },
+		REMOTE_LONGOPTS,
 		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -67,19 +65,19 @@ parse_args(int argc, char **argv, struct fetch_opts *o)
 		case 'd': o->dir = optarg; break;
 		case 'q': o->quiet = 1; break;
 		case OPT_JSON: o->json = 1; break;
-		case OPT_RESOLVE: o->remote.resolve = optarg; break;
-		case OPT_CACERT: o->remote.cacert = optarg; break;
-		case OPT_HTTP: o->remote.allow_http = optarg; break;
 		case OPT_PASSFILE: o->passphrase_file = optarg; break;
 		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
 		case OPT_VERSION: exit(print_version());
-		default: usage(stderr); return SMIMP_EXIT_USAGE;
+		default:
+			if (remote_option(c, optarg, &o->remote))
+				break;
+			usage(stderr);
+			return SMIMP_EXIT_USAGE;
 		}
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
-	remote_opts_from_env(&o->remote);
-	return 0;
+	return remote_options_finish(&o->remote);
 }
 
 /* A progress bar on a terminal, for more than a few messages. */

@@ -15,14 +15,16 @@
 
 #include "age.h"
 #include "fileio.h"
+#include "identity.h"
 #include "idlog.h"
 #include "keys.h"
+#include "send.h"
 #include "util.h"
 #include "cmd.h"
 #include "banned.h"
 
 enum keygen_mode { MODE_GENERATE, MODE_FINGERPRINT, MODE_EXPORT_AGE,
-	MODE_EXPORT_RECIPIENT };
+	MODE_EXPORT_RECIPIENT, MODE_REDEEM };
 
 struct keygen_opts {
 	enum keygen_mode mode;
@@ -33,6 +35,8 @@ struct keygen_opts {
 	const char *pubfile;
 	int no_passphrase;
 	const char *passphrase_file;
+	const char *token;		/* --redeem */
+	struct remote_opts remote;
 };
 
 static void
@@ -41,6 +45,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: smimp-keygen -u ADDRESS [-o PREFIX] [--no-passphrase | "
 	    "--passphrase-file FILE]\n"
+	    "       smimp-keygen [-u ADDRESS [-o PREFIX] | -i FILE.key] "
+	    "--redeem TOKEN\n"
 	    "       smimp-keygen --fingerprint FILE.pub\n"
 	    "       smimp-keygen --export-age [-i FILE.key] "
 	    "[--passphrase-file FILE]\n"
@@ -52,7 +58,7 @@ static int
 parse_args(int argc, char **argv, struct keygen_opts *o)
 {
 	enum { OPT_NOPASS = 256, OPT_PASSFILE, OPT_FP, OPT_AGE, OPT_RCPT,
-		OPT_VERSION };
+		OPT_REDEEM, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "user", required_argument, NULL, 'u' },
 		{ "output", required_argument, NULL, 'o' },
@@ -62,6 +68,8 @@ parse_args(int argc, char **argv, struct keygen_opts *o)
 		{ "fingerprint", required_argument, NULL, OPT_FP },
 		{ "export-age", no_argument, NULL, OPT_AGE },
 		{ "export-age-recipient", no_argument, NULL, OPT_RCPT },
+		{ "redeem", required_argument, NULL, OPT_REDEEM },
+		REMOTE_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
@@ -84,9 +92,14 @@ parse_args(int argc, char **argv, struct keygen_opts *o)
 		case OPT_AGE: o->mode = MODE_EXPORT_AGE; o->modes++; break;
 		case OPT_RCPT: o->mode = MODE_EXPORT_RECIPIENT; o->modes++;
 			break;
+		case OPT_REDEEM: o->token = optarg; break;
 		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
 		case OPT_VERSION: exit(print_version());
-		default: usage(stderr); return SMIMP_EXIT_USAGE;
+		default:
+			if (remote_option(c, optarg, &o->remote))
+				break;
+			usage(stderr);
+			return SMIMP_EXIT_USAGE;
 		}
 	}
 	if (o->modes > 1)
@@ -100,6 +113,18 @@ parse_args(int argc, char **argv, struct keygen_opts *o)
 	if (o->no_passphrase && o->passphrase_file != NULL)
 		return usage_error("--no-passphrase and --passphrase-file "
 		    "exclude each other");
+	if (o->token != NULL) {
+		if (o->mode != MODE_GENERATE)
+			return usage_error("--redeem goes with key generation "
+			    "or an existing key, nothing else");
+		if (o->address == NULL)
+			o->mode = MODE_REDEEM;
+		else if (o->identity != NULL)
+			return usage_error("-i names an existing key: no -u "
+			    "with it");
+		if (remote_options_finish(&o->remote) != 0)
+			return SMIMP_EXIT_USAGE;
+	}
 	if (o->mode == MODE_GENERATE && o->address == NULL)
 		return usage_error("an address is needed: -u ADDRESS");
 	if (o->mode != MODE_GENERATE && (o->address || o->prefix))
@@ -144,6 +169,42 @@ make_paths(const struct keygen_opts *o, struct keygen_paths *p,
 	return 0;
 }
 
+/* Register id with its home server using the invitation token. */
+static int
+redeem(const struct keygen_opts *o, const struct identity *id,
+    struct smimp_err *err)
+{
+	struct remote *r;
+	char fp[FINGERPRINT_STRLEN];
+	int ret;
+
+	r = remote_new(&o->remote, err);
+	if (r == NULL)
+		return -1;
+	ret = send_register(r, id, o->token, err);
+	remote_free(r);
+	if (ret != 0)
+		return -1;
+	fingerprint_format(id->log.fingerprint, fp);
+	fprintf(stderr, "%s: registered %s with its server (%s)\n", progname,
+	    id->sk.address, fp);
+	return 0;
+}
+
+static int
+redeem_existing(const struct keygen_opts *o, struct smimp_err *err)
+{
+	struct passphrase_source src = { o->passphrase_file, isatty(0) };
+	struct identity id;
+	int ret;
+
+	if (identity_load(&id, o->identity, &src, 1, err) != 0)
+		return -1;
+	ret = redeem(o, &id, err);
+	identity_release(&id);
+	return ret;
+}
+
 static int
 generate(const struct keygen_opts *o, struct smimp_err *err)
 {
@@ -154,7 +215,7 @@ generate(const struct keygen_opts *o, struct smimp_err *err)
 	char addr[ADDRESS_MAX + 1], fp[FINGERPRINT_STRLEN];
 	char *pass = NULL;
 	size_t pass_len = 0;
-	int ret = -1, wrote = 0;
+	int ret = -1, wrote = 0, unregistered = 0;
 
 	memset(&sk, 0, sizeof(sk));
 	memset(&rk, 0, sizeof(rk));
@@ -185,6 +246,17 @@ generate(const struct keygen_opts *o, struct smimp_err *err)
 	    "keys\n", progname, p.recovery);
 	printf("%s\n", fp);
 	ret = 0;
+	if (o->token != NULL) {
+		struct identity id;
+
+		/* The keys stay: registering can be retried with --redeem. */
+		memset(&id, 0, sizeof(id));
+		id.sk = sk;
+		id.log = log;
+		id.has_log = 1;
+		if (redeem(o, &id, err) != 0)
+			unregistered = 1;
+	}
 out:
 	if (ret != 0 && wrote >= 1)
 		(void)unlink(p.recovery);
@@ -194,7 +266,7 @@ out:
 	secret_key_release(&sk);
 	secret_key_release(&rk);
 	idlog_release(&log);
-	return ret;
+	return unregistered ? -1 : ret;
 }
 
 static int
@@ -279,6 +351,7 @@ main(int argc, char **argv)
 	switch (o.mode) {
 	case MODE_GENERATE: rc = generate(&o, &err); break;
 	case MODE_FINGERPRINT: rc = show_fingerprint(o.pubfile, &err); break;
+	case MODE_REDEEM: rc = redeem_existing(&o, &err); break;
 	default: rc = export_age(&o, &err); break;
 	}
 	if (rc != 0)

@@ -133,7 +133,8 @@ lookup_and_pin(const char *home, const char *arg, struct msg_recipient *r,
 	int ret = -1;
 
 	memset(&ro, 0, sizeof(ro));
-	remote_opts_from_env(&ro);
+	if (remote_opts_defaults(&ro, err) != 0)
+		return -1;
 	if (address_normalize(arg, addr, err) != 0)
 		return -1;
 	rem = remote_new(&ro, err);

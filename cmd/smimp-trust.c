@@ -55,16 +55,14 @@ static int
 parse_args(int argc, char **argv, struct trust_opts *o)
 {
 	enum { OPT_TIER = 256, OPT_FROM, OPT_REPLACE, OPT_PASSFILE,
-		OPT_VERSION, OPT_RESOLVE, OPT_CACERT, OPT_HTTP };
+		OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "tier", required_argument, NULL, OPT_TIER },
 		{ "from-message", required_argument, NULL, OPT_FROM },
 		{ "replace", no_argument, NULL, OPT_REPLACE },
 		{ "identity", required_argument, NULL, 'i' },
 		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
-		{ "resolve", required_argument, NULL, OPT_RESOLVE },
-		{ "cacert", required_argument, NULL, OPT_CACERT },
-		{ "allow-http", required_argument, NULL, OPT_HTTP },
+		REMOTE_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
@@ -85,12 +83,13 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 		case OPT_REPLACE: o->replace = 1; break;
 		case 'i': o->identity = optarg; break;
 		case OPT_PASSFILE: o->passphrase_file = optarg; break;
-		case OPT_RESOLVE: o->remote.resolve = optarg; break;
-		case OPT_CACERT: o->remote.cacert = optarg; break;
-		case OPT_HTTP: o->remote.allow_http = optarg; break;
 		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
 		case OPT_VERSION: exit(print_version());
-		default: usage(stderr); return SMIMP_EXIT_USAGE;
+		default:
+			if (remote_option(c, optarg, &o->remote))
+				break;
+			usage(stderr);
+			return SMIMP_EXIT_USAGE;
 		}
 	}
 	if (optind == argc)
@@ -116,8 +115,9 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 		    (o->tier || o->replace || o->from_message))
 			return usage_error("--tier, --replace and "
 			    "--from-message go with add or fetch");
-		remote_opts_from_env(&o->remote);
-		return 0;
+		/* Only fetch goes on the network. */
+		return strcmp(o->sub, "fetch") == 0 ?
+		    remote_options_finish(&o->remote) : 0;
 	}
 	return usage_error("unknown subcommand '%s'", o->sub);
 }

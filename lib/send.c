@@ -183,6 +183,36 @@ send_message(struct remote *r, const struct identity *id, int fd,
 	return ret;
 }
 
+int
+send_register(struct remote *r, const struct identity *id,
+    const char *token, struct smimp_err *err)
+{
+	struct remote_reply rep;
+	char base[512], tok_h[200];
+	const char *extra[2] = { tok_h, NULL };
+	int ret = -1;
+
+	if (!id->has_log)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "the identity's "
+		    "log (its .pub file) is needed to register");
+	if (token[0] == '\0' || strlen(token) > 128 ||
+	    strpbrk(token, "\r\n ") != NULL)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "malformed "
+		    "invitation token");
+	(void)snprintf(tok_h, sizeof(tok_h), "Smimp-Invite: %s", token);
+	if (home_base(r, id, base, sizeof(base), err) != 0 ||
+	    remote_request(r, "POST", address_domain(id->sk.address), base,
+	    "/v1/register", id->log.raw, id->log.raw_len, id->sk.address,
+	    id->sk.identity_secret, extra, &rep, err) != 0)
+		return -1;
+	if (rep.status == 201)
+		ret = 0;
+	else
+		http_fail(&rep, "registering", err);
+	remote_reply_release(&rep);
+	return ret;
+}
+
 /* ---- fetch ---- */
 
 static int

@@ -35,6 +35,13 @@ void submission_release(struct submission *s);
 int send_message(struct remote *r, const struct identity *id, int fd,
     char *message_id, size_t cap, struct smimp_err *err);
 
+/*
+ * Register the identity (its key and log) with its home server by
+ * redeeming an invitation token from the server's admin.
+ */
+int send_register(struct remote *r, const struct identity *id,
+    const char *token, struct smimp_err *err);
+
 struct fetch_stats {
 	size_t fetched, inbox, other, dropped;
 };

@@ -6,6 +6,8 @@
  *	smimpd adduser ADDRESS FILE.pub			register an account
  *	smimpd deluser ADDRESS				remove one
  *	smimpd users					list them
+ *	smimpd invite ADDRESS [HOURS]			a single-use token
+ *	smimpd invites					pending invitations
  *
  * Discovery follows SMIMP: /.well-known/smimp.txt names the base URL,
  * {base}/version the protocol versions, and the API is under {base}/v1/.
@@ -81,7 +83,10 @@ usage(FILE *f)
 	    "       smimpd [-f FILE] [--data DIR] [--domain DOMAIN] "
 	    "adduser ADDRESS FILE.pub\n"
 	    "       smimpd [-f FILE] [--data DIR] deluser ADDRESS\n"
-	    "       smimpd [-f FILE] [--data DIR] users\n");
+	    "       smimpd [-f FILE] [--data DIR] users\n"
+	    "       smimpd [-f FILE] [--data DIR] --domain DOMAIN "
+	    "invite ADDRESS [HOURS]\n"
+	    "       smimpd [-f FILE] [--data DIR] invites\n");
 }
 
 /* The server's own Ed25519 key: made on first start, kept 0600. */
@@ -226,6 +231,31 @@ header(struct MHD_Connection *c, const char *name)
 	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
 
+/* The signature headers of a request into rs; -1 if missing or malformed. */
+static int
+request_signature(struct MHD_Connection *c, struct reqsig *rs,
+    char user[ADDRESS_MAX + 1])
+{
+	const char *signer = header(c, REQSIG_H_SIGNER);
+	const char *date = header(c, REQSIG_H_DATE);
+	const char *nonce = header(c, REQSIG_H_NONCE);
+	const char *sig = header(c, REQSIG_H_SIGNATURE);
+	struct smimp_err err;
+
+	if (signer == NULL || date == NULL || nonce == NULL || sig == NULL ||
+	    strlen(date) >= sizeof(rs->date) || strlen(nonce) >=
+	    sizeof(rs->nonce) || strlen(sig) >= sizeof(rs->signature) ||
+	    address_normalize(signer, user, &err) != 0 ||
+	    strcmp(signer, user) != 0)
+		return -1;
+	memset(rs, 0, sizeof(*rs));
+	memcpy(rs->signer, user, strlen(user) + 1);
+	memcpy(rs->date, date, strlen(date) + 1);
+	memcpy(rs->nonce, nonce, strlen(nonce) + 1);
+	memcpy(rs->signature, sig, strlen(sig) + 1);
+	return 0;
+}
+
 /*
  * Authenticate a signed request from a user of this domain; on success
  * user holds the signer's address.  Answers 401 itself on failure.
@@ -235,10 +265,6 @@ authenticate(struct server *srv, struct MHD_Connection *c,
     const char *method, const char *url, const struct request *rq,
     char user[ADDRESS_MAX + 1], unsigned int *status, enum MHD_Result *ret)
 {
-	const char *signer = header(c, REQSIG_H_SIGNER);
-	const char *date = header(c, REQSIG_H_DATE);
-	const char *nonce = header(c, REQSIG_H_NONCE);
-	const char *sig = header(c, REQSIG_H_SIGNATURE);
 	unsigned char hash[32], *log = NULL;
 	struct smimp_err err;
 	struct reqsig rs;
@@ -248,20 +274,11 @@ authenticate(struct server *srv, struct MHD_Connection *c,
 	int r;
 
 	*status = MHD_HTTP_UNAUTHORIZED;
-	if (signer == NULL || date == NULL || nonce == NULL || sig == NULL ||
-	    strlen(date) >= sizeof(rs.date) || strlen(nonce) >=
-	    sizeof(rs.nonce) || strlen(sig) >= sizeof(rs.signature) ||
-	    address_normalize(signer, user, &err) != 0 ||
-	    strcmp(signer, user) != 0) {
+	if (request_signature(c, &rs, user) != 0) {
 		*ret = error_json(c, *status, "missing or malformed request "
 		    "signature");
 		return -1;
 	}
-	memset(&rs, 0, sizeof(rs));
-	memcpy(rs.signer, user, strlen(user) + 1);
-	memcpy(rs.date, date, strlen(date) + 1);
-	memcpy(rs.nonce, nonce, strlen(nonce) + 1);
-	memcpy(rs.signature, sig, strlen(sig) + 1);
 	r = strcmp(address_domain(user), srv->cfg.domain) != 0 ? 0 :
 	    store_user_get(srv->store, user, &log, &len, &err);
 	if (r <= 0) {
@@ -297,6 +314,87 @@ authenticate(struct server *srv, struct MHD_Connection *c,
 		return -1;
 	}
 	return 0;
+}
+
+/* What the store keeps of an invitation token. */
+static void
+invite_hash(const char *token, unsigned char out[INVITE_HASH_SIZE])
+{
+	static const char label[] = "smimp/1 invite";
+	crypto_generichash_state h;
+
+	(void)crypto_generichash_init(&h, NULL, 0, INVITE_HASH_SIZE);
+	(void)crypto_generichash_update(&h, (const unsigned char *)label,
+	    sizeof(label));
+	(void)crypto_generichash_update(&h, (const unsigned char *)token,
+	    strlen(token));
+	(void)crypto_generichash_final(&h, out, INVITE_HASH_SIZE);
+}
+
+/*
+ * POST {base}/v1/register: redeem an invitation.  The body is the new
+ * user's identity log, the request is signed by its identity key, and
+ * Smimp-Invite carries the token the admin handed out for that address.
+ * The token is used up by the registration.
+ */
+static enum MHD_Result
+register_user(struct server *srv, struct MHD_Connection *c, const char *url,
+    const struct request *rq, unsigned int *status)
+{
+	const char *token = header(c, "Smimp-Invite");
+	unsigned char hash[32], tokhash[INVITE_HASH_SIZE];
+	char user[ADDRESS_MAX + 1], fp[FINGERPRINT_STRLEN], reply[256];
+	struct smimp_err err;
+	struct reqsig rs;
+	struct idlog log;
+	int r, n;
+
+	*status = MHD_HTTP_BAD_REQUEST;
+	if (token == NULL || strlen(token) > 128 || rq->body.len == 0)
+		return error_json(c, *status, "needs Smimp-Invite and an "
+		    "identity log");
+	if (idlog_parse(&log, (const unsigned char *)rq->body.buf,
+	    rq->body.len, &err) != 0)
+		return error_json(c, *status, "malformed identity log");
+	if (strcmp(address_domain(log.address), srv->cfg.domain) != 0) {
+		idlog_release(&log);
+		return error_json(c, *status, "not an address of this domain");
+	}
+	*status = MHD_HTTP_UNAUTHORIZED;
+	reqsig_body_hash(hash, rq->body.buf, rq->body.len);
+	if (request_signature(c, &rs, user) != 0 ||
+	    strcmp(user, log.address) != 0 ||
+	    reqsig_verify(&rs, "POST", srv->cfg.domain, url, hash,
+	    log.identity_key, time_now(), &err) != 0) {
+		idlog_release(&log);
+		return error_json(c, *status, "the request must be signed by "
+		    "the identity it registers");
+	}
+	invite_hash(token, tokhash);
+	r = store_invite_redeem(srv->store, tokhash, log.address, log.raw,
+	    log.raw_len, time_now(), &err);
+	fingerprint_format(log.fingerprint, fp);
+	idlog_release(&log);
+	switch (r) {
+	case 1:
+		log_line("registered %s by invitation", user);
+		*status = MHD_HTTP_CREATED;
+		n = snprintf(reply, sizeof(reply), "{\"address\":\"%s\","
+		    "\"fingerprint\":\"%s\"}\n", user, fp);
+		return respond(c, *status, "application/json", reply,
+		    (size_t)n);
+	case 0:
+		*status = MHD_HTTP_FORBIDDEN;
+		return error_json(c, *status, "invalid or expired invitation");
+	case 2:
+		*status = MHD_HTTP_CONFLICT;
+		return error_json(c, *status, "the address has an account "
+		    "already");
+	default:
+		log_line("%s", err.msg);
+		*status = MHD_HTTP_SERVICE_UNAVAILABLE;
+		return error_json(c, *status, "store unavailable");
+	}
 }
 
 /*
@@ -580,6 +678,10 @@ route(struct server *srv, struct MHD_Connection *c, const char *method,
 		    (const unsigned char *)(rq->body.len > 0 ? rq->body.buf :
 		    ""), rq->body.len, status);
 	if (strncmp(url, base, blen) == 0 &&
+	    strcmp(url + blen, "/v1/register") == 0 &&
+	    strcmp(method, "POST") == 0)
+		return register_user(srv, c, url, rq, status);
+	if (strncmp(url, base, blen) == 0 &&
 	    strncmp(url + blen, "/v1/mailbox", 11) == 0)
 		return mailbox(srv, c, method, url, url + blen + 11, rq,
 		    status);
@@ -846,27 +948,85 @@ print_user(const char *address, const unsigned char *log, size_t len,
 }
 
 static int
+print_invite(const char *address, int64_t expires, void *arg)
+{
+	char when[TIME_STRLEN];
+
+	(void)arg;
+	time_format(expires, when);
+	printf("%s expires %s%s\n", address, when,
+	    expires < time_now() ? " (expired)" : "");
+	return 0;
+}
+
+#define INVITE_TOKEN_BYTES	24
+#define INVITE_DEFAULT_HOURS	168
+
+/* smimpd invite ADDRESS [HOURS]: print a new single-use token. */
+static int
+invite(struct store *st, const char *addr, const char *hours,
+    struct smimp_err *err)
+{
+	unsigned char raw[INVITE_TOKEN_BYTES], hash[INVITE_HASH_SIZE];
+	char token[sodium_base64_ENCODED_LEN(INVITE_TOKEN_BYTES,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+	uint64_t h = INVITE_DEFAULT_HOURS;
+	int64_t expires;
+
+	if (hours != NULL && (parse_u64(hours, strlen(hours), &h) != 0 ||
+	    h == 0 || h > 24 * 365))
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "HOURS is a number "
+		    "from 1 to 8760");
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2base64(token, sizeof(token), raw, sizeof(raw),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(raw, sizeof(raw));
+	invite_hash(token, hash);
+	expires = time_now() + (int64_t)h * 3600;
+	if (store_invite_add(st, hash, addr, expires, err) != 0)
+		return -1;
+	printf("%s\n", token);
+	sodium_memzero(token, sizeof(token));
+	return 0;
+}
+
+static int
 admin(struct smimpd_opts *o, struct smimpd_config *cfg,
     struct smimp_err *err)
 {
+	const char *sub = o->sub;
 	struct store *st;
 	struct idlog log;
 	char addr[ADDRESS_MAX + 1];
 	int ret = -1, r;
 
-	if (strcmp(o->sub, "users") == 0 ? o->nargs != 0 :
-	    strcmp(o->sub, "deluser") == 0 ? o->nargs != 1 :
-	    strcmp(o->sub, "adduser") == 0 ? o->nargs != 2 : 1)
+	if (strcmp(sub, "users") == 0 || strcmp(sub, "invites") == 0 ?
+	    o->nargs != 0 :
+	    strcmp(sub, "deluser") == 0 ? o->nargs != 1 :
+	    strcmp(sub, "adduser") == 0 ? o->nargs != 2 :
+	    strcmp(sub, "invite") == 0 ? o->nargs < 1 || o->nargs > 2 : 1)
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "usage: smimpd "
-		    "adduser ADDRESS FILE.pub | deluser ADDRESS | users");
+		    "adduser ADDRESS FILE.pub | deluser ADDRESS | users | "
+		    "invite ADDRESS [HOURS] | invites");
 	if (o->nargs > 0 && address_normalize(o->args[0], addr, err) != 0)
 		return -1;
+	if (o->nargs > 0 && cfg->domain[0] != '\0' &&
+	    strcmp(address_domain(addr), cfg->domain) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s is not an "
+		    "address of %s", addr, cfg->domain);
+	if (strcmp(sub, "invite") == 0 && cfg->domain[0] == '\0')
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "invite needs the "
+		    "server's domain (--domain or the config file)");
 	st = store_open(cfg->datadir, err);
 	if (st == NULL)
 		return -1;
-	if (strcmp(o->sub, "users") == 0) {
+	if (strcmp(sub, "users") == 0) {
 		ret = store_user_list(st, print_user, NULL, err);
-	} else if (strcmp(o->sub, "deluser") == 0) {
+	} else if (strcmp(sub, "invites") == 0) {
+		ret = store_invite_list(st, print_invite, NULL, err);
+	} else if (strcmp(sub, "invite") == 0) {
+		ret = invite(st, addr, o->nargs > 1 ? o->args[1] : NULL, err);
+	} else if (strcmp(sub, "deluser") == 0) {
 		r = store_user_del(st, addr, err);
 		if (r == 0)
 			smimp_err_set(err, SMIMP_EXIT_FAIL, "%s has no account",
@@ -877,10 +1037,6 @@ admin(struct smimpd_opts *o, struct smimpd_config *cfg,
 			smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' is the "
 			    "identity of %s, not %s", o->args[1], log.address,
 			    addr);
-		else if (cfg->domain[0] != '\0' &&
-		    strcmp(address_domain(addr), cfg->domain) != 0)
-			smimp_err_set(err, SMIMP_EXIT_FAIL, "%s is not an "
-			    "address of %s", addr, cfg->domain);
 		else
 			ret = store_user_add(st, addr, log.raw, log.raw_len,
 			    err);

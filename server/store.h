@@ -36,6 +36,28 @@ int store_user_list(struct store *st,
     void *arg), void *arg, struct smimp_err *err);
 
 /*
+ * Invitations: whoever holds the token may register an identity for
+ * the address until it expires.  Only a hash of the token is stored.
+ */
+#define INVITE_HASH_SIZE	32
+int store_invite_add(struct store *st,
+    const unsigned char hash[INVITE_HASH_SIZE], const char *address,
+    int64_t expires, struct smimp_err *err);
+/*
+ * Register log for address with the invitation hash, using it up, in
+ * one transaction: 1 registered, 0 no such invitation for this address
+ * or expired, 2 the address has an account already, -1 error.
+ */
+int store_invite_redeem(struct store *st,
+    const unsigned char hash[INVITE_HASH_SIZE], const char *address,
+    const unsigned char *log, size_t len, int64_t now,
+    struct smimp_err *err);
+/* Calls fn for each pending invitation, by address. */
+int store_invite_list(struct store *st,
+    int (*fn)(const char *address, int64_t expires, void *arg), void *arg,
+    struct smimp_err *err);
+
+/*
  * Nonce cache for signed requests: 1 if (signer, nonce) is new (and now
  * remembered until expires), 0 if seen before (a replay), -1 error.
  */

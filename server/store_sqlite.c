@@ -59,6 +59,9 @@ static const char schema[] =
     " address TEXT PRIMARY KEY,"
     " log BLOB NOT NULL,"
     " created INTEGER NOT NULL DEFAULT (strftime('%s','now')));"
+    "CREATE TABLE IF NOT EXISTS invites ("
+    " hash BLOB PRIMARY KEY, address TEXT NOT NULL,"
+    " expires INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS nonces ("
     " signer TEXT NOT NULL, nonce TEXT NOT NULL, expires INTEGER NOT NULL,"
     " PRIMARY KEY (signer, nonce));"
@@ -484,6 +487,118 @@ store_user_list(struct store *st,
 		}
 	}
 	if (rc != SQLITE_DONE) {
+		db_fail(db, err, "select");
+		goto out;
+	}
+	ret = 0;
+out:
+	sqlite3_finalize(stmt);
+	reader_put(st, db);
+	return ret;
+}
+
+/* ---- invitations ---- */
+
+struct invite_args {
+	const unsigned char *hash;
+	const char *address;
+	int64_t when;		/* expiry to store, or now to check */
+	struct user_args user;
+};
+
+static int
+bind_invite(sqlite3_stmt *stmt, const void *arg)
+{
+	const struct invite_args *a = arg;
+
+	return sqlite3_bind_blob(stmt, 1, a->hash, INVITE_HASH_SIZE,
+	    SQLITE_STATIC) != SQLITE_OK || bind_text(stmt, 2, a->address) ||
+	    sqlite3_bind_int64(stmt, 3, a->when) != SQLITE_OK ? -1 : 0;
+}
+
+static int
+invite_add(sqlite3 *db, void *arg, struct smimp_err *err)
+{
+	int rc = SQLITE_ERROR;
+
+	if (step_once(db, "INSERT INTO invites (hash, address, expires) "
+	    "VALUES (?, ?, ?)", bind_invite, arg, &rc, err) != 0)
+		return -1;
+	return rc == SQLITE_DONE ? 0 : db_fail(db, err, "invite");
+}
+
+int
+store_invite_add(struct store *st, const unsigned char hash[INVITE_HASH_SIZE],
+    const char *address, int64_t expires, struct smimp_err *err)
+{
+	struct invite_args a = { hash, address, expires, { NULL, NULL, 0 } };
+
+	return group_write(st, invite_add, &a, err);
+}
+
+static int
+invite_redeem(sqlite3 *db, void *arg, struct smimp_err *err)
+{
+	struct invite_args *a = arg;
+	int rc = SQLITE_ERROR;
+
+	/* Expired invitations go whenever one is redeemed. */
+	if (exec_sql(db, "DELETE FROM invites WHERE expires < "
+	    "strftime('%s','now')") != 0)
+		return db_fail(db, err, "invite cleanup");
+	if (step_once(db, "DELETE FROM invites WHERE hash = ? AND "
+	    "address = ? AND expires >= ?", bind_invite, a, &rc, err) != 0)
+		return -1;
+	if (rc != SQLITE_DONE)
+		return db_fail(db, err, "invite");
+	if (sqlite3_changes(db) == 0)
+		return 0;
+	if (step_once(db, "INSERT INTO users (address, log) VALUES (?, ?)",
+	    bind_user, &a->user, &rc, err) != 0)
+		return -1;
+	if (rc == SQLITE_CONSTRAINT) {
+		/* Keep the invitation: nothing was registered. */
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "%s already has an "
+		    "account", a->address);
+		return -2;
+	}
+	return rc == SQLITE_DONE ? 1 : db_fail(db, err, "insert");
+}
+
+int
+store_invite_redeem(struct store *st,
+    const unsigned char hash[INVITE_HASH_SIZE],
+    const char *address, const unsigned char *log, size_t len, int64_t now,
+    struct smimp_err *err)
+{
+	struct invite_args a = { hash, address, now, { address, log, len } };
+	int r;
+
+	if (len > INT_MAX)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "identity too "
+		    "large");
+	r = group_write(st, invite_redeem, &a, err);
+	return r == -2 ? 2 : r;
+}
+
+int
+store_invite_list(struct store *st,
+    int (*fn)(const char *, int64_t, void *), void *arg,
+    struct smimp_err *err)
+{
+	sqlite3 *db = reader_get(st);
+	sqlite3_stmt *stmt;
+	int rc = SQLITE_ERROR, ret = -1;
+
+	stmt = prepare(db, "SELECT address, expires FROM invites "
+	    "ORDER BY address, expires", err);
+	if (stmt == NULL)
+		goto out;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		if (fn((const char *)sqlite3_column_text(stmt, 0),
+		    sqlite3_column_int64(stmt, 1), arg) != 0)
+			break;
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		db_fail(db, err, "select");
 		goto out;
 	}

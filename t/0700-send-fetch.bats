@@ -169,3 +169,67 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	# Bob is not limited by alice's sending.
 	echo hi | smimp-seal -i bob.key -r alice.pub | smimp-send -i bob.key
 }
+
+@test "an invitation registers the holder's own key, once, for its address only" {
+	run -0 smimpd --data data --domain example.org invite carol@example.org
+	tok=$output
+	[[ "$tok" =~ ^[A-Za-z0-9_-]{32}$ ]]
+	run -0 smimpd --data data invites
+	[[ "$output" =~ ^carol@example.org\ expires\ 20 ]]
+	run -1 --separate-stderr smimpd --data data --domain example.org invite carol@example.net
+	[ "$stderr" = "smimpd: carol@example.net is not an address of example.org" ]
+	# Someone else's key for the address cannot use the token.
+	mkid mallory carol@example.org
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key POST example.org /smimp/v1/register mallory.pub)
+	run -0 curl -s -o /dev/null -w '%{http_code}' --cacert cert.pem -H "Smimp-Invite: $tok" \
+		-H "${h[0]}" -H "${h[1]}" -H "${h[2]}" -H "${h[3]}" --data-binary @mallory.pub "$URL/v1/register"
+	[ "$output" = 401 ]
+	# A wrong token, or the token for another address, is refused.
+	run -1 --separate-stderr smimp-keygen -i mallory.key --redeem "x${tok:1}"
+	[ "$stderr" = "smimp-keygen: registering: HTTP 403: invalid or expired invitation" ]
+	run -0 smimpd --data data --domain example.org invite dave@example.org
+	run -1 --separate-stderr smimp-keygen -i mallory.key --redeem "$output"
+	[ "$stderr" = "smimp-keygen: registering: HTTP 403: invalid or expired invitation" ]
+	# The holder makes a key and registers it in one go.
+	run -0 --separate-stderr env SMIMP_HOME="$BATS_TEST_TMPDIR/carolhome" \
+		smimp-keygen -u carol@example.org --no-passphrase --redeem "$tok"
+	[[ "$stderr" == *"registered carol@example.org with its server ($output)"* ]]
+	run -0 curl -s --cacert cert.pem "$URL/v1/users/carol@example.org/log"
+	[ "$output" = "$(cat carolhome/identity.pub)" ]
+	# Used up.
+	run -1 --separate-stderr smimp-keygen -i mallory.key --redeem "$tok"
+	[ "$stderr" = "smimp-keygen: registering: HTTP 403: invalid or expired invitation" ]
+	run -0 smimpd --data data invites
+	[[ "$output" =~ ^dave@example.org ]]
+	[ "${#lines[@]}" -eq 1 ]
+	# An address that has an account keeps it; the invitation stays.
+	run -2 --separate-stderr smimp-keygen -i mallory.key -u x@example.org --redeem "$tok"
+	[ "$stderr" = "smimp-keygen: -i names an existing key: no -u with it (see 'smimp-keygen --help')" ]
+	run -0 smimpd --data data --domain example.org invite bob@example.org
+	btok=$(smimpd --data data --domain example.org invite bob@example.org)
+	run -1 --separate-stderr smimp-keygen -i bob.key --redeem "$btok"
+	[ "$stderr" = "smimp-keygen: registering: HTTP 409: the address has an account already" ]
+	run -0 smimpd --data data invites
+	[ "$(grep -c '^bob@example.org' <<<"$output")" -eq 2 ]
+	run -0 curl -s --cacert cert.pem "$URL/v1/users/bob@example.org/log"
+	[ "$output" = "$(cat bob.pub)" ]
+}
+
+@test "the client config file supplies resolve and cacert; flags and environment win" {
+	mkdir -p "$SMIMP_HOME"
+	printf '# test servers\nresolve %s\n\ncacert %s\n' "$SMIMP_RESOLVE" "$SMIMP_CACERT" >"$SMIMP_HOME/config"
+	unset SMIMP_RESOLVE SMIMP_CACERT
+	echo hi | smimp-seal -i alice.key -r bob.pub >m.age
+	run -0 --separate-stderr smimp-send -i alice.key m.age
+	[[ "$output" =~ @example.org$ ]]
+	# A flag overrides the file: this one points at a closed port.
+	run -75 --separate-stderr smimp-send -i alice.key --resolve example.org=127.0.0.1:1 m.age
+	# SMIMP_CONFIG names another file; its errors carry file and line.
+	printf 'resolve example.org=127.0.0.1:1\nbogus yes\n' >other.conf
+	run -2 --separate-stderr env SMIMP_CONFIG=other.conf smimp-send -i alice.key m.age
+	[ "$stderr" = "smimp-send: other.conf:2: unknown setting 'bogus'" ]
+	printf 'cacert\n' >other.conf
+	run -2 --separate-stderr env SMIMP_CONFIG=other.conf smimp-fetch -i bob.key -d mail
+	[ "$stderr" = "smimp-fetch: other.conf:1: cacert needs a value" ]
+	[ ! -e mail ]
+}
