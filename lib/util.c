@@ -248,3 +248,12 @@ parse_u64(const char *s, size_t len, uint64_t *out)
 	*out = v;
 	return 0;
 }
+
+int
+message_id_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= 200 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789._@+=:-") == n;
+}

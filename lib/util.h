@@ -54,6 +54,11 @@ int kv_next(const char *buf, size_t len, size_t *pos, size_t max_line,
 int kv_is(const struct kv_line *kv, const char *name);
 /* Copy a value into a NUL-terminated buffer; -1 if it does not fit. */
 int kv_value_copy(const struct kv_line *kv, char *out, size_t cap);
+/*
+ * A message id as servers accept it: 1 to 200 of A-Z a-z 0-9 and
+ * "._@+=:-", so that it can go into headers, JSON and file names as is.
+ */
+int message_id_valid(const char *s);
 /* Parse a canonical unsigned decimal (no sign, no leading zero). */
 int parse_u64(const char *s, size_t len, uint64_t *out);
 

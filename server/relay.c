@@ -555,7 +555,7 @@ relay_accept(struct server *srv, struct MHD_Connection *c, const char *url,
 		return ret;
 	if (from == NULL || to == NULL || all == NULL || mid == NULL ||
 	    stamp == NULL || sdate == NULL || len == 0 ||
-	    strlen(to) >= sizeof(list) || strlen(mid) > 200)
+	    strlen(to) >= sizeof(list) || !message_id_valid(mid))
 		return answer(c, 400, "incomplete delivery", status);
 	if (address_normalize(from, rcpt, &err) != 0 ||
 	    strcmp(address_domain(rcpt), domain) != 0)

@@ -528,8 +528,7 @@ post_message(struct server *srv, struct MHD_Connection *c, const char *url,
 		return ret;
 	*status = MHD_HTTP_BAD_REQUEST;
 	if (to == NULL || mid == NULL || strlen(to) >= sizeof(list) ||
-	    strlen(mid) == 0 || strlen(mid) > 200 || strchr(mid, ' ') ||
-	    rq->body.len == 0)
+	    !message_id_valid(mid) || rq->body.len == 0)
 		return error_json(c, *status, "needs Smimp-To, Smimp-Message-Id "
 		    "and a body");
 	memcpy(list, to, strlen(to) + 1);

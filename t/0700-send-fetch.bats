@@ -233,3 +233,18 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	[ "$stderr" = "smimp-fetch: other.conf:1: cacert needs a value" ]
 	[ ! -e mail ]
 }
+
+@test "message ids that could break headers, JSON or file names are refused" {
+	echo hi | smimp-seal -i alice.key -r bob.pub >m.age
+	for mid in 'x","from":"ceo@example.org' 'a b' '../../etc' ''; do
+		mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key POST example.org /smimp/v1/messages m.age)
+		run -0 curl -s -o body -w '%{http_code}' --cacert cert.pem -H 'Smimp-To: bob@example.org' \
+			-H "Smimp-Message-Id: $mid" -H "${h[0]}" -H "${h[1]}" -H "${h[2]}" -H "${h[3]}" \
+			--data-binary @m.age "$URL/v1/messages"
+		[ "$output" = 400 ]
+		grep -q 'needs Smimp-To, Smimp-Message-Id and a body' body
+	done
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.org /smimp/v1/mailbox)
+	run -0 curl -s --cacert cert.pem -H "${h[0]}" -H "${h[1]}" -H "${h[2]}" -H "${h[3]}" "$URL/v1/mailbox"
+	[ "$output" = "[]" ]
+}
