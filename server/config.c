@@ -25,6 +25,7 @@ config_defaults(struct smimpd_config *cfg)
 	cfg->rate_sender = 600;
 	cfg->rate_domain = 60000;
 	cfg->relay_workers = 4;
+	cfg->timeout = 30;
 }
 
 static int
@@ -83,6 +84,8 @@ config_set(struct smimpd_config *cfg, const char *name, const char *value,
 		return seconds(&cfg->retry_base, name, value, err);
 	if (strcmp(name, "retry-max") == 0)
 		return seconds(&cfg->retry_max, name, value, err);
+	if (strcmp(name, "timeout") == 0)
+		return seconds(&cfg->timeout, name, value, err);
 	if (strcmp(name, "give-up") == 0)
 		return seconds(&cfg->give_up, name, value, err);
 	if (strcmp(name, "rate-sender") == 0 ||

@@ -34,6 +34,7 @@ struct smimpd_config {
 	unsigned int retry_max;
 	unsigned int give_up;
 	unsigned int relay_workers;	/* deliveries in parallel */
+	unsigned int timeout;		/* idle connections close after */
 	/* Rate limits, per minute (0: none). */
 	unsigned int rate_sender;
 	unsigned int rate_domain;

@@ -43,7 +43,6 @@
 #define SERVER_KEY_MAGIC	"smimp-server-key/1\n"
 #define MAX_CONNECTIONS		1024
 #define MAX_PER_IP		128
-#define CONNECTION_TIMEOUT	30	/* seconds, against slow clients */
 
 static const char *progname = "smimpd";
 static int verbose;
@@ -818,7 +817,7 @@ serve(struct server *srv, struct smimp_err *err)
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&srv->cfg.listen_addr,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)MAX_PER_IP,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT,
+	    MHD_OPTION_CONNECTION_TIMEOUT, srv->cfg.timeout,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 	    MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
 	    cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,

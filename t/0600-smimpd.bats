@@ -129,3 +129,38 @@ get() { curl -s --cacert cert.pem -w '\n%{http_code}' "https://127.0.0.1:$PORT$1
 	run -2 --separate-stderr smimpd -n --domain example.org --plain-http --listen nowhere
 	[ "$stderr" = "smimpd: listen 'nowhere': expected ADDRESS:PORT" ]
 }
+
+@test "stalled clients are cut off after the timeout and never block others" {
+	printf 'timeout 1\n' >t.conf
+	start_server -f t.conf
+	# Thirty connections that never finish a TLS handshake or a request.
+	python3 - "$PORT" <<'PY' &
+import socket, sys, time
+socks = []
+for i in range(30):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.sendall(b"\x16\x03\x01" if i % 2 else b"")
+    socks.append(s)
+time.sleep(4)
+closed = 0
+for s in socks:
+    # Closed: whatever the server said last (a TLS alert), then EOF.
+    s.settimeout(0.5)
+    try:
+        while s.recv(100):
+            pass
+        closed += 1
+    except ConnectionResetError:
+        closed += 1
+    except socket.timeout:
+        pass
+open("closed", "w").write(str(closed))
+PY
+	py=$!
+	sleep 0.5
+	# Meanwhile others are served at once.
+	run -0 get /smimp/version --max-time 2
+	[ "${lines[-1]}" = 200 ]
+	wait "$py"
+	[ "$(cat closed)" = 30 ]
+}
