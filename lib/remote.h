@@ -14,6 +14,8 @@
 #include "util.h"
 
 #define REMOTE_MAX_BODY	(64 * 1024 * 1024)
+/* A mailbox listing has at most this many entries, oldest first. */
+#define MAILBOX_PAGE	1000
 
 struct remote_opts {
 	const char *resolve;	/* "a.org=127.0.0.1:8443,b.net=..." */

@@ -341,28 +341,112 @@ file_message(const struct identity *id, const struct trust_store *ts,
 	return fsync_parent_dir(dst, err);
 }
 
-int
-fetch_mailbox(struct remote *r, const struct identity *id,
-    const struct trust_store *ts, const char *dir, struct fetch_stats *st,
-    fetch_progress_fn progress, void *arg, struct smimp_err *err)
+/* Our server's key, to recognise its bounce notices; 0 if found. */
+static int
+home_server_key(struct remote *r, const char *domain, const char *base,
+    unsigned char key[32])
 {
-	const char *domain = address_domain(id->sk.address), *folder = "";
-	struct remote_reply rep, msg, ack;
-	char base[512], path[64], other[PATH_MAX], from[ADDRESS_MAX + 1];
-	json_t *list = NULL, *item;
+	struct remote_reply rep;
+	struct smimp_err err;
 	json_error_t jerr;
-	unsigned char server_key[32];
-	size_t i, total;
-	int ret = -1, have_key = 0;
+	json_t *meta;
+	const char *k;
+	int ret = -1;
 
-	memset(st, 0, sizeof(*st));
-	if ((size_t)snprintf(other, sizeof(other), "%s/.Other", dir) >=
-	    sizeof(other) || maildir_make(dir, err) != 0 ||
-	    maildir_make(other, err) != 0)
+	if (remote_request(r, "GET", domain, base, "/v1/meta", NULL, 0, NULL,
+	    NULL, NULL, &rep, &err) != 0)
 		return -1;
-	if (home_base(r, id, base, sizeof(base), err) != 0 ||
-	    remote_request(r, "GET", domain, base, "/v1/mailbox", NULL, 0,
-	    id->sk.address, id->sk.identity_secret, NULL, &rep, err) != 0)
+	meta = rep.status == 200 ? json_loadb(rep.body.buf, rep.body.len, 0,
+	    &jerr) : NULL;
+	k = json_string_value(json_object_get(meta, "server_key"));
+	if (k != NULL && b64_decode_exact(k, strlen(k), key, 32) == 0)
+		ret = 0;
+	json_decref(meta);
+	remote_reply_release(&rep);
+	return ret;
+}
+
+struct fetch_ctx {
+	struct remote *r;
+	const struct identity *id;
+	const struct trust_store *ts;
+	const char *dir, *domain;
+	char base[512];
+	unsigned char server_key[32];
+	int have_key;
+	struct fetch_stats *st;
+	fetch_progress_fn progress;
+	void *arg;
+};
+
+/* Download, file and acknowledge one mailbox entry. */
+static int
+fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
+    struct smimp_err *err)
+{
+	const char *addr = fc->id->sk.address, *folder = "";
+	const unsigned char *secret = fc->id->sk.identity_secret;
+	json_int_t mid = json_integer_value(json_object_get(item, "id"));
+	const char *msgid = json_string_value(json_object_get(item,
+	    "message_id"));
+	struct remote_reply msg, ack;
+	char path[64], from[ADDRESS_MAX + 1];
+	int ret;
+
+	(void)snprintf(path, sizeof(path), "/v1/mailbox/%lld", (long long)mid);
+	if (remote_request(fc->r, "GET", fc->domain, fc->base, path, NULL, 0,
+	    addr, secret, NULL, &msg, err) != 0)
+		return -1;
+	if (msg.status != 200) {
+		http_fail(&msg, "download", err);
+		remote_reply_release(&msg);
+		return -1;
+	}
+	ret = file_message(fc->id, fc->ts, fc->have_key ? fc->server_key :
+	    NULL, fc->dir, (unsigned char *)msg.body.buf, msg.body.len,
+	    &folder, from, sizeof(from), err);
+	remote_reply_release(&msg);
+	if (ret != 0)
+		return -1;
+	/* Safe on disk (or deliberately dropped): acknowledge. */
+	if (remote_request(fc->r, "DELETE", fc->domain, fc->base, path, NULL,
+	    0, addr, secret, NULL, &ack, err) != 0)
+		return -1;
+	if (ack.status != 204 && ack.status != 404) {
+		http_fail(&ack, "acknowledge", err);
+		remote_reply_release(&ack);
+		return -1;
+	}
+	remote_reply_release(&ack);
+	fc->st->fetched++;
+	if (strcmp(folder, "inbox") == 0)
+		fc->st->inbox++;
+	else if (strcmp(folder, "Other") == 0)
+		fc->st->other++;
+	else
+		fc->st->dropped++;
+	if (fc->progress != NULL)
+		fc->progress(msgid != NULL ? msgid : "", from, folder, done,
+		    total, fc->arg);
+	return 0;
+}
+
+/*
+ * One listing (at most MAILBOX_PAGE entries, oldest first), each entry
+ * fetched: how many there were, or -1.
+ */
+static long
+fetch_page(struct fetch_ctx *fc, struct smimp_err *err)
+{
+	struct remote_reply rep;
+	json_error_t jerr;
+	json_t *list, *item;
+	size_t i, total;
+	long ret = -1;
+
+	if (remote_request(fc->r, "GET", fc->domain, fc->base, "/v1/mailbox",
+	    NULL, 0, fc->id->sk.address, fc->id->sk.identity_secret, NULL,
+	    &rep, err) != 0)
 		return -1;
 	if (rep.status != 200) {
 		http_fail(&rep, "mailbox", err);
@@ -375,68 +459,48 @@ fetch_mailbox(struct remote *r, const struct identity *id,
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "mailbox: bad answer");
 		goto out;
 	}
-	/* Our server's key, to recognise its bounce notices. */
-	if (json_array_size(list) > 0 && remote_request(r, "GET", domain, base,
-	    "/v1/meta", NULL, 0, NULL, NULL, NULL, &rep, err) == 0) {
-		json_t *meta = rep.status == 200 ? json_loadb(rep.body.buf,
-		    rep.body.len, 0, &jerr) : NULL;
-		const char *k = json_string_value(json_object_get(meta,
-		    "server_key"));
-
-		if (k != NULL && b64_decode_exact(k, strlen(k), server_key,
-		    32) == 0)
-			have_key = 1;
-		json_decref(meta);
-		remote_reply_release(&rep);
-	}
 	total = json_array_size(list);
-	json_array_foreach(list, i, item) {
-		json_int_t mid = json_integer_value(json_object_get(item, "id"));
-		const char *msgid = json_string_value(json_object_get(item,
-		    "message_id"));
-
-		(void)snprintf(path, sizeof(path), "/v1/mailbox/%lld",
-		    (long long)mid);
-		if (remote_request(r, "GET", domain, base, path, NULL, 0,
-		    id->sk.address, id->sk.identity_secret, NULL, &msg,
-		    err) != 0)
+	if (total > 0 && !fc->have_key)
+		fc->have_key = home_server_key(fc->r, fc->domain, fc->base,
+		    fc->server_key) == 0;
+	json_array_foreach(list, i, item)
+		if (fetch_one(fc, item, fc->st->fetched + 1,
+		    fc->st->fetched + total - i, err) != 0)
 			goto out;
-		if (msg.status != 200) {
-			http_fail(&msg, "download", err);
-			remote_reply_release(&msg);
-			goto out;
-		}
-		ret = file_message(id, ts, have_key ? server_key : NULL, dir,
-		    (unsigned char *)msg.body.buf, msg.body.len, &folder, from,
-		    sizeof(from), err);
-		remote_reply_release(&msg);
-		if (ret != 0)
-			goto out;
-		ret = -1;
-		/* Safe on disk (or deliberately dropped): acknowledge. */
-		if (remote_request(r, "DELETE", domain, base, path, NULL, 0,
-		    id->sk.address, id->sk.identity_secret, NULL, &ack,
-		    err) != 0)
-			goto out;
-		if (ack.status != 204 && ack.status != 404) {
-			http_fail(&ack, "acknowledge", err);
-			remote_reply_release(&ack);
-			goto out;
-		}
-		remote_reply_release(&ack);
-		st->fetched++;
-		if (strcmp(folder, "inbox") == 0)
-			st->inbox++;
-		else if (strcmp(folder, "Other") == 0)
-			st->other++;
-		else
-			st->dropped++;
-		if (progress != NULL)
-			progress(msgid != NULL ? msgid : "", from, folder,
-			    i + 1, total, arg);
-	}
-	ret = 0;
+	ret = (long)total;
 out:
 	json_decref(list);
 	return ret;
+}
+
+int
+fetch_mailbox(struct remote *r, const struct identity *id,
+    const struct trust_store *ts, const char *dir, struct fetch_stats *st,
+    fetch_progress_fn progress, void *arg, struct smimp_err *err)
+{
+	struct fetch_ctx fc;
+	char other[PATH_MAX];
+	long n;
+
+	memset(st, 0, sizeof(*st));
+	memset(&fc, 0, sizeof(fc));
+	fc.r = r;
+	fc.id = id;
+	fc.ts = ts;
+	fc.dir = dir;
+	fc.domain = address_domain(id->sk.address);
+	fc.st = st;
+	fc.progress = progress;
+	fc.arg = arg;
+	if ((size_t)snprintf(other, sizeof(other), "%s/.Other", dir) >=
+	    sizeof(other) || maildir_make(dir, err) != 0 ||
+	    maildir_make(other, err) != 0)
+		return -1;
+	if (home_base(r, id, fc.base, sizeof(fc.base), err) != 0)
+		return -1;
+	/* A full page means there may be more: list again. */
+	do {
+		n = fetch_page(&fc, err);
+	} while (n >= MAILBOX_PAGE);
+	return n < 0 ? -1 : 0;
 }

@@ -416,11 +416,29 @@ hdr(struct MHD_Connection *c, const char *name)
 	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
 
+/*
+ * A connection to other servers, made only when the cache misses:
+ * most deliveries need none.
+ */
+struct lazy_remote {
+	const struct server *srv;
+	struct remote *r;
+};
+
+static struct remote *
+lazy_get(struct lazy_remote *lr, struct smimp_err *err)
+{
+	if (lr->r == NULL)
+		lr->r = new_remote(lr->srv, err);
+	return lr->r;
+}
+
 /* The sending domain's server key, from its published metadata. */
 static int
-peer_key(struct remote *r, const char *domain, char *base, size_t cap,
+peer_key(struct lazy_remote *lr, const char *domain, char *base, size_t cap,
     unsigned char key[32], struct smimp_err *err)
 {
+	struct remote *r;
 	struct remote_reply rep;
 	json_t *meta;
 	const char *k, *d;
@@ -440,7 +458,8 @@ peer_key(struct remote *r, const char *domain, char *base, size_t cap,
 		return 0;
 	}
 	free(cached);
-	if (remote_base(r, domain, base, cap, err) != 0 ||
+	if ((r = lazy_get(lr, err)) == NULL ||
+	    remote_base(r, domain, base, cap, err) != 0 ||
 	    remote_request(r, "GET", domain, base, "/v1/meta", NULL, 0, NULL,
 	    NULL, NULL, &rep, err) != 0)
 		return -1;
@@ -471,9 +490,10 @@ peer_key(struct remote *r, const char *domain, char *base, size_t cap,
 
 /* The sender's identity log as its own domain serves it, verified. */
 static int
-sender_log(struct remote *r, const char *domain, const char *base,
+sender_log(struct lazy_remote *lr, const char *domain, const char *base,
     const char *sender, struct idlog *log, struct smimp_err *err)
 {
+	struct remote *r;
 	struct remote_reply rep;
 	char path[400], ckey[ADDRESS_MAX + 16];
 	unsigned char *cached;
@@ -489,7 +509,8 @@ sender_log(struct remote *r, const char *domain, const char *base,
 		return ret;
 	}
 	(void)snprintf(path, sizeof(path), "/v1/users/%s/log", sender);
-	if (remote_request(r, "GET", domain, base, path, NULL, 0, NULL, NULL,
+	if ((r = lazy_get(lr, err)) == NULL ||
+	    remote_request(r, "GET", domain, base, path, NULL, 0, NULL, NULL,
 	    NULL, &rep, err) != 0)
 		return -1;
 	if (rep.status != 200) {
@@ -534,7 +555,7 @@ relay_accept(struct server *srv, struct MHD_Connection *c, const char *url,
 	char rcpt[ADDRESS_MAX + 1], list[8192], *p, *comma;
 	unsigned char key[32], hash[32];
 	struct smimp_err err;
-	struct remote *r = NULL;
+	struct lazy_remote lr = { srv, NULL };
 	struct reqsig rs;
 	struct idlog log;
 	int64_t when;
@@ -568,10 +589,7 @@ relay_accept(struct server *srv, struct MHD_Connection *c, const char *url,
 	    REQSIG_H_NONCE));
 	(void)snprintf(rs.signature, sizeof(rs.signature), "%s", hdr(c,
 	    REQSIG_H_SIGNATURE));
-	r = new_remote(srv, &err);
-	if (r == NULL)
-		return answer(c, 503, "cannot reach other servers", status);
-	if (peer_key(r, domain, base, sizeof(base), key, &err) != 0) {
+	if (peer_key(&lr, domain, base, sizeof(base), key, &err) != 0) {
 		log_line("deliver from %s: %s", domain, err.msg);
 		ret = answer(c, err.code == SMIMP_EXIT_TEMPFAIL ? 503 : 403,
 		    "unknown sender domain", status);
@@ -591,7 +609,7 @@ relay_accept(struct server *srv, struct MHD_Connection *c, const char *url,
 		    "replayed request", status);
 		goto out;
 	}
-	if (sender_log(r, domain, base, rcpt, &log, &err) != 0) {
+	if (sender_log(&lr, domain, base, rcpt, &log, &err) != 0) {
 		log_line("deliver from %s: %s", domain, err.msg);
 		ret = answer(c, 403, "the sender's domain does not publish "
 		    "that sender", status);
@@ -650,6 +668,6 @@ relay_accept(struct server *srv, struct MHD_Connection *c, const char *url,
 out:
 	if (have_log)
 		idlog_release(&log);
-	remote_free(r);
+	remote_free(lr.r);
 	return ret;
 }

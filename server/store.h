@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "address.h"
+#include "remote.h"
 
 #include "err.h"
 
@@ -80,6 +81,7 @@ struct mailbox_entry {
 	size_t size;
 	int64_t received;
 };
+/* The owner's oldest MAILBOX_PAGE entries (remote.h), in arrival order. */
 int store_mailbox_list(struct store *st, const char *owner,
     int (*fn)(const struct mailbox_entry *, void *), void *arg,
     struct smimp_err *err);

@@ -139,8 +139,7 @@ store_open(const char *datadir, struct smimp_err *err)
 	if (db_open(path, &st->db, schema, err) != 0)
 		goto fail;
 	for (i = 0; i < READERS; i++) {
-		if (db_open(path, &st->readers[i], "PRAGMA query_only=1;"
-		    "PRAGMA mmap_size=268435456;",
+		if (db_open(path, &st->readers[i], "PRAGMA query_only=1;",
 		    err) != 0)
 			goto fail;
 		st->free_readers[st->nfree++] = st->readers[i];
@@ -702,10 +701,12 @@ store_mailbox_list(struct store *st, const char *owner,
 	int rc = SQLITE_ERROR, ret = -1;
 
 	stmt = prepare(db, "SELECT id, sender, message_id, length(data), "
-	    "received FROM mailbox WHERE recipient = ? ORDER BY id", err);
+	    "received FROM mailbox WHERE recipient = ? ORDER BY id LIMIT ?",
+	    err);
 	if (stmt == NULL)
 		goto out;
-	if (bind_text(stmt, 1, owner) != 0) {
+	if (bind_text(stmt, 1, owner) != 0 ||
+	    sqlite3_bind_int(stmt, 2, MAILBOX_PAGE) != SQLITE_OK) {
 		db_fail(db, err, "bind");
 		goto out;
 	}

@@ -248,3 +248,27 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	run -0 curl -s --cacert cert.pem -H "${h[0]}" -H "${h[1]}" -H "${h[2]}" -H "${h[3]}" "$URL/v1/mailbox"
 	[ "$output" = "[]" ]
 }
+
+@test "a mailbox longer than one listing is fetched whole" {
+	# The same server without the per-sender rate limit.
+	kill -TERM "$(cat pid)"
+	for _ in $(seq 50); do kill -0 "$(cat pid)" 2>/dev/null || break; sleep 0.1; done
+	printf 'rate-sender 0\n' >norate.conf
+	smimpd -d -f norate.conf --data data --domain example.org --listen "127.0.0.1:$PORT" \
+		--cert cert.pem --key key.pem 2>server.log &
+	echo $! >pid
+	for _ in $(seq 50); do
+		curl -s --cacert cert.pem "$URL/version" >/dev/null && break
+		sleep 0.1
+	done
+	for i in $(seq 1003); do echo "$i" | smimp-seal -i alice.key -r bob.pub >"m$i.age"; done
+	run -0 --separate-stderr smimp-send -i alice.key m*.age
+	[ "${#lines[@]}" -eq 1003 ]
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.org /smimp/v1/mailbox)
+	run -0 curl -s --cacert cert.pem -H "${h[0]}" -H "${h[1]}" -H "${h[2]}" -H "${h[3]}" "$URL/v1/mailbox"
+	[ "$(grep -o '"id":' <<<"$output" | wc -l)" -eq 1000 ]
+	trust_as "$BOBHOME" alice.pub known
+	run -0 --separate-stderr fetch_bob
+	[ "$stderr" = "smimp-fetch: 1003 fetched: 1003 to the inbox, 0 to Other, 0 dropped" ]
+	[ "$(ls mail/new | wc -l)" -eq 1003 ]
+}
