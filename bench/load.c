@@ -3,13 +3,16 @@
  * benchmark, the way smtp-source drives an SMTP server.
  *
  *	smimp-load -i KEY [-c CONNECTIONS] [-t SECONDS] [-w KEY] FILE...
+ *	smimp-load -i KEY -d -w KEY FILE...
  *
  * The files are read and checked before the clock starts.  Then each of
  * the connections submits them (signed requests, as smimp-send does) as
  * fast as the server answers; with -t it cycles through them until the
  * time is up.  With -w, a watcher signed in as a recipient lists its
  * mailbox, notes when each message arrived and acknowledges it: the
- * relay's throughput and end-to-end latency across domains.
+ * relay's throughput and end-to-end latency across domains.  With -d
+ * nothing is submitted: the watcher waits for the messages (queued
+ * earlier) and reports how fast they arrive, first to last.
  *
  * Prints one line per measurement:
  *	submitted N in S s: R msg/s, p50 A ms, p99 B ms, F failed
@@ -45,6 +48,7 @@ struct histogram {
 static struct {
 	struct identity sender, watcher;
 	int watching;
+	int drain;
 	struct submission *msgs;
 	size_t nmsgs;
 	_Atomic double *sent_at; /* per message: when its submission answered */
@@ -249,6 +253,8 @@ watch_once(struct remote *r, const char *base, long long *max_id)
 		*max_id = id;
 		seen++;
 		m = mid != NULL ? find_message(mid) : -1;
+		if (m >= 0 && g.drain && g.sent_at[m] == 0)
+			g.sent_at[m] = t;	/* only arrivals are timed */
 		if (m >= 0 && g.sent_at[m] > 0) {
 			record(&g.arrive, t - g.sent_at[m]);
 			g.sent_at[m] = 0;
@@ -358,8 +364,9 @@ main(int argc, char **argv)
 	size_t count;
 	int c;
 
-	while ((c = getopt(argc, argv, "c:i:t:w:")) != -1) {
+	while ((c = getopt(argc, argv, "c:di:t:w:")) != -1) {
 		switch (c) {
+		case 'd': g.drain = 1; break;
 		case 'c': nconns = strtol(optarg, NULL, 10); break;
 		case 'i': key = optarg; break;
 		case 't': seconds = strtol(optarg, NULL, 10); break;
@@ -367,7 +374,10 @@ main(int argc, char **argv)
 		default: usage();
 		}
 	}
-	if (key == NULL || optind == argc || nconns < 1 ||
+	if (g.drain)
+		nconns = 0;
+	if (key == NULL || optind == argc || nconns < 0 ||
+	    (g.drain && wkey == NULL) ||
 	    nconns > MAX_CONNS || seconds < 0)
 		usage();
 	if (sodium_init() < 0)
@@ -401,18 +411,29 @@ main(int argc, char **argv)
 	t1 = now();
 	g.done_sending = 1;
 	count = g.submit.total;
-	printf("submitted %zu in %.2f s: %.0f msg/s, p50 %.2f ms, p99 %.2f ms, "
+	if (!g.drain)
+		printf("submitted %zu in %.2f s: %.0f msg/s, p50 %.2f ms, p99 %.2f ms, "
 	    "%zu failed\n", count, t1 - t0, (double)count / (t1 - t0),
 	    percentile_ms(&g.submit, 0.50), percentile_ms(&g.submit, 0.99),
 	    (size_t)g.failed);
 	if (g.watching) {
 		pthread_join(wtid, NULL);
 		pthread_join(atid, NULL);
+		if (g.drain) {
+			printf("drained %zu in %.2f s: %.0f msg/s\n", g.arrived,
+			    g.last_arrival - g.first_arrival, g.arrived > 1 ?
+			    (double)(g.arrived - 1) / (g.last_arrival -
+			    g.first_arrival) : 0.0);
+			goto done;
+		}
 		printf("arrived %zu in %.2f s: %.0f msg/s, p50 %.2f ms, "
 		    "p99 %.2f ms\n", g.arrived, g.last_arrival - t0,
 		    g.arrived > 0 ? (double)g.arrived / (g.last_arrival - t0) :
 		    0.0, percentile_ms(&g.arrive, 0.50),
 		    percentile_ms(&g.arrive, 0.99));
+	}
+done:
+	if (g.watching) {
 		remote_free(wr);
 		remote_free(ar);
 	}

@@ -19,6 +19,7 @@
 
 #include "exitcode.h"
 #include "idlog.h"
+#include "message.h"
 #include "remote.h"
 #include "reqsig.h"
 #include "stamp.h"
@@ -200,11 +201,12 @@ backoff(const struct server *srv, unsigned int attempts)
 static int
 in_flight(const struct server *srv, int64_t id)
 {
-	unsigned int i;
+	unsigned int i, j;
 
 	for (i = 0; i < srv->relay_running; i++)
-		if (srv->relay_inflight[i] == id)
-			return 1;
+		for (j = 0; j < RELAY_BATCH_MAX; j++)
+			if (srv->relay_inflight[i][j] == id)
+				return 1;
 	return 0;
 }
 
@@ -251,29 +253,40 @@ idle_wait(struct server *srv)
 }
 
 /*
- * The next entry for worker w to deliver: 1 with *ob filled, 0 when
- * stopping.  Scans the queue in id order from a cursor, wrapping to the
- * start when it runs out, and sleeps only when a whole scan from the
- * start finds nothing to do.
+ * The next entries for worker w to deliver, into obs: the next due one
+ * and those after it for the same domain, up to RELAY_BATCH_MAX and
+ * RELAY_BATCH_BYTES.  Returns how many, 0 when stopping.  Scans the
+ * queue in id order from a cursor, wrapping to the start when it runs
+ * out, and sleeps only when a whole scan from the start finds nothing.
  */
-static int
-take_work(struct server *srv, unsigned int w, struct outbound *ob)
+static size_t
+take_work(struct server *srv, unsigned int w, struct outbound *obs)
 {
-	size_t found;
+	size_t found, n, bytes;
 	int from_start;
+	struct outbound *next;
 
 	pthread_mutex_lock(&srv->relay_mu);
-	srv->relay_inflight[w] = 0;
+	memset(srv->relay_inflight[w], 0, sizeof(srv->relay_inflight[w]));
 	for (;;) {
 		if (srv->relay_stop) {
 			pthread_mutex_unlock(&srv->relay_mu);
 			return 0;
 		}
-		if (srv->relay_next < srv->relay_nbatch) {
-			*ob = srv->relay_batch[srv->relay_next++];
-			srv->relay_inflight[w] = ob->id;
+		for (n = 0, bytes = 0; srv->relay_next < srv->relay_nbatch &&
+		    n < RELAY_BATCH_MAX; n++) {
+			next = &srv->relay_batch[srv->relay_next];
+			if (n > 0 && (strcmp(next->domain, obs[0].domain) != 0 ||
+			    bytes + next->len > RELAY_BATCH_BYTES))
+				break;
+			obs[n] = *next;
+			srv->relay_next++;
+			bytes += obs[n].len;
+			srv->relay_inflight[w][n] = obs[n].id;
+		}
+		if (n > 0) {
 			pthread_mutex_unlock(&srv->relay_mu);
-			return 1;
+			return n;
 		}
 		from_start = srv->relay_cursor == 0;
 		found = refill(srv);
@@ -293,6 +306,110 @@ struct worker {
 	unsigned int index;
 };
 
+/* A batch body: BATCH_MAGIC, then per message its headers and bytes. */
+static int
+batch_body(const struct outbound *obs, size_t n, struct sbuf *sb)
+{
+	size_t i;
+
+	if (sbuf_add(sb, BATCH_MAGIC, sizeof(BATCH_MAGIC) - 1) != 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (sbuf_addf(sb, "From: %s\nTo: %s\nStamp-To: %s\n"
+		    "Message-Id: %s\nStamp: %s\nStamp-Date: %s\nLength: %zu\n\n",
+		    obs[i].sender, obs[i].recipients, obs[i].all,
+		    obs[i].message_id, obs[i].stamp, obs[i].stamp_date,
+		    obs[i].len) != 0 || sbuf_add(sb, obs[i].data,
+		    obs[i].len) != 0 || sbuf_add(sb, "\n", 1) != 0)
+			return -1;
+	return 0;
+}
+
+/* What an HTTP status means for a delivery: 0 done, 1 retry, 2 never. */
+static int
+status_outcome(long status)
+{
+	if (status >= 200 && status < 300)
+		return 0;
+	if (status >= 500 || status == 429 || status == 408)
+		return 1;
+	return 2;
+}
+
+/*
+ * Deliver several messages for one domain in one request; res and
+ * reasons get each one's outcome.  A peer that does not take batches,
+ * or refuses this one as a whole, gets them one by one.
+ */
+static void
+attempt_batch(struct server *srv, struct remote *r,
+    const struct outbound *obs, size_t n, int *res, char (*reasons)[1024])
+{
+	struct remote_reply rep;
+	struct smimp_err err;
+	char base[512], signer[300];
+	struct sbuf body;
+	json_t *list = NULL, *item;
+	size_t i;
+	int all = -1;
+
+	if (n == 1) {
+		res[0] = attempt(srv, r, &obs[0], reasons[0], 1024);
+		return;
+	}
+	smimp_err_clear(&err);
+	sbuf_init(&body, RELAY_BATCH_BYTES + 64 * 1024);
+	(void)snprintf(signer, sizeof(signer), "server:%s", srv->cfg.domain);
+	if (batch_body(obs, n, &body) != 0)
+		goto singly;
+	if (remote_base(r, obs[0].domain, base, sizeof(base), &err) != 0 ||
+	    remote_request(r, "POST", obs[0].domain, base, "/v1/deliver-batch",
+	    body.buf, body.len, signer, srv->server_sk, NULL, &rep,
+	    &err) != 0) {
+		for (i = 0; i < n; i++) {
+			res[i] = 1;
+			(void)snprintf(reasons[i], 1024, "%s", err.msg);
+		}
+		goto out;
+	}
+	if (rep.status == 200)
+		list = json_loadb(rep.body.buf, rep.body.len, 0, NULL);
+	else if (status_outcome(rep.status) == 1)
+		all = 1;
+	if (all == 1 || (rep.status == 200 && json_array_size(list) != n))
+		for (i = 0; i < n; i++) {
+			res[i] = 1;
+			(void)snprintf(reasons[i], 1024, "%s answered HTTP %ld%s%s",
+			    obs[0].domain, rep.status, rep.error[0] != '\0' ?
+			    ": " : "", rep.error);
+		}
+	else if (rep.status == 200)
+		json_array_foreach(list, i, item) {
+			const char *mid = json_string_value(json_object_get(item,
+			    "message_id"));
+			const char *why = json_string_value(json_object_get(item,
+			    "error"));
+			long st = (long)json_integer_value(json_object_get(item,
+			    "status"));
+
+			if (mid == NULL || strcmp(mid, obs[i].message_id) != 0)
+				st = 502;	/* not an answer for this one */
+			res[i] = status_outcome(st);
+			(void)snprintf(reasons[i], 1024, "%s answered %ld%s%s",
+			    obs[i].domain, st, why != NULL ? ": " : "",
+			    why != NULL ? why : "");
+		}
+	remote_reply_release(&rep);
+	json_decref(list);
+	if (rep.status == 200 || all == 1)
+		goto out;
+singly:
+	for (i = 0; i < n; i++)
+		res[i] = attempt(srv, r, &obs[i], reasons[i], 1024);
+out:
+	sbuf_release(&body);
+}
+
 static void *
 relay_main(void *arg)
 {
@@ -301,34 +418,49 @@ relay_main(void *arg)
 	unsigned int w = wk->index;
 	struct remote *r;
 	struct smimp_err err;
-	struct outbound ob;
-	char reason[1024];
-	int res;
+	struct outbound *obs;
+	int64_t done[RELAY_BATCH_MAX];
+	int res[RELAY_BATCH_MAX];
+	char (*reasons)[1024];
+	size_t n, i, ndone;
 
 	free(wk);
 	smimp_err_clear(&err);
+	obs = calloc(RELAY_BATCH_MAX, sizeof(*obs));
+	reasons = calloc(RELAY_BATCH_MAX, sizeof(*reasons));
 	r = new_remote(srv, &err);
-	if (r == NULL) {
-		log_line("relay: %s", err.msg);
-		return NULL;
+	if (r == NULL || obs == NULL || reasons == NULL) {
+		log_line("relay: %s", r == NULL ? err.msg : "out of memory");
+		goto out;
 	}
-	while (take_work(srv, w, &ob)) {
-		res = attempt(srv, r, &ob, reason, sizeof(reason));
-		if (res == 0) {
-			log_line("relayed %s to %s", ob.message_id, ob.domain);
-			(void)store_outbound_done(srv->store, ob.id, &err);
-		} else if (res == 2 || time_now() - ob.first_try >=
-		    (int64_t)srv->cfg.give_up) {
-			bounce(srv, &ob, reason);
-			(void)store_outbound_done(srv->store, ob.id, &err);
-		} else {
-			log_line("relay %s to %s: %s; retrying", ob.message_id,
-			    ob.domain, reason);
-			(void)store_outbound_retry(srv->store, ob.id,
-			    time_now() + backoff(srv, ob.attempts), &err);
+	while ((n = take_work(srv, w, obs)) > 0) {
+		attempt_batch(srv, r, obs, n, res, reasons);
+		for (i = 0, ndone = 0; i < n; i++) {
+			if (res[i] == 0) {
+				log_line("relayed %s to %s", obs[i].message_id,
+				    obs[i].domain);
+				done[ndone++] = obs[i].id;
+			} else if (res[i] == 2 || time_now() -
+			    obs[i].first_try >= (int64_t)srv->cfg.give_up) {
+				bounce(srv, &obs[i], reasons[i]);
+				done[ndone++] = obs[i].id;
+			} else {
+				log_line("relay %s to %s: %s; retrying",
+				    obs[i].message_id, obs[i].domain,
+				    reasons[i]);
+				(void)store_outbound_retry(srv->store, obs[i].id,
+				    time_now() + backoff(srv, obs[i].attempts),
+				    &err);
+			}
 		}
-		outbound_release(&ob);
+		if (store_outbound_done_many(srv->store, done, ndone, &err) != 0)
+			log_line("relay: %s", err.msg);
+		for (i = 0; i < n; i++)
+			outbound_release(&obs[i]);
 	}
+out:
+	free(reasons);
+	free(obs);
 	remote_free(r);
 	return NULL;
 }
@@ -543,24 +675,104 @@ in_list(const char *list, const char *item)
 	return 0;
 }
 
-enum MHD_Result
-relay_accept(struct server *srv, struct MHD_Connection *c, const char *url,
-    const unsigned char *body, size_t len, unsigned int *status)
+/* One message handed over by another domain's server. */
+struct delivery {
+	const char *from, *to, *all, *mid, *stamp, *sdate;
+	const unsigned char *body;
+	size_t len;
+};
+
+/* Its checked form: the sender and the recipients here. */
+struct checked {
+	char sender[ADDRESS_MAX + 1];
+	char (*rcpts)[ADDRESS_MAX + 1];	/* MSG_MAX_RECIPIENTS of them */
+	size_t n;
+};
+
+/*
+ * Check one delivery from the server of domain: the sender is of that
+ * domain, which publishes the sender's identity log; the stamp verifies
+ * under it; every recipient is stamped, ours and a user.  Returns 0, or
+ * the HTTP status with *why.
+ */
+static unsigned int
+check_delivery(struct server *srv, struct lazy_remote *lr,
+    const char *domain, const char *base, const struct delivery *d,
+    struct checked *ck, const char **why)
 {
-	const char *signer = hdr(c, REQSIG_H_SIGNER), *from = hdr(c,
-	    "Smimp-From"), *to = hdr(c, "Smimp-To"), *all = hdr(c,
-	    "Smimp-Stamp-To"), *mid = hdr(c, "Smimp-Message-Id"),
-	    *stamp = hdr(c, "Smimp-Stamp"), *sdate = hdr(c, "Smimp-Stamp-Date");
-	char domain[ADDRESS_DOMAIN_MAX + 1], base[512], sorted[8192];
-	char rcpt[ADDRESS_MAX + 1], list[8192], *p, *comma;
+	char sorted[8192], list[8192], *p, *comma;
+	unsigned char *ulog;
+	struct smimp_err err;
+	struct idlog log;
+	size_t ulen;
+	int bad, n;
+
+	ck->n = 0;
+	*why = "incomplete delivery";
+	if (d->from == NULL || d->to == NULL || d->all == NULL ||
+	    d->mid == NULL || d->stamp == NULL || d->sdate == NULL ||
+	    d->len == 0 || strlen(d->to) >= sizeof(list) ||
+	    !message_id_valid(d->mid))
+		return 400;
+	*why = "a server relays only for its own domain";
+	if (address_normalize(d->from, ck->sender, &err) != 0 ||
+	    strcmp(address_domain(ck->sender), domain) != 0)
+		return 403;
+	if (sender_log(lr, domain, base, ck->sender, &log, &err) != 0) {
+		log_line("deliver from %s: %s", domain, err.msg);
+		*why = "the sender's domain does not publish that sender";
+		return 403;
+	}
+	bad = log.revoked || stamp_recipients(d->all, sorted,
+	    sizeof(sorted)) != 0 || stamp_verify(d->stamp, ck->sender, sorted,
+	    d->mid, d->body, d->len, d->sdate, log.identity_key, &err) != 0;
+	idlog_release(&log);
+	*why = "delivery stamp does not verify";
+	if (bad)
+		return 403;
+	memcpy(list, d->to, strlen(d->to) + 1);
+	for (p = list; p != NULL; p = comma) {
+		comma = strchr(p, ',');
+		if (comma != NULL)
+			*comma++ = '\0';
+		while (*p == ' ')
+			p++;
+		*why = "recipient not stamped or not ours";
+		if (ck->n == MSG_MAX_RECIPIENTS ||
+		    address_normalize(p, ck->rcpts[ck->n], &err) != 0 ||
+		    !in_list(sorted, ck->rcpts[ck->n]) ||
+		    strcmp(address_domain(ck->rcpts[ck->n]),
+		    srv->cfg.domain) != 0)
+			return 400;
+		n = store_user_get(srv->store, ck->rcpts[ck->n], &ulog, &ulen,
+		    &err);
+		if (n <= 0) {
+			*why = n < 0 ? "store unavailable" : "unknown recipient";
+			return n < 0 ? 503 : 404;
+		}
+		free(ulog);
+		ck->n++;
+	}
+	return 0;
+}
+
+/*
+ * The request must come from the server of the sender's domain: signed
+ * by the key that domain publishes, fresh, never seen.  On success
+ * domain and base name it; otherwise the answer is queued.
+ */
+static int
+server_request(struct server *srv, struct MHD_Connection *c, const char *url,
+    const unsigned char *body, size_t len, struct lazy_remote *lr,
+    char domain[ADDRESS_DOMAIN_MAX + 1], char base[512],
+    unsigned int *status, enum MHD_Result *ret)
+{
+	const char *signer = hdr(c, REQSIG_H_SIGNER);
 	unsigned char key[32], hash[32];
 	struct smimp_err err;
-	struct lazy_remote lr = { srv, NULL };
 	struct reqsig rs;
-	struct idlog log;
 	int64_t when;
-	enum MHD_Result ret;
-	int have_log = 0, n;
+	int n;
 
 	smimp_err_clear(&err);
 	if (signer == NULL || strncmp(signer, "server:", 7) != 0 ||
@@ -569,19 +781,13 @@ relay_accept(struct server *srv, struct MHD_Connection *c, const char *url,
 	    hdr(c, REQSIG_H_SIGNATURE) == NULL ||
 	    strlen(hdr(c, REQSIG_H_DATE)) >= sizeof(rs.date) ||
 	    strlen(hdr(c, REQSIG_H_NONCE)) >= sizeof(rs.nonce) ||
-	    strlen(hdr(c, REQSIG_H_SIGNATURE)) >= sizeof(rs.signature))
-		return answer(c, 401, "missing or malformed server signature",
+	    strlen(hdr(c, REQSIG_H_SIGNATURE)) >= sizeof(rs.signature)) {
+		*ret = answer(c, 401, "missing or malformed server signature",
 		    status);
-	if (rate_limited(&srv->per_domain, domain, c, status, &ret))
-		return ret;
-	if (from == NULL || to == NULL || all == NULL || mid == NULL ||
-	    stamp == NULL || sdate == NULL || len == 0 ||
-	    strlen(to) >= sizeof(list) || !message_id_valid(mid))
-		return answer(c, 400, "incomplete delivery", status);
-	if (address_normalize(from, rcpt, &err) != 0 ||
-	    strcmp(address_domain(rcpt), domain) != 0)
-		return answer(c, 403, "a server relays only for its own domain",
-		    status);
+		return -1;
+	}
+	if (rate_limited(&srv->per_domain, domain, c, status, ret))
+		return -1;
 	memset(&rs, 0, sizeof(rs));
 	(void)snprintf(rs.signer, sizeof(rs.signer), "%s", signer);
 	(void)snprintf(rs.date, sizeof(rs.date), "%s", hdr(c, REQSIG_H_DATE));
@@ -589,85 +795,258 @@ relay_accept(struct server *srv, struct MHD_Connection *c, const char *url,
 	    REQSIG_H_NONCE));
 	(void)snprintf(rs.signature, sizeof(rs.signature), "%s", hdr(c,
 	    REQSIG_H_SIGNATURE));
-	if (peer_key(&lr, domain, base, sizeof(base), key, &err) != 0) {
+	if (peer_key(lr, domain, base, 512, key, &err) != 0) {
 		log_line("deliver from %s: %s", domain, err.msg);
-		ret = answer(c, err.code == SMIMP_EXIT_TEMPFAIL ? 503 : 403,
+		*ret = answer(c, err.code == SMIMP_EXIT_TEMPFAIL ? 503 : 403,
 		    "unknown sender domain", status);
-		goto out;
+		return -1;
 	}
 	reqsig_body_hash(hash, body, len);
 	if (reqsig_verify(&rs, "POST", srv->cfg.domain, url, hash, key,
 	    time_now(), &err) != 0) {
-		ret = answer(c, 401, err.msg, status);
-		goto out;
+		*ret = answer(c, 401, err.msg, status);
+		return -1;
 	}
 	(void)time_parse(rs.date, strlen(rs.date), &when);
 	n = store_nonce_claim(srv->store, signer, rs.nonce,
 	    when + REQSIG_WINDOW, &err);
 	if (n <= 0) {
-		ret = answer(c, n < 0 ? 503 : 401, n < 0 ? "store unavailable" :
+		*ret = answer(c, n < 0 ? 503 : 401, n < 0 ? "store unavailable" :
 		    "replayed request", status);
-		goto out;
+		return -1;
 	}
-	if (sender_log(&lr, domain, base, rcpt, &log, &err) != 0) {
-		log_line("deliver from %s: %s", domain, err.msg);
-		ret = answer(c, 403, "the sender's domain does not publish "
-		    "that sender", status);
-		goto out;
-	}
-	have_log = 1;
-	if (log.revoked || stamp_recipients(all, sorted, sizeof(sorted)) != 0 ||
-	    stamp_verify(stamp, rcpt, sorted, mid, body, len, sdate,
-	    log.identity_key, &err) != 0) {
-		ret = answer(c, 403, "delivery stamp does not verify", status);
-		goto out;
-	}
-	/* Every recipient here must be stamped, ours, and known. */
-	memcpy(list, to, strlen(to) + 1);
-	for (p = list; p != NULL; p = comma) {
-		unsigned char *ulog;
-		size_t ulen;
+	return 0;
+}
 
-		comma = strchr(p, ',');
-		if (comma != NULL)
-			*comma++ = '\0';
-		while (*p == ' ')
-			p++;
-		if (address_normalize(p, rcpt, &err) != 0 ||
-		    !in_list(sorted, rcpt) ||
-		    strcmp(address_domain(rcpt), srv->cfg.domain) != 0) {
-			ret = answer(c, 400, "recipient not stamped or not "
-			    "ours", status);
-			goto out;
-		}
-		n = store_user_get(srv->store, rcpt, &ulog, &ulen, &err);
-		if (n <= 0) {
-			ret = answer(c, n < 0 ? 503 : 404, n < 0 ?
-			    "store unavailable" : "unknown recipient", status);
-			goto out;
-		}
-		free(ulog);
+/* Add a checked delivery's copies to the batch to store. */
+static void
+add_copies(struct store_delivery *out, size_t *n, const struct checked *ck,
+    const struct delivery *d)
+{
+	size_t i;
+
+	for (i = 0; i < ck->n; i++) {
+		out[*n].recipient = ck->rcpts[i];
+		out[*n].sender = ck->sender;
+		out[*n].message_id = d->mid;
+		out[*n].data = d->body;
+		out[*n].len = d->len;
+		(*n)++;
 	}
-	memcpy(list, to, strlen(to) + 1);
-	for (p = list; p != NULL; p = comma) {
-		comma = strchr(p, ',');
-		if (comma != NULL)
-			*comma++ = '\0';
-		while (*p == ' ')
-			p++;
-		(void)address_normalize(p, rcpt, &err);
-		if (store_deliver(srv->store, rcpt, from, mid, body, len,
-		    &err) != 0) {
-			ret = answer(c, 503, "store unavailable", status);
-			goto out;
-		}
+}
+
+enum MHD_Result
+relay_accept(struct server *srv, struct MHD_Connection *c, const char *url,
+    const unsigned char *body, size_t len, unsigned int *status)
+{
+	char domain[ADDRESS_DOMAIN_MAX + 1], base[512];
+	char (*rcpts)[ADDRESS_MAX + 1] = NULL;
+	struct store_delivery copies[MSG_MAX_RECIPIENTS];
+	struct lazy_remote lr = { srv, NULL };
+	struct smimp_err err;
+	struct delivery d;
+	struct checked ck;
+	enum MHD_Result ret;
+	const char *why;
+	unsigned int code;
+	size_t n = 0;
+
+	if (server_request(srv, c, url, body, len, &lr, domain, base, status,
+	    &ret) != 0)
+		goto out;
+	d.from = hdr(c, "Smimp-From");
+	d.to = hdr(c, "Smimp-To");
+	d.all = hdr(c, "Smimp-Stamp-To");
+	d.mid = hdr(c, "Smimp-Message-Id");
+	d.stamp = hdr(c, "Smimp-Stamp");
+	d.sdate = hdr(c, "Smimp-Stamp-Date");
+	d.body = body;
+	d.len = len;
+	rcpts = calloc(MSG_MAX_RECIPIENTS, sizeof(*rcpts));
+	if (rcpts == NULL) {
+		ret = answer(c, 503, "out of memory", status);
+		goto out;
 	}
-	*status = 201;
+	ck.rcpts = rcpts;
+	code = check_delivery(srv, &lr, domain, base, &d, &ck, &why);
+	if (code != 0) {
+		ret = answer(c, code, why, status);
+		goto out;
+	}
+	add_copies(copies, &n, &ck, &d);
+	if (store_deliver_many(srv->store, copies, n, &err) != 0) {
+		log_line("%s", err.msg);
+		ret = answer(c, 503, "store unavailable", status);
+		goto out;
+	}
 	ret = answer(c, 201, "", status);
-	*status = 201;
 out:
-	if (have_log)
-		idlog_release(&log);
+	free(rcpts);
+	remote_free(lr.r);
+	return ret;
+}
+
+/* ---- batches: several messages in one request ---- */
+
+/*
+ * The next message of a batch body (parsed in place): header lines
+ * "Name: value", a blank line, Length bytes, a newline.  1 found, 0 at
+ * the end, -1 malformed.
+ */
+static int
+batch_next(char *buf, size_t len, size_t *pos, struct delivery *d)
+{
+	char *line, *nl, *colon, *val;
+	uint64_t n = 0;
+	int have_len = 0;
+
+	memset(d, 0, sizeof(*d));
+	if (*pos == len)
+		return 0;
+	for (;;) {
+		line = buf + *pos;
+		nl = memchr(line, '\n', len - *pos);
+		if (nl == NULL)
+			return -1;
+		*nl = '\0';
+		*pos = (size_t)(nl - buf) + 1;
+		if (line == nl)
+			break;		/* the blank line */
+		colon = strstr(line, ": ");
+		if (colon == NULL)
+			return -1;
+		*colon = '\0';
+		val = colon + 2;
+		if (strcmp(line, "From") == 0)
+			d->from = val;
+		else if (strcmp(line, "To") == 0)
+			d->to = val;
+		else if (strcmp(line, "Stamp-To") == 0)
+			d->all = val;
+		else if (strcmp(line, "Message-Id") == 0)
+			d->mid = val;
+		else if (strcmp(line, "Stamp") == 0)
+			d->stamp = val;
+		else if (strcmp(line, "Stamp-Date") == 0)
+			d->sdate = val;
+		else if (strcmp(line, "Length") == 0)
+			have_len = parse_u64(val, strlen(val), &n) == 0;
+		else
+			return -1;
+	}
+	if (!have_len || n > len - *pos || len - *pos - n < 1 ||
+	    buf[*pos + n] != '\n')
+		return -1;
+	d->body = (const unsigned char *)buf + *pos;
+	d->len = (size_t)n;
+	*pos += (size_t)n + 1;
+	return 1;
+}
+
+static enum MHD_Result
+batch_reply(struct MHD_Connection *c, const struct sbuf *sb,
+    unsigned int *status)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	*status = 200;
+	r = MHD_create_response_from_buffer(sb->len, sb->buf,
+	    MHD_RESPMEM_MUST_COPY);
+	if (r == NULL)
+		return MHD_NO;
+	(void)MHD_add_response_header(r, "Content-Type", "application/json");
+	ret = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+enum MHD_Result
+relay_accept_batch(struct server *srv, struct MHD_Connection *c,
+    const char *url, const unsigned char *body, size_t len,
+    unsigned int *status)
+{
+	char domain[ADDRESS_DOMAIN_MAX + 1], base[512], *copy = NULL;
+	struct store_delivery *copies = NULL;
+	char (*rcpts)[ADDRESS_MAX + 1] = NULL;
+	struct checked *cks = NULL;
+	struct lazy_remote lr = { srv, NULL };
+	struct delivery d[RELAY_BATCH_MAX];
+	unsigned int codes[RELAY_BATCH_MAX];
+	const char *whys[RELAY_BATCH_MAX];
+	struct smimp_err err;
+	struct sbuf sb;
+	enum MHD_Result ret;
+	size_t pos, nd = 0, nc = 0, i;
+	int r;
+
+	sbuf_init(&sb, 1024 * 1024);
+	if (server_request(srv, c, url, body, len, &lr, domain, base, status,
+	    &ret) != 0)
+		goto out;
+	/* Parsed in a copy: bounded by the server's message size limit. */
+	copy = malloc(len + 1);
+	cks = calloc(RELAY_BATCH_MAX, sizeof(*cks));
+	if (copy == NULL || cks == NULL) {
+		ret = answer(c, 503, "out of memory", status);
+		goto out;
+	}
+	memcpy(copy, body, len);
+	pos = sizeof(BATCH_MAGIC) - 1;
+	if (len < pos || memcmp(copy, BATCH_MAGIC, pos) != 0) {
+		ret = answer(c, 400, "not a batch", status);
+		goto out;
+	}
+	while ((r = batch_next(copy, len, &pos, &d[nd])) == 1 &&
+	    ++nd < RELAY_BATCH_MAX)
+		;
+	if (r == 1 && pos != len)
+		r = -1;		/* more than RELAY_BATCH_MAX */
+	if (r < 0 || nd == 0) {
+		ret = answer(c, 400, "malformed batch", status);
+		goto out;
+	}
+	rcpts = calloc(nd * MSG_MAX_RECIPIENTS, sizeof(*rcpts));
+	copies = calloc(nd * MSG_MAX_RECIPIENTS, sizeof(*copies));
+	if (rcpts == NULL || copies == NULL) {
+		ret = answer(c, 503, "out of memory", status);
+		goto out;
+	}
+	for (i = 0; i < nd; i++) {
+		cks[i].rcpts = rcpts + i * MSG_MAX_RECIPIENTS;
+		codes[i] = check_delivery(srv, &lr, domain, base, &d[i],
+		    &cks[i], &whys[i]);
+		if (codes[i] == 0)
+			add_copies(copies, &nc, &cks[i], &d[i]);
+	}
+	/* Every accepted message is on disk before the answer. */
+	if (store_deliver_many(srv->store, copies, nc, &err) != 0) {
+		log_line("%s", err.msg);
+		ret = answer(c, 503, "store unavailable", status);
+		goto out;
+	}
+	r = sbuf_add(&sb, "[", 1);
+	for (i = 0; i < nd && r == 0; i++) {
+		r = sbuf_addf(&sb, "%s{\"message_id\":\"%s\",\"status\":%u",
+		    i > 0 ? "," : "", d[i].mid != NULL &&
+		    message_id_valid(d[i].mid) ? d[i].mid : "",
+		    codes[i] == 0 ? 201 : codes[i]);
+		if (r == 0 && codes[i] != 0)
+			r = sbuf_addf(&sb, ",\"error\":\"%s\"", whys[i]);
+		if (r == 0)
+			r = sbuf_add(&sb, "}", 1);
+	}
+	if (r != 0 || sbuf_add(&sb, "]\n", 2) != 0) {
+		ret = answer(c, 503, "out of memory", status);
+		goto out;
+	}
+	ret = batch_reply(c, &sb, status);
+out:
+	sbuf_release(&sb);
+	free(copies);
+	free(rcpts);
+	free(cks);
+	free(copy);
 	remote_free(lr.r);
 	return ret;
 }

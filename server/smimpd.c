@@ -676,6 +676,12 @@ route(struct server *srv, struct MHD_Connection *c, const char *method,
 		    (const unsigned char *)(rq->body.len > 0 ? rq->body.buf :
 		    ""), rq->body.len, status);
 	if (strncmp(url, base, blen) == 0 &&
+	    strcmp(url + blen, "/v1/deliver-batch") == 0 &&
+	    strcmp(method, "POST") == 0)
+		return relay_accept_batch(srv, c, url,
+		    (const unsigned char *)(rq->body.len > 0 ? rq->body.buf :
+		    ""), rq->body.len, status);
+	if (strncmp(url, base, blen) == 0 &&
 	    strcmp(url + blen, "/v1/register") == 0 &&
 	    strcmp(method, "POST") == 0)
 		return register_user(srv, c, url, rq, status);

@@ -74,6 +74,18 @@ int store_deliver(struct store *st, const char *recipient,
     const char *sender, const char *message_id, const unsigned char *data,
     size_t len, struct smimp_err *err);
 
+/* Several deliveries in one transaction: all stored, or none. */
+struct store_delivery {
+	const char *recipient, *sender, *message_id;
+	const unsigned char *data;
+	size_t len;
+};
+int store_deliver_many(struct store *st, const struct store_delivery *d,
+    size_t n, struct smimp_err *err);
+/* Several relay queue entries done, in one transaction. */
+int store_outbound_done_many(struct store *st, const int64_t *ids,
+    size_t n, struct smimp_err *err);
+
 struct mailbox_entry {
 	int64_t id;
 	char sender[ADDRESS_MAX + 1];

@@ -690,6 +690,44 @@ store_deliver(struct store *st, const char *recipient, const char *sender,
 	return group_write(st, deliver, &a, err);
 }
 
+struct many_args {
+	const struct store_delivery *d;
+	size_t n;
+};
+
+static int
+deliver_many(sqlite3 *db, void *arg, struct smimp_err *err)
+{
+	const struct many_args *m = arg;
+	struct deliver_args a;
+	size_t i;
+
+	for (i = 0; i < m->n; i++) {
+		a.recipient = m->d[i].recipient;
+		a.sender = m->d[i].sender;
+		a.message_id = m->d[i].message_id;
+		a.data = m->d[i].data;
+		a.len = m->d[i].len;
+		if (deliver(db, &a, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+store_deliver_many(struct store *st, const struct store_delivery *d,
+    size_t n, struct smimp_err *err)
+{
+	struct many_args m = { d, n };
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (d[i].len > INT_MAX)
+			return smimp_err_set(err, SMIMP_EXIT_FAIL, "message too "
+			    "large");
+	return n == 0 ? 0 : group_write(st, deliver_many, &m, err);
+}
+
 int
 store_mailbox_list(struct store *st, const char *owner,
     int (*fn)(const struct mailbox_entry *, void *), void *arg,
@@ -953,6 +991,35 @@ store_outbound_done(struct store *st, int64_t id, struct smimp_err *err)
 	struct id_args a = { "DELETE FROM outbound WHERE id = ?", id, -1 };
 
 	return group_write(st, exec_ids, &a, err);
+}
+
+struct ids_args {
+	const int64_t *ids;
+	size_t n;
+};
+
+static int
+outbound_done_many(sqlite3 *db, void *arg, struct smimp_err *err)
+{
+	const struct ids_args *m = arg;
+	struct id_args a = { "DELETE FROM outbound WHERE id = ?", 0, -1 };
+	size_t i;
+
+	for (i = 0; i < m->n; i++) {
+		a.a = m->ids[i];
+		if (exec_ids(db, &a, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+store_outbound_done_many(struct store *st, const int64_t *ids, size_t n,
+    struct smimp_err *err)
+{
+	struct ids_args m = { ids, n };
+
+	return n == 0 ? 0 : group_write(st, outbound_done_many, &m, err);
 }
 
 int

@@ -194,3 +194,59 @@ setup_give_up() {
 	run -0 --separate-stderr fetch bob
 	[[ "$stderr" == "smimp-fetch: 1 fetched: 1 to the inbox,"* ]]
 }
+
+@test "queued messages go over in batches, each arrives once" {
+	start org example.org "$ORG"
+	for i in $(seq 40); do echo "batch $i" | smimp-seal -i alice.key -r bob.pub >"b$i.age"; done
+	run -0 --separate-stderr smimp-send -i alice.key b*.age
+	[ "${#lines[@]}" -eq 40 ]
+	start net example.net "$NET"
+	for _ in $(seq 100); do [ "$(grep -c relayed org.log)" -ge 40 ] && break; sleep 0.1; done
+	[ "$(grep -c relayed org.log)" -eq 40 ]
+	grep -q 'POST /smimp/v1/deliver-batch 200' net.log
+	run -0 --separate-stderr fetch bob
+	[ "$stderr" = "smimp-fetch: 40 fetched: 40 to the inbox, 0 to Other, 0 dropped" ]
+	[ "$(cat mail-bob/new/* | wc -c)" -gt 0 ]
+}
+
+@test "malformed or forged batches are refused, item by item or whole" {
+	start org example.org "$ORG"
+	start net example.net "$NET"
+	item() {	# item FROM MID: one forged message
+		printf 'From: %s\nTo: bob@example.net\nStamp-To: bob@example.net\nMessage-Id: %s\nStamp: %s\nStamp-Date: 2026-01-01T00:00:00Z\nLength: 2\n\nx\n\n' \
+			"$1" "$2" "$(head -c 64 /dev/zero | base64 -w0)"
+	}
+	post() {
+		mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org/server.key example.org POST example.net /smimp/v1/deliver-batch "$1")
+		curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @"$1" \
+			"https://127.0.0.1:$NET/smimp/v1/deliver-batch"
+	}
+	# Exactly the most a batch holds, each one forged: a status for each.
+	{ printf 'smimp-batch/1\n'; for i in $(seq 32); do item alice@example.org "f$i"; done; } >full
+	run -0 post full
+	[ "${output: -3}" = 200 ]
+	[ "$(grep -o '"status":403,"error":"delivery stamp does not verify"' <<<"$output" | wc -l)" -eq 32 ]
+	[[ "$output" == '[{"message_id":"f1","status":403,'* ]]
+	# One more is too many; a sender of another domain is refused.
+	{ cat full; item alice@example.org f33; } >over
+	run -0 post over
+	[ "$output" = '{"error":"malformed batch"}
+ 400' ]
+	{ printf 'smimp-batch/1\n'; item dave@example.net d1; } >foreign
+	run -0 post foreign
+	[[ "$output" == *'"status":403,"error":"a server relays only for its own domain"'* ]]
+	# Broken framing of every kind.
+	printf 'smimp-batch/2\n' >b1
+	{ printf 'smimp-batch/1\n'; item alice@example.org t1 | head -c 150; } >b2
+	{ printf 'smimp-batch/1\n'; item alice@example.org t2 | sed 's/Length: 2/Length: 99/'; } >b3
+	{ printf 'smimp-batch/1\n'; item alice@example.org t3 | sed 's/^To:/Cc:/'; } >b4
+	{ printf 'smimp-batch/1\n'; item alice@example.org t4 | sed 's/Length: 2/Length: -1/'; } >b5
+	printf 'smimp-batch/1\n' >b6
+	for f in b1 b2 b3 b4 b5 b6; do
+		run -0 post "$f"
+		[ "${output: -3}" = 400 ]
+	done
+	# Still serving, and nothing was stored.
+	run -0 --separate-stderr fetch bob
+	[[ "$stderr" == "smimp-fetch: 0 fetched:"* ]]
+}
