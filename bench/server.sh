@@ -4,7 +4,9 @@
 #    (durable, a request signature verified on each), messages per second
 #    and p50/p99 latency, by smimp-load over CONNS reused connections;
 #  - relay: the same across two smimpd (example.org -> example.net), from
-#    submission until the recipient's mailbox lists it;
+#    submission until the recipient's mailbox lists it (latency), and how
+#    fast a full queue drains once the receiving server comes up
+#    (throughput, from the sending server's log);
 #  - Postfix from Debian on loopback, driven by its own smtp-source with
 #    4 KiB messages over as many sessions, into its durable queue;
 #  - the storage limit: durable 4 KiB SQLite commits per second, one row
@@ -37,7 +39,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key
 	-out cert.pem -days 1 -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
 ORG=$(port); NET=$(port)
 export SMIMP_RESOLVE="example.org=127.0.0.1:$ORG,example.net=127.0.0.1:$NET" SMIMP_CACERT=$W/cert.pem
-printf 'resolve %s\ncacert %s\nrate-sender 0\nrate-domain 0\nretry-base 1\nrelay-workers 16\n' "$SMIMP_RESOLVE" "$SMIMP_CACERT" >c.conf
+printf 'resolve %s\ncacert %s\nrate-sender 0\nrate-domain 0\nretry-base 1\n' "$SMIMP_RESOLVE" "$SMIMP_CACERT" >c.conf
 for u in alice@example.org bob@example.org carol@example.net; do
 	n=${u%@*}; smimp-keygen -u "$u" -o "$n" --no-passphrase >/dev/null 2>&1
 done
@@ -45,12 +47,13 @@ smimpd -f c.conf --data org --domain example.org adduser alice@example.org alice
 smimpd -f c.conf --data org --domain example.org adduser bob@example.org bob.pub
 smimpd -f c.conf --data net --domain example.net adduser carol@example.net carol.pub
 declare -A spid
-for s in "org example.org $ORG" "net example.net $NET"; do
-	set -- $s
+serve() {	# serve NAME DOMAIN PORT
 	smimpd -f c.conf --data "$1" --domain "$2" --listen "127.0.0.1:$3" \
-		--cert cert.pem --key key.pem 2>"$1.log" &
+		--cert cert.pem --key key.pem 2>>"$1.log" &
 	pids="$pids $!"; spid[$1]=$!
-done
+}
+serve org example.org "$ORG"
+serve net example.net "$NET"
 sleep 0.5
 mkdir local remote
 for i in $(seq "$N"); do
@@ -68,6 +71,18 @@ rel_line=$(echo "$rel_out" | grep '^arrived')
 rel=$(echo "$rel_line" | sed -n 's/.*: \([0-9]*\) msg\/s.*/\1/p')
 rel50=$(echo "$rel_line" | field p50); rel99=$(echo "$rel_line" | field p99)
 relayed=$(echo "$rel_line" | sed -n 's/^arrived \([0-9]*\).*/\1/p')
+
+# Drain: queue N messages while example.net is down, then time the relay
+# from its first delivery to its last, as example.org logs them.
+kill -TERM "${spid[net]}"; wait "${spid[net]}" 2>/dev/null || true
+"$LOAD" -c "$CONNS" -i alice.key remote/*.age >/dev/null
+r0=$(grep -c ' relayed ' org.log || true)
+serve net example.net "$NET"
+while [ "$(grep -c ' relayed ' org.log || true)" -le "$r0" ]; do sleep 0.005; done
+t0=$(now)
+while [ "$(grep -c ' relayed ' org.log || true)" -lt $((r0 + N)) ]; do sleep 0.01; done
+t1=$(now)
+drain=$(awk -v a="$t0" -v b="$t1" -v n="$N" 'BEGIN { printf "%.0f", (n - 1) / (b - a) }')
 
 # ---- Postfix ----
 pf=skipped
@@ -166,11 +181,12 @@ fi
 
 echo "server benchmark: $N messages of 4 KiB, $CONNS connections, loopback, $(nproc) cores"
 printf '%-46s %8s msg/s  p50 %6s ms  p99 %6s ms\n' "smimpd submission (HTTPS, signed, durable)" "$sub" "$sub50" "$sub99"
-printf '%-46s %8s msg/s  p50 %6s ms  p99 %6s ms  (%s of %s arrived)\n' "smimpd relay example.org -> example.net" "$rel" "$rel50" "$rel99" "$relayed" "$N"
+printf '%-46s %8s msg/s  p50 %6s ms  p99 %6s ms  (%s of %s arrived)\n' "smimpd submit + relay + fetch, end to end" "$rel" "$rel50" "$rel99" "$relayed" "$N"
+printf '%-46s %8s msg/s\n' "smimpd relay, a queue draining to example.net" "$drain"
 printf '%-46s %8s msg/s\n' "Postfix smtp-source -> queue (SMTP, durable)" "$pf"
 printf '%-46s %8s commits/s\n' "SQLite WAL synchronous=FULL, 1 row/commit" "$lim1"
 printf '%-46s %8s rows/s\n' "SQLite WAL synchronous=FULL, 64 rows/commit" "$lim64"
-awk -v s="$sub" -v p="$pf" -v r="$rel" -v l="$lim1" 'BEGIN {
+awk -v s="$sub" -v p="$pf" -v r="$drain" -v l="$lim1" 'BEGIN {
 	if (p + 0 > 0) printf "smimpd / Postfix: %.2fx (target 5x)\n", s / p
 	printf "relay / submission: %.2f (target 0.5); submission / one-row commit limit: %.2f\n", r / s, s / l }'
 echo "soak ($SOAK s, 4 connections, relay + acknowledgements): $soak_line"
