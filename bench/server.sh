@@ -86,6 +86,12 @@ drain=$(awk -v a="$t0" -v b="$t1" -v n="$N" 'BEGIN { printf "%.0f", (n - 1) / (b
 
 # ---- Postfix ----
 pf=skipped
+# Postfix from Debian, left unconfigured as a system service: only the
+# instance below, with its own config and queue, ever runs.
+if ! command -v smtp-source >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix >/dev/null 2>&1 || true
+fi
 if command -v postfix >/dev/null && command -v smtp-source >/dev/null && [ "$(id -u)" = 0 ]; then
 	PF=$(port)
 	mkdir -p pf/etc pf/queue pf/data

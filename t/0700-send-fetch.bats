@@ -14,16 +14,22 @@ setup() {
 	smimpd --data data --domain example.org adduser alice@example.org alice.pub
 	smimpd --data data --domain example.org adduser bob@example.org bob.pub
 	PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-	smimpd -d --data data --domain example.org --listen "127.0.0.1:$PORT" \
-		--cert cert.pem --key key.pem 2>server.log &
-	echo $! >pid
-	for _ in $(seq 50); do
-		curl -s --cacert cert.pem "https://127.0.0.1:$PORT/smimp/version" >/dev/null && break
-		sleep 0.1
-	done
+	serve
 	export SMIMP_RESOLVE="example.org=127.0.0.1:$PORT" SMIMP_CACERT="$PWD/cert.pem"
 	export BOBHOME="$BATS_TEST_TMPDIR/bobhome"
 	URL="https://127.0.0.1:$PORT/smimp"
+}
+
+# serve [FLAGS]: the server on $PORT, waited for.
+serve() {
+	smimpd -d --data data --domain example.org --listen "127.0.0.1:$PORT" \
+		--cert cert.pem --key key.pem "$@" 2>server.log &
+	echo $! >pid
+	for _ in $(seq 50); do
+		curl -s --cacert cert.pem "https://127.0.0.1:$PORT/smimp/version" >/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 teardown() {
@@ -254,13 +260,7 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	kill -TERM "$(cat pid)"
 	for _ in $(seq 50); do kill -0 "$(cat pid)" 2>/dev/null || break; sleep 0.1; done
 	printf 'rate-sender 0\n' >norate.conf
-	smimpd -d -f norate.conf --data data --domain example.org --listen "127.0.0.1:$PORT" \
-		--cert cert.pem --key key.pem 2>server.log &
-	echo $! >pid
-	for _ in $(seq 50); do
-		curl -s --cacert cert.pem "$URL/version" >/dev/null && break
-		sleep 0.1
-	done
+	serve -f norate.conf
 	for i in $(seq 1003); do echo "$i" | smimp-seal -i alice.key -r bob.pub >"m$i.age"; done
 	run -0 --separate-stderr smimp-send -i alice.key m*.age
 	[ "${#lines[@]}" -eq 1003 ]
