@@ -101,6 +101,16 @@ progress(const char *message_id, const char *from, const char *folder,
 		fputc('\n', stderr);
 }
 
+/* ", N filed before" for the summary line. */
+static const char *
+again_note(size_t n)
+{
+	static char note[64];
+
+	(void)snprintf(note, sizeof(note), ", %zu filed before", n);
+	return note;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -144,10 +154,11 @@ main(int argc, char **argv)
 		ret = fetch_mailbox(r, &id, &ts, dir, &st, progress, &o, &err);
 	/* What was fetched before a failure is safe: say so either way. */
 	if (o.json) {
-		json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:s}", "fetched",
+		json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:s}", "fetched",
 		    (json_int_t)st.fetched, "inbox", (json_int_t)st.inbox,
 		    "other", (json_int_t)st.other, "dropped",
-		    (json_int_t)st.dropped, "maildir", dir);
+		    (json_int_t)st.dropped, "again", (json_int_t)st.again,
+		    "maildir", dir);
 		char *text = j != NULL ? json_dumps(j, JSON_COMPACT |
 		    JSON_PRESERVE_ORDER) : NULL;
 
@@ -157,8 +168,9 @@ main(int argc, char **argv)
 		json_decref(j);
 	} else if (!o.quiet)
 		fprintf(stderr, "%s: %zu fetched: %zu to the inbox, %zu to "
-		    "Other, %zu dropped\n", progname, st.fetched, st.inbox,
-		    st.other, st.dropped);
+		    "Other, %zu dropped%s\n", progname, st.fetched, st.inbox,
+		    st.other, st.dropped, st.again > 0 ?
+		    again_note(st.again) : "");
 	remote_free(r);
 	trust_release(&ts);
 	identity_release(&id);

@@ -233,17 +233,34 @@ maildir_make(const char *dir, struct smimp_err *err)
 	return 0;
 }
 
-/* A unique Maildir name: seconds.Rrandom.Pid.smimp */
+/*
+ * A message's Maildir name, from its bytes: the same message always gets
+ * the same name, so that one fetched twice (a crash between filing and
+ * acknowledging) is recognised and filed once.
+ */
+#define CONTENT_NAME_BYTES	16
 static void
-maildir_name(char *out, size_t cap)
+maildir_name(const unsigned char *data, size_t len, char *out, size_t cap)
 {
-	unsigned char rnd[8];
-	char hex[17];
+	unsigned char h[CONTENT_NAME_BYTES];
+	char hex[2 * CONTENT_NAME_BYTES + 1];
 
-	randombytes_buf(rnd, sizeof(rnd));
-	sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
-	(void)snprintf(out, cap, "%lld.R%s.P%ld.smimp", (long long)time_now(),
-	    hex, (long)getpid());
+	(void)crypto_generichash(h, sizeof(h), data, len, NULL, 0);
+	sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+	(void)snprintf(out, cap, "%s.smimp", hex);
+}
+
+/* Is a message of this name in new/ of the inbox or of .Other? */
+static int
+already_filed(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/new/%s", dir, name) <
+	    sizeof(path) && access(path, F_OK) == 0)
+		return 1;
+	return (size_t)snprintf(path, sizeof(path), "%s/.Other/new/%s", dir,
+	    name) < sizeof(path) && access(path, F_OK) == 0;
 }
 
 #define BOUNCE_MAGIC	"smimp-bounce/1\n"
@@ -292,11 +309,16 @@ file_message(const struct identity *id, const struct trust_store *ts,
 	enum trust_tier tier = TIER_UNKNOWN;
 	int fd, verified;
 
-	maildir_name(name, sizeof(name));
+	maildir_name(data, len, name, sizeof(name));
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, name) >=
 	    sizeof(tmp))
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
-	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	/*
+	 * The name comes from the content: a file left in tmp/ by a fetch
+	 * that was killed is this same message, and is simply rewritten.
+	 */
+	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
 	if (fd < 0)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot create '%s'",
 		    tmp);
@@ -366,8 +388,19 @@ home_server_key(struct remote *r, const char *domain, const char *base,
 	return ret;
 }
 
+/*
+ * The names of messages filed but perhaps not yet acknowledged, kept in
+ * DIR/.smimp-pending until a fetch completes: after a crash between the
+ * two, the next fetch recognises them even if they left new/ meanwhile.
+ */
+#define PENDING_FILE	".smimp-pending"
+#define PENDING_MAX	(4 * 1024 * 1024)
+
 struct fetch_ctx {
 	struct remote *r;
+	int pending_fd;
+	unsigned char *pending;		/* what an earlier fetch left */
+	size_t pending_len;
 	const struct identity *id;
 	const struct trust_store *ts;
 	const char *dir, *domain;
@@ -378,6 +411,69 @@ struct fetch_ctx {
 	fetch_progress_fn progress;
 	void *arg;
 };
+
+static int
+pending_open(struct fetch_ctx *fc, struct smimp_err *err)
+{
+	char path[PATH_MAX];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", fc->dir,
+	    PENDING_FILE) >= sizeof(path))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
+	fc->pending_fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC,
+	    0600);
+	if (fc->pending_fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
+		    path);
+	return fd_read_all(fc->pending_fd, path, PENDING_MAX, &fc->pending,
+	    &fc->pending_len, err);
+}
+
+static int
+pending_has(const struct fetch_ctx *fc, const char *name)
+{
+	size_t n = strlen(name), i = 0;
+
+	while (i + n < fc->pending_len) {
+		if (memcmp(fc->pending + i, name, n) == 0 &&
+		    fc->pending[i + n] == '\n')
+			return 1;
+		while (i < fc->pending_len && fc->pending[i] != '\n')
+			i++;
+		i++;
+	}
+	return 0;
+}
+
+static int
+pending_add(struct fetch_ctx *fc, const char *name, struct smimp_err *err)
+{
+	char line[128];
+	int n = snprintf(line, sizeof(line), "%s\n", name);
+
+	if (fd_write_all(fc->pending_fd, line, (size_t)n) != 0 ||
+	    fsync(fc->pending_fd) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot record a "
+		    "filed message in '%s'", fc->dir);
+	return 0;
+}
+
+/*
+ * Everything filed is acknowledged now: forget it.  Should the removal
+ * not survive a crash, the names left are of acknowledged messages only,
+ * which is harmless.
+ */
+static int
+pending_clear(struct fetch_ctx *fc, struct smimp_err *err)
+{
+	char path[PATH_MAX];
+
+	(void)snprintf(path, sizeof(path), "%s/%s", fc->dir, PENDING_FILE);
+	if (unlink(path) != 0 && errno != ENOENT)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot remove '%s'",
+		    path);
+	return 0;
+}
 
 /* Download, file and acknowledge one mailbox entry. */
 static int
@@ -390,7 +486,7 @@ fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
 	const char *msgid = json_string_value(json_object_get(item,
 	    "message_id"));
 	struct remote_reply msg, ack;
-	char path[64], from[ADDRESS_MAX + 1];
+	char path[64], from[ADDRESS_MAX + 1], name[128];
 	int ret;
 
 	(void)snprintf(path, sizeof(path), "/v1/mailbox/%lld", (long long)mid);
@@ -402,9 +498,20 @@ fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
 		remote_reply_release(&msg);
 		return -1;
 	}
-	ret = file_message(fc->id, fc->ts, fc->have_key ? fc->server_key :
-	    NULL, fc->dir, (unsigned char *)msg.body.buf, msg.body.len,
-	    &folder, from, sizeof(from), err);
+	maildir_name((unsigned char *)msg.body.buf, msg.body.len, name,
+	    sizeof(name));
+	if (already_filed(fc->dir, name) || pending_has(fc, name)) {
+		folder = "again";	/* filed before: only acknowledge */
+		(void)snprintf(from, sizeof(from), "?");
+		ret = 0;
+	} else {
+		ret = file_message(fc->id, fc->ts, fc->have_key ?
+		    fc->server_key : NULL, fc->dir,
+		    (unsigned char *)msg.body.buf, msg.body.len, &folder, from,
+		    sizeof(from), err);
+		if (ret == 0 && strcmp(folder, "dropped") != 0)
+			ret = pending_add(fc, name, err);
+	}
 	remote_reply_release(&msg);
 	if (ret != 0)
 		return -1;
@@ -423,6 +530,8 @@ fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
 		fc->st->inbox++;
 	else if (strcmp(folder, "Other") == 0)
 		fc->st->other++;
+	else if (strcmp(folder, "again") == 0)
+		fc->st->again++;
 	else
 		fc->st->dropped++;
 	if (fc->progress != NULL)
@@ -496,11 +605,21 @@ fetch_mailbox(struct remote *r, const struct identity *id,
 	    sizeof(other) || maildir_make(dir, err) != 0 ||
 	    maildir_make(other, err) != 0)
 		return -1;
-	if (home_base(r, id, fc.base, sizeof(fc.base), err) != 0)
-		return -1;
+	fc.pending_fd = -1;
+	if (home_base(r, id, fc.base, sizeof(fc.base), err) != 0 ||
+	    pending_open(&fc, err) != 0) {
+		n = -1;
+		goto out;
+	}
 	/* A full page means there may be more: list again. */
 	do {
 		n = fetch_page(&fc, err);
 	} while (n >= MAILBOX_PAGE);
+	if (n >= 0 && pending_clear(&fc, err) != 0)
+		n = -1;
+out:
+	if (fc.pending_fd >= 0)
+		close(fc.pending_fd);
+	free(fc.pending);
 	return n < 0 ? -1 : 0;
 }

@@ -44,6 +44,7 @@ int send_register(struct remote *r, const struct identity *id,
 
 struct fetch_stats {
 	size_t fetched, inbox, other, dropped;
+	size_t again;	/* filed by an earlier, interrupted fetch */
 };
 
 /* Called after each message is safe on disk (or dropped). */

@@ -51,7 +51,7 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	[ "$output" = "build 42 failed" ]
 	# Acknowledged: nothing comes a second time.
 	run -0 --separate-stderr fetch_bob --json
-	[ "$output" = "{\"fetched\":0,\"inbox\":0,\"other\":0,\"dropped\":0,\"maildir\":\"mail\"}" ]
+	[ "$output" = "{\"fetched\":0,\"inbox\":0,\"other\":0,\"dropped\":0,\"again\":0,\"maildir\":\"mail\"}" ]
 	! grep -q 'build 42' server.log
 }
 
@@ -271,4 +271,49 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	run -0 --separate-stderr fetch_bob
 	[ "$stderr" = "smimp-fetch: 1003 fetched: 1003 to the inbox, 0 to Other, 0 dropped" ]
 	[ "$(ls mail/new | wc -l)" -eq 1003 ]
+}
+
+@test "a message that comes again after it was filed is filed once" {
+	trust_as "$BOBHOME" alice.pub known
+	echo once | smimp-seal -i alice.key -r bob.pub >m.age
+	smimp-send -i alice.key m.age >/dev/null
+	run -0 --separate-stderr fetch_bob
+	[ "$stderr" = "smimp-fetch: 1 fetched: 1 to the inbox, 0 to Other, 0 dropped" ]
+	# As if the acknowledgement had been lost: the server has it again.
+	smimp-send -i alice.key m.age >/dev/null
+	run -0 --separate-stderr fetch_bob --json
+	[ "$output" = "{\"fetched\":1,\"inbox\":0,\"other\":0,\"dropped\":0,\"again\":1,\"maildir\":\"mail\"}" ]
+	[ "$(ls mail/new | wc -l)" -eq 1 ]
+	# Even once the reader has moved it out of new/, if the fetch that
+	# filed it was cut short before acknowledging.
+	mv mail/new/* mail/cur/
+	name=$(ls mail/cur)
+	echo "$name" >mail/.smimp-pending
+	smimp-send -i alice.key m.age >/dev/null
+	run -0 --separate-stderr fetch_bob
+	[ "$stderr" = "smimp-fetch: 1 fetched: 0 to the inbox, 0 to Other, 0 dropped, 1 filed before" ]
+	[ "$(find mail -name '*.smimp' | wc -l)" -eq 1 ]
+	[ ! -e mail/.smimp-pending ]
+}
+
+@test "smimp-fetch killed with SIGKILL at any moment loses and duplicates nothing" {
+	kill -TERM "$(cat pid)"
+	for _ in $(seq 50); do kill -0 "$(cat pid)" 2>/dev/null || break; sleep 0.1; done
+	printf 'rate-sender 0\n' >norate.conf
+	serve -f norate.conf
+	trust_as "$BOBHOME" alice.pub known
+	for i in $(seq 60); do echo "kill $i" | smimp-seal -i alice.key -r bob.pub >"k$i.age"; done
+	smimp-send -i alice.key k*.age >/dev/null
+	for round in $(seq 40); do
+		SMIMP_HOME="$BOBHOME" smimp-fetch -q -i bob.key -d mail 2>/dev/null &
+		sleep "0.0$((RANDOM % 10))"
+		kill -KILL $! 2>/dev/null || true
+		wait $! 2>/dev/null || true
+	done
+	run -0 --separate-stderr fetch_bob
+	[ "$(ls mail/new | wc -l)" -eq 60 ]
+	for f in mail/new/*; do SMIMP_HOME="$BOBHOME" smimp-open -i bob.key "$f"; done | sort >got
+	seq 60 | sed 's/^/kill /' | sort >want
+	diff got want
+	[ -z "$(ls mail/tmp)" ]
 }
