@@ -396,8 +396,13 @@ home_server_key(struct remote *r, const char *domain, const char *base,
 #define PENDING_FILE	".smimp-pending"
 #define PENDING_MAX	(4 * 1024 * 1024)
 
+#define ACK_BATCH	64
+
 struct fetch_ctx {
 	struct remote *r;
+	long long acks[ACK_BATCH];	/* filed, to acknowledge */
+	size_t nacks;
+	int ack_singly;			/* the server has no batch ack */
 	int pending_fd;
 	unsigned char *pending;		/* what an earlier fetch left */
 	size_t pending_len;
@@ -475,7 +480,74 @@ pending_clear(struct fetch_ctx *fc, struct smimp_err *err)
 	return 0;
 }
 
-/* Download, file and acknowledge one mailbox entry. */
+/* One DELETE per message, for servers without the batch. */
+static int
+acknowledge_singly(struct fetch_ctx *fc, struct smimp_err *err)
+{
+	struct remote_reply ack;
+	char path[64];
+	size_t i;
+
+	for (i = 0; i < fc->nacks; i++) {
+		(void)snprintf(path, sizeof(path), "/v1/mailbox/%lld",
+		    fc->acks[i]);
+		if (remote_request(fc->r, "DELETE", fc->domain, fc->base, path,
+		    NULL, 0, fc->id->sk.address, fc->id->sk.identity_secret,
+		    NULL, &ack, err) != 0)
+			return -1;
+		if (ack.status != 204 && ack.status != 404) {
+			http_fail(&ack, "acknowledge", err);
+			remote_reply_release(&ack);
+			return -1;
+		}
+		remote_reply_release(&ack);
+	}
+	fc->nacks = 0;
+	return 0;
+}
+
+/* Acknowledge what was filed, in one request. */
+static int
+acknowledge(struct fetch_ctx *fc, struct smimp_err *err)
+{
+	struct remote_reply rep;
+	struct sbuf body;
+	size_t i;
+	int r = 0;
+
+	if (fc->nacks == 0)
+		return 0;
+	if (fc->ack_singly)
+		return acknowledge_singly(fc, err);
+	sbuf_init(&body, 64 * 1024);
+	for (i = 0; i < fc->nacks && r == 0; i++)
+		r = sbuf_addf(&body, "%s%lld", i > 0 ? "," : "[", fc->acks[i]);
+	if (r != 0 || sbuf_add(&body, "]", 1) != 0) {
+		sbuf_release(&body);
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "out of memory");
+	}
+	r = remote_request(fc->r, "POST", fc->domain, fc->base,
+	    "/v1/mailbox/ack", body.buf, body.len, fc->id->sk.address,
+	    fc->id->sk.identity_secret, NULL, &rep, err);
+	sbuf_release(&body);
+	if (r != 0)
+		return -1;
+	if (rep.status == 404 || rep.status == 405) {
+		remote_reply_release(&rep);
+		fc->ack_singly = 1;
+		return acknowledge_singly(fc, err);
+	}
+	if (rep.status != 200) {
+		http_fail(&rep, "acknowledge", err);
+		remote_reply_release(&rep);
+		return -1;
+	}
+	remote_reply_release(&rep);
+	fc->nacks = 0;
+	return 0;
+}
+
+/* Download and file one mailbox entry, to be acknowledged. */
 static int
 fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
     struct smimp_err *err)
@@ -485,7 +557,7 @@ fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
 	json_int_t mid = json_integer_value(json_object_get(item, "id"));
 	const char *msgid = json_string_value(json_object_get(item,
 	    "message_id"));
-	struct remote_reply msg, ack;
+	struct remote_reply msg;
 	char path[64], from[ADDRESS_MAX + 1], name[128];
 	int ret;
 
@@ -515,16 +587,10 @@ fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
 	remote_reply_release(&msg);
 	if (ret != 0)
 		return -1;
-	/* Safe on disk (or deliberately dropped): acknowledge. */
-	if (remote_request(fc->r, "DELETE", fc->domain, fc->base, path, NULL,
-	    0, addr, secret, NULL, &ack, err) != 0)
+	/* Safe on disk (or deliberately dropped): to acknowledge. */
+	fc->acks[fc->nacks++] = (long long)mid;
+	if (fc->nacks == ACK_BATCH && acknowledge(fc, err) != 0)
 		return -1;
-	if (ack.status != 204 && ack.status != 404) {
-		http_fail(&ack, "acknowledge", err);
-		remote_reply_release(&ack);
-		return -1;
-	}
-	remote_reply_release(&ack);
 	fc->st->fetched++;
 	if (strcmp(folder, "inbox") == 0)
 		fc->st->inbox++;
@@ -576,8 +642,16 @@ fetch_page(struct fetch_ctx *fc, struct smimp_err *err)
 		if (fetch_one(fc, item, fc->st->fetched + 1,
 		    fc->st->fetched + total - i, err) != 0)
 			goto out;
+	if (acknowledge(fc, err) != 0)
+		goto out;
 	ret = (long)total;
 out:
+	if (ret < 0 && fc->nacks > 0) {
+		/* What was filed is safe: acknowledge it all the same. */
+		struct smimp_err ignored;
+
+		(void)acknowledge(fc, &ignored);
+	}
 	json_decref(list);
 	return ret;
 }

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <microhttpd.h>
 #include <sodium.h>
 
@@ -591,6 +592,52 @@ list_entry(const struct mailbox_entry *e, void *arg)
 	    e->message_id, e->size, when);
 }
 
+/*
+ * POST {base}/v1/mailbox/ack: acknowledge several messages at once.  The
+ * body is a JSON array of up to MAILBOX_PAGE mailbox ids; ids that are
+ * not the owner's (or gone already) are skipped.
+ */
+static enum MHD_Result
+ack_many(struct server *srv, struct MHD_Connection *c, const char *user,
+    const struct request *rq, unsigned int *status)
+{
+	int64_t ids[MAILBOX_PAGE];
+	json_t *list, *item;
+	json_error_t jerr;
+	struct smimp_err err;
+	size_t i, n = 0, acked = 0;
+	char reply[64];
+	int r;
+
+	list = json_loadb(rq->body.len > 0 ? rq->body.buf : "", rq->body.len,
+	    0, &jerr);
+	if (!json_is_array(list) || json_array_size(list) > MAILBOX_PAGE) {
+		json_decref(list);
+		*status = MHD_HTTP_BAD_REQUEST;
+		return error_json(c, *status, "expected a JSON array of at most "
+		    "1000 mailbox ids");
+	}
+	json_array_foreach(list, i, item) {
+		if (!json_is_integer(item) || json_integer_value(item) < 1) {
+			json_decref(list);
+			*status = MHD_HTTP_BAD_REQUEST;
+			return error_json(c, *status, "mailbox ids are positive "
+			    "integers");
+		}
+		ids[n++] = (int64_t)json_integer_value(item);
+	}
+	json_decref(list);
+	r = store_mailbox_ack_many(srv->store, user, ids, n, &acked, &err);
+	if (r != 0) {
+		log_line("%s", err.msg);
+		*status = MHD_HTTP_SERVICE_UNAVAILABLE;
+		return error_json(c, *status, "store unavailable");
+	}
+	*status = MHD_HTTP_OK;
+	r = snprintf(reply, sizeof(reply), "{\"acknowledged\":%zu}\n", acked);
+	return respond(c, *status, "application/json", reply, (size_t)r);
+}
+
 /* {base}/v1/mailbox[/ID]: the owner lists, downloads and acknowledges. */
 static enum MHD_Result
 mailbox(struct server *srv, struct MHD_Connection *c, const char *method,
@@ -622,6 +669,8 @@ mailbox(struct server *srv, struct MHD_Connection *c, const char *method,
 		sbuf_release(&sb);
 		return ret;
 	}
+	if (strcmp(rest, "/ack") == 0 && strcmp(method, "POST") == 0)
+		return ack_many(srv, c, user, rq, status);
 	if (*rest != '/' || parse_u64(rest + 1, strlen(rest + 1), &id) != 0 ||
 	    id > INT64_MAX) {
 		*status = MHD_HTTP_NOT_FOUND;

@@ -104,6 +104,10 @@ int store_mailbox_get(struct store *st, const char *owner, int64_t id,
 int store_mailbox_ack(struct store *st, const char *owner, int64_t id,
     struct smimp_err *err);
 
+/* Several at once, in one transaction; *acked gets how many went. */
+int store_mailbox_ack_many(struct store *st, const char *owner,
+    const int64_t *ids, size_t n, size_t *acked, struct smimp_err *err);
+
 /* The relay queue: one entry per (message, recipient domain). */
 struct outbound {
 	int64_t id;

@@ -817,6 +817,47 @@ store_mailbox_ack(struct store *st, const char *owner, int64_t id,
 	return group_write(st, mailbox_ack, &a, err);
 }
 
+struct ack_many_args {
+	const char *owner;
+	const int64_t *ids;
+	size_t n, acked;
+};
+
+static int
+mailbox_ack_many(sqlite3 *db, void *arg, struct smimp_err *err)
+{
+	struct ack_many_args *m = arg;
+	struct ack_args a = { m->owner, 0 };
+	size_t i;
+	int r;
+
+	m->acked = 0;
+	for (i = 0; i < m->n; i++) {
+		a.id = m->ids[i];
+		r = mailbox_ack(db, &a, err);
+		if (r < 0)
+			return -1;
+		m->acked += (size_t)r;
+	}
+	return 0;
+}
+
+int
+store_mailbox_ack_many(struct store *st, const char *owner,
+    const int64_t *ids, size_t n, size_t *acked, struct smimp_err *err)
+{
+	struct ack_many_args m = { owner, ids, n, 0 };
+	int r;
+
+	*acked = 0;
+	if (n == 0)
+		return 0;
+	r = group_write(st, mailbox_ack_many, &m, err);
+	if (r == 0)
+		*acked = m.acked;
+	return r;
+}
+
 /* ---- the relay queue ---- */
 
 void

@@ -317,3 +317,29 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	diff got want
 	[ -z "$(ls mail/tmp)" ]
 }
+
+@test "batch acknowledgements: only the owner's go, malformed JSON gets 400" {
+	echo a | smimp-seal -i alice.key -r bob.pub | smimp-send -i alice.key >/dev/null
+	ack() {	# ack KEY BODY
+		printf '%s' "$2" >ackbody
+		mapfile -t h < <("$SMIMP_BUILD/t/signreq" "$1" POST example.org /smimp/v1/mailbox/ack ackbody)
+		curl -s --cacert cert.pem -w ' %{http_code}' -H "${h[0]}" -H "${h[1]}" -H "${h[2]}" -H "${h[3]}" \
+			--data-binary @ackbody "$URL/v1/mailbox/ack"
+	}
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.org /smimp/v1/mailbox)
+	id=$(curl -s --cacert cert.pem -H "${h[0]}" -H "${h[1]}" -H "${h[2]}" -H "${h[3]}" "$URL/v1/mailbox" |
+		sed -n 's/.*"id":\([0-9]*\).*/\1/p')
+	[ -n "$id" ]
+	run -0 ack alice.key "[$id]"
+	[ "$output" = '{"acknowledged":0}
+ 200' ]
+	for bad in 'not json' '[1.5]' '{"id":1}' '[-1]' '["1"]' "[$(seq -s, 1001)]" ''; do
+		run -0 ack bob.key "$bad"
+		[ "${output: -3}" = 400 ]
+	done
+	run -0 ack bob.key "[$id,999999]"
+	[ "$output" = '{"acknowledged":1}
+ 200' ]
+	run -0 --separate-stderr fetch_bob --json
+	[[ "$output" == '{"fetched":0,'* ]]
+}
