@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "exitcode.h"
+#include "batch.h"
 #include "idlog.h"
 #include "message.h"
 #include "remote.h"
@@ -204,7 +205,7 @@ in_flight(const struct server *srv, int64_t id)
 	unsigned int i, j;
 
 	for (i = 0; i < srv->relay_running; i++)
-		for (j = 0; j < RELAY_BATCH_MAX; j++)
+		for (j = 0; j < BATCH_MAX; j++)
 			if (srv->relay_inflight[i][j] == id)
 				return 1;
 	return 0;
@@ -254,7 +255,7 @@ idle_wait(struct server *srv)
 
 /*
  * The next entries for worker w to deliver, into obs: the next due one
- * and those after it for the same domain, up to RELAY_BATCH_MAX and
+ * and those after it for the same domain, up to BATCH_MAX and
  * RELAY_BATCH_BYTES.  Returns how many, 0 when stopping.  Scans the
  * queue in id order from a cursor, wrapping to the start when it runs
  * out, and sleeps only when a whole scan from the start finds nothing.
@@ -274,7 +275,7 @@ take_work(struct server *srv, unsigned int w, struct outbound *obs)
 			return 0;
 		}
 		for (n = 0, bytes = 0; srv->relay_next < srv->relay_nbatch &&
-		    n < RELAY_BATCH_MAX; n++) {
+		    n < BATCH_MAX; n++) {
 			next = &srv->relay_batch[srv->relay_next];
 			if (n > 0 && (strcmp(next->domain, obs[0].domain) != 0 ||
 			    bytes + next->len > RELAY_BATCH_BYTES))
@@ -306,22 +307,25 @@ struct worker {
 	unsigned int index;
 };
 
-/* A batch body: BATCH_MAGIC, then per message its headers and bytes. */
+/* A batch body for these queue entries. */
 static int
 batch_body(const struct outbound *obs, size_t n, struct sbuf *sb)
 {
+	struct batch_item it;
 	size_t i;
 
-	if (sbuf_add(sb, BATCH_MAGIC, sizeof(BATCH_MAGIC) - 1) != 0)
-		return -1;
-	for (i = 0; i < n; i++)
-		if (sbuf_addf(sb, "From: %s\nTo: %s\nStamp-To: %s\n"
-		    "Message-Id: %s\nStamp: %s\nStamp-Date: %s\nLength: %zu\n\n",
-		    obs[i].sender, obs[i].recipients, obs[i].all,
-		    obs[i].message_id, obs[i].stamp, obs[i].stamp_date,
-		    obs[i].len) != 0 || sbuf_add(sb, obs[i].data,
-		    obs[i].len) != 0 || sbuf_add(sb, "\n", 1) != 0)
+	for (i = 0; i < n; i++) {
+		it.from = obs[i].sender;
+		it.to = obs[i].recipients;
+		it.all = obs[i].all;
+		it.mid = obs[i].message_id;
+		it.stamp = obs[i].stamp;
+		it.sdate = obs[i].stamp_date;
+		it.body = obs[i].data;
+		it.len = obs[i].len;
+		if (batch_add(sb, &it) != 0)
 			return -1;
+	}
 	return 0;
 }
 
@@ -419,15 +423,15 @@ relay_main(void *arg)
 	struct remote *r;
 	struct smimp_err err;
 	struct outbound *obs;
-	int64_t done[RELAY_BATCH_MAX];
-	int res[RELAY_BATCH_MAX];
+	int64_t done[BATCH_MAX];
+	int res[BATCH_MAX];
 	char (*reasons)[1024];
 	size_t n, i, ndone;
 
 	free(wk);
 	smimp_err_clear(&err);
-	obs = calloc(RELAY_BATCH_MAX, sizeof(*obs));
-	reasons = calloc(RELAY_BATCH_MAX, sizeof(*reasons));
+	obs = calloc(BATCH_MAX, sizeof(*obs));
+	reasons = calloc(BATCH_MAX, sizeof(*reasons));
 	r = new_remote(srv, &err);
 	if (r == NULL || obs == NULL || reasons == NULL) {
 		log_line("relay: %s", r == NULL ? err.msg : "out of memory");
@@ -676,11 +680,7 @@ in_list(const char *list, const char *item)
 }
 
 /* One message handed over by another domain's server. */
-struct delivery {
-	const char *from, *to, *all, *mid, *stamp, *sdate;
-	const unsigned char *body;
-	size_t len;
-};
+#define delivery batch_item
 
 /* Its checked form: the sender and the recipients here. */
 struct checked {
@@ -888,61 +888,6 @@ out:
 
 /* ---- batches: several messages in one request ---- */
 
-/*
- * The next message of a batch body (parsed in place): header lines
- * "Name: value", a blank line, Length bytes, a newline.  1 found, 0 at
- * the end, -1 malformed.
- */
-static int
-batch_next(char *buf, size_t len, size_t *pos, struct delivery *d)
-{
-	char *line, *nl, *colon, *val;
-	uint64_t n = 0;
-	int have_len = 0;
-
-	memset(d, 0, sizeof(*d));
-	if (*pos == len)
-		return 0;
-	for (;;) {
-		line = buf + *pos;
-		nl = memchr(line, '\n', len - *pos);
-		if (nl == NULL)
-			return -1;
-		*nl = '\0';
-		*pos = (size_t)(nl - buf) + 1;
-		if (line == nl)
-			break;		/* the blank line */
-		colon = strstr(line, ": ");
-		if (colon == NULL)
-			return -1;
-		*colon = '\0';
-		val = colon + 2;
-		if (strcmp(line, "From") == 0)
-			d->from = val;
-		else if (strcmp(line, "To") == 0)
-			d->to = val;
-		else if (strcmp(line, "Stamp-To") == 0)
-			d->all = val;
-		else if (strcmp(line, "Message-Id") == 0)
-			d->mid = val;
-		else if (strcmp(line, "Stamp") == 0)
-			d->stamp = val;
-		else if (strcmp(line, "Stamp-Date") == 0)
-			d->sdate = val;
-		else if (strcmp(line, "Length") == 0)
-			have_len = parse_u64(val, strlen(val), &n) == 0;
-		else
-			return -1;
-	}
-	if (!have_len || n > len - *pos || len - *pos - n < 1 ||
-	    buf[*pos + n] != '\n')
-		return -1;
-	d->body = (const unsigned char *)buf + *pos;
-	d->len = (size_t)n;
-	*pos += (size_t)n + 1;
-	return 1;
-}
-
 static enum MHD_Result
 batch_reply(struct MHD_Connection *c, const struct sbuf *sb,
     unsigned int *status)
@@ -971,13 +916,13 @@ relay_accept_batch(struct server *srv, struct MHD_Connection *c,
 	char (*rcpts)[ADDRESS_MAX + 1] = NULL;
 	struct checked *cks = NULL;
 	struct lazy_remote lr = { srv, NULL };
-	struct delivery d[RELAY_BATCH_MAX];
-	unsigned int codes[RELAY_BATCH_MAX];
-	const char *whys[RELAY_BATCH_MAX];
+	struct delivery d[BATCH_MAX];
+	unsigned int codes[BATCH_MAX];
+	const char *whys[BATCH_MAX];
 	struct smimp_err err;
 	struct sbuf sb;
 	enum MHD_Result ret;
-	size_t pos, nd = 0, nc = 0, i;
+	size_t nd = 0, nc = 0, i;
 	int r;
 
 	sbuf_init(&sb, 1024 * 1024);
@@ -986,23 +931,16 @@ relay_accept_batch(struct server *srv, struct MHD_Connection *c,
 		goto out;
 	/* Parsed in a copy: bounded by the server's message size limit. */
 	copy = malloc(len + 1);
-	cks = calloc(RELAY_BATCH_MAX, sizeof(*cks));
+	cks = calloc(BATCH_MAX, sizeof(*cks));
 	if (copy == NULL || cks == NULL) {
 		ret = answer(c, 503, "out of memory", status);
 		goto out;
 	}
 	memcpy(copy, body, len);
-	pos = sizeof(BATCH_MAGIC) - 1;
-	if (len < pos || memcmp(copy, BATCH_MAGIC, pos) != 0) {
-		ret = answer(c, 400, "not a batch", status);
-		goto out;
-	}
-	while ((r = batch_next(copy, len, &pos, &d[nd])) == 1 &&
-	    ++nd < RELAY_BATCH_MAX)
-		;
-	if (r == 1 && pos != len)
-		r = -1;		/* more than RELAY_BATCH_MAX */
-	if (r < 0 || nd == 0) {
+	r = batch_parse(copy, len, d, BATCH_MAX);
+	if (r > 0)
+		nd = (size_t)r;
+	if (r <= 0) {
 		ret = answer(c, 400, "malformed batch", status);
 		goto out;
 	}

@@ -12,11 +12,10 @@
 #include "config.h"
 #include "store.h"
 #include "ratelimit.h"
+#include "batch.h"
 
 #define RELAY_BATCH	64
-#define RELAY_BATCH_MAX	32		/* messages in one delivery request */
 #define RELAY_BATCH_BYTES (4 * 1024 * 1024)
-#define BATCH_MAGIC	"smimp-batch/1\n"
 
 struct server {
 	struct smimpd_config cfg;
@@ -35,7 +34,7 @@ struct server {
 	struct outbound relay_batch[RELAY_BATCH];
 	size_t relay_nbatch, relay_next;
 	int64_t relay_cursor;			/* last id taken */
-	int64_t relay_inflight[RELAY_WORKERS_MAX][RELAY_BATCH_MAX];
+	int64_t relay_inflight[RELAY_WORKERS_MAX][BATCH_MAX];
 };
 
 /* 429 with Retry-After when name has no tokens left; else MHD_NO. */
@@ -58,7 +57,7 @@ enum MHD_Result relay_accept(struct server *srv, struct MHD_Connection *c,
     const char *url, const unsigned char *body, size_t len,
     unsigned int *status);
 /*
- * POST {base}/v1/deliver-batch: up to RELAY_BATCH_MAX messages in one
+ * POST {base}/v1/deliver-batch: up to BATCH_MAX messages in one
  * request, answered with a status for each.
  */
 enum MHD_Result relay_accept_batch(struct server *srv,

@@ -1,0 +1,60 @@
+/*
+ * Fuzz the batch framing (POST /v1/deliver-batch bodies): whatever
+ * parses must encode back to bytes that parse to the same items.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "fuzz.h"
+
+static int
+same(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL &&
+	    strcmp(a, b) == 0);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct batch_item items[BATCH_MAX], again[BATCH_MAX];
+	struct sbuf sb;
+	char *buf;
+	int n, m, i;
+
+	fuzz_init();
+	buf = malloc(size + 1);
+	if (buf == NULL)
+		return 0;
+	if (size > 0)
+		memcpy(buf, data, size);
+	n = batch_parse(buf, size, items, BATCH_MAX);
+	if (n <= 0)
+		goto out;
+	sbuf_init(&sb, 1 << 24);
+	for (i = 0; i < n; i++) {
+		/* Only complete items can be encoded. */
+		if (items[i].from == NULL || items[i].to == NULL ||
+		    items[i].all == NULL || items[i].mid == NULL ||
+		    items[i].stamp == NULL || items[i].sdate == NULL)
+			goto done;
+		if (batch_add(&sb, &items[i]) != 0)
+			abort();
+	}
+	m = batch_parse(sb.buf, sb.len, again, BATCH_MAX);
+	if (m != n)
+		abort();
+	for (i = 0; i < n; i++)
+		if (!same(items[i].from, again[i].from) ||
+		    !same(items[i].mid, again[i].mid) ||
+		    !same(items[i].stamp, again[i].stamp) ||
+		    items[i].len != again[i].len ||
+		    memcmp(items[i].body, again[i].body, items[i].len) != 0)
+			abort();
+done:
+	sbuf_release(&sb);
+out:
+	free(buf);
+	return 0;
+}

@@ -1,0 +1,36 @@
+/*
+ * batch.h - the framing of POST {base}/v1/deliver-batch: several sealed
+ * messages for one domain in one request body.
+ *
+ *	smimp-batch/1 LF
+ *	then per message: header lines "Name: value" LF (From, To, Stamp-To,
+ *	Message-Id, Stamp, Stamp-Date, Length, in any order, no others),
+ *	LF, Length bytes, LF.
+ */
+#ifndef SMIMP_BATCH_H
+#define SMIMP_BATCH_H
+
+#include <stddef.h>
+
+#include "util.h"
+
+#define BATCH_MAGIC	"smimp-batch/1\n"
+#define BATCH_MAX	32		/* messages in one batch */
+
+struct batch_item {
+	const char *from, *to, *all, *mid, *stamp, *sdate;
+	const unsigned char *body;
+	size_t len;
+};
+
+/*
+ * Parse a batch body in place (header lines are cut into strings; the
+ * items point into buf).  Returns how many items, or -1 if the framing
+ * is broken, an item lacks Length, or there are more than cap.
+ */
+int batch_parse(char *buf, size_t len, struct batch_item *items, size_t cap);
+
+/* Append one item (after BATCH_MAGIC when sb is empty); -1 if it fails. */
+int batch_add(struct sbuf *sb, const struct batch_item *it);
+
+#endif
