@@ -39,7 +39,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key
 	-out cert.pem -days 1 -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
 ORG=$(port); NET=$(port)
 export SMIMP_RESOLVE="example.org=127.0.0.1:$ORG,example.net=127.0.0.1:$NET" SMIMP_CACERT=$W/cert.pem
-printf 'resolve %s\ncacert %s\nrate-sender 0\nrate-domain 0\nretry-base 1\n' "$SMIMP_RESOLVE" "$SMIMP_CACERT" >c.conf
+printf 'resolve %s\ncacert %s\nrate-sender 0\nrate-domain 0\nretry-base 1\nretry-max 1\n' "$SMIMP_RESOLVE" "$SMIMP_CACERT" >c.conf
 for u in alice@example.org bob@example.org carol@example.net; do
 	n=${u%@*}; smimp-keygen -u "$u" -o "$n" --no-passphrase >/dev/null 2>&1
 done
@@ -72,12 +72,17 @@ rel=$(echo "$rel_line" | sed -n 's/.*: \([0-9]*\) msg\/s.*/\1/p')
 rel50=$(echo "$rel_line" | field p50); rel99=$(echo "$rel_line" | field p99)
 relayed=$(echo "$rel_line" | sed -n 's/^arrived \([0-9]*\).*/\1/p')
 
-# Drain: queue N messages while example.net is down, then time the relay
-# from its first delivery to its last, as example.org logs them.
+# Drain: queue N messages while example.net is down, stop example.org,
+# wait until every entry is due, bring both up, and time the relay from
+# its first delivery to its last, as example.org logs them.
 kill -TERM "${spid[net]}"; wait "${spid[net]}" 2>/dev/null || true
 "$LOAD" -c "$CONNS" -i alice.key remote/*.age >/dev/null
+kill -TERM "${spid[org]}"; wait "${spid[org]}" 2>/dev/null || true
+sleep 2.5
 r0=$(grep -c ' relayed ' org.log || true)
 serve net example.net "$NET"
+sleep 0.3
+serve org example.org "$ORG"
 while [ "$(grep -c ' relayed ' org.log || true)" -le "$r0" ]; do sleep 0.005; done
 t0=$(now)
 while [ "$(grep -c ' relayed ' org.log || true)" -lt $((r0 + N)) ]; do sleep 0.01; done

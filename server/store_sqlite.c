@@ -40,8 +40,9 @@ struct write_op {
 
 struct store {
 	sqlite3 *db;			/* the writer */
-	pthread_mutex_t mu;
+	pthread_mutex_t mu;		/* the write queue */
 	pthread_cond_t committed;	/* a group commit finished */
+	pthread_mutex_t readers_mu;	/* the reader pool */
 	pthread_cond_t reader_free;
 	struct write_op *queued;	/* newest first */
 	int committing;
@@ -94,8 +95,12 @@ db_open(const char *path, sqlite3 **db, const char *setup,
     struct smimp_err *err)
 {
 	*db = NULL;
+	/*
+	 * Each connection is used by one thread at a time (the pool, the
+	 * commit leader), so SQLite's own locking is not needed.
+	 */
 	if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK ||
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
 	    sqlite3_busy_timeout(*db, BUSY_TIMEOUT_MS) != SQLITE_OK ||
 	    sqlite3_exec(*db, setup, NULL, NULL, NULL) != SQLITE_OK)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot open the "
@@ -119,6 +124,8 @@ store_open(const char *datadir, struct smimp_err *err)
 		    "long");
 		return NULL;
 	}
+	/* No global lock around every allocation for statistics. */
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (sqlite3_threadsafe() == 0) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "SQLite is built without "
 		    "thread support");
@@ -130,6 +137,7 @@ store_open(const char *datadir, struct smimp_err *err)
 		return NULL;
 	}
 	if (pthread_mutex_init(&st->mu, NULL) != 0 ||
+	    pthread_mutex_init(&st->readers_mu, NULL) != 0 ||
 	    pthread_cond_init(&st->committed, NULL) != 0 ||
 	    pthread_cond_init(&st->reader_free, NULL) != 0) {
 		free(st);
@@ -164,6 +172,7 @@ store_close(struct store *st)
 		(void)sqlite3_close(st->db);
 	pthread_cond_destroy(&st->reader_free);
 	pthread_cond_destroy(&st->committed);
+	pthread_mutex_destroy(&st->readers_mu);
 	pthread_mutex_destroy(&st->mu);
 	free(st);
 }
@@ -175,21 +184,21 @@ reader_get(struct store *st)
 {
 	sqlite3 *db;
 
-	pthread_mutex_lock(&st->mu);
+	pthread_mutex_lock(&st->readers_mu);
 	while (st->nfree == 0)
-		pthread_cond_wait(&st->reader_free, &st->mu);
+		pthread_cond_wait(&st->reader_free, &st->readers_mu);
 	db = st->free_readers[--st->nfree];
-	pthread_mutex_unlock(&st->mu);
+	pthread_mutex_unlock(&st->readers_mu);
 	return db;
 }
 
 static void
 reader_put(struct store *st, sqlite3 *db)
 {
-	pthread_mutex_lock(&st->mu);
+	pthread_mutex_lock(&st->readers_mu);
 	st->free_readers[st->nfree++] = db;
 	pthread_cond_signal(&st->reader_free);
-	pthread_mutex_unlock(&st->mu);
+	pthread_mutex_unlock(&st->readers_mu);
 }
 
 static sqlite3_stmt *
