@@ -343,3 +343,36 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	run -0 --separate-stderr fetch_bob --json
 	[[ "$output" == '{"fetched":0,'* ]]
 }
+
+@test "smimpd killed with SIGKILL under load: every acknowledged message is kept, none twice" {
+	kill -TERM "$(cat pid)"
+	for _ in $(seq 50); do kill -0 "$(cat pid)" 2>/dev/null || break; sleep 0.1; done
+	printf 'rate-sender 0\n' >norate.conf
+	serve -f norate.conf
+	trust_as "$BOBHOME" alice.pub known
+	for i in $(seq 300); do echo "load $i" | smimp-seal -i alice.key -r bob.pub >"l$i.age"; done
+	# Three senders at once; the server dies under them.
+	for part in 1 2 3; do
+		smimp-send -i alice.key $(seq -f "l%g.age" "$part" 3 300) >"acked$part" 2>/dev/null &
+	done
+	until [ "$(cat acked1 acked2 acked3 | wc -l)" -ge 30 ]; do sleep 0.01; done
+	kill -KILL "$(cat pid)"
+	wait || true
+	cat acked1 acked2 acked3 | sort >acked
+	[ "$(wc -l <acked)" -lt 300 ]
+	serve -f norate.conf
+	# Every message acknowledged before the kill is there, once.
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.org /smimp/v1/mailbox)
+	curl -s --cacert cert.pem -H "${h[0]}" -H "${h[1]}" -H "${h[2]}" -H "${h[3]}" "$URL/v1/mailbox" |
+		grep -o '"message_id":"[^"]*"' | cut -d'"' -f4 | sort >stored
+	[ -z "$(comm -23 acked stored)" ]
+	[ -z "$(uniq -d stored)" ]
+	# Sending everything again stores each message once.
+	run -0 --separate-stderr smimp-send -i alice.key l*.age
+	[ "${#lines[@]}" -eq 300 ]
+	run -0 --separate-stderr fetch_bob
+	[ "$stderr" = "smimp-fetch: 300 fetched: 300 to the inbox, 0 to Other, 0 dropped" ]
+	for f in mail/new/*; do SMIMP_HOME="$BOBHOME" smimp-open -i bob.key "$f"; done | sort >got
+	seq 300 | sed 's/^/load /' | sort >want
+	diff got want
+}
