@@ -256,14 +256,23 @@ request_signature(struct MHD_Connection *c, struct reqsig *rs,
 	return 0;
 }
 
+/* A request's nonce, claimed later with the request's own writes. */
+struct deferred_nonce {
+	char nonce[REQSIG_NONCE_STRLEN];
+	int64_t expires;
+};
+
 /*
  * Authenticate a signed request from a user of this domain; on success
- * user holds the signer's address.  Answers 401 itself on failure.
+ * user holds the signer's address.  Answers 401 itself on failure.  The
+ * nonce is claimed here, unless defer is given: then the caller claims
+ * it in the transaction that stores what the request brings.
  */
 static int
 authenticate(struct server *srv, struct MHD_Connection *c,
     const char *method, const char *url, const struct request *rq,
-    char user[ADDRESS_MAX + 1], unsigned int *status, enum MHD_Result *ret)
+    char user[ADDRESS_MAX + 1], struct deferred_nonce *defer,
+    unsigned int *status, enum MHD_Result *ret)
 {
 	unsigned char hash[32], *log = NULL;
 	struct smimp_err err;
@@ -302,6 +311,11 @@ authenticate(struct server *srv, struct MHD_Connection *c,
 		return -1;
 	}
 	(void)time_parse(rs.date, strlen(rs.date), &when);
+	if (defer != NULL) {
+		memcpy(defer->nonce, rs.nonce, sizeof(defer->nonce));
+		defer->expires = when + REQSIG_WINDOW;
+		return 0;
+	}
 	r = store_nonce_claim(srv->store, user, rs.nonce,
 	    when + REQSIG_WINDOW, &err);
 	if (r <= 0) {
@@ -397,22 +411,41 @@ register_user(struct server *srv, struct MHD_Connection *c, const char *url,
 	}
 }
 
+/* What a submission queues for other domains: one entry per domain. */
+struct remote_plan {
+	struct outbound *obs;
+	size_t n;
+	char sorted[8192];	/* every recipient, as stamped */
+};
+
+static void
+plan_release(struct remote_plan *plan)
+{
+	size_t i;
+
+	for (i = 0; i < plan->n; i++)
+		free(plan->obs[i].recipients);
+	free(plan->obs);
+	plan->obs = NULL;
+	plan->n = 0;
+}
+
 /*
- * Queue a submitted message for every other domain among its recipients,
- * after checking the sender's delivery stamp (the receiving servers will
- * check it too).  Answers itself and returns -1 on failure.
+ * Plan the relay of a submitted message to every other domain among its
+ * recipients, after checking the sender's delivery stamp (the receiving
+ * servers will check it too).  Answers itself and returns -1 on failure.
  */
 static int
-queue_remote(struct server *srv, struct MHD_Connection *c, const char *user,
+plan_remote(struct server *srv, struct MHD_Connection *c, const char *user,
     const char *to, const char *mid,
     char rcpts[][ADDRESS_MAX + 1], size_t n, const struct request *rq,
-    unsigned int *status, enum MHD_Result *ret)
+    struct remote_plan *plan, unsigned int *status, enum MHD_Result *ret)
 {
 	const char *stamp = header(c, "Smimp-Stamp");
 	const char *sdate = header(c, "Smimp-Stamp-Date");
 	unsigned char *log = NULL;
-	char sorted[8192], mine[8192];
-	struct outbound ob;
+	char mine[8192];
+	struct outbound *ob;
 	struct smimp_err err;
 	struct idlog parsed;
 	size_t loglen, i, j, off;
@@ -420,7 +453,9 @@ queue_remote(struct server *srv, struct MHD_Connection *c, const char *user,
 
 	*status = MHD_HTTP_BAD_REQUEST;
 	if (stamp == NULL || sdate == NULL ||
-	    stamp_recipients(to, sorted, sizeof(sorted)) != 0) {
+	    strlen(stamp) >= sizeof(ob->stamp) ||
+	    strlen(sdate) >= sizeof(ob->stamp_date) ||
+	    stamp_recipients(to, plan->sorted, sizeof(plan->sorted)) != 0) {
 		*ret = error_json(c, *status, "other domains need a delivery "
 		    "stamp");
 		return -1;
@@ -433,7 +468,7 @@ queue_remote(struct server *srv, struct MHD_Connection *c, const char *user,
 		return -1;
 	}
 	free(log);
-	ok = stamp_verify(stamp, user, sorted, mid,
+	ok = stamp_verify(stamp, user, plan->sorted, mid,
 	    (const unsigned char *)rq->body.buf, rq->body.len, sdate,
 	    parsed.identity_key, &err) == 0;
 	idlog_release(&parsed);
@@ -441,6 +476,9 @@ queue_remote(struct server *srv, struct MHD_Connection *c, const char *user,
 		*ret = error_json(c, *status, "delivery stamp does not verify");
 		return -1;
 	}
+	plan->obs = calloc(n, sizeof(*plan->obs));
+	if (plan->obs == NULL)
+		goto oom;
 	for (i = 0; i < n; i++) {
 		const char *dom = address_domain(rcpts[i]);
 
@@ -450,7 +488,7 @@ queue_remote(struct server *srv, struct MHD_Connection *c, const char *user,
 			if (strcmp(address_domain(rcpts[j]), dom) == 0)
 				break;
 		if (j < i)
-			continue;	/* this domain is queued already */
+			continue;	/* this domain is planned already */
 		off = 0;
 		mine[0] = '\0';
 		for (j = i; j < n; j++) {
@@ -459,26 +497,27 @@ queue_remote(struct server *srv, struct MHD_Connection *c, const char *user,
 			off += (size_t)snprintf(mine + off, sizeof(mine) - off,
 			    "%s%s", off > 0 ? "," : "", rcpts[j]);
 		}
-		memset(&ob, 0, sizeof(ob));
-		(void)snprintf(ob.domain, sizeof(ob.domain), "%s", dom);
-		(void)snprintf(ob.sender, sizeof(ob.sender), "%s", user);
-		ob.recipients = mine;
-		ob.all = sorted;
-		(void)snprintf(ob.message_id, sizeof(ob.message_id), "%s", mid);
-		ob.data = (unsigned char *)rq->body.buf;
-		ob.len = rq->body.len;
-		(void)snprintf(ob.stamp, sizeof(ob.stamp), "%s", stamp);
-		(void)snprintf(ob.stamp_date, sizeof(ob.stamp_date), "%s",
+		ob = &plan->obs[plan->n];
+		if ((ob->recipients = strdup(mine)) == NULL)
+			goto oom;
+		plan->n++;
+		(void)snprintf(ob->domain, sizeof(ob->domain), "%s", dom);
+		(void)snprintf(ob->sender, sizeof(ob->sender), "%s", user);
+		ob->all = plan->sorted;
+		(void)snprintf(ob->message_id, sizeof(ob->message_id), "%s",
+		    mid);
+		ob->data = (unsigned char *)rq->body.buf;
+		ob->len = rq->body.len;
+		(void)snprintf(ob->stamp, sizeof(ob->stamp), "%s", stamp);
+		(void)snprintf(ob->stamp_date, sizeof(ob->stamp_date), "%s",
 		    sdate);
-		if (store_outbound_add(srv->store, &ob, time_now(),
-		    &err) != 0) {
-			log_line("%s", err.msg);
-			*status = MHD_HTTP_SERVICE_UNAVAILABLE;
-			*ret = error_json(c, *status, "store unavailable");
-			return -1;
-		}
 	}
 	return 0;
+oom:
+	plan_release(plan);
+	*status = MHD_HTTP_SERVICE_UNAVAILABLE;
+	*ret = error_json(c, *status, "out of memory");
+	return -1;
 }
 
 int
@@ -516,15 +555,20 @@ post_message(struct server *srv, struct MHD_Connection *c, const char *url,
 	char list[8192], *p, *comma, reply[512];
 	const char *to = header(c, "Smimp-To");
 	const char *mid = header(c, "Smimp-Message-Id");
+	struct store_delivery local[MSG_MAX_RECIPIENTS];
+	struct store_submission sub;
+	struct remote_plan plan;
+	struct deferred_nonce dn;
 	struct smimp_err err;
 	enum MHD_Result ret;
-	size_t n = 0, i;
+	size_t n = 0, nlocal = 0, i;
 	unsigned char *log;
 	size_t loglen;
 	int r, remote = 0;
 
-	if (authenticate(srv, c, "POST", url, rq, user, status, &ret) != 0 ||
-	    rate_limited(&srv->per_sender, user, c, status, &ret))
+	memset(&plan, 0, sizeof(plan));
+	if (authenticate(srv, c, "POST", url, rq, user, &dn, status,
+	    &ret) != 0 || rate_limited(&srv->per_sender, user, c, status, &ret))
 		return ret;
 	*status = MHD_HTTP_BAD_REQUEST;
 	if (to == NULL || mid == NULL || strlen(to) >= sizeof(list) ||
@@ -557,16 +601,34 @@ post_message(struct server *srv, struct MHD_Connection *c, const char *url,
 			return error_json(c, *status, "unknown recipient");
 		}
 		free(log);
+		local[nlocal].recipient = rcpts[i];
+		local[nlocal].sender = user;
+		local[nlocal].message_id = mid;
+		local[nlocal].data = (const unsigned char *)rq->body.buf;
+		local[nlocal].len = rq->body.len;
+		nlocal++;
 	}
-	if (remote && queue_remote(srv, c, user, to, mid, rcpts, n, rq,
+	if (remote && plan_remote(srv, c, user, to, mid, rcpts, n, rq, &plan,
 	    status, &ret) != 0)
 		return ret;
-	for (i = 0; i < n; i++)
-		if (strcmp(address_domain(rcpts[i]), srv->cfg.domain) == 0 &&
-		    store_deliver(srv->store, rcpts[i], user, mid,
-		    (const unsigned char *)rq->body.buf, rq->body.len,
-		    &err) != 0)
-			goto unavailable;
+	/* The nonce, the relay queue and the mailboxes: one commit. */
+	memset(&sub, 0, sizeof(sub));
+	sub.signer = user;
+	sub.nonce = dn.nonce;
+	sub.expires = dn.expires;
+	sub.now = time_now();
+	sub.obs = plan.obs;
+	sub.nobs = plan.n;
+	sub.d = local;
+	sub.nd = nlocal;
+	r = store_submit(srv->store, &sub, &err);
+	plan_release(&plan);
+	if (r < 0)
+		goto unavailable;
+	if (r == 0) {
+		*status = MHD_HTTP_UNAUTHORIZED;
+		return error_json(c, *status, "replayed request");
+	}
 	if (remote)
 		relay_wake(srv);
 	*status = MHD_HTTP_CREATED;
@@ -653,7 +715,8 @@ mailbox(struct server *srv, struct MHD_Connection *c, const char *method,
 	size_t len;
 	int r;
 
-	if (authenticate(srv, c, method, url, rq, user, status, &ret) != 0)
+	if (authenticate(srv, c, method, url, rq, user, NULL, status,
+	    &ret) != 0)
 		return ret;
 	if (*rest == '\0' && strcmp(method, "GET") == 0) {
 		sbuf_init(&sb, 64 * 1024 * 1024);

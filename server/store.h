@@ -82,6 +82,23 @@ struct store_delivery {
 };
 int store_deliver_many(struct store *st, const struct store_delivery *d,
     size_t n, struct smimp_err *err);
+/*
+ * A submission in one transaction: claim the request's nonce, queue the
+ * message for other domains, deliver it to local mailboxes.  1 stored,
+ * 0 the nonce was seen before (nothing stored), -1 error.
+ */
+struct outbound;
+struct store_submission {
+	const char *signer, *nonce;
+	int64_t expires, now;
+	const struct outbound *obs;
+	size_t nobs;
+	const struct store_delivery *d;
+	size_t nd;
+};
+int store_submit(struct store *st, const struct store_submission *sub,
+    struct smimp_err *err);
+
 /* Several relay queue entries done, in one transaction. */
 int store_outbound_done_many(struct store *st, const int64_t *ids,
     size_t n, struct smimp_err *err);

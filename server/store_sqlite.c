@@ -965,6 +965,45 @@ outbound_row(sqlite3_stmt *stmt, struct outbound *ob)
 	return 0;
 }
 
+static int
+submit(sqlite3 *db, void *arg, struct smimp_err *err)
+{
+	const struct store_submission *sub = arg;
+	struct nonce_args na = { sub->signer, sub->nonce, sub->expires };
+	struct outbound_args oa;
+	struct many_args ma = { sub->d, sub->nd };
+	size_t i;
+	int r;
+
+	r = nonce_claim(db, &na, err);
+	if (r <= 0)
+		return r;
+	for (i = 0; i < sub->nobs; i++) {
+		oa.ob = &sub->obs[i];
+		oa.now = sub->now;
+		if (outbound_add(db, &oa, err) != 0)
+			return -1;
+	}
+	return deliver_many(db, &ma, err) != 0 ? -1 : 1;
+}
+
+int
+store_submit(struct store *st, const struct store_submission *sub,
+    struct smimp_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < sub->nd; i++)
+		if (sub->d[i].len > INT_MAX)
+			return smimp_err_set(err, SMIMP_EXIT_FAIL, "message too "
+			    "large");
+	for (i = 0; i < sub->nobs; i++)
+		if (sub->obs[i].len > INT_MAX)
+			return smimp_err_set(err, SMIMP_EXIT_FAIL, "message too "
+			    "large");
+	return group_write(st, submit, (void *)sub, err);
+}
+
 int
 store_outbound_due(struct store *st, int64_t now, int64_t after,
     struct outbound *obs, size_t cap, size_t *n, struct smimp_err *err)
