@@ -32,6 +32,14 @@ serve() {
 	return 1
 }
 
+# The same server again, without the per-sender rate limit.
+serve_unlimited() {
+	kill -TERM "$(cat pid)"
+	for _ in $(seq 50); do kill -0 "$(cat pid)" 2>/dev/null || break; sleep 0.1; done
+	printf 'rate-sender 0\n' >norate.conf
+	serve -f norate.conf
+}
+
 teardown() {
 	kill -TERM "$(cat "$BATS_TEST_TMPDIR/pid")" 2>/dev/null || true
 	for _ in $(seq 50); do kill -0 "$(cat "$BATS_TEST_TMPDIR/pid")" 2>/dev/null || break; sleep 0.1; done
@@ -256,11 +264,7 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 }
 
 @test "a mailbox longer than one listing is fetched whole" {
-	# The same server without the per-sender rate limit.
-	kill -TERM "$(cat pid)"
-	for _ in $(seq 50); do kill -0 "$(cat pid)" 2>/dev/null || break; sleep 0.1; done
-	printf 'rate-sender 0\n' >norate.conf
-	serve -f norate.conf
+	serve_unlimited
 	for i in $(seq 1003); do echo "$i" | smimp-seal -i alice.key -r bob.pub >"m$i.age"; done
 	run -0 --separate-stderr smimp-send -i alice.key m*.age
 	[ "${#lines[@]}" -eq 1003 ]
@@ -297,10 +301,7 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 }
 
 @test "smimp-fetch killed with SIGKILL at any moment loses and duplicates nothing" {
-	kill -TERM "$(cat pid)"
-	for _ in $(seq 50); do kill -0 "$(cat pid)" 2>/dev/null || break; sleep 0.1; done
-	printf 'rate-sender 0\n' >norate.conf
-	serve -f norate.conf
+	serve_unlimited
 	trust_as "$BOBHOME" alice.pub known
 	for i in $(seq 60); do echo "kill $i" | smimp-seal -i alice.key -r bob.pub >"k$i.age"; done
 	smimp-send -i alice.key k*.age >/dev/null
@@ -345,10 +346,7 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 }
 
 @test "smimpd killed with SIGKILL under load: every acknowledged message is kept, none twice" {
-	kill -TERM "$(cat pid)"
-	for _ in $(seq 50); do kill -0 "$(cat pid)" 2>/dev/null || break; sleep 0.1; done
-	printf 'rate-sender 0\n' >norate.conf
-	serve -f norate.conf
+	serve_unlimited
 	trust_as "$BOBHOME" alice.pub known
 	for i in $(seq 300); do echo "load $i" | smimp-seal -i alice.key -r bob.pub >"l$i.age"; done
 	# Three senders at once; the server dies under them.
