@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "err.h"
 #include "exitcode.h"
 #include "remote.h"
@@ -36,6 +38,18 @@ report(const struct smimp_err *err)
 {
 	fprintf(stderr, "%s: %s\n", progname, err->msg);
 	return err->code != 0 ? err->code : SMIMP_EXIT_FAIL;
+}
+
+/* Every command's start: its name for messages, and libsodium ready. */
+__attribute__((unused)) static int
+cmd_start(const char *name)
+{
+	progname = name;
+	if (sodium_init() < 0) {
+		warnx_("cannot initialize libsodium");
+		return -1;
+	}
+	return 0;
 }
 
 __attribute__((unused)) static int

@@ -43,8 +43,7 @@ usage(FILE *f)
 static int
 parse_args(int argc, char **argv, struct fetch_opts *o)
 {
-	enum { OPT_PASSFILE = 256,
-		OPT_JSON, OPT_VERSION };
+	enum { OPT_PASSFILE = 256, OPT_JSON, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "identity", required_argument, NULL, 'i' },
 		{ "dir", required_argument, NULL, 'd' },
@@ -124,14 +123,11 @@ main(int argc, char **argv)
 	char home[PATH_MAX], dir[PATH_MAX];
 	int rc, ret;
 
-	progname = "smimp-fetch";
 	smimp_err_clear(&err);
 	memset(&ts, 0, sizeof(ts));
 	memset(&st, 0, sizeof(st));
-	if (sodium_init() < 0) {
-		warnx_("cannot initialize libsodium");
+	if (cmd_start("smimp-fetch") != 0)
 		return SMIMP_EXIT_FAIL;
-	}
 	rc = parse_args(argc, argv, &o);
 	if (rc != 0)
 		return rc;

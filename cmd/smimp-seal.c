@@ -272,12 +272,9 @@ main(int argc, char **argv)
 	struct smimp_err err;
 	int rc;
 
-	progname = "smimp-seal";
 	smimp_err_clear(&err);
-	if (sodium_init() < 0) {
-		warnx_("cannot initialize libsodium");
+	if (cmd_start("smimp-seal") != 0)
 		return SMIMP_EXIT_FAIL;
-	}
 	rc = parse_args(argc, argv, &o);
 	if (rc != 0)
 		return rc;

@@ -40,8 +40,7 @@ usage(FILE *f)
 static int
 parse_args(int argc, char **argv, struct send_opts *o)
 {
-	enum { OPT_PASSFILE = 256,
-		OPT_VERSION };
+	enum { OPT_PASSFILE = 256, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "identity", required_argument, NULL, 'i' },
 		REMOTE_LONGOPTS,
@@ -107,12 +106,9 @@ main(int argc, char **argv)
 	struct remote *r;
 	int rc, i, worst = SMIMP_EXIT_OK, one;
 
-	progname = "smimp-send";
 	smimp_err_clear(&err);
-	if (sodium_init() < 0) {
-		warnx_("cannot initialize libsodium");
+	if (cmd_start("smimp-send") != 0)
 		return SMIMP_EXIT_FAIL;
-	}
 	rc = parse_args(argc, argv, &o);
 	if (rc != 0)
 		return rc;
