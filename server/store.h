@@ -141,16 +141,13 @@ struct outbound {
 	int64_t first_try;
 };
 void outbound_release(struct outbound *ob);
-/* Queue (idempotent on domain, sender, message id); durable. */
-int store_outbound_add(struct store *st, const struct outbound *ob,
-    int64_t now, struct smimp_err *err);
+/* Entries are queued by store_submit (idempotent on domain, sender, id). */
 /*
  * Up to cap entries due at now with ids above after, in id order, into
  * obs (*n of them, each to be released).
  */
 int store_outbound_due(struct store *st, int64_t now, int64_t after,
     struct outbound *obs, size_t cap, size_t *n, struct smimp_err *err);
-int store_outbound_done(struct store *st, int64_t id, struct smimp_err *err);
 int store_outbound_retry(struct store *st, int64_t id, int64_t next_try,
     struct smimp_err *err);
 

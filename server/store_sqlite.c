@@ -220,6 +220,22 @@ bind_text(sqlite3_stmt *stmt, int i, const char *v)
 	    0 : -1;
 }
 
+static char *
+col_strdup(sqlite3_stmt *stmt, int i)
+{
+	const unsigned char *t = sqlite3_column_text(stmt, i);
+
+	return strdup(t != NULL ? (const char *)t : "");
+}
+
+static void
+col_copy(sqlite3_stmt *stmt, int i, char *out, size_t cap)
+{
+	const unsigned char *t = sqlite3_column_text(stmt, i);
+
+	(void)snprintf(out, cap, "%s", t != NULL ? (const char *)t : "");
+}
+
 /* ---- writes: group commits on the writer ---- */
 
 static int
@@ -473,27 +489,31 @@ store_user_get(struct store *st, const char *address, unsigned char **log,
 	    address, -1, log, log_len, err);
 }
 
-int
-store_user_list(struct store *st,
-    int (*fn)(const char *, const unsigned char *, size_t, void *),
-    void *arg, struct smimp_err *err)
+/*
+ * Run a query on a reader connection: bind (unless NULL) binds its
+ * parameters, row takes each row.  A row that returns non-zero stops
+ * the query as a failure, with err set by row.
+ */
+static int
+each_row(struct store *st, const char *sql,
+    int (*bind)(sqlite3_stmt *, const void *), const void *bargs,
+    int (*row)(sqlite3_stmt *, void *, struct smimp_err *), void *arg,
+    struct smimp_err *err)
 {
 	sqlite3 *db = reader_get(st);
 	sqlite3_stmt *stmt;
 	int rc = SQLITE_ERROR, ret = -1;
 
-	stmt = prepare(db, "SELECT address, log FROM users ORDER BY address",
-	    err);
+	stmt = prepare(db, sql, err);
 	if (stmt == NULL)
 		goto out;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (fn((const char *)sqlite3_column_text(stmt, 0),
-		    sqlite3_column_blob(stmt, 1),
-		    (size_t)sqlite3_column_bytes(stmt, 1), arg) != 0) {
-			smimp_err_set(err, SMIMP_EXIT_FAIL, "listing stopped");
-			goto out;
-		}
+	if (bind != NULL && bind(stmt, bargs) != 0) {
+		db_fail(db, err, "bind");
+		goto out;
 	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		if (row(stmt, arg, err) != 0)
+			goto out;
 	if (rc != SQLITE_DONE) {
 		db_fail(db, err, "select");
 		goto out;
@@ -503,6 +523,38 @@ out:
 	sqlite3_finalize(stmt);
 	reader_put(st, db);
 	return ret;
+}
+
+static int
+stopped(struct smimp_err *err)
+{
+	return smimp_err_set(err, SMIMP_EXIT_FAIL, "listing stopped");
+}
+
+struct user_each {
+	int (*fn)(const char *, const unsigned char *, size_t, void *);
+	void *arg;
+};
+
+static int
+user_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
+{
+	struct user_each *u = arg;
+
+	return u->fn((const char *)sqlite3_column_text(stmt, 0),
+	    sqlite3_column_blob(stmt, 1), (size_t)sqlite3_column_bytes(stmt, 1),
+	    u->arg) != 0 ? stopped(err) : 0;
+}
+
+int
+store_user_list(struct store *st,
+    int (*fn)(const char *, const unsigned char *, size_t, void *),
+    void *arg, struct smimp_err *err)
+{
+	struct user_each u = { fn, arg };
+
+	return each_row(st, "SELECT address, log FROM users ORDER BY address",
+	    NULL, NULL, user_row, &u, err);
 }
 
 /* ---- invitations ---- */
@@ -589,32 +641,29 @@ store_invite_redeem(struct store *st,
 	return r == -2 ? 2 : r;
 }
 
+struct invite_each {
+	int (*fn)(const char *, int64_t, void *);
+	void *arg;
+};
+
+static int
+invite_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
+{
+	struct invite_each *v = arg;
+
+	return v->fn((const char *)sqlite3_column_text(stmt, 0),
+	    sqlite3_column_int64(stmt, 1), v->arg) != 0 ? stopped(err) : 0;
+}
+
 int
 store_invite_list(struct store *st,
     int (*fn)(const char *, int64_t, void *), void *arg,
     struct smimp_err *err)
 {
-	sqlite3 *db = reader_get(st);
-	sqlite3_stmt *stmt;
-	int rc = SQLITE_ERROR, ret = -1;
+	struct invite_each v = { fn, arg };
 
-	stmt = prepare(db, "SELECT address, expires FROM invites "
-	    "ORDER BY address, expires", err);
-	if (stmt == NULL)
-		goto out;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-		if (fn((const char *)sqlite3_column_text(stmt, 0),
-		    sqlite3_column_int64(stmt, 1), arg) != 0)
-			break;
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		db_fail(db, err, "select");
-		goto out;
-	}
-	ret = 0;
-out:
-	sqlite3_finalize(stmt);
-	reader_put(st, db);
-	return ret;
+	return each_row(st, "SELECT address, expires FROM invites "
+	    "ORDER BY address, expires", NULL, NULL, invite_row, &v, err);
 }
 
 /* ---- nonces ---- */
@@ -737,49 +786,43 @@ store_deliver_many(struct store *st, const struct store_delivery *d,
 	return n == 0 ? 0 : group_write(st, deliver_many, &m, err);
 }
 
+struct mailbox_each {
+	int (*fn)(const struct mailbox_entry *, void *);
+	void *arg;
+};
+
+static int
+bind_owner_page(sqlite3_stmt *stmt, const void *owner)
+{
+	return bind_text(stmt, 1, owner) != 0 ||
+	    sqlite3_bind_int(stmt, 2, MAILBOX_PAGE) != SQLITE_OK ? -1 : 0;
+}
+
+static int
+mailbox_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
+{
+	struct mailbox_each *m = arg;
+	struct mailbox_entry e;
+
+	memset(&e, 0, sizeof(e));
+	e.id = sqlite3_column_int64(stmt, 0);
+	col_copy(stmt, 1, e.sender, sizeof(e.sender));
+	col_copy(stmt, 2, e.message_id, sizeof(e.message_id));
+	e.size = (size_t)sqlite3_column_int64(stmt, 3);
+	e.received = sqlite3_column_int64(stmt, 4);
+	return m->fn(&e, m->arg) != 0 ? stopped(err) : 0;
+}
+
 int
 store_mailbox_list(struct store *st, const char *owner,
     int (*fn)(const struct mailbox_entry *, void *), void *arg,
     struct smimp_err *err)
 {
-	sqlite3 *db = reader_get(st);
-	struct mailbox_entry e;
-	sqlite3_stmt *stmt;
-	int rc = SQLITE_ERROR, ret = -1;
+	struct mailbox_each m = { fn, arg };
 
-	stmt = prepare(db, "SELECT id, sender, message_id, length(data), "
+	return each_row(st, "SELECT id, sender, message_id, length(data), "
 	    "received FROM mailbox WHERE recipient = ? ORDER BY id LIMIT ?",
-	    err);
-	if (stmt == NULL)
-		goto out;
-	if (bind_text(stmt, 1, owner) != 0 ||
-	    sqlite3_bind_int(stmt, 2, MAILBOX_PAGE) != SQLITE_OK) {
-		db_fail(db, err, "bind");
-		goto out;
-	}
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		memset(&e, 0, sizeof(e));
-		e.id = sqlite3_column_int64(stmt, 0);
-		(void)snprintf(e.sender, sizeof(e.sender), "%s",
-		    (const char *)sqlite3_column_text(stmt, 1));
-		(void)snprintf(e.message_id, sizeof(e.message_id), "%s",
-		    (const char *)sqlite3_column_text(stmt, 2));
-		e.size = (size_t)sqlite3_column_int64(stmt, 3);
-		e.received = sqlite3_column_int64(stmt, 4);
-		if (fn(&e, arg) != 0) {
-			smimp_err_set(err, SMIMP_EXIT_FAIL, "listing stopped");
-			goto out;
-		}
-	}
-	if (rc != SQLITE_DONE) {
-		db_fail(db, err, "select");
-		goto out;
-	}
-	ret = 0;
-out:
-	sqlite3_finalize(stmt);
-	reader_put(st, db);
-	return ret;
+	    bind_owner_page, owner, mailbox_row, &m, err);
 }
 
 int
@@ -913,32 +956,6 @@ outbound_add(sqlite3 *db, void *arg, struct smimp_err *err)
 	return rc == SQLITE_DONE ? 0 : db_fail(db, err, "queue");
 }
 
-int
-store_outbound_add(struct store *st, const struct outbound *ob, int64_t now,
-    struct smimp_err *err)
-{
-	struct outbound_args a = { ob, now };
-
-	if (ob->len > INT_MAX)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "message too large");
-	return group_write(st, outbound_add, &a, err);
-}
-
-static char *
-col_strdup(sqlite3_stmt *stmt, int i)
-{
-	const unsigned char *t = sqlite3_column_text(stmt, i);
-
-	return strdup(t != NULL ? (const char *)t : "");
-}
-
-static void
-col_copy(sqlite3_stmt *stmt, int i, char *out, size_t cap)
-{
-	const unsigned char *t = sqlite3_column_text(stmt, i);
-
-	(void)snprintf(out, cap, "%s", t != NULL ? (const char *)t : "");
-}
 
 /* Fill ob from a row of the outbound table; -1 out of memory. */
 static int
@@ -1004,48 +1021,57 @@ store_submit(struct store *st, const struct store_submission *sub,
 	return group_write(st, submit, (void *)sub, err);
 }
 
+struct due_each {
+	struct outbound *obs;
+	size_t cap, n;
+};
+
+struct due_args {
+	int64_t now, after, cap;
+};
+
+static int
+bind_due(sqlite3_stmt *stmt, const void *arg)
+{
+	const struct due_args *a = arg;
+
+	return sqlite3_bind_int64(stmt, 1, a->now) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, 2, a->after) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, 3, a->cap) != SQLITE_OK ? -1 : 0;
+}
+
+static int
+due_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
+{
+	struct due_each *d = arg;
+
+	if (d->n == d->cap)
+		return 0;	/* LIMIT says this cannot be */
+	memset(&d->obs[d->n], 0, sizeof(d->obs[d->n]));
+	if (outbound_row(stmt, &d->obs[d->n]) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	d->n++;
+	return 0;
+}
+
 int
 store_outbound_due(struct store *st, int64_t now, int64_t after,
     struct outbound *obs, size_t cap, size_t *n, struct smimp_err *err)
 {
-	sqlite3 *db = reader_get(st);
-	sqlite3_stmt *stmt;
-	int rc = SQLITE_ERROR, ret = -1;
+	struct due_args a = { now, after, (int64_t)cap };
+	struct due_each d = { obs, cap, 0 };
 
-	*n = 0;
-	stmt = prepare(db, "SELECT id, domain, sender, recipients, "
+	if (each_row(st, "SELECT id, domain, sender, recipients, "
 	    "all_recipients, message_id, data, stamp, stamp_date, attempts, "
 	    "first_try FROM outbound WHERE next_try <= ? AND id > ? "
-	    "ORDER BY id LIMIT ?", err);
-	if (stmt == NULL)
-		goto out;
-	if (sqlite3_bind_int64(stmt, 1, now) != SQLITE_OK ||
-	    sqlite3_bind_int64(stmt, 2, after) != SQLITE_OK ||
-	    sqlite3_bind_int64(stmt, 3, (int64_t)cap) != SQLITE_OK) {
-		db_fail(db, err, "bind");
-		goto out;
+	    "ORDER BY id LIMIT ?", bind_due, &a, due_row, &d, err) != 0) {
+		while (d.n > 0)
+			outbound_release(&obs[--d.n]);
+		*n = 0;
+		return -1;
 	}
-	while (*n < cap && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		memset(&obs[*n], 0, sizeof(obs[*n]));
-		if (outbound_row(stmt, &obs[*n]) != 0) {
-			smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
-			goto undo;
-		}
-		(*n)++;
-	}
-	if (*n < cap && rc != SQLITE_DONE) {
-		db_fail(db, err, "select");
-		goto undo;
-	}
-	ret = 0;
-	goto out;
-undo:
-	while (*n > 0)
-		outbound_release(&obs[--*n]);
-out:
-	sqlite3_finalize(stmt);
-	reader_put(st, db);
-	return ret;
+	*n = d.n;
+	return 0;
 }
 
 struct id_args {
@@ -1072,14 +1098,6 @@ exec_ids(sqlite3 *db, void *arg, struct smimp_err *err)
 	if (step_once(db, a->sql, bind_ids, a, &rc, err) != 0)
 		return -1;
 	return rc == SQLITE_DONE ? 0 : db_fail(db, err, "update");
-}
-
-int
-store_outbound_done(struct store *st, int64_t id, struct smimp_err *err)
-{
-	struct id_args a = { "DELETE FROM outbound WHERE id = ?", id, -1 };
-
-	return group_write(st, exec_ids, &a, err);
 }
 
 struct ids_args {
