@@ -7,6 +7,7 @@
 #include <limits.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 
 #include "address.h"
 #include "exitcode.h"
@@ -493,5 +494,30 @@ remote_lookup(struct remote *r, const char *address, struct idlog *log,
 		    "%s answered for %s with the identity of %s", domain,
 		    address, log->address);
 	}
+	return ret;
+}
+
+int
+remote_server_key(struct remote *r, const char *domain, const char *base,
+    unsigned char key[32], struct smimp_err *err)
+{
+	struct remote_reply rep;
+	json_t *meta;
+	const char *k, *d;
+	int ret = 0;
+
+	if (remote_request(r, "GET", domain, base, "/v1/meta", NULL, 0, NULL,
+	    NULL, NULL, &rep, err) != 0)
+		return -1;
+	meta = rep.status == 200 ? json_loadb(rep.body.buf, rep.body.len, 0,
+	    NULL) : NULL;
+	remote_reply_release(&rep);
+	k = json_string_value(json_object_get(meta, "server_key"));
+	d = json_string_value(json_object_get(meta, "domain"));
+	if (k == NULL || d == NULL || strcmp(d, domain) != 0 ||
+	    b64_decode_exact(k, strlen(k), key, 32) != 0)
+		ret = smimp_err_set(err, SMIMP_EXIT_FAIL, "%s publishes no "
+		    "server key", domain);
+	json_decref(meta);
 	return ret;
 }

@@ -63,6 +63,13 @@ int remote_request(struct remote *r, const char *method, const char *domain,
     const char *const *extra, struct remote_reply *rep,
     struct smimp_err *err);
 
+/*
+ * The server key domain publishes in {base}/v1/meta (whose "domain" must
+ * be domain): its bounce notices and relay requests are signed with it.
+ */
+int remote_server_key(struct remote *r, const char *domain,
+    const char *base, unsigned char key[32], struct smimp_err *err);
+
 struct idlog;
 /*
  * Look an address up in its own domain's directory over HTTPS and

@@ -363,30 +363,6 @@ file_message(const struct identity *id, const struct trust_store *ts,
 	return fsync_parent_dir(dst, err);
 }
 
-/* Our server's key, to recognise its bounce notices; 0 if found. */
-static int
-home_server_key(struct remote *r, const char *domain, const char *base,
-    unsigned char key[32])
-{
-	struct remote_reply rep;
-	struct smimp_err err;
-	json_error_t jerr;
-	json_t *meta;
-	const char *k;
-	int ret = -1;
-
-	if (remote_request(r, "GET", domain, base, "/v1/meta", NULL, 0, NULL,
-	    NULL, NULL, &rep, &err) != 0)
-		return -1;
-	meta = rep.status == 200 ? json_loadb(rep.body.buf, rep.body.len, 0,
-	    &jerr) : NULL;
-	k = json_string_value(json_object_get(meta, "server_key"));
-	if (k != NULL && b64_decode_exact(k, strlen(k), key, 32) == 0)
-		ret = 0;
-	json_decref(meta);
-	remote_reply_release(&rep);
-	return ret;
-}
 
 /*
  * The names of messages filed but perhaps not yet acknowledged, kept in
@@ -615,6 +591,7 @@ fetch_page(struct fetch_ctx *fc, struct smimp_err *err)
 {
 	struct remote_reply rep;
 	json_error_t jerr;
+	struct smimp_err ignore;
 	json_t *list, *item;
 	size_t i, total;
 	long ret = -1;
@@ -635,9 +612,10 @@ fetch_page(struct fetch_ctx *fc, struct smimp_err *err)
 		goto out;
 	}
 	total = json_array_size(list);
+	/* Our server's key, to recognise its bounce notices. */
 	if (total > 0 && !fc->have_key)
-		fc->have_key = home_server_key(fc->r, fc->domain, fc->base,
-		    fc->server_key) == 0;
+		fc->have_key = remote_server_key(fc->r, fc->domain, fc->base,
+		    fc->server_key, &ignore) == 0;
 	json_array_foreach(list, i, item)
 		if (fetch_one(fc, item, fc->st->fetched + 1,
 		    fc->st->fetched + total - i, err) != 0)

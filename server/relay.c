@@ -575,13 +575,9 @@ peer_key(struct lazy_remote *lr, const char *domain, char *base, size_t cap,
     unsigned char key[32], struct smimp_err *err)
 {
 	struct remote *r;
-	struct remote_reply rep;
-	json_t *meta;
-	const char *k, *d;
 	char ckey[ADDRESS_MAX + 16];
-	unsigned char *cached;
-	size_t clen;
-	int ret = -1;
+	unsigned char *cached, both[32 + 512];
+	size_t clen, blen;
 
 	/* Cached: the base URL, then the 32-byte key. */
 	(void)snprintf(ckey, sizeof(ckey), "key:%s", domain);
@@ -596,32 +592,15 @@ peer_key(struct lazy_remote *lr, const char *domain, char *base, size_t cap,
 	free(cached);
 	if ((r = lazy_get(lr, err)) == NULL ||
 	    remote_base(r, domain, base, cap, err) != 0 ||
-	    remote_request(r, "GET", domain, base, "/v1/meta", NULL, 0, NULL,
-	    NULL, NULL, &rep, err) != 0)
+	    remote_server_key(r, domain, base, key, err) != 0)
 		return -1;
-	meta = rep.status == 200 ? json_loadb(rep.body.buf, rep.body.len, 0,
-	    NULL) : NULL;
-	remote_reply_release(&rep);
-	k = json_string_value(json_object_get(meta, "server_key"));
-	d = json_string_value(json_object_get(meta, "domain"));
-	if (k == NULL || d == NULL || strcmp(d, domain) != 0 ||
-	    b64_decode_exact(k, strlen(k), key, 32) != 0)
-		smimp_err_set(err, SMIMP_EXIT_FAIL, "%s publishes no server "
-		    "key", domain);
-	else
-		ret = 0;
-	json_decref(meta);
-	if (ret == 0) {
-		unsigned char both[32 + 512];
-		size_t blen = strlen(base);
-
-		if (blen < sizeof(both) - 32) {
-			memcpy(both, key, 32);
-			memcpy(both + 32, base, blen);
-			cache_put(ckey, both, 32 + blen);
-		}
+	blen = strlen(base);
+	if (blen < sizeof(both) - 32) {
+		memcpy(both, key, 32);
+		memcpy(both + 32, base, blen);
+		cache_put(ckey, both, 32 + blen);
 	}
-	return ret;
+	return 0;
 }
 
 /* The sender's identity log as its own domain serves it, verified. */
@@ -679,10 +658,7 @@ in_list(const char *list, const char *item)
 	return 0;
 }
 
-/* One message handed over by another domain's server. */
-#define delivery batch_item
-
-/* Its checked form: the sender and the recipients here. */
+/* A delivery once checked: its sender and its recipients here. */
 struct checked {
 	char sender[ADDRESS_MAX + 1];
 	char (*rcpts)[ADDRESS_MAX + 1];	/* MSG_MAX_RECIPIENTS of them */
@@ -697,7 +673,7 @@ struct checked {
  */
 static unsigned int
 check_delivery(struct server *srv, struct lazy_remote *lr,
-    const char *domain, const char *base, const struct delivery *d,
+    const char *domain, const char *base, const struct batch_item *d,
     struct checked *ck, const char **why)
 {
 	char sorted[8192], list[8192], *p, *comma;
@@ -821,7 +797,7 @@ server_request(struct server *srv, struct MHD_Connection *c, const char *url,
 /* Add a checked delivery's copies to the batch to store. */
 static void
 add_copies(struct store_delivery *out, size_t *n, const struct checked *ck,
-    const struct delivery *d)
+    const struct batch_item *d)
 {
 	size_t i;
 
@@ -844,7 +820,7 @@ relay_accept(struct server *srv, struct MHD_Connection *c, const char *url,
 	struct store_delivery copies[MSG_MAX_RECIPIENTS];
 	struct lazy_remote lr = { srv, NULL };
 	struct smimp_err err;
-	struct delivery d;
+	struct batch_item d;
 	struct checked ck;
 	enum MHD_Result ret;
 	const char *why;
@@ -916,7 +892,7 @@ relay_accept_batch(struct server *srv, struct MHD_Connection *c,
 	char (*rcpts)[ADDRESS_MAX + 1] = NULL;
 	struct checked *cks = NULL;
 	struct lazy_remote lr = { srv, NULL };
-	struct delivery d[BATCH_MAX];
+	struct batch_item d[BATCH_MAX];
 	unsigned int codes[BATCH_MAX];
 	const char *whys[BATCH_MAX];
 	struct smimp_err err;
