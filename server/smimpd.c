@@ -256,10 +256,14 @@ request_signature(struct MHD_Connection *c, struct reqsig *rs,
 	return 0;
 }
 
-/* A request's nonce, claimed later with the request's own writes. */
+/*
+ * A request's nonce, claimed later with the request's own writes, and
+ * the signer's identity key it was verified with.
+ */
 struct deferred_nonce {
 	char nonce[REQSIG_NONCE_STRLEN];
 	int64_t expires;
+	unsigned char identity_key[32];
 };
 
 /*
@@ -305,6 +309,8 @@ authenticate(struct server *srv, struct MHD_Connection *c,
 	    rq->body.len);
 	r = reqsig_verify(&rs, method, srv->cfg.domain, url, hash,
 	    parsed.identity_key, time_now(), &err);
+	if (defer != NULL)
+		memcpy(defer->identity_key, parsed.identity_key, 32);
 	idlog_release(&parsed);
 	if (r != 0) {
 		*ret = error_json(c, *status, err.msg);
@@ -433,23 +439,21 @@ plan_release(struct remote_plan *plan)
 /*
  * Plan the relay of a submitted message to every other domain among its
  * recipients, after checking the sender's delivery stamp (the receiving
- * servers will check it too).  Answers itself and returns -1 on failure.
+ * servers will check it too) with the key the request was verified
+ * with.  Answers itself and returns -1 on failure.
  */
 static int
 plan_remote(struct server *srv, struct MHD_Connection *c, const char *user,
-    const char *to, const char *mid,
+    const unsigned char identity_key[32], const char *to, const char *mid,
     char rcpts[][ADDRESS_MAX + 1], size_t n, const struct request *rq,
     struct remote_plan *plan, unsigned int *status, enum MHD_Result *ret)
 {
 	const char *stamp = header(c, "Smimp-Stamp");
 	const char *sdate = header(c, "Smimp-Stamp-Date");
-	unsigned char *log = NULL;
 	char mine[8192];
 	struct outbound *ob;
 	struct smimp_err err;
-	struct idlog parsed;
-	size_t loglen, i, j, off;
-	int ok;
+	size_t i, j, off;
 
 	*status = MHD_HTTP_BAD_REQUEST;
 	if (stamp == NULL || sdate == NULL ||
@@ -460,19 +464,9 @@ plan_remote(struct server *srv, struct MHD_Connection *c, const char *user,
 		    "stamp");
 		return -1;
 	}
-	if (store_user_get(srv->store, user, &log, &loglen, &err) != 1 ||
-	    idlog_parse_verified(&parsed, log, loglen, &err) != 0) {
-		free(log);
-		*status = MHD_HTTP_SERVICE_UNAVAILABLE;
-		*ret = error_json(c, *status, "store unavailable");
-		return -1;
-	}
-	free(log);
-	ok = stamp_verify(stamp, user, plan->sorted, mid,
+	if (stamp_verify(stamp, user, plan->sorted, mid,
 	    (const unsigned char *)rq->body.buf, rq->body.len, sdate,
-	    parsed.identity_key, &err) == 0;
-	idlog_release(&parsed);
-	if (!ok) {
+	    identity_key, &err) != 0) {
 		*ret = error_json(c, *status, "delivery stamp does not verify");
 		return -1;
 	}
@@ -608,8 +602,8 @@ post_message(struct server *srv, struct MHD_Connection *c, const char *url,
 		local[nlocal].len = rq->body.len;
 		nlocal++;
 	}
-	if (remote && plan_remote(srv, c, user, to, mid, rcpts, n, rq, &plan,
-	    status, &ret) != 0)
+	if (remote && plan_remote(srv, c, user, dn.identity_key, to, mid, rcpts,
+	    n, rq, &plan, status, &ret) != 0)
 		return ret;
 	/* The nonce, the relay queue and the mailboxes: one commit. */
 	memset(&sub, 0, sizeof(sub));
