@@ -6,14 +6,12 @@ load helper
 
 setup() {
 	common_setup
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout key.pem -out cert.pem -days 2 -subj /CN=localhost \
-		-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+	make_cert
 	mkid alice alice@example.org
 	mkid bob bob@example.org
 	smimpd --data data --domain example.org adduser alice@example.org alice.pub
 	smimpd --data data --domain example.org adduser bob@example.org bob.pub
-	PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	PORT=$(free_port)
 	serve
 	export SMIMP_RESOLVE="example.org=127.0.0.1:$PORT" SMIMP_CACERT="$PWD/cert.pem"
 	export BOBHOME="$BATS_TEST_TMPDIR/bobhome"

@@ -6,9 +6,7 @@ load helper
 
 setup() {
 	common_setup
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout key.pem -out cert.pem -days 2 -subj /CN=localhost \
-		-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+	make_cert
 	mkid alice alice@example.org
 	mkid carol carol@example.org
 	mkid bob bob@example.net
@@ -34,10 +32,6 @@ teardown() {
 	done
 	sleep 0.3
 	return 0
-}
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
 # start NAME DOMAIN PORT: a server, waited for.

@@ -30,3 +30,16 @@ trust_as() {
 
 # A file's content hash, to prove that nothing changed.
 sum() { sha256sum "$1" | cut -d' ' -f1; }
+
+# make_cert: a throw-away certificate and key for 127.0.0.1 and localhost
+# (cert.pem, key.pem), the servers' and the clients' CA at once.
+make_cert() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout key.pem -out cert.pem -days 2 -subj /CN=localhost \
+		-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on now.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
