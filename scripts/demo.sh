@@ -91,7 +91,10 @@ SMIMP_HOME=$work/bob show smimp-open --headers bob/Maildir/new/*
 
 step "a tampered message is refused (exit 3)"
 cp note.age bad.age
-printf 'X' | dd of=bad.age bs=1 seek=300 conv=notrunc status=none
+# Flip one bit of byte 300 (writing a fixed byte would change nothing
+# when the byte already had that value).
+b=$(od -An -tu1 -j300 -N1 bad.age | tr -d ' ')
+printf "\\$(printf %03o $((b ^ 1)))" | dd of=bad.age bs=1 seek=300 conv=notrunc status=none
 set +e
 SMIMP_HOME=$work/bob smimp-open -i bob/identity.key bad.age
 echo "exit status $?"
