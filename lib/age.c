@@ -1262,3 +1262,21 @@ age_encryptor_free(struct age_encryptor *e)
 	sodium_memzero(e->key, sizeof(e->key));
 	free(e);
 }
+
+int
+age_header_check_fd(int fd, struct smimp_err *err)
+{
+	struct age_in *in;
+	struct header h;
+	int ret;
+
+	in = age_in_open_fd(fd, err);
+	if (in == NULL)
+		return -1;
+	memset(&h, 0, sizeof(h));
+	ret = header_parse(in, &h, err) == 0 && stanzas_check(&h, err) == 0 ?
+	    0 : -1;
+	header_release(&h);
+	age_in_free(in);
+	return ret;
+}

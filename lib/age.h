@@ -112,6 +112,12 @@ uint64_t age_decryptor_counter(const struct age_decryptor *d);
 const unsigned char *age_decryptor_payload_key(const struct age_decryptor *d);
 void age_decrypt_free(struct age_decryptor *d);
 
+/*
+ * Does fd hold an age file whose header parses (armored or not)?  0 if
+ * so; reads the header and nothing decrypts.  The fd's offset moves.
+ */
+int age_header_check_fd(int fd, struct smimp_err *err);
+
 /* Encryption: write header and payload nonce, return the payload key. */
 int age_encrypt_begin(struct age_out *out, const struct age_recipient *rcpts,
     size_t n, unsigned char payload_key[AGE_PAYLOAD_KEY_SIZE],

@@ -1,13 +1,51 @@
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "batch.h"
 #include "banned.h"
+
+/*
+ * One header line (NUL-terminated, without its LF) into it: 0, or -1
+ * if malformed or unknown.
+ */
+static int
+header_line(char *line, size_t len, struct batch_item *it, uint64_t *n,
+    int *have_len)
+{
+	char *colon, *val;
+
+	if (memchr(line, '\0', len) != NULL)
+		return -1;
+	colon = strstr(line, ": ");
+	if (colon == NULL)
+		return -1;
+	*colon = '\0';
+	val = colon + 2;
+	if (strcmp(line, "From") == 0)
+		it->from = val;
+	else if (strcmp(line, "To") == 0)
+		it->to = val;
+	else if (strcmp(line, "Stamp-To") == 0)
+		it->all = val;
+	else if (strcmp(line, "Message-Id") == 0)
+		it->mid = val;
+	else if (strcmp(line, "Stamp") == 0)
+		it->stamp = val;
+	else if (strcmp(line, "Stamp-Date") == 0)
+		it->sdate = val;
+	else if (strcmp(line, "Length") == 0)
+		*have_len = parse_u64(val, strlen(val), n) == 0;
+	else
+		return -1;
+	return 0;
+}
 
 /* One item from *pos: 1 found, 0 at the end, -1 malformed. */
 static int
 next_item(char *buf, size_t len, size_t *pos, struct batch_item *it)
 {
-	char *line, *nl, *colon, *val;
+	char *line, *nl;
 	uint64_t n = 0;
 	int have_len = 0;
 
@@ -23,28 +61,8 @@ next_item(char *buf, size_t len, size_t *pos, struct batch_item *it)
 		*pos = (size_t)(nl - buf) + 1;
 		if (line == nl)
 			break;		/* the blank line */
-		if (memchr(line, '\0', (size_t)(nl - line)) != NULL)
-			return -1;
-		colon = strstr(line, ": ");
-		if (colon == NULL)
-			return -1;
-		*colon = '\0';
-		val = colon + 2;
-		if (strcmp(line, "From") == 0)
-			it->from = val;
-		else if (strcmp(line, "To") == 0)
-			it->to = val;
-		else if (strcmp(line, "Stamp-To") == 0)
-			it->all = val;
-		else if (strcmp(line, "Message-Id") == 0)
-			it->mid = val;
-		else if (strcmp(line, "Stamp") == 0)
-			it->stamp = val;
-		else if (strcmp(line, "Stamp-Date") == 0)
-			it->sdate = val;
-		else if (strcmp(line, "Length") == 0)
-			have_len = parse_u64(val, strlen(val), &n) == 0;
-		else
+		if (header_line(line, (size_t)(nl - line), it, &n,
+		    &have_len) != 0)
 			return -1;
 	}
 	if (!have_len || n >= len - *pos || buf[*pos + n] != '\n')
@@ -81,5 +99,107 @@ batch_add(struct sbuf *sb, const struct batch_item *it)
 	    it->all, it->mid, it->stamp, it->sdate, it->len) != 0 ||
 	    sbuf_add(sb, it->body, it->len) != 0 || sbuf_add(sb, "\n", 1) != 0)
 		return -1;
+	return 0;
+}
+
+/* ---- reading a batch from a file, in constant memory ---- */
+
+static int
+reader_fill(struct batch_reader *br)
+{
+	ssize_t n;
+
+	if (br->pos < br->len)
+		return 1;
+	do
+		n = read(br->fd, br->buf, sizeof(br->buf));
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -1;
+	br->pos = 0;
+	br->len = (size_t)n;
+	return n > 0;
+}
+
+/* The next line, LF cut, into br->head at *off: its length, or -1. */
+static int
+reader_line(struct batch_reader *br, size_t *off, size_t *len)
+{
+	size_t start = *off;
+	int r;
+
+	for (;;) {
+		if ((r = reader_fill(br)) <= 0)
+			return -1;
+		if (br->buf[br->pos] == '\n') {
+			br->pos++;
+			br->head[*off] = '\0';
+			*len = *off - start;
+			(*off)++;
+			return 0;
+		}
+		if (*off + 1 >= sizeof(br->head))
+			return -1;
+		br->head[(*off)++] = br->buf[br->pos++];
+	}
+}
+
+int
+batch_reader_start(struct batch_reader *br, int fd)
+{
+	size_t off = 0, len;
+
+	memset(br, 0, sizeof(*br));
+	br->fd = fd;
+	if (reader_line(br, &off, &len) != 0 ||
+	    len != sizeof(BATCH_MAGIC) - 2 ||
+	    memcmp(br->head, BATCH_MAGIC, len) != 0)
+		return -1;
+	return 0;
+}
+
+int
+batch_reader_next(struct batch_reader *br, struct batch_item *it,
+    uint64_t *body_len)
+{
+	size_t off = 0, len, line;
+	int have_len = 0, r;
+
+	memset(it, 0, sizeof(*it));
+	if ((r = reader_fill(br)) <= 0)
+		return r;	/* 0: the end, after a whole item */
+	for (;;) {
+		line = off;
+		if (reader_line(br, &off, &len) != 0)
+			return -1;
+		if (len == 0)
+			break;
+		if (header_line(br->head + line, len, it, body_len,
+		    &have_len) != 0)
+			return -1;
+	}
+	return have_len ? 1 : -1;
+}
+
+int
+batch_reader_body(struct batch_reader *br, uint64_t len,
+    int (*fn)(const void *data, size_t len, void *arg), void *arg)
+{
+	size_t n;
+
+	while (len > 0) {
+		if (reader_fill(br) <= 0)
+			return -1;
+		n = br->len - br->pos;
+		if (n > len)
+			n = (size_t)len;
+		if (fn(br->buf + br->pos, n, arg) != 0)
+			return -1;
+		br->pos += n;
+		len -= n;
+	}
+	if (reader_fill(br) <= 0 || br->buf[br->pos] != '\n')
+		return -1;
+	br->pos++;
 	return 0;
 }

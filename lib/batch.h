@@ -11,6 +11,7 @@
 #define SMIMP_BATCH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util.h"
 
@@ -32,5 +33,25 @@ int batch_parse(char *buf, size_t len, struct batch_item *items, size_t cap);
 
 /* Append one item (after BATCH_MAGIC when sb is empty); -1 if it fails. */
 int batch_add(struct sbuf *sb, const struct batch_item *it);
+
+/*
+ * A batch read from a file descriptor in constant memory: start checks
+ * the magic line; next reads one item's header lines (its strings live
+ * in the reader until the next call) and its body length: 1, 0 at the
+ * end, -1 malformed; body passes the item's body to fn in pieces, then
+ * checks the LF after it.
+ */
+#define BATCH_HEAD_MAX	(24 * 1024)
+struct batch_reader {
+	int fd;
+	size_t pos, len;
+	char buf[16 * 1024];
+	char head[BATCH_HEAD_MAX];
+};
+int batch_reader_start(struct batch_reader *br, int fd);
+int batch_reader_next(struct batch_reader *br, struct batch_item *it,
+    uint64_t *body_len);
+int batch_reader_body(struct batch_reader *br, uint64_t len,
+    int (*fn)(const void *data, size_t len, void *arg), void *arg);
 
 #endif

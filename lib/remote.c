@@ -8,6 +8,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <sodium.h>
 
 #include "address.h"
 #include "exitcode.h"
@@ -416,6 +417,33 @@ url_path(const char *url)
 	return p != NULL ? p : "/";
 }
 
+/*
+ * The name and value of each "Name: value" line of extra, for the
+ * signature; -1 if a line is malformed or there are too many.
+ */
+static int
+split_headers(const char *const *extra, char (*names)[64],
+    struct reqsig_header *h, size_t *n, struct smimp_err *err)
+{
+	const char *colon, *v;
+
+	for (*n = 0; extra != NULL && extra[*n] != NULL; (*n)++) {
+		colon = strchr(extra[*n], ':');
+		if (*n == REQSIG_HEADERS_MAX || colon == NULL ||
+		    (size_t)(colon - extra[*n]) >= sizeof(names[0]) ||
+		    strpbrk(extra[*n], "\r\n") != NULL)
+			return smimp_err_set(err, SMIMP_EXIT_FAIL, "bad request "
+			    "header");
+		memcpy(names[*n], extra[*n], (size_t)(colon - extra[*n]));
+		names[*n][colon - extra[*n]] = '\0';
+		for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+			;
+		h[*n].name = names[*n];
+		h[*n].value = v;
+	}
+	return 0;
+}
+
 int
 remote_request(struct remote *r, const char *method, const char *domain,
     const char *base, const char *path, const void *body, size_t len,
@@ -424,9 +452,12 @@ remote_request(struct remote *r, const char *method, const char *domain,
     struct smimp_err *err)
 {
 	struct curl_slist *headers = NULL, *h;
+	struct reqsig_header sh[REQSIG_HEADERS_MAX];
+	char names[REQSIG_HEADERS_MAX][64];
+	char url[1024], line[512], hex[REQSIG_HASH_STRLEN];
 	unsigned char hash[32];
 	struct reqsig rs;
-	char url[1024], line[512];
+	size_t nh;
 	int ret = -1;
 
 	if ((size_t)snprintf(url, sizeof(url), "%s%s", base, path) >=
@@ -435,10 +466,12 @@ remote_request(struct remote *r, const char *method, const char *domain,
 	if (url_allowed(r, domain, url, err) != 0)
 		return -1;
 	if (secret != NULL) {
-		reqsig_body_hash(hash, len > 0 ? body : "", len);
-		if (reqsig_sign(&rs, signer, method, domain, url_path(url),
-		    hash, secret, time_now(), err) != 0)
+		reqsig_body_hash(hash, body, len);
+		if (split_headers(extra, names, sh, &nh, err) != 0 ||
+		    reqsig_sign(&rs, signer, method, domain, url_path(url),
+		    hash, sh, nh, secret, time_now(), err) != 0)
 			return -1;
+		sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
 #define ADD(fmt, v) do { \
 	(void)snprintf(line, sizeof(line), fmt, v); \
 	h = cu.slist_append(headers, line); \
@@ -448,9 +481,15 @@ remote_request(struct remote *r, const char *method, const char *domain,
 		ADD(REQSIG_H_DATE ": %s", rs.date);
 		ADD(REQSIG_H_NONCE ": %s", rs.nonce);
 		ADD(REQSIG_H_SIGNATURE ": %s", rs.signature);
+		ADD(REQSIG_H_BODY_HASH ": %s", hex);
 	}
-	for (; extra != NULL && *extra != NULL; extra++)
-		ADD("%s", *extra);
+	/* Appended as they are: a recipient list can be long. */
+	for (; extra != NULL && *extra != NULL; extra++) {
+		h = cu.slist_append(headers, *extra);
+		if (h == NULL)
+			goto nomem;
+		headers = h;
+	}
 	ADD("%s", "Content-Type: application/octet-stream");
 	ADD("%s", "Expect:");
 #undef ADD

@@ -12,6 +12,7 @@
 
 #include "exitcode.h"
 #include "fileio.h"
+#include "reqsig.h"
 #include "send.h"
 #include "stamp.h"
 #include "banned.h"
@@ -134,6 +135,7 @@ send_submit(struct remote *r, const struct identity *id,
 	char base[512], sorted[8192], stamp[STAMP_STRLEN], when[TIME_STRLEN];
 	char to_h[8300], mid_h[300], stamp_h[STAMP_STRLEN + 16], date_h[64];
 	const char *extra[5] = { to_h, mid_h, stamp_h, date_h, NULL };
+	unsigned char hash[32];
 
 	/*
 	 * The delivery stamp: what other domains check before accepting.
@@ -142,9 +144,10 @@ send_submit(struct remote *r, const struct identity *id,
 	if (!other_domains(s->to, address_domain(id->sk.address)))
 		extra[2] = NULL;
 	time_format(time_now(), when);
+	reqsig_body_hash(hash, s->data, s->len);
 	if (extra[2] != NULL && (stamp_recipients(s->to, sorted,
 	    sizeof(sorted)) != 0 || stamp_sign(stamp, id->sk.address, sorted,
-	    s->message_id, s->data, s->len, when, id->sk.identity_secret,
+	    s->message_id, hash, when, id->sk.identity_secret,
 	    err) != 0))
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot stamp the "
 		    "message");

@@ -12,14 +12,11 @@
 
 static int
 stamp_bytes(struct sbuf *sb, const char *from, const char *to,
-    const char *message_id, const unsigned char *msg, size_t len,
-    const char *date)
+    const char *message_id, const unsigned char hash[32], const char *date)
 {
-	unsigned char hash[32];
 	char hex[65];
 
-	crypto_generichash(hash, sizeof(hash), msg, len, NULL, 0);
-	sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
+	sodium_bin2hex(hex, sizeof(hex), hash, 32);
 	return sbuf_add(sb, STAMP_CONTEXT, sizeof(STAMP_CONTEXT)) ||
 	    sbuf_addf(sb, "%s\n%s\n%s\n%s\n%s", from, to, message_id, hex,
 	    date) ? -1 : 0;
@@ -27,14 +24,14 @@ stamp_bytes(struct sbuf *sb, const char *from, const char *to,
 
 int
 stamp_sign(char out[STAMP_STRLEN], const char *from, const char *to,
-    const char *message_id, const unsigned char *msg, size_t len,
-    const char *date, const unsigned char secret[64], struct smimp_err *err)
+    const char *message_id, const unsigned char hash[32], const char *date,
+    const unsigned char secret[64], struct smimp_err *err)
 {
 	unsigned char sig[64];
 	struct sbuf sb;
 
 	sbuf_init(&sb, STAMP_MAX);
-	if (stamp_bytes(&sb, from, to, message_id, msg, len, date) != 0) {
+	if (stamp_bytes(&sb, from, to, message_id, hash, date) != 0) {
 		sbuf_release(&sb);
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "stamp too long");
 	}
@@ -48,8 +45,8 @@ stamp_sign(char out[STAMP_STRLEN], const char *from, const char *to,
 
 int
 stamp_verify(const char *stamp, const char *from, const char *to,
-    const char *message_id, const unsigned char *msg, size_t len,
-    const char *date, const unsigned char pub[32], struct smimp_err *err)
+    const char *message_id, const unsigned char hash[32], const char *date,
+    const unsigned char pub[32], struct smimp_err *err)
 {
 	unsigned char sig[64];
 	struct sbuf sb;
@@ -58,12 +55,27 @@ stamp_verify(const char *stamp, const char *from, const char *to,
 	if (b64_decode_exact(stamp, strlen(stamp), sig, 64) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "malformed stamp");
 	sbuf_init(&sb, STAMP_MAX);
-	ok = stamp_bytes(&sb, from, to, message_id, msg, len, date) == 0 &&
+	ok = stamp_bytes(&sb, from, to, message_id, hash, date) == 0 &&
 	    crypto_sign_verify_detached(sig, (unsigned char *)sb.buf, sb.len,
 	    pub) == 0;
 	sbuf_release(&sb);
 	return ok ? 0 : smimp_err_set(err, SMIMP_EXIT_BADMSG,
 	    "delivery stamp does not verify");
+}
+
+int
+stamp_date_check(const char *date, int64_t now, int64_t max_age,
+    struct smimp_err *err)
+{
+	int64_t when;
+
+	if (time_parse(date, strlen(date), &when) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "malformed stamp "
+		    "date");
+	if (when > now + STAMP_SKEW || when < now - max_age)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "stamp date out "
+		    "of range");
+	return 0;
 }
 
 static int

@@ -18,13 +18,26 @@
 #include "util.h"
 
 #define STAMP_STRLEN	89	/* base64 of 64 bytes */
+/*
+ * How long a stamp stays good for delivery: longer than any relay keeps
+ * retrying, and how long a receiving server remembers a delivered id.
+ */
+#define STAMP_VALIDITY	(7 * 24 * 3600)
+#define STAMP_SKEW	300	/* seconds a stamp may lie in the future */
 
+/* hash: BLAKE2b-256 of the sealed message (reqsig_body_hash). */
 int stamp_sign(char out[STAMP_STRLEN], const char *from, const char *to,
-    const char *message_id, const unsigned char *msg, size_t len,
-    const char *date, const unsigned char secret[64], struct smimp_err *err);
+    const char *message_id, const unsigned char hash[32], const char *date,
+    const unsigned char secret[64], struct smimp_err *err);
 int stamp_verify(const char *stamp, const char *from, const char *to,
-    const char *message_id, const unsigned char *msg, size_t len,
-    const char *date, const unsigned char pub[32], struct smimp_err *err);
+    const char *message_id, const unsigned char hash[32], const char *date,
+    const unsigned char pub[32], struct smimp_err *err);
+/*
+ * Is the stamp's date within [now - max_age, now + STAMP_SKEW]?  0 if
+ * so; -1 with a reason.
+ */
+int stamp_date_check(const char *date, int64_t now, int64_t max_age,
+    struct smimp_err *err);
 /* Sort and join a comma-separated recipient list into out. */
 int stamp_recipients(const char *list, char *out, size_t cap);
 

@@ -26,6 +26,27 @@ config_defaults(struct smimpd_config *cfg)
 	cfg->rate_domain = 60000;
 	cfg->relay_workers = 4;
 	cfg->timeout = 30;
+	cfg->header_timeout = 10;
+	cfg->request_timeout = 600;
+	cfg->threads = 4;
+	cfg->workers = 16;
+	cfg->connections = 4096;
+	cfg->per_address = 64;
+	cfg->rate_failures = 120;
+}
+
+/* A count from 1 to max. */
+static int
+count(unsigned int *out, const char *name, const char *value,
+    unsigned int max, struct smimp_err *err)
+{
+	uint64_t n;
+
+	if (parse_u64(value, strlen(value), &n) != 0 || n == 0 || n > max)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s is a number "
+		    "from 1 to %u", name, max);
+	*out = (unsigned int)n;
+	return 0;
 }
 
 static int
@@ -86,6 +107,22 @@ config_set(struct smimpd_config *cfg, const char *name, const char *value,
 		return seconds(&cfg->retry_max, name, value, err);
 	if (strcmp(name, "timeout") == 0)
 		return seconds(&cfg->timeout, name, value, err);
+	if (strcmp(name, "header-timeout") == 0)
+		return seconds(&cfg->header_timeout, name, value, err);
+	if (strcmp(name, "request-timeout") == 0)
+		return seconds(&cfg->request_timeout, name, value, err);
+	if (strcmp(name, "threads") == 0)
+		return count(&cfg->threads, name, value, 64, err);
+	if (strcmp(name, "workers") == 0)
+		return count(&cfg->workers, name, value, WORKERS_MAX, err);
+	if (strcmp(name, "connections") == 0)
+		return count(&cfg->connections, name, value, 1000000, err);
+	if (strcmp(name, "connections-per-address") == 0)
+		return count(&cfg->per_address, name, value, 1000000, err);
+	if (strcmp(name, "rate-failures") == 0)
+		return count(&cfg->rate_failures, name, value, 1000000, err);
+	if (strcmp(name, "user") == 0)
+		return copy(cfg->user, sizeof(cfg->user), name, value, err);
 	if (strcmp(name, "give-up") == 0)
 		return seconds(&cfg->give_up, name, value, err);
 	if (strcmp(name, "rate-sender") == 0 ||

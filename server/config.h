@@ -12,6 +12,7 @@
 #include "err.h"
 
 #define RELAY_WORKERS_MAX	64
+#define WORKERS_MAX		256
 
 struct smimpd_config {
 	char domain[ADDRESS_DOMAIN_MAX + 1];
@@ -35,6 +36,14 @@ struct smimpd_config {
 	unsigned int give_up;
 	unsigned int relay_workers;	/* deliveries in parallel */
 	unsigned int timeout;		/* idle connections close after */
+	unsigned int header_timeout;	/* a request's headers, in all */
+	unsigned int request_timeout;	/* a whole request, in all */
+	unsigned int threads;		/* event threads */
+	unsigned int workers;		/* threads for handlers */
+	unsigned int connections;	/* at most, in all */
+	unsigned int per_address;	/* at most, from one address */
+	unsigned int rate_failures;	/* failed requests per address */
+	char user[64];			/* run as, when started as root */
 	/* Rate limits, per minute (0: none). */
 	unsigned int rate_sender;
 	unsigned int rate_domain;

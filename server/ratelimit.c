@@ -25,8 +25,9 @@ seconds_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-unsigned int
-ratelimit_take(struct ratelimit *rl, const char *name)
+/* The wait for name; a token is used only when take is set. */
+static unsigned int
+bucket(struct ratelimit *rl, const char *name, int take)
 {
 	unsigned char h[8];
 	uint64_t key = 0;
@@ -66,10 +67,23 @@ ratelimit_take(struct ratelimit *rl, const char *name)
 	if (s->tokens > rl->rate)
 		s->tokens = rl->rate;
 	s->last = now;
-	if (s->tokens >= 1.0)
-		s->tokens -= 1.0;
-	else
+	if (s->tokens >= 1.0) {
+		if (take)
+			s->tokens -= 1.0;
+	} else
 		wait = (unsigned int)((1.0 - s->tokens) / per_sec) + 1;
 	pthread_mutex_unlock(&rl->mu);
 	return wait;
+}
+
+unsigned int
+ratelimit_take(struct ratelimit *rl, const char *name)
+{
+	return bucket(rl, name, 1);
+}
+
+unsigned int
+ratelimit_peek(struct ratelimit *rl, const char *name)
+{
+	return bucket(rl, name, 0);
 }

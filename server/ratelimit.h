@@ -26,5 +26,7 @@ struct ratelimit {
 int ratelimit_init(struct ratelimit *rl, unsigned int per_minute);
 /* 0 if allowed now; else the seconds to wait (for Retry-After). */
 unsigned int ratelimit_take(struct ratelimit *rl, const char *name);
+/* The same answer, without using a token. */
+unsigned int ratelimit_peek(struct ratelimit *rl, const char *name);
 
 #endif

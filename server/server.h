@@ -1,10 +1,11 @@
 /*
- * server.h - what smimpd's modules share: the server's state and its
- * log.
+ * server.h - what smimpd's modules share: the server's state, its log,
+ * and the handlers the route table (routes.c) names.
  */
 #ifndef SMIMPD_SERVER_H
 #define SMIMPD_SERVER_H
 
+#include <limits.h>
 #include <pthread.h>
 
 #include <microhttpd.h>
@@ -12,56 +13,103 @@
 #include "config.h"
 #include "store.h"
 #include "ratelimit.h"
-#include "batch.h"
+#include "remote.h"
 
-#define RELAY_BATCH	64
-#define RELAY_BATCH_BYTES (4 * 1024 * 1024)
+struct exchange;
 
 struct server {
 	struct smimpd_config cfg;
 	struct store *store;
 	unsigned char server_pk[32];
 	unsigned char *server_sk;	/* sodium_malloc, 64 bytes */
-	char meta_json[1024];
+	char spool_prefix[PATH_MAX];	/* uploads: PREFIX.tmp.XXXXXX */
 	struct ratelimit per_sender;	/* submissions per sender */
 	struct ratelimit per_domain;	/* deliveries per remote domain */
-	/* the relay: workers sharing a batch of due entries */
+	struct ratelimit per_source;	/* failed requests per address */
+
+	int listen_fd;
+	char *tls_cert, *tls_key;	/* until the daemon starts */
+	/* HTTP: the daemon, and workers for the steps that may block. */
+	struct MHD_Daemon *httpd;
+	pthread_t workers[WORKERS_MAX];
+	unsigned int nworkers;
+	int work_locks;
+	pthread_mutex_t work_mu;
+	pthread_cond_t work_cv, work_idle;
+	struct exchange *work_head, *work_tail;
+	unsigned int work_busy;
+	int work_closing, work_stop;
+
+	/* Deadlines: a thread that cuts connections past theirs. */
+	pthread_t watch_thread;
+	int watch_running;
+
+	/* The relay: workers claiming queue entries through the store. */
 	pthread_t relay[RELAY_WORKERS_MAX];
 	unsigned int relay_running;
 	pthread_mutex_t relay_mu;
 	pthread_cond_t relay_cv;
 	int relay_stop;
-	struct outbound relay_batch[RELAY_BATCH];
-	size_t relay_nbatch, relay_next;
-	int64_t relay_cursor;			/* last id taken */
-	int64_t relay_inflight[RELAY_WORKERS_MAX][BATCH_MAX];
+	char node_id[24];		/* this process, in lease owners */
 };
 
-/* 429 with Retry-After when name has no tokens left; else MHD_NO. */
-int rate_limited(struct ratelimit *rl, const char *name,
-    struct MHD_Connection *c, unsigned int *status, enum MHD_Result *ret);
+/*
+ * The log: one line on stderr per call, with a timestamp, every string
+ * from outside escaped.  log_debug prints only with -v.
+ */
+extern int log_verbose;
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* One line for a finished request. */
+void log_request(const struct exchange *x);
+/*
+ * s made safe for a log line: printable ASCII, others as \xNN, at most
+ * cap - 1 bytes (cut with "...").
+ */
+const char *log_escape(const char *s, char *out, size_t cap);
 
-/* One line on stderr, with a timestamp; never a secret. */
-void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The store the configuration names, with its quotas. */
+struct store *server_store_open(const struct smimpd_config *cfg,
+    struct smimp_err *err);
+/* Load (or make, on first start) the server key into srv. */
+int serverkey_load(struct server *srv, struct smimp_err *err);
+/* The administrator's subcommands (admin.c). */
+int admin_run(const char *sub, char **args, int nargs,
+    struct smimpd_config *cfg, struct smimp_err *err);
 
-/* Relay: queue messages for other domains, deliver them in the background. */
+/* A connection to other servers, with the server's overrides. */
+struct remote *server_remote(const struct server *srv,
+    struct smimp_err *err);
+
+/* Connection deadlines (deadline.c). */
+int conn_watch_start(struct server *srv);
+void conn_watch_stop(struct server *srv);
+void conn_watch_notify(void *cls, struct MHD_Connection *c, void **ctx,
+    enum MHD_ConnectionNotificationCode code);
+/* The request's headers are in: it has until deadline (monotonic). */
+void conn_watch_request(struct MHD_Connection *c, int64_t deadline);
+/* Between requests: the next must have its headers in within secs. */
+void conn_watch_idle(struct MHD_Connection *c, unsigned int secs);
+
+/* The relay (relay.c). */
 int relay_start(struct server *srv);
 void relay_stop(struct server *srv);
 void relay_wake(struct server *srv);
 
-/*
- * POST {base}/v1/deliver from another domain's server.  Answers itself;
- * *status gets the HTTP status.
- */
-enum MHD_Result relay_accept(struct server *srv, struct MHD_Connection *c,
-    const char *url, const unsigned char *body, size_t len,
-    unsigned int *status);
-/*
- * POST {base}/v1/deliver-batch: up to BATCH_MAX messages in one
- * request, answered with a status for each.
- */
-enum MHD_Result relay_accept_batch(struct server *srv,
-    struct MHD_Connection *c, const char *url, const unsigned char *body,
-    size_t len, unsigned int *status);
+/* Handlers, by endpoint group. */
+void directory_discovery(struct exchange *x);
+void directory_version(struct exchange *x);
+void directory_meta(struct exchange *x);
+void directory_user(struct exchange *x);
+void accounts_register(struct exchange *x);
+void submission_post(struct exchange *x);
+void mailbox_list(struct exchange *x);
+void mailbox_get(struct exchange *x);
+void mailbox_delete(struct exchange *x);
+void mailbox_ack(struct exchange *x);
+void inbound_deliver(struct exchange *x);
+void inbound_deliver_batch(struct exchange *x);
 
 #endif

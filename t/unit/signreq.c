@@ -1,8 +1,12 @@
 /*
  * signreq - print the headers of a signed request, for tests that replay
  * or tamper with requests:
- *	signreq KEY METHOD DOMAIN PATH [BODYFILE]
- *	signreq --server SERVERKEY SERVERDOMAIN METHOD DOMAIN PATH [BODYFILE]
+ *	signreq KEY METHOD DOMAIN PATH [BODYFILE [HEADER...]]
+ *	signreq --server SERVERKEY SERVERDOMAIN METHOD DOMAIN PATH
+ *	    [BODYFILE [HEADER...]]
+ * BODYFILE "-" means no body.  Each HEADER ("Name: value") is signed
+ * and printed after the signature headers, so that a test passes them
+ * all to curl.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +31,10 @@ main(int argc, char **argv)
 	size_t len = 0;
 
 	unsigned char seed[32], spk[32], ssk[64];
+	struct reqsig_header h[REQSIG_HEADERS_MAX];
+	char names[REQSIG_HEADERS_MAX][64], hex[REQSIG_HASH_STRLEN], *colon;
+	size_t nh = 0;
+	int i;
 	char signer[400];
 	const unsigned char *secret;
 
@@ -62,20 +70,35 @@ main(int argc, char **argv)
 	snprintf(signer, sizeof(signer), "%s", sk.address);
 	secret = sk.identity_secret;
 sign:
-	if (argc > 5 && file_read_all(argv[5], 1 << 26, &body, &len,
-	    &err) != 0) {
+	if (argc > 5 && strcmp(argv[5], "-") != 0 && file_read_all(argv[5],
+	    1 << 26, &body, &len, &err) != 0) {
 		fprintf(stderr, "signreq: %s\n", err.msg);
 		return 1;
 	}
-	reqsig_body_hash(hash, body != NULL ? body : (unsigned char *)"", len);
-	if (reqsig_sign(&rs, signer, argv[2], argv[3], argv[4], hash,
+	for (i = 6; i < argc && nh < REQSIG_HEADERS_MAX; i++) {
+		colon = strchr(argv[i], ':');
+		if (colon == NULL || (size_t)(colon - argv[i]) >= 64) {
+			fprintf(stderr, "signreq: bad header '%s'\n", argv[i]);
+			return 2;
+		}
+		memcpy(names[nh], argv[i], (size_t)(colon - argv[i]));
+		names[nh][colon - argv[i]] = '\0';
+		h[nh].name = names[nh];
+		h[nh].value = colon + 1 + strspn(colon + 1, " ");
+		nh++;
+	}
+	reqsig_body_hash(hash, body, len);
+	if (reqsig_sign(&rs, signer, argv[2], argv[3], argv[4], hash, h, nh,
 	    secret, time_now(), &err) != 0) {
 		fprintf(stderr, "signreq: %s\n", err.msg);
 		return 1;
 	}
-	printf("%s: %s\n%s: %s\n%s: %s\n%s: %s\n", REQSIG_H_SIGNER, rs.signer,
-	    REQSIG_H_DATE, rs.date, REQSIG_H_NONCE, rs.nonce,
-	    REQSIG_H_SIGNATURE, rs.signature);
+	sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
+	printf("%s: %s\n%s: %s\n%s: %s\n%s: %s\n%s: %s\n", REQSIG_H_SIGNER,
+	    rs.signer, REQSIG_H_DATE, rs.date, REQSIG_H_NONCE, rs.nonce,
+	    REQSIG_H_SIGNATURE, rs.signature, REQSIG_H_BODY_HASH, hex);
+	for (i = 0; i < (int)nh; i++)
+		printf("%s\n", argv[6 + i]);
 	free(body);
 	if (sk.secrets != NULL)
 		secret_key_release(&sk);

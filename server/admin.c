@@ -1,0 +1,146 @@
+/*
+ * admin.c - smimpd's subcommands for the administrator, run on the store
+ * directly (the server may be running: the store takes concurrent
+ * writers):
+ *
+ *	smimpd adduser ADDRESS FILE.pub		register an account
+ *	smimpd deluser ADDRESS			remove it, with its mailbox
+ *	smimpd users				list them
+ *	smimpd invite ADDRESS [HOURS]		a single-use token
+ *	smimpd invites				pending invitations
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "auth.h"
+#include "exitcode.h"
+#include "idlog.h"
+#include "server.h"
+#include "util.h"
+#include "banned.h"
+
+static int
+print_user(const char *address, const unsigned char *log, size_t len,
+    void *arg)
+{
+	struct idlog parsed;
+	struct smimp_err err;
+	char fp[FINGERPRINT_STRLEN];
+
+	(void)arg;
+	if (idlog_parse_verified(&parsed, log, len, &err) != 0) {
+		printf("%s (unreadable log)\n", address);
+		return 0;
+	}
+	fingerprint_format(parsed.fingerprint, fp);
+	printf("%s %s\n", address, fp);
+	idlog_release(&parsed);
+	return 0;
+}
+
+static int
+print_invite(const char *address, int64_t expires, void *arg)
+{
+	char when[TIME_STRLEN];
+
+	(void)arg;
+	time_format(expires, when);
+	printf("%s expires %s%s\n", address, when,
+	    expires < time_now() ? " (expired)" : "");
+	return 0;
+}
+
+#define INVITE_TOKEN_BYTES	24
+#define INVITE_DEFAULT_HOURS	168
+
+/* smimpd invite ADDRESS [HOURS]: print a new single-use token. */
+static int
+invite(struct store *st, const char *addr, const char *hours,
+    struct smimp_err *err)
+{
+	unsigned char raw[INVITE_TOKEN_BYTES], hash[INVITE_HASH_SIZE];
+	char token[sodium_base64_ENCODED_LEN(INVITE_TOKEN_BYTES,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+	uint64_t h = INVITE_DEFAULT_HOURS;
+	int64_t expires;
+
+	if (hours != NULL && (parse_u64(hours, strlen(hours), &h) != 0 ||
+	    h == 0 || h > 24 * 365))
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "HOURS is a number "
+		    "from 1 to 8760");
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2base64(token, sizeof(token), raw, sizeof(raw),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(raw, sizeof(raw));
+	auth_invite_hash(token, hash);
+	expires = time_now() + (int64_t)h * 3600;
+	if (store_invite_add(st, hash, addr, expires, err) != STORE_OK)
+		return -1;
+	printf("%s\n", token);
+	sodium_memzero(token, sizeof(token));
+	return 0;
+}
+
+int
+admin_run(const char *sub, char **args, int nargs,
+    struct smimpd_config *cfg, struct smimp_err *err)
+{
+	struct store *st;
+	struct idlog log;
+	char addr[ADDRESS_MAX + 1];
+	int ret = -1, r;
+
+	if (strcmp(sub, "users") == 0 || strcmp(sub, "invites") == 0 ?
+	    nargs != 0 :
+	    strcmp(sub, "deluser") == 0 ? nargs != 1 :
+	    strcmp(sub, "adduser") == 0 ? nargs != 2 :
+	    strcmp(sub, "invite") == 0 ? nargs < 1 || nargs > 2 : 1)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "usage: smimpd "
+		    "adduser ADDRESS FILE.pub | deluser ADDRESS | users | "
+		    "invite ADDRESS [HOURS] | invites");
+	if (nargs > 0 && address_normalize(args[0], addr, err) != 0)
+		return -1;
+	if (nargs > 0 && cfg->domain[0] != '\0' &&
+	    strcmp(address_domain(addr), cfg->domain) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s is not an "
+		    "address of %s", addr, cfg->domain);
+	if (strcmp(sub, "invite") == 0 && cfg->domain[0] == '\0')
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "invite needs the "
+		    "server's domain (--domain or the config file)");
+	st = server_store_open(cfg, err);
+	if (st == NULL)
+		return -1;
+	if (strcmp(sub, "users") == 0) {
+		ret = store_user_list(st, print_user, NULL, err);
+	} else if (strcmp(sub, "invites") == 0) {
+		ret = store_invite_list(st, print_invite, NULL, err);
+	} else if (strcmp(sub, "invite") == 0) {
+		ret = invite(st, addr, nargs > 1 ? args[1] : NULL, err);
+	} else if (strcmp(sub, "deluser") == 0) {
+		r = store_user_del(st, addr, time_now(), err);
+		if (r == STORE_NOT_FOUND)
+			smimp_err_set(err, SMIMP_EXIT_FAIL, "%s has no account",
+			    addr);
+		ret = r == STORE_OK ? 0 : -1;
+	} else if (idlog_read_file(&log, args[1], err) == 0) {
+		if (strcmp(log.address, addr) != 0)
+			smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' is the "
+			    "identity of %s, not %s", args[1], log.address,
+			    addr);
+		else
+			ret = store_user_add(st, addr, log.raw, log.raw_len,
+			    time_now(), err);
+		if (ret == STORE_EXISTS) {
+			smimp_err_set(err, SMIMP_EXIT_FAIL, "%s has an account "
+			    "already", addr);
+			ret = -1;
+		}
+		idlog_release(&log);
+	}
+	store_close(st);
+	return ret;
+}
+

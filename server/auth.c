@@ -1,0 +1,255 @@
+/*
+ * auth.c - authenticate requests from their headers (see auth.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "auth.h"
+#include "exitcode.h"
+#include "idlog.h"
+#include "peers.h"
+#include "server.h"
+#include "banned.h"
+
+#define INVITE_TOKEN_MAX	128
+
+/* Every request header, for the signature; at most cap of them. */
+struct header_list {
+	struct reqsig_header *h;
+	size_t n, cap;
+	int overflow;
+};
+
+static enum MHD_Result
+add_header(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct header_list *l = cls;
+
+	(void)kind;
+	if (!reqsig_header_signed(key))
+		return MHD_YES;
+	if (l->n == l->cap) {
+		l->overflow = 1;
+		return MHD_NO;
+	}
+	l->h[l->n].name = key;
+	l->h[l->n].value = value != NULL ? value : "";
+	l->n++;
+	return MHD_YES;
+}
+
+/* Refused: the reply, and one more failure counted for the source. */
+static int
+refuse(struct exchange *x, unsigned int status, const char *msg)
+{
+	(void)ratelimit_take(&x->srv->per_source, x->source);
+	reply_error(x, status, msg);
+	return -1;
+}
+
+/* Verify x's signature with key; the signed headers are x's own. */
+static int
+verify(struct exchange *x, const unsigned char key[32])
+{
+	struct reqsig_header h[REQSIG_HEADERS_MAX];
+	struct header_list l = { h, 0, REQSIG_HEADERS_MAX, 0 };
+	struct smimp_err err;
+
+	(void)MHD_get_connection_values(x->c, MHD_HEADER_KIND, add_header, &l);
+	if (l.overflow)
+		return refuse(x, 400, "too many Smimp- headers");
+	if (reqsig_verify(&x->sig, x->method, x->srv->cfg.domain, x->target,
+	    h, l.n, key, time_now(), &err) != 0)
+		return refuse(x, 401, err.msg);
+	memcpy(x->key, key, 32);
+	return 0;
+}
+
+static int
+parse_signature(struct exchange *x)
+{
+	struct smimp_err err;
+
+	if (reqsig_parse(&x->sig, exchange_header(x, REQSIG_H_SIGNER),
+	    exchange_header(x, REQSIG_H_DATE), exchange_header(x,
+	    REQSIG_H_NONCE), exchange_header(x, REQSIG_H_SIGNATURE),
+	    exchange_header(x, REQSIG_H_BODY_HASH), &err) != 0)
+		return refuse(x, 401, err.msg);
+	return 0;
+}
+
+static int
+auth_user(struct exchange *x)
+{
+	struct server *srv = x->srv;
+	unsigned char *log = NULL;
+	struct smimp_err err;
+	struct idlog parsed;
+	size_t len;
+	int r;
+
+	if (address_normalize(x->sig.signer, x->signer, &err) != 0 ||
+	    strcmp(x->sig.signer, x->signer) != 0 ||
+	    strcmp(address_domain(x->signer), srv->cfg.domain) != 0)
+		return refuse(x, 401, "unknown signer");
+	r = store_user_get(srv->store, x->signer, &log, &len, &err);
+	if (r == STORE_ERROR) {
+		reply_unavailable(x, err.msg);
+		return -1;
+	}
+	if (r != STORE_OK)
+		return refuse(x, 401, "unknown signer");
+	r = idlog_parse_verified(&parsed, log, len, &err);
+	free(log);
+	if (r != 0) {
+		log_warnx("stored identity of %s: %s", x->signer, err.msg);
+		reply_error(x, 500, "stored identity unreadable");
+		return -1;
+	}
+	r = parsed.revoked ? refuse(x, 401, "revoked identity") :
+	    verify(x, parsed.identity_key);
+	idlog_release(&parsed);
+	return r;
+}
+
+static int
+auth_server(struct exchange *x)
+{
+	struct smimp_err err;
+	unsigned char key[32];
+
+	if (strncmp(x->sig.signer, "server:", 7) != 0 ||
+	    domain_normalize(x->sig.signer + 7, x->signer, &err) != 0)
+		return refuse(x, 401, "missing or malformed server signature");
+	if (peer_key(x->srv, x->signer, x->peer_base, sizeof(x->peer_base),
+	    key, &err) != 0) {
+		log_warnx("request from %s: %s", x->signer, err.msg);
+		reply_error(x, err.code == SMIMP_EXIT_TEMPFAIL ? 503 : 403,
+		    "unknown sender domain");
+		return -1;
+	}
+	if (verify(x, key) == 0)
+		return 0;
+	/* A peer may have changed its key: look once more, then refuse. */
+	if (peer_key_refresh(x->srv, x->signer, x->peer_base,
+	    sizeof(x->peer_base), key, &err) != 0)
+		return -1;
+	return verify(x, key);
+}
+
+void
+auth_invite_hash(const char *token, unsigned char out[32])
+{
+	static const char label[] = "smimp/1 invite";
+	crypto_generichash_state h;
+
+	(void)crypto_generichash_init(&h, NULL, 0, 32);
+	(void)crypto_generichash_update(&h, (const unsigned char *)label,
+	    sizeof(label));
+	(void)crypto_generichash_update(&h, (const unsigned char *)token,
+	    strlen(token));
+	(void)crypto_generichash_final(&h, out, 32);
+}
+
+/*
+ * Registration: the token must name a live invitation before the body
+ * (the identity log that the signature is checked against) is read.
+ */
+static int
+auth_invite(struct exchange *x)
+{
+	const char *token = exchange_header(x, "Smimp-Invite");
+	unsigned char hash[32];
+	struct smimp_err err;
+	int r;
+
+	if (token == NULL || strlen(token) > INVITE_TOKEN_MAX)
+		return refuse(x, 400, "needs Smimp-Invite and an identity log");
+	auth_invite_hash(token, hash);
+	r = store_invite_check(x->srv->store, hash, time_now(), x->signer,
+	    &err);
+	if (r == STORE_ERROR) {
+		reply_unavailable(x, err.msg);
+		return -1;
+	}
+	if (r != STORE_OK)
+		return refuse(x, 403, "invalid or expired invitation");
+	return 0;
+}
+
+int
+auth_self_signed(struct exchange *x, const char *address,
+    const unsigned char key[32])
+{
+	int64_t when;
+
+	if (parse_signature(x) != 0)
+		return -1;
+	if (strcmp(x->sig.signer, address) != 0 || verify(x, key) != 0 ||
+	    sodium_memcmp(x->sig.body_hash, x->body_hash, 32) != 0) {
+		reply_error(x, 401, "the request must be signed by the "
+		    "identity it registers");
+		return -1;
+	}
+	(void)time_parse(x->sig.date, strlen(x->sig.date), &when);
+	x->nonce_expires = when + REQSIG_WINDOW;
+	return auth_claim_nonce(x);
+}
+
+int
+auth_claim_nonce(struct exchange *x)
+{
+	struct smimp_err err;
+	int r;
+
+	r = store_nonce_claim(x->srv->store, x->sig.signer, x->sig.nonce,
+	    x->nonce_expires, time_now(), &err);
+	if (r == STORE_ERROR) {
+		reply_unavailable(x, err.msg);
+		return -1;
+	}
+	if (r != STORE_OK) {
+		reply_error(x, 401, "replayed request");
+		return -1;
+	}
+	return 0;
+}
+
+int
+auth_request(struct exchange *x)
+{
+	struct server *srv = x->srv;
+	struct ratelimit *rl = NULL;
+	unsigned int wait;
+	int64_t when;
+
+	wait = ratelimit_peek(&srv->per_source, x->source);
+	if (wait > 0) {
+		reply_retry(x, 429, wait, "too many failed requests");
+		return -1;
+	}
+	if (x->route->auth == AUTH_INVITE)
+		return auth_invite(x);
+	if (parse_signature(x) != 0)
+		return -1;
+	if ((x->route->auth == AUTH_USER ? auth_user(x) : auth_server(x)) != 0)
+		return -1;
+	/* Counted only now that the signature verified. */
+	if (x->route->auth == AUTH_SERVER)
+		rl = &srv->per_domain;
+	else if (x->route->flags & ROUTE_PER_SENDER)
+		rl = &srv->per_sender;
+	if (rl != NULL && (wait = ratelimit_take(rl, x->signer)) > 0) {
+		reply_retry(x, 429, wait, "rate limit");
+		return -1;
+	}
+	(void)time_parse(x->sig.date, strlen(x->sig.date), &when);
+	x->nonce_expires = when + REQSIG_WINDOW;
+	if (x->route->flags & ROUTE_NONCE_LATER)
+		return 0;
+	return auth_claim_nonce(x);
+}

@@ -1,0 +1,697 @@
+/*
+ * http.c - the dispatcher: routes, the request's life from headers to
+ * reply, spooled bodies, workers for whatever may block, deadlines, and
+ * the one reply layer.  See http.h for the steps.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "exitcode.h"
+#include "fileio.h"
+#include "http.h"
+#include "server.h"
+#include "banned.h"
+
+/* Where a request is; the worker steps run with the connection suspended. */
+enum {
+	PH_NEW,		/* headers in, nothing decided */
+	PH_AUTH,	/* a worker authenticates */
+	PH_AUTHED,	/* authenticated (or refused: x->resp) */
+	PH_BODY,	/* the body arrives */
+	PH_WORK,	/* a worker runs the handler */
+	PH_WORKED,	/* the reply is ready */
+	PH_DONE,	/* queued */
+};
+
+static int64_t
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+const char *
+exchange_header(struct exchange *x, const char *name)
+{
+	return MHD_lookup_connection_value(x->c, MHD_HEADER_KIND, name);
+}
+
+/* ---- replies ---- */
+
+static void
+set_reply(struct exchange *x, unsigned int status, struct MHD_Response *r,
+    const char *type)
+{
+	if (x->resp != NULL)
+		MHD_destroy_response(x->resp);
+	x->resp = r;
+	x->status = status;
+	if (r == NULL)
+		return;
+	(void)MHD_add_response_header(r, "Content-Type", type);
+	(void)MHD_add_response_header(r, "Cache-Control", "no-store");
+}
+
+void
+reply_bytes(struct exchange *x, unsigned int status, const char *type,
+    const void *data, size_t len)
+{
+	set_reply(x, status, MHD_create_response_from_buffer(len, (void *)data,
+	    MHD_RESPMEM_MUST_COPY), type);
+}
+
+void
+reply_json(struct exchange *x, unsigned int status, json_t *body)
+{
+	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+	size_t len;
+
+	json_decref(body);
+	if (text == NULL) {
+		set_reply(x, 500, NULL, NULL);
+		return;
+	}
+	len = strlen(text);
+	text[len] = '\0';
+	set_reply(x, status, MHD_create_response_from_buffer_with_free_callback(
+	    len, text, free), "application/json");
+}
+
+void
+reply_error(struct exchange *x, unsigned int status, const char *msg)
+{
+	reply_json(x, status, json_pack("{s:s}", "error", msg));
+}
+
+void
+reply_fd(struct exchange *x, unsigned int status, const char *type, int fd,
+    uint64_t len)
+{
+	struct MHD_Response *r = MHD_create_response_from_fd64(len, fd);
+
+	if (r == NULL)
+		(void)close(fd);
+	set_reply(x, status, r, type);
+}
+
+void
+reply_retry(struct exchange *x, unsigned int status, unsigned int secs,
+    const char *msg)
+{
+	char v[16];
+
+	reply_error(x, status, msg);
+	(void)snprintf(v, sizeof(v), "%u", secs);
+	if (x->resp != NULL)
+		(void)MHD_add_response_header(x->resp, "Retry-After", v);
+}
+
+void
+reply_unavailable(struct exchange *x, const char *why)
+{
+	log_warnx("%s %s: %s", x->method, x->target, why);
+	reply_error(x, 503, "store unavailable");
+}
+
+/* ---- routes ---- */
+
+static int
+method_matches(const char *want, const char *got)
+{
+	return strcmp(want, got) == 0 ||
+	    (strcmp(want, "GET") == 0 && strcmp(got, "HEAD") == 0);
+}
+
+/*
+ * The route for x's target, or NULL with a reply (404, 405).  Matching
+ * is on the raw path as sent, the bytes the signature covers.
+ */
+static const struct route *
+find_route(struct exchange *x)
+{
+	const char *base = x->srv->cfg.base_path;
+	size_t blen = strlen(base), plen, n;
+	const char *path = x->target, *p;
+	int path_known = 0;
+	size_t i;
+
+	plen = strcspn(path, "?");
+	for (i = 0; i < nroutes; i++) {
+		const struct route *rt = &routes[i];
+
+		p = path;
+		n = plen;
+		if (!(rt->flags & ROUTE_ROOT)) {
+			if (n < blen || strncmp(p, base, blen) != 0)
+				continue;
+			p += blen;
+			n -= blen;
+		}
+		if (rt->flags & ROUTE_PREFIX) {
+			if (n <= strlen(rt->path) ||
+			    strncmp(p, rt->path, strlen(rt->path)) != 0)
+				continue;
+		} else if (n != strlen(rt->path) ||
+		    strncmp(p, rt->path, n) != 0) {
+			continue;
+		}
+		path_known = 1;
+		if (!method_matches(rt->method, x->method))
+			continue;
+		n -= strlen(rt->path);
+		memcpy(x->rest, p + strlen(rt->path), n);
+		x->rest[n] = '\0';
+		return rt;
+	}
+	if (path_known)
+		reply_error(x, 405, "method not allowed");
+	else
+		reply_error(x, 404, "no such resource");
+	return NULL;
+}
+
+/* ---- the body ---- */
+
+/* How many times name occurs among the request's headers. */
+struct count_arg {
+	const char *name;
+	unsigned int n;
+};
+
+static enum MHD_Result
+count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct count_arg *a = cls;
+
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, a->name) == 0)
+		a->n++;
+	return MHD_YES;
+}
+
+static unsigned int
+header_count(struct exchange *x, const char *name)
+{
+	struct count_arg a = { name, 0 };
+
+	(void)MHD_get_connection_values(x->c, MHD_HEADER_KIND, count_header,
+	    &a);
+	return a.n;
+}
+
+static uint64_t
+body_cap(const struct exchange *x)
+{
+	return x->route->body == BODY_FILE ? x->srv->cfg.max_message :
+	    x->route->body == BODY_SMALL ? SMALL_BODY_MAX : 0;
+}
+
+/*
+ * What the headers say of the body, before authentication: refuse a
+ * repeated or malformed Content-Length, a body where none belongs, and
+ * one declared past the route's cap.  0, or -1 with the reply set.
+ */
+static int
+check_declared(struct exchange *x)
+{
+	const char *cl = exchange_header(x, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *te = exchange_header(x, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	uint64_t n;
+
+	x->declared = UINT64_MAX;
+	if (header_count(x, MHD_HTTP_HEADER_CONTENT_LENGTH) > 1 ||
+	    header_count(x, MHD_HTTP_HEADER_TRANSFER_ENCODING) > 1) {
+		reply_error(x, 400, "repeated Content-Length or "
+		    "Transfer-Encoding");
+		return -1;
+	}
+	if (cl != NULL) {
+		if (parse_u64(cl, strlen(cl), &n) != 0) {
+			reply_error(x, 400, "malformed Content-Length");
+			return -1;
+		}
+		x->declared = n;
+	} else if (te == NULL) {
+		x->declared = 0;
+	}
+	if (x->route->body == BODY_NONE && x->declared != 0) {
+		reply_error(x, 400, "this request takes no body");
+		return -1;
+	}
+	if (x->declared != UINT64_MAX && x->declared > body_cap(x)) {
+		reply_error(x, 413, x->route->body == BODY_FILE ?
+		    "message too large" : "body too large");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+body_open(struct exchange *x)
+{
+	struct smimp_err err;
+
+	(void)crypto_generichash_init(&x->hash, NULL, 0, 32);
+	if (x->route->body == BODY_SMALL) {
+		sbuf_init(&x->small, SMALL_BODY_MAX);
+		return 0;
+	}
+	if (x->route->body != BODY_FILE)
+		return 0;
+	x->spool_fd = tmpfile_beside(x->srv->spool_prefix, x->spool,
+	    sizeof(x->spool), &err);
+	if (x->spool_fd < 0) {
+		log_warnx("%s", err.msg);
+		reply_error(x, 503, "cannot spool the message");
+		return -1;
+	}
+	return 0;
+}
+
+/* Take a piece of the body; -1 drops the connection (over the cap). */
+static int
+body_take(struct exchange *x, const char *data, size_t len)
+{
+	if (len > body_cap(x) - x->received) {
+		log_warnx("%s %s from %s: body past %llu bytes, dropped",
+		    x->method, x->target, x->source,
+		    (unsigned long long)body_cap(x));
+		return -1;
+	}
+	x->received += len;
+	(void)crypto_generichash_update(&x->hash, (const unsigned char *)data,
+	    len);
+	if (x->route->body == BODY_SMALL)
+		return sbuf_add(&x->small, data, len);
+	if (x->route->body == BODY_FILE &&
+	    fd_write_all(x->spool_fd, data, len) != 0) {
+		log_warn("spool %s", x->spool);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The body is in: its hash must be the one the signature declared, and
+ * a spooled body is on disk before anything refers to it.
+ */
+static int
+body_finish(struct exchange *x)
+{
+	(void)crypto_generichash_final(&x->hash, x->body_hash, 32);
+	if (x->route->auth != AUTH_NONE && x->route->auth != AUTH_INVITE &&
+	    sodium_memcmp(x->body_hash, x->sig.body_hash, 32) != 0) {
+		reply_error(x, 400, "the body does not match "
+		    REQSIG_H_BODY_HASH);
+		return -1;
+	}
+	if (x->spool_fd >= 0 && fsync(x->spool_fd) != 0) {
+		log_warn("fsync %s", x->spool);
+		reply_error(x, 503, "cannot spool the message");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- workers: the steps that may block ---- */
+
+static void
+run_step(struct exchange *x)
+{
+	if (x->phase == PH_AUTH) {
+		(void)auth_request(x);
+		x->phase = PH_AUTHED;
+	} else {
+		if (body_finish(x) == 0)
+			x->route->handler(x);
+		if (x->resp == NULL)
+			reply_error(x, 500, "no reply");
+		x->phase = PH_WORKED;
+	}
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct server *srv = arg;
+	struct exchange *x;
+
+	pthread_mutex_lock(&srv->work_mu);
+	for (;;) {
+		while (srv->work_head == NULL && !srv->work_stop)
+			pthread_cond_wait(&srv->work_cv, &srv->work_mu);
+		if (srv->work_head == NULL)
+			break;
+		x = srv->work_head;
+		srv->work_head = x->next;
+		if (srv->work_head == NULL)
+			srv->work_tail = NULL;
+		pthread_mutex_unlock(&srv->work_mu);
+		run_step(x);
+		pthread_mutex_lock(&srv->work_mu);
+		srv->work_busy--;
+		pthread_cond_broadcast(&srv->work_idle);
+		/* Last: once resumed, x belongs to the event thread again. */
+		MHD_resume_connection(x->c);
+	}
+	pthread_mutex_unlock(&srv->work_mu);
+	return NULL;
+}
+
+/*
+ * Hand x to a worker with its connection suspended; -1 when the server
+ * is stopping (then the caller answers 503 at once).
+ */
+static int
+to_worker(struct exchange *x)
+{
+	struct server *srv = x->srv;
+
+	pthread_mutex_lock(&srv->work_mu);
+	if (srv->work_closing) {
+		pthread_mutex_unlock(&srv->work_mu);
+		return -1;
+	}
+	MHD_suspend_connection(x->c);
+	x->next = NULL;
+	if (srv->work_tail != NULL)
+		srv->work_tail->next = x;
+	else
+		srv->work_head = x;
+	srv->work_tail = x;
+	srv->work_busy++;
+	pthread_cond_signal(&srv->work_cv);
+	pthread_mutex_unlock(&srv->work_mu);
+	return 0;
+}
+
+/* ---- the request's life ---- */
+
+static enum MHD_Result
+queue_reply(struct exchange *x)
+{
+	enum MHD_Result ret;
+
+	x->phase = PH_DONE;
+	if (x->resp == NULL)
+		return MHD_NO;
+	ret = MHD_queue_response(x->c, x->status, x->resp);
+	log_request(x);
+	return ret;
+}
+
+static void
+source_address(struct exchange *x)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(x->c,
+	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+
+	(void)snprintf(x->source, sizeof(x->source), "?");
+	if (sa != NULL && sa->sa_family == AF_INET)
+		(void)inet_ntop(AF_INET, &((const struct sockaddr_in *)
+		    (const void *)sa)->sin_addr, x->source, sizeof(x->source));
+	else if (sa != NULL && sa->sa_family == AF_INET6)
+		(void)inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
+		    (const void *)sa)->sin6_addr, x->source,
+		    sizeof(x->source));
+}
+
+/* Headers in: route, check what is declared, then authenticate. */
+static enum MHD_Result
+on_headers(struct exchange *x)
+{
+	conn_watch_request(x->c, x->started + x->srv->cfg.request_timeout);
+	source_address(x);
+	if (x->too_long) {
+		reply_error(x, 414, "request target too long");
+		return queue_reply(x);
+	}
+	x->route = find_route(x);
+	if (x->route == NULL || check_declared(x) != 0)
+		return queue_reply(x);
+	if (x->route->auth == AUTH_NONE)
+		return body_open(x) == 0 ? (x->phase = PH_BODY, MHD_YES) :
+		    queue_reply(x);
+	x->phase = PH_AUTH;
+	if (to_worker(x) != 0) {
+		reply_error(x, 503, "shutting down");
+		return queue_reply(x);
+	}
+	return MHD_YES;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *upload,
+    size_t *upload_size, void **state)
+{
+	struct exchange *x = *state;
+
+	(void)cls;
+	(void)url;
+	(void)version;
+	if (x == NULL)
+		return MHD_NO;	/* no state: the URI callback failed */
+	switch (x->phase) {
+	case PH_NEW:
+		x->c = c;
+		(void)snprintf(x->method, sizeof(x->method), "%s", method);
+		return on_headers(x);
+	case PH_AUTHED:
+		if (x->resp != NULL || body_open(x) != 0)
+			return queue_reply(x);
+		x->phase = PH_BODY;
+		return MHD_YES;
+	case PH_BODY:
+		if (*upload_size != 0) {
+			if (body_take(x, upload, *upload_size) != 0)
+				return MHD_NO;
+			*upload_size = 0;
+			return MHD_YES;
+		}
+		x->phase = PH_WORK;
+		if (to_worker(x) != 0) {
+			reply_error(x, 503, "shutting down");
+			return queue_reply(x);
+		}
+		return MHD_YES;
+	case PH_WORKED:
+		return queue_reply(x);
+	default:
+		return MHD_NO;
+	}
+}
+
+/* The request line is in: the raw target, as the signature covers it. */
+static void *
+on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct exchange *x = calloc(1, sizeof(*x));
+	size_t n = strlen(uri);
+
+	if (x == NULL)
+		return NULL;
+	x->srv = cls;
+	x->c = c;
+	x->spool_fd = -1;
+	x->started = mono_now();
+	conn_watch_idle(c, x->srv->cfg.header_timeout);
+	x->too_long = n > TARGET_MAX;
+	if (!x->too_long)
+		memcpy(x->target, uri, n + 1);
+	else
+		memcpy(x->target, uri, TARGET_MAX);
+	return x;
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *c, void **state,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct exchange *x = *state;
+	struct server *srv = cls;
+
+	(void)toe;
+	*state = NULL;
+	conn_watch_idle(c, srv->cfg.timeout + srv->cfg.header_timeout);
+	if (x == NULL)
+		return;
+	if (x->phase != PH_DONE && x->route != NULL)
+		log_request(x);
+	if (x->spool_fd >= 0) {
+		(void)close(x->spool_fd);
+		(void)unlink(x->spool);
+	}
+	sbuf_release(&x->small);
+	if (x->resp != NULL)
+		MHD_destroy_response(x->resp);
+	free(x);
+}
+
+/* ---- the daemon ---- */
+
+static int
+read_pem(const char *path, char **out, struct smimp_err *err)
+{
+	unsigned char *buf;
+	size_t len;
+
+	if (file_read_all(path, 1024 * 1024, &buf, &len, err) != 0)
+		return -1;
+	*out = (char *)buf;
+	return 0;
+}
+
+/* Room for every connection the server accepts, whatever the default. */
+static void
+raise_fd_limit(unsigned int want)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want + 64)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want + 64 ?
+	    want + 64 : rl.rlim_max;
+	(void)setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+static int
+workers_start(struct server *srv)
+{
+	unsigned int i;
+
+	if (pthread_mutex_init(&srv->work_mu, NULL) != 0 ||
+	    pthread_cond_init(&srv->work_cv, NULL) != 0 ||
+	    pthread_cond_init(&srv->work_idle, NULL) != 0)
+		return -1;
+	srv->work_locks = 1;
+	for (i = 0; i < srv->cfg.workers; i++) {
+		if (pthread_create(&srv->workers[i], NULL, worker_main,
+		    srv) != 0)
+			return -1;
+		srv->nworkers = i + 1;
+	}
+	return 0;
+}
+
+/* Let queued and running steps finish, refuse new ones, then stop. */
+static void
+workers_stop(struct server *srv, int drain_first)
+{
+	unsigned int i;
+
+	if (!srv->work_locks)
+		return;
+	pthread_mutex_lock(&srv->work_mu);
+	srv->work_closing = 1;
+	while (drain_first && srv->work_busy > 0)
+		pthread_cond_wait(&srv->work_idle, &srv->work_mu);
+	srv->work_stop = 1;
+	pthread_cond_broadcast(&srv->work_cv);
+	pthread_mutex_unlock(&srv->work_mu);
+	for (i = 0; i < srv->nworkers; i++)
+		pthread_join(srv->workers[i], NULL);
+	srv->nworkers = 0;
+}
+
+int
+http_listen(struct server *srv, struct smimp_err *err)
+{
+	int one = 1;
+
+	if (!srv->cfg.plain_http && (read_pem(srv->cfg.cert, &srv->tls_cert,
+	    err) != 0 || read_pem(srv->cfg.key, &srv->tls_key, err) != 0))
+		return -1;
+	srv->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (srv->listen_fd < 0 ||
+	    setsockopt(srv->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one,
+	    sizeof(one)) != 0 ||
+	    bind(srv->listen_fd, (struct sockaddr *)&srv->cfg.listen_addr,
+	    sizeof(srv->cfg.listen_addr)) != 0 ||
+	    listen(srv->listen_fd, 1024) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot listen on "
+		    "%s", srv->cfg.listen);
+	return 0;
+}
+
+int
+http_start(struct server *srv, struct smimp_err *err)
+{
+	char *cert = srv->tls_cert, *key = srv->tls_key;
+	unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD |
+	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	int ret = -1;
+
+	if (cert != NULL)
+		flags |= MHD_USE_TLS;
+	raise_fd_limit(srv->cfg.connections);
+	if (workers_start(srv) != 0 || conn_watch_start(srv) != 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot start threads");
+		goto out;
+	}
+	srv->httpd = MHD_start_daemon(flags, srv->cfg.port, NULL, NULL,
+	    on_request, srv,
+	    MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
+	    MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads,
+	    MHD_OPTION_CONNECTION_LIMIT, srv->cfg.connections,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->cfg.per_address,
+	    MHD_OPTION_CONNECTION_TIMEOUT, srv->cfg.timeout,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+	    MHD_OPTION_NOTIFY_CONNECTION, conn_watch_notify, srv,
+	    cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
+	    MHD_OPTION_HTTPS_MEM_KEY, key,
+	    /* TLS 1.2 and 1.3 only. */
+	    MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3:"
+	    "+VERS-TLS1.2",
+	    MHD_OPTION_END);
+	if (srv->httpd == NULL) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot listen on %s",
+		    srv->cfg.listen);
+		goto out;
+	}
+	srv->listen_fd = -1;	/* the daemon's now */
+	ret = 0;
+out:
+	if (ret != 0) {
+		workers_stop(srv, 0);
+		conn_watch_stop(srv);
+	}
+	free(cert);
+	if (key != NULL) {
+		sodium_memzero(key, strlen(key));
+		free(key);
+	}
+	srv->tls_cert = srv->tls_key = NULL;
+	return ret;
+}
+
+void
+http_stop(struct server *srv)
+{
+	if (srv->httpd == NULL)
+		return;
+	(void)MHD_quiesce_daemon(srv->httpd);
+	workers_stop(srv, 1);
+	MHD_stop_daemon(srv->httpd);
+	srv->httpd = NULL;
+	conn_watch_stop(srv);
+}

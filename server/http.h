@@ -1,0 +1,140 @@
+/*
+ * http.h - smimpd's HTTP layer: one static route table, a dispatcher
+ * that authenticates a request from its headers before it reads a byte
+ * of the body, bodies streamed to a spool file in constant memory, and
+ * one reply layer.
+ *
+ * A request goes through these steps, each on a thread of its own kind:
+ *
+ *	headers in	the event threads (libmicrohttpd, epoll) find the
+ *			route; a worker authenticates (store reads, key
+ *			fetches, signature checks may block) while the
+ *			connection is suspended
+ *	body in		the event threads write it to memory (small
+ *			bodies) or a spool file, hashing as it comes
+ *	handler		a worker compares the hash and runs the route's
+ *			handler, which sets the reply
+ *	reply out	the event threads send it, streaming files
+ *
+ * A request that fails authentication, has no route, or declares a body
+ * too large gets its 4xx before the body is read.
+ */
+#ifndef SMIMPD_HTTP_H
+#define SMIMPD_HTTP_H
+
+#include <limits.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <sodium.h>
+
+#include "address.h"
+#include "reqsig.h"
+#include "util.h"
+
+struct server;
+
+enum auth_kind {
+	AUTH_NONE,	/* anyone */
+	AUTH_USER,	/* signed by a user of this domain */
+	AUTH_SERVER,	/* signed by another domain's server key */
+	AUTH_INVITE,	/* a live invitation token; the handler checks the
+			   signature against the identity log in the body */
+};
+
+enum body_kind {
+	BODY_NONE,	/* a request with a body is refused unread */
+	BODY_SMALL,	/* in memory, up to SMALL_BODY_MAX */
+	BODY_FILE,	/* spooled to disk, up to max-message */
+};
+
+#define SMALL_BODY_MAX	(256 * 1024)
+#define TARGET_MAX	2048	/* a longer request target gets 414 */
+
+/* Route flags. */
+#define ROUTE_PREFIX	0x01	/* path is a prefix; the rest is x->rest */
+#define ROUTE_ROOT	0x02	/* path is absolute, not under the base */
+#define ROUTE_NONCE_LATER 0x04	/* the handler claims the nonce itself */
+#define ROUTE_PER_SENDER 0x08	/* counts against the sender's rate */
+
+struct exchange;
+
+struct route {
+	const char *method;	/* GET also answers HEAD */
+	const char *path;
+	unsigned int flags;
+	enum auth_kind auth;
+	enum body_kind body;
+	void (*handler)(struct exchange *x);
+};
+
+/* The table, in routes.c. */
+extern const struct route routes[];
+extern const size_t nroutes;
+
+struct exchange {
+	struct server *srv;
+	struct MHD_Connection *c;
+	const struct route *route;
+	char method[8];
+	char target[TARGET_MAX + 1];	/* as sent and signed: path?query */
+	char rest[TARGET_MAX + 1];	/* a prefix route's remainder */
+	char source[48];		/* the client's address */
+	int64_t started;		/* monotonic seconds */
+	int phase;			/* private to http.c */
+	int too_long;			/* the target did not fit */
+
+	/* Who signed (AUTH_USER: an address; AUTH_SERVER: a domain). */
+	char signer[ADDRESS_MAX + 1];
+	char peer_base[512];		/* AUTH_SERVER: its base URL */
+	unsigned char key[32];		/* the key the request verified with */
+	struct reqsig sig;
+	int64_t nonce_expires;
+
+	/* The body. */
+	uint64_t declared;		/* Content-Length, or UINT64_MAX */
+	uint64_t received;
+	crypto_generichash_state hash;
+	struct sbuf small;		/* BODY_SMALL */
+	int spool_fd;			/* BODY_FILE, or -1 */
+	char spool[PATH_MAX];
+	unsigned char body_hash[32];	/* of what arrived */
+
+	/* The reply. */
+	struct MHD_Response *resp;
+	unsigned int status;
+
+	struct exchange *next;		/* the work queue */
+};
+
+/* A request header's value, or NULL. */
+const char *exchange_header(struct exchange *x, const char *name);
+
+/*
+ * Replies: a handler sets exactly one.  Errors are {"error":MSG}; every
+ * JSON body is built with jansson.
+ */
+void reply_error(struct exchange *x, unsigned int status, const char *msg);
+/* Takes the reference to body. */
+void reply_json(struct exchange *x, unsigned int status, json_t *body);
+void reply_bytes(struct exchange *x, unsigned int status, const char *type,
+    const void *data, size_t len);
+/* Streams len bytes of fd, which the reply closes. */
+void reply_fd(struct exchange *x, unsigned int status, const char *type,
+    int fd, uint64_t len);
+/* 429 (or status) with Retry-After. */
+void reply_retry(struct exchange *x, unsigned int status, unsigned int secs,
+    const char *msg);
+/* 503 for a store that did not answer; err goes to the log. */
+void reply_unavailable(struct exchange *x, const char *why);
+
+/*
+ * Bind the listening socket and read the TLS certificate and key (as
+ * root, if started so), then start and stop the HTTP service of srv.
+ */
+int http_listen(struct server *srv, struct smimp_err *err);
+int http_start(struct server *srv, struct smimp_err *err);
+void http_stop(struct server *srv);
+
+#endif

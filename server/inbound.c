@@ -1,0 +1,382 @@
+/*
+ * inbound.c - deliveries from other domains' servers: POST
+ * {base}/v1/deliver (one message) and {base}/v1/deliver-batch (up to
+ * BATCH_MAX).  The dispatcher has verified the request's signature
+ * under the key the sending domain publishes; here each message is
+ * checked: its sender is of that domain, which serves the sender's
+ * identity log; the sender's delivery stamp verifies under it and is
+ * recent; every recipient is stamped, ours, and a user; the body is an
+ * age file.  Those that pass are stored in one transaction.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "age.h"
+#include "batch.h"
+#include "fileio.h"
+#include "http.h"
+#include "idlog.h"
+#include "message.h"
+#include "peers.h"
+#include "stamp.h"
+#include "server.h"
+#include "banned.h"
+
+/* One message of a delivery, with what checking it found. */
+struct item {
+	struct batch_item d;
+	unsigned char hash[32];
+	int fd;			/* the body, spooled */
+	char spool[PATH_MAX];
+	uint64_t len;
+	char sender[ADDRESS_MAX + 1];
+	char mid[256];		/* kept when the reader moves on */
+	char rcpts[MSG_MAX_RECIPIENTS][ADDRESS_MAX + 1];
+	size_t n;
+	unsigned int status;	/* 0 while it passes */
+	const char *why;
+};
+
+static int
+in_list(const char *list, const char *it)
+{
+	size_t n = strlen(it);
+	const char *p = list;
+
+	while (p != NULL && *p != '\0') {
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (strncmp(p, it, n) == 0 && (p[n] == ',' || p[n] == '\0' ||
+		    p[n] == ' '))
+			return 1;
+		p = strchr(p, ',');
+	}
+	return 0;
+}
+
+static unsigned int
+fail(struct item *it, unsigned int status, const char *why)
+{
+	it->status = status;
+	it->why = why;
+	return status;
+}
+
+/* Smimp-To: stamped, ours, users.  0 or the status. */
+static unsigned int
+check_recipients(struct exchange *x, struct item *it, const char *sorted)
+{
+	char list[8192], *p, *comma;
+	struct smimp_err err;
+	unsigned char *log;
+	size_t len;
+	int r;
+
+	memcpy(list, it->d.to, strlen(it->d.to) + 1);
+	for (p = list; p != NULL; p = comma) {
+		comma = strchr(p, ',');
+		if (comma != NULL)
+			*comma++ = '\0';
+		while (*p == ' ')
+			p++;
+		if (it->n == MSG_MAX_RECIPIENTS ||
+		    address_normalize(p, it->rcpts[it->n], &err) != 0 ||
+		    !in_list(sorted, it->rcpts[it->n]) ||
+		    strcmp(address_domain(it->rcpts[it->n]),
+		    x->srv->cfg.domain) != 0)
+			return fail(it, 400, "recipient not stamped or not ours");
+		r = store_user_get(x->srv->store, it->rcpts[it->n], &log, &len,
+		    &err);
+		if (r == STORE_ERROR) {
+			log_warnx("%s", err.msg);
+			return fail(it, 503, "store unavailable");
+		}
+		if (r != STORE_OK)
+			return fail(it, 404, "unknown recipient");
+		free(log);
+		it->n++;
+	}
+	return 0;
+}
+
+static unsigned int
+check_item(struct exchange *x, struct item *it)
+{
+	const struct batch_item *d = &it->d;
+	char sorted[8192];
+	struct smimp_err err;
+	struct idlog log;
+	int bad;
+
+	if (d->from == NULL || d->to == NULL || d->all == NULL ||
+	    d->mid == NULL || d->stamp == NULL || d->sdate == NULL ||
+	    it->len == 0 || strlen(d->to) >= 8192 || !message_id_valid(d->mid))
+		return fail(it, 400, "incomplete delivery");
+	if (address_normalize(d->from, it->sender, &err) != 0 ||
+	    strcmp(address_domain(it->sender), x->signer) != 0)
+		return fail(it, 403, "a server relays only for its own domain");
+	if (stamp_date_check(d->sdate, time_now(), STAMP_VALIDITY, &err) != 0)
+		return fail(it, 403, "delivery stamp out of date");
+	if (lseek(it->fd, 0, SEEK_SET) != 0 ||
+	    age_header_check_fd(it->fd, &err) != 0)
+		return fail(it, 400, "the body is not an age file");
+	if (peer_log(x->srv, x->signer, x->peer_base, it->sender, &log,
+	    &err) != 0) {
+		log_warnx("deliver from %s: %s", x->signer, err.msg);
+		return fail(it, 403, "the sender's domain does not publish "
+		    "that sender");
+	}
+	bad = log.revoked || stamp_recipients(d->all, sorted,
+	    sizeof(sorted)) != 0 || stamp_verify(d->stamp, it->sender, sorted,
+	    d->mid, it->hash, d->sdate, log.identity_key, &err) != 0;
+	idlog_release(&log);
+	if (bad)
+		return fail(it, 403, "delivery stamp does not verify");
+	return check_recipients(x, it, sorted);
+}
+
+/* Store the items that passed, in one transaction; a status for each. */
+static int
+store_items(struct exchange *x, struct item *items, size_t n)
+{
+	struct store_delivery *d;
+	struct store_body *bodies;
+	struct smimp_err err;
+	int *res, ret = -1;
+	size_t i, j, nd = 0;
+
+	d = calloc(n * MSG_MAX_RECIPIENTS, sizeof(*d));
+	res = calloc(n * MSG_MAX_RECIPIENTS, sizeof(*res));
+	bodies = calloc(n, sizeof(*bodies));
+	if (d == NULL || res == NULL || bodies == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (items[i].status != 0)
+			continue;
+		bodies[i].path = items[i].spool;
+		bodies[i].len = items[i].len;
+		for (j = 0; j < items[i].n; j++) {
+			d[nd].recipient = items[i].rcpts[j];
+			d[nd].sender = items[i].sender;
+			d[nd].message_id = items[i].d.mid;
+			d[nd].body = &bodies[i];
+			nd++;
+		}
+	}
+	if (nd > 0 && store_deliver(x->srv->store, d, nd, res, time_now(),
+	    &err) != STORE_OK) {
+		log_warnx("%s", err.msg);
+		goto out;
+	}
+	/* An item over quota for any of its recipients is refused as such. */
+	for (i = 0, nd = 0; i < n; i++) {
+		if (items[i].status != 0)
+			continue;
+		for (j = 0; j < items[i].n; j++, nd++)
+			if (res[nd] == STORE_QUOTA)
+				(void)fail(&items[i], 507, "over quota");
+	}
+	ret = 0;
+out:
+	free(bodies);
+	free(res);
+	free(d);
+	return ret;
+}
+
+/* ---- one message ---- */
+
+void
+inbound_deliver(struct exchange *x)
+{
+	struct item *it = calloc(1, sizeof(*it));
+
+	if (it == NULL) {
+		reply_error(x, 503, "out of memory");
+		return;
+	}
+	it->d.from = exchange_header(x, "Smimp-From");
+	it->d.to = exchange_header(x, "Smimp-To");
+	it->d.all = exchange_header(x, "Smimp-Stamp-To");
+	it->d.mid = exchange_header(x, "Smimp-Message-Id");
+	it->d.stamp = exchange_header(x, "Smimp-Stamp");
+	it->d.sdate = exchange_header(x, "Smimp-Stamp-Date");
+	it->fd = x->spool_fd;
+	it->len = x->received;
+	memcpy(it->hash, x->body_hash, 32);
+	(void)snprintf(it->spool, sizeof(it->spool), "%s", x->spool);
+	if (check_item(x, it) == 0 && store_items(x, it, 1) != 0)
+		(void)fail(it, 503, "store unavailable");
+	if (it->status == 0)
+		reply_json(x, 201, json_pack("{s:s}", "message_id", it->d.mid));
+	else
+		reply_error(x, it->status, it->why);
+	free(it);
+}
+
+/* ---- batches ---- */
+
+struct spool_arg {
+	int fd;
+	crypto_generichash_state h;
+};
+
+static int
+spool_piece(const void *data, size_t len, void *arg)
+{
+	struct spool_arg *a = arg;
+
+	(void)crypto_generichash_update(&a->h, data, len);
+	return fd_write_all(a->fd, data, len);
+}
+
+/*
+ * The next item of the batch, its body into a spool file of its own:
+ * 1, 0 at the end, -1 malformed (or a spool failure: *io set).
+ */
+static int
+read_item(struct exchange *x, struct batch_reader *br, struct item *it,
+    int *io)
+{
+	struct spool_arg a;
+	struct smimp_err err;
+	uint64_t len;
+	int r;
+
+	it->fd = -1;
+	r = batch_reader_next(br, &it->d, &len);
+	if (r <= 0)
+		return r;
+	if (len > x->srv->cfg.max_message)
+		return -1;
+	/* The header strings live in the reader: keep copies. */
+	it->fd = tmpfile_beside(x->srv->spool_prefix, it->spool,
+	    sizeof(it->spool), &err);
+	if (it->fd < 0) {
+		*io = 1;
+		return -1;
+	}
+	a.fd = it->fd;
+	(void)crypto_generichash_init(&a.h, NULL, 0, 32);
+	if (batch_reader_body(br, len, spool_piece, &a) != 0)
+		return -1;
+	(void)crypto_generichash_final(&a.h, it->hash, 32);
+	if (fsync(it->fd) != 0) {
+		*io = 1;
+		return -1;
+	}
+	it->len = len;
+	return 1;
+}
+
+static void
+items_release(struct item *items, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (items[i].fd >= 0) {
+			(void)close(items[i].fd);
+			(void)unlink(items[i].spool);
+		}
+}
+
+static json_t *
+batch_answer(const struct item *items, size_t n)
+{
+	json_t *list = json_array(), *one;
+	size_t i;
+
+	for (i = 0; list != NULL && i < n; i++) {
+		one = json_pack("{s:s,s:I}", "message_id", items[i].mid,
+		    "status", (json_int_t)(items[i].status == 0 ? 201 :
+		    items[i].status));
+		if (one != NULL && items[i].status != 0)
+			(void)json_object_set_new(one, "error",
+			    json_string(items[i].why));
+		if (json_array_append_new(list, one) != 0) {
+			json_decref(list);
+			return NULL;
+		}
+	}
+	return list;
+}
+
+/*
+ * Read, spool and check up to BATCH_MAX items: how many, or -1 with the
+ * reply set (malformed framing, more than BATCH_MAX, a spool failure).
+ */
+static int
+read_batch(struct exchange *x, struct batch_reader *br, struct item *items)
+{
+	struct batch_item extra;
+	uint64_t len;
+	size_t n = 0;
+	int r, io = 0;
+
+	if (lseek(x->spool_fd, 0, SEEK_SET) != 0 ||
+	    batch_reader_start(br, x->spool_fd) != 0)
+		goto malformed;
+	for (;;) {
+		if (n == BATCH_MAX) {
+			if (batch_reader_next(br, &extra, &len) != 0)
+				goto malformed;
+			break;
+		}
+		r = read_item(x, br, &items[n], &io);
+		if (r == 0)
+			break;
+		n++;
+		if (r < 0)
+			goto malformed;
+		(void)check_item(x, &items[n - 1]);
+		(void)snprintf(items[n - 1].mid, sizeof(items[n - 1].mid),
+		    "%s", items[n - 1].d.mid != NULL &&
+		    message_id_valid(items[n - 1].d.mid) ? items[n - 1].d.mid :
+		    "");
+		memset(&items[n - 1].d, 0, sizeof(items[n - 1].d));
+		items[n - 1].d.mid = items[n - 1].mid;
+	}
+	if (n > 0)
+		return (int)n;
+malformed:
+	items_release(items, n);
+	if (io)
+		reply_error(x, 503, "cannot spool the message");
+	else
+		reply_error(x, 400, "malformed batch");
+	return -1;
+}
+
+void
+inbound_deliver_batch(struct exchange *x)
+{
+	struct batch_reader *br = malloc(sizeof(*br));
+	struct item *items = calloc(BATCH_MAX, sizeof(*items));
+	json_t *answer;
+	int n;
+
+	if (br == NULL || items == NULL) {
+		reply_error(x, 503, "out of memory");
+		goto out;
+	}
+	n = read_batch(x, br, items);
+	if (n < 0)
+		goto out;
+	if (store_items(x, items, (size_t)n) != 0) {
+		reply_error(x, 503, "store unavailable");
+	} else if ((answer = batch_answer(items, (size_t)n)) == NULL) {
+		reply_error(x, 503, "out of memory");
+	} else {
+		reply_json(x, 200, answer);
+	}
+	items_release(items, (size_t)n);
+out:
+	free(items);
+	free(br);
+}

@@ -1,0 +1,120 @@
+/*
+ * log.c - smimpd's log: one line on stderr per call, written with one
+ * write(2) so that lines from many threads never mix, a timestamp and a
+ * level.  Whatever comes from outside (URLs, other servers' error
+ * texts) goes through log_escape first: no control character reaches
+ * the log raw.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "http.h"
+#include "server.h"
+#include "banned.h"
+
+int log_verbose;
+
+const char *
+log_escape(const char *s, char *out, size_t cap)
+{
+	size_t o = 0;
+	unsigned char c;
+
+	for (; *s != '\0'; s++) {
+		c = (unsigned char)*s;
+		if (o + 8 >= cap) {
+			(void)memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (c >= 0x20 && c < 0x7f && c != '\\') {
+			out[o++] = (char)c;
+		} else {
+			(void)snprintf(out + o, cap - o, "\\x%02x", c);
+			o += 4;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static void
+vlog(const char *level, const char *fmt, va_list ap, const char *syserr)
+{
+	char line[2048], msg[1536], safe[1800], when[TIME_STRLEN];
+	int n;
+
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		return;
+	time_format(time_now(), when);
+	/* The message itself may carry text from outside: escape it all. */
+	n = snprintf(line, sizeof(line), "%s smimpd: %s%s%s%s\n", when, level,
+	    log_escape(msg, safe, sizeof(safe)), syserr != NULL ? ": " : "",
+	    syserr != NULL ? syserr : "");
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line)) {
+		n = (int)sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	(void)fd_write_all(STDERR_FILENO, line, (size_t)n);
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	va_list ap;
+	int e = errno;
+
+	va_start(ap, fmt);
+	vlog("warning: ", fmt, ap, strerror(e));
+	va_end(ap);
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog("warning: ", fmt, ap, NULL);
+	va_end(ap);
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog("", fmt, ap, NULL);
+	va_end(ap);
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!log_verbose)
+		return;
+	va_start(ap, fmt);
+	vlog("debug: ", fmt, ap, NULL);
+	va_end(ap);
+}
+
+void
+log_request(const struct exchange *x)
+{
+	if (log_verbose)
+		log_info("%s %s %u from %s signer %s (%llu bytes in)",
+		    x->method, x->target, x->status, x->source,
+		    x->signer[0] != '\0' ? x->signer : "-",
+		    (unsigned long long)x->received);
+	else
+		log_info("%s %.200s %u", x->method, x->target, x->status);
+}

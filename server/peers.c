@@ -1,0 +1,181 @@
+/*
+ * peers.c - the cache of other servers' keys and their users' logs (see
+ * peers.h).  A small table with expiry; a miss costs one HTTPS request
+ * on a connection made for it.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exitcode.h"
+#include "idlog.h"
+#include "peers.h"
+#include "remote.h"
+#include "server.h"
+#include "banned.h"
+
+#define CACHE_SLOTS	256
+
+struct cache_entry {
+	char key[ADDRESS_MAX + 16];
+	unsigned char *value;
+	size_t len;
+	int64_t expires;
+};
+static struct cache_entry cache[CACHE_SLOTS];
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* A copy of the cached value (malloc'd) or NULL. */
+static unsigned char *
+cache_get(const char *key, size_t *len)
+{
+	unsigned char *out = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&cache_mu);
+	for (i = 0; i < CACHE_SLOTS; i++) {
+		if (cache[i].value == NULL || strcmp(cache[i].key, key) != 0)
+			continue;
+		if (cache[i].expires > time_now() &&
+		    (out = malloc(cache[i].len + 1)) != NULL) {
+			memcpy(out, cache[i].value, cache[i].len);
+			*len = cache[i].len;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&cache_mu);
+	return out;
+}
+
+static void
+cache_put(const char *key, const unsigned char *value, size_t len)
+{
+	struct cache_entry *slot = NULL;
+	size_t i;
+
+	if (strlen(key) >= sizeof(cache[0].key))
+		return;
+	pthread_mutex_lock(&cache_mu);
+	for (i = 0; i < CACHE_SLOTS; i++) {
+		if (cache[i].value != NULL && strcmp(cache[i].key, key) == 0) {
+			slot = &cache[i];
+			break;
+		}
+		if (slot == NULL || cache[i].value == NULL ||
+		    (slot->value != NULL && cache[i].expires < slot->expires))
+			slot = &cache[i];
+	}
+	free(slot->value);
+	slot->value = malloc(len + 1);
+	if (slot->value != NULL) {
+		memcpy(slot->value, value, len);
+		slot->len = len;
+		memcpy(slot->key, key, strlen(key) + 1);
+		slot->expires = time_now() + PEER_CACHE_TTL;
+	}
+	pthread_mutex_unlock(&cache_mu);
+}
+
+static int
+fetch_key(struct server *srv, const char *domain, char *base, size_t cap,
+    unsigned char key[32], struct smimp_err *err)
+{
+	char ckey[ADDRESS_MAX + 16];
+	unsigned char both[32 + 512];
+	struct remote *r;
+	size_t blen;
+	int ret = -1;
+
+	r = server_remote(srv, err);
+	if (r == NULL)
+		return -1;
+	if (remote_base(r, domain, base, cap, err) != 0 ||
+	    remote_server_key(r, domain, base, key, err) != 0)
+		goto out;
+	/* Cached: the key, then the base URL. */
+	blen = strlen(base);
+	if (blen < sizeof(both) - 32) {
+		memcpy(both, key, 32);
+		memcpy(both + 32, base, blen);
+		(void)snprintf(ckey, sizeof(ckey), "key:%s", domain);
+		cache_put(ckey, both, 32 + blen);
+	}
+	ret = 0;
+out:
+	remote_free(r);
+	return ret;
+}
+
+int
+peer_key(struct server *srv, const char *domain, char *base, size_t cap,
+    unsigned char key[32], struct smimp_err *err)
+{
+	char ckey[ADDRESS_MAX + 16];
+	unsigned char *cached;
+	size_t clen;
+
+	(void)snprintf(ckey, sizeof(ckey), "key:%s", domain);
+	cached = cache_get(ckey, &clen);
+	if (cached != NULL && clen > 32 && clen - 32 < cap) {
+		memcpy(key, cached, 32);
+		memcpy(base, cached + 32, clen - 32);
+		base[clen - 32] = '\0';
+		free(cached);
+		return 0;
+	}
+	free(cached);
+	return fetch_key(srv, domain, base, cap, key, err);
+}
+
+int
+peer_key_refresh(struct server *srv, const char *domain, char *base,
+    size_t cap, unsigned char key[32], struct smimp_err *err)
+{
+	return fetch_key(srv, domain, base, cap, key, err);
+}
+
+int
+peer_log(struct server *srv, const char *domain, const char *base,
+    const char *sender, struct idlog *log, struct smimp_err *err)
+{
+	struct remote *r;
+	struct remote_reply rep;
+	char path[400], ckey[ADDRESS_MAX + 16];
+	unsigned char *cached;
+	size_t clen;
+	int ret;
+
+	(void)snprintf(ckey, sizeof(ckey), "log:%s", sender);
+	cached = cache_get(ckey, &clen);
+	if (cached != NULL) {
+		/* Verified, and the sender's, when it was cached. */
+		ret = idlog_parse_verified(log, cached, clen, err);
+		free(cached);
+		return ret;
+	}
+	(void)snprintf(path, sizeof(path), "/v1/users/%s/log", sender);
+	if ((r = server_remote(srv, err)) == NULL)
+		return -1;
+	ret = remote_request(r, "GET", domain, base, path, NULL, 0, NULL, NULL,
+	    NULL, &rep, err);
+	remote_free(r);
+	if (ret != 0)
+		return -1;
+	if (rep.status != 200) {
+		remote_reply_release(&rep);
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s does not "
+		    "publish %s", domain, sender);
+	}
+	ret = idlog_parse(log, (unsigned char *)rep.body.buf, rep.body.len,
+	    err);
+	if (ret == 0 && strcmp(log->address, sender) != 0) {
+		idlog_release(log);
+		ret = smimp_err_set(err, SMIMP_EXIT_BADMSG, "%s serves the "
+		    "log of another address for %s", domain, sender);
+	}
+	if (ret == 0)
+		cache_put(ckey, (unsigned char *)rep.body.buf, rep.body.len);
+	remote_reply_release(&rep);
+	return ret;
+}

@@ -1,0 +1,31 @@
+/*
+ * peers.h - what other domains publish, as this server needs it: their
+ * server keys (from {base}/v1/meta) and their users' identity logs,
+ * fetched over HTTPS on a miss and cached for PEER_CACHE_TTL seconds.
+ */
+#ifndef SMIMPD_PEERS_H
+#define SMIMPD_PEERS_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+#define PEER_CACHE_TTL	300
+
+struct server;
+struct idlog;
+
+/* domain's server key and base URL (cap bytes), cached. */
+int peer_key(struct server *srv, const char *domain, char *base, size_t cap,
+    unsigned char key[32], struct smimp_err *err);
+/* The same, fetched anew whatever the cache holds. */
+int peer_key_refresh(struct server *srv, const char *domain, char *base,
+    size_t cap, unsigned char key[32], struct smimp_err *err);
+/*
+ * sender's identity log as its own domain (at base) serves it,
+ * verified, and the log of that very address; cached.
+ */
+int peer_log(struct server *srv, const char *domain, const char *base,
+    const char *sender, struct idlog *log, struct smimp_err *err);
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * routes.c - every endpoint smimpd serves, in one table: method, path
+ * (under the base path unless ROUTE_ROOT), who must have signed, what
+ * body it takes, and the handler.  doc/PROTOCOL.md section 8.4 and
+ * smimpd(8) describe each.
+ */
+#include <stddef.h>
+
+#include "http.h"
+#include "server.h"
+
+const struct route routes[] = {
+	{ "GET", "/.well-known/smimp.txt", ROUTE_ROOT, AUTH_NONE, BODY_NONE,
+	    directory_discovery },
+	{ "GET", "/version", 0, AUTH_NONE, BODY_NONE, directory_version },
+	{ "GET", "/v1/meta", 0, AUTH_NONE, BODY_NONE, directory_meta },
+	{ "GET", "/v1/users/", ROUTE_PREFIX, AUTH_NONE, BODY_NONE,
+	    directory_user },
+	{ "POST", "/v1/register", 0, AUTH_INVITE, BODY_SMALL,
+	    accounts_register },
+	{ "POST", "/v1/messages", ROUTE_NONCE_LATER | ROUTE_PER_SENDER,
+	    AUTH_USER, BODY_FILE, submission_post },
+	{ "GET", "/v1/mailbox", 0, AUTH_USER, BODY_NONE, mailbox_list },
+	{ "POST", "/v1/mailbox/ack", 0, AUTH_USER, BODY_SMALL, mailbox_ack },
+	{ "GET", "/v1/mailbox/", ROUTE_PREFIX, AUTH_USER, BODY_NONE,
+	    mailbox_get },
+	{ "DELETE", "/v1/mailbox/", ROUTE_PREFIX, AUTH_USER, BODY_NONE,
+	    mailbox_delete },
+	{ "POST", "/v1/deliver", 0, AUTH_SERVER, BODY_FILE, inbound_deliver },
+	{ "POST", "/v1/deliver-batch", 0, AUTH_SERVER, BODY_FILE,
+	    inbound_deliver_batch },
+};
+
+const size_t nroutes = sizeof(routes) / sizeof(routes[0]);

@@ -1,0 +1,80 @@
+/*
+ * serverkey.c - the server's own Ed25519 key: made on first start, kept
+ * 0600 in the data directory, held in guarded memory.  It signs relay
+ * requests and bounce notices; its public half is published in
+ * {base}/v1/meta.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "exitcode.h"
+#include "fileio.h"
+#include "server.h"
+#include "util.h"
+#include "banned.h"
+
+#define SERVER_KEY_MAGIC	"smimp-server-key/1\n"
+
+/* The server's own Ed25519 key: made on first start, kept 0600. */
+int
+serverkey_load(struct server *srv, struct smimp_err *err)
+{
+	char path[PATH_MAX];
+	unsigned char *buf = NULL, seed[32];
+	struct sbuf text;
+	size_t len;
+	int fd, ret = -1;
+
+	srv->server_sk = sodium_malloc(64);
+	if (srv->server_sk == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	if ((size_t)snprintf(path, sizeof(path), "%s/server.key",
+	    srv->cfg.datadir) >= sizeof(path))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
+	if (access(path, F_OK) != 0) {
+		sbuf_init(&text, 256);
+		randombytes_buf(seed, sizeof(seed));
+		if (sbuf_add(&text, SERVER_KEY_MAGIC,
+		    strlen(SERVER_KEY_MAGIC)) || sbuf_add(&text, "secret: ", 8)
+		    || sbuf_add_b64(&text, seed, 32) ||
+		    sbuf_add(&text, "\n", 1) ||
+		    file_write_atomic(path, text.buf, text.len, 0600, 0,
+		    err) != 0) {
+			sodium_memzero(text.buf, text.len);
+			sbuf_release(&text);
+			goto out;
+		}
+		sodium_memzero(text.buf, text.len);
+		sbuf_release(&text);
+		log_info("created server key %s", path);
+	}
+	fd = open_private(path, err);
+	if (fd < 0)
+		goto out;
+	buf = sodium_malloc(1025);
+	if (buf == NULL || fd_read_into(fd, path, 1024, buf, &len, err) != 0) {
+		close(fd);
+		goto out;
+	}
+	close(fd);
+	if (len != strlen(SERVER_KEY_MAGIC) + 8 + 44 + 1 ||
+	    memcmp(buf, SERVER_KEY_MAGIC, strlen(SERVER_KEY_MAGIC)) != 0 ||
+	    b64_decode_exact((char *)buf + strlen(SERVER_KEY_MAGIC) + 8, 44,
+	    seed, 32) != 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s': malformed server "
+		    "key", path);
+		goto out;
+	}
+	crypto_sign_seed_keypair(srv->server_pk, srv->server_sk, seed);
+	ret = 0;
+out:
+	sodium_memzero(seed, sizeof(seed));
+	if (buf != NULL)
+		sodium_free(buf);
+	return ret;
+}
+

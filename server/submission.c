@@ -1,0 +1,229 @@
+/*
+ * submission.c - POST {base}/v1/messages: a user of this domain hands
+ * over a sealed message for local and remote recipients.  The body has
+ * been spooled and its hash checked against the signed one; what is
+ * left is to check the message, plan the relay and store it all in one
+ * transaction with the request's nonce.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "age.h"
+#include "auth.h"
+#include "http.h"
+#include "message.h"
+#include "stamp.h"
+#include "server.h"
+#include "banned.h"
+
+struct plan {
+	char rcpts[MSG_MAX_RECIPIENTS][ADDRESS_MAX + 1];
+	size_t n;
+	const char *local[MSG_MAX_RECIPIENTS];
+	size_t nlocal;
+	struct store_outbound_new obs[MSG_MAX_RECIPIENTS];
+	char *lists[MSG_MAX_RECIPIENTS];	/* obs[i].recipients */
+	size_t nobs;
+	char sorted[8192];			/* every recipient, stamped */
+};
+
+static void
+plan_release(struct plan *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nobs; i++)
+		free(p->lists[i]);
+	p->nobs = 0;
+}
+
+/* Smimp-To into p->rcpts; -1 if malformed. */
+static int
+parse_recipients(const char *to, struct plan *p)
+{
+	char list[8192], *s, *comma;
+	struct smimp_err err;
+
+	if (strlen(to) >= sizeof(list))
+		return -1;
+	memcpy(list, to, strlen(to) + 1);
+	for (s = list; s != NULL; s = comma) {
+		comma = strchr(s, ',');
+		if (comma != NULL)
+			*comma++ = '\0';
+		while (*s == ' ')
+			s++;
+		if (p->n == MSG_MAX_RECIPIENTS ||
+		    address_normalize(s, p->rcpts[p->n], &err) != 0)
+			return -1;
+		p->n++;
+	}
+	return 0;
+}
+
+/* One relay entry per other domain, with that domain's recipients. */
+static int
+plan_domains(struct plan *p, const char *mine)
+{
+	struct sbuf sb;
+	size_t i, j;
+
+	for (i = 0; i < p->n; i++) {
+		const char *dom = address_domain(p->rcpts[i]);
+
+		if (strcmp(dom, mine) == 0)
+			continue;
+		for (j = 0; j < i; j++)
+			if (strcmp(address_domain(p->rcpts[j]), dom) == 0)
+				break;
+		if (j < i)
+			continue;	/* planned already */
+		sbuf_init(&sb, 8192);
+		for (j = i; j < p->n; j++)
+			if (strcmp(address_domain(p->rcpts[j]), dom) == 0 &&
+			    sbuf_addf(&sb, "%s%s", sb.len > 0 ? "," : "",
+			    p->rcpts[j]) != 0) {
+				sbuf_release(&sb);
+				return -1;
+			}
+		if (sbuf_add(&sb, "", 1) != 0) {
+			sbuf_release(&sb);
+			return -1;
+		}
+		p->lists[p->nobs] = sb.buf;
+		p->obs[p->nobs].domain = dom;
+		p->obs[p->nobs].recipients = sb.buf;
+		p->nobs++;
+	}
+	return 0;
+}
+
+/* Every local recipient must have an account before anything is stored. */
+static int
+check_local(struct exchange *x, struct plan *p)
+{
+	struct smimp_err err;
+	unsigned char *log;
+	size_t len, i;
+	int r;
+
+	for (i = 0; i < p->n; i++) {
+		if (strcmp(address_domain(p->rcpts[i]), x->srv->cfg.domain) != 0)
+			continue;
+		r = store_user_get(x->srv->store, p->rcpts[i], &log, &len,
+		    &err);
+		if (r == STORE_ERROR) {
+			reply_unavailable(x, err.msg);
+			return -1;
+		}
+		if (r != STORE_OK) {
+			reply_error(x, 404, "unknown recipient");
+			return -1;
+		}
+		free(log);
+		p->local[p->nlocal++] = p->rcpts[i];
+	}
+	return 0;
+}
+
+/* A body that is not an age file is refused: nothing is decrypted. */
+static int
+check_age(struct exchange *x)
+{
+	struct smimp_err err;
+
+	if (x->received == 0 || lseek(x->spool_fd, 0, SEEK_SET) != 0 ||
+	    age_header_check_fd(x->spool_fd, &err) != 0) {
+		reply_error(x, 400, "the body is not an age file");
+		return -1;
+	}
+	return 0;
+}
+
+void
+submission_post(struct exchange *x)
+{
+	const char *to = exchange_header(x, "Smimp-To");
+	const char *mid = exchange_header(x, "Smimp-Message-Id");
+	const char *stamp = exchange_header(x, "Smimp-Stamp");
+	const char *sdate = exchange_header(x, "Smimp-Stamp-Date");
+	struct store_submission sub;
+	struct store_body body;
+	struct smimp_err err;
+	struct plan *p;
+	int r;
+
+	if (to == NULL || mid == NULL || !message_id_valid(mid)) {
+		reply_error(x, 400, "needs Smimp-To, Smimp-Message-Id and a "
+		    "body");
+		return;
+	}
+	p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		reply_error(x, 503, "out of memory");
+		return;
+	}
+	if (parse_recipients(to, p) != 0) {
+		reply_error(x, 400, "bad recipient list");
+		goto out;
+	}
+	if (check_age(x) != 0 || check_local(x, p) != 0)
+		goto out;
+	if (plan_domains(p, x->srv->cfg.domain) != 0) {
+		reply_error(x, 400, "bad recipient list");
+		goto out;
+	}
+	if (p->nobs > 0 && (stamp == NULL || sdate == NULL ||
+	    strlen(stamp) >= STAMP_STRLEN ||
+	    stamp_recipients(to, p->sorted, sizeof(p->sorted)) != 0)) {
+		reply_error(x, 400, "other domains need a delivery stamp");
+		goto out;
+	}
+	if (p->nobs > 0 && (stamp_date_check(sdate, time_now(), REQSIG_WINDOW,
+	    &err) != 0 || stamp_verify(stamp, x->signer, p->sorted, mid,
+	    x->body_hash, sdate, x->key, &err) != 0)) {
+		reply_error(x, 400, "delivery stamp does not verify");
+		goto out;
+	}
+	memset(&body, 0, sizeof(body));
+	body.path = x->spool;
+	body.len = x->received;
+	memset(&sub, 0, sizeof(sub));
+	sub.signer = x->signer;
+	sub.nonce = x->sig.nonce;
+	sub.nonce_expires = x->nonce_expires;
+	sub.sender = x->signer;
+	sub.message_id = mid;
+	sub.all = p->sorted;
+	sub.stamp = p->nobs > 0 ? stamp : "";
+	sub.stamp_date = p->nobs > 0 ? sdate : "";
+	sub.body = &body;
+	sub.obs = p->obs;
+	sub.nobs = p->nobs;
+	sub.local = p->local;
+	sub.nlocal = p->nlocal;
+	r = store_submit(x->srv->store, &sub, time_now(), &err);
+	switch (r) {
+	case STORE_OK:
+		if (p->nobs > 0)
+			relay_wake(x->srv);
+		reply_json(x, 201, json_pack("{s:s,s:I}", "message_id", mid,
+		    "recipients", (json_int_t)p->n));
+		break;
+	case STORE_REPLAY:
+		reply_error(x, 401, "replayed request");
+		break;
+	case STORE_QUOTA:
+		reply_error(x, 507, "over quota");
+		break;
+	default:
+		reply_unavailable(x, err.msg);
+	}
+out:
+	plan_release(p);
+	free(p);
+}
