@@ -1,9 +1,35 @@
 /*
- * store.h - smimpd's storage interface.  One small set of operations
- * behind which the embedded SQLite store (store_sqlite.c) sits; a
- * PostgreSQL back end implements the same.
+ * store.h - smimpd's storage interface: one table of operations
+ * (struct store_ops) per back end, chosen at start-up from a store URI.
  *
- * Every write returns only once it is on stable storage.
+ *	sqlite:DIR		the embedded store (the default, from --data)
+ *	postgresql://...	a later back end, for several nodes
+ *
+ * Rules every back end keeps, and every caller may rely on:
+ *
+ * - Every operation returns one of enum store_status.  STORE_ERROR means
+ *   the store could not answer (err says why, for the log; the client
+ *   gets 503 and may retry); the others are answers.
+ * - No clock inside the store: whatever depends on time takes `now`
+ *   (Unix seconds) from the caller.
+ * - Every operation is safe to call from any thread at any time, all of
+ *   them concurrently.  Reads see only committed data.  A write returns
+ *   only once it is on stable storage (file and directory fsynced);
+ *   writes from many threads may share one commit.
+ * - Message bodies never pass through the store as whole buffers when
+ *   they are large: they come in as spooled files (struct store_body)
+ *   and go out as file descriptors, so memory stays constant per
+ *   request whatever the message size.
+ * - A message in a mailbox is identified by (recipient, sender, message
+ *   id): a delivery can never hide or replace another sender's message.
+ *   The same triple delivered again stores nothing (STORE_OK), also
+ *   after the recipient acknowledged it, for as long as
+ *   limits.idempotency seconds.
+ * - The relay queue is claimed with leases: a worker (an owner string,
+ *   unique per node and worker) claims due entries until a lease
+ *   expiry; only the owner may finish them; a lease that expires (a
+ *   crashed worker or node) makes the entries claimable again.  Nothing
+ *   about the queue lives in one process's memory.
  */
 #ifndef SMIMPD_STORE_H
 #define SMIMPD_STORE_H
@@ -12,143 +38,298 @@
 #include <stdint.h>
 
 #include "address.h"
-#include "remote.h"
-
 #include "err.h"
+
+enum store_status {
+	STORE_ERROR = -1,	/* no answer: err says why */
+	STORE_OK = 0,
+	STORE_NOT_FOUND,	/* no such user, invitation, message, entry */
+	STORE_EXISTS,		/* the address has an account already */
+	STORE_REPLAY,		/* the request's nonce was seen before */
+	STORE_QUOTA,		/* a quota would be exceeded: nothing stored */
+};
+
+/* What the store refuses to grow past; 0 means no limit. */
+struct store_limits {
+	uint64_t mailbox_bytes;		/* stored for one recipient */
+	uint64_t sender_queue_bytes;	/* queued for relay, per local sender */
+	/*
+	 * Accepted per day from one remote domain for recipients who never
+	 * wrote to that domain.
+	 */
+	uint64_t stranger_domain_bytes;
+	int64_t idempotency;		/* seconds a delivered id is kept */
+};
+
+/*
+ * A message body for the store.  Either a complete, fsynced file under
+ * store_spool_dir() (the store links or copies it; the caller removes
+ * its own name afterwards in any case), or bytes in memory (small
+ * things the server makes itself: bounce notices).
+ */
+struct store_body {
+	const char *path;		/* or NULL: then data */
+	const unsigned char *data;
+	size_t len;
+};
+
+/* One copy of a message for a local mailbox. */
+struct store_delivery {
+	const char *recipient, *sender, *message_id;
+	const struct store_body *body;
+};
+
+/* What a submission queues for one other domain. */
+struct store_outbound_new {
+	const char *domain;
+	const char *recipients;		/* of that domain, comma-separated */
+};
+
+/*
+ * A submission, in one transaction: the request's nonce is claimed, the
+ * message queued once per other domain (idempotent on domain, sender,
+ * message id), copies delivered to local mailboxes.
+ */
+struct store_submission {
+	const char *signer, *nonce;
+	int64_t nonce_expires;
+	const char *sender, *message_id;
+	const char *all;		/* every recipient, as stamped */
+	const char *stamp, *stamp_date;
+	const struct store_body *body;
+	const struct store_outbound_new *obs;
+	size_t nobs;
+	const char *const *local;	/* local recipients */
+	size_t nlocal;
+};
+
+struct mailbox_entry {
+	int64_t id;			/* random, 1 .. 2^53-1: reveals nothing */
+	char sender[ADDRESS_MAX + 8];	/* an address, or server:DOMAIN */
+	char message_id[256];
+	uint64_t size;
+	int64_t received;
+};
+
+/* A relay queue entry, as claimed.  Its body: store_outbound_open(). */
+struct outbound {
+	int64_t id;
+	char domain[ADDRESS_DOMAIN_MAX + 1];
+	char sender[ADDRESS_MAX + 1];
+	char *recipients;	/* of this domain, comma-separated; malloc'd */
+	char *all;		/* every recipient, as stamped; malloc'd */
+	char message_id[256];
+	char stamp[96];
+	char stamp_date[24];
+	uint64_t len;
+	unsigned int attempts;
+	int64_t first_try;
+};
+void outbound_release(struct outbound *ob);
 
 struct store;
 
-/* Open (creating on first use) the store in the data directory. */
-struct store *store_open(const char *datadir, struct smimp_err *err);
+struct store_ops {
+	const char *scheme;	/* "sqlite" */
+	struct store *(*open)(const char *rest, struct smimp_err *err);
+	void (*close)(struct store *st);
+	const char *(*spool_dir)(struct store *st);
+
+	int (*user_add)(struct store *, const char *address,
+	    const unsigned char *log, size_t len, int64_t now,
+	    struct smimp_err *);
+	int (*user_get)(struct store *, const char *address,
+	    unsigned char **log, size_t *len, struct smimp_err *);
+	int (*user_del)(struct store *, const char *address, int64_t now,
+	    struct smimp_err *);
+	int (*user_list)(struct store *, int (*fn)(const char *address,
+	    const unsigned char *log, size_t len, void *arg), void *arg,
+	    struct smimp_err *);
+
+	int (*invite_add)(struct store *, const unsigned char hash[32],
+	    const char *address, int64_t expires, struct smimp_err *);
+	int (*invite_check)(struct store *, const unsigned char hash[32],
+	    int64_t now, char address[ADDRESS_MAX + 1], struct smimp_err *);
+	int (*invite_redeem)(struct store *, const unsigned char hash[32],
+	    const char *address, const unsigned char *log, size_t len,
+	    int64_t now, struct smimp_err *);
+	int (*invite_list)(struct store *, int (*fn)(const char *address,
+	    int64_t expires, void *arg), void *arg, struct smimp_err *);
+
+	int (*nonce_claim)(struct store *, const char *signer,
+	    const char *nonce, int64_t expires, int64_t now,
+	    struct smimp_err *);
+
+	int (*submit)(struct store *, const struct store_submission *,
+	    int64_t now, struct smimp_err *);
+	int (*deliver)(struct store *, const struct store_delivery *d,
+	    size_t n, int *results, int64_t now, struct smimp_err *);
+
+	int (*mailbox_list)(struct store *, const char *owner,
+	    int (*fn)(const struct mailbox_entry *, void *), void *arg,
+	    struct smimp_err *);
+	int (*mailbox_open)(struct store *, const char *owner, int64_t id,
+	    int *fd, uint64_t *len, struct smimp_err *);
+	int (*mailbox_ack)(struct store *, const char *owner,
+	    const int64_t *ids, size_t n, size_t *acked, int64_t now,
+	    struct smimp_err *);
+
+	int (*outbound_claim)(struct store *, const char *owner, int64_t now,
+	    int64_t lease_until, unsigned int domain_cap, uint64_t max_bytes,
+	    struct outbound *obs, size_t cap, size_t *n, struct smimp_err *);
+	int (*outbound_open)(struct store *, int64_t id, int *fd,
+	    uint64_t *len, struct smimp_err *);
+	int (*outbound_done)(struct store *, const char *owner,
+	    const int64_t *ids, size_t n, struct smimp_err *);
+	int (*outbound_retry)(struct store *, const char *owner, int64_t id,
+	    int64_t next_try, struct smimp_err *);
+	int (*outbound_bounce)(struct store *, const char *owner, int64_t id,
+	    const struct store_delivery *notice, int64_t now,
+	    struct smimp_err *);
+	int (*outbound_count)(struct store *, uint64_t *n,
+	    struct smimp_err *);
+};
+
+/*
+ * Open the store a URI names ("sqlite:DIR"; a bare path means
+ * "sqlite:PATH"), creating or migrating its schema; NULL on failure.
+ */
+struct store *store_open(const char *uri, const struct store_limits *lim,
+    struct smimp_err *err);
 void store_close(struct store *st);
 
-/* Accounts: an address of the server's domain and its identity log. */
+/*
+ * A directory on the store's own file system where callers spool
+ * uploads before handing them over as a struct store_body.
+ */
+const char *store_spool_dir(struct store *st);
+
+/* ---- accounts ---- */
+
+/* STORE_OK, or STORE_EXISTS when the address has an account. */
 int store_user_add(struct store *st, const char *address,
-    const unsigned char *log, size_t log_len, struct smimp_err *err);
-/* 1 found (log malloc'd into *log), 0 not found, -1 error. */
-int store_user_get(struct store *st, const char *address,
-    unsigned char **log, size_t *log_len, struct smimp_err *err);
-/* 1 removed, 0 not found, -1 error. */
-int store_user_del(struct store *st, const char *address,
+    const unsigned char *log, size_t len, int64_t now,
     struct smimp_err *err);
-/* Calls fn for each user in address order. */
+/* STORE_OK with the log malloc'd into *log, or STORE_NOT_FOUND. */
+int store_user_get(struct store *st, const char *address,
+    unsigned char **log, size_t *len, struct smimp_err *err);
+/*
+ * Remove the account and, in the same transaction, its mailbox and
+ * what is remembered about it: a later owner of the address never
+ * reads old mail.  STORE_OK or STORE_NOT_FOUND.
+ */
+int store_user_del(struct store *st, const char *address, int64_t now,
+    struct smimp_err *err);
+/* Calls fn for each user in address order; fn returning non-zero stops. */
 int store_user_list(struct store *st,
     int (*fn)(const char *address, const unsigned char *log, size_t len,
     void *arg), void *arg, struct smimp_err *err);
 
-/*
- * Invitations: whoever holds the token may register an identity for
- * the address until it expires.  Only a hash of the token is stored.
- */
+/* ---- invitations: only a hash of the token is stored ---- */
+
 #define INVITE_HASH_SIZE	32
 int store_invite_add(struct store *st,
     const unsigned char hash[INVITE_HASH_SIZE], const char *address,
     int64_t expires, struct smimp_err *err);
 /*
- * Register log for address with the invitation hash, using it up, in
- * one transaction: 1 registered, 0 no such invitation for this address
- * or expired, 2 the address has an account already, -1 error.
+ * Is there a live invitation with this hash?  STORE_OK with its address,
+ * or STORE_NOT_FOUND.  Uses nothing up.
+ */
+int store_invite_check(struct store *st,
+    const unsigned char hash[INVITE_HASH_SIZE], int64_t now,
+    char address[ADDRESS_MAX + 1], struct smimp_err *err);
+/*
+ * Register log for address with the invitation, using it up, in one
+ * transaction: STORE_OK, STORE_NOT_FOUND (no live invitation for this
+ * address), STORE_EXISTS (the address has an account).
  */
 int store_invite_redeem(struct store *st,
     const unsigned char hash[INVITE_HASH_SIZE], const char *address,
     const unsigned char *log, size_t len, int64_t now,
     struct smimp_err *err);
-/* Calls fn for each pending invitation, by address. */
 int store_invite_list(struct store *st,
     int (*fn)(const char *address, int64_t expires, void *arg), void *arg,
     struct smimp_err *err);
 
+/* ---- signed requests ---- */
+
 /*
- * Nonce cache for signed requests: 1 if (signer, nonce) is new (and now
- * remembered until expires), 0 if seen before (a replay), -1 error.
+ * Remember (signer, nonce) until expires: STORE_OK if new, STORE_REPLAY
+ * if seen before.  Expired nonces are forgotten by the store.
  */
 int store_nonce_claim(struct store *st, const char *signer,
-    const char *nonce, int64_t expires, struct smimp_err *err);
-
-/*
- * Deliver a message into a local mailbox.  The message id is an
- * idempotency key: delivering the same (recipient, message id) again
- * stores nothing and returns 0 as well.  Durable when it returns.
- */
-int store_deliver(struct store *st, const char *recipient,
-    const char *sender, const char *message_id, const unsigned char *data,
-    size_t len, struct smimp_err *err);
-
-/* Several deliveries in one transaction: all stored, or none. */
-struct store_delivery {
-	const char *recipient, *sender, *message_id;
-	const unsigned char *data;
-	size_t len;
-};
-int store_deliver_many(struct store *st, const struct store_delivery *d,
-    size_t n, struct smimp_err *err);
-/*
- * A submission in one transaction: claim the request's nonce, queue the
- * message for other domains, deliver it to local mailboxes.  1 stored,
- * 0 the nonce was seen before (nothing stored), -1 error.
- */
-struct outbound;
-struct store_submission {
-	const char *signer, *nonce;
-	int64_t expires, now;
-	const struct outbound *obs;
-	size_t nobs;
-	const struct store_delivery *d;
-	size_t nd;
-};
-int store_submit(struct store *st, const struct store_submission *sub,
+    const char *nonce, int64_t expires, int64_t now,
     struct smimp_err *err);
 
-/* Several relay queue entries done, in one transaction. */
-int store_outbound_done_many(struct store *st, const int64_t *ids,
-    size_t n, struct smimp_err *err);
+/* ---- messages ---- */
 
-struct mailbox_entry {
-	int64_t id;
-	char sender[ADDRESS_MAX + 1];
-	char message_id[256];
-	size_t size;
-	int64_t received;
-};
+/*
+ * A submission (struct store_submission), all or nothing: STORE_OK,
+ * STORE_REPLAY (the nonce was seen: nothing stored), STORE_QUOTA (a
+ * local mailbox or the sender's relay queue is full: nothing stored).
+ */
+int store_submit(struct store *st, const struct store_submission *sub,
+    int64_t now, struct smimp_err *err);
+
+/*
+ * Deliveries from another domain, in one transaction; results[i] gets
+ * STORE_OK (stored, or stored before) or STORE_QUOTA for each.  Fails
+ * as a whole (STORE_ERROR) only when nothing could be stored.
+ */
+int store_deliver(struct store *st, const struct store_delivery *d,
+    size_t n, int *results, int64_t now, struct smimp_err *err);
+
 /* The owner's oldest MAILBOX_PAGE entries (remote.h), in arrival order. */
 int store_mailbox_list(struct store *st, const char *owner,
     int (*fn)(const struct mailbox_entry *, void *), void *arg,
     struct smimp_err *err);
-/* 1 found (data malloc'd), 0 not found, -1 error. */
-int store_mailbox_get(struct store *st, const char *owner, int64_t id,
-    unsigned char **data, size_t *len, struct smimp_err *err);
-/* 1 removed, 0 not found, -1 error. */
-int store_mailbox_ack(struct store *st, const char *owner, int64_t id,
-    struct smimp_err *err);
-
-/* Several at once, in one transaction; *acked gets how many went. */
-int store_mailbox_ack_many(struct store *st, const char *owner,
-    const int64_t *ids, size_t n, size_t *acked, struct smimp_err *err);
-
-/* The relay queue: one entry per (message, recipient domain). */
-struct outbound {
-	int64_t id;
-	char domain[ADDRESS_DOMAIN_MAX + 1];
-	char sender[ADDRESS_MAX + 1];
-	char *recipients;	/* of this domain, comma-separated */
-	char *all;		/* every recipient, as stamped */
-	char message_id[256];
-	unsigned char *data;
-	size_t len;
-	char stamp[96];
-	char stamp_date[24];
-	unsigned int attempts;
-	int64_t first_try;
-};
-void outbound_release(struct outbound *ob);
-/* Entries are queued by store_submit (idempotent on domain, sender, id). */
 /*
- * Up to cap entries due at now with ids above after, in id order, into
- * obs (*n of them, each to be released).
+ * A message's body to read: STORE_OK with *fd open read-only at its
+ * start (the caller closes it) and *len its size, or STORE_NOT_FOUND.
  */
-int store_outbound_due(struct store *st, int64_t now, int64_t after,
-    struct outbound *obs, size_t cap, size_t *n, struct smimp_err *err);
-int store_outbound_retry(struct store *st, int64_t id, int64_t next_try,
+int store_mailbox_open(struct store *st, const char *owner, int64_t id,
+    int *fd, uint64_t *len, struct smimp_err *err);
+/*
+ * Acknowledge (remove) the owner's messages with these ids, in one
+ * transaction; ids that are not the owner's or gone are skipped;
+ * *acked gets how many went.  The (sender, message id) of each stays
+ * remembered for limits.idempotency seconds.
+ */
+int store_mailbox_ack(struct store *st, const char *owner,
+    const int64_t *ids, size_t n, size_t *acked, int64_t now,
     struct smimp_err *err);
+
+/* ---- the relay queue: one entry per (message, recipient domain) ---- */
+
+/*
+ * Claim for owner, until lease_until, up to cap entries due at now that
+ * no live lease holds, all for one domain (the domain of the oldest
+ * such entry among domains that have fewer than domain_cap owners
+ * holding leases), together at most max_bytes of bodies (at least one
+ * entry if any is due).  *n = 0 when nothing is due.  Each entry in
+ * obs is released by the caller.
+ */
+int store_outbound_claim(struct store *st, const char *owner, int64_t now,
+    int64_t lease_until, unsigned int domain_cap, uint64_t max_bytes,
+    struct outbound *obs, size_t cap, size_t *n, struct smimp_err *err);
+/* An entry's body: STORE_OK with *fd (caller closes), or NOT_FOUND. */
+int store_outbound_open(struct store *st, int64_t id, int *fd,
+    uint64_t *len, struct smimp_err *err);
+/* Delivered: remove the entries owner holds (others are skipped). */
+int store_outbound_done(struct store *st, const char *owner,
+    const int64_t *ids, size_t n, struct smimp_err *err);
+/* Try again at next_try: one more attempt counted, the lease released. */
+int store_outbound_retry(struct store *st, const char *owner, int64_t id,
+    int64_t next_try, struct smimp_err *err);
+/* Given up: remove the entry and deliver the notice, in one transaction. */
+int store_outbound_bounce(struct store *st, const char *owner, int64_t id,
+    const struct store_delivery *notice, int64_t now,
+    struct smimp_err *err);
+/* How many entries are queued (for tests and the admin). */
+int store_outbound_count(struct store *st, uint64_t *n,
+    struct smimp_err *err);
+
+/* Back ends. */
+extern const struct store_ops store_sqlite_ops;
 
 #endif
