@@ -14,7 +14,6 @@
 #include "ratelimit.h"
 #include "batch.h"
 
-#define RELAY_BATCH	64
 #define RELAY_BATCH_BYTES (4 * 1024 * 1024)
 
 struct server {
@@ -25,16 +24,14 @@ struct server {
 	char meta_json[1024];
 	struct ratelimit per_sender;	/* submissions per sender */
 	struct ratelimit per_domain;	/* deliveries per remote domain */
-	/* the relay: workers sharing a batch of due entries */
+	/* the relay: workers claiming due entries from the store */
 	pthread_t relay[RELAY_WORKERS_MAX];
 	unsigned int relay_running;
 	pthread_mutex_t relay_mu;
 	pthread_cond_t relay_cv;
 	int relay_stop;
-	struct outbound relay_batch[RELAY_BATCH];
-	size_t relay_nbatch, relay_next;
-	int64_t relay_cursor;			/* last id taken */
-	int64_t relay_inflight[RELAY_WORKERS_MAX][BATCH_MAX];
+	unsigned long relay_wakes;	/* relay_wake() calls, under relay_mu */
+	char relay_node[17];		/* random: this process, in lease owners */
 };
 
 /* 429 with Retry-After when name has no tokens left; else MHD_NO. */

@@ -13,6 +13,7 @@
  * {base}/version the protocol versions, and the API is under {base}/v1/.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <getopt.h>
@@ -32,6 +33,7 @@
 #include "exitcode.h"
 #include "fileio.h"
 #include "idlog.h"
+#include "remote.h"
 #include "reqsig.h"
 #include "stamp.h"
 #include "util.h"
@@ -204,12 +206,12 @@ get_user_log(struct server *srv, struct MHD_Connection *c, const char *rest,
 		return error_json(c, *status, "not a user of this domain");
 	}
 	r = store_user_get(srv->store, addr, &log, &len, &err);
-	if (r < 0) {
+	if (r == STORE_ERROR) {
 		log_line("%s", err.msg);
 		*status = MHD_HTTP_SERVICE_UNAVAILABLE;
 		return error_json(c, *status, "store unavailable");
 	}
-	if (r == 0) {
+	if (r != STORE_OK) {
 		*status = MHD_HTTP_NOT_FOUND;
 		return error_json(c, *status, "unknown user");
 	}
@@ -292,9 +294,10 @@ authenticate(struct server *srv, struct MHD_Connection *c,
 		    "signature");
 		return -1;
 	}
-	r = strcmp(address_domain(user), srv->cfg.domain) != 0 ? 0 :
-	    store_user_get(srv->store, user, &log, &len, &err);
-	if (r <= 0) {
+	r = strcmp(address_domain(user), srv->cfg.domain) != 0 ?
+	    STORE_NOT_FOUND : store_user_get(srv->store, user, &log, &len,
+	    &err);
+	if (r != STORE_OK) {
 		*ret = error_json(c, *status, "unknown signer");
 		return -1;
 	}
@@ -323,14 +326,14 @@ authenticate(struct server *srv, struct MHD_Connection *c,
 		return 0;
 	}
 	r = store_nonce_claim(srv->store, user, rs.nonce,
-	    when + REQSIG_WINDOW, &err);
-	if (r <= 0) {
-		if (r < 0)
+	    when + REQSIG_WINDOW, time_now(), &err);
+	if (r != STORE_OK) {
+		if (r == STORE_ERROR)
 			log_line("%s", err.msg);
-		*status = r < 0 ? MHD_HTTP_SERVICE_UNAVAILABLE :
+		*status = r == STORE_ERROR ? MHD_HTTP_SERVICE_UNAVAILABLE :
 		    MHD_HTTP_UNAUTHORIZED;
-		*ret = error_json(c, *status, r < 0 ? "store unavailable" :
-		    "replayed request");
+		*ret = error_json(c, *status, r == STORE_ERROR ?
+		    "store unavailable" : "replayed request");
 		return -1;
 	}
 	return 0;
@@ -396,17 +399,17 @@ register_user(struct server *srv, struct MHD_Connection *c, const char *url,
 	fingerprint_format(log.fingerprint, fp);
 	idlog_release(&log);
 	switch (r) {
-	case 1:
+	case STORE_OK:
 		log_line("registered %s by invitation", user);
 		*status = MHD_HTTP_CREATED;
 		n = snprintf(reply, sizeof(reply), "{\"address\":\"%s\","
 		    "\"fingerprint\":\"%s\"}\n", user, fp);
 		return respond(c, *status, "application/json", reply,
 		    (size_t)n);
-	case 0:
+	case STORE_NOT_FOUND:
 		*status = MHD_HTTP_FORBIDDEN;
 		return error_json(c, *status, "invalid or expired invitation");
-	case 2:
+	case STORE_EXISTS:
 		*status = MHD_HTTP_CONFLICT;
 		return error_json(c, *status, "the address has an account "
 		    "already");
@@ -419,9 +422,11 @@ register_user(struct server *srv, struct MHD_Connection *c, const char *url,
 
 /* What a submission queues for other domains: one entry per domain. */
 struct remote_plan {
-	struct outbound *obs;
+	struct store_outbound_new *obs;
+	char **lists;		/* each one's recipients, malloc'd */
 	size_t n;
 	char sorted[8192];	/* every recipient, as stamped */
+	const char *stamp, *sdate;
 };
 
 static void
@@ -430,9 +435,11 @@ plan_release(struct remote_plan *plan)
 	size_t i;
 
 	for (i = 0; i < plan->n; i++)
-		free(plan->obs[i].recipients);
+		free(plan->lists[i]);
+	free(plan->lists);
 	free(plan->obs);
 	plan->obs = NULL;
+	plan->lists = NULL;
 	plan->n = 0;
 }
 
@@ -471,7 +478,8 @@ plan_remote(struct server *srv, struct MHD_Connection *c, const char *user,
 		return -1;
 	}
 	plan->obs = calloc(n, sizeof(*plan->obs));
-	if (plan->obs == NULL)
+	plan->lists = calloc(n, sizeof(*plan->lists));
+	if (plan->obs == NULL || plan->lists == NULL)
 		goto oom;
 	for (i = 0; i < n; i++) {
 		const char *dom = address_domain(rcpts[i]);
@@ -491,21 +499,14 @@ plan_remote(struct server *srv, struct MHD_Connection *c, const char *user,
 			off += (size_t)snprintf(mine + off, sizeof(mine) - off,
 			    "%s%s", off > 0 ? "," : "", rcpts[j]);
 		}
-		ob = &plan->obs[plan->n];
-		if ((ob->recipients = strdup(mine)) == NULL)
+		if ((plan->lists[plan->n] = strdup(mine)) == NULL)
 			goto oom;
+		plan->obs[plan->n].domain = dom;
+		plan->obs[plan->n].recipients = plan->lists[plan->n];
 		plan->n++;
-		(void)snprintf(ob->domain, sizeof(ob->domain), "%s", dom);
-		(void)snprintf(ob->sender, sizeof(ob->sender), "%s", user);
-		ob->all = plan->sorted;
-		(void)snprintf(ob->message_id, sizeof(ob->message_id), "%s",
-		    mid);
-		ob->data = (unsigned char *)rq->body.buf;
-		ob->len = rq->body.len;
-		(void)snprintf(ob->stamp, sizeof(ob->stamp), "%s", stamp);
-		(void)snprintf(ob->stamp_date, sizeof(ob->stamp_date), "%s",
-		    sdate);
 	}
+	plan->stamp = stamp;
+	plan->sdate = sdate;
 	return 0;
 oom:
 	plan_release(plan);
@@ -549,7 +550,8 @@ post_message(struct server *srv, struct MHD_Connection *c, const char *url,
 	char list[8192], *p, *comma, reply[512];
 	const char *to = header(c, "Smimp-To");
 	const char *mid = header(c, "Smimp-Message-Id");
-	struct store_delivery local[MSG_MAX_RECIPIENTS];
+	const char *local[MSG_MAX_RECIPIENTS];
+	struct store_body body;
 	struct store_submission sub;
 	struct remote_plan plan;
 	struct deferred_nonce dn;
@@ -588,38 +590,45 @@ post_message(struct server *srv, struct MHD_Connection *c, const char *url,
 			continue;
 		}
 		r = store_user_get(srv->store, rcpts[i], &log, &loglen, &err);
-		if (r < 0)
+		if (r == STORE_ERROR)
 			goto unavailable;
-		if (r == 0) {
+		if (r != STORE_OK) {
 			*status = MHD_HTTP_NOT_FOUND;
 			return error_json(c, *status, "unknown recipient");
 		}
 		free(log);
-		local[nlocal].recipient = rcpts[i];
-		local[nlocal].sender = user;
-		local[nlocal].message_id = mid;
-		local[nlocal].data = (const unsigned char *)rq->body.buf;
-		local[nlocal].len = rq->body.len;
-		nlocal++;
+		local[nlocal++] = rcpts[i];
 	}
 	if (remote && plan_remote(srv, c, user, dn.identity_key, to, mid, rcpts,
 	    n, rq, &plan, status, &ret) != 0)
 		return ret;
 	/* The nonce, the relay queue and the mailboxes: one commit. */
+	memset(&body, 0, sizeof(body));
+	body.data = (const unsigned char *)rq->body.buf;
+	body.len = rq->body.len;
 	memset(&sub, 0, sizeof(sub));
 	sub.signer = user;
 	sub.nonce = dn.nonce;
-	sub.expires = dn.expires;
-	sub.now = time_now();
+	sub.nonce_expires = dn.expires;
+	sub.sender = user;
+	sub.message_id = mid;
+	sub.all = plan.sorted;
+	sub.stamp = plan.stamp;
+	sub.stamp_date = plan.sdate;
+	sub.body = &body;
 	sub.obs = plan.obs;
 	sub.nobs = plan.n;
-	sub.d = local;
-	sub.nd = nlocal;
-	r = store_submit(srv->store, &sub, &err);
+	sub.local = local;
+	sub.nlocal = nlocal;
+	r = store_submit(srv->store, &sub, time_now(), &err);
 	plan_release(&plan);
-	if (r < 0)
+	if (r == STORE_ERROR)
 		goto unavailable;
-	if (r == 0) {
+	if (r == STORE_QUOTA) {
+		*status = MHD_HTTP_INSUFFICIENT_STORAGE;
+		return error_json(c, *status, "quota exceeded");
+	}
+	if (r != STORE_OK) {
 		*status = MHD_HTTP_UNAUTHORIZED;
 		return error_json(c, *status, "replayed request");
 	}
@@ -643,7 +652,8 @@ list_entry(const struct mailbox_entry *e, void *arg)
 
 	time_format(e->received, when);
 	return sbuf_addf(sb, "%s{\"id\":%lld,\"from\":\"%s\","
-	    "\"message_id\":\"%s\",\"size\":%zu,\"received\":\"%s\"}",
+	    "\"message_id\":\"%s\",\"size\":%" PRIu64 ","
+	    "\"received\":\"%s\"}",
 	    sb->len > 1 ? "," : "", (long long)e->id, e->sender,
 	    e->message_id, e->size, when);
 }
@@ -683,7 +693,8 @@ ack_many(struct server *srv, struct MHD_Connection *c, const char *user,
 		ids[n++] = (int64_t)json_integer_value(item);
 	}
 	json_decref(list);
-	r = store_mailbox_ack_many(srv->store, user, ids, n, &acked, &err);
+	r = store_mailbox_ack(srv->store, user, ids, n, &acked, time_now(),
+	    &err);
 	if (r != 0) {
 		log_line("%s", err.msg);
 		*status = MHD_HTTP_SERVICE_UNAVAILABLE;
@@ -701,13 +712,14 @@ mailbox(struct server *srv, struct MHD_Connection *c, const char *method,
     unsigned int *status)
 {
 	char user[ADDRESS_MAX + 1];
-	unsigned char *data;
+	struct MHD_Response *resp;
 	struct smimp_err err;
 	enum MHD_Result ret;
 	struct sbuf sb;
-	uint64_t id = 0;
-	size_t len;
-	int r;
+	uint64_t id = 0, len;
+	int64_t one;
+	size_t acked;
+	int r, fd;
 
 	if (authenticate(srv, c, method, url, rq, user, NULL, status,
 	    &ret) != 0)
@@ -734,27 +746,42 @@ mailbox(struct server *srv, struct MHD_Connection *c, const char *method,
 		return error_json(c, *status, "no such message");
 	}
 	if (strcmp(method, "DELETE") == 0) {
-		r = store_mailbox_ack(srv->store, user, (int64_t)id, &err);
-		*status = r < 0 ? MHD_HTTP_SERVICE_UNAVAILABLE : r == 0 ?
-		    MHD_HTTP_NOT_FOUND : MHD_HTTP_NO_CONTENT;
-		return r == 1 ? respond(c, *status, "text/plain", "", 0) :
-		    error_json(c, *status, r < 0 ? "store unavailable" :
-		    "no such message");
+		one = (int64_t)id;
+		r = store_mailbox_ack(srv->store, user, &one, 1, &acked,
+		    time_now(), &err);
+		if (r == STORE_ERROR)
+			log_line("%s", err.msg);
+		*status = r == STORE_ERROR ? MHD_HTTP_SERVICE_UNAVAILABLE :
+		    acked == 0 ? MHD_HTTP_NOT_FOUND : MHD_HTTP_NO_CONTENT;
+		return *status == MHD_HTTP_NO_CONTENT ? respond(c, *status,
+		    "text/plain", "", 0) : error_json(c, *status,
+		    r == STORE_ERROR ? "store unavailable" : "no such message");
 	}
 	if (strcmp(method, "GET") != 0) {
 		*status = MHD_HTTP_METHOD_NOT_ALLOWED;
 		return error_json(c, *status, "method not allowed");
 	}
-	r = store_mailbox_get(srv->store, user, (int64_t)id, &data, &len, &err);
-	if (r != 1) {
-		*status = r < 0 ? MHD_HTTP_SERVICE_UNAVAILABLE :
+	r = store_mailbox_open(srv->store, user, (int64_t)id, &fd, &len, &err);
+	if (r != STORE_OK) {
+		if (r == STORE_ERROR)
+			log_line("%s", err.msg);
+		*status = r == STORE_ERROR ? MHD_HTTP_SERVICE_UNAVAILABLE :
 		    MHD_HTTP_NOT_FOUND;
-		return error_json(c, *status, r < 0 ? "store unavailable" :
-		    "no such message");
+		return error_json(c, *status, r == STORE_ERROR ?
+		    "store unavailable" : "no such message");
 	}
+	/* Sent from the file as it is read: constant memory. */
+	resp = MHD_create_response_from_fd64(len, fd);
+	if (resp == NULL) {
+		close(fd);
+		return MHD_NO;
+	}
+	(void)MHD_add_response_header(resp, "Content-Type",
+	    "application/octet-stream");
+	(void)MHD_add_response_header(resp, "Cache-Control", "no-store");
 	*status = MHD_HTTP_OK;
-	ret = respond(c, *status, "application/octet-stream", data, len);
-	free(data);
+	ret = MHD_queue_response(c, *status, resp);
+	MHD_destroy_response(resp);
 	return ret;
 }
 
@@ -1105,6 +1132,7 @@ admin(struct smimpd_opts *o, struct smimpd_config *cfg,
     struct smimp_err *err)
 {
 	const char *sub = o->sub;
+	struct store_limits lim;
 	struct store *st;
 	struct idlog log;
 	char addr[ADDRESS_MAX + 1];
@@ -1127,7 +1155,8 @@ admin(struct smimpd_opts *o, struct smimpd_config *cfg,
 	if (strcmp(sub, "invite") == 0 && cfg->domain[0] == '\0')
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "invite needs the "
 		    "server's domain (--domain or the config file)");
-	st = store_open(cfg->datadir, err);
+	config_store_limits(cfg, &lim);
+	st = store_open(cfg->store, &lim, err);
 	if (st == NULL)
 		return -1;
 	if (strcmp(sub, "users") == 0) {
@@ -1137,19 +1166,22 @@ admin(struct smimpd_opts *o, struct smimpd_config *cfg,
 	} else if (strcmp(sub, "invite") == 0) {
 		ret = invite(st, addr, o->nargs > 1 ? o->args[1] : NULL, err);
 	} else if (strcmp(sub, "deluser") == 0) {
-		r = store_user_del(st, addr, err);
-		if (r == 0)
+		r = store_user_del(st, addr, time_now(), err);
+		if (r == STORE_NOT_FOUND)
 			smimp_err_set(err, SMIMP_EXIT_FAIL, "%s has no account",
 			    addr);
-		ret = r == 1 ? 0 : -1;
+		ret = r == STORE_OK ? 0 : -1;
 	} else if (idlog_read_file(&log, o->args[1], err) == 0) {
 		if (strcmp(log.address, addr) != 0)
 			smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' is the "
 			    "identity of %s, not %s", o->args[1], log.address,
 			    addr);
+		else if ((r = store_user_add(st, addr, log.raw, log.raw_len,
+		    time_now(), err)) == STORE_EXISTS)
+			smimp_err_set(err, SMIMP_EXIT_FAIL, "%s already has an "
+			    "account", addr);
 		else
-			ret = store_user_add(st, addr, log.raw, log.raw_len,
-			    err);
+			ret = r;
 		idlog_release(&log);
 	}
 	store_close(st);
@@ -1160,6 +1192,7 @@ int
 main(int argc, char **argv)
 {
 	struct smimpd_opts o;
+	struct store_limits lim;
 	struct server srv;
 	struct smimp_err err;
 	int ret;
@@ -1183,7 +1216,8 @@ main(int argc, char **argv)
 		printf("smimpd: configuration OK\n");
 		return SMIMP_EXIT_OK;
 	}
-	srv.store = store_open(srv.cfg.datadir, &err);
+	config_store_limits(&srv.cfg, &lim);
+	srv.store = store_open(srv.cfg.store, &lim, &err);
 	if (srv.store == NULL || server_key_load(&srv, &err) != 0)
 		goto fail;
 	ret = serve(&srv, &err);
