@@ -316,6 +316,7 @@ perform(struct remote *r, const char *method, const char *url,
 	cu.easy_setopt(r->curl, CURLOPT_NOSIGNAL, 1L);
 	cu.easy_setopt(r->curl, CURLOPT_CONNECTTIMEOUT, 10L);
 	cu.easy_setopt(r->curl, CURLOPT_TIMEOUT, 300L);
+	cu.easy_setopt(r->curl, CURLOPT_EXPECT_100_TIMEOUT_MS, 10000L);
 	cu.easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, collect);
 	cu.easy_setopt(r->curl, CURLOPT_WRITEDATA, &rep->body);
 	cu.easy_setopt(r->curl, CURLOPT_HTTPHEADER, headers);
@@ -491,7 +492,11 @@ remote_request(struct remote *r, const char *method, const char *domain,
 		headers = h;
 	}
 	ADD("%s", "Content-Type: application/octet-stream");
-	ADD("%s", "Expect:");
+	/*
+	 * A server answers from the headers whether it will take the body
+	 * (authentication, size): wait for its word before sending one.
+	 */
+	ADD("%s", len > 0 ? "Expect: 100-continue" : "Expect:");
 #undef ADD
 	ret = perform(r, method, url, body, len, headers, rep, err);
 	goto out;

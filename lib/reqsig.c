@@ -3,7 +3,8 @@
  *
  *	"smimp/1 request" NUL METHOD LF AUTHORITY LF TARGET LF DATE LF
  *	NONCE LF SIGNER LF hex(BLAKE2b-256(body)) LF
- *	then, for each signed header in order of its lowercased name:
+ *	then, for each signed header (Smimp-* but the signature's own,
+ *	with a value) in order of its lowercased name:
  *	lowercased-name ":" value LF
  */
 #include <stdio.h>
@@ -64,7 +65,8 @@ signed_headers(const struct reqsig_header *h, size_t n,
 
 	*nout = 0;
 	for (i = 0; i < n; i++) {
-		if (!reqsig_header_signed(h[i].name))
+		/* An empty header counts as absent: proxies drop them. */
+		if (!reqsig_header_signed(h[i].name) || h[i].value[0] == '\0')
 			continue;
 		if (*nout == REQSIG_HEADERS_MAX)
 			return smimp_err_set(err, SMIMP_EXIT_BADMSG, "too many "
@@ -176,8 +178,8 @@ reqsig_parse(struct reqsig *rs, const char *signer, const char *date,
 	memset(rs, 0, sizeof(*rs));
 	if (signer == NULL || date == NULL || nonce == NULL ||
 	    signature == NULL || body_hash == NULL)
-		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "missing request "
-		    "signature");
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "missing or "
+		    "malformed request signature");
 	if (field(rs->signer, sizeof(rs->signer), signer) != 0 ||
 	    field(rs->date, sizeof(rs->date), date) != 0 ||
 	    field(rs->nonce, sizeof(rs->nonce), nonce) != 0 ||
@@ -185,8 +187,8 @@ reqsig_parse(struct reqsig *rs, const char *signer, const char *date,
 	    strlen(body_hash) != 64 ||
 	    sodium_hex2bin(rs->body_hash, 32, body_hash, 64, NULL, &len,
 	    NULL) != 0 || len != 32)
-		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "malformed request "
-		    "signature");
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "missing or "
+		    "malformed request signature");
 	return 0;
 }
 

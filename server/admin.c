@@ -134,8 +134,8 @@ admin_run(const char *sub, char **args, int nargs,
 			ret = store_user_add(st, addr, log.raw, log.raw_len,
 			    time_now(), err);
 		if (ret == STORE_EXISTS) {
-			smimp_err_set(err, SMIMP_EXIT_FAIL, "%s has an account "
-			    "already", addr);
+			smimp_err_set(err, SMIMP_EXIT_FAIL, "%s already has an "
+			    "account", addr);
 			ret = -1;
 		}
 		idlog_release(&log);

@@ -6,10 +6,20 @@
 #include "config.h"
 #include "exitcode.h"
 #include "fileio.h"
+#include "store.h"
 #include "util.h"
 #include "banned.h"
 
 #define DEFAULT_MAX_MESSAGE	(64 * 1024 * 1024)
+#define GIB			((uint64_t)1 << 30)
+#define QUOTA_MAX		((uint64_t)1 << 60)
+/*
+ * How long a delivered (recipient, sender, message id) is remembered
+ * after it was fetched: longer than a sending server retries (give-up,
+ * 5 days by default), so that a retry after a lost answer is not
+ * delivered twice.
+ */
+#define IDEMPOTENCY_S		(7 * 24 * 3600)
 
 void
 config_defaults(struct smimpd_config *cfg)
@@ -25,6 +35,10 @@ config_defaults(struct smimpd_config *cfg)
 	cfg->rate_sender = 600;
 	cfg->rate_domain = 60000;
 	cfg->relay_workers = 4;
+	cfg->relay_domain_workers = 2;
+	cfg->mailbox_quota = GIB;
+	cfg->queue_quota = GIB;
+	cfg->stranger_quota = GIB / 4;
 	cfg->timeout = 30;
 	cfg->header_timeout = 10;
 	cfg->request_timeout = 600;
@@ -64,6 +78,19 @@ seconds(unsigned int *out, const char *name, const char *value,
 }
 
 static int
+bytes(uint64_t *out, const char *name, const char *value,
+    struct smimp_err *err)
+{
+	uint64_t n;
+
+	if (parse_u64(value, strlen(value), &n) != 0 || n > QUOTA_MAX)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s is a number of "
+		    "bytes, 0 for no limit", name);
+	*out = n;
+	return 0;
+}
+
+static int
 copy(char *dst, size_t cap, const char *name, const char *value,
     struct smimp_err *err)
 {
@@ -86,6 +113,14 @@ config_set(struct smimpd_config *cfg, const char *name, const char *value,
 	if (strcmp(name, "data") == 0)
 		return copy(cfg->datadir, sizeof(cfg->datadir), name, value,
 		    err);
+	if (strcmp(name, "store") == 0)
+		return copy(cfg->store, sizeof(cfg->store), name, value, err);
+	if (strcmp(name, "mailbox-quota") == 0)
+		return bytes(&cfg->mailbox_quota, name, value, err);
+	if (strcmp(name, "queue-quota") == 0)
+		return bytes(&cfg->queue_quota, name, value, err);
+	if (strcmp(name, "stranger-quota") == 0)
+		return bytes(&cfg->stranger_quota, name, value, err);
 	if (strcmp(name, "cert") == 0)
 		return copy(cfg->cert, sizeof(cfg->cert), name, value, err);
 	if (strcmp(name, "key") == 0)
@@ -136,12 +171,14 @@ config_set(struct smimpd_config *cfg, const char *name, const char *value,
 		    (unsigned int)v;
 		return 0;
 	}
-	if (strcmp(name, "relay-workers") == 0) {
+	if (strcmp(name, "relay-workers") == 0 ||
+	    strcmp(name, "relay-domain-workers") == 0) {
 		if (parse_u64(value, strlen(value), &n) != 0 || n == 0 ||
 		    n > RELAY_WORKERS_MAX)
-			return smimp_err_set(err, SMIMP_EXIT_USAGE, "relay-workers "
-			    "is a number from 1 to %d", RELAY_WORKERS_MAX);
-		cfg->relay_workers = (unsigned int)n;
+			return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s is a "
+			    "number from 1 to %d", name, RELAY_WORKERS_MAX);
+		*(name[6] == 'w' ? &cfg->relay_workers :
+		    &cfg->relay_domain_workers) = (unsigned int)n;
 		return 0;
 	}
 	if (strcmp(name, "plain-http") == 0) {
@@ -230,6 +267,17 @@ parse_listen(struct smimpd_config *cfg, struct smimp_err *err)
 	return 0;
 }
 
+void
+config_store_limits(const struct smimpd_config *cfg,
+    struct store_limits *lim)
+{
+	memset(lim, 0, sizeof(*lim));
+	lim->mailbox_bytes = cfg->mailbox_quota;
+	lim->sender_queue_bytes = cfg->queue_quota;
+	lim->stranger_domain_bytes = cfg->stranger_quota;
+	lim->idempotency = IDEMPOTENCY_S;
+}
+
 int
 config_finish(struct smimpd_config *cfg, int serving, struct smimp_err *err)
 {
@@ -237,6 +285,9 @@ config_finish(struct smimpd_config *cfg, int serving, struct smimp_err *err)
 
 	if (parse_listen(cfg, err) != 0)
 		return -1;
+	if (cfg->store[0] == '\0' && (size_t)snprintf(cfg->store,
+	    sizeof(cfg->store), "sqlite:%s", cfg->datadir) >= sizeof(cfg->store))
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "data is too long");
 	if (!serving)
 		return 0;
 	if (cfg->domain[0] == '\0')

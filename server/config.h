@@ -7,6 +7,7 @@
 
 #include <netinet/in.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "address.h"
 #include "err.h"
@@ -20,6 +21,11 @@ struct smimpd_config {
 	struct sockaddr_in listen_addr;
 	unsigned short port;
 	char datadir[4096];
+	char store[4096 + 16];		/* the store URI; default sqlite:DATADIR */
+	/* Store quotas, in bytes (0: none). */
+	uint64_t mailbox_quota;		/* per recipient */
+	uint64_t queue_quota;		/* queued for relay, per sender */
+	uint64_t stranger_quota;	/* per remote domain per day */
 	char cert[4096];
 	char key[4096];
 	int plain_http;
@@ -35,6 +41,7 @@ struct smimpd_config {
 	unsigned int retry_max;
 	unsigned int give_up;
 	unsigned int relay_workers;	/* deliveries in parallel */
+	unsigned int relay_domain_workers;	/* of them, to one domain */
 	unsigned int timeout;		/* idle connections close after */
 	unsigned int header_timeout;	/* a request's headers, in all */
 	unsigned int request_timeout;	/* a whole request, in all */
@@ -56,6 +63,10 @@ int config_read(struct smimpd_config *cfg, const char *path,
 /* Set one setting by name (from the file or a flag). */
 int config_set(struct smimpd_config *cfg, const char *name,
     const char *value, struct smimp_err *err);
+/* What the store refuses to grow past, from the settings. */
+struct store_limits;
+void config_store_limits(const struct smimpd_config *cfg,
+    struct store_limits *lim);
 /* Check the whole: what serving needs, derived fields. */
 int config_finish(struct smimpd_config *cfg, int serving,
     struct smimp_err *err);

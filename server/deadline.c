@@ -27,6 +27,7 @@ struct watched {
 };
 
 static pthread_mutex_t watch_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t watch_cv = PTHREAD_COND_INITIALIZER;
 static struct watched *watch_list;
 static int watch_stop;
 static unsigned int header_timeout;
@@ -125,15 +126,17 @@ same_peer(const struct watched *w)
 static void *
 watch_main(void *arg)
 {
-	struct timespec tick = { 1, 0 };
+	struct timespec tick;
 	struct watched *w;
 	int64_t now;
 
 	(void)arg;
+	pthread_mutex_lock(&watch_mu);
 	for (;;) {
-		(void)nanosleep(&tick, NULL);
+		clock_gettime(CLOCK_REALTIME, &tick);
+		tick.tv_sec++;
+		(void)pthread_cond_timedwait(&watch_cv, &watch_mu, &tick);
 		now = mono_now();
-		pthread_mutex_lock(&watch_mu);
 		if (watch_stop) {
 			pthread_mutex_unlock(&watch_mu);
 			return NULL;
@@ -144,7 +147,6 @@ watch_main(void *arg)
 				(void)shutdown(w->fd, SHUT_RDWR);
 				w->cut = 1;
 			}
-		pthread_mutex_unlock(&watch_mu);
 	}
 }
 
@@ -166,6 +168,7 @@ conn_watch_stop(struct server *srv)
 		return;
 	pthread_mutex_lock(&watch_mu);
 	watch_stop = 1;
+	pthread_cond_signal(&watch_cv);
 	pthread_mutex_unlock(&watch_mu);
 	pthread_join(srv->watch_thread, NULL);
 	srv->watch_running = 0;

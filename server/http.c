@@ -78,17 +78,24 @@ void
 reply_json(struct exchange *x, unsigned int status, json_t *body)
 {
 	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+	char *line = NULL;
 	size_t len;
 
 	json_decref(body);
-	if (text == NULL) {
+	/* One line, for whoever reads it with curl. */
+	if (text != NULL && (line = malloc(strlen(text) + 2)) != NULL) {
+		len = strlen(text);
+		memcpy(line, text, len);
+		line[len++] = '\n';
+		line[len] = '\0';
+	}
+	free(text);
+	if (line == NULL) {
 		set_reply(x, 500, NULL, NULL);
 		return;
 	}
-	len = strlen(text);
-	text[len] = '\0';
 	set_reply(x, status, MHD_create_response_from_buffer_with_free_callback(
-	    len, text, free), "application/json");
+	    len, line, free), "application/json");
 }
 
 void
@@ -284,6 +291,21 @@ body_open(struct exchange *x)
 	return 0;
 }
 
+int
+spool_reopen(const char *path, int *fd)
+{
+	int rd;
+
+	if (fsync(*fd) != 0)
+		return -1;
+	rd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (rd < 0)
+		return -1;
+	(void)close(*fd);
+	*fd = rd;
+	return 0;
+}
+
 /* Take a piece of the body; -1 drops the connection (over the cap). */
 static int
 body_take(struct exchange *x, const char *data, size_t len)
@@ -321,8 +343,8 @@ body_finish(struct exchange *x)
 		    REQSIG_H_BODY_HASH);
 		return -1;
 	}
-	if (x->spool_fd >= 0 && fsync(x->spool_fd) != 0) {
-		log_warn("fsync %s", x->spool);
+	if (x->spool_fd >= 0 && spool_reopen(x->spool, &x->spool_fd) != 0) {
+		log_warn("spool %s", x->spool);
 		reply_error(x, 503, "cannot spool the message");
 		return -1;
 	}
@@ -687,9 +709,14 @@ out:
 void
 http_stop(struct server *srv)
 {
+	MHD_socket ls;
+
 	if (srv->httpd == NULL)
 		return;
-	(void)MHD_quiesce_daemon(srv->httpd);
+	/* No new connections: the listening socket is ours again, to close. */
+	ls = MHD_quiesce_daemon(srv->httpd);
+	if (ls != MHD_INVALID_SOCKET)
+		(void)close(ls);
 	workers_stop(srv, 1);
 	MHD_stop_daemon(srv->httpd);
 	srv->httpd = NULL;

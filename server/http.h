@@ -108,6 +108,12 @@ struct exchange {
 	struct exchange *next;		/* the work queue */
 };
 
+/*
+ * A spooled body is complete: fsync it, and have *fd read it from the
+ * start instead.  0, or -1 with errno.
+ */
+int spool_reopen(const char *path, int *fd);
+
 /* A request header's value, or NULL. */
 const char *exchange_header(struct exchange *x, const char *name);
 

@@ -266,7 +266,7 @@ read_item(struct exchange *x, struct batch_reader *br, struct item *it,
 	if (batch_reader_body(br, len, spool_piece, &a) != 0)
 		return -1;
 	(void)crypto_generichash_final(&a.h, it->hash, 32);
-	if (fsync(it->fd) != 0) {
+	if (spool_reopen(it->spool, &it->fd) != 0) {
 		*io = 1;
 		return -1;
 	}

@@ -1,16 +1,17 @@
 /*
  * relay.c - store-and-forward between domains.
  *
- * Outbound: messages for other domains wait in a durable queue; a
- * thread delivers each to the recipient domain's server in a request
- * signed by this server's key, retrying with exponential backoff and,
- * past the give-up time, leaving a signed bounce notice in the sender's
- * mailbox.  Inbound: a delivery is accepted only if the request is
- * signed by the sending domain's published server key and the sender's
- * delivery stamp verifies under the identity log its domain serves.
+ * Outbound: messages for other domains wait in the store's queue;
+ * worker threads claim due entries with leases (several nodes may share
+ * one queue, and a crashed worker's entries come back when its lease
+ * expires) and deliver each to the recipient domain's server in a
+ * request signed by this server's key, retrying with exponential
+ * backoff and, past the give-up time, leaving a signed bounce notice in
+ * the sender's mailbox.  Deliveries from other domains are inbound.c's.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -19,6 +20,7 @@
 
 #include "exitcode.h"
 #include "batch.h"
+#include "fileio.h"
 #include "idlog.h"
 #include "message.h"
 #include "remote.h"
@@ -29,56 +31,66 @@
 #include "banned.h"
 
 #define RELAY_IDLE_MS	200
-static struct remote *
-new_remote(const struct server *srv, struct smimp_err *err)
-{
-	struct remote_opts o;
+#define RELAY_LEASE_S	600	/* a claim's lease: longer than any attempt */
+#define RELAY_BATCH_BYTES (4 * 1024 * 1024)	/* bodies in one batch request */
 
-	memset(&o, 0, sizeof(o));
-	o.resolve = srv->cfg.resolve[0] != '\0' ? srv->cfg.resolve : NULL;
-	o.cacert = srv->cfg.cacert[0] != '\0' ? srv->cfg.cacert : NULL;
-	o.allow_http = srv->cfg.allow_http[0] != '\0' ? srv->cfg.allow_http :
-	    NULL;
-	return remote_new(&o, err);
-}
-
-/* A bounce notice, signed by this server, into the sender's mailbox. */
+/*
+ * Give up on an entry: the store removes it and leaves a notice, signed
+ * by this server, in the sender's mailbox, in one transaction.
+ */
 static void
-bounce(struct server *srv, const struct outbound *ob, const char *reason)
+bounce(struct server *srv, const char *owner, const struct outbound *ob,
+    const char *reason)
 {
 	struct smimp_err err;
+	struct store_body body;
+	struct store_delivery notice;
 	unsigned char sig[64];
 	char when[TIME_STRLEN], signer[300], mid[600];
 	struct sbuf sb;
+	int r;
 
 	sbuf_init(&sb, 64 * 1024);
 	time_format(time_now(), when);
 	if (sbuf_addf(&sb, "smimp-bounce/1\nserver: %s\nmessage-id: %s\n"
 	    "recipients: %s\ndate: %s\nreason: %s\n", srv->cfg.domain,
 	    ob->message_id, ob->recipients, when, reason) != 0)
-		goto out;
+		goto oom;
 	crypto_sign_detached(sig, NULL, (unsigned char *)sb.buf, sb.len,
 	    srv->server_sk);
 	if (sbuf_add(&sb, "signature: ", 11) || sbuf_add_b64(&sb, sig, 64) ||
 	    sbuf_add(&sb, "\n", 1))
-		goto out;
+		goto oom;
 	(void)snprintf(signer, sizeof(signer), "server:%s", srv->cfg.domain);
 	(void)snprintf(mid, sizeof(mid), "bounce:%s:%s", ob->domain,
 	    ob->message_id);
-	if (store_deliver(srv->store, ob->sender, signer, mid,
-	    (unsigned char *)sb.buf, sb.len, &err) != 0)
-		log_line("bounce for %s: %s", ob->sender, err.msg);
+	memset(&body, 0, sizeof(body));
+	body.data = (const unsigned char *)sb.buf;
+	body.len = sb.len;
+	notice.recipient = ob->sender;
+	notice.sender = signer;
+	notice.message_id = mid;
+	notice.body = &body;
+	r = store_outbound_bounce(srv->store, owner, ob->id, &notice,
+	    time_now(), &err);
+	if (r == STORE_ERROR)
+		log_warnx("bounce for %s: %s", ob->sender, err.msg);
+	else if (r != STORE_OK)
+		log_warnx("bounce of %s: no longer ours", ob->message_id);
 	else
-		log_line("bounced %s to %s: %s", ob->message_id, ob->sender,
+		log_info("bounced %s to %s: %s", ob->message_id, ob->sender,
 		    reason);
-out:
+	sbuf_release(&sb);
+	return;
+oom:
+	log_warnx("bounce for %s: out of memory", ob->sender);
 	sbuf_release(&sb);
 }
 
 /* One delivery attempt: 0 delivered, 1 retry later, 2 permanent failure. */
 static int
 attempt(struct server *srv, struct remote *r, const struct outbound *ob,
-    char *reason, size_t cap)
+    const unsigned char *body, size_t len, char *reason, size_t cap)
 {
 	struct remote_reply rep;
 	struct smimp_err err;
@@ -104,7 +116,7 @@ attempt(struct server *srv, struct remote *r, const struct outbound *ob,
 		extra[i] = h[i];
 	extra[6] = NULL;
 	if (remote_request(r, "POST", ob->domain, base, "/v1/deliver",
-	    ob->data, ob->len, signer, srv->server_sk, extra, &rep,
+	    body, len, signer, srv->server_sk, extra, &rep,
 	    &err) != 0) {
 		(void)snprintf(reason, cap, "%s", err.msg);
 		return 1;
@@ -131,49 +143,12 @@ backoff(const struct server *srv, unsigned int attempts)
 	return (int64_t)(d < srv->cfg.retry_max ? d : srv->cfg.retry_max);
 }
 
-/* Is id being delivered by a worker now?  Under relay_mu. */
-static int
-in_flight(const struct server *srv, int64_t id)
-{
-	unsigned int i, j;
-
-	for (i = 0; i < srv->relay_running; i++)
-		for (j = 0; j < BATCH_MAX; j++)
-			if (srv->relay_inflight[i][j] == id)
-				return 1;
-	return 0;
-}
-
 /*
- * Refill the shared batch with due entries after the cursor that no
- * worker holds.  Under relay_mu.  Returns how many the query found.
+ * Sleep until relay_wake() or RELAY_IDLE_MS, unless woken since wakes
+ * was read or stopping.
  */
-static size_t
-refill(struct server *srv)
-{
-	struct outbound due[RELAY_BATCH];
-	struct smimp_err err;
-	size_t n = 0, i;
-
-	smimp_err_clear(&err);
-	if (store_outbound_due(srv->store, time_now(), srv->relay_cursor, due,
-	    RELAY_BATCH, &n, &err) != 0) {
-		log_line("relay: %s", err.msg);
-		return 0;
-	}
-	srv->relay_nbatch = srv->relay_next = 0;
-	for (i = 0; i < n; i++) {
-		srv->relay_cursor = due[i].id;
-		if (in_flight(srv, due[i].id))
-			outbound_release(&due[i]);
-		else
-			srv->relay_batch[srv->relay_nbatch++] = due[i];
-	}
-	return n;
-}
-
 static void
-idle_wait(struct server *srv)
+idle_wait(struct server *srv, unsigned long wakes)
 {
 	struct timespec ts;
 
@@ -183,56 +158,11 @@ idle_wait(struct server *srv)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
 	}
-	(void)pthread_cond_timedwait(&srv->relay_cv, &srv->relay_mu, &ts);
-}
-
-/*
- * The next entries for worker w to deliver, into obs: the next due one
- * and those after it for the same domain, up to BATCH_MAX and
- * RELAY_BATCH_BYTES.  Returns how many, 0 when stopping.  Scans the
- * queue in id order from a cursor, wrapping to the start when it runs
- * out, and sleeps only when a whole scan from the start finds nothing.
- */
-static size_t
-take_work(struct server *srv, unsigned int w, struct outbound *obs)
-{
-	size_t found, n, bytes;
-	int from_start;
-	struct outbound *next;
-
 	pthread_mutex_lock(&srv->relay_mu);
-	memset(srv->relay_inflight[w], 0, sizeof(srv->relay_inflight[w]));
-	for (;;) {
-		if (srv->relay_stop) {
-			pthread_mutex_unlock(&srv->relay_mu);
-			return 0;
-		}
-		for (n = 0, bytes = 0; srv->relay_next < srv->relay_nbatch &&
-		    n < BATCH_MAX; n++) {
-			next = &srv->relay_batch[srv->relay_next];
-			if (n > 0 && (strcmp(next->domain, obs[0].domain) != 0 ||
-			    bytes + next->len > RELAY_BATCH_BYTES))
-				break;
-			obs[n] = *next;
-			srv->relay_next++;
-			bytes += obs[n].len;
-			srv->relay_inflight[w][n] = obs[n].id;
-		}
-		if (n > 0) {
-			pthread_mutex_unlock(&srv->relay_mu);
-			return n;
-		}
-		from_start = srv->relay_cursor == 0;
-		found = refill(srv);
-		if (srv->relay_nbatch > 1)
-			pthread_cond_broadcast(&srv->relay_cv);
-		if (srv->relay_nbatch > 0 || found == RELAY_BATCH)
-			continue;
-		srv->relay_cursor = 0;
-		if (!from_start)
-			continue;
-		idle_wait(srv);
-	}
+	if (!srv->relay_stop && srv->relay_wakes == wakes)
+		(void)pthread_cond_timedwait(&srv->relay_cv, &srv->relay_mu,
+		    &ts);
+	pthread_mutex_unlock(&srv->relay_mu);
 }
 
 struct worker {
@@ -242,7 +172,8 @@ struct worker {
 
 /* A batch body for these queue entries. */
 static int
-batch_body(const struct outbound *obs, size_t n, struct sbuf *sb)
+batch_body(const struct outbound *obs, unsigned char *const *bodies,
+    size_t n, struct sbuf *sb)
 {
 	struct batch_item it;
 	size_t i;
@@ -254,8 +185,8 @@ batch_body(const struct outbound *obs, size_t n, struct sbuf *sb)
 		it.mid = obs[i].message_id;
 		it.stamp = obs[i].stamp;
 		it.sdate = obs[i].stamp_date;
-		it.body = obs[i].data;
-		it.len = obs[i].len;
+		it.body = bodies[i];
+		it.len = (size_t)obs[i].len;
 		if (batch_add(sb, &it) != 0)
 			return -1;
 	}
@@ -280,7 +211,8 @@ status_outcome(long status)
  */
 static void
 attempt_batch(struct server *srv, struct remote *r,
-    const struct outbound *obs, size_t n, int *res, char (*reasons)[1024])
+    const struct outbound *obs, unsigned char *const *bodies, size_t n,
+    int *res, char (*reasons)[1024])
 {
 	struct remote_reply rep;
 	struct smimp_err err;
@@ -291,13 +223,14 @@ attempt_batch(struct server *srv, struct remote *r,
 	int all = -1;
 
 	if (n == 1) {
-		res[0] = attempt(srv, r, &obs[0], reasons[0], 1024);
+		res[0] = attempt(srv, r, &obs[0], bodies[0], (size_t)obs[0].len,
+		    reasons[0], 1024);
 		return;
 	}
 	smimp_err_clear(&err);
 	sbuf_init(&body, RELAY_BATCH_BYTES + 64 * 1024);
 	(void)snprintf(signer, sizeof(signer), "server:%s", srv->cfg.domain);
-	if (batch_body(obs, n, &body) != 0)
+	if (batch_body(obs, bodies, n, &body) != 0)
 		goto singly;
 	if (remote_base(r, obs[0].domain, base, sizeof(base), &err) != 0 ||
 	    remote_request(r, "POST", obs[0].domain, base, "/v1/deliver-batch",
@@ -342,9 +275,106 @@ attempt_batch(struct server *srv, struct remote *r,
 		goto out;
 singly:
 	for (i = 0; i < n; i++)
-		res[i] = attempt(srv, r, &obs[i], reasons[i], 1024);
+		res[i] = attempt(srv, r, &obs[i], bodies[i], (size_t)obs[i].len,
+		    reasons[i], 1024);
 out:
 	sbuf_release(&body);
+}
+
+/* A claimed entry's body, read into memory: *body malloc'd. */
+static int
+load_body(struct server *srv, const struct outbound *ob,
+    unsigned char **body, struct smimp_err *err)
+{
+	uint64_t len;
+	size_t got;
+	int fd, r;
+
+	*body = NULL;
+	r = store_outbound_open(srv->store, ob->id, &fd, &len, err);
+	if (r != STORE_OK)
+		return r == STORE_ERROR ? -1 : smimp_err_set(err,
+		    SMIMP_EXIT_FAIL, "the queued body is gone");
+	r = len != ob->len || len > SIZE_MAX - 1 ? smimp_err_set(err,
+	    SMIMP_EXIT_FAIL, "the queued body changed size") :
+	    fd_read_all(fd, "queued body", (size_t)len, body, &got, err);
+	(void)close(fd);
+	return r;
+}
+
+/*
+ * What came of each attempt: done entries go together, failures are
+ * retried later or, past the give-up time or refused for good, bounced.
+ * A retry that cannot be recorded is logged; the entry comes back when
+ * its lease expires.
+ */
+static void
+settle(struct server *srv, const char *owner, const struct outbound *obs,
+    size_t n, const int *res, char (*reasons)[1024])
+{
+	struct smimp_err err;
+	int64_t done[BATCH_MAX], now = time_now();
+	size_t i, ndone = 0;
+	int r;
+
+	for (i = 0; i < n; i++) {
+		if (res[i] == 0) {
+			log_info("relayed %s to %s", obs[i].message_id,
+			    obs[i].domain);
+			done[ndone++] = obs[i].id;
+		} else if (res[i] == 2 || now - obs[i].first_try >=
+		    (int64_t)srv->cfg.give_up) {
+			bounce(srv, owner, &obs[i], reasons[i]);
+		} else {
+			log_warnx("relay %s to %s: %s; retrying",
+			    obs[i].message_id, obs[i].domain, reasons[i]);
+			r = store_outbound_retry(srv->store, owner, obs[i].id,
+			    now + backoff(srv, obs[i].attempts), &err);
+			if (r == STORE_ERROR)
+				log_warnx("relay: cannot record the retry of "
+				    "%s: %s; it comes back when its lease "
+				    "expires", obs[i].message_id, err.msg);
+		}
+	}
+	if (ndone > 0 && store_outbound_done(srv->store, owner, done, ndone,
+	    &err) == STORE_ERROR)
+		log_warnx("relay: %s", err.msg);
+}
+
+/*
+ * Read the claimed entries' bodies; one that cannot be read counts as
+ * a failed attempt (res 1) and is left out of obs, which is compacted.
+ * Returns how many remain.
+ */
+static size_t
+load_bodies(struct server *srv, const char *owner, struct outbound *obs,
+    size_t n, unsigned char **bodies)
+{
+	struct smimp_err err;
+	char (*reason)[1024];
+	size_t i, m = 0;
+	int res = 1;
+
+	reason = calloc(1, sizeof(*reason));
+	for (i = 0; i < n; i++) {
+		if (load_body(srv, &obs[i], &bodies[m], &err) != 0) {
+			log_warnx("relay %s: %s", obs[i].message_id, err.msg);
+			if (reason != NULL) {
+				(void)snprintf(*reason, sizeof(*reason), "%s",
+				    err.msg);
+				settle(srv, owner, &obs[i], 1, &res, reason);
+			}
+			outbound_release(&obs[i]);
+			continue;
+		}
+		if (m != i) {
+			obs[m] = obs[i];
+			memset(&obs[i], 0, sizeof(obs[i]));
+		}
+		m++;
+	}
+	free(reason);
+	return m;
 }
 
 static void *
@@ -352,48 +382,55 @@ relay_main(void *arg)
 {
 	struct worker *wk = arg;
 	struct server *srv = wk->srv;
-	unsigned int w = wk->index;
 	struct remote *r;
 	struct smimp_err err;
 	struct outbound *obs;
-	int64_t done[BATCH_MAX];
+	unsigned char *bodies[BATCH_MAX];
 	int res[BATCH_MAX];
-	char (*reasons)[1024];
-	size_t n, i, ndone;
+	char (*reasons)[1024], owner[64];
+	unsigned long wakes;
+	size_t n, i;
+	int64_t now;
+	int stop;
 
+	/* Unique per node and worker: only this worker finishes its claims. */
+	(void)snprintf(owner, sizeof(owner), "%s:%u", srv->relay_node,
+	    wk->index);
 	free(wk);
 	smimp_err_clear(&err);
 	obs = calloc(BATCH_MAX, sizeof(*obs));
 	reasons = calloc(BATCH_MAX, sizeof(*reasons));
-	r = new_remote(srv, &err);
+	r = server_remote(srv, &err);
 	if (r == NULL || obs == NULL || reasons == NULL) {
-		log_line("relay: %s", r == NULL ? err.msg : "out of memory");
+		log_warnx("relay: %s", r == NULL ? err.msg : "out of memory");
 		goto out;
 	}
-	while ((n = take_work(srv, w, obs)) > 0) {
-		attempt_batch(srv, r, obs, n, res, reasons);
-		for (i = 0, ndone = 0; i < n; i++) {
-			if (res[i] == 0) {
-				log_line("relayed %s to %s", obs[i].message_id,
-				    obs[i].domain);
-				done[ndone++] = obs[i].id;
-			} else if (res[i] == 2 || time_now() -
-			    obs[i].first_try >= (int64_t)srv->cfg.give_up) {
-				bounce(srv, &obs[i], reasons[i]);
-				done[ndone++] = obs[i].id;
-			} else {
-				log_line("relay %s to %s: %s; retrying",
-				    obs[i].message_id, obs[i].domain,
-				    reasons[i]);
-				(void)store_outbound_retry(srv->store, obs[i].id,
-				    time_now() + backoff(srv, obs[i].attempts),
-				    &err);
-			}
+	for (;;) {
+		pthread_mutex_lock(&srv->relay_mu);
+		stop = srv->relay_stop;
+		wakes = srv->relay_wakes;
+		pthread_mutex_unlock(&srv->relay_mu);
+		if (stop)
+			break;
+		now = time_now();
+		if (store_outbound_claim(srv->store, owner, now,
+		    now + RELAY_LEASE_S, srv->cfg.relay_domain_workers,
+		    RELAY_BATCH_BYTES, obs, BATCH_MAX, &n, &err) != STORE_OK) {
+			log_warnx("relay: %s", err.msg);
+			n = 0;
 		}
-		if (store_outbound_done_many(srv->store, done, ndone, &err) != 0)
-			log_line("relay: %s", err.msg);
-		for (i = 0; i < n; i++)
+		if (n > 0)
+			n = load_bodies(srv, owner, obs, n, bodies);
+		if (n == 0) {
+			idle_wait(srv, wakes);
+			continue;
+		}
+		attempt_batch(srv, r, obs, bodies, n, res, reasons);
+		settle(srv, owner, obs, n, res, reasons);
+		for (i = 0; i < n; i++) {
+			free(bodies[i]);
 			outbound_release(&obs[i]);
+		}
 	}
 out:
 	free(reasons);
@@ -406,11 +443,15 @@ int
 relay_start(struct server *srv)
 {
 	struct worker *wk;
+	unsigned char node[8];
 	unsigned int i;
 
 	if (pthread_mutex_init(&srv->relay_mu, NULL) != 0 ||
 	    pthread_cond_init(&srv->relay_cv, NULL) != 0)
 		return -1;
+	randombytes_buf(node, sizeof(node));
+	sodium_bin2hex(srv->relay_node, sizeof(srv->relay_node), node,
+	    sizeof(node));
 	for (i = 0; i < srv->cfg.relay_workers; i++) {
 		wk = malloc(sizeof(*wk));
 		if (wk == NULL)
@@ -435,6 +476,7 @@ relay_wake(struct server *srv)
 	if (srv->relay_running == 0)
 		return;
 	pthread_mutex_lock(&srv->relay_mu);
+	srv->relay_wakes++;
 	pthread_cond_signal(&srv->relay_cv);
 	pthread_mutex_unlock(&srv->relay_mu);
 }
@@ -452,7 +494,5 @@ relay_stop(struct server *srv)
 	pthread_mutex_unlock(&srv->relay_mu);
 	for (i = 0; i < srv->relay_running; i++)
 		pthread_join(srv->relay[i], NULL);
-	while (srv->relay_next < srv->relay_nbatch)
-		outbound_release(&srv->relay_batch[srv->relay_next++]);
 	srv->relay_running = 0;
 }

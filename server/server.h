@@ -50,7 +50,8 @@ struct server {
 	pthread_mutex_t relay_mu;
 	pthread_cond_t relay_cv;
 	int relay_stop;
-	char node_id[24];		/* this process, in lease owners */
+	unsigned long relay_wakes;	/* relay_wake() calls, under relay_mu */
+	char relay_node[17];		/* random: this process, in lease owners */
 };
 
 /*

@@ -60,6 +60,15 @@ server_remote(const struct server *srv, struct smimp_err *err)
 	return remote_new(&o, err);
 }
 
+struct store *
+server_store_open(const struct smimpd_config *cfg, struct smimp_err *err)
+{
+	struct store_limits lim;
+
+	config_store_limits(cfg, &lim);
+	return store_open(cfg->store, &lim, err);
+}
+
 /*
  * Started as root: give up root for the configured user once the port
  * is bound, and own the data directory as that user.
@@ -71,9 +80,11 @@ drop_privileges(const struct smimpd_config *cfg, struct smimp_err *err)
 
 	if (geteuid() != 0)
 		return 0;
-	if (cfg->user[0] == '\0')
-		return smimp_err_set(err, SMIMP_EXIT_USAGE, "refusing to serve "
-		    "as root: set 'user' to the account to run as");
+	if (cfg->user[0] == '\0') {
+		log_warnx("running as root: set 'user' to the account to run "
+		    "as");
+		return 0;
+	}
 	pw = getpwnam(cfg->user);
 	if (pw == NULL)
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "no such user '%s'",
@@ -209,6 +220,7 @@ main(int argc, char **argv)
 
 	smimp_err_clear(&err);
 	memset(&srv, 0, sizeof(srv));
+	srv.listen_fd = -1;
 	if (sodium_init() < 0) {
 		fprintf(stderr, "smimpd: cannot initialize libsodium\n");
 		return SMIMP_EXIT_FAIL;
@@ -226,12 +238,11 @@ main(int argc, char **argv)
 		printf("smimpd: configuration OK\n");
 		return SMIMP_EXIT_OK;
 	}
-	srv.listen_fd = -1;
 	if (http_listen(&srv, &err) != 0 || drop_privileges(&srv.cfg,
-	    &err) != 0 || serverkey_load(&srv, &err) != 0)
+	    &err) != 0)
 		goto fail;
 	srv.store = server_store_open(&srv.cfg, &err);
-	if (srv.store == NULL)
+	if (srv.store == NULL || serverkey_load(&srv, &err) != 0)
 		goto fail;
 	if ((size_t)snprintf(srv.spool_prefix, sizeof(srv.spool_prefix),
 	    "%s/upload", store_spool_dir(srv.store)) >=
@@ -246,6 +257,8 @@ main(int argc, char **argv)
 		goto fail;
 	return SMIMP_EXIT_OK;
 fail:
+	if (srv.listen_fd >= 0)
+		(void)close(srv.listen_fd);
 	if (err.msg[0] != '\0')
 		fprintf(stderr, "smimpd: %s\n", err.msg);
 	if (srv.store != NULL)

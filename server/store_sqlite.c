@@ -1,6 +1,8 @@
 /*
- * store_sqlite.c - the embedded store: SQLite in WAL mode with
- * synchronous=FULL, so that a commit is on disk when it returns.
+ * store_sqlite.c - the embedded store, "sqlite:DIR": SQLite in WAL mode
+ * with synchronous=FULL in DIR/smimpd.db, so that a commit is on disk
+ * when it returns; message bodies as files under DIR/bodies/; uploads
+ * spooled in DIR/spool/.
  *
  * Writes go through one writer connection in group commits: a caller
  * queues its operation, and whichever caller finds no commit under way
@@ -10,35 +12,67 @@
  * a request pays exactly one.  Reads use a small pool of connections
  * of their own, which in WAL mode see only committed data and never
  * wait for the writer.
+ *
+ * Bodies: every row that carries a body (a mailbox copy, a relay queue
+ * entry) has a file name of its own, bodies/XX/NAME; the rows of one
+ * message share one file through hard links, so removing a row unlinks
+ * only its own name.  A name is linked, its file and directory synced,
+ * before the transaction that references it commits, and unlinked only
+ * after the transaction that forgets it has committed.  A crash in
+ * between leaves names that no row references, and only those: the
+ * next open removes them, and everything in spool/.
  */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include "exitcode.h"
 #include "fileio.h"
-#include "store.h"
-#include "util.h"
+#include "remote.h"
+#include "store_backend.h"
 #include "banned.h"
 
 #define BUSY_TIMEOUT_MS	5000
 #define READERS		8
-#define NONCE_SWEEP_S	10	/* forget expired nonces this often */
+#define SWEEP_S		10	/* forget what has expired this often */
+#define NAME_LEN	32	/* a body file's name: hex, random */
+#define NAME_TRIES	8	/* fresh names or ids tried on a collision */
+#define ID_MAX		((INT64_C(1) << 53) - 1)
+#define TRASH_PAGE	256
+#define COPY_CHUNK	(64 * 1024)
+#define DAY_S		86400
+
+struct sqlite_store;
 
 struct write_op {
-	int (*run)(sqlite3 *db, void *arg, struct smimp_err *err);
+	int (*run)(struct sqlite_store *s, void *arg, struct smimp_err *err);
 	void *arg;
+	int64_t now;		/* the caller's clock, for the sweeps; or 0 */
 	int ret;
 	int done;
 	struct smimp_err err;
 	struct write_op *next;
 };
 
-struct store {
+struct sqlite_store {
+	struct store base;		/* first: what store.c sees */
+	char dir[PATH_MAX];
+	char bodies[PATH_MAX];
+	char spool[PATH_MAX];
+	int lock_fd;
 	sqlite3 *db;			/* the writer */
 	pthread_mutex_t mu;		/* the write queue */
 	pthread_cond_t committed;	/* a group commit finished */
@@ -46,16 +80,1760 @@ struct store {
 	pthread_cond_t reader_free;
 	struct write_op *queued;	/* newest first */
 	int committing;
-	int64_t next_sweep;
+	int64_t next_sweep;		/* the writer's own */
 	sqlite3 *readers[READERS];
 	int nfree;
 	sqlite3 *free_readers[READERS];
+	int locks;			/* the locks above are set up */
+	sqlite3_stmt *sweep;		/* "does a row name it?", at open */
 };
 
-static const char schema[] =
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=FULL;"
-    "PRAGMA foreign_keys=ON;"
+/* A body file's name, as rows keep it. */
+struct body_name {
+	char s[NAME_LEN + 1];
+};
+
+static struct sqlite_store *
+sq(struct store *st)
+{
+	return (struct sqlite_store *)st;
+}
+
+static int
+db_fail(sqlite3 *db, struct smimp_err *err, const char *what)
+{
+	return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: %s: %s", what,
+	    sqlite3_errmsg(db));
+}
+
+/* ---- statements ---- */
+
+/*
+ * Bind parameters 1, 2, ... as fmt says, one letter each: 't' text
+ * (const char *), 'i' an int64_t, 'b' a blob (const void *, then its
+ * length as an int).
+ */
+static int
+bind_va(sqlite3_stmt *stmt, const char *fmt, va_list ap)
+{
+	const void *p;
+	int i, n, rc;
+
+	for (i = 0; fmt[i] != '\0'; i++) {
+		switch (fmt[i]) {
+		case 't':
+			rc = sqlite3_bind_text(stmt, i + 1,
+			    va_arg(ap, const char *), -1, SQLITE_STATIC);
+			break;
+		case 'i':
+			rc = sqlite3_bind_int64(stmt, i + 1, va_arg(ap, int64_t));
+			break;
+		case 'b':
+			p = va_arg(ap, const void *);
+			n = va_arg(ap, int);
+			rc = sqlite3_bind_blob(stmt, i + 1, p, n, SQLITE_STATIC);
+			break;
+		default:
+			rc = SQLITE_MISUSE;
+			break;
+		}
+		if (rc != SQLITE_OK)
+			return -1;
+	}
+	return 0;
+}
+
+static sqlite3_stmt *
+stmt_va(sqlite3 *db, struct smimp_err *err, const char *sql,
+    const char *fmt, va_list ap)
+{
+	sqlite3_stmt *stmt = NULL;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		db_fail(db, err, "prepare");
+		goto fail;
+	}
+	if (bind_va(stmt, fmt, ap) != 0) {
+		db_fail(db, err, "bind");
+		goto fail;
+	}
+	return stmt;
+fail:
+	sqlite3_finalize(stmt);
+	return NULL;
+}
+
+static sqlite3_stmt *
+stmt_new(sqlite3 *db, struct smimp_err *err, const char *sql,
+    const char *fmt, ...)
+{
+	sqlite3_stmt *stmt;
+	va_list ap;
+
+	va_start(ap, fmt);
+	stmt = stmt_va(db, err, sql, fmt, ap);
+	va_end(ap);
+	return stmt;
+}
+
+/* Step stmt to its end and finalize it: 0, 1 a constraint refused, -1. */
+static int
+stmt_finish(sqlite3 *db, sqlite3_stmt *stmt, struct smimp_err *err)
+{
+	int rc;
+
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		continue;
+	if (rc != SQLITE_DONE && rc != SQLITE_CONSTRAINT)
+		db_fail(db, err, "step");
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_DONE ? 0 : rc == SQLITE_CONSTRAINT ? 1 : -1;
+}
+
+/* Run one statement: 0 done, 1 a constraint refused it, -1 error. */
+static int
+sql_exec(sqlite3 *db, struct smimp_err *err, const char *sql,
+    const char *fmt, ...)
+{
+	sqlite3_stmt *stmt;
+	va_list ap;
+
+	va_start(ap, fmt);
+	stmt = stmt_va(db, err, sql, fmt, ap);
+	va_end(ap);
+	return stmt == NULL ? -1 : stmt_finish(db, stmt, err);
+}
+
+/*
+ * The first column of the first row: an integer into *num (unless
+ * NULL), text into text (cap bytes, unless NULL).  1 found, 0 no row,
+ * -1 error.
+ */
+static int
+sql_first(sqlite3 *db, struct smimp_err *err, int64_t *num, char *text,
+    size_t cap, const char *sql, const char *fmt, ...)
+{
+	sqlite3_stmt *stmt;
+	const unsigned char *t;
+	va_list ap;
+	int rc, ret = -1;
+
+	va_start(ap, fmt);
+	stmt = stmt_va(db, err, sql, fmt, ap);
+	va_end(ap);
+	if (stmt == NULL)
+		return -1;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		ret = 0;
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		db_fail(db, err, "select");
+		goto out;
+	}
+	if (num != NULL)
+		*num = sqlite3_column_int64(stmt, 0);
+	if (text != NULL) {
+		t = sqlite3_column_text(stmt, 0);
+		if ((size_t)snprintf(text, cap, "%s", t != NULL ?
+		    (const char *)t : "") >= cap) {
+			smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a stored "
+			    "value is too long");
+			goto out;
+		}
+	}
+	ret = 1;
+out:
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+static int
+exec_sql(sqlite3 *db, const char *sql)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+static void
+col_copy(sqlite3_stmt *stmt, int i, char *out, size_t cap)
+{
+	const unsigned char *t = sqlite3_column_text(stmt, i);
+
+	(void)snprintf(out, cap, "%s", t != NULL ? (const char *)t : "");
+}
+
+static char *
+col_strdup(sqlite3_stmt *stmt, int i)
+{
+	const unsigned char *t = sqlite3_column_text(stmt, i);
+
+	return strdup(t != NULL ? (const char *)t : "");
+}
+
+/* ---- reads: a connection from the pool ---- */
+
+static sqlite3 *
+reader_get(struct sqlite_store *s)
+{
+	sqlite3 *db;
+
+	pthread_mutex_lock(&s->readers_mu);
+	while (s->nfree == 0)
+		pthread_cond_wait(&s->reader_free, &s->readers_mu);
+	db = s->free_readers[--s->nfree];
+	pthread_mutex_unlock(&s->readers_mu);
+	return db;
+}
+
+static void
+reader_put(struct sqlite_store *s, sqlite3 *db)
+{
+	pthread_mutex_lock(&s->readers_mu);
+	s->free_readers[s->nfree++] = db;
+	pthread_cond_signal(&s->reader_free);
+	pthread_mutex_unlock(&s->readers_mu);
+}
+
+static int
+stopped(struct smimp_err *err)
+{
+	return smimp_err_set(err, SMIMP_EXIT_FAIL, "listing stopped");
+}
+
+/*
+ * Run a query on a reader connection, its parameters bound as fmt says
+ * (bind_va); row takes each row, and a row that returns non-zero stops
+ * the query as a failure, with err set by row.  STORE_OK or STORE_ERROR.
+ */
+static int
+each_row(struct sqlite_store *s, int (*row)(sqlite3_stmt *, void *,
+    struct smimp_err *), void *arg, struct smimp_err *err, const char *sql,
+    const char *fmt, ...)
+{
+	sqlite3 *db = reader_get(s);
+	sqlite3_stmt *stmt;
+	va_list ap;
+	int rc, ret = STORE_ERROR;
+
+	va_start(ap, fmt);
+	stmt = stmt_va(db, err, sql, fmt, ap);
+	va_end(ap);
+	if (stmt == NULL)
+		goto out;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		if (row(stmt, arg, err) != 0)
+			goto out;
+	if (rc != SQLITE_DONE) {
+		db_fail(db, err, "select");
+		goto out;
+	}
+	ret = STORE_OK;
+out:
+	sqlite3_finalize(stmt);
+	reader_put(s, db);
+	return ret;
+}
+
+/* A row callback: the first column as an integer into *(int64_t *)arg. */
+static int
+int_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
+{
+	(void)err;
+	*(int64_t *)arg = sqlite3_column_int64(stmt, 0);
+	return 0;
+}
+
+/* ---- writes: group commits on the writer ---- */
+
+/* Forget what has expired by now; at most every few seconds. */
+static void
+sweep(struct sqlite_store *s, int64_t now)
+{
+	struct smimp_err err;
+	int64_t idem = s->base.limits.idempotency;
+
+	if (now <= 0 || now < s->next_sweep)
+		return;
+	s->next_sweep = now + SWEEP_S;
+	/* Best effort: what stays is swept next time, and checked anyway. */
+	(void)sql_exec(s->db, &err, "DELETE FROM nonces WHERE expires < ?",
+	    "i", now);
+	(void)sql_exec(s->db, &err, "DELETE FROM invites WHERE expires < ?",
+	    "i", now);
+	(void)sql_exec(s->db, &err, "DELETE FROM stranger_bytes WHERE "
+	    "day < ?", "i", now / DAY_S);
+	if (idem > 0)
+		(void)sql_exec(s->db, &err, "DELETE FROM tombstones WHERE "
+		    "acked < ?", "i", now - idem);
+}
+
+/* Run a batch (oldest first) in one transaction; the caller commits. */
+static int
+run_batch(struct sqlite_store *s, struct write_op *batch)
+{
+	struct write_op *op;
+	int64_t now = 0;
+
+	if (exec_sql(s->db, "BEGIN IMMEDIATE") != 0)
+		return -1;
+	for (op = batch; op != NULL; op = op->next)
+		if (op->now > now)
+			now = op->now;
+	sweep(s, now);
+	for (op = batch; op != NULL; op = op->next) {
+		if (exec_sql(s->db, "SAVEPOINT op") != 0) {
+			op->ret = db_fail(s->db, &op->err, "savepoint");
+			continue;
+		}
+		op->ret = op->run(s, op->arg, &op->err);
+		/* An answer other than OK stores nothing of the operation. */
+		if (op->ret != STORE_OK)
+			(void)exec_sql(s->db, "ROLLBACK TO op");
+		(void)exec_sql(s->db, "RELEASE op");
+	}
+	if (exec_sql(s->db, "COMMIT") != 0) {
+		(void)exec_sql(s->db, "ROLLBACK");
+		return -1;
+	}
+	return 0;
+}
+
+/* The queue, oldest first. */
+static struct write_op *
+take_queue(struct sqlite_store *s)
+{
+	struct write_op *op = s->queued, *prev = NULL, *next;
+
+	s->queued = NULL;
+	for (; op != NULL; op = next) {
+		next = op->next;
+		op->next = prev;
+		prev = op;
+	}
+	return prev;
+}
+
+/*
+ * Run run(arg) in a transaction and return once it is committed (or
+ * failed): what run returned, or STORE_ERROR if the commit failed.
+ */
+static int
+group_write(struct sqlite_store *s, int (*run)(struct sqlite_store *,
+    void *, struct smimp_err *), void *arg, int64_t now,
+    struct smimp_err *err)
+{
+	struct write_op me, *batch, *op;
+	struct smimp_err cerr;
+	int failed;
+
+	memset(&me, 0, sizeof(me));
+	me.run = run;
+	me.arg = arg;
+	me.now = now;
+	pthread_mutex_lock(&s->mu);
+	me.next = s->queued;
+	s->queued = &me;
+	while (!me.done) {
+		if (s->committing) {
+			pthread_cond_wait(&s->committed, &s->mu);
+			continue;
+		}
+		s->committing = 1;
+		batch = take_queue(s);
+		pthread_mutex_unlock(&s->mu);
+		failed = run_batch(s, batch);
+		if (failed)
+			db_fail(s->db, &cerr, "commit");
+		pthread_mutex_lock(&s->mu);
+		for (op = batch; op != NULL; op = op->next) {
+			if (failed) {
+				op->ret = STORE_ERROR;
+				op->err = cerr;
+			}
+			op->done = 1;
+		}
+		s->committing = 0;
+		pthread_cond_broadcast(&s->committed);
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (me.ret == STORE_ERROR && err != NULL)
+		*err = me.err;
+	return me.ret;
+}
+
+/* ---- body files ---- */
+
+static int
+body_path(const struct sqlite_store *s, const char *name, char *path,
+    struct smimp_err *err)
+{
+	if ((size_t)snprintf(path, PATH_MAX, "%s/%.2s/%s", s->bodies, name,
+	    name) >= PATH_MAX)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: path too "
+		    "long");
+	return 0;
+}
+
+/* A fresh random name in the directory named by prefix (2 hex digits). */
+static void
+name_new(const char *prefix, struct body_name *n)
+{
+	unsigned char rnd[NAME_LEN / 2];
+
+	randombytes_buf(rnd, sizeof(rnd));
+	sodium_bin2hex(n->s, sizeof(n->s), rnd, sizeof(rnd));
+	n->s[0] = prefix[0];
+	n->s[1] = prefix[1];
+}
+
+static int
+name_valid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < NAME_LEN; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' &&
+		    s[i] <= 'f')))
+			return 0;
+	return s[NAME_LEN] == '\0';
+}
+
+/*
+ * Forget a name no row holds any more.  A failure leaves an orphan,
+ * which the next open removes.
+ */
+static void
+body_unlink(const struct sqlite_store *s, const char *name)
+{
+	char path[PATH_MAX];
+	struct smimp_err err;
+
+	if (body_path(s, name, path, &err) == 0)
+		(void)unlink(path);
+}
+
+/* A new file at path with data, synced: 0, 1 the name exists, -1. */
+static int
+write_new(const char *path, const unsigned char *data, size_t len,
+    struct smimp_err *err)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd < 0)
+		return errno == EEXIST ? 1 : smimp_err_sys(err,
+		    SMIMP_EXIT_FAIL, "cannot create '%s'", path);
+	if ((len > 0 && fd_write_all(fd, data, len) != 0) || fsync(fd) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'", path);
+		(void)close(fd);
+		(void)unlink(path);
+		return -1;
+	}
+	if (close(fd) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'", path);
+		(void)unlink(path);
+		return -1;
+	}
+	return 0;
+}
+
+/* A synced copy of from at path (another file system): 0, 1, -1. */
+static int
+copy_new(const char *from, const char *path, struct smimp_err *err)
+{
+	unsigned char *buf = NULL;
+	int in = -1, out = -1, ret = -1;
+	ssize_t n;
+
+	in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (in < 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'", from);
+		goto out;
+	}
+	out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (out < 0) {
+		if (errno == EEXIST)
+			ret = 1;
+		else
+			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot create "
+			    "'%s'", path);
+		goto out;
+	}
+	buf = malloc(COPY_CHUNK);
+	if (buf == NULL) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+		goto fail;
+	}
+	while ((n = read(in, buf, COPY_CHUNK)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || fd_write_all(out, buf, (size_t)n) != 0) {
+			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot copy '%s'",
+			    from);
+			goto fail;
+		}
+	}
+	if (fsync(out) != 0 || close(out) != 0) {
+		out = -1;
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'", path);
+		goto fail;
+	}
+	out = -1;
+	ret = 0;
+	goto out;
+fail:
+	(void)unlink(path);
+out:
+	if (out >= 0)
+		(void)close(out);
+	if (in >= 0)
+		(void)close(in);
+	free(buf);
+	return ret;
+}
+
+/* link(2) from to path: 0, 1 the name exists, 2 across file systems, -1. */
+static int
+link_new(const char *from, const char *path, struct smimp_err *err)
+{
+	if (link(from, path) == 0)
+		return 0;
+	if (errno == EEXIST)
+		return 1;
+	if (errno == EXDEV)
+		return 2;
+	return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot link '%s'", from);
+}
+
+/*
+ * A new name for a row whose body is b: a link to prev, the name of an
+ * earlier row with the same body, when given; else a link to b's
+ * spooled file (a copy on another file system) or a new file with its
+ * data.  The file is synced; its directory is not yet.  *size gets its
+ * size.
+ */
+static int
+body_place(struct sqlite_store *s, const struct store_body *b,
+    const char *prev, const char *prefix, struct body_name *out,
+    uint64_t *size, struct smimp_err *err)
+{
+	char path[PATH_MAX], from[PATH_MAX];
+	struct stat sb;
+	int tries, r = 1;
+
+	if (prev != NULL && body_path(s, prev, from, err) != 0)
+		return -1;
+	if (b->path == NULL && b->data == NULL && b->len > 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a body "
+		    "without data");
+	for (tries = 0; tries < NAME_TRIES && r == 1; tries++) {
+		name_new(prefix, out);
+		if (body_path(s, out->s, path, err) != 0)
+			return -1;
+		if (prev != NULL)
+			r = link_new(from, path, err);
+		else if (b->path != NULL) {
+			r = link_new(b->path, path, err);
+			if (r == 2)
+				r = copy_new(b->path, path, err);
+		} else
+			r = write_new(path, b->data, b->len, err);
+		if (r < 0 || r == 2)
+			return r == 2 ? smimp_err_set(err, SMIMP_EXIT_FAIL,
+			    "store: cannot link within '%s'", s->bodies) : -1;
+	}
+	if (r != 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: no fresh "
+		    "body name");
+	/* Only a regular file is a body: never a link to elsewhere. */
+	if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "store: '%s' is not a "
+		    "regular file", prev != NULL ? from : b->path != NULL ?
+		    b->path : path);
+		(void)unlink(path);
+		return -1;
+	}
+	*size = (uint64_t)sb.st_size;
+	return 0;
+}
+
+/*
+ * The body names of a batch of rows, placed before the transaction
+ * that references them; the transaction marks those a row took.
+ */
+struct names {
+	size_t n;
+	struct body_name *name;
+	uint64_t *size;
+	unsigned char *used;
+};
+
+static void
+names_free(struct names *ns)
+{
+	free(ns->name);
+	free(ns->size);
+	free(ns->used);
+	memset(ns, 0, sizeof(*ns));
+}
+
+/*
+ * After the transaction: unlink the names no row took (every one when
+ * it did not commit).
+ */
+static void
+names_release(struct sqlite_store *s, struct names *ns, int committed)
+{
+	size_t i;
+
+	for (i = 0; i < ns->n; i++)
+		if (!committed || !ns->used[i])
+			body_unlink(s, ns->name[i].s);
+	names_free(ns);
+}
+
+/*
+ * Place a name for each of n rows, row i with body b[i]; rows in a row
+ * with the same body share its file.  All in one directory, synced
+ * once.
+ */
+static int
+names_place(struct sqlite_store *s, const struct store_body *const *b,
+    size_t n, struct names *ns, struct smimp_err *err)
+{
+	char prefix[3], path[PATH_MAX];
+	unsigned char r;
+	size_t i;
+
+	memset(ns, 0, sizeof(*ns));
+	ns->name = calloc(n + 1, sizeof(*ns->name));
+	ns->size = calloc(n + 1, sizeof(*ns->size));
+	ns->used = calloc(n + 1, 1);
+	if (ns->name == NULL || ns->size == NULL || ns->used == NULL) {
+		names_free(ns);
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	}
+	randombytes_buf(&r, 1);
+	sodium_bin2hex(prefix, sizeof(prefix), &r, 1);
+	for (i = 0; i < n; i++) {
+		if (body_place(s, b[i], i > 0 && b[i] == b[i - 1] ?
+		    ns->name[i - 1].s : NULL, prefix, &ns->name[i],
+		    &ns->size[i], err) != 0)
+			goto fail;
+		ns->n++;
+	}
+	if (n > 0 && (body_path(s, ns->name[0].s, path, err) != 0 ||
+	    fsync_parent_dir(path, err) != 0))
+		goto fail;
+	return 0;
+fail:
+	names_release(s, ns, 0);
+	return -1;
+}
+
+/* Names that rows gave up, to unlink once that has committed. */
+struct gone {
+	size_t n, cap;
+	struct body_name *name;
+};
+
+static int
+gone_init(struct gone *g, size_t cap, struct smimp_err *err)
+{
+	g->n = 0;
+	g->cap = cap;
+	g->name = calloc(cap + 1, sizeof(*g->name));
+	return g->name != NULL ? 0 : smimp_err_sys(err, SMIMP_EXIT_FAIL,
+	    "out of memory");
+}
+
+/* Unlink them if the transaction committed, and free the list. */
+static void
+gone_release(struct sqlite_store *s, struct gone *g, int committed)
+{
+	size_t i;
+
+	for (i = 0; committed && i < g->n; i++)
+		body_unlink(s, g->name[i].s);
+	free(g->name);
+	memset(g, 0, sizeof(*g));
+}
+
+/*
+ * Delete rows with a statement that returns each one's body name
+ * (DELETE ... RETURNING body), noting the names in g.
+ */
+static int
+delete_noting(sqlite3 *db, struct gone *g, size_t *deleted,
+    struct smimp_err *err, const char *sql, const char *fmt, ...)
+{
+	sqlite3_stmt *stmt;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	stmt = stmt_va(db, err, sql, fmt, ap);
+	va_end(ap);
+	if (stmt == NULL)
+		return -1;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (g->n == g->cap)
+			continue;	/* one row per id: cannot be */
+		col_copy(stmt, 0, g->name[g->n].s, sizeof(g->name[0].s));
+		g->n++;
+		(*deleted)++;
+	}
+	if (rc != SQLITE_DONE)
+		db_fail(db, err, "delete");
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ---- accounts ---- */
+
+struct user_args {
+	const char *address;
+	const unsigned char *log;
+	size_t len;
+	int64_t now;
+};
+
+static int
+user_add_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	const struct user_args *a = arg;
+	int r;
+
+	r = sql_exec(s->db, err, "INSERT INTO users (address, log, created) "
+	    "VALUES (?, ?, ?)", "tbi", a->address, a->log, (int)a->len, a->now);
+	return r < 0 ? STORE_ERROR : r == 1 ? STORE_EXISTS : STORE_OK;
+}
+
+static int
+sq_user_add(struct store *st, const char *address, const unsigned char *log,
+    size_t len, int64_t now, struct smimp_err *err)
+{
+	struct user_args a = { address, log, len, now };
+
+	if (len == 0 || len > INT_MAX)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "identity too "
+		    "large");
+	return group_write(sq(st), user_add_run, &a, now, err);
+}
+
+struct blob_out {
+	unsigned char **data;
+	size_t *len;
+	int found;
+};
+
+static int
+blob_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
+{
+	struct blob_out *b = arg;
+	size_t len = (size_t)sqlite3_column_bytes(stmt, 0);
+
+	*b->data = malloc(len + 1);
+	if (*b->data == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	if (len > 0)
+		memcpy(*b->data, sqlite3_column_blob(stmt, 0), len);
+	(*b->data)[len] = '\0';
+	*b->len = len;
+	b->found = 1;
+	return 0;
+}
+
+static int
+sq_user_get(struct store *st, const char *address, unsigned char **log,
+    size_t *len, struct smimp_err *err)
+{
+	struct blob_out b = { log, len, 0 };
+
+	*log = NULL;
+	*len = 0;
+	if (each_row(sq(st), blob_row, &b, err, "SELECT log FROM users "
+	    "WHERE address = ?", "t", address) != STORE_OK)
+		return STORE_ERROR;
+	return b.found ? STORE_OK : STORE_NOT_FOUND;
+}
+
+/*
+ * The account, its mailbox, its tombstones and whom it wrote to, in one
+ * transaction; the mailbox's body names go to the trash, to unlink
+ * once that has committed.
+ */
+static int
+user_del_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	const struct user_args *a = arg;
+
+	if (sql_exec(s->db, err, "DELETE FROM users WHERE address = ?", "t",
+	    a->address) != 0)
+		return STORE_ERROR;
+	if (sqlite3_changes(s->db) == 0)
+		return STORE_NOT_FOUND;
+	if (sql_exec(s->db, err, "INSERT INTO trash (name) SELECT body "
+	    "FROM mailbox WHERE recipient = ?", "t", a->address) != 0 ||
+	    sql_exec(s->db, err, "DELETE FROM mailbox WHERE recipient = ?", "t",
+	    a->address) != 0 ||
+	    sql_exec(s->db, err, "DELETE FROM mailbox_usage WHERE "
+	    "recipient = ?", "t", a->address) != 0 ||
+	    sql_exec(s->db, err, "DELETE FROM tombstones WHERE recipient = ?",
+	    "t", a->address) != 0 ||
+	    sql_exec(s->db, err, "DELETE FROM correspondents WHERE local = ?",
+	    "t", a->address) != 0)
+		return STORE_ERROR;
+	return STORE_OK;
+}
+
+struct trash_page {
+	size_t n;
+	int64_t last;
+	struct body_name name[TRASH_PAGE];
+};
+
+static int
+trash_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
+{
+	struct trash_page *p = arg;
+
+	(void)err;
+	if (p->n == TRASH_PAGE)
+		return 0;	/* LIMIT says this cannot be */
+	p->last = sqlite3_column_int64(stmt, 0);
+	col_copy(stmt, 1, p->name[p->n].s, sizeof(p->name[0].s));
+	p->n++;
+	return 0;
+}
+
+static int
+trash_forget(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	return sql_exec(s->db, err, "DELETE FROM trash WHERE rowid <= ?", "i",
+	    *(int64_t *)arg) == 0 ? STORE_OK : STORE_ERROR;
+}
+
+/*
+ * Unlink the names in the trash, a page at a time.  What fails here
+ * stays for the next open's sweep: the rows that held them are gone.
+ */
+static void
+trash_empty(struct sqlite_store *s)
+{
+	struct trash_page *p;
+	struct smimp_err err;
+	size_t i;
+
+	p = malloc(sizeof(*p));
+	if (p == NULL)
+		return;
+	do {
+		p->n = 0;
+		if (each_row(s, trash_row, p, &err, "SELECT rowid, name FROM "
+		    "trash ORDER BY rowid LIMIT ?", "i",
+		    (int64_t)TRASH_PAGE) != STORE_OK)
+			break;
+		for (i = 0; i < p->n; i++)
+			body_unlink(s, p->name[i].s);
+		if (p->n > 0 && group_write(s, trash_forget, &p->last, 0,
+		    &err) != STORE_OK)
+			break;
+	} while (p->n == TRASH_PAGE);
+	free(p);
+}
+
+static int
+sq_user_del(struct store *st, const char *address, int64_t now,
+    struct smimp_err *err)
+{
+	struct user_args a = { address, NULL, 0, now };
+	int r;
+
+	r = group_write(sq(st), user_del_run, &a, now, err);
+	if (r == STORE_OK)
+		trash_empty(sq(st));
+	return r;
+}
+
+struct user_each {
+	int (*fn)(const char *, const unsigned char *, size_t, void *);
+	void *arg;
+};
+
+static int
+user_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
+{
+	struct user_each *u = arg;
+
+	return u->fn((const char *)sqlite3_column_text(stmt, 0),
+	    sqlite3_column_blob(stmt, 1), (size_t)sqlite3_column_bytes(stmt, 1),
+	    u->arg) != 0 ? stopped(err) : 0;
+}
+
+static int
+sq_user_list(struct store *st,
+    int (*fn)(const char *, const unsigned char *, size_t, void *),
+    void *arg, struct smimp_err *err)
+{
+	struct user_each u = { fn, arg };
+
+	return each_row(sq(st), user_row, &u, err, "SELECT address, log FROM "
+	    "users ORDER BY address", "");
+}
+
+/* ---- invitations ---- */
+
+struct invite_args {
+	const unsigned char *hash;
+	const char *address;
+	int64_t when;		/* expiry to store, or now */
+	const unsigned char *log;
+	size_t len;
+};
+
+static int
+invite_add_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	const struct invite_args *a = arg;
+
+	return sql_exec(s->db, err, "INSERT INTO invites (hash, address, "
+	    "expires) VALUES (?, ?, ?)", "bti", a->hash, INVITE_HASH_SIZE,
+	    a->address, a->when) == 0 ? STORE_OK : STORE_ERROR;
+}
+
+static int
+sq_invite_add(struct store *st, const unsigned char hash[INVITE_HASH_SIZE],
+    const char *address, int64_t expires, struct smimp_err *err)
+{
+	struct invite_args a = { hash, address, expires, NULL, 0 };
+
+	return group_write(sq(st), invite_add_run, &a, 0, err);
+}
+
+static int
+sq_invite_check(struct store *st, const unsigned char hash[INVITE_HASH_SIZE],
+    int64_t now, char address[ADDRESS_MAX + 1], struct smimp_err *err)
+{
+	struct sqlite_store *s = sq(st);
+	sqlite3 *db = reader_get(s);
+	int r;
+
+	r = sql_first(db, err, NULL, address, ADDRESS_MAX + 1, "SELECT "
+	    "address FROM invites WHERE hash = ? AND expires >= ?", "bi", hash,
+	    INVITE_HASH_SIZE, now);
+	reader_put(s, db);
+	return r < 0 ? STORE_ERROR : r == 0 ? STORE_NOT_FOUND : STORE_OK;
+}
+
+static int
+invite_redeem_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	const struct invite_args *a = arg;
+	int r;
+
+	if (sql_exec(s->db, err, "DELETE FROM invites WHERE hash = ? AND "
+	    "address = ? AND expires >= ?", "bti", a->hash, INVITE_HASH_SIZE,
+	    a->address, a->when) != 0)
+		return STORE_ERROR;
+	if (sqlite3_changes(s->db) == 0)
+		return STORE_NOT_FOUND;
+	/* EXISTS rolls back: the invitation stays for another try. */
+	r = sql_exec(s->db, err, "INSERT INTO users (address, log, created) "
+	    "VALUES (?, ?, ?)", "tbi", a->address, a->log, (int)a->len,
+	    a->when);
+	return r < 0 ? STORE_ERROR : r == 1 ? STORE_EXISTS : STORE_OK;
+}
+
+static int
+sq_invite_redeem(struct store *st, const unsigned char hash[INVITE_HASH_SIZE],
+    const char *address, const unsigned char *log, size_t len, int64_t now,
+    struct smimp_err *err)
+{
+	struct invite_args a = { hash, address, now, log, len };
+
+	if (len == 0 || len > INT_MAX)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "identity too "
+		    "large");
+	return group_write(sq(st), invite_redeem_run, &a, now, err);
+}
+
+struct invite_each {
+	int (*fn)(const char *, int64_t, void *);
+	void *arg;
+};
+
+static int
+invite_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
+{
+	struct invite_each *v = arg;
+
+	return v->fn((const char *)sqlite3_column_text(stmt, 0),
+	    sqlite3_column_int64(stmt, 1), v->arg) != 0 ? stopped(err) : 0;
+}
+
+static int
+sq_invite_list(struct store *st, int (*fn)(const char *, int64_t, void *),
+    void *arg, struct smimp_err *err)
+{
+	struct invite_each v = { fn, arg };
+
+	return each_row(sq(st), invite_row, &v, err, "SELECT address, expires "
+	    "FROM invites ORDER BY address, expires", "");
+}
+
+/* ---- nonces ---- */
+
+/* Claim (signer, nonce) inside a transaction: STORE_OK or STORE_REPLAY. */
+static int
+nonce_put(sqlite3 *db, const char *signer, const char *nonce,
+    int64_t expires, int64_t now, struct smimp_err *err)
+{
+	int r;
+
+	/* One that expired by now is free again, swept or not. */
+	if (sql_exec(db, err, "DELETE FROM nonces WHERE signer = ? AND "
+	    "nonce = ? AND expires < ?", "tti", signer, nonce, now) != 0)
+		return STORE_ERROR;
+	r = sql_exec(db, err, "INSERT INTO nonces (signer, nonce, expires) "
+	    "VALUES (?, ?, ?)", "tti", signer, nonce, expires);
+	return r < 0 ? STORE_ERROR : r == 1 ? STORE_REPLAY : STORE_OK;
+}
+
+struct nonce_args {
+	const char *signer, *nonce;
+	int64_t expires, now;
+};
+
+static int
+nonce_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	const struct nonce_args *a = arg;
+
+	return nonce_put(s->db, a->signer, a->nonce, a->expires, a->now, err);
+}
+
+static int
+sq_nonce_claim(struct store *st, const char *signer, const char *nonce,
+    int64_t expires, int64_t now, struct smimp_err *err)
+{
+	struct nonce_args a = { signer, nonce, expires, now };
+
+	return group_write(sq(st), nonce_run, &a, now, err);
+}
+
+/* ---- mailboxes ---- */
+
+/* The domain part of a sender: an address, or server:DOMAIN. */
+static const char *
+domain_of(const char *sender)
+{
+	const char *at = strrchr(sender, '@');
+
+	if (at != NULL)
+		return at + 1;
+	return strncmp(sender, "server:", 7) == 0 ? sender + 7 : sender;
+}
+
+/* A random mailbox id, 1 .. 2^53-1: it tells nothing about others. */
+static int64_t
+random_id(void)
+{
+	uint64_t v;
+
+	do {
+		randombytes_buf(&v, sizeof(v));
+		v &= (uint64_t)ID_MAX;
+	} while (v == 0);
+	return (int64_t)v;
+}
+
+static int
+too_long(const char *s, size_t cap)
+{
+	return s == NULL || strlen(s) >= cap;
+}
+
+static int
+delivery_check(const struct store_delivery *d, struct smimp_err *err)
+{
+	if (too_long(d->recipient, ADDRESS_MAX + 1) ||
+	    too_long(d->sender, sizeof(((struct mailbox_entry *)0)->sender)) ||
+	    too_long(d->message_id,
+	    sizeof(((struct mailbox_entry *)0)->message_id)) ||
+	    d->body == NULL)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a delivery "
+		    "with a missing or over-long field");
+	return 0;
+}
+
+#define CHECK_QUOTA	1	/* the recipient's mailbox quota */
+#define CHECK_STRANGER	2	/* the sender domain's stranger quota */
+/*
+ * The tombstone of an acknowledged copy holds a redelivery off: for
+ * servers, which retry on their own after a lost answer.  A user who
+ * submits the same message again gets it stored again; the recipient's
+ * client files it once.
+ */
+#define CHECK_ACKED	4
+
+/*
+ * One copy into a mailbox, inside a transaction: STORE_OK (stored, or
+ * known already: *stored says which), STORE_QUOTA or STORE_ERROR.
+ */
+static int
+mailbox_put(struct sqlite_store *s, const struct store_delivery *d,
+    const char *body, uint64_t size, int64_t now, int checks, int *stored,
+    struct smimp_err *err)
+{
+	const struct store_limits *lim = &s->base.limits;
+	const char *dom = domain_of(d->sender);
+	int64_t v = 0, id;
+	int r, i, stranger = 0;
+
+	*stored = 0;
+	r = sql_first(s->db, err, NULL, NULL, 0, "SELECT 1 FROM mailbox "
+	    "WHERE recipient = ?1 AND sender = ?2 AND message_id = ?3 "
+	    "UNION ALL SELECT 1 FROM tombstones WHERE ?6 AND recipient = ?1 "
+	    "AND sender = ?2 AND message_id = ?3 AND (?4 <= 0 OR "
+	    "acked >= ?5)", "tttiii", d->recipient, d->sender, d->message_id,
+	    lim->idempotency, now - lim->idempotency,
+	    (int64_t)((checks & CHECK_ACKED) != 0));
+	if (r != 0)
+		return r < 0 ? STORE_ERROR : STORE_OK;
+	if ((checks & CHECK_QUOTA) && lim->mailbox_bytes > 0) {
+		r = sql_first(s->db, err, &v, NULL, 0, "SELECT bytes FROM "
+		    "mailbox_usage WHERE recipient = ?", "t", d->recipient);
+		if (r < 0)
+			return STORE_ERROR;
+		if (r == 0 || v < 0)
+			v = 0;
+		if ((uint64_t)v + size > lim->mailbox_bytes)
+			return STORE_QUOTA;
+	}
+	if ((checks & CHECK_STRANGER) && lim->stranger_domain_bytes > 0) {
+		r = sql_first(s->db, err, NULL, NULL, 0, "SELECT 1 FROM "
+		    "correspondents WHERE local = ? AND domain = ?", "tt",
+		    d->recipient, dom);
+		if (r < 0)
+			return STORE_ERROR;
+		stranger = r == 0;
+		r = !stranger ? 0 : sql_first(s->db, err, &v, NULL, 0,
+		    "SELECT bytes FROM stranger_bytes WHERE domain = ? AND "
+		    "day = ?", "ti", dom, now / DAY_S);
+		if (r < 0)
+			return STORE_ERROR;
+		if (r == 0 || v < 0)
+			v = 0;
+		if (stranger && (uint64_t)v + size > lim->stranger_domain_bytes)
+			return STORE_QUOTA;
+	}
+	for (i = 0, r = 1; i < NAME_TRIES && r == 1; i++) {
+		id = random_id();
+		r = sql_exec(s->db, err, "INSERT INTO mailbox (id, recipient, "
+		    "sender, message_id, body, size, received) VALUES "
+		    "(?, ?, ?, ?, ?, ?, ?)", "ittttii", id, d->recipient,
+		    d->sender, d->message_id, body, (int64_t)size, now);
+	}
+	if (r != 0)
+		return r < 0 ? STORE_ERROR : smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "store: no fresh mailbox id");
+	if (stranger && sql_exec(s->db, err, "INSERT INTO stranger_bytes "
+	    "(domain, day, bytes) VALUES (?, ?, ?) ON CONFLICT (domain, day) "
+	    "DO UPDATE SET bytes = bytes + excluded.bytes", "tii", dom,
+	    now / DAY_S, (int64_t)size) != 0)
+		return STORE_ERROR;
+	*stored = 1;
+	return STORE_OK;
+}
+
+struct deliver_args {
+	const struct store_delivery *d;
+	size_t n;
+	int *results;
+	int64_t now;
+	struct names ns;
+};
+
+static int
+deliver_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	struct deliver_args *a = arg;
+	size_t i;
+	int r, stored;
+
+	for (i = 0; i < a->n; i++) {
+		r = mailbox_put(s, &a->d[i], a->ns.name[i].s, a->ns.size[i],
+		    a->now, CHECK_QUOTA | CHECK_STRANGER | CHECK_ACKED, &stored,
+		    err);
+		if (r == STORE_ERROR)
+			return STORE_ERROR;
+		a->results[i] = r;
+		a->ns.used[i] = (unsigned char)stored;
+	}
+	return STORE_OK;
+}
+
+static int
+sq_deliver(struct store *st, const struct store_delivery *d, size_t n,
+    int *results, int64_t now, struct smimp_err *err)
+{
+	struct sqlite_store *s = sq(st);
+	struct deliver_args a = { d, n, results, now, { 0, NULL, NULL, NULL } };
+	const struct store_body **b;
+	size_t i;
+	int r;
+
+	for (i = 0; i < n; i++) {
+		results[i] = STORE_ERROR;
+		if (delivery_check(&d[i], err) != 0)
+			return STORE_ERROR;
+	}
+	if (n == 0)
+		return STORE_OK;
+	b = calloc(n, sizeof(*b));
+	if (b == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	for (i = 0; i < n; i++)
+		b[i] = d[i].body;
+	r = names_place(s, b, n, &a.ns, err);
+	free(b);
+	if (r != 0)
+		return STORE_ERROR;
+	r = group_write(s, deliver_run, &a, now, err);
+	names_release(s, &a.ns, r == STORE_OK);
+	return r;
+}
+
+struct mailbox_each {
+	int (*fn)(const struct mailbox_entry *, void *);
+	void *arg;
+};
+
+static int
+mailbox_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
+{
+	struct mailbox_each *m = arg;
+	struct mailbox_entry e;
+
+	memset(&e, 0, sizeof(e));
+	e.id = sqlite3_column_int64(stmt, 0);
+	col_copy(stmt, 1, e.sender, sizeof(e.sender));
+	col_copy(stmt, 2, e.message_id, sizeof(e.message_id));
+	e.size = (uint64_t)sqlite3_column_int64(stmt, 3);
+	e.received = sqlite3_column_int64(stmt, 4);
+	return m->fn(&e, m->arg) != 0 ? stopped(err) : 0;
+}
+
+static int
+sq_mailbox_list(struct store *st, const char *owner,
+    int (*fn)(const struct mailbox_entry *, void *), void *arg,
+    struct smimp_err *err)
+{
+	struct mailbox_each m = { fn, arg };
+
+	/* seq is the arrival order; it never leaves the store. */
+	return each_row(sq(st), mailbox_row, &m, err, "SELECT id, sender, "
+	    "message_id, size, received FROM mailbox WHERE recipient = ? "
+	    "ORDER BY seq LIMIT ?", "ti", owner, (int64_t)MAILBOX_PAGE);
+}
+
+/*
+ * Open the body a row names (found by sql on a reader, with the owner
+ * when given): STORE_OK with *fd and *len, or STORE_NOT_FOUND, also
+ * when the row went between the query and the open.
+ */
+static int
+body_open(struct sqlite_store *s, const char *sql, const char *owner,
+    int64_t id, int *fd, uint64_t *len, struct smimp_err *err)
+{
+	char name[NAME_LEN + 1], path[PATH_MAX];
+	sqlite3 *db = reader_get(s);
+	struct stat sb;
+	int r;
+
+	*fd = -1;
+	*len = 0;
+	if (owner != NULL)
+		r = sql_first(db, err, NULL, name, sizeof(name), sql, "ti",
+		    owner, id);
+	else
+		r = sql_first(db, err, NULL, name, sizeof(name), sql, "i", id);
+	reader_put(s, db);
+	if (r <= 0)
+		return r < 0 ? STORE_ERROR : STORE_NOT_FOUND;
+	if (body_path(s, name, path, err) != 0)
+		return STORE_ERROR;
+	*fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (*fd < 0)
+		return errno == ENOENT ? STORE_NOT_FOUND : smimp_err_sys(err,
+		    SMIMP_EXIT_FAIL, "cannot open '%s'", path);
+	if (fstat(*fd, &sb) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot stat '%s'", path);
+		(void)close(*fd);
+		*fd = -1;
+		return STORE_ERROR;
+	}
+	*len = (uint64_t)sb.st_size;
+	return STORE_OK;
+}
+
+static int
+sq_mailbox_open(struct store *st, const char *owner, int64_t id, int *fd,
+    uint64_t *len, struct smimp_err *err)
+{
+	return body_open(sq(st), "SELECT body FROM mailbox WHERE "
+	    "recipient = ? AND id = ?", owner, id, fd, len, err);
+}
+
+struct ack_args {
+	const char *owner;
+	const int64_t *ids;
+	size_t n, acked;
+	int64_t now;
+	struct gone g;
+};
+
+static int
+ack_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	struct ack_args *a = arg;
+	size_t i;
+
+	a->acked = 0;
+	a->g.n = 0;
+	for (i = 0; i < a->n; i++)
+		if (sql_exec(s->db, err, "INSERT OR REPLACE INTO tombstones "
+		    "(recipient, sender, message_id, acked) SELECT recipient, "
+		    "sender, message_id, ? FROM mailbox WHERE recipient = ? "
+		    "AND id = ?", "iti", a->now, a->owner, a->ids[i]) != 0 ||
+		    delete_noting(s->db, &a->g, &a->acked, err, "DELETE FROM "
+		    "mailbox WHERE recipient = ? AND id = ? RETURNING body",
+		    "ti", a->owner, a->ids[i]) != 0)
+			return STORE_ERROR;
+	return STORE_OK;
+}
+
+static int
+sq_mailbox_ack(struct store *st, const char *owner, const int64_t *ids,
+    size_t n, size_t *acked, int64_t now, struct smimp_err *err)
+{
+	struct sqlite_store *s = sq(st);
+	struct ack_args a = { owner, ids, n, 0, now, { 0, 0, NULL } };
+	int r;
+
+	*acked = 0;
+	if (n == 0)
+		return STORE_OK;
+	if (gone_init(&a.g, n, err) != 0)
+		return STORE_ERROR;
+	r = group_write(s, ack_run, &a, now, err);
+	gone_release(s, &a.g, r == STORE_OK);
+	if (r == STORE_OK)
+		*acked = a.acked;
+	return r;
+}
+
+/* ---- submissions ---- */
+
+struct submit_args {
+	const struct store_submission *sub;
+	int64_t now;
+	struct names ns;	/* the relay entries', then the mailboxes' */
+};
+
+static int
+submit_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	struct submit_args *a = arg;
+	const struct store_submission *sub = a->sub;
+	struct store_delivery d;
+	uint64_t size = a->ns.n > 0 ? a->ns.size[0] : 0;
+	int64_t bytes = 0;
+	int queued = 0;
+	size_t i;
+	int r, stored;
+
+	r = nonce_put(s->db, sub->signer, sub->nonce, sub->nonce_expires,
+	    a->now, err);
+	if (r != STORE_OK)
+		return r;
+	for (i = 0; i < sub->nobs; i++) {
+		/* Queued once per (domain, sender, message id). */
+		if (sql_exec(s->db, err, "INSERT INTO outbound (domain, sender, "
+		    "recipients, all_recipients, message_id, body, size, stamp, "
+		    "stamp_date, first_try, next_try) VALUES (?1, ?2, ?3, ?4, "
+		    "?5, ?6, ?7, ?8, ?9, ?10, ?10) ON CONFLICT (domain, sender, "
+		    "message_id) DO NOTHING", "ttttttitti", sub->obs[i].domain,
+		    sub->sender, sub->obs[i].recipients, sub->all,
+		    sub->message_id, a->ns.name[i].s, (int64_t)size, sub->stamp,
+		    sub->stamp_date, a->now) != 0)
+			return STORE_ERROR;
+		if (sqlite3_changes(s->db) > 0) {
+			a->ns.used[i] = 1;
+			queued++;
+		}
+		/* The sender wrote to that domain: no stranger to it now. */
+		if (sql_exec(s->db, err, "INSERT OR IGNORE INTO correspondents "
+		    "(local, domain) VALUES (?, ?)", "tt", sub->sender,
+		    sub->obs[i].domain) != 0)
+			return STORE_ERROR;
+	}
+	/* What the sender has queued, this submission's entries included. */
+	if (queued > 0 && s->base.limits.sender_queue_bytes > 0) {
+		r = sql_first(s->db, err, &bytes, NULL, 0, "SELECT bytes FROM "
+		    "queue_usage WHERE sender = ?", "t", sub->sender);
+		if (r < 0)
+			return STORE_ERROR;
+		if (r == 1 && bytes > 0 && (uint64_t)bytes >
+		    s->base.limits.sender_queue_bytes)
+			return STORE_QUOTA;
+	}
+	for (i = 0; i < sub->nlocal; i++) {
+		d.recipient = sub->local[i];
+		d.sender = sub->sender;
+		d.message_id = sub->message_id;
+		d.body = sub->body;
+		r = mailbox_put(s, &d, a->ns.name[sub->nobs + i].s, size, a->now,
+		    CHECK_QUOTA, &stored, err);
+		if (r != STORE_OK)
+			return r;
+		a->ns.used[sub->nobs + i] = (unsigned char)stored;
+	}
+	return STORE_OK;
+}
+
+static int
+submission_check(const struct store_submission *sub, struct smimp_err *err)
+{
+	const struct outbound *ob = NULL;
+	size_t i;
+	int bad;
+
+	bad = too_long(sub->signer, ADDRESS_MAX + 8) || sub->nonce == NULL ||
+	    too_long(sub->sender, sizeof(ob->sender)) ||
+	    too_long(sub->message_id, sizeof(ob->message_id)) ||
+	    sub->body == NULL || (sub->nobs > 0 && (sub->all == NULL ||
+	    too_long(sub->stamp, sizeof(ob->stamp)) ||
+	    too_long(sub->stamp_date, sizeof(ob->stamp_date))));
+	for (i = 0; i < sub->nobs && !bad; i++)
+		bad = too_long(sub->obs[i].domain, sizeof(ob->domain)) ||
+		    sub->obs[i].recipients == NULL;
+	for (i = 0; i < sub->nlocal && !bad; i++)
+		bad = too_long(sub->local[i], ADDRESS_MAX + 1);
+	return bad ? smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a "
+	    "submission with a missing or over-long field") : 0;
+}
+
+static int
+sq_submit(struct store *st, const struct store_submission *sub, int64_t now,
+    struct smimp_err *err)
+{
+	struct sqlite_store *s = sq(st);
+	struct submit_args a = { sub, now, { 0, NULL, NULL, NULL } };
+	const struct store_body **b;
+	size_t i, n = sub->nobs + sub->nlocal;
+	int r;
+
+	if (submission_check(sub, err) != 0)
+		return STORE_ERROR;
+	b = calloc(n + 1, sizeof(*b));
+	if (b == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	for (i = 0; i < n; i++)
+		b[i] = sub->body;
+	r = names_place(s, b, n, &a.ns, err);
+	free(b);
+	if (r != 0)
+		return STORE_ERROR;
+	r = group_write(s, submit_run, &a, now, err);
+	names_release(s, &a.ns, r == STORE_OK);
+	return r;
+}
+
+/* ---- the relay queue ---- */
+
+/* Fill ob from a claimed row; -1 out of memory. */
+static int
+outbound_fill(sqlite3_stmt *stmt, struct outbound *ob)
+{
+	memset(ob, 0, sizeof(*ob));
+	ob->id = sqlite3_column_int64(stmt, 0);
+	col_copy(stmt, 1, ob->domain, sizeof(ob->domain));
+	col_copy(stmt, 2, ob->sender, sizeof(ob->sender));
+	ob->recipients = col_strdup(stmt, 3);
+	ob->all = col_strdup(stmt, 4);
+	col_copy(stmt, 5, ob->message_id, sizeof(ob->message_id));
+	ob->len = (uint64_t)sqlite3_column_int64(stmt, 6);
+	col_copy(stmt, 7, ob->stamp, sizeof(ob->stamp));
+	col_copy(stmt, 8, ob->stamp_date, sizeof(ob->stamp_date));
+	ob->attempts = (unsigned int)sqlite3_column_int(stmt, 9);
+	ob->first_try = sqlite3_column_int64(stmt, 10);
+	if (ob->recipients == NULL || ob->all == NULL) {
+		outbound_release(ob);
+		return -1;
+	}
+	return 0;
+}
+
+struct claim_args {
+	const char *owner;
+	int64_t now, lease_until;
+	unsigned int domain_cap;
+	uint64_t max_bytes;
+	struct outbound *obs;
+	size_t cap, n;
+};
+
+static void
+claim_release(struct claim_args *a)
+{
+	while (a->n > 0)
+		outbound_release(&a->obs[--a->n]);
+}
+
+static int
+claim_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	struct claim_args *a = arg;
+	char domain[ADDRESS_DOMAIN_MAX + 1];
+	sqlite3_stmt *stmt;
+	uint64_t bytes = 0, size;
+	size_t i;
+	int r, rc;
+
+	a->n = 0;
+	/*
+	 * The domain of the oldest entry that is due and free, among the
+	 * domains fewer than domain_cap owners hold live leases in.
+	 */
+	r = sql_first(s->db, err, NULL, domain, sizeof(domain), "SELECT "
+	    "domain FROM outbound WHERE next_try <= ?1 AND (lease_until IS "
+	    "NULL OR lease_until <= ?1) AND domain NOT IN (SELECT domain "
+	    "FROM outbound WHERE lease_until > ?1 GROUP BY domain HAVING "
+	    "?2 > 0 AND count(DISTINCT lease_owner) >= ?2) ORDER BY id "
+	    "LIMIT 1", "ii", a->now, (int64_t)a->domain_cap);
+	if (r <= 0)
+		return r < 0 ? STORE_ERROR : STORE_OK;
+	stmt = stmt_new(s->db, err, "SELECT id, domain, sender, recipients, "
+	    "all_recipients, message_id, size, stamp, stamp_date, attempts, "
+	    "first_try FROM outbound WHERE domain = ?1 AND next_try <= ?2 AND "
+	    "(lease_until IS NULL OR lease_until <= ?2) ORDER BY id LIMIT ?3",
+	    "tii", domain, a->now, (int64_t)a->cap);
+	if (stmt == NULL)
+		return STORE_ERROR;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && a->n < a->cap) {
+		size = (uint64_t)sqlite3_column_int64(stmt, 6);
+		if (a->n > 0 && a->max_bytes > 0 && bytes + size > a->max_bytes)
+			break;
+		if (outbound_fill(stmt, &a->obs[a->n]) != 0) {
+			smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+			sqlite3_finalize(stmt);
+			goto fail;
+		}
+		bytes += size;
+		a->n++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		db_fail(s->db, err, "claim");
+		sqlite3_finalize(stmt);
+		goto fail;
+	}
+	sqlite3_finalize(stmt);
+	for (i = 0; i < a->n; i++)
+		if (sql_exec(s->db, err, "UPDATE outbound SET lease_owner = ?, "
+		    "lease_until = ? WHERE id = ?", "tii", a->owner,
+		    a->lease_until, a->obs[i].id) != 0)
+			goto fail;
+	return STORE_OK;
+fail:
+	claim_release(a);
+	return STORE_ERROR;
+}
+
+static int
+sq_outbound_claim(struct store *st, const char *owner, int64_t now,
+    int64_t lease_until, unsigned int domain_cap, uint64_t max_bytes,
+    struct outbound *obs, size_t cap, size_t *n, struct smimp_err *err)
+{
+	struct sqlite_store *s = sq(st);
+	struct claim_args a = { owner, now, lease_until, domain_cap, max_bytes,
+	    obs, cap, 0 };
+	sqlite3 *db;
+	int r;
+
+	*n = 0;
+	if (cap == 0 || owner == NULL || *owner == '\0')
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a claim "
+		    "needs an owner and room");
+	/* Idle workers poll: a reader answers "nothing due" cheaply. */
+	db = reader_get(s);
+	r = sql_first(db, err, NULL, NULL, 0, "SELECT 1 FROM outbound WHERE "
+	    "next_try <= ?1 AND (lease_until IS NULL OR lease_until <= ?1) "
+	    "LIMIT 1", "i", now);
+	reader_put(s, db);
+	if (r <= 0)
+		return r < 0 ? STORE_ERROR : STORE_OK;
+	r = group_write(s, claim_run, &a, now, err);
+	if (r != STORE_OK) {
+		claim_release(&a);
+		return STORE_ERROR;
+	}
+	*n = a.n;
+	return STORE_OK;
+}
+
+static int
+sq_outbound_open(struct store *st, int64_t id, int *fd, uint64_t *len,
+    struct smimp_err *err)
+{
+	return body_open(sq(st), "SELECT body FROM outbound WHERE id = ?",
+	    NULL, id, fd, len, err);
+}
+
+/* What done, retry and bounce act on: entries owner holds. */
+struct owned_args {
+	const char *owner;
+	const int64_t *ids;
+	size_t n, count;
+	int64_t next_try, now;
+	const struct store_delivery *notice;
+	struct names ns;
+	struct gone g;
+};
+
+static int
+done_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	struct owned_args *a = arg;
+	size_t i;
+
+	a->g.n = 0;
+	a->count = 0;
+	for (i = 0; i < a->n; i++)
+		if (delete_noting(s->db, &a->g, &a->count, err, "DELETE FROM "
+		    "outbound WHERE id = ? AND lease_owner = ? RETURNING body",
+		    "it", a->ids[i], a->owner) != 0)
+			return STORE_ERROR;
+	return STORE_OK;
+}
+
+static int
+sq_outbound_done(struct store *st, const char *owner, const int64_t *ids,
+    size_t n, struct smimp_err *err)
+{
+	struct sqlite_store *s = sq(st);
+	struct owned_args a;
+	int r;
+
+	if (n == 0)
+		return STORE_OK;
+	memset(&a, 0, sizeof(a));
+	a.owner = owner;
+	a.ids = ids;
+	a.n = n;
+	if (gone_init(&a.g, n, err) != 0)
+		return STORE_ERROR;
+	r = group_write(s, done_run, &a, 0, err);
+	gone_release(s, &a.g, r == STORE_OK);
+	return r;
+}
+
+static int
+retry_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	struct owned_args *a = arg;
+
+	if (sql_exec(s->db, err, "UPDATE outbound SET attempts = attempts + 1, "
+	    "next_try = ?, lease_owner = NULL, lease_until = NULL WHERE "
+	    "id = ? AND lease_owner = ?", "iit", a->next_try, a->ids[0],
+	    a->owner) != 0)
+		return STORE_ERROR;
+	return sqlite3_changes(s->db) > 0 ? STORE_OK : STORE_NOT_FOUND;
+}
+
+static int
+sq_outbound_retry(struct store *st, const char *owner, int64_t id,
+    int64_t next_try, struct smimp_err *err)
+{
+	struct owned_args a;
+
+	memset(&a, 0, sizeof(a));
+	a.owner = owner;
+	a.ids = &id;
+	a.n = 1;
+	a.next_try = next_try;
+	return group_write(sq(st), retry_run, &a, 0, err);
+}
+
+static int
+bounce_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	struct owned_args *a = arg;
+	int r, stored;
+
+	if (done_run(s, a, err) != STORE_OK)
+		return STORE_ERROR;
+	if (a->count == 0)
+		return STORE_NOT_FOUND;
+	/* The notice is small and the sender's own: no quota holds it up. */
+	r = mailbox_put(s, a->notice, a->ns.name[0].s, a->ns.size[0], a->now,
+	    CHECK_ACKED, &stored, err);
+	a->ns.used[0] = (unsigned char)stored;
+	return r;
+}
+
+static int
+sq_outbound_bounce(struct store *st, const char *owner, int64_t id,
+    const struct store_delivery *notice, int64_t now, struct smimp_err *err)
+{
+	struct sqlite_store *s = sq(st);
+	struct owned_args a;
+	int r;
+
+	if (delivery_check(notice, err) != 0)
+		return STORE_ERROR;
+	memset(&a, 0, sizeof(a));
+	a.owner = owner;
+	a.ids = &id;
+	a.n = 1;
+	a.now = now;
+	a.notice = notice;
+	if (gone_init(&a.g, 1, err) != 0)
+		return STORE_ERROR;
+	if (names_place(s, &notice->body, 1, &a.ns, err) != 0) {
+		gone_release(s, &a.g, 0);
+		return STORE_ERROR;
+	}
+	r = group_write(s, bounce_run, &a, now, err);
+	names_release(s, &a.ns, r == STORE_OK);
+	gone_release(s, &a.g, r == STORE_OK);
+	return r;
+}
+
+static int
+sq_outbound_count(struct store *st, uint64_t *n, struct smimp_err *err)
+{
+	int64_t v = 0;
+	int r;
+
+	r = each_row(sq(st), int_row, &v, err, "SELECT count(*) FROM outbound",
+	    "");
+	*n = (uint64_t)v;
+	return r;
+}
+
+/* ---- the schema and its versions ---- */
+
+/*
+ * Version 0: the schema before versions were counted (bodies as blobs
+ * in the rows).  A new store starts from it too, so that every store
+ * reaches the current version by the same steps.
+ */
+static const char schema_v0[] =
     "CREATE TABLE IF NOT EXISTS users ("
     " address TEXT PRIMARY KEY,"
     " log BLOB NOT NULL,"
@@ -83,12 +1861,230 @@ static const char schema[] =
     " UNIQUE (domain, sender, message_id));"
     "CREATE INDEX IF NOT EXISTS outbound_next ON outbound (next_try);";
 
+/*
+ * Version 1: bodies in files (the rows name them), mailbox copies
+ * unique by (recipient, sender, message id) under random public ids
+ * with an arrival sequence of their own, tombstones of acknowledged
+ * messages, relay leases, and what the quotas count.
+ */
+static const char schema_v1_tables[] =
+    "CREATE TABLE mailbox_v1 ("
+    " seq INTEGER PRIMARY KEY,"
+    " id INTEGER NOT NULL UNIQUE,"
+    " recipient TEXT NOT NULL, sender TEXT NOT NULL,"
+    " message_id TEXT NOT NULL, body TEXT NOT NULL UNIQUE,"
+    " size INTEGER NOT NULL, received INTEGER NOT NULL,"
+    " UNIQUE (recipient, sender, message_id));"
+    "CREATE TABLE outbound_v1 ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " domain TEXT NOT NULL, sender TEXT NOT NULL, recipients TEXT NOT NULL,"
+    " all_recipients TEXT NOT NULL, message_id TEXT NOT NULL,"
+    " body TEXT NOT NULL UNIQUE, size INTEGER NOT NULL,"
+    " stamp TEXT NOT NULL, stamp_date TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0, first_try INTEGER NOT NULL,"
+    " next_try INTEGER NOT NULL, lease_owner TEXT, lease_until INTEGER,"
+    " UNIQUE (domain, sender, message_id));";
+
+static const char schema_v1_finish[] =
+    "DROP TABLE mailbox;"
+    "ALTER TABLE mailbox_v1 RENAME TO mailbox;"
+    "DROP TABLE outbound;"
+    "ALTER TABLE outbound_v1 RENAME TO outbound;"
+    "CREATE INDEX mailbox_order ON mailbox (recipient, seq);"
+    "CREATE INDEX outbound_due ON outbound (next_try);"
+    "CREATE INDEX outbound_domain ON outbound (domain, id);"
+    "CREATE INDEX outbound_lease ON outbound (lease_until);"
+    "CREATE TABLE tombstones ("
+    " recipient TEXT NOT NULL, sender TEXT NOT NULL,"
+    " message_id TEXT NOT NULL, acked INTEGER NOT NULL,"
+    " PRIMARY KEY (recipient, sender, message_id)) WITHOUT ROWID;"
+    "CREATE INDEX tombstones_acked ON tombstones (acked);"
+    "CREATE TABLE correspondents ("
+    " local TEXT NOT NULL, domain TEXT NOT NULL,"
+    " PRIMARY KEY (local, domain)) WITHOUT ROWID;"
+    "CREATE TABLE stranger_bytes ("
+    " domain TEXT NOT NULL, day INTEGER NOT NULL, bytes INTEGER NOT NULL,"
+    " PRIMARY KEY (domain, day)) WITHOUT ROWID;"
+    "CREATE TABLE mailbox_usage ("
+    " recipient TEXT PRIMARY KEY, bytes INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE queue_usage ("
+    " sender TEXT PRIMARY KEY, bytes INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE trash (name TEXT NOT NULL);"
+    "INSERT INTO mailbox_usage SELECT recipient, sum(size) FROM mailbox"
+    " GROUP BY recipient;"
+    "INSERT INTO queue_usage SELECT sender, sum(size) FROM outbound"
+    " GROUP BY sender;"
+    /* The counters follow the rows in every transaction. */
+    "CREATE TRIGGER mailbox_added AFTER INSERT ON mailbox BEGIN"
+    " INSERT INTO mailbox_usage (recipient, bytes)"
+    " VALUES (new.recipient, new.size) ON CONFLICT (recipient)"
+    " DO UPDATE SET bytes = bytes + excluded.bytes; END;"
+    "CREATE TRIGGER mailbox_removed AFTER DELETE ON mailbox BEGIN"
+    " UPDATE mailbox_usage SET bytes = bytes - old.size"
+    " WHERE recipient = old.recipient;"
+    " DELETE FROM mailbox_usage WHERE recipient = old.recipient"
+    " AND bytes <= 0; END;"
+    "CREATE TRIGGER outbound_added AFTER INSERT ON outbound BEGIN"
+    " INSERT INTO queue_usage (sender, bytes)"
+    " VALUES (new.sender, new.size) ON CONFLICT (sender)"
+    " DO UPDATE SET bytes = bytes + excluded.bytes; END;"
+    "CREATE TRIGGER outbound_removed AFTER DELETE ON outbound BEGIN"
+    " UPDATE queue_usage SET bytes = bytes - old.size"
+    " WHERE sender = old.sender;"
+    " DELETE FROM queue_usage WHERE sender = old.sender"
+    " AND bytes <= 0; END;";
+
+/* fsync every bodies/XX directory. */
 static int
-db_fail(sqlite3 *db, struct smimp_err *err, const char *what)
+bodies_sync(struct sqlite_store *s, struct smimp_err *err)
 {
-	return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: %s: %s", what,
-	    sqlite3_errmsg(db));
+	char path[PATH_MAX];
+	unsigned int i;
+
+	for (i = 0; i < 256; i++) {
+		/* fsync_parent_dir syncs the directory of this (absent) name */
+		if ((size_t)snprintf(path, sizeof(path), "%s/%02x/x", s->bodies,
+		    i) >= sizeof(path) || fsync_parent_dir(path, err) != 0)
+			return -1;
+	}
+	return 0;
 }
+
+/*
+ * Copy a version-0 table's rows into its version-1 table, each blob
+ * (column blobcol of sel) into a new body file.  ins takes the columns
+ * of sel in order, the body's name in place of the blob, then its size,
+ * then (with_id) a fresh random id.  The files are synced; their
+ * directories are left to the caller.
+ */
+static int
+migrate_rows(struct sqlite_store *s, const char *sel, const char *ins,
+    int blobcol, int with_id, struct smimp_err *err)
+{
+	sqlite3_stmt *from = NULL, *to = NULL;
+	struct store_body b;
+	struct body_name name;
+	char prefix[3];
+	unsigned char r;
+	uint64_t size;
+	int rc, c, ncols, tries, ret = -1;
+
+	from = stmt_new(s->db, err, sel, "");
+	to = from == NULL ? NULL : stmt_new(s->db, err, ins, "");
+	if (to == NULL)
+		goto out;
+	ncols = sqlite3_column_count(from);
+	while ((rc = sqlite3_step(from)) == SQLITE_ROW) {
+		memset(&b, 0, sizeof(b));
+		b.data = sqlite3_column_blob(from, blobcol);
+		b.len = (size_t)sqlite3_column_bytes(from, blobcol);
+		randombytes_buf(&r, 1);
+		sodium_bin2hex(prefix, sizeof(prefix), &r, 1);
+		if (body_place(s, &b, NULL, prefix, &name, &size, err) != 0)
+			goto out;
+		for (tries = 0; tries < NAME_TRIES; tries++) {
+			for (c = 0; c < ncols; c++)
+				if ((c == blobcol ? sqlite3_bind_text(to, c + 1,
+				    name.s, -1, SQLITE_STATIC) :
+				    sqlite3_bind_value(to, c + 1,
+				    sqlite3_column_value(from, c))) != SQLITE_OK)
+					goto bind;
+			if (sqlite3_bind_int64(to, ncols + 1,
+			    (int64_t)size) != SQLITE_OK || (with_id &&
+			    sqlite3_bind_int64(to, ncols + 2,
+			    random_id()) != SQLITE_OK))
+				goto bind;
+			rc = sqlite3_step(to);
+			(void)sqlite3_reset(to);
+			if (rc != SQLITE_CONSTRAINT || !with_id)
+				break;
+		}
+		if (rc != SQLITE_DONE) {
+			db_fail(s->db, err, "migrate");
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		db_fail(s->db, err, "migrate");
+		goto out;
+	}
+	ret = 0;
+	goto out;
+bind:
+	db_fail(s->db, err, "migrate");
+out:
+	sqlite3_finalize(to);
+	sqlite3_finalize(from);
+	return ret;
+}
+
+/*
+ * 0 -> 1, inside the caller's transaction.  A body file is written and
+ * synced before the commit that references it; if the transaction
+ * does not commit, the files are orphans, removed by the next open.
+ */
+static int
+migrate_v1(struct sqlite_store *s, struct smimp_err *err)
+{
+	if (exec_sql(s->db, schema_v0) != 0 ||
+	    exec_sql(s->db, schema_v1_tables) != 0)
+		return db_fail(s->db, err, "schema");
+	if (migrate_rows(s, "SELECT id, recipient, sender, message_id, data, "
+	    "received FROM mailbox ORDER BY id", "INSERT INTO mailbox_v1 "
+	    "(seq, recipient, sender, message_id, body, received, size, id) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", 4, 1, err) != 0 ||
+	    migrate_rows(s, "SELECT id, domain, sender, recipients, "
+	    "all_recipients, message_id, data, stamp, stamp_date, attempts, "
+	    "first_try, next_try FROM outbound ORDER BY id", "INSERT INTO "
+	    "outbound_v1 (id, domain, sender, recipients, all_recipients, "
+	    "message_id, body, stamp, stamp_date, attempts, first_try, "
+	    "next_try, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    6, 0, err) != 0 || bodies_sync(s, err) != 0)
+		return -1;
+	if (exec_sql(s->db, schema_v1_finish) != 0)
+		return db_fail(s->db, err, "schema");
+	return 0;
+}
+
+/* migrations[v] takes a store from version v to v + 1. */
+static int (*const migrations[])(struct sqlite_store *, struct smimp_err *) = {
+	migrate_v1,
+};
+
+#define SCHEMA_VERSION	((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* Each step in a transaction of its own: a crash leaves one version. */
+static int
+migrate(struct sqlite_store *s, const char *path, int64_t from,
+    struct smimp_err *err)
+{
+	char sql[64], why[SMIMP_ERR_MSG];
+	int64_t v;
+
+	for (v = from; v < SCHEMA_VERSION; v++) {
+		smimp_err_clear(err);
+		(void)snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+		    (int)v + 1);
+		if (exec_sql(s->db, "BEGIN IMMEDIATE") != 0) {
+			db_fail(s->db, err, "begin");
+			goto fail;
+		}
+		if (migrations[v](s, err) != 0 || exec_sql(s->db, sql) != 0 ||
+		    exec_sql(s->db, "COMMIT") != 0) {
+			if (err->msg[0] == '\0')
+				db_fail(s->db, err, "commit");
+			(void)exec_sql(s->db, "ROLLBACK");
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	(void)snprintf(why, sizeof(why), "%s", err->msg);
+	return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot migrate the store "
+	    "'%s' from schema version %d: %s", path, (int)v, why);
+}
+
+/* ---- opening ---- */
 
 static int
 db_open(const char *path, sqlite3 **db, const char *setup,
@@ -109,21 +2105,203 @@ db_open(const char *path, sqlite3 **db, const char *setup,
 	return 0;
 }
 
-struct store *
-store_open(const char *datadir, struct smimp_err *err)
+/* Remove what a directory holds, but what keep(name) says to keep. */
+static int
+sweep_dir(const char *path, int (*keep)(struct sqlite_store *,
+    const char *, const char *), struct sqlite_store *s, const char *sub,
+    struct smimp_err *err)
 {
-	struct store *st;
+	struct dirent *de;
+	DIR *d;
+
+	d = opendir(path);
+	if (d == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read '%s'",
+		    path);
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (keep != NULL && keep(s, sub, de->d_name))
+			continue;
+		/* One that will not go is tried again at the next open. */
+		(void)unlinkat(dirfd(d), de->d_name, 0);
+	}
+	(void)closedir(d);
+	return 0;
+}
+
+/* Keep a body file that a row names (its directory agreeing). */
+static int
+referenced(struct sqlite_store *s, const char *sub, const char *name)
+{
+	int rc;
+
+	if (s->sweep == NULL || !name_valid(name) || name[0] != sub[0] ||
+	    name[1] != sub[1])
+		return 0;
+	if (sqlite3_reset(s->sweep) != SQLITE_OK ||
+	    sqlite3_bind_text(s->sweep, 1, name, -1,
+	    SQLITE_TRANSIENT) != SQLITE_OK)
+		return 1;	/* cannot tell: keep it */
+	rc = sqlite3_step(s->sweep);
+	return rc != SQLITE_DONE;
+}
+
+/*
+ * Remove the body files no row names: left by a crash between placing
+ * them and the commit, or between a commit and the unlink.  Before any
+ * version 1 there were no body files: all are orphans then.
+ */
+static int
+sweep_orphans(struct sqlite_store *s, int64_t version, struct smimp_err *err)
+{
+	char path[PATH_MAX], sub[3];
+	unsigned int i;
+	int ret = -1;
+
+	if (version >= 1) {
+		s->sweep = stmt_new(s->db, err, "SELECT 1 FROM mailbox WHERE "
+		    "body = ?1 UNION ALL SELECT 1 FROM outbound WHERE "
+		    "body = ?1 LIMIT 1", "");
+		if (s->sweep == NULL)
+			return -1;
+	}
+	for (i = 0; i < 256; i++) {
+		(void)snprintf(sub, sizeof(sub), "%02x", i);
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", s->bodies,
+		    sub) >= sizeof(path) || sweep_dir(path, referenced, s, sub,
+		    err) != 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	sqlite3_finalize(s->sweep);
+	s->sweep = NULL;
+	return ret;
+}
+
+/* DIR, DIR/bodies/00..ff and DIR/spool, each 0700, synced. */
+static int
+make_dirs(struct sqlite_store *s, struct smimp_err *err)
+{
 	char path[PATH_MAX];
+	unsigned int i;
+
+	if (mkdir_p(s->dir, 0700, err) != 0 ||
+	    mkdir_p(s->spool, 0700, err) != 0)
+		return -1;
+	for (i = 0; i < 256; i++)
+		if ((size_t)snprintf(path, sizeof(path), "%s/%02x", s->bodies,
+		    i) >= sizeof(path) || mkdir_p(path, 0700, err) != 0)
+			return -1;
+	return fsync_parent_dir(path, err) != 0 ||
+	    fsync_parent_dir(s->bodies, err) != 0 ||
+	    fsync_parent_dir(s->spool, err) != 0 ? -1 : 0;
+}
+
+static int
+lock_shared(struct sqlite_store *s, const char *path, struct smimp_err *err)
+{
+	while (flock(s->lock_fd, LOCK_SH) != 0)
+		if (errno != EINTR)
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot lock "
+			    "'%s'", path);
+	return 0;
+}
+
+/*
+ * Every process that opens the store holds DIR/smimpd.lock shared; the
+ * one that finds it free holds it alone while it sweeps spool/ and the
+ * orphans and migrates, so that it never removes what another process
+ * is about to commit.  Returns 1 alone, 0 shared, -1 error.
+ */
+static int
+lock_store(struct sqlite_store *s, struct smimp_err *err)
+{
+	char path[PATH_MAX];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/smimpd.lock", s->dir) >=
+	    sizeof(path))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: path too "
+		    "long");
+	s->lock_fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (s->lock_fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
+		    path);
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0)
+		return 1;
+	if (errno != EWOULDBLOCK)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot lock '%s'",
+		    path);
+	return lock_shared(s, path, err);
+}
+
+static void
+sq_close(struct store *st)
+{
+	struct sqlite_store *s = sq(st);
 	int i;
 
-	if (mkdir_p(datadir, 0700, err) != 0)
-		return NULL;
-	if ((size_t)snprintf(path, sizeof(path), "%s/smimpd.db", datadir) >=
-	    sizeof(path)) {
-		smimp_err_set(err, SMIMP_EXIT_FAIL, "data directory path too "
-		    "long");
-		return NULL;
+	if (s == NULL)
+		return;
+	for (i = 0; i < READERS; i++)
+		if (s->readers[i] != NULL)
+			(void)sqlite3_close(s->readers[i]);
+	if (s->db != NULL)
+		(void)sqlite3_close(s->db);
+	if (s->locks) {
+		pthread_cond_destroy(&s->reader_free);
+		pthread_cond_destroy(&s->committed);
+		pthread_mutex_destroy(&s->readers_mu);
+		pthread_mutex_destroy(&s->mu);
 	}
+	/* Closing the file gives up the lock. */
+	if (s->lock_fd >= 0)
+		(void)close(s->lock_fd);
+	free(s);
+}
+
+/* DIR's paths, checked for length. */
+static int
+set_paths(struct sqlite_store *s, const char *dir, char *db,
+    struct smimp_err *err)
+{
+	if ((size_t)snprintf(s->dir, sizeof(s->dir), "%s", dir) >=
+	    sizeof(s->dir) ||
+	    (size_t)snprintf(s->bodies, sizeof(s->bodies), "%s/bodies", dir) >=
+	    sizeof(s->bodies) ||
+	    (size_t)snprintf(s->spool, sizeof(s->spool), "%s/spool", dir) >=
+	    sizeof(s->spool) ||
+	    (size_t)snprintf(db, PATH_MAX, "%s/smimpd.db", dir) >= PATH_MAX)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store directory "
+		    "path too long");
+	return 0;
+}
+
+/* The database file made 0600 before SQLite makes it (and its WAL). */
+static int
+db_create(const char *path, struct smimp_err *err)
+{
+	int fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open the "
+		    "store '%s'", path);
+	(void)close(fd);
+	return 0;
+}
+
+static struct store *
+sq_open(const char *dir, struct smimp_err *err)
+{
+	struct sqlite_store *s;
+	char path[PATH_MAX];
+	int64_t version = 0;
+	int alone, i;
+
 	/* No global lock around every allocation for statistics. */
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (sqlite3_threadsafe() == 0) {
@@ -131,1010 +2309,89 @@ store_open(const char *datadir, struct smimp_err *err)
 		    "thread support");
 		return NULL;
 	}
-	st = calloc(1, sizeof(*st));
-	if (st == NULL) {
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
 		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 		return NULL;
 	}
-	if (pthread_mutex_init(&st->mu, NULL) != 0 ||
-	    pthread_mutex_init(&st->readers_mu, NULL) != 0 ||
-	    pthread_cond_init(&st->committed, NULL) != 0 ||
-	    pthread_cond_init(&st->reader_free, NULL) != 0) {
-		free(st);
+	s->base.ops = &store_sqlite_ops;
+	s->lock_fd = -1;
+	if (pthread_mutex_init(&s->mu, NULL) != 0 ||
+	    pthread_mutex_init(&s->readers_mu, NULL) != 0 ||
+	    pthread_cond_init(&s->committed, NULL) != 0 ||
+	    pthread_cond_init(&s->reader_free, NULL) != 0) {
+		free(s);
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot set up locks");
 		return NULL;
 	}
-	if (db_open(path, &st->db, schema, err) != 0)
+	s->locks = 1;
+	if (set_paths(s, dir, path, err) != 0 || make_dirs(s, err) != 0 ||
+	    (alone = lock_store(s, err)) < 0 || db_create(path, err) != 0 ||
+	    db_open(path, &s->db, "PRAGMA journal_mode=WAL;"
+	    "PRAGMA synchronous=FULL;PRAGMA foreign_keys=ON;", err) != 0)
+		goto fail;
+	if (sql_first(s->db, err, &version, NULL, 0, "PRAGMA user_version",
+	    "") != 1)
+		goto fail;
+	if (version > SCHEMA_VERSION) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "the store '%s' has schema "
+		    "version %lld; this smimpd knows versions up to %lld", path,
+		    (long long)version, (long long)SCHEMA_VERSION);
+		goto fail;
+	}
+	if (alone && (sweep_dir(s->spool, NULL, s, NULL, err) != 0 ||
+	    sweep_orphans(s, version, err) != 0))
+		goto fail;
+	if (version < SCHEMA_VERSION && migrate(s, path, version, err) != 0)
+		goto fail;
+	/* The trash's names were orphans: swept with them. */
+	if (alone && exec_sql(s->db, "DELETE FROM trash") != 0) {
+		db_fail(s->db, err, "trash");
+		goto fail;
+	}
+	if (alone && lock_shared(s, dir, err) != 0)
 		goto fail;
 	for (i = 0; i < READERS; i++) {
-		if (db_open(path, &st->readers[i], "PRAGMA query_only=1;",
+		if (db_open(path, &s->readers[i], "PRAGMA query_only=1;",
 		    err) != 0)
 			goto fail;
-		st->free_readers[st->nfree++] = st->readers[i];
+		s->free_readers[s->nfree++] = s->readers[i];
 	}
-	return st;
+	return &s->base;
 fail:
-	store_close(st);
+	sq_close(&s->base);
 	return NULL;
 }
 
-void
-store_close(struct store *st)
+static const char *
+sq_spool_dir(struct store *st)
 {
-	int i;
-
-	if (st == NULL)
-		return;
-	for (i = 0; i < READERS; i++)
-		if (st->readers[i] != NULL)
-			(void)sqlite3_close(st->readers[i]);
-	if (st->db != NULL)
-		(void)sqlite3_close(st->db);
-	pthread_cond_destroy(&st->reader_free);
-	pthread_cond_destroy(&st->committed);
-	pthread_mutex_destroy(&st->readers_mu);
-	pthread_mutex_destroy(&st->mu);
-	free(st);
+	return sq(st)->spool;
 }
 
-/* ---- reads: a connection from the pool ---- */
-
-static sqlite3 *
-reader_get(struct store *st)
-{
-	sqlite3 *db;
-
-	pthread_mutex_lock(&st->readers_mu);
-	while (st->nfree == 0)
-		pthread_cond_wait(&st->reader_free, &st->readers_mu);
-	db = st->free_readers[--st->nfree];
-	pthread_mutex_unlock(&st->readers_mu);
-	return db;
-}
-
-static void
-reader_put(struct store *st, sqlite3 *db)
-{
-	pthread_mutex_lock(&st->readers_mu);
-	st->free_readers[st->nfree++] = db;
-	pthread_cond_signal(&st->reader_free);
-	pthread_mutex_unlock(&st->readers_mu);
-}
-
-static sqlite3_stmt *
-prepare(sqlite3 *db, const char *sql, struct smimp_err *err)
-{
-	sqlite3_stmt *stmt = NULL;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
-		db_fail(db, err, "prepare");
-		return NULL;
-	}
-	return stmt;
-}
-
-static int
-bind_text(sqlite3_stmt *stmt, int i, const char *v)
-{
-	return sqlite3_bind_text(stmt, i, v, -1, SQLITE_STATIC) == SQLITE_OK ?
-	    0 : -1;
-}
-
-static char *
-col_strdup(sqlite3_stmt *stmt, int i)
-{
-	const unsigned char *t = sqlite3_column_text(stmt, i);
-
-	return strdup(t != NULL ? (const char *)t : "");
-}
-
-static void
-col_copy(sqlite3_stmt *stmt, int i, char *out, size_t cap)
-{
-	const unsigned char *t = sqlite3_column_text(stmt, i);
-
-	(void)snprintf(out, cap, "%s", t != NULL ? (const char *)t : "");
-}
-
-/* ---- writes: group commits on the writer ---- */
-
-static int
-exec_sql(sqlite3 *db, const char *sql)
-{
-	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
-}
-
-/* Forget nonces whose window has passed; at most every few seconds. */
-static void
-sweep_nonces(struct store *st)
-{
-	sqlite3_stmt *stmt;
-	int64_t now = time_now();
-
-	if (now < st->next_sweep)
-		return;
-	st->next_sweep = now + NONCE_SWEEP_S;
-	if (sqlite3_prepare_v2(st->db, "DELETE FROM nonces WHERE expires < ?",
-	    -1, &stmt, NULL) != SQLITE_OK)
-		return;
-	if (sqlite3_bind_int64(stmt, 1, now) == SQLITE_OK)
-		(void)sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
-}
-
-/* Run a batch (oldest first) in one transaction; the caller commits. */
-static int
-run_batch(struct store *st, struct write_op *batch)
-{
-	struct write_op *op;
-
-	if (exec_sql(st->db, "BEGIN IMMEDIATE") != 0)
-		return -1;
-	sweep_nonces(st);
-	for (op = batch; op != NULL; op = op->next) {
-		if (exec_sql(st->db, "SAVEPOINT op") != 0) {
-			op->ret = db_fail(st->db, &op->err, "savepoint");
-			continue;
-		}
-		op->ret = op->run(st->db, op->arg, &op->err);
-		if (op->ret < 0)
-			(void)exec_sql(st->db, "ROLLBACK TO op");
-		(void)exec_sql(st->db, "RELEASE op");
-	}
-	if (exec_sql(st->db, "COMMIT") != 0) {
-		(void)exec_sql(st->db, "ROLLBACK");
-		return -1;
-	}
-	return 0;
-}
-
-/* The queue, oldest first. */
-static struct write_op *
-take_queue(struct store *st)
-{
-	struct write_op *op = st->queued, *prev = NULL, *next;
-
-	st->queued = NULL;
-	for (; op != NULL; op = next) {
-		next = op->next;
-		op->next = prev;
-		prev = op;
-	}
-	return prev;
-}
-
-/*
- * Run op->run in a transaction and return once it is committed (or
- * failed).  Returns what run returned, -1 if the commit failed.
- */
-static int
-group_write(struct store *st, int (*run)(sqlite3 *, void *,
-    struct smimp_err *), void *arg, struct smimp_err *err)
-{
-	struct write_op me, *batch, *op;
-	struct smimp_err cerr;
-	int failed;
-
-	memset(&me, 0, sizeof(me));
-	me.run = run;
-	me.arg = arg;
-	pthread_mutex_lock(&st->mu);
-	me.next = st->queued;
-	st->queued = &me;
-	while (!me.done) {
-		if (st->committing) {
-			pthread_cond_wait(&st->committed, &st->mu);
-			continue;
-		}
-		st->committing = 1;
-		batch = take_queue(st);
-		pthread_mutex_unlock(&st->mu);
-		failed = run_batch(st, batch);
-		if (failed)
-			db_fail(st->db, &cerr, "commit");
-		pthread_mutex_lock(&st->mu);
-		for (op = batch; op != NULL; op = op->next) {
-			if (failed) {
-				op->ret = -1;
-				op->err = cerr;
-			}
-			op->done = 1;
-		}
-		st->committing = 0;
-		pthread_cond_broadcast(&st->committed);
-	}
-	pthread_mutex_unlock(&st->mu);
-	if (me.ret < 0 && err != NULL)
-		*err = me.err;
-	return me.ret;
-}
-
-/* One statement with its parameters bound by bind; SQLITE_DONE or not. */
-static int
-step_once(sqlite3 *db, const char *sql,
-    int (*bind)(sqlite3_stmt *, const void *), const void *arg, int *rc,
-    struct smimp_err *err)
-{
-	sqlite3_stmt *stmt = prepare(db, sql, err);
-
-	if (stmt == NULL)
-		return -1;
-	if (bind(stmt, arg) != 0) {
-		sqlite3_finalize(stmt);
-		return db_fail(db, err, "bind");
-	}
-	*rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
-	return 0;
-}
-
-/* ---- accounts ---- */
-
-struct user_args {
-	const char *address;
-	const unsigned char *log;
-	size_t len;
+const struct store_ops store_sqlite_ops = {
+	.scheme = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.spool_dir = sq_spool_dir,
+	.user_add = sq_user_add,
+	.user_get = sq_user_get,
+	.user_del = sq_user_del,
+	.user_list = sq_user_list,
+	.invite_add = sq_invite_add,
+	.invite_check = sq_invite_check,
+	.invite_redeem = sq_invite_redeem,
+	.invite_list = sq_invite_list,
+	.nonce_claim = sq_nonce_claim,
+	.submit = sq_submit,
+	.deliver = sq_deliver,
+	.mailbox_list = sq_mailbox_list,
+	.mailbox_open = sq_mailbox_open,
+	.mailbox_ack = sq_mailbox_ack,
+	.outbound_claim = sq_outbound_claim,
+	.outbound_open = sq_outbound_open,
+	.outbound_done = sq_outbound_done,
+	.outbound_retry = sq_outbound_retry,
+	.outbound_bounce = sq_outbound_bounce,
+	.outbound_count = sq_outbound_count,
 };
-
-static int
-bind_user(sqlite3_stmt *stmt, const void *arg)
-{
-	const struct user_args *a = arg;
-
-	if (bind_text(stmt, 1, a->address) != 0)
-		return -1;
-	if (a->log != NULL && sqlite3_bind_blob(stmt, 2, a->log, (int)a->len,
-	    SQLITE_STATIC) != SQLITE_OK)
-		return -1;
-	return 0;
-}
-
-static int
-user_add(sqlite3 *db, void *arg, struct smimp_err *err)
-{
-	const struct user_args *a = arg;
-	int rc = SQLITE_ERROR;
-
-	if (step_once(db, "INSERT INTO users (address, log) VALUES (?, ?)",
-	    bind_user, a, &rc, err) != 0)
-		return -1;
-	if (rc == SQLITE_CONSTRAINT)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s already has an "
-		    "account", a->address);
-	return rc == SQLITE_DONE ? 0 : db_fail(db, err, "insert");
-}
-
-int
-store_user_add(struct store *st, const char *address,
-    const unsigned char *log, size_t log_len, struct smimp_err *err)
-{
-	struct user_args a = { address, log, log_len };
-
-	if (log_len > INT_MAX)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "identity too "
-		    "large");
-	return group_write(st, user_add, &a, err);
-}
-
-static int
-user_del(sqlite3 *db, void *arg, struct smimp_err *err)
-{
-	int rc = SQLITE_ERROR;
-
-	if (step_once(db, "DELETE FROM users WHERE address = ?", bind_user,
-	    arg, &rc, err) != 0)
-		return -1;
-	if (rc != SQLITE_DONE)
-		return db_fail(db, err, "delete");
-	return sqlite3_changes(db) > 0 ? 1 : 0;
-}
-
-int
-store_user_del(struct store *st, const char *address, struct smimp_err *err)
-{
-	struct user_args a = { address, NULL, 0 };
-
-	return group_write(st, user_del, &a, err);
-}
-
-/*
- * The one blob a query selects, bound to text (and an id unless id < 0):
- * 1 found (malloc'd into *data), 0 not found, -1 error.
- */
-static int
-select_blob(struct store *st, const char *sql, const char *text, int64_t id,
-    unsigned char **data, size_t *len, struct smimp_err *err)
-{
-	sqlite3 *db = reader_get(st);
-	sqlite3_stmt *stmt;
-	int rc = SQLITE_ERROR, ret = -1;
-
-	stmt = prepare(db, sql, err);
-	if (stmt == NULL)
-		goto out;
-	if (bind_text(stmt, 1, text) != 0 ||
-	    (id >= 0 && sqlite3_bind_int64(stmt, 2, id) != SQLITE_OK)) {
-		db_fail(db, err, "bind");
-		goto out;
-	}
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE) {
-		ret = 0;
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		db_fail(db, err, "select");
-		goto out;
-	}
-	*len = (size_t)sqlite3_column_bytes(stmt, 0);
-	*data = malloc(*len + 1);
-	if (*data == NULL) {
-		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
-		goto out;
-	}
-	if (*len > 0)
-		memcpy(*data, sqlite3_column_blob(stmt, 0), *len);
-	ret = 1;
-out:
-	sqlite3_finalize(stmt);
-	reader_put(st, db);
-	return ret;
-}
-
-int
-store_user_get(struct store *st, const char *address, unsigned char **log,
-    size_t *log_len, struct smimp_err *err)
-{
-	return select_blob(st, "SELECT log FROM users WHERE address = ?",
-	    address, -1, log, log_len, err);
-}
-
-/*
- * Run a query on a reader connection: bind (unless NULL) binds its
- * parameters, row takes each row.  A row that returns non-zero stops
- * the query as a failure, with err set by row.
- */
-static int
-each_row(struct store *st, const char *sql,
-    int (*bind)(sqlite3_stmt *, const void *), const void *bargs,
-    int (*row)(sqlite3_stmt *, void *, struct smimp_err *), void *arg,
-    struct smimp_err *err)
-{
-	sqlite3 *db = reader_get(st);
-	sqlite3_stmt *stmt;
-	int rc = SQLITE_ERROR, ret = -1;
-
-	stmt = prepare(db, sql, err);
-	if (stmt == NULL)
-		goto out;
-	if (bind != NULL && bind(stmt, bargs) != 0) {
-		db_fail(db, err, "bind");
-		goto out;
-	}
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-		if (row(stmt, arg, err) != 0)
-			goto out;
-	if (rc != SQLITE_DONE) {
-		db_fail(db, err, "select");
-		goto out;
-	}
-	ret = 0;
-out:
-	sqlite3_finalize(stmt);
-	reader_put(st, db);
-	return ret;
-}
-
-static int
-stopped(struct smimp_err *err)
-{
-	return smimp_err_set(err, SMIMP_EXIT_FAIL, "listing stopped");
-}
-
-struct user_each {
-	int (*fn)(const char *, const unsigned char *, size_t, void *);
-	void *arg;
-};
-
-static int
-user_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
-{
-	struct user_each *u = arg;
-
-	return u->fn((const char *)sqlite3_column_text(stmt, 0),
-	    sqlite3_column_blob(stmt, 1), (size_t)sqlite3_column_bytes(stmt, 1),
-	    u->arg) != 0 ? stopped(err) : 0;
-}
-
-int
-store_user_list(struct store *st,
-    int (*fn)(const char *, const unsigned char *, size_t, void *),
-    void *arg, struct smimp_err *err)
-{
-	struct user_each u = { fn, arg };
-
-	return each_row(st, "SELECT address, log FROM users ORDER BY address",
-	    NULL, NULL, user_row, &u, err);
-}
-
-/* ---- invitations ---- */
-
-struct invite_args {
-	const unsigned char *hash;
-	const char *address;
-	int64_t when;		/* expiry to store, or now to check */
-	struct user_args user;
-};
-
-static int
-bind_invite(sqlite3_stmt *stmt, const void *arg)
-{
-	const struct invite_args *a = arg;
-
-	return sqlite3_bind_blob(stmt, 1, a->hash, INVITE_HASH_SIZE,
-	    SQLITE_STATIC) != SQLITE_OK || bind_text(stmt, 2, a->address) ||
-	    sqlite3_bind_int64(stmt, 3, a->when) != SQLITE_OK ? -1 : 0;
-}
-
-static int
-invite_add(sqlite3 *db, void *arg, struct smimp_err *err)
-{
-	int rc = SQLITE_ERROR;
-
-	if (step_once(db, "INSERT INTO invites (hash, address, expires) "
-	    "VALUES (?, ?, ?)", bind_invite, arg, &rc, err) != 0)
-		return -1;
-	return rc == SQLITE_DONE ? 0 : db_fail(db, err, "invite");
-}
-
-int
-store_invite_add(struct store *st, const unsigned char hash[INVITE_HASH_SIZE],
-    const char *address, int64_t expires, struct smimp_err *err)
-{
-	struct invite_args a = { hash, address, expires, { NULL, NULL, 0 } };
-
-	return group_write(st, invite_add, &a, err);
-}
-
-static int
-invite_redeem(sqlite3 *db, void *arg, struct smimp_err *err)
-{
-	struct invite_args *a = arg;
-	int rc = SQLITE_ERROR;
-
-	/* Expired invitations go whenever one is redeemed. */
-	if (exec_sql(db, "DELETE FROM invites WHERE expires < "
-	    "strftime('%s','now')") != 0)
-		return db_fail(db, err, "invite cleanup");
-	if (step_once(db, "DELETE FROM invites WHERE hash = ? AND "
-	    "address = ? AND expires >= ?", bind_invite, a, &rc, err) != 0)
-		return -1;
-	if (rc != SQLITE_DONE)
-		return db_fail(db, err, "invite");
-	if (sqlite3_changes(db) == 0)
-		return 0;
-	if (step_once(db, "INSERT INTO users (address, log) VALUES (?, ?)",
-	    bind_user, &a->user, &rc, err) != 0)
-		return -1;
-	if (rc == SQLITE_CONSTRAINT) {
-		/* Keep the invitation: nothing was registered. */
-		smimp_err_set(err, SMIMP_EXIT_FAIL, "%s already has an "
-		    "account", a->address);
-		return -2;
-	}
-	return rc == SQLITE_DONE ? 1 : db_fail(db, err, "insert");
-}
-
-int
-store_invite_redeem(struct store *st,
-    const unsigned char hash[INVITE_HASH_SIZE],
-    const char *address, const unsigned char *log, size_t len, int64_t now,
-    struct smimp_err *err)
-{
-	struct invite_args a = { hash, address, now, { address, log, len } };
-	int r;
-
-	if (len > INT_MAX)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "identity too "
-		    "large");
-	r = group_write(st, invite_redeem, &a, err);
-	return r == -2 ? 2 : r;
-}
-
-struct invite_each {
-	int (*fn)(const char *, int64_t, void *);
-	void *arg;
-};
-
-static int
-invite_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
-{
-	struct invite_each *v = arg;
-
-	return v->fn((const char *)sqlite3_column_text(stmt, 0),
-	    sqlite3_column_int64(stmt, 1), v->arg) != 0 ? stopped(err) : 0;
-}
-
-int
-store_invite_list(struct store *st,
-    int (*fn)(const char *, int64_t, void *), void *arg,
-    struct smimp_err *err)
-{
-	struct invite_each v = { fn, arg };
-
-	return each_row(st, "SELECT address, expires FROM invites "
-	    "ORDER BY address, expires", NULL, NULL, invite_row, &v, err);
-}
-
-/* ---- nonces ---- */
-
-struct nonce_args {
-	const char *signer, *nonce;
-	int64_t expires;
-};
-
-static int
-bind_nonce(sqlite3_stmt *stmt, const void *arg)
-{
-	const struct nonce_args *a = arg;
-
-	return bind_text(stmt, 1, a->signer) || bind_text(stmt, 2, a->nonce) ||
-	    sqlite3_bind_int64(stmt, 3, a->expires) != SQLITE_OK ? -1 : 0;
-}
-
-static int
-nonce_claim(sqlite3 *db, void *arg, struct smimp_err *err)
-{
-	int rc = SQLITE_ERROR;
-
-	if (step_once(db, "INSERT INTO nonces (signer, nonce, expires) "
-	    "VALUES (?, ?, ?)", bind_nonce, arg, &rc, err) != 0)
-		return -1;
-	if (rc == SQLITE_CONSTRAINT)
-		return 0;
-	return rc == SQLITE_DONE ? 1 : db_fail(db, err, "nonce");
-}
-
-int
-store_nonce_claim(struct store *st, const char *signer, const char *nonce,
-    int64_t expires, struct smimp_err *err)
-{
-	struct nonce_args a = { signer, nonce, expires };
-
-	return group_write(st, nonce_claim, &a, err);
-}
-
-/* ---- mailboxes ---- */
-
-struct deliver_args {
-	const char *recipient, *sender, *message_id;
-	const unsigned char *data;
-	size_t len;
-};
-
-static int
-bind_deliver(sqlite3_stmt *stmt, const void *arg)
-{
-	const struct deliver_args *a = arg;
-
-	return bind_text(stmt, 1, a->recipient) ||
-	    bind_text(stmt, 2, a->sender) ||
-	    bind_text(stmt, 3, a->message_id) ||
-	    sqlite3_bind_blob(stmt, 4, a->data, (int)a->len, SQLITE_STATIC) !=
-	    SQLITE_OK ? -1 : 0;
-}
-
-static int
-deliver(sqlite3 *db, void *arg, struct smimp_err *err)
-{
-	int rc = SQLITE_ERROR;
-
-	if (step_once(db, "INSERT OR IGNORE INTO mailbox (recipient, sender, "
-	    "message_id, data) VALUES (?, ?, ?, ?)", bind_deliver, arg, &rc,
-	    err) != 0)
-		return -1;
-	return rc == SQLITE_DONE ? 0 : db_fail(db, err, "deliver");
-}
-
-int
-store_deliver(struct store *st, const char *recipient, const char *sender,
-    const char *message_id, const unsigned char *data, size_t len,
-    struct smimp_err *err)
-{
-	struct deliver_args a = { recipient, sender, message_id, data, len };
-
-	if (len > INT_MAX)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "message too large");
-	return group_write(st, deliver, &a, err);
-}
-
-struct many_args {
-	const struct store_delivery *d;
-	size_t n;
-};
-
-static int
-deliver_many(sqlite3 *db, void *arg, struct smimp_err *err)
-{
-	const struct many_args *m = arg;
-	struct deliver_args a;
-	size_t i;
-
-	for (i = 0; i < m->n; i++) {
-		a.recipient = m->d[i].recipient;
-		a.sender = m->d[i].sender;
-		a.message_id = m->d[i].message_id;
-		a.data = m->d[i].data;
-		a.len = m->d[i].len;
-		if (deliver(db, &a, err) != 0)
-			return -1;
-	}
-	return 0;
-}
-
-int
-store_deliver_many(struct store *st, const struct store_delivery *d,
-    size_t n, struct smimp_err *err)
-{
-	struct many_args m = { d, n };
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (d[i].len > INT_MAX)
-			return smimp_err_set(err, SMIMP_EXIT_FAIL, "message too "
-			    "large");
-	return n == 0 ? 0 : group_write(st, deliver_many, &m, err);
-}
-
-struct mailbox_each {
-	int (*fn)(const struct mailbox_entry *, void *);
-	void *arg;
-};
-
-static int
-bind_owner_page(sqlite3_stmt *stmt, const void *owner)
-{
-	return bind_text(stmt, 1, owner) != 0 ||
-	    sqlite3_bind_int(stmt, 2, MAILBOX_PAGE) != SQLITE_OK ? -1 : 0;
-}
-
-static int
-mailbox_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
-{
-	struct mailbox_each *m = arg;
-	struct mailbox_entry e;
-
-	memset(&e, 0, sizeof(e));
-	e.id = sqlite3_column_int64(stmt, 0);
-	col_copy(stmt, 1, e.sender, sizeof(e.sender));
-	col_copy(stmt, 2, e.message_id, sizeof(e.message_id));
-	e.size = (size_t)sqlite3_column_int64(stmt, 3);
-	e.received = sqlite3_column_int64(stmt, 4);
-	return m->fn(&e, m->arg) != 0 ? stopped(err) : 0;
-}
-
-int
-store_mailbox_list(struct store *st, const char *owner,
-    int (*fn)(const struct mailbox_entry *, void *), void *arg,
-    struct smimp_err *err)
-{
-	struct mailbox_each m = { fn, arg };
-
-	return each_row(st, "SELECT id, sender, message_id, length(data), "
-	    "received FROM mailbox WHERE recipient = ? ORDER BY id LIMIT ?",
-	    bind_owner_page, owner, mailbox_row, &m, err);
-}
-
-int
-store_mailbox_get(struct store *st, const char *owner, int64_t id,
-    unsigned char **data, size_t *len, struct smimp_err *err)
-{
-	return select_blob(st, "SELECT data FROM mailbox WHERE recipient = ? "
-	    "AND id = ?", owner, id, data, len, err);
-}
-
-struct ack_args {
-	const char *owner;
-	int64_t id;
-};
-
-static int
-bind_ack(sqlite3_stmt *stmt, const void *arg)
-{
-	const struct ack_args *a = arg;
-
-	return bind_text(stmt, 1, a->owner) ||
-	    sqlite3_bind_int64(stmt, 2, a->id) != SQLITE_OK ? -1 : 0;
-}
-
-static int
-mailbox_ack(sqlite3 *db, void *arg, struct smimp_err *err)
-{
-	int rc = SQLITE_ERROR;
-
-	if (step_once(db, "DELETE FROM mailbox WHERE recipient = ? AND id = ?",
-	    bind_ack, arg, &rc, err) != 0)
-		return -1;
-	if (rc != SQLITE_DONE)
-		return db_fail(db, err, "ack");
-	return sqlite3_changes(db) > 0 ? 1 : 0;
-}
-
-int
-store_mailbox_ack(struct store *st, const char *owner, int64_t id,
-    struct smimp_err *err)
-{
-	struct ack_args a = { owner, id };
-
-	return group_write(st, mailbox_ack, &a, err);
-}
-
-struct ack_many_args {
-	const char *owner;
-	const int64_t *ids;
-	size_t n, acked;
-};
-
-static int
-mailbox_ack_many(sqlite3 *db, void *arg, struct smimp_err *err)
-{
-	struct ack_many_args *m = arg;
-	struct ack_args a = { m->owner, 0 };
-	size_t i;
-	int r;
-
-	m->acked = 0;
-	for (i = 0; i < m->n; i++) {
-		a.id = m->ids[i];
-		r = mailbox_ack(db, &a, err);
-		if (r < 0)
-			return -1;
-		m->acked += (size_t)r;
-	}
-	return 0;
-}
-
-int
-store_mailbox_ack_many(struct store *st, const char *owner,
-    const int64_t *ids, size_t n, size_t *acked, struct smimp_err *err)
-{
-	struct ack_many_args m = { owner, ids, n, 0 };
-	int r;
-
-	*acked = 0;
-	if (n == 0)
-		return 0;
-	r = group_write(st, mailbox_ack_many, &m, err);
-	if (r == 0)
-		*acked = m.acked;
-	return r;
-}
-
-/* ---- the relay queue ---- */
-
-void
-outbound_release(struct outbound *ob)
-{
-	free(ob->recipients);
-	free(ob->all);
-	free(ob->data);
-	memset(ob, 0, sizeof(*ob));
-}
-
-struct outbound_args {
-	const struct outbound *ob;
-	int64_t now;
-};
-
-static int
-bind_outbound(sqlite3_stmt *stmt, const void *arg)
-{
-	const struct outbound_args *a = arg;
-	const struct outbound *ob = a->ob;
-
-	return bind_text(stmt, 1, ob->domain) ||
-	    bind_text(stmt, 2, ob->sender) ||
-	    bind_text(stmt, 3, ob->recipients) || bind_text(stmt, 4, ob->all) ||
-	    bind_text(stmt, 5, ob->message_id) ||
-	    sqlite3_bind_blob(stmt, 6, ob->data, (int)ob->len,
-	    SQLITE_STATIC) != SQLITE_OK || bind_text(stmt, 7, ob->stamp) ||
-	    bind_text(stmt, 8, ob->stamp_date) ||
-	    sqlite3_bind_int64(stmt, 9, a->now) != SQLITE_OK ||
-	    sqlite3_bind_int64(stmt, 10, a->now) != SQLITE_OK ? -1 : 0;
-}
-
-static int
-outbound_add(sqlite3 *db, void *arg, struct smimp_err *err)
-{
-	int rc = SQLITE_ERROR;
-
-	if (step_once(db, "INSERT OR IGNORE INTO outbound (domain, sender, "
-	    "recipients, all_recipients, message_id, data, stamp, stamp_date, "
-	    "first_try, next_try) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	    bind_outbound, arg, &rc, err) != 0)
-		return -1;
-	return rc == SQLITE_DONE ? 0 : db_fail(db, err, "queue");
-}
-
-
-/* Fill ob from a row of the outbound table; -1 out of memory. */
-static int
-outbound_row(sqlite3_stmt *stmt, struct outbound *ob)
-{
-	ob->id = sqlite3_column_int64(stmt, 0);
-	col_copy(stmt, 1, ob->domain, sizeof(ob->domain));
-	col_copy(stmt, 2, ob->sender, sizeof(ob->sender));
-	ob->recipients = col_strdup(stmt, 3);
-	ob->all = col_strdup(stmt, 4);
-	col_copy(stmt, 5, ob->message_id, sizeof(ob->message_id));
-	ob->len = (size_t)sqlite3_column_bytes(stmt, 6);
-	ob->data = malloc(ob->len + 1);
-	col_copy(stmt, 7, ob->stamp, sizeof(ob->stamp));
-	col_copy(stmt, 8, ob->stamp_date, sizeof(ob->stamp_date));
-	ob->attempts = (unsigned int)sqlite3_column_int(stmt, 9);
-	ob->first_try = sqlite3_column_int64(stmt, 10);
-	if (ob->recipients == NULL || ob->all == NULL || ob->data == NULL) {
-		outbound_release(ob);
-		return -1;
-	}
-	if (ob->len > 0)
-		memcpy(ob->data, sqlite3_column_blob(stmt, 6), ob->len);
-	return 0;
-}
-
-static int
-submit(sqlite3 *db, void *arg, struct smimp_err *err)
-{
-	const struct store_submission *sub = arg;
-	struct nonce_args na = { sub->signer, sub->nonce, sub->expires };
-	struct outbound_args oa;
-	struct many_args ma = { sub->d, sub->nd };
-	size_t i;
-	int r;
-
-	r = nonce_claim(db, &na, err);
-	if (r <= 0)
-		return r;
-	for (i = 0; i < sub->nobs; i++) {
-		oa.ob = &sub->obs[i];
-		oa.now = sub->now;
-		if (outbound_add(db, &oa, err) != 0)
-			return -1;
-	}
-	return deliver_many(db, &ma, err) != 0 ? -1 : 1;
-}
-
-int
-store_submit(struct store *st, const struct store_submission *sub,
-    struct smimp_err *err)
-{
-	size_t i;
-
-	for (i = 0; i < sub->nd; i++)
-		if (sub->d[i].len > INT_MAX)
-			return smimp_err_set(err, SMIMP_EXIT_FAIL, "message too "
-			    "large");
-	for (i = 0; i < sub->nobs; i++)
-		if (sub->obs[i].len > INT_MAX)
-			return smimp_err_set(err, SMIMP_EXIT_FAIL, "message too "
-			    "large");
-	return group_write(st, submit, (void *)sub, err);
-}
-
-struct due_each {
-	struct outbound *obs;
-	size_t cap, n;
-};
-
-struct due_args {
-	int64_t now, after, cap;
-};
-
-static int
-bind_due(sqlite3_stmt *stmt, const void *arg)
-{
-	const struct due_args *a = arg;
-
-	return sqlite3_bind_int64(stmt, 1, a->now) != SQLITE_OK ||
-	    sqlite3_bind_int64(stmt, 2, a->after) != SQLITE_OK ||
-	    sqlite3_bind_int64(stmt, 3, a->cap) != SQLITE_OK ? -1 : 0;
-}
-
-static int
-due_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
-{
-	struct due_each *d = arg;
-
-	if (d->n == d->cap)
-		return 0;	/* LIMIT says this cannot be */
-	memset(&d->obs[d->n], 0, sizeof(d->obs[d->n]));
-	if (outbound_row(stmt, &d->obs[d->n]) != 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
-	d->n++;
-	return 0;
-}
-
-int
-store_outbound_due(struct store *st, int64_t now, int64_t after,
-    struct outbound *obs, size_t cap, size_t *n, struct smimp_err *err)
-{
-	struct due_args a = { now, after, (int64_t)cap };
-	struct due_each d = { obs, cap, 0 };
-
-	if (each_row(st, "SELECT id, domain, sender, recipients, "
-	    "all_recipients, message_id, data, stamp, stamp_date, attempts, "
-	    "first_try FROM outbound WHERE next_try <= ? AND id > ? "
-	    "ORDER BY id LIMIT ?", bind_due, &a, due_row, &d, err) != 0) {
-		while (d.n > 0)
-			outbound_release(&obs[--d.n]);
-		*n = 0;
-		return -1;
-	}
-	*n = d.n;
-	return 0;
-}
-
-struct id_args {
-	const char *sql;
-	int64_t a, b;
-};
-
-static int
-bind_ids(sqlite3_stmt *stmt, const void *arg)
-{
-	const struct id_args *a = arg;
-
-	return sqlite3_bind_int64(stmt, 1, a->a) != SQLITE_OK ||
-	    (a->b >= 0 && sqlite3_bind_int64(stmt, 2, a->b) != SQLITE_OK) ?
-	    -1 : 0;
-}
-
-static int
-exec_ids(sqlite3 *db, void *arg, struct smimp_err *err)
-{
-	const struct id_args *a = arg;
-	int rc = SQLITE_ERROR;
-
-	if (step_once(db, a->sql, bind_ids, a, &rc, err) != 0)
-		return -1;
-	return rc == SQLITE_DONE ? 0 : db_fail(db, err, "update");
-}
-
-struct ids_args {
-	const int64_t *ids;
-	size_t n;
-};
-
-static int
-outbound_done_many(sqlite3 *db, void *arg, struct smimp_err *err)
-{
-	const struct ids_args *m = arg;
-	struct id_args a = { "DELETE FROM outbound WHERE id = ?", 0, -1 };
-	size_t i;
-
-	for (i = 0; i < m->n; i++) {
-		a.a = m->ids[i];
-		if (exec_ids(db, &a, err) != 0)
-			return -1;
-	}
-	return 0;
-}
-
-int
-store_outbound_done_many(struct store *st, const int64_t *ids, size_t n,
-    struct smimp_err *err)
-{
-	struct ids_args m = { ids, n };
-
-	return n == 0 ? 0 : group_write(st, outbound_done_many, &m, err);
-}
-
-int
-store_outbound_retry(struct store *st, int64_t id, int64_t next_try,
-    struct smimp_err *err)
-{
-	struct id_args a = { "UPDATE outbound SET attempts = attempts + 1, "
-	    "next_try = ?2 WHERE id = ?1", id, next_try };
-
-	return group_write(st, exec_ids, &a, err);
-}

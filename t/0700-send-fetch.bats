@@ -174,9 +174,9 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	run -0 --separate-stderr smimp-send -i alice.key m1.age m2.age m3.age
 	run -75 --separate-stderr smimp-send -i alice.key m4.age
 	grep -q "HTTP 429: rate limit" <<<"$stderr"
-	mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key POST example.org /smimp/v1/messages m4.age)
-	run -0 curl -s -D - -o /dev/null --cacert cert.pem "${h[@]/#/-H}" -H 'Smimp-To: bob@example.org' \
-		-H 'Smimp-Message-Id: x1' --data-binary @m4.age "$URL/v1/messages"
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key POST example.org /smimp/v1/messages m4.age \
+		'Smimp-To: bob@example.org' 'Smimp-Message-Id: x1')
+	run -0 curl -s -D - -o /dev/null --cacert cert.pem "${h[@]/#/-H}" --data-binary @m4.age "$URL/v1/messages"
 	grep -qi '^retry-after: [0-9]' <<<"$output"
 	# Bob is not limited by alice's sending.
 	echo hi | smimp-seal -i bob.key -r alice.pub | smimp-send -i bob.key
@@ -192,9 +192,10 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	[ "$stderr" = "smimpd: carol@example.net is not an address of example.org" ]
 	# Someone else's key for the address cannot use the token.
 	mkid mallory carol@example.org
-	mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key POST example.org /smimp/v1/register mallory.pub)
-	run -0 curl -s -o /dev/null -w '%{http_code}' --cacert cert.pem -H "Smimp-Invite: $tok" \
-		-H "${h[0]}" -H "${h[1]}" -H "${h[2]}" -H "${h[3]}" --data-binary @mallory.pub "$URL/v1/register"
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key POST example.org /smimp/v1/register mallory.pub \
+		"Smimp-Invite: $tok")
+	run -0 curl -s -o /dev/null -w '%{http_code}' --cacert cert.pem "${h[@]/#/-H}" \
+		--data-binary @mallory.pub "$URL/v1/register"
 	[ "$output" = 401 ]
 	# A wrong token, or the token for another address, is refused.
 	run -1 --separate-stderr smimp-keygen -i mallory.key --redeem "x${tok:1}"
@@ -249,15 +250,15 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 @test "message ids that could break headers, JSON or file names are refused" {
 	echo hi | smimp-seal -i alice.key -r bob.pub >m.age
 	for mid in 'x","from":"ceo@example.org' 'a b' '../../etc' ''; do
-		mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key POST example.org /smimp/v1/messages m.age)
-		run -0 curl -s -o body -w '%{http_code}' --cacert cert.pem -H 'Smimp-To: bob@example.org' \
-			-H "Smimp-Message-Id: $mid" -H "${h[0]}" -H "${h[1]}" -H "${h[2]}" -H "${h[3]}" \
+		mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key POST example.org /smimp/v1/messages m.age \
+			'Smimp-To: bob@example.org' "Smimp-Message-Id: $mid")
+		run -0 curl -s -o body -w '%{http_code}' --cacert cert.pem "${h[@]/#/-H}" \
 			--data-binary @m.age "$URL/v1/messages"
 		[ "$output" = 400 ]
 		grep -q 'needs Smimp-To, Smimp-Message-Id and a body' body
 	done
 	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.org /smimp/v1/mailbox)
-	run -0 curl -s --cacert cert.pem -H "${h[0]}" -H "${h[1]}" -H "${h[2]}" -H "${h[3]}" "$URL/v1/mailbox"
+	run -0 curl -s --cacert cert.pem "${h[@]/#/-H}" "$URL/v1/mailbox"
 	[ "$output" = "[]" ]
 }
 
@@ -267,7 +268,7 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	run -0 --separate-stderr smimp-send -i alice.key m*.age
 	[ "${#lines[@]}" -eq 1003 ]
 	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.org /smimp/v1/mailbox)
-	run -0 curl -s --cacert cert.pem -H "${h[0]}" -H "${h[1]}" -H "${h[2]}" -H "${h[3]}" "$URL/v1/mailbox"
+	run -0 curl -s --cacert cert.pem "${h[@]/#/-H}" "$URL/v1/mailbox"
 	[ "$(grep -o '"id":' <<<"$output" | wc -l)" -eq 1000 ]
 	trust_as "$BOBHOME" alice.pub known
 	run -0 --separate-stderr fetch_bob
@@ -322,11 +323,11 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	ack() {	# ack KEY BODY
 		printf '%s' "$2" >ackbody
 		mapfile -t h < <("$SMIMP_BUILD/t/signreq" "$1" POST example.org /smimp/v1/mailbox/ack ackbody)
-		curl -s --cacert cert.pem -w ' %{http_code}' -H "${h[0]}" -H "${h[1]}" -H "${h[2]}" -H "${h[3]}" \
+		curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" \
 			--data-binary @ackbody "$URL/v1/mailbox/ack"
 	}
 	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.org /smimp/v1/mailbox)
-	id=$(curl -s --cacert cert.pem -H "${h[0]}" -H "${h[1]}" -H "${h[2]}" -H "${h[3]}" "$URL/v1/mailbox" |
+	id=$(curl -s --cacert cert.pem "${h[@]/#/-H}" "$URL/v1/mailbox" |
 		sed -n 's/.*"id":\([0-9]*\).*/\1/p')
 	[ -n "$id" ]
 	run -0 ack alice.key "[$id]"
@@ -359,7 +360,7 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	serve -f norate.conf
 	# Every message acknowledged before the kill is there, once.
 	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.org /smimp/v1/mailbox)
-	curl -s --cacert cert.pem -H "${h[0]}" -H "${h[1]}" -H "${h[2]}" -H "${h[3]}" "$URL/v1/mailbox" |
+	curl -s --cacert cert.pem "${h[@]/#/-H}" "$URL/v1/mailbox" |
 		grep -o '"message_id":"[^"]*"' | cut -d'"' -f4 | sort >stored
 	[ -z "$(comm -23 acked stored)" ]
 	[ -z "$(uniq -d stored)" ]

@@ -142,29 +142,44 @@ setup_give_up() {
 @test "forged senders are refused by the receiving server" {
 	start org example.org "$ORG"
 	start net example.net "$NET"
-	echo x >body
+	echo x | smimp-seal -i alice.key -r bob.pub >body
+	now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+	zero=$(head -c 64 /dev/zero | base64 -w0)
+	# deliver SERVERKEY FROM MID DATE FILE: a delivery to bob, signed by SERVERKEY
+	deliver() {
+		mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server "$1" example.org POST example.net \
+			/smimp/v1/deliver "$5" "Smimp-From: $2" 'Smimp-To: bob@example.net' \
+			'Smimp-Stamp-To: bob@example.net' "Smimp-Message-Id: $3" "Smimp-Stamp: $zero" \
+			"Smimp-Stamp-Date: $4")
+		curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @"$5" \
+			"https://127.0.0.1:$NET/smimp/v1/deliver"
+	}
 	# A server may relay only for its own domain.
-	mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org/server.key example.org POST example.net /smimp/v1/deliver body)
-	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" \
-		-H 'Smimp-From: dave@example.net' -H 'Smimp-To: bob@example.net' \
-		-H 'Smimp-Stamp-To: bob@example.net' -H 'Smimp-Message-Id: forged1' \
-		-H "Smimp-Stamp: $(head -c 64 /dev/zero | base64 -w0)" -H 'Smimp-Stamp-Date: 2026-01-01T00:00:00Z' \
-		--data-binary @body "https://127.0.0.1:$NET/smimp/v1/deliver"
+	run -0 deliver org/server.key dave@example.net forged1 "$now" body
 	[ "${output//$'\n'/}" = '{"error":"a server relays only for its own domain"} 403' ]
 	# A stamp that alice's key did not make.
-	mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org/server.key example.org POST example.net /smimp/v1/deliver body)
-	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" \
-		-H 'Smimp-From: alice@example.org' -H 'Smimp-To: bob@example.net' \
-		-H 'Smimp-Stamp-To: bob@example.net' -H 'Smimp-Message-Id: forged2' \
-		-H "Smimp-Stamp: $(head -c 64 /dev/zero | base64 -w0)" -H 'Smimp-Stamp-Date: 2026-01-01T00:00:00Z' \
-		--data-binary @body "https://127.0.0.1:$NET/smimp/v1/deliver"
+	run -0 deliver org/server.key alice@example.org forged2 "$now" body
 	[ "${output//$'\n'/}" = '{"error":"delivery stamp does not verify"} 403' ]
+	# A stamp dated long ago, or in the future.
+	run -0 deliver org/server.key alice@example.org forged3 2026-01-01T00:00:00Z body
+	[ "${output//$'\n'/}" = '{"error":"delivery stamp out of date"} 403' ]
+	run -0 deliver org/server.key alice@example.org forged4 2099-01-01T00:00:00Z body
+	[ "${output//$'\n'/}" = '{"error":"delivery stamp out of date"} 403' ]
+	# A body that is not an age file.
+	echo 'not sealed' >plain
+	run -0 deliver org/server.key alice@example.org forged5 "$now" plain
+	[ "${output//$'\n'/}" = '{"error":"the body is not an age file"} 400' ]
 	# A request signed by a key the sending domain does not publish.
-	mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server net/server.key example.org POST example.net /smimp/v1/deliver body)
-	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" \
-		-H 'Smimp-From: alice@example.org' -H 'Smimp-To: bob@example.net' \
-		-H 'Smimp-Stamp-To: bob@example.net' -H 'Smimp-Message-Id: forged3' \
-		-H "Smimp-Stamp: $(head -c 64 /dev/zero | base64 -w0)" -H 'Smimp-Stamp-Date: 2026-01-01T00:00:00Z' \
+	run -0 deliver net/server.key alice@example.org forged6 "$now" body
+	[ "${output//$'\n'/}" = '{"error":"bad signature"} 401' ]
+	# A header changed after signing.
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org/server.key example.org POST example.net \
+		/smimp/v1/deliver body 'Smimp-From: alice@example.org' 'Smimp-To: bob@example.net')
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" -H 'Smimp-To: dave@example.net' \
+		--data-binary @body "https://127.0.0.1:$NET/smimp/v1/deliver"
+	[ "${output//$'\n'/}" = '{"error":"header Smimp-To repeated"} 401' ]
+	# A header added after signing.
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" -H 'Smimp-Message-Id: added' \
 		--data-binary @body "https://127.0.0.1:$NET/smimp/v1/deliver"
 	[ "${output//$'\n'/}" = '{"error":"bad signature"} 401' ]
 	run -0 --separate-stderr fetch bob
@@ -206,9 +221,13 @@ setup_give_up() {
 @test "malformed or forged batches are refused, item by item or whole" {
 	start org example.org "$ORG"
 	start net example.net "$NET"
+	echo x | smimp-seal -i alice.key -r bob.pub >sealed
 	item() {	# item FROM MID: one forged message
-		printf 'From: %s\nTo: bob@example.net\nStamp-To: bob@example.net\nMessage-Id: %s\nStamp: %s\nStamp-Date: 2026-01-01T00:00:00Z\nLength: 2\n\nx\n\n' \
-			"$1" "$2" "$(head -c 64 /dev/zero | base64 -w0)"
+		printf 'From: %s\nTo: bob@example.net\nStamp-To: bob@example.net\nMessage-Id: %s\nStamp: %s\nStamp-Date: %s\nLength: %s\n\n' \
+			"$1" "$2" "$(head -c 64 /dev/zero | base64 -w0)" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+			"$(wc -c <sealed)"
+		cat sealed
+		echo
 	}
 	post() {
 		mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org/server.key example.org POST example.net /smimp/v1/deliver-batch "$1")
@@ -232,9 +251,9 @@ setup_give_up() {
 	# Broken framing of every kind.
 	printf 'smimp-batch/2\n' >b1
 	{ printf 'smimp-batch/1\n'; item alice@example.org t1 | head -c 150; } >b2
-	{ printf 'smimp-batch/1\n'; item alice@example.org t2 | sed 's/Length: 2/Length: 99/'; } >b3
+	{ printf 'smimp-batch/1\n'; item alice@example.org t2 | sed 's/^Length: .*/Length: 99999/'; } >b3
 	{ printf 'smimp-batch/1\n'; item alice@example.org t3 | sed 's/^To:/Cc:/'; } >b4
-	{ printf 'smimp-batch/1\n'; item alice@example.org t4 | sed 's/Length: 2/Length: -1/'; } >b5
+	{ printf 'smimp-batch/1\n'; item alice@example.org t4 | sed 's/^Length: .*/Length: -1/'; } >b5
 	printf 'smimp-batch/1\n' >b6
 	for f in b1 b2 b3 b4 b5 b6; do
 		run -0 post "$f"

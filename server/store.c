@@ -1,0 +1,244 @@
+/*
+ * store.c - the store URI, the choice of back end, and the thin calls
+ * through its table of operations (store.h says what each one means).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "exitcode.h"
+#include "store_backend.h"
+#include "banned.h"
+
+static const struct store_ops *const backends[] = {
+	&store_sqlite_ops,
+};
+
+#define NBACKENDS	(sizeof(backends) / sizeof(backends[0]))
+#define SCHEME_MAX	32
+
+/*
+ * The length of the URI's scheme (letters, then letters, digits, '+',
+ * '-' or '.', then ':'), or 0 when it has none: then it is a path.
+ */
+static size_t
+scheme_len(const char *uri)
+{
+	size_t i;
+
+	if (!((uri[0] >= 'a' && uri[0] <= 'z') ||
+	    (uri[0] >= 'A' && uri[0] <= 'Z')))
+		return 0;
+	for (i = 1; uri[i] != '\0' && uri[i] != ':'; i++)
+		if (!((uri[i] >= 'a' && uri[i] <= 'z') ||
+		    (uri[i] >= 'A' && uri[i] <= 'Z') ||
+		    (uri[i] >= '0' && uri[i] <= '9') || uri[i] == '+' ||
+		    uri[i] == '-' || uri[i] == '.'))
+			return 0;
+	return uri[i] == ':' ? i : 0;
+}
+
+struct store *
+store_open(const char *uri, const struct store_limits *lim,
+    struct smimp_err *err)
+{
+	const struct store_ops *ops = backends[0];
+	const char *rest = uri;
+	struct store *st;
+	size_t n = scheme_len(uri), i;
+
+	if (n > 0) {
+		for (ops = NULL, i = 0; i < NBACKENDS && ops == NULL; i++)
+			if (strlen(backends[i]->scheme) == n &&
+			    strncmp(backends[i]->scheme, uri, n) == 0)
+				ops = backends[i];
+		if (ops == NULL) {
+			smimp_err_set(err, SMIMP_EXIT_USAGE, "unknown store "
+			    "scheme '%.*s' in '%.100s' (known: sqlite)",
+			    (int)(n < SCHEME_MAX ? n : SCHEME_MAX), uri, uri);
+			return NULL;
+		}
+		rest = uri + n + 1;
+	}
+	if (*rest == '\0') {
+		smimp_err_set(err, SMIMP_EXIT_USAGE, "store '%.100s' names no "
+		    "directory", uri);
+		return NULL;
+	}
+	st = ops->open(rest, err);
+	if (st == NULL)
+		return NULL;
+	if (lim != NULL)
+		st->limits = *lim;
+	else
+		memset(&st->limits, 0, sizeof(st->limits));
+	return st;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st != NULL)
+		st->ops->close(st);
+}
+
+const char *
+store_spool_dir(struct store *st)
+{
+	return st->ops->spool_dir(st);
+}
+
+int
+store_user_add(struct store *st, const char *address,
+    const unsigned char *log, size_t len, int64_t now,
+    struct smimp_err *err)
+{
+	return st->ops->user_add(st, address, log, len, now, err);
+}
+
+int
+store_user_get(struct store *st, const char *address, unsigned char **log,
+    size_t *len, struct smimp_err *err)
+{
+	return st->ops->user_get(st, address, log, len, err);
+}
+
+int
+store_user_del(struct store *st, const char *address, int64_t now,
+    struct smimp_err *err)
+{
+	return st->ops->user_del(st, address, now, err);
+}
+
+int
+store_user_list(struct store *st,
+    int (*fn)(const char *, const unsigned char *, size_t, void *),
+    void *arg, struct smimp_err *err)
+{
+	return st->ops->user_list(st, fn, arg, err);
+}
+
+int
+store_invite_add(struct store *st, const unsigned char hash[INVITE_HASH_SIZE],
+    const char *address, int64_t expires, struct smimp_err *err)
+{
+	return st->ops->invite_add(st, hash, address, expires, err);
+}
+
+int
+store_invite_check(struct store *st,
+    const unsigned char hash[INVITE_HASH_SIZE], int64_t now,
+    char address[ADDRESS_MAX + 1], struct smimp_err *err)
+{
+	return st->ops->invite_check(st, hash, now, address, err);
+}
+
+int
+store_invite_redeem(struct store *st,
+    const unsigned char hash[INVITE_HASH_SIZE], const char *address,
+    const unsigned char *log, size_t len, int64_t now,
+    struct smimp_err *err)
+{
+	return st->ops->invite_redeem(st, hash, address, log, len, now, err);
+}
+
+int
+store_invite_list(struct store *st,
+    int (*fn)(const char *, int64_t, void *), void *arg,
+    struct smimp_err *err)
+{
+	return st->ops->invite_list(st, fn, arg, err);
+}
+
+int
+store_nonce_claim(struct store *st, const char *signer, const char *nonce,
+    int64_t expires, int64_t now, struct smimp_err *err)
+{
+	return st->ops->nonce_claim(st, signer, nonce, expires, now, err);
+}
+
+int
+store_submit(struct store *st, const struct store_submission *sub,
+    int64_t now, struct smimp_err *err)
+{
+	return st->ops->submit(st, sub, now, err);
+}
+
+int
+store_deliver(struct store *st, const struct store_delivery *d, size_t n,
+    int *results, int64_t now, struct smimp_err *err)
+{
+	return st->ops->deliver(st, d, n, results, now, err);
+}
+
+int
+store_mailbox_list(struct store *st, const char *owner,
+    int (*fn)(const struct mailbox_entry *, void *), void *arg,
+    struct smimp_err *err)
+{
+	return st->ops->mailbox_list(st, owner, fn, arg, err);
+}
+
+int
+store_mailbox_open(struct store *st, const char *owner, int64_t id, int *fd,
+    uint64_t *len, struct smimp_err *err)
+{
+	return st->ops->mailbox_open(st, owner, id, fd, len, err);
+}
+
+int
+store_mailbox_ack(struct store *st, const char *owner, const int64_t *ids,
+    size_t n, size_t *acked, int64_t now, struct smimp_err *err)
+{
+	return st->ops->mailbox_ack(st, owner, ids, n, acked, now, err);
+}
+
+int
+store_outbound_claim(struct store *st, const char *owner, int64_t now,
+    int64_t lease_until, unsigned int domain_cap, uint64_t max_bytes,
+    struct outbound *obs, size_t cap, size_t *n, struct smimp_err *err)
+{
+	return st->ops->outbound_claim(st, owner, now, lease_until, domain_cap,
+	    max_bytes, obs, cap, n, err);
+}
+
+int
+store_outbound_open(struct store *st, int64_t id, int *fd, uint64_t *len,
+    struct smimp_err *err)
+{
+	return st->ops->outbound_open(st, id, fd, len, err);
+}
+
+int
+store_outbound_done(struct store *st, const char *owner, const int64_t *ids,
+    size_t n, struct smimp_err *err)
+{
+	return st->ops->outbound_done(st, owner, ids, n, err);
+}
+
+int
+store_outbound_retry(struct store *st, const char *owner, int64_t id,
+    int64_t next_try, struct smimp_err *err)
+{
+	return st->ops->outbound_retry(st, owner, id, next_try, err);
+}
+
+int
+store_outbound_bounce(struct store *st, const char *owner, int64_t id,
+    const struct store_delivery *notice, int64_t now, struct smimp_err *err)
+{
+	return st->ops->outbound_bounce(st, owner, id, notice, now, err);
+}
+
+int
+store_outbound_count(struct store *st, uint64_t *n, struct smimp_err *err)
+{
+	return st->ops->outbound_count(st, n, err);
+}
+
+void
+outbound_release(struct outbound *ob)
+{
+	free(ob->recipients);
+	free(ob->all);
+	memset(ob, 0, sizeof(*ob));
+}
