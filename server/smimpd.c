@@ -1176,12 +1176,14 @@ admin(struct smimpd_opts *o, struct smimpd_config *cfg,
 			smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' is the "
 			    "identity of %s, not %s", o->args[1], log.address,
 			    addr);
-		else if ((r = store_user_add(st, addr, log.raw, log.raw_len,
-		    time_now(), err)) == STORE_EXISTS)
-			smimp_err_set(err, SMIMP_EXIT_FAIL, "%s already has an "
-			    "account", addr);
-		else
-			ret = r;
+		else {
+			r = store_user_add(st, addr, log.raw, log.raw_len,
+			    time_now(), err);
+			if (r == STORE_EXISTS)
+				smimp_err_set(err, SMIMP_EXIT_FAIL, "%s already "
+				    "has an account", addr);
+			ret = r == STORE_OK ? 0 : -1;
+		}
 		idlog_release(&log);
 	}
 	store_close(st);

@@ -2325,8 +2325,10 @@ sq_open(const char *dir, struct smimp_err *err)
 	}
 	s->locks = 1;
 	if (set_paths(s, dir, path, err) != 0 ||
-	    mkdir_p(s->dir, 0700, err) != 0 ||
-	    (alone = lock_store(s, err)) < 0 || db_create(path, err) != 0 ||
+	    mkdir_p(s->dir, 0700, err) != 0)
+		goto fail;
+	alone = lock_store(s, err);
+	if (alone < 0 || db_create(path, err) != 0 ||
 	    db_open(path, &s->db, "PRAGMA synchronous=FULL;"
 	    "PRAGMA foreign_keys=ON;", err) != 0)
 		goto fail;
@@ -2351,9 +2353,15 @@ sq_open(const char *dir, struct smimp_err *err)
 		goto fail;
 	if (version < SCHEMA_VERSION && migrate(s, path, version, err) != 0)
 		goto fail;
-	/* The trash's names were orphans: swept with them. */
-	if (alone && exec_sql(s->db, "DELETE FROM trash") != 0) {
-		db_fail(s->db, err, "trash");
+	/*
+	 * The trash's names were orphans: swept with them.  Alone with the
+	 * store, every lease is a dead process's: its entries are free now
+	 * rather than when the lease runs out.
+	 */
+	if (alone && (exec_sql(s->db, "DELETE FROM trash") != 0 ||
+	    exec_sql(s->db, "UPDATE outbound SET lease_owner = NULL, "
+	    "lease_until = NULL WHERE lease_owner IS NOT NULL") != 0)) {
+		db_fail(s->db, err, "open");
 		goto fail;
 	}
 	if (alone && lock_shared(s, dir, err) != 0)

@@ -525,6 +525,26 @@ case_lease_expiry(void)
 	return 0;
 }
 
+/* Alone with the store on open: the leases of the dead are let go. */
+static int
+case_restart_leases(void)
+{
+	struct store *st = open_plain();
+	int64_t id, id2;
+
+	CHECK(st != NULL);
+	CHECK(submit_text(st, "s@here", "m1", "far.example", "x", 1000) ==
+	    STORE_OK);
+	CHECK(claim(st, "o1", 1000, 1, 0, 0, &id) == 1);
+	CHECK(claim(st, "o2", 1000, 1, 0, 0, NULL) == 0);
+	store_close(st);
+	st = open_plain();
+	CHECK(st != NULL);
+	CHECK(claim(st, "o2", 1000, 1, 0, 0, &id2) == 1 && id2 == id);
+	store_close(st);
+	return 0;
+}
+
 /* done and retry by someone who does not hold the entry do nothing. */
 static int
 case_not_owner(void)
@@ -815,6 +835,7 @@ static const struct {
 	{ "claim-threads", case_claim_threads },
 	{ "domain-cap", case_domain_cap },
 	{ "lease-expiry", case_lease_expiry },
+	{ "restart-leases", case_restart_leases },
 	{ "not-owner", case_not_owner },
 	{ "bounce", case_bounce },
 	{ "user-del", case_user_del },
