@@ -42,6 +42,8 @@ CMDS := $(notdir $(CMD_SRC:.c=))
 BINS := $(CMDS:%=$(B)/bin/%)
 SERVER_SRC := $(sort $(wildcard server/*.c))
 SERVER_OBJ := $(SERVER_SRC:%.c=$(B)/%.o)
+# The server's modules without its main, for the unit tests.
+SERVER_LIB_OBJ := $(filter-out $(B)/server/smimpd.o,$(SERVER_OBJ))
 BINS += $(B)/bin/smimpd
 UNIT_SRC := $(sort $(wildcard t/unit/*.c))
 UNITS := $(UNIT_SRC:t/unit/%.c=$(B)/t/%)
@@ -64,6 +66,14 @@ $(B)/bin/%: $(B)/cmd/%.o $(B)/libsmimp.a
 $(B)/bin/smimpd: $(SERVER_OBJ) $(B)/libsmimp.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(B)/libsmimp.a $(LDLIBS) \
+		$(SERVER_LDLIBS)
+
+$(B)/libsmimpd.a: $(SERVER_LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(B)/t/store: $(B)/t/unit/store.o $(B)/libsmimpd.a $(B)/libsmimp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(B)/libsmimpd.a $(B)/libsmimp.a $(LDLIBS) \
 		$(SERVER_LDLIBS)
 
 $(B)/t/%: $(B)/t/unit/%.o $(B)/libsmimp.a

@@ -267,6 +267,10 @@ int store_nonce_claim(struct store *st, const char *signer,
  * A submission (struct store_submission), all or nothing: STORE_OK,
  * STORE_REPLAY (the nonce was seen: nothing stored), STORE_QUOTA (a
  * local mailbox or the sender's relay queue is full: nothing stored).
+ * A local copy whose triple is still in the mailbox is not stored
+ * again; the memory of acknowledged ones holds off only deliveries
+ * from servers (store_deliver) and bounce notices, which repeat on
+ * their own after a lost answer, not a user's own resubmission.
  */
 int store_submit(struct store *st, const struct store_submission *sub,
     int64_t now, struct smimp_err *err);
@@ -318,10 +322,16 @@ int store_outbound_open(struct store *st, int64_t id, int *fd,
 /* Delivered: remove the entries owner holds (others are skipped). */
 int store_outbound_done(struct store *st, const char *owner,
     const int64_t *ids, size_t n, struct smimp_err *err);
-/* Try again at next_try: one more attempt counted, the lease released. */
+/*
+ * Try again at next_try: one more attempt counted, the lease released.
+ * STORE_NOT_FOUND when owner does not hold the entry (nothing changes).
+ */
 int store_outbound_retry(struct store *st, const char *owner, int64_t id,
     int64_t next_try, struct smimp_err *err);
-/* Given up: remove the entry and deliver the notice, in one transaction. */
+/*
+ * Given up: remove the entry and deliver the notice, in one transaction;
+ * STORE_NOT_FOUND (nothing changes) when owner does not hold the entry.
+ */
 int store_outbound_bounce(struct store *st, const char *owner, int64_t id,
     const struct store_delivery *notice, int64_t now,
     struct smimp_err *err);

@@ -2181,15 +2181,14 @@ out:
 	return ret;
 }
 
-/* DIR, DIR/bodies/00..ff and DIR/spool, each 0700, synced. */
+/* DIR/bodies/00..ff and DIR/spool, each 0700, synced. */
 static int
 make_dirs(struct sqlite_store *s, struct smimp_err *err)
 {
 	char path[PATH_MAX];
 	unsigned int i;
 
-	if (mkdir_p(s->dir, 0700, err) != 0 ||
-	    mkdir_p(s->spool, 0700, err) != 0)
+	if (mkdir_p(s->spool, 0700, err) != 0)
 		return -1;
 	for (i = 0; i < 256; i++)
 		if ((size_t)snprintf(path, sizeof(path), "%s/%02x", s->bodies,
@@ -2325,18 +2324,28 @@ sq_open(const char *dir, struct smimp_err *err)
 		return NULL;
 	}
 	s->locks = 1;
-	if (set_paths(s, dir, path, err) != 0 || make_dirs(s, err) != 0 ||
-	    (alone = lock_store(s, err)) < 0 || db_create(path, err) != 0 ||
-	    db_open(path, &s->db, "PRAGMA journal_mode=WAL;"
-	    "PRAGMA synchronous=FULL;PRAGMA foreign_keys=ON;", err) != 0)
+	if (set_paths(s, dir, path, err) != 0 ||
+	    mkdir_p(s->dir, 0700, err) != 0)
+		goto fail;
+	alone = lock_store(s, err);
+	if (alone < 0 || db_create(path, err) != 0 ||
+	    db_open(path, &s->db, "PRAGMA synchronous=FULL;"
+	    "PRAGMA foreign_keys=ON;", err) != 0)
 		goto fail;
 	if (sql_first(s->db, err, &version, NULL, 0, "PRAGMA user_version",
 	    "") != 1)
 		goto fail;
+	/* Refused before anything in it changes, WAL mode included. */
 	if (version > SCHEMA_VERSION) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "the store '%s' has schema "
 		    "version %lld; this smimpd knows versions up to %lld", path,
 		    (long long)version, (long long)SCHEMA_VERSION);
+		goto fail;
+	}
+	if (make_dirs(s, err) != 0)
+		goto fail;
+	if (exec_sql(s->db, "PRAGMA journal_mode=WAL") != 0) {
+		db_fail(s->db, err, "WAL");
 		goto fail;
 	}
 	if (alone && (sweep_dir(s->spool, NULL, s, NULL, err) != 0 ||
@@ -2344,9 +2353,15 @@ sq_open(const char *dir, struct smimp_err *err)
 		goto fail;
 	if (version < SCHEMA_VERSION && migrate(s, path, version, err) != 0)
 		goto fail;
-	/* The trash's names were orphans: swept with them. */
-	if (alone && exec_sql(s->db, "DELETE FROM trash") != 0) {
-		db_fail(s->db, err, "trash");
+	/*
+	 * The trash's names were orphans: swept with them.  Alone with the
+	 * store, every lease is a dead process's: its entries are free now
+	 * rather than when the lease runs out.
+	 */
+	if (alone && (exec_sql(s->db, "DELETE FROM trash") != 0 ||
+	    exec_sql(s->db, "UPDATE outbound SET lease_owner = NULL, "
+	    "lease_until = NULL WHERE lease_owner IS NOT NULL") != 0)) {
+		db_fail(s->db, err, "open");
 		goto fail;
 	}
 	if (alone && lock_shared(s, dir, err) != 0)

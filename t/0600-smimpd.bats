@@ -22,19 +22,6 @@ wait_gone() {
 	kill -KILL "$1" 2>/dev/null || true
 }
 
-start_server() {
-	PORT=$(free_port)
-	smimpd -d --data data --domain example.org --listen "127.0.0.1:$PORT" \
-		--cert cert.pem --key key.pem "$@" 2>server.log &
-	echo $! >pid
-	for _ in $(seq 50); do
-		curl -s --cacert cert.pem "https://127.0.0.1:$PORT/smimp/version" >/dev/null && return 0
-		sleep 0.1
-	done
-	cat server.log
-	return 1
-}
-
 get() { curl -s --cacert cert.pem -w '\n%{http_code}' "https://127.0.0.1:$PORT$1" "${@:2}"; }
 
 @test "accounts: adduser, users, deluser, and their errors" {

@@ -43,3 +43,19 @@ make_cert() {
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+
+# start_server [FLAGS]: smimpd for example.org on data/ and a free $PORT
+# (HTTPS with cert.pem), its pid in ./pid, its log in ./server.log;
+# waits until it answers.
+start_server() {
+	PORT=$(free_port)
+	smimpd -d --data data --domain example.org --listen "127.0.0.1:$PORT" \
+		--cert cert.pem --key key.pem "$@" 2>server.log &
+	echo $! >pid
+	for _ in $(seq 50); do
+		curl -s --cacert cert.pem "https://127.0.0.1:$PORT/smimp/version" >/dev/null && return 0
+		sleep 0.1
+	done
+	cat server.log
+	return 1
+}

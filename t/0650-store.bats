@@ -1,0 +1,193 @@
+#!/usr/bin/env bats
+# The store: its unit cases (t/unit/store.c), the migration of a store
+# written before schema versions, a store newer than smimpd, the store
+# URI and the quotas as smimpd applies them.
+
+load helper
+
+setup() { common_setup; }
+
+teardown() {
+	[ -f pid ] && kill -TERM "$(cat pid)" 2>/dev/null || true
+	for _ in $(seq 50); do
+		[ -f pid ] && kill -0 "$(cat pid)" 2>/dev/null || break
+		sleep 0.1
+	done
+	return 0
+}
+
+unit() {
+	run -0 --separate-stderr "$SMIMP_BUILD/t/store" "$1" "$BATS_TEST_TMPDIR/s"
+	[ "$output" = "ok $1" ]
+}
+
+# signed KEY METHOD PATH [CURL ARGS]: a request signed by KEY's owner.
+signed() {
+	local h
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" "$1" "$2" example.org "$3")
+	curl -s --cacert cert.pem -X "$2" -H "${h[0]}" -H "${h[1]}" -H "${h[2]}" \
+		-H "${h[3]}" "https://127.0.0.1:$PORT$3" "${@:4}"
+}
+
+@test "every unit case has a test here" {
+	run -0 "$SMIMP_BUILD/t/store" list
+	[ "${#lines[@]}" -ge 16 ]
+	for c in "${lines[@]}"; do
+		grep -q "^	unit $c\$" "$BATS_TEST_FILENAME" || { echo "no test for $c"; false; }
+	done
+}
+
+@test "a message id is bound to its sender: two senders, one id, two messages" {
+	unit id-binding
+}
+
+@test "an acknowledged message delivered again is not stored until the idempotency window ends" {
+	unit tombstone
+}
+
+@test "mailbox ids are random, never consecutive; the listing keeps arrival order" {
+	unit random-ids
+}
+
+@test "a full mailbox refuses copy by copy, and a submission whole" {
+	unit mailbox-quota
+}
+
+@test "a sender's relay queue has a quota" {
+	unit queue-quota
+}
+
+@test "bytes from a domain nobody here wrote to are capped per day" {
+	unit stranger-quota
+}
+
+@test "workers claiming from threads at once never get the same entry" {
+	unit claim-threads
+}
+
+@test "no more than domain_cap owners hold leases in one domain; claims keep to max_bytes" {
+	unit domain-cap
+}
+
+@test "an expired lease is claimed by another owner; the first can no longer finish it" {
+	unit lease-expiry
+}
+
+@test "a store opened by nobody else frees the leases of a process that died" {
+	unit restart-leases
+}
+
+@test "done and retry by an owner that does not hold the entry do nothing" {
+	unit not-owner
+}
+
+@test "a bounce removes the entry and delivers the notice together, only for the owner" {
+	unit bounce
+}
+
+@test "removing an account removes its mailbox, body files and tombstones" {
+	unit user-del
+}
+
+@test "opening the store removes orphan body files and the spool" {
+	unit orphans
+}
+
+@test "every time-dependent operation uses the caller's now" {
+	unit now
+}
+
+@test "spooled bodies are linked, one name per row, all private" {
+	unit bodies
+}
+
+@test "store URIs: sqlite:DIR, a bare path, unknown schemes named" {
+	unit uri
+}
+
+@test "a store from before schema versions is migrated in place: same bytes, same queue" {
+	mkid bob bob@example.org
+	mkdir -m 700 data
+	sqlite3 data/smimpd.db <"$REPO/t/fixtures/store-v0.sql" >/dev/null
+	sqlite3 data/smimpd.db "UPDATE users SET log = readfile('bob.pub')"
+	run -0 --separate-stderr smimpd --data data users
+	[ "$output" = "bob@example.org $(smimp-keygen --fingerprint bob.pub)" ]
+	[ "$(sqlite3 data/smimpd.db 'PRAGMA user_version')" = 1 ]
+	# The blobs moved out into one file per row.
+	[ "$(sqlite3 data/smimpd.db "SELECT count(*) FROM pragma_table_info('mailbox') WHERE name = 'data'")" = 0 ]
+	[ "$(find data/bodies -type f | wc -l)" -eq 3 ]
+	# Opening it again changes nothing.
+	run -0 smimpd --data data users
+	[ "$(find data/bodies -type f | wc -l)" -eq 3 ]
+	# The queued entry is there for a relay worker, with its body.
+	run -0 --separate-stderr "$SMIMP_BUILD/t/store" claim data queued.body
+	[ "$output" = "example.net bob@example.org queued@example.org dave@example.net 2 6" ]
+	printf 'three\0' | cmp - queued.body
+	# Bob lists both messages in their order and downloads the same bytes.
+	# (The relay retries the queued entry against a closed port meanwhile.)
+	printf 'resolve example.net=127.0.0.1:1\ngive-up 31536000\n' >relay.conf
+	make_cert
+	start_server -f relay.conf
+	run -0 signed bob.key GET /smimp/v1/mailbox
+	[ "$(grep -o '"message_id":"[^"]*"' <<<"$output" | tr '\n' ' ')" = '"message_id":"first@example.net" "message_id":"second@example.net" ' ]
+	[[ "$output" == *'"from":"alice@example.net","message_id":"first@example.net","size":6,"received":"2026-11-18T'* ]]
+	mapfile -t ids < <(grep -o '"id":[0-9]*' <<<"$output" | cut -d: -f2)
+	[ "${#ids[@]}" -eq 2 ]
+	# Ids are new and random, not the old row ids.
+	[ "${ids[0]}" != 3 ] && [ "${ids[1]}" != 5 ]
+	signed bob.key GET "/smimp/v1/mailbox/${ids[0]}" -o first.out
+	printf '\0\377one\n' | cmp - first.out
+	signed bob.key GET "/smimp/v1/mailbox/${ids[1]}" -o second.out
+	printf 'two\n' | cmp - second.out
+}
+
+@test "a store newer than this smimpd is refused and left as it is" {
+	mkdir -m 700 data
+	sqlite3 data/smimpd.db 'CREATE TABLE later (x); PRAGMA user_version = 99'
+	before=$(sum data/smimpd.db)
+	run -1 --separate-stderr smimpd --data data users
+	[ "$stderr" = "smimpd: the store 'data/smimpd.db' has schema version 99; this smimpd knows versions up to 1" ]
+	[ "$(sum data/smimpd.db)" = "$before" ]
+	[ ! -e data/bodies ]
+	run -1 --separate-stderr smimpd -d --data data --domain example.org --plain-http --listen "127.0.0.1:$(free_port)"
+	[ "$stderr" = "smimpd: the store 'data/smimpd.db' has schema version 99; this smimpd knows versions up to 1" ]
+}
+
+@test "the store setting: another directory, an unknown scheme refused by name" {
+	mkid bob bob@example.org
+	printf 'store sqlite:%s/elsewhere\n' "$PWD" >s.conf
+	run -0 smimpd -f s.conf --domain example.org adduser bob@example.org bob.pub
+	[ -f elsewhere/smimpd.db ]
+	[ ! -e data ]
+	run -0 smimpd -f s.conf users
+	[ "${output%% *}" = bob@example.org ]
+	printf 'store postgresql://db.example/smimp\n' >pg.conf
+	run -2 --separate-stderr smimpd -f pg.conf users
+	[ "$stderr" = "smimpd: unknown store scheme 'postgresql' in 'postgresql://db.example/smimp' (known: sqlite)" ]
+}
+
+@test "quota settings: a full mailbox answers 507 and stores nothing; bad values are file:line errors" {
+	printf 'mailbox-quota lots\nqueue-quota -1\nstranger-quota 1.5\nrelay-domain-workers 0\n' >bad.conf
+	run -2 --separate-stderr smimpd -n -f bad.conf
+	grep -qx 'smimpd: bad.conf:1: mailbox-quota is a number of bytes, 0 for no limit' <<<"$stderr"
+	grep -qx 'smimpd: bad.conf:2: queue-quota is a number of bytes, 0 for no limit' <<<"$stderr"
+	grep -qx 'smimpd: bad.conf:3: stranger-quota is a number of bytes, 0 for no limit' <<<"$stderr"
+	grep -qx 'smimpd: bad.conf:4: relay-domain-workers is a number from 1 to 64' <<<"$stderr"
+	[[ "$stderr" == *"smimpd: bad.conf: 4 errors" ]]
+	mkid alice alice@example.org
+	mkid bob bob@example.org
+	smimpd --data data --domain example.org adduser alice@example.org alice.pub
+	smimpd --data data --domain example.org adduser bob@example.org bob.pub
+	printf 'mailbox-quota 2000\n' >q.conf
+	make_cert
+	start_server -f q.conf
+	export SMIMP_RESOLVE="example.org=127.0.0.1:$PORT" SMIMP_CACERT="$PWD/cert.pem"
+	head -c 1000 /dev/urandom | smimp-seal -i alice.key -r bob.pub >big.age
+	head -c 10 /dev/urandom | smimp-seal -i alice.key -r bob.pub >small.age
+	run -0 --separate-stderr smimp-send -i alice.key small.age
+	run -75 --separate-stderr smimp-send -i alice.key big.age
+	grep -q "HTTP 507: quota exceeded" <<<"$stderr"
+	run -0 signed bob.key GET /smimp/v1/mailbox
+	[ "$(grep -o '"id":' <<<"$output" | wc -l)" -eq 1 ]
+	[ "$(find data/bodies -type f | wc -l)" -eq 1 ]
+}

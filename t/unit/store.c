@@ -1,0 +1,917 @@
+/*
+ * store - the store's unit test: one case per run, on a store in a
+ * directory of its own, with the caller's clock everywhere.
+ *
+ *	store list			the cases
+ *	store CASE DIR			run one: exit 0, or 1 and what failed
+ *	store claim DIR FILE		claim one relay entry as a worker
+ *					would: print it, its body into FILE
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "fileio.h"
+#include "store.h"
+#include "banned.h"
+
+#define CHECK(c) do { if (!(c)) { fprintf(stderr, "FAIL %s: line %d: %s\n", \
+	which, __LINE__, #c); return 1; } } while (0)
+#define MAXLIST	64
+
+static const char *which = "";
+static const char *dir;
+static struct smimp_err err;
+
+static struct store *
+open_with(const struct store_limits *lim)
+{
+	struct store *st = store_open(dir, lim, &err);
+
+	if (st == NULL)
+		fprintf(stderr, "%s: %s\n", which, err.msg);
+	return st;
+}
+
+static struct store *
+open_plain(void)
+{
+	struct store_limits lim;
+
+	memset(&lim, 0, sizeof(lim));
+	return open_with(&lim);
+}
+
+/* One delivery of text: its result. */
+static int
+deliver(struct store *st, const char *to, const char *from, const char *mid,
+    const char *text, int64_t now)
+{
+	struct store_body b = { NULL, (const unsigned char *)text,
+	    strlen(text) };
+	struct store_delivery d = { to, from, mid, &b };
+	int res = -9;
+
+	if (store_deliver(st, &d, 1, &res, now, &err) != STORE_OK) {
+		fprintf(stderr, "deliver: %s\n", err.msg);
+		return STORE_ERROR;
+	}
+	return res;
+}
+
+/* A submission by from of text, to local and to one other domain. */
+static int
+submit(struct store *st, const char *from, const char *mid,
+    const char *nonce, const char *const *local, size_t nlocal,
+    const char *domain, const struct store_body *b, int64_t now)
+{
+	struct store_outbound_new ob = { domain, "r@x" };
+	struct store_submission sub;
+
+	memset(&sub, 0, sizeof(sub));
+	sub.signer = from;
+	sub.nonce = nonce;
+	sub.nonce_expires = now + 300;
+	sub.sender = from;
+	sub.message_id = mid;
+	sub.all = "r@x";
+	sub.stamp = "stamp";
+	sub.stamp_date = "2026-01-01T00:00:00Z";
+	sub.body = b;
+	sub.obs = &ob;
+	sub.nobs = domain != NULL;
+	sub.local = local;
+	sub.nlocal = nlocal;
+	return store_submit(st, &sub, now, &err);
+}
+
+static int
+submit_text(struct store *st, const char *from, const char *mid,
+    const char *domain, const char *text, int64_t now)
+{
+	struct store_body b = { NULL, (const unsigned char *)text,
+	    strlen(text) };
+
+	return submit(st, from, mid, mid, NULL, 0, domain, &b, now);
+}
+
+struct listing {
+	size_t n;
+	struct mailbox_entry e[MAXLIST];
+};
+
+static int
+list_one(const struct mailbox_entry *e, void *arg)
+{
+	struct listing *l = arg;
+
+	if (l->n == MAXLIST)
+		return 1;
+	l->e[l->n++] = *e;
+	return 0;
+}
+
+static size_t
+list(struct store *st, const char *owner, struct listing *l)
+{
+	l->n = 0;
+	if (store_mailbox_list(st, owner, list_one, l, &err) != STORE_OK) {
+		fprintf(stderr, "list: %s\n", err.msg);
+		return (size_t)-1;
+	}
+	return l->n;
+}
+
+/* The body of a mailbox entry equals text. */
+static int
+body_is(struct store *st, const char *owner, int64_t id, const char *text)
+{
+	unsigned char *buf = NULL;
+	uint64_t len;
+	size_t got;
+	int fd, ok;
+
+	if (store_mailbox_open(st, owner, id, &fd, &len, &err) != STORE_OK)
+		return 0;
+	ok = fd_read_all(fd, "body", 1 << 20, &buf, &got, &err) == 0 &&
+	    got == len && got == strlen(text) && memcmp(buf, text, got) == 0;
+	close(fd);
+	free(buf);
+	return ok;
+}
+
+/* Files under DIR/bodies. */
+static size_t
+body_files(void)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	size_t n = 0;
+	unsigned int i;
+	DIR *d;
+
+	for (i = 0; i < 256; i++) {
+		(void)snprintf(path, sizeof(path), "%s/bodies/%02x", dir, i);
+		if ((d = opendir(path)) == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL)
+			n += de->d_name[0] != '.';
+		closedir(d);
+	}
+	return n;
+}
+
+static uint64_t
+queued(struct store *st)
+{
+	uint64_t n = 999;
+
+	(void)store_outbound_count(st, &n, &err);
+	return n;
+}
+
+/* Claim for owner: how many entries, into obs (released here). */
+static size_t
+claim(struct store *st, const char *owner, int64_t now, unsigned int cap,
+    unsigned int domain_cap, uint64_t max_bytes, int64_t *ids)
+{
+	struct outbound obs[16];
+	size_t n = 0, i;
+
+	if (store_outbound_claim(st, owner, now, now + 600, domain_cap,
+	    max_bytes, obs, cap, &n, &err) != STORE_OK) {
+		fprintf(stderr, "claim: %s\n", err.msg);
+		return 99;
+	}
+	for (i = 0; i < n; i++) {
+		if (ids != NULL)
+			ids[i] = obs[i].id;
+		outbound_release(&obs[i]);
+	}
+	return n;
+}
+
+/* ---- the cases ---- */
+
+/* Two senders, one message id, one recipient: two messages. */
+static int
+case_id_binding(void)
+{
+	struct store *st = open_plain();
+	struct listing l;
+
+	CHECK(st != NULL);
+	CHECK(deliver(st, "u@here", "a@one.example", "m1", "from a", 10) ==
+	    STORE_OK);
+	CHECK(deliver(st, "u@here", "b@two.example", "m1", "from b", 11) ==
+	    STORE_OK);
+	/* The same triple again stores nothing, and is not an error. */
+	CHECK(deliver(st, "u@here", "a@one.example", "m1", "other", 12) ==
+	    STORE_OK);
+	CHECK(list(st, "u@here", &l) == 2);
+	CHECK(strcmp(l.e[0].sender, "a@one.example") == 0);
+	CHECK(strcmp(l.e[1].sender, "b@two.example") == 0);
+	CHECK(body_is(st, "u@here", l.e[0].id, "from a"));
+	CHECK(body_is(st, "u@here", l.e[1].id, "from b"));
+	CHECK(body_files() == 2);
+	store_close(st);
+	return 0;
+}
+
+/* An acknowledged message delivered again: nothing until idempotency. */
+static int
+case_tombstone(void)
+{
+	struct store_limits lim = { 0, 0, 0, 100 };
+	struct store *st = open_with(&lim);
+	struct listing l;
+	size_t acked = 0;
+
+	CHECK(st != NULL);
+	CHECK(deliver(st, "u@here", "a@far.example", "m1", "x", 1000) ==
+	    STORE_OK);
+	CHECK(list(st, "u@here", &l) == 1);
+	CHECK(store_mailbox_ack(st, "u@here", &l.e[0].id, 1, &acked, 1000,
+	    &err) == STORE_OK && acked == 1);
+	CHECK(body_files() == 0);
+	CHECK(deliver(st, "u@here", "a@far.example", "m1", "x", 1100) ==
+	    STORE_OK);
+	CHECK(list(st, "u@here", &l) == 0);
+	/* Another sender's message with that id is another message. */
+	CHECK(deliver(st, "u@here", "b@far.example", "m1", "y", 1100) ==
+	    STORE_OK);
+	CHECK(list(st, "u@here", &l) == 1);
+	/* Past the window the tombstone is gone: stored again. */
+	CHECK(deliver(st, "u@here", "a@far.example", "m1", "x", 1101) ==
+	    STORE_OK);
+	CHECK(list(st, "u@here", &l) == 2);
+	store_close(st);
+	return 0;
+}
+
+/* Ids are random and tell nothing; listing is in arrival order. */
+static int
+case_random_ids(void)
+{
+	struct store *st = open_plain();
+	struct listing l;
+	char mid[32];
+	size_t i, j, acked;
+	int64_t gone;
+
+	CHECK(st != NULL);
+	for (i = 0; i < 40; i++) {
+		(void)snprintf(mid, sizeof(mid), "m%zu", i);
+		CHECK(deliver(st, "u@here", "a@far.example", mid, "x",
+		    100) == STORE_OK);
+	}
+	CHECK(list(st, "u@here", &l) == 40);
+	for (i = 0; i < l.n; i++) {
+		(void)snprintf(mid, sizeof(mid), "m%zu", i);
+		CHECK(strcmp(l.e[i].message_id, mid) == 0);
+		CHECK(l.e[i].id >= 1 && l.e[i].id <= (INT64_C(1) << 53) - 1);
+		for (j = 0; j < i; j++)
+			CHECK(l.e[i].id != l.e[j].id);
+		if (i > 0)
+			CHECK(l.e[i].id != l.e[i - 1].id + 1);
+	}
+	/* A new arrival after a gap still lists last. */
+	gone = l.e[3].id;
+	CHECK(store_mailbox_ack(st, "u@here", &gone, 1, &acked, 100,
+	    &err) == STORE_OK && acked == 1);
+	CHECK(deliver(st, "u@here", "a@far.example", "late", "x", 100) ==
+	    STORE_OK);
+	CHECK(list(st, "u@here", &l) == 40);
+	CHECK(strcmp(l.e[39].message_id, "late") == 0);
+	store_close(st);
+	return 0;
+}
+
+static const char sixty[] =
+    "012345678901234567890123456789012345678901234567890123456789";
+
+/* A full mailbox refuses, copy by copy, and a submission as a whole. */
+static int
+case_mailbox_quota(void)
+{
+	struct store_limits lim = { 100, 0, 0, 0 };
+	struct store *st = open_with(&lim);
+	struct store_body b = { NULL, (const unsigned char *)sixty, 60 };
+	struct store_delivery d[2] = {
+		{ "u@here", "a@far.example", "m2", &b },
+		{ "v@here", "a@far.example", "m2", &b },
+	};
+	const char *to[] = { "v@here", "u@here" };
+	struct listing l;
+	int res[2];
+	size_t acked;
+
+	CHECK(st != NULL);
+	CHECK(deliver(st, "u@here", "a@far.example", "m1", sixty, 1) ==
+	    STORE_OK);
+	CHECK(store_deliver(st, d, 2, res, 2, &err) == STORE_OK);
+	CHECK(res[0] == STORE_QUOTA && res[1] == STORE_OK);
+	CHECK(list(st, "u@here", &l) == 1);
+	CHECK(list(st, "v@here", &l) == 1);
+	/* u is full: the submission stores nothing, its nonce neither. */
+	CHECK(submit(st, "s@here", "m3", "n1", to, 2, NULL, &b, 3) ==
+	    STORE_QUOTA);
+	CHECK(list(st, "v@here", &l) == 1);
+	CHECK(list(st, "u@here", &l) == 1);
+	CHECK(store_mailbox_ack(st, "u@here", &l.e[0].id, 1, &acked, 4,
+	    &err) == STORE_OK && acked == 1);
+	CHECK(submit(st, "s@here", "m3", "n1", to + 1, 1, NULL, &b, 5) ==
+	    STORE_OK);
+	CHECK(submit(st, "s@here", "m4", "n1", to + 1, 1, NULL, &b, 5) ==
+	    STORE_REPLAY);
+	store_close(st);
+	return 0;
+}
+
+/* A sender's relay queue has a quota. */
+static int
+case_queue_quota(void)
+{
+	struct store_limits lim = { 0, 100, 0, 0 };
+	struct store *st = open_with(&lim);
+	int64_t id;
+
+	CHECK(st != NULL);
+	CHECK(submit_text(st, "s@here", "m1", "far.example", sixty, 10) ==
+	    STORE_OK);
+	CHECK(submit_text(st, "s@here", "m2", "far.example", sixty, 10) ==
+	    STORE_QUOTA);
+	CHECK(queued(st) == 1);
+	/* Another sender has a queue of its own. */
+	CHECK(submit_text(st, "t@here", "m2", "far.example", sixty, 10) ==
+	    STORE_OK);
+	CHECK(claim(st, "w", 10, 1, 0, 0, &id) == 1);
+	CHECK(store_outbound_done(st, "w", &id, 1, &err) == STORE_OK);
+	CHECK(submit_text(st, "s@here", "m3", "far.example", sixty, 10) ==
+	    STORE_OK);
+	store_close(st);
+	return 0;
+}
+
+/* Bytes per day from a domain to those who never wrote to it. */
+static int
+case_stranger_quota(void)
+{
+	struct store_limits lim = { 0, 0, 100, 0 };
+	struct store *st = open_with(&lim);
+	int64_t day = 20000 * INT64_C(86400);
+
+	CHECK(st != NULL);
+	CHECK(submit_text(st, "w@here", "m0", "far.example", "hi", day) ==
+	    STORE_OK);
+	CHECK(deliver(st, "u@here", "a@far.example", "m1", sixty, day + 1) ==
+	    STORE_OK);
+	CHECK(deliver(st, "u@here", "a@far.example", "m2", sixty, day + 2) ==
+	    STORE_QUOTA);
+	/* Another domain counts on its own; a correspondent not at all. */
+	CHECK(deliver(st, "u@here", "a@near.example", "m2", sixty, day + 2) ==
+	    STORE_OK);
+	CHECK(deliver(st, "w@here", "a@far.example", "m2", sixty, day + 3) ==
+	    STORE_OK);
+	CHECK(deliver(st, "w@here", "a@far.example", "m3", sixty, day + 3) ==
+	    STORE_OK);
+	/* The next UTC day starts afresh. */
+	CHECK(deliver(st, "u@here", "a@far.example", "m2", sixty,
+	    day + 86400) == STORE_OK);
+	store_close(st);
+	return 0;
+}
+
+struct claimer {
+	struct store *st;
+	char owner[16];
+	int64_t ids[256];
+	size_t n;
+	int failed;
+};
+
+static void *
+claimer_main(void *arg)
+{
+	struct claimer *c = arg;
+	struct outbound obs[7];
+	struct smimp_err e;
+	size_t n, i;
+
+	for (;;) {
+		if (store_outbound_claim(c->st, c->owner, 50, 650, 0, 0, obs, 7,
+		    &n, &e) != STORE_OK) {
+			c->failed = 1;
+			break;
+		}
+		if (n == 0)
+			break;
+		for (i = 0; i < n; i++) {
+			if (c->n < 256)
+				c->ids[c->n++] = obs[i].id;
+			outbound_release(&obs[i]);
+		}
+	}
+	return NULL;
+}
+
+/* Workers claiming at once never get the same entry. */
+static int
+case_claim_threads(void)
+{
+	struct store *st = open_plain();
+	struct claimer c[6];
+	pthread_t t[6];
+	char mid[32], dom[32];
+	unsigned char *seen;
+	size_t i, j, total = 0;
+
+	CHECK(st != NULL);
+	for (i = 0; i < 200; i++) {
+		(void)snprintf(mid, sizeof(mid), "m%zu", i);
+		(void)snprintf(dom, sizeof(dom), "d%zu.example", i % 8);
+		CHECK(submit_text(st, "s@here", mid, dom, "x", 50) ==
+		    STORE_OK);
+	}
+	for (i = 0; i < 6; i++) {
+		memset(&c[i], 0, sizeof(c[i]));
+		c[i].st = st;
+		(void)snprintf(c[i].owner, sizeof(c[i].owner), "node:%zu", i);
+		CHECK(pthread_create(&t[i], NULL, claimer_main, &c[i]) == 0);
+	}
+	for (i = 0; i < 6; i++)
+		pthread_join(t[i], NULL);
+	seen = calloc(1024, 1);
+	CHECK(seen != NULL);
+	for (i = 0; i < 6; i++) {
+		CHECK(!c[i].failed);
+		for (j = 0; j < c[i].n; j++) {
+			CHECK(c[i].ids[j] > 0 && c[i].ids[j] < 1024);
+			CHECK(!seen[c[i].ids[j]]);
+			seen[c[i].ids[j]] = 1;
+		}
+		total += c[i].n;
+	}
+	free(seen);
+	CHECK(total == 200);
+	store_close(st);
+	return 0;
+}
+
+/* No more than domain_cap owners in one domain; max_bytes per claim. */
+static int
+case_domain_cap(void)
+{
+	struct store *st = open_plain();
+	char mid[32];
+	int64_t ids[16];
+	size_t i;
+
+	CHECK(st != NULL);
+	for (i = 0; i < 10; i++) {
+		(void)snprintf(mid, sizeof(mid), "a%zu", i);
+		CHECK(submit_text(st, "s@here", mid, "a.example", sixty, 5) ==
+		    STORE_OK);
+	}
+	CHECK(claim(st, "o1", 5, 2, 2, 0, ids) == 2);
+	CHECK(claim(st, "o2", 5, 2, 2, 0, NULL) == 2);
+	CHECK(claim(st, "o3", 5, 2, 2, 0, NULL) == 0);
+	CHECK(submit_text(st, "s@here", "b0", "b.example", sixty, 5) ==
+	    STORE_OK);
+	CHECK(claim(st, "o3", 5, 2, 2, 0, NULL) == 1);
+	CHECK(claim(st, "o1", 5, 2, 2, 0, NULL) == 0);
+	/* One owner fewer in a.example: room for another. */
+	CHECK(store_outbound_done(st, "o1", ids, 2, &err) == STORE_OK);
+	/* At least one entry, then no more than max_bytes. */
+	CHECK(claim(st, "o4", 5, 5, 2, 100, NULL) == 1);
+	CHECK(claim(st, "o4", 5, 5, 0, 130, NULL) == 2);
+	CHECK(queued(st) == 9);
+	store_close(st);
+	return 0;
+}
+
+/* A lease that expires makes its entries claimable by another owner. */
+static int
+case_lease_expiry(void)
+{
+	struct store *st = open_plain();
+	int64_t id, id2;
+
+	CHECK(st != NULL);
+	CHECK(submit_text(st, "s@here", "m1", "far.example", "x", 1000) ==
+	    STORE_OK);
+	CHECK(claim(st, "o1", 1000, 1, 0, 0, &id) == 1);
+	CHECK(claim(st, "o2", 1599, 1, 0, 0, NULL) == 0);
+	CHECK(claim(st, "o2", 1600, 1, 0, 0, &id2) == 1 && id2 == id);
+	/* o1 lost it: what it says about the entry does nothing. */
+	CHECK(store_outbound_done(st, "o1", &id, 1, &err) == STORE_OK);
+	CHECK(queued(st) == 1);
+	CHECK(store_outbound_retry(st, "o1", id, 5000, &err) ==
+	    STORE_NOT_FOUND);
+	CHECK(store_outbound_done(st, "o2", &id, 1, &err) == STORE_OK);
+	CHECK(queued(st) == 0);
+	CHECK(body_files() == 0);
+	store_close(st);
+	return 0;
+}
+
+/* Alone with the store on open: the leases of the dead are let go. */
+static int
+case_restart_leases(void)
+{
+	struct store *st = open_plain();
+	int64_t id, id2;
+
+	CHECK(st != NULL);
+	CHECK(submit_text(st, "s@here", "m1", "far.example", "x", 1000) ==
+	    STORE_OK);
+	CHECK(claim(st, "o1", 1000, 1, 0, 0, &id) == 1);
+	CHECK(claim(st, "o2", 1000, 1, 0, 0, NULL) == 0);
+	store_close(st);
+	st = open_plain();
+	CHECK(st != NULL);
+	CHECK(claim(st, "o2", 1000, 1, 0, 0, &id2) == 1 && id2 == id);
+	store_close(st);
+	return 0;
+}
+
+/* done and retry by someone who does not hold the entry do nothing. */
+static int
+case_not_owner(void)
+{
+	struct store *st = open_plain();
+	struct outbound ob;
+	size_t n;
+	int64_t id;
+
+	CHECK(st != NULL);
+	CHECK(submit_text(st, "s@here", "m1", "far.example", "x", 1000) ==
+	    STORE_OK);
+	CHECK(claim(st, "o1", 1000, 1, 0, 0, &id) == 1);
+	CHECK(store_outbound_retry(st, "o2", id, 1001, &err) ==
+	    STORE_NOT_FOUND);
+	CHECK(store_outbound_done(st, "o2", &id, 1, &err) == STORE_OK);
+	CHECK(queued(st) == 1);
+	CHECK(claim(st, "o3", 1001, 1, 0, 0, NULL) == 0);
+	/* The owner's retry: one attempt more, due at next_try, free. */
+	CHECK(store_outbound_retry(st, "o1", id, 2000, &err) == STORE_OK);
+	CHECK(claim(st, "o3", 1999, 1, 0, 0, NULL) == 0);
+	CHECK(store_outbound_claim(st, "o3", 2000, 2600, 0, 0, &ob, 1, &n,
+	    &err) == STORE_OK && n == 1);
+	CHECK(ob.attempts == 1 && ob.first_try == 1000 && ob.id == id);
+	outbound_release(&ob);
+	store_close(st);
+	return 0;
+}
+
+/* A bounce removes the entry and delivers the notice, together. */
+static int
+case_bounce(void)
+{
+	struct store *st = open_plain();
+	struct store_body b = { NULL, (const unsigned char *)"gave up", 7 };
+	struct store_delivery notice = { "s@here", "server:here",
+	    "bounce:far.example:m1", &b };
+	struct listing l;
+	int64_t id;
+
+	CHECK(st != NULL);
+	CHECK(submit_text(st, "s@here", "m1", "far.example", "x", 10) ==
+	    STORE_OK);
+	CHECK(claim(st, "o1", 10, 1, 0, 0, &id) == 1);
+	CHECK(store_outbound_bounce(st, "o2", id, &notice, 20, &err) ==
+	    STORE_NOT_FOUND);
+	CHECK(queued(st) == 1);
+	CHECK(list(st, "s@here", &l) == 0);
+	CHECK(body_files() == 1);
+	CHECK(store_outbound_bounce(st, "o1", id, &notice, 20, &err) ==
+	    STORE_OK);
+	CHECK(queued(st) == 0);
+	CHECK(list(st, "s@here", &l) == 1);
+	CHECK(strcmp(l.e[0].sender, "server:here") == 0);
+	CHECK(l.e[0].received == 20);
+	CHECK(body_is(st, "s@here", l.e[0].id, "gave up"));
+	CHECK(body_files() == 1);
+	store_close(st);
+	return 0;
+}
+
+/* Removing an account removes its mail, bodies and tombstones. */
+static int
+case_user_del(void)
+{
+	struct store_limits lim = { 0, 0, 0, 1000 };
+	struct store *st = open_with(&lim);
+	const unsigned char log[] = "log";
+	struct listing l;
+	size_t acked;
+
+	CHECK(st != NULL);
+	CHECK(store_user_add(st, "u@here", log, 3, 1, &err) == STORE_OK);
+	CHECK(store_user_add(st, "u@here", log, 3, 1, &err) == STORE_EXISTS);
+	CHECK(store_user_add(st, "v@here", log, 3, 1, &err) == STORE_OK);
+	CHECK(deliver(st, "u@here", "a@far.example", "m1", "1", 2) ==
+	    STORE_OK);
+	CHECK(deliver(st, "u@here", "a@far.example", "m2", "2", 2) ==
+	    STORE_OK);
+	CHECK(deliver(st, "u@here", "a@far.example", "m3", "3", 2) ==
+	    STORE_OK);
+	CHECK(deliver(st, "v@here", "a@far.example", "m1", "4", 2) ==
+	    STORE_OK);
+	CHECK(list(st, "u@here", &l) == 3);
+	CHECK(store_mailbox_ack(st, "u@here", &l.e[0].id, 1, &acked, 3,
+	    &err) == STORE_OK && acked == 1);
+	CHECK(body_files() == 3);
+	CHECK(store_user_del(st, "u@here", 4, &err) == STORE_OK);
+	CHECK(list(st, "u@here", &l) == 0);
+	CHECK(body_files() == 1);
+	CHECK(list(st, "v@here", &l) == 1);
+	CHECK(body_is(st, "v@here", l.e[0].id, "4"));
+	CHECK(store_user_del(st, "u@here", 5, &err) == STORE_NOT_FOUND);
+	/* A later owner of the address starts with nothing remembered. */
+	CHECK(store_user_add(st, "u@here", log, 3, 6, &err) == STORE_OK);
+	CHECK(deliver(st, "u@here", "a@far.example", "m1", "1", 7) ==
+	    STORE_OK);
+	CHECK(list(st, "u@here", &l) == 1);
+	store_close(st);
+	return 0;
+}
+
+static int
+touch(const char *rel)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	(void)snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+/* Opening removes body files no row names, and the spool. */
+static int
+case_orphans(void)
+{
+	struct store *st = open_plain();
+	struct listing l;
+	char path[PATH_MAX];
+
+	CHECK(st != NULL);
+	CHECK(deliver(st, "u@here", "a@far.example", "m1", "kept", 1) ==
+	    STORE_OK);
+	store_close(st);
+	CHECK(touch("bodies/ab/ab0123456789abcdef0123456789abcd") == 0);
+	CHECK(touch("bodies/cd/junk") == 0);
+	CHECK(touch("spool/upload") == 0);
+	CHECK(body_files() == 3);
+	st = open_plain();
+	CHECK(st != NULL);
+	CHECK(body_files() == 1);
+	(void)snprintf(path, sizeof(path), "%s/spool/upload", dir);
+	CHECK(access(path, F_OK) != 0 && errno == ENOENT);
+	CHECK(list(st, "u@here", &l) == 1);
+	CHECK(body_is(st, "u@here", l.e[0].id, "kept"));
+	store_close(st);
+	return 0;
+}
+
+/* Whatever depends on time uses the caller's now. */
+static int
+case_now(void)
+{
+	struct store *st = open_plain();
+	unsigned char hash[INVITE_HASH_SIZE], hash2[INVITE_HASH_SIZE];
+	char addr[ADDRESS_MAX + 1];
+	struct listing l;
+	struct outbound ob;
+	size_t n;
+
+	CHECK(st != NULL);
+	memset(hash, 7, sizeof(hash));
+	memset(hash2, 8, sizeof(hash2));
+	CHECK(store_invite_add(st, hash, "i@here", 2000, &err) == STORE_OK);
+	CHECK(store_invite_add(st, hash2, "j@here", 2000, &err) == STORE_OK);
+	CHECK(store_invite_check(st, hash, 2000, addr, &err) == STORE_OK);
+	CHECK(strcmp(addr, "i@here") == 0);
+	CHECK(store_invite_check(st, hash, 2001, addr, &err) ==
+	    STORE_NOT_FOUND);
+	CHECK(store_invite_redeem(st, hash, "i@here",
+	    (const unsigned char *)"log", 3, 1999, &err) == STORE_OK);
+	CHECK(store_invite_redeem(st, hash2, "j@here",
+	    (const unsigned char *)"log", 3, 2001, &err) == STORE_NOT_FOUND);
+	CHECK(store_nonce_claim(st, "s@here", "n", 1500, 1000, &err) ==
+	    STORE_OK);
+	CHECK(store_nonce_claim(st, "s@here", "n", 1500, 1500, &err) ==
+	    STORE_REPLAY);
+	CHECK(store_nonce_claim(st, "s@here", "n", 2500, 1501, &err) ==
+	    STORE_OK);
+	CHECK(deliver(st, "u@here", "a@far.example", "m1", "x", 12345) ==
+	    STORE_OK);
+	CHECK(list(st, "u@here", &l) == 1 && l.e[0].received == 12345);
+	CHECK(submit_text(st, "s@here", "m2", "far.example", "x", 777) ==
+	    STORE_OK);
+	CHECK(claim(st, "o", 776, 1, 0, 0, NULL) == 0);
+	CHECK(store_outbound_claim(st, "o", 777, 900, 0, 0, &ob, 1, &n,
+	    &err) == STORE_OK && n == 1);
+	CHECK(ob.first_try == 777 && ob.attempts == 0);
+	outbound_release(&ob);
+	CHECK(claim(st, "p", 899, 1, 0, 0, NULL) == 0);
+	CHECK(claim(st, "p", 900, 1, 0, 0, NULL) == 1);
+	store_close(st);
+	return 0;
+}
+
+static int
+mode_of(const char *rel)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+
+	(void)snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	return lstat(path, &sb) == 0 ? (int)(sb.st_mode & 0777) : -1;
+}
+
+/* A spooled body is linked, one name per row; everything private. */
+static int
+case_bodies(void)
+{
+	struct store *st = open_plain();
+	const char *to[] = { "u@here", "v@here" };
+	char spooled[PATH_MAX];
+	struct store_body b;
+	struct listing l;
+	struct outbound ob;
+	struct stat sb;
+	unsigned char *buf = NULL;
+	uint64_t len;
+	size_t n, got, acked;
+	int fd;
+
+	CHECK(st != NULL);
+	(void)snprintf(spooled, sizeof(spooled), "%s/upload",
+	    store_spool_dir(st));
+	CHECK(file_write_atomic(spooled, "spooled body", 12, 0600, 0,
+	    &err) == 0);
+	memset(&b, 0, sizeof(b));
+	b.path = spooled;
+	CHECK(submit(st, "s@here", "m1", "n1", to, 2, "far.example", &b,
+	    10) == STORE_OK);
+	/* The caller's name, the mailboxes' two, the queue entry's one. */
+	CHECK(stat(spooled, &sb) == 0 && sb.st_nlink == 4);
+	CHECK(unlink(spooled) == 0);
+	CHECK(body_files() == 3);
+	CHECK(list(st, "u@here", &l) == 1);
+	CHECK(body_is(st, "u@here", l.e[0].id, "spooled body"));
+	CHECK(l.e[0].size == 12);
+	CHECK(store_mailbox_ack(st, "u@here", &l.e[0].id, 1, &acked, 11,
+	    &err) == STORE_OK && acked == 1);
+	CHECK(body_files() == 2);
+	CHECK(list(st, "v@here", &l) == 1);
+	CHECK(body_is(st, "v@here", l.e[0].id, "spooled body"));
+	CHECK(store_outbound_claim(st, "o", 10, 70, 0, 0, &ob, 1, &n,
+	    &err) == STORE_OK && n == 1);
+	CHECK(store_outbound_open(st, ob.id, &fd, &len, &err) == STORE_OK);
+	CHECK(fd_read_all(fd, "b", 100, &buf, &got, &err) == 0);
+	close(fd);
+	CHECK(len == 12 && ob.len == 12 && got == 12 &&
+	    memcmp(buf, "spooled body", 12) == 0);
+	free(buf);
+	outbound_release(&ob);
+	CHECK(mode_of("smimpd.db") == 0600);
+	CHECK(mode_of("bodies") == 0700 && mode_of("bodies/00") == 0700);
+	CHECK(mode_of("spool") == 0700);
+	store_close(st);
+	return 0;
+}
+
+/* The store URI: a scheme, or a bare path. */
+static int
+case_uri(void)
+{
+	struct store *st;
+	char uri[PATH_MAX + 8];
+
+	CHECK(store_open("postgresql://db.example/smimp", NULL, &err) == NULL);
+	CHECK(strcmp(err.msg, "unknown store scheme 'postgresql' in "
+	    "'postgresql://db.example/smimp' (known: sqlite)") == 0);
+	CHECK(store_open("sqlite:", NULL, &err) == NULL);
+	CHECK(strcmp(err.msg, "store 'sqlite:' names no directory") == 0);
+	(void)snprintf(uri, sizeof(uri), "sqlite:%s", dir);
+	st = store_open(uri, NULL, &err);
+	CHECK(st != NULL);
+	CHECK(deliver(st, "u@here", "a@far.example", "m1", "x", 1) ==
+	    STORE_OK);
+	store_close(st);
+	st = open_plain();
+	CHECK(st != NULL);
+	CHECK(body_files() == 1);
+	store_close(st);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int (*run)(void);
+} cases[] = {
+	{ "id-binding", case_id_binding },
+	{ "tombstone", case_tombstone },
+	{ "random-ids", case_random_ids },
+	{ "mailbox-quota", case_mailbox_quota },
+	{ "queue-quota", case_queue_quota },
+	{ "stranger-quota", case_stranger_quota },
+	{ "claim-threads", case_claim_threads },
+	{ "domain-cap", case_domain_cap },
+	{ "lease-expiry", case_lease_expiry },
+	{ "restart-leases", case_restart_leases },
+	{ "not-owner", case_not_owner },
+	{ "bounce", case_bounce },
+	{ "user-del", case_user_del },
+	{ "orphans", case_orphans },
+	{ "now", case_now },
+	{ "bodies", case_bodies },
+	{ "uri", case_uri },
+};
+
+#define NCASES	(sizeof(cases) / sizeof(cases[0]))
+
+/* Claim one entry, print it and write its body to out. */
+static int
+claim_one(const char *out)
+{
+	struct store *st = open_plain();
+	struct outbound ob;
+	unsigned char *buf = NULL;
+	uint64_t len;
+	size_t n = 0, got;
+	int fd, ret = 1;
+
+	if (st == NULL)
+		return 1;
+	if (store_outbound_claim(st, "test:0", INT64_MAX / 2, INT64_MAX / 2 +
+	    600, 2, 0, &ob, 1, &n, &err) != STORE_OK || n != 1) {
+		fprintf(stderr, "claim: %s\n", n == 0 ? "nothing due" :
+		    err.msg);
+		goto out;
+	}
+	printf("%s %s %s %s %u %" PRIu64 "\n", ob.domain, ob.sender,
+	    ob.message_id, ob.recipients, ob.attempts, ob.len);
+	if (store_outbound_open(st, ob.id, &fd, &len, &err) != STORE_OK ||
+	    fd_read_all(fd, "body", 1 << 20, &buf, &got, &err) != 0 ||
+	    file_write_atomic(out, buf, got, 0600, 0, &err) != 0)
+		fprintf(stderr, "claim: %s\n", err.msg);
+	else
+		ret = 0;
+	free(buf);
+	outbound_release(&ob);
+out:
+	store_close(st);
+	return ret;
+}
+
+int
+main(int argc, char **argv)
+{
+	size_t i;
+
+	if (sodium_init() < 0)
+		return 1;
+	if (argc == 2 && strcmp(argv[1], "list") == 0) {
+		for (i = 0; i < NCASES; i++)
+			printf("%s\n", cases[i].name);
+		return 0;
+	}
+	if (argc == 4 && strcmp(argv[1], "claim") == 0) {
+		dir = argv[2];
+		which = "claim";
+		return claim_one(argv[3]);
+	}
+	if (argc != 3) {
+		fprintf(stderr, "usage: store list | CASE DIR | claim DIR "
+		    "FILE\n");
+		return 2;
+	}
+	which = argv[1];
+	dir = argv[2];
+	for (i = 0; i < NCASES; i++)
+		if (strcmp(cases[i].name, which) == 0) {
+			if (cases[i].run() != 0)
+				return 1;
+			printf("ok %s\n", which);
+			return 0;
+		}
+	fprintf(stderr, "store: no case '%s'\n", which);
+	return 2;
+}
