@@ -179,7 +179,7 @@ store_items(struct exchange *x, struct item *items, size_t n)
 			continue;
 		for (j = 0; j < items[i].n; j++, nd++)
 			if (res[nd] == STORE_QUOTA)
-				(void)fail(&items[i], 507, "over quota");
+				(void)fail(&items[i], 507, "quota exceeded");
 	}
 	ret = 0;
 out:

@@ -80,11 +80,8 @@ drop_privileges(const struct smimpd_config *cfg, struct smimp_err *err)
 
 	if (geteuid() != 0)
 		return 0;
-	if (cfg->user[0] == '\0') {
-		log_warnx("running as root: set 'user' to the account to run "
-		    "as");
-		return 0;
-	}
+	if (cfg->user[0] == '\0')
+		return 0;	/* serve() warns, once all is set up */
 	pw = getpwnam(cfg->user);
 	if (pw == NULL)
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "no such user '%s'",
@@ -126,6 +123,9 @@ serve(struct server *srv, struct smimp_err *err)
 	}
 	log_info("serving %s on %s (%s)", srv->cfg.domain, srv->cfg.listen,
 	    srv->cfg.plain_http ? "plain HTTP" : "HTTPS");
+	if (geteuid() == 0)
+		log_warnx("running as root: set 'user' to the account to run "
+		    "as");
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;

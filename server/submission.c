@@ -218,7 +218,7 @@ submission_post(struct exchange *x)
 		reply_error(x, 401, "replayed request");
 		break;
 	case STORE_QUOTA:
-		reply_error(x, 507, "over quota");
+		reply_error(x, 507, "quota exceeded");
 		break;
 	default:
 		reply_unavailable(x, err.msg);

@@ -25,8 +25,7 @@ unit() {
 signed() {
 	local h
 	mapfile -t h < <("$SMIMP_BUILD/t/signreq" "$1" "$2" example.org "$3")
-	curl -s --cacert cert.pem -X "$2" -H "${h[0]}" -H "${h[1]}" -H "${h[2]}" \
-		-H "${h[3]}" "https://127.0.0.1:$PORT$3" "${@:4}"
+	curl -s --cacert cert.pem -X "$2" "${h[@]/#/-H}" "https://127.0.0.1:$PORT$3" "${@:4}"
 }
 
 @test "every unit case has a test here" {
