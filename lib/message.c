@@ -59,6 +59,7 @@ struct pipeline {
 	struct slot slots[NSLOTS];
 	uint64_t work_seq;	/* batch number workers are on */
 	uint64_t fill_seq;	/* batches handed over so far */
+	int locks;		/* how many of mu, work_cv, done_cv exist */
 };
 
 static void
@@ -124,6 +125,19 @@ pipeline_init(struct pipeline *pl, int decrypt, const unsigned char *key,
 	memset(pl, 0, sizeof(*pl));
 	pl->decrypt = decrypt;
 	pl->key = key;
+	/* The locks first: pipeline_release destroys only what was made. */
+	if (pthread_mutex_init(&pl->mu, NULL) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "cannot set up threads");
+	pl->locks = 1;
+	if (pthread_cond_init(&pl->work_cv, NULL) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "cannot set up threads");
+	pl->locks = 2;
+	if (pthread_cond_init(&pl->done_cv, NULL) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "cannot set up threads");
+	pl->locks = 3;
 	for (i = 0; i < NSLOTS; i++) {
 		pl->slots[i].pt = malloc(BATCH_CHUNKS * AGE_CHUNK_SIZE);
 		pl->slots[i].ct = malloc(BATCH_CHUNKS * AGE_CT_CHUNK_SIZE);
@@ -131,11 +145,6 @@ pipeline_init(struct pipeline *pl, int decrypt, const unsigned char *key,
 			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
 			    "out of memory");
 	}
-	if (pthread_mutex_init(&pl->mu, NULL) != 0 ||
-	    pthread_cond_init(&pl->work_cv, NULL) != 0 ||
-	    pthread_cond_init(&pl->done_cv, NULL) != 0)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL,
-		    "cannot set up threads");
 	return 0;
 }
 
@@ -170,9 +179,12 @@ pipeline_release(struct pipeline *pl)
 		for (i = 0; i < pl->nthreads; i++)
 			pthread_join(pl->threads[i], NULL);
 	}
-	pthread_mutex_destroy(&pl->mu);
-	pthread_cond_destroy(&pl->work_cv);
-	pthread_cond_destroy(&pl->done_cv);
+	if (pl->locks > 0)
+		pthread_mutex_destroy(&pl->mu);
+	if (pl->locks > 1)
+		pthread_cond_destroy(&pl->work_cv);
+	if (pl->locks > 2)
+		pthread_cond_destroy(&pl->done_cv);
 	for (i = 0; i < NSLOTS; i++) {
 		if (pl->slots[i].pt != NULL) {
 			/* Wipe what held plaintext; untouched pages stay so. */

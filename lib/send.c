@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "exitcode.h"
+#include "bounce.h"
 #include "fileio.h"
 #include "reqsig.h"
 #include "send.h"
@@ -266,36 +267,6 @@ already_filed(const char *dir, const char *name)
 	    name) < sizeof(path) && access(path, F_OK) == 0;
 }
 
-#define BOUNCE_MAGIC	"smimp-bounce/1\n"
-
-/* A bounce notice signed by our own server's key (server_key, or NULL). */
-static int
-bounce_verified(const unsigned char *data, size_t len,
-    const unsigned char *server_key)
-{
-	static const char sigline[] = "signature: ";
-	unsigned char sig[64];
-	size_t i, start = 0;
-
-	if (server_key == NULL || len < strlen(BOUNCE_MAGIC) + 100 ||
-	    memcmp(data, BOUNCE_MAGIC, strlen(BOUNCE_MAGIC)) != 0 ||
-	    data[len - 1] != '\n')
-		return 0;
-	/* The signature is the last line and covers every line before. */
-	for (i = len - 1; i > 0; i--) {
-		if (data[i - 1] == '\n') {
-			start = i;
-			break;
-		}
-	}
-	if (start == 0 || len - start < sizeof(sigline) ||
-	    memcmp(data + start, sigline, sizeof(sigline) - 1) != 0 ||
-	    b64_decode_exact((const char *)data + start + sizeof(sigline) - 1,
-	    len - start - sizeof(sigline), sig, 64) != 0)
-		return 0;
-	return crypto_sign_verify_detached(sig, data, start, server_key) == 0;
-}
-
 /*
  * Write data durably into dir/tmp, decide its folder by the verified
  * sender's tier, then rename it into that folder's new/.
@@ -334,7 +305,7 @@ file_message(const struct identity *id, const struct trust_store *ts,
 	}
 	verified = message_open(&id->sk, fd, -1, ts, &meta, &oerr) == 0;
 	close(fd);
-	if (!verified && bounce_verified(data, len, server_key)) {
+	if (!verified && bounce_verify(data, len, server_key)) {
 		/* Our own server telling us a message could not be relayed. */
 		(void)snprintf(from, fromcap, "server:%s",
 		    address_domain(id->sk.address));

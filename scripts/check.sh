@@ -13,4 +13,6 @@ passed=$(grep -c '^ok .*' "$log" | tr -d ' ')
 skipped=$(grep -c '^ok .* # skip' "$log" | tr -d ' ')
 failed=$(grep -c '^not ok ' "$log" | tr -d ' ')
 echo "$((passed - skipped)) passed, $failed failed, $skipped skipped"
+# The pipe's status is tee's: the count decides.
+[ "$failed" -eq 0 ] || rc=1
 exit $rc

@@ -20,6 +20,7 @@
 
 #include "exitcode.h"
 #include "batch.h"
+#include "bounce.h"
 #include "fileio.h"
 #include "idlog.h"
 #include "message.h"
@@ -45,21 +46,19 @@ bounce(struct server *srv, const char *owner, const struct outbound *ob,
 	struct smimp_err err;
 	struct store_body body;
 	struct store_delivery notice;
-	unsigned char sig[64];
+	struct bounce b;
 	char when[TIME_STRLEN], signer[300], mid[600];
 	struct sbuf sb;
 	int r;
 
 	sbuf_init(&sb, 64 * 1024);
 	time_format(time_now(), when);
-	if (sbuf_addf(&sb, "smimp-bounce/1\nserver: %s\nmessage-id: %s\n"
-	    "recipients: %s\ndate: %s\nreason: %s\n", srv->cfg.domain,
-	    ob->message_id, ob->recipients, when, reason) != 0)
-		goto oom;
-	crypto_sign_detached(sig, NULL, (unsigned char *)sb.buf, sb.len,
-	    srv->server_sk);
-	if (sbuf_add(&sb, "signature: ", 11) || sbuf_add_b64(&sb, sig, 64) ||
-	    sbuf_add(&sb, "\n", 1))
+	b.server = srv->cfg.domain;
+	b.message_id = ob->message_id;
+	b.recipients = ob->recipients;
+	b.date = when;
+	b.reason = reason;
+	if (bounce_build(&sb, &b, srv->server_sk) != 0)
 		goto oom;
 	(void)snprintf(signer, sizeof(signer), "server:%s", srv->cfg.domain);
 	(void)snprintf(mid, sizeof(mid), "bounce:%s:%s", ob->domain,
@@ -87,6 +86,37 @@ oom:
 	sbuf_release(&sb);
 }
 
+/* What an HTTP status means for a delivery: 0 done, 1 retry, 2 never. */
+static int
+status_outcome(long status)
+{
+	if (status >= 200 && status < 300)
+		return 0;
+	if (status >= 500 || status == 429 || status == 408)
+		return 1;
+	return 2;
+}
+
+/*
+ * Why a delivery failed, for the log and the bounce: the status, and
+ * what the other server said, quoted as its words (untrusted text).
+ */
+static void
+answer_reason(char *out, size_t cap, const char *domain, long status,
+    const char *words)
+{
+	char quoted[BOUNCE_QUOTE_MAX + ADDRESS_DOMAIN_MAX + 16];
+
+	if (words == NULL || words[0] == '\0') {
+		(void)snprintf(out, cap, "%s answered HTTP %ld", domain,
+		    status);
+		return;
+	}
+	bounce_quote(domain, words, quoted, sizeof(quoted));
+	(void)snprintf(out, cap, "%s answered HTTP %ld; %s", domain, status,
+	    quoted);
+}
+
 /* One delivery attempt: 0 delivered, 1 retry later, 2 permanent failure. */
 static int
 attempt(struct server *srv, struct remote *r, const struct outbound *ob,
@@ -101,7 +131,7 @@ attempt(struct server *srv, struct remote *r, const struct outbound *ob,
 	smimp_err_clear(&err);
 	if (remote_base(r, ob->domain, base, sizeof(base), &err) != 0) {
 		(void)snprintf(reason, cap, "%s", err.msg);
-		return err.code == SMIMP_EXIT_TEMPFAIL ? 1 : 1;
+		return err.code == SMIMP_EXIT_TEMPFAIL ? 1 : 2;
 	}
 	(void)snprintf(signer, sizeof(signer), "server:%s", srv->cfg.domain);
 	(void)snprintf(h[0], sizeof(h[0]), "Smimp-From: %s", ob->sender);
@@ -121,14 +151,8 @@ attempt(struct server *srv, struct remote *r, const struct outbound *ob,
 		(void)snprintf(reason, cap, "%s", err.msg);
 		return 1;
 	}
-	if (rep.status >= 200 && rep.status < 300)
-		ret = 0;
-	else if (rep.status >= 500 || rep.status == 429 || rep.status == 408)
-		ret = 1;
-	else
-		ret = 2;
-	(void)snprintf(reason, cap, "%s answered HTTP %ld%s%s", ob->domain,
-	    rep.status, rep.error[0] != '\0' ? ": " : "", rep.error);
+	ret = status_outcome(rep.status);
+	answer_reason(reason, cap, ob->domain, rep.status, rep.error);
 	remote_reply_release(&rep);
 	return ret;
 }
@@ -193,16 +217,6 @@ batch_body(const struct outbound *obs, unsigned char *const *bodies,
 	return 0;
 }
 
-/* What an HTTP status means for a delivery: 0 done, 1 retry, 2 never. */
-static int
-status_outcome(long status)
-{
-	if (status >= 200 && status < 300)
-		return 0;
-	if (status >= 500 || status == 429 || status == 408)
-		return 1;
-	return 2;
-}
 
 /*
  * Deliver several messages for one domain in one request; res and
@@ -236,8 +250,9 @@ attempt_batch(struct server *srv, struct remote *r,
 	    remote_request(r, "POST", obs[0].domain, base, "/v1/deliver-batch",
 	    body.buf, body.len, signer, srv->server_sk, NULL, &rep,
 	    &err) != 0) {
+		/* No smimp service there is for good; no answer is not. */
 		for (i = 0; i < n; i++) {
-			res[i] = 1;
+			res[i] = err.code == SMIMP_EXIT_TEMPFAIL ? 1 : 2;
 			(void)snprintf(reasons[i], 1024, "%s", err.msg);
 		}
 		goto out;
@@ -249,9 +264,8 @@ attempt_batch(struct server *srv, struct remote *r,
 	if (all == 1 || (rep.status == 200 && json_array_size(list) != n))
 		for (i = 0; i < n; i++) {
 			res[i] = 1;
-			(void)snprintf(reasons[i], 1024, "%s answered HTTP %ld%s%s",
-			    obs[0].domain, rep.status, rep.error[0] != '\0' ?
-			    ": " : "", rep.error);
+			answer_reason(reasons[i], 1024, obs[0].domain,
+			    rep.status, rep.error);
 		}
 	else if (rep.status == 200)
 		json_array_foreach(list, i, item) {
@@ -265,9 +279,8 @@ attempt_batch(struct server *srv, struct remote *r,
 			if (mid == NULL || strcmp(mid, obs[i].message_id) != 0)
 				st = 502;	/* not an answer for this one */
 			res[i] = status_outcome(st);
-			(void)snprintf(reasons[i], 1024, "%s answered %ld%s%s",
-			    obs[i].domain, st, why != NULL ? ": " : "",
-			    why != NULL ? why : "");
+			answer_reason(reasons[i], 1024, obs[i].domain, st,
+			    why);
 		}
 	remote_reply_release(&rep);
 	json_decref(list);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -219,6 +220,8 @@ main(int argc, char **argv)
 	int ret;
 
 	smimp_err_clear(&err);
+	/* Whatever smimpd creates (store, bodies, keys) is its own alone. */
+	(void)umask(077);
 	memset(&srv, 0, sizeof(srv));
 	srv.listen_fd = -1;
 	if (sodium_init() < 0) {

@@ -9,7 +9,7 @@ setup() { common_setup; }
 
 teardown() {
 	[ -f pid ] && kill -TERM "$(cat pid)" 2>/dev/null || true
-	for _ in $(seq 50); do
+	for _ in $(seq 150); do
 		[ -f pid ] && kill -0 "$(cat pid)" 2>/dev/null || break
 		sleep 0.1
 	done

@@ -23,7 +23,7 @@ serve() {
 	smimpd -d --data data --domain example.org --listen "127.0.0.1:$PORT" \
 		--cert cert.pem --key key.pem "$@" 2>server.log &
 	echo $! >pid
-	for _ in $(seq 50); do
+	for _ in $(seq 150); do
 		curl -s --cacert cert.pem "https://127.0.0.1:$PORT/smimp/version" >/dev/null && return 0
 		sleep 0.1
 	done
@@ -33,14 +33,14 @@ serve() {
 # The same server again, without the per-sender rate limit.
 serve_unlimited() {
 	kill -TERM "$(cat pid)"
-	for _ in $(seq 50); do kill -0 "$(cat pid)" 2>/dev/null || break; sleep 0.1; done
+	for _ in $(seq 150); do kill -0 "$(cat pid)" 2>/dev/null || break; sleep 0.1; done
 	printf 'rate-sender 0\n' >norate.conf
 	serve -f norate.conf
 }
 
 teardown() {
 	kill -TERM "$(cat "$BATS_TEST_TMPDIR/pid")" 2>/dev/null || true
-	for _ in $(seq 50); do kill -0 "$(cat "$BATS_TEST_TMPDIR/pid")" 2>/dev/null || break; sleep 0.1; done
+	for _ in $(seq 150); do kill -0 "$(cat "$BATS_TEST_TMPDIR/pid")" 2>/dev/null || break; sleep 0.1; done
 	return 0
 }
 
@@ -101,7 +101,7 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	smimpd -d --data data --domain example.org --listen "127.0.0.1:$PORT" \
 		--cert cert.pem --key key.pem -f <(echo "max-message 2000") 2>>server.log &
 	echo $! >pid
-	for _ in $(seq 50); do curl -s --cacert cert.pem "$URL/version" >/dev/null && break; sleep 0.1; done
+	for _ in $(seq 150); do curl -s --cacert cert.pem "$URL/version" >/dev/null && break; sleep 0.1; done
 	head -c 5000 /dev/urandom | smimp-seal -i alice.key -r bob.pub >big.age
 	run -1 --separate-stderr smimp-send -i alice.key big.age
 	grep -q "HTTP 413: message too large" <<<"$stderr"
@@ -169,7 +169,7 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	smimpd -d --data data --domain example.org --listen "127.0.0.1:$PORT" \
 		--cert cert.pem --key key.pem -f <(echo "rate-sender 3") 2>>server.log &
 	echo $! >pid
-	for _ in $(seq 50); do curl -s --cacert cert.pem "$URL/version" >/dev/null && break; sleep 0.1; done
+	for _ in $(seq 150); do curl -s --cacert cert.pem "$URL/version" >/dev/null && break; sleep 0.1; done
 	for i in 1 2 3 4; do echo "$i" | smimp-seal -i alice.key -r bob.pub >m$i.age; done
 	run -0 --separate-stderr smimp-send -i alice.key m1.age m2.age m3.age
 	run -75 --separate-stderr smimp-send -i alice.key m4.age

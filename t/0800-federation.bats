@@ -39,7 +39,7 @@ start() {
 	smimpd -d -f common.conf --data "$1" --domain "$2" --listen "127.0.0.1:$3" \
 		--cert cert.pem --key key.pem 2>>"$1.log" &
 	echo $! >"$1.pid"
-	for _ in $(seq 50); do
+	for _ in $(seq 150); do
 		curl -s --cacert cert.pem "https://127.0.0.1:$3/smimp/version" >/dev/null && return 0
 		sleep 0.1
 	done

@@ -52,7 +52,7 @@ start_server() {
 	smimpd -d --data data --domain example.org --listen "127.0.0.1:$PORT" \
 		--cert cert.pem --key key.pem "$@" 2>server.log &
 	echo $! >pid
-	for _ in $(seq 50); do
+	for _ in $(seq 150); do
 		curl -s --cacert cert.pem "https://127.0.0.1:$PORT/smimp/version" >/dev/null && return 0
 		sleep 0.1
 	done

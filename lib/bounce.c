@@ -1,0 +1,107 @@
+/*
+ * bounce.c - build and verify bounce notices (see bounce.h).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "bounce.h"
+#include "banned.h"
+
+#define BOUNCE_CONTEXT	"smimp/1 bounce"
+#define SIGLINE		"signature: "
+
+void
+bounce_quote(const char *domain, const char *text, char *out, size_t cap)
+{
+	size_t o, i;
+	int n;
+
+	n = snprintf(out, cap, "%s said: ", domain);
+	if (n < 0 || (size_t)n >= cap) {
+		if (cap > 0)
+			out[0] = '\0';
+		return;
+	}
+	o = (size_t)n;
+	for (i = 0; text[i] != '\0' && i < BOUNCE_QUOTE_MAX && o + 1 < cap;
+	    i++)
+		out[o++] = text[i] >= 0x20 && text[i] < 0x7f ? text[i] : '?';
+	out[o] = '\0';
+}
+
+static int
+one_line(const char *s)
+{
+	return s != NULL && strpbrk(s, "\r\n") == NULL;
+}
+
+/* Sign (secret) or verify (pub) the context, NUL, then the lines. */
+static int
+sign_lines(const unsigned char *lines, size_t len, unsigned char sig[64],
+    const unsigned char *secret, const unsigned char *pub)
+{
+	struct sbuf m;
+	int ret = -1;
+
+	sbuf_init(&m, len + sizeof(BOUNCE_CONTEXT));
+	if (sbuf_add(&m, BOUNCE_CONTEXT, sizeof(BOUNCE_CONTEXT)) != 0 ||
+	    sbuf_add(&m, lines, len) != 0)
+		goto out;
+	if (secret != NULL)
+		ret = crypto_sign_detached(sig, NULL,
+		    (const unsigned char *)m.buf, m.len, secret);
+	else
+		ret = crypto_sign_verify_detached(sig,
+		    (const unsigned char *)m.buf, m.len, pub);
+out:
+	sbuf_release(&m);
+	return ret;
+}
+
+int
+bounce_build(struct sbuf *sb, const struct bounce *b,
+    const unsigned char secret[64])
+{
+	unsigned char sig[64];
+
+	if (!one_line(b->server) || !one_line(b->message_id) ||
+	    !one_line(b->recipients) || !one_line(b->date) ||
+	    !one_line(b->reason))
+		return -1;
+	if (sbuf_addf(sb, BOUNCE_MAGIC "server: %s\nmessage-id: %s\n"
+	    "recipients: %s\ndate: %s\nreason: %s\n", b->server,
+	    b->message_id, b->recipients, b->date, b->reason) != 0 ||
+	    sign_lines((const unsigned char *)sb->buf, sb->len, sig, secret,
+	    NULL) != 0)
+		return -1;
+	return sbuf_add(sb, SIGLINE, strlen(SIGLINE)) ||
+	    sbuf_add_b64(sb, sig, 64) || sbuf_add(sb, "\n", 1) ? -1 : 0;
+}
+
+int
+bounce_verify(const unsigned char *data, size_t len,
+    const unsigned char pub[32])
+{
+	unsigned char sig[64];
+	size_t i, start = 0;
+
+	if (pub == NULL || len < strlen(BOUNCE_MAGIC) + 100 ||
+	    memcmp(data, BOUNCE_MAGIC, strlen(BOUNCE_MAGIC)) != 0 ||
+	    data[len - 1] != '\n')
+		return 0;
+	/* The signature is the last line and covers every line before. */
+	for (i = len - 1; i > 0; i--) {
+		if (data[i - 1] == '\n') {
+			start = i;
+			break;
+		}
+	}
+	if (start == 0 || len - start < sizeof(SIGLINE) ||
+	    memcmp(data + start, SIGLINE, sizeof(SIGLINE) - 1) != 0 ||
+	    b64_decode_exact((const char *)data + start + sizeof(SIGLINE) - 1,
+	    len - start - sizeof(SIGLINE), sig, 64) != 0)
+		return 0;
+	return sign_lines(data, start, sig, NULL, pub) == 0;
+}

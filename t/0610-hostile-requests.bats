@@ -1,0 +1,260 @@
+#!/usr/bin/env bats
+# smimpd under attack from clients: bodies it must not buffer, requests
+# refused from their headers, connections that trickle, floods of
+# failures, hostile bytes in the log, and the privileges it runs with.
+
+load helper
+
+setup() {
+	common_setup
+	make_cert
+	mkid alice alice@example.org
+	mkid bob bob@example.org
+	smimpd --data data --domain example.org adduser alice@example.org alice.pub
+	smimpd --data data --domain example.org adduser bob@example.org bob.pub
+}
+
+teardown() {
+	[ -f "$BATS_TEST_TMPDIR/pid" ] && kill -TERM "$(cat "$BATS_TEST_TMPDIR/pid")" 2>/dev/null
+	sleep 0.2
+	return 0
+}
+
+URL() { echo "https://127.0.0.1:$PORT/smimp"; }
+
+# post_signed KEY PATH FILE [HEADER...]: a signed POST, its status.
+post_signed() {
+	local h
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" "$1" POST example.org "/smimp$2" "$3" "${@:4}")
+	curl -s -o reply -w '%{http_code}' --cacert cert.pem "${h[@]/#/-H}" -T "$3" -X POST "$(URL)$2"
+}
+
+# raw REQUEST: send bytes over TLS, print the status line's code and
+# how long the answer took (seconds), without sending any body.
+raw() {
+	python3 - "$PORT" "$1" <<'EOF'
+import socket, ssl, sys, time
+ctx = ssl.create_default_context(cafile="cert.pem")
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="localhost")
+t = time.time()
+s.sendall(sys.argv[2].encode("latin-1"))
+s.settimeout(10)
+data = b""
+try:
+    while b"\r\n" not in data:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+except socket.timeout:
+    pass
+code = data.split(b" ")[1].decode() if data.startswith(b"HTTP/") else "none"
+print(code, "%.1f" % (time.time() - t))
+EOF
+}
+
+vmhwm_kib() { awk '/^VmHWM/ { print $2 }' "/proc/$(cat pid)/status"; }
+
+@test "64 concurrent uploads of 60 MiB, signed or not, keep smimpd under 80 MiB resident" {
+	[[ "$SMIMP_BUILD" != *-san ]] || skip "resident size means nothing under AddressSanitizer"
+	start_server -f <(echo "mailbox-quota 1000")
+	head -c 60M /dev/urandom | smimp-seal -i alice.key -r bob.pub >big.age
+	# Signed: every body is read, hashed and spooled, then refused (quota).
+	pids=()
+	for i in $(seq 64); do
+		post_signed alice.key /v1/messages big.age 'Smimp-To: bob@example.org' \
+			"Smimp-Message-Id: big$i" >"code$i" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	[ "$(cat code* | grep -o 507 | wc -l)" -eq 64 ]
+	[ "$(vmhwm_kib)" -lt $((80 * 1024)) ]
+	# Unsigned, sending the body at once: refused from the headers.
+	rm code*
+	pids=()
+	for i in $(seq 64); do
+		curl -s -o /dev/null -w '%{http_code}' -H 'Expect:' --cacert cert.pem \
+			-H 'Smimp-To: bob@example.org' -T big.age -X POST "$(URL)/v1/messages" >"code$i" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	# Each gets 401, or sees the connection closed while still sending.
+	[ -z "$(cat code* | tr -d '\n' | sed 's/401//g; s/000//g')" ]
+	[ "$(vmhwm_kib)" -lt $((80 * 1024)) ]
+	# Nothing was kept: no body stored, no spool file left.
+	[ -z "$(ls data/spool)" ]
+	[ "$(find data/bodies -type f | wc -l)" -eq 0 ]
+}
+
+@test "a request is refused from its headers, before any of its body" {
+	start_server -f <(echo "max-message 100000")
+	# Each declares a body and sends none of it: the answer comes at once.
+	run -0 raw $'POST /smimp/v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 50000\r\n\r\n'
+	[[ "$output" == "401 0."* ]]
+	run -0 raw $'POST /smimp/v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n'
+	[[ "$output" == "413 0."* ]]
+	run -0 raw $'POST /smimp/v1/nothing HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n'
+	[[ "$output" == "404 0."* ]]
+	run -0 raw $'GET /smimp/v1/meta HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n'
+	[[ "$output" == "400 0."* ]]
+	run -0 raw $'POST /smimp/v1/meta HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n'
+	[[ "$output" == "405 0."* ]]
+	# Signed, but declaring more than max-message.
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key POST example.org /smimp/v1/messages - \
+		'Smimp-To: bob@example.org' 'Smimp-Message-Id: m1')
+	req="POST /smimp/v1/messages HTTP/1.1"$'\r\n'"Host: x"$'\r\n'"Content-Length: 1000000000"$'\r\n'
+	for l in "${h[@]}"; do req+="$l"$'\r\n'; done
+	run -0 raw "$req"$'\r\n'
+	[[ "$output" == "413 0."* ]]
+	# A repeated Content-Length is refused.
+	run -0 raw $'POST /smimp/v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n'
+	[[ "$output" == "400 0."* ]]
+	# A body that is not the one signed is refused once it is in.
+	echo hi | smimp-seal -i alice.key -r bob.pub >m.age
+	echo ho | smimp-seal -i alice.key -r bob.pub >other.age
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key POST example.org /smimp/v1/messages m.age \
+		'Smimp-To: bob@example.org' 'Smimp-Message-Id: m2')
+	run -0 curl -s -w ' %{http_code}' --cacert cert.pem "${h[@]/#/-H}" --data-binary @other.age "$(URL)/v1/messages"
+	[ "${output//$'\n'/}" = '{"error":"the body does not match Smimp-Body-Hash"} 400' ]
+	# Nothing stored, nothing left in the spool, still serving.
+	[ -z "$(ls data/spool)" ]
+	run -0 curl -s --cacert cert.pem "$(URL)/version"
+}
+
+@test "a submission whose body is not an age file is refused" {
+	start_server
+	echo 'plain text, not sealed' >plain
+	run -0 post_signed alice.key /v1/messages plain 'Smimp-To: bob@example.org' 'Smimp-Message-Id: p1'
+	[ "$output" = 400 ]
+	[ "$(cat reply)" = '{"error":"the body is not an age file"}' ]
+}
+
+@test "the signature covers the query string and every Smimp- header" {
+	start_server
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.org /smimp/v1/mailbox)
+	run -0 curl -s -w ' %{http_code}' --cacert cert.pem "${h[@]/#/-H}" "$(URL)/v1/mailbox?all=1"
+	[ "${output//$'\n'/}" = '{"error":"bad signature"} 401' ]
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.org '/smimp/v1/mailbox?all=1')
+	run -0 curl -s -w ' %{http_code}' --cacert cert.pem "${h[@]/#/-H}" "$(URL)/v1/mailbox?all=1"
+	[ "${output//$'\n'/}" = '[] 200' ]
+	# A Smimp- header the signer did not sign.
+	echo hi | smimp-seal -i alice.key -r bob.pub >m.age
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key POST example.org /smimp/v1/messages m.age \
+		'Smimp-To: bob@example.org' 'Smimp-Message-Id: q1')
+	run -0 curl -s -w ' %{http_code}' --cacert cert.pem "${h[@]/#/-H}" -H 'Smimp-Stamp-Date: x' \
+		--data-binary @m.age "$(URL)/v1/messages"
+	[ "${output//$'\n'/}" = '{"error":"bad signature"} 401' ]
+}
+
+@test "registration checks the invitation before it reads the identity log" {
+	start_server
+	head -c 100000 /dev/urandom >junk
+	run -0 curl -s -w ' %{http_code}' --cacert cert.pem -H 'Smimp-Invite: nosuchtoken' -H 'Expect: 100-continue' \
+		--data-binary @junk "$(URL)/v1/register"
+	[ "${output//$'\n'/}" = '{"error":"invalid or expired invitation"} 403' ]
+}
+
+@test "1,000 connections trickling headers keep no submission waiting, and are cut at their deadline" {
+	start_server -f <(printf 'header-timeout 3\nconnections-per-address 16\n')
+	echo hi | smimp-seal -i alice.key -r bob.pub >m.age
+	export SMIMP_RESOLVE="example.org=127.0.0.1:$PORT" SMIMP_CACERT="$PWD/cert.pem"
+	# 1,000 TLS connections from 127.0.0.2 to 127.0.0.101, ten from each,
+	# each sending a byte of its headers every half second.
+	python3 - "$PORT" >trickle.out 2>&1 <<'EOF' &
+import socket, ssl, sys, time
+ctx = ssl.create_default_context(cafile="cert.pem")
+conns = []
+for i in range(1000):
+    raw = socket.socket()
+    raw.bind(("127.0.0.%d" % (2 + i // 10), 0))
+    raw.connect(("127.0.0.1", int(sys.argv[1])))
+    s = ctx.wrap_socket(raw, server_hostname="localhost")
+    s.sendall(b"POST /smimp/v1/messages HTTP/1.1\r\n")
+    conns.append(s)
+print("open", len(conns), flush=True)
+end = time.time() + 8
+cut = 0
+while time.time() < end and conns:
+    alive = []
+    for s in conns:
+        try:
+            s.sendall(b"X")
+            alive.append(s)
+        except OSError:
+            cut += 1
+    conns = alive
+    time.sleep(0.5)
+print("cut", cut, "alive", len(conns), flush=True)
+EOF
+	tpid=$!
+	for _ in $(seq 100); do grep -q '^open 1000' trickle.out && break; sleep 0.1; done
+	grep -q '^open 1000' trickle.out
+	# A submission meanwhile goes through at once.
+	limit=1
+	[[ "$SMIMP_BUILD" != *-san ]] || limit=5
+	start=$(date +%s%N)
+	run -0 --separate-stderr timeout 10 smimp-send -i alice.key m.age
+	[ $(( ($(date +%s%N) - start) / 1000000 )) -lt $((limit * 1000)) ]
+	# Past header-timeout every trickling connection has been cut.
+	wait "$tpid"
+	[ "$(tail -1 trickle.out)" = "cut 1000 alive 0" ]
+}
+
+@test "failures are limited per source address; junk in a peer's name costs that peer nothing" {
+	start_server -f <(printf 'rate-failures 5\nrate-domain 3\n')
+	# Six requests with bad signatures from 127.0.0.2: the sixth is refused unread.
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.org /smimp/v1/mailbox | sed 's/^Smimp-Signer: bob@/Smimp-Signer: alice@/')
+	for i in $(seq 5); do
+		run -0 curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.2 --cacert cert.pem \
+			"${h[@]/#/-H}" "$(URL)/v1/mailbox"
+		[ "$output" = 401 ]
+	done
+	run -0 curl -s -D - -o /dev/null --interface 127.0.0.2 --cacert cert.pem "${h[@]/#/-H}" "$(URL)/v1/mailbox"
+	[[ "$output" == "HTTP/1.1 429"* ]]
+	grep -qi '^retry-after: [0-9]' <<<"$output"
+	# Another address is not affected.
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.org /smimp/v1/mailbox)
+	run -0 curl -s -w ' %{http_code}' --cacert cert.pem "${h[@]/#/-H}" "$(URL)/v1/mailbox"
+	[ "${output//$'\n'/}" = '[] 200' ]
+	# Junk claiming to come from example.net's server, from many
+	# addresses, never counts against example.net's own rate.
+	for i in $(seq 3 12); do
+		run -0 curl -s -o /dev/null -w '%{http_code}' --interface "127.0.0.$i" --cacert cert.pem \
+			-H 'Smimp-Signer: server:example.net' -H 'Smimp-Date: 2026-01-01T00:00:00Z' \
+			-H 'Smimp-Nonce: AAAAAAAAAAAAAAAAAAAAAA' -H "Smimp-Signature: $(head -c 64 /dev/zero | base64 -w0)" \
+			-H "Smimp-Body-Hash: $(printf '0%.0s' $(seq 64))" -X POST "$(URL)/v1/deliver"
+		[ "$output" != 429 ]
+	done
+}
+
+@test "what clients send reaches the log escaped" {
+	start_server -v
+	run -0 raw $'GET /smimp/\x1b]0;owned\x07\x1b[2J HTTP/1.1\r\nHost: x\r\n\r\n'
+	sleep 0.2
+	! grep -q $'\x1b' server.log
+	! grep -q $'\x07' server.log
+	grep -q '\\x1b\]0;owned\\x07' server.log
+}
+
+@test "started as root with a user setting, smimpd runs as that user; its files are private" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root"
+	id smimp-test >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin smimp-test
+	chown -R smimp-test data
+	d=$BATS_TEST_TMPDIR
+	while [ "$d" != / ]; do chmod o+x "$d"; d=$(dirname "$d"); done
+	chmod 644 cert.pem
+	start_server -f <(echo "user smimp-test")
+	[ "$(awk '/^Uid:/ { print $2 }' "/proc/$(cat pid)/status")" = "$(id -u smimp-test)" ]
+	# The key was read as root, before the drop.
+	[ "$(stat -c %a key.pem)" = 600 ]
+	[ "$(stat -c %a data/smimpd.db)" = 600 ]
+	[ "$(stat -c %a data/server.key)" = 600 ]
+	echo hi | SMIMP_RESOLVE="example.org=127.0.0.1:$PORT" SMIMP_CACERT="$PWD/cert.pem" \
+		smimp-seal -i alice.key -r bob.pub >m.age
+	SMIMP_RESOLVE="example.org=127.0.0.1:$PORT" SMIMP_CACERT="$PWD/cert.pem" smimp-send -i alice.key m.age
+	[ -z "$(find data -type f -perm /077)" ]
+	# An unknown user is a clear error.
+	run -2 --separate-stderr smimpd -d --data data --domain example.org --listen "127.0.0.1:$(free_port)" \
+		--cert cert.pem --key key.pem -f <(echo "user no-such-user-here")
+	[ "$stderr" = "smimpd: no such user 'no-such-user-here'" ]
+}
