@@ -92,7 +92,9 @@ status_outcome(long status)
 {
 	if (status >= 200 && status < 300)
 		return 0;
-	if (status >= 500 || status == 429 || status == 408)
+	/* A full mailbox will not empty itself soon enough: bounce. */
+	if ((status >= 500 && status != 507) || status == 429 ||
+	    status == 408)
 		return 1;
 	return 2;
 }

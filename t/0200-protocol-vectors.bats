@@ -24,3 +24,8 @@ setup() { common_setup; }
 	run -0 smimp-keygen --fingerprint "$REPO/t/vectors/alice.pub"
 	grep -qx "fingerprint: $output" "$REPO/t/vectors/alice.txt"
 }
+
+@test "bounce notices: signed under their own context; other servers' words quoted" {
+	run -0 "$SMIMP_BUILD/t/bounce"
+	[ "${lines[-1]}" = "9 passed, 0 failed" ]
+}

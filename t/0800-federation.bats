@@ -135,6 +135,21 @@ fetch() { SMIMP_HOME="$BOBHOME" smimp-fetch -i "$1.key" -d "mail-$1"; }
 	grep -rq "^signature: " mail-alice
 }
 
+@test "a full mailbox at the other end bounces at once, quoting that server as its words" {
+	start org example.org "$ORG"
+	echo 'mailbox-quota 1000' >>common.conf
+	start net example.net "$NET"
+	head -c 3000 /dev/urandom | smimp-seal -i alice.key -r bob.pub >m.age
+	mid=$(smimp-send -i alice.key m.age)
+	# give-up is 600 s here: only a final answer bounces this soon.
+	wait_for org.log "bounced $mid to alice@example.org"
+	run -0 --separate-stderr env SMIMP_HOME="$BATS_TEST_TMPDIR/alicehome" smimp-fetch -i alice.key -d mail-alice
+	[ "$stderr" = "smimp-fetch: 1 fetched: 1 to the inbox, 0 to Other, 0 dropped" ]
+	grep -rqx "reason: example.net answered HTTP 507; example.net said: quota exceeded" mail-alice/new
+	run -0 --separate-stderr fetch bob
+	[[ "$stderr" == "smimp-fetch: 0 fetched:"* ]]
+}
+
 setup_give_up() {
 	sed -i "s/^give-up .*/give-up $GIVE_UP/" common.conf
 }
