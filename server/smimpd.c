@@ -262,6 +262,11 @@ main(int argc, char **argv)
 fail:
 	if (srv.listen_fd >= 0)
 		(void)close(srv.listen_fd);
+	free(srv.tls_cert);
+	if (srv.tls_key != NULL) {
+		sodium_memzero(srv.tls_key, strlen(srv.tls_key));
+		free(srv.tls_key);
+	}
 	if (err.msg[0] != '\0')
 		fprintf(stderr, "smimpd: %s\n", err.msg);
 	if (srv.store != NULL)

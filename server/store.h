@@ -267,10 +267,8 @@ int store_nonce_claim(struct store *st, const char *signer,
  * A submission (struct store_submission), all or nothing: STORE_OK,
  * STORE_REPLAY (the nonce was seen: nothing stored), STORE_QUOTA (a
  * local mailbox or the sender's relay queue is full: nothing stored).
- * A local copy whose triple is still in the mailbox is not stored
- * again; the memory of acknowledged ones holds off only deliveries
- * from servers (store_deliver) and bounce notices, which repeat on
- * their own after a lost answer, not a user's own resubmission.
+ * A local copy whose triple is still in the mailbox, or was
+ * acknowledged within limits.idempotency seconds, is not stored again.
  */
 int store_submit(struct store *st, const struct store_submission *sub,
     int64_t now, struct smimp_err *err);

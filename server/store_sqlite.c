@@ -1173,10 +1173,9 @@ delivery_check(const struct store_delivery *d, struct smimp_err *err)
 #define CHECK_QUOTA	1	/* the recipient's mailbox quota */
 #define CHECK_STRANGER	2	/* the sender domain's stranger quota */
 /*
- * The tombstone of an acknowledged copy holds a redelivery off: for
- * servers, which retry on their own after a lost answer.  A user who
- * submits the same message again gets it stored again; the recipient's
- * client files it once.
+ * The tombstone of an acknowledged copy holds a redelivery off, from a
+ * server retrying after a lost answer or a user submitting again, for
+ * limits.idempotency seconds.
  */
 #define CHECK_ACKED	4
 
@@ -1498,7 +1497,7 @@ submit_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 		d.message_id = sub->message_id;
 		d.body = sub->body;
 		r = mailbox_put(s, &d, a->ns.name[sub->nobs + i].s, size, a->now,
-		    CHECK_QUOTA, &stored, err);
+		    CHECK_QUOTA | CHECK_ACKED, &stored, err);
 		if (r != STORE_OK)
 			return r;
 		a->ns.used[sub->nobs + i] = (unsigned char)stored;

@@ -30,10 +30,15 @@ serve() {
 	return 1
 }
 
-# The same server again, without the per-sender rate limit.
-serve_unlimited() {
+# stop_server: the server stopped, waited for.
+stop_server() {
 	kill -TERM "$(cat pid)"
 	for _ in $(seq 150); do kill -0 "$(cat pid)" 2>/dev/null || break; sleep 0.1; done
+}
+
+# The same server again, without the per-sender rate limit.
+serve_unlimited() {
+	stop_server
 	printf 'rate-sender 0\n' >norate.conf
 	serve -f norate.conf
 }
@@ -280,10 +285,19 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	trust_as "$BOBHOME" alice.pub known
 	echo once | smimp-seal -i alice.key -r bob.pub >m.age
 	smimp-send -i alice.key m.age >/dev/null
+	# The server's state before the fetch, to bring back as if the
+	# acknowledgement had never reached its disk.
+	snapshot() { stop_server; rm -rf data.before; cp -a data data.before; serve; }
+	lose_ack() { stop_server; rm -rf data; cp -a data.before data; serve; }
+	snapshot
 	run -0 --separate-stderr fetch_bob
 	[ "$stderr" = "smimp-fetch: 1 fetched: 1 to the inbox, 0 to Other, 0 dropped" ]
-	# As if the acknowledgement had been lost: the server has it again.
+	# Sent again after the acknowledgement: the server stores nothing.
 	smimp-send -i alice.key m.age >/dev/null
+	run -0 --separate-stderr fetch_bob
+	[ "$stderr" = "smimp-fetch: 0 fetched: 0 to the inbox, 0 to Other, 0 dropped" ]
+	# The acknowledgement lost: the server has it again.
+	lose_ack
 	run -0 --separate-stderr fetch_bob --json
 	[ "$output" = "{\"fetched\":1,\"inbox\":0,\"other\":0,\"dropped\":0,\"again\":1,\"maildir\":\"mail\"}" ]
 	[ "$(ls mail/new | wc -l)" -eq 1 ]
@@ -292,7 +306,7 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	mv mail/new/* mail/cur/
 	name=$(ls mail/cur)
 	echo "$name" >mail/.smimp-pending
-	smimp-send -i alice.key m.age >/dev/null
+	lose_ack
 	run -0 --separate-stderr fetch_bob
 	[ "$stderr" = "smimp-fetch: 1 fetched: 0 to the inbox, 0 to Other, 0 dropped, 1 filed before" ]
 	[ "$(find mail -name '*.smimp' | wc -l)" -eq 1 ]
