@@ -88,6 +88,14 @@ struct remote {
 	char last_base[512];
 };
 
+/* One exchange, as the callbacks see it. */
+struct call {
+	const char *domain;
+	size_t cap;			/* of the answer */
+	int over;			/* the answer went past cap */
+	struct sbuf *body;
+};
+
 /* An environment variable, unset when empty. */
 static const char *
 env(const char *name)
@@ -277,10 +285,14 @@ remote_reply_release(struct remote_reply *rep)
 static size_t
 collect(char *data, size_t size, size_t n, void *arg)
 {
-	struct sbuf *sb = arg;
+	struct call *c = arg;
 
-	if (sbuf_add(sb, data, size * n) != 0)
-		return 0;	/* too large: curl fails the transfer */
+	if (n > c->cap - c->body->len) {
+		c->over = 1;
+		return 0;	/* past the cap: curl fails the transfer */
+	}
+	if (sbuf_add(c->body, data, size * n) != 0)
+		return 0;
 	return size * n;
 }
 
@@ -299,34 +311,51 @@ url_allowed(const struct remote *r, const char *domain, const char *url,
 	    "--allow-http)", url, domain);
 }
 
+static const char *url_path(const char *url);
+
 static int
-perform(struct remote *r, const char *method, const char *url,
-    const void *body, size_t len, struct curl_slist *headers,
-    struct remote_reply *rep, struct smimp_err *err)
+perform(struct remote *r, struct call *c, const char *method,
+    const char *url, const void *body, size_t len,
+    struct curl_slist *headers, struct remote_reply *rep,
+    struct smimp_err *err)
 {
-	CURLcode rc;
+	long secs = len > REMOTE_SHORT_BYTES || c->cap > REMOTE_SHORT_BYTES ?
+	    REMOTE_LONG_SECS : REMOTE_SHORT_SECS;
+	CURLcode rc = CURLE_OK;
 
 	cu.easy_reset(r->curl);
-	sbuf_init(&rep->body, REMOTE_MAX_BODY);
+	sbuf_init(&rep->body, c->cap);
 	rep->status = 0;
 	rep->error[0] = '\0';
-	cu.easy_setopt(r->curl, CURLOPT_URL, url);
-	cu.easy_setopt(r->curl, CURLOPT_PROTOCOLS_STR, "https,http");
-	cu.easy_setopt(r->curl, CURLOPT_NOSIGNAL, 1L);
-	cu.easy_setopt(r->curl, CURLOPT_CONNECTTIMEOUT, 10L);
-	cu.easy_setopt(r->curl, CURLOPT_TIMEOUT, 300L);
-	cu.easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, collect);
-	cu.easy_setopt(r->curl, CURLOPT_WRITEDATA, &rep->body);
-	cu.easy_setopt(r->curl, CURLOPT_HTTPHEADER, headers);
-	cu.easy_setopt(r->curl, CURLOPT_CUSTOMREQUEST, method);
+	c->body = &rep->body;
+	c->over = 0;
+#define SET(opt, v) do { \
+	if (rc == CURLE_OK) \
+		rc = cu.easy_setopt(r->curl, opt, v); } while (0)
+	SET(CURLOPT_URL, url);
+	SET(CURLOPT_PROTOCOLS_STR, "https,http");
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_FOLLOWLOCATION, 0L);
+	SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	SET(CURLOPT_CONNECTTIMEOUT, (long)REMOTE_CONNECT_SECS);
+	SET(CURLOPT_TIMEOUT, secs);
+	SET(CURLOPT_LOW_SPEED_LIMIT, (long)REMOTE_SLOW_BYTES);
+	SET(CURLOPT_LOW_SPEED_TIME, (long)REMOTE_SLOW_SECS);
+	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->cap);
+	SET(CURLOPT_WRITEFUNCTION, collect);
+	SET(CURLOPT_WRITEDATA, c);
+	SET(CURLOPT_HTTPHEADER, headers);
+	SET(CURLOPT_CUSTOMREQUEST, method);
 	if (r->o.cacert != NULL)
-		cu.easy_setopt(r->curl, CURLOPT_CAINFO, r->o.cacert);
+		SET(CURLOPT_CAINFO, r->o.cacert);
 	if (strcmp(method, "POST") == 0) {
-		cu.easy_setopt(r->curl, CURLOPT_POSTFIELDS, len > 0 ? body :
-		    "");
-		cu.easy_setopt(r->curl, CURLOPT_POSTFIELDSIZE_LARGE,
-		    (curl_off_t)len);
+		SET(CURLOPT_POSTFIELDS, len > 0 ? body : "");
+		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	}
+#undef SET
+	if (rc != CURLE_OK)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot set up "
+		    "libcurl: %s", cu.easy_strerror(rc));
 	rc = cu.easy_perform(r->curl);
 	if (rc != CURLE_OK) {
 		/* A certificate that does not verify will not get better. */
@@ -334,11 +363,24 @@ perform(struct remote *r, const char *method, const char *url,
 		    rc == CURLE_SSL_CACERT_BADFILE;
 
 		sbuf_release(&rep->body);
+		if (c->over || rc == CURLE_FILESIZE_EXCEEDED)
+			return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s: refusing "
+			    "an answer over %zu bytes to %s %.100s", c->domain,
+			    c->cap, method, url_path(url));
 		return smimp_err_set(err, tls ? SMIMP_EXIT_FAIL :
 		    SMIMP_EXIT_TEMPFAIL, "%s: %s", url,
 		    cu.easy_strerror(rc));
 	}
-	cu.easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &rep->status);
+	if (cu.easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &rep->status) !=
+	    CURLE_OK)
+		rep->status = 0;
+	/* Another place to look is not an answer: only this host's own. */
+	if (rep->status >= 300 && rep->status < 400) {
+		sbuf_release(&rep->body);
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s: %s %.100s "
+		    "answered HTTP %ld: redirects are refused", c->domain,
+		    method, url_path(url), rep->status);
+	}
 	/* A JSON error answer: {"error":"..."}; keep the text. */
 	if (rep->status >= 400 && rep->body.len > 10 &&
 	    strncmp(rep->body.buf, "{\"error\":\"", 10) == 0) {
@@ -358,9 +400,13 @@ remote_base(struct remote *r, const char *domain, char *base, size_t cap,
     struct smimp_err *err)
 {
 	struct remote_reply rep;
+	struct call c;
 	char hostport[300], url[512];
 	size_t len;
 
+	memset(&c, 0, sizeof(c));
+	c.domain = domain;
+	c.cap = REMOTE_MAX_DISCOVERY;
 	if (strcmp(r->last_domain, domain) == 0 &&
 	    strlen(r->last_base) < cap) {
 		memcpy(base, r->last_base, strlen(r->last_base) + 1);
@@ -374,7 +420,7 @@ remote_base(struct remote *r, const char *domain, char *base, size_t cap,
 		(void)snprintf(url, sizeof(url),
 		    "https://%s/.well-known/smimp.txt", domain);
 	if (url_allowed(r, domain, url, err) != 0 ||
-	    perform(r, "GET", url, NULL, 0, NULL, &rep, err) != 0)
+	    perform(r, &c, "GET", url, NULL, 0, NULL, &rep, err) != 0)
 		return -1;
 	if (rep.status != 200) {
 		smimp_err_set(err, rep.status >= 500 ? SMIMP_EXIT_TEMPFAIL :
@@ -420,15 +466,19 @@ int
 remote_request(struct remote *r, const char *method, const char *domain,
     const char *base, const char *path, const void *body, size_t len,
     const char *signer, const unsigned char *secret,
-    const char *const *extra, struct remote_reply *rep,
+    const char *const *extra, size_t cap, struct remote_reply *rep,
     struct smimp_err *err)
 {
 	struct curl_slist *headers = NULL, *h;
 	unsigned char hash[32];
 	struct reqsig rs;
+	struct call c;
 	char url[1024], line[512];
 	int ret = -1;
 
+	memset(&c, 0, sizeof(c));
+	c.domain = domain;
+	c.cap = cap;
 	if ((size_t)snprintf(url, sizeof(url), "%s%s", base, path) >=
 	    sizeof(url))
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "URL too long");
@@ -454,7 +504,7 @@ remote_request(struct remote *r, const char *method, const char *domain,
 	ADD("%s", "Content-Type: application/octet-stream");
 	ADD("%s", "Expect:");
 #undef ADD
-	ret = perform(r, method, url, body, len, headers, rep, err);
+	ret = perform(r, &c, method, url, body, len, headers, rep, err);
 	goto out;
 nomem:
 	smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
@@ -475,7 +525,7 @@ remote_lookup(struct remote *r, const char *address, struct idlog *log,
 	(void)snprintf(path, sizeof(path), "/v1/users/%s/log", address);
 	if (remote_base(r, domain, base, sizeof(base), err) != 0 ||
 	    remote_request(r, "GET", domain, base, path, NULL, 0, NULL, NULL,
-	    NULL, &rep, err) != 0)
+	    NULL, IDLOG_MAX_BYTES, &rep, err) != 0)
 		return -1;
 	if (rep.status != 200) {
 		ret = smimp_err_set(err, rep.status >= 500 ?
@@ -507,7 +557,7 @@ remote_server_key(struct remote *r, const char *domain, const char *base,
 	int ret = 0;
 
 	if (remote_request(r, "GET", domain, base, "/v1/meta", NULL, 0, NULL,
-	    NULL, NULL, &rep, err) != 0)
+	    NULL, NULL, REMOTE_MAX_META, &rep, err) != 0)
 		return -1;
 	meta = rep.status == 200 ? json_loadb(rep.body.buf, rep.body.len, 0,
 	    NULL) : NULL;

@@ -156,7 +156,7 @@ send_submit(struct remote *r, const struct identity *id,
 	if (home_base(r, id, base, sizeof(base), err) != 0 ||
 	    remote_request(r, "POST", address_domain(id->sk.address), base,
 	    "/v1/messages", s->data, s->len, id->sk.address,
-	    id->sk.identity_secret, extra, &rep, err) != 0)
+	    id->sk.identity_secret, extra, REMOTE_MAX_STATUS, &rep, err) != 0)
 		return -1;
 	if (rep.status != 201 && rep.status != 200) {
 		http_fail(&rep, s->message_id, err);
@@ -203,7 +203,7 @@ send_register(struct remote *r, const struct identity *id,
 	if (home_base(r, id, base, sizeof(base), err) != 0 ||
 	    remote_request(r, "POST", address_domain(id->sk.address), base,
 	    "/v1/register", id->log.raw, id->log.raw_len, id->sk.address,
-	    id->sk.identity_secret, extra, &rep, err) != 0)
+	    id->sk.identity_secret, extra, REMOTE_MAX_STATUS, &rep, err) != 0)
 		return -1;
 	if (rep.status == 201)
 		ret = 0;
@@ -469,7 +469,7 @@ acknowledge_singly(struct fetch_ctx *fc, struct smimp_err *err)
 		    fc->acks[i]);
 		if (remote_request(fc->r, "DELETE", fc->domain, fc->base, path,
 		    NULL, 0, fc->id->sk.address, fc->id->sk.identity_secret,
-		    NULL, &ack, err) != 0)
+		    NULL, REMOTE_MAX_STATUS, &ack, err) != 0)
 			return -1;
 		if (ack.status != 204 && ack.status != 404) {
 			http_fail(&ack, "acknowledge", err);
@@ -504,7 +504,7 @@ acknowledge(struct fetch_ctx *fc, struct smimp_err *err)
 	}
 	r = remote_request(fc->r, "POST", fc->domain, fc->base,
 	    "/v1/mailbox/ack", body.buf, body.len, fc->id->sk.address,
-	    fc->id->sk.identity_secret, NULL, &rep, err);
+	    fc->id->sk.identity_secret, NULL, REMOTE_MAX_STATUS, &rep, err);
 	sbuf_release(&body);
 	if (r != 0)
 		return -1;
@@ -539,7 +539,7 @@ fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
 
 	(void)snprintf(path, sizeof(path), "/v1/mailbox/%lld", (long long)mid);
 	if (remote_request(fc->r, "GET", fc->domain, fc->base, path, NULL, 0,
-	    addr, secret, NULL, &msg, err) != 0)
+	    addr, secret, NULL, REMOTE_MAX_BODY, &msg, err) != 0)
 		return -1;
 	if (msg.status != 200) {
 		http_fail(&msg, "download", err);
@@ -598,7 +598,7 @@ fetch_page(struct fetch_ctx *fc, struct smimp_err *err)
 
 	if (remote_request(fc->r, "GET", fc->domain, fc->base, "/v1/mailbox",
 	    NULL, 0, fc->id->sk.address, fc->id->sk.identity_secret, NULL,
-	    &rep, err) != 0)
+	    REMOTE_MAX_LISTING, &rep, err) != 0)
 		return -1;
 	if (rep.status != 200) {
 		http_fail(&rep, "mailbox", err);

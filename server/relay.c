@@ -171,8 +171,8 @@ attempt(struct server *srv, struct remote *r, const struct outbound *ob,
 		extra[i] = h[i];
 	extra[6] = NULL;
 	if (remote_request(r, "POST", ob->domain, base, "/v1/deliver",
-	    ob->data, ob->len, signer, srv->server_sk, extra, &rep,
-	    &err) != 0) {
+	    ob->data, ob->len, signer, srv->server_sk, extra,
+	    REMOTE_MAX_STATUS, &rep, &err) != 0) {
 		(void)snprintf(reason, cap, "%s", err.msg);
 		return 1;
 	}
@@ -368,8 +368,8 @@ attempt_batch(struct server *srv, struct remote *r,
 		goto singly;
 	if (remote_base(r, obs[0].domain, base, sizeof(base), &err) != 0 ||
 	    remote_request(r, "POST", obs[0].domain, base, "/v1/deliver-batch",
-	    body.buf, body.len, signer, srv->server_sk, NULL, &rep,
-	    &err) != 0) {
+	    body.buf, body.len, signer, srv->server_sk, NULL,
+	    REMOTE_MAX_STATUS, &rep, &err) != 0) {
 		for (i = 0; i < n; i++) {
 			res[i] = 1;
 			(void)snprintf(reasons[i], 1024, "%s", err.msg);
@@ -626,7 +626,7 @@ sender_log(struct lazy_remote *lr, const char *domain, const char *base,
 	(void)snprintf(path, sizeof(path), "/v1/users/%s/log", sender);
 	if ((r = lazy_get(lr, err)) == NULL ||
 	    remote_request(r, "GET", domain, base, path, NULL, 0, NULL, NULL,
-	    NULL, &rep, err) != 0)
+	    NULL, IDLOG_MAX_BYTES, &rep, err) != 0)
 		return -1;
 	if (rep.status != 200) {
 		remote_reply_release(&rep);
