@@ -4,6 +4,13 @@
  * (libcurl).  Overrides for tests and private deployments: a resolve
  * map (DOMAIN=HOST:PORT, like curl's --resolve), a CA bundle, and plain
  * HTTP allowed for named domains only.
+ *
+ * The relay in smimpd goes through here too, so a name in an address
+ * must not reach inside the network it runs in: a domain that is an IP
+ * address or a local name is refused, and so is a connection to any
+ * address that is not public (loopback, private, link-local, ...),
+ * checked on the address actually connected to, not on a lookup made
+ * before.  Only the resolve map, which the operator wrote, lifts this.
  */
 #ifndef SMIMP_REMOTE_H
 #define SMIMP_REMOTE_H
@@ -39,11 +46,15 @@
 #define REMOTE_LONG_SECS	300
 #define REMOTE_SLOW_BYTES	1024
 #define REMOTE_SLOW_SECS	20
+/* How long a failed discovery is remembered, unless opts say less. */
+#define REMOTE_NEGATIVE_SECS	60
 
 struct remote_opts {
 	const char *resolve;	/* "a.org=127.0.0.1:8443,b.net=..." */
 	const char *cacert;	/* PEM bundle, or NULL for the system's */
 	const char *allow_http;	/* "a.org,b.net": plain HTTP allowed */
+	/* seconds a failed discovery is remembered; 0: REMOTE_NEGATIVE_SECS */
+	unsigned int negative_secs;
 	/* what the config file said, pointed to by the fields above */
 	char file_resolve[1024];
 	char file_cacert[4096];
@@ -64,7 +75,13 @@ struct remote;
 struct remote *remote_new(const struct remote_opts *o, struct smimp_err *err);
 void remote_free(struct remote *r);
 
-/* The API base URL of domain (https://.../path), by discovery. */
+/*
+ * The API base URL of domain (https://.../path), by discovery: https
+ * (http only where allowed) on domain itself or a subdomain of it, or on
+ * the HOST:PORT the resolve map gives it.  The last success is reused;
+ * a failure is remembered for a while per handle, so that a relay does
+ * not ask a dead domain again for every queued message.
+ */
 int remote_base(struct remote *r, const char *domain, char *base,
     size_t cap, struct smimp_err *err);
 
@@ -79,8 +96,8 @@ void remote_reply_release(struct remote_reply *rep);
  * A request to base + path, signed by signer with secret when secret is
  * not NULL.  extra: more "Name: value" headers, NULL-terminated.  The
  * answer may hold at most cap bytes (REMOTE_MAX_*).  Fails (-1) when no
- * usable answer came: no connection, a timeout (SMIMP_EXIT_TEMPFAIL), an
- * answer over cap, a redirect (SMIMP_EXIT_FAIL).
+ * usable answer came: no connection, a timeout (SMIMP_EXIT_TEMPFAIL), a
+ * refused address, an answer over cap, a redirect (SMIMP_EXIT_FAIL).
  */
 int remote_request(struct remote *r, const char *method, const char *domain,
     const char *base, const char *path, const void *body, size_t len,
