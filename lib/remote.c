@@ -939,10 +939,11 @@ remote_lookup(struct remote *r, const char *address, struct idlog *log,
 	    err);
 	remote_reply_release(&rep);
 	if (ret == 0 && strcmp(log->address, address) != 0) {
-		idlog_release(log);
-		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "the directory of "
+		/* Said before the log, and the address in it, is released. */
+		ret = smimp_err_set(err, SMIMP_EXIT_BADMSG, "the directory of "
 		    "%s answered for %s with the identity of %s", domain,
 		    address, log->address);
+		idlog_release(log);
 	}
 	return ret;
 }

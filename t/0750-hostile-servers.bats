@@ -2,8 +2,9 @@
 # What clients put up with from servers, and which servers they talk to
 # at all: domains that are addresses or local names, names that resolve
 # inside, base URLs elsewhere, redirects, oversized or trickling answers,
-# dead domains.  The misbehaving server is t/badserver.py, on
-# loopback over plain HTTP, reached through the resolve map.
+# dead domains, a directory that answers for someone else.  The
+# misbehaving server is t/badserver.py, on loopback over plain HTTP,
+# reached through the resolve map.
 
 load helper
 
@@ -182,4 +183,12 @@ bad() {
 	[ "${stderr_lines[0]}" = "smimp-send: example.org: no smimp service (HTTP 404)" ]
 	[ "${stderr_lines[1]}" = "smimp-send: example.org: no smimp service (HTTP 404)" ]
 	[ "$(cat requests.log)" = "GET /.well-known/smimp.txt" ]
+}
+
+@test "a directory that answers with someone else's identity is named in the error" {
+	mkid bob bob@example.org
+	bad wrong-log "$BATS_TEST_TMPDIR/bob.pub"
+	run -3 --separate-stderr smimp-trust fetch dave@example.org
+	[ "$stderr" = "smimp-trust: the directory of example.org answered for dave@example.org with the identity of bob@example.org" ]
+	[ ! -e "$SMIMP_HOME/trust" ]
 }
