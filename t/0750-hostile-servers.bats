@@ -2,9 +2,9 @@
 # What clients put up with from servers, and which servers they talk to
 # at all: domains that are addresses or local names, names that resolve
 # inside, base URLs elsewhere, redirects, oversized or trickling answers,
-# dead domains, a directory that answers for someone else.  The
-# misbehaving server is t/badserver.py, on loopback over plain HTTP,
-# reached through the resolve map.
+# dead domains, a directory that answers for someone else, a mailbox
+# that never empties.  The misbehaving server is t/badserver.py, on
+# loopback over plain HTTP, reached through the resolve map.
 
 load helper
 
@@ -191,4 +191,27 @@ bad() {
 	run -3 --separate-stderr smimp-trust fetch dave@example.org
 	[ "$stderr" = "smimp-trust: the directory of example.org answered for dave@example.org with the identity of bob@example.org" ]
 	[ ! -e "$SMIMP_HOME/trust" ]
+}
+
+@test "smimp-fetch stops when the server lists what it already acknowledged" {
+	mkid bob bob@example.org
+	bad stuck-mailbox
+	run -75 --separate-stderr timeout 300 smimp-fetch -i bob.key -d mail
+	[ "${stderr_lines[0]}" = "smimp-fetch: 1000 fetched: 0 to the inbox, 1000 to Other, 0 dropped" ]
+	[ "${stderr_lines[1]}" = "smimp-fetch: mailbox: the server lists again 1000 messages already acknowledged: no progress" ]
+	[ "${#stderr_lines[@]}" -eq 2 ]
+	[ "$(ls mail/.Other/new | wc -l)" -eq 1000 ]
+	# Each message was downloaded once, the listing asked for twice.
+	[ "$(grep -c '^GET /smimp/v1/mailbox/' requests.log)" -eq 1000 ]
+	[ "$(grep -c '^GET /smimp/v1/mailbox$' requests.log)" -eq 2 ]
+}
+
+@test "smimp-fetch does not download again what it acknowledged in this run" {
+	mkid bob bob@example.org
+	bad lagging-mailbox
+	run -0 --separate-stderr smimp-fetch -i bob.key -d mail
+	[ "$stderr" = "smimp-fetch: 1510 fetched: 0 to the inbox, 1510 to Other, 0 dropped" ]
+	[ "$(grep -c '^GET /smimp/v1/mailbox/[0-9]' requests.log)" -eq 1510 ]
+	[ "$(grep '^GET /smimp/v1/mailbox/[0-9]' requests.log | sort | uniq -d)" = "" ]
+	[ "$(grep -c '^GET /smimp/v1/mailbox$' requests.log)" -eq 3 ]
 }

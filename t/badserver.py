@@ -21,6 +21,12 @@ PORTFILE, MODE = sys.argv[1], sys.argv[2]
 ARG = sys.argv[3] if len(sys.argv) > 3 else None
 
 
+def listing(ids):
+    return json.dumps([{"id": i, "from": "a@example.org",
+                        "message_id": "m%d@example.org" % i, "size": 20,
+                        "received": "2026-11-24T22:00:00Z"} for i in ids])
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -104,13 +110,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if MODE == "stuck-mailbox":
                 # A full page, the same every time: acknowledgements
                 # are taken and ignored.
-                return self.answer(200, json.dumps([
-                    {"id": i, "from": "a@example.org",
-                     "message_id": "m%d@example.org" % i, "size": 20,
-                     "received": "2026-11-24T22:00:00Z"}
-                    for i in range(1, 1001)]))
+                return self.answer(200, listing(range(1, 1001)))
+            if MODE == "lagging-mailbox":
+                # As a replica behind would: the second full page starts
+                # with half of the first, the third is short.
+                self.server.listings += 1
+                first = {1: 1, 2: 501}.get(self.server.listings, 1501)
+                last = 1510 if first == 1501 else first + 999
+                return self.answer(200, listing(range(first, last + 1)))
             return self.answer(200, "[]")
-        if path.startswith("/smimp/v1/mailbox/") and MODE == "stuck-mailbox":
+        if path.startswith("/smimp/v1/mailbox/") and MODE.endswith("-mailbox"):
             if path == "/smimp/v1/mailbox/ack":
                 return self.answer(200, '{"acknowledged":64}')
             return self.answer(200, "not a message, number %s\n" %
@@ -121,6 +130,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 server.daemon_threads = True
+server.listings = 0
 with open(PORTFILE + ".tmp", "w") as f:
     f.write("%d\n" % server.server_address[1])
 os.rename(PORTFILE + ".tmp", PORTFILE)
