@@ -217,8 +217,8 @@ acker(void *arg)
 			    "%c%lld", i > 0 ? ',' : '[', ids[i]);
 		off += (size_t)snprintf(body + off, sizeof(body) - off, "]");
 		if (remote_request(r, "POST", domain, base, "/v1/mailbox/ack",
-		    body, off, me, g.watcher.sk.identity_secret, NULL, &rep,
-		    &err) == 0)
+		    body, off, me, g.watcher.sk.identity_secret, NULL,
+		    REMOTE_MAX_STATUS, &rep, &err) == 0)
 			remote_reply_release(&rep);
 	}
 	return NULL;
@@ -242,7 +242,8 @@ watch_once(struct remote *r, const char *base, long long *max_id)
 	int seen = 0;
 
 	if (remote_request(r, "GET", domain, base, "/v1/mailbox", NULL, 0, me,
-	    g.watcher.sk.identity_secret, NULL, &rep, &err) != 0 ||
+	    g.watcher.sk.identity_secret, NULL, REMOTE_MAX_LISTING, &rep,
+	    &err) != 0 ||
 	    rep.status != 200) {
 		fprintf(stderr, "smimp-load: watching: %s\n", rep.status != 0 ?
 		    rep.error : err.msg);

@@ -574,6 +574,20 @@ stanza_body(struct age_in *in, struct header *h, struct stanza *st,
 	}
 }
 
+/*
+ * Why a first line other than the version line is refused: another age
+ * version ("age-encryption.org/" and more), or not age at all.
+ */
+static const char *
+version_refusal(const char *line, size_t len)
+{
+	static const char prefix[] = "age-encryption.org/";
+
+	return len > strlen(prefix) && memcmp(line, prefix,
+	    strlen(prefix)) == 0 ? "unsupported age version" :
+	    "not an age file";
+}
+
 static int
 header_parse(struct age_in *in, struct header *h, struct smimp_err *err)
 {
@@ -590,9 +604,8 @@ header_parse(struct age_in *in, struct header *h, struct smimp_err *err)
 	}
 	if (len != strlen(AGE_VERSION_LINE) ||
 	    memcmp(line, AGE_VERSION_LINE, len) != 0)
-		return fail(err, AGE_FAIL_HEADER, "%s", len > 12 &&
-		    memcmp(line, "age-encryption.org/", 19) == 0 ?
-		    "unsupported age version" : "not an age file");
+		return fail(err, AGE_FAIL_HEADER, "%s",
+		    version_refusal(line, len));
 	for (;;) {
 		struct stanza *st;
 

@@ -1,8 +1,13 @@
+#include <arpa/inet.h>
 #include <dlfcn.h>
+#include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <limits.h>
 
@@ -36,6 +41,12 @@ static struct {
 	const char *(*easy_strerror)(CURLcode);
 	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
 	void (*slist_free_all)(struct curl_slist *);
+	/* libcurl's own URL parser, so that checks see the host it uses */
+	CURLU *(*url)(void);
+	void (*url_cleanup)(CURLU *);
+	CURLUcode (*url_set)(CURLU *, CURLUPart, const char *, unsigned int);
+	CURLUcode (*url_get)(CURLU *, CURLUPart, char **, unsigned int);
+	void (*free)(void *);
 } cu;
 static pthread_mutex_t cu_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -67,6 +78,11 @@ curl_load(struct smimp_err *err)
 	LOAD(easy_strerror, "curl_easy_strerror");
 	LOAD(slist_append, "curl_slist_append");
 	LOAD(slist_free_all, "curl_slist_free_all");
+	LOAD(url, "curl_url");
+	LOAD(url_cleanup, "curl_url_cleanup");
+	LOAD(url_set, "curl_url_set");
+	LOAD(url_get, "curl_url_get");
+	LOAD(free, "curl_free");
 	/* Once, for the whole process: it is not thread-safe. */
 	if (cu.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		goto fail;
@@ -80,6 +96,15 @@ fail:
 }
 #undef LOAD
 
+/* A failed discovery, answered from memory until it expires. */
+#define NEGATIVE_SLOTS	8
+struct negative {
+	char domain[ADDRESS_DOMAIN_MAX + 1];
+	int64_t until;
+	int code;
+	char msg[SMIMP_ERR_MSG];
+};
+
 struct remote {
 	CURL *curl;
 	struct remote_opts o;
@@ -87,6 +112,18 @@ struct remote {
 	/* The last discovery, reused for the rest of the run. */
 	char last_domain[ADDRESS_DOMAIN_MAX + 1];
 	char last_base[512];
+	struct negative neg[NEGATIVE_SLOTS];
+	size_t neg_next;		/* the slot to reuse next */
+};
+
+/* One exchange, as the callbacks see it. */
+struct call {
+	const char *domain;
+	size_t cap;			/* of the answer */
+	int any_address;		/* the resolve map named the host */
+	int over;			/* the answer went past cap */
+	char refused[INET6_ADDRSTRLEN];	/* an address not connected to */
+	struct sbuf *body;
 };
 
 /* An environment variable, unset when empty. */
@@ -278,57 +315,387 @@ remote_reply_release(struct remote_reply *rep)
 static size_t
 collect(char *data, size_t size, size_t n, void *arg)
 {
-	struct sbuf *sb = arg;
+	struct call *c = arg;
 
-	if (sbuf_add(sb, data, size * n) != 0)
-		return 0;	/* too large: curl fails the transfer */
+	if (n > c->cap - c->body->len) {
+		c->over = 1;
+		return 0;	/* past the cap: curl fails the transfer */
+	}
+	if (sbuf_add(c->body, data, size * n) != 0)
+		return 0;
 	return size * n;
 }
 
-/* Plain HTTP only for domains the user named. */
+/*
+ * Could anyone on the Internet reach this address?  Loopback, private,
+ * shared, link-local, unspecified, multicast, documentation and
+ * reserved ranges are not for a server that an address names.
+ */
 static int
-url_allowed(const struct remote *r, const char *domain, const char *url,
-    struct smimp_err *err)
+v4_public(const unsigned char a[4])
 {
-	if (strncmp(url, "https://", 8) == 0)
-		return 0;
-	if (strncmp(url, "http://", 7) == 0 && r->o.allow_http != NULL &&
-	    in_list(r->o.allow_http, domain))
-		return 0;
-	return smimp_err_set(err, SMIMP_EXIT_FAIL, "refusing '%.100s' for "
-	    "%s: only HTTPS (allow plain HTTP for a domain with "
-	    "--allow-http)", url, domain);
+	static const struct {
+		unsigned char net[4];
+		int bits;
+	} other[] = {
+		{ { 0, 0, 0, 0 }, 8 },		/* this network */
+		{ { 10, 0, 0, 0 }, 8 },		/* private */
+		{ { 100, 64, 0, 0 }, 10 },	/* shared, carrier NAT */
+		{ { 127, 0, 0, 0 }, 8 },	/* loopback */
+		{ { 169, 254, 0, 0 }, 16 },	/* link-local */
+		{ { 172, 16, 0, 0 }, 12 },	/* private */
+		{ { 192, 0, 0, 0 }, 24 },	/* protocol assignments */
+		{ { 192, 0, 2, 0 }, 24 },	/* documentation */
+		{ { 192, 88, 99, 0 }, 24 },	/* 6to4 relays, retired */
+		{ { 192, 168, 0, 0 }, 16 },	/* private */
+		{ { 198, 18, 0, 0 }, 15 },	/* benchmarking */
+		{ { 198, 51, 100, 0 }, 24 },	/* documentation */
+		{ { 203, 0, 113, 0 }, 24 },	/* documentation */
+		{ { 224, 0, 0, 0 }, 4 },	/* multicast */
+		{ { 240, 0, 0, 0 }, 4 },	/* reserved, broadcast */
+	};
+	uint32_t x = (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 |
+	    (uint32_t)a[2] << 8 | a[3], net, mask;
+	size_t i;
+
+	for (i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+		net = (uint32_t)other[i].net[0] << 24 |
+		    (uint32_t)other[i].net[1] << 16 |
+		    (uint32_t)other[i].net[2] << 8 | other[i].net[3];
+		mask = 0xffffffffu << (32 - other[i].bits);
+		if ((x & mask) == net)
+			return 0;
+	}
+	return 1;
 }
 
 static int
-perform(struct remote *r, const char *method, const char *url,
-    const void *body, size_t len, struct curl_slist *headers,
-    struct remote_reply *rep, struct smimp_err *err)
+v6_public(const unsigned char a[16])
 {
-	CURLcode rc;
+	static const unsigned char v4mapped[12] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+	};
+	static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b };
+
+	/* Ways to write an IPv4 address: judge that address. */
+	if (memcmp(a, v4mapped, 12) == 0 || memcmp(a, nat64, 12) == 0)
+		return v4_public(a + 12);
+	if (a[0] == 0x20 && a[1] == 0x02)		/* 6to4 */
+		return v4_public(a + 2);
+	/*
+	 * Only global unicast, 2000::/3: this leaves out ::, ::1, the
+	 * unique local fc00::/7, link-local fe80::/10, multicast ff00::/8.
+	 */
+	if ((a[0] & 0xe0) != 0x20)
+		return 0;
+	if (a[0] == 0x20 && a[1] == 0x01 && a[2] < 0x02)
+		return 0;	/* 2001::/23, protocol assignments, Teredo */
+	if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8)
+		return 0;	/* 2001:db8::/32, documentation */
+	if (a[0] == 0x3f && a[1] == 0xff && a[2] < 0x10)
+		return 0;	/* 3fff::/20, documentation */
+	return 1;
+}
+
+/* May c connect to this address (family, bytes)?  Notes it if not. */
+static int
+address_allowed(struct call *c, int family, const void *bytes)
+{
+	int public = family == AF_INET ? v4_public(bytes) :
+	    family == AF_INET6 ? v6_public(bytes) : 0;
+
+	if (c->any_address || public)
+		return 1;
+	if (inet_ntop(family, bytes, c->refused, sizeof(c->refused)) == NULL)
+		(void)snprintf(c->refused, sizeof(c->refused), "?");
+	return 0;
+}
+
+/*
+ * libcurl asks for every socket it connects: this is where the address
+ * is judged, on the address itself, so that a name which resolves to a
+ * public address once and to an inside one the next time (DNS
+ * rebinding) gains nothing.
+ */
+static curl_socket_t
+open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct sockaddr_in6 s6;
+	struct sockaddr_in s4;
+	const void *bytes = NULL;
+
+	if (purpose != CURLSOCKTYPE_IPCXN)
+		return CURL_SOCKET_BAD;
+	if (a->family == AF_INET && a->addrlen >= sizeof(s4)) {
+		memcpy(&s4, &a->addr, sizeof(s4));
+		bytes = &s4.sin_addr;
+	} else if (a->family == AF_INET6 && a->addrlen >= sizeof(s6)) {
+		memcpy(&s6, &a->addr, sizeof(s6));
+		bytes = &s6.sin6_addr;
+	}
+	if (bytes == NULL || !address_allowed(arg, a->family, bytes))
+		return CURL_SOCKET_BAD;
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/*
+ * And once more before each request, on whatever connection it goes
+ * out on: a connection kept from an earlier request was judged for that
+ * request's domain, which may have been one the resolve map names.
+ */
+static int
+before_request(void *arg, char *primary_ip, char *local_ip, int primary_port,
+    int local_port)
+{
+	unsigned char bytes[16] = { 0 };
+	char ip[INET6_ADDRSTRLEN];
+	int family;
+
+	(void)local_ip;
+	(void)primary_port;
+	(void)local_port;
+	(void)snprintf(ip, sizeof(ip), "%s", primary_ip);
+	ip[strcspn(ip, "%")] = '\0';	/* an IPv6 zone */
+	family = strchr(ip, ':') != NULL ? AF_INET6 : AF_INET;
+	if (inet_pton(family, ip, bytes) != 1)
+		family = AF_UNSPEC;
+	return address_allowed(arg, family, bytes) ? CURL_PREREQFUNC_OK :
+	    CURL_PREREQFUNC_ABORT;
+}
+
+/*
+ * A name that, as a host in a URL, means an IP address: an IPv6
+ * literal, or a last label that is a number (libcurl, like browsers,
+ * reads 127.1, 0x7f.1 and 2130706433 as IPv4 addresses).
+ */
+static int
+ip_literal(const char *host)
+{
+	size_t n = strlen(host), i;
+	const char *last;
+
+	if (strchr(host, ':') != NULL || host[0] == '[')
+		return 1;
+	if (n > 0 && host[n - 1] == '.')
+		n--;
+	last = host + n;
+	while (last > host && last[-1] != '.')
+		last--;
+	if (last == host + n)
+		return 0;
+	if (last[0] == '0' && (last[1] == 'x' || last[1] == 'X')) {
+		for (i = 2; last + i < host + n; i++)
+			if (strchr("0123456789abcdefABCDEF", last[i]) == NULL)
+				return 0;
+		return 1;
+	}
+	for (i = 0; last + i < host + n; i++)
+		if (last[i] < '0' || last[i] > '9')
+			return 0;
+	return 1;
+}
+
+/* localhost and *.localhost: names for this machine (RFC 6761). */
+static int
+local_name(const char *host)
+{
+	size_t n = strlen(host);
+
+	if (n > 0 && host[n - 1] == '.')
+		n--;
+	return (n == 9 && strncasecmp(host, "localhost", 9) == 0) ||
+	    (n > 10 && strncasecmp(host + n - 10, ".localhost", 10) == 0);
+}
+
+/* The letters of a domain name, and nothing else. */
+static int
+name_chars(const char *s)
+{
+	return s[0] != '\0' && s[strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")] == '\0';
+}
+
+/* A domain to discover: a name on the Internet, not an address. */
+static int
+domain_check(const char *domain, struct smimp_err *err)
+{
+	if (ip_literal(domain))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "refusing the "
+		    "domain '%.100s': it is an IP address", domain);
+	if (!name_chars(domain))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "refusing the "
+		    "domain '%.100s': not a domain name", domain);
+	if (local_name(domain))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "refusing the "
+		    "domain '%.100s': it names this machine", domain);
+	return 0;
+}
+
+/* host is domain, or a subdomain of it (any case). */
+static int
+on_domain(const char *host, const char *domain)
+{
+	size_t h = strlen(host), d = strlen(domain);
+
+	if (!name_chars(host) || ip_literal(host) || local_name(host))
+		return 0;
+	return (h == d && strcasecmp(host, domain) == 0) || (h > d + 1 &&
+	    host[h - d - 1] == '.' && strcasecmp(host + h - d, domain) == 0);
+}
+
+/* An '@' before the path: a user name, however libcurl reads it. */
+static int
+user_info(const char *url)
+{
+	const char *p = strstr(url, "://");
+
+	p = p != NULL ? p + 3 : url;
+	return memchr(p, '@', strcspn(p, "/?#")) != NULL;
+}
+
+/* url's host and port (the scheme's default when it names none). */
+static int
+url_host_port(CURLU *u, const char *url, char **host, char **port)
+{
+	*host = NULL;
+	*port = NULL;
+	if (cu.url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    cu.url_get(u, CURLUPART_HOST, host, 0) != CURLUE_OK ||
+	    cu.url_get(u, CURLUPART_PORT, port, CURLU_DEFAULT_PORT) !=
+	    CURLUE_OK)
+		return -1;
+	return 0;
+}
+
+/* Does url go to the HOST:PORT the resolve map names for domain? */
+static int
+map_target(const struct remote *r, const char *domain, const char *scheme,
+    const char *host, const char *port)
+{
+	char hostport[300], url[400];
+	char *mhost = NULL, *mport = NULL;
+	CURLU *u;
+	int same = 0;
+
+	if (!mapped(r, domain, hostport, sizeof(hostport)) ||
+	    (size_t)snprintf(url, sizeof(url), "%s://%s/", scheme, hostport) >=
+	    sizeof(url) || (u = cu.url()) == NULL)
+		return 0;
+	if (url_host_port(u, url, &mhost, &mport) == 0)
+		same = strcasecmp(mhost, host) == 0 && strcmp(mport, port) == 0;
+	cu.free(mhost);
+	cu.free(mport);
+	cu.url_cleanup(u);
+	return same;
+}
+
+/*
+ * May a request for domain go to url?  https (http only for domains
+ * allowed it), no user name, and a host that is domain itself or a
+ * subdomain of it, or the HOST:PORT the resolve map names for domain:
+ * then *any_address is set, since the operator chose that host.
+ */
+static int
+target_check(const struct remote *r, const char *domain, const char *url,
+    int *any_address, struct smimp_err *err)
+{
+	char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL;
+	CURLU *u = cu.url();
+	int http, ret = -1;
+
+	*any_address = 0;
+	if (u == NULL)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "out of memory");
+	if (url_host_port(u, url, &host, &port) != 0 ||
+	    cu.url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "refusing '%.100s' for "
+		    "%s: not a URL", url, domain);
+		goto out;
+	}
+	http = strcmp(scheme, "http") == 0;
+	if (strcmp(scheme, "https") != 0 && !(http && r->o.allow_http !=
+	    NULL && in_list(r->o.allow_http, domain))) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "refusing '%.100s' for "
+		    "%s: only HTTPS (allow plain HTTP for a domain with "
+		    "--allow-http)", url, domain);
+		goto out;
+	}
+	if (cu.url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
+	    user_info(url)) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "refusing '%.100s' for "
+		    "%s: a user name in the URL", url, domain);
+		goto out;
+	}
+	if (map_target(r, domain, scheme, host, port))
+		*any_address = 1;
+	else if (!on_domain(host, domain)) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "refusing '%.100s' for "
+		    "%s: not on %s or a subdomain of it", url, domain, domain);
+		goto out;
+	}
+	ret = 0;
+out:
+	cu.free(scheme);
+	cu.free(host);
+	cu.free(port);
+	cu.free(user);
+	cu.url_cleanup(u);
+	return ret;
+}
+
+static const char *url_path(const char *url);
+
+static int
+perform(struct remote *r, struct call *c, const char *method,
+    const char *url, const void *body, size_t len,
+    struct curl_slist *headers, struct remote_reply *rep,
+    struct smimp_err *err)
+{
+	long secs = len > REMOTE_SHORT_BYTES || c->cap > REMOTE_SHORT_BYTES ?
+	    REMOTE_LONG_SECS : REMOTE_SHORT_SECS;
+	CURLcode rc = CURLE_OK;
 
 	cu.easy_reset(r->curl);
-	sbuf_init(&rep->body, REMOTE_MAX_BODY);
+	sbuf_init(&rep->body, c->cap);
 	rep->status = 0;
 	rep->error[0] = '\0';
-	cu.easy_setopt(r->curl, CURLOPT_URL, url);
-	cu.easy_setopt(r->curl, CURLOPT_PROTOCOLS_STR, "https,http");
-	cu.easy_setopt(r->curl, CURLOPT_NOSIGNAL, 1L);
-	cu.easy_setopt(r->curl, CURLOPT_CONNECTTIMEOUT, 10L);
-	cu.easy_setopt(r->curl, CURLOPT_TIMEOUT, 300L);
-	cu.easy_setopt(r->curl, CURLOPT_EXPECT_100_TIMEOUT_MS, 10000L);
-	cu.easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, collect);
-	cu.easy_setopt(r->curl, CURLOPT_WRITEDATA, &rep->body);
-	cu.easy_setopt(r->curl, CURLOPT_HTTPHEADER, headers);
-	cu.easy_setopt(r->curl, CURLOPT_CUSTOMREQUEST, method);
+	c->body = &rep->body;
+	c->over = 0;
+	c->refused[0] = '\0';
+#define SET(opt, v) do { \
+	if (rc == CURLE_OK) \
+		rc = cu.easy_setopt(r->curl, opt, v); } while (0)
+	SET(CURLOPT_URL, url);
+	SET(CURLOPT_PROTOCOLS_STR, "https,http");
+	SET(CURLOPT_NOSIGNAL, 1L);
+	/* Straight to the server: the address check must see its address. */
+	SET(CURLOPT_PROXY, "");
+	SET(CURLOPT_FOLLOWLOCATION, 0L);
+	SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	SET(CURLOPT_CONNECTTIMEOUT, (long)REMOTE_CONNECT_SECS);
+	SET(CURLOPT_TIMEOUT, secs);
+	SET(CURLOPT_EXPECT_100_TIMEOUT_MS, 10000L);
+	SET(CURLOPT_LOW_SPEED_LIMIT, (long)REMOTE_SLOW_BYTES);
+	SET(CURLOPT_LOW_SPEED_TIME, (long)REMOTE_SLOW_SECS);
+	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->cap);
+	SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	SET(CURLOPT_OPENSOCKETDATA, c);
+	SET(CURLOPT_PREREQFUNCTION, before_request);
+	SET(CURLOPT_PREREQDATA, c);
+	SET(CURLOPT_WRITEFUNCTION, collect);
+	SET(CURLOPT_WRITEDATA, c);
+	SET(CURLOPT_HTTPHEADER, headers);
+	SET(CURLOPT_CUSTOMREQUEST, method);
 	if (r->o.cacert != NULL)
-		cu.easy_setopt(r->curl, CURLOPT_CAINFO, r->o.cacert);
+		SET(CURLOPT_CAINFO, r->o.cacert);
 	if (strcmp(method, "POST") == 0) {
-		cu.easy_setopt(r->curl, CURLOPT_POSTFIELDS, len > 0 ? body :
-		    "");
-		cu.easy_setopt(r->curl, CURLOPT_POSTFIELDSIZE_LARGE,
-		    (curl_off_t)len);
+		SET(CURLOPT_POSTFIELDS, len > 0 ? body : "");
+		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	}
+#undef SET
+	if (rc != CURLE_OK)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot set up "
+		    "libcurl: %s", cu.easy_strerror(rc));
 	rc = cu.easy_perform(r->curl);
 	if (rc != CURLE_OK) {
 		/* A certificate that does not verify will not get better. */
@@ -336,11 +703,28 @@ perform(struct remote *r, const char *method, const char *url,
 		    rc == CURLE_SSL_CACERT_BADFILE;
 
 		sbuf_release(&rep->body);
+		if (c->refused[0] != '\0')
+			return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s: refusing "
+			    "to connect to %s: not a public address",
+			    c->domain, c->refused);
+		if (c->over || rc == CURLE_FILESIZE_EXCEEDED)
+			return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s: refusing "
+			    "an answer over %zu bytes to %s %.100s", c->domain,
+			    c->cap, method, url_path(url));
 		return smimp_err_set(err, tls ? SMIMP_EXIT_FAIL :
 		    SMIMP_EXIT_TEMPFAIL, "%s: %s", url,
 		    cu.easy_strerror(rc));
 	}
-	cu.easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &rep->status);
+	if (cu.easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &rep->status) !=
+	    CURLE_OK)
+		rep->status = 0;
+	/* Another place to look is not an answer: only this host's own. */
+	if (rep->status >= 300 && rep->status < 400) {
+		sbuf_release(&rep->body);
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s: %s %.100s "
+		    "answered HTTP %ld: redirects are refused", c->domain,
+		    method, url_path(url), rep->status);
+	}
 	/* A JSON error answer: {"error":"..."}; keep the text. */
 	if (rep->status >= 400 && rep->body.len > 10 &&
 	    strncmp(rep->body.buf, "{\"error\":\"", 10) == 0) {
@@ -355,19 +739,49 @@ perform(struct remote *r, const char *method, const char *url,
 	return 0;
 }
 
-int
-remote_base(struct remote *r, const char *domain, char *base, size_t cap,
+static const struct negative *
+negative_find(const struct remote *r, const char *domain, int64_t now)
+{
+	size_t i;
+
+	for (i = 0; i < NEGATIVE_SLOTS; i++)
+		if (r->neg[i].until > now &&
+		    strcmp(r->neg[i].domain, domain) == 0)
+			return &r->neg[i];
+	return NULL;
+}
+
+static void
+negative_add(struct remote *r, const char *domain,
+    const struct smimp_err *err, int64_t now)
+{
+	struct negative *n = &r->neg[r->neg_next];
+	unsigned int secs = r->o.negative_secs != 0 ? r->o.negative_secs :
+	    REMOTE_NEGATIVE_SECS;
+
+	if (strlen(domain) >= sizeof(n->domain))
+		return;
+	r->neg_next = (r->neg_next + 1) % NEGATIVE_SLOTS;
+	memcpy(n->domain, domain, strlen(domain) + 1);
+	n->until = now + (int64_t)secs;
+	n->code = err->code;
+	memcpy(n->msg, err->msg, sizeof(n->msg));
+}
+
+/* Ask domain for its base URL; the answer is checked like the URL. */
+static int
+discover(struct remote *r, const char *domain, char *base, size_t cap,
     struct smimp_err *err)
 {
 	struct remote_reply rep;
+	struct call c;
 	char hostport[300], url[512];
-	size_t len;
+	size_t len, i;
+	int any, ret = -1;
 
-	if (strcmp(r->last_domain, domain) == 0 &&
-	    strlen(r->last_base) < cap) {
-		memcpy(base, r->last_base, strlen(r->last_base) + 1);
-		return 0;
-	}
+	memset(&c, 0, sizeof(c));
+	c.domain = domain;
+	c.cap = REMOTE_MAX_DISCOVERY;
 	if (mapped(r, domain, hostport, sizeof(hostport)))
 		(void)snprintf(url, sizeof(url), "%s://%s/.well-known/smimp.txt",
 		    r->o.allow_http != NULL && in_list(r->o.allow_http, domain)
@@ -375,31 +789,63 @@ remote_base(struct remote *r, const char *domain, char *base, size_t cap,
 	else
 		(void)snprintf(url, sizeof(url),
 		    "https://%s/.well-known/smimp.txt", domain);
-	if (url_allowed(r, domain, url, err) != 0 ||
-	    perform(r, "GET", url, NULL, 0, NULL, &rep, err) != 0)
+	if (target_check(r, domain, url, &c.any_address, err) != 0 ||
+	    perform(r, &c, "GET", url, NULL, 0, NULL, &rep, err) != 0)
 		return -1;
 	if (rep.status != 200) {
 		smimp_err_set(err, rep.status >= 500 ? SMIMP_EXIT_TEMPFAIL :
 		    SMIMP_EXIT_FAIL, "%s: no smimp service (HTTP %ld)", domain,
 		    rep.status);
-		remote_reply_release(&rep);
-		return -1;
+		goto out;
 	}
 	len = rep.body.len;
 	while (len > 0 && (rep.body.buf[len - 1] == '\n' ||
 	    rep.body.buf[len - 1] == '\r'))
 		len--;
-	if (len == 0 || len >= cap || memchr(rep.body.buf, '\n', len) ||
-	    url_allowed(r, domain, rep.body.buf, err) != 0) {
-		if (err->msg[0] == '\0' || len == 0 || len >= cap)
-			smimp_err_set(err, SMIMP_EXIT_FAIL, "%s: bad discovery "
-			    "answer", domain);
-		remote_reply_release(&rep);
+	for (i = 0; i < len; i++)
+		if (rep.body.buf[i] <= ' ' || rep.body.buf[i] > '~')
+			break;
+	if (len == 0 || len >= cap || i < len) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "%s: bad discovery answer",
+		    domain);
+		goto out;
+	}
+	rep.body.buf[len] = '\0';
+	if (target_check(r, domain, rep.body.buf, &any, err) != 0)
+		goto out;
+	memcpy(base, rep.body.buf, len + 1);
+	ret = 0;
+out:
+	remote_reply_release(&rep);
+	return ret;
+}
+
+int
+remote_base(struct remote *r, const char *domain, char *base, size_t cap,
+    struct smimp_err *err)
+{
+	const struct negative *neg;
+	char hostport[300];
+	int64_t now = time_now();
+	size_t len;
+
+	if (strcmp(r->last_domain, domain) == 0 &&
+	    strlen(r->last_base) < cap) {
+		memcpy(base, r->last_base, strlen(r->last_base) + 1);
+		return 0;
+	}
+	neg = negative_find(r, domain, now);
+	if (neg != NULL)
+		return smimp_err_set(err, neg->code, "%s", neg->msg);
+	/* The resolve map is the operator's word: it may name anything. */
+	if (!mapped(r, domain, hostport, sizeof(hostport)) &&
+	    domain_check(domain, err) != 0)
+		return -1;
+	if (discover(r, domain, base, cap, err) != 0) {
+		negative_add(r, domain, err, now);
 		return -1;
 	}
-	memcpy(base, rep.body.buf, len);
-	base[len] = '\0';
-	remote_reply_release(&rep);
+	len = strlen(base);
 	if (len < sizeof(r->last_base) && strlen(domain) <
 	    sizeof(r->last_domain)) {
 		memcpy(r->last_base, base, len + 1);
@@ -449,7 +895,7 @@ int
 remote_request(struct remote *r, const char *method, const char *domain,
     const char *base, const char *path, const void *body, size_t len,
     const char *signer, const unsigned char *secret,
-    const char *const *extra, struct remote_reply *rep,
+    const char *const *extra, size_t cap, struct remote_reply *rep,
     struct smimp_err *err)
 {
 	struct curl_slist *headers = NULL, *h;
@@ -459,12 +905,16 @@ remote_request(struct remote *r, const char *method, const char *domain,
 	unsigned char hash[32];
 	struct reqsig rs;
 	size_t nh;
+	struct call c;
 	int ret = -1;
 
+	memset(&c, 0, sizeof(c));
+	c.domain = domain;
+	c.cap = cap;
 	if ((size_t)snprintf(url, sizeof(url), "%s%s", base, path) >=
 	    sizeof(url))
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "URL too long");
-	if (url_allowed(r, domain, url, err) != 0)
+	if (target_check(r, domain, url, &c.any_address, err) != 0)
 		return -1;
 	if (secret != NULL) {
 		reqsig_body_hash(hash, body, len);
@@ -498,7 +948,7 @@ remote_request(struct remote *r, const char *method, const char *domain,
 	 */
 	ADD("%s", len > 0 ? "Expect: 100-continue" : "Expect:");
 #undef ADD
-	ret = perform(r, method, url, body, len, headers, rep, err);
+	ret = perform(r, &c, method, url, body, len, headers, rep, err);
 	goto out;
 nomem:
 	smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
@@ -519,7 +969,7 @@ remote_lookup(struct remote *r, const char *address, struct idlog *log,
 	(void)snprintf(path, sizeof(path), "/v1/users/%s/log", address);
 	if (remote_base(r, domain, base, sizeof(base), err) != 0 ||
 	    remote_request(r, "GET", domain, base, path, NULL, 0, NULL, NULL,
-	    NULL, &rep, err) != 0)
+	    NULL, IDLOG_MAX_BYTES, &rep, err) != 0)
 		return -1;
 	if (rep.status != 200) {
 		ret = smimp_err_set(err, rep.status >= 500 ?
@@ -533,10 +983,11 @@ remote_lookup(struct remote *r, const char *address, struct idlog *log,
 	    err);
 	remote_reply_release(&rep);
 	if (ret == 0 && strcmp(log->address, address) != 0) {
-		idlog_release(log);
-		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "the directory of "
+		/* Said before the log, and the address in it, is released. */
+		ret = smimp_err_set(err, SMIMP_EXIT_BADMSG, "the directory of "
 		    "%s answered for %s with the identity of %s", domain,
 		    address, log->address);
+		idlog_release(log);
 	}
 	return ret;
 }
@@ -551,7 +1002,7 @@ remote_server_key(struct remote *r, const char *domain, const char *base,
 	int ret = 0;
 
 	if (remote_request(r, "GET", domain, base, "/v1/meta", NULL, 0, NULL,
-	    NULL, NULL, &rep, err) != 0)
+	    NULL, NULL, REMOTE_MAX_META, &rep, err) != 0)
 		return -1;
 	meta = rep.status == 200 ? json_loadb(rep.body.buf, rep.body.len, 0,
 	    NULL) : NULL;

@@ -160,7 +160,7 @@ send_submit(struct remote *r, const struct identity *id,
 	if (home_base(r, id, base, sizeof(base), err) != 0 ||
 	    remote_request(r, "POST", address_domain(id->sk.address), base,
 	    "/v1/messages", s->data, s->len, id->sk.address,
-	    id->sk.identity_secret, extra, &rep, err) != 0)
+	    id->sk.identity_secret, extra, REMOTE_MAX_STATUS, &rep, err) != 0)
 		return -1;
 	if (rep.status != 201 && rep.status != 200) {
 		http_fail(&rep, s->message_id, err);
@@ -207,7 +207,7 @@ send_register(struct remote *r, const struct identity *id,
 	if (home_base(r, id, base, sizeof(base), err) != 0 ||
 	    remote_request(r, "POST", address_domain(id->sk.address), base,
 	    "/v1/register", id->log.raw, id->log.raw_len, id->sk.address,
-	    id->sk.identity_secret, extra, &rep, err) != 0)
+	    id->sk.identity_secret, extra, REMOTE_MAX_STATUS, &rep, err) != 0)
 		return -1;
 	if (rep.status == 201)
 		ret = 0;
@@ -348,10 +348,62 @@ file_message(const struct identity *id, const struct trust_store *ts,
 
 #define ACK_BATCH	64
 
+/*
+ * The mailbox ids acknowledged in this run, sorted.  A server that lists
+ * them again (a broken one, a replica behind, a hostile one) is not
+ * asked for them twice, and one that lists nothing else is given up on
+ * instead of keeping the fetch going for ever.
+ */
+struct id_set {
+	long long *v;
+	size_t n, cap;
+};
+
+static int
+id_cmp(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+id_set_has(const struct id_set *s, long long id)
+{
+	return s->n > 0 && bsearch(&id, s->v, s->n, sizeof(*s->v),
+	    id_cmp) != NULL;
+}
+
+/* Add ids[0..n), then sort again: once a page, so n log n a page. */
+static int
+id_set_add(struct id_set *s, const long long *ids, size_t n)
+{
+	long long *nv;
+	size_t ncap;
+
+	if (n == 0)
+		return 0;
+	if (s->n + n > s->cap) {
+		ncap = s->cap > 0 ? s->cap : 1024;
+		while (ncap < s->n + n)
+			ncap *= 2;
+		nv = realloc(s->v, ncap * sizeof(*nv));
+		if (nv == NULL)
+			return -1;
+		s->v = nv;
+		s->cap = ncap;
+	}
+	memcpy(s->v + s->n, ids, n * sizeof(*ids));
+	s->n += n;
+	qsort(s->v, s->n, sizeof(*s->v), id_cmp);
+	return 0;
+}
+
 struct fetch_ctx {
 	struct remote *r;
 	long long acks[ACK_BATCH];	/* filed, to acknowledge */
 	size_t nacks;
+	struct id_set acked;		/* acknowledged in this run */
 	int ack_singly;			/* the server has no batch ack */
 	int pending_fd;
 	unsigned char *pending;		/* what an earlier fetch left */
@@ -430,6 +482,16 @@ pending_clear(struct fetch_ctx *fc, struct smimp_err *err)
 	return 0;
 }
 
+/* The batch was acknowledged: remember its ids, start the next. */
+static int
+acknowledged(struct fetch_ctx *fc, struct smimp_err *err)
+{
+	if (id_set_add(&fc->acked, fc->acks, fc->nacks) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "out of memory");
+	fc->nacks = 0;
+	return 0;
+}
+
 /* One DELETE per message, for servers without the batch. */
 static int
 acknowledge_singly(struct fetch_ctx *fc, struct smimp_err *err)
@@ -443,7 +505,7 @@ acknowledge_singly(struct fetch_ctx *fc, struct smimp_err *err)
 		    fc->acks[i]);
 		if (remote_request(fc->r, "DELETE", fc->domain, fc->base, path,
 		    NULL, 0, fc->id->sk.address, fc->id->sk.identity_secret,
-		    NULL, &ack, err) != 0)
+		    NULL, REMOTE_MAX_STATUS, &ack, err) != 0)
 			return -1;
 		if (ack.status != 204 && ack.status != 404) {
 			http_fail(&ack, "acknowledge", err);
@@ -452,8 +514,7 @@ acknowledge_singly(struct fetch_ctx *fc, struct smimp_err *err)
 		}
 		remote_reply_release(&ack);
 	}
-	fc->nacks = 0;
-	return 0;
+	return acknowledged(fc, err);
 }
 
 /* Acknowledge what was filed, in one request. */
@@ -478,7 +539,7 @@ acknowledge(struct fetch_ctx *fc, struct smimp_err *err)
 	}
 	r = remote_request(fc->r, "POST", fc->domain, fc->base,
 	    "/v1/mailbox/ack", body.buf, body.len, fc->id->sk.address,
-	    fc->id->sk.identity_secret, NULL, &rep, err);
+	    fc->id->sk.identity_secret, NULL, REMOTE_MAX_STATUS, &rep, err);
 	sbuf_release(&body);
 	if (r != 0)
 		return -1;
@@ -493,8 +554,14 @@ acknowledge(struct fetch_ctx *fc, struct smimp_err *err)
 		return -1;
 	}
 	remote_reply_release(&rep);
-	fc->nacks = 0;
-	return 0;
+	return acknowledged(fc, err);
+}
+
+/* A listing entry's mailbox id. */
+static long long
+entry_id(json_t *item)
+{
+	return (long long)json_integer_value(json_object_get(item, "id"));
 }
 
 /* Download and file one mailbox entry, to be acknowledged. */
@@ -504,16 +571,16 @@ fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
 {
 	const char *addr = fc->id->sk.address, *folder = "";
 	const unsigned char *secret = fc->id->sk.identity_secret;
-	json_int_t mid = json_integer_value(json_object_get(item, "id"));
+	long long mid = entry_id(item);
 	const char *msgid = json_string_value(json_object_get(item,
 	    "message_id"));
 	struct remote_reply msg;
 	char path[64], from[ADDRESS_MAX + 1], name[128];
 	int ret;
 
-	(void)snprintf(path, sizeof(path), "/v1/mailbox/%lld", (long long)mid);
+	(void)snprintf(path, sizeof(path), "/v1/mailbox/%lld", mid);
 	if (remote_request(fc->r, "GET", fc->domain, fc->base, path, NULL, 0,
-	    addr, secret, NULL, &msg, err) != 0)
+	    addr, secret, NULL, REMOTE_MAX_BODY, &msg, err) != 0)
 		return -1;
 	if (msg.status != 200) {
 		http_fail(&msg, "download", err);
@@ -538,7 +605,7 @@ fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
 	if (ret != 0)
 		return -1;
 	/* Safe on disk (or deliberately dropped): to acknowledge. */
-	fc->acks[fc->nacks++] = (long long)mid;
+	fc->acks[fc->nacks++] = mid;
 	if (fc->nacks == ACK_BATCH && acknowledge(fc, err) != 0)
 		return -1;
 	fc->st->fetched++;
@@ -567,12 +634,12 @@ fetch_page(struct fetch_ctx *fc, struct smimp_err *err)
 	json_error_t jerr;
 	struct smimp_err ignore;
 	json_t *list, *item;
-	size_t i, total;
+	size_t i, total, old = 0, left;
 	long ret = -1;
 
 	if (remote_request(fc->r, "GET", fc->domain, fc->base, "/v1/mailbox",
 	    NULL, 0, fc->id->sk.address, fc->id->sk.identity_secret, NULL,
-	    &rep, err) != 0)
+	    REMOTE_MAX_LISTING, &rep, err) != 0)
 		return -1;
 	if (rep.status != 200) {
 		http_fail(&rep, "mailbox", err);
@@ -586,14 +653,28 @@ fetch_page(struct fetch_ctx *fc, struct smimp_err *err)
 		goto out;
 	}
 	total = json_array_size(list);
+	json_array_foreach(list, i, item)
+		if (id_set_has(&fc->acked, entry_id(item)))
+			old++;
+	/* A full page of nothing new: the next would be the same. */
+	if (total >= MAILBOX_PAGE && old == total) {
+		smimp_err_set(err, SMIMP_EXIT_TEMPFAIL, "mailbox: the server "
+		    "lists again %zu messages already acknowledged: no "
+		    "progress", total);
+		goto out;
+	}
 	/* Our server's key, to recognise its bounce notices. */
-	if (total > 0 && !fc->have_key)
+	if (total > old && !fc->have_key)
 		fc->have_key = remote_server_key(fc->r, fc->domain, fc->base,
 		    fc->server_key, &ignore) == 0;
-	json_array_foreach(list, i, item)
+	left = total - old;
+	json_array_foreach(list, i, item) {
+		if (old > 0 && id_set_has(&fc->acked, entry_id(item)))
+			continue;
 		if (fetch_one(fc, item, fc->st->fetched + 1,
-		    fc->st->fetched + total - i, err) != 0)
+		    fc->st->fetched + left--, err) != 0)
 			goto out;
+	}
 	if (acknowledge(fc, err) != 0)
 		goto out;
 	ret = (long)total;
@@ -647,5 +728,6 @@ out:
 	if (fc.pending_fd >= 0)
 		close(fc.pending_fd);
 	free(fc.pending);
+	free(fc.acked.v);
 	return n < 0 ? -1 : 0;
 }

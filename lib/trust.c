@@ -174,42 +174,109 @@ entry_parse(struct trust_store *ts, const char *buf, size_t len, size_t *pos,
 #undef BAD
 }
 
+/*
+ * The names loaded so far, to tell a duplicate in constant time: a scan
+ * of every entry before it made loading a large store quadratic.  Open
+ * addressing over entry indexes, hashed with a random key so that no
+ * store can be written to pile its names into one run.
+ */
+struct name_set {
+	uint32_t *slot;		/* entry index + 1; 0 is empty */
+	size_t mask;
+	unsigned char key[crypto_shorthash_KEYBYTES];
+};
+
+/* Room for the entries buf can hold: each follows an empty line. */
+static int
+name_set_init(struct name_set *set, const char *buf, size_t len)
+{
+	size_t i, n = 1, size = 16;
+
+	for (i = 0; i + 1 < len && n < TRUST_MAX_ENTRIES; i++)
+		if (buf[i] == '\n' && buf[i + 1] == '\n')
+			n++;
+	while (size < 2 * n)
+		size *= 2;
+	set->slot = calloc(size, sizeof(*set->slot));
+	set->mask = size - 1;
+	randombytes_buf(set->key, sizeof(set->key));
+	return set->slot != NULL ? 0 : -1;
+}
+
+/* Add entry i of ts; 0 if its name was there already, 1 if added. */
+static int
+name_set_add(struct name_set *set, const struct trust_store *ts, size_t i)
+{
+	const char *name = ts->entries[i].name;
+	unsigned char h[crypto_shorthash_BYTES];
+	uint64_t x = 0;
+	size_t k, j;
+
+	(void)crypto_shorthash(h, (const unsigned char *)name, strlen(name),
+	    set->key);
+	for (k = 0; k < sizeof(x); k++)
+		x = x << 8 | h[k];
+	for (j = (size_t)x & set->mask; set->slot[j] != 0;
+	    j = (j + 1) & set->mask)
+		if (strcmp(ts->entries[set->slot[j] - 1].name, name) == 0)
+			return 0;
+	set->slot[j] = (uint32_t)i + 1;
+	return 1;
+}
+
 static int
 store_parse(struct trust_store *ts, const char *buf, size_t len,
     struct smimp_err *err)
 {
-	size_t pos = strlen(TRUST_MAGIC);
+	struct name_set names;
+	size_t pos = strlen(TRUST_MAGIC), cap = 0;
+	int ret = -1;
 
 	if (len < pos || memcmp(buf, TRUST_MAGIC, pos) != 0)
 		return corrupt(err, ts->path, 1, "not a smimp trust store");
+	if (name_set_init(&names, buf, len) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 	while (pos < len) {
 		struct trust_entry *ne;
 
-		if (buf[pos] != '\n')
-			return corrupt(err, ts->path, line_of(buf, pos),
+		if (buf[pos] != '\n') {
+			corrupt(err, ts->path, line_of(buf, pos),
 			    "expected an empty line between entries");
+			goto out;
+		}
 		pos++;
-		if (ts->n == TRUST_MAX_ENTRIES)
-			return corrupt(err, ts->path, line_of(buf, pos),
+		if (ts->n == TRUST_MAX_ENTRIES) {
+			corrupt(err, ts->path, line_of(buf, pos),
 			    "too many entries");
-		ne = realloc(ts->entries, (ts->n + 1) * sizeof(*ne));
-		if (ne == NULL)
-			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
-			    "out of memory");
-		ts->entries = ne;
+			goto out;
+		}
+		if (ts->n == cap) {
+			cap = cap > 0 ? 2 * cap : 64;
+			ne = realloc(ts->entries, cap * sizeof(*ne));
+			if (ne == NULL) {
+				smimp_err_sys(err, SMIMP_EXIT_FAIL,
+				    "out of memory");
+				goto out;
+			}
+			ts->entries = ne;
+		}
 		if (entry_parse(ts, buf, len, &pos, &ts->entries[ts->n],
 		    err) != 0) {
 			entry_release(&ts->entries[ts->n]);
-			return -1;
+			goto out;
 		}
-		if (trust_find(ts, ts->entries[ts->n].name) != NULL) {
+		if (!name_set_add(&names, ts, ts->n)) {
 			entry_release(&ts->entries[ts->n]);
-			return corrupt(err, ts->path, line_of(buf, pos),
+			corrupt(err, ts->path, line_of(buf, pos),
 			    "duplicate entry");
+			goto out;
 		}
 		ts->n++;
 	}
-	return 0;
+	ret = 0;
+out:
+	free(names.slot);
+	return ret;
 }
 
 int

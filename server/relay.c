@@ -148,8 +148,8 @@ attempt(struct server *srv, struct remote *r, const struct outbound *ob,
 		extra[i] = h[i];
 	extra[6] = NULL;
 	if (remote_request(r, "POST", ob->domain, base, "/v1/deliver",
-	    body, len, signer, srv->server_sk, extra, &rep,
-	    &err) != 0) {
+	    body, len, signer, srv->server_sk, extra, REMOTE_MAX_STATUS,
+	    &rep, &err) != 0) {
 		(void)snprintf(reason, cap, "%s", err.msg);
 		return 1;
 	}
@@ -250,8 +250,8 @@ attempt_batch(struct server *srv, struct remote *r,
 		goto singly;
 	if (remote_base(r, obs[0].domain, base, sizeof(base), &err) != 0 ||
 	    remote_request(r, "POST", obs[0].domain, base, "/v1/deliver-batch",
-	    body.buf, body.len, signer, srv->server_sk, NULL, &rep,
-	    &err) != 0) {
+	    body.buf, body.len, signer, srv->server_sk, NULL,
+	    REMOTE_MAX_STATUS, &rep, &err) != 0) {
 		/* No smimp service there is for good; no answer is not. */
 		for (i = 0; i < n; i++) {
 			res[i] = err.code == SMIMP_EXIT_TEMPFAIL ? 1 : 2;

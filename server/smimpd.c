@@ -58,6 +58,14 @@ server_remote(const struct server *srv, struct smimp_err *err)
 	o.cacert = srv->cfg.cacert[0] != '\0' ? srv->cfg.cacert : NULL;
 	o.allow_http = srv->cfg.allow_http[0] != '\0' ? srv->cfg.allow_http :
 	    NULL;
+	/*
+	 * A domain that failed discovery is not asked again for each of its
+	 * queued messages, but no longer than until the first retry.
+	 */
+	o.negative_secs = srv->cfg.retry_base < REMOTE_NEGATIVE_SECS ?
+	    srv->cfg.retry_base : REMOTE_NEGATIVE_SECS;
+	if (o.negative_secs == 0)
+		o.negative_secs = 1;
 	return remote_new(&o, err);
 }
 

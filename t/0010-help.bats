@@ -95,3 +95,25 @@ long_options() {
 	run -0 smimp keygen -u a@example.org -o a --no-passphrase
 	[ -f a.pub ]
 }
+
+@test "the front door lists only the commands it finds, and says so for one it does not" {
+	run -0 --separate-stderr smimp --help
+	[ "${lines[2]}" = "commands: keygen seal open send fetch trust" ]
+	run -2 --separate-stderr smimp revoke --help
+	[ "$stderr" = "smimp: 'revoke' is not installed: no smimp-revoke beside smimp or on PATH" ]
+	[ -z "$output" ]
+	run -2 --separate-stderr smimp help revoke
+	[ "$stderr" = "smimp: 'revoke' is not installed: no smimp-revoke beside smimp or on PATH" ]
+	# Once there is one on PATH, it is listed and run.
+	mkdir more
+	printf '#!/bin/sh\necho "revoke $*"\n' >more/smimp-revoke
+	chmod +x more/smimp-revoke
+	PATH="$PATH:$PWD/more" run -0 --separate-stderr smimp --help
+	[ "${lines[2]}" = "commands: keygen seal open send fetch trust revoke" ]
+	PATH="$PATH:$PWD/more" run -0 --separate-stderr smimp revoke -x
+	[ "$output" = "revoke -x" ]
+	# Not an executable file: not a command.
+	chmod -x more/smimp-revoke
+	PATH="$PATH:$PWD/more" run -2 --separate-stderr smimp revoke
+	[ "$stderr" = "smimp: 'revoke' is not installed: no smimp-revoke beside smimp or on PATH" ]
+}

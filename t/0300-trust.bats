@@ -128,3 +128,49 @@ setup() {
 	done
 	! ls "$SMIMP_HOME" | grep -q '\.tmp\.'
 }
+
+# big_store N: a store of N entries, addresses and some domains, without
+# logs; entry i is lines 4i-2 (empty) to 4i+1.
+big_store() {
+	mkdir -p "$SMIMP_HOME"
+	awk -v n="$1" 'BEGIN { print "smimp-trust/1"
+		for (i = 1; i <= n; i++)
+			printf "\nname: %s\ntier: known\nadded: 2026-11-24T22:00:00Z\n",
+			    (i % 4 ? "user" i "@example.org" : "@d" i ".example") }' \
+		>"$SMIMP_HOME/trust"
+}
+
+@test "a store of 20,000 entries loads, and duplicates in it are still refused" {
+	big_store 20000
+	run -0 --separate-stderr smimp-trust list
+	[ "${#lines[@]}" -eq 20000 ]
+	run -0 --separate-stderr smimp-trust show @d20000.example
+	[ "${lines[1]}" = "tier: known" ]
+	# Changes work on it, and keep every entry.
+	run -0 --separate-stderr smimp-trust add alice.pub
+	run -0 --separate-stderr smimp-trust list
+	[ "${#lines[@]}" -eq 20001 ]
+	# A name that comes again, the first entry's or a domain's, far from
+	# its first: reported at the line after the second, never rewritten.
+	for dup in user1@example.org @d8.example user19999@example.org; do
+		big_store 20000
+		printf '\nname: %s\ntier: blocked\nadded: 2026-11-24T22:00:00Z\n' "$dup" \
+			>>"$SMIMP_HOME/trust"
+		before=$(sum "$SMIMP_HOME/trust")
+		run -1 --separate-stderr smimp-trust set @example.net blocked
+		[ "$stderr" = "smimp-trust: $SMIMP_HOME/trust:80006: duplicate entry" ]
+		[ "$(sum "$SMIMP_HOME/trust")" = "$before" ]
+	done
+	# The first fault in the file is the one reported: a duplicate before
+	# a malformed entry.
+	printf '\nname: user5@example.org\ntier: none\nadded: 2026-11-24T22:00:00Z\n' \
+		>>"$SMIMP_HOME/trust"
+	run -1 --separate-stderr smimp-trust list
+	[ "$stderr" = "smimp-trust: $SMIMP_HOME/trust:80006: duplicate entry" ]
+	# Two entries of the same name next to each other.
+	big_store 2
+	printf '\nname: user1@example.org\ntier: known\nadded: 2026-11-24T22:00:00Z\n' \
+		>>"$SMIMP_HOME/trust"
+	run -1 --separate-stderr smimp-trust list
+	[ "$stderr" = "smimp-trust: $SMIMP_HOME/trust:14: duplicate entry" ]
+}

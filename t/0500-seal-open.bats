@@ -203,6 +203,21 @@ assert_nothing_released() {
 	assert_nothing_released
 }
 
+@test "the version line is judged without reading past its end" {
+	# Under the sanitizer build, a byte read past a line is a crash.
+	run -0 "$SMIMP_BUILD/t/age-version"
+	[ "$output" = "9 passed, 0 failed" ]
+	seal msg >m.age
+	for v in age-encryptio age-encryption.org age-encryption.org/ age-encryption.org/v2; do
+		{ echo "$v"; tail -n +2 m.age; } >v.age
+		run -3 --separate-stderr open_bob -o out v.age
+		why="not an age file"
+		[ "$v" = age-encryption.org/v2 ] && why="unsupported age version"
+		[ "$stderr" = "smimp-open: cannot decrypt: $why" ]
+		assert_nothing_released
+	done
+}
+
 @test "open refuses a loose key file and a wrong passphrase" {
 	echo 'pass phrase' >pass
 	smimp-keygen -u dave@example.org -o dave --passphrase-file pass >/dev/null 2>&1

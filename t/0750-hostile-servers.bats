@@ -1,0 +1,217 @@
+#!/usr/bin/env bats
+# What clients put up with from servers, and which servers they talk to
+# at all: domains that are addresses or local names, names that resolve
+# inside, base URLs elsewhere, redirects, oversized or trickling answers,
+# dead domains, a directory that answers for someone else, a mailbox
+# that never empties.  The misbehaving server is t/badserver.py, on
+# loopback over plain HTTP, reached through the resolve map.
+
+load helper
+
+setup() {
+	common_setup
+	RT="$SMIMP_BUILD/t/remotetool"
+	export SMIMP_ALLOW_HTTP=example.org
+	unset SMIMP_RESOLVE SMIMP_CACERT SMIMP_CONFIG
+}
+
+teardown() {
+	local p
+	for p in bad.pid smimpd.pid; do
+		[ -f "$BATS_TEST_TMPDIR/$p" ] && kill "$(cat "$BATS_TEST_TMPDIR/$p")" 2>/dev/null
+	done
+	return 0
+}
+
+# bad MODE [ARG]: t/badserver.py as example.org (any earlier one stops),
+# its requests in requests.log.
+bad() {
+	[ -f bad.pid ] && kill "$(cat bad.pid)" 2>/dev/null
+	rm -f port
+	python3 "$REPO/t/badserver.py" port "$@" >requests.log 2>&1 &
+	echo $! >bad.pid
+	for _ in $(seq 50); do [ -s port ] && break; sleep 0.1; done
+	PORT=$(cat port)
+	export SMIMP_RESOLVE="example.org=127.0.0.1:$PORT"
+}
+
+@test "domains that are IP addresses or name this machine are refused" {
+	run -1 --separate-stderr "$RT" base 127.0.0.1 127.1 0x7f.1 2130706433 \
+		'[::1]' ::1 localhost LOCALHOST app.localhost 'a b.org'
+	[ "${stderr_lines[0]}" = "remotetool: refusing the domain '127.0.0.1': it is an IP address" ]
+	[ "${stderr_lines[1]}" = "remotetool: refusing the domain '127.1': it is an IP address" ]
+	[ "${stderr_lines[2]}" = "remotetool: refusing the domain '0x7f.1': it is an IP address" ]
+	[ "${stderr_lines[3]}" = "remotetool: refusing the domain '2130706433': it is an IP address" ]
+	[ "${stderr_lines[4]}" = "remotetool: refusing the domain '[::1]': it is an IP address" ]
+	[ "${stderr_lines[5]}" = "remotetool: refusing the domain '::1': it is an IP address" ]
+	[ "${stderr_lines[6]}" = "remotetool: refusing the domain 'localhost': it names this machine" ]
+	[ "${stderr_lines[7]}" = "remotetool: refusing the domain 'LOCALHOST': it names this machine" ]
+	[ "${stderr_lines[8]}" = "remotetool: refusing the domain 'app.localhost': it names this machine" ]
+	[ "${stderr_lines[9]}" = "remotetool: refusing the domain 'a b.org': not a domain name" ]
+	[ "${#stderr_lines[@]}" -eq 10 ]
+	[ -z "$output" ]
+	# The same from a command, and from the resolve map's point of view
+	# nothing changed: a domain it names may be anything.
+	mkid alice alice@example.org
+	run -1 --separate-stderr smimp-seal -i alice.key -r dave@10.0.0.1 alice.pub
+	[ "$stderr" = "smimp-seal: no identity pinned for dave@10.0.0.1, and the lookup failed: refusing the domain '10.0.0.1': it is an IP address" ]
+	run -1 --separate-stderr smimp-trust fetch dave@localhost
+	[ "$stderr" = "smimp-trust: refusing the domain 'localhost': it names this machine" ]
+	bad dead
+	SMIMP_RESOLVE="localhost=127.0.0.1:$PORT" SMIMP_ALLOW_HTTP=localhost \
+		run -1 --separate-stderr "$RT" base localhost
+	[ "$stderr" = "remotetool: localhost: no smimp service (HTTP 404)" ]
+}
+
+@test "connections go to public addresses only, unless the resolve map says so" {
+	run -0 "$SMIMP_BUILD/t/address-class"
+	[ "$output" = "68 passed, 0 failed" ]
+}
+
+@test "a name that resolves to an address inside is refused when connecting" {
+	# A name other than localhost that this machine resolves to one
+	# loopback address, from /etc/hosts.
+	name=
+	while read -r addr names; do
+		case $addr in 127.*|::1) ;; *) continue ;; esac
+		for n in $names; do
+			case $n in *localhost*|*[!a-z0-9.-]*) continue ;; esac
+			[ "$(getent ahosts "$n" | awk '{print $1}' | sort -u)" = "$addr" ] || continue
+			name=$n
+			break 2
+		done
+	done </etc/hosts
+	[ -n "$name" ] || skip "no loopback name in /etc/hosts"
+	run -1 --separate-stderr "$RT" base "$name"
+	[ "$stderr" = "remotetool: $name: refusing to connect to $addr: not a public address" ]
+	# smimpd's relay goes through the same code: it does not deliver
+	# there either.
+	make_cert
+	mkid alice alice@example.org
+	mkid dave "dave@$name"
+	smimpd --data data --domain example.org adduser alice@example.org alice.pub
+	SPORT=$(free_port)
+	smimpd -d --data data --domain example.org --listen "127.0.0.1:$SPORT" \
+		--cert cert.pem --key key.pem 2>server.log &
+	echo $! >smimpd.pid
+	for _ in $(seq 50); do
+		curl -s --cacert cert.pem "https://127.0.0.1:$SPORT/smimp/version" >/dev/null && break
+		sleep 0.1
+	done
+	mid=$(echo hi | smimp-seal -i alice.key -r dave.pub |
+		SMIMP_RESOLVE="example.org=127.0.0.1:$SPORT" SMIMP_CACERT=cert.pem \
+		SMIMP_ALLOW_HTTP= smimp-send -i alice.key)
+	for _ in $(seq 100); do grep -q "relay $mid" server.log && break; sleep 0.1; done
+	kill "$(cat smimpd.pid)"
+	grep -qF "relay $mid to $name: $name: refusing to connect to $addr: not a public address; retrying" server.log
+}
+
+@test "the base URL is on the domain or a subdomain, without a user name" {
+	bad base "$BATS_TEST_TMPDIR/base.txt"
+	for ok in "http://api.example.org:$PORT/smimp" "http://API.Example.ORG/smimp" \
+	    "http://127.0.0.1:$PORT/smimp"; do
+		echo "$ok" >base.txt
+		run -0 --separate-stderr "$RT" base example.org
+		[ "$output" = "$ok" ]
+	done
+	for no in http://example.org.evil.net/smimp http://evilexample.org/smimp \
+	    "http://127.0.0.2:$PORT/smimp" "http://127.0.0.1:1/smimp" \
+	    "http://[::1]:$PORT/smimp" http://10.0.0.1/smimp http://2130706433/smimp; do
+		echo "$no" >base.txt
+		run -1 --separate-stderr "$RT" base example.org
+		[ "$stderr" = "remotetool: refusing '$no' for example.org: not on example.org or a subdomain of it" ]
+	done
+	echo "http://example.org@127.0.0.1:$PORT/smimp" >base.txt
+	run -1 --separate-stderr "$RT" base example.org
+	[ "$stderr" = "remotetool: refusing 'http://example.org@127.0.0.1:$PORT/smimp' for example.org: a user name in the URL" ]
+	echo "ftp://example.org/smimp" >base.txt
+	run -1 --separate-stderr "$RT" base example.org
+	[ "$stderr" = "remotetool: refusing 'ftp://example.org/smimp' for example.org: only HTTPS (allow plain HTTP for a domain with --allow-http)" ]
+	printf 'http://example.org/a\tb\n' >base.txt
+	run -1 --separate-stderr "$RT" base example.org
+	[ "$stderr" = "remotetool: example.org: bad discovery answer" ]
+}
+
+@test "redirects are refused" {
+	bad redirect
+	run -1 --separate-stderr "$RT" base example.org
+	[ "$stderr" = "remotetool: example.org: GET /.well-known/smimp.txt answered HTTP 302: redirects are refused" ]
+	[ "$(cat requests.log)" = "GET /.well-known/smimp.txt" ]
+}
+
+@test "answers past the cap of their kind are refused" {
+	bad big-discovery
+	run -1 --separate-stderr "$RT" base example.org
+	[ "$stderr" = "remotetool: example.org: refusing an answer over 512 bytes to GET /.well-known/smimp.txt" ]
+	bad big-meta
+	run -1 --separate-stderr "$RT" meta example.org
+	[ "$stderr" = "remotetool: example.org: refusing an answer over 8192 bytes to GET /smimp/v1/meta" ]
+	bad big-log
+	run -1 --separate-stderr "$RT" lookup alice@example.org
+	[ "$stderr" = "remotetool: example.org: refusing an answer over 1048576 bytes to GET /smimp/v1/users/alice@example.org/log" ]
+	run -1 --separate-stderr smimp-trust fetch alice@example.org
+	[ "$stderr" = "smimp-trust: example.org: refusing an answer over 1048576 bytes to GET /smimp/v1/users/alice@example.org/log" ]
+	bad big-listing
+	mkid bob bob@example.org
+	run -1 --separate-stderr smimp-fetch -i bob.key -d mail
+	[ "${stderr_lines[1]}" = "smimp-fetch: example.org: refusing an answer over 1024000 bytes to GET /smimp/v1/mailbox" ]
+	[ -z "$(find mail -type f ! -name .smimp-pending)" ]
+}
+
+@test "a server that trickles its answer is given up on" {
+	bad trickle
+	start=$SECONDS
+	run -75 --separate-stderr "$RT" base example.org
+	[ "$stderr" = "remotetool: http://127.0.0.1:$PORT/.well-known/smimp.txt: Timeout was reached" ]
+	[ $((SECONDS - start)) -lt 60 ]
+}
+
+@test "a failed discovery is remembered: a dead domain is asked once" {
+	bad dead
+	run -1 --separate-stderr "$RT" base example.org example.org example.org
+	[ "${#stderr_lines[@]}" -eq 3 ]
+	for l in "${stderr_lines[@]}"; do
+		[ "$l" = "remotetool: example.org: no smimp service (HTTP 404)" ]
+	done
+	[ "$(cat requests.log)" = "GET /.well-known/smimp.txt" ]
+	# smimp-send with several messages: one discovery for all.
+	mkid alice alice@example.org
+	echo a | smimp-seal -i alice.key -r alice.pub >a.age
+	echo b | smimp-seal -i alice.key -r alice.pub >b.age
+	: >requests.log
+	run -1 --separate-stderr smimp-send -i alice.key a.age b.age
+	[ "${stderr_lines[0]}" = "smimp-send: example.org: no smimp service (HTTP 404)" ]
+	[ "${stderr_lines[1]}" = "smimp-send: example.org: no smimp service (HTTP 404)" ]
+	[ "$(cat requests.log)" = "GET /.well-known/smimp.txt" ]
+}
+
+@test "a directory that answers with someone else's identity is named in the error" {
+	mkid bob bob@example.org
+	bad wrong-log "$BATS_TEST_TMPDIR/bob.pub"
+	run -3 --separate-stderr smimp-trust fetch dave@example.org
+	[ "$stderr" = "smimp-trust: the directory of example.org answered for dave@example.org with the identity of bob@example.org" ]
+	[ ! -e "$SMIMP_HOME/trust" ]
+}
+
+@test "smimp-fetch stops when the server lists what it already acknowledged" {
+	mkid bob bob@example.org
+	bad stuck-mailbox
+	run -75 --separate-stderr timeout 300 smimp-fetch -i bob.key -d mail
+	[ "${stderr_lines[0]}" = "smimp-fetch: 1000 fetched: 0 to the inbox, 1000 to Other, 0 dropped" ]
+	[ "${stderr_lines[1]}" = "smimp-fetch: mailbox: the server lists again 1000 messages already acknowledged: no progress" ]
+	[ "${#stderr_lines[@]}" -eq 2 ]
+	[ "$(ls mail/.Other/new | wc -l)" -eq 1000 ]
+	# Each message was downloaded once, the listing asked for twice.
+	[ "$(grep -c '^GET /smimp/v1/mailbox/' requests.log)" -eq 1000 ]
+	[ "$(grep -c '^GET /smimp/v1/mailbox$' requests.log)" -eq 2 ]
+}
+
+@test "smimp-fetch does not download again what it acknowledged in this run" {
+	mkid bob bob@example.org
+	bad lagging-mailbox
+	run -0 --separate-stderr smimp-fetch -i bob.key -d mail
+	[ "$stderr" = "smimp-fetch: 1510 fetched: 0 to the inbox, 1510 to Other, 0 dropped" ]
+	[ "$(grep -c '^GET /smimp/v1/mailbox/[0-9]' requests.log)" -eq 1510 ]
+	[ "$(grep '^GET /smimp/v1/mailbox/[0-9]' requests.log | sort | uniq -d)" = "" ]
+	[ "$(grep -c '^GET /smimp/v1/mailbox$' requests.log)" -eq 3 ]
+}

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""A smimp server that misbehaves, for the tests of what clients put up
+with.  Plain HTTP on 127.0.0.1 (clients reach it through the resolve map
+and allow-http), a free port written to PORTFILE once it listens, one
+"METHOD PATH" line per request on stdout.
+
+    badserver.py PORTFILE MODE [ARG]
+
+MODE says what goes wrong; everything else answers as a server would
+that has no users.  The base URL it names is http://127.0.0.1:PORT/smimp
+unless MODE is base: then it is what the file ARG holds, read afresh
+for each request.
+"""
+import http.server
+import json
+import os
+import sys
+import time
+
+PORTFILE, MODE = sys.argv[1], sys.argv[2]
+ARG = sys.argv[3] if len(sys.argv) > 3 else None
+
+
+def listing(ids):
+    return json.dumps([{"id": i, "from": "a@example.org",
+                        "message_id": "m%d@example.org" % i, "size": 20,
+                        "received": "2026-11-24T22:00:00Z"} for i in ids])
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def answer(self, status, body, ctype="application/json", length=True):
+        if isinstance(body, str):
+            body = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        if length:
+            self.send_header("Content-Length", str(len(body)))
+        else:
+            # Delimited by the end of the connection: no size up front.
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(body)
+
+    def base(self):
+        port = self.server.server_address[1]
+        if MODE == "base":
+            with open(ARG) as f:
+                return f.read().strip()
+        return "http://127.0.0.1:%d/smimp" % port
+
+    def do_POST(self):
+        self.do_GET()
+
+    def do_DELETE(self):
+        self.do_GET()
+
+    def do_GET(self):
+        print(self.command, self.path, flush=True)
+        n = int(self.headers.get("Content-Length") or 0)
+        if n:
+            self.rfile.read(n)
+        path = self.path
+        if path == "/.well-known/smimp.txt":
+            if MODE == "dead":
+                return self.answer(404, '{"error":"no such thing"}')
+            if MODE == "big-discovery":
+                return self.answer(200, self.base() + "/" * 600 + "\n",
+                                   "text/plain", length=False)
+            if MODE == "redirect":
+                self.send_response(302)
+                self.send_header("Location", self.base() + "/elsewhere")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
+            if MODE == "trickle":
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", "100")
+                self.end_headers()
+                for _ in range(100):
+                    self.wfile.write(b"h")
+                    self.wfile.flush()
+                    time.sleep(1)
+                return None
+            return self.answer(200, self.base() + "\n", "text/plain")
+        if path == "/smimp/v1/meta" and MODE == "big-meta":
+            return self.answer(200, json.dumps(
+                {"domain": "example.org", "pad": "x" * 9000}))
+        if path.startswith("/smimp/v1/users/") and path.endswith("/log"):
+            if MODE == "big-log":
+                return self.answer(200, b"x" * (1024 * 1024 + 1),
+                                   "application/octet-stream", length=False)
+            if MODE == "wrong-log":
+                with open(ARG, "rb") as f:
+                    return self.answer(200, f.read(),
+                                       "application/octet-stream")
+        if path == "/smimp/v1/mailbox":
+            if MODE == "big-listing":
+                entry = {"id": 1, "from": "a@example.org",
+                         "message_id": "m" * 200, "size": 1,
+                         "received": "2026-11-24T22:00:00Z"}
+                return self.answer(200, json.dumps([entry] * 4000),
+                                   length=False)
+            if MODE == "stuck-mailbox":
+                # A full page, the same every time: acknowledgements
+                # are taken and ignored.
+                return self.answer(200, listing(range(1, 1001)))
+            if MODE == "lagging-mailbox":
+                # As a replica behind would: the second full page starts
+                # with half of the first, the third is short.
+                self.server.listings += 1
+                first = {1: 1, 2: 501}.get(self.server.listings, 1501)
+                last = 1510 if first == 1501 else first + 999
+                return self.answer(200, listing(range(first, last + 1)))
+            return self.answer(200, "[]")
+        if path.startswith("/smimp/v1/mailbox/") and MODE.endswith("-mailbox"):
+            if path == "/smimp/v1/mailbox/ack":
+                return self.answer(200, '{"acknowledged":64}')
+            return self.answer(200, "not a message, number %s\n" %
+                               path.rsplit("/", 1)[1],
+                               "application/octet-stream")
+        return self.answer(404, '{"error":"no such thing"}')
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server.daemon_threads = True
+server.listings = 0
+with open(PORTFILE + ".tmp", "w") as f:
+    f.write("%d\n" % server.server_address[1])
+os.rename(PORTFILE + ".tmp", PORTFILE)
+server.serve_forever()
