@@ -53,6 +53,7 @@ static struct {
 	struct submission *msgs;
 	size_t nmsgs;
 	_Atomic double *sent_at; /* per message: when its submission answered */
+	unsigned char *listed;	/* per message: seen in the mailbox already */
 	_Atomic size_t next;
 	_Atomic size_t failed;
 	_Atomic int done_sending;
@@ -230,7 +231,7 @@ acker(void *arg)
  * were new, -1 on error.
  */
 static int
-watch_once(struct remote *r, const char *base, long long *max_id)
+watch_once(struct remote *r, const char *base)
 {
 	const char *me = g.watcher.sk.address, *domain = address_domain(me);
 	struct remote_reply rep;
@@ -257,11 +258,13 @@ watch_once(struct remote *r, const char *base, long long *max_id)
 		double t = now();
 
 		id = json_integer_value(json_object_get(e, "id"));
-		if (id <= *max_id)
-			continue;
-		*max_id = id;
-		seen++;
 		m = mid != NULL ? find_message(mid) : -1;
+		/* Ids are random: what is new is told by the message id. */
+		if (m >= 0 && g.listed[m])
+			continue;
+		if (m >= 0)
+			g.listed[m] = 1;
+		seen++;
 		if (m >= 0 && g.drain && g.sent_at[m] == 0)
 			g.sent_at[m] = t;	/* only arrivals are timed */
 		if (m >= 0 && g.sent_at[m] > 0) {
@@ -284,7 +287,6 @@ watcher(void *arg)
 	struct smimp_err err;
 	char base[512];
 	double quiet_since = 0;
-	long long max_id = 0;
 
 	if (remote_base(r, address_domain(g.watcher.sk.address), base,
 	    sizeof(base), &err) != 0) {
@@ -292,7 +294,7 @@ watcher(void *arg)
 		goto out;
 	}
 	for (;;) {
-		int n = watch_once(r, base, &max_id);
+		int n = watch_once(r, base);
 
 		if (n < 0)
 			break;
@@ -336,7 +338,8 @@ prepare(char **files, size_t n)
 
 	g.msgs = calloc(n, sizeof(*g.msgs));
 	g.sent_at = calloc(n, sizeof(*g.sent_at));
-	if (g.msgs == NULL || g.sent_at == NULL) {
+	g.listed = calloc(n, 1);
+	if (g.msgs == NULL || g.sent_at == NULL || g.listed == NULL) {
 		fprintf(stderr, "smimp-load: out of memory\n");
 		exit(1);
 	}

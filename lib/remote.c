@@ -1,5 +1,6 @@
 #include <arpa/inet.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -124,6 +125,10 @@ struct call {
 	int over;			/* the answer went past cap */
 	char refused[INET6_ADDRSTRLEN];	/* an address not connected to */
 	struct sbuf *body;
+	/* What the request sends: bytes in memory, or a file read as sent. */
+	const void *out;
+	int out_fd;			/* or -1 */
+	uint64_t out_len;
 };
 
 /* An environment variable, unset when empty. */
@@ -230,24 +235,6 @@ remote_opts_defaults(struct remote_opts *o, struct smimp_err *err)
 	}
 	free(buf);
 	return ret;
-}
-
-/* Is name in the comma-separated list? */
-static int
-in_list(const char *list, const char *name)
-{
-	size_t n = strlen(name);
-	const char *p = list;
-
-	while (p != NULL && *p != '\0') {
-		while (*p == ' ' || *p == ',')
-			p++;
-		if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0' ||
-		    p[n] == '='))
-			return 1;
-		p = strchr(p, ',');
-	}
-	return 0;
 }
 
 /* The HOST:PORT that domain maps to, into out; 0 if not mapped. */
@@ -614,7 +601,7 @@ target_check(const struct remote *r, const char *domain, const char *url,
 	}
 	http = strcmp(scheme, "http") == 0;
 	if (strcmp(scheme, "https") != 0 && !(http && r->o.allow_http !=
-	    NULL && in_list(r->o.allow_http, domain))) {
+	    NULL && list_has(r->o.allow_http, domain))) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "refusing '%.100s' for "
 		    "%s: only HTTPS (allow plain HTTP for a domain with "
 		    "--allow-http)", url, domain);
@@ -645,13 +632,34 @@ out:
 
 static const char *url_path(const char *url);
 
+/* libcurl asks for the next piece of a file body. */
+static size_t
+feed(char *buf, size_t size, size_t n, void *arg)
+{
+	struct call *c = arg;
+	size_t want = size * n;
+	ssize_t got;
+
+	if (want > c->out_len)
+		want = (size_t)c->out_len;
+	if (want == 0)
+		return 0;
+	do
+		got = read(c->out_fd, buf, want);
+	while (got < 0 && errno == EINTR);
+	if (got <= 0)
+		return CURL_READFUNC_ABORT;	/* the file is shorter */
+	c->out_len -= (uint64_t)got;
+	return (size_t)got;
+}
+
 static int
 perform(struct remote *r, struct call *c, const char *method,
-    const char *url, const void *body, size_t len,
-    struct curl_slist *headers, struct remote_reply *rep,
+    const char *url, struct curl_slist *headers, struct remote_reply *rep,
     struct smimp_err *err)
 {
-	long secs = len > REMOTE_SHORT_BYTES || c->cap > REMOTE_SHORT_BYTES ?
+	long secs = c->out_len > REMOTE_SHORT_BYTES ||
+	    c->cap > REMOTE_SHORT_BYTES ?
 	    REMOTE_LONG_SECS : REMOTE_SHORT_SECS;
 	CURLcode rc = CURLE_OK;
 
@@ -688,9 +696,15 @@ perform(struct remote *r, struct call *c, const char *method,
 	SET(CURLOPT_CUSTOMREQUEST, method);
 	if (r->o.cacert != NULL)
 		SET(CURLOPT_CAINFO, r->o.cacert);
-	if (strcmp(method, "POST") == 0) {
-		SET(CURLOPT_POSTFIELDS, len > 0 ? body : "");
-		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	if (strcmp(method, "POST") == 0 && c->out_fd >= 0) {
+		/* Read as it goes out: constant memory whatever the size. */
+		SET(CURLOPT_POST, 1L);
+		SET(CURLOPT_READFUNCTION, feed);
+		SET(CURLOPT_READDATA, c);
+		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->out_len);
+	} else if (strcmp(method, "POST") == 0) {
+		SET(CURLOPT_POSTFIELDS, c->out_len > 0 ? c->out : "");
+		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->out_len);
 	}
 #undef SET
 	if (rc != CURLE_OK)
@@ -782,15 +796,16 @@ discover(struct remote *r, const char *domain, char *base, size_t cap,
 	memset(&c, 0, sizeof(c));
 	c.domain = domain;
 	c.cap = REMOTE_MAX_DISCOVERY;
+	c.out_fd = -1;
 	if (mapped(r, domain, hostport, sizeof(hostport)))
 		(void)snprintf(url, sizeof(url), "%s://%s/.well-known/smimp.txt",
-		    r->o.allow_http != NULL && in_list(r->o.allow_http, domain)
+		    r->o.allow_http != NULL && list_has(r->o.allow_http, domain)
 		    ? "http" : "https", hostport);
 	else
 		(void)snprintf(url, sizeof(url),
 		    "https://%s/.well-known/smimp.txt", domain);
 	if (target_check(r, domain, url, &c.any_address, err) != 0 ||
-	    perform(r, &c, "GET", url, NULL, 0, NULL, &rep, err) != 0)
+	    perform(r, &c, "GET", url, NULL, &rep, err) != 0)
 		return -1;
 	if (rep.status != 200) {
 		smimp_err_set(err, rep.status >= 500 ? SMIMP_EXIT_TEMPFAIL :
@@ -891,38 +906,36 @@ split_headers(const char *const *extra, char (*names)[64],
 	return 0;
 }
 
-int
-remote_request(struct remote *r, const char *method, const char *domain,
-    const char *base, const char *path, const void *body, size_t len,
-    const char *signer, const unsigned char *secret,
-    const char *const *extra, size_t cap, struct remote_reply *rep,
-    struct smimp_err *err)
+/*
+ * A request whose body (c->out or c->out_fd, c->out_len) hashes to hash;
+ * see remote_request.
+ */
+static int
+request(struct remote *r, struct call *c, const char *method,
+    const char *domain, const char *base, const char *path,
+    const unsigned char hash[32], const char *signer,
+    const unsigned char *secret, const char *const *extra,
+    struct remote_reply *rep, struct smimp_err *err)
 {
 	struct curl_slist *headers = NULL, *h;
 	struct reqsig_header sh[REQSIG_HEADERS_MAX];
 	char names[REQSIG_HEADERS_MAX][64];
 	char url[1024], line[512], hex[REQSIG_HASH_STRLEN];
-	unsigned char hash[32];
 	struct reqsig rs;
 	size_t nh;
-	struct call c;
 	int ret = -1;
 
-	memset(&c, 0, sizeof(c));
-	c.domain = domain;
-	c.cap = cap;
 	if ((size_t)snprintf(url, sizeof(url), "%s%s", base, path) >=
 	    sizeof(url))
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "URL too long");
-	if (target_check(r, domain, url, &c.any_address, err) != 0)
+	if (target_check(r, domain, url, &c->any_address, err) != 0)
 		return -1;
 	if (secret != NULL) {
-		reqsig_body_hash(hash, body, len);
 		if (split_headers(extra, names, sh, &nh, err) != 0 ||
 		    reqsig_sign(&rs, signer, method, domain, url_path(url),
 		    hash, sh, nh, secret, time_now(), err) != 0)
 			return -1;
-		sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
+		sodium_bin2hex(hex, sizeof(hex), hash, 32);
 #define ADD(fmt, v) do { \
 	(void)snprintf(line, sizeof(line), fmt, v); \
 	h = cu.slist_append(headers, line); \
@@ -946,15 +959,78 @@ remote_request(struct remote *r, const char *method, const char *domain,
 	 * A server answers from the headers whether it will take the body
 	 * (authentication, size): wait for its word before sending one.
 	 */
-	ADD("%s", len > 0 ? "Expect: 100-continue" : "Expect:");
+	ADD("%s", c->out_len > 0 ? "Expect: 100-continue" : "Expect:");
 #undef ADD
-	ret = perform(r, &c, method, url, body, len, headers, rep, err);
+	ret = perform(r, c, method, url, headers, rep, err);
 	goto out;
 nomem:
 	smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 out:
 	cu.slist_free_all(headers);
 	return ret;
+}
+
+int
+remote_request(struct remote *r, const char *method, const char *domain,
+    const char *base, const char *path, const void *body, size_t len,
+    const char *signer, const unsigned char *secret,
+    const char *const *extra, size_t cap, struct remote_reply *rep,
+    struct smimp_err *err)
+{
+	unsigned char hash[32];
+	struct call c;
+
+	memset(&c, 0, sizeof(c));
+	c.domain = domain;
+	c.cap = cap;
+	c.out = body;
+	c.out_fd = -1;
+	c.out_len = len;
+	reqsig_body_hash(hash, body, len);
+	return request(r, &c, method, domain, base, path, hash, signer, secret,
+	    extra, rep, err);
+}
+
+int
+remote_request_fd(struct remote *r, const char *method, const char *domain,
+    const char *base, const char *path, int fd, uint64_t len,
+    const char *signer, const unsigned char *secret,
+    const char *const *extra, size_t cap, struct remote_reply *rep,
+    struct smimp_err *err)
+{
+	crypto_generichash_state hs;
+	unsigned char hash[32], buf[64 * 1024];
+	uint64_t left = len;
+	struct call c;
+	ssize_t got;
+
+	/* The hash first, for the signature; then the file goes out. */
+	(void)crypto_generichash_init(&hs, NULL, 0, 32);
+	if (lseek(fd, 0, SEEK_SET) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read the "
+		    "body");
+	while (left > 0) {
+		got = read(fd, buf, left < sizeof(buf) ? (size_t)left :
+		    sizeof(buf));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read "
+			    "the body");
+		(void)crypto_generichash_update(&hs, buf, (size_t)got);
+		left -= (uint64_t)got;
+	}
+	(void)crypto_generichash_final(&hs, hash, 32);
+	if (lseek(fd, 0, SEEK_SET) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read the "
+		    "body");
+	memset(&c, 0, sizeof(c));
+	c.domain = domain;
+	c.cap = cap;
+	c.out_fd = fd;
+	c.out_len = len;
+	return request(r, &c, method, domain, base, path, hash, signer, secret,
+	    extra, rep, err);
 }
 
 int

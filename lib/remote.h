@@ -16,6 +16,7 @@
 #define SMIMP_REMOTE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 #include "util.h"
@@ -102,6 +103,16 @@ void remote_reply_release(struct remote_reply *rep);
 int remote_request(struct remote *r, const char *method, const char *domain,
     const char *base, const char *path, const void *body, size_t len,
     const char *signer, const unsigned char *secret,
+    const char *const *extra, size_t cap, struct remote_reply *rep,
+    struct smimp_err *err);
+/*
+ * The same with the body read from fd (len bytes from its start): read
+ * once for the hash the signature covers, then again as it is sent, in
+ * constant memory.
+ */
+int remote_request_fd(struct remote *r, const char *method,
+    const char *domain, const char *base, const char *path, int fd,
+    uint64_t len, const char *signer, const unsigned char *secret,
     const char *const *extra, size_t cap, struct remote_reply *rep,
     struct smimp_err *err);
 

@@ -257,3 +257,20 @@ message_id_valid(const char *s)
 	return n > 0 && n <= 200 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "abcdefghijklmnopqrstuvwxyz0123456789._@+=:-") == n;
 }
+
+int
+list_has(const char *list, const char *item)
+{
+	size_t n = strlen(item);
+	const char *p = list;
+
+	while (p != NULL && *p != '\0') {
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (strncmp(p, item, n) == 0 && (p[n] == ',' || p[n] == '\0' ||
+		    p[n] == ' ' || p[n] == '='))
+			return 1;
+		p = strchr(p, ',');
+	}
+	return 0;
+}

@@ -59,6 +59,12 @@ int kv_value_copy(const struct kv_line *kv, char *out, size_t cap);
  * "._@+=:-", so that it can go into headers, JSON and file names as is.
  */
 int message_id_valid(const char *s);
+
+/*
+ * Is item one of the comma-separated entries of list?  An entry ends at
+ * a comma, a blank or '=' (a "name=value" entry counts by its name).
+ */
+int list_has(const char *list, const char *item);
 /* Parse a canonical unsigned decimal (no sign, no leading zero). */
 int parse_u64(const char *s, size_t len, uint64_t *out);
 

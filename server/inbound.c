@@ -42,23 +42,6 @@ struct item {
 	const char *why;
 };
 
-static int
-in_list(const char *list, const char *it)
-{
-	size_t n = strlen(it);
-	const char *p = list;
-
-	while (p != NULL && *p != '\0') {
-		while (*p == ' ' || *p == ',')
-			p++;
-		if (strncmp(p, it, n) == 0 && (p[n] == ',' || p[n] == '\0' ||
-		    p[n] == ' '))
-			return 1;
-		p = strchr(p, ',');
-	}
-	return 0;
-}
-
 static unsigned int
 fail(struct item *it, unsigned int status, const char *why)
 {
@@ -86,7 +69,7 @@ check_recipients(struct exchange *x, struct item *it, const char *sorted)
 			p++;
 		if (it->n == MSG_MAX_RECIPIENTS ||
 		    address_normalize(p, it->rcpts[it->n], &err) != 0 ||
-		    !in_list(sorted, it->rcpts[it->n]) ||
+		    !list_has(sorted, it->rcpts[it->n]) ||
 		    strcmp(address_domain(it->rcpts[it->n]),
 		    x->srv->cfg.domain) != 0)
 			return fail(it, 400, "recipient not stamped or not ours");

@@ -122,13 +122,14 @@ answer_reason(char *out, size_t cap, const char *domain, long status,
 /* One delivery attempt: 0 delivered, 1 retry later, 2 permanent failure. */
 static int
 attempt(struct server *srv, struct remote *r, const struct outbound *ob,
-    const unsigned char *body, size_t len, char *reason, size_t cap)
+    char *reason, size_t cap)
 {
 	struct remote_reply rep;
 	struct smimp_err err;
 	char base[512], signer[300], h[6][8400];
 	const char *extra[7];
-	int i, ret;
+	uint64_t len;
+	int i, ret, fd;
 
 	smimp_err_clear(&err);
 	if (remote_base(r, ob->domain, base, sizeof(base), &err) != 0) {
@@ -147,9 +148,17 @@ attempt(struct server *srv, struct remote *r, const struct outbound *ob,
 	for (i = 0; i < 6; i++)
 		extra[i] = h[i];
 	extra[6] = NULL;
-	if (remote_request(r, "POST", ob->domain, base, "/v1/deliver",
-	    body, len, signer, srv->server_sk, extra, REMOTE_MAX_STATUS,
-	    &rep, &err) != 0) {
+	/* The body goes out from the store's file as it is read. */
+	ret = store_outbound_open(srv->store, ob->id, &fd, &len, &err);
+	if (ret != STORE_OK) {
+		(void)snprintf(reason, cap, "%s", ret == STORE_ERROR ? err.msg :
+		    "the queued body is gone");
+		return 1;
+	}
+	ret = remote_request_fd(r, "POST", ob->domain, base, "/v1/deliver", fd,
+	    len, signer, srv->server_sk, extra, REMOTE_MAX_STATUS, &rep, &err);
+	(void)close(fd);
+	if (ret != 0) {
 		(void)snprintf(reason, cap, "%s", err.msg);
 		return 1;
 	}
@@ -239,8 +248,7 @@ attempt_batch(struct server *srv, struct remote *r,
 	int all = -1;
 
 	if (n == 1) {
-		res[0] = attempt(srv, r, &obs[0], bodies[0], (size_t)obs[0].len,
-		    reasons[0], 1024);
+		res[0] = attempt(srv, r, &obs[0], reasons[0], 1024);
 		return;
 	}
 	smimp_err_clear(&err);
@@ -290,8 +298,7 @@ attempt_batch(struct server *srv, struct remote *r,
 		goto out;
 singly:
 	for (i = 0; i < n; i++)
-		res[i] = attempt(srv, r, &obs[i], bodies[i], (size_t)obs[i].len,
-		    reasons[i], 1024);
+		res[i] = attempt(srv, r, &obs[i], reasons[i], 1024);
 out:
 	sbuf_release(&body);
 }
@@ -406,7 +413,7 @@ relay_main(void *arg)
 	unsigned long wakes;
 	size_t n, i;
 	int64_t now;
-	int stop;
+	int stop, loaded;
 
 	/* Unique per node and worker: only this worker finishes its claims. */
 	(void)snprintf(owner, sizeof(owner), "%s:%u", srv->relay_node,
@@ -434,7 +441,10 @@ relay_main(void *arg)
 			log_warnx("relay: %s", err.msg);
 			n = 0;
 		}
-		if (n > 0)
+		/* A batch goes out of memory (at most RELAY_BATCH_BYTES); a
+		   single message streams from its file. */
+		loaded = n > 1;
+		if (loaded)
 			n = load_bodies(srv, owner, obs, n, bodies);
 		if (n == 0) {
 			idle_wait(srv, wakes);
@@ -443,7 +453,8 @@ relay_main(void *arg)
 		attempt_batch(srv, r, obs, bodies, n, res, reasons);
 		settle(srv, owner, obs, n, res, reasons);
 		for (i = 0; i < n; i++) {
-			free(bodies[i]);
+			if (loaded)
+				free(bodies[i]);
 			outbound_release(&obs[i]);
 		}
 	}

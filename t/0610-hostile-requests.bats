@@ -81,7 +81,9 @@ vmhwm_kib() { awk '/^VmHWM/ { print $2 }' "/proc/$(cat pid)/status"; }
 	# Each gets 401, or sees the connection closed while still sending.
 	[ -z "$(cat code* | tr -d '\n' | sed 's/401//g; s/000//g')" ]
 	[ "$(vmhwm_kib)" -lt $((80 * 1024)) ]
-	# Nothing was kept: no body stored, no spool file left.
+	# Nothing was kept: no body stored, no spool file left (once the
+	# server has closed the connections the clients dropped).
+	for _ in $(seq 50); do [ -z "$(ls data/spool)" ] && break; sleep 0.1; done
 	[ -z "$(ls data/spool)" ]
 	[ "$(find data/bodies -type f | wc -l)" -eq 0 ]
 }

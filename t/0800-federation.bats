@@ -150,6 +150,22 @@ fetch() { SMIMP_HOME="$BOBHOME" smimp-fetch -i "$1.key" -d "mail-$1"; }
 	[[ "$stderr" == "smimp-fetch: 0 fetched:"* ]]
 }
 
+@test "a 60 MiB message crosses to the other domain with both servers in constant memory" {
+	[[ "$SMIMP_BUILD" != *-san ]] || skip "resident size means nothing under AddressSanitizer"
+	start org example.org "$ORG"
+	start net example.net "$NET"
+	head -c 60M /dev/urandom | smimp-seal -i alice.key -r bob.pub >big.age
+	mid=$(smimp-send -i alice.key big.age)
+	for _ in $(seq 300); do grep -q "relayed $mid" org.log && break; sleep 0.1; done
+	grep -q "relayed $mid" org.log
+	for p in org net; do
+		[ "$(awk '/^VmHWM/ { print $2 }' "/proc/$(cat $p.pid)/status")" -lt $((80 * 1024)) ]
+	done
+	run -0 --separate-stderr fetch bob
+	[ "$stderr" = "smimp-fetch: 1 fetched: 1 to the inbox, 0 to Other, 0 dropped" ]
+	cmp big.age mail-bob/new/*
+}
+
 setup_give_up() {
 	sed -i "s/^give-up .*/give-up $GIVE_UP/" common.conf
 }
