@@ -51,22 +51,36 @@ refuse(struct exchange *x, unsigned int status, const char *msg)
 	return -1;
 }
 
-/* Verify x's signature with key; the signed headers are x's own. */
+/*
+ * Does x's signature verify with key (the signed headers are x's own)?
+ * 0, or -1 with the reason in err; nothing answered yet.
+ */
 static int
-verify(struct exchange *x, const unsigned char key[32])
+check_signature(struct exchange *x, const unsigned char key[32],
+    struct smimp_err *err)
 {
 	struct reqsig_header h[REQSIG_HEADERS_MAX];
 	struct header_list l = { h, 0, REQSIG_HEADERS_MAX, 0 };
-	struct smimp_err err;
 
 	(void)MHD_get_connection_values(x->c, MHD_HEADER_KIND, add_header, &l);
 	if (l.overflow)
-		return refuse(x, 400, "too many Smimp- headers");
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "too many Smimp- "
+		    "headers");
 	if (reqsig_verify(&x->sig, x->method, x->srv->cfg.domain, x->target,
-	    h, l.n, key, time_now(), &err) != 0)
-		return refuse(x, 401, err.msg);
+	    h, l.n, key, time_now(), err) != 0)
+		return -1;
 	memcpy(x->key, key, 32);
 	return 0;
+}
+
+/* The same, answering 401 on failure. */
+static int
+verify(struct exchange *x, const unsigned char key[32])
+{
+	struct smimp_err err;
+
+	return check_signature(x, key, &err) == 0 ? 0 :
+	    refuse(x, 401, err.msg);
 }
 
 static int
@@ -119,7 +133,7 @@ auth_user(struct exchange *x)
 static int
 auth_server(struct exchange *x)
 {
-	struct smimp_err err;
+	struct smimp_err err, again;
 	unsigned char key[32];
 
 	if (strncmp(x->sig.signer, "server:", 7) != 0 ||
@@ -132,12 +146,14 @@ auth_server(struct exchange *x)
 		    "unknown sender domain");
 		return -1;
 	}
-	if (verify(x, key) == 0)
+	if (check_signature(x, key, &err) == 0)
 		return 0;
 	/* A peer may have changed its key: look once more, then refuse. */
 	if (peer_key_refresh(x->srv, x->signer, x->peer_base,
-	    sizeof(x->peer_base), key, &err) != 0)
-		return -1;
+	    sizeof(x->peer_base), key, &again) != 0) {
+		log_debug("request from %s: %s", x->signer, again.msg);
+		return refuse(x, 401, err.msg);
+	}
 	return verify(x, key);
 }
 

@@ -48,6 +48,23 @@ cache_get(const char *key, size_t *len)
 	return out;
 }
 
+/* How many seconds ago key was cached; -1 if it is not. */
+static int64_t
+cache_age(const char *key)
+{
+	int64_t age = -1;
+	size_t i;
+
+	pthread_mutex_lock(&cache_mu);
+	for (i = 0; i < CACHE_SLOTS; i++)
+		if (cache[i].value != NULL && strcmp(cache[i].key, key) == 0) {
+			age = time_now() - (cache[i].expires - PEER_CACHE_TTL);
+			break;
+		}
+	pthread_mutex_unlock(&cache_mu);
+	return age;
+}
+
 static void
 cache_put(const char *key, const unsigned char *value, size_t len)
 {
@@ -132,6 +149,19 @@ int
 peer_key_refresh(struct server *srv, const char *domain, char *base,
     size_t cap, unsigned char key[32], struct smimp_err *err)
 {
+	char ckey[ADDRESS_MAX + 16];
+	int64_t age;
+
+	/*
+	 * Junk signed in a peer's name must not make this server hammer
+	 * that peer: its key is fetched anew at most once a while.
+	 */
+	(void)snprintf(ckey, sizeof(ckey), "refresh:%s", domain);
+	age = cache_age(ckey);
+	if (age >= 0 && age < PEER_REFRESH_MIN)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "%s's key was "
+		    "fetched anew %lld s ago", domain, (long long)age);
+	cache_put(ckey, (const unsigned char *)"", 0);
 	return fetch_key(srv, domain, base, cap, key, err);
 }
 

@@ -11,6 +11,7 @@
 #include "err.h"
 
 #define PEER_CACHE_TTL	300
+#define PEER_REFRESH_MIN 30	/* seconds between fetches of one key */
 
 struct server;
 struct idlog;
@@ -18,7 +19,10 @@ struct idlog;
 /* domain's server key and base URL (cap bytes), cached. */
 int peer_key(struct server *srv, const char *domain, char *base, size_t cap,
     unsigned char key[32], struct smimp_err *err);
-/* The same, fetched anew whatever the cache holds. */
+/*
+ * The same, fetched anew whatever the cache holds, unless it was
+ * fetched less than PEER_REFRESH_MIN seconds ago.
+ */
 int peer_key_refresh(struct server *srv, const char *domain, char *base,
     size_t cap, unsigned char key[32], struct smimp_err *err);
 /*

@@ -71,6 +71,24 @@ fetch() { SMIMP_HOME="$BOBHOME" smimp-fetch -i "$1.key" -d "mail-$1"; }
 	! grep -q "hello across" org.log net.log
 }
 
+@test "a peer that changed its server key is believed once its new key is fetched" {
+	start org example.org "$ORG"
+	start net example.net "$NET"
+	echo one | smimp-seal -i alice.key -r bob.pub >m1.age
+	mid=$(smimp-send -i alice.key m1.age)
+	wait_for org.log "relayed $mid to example.net"
+	# example.org comes back with a new key; example.net has the old one.
+	kill -TERM "$(cat org.pid)"
+	for _ in $(seq 150); do kill -0 "$(cat org.pid)" 2>/dev/null || break; sleep 0.1; done
+	rm org/server.key
+	start org example.org "$ORG"
+	echo two | smimp-seal -i alice.key -r bob.pub >m2.age
+	mid=$(smimp-send -i alice.key m2.age)
+	wait_for org.log "relayed $mid to example.net"
+	run -0 --separate-stderr fetch bob
+	[ "$stderr" = "smimp-fetch: 2 fetched: 2 to the inbox, 0 to Other, 0 dropped" ]
+}
+
 @test "several recipients on several domains, each gets it once" {
 	start org example.org "$ORG"
 	start net example.net "$NET"
