@@ -205,10 +205,12 @@ acker(void *arg)
 	const char *me = g.watcher.sk.address, *domain = address_domain(me);
 	struct remote_reply rep;
 	struct smimp_err err;
+	struct signer who;
 	char base[512], body[64 * 24];
 	long long ids[64];
 	size_t n, i, off;
 
+	signer_secret(&who, me, g.watcher.sk.identity_secret);
 	if (remote_base(r, domain, base, sizeof(base), &err) != 0)
 		return NULL;
 	/* As smimp-fetch does: many acknowledgements in one request. */
@@ -218,8 +220,8 @@ acker(void *arg)
 			    "%c%lld", i > 0 ? ',' : '[', ids[i]);
 		off += (size_t)snprintf(body + off, sizeof(body) - off, "]");
 		if (remote_request(r, "POST", domain, base, "/v1/mailbox/ack",
-		    body, off, me, g.watcher.sk.identity_secret, NULL,
-		    REMOTE_MAX_STATUS, &rep, &err) == 0)
+		    body, off, &who, NULL, REMOTE_MAX_STATUS, &rep,
+		    &err) == 0)
 			remote_reply_release(&rep);
 	}
 	return NULL;
@@ -236,18 +238,23 @@ watch_once(struct remote *r, const char *base)
 	const char *me = g.watcher.sk.address, *domain = address_domain(me);
 	struct remote_reply rep;
 	struct smimp_err err;
+	struct signer who;
 	json_t *list, *e;
 	long long id;
 	size_t i;
 	long m;
 	int seen = 0;
 
-	if (remote_request(r, "GET", domain, base, "/v1/mailbox", NULL, 0, me,
-	    g.watcher.sk.identity_secret, NULL, REMOTE_MAX_LISTING, &rep,
-	    &err) != 0 ||
-	    rep.status != 200) {
-		fprintf(stderr, "smimp-load: watching: %s\n", rep.status != 0 ?
-		    rep.error : err.msg);
+	signer_secret(&who, me, g.watcher.sk.identity_secret);
+	if (remote_request(r, "GET", domain, base, "/v1/mailbox", NULL, 0,
+	    &who, NULL, REMOTE_MAX_LISTING, &rep, &err) != 0) {
+		fprintf(stderr, "smimp-load: watching: %s\n", err.msg);
+		return -1;
+	}
+	if (rep.status != 200) {
+		fprintf(stderr, "smimp-load: watching: HTTP %ld %s\n",
+		    rep.status, rep.error);
+		remote_reply_release(&rep);
 		return -1;
 	}
 	list = json_loadb(rep.body.buf, rep.body.len, 0, NULL);

@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 
+#include "signer.h"
 #include "util.h"
 
 #define BOUNCE_MAGIC		"smimp-bounce/1\n"
@@ -35,9 +36,9 @@ struct bounce {
 void bounce_quote(const char *domain, const char *text, char *out,
     size_t cap);
 
-/* The signed notice into sb; every field must be one line. */
+/* The notice, signed by signer, into sb; every field one line. */
 int bounce_build(struct sbuf *sb, const struct bounce *b,
-    const unsigned char secret[64]);
+    const struct signer *signer);
 
 /* Is data a notice signed by pub?  1 if so, else 0. */
 int bounce_verify(const unsigned char *data, size_t len,

@@ -913,9 +913,9 @@ split_headers(const char *const *extra, char (*names)[64],
 static int
 request(struct remote *r, struct call *c, const char *method,
     const char *domain, const char *base, const char *path,
-    const unsigned char hash[32], const char *signer,
-    const unsigned char *secret, const char *const *extra,
-    struct remote_reply *rep, struct smimp_err *err)
+    const unsigned char hash[32], const struct signer *signer,
+    const char *const *extra, struct remote_reply *rep,
+    struct smimp_err *err)
 {
 	struct curl_slist *headers = NULL, *h;
 	struct reqsig_header sh[REQSIG_HEADERS_MAX];
@@ -930,10 +930,10 @@ request(struct remote *r, struct call *c, const char *method,
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "URL too long");
 	if (target_check(r, domain, url, &c->any_address, err) != 0)
 		return -1;
-	if (secret != NULL) {
+	if (signer != NULL) {
 		if (split_headers(extra, names, sh, &nh, err) != 0 ||
 		    reqsig_sign(&rs, signer, method, domain, url_path(url),
-		    hash, sh, nh, secret, time_now(), err) != 0)
+		    hash, sh, nh, time_now(), err) != 0)
 			return -1;
 		sodium_bin2hex(hex, sizeof(hex), hash, 32);
 #define ADD(fmt, v) do { \
@@ -973,9 +973,8 @@ out:
 int
 remote_request(struct remote *r, const char *method, const char *domain,
     const char *base, const char *path, const void *body, size_t len,
-    const char *signer, const unsigned char *secret,
-    const char *const *extra, size_t cap, struct remote_reply *rep,
-    struct smimp_err *err)
+    const struct signer *signer, const char *const *extra, size_t cap,
+    struct remote_reply *rep, struct smimp_err *err)
 {
 	unsigned char hash[32];
 	struct call c;
@@ -987,16 +986,15 @@ remote_request(struct remote *r, const char *method, const char *domain,
 	c.out_fd = -1;
 	c.out_len = len;
 	reqsig_body_hash(hash, body, len);
-	return request(r, &c, method, domain, base, path, hash, signer, secret,
-	    extra, rep, err);
+	return request(r, &c, method, domain, base, path, hash, signer, extra,
+	    rep, err);
 }
 
 int
 remote_request_fd(struct remote *r, const char *method, const char *domain,
     const char *base, const char *path, int fd, uint64_t len,
-    const char *signer, const unsigned char *secret,
-    const char *const *extra, size_t cap, struct remote_reply *rep,
-    struct smimp_err *err)
+    const struct signer *signer, const char *const *extra, size_t cap,
+    struct remote_reply *rep, struct smimp_err *err)
 {
 	crypto_generichash_state hs;
 	unsigned char hash[32], buf[64 * 1024];
@@ -1029,8 +1027,8 @@ remote_request_fd(struct remote *r, const char *method, const char *domain,
 	c.cap = cap;
 	c.out_fd = fd;
 	c.out_len = len;
-	return request(r, &c, method, domain, base, path, hash, signer, secret,
-	    extra, rep, err);
+	return request(r, &c, method, domain, base, path, hash, signer, extra,
+	    rep, err);
 }
 
 int
@@ -1044,7 +1042,7 @@ remote_lookup(struct remote *r, const char *address, struct idlog *log,
 
 	(void)snprintf(path, sizeof(path), "/v1/users/%s/log", address);
 	if (remote_base(r, domain, base, sizeof(base), err) != 0 ||
-	    remote_request(r, "GET", domain, base, path, NULL, 0, NULL, NULL,
+	    remote_request(r, "GET", domain, base, path, NULL, 0, NULL,
 	    NULL, IDLOG_MAX_BYTES, &rep, err) != 0)
 		return -1;
 	if (rep.status != 200) {
@@ -1078,7 +1076,7 @@ remote_server_key(struct remote *r, const char *domain, const char *base,
 	int ret = 0;
 
 	if (remote_request(r, "GET", domain, base, "/v1/meta", NULL, 0, NULL,
-	    NULL, NULL, REMOTE_MAX_META, &rep, err) != 0)
+	    NULL, REMOTE_MAX_META, &rep, err) != 0)
 		return -1;
 	meta = rep.status == 200 ? json_loadb(rep.body.buf, rep.body.len, 0,
 	    NULL) : NULL;

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "signer.h"
 #include "util.h"
 
 /*
@@ -102,9 +103,8 @@ void remote_reply_release(struct remote_reply *rep);
  */
 int remote_request(struct remote *r, const char *method, const char *domain,
     const char *base, const char *path, const void *body, size_t len,
-    const char *signer, const unsigned char *secret,
-    const char *const *extra, size_t cap, struct remote_reply *rep,
-    struct smimp_err *err);
+    const struct signer *signer, const char *const *extra, size_t cap,
+    struct remote_reply *rep, struct smimp_err *err);
 /*
  * The same with the body read from fd (len bytes from its start): read
  * once for the hash the signature covers, then again as it is sent, in
@@ -112,9 +112,8 @@ int remote_request(struct remote *r, const char *method, const char *domain,
  */
 int remote_request_fd(struct remote *r, const char *method,
     const char *domain, const char *base, const char *path, int fd,
-    uint64_t len, const char *signer, const unsigned char *secret,
-    const char *const *extra, size_t cap, struct remote_reply *rep,
-    struct smimp_err *err);
+    uint64_t len, const struct signer *signer, const char *const *extra,
+    size_t cap, struct remote_reply *rep, struct smimp_err *err);
 
 /*
  * The server key domain publishes in {base}/v1/meta (whose "domain" must

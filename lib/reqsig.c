@@ -122,18 +122,18 @@ long_:
 }
 
 int
-reqsig_sign(struct reqsig *rs, const char *signer, const char *method,
-    const char *authority, const char *target,
+reqsig_sign(struct reqsig *rs, const struct signer *signer,
+    const char *method, const char *authority, const char *target,
     const unsigned char body_hash[32], const struct reqsig_header *h,
-    size_t n, const unsigned char secret[64], int64_t now,
-    struct smimp_err *err)
+    size_t n, int64_t now, struct smimp_err *err)
 {
 	unsigned char nonce[16], sig[64];
 	struct sbuf sb;
 	int ret = -1;
 
 	memset(rs, 0, sizeof(*rs));
-	if ((size_t)snprintf(rs->signer, sizeof(rs->signer), "%s", signer) >=
+	if ((size_t)snprintf(rs->signer, sizeof(rs->signer), "%s",
+	    signer->name) >=
 	    sizeof(rs->signer))
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "signer too long");
 	time_format(now, rs->date);
@@ -146,8 +146,11 @@ reqsig_sign(struct reqsig *rs, const char *signer, const char *method,
 		err->code = SMIMP_EXIT_FAIL;
 		goto out;
 	}
-	crypto_sign_detached(sig, NULL, (unsigned char *)sb.buf, sb.len,
-	    secret);
+	if (signer->sign(signer->key, (unsigned char *)sb.buf, sb.len,
+	    sig) != 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot sign the request");
+		goto out;
+	}
 	sodium_bin2base64(rs->signature, sizeof(rs->signature), sig,
 	    sizeof(sig), sodium_base64_VARIANT_ORIGINAL);
 	ret = 0;

@@ -16,6 +16,7 @@
 
 #include "address.h"
 #include "err.h"
+#include "signer.h"
 #include "util.h"
 
 #define REQSIG_WINDOW		300	/* seconds either way */
@@ -55,14 +56,13 @@ void reqsig_body_hash(unsigned char out[32], const void *body, size_t len);
 int reqsig_header_signed(const char *name);
 
 /*
- * Fill rs: a fresh nonce, now, body_hash and the signature over them
- * and the signed headers among h[0..n).
+ * Fill rs: a fresh nonce, now, body_hash and signer's signature over
+ * them and the signed headers among h[0..n).
  */
-int reqsig_sign(struct reqsig *rs, const char *signer, const char *method,
-    const char *authority, const char *target,
+int reqsig_sign(struct reqsig *rs, const struct signer *signer,
+    const char *method, const char *authority, const char *target,
     const unsigned char body_hash[32], const struct reqsig_header *h,
-    size_t n, const unsigned char secret[64], int64_t now,
-    struct smimp_err *err);
+    size_t n, int64_t now, struct smimp_err *err);
 
 /*
  * The signature headers of a request (their values, NULL when absent)

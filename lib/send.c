@@ -137,6 +137,7 @@ send_submit(struct remote *r, const struct identity *id,
 	char to_h[8300], mid_h[300], stamp_h[STAMP_STRLEN + 16], date_h[64];
 	const char *extra[5] = { to_h, mid_h, stamp_h, date_h, NULL };
 	unsigned char hash[32];
+	struct signer me;
 
 	/*
 	 * The delivery stamp: what other domains check before accepting.
@@ -144,6 +145,7 @@ send_submit(struct remote *r, const struct identity *id,
 	 */
 	if (!other_domains(s->to, address_domain(id->sk.address)))
 		extra[2] = NULL;
+	signer_secret(&me, id->sk.address, id->sk.identity_secret);
 	time_format(time_now(), when);
 	reqsig_body_hash(hash, s->data, s->len);
 	if (extra[2] != NULL && (stamp_recipients(s->to, sorted,
@@ -159,8 +161,8 @@ send_submit(struct remote *r, const struct identity *id,
 	(void)snprintf(date_h, sizeof(date_h), "Smimp-Stamp-Date: %s", when);
 	if (home_base(r, id, base, sizeof(base), err) != 0 ||
 	    remote_request(r, "POST", address_domain(id->sk.address), base,
-	    "/v1/messages", s->data, s->len, id->sk.address,
-	    id->sk.identity_secret, extra, REMOTE_MAX_STATUS, &rep, err) != 0)
+	    "/v1/messages", s->data, s->len, &me, extra, REMOTE_MAX_STATUS,
+	    &rep, err) != 0)
 		return -1;
 	if (rep.status != 201 && rep.status != 200) {
 		http_fail(&rep, s->message_id, err);
@@ -194,8 +196,10 @@ send_register(struct remote *r, const struct identity *id,
 	struct remote_reply rep;
 	char base[512], tok_h[200];
 	const char *extra[2] = { tok_h, NULL };
+	struct signer me;
 	int ret = -1;
 
+	signer_secret(&me, id->sk.address, id->sk.identity_secret);
 	if (!id->has_log)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "the identity's "
 		    "log (its .pub file) is needed to register");
@@ -206,8 +210,8 @@ send_register(struct remote *r, const struct identity *id,
 	(void)snprintf(tok_h, sizeof(tok_h), "Smimp-Invite: %s", token);
 	if (home_base(r, id, base, sizeof(base), err) != 0 ||
 	    remote_request(r, "POST", address_domain(id->sk.address), base,
-	    "/v1/register", id->log.raw, id->log.raw_len, id->sk.address,
-	    id->sk.identity_secret, extra, REMOTE_MAX_STATUS, &rep, err) != 0)
+	    "/v1/register", id->log.raw, id->log.raw_len, &me, extra,
+	    REMOTE_MAX_STATUS, &rep, err) != 0)
 		return -1;
 	if (rep.status == 201)
 		ret = 0;
@@ -409,6 +413,7 @@ struct fetch_ctx {
 	unsigned char *pending;		/* what an earlier fetch left */
 	size_t pending_len;
 	const struct identity *id;
+	struct signer me;		/* signs with id's identity key */
 	const struct trust_store *ts;
 	const char *dir, *domain;
 	char base[512];
@@ -504,8 +509,8 @@ acknowledge_singly(struct fetch_ctx *fc, struct smimp_err *err)
 		(void)snprintf(path, sizeof(path), "/v1/mailbox/%lld",
 		    fc->acks[i]);
 		if (remote_request(fc->r, "DELETE", fc->domain, fc->base, path,
-		    NULL, 0, fc->id->sk.address, fc->id->sk.identity_secret,
-		    NULL, REMOTE_MAX_STATUS, &ack, err) != 0)
+		    NULL, 0, &fc->me, NULL, REMOTE_MAX_STATUS, &ack,
+		    err) != 0)
 			return -1;
 		if (ack.status != 204 && ack.status != 404) {
 			http_fail(&ack, "acknowledge", err);
@@ -538,8 +543,8 @@ acknowledge(struct fetch_ctx *fc, struct smimp_err *err)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "out of memory");
 	}
 	r = remote_request(fc->r, "POST", fc->domain, fc->base,
-	    "/v1/mailbox/ack", body.buf, body.len, fc->id->sk.address,
-	    fc->id->sk.identity_secret, NULL, REMOTE_MAX_STATUS, &rep, err);
+	    "/v1/mailbox/ack", body.buf, body.len, &fc->me, NULL,
+	    REMOTE_MAX_STATUS, &rep, err);
 	sbuf_release(&body);
 	if (r != 0)
 		return -1;
@@ -569,8 +574,7 @@ static int
 fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
     struct smimp_err *err)
 {
-	const char *addr = fc->id->sk.address, *folder = "";
-	const unsigned char *secret = fc->id->sk.identity_secret;
+	const char *folder = "";
 	long long mid = entry_id(item);
 	const char *msgid = json_string_value(json_object_get(item,
 	    "message_id"));
@@ -580,7 +584,7 @@ fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
 
 	(void)snprintf(path, sizeof(path), "/v1/mailbox/%lld", mid);
 	if (remote_request(fc->r, "GET", fc->domain, fc->base, path, NULL, 0,
-	    addr, secret, NULL, REMOTE_MAX_BODY, &msg, err) != 0)
+	    &fc->me, NULL, REMOTE_MAX_BODY, &msg, err) != 0)
 		return -1;
 	if (msg.status != 200) {
 		http_fail(&msg, "download", err);
@@ -638,8 +642,7 @@ fetch_page(struct fetch_ctx *fc, struct smimp_err *err)
 	long ret = -1;
 
 	if (remote_request(fc->r, "GET", fc->domain, fc->base, "/v1/mailbox",
-	    NULL, 0, fc->id->sk.address, fc->id->sk.identity_secret, NULL,
-	    REMOTE_MAX_LISTING, &rep, err) != 0)
+	    NULL, 0, &fc->me, NULL, REMOTE_MAX_LISTING, &rep, err) != 0)
 		return -1;
 	if (rep.status != 200) {
 		http_fail(&rep, "mailbox", err);
@@ -702,6 +705,7 @@ fetch_mailbox(struct remote *r, const struct identity *id,
 	memset(&fc, 0, sizeof(fc));
 	fc.r = r;
 	fc.id = id;
+	signer_secret(&fc.me, id->sk.address, id->sk.identity_secret);
 	fc.ts = ts;
 	fc.dir = dir;
 	fc.domain = address_domain(id->sk.address);

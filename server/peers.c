@@ -188,7 +188,7 @@ peer_log(struct server *srv, const char *domain, const char *base,
 	if ((r = server_remote(srv, err)) == NULL)
 		return -1;
 	ret = remote_request(r, "GET", domain, base, path, NULL, 0, NULL, NULL,
-	    NULL, IDLOG_MAX_BYTES, &rep, err);
+	    IDLOG_MAX_BYTES, &rep, err);
 	remote_free(r);
 	if (ret != 0)
 		return -1;

@@ -47,7 +47,7 @@ bounce(struct server *srv, const char *owner, const struct outbound *ob,
 	struct store_body body;
 	struct store_delivery notice;
 	struct bounce b;
-	char when[TIME_STRLEN], signer[300], mid[600];
+	char when[TIME_STRLEN], mid[600];
 	struct sbuf sb;
 	int r;
 
@@ -58,16 +58,15 @@ bounce(struct server *srv, const char *owner, const struct outbound *ob,
 	b.recipients = ob->recipients;
 	b.date = when;
 	b.reason = reason;
-	if (bounce_build(&sb, &b, srv->server_sk) != 0)
+	if (bounce_build(&sb, &b, &srv->signer) != 0)
 		goto oom;
-	(void)snprintf(signer, sizeof(signer), "server:%s", srv->cfg.domain);
 	(void)snprintf(mid, sizeof(mid), "bounce:%s:%s", ob->domain,
 	    ob->message_id);
 	memset(&body, 0, sizeof(body));
 	body.data = (const unsigned char *)sb.buf;
 	body.len = sb.len;
 	notice.recipient = ob->sender;
-	notice.sender = signer;
+	notice.sender = srv->signer.name;
 	notice.message_id = mid;
 	notice.body = &body;
 	r = store_outbound_bounce(srv->store, owner, ob->id, &notice,
@@ -126,7 +125,7 @@ attempt(struct server *srv, struct remote *r, const struct outbound *ob,
 {
 	struct remote_reply rep;
 	struct smimp_err err;
-	char base[512], signer[300], h[6][8400];
+	char base[512], h[6][8400];
 	const char *extra[7];
 	uint64_t len;
 	int i, ret, fd;
@@ -136,7 +135,6 @@ attempt(struct server *srv, struct remote *r, const struct outbound *ob,
 		(void)snprintf(reason, cap, "%s", err.msg);
 		return err.code == SMIMP_EXIT_TEMPFAIL ? 1 : 2;
 	}
-	(void)snprintf(signer, sizeof(signer), "server:%s", srv->cfg.domain);
 	(void)snprintf(h[0], sizeof(h[0]), "Smimp-From: %s", ob->sender);
 	(void)snprintf(h[1], sizeof(h[1]), "Smimp-To: %s", ob->recipients);
 	(void)snprintf(h[2], sizeof(h[2]), "Smimp-Stamp-To: %s", ob->all);
@@ -156,7 +154,7 @@ attempt(struct server *srv, struct remote *r, const struct outbound *ob,
 		return 1;
 	}
 	ret = remote_request_fd(r, "POST", ob->domain, base, "/v1/deliver", fd,
-	    len, signer, srv->server_sk, extra, REMOTE_MAX_STATUS, &rep, &err);
+	    len, &srv->signer, extra, REMOTE_MAX_STATUS, &rep, &err);
 	(void)close(fd);
 	if (ret != 0) {
 		(void)snprintf(reason, cap, "%s", err.msg);
@@ -241,7 +239,7 @@ attempt_batch(struct server *srv, struct remote *r,
 {
 	struct remote_reply rep;
 	struct smimp_err err;
-	char base[512], signer[300];
+	char base[512];
 	struct sbuf body;
 	json_t *list = NULL, *item;
 	size_t i;
@@ -253,12 +251,11 @@ attempt_batch(struct server *srv, struct remote *r,
 	}
 	smimp_err_clear(&err);
 	sbuf_init(&body, RELAY_BATCH_BYTES + 64 * 1024);
-	(void)snprintf(signer, sizeof(signer), "server:%s", srv->cfg.domain);
 	if (batch_body(obs, bodies, n, &body) != 0)
 		goto singly;
 	if (remote_base(r, obs[0].domain, base, sizeof(base), &err) != 0 ||
 	    remote_request(r, "POST", obs[0].domain, base, "/v1/deliver-batch",
-	    body.buf, body.len, signer, srv->server_sk, NULL,
+	    body.buf, body.len, &srv->signer, NULL,
 	    REMOTE_MAX_STATUS, &rep, &err) != 0) {
 		/* No smimp service there is for good; no answer is not. */
 		for (i = 0; i < n; i++) {

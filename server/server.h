@@ -14,6 +14,7 @@
 #include "store.h"
 #include "ratelimit.h"
 #include "remote.h"
+#include "signer.h"
 
 struct exchange;
 
@@ -21,7 +22,9 @@ struct server {
 	struct smimpd_config cfg;
 	struct store *store;
 	unsigned char server_pk[32];
-	unsigned char *server_sk;	/* sodium_malloc, 64 bytes */
+	/* Signs with the server key, which only serverkey.c holds. */
+	struct signer signer;
+	char signer_name[ADDRESS_DOMAIN_MAX + 8];	/* server:DOMAIN */
 	char spool_prefix[PATH_MAX];	/* uploads: PREFIX.tmp.XXXXXX */
 	struct ratelimit per_sender;	/* submissions per sender */
 	struct ratelimit per_domain;	/* deliveries per remote domain */
@@ -74,8 +77,9 @@ const char *log_escape(const char *s, char *out, size_t cap);
 /* The store the configuration names, with its quotas. */
 struct store *server_store_open(const struct smimpd_config *cfg,
     struct smimp_err *err);
-/* Load (or make, on first start) the server key into srv. */
+/* Load (or make, on first start) the server key; srv->signer signs. */
 int serverkey_load(struct server *srv, struct smimp_err *err);
+void serverkey_release(void);
 /* The administrator's subcommands (admin.c). */
 int admin_run(const char *sub, char **args, int nargs,
     struct smimpd_config *cfg, struct smimp_err *err);

@@ -1,10 +1,12 @@
 /*
  * serverkey.c - the server's own Ed25519 key: made on first start, kept
- * 0600 in the data directory, held in guarded memory.  It signs relay
- * requests and bounce notices; its public half is published in
- * {base}/v1/meta.
+ * 0600 in the data directory.  Its secret half lives here alone, in
+ * guarded memory that no thread can read except while this module signs
+ * with it (relay requests, bounce notices): everything else holds a
+ * struct signer.  Its public half is published in {base}/v1/meta.
  */
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,6 +21,35 @@
 
 #define SERVER_KEY_MAGIC	"smimp-server-key/1\n"
 
+static unsigned char *secret;		/* sodium_malloc, no access */
+static pthread_mutex_t secret_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int
+serverkey_sign(void *key, const unsigned char *msg, size_t len,
+    unsigned char sig[64])
+{
+	int ret = -1;
+
+	(void)key;
+	pthread_mutex_lock(&secret_mu);
+	if (secret != NULL && sodium_mprotect_readonly(secret) == 0) {
+		ret = crypto_sign_detached(sig, NULL, msg, len, secret);
+		(void)sodium_mprotect_noaccess(secret);
+	}
+	pthread_mutex_unlock(&secret_mu);
+	return ret;
+}
+
+void
+serverkey_release(void)
+{
+	pthread_mutex_lock(&secret_mu);
+	if (secret != NULL)
+		sodium_free(secret);
+	secret = NULL;
+	pthread_mutex_unlock(&secret_mu);
+}
+
 /* The server's own Ed25519 key: made on first start, kept 0600. */
 int
 serverkey_load(struct server *srv, struct smimp_err *err)
@@ -29,8 +60,9 @@ serverkey_load(struct server *srv, struct smimp_err *err)
 	size_t len;
 	int fd, ret = -1;
 
-	srv->server_sk = sodium_malloc(64);
-	if (srv->server_sk == NULL)
+	serverkey_release();
+	secret = sodium_malloc(64);
+	if (secret == NULL)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 	if ((size_t)snprintf(path, sizeof(path), "%s/server.key",
 	    srv->cfg.datadir) >= sizeof(path))
@@ -69,7 +101,17 @@ serverkey_load(struct server *srv, struct smimp_err *err)
 		    "key", path);
 		goto out;
 	}
-	crypto_sign_seed_keypair(srv->server_pk, srv->server_sk, seed);
+	crypto_sign_seed_keypair(srv->server_pk, secret, seed);
+	if (sodium_mprotect_noaccess(secret) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot guard the server "
+		    "key");
+		goto out;
+	}
+	(void)snprintf(srv->signer_name, sizeof(srv->signer_name),
+	    "server:%s", srv->cfg.domain);
+	srv->signer.name = srv->signer_name;
+	srv->signer.sign = serverkey_sign;
+	srv->signer.key = NULL;
 	ret = 0;
 out:
 	sodium_memzero(seed, sizeof(seed));

@@ -263,7 +263,7 @@ main(int argc, char **argv)
 	}
 	ret = serve(&srv, &err);
 	store_close(srv.store);
-	sodium_free(srv.server_sk);
+	serverkey_release();
 	if (ret != 0)
 		goto fail;
 	return SMIMP_EXIT_OK;
@@ -279,7 +279,6 @@ fail:
 		fprintf(stderr, "smimpd: %s\n", err.msg);
 	if (srv.store != NULL)
 		store_close(srv.store);
-	if (srv.server_sk != NULL)
-		sodium_free(srv.server_sk);
+	serverkey_release();
 	return err.code != 0 ? err.code : SMIMP_EXIT_FAIL;
 }

@@ -66,7 +66,8 @@ vmhwm_kib() { awk '/^VmHWM/ { print $2 }' "/proc/$(cat pid)/status"; }
 			"Smimp-Message-Id: big$i" >"code$i" &
 		pids+=($!)
 	done
-	wait "${pids[@]}"
+	# Each one's outcome is in its code file; curl's own status is not.
+	wait "${pids[@]}" || true
 	[ "$(cat code* | grep -o 507 | wc -l)" -eq 64 ]
 	[ "$(vmhwm_kib)" -lt $((80 * 1024)) ]
 	# Unsigned, sending the body at once: refused from the headers.
@@ -77,7 +78,8 @@ vmhwm_kib() { awk '/^VmHWM/ { print $2 }' "/proc/$(cat pid)/status"; }
 			-H 'Smimp-To: bob@example.org' -T big.age -X POST "$(URL)/v1/messages" >"code$i" &
 		pids+=($!)
 	done
-	wait "${pids[@]}"
+	# Each one's outcome is in its code file; curl's own status is not.
+	wait "${pids[@]}" || true
 	# Each gets 401, or sees the connection closed while still sending.
 	[ -z "$(cat code* | tr -d '\n' | sed 's/401//g; s/000//g')" ]
 	[ "$(vmhwm_kib)" -lt $((80 * 1024)) ]

@@ -32,14 +32,16 @@ main(void)
 	    "2026-11-26T00:00:00Z", "example.net answered HTTP 404" };
 	char quoted[512], hostile[1024];
 	struct sbuf sb, bare;
+	struct signer who;
 	size_t i, start;
 
 	if (sodium_init() < 0)
 		return 1;
 	crypto_sign_keypair(pk, sk);
 	crypto_sign_keypair(pk2, sk2);
+	signer_secret(&who, "server:example.org", sk);
 	sbuf_init(&sb, 65536);
-	check(bounce_build(&sb, &b, sk) == 0, "build");
+	check(bounce_build(&sb, &b, &who) == 0, "build");
 	check(bounce_verify((unsigned char *)sb.buf, sb.len, pk) == 1,
 	    "verifies under its key");
 	check(bounce_verify((unsigned char *)sb.buf, sb.len, pk2) == 0,
@@ -63,7 +65,7 @@ main(void)
 	check(bounce_verify((unsigned char *)bare.buf, bare.len, pk) == 0,
 	    "a signature without the context fails");
 	b.reason = "two\nlines";
-	check(bounce_build(&bare, &b, sk) != 0, "a field of two lines is "
+	check(bounce_build(&bare, &b, &who) != 0, "a field of two lines is "
 	    "refused");
 	memset(hostile, 'A', sizeof(hostile) - 1);
 	hostile[sizeof(hostile) - 1] = '\0';

@@ -28,6 +28,7 @@ main(int argc, char **argv)
 	struct secret_key sk;
 	struct smimp_err err;
 	struct reqsig rs;
+	struct signer who;
 	size_t len = 0;
 
 	unsigned char seed[32], spk[32], ssk[64];
@@ -88,8 +89,9 @@ sign:
 		nh++;
 	}
 	reqsig_body_hash(hash, body, len);
-	if (reqsig_sign(&rs, signer, argv[2], argv[3], argv[4], hash, h, nh,
-	    secret, time_now(), &err) != 0) {
+	signer_secret(&who, signer, secret);
+	if (reqsig_sign(&rs, &who, argv[2], argv[3], argv[4], hash, h, nh,
+	    time_now(), &err) != 0) {
 		fprintf(stderr, "signreq: %s\n", err.msg);
 		return 1;
 	}
