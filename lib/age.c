@@ -1276,20 +1276,54 @@ age_encryptor_free(struct age_encryptor *e)
 	free(e);
 }
 
+/* Does the header from in parse?  0 if so. */
+static int
+header_check(struct age_in *in, struct smimp_err *err)
+{
+	struct header h;
+	int ret;
+
+	memset(&h, 0, sizeof(h));
+	ret = header_parse(in, &h, err) == 0 && stanzas_check(&h, err) == 0 ?
+	    0 : -1;
+	header_release(&h);
+	return ret;
+}
+
 int
 age_header_check_fd(int fd, struct smimp_err *err)
 {
 	struct age_in *in;
-	struct header h;
 	int ret;
 
 	in = age_in_open_fd(fd, err);
 	if (in == NULL)
 		return -1;
-	memset(&h, 0, sizeof(h));
-	ret = header_parse(in, &h, err) == 0 && stanzas_check(&h, err) == 0 ?
-	    0 : -1;
-	header_release(&h);
+	ret = header_check(in, err);
+	age_in_free(in);
+	return ret;
+}
+
+int
+age_header_check_mem(const void *data, size_t len, struct smimp_err *err)
+{
+	struct age_in *in;
+	int ret;
+
+	if (len > IN_BUF_SIZE)
+		return fail(err, AGE_FAIL_IO, "%s", "too large to check in "
+		    "memory");
+	in = calloc(1, sizeof(*in));
+	if (in == NULL || (in->buf = malloc(IN_BUF_SIZE)) == NULL) {
+		free(in);
+		return fail(err, AGE_FAIL_IO, "%s", "out of memory");
+	}
+	/* All of it is in the buffer already: no descriptor to read. */
+	in->fd = -1;
+	memcpy(in->buf, data, len);
+	in->len = len;
+	in->raw_eof = 1;
+	ret = detect_armor(in, 0, err) == 0 ? header_check(in, err) : -1;
 	age_in_free(in);
 	return ret;
 }

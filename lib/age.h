@@ -117,6 +117,9 @@ void age_decrypt_free(struct age_decryptor *d);
  * so; reads the header and nothing decrypts.  The fd's offset moves.
  */
 int age_header_check_fd(int fd, struct smimp_err *err);
+/* The same for an age file of len bytes in memory (at most 256 KiB). */
+int age_header_check_mem(const void *data, size_t len,
+    struct smimp_err *err);
 
 /* Encryption: write header and payload nonce, return the payload key. */
 int age_encrypt_begin(struct age_out *out, const struct age_recipient *rcpts,

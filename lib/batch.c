@@ -111,9 +111,16 @@ reader_fill(struct batch_reader *br)
 
 	if (br->pos < br->len)
 		return 1;
-	do
-		n = read(br->fd, br->buf, sizeof(br->buf));
-	while (n < 0 && errno == EINTR);
+	if (br->mem != NULL) {
+		n = (ssize_t)(br->mem_len - br->mem_pos < sizeof(br->buf) ?
+		    br->mem_len - br->mem_pos : sizeof(br->buf));
+		memcpy(br->buf, br->mem + br->mem_pos, (size_t)n);
+		br->mem_pos += (size_t)n;
+	} else {
+		do
+			n = read(br->fd, br->buf, sizeof(br->buf));
+		while (n < 0 && errno == EINTR);
+	}
 	if (n < 0)
 		return -1;
 	br->pos = 0;
@@ -144,18 +151,36 @@ reader_line(struct batch_reader *br, size_t *off, size_t *len)
 	}
 }
 
-int
-batch_reader_start(struct batch_reader *br, int fd)
+/* The magic line first. */
+static int
+reader_magic(struct batch_reader *br)
 {
 	size_t off = 0, len;
 
-	memset(br, 0, sizeof(*br));
-	br->fd = fd;
 	if (reader_line(br, &off, &len) != 0 ||
 	    len != sizeof(BATCH_MAGIC) - 2 ||
 	    memcmp(br->head, BATCH_MAGIC, len) != 0)
 		return -1;
 	return 0;
+}
+
+int
+batch_reader_start_mem(struct batch_reader *br, const void *data,
+    size_t len)
+{
+	memset(br, 0, sizeof(*br));
+	br->fd = -1;
+	br->mem = data;
+	br->mem_len = len;
+	return reader_magic(br);
+}
+
+int
+batch_reader_start(struct batch_reader *br, int fd)
+{
+	memset(br, 0, sizeof(*br));
+	br->fd = fd;
+	return reader_magic(br);
 }
 
 int

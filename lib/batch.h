@@ -44,11 +44,15 @@ int batch_add(struct sbuf *sb, const struct batch_item *it);
 #define BATCH_HEAD_MAX	(24 * 1024)
 struct batch_reader {
 	int fd;
+	const char *mem;	/* or bytes in memory, instead of fd */
+	size_t mem_len, mem_pos;
 	size_t pos, len;
 	char buf[16 * 1024];
 	char head[BATCH_HEAD_MAX];
 };
 int batch_reader_start(struct batch_reader *br, int fd);
+int batch_reader_start_mem(struct batch_reader *br, const void *data,
+    size_t len);
 int batch_reader_next(struct batch_reader *br, struct batch_item *it,
     uint64_t *body_len);
 int batch_reader_body(struct batch_reader *br, uint64_t len,

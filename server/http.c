@@ -44,6 +44,18 @@ mono_now(void)
 	return (int64_t)ts.tv_sec;
 }
 
+void
+exchange_body(struct exchange *x, struct store_body *body)
+{
+	memset(body, 0, sizeof(*body));
+	if (x->in_memory)
+		body->data = (const unsigned char *)(x->small.len > 0 ?
+		    x->small.buf : "");
+	else
+		body->path = x->spool;
+	body->len = x->received;
+}
+
 const char *
 exchange_header(struct exchange *x, const char *name)
 {
@@ -277,6 +289,12 @@ body_open(struct exchange *x)
 	(void)crypto_generichash_init(&x->hash, NULL, 0, 32);
 	if (x->route->body == BODY_SMALL) {
 		sbuf_init(&x->small, SMALL_BODY_MAX);
+		x->in_memory = 1;
+		return 0;
+	}
+	if (x->route->body == BODY_FILE && x->declared <= BODY_INLINE_MAX) {
+		sbuf_init(&x->small, (size_t)x->declared);
+		x->in_memory = 1;
 		return 0;
 	}
 	if (x->route->body != BODY_FILE)
@@ -319,7 +337,7 @@ body_take(struct exchange *x, const char *data, size_t len)
 	x->received += len;
 	(void)crypto_generichash_update(&x->hash, (const unsigned char *)data,
 	    len);
-	if (x->route->body == BODY_SMALL)
+	if (x->in_memory)
 		return sbuf_add(&x->small, data, len);
 	if (x->route->body == BODY_FILE &&
 	    fd_write_all(x->spool_fd, data, len) != 0) {

@@ -50,6 +50,12 @@ enum body_kind {
 };
 
 #define SMALL_BODY_MAX	(256 * 1024)
+/*
+ * A message body declared this small stays in memory (x->small) and goes
+ * to the store as bytes, which it keeps inside its database: no file, no
+ * fsync of its own, one shared commit.
+ */
+#define BODY_INLINE_MAX	(64 * 1024)
 #define TARGET_MAX	2048	/* a longer request target gets 414 */
 
 /* Route flags. */
@@ -96,7 +102,8 @@ struct exchange {
 	uint64_t declared;		/* Content-Length, or UINT64_MAX */
 	uint64_t received;
 	crypto_generichash_state hash;
-	struct sbuf small;		/* BODY_SMALL */
+	struct sbuf small;		/* BODY_SMALL, or a small BODY_FILE */
+	int in_memory;			/* the body is in small */
 	int spool_fd;			/* BODY_FILE, or -1 */
 	char spool[PATH_MAX];
 	unsigned char body_hash[32];	/* of what arrived */
@@ -113,6 +120,10 @@ struct exchange {
  * start instead.  0, or -1 with errno.
  */
 int spool_reopen(const char *path, int *fd);
+
+struct store_body;
+/* The body that arrived, as the store takes it: bytes or the spool file. */
+void exchange_body(struct exchange *x, struct store_body *body);
 
 /* A request header's value, or NULL. */
 const char *exchange_header(struct exchange *x, const char *name);

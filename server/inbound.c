@@ -31,7 +31,9 @@
 struct item {
 	struct batch_item d;
 	unsigned char hash[32];
-	int fd;			/* the body, spooled */
+	const unsigned char *data;	/* the body in memory, or NULL */
+	unsigned char *owned;		/* data when it is ours to free */
+	int fd;			/* the body, spooled, when not in memory */
 	char spool[PATH_MAX];
 	uint64_t len;
 	char sender[ADDRESS_MAX + 1];
@@ -105,8 +107,9 @@ check_item(struct exchange *x, struct item *it)
 		return fail(it, 403, "a server relays only for its own domain");
 	if (stamp_date_check(d->sdate, time_now(), STAMP_VALIDITY, &err) != 0)
 		return fail(it, 403, "delivery stamp out of date");
-	if (lseek(it->fd, 0, SEEK_SET) != 0 ||
-	    age_header_check_fd(it->fd, &err) != 0)
+	if ((it->data != NULL ? age_header_check_mem(it->data,
+	    (size_t)it->len, &err) : lseek(it->fd, 0, SEEK_SET) != 0 ||
+	    age_header_check_fd(it->fd, &err)) != 0)
 		return fail(it, 400, "the body is not an age file");
 	if (peer_log(x->srv, x->signer, x->peer_base, it->sender, &log,
 	    &err) != 0) {
@@ -141,7 +144,10 @@ store_items(struct exchange *x, struct item *items, size_t n)
 	for (i = 0; i < n; i++) {
 		if (items[i].status != 0)
 			continue;
-		bodies[i].path = items[i].spool;
+		if (items[i].data != NULL)
+			bodies[i].data = items[i].data;
+		else
+			bodies[i].path = items[i].spool;
 		bodies[i].len = items[i].len;
 		for (j = 0; j < items[i].n; j++) {
 			d[nd].recipient = items[i].rcpts[j];
@@ -191,6 +197,9 @@ inbound_deliver(struct exchange *x)
 	it->d.sdate = exchange_header(x, "Smimp-Stamp-Date");
 	it->fd = x->spool_fd;
 	it->len = x->received;
+	if (x->in_memory)
+		it->data = (const unsigned char *)(x->small.len > 0 ?
+		    x->small.buf : "");
 	memcpy(it->hash, x->body_hash, 32);
 	(void)snprintf(it->spool, sizeof(it->spool), "%s", x->spool);
 	if (check_item(x, it) == 0 && store_items(x, it, 1) != 0)
@@ -218,8 +227,45 @@ spool_piece(const void *data, size_t len, void *arg)
 	return fd_write_all(a->fd, data, len);
 }
 
+struct mem_arg {
+	unsigned char *buf;
+	size_t off;
+	crypto_generichash_state h;
+};
+
+static int
+mem_piece(const void *data, size_t len, void *arg)
+{
+	struct mem_arg *a = arg;
+
+	(void)crypto_generichash_update(&a->h, data, len);
+	memcpy(a->buf + a->off, data, len);
+	a->off += len;
+	return 0;
+}
+
+/* A small item's body into memory: what the store keeps inline. */
+static int
+read_small_item(struct batch_reader *br, struct item *it)
+{
+	struct mem_arg a;
+
+	a.buf = malloc(it->len > 0 ? (size_t)it->len : 1);
+	a.off = 0;
+	if (a.buf == NULL)
+		return -1;
+	(void)crypto_generichash_init(&a.h, NULL, 0, 32);
+	it->owned = a.buf;
+	it->data = a.buf;
+	if (batch_reader_body(br, it->len, mem_piece, &a) != 0)
+		return -1;
+	(void)crypto_generichash_final(&a.h, it->hash, 32);
+	return 1;
+}
+
 /*
- * The next item of the batch, its body into a spool file of its own:
+ * The next item of the batch, its body into memory (small) or a spool
+ * file of its own:
  * 1, 0 at the end, -1 malformed (or a spool failure: *io set).
  */
 static int
@@ -237,7 +283,9 @@ read_item(struct exchange *x, struct batch_reader *br, struct item *it,
 		return r;
 	if (len > x->srv->cfg.max_message)
 		return -1;
-	/* The header strings live in the reader: keep copies. */
+	it->len = len;
+	if (len <= BODY_INLINE_MAX)
+		return read_small_item(br, it);
 	it->fd = tmpfile_beside(x->srv->spool_prefix, it->spool,
 	    sizeof(it->spool), &err);
 	if (it->fd < 0) {
@@ -262,11 +310,13 @@ items_release(struct item *items, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		free(items[i].owned);
 		if (items[i].fd >= 0) {
 			(void)close(items[i].fd);
 			(void)unlink(items[i].spool);
 		}
+	}
 }
 
 static json_t *
@@ -302,7 +352,8 @@ read_batch(struct exchange *x, struct batch_reader *br, struct item *items)
 	size_t n = 0;
 	int r, io = 0;
 
-	if (lseek(x->spool_fd, 0, SEEK_SET) != 0 ||
+	if (x->in_memory ? batch_reader_start_mem(br, x->small.buf,
+	    x->small.len) != 0 : lseek(x->spool_fd, 0, SEEK_SET) != 0 ||
 	    batch_reader_start(br, x->spool_fd) != 0)
 		goto malformed;
 	for (;;) {

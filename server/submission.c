@@ -136,8 +136,10 @@ check_age(struct exchange *x)
 {
 	struct smimp_err err;
 
-	if (x->received == 0 || lseek(x->spool_fd, 0, SEEK_SET) != 0 ||
-	    age_header_check_fd(x->spool_fd, &err) != 0) {
+	if (x->received == 0 || (x->in_memory ?
+	    age_header_check_mem(x->small.buf, x->small.len, &err) :
+	    lseek(x->spool_fd, 0, SEEK_SET) != 0 ||
+	    age_header_check_fd(x->spool_fd, &err)) != 0) {
 		reply_error(x, 400, "the body is not an age file");
 		return -1;
 	}
@@ -189,9 +191,7 @@ submission_post(struct exchange *x)
 		reply_error(x, 400, "delivery stamp does not verify");
 		goto out;
 	}
-	memset(&body, 0, sizeof(body));
-	body.path = x->spool;
-	body.len = x->received;
+	exchange_body(x, &body);
 	memset(&sub, 0, sizeof(sub));
 	sub.signer = x->signer;
 	sub.nonce = x->sig.nonce;
