@@ -73,6 +73,9 @@ struct store_body {
 	size_t len;
 };
 
+/* Bodies given in memory up to this size are kept inside the database. */
+#define STORE_INLINE_MAX	(64 * 1024)
+
 /* One copy of a message for a local mailbox. */
 struct store_delivery {
 	const char *recipient, *sender, *message_id;

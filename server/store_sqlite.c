@@ -1,8 +1,8 @@
 /*
  * store_sqlite.c - the embedded store, "sqlite:DIR": SQLite in WAL mode
  * with synchronous=FULL in DIR/smimpd.db, so that a commit is on disk
- * when it returns; message bodies as files under DIR/bodies/; uploads
- * spooled in DIR/spool/.
+ * when it returns; small message bodies inside the database, large ones
+ * as files under DIR/bodies/; uploads spooled in DIR/spool/.
  *
  * Writes go through one writer connection in group commits: a caller
  * queues its operation, and whichever caller finds no commit under way
@@ -13,7 +13,17 @@
  * of their own, which in WAL mode see only committed data and never
  * wait for the writer.
  *
- * Bodies: every row that carries a body (a mailbox copy, a relay queue
+ * Small bodies given in memory (up to STORE_INLINE_MAX) are a blob in
+ * each row that carries them, written by the transaction itself: the
+ * group commit's one fsync covers them, where a file would cost two
+ * fsyncs of its own (the file, its directory) that no commit shares.
+ * Each row holds its own copy rather than sharing one through another
+ * table: the copies are small and few (the local recipients and other
+ * domains of one submission), and a row then stands alone, removed by
+ * one DELETE with no count of who else holds the bytes.
+ *
+ * File bodies (spooled uploads, and bodies in memory above the inline
+ * size): every row that carries one (a mailbox copy, a relay queue
  * entry) has a file name of its own, bodies/XX/NAME; the rows of one
  * message share one file through hard links, so removing a row unlinks
  * only its own name.  A name is linked, its file and directory synced,
@@ -22,6 +32,8 @@
  * between leaves names that no row references, and only those: the
  * next open removes them, and everything in spool/.
  */
+/* memfd_create(2): an inline body is read back through a file descriptor */
+#define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -509,8 +522,29 @@ body_unlink(const struct sqlite_store *s, const char *name)
 	char path[PATH_MAX];
 	struct smimp_err err;
 
-	if (body_path(s, name, path, &err) == 0)
+	/* An inline body's row has no name: nothing to unlink. */
+	if (name[0] != '\0' && body_path(s, name, path, &err) == 0)
 		(void)unlink(path);
+}
+
+/*
+ * Is b kept inside the database (as a blob in its rows) rather than in
+ * a file?  Spooled uploads are on disk already: linking them costs less
+ * than copying them into the database.
+ */
+static int
+body_inline(const struct store_body *b)
+{
+	return b->path == NULL && b->len <= STORE_INLINE_MAX;
+}
+
+/* An inline body's bytes to bind: never NULL, which SQLite binds as NULL. */
+static const void *
+inline_bytes(const struct store_body *b)
+{
+	static const unsigned char none[1];
+
+	return b->data != NULL ? b->data : none;
 }
 
 /* A new file at path with data, synced: 0, 1 the name exists, -1. */
@@ -662,7 +696,8 @@ body_place(struct sqlite_store *s, const struct store_body *b,
 
 /*
  * The body names of a batch of rows, placed before the transaction
- * that references them; the transaction marks those a row took.
+ * that references them; the transaction marks those a row took.  A row
+ * whose body is inline has an empty name, and its body's size.
  */
 struct names {
 	size_t n;
@@ -705,6 +740,7 @@ names_place(struct sqlite_store *s, const struct store_body *const *b,
     size_t n, struct names *ns, struct smimp_err *err)
 {
 	char prefix[3], path[PATH_MAX];
+	const char *placed = NULL;
 	unsigned char r;
 	size_t i;
 
@@ -719,13 +755,25 @@ names_place(struct sqlite_store *s, const struct store_body *const *b,
 	randombytes_buf(&r, 1);
 	sodium_bin2hex(prefix, sizeof(prefix), &r, 1);
 	for (i = 0; i < n; i++) {
+		if (body_inline(b[i])) {
+			if (b[i]->data == NULL && b[i]->len > 0) {
+				smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a "
+				    "body without data");
+				goto fail;
+			}
+			ns->size[i] = b[i]->len;
+			ns->n++;
+			continue;
+		}
 		if (body_place(s, b[i], i > 0 && b[i] == b[i - 1] ?
 		    ns->name[i - 1].s : NULL, prefix, &ns->name[i],
 		    &ns->size[i], err) != 0)
 			goto fail;
+		placed = ns->name[i].s;
 		ns->n++;
 	}
-	if (n > 0 && (body_path(s, ns->name[0].s, path, err) != 0 ||
+	/* Only files need their directory synced; inline rows need nothing. */
+	if (placed != NULL && (body_path(s, placed, path, err) != 0 ||
 	    fsync_parent_dir(path, err) != 0))
 		goto fail;
 	return 0;
@@ -764,7 +812,8 @@ gone_release(struct sqlite_store *s, struct gone *g, int committed)
 
 /*
  * Delete rows with a statement that returns each one's body name
- * (DELETE ... RETURNING body), noting the names in g.
+ * (DELETE ... RETURNING body), noting the names in g; an inline body's
+ * row returns NULL and leaves nothing to unlink.
  */
 static int
 delete_noting(sqlite3 *db, struct gone *g, size_t *deleted,
@@ -782,9 +831,11 @@ delete_noting(sqlite3 *db, struct gone *g, size_t *deleted,
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		if (g->n == g->cap)
 			continue;	/* one row per id: cannot be */
+		(*deleted)++;
+		if (sqlite3_column_type(stmt, 0) == SQLITE_NULL)
+			continue;
 		col_copy(stmt, 0, g->name[g->n].s, sizeof(g->name[0].s));
 		g->n++;
-		(*deleted)++;
 	}
 	if (rc != SQLITE_DONE)
 		db_fail(db, err, "delete");
@@ -877,7 +928,8 @@ user_del_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 	if (sqlite3_changes(s->db) == 0)
 		return STORE_NOT_FOUND;
 	if (sql_exec(s->db, err, "INSERT INTO trash (name) SELECT body "
-	    "FROM mailbox WHERE recipient = ?", "t", a->address) != 0 ||
+	    "FROM mailbox WHERE recipient = ? AND body IS NOT NULL", "t",
+	    a->address) != 0 ||
 	    sql_exec(s->db, err, "DELETE FROM mailbox WHERE recipient = ?", "t",
 	    a->address) != 0 ||
 	    sql_exec(s->db, err, "DELETE FROM mailbox_usage WHERE "
@@ -1181,7 +1233,8 @@ delivery_check(const struct store_delivery *d, struct smimp_err *err)
 
 /*
  * One copy into a mailbox, inside a transaction: STORE_OK (stored, or
- * known already: *stored says which), STORE_QUOTA or STORE_ERROR.
+ * known already: *stored says which), STORE_QUOTA or STORE_ERROR.  body
+ * is its file's name, or empty when d->body goes inline.
  */
 static int
 mailbox_put(struct sqlite_store *s, const struct store_delivery *d,
@@ -1190,6 +1243,7 @@ mailbox_put(struct sqlite_store *s, const struct store_delivery *d,
 {
 	const struct store_limits *lim = &s->base.limits;
 	const char *dom = domain_of(d->sender);
+	int in = body[0] == '\0';
 	int64_t v = 0, id;
 	int r, i, stranger = 0;
 
@@ -1233,9 +1287,11 @@ mailbox_put(struct sqlite_store *s, const struct store_delivery *d,
 	for (i = 0, r = 1; i < NAME_TRIES && r == 1; i++) {
 		id = random_id();
 		r = sql_exec(s->db, err, "INSERT INTO mailbox (id, recipient, "
-		    "sender, message_id, body, size, received) VALUES "
-		    "(?, ?, ?, ?, ?, ?, ?)", "ittttii", id, d->recipient,
-		    d->sender, d->message_id, body, (int64_t)size, now);
+		    "sender, message_id, body, data, size, received) VALUES "
+		    "(?, ?, ?, ?, ?, ?, ?, ?)", "ittttbii", id, d->recipient,
+		    d->sender, d->message_id, in ? NULL : body,
+		    in ? inline_bytes(d->body) : NULL, in ? (int)d->body->len :
+		    0, (int64_t)size, now);
 	}
 	if (r != 0)
 		return r < 0 ? STORE_ERROR : smimp_err_set(err, SMIMP_EXIT_FAIL,
@@ -1341,9 +1397,36 @@ sq_mailbox_list(struct store *st, const char *owner,
 }
 
 /*
- * Open the body a row names (found by sql on a reader, with the owner
- * when given): STORE_OK with *fd and *len, or STORE_NOT_FOUND, also
- * when the row went between the query and the open.
+ * An inline body as a file to read: anonymous, in memory, at its
+ * start, so that callers read every body the same way.
+ */
+static int
+blob_fd(const void *data, size_t len, int *fd, uint64_t *outlen,
+    struct smimp_err *err)
+{
+	int f;
+
+	f = memfd_create("smimp-body", MFD_CLOEXEC);
+	if (f < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot make a "
+		    "file in memory for a body");
+	if ((len > 0 && fd_write_all(f, data, len) != 0) ||
+	    lseek(f, 0, SEEK_SET) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write a body "
+		    "into memory");
+		(void)close(f);
+		return STORE_ERROR;
+	}
+	*fd = f;
+	*outlen = len;
+	return STORE_OK;
+}
+
+/*
+ * Open the body of the row sql finds (its columns: body, data) on a
+ * reader, with the owner when given: STORE_OK with *fd and *len, or
+ * STORE_NOT_FOUND, also when the row went between the query and the
+ * open.
  */
 static int
 body_open(struct sqlite_store *s, const char *sql, const char *owner,
@@ -1351,19 +1434,49 @@ body_open(struct sqlite_store *s, const char *sql, const char *owner,
 {
 	char name[NAME_LEN + 1], path[PATH_MAX];
 	sqlite3 *db = reader_get(s);
+	sqlite3_stmt *stmt;
+	const unsigned char *t;
+	const void *data;
 	struct stat sb;
-	int r;
+	int rc, ret = STORE_ERROR, found = 0;
 
 	*fd = -1;
 	*len = 0;
 	if (owner != NULL)
-		r = sql_first(db, err, NULL, name, sizeof(name), sql, "ti",
-		    owner, id);
+		stmt = stmt_new(db, err, sql, "ti", owner, id);
 	else
-		r = sql_first(db, err, NULL, name, sizeof(name), sql, "i", id);
+		stmt = stmt_new(db, err, sql, "i", id);
+	if (stmt == NULL)
+		goto out;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		ret = STORE_NOT_FOUND;
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		db_fail(db, err, "select");
+		goto out;
+	}
+	if (sqlite3_column_type(stmt, 0) == SQLITE_NULL) {
+		/* blob, then bytes: the order SQLite asks for */
+		data = sqlite3_column_blob(stmt, 1);
+		ret = blob_fd(data, (size_t)sqlite3_column_bytes(stmt, 1), fd,
+		    len, err);
+		goto out;
+	}
+	t = sqlite3_column_text(stmt, 0);
+	if (t == NULL || !name_valid((const char *)t)) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a row names no "
+		    "valid body");
+		goto out;
+	}
+	memcpy(name, t, sizeof(name));
+	found = 1;
+out:
+	sqlite3_finalize(stmt);
 	reader_put(s, db);
-	if (r <= 0)
-		return r < 0 ? STORE_ERROR : STORE_NOT_FOUND;
+	if (!found)
+		return ret;
 	if (body_path(s, name, path, err) != 0)
 		return STORE_ERROR;
 	*fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -1384,7 +1497,7 @@ static int
 sq_mailbox_open(struct store *st, const char *owner, int64_t id, int *fd,
     uint64_t *len, struct smimp_err *err)
 {
-	return body_open(sq(st), "SELECT body FROM mailbox WHERE "
+	return body_open(sq(st), "SELECT body, data FROM mailbox WHERE "
 	    "recipient = ? AND id = ?", owner, id, fd, len, err);
 }
 
@@ -1451,6 +1564,7 @@ submit_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 	const struct store_submission *sub = a->sub;
 	struct store_delivery d;
 	uint64_t size = a->ns.n > 0 ? a->ns.size[0] : 0;
+	int in = body_inline(sub->body);
 	int64_t bytes = 0;
 	int queued = 0;
 	size_t i;
@@ -1464,12 +1578,14 @@ submit_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 		/* Queued once per (domain, sender, message id). */
 		if (sql_exec(s->db, err, "INSERT INTO outbound (domain, sender, "
 		    "recipients, all_recipients, message_id, body, size, stamp, "
-		    "stamp_date, first_try, next_try) VALUES (?1, ?2, ?3, ?4, "
-		    "?5, ?6, ?7, ?8, ?9, ?10, ?10) ON CONFLICT (domain, sender, "
-		    "message_id) DO NOTHING", "ttttttitti", sub->obs[i].domain,
-		    sub->sender, sub->obs[i].recipients, sub->all,
-		    sub->message_id, a->ns.name[i].s, (int64_t)size, sub->stamp,
-		    sub->stamp_date, a->now) != 0)
+		    "stamp_date, first_try, next_try, data) VALUES (?1, ?2, ?3, "
+		    "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11) ON CONFLICT (domain, "
+		    "sender, message_id) DO NOTHING", "ttttttittib",
+		    sub->obs[i].domain, sub->sender, sub->obs[i].recipients,
+		    sub->all, sub->message_id, in ? NULL : a->ns.name[i].s,
+		    (int64_t)size, sub->stamp, sub->stamp_date, a->now,
+		    in ? inline_bytes(sub->body) : NULL, in ?
+		    (int)sub->body->len : 0) != 0)
 			return STORE_ERROR;
 		if (sqlite3_changes(s->db) > 0) {
 			a->ns.used[i] = 1;
@@ -1689,8 +1805,8 @@ static int
 sq_outbound_open(struct store *st, int64_t id, int *fd, uint64_t *len,
     struct smimp_err *err)
 {
-	return body_open(sq(st), "SELECT body FROM outbound WHERE id = ?",
-	    NULL, id, fd, len, err);
+	return body_open(sq(st), "SELECT body, data FROM outbound WHERE "
+	    "id = ?", NULL, id, fd, len, err);
 }
 
 /* What done, retry and bounce act on: entries owner holds. */
@@ -1912,8 +2028,14 @@ static const char schema_v1_finish[] =
     "INSERT INTO mailbox_usage SELECT recipient, sum(size) FROM mailbox"
     " GROUP BY recipient;"
     "INSERT INTO queue_usage SELECT sender, sum(size) FROM outbound"
-    " GROUP BY sender;"
-    /* The counters follow the rows in every transaction. */
+    " GROUP BY sender;";
+
+/*
+ * The counters follow the rows in every transaction; made again with
+ * each new mailbox or outbound table (dropping a table drops its
+ * triggers).
+ */
+static const char usage_triggers[] =
     "CREATE TRIGGER mailbox_added AFTER INSERT ON mailbox BEGIN"
     " INSERT INTO mailbox_usage (recipient, bytes)"
     " VALUES (new.recipient, new.size) ON CONFLICT (recipient)"
@@ -1932,6 +2054,49 @@ static const char schema_v1_finish[] =
     " WHERE sender = old.sender;"
     " DELETE FROM queue_usage WHERE sender = old.sender"
     " AND bytes <= 0; END;";
+
+/*
+ * Version 2: a body is either a file (body names it) or, when small and
+ * given in memory, a blob in the row (data), never both.  Rows keep
+ * their file bodies; the tables are made anew because SQLite cannot
+ * drop the NOT NULL of a column in place.
+ */
+static const char schema_v2[] =
+    "CREATE TABLE mailbox_v2 ("
+    " seq INTEGER PRIMARY KEY,"
+    " id INTEGER NOT NULL UNIQUE,"
+    " recipient TEXT NOT NULL, sender TEXT NOT NULL,"
+    " message_id TEXT NOT NULL, body TEXT UNIQUE, data BLOB,"
+    " size INTEGER NOT NULL, received INTEGER NOT NULL,"
+    " CHECK ((body IS NULL) <> (data IS NULL)),"
+    " UNIQUE (recipient, sender, message_id));"
+    "INSERT INTO mailbox_v2 (seq, id, recipient, sender, message_id, body,"
+    " size, received) SELECT seq, id, recipient, sender, message_id, body,"
+    " size, received FROM mailbox;"
+    "CREATE TABLE outbound_v2 ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " domain TEXT NOT NULL, sender TEXT NOT NULL, recipients TEXT NOT NULL,"
+    " all_recipients TEXT NOT NULL, message_id TEXT NOT NULL,"
+    " body TEXT UNIQUE, data BLOB, size INTEGER NOT NULL,"
+    " stamp TEXT NOT NULL, stamp_date TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0, first_try INTEGER NOT NULL,"
+    " next_try INTEGER NOT NULL, lease_owner TEXT, lease_until INTEGER,"
+    " CHECK ((body IS NULL) <> (data IS NULL)),"
+    " UNIQUE (domain, sender, message_id));"
+    "INSERT INTO outbound_v2 (id, domain, sender, recipients,"
+    " all_recipients, message_id, body, size, stamp, stamp_date, attempts,"
+    " first_try, next_try, lease_owner, lease_until) SELECT id, domain,"
+    " sender, recipients, all_recipients, message_id, body, size, stamp,"
+    " stamp_date, attempts, first_try, next_try, lease_owner, lease_until"
+    " FROM outbound;"
+    "DROP TABLE mailbox;"
+    "ALTER TABLE mailbox_v2 RENAME TO mailbox;"
+    "DROP TABLE outbound;"
+    "ALTER TABLE outbound_v2 RENAME TO outbound;"
+    "CREATE INDEX mailbox_order ON mailbox (recipient, seq);"
+    "CREATE INDEX outbound_due ON outbound (next_try);"
+    "CREATE INDEX outbound_domain ON outbound (domain, id);"
+    "CREATE INDEX outbound_lease ON outbound (lease_until);";
 
 /* fsync every bodies/XX directory. */
 static int
@@ -2040,7 +2205,22 @@ migrate_v1(struct sqlite_store *s, struct smimp_err *err)
 	    "next_try, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	    6, 0, err) != 0 || bodies_sync(s, err) != 0)
 		return -1;
-	if (exec_sql(s->db, schema_v1_finish) != 0)
+	if (exec_sql(s->db, schema_v1_finish) != 0 ||
+	    exec_sql(s->db, usage_triggers) != 0)
+		return db_fail(s->db, err, "schema");
+	return 0;
+}
+
+/*
+ * 1 -> 2, inside the caller's transaction: the rows move to tables
+ * whose body may be inline; the files stay as they are.  The usage
+ * counters are unchanged: the same rows, the same sizes.
+ */
+static int
+migrate_v2(struct sqlite_store *s, struct smimp_err *err)
+{
+	if (exec_sql(s->db, schema_v2) != 0 ||
+	    exec_sql(s->db, usage_triggers) != 0)
 		return db_fail(s->db, err, "schema");
 	return 0;
 }
@@ -2048,6 +2228,7 @@ migrate_v1(struct sqlite_store *s, struct smimp_err *err)
 /* migrations[v] takes a store from version v to v + 1. */
 static int (*const migrations[])(struct sqlite_store *, struct smimp_err *) = {
 	migrate_v1,
+	migrate_v2,
 };
 
 #define SCHEMA_VERSION	((int64_t)(sizeof(migrations) / sizeof(migrations[0])))

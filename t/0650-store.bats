@@ -104,6 +104,31 @@ signed() {
 	unit uri
 }
 
+@test "a small body given in memory stays in the database and reads back byte for byte; ack, done and user_del remove it" {
+	unit inline
+}
+
+@test "a body in memory of STORE_INLINE_MAX bytes stays inline, one more goes to a file" {
+	unit inline-max
+}
+
+@test "a store of schema version 1 is migrated: its file bodies stay and read back, new small ones go inline" {
+	mkdir -m 700 s
+	sqlite3 s/smimpd.db <"$REPO/t/fixtures/store-v1.sql" >/dev/null
+	mkdir -p -m 700 s/bodies/57 s/bodies/a6 s/bodies/99
+	printf '\0\377one\n' >s/bodies/57/573e5e04b9b17d1cd9defadb249e54c8
+	printf 'two\n' >s/bodies/a6/a68f68fd4ffbdaeecd6b2581ec1c5f2f
+	printf 'three\0' >s/bodies/99/9994547d6ac3924cf53d30371190d042
+	chmod 600 s/bodies/*/*
+	run -0 --separate-stderr "$SMIMP_BUILD/t/store" claim s queued.body
+	[ "$output" = "example.net bob@example.org queued@example.org dave@example.net 2 6" ]
+	printf 'three\0' | cmp - queued.body
+	[ "$(sqlite3 s/smimpd.db 'PRAGMA user_version')" = 2 ]
+	[ "$(sqlite3 s/smimpd.db "SELECT count(*) FROM pragma_table_info('mailbox') WHERE name = 'data'")" = 1 ]
+	[ "$(sqlite3 s/smimpd.db 'SELECT bytes FROM mailbox_usage')" = 10 ]
+	unit migrated-v1
+}
+
 @test "a store from before schema versions is migrated in place: same bytes, same queue" {
 	mkid bob bob@example.org
 	mkdir -m 700 data
@@ -111,9 +136,10 @@ signed() {
 	sqlite3 data/smimpd.db "UPDATE users SET log = readfile('bob.pub')"
 	run -0 --separate-stderr smimpd --data data users
 	[ "$output" = "bob@example.org $(smimp-keygen --fingerprint bob.pub)" ]
-	[ "$(sqlite3 data/smimpd.db 'PRAGMA user_version')" = 1 ]
-	# The blobs moved out into one file per row.
-	[ "$(sqlite3 data/smimpd.db "SELECT count(*) FROM pragma_table_info('mailbox') WHERE name = 'data'")" = 0 ]
+	[ "$(sqlite3 data/smimpd.db 'PRAGMA user_version')" = 2 ]
+	# The blobs moved out into one file per row (version 1), and stay
+	# files through version 2.
+	[ "$(sqlite3 data/smimpd.db "SELECT count(*) FROM mailbox WHERE data IS NOT NULL")" = 0 ]
 	[ "$(find data/bodies -type f | wc -l)" -eq 3 ]
 	# Opening it again changes nothing.
 	run -0 smimpd --data data users
@@ -145,11 +171,11 @@ signed() {
 	sqlite3 data/smimpd.db 'CREATE TABLE later (x); PRAGMA user_version = 99'
 	before=$(sum data/smimpd.db)
 	run -1 --separate-stderr smimpd --data data users
-	[ "$stderr" = "smimpd: the store 'data/smimpd.db' has schema version 99; this smimpd knows versions up to 1" ]
+	[ "$stderr" = "smimpd: the store 'data/smimpd.db' has schema version 99; this smimpd knows versions up to 2" ]
 	[ "$(sum data/smimpd.db)" = "$before" ]
 	[ ! -e data/bodies ]
 	run -1 --separate-stderr smimpd -d --data data --domain example.org --plain-http --listen "127.0.0.1:$(free_port)"
-	[ "$stderr" = "smimpd: the store 'data/smimpd.db' has schema version 99; this smimpd knows versions up to 1" ]
+	[ "$stderr" = "smimpd: the store 'data/smimpd.db' has schema version 99; this smimpd knows versions up to 2" ]
 }
 
 @test "the store setting: another directory, an unknown scheme refused by name" {

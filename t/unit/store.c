@@ -69,6 +69,26 @@ deliver(struct store *st, const char *to, const char *from, const char *mid,
 	return res;
 }
 
+/*
+ * One delivery from a@far.example of STORE_INLINE_MAX + 1 bytes c,
+ * given in memory: too large to go inline.
+ */
+static int
+deliver_big(struct store *st, const char *to, const char *mid, char c,
+    int64_t now)
+{
+	char *text = malloc(STORE_INLINE_MAX + 2);
+	int r;
+
+	if (text == NULL)
+		return STORE_ERROR;
+	memset(text, c, STORE_INLINE_MAX + 1);
+	text[STORE_INLINE_MAX + 1] = '\0';
+	r = deliver(st, to, "a@far.example", mid, text, now);
+	free(text);
+	return r;
+}
+
 /* A submission by from of text, to local and to one other domain. */
 static int
 submit(struct store *st, const char *from, const char *mid,
@@ -223,7 +243,8 @@ case_id_binding(void)
 	CHECK(strcmp(l.e[1].sender, "b@two.example") == 0);
 	CHECK(body_is(st, "u@here", l.e[0].id, "from a"));
 	CHECK(body_is(st, "u@here", l.e[1].id, "from b"));
-	CHECK(body_files() == 2);
+	/* Small bodies in memory stay inside the database. */
+	CHECK(body_files() == 0);
 	store_close(st);
 	return 0;
 }
@@ -593,7 +614,7 @@ case_bounce(void)
 	    STORE_NOT_FOUND);
 	CHECK(queued(st) == 1);
 	CHECK(list(st, "s@here", &l) == 0);
-	CHECK(body_files() == 1);
+	CHECK(body_files() == 0);
 	CHECK(store_outbound_bounce(st, "o1", id, &notice, 20, &err) ==
 	    STORE_OK);
 	CHECK(queued(st) == 0);
@@ -601,7 +622,7 @@ case_bounce(void)
 	CHECK(strcmp(l.e[0].sender, "server:here") == 0);
 	CHECK(l.e[0].received == 20);
 	CHECK(body_is(st, "s@here", l.e[0].id, "gave up"));
-	CHECK(body_files() == 1);
+	CHECK(body_files() == 0);
 	store_close(st);
 	return 0;
 }
@@ -620,10 +641,9 @@ case_user_del(void)
 	CHECK(store_user_add(st, "u@here", log, 3, 1, &err) == STORE_OK);
 	CHECK(store_user_add(st, "u@here", log, 3, 1, &err) == STORE_EXISTS);
 	CHECK(store_user_add(st, "v@here", log, 3, 1, &err) == STORE_OK);
-	CHECK(deliver(st, "u@here", "a@far.example", "m1", "1", 2) ==
-	    STORE_OK);
-	CHECK(deliver(st, "u@here", "a@far.example", "m2", "2", 2) ==
-	    STORE_OK);
+	/* Two bodies in files, one inline: both kinds go. */
+	CHECK(deliver_big(st, "u@here", "m1", '1', 2) == STORE_OK);
+	CHECK(deliver_big(st, "u@here", "m2", '2', 2) == STORE_OK);
 	CHECK(deliver(st, "u@here", "a@far.example", "m3", "3", 2) ==
 	    STORE_OK);
 	CHECK(deliver(st, "v@here", "a@far.example", "m1", "4", 2) ==
@@ -631,10 +651,10 @@ case_user_del(void)
 	CHECK(list(st, "u@here", &l) == 3);
 	CHECK(store_mailbox_ack(st, "u@here", &l.e[0].id, 1, &acked, 3,
 	    &err) == STORE_OK && acked == 1);
-	CHECK(body_files() == 3);
+	CHECK(body_files() == 1);
 	CHECK(store_user_del(st, "u@here", 4, &err) == STORE_OK);
 	CHECK(list(st, "u@here", &l) == 0);
-	CHECK(body_files() == 1);
+	CHECK(body_files() == 0);
 	CHECK(list(st, "v@here", &l) == 1);
 	CHECK(body_is(st, "v@here", l.e[0].id, "4"));
 	CHECK(store_user_del(st, "u@here", 5, &err) == STORE_NOT_FOUND);
@@ -676,10 +696,11 @@ case_orphans(void)
 	CHECK(touch("bodies/ab/ab0123456789abcdef0123456789abcd") == 0);
 	CHECK(touch("bodies/cd/junk") == 0);
 	CHECK(touch("spool/upload") == 0);
-	CHECK(body_files() == 3);
+	/* "kept" is inline: the two files are the orphans. */
+	CHECK(body_files() == 2);
 	st = open_plain();
 	CHECK(st != NULL);
-	CHECK(body_files() == 1);
+	CHECK(body_files() == 0);
 	(void)snprintf(path, sizeof(path), "%s/spool/upload", dir);
 	CHECK(access(path, F_OK) != 0 && errno == ENOENT);
 	CHECK(list(st, "u@here", &l) == 1);
@@ -802,6 +823,7 @@ static int
 case_uri(void)
 {
 	struct store *st;
+	struct listing l;
 	char uri[PATH_MAX + 8];
 
 	CHECK(store_open("postgresql://db.example/smimp", NULL, &err) == NULL);
@@ -817,7 +839,173 @@ case_uri(void)
 	store_close(st);
 	st = open_plain();
 	CHECK(st != NULL);
+	CHECK(list(st, "u@here", &l) == 1);
+	store_close(st);
+	return 0;
+}
+
+/* A relay entry's body, read through store_outbound_open, equals want. */
+static int
+outbound_is(struct store *st, int64_t id, const unsigned char *want,
+    size_t wlen)
+{
+	unsigned char *buf = NULL;
+	uint64_t len;
+	size_t got;
+	int fd, ok;
+
+	if (store_outbound_open(st, id, &fd, &len, &err) != STORE_OK)
+		return 0;
+	ok = lseek(fd, 0, SEEK_CUR) == 0 && fd_read_all(fd, "body",
+	    STORE_INLINE_MAX * 4, &buf, &got, &err) == 0 && got == len &&
+	    got == wlen && memcmp(buf, want, got) == 0;
+	close(fd);
+	free(buf);
+	return ok;
+}
+
+/*
+ * A small body given in memory is kept in the rows: no file; every
+ * byte (a NUL and 0xff among them) read back through both opens; each
+ * row its own copy, gone with an ack, a done and a user_del.
+ */
+static int
+case_inline(void)
+{
+	struct store *st = open_plain();
+	const char *to[] = { "u@here", "v@here" };
+	static const unsigned char bytes[] = { 0, 0xff, 'a', '\n', 0 };
+	const unsigned char log[] = "log";
+	struct store_body b = { NULL, bytes, sizeof(bytes) };
+	struct store_body empty = { NULL, NULL, 0 };
+	struct listing l;
+	unsigned char *buf = NULL;
+	uint64_t len;
+	size_t acked, got;
+	int64_t id;
+	int fd;
+
+	CHECK(st != NULL);
+	CHECK(store_user_add(st, "v@here", log, 3, 1, &err) == STORE_OK);
+	CHECK(submit(st, "s@here", "m1", "n1", to, 2, "far.example", &b,
+	    10) == STORE_OK);
+	CHECK(body_files() == 0);
+	CHECK(list(st, "u@here", &l) == 1 && l.e[0].size == sizeof(bytes));
+	CHECK(store_mailbox_open(st, "u@here", l.e[0].id, &fd, &len,
+	    &err) == STORE_OK);
+	CHECK(lseek(fd, 0, SEEK_CUR) == 0);
+	CHECK(fd_read_all(fd, "b", 100, &buf, &got, &err) == 0);
+	close(fd);
+	CHECK(len == sizeof(bytes) && got == len &&
+	    memcmp(buf, bytes, got) == 0);
+	free(buf);
+	CHECK(store_mailbox_ack(st, "u@here", &l.e[0].id, 1, &acked, 11,
+	    &err) == STORE_OK && acked == 1);
+	CHECK(list(st, "u@here", &l) == 0);
+	CHECK(store_mailbox_open(st, "u@here", l.e[0].id, &fd, &len,
+	    &err) == STORE_NOT_FOUND);
+	/* The other recipient's copy and the relay entry stay. */
+	CHECK(list(st, "v@here", &l) == 1);
+	CHECK(store_mailbox_open(st, "v@here", l.e[0].id, &fd, &len,
+	    &err) == STORE_OK && len == sizeof(bytes));
+	close(fd);
+	CHECK(claim(st, "o", 10, 1, 0, 0, &id) == 1);
+	CHECK(outbound_is(st, id, bytes, sizeof(bytes)));
+	CHECK(store_outbound_done(st, "o", &id, 1, &err) == STORE_OK);
+	CHECK(queued(st) == 0);
+	CHECK(store_outbound_open(st, id, &fd, &len, &err) ==
+	    STORE_NOT_FOUND);
+	CHECK(store_user_del(st, "v@here", 12, &err) == STORE_OK);
+	CHECK(list(st, "v@here", &l) == 0);
+	/* An empty body is inline too, and reads back empty. */
+	CHECK(submit(st, "s@here", "m2", "n2", to, 1, "far.example", &empty,
+	    13) == STORE_OK);
+	CHECK(list(st, "u@here", &l) == 1 && l.e[0].size == 0);
+	CHECK(body_is(st, "u@here", l.e[0].id, ""));
+	CHECK(claim(st, "o", 13, 1, 0, 0, &id) == 1);
+	CHECK(outbound_is(st, id, bytes, 0));
+	CHECK(body_files() == 0);
+	store_close(st);
+	return 0;
+}
+
+/*
+ * STORE_INLINE_MAX bytes in memory go inline; one more goes to a file,
+ * which reads back the same and goes with its row.
+ */
+static int
+case_inline_max(void)
+{
+	struct store *st = open_plain();
+	const char *to[] = { "u@here" };
+	struct store_body b;
+	struct listing l;
+	unsigned char *big = NULL;
+	size_t i, acked;
+	int64_t id;
+
+	CHECK(st != NULL);
+	big = malloc(STORE_INLINE_MAX + 1);
+	CHECK(big != NULL);
+	for (i = 0; i < STORE_INLINE_MAX + 1; i++)
+		big[i] = (unsigned char)(i * 7);
+	b.path = NULL;
+	b.data = big;
+	b.len = STORE_INLINE_MAX;
+	CHECK(submit(st, "s@here", "m1", "n1", to, 1, "far.example", &b,
+	    10) == STORE_OK);
+	CHECK(body_files() == 0);
+	b.len = STORE_INLINE_MAX + 1;
+	CHECK(submit(st, "s@here", "m2", "n2", to, 1, "far.example", &b,
+	    10) == STORE_OK);
+	/* The mailbox copy and the relay entry: a name each. */
+	CHECK(body_files() == 2);
+	CHECK(list(st, "u@here", &l) == 2);
+	CHECK(l.e[0].size == STORE_INLINE_MAX);
+	CHECK(l.e[1].size == STORE_INLINE_MAX + 1);
+	CHECK(claim(st, "o", 10, 1, 0, 0, &id) == 1);
+	CHECK(outbound_is(st, id, big, STORE_INLINE_MAX));
+	CHECK(store_outbound_done(st, "o", &id, 1, &err) == STORE_OK);
+	CHECK(claim(st, "o", 10, 1, 0, 0, &id) == 1);
+	CHECK(outbound_is(st, id, big, STORE_INLINE_MAX + 1));
+	CHECK(store_outbound_done(st, "o", &id, 1, &err) == STORE_OK);
 	CHECK(body_files() == 1);
+	CHECK(store_mailbox_ack(st, "u@here", &l.e[1].id, 1, &acked, 11,
+	    &err) == STORE_OK && acked == 1);
+	CHECK(body_files() == 0);
+	free(big);
+	store_close(st);
+	return 0;
+}
+
+/*
+ * Run on the store t/fixtures/store-v1.sql makes (t/0650-store.bats):
+ * its file bodies read back after the migration, and new small ones go
+ * inline beside them.
+ */
+static int
+case_migrated_v1(void)
+{
+	struct store *st = open_plain();
+	struct listing l;
+	size_t acked;
+	int64_t ids[2];
+
+	CHECK(st != NULL);
+	CHECK(body_files() == 3);
+	CHECK(list(st, "bob@example.org", &l) == 2);
+	CHECK(body_is(st, "bob@example.org", l.e[1].id, "two\n"));
+	CHECK(deliver(st, "bob@example.org", "a@far.example", "new", "inline",
+	    1795000300) == STORE_OK);
+	CHECK(body_files() == 3);
+	CHECK(list(st, "bob@example.org", &l) == 3);
+	CHECK(body_is(st, "bob@example.org", l.e[2].id, "inline"));
+	ids[0] = l.e[1].id;
+	ids[1] = l.e[2].id;
+	CHECK(store_mailbox_ack(st, "bob@example.org", ids, 2, &acked,
+	    1795000400, &err) == STORE_OK && acked == 2);
+	CHECK(body_files() == 2);
+	CHECK(list(st, "bob@example.org", &l) == 1);
 	store_close(st);
 	return 0;
 }
@@ -843,6 +1031,9 @@ static const struct {
 	{ "now", case_now },
 	{ "bodies", case_bodies },
 	{ "uri", case_uri },
+	{ "inline", case_inline },
+	{ "inline-max", case_inline_max },
+	{ "migrated-v1", case_migrated_v1 },
 };
 
 #define NCASES	(sizeof(cases) / sizeof(cases[0]))
