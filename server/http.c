@@ -489,6 +489,18 @@ on_headers(struct exchange *x)
 	if (x->route->auth == AUTH_NONE)
 		return body_open(x) == 0 ? (x->phase = PH_BODY, MHD_YES) :
 		    queue_reply(x);
+	/*
+	 * A user's request whose nonce its handler claims only reads the
+	 * store to authenticate (no write, nothing remote): done here, it
+	 * spares a hand-over to a worker and back.
+	 */
+	if (x->route->auth == AUTH_USER &&
+	    (x->route->flags & ROUTE_NONCE_LATER)) {
+		if (auth_request(x) != 0 || body_open(x) != 0)
+			return queue_reply(x);
+		x->phase = PH_BODY;
+		return MHD_YES;
+	}
 	x->phase = PH_AUTH;
 	if (to_worker(x) != 0) {
 		reply_error(x, 503, "shutting down");
