@@ -180,6 +180,15 @@ time_now(void)
 	return (int64_t)time(NULL);
 }
 
+int64_t
+time_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
 int
 kv_next(const char *buf, size_t len, size_t *pos, size_t max_line,
     struct kv_line *kv)

@@ -36,6 +36,8 @@ int b64_decode(const char *s, size_t slen, unsigned char *out, size_t cap,
 void time_format(int64_t t, char out[TIME_STRLEN]);
 int time_parse(const char *s, size_t len, int64_t *t);
 int64_t time_now(void);
+/* Seconds on a clock that never jumps: for deadlines and intervals. */
+int64_t time_mono(void);
 
 /*
  * Split "name: value\n" at *pos in buf[0..len): strict (one space after

@@ -32,15 +32,6 @@ static struct watched *watch_list;
 static int watch_stop;
 static unsigned int header_timeout;
 
-static int64_t
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec;
-}
-
 void
 conn_watch_notify(void *cls, struct MHD_Connection *c, void **ctx,
     enum MHD_ConnectionNotificationCode code)
@@ -61,7 +52,7 @@ conn_watch_notify(void *cls, struct MHD_Connection *c, void **ctx,
 		if (getpeername(w->fd, (struct sockaddr *)&w->peer,
 		    &w->peer_len) != 0)
 			w->peer_len = 0;
-		w->deadline = mono_now() + header_timeout;
+		w->deadline = time_mono() + header_timeout;
 		pthread_mutex_lock(&watch_mu);
 		w->next = watch_list;
 		if (watch_list != NULL)
@@ -108,7 +99,7 @@ conn_watch_request(struct MHD_Connection *c, int64_t deadline)
 void
 conn_watch_idle(struct MHD_Connection *c, unsigned int secs)
 {
-	set_deadline(c, mono_now() + secs);
+	set_deadline(c, time_mono() + secs);
 }
 
 /* Is fd still the connection w watched? */
@@ -136,7 +127,7 @@ watch_main(void *arg)
 		clock_gettime(CLOCK_REALTIME, &tick);
 		tick.tv_sec++;
 		(void)pthread_cond_timedwait(&watch_cv, &watch_mu, &tick);
-		now = mono_now();
+		now = time_mono();
 		if (watch_stop) {
 			pthread_mutex_unlock(&watch_mu);
 			return NULL;

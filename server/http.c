@@ -35,15 +35,6 @@ enum {
 	PH_DONE,	/* queued */
 };
 
-static int64_t
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec;
-}
-
 void
 exchange_body(struct exchange *x, struct store_body *body)
 {
@@ -563,7 +554,7 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	x->srv = cls;
 	x->c = c;
 	x->spool_fd = -1;
-	x->started = mono_now();
+	x->started = time_mono();
 	conn_watch_idle(c, x->srv->cfg.header_timeout);
 	x->too_long = n > TARGET_MAX;
 	if (!x->too_long)
