@@ -197,12 +197,20 @@ auth_invite(struct exchange *x)
 	return 0;
 }
 
+/* The nonce is remembered for as long as its date is in the window. */
+static void
+set_nonce_expiry(struct exchange *x)
+{
+	int64_t when;
+
+	(void)time_parse(x->sig.date, strlen(x->sig.date), &when);
+	x->nonce_expires = when + REQSIG_WINDOW;
+}
+
 int
 auth_self_signed(struct exchange *x, const char *address,
     const unsigned char key[32])
 {
-	int64_t when;
-
 	if (parse_signature(x) != 0)
 		return -1;
 	if (strcmp(x->sig.signer, address) != 0 || verify(x, key) != 0 ||
@@ -211,8 +219,7 @@ auth_self_signed(struct exchange *x, const char *address,
 		    "identity it registers");
 		return -1;
 	}
-	(void)time_parse(x->sig.date, strlen(x->sig.date), &when);
-	x->nonce_expires = when + REQSIG_WINDOW;
+	set_nonce_expiry(x);
 	return auth_claim_nonce(x);
 }
 
@@ -241,7 +248,6 @@ auth_request(struct exchange *x)
 	struct server *srv = x->srv;
 	struct ratelimit *rl = NULL;
 	unsigned int wait;
-	int64_t when;
 
 	wait = ratelimit_peek(&srv->per_source, x->source);
 	if (wait > 0) {
@@ -263,8 +269,7 @@ auth_request(struct exchange *x)
 		reply_retry(x, 429, wait, "rate limit");
 		return -1;
 	}
-	(void)time_parse(x->sig.date, strlen(x->sig.date), &when);
-	x->nonce_expires = when + REQSIG_WINDOW;
+	set_nonce_expiry(x);
 	if (x->route->flags & ROUTE_NONCE_LATER)
 		return 0;
 	return auth_claim_nonce(x);

@@ -213,54 +213,36 @@ inbound_deliver(struct exchange *x)
 
 /* ---- batches ---- */
 
-struct spool_arg {
-	int fd;
-	crypto_generichash_state h;
-};
-
-static int
-spool_piece(const void *data, size_t len, void *arg)
-{
-	struct spool_arg *a = arg;
-
-	(void)crypto_generichash_update(&a->h, data, len);
-	return fd_write_all(a->fd, data, len);
-}
-
-struct mem_arg {
+/* Where an item's body goes as it is read: a spool file or memory. */
+struct sink {
+	int fd;			/* or -1: into buf */
 	unsigned char *buf;
 	size_t off;
 	crypto_generichash_state h;
 };
 
 static int
-mem_piece(const void *data, size_t len, void *arg)
+sink_piece(const void *data, size_t len, void *arg)
 {
-	struct mem_arg *a = arg;
+	struct sink *k = arg;
 
-	(void)crypto_generichash_update(&a->h, data, len);
-	memcpy(a->buf + a->off, data, len);
-	a->off += len;
+	(void)crypto_generichash_update(&k->h, data, len);
+	if (k->fd >= 0)
+		return fd_write_all(k->fd, data, len);
+	memcpy(k->buf + k->off, data, len);
+	k->off += len;
 	return 0;
 }
 
-/* A small item's body into memory: what the store keeps inline. */
+/* The item's body into the sink, its hash into it->hash. */
 static int
-read_small_item(struct batch_reader *br, struct item *it)
+sink_fill(struct batch_reader *br, struct item *it, struct sink *k)
 {
-	struct mem_arg a;
-
-	a.buf = malloc(it->len > 0 ? (size_t)it->len : 1);
-	a.off = 0;
-	if (a.buf == NULL)
+	(void)crypto_generichash_init(&k->h, NULL, 0, 32);
+	if (batch_reader_body(br, it->len, sink_piece, k) != 0)
 		return -1;
-	(void)crypto_generichash_init(&a.h, NULL, 0, 32);
-	it->owned = a.buf;
-	it->data = a.buf;
-	if (batch_reader_body(br, it->len, mem_piece, &a) != 0)
-		return -1;
-	(void)crypto_generichash_final(&a.h, it->hash, 32);
-	return 1;
+	(void)crypto_generichash_final(&k->h, it->hash, 32);
+	return 0;
 }
 
 /*
@@ -272,36 +254,40 @@ static int
 read_item(struct exchange *x, struct batch_reader *br, struct item *it,
     int *io)
 {
-	struct spool_arg a;
 	struct smimp_err err;
-	uint64_t len;
+	struct sink k;
 	int r;
 
 	it->fd = -1;
-	r = batch_reader_next(br, &it->d, &len);
+	r = batch_reader_next(br, &it->d, &it->len);
 	if (r <= 0)
 		return r;
-	if (len > x->srv->cfg.max_message)
+	if (it->len > x->srv->cfg.max_message)
 		return -1;
-	it->len = len;
-	if (len <= BODY_INLINE_MAX)
-		return read_small_item(br, it);
+	memset(&k, 0, sizeof(k));
+	k.fd = -1;
+	if (it->len <= BODY_INLINE_MAX) {
+		/* Small: in memory, what the store keeps inline. */
+		k.buf = malloc(it->len > 0 ? (size_t)it->len : 1);
+		if (k.buf == NULL)
+			return -1;
+		it->owned = k.buf;
+		it->data = k.buf;
+		return sink_fill(br, it, &k) == 0 ? 1 : -1;
+	}
 	it->fd = tmpfile_beside(x->srv->spool_prefix, it->spool,
 	    sizeof(it->spool), &err);
 	if (it->fd < 0) {
 		*io = 1;
 		return -1;
 	}
-	a.fd = it->fd;
-	(void)crypto_generichash_init(&a.h, NULL, 0, 32);
-	if (batch_reader_body(br, len, spool_piece, &a) != 0)
+	k.fd = it->fd;
+	if (sink_fill(br, it, &k) != 0)
 		return -1;
-	(void)crypto_generichash_final(&a.h, it->hash, 32);
 	if (spool_reopen(it->spool, &it->fd) != 0) {
 		*io = 1;
 		return -1;
 	}
-	it->len = len;
 	return 1;
 }
 
