@@ -34,8 +34,8 @@ config_defaults(struct smimpd_config *cfg)
 	cfg->give_up = 5 * 24 * 3600;
 	cfg->rate_sender = 600;
 	cfg->rate_domain = 60000;
-	cfg->relay_workers = 4;
-	cfg->relay_domain_workers = 2;
+	cfg->relay_workers = 8;
+	cfg->relay_domain_workers = 4;
 	cfg->mailbox_quota = GIB;
 	cfg->queue_quota = GIB;
 	cfg->stranger_quota = GIB / 4;

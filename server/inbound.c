@@ -38,7 +38,7 @@ struct item {
 	uint64_t len;
 	char sender[ADDRESS_MAX + 1];
 	char mid[256];		/* kept when the reader moves on */
-	char rcpts[MSG_MAX_RECIPIENTS][ADDRESS_MAX + 1];
+	char (*rcpts)[ADDRESS_MAX + 1];	/* as many as Smimp-To names */
 	size_t n;
 	unsigned int status;	/* 0 while it passes */
 	const char *why;
@@ -59,18 +59,24 @@ check_recipients(struct exchange *x, struct item *it, const char *sorted)
 	char list[8192], *p, *comma;
 	struct smimp_err err;
 	unsigned char *log;
-	size_t len;
+	size_t len, n;
 	int r;
 
 	memcpy(list, it->d.to, strlen(it->d.to) + 1);
+	for (p = list, n = 1; *p != '\0'; p++)
+		n += *p == ',';
+	if (n > MSG_MAX_RECIPIENTS)
+		return fail(it, 400, "too many recipients");
+	it->rcpts = calloc(n, sizeof(*it->rcpts));
+	if (it->rcpts == NULL)
+		return fail(it, 503, "out of memory");
 	for (p = list; p != NULL; p = comma) {
 		comma = strchr(p, ',');
 		if (comma != NULL)
 			*comma++ = '\0';
 		while (*p == ' ')
 			p++;
-		if (it->n == MSG_MAX_RECIPIENTS ||
-		    address_normalize(p, it->rcpts[it->n], &err) != 0 ||
+		if (address_normalize(p, it->rcpts[it->n], &err) != 0 ||
 		    !list_has(sorted, it->rcpts[it->n]) ||
 		    strcmp(address_domain(it->rcpts[it->n]),
 		    x->srv->cfg.domain) != 0)
@@ -126,22 +132,30 @@ check_item(struct exchange *x, struct item *it)
 	return check_recipients(x, it, sorted);
 }
 
-/* Store the items that passed, in one transaction; a status for each. */
+/*
+ * Store the items that passed, in one transaction with the request's
+ * nonce; a status for each.  STORE_OK, STORE_REPLAY (nothing stored) or
+ * STORE_ERROR.
+ */
 static int
 store_items(struct exchange *x, struct item *items, size_t n)
 {
+	struct store_nonce nonce = { x->sig.signer, x->sig.nonce,
+	    x->nonce_expires };
 	struct store_delivery *d;
 	struct store_body *bodies;
 	struct smimp_err err;
-	int *res, ret = -1;
+	int *res, ret = STORE_ERROR;
 	size_t i, j, nd = 0;
 
-	d = calloc(n * MSG_MAX_RECIPIENTS, sizeof(*d));
-	res = calloc(n * MSG_MAX_RECIPIENTS, sizeof(*res));
+	for (i = 0; i < n; i++)
+		nd += items[i].status == 0 ? items[i].n : 0;
+	d = calloc(nd + 1, sizeof(*d));
+	res = calloc(nd + 1, sizeof(*res));
 	bodies = calloc(n, sizeof(*bodies));
 	if (d == NULL || res == NULL || bodies == NULL)
 		goto out;
-	for (i = 0; i < n; i++) {
+	for (i = 0, nd = 0; i < n; i++) {
 		if (items[i].status != 0)
 			continue;
 		if (items[i].data != NULL)
@@ -157,11 +171,12 @@ store_items(struct exchange *x, struct item *items, size_t n)
 			nd++;
 		}
 	}
-	if (nd > 0 && store_deliver(x->srv->store, d, nd, res, time_now(),
-	    &err) != STORE_OK) {
+	ret = store_deliver(x->srv->store, &nonce, d, nd, res, time_now(),
+	    &err);
+	if (ret == STORE_ERROR)
 		log_warnx("%s", err.msg);
+	if (ret != STORE_OK)
 		goto out;
-	}
 	/* An item over quota for any of its recipients is refused as such. */
 	for (i = 0, nd = 0; i < n; i++) {
 		if (items[i].status != 0)
@@ -170,7 +185,6 @@ store_items(struct exchange *x, struct item *items, size_t n)
 			if (res[nd] == STORE_QUOTA)
 				(void)fail(&items[i], 507, "quota exceeded");
 	}
-	ret = 0;
 out:
 	free(bodies);
 	free(res);
@@ -184,6 +198,7 @@ void
 inbound_deliver(struct exchange *x)
 {
 	struct item *it = calloc(1, sizeof(*it));
+	int r;
 
 	if (it == NULL) {
 		reply_error(x, 503, "out of memory");
@@ -202,12 +217,18 @@ inbound_deliver(struct exchange *x)
 		    x->small.buf : "");
 	memcpy(it->hash, x->body_hash, 32);
 	(void)snprintf(it->spool, sizeof(it->spool), "%s", x->spool);
-	if (check_item(x, it) == 0 && store_items(x, it, 1) != 0)
-		(void)fail(it, 503, "store unavailable");
-	if (it->status == 0)
+	/* Refused or not, the nonce is claimed. */
+	(void)check_item(x, it);
+	r = store_items(x, it, 1);
+	if (r == STORE_REPLAY)
+		reply_error(x, 401, "replayed request");
+	else if (r != STORE_OK)
+		reply_error(x, 503, "store unavailable");
+	else if (it->status == 0)
 		reply_json(x, 201, json_pack("{s:s}", "message_id", it->d.mid));
 	else
 		reply_error(x, it->status, it->why);
+	free(it->rcpts);
 	free(it);
 }
 
@@ -298,6 +319,7 @@ items_release(struct item *items, size_t n)
 
 	for (i = 0; i < n; i++) {
 		free(items[i].owned);
+		free(items[i].rcpts);
 		if (items[i].fd >= 0) {
 			(void)close(items[i].fd);
 			(void)unlink(items[i].spool);
@@ -379,7 +401,7 @@ inbound_deliver_batch(struct exchange *x)
 	struct batch_reader *br = malloc(sizeof(*br));
 	struct item *items = calloc(BATCH_MAX, sizeof(*items));
 	json_t *answer;
-	int n;
+	int n, r;
 
 	if (br == NULL || items == NULL) {
 		reply_error(x, 503, "out of memory");
@@ -388,7 +410,10 @@ inbound_deliver_batch(struct exchange *x)
 	n = read_batch(x, br, items);
 	if (n < 0)
 		goto out;
-	if (store_items(x, items, (size_t)n) != 0) {
+	r = store_items(x, items, (size_t)n);
+	if (r == STORE_REPLAY) {
+		reply_error(x, 401, "replayed request");
+	} else if (r != STORE_OK) {
 		reply_error(x, 503, "store unavailable");
 	} else if ((answer = batch_answer(items, (size_t)n)) == NULL) {
 		reply_error(x, 503, "out of memory");

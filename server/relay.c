@@ -302,7 +302,7 @@ out:
 
 /* A claimed entry's body, read into memory: *body malloc'd. */
 static int
-load_body(struct server *srv, const struct outbound *ob,
+load_body(struct server *srv, struct outbound *ob,
     unsigned char **body, struct smimp_err *err)
 {
 	uint64_t len;
@@ -310,6 +310,11 @@ load_body(struct server *srv, const struct outbound *ob,
 	int fd, r;
 
 	*body = NULL;
+	if (ob->data != NULL) {
+		*body = ob->data;	/* the claim brought it */
+		ob->data = NULL;
+		return 0;
+	}
 	r = store_outbound_open(srv->store, ob->id, &fd, &len, err);
 	if (r != STORE_OK)
 		return r == STORE_ERROR ? -1 : smimp_err_set(err,

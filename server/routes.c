@@ -26,9 +26,10 @@ const struct route routes[] = {
 	    mailbox_get },
 	{ "DELETE", "/v1/mailbox/", ROUTE_PREFIX, AUTH_USER, BODY_NONE,
 	    mailbox_delete },
-	{ "POST", "/v1/deliver", 0, AUTH_SERVER, BODY_FILE, inbound_deliver },
-	{ "POST", "/v1/deliver-batch", 0, AUTH_SERVER, BODY_FILE,
-	    inbound_deliver_batch },
+	{ "POST", "/v1/deliver", ROUTE_NONCE_LATER, AUTH_SERVER, BODY_FILE,
+	    inbound_deliver },
+	{ "POST", "/v1/deliver-batch", ROUTE_NONCE_LATER, AUTH_SERVER,
+	    BODY_FILE, inbound_deliver_batch },
 };
 
 const size_t nroutes = sizeof(routes) / sizeof(routes[0]);

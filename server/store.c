@@ -164,10 +164,11 @@ store_submit(struct store *st, const struct store_submission *sub,
 }
 
 int
-store_deliver(struct store *st, const struct store_delivery *d, size_t n,
-    int *results, int64_t now, struct smimp_err *err)
+store_deliver(struct store *st, const struct store_nonce *nonce,
+    const struct store_delivery *d, size_t n, int *results, int64_t now,
+    struct smimp_err *err)
 {
-	return st->ops->deliver(st, d, n, results, now, err);
+	return st->ops->deliver(st, nonce, d, n, results, now, err);
 }
 
 int
@@ -240,5 +241,6 @@ outbound_release(struct outbound *ob)
 {
 	free(ob->recipients);
 	free(ob->all);
+	free(ob->data);
 	memset(ob, 0, sizeof(*ob));
 }

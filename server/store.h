@@ -93,6 +93,12 @@ struct store_outbound_new {
  * message queued once per other domain (idempotent on domain, sender,
  * message id), copies delivered to local mailboxes.
  */
+/* A request's nonce, claimed in the transaction of what it asks. */
+struct store_nonce {
+	const char *signer, *nonce;
+	int64_t expires;
+};
+
 struct store_submission {
 	const char *signer, *nonce;
 	int64_t nonce_expires;
@@ -127,6 +133,8 @@ struct outbound {
 	uint64_t len;
 	unsigned int attempts;
 	int64_t first_try;
+	unsigned char *data;	/* the body, when the claim brought it (a
+				   small one); malloc'd, else NULL */
 };
 void outbound_release(struct outbound *ob);
 
@@ -165,8 +173,9 @@ struct store_ops {
 
 	int (*submit)(struct store *, const struct store_submission *,
 	    int64_t now, struct smimp_err *);
-	int (*deliver)(struct store *, const struct store_delivery *d,
-	    size_t n, int *results, int64_t now, struct smimp_err *);
+	int (*deliver)(struct store *, const struct store_nonce *nonce,
+	    const struct store_delivery *d, size_t n, int *results,
+	    int64_t now, struct smimp_err *);
 
 	int (*mailbox_list)(struct store *, const char *owner,
 	    int (*fn)(const struct mailbox_entry *, void *), void *arg,
@@ -277,12 +286,16 @@ int store_submit(struct store *st, const struct store_submission *sub,
     int64_t now, struct smimp_err *err);
 
 /*
- * Deliveries from another domain, in one transaction; results[i] gets
- * STORE_OK (stored, or stored before) or STORE_QUOTA for each.  Fails
- * as a whole (STORE_ERROR) only when nothing could be stored.
+ * Deliveries from another domain, in one transaction with the claim of
+ * the request's nonce (unless NULL; claimed also when n is 0):
+ * STORE_REPLAY if it was seen, and nothing is stored.  Otherwise
+ * results[i] gets STORE_OK (stored, or stored before) or STORE_QUOTA
+ * for each; fails as a whole (STORE_ERROR) only when nothing could be
+ * stored.
  */
-int store_deliver(struct store *st, const struct store_delivery *d,
-    size_t n, int *results, int64_t now, struct smimp_err *err);
+int store_deliver(struct store *st, const struct store_nonce *nonce,
+    const struct store_delivery *d, size_t n, int *results, int64_t now,
+    struct smimp_err *err);
 
 /* The owner's oldest MAILBOX_PAGE entries (remote.h), in arrival order. */
 int store_mailbox_list(struct store *st, const char *owner,

@@ -13,6 +13,10 @@
  * of their own, which in WAL mode see only committed data and never
  * wait for the writer.
  *
+ * Deleted rows are zeroed where that costs no extra write (secure_delete
+ * FAST): a freed overflow page is not rewritten just to clear it.  What
+ * may linger there is ciphertext, as in the unlinked body files.
+ *
  * Small bodies given in memory (up to STORE_INLINE_MAX) are a blob in
  * each row that carries them, written by the transaction itself: the
  * group commit's one fsync covers them, where a file would cost two
@@ -70,6 +74,27 @@
 
 struct sqlite_store;
 
+/*
+ * Each connection keeps the statements it has prepared, by the address
+ * of their SQL (always a string constant): parsing and planning the
+ * same few statements again for every request cost more than running
+ * them.  A statement in use (a nested query with the same SQL) is not
+ * shared: the second user prepares its own, as when the cache is full.
+ */
+#define STMT_SLOTS	64
+#define CACHES_MAX	(8 * (1 + READERS))	/* every open store's */
+
+struct stmt_slot {
+	const char *sql;
+	sqlite3_stmt *stmt;
+	int busy;
+};
+
+struct stmt_cache {
+	sqlite3 *db;
+	struct stmt_slot slot[STMT_SLOTS];
+};
+
 struct write_op {
 	int (*run)(struct sqlite_store *s, void *arg, struct smimp_err *err);
 	void *arg;
@@ -99,6 +124,7 @@ struct sqlite_store {
 	sqlite3 *free_readers[READERS];
 	int locks;			/* the locks above are set up */
 	sqlite3_stmt *sweep;		/* "does a row name it?", at open */
+	struct stmt_cache caches[1 + READERS];	/* the writer's, each reader's */
 };
 
 /* A body file's name, as rows keep it. */
@@ -156,28 +182,144 @@ bind_va(sqlite3_stmt *stmt, const char *fmt, va_list ap)
 	return 0;
 }
 
+/*
+ * Which cache is a connection's: found from the connection, since most
+ * code passes only that.  Changed at open and close, read on every
+ * statement.
+ */
+static struct stmt_cache *caches[CACHES_MAX];
+static pthread_rwlock_t caches_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+static void
+cache_add(struct stmt_cache *c, sqlite3 *db)
+{
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	c->db = db;
+	pthread_rwlock_wrlock(&caches_lock);
+	for (i = 0; i < CACHES_MAX; i++)
+		if (caches[i] == NULL) {
+			caches[i] = c;
+			break;
+		}
+	/* No room: that connection prepares every time, no less right. */
+	pthread_rwlock_unlock(&caches_lock);
+}
+
+/* Before the connection closes: SQLite refuses to close with statements. */
+static void
+cache_drop(struct stmt_cache *c)
+{
+	size_t i;
+
+	pthread_rwlock_wrlock(&caches_lock);
+	for (i = 0; i < CACHES_MAX; i++)
+		if (caches[i] == c)
+			caches[i] = NULL;
+	pthread_rwlock_unlock(&caches_lock);
+	for (i = 0; i < STMT_SLOTS; i++)
+		sqlite3_finalize(c->slot[i].stmt);
+	memset(c, 0, sizeof(*c));
+}
+
+static struct stmt_cache *
+cache_of(sqlite3 *db)
+{
+	struct stmt_cache *c = NULL;
+	size_t i;
+
+	pthread_rwlock_rdlock(&caches_lock);
+	for (i = 0; i < CACHES_MAX && c == NULL; i++)
+		if (caches[i] != NULL && caches[i]->db == db)
+			c = caches[i];
+	pthread_rwlock_unlock(&caches_lock);
+	return c;
+}
+
+/* sql's slot, taken, or a free slot for it; NULL when neither is left. */
+static struct stmt_slot *
+slot_for(struct stmt_cache *c, const char *sql)
+{
+	size_t h = ((uintptr_t)sql >> 3) % STMT_SLOTS, i;
+	struct stmt_slot *sl;
+
+	for (i = 0; i < STMT_SLOTS; i++) {
+		sl = &c->slot[(h + i) % STMT_SLOTS];
+		if (sl->sql == sql)
+			return sl->busy ? NULL : sl;
+		if (sl->sql == NULL)
+			return sl;
+	}
+	return NULL;
+}
+
+/* A prepared statement for sql (a string constant) on db, unbound. */
+static sqlite3_stmt *
+stmt_prepare(sqlite3 *db, const char *sql)
+{
+	struct stmt_cache *c = cache_of(db);
+	struct stmt_slot *sl = c != NULL ? slot_for(c, sql) : NULL;
+	sqlite3_stmt *stmt = NULL;
+
+	if (sl == NULL)
+		return sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) ==
+		    SQLITE_OK ? stmt : NULL;
+	if (sl->stmt == NULL) {
+		if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+		    &sl->stmt, NULL) != SQLITE_OK) {
+			sqlite3_finalize(sl->stmt);
+			sl->stmt = NULL;
+			return NULL;
+		}
+		sl->sql = sql;
+	}
+	sl->busy = 1;
+	return sl->stmt;
+}
+
+/* Done with a statement from stmt_prepare: back to its cache, or gone. */
+static void
+stmt_release(sqlite3_stmt *stmt)
+{
+	struct stmt_cache *c;
+	size_t i;
+
+	if (stmt == NULL)
+		return;
+	c = cache_of(sqlite3_db_handle(stmt));
+	for (i = 0; c != NULL && i < STMT_SLOTS; i++)
+		if (c->slot[i].stmt == stmt) {
+			/* Bindings point into the caller's memory: cleared. */
+			(void)sqlite3_reset(stmt);
+			(void)sqlite3_clear_bindings(stmt);
+			c->slot[i].busy = 0;
+			return;
+		}
+	sqlite3_finalize(stmt);
+}
+
 static sqlite3_stmt *
 stmt_va(sqlite3 *db, struct smimp_err *err, const char *sql,
     const char *fmt, va_list ap)
 {
-	sqlite3_stmt *stmt = NULL;
+	sqlite3_stmt *stmt = stmt_prepare(db, sql);
 
-	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+	if (stmt == NULL) {
 		db_fail(db, err, "prepare");
-		goto fail;
+		return NULL;
 	}
 	if (bind_va(stmt, fmt, ap) != 0) {
 		db_fail(db, err, "bind");
-		goto fail;
+		stmt_release(stmt);
+		return NULL;
 	}
 	return stmt;
-fail:
-	sqlite3_finalize(stmt);
-	return NULL;
 }
 
+/* A statement from the cache, bound; stmt_release gives it back. */
 static sqlite3_stmt *
-stmt_new(sqlite3 *db, struct smimp_err *err, const char *sql,
+stmt_get(sqlite3 *db, struct smimp_err *err, const char *sql,
     const char *fmt, ...)
 {
 	sqlite3_stmt *stmt;
@@ -189,7 +331,31 @@ stmt_new(sqlite3 *db, struct smimp_err *err, const char *sql,
 	return stmt;
 }
 
-/* Step stmt to its end and finalize it: 0, 1 a constraint refused, -1. */
+/* A statement of its own, bound, for sqlite3_finalize. */
+static sqlite3_stmt *
+stmt_new(sqlite3 *db, struct smimp_err *err, const char *sql,
+    const char *fmt, ...)
+{
+	sqlite3_stmt *stmt = NULL;
+	va_list ap;
+	int bad;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		db_fail(db, err, "prepare");
+		return NULL;
+	}
+	va_start(ap, fmt);
+	bad = bind_va(stmt, fmt, ap);
+	va_end(ap);
+	if (bad) {
+		db_fail(db, err, "bind");
+		sqlite3_finalize(stmt);
+		return NULL;
+	}
+	return stmt;
+}
+
+/* Step stmt to its end and release it: 0, 1 a constraint refused, -1. */
 static int
 stmt_finish(sqlite3 *db, sqlite3_stmt *stmt, struct smimp_err *err)
 {
@@ -199,7 +365,7 @@ stmt_finish(sqlite3 *db, sqlite3_stmt *stmt, struct smimp_err *err)
 		continue;
 	if (rc != SQLITE_DONE && rc != SQLITE_CONSTRAINT)
 		db_fail(db, err, "step");
-	sqlite3_finalize(stmt);
+	stmt_release(stmt);
 	return rc == SQLITE_DONE ? 0 : rc == SQLITE_CONSTRAINT ? 1 : -1;
 }
 
@@ -258,7 +424,7 @@ sql_first(sqlite3 *db, struct smimp_err *err, int64_t *num, char *text,
 	}
 	ret = 1;
 out:
-	sqlite3_finalize(stmt);
+	stmt_release(stmt);
 	return ret;
 }
 
@@ -266,6 +432,21 @@ static int
 exec_sql(sqlite3 *db, const char *sql)
 {
 	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+/* One statement without parameters (a string constant), from the cache. */
+static int
+stmt_run(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *stmt = stmt_prepare(db, sql);
+	int rc;
+
+	if (stmt == NULL)
+		return -1;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		continue;
+	stmt_release(stmt);
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 static void
@@ -343,7 +524,7 @@ each_row(struct sqlite_store *s, int (*row)(sqlite3_stmt *, void *,
 	}
 	ret = STORE_OK;
 out:
-	sqlite3_finalize(stmt);
+	stmt_release(stmt);
 	reader_put(s, db);
 	return ret;
 }
@@ -388,25 +569,25 @@ run_batch(struct sqlite_store *s, struct write_op *batch)
 	struct write_op *op;
 	int64_t now = 0;
 
-	if (exec_sql(s->db, "BEGIN IMMEDIATE") != 0)
+	if (stmt_run(s->db, "BEGIN IMMEDIATE") != 0)
 		return -1;
 	for (op = batch; op != NULL; op = op->next)
 		if (op->now > now)
 			now = op->now;
 	sweep(s, now);
 	for (op = batch; op != NULL; op = op->next) {
-		if (exec_sql(s->db, "SAVEPOINT op") != 0) {
+		if (stmt_run(s->db, "SAVEPOINT op") != 0) {
 			op->ret = db_fail(s->db, &op->err, "savepoint");
 			continue;
 		}
 		op->ret = op->run(s, op->arg, &op->err);
 		/* An answer other than OK stores nothing of the operation. */
 		if (op->ret != STORE_OK)
-			(void)exec_sql(s->db, "ROLLBACK TO op");
-		(void)exec_sql(s->db, "RELEASE op");
+			(void)stmt_run(s->db, "ROLLBACK TO op");
+		(void)stmt_run(s->db, "RELEASE op");
 	}
-	if (exec_sql(s->db, "COMMIT") != 0) {
-		(void)exec_sql(s->db, "ROLLBACK");
+	if (stmt_run(s->db, "COMMIT") != 0) {
+		(void)stmt_run(s->db, "ROLLBACK");
 		return -1;
 	}
 	return 0;
@@ -839,7 +1020,7 @@ delete_noting(sqlite3 *db, struct gone *g, size_t *deleted,
 	}
 	if (rc != SQLITE_DONE)
 		db_fail(db, err, "delete");
-	sqlite3_finalize(stmt);
+	stmt_release(stmt);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -1306,6 +1487,7 @@ mailbox_put(struct sqlite_store *s, const struct store_delivery *d,
 }
 
 struct deliver_args {
+	const struct store_nonce *nonce;
 	const struct store_delivery *d;
 	size_t n;
 	int *results;
@@ -1320,6 +1502,9 @@ deliver_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 	size_t i;
 	int r, stored;
 
+	if (a->nonce != NULL && (r = nonce_put(s->db, a->nonce->signer,
+	    a->nonce->nonce, a->nonce->expires, a->now, err)) != STORE_OK)
+		return r;
 	for (i = 0; i < a->n; i++) {
 		r = mailbox_put(s, &a->d[i], a->ns.name[i].s, a->ns.size[i],
 		    a->now, CHECK_QUOTA | CHECK_STRANGER | CHECK_ACKED, &stored,
@@ -1333,11 +1518,13 @@ deliver_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 }
 
 static int
-sq_deliver(struct store *st, const struct store_delivery *d, size_t n,
-    int *results, int64_t now, struct smimp_err *err)
+sq_deliver(struct store *st, const struct store_nonce *nonce,
+    const struct store_delivery *d, size_t n, int *results, int64_t now,
+    struct smimp_err *err)
 {
 	struct sqlite_store *s = sq(st);
-	struct deliver_args a = { d, n, results, now, { 0, NULL, NULL, NULL } };
+	struct deliver_args a = { nonce, d, n, results, now,
+	    { 0, NULL, NULL, NULL } };
 	const struct store_body **b;
 	size_t i;
 	int r;
@@ -1347,9 +1534,13 @@ sq_deliver(struct store *st, const struct store_delivery *d, size_t n,
 		if (delivery_check(&d[i], err) != 0)
 			return STORE_ERROR;
 	}
-	if (n == 0)
+	if (nonce != NULL && (nonce->signer == NULL || nonce->nonce == NULL ||
+	    too_long(nonce->signer, ADDRESS_MAX + 8)))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a nonce "
+		    "without its signer");
+	if (n == 0 && nonce == NULL)
 		return STORE_OK;
-	b = calloc(n, sizeof(*b));
+	b = calloc(n > 0 ? n : 1, sizeof(*b));
 	if (b == NULL)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 	for (i = 0; i < n; i++)
@@ -1443,9 +1634,9 @@ body_open(struct sqlite_store *s, const char *sql, const char *owner,
 	*fd = -1;
 	*len = 0;
 	if (owner != NULL)
-		stmt = stmt_new(db, err, sql, "ti", owner, id);
+		stmt = stmt_get(db, err, sql, "ti", owner, id);
 	else
-		stmt = stmt_new(db, err, sql, "i", id);
+		stmt = stmt_get(db, err, sql, "i", id);
 	if (stmt == NULL)
 		goto out;
 	rc = sqlite3_step(stmt);
@@ -1473,7 +1664,7 @@ body_open(struct sqlite_store *s, const char *sql, const char *owner,
 	memcpy(name, t, sizeof(name));
 	found = 1;
 out:
-	sqlite3_finalize(stmt);
+	stmt_release(stmt);
 	reader_put(s, db);
 	if (!found)
 		return ret;
@@ -1578,18 +1769,21 @@ submit_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 		/* Queued once per (domain, sender, message id). */
 		if (sql_exec(s->db, err, "INSERT INTO outbound (domain, sender, "
 		    "recipients, all_recipients, message_id, body, size, stamp, "
-		    "stamp_date, first_try, next_try, data) VALUES (?1, ?2, ?3, "
-		    "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11) ON CONFLICT (domain, "
-		    "sender, message_id) DO NOTHING", "ttttttittib",
+		    "stamp_date, first_try, next_try) VALUES (?1, ?2, ?3, ?4, "
+		    "?5, ?6, ?7, ?8, ?9, ?10, ?10) ON CONFLICT (domain, sender, "
+		    "message_id) DO NOTHING", "ttttttitti",
 		    sub->obs[i].domain, sub->sender, sub->obs[i].recipients,
 		    sub->all, sub->message_id, in ? NULL : a->ns.name[i].s,
-		    (int64_t)size, sub->stamp, sub->stamp_date, a->now,
-		    in ? inline_bytes(sub->body) : NULL, in ?
-		    (int)sub->body->len : 0) != 0)
+		    (int64_t)size, sub->stamp, sub->stamp_date, a->now) != 0)
 			return STORE_ERROR;
 		if (sqlite3_changes(s->db) > 0) {
 			a->ns.used[i] = 1;
 			queued++;
+			if (in && sql_exec(s->db, err, "INSERT INTO outbound_data "
+			    "(id, data) VALUES (?, ?)", "ib",
+			    sqlite3_last_insert_rowid(s->db),
+			    inline_bytes(sub->body), (int)sub->body->len) != 0)
+				return STORE_ERROR;
 		}
 		/* The sender wrote to that domain: no stranger to it now. */
 		if (sql_exec(s->db, err, "INSERT OR IGNORE INTO correspondents "
@@ -1687,6 +1881,18 @@ outbound_fill(sqlite3_stmt *stmt, struct outbound *ob)
 	col_copy(stmt, 8, ob->stamp_date, sizeof(ob->stamp_date));
 	ob->attempts = (unsigned int)sqlite3_column_int(stmt, 9);
 	ob->first_try = sqlite3_column_int64(stmt, 10);
+	/* An inline body comes along: the relay sends it without a read. */
+	if (sqlite3_column_type(stmt, 11) == SQLITE_BLOB &&
+	    (uint64_t)sqlite3_column_bytes(stmt, 11) == ob->len) {
+		ob->data = malloc(ob->len > 0 ? ob->len : 1);
+		if (ob->data == NULL) {
+			outbound_release(ob);
+			return -1;
+		}
+		if (ob->len > 0)	/* an empty blob has no address */
+			memcpy(ob->data, sqlite3_column_blob(stmt, 11),
+			    ob->len);
+	}
 	if (ob->recipients == NULL || ob->all == NULL) {
 		outbound_release(ob);
 		return -1;
@@ -1733,11 +1939,13 @@ claim_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 	    "LIMIT 1", "ii", a->now, (int64_t)a->domain_cap);
 	if (r <= 0)
 		return r < 0 ? STORE_ERROR : STORE_OK;
-	stmt = stmt_new(s->db, err, "SELECT id, domain, sender, recipients, "
-	    "all_recipients, message_id, size, stamp, stamp_date, attempts, "
-	    "first_try FROM outbound WHERE domain = ?1 AND next_try <= ?2 AND "
-	    "(lease_until IS NULL OR lease_until <= ?2) ORDER BY id LIMIT ?3",
-	    "tii", domain, a->now, (int64_t)a->cap);
+	stmt = stmt_get(s->db, err, "SELECT o.id, o.domain, o.sender, "
+	    "o.recipients, o.all_recipients, o.message_id, o.size, o.stamp, "
+	    "o.stamp_date, o.attempts, o.first_try, d.data FROM outbound o "
+	    "LEFT JOIN outbound_data d ON d.id = o.id WHERE o.domain = ?1 AND "
+	    "o.next_try <= ?2 AND (o.lease_until IS NULL OR o.lease_until <= "
+	    "?2) ORDER BY o.id LIMIT ?3", "tii", domain, a->now,
+	    (int64_t)a->cap);
 	if (stmt == NULL)
 		return STORE_ERROR;
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && a->n < a->cap) {
@@ -1746,7 +1954,7 @@ claim_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 			break;
 		if (outbound_fill(stmt, &a->obs[a->n]) != 0) {
 			smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
-			sqlite3_finalize(stmt);
+			stmt_release(stmt);
 			goto fail;
 		}
 		bytes += size;
@@ -1754,10 +1962,10 @@ claim_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		db_fail(s->db, err, "claim");
-		sqlite3_finalize(stmt);
+		stmt_release(stmt);
 		goto fail;
 	}
-	sqlite3_finalize(stmt);
+	stmt_release(stmt);
 	for (i = 0; i < a->n; i++)
 		if (sql_exec(s->db, err, "UPDATE outbound SET lease_owner = ?, "
 		    "lease_until = ? WHERE id = ?", "tii", a->owner,
@@ -1805,8 +2013,9 @@ static int
 sq_outbound_open(struct store *st, int64_t id, int *fd, uint64_t *len,
     struct smimp_err *err)
 {
-	return body_open(sq(st), "SELECT body, data FROM outbound WHERE "
-	    "id = ?", NULL, id, fd, len, err);
+	return body_open(sq(st), "SELECT o.body, d.data FROM outbound o "
+	    "LEFT JOIN outbound_data d ON d.id = o.id WHERE o.id = ?", NULL, id,
+	    fd, len, err);
 }
 
 /* What done, retry and bounce act on: entries owner holds. */
@@ -2035,25 +2244,30 @@ static const char schema_v1_finish[] =
  * each new mailbox or outbound table (dropping a table drops its
  * triggers).
  */
-static const char usage_triggers[] =
-    "CREATE TRIGGER mailbox_added AFTER INSERT ON mailbox BEGIN"
-    " INSERT INTO mailbox_usage (recipient, bytes)"
-    " VALUES (new.recipient, new.size) ON CONFLICT (recipient)"
-    " DO UPDATE SET bytes = bytes + excluded.bytes; END;"
-    "CREATE TRIGGER mailbox_removed AFTER DELETE ON mailbox BEGIN"
-    " UPDATE mailbox_usage SET bytes = bytes - old.size"
-    " WHERE recipient = old.recipient;"
-    " DELETE FROM mailbox_usage WHERE recipient = old.recipient"
+#define MAILBOX_TRIGGERS \
+    "CREATE TRIGGER mailbox_added AFTER INSERT ON mailbox BEGIN" \
+    " INSERT INTO mailbox_usage (recipient, bytes)" \
+    " VALUES (new.recipient, new.size) ON CONFLICT (recipient)" \
+    " DO UPDATE SET bytes = bytes + excluded.bytes; END;" \
+    "CREATE TRIGGER mailbox_removed AFTER DELETE ON mailbox BEGIN" \
+    " UPDATE mailbox_usage SET bytes = bytes - old.size" \
+    " WHERE recipient = old.recipient;" \
+    " DELETE FROM mailbox_usage WHERE recipient = old.recipient" \
     " AND bytes <= 0; END;"
-    "CREATE TRIGGER outbound_added AFTER INSERT ON outbound BEGIN"
-    " INSERT INTO queue_usage (sender, bytes)"
-    " VALUES (new.sender, new.size) ON CONFLICT (sender)"
+#define OUTBOUND_ADDED \
+    "CREATE TRIGGER outbound_added AFTER INSERT ON outbound BEGIN" \
+    " INSERT INTO queue_usage (sender, bytes)" \
+    " VALUES (new.sender, new.size) ON CONFLICT (sender)" \
     " DO UPDATE SET bytes = bytes + excluded.bytes; END;"
-    "CREATE TRIGGER outbound_removed AFTER DELETE ON outbound BEGIN"
-    " UPDATE queue_usage SET bytes = bytes - old.size"
-    " WHERE sender = old.sender;"
-    " DELETE FROM queue_usage WHERE sender = old.sender"
-    " AND bytes <= 0; END;";
+#define OUTBOUND_REMOVED(more) \
+    "CREATE TRIGGER outbound_removed AFTER DELETE ON outbound BEGIN" \
+    " UPDATE queue_usage SET bytes = bytes - old.size" \
+    " WHERE sender = old.sender;" \
+    " DELETE FROM queue_usage WHERE sender = old.sender" \
+    " AND bytes <= 0;" more " END;"
+
+static const char usage_triggers[] =
+    MAILBOX_TRIGGERS OUTBOUND_ADDED OUTBOUND_REMOVED("");
 
 /*
  * Version 2: a body is either a file (body names it) or, when small and
@@ -2097,6 +2311,43 @@ static const char schema_v2[] =
     "CREATE INDEX outbound_due ON outbound (next_try);"
     "CREATE INDEX outbound_domain ON outbound (domain, id);"
     "CREATE INDEX outbound_lease ON outbound (lease_until);";
+
+/*
+ * Version 3: a queued entry's inline body moves to a table of its own,
+ * so that claiming, retrying and leasing an entry rewrite a short row
+ * and not the body with it (SQLite writes a row whole).  The row takes
+ * its body along when it goes.
+ */
+#define OUTBOUND_INDEXES \
+    "CREATE INDEX outbound_due ON outbound (next_try);" \
+    "CREATE INDEX outbound_domain ON outbound (domain, id);" \
+    "CREATE INDEX outbound_lease ON outbound (lease_until);"
+
+static const char schema_v3[] =
+    "CREATE TABLE outbound_v3 ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " domain TEXT NOT NULL, sender TEXT NOT NULL, recipients TEXT NOT NULL,"
+    " all_recipients TEXT NOT NULL, message_id TEXT NOT NULL,"
+    " body TEXT UNIQUE, size INTEGER NOT NULL,"
+    " stamp TEXT NOT NULL, stamp_date TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0, first_try INTEGER NOT NULL,"
+    " next_try INTEGER NOT NULL, lease_owner TEXT, lease_until INTEGER,"
+    " UNIQUE (domain, sender, message_id));"
+    "CREATE TABLE outbound_data ("
+    " id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
+    "INSERT INTO outbound_v3 (id, domain, sender, recipients,"
+    " all_recipients, message_id, body, size, stamp, stamp_date, attempts,"
+    " first_try, next_try, lease_owner, lease_until) SELECT id, domain,"
+    " sender, recipients, all_recipients, message_id, body, size, stamp,"
+    " stamp_date, attempts, first_try, next_try, lease_owner, lease_until"
+    " FROM outbound;"
+    "INSERT INTO outbound_data (id, data) SELECT id, data FROM outbound"
+    " WHERE data IS NOT NULL;"
+    "DROP TABLE outbound;"
+    "ALTER TABLE outbound_v3 RENAME TO outbound;"
+    OUTBOUND_INDEXES
+    OUTBOUND_ADDED
+    OUTBOUND_REMOVED(" DELETE FROM outbound_data WHERE id = old.id;");
 
 /* fsync every bodies/XX directory. */
 static int
@@ -2225,10 +2476,19 @@ migrate_v2(struct sqlite_store *s, struct smimp_err *err)
 	return 0;
 }
 
+/* 2 -> 3, inside the caller's transaction: see schema_v3. */
+static int
+migrate_v3(struct sqlite_store *s, struct smimp_err *err)
+{
+	return exec_sql(s->db, schema_v3) != 0 ? db_fail(s->db, err,
+	    "schema") : 0;
+}
+
 /* migrations[v] takes a store from version v to v + 1. */
 static int (*const migrations[])(struct sqlite_store *, struct smimp_err *) = {
 	migrate_v1,
 	migrate_v2,
+	migrate_v3,
 };
 
 #define SCHEMA_VERSION	((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
@@ -2425,6 +2685,9 @@ sq_close(struct store *st)
 
 	if (s == NULL)
 		return;
+	for (i = 0; i < 1 + READERS; i++)
+		if (s->caches[i].db != NULL)
+			cache_drop(&s->caches[i]);
 	for (i = 0; i < READERS; i++)
 		if (s->readers[i] != NULL)
 			(void)sqlite3_close(s->readers[i]);
@@ -2510,7 +2773,7 @@ sq_open(const char *dir, struct smimp_err *err)
 	alone = lock_store(s, err);
 	if (alone < 0 || db_create(path, err) != 0 ||
 	    db_open(path, &s->db, "PRAGMA synchronous=FULL;"
-	    "PRAGMA foreign_keys=ON;", err) != 0)
+	    "PRAGMA secure_delete=FAST;" "PRAGMA foreign_keys=ON;", err) != 0)
 		goto fail;
 	if (sql_first(s->db, err, &version, NULL, 0, "PRAGMA user_version",
 	    "") != 1)
@@ -2551,7 +2814,9 @@ sq_open(const char *dir, struct smimp_err *err)
 		    err) != 0)
 			goto fail;
 		s->free_readers[s->nfree++] = s->readers[i];
+		cache_add(&s->caches[1 + i], s->readers[i]);
 	}
+	cache_add(&s->caches[0], s->db);
 	return &s->base;
 fail:
 	sq_close(&s->base);

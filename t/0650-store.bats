@@ -21,6 +21,16 @@ unit() {
 	[ "$output" = "ok $1" ]
 }
 
+# fixture_bodies DIR: the body files t/fixtures/store-v1.sql and
+# store-v2.sql name.
+fixture_bodies() {
+	mkdir -p -m 700 "$1/bodies/57" "$1/bodies/a6" "$1/bodies/99"
+	printf '\0\377one\n' >"$1/bodies/57/573e5e04b9b17d1cd9defadb249e54c8"
+	printf 'two\n' >"$1/bodies/a6/a68f68fd4ffbdaeecd6b2581ec1c5f2f"
+	printf 'three\0' >"$1/bodies/99/9994547d6ac3924cf53d30371190d042"
+	chmod 600 "$1"/bodies/*/*
+}
+
 # signed KEY METHOD PATH [CURL ARGS]: a request signed by KEY's owner.
 signed() {
 	local h
@@ -38,6 +48,10 @@ signed() {
 
 @test "a message id is bound to its sender: two senders, one id, two messages" {
 	unit id-binding
+}
+
+@test "a delivery claims its nonce in its own transaction: a replay stores nothing, a request with nothing to store still uses it up" {
+	unit deliver-nonce
 }
 
 @test "an acknowledged message delivered again is not stored until the idempotency window ends" {
@@ -115,18 +129,30 @@ signed() {
 @test "a store of schema version 1 is migrated: its file bodies stay and read back, new small ones go inline" {
 	mkdir -m 700 s
 	sqlite3 s/smimpd.db <"$REPO/t/fixtures/store-v1.sql" >/dev/null
-	mkdir -p -m 700 s/bodies/57 s/bodies/a6 s/bodies/99
-	printf '\0\377one\n' >s/bodies/57/573e5e04b9b17d1cd9defadb249e54c8
-	printf 'two\n' >s/bodies/a6/a68f68fd4ffbdaeecd6b2581ec1c5f2f
-	printf 'three\0' >s/bodies/99/9994547d6ac3924cf53d30371190d042
-	chmod 600 s/bodies/*/*
+	fixture_bodies s
 	run -0 --separate-stderr "$SMIMP_BUILD/t/store" claim s queued.body
 	[ "$output" = "example.net bob@example.org queued@example.org dave@example.net 2 6" ]
 	printf 'three\0' | cmp - queued.body
-	[ "$(sqlite3 s/smimpd.db 'PRAGMA user_version')" = 2 ]
+	[ "$(sqlite3 s/smimpd.db 'PRAGMA user_version')" = 3 ]
 	[ "$(sqlite3 s/smimpd.db "SELECT count(*) FROM pragma_table_info('mailbox') WHERE name = 'data'")" = 1 ]
 	[ "$(sqlite3 s/smimpd.db 'SELECT bytes FROM mailbox_usage')" = 10 ]
 	unit migrated-v1
+}
+
+@test "a store of schema version 2 is migrated: queued inline bodies move beside their rows and still go out, usage counters kept" {
+	mkdir -m 700 s
+	sqlite3 s/smimpd.db <"$REPO/t/fixtures/store-v2.sql" >/dev/null
+	fixture_bodies s
+	run -0 --separate-stderr "$SMIMP_BUILD/t/store" claim s queued.body
+	[ "$(sqlite3 s/smimpd.db 'PRAGMA user_version')" = 3 ]
+	[ "$(sqlite3 s/smimpd.db "SELECT count(*) FROM pragma_table_info('outbound') WHERE name = 'data'")" = 0 ]
+	[ "$(sqlite3 s/smimpd.db 'SELECT id, hex(data) FROM outbound_data')" = "8|6669766500" ]
+	[ "$(sqlite3 s/smimpd.db 'SELECT bytes FROM mailbox_usage')" = 15 ]
+	[ "$(sqlite3 s/smimpd.db 'SELECT bytes FROM queue_usage')" = 11 ]
+	unit migrated-v2
+	# Done with, the inline entry took its body along.
+	[ "$(sqlite3 s/smimpd.db 'SELECT count(*) FROM outbound_data')" = 0 ]
+	[ "$(sqlite3 s/smimpd.db 'SELECT count(*) FROM queue_usage')" = 0 ]
 }
 
 @test "a store from before schema versions is migrated in place: same bytes, same queue" {
@@ -136,7 +162,7 @@ signed() {
 	sqlite3 data/smimpd.db "UPDATE users SET log = readfile('bob.pub')"
 	run -0 --separate-stderr smimpd --data data users
 	[ "$output" = "bob@example.org $(smimp-keygen --fingerprint bob.pub)" ]
-	[ "$(sqlite3 data/smimpd.db 'PRAGMA user_version')" = 2 ]
+	[ "$(sqlite3 data/smimpd.db 'PRAGMA user_version')" = 3 ]
 	# The blobs moved out into one file per row (version 1), and stay
 	# files through version 2.
 	[ "$(sqlite3 data/smimpd.db "SELECT count(*) FROM mailbox WHERE data IS NOT NULL")" = 0 ]
@@ -171,11 +197,11 @@ signed() {
 	sqlite3 data/smimpd.db 'CREATE TABLE later (x); PRAGMA user_version = 99'
 	before=$(sum data/smimpd.db)
 	run -1 --separate-stderr smimpd --data data users
-	[ "$stderr" = "smimpd: the store 'data/smimpd.db' has schema version 99; this smimpd knows versions up to 2" ]
+	[ "$stderr" = "smimpd: the store 'data/smimpd.db' has schema version 99; this smimpd knows versions up to 3" ]
 	[ "$(sum data/smimpd.db)" = "$before" ]
 	[ ! -e data/bodies ]
 	run -1 --separate-stderr smimpd -d --data data --domain example.org --plain-http --listen "127.0.0.1:$(free_port)"
-	[ "$stderr" = "smimpd: the store 'data/smimpd.db' has schema version 99; this smimpd knows versions up to 2" ]
+	[ "$stderr" = "smimpd: the store 'data/smimpd.db' has schema version 99; this smimpd knows versions up to 3" ]
 }
 
 @test "the store setting: another directory, an unknown scheme refused by name" {

@@ -62,7 +62,7 @@ deliver(struct store *st, const char *to, const char *from, const char *mid,
 	struct store_delivery d = { to, from, mid, &b };
 	int res = -9;
 
-	if (store_deliver(st, &d, 1, &res, now, &err) != STORE_OK) {
+	if (store_deliver(st, NULL, &d, 1, &res, now, &err) != STORE_OK) {
 		fprintf(stderr, "deliver: %s\n", err.msg);
 		return STORE_ERROR;
 	}
@@ -152,22 +152,39 @@ list(struct store *st, const char *owner, struct listing *l)
 	return l->n;
 }
 
+/* What fd holds (len bytes, the store said) is want; fd is closed. */
+static int
+read_is(int fd, uint64_t len, const void *want, size_t wlen)
+{
+	unsigned char *buf = NULL;
+	size_t got;
+	int ok;
+
+	ok = lseek(fd, 0, SEEK_CUR) == 0 && fd_read_all(fd, "body", 1 << 20,
+	    &buf, &got, &err) == 0 && got == len && got == wlen &&
+	    (got == 0 || memcmp(buf, want, got) == 0);
+	close(fd);
+	free(buf);
+	return ok;
+}
+
+/* A mailbox entry's body is these len bytes. */
+static int
+body_bytes(struct store *st, const char *owner, int64_t id,
+    const void *want, size_t len)
+{
+	uint64_t n;
+	int fd;
+
+	return store_mailbox_open(st, owner, id, &fd, &n, &err) == STORE_OK &&
+	    read_is(fd, n, want, len);
+}
+
 /* The body of a mailbox entry equals text. */
 static int
 body_is(struct store *st, const char *owner, int64_t id, const char *text)
 {
-	unsigned char *buf = NULL;
-	uint64_t len;
-	size_t got;
-	int fd, ok;
-
-	if (store_mailbox_open(st, owner, id, &fd, &len, &err) != STORE_OK)
-		return 0;
-	ok = fd_read_all(fd, "body", 1 << 20, &buf, &got, &err) == 0 &&
-	    got == len && got == strlen(text) && memcmp(buf, text, got) == 0;
-	close(fd);
-	free(buf);
-	return ok;
+	return body_bytes(st, owner, id, text, strlen(text));
 }
 
 /* Files under DIR/bodies. */
@@ -321,6 +338,39 @@ case_random_ids(void)
 static const char sixty[] =
     "012345678901234567890123456789012345678901234567890123456789";
 
+/*
+ * A delivery claims its request's nonce in its own transaction: a
+ * replay stores nothing, and a request whose items all failed (none to
+ * store) still uses its nonce up.
+ */
+static int
+case_deliver_nonce(void)
+{
+	struct store *st = open_plain();
+	struct store_body b = { NULL, (const unsigned char *)"age", 3 };
+	struct store_delivery d = { "u@here", "a@far.example", "m1", &b };
+	struct store_nonce n1 = { "server:far.example", "n1", 600 };
+	struct store_nonce n2 = { "server:far.example", "n2", 600 };
+	struct listing l;
+	int res = STORE_ERROR;
+
+	CHECK(st != NULL);
+	CHECK(store_deliver(st, &n1, &d, 1, &res, 1, &err) == STORE_OK &&
+	    res == STORE_OK);
+	d.message_id = "m2";
+	CHECK(store_deliver(st, &n1, &d, 1, &res, 2, &err) == STORE_REPLAY);
+	CHECK(list(st, "u@here", &l) == 1);
+	CHECK(store_deliver(st, &n2, NULL, 0, NULL, 2, &err) == STORE_OK);
+	CHECK(store_deliver(st, &n2, &d, 1, &res, 3, &err) == STORE_REPLAY);
+	CHECK(list(st, "u@here", &l) == 1);
+	/* The same nonce from another signer is another nonce. */
+	n2.signer = "server:other.example";
+	CHECK(store_deliver(st, &n2, &d, 1, &res, 3, &err) == STORE_OK);
+	CHECK(list(st, "u@here", &l) == 2);
+	store_close(st);
+	return 0;
+}
+
 /* A full mailbox refuses, copy by copy, and a submission as a whole. */
 static int
 case_mailbox_quota(void)
@@ -340,7 +390,7 @@ case_mailbox_quota(void)
 	CHECK(st != NULL);
 	CHECK(deliver(st, "u@here", "a@far.example", "m1", sixty, 1) ==
 	    STORE_OK);
-	CHECK(store_deliver(st, d, 2, res, 2, &err) == STORE_OK);
+	CHECK(store_deliver(st, NULL, d, 2, res, 2, &err) == STORE_OK);
 	CHECK(res[0] == STORE_QUOTA && res[1] == STORE_OK);
 	CHECK(list(st, "u@here", &l) == 1);
 	CHECK(list(st, "v@here", &l) == 1);
@@ -849,19 +899,11 @@ static int
 outbound_is(struct store *st, int64_t id, const unsigned char *want,
     size_t wlen)
 {
-	unsigned char *buf = NULL;
 	uint64_t len;
-	size_t got;
-	int fd, ok;
+	int fd;
 
-	if (store_outbound_open(st, id, &fd, &len, &err) != STORE_OK)
-		return 0;
-	ok = lseek(fd, 0, SEEK_CUR) == 0 && fd_read_all(fd, "body",
-	    STORE_INLINE_MAX * 4, &buf, &got, &err) == 0 && got == len &&
-	    got == wlen && memcmp(buf, want, got) == 0;
-	close(fd);
-	free(buf);
-	return ok;
+	return store_outbound_open(st, id, &fd, &len, &err) == STORE_OK &&
+	    read_is(fd, len, want, wlen);
 }
 
 /*
@@ -1010,11 +1052,47 @@ case_migrated_v1(void)
 	return 0;
 }
 
+/*
+ * Run on the store t/fixtures/store-v2.sql makes (t/0650-store.bats):
+ * the queued entries come out with their bodies, the inline one brought
+ * by the claim itself, and the mailbox reads back byte for byte.
+ */
+static int
+case_migrated_v2(void)
+{
+	struct store *st = open_plain();
+	struct outbound ob[2];
+	struct listing l;
+	size_t n = 0;
+
+	CHECK(st != NULL);
+	CHECK(list(st, "bob@example.org", &l) == 3);
+	CHECK(body_bytes(st, "bob@example.org", l.e[0].id, "\0\377one\n", 6));
+	CHECK(body_bytes(st, "bob@example.org", l.e[2].id, "\0four", 5));
+	CHECK(store_outbound_claim(st, "t:0", INT64_MAX / 2, INT64_MAX / 2 +
+	    600, 0, 0, ob, 1, &n, &err) == STORE_OK && n == 1);
+	CHECK(strcmp(ob[0].message_id, "queued@example.org") == 0 &&
+	    ob[0].data == NULL);
+	CHECK(store_outbound_claim(st, "t:1", INT64_MAX / 2, INT64_MAX / 2 +
+	    600, 0, 0, ob + 1, 1, &n, &err) == STORE_OK && n == 1);
+	CHECK(strcmp(ob[1].message_id, "inline@example.org") == 0 &&
+	    ob[1].len == 5 && ob[1].data != NULL &&
+	    memcmp(ob[1].data, "five\0", 5) == 0);
+	CHECK(store_outbound_done(st, "t:1", &ob[1].id, 1, &err) == STORE_OK);
+	CHECK(store_outbound_done(st, "t:0", &ob[0].id, 1, &err) == STORE_OK);
+	outbound_release(&ob[0]);
+	outbound_release(&ob[1]);
+	CHECK(body_files() == 2);
+	store_close(st);
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	int (*run)(void);
 } cases[] = {
 	{ "id-binding", case_id_binding },
+	{ "deliver-nonce", case_deliver_nonce },
 	{ "tombstone", case_tombstone },
 	{ "random-ids", case_random_ids },
 	{ "mailbox-quota", case_mailbox_quota },
@@ -1034,6 +1112,7 @@ static const struct {
 	{ "inline", case_inline },
 	{ "inline-max", case_inline_max },
 	{ "migrated-v1", case_migrated_v1 },
+	{ "migrated-v2", case_migrated_v2 },
 };
 
 #define NCASES	(sizeof(cases) / sizeof(cases[0]))
