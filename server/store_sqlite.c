@@ -102,6 +102,7 @@ struct write_op {
 	int ret;
 	int done;
 	struct smimp_err err;
+	pthread_cond_t wake;	/* its commit is done, or it is to lead */
 	struct write_op *next;
 };
 
@@ -113,7 +114,6 @@ struct sqlite_store {
 	int lock_fd;
 	sqlite3 *db;			/* the writer */
 	pthread_mutex_t mu;		/* the write queue */
-	pthread_cond_t committed;	/* a group commit finished */
 	pthread_mutex_t readers_mu;	/* the reader pool */
 	pthread_cond_t reader_free;
 	struct write_op *queued;	/* newest first */
@@ -625,12 +625,15 @@ group_write(struct sqlite_store *s, int (*run)(struct sqlite_store *,
 	me.run = run;
 	me.arg = arg;
 	me.now = now;
+	if (pthread_cond_init(&me.wake, NULL) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: cannot "
+		    "set up a lock");
 	pthread_mutex_lock(&s->mu);
 	me.next = s->queued;
 	s->queued = &me;
 	while (!me.done) {
 		if (s->committing) {
-			pthread_cond_wait(&s->committed, &s->mu);
+			pthread_cond_wait(&me.wake, &s->mu);
 			continue;
 		}
 		s->committing = 1;
@@ -640,17 +643,23 @@ group_write(struct sqlite_store *s, int (*run)(struct sqlite_store *,
 		if (failed)
 			db_fail(s->db, &cerr, "commit");
 		pthread_mutex_lock(&s->mu);
+		/* Each waiter wakes once, for its own commit. */
 		for (op = batch; op != NULL; op = op->next) {
 			if (failed) {
 				op->ret = STORE_ERROR;
 				op->err = cerr;
 			}
 			op->done = 1;
+			if (op != &me)
+				pthread_cond_signal(&op->wake);
 		}
 		s->committing = 0;
-		pthread_cond_broadcast(&s->committed);
+		/* Who queued meanwhile: one of them leads the next commit. */
+		if (s->queued != NULL)
+			pthread_cond_signal(&s->queued->wake);
 	}
 	pthread_mutex_unlock(&s->mu);
+	pthread_cond_destroy(&me.wake);
 	if (me.ret == STORE_ERROR && err != NULL)
 		*err = me.err;
 	return me.ret;
@@ -2695,7 +2704,6 @@ sq_close(struct store *st)
 		(void)sqlite3_close(s->db);
 	if (s->locks) {
 		pthread_cond_destroy(&s->reader_free);
-		pthread_cond_destroy(&s->committed);
 		pthread_mutex_destroy(&s->readers_mu);
 		pthread_mutex_destroy(&s->mu);
 	}
@@ -2760,7 +2768,6 @@ sq_open(const char *dir, struct smimp_err *err)
 	s->lock_fd = -1;
 	if (pthread_mutex_init(&s->mu, NULL) != 0 ||
 	    pthread_mutex_init(&s->readers_mu, NULL) != 0 ||
-	    pthread_cond_init(&s->committed, NULL) != 0 ||
 	    pthread_cond_init(&s->reader_free, NULL) != 0) {
 		free(s);
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot set up locks");
