@@ -3,8 +3,9 @@
 # at all: domains that are addresses or local names, names that resolve
 # inside, base URLs elsewhere, redirects, oversized or trickling answers,
 # dead domains, a directory that answers for someone else, a mailbox
-# that never empties.  The misbehaving server is t/badserver.py, on
-# loopback over plain HTTP, reached through the resolve map.
+# that never empties, a peer that hands out one user's log for another.
+# The misbehaving server is t/badserver.py, on loopback over plain HTTP,
+# reached through the resolve map.
 
 load helper
 
@@ -33,6 +34,21 @@ bad() {
 	for _ in $(seq 50); do [ -s port ] && break; sleep 0.1; done
 	PORT=$(cat port)
 	export SMIMP_RESOLVE="example.org=127.0.0.1:$PORT"
+}
+
+# start_smimpd DATA DOMAIN CONF: a real smimpd on a free $SPORT with
+# cert.pem, its log in DATA.log, waited for.
+start_smimpd() {
+	SPORT=$(free_port)
+	smimpd -d -f "$3" --data "$1" --domain "$2" --listen "127.0.0.1:$SPORT" \
+		--cert cert.pem --key key.pem 2>"$1.log" &
+	echo $! >smimpd.pid
+	for _ in $(seq 150); do
+		curl -s --cacert cert.pem "https://127.0.0.1:$SPORT/smimp/version" >/dev/null && return 0
+		sleep 0.1
+	done
+	cat "$1.log"
+	return 1
 }
 
 @test "domains that are IP addresses or name this machine are refused" {
@@ -215,4 +231,61 @@ bad() {
 	[ "$(grep -c '^GET /smimp/v1/mailbox/[0-9]' requests.log)" -eq 1510 ]
 	[ "$(grep '^GET /smimp/v1/mailbox/[0-9]' requests.log | sort | uniq -d)" = "" ]
 	[ "$(grep -c '^GET /smimp/v1/mailbox$' requests.log)" -eq 3 ]
+}
+
+@test "a peer that serves another address's log for the stamp's sender gets its delivery refused" {
+	make_cert
+	mkid alice alice@example.org
+	mkid mallory mallory@example.org
+	mkid bob bob@example.net
+	# example.org lies: asked for alice's log it serves mallory's, whose
+	# key it holds, so a stamp by mallory's key for alice would verify.
+	p=peer/smimp/v1
+	mkdir -p "$p/users/alice@example.org" "$p/users/mallory@example.org"
+	pk=$("$SMIMP_BUILD/t/peertool" server-key org.key)
+	printf '{"domain":"example.org","server_key":"%s","versions":["v1"],"limits":{"max_message_bytes":1048576}}' \
+		"$pk" >"$p/meta"
+	cp mallory.pub "$p/users/alice@example.org/log"
+	cp mallory.pub "$p/users/mallory@example.org/log"
+	bad files "$BATS_TEST_TMPDIR/peer"
+	# example.net is a real smimpd that finds example.org there.
+	smimpd --data net --domain example.net adduser bob@example.net bob.pub
+	printf 'resolve example.org=127.0.0.1:%s\nallow-http example.org\n' "$PORT" >net.conf
+	start_smimpd net example.net net.conf
+	echo x | smimp-seal -i mallory.key -r bob.pub >m.age
+	now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+	# deliver FROM MID: one message to bob, stamped by mallory's key
+	deliver() {
+		local s h
+		s=$("$SMIMP_BUILD/t/peertool" stamp mallory.key "$1" bob@example.net "$2" m.age "$now")
+		mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org.key example.org POST example.net \
+			/smimp/v1/deliver m.age "Smimp-From: $1" 'Smimp-To: bob@example.net' \
+			'Smimp-Stamp-To: bob@example.net' "Smimp-Message-Id: $2" "Smimp-Stamp: $s" \
+			"Smimp-Stamp-Date: $now")
+		curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @m.age \
+			"https://127.0.0.1:$SPORT/smimp/v1/deliver"
+	}
+	run -0 deliver alice@example.org forged1
+	[ "${output//$'\n'/}" = $'{"error":"the sender\'s domain does not publish that sender"} 403' ]
+	grep -qF "deliver from example.org: example.org serves the log of another address for alice@example.org" net.log
+	grep -qx "GET /smimp/v1/users/alice@example.org/log" requests.log
+	# The same in a batch, beside a message that mallory did send.
+	item() {	# item FROM MID: a batch item to bob, stamped by mallory's key
+		printf 'From: %s\nTo: bob@example.net\nStamp-To: bob@example.net\nMessage-Id: %s\nStamp: %s\nStamp-Date: %s\nLength: %s\n\n' \
+			"$1" "$2" "$("$SMIMP_BUILD/t/peertool" stamp mallory.key "$1" bob@example.net "$2" m.age "$now")" \
+			"$now" "$(wc -c <m.age)"
+		cat m.age
+		echo
+	}
+	{ echo smimp-batch/1; item alice@example.org forged2; item mallory@example.org real1; } >batch
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org.key example.org POST example.net \
+		/smimp/v1/deliver-batch batch)
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @batch \
+		"https://127.0.0.1:$SPORT/smimp/v1/deliver-batch"
+	[ "${output//$'\n'/}" = $'[{"message_id":"forged2","status":403,"error":"the sender\'s domain does not publish that sender"},{"message_id":"real1","status":201}] 200' ]
+	# Only mallory's own message reached bob's mailbox.
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.net /smimp/v1/mailbox)
+	run -0 curl -s --cacert cert.pem "${h[@]/#/-H}" "https://127.0.0.1:$SPORT/smimp/v1/mailbox"
+	[[ "$output" == '[{"id":'*',"from":"mallory@example.org","message_id":"real1",'* ]]
+	[ "$(grep -o '"message_id"' <<<"$output" | wc -l)" -eq 1 ]
 }
