@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # smimpd under attack from clients: bodies it must not buffer, requests
 # refused from their headers, connections that trickle, floods of
-# failures, hostile bytes in the log, and the privileges it runs with.
+# failures, hostile bytes in the log, the privileges it runs with, and
+# the TLS versions it speaks.
 
 load helper
 
@@ -16,6 +17,7 @@ setup() {
 
 teardown() {
 	[ -f "$BATS_TEST_TMPDIR/pid" ] && kill -TERM "$(cat "$BATS_TEST_TMPDIR/pid")" 2>/dev/null
+	[ -f "$BATS_TEST_TMPDIR/bad.pid" ] && kill "$(cat "$BATS_TEST_TMPDIR/bad.pid")" 2>/dev/null
 	sleep 0.2
 	return 0
 }
@@ -261,4 +263,39 @@ EOF
 	run -2 --separate-stderr smimpd -d --data data --domain example.org --listen "127.0.0.1:$(free_port)" \
 		--cert cert.pem --key key.pem -f <(echo "user no-such-user-here")
 	[ "$stderr" = "smimpd: no such user 'no-such-user-here'" ]
+}
+
+@test "smimpd refuses a TLS 1.0 or 1.1 handshake from a client willing to use them" {
+	start_server
+	# handshake PORT FLAG: openssl s_client offering only the version
+	# FLAG names, at security level 0 so that this OpenSSL offers TLS
+	# 1.0 and 1.1 at all.
+	handshake() {
+		openssl s_client -brief -connect "127.0.0.1:$1" "$2" -cipher DEFAULT@SECLEVEL=0 \
+			-CAfile cert.pem -verify_return_error </dev/null 2>&1
+	}
+	for v in 1 1.1; do
+		flag=-tls${v/./_}
+		# The client can speak it: a server that speaks nothing else
+		# (t/badserver.py) completes the handshake with it.
+		rm -f port
+		BADSERVER_TLS=$v python3 "$REPO/t/badserver.py" port none >/dev/null 2>&1 &
+		echo $! >bad.pid
+		for _ in $(seq 50); do [ -s port ] && break; sleep 0.1; done
+		run handshake "$(cat port)" "$flag"
+		kill "$(cat bad.pid)"
+		rm bad.pid
+		if [ "$status" -ne 0 ] || ! grep -qx "Protocol version: TLSv$v" <<<"$output"; then
+			skip "this openssl cannot offer TLS $v even at security level 0"
+		fi
+		# smimpd does not.
+		run -1 handshake "$PORT" "$flag"
+		! grep -q "^CONNECTION ESTABLISHED" <<<"$output"
+		! grep -q "^Protocol version:" <<<"$output"
+	done
+	run -0 handshake "$PORT" -tls1_2
+	grep -qx "Protocol version: TLSv1.2" <<<"$output"
+	run -0 handshake "$PORT" -tls1_3
+	grep -qx "Protocol version: TLSv1.3" <<<"$output"
+	run -0 curl -s --cacert cert.pem "$(URL)/version"
 }

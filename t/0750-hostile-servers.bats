@@ -289,3 +289,41 @@ start_smimpd() {
 	[[ "$output" == '[{"id":'*',"from":"mallory@example.org","message_id":"real1",'* ]]
 	[ "$(grep -o '"message_id"' <<<"$output" | wc -l)" -eq 1 ]
 }
+
+@test "clients and the relay refuse a server that offers only TLS 1.1" {
+	make_cert
+	mkid alice alice@example.org
+	mkid bob bob@example.org
+	mkid dave dave@example.net
+	# An OpenSSL that would agree to TLS 1.0 and 1.1 if asked, as some
+	# systems' do (Debian's refuses them below security level 0): what
+	# refuses here must be smimp's own setting.
+	printf '%s\n' 'openssl_conf = conf' '[conf]' 'ssl_conf = ssl' '[ssl]' 'system_default = sys' \
+		'[sys]' 'MinProtocol = TLSv1' 'CipherString = DEFAULT@SECLEVEL=0' >openssl.cnf
+	export OPENSSL_CONF="$PWD/openssl.cnf"
+	unset SMIMP_ALLOW_HTTP
+	export SMIMP_CACERT="$PWD/cert.pem"
+	BADSERVER_TLS=1.1 bad none
+	# A client that takes TLS 1.1 gets the discovery answer.
+	run -0 curl -s --cacert cert.pem --tlsv1.1 --tls-max 1.1 "https://127.0.0.1:$PORT/.well-known/smimp.txt"
+	[ "$output" = "https://127.0.0.1:$PORT/smimp" ]
+	: >requests.log
+	# smimp-fetch and smimp-send give up (temporary failure: the server
+	# may be upgraded), having sent no request.
+	run -75 --separate-stderr smimp-fetch -i bob.key -d mail
+	[ "${stderr_lines[1]}" = "smimp-fetch: https://127.0.0.1:$PORT/.well-known/smimp.txt: SSL connect error" ]
+	[ -z "$(find mail -type f ! -name .smimp-pending)" ]
+	echo hi | smimp-seal -i alice.key -r bob.pub >m.age
+	run -75 --separate-stderr smimp-send -i alice.key m.age
+	[ "$stderr" = "smimp-send: https://127.0.0.1:$PORT/.well-known/smimp.txt: SSL connect error" ]
+	[ -z "$output" ]
+	# smimpd's relay to a domain served so retries, and sends nothing.
+	smimpd --data org --domain example.org adduser alice@example.org alice.pub
+	printf 'resolve example.net=127.0.0.1:%s\ncacert %s\nretry-base 1\n' "$PORT" "$SMIMP_CACERT" >org.conf
+	start_smimpd org example.org org.conf
+	mid=$(SMIMP_RESOLVE="example.org=127.0.0.1:$SPORT" smimp-send -i alice.key \
+		< <(echo hi | smimp-seal -i alice.key -r dave.pub))
+	for _ in $(seq 100); do grep -q "relay $mid to example.net" org.log && break; sleep 0.1; done
+	grep -qF " smimpd: warning: relay $mid to example.net: https://127.0.0.1:$PORT/.well-known/smimp.txt: SSL connect error; retrying" org.log
+	[ ! -s requests.log ]
+}

@@ -6,12 +6,12 @@ and allow-http), a free port written to PORTFILE once it listens, one
 
     badserver.py PORTFILE MODE [ARG]
 
-MODE says what goes wrong; everything else answers as a server would
-that has no users.  The base URL it names is http://127.0.0.1:PORT/smimp
-unless MODE is base: then it is what the file ARG holds, read afresh
-for each request.  MODE files answers a GET of PATH with the file
-ARG/PATH where there is one, so a test lays out what a lying peer
-serves (its /v1/meta, the logs it hands out for whom).
+MODE says what goes wrong (none: nothing); everything else answers as a
+server would that has no users.  The base URL it names is
+http://127.0.0.1:PORT/smimp unless MODE is base: then it is what the
+file ARG holds, read afresh for each request.  MODE files answers a GET
+of PATH with the file ARG/PATH where there is one, so a test lays out
+what a lying peer serves (its /v1/meta, the logs it hands out for whom).
 
 With BADSERVER_TLS set to a TLS version (1, 1.1, 1.2, 1.3), it speaks
 HTTPS with cert.pem and key.pem of the current directory, that version
@@ -24,6 +24,7 @@ import os
 import ssl
 import sys
 import time
+import warnings
 
 PORTFILE, MODE = sys.argv[1], sys.argv[2]
 ARG = sys.argv[3] if len(sys.argv) > 3 else None
@@ -155,6 +156,8 @@ class Server(http.server.ThreadingHTTPServer):
 TLS = os.environ.get("BADSERVER_TLS")
 server = Server(("127.0.0.1", 0), Handler)
 if TLS:
+    # Python warns that TLS 1.0 and 1.1 are old: that is the point.
+    warnings.simplefilter("ignore", DeprecationWarning)
     version = {"1": ssl.TLSVersion.TLSv1, "1.1": ssl.TLSVersion.TLSv1_1,
                "1.2": ssl.TLSVersion.TLSv1_2,
                "1.3": ssl.TLSVersion.TLSv1_3}[TLS]
