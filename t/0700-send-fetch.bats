@@ -387,3 +387,17 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	seq 300 | sed 's/^/load /' | sort >want
 	diff got want
 }
+
+@test "a 201 says what was stored: the message id and recipients, the address and fingerprint" {
+	echo hi | smimp-seal -i alice.key -r bob.pub >m.age
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key POST example.org /smimp/v1/messages m.age \
+		'Smimp-To: bob@example.org' 'Smimp-Message-Id: m201')
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @m.age "$URL/v1/messages"
+	[ "${output//$'\n'/}" = '{"message_id":"m201","recipients":1} 201' ]
+	tok=$(smimpd --data data --domain example.org invite carol@example.org)
+	mkid carol carol@example.org
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" carol.key POST example.org /smimp/v1/register carol.pub \
+		"Smimp-Invite: $tok")
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @carol.pub "$URL/v1/register"
+	[ "${output//$'\n'/}" = "{\"address\":\"carol@example.org\",\"fingerprint\":\"$(smimp-keygen --fingerprint carol.pub)\"} 201" ]
+}
