@@ -233,14 +233,17 @@ start_smimpd() {
 	[ "$(grep -c '^GET /smimp/v1/mailbox$' requests.log)" -eq 3 ]
 }
 
-@test "a peer that serves another address's log for the stamp's sender gets its delivery refused" {
+# lying_peer: example.org is t/badserver.py serving the files under
+# peer/: its /v1/meta publishes the key in org.key, and asked for
+# alice's log it serves mallory's, whose key it holds (so that a stamp
+# by mallory's key for alice would verify).  example.net is a real
+# smimpd on $SPORT that finds example.org there; bob is its user.
+lying_peer() {
+	local p=peer/smimp/v1 pk
 	make_cert
 	mkid alice alice@example.org
 	mkid mallory mallory@example.org
 	mkid bob bob@example.net
-	# example.org lies: asked for alice's log it serves mallory's, whose
-	# key it holds, so a stamp by mallory's key for alice would verify.
-	p=peer/smimp/v1
 	mkdir -p "$p/users/alice@example.org" "$p/users/mallory@example.org"
 	pk=$("$SMIMP_BUILD/t/peertool" server-key org.key)
 	printf '{"domain":"example.org","server_key":"%s","versions":["v1"],"limits":{"max_message_bytes":1048576}}' \
@@ -248,11 +251,14 @@ start_smimpd() {
 	cp mallory.pub "$p/users/alice@example.org/log"
 	cp mallory.pub "$p/users/mallory@example.org/log"
 	bad files "$BATS_TEST_TMPDIR/peer"
-	# example.net is a real smimpd that finds example.org there.
 	smimpd --data net --domain example.net adduser bob@example.net bob.pub
 	printf 'resolve example.org=127.0.0.1:%s\nallow-http example.org\n' "$PORT" >net.conf
 	start_smimpd net example.net net.conf
 	echo x | smimp-seal -i mallory.key -r bob.pub >m.age
+}
+
+@test "a peer that serves another address's log for the stamp's sender gets its delivery refused" {
+	lying_peer
 	now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 	# deliver FROM MID: one message to bob, stamped by mallory's key
 	deliver() {
@@ -329,4 +335,25 @@ start_smimpd() {
 	for _ in $(seq 100); do grep -q "relay $mid to example.net" org.log && break; sleep 0.1; done
 	grep -qF " smimpd: warning: relay $mid to example.net: https://127.0.0.1:$PORT/.well-known/smimp.txt: SSL connect error; retrying" org.log
 	[ ! -s requests.log ]
+}
+
+@test "junk signed in a peer's name gets that peer's key fetched anew once, not once a request" {
+	lying_peer
+	"$SMIMP_BUILD/t/peertool" server-key junk.key >/dev/null
+	for i in $(seq 5); do
+		mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server junk.key example.org POST example.net \
+			/smimp/v1/deliver m.age)
+		run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @m.age \
+			"https://127.0.0.1:$SPORT/smimp/v1/deliver"
+		[ "${output//$'\n'/}" = '{"error":"bad signature"} 401' ]
+	done
+	# The key when first needed, and once more for the first failure.
+	[ "$(grep -c '^GET /smimp/v1/meta$' requests.log)" -eq 2 ]
+	# The key the peer does publish still opens the door, from the cache.
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org.key example.org POST example.net \
+		/smimp/v1/deliver m.age)
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @m.age \
+		"https://127.0.0.1:$SPORT/smimp/v1/deliver"
+	[ "${output//$'\n'/}" = '{"error":"incomplete delivery"} 400' ]
+	[ "$(grep -c '^GET /smimp/v1/meta$' requests.log)" -eq 2 ]
 }
