@@ -357,3 +357,40 @@ lying_peer() {
 	[ "${output//$'\n'/}" = '{"error":"incomplete delivery"} 400' ]
 	[ "$(grep -c '^GET /smimp/v1/meta$' requests.log)" -eq 2 ]
 }
+
+@test "the relay retries 408, 429 and 5xx but 507, and bounces other 4xx at once" {
+	make_cert
+	mkid alice alice@example.org
+	mkid dave dave@example.net
+	: >status.map
+	bad status "$BATS_TEST_TMPDIR/status.map"
+	smimpd --data org --domain example.org adduser alice@example.org alice.pub
+	printf 'resolve example.net=127.0.0.1:%s\nallow-http example.net\nretry-base 1\nretry-max 1\ngive-up 600\n' \
+		"$PORT" >org.conf
+	start_smimpd org example.org org.conf
+	retry="408 429 500 502 503 504"
+	final="400 401 403 404 405 409 413 414 507"
+	for st in $retry $final; do echo "$st" | smimp-seal -i alice.key -r dave.pub >"m$st.age"; done
+	run -0 --separate-stderr env SMIMP_RESOLVE="example.org=127.0.0.1:$SPORT" SMIMP_CACERT="$PWD/cert.pem" \
+		SMIMP_ALLOW_HTTP= smimp-send -i alice.key $(for st in $retry $final; do echo "m$st.age"; done)
+	mids=("${lines[@]}")
+	[ "${#mids[@]}" -eq 15 ]
+	# Until now every delivery got 503; from here each its own status.
+	i=0
+	for st in $retry $final; do echo "${mids[i]} $st"; i=$((i + 1)); done >status.map
+	i=0
+	for st in $retry $final; do
+		mid=${mids[i]}
+		i=$((i + 1))
+		# Its own answer comes with the next retry (retry-base 1 s).
+		for _ in $(seq 100); do grep -q "$mid to .* answered HTTP $st;" org.log && break; sleep 0.1; done
+		if [[ " $retry " == *" $st "* ]]; then
+			grep -qF "relay $mid to example.net: example.net answered HTTP $st; example.net said: status $st; retrying" org.log
+			! grep -q "bounced $mid" org.log
+		else
+			grep -qF "bounced $mid to alice@example.org: example.net answered HTTP $st; example.net said: status $st" org.log
+			# Not retried after its final answer.
+			! grep -q "relay $mid to example.net: example.net answered HTTP $st" org.log
+		fi
+	done
+}

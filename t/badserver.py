@@ -12,6 +12,9 @@ http://127.0.0.1:PORT/smimp unless MODE is base: then it is what the
 file ARG holds, read afresh for each request.  MODE files answers a GET
 of PATH with the file ARG/PATH where there is one, so a test lays out
 what a lying peer serves (its /v1/meta, the logs it hands out for whom).
+MODE status answers each POST /v1/deliver with the status that the file
+ARG gives its message id on a line "ID STATUS" (503 for an id it does
+not list); a batch gets 404, as from a peer without batches.
 
 With BADSERVER_TLS set to a TLS version (1, 1.1, 1.2, 1.3), it speaks
 HTTPS with cert.pem and key.pem of the current directory, that version
@@ -83,6 +86,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 with open(name, "rb") as f:
                     return self.answer(200, f.read(),
                                        "application/octet-stream")
+        if MODE == "status" and self.command == "POST" and \
+                path == "/smimp/v1/deliver":
+            # ARG: lines of "MESSAGE-ID STATUS"; 503 for any other id.
+            mid, status = self.headers.get("Smimp-Message-Id", ""), 503
+            with open(ARG) as f:
+                for line in f:
+                    if line.split()[:1] == [mid]:
+                        status = int(line.split()[1])
+            return self.answer(status, '{"error":"status %d"}' % status)
         if path == "/.well-known/smimp.txt":
             if MODE == "dead":
                 return self.answer(404, '{"error":"no such thing"}')
