@@ -394,3 +394,31 @@ lying_peer() {
 		fi
 	done
 }
+
+@test "messages queued for a domain that turns out to publish no smimp service all bounce at once" {
+	make_cert
+	mkid alice alice@example.org
+	mkid dave dave@example.net
+	echo 503 >discovery
+	bad discovery "$BATS_TEST_TMPDIR/discovery"
+	smimpd --data org --domain example.org adduser alice@example.org alice.pub
+	printf 'resolve example.net=127.0.0.1:%s\nallow-http example.net\nretry-base 1\nretry-max 1\ngive-up 600\n' \
+		"$PORT" >org.conf
+	start_smimpd org example.org org.conf
+	for i in 1 2 3 4 5; do echo "$i" | smimp-seal -i alice.key -r dave.pub >"m$i.age"; done
+	run -0 --separate-stderr env SMIMP_RESOLVE="example.org=127.0.0.1:$SPORT" SMIMP_CACERT="$PWD/cert.pem" \
+		SMIMP_ALLOW_HTTP= smimp-send -i alice.key m1.age m2.age m3.age m4.age m5.age
+	mids=("${lines[@]}")
+	# A 5xx from discovery is worth retrying: all five wait in the queue
+	# (and come due together, so that they go out as a batch).
+	for mid in "${mids[@]}"; do
+		for _ in $(seq 100); do grep -q "relay $mid to example.net: .*retrying" org.log && break; sleep 0.1; done
+		grep -qF "relay $mid to example.net: example.net: no smimp service (HTTP 503); retrying" org.log
+	done
+	# A 4xx is no service at all: every one bounces at the next try.
+	echo 404 >discovery
+	for mid in "${mids[@]}"; do
+		for _ in $(seq 100); do grep -q "bounced $mid" org.log && break; sleep 0.1; done
+		grep -qF "bounced $mid to alice@example.org: example.net: no smimp service (HTTP 404)" org.log
+	done
+}

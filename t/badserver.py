@@ -14,7 +14,8 @@ of PATH with the file ARG/PATH where there is one, so a test lays out
 what a lying peer serves (its /v1/meta, the logs it hands out for whom).
 MODE status answers each POST /v1/deliver with the status that the file
 ARG gives its message id on a line "ID STATUS" (503 for an id it does
-not list); a batch gets 404, as from a peer without batches.
+not list); a batch gets 404, as from a peer without batches.  MODE
+discovery answers discovery with the status the file ARG holds.
 
 With BADSERVER_TLS set to a TLS version (1, 1.1, 1.2, 1.3), it speaks
 HTTPS with cert.pem and key.pem of the current directory, that version
@@ -96,6 +97,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         status = int(line.split()[1])
             return self.answer(status, '{"error":"status %d"}' % status)
         if path == "/.well-known/smimp.txt":
+            if MODE == "discovery":
+                # ARG holds the status to answer now.
+                with open(ARG) as f:
+                    status = int(f.read().split()[0])
+                if status != 200:
+                    return self.answer(status, '{"error":"status %d"}' %
+                                       status)
             if MODE == "dead":
                 return self.answer(404, '{"error":"no such thing"}')
             if MODE == "big-discovery":
