@@ -374,3 +374,18 @@ EOF
 	run -0 curl -s --cacert cert.pem "${h[@]/#/-H}" "$(URL)/v1/mailbox"
 	[ "$output" = '[]' ]
 }
+
+@test "-v adds each request's source, signer and size to the log" {
+	start_server
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.org /smimp/v1/mailbox)
+	run -0 curl -s --cacert cert.pem "${h[@]/#/-H}" "$(URL)/v1/mailbox"
+	kill -TERM "$(cat pid)"
+	for _ in $(seq 150); do kill -0 "$(cat pid)" 2>/dev/null || break; sleep 0.1; done
+	grep -q ' smimpd: GET /smimp/v1/mailbox 200$' server.log
+	! grep -q 'signer' server.log
+	start_server -v
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.org /smimp/v1/mailbox)
+	run -0 curl -s --cacert cert.pem "${h[@]/#/-H}" "$(URL)/v1/mailbox"
+	sleep 0.2
+	grep -q ' smimpd: GET /smimp/v1/mailbox 200 from 127.0.0.1 signer bob@example.org (0 bytes in)$' server.log
+}
