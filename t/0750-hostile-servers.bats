@@ -358,7 +358,7 @@ lying_peer() {
 	[ "$(grep -c '^GET /smimp/v1/meta$' requests.log)" -eq 2 ]
 }
 
-@test "the relay retries 408, 429 and 5xx but 507, and bounces other 4xx at once" {
+@test "the relay retries 408, 429 and 5xx but 507, bounces other 4xx at once, and quotes the peer's words escaped" {
 	make_cert
 	mkid alice alice@example.org
 	mkid dave dave@example.net
@@ -385,14 +385,16 @@ lying_peer() {
 		# Its own answer comes with the next retry (retry-base 1 s).
 		for _ in $(seq 100); do grep -q "$mid to .* answered HTTP $st;" org.log && break; sleep 0.1; done
 		if [[ " $retry " == *" $st "* ]]; then
-			grep -qF "relay $mid to example.net: example.net answered HTTP $st; example.net said: status $st; retrying" org.log
+			grep -qF "relay $mid to example.net: example.net answered HTTP $st; example.net said: status $st ?[2J; retrying" org.log
 			! grep -q "bounced $mid" org.log
 		else
-			grep -qF "bounced $mid to alice@example.org: example.net answered HTTP $st; example.net said: status $st" org.log
+			grep -qF "bounced $mid to alice@example.org: example.net answered HTTP $st; example.net said: status $st ?[2J" org.log
 			# Not retried after its final answer.
 			! grep -q "relay $mid to example.net: example.net answered HTTP $st" org.log
 		fi
 	done
+	# The peer's words reached the log as text, never as a raw escape.
+	! grep -q $'\x1b' org.log
 }
 
 @test "messages queued for a domain that turns out to publish no smimp service all bounce at once" {

@@ -14,7 +14,8 @@ of PATH with the file ARG/PATH where there is one, so a test lays out
 what a lying peer serves (its /v1/meta, the logs it hands out for whom).
 MODE status answers each POST /v1/deliver with the status that the file
 ARG gives its message id on a line "ID STATUS" (503 for an id it does
-not list); a batch gets 404, as from a peer without batches.  MODE
+not list) and the error "status N ESC[2J"; a batch gets 404, as from a
+peer without batches.  MODE
 discovery answers discovery with the status the file ARG holds.
 
 With BADSERVER_TLS set to a TLS version (1, 1.1, 1.2, 1.3), it speaks
@@ -95,7 +96,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 for line in f:
                     if line.split()[:1] == [mid]:
                         status = int(line.split()[1])
-            return self.answer(status, '{"error":"status %d"}' % status)
+            # Its words carry a terminal escape, raw.
+            return self.answer(status, '{"error":"status %d \x1b[2J"}' %
+                               status)
         if path == "/.well-known/smimp.txt":
             if MODE == "discovery":
                 # ARG holds the status to answer now.
