@@ -18,8 +18,8 @@ setup() {
 
 teardown() {
 	local p
-	for p in bad.pid smimpd.pid; do
-		[ -f "$BATS_TEST_TMPDIR/$p" ] && kill "$(cat "$BATS_TEST_TMPDIR/$p")" 2>/dev/null
+	for p in "$BATS_TEST_TMPDIR"/*.pid; do
+		[ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null
 	done
 	return 0
 }
@@ -36,13 +36,14 @@ bad() {
 	export SMIMP_RESOLVE="example.org=127.0.0.1:$PORT"
 }
 
-# start_smimpd DATA DOMAIN CONF: a real smimpd on a free $SPORT with
-# cert.pem, its log in DATA.log, waited for.
+# start_smimpd DATA DOMAIN CONF [PORT]: a real smimpd on PORT or a free
+# $SPORT with cert.pem, its log in DATA.log, its pid in DATA.pid, waited
+# for.
 start_smimpd() {
-	SPORT=$(free_port)
+	SPORT=${4:-$(free_port)}
 	smimpd -d -f "$3" --data "$1" --domain "$2" --listen "127.0.0.1:$SPORT" \
 		--cert cert.pem --key key.pem 2>"$1.log" &
-	echo $! >smimpd.pid
+	echo $! >"$1.pid"
 	for _ in $(seq 150); do
 		curl -s --cacert cert.pem "https://127.0.0.1:$SPORT/smimp/version" >/dev/null && return 0
 		sleep 0.1
@@ -423,4 +424,39 @@ lying_peer() {
 		for _ in $(seq 100); do grep -q "bounced $mid" org.log && break; sleep 0.1; done
 		grep -qF "bounced $mid to alice@example.org: example.net: no smimp service (HTTP 404)" org.log
 	done
+}
+
+@test "a domain that stalls holds at most relay-domain-workers, and others are delivered meanwhile" {
+	make_cert
+	mkid alice alice@example.org
+	mkid carol carol@example.com
+	mkid dave dave@example.net
+	# example.net trickles its discovery answer, a byte a second; the
+	# relay gives up on it after 20 s.
+	bad trickle
+	smimpd --data org --domain example.org adduser alice@example.org alice.pub
+	smimpd --data com --domain example.com adduser carol@example.com carol.pub
+	ORG=$(free_port)
+	COM=$(free_port)
+	printf 'resolve example.net=127.0.0.1:%s,example.com=127.0.0.1:%s,example.org=127.0.0.1:%s\n' \
+		"$PORT" "$COM" "$ORG" >common.conf
+	printf 'cacert %s\nallow-http example.net\n' "$PWD/cert.pem" >>common.conf
+	start_smimpd com example.com common.conf "$COM"
+	# The defaults: 4 relay workers, at most 2 for one domain.
+	start_smimpd org example.org common.conf "$ORG"
+	export SMIMP_RESOLVE="example.org=127.0.0.1:$ORG" SMIMP_CACERT="$PWD/cert.pem" SMIMP_ALLOW_HTTP=
+	# Four messages for example.net, one at a time, so that each could
+	# be claimed by a worker of its own.
+	for i in 1 2 3 4; do
+		echo "$i" | smimp-seal -i alice.key -r dave.pub | smimp-send -i alice.key >/dev/null
+		sleep 0.3
+	done
+	# Two workers wait on it; the others would not take its messages.
+	[ "$(grep -c '^GET /.well-known/smimp.txt$' requests.log)" -eq 2 ]
+	# A message for example.com meanwhile goes out at once.
+	mid=$(echo hi | smimp-seal -i alice.key -r carol.pub | smimp-send -i alice.key)
+	for _ in $(seq 50); do grep -q "relayed $mid to example.com" org.log && break; sleep 0.1; done
+	grep -q "relayed $mid to example.com" org.log
+	# ... while the two for example.net still hang.
+	! grep -q "relay .* to example.net" org.log
 }
