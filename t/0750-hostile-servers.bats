@@ -460,3 +460,33 @@ lying_peer() {
 	# ... while the two for example.net still hang.
 	! grep -q "relay .* to example.net" org.log
 }
+
+@test "junk signed in a peer's name, fresh and from many addresses, uses none of that peer's rate" {
+	lying_peer
+	kill "$(cat net.pid)"
+	echo 'rate-domain 3' >>net.conf
+	start_smimpd net example.net net.conf
+	"$SMIMP_BUILD/t/peertool" server-key junk.key >/dev/null
+	# Dated now, with fresh nonces: only the signature is wrong.
+	for i in $(seq 3 12); do
+		mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server junk.key example.org POST example.net \
+			/smimp/v1/deliver m.age)
+		run -0 curl -s --interface "127.0.0.$i" --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" \
+			--data-binary @m.age "https://127.0.0.1:$SPORT/smimp/v1/deliver"
+		[ "${output//$'\n'/}" = '{"error":"bad signature"} 401' ]
+	done
+	# example.org's own requests still get all three of theirs.
+	for i in 1 2 3; do
+		mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org.key example.org POST example.net \
+			/smimp/v1/deliver m.age)
+		run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @m.age \
+			"https://127.0.0.1:$SPORT/smimp/v1/deliver"
+		[ "${output//$'\n'/}" = '{"error":"incomplete delivery"} 400' ]
+	done
+	# And the limit is real: a fourth is one too many.
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org.key example.org POST example.net \
+		/smimp/v1/deliver m.age)
+	run -0 curl -s --cacert cert.pem -o /dev/null -w '%{http_code}' "${h[@]/#/-H}" --data-binary @m.age \
+		"https://127.0.0.1:$SPORT/smimp/v1/deliver"
+	[ "$output" = 429 ]
+}
