@@ -490,3 +490,34 @@ lying_peer() {
 		"https://127.0.0.1:$SPORT/smimp/v1/deliver"
 	[ "$output" = 429 ]
 }
+
+@test "smimpd caps what a peer serves: its /v1/meta at 8 KiB, its users' logs at 1 MiB" {
+	lying_peer
+	# deliver MID: mallory's own message to bob, from example.org
+	deliver() {
+		local s h now
+		now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+		s=$("$SMIMP_BUILD/t/peertool" stamp mallory.key mallory@example.org bob@example.net "$1" m.age "$now")
+		mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org.key example.org POST example.net \
+			/smimp/v1/deliver m.age 'Smimp-From: mallory@example.org' 'Smimp-To: bob@example.net' \
+			'Smimp-Stamp-To: bob@example.net' "Smimp-Message-Id: $1" "Smimp-Stamp: $s" \
+			"Smimp-Stamp-Date: $now")
+		curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @m.age \
+			"https://127.0.0.1:$SPORT/smimp/v1/deliver"
+	}
+	meta=peer/smimp/v1/meta
+	cp "$meta" meta.good
+	sed "s/}\$/,\"pad\":\"$(head -c 9000 /dev/zero | tr '\0' x)\"}/" meta.good >"$meta"
+	run -0 deliver m1
+	[ "${output//$'\n'/}" = '{"error":"unknown sender domain"} 403' ]
+	grep -qF "request from example.org: example.org: refusing an answer over 8192 bytes to GET /smimp/v1/meta" net.log
+	cp meta.good "$meta"
+	head -c $((1024 * 1024 + 1)) /dev/zero | tr '\0' x >peer/smimp/v1/users/mallory@example.org/log
+	run -0 deliver m2
+	[ "${output//$'\n'/}" = $'{"error":"the sender\'s domain does not publish that sender"} 403' ]
+	grep -qF "deliver from example.org: example.org: refusing an answer over 1048576 bytes to GET /smimp/v1/users/mallory@example.org/log" net.log
+	# Served within bounds, the same log is taken.
+	cp mallory.pub peer/smimp/v1/users/mallory@example.org/log
+	run -0 deliver m3
+	[ "${output//$'\n'/}" = '{"message_id":"m3"} 201' ]
+}
