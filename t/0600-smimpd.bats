@@ -145,3 +145,45 @@ PY
 	wait "$py"
 	[ "$(cat closed)" = 30 ]
 }
+
+@test "every route smimpd serves is in smimpd(8) and in PROTOCOL.md 8.4" {
+	run -0 python3 - "$REPO" <<'EOF'
+import re, sys
+repo = sys.argv[1]
+routes = re.findall(r'\{\s*"([A-Z]+)",\s*"([^"]+)",\s*([^,]+),',
+                    open(repo + "/server/routes.c").read())
+# smimpd(8): ".It Li GET {base}/v1/mailbox , GET|DELETE {base}/v1/mailbox/ID"
+man = set()
+for line in open(repo + "/man/smimpd.8").read().splitlines():
+    if line.startswith(".It Li "):
+        for part in line[7:].split(" , "):
+            m = re.match(r"([A-Z|]+) (\S+)$", part.strip())
+            if m:
+                man.update((meth, m.group(2)) for meth in m.group(1).split("|"))
+proto = open(repo + "/doc/PROTOCOL.md").read()
+sec = proto[proto.index("### 8.4"):proto.index("### 8.5")]
+table = set(re.findall(r"`([A-Z]+) (\S+)`", sec))
+
+def names(docs, meth, path, flags):
+    want = path if "ROUTE_ROOT" in flags else "{base}" + path
+    for m, p in docs:
+        if m != meth:
+            continue
+        if "ROUTE_PREFIX" in flags:
+            # A prefix route is written with a placeholder: .../ID
+            if p.startswith(want) and p[len(want):][:1].isupper():
+                return True
+        elif p == want:
+            return True
+    return False
+
+for meth, path, flags in routes:
+    for doc, docs in (("smimpd.8", man), ("PROTOCOL.md 8.4", table)):
+        if not names(docs, meth, path, flags):
+            print("%s does not name %s %s" % (doc, meth, path))
+print(len(routes), "routes")
+EOF
+	# Nothing missing, and the table was read (12 routes today).
+	[[ "$output" =~ ^([0-9]+)\ routes$ ]]
+	[ "${BASH_REMATCH[1]}" -ge 12 ]
+}

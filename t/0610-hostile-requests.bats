@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # smimpd under attack from clients: bodies it must not buffer, requests
 # refused from their headers, connections that trickle, floods of
-# failures, hostile bytes in the log, and the privileges it runs with.
+# failures, hostile bytes in the log, the privileges it runs with, and
+# the TLS versions it speaks.
 
 load helper
 
@@ -16,6 +17,7 @@ setup() {
 
 teardown() {
 	[ -f "$BATS_TEST_TMPDIR/pid" ] && kill -TERM "$(cat "$BATS_TEST_TMPDIR/pid")" 2>/dev/null
+	[ -f "$BATS_TEST_TMPDIR/bad.pid" ] && kill "$(cat "$BATS_TEST_TMPDIR/bad.pid")" 2>/dev/null
 	sleep 0.2
 	return 0
 }
@@ -261,4 +263,129 @@ EOF
 	run -2 --separate-stderr smimpd -d --data data --domain example.org --listen "127.0.0.1:$(free_port)" \
 		--cert cert.pem --key key.pem -f <(echo "user no-such-user-here")
 	[ "$stderr" = "smimpd: no such user 'no-such-user-here'" ]
+}
+
+@test "smimpd refuses a TLS 1.0 or 1.1 handshake from a client willing to use them" {
+	start_server
+	# handshake PORT FLAG: openssl s_client offering only the version
+	# FLAG names, at security level 0 so that this OpenSSL offers TLS
+	# 1.0 and 1.1 at all.
+	handshake() {
+		openssl s_client -brief -connect "127.0.0.1:$1" "$2" -cipher DEFAULT@SECLEVEL=0 \
+			-CAfile cert.pem -verify_return_error </dev/null 2>&1
+	}
+	for v in 1 1.1; do
+		flag=-tls${v/./_}
+		# The client can speak it: a server that speaks nothing else
+		# (t/badserver.py) completes the handshake with it.
+		rm -f port
+		BADSERVER_TLS=$v python3 "$REPO/t/badserver.py" port none >/dev/null 2>&1 &
+		echo $! >bad.pid
+		for _ in $(seq 50); do [ -s port ] && break; sleep 0.1; done
+		run handshake "$(cat port)" "$flag"
+		kill "$(cat bad.pid)"
+		rm bad.pid
+		if [ "$status" -ne 0 ] || ! grep -qx "Protocol version: TLSv$v" <<<"$output"; then
+			skip "this openssl cannot offer TLS $v even at security level 0"
+		fi
+		# smimpd does not.
+		run -1 handshake "$PORT" "$flag"
+		! grep -q "^CONNECTION ESTABLISHED" <<<"$output"
+		! grep -q "^Protocol version:" <<<"$output"
+	done
+	run -0 handshake "$PORT" -tls1_2
+	grep -qx "Protocol version: TLSv1.2" <<<"$output"
+	run -0 handshake "$PORT" -tls1_3
+	grep -qx "Protocol version: TLSv1.3" <<<"$output"
+	run -0 curl -s --cacert cert.pem "$(URL)/version"
+}
+
+@test "connections are limited per source address, and other addresses are still served" {
+	start_server -f <(echo "connections-per-address 4")
+	# From 127.0.0.2: four TLS connections held open, then a fifth.
+	python3 - "$PORT" >conns.out 2>&1 <<'EOF' &
+import socket, ssl, sys, time
+ctx = ssl.create_default_context(cafile="cert.pem")
+def conn():
+    raw = socket.socket()
+    raw.bind(("127.0.0.2", 0))
+    raw.connect(("127.0.0.1", int(sys.argv[1])))
+    return ctx.wrap_socket(raw, server_hostname="localhost")
+held = [conn() for _ in range(4)]
+print("held", len(held), flush=True)
+try:
+    s = conn()
+    s.settimeout(5)
+    s.sendall(b"GET /smimp/version HTTP/1.1\r\nHost: x\r\n\r\n")
+    print("fifth", s.recv(100).split(b"\r\n")[0].decode() or "closed", flush=True)
+except (OSError, ssl.SSLError):
+    print("fifth refused", flush=True)
+time.sleep(3)
+EOF
+	cpid=$!
+	for _ in $(seq 50); do grep -q '^fifth' conns.out && break; sleep 0.1; done
+	[ "$(cat conns.out)" = "$(printf 'held 4\nfifth refused')" ]
+	# Another address meanwhile gets its answer.
+	run -0 curl -s --interface 127.0.0.3 --cacert cert.pem -w ' %{http_code}' "$(URL)/version"
+	[[ "$output" == *' 200' ]]
+	wait "$cpid"
+	# Once they are closed, 127.0.0.2 is served again.
+	for _ in $(seq 20); do
+		code=$(curl -s -o /dev/null --interface 127.0.0.2 --cacert cert.pem -w '%{http_code}' \
+			"$(URL)/version") && break
+		sleep 0.1
+	done
+	[ "$code" = 200 ]
+}
+
+@test "a signed upload that trickles its body is cut at request-timeout, nothing kept" {
+	start_server -f <(printf 'request-timeout 3\nheader-timeout 10\n')
+	head -c 100000 /dev/urandom | smimp-seal -i alice.key -r bob.pub >m.age
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key POST example.org /smimp/v1/messages m.age \
+		'Smimp-To: bob@example.org' 'Smimp-Message-Id: slow1')
+	printf '%s\n' "${h[@]}" >headers
+	# Headers at once, then 100 bytes of the body every 0.2 s: never idle,
+	# and the body would take 200 s.
+	run -0 python3 - "$PORT" <<'EOF'
+import socket, ssl, sys, time
+ctx = ssl.create_default_context(cafile="cert.pem")
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="localhost")
+body = open("m.age", "rb").read()
+req = "POST /smimp/v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n" % len(body)
+for line in open("headers"):
+    req += line.rstrip("\n") + "\r\n"
+s.sendall((req + "\r\n").encode())
+t = time.time()
+sent = 0
+try:
+    while sent < len(body) and time.time() - t < 30:
+        s.sendall(body[sent:sent + 100])
+        sent += 100
+        time.sleep(0.2)
+    print("sent the whole body")
+except OSError:
+    print("cut after %d s" % round(time.time() - t))
+EOF
+	[[ "$output" =~ ^cut\ after\ [2-5]\ s$ ]]
+	# Nothing was stored, nothing is left in the spool.
+	for _ in $(seq 50); do [ -z "$(ls data/spool)" ] && break; sleep 0.1; done
+	[ -z "$(ls data/spool)" ]
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.org /smimp/v1/mailbox)
+	run -0 curl -s --cacert cert.pem "${h[@]/#/-H}" "$(URL)/v1/mailbox"
+	[ "$output" = '[]' ]
+}
+
+@test "-v adds each request's source, signer and size to the log" {
+	start_server
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.org /smimp/v1/mailbox)
+	run -0 curl -s --cacert cert.pem "${h[@]/#/-H}" "$(URL)/v1/mailbox"
+	kill -TERM "$(cat pid)"
+	for _ in $(seq 150); do kill -0 "$(cat pid)" 2>/dev/null || break; sleep 0.1; done
+	grep -q ' smimpd: GET /smimp/v1/mailbox 200$' server.log
+	! grep -q 'signer' server.log
+	start_server -v
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.org /smimp/v1/mailbox)
+	run -0 curl -s --cacert cert.pem "${h[@]/#/-H}" "$(URL)/v1/mailbox"
+	sleep 0.2
+	grep -q ' smimpd: GET /smimp/v1/mailbox 200 from 127.0.0.1 signer bob@example.org (0 bytes in)$' server.log
 }

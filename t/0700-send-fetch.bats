@@ -387,3 +387,50 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	seq 300 | sed 's/^/load /' | sort >want
 	diff got want
 }
+
+@test "a 201 says what was stored: the message id and recipients, the address and fingerprint" {
+	echo hi | smimp-seal -i alice.key -r bob.pub >m.age
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key POST example.org /smimp/v1/messages m.age \
+		'Smimp-To: bob@example.org' 'Smimp-Message-Id: m201')
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @m.age "$URL/v1/messages"
+	[ "${output//$'\n'/}" = '{"message_id":"m201","recipients":1} 201' ]
+	tok=$(smimpd --data data --domain example.org invite carol@example.org)
+	mkid carol carol@example.org
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" carol.key POST example.org /smimp/v1/register carol.pub \
+		"Smimp-Invite: $tok")
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @carol.pub "$URL/v1/register"
+	[ "${output//$'\n'/}" = "{\"address\":\"carol@example.org\",\"fingerprint\":\"$(smimp-keygen --fingerprint carol.pub)\"} 201" ]
+}
+
+@test "a submission for another domain needs a stamp dated within 300 s of the server's clock" {
+	mkid dave dave@example.invalid
+	echo hi | smimp-seal -i alice.key -r dave.pub >m.age
+	# submit DATE MID: m.age to dave, stamped by alice at DATE
+	submit() {
+		local s h
+		s=$("$SMIMP_BUILD/t/peertool" stamp alice.key alice@example.org dave@example.invalid "$2" m.age "$1")
+		mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key POST example.org /smimp/v1/messages m.age \
+			'Smimp-To: dave@example.invalid' "Smimp-Message-Id: $2" "Smimp-Stamp: $s" "Smimp-Stamp-Date: $1")
+		curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @m.age "$URL/v1/messages"
+	}
+	run -0 submit "$(date -u -d '-400 seconds' +%Y-%m-%dT%H:%M:%SZ)" old1
+	[ "${output//$'\n'/}" = '{"error":"delivery stamp does not verify"} 400' ]
+	run -0 submit "$(date -u -d '+400 seconds' +%Y-%m-%dT%H:%M:%SZ)" ahead1
+	[ "${output//$'\n'/}" = '{"error":"delivery stamp does not verify"} 400' ]
+	run -0 submit "$(date -u -d '-200 seconds' +%Y-%m-%dT%H:%M:%SZ)" recent1
+	[ "${output//$'\n'/}" = '{"message_id":"recent1","recipients":1} 201' ]
+}
+
+@test "an account removed and given to a new owner starts with an empty mailbox" {
+	# One small (kept in the database), one large (a body file).
+	echo "for the old bob" | smimp-seal -i alice.key -r bob.pub | smimp-send -i alice.key >/dev/null
+	head -c 100000 /dev/urandom | smimp-seal -i alice.key -r bob.pub | smimp-send -i alice.key >/dev/null
+	[ -n "$(find data/bodies -type f)" ]
+	smimpd --data data deluser bob@example.org
+	mkdir new
+	smimp-keygen -u bob@example.org -o new/bob --no-passphrase >/dev/null 2>&1
+	smimpd --data data --domain example.org adduser bob@example.org new/bob.pub
+	run -0 --separate-stderr env SMIMP_HOME="$BOBHOME" smimp-fetch -i new/bob.key -d mail
+	[ "$stderr" = "smimp-fetch: 0 fetched: 0 to the inbox, 0 to Other, 0 dropped" ]
+	[ -z "$(find data/bodies -type f 2>/dev/null)" ]
+}

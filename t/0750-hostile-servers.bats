@@ -3,8 +3,9 @@
 # at all: domains that are addresses or local names, names that resolve
 # inside, base URLs elsewhere, redirects, oversized or trickling answers,
 # dead domains, a directory that answers for someone else, a mailbox
-# that never empties.  The misbehaving server is t/badserver.py, on
-# loopback over plain HTTP, reached through the resolve map.
+# that never empties, a peer that hands out one user's log for another.
+# The misbehaving server is t/badserver.py, on loopback over plain HTTP,
+# reached through the resolve map.
 
 load helper
 
@@ -17,8 +18,8 @@ setup() {
 
 teardown() {
 	local p
-	for p in bad.pid smimpd.pid; do
-		[ -f "$BATS_TEST_TMPDIR/$p" ] && kill "$(cat "$BATS_TEST_TMPDIR/$p")" 2>/dev/null
+	for p in "$BATS_TEST_TMPDIR"/*.pid; do
+		[ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null
 	done
 	return 0
 }
@@ -33,6 +34,22 @@ bad() {
 	for _ in $(seq 50); do [ -s port ] && break; sleep 0.1; done
 	PORT=$(cat port)
 	export SMIMP_RESOLVE="example.org=127.0.0.1:$PORT"
+}
+
+# start_smimpd DATA DOMAIN CONF [PORT]: a real smimpd on PORT or a free
+# $SPORT with cert.pem, its log in DATA.log, its pid in DATA.pid, waited
+# for.
+start_smimpd() {
+	SPORT=${4:-$(free_port)}
+	smimpd -d -f "$3" --data "$1" --domain "$2" --listen "127.0.0.1:$SPORT" \
+		--cert cert.pem --key key.pem 2>"$1.log" &
+	echo $! >"$1.pid"
+	for _ in $(seq 150); do
+		curl -s --cacert cert.pem "https://127.0.0.1:$SPORT/smimp/version" >/dev/null && return 0
+		sleep 0.1
+	done
+	cat "$1.log"
+	return 1
 }
 
 @test "domains that are IP addresses or name this machine are refused" {
@@ -215,4 +232,292 @@ bad() {
 	[ "$(grep -c '^GET /smimp/v1/mailbox/[0-9]' requests.log)" -eq 1510 ]
 	[ "$(grep '^GET /smimp/v1/mailbox/[0-9]' requests.log | sort | uniq -d)" = "" ]
 	[ "$(grep -c '^GET /smimp/v1/mailbox$' requests.log)" -eq 3 ]
+}
+
+# lying_peer: example.org is t/badserver.py serving the files under
+# peer/: its /v1/meta publishes the key in org.key, and asked for
+# alice's log it serves mallory's, whose key it holds (so that a stamp
+# by mallory's key for alice would verify).  example.net is a real
+# smimpd on $SPORT that finds example.org there; bob is its user.
+lying_peer() {
+	local p=peer/smimp/v1 pk
+	make_cert
+	mkid alice alice@example.org
+	mkid mallory mallory@example.org
+	mkid bob bob@example.net
+	mkdir -p "$p/users/alice@example.org" "$p/users/mallory@example.org"
+	pk=$("$SMIMP_BUILD/t/peertool" server-key org.key)
+	printf '{"domain":"example.org","server_key":"%s","versions":["v1"],"limits":{"max_message_bytes":1048576}}' \
+		"$pk" >"$p/meta"
+	cp mallory.pub "$p/users/alice@example.org/log"
+	cp mallory.pub "$p/users/mallory@example.org/log"
+	bad files "$BATS_TEST_TMPDIR/peer"
+	smimpd --data net --domain example.net adduser bob@example.net bob.pub
+	printf 'resolve example.org=127.0.0.1:%s\nallow-http example.org\n' "$PORT" >net.conf
+	start_smimpd net example.net net.conf
+	echo x | smimp-seal -i mallory.key -r bob.pub >m.age
+}
+
+@test "a peer that serves another address's log for the stamp's sender gets its delivery refused" {
+	lying_peer
+	now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+	# deliver FROM MID: one message to bob, stamped by mallory's key
+	deliver() {
+		local s h
+		s=$("$SMIMP_BUILD/t/peertool" stamp mallory.key "$1" bob@example.net "$2" m.age "$now")
+		mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org.key example.org POST example.net \
+			/smimp/v1/deliver m.age "Smimp-From: $1" 'Smimp-To: bob@example.net' \
+			'Smimp-Stamp-To: bob@example.net' "Smimp-Message-Id: $2" "Smimp-Stamp: $s" \
+			"Smimp-Stamp-Date: $now")
+		curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @m.age \
+			"https://127.0.0.1:$SPORT/smimp/v1/deliver"
+	}
+	run -0 deliver alice@example.org forged1
+	[ "${output//$'\n'/}" = $'{"error":"the sender\'s domain does not publish that sender"} 403' ]
+	grep -qF "deliver from example.org: example.org serves the log of another address for alice@example.org" net.log
+	grep -qx "GET /smimp/v1/users/alice@example.org/log" requests.log
+	# What mallory sends in her own name is taken: the setup is sound.
+	run -0 deliver mallory@example.org real0
+	[ "${output//$'\n'/}" = '{"message_id":"real0"} 201' ]
+	# The same in a batch, beside a message that mallory did send.
+	item() {	# item FROM MID: a batch item to bob, stamped by mallory's key
+		printf 'From: %s\nTo: bob@example.net\nStamp-To: bob@example.net\nMessage-Id: %s\nStamp: %s\nStamp-Date: %s\nLength: %s\n\n' \
+			"$1" "$2" "$("$SMIMP_BUILD/t/peertool" stamp mallory.key "$1" bob@example.net "$2" m.age "$now")" \
+			"$now" "$(wc -c <m.age)"
+		cat m.age
+		echo
+	}
+	{ echo smimp-batch/1; item alice@example.org forged2; item mallory@example.org real1; } >batch
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org.key example.org POST example.net \
+		/smimp/v1/deliver-batch batch)
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @batch \
+		"https://127.0.0.1:$SPORT/smimp/v1/deliver-batch"
+	[ "${output//$'\n'/}" = $'[{"message_id":"forged2","status":403,"error":"the sender\'s domain does not publish that sender"},{"message_id":"real1","status":201}] 200' ]
+	# Only mallory's own messages reached bob's mailbox.
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.net /smimp/v1/mailbox)
+	run -0 curl -s --cacert cert.pem "${h[@]/#/-H}" "https://127.0.0.1:$SPORT/smimp/v1/mailbox"
+	[ "$(grep -o '"from":"[^"]*","message_id":"[^"]*"' <<<"$output" | tr '\n' ' ')" = \
+		'"from":"mallory@example.org","message_id":"real0" "from":"mallory@example.org","message_id":"real1" ' ]
+}
+
+@test "clients and the relay refuse a server that offers only TLS 1.1" {
+	make_cert
+	mkid alice alice@example.org
+	mkid bob bob@example.org
+	mkid dave dave@example.net
+	# An OpenSSL that would agree to TLS 1.0 and 1.1 if asked, as some
+	# systems' do (Debian's refuses them below security level 0): what
+	# refuses here must be smimp's own setting.
+	printf '%s\n' 'openssl_conf = conf' '[conf]' 'ssl_conf = ssl' '[ssl]' 'system_default = sys' \
+		'[sys]' 'MinProtocol = TLSv1' 'CipherString = DEFAULT@SECLEVEL=0' >openssl.cnf
+	export OPENSSL_CONF="$PWD/openssl.cnf"
+	unset SMIMP_ALLOW_HTTP
+	export SMIMP_CACERT="$PWD/cert.pem"
+	BADSERVER_TLS=1.1 bad none
+	# A client that takes TLS 1.1 gets the discovery answer.
+	run -0 curl -s --cacert cert.pem --tlsv1.1 --tls-max 1.1 "https://127.0.0.1:$PORT/.well-known/smimp.txt"
+	[ "$output" = "https://127.0.0.1:$PORT/smimp" ]
+	: >requests.log
+	# smimp-fetch and smimp-send give up (temporary failure: the server
+	# may be upgraded), having sent no request.
+	run -75 --separate-stderr smimp-fetch -i bob.key -d mail
+	[ "${stderr_lines[1]}" = "smimp-fetch: https://127.0.0.1:$PORT/.well-known/smimp.txt: SSL connect error" ]
+	[ -z "$(find mail -type f ! -name .smimp-pending)" ]
+	echo hi | smimp-seal -i alice.key -r bob.pub >m.age
+	run -75 --separate-stderr smimp-send -i alice.key m.age
+	[ "$stderr" = "smimp-send: https://127.0.0.1:$PORT/.well-known/smimp.txt: SSL connect error" ]
+	[ -z "$output" ]
+	# smimpd's relay to a domain served so retries, and sends nothing.
+	smimpd --data org --domain example.org adduser alice@example.org alice.pub
+	printf 'resolve example.net=127.0.0.1:%s\ncacert %s\nretry-base 1\n' "$PORT" "$SMIMP_CACERT" >org.conf
+	start_smimpd org example.org org.conf
+	mid=$(SMIMP_RESOLVE="example.org=127.0.0.1:$SPORT" smimp-send -i alice.key \
+		< <(echo hi | smimp-seal -i alice.key -r dave.pub))
+	for _ in $(seq 100); do grep -q "relay $mid to example.net" org.log && break; sleep 0.1; done
+	grep -qF " smimpd: warning: relay $mid to example.net: https://127.0.0.1:$PORT/.well-known/smimp.txt: SSL connect error; retrying" org.log
+	[ ! -s requests.log ]
+}
+
+@test "junk signed in a peer's name gets that peer's key fetched anew once, not once a request" {
+	lying_peer
+	"$SMIMP_BUILD/t/peertool" server-key junk.key >/dev/null
+	for i in $(seq 5); do
+		mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server junk.key example.org POST example.net \
+			/smimp/v1/deliver m.age)
+		run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @m.age \
+			"https://127.0.0.1:$SPORT/smimp/v1/deliver"
+		[ "${output//$'\n'/}" = '{"error":"bad signature"} 401' ]
+	done
+	# The key when first needed, and once more for the first failure.
+	[ "$(grep -c '^GET /smimp/v1/meta$' requests.log)" -eq 2 ]
+	# The key the peer does publish still opens the door, from the cache.
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org.key example.org POST example.net \
+		/smimp/v1/deliver m.age)
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @m.age \
+		"https://127.0.0.1:$SPORT/smimp/v1/deliver"
+	[ "${output//$'\n'/}" = '{"error":"incomplete delivery"} 400' ]
+	[ "$(grep -c '^GET /smimp/v1/meta$' requests.log)" -eq 2 ]
+}
+
+@test "the relay retries 408, 429 and 5xx but 507, bounces other 4xx at once, and quotes the peer's words escaped" {
+	make_cert
+	mkid alice alice@example.org
+	mkid dave dave@example.net
+	: >status.map
+	bad status "$BATS_TEST_TMPDIR/status.map"
+	smimpd --data org --domain example.org adduser alice@example.org alice.pub
+	printf 'resolve example.net=127.0.0.1:%s\nallow-http example.net\nretry-base 1\nretry-max 1\ngive-up 600\n' \
+		"$PORT" >org.conf
+	start_smimpd org example.org org.conf
+	retry="408 429 500 502 503 504"
+	final="400 401 403 404 405 409 413 414 507"
+	for st in $retry $final; do echo "$st" | smimp-seal -i alice.key -r dave.pub >"m$st.age"; done
+	run -0 --separate-stderr env SMIMP_RESOLVE="example.org=127.0.0.1:$SPORT" SMIMP_CACERT="$PWD/cert.pem" \
+		SMIMP_ALLOW_HTTP= smimp-send -i alice.key $(for st in $retry $final; do echo "m$st.age"; done)
+	mids=("${lines[@]}")
+	[ "${#mids[@]}" -eq 15 ]
+	# Until now every delivery got 503; from here each its own status.
+	i=0
+	for st in $retry $final; do echo "${mids[i]} $st"; i=$((i + 1)); done >status.map
+	i=0
+	for st in $retry $final; do
+		mid=${mids[i]}
+		i=$((i + 1))
+		# Its own answer comes with the next retry (retry-base 1 s).
+		for _ in $(seq 100); do grep -q "$mid to .* answered HTTP $st;" org.log && break; sleep 0.1; done
+		if [[ " $retry " == *" $st "* ]]; then
+			grep -qF "relay $mid to example.net: example.net answered HTTP $st; example.net said: status $st ?[2J; retrying" org.log
+			! grep -q "bounced $mid" org.log
+		else
+			grep -qF "bounced $mid to alice@example.org: example.net answered HTTP $st; example.net said: status $st ?[2J" org.log
+			# Not retried after its final answer.
+			! grep -q "relay $mid to example.net: example.net answered HTTP $st" org.log
+		fi
+	done
+	# The peer's words reached the log as text, never as a raw escape.
+	! grep -q $'\x1b' org.log
+}
+
+@test "messages queued for a domain that turns out to publish no smimp service all bounce at once" {
+	make_cert
+	mkid alice alice@example.org
+	mkid dave dave@example.net
+	echo 503 >discovery
+	bad discovery "$BATS_TEST_TMPDIR/discovery"
+	smimpd --data org --domain example.org adduser alice@example.org alice.pub
+	printf 'resolve example.net=127.0.0.1:%s\nallow-http example.net\nretry-base 1\nretry-max 1\ngive-up 600\n' \
+		"$PORT" >org.conf
+	start_smimpd org example.org org.conf
+	for i in 1 2 3 4 5; do echo "$i" | smimp-seal -i alice.key -r dave.pub >"m$i.age"; done
+	run -0 --separate-stderr env SMIMP_RESOLVE="example.org=127.0.0.1:$SPORT" SMIMP_CACERT="$PWD/cert.pem" \
+		SMIMP_ALLOW_HTTP= smimp-send -i alice.key m1.age m2.age m3.age m4.age m5.age
+	mids=("${lines[@]}")
+	# A 5xx from discovery is worth retrying: all five wait in the queue
+	# (and come due together, so that they go out as a batch).
+	for mid in "${mids[@]}"; do
+		for _ in $(seq 100); do grep -q "relay $mid to example.net: .*retrying" org.log && break; sleep 0.1; done
+		grep -qF "relay $mid to example.net: example.net: no smimp service (HTTP 503); retrying" org.log
+	done
+	# A 4xx is no service at all: every one bounces at the next try.
+	echo 404 >discovery
+	for mid in "${mids[@]}"; do
+		for _ in $(seq 100); do grep -q "bounced $mid" org.log && break; sleep 0.1; done
+		grep -qF "bounced $mid to alice@example.org: example.net: no smimp service (HTTP 404)" org.log
+	done
+}
+
+@test "a domain that stalls holds at most relay-domain-workers, and others are delivered meanwhile" {
+	make_cert
+	mkid alice alice@example.org
+	mkid carol carol@example.com
+	mkid dave dave@example.net
+	# example.net trickles its discovery answer, a byte a second; the
+	# relay gives up on it after 20 s.
+	bad trickle
+	smimpd --data org --domain example.org adduser alice@example.org alice.pub
+	smimpd --data com --domain example.com adduser carol@example.com carol.pub
+	ORG=$(free_port)
+	COM=$(free_port)
+	printf 'resolve example.net=127.0.0.1:%s,example.com=127.0.0.1:%s,example.org=127.0.0.1:%s\n' \
+		"$PORT" "$COM" "$ORG" >common.conf
+	printf 'cacert %s\nallow-http example.net\n' "$PWD/cert.pem" >>common.conf
+	start_smimpd com example.com common.conf "$COM"
+	# The defaults: 4 relay workers, at most 2 for one domain.
+	start_smimpd org example.org common.conf "$ORG"
+	export SMIMP_RESOLVE="example.org=127.0.0.1:$ORG" SMIMP_CACERT="$PWD/cert.pem" SMIMP_ALLOW_HTTP=
+	# Four messages for example.net, one at a time, so that each could
+	# be claimed by a worker of its own.
+	for i in 1 2 3 4; do
+		echo "$i" | smimp-seal -i alice.key -r dave.pub | smimp-send -i alice.key >/dev/null
+		sleep 0.3
+	done
+	# Two workers wait on it; the others would not take its messages.
+	[ "$(grep -c '^GET /.well-known/smimp.txt$' requests.log)" -eq 2 ]
+	# A message for example.com meanwhile goes out at once.
+	mid=$(echo hi | smimp-seal -i alice.key -r carol.pub | smimp-send -i alice.key)
+	for _ in $(seq 50); do grep -q "relayed $mid to example.com" org.log && break; sleep 0.1; done
+	grep -q "relayed $mid to example.com" org.log
+	# ... while the two for example.net still hang.
+	! grep -q "relay .* to example.net" org.log
+}
+
+@test "junk signed in a peer's name, fresh and from many addresses, uses none of that peer's rate" {
+	lying_peer
+	kill "$(cat net.pid)"
+	echo 'rate-domain 3' >>net.conf
+	start_smimpd net example.net net.conf
+	"$SMIMP_BUILD/t/peertool" server-key junk.key >/dev/null
+	# Dated now, with fresh nonces: only the signature is wrong.
+	for i in $(seq 3 12); do
+		mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server junk.key example.org POST example.net \
+			/smimp/v1/deliver m.age)
+		run -0 curl -s --interface "127.0.0.$i" --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" \
+			--data-binary @m.age "https://127.0.0.1:$SPORT/smimp/v1/deliver"
+		[ "${output//$'\n'/}" = '{"error":"bad signature"} 401' ]
+	done
+	# example.org's own requests still get all three of theirs.
+	for i in 1 2 3; do
+		mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org.key example.org POST example.net \
+			/smimp/v1/deliver m.age)
+		run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @m.age \
+			"https://127.0.0.1:$SPORT/smimp/v1/deliver"
+		[ "${output//$'\n'/}" = '{"error":"incomplete delivery"} 400' ]
+	done
+	# And the limit is real: a fourth is one too many.
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org.key example.org POST example.net \
+		/smimp/v1/deliver m.age)
+	run -0 curl -s --cacert cert.pem -o /dev/null -w '%{http_code}' "${h[@]/#/-H}" --data-binary @m.age \
+		"https://127.0.0.1:$SPORT/smimp/v1/deliver"
+	[ "$output" = 429 ]
+}
+
+@test "smimpd caps what a peer serves: its /v1/meta at 8 KiB, its users' logs at 1 MiB" {
+	lying_peer
+	# deliver MID: mallory's own message to bob, from example.org
+	deliver() {
+		local s h now
+		now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+		s=$("$SMIMP_BUILD/t/peertool" stamp mallory.key mallory@example.org bob@example.net "$1" m.age "$now")
+		mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org.key example.org POST example.net \
+			/smimp/v1/deliver m.age 'Smimp-From: mallory@example.org' 'Smimp-To: bob@example.net' \
+			'Smimp-Stamp-To: bob@example.net' "Smimp-Message-Id: $1" "Smimp-Stamp: $s" \
+			"Smimp-Stamp-Date: $now")
+		curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @m.age \
+			"https://127.0.0.1:$SPORT/smimp/v1/deliver"
+	}
+	meta=peer/smimp/v1/meta
+	cp "$meta" meta.good
+	sed "s/}\$/,\"pad\":\"$(head -c 9000 /dev/zero | tr '\0' x)\"}/" meta.good >"$meta"
+	run -0 deliver m1
+	[ "${output//$'\n'/}" = '{"error":"unknown sender domain"} 403' ]
+	grep -qF "request from example.org: example.org: refusing an answer over 8192 bytes to GET /smimp/v1/meta" net.log
+	cp meta.good "$meta"
+	head -c $((1024 * 1024 + 1)) /dev/zero | tr '\0' x >peer/smimp/v1/users/mallory@example.org/log
+	run -0 deliver m2
+	[ "${output//$'\n'/}" = $'{"error":"the sender\'s domain does not publish that sender"} 403' ]
+	grep -qF "deliver from example.org: example.org: refusing an answer over 1048576 bytes to GET /smimp/v1/users/mallory@example.org/log" net.log
+	# Served within bounds, the same log is taken.
+	cp mallory.pub peer/smimp/v1/users/mallory@example.org/log
+	run -0 deliver m3
+	[ "${output//$'\n'/}" = '{"message_id":"m3"} 201' ]
 }

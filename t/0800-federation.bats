@@ -168,7 +168,7 @@ fetch() { SMIMP_HOME="$BOBHOME" smimp-fetch -i "$1.key" -d "mail-$1"; }
 	[[ "$stderr" == "smimp-fetch: 0 fetched:"* ]]
 }
 
-@test "a 60 MiB message crosses to the other domain with both servers in constant memory" {
+@test "a 60 MiB message crosses to the other domain and is downloaded, with both servers in constant memory" {
 	[[ "$SMIMP_BUILD" != *-san ]] || skip "resident size means nothing under AddressSanitizer"
 	start org example.org "$ORG"
 	start net example.net "$NET"
@@ -179,9 +179,13 @@ fetch() { SMIMP_HOME="$BOBHOME" smimp-fetch -i "$1.key" -d "mail-$1"; }
 	for p in org net; do
 		[ "$(awk '/^VmHWM/ { print $2 }' "/proc/$(cat $p.pid)/status")" -lt $((80 * 1024)) ]
 	done
+	before=$(awk '/^VmHWM/ { print $2 }' "/proc/$(cat net.pid)/status")
 	run -0 --separate-stderr fetch bob
 	[ "$stderr" = "smimp-fetch: 1 fetched: 1 to the inbox, 0 to Other, 0 dropped" ]
 	cmp big.age mail-bob/new/*
+	# The download streamed from the body's file too.
+	after=$(awk '/^VmHWM/ { print $2 }' "/proc/$(cat net.pid)/status")
+	[ "$after" -lt $((before + 16 * 1024)) ]
 }
 
 setup_give_up() {

@@ -6,16 +6,30 @@ and allow-http), a free port written to PORTFILE once it listens, one
 
     badserver.py PORTFILE MODE [ARG]
 
-MODE says what goes wrong; everything else answers as a server would
-that has no users.  The base URL it names is http://127.0.0.1:PORT/smimp
-unless MODE is base: then it is what the file ARG holds, read afresh
-for each request.
+MODE says what goes wrong (none: nothing); everything else answers as a
+server would that has no users.  The base URL it names is
+http://127.0.0.1:PORT/smimp unless MODE is base: then it is what the
+file ARG holds, read afresh for each request.  MODE files answers a GET
+of PATH with the file ARG/PATH where there is one, so a test lays out
+what a lying peer serves (its /v1/meta, the logs it hands out for whom).
+MODE status answers each POST /v1/deliver with the status that the file
+ARG gives its message id on a line "ID STATUS" (503 for an id it does
+not list) and the error "status N ESC[2J"; a batch gets 404, as from a
+peer without batches.  MODE
+discovery answers discovery with the status the file ARG holds.
+
+With BADSERVER_TLS set to a TLS version (1, 1.1, 1.2, 1.3), it speaks
+HTTPS with cert.pem and key.pem of the current directory, that version
+only, at OpenSSL's security level 0 (which lets TLS 1.0 and 1.1 be
+offered at all); the base URL it names is then https.
 """
 import http.server
 import json
 import os
+import ssl
 import sys
 import time
+import warnings
 
 PORTFILE, MODE = sys.argv[1], sys.argv[2]
 ARG = sys.argv[3] if len(sys.argv) > 3 else None
@@ -52,7 +66,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if MODE == "base":
             with open(ARG) as f:
                 return f.read().strip()
-        return "http://127.0.0.1:%d/smimp" % port
+        scheme = "https" if TLS else "http"
+        return "%s://127.0.0.1:%d/smimp" % (scheme, port)
 
     def do_POST(self):
         self.do_GET()
@@ -66,7 +81,32 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if n:
             self.rfile.read(n)
         path = self.path
+        if MODE == "files" and self.command == "GET":
+            name = os.path.normpath(ARG + "/" + path.split("?")[0])
+            if name.startswith(os.path.normpath(ARG) + "/") and \
+                    os.path.isfile(name):
+                with open(name, "rb") as f:
+                    return self.answer(200, f.read(),
+                                       "application/octet-stream")
+        if MODE == "status" and self.command == "POST" and \
+                path == "/smimp/v1/deliver":
+            # ARG: lines of "MESSAGE-ID STATUS"; 503 for any other id.
+            mid, status = self.headers.get("Smimp-Message-Id", ""), 503
+            with open(ARG) as f:
+                for line in f:
+                    if line.split()[:1] == [mid]:
+                        status = int(line.split()[1])
+            # Its words carry a terminal escape, raw.
+            return self.answer(status, '{"error":"status %d \x1b[2J"}' %
+                               status)
         if path == "/.well-known/smimp.txt":
+            if MODE == "discovery":
+                # ARG holds the status to answer now.
+                with open(ARG) as f:
+                    status = int(f.read().split()[0])
+                if status != 200:
+                    return self.answer(status, '{"error":"status %d"}' %
+                                       status)
             if MODE == "dead":
                 return self.answer(404, '{"error":"no such thing"}')
             if MODE == "big-discovery":
@@ -128,8 +168,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.answer(404, '{"error":"no such thing"}')
 
 
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-server.daemon_threads = True
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A client that refuses the handshake is what some tests want.
+        pass
+
+
+TLS = os.environ.get("BADSERVER_TLS")
+server = Server(("127.0.0.1", 0), Handler)
+if TLS:
+    # Python warns that TLS 1.0 and 1.1 are old: that is the point.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    version = {"1": ssl.TLSVersion.TLSv1, "1.1": ssl.TLSVersion.TLSv1_1,
+               "1.2": ssl.TLSVersion.TLSv1_2,
+               "1.3": ssl.TLSVersion.TLSv1_3}[TLS]
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.set_ciphers("DEFAULT@SECLEVEL=0")
+    ctx.minimum_version = ctx.maximum_version = version
+    ctx.load_cert_chain("cert.pem", "key.pem")
+    server.socket = ctx.wrap_socket(server.socket, server_side=True,
+                                    do_handshake_on_connect=False)
 server.listings = 0
 with open(PORTFILE + ".tmp", "w") as f:
     f.write("%d\n" % server.server_address[1])
