@@ -442,22 +442,22 @@ lying_peer() {
 		"$PORT" "$COM" "$ORG" >common.conf
 	printf 'cacert %s\nallow-http example.net\n' "$PWD/cert.pem" >>common.conf
 	start_smimpd com example.com common.conf "$COM"
-	# The defaults: 4 relay workers, at most 2 for one domain.
+	# The defaults: 8 relay workers, at most 4 for one domain.
 	start_smimpd org example.org common.conf "$ORG"
 	export SMIMP_RESOLVE="example.org=127.0.0.1:$ORG" SMIMP_CACERT="$PWD/cert.pem" SMIMP_ALLOW_HTTP=
-	# Four messages for example.net, one at a time, so that each could
+	# Six messages for example.net, one at a time, so that each could
 	# be claimed by a worker of its own.
-	for i in 1 2 3 4; do
+	for i in 1 2 3 4 5 6; do
 		echo "$i" | smimp-seal -i alice.key -r dave.pub | smimp-send -i alice.key >/dev/null
 		sleep 0.3
 	done
-	# Two workers wait on it; the others would not take its messages.
-	[ "$(grep -c '^GET /.well-known/smimp.txt$' requests.log)" -eq 2 ]
+	# Four workers wait on it; the others would not take its messages.
+	[ "$(grep -c '^GET /.well-known/smimp.txt$' requests.log)" -eq 4 ]
 	# A message for example.com meanwhile goes out at once.
 	mid=$(echo hi | smimp-seal -i alice.key -r carol.pub | smimp-send -i alice.key)
 	for _ in $(seq 50); do grep -q "relayed $mid to example.com" org.log && break; sleep 0.1; done
 	grep -q "relayed $mid to example.com" org.log
-	# ... while the two for example.net still hang.
+	# ... while the four for example.net still hang.
 	! grep -q "relay .* to example.net" org.log
 }
 
