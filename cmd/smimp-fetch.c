@@ -17,7 +17,7 @@
 #include "fileio.h"
 #include "identity.h"
 #include "remote.h"
-#include "send.h"
+#include "fetch.h"
 #include "cmd.h"
 #include "banned.h"
 

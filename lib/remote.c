@@ -299,6 +299,17 @@ remote_reply_release(struct remote_reply *rep)
 	sbuf_release(&rep->body);
 }
 
+int
+remote_reply_fail(const struct remote_reply *rep, const char *what,
+    struct smimp_err *err)
+{
+	int code = rep->status >= 500 || rep->status == 429 ?
+	    SMIMP_EXIT_TEMPFAIL : SMIMP_EXIT_FAIL;
+
+	return smimp_err_set(err, code, "%s: HTTP %ld%s%s", what,
+	    rep->status, rep->error[0] != '\0' ? ": " : "", rep->error);
+}
+
 static size_t
 collect(char *data, size_t size, size_t n, void *arg)
 {

@@ -93,6 +93,13 @@ struct remote_reply {
 	char error[256];	/* the "error" of a JSON error answer */
 };
 void remote_reply_release(struct remote_reply *rep);
+/*
+ * An answer that is not the one hoped for, as an error about what:
+ * temporary (SMIMP_EXIT_TEMPFAIL) for 5xx and 429, else SMIMP_EXIT_FAIL.
+ * Always -1.
+ */
+int remote_reply_fail(const struct remote_reply *rep, const char *what,
+    struct smimp_err *err);
 
 /*
  * A request to base + path, signed by signer with secret when secret is
