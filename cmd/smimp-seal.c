@@ -17,7 +17,7 @@
 #include "fileio.h"
 #include "identity.h"
 #include "message.h"
-#include "remote.h"
+#include "clientconf.h"
 #include "trust.h"
 #include "cmd.h"
 #include "banned.h"
@@ -126,18 +126,18 @@ static int
 lookup_and_pin(const char *home, const char *arg, struct msg_recipient *r,
     struct smimp_err *err)
 {
-	struct remote_opts ro;
+	struct clientconf conf;
 	struct remote *rem;
 	struct idlog log;
 	char addr[ADDRESS_MAX + 1], fp[FINGERPRINT_STRLEN];
 	int ret = -1;
 
-	memset(&ro, 0, sizeof(ro));
-	if (remote_opts_defaults(&ro, err) != 0)
+	memset(&conf, 0, sizeof(conf));
+	if (clientconf_load(&conf, err) != 0)
 		return -1;
 	if (address_normalize(arg, addr, err) != 0)
 		return -1;
-	rem = remote_new(&ro, err);
+	rem = remote_new(&conf.remote, err);
 	if (rem == NULL)
 		return -1;
 	if (remote_lookup(rem, addr, &log, err) != 0) {

@@ -28,7 +28,7 @@ struct trust_opts {
 	const char *from_message;
 	const char *identity;
 	const char *passphrase_file;
-	struct remote_opts remote;
+	struct clientconf conf;
 	int replace;
 };
 
@@ -86,7 +86,7 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
 		case OPT_VERSION: exit(print_version());
 		default:
-			if (remote_option(c, optarg, &o->remote))
+			if (remote_option(c, optarg, &o->conf))
 				break;
 			usage(stderr);
 			return SMIMP_EXIT_USAGE;
@@ -117,7 +117,7 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 			    "--from-message go with add or fetch");
 		/* Only fetch goes on the network. */
 		return strcmp(o->sub, "fetch") == 0 ?
-		    remote_options_finish(&o->remote) : 0;
+		    remote_options_finish(&o->conf) : 0;
 	}
 	return usage_error("unknown subcommand '%s'", o->sub);
 }
@@ -170,7 +170,7 @@ lookup(const struct trust_opts *o, struct idlog *log, struct smimp_err *err)
 
 	if (address_normalize(o->args[0], addr, err) != 0)
 		return -1;
-	r = remote_new(&o->remote, err);
+	r = remote_new(&o->conf.remote, err);
 	if (r == NULL)
 		return -1;
 	ret = remote_lookup(r, addr, log, err);
