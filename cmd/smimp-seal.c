@@ -147,7 +147,7 @@ lookup_and_pin(const char *home, const char *arg, struct msg_recipient *r,
 		smimp_err_set(err, err->code, "no identity pinned for %s, and "
 		    "the lookup failed: %.150s", addr, why);
 	} else {
-		if (trust_pin(home, &log, TIER_KNOWN, 0, err) == 0) {
+		if (trust_pin_first_use(home, &log, err) == 0) {
 			fingerprint_format(log.fingerprint, fp);
 			fprintf(stderr, "%s: pinned %s, fingerprint %s (first "
 			    "use: check it with its owner)\n", progname, addr,

@@ -36,7 +36,8 @@ fetched_tier(const struct identity *id, const struct trust_store *ts,
 
 	if (message_open(&id->sk, fd, -1, ts, &meta, &oerr) == 0) {
 		(void)snprintf(from, fromcap, "%s", meta.from);
-		if (sender_tier(ts, &meta, &tier, &oerr) != 0)
+		if (trust_sender_tier(ts, meta.from, &meta.sender, &tier,
+		    &oerr) != 0)
 			tier = TIER_UNKNOWN;	/* key changed: not inbox */
 		msg_meta_release(&meta);
 	} else if (bounce_verify(data, len, server_key)) {

@@ -31,11 +31,4 @@ void identity_release(struct identity *id);
 int recipient_resolve(const char *arg, const struct trust_store *ts,
     struct msg_recipient *r, struct smimp_err *err);
 
-/*
- * How far the sender of a verified message is trusted.  Fails with
- * SMIMP_EXIT_KEYCHANGED when the address is pinned to another identity.
- */
-int sender_tier(const struct trust_store *ts, const struct msg_meta *meta,
-    enum trust_tier *tier, struct smimp_err *err);
-
 #endif
