@@ -80,7 +80,7 @@ identity_release(struct identity *id)
 	memset(id, 0, sizeof(*id));
 }
 
-static void
+void
 recipient_from_log(struct msg_recipient *r, const struct idlog *log)
 {
 	memset(r, 0, sizeof(*r));

@@ -27,6 +27,8 @@ int identity_load(struct identity *id, const char *keypath,
     const struct passphrase_source *src, int need_log, struct smimp_err *err);
 void identity_release(struct identity *id);
 
+/* The recipient that log names. */
+void recipient_from_log(struct msg_recipient *r, const struct idlog *log);
 /* A recipient named by a .pub file or by a pinned address. */
 int recipient_resolve(const char *arg, const struct trust_store *ts,
     struct msg_recipient *r, struct smimp_err *err);
