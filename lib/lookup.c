@@ -2,6 +2,7 @@
  * lookup.c - identities from their own domain's directory (see
  * lookup.h).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "clientconf.h"
@@ -9,6 +10,41 @@
 #include "identity.h"
 #include "lookup.h"
 #include "banned.h"
+
+int
+lookup_directory(struct remote *r, const char *address, struct idlog *log,
+    struct smimp_err *err)
+{
+	const char *domain = address_domain(address);
+	struct remote_reply rep;
+	char base[512], path[400];
+	int ret;
+
+	(void)snprintf(path, sizeof(path), "/v1/users/%s/log", address);
+	if (remote_base(r, domain, base, sizeof(base), err) != 0 ||
+	    remote_request(r, "GET", domain, base, path, NULL, 0, NULL,
+	    NULL, IDLOG_MAX_BYTES, &rep, err) != 0)
+		return -1;
+	if (rep.status != 200) {
+		ret = smimp_err_set(err, rep.status >= 500 ?
+		    SMIMP_EXIT_TEMPFAIL : SMIMP_EXIT_FAIL, "%s: not found in "
+		    "the directory of %s (HTTP %ld)", address, domain,
+		    rep.status);
+		remote_reply_release(&rep);
+		return ret;
+	}
+	ret = idlog_parse(log, (unsigned char *)rep.body.buf, rep.body.len,
+	    err);
+	remote_reply_release(&rep);
+	if (ret == 0 && strcmp(log->address, address) != 0) {
+		/* Said before the log, and the address in it, is released. */
+		ret = smimp_err_set(err, SMIMP_EXIT_BADMSG, "the directory of "
+		    "%s answered for %s with the identity of %s", domain,
+		    address, log->address);
+		idlog_release(log);
+	}
+	return ret;
+}
 
 int
 lookup_identity(const struct remote_opts *o, const char *address,
@@ -23,7 +59,7 @@ lookup_identity(const struct remote_opts *o, const char *address,
 	r = remote_new(o, err);
 	if (r == NULL)
 		return -1;
-	ret = remote_lookup(r, addr, log, err);
+	ret = lookup_directory(r, addr, log, err);
 	remote_free(r);
 	return ret;
 }
@@ -46,7 +82,7 @@ pin_first_use(const char *home, const char *arg, struct msg_recipient *r,
 	rem = remote_new(&conf.remote, err);
 	if (rem == NULL)
 		return -1;
-	if (remote_lookup(rem, addr, &log, err) != 0) {
+	if (lookup_directory(rem, addr, &log, err) != 0) {
 		memcpy(why, err->msg, sizeof(why));
 		smimp_err_set(err, err->code, "no identity pinned for %s, and "
 		    "the lookup failed: %.150s", addr, why);

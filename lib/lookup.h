@@ -12,7 +12,13 @@
 #include "remote.h"
 #include "trust.h"
 
-/* The verified identity log of address, from its domain's directory. */
+/*
+ * The identity log that the directory of address's own domain serves
+ * for it, verified, and checked to be address's.
+ */
+int lookup_directory(struct remote *r, const char *address,
+    struct idlog *log, struct smimp_err *err);
+/* The same with a remote of its own, address not yet normalized. */
 int lookup_identity(const struct remote_opts *o, const char *address,
     struct idlog *log, struct smimp_err *err);
 

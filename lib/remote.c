@@ -22,7 +22,6 @@
 
 #include "address.h"
 #include "exitcode.h"
-#include "idlog.h"
 #include "remote.h"
 #include "reqsig.h"
 #include "banned.h"
@@ -937,41 +936,6 @@ remote_request_fd(struct remote *r, const char *method, const char *domain,
 	c.out_len = len;
 	return request(r, &c, method, domain, base, path, hash, signer, extra,
 	    rep, err);
-}
-
-int
-remote_lookup(struct remote *r, const char *address, struct idlog *log,
-    struct smimp_err *err)
-{
-	const char *domain = address_domain(address);
-	struct remote_reply rep;
-	char base[512], path[400];
-	int ret;
-
-	(void)snprintf(path, sizeof(path), "/v1/users/%s/log", address);
-	if (remote_base(r, domain, base, sizeof(base), err) != 0 ||
-	    remote_request(r, "GET", domain, base, path, NULL, 0, NULL,
-	    NULL, IDLOG_MAX_BYTES, &rep, err) != 0)
-		return -1;
-	if (rep.status != 200) {
-		ret = smimp_err_set(err, rep.status >= 500 ?
-		    SMIMP_EXIT_TEMPFAIL : SMIMP_EXIT_FAIL, "%s: not found in "
-		    "the directory of %s (HTTP %ld)", address, domain,
-		    rep.status);
-		remote_reply_release(&rep);
-		return ret;
-	}
-	ret = idlog_parse(log, (unsigned char *)rep.body.buf, rep.body.len,
-	    err);
-	remote_reply_release(&rep);
-	if (ret == 0 && strcmp(log->address, address) != 0) {
-		/* Said before the log, and the address in it, is released. */
-		ret = smimp_err_set(err, SMIMP_EXIT_BADMSG, "the directory of "
-		    "%s answered for %s with the identity of %s", domain,
-		    address, log->address);
-		idlog_release(log);
-	}
-	return ret;
 }
 
 int

@@ -121,12 +121,4 @@ int remote_request_fd(struct remote *r, const char *method,
 int remote_server_key(struct remote *r, const char *domain,
     const char *base, unsigned char key[32], struct smimp_err *err);
 
-struct idlog;
-/*
- * Look an address up in its own domain's directory over HTTPS and
- * verify the identity log it serves.
- */
-int remote_lookup(struct remote *r, const char *address, struct idlog *log,
-    struct smimp_err *err);
-
 #endif

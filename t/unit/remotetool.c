@@ -16,6 +16,7 @@
 
 #include "exitcode.h"
 #include "idlog.h"
+#include "lookup.h"
 #include "clientconf.h"
 #include "remote.h"
 
@@ -66,7 +67,7 @@ main(int argc, char **argv)
 			    sodium_base64_VARIANT_ORIGINAL);
 			printf("%s\n", b64);
 		} else if (strcmp(argv[1], "lookup") == 0) {
-			if (remote_lookup(r, argv[i], &log, &err) != 0) {
+			if (lookup_directory(r, argv[i], &log, &err) != 0) {
 				rc = fail(&err);
 				continue;
 			}
