@@ -1,5 +1,10 @@
 # smimp - one plain Makefile.  `make SANITIZE=1` builds under
 # AddressSanitizer and UndefinedBehaviorSanitizer into build-san/.
+#
+# lib/ is layered, lowest first: base < formats < trust < messages <
+# identity < network < mail, and cmd/ and server/ above it all; a file
+# includes no header of a higher layer (README, "Code layout";
+# scripts/layers.sh places each module, t/0020-layers.bats checks it).
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin

@@ -32,6 +32,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "clientconf.h"
 #include "identity.h"
 #include "remote.h"
 #include "send.h"
@@ -403,7 +404,7 @@ main(int argc, char **argv)
 		return 1;
 	pthread_mutex_init(&g.submit.mu, NULL);
 	pthread_mutex_init(&g.arrive.mu, NULL);
-	remote_opts_from_env(&g.ropts);
+	clientconf_from_env(&g.ropts);
 	load_identity(&g.sender, key);
 	if (wkey != NULL) {
 		load_identity(&g.watcher, wkey);

@@ -16,7 +16,7 @@
 
 #include "err.h"
 #include "exitcode.h"
-#include "remote.h"
+#include "clientconf.h"
 
 static const char *progname;
 
@@ -80,26 +80,26 @@ enum { OPT_RESOLVE = 900, OPT_CACERT, OPT_ALLOW_HTTP };
 	{ "cacert", required_argument, NULL, OPT_CACERT }, \
 	{ "allow-http", required_argument, NULL, OPT_ALLOW_HTTP }
 
-/* 1 if getopt's c was one of them (now in o), else 0. */
+/* 1 if getopt's c was one of them (now in conf), else 0. */
 __attribute__((unused)) static int
-remote_option(int c, const char *arg, struct remote_opts *o)
+remote_option(int c, const char *arg, struct clientconf *conf)
 {
 	switch (c) {
-	case OPT_RESOLVE: o->resolve = arg; return 1;
-	case OPT_CACERT: o->cacert = arg; return 1;
-	case OPT_ALLOW_HTTP: o->allow_http = arg; return 1;
+	case OPT_RESOLVE: conf->remote.resolve = arg; return 1;
+	case OPT_CACERT: conf->remote.cacert = arg; return 1;
+	case OPT_ALLOW_HTTP: conf->remote.allow_http = arg; return 1;
 	default: return 0;
 	}
 }
 
 /* After the flags: the environment, then the config file. */
 __attribute__((unused)) static int
-remote_options_finish(struct remote_opts *o)
+remote_options_finish(struct clientconf *conf)
 {
 	struct smimp_err err;
 
 	smimp_err_clear(&err);
-	return remote_opts_defaults(o, &err) != 0 ? report(&err) : 0;
+	return clientconf_load(conf, &err) != 0 ? report(&err) : 0;
 }
 
 #endif

@@ -17,7 +17,7 @@
 #include "fileio.h"
 #include "identity.h"
 #include "remote.h"
-#include "send.h"
+#include "fetch.h"
 #include "cmd.h"
 #include "banned.h"
 
@@ -25,7 +25,7 @@ struct fetch_opts {
 	const char *identity;
 	const char *dir;
 	const char *passphrase_file;
-	struct remote_opts remote;
+	struct clientconf conf;
 	int json;
 	int quiet;
 };
@@ -68,7 +68,7 @@ parse_args(int argc, char **argv, struct fetch_opts *o)
 		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
 		case OPT_VERSION: exit(print_version());
 		default:
-			if (remote_option(c, optarg, &o->remote))
+			if (remote_option(c, optarg, &o->conf))
 				break;
 			usage(stderr);
 			return SMIMP_EXIT_USAGE;
@@ -76,7 +76,7 @@ parse_args(int argc, char **argv, struct fetch_opts *o)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
-	return remote_options_finish(&o->remote);
+	return remote_options_finish(&o->conf);
 }
 
 /* A progress bar on a terminal, for more than a few messages. */
@@ -144,7 +144,7 @@ main(int argc, char **argv)
 	if (identity_load(&id, o.identity, &src, 0, &err) != 0)
 		return report(&err);
 	ret = trust_load(&ts, home, &err);
-	if (ret == 0 && (r = remote_new(&o.remote, &err)) == NULL)
+	if (ret == 0 && (r = remote_new(&o.conf.remote, &err)) == NULL)
 		ret = -1;
 	if (ret == 0)
 		ret = fetch_mailbox(r, &id, &ts, dir, &st, progress, &o, &err);

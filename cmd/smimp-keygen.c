@@ -36,7 +36,7 @@ struct keygen_opts {
 	int no_passphrase;
 	const char *passphrase_file;
 	const char *token;		/* --redeem */
-	struct remote_opts remote;
+	struct clientconf conf;
 };
 
 static void
@@ -96,7 +96,7 @@ parse_args(int argc, char **argv, struct keygen_opts *o)
 		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
 		case OPT_VERSION: exit(print_version());
 		default:
-			if (remote_option(c, optarg, &o->remote))
+			if (remote_option(c, optarg, &o->conf))
 				break;
 			usage(stderr);
 			return SMIMP_EXIT_USAGE;
@@ -122,7 +122,7 @@ parse_args(int argc, char **argv, struct keygen_opts *o)
 		else if (o->identity != NULL)
 			return usage_error("-i names an existing key: no -u "
 			    "with it");
-		if (remote_options_finish(&o->remote) != 0)
+		if (remote_options_finish(&o->conf) != 0)
 			return SMIMP_EXIT_USAGE;
 	}
 	if (o->mode == MODE_GENERATE && o->address == NULL)
@@ -178,7 +178,7 @@ redeem(const struct keygen_opts *o, const struct identity *id,
 	char fp[FINGERPRINT_STRLEN];
 	int ret;
 
-	r = remote_new(&o->remote, err);
+	r = remote_new(&o->conf.remote, err);
 	if (r == NULL)
 		return -1;
 	ret = send_register(r, id, o->token, err);

@@ -251,23 +251,13 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 		goto out;
 	opened = 1;
 	fingerprint_format(meta.sender.fingerprint, fp);
-	if (sender_tier(&ts, &meta, &tier, err) != 0)
+	if (trust_sender_tier(&ts, meta.from, &meta.sender, &tier, err) != 0)
 		goto out;
 	if (!o->quiet)
 		fprintf(stderr, "%s: from %s, fingerprint %s, %s\n", progname,
 		    meta.from, fp, trust_tier_name(tier));
-	if (tier == TIER_BLOCKED) {
-		smimp_err_set(err, SMIMP_EXIT_UNTRUSTED, "%s is blocked: "
-		    "nothing written", meta.from);
+	if (trust_may_release(tier, meta.from, o->accept_unknown, err) != 0)
 		goto out;
-	}
-	if (tier == TIER_UNKNOWN && !o->accept_unknown) {
-		smimp_err_set(err, SMIMP_EXIT_UNTRUSTED, "%s is not in the "
-		    "trust store: nothing written (check the fingerprint, then "
-		    "smimp-trust add --from-message, or use --accept-unknown)",
-		    meta.from);
-		goto out;
-	}
 	if (spool >= 0 && (tmp[0] != '\0' ? commit_spool(o, tmp, err) :
 	    release(o, &meta, trust_tier_name(tier), spool, err)))
 		goto out;

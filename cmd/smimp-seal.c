@@ -16,8 +16,8 @@
 
 #include "fileio.h"
 #include "identity.h"
+#include "lookup.h"
 #include "message.h"
-#include "remote.h"
 #include "trust.h"
 #include "cmd.h"
 #include "banned.h"
@@ -118,63 +118,16 @@ parse_args(int argc, char **argv, struct seal_opts *o)
 	return 0;
 }
 
-/*
- * An address not pinned yet: look it up in its domain's directory over
- * HTTPS, pin it (trust on first use, tier known) and say so.
- */
-static int
-lookup_and_pin(const char *home, const char *arg, struct msg_recipient *r,
-    struct smimp_err *err)
-{
-	struct remote_opts ro;
-	struct remote *rem;
-	struct idlog log;
-	char addr[ADDRESS_MAX + 1], fp[FINGERPRINT_STRLEN];
-	int ret = -1;
-
-	memset(&ro, 0, sizeof(ro));
-	if (remote_opts_defaults(&ro, err) != 0)
-		return -1;
-	if (address_normalize(arg, addr, err) != 0)
-		return -1;
-	rem = remote_new(&ro, err);
-	if (rem == NULL)
-		return -1;
-	if (remote_lookup(rem, addr, &log, err) != 0) {
-		char why[SMIMP_ERR_MSG];
-
-		memcpy(why, err->msg, sizeof(why));
-		smimp_err_set(err, err->code, "no identity pinned for %s, and "
-		    "the lookup failed: %.150s", addr, why);
-	} else {
-		if (trust_pin(home, &log, TIER_KNOWN, 0, err) == 0) {
-			fingerprint_format(log.fingerprint, fp);
-			fprintf(stderr, "%s: pinned %s, fingerprint %s (first "
-			    "use: check it with its owner)\n", progname, addr,
-			    fp);
-			memset(r, 0, sizeof(*r));
-			memcpy(r->address, log.address, sizeof(r->address));
-			memcpy(r->fingerprint, log.fingerprint,
-			    FINGERPRINT_SIZE);
-			memcpy(r->encryption_key, log.encryption_key, 32);
-			ret = 0;
-		}
-		idlog_release(&log);
-	}
-	remote_free(rem);
-	return ret;
-}
-
 /* Resolve every recipient, reporting each failure before giving up. */
 static int
 resolve_all(const struct seal_opts *o, struct msg_recipient *rcpts,
     struct smimp_err *err)
 {
 	struct trust_store ts;
-	char home[PATH_MAX];
+	char home[PATH_MAX], fp[FINGERPRINT_STRLEN];
 	struct smimp_err one;
 	size_t i;
-	int failed = 0;
+	int failed = 0, pinned;
 
 	memset(&ts, 0, sizeof(ts));
 	if (smimp_home(home, sizeof(home), err) != 0 ||
@@ -182,14 +135,18 @@ resolve_all(const struct seal_opts *o, struct msg_recipient *rcpts,
 		return -1;
 	for (i = 0; i < o->nrcpts; i++) {
 		smimp_err_clear(&one);
-		if (recipient_resolve(o->rcpt_args[i], &ts, &rcpts[i],
-		    &one) != 0 && (one.code != SMIMP_EXIT_UNTRUSTED ||
-		    lookup_and_pin(home, o->rcpt_args[i], &rcpts[i],
-		    &one) != 0)) {
+		if (lookup_recipient(home, &ts, o->rcpt_args[i], &rcpts[i],
+		    &pinned, &one) != 0) {
 			if (failed++ > 0)
 				report(err);
 			*err = one;
 			continue;
+		}
+		if (pinned) {
+			fingerprint_format(rcpts[i].fingerprint, fp);
+			fprintf(stderr, "%s: pinned %s, fingerprint %s (first "
+			    "use: check it with its owner)\n", progname,
+			    rcpts[i].address, fp);
 		}
 		rcpts[i].cc = o->rcpt_cc[i];
 	}

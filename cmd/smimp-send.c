@@ -22,7 +22,7 @@
 struct send_opts {
 	const char *identity;
 	const char *passphrase_file;
-	struct remote_opts remote;
+	struct clientconf conf;
 	char **files;
 	int nfiles;
 };
@@ -59,7 +59,7 @@ parse_args(int argc, char **argv, struct send_opts *o)
 		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
 		case OPT_VERSION: exit(print_version());
 		default:
-			if (remote_option(c, optarg, &o->remote))
+			if (remote_option(c, optarg, &o->conf))
 				break;
 			usage(stderr);
 			return SMIMP_EXIT_USAGE;
@@ -67,7 +67,7 @@ parse_args(int argc, char **argv, struct send_opts *o)
 	}
 	o->files = argv + optind;
 	o->nfiles = argc - optind;
-	return remote_options_finish(&o->remote);
+	return remote_options_finish(&o->conf);
 }
 
 /* Send one file ("-" is stdin); report and return its exit code. */
@@ -116,7 +116,7 @@ main(int argc, char **argv)
 	src.allow_prompt = isatty(0) && o.nfiles > 0;
 	if (identity_load(&id, o.identity, &src, 1, &err) != 0)
 		return report(&err);
-	r = remote_new(&o.remote, &err);
+	r = remote_new(&o.conf.remote, &err);
 	if (r == NULL) {
 		identity_release(&id);
 		return report(&err);

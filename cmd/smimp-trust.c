@@ -14,7 +14,7 @@
 
 #include "fileio.h"
 #include "identity.h"
-#include "remote.h"
+#include "lookup.h"
 #include "trust.h"
 #include "util.h"
 #include "cmd.h"
@@ -28,7 +28,7 @@ struct trust_opts {
 	const char *from_message;
 	const char *identity;
 	const char *passphrase_file;
-	struct remote_opts remote;
+	struct clientconf conf;
 	int replace;
 };
 
@@ -86,7 +86,7 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
 		case OPT_VERSION: exit(print_version());
 		default:
-			if (remote_option(c, optarg, &o->remote))
+			if (remote_option(c, optarg, &o->conf))
 				break;
 			usage(stderr);
 			return SMIMP_EXIT_USAGE;
@@ -117,7 +117,7 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 			    "--from-message go with add or fetch");
 		/* Only fetch goes on the network. */
 		return strcmp(o->sub, "fetch") == 0 ?
-		    remote_options_finish(&o->remote) : 0;
+		    remote_options_finish(&o->conf) : 0;
 	}
 	return usage_error("unknown subcommand '%s'", o->sub);
 }
@@ -160,24 +160,6 @@ out:
 	return ret;
 }
 
-/* The identity of an address, from its domain's directory. */
-static int
-lookup(const struct trust_opts *o, struct idlog *log, struct smimp_err *err)
-{
-	char addr[ADDRESS_MAX + 1];
-	struct remote *r;
-	int ret;
-
-	if (address_normalize(o->args[0], addr, err) != 0)
-		return -1;
-	r = remote_new(&o->remote, err);
-	if (r == NULL)
-		return -1;
-	ret = remote_lookup(r, addr, log, err);
-	remote_free(r);
-	return ret;
-}
-
 static int
 cmd_add(const char *home, const struct trust_opts *o, struct smimp_err *err)
 {
@@ -189,7 +171,8 @@ cmd_add(const char *home, const struct trust_opts *o, struct smimp_err *err)
 	if (o->tier != NULL && tier_arg(o->tier, &tier) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s", "");
 	if (strcmp(o->sub, "fetch") == 0) {
-		if (lookup(o, &log, err) != 0)
+		if (lookup_identity(&o->conf.remote, o->args[0], &log,
+		    err) != 0)
 			return -1;
 	} else if ((o->from_message != NULL ? log_from_message(o, &log, err) :
 	    idlog_read_file(&log, o->args[0], err)) != 0) {

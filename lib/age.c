@@ -1,434 +1,20 @@
 /*
- * age.c - the age v1 file format (C2SP age spec): buffered input with
- * ASCII armor detection, header parsing and writing, X25519 and scrypt
- * stanzas, the header MAC and the STREAM payload.
+ * age.c - the age v1 file format (C2SP age spec): header parsing and
+ * writing, X25519 and scrypt stanzas, the header MAC and the STREAM
+ * payload.  The bytes come and go through armor.c's streams.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <sodium.h>
 
 #include "age.h"
-#include "exitcode.h"
-#include "fileio.h"
 #include "util.h"
 #include "banned.h"
 
 #define AGE_VERSION_LINE	"age-encryption.org/v1"
 #define X25519_INFO		"age-encryption.org/v1/X25519"
 #define SCRYPT_SALT_LABEL	"age-encryption.org/v1/scrypt"
-#define IN_BUF_SIZE		(256 * 1024)
-#define OUT_BUF_SIZE		(256 * 1024)
-#define ARMOR_COLS		64
-#define ARMOR_LINE_MAX		80
-
-static int
-fail(struct smimp_err *err, enum age_failure kind, const char *fmt,
-    const char *what)
-{
-	smimp_err_set(err, kind == AGE_FAIL_IO ? SMIMP_EXIT_FAIL :
-	    SMIMP_EXIT_BADMSG, fmt, what);
-	if (err != NULL)
-		err->detail = kind;
-	return -1;
-}
-
-/* ---- input ---- */
-
-struct age_in {
-	int fd;
-	int armored;
-	int raw_eof;
-	unsigned char *buf;
-	size_t len, pos;
-	/* armor: decoded bytes of the current line */
-	unsigned char dec[ARMOR_COLS];
-	size_t dec_len, dec_pos;
-	int armor_short;	/* a short line was seen: END must follow */
-	int armor_done;
-};
-
-static int
-raw_fill(struct age_in *in, struct smimp_err *err)
-{
-	ssize_t n;
-
-	if (in->pos > 0 && in->pos < in->len)
-		memmove(in->buf, in->buf + in->pos, in->len - in->pos);
-	in->len -= in->pos;
-	in->pos = 0;
-	while (!in->raw_eof && in->len < IN_BUF_SIZE) {
-		n = read(in->fd, in->buf + in->len, IN_BUF_SIZE - in->len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return fail(err, AGE_FAIL_IO, "cannot read: %s",
-			    strerror(errno));
-		if (n == 0)
-			in->raw_eof = 1;
-		else {
-			in->len += (size_t)n;
-			break;
-		}
-	}
-	return 0;
-}
-
-/* Read raw bytes, bypassing the buffer for large reads. */
-static int
-raw_read(struct age_in *in, unsigned char *out, size_t want, size_t *got,
-    struct smimp_err *err)
-{
-	*got = 0;
-	while (*got < want) {
-		size_t avail = in->len - in->pos;
-
-		if (avail > 0) {
-			size_t n = avail < want - *got ? avail : want - *got;
-
-			memcpy(out + *got, in->buf + in->pos, n);
-			in->pos += n;
-			*got += n;
-			continue;
-		}
-		if (in->raw_eof)
-			break;
-		if (want - *got >= IN_BUF_SIZE / 2) {
-			ssize_t n = read(in->fd, out + *got, want - *got);
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				return fail(err, AGE_FAIL_IO,
-				    "cannot read: %s", strerror(errno));
-			if (n == 0)
-				in->raw_eof = 1;
-			*got += (size_t)n;
-			continue;
-		}
-		if (raw_fill(in, err) != 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* One raw line, without its LF (and CR): for armor. 0 at EOF. */
-static int
-raw_line(struct age_in *in, char *line, size_t cap, size_t *len, int *eol,
-    struct smimp_err *err)
-{
-	size_t n = 0;
-
-	*eol = 0;
-	for (;;) {
-		unsigned char c;
-
-		if (in->pos == in->len) {
-			if (in->raw_eof)
-				break;
-			if (raw_fill(in, err) != 0)
-				return -1;
-			continue;
-		}
-		c = in->buf[in->pos++];
-		if (c == '\n') {
-			*eol = 1;
-			break;
-		}
-		if (n + 1 >= cap)
-			return fail(err, AGE_FAIL_ARMOR, "%s",
-			    "malformed armor: line too long");
-		line[n++] = (char)c;
-	}
-	if (*eol && n > 0 && line[n - 1] == '\r')
-		n--;
-	line[n] = '\0';
-	*len = n;
-	return n > 0 || *eol ? 1 : 0;
-}
-
-static int
-is_space(unsigned char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-/* After the END line only whitespace may follow. */
-static int
-armor_trailer(struct age_in *in, struct smimp_err *err)
-{
-	for (;;) {
-		if (in->pos == in->len) {
-			if (in->raw_eof)
-				return 0;
-			if (raw_fill(in, err) != 0)
-				return -1;
-			continue;
-		}
-		if (!is_space(in->buf[in->pos++]))
-			return fail(err, AGE_FAIL_ARMOR, "%s", "malformed "
-			    "armor: data after the end line");
-	}
-}
-
-static int
-armor_next(struct age_in *in, struct smimp_err *err)
-{
-	char line[ARMOR_LINE_MAX];
-	size_t len, got, i;
-	int eol, r;
-
-	r = raw_line(in, line, sizeof(line), &len, &eol, err);
-	if (r < 0)
-		return -1;
-	if (r == 0)
-		return fail(err, AGE_FAIL_ARMOR, "%s",
-		    "malformed armor: no end line");
-	if (strcmp(line, AGE_ARMOR_END) == 0) {
-		in->armor_done = 1;
-		return armor_trailer(in, err);
-	}
-	if (in->armor_short || len == 0 || len > ARMOR_COLS || len % 4 != 0)
-		return fail(err, AGE_FAIL_ARMOR, "%s",
-		    "malformed armor: bad line length");
-	for (i = 0; i < len; i++)
-		if (line[i] == '\r')
-			return fail(err, AGE_FAIL_ARMOR, "%s",
-			    "malformed armor: stray carriage return");
-	if (sodium_base642bin(in->dec, sizeof(in->dec), line, len, NULL, &got,
-	    NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
-		return fail(err, AGE_FAIL_ARMOR, "%s",
-		    "malformed armor: bad base64");
-	/* Padding only at the very end. */
-	if (len < ARMOR_COLS || line[len - 1] == '=')
-		in->armor_short = 1;
-	in->dec_len = got;
-	in->dec_pos = 0;
-	return 0;
-}
-
-/*
- * Armor is recognised by "-----" after optional whitespace; the begin
- * line must then be exact.  With force, anything else is an armor error.
- */
-static int
-detect_armor(struct age_in *in, int force, struct smimp_err *err)
-{
-	size_t p, blen = strlen(AGE_ARMOR_BEGIN);
-
-	while (!in->raw_eof && in->len < IN_BUF_SIZE)
-		if (raw_fill(in, err) != 0)
-			return -1;
-	for (p = 0; p < in->len && is_space(in->buf[p]); p++)
-		;
-	if (!force && (in->len - p < 5 || memcmp(in->buf + p, "-----", 5)))
-		return 0;
-	in->armored = 1;
-	if (in->len - p < blen || memcmp(in->buf + p, AGE_ARMOR_BEGIN,
-	    blen) != 0)
-		return fail(err, AGE_FAIL_ARMOR, "%s",
-		    "malformed armor: bad begin line");
-	in->pos = p + blen;
-	if (in->pos < in->len && in->buf[in->pos] == '\r')
-		in->pos++;
-	if (in->pos >= in->len || in->buf[in->pos] != '\n')
-		return fail(err, AGE_FAIL_ARMOR, "%s",
-		    "malformed armor: bad begin line");
-	in->pos++;
-	return 0;
-}
-
-static struct age_in *
-in_open(int fd, int force_armor, struct smimp_err *err)
-{
-	struct age_in *in = calloc(1, sizeof(*in));
-
-	if (in == NULL || (in->buf = malloc(IN_BUF_SIZE)) == NULL) {
-		free(in);
-		fail(err, AGE_FAIL_IO, "%s", "out of memory");
-		return NULL;
-	}
-	in->fd = fd;
-	if (detect_armor(in, force_armor, err) != 0) {
-		age_in_free(in);
-		return NULL;
-	}
-	return in;
-}
-
-struct age_in *
-age_in_open_fd_armored(int fd, struct smimp_err *err)
-{
-	return in_open(fd, 1, err);
-}
-
-struct age_in *
-age_in_open_fd(int fd, struct smimp_err *err)
-{
-	return in_open(fd, 0, err);
-}
-
-int
-age_in_is_armored(const struct age_in *in)
-{
-	return in->armored;
-}
-
-void
-age_in_free(struct age_in *in)
-{
-	if (in == NULL)
-		return;
-	free(in->buf);
-	free(in);
-}
-
-int
-age_in_read(struct age_in *in, unsigned char *buf, size_t len, size_t *got,
-    struct smimp_err *err)
-{
-	if (!in->armored)
-		return raw_read(in, buf, len, got, err);
-	*got = 0;
-	while (*got < len) {
-		size_t n;
-
-		if (in->dec_pos == in->dec_len) {
-			if (in->armor_done)
-				break;
-			if (armor_next(in, err) != 0)
-				return -1;
-			continue;
-		}
-		n = in->dec_len - in->dec_pos;
-		if (n > len - *got)
-			n = len - *got;
-		memcpy(buf + *got, in->dec + in->dec_pos, n);
-		in->dec_pos += n;
-		*got += n;
-	}
-	return 0;
-}
-
-/* ---- output ---- */
-
-struct age_out {
-	int fd;
-	int armor;
-	unsigned char *buf;
-	size_t len;
-	unsigned char group[48];	/* armor: bytes of the current line */
-	size_t group_len;
-};
-
-static int
-out_flush(struct age_out *out, struct smimp_err *err)
-{
-	if (out->len > 0 && fd_write_all(out->fd, out->buf, out->len) != 0)
-		return fail(err, AGE_FAIL_IO, "cannot write: %s",
-		    strerror(errno));
-	out->len = 0;
-	return 0;
-}
-
-static int
-out_raw(struct age_out *out, const void *data, size_t len,
-    struct smimp_err *err)
-{
-	if (out->len + len > OUT_BUF_SIZE) {
-		if (out_flush(out, err) != 0)
-			return -1;
-		if (len >= OUT_BUF_SIZE) {
-			if (fd_write_all(out->fd, data, len) != 0)
-				return fail(err, AGE_FAIL_IO,
-				    "cannot write: %s", strerror(errno));
-			return 0;
-		}
-	}
-	memcpy(out->buf + out->len, data, len);
-	out->len += len;
-	return 0;
-}
-
-static int
-armor_line_out(struct age_out *out, struct smimp_err *err)
-{
-	char line[ARMOR_COLS + 2];
-
-	sodium_bin2base64(line, sizeof(line), out->group, out->group_len,
-	    sodium_base64_VARIANT_ORIGINAL);
-	out->group_len = 0;
-	return out_raw(out, line, strlen(line), err) ||
-	    out_raw(out, "\n", 1, err) ? -1 : 0;
-}
-
-struct age_out *
-age_out_open_fd(int fd, int armor, struct smimp_err *err)
-{
-	struct age_out *out = calloc(1, sizeof(*out));
-
-	if (out == NULL || (out->buf = malloc(OUT_BUF_SIZE)) == NULL) {
-		free(out);
-		fail(err, AGE_FAIL_IO, "%s", "out of memory");
-		return NULL;
-	}
-	out->fd = fd;
-	out->armor = armor;
-	if (armor && (out_raw(out, AGE_ARMOR_BEGIN, strlen(AGE_ARMOR_BEGIN),
-	    err) != 0 || out_raw(out, "\n", 1, err) != 0)) {
-		age_out_free(out);
-		return NULL;
-	}
-	return out;
-}
-
-int
-age_out_write(struct age_out *out, const void *buf, size_t len,
-    struct smimp_err *err)
-{
-	const unsigned char *p = buf;
-
-	if (!out->armor)
-		return out_raw(out, buf, len, err);
-	while (len > 0) {
-		size_t n = sizeof(out->group) - out->group_len;
-
-		if (n > len)
-			n = len;
-		memcpy(out->group + out->group_len, p, n);
-		out->group_len += n;
-		p += n;
-		len -= n;
-		if (out->group_len == sizeof(out->group) &&
-		    armor_line_out(out, err) != 0)
-			return -1;
-	}
-	return 0;
-}
-
-int
-age_out_close(struct age_out *out, struct smimp_err *err)
-{
-	if (out->armor) {
-		if (out->group_len > 0 && armor_line_out(out, err) != 0)
-			return -1;
-		if (out_raw(out, AGE_ARMOR_END, strlen(AGE_ARMOR_END),
-		    err) != 0 || out_raw(out, "\n", 1, err) != 0)
-			return -1;
-	}
-	return out_flush(out, err);
-}
-
-void
-age_out_free(struct age_out *out)
-{
-	if (out == NULL)
-		return;
-	free(out->buf);
-	free(out);
-}
 
 /* ---- header ---- */
 
@@ -473,21 +59,21 @@ header_line(struct age_in *in, struct header *h, char **line, size_t *len,
 		if (age_in_read(in, &c, 1, &got, err) != 0)
 			return -1;
 		if (got == 0)
-			return fail(err, AGE_FAIL_HEADER, "%s",
+			return age_fail(err, AGE_FAIL_HEADER, "%s",
 			    "malformed header: truncated");
 		if (c == '\n')
 			break;
 		if (h->raw.len - start >= AGE_MAX_LINE)
-			return fail(err, AGE_FAIL_HEADER, "%s",
+			return age_fail(err, AGE_FAIL_HEADER, "%s",
 			    "malformed header: line too long");
 		if (sbuf_add(&h->raw, &c, 1) != 0)
-			return fail(err, AGE_FAIL_HEADER, "%s",
+			return age_fail(err, AGE_FAIL_HEADER, "%s",
 			    "malformed header: too large");
 	}
 	*len = h->raw.len - start;
 	/* The LF goes into raw too; it may move the buffer. */
 	if (sbuf_add(&h->raw, "\n", 1) != 0)
-		return fail(err, AGE_FAIL_HEADER, "%s",
+		return age_fail(err, AGE_FAIL_HEADER, "%s",
 		    "malformed header: too large");
 	*line = h->raw.buf + start;
 	return 0;
@@ -558,14 +144,15 @@ stanza_body(struct age_in *in, struct header *h, struct stanza *st,
 			return -1;
 		if (len > 64 || b64_nopad(line, len, chunk, sizeof(chunk),
 		    &got) != 0)
-			return fail(err, AGE_FAIL_HEADER, "%s",
+			return age_fail(err, AGE_FAIL_HEADER, "%s",
 			    "malformed header: bad stanza body");
 		if (st->body_len + got > AGE_MAX_HEADER)
-			return fail(err, AGE_FAIL_HEADER, "%s",
+			return age_fail(err, AGE_FAIL_HEADER, "%s",
 			    "malformed header: too large");
 		nb = realloc(st->body, st->body_len + got + 1);
 		if (nb == NULL)
-			return fail(err, AGE_FAIL_IO, "%s", "out of memory");
+			return age_fail(err, AGE_FAIL_IO, "%s",
+			    "out of memory");
 		st->body = nb;
 		memcpy(st->body + st->body_len, chunk, got);
 		st->body_len += got;
@@ -599,12 +186,12 @@ header_parse(struct age_in *in, struct header *h, struct smimp_err *err)
 	if (header_line(in, h, &line, &len, err) != 0) {
 		if (err != NULL && err->detail == AGE_FAIL_HEADER &&
 		    h->raw.len == 0)
-			fail(err, AGE_FAIL_HEADER, "%s", "not an age file");
+			age_fail(err, AGE_FAIL_HEADER, "%s", "not an age file");
 		return -1;
 	}
 	if (len != strlen(AGE_VERSION_LINE) ||
 	    memcmp(line, AGE_VERSION_LINE, len) != 0)
-		return fail(err, AGE_FAIL_HEADER, "%s",
+		return age_fail(err, AGE_FAIL_HEADER, "%s",
 		    version_refusal(line, len));
 	for (;;) {
 		struct stanza *st;
@@ -614,31 +201,32 @@ header_parse(struct age_in *in, struct header *h, struct smimp_err *err)
 		if (len >= 3 && memcmp(line, "---", 3) == 0)
 			break;
 		if (len < 3 || memcmp(line, "-> ", 3) != 0)
-			return fail(err, AGE_FAIL_HEADER, "%s",
+			return age_fail(err, AGE_FAIL_HEADER, "%s",
 			    "malformed header: bad stanza line");
 		if (h->n == AGE_MAX_STANZAS)
-			return fail(err, AGE_FAIL_HEADER, "%s",
+			return age_fail(err, AGE_FAIL_HEADER, "%s",
 			    "malformed header: too many stanzas");
 		st = realloc(h->st, (h->n + 1) * sizeof(*st));
 		if (st == NULL)
-			return fail(err, AGE_FAIL_IO, "%s", "out of memory");
+			return age_fail(err, AGE_FAIL_IO, "%s",
+			    "out of memory");
 		h->st = st;
 		st += h->n++;
 		memset(st, 0, sizeof(*st));
 		if (stanza_args(st, line + 3, len - 3) != 0)
-			return fail(err, AGE_FAIL_HEADER, "%s",
+			return age_fail(err, AGE_FAIL_HEADER, "%s",
 			    "malformed header: bad stanza arguments");
 		if (stanza_body(in, h, st, err) != 0)
 			return -1;
 	}
 	if (h->n == 0)
-		return fail(err, AGE_FAIL_HEADER, "%s",
+		return age_fail(err, AGE_FAIL_HEADER, "%s",
 		    "malformed header: no recipients");
 	h->mac_input_len = (size_t)(line - h->raw.buf) + 3;
 	if (len != 3 + 1 + 43 || line[3] != ' ' ||
 	    b64_nopad(line + 4, 43, h->mac, sizeof(h->mac), &got) != 0 ||
 	    got != 32)
-		return fail(err, AGE_FAIL_HEADER, "%s",
+		return age_fail(err, AGE_FAIL_HEADER, "%s",
 		    "malformed header: bad MAC line");
 	return 0;
 }
@@ -670,18 +258,18 @@ stanzas_check(const struct header *h, struct smimp_err *err)
 			if (st->nargs != 2 || b64_nopad(st->args[1],
 			    strlen(st->args[1]), tmp, sizeof(tmp), &got) != 0 ||
 			    got != 32 || st->body_len != 32)
-				return fail(err, AGE_FAIL_HEADER, "%s",
+				return age_fail(err, AGE_FAIL_HEADER, "%s",
 				    "malformed header: bad X25519 stanza");
 		} else if (strcmp(st->args[0], "scrypt") == 0) {
 			if (h->n != 1)
-				return fail(err, AGE_FAIL_HEADER, "%s",
+				return age_fail(err, AGE_FAIL_HEADER, "%s",
 				    "malformed header: scrypt stanza is "
 				    "not alone");
 			if (st->nargs != 3 || b64_nopad(st->args[1],
 			    strlen(st->args[1]), tmp, sizeof(tmp), &got) != 0 ||
 			    got != 16 || parse_log_n(st->args[2], &log_n) != 0
 			    || st->body_len != 32)
-				return fail(err, AGE_FAIL_HEADER, "%s",
+				return age_fail(err, AGE_FAIL_HEADER, "%s",
 				    "malformed header: bad scrypt stanza");
 		}
 	}
@@ -712,7 +300,7 @@ unwrap_x25519(const struct stanza *st, const unsigned char sk[32],
 	    sizeof(share), &got);
 	if (crypto_scalarmult_base(pk, sk) != 0 ||
 	    crypto_scalarmult(shared, sk, share) != 0)
-		return fail(err, AGE_FAIL_HEADER, "%s",
+		return age_fail(err, AGE_FAIL_HEADER, "%s",
 		    "malformed header: low-order X25519 share");
 	memcpy(salt, share, 32);
 	memcpy(salt + 32, pk, 32);
@@ -751,7 +339,7 @@ unwrap_scrypt(const struct stanza *st, const struct age_identity *id,
 	(void)parse_log_n(st->args[2], &log_n);
 	if (scrypt_key(id->passphrase, id->passphrase_len, salt, log_n,
 	    key) != 0)
-		return fail(err, AGE_FAIL_IO, "%s", "scrypt failed");
+		return age_fail(err, AGE_FAIL_IO, "%s", "scrypt failed");
 	if (unwrap_body(key, st, file_key) == 0)
 		r = 1;
 	sodium_memzero(key, sizeof(key));
@@ -783,7 +371,7 @@ find_file_key(const struct header *h, const struct age_identity *ids,
 				return r;
 		}
 	}
-	return fail(err, AGE_FAIL_NO_MATCH, "%s",
+	return age_fail(err, AGE_FAIL_NO_MATCH, "%s",
 	    "no identity matches any recipient");
 }
 
@@ -888,18 +476,18 @@ age_decrypt_begin(struct age_in *in, const struct age_identity *ids,
 		goto out;
 	header_mac(mac, file_key, h.raw.buf, h.mac_input_len);
 	if (sodium_memcmp(mac, h.mac, 32) != 0) {
-		fail(err, AGE_FAIL_HMAC, "%s", "header MAC mismatch");
+		age_fail(err, AGE_FAIL_HMAC, "%s", "header MAC mismatch");
 		goto out;
 	}
 	if (age_in_read(in, nonce, sizeof(nonce), &got, err) != 0)
 		goto out;
 	if (got != sizeof(nonce)) {
-		fail(err, AGE_FAIL_HEADER, "%s", "missing payload nonce");
+		age_fail(err, AGE_FAIL_HEADER, "%s", "missing payload nonce");
 		goto out;
 	}
 	d = calloc(1, sizeof(*d));
 	if (d == NULL) {
-		fail(err, AGE_FAIL_IO, "%s", "out of memory");
+		age_fail(err, AGE_FAIL_IO, "%s", "out of memory");
 		goto out;
 	}
 	d->in = in;
@@ -936,7 +524,7 @@ read_chunk(struct age_decryptor *d, unsigned char *ct, size_t *len,
 		}
 	}
 	if (*len < AGE_TAG_SIZE)
-		return fail(err, AGE_FAIL_PAYLOAD, "%s",
+		return age_fail(err, AGE_FAIL_PAYLOAD, "%s",
 		    d->counter == 0 && *len == 0 ? "no payload" :
 		    "truncated payload");
 	return 0;
@@ -997,11 +585,12 @@ stream_next(struct age_decryptor *d, struct smimp_err *err)
 	if (len < AGE_CT_CHUNK_SIZE)
 		last = 1;
 	if (len < AGE_TAG_SIZE)
-		return fail(err, AGE_FAIL_PAYLOAD, "%s", "truncated payload");
+		return age_fail(err, AGE_FAIL_PAYLOAD, "%s",
+		    "truncated payload");
 	if (age_chunk_open(d->key, d->counter, last, d->ct, len, d->pt) != 0) {
 		if (last || age_chunk_open(d->key, d->counter, 1, d->ct, len,
 		    d->pt) != 0)
-			return fail(err, AGE_FAIL_PAYLOAD, "%s",
+			return age_fail(err, AGE_FAIL_PAYLOAD, "%s",
 			    "payload is corrupted or truncated");
 		last = 1;
 	}
@@ -1028,14 +617,15 @@ age_decrypt_read(struct age_decryptor *d, unsigned char *buf, size_t len,
 		d->pt = sodium_malloc(AGE_CHUNK_SIZE);
 		d->ct = malloc(AGE_CT_CHUNK_SIZE);
 		if (d->pt == NULL || d->ct == NULL)
-			return fail(err, AGE_FAIL_IO, "%s", "out of memory");
+			return age_fail(err, AGE_FAIL_IO, "%s",
+			    "out of memory");
 	}
 	while (*got < len) {
 		size_t n;
 
 		if (d->pt_pos == d->pt_len) {
 			if (d->done && d->trailing)
-				return fail(err, AGE_FAIL_PAYLOAD, "%s",
+				return age_fail(err, AGE_FAIL_PAYLOAD, "%s",
 				    "trailing data after the payload");
 			if (d->done)
 				break;
@@ -1129,11 +719,11 @@ finish_header(struct age_out *out, struct sbuf *sb,
 	unsigned char mac[32], nonce[AGE_NONCE_SIZE];
 
 	if (sbuf_add(sb, "---", 3) != 0)
-		return fail(err, AGE_FAIL_IO, "%s", "header too large");
+		return age_fail(err, AGE_FAIL_IO, "%s", "header too large");
 	header_mac(mac, file_key, sb->buf, sb->len);
 	if (sbuf_add(sb, " ", 1) || sbuf_add_b64_nopad(sb, mac, 32) ||
 	    sbuf_add(sb, "\n", 1))
-		return fail(err, AGE_FAIL_IO, "%s", "header too large");
+		return age_fail(err, AGE_FAIL_IO, "%s", "header too large");
 	randombytes_buf(nonce, sizeof(nonce));
 	payload_key(pkey, file_key, nonce);
 	if (age_out_write(out, sb->buf, sb->len, err) != 0 ||
@@ -1153,14 +743,15 @@ age_encrypt_begin(struct age_out *out, const struct age_recipient *rcpts,
 	int ret = -1;
 
 	if (n == 0 || n > AGE_MAX_STANZAS)
-		return fail(err, AGE_FAIL_IO, "%s", "bad number of recipients");
+		return age_fail(err, AGE_FAIL_IO, "%s",
+		    "bad number of recipients");
 	sbuf_init(&sb, AGE_MAX_HEADER);
 	randombytes_buf(file_key, sizeof(file_key));
 	if (sbuf_add(&sb, AGE_VERSION_LINE "\n", strlen(AGE_VERSION_LINE) + 1))
 		goto out;
 	for (i = 0; i < n; i++) {
 		if (x25519_stanza(&sb, rcpts[i].x25519_public, file_key) != 0) {
-			fail(err, AGE_FAIL_IO, "%s", "bad recipient key");
+			age_fail(err, AGE_FAIL_IO, "%s", "bad recipient key");
 			goto out;
 		}
 	}
@@ -1184,7 +775,7 @@ age_encrypt_begin_passphrase(struct age_out *out, const char *pass,
 	randombytes_buf(file_key, sizeof(file_key));
 	randombytes_buf(salt, sizeof(salt));
 	if (scrypt_key(pass, pass_len, salt, log_n, key) != 0) {
-		fail(err, AGE_FAIL_IO, "%s", "scrypt failed");
+		age_fail(err, AGE_FAIL_IO, "%s", "scrypt failed");
 		goto out;
 	}
 	if (sbuf_add(&sb, AGE_VERSION_LINE "\n-> scrypt ",
@@ -1217,7 +808,7 @@ age_encryptor_new(struct age_out *out,
 	if (e == NULL || (e->pt = sodium_malloc(AGE_CHUNK_SIZE)) == NULL ||
 	    (e->ct = malloc(AGE_CT_CHUNK_SIZE)) == NULL) {
 		age_encryptor_free(e);
-		fail(err, AGE_FAIL_IO, "%s", "out of memory");
+		age_fail(err, AGE_FAIL_IO, "%s", "out of memory");
 		return NULL;
 	}
 	e->out = out;
@@ -1310,20 +901,10 @@ age_header_check_mem(const void *data, size_t len, struct smimp_err *err)
 	struct age_in *in;
 	int ret;
 
-	if (len > IN_BUF_SIZE)
-		return fail(err, AGE_FAIL_IO, "%s", "too large to check in "
-		    "memory");
-	in = calloc(1, sizeof(*in));
-	if (in == NULL || (in->buf = malloc(IN_BUF_SIZE)) == NULL) {
-		free(in);
-		return fail(err, AGE_FAIL_IO, "%s", "out of memory");
-	}
-	/* All of it is in the buffer already: no descriptor to read. */
-	in->fd = -1;
-	memcpy(in->buf, data, len);
-	in->len = len;
-	in->raw_eof = 1;
-	ret = detect_armor(in, 0, err) == 0 ? header_check(in, err) : -1;
+	in = age_in_open_mem(data, len, err);
+	if (in == NULL)
+		return -1;
+	ret = header_check(in, err);
 	age_in_free(in);
 	return ret;
 }

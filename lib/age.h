@@ -1,8 +1,8 @@
 /*
  * age.h - the age v1 file format (C2SP age spec) on libsodium: header
- * parsing and writing, X25519 and scrypt stanzas, the header MAC, the
- * ChaCha20-Poly1305 STREAM payload in 64 KiB chunks, and ASCII armor on
- * input and output.
+ * parsing and writing, X25519 and scrypt stanzas, the header MAC and the
+ * ChaCha20-Poly1305 STREAM payload in 64 KiB chunks.  The files are read
+ * and written through the streams of armor.h, which handle ASCII armor.
  *
  * Two levels of API.  The streaming one (age_decrypt_read, age_encryptor)
  * is what tools and the test vectors use.  The chunk level one
@@ -10,8 +10,9 @@
  * spread chunks over several threads.
  *
  * Every failure fills err with code SMIMP_EXIT_BADMSG (input is bad) or
- * SMIMP_EXIT_FAIL (I/O), and err->detail with an enum age_failure so a
- * caller can tell a header error from a MAC error from a payload error.
+ * SMIMP_EXIT_FAIL (I/O), and err->detail with an enum age_failure
+ * (armor.h) so a caller can tell a header error from a MAC error from a
+ * payload error.
  */
 #ifndef SMIMP_AGE_H
 #define SMIMP_AGE_H
@@ -19,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "armor.h"
 #include "err.h"
 
 #define AGE_CHUNK_SIZE		65536
@@ -32,20 +34,8 @@
 #define AGE_MAX_STANZAS		1024
 #define AGE_SCRYPT_MAX_LOGN	22		/* as age's default cap */
 #define AGE_SCRYPT_LOGN		18		/* work factor we write */
-#define AGE_ARMOR_BEGIN		"-----BEGIN AGE ENCRYPTED FILE-----"
-#define AGE_ARMOR_END		"-----END AGE ENCRYPTED FILE-----"
 #define AGE_IDENTITY_STRLEN	75	/* AGE-SECRET-KEY-1... plus NUL */
 #define AGE_RECIPIENT_STRLEN	63	/* age1... plus NUL */
-
-enum age_failure {
-	AGE_FAIL_NONE = 0,
-	AGE_FAIL_IO,		/* read or write error */
-	AGE_FAIL_ARMOR,		/* malformed ASCII armor */
-	AGE_FAIL_HEADER,	/* header does not parse, or bad stanza */
-	AGE_FAIL_NO_MATCH,	/* no identity unwraps any stanza */
-	AGE_FAIL_HMAC,		/* header MAC is wrong */
-	AGE_FAIL_PAYLOAD	/* STREAM fails: bad tag, truncated, trailing */
-};
 
 /* What can decrypt: an X25519 secret key or a passphrase (scrypt). */
 enum age_identity_type { AGE_ID_X25519, AGE_ID_SCRYPT };
@@ -60,32 +50,6 @@ struct age_identity {
 struct age_recipient {
 	unsigned char x25519_public[32];
 };
-
-/*
- * Buffered input over a file descriptor.  ASCII armor is detected from
- * the first bytes and decoded on the fly, so callers see binary age.
- */
-struct age_in;
-struct age_in *age_in_open_fd(int fd, struct smimp_err *err);
-/* Armor required: anything else is an AGE_FAIL_ARMOR error. */
-struct age_in *age_in_open_fd_armored(int fd, struct smimp_err *err);
-/* Read up to len bytes, fewer only at EOF; *got is 0 at EOF. */
-int age_in_read(struct age_in *in, unsigned char *buf, size_t len,
-    size_t *got, struct smimp_err *err);
-int age_in_is_armored(const struct age_in *in);
-void age_in_free(struct age_in *in);	/* does not close the fd */
-
-/*
- * Buffered output to a file descriptor, optionally armored.
- * age_out_close writes the armor footer and flushes; it neither closes
- * nor fsyncs the fd.
- */
-struct age_out;
-struct age_out *age_out_open_fd(int fd, int armor, struct smimp_err *err);
-int age_out_write(struct age_out *out, const void *buf, size_t len,
-    struct smimp_err *err);
-int age_out_close(struct age_out *out, struct smimp_err *err);
-void age_out_free(struct age_out *out);
 
 /* Decryption. */
 struct age_decryptor;

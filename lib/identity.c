@@ -80,7 +80,7 @@ identity_release(struct identity *id)
 	memset(id, 0, sizeof(*id));
 }
 
-static void
+void
 recipient_from_log(struct msg_recipient *r, const struct idlog *log)
 {
 	memset(r, 0, sizeof(*r));
@@ -102,10 +102,9 @@ int
 recipient_resolve(const char *arg, const struct trust_store *ts,
     struct msg_recipient *r, struct smimp_err *err)
 {
-	const struct trust_entry *e;
+	const struct idlog *pinned;
 	char addr[ADDRESS_MAX + 1];
 	struct idlog log;
-	enum trust_tier tier;
 
 	if (looks_like_file(arg)) {
 		if (idlog_read_file(&log, arg, err) != 0)
@@ -120,49 +119,9 @@ recipient_resolve(const char *arg, const struct trust_store *ts,
 		idlog_release(&log);
 		return 0;
 	}
-	if (address_normalize(arg, addr, err) != 0)
+	if (address_normalize(arg, addr, err) != 0 ||
+	    trust_recipient(ts, addr, &pinned, err) != 0)
 		return -1;
-	tier = trust_tier_for(ts, addr, &e);
-	/* SMIMP_EXIT_UNTRUSTED here: the caller may look it up. */
-	if ((e == NULL || !e->has_log) && tier != TIER_BLOCKED)
-		return smimp_err_set(err, SMIMP_EXIT_UNTRUSTED, "no identity "
-		    "pinned for %s: add it with smimp-trust add FILE.pub", addr);
-	if (tier == TIER_BLOCKED)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s is blocked in "
-		    "the trust store", addr);
-	if (e == NULL || !e->has_log)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "no identity "
-		    "pinned for %s", addr);
-	if (e->log.revoked)
-		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED,
-		    "the identity of %s is revoked", addr);
-	recipient_from_log(r, &e->log);
+	recipient_from_log(r, pinned);
 	return 0;
-}
-
-int
-sender_tier(const struct trust_store *ts, const struct msg_meta *meta,
-    enum trust_tier *tier, struct smimp_err *err)
-{
-	const struct trust_entry *e;
-	char pinned[FINGERPRINT_STRLEN], got[FINGERPRINT_STRLEN];
-
-	*tier = trust_tier_for(ts, meta->from, &e);
-	if (e == NULL || !e->has_log)
-		return 0;
-	if (sodium_memcmp(e->log.fingerprint, meta->sender.fingerprint,
-	    FINGERPRINT_SIZE) == 0) {
-		/* Same genesis: one log must extend the other. */
-		if (idlog_extends(&meta->sender, &e->log) ||
-		    idlog_extends(&e->log, &meta->sender))
-			return 0;
-		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
-		    "log of %s in the message forks from the pinned one",
-		    meta->from);
-	}
-	fingerprint_format(e->log.fingerprint, pinned);
-	fingerprint_format(meta->sender.fingerprint, got);
-	return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "%s is pinned to "
-	    "fingerprint %s but the message is signed by %s", meta->from,
-	    pinned, got);
 }

@@ -27,15 +27,10 @@ int identity_load(struct identity *id, const char *keypath,
     const struct passphrase_source *src, int need_log, struct smimp_err *err);
 void identity_release(struct identity *id);
 
+/* The recipient that log names. */
+void recipient_from_log(struct msg_recipient *r, const struct idlog *log);
 /* A recipient named by a .pub file or by a pinned address. */
 int recipient_resolve(const char *arg, const struct trust_store *ts,
     struct msg_recipient *r, struct smimp_err *err);
-
-/*
- * How far the sender of a verified message is trusted.  Fails with
- * SMIMP_EXIT_KEYCHANGED when the address is pinned to another identity.
- */
-int sender_tier(const struct trust_store *ts, const struct msg_meta *meta,
-    enum trust_tier *tier, struct smimp_err *err);
 
 #endif

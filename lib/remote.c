@@ -1,3 +1,8 @@
+/*
+ * remote.c - the HTTP client that talks to smimp servers (see remote.h):
+ * libcurl loaded on first use, discovery, address checks, signed
+ * requests.  Its settings come from the caller (clientconf.h).
+ */
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -10,7 +15,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <limits.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -18,8 +22,6 @@
 
 #include "address.h"
 #include "exitcode.h"
-#include "fileio.h"
-#include "idlog.h"
 #include "remote.h"
 #include "reqsig.h"
 #include "banned.h"
@@ -131,112 +133,6 @@ struct call {
 	uint64_t out_len;
 };
 
-/* An environment variable, unset when empty. */
-static const char *
-env(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v != NULL && v[0] != '\0' ? v : NULL;
-}
-
-void
-remote_opts_from_env(struct remote_opts *o)
-{
-	if (o->resolve == NULL)
-		o->resolve = env("SMIMP_RESOLVE");
-	if (o->cacert == NULL)
-		o->cacert = env("SMIMP_CACERT");
-	if (o->allow_http == NULL)
-		o->allow_http = env("SMIMP_ALLOW_HTTP");
-}
-
-/* One "name value" line of the client config into o's own buffers. */
-static int
-config_line(struct remote_opts *o, const char *path, size_t lineno,
-    char *line, struct smimp_err *err)
-{
-	char *value, *end;
-	char *dst;
-	const char **field;
-	size_t cap;
-
-	while (*line == ' ' || *line == '\t')
-		line++;
-	if (*line == '\0' || *line == '#')
-		return 0;
-	value = line + strcspn(line, " \t");
-	if (*value != '\0')
-		*value++ = '\0';
-	while (*value == ' ' || *value == '\t')
-		value++;
-	end = value + strlen(value);
-	while (end > value && (end[-1] == ' ' || end[-1] == '\t' ||
-	    end[-1] == '\r'))
-		*--end = '\0';
-	if (strcmp(line, "resolve") == 0) {
-		field = &o->resolve;
-		dst = o->file_resolve;
-		cap = sizeof(o->file_resolve);
-	} else if (strcmp(line, "cacert") == 0) {
-		field = &o->cacert;
-		dst = o->file_cacert;
-		cap = sizeof(o->file_cacert);
-	} else if (strcmp(line, "allow-http") == 0) {
-		field = &o->allow_http;
-		dst = o->file_allow_http;
-		cap = sizeof(o->file_allow_http);
-	} else
-		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s:%zu: unknown "
-		    "setting '%.40s'", path, lineno, line);
-	if (*value == '\0')
-		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s:%zu: %s needs "
-		    "a value", path, lineno, line);
-	if (strlen(value) >= cap)
-		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s:%zu: %s is too "
-		    "long", path, lineno, line);
-	if (*field != NULL && *field != dst)
-		return 0;	/* a flag or the environment said otherwise */
-	memcpy(dst, value, strlen(value) + 1);
-	*field = dst;
-	return 0;
-}
-
-int
-remote_opts_defaults(struct remote_opts *o, struct smimp_err *err)
-{
-	char home[PATH_MAX], path[PATH_MAX];
-	unsigned char *buf;
-	char *line, *next;
-	size_t len, lineno = 0;
-	const char *cfg = env("SMIMP_CONFIG");
-	int ret = 0;
-
-	remote_opts_from_env(o);
-	if (cfg == NULL) {
-		if (smimp_home(home, sizeof(home), err) != 0)
-			return -1;
-		if ((size_t)snprintf(path, sizeof(path), "%s/config", home) >=
-		    sizeof(path))
-			return smimp_err_set(err, SMIMP_EXIT_FAIL,
-			    "SMIMP_HOME is too long");
-		if (access(path, F_OK) != 0)
-			return 0;	/* no config file: fine */
-		cfg = path;
-	}
-	if (file_read_all(cfg, 64 * 1024, &buf, &len, err) != 0)
-		return -1;
-	for (line = (char *)buf; line != NULL && ret == 0; line = next) {
-		next = strchr(line, '\n');
-		if (next != NULL)
-			*next++ = '\0';
-		lineno++;
-		ret = config_line(o, cfg, lineno, line, err);
-	}
-	free(buf);
-	return ret;
-}
-
 /* The HOST:PORT that domain maps to, into out; 0 if not mapped. */
 static int
 mapped(const struct remote *r, const char *domain, char *out, size_t cap)
@@ -297,6 +193,17 @@ void
 remote_reply_release(struct remote_reply *rep)
 {
 	sbuf_release(&rep->body);
+}
+
+int
+remote_reply_fail(const struct remote_reply *rep, const char *what,
+    struct smimp_err *err)
+{
+	int code = rep->status >= 500 || rep->status == 429 ?
+	    SMIMP_EXIT_TEMPFAIL : SMIMP_EXIT_FAIL;
+
+	return smimp_err_set(err, code, "%s: HTTP %ld%s%s", what,
+	    rep->status, rep->error[0] != '\0' ? ": " : "", rep->error);
 }
 
 static size_t
@@ -1029,41 +936,6 @@ remote_request_fd(struct remote *r, const char *method, const char *domain,
 	c.out_len = len;
 	return request(r, &c, method, domain, base, path, hash, signer, extra,
 	    rep, err);
-}
-
-int
-remote_lookup(struct remote *r, const char *address, struct idlog *log,
-    struct smimp_err *err)
-{
-	const char *domain = address_domain(address);
-	struct remote_reply rep;
-	char base[512], path[400];
-	int ret;
-
-	(void)snprintf(path, sizeof(path), "/v1/users/%s/log", address);
-	if (remote_base(r, domain, base, sizeof(base), err) != 0 ||
-	    remote_request(r, "GET", domain, base, path, NULL, 0, NULL,
-	    NULL, IDLOG_MAX_BYTES, &rep, err) != 0)
-		return -1;
-	if (rep.status != 200) {
-		ret = smimp_err_set(err, rep.status >= 500 ?
-		    SMIMP_EXIT_TEMPFAIL : SMIMP_EXIT_FAIL, "%s: not found in "
-		    "the directory of %s (HTTP %ld)", address, domain,
-		    rep.status);
-		remote_reply_release(&rep);
-		return ret;
-	}
-	ret = idlog_parse(log, (unsigned char *)rep.body.buf, rep.body.len,
-	    err);
-	remote_reply_release(&rep);
-	if (ret == 0 && strcmp(log->address, address) != 0) {
-		/* Said before the log, and the address in it, is released. */
-		ret = smimp_err_set(err, SMIMP_EXIT_BADMSG, "the directory of "
-		    "%s answered for %s with the identity of %s", domain,
-		    address, log->address);
-		idlog_release(log);
-	}
-	return ret;
 }
 
 int

@@ -51,27 +51,19 @@
 /* How long a failed discovery is remembered, unless opts say less. */
 #define REMOTE_NEGATIVE_SECS	60
 
+/*
+ * The client's settings: the overrides above, and how long a failed
+ * discovery is remembered.  A command's come from its flags, environment
+ * and config file (clientconf.h), smimpd's from its own config.  The
+ * strings must outlive the remote made from them.
+ */
 struct remote_opts {
 	const char *resolve;	/* "a.org=127.0.0.1:8443,b.net=..." */
 	const char *cacert;	/* PEM bundle, or NULL for the system's */
 	const char *allow_http;	/* "a.org,b.net": plain HTTP allowed */
 	/* seconds a failed discovery is remembered; 0: REMOTE_NEGATIVE_SECS */
 	unsigned int negative_secs;
-	/* what the config file said, pointed to by the fields above */
-	char file_resolve[1024];
-	char file_cacert[4096];
-	char file_allow_http[1024];
 };
-
-/* Fill unset fields from SMIMP_RESOLVE, SMIMP_CACERT, SMIMP_ALLOW_HTTP. */
-void remote_opts_from_env(struct remote_opts *o);
-/*
- * Fill unset fields from the environment, then from the config file
- * ($SMIMP_CONFIG, else $SMIMP_HOME/config if it exists): lines of
- * "resolve DOMAIN=HOST:PORT,...", "cacert FILE", "allow-http DOMAIN,...",
- * blank lines and # comments.  Flags (already set) win over both.
- */
-int remote_opts_defaults(struct remote_opts *o, struct smimp_err *err);
 
 struct remote;
 struct remote *remote_new(const struct remote_opts *o, struct smimp_err *err);
@@ -93,6 +85,13 @@ struct remote_reply {
 	char error[256];	/* the "error" of a JSON error answer */
 };
 void remote_reply_release(struct remote_reply *rep);
+/*
+ * An answer that is not the one hoped for, as an error about what:
+ * temporary (SMIMP_EXIT_TEMPFAIL) for 5xx and 429, else SMIMP_EXIT_FAIL.
+ * Always -1.
+ */
+int remote_reply_fail(const struct remote_reply *rep, const char *what,
+    struct smimp_err *err);
 
 /*
  * A request to base + path, signed by signer with secret when secret is
@@ -121,13 +120,5 @@ int remote_request_fd(struct remote *r, const char *method,
  */
 int remote_server_key(struct remote *r, const char *domain,
     const char *base, unsigned char key[32], struct smimp_err *err);
-
-struct idlog;
-/*
- * Look an address up in its own domain's directory over HTTPS and
- * verify the identity log it serves.
- */
-int remote_lookup(struct remote *r, const char *address, struct idlog *log,
-    struct smimp_err *err);
 
 #endif

@@ -1,6 +1,7 @@
 /*
- * send.h - hand sealed messages to the sender's home server and fetch a
- * mailbox into a Maildir, the work of smimp-send and smimp-fetch.
+ * send.h - hand sealed messages to the sender's home server, and
+ * register an identity with it: the work of smimp-send and of
+ * smimp-keygen --redeem.  Fetching is fetch.h's.
  */
 #ifndef SMIMP_SEND_H
 #define SMIMP_SEND_H
@@ -10,7 +11,6 @@
 #include "err.h"
 #include "identity.h"
 #include "remote.h"
-#include "trust.h"
 
 /* A sealed message ready to submit, with what was read back from it. */
 struct submission {
@@ -41,25 +41,5 @@ int send_message(struct remote *r, const struct identity *id, int fd,
  */
 int send_register(struct remote *r, const struct identity *id,
     const char *token, struct smimp_err *err);
-
-struct fetch_stats {
-	size_t fetched, inbox, other, dropped;
-	size_t again;	/* filed by an earlier, interrupted fetch */
-};
-
-/* Called after each message is safe on disk (or dropped). */
-typedef void (*fetch_progress_fn)(const char *message_id, const char *from,
-    const char *folder, size_t done, size_t total, void *arg);
-
-/*
- * Fetch the mailbox of id into the Maildir dir: each message is written
- * to tmp/, fsynced, renamed into new/ (the inbox for trusted and known
- * senders, dir/.Other for unknown ones and messages that do not verify;
- * blocked senders are dropped), the directory fsynced, and only then
- * acknowledged on the server.
- */
-int fetch_mailbox(struct remote *r, const struct identity *id,
-    const struct trust_store *ts, const char *dir, struct fetch_stats *st,
-    fetch_progress_fn progress, void *arg, struct smimp_err *err);
 
 #endif

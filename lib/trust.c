@@ -331,6 +331,69 @@ trust_tier_for(const struct trust_store *ts, const char *address,
 	return d != NULL ? d->tier : TIER_UNKNOWN;
 }
 
+int
+trust_sender_tier(const struct trust_store *ts, const char *address,
+    const struct idlog *log, enum trust_tier *tier, struct smimp_err *err)
+{
+	const struct trust_entry *e;
+	char pinned[FINGERPRINT_STRLEN], got[FINGERPRINT_STRLEN];
+
+	*tier = trust_tier_for(ts, address, &e);
+	if (e == NULL || !e->has_log)
+		return 0;
+	if (sodium_memcmp(e->log.fingerprint, log->fingerprint,
+	    FINGERPRINT_SIZE) == 0) {
+		/* Same genesis: one log must extend the other. */
+		if (idlog_extends(log, &e->log) || idlog_extends(&e->log, log))
+			return 0;
+		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
+		    "log of %s in the message forks from the pinned one",
+		    address);
+	}
+	fingerprint_format(e->log.fingerprint, pinned);
+	fingerprint_format(log->fingerprint, got);
+	return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "%s is pinned to "
+	    "fingerprint %s but the message is signed by %s", address,
+	    pinned, got);
+}
+
+int
+trust_may_release(enum trust_tier tier, const char *sender,
+    int accept_unknown, struct smimp_err *err)
+{
+	if (tier == TIER_BLOCKED)
+		return smimp_err_set(err, SMIMP_EXIT_UNTRUSTED, "%s is "
+		    "blocked: nothing written", sender);
+	if (tier == TIER_UNKNOWN && !accept_unknown)
+		return smimp_err_set(err, SMIMP_EXIT_UNTRUSTED, "%s is not in "
+		    "the trust store: nothing written (check the fingerprint, "
+		    "then smimp-trust add --from-message, or use "
+		    "--accept-unknown)", sender);
+	return 0;
+}
+
+int
+trust_recipient(const struct trust_store *ts, const char *address,
+    const struct idlog **log, struct smimp_err *err)
+{
+	const struct trust_entry *e;
+	enum trust_tier tier = trust_tier_for(ts, address, &e);
+
+	if (tier == TIER_BLOCKED)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s is blocked in "
+		    "the trust store", address);
+	/* SMIMP_EXIT_UNTRUSTED here: the caller may look it up. */
+	if (e == NULL || !e->has_log)
+		return smimp_err_set(err, SMIMP_EXIT_UNTRUSTED, "no identity "
+		    "pinned for %s: add it with smimp-trust add FILE.pub",
+		    address);
+	if (e->log.revoked)
+		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED,
+		    "the identity of %s is revoked", address);
+	*log = &e->log;
+	return 0;
+}
+
 static int
 store_serialize(const struct trust_store *ts, struct sbuf *sb)
 {
@@ -484,6 +547,14 @@ trust_pin(const char *home, const struct idlog *log, enum trust_tier tier,
 	struct pin_args a = { log, tier, replace };
 
 	return trust_update(home, pin_change, &a, err);
+}
+
+int
+trust_pin_first_use(const char *home, const struct idlog *log,
+    struct smimp_err *err)
+{
+	/* Known, not trusted: no person has checked the fingerprint yet. */
+	return trust_pin(home, log, TIER_KNOWN, 0, err);
 }
 
 struct tier_args {

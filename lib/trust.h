@@ -1,5 +1,6 @@
 /*
- * trust.h - the local trust store: pinned identities and trust tiers.
+ * trust.h - the local trust store: pinned identities and trust tiers,
+ * and the decisions taken on them.
  *
  * One human-readable file, $SMIMP_HOME/trust (format: smimp-trust(5)).
  * Entries are addresses (pinned to an identity log, so also a key) or
@@ -61,6 +62,31 @@ const struct trust_entry *trust_find(const struct trust_store *ts,
 enum trust_tier trust_tier_for(const struct trust_store *ts,
     const char *address, const struct trust_entry **pinned);
 
+/* The trust decisions, taken here only: commands and lib/ ask these. */
+
+/*
+ * How far the sender address of a verified message, signed under log,
+ * is trusted.  Fails with SMIMP_EXIT_KEYCHANGED when the address is
+ * pinned to another identity, or to one that log forks from.
+ */
+int trust_sender_tier(const struct trust_store *ts, const char *address,
+    const struct idlog *log, enum trust_tier *tier, struct smimp_err *err);
+/*
+ * May the body of a verified message from sender, at tier, be released?
+ * Never from a blocked sender; from an unknown one only when the user
+ * accepts unknown senders.  Fails with SMIMP_EXIT_UNTRUSTED if not.
+ */
+int trust_may_release(enum trust_tier tier, const char *sender,
+    int accept_unknown, struct smimp_err *err);
+/*
+ * The pinned log to encrypt to for a normalized address.  Fails with
+ * SMIMP_EXIT_UNTRUSTED when none is pinned (the caller may look the
+ * address up), SMIMP_EXIT_FAIL when it is blocked, SMIMP_EXIT_KEYCHANGED
+ * when its identity is revoked.
+ */
+int trust_recipient(const struct trust_store *ts, const char *address,
+    const struct idlog **log, struct smimp_err *err);
+
 /*
  * Under the lock: pin log for its address with a tier.  If the address
  * is already pinned to a different genesis, fail with
@@ -69,6 +95,12 @@ enum trust_tier trust_tier_for(const struct trust_store *ts,
  */
 int trust_pin(const char *home, const struct idlog *log,
     enum trust_tier tier, int replace, struct smimp_err *err);
+/*
+ * Pin an identity found by looking its address up, trusting it on first
+ * use: at tier known, and never over another identity already pinned.
+ */
+int trust_pin_first_use(const char *home, const struct idlog *log,
+    struct smimp_err *err);
 int trust_set_tier(const char *home, const char *name, enum trust_tier tier,
     struct smimp_err *err);
 int trust_remove(const char *home, const char *name, struct smimp_err *err);

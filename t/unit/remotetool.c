@@ -16,6 +16,8 @@
 
 #include "exitcode.h"
 #include "idlog.h"
+#include "lookup.h"
+#include "clientconf.h"
 #include "remote.h"
 
 static int
@@ -28,7 +30,7 @@ fail(const struct smimp_err *err)
 int
 main(int argc, char **argv)
 {
-	struct remote_opts o;
+	struct clientconf conf;
 	struct smimp_err err;
 	struct remote *r = NULL;
 	struct idlog log;
@@ -40,10 +42,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: remotetool base|meta|lookup ARG...\n");
 		return SMIMP_EXIT_USAGE;
 	}
-	memset(&o, 0, sizeof(o));
+	memset(&conf, 0, sizeof(conf));
 	smimp_err_clear(&err);
-	if (remote_opts_defaults(&o, &err) != 0 ||
-	    (r = remote_new(&o, &err)) == NULL)
+	if (clientconf_load(&conf, &err) != 0 ||
+	    (r = remote_new(&conf.remote, &err)) == NULL)
 		return fail(&err);
 	for (i = 2; i < argc; i++) {
 		smimp_err_clear(&err);
@@ -65,7 +67,7 @@ main(int argc, char **argv)
 			    sodium_base64_VARIANT_ORIGINAL);
 			printf("%s\n", b64);
 		} else if (strcmp(argv[1], "lookup") == 0) {
-			if (remote_lookup(r, argv[i], &log, &err) != 0) {
+			if (lookup_directory(r, argv[i], &log, &err) != 0) {
 				rc = fail(&err);
 				continue;
 			}

@@ -1,0 +1,120 @@
+/*
+ * clientconf.c - a client's settings for reaching servers, from its
+ * flags, the environment and the config file (see clientconf.h).
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clientconf.h"
+#include "exitcode.h"
+#include "fileio.h"
+#include "banned.h"
+
+/* An environment variable, unset when empty. */
+static const char *
+env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+void
+clientconf_from_env(struct remote_opts *o)
+{
+	if (o->resolve == NULL)
+		o->resolve = env("SMIMP_RESOLVE");
+	if (o->cacert == NULL)
+		o->cacert = env("SMIMP_CACERT");
+	if (o->allow_http == NULL)
+		o->allow_http = env("SMIMP_ALLOW_HTTP");
+}
+
+/* One "name value" line of the config file into c's own buffers. */
+static int
+config_line(struct clientconf *c, const char *path, size_t lineno,
+    char *line, struct smimp_err *err)
+{
+	char *value, *end;
+	char *dst;
+	const char **field;
+	size_t cap;
+
+	while (*line == ' ' || *line == '\t')
+		line++;
+	if (*line == '\0' || *line == '#')
+		return 0;
+	value = line + strcspn(line, " \t");
+	if (*value != '\0')
+		*value++ = '\0';
+	while (*value == ' ' || *value == '\t')
+		value++;
+	end = value + strlen(value);
+	while (end > value && (end[-1] == ' ' || end[-1] == '\t' ||
+	    end[-1] == '\r'))
+		*--end = '\0';
+	if (strcmp(line, "resolve") == 0) {
+		field = &c->remote.resolve;
+		dst = c->file_resolve;
+		cap = sizeof(c->file_resolve);
+	} else if (strcmp(line, "cacert") == 0) {
+		field = &c->remote.cacert;
+		dst = c->file_cacert;
+		cap = sizeof(c->file_cacert);
+	} else if (strcmp(line, "allow-http") == 0) {
+		field = &c->remote.allow_http;
+		dst = c->file_allow_http;
+		cap = sizeof(c->file_allow_http);
+	} else
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s:%zu: unknown "
+		    "setting '%.40s'", path, lineno, line);
+	if (*value == '\0')
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s:%zu: %s needs "
+		    "a value", path, lineno, line);
+	if (strlen(value) >= cap)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s:%zu: %s is too "
+		    "long", path, lineno, line);
+	if (*field != NULL && *field != dst)
+		return 0;	/* a flag or the environment said otherwise */
+	memcpy(dst, value, strlen(value) + 1);
+	*field = dst;
+	return 0;
+}
+
+int
+clientconf_load(struct clientconf *c, struct smimp_err *err)
+{
+	char home[PATH_MAX], path[PATH_MAX];
+	unsigned char *buf;
+	char *line, *next;
+	size_t len, lineno = 0;
+	const char *cfg = env("SMIMP_CONFIG");
+	int ret = 0;
+
+	clientconf_from_env(&c->remote);
+	if (cfg == NULL) {
+		if (smimp_home(home, sizeof(home), err) != 0)
+			return -1;
+		if ((size_t)snprintf(path, sizeof(path), "%s/config", home) >=
+		    sizeof(path))
+			return smimp_err_set(err, SMIMP_EXIT_FAIL,
+			    "SMIMP_HOME is too long");
+		if (access(path, F_OK) != 0)
+			return 0;	/* no config file: fine */
+		cfg = path;
+	}
+	if (file_read_all(cfg, 64 * 1024, &buf, &len, err) != 0)
+		return -1;
+	for (line = (char *)buf; line != NULL && ret == 0; line = next) {
+		next = strchr(line, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		lineno++;
+		ret = config_line(c, cfg, lineno, line, err);
+	}
+	free(buf);
+	return ret;
+}

@@ -1,0 +1,475 @@
+/*
+ * fetch.c - download a mailbox into a Maildir: file each message by its
+ * sender's tier, durably, and only then acknowledge it on the server.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "bounce.h"
+#include "exitcode.h"
+#include "fetch.h"
+#include "fileio.h"
+#include "maildir.h"
+#include "banned.h"
+
+/*
+ * The tier a fetched message is filed by, its sender into from: a
+ * verified sender's tier, unknown for one whose key changed or for a
+ * message that does not verify, trusted for a bounce notice from our
+ * own server.  fd holds the message, read from its start.
+ */
+static enum trust_tier
+fetched_tier(const struct identity *id, const struct trust_store *ts,
+    const unsigned char *server_key, int fd, const unsigned char *data,
+    size_t len, char *from, size_t fromcap)
+{
+	enum trust_tier tier = TIER_UNKNOWN;
+	struct msg_meta meta;
+	struct smimp_err oerr;
+
+	if (message_open(&id->sk, fd, -1, ts, &meta, &oerr) == 0) {
+		(void)snprintf(from, fromcap, "%s", meta.from);
+		if (trust_sender_tier(ts, meta.from, &meta.sender, &tier,
+		    &oerr) != 0)
+			tier = TIER_UNKNOWN;	/* key changed: not inbox */
+		msg_meta_release(&meta);
+	} else if (bounce_verify(data, len, server_key)) {
+		/* Our own server telling us a message could not be relayed. */
+		(void)snprintf(from, fromcap, "server:%s",
+		    address_domain(id->sk.address));
+		tier = TIER_TRUSTED;
+	} else {
+		(void)snprintf(from, fromcap, "?");
+	}
+	return tier;
+}
+
+/*
+ * Write data durably into the Maildir, decide its folder by the
+ * verified sender's tier, then file it there (or drop it).
+ */
+static int
+file_message(const struct identity *id, const struct trust_store *ts,
+    const unsigned char *server_key, const char *dir,
+    const unsigned char *data, size_t len, const char **folder, char *from,
+    size_t fromcap, struct smimp_err *err)
+{
+	char name[MAILDIR_NAME_SIZE], tmp[PATH_MAX];
+	enum trust_tier tier;
+	int fd;
+
+	maildir_name(data, len, name);
+	fd = maildir_spool(dir, name, data, len, tmp, sizeof(tmp), err);
+	if (fd < 0)
+		return -1;
+	tier = fetched_tier(id, ts, server_key, fd, data, len, from, fromcap);
+	close(fd);
+	if (tier == TIER_BLOCKED) {
+		*folder = "dropped";
+		(void)unlink(tmp);
+		return 0;
+	}
+	if (tier == TIER_TRUSTED || tier == TIER_KNOWN) {
+		*folder = "inbox";
+		return maildir_file(dir, MAILDIR_INBOX, name, tmp, err);
+	}
+	*folder = "Other";
+	return maildir_file(dir, MAILDIR_OTHER, name, tmp, err);
+}
+
+/*
+ * The names of messages filed but perhaps not yet acknowledged, kept in
+ * DIR/.smimp-pending until a fetch completes: after a crash between the
+ * two, the next fetch recognises them even if they left new/ meanwhile.
+ */
+#define PENDING_FILE	".smimp-pending"
+#define PENDING_MAX	(4 * 1024 * 1024)
+
+#define ACK_BATCH	64
+
+/*
+ * The mailbox ids acknowledged in this run, sorted.  A server that lists
+ * them again (a broken one, a replica behind, a hostile one) is not
+ * asked for them twice, and one that lists nothing else is given up on
+ * instead of keeping the fetch going for ever.
+ */
+struct id_set {
+	long long *v;
+	size_t n, cap;
+};
+
+static int
+id_cmp(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+id_set_has(const struct id_set *s, long long id)
+{
+	return s->n > 0 && bsearch(&id, s->v, s->n, sizeof(*s->v),
+	    id_cmp) != NULL;
+}
+
+/* Add ids[0..n), then sort again: once a page, so n log n a page. */
+static int
+id_set_add(struct id_set *s, const long long *ids, size_t n)
+{
+	long long *nv;
+	size_t ncap;
+
+	if (n == 0)
+		return 0;
+	if (s->n + n > s->cap) {
+		ncap = s->cap > 0 ? s->cap : 1024;
+		while (ncap < s->n + n)
+			ncap *= 2;
+		nv = realloc(s->v, ncap * sizeof(*nv));
+		if (nv == NULL)
+			return -1;
+		s->v = nv;
+		s->cap = ncap;
+	}
+	memcpy(s->v + s->n, ids, n * sizeof(*ids));
+	s->n += n;
+	qsort(s->v, s->n, sizeof(*s->v), id_cmp);
+	return 0;
+}
+
+struct fetch_ctx {
+	struct remote *r;
+	long long acks[ACK_BATCH];	/* filed, to acknowledge */
+	size_t nacks;
+	struct id_set acked;		/* acknowledged in this run */
+	int ack_singly;			/* the server has no batch ack */
+	int pending_fd;
+	unsigned char *pending;		/* what an earlier fetch left */
+	size_t pending_len;
+	const struct identity *id;
+	struct signer me;		/* signs with id's identity key */
+	const struct trust_store *ts;
+	const char *dir, *domain;
+	char base[512];
+	unsigned char server_key[32];
+	int have_key;
+	struct fetch_stats *st;
+	fetch_progress_fn progress;
+	void *arg;
+};
+
+static int
+pending_open(struct fetch_ctx *fc, struct smimp_err *err)
+{
+	char path[PATH_MAX];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", fc->dir,
+	    PENDING_FILE) >= sizeof(path))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
+	fc->pending_fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC,
+	    0600);
+	if (fc->pending_fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
+		    path);
+	return fd_read_all(fc->pending_fd, path, PENDING_MAX, &fc->pending,
+	    &fc->pending_len, err);
+}
+
+static int
+pending_has(const struct fetch_ctx *fc, const char *name)
+{
+	size_t n = strlen(name), i = 0;
+
+	while (i + n < fc->pending_len) {
+		if (memcmp(fc->pending + i, name, n) == 0 &&
+		    fc->pending[i + n] == '\n')
+			return 1;
+		while (i < fc->pending_len && fc->pending[i] != '\n')
+			i++;
+		i++;
+	}
+	return 0;
+}
+
+static int
+pending_add(struct fetch_ctx *fc, const char *name, struct smimp_err *err)
+{
+	char line[128];
+	int n = snprintf(line, sizeof(line), "%s\n", name);
+
+	if (fd_write_all(fc->pending_fd, line, (size_t)n) != 0 ||
+	    fsync(fc->pending_fd) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot record a "
+		    "filed message in '%s'", fc->dir);
+	return 0;
+}
+
+/*
+ * Everything filed is acknowledged now: forget it.  Should the removal
+ * not survive a crash, the names left are of acknowledged messages only,
+ * which is harmless.
+ */
+static int
+pending_clear(struct fetch_ctx *fc, struct smimp_err *err)
+{
+	char path[PATH_MAX];
+
+	(void)snprintf(path, sizeof(path), "%s/%s", fc->dir, PENDING_FILE);
+	if (unlink(path) != 0 && errno != ENOENT)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot remove '%s'",
+		    path);
+	return 0;
+}
+
+/* The batch was acknowledged: remember its ids, start the next. */
+static int
+acknowledged(struct fetch_ctx *fc, struct smimp_err *err)
+{
+	if (id_set_add(&fc->acked, fc->acks, fc->nacks) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "out of memory");
+	fc->nacks = 0;
+	return 0;
+}
+
+/* One DELETE per message, for servers without the batch. */
+static int
+acknowledge_singly(struct fetch_ctx *fc, struct smimp_err *err)
+{
+	struct remote_reply ack;
+	char path[64];
+	size_t i;
+
+	for (i = 0; i < fc->nacks; i++) {
+		(void)snprintf(path, sizeof(path), "/v1/mailbox/%lld",
+		    fc->acks[i]);
+		if (remote_request(fc->r, "DELETE", fc->domain, fc->base, path,
+		    NULL, 0, &fc->me, NULL, REMOTE_MAX_STATUS, &ack,
+		    err) != 0)
+			return -1;
+		if (ack.status != 204 && ack.status != 404) {
+			remote_reply_fail(&ack, "acknowledge", err);
+			remote_reply_release(&ack);
+			return -1;
+		}
+		remote_reply_release(&ack);
+	}
+	return acknowledged(fc, err);
+}
+
+/* Acknowledge what was filed, in one request. */
+static int
+acknowledge(struct fetch_ctx *fc, struct smimp_err *err)
+{
+	struct remote_reply rep;
+	struct sbuf body;
+	size_t i;
+	int r = 0;
+
+	if (fc->nacks == 0)
+		return 0;
+	if (fc->ack_singly)
+		return acknowledge_singly(fc, err);
+	sbuf_init(&body, 64 * 1024);
+	for (i = 0; i < fc->nacks && r == 0; i++)
+		r = sbuf_addf(&body, "%s%lld", i > 0 ? "," : "[", fc->acks[i]);
+	if (r != 0 || sbuf_add(&body, "]", 1) != 0) {
+		sbuf_release(&body);
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "out of memory");
+	}
+	r = remote_request(fc->r, "POST", fc->domain, fc->base,
+	    "/v1/mailbox/ack", body.buf, body.len, &fc->me, NULL,
+	    REMOTE_MAX_STATUS, &rep, err);
+	sbuf_release(&body);
+	if (r != 0)
+		return -1;
+	if (rep.status == 404 || rep.status == 405) {
+		remote_reply_release(&rep);
+		fc->ack_singly = 1;
+		return acknowledge_singly(fc, err);
+	}
+	if (rep.status != 200) {
+		remote_reply_fail(&rep, "acknowledge", err);
+		remote_reply_release(&rep);
+		return -1;
+	}
+	remote_reply_release(&rep);
+	return acknowledged(fc, err);
+}
+
+/* A listing entry's mailbox id. */
+static long long
+entry_id(json_t *item)
+{
+	return (long long)json_integer_value(json_object_get(item, "id"));
+}
+
+/* Download and file one mailbox entry, to be acknowledged. */
+static int
+fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
+    struct smimp_err *err)
+{
+	const char *folder = "";
+	long long mid = entry_id(item);
+	const char *msgid = json_string_value(json_object_get(item,
+	    "message_id"));
+	struct remote_reply msg;
+	char path[64], from[ADDRESS_MAX + 1], name[MAILDIR_NAME_SIZE];
+	int ret;
+
+	(void)snprintf(path, sizeof(path), "/v1/mailbox/%lld", mid);
+	if (remote_request(fc->r, "GET", fc->domain, fc->base, path, NULL, 0,
+	    &fc->me, NULL, REMOTE_MAX_BODY, &msg, err) != 0)
+		return -1;
+	if (msg.status != 200) {
+		remote_reply_fail(&msg, "download", err);
+		remote_reply_release(&msg);
+		return -1;
+	}
+	maildir_name((unsigned char *)msg.body.buf, msg.body.len, name);
+	if (maildir_has(fc->dir, name) || pending_has(fc, name)) {
+		folder = "again";	/* filed before: only acknowledge */
+		(void)snprintf(from, sizeof(from), "?");
+		ret = 0;
+	} else {
+		ret = file_message(fc->id, fc->ts, fc->have_key ?
+		    fc->server_key : NULL, fc->dir,
+		    (unsigned char *)msg.body.buf, msg.body.len, &folder, from,
+		    sizeof(from), err);
+		if (ret == 0 && strcmp(folder, "dropped") != 0)
+			ret = pending_add(fc, name, err);
+	}
+	remote_reply_release(&msg);
+	if (ret != 0)
+		return -1;
+	/* Safe on disk (or deliberately dropped): to acknowledge. */
+	fc->acks[fc->nacks++] = mid;
+	if (fc->nacks == ACK_BATCH && acknowledge(fc, err) != 0)
+		return -1;
+	fc->st->fetched++;
+	if (strcmp(folder, "inbox") == 0)
+		fc->st->inbox++;
+	else if (strcmp(folder, "Other") == 0)
+		fc->st->other++;
+	else if (strcmp(folder, "again") == 0)
+		fc->st->again++;
+	else
+		fc->st->dropped++;
+	if (fc->progress != NULL)
+		fc->progress(msgid != NULL ? msgid : "", from, folder, done,
+		    total, fc->arg);
+	return 0;
+}
+
+/*
+ * One listing (at most MAILBOX_PAGE entries, oldest first), each entry
+ * fetched: how many there were, or -1.
+ */
+static long
+fetch_page(struct fetch_ctx *fc, struct smimp_err *err)
+{
+	struct remote_reply rep;
+	json_error_t jerr;
+	struct smimp_err ignore;
+	json_t *list, *item;
+	size_t i, total, old = 0, left;
+	long ret = -1;
+
+	if (remote_request(fc->r, "GET", fc->domain, fc->base, "/v1/mailbox",
+	    NULL, 0, &fc->me, NULL, REMOTE_MAX_LISTING, &rep, err) != 0)
+		return -1;
+	if (rep.status != 200) {
+		remote_reply_fail(&rep, "mailbox", err);
+		remote_reply_release(&rep);
+		return -1;
+	}
+	list = json_loadb(rep.body.buf, rep.body.len, 0, &jerr);
+	remote_reply_release(&rep);
+	if (!json_is_array(list)) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "mailbox: bad answer");
+		goto out;
+	}
+	total = json_array_size(list);
+	json_array_foreach(list, i, item)
+		if (id_set_has(&fc->acked, entry_id(item)))
+			old++;
+	/* A full page of nothing new: the next would be the same. */
+	if (total >= MAILBOX_PAGE && old == total) {
+		smimp_err_set(err, SMIMP_EXIT_TEMPFAIL, "mailbox: the server "
+		    "lists again %zu messages already acknowledged: no "
+		    "progress", total);
+		goto out;
+	}
+	/* Our server's key, to recognise its bounce notices. */
+	if (total > old && !fc->have_key)
+		fc->have_key = remote_server_key(fc->r, fc->domain, fc->base,
+		    fc->server_key, &ignore) == 0;
+	left = total - old;
+	json_array_foreach(list, i, item) {
+		if (old > 0 && id_set_has(&fc->acked, entry_id(item)))
+			continue;
+		if (fetch_one(fc, item, fc->st->fetched + 1,
+		    fc->st->fetched + left--, err) != 0)
+			goto out;
+	}
+	if (acknowledge(fc, err) != 0)
+		goto out;
+	ret = (long)total;
+out:
+	if (ret < 0 && fc->nacks > 0) {
+		/* What was filed is safe: acknowledge it all the same. */
+		struct smimp_err ignored;
+
+		(void)acknowledge(fc, &ignored);
+	}
+	json_decref(list);
+	return ret;
+}
+
+int
+fetch_mailbox(struct remote *r, const struct identity *id,
+    const struct trust_store *ts, const char *dir, struct fetch_stats *st,
+    fetch_progress_fn progress, void *arg, struct smimp_err *err)
+{
+	struct fetch_ctx fc;
+	long n;
+
+	memset(st, 0, sizeof(*st));
+	memset(&fc, 0, sizeof(fc));
+	fc.r = r;
+	fc.id = id;
+	signer_secret(&fc.me, id->sk.address, id->sk.identity_secret);
+	fc.ts = ts;
+	fc.dir = dir;
+	fc.domain = address_domain(id->sk.address);
+	fc.st = st;
+	fc.progress = progress;
+	fc.arg = arg;
+	if (maildir_make(dir, err) != 0)
+		return -1;
+	fc.pending_fd = -1;
+	if (remote_base(r, fc.domain, fc.base, sizeof(fc.base), err) != 0 ||
+	    pending_open(&fc, err) != 0) {
+		n = -1;
+		goto out;
+	}
+	/* A full page means there may be more: list again. */
+	do {
+		n = fetch_page(&fc, err);
+	} while (n >= MAILBOX_PAGE);
+	if (n >= 0 && pending_clear(&fc, err) != 0)
+		n = -1;
+out:
+	if (fc.pending_fd >= 0)
+		close(fc.pending_fd);
+	free(fc.pending);
+	free(fc.acked.v);
+	return n < 0 ? -1 : 0;
+}

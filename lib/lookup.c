@@ -1,0 +1,113 @@
+/*
+ * lookup.c - identities from their own domain's directory (see
+ * lookup.h).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "clientconf.h"
+#include "exitcode.h"
+#include "identity.h"
+#include "lookup.h"
+#include "banned.h"
+
+int
+lookup_directory(struct remote *r, const char *address, struct idlog *log,
+    struct smimp_err *err)
+{
+	const char *domain = address_domain(address);
+	struct remote_reply rep;
+	char base[512], path[400];
+	int ret;
+
+	(void)snprintf(path, sizeof(path), "/v1/users/%s/log", address);
+	if (remote_base(r, domain, base, sizeof(base), err) != 0 ||
+	    remote_request(r, "GET", domain, base, path, NULL, 0, NULL,
+	    NULL, IDLOG_MAX_BYTES, &rep, err) != 0)
+		return -1;
+	if (rep.status != 200) {
+		ret = smimp_err_set(err, rep.status >= 500 ?
+		    SMIMP_EXIT_TEMPFAIL : SMIMP_EXIT_FAIL, "%s: not found in "
+		    "the directory of %s (HTTP %ld)", address, domain,
+		    rep.status);
+		remote_reply_release(&rep);
+		return ret;
+	}
+	ret = idlog_parse(log, (unsigned char *)rep.body.buf, rep.body.len,
+	    err);
+	remote_reply_release(&rep);
+	if (ret == 0 && strcmp(log->address, address) != 0) {
+		/* Said before the log, and the address in it, is released. */
+		ret = smimp_err_set(err, SMIMP_EXIT_BADMSG, "the directory of "
+		    "%s answered for %s with the identity of %s", domain,
+		    address, log->address);
+		idlog_release(log);
+	}
+	return ret;
+}
+
+int
+lookup_identity(const struct remote_opts *o, const char *address,
+    struct idlog *log, struct smimp_err *err)
+{
+	char addr[ADDRESS_MAX + 1];
+	struct remote *r;
+	int ret;
+
+	if (address_normalize(address, addr, err) != 0)
+		return -1;
+	r = remote_new(o, err);
+	if (r == NULL)
+		return -1;
+	ret = lookup_directory(r, addr, log, err);
+	remote_free(r);
+	return ret;
+}
+
+/* Look arg up and pin it on first use: the recipient r. */
+static int
+pin_first_use(const char *home, const char *arg, struct msg_recipient *r,
+    struct smimp_err *err)
+{
+	struct clientconf conf;
+	struct remote *rem;
+	struct idlog log;
+	char addr[ADDRESS_MAX + 1], why[SMIMP_ERR_MSG];
+	int ret = -1;
+
+	memset(&conf, 0, sizeof(conf));
+	if (clientconf_load(&conf, err) != 0 ||
+	    address_normalize(arg, addr, err) != 0)
+		return -1;
+	rem = remote_new(&conf.remote, err);
+	if (rem == NULL)
+		return -1;
+	if (lookup_directory(rem, addr, &log, err) != 0) {
+		memcpy(why, err->msg, sizeof(why));
+		smimp_err_set(err, err->code, "no identity pinned for %s, and "
+		    "the lookup failed: %.150s", addr, why);
+	} else {
+		ret = trust_pin_first_use(home, &log, err);
+		if (ret == 0)
+			recipient_from_log(r, &log);
+		idlog_release(&log);
+	}
+	remote_free(rem);
+	return ret;
+}
+
+int
+lookup_recipient(const char *home, const struct trust_store *ts,
+    const char *arg, struct msg_recipient *r, int *pinned_now,
+    struct smimp_err *err)
+{
+	*pinned_now = 0;
+	if (recipient_resolve(arg, ts, r, err) == 0)
+		return 0;
+	/* Only an address that nothing is pinned for is looked up. */
+	if (err->code != SMIMP_EXIT_UNTRUSTED ||
+	    pin_first_use(home, arg, r, err) != 0)
+		return -1;
+	*pinned_now = 1;
+	return 0;
+}

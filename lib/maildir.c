@@ -1,0 +1,130 @@
+/*
+ * maildir.c - filing messages into a Maildir durably (see maildir.h).
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "exitcode.h"
+#include "fileio.h"
+#include "maildir.h"
+#include "banned.h"
+
+/* The folder beside the inbox, in Maildir++'s naming. */
+#define OTHER_FOLDER		".Other"
+/* Bytes of the content hash that names a message. */
+#define CONTENT_NAME_BYTES	16
+
+/* One folder's tmp/, new/ and cur/. */
+static int
+make_folder(const char *dir, struct smimp_err *err)
+{
+	static const char *const subs[] = { "tmp", "new", "cur" };
+	char path[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+		    subs[i]) >= sizeof(path))
+			return smimp_err_set(err, SMIMP_EXIT_FAIL,
+			    "Maildir path too long");
+		if (mkdir_p(path, 0700, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+maildir_make(const char *dir, struct smimp_err *err)
+{
+	char other[PATH_MAX];
+
+	if ((size_t)snprintf(other, sizeof(other), "%s/%s", dir,
+	    OTHER_FOLDER) >= sizeof(other))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "Maildir path too long");
+	return make_folder(dir, err) != 0 || make_folder(other, err) != 0 ?
+	    -1 : 0;
+}
+
+void
+maildir_name(const unsigned char *data, size_t len,
+    char name[MAILDIR_NAME_SIZE])
+{
+	unsigned char h[CONTENT_NAME_BYTES];
+	char hex[2 * CONTENT_NAME_BYTES + 1];
+
+	(void)crypto_generichash(h, sizeof(h), data, len, NULL, 0);
+	sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+	(void)snprintf(name, MAILDIR_NAME_SIZE, "%s.smimp", hex);
+}
+
+/* The path of name in new/ of folder; -1 if too long. */
+static int
+new_path(const char *dir, enum maildir_folder folder, const char *name,
+    char *path, size_t cap)
+{
+	return (size_t)snprintf(path, cap, "%s%s/new/%s", dir,
+	    folder == MAILDIR_INBOX ? "" : "/" OTHER_FOLDER, name) < cap ?
+	    0 : -1;
+}
+
+int
+maildir_has(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+
+	if (new_path(dir, MAILDIR_INBOX, name, path, sizeof(path)) == 0 &&
+	    access(path, F_OK) == 0)
+		return 1;
+	return new_path(dir, MAILDIR_OTHER, name, path, sizeof(path)) == 0 &&
+	    access(path, F_OK) == 0;
+}
+
+int
+maildir_spool(const char *dir, const char *name,
+    const unsigned char *data, size_t len, char *tmp, size_t cap,
+    struct smimp_err *err)
+{
+	int fd;
+
+	if ((size_t)snprintf(tmp, cap, "%s/tmp/%s", dir, name) >= cap)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
+	/*
+	 * The name comes from the content: a file left in tmp/ by a fetch
+	 * that was killed is this same message, and is simply rewritten.
+	 */
+	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot create '%s'",
+		    tmp);
+	if (fd_write_all(fd, data, len) != 0 || fsync(fd) != 0 ||
+	    lseek(fd, 0, SEEK_SET) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'", tmp);
+		close(fd);
+		(void)unlink(tmp);
+		return -1;
+	}
+	return fd;
+}
+
+int
+maildir_file(const char *dir, enum maildir_folder folder, const char *name,
+    const char *tmp, struct smimp_err *err)
+{
+	char dst[PATH_MAX];
+
+	if (new_path(dir, folder, name, dst, sizeof(dst)) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
+	if (rename(tmp, dst) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot file '%s'", dst);
+		(void)unlink(tmp);
+		return -1;
+	}
+	return fsync_parent_dir(dst, err);
+}
