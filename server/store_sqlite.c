@@ -1334,15 +1334,13 @@ static int
 nonce_put(sqlite3 *db, const char *signer, const char *nonce,
     int64_t expires, int64_t now, struct smimp_err *err)
 {
-	int r;
-
 	/* One that expired by now is free again, swept or not. */
-	if (sql_exec(db, err, "DELETE FROM nonces WHERE signer = ? AND "
-	    "nonce = ? AND expires < ?", "tti", signer, nonce, now) != 0)
+	if (sql_exec(db, err, "INSERT INTO nonces (signer, nonce, expires) "
+	    "VALUES (?1, ?2, ?3) ON CONFLICT (signer, nonce) DO UPDATE SET "
+	    "expires = ?3 WHERE nonces.expires < ?4", "ttii", signer, nonce,
+	    expires, now) != 0)
 		return STORE_ERROR;
-	r = sql_exec(db, err, "INSERT INTO nonces (signer, nonce, expires) "
-	    "VALUES (?, ?, ?)", "tti", signer, nonce, expires);
-	return r < 0 ? STORE_ERROR : r == 1 ? STORE_REPLAY : STORE_OK;
+	return sqlite3_changes(db) == 0 ? STORE_REPLAY : STORE_OK;
 }
 
 struct nonce_args {
