@@ -39,6 +39,19 @@
 #define TRUST_MAGIC	"smimp-trust/1\n"
 #define TRUST_MAX_LINE	(2 * IDLOG_MAX_BYTES)
 
+/*
+ * The entries by name, so that finding one, and telling a duplicate
+ * while loading, takes constant time: a scan of every entry made loading
+ * a large store quadratic, and every lookup linear.  Open addressing
+ * over entry indexes, at most half full, hashed with a random key so
+ * that no store can be written to pile its names into one run.
+ */
+struct trust_names {
+	uint32_t *slot;		/* entry index + 1; 0 is empty */
+	size_t mask;
+	unsigned char key[crypto_shorthash_KEYBYTES];
+};
+
 static const char *const tier_names[] = {
 	"unknown", "blocked", "known", "trusted"
 };
@@ -79,8 +92,12 @@ trust_release(struct trust_store *ts)
 	for (i = 0; i < ts->n; i++)
 		entry_release(&ts->entries[i]);
 	free(ts->entries);
+	if (ts->names != NULL)
+		free(ts->names->slot);
+	free(ts->names);
 	ts->entries = NULL;
-	ts->n = 0;
+	ts->names = NULL;
+	ts->n = ts->cap = 0;
 }
 
 /* A normalized "user@domain" or "@domain". */
@@ -174,40 +191,11 @@ entry_parse(struct trust_store *ts, const char *buf, size_t len, size_t *pos,
 #undef BAD
 }
 
-/*
- * The names loaded so far, to tell a duplicate in constant time: a scan
- * of every entry before it made loading a large store quadratic.  Open
- * addressing over entry indexes, hashed with a random key so that no
- * store can be written to pile its names into one run.
- */
-struct name_set {
-	uint32_t *slot;		/* entry index + 1; 0 is empty */
-	size_t mask;
-	unsigned char key[crypto_shorthash_KEYBYTES];
-};
-
-/* Room for the entries buf can hold: each follows an empty line. */
-static int
-name_set_init(struct name_set *set, const char *buf, size_t len)
+/* The slot that holds name, or the empty one where it would go. */
+static size_t
+names_slot(const struct trust_store *ts, const char *name)
 {
-	size_t i, n = 1, size = 16;
-
-	for (i = 0; i + 1 < len && n < TRUST_MAX_ENTRIES; i++)
-		if (buf[i] == '\n' && buf[i + 1] == '\n')
-			n++;
-	while (size < 2 * n)
-		size *= 2;
-	set->slot = calloc(size, sizeof(*set->slot));
-	set->mask = size - 1;
-	randombytes_buf(set->key, sizeof(set->key));
-	return set->slot != NULL ? 0 : -1;
-}
-
-/* Add entry i of ts; 0 if its name was there already, 1 if added. */
-static int
-name_set_add(struct name_set *set, const struct trust_store *ts, size_t i)
-{
-	const char *name = ts->entries[i].name;
+	const struct trust_names *set = ts->names;
 	unsigned char h[crypto_shorthash_BYTES];
 	uint64_t x = 0;
 	size_t k, j;
@@ -219,8 +207,76 @@ name_set_add(struct name_set *set, const struct trust_store *ts, size_t i)
 	for (j = (size_t)x & set->mask; set->slot[j] != 0;
 	    j = (j + 1) & set->mask)
 		if (strcmp(ts->entries[set->slot[j] - 1].name, name) == 0)
-			return 0;
-	set->slot[j] = (uint32_t)i + 1;
+			break;
+	return j;
+}
+
+/* Index the entries again, in a table of size slots (a power of 2). */
+static int
+names_rebuild(struct trust_store *ts, size_t size)
+{
+	struct trust_names *set = ts->names;
+	uint32_t *slot;
+	size_t i;
+
+	if (set == NULL) {
+		set = calloc(1, sizeof(*set));
+		if (set == NULL)
+			return -1;
+		randombytes_buf(set->key, sizeof(set->key));
+		ts->names = set;
+	}
+	slot = calloc(size, sizeof(*slot));
+	if (slot == NULL)
+		return -1;
+	free(set->slot);
+	set->slot = slot;
+	set->mask = size - 1;
+	for (i = 0; i < ts->n; i++)
+		set->slot[names_slot(ts, ts->entries[i].name)] =
+		    (uint32_t)i + 1;
+	return 0;
+}
+
+/*
+ * Room for one more entry, at ts->entries[ts->n], and for its name in
+ * the index; both grow by doubling, so that n entries cost O(n).
+ */
+static int
+entries_reserve(struct trust_store *ts, struct smimp_err *err)
+{
+	struct trust_entry *ne;
+	size_t cap, size;
+
+	if (ts->n == ts->cap) {
+		cap = ts->cap > 0 ? 2 * ts->cap : 64;
+		ne = realloc(ts->entries, cap * sizeof(*ne));
+		if (ne == NULL)
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "out of memory");
+		ts->entries = ne;
+		ts->cap = cap;
+	}
+	size = ts->names != NULL ? ts->names->mask + 1 : 0;
+	if (2 * (ts->n + 1) > size) {
+		size = size > 0 ? 2 * size : 128;
+		if (names_rebuild(ts, size) != 0)
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "out of memory");
+	}
+	return 0;
+}
+
+/* Count ts->entries[ts->n] in; 0 if its name was there already. */
+static int
+names_add(struct trust_store *ts)
+{
+	size_t j = names_slot(ts, ts->entries[ts->n].name);
+
+	if (ts->names->slot[j] != 0)
+		return 0;
+	ts->names->slot[j] = (uint32_t)ts->n + 1;
+	ts->n++;
 	return 1;
 }
 
@@ -228,55 +284,32 @@ static int
 store_parse(struct trust_store *ts, const char *buf, size_t len,
     struct smimp_err *err)
 {
-	struct name_set names;
-	size_t pos = strlen(TRUST_MAGIC), cap = 0;
-	int ret = -1;
+	size_t pos = strlen(TRUST_MAGIC);
 
 	if (len < pos || memcmp(buf, TRUST_MAGIC, pos) != 0)
 		return corrupt(err, ts->path, 1, "not a smimp trust store");
-	if (name_set_init(&names, buf, len) != 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 	while (pos < len) {
-		struct trust_entry *ne;
-
-		if (buf[pos] != '\n') {
-			corrupt(err, ts->path, line_of(buf, pos),
+		if (buf[pos] != '\n')
+			return corrupt(err, ts->path, line_of(buf, pos),
 			    "expected an empty line between entries");
-			goto out;
-		}
 		pos++;
-		if (ts->n == TRUST_MAX_ENTRIES) {
-			corrupt(err, ts->path, line_of(buf, pos),
+		if (ts->n == TRUST_MAX_ENTRIES)
+			return corrupt(err, ts->path, line_of(buf, pos),
 			    "too many entries");
-			goto out;
-		}
-		if (ts->n == cap) {
-			cap = cap > 0 ? 2 * cap : 64;
-			ne = realloc(ts->entries, cap * sizeof(*ne));
-			if (ne == NULL) {
-				smimp_err_sys(err, SMIMP_EXIT_FAIL,
-				    "out of memory");
-				goto out;
-			}
-			ts->entries = ne;
-		}
+		if (entries_reserve(ts, err) != 0)
+			return -1;
 		if (entry_parse(ts, buf, len, &pos, &ts->entries[ts->n],
 		    err) != 0) {
 			entry_release(&ts->entries[ts->n]);
-			goto out;
+			return -1;
 		}
-		if (!name_set_add(&names, ts, ts->n)) {
+		if (!names_add(ts)) {
 			entry_release(&ts->entries[ts->n]);
-			corrupt(err, ts->path, line_of(buf, pos),
+			return corrupt(err, ts->path, line_of(buf, pos),
 			    "duplicate entry");
-			goto out;
 		}
-		ts->n++;
 	}
-	ret = 0;
-out:
-	free(names.slot);
-	return ret;
+	return 0;
 }
 
 int
@@ -308,12 +341,12 @@ trust_load(struct trust_store *ts, const char *home, struct smimp_err *err)
 const struct trust_entry *
 trust_find(const struct trust_store *ts, const char *name)
 {
-	size_t i;
+	uint32_t i;
 
-	for (i = 0; i < ts->n; i++)
-		if (strcmp(ts->entries[i].name, name) == 0)
-			return &ts->entries[i];
-	return NULL;
+	if (ts->names == NULL)
+		return NULL;
+	i = ts->names->slot[names_slot(ts, name)];
+	return i != 0 ? &ts->entries[i - 1] : NULL;
 }
 
 enum trust_tier
@@ -468,6 +501,7 @@ out:
 	return ret;
 }
 
+/* A new entry for name, which trust_find did not find. */
 static struct trust_entry *
 entry_add(struct trust_store *ts, const char *name, struct smimp_err *err)
 {
@@ -477,16 +511,13 @@ entry_add(struct trust_store *ts, const char *name, struct smimp_err *err)
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "the trust store is full");
 		return NULL;
 	}
-	ne = realloc(ts->entries, (ts->n + 1) * sizeof(*ne));
-	if (ne == NULL) {
-		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	if (entries_reserve(ts, err) != 0)
 		return NULL;
-	}
-	ts->entries = ne;
-	ne += ts->n++;
+	ne = &ts->entries[ts->n];
 	memset(ne, 0, sizeof(*ne));
 	(void)snprintf(ne->name, sizeof(ne->name), "%s", name);
 	ne->added = time_now();
+	(void)names_add(ts);
 	return ne;
 }
 
@@ -602,6 +633,9 @@ remove_change(struct trust_store *ts, const void *arg, struct smimp_err *err)
 	entry_release(e);
 	memmove(e, e + 1, (ts->n - i - 1) * sizeof(*e));
 	ts->n--;
+	/* The entries after it moved: index them again. */
+	if (names_rebuild(ts, ts->names->mask + 1) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 	return 0;
 }
 

@@ -37,10 +37,14 @@ struct trust_entry {
 	int64_t added;
 };
 
+struct trust_names;		/* trust.c's index of the entries by name */
+
 struct trust_store {
 	char path[4096];
-	struct trust_entry *entries;
+	struct trust_entry *entries;	/* in file order */
 	size_t n;
+	size_t cap;			/* entries allocated, grown by doubling */
+	struct trust_names *names;	/* so that trust_find takes constant time */
 };
 
 const char *trust_tier_name(enum trust_tier tier);
