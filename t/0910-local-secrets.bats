@@ -1,0 +1,69 @@
+#!/usr/bin/env bats
+# Against another user of the same machine and a careless environment:
+# a file named like a recipient never replaces the pinned key, secrets
+# never travel on the command line, a held trust store lock never hangs
+# a writer, and the store at its cap loads in linear time.
+
+load helper
+
+setup() {
+	common_setup
+	mkid alice alice@example.org
+	mkid bob bob@example.net
+}
+
+# The line a trust store reports a fault at: the one after N entries of
+# which P are pinned (7 lines each; the others 4) and the header.
+after_entries() { echo $((1 + 7 * $2 + 4 * ($1 - $2) + 1)); }
+
+@test "a trust store at its cap of 65,536 entries loads, lists, finds, changes, and refuses one more or a duplicate" {
+	mkdir -m 700 "$SMIMP_HOME"
+	store=$SMIMP_HOME/trust
+	"$SMIMP_BUILD/t/trusttool" store "$store" 65536 20000
+	# A guard against a hang, not a benchmark (that is bench/trust.sh):
+	# a load that scanned every entry before each one took 14 s and more
+	# at the cap, and the sanitizer build far longer.
+	run -0 --separate-stderr timeout 10 smimp-trust list
+	[ "${#lines[@]}" -eq 65536 ]
+	[[ "${lines[19999]}" =~ ^user20000@example.org\ +known\ +[A-Z2-7-]{39}$ ]]
+	[[ "${lines[65535]}" =~ ^@d65536.example\ +known\ +-$ ]]
+	run -0 --separate-stderr smimp-trust show user20000@example.org
+	[ "${lines[0]}" = "name: user20000@example.org" ]
+	[ "${lines[5]}" = "records: 1" ]
+	echo hello >msg
+	run -0 --separate-stderr smimp-seal -i alice.key -r user20000@example.org \
+		-r user1@example.org -c user9999@example.org -o m.age msg
+	[ -s m.age ]
+	# A change to an entry keeps all of them.
+	run -0 --separate-stderr smimp-trust set @d65536.example blocked
+	run -0 --separate-stderr smimp-trust show @d65536.example
+	[ "${lines[1]}" = "tier: blocked" ]
+	# Full: one more is refused, the store untouched.
+	before=$(sum "$store")
+	run -1 --separate-stderr smimp-trust add bob.pub
+	[ "$stderr" = "smimp-trust: the trust store is full" ]
+	[ "$(sum "$store")" = "$before" ]
+	# One out, one in: the entries after the removed one are still found.
+	run -0 --separate-stderr smimp-trust remove user1@example.org
+	run -0 --separate-stderr smimp-trust add bob.pub
+	run -0 --separate-stderr smimp-trust show @d65536.example
+	[ "${lines[1]}" = "tier: blocked" ]
+	run -0 --separate-stderr smimp-trust list
+	[ "${#lines[@]}" -eq 65536 ]
+	[[ "${lines[65535]}" == "bob@example.net "* ]]
+	# A name again, far from its first: reported, and never rewritten.
+	run -0 --separate-stderr smimp-trust remove bob@example.net
+	printf '\nname: user2@example.org\ntier: blocked\nadded: 2026-11-24T22:00:00Z\n' \
+		>>"$store"
+	before=$(sum "$store")
+	line=$(after_entries 65536 19999)
+	run -1 --separate-stderr smimp-trust list
+	[ "$stderr" = "smimp-trust: $store:$line: duplicate entry" ]
+	run -1 --separate-stderr smimp-trust set @example.net blocked
+	[ "$stderr" = "smimp-trust: $store:$line: duplicate entry" ]
+	[ "$(sum "$store")" = "$before" ]
+	# One entry past the cap.
+	"$SMIMP_BUILD/t/trusttool" store "$store" 65537 0
+	run -1 --separate-stderr smimp-trust list
+	[ "$stderr" = "smimp-trust: $store:$(( $(after_entries 65536 0) + 1 )): too many entries" ]
+}
