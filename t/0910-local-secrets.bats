@@ -10,6 +10,24 @@ setup() {
 	common_setup
 	mkid alice alice@example.org
 	mkid bob bob@example.net
+	holder=
+}
+
+teardown() {
+	[ -z "$holder" ] || kill "$holder" 2>/dev/null || true
+}
+
+# hold_lock SECONDS: another process takes the trust store lock and
+# holds it for SECONDS (its pid in $holder); returns once it is held.
+hold_lock() {
+	mkdir -p -m 700 "$SMIMP_HOME"
+	( exec 9>"$SMIMP_HOME/trust.lock"; flock 9; exec sleep "$1" ) 3>&- &
+	holder=$!
+	for _ in $(seq 100); do
+		flock -n "$SMIMP_HOME/trust.lock" true || return 0
+		sleep 0.05
+	done
+	return 1
 }
 
 # The line a trust store reports a fault at: the one after N entries of
@@ -66,4 +84,44 @@ after_entries() { echo $((1 + 7 * $2 + 4 * ($1 - $2) + 1)); }
 	"$SMIMP_BUILD/t/trusttool" store "$store" 65537 0
 	run -1 --separate-stderr smimp-trust list
 	[ "$stderr" = "smimp-trust: $store:$(( $(after_entries 65536 0) + 1 )): too many entries" ]
+}
+
+@test "a trust store lock held by another process: writers give up after a bounded wait, naming the lock" {
+	smimp-trust add bob.pub >/dev/null
+	store=$SMIMP_HOME/trust
+	lock=$SMIMP_HOME/trust.lock
+	before=$(sum "$store")
+	hold_lock 120
+	msg="the trust store is locked: another process held '$lock' for 1 s, try again later"
+	export SMIMP_LOCK_TIMEOUT=1
+	run -75 --separate-stderr timeout 20 smimp-trust set @example.net blocked
+	[ "$stderr" = "smimp-trust: $msg" ]
+	run -75 --separate-stderr timeout 20 smimp-trust add alice.pub
+	[ "$stderr" = "smimp-trust: $msg" ]
+	run -75 --separate-stderr timeout 20 smimp-trust remove bob@example.net
+	[ "$stderr" = "smimp-trust: $msg" ]
+	run -75 --separate-stderr timeout 20 smimp-trust verify bob@example.net \
+		"$(smimp-keygen --fingerprint bob.pub)"
+	[ "$stderr" = "smimp-trust: $msg" ]
+	# Readers need no lock.
+	run -0 --separate-stderr timeout 20 smimp-trust list
+	[[ "$output" == "bob@example.net "* ]]
+	# Without the variable the bound is 10 s, never forever.
+	unset SMIMP_LOCK_TIMEOUT
+	run -75 --separate-stderr timeout 30 smimp-trust set @example.net blocked
+	[ "$stderr" = "smimp-trust: ${msg/for 1 s/for 10 s}" ]
+	[ "$(sum "$store")" = "$before" ]
+	# A bound that is not a number of seconds is refused at once.
+	for v in x -1 1.5 3601 ' 2'; do
+		SMIMP_LOCK_TIMEOUT=$v run -1 --separate-stderr timeout 20 \
+			smimp-trust set @example.net blocked
+		[ "$stderr" = "smimp-trust: SMIMP_LOCK_TIMEOUT is not a number of seconds from 0 to 3600" ]
+	done
+	[ "$(sum "$store")" = "$before" ]
+	# A lock let go within the bound is waited for.
+	kill "$holder"
+	hold_lock 1
+	run -0 --separate-stderr timeout 20 smimp-trust set @example.net blocked
+	run -0 --separate-stderr smimp-trust show @example.net
+	[ "${lines[1]}" = "tier: blocked" ]
 }
