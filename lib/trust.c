@@ -430,6 +430,40 @@ trust_recipient(const struct trust_store *ts, const char *address,
 	return 0;
 }
 
+int
+trust_recipient_log(const struct trust_store *ts, const struct idlog *log,
+    const char *source, const struct idlog **use, struct smimp_err *err)
+{
+	const struct trust_entry *e;
+	char pinned[FINGERPRINT_STRLEN], got[FINGERPRINT_STRLEN];
+
+	if (trust_tier_for(ts, log->address, &e) == TIER_BLOCKED)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s is blocked in "
+		    "the trust store", log->address);
+	*use = log;
+	if (e != NULL && e->has_log) {
+		if (sodium_memcmp(e->log.fingerprint, log->fingerprint,
+		    FINGERPRINT_SIZE) != 0) {
+			fingerprint_format(e->log.fingerprint, pinned);
+			fingerprint_format(log->fingerprint, got);
+			return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "%s is "
+			    "pinned to fingerprint %s but '%.100s' holds %s",
+			    log->address, pinned, source, got);
+		}
+		/* Same genesis: the later log says which key is current. */
+		if (idlog_extends(&e->log, log))
+			*use = &e->log;
+		else if (!idlog_extends(log, &e->log))
+			return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the "
+			    "identity log of %s in '%.100s' forks from the "
+			    "pinned one", log->address, source);
+	}
+	if ((*use)->revoked)
+		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
+		    "of %s is revoked", log->address);
+	return 0;
+}
+
 static int
 store_serialize(const struct trust_store *ts, struct sbuf *sb)
 {

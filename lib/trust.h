@@ -92,6 +92,17 @@ int trust_recipient(const struct trust_store *ts, const char *address,
     const struct idlog **log, struct smimp_err *err);
 
 /*
+ * May the log of a recipient named by a file (source, for messages) be
+ * encrypted to?  Not when its address is blocked (SMIMP_EXIT_FAIL), nor
+ * when the address is pinned to another identity or to a log this one
+ * forks from, nor when the identity is revoked (SMIMP_EXIT_KEYCHANGED):
+ * a file never overrides what the store says of its address.  *use gets
+ * the later of the file's log and the pinned one.
+ */
+int trust_recipient_log(const struct trust_store *ts, const struct idlog *log,
+    const char *source, const struct idlog **use, struct smimp_err *err);
+
+/*
  * Under the lock: pin log for its address with a tier.  If the address
  * is already pinned to a different genesis, fail with
  * SMIMP_EXIT_KEYCHANGED unless replace is set; a log that extends the

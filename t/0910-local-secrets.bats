@@ -34,6 +34,55 @@ hold_lock() {
 # which P are pinned (7 lines each; the others 4) and the header.
 after_entries() { echo $((1 + 7 * $2 + 4 * ($1 - $2) + 1)); }
 
+@test "a file named like a recipient's address never replaces the key pinned for it" {
+	mkid fake bob@example.net
+	mkid carol carol@example.org
+	smimp-trust add bob.pub --tier trusted >/dev/null
+	BOBFP=$(smimp-keygen --fingerprint bob.pub)
+	FAKEFP=$(smimp-keygen --fingerprint fake.pub)
+	# Whoever can write to the current directory plants a key there.
+	mkdir shared
+	cp fake.pub shared/bob@example.net
+	cp carol.pub shared/carol@example.org
+	cd shared
+	echo "secret plan" >msg
+	run -0 --separate-stderr smimp-seal -i ../alice.key -r bob@example.net -o m.age msg
+	[ -z "$stderr" ]
+	SMIMP_HOME=../bobhome run -4 --separate-stderr smimp-open -i ../bob.key --accept-unknown m.age
+	[ "$output" = "secret plan" ]
+	SMIMP_HOME=../fakehome run -3 --separate-stderr smimp-open -i ../fake.key --accept-unknown m.age
+	[ -z "$output" ]
+	# An address is looked up even when nothing is pinned for it: the
+	# file named like it is not read.
+	SMIMP_RESOLVE=example.org=127.0.0.1:1 run -75 --separate-stderr \
+		smimp-seal -i ../alice.key -r carol@example.org -o c.age msg
+	[[ "$stderr" == "smimp-seal: no identity pinned for carol@example.org, and the lookup failed: "* ]]
+	[ ! -e c.age ]
+	# Written as a file, or named by -R or --cc-file, it is read, but a
+	# file for a pinned address that holds another identity is refused.
+	refused="smimp-seal: bob@example.net is pinned to fingerprint $BOBFP but"
+	for r in "-r ./bob@example.net" "-R bob@example.net" "-r ../fake.pub" \
+	    "-r ../alice.pub --cc-file bob@example.net" "-r ../alice.pub -c ../fake.pub"; do
+		run -5 --separate-stderr smimp-seal -i ../alice.key $r -o n.age msg
+		[[ "$stderr" == "$refused '"*"' holds $FAKEFP" ]] || { echo "$r: $stderr"; false; }
+		[ ! -e n.age ]
+	done
+	# The same identity as the pinned one, or one for an address nothing
+	# is pinned for, is used as before.
+	run -0 --separate-stderr smimp-seal -i ../alice.key -R ../bob.pub \
+		--cc-file carol@example.org -o n.age msg
+	SMIMP_HOME=../carolhome run -4 --separate-stderr smimp-open -i ../carol.key --accept-unknown n.age
+	[ "$output" = "secret plan" ]
+	# A blocked address stays blocked when named by a file.
+	smimp-trust set carol@example.org blocked >/dev/null
+	run -1 --separate-stderr smimp-seal -i ../alice.key -R carol@example.org -o b.age msg
+	[ "$stderr" = "smimp-seal: carol@example.org is blocked in the trust store" ]
+	[ ! -e b.age ]
+	# -R names a file: one that is not there is an error, not an address.
+	run -1 --separate-stderr smimp-seal -i ../alice.key -R dave@example.org msg
+	[ "$stderr" = "smimp-seal: cannot open 'dave@example.org': No such file or directory" ]
+}
+
 @test "a trust store at its cap of 65,536 entries loads, lists, finds, changes, and refuses one more or a duplicate" {
 	mkdir -m 700 "$SMIMP_HOME"
 	store=$SMIMP_HOME/trust
