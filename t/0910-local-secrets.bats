@@ -83,6 +83,57 @@ after_entries() { echo $((1 + 7 * $2 + 4 * ($1 - $2) + 1)); }
 	[ "$stderr" = "smimp-seal: cannot open 'dave@example.org': No such file or directory" ]
 }
 
+@test "an invitation token comes from a file, standard input or a prompt, never from the command line" {
+	TOK=Jyui0xATc0uFMHCbUNhupUNtRSQNnJSY
+	export SMIMP_RESOLVE=example.org=127.0.0.1:1
+	# On the command line every user sees it in the process list: refused
+	# before anything is made, and never quoted back.
+	for form in "-u carol@example.org -o c --no-passphrase" "-i alice.key"; do
+		run -2 --separate-stderr smimp-keygen $form --redeem "$TOK"
+		[ "$stderr" = "smimp-keygen: --redeem takes only '-': a token on the command line is visible to every user; use --redeem-file FILE or standard input (see 'smimp-keygen --help')" ]
+		[[ "$stderr$output" != *"$TOK"* ]]
+	done
+	[ ! -e c.key ] && [ ! -e c.pub ]
+	run -2 --separate-stderr smimp-keygen -i alice.key --redeem - --redeem-file t
+	[ "$stderr" = "smimp-keygen: --redeem and --redeem-file exclude each other (see 'smimp-keygen --help')" ]
+	run -2 --separate-stderr smimp-keygen -i alice.key --redeem - --passphrase-file -
+	[ "$stderr" = "smimp-keygen: the token and the passphrase cannot both come from standard input (see 'smimp-keygen --help')" ]
+	SMIMP_PASSPHRASE_FILE=- run -2 --separate-stderr smimp-keygen -i alice.key --redeem-file -
+	[ "$stderr" = "smimp-keygen: the token and the passphrase cannot both come from standard input (see 'smimp-keygen --help')" ]
+	# A bad token is refused before the keys are made.
+	for bad in "bad token" "$(printf 'x%.0s' {1..129})"; do
+		run -2 --separate-stderr smimp-keygen -u carol@example.org -o c --no-passphrase \
+			--redeem - <<<"$bad"
+		[ "$stderr" = "smimp-keygen: malformed invitation token" ]
+		[ ! -e c.key ] && [ ! -e c.pub ] && [ ! -e c.recovery ]
+	done
+	: >empty
+	run -1 --separate-stderr smimp-keygen -u carol@example.org -o c --no-passphrase --redeem-file empty
+	[ "$stderr" = "smimp-keygen: empty invitation token" ]
+	run -1 --separate-stderr smimp-keygen -u carol@example.org -o c --no-passphrase --redeem-file nosuch
+	[ "$stderr" = "smimp-keygen: cannot open invitation token file 'nosuch': No such file or directory" ]
+	[ ! -e c.key ]
+	# A good one is read and sent (here to a server that is not there:
+	# the keys stay for a retry), from standard input or a file.
+	run -75 --separate-stderr smimp-keygen -u carol@example.org -o c --no-passphrase \
+		--redeem - <<<"$TOK"
+	[ -e c.key ] && [ -e c.pub ]
+	[[ "$stderr" != *"$TOK"* ]]
+	(umask 077; echo "$TOK" >tok)
+	run -75 --separate-stderr smimp-keygen -i c.key --redeem-file tok
+	[[ "$stderr" != *"$TOK"* ]]
+	# With standard input a terminal, a prompt that does not echo it; the
+	# token is typed once the prompt is there (typed ahead, it would be
+	# flushed as the echo goes off).
+	run -75 timeout 30 bash -c "(for _ in \$(seq 200); do
+		grep -q 'Invitation token:' typed 2>/dev/null && break; sleep 0.1; done
+		sleep 0.3; echo $TOK) |
+		script -qec 'smimp-keygen -i c.key --redeem -' /dev/null >typed
+		rc=\$?; cat typed; exit \$rc"
+	[[ "$output" == "Invitation token: "* ]]
+	[[ "$output" != *"$TOK"* ]]
+}
+
 @test "a trust store at its cap of 65,536 entries loads, lists, finds, changes, and refuses one more or a duplicate" {
 	mkdir -m 700 "$SMIMP_HOME"
 	store=$SMIMP_HOME/trust
