@@ -3,6 +3,7 @@
 # and against this machine's limit, in one run.  Prints wall time and
 # max RSS (median of RUNS runs) and every peer as a ratio to smimp.
 # BENCH_SIZE (default 1G) sets the big file; RUNS (default 3) the runs.
+# Then the trust store at its cap of 65,536 entries (trust.sh).
 set -euo pipefail
 BIN=${1:?usage: run.sh BINDIR}
 SIZE=${BENCH_SIZE:-1G}
@@ -137,3 +138,6 @@ for k in "smimp seal" "smimp seal >null" "smimp open >file" "smimp open >null"; 
 done
 echo "smimp max RSS under 8 MiB: $(mib "$maxrss") MiB $(verdict "$maxrss" 8192 "<=")"
 r=$(ratio "$SMALL_SMIMP" "$SMALL_AGE"); echo "1 KiB pair at most 0.5x of age: ${r}x $(verdict "$r" 0.5 "<=")"
+
+echo
+bash "$here/trust.sh" "$BIN"

@@ -35,7 +35,7 @@ struct keygen_opts {
 	const char *pubfile;
 	int no_passphrase;
 	const char *passphrase_file;
-	const char *token;		/* --redeem */
+	const char *token_file;		/* --redeem -, --redeem-file */
 	struct clientconf conf;
 };
 
@@ -46,7 +46,7 @@ usage(FILE *f)
 	    "usage: smimp-keygen -u ADDRESS [-o PREFIX] [--no-passphrase | "
 	    "--passphrase-file FILE]\n"
 	    "       smimp-keygen [-u ADDRESS [-o PREFIX] | -i FILE.key] "
-	    "--redeem TOKEN\n"
+	    "--redeem - | --redeem-file FILE\n"
 	    "       smimp-keygen --fingerprint FILE.pub\n"
 	    "       smimp-keygen --export-age [-i FILE.key] "
 	    "[--passphrase-file FILE]\n"
@@ -58,7 +58,7 @@ static int
 parse_args(int argc, char **argv, struct keygen_opts *o)
 {
 	enum { OPT_NOPASS = 256, OPT_PASSFILE, OPT_FP, OPT_AGE, OPT_RCPT,
-		OPT_REDEEM, OPT_VERSION };
+		OPT_REDEEM, OPT_REDEEM_FILE, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "user", required_argument, NULL, 'u' },
 		{ "output", required_argument, NULL, 'o' },
@@ -69,6 +69,7 @@ parse_args(int argc, char **argv, struct keygen_opts *o)
 		{ "export-age", no_argument, NULL, OPT_AGE },
 		{ "export-age-recipient", no_argument, NULL, OPT_RCPT },
 		{ "redeem", required_argument, NULL, OPT_REDEEM },
+		{ "redeem-file", required_argument, NULL, OPT_REDEEM_FILE },
 		REMOTE_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -92,7 +93,24 @@ parse_args(int argc, char **argv, struct keygen_opts *o)
 		case OPT_AGE: o->mode = MODE_EXPORT_AGE; o->modes++; break;
 		case OPT_RCPT: o->mode = MODE_EXPORT_RECIPIENT; o->modes++;
 			break;
-		case OPT_REDEEM: o->token = optarg; break;
+		case OPT_REDEEM:
+		case OPT_REDEEM_FILE:
+			/*
+			 * No token on the command line: every user sees it
+			 * in the process list, and redeems it first.  It is
+			 * refused, not warned about, as a warning comes after
+			 * the leak; the token is not quoted back.
+			 */
+			if (c == OPT_REDEEM && strcmp(optarg, "-") != 0)
+				return usage_error("--redeem takes only '-': a "
+				    "token on the command line is visible to "
+				    "every user; use --redeem-file FILE or "
+				    "standard input");
+			if (o->token_file != NULL)
+				return usage_error("--redeem and --redeem-file "
+				    "exclude each other");
+			o->token_file = optarg;
+			break;
 		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
 		case OPT_VERSION: exit(print_version());
 		default:
@@ -113,7 +131,15 @@ parse_args(int argc, char **argv, struct keygen_opts *o)
 	if (o->no_passphrase && o->passphrase_file != NULL)
 		return usage_error("--no-passphrase and --passphrase-file "
 		    "exclude each other");
-	if (o->token != NULL) {
+	if (o->token_file != NULL) {
+		const char *pf = o->passphrase_file != NULL ?
+		    o->passphrase_file : o->no_passphrase ? NULL :
+		    getenv("SMIMP_PASSPHRASE_FILE");
+
+		if (strcmp(o->token_file, "-") == 0 && pf != NULL &&
+		    strcmp(pf, "-") == 0)
+			return usage_error("the token and the passphrase "
+			    "cannot both come from standard input");
 		if (o->mode != MODE_GENERATE)
 			return usage_error("--redeem goes with key generation "
 			    "or an existing key, nothing else");
@@ -171,8 +197,8 @@ make_paths(const struct keygen_opts *o, struct keygen_paths *p,
 
 /* Register id with its home server using the invitation token. */
 static int
-redeem(const struct keygen_opts *o, const struct identity *id,
-    struct smimp_err *err)
+redeem(const struct keygen_opts *o, const char *token,
+    const struct identity *id, struct smimp_err *err)
 {
 	struct remote *r;
 	char fp[FINGERPRINT_STRLEN];
@@ -181,7 +207,7 @@ redeem(const struct keygen_opts *o, const struct identity *id,
 	r = remote_new(&o->conf.remote, err);
 	if (r == NULL)
 		return -1;
-	ret = send_register(r, id, o->token, err);
+	ret = send_register(r, id, token, err);
 	remote_free(r);
 	if (ret != 0)
 		return -1;
@@ -196,12 +222,16 @@ redeem_existing(const struct keygen_opts *o, struct smimp_err *err)
 {
 	struct passphrase_source src = { o->passphrase_file, isatty(0) };
 	struct identity id;
-	int ret;
+	char *token = NULL;
+	int ret = -1;
 
-	if (identity_load(&id, o->identity, &src, 1, err) != 0)
+	if (send_token_read(o->token_file, isatty(0), &token, err) != 0)
 		return -1;
-	ret = redeem(o, &id, err);
-	identity_release(&id);
+	if (identity_load(&id, o->identity, &src, 1, err) == 0) {
+		ret = redeem(o, token, &id, err);
+		identity_release(&id);
+	}
+	passphrase_free(token, 0);
 	return ret;
 }
 
@@ -213,7 +243,7 @@ generate(const struct keygen_opts *o, struct smimp_err *err)
 	struct idlog log;
 	struct passphrase_source src = { o->passphrase_file, isatty(0) };
 	char addr[ADDRESS_MAX + 1], fp[FINGERPRINT_STRLEN];
-	char *pass = NULL;
+	char *pass = NULL, *token = NULL;
 	size_t pass_len = 0;
 	int ret = -1, wrote = 0, unregistered = 0;
 
@@ -222,6 +252,10 @@ generate(const struct keygen_opts *o, struct smimp_err *err)
 	memset(&log, 0, sizeof(log));
 	if (address_normalize(o->address, addr, err) != 0 ||
 	    make_paths(o, &p, err) != 0)
+		goto out;
+	/* The token before the keys: a bad one leaves nothing behind. */
+	if (o->token_file != NULL &&
+	    send_token_read(o->token_file, isatty(0), &token, err) != 0)
 		goto out;
 	if (!o->no_passphrase && passphrase_get(&src, "Passphrase for the "
 	    "new key: ", 1, &pass, &pass_len, err) != 0)
@@ -246,7 +280,7 @@ generate(const struct keygen_opts *o, struct smimp_err *err)
 	    "keys\n", progname, p.recovery);
 	printf("%s\n", fp);
 	ret = 0;
-	if (o->token != NULL) {
+	if (token != NULL) {
 		struct identity id;
 
 		/* The keys stay: registering can be retried with --redeem. */
@@ -254,7 +288,7 @@ generate(const struct keygen_opts *o, struct smimp_err *err)
 		id.sk = sk;
 		id.log = log;
 		id.has_log = 1;
-		if (redeem(o, &id, err) != 0)
+		if (redeem(o, token, &id, err) != 0)
 			unregistered = 1;
 	}
 out:
@@ -263,6 +297,7 @@ out:
 	if (ret != 0 && wrote >= 2)
 		(void)unlink(p.key);
 	passphrase_free(pass, pass_len);
+	passphrase_free(token, 0);
 	secret_key_release(&sk);
 	secret_key_release(&rk);
 	idlog_release(&log);

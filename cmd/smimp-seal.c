@@ -26,6 +26,7 @@ struct seal_opts {
 	const char *identity;
 	const char *rcpt_args[MSG_MAX_RECIPIENTS];
 	int rcpt_cc[MSG_MAX_RECIPIENTS];
+	int rcpt_file[MSG_MAX_RECIPIENTS];	/* -R, --cc-file */
 	size_t nrcpts;
 	const char *subject;
 	const char *type;
@@ -42,21 +43,23 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: smimp-seal [-i IDENTITY] -r RECIPIENT [-r ...] "
-	    "[-c RECIPIENT] [-s SUBJECT]\n"
-	    "                  [-t TYPE] [-a] [-o OUT] [--content-type TYPE] "
-	    "[--thread ID]\n"
-	    "                  [--in-reply-to ID] [--passphrase-file FILE] "
-	    "[FILE]\n");
+	    "usage: smimp-seal [-i IDENTITY] -r RECIPIENT | -R FILE [-r ...] "
+	    "[-c RECIPIENT]\n"
+	    "                  [--cc-file FILE] [-s SUBJECT] [-t TYPE] [-a] "
+	    "[-o OUT]\n"
+	    "                  [--content-type TYPE] [--thread ID] "
+	    "[--in-reply-to ID]\n"
+	    "                  [--passphrase-file FILE] [FILE]\n");
 }
 
 static int
-add_rcpt(struct seal_opts *o, const char *arg, int cc)
+add_rcpt(struct seal_opts *o, const char *arg, int cc, int file)
 {
 	if (o->nrcpts == MSG_MAX_RECIPIENTS)
 		return usage_error("too many recipients (at most %d)",
 		    MSG_MAX_RECIPIENTS);
 	o->rcpt_args[o->nrcpts] = arg;
+	o->rcpt_file[o->nrcpts] = file;
 	o->rcpt_cc[o->nrcpts++] = cc;
 	return 0;
 }
@@ -65,11 +68,13 @@ static int
 parse_args(int argc, char **argv, struct seal_opts *o)
 {
 	enum { OPT_CTYPE = 256, OPT_THREAD, OPT_REPLY, OPT_PASSFILE,
-		OPT_VERSION };
+		OPT_CCFILE, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "identity", required_argument, NULL, 'i' },
 		{ "recipient", required_argument, NULL, 'r' },
+		{ "recipient-file", required_argument, NULL, 'R' },
 		{ "cc", required_argument, NULL, 'c' },
+		{ "cc-file", required_argument, NULL, OPT_CCFILE },
 		{ "subject", required_argument, NULL, 's' },
 		{ "type", required_argument, NULL, 't' },
 		{ "armor", no_argument, NULL, 'a' },
@@ -86,13 +91,17 @@ parse_args(int argc, char **argv, struct seal_opts *o)
 
 	memset(o, 0, sizeof(*o));
 	o->type = "email";
-	while ((c = getopt_long(argc, argv, "i:r:c:s:t:ao:h", longopts,
+	while ((c = getopt_long(argc, argv, "i:r:R:c:s:t:ao:h", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'i': o->identity = optarg; break;
 		case 'r':
+		case 'R':
 		case 'c':
-			if ((rc = add_rcpt(o, optarg, c == 'c')) != 0)
+		case OPT_CCFILE:
+			rc = add_rcpt(o, optarg, c == 'c' || c == OPT_CCFILE,
+			    c == 'R' || c == OPT_CCFILE);
+			if (rc != 0)
 				return rc;
 			break;
 		case 's': o->subject = optarg; break;
@@ -114,7 +123,7 @@ parse_args(int argc, char **argv, struct seal_opts *o)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (o->nrcpts == 0 || o->rcpt_cc[0])
 		return usage_error("at least one recipient is needed: "
-		    "-r RECIPIENT");
+		    "-r RECIPIENT or -R FILE");
 	return 0;
 }
 
@@ -135,8 +144,8 @@ resolve_all(const struct seal_opts *o, struct msg_recipient *rcpts,
 		return -1;
 	for (i = 0; i < o->nrcpts; i++) {
 		smimp_err_clear(&one);
-		if (lookup_recipient(home, &ts, o->rcpt_args[i], &rcpts[i],
-		    &pinned, &one) != 0) {
+		if (lookup_recipient(home, &ts, o->rcpt_args[i],
+		    o->rcpt_file[i], &rcpts[i], &pinned, &one) != 0) {
 			if (failed++ > 0)
 				report(err);
 			*err = one;

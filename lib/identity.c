@@ -1,7 +1,6 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -89,35 +88,37 @@ recipient_from_log(struct msg_recipient *r, const struct idlog *log)
 	memcpy(r->encryption_key, log->encryption_key, 32);
 }
 
+/*
+ * A file only when written as one: whatever sits in the current
+ * directory under an address's name (a shared directory, a cloned
+ * repository) must never stand in for the key pinned for it.
+ */
 static int
-looks_like_file(const char *arg)
+recipient_is_file(const char *arg)
 {
-	struct stat st;
+	size_t len = strlen(arg);
 
-	return strchr(arg, '/') != NULL || stat(arg, &st) == 0 ||
-	    (strlen(arg) > 4 && strcmp(arg + strlen(arg) - 4, ".pub") == 0);
+	return strchr(arg, '/') != NULL ||
+	    (len > 4 && strcmp(arg + len - 4, ".pub") == 0);
 }
 
 int
-recipient_resolve(const char *arg, const struct trust_store *ts,
+recipient_resolve(const char *arg, int as_file, const struct trust_store *ts,
     struct msg_recipient *r, struct smimp_err *err)
 {
-	const struct idlog *pinned;
+	const struct idlog *pinned, *use;
 	char addr[ADDRESS_MAX + 1];
 	struct idlog log;
+	int ret;
 
-	if (looks_like_file(arg)) {
+	if (as_file || recipient_is_file(arg)) {
 		if (idlog_read_file(&log, arg, err) != 0)
 			return -1;
-		if (log.revoked) {
-			smimp_err_set(err, SMIMP_EXIT_KEYCHANGED,
-			    "the identity in '%s' is revoked", arg);
-			idlog_release(&log);
-			return -1;
-		}
-		recipient_from_log(r, &log);
+		ret = trust_recipient_log(ts, &log, arg, &use, err);
+		if (ret == 0)
+			recipient_from_log(r, use);
 		idlog_release(&log);
-		return 0;
+		return ret;
 	}
 	if (address_normalize(arg, addr, err) != 0 ||
 	    trust_recipient(ts, addr, &pinned, err) != 0)

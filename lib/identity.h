@@ -29,8 +29,13 @@ void identity_release(struct identity *id);
 
 /* The recipient that log names. */
 void recipient_from_log(struct msg_recipient *r, const struct idlog *log);
-/* A recipient named by a .pub file or by a pinned address. */
-int recipient_resolve(const char *arg, const struct trust_store *ts,
-    struct msg_recipient *r, struct smimp_err *err);
+/*
+ * A recipient named by a file, checked against the store
+ * (trust_recipient_log), or by a pinned address.  arg is a file with
+ * as_file, or when written as one: with a '/' or ending in ".pub".
+ */
+int recipient_resolve(const char *arg, int as_file,
+    const struct trust_store *ts, struct msg_recipient *r,
+    struct smimp_err *err);
 
 #endif

@@ -484,9 +484,10 @@ out:
 	return ret;
 }
 
+/* what names the secret in errors: "passphrase", "invitation token". */
 static int
-passphrase_from_file(const char *file, char *buf, size_t cap, size_t *len,
-    struct smimp_err *err)
+passphrase_from_file(const char *file, const char *what, char *buf,
+    size_t cap, size_t *len, struct smimp_err *err)
 {
 	int fd, r;
 
@@ -494,15 +495,40 @@ passphrase_from_file(const char *file, char *buf, size_t cap, size_t *len,
 	    open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL,
-		    "cannot open passphrase file '%s'", file);
+		    "cannot open %s file '%s'", what, file);
 	r = read_line_fd(fd, buf, cap, len);
 	close(fd);
 	if (r == -2)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL,
-		    "passphrase in '%s' is too long", file);
+		    "%s in '%s' is too long", what, file);
 	if (r != 0)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL,
-		    "cannot read passphrase file '%s'", file);
+		    "cannot read %s file '%s'", what, file);
+	return 0;
+}
+
+int
+secret_get(const char *file, const char *prompt, const char *what,
+    char **out, size_t *len, struct smimp_err *err)
+{
+	char *buf;
+	int r;
+
+	buf = sodium_malloc(PASSPHRASE_MAX + 1);
+	if (buf == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	if (file != NULL)
+		r = passphrase_from_file(file, what, buf, PASSPHRASE_MAX + 1,
+		    len, err);
+	else
+		r = prompt_tty(prompt, buf, PASSPHRASE_MAX + 1, len, err);
+	if (r == 0 && *len == 0)
+		r = smimp_err_set(err, SMIMP_EXIT_FAIL, "empty %s", what);
+	if (r != 0) {
+		sodium_free(buf);
+		return -1;
+	}
+	*out = buf;
 	return 0;
 }
 
@@ -511,7 +537,7 @@ passphrase_get(const struct passphrase_source *src, const char *prompt,
     int confirm, char **pass, size_t *len, struct smimp_err *err)
 {
 	const char *file = src->file;
-	char *buf, *again = NULL;
+	char *again = NULL;
 	size_t alen = 0;
 	int ret = -1;
 
@@ -524,45 +550,25 @@ passphrase_get(const struct passphrase_source *src, const char *prompt,
 		return smimp_err_set(err, SMIMP_EXIT_FAIL,
 		    "a passphrase is needed: stdin is not a terminal, so use "
 		    "--passphrase-file or SMIMP_PASSPHRASE_FILE");
-	buf = sodium_malloc(PASSPHRASE_MAX + 1);
-	if (buf == NULL)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
-	if (file != NULL) {
-		if (passphrase_from_file(file, buf, PASSPHRASE_MAX + 1, len,
-		    err) != 0)
-			goto out;
-	} else {
-		if (prompt_tty(prompt, buf, PASSPHRASE_MAX + 1, len, err) != 0)
-			goto out;
-		if (confirm) {
-			again = sodium_malloc(PASSPHRASE_MAX + 1);
-			if (again == NULL) {
-				smimp_err_sys(err, SMIMP_EXIT_FAIL,
-				    "out of memory");
-				goto out;
-			}
-			if (prompt_tty("Repeat the passphrase: ", again,
-			    PASSPHRASE_MAX + 1, &alen, err) != 0)
-				goto out;
-			if (alen != *len || sodium_memcmp(buf, again,
-			    alen) != 0) {
-				smimp_err_set(err, SMIMP_EXIT_FAIL,
-				    "the passphrases do not match");
-				goto out;
-			}
-		}
-	}
-	if (*len == 0) {
-		smimp_err_set(err, SMIMP_EXIT_FAIL, "empty passphrase");
+	if (secret_get(file, prompt, "passphrase", pass, len, err) != 0)
+		return -1;
+	if (file != NULL || !confirm)
+		return 0;
+	if (secret_get(NULL, "Repeat the passphrase: ", "passphrase", &again,
+	    &alen, err) != 0)
+		goto out;
+	if (alen != *len || sodium_memcmp(*pass, again, alen) != 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "the passphrases do not match");
 		goto out;
 	}
-	*pass = buf;
-	buf = NULL;
 	ret = 0;
 out:
-	if (buf != NULL)
-		sodium_free(buf);
 	if (again != NULL)
 		sodium_free(again);
+	if (ret != 0) {
+		sodium_free(*pass);
+		*pass = NULL;
+	}
 	return ret;
 }

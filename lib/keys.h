@@ -41,6 +41,14 @@ struct secret_key {
 int passphrase_get(const struct passphrase_source *src, const char *prompt,
     int confirm, char **pass, size_t *len, struct smimp_err *err);
 void passphrase_free(char *pass, size_t len);
+/*
+ * Read one line of another secret (an invitation token) the same way
+ * into sodium_malloc'd memory, freed with passphrase_free: from file
+ * ("-": standard input), or with file NULL from a prompt on the terminal
+ * without echo.  what names it in errors; an empty line is refused.
+ */
+int secret_get(const char *file, const char *prompt, const char *what,
+    char **out, size_t *len, struct smimp_err *err);
 
 int secret_key_generate(struct secret_key *sk, const char *address,
     struct smimp_err *err);

@@ -98,11 +98,11 @@ pin_first_use(const char *home, const char *arg, struct msg_recipient *r,
 
 int
 lookup_recipient(const char *home, const struct trust_store *ts,
-    const char *arg, struct msg_recipient *r, int *pinned_now,
+    const char *arg, int as_file, struct msg_recipient *r, int *pinned_now,
     struct smimp_err *err)
 {
 	*pinned_now = 0;
-	if (recipient_resolve(arg, ts, r, err) == 0)
+	if (recipient_resolve(arg, as_file, ts, r, err) == 0)
 		return 0;
 	/* Only an address that nothing is pinned for is looked up. */
 	if (err->code != SMIMP_EXIT_UNTRUSTED ||

@@ -23,13 +23,14 @@ int lookup_identity(const struct remote_opts *o, const char *address,
     struct idlog *log, struct smimp_err *err);
 
 /*
- * A recipient named by a .pub file or by an address pinned in ts, else
- * looked up in its domain's directory (settings from clientconf.h) and
- * pinned in home's trust store on first use.  *pinned_now is set then,
- * so that the caller can tell the user to check the fingerprint.
+ * A recipient named by a file (see recipient_resolve) or by an address
+ * pinned in ts, else looked up in its domain's directory (settings from
+ * clientconf.h) and pinned in home's trust store on first use.
+ * *pinned_now is set then, so that the caller can tell the user to
+ * check the fingerprint.
  */
 int lookup_recipient(const char *home, const struct trust_store *ts,
-    const char *arg, struct msg_recipient *r, int *pinned_now,
+    const char *arg, int as_file, struct msg_recipient *r, int *pinned_now,
     struct smimp_err *err);
 
 #endif

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "exitcode.h"
 #include "fileio.h"
 #include "reqsig.h"
@@ -175,6 +177,36 @@ send_message(struct remote *r, const struct identity *id, int fd,
 	return ret;
 }
 
+/* A token as smimpd hands them out; never quoted back in an error. */
+static int
+token_check(const char *token, struct smimp_err *err)
+{
+	if (token[0] == '\0' || strlen(token) > SEND_TOKEN_MAX ||
+	    strpbrk(token, "\r\n ") != NULL)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "malformed "
+		    "invitation token");
+	return 0;
+}
+
+int
+send_token_read(const char *file, int allow_prompt, char **token,
+    struct smimp_err *err)
+{
+	size_t len;
+
+	if (strcmp(file, "-") == 0 && allow_prompt)
+		file = NULL;
+	if (secret_get(file, "Invitation token: ", "invitation token", token,
+	    &len, err) != 0)
+		return -1;
+	if (token_check(*token, err) != 0) {
+		passphrase_free(*token, len);
+		*token = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 int
 send_register(struct remote *r, const struct identity *id,
     const char *token, struct smimp_err *err)
@@ -189,20 +221,20 @@ send_register(struct remote *r, const struct identity *id,
 	if (!id->has_log)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "the identity's "
 		    "log (its .pub file) is needed to register");
-	if (token[0] == '\0' || strlen(token) > 128 ||
-	    strpbrk(token, "\r\n ") != NULL)
-		return smimp_err_set(err, SMIMP_EXIT_USAGE, "malformed "
-		    "invitation token");
+	if (token_check(token, err) != 0)
+		return -1;
 	(void)snprintf(tok_h, sizeof(tok_h), "Smimp-Invite: %s", token);
 	if (home_base(r, id, base, sizeof(base), err) != 0 ||
 	    remote_request(r, "POST", address_domain(id->sk.address), base,
 	    "/v1/register", id->log.raw, id->log.raw_len, &me, extra,
 	    REMOTE_MAX_STATUS, &rep, err) != 0)
-		return -1;
+		goto out;
 	if (rep.status == 201)
 		ret = 0;
 	else
 		remote_reply_fail(&rep, "registering", err);
 	remote_reply_release(&rep);
+out:
+	sodium_memzero(tok_h, sizeof(tok_h));
 	return ret;
 }

@@ -35,6 +35,17 @@ void submission_release(struct submission *s);
 int send_message(struct remote *r, const struct identity *id, int fd,
     char *message_id, size_t cap, struct smimp_err *err);
 
+#define SEND_TOKEN_MAX	128	/* bytes of an invitation token */
+
+/*
+ * Read an invitation token, never taken on the command line where every
+ * user sees it: from file, or "-" for standard input, or a prompt when
+ * allow_prompt (standard input is a terminal).  *token is
+ * sodium_malloc'd, for passphrase_free.  A malformed one fails with
+ * SMIMP_EXIT_USAGE.
+ */
+int send_token_read(const char *file, int allow_prompt, char **token,
+    struct smimp_err *err);
 /*
  * Register the identity (its key and log) with its home server by
  * redeeming an invitation token from the server's admin.

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -38,6 +39,21 @@
 
 #define TRUST_MAGIC	"smimp-trust/1\n"
 #define TRUST_MAX_LINE	(2 * IDLOG_MAX_BYTES)
+#define TRUST_LOCK_WAIT	10	/* seconds a writer waits for the lock */
+#define TRUST_LOCK_WAIT_MAX	3600
+
+/*
+ * The entries by name, so that finding one, and telling a duplicate
+ * while loading, takes constant time: a scan of every entry made loading
+ * a large store quadratic, and every lookup linear.  Open addressing
+ * over entry indexes, at most half full, hashed with a random key so
+ * that no store can be written to pile its names into one run.
+ */
+struct trust_names {
+	uint32_t *slot;		/* entry index + 1; 0 is empty */
+	size_t mask;
+	unsigned char key[crypto_shorthash_KEYBYTES];
+};
 
 static const char *const tier_names[] = {
 	"unknown", "blocked", "known", "trusted"
@@ -79,8 +95,12 @@ trust_release(struct trust_store *ts)
 	for (i = 0; i < ts->n; i++)
 		entry_release(&ts->entries[i]);
 	free(ts->entries);
+	if (ts->names != NULL)
+		free(ts->names->slot);
+	free(ts->names);
 	ts->entries = NULL;
-	ts->n = 0;
+	ts->names = NULL;
+	ts->n = ts->cap = 0;
 }
 
 /* A normalized "user@domain" or "@domain". */
@@ -174,40 +194,11 @@ entry_parse(struct trust_store *ts, const char *buf, size_t len, size_t *pos,
 #undef BAD
 }
 
-/*
- * The names loaded so far, to tell a duplicate in constant time: a scan
- * of every entry before it made loading a large store quadratic.  Open
- * addressing over entry indexes, hashed with a random key so that no
- * store can be written to pile its names into one run.
- */
-struct name_set {
-	uint32_t *slot;		/* entry index + 1; 0 is empty */
-	size_t mask;
-	unsigned char key[crypto_shorthash_KEYBYTES];
-};
-
-/* Room for the entries buf can hold: each follows an empty line. */
-static int
-name_set_init(struct name_set *set, const char *buf, size_t len)
+/* The slot that holds name, or the empty one where it would go. */
+static size_t
+names_slot(const struct trust_store *ts, const char *name)
 {
-	size_t i, n = 1, size = 16;
-
-	for (i = 0; i + 1 < len && n < TRUST_MAX_ENTRIES; i++)
-		if (buf[i] == '\n' && buf[i + 1] == '\n')
-			n++;
-	while (size < 2 * n)
-		size *= 2;
-	set->slot = calloc(size, sizeof(*set->slot));
-	set->mask = size - 1;
-	randombytes_buf(set->key, sizeof(set->key));
-	return set->slot != NULL ? 0 : -1;
-}
-
-/* Add entry i of ts; 0 if its name was there already, 1 if added. */
-static int
-name_set_add(struct name_set *set, const struct trust_store *ts, size_t i)
-{
-	const char *name = ts->entries[i].name;
+	const struct trust_names *set = ts->names;
 	unsigned char h[crypto_shorthash_BYTES];
 	uint64_t x = 0;
 	size_t k, j;
@@ -219,8 +210,76 @@ name_set_add(struct name_set *set, const struct trust_store *ts, size_t i)
 	for (j = (size_t)x & set->mask; set->slot[j] != 0;
 	    j = (j + 1) & set->mask)
 		if (strcmp(ts->entries[set->slot[j] - 1].name, name) == 0)
-			return 0;
-	set->slot[j] = (uint32_t)i + 1;
+			break;
+	return j;
+}
+
+/* Index the entries again, in a table of size slots (a power of 2). */
+static int
+names_rebuild(struct trust_store *ts, size_t size)
+{
+	struct trust_names *set = ts->names;
+	uint32_t *slot;
+	size_t i;
+
+	if (set == NULL) {
+		set = calloc(1, sizeof(*set));
+		if (set == NULL)
+			return -1;
+		randombytes_buf(set->key, sizeof(set->key));
+		ts->names = set;
+	}
+	slot = calloc(size, sizeof(*slot));
+	if (slot == NULL)
+		return -1;
+	free(set->slot);
+	set->slot = slot;
+	set->mask = size - 1;
+	for (i = 0; i < ts->n; i++)
+		set->slot[names_slot(ts, ts->entries[i].name)] =
+		    (uint32_t)i + 1;
+	return 0;
+}
+
+/*
+ * Room for one more entry, at ts->entries[ts->n], and for its name in
+ * the index; both grow by doubling, so that n entries cost O(n).
+ */
+static int
+entries_reserve(struct trust_store *ts, struct smimp_err *err)
+{
+	struct trust_entry *ne;
+	size_t cap, size;
+
+	if (ts->n == ts->cap) {
+		cap = ts->cap > 0 ? 2 * ts->cap : 64;
+		ne = realloc(ts->entries, cap * sizeof(*ne));
+		if (ne == NULL)
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "out of memory");
+		ts->entries = ne;
+		ts->cap = cap;
+	}
+	size = ts->names != NULL ? ts->names->mask + 1 : 0;
+	if (2 * (ts->n + 1) > size) {
+		size = size > 0 ? 2 * size : 128;
+		if (names_rebuild(ts, size) != 0)
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "out of memory");
+	}
+	return 0;
+}
+
+/* Count ts->entries[ts->n] in; 0 if its name was there already. */
+static int
+names_add(struct trust_store *ts)
+{
+	size_t j = names_slot(ts, ts->entries[ts->n].name);
+
+	if (ts->names->slot[j] != 0)
+		return 0;
+	ts->names->slot[j] = (uint32_t)ts->n + 1;
+	ts->n++;
 	return 1;
 }
 
@@ -228,55 +287,32 @@ static int
 store_parse(struct trust_store *ts, const char *buf, size_t len,
     struct smimp_err *err)
 {
-	struct name_set names;
-	size_t pos = strlen(TRUST_MAGIC), cap = 0;
-	int ret = -1;
+	size_t pos = strlen(TRUST_MAGIC);
 
 	if (len < pos || memcmp(buf, TRUST_MAGIC, pos) != 0)
 		return corrupt(err, ts->path, 1, "not a smimp trust store");
-	if (name_set_init(&names, buf, len) != 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 	while (pos < len) {
-		struct trust_entry *ne;
-
-		if (buf[pos] != '\n') {
-			corrupt(err, ts->path, line_of(buf, pos),
+		if (buf[pos] != '\n')
+			return corrupt(err, ts->path, line_of(buf, pos),
 			    "expected an empty line between entries");
-			goto out;
-		}
 		pos++;
-		if (ts->n == TRUST_MAX_ENTRIES) {
-			corrupt(err, ts->path, line_of(buf, pos),
+		if (ts->n == TRUST_MAX_ENTRIES)
+			return corrupt(err, ts->path, line_of(buf, pos),
 			    "too many entries");
-			goto out;
-		}
-		if (ts->n == cap) {
-			cap = cap > 0 ? 2 * cap : 64;
-			ne = realloc(ts->entries, cap * sizeof(*ne));
-			if (ne == NULL) {
-				smimp_err_sys(err, SMIMP_EXIT_FAIL,
-				    "out of memory");
-				goto out;
-			}
-			ts->entries = ne;
-		}
+		if (entries_reserve(ts, err) != 0)
+			return -1;
 		if (entry_parse(ts, buf, len, &pos, &ts->entries[ts->n],
 		    err) != 0) {
 			entry_release(&ts->entries[ts->n]);
-			goto out;
+			return -1;
 		}
-		if (!name_set_add(&names, ts, ts->n)) {
+		if (!names_add(ts)) {
 			entry_release(&ts->entries[ts->n]);
-			corrupt(err, ts->path, line_of(buf, pos),
+			return corrupt(err, ts->path, line_of(buf, pos),
 			    "duplicate entry");
-			goto out;
 		}
-		ts->n++;
 	}
-	ret = 0;
-out:
-	free(names.slot);
-	return ret;
+	return 0;
 }
 
 int
@@ -308,12 +344,12 @@ trust_load(struct trust_store *ts, const char *home, struct smimp_err *err)
 const struct trust_entry *
 trust_find(const struct trust_store *ts, const char *name)
 {
-	size_t i;
+	uint32_t i;
 
-	for (i = 0; i < ts->n; i++)
-		if (strcmp(ts->entries[i].name, name) == 0)
-			return &ts->entries[i];
-	return NULL;
+	if (ts->names == NULL)
+		return NULL;
+	i = ts->names->slot[names_slot(ts, name)];
+	return i != 0 ? &ts->entries[i - 1] : NULL;
 }
 
 enum trust_tier
@@ -394,6 +430,40 @@ trust_recipient(const struct trust_store *ts, const char *address,
 	return 0;
 }
 
+int
+trust_recipient_log(const struct trust_store *ts, const struct idlog *log,
+    const char *source, const struct idlog **use, struct smimp_err *err)
+{
+	const struct trust_entry *e;
+	char pinned[FINGERPRINT_STRLEN], got[FINGERPRINT_STRLEN];
+
+	if (trust_tier_for(ts, log->address, &e) == TIER_BLOCKED)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s is blocked in "
+		    "the trust store", log->address);
+	*use = log;
+	if (e != NULL && e->has_log) {
+		if (sodium_memcmp(e->log.fingerprint, log->fingerprint,
+		    FINGERPRINT_SIZE) != 0) {
+			fingerprint_format(e->log.fingerprint, pinned);
+			fingerprint_format(log->fingerprint, got);
+			return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "%s is "
+			    "pinned to fingerprint %s but '%.100s' holds %s",
+			    log->address, pinned, source, got);
+		}
+		/* Same genesis: the later log says which key is current. */
+		if (idlog_extends(&e->log, log))
+			*use = &e->log;
+		else if (!idlog_extends(log, &e->log))
+			return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the "
+			    "identity log of %s in '%.100s' forks from the "
+			    "pinned one", log->address, source);
+	}
+	if ((*use)->revoked)
+		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
+		    "of %s is revoked", log->address);
+	return 0;
+}
+
 static int
 store_serialize(const struct trust_store *ts, struct sbuf *sb)
 {
@@ -421,6 +491,72 @@ store_serialize(const struct trust_store *ts, struct sbuf *sb)
 	return 0;
 }
 
+/* How long a writer waits for the lock: SMIMP_LOCK_TIMEOUT, in seconds. */
+static int
+lock_timeout(unsigned *secs, struct smimp_err *err)
+{
+	const char *v = getenv("SMIMP_LOCK_TIMEOUT");
+	uint64_t n;
+
+	*secs = TRUST_LOCK_WAIT;
+	if (v == NULL || v[0] == '\0')
+		return 0;
+	if (parse_u64(v, strlen(v), &n) != 0 || n > TRUST_LOCK_WAIT_MAX)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "SMIMP_LOCK_TIMEOUT "
+		    "is not a number of seconds from 0 to %d",
+		    TRUST_LOCK_WAIT_MAX);
+	*secs = (unsigned)n;
+	return 0;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Take the exclusive lock on fd, waiting a bounded time for whoever
+ * holds it: a writer that hung behind a stuck process, or behind one
+ * another user started on a shared home, would look like smimp hanging.
+ */
+static int
+lock_wait(int fd, const char *path, struct smimp_err *err)
+{
+	struct timespec nap;
+	int64_t deadline, now;
+	long delay = 1;		/* ms, doubled up to 100 */
+	unsigned secs;
+
+	if (lock_timeout(&secs, err) != 0)
+		return -1;
+	deadline = mono_ms() + (int64_t)secs * 1000;
+	for (;;) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK)
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "cannot lock '%s'", path);
+		now = mono_ms();
+		if (now >= deadline)
+			return smimp_err_set(err, SMIMP_EXIT_TEMPFAIL, "the "
+			    "trust store is locked: another process held '%s' "
+			    "for %u s, try again later", path, secs);
+		if (delay > deadline - now)
+			delay = (long)(deadline - now);
+		nap.tv_sec = 0;
+		nap.tv_nsec = delay * 1000000;
+		(void)nanosleep(&nap, NULL);
+		if (delay < 100)
+			delay = delay * 2 < 100 ? delay * 2 : 100;
+	}
+}
+
 typedef int (*trust_change_fn)(struct trust_store *, const void *,
     struct smimp_err *);
 
@@ -446,13 +582,8 @@ trust_update(const char *home, trust_change_fn change, const void *arg,
 	if (fd < 0)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
 		    lock);
-	while (flock(fd, LOCK_EX) != 0) {
-		if (errno != EINTR) {
-			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot lock '%s'",
-			    lock);
-			goto out;
-		}
-	}
+	if (lock_wait(fd, lock, err) != 0)
+		goto out;
 	if (trust_load(&ts, home, err) != 0 || change(&ts, arg, err) != 0)
 		goto out;
 	if (store_serialize(&ts, &sb) != 0) {
@@ -468,6 +599,7 @@ out:
 	return ret;
 }
 
+/* A new entry for name, which trust_find did not find. */
 static struct trust_entry *
 entry_add(struct trust_store *ts, const char *name, struct smimp_err *err)
 {
@@ -477,16 +609,13 @@ entry_add(struct trust_store *ts, const char *name, struct smimp_err *err)
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "the trust store is full");
 		return NULL;
 	}
-	ne = realloc(ts->entries, (ts->n + 1) * sizeof(*ne));
-	if (ne == NULL) {
-		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	if (entries_reserve(ts, err) != 0)
 		return NULL;
-	}
-	ts->entries = ne;
-	ne += ts->n++;
+	ne = &ts->entries[ts->n];
 	memset(ne, 0, sizeof(*ne));
 	(void)snprintf(ne->name, sizeof(ne->name), "%s", name);
 	ne->added = time_now();
+	(void)names_add(ts);
 	return ne;
 }
 
@@ -602,6 +731,9 @@ remove_change(struct trust_store *ts, const void *arg, struct smimp_err *err)
 	entry_release(e);
 	memmove(e, e + 1, (ts->n - i - 1) * sizeof(*e));
 	ts->n--;
+	/* The entries after it moved: index them again. */
+	if (names_rebuild(ts, ts->names->mask + 1) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 	return 0;
 }
 

@@ -37,10 +37,14 @@ struct trust_entry {
 	int64_t added;
 };
 
+struct trust_names;		/* trust.c's index of the entries by name */
+
 struct trust_store {
 	char path[4096];
-	struct trust_entry *entries;
+	struct trust_entry *entries;	/* in file order */
 	size_t n;
+	size_t cap;			/* entries allocated, grown by doubling */
+	struct trust_names *names;	/* so that trust_find takes constant time */
 };
 
 const char *trust_tier_name(enum trust_tier tier);
@@ -86,6 +90,17 @@ int trust_may_release(enum trust_tier tier, const char *sender,
  */
 int trust_recipient(const struct trust_store *ts, const char *address,
     const struct idlog **log, struct smimp_err *err);
+
+/*
+ * May the log of a recipient named by a file (source, for messages) be
+ * encrypted to?  Not when its address is blocked (SMIMP_EXIT_FAIL), nor
+ * when the address is pinned to another identity or to a log this one
+ * forks from, nor when the identity is revoked (SMIMP_EXIT_KEYCHANGED):
+ * a file never overrides what the store says of its address.  *use gets
+ * the later of the file's log and the pinned one.
+ */
+int trust_recipient_log(const struct trust_store *ts, const struct idlog *log,
+    const char *source, const struct idlog **use, struct smimp_err *err);
 
 /*
  * Under the lock: pin log for its address with a tier.  If the address

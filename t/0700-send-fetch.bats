@@ -203,29 +203,31 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 		--data-binary @mallory.pub "$URL/v1/register"
 	[ "$output" = 401 ]
 	# A wrong token, or the token for another address, is refused.
-	run -1 --separate-stderr smimp-keygen -i mallory.key --redeem "x${tok:1}"
+	run -1 --separate-stderr smimp-keygen -i mallory.key --redeem - <<<"x${tok:1}"
 	[ "$stderr" = "smimp-keygen: registering: HTTP 403: invalid or expired invitation" ]
 	run -0 smimpd --data data --domain example.org invite dave@example.org
-	run -1 --separate-stderr smimp-keygen -i mallory.key --redeem "$output"
+	run -1 --separate-stderr smimp-keygen -i mallory.key --redeem - <<<"$output"
 	[ "$stderr" = "smimp-keygen: registering: HTTP 403: invalid or expired invitation" ]
-	# The holder makes a key and registers it in one go.
+	# The holder makes a key and registers it in one go, the token in a
+	# file (never on the command line, where every user sees it).
+	(umask 077; echo "$tok" >tok)
 	run -0 --separate-stderr env SMIMP_HOME="$BATS_TEST_TMPDIR/carolhome" \
-		smimp-keygen -u carol@example.org --no-passphrase --redeem "$tok"
+		smimp-keygen -u carol@example.org --no-passphrase --redeem-file tok
 	[[ "$stderr" == *"registered carol@example.org with its server ($output)"* ]]
 	run -0 curl -s --cacert cert.pem "$URL/v1/users/carol@example.org/log"
 	[ "$output" = "$(cat carolhome/identity.pub)" ]
 	# Used up.
-	run -1 --separate-stderr smimp-keygen -i mallory.key --redeem "$tok"
+	run -1 --separate-stderr smimp-keygen -i mallory.key --redeem - <<<"$tok"
 	[ "$stderr" = "smimp-keygen: registering: HTTP 403: invalid or expired invitation" ]
 	run -0 smimpd --data data invites
 	[[ "$output" =~ ^dave@example.org ]]
 	[ "${#lines[@]}" -eq 1 ]
 	# An address that has an account keeps it; the invitation stays.
-	run -2 --separate-stderr smimp-keygen -i mallory.key -u x@example.org --redeem "$tok"
+	run -2 --separate-stderr smimp-keygen -i mallory.key -u x@example.org --redeem - <<<"$tok"
 	[ "$stderr" = "smimp-keygen: -i names an existing key: no -u with it (see 'smimp-keygen --help')" ]
 	run -0 smimpd --data data --domain example.org invite bob@example.org
 	btok=$(smimpd --data data --domain example.org invite bob@example.org)
-	run -1 --separate-stderr smimp-keygen -i bob.key --redeem "$btok"
+	run -1 --separate-stderr smimp-keygen -i bob.key --redeem-file <(echo "$btok")
 	[ "$stderr" = "smimp-keygen: registering: HTTP 409: the address has an account already" ]
 	run -0 smimpd --data data invites
 	[ "$(grep -c '^bob@example.org' <<<"$output")" -eq 2 ]
