@@ -14,6 +14,9 @@
 #include "fileio.h"
 #include "banned.h"
 
+/* What fd_copy moves at a time. */
+#define COPY_CHUNK	(64 * 1024)
+
 int
 fd_write_all(int fd, const void *buf, size_t len)
 {
@@ -31,6 +34,40 @@ fd_write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int
+fd_copy(int from, int to, const char *to_name, struct smimp_err *err)
+{
+	unsigned char *buf;
+	ssize_t n;
+	int ret = -1;
+
+	if (lseek(from, 0, SEEK_SET) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read spool");
+	buf = malloc(COPY_CHUNK);
+	if (buf == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	for (;;) {
+		n = read(from, buf, COPY_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read spool");
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (fd_write_all(to, buf, (size_t)n) != 0) {
+			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write %s",
+			    to_name);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	free(buf);
+	return ret;
 }
 
 int
@@ -59,12 +96,12 @@ out:
 }
 
 int
-tmpfile_beside(const char *path, char *tmp, size_t cap,
-    struct smimp_err *err)
+name_beside(const char *path, char *tmp, size_t cap,
+    int (*make)(const char *, void *), void *arg, struct smimp_err *err)
 {
 	unsigned char rnd[6];
 	char hex[13];
-	int fd, tries;
+	int r, tries;
 
 	for (tries = 0; tries < 16; tries++) {
 		randombytes_buf(rnd, sizeof(rnd));
@@ -72,16 +109,69 @@ tmpfile_beside(const char *path, char *tmp, size_t cap,
 		if ((size_t)snprintf(tmp, cap, "%s.tmp.%s", path, hex) >= cap)
 			return smimp_err_set(err, SMIMP_EXIT_FAIL,
 			    "path too long: '%.80s'", path);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-		    O_CLOEXEC, 0600);
-		if (fd >= 0)
-			return fd;
+		r = make(tmp, arg);
+		if (r >= 0)
+			return r;
 		if (errno != EEXIST)
 			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
 			    "cannot create '%s'", tmp);
 	}
+	tmp[0] = '\0';
 	return smimp_err_set(err, SMIMP_EXIT_FAIL,
 	    "cannot create a temporary file beside '%s'", path);
+}
+
+static int
+create_private(const char *name, void *arg)
+{
+	(void)arg;
+	return open(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+}
+
+int
+tmpfile_beside(const char *path, char *tmp, size_t cap,
+    struct smimp_err *err)
+{
+	return name_beside(path, tmp, cap, create_private, NULL, err);
+}
+
+const char *
+file_kind(mode_t mode)
+{
+	static const struct {
+		mode_t type;
+		const char *name;
+	} kinds[] = {
+		{ S_IFREG, "a regular file" },
+		{ S_IFDIR, "a directory" },
+		{ S_IFCHR, "a character device" },
+		{ S_IFBLK, "a block device" },
+		{ S_IFIFO, "a FIFO" },
+		{ S_IFSOCK, "a socket" },
+		{ S_IFLNK, "a symbolic link" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if ((mode & S_IFMT) == kinds[i].type)
+			return kinds[i].name;
+	return "a special file";
+}
+
+int
+file_check_regular(const char *path, struct smimp_err *err)
+{
+	struct stat st;
+
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? 0 : smimp_err_sys(err,
+		    SMIMP_EXIT_FAIL, "cannot inspect '%s'", path);
+	if (S_ISREG(st.st_mode))
+		return 0;
+	return smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' is %s, not a "
+	    "regular file: refusing to replace it", path,
+	    file_kind(st.st_mode));
 }
 
 int
@@ -89,6 +179,11 @@ file_commit(const char *tmp, const char *path, int replace,
     struct smimp_err *err)
 {
 	if (replace) {
+		/* Only a regular file is ever replaced, never a device. */
+		if (file_check_regular(path, err) != 0) {
+			(void)unlink(tmp);
+			return -1;
+		}
 		if (rename(tmp, path) != 0) {
 			smimp_err_sys(err, SMIMP_EXIT_FAIL,
 			    "cannot rename onto '%s'", path);

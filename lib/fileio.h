@@ -36,10 +36,24 @@ int open_private(const char *path, struct smimp_err *err);
 /* Write all of buf to fd, retrying short writes and EINTR. */
 int fd_write_all(int fd, const void *buf, size_t len);
 
+/*
+ * Copy all of from, from its start, to to (named to_name in messages),
+ * in 64 KiB chunks.
+ */
+int fd_copy(int from, int to, const char *to_name, struct smimp_err *err);
+
 int fsync_parent_dir(const char *path, struct smimp_err *err);
 
 /* mkdir -p with the given mode for the directories it creates. */
 int mkdir_p(const char *path, mode_t mode, struct smimp_err *err);
+
+/*
+ * Call make(name, arg) with fresh names "<path>.tmp.XXXXXXXXXXXX" beside
+ * path (into tmp, cap bytes) until one was not taken (make fails with
+ * EEXIST): what make returned (>= 0), or -1.
+ */
+int name_beside(const char *path, char *tmp, size_t cap,
+    int (*make)(const char *, void *), void *arg, struct smimp_err *err);
 
 /*
  * A private temporary file beside path (same directory, so it can be
@@ -49,9 +63,21 @@ int mkdir_p(const char *path, mode_t mode, struct smimp_err *err);
 int tmpfile_beside(const char *path, char *tmp, size_t cap,
     struct smimp_err *err);
 
-/* Rename tmp onto path (or link without replacing), then fsync dir. */
+/*
+ * Rename tmp onto path (or link without replacing), then fsync dir.
+ * What is at path must be a regular file (file_check_regular).
+ */
 int file_commit(const char *tmp, const char *path, int replace,
     struct smimp_err *err);
+
+/* "a FIFO", "a character device", ...: what mode is, for messages. */
+const char *file_kind(mode_t mode);
+
+/*
+ * Nothing at path, or a regular file: never a device, a FIFO, a socket,
+ * a directory or a symbolic link, which a command must not replace.
+ */
+int file_check_regular(const char *path, struct smimp_err *err);
 
 /* $SMIMP_HOME, or ~/.config/smimp; written into out. */
 int smimp_home(char *out, size_t cap, struct smimp_err *err);

@@ -7,16 +7,9 @@ load helper
 
 setup() {
 	common_setup
-	mkid alice alice@example.org
-	mkid bob bob@example.net
+	alice_and_bob
 	mkid carol carol@example.com
-	BOBHOME="$BATS_TEST_TMPDIR/bobhome"
-	trust_as "$BOBHOME" alice.pub trusted
-	printf 'Hello Bob,\nthe build is green.\n' >msg
 }
-
-seal() { smimp-seal -i alice.key -r bob.pub "$@"; }
-open_bob() { SMIMP_HOME="$BOBHOME" smimp-open -i bob.key "$@"; }
 
 # The file is unchanged, nothing leaked, no stray files.
 assert_nothing_released() {
