@@ -399,6 +399,7 @@ default_identity_path(char *out, size_t cap, const char *ext,
     struct smimp_err *err)
 {
 	char home[PATH_MAX];
+	struct stat st;
 	int n;
 
 	if (smimp_home(home, sizeof(home), err) != 0)
@@ -407,6 +408,10 @@ default_identity_path(char *out, size_t cap, const char *ext,
 	if (n < 0 || (size_t)n >= cap)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL,
 		    "SMIMP_HOME is too long");
+	/* Nothing in SMIMP_HOME is followed elsewhere (-i names one). */
+	if (lstat(out, &st) == 0 && S_ISLNK(st.st_mode))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' is a symbolic "
+		    "link: refusing to follow it", out);
 	return 0;
 }
 

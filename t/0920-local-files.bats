@@ -127,3 +127,194 @@ start_open() {
 		[ "$(names)" = "$before" ]
 	done
 }
+
+@test "SMIMP_HOME that is not the user's, or that others can write to, is refused by name" {
+	seal msg >m.age
+	before=$(sum "$BOBHOME/trust")
+	for mode in 775 757 1777; do
+		chmod "$mode" "$BOBHOME"
+		want="'$BOBHOME' is writable by group or others (mode ${mode#1}); run chmod go-w '$BOBHOME'"
+		SMIMP_HOME="$BOBHOME" run -1 --separate-stderr smimp-trust list
+		[ "$stderr" = "smimp-trust: $want" ]
+		[ -z "$output" ]
+		run -1 --separate-stderr open_bob -o out m.age
+		[ "$stderr" = "smimp-open: $want" ]
+		SMIMP_HOME="$BOBHOME" run -1 --separate-stderr smimp-trust add alice.pub --tier blocked
+		[ "$stderr" = "smimp-trust: $want" ]
+	done
+	chmod 700 "$BOBHOME"
+	chown nobody "$BOBHOME"
+	run -1 --separate-stderr open_bob -o out m.age
+	[ "$stderr" = "smimp-open: '$BOBHOME' belongs to uid $(id -u nobody), not to you: refusing to use it" ]
+	chown "$(id -u)" "$BOBHOME"
+	[ ! -e out ]
+	[ "$(sum "$BOBHOME/trust")" = "$before" ]
+	run -0 --separate-stderr open_bob -o out m.age
+	cmp msg out
+}
+
+@test "a trust store that is someone else's, writable by others or a symbolic link is refused" {
+	store="$BOBHOME/trust"
+	before=$(sum "$store")
+	chmod 620 "$store"
+	SMIMP_HOME="$BOBHOME" run -1 --separate-stderr smimp-trust list
+	[ "$stderr" = "smimp-trust: '$store' is writable by group or others (mode 620); run chmod go-w '$store'" ]
+	chmod 600 "$store"
+	chown nobody "$store"
+	SMIMP_HOME="$BOBHOME" run -1 --separate-stderr smimp-trust set alice@example.org blocked
+	[ "$stderr" = "smimp-trust: '$store' belongs to uid $(id -u nobody), not to you: refusing to use it" ]
+	chown "$(id -u)" "$store"
+	mv "$store" elsewhere
+	ln -s "$PWD/elsewhere" "$store"
+	seal msg >m.age
+	run -1 --separate-stderr open_bob m.age
+	[ "$stderr" = "smimp-open: '$store' is a symbolic link: refusing to follow it" ]
+	[ -z "$output" ]
+	SMIMP_HOME="$BOBHOME" run -1 --separate-stderr smimp-trust set alice@example.org blocked
+	[ "$stderr" = "smimp-trust: '$store' is a symbolic link: refusing to follow it" ]
+	[ -L "$store" ]
+	[ "$(sum elsewhere)" = "$before" ]
+}
+
+@test "the trust store's lock is made exclusively, never through a symbolic link, and must be the user's" {
+	lock="$BOBHOME/trust.lock"
+	rm -f "$lock"
+	SMIMP_HOME="$BOBHOME" run -0 --separate-stderr smimp-trust set alice@example.org known
+	[ -f "$lock" ] && [ ! -L "$lock" ]
+	[ "$(stat -c %a "$lock")" = 600 ]
+	before=$(sum "$BOBHOME/trust")
+	rm "$lock"
+	ln -s "$PWD/planted" "$lock"
+	SMIMP_HOME="$BOBHOME" run -1 --separate-stderr smimp-trust set alice@example.org blocked
+	[ "$stderr" = "smimp-trust: '$lock' is a symbolic link: refusing to follow it" ]
+	[ ! -e planted ]
+	echo "not a lock" >planted
+	SMIMP_HOME="$BOBHOME" run -1 --separate-stderr smimp-trust set alice@example.org blocked
+	[ "$(cat planted)" = "not a lock" ]
+	rm "$lock"
+	: >"$lock"
+	chmod 622 "$lock"
+	SMIMP_HOME="$BOBHOME" run -1 --separate-stderr smimp-trust set alice@example.org blocked
+	[ "$stderr" = "smimp-trust: '$lock' is writable by group or others (mode 622); run chmod go-w '$lock'" ]
+	chmod 600 "$lock"
+	chown nobody "$lock"
+	SMIMP_HOME="$BOBHOME" run -1 --separate-stderr smimp-trust set alice@example.org blocked
+	[ "$stderr" = "smimp-trust: '$lock' belongs to uid $(id -u nobody), not to you: refusing to use it" ]
+	[ "$(sum "$BOBHOME/trust")" = "$before" ]
+}
+
+@test "the config file must be the user's and, in SMIMP_HOME, no symbolic link" {
+	seal msg >m.age
+	mkdir -p "$SMIMP_HOME"
+	cfg="$SMIMP_HOME/config"
+	printf 'resolve example.org=127.0.0.1:1\n' >real.conf
+	cp real.conf "$cfg"
+	chmod 646 "$cfg"
+	run -1 --separate-stderr smimp-send -i alice.key m.age
+	[ "$stderr" = "smimp-send: '$cfg' is writable by group or others (mode 646); run chmod go-w '$cfg'" ]
+	chmod 644 "$cfg"
+	chown nobody "$cfg"
+	run -1 --separate-stderr smimp-send -i alice.key m.age
+	[ "$stderr" = "smimp-send: '$cfg' belongs to uid $(id -u nobody), not to you: refusing to use it" ]
+	rm "$cfg"
+	ln -s "$PWD/real.conf" "$cfg"
+	run -1 --separate-stderr smimp-send -i alice.key m.age
+	[ "$stderr" = "smimp-send: '$cfg' is a symbolic link: refusing to follow it" ]
+	[ -z "$output" ]
+	# One named by SMIMP_CONFIG is the user's choice, link or not.
+	rm "$cfg"
+	ln -s real.conf named.conf
+	chown nobody real.conf
+	SMIMP_CONFIG=named.conf run -1 --separate-stderr smimp-send -i alice.key m.age
+	[ "$stderr" = "smimp-send: 'named.conf' belongs to uid $(id -u nobody), not to you: refusing to use it" ]
+	chown "$(id -u)" real.conf
+	SMIMP_CONFIG=named.conf run -75 --separate-stderr smimp-send -i alice.key m.age
+}
+
+@test "a Maildir that others can write to, or that is not the user's, is refused before anything is fetched" {
+	mkdir -m 700 mail
+	for d in mail mail/new mail/.Other mail/.Other/tmp; do
+		mkdir -p -m 700 "$d"
+		chmod 770 "$d"
+		SMIMP_HOME="$BOBHOME" run -1 --separate-stderr smimp-fetch -i bob.key -d mail --resolve example.net=127.0.0.1:1
+		[ "${stderr##*$'\n'}" = "smimp-fetch: '$d' is writable by group or others (mode 770); run chmod go-w '$d'" ]
+		chmod 700 "$d"
+	done
+	chown nobody mail/cur
+	SMIMP_HOME="$BOBHOME" run -1 --separate-stderr smimp-fetch -i bob.key -d mail --resolve example.net=127.0.0.1:1
+	[ "${stderr##*$'\n'}" = "smimp-fetch: 'mail/cur' belongs to uid $(id -u nobody), not to you: refusing to use it" ]
+	chown "$(id -u)" mail/cur
+	# All in order, the fetch goes on to the (closed) server.
+	SMIMP_HOME="$BOBHOME" run -75 --separate-stderr smimp-fetch -i bob.key -d mail --resolve example.net=127.0.0.1:1
+}
+
+# with_server: smimpd for example.org (see start_server) with accounts
+# for carol and dave there, dave's home $DAVEHOME trusting carol; its
+# pid in ./pid, stopped by teardown.
+with_server() {
+	make_cert
+	mkid carol carol@example.org
+	mkid dave dave@example.org
+	smimpd --data data --domain example.org adduser carol@example.org carol.pub
+	smimpd --data data --domain example.org adduser dave@example.org dave.pub
+	start_server
+	export SMIMP_RESOLVE="example.org=127.0.0.1:$PORT" SMIMP_CACERT="$PWD/cert.pem"
+	DAVEHOME="$BATS_TEST_TMPDIR/davehome"
+	trust_as "$DAVEHOME" carol.pub known
+}
+
+teardown() {
+	[ -f "$BATS_TEST_TMPDIR/pid" ] || return 0
+	kill -TERM "$(cat "$BATS_TEST_TMPDIR/pid")" 2>/dev/null || true
+	for _ in $(seq 150); do kill -0 "$(cat "$BATS_TEST_TMPDIR/pid")" 2>/dev/null || break; sleep 0.1; done
+	return 0
+}
+
+fetch_dave() { SMIMP_HOME="$DAVEHOME" smimp-fetch -i dave.key -d mail "$@"; }
+
+@test "smimp-fetch opens .smimp-pending without following a symbolic link" {
+	with_server
+	smimp-seal -i carol.key -r dave.pub msg >m.age
+	smimp-send -i carol.key m.age >/dev/null
+	mkdir -m 700 mail
+	echo "dave's notes" >notes
+	ln -s "$PWD/notes" mail/.smimp-pending
+	run -1 --separate-stderr fetch_dave
+	[ "${stderr##*$'\n'}" = "smimp-fetch: 'mail/.smimp-pending' is a symbolic link: refusing to follow it" ]
+	[ "$(cat notes)" = "dave's notes" ]
+	# Nothing was filed or acknowledged: it all comes with the link gone.
+	[ -z "$(find mail -type f)" ]
+	rm mail/.smimp-pending
+	run -0 --separate-stderr fetch_dave
+	[ "$stderr" = "smimp-fetch: 1 fetched: 1 to the inbox, 0 to Other, 0 dropped" ]
+	[ "$(cat notes)" = "dave's notes" ]
+}
+
+@test "smimp-fetch makes its files in tmp/ anew, never writing through what is there" {
+	with_server
+	smimp-seal -i carol.key -r dave.pub msg >m.age
+	smimp-send -i carol.key m.age >/dev/null
+	# The file a message is spooled to is named by its BLAKE2b: whoever
+	# knows the message can put something there first.
+	name=$(b2sum -l 128 m.age | cut -c1-32).smimp
+	mkdir -p -m 700 mail/tmp
+	echo "dave's notes" >notes
+	ln notes "mail/tmp/$name"
+	run -0 --separate-stderr fetch_dave
+	[ "$stderr" = "smimp-fetch: 1 fetched: 1 to the inbox, 0 to Other, 0 dropped" ]
+	[ "$(cat notes)" = "dave's notes" ]
+	[ "$(stat -c %h notes)" = 1 ]
+	cmp m.age "mail/new/$name"
+}
+
+@test "the default identity in SMIMP_HOME is not followed through a symbolic link" {
+	seal msg >m.age
+	ln -s "$PWD/bob.key" "$BOBHOME/identity.key"
+	ln -s "$PWD/bob.pub" "$BOBHOME/identity.pub"
+	SMIMP_HOME="$BOBHOME" run -1 --separate-stderr smimp-open m.age
+	[ "$stderr" = "smimp-open: '$BOBHOME/identity.key' is a symbolic link: refusing to follow it" ]
+	[ -z "$output" ]
+	# Named with -i, a key may be a link: the user chose it.
+	SMIMP_HOME="$BOBHOME" run -0 --separate-stderr smimp-open -i "$BOBHOME/identity.key" m.age
+	[ "$output" = "$(cat msg)" ]
+}
