@@ -420,26 +420,7 @@ fail:
 int
 open_private(const char *path, struct smimp_err *err)
 {
-	struct stat st;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
-		    path);
-	if (fstat(fd, &st) != 0) {
-		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot stat '%s'", path);
-		close(fd);
-		return -1;
-	}
-	if ((st.st_mode & 077) != 0) {
-		smimp_err_set(err, SMIMP_EXIT_FAIL,
-		    "'%s' is accessible by others (mode %03o); run chmod 600 "
-		    "'%s'", path, (unsigned)(st.st_mode & 0777), path);
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return file_open(path, O_RDONLY, FILE_PRIVATE, err);
 }
 
 int

@@ -47,7 +47,10 @@ int fd_read_into(int fd, const char *name, size_t cap, unsigned char *buf,
 int file_open(const char *path, int flags, unsigned how,
     struct smimp_err *err);
 
-/* Open a secret file, refusing one that group or others can access. */
+/*
+ * Open a secret file (a key, a passphrase): a regular file that group and
+ * others cannot access.
+ */
 int open_private(const char *path, struct smimp_err *err);
 
 /* file_read_all through file_open(path, O_RDONLY, how). */

@@ -495,11 +495,17 @@ passphrase_from_file(const char *file, char *buf, size_t cap, size_t *len,
 {
 	int fd, r;
 
-	fd = strcmp(file, "-") == 0 ? dup(STDIN_FILENO) :
-	    open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL,
-		    "cannot open passphrase file '%s'", file);
+	/* A passphrase file is a secret as a key is, and no FIFO. */
+	if (strcmp(file, "-") == 0) {
+		fd = dup(STDIN_FILENO);
+		if (fd < 0)
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "cannot read the passphrase from stdin");
+	} else {
+		fd = open_private(file, err);
+		if (fd < 0)
+			return -1;
+	}
 	r = read_line_fd(fd, buf, cap, len);
 	close(fd);
 	if (r == -2)

@@ -212,10 +212,9 @@ assert_nothing_released() {
 }
 
 @test "open refuses a loose key file and a wrong passphrase" {
-	echo 'pass phrase' >pass
+	(umask 077; echo 'pass phrase' >pass; echo 'not it' >wrong)
 	smimp-keygen -u dave@example.org -o dave --passphrase-file pass >/dev/null 2>&1
 	echo hi | smimp-seal -i alice.key -r dave.pub >m.age
-	echo 'not it' >wrong
 	run -1 --separate-stderr smimp-open -i dave.key --passphrase-file wrong -o out m.age
 	[ "$stderr" = "smimp-open: 'dave.key': wrong passphrase" ]
 	assert_nothing_released

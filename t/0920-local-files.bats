@@ -318,3 +318,56 @@ fetch_dave() { SMIMP_HOME="$DAVEHOME" smimp-fetch -i dave.key -d mail "$@"; }
 	SMIMP_HOME="$BOBHOME" run -0 --separate-stderr smimp-open -i "$BOBHOME/identity.key" m.age
 	[ "$output" = "$(cat msg)" ]
 }
+
+@test "a passphrase file that others can read is refused, as a key file is; - is stdin" {
+	(umask 077; echo 'pass phrase' >pass)
+	smimp-keygen -u carol@example.com -o carol --passphrase-file pass >/dev/null 2>&1
+	echo hi | smimp-seal -i alice.key -r carol.pub >m.age
+	chmod 644 pass
+	run -1 --separate-stderr smimp-open -i carol.key --passphrase-file pass -o out m.age
+	[ "$stderr" = "smimp-open: 'pass' is accessible by others (mode 644); run chmod 600 'pass'" ]
+	SMIMP_PASSPHRASE_FILE=pass run -1 --separate-stderr smimp-keygen --export-age -i carol.key
+	[ "$stderr" = "smimp-keygen: 'pass' is accessible by others (mode 644); run chmod 600 'pass'" ]
+	[ -z "$output" ]
+	[ ! -e out ]
+	run -4 --separate-stderr smimp-open -i carol.key --accept-unknown --passphrase-file - -o out m.age <pass
+	[ "$(cat out)" = hi ]
+	chmod 600 pass
+	run -0 --separate-stderr smimp-keygen --export-age -i carol.key --passphrase-file pass
+}
+
+@test "key, passphrase, trust store, config and CA paths that are FIFOs or devices are refused, never waited on" {
+	(umask 077; echo 'pass phrase' >pass)
+	smimp-keygen -u carol@example.com -o carol --passphrase-file pass >/dev/null 2>&1
+	seal msg >m.age
+	mkfifo fifo
+	fifo="'fifo' is a FIFO, not a regular file: refusing to use it"
+	run -1 --separate-stderr timeout 10 smimp-open -i fifo m.age
+	[ "$stderr" = "smimp-open: $fifo" ]
+	run -1 --separate-stderr timeout 10 smimp-keygen --export-age -i /dev/zero
+	[ "$stderr" = "smimp-keygen: '/dev/zero' is a character device, not a regular file: refusing to use it" ]
+	run -1 --separate-stderr timeout 10 smimp-seal -i carol.key --passphrase-file fifo -r bob.pub msg
+	[ "$stderr" = "smimp-seal: $fifo" ]
+	SMIMP_PASSPHRASE_FILE=fifo run -1 --separate-stderr timeout 10 smimp-keygen --export-age -i carol.key
+	[ "$stderr" = "smimp-keygen: $fifo" ]
+	[ -z "$output" ]
+	run -1 --separate-stderr timeout 10 smimp-send -i alice.key --cacert fifo --resolve example.org=127.0.0.1:1 m.age
+	[ "$stderr" = "smimp-send: $fifo" ]
+	SMIMP_CACERT=fifo run -1 --separate-stderr timeout 10 smimp-fetch -i bob.key -d mail --resolve example.net=127.0.0.1:1
+	[ "${stderr##*$'\n'}" = "smimp-fetch: $fifo" ]
+	SMIMP_CONFIG=fifo run -1 --separate-stderr timeout 10 smimp-send -i alice.key m.age
+	[ "$stderr" = "smimp-send: $fifo" ]
+	mkdir -p "$SMIMP_HOME"
+	mkfifo "$SMIMP_HOME/config"
+	run -1 --separate-stderr timeout 10 smimp-send -i alice.key m.age
+	[ "$stderr" = "smimp-send: '$SMIMP_HOME/config' is a FIFO, not a regular file: refusing to use it" ]
+	rm "$SMIMP_HOME/config"
+	mv "$BOBHOME/trust" trust.saved
+	mkfifo "$BOBHOME/trust"
+	SMIMP_HOME="$BOBHOME" run -1 --separate-stderr timeout 10 smimp-open -i bob.key m.age
+	[ "$stderr" = "smimp-open: '$BOBHOME/trust' is a FIFO, not a regular file: refusing to use it" ]
+	[ -z "$output" ]
+	SMIMP_HOME="$BOBHOME" run -1 --separate-stderr timeout 10 smimp-trust list
+	[ "$stderr" = "smimp-trust: '$BOBHOME/trust' is a FIFO, not a regular file: refusing to use it" ]
+	[ -p fifo ] && [ -p "$BOBHOME/trust" ]
+}
