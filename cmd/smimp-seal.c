@@ -166,19 +166,20 @@ seal(const struct seal_opts *o, struct smimp_err *err)
 	int in = STDIN_FILENO, ret = -1;
 
 	memset(&id, 0, sizeof(id));
-	memset(&of, 0, sizeof(of));
-	of.fd = -1;
-	if (resolve_all(o, rcpts, err) != 0)
+	/* A refused OUT is said first: before a pin, before a passphrase. */
+	if (outfile_open(&of, o->output, err) != 0)
 		return -1;
+	if (resolve_all(o, rcpts, err) != 0)
+		goto out;
 	if (o->input != NULL && strcmp(o->input, "-") != 0) {
 		in = open(o->input, O_RDONLY | O_CLOEXEC);
-		if (in < 0)
-			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
-			    "cannot open '%s'", o->input);
+		if (in < 0) {
+			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
+			    o->input);
+			goto out;
+		}
 	}
-	/* A refused OUT is said before any passphrase is asked for. */
-	if (outfile_open(&of, o->output, err) != 0 ||
-	    identity_load(&id, o->identity, &src, 1, err) != 0)
+	if (identity_load(&id, o->identity, &src, 1, err) != 0)
 		goto out;
 	memset(&p, 0, sizeof(p));
 	p.sender = &id.sk;

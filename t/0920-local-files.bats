@@ -371,3 +371,14 @@ fetch_dave() { SMIMP_HOME="$DAVEHOME" smimp-fetch -i dave.key -d mail "$@"; }
 	[ "$stderr" = "smimp-trust: '$BOBHOME/trust' is a FIFO, not a regular file: refusing to use it" ]
 	[ -p fifo ] && [ -p "$BOBHOME/trust" ]
 }
+
+@test "a refused -o OUT is said before a recipient is looked up and pinned" {
+	with_server
+	mkfifo fifo
+	run -1 --separate-stderr timeout 10 smimp-seal -i carol.key -r dave@example.org -o fifo msg
+	[ "$stderr" = "smimp-seal: 'fifo' is a FIFO, not a regular file: refusing to replace it" ]
+	[ ! -e "$SMIMP_HOME/trust" ]
+	run -0 --separate-stderr smimp-seal -i carol.key -r dave@example.org -o m.age msg
+	[[ "$stderr" == "smimp-seal: pinned dave@example.org, fingerprint "* ]]
+	[ -s "$SMIMP_HOME/trust" ]
+}
