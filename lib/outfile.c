@@ -112,8 +112,12 @@ link_fd(int fd, const char *dst)
 	(void)snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	if (linkat(AT_FDCWD, proc, AT_FDCWD, dst, AT_SYMLINK_FOLLOW) == 0)
 		return 0;
-	if (errno != ENOENT || access("/proc/self/fd", F_OK) == 0)
+	if (errno != ENOENT)
 		return -1;
+	if (access("/proc/self/fd", F_OK) == 0) {
+		errno = ENOENT;		/* dst's directory is gone */
+		return -1;
+	}
 	/* No /proc: by the descriptor itself (CAP_DAC_READ_SEARCH). */
 	return linkat(fd, "", AT_FDCWD, dst, AT_EMPTY_PATH);
 }
@@ -148,7 +152,7 @@ static int
 copy_into_place(struct outfile *of, struct smimp_err *err)
 {
 	char tmp[PATH_MAX], name[PATH_MAX + 2];
-	int fd;
+	int fd, synced;
 
 	fd = tmpfile_beside(of->path, tmp, sizeof(tmp), err);
 	if (fd < 0)
@@ -156,7 +160,8 @@ copy_into_place(struct outfile *of, struct smimp_err *err)
 	(void)snprintf(name, sizeof(name), "'%s'", tmp);
 	if (fd_copy(of->fd, fd, name, err) != 0)
 		goto fail;
-	if (fsync(fd) != 0 || close(fd) != 0) {
+	synced = fsync(fd);
+	if (close(fd) != 0 || synced != 0) {
 		fd = -1;
 		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'", tmp);
 		goto fail;
