@@ -155,6 +155,9 @@ parse_args(int argc, char **argv, struct keygen_opts *o)
 		return usage_error("an address is needed: -u ADDRESS");
 	if (o->mode != MODE_GENERATE && (o->address || o->prefix))
 		return usage_error("-u and -o only go with key generation");
+	if (o->prefix != NULL && strcmp(o->prefix, "-") == 0)
+		return usage_error("-o names the prefix of three files, so it "
+		    "cannot be standard output");
 	return 0;
 }
 

@@ -1,8 +1,9 @@
 /*
  * smimp-open - sealed message in, plaintext out, only once it decrypts,
  * its signature verifies and it was addressed to us.  The body is
- * spooled to a private file and released only then, so no unverified
- * byte ever reaches the output (EFAIL).  Reports the sender, its
+ * spooled to a private file with no name and released only then, so no
+ * unverified byte ever reaches the output (EFAIL), not even a file that
+ * a killed command leaves behind.  Reports the sender, its
  * fingerprint and its tier in the trust store on stderr.
  */
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include "fileio.h"
 #include "identity.h"
 #include "message.h"
+#include "outfile.h"
 #include "trust.h"
 #include "cmd.h"
 #include "banned.h"
@@ -84,6 +86,8 @@ parse_args(int argc, char **argv, struct open_opts *o)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (o->headers && o->json)
 		return usage_error("--headers and --json exclude each other");
+	if (o->output != NULL && strcmp(o->output, "-") == 0)
+		o->output = NULL;	/* standard output */
 	return 0;
 }
 
@@ -98,126 +102,56 @@ is_dev_null(int fd)
 }
 
 /*
- * A private spool: beside OUT (to rename into place) or in TMPDIR.
- * -1 with no error when the body can be discarded (stdout is /dev/null).
+ * Where the body waits for its signature, with no name anywhere: for a
+ * plain -o, OUT itself, named only once released; else a spool in
+ * TMPDIR.  -1 with no error when it can be discarded (stdout is
+ * /dev/null).
  */
 static int
-open_spool(const struct open_opts *o, char *tmp, size_t cap,
+open_spool(const struct open_opts *o, const struct outfile *of,
     struct smimp_err *err)
 {
-	const char *dir = getenv("TMPDIR");
-	int fd;
-
-	tmp[0] = '\0';
 	if (o->output != NULL && !o->json && !o->headers)
-		return tmpfile_beside(o->output, tmp, cap, err);
+		return of->fd;
 	if (o->output == NULL && is_dev_null(STDOUT_FILENO))
 		return -1;
-	if (dir == NULL || dir[0] == '\0')
-		dir = "/tmp";
-	if ((size_t)snprintf(tmp, cap, "%s/smimp-open.XXXXXX", dir) >= cap)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "TMPDIR too long");
-	fd = mkstemp(tmp);
-	if (fd < 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL,
-		    "cannot create a spool file in '%s'", dir);
-	(void)unlink(tmp);
-	tmp[0] = '\0';
-	return fd;
+	return spool_open(err);
 }
 
-static int
-copy_fd(int from, int to, struct smimp_err *err)
-{
-	static unsigned char buf[256 * 1024];
-	ssize_t n;
-
-	if (lseek(from, 0, SEEK_SET) != 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read spool");
-	for (;;) {
-		n = read(from, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
-			    "cannot read spool");
-		if (n == 0)
-			return 0;
-		if (fd_write_all(to, buf, (size_t)n) != 0)
-			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
-			    "cannot write the output");
-	}
-}
-
-/* Write what the user asked for: body, headers and body, or JSON. */
+/* Write what the user asked for (body, headers and body, or JSON). */
 static int
 release(const struct open_opts *o, const struct msg_meta *meta,
-    const char *tier, int spool, struct smimp_err *err)
+    const char *tier, int spool, struct outfile *of, struct smimp_err *err)
 {
 	char *json = NULL;
-	char tmp[PATH_MAX];
-	int out = STDOUT_FILENO, ret = -1;
+	int ret = -1;
 
-	tmp[0] = '\0';
-	if (o->output != NULL && (o->json || o->headers)) {
-		out = tmpfile_beside(o->output, tmp, sizeof(tmp), err);
-		if (out < 0)
-			return -1;
-	}
+	if (of->kind != OUTFILE_STDOUT && spool == of->fd)
+		return outfile_commit(of, err);	/* the body is OUT */
 	if (o->json) {
 		json = msg_meta_json(meta, tier, spool, err);
 		if (json == NULL)
 			goto out;
-		if (fd_write_all(out, json, strlen(json)) != 0 ||
-		    fd_write_all(out, "\n", 1) != 0) {
+		if (fd_write_all(of->fd, json, strlen(json)) != 0 ||
+		    fd_write_all(of->fd, "\n", 1) != 0) {
 			smimp_err_sys(err, SMIMP_EXIT_FAIL,
 			    "cannot write the output");
 			goto out;
 		}
 	} else {
-		if (o->headers && (fd_write_all(out, meta->header_text,
-		    meta->header_len) != 0 || fd_write_all(out, "\n", 1))) {
+		if (o->headers && (fd_write_all(of->fd, meta->header_text,
+		    meta->header_len) != 0 || fd_write_all(of->fd, "\n", 1))) {
 			smimp_err_sys(err, SMIMP_EXIT_FAIL,
 			    "cannot write the output");
 			goto out;
 		}
-		if (copy_fd(spool, out, err) != 0)
+		if (fd_copy(spool, of->fd, "the output", err) != 0)
 			goto out;
 	}
-	if (tmp[0] != '\0') {
-		if (close(out) != 0) {
-			out = -1;
-			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'",
-			    o->output);
-			goto out;
-		}
-		out = -1;
-		ret = file_commit(tmp, o->output, 1, err);
-		tmp[0] = '\0';
-		goto out;
-	}
-	ret = 0;
+	ret = outfile_commit(of, err);
 out:
-	if (tmp[0] != '\0') {
-		(void)unlink(tmp);
-		if (out >= 0)
-			close(out);
-	}
 	free(json);
 	return ret;
-}
-
-/*
- * Rename the spool onto OUT: the plain -o case.  Like cp(1), the output
- * is not forced to disk; it appears whole or not at all.
- */
-static int
-commit_spool(const struct open_opts *o, char *tmp, struct smimp_err *err)
-{
-	if (file_commit(tmp, o->output, 1, err) != 0)
-		return -1;
-	tmp[0] = '\0';
-	return 0;
 }
 
 static int
@@ -227,24 +161,28 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	struct trust_store ts;
 	struct msg_meta meta;
 	struct identity id;
+	struct outfile of;
 	enum trust_tier tier = TIER_UNKNOWN;
-	char tmp[PATH_MAX], home[PATH_MAX], fp[FINGERPRINT_STRLEN];
+	char home[PATH_MAX], fp[FINGERPRINT_STRLEN];
 	int in = STDIN_FILENO, spool = -1, ret = -1, opened = 0;
 
-	tmp[0] = '\0';
 	memset(&ts, 0, sizeof(ts));
 	memset(&id, 0, sizeof(id));
+	memset(&of, 0, sizeof(of));
+	of.fd = -1;
 	if (o->input != NULL && strcmp(o->input, "-") != 0) {
 		in = open(o->input, O_RDONLY | O_CLOEXEC);
 		if (in < 0)
 			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
 			    "cannot open '%s'", o->input);
 	}
-	if (smimp_home(home, sizeof(home), err) != 0 ||
+	/* A refused OUT is said before any passphrase is asked for. */
+	if (outfile_open(&of, o->output, err) != 0 ||
+	    smimp_home(home, sizeof(home), err) != 0 ||
 	    trust_load(&ts, home, err) != 0 ||
 	    identity_load(&id, o->identity, &src, 0, err) != 0)
 		goto out;
-	spool = open_spool(o, tmp, sizeof(tmp), err);
+	spool = open_spool(o, &of, err);
 	if (spool < 0 && err->code != SMIMP_EXIT_OK)
 		goto out;
 	if (message_open(&id.sk, in, spool, &ts, &meta, err) != 0)
@@ -258,17 +196,16 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 		    meta.from, fp, trust_tier_name(tier));
 	if (trust_may_release(tier, meta.from, o->accept_unknown, err) != 0)
 		goto out;
-	if (spool >= 0 && (tmp[0] != '\0' ? commit_spool(o, tmp, err) :
-	    release(o, &meta, trust_tier_name(tier), spool, err)))
+	if (spool >= 0 && release(o, &meta, trust_tier_name(tier), spool, &of,
+	    err) != 0)
 		goto out;
 	ret = 0;
 	if (tier == TIER_UNKNOWN)
 		smimp_err_set(err, SMIMP_EXIT_UNTRUSTED, "%s", "unknown sender");
 out:
-	if (tmp[0] != '\0')
-		(void)unlink(tmp);
-	if (spool >= 0)
+	if (spool >= 0 && (of.kind == OUTFILE_STDOUT || spool != of.fd))
 		close(spool);
+	outfile_close(&of);
 	if (in != STDIN_FILENO)
 		close(in);
 	if (opened)

@@ -18,6 +18,7 @@
 #include "identity.h"
 #include "lookup.h"
 #include "message.h"
+#include "outfile.h"
 #include "trust.h"
 #include "cmd.h"
 #include "banned.h"
@@ -170,26 +171,25 @@ seal(const struct seal_opts *o, struct smimp_err *err)
 	struct passphrase_source src = { o->passphrase_file, isatty(0) };
 	struct seal_params p;
 	struct identity id;
-	char tmp[PATH_MAX];
-	int in = STDIN_FILENO, out = STDOUT_FILENO, ret = -1;
+	struct outfile of;
+	int in = STDIN_FILENO, ret = -1;
 
-	tmp[0] = '\0';
 	memset(&id, 0, sizeof(id));
-	if (resolve_all(o, rcpts, err) != 0)
+	/* A refused OUT is said first: before a pin, before a passphrase. */
+	if (outfile_open(&of, o->output, err) != 0)
 		return -1;
+	if (resolve_all(o, rcpts, err) != 0)
+		goto out;
 	if (o->input != NULL && strcmp(o->input, "-") != 0) {
 		in = open(o->input, O_RDONLY | O_CLOEXEC);
-		if (in < 0)
-			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
-			    "cannot open '%s'", o->input);
+		if (in < 0) {
+			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
+			    o->input);
+			goto out;
+		}
 	}
 	if (identity_load(&id, o->identity, &src, 1, err) != 0)
 		goto out;
-	if (o->output != NULL && strcmp(o->output, "-") != 0) {
-		out = tmpfile_beside(o->output, tmp, sizeof(tmp), err);
-		if (out < 0)
-			goto out;
-	}
 	memset(&p, 0, sizeof(p));
 	p.sender = &id.sk;
 	p.sender_log = &id.log;
@@ -201,30 +201,13 @@ seal(const struct seal_opts *o, struct smimp_err *err)
 	p.thread_id = o->thread_id;
 	p.in_reply_to = o->in_reply_to;
 	p.armor = o->armor;
-	if (message_seal(&p, in, out, NULL, 0, err) != 0)
+	/* OUT appears whole or not at all. */
+	if (message_seal(&p, in, of.fd, NULL, 0, err) != 0 ||
+	    outfile_commit(&of, err) != 0)
 		goto out;
-	/* OUT appears whole or not at all (not forced to disk, as cp). */
-	if (tmp[0] != '\0') {
-		if (close(out) != 0) {
-			out = -1;
-			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'",
-			    o->output);
-			goto out;
-		}
-		out = -1;
-		if (file_commit(tmp, o->output, 1, err) != 0) {
-			tmp[0] = '\0';
-			goto out;
-		}
-		tmp[0] = '\0';
-	}
 	ret = 0;
 out:
-	if (tmp[0] != '\0') {
-		(void)unlink(tmp);
-		if (out >= 0)
-			close(out);
-	}
+	outfile_close(&of);
 	if (in != STDIN_FILENO)
 		close(in);
 	identity_release(&id);

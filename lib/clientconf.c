@@ -92,6 +92,7 @@ clientconf_load(struct clientconf *c, struct smimp_err *err)
 	char *line, *next;
 	size_t len, lineno = 0;
 	const char *cfg = env("SMIMP_CONFIG");
+	unsigned how = FILE_OWNED;	/* a named one may be a symlink */
 	int ret = 0;
 
 	clientconf_from_env(&c->remote);
@@ -105,8 +106,9 @@ clientconf_load(struct clientconf *c, struct smimp_err *err)
 		if (access(path, F_OK) != 0)
 			return 0;	/* no config file: fine */
 		cfg = path;
+		how |= FILE_NOFOLLOW;
 	}
-	if (file_read_all(cfg, 64 * 1024, &buf, &len, err) != 0)
+	if (file_read_checked(cfg, how, 64 * 1024, &buf, &len, err) != 0)
 		return -1;
 	for (line = (char *)buf; line != NULL && ret == 0; line = next) {
 		next = strchr(line, '\n');

@@ -174,11 +174,10 @@ pending_open(struct fetch_ctx *fc, struct smimp_err *err)
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", fc->dir,
 	    PENDING_FILE) >= sizeof(path))
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
-	fc->pending_fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC,
-	    0600);
+	fc->pending_fd = file_open(path, O_RDWR | O_APPEND, FILE_CREATE |
+	    FILE_NOFOLLOW | FILE_OWNED, err);
 	if (fc->pending_fd < 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
-		    path);
+		return -1;
 	return fd_read_all(fc->pending_fd, path, PENDING_MAX, &fc->pending,
 	    &fc->pending_len, err);
 }

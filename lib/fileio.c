@@ -14,6 +14,9 @@
 #include "fileio.h"
 #include "banned.h"
 
+/* What fd_copy moves at a time. */
+#define COPY_CHUNK	(64 * 1024)
+
 int
 fd_write_all(int fd, const void *buf, size_t len)
 {
@@ -31,6 +34,40 @@ fd_write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int
+fd_copy(int from, int to, const char *to_name, struct smimp_err *err)
+{
+	unsigned char *buf;
+	ssize_t n;
+	int ret = -1;
+
+	if (lseek(from, 0, SEEK_SET) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read spool");
+	buf = malloc(COPY_CHUNK);
+	if (buf == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	for (;;) {
+		n = read(from, buf, COPY_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read spool");
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (fd_write_all(to, buf, (size_t)n) != 0) {
+			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write %s",
+			    to_name);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	free(buf);
+	return ret;
 }
 
 int
@@ -59,12 +96,12 @@ out:
 }
 
 int
-tmpfile_beside(const char *path, char *tmp, size_t cap,
-    struct smimp_err *err)
+name_beside(const char *path, char *tmp, size_t cap,
+    int (*make)(const char *, void *), void *arg, struct smimp_err *err)
 {
 	unsigned char rnd[6];
 	char hex[13];
-	int fd, tries;
+	int r, tries;
 
 	for (tries = 0; tries < 16; tries++) {
 		randombytes_buf(rnd, sizeof(rnd));
@@ -72,16 +109,81 @@ tmpfile_beside(const char *path, char *tmp, size_t cap,
 		if ((size_t)snprintf(tmp, cap, "%s.tmp.%s", path, hex) >= cap)
 			return smimp_err_set(err, SMIMP_EXIT_FAIL,
 			    "path too long: '%.80s'", path);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-		    O_CLOEXEC, 0600);
-		if (fd >= 0)
-			return fd;
+		r = make(tmp, arg);
+		if (r >= 0)
+			return r;
 		if (errno != EEXIST)
 			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
 			    "cannot create '%s'", tmp);
 	}
+	tmp[0] = '\0';
 	return smimp_err_set(err, SMIMP_EXIT_FAIL,
 	    "cannot create a temporary file beside '%s'", path);
+}
+
+static int
+create_private(const char *name, void *arg)
+{
+	(void)arg;
+	return open(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+}
+
+int
+tmpfile_beside(const char *path, char *tmp, size_t cap,
+    struct smimp_err *err)
+{
+	return name_beside(path, tmp, cap, create_private, NULL, err);
+}
+
+const char *
+file_kind(mode_t mode)
+{
+	static const struct {
+		mode_t type;
+		const char *name;
+	} kinds[] = {
+		{ S_IFREG, "a regular file" },
+		{ S_IFDIR, "a directory" },
+		{ S_IFCHR, "a character device" },
+		{ S_IFBLK, "a block device" },
+		{ S_IFIFO, "a FIFO" },
+		{ S_IFSOCK, "a socket" },
+		{ S_IFLNK, "a symbolic link" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if ((mode & S_IFMT) == kinds[i].type)
+			return kinds[i].name;
+	return "a special file";
+}
+
+/*
+ * What is at path (follow: through a symbolic link) must be of type want
+ * (S_IFREG, S_IFDIR), named what in the refusal: 1 with it in st, 0 when
+ * nothing is there, -1 when something else is.
+ */
+static int
+inspect(const char *path, int follow, mode_t want, const char *what,
+    struct stat *st, struct smimp_err *err)
+{
+	if ((follow ? stat(path, st) : lstat(path, st)) != 0)
+		return errno == ENOENT ? 0 : smimp_err_sys(err,
+		    SMIMP_EXIT_FAIL, "cannot inspect '%s'", path);
+	if ((st->st_mode & S_IFMT) == want)
+		return 1;
+	return smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' is %s, not %s",
+	    path, file_kind(st->st_mode), what);
+}
+
+int
+file_check_regular(const char *path, struct smimp_err *err)
+{
+	struct stat st;
+
+	return inspect(path, 0, S_IFREG, "a regular file: refusing to "
+	    "replace it", &st, err) < 0 ? -1 : 0;
 }
 
 int
@@ -89,6 +191,11 @@ file_commit(const char *tmp, const char *path, int replace,
     struct smimp_err *err)
 {
 	if (replace) {
+		/* Only a regular file is ever replaced, never a device. */
+		if (file_check_regular(path, err) != 0) {
+			(void)unlink(tmp);
+			return -1;
+		}
 		if (rename(tmp, path) != 0) {
 			smimp_err_sys(err, SMIMP_EXIT_FAIL,
 			    "cannot rename onto '%s'", path);
@@ -227,29 +334,116 @@ file_read_all(const char *path, size_t cap, unsigned char **out,
 	return ret;
 }
 
+/*
+ * The user's (or root's: root can do anything anyway) and writable by
+ * no one else, or another user could swap it for his own.
+ */
+static int
+check_owned(const char *path, const struct stat *st, struct smimp_err *err)
+{
+	if (st->st_uid != geteuid() && st->st_uid != 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' belongs to "
+		    "uid %u, not to you: refusing to use it", path,
+		    (unsigned)st->st_uid);
+	if ((st->st_mode & 022) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' is writable "
+		    "by group or others (mode %03o); run chmod go-w '%s'",
+		    path, (unsigned)(st->st_mode & 0777), path);
+	return 0;
+}
+
+/* Open, creating exclusively if asked; never blocking, on no FIFO. */
+static int
+open_nonblock(const char *path, int flags, unsigned how)
+{
+	int fd, tries;
+
+	flags |= O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+	if (how & FILE_NOFOLLOW)
+		flags |= O_NOFOLLOW;
+	for (tries = 0; tries < 8; tries++) {
+		/* O_EXCL also refuses a symbolic link in the way. */
+		if (how & FILE_CREATE) {
+			fd = open(path, flags | O_CREAT | O_EXCL, 0600);
+			if (fd >= 0 || errno != EEXIST)
+				return fd;
+		}
+		fd = open(path, flags);
+		/* Removed since we found it there: create it after all. */
+		if (fd >= 0 || errno != ENOENT || !(how & FILE_CREATE))
+			return fd;
+	}
+	return -1;
+}
+
 int
-open_private(const char *path, struct smimp_err *err)
+file_open(const char *path, int flags, unsigned how, struct smimp_err *err)
 {
 	struct stat st;
-	int fd;
+	int fd, fl;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open_nonblock(path, flags, how);
+	if (fd < 0 && errno == ELOOP && (how & FILE_NOFOLLOW))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' is a symbolic "
+		    "link: refusing to follow it", path);
 	if (fd < 0)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
 		    path);
 	if (fstat(fd, &st) != 0) {
 		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot stat '%s'", path);
-		close(fd);
-		return -1;
+		goto fail;
 	}
-	if ((st.st_mode & 077) != 0) {
+	if (!S_ISREG(st.st_mode)) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' is %s, not a regular "
+		    "file: refusing to use it", path, file_kind(st.st_mode));
+		goto fail;
+	}
+	if ((how & FILE_PRIVATE) && (st.st_mode & 077) != 0) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL,
 		    "'%s' is accessible by others (mode %03o); run chmod 600 "
 		    "'%s'", path, (unsigned)(st.st_mode & 0777), path);
-		close(fd);
-		return -1;
+		goto fail;
+	}
+	if ((how & FILE_OWNED) && check_owned(path, &st, err) != 0)
+		goto fail;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'", path);
+		goto fail;
 	}
 	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+int
+open_private(const char *path, struct smimp_err *err)
+{
+	return file_open(path, O_RDONLY, FILE_PRIVATE, err);
+}
+
+int
+file_read_checked(const char *path, unsigned how, size_t cap,
+    unsigned char **out, size_t *len, struct smimp_err *err)
+{
+	int fd, ret;
+
+	fd = file_open(path, O_RDONLY, how, err);
+	if (fd < 0)
+		return -1;
+	ret = fd_read_all(fd, path, cap, out, len, err);
+	close(fd);
+	return ret;
+}
+
+int
+dir_check_owned(const char *path, struct smimp_err *err)
+{
+	struct stat st;
+	int r = inspect(path, 1, S_IFDIR, "a directory", &st, err);
+
+	return r <= 0 ? r : check_owned(path, &st, err);
 }
 
 int
@@ -293,5 +487,5 @@ smimp_home(char *out, size_t cap, struct smimp_err *err)
 	if (n < 0 || (size_t)n >= cap)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL,
 		    "SMIMP_HOME is too long");
-	return 0;
+	return dir_check_owned(out, err);
 }

@@ -30,16 +30,62 @@ int fd_read_all(int fd, const char *name, size_t cap, unsigned char **out,
 int fd_read_into(int fd, const char *name, size_t cap, unsigned char *buf,
     size_t *len, struct smimp_err *err);
 
-/* Open a secret file, refusing one that group or others can access. */
+/*
+ * How file_open treats what it finds at a path.  Whatever the flags it
+ * never blocks and takes nothing but a regular file: a FIFO that nobody
+ * writes to would hang the command, and a device is no file of ours.
+ */
+#define FILE_NOFOLLOW	0x01	/* refuse a symbolic link (O_NOFOLLOW) */
+#define FILE_CREATE	0x02	/* if absent, create it exclusively, 0600 */
+#define FILE_PRIVATE	0x04	/* a secret: no access for group or others */
+#define FILE_OWNED	0x08	/* the user's (or root's), no one else's to write */
+
+/*
+ * Open path with flags (O_RDONLY, O_RDWR, O_APPEND; O_CLOEXEC is added)
+ * as how says; on a refusal the message names the path and the reason.
+ */
+int file_open(const char *path, int flags, unsigned how,
+    struct smimp_err *err);
+
+/*
+ * Open a secret file (a key, a passphrase): a regular file that group and
+ * others cannot access.
+ */
 int open_private(const char *path, struct smimp_err *err);
+
+/* file_read_all through file_open(path, O_RDONLY, how). */
+int file_read_checked(const char *path, unsigned how, size_t cap,
+    unsigned char **out, size_t *len, struct smimp_err *err);
+
+/*
+ * A directory the user keeps things in (SMIMP_HOME, a Maildir) must be
+ * the user's (or root's) and writable by no one else, as ssh's
+ * StrictModes asks: else another user could swap or plant files in it.
+ * An absent one passes: it will be made 0700.
+ */
+int dir_check_owned(const char *path, struct smimp_err *err);
 
 /* Write all of buf to fd, retrying short writes and EINTR. */
 int fd_write_all(int fd, const void *buf, size_t len);
+
+/*
+ * Copy all of from, from its start, to to (named to_name in messages),
+ * in 64 KiB chunks.
+ */
+int fd_copy(int from, int to, const char *to_name, struct smimp_err *err);
 
 int fsync_parent_dir(const char *path, struct smimp_err *err);
 
 /* mkdir -p with the given mode for the directories it creates. */
 int mkdir_p(const char *path, mode_t mode, struct smimp_err *err);
+
+/*
+ * Call make(name, arg) with fresh names "<path>.tmp.XXXXXXXXXXXX" beside
+ * path (into tmp, cap bytes) until one was not taken (make fails with
+ * EEXIST): what make returned (>= 0), or -1.
+ */
+int name_beside(const char *path, char *tmp, size_t cap,
+    int (*make)(const char *, void *), void *arg, struct smimp_err *err);
 
 /*
  * A private temporary file beside path (same directory, so it can be
@@ -49,11 +95,26 @@ int mkdir_p(const char *path, mode_t mode, struct smimp_err *err);
 int tmpfile_beside(const char *path, char *tmp, size_t cap,
     struct smimp_err *err);
 
-/* Rename tmp onto path (or link without replacing), then fsync dir. */
+/*
+ * Rename tmp onto path (or link without replacing), then fsync dir.
+ * What is at path must be a regular file (file_check_regular).
+ */
 int file_commit(const char *tmp, const char *path, int replace,
     struct smimp_err *err);
 
-/* $SMIMP_HOME, or ~/.config/smimp; written into out. */
+/* "a FIFO", "a character device", ...: what mode is, for messages. */
+const char *file_kind(mode_t mode);
+
+/*
+ * Nothing at path, or a regular file: never a device, a FIFO, a socket,
+ * a directory or a symbolic link, which a command must not replace.
+ */
+int file_check_regular(const char *path, struct smimp_err *err);
+
+/*
+ * $SMIMP_HOME, or ~/.config/smimp; written into out.  Refused when it
+ * fails dir_check_owned.
+ */
 int smimp_home(char *out, size_t cap, struct smimp_err *err);
 
 #endif

@@ -399,6 +399,7 @@ default_identity_path(char *out, size_t cap, const char *ext,
     struct smimp_err *err)
 {
 	char home[PATH_MAX];
+	struct stat st;
 	int n;
 
 	if (smimp_home(home, sizeof(home), err) != 0)
@@ -407,6 +408,10 @@ default_identity_path(char *out, size_t cap, const char *ext,
 	if (n < 0 || (size_t)n >= cap)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL,
 		    "SMIMP_HOME is too long");
+	/* Nothing in SMIMP_HOME is followed elsewhere (-i names one). */
+	if (lstat(out, &st) == 0 && S_ISLNK(st.st_mode))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' is a symbolic "
+		    "link: refusing to follow it", out);
 	return 0;
 }
 
@@ -491,11 +496,17 @@ passphrase_from_file(const char *file, const char *what, char *buf,
 {
 	int fd, r;
 
-	fd = strcmp(file, "-") == 0 ? dup(STDIN_FILENO) :
-	    open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL,
-		    "cannot open %s file '%s'", what, file);
+	/* A passphrase file is a secret as a key is, and no FIFO. */
+	if (strcmp(file, "-") == 0) {
+		fd = dup(STDIN_FILENO);
+		if (fd < 0)
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "cannot read the %s from stdin", what);
+	} else {
+		fd = open_private(file, err);
+		if (fd < 0)
+			return -1;
+	}
 	r = read_line_fd(fd, buf, cap, len);
 	close(fd);
 	if (r == -2)

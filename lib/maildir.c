@@ -1,6 +1,7 @@
 /*
  * maildir.c - filing messages into a Maildir durably (see maildir.h).
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -19,7 +20,11 @@
 /* Bytes of the content hash that names a message. */
 #define CONTENT_NAME_BYTES	16
 
-/* One folder's tmp/, new/ and cur/. */
+/*
+ * One folder's tmp/, new/ and cur/, each the user's and writable by no
+ * one else: another user who could write there could plant or swap
+ * messages, or read them.
+ */
 static int
 make_folder(const char *dir, struct smimp_err *err)
 {
@@ -32,10 +37,11 @@ make_folder(const char *dir, struct smimp_err *err)
 		    subs[i]) >= sizeof(path))
 			return smimp_err_set(err, SMIMP_EXIT_FAIL,
 			    "Maildir path too long");
-		if (mkdir_p(path, 0700, err) != 0)
+		if (mkdir_p(path, 0700, err) != 0 ||
+		    dir_check_owned(path, err) != 0)
 			return -1;
 	}
-	return 0;
+	return dir_check_owned(dir, err);
 }
 
 int
@@ -96,10 +102,14 @@ maildir_spool(const char *dir, const char *name,
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
 	/*
 	 * The name comes from the content: a file left in tmp/ by a fetch
-	 * that was killed is this same message, and is simply rewritten.
+	 * that was killed is this same message, and is simply made anew.
+	 * Made exclusively, so nothing else can stand in for it.
 	 */
-	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	    0600);
+	if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
+		fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
 	if (fd < 0)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot create '%s'",
 		    tmp);

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 
 #include "address.h"
 #include "exitcode.h"
+#include "fileio.h"
 #include "remote.h"
 #include "reqsig.h"
 #include "banned.h"
@@ -157,6 +159,18 @@ mapped(const struct remote *r, const char *domain, char *out, size_t cap)
 	return 0;
 }
 
+/* The CA bundle: a regular file, opened without blocking. */
+static int
+check_cacert(const char *path, struct smimp_err *err)
+{
+	int fd = file_open(path, O_RDONLY, 0, err);
+
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
 struct remote *
 remote_new(const struct remote_opts *o, struct smimp_err *err)
 {
@@ -167,6 +181,11 @@ remote_new(const struct remote_opts *o, struct smimp_err *err)
 		return NULL;
 	}
 	r->o = *o;
+	/* libcurl would wait for ever on a FIFO. */
+	if (o->cacert != NULL && check_cacert(o->cacert, err) != 0) {
+		free(r);
+		return NULL;
+	}
 	if (curl_load(err) != 0) {
 		free(r);
 		return NULL;

@@ -13,31 +13,11 @@
 
 #include "exitcode.h"
 #include "fileio.h"
+#include "outfile.h"
 #include "reqsig.h"
 #include "send.h"
 #include "stamp.h"
 #include "banned.h"
-
-/* An unlinked private temporary file. */
-static int
-anon_tmpfile(struct smimp_err *err)
-{
-	const char *dir = getenv("TMPDIR");
-	char path[PATH_MAX];
-	int fd;
-
-	if (dir == NULL || dir[0] == '\0')
-		dir = "/tmp";
-	if ((size_t)snprintf(path, sizeof(path), "%s/smimp.XXXXXX", dir) >=
-	    sizeof(path))
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "TMPDIR too long");
-	fd = mkstemp(path);
-	if (fd < 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot create a "
-		    "temporary file in '%s'", dir);
-	(void)unlink(path);
-	return fd;
-}
 
 static int
 home_base(struct remote *r, const struct identity *id, char *base,
@@ -66,7 +46,7 @@ send_prepare(const struct identity *id, int fd, struct submission *s,
 	    err) != 0)
 		return -1;
 	/* Read it back as its sender: recipients and message id. */
-	tmp = anon_tmpfile(err);
+	tmp = spool_open(err);
 	if (tmp < 0)
 		goto out;
 	if (fd_write_all(tmp, s->data, s->len) != 0 ||

@@ -329,7 +329,8 @@ trust_load(struct trust_store *ts, const char *home, struct smimp_err *err)
 		    "SMIMP_HOME is too long");
 	if (access(ts->path, F_OK) != 0 && errno == ENOENT)
 		return 0;
-	if (file_read_all(ts->path, TRUST_MAX_BYTES, &buf, &len, err) != 0) {
+	if (file_read_checked(ts->path, FILE_NOFOLLOW | FILE_OWNED,
+	    TRUST_MAX_BYTES, &buf, &len, err) != 0) {
 		if (err->code == SMIMP_EXIT_BADMSG)
 			err->code = SMIMP_EXIT_FAIL;
 		return -1;
@@ -578,10 +579,10 @@ trust_update(const char *home, trust_change_fn change, const void *arg,
 	    sizeof(lock))
 		return smimp_err_set(err, SMIMP_EXIT_FAIL,
 		    "SMIMP_HOME is too long");
-	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = file_open(lock, O_RDWR, FILE_CREATE | FILE_NOFOLLOW | FILE_OWNED,
+	    err);
 	if (fd < 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
-		    lock);
+		return -1;
 	if (lock_wait(fd, lock, err) != 0)
 		goto out;
 	if (trust_load(&ts, home, err) != 0 || change(&ts, arg, err) != 0)

@@ -53,12 +53,11 @@ setup() { common_setup; }
 }
 
 @test "a passphrase-protected key is an age scrypt file and opens only with it" {
-	echo 'secret words' >pass
+	(umask 077; echo 'secret words' >pass; echo 'wrong words' >bad)
 	run -0 --separate-stderr smimp-keygen -u alice@example.org -o a --passphrase-file pass
 	head -1 a.key | grep -qx -- '-----BEGIN AGE ENCRYPTED FILE-----'
 	run -0 smimp-keygen --export-age -i a.key --passphrase-file pass
 	[[ "$output" == AGE-SECRET-KEY-1* ]]
-	echo 'wrong words' >bad
 	run -1 --separate-stderr smimp-keygen --export-age -i a.key --passphrase-file bad
 	[ "$stderr" = "smimp-keygen: 'a.key': wrong passphrase" ]
 	[ -z "$output" ]

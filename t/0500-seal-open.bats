@@ -7,16 +7,9 @@ load helper
 
 setup() {
 	common_setup
-	mkid alice alice@example.org
-	mkid bob bob@example.net
+	alice_and_bob
 	mkid carol carol@example.com
-	BOBHOME="$BATS_TEST_TMPDIR/bobhome"
-	trust_as "$BOBHOME" alice.pub trusted
-	printf 'Hello Bob,\nthe build is green.\n' >msg
 }
-
-seal() { smimp-seal -i alice.key -r bob.pub "$@"; }
-open_bob() { SMIMP_HOME="$BOBHOME" smimp-open -i bob.key "$@"; }
 
 # The file is unchanged, nothing leaked, no stray files.
 assert_nothing_released() {
@@ -219,10 +212,9 @@ assert_nothing_released() {
 }
 
 @test "open refuses a loose key file and a wrong passphrase" {
-	echo 'pass phrase' >pass
+	(umask 077; echo 'pass phrase' >pass; echo 'not it' >wrong)
 	smimp-keygen -u dave@example.org -o dave --passphrase-file pass >/dev/null 2>&1
 	echo hi | smimp-seal -i alice.key -r dave.pub >m.age
-	echo 'not it' >wrong
 	run -1 --separate-stderr smimp-open -i dave.key --passphrase-file wrong -o out m.age
 	[ "$stderr" = "smimp-open: 'dave.key': wrong passphrase" ]
 	assert_nothing_released

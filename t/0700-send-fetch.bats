@@ -145,14 +145,16 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 
 @test "a fetch that cannot file a message does not acknowledge it" {
 	trust_as "$BOBHOME" alice.pub known
-	echo keep | smimp-seal -i alice.key -r bob.pub | smimp-send -i alice.key >/dev/null
-	# new/ is a file: the message cannot be filed, so it stays on the server.
-	mkdir -p mail/tmp mail/cur
-	: >mail/new
+	echo keep | smimp-seal -i alice.key -r bob.pub >m.age
+	smimp-send -i alice.key m.age >/dev/null
+	# A directory stands where its file in tmp/ (named by its BLAKE2b)
+	# goes: the message cannot be filed, so it stays on the server.
+	name=$(b2sum -l 128 m.age | cut -c1-32).smimp
+	mkdir -p "mail/tmp/$name/x" mail/new mail/cur
 	run -1 --separate-stderr fetch_bob
-	[[ "${stderr##*$'\n'}" == "smimp-fetch: cannot file 'mail/new/"*"': Not a directory" ]]
-	[ -z "$(ls mail/tmp)" ]
-	rm mail/new
+	[ "${stderr##*$'\n'}" = "smimp-fetch: cannot create 'mail/tmp/$name': Is a directory" ]
+	[ -z "$(ls mail/new)" ]
+	rm -r "mail/tmp/$name"
 	run -0 --separate-stderr fetch_bob
 	[ "$stderr" = "smimp-fetch: 1 fetched: 1 to the inbox, 0 to Other, 0 dropped" ]
 }

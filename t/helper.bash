@@ -28,6 +28,19 @@ trust_as() {
 	SMIMP_HOME="$1" smimp-trust add "$2" --tier "${3:-known}" >/dev/null 2>&1
 }
 
+# alice_and_bob: identities alice (alice@example.org) and bob
+# (bob@example.net), bob's home $BOBHOME trusting alice, and a short
+# message in msg; seal and open_bob go from one to the other.
+alice_and_bob() {
+	mkid alice alice@example.org
+	mkid bob bob@example.net
+	BOBHOME="$BATS_TEST_TMPDIR/bobhome"
+	trust_as "$BOBHOME" alice.pub trusted
+	printf 'Hello Bob,\nthe build is green.\n' >msg
+}
+seal() { smimp-seal -i alice.key -r bob.pub "$@"; }
+open_bob() { SMIMP_HOME="$BOBHOME" smimp-open -i bob.key "$@"; }
+
 # A file's content hash, to prove that nothing changed.
 sum() { sha256sum "$1" | cut -d' ' -f1; }
 
