@@ -229,7 +229,7 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	[ "$stderr" = "smimp-keygen: -i names an existing key: no -u with it (see 'smimp-keygen --help')" ]
 	run -0 smimpd --data data --domain example.org invite bob@example.org
 	btok=$(smimpd --data data --domain example.org invite bob@example.org)
-	run -1 --separate-stderr smimp-keygen -i bob.key --redeem-file <(echo "$btok")
+	run -1 --separate-stderr smimp-keygen -i bob.key --redeem - <<<"$btok"
 	[ "$stderr" = "smimp-keygen: registering: HTTP 409: the address has an account already" ]
 	run -0 smimpd --data data invites
 	[ "$(grep -c '^bob@example.org' <<<"$output")" -eq 2 ]

@@ -108,10 +108,15 @@ after_entries() { echo $((1 + 7 * $2 + 4 * ($1 - $2) + 1)); }
 		[ ! -e c.key ] && [ ! -e c.pub ] && [ ! -e c.recovery ]
 	done
 	: >empty
+	chmod 600 empty
 	run -1 --separate-stderr smimp-keygen -u carol@example.org -o c --no-passphrase --redeem-file empty
 	[ "$stderr" = "smimp-keygen: empty invitation token" ]
+	# A token file is a secret: others may not read it.
+	chmod 644 empty
+	run -1 --separate-stderr smimp-keygen -u carol@example.org -o c --no-passphrase --redeem-file empty
+	[ "$stderr" = "smimp-keygen: 'empty' is accessible by others (mode 644); run chmod 600 'empty'" ]
 	run -1 --separate-stderr smimp-keygen -u carol@example.org -o c --no-passphrase --redeem-file nosuch
-	[ "$stderr" = "smimp-keygen: cannot open invitation token file 'nosuch': No such file or directory" ]
+	[ "$stderr" = "smimp-keygen: cannot open 'nosuch': No such file or directory" ]
 	[ ! -e c.key ]
 	# A good one is read and sent (here to a server that is not there:
 	# the keys stay for a retry), from standard input or a file.
