@@ -17,26 +17,41 @@
 #include "err.h"
 #include "exitcode.h"
 #include "clientconf.h"
+#include "vis.h"
 
 static const char *progname;
+
+/*
+ * One line on stderr: "progname: message".  The message is escaped
+ * (lib/vis.h): it may quote a file name, a header or a server's words,
+ * and none of them may drive the terminal.
+ */
+static void
+say(const char *msg, const char *suffix)
+{
+	char safe[VIS_OUT_MAX(SMIMP_ERR_MSG * 2)];
+
+	vis_line(msg, safe, sizeof(safe));
+	fprintf(stderr, "%s: %s%s\n", progname, safe, suffix);
+}
 
 __attribute__((format(printf, 1, 2), unused)) static void
 warnx_(const char *fmt, ...)
 {
+	char msg[SMIMP_ERR_MSG * 2];
 	va_list ap;
 
-	fprintf(stderr, "%s: ", progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	say(msg, "");
 }
 
 /* Print a library error and return its exit code. */
 __attribute__((unused)) static int
 report(const struct smimp_err *err)
 {
-	fprintf(stderr, "%s: %s\n", progname, err->msg);
+	say(err->msg, "");
 	return err->code != 0 ? err->code : SMIMP_EXIT_FAIL;
 }
 
@@ -63,13 +78,14 @@ print_version(void)
 __attribute__((format(printf, 1, 2), unused)) static int
 usage_error(const char *fmt, ...)
 {
+	char msg[SMIMP_ERR_MSG * 2], suffix[64];
 	va_list ap;
 
-	fprintf(stderr, "%s: ", progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see '%s --help')\n", progname);
+	(void)snprintf(suffix, sizeof(suffix), " (see '%s --help')", progname);
+	say(msg, suffix);
 	return SMIMP_EXIT_USAGE;
 }
 

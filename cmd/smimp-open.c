@@ -5,7 +5,6 @@
  * byte ever reaches the output (EFAIL).  Reports the sender, its
  * fingerprint and its tier in the trust store on stderr.
  */
-#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
@@ -126,36 +125,67 @@ open_spool(const struct open_opts *o, char *tmp, size_t cap,
 	return fd;
 }
 
+/* Bytes of the body escaped at a time, for a terminal. */
+#define SHOW_CHUNK	(64 * 1024)
+
+/*
+ * Write len bytes (at most SHOW_CHUNK) to out, escaped through v when v
+ * is not NULL; *nl says whether the last byte out ended a line.
+ */
 static int
-copy_fd(int from, int to, struct smimp_err *err)
+put_out(int out, struct vis *v, const void *data, size_t len, int *nl,
+    struct smimp_err *err)
+{
+	static char shown[VIS_OUT_MAX(SHOW_CHUNK)];
+	const char *p = data;
+
+	if (v != NULL) {
+		len = data != NULL ? vis_feed(v, data, len, shown) :
+		    vis_finish(v, shown);
+		p = shown;
+	}
+	if (len == 0)
+		return 0;
+	if (fd_write_all(out, p, len) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+		    "cannot write the output");
+	*nl = p[len - 1] == '\n';
+	return 0;
+}
+
+static int
+copy_fd(int from, int to, struct vis *v, int *nl, struct smimp_err *err)
 {
 	static unsigned char buf[256 * 1024];
-	ssize_t n;
+	size_t want = v != NULL ? SHOW_CHUNK : sizeof(buf), n;
 
 	if (lseek(from, 0, SEEK_SET) != 0)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read spool");
-	for (;;) {
-		n = read(from, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
+	do {
+		if (fd_read_full(from, buf, want, &n) != 0)
 			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
 			    "cannot read spool");
-		if (n == 0)
-			return 0;
-		if (fd_write_all(to, buf, (size_t)n) != 0)
-			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
-			    "cannot write the output");
-	}
+		if ((n > 0 || v != NULL) &&
+		    put_out(to, v, n > 0 ? buf : NULL, n, nl, err) != 0)
+			return -1;
+	} while (n > 0);
+	return 0;
 }
 
-/* Write what the user asked for: body, headers and body, or JSON. */
+/*
+ * Write what the user asked for: body, headers and body, or JSON.  To a
+ * terminal, what the sender wrote goes through vis(lib/vis.h): its
+ * control characters and bidirectional overrides are shown, not obeyed.
+ * *nl says whether the output ended a line.
+ */
 static int
 release(const struct open_opts *o, const struct msg_meta *meta,
-    const char *tier, int spool, struct smimp_err *err)
+    const char *tier, int spool, int *nl, struct smimp_err *err)
 {
+	struct vis vis, *v = NULL;
 	char *json = NULL;
 	char tmp[PATH_MAX];
+	size_t off, n;
 	int out = STDOUT_FILENO, ret = -1;
 
 	tmp[0] = '\0';
@@ -164,7 +194,12 @@ release(const struct open_opts *o, const struct msg_meta *meta,
 		if (out < 0)
 			return -1;
 	}
+	if (isatty(out)) {
+		vis_init(&vis, VIS_LINES);
+		v = &vis;
+	}
 	if (o->json) {
+		/* ASCII (JSON_ENSURE_ASCII): no escape sequence gets out. */
 		json = msg_meta_json(meta, tier, spool, err);
 		if (json == NULL)
 			goto out;
@@ -175,13 +210,16 @@ release(const struct open_opts *o, const struct msg_meta *meta,
 			goto out;
 		}
 	} else {
-		if (o->headers && (fd_write_all(out, meta->header_text,
-		    meta->header_len) != 0 || fd_write_all(out, "\n", 1))) {
-			smimp_err_sys(err, SMIMP_EXIT_FAIL,
-			    "cannot write the output");
-			goto out;
+		for (off = 0; o->headers && off < meta->header_len; off += n) {
+			n = meta->header_len - off < SHOW_CHUNK ?
+			    meta->header_len - off : SHOW_CHUNK;
+			if (put_out(out, v, meta->header_text + off, n, nl,
+			    err) != 0)
+				goto out;
 		}
-		if (copy_fd(spool, out, err) != 0)
+		if (o->headers && put_out(out, v, "\n", 1, nl, err) != 0)
+			goto out;
+		if (copy_fd(spool, out, v, nl, err) != 0)
 			goto out;
 	}
 	if (tmp[0] != '\0') {
@@ -220,6 +258,25 @@ commit_spool(const struct open_opts *o, char *tmp, struct smimp_err *err)
 	return 0;
 }
 
+/* Do standard output and standard error show on the same terminal? */
+static int
+shared_terminal(void)
+{
+	struct stat out, errst;
+
+	return isatty(STDOUT_FILENO) && isatty(STDERR_FILENO) &&
+	    fstat(STDOUT_FILENO, &out) == 0 &&
+	    fstat(STDERR_FILENO, &errst) == 0 && out.st_rdev == errst.st_rdev;
+}
+
+/* The sender line: who signed, and how far the trust store trusts them. */
+static void
+say_sender(const struct msg_meta *meta, const char *fp, enum trust_tier tier)
+{
+	fprintf(stderr, "%s: from %s, fingerprint %s, %s\n", progname,
+	    meta->from, fp, trust_tier_name(tier));
+}
+
 static int
 open_message(const struct open_opts *o, struct smimp_err *err)
 {
@@ -229,7 +286,8 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	struct identity id;
 	enum trust_tier tier = TIER_UNKNOWN;
 	char tmp[PATH_MAX], home[PATH_MAX], fp[FINGERPRINT_STRLEN];
-	int in = STDIN_FILENO, spool = -1, ret = -1, opened = 0;
+	int in = STDIN_FILENO, spool = -1, ret = -1, opened = 0, late = 0;
+	int nl = 1;
 
 	tmp[0] = '\0';
 	memset(&ts, 0, sizeof(ts));
@@ -253,18 +311,28 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	fingerprint_format(meta.sender.fingerprint, fp);
 	if (trust_sender_tier(&ts, meta.from, &meta.sender, &tier, err) != 0)
 		goto out;
-	if (!o->quiet)
-		fprintf(stderr, "%s: from %s, fingerprint %s, %s\n", progname,
-		    meta.from, fp, trust_tier_name(tier));
+	/*
+	 * When the body shows on the terminal that shows stderr, the
+	 * sender line comes after it, where nothing in the body can
+	 * overwrite it or pass for it.
+	 */
+	late = !o->quiet && o->output == NULL && shared_terminal();
+	if (!o->quiet && !late)
+		say_sender(&meta, fp, tier);
 	if (trust_may_release(tier, meta.from, o->accept_unknown, err) != 0)
 		goto out;
 	if (spool >= 0 && (tmp[0] != '\0' ? commit_spool(o, tmp, err) :
-	    release(o, &meta, trust_tier_name(tier), spool, err)))
+	    release(o, &meta, trust_tier_name(tier), spool, &nl, err)))
 		goto out;
 	ret = 0;
 	if (tier == TIER_UNKNOWN)
 		smimp_err_set(err, SMIMP_EXIT_UNTRUSTED, "%s", "unknown sender");
 out:
+	if (late) {
+		if (!nl)
+			fputc('\n', stderr);
+		say_sender(&meta, fp, tier);
+	}
 	if (tmp[0] != '\0')
 		(void)unlink(tmp);
 	if (spool >= 0)

@@ -17,6 +17,13 @@ setup() {
 	printf 'Hello Bob,\nthe build is green.\n' >msg
 }
 
+teardown() {
+	if [ -n "${TMUX_SOCK:-}" ]; then
+		tmux -S "$TMUX_SOCK" kill-server 2>/dev/null || true
+	fi
+	return 0
+}
+
 seal() { smimp-seal -i alice.key -r bob.pub "$@"; }
 open_bob() { SMIMP_HOME="$BOBHOME" smimp-open -i bob.key "$@"; }
 
@@ -38,4 +45,81 @@ open_bob() { SMIMP_HOME="$BOBHOME" smimp-open -i bob.key "$@"; }
 	run -2 --separate-stderr seal -s $'build \u202egreen' msg
 	[ "$stderr" = "smimp-seal: invalid subject: at most 998 bytes of UTF-8 text on one line" ]
 	[ -z "$output" ]
+}
+
+# term_start SCRIPT: a terminal of 150x30 (tmux, a private server) that
+# runs `sh SCRIPT` in this directory, with this environment.
+term_start() {
+	command -v tmux >/dev/null || skip "tmux is not installed"
+	TERM_N=$((${TERM_N:-0} + 1))
+	TMUX_SOCK="$BATS_TEST_TMPDIR/tmux$TERM_N.sock"
+	tmux -S "$TMUX_SOCK" -f /dev/null new-session -d -x 150 -y 30 \
+		-c "$BATS_TEST_TMPDIR" "sh $1" 3>&-
+}
+
+# screen: what the terminal shows, blank lines left out.
+screen() { tmux -S "$TMUX_SOCK" capture-pane -p | sed '/^$/d'; }
+
+# term_wait REGEX: wait (10 s at most) until the screen shows a match.
+term_wait() {
+	for _ in $(seq 100); do
+		screen | grep -q -- "$1" && return 0
+		sleep 0.1
+	done
+	screen
+	return 1
+}
+
+@test "a body on a terminal cannot drive it, and the sender line comes after it" {
+	# Mallory, a known sender, tries to erase the body and the real
+	# sender line and show a line that says alice sent it, trusted.
+	fp=$(smimp-keygen --fingerprint alice.pub)
+	printf 'Hi Bob,\nsee you.\n\033[2A\033[2K\rsmimp-open: from alice@example.org, fingerprint %s, trusted\n\342\200\256evil\033[2K' "$fp" >evil
+	smimp-seal -i mallory.key -r bob.pub evil >evil.age
+	cat >run.sh <<-EOF
+	SMIMP_HOME="$BOBHOME" smimp-open -i bob.key evil.age
+	echo "rc=\$?"
+	sleep 60
+	EOF
+	term_start run.sh
+	term_wait 'rc='
+	mapfile -t lines < <(screen)
+	printf '%s\n' "${lines[@]}"
+	[ "${#lines[@]}" -eq 6 ]
+	[ "${lines[0]}" = "Hi Bob," ]
+	[ "${lines[1]}" = "see you." ]
+	[ "${lines[2]}" = "\\x1B[2A\\x1B[2K\\rsmimp-open: from alice@example.org, fingerprint $fp, trusted" ]
+	[ "${lines[3]}" = "\\u202Eevil\\x1B[2K" ]
+	# The body did not end its line: the sender line starts its own.
+	[[ "${lines[4]}" =~ ^smimp-open:\ from\ mallory@example.com,\ fingerprint\ [A-Z2-7-]{39},\ known$ ]]
+	[ "${lines[5]}" = "rc=0" ]
+}
+
+@test "to a pipe or a file the body is exact, and the sender line comes first" {
+	printf 'a\033[2Jb\r\302\233c\342\200\256d\377\n' >odd
+	seal odd >odd.age
+	run -0 --separate-stderr open_bob odd.age
+	open_bob odd.age 2>/dev/null | cmp - odd
+	open_bob -o out odd.age 2>/dev/null
+	cmp odd out
+	# stderr a terminal, stdout not: the sender line is not held back.
+	cat >run.sh <<-EOF
+	SMIMP_HOME="$BOBHOME" smimp-open -i bob.key -o out2 odd.age
+	echo "rc=\$?"
+	sleep 60
+	EOF
+	term_start run.sh
+	term_wait '^rc='
+	[[ "$(screen | head -1)" == "smimp-open: from alice@example.org, "* ]]
+	cmp odd out2
+}
+
+@test "error messages show control characters and overrides in names escaped" {
+	run -1 --separate-stderr smimp-open -i bob.key $'\e]2;owned\a'
+	[ "$stderr" = "smimp-open: cannot open '\\x1B]2;owned\\x07': No such file or directory" ]
+	run -1 --separate-stderr smimp-seal -i alice.key -r bob.pub $'a\u202eb\nc'
+	[ "$stderr" = "smimp-seal: cannot open 'a\\u202Eb\\nc': No such file or directory" ]
+	run -2 --separate-stderr smimp-trust show $'\e[2Jx'
+	[[ "$stderr" == *'\x1B[2Jx'* ]]
+	[[ "$stderr" != *$'\e'* ]]
 }
