@@ -1,7 +1,7 @@
 /*
- * cmd.h - what every command's main needs: the program name, one-line
- * errors on stderr, --version.  Only commands include this; lib/ never
- * prints.
+ * cmd.h - what every command's main needs: a safe start, the program
+ * name, one-line errors on stderr, --version.  Only commands include
+ * this; lib/ never prints.
  */
 #ifndef SMIMP_CMD_H
 #define SMIMP_CMD_H
@@ -17,6 +17,7 @@
 #include "err.h"
 #include "exitcode.h"
 #include "clientconf.h"
+#include "proc.h"
 #include "vis.h"
 
 static const char *progname;
@@ -55,11 +56,21 @@ report(const struct smimp_err *err)
 	return err->code != 0 ? err->code : SMIMP_EXIT_FAIL;
 }
 
-/* Every command's start: its name for messages, and libsodium ready. */
+/*
+ * Every command's start: descriptors 0-2 valid, its name for messages,
+ * and libsodium ready.
+ */
 __attribute__((unused)) static int
 cmd_start(const char *name)
 {
+	struct smimp_err err;
+
 	progname = name;
+	smimp_err_clear(&err);
+	if (proc_std_fds(&err) != 0) {
+		report(&err);
+		return -1;
+	}
 	if (sodium_init() < 0) {
 		warnx_("cannot initialize libsodium");
 		return -1;

@@ -123,3 +123,19 @@ term_wait() {
 	[[ "$stderr" == *'\x1B[2Jx'* ]]
 	[[ "$stderr" != *$'\e'* ]]
 }
+
+@test "with standard error or output closed, no output file gets a message" {
+	seal msg >m.age
+	# The first file opened would be descriptor 2 (the message comes
+	# on standard input): the sender line would land in the spool, and
+	# so in out.
+	open_bob -o out <m.age 2>&-
+	cmp msg out
+	rm out
+	open_bob -o out m.age >&- 2>&-
+	cmp msg out
+	# Without -o the body goes to the closed standard output: nowhere.
+	run -0 --separate-stderr timeout 20 bash -c \
+		'SMIMP_HOME="$1" smimp-open -i bob.key m.age >&-' - "$BOBHOME"
+	[[ "$stderr" == "smimp-open: from alice@example.org, "* ]]
+}

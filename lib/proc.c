@@ -1,0 +1,30 @@
+/* proc.c - a command's process made safe before it does anything else. */
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "exitcode.h"
+#include "proc.h"
+#include "banned.h"
+
+int
+proc_std_fds(struct smimp_err *err)
+{
+	int fd, got;
+
+	for (fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		/* The lowest free descriptor: fd, as those below are open. */
+		got = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+		if (got < 0)
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "cannot open /dev/null for descriptor %d", fd);
+		if (got != fd) {
+			close(got);
+			return smimp_err_set(err, SMIMP_EXIT_FAIL,
+			    "cannot open /dev/null as descriptor %d", fd);
+		}
+	}
+	return 0;
+}
