@@ -57,7 +57,8 @@ report(const struct smimp_err *err)
 }
 
 /*
- * Every command's start: descriptors 0-2 valid, its name for messages,
+ * Every command's start: descriptors 0-2 valid, no core dumps (secrets
+ * and plaintext pass through every command), its name for messages,
  * and libsodium ready.
  */
 __attribute__((unused)) static int
@@ -67,7 +68,7 @@ cmd_start(const char *name)
 
 	progname = name;
 	smimp_err_clear(&err);
-	if (proc_std_fds(&err) != 0) {
+	if (proc_std_fds(&err) != 0 || proc_no_core(&err) != 0) {
 		report(&err);
 		return -1;
 	}

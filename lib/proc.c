@@ -1,7 +1,11 @@
 /* proc.c - a command's process made safe before it does anything else. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include "exitcode.h"
 #include "proc.h"
@@ -26,5 +30,21 @@ proc_std_fds(struct smimp_err *err)
 			    "cannot open /dev/null as descriptor %d", fd);
 		}
 	}
+	return 0;
+}
+
+int
+proc_no_core(struct smimp_err *err)
+{
+	struct rlimit rl = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &rl) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+		    "cannot disable core dumps");
+#ifdef __linux__
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+		    "cannot disable core dumps");
+#endif
 	return 0;
 }

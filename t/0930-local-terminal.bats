@@ -21,6 +21,12 @@ teardown() {
 	if [ -n "${TMUX_SOCK:-}" ]; then
 		tmux -S "$TMUX_SOCK" kill-server 2>/dev/null || true
 	fi
+	if [ -n "${BLOCKED_PID:-}" ]; then
+		kill "$BLOCKED_PID" 2>/dev/null || true
+	fi
+	if [ -n "${NOBODY_DIR:-}" ]; then
+		rm -rf "$NOBODY_DIR"
+	fi
 	return 0
 }
 
@@ -138,4 +144,52 @@ term_wait() {
 	run -0 --separate-stderr timeout 20 bash -c \
 		'SMIMP_HOME="$1" smimp-open -i bob.key m.age >&-' - "$BOBHOME"
 	[[ "$stderr" == "smimp-open: from alice@example.org, "* ]]
+}
+
+# blocked_as_nobody CMD...: CMD run as nobody in the background, its
+# standard input a FIFO that nobody writes to; its pid in BLOCKED_PID
+# once it runs CMD (no longer setpriv).
+blocked_as_nobody() {
+	setpriv --reuid=nobody --regid=nogroup --clear-groups "$@" \
+		<"$NOBODY_DIR/in" >/dev/null 2>&1 3>&- &
+	BLOCKED_PID=$!
+	for _ in $(seq 50); do
+		[ "$(cat "/proc/$BLOCKED_PID/comm")" = "$(basename "$1")" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# not_dumpable PID: its /proc/PID/ belongs to root, as it does for a
+# process that is not dumpable (it runs as nobody), and its core file
+# size limit is 0.
+not_dumpable() {
+	for _ in $(seq 50); do
+		[ "$(stat -c %U "/proc/$1/status")" = root ] && break
+		sleep 0.1
+	done
+	[ "$(stat -c %U "/proc/$1/status")" = root ]
+	grep -Eq '^Max core file size +0 +0 ' "/proc/$1/limits"
+}
+
+@test "commands that hold secrets cannot dump core or be traced" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root, to run a command as nobody"
+	command -v setpriv >/dev/null || skip "setpriv is not installed"
+	NOBODY_DIR=$(mktemp -d /tmp/smimp-0930.XXXXXX)
+	chmod 755 "$NOBODY_DIR"
+	cp bob.key bob.pub "$NOBODY_DIR/"
+	mkfifo "$NOBODY_DIR/in"
+	chown -R nobody "$NOBODY_DIR"
+	export SMIMP_HOME="$NOBODY_DIR/home"
+	# Held open here, so that the commands block reading it.
+	exec 7<>"$NOBODY_DIR/in"
+	# Each blocked on its standard input, with the secret key loaded.
+	blocked_as_nobody "$SMIMP_BUILD/bin/smimp-open" -i "$NOBODY_DIR/bob.key"
+	not_dumpable "$BLOCKED_PID"
+	kill "$BLOCKED_PID"
+	blocked_as_nobody "$SMIMP_BUILD/bin/smimp-seal" -i "$NOBODY_DIR/bob.key" \
+		-r "$NOBODY_DIR/bob.pub"
+	not_dumpable "$BLOCKED_PID"
+	kill "$BLOCKED_PID"
+	exec 7>&-
 }
