@@ -289,8 +289,9 @@ export_age(const struct keygen_opts *o, struct smimp_err *err)
 	struct passphrase_source src = { o->passphrase_file, isatty(0) };
 	struct secret_key sk;
 	struct idlog log;
-	char path[PATH_MAX], out[AGE_IDENTITY_STRLEN];
+	char path[PATH_MAX], out[AGE_IDENTITY_STRLEN + 1];
 	const char *keyfile = o->identity;
+	size_t n;
 	int ret = -1;
 
 	if (o->mode == MODE_EXPORT_RECIPIENT && o->pubfile != NULL) {
@@ -324,7 +325,14 @@ export_age(const struct keygen_opts *o, struct smimp_err *err)
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot encode the key");
 		goto out;
 	}
-	printf("%s\n", out);
+	/* Not through stdio, which would keep a copy in its buffer. */
+	n = strlen(out);
+	out[n] = '\n';
+	if (fd_write_all(STDOUT_FILENO, out, n + 1) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL,
+		    "cannot write to standard output");
+		goto out;
+	}
 	ret = 0;
 out:
 	sodium_memzero(out, sizeof(out));
