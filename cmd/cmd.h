@@ -1,11 +1,12 @@
 /*
  * cmd.h - what every command's main needs: a safe start, the program
- * name, one-line errors on stderr, --version.  Only commands include
- * this; lib/ never prints.
+ * name, one-line errors on stderr, --version, a checked end.  Only
+ * commands include this; lib/ never prints.
  */
 #ifndef SMIMP_CMD_H
 #define SMIMP_CMD_H
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,11 +80,53 @@ cmd_start(const char *name)
 	return 0;
 }
 
+/* Standard output could not be written: said once, and exit 1. */
+static int stdout_failed;
+
+/*
+ * Flush standard output; a failure (a full disk, a closed descriptor)
+ * is said once and gives -1.
+ */
+__attribute__((unused)) static int
+stdout_check(void)
+{
+	errno = 0;
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return 0;
+	if (!stdout_failed)
+		warnx_("cannot write to standard output%s%s", errno != 0 ?
+		    ": " : "", errno != 0 ? strerror(errno) : "");
+	stdout_failed = 1;
+	return -1;
+}
+
+/*
+ * Every command's end: standard output flushed and closed.  Output
+ * that did not get out makes a command that succeeded fail; any other
+ * failure keeps its own code.
+ */
+__attribute__((unused)) static int
+cmd_exit(int rc)
+{
+	static int closed;
+
+	if (!closed) {
+		closed = 1;
+		errno = 0;
+		if (stdout_check() == 0 && fclose(stdout) != 0) {
+			warnx_("cannot write to standard output: %s",
+			    strerror(errno));
+			stdout_failed = 1;
+		}
+	}
+	return stdout_failed && rc == SMIMP_EXIT_OK ? SMIMP_EXIT_FAIL : rc;
+}
+
 __attribute__((unused)) static int
 print_version(void)
 {
 	printf("%s %s\n", progname, SMIMP_VERSION);
-	return SMIMP_EXIT_OK;
+	return cmd_exit(SMIMP_EXIT_OK);
 }
 
 /* Usage error: the message, then a pointer to --help. */

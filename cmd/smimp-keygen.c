@@ -93,7 +93,7 @@ parse_args(int argc, char **argv, struct keygen_opts *o)
 		case OPT_RCPT: o->mode = MODE_EXPORT_RECIPIENT; o->modes++;
 			break;
 		case OPT_REDEEM: o->token = optarg; break;
-		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
+		case 'h': usage(stdout); exit(cmd_exit(SMIMP_EXIT_OK));
 		case OPT_VERSION: exit(print_version());
 		default:
 			if (remote_option(c, optarg, &o->conf))
@@ -340,8 +340,8 @@ out:
 	return ret;
 }
 
-int
-main(int argc, char **argv)
+static int
+keygen_main(int argc, char **argv)
 {
 	struct keygen_opts o;
 	struct smimp_err err;
@@ -361,9 +361,11 @@ main(int argc, char **argv)
 	}
 	if (rc != 0)
 		return report(&err);
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		warnx_("cannot write to stdout");
-		return SMIMP_EXIT_FAIL;
-	}
 	return SMIMP_EXIT_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+	return cmd_exit(keygen_main(argc, argv));
 }

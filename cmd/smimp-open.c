@@ -72,7 +72,7 @@ parse_args(int argc, char **argv, struct open_opts *o)
 		case OPT_JSON: o->json = 1; break;
 		case OPT_ACCEPT: o->accept_unknown = 1; break;
 		case OPT_PASSFILE: o->passphrase_file = optarg; break;
-		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
+		case 'h': usage(stdout); exit(cmd_exit(SMIMP_EXIT_OK));
 		case OPT_VERSION: exit(print_version());
 		default: usage(stderr); return SMIMP_EXIT_USAGE;
 		}
@@ -346,8 +346,8 @@ out:
 	return ret;
 }
 
-int
-main(int argc, char **argv)
+static int
+open_main(int argc, char **argv)
 {
 	struct open_opts o;
 	struct smimp_err err;
@@ -363,4 +363,10 @@ main(int argc, char **argv)
 		return report(&err);
 	/* Released under --accept-unknown: still say the sender is unknown. */
 	return err.code;
+}
+
+int
+main(int argc, char **argv)
+{
+	return cmd_exit(open_main(argc, argv));
 }

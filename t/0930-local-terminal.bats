@@ -193,3 +193,31 @@ not_dumpable() {
 	kill "$BLOCKED_PID"
 	exec 7>&-
 }
+
+# full CMD...: CMD with its standard output on /dev/full fails, exit 1.
+full() {
+	run -1 --separate-stderr bash -c '"$@" >/dev/full' - "$@"
+	[[ "$stderr" == *": cannot write"*": No space left on device" ]]
+}
+
+@test "a standard output that cannot be written is a failure, in every command" {
+	[ -w /dev/full ] || skip "no /dev/full"
+	for c in smimp smimp-keygen smimp-seal smimp-open smimp-send smimp-fetch smimp-trust; do
+		full "$c" -h
+		full "$c" --version
+	done
+	export SMIMP_HOME="$BOBHOME"
+	full smimp-trust list
+	full smimp-trust show alice@example.org
+	full smimp-trust verify alice@example.org "$(smimp-keygen --fingerprint alice.pub)"
+	full smimp-trust add bob.pub
+	full smimp-keygen --fingerprint alice.pub
+	full smimp-keygen --export-age -i alice.key
+	full smimp-keygen --export-age-recipient alice.pub
+	full smimp-keygen -u dave@example.org -o dave --no-passphrase
+	full smimp-seal -i alice.key -r bob.pub msg
+	seal msg >m.age
+	for how in --quiet --headers --json; do
+		full smimp-open -i bob.key $how m.age
+	done
+}
