@@ -221,3 +221,35 @@ full() {
 		full smimp-open -i bob.key $how m.age
 	done
 }
+
+@test "Ctrl-C or SIGTERM at the passphrase prompt gives the terminal its echo back" {
+	cat >run.sh <<-'EOF'
+	trap : INT
+	sh -c 'echo $$ >kpid; exec smimp-keygen -u dave@example.org -o dave'
+	echo "rc=$?"
+	stty -a | tr ' ;' '\n\n' | grep -x -- '-\{0,1\}echo' | sed 's/^/stty: /'
+	sleep 60
+	EOF
+	term_start run.sh
+	term_wait 'Passphrase for the new key:'
+	# Waiting for the passphrase: no core dump either.
+	grep -Eq '^Max core file size +0 +0 ' "/proc/$(cat kpid)/limits"
+	tmux -S "$TMUX_SOCK" send-keys 'half a passphrase' C-c
+	term_wait '^stty:'
+	screen
+	[ "$(screen | grep -o 'rc=[0-9]*')" = "rc=130" ]
+	[ "$(screen | grep '^stty:')" = "stty: echo" ]
+	[ ! -e dave.key ]
+	tmux -S "$TMUX_SOCK" kill-server
+	rm kpid
+	# Another terminal: SIGTERM from elsewhere.
+
+	term_start run.sh
+	term_wait 'Passphrase for the new key:'
+	tmux -S "$TMUX_SOCK" send-keys 'half'
+	kill -TERM "$(cat kpid)"
+	term_wait '^stty:'
+	[ "$(screen | grep -o 'rc=[0-9]*')" = "rc=143" ]
+	[ "$(screen | grep '^stty:')" = "stty: echo" ]
+	[ ! -e dave.key ]
+}
