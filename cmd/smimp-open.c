@@ -183,7 +183,6 @@ release(const struct open_opts *o, const struct msg_meta *meta,
     const char *tier, int spool, int *nl, struct smimp_err *err)
 {
 	struct vis vis, *v = NULL;
-	char *json = NULL;
 	char tmp[PATH_MAX];
 	size_t off, n;
 	int out = STDOUT_FILENO, ret = -1;
@@ -199,16 +198,9 @@ release(const struct open_opts *o, const struct msg_meta *meta,
 		v = &vis;
 	}
 	if (o->json) {
-		/* ASCII (JSON_ENSURE_ASCII): no escape sequence gets out. */
-		json = msg_meta_json(meta, tier, spool, err);
-		if (json == NULL)
+		/* ASCII with every control escaped: safe on a terminal. */
+		if (msg_meta_json_write(meta, tier, spool, out, err) != 0)
 			goto out;
-		if (fd_write_all(out, json, strlen(json)) != 0 ||
-		    fd_write_all(out, "\n", 1) != 0) {
-			smimp_err_sys(err, SMIMP_EXIT_FAIL,
-			    "cannot write the output");
-			goto out;
-		}
 	} else {
 		for (off = 0; o->headers && off < meta->header_len; off += n) {
 			n = meta->header_len - off < SHOW_CHUNK ?
@@ -241,7 +233,6 @@ out:
 		if (out >= 0)
 			close(out);
 	}
-	free(json);
 	return ret;
 }
 

@@ -28,11 +28,38 @@ hex_escape(char *out, char form, unsigned int value)
 	return 2 + digits;
 }
 
+/* One character in a JSON string: ASCII as is, the rest escaped. */
+static size_t
+json_char(uint32_t cp, char *out)
+{
+	size_t n;
+
+	if (cp == '"' || cp == '\\' || cp == '\n' || cp == '\t' ||
+	    cp == '\r' || cp == '\b' || cp == '\f') {
+		out[0] = '\\';
+		out[1] = cp == '\n' ? 'n' : cp == '\t' ? 't' :
+		    cp == '\r' ? 'r' : cp == '\b' ? 'b' :
+		    cp == '\f' ? 'f' : (char)cp;
+		return 2;
+	}
+	if (cp >= 0x20 && cp < 0x7f) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x10000)
+		return hex_escape(out, 'u', cp);
+	cp -= 0x10000;
+	n = hex_escape(out, 'u', 0xd800 + (cp >> 10));
+	return n + hex_escape(out + n, 'u', 0xdc00 + (cp & 0x3ff));
+}
+
 /* One character, n bytes at s, code point cp: as is, or escaped. */
 static size_t
 emit(const struct vis *v, const unsigned char *s, size_t n, uint32_t cp,
     char *out)
 {
+	if (v->flags & VIS_JSON)
+		return json_char(cp, out);
 	if (!codepoint_unsafe(cp)) {
 		memcpy(out, s, n);
 		return n;
@@ -51,12 +78,13 @@ emit(const struct vis *v, const unsigned char *s, size_t n, uint32_t cp,
 
 /* How many bytes at s are printable ASCII that pass as they are. */
 static size_t
-plain_run(const unsigned char *s, size_t len)
+plain_run(const struct vis *v, const unsigned char *s, size_t len)
 {
 	size_t i;
 
 	for (i = 0; i < len && s[i] >= 0x20 && s[i] < 0x7f; i++)
-		continue;
+		if ((v->flags & VIS_JSON) && (s[i] == '"' || s[i] == '\\'))
+			break;
 	return i;
 }
 
@@ -65,7 +93,7 @@ plain_run(const unsigned char *s, size_t len)
  * s cuts (*used gets how far it went).
  */
 static size_t
-feed(const struct vis *v, const unsigned char *s, size_t len, size_t *used,
+feed(struct vis *v, const unsigned char *s, size_t len, size_t *used,
     char *out)
 {
 	size_t i = 0, o = 0, run;
@@ -73,7 +101,7 @@ feed(const struct vis *v, const unsigned char *s, size_t len, size_t *used,
 	int n;
 
 	while (i < len) {
-		run = plain_run(s + i, len - i);
+		run = plain_run(v, s + i, len - i);
 		if (run > 0) {
 			memcpy(out + o, s + i, run);
 			o += run;
@@ -85,6 +113,7 @@ feed(const struct vis *v, const unsigned char *s, size_t len, size_t *used,
 			break;
 		if (n < 0) {
 			o += hex_escape(out + o, 'x', s[i]);
+			v->bad++;
 			i++;
 			continue;
 		}
@@ -135,6 +164,7 @@ vis_finish(struct vis *v, char *out)
 
 	for (i = 0; i < v->npart; i++)
 		o += hex_escape(out + o, 'x', v->part[i]);
+	v->bad += v->npart;
 	v->npart = 0;
 	return o;
 }

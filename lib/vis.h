@@ -15,6 +15,11 @@
  * backslashes included, passes as it is: the result is for reading,
  * not for decoding back.
  *
+ * With VIS_JSON it is the inside of a JSON string instead, in ASCII:
+ * quotes, backslashes, every control and every non-ASCII character
+ * escaped (\uHHHH, a surrogate pair past U+FFFF).  JSON cannot hold a
+ * byte that is not UTF-8: bad counts them, and such output is invalid.
+ *
  * Streams go through in chunks: a UTF-8 sequence cut at the end of one
  * chunk waits for the next.
  */
@@ -24,15 +29,17 @@
 #include <stddef.h>
 
 #define VIS_LINES	1	/* newlines and tabs pass (a body) */
+#define VIS_JSON	2	/* the inside of a JSON string */
 
 struct vis {
 	unsigned char part[4];	/* the start of a cut UTF-8 sequence */
 	size_t npart;
 	int flags;
+	size_t bad;		/* bytes that were not UTF-8 */
 };
 
 /* Room that vis_feed needs for len bytes (vis_finish: for 0). */
-#define VIS_OUT_MAX(len)	(4 * ((size_t)(len) + 4))
+#define VIS_OUT_MAX(len)	(6 * ((size_t)(len) + 4))
 
 void vis_init(struct vis *v, int flags);
 /* Escape in[0..len) into out (VIS_OUT_MAX(len) bytes); the bytes out. */

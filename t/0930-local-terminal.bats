@@ -253,3 +253,38 @@ full() {
 	[ "$(screen | grep '^stty:')" = "stty: echo" ]
 	[ ! -e dave.key ]
 }
+
+@test "--json is ASCII with every control escaped, and the body round-trips" {
+	printf 'x\033[2J\177\302\205\342\200\256\360\237\230\200"\\\n\t\001' >odd
+	seal odd >odd.age
+	run -0 --separate-stderr open_bob --json odd.age
+	[ -z "$(LC_ALL=C tr -d ' -~' <<<"$output")" ]
+	grep -q '"body":"x\\u001B\[2J\\u007F\\u0085\\u202E\\uD83D\\uDE00\\"\\\\\\n\\t\\u0001","body_encoding":"utf-8"}' <<<"$output"
+	python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); sys.exit(d["body"].encode() != open("odd","rb").read())' <<<"$output"
+}
+
+@test "--json streams a 64 MiB body in constant memory, as valid JSON that round-trips" {
+	[ -x /usr/bin/time ] || skip "/usr/bin/time is not installed"
+	# Text with controls (escaped, 6 bytes each), then bytes (base64).
+	head -c 48M /dev/urandom | base64 -w 100 | tr 'A' '\001' | head -c 64M >text
+	head -c 64M /dev/urandom >bytes
+	for f in text bytes; do
+		seal "$f" >"$f.age"
+		SMIMP_HOME="$BOBHOME" /usr/bin/time -f '%M' -o rss \
+			smimp-open -i bob.key -q --json "$f.age" >"$f.json"
+		echo "$f: max RSS $(cat rss) KiB"
+		[ "$(cat rss)" -lt 32768 ]
+		python3 - "$f" <<-'PY'
+		import base64, json, sys
+		f = sys.argv[1]
+		d = json.load(open(f + ".json"))
+		enc = d["body_encoding"]
+		body = d["body"].encode() if enc == "utf-8" else base64.b64decode(d["body"])
+		want = open(f, "rb").read()
+		assert enc == ("utf-8" if f == "text" else "base64"), enc
+		assert d["body_length"] == len(want) == 64 * 1024 * 1024
+		assert body == want
+		PY
+		rm -f "$f.json" "$f.age"
+	done
+}
