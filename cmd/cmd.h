@@ -1,11 +1,12 @@
 /*
- * cmd.h - what every command's main needs: the program name, one-line
- * errors on stderr, --version.  Only commands include this; lib/ never
- * prints.
+ * cmd.h - what every command's main needs: a safe start, the program
+ * name, one-line errors on stderr, --version, a checked end.  Only
+ * commands include this; lib/ never prints.
  */
 #ifndef SMIMP_CMD_H
 #define SMIMP_CMD_H
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,34 +18,61 @@
 #include "err.h"
 #include "exitcode.h"
 #include "clientconf.h"
+#include "proc.h"
+#include "vis.h"
 
 static const char *progname;
+
+/*
+ * One line on stderr: "progname: message".  The message is escaped
+ * (lib/vis.h): it may quote a file name, a header or a server's words,
+ * and none of them may drive the terminal.
+ */
+static void
+say(const char *msg, const char *suffix)
+{
+	char safe[VIS_OUT_MAX(SMIMP_ERR_MSG * 2)];
+
+	vis_line(msg, safe, sizeof(safe));
+	fprintf(stderr, "%s: %s%s\n", progname, safe, suffix);
+}
 
 __attribute__((format(printf, 1, 2), unused)) static void
 warnx_(const char *fmt, ...)
 {
+	char msg[SMIMP_ERR_MSG * 2];
 	va_list ap;
 
-	fprintf(stderr, "%s: ", progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	say(msg, "");
 }
 
 /* Print a library error and return its exit code. */
 __attribute__((unused)) static int
 report(const struct smimp_err *err)
 {
-	fprintf(stderr, "%s: %s\n", progname, err->msg);
+	say(err->msg, "");
 	return err->code != 0 ? err->code : SMIMP_EXIT_FAIL;
 }
 
-/* Every command's start: its name for messages, and libsodium ready. */
+/*
+ * Every command's start: descriptors 0-2 valid, no core dumps (secrets
+ * and plaintext pass through every command), its name for messages,
+ * and libsodium ready.
+ */
 __attribute__((unused)) static int
 cmd_start(const char *name)
 {
+	struct smimp_err err;
+
 	progname = name;
+	smimp_err_clear(&err);
+	if (proc_std_fds(&err) != 0 || proc_no_core(&err) != 0) {
+		report(&err);
+		return -1;
+	}
 	if (sodium_init() < 0) {
 		warnx_("cannot initialize libsodium");
 		return -1;
@@ -52,24 +80,67 @@ cmd_start(const char *name)
 	return 0;
 }
 
+/* Standard output could not be written: said once, and exit 1. */
+static int stdout_failed;
+
+/*
+ * Flush standard output; a failure (a full disk, a closed descriptor)
+ * is said once and gives -1.
+ */
+__attribute__((unused)) static int
+stdout_check(void)
+{
+	errno = 0;
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return 0;
+	if (!stdout_failed)
+		warnx_("cannot write to standard output%s%s", errno != 0 ?
+		    ": " : "", errno != 0 ? strerror(errno) : "");
+	stdout_failed = 1;
+	return -1;
+}
+
+/*
+ * Every command's end: standard output flushed and closed.  Output
+ * that did not get out makes a command that succeeded fail; any other
+ * failure keeps its own code.
+ */
+__attribute__((unused)) static int
+cmd_exit(int rc)
+{
+	static int closed;
+
+	if (!closed) {
+		closed = 1;
+		errno = 0;
+		if (stdout_check() == 0 && fclose(stdout) != 0) {
+			warnx_("cannot write to standard output: %s",
+			    strerror(errno));
+			stdout_failed = 1;
+		}
+	}
+	return stdout_failed && rc == SMIMP_EXIT_OK ? SMIMP_EXIT_FAIL : rc;
+}
+
 __attribute__((unused)) static int
 print_version(void)
 {
 	printf("%s %s\n", progname, SMIMP_VERSION);
-	return SMIMP_EXIT_OK;
+	return cmd_exit(SMIMP_EXIT_OK);
 }
 
 /* Usage error: the message, then a pointer to --help. */
 __attribute__((format(printf, 1, 2), unused)) static int
 usage_error(const char *fmt, ...)
 {
+	char msg[SMIMP_ERR_MSG * 2], suffix[64];
 	va_list ap;
 
-	fprintf(stderr, "%s: ", progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see '%s --help')\n", progname);
+	(void)snprintf(suffix, sizeof(suffix), " (see '%s --help')", progname);
+	say(msg, suffix);
 	return SMIMP_EXIT_USAGE;
 }
 

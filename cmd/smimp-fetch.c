@@ -65,7 +65,7 @@ parse_args(int argc, char **argv, struct fetch_opts *o)
 		case 'q': o->quiet = 1; break;
 		case OPT_JSON: o->json = 1; break;
 		case OPT_PASSFILE: o->passphrase_file = optarg; break;
-		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
+		case 'h': usage(stdout); exit(cmd_exit(SMIMP_EXIT_OK));
 		case OPT_VERSION: exit(print_version());
 		default:
 			if (remote_option(c, optarg, &o->conf))
@@ -110,8 +110,8 @@ again_note(size_t n)
 	return note;
 }
 
-int
-main(int argc, char **argv)
+static int
+fetch_main(int argc, char **argv)
 {
 	struct passphrase_source src;
 	struct fetch_stats st;
@@ -171,4 +171,10 @@ main(int argc, char **argv)
 	trust_release(&ts);
 	identity_release(&id);
 	return ret != 0 ? report(&err) : SMIMP_EXIT_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+	return cmd_exit(fetch_main(argc, argv));
 }

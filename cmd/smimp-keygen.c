@@ -111,7 +111,7 @@ parse_args(int argc, char **argv, struct keygen_opts *o)
 				    "exclude each other");
 			o->token_file = optarg;
 			break;
-		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
+		case 'h': usage(stdout); exit(cmd_exit(SMIMP_EXIT_OK));
 		case OPT_VERSION: exit(print_version());
 		default:
 			if (remote_option(c, optarg, &o->conf))
@@ -327,8 +327,9 @@ export_age(const struct keygen_opts *o, struct smimp_err *err)
 	struct passphrase_source src = { o->passphrase_file, isatty(0) };
 	struct secret_key sk;
 	struct idlog log;
-	char path[PATH_MAX], out[AGE_IDENTITY_STRLEN];
+	char path[PATH_MAX], out[AGE_IDENTITY_STRLEN + 1];
 	const char *keyfile = o->identity;
+	size_t n;
 	int ret = -1;
 
 	if (o->mode == MODE_EXPORT_RECIPIENT && o->pubfile != NULL) {
@@ -362,7 +363,14 @@ export_age(const struct keygen_opts *o, struct smimp_err *err)
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot encode the key");
 		goto out;
 	}
-	printf("%s\n", out);
+	/* Not through stdio, which would keep a copy in its buffer. */
+	n = strlen(out);
+	out[n] = '\n';
+	if (fd_write_all(STDOUT_FILENO, out, n + 1) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL,
+		    "cannot write to standard output");
+		goto out;
+	}
 	ret = 0;
 out:
 	sodium_memzero(out, sizeof(out));
@@ -370,8 +378,8 @@ out:
 	return ret;
 }
 
-int
-main(int argc, char **argv)
+static int
+keygen_main(int argc, char **argv)
 {
 	struct keygen_opts o;
 	struct smimp_err err;
@@ -391,9 +399,11 @@ main(int argc, char **argv)
 	}
 	if (rc != 0)
 		return report(&err);
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		warnx_("cannot write to stdout");
-		return SMIMP_EXIT_FAIL;
-	}
 	return SMIMP_EXIT_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+	return cmd_exit(keygen_main(argc, argv));
 }

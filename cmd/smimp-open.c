@@ -6,7 +6,6 @@
  * a killed command leaves behind.  Reports the sender, its
  * fingerprint and its tier in the trust store on stderr.
  */
-#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
@@ -75,7 +74,7 @@ parse_args(int argc, char **argv, struct open_opts *o)
 		case OPT_JSON: o->json = 1; break;
 		case OPT_ACCEPT: o->accept_unknown = 1; break;
 		case OPT_PASSFILE: o->passphrase_file = optarg; break;
-		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
+		case 'h': usage(stdout); exit(cmd_exit(SMIMP_EXIT_OK));
 		case OPT_VERSION: exit(print_version());
 		default: usage(stderr); return SMIMP_EXIT_USAGE;
 		}
@@ -118,40 +117,110 @@ open_spool(const struct open_opts *o, const struct outfile *of,
 	return spool_open(err);
 }
 
-/* Write what the user asked for (body, headers and body, or JSON). */
+/* Bytes of the body escaped at a time, for a terminal. */
+#define SHOW_CHUNK	(64 * 1024)
+
+/*
+ * Write len bytes (at most SHOW_CHUNK) to out, escaped through v when v
+ * is not NULL; *nl says whether the last byte out ended a line.
+ */
+static int
+put_out(int out, struct vis *v, const void *data, size_t len, int *nl,
+    struct smimp_err *err)
+{
+	static char shown[VIS_OUT_MAX(SHOW_CHUNK)];
+	const char *p = data;
+
+	if (v != NULL) {
+		len = data != NULL ? vis_feed(v, data, len, shown) :
+		    vis_finish(v, shown);
+		p = shown;
+	}
+	if (len == 0)
+		return 0;
+	if (fd_write_all(out, p, len) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+		    "cannot write the output");
+	*nl = p[len - 1] == '\n';
+	return 0;
+}
+
+static int
+copy_fd(int from, int to, struct vis *v, int *nl, struct smimp_err *err)
+{
+	static unsigned char buf[256 * 1024];
+	size_t want = v != NULL ? SHOW_CHUNK : sizeof(buf), n;
+
+	if (lseek(from, 0, SEEK_SET) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read spool");
+	do {
+		if (fd_read_full(from, buf, want, &n) != 0)
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "cannot read spool");
+		if ((n > 0 || v != NULL) &&
+		    put_out(to, v, n > 0 ? buf : NULL, n, nl, err) != 0)
+			return -1;
+	} while (n > 0);
+	return 0;
+}
+
+/*
+ * Write what the user asked for: body, headers and body, or JSON.  To a
+ * terminal, what the sender wrote goes through vis(lib/vis.h): its
+ * control characters and bidirectional overrides are shown, not obeyed.
+ * *nl says whether the output ended a line.
+ */
 static int
 release(const struct open_opts *o, const struct msg_meta *meta,
-    const char *tier, int spool, struct outfile *of, struct smimp_err *err)
+    const char *tier, int spool, struct outfile *of, int *nl,
+    struct smimp_err *err)
 {
-	char *json = NULL;
-	int ret = -1;
+	struct vis vis, *v = NULL;
+	size_t off, n;
 
 	if (of->kind != OUTFILE_STDOUT && spool == of->fd)
 		return outfile_commit(of, err);	/* the body is OUT */
-	if (o->json) {
-		json = msg_meta_json(meta, tier, spool, err);
-		if (json == NULL)
-			goto out;
-		if (fd_write_all(of->fd, json, strlen(json)) != 0 ||
-		    fd_write_all(of->fd, "\n", 1) != 0) {
-			smimp_err_sys(err, SMIMP_EXIT_FAIL,
-			    "cannot write the output");
-			goto out;
-		}
-	} else {
-		if (o->headers && (fd_write_all(of->fd, meta->header_text,
-		    meta->header_len) != 0 || fd_write_all(of->fd, "\n", 1))) {
-			smimp_err_sys(err, SMIMP_EXIT_FAIL,
-			    "cannot write the output");
-			goto out;
-		}
-		if (fd_copy(spool, of->fd, "the output", err) != 0)
-			goto out;
+	if (isatty(of->fd)) {
+		vis_init(&vis, VIS_LINES);
+		v = &vis;
 	}
-	ret = outfile_commit(of, err);
-out:
-	free(json);
-	return ret;
+	if (o->json) {
+		/* ASCII with every control escaped: safe on a terminal. */
+		if (msg_meta_json_write(meta, tier, spool, of->fd, err) != 0)
+			return -1;
+	} else {
+		for (off = 0; o->headers && off < meta->header_len; off += n) {
+			n = meta->header_len - off < SHOW_CHUNK ?
+			    meta->header_len - off : SHOW_CHUNK;
+			if (put_out(of->fd, v, meta->header_text + off, n, nl,
+			    err) != 0)
+				return -1;
+		}
+		if (o->headers && put_out(of->fd, v, "\n", 1, nl, err) != 0)
+			return -1;
+		if (copy_fd(spool, of->fd, v, nl, err) != 0)
+			return -1;
+	}
+	return outfile_commit(of, err);
+}
+
+/* Do standard output and standard error show on the same terminal? */
+static int
+shared_terminal(void)
+{
+	struct stat out, errst;
+
+	return isatty(STDOUT_FILENO) && isatty(STDERR_FILENO) &&
+	    fstat(STDOUT_FILENO, &out) == 0 &&
+	    fstat(STDERR_FILENO, &errst) == 0 && out.st_rdev == errst.st_rdev;
+}
+
+/* The sender line: who signed, and how far the trust store trusts them. */
+static void
+say_sender(const struct msg_meta *meta, const char *fp, enum trust_tier tier)
+{
+	fprintf(stderr, "%s: from %s, fingerprint %s, %s\n", progname,
+	    meta->from, fp, trust_tier_name(tier));
 }
 
 static int
@@ -164,7 +233,8 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	struct outfile of;
 	enum trust_tier tier = TIER_UNKNOWN;
 	char home[PATH_MAX], fp[FINGERPRINT_STRLEN];
-	int in = STDIN_FILENO, spool = -1, ret = -1, opened = 0;
+	int in = STDIN_FILENO, spool = -1, ret = -1, opened = 0, late = 0;
+	int nl = 1;
 
 	memset(&ts, 0, sizeof(ts));
 	memset(&id, 0, sizeof(id));
@@ -191,18 +261,28 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	fingerprint_format(meta.sender.fingerprint, fp);
 	if (trust_sender_tier(&ts, meta.from, &meta.sender, &tier, err) != 0)
 		goto out;
-	if (!o->quiet)
-		fprintf(stderr, "%s: from %s, fingerprint %s, %s\n", progname,
-		    meta.from, fp, trust_tier_name(tier));
+	/*
+	 * When the body shows on the terminal that shows stderr, the
+	 * sender line comes after it, where nothing in the body can
+	 * overwrite it or pass for it.
+	 */
+	late = !o->quiet && of.kind == OUTFILE_STDOUT && shared_terminal();
+	if (!o->quiet && !late)
+		say_sender(&meta, fp, tier);
 	if (trust_may_release(tier, meta.from, o->accept_unknown, err) != 0)
 		goto out;
 	if (spool >= 0 && release(o, &meta, trust_tier_name(tier), spool, &of,
-	    err) != 0)
+	    &nl, err) != 0)
 		goto out;
 	ret = 0;
 	if (tier == TIER_UNKNOWN)
 		smimp_err_set(err, SMIMP_EXIT_UNTRUSTED, "%s", "unknown sender");
 out:
+	if (late) {
+		if (!nl)
+			fputc('\n', stderr);
+		say_sender(&meta, fp, tier);
+	}
 	if (spool >= 0 && (of.kind == OUTFILE_STDOUT || spool != of.fd))
 		close(spool);
 	outfile_close(&of);
@@ -215,8 +295,8 @@ out:
 	return ret;
 }
 
-int
-main(int argc, char **argv)
+static int
+open_main(int argc, char **argv)
 {
 	struct open_opts o;
 	struct smimp_err err;
@@ -232,4 +312,10 @@ main(int argc, char **argv)
 		return report(&err);
 	/* Released under --accept-unknown: still say the sender is unknown. */
 	return err.code;
+}
+
+int
+main(int argc, char **argv)
+{
+	return cmd_exit(open_main(argc, argv));
 }

@@ -113,7 +113,7 @@ parse_args(int argc, char **argv, struct seal_opts *o)
 		case OPT_THREAD: o->thread_id = optarg; break;
 		case OPT_REPLY: o->in_reply_to = optarg; break;
 		case OPT_PASSFILE: o->passphrase_file = optarg; break;
-		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
+		case 'h': usage(stdout); exit(cmd_exit(SMIMP_EXIT_OK));
 		case OPT_VERSION: exit(print_version());
 		default: usage(stderr); return SMIMP_EXIT_USAGE;
 		}
@@ -214,8 +214,8 @@ out:
 	return ret;
 }
 
-int
-main(int argc, char **argv)
+static int
+seal_main(int argc, char **argv)
 {
 	struct seal_opts o;
 	struct smimp_err err;
@@ -230,4 +230,10 @@ main(int argc, char **argv)
 	if (seal(&o, &err) != 0)
 		return report(&err);
 	return SMIMP_EXIT_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+	return cmd_exit(seal_main(argc, argv));
 }

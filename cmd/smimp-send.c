@@ -56,7 +56,7 @@ parse_args(int argc, char **argv, struct send_opts *o)
 		switch (c) {
 		case 'i': o->identity = optarg; break;
 		case OPT_PASSFILE: o->passphrase_file = optarg; break;
-		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
+		case 'h': usage(stdout); exit(cmd_exit(SMIMP_EXIT_OK));
 		case OPT_VERSION: exit(print_version());
 		default:
 			if (remote_option(c, optarg, &o->conf))
@@ -89,13 +89,13 @@ send_one(struct remote *r, const struct identity *id, const char *file)
 	close(fd);
 	if (rc != 0)
 		return report(&err);
+	/* At once, for a script that reads ids as they come. */
 	printf("%s\n", mid);
-	fflush(stdout);
-	return SMIMP_EXIT_OK;
+	return stdout_check() == 0 ? SMIMP_EXIT_OK : SMIMP_EXIT_FAIL;
 }
 
-int
-main(int argc, char **argv)
+static int
+send_main(int argc, char **argv)
 {
 	static char stdin_name[] = "-";
 	char *stdin_only[] = { stdin_name };
@@ -135,4 +135,10 @@ main(int argc, char **argv)
 	remote_free(r);
 	identity_release(&id);
 	return worst;
+}
+
+int
+main(int argc, char **argv)
+{
+	return cmd_exit(send_main(argc, argv));
 }

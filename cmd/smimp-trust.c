@@ -83,7 +83,7 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 		case OPT_REPLACE: o->replace = 1; break;
 		case 'i': o->identity = optarg; break;
 		case OPT_PASSFILE: o->passphrase_file = optarg; break;
-		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
+		case 'h': usage(stdout); exit(cmd_exit(SMIMP_EXIT_OK));
 		case OPT_VERSION: exit(print_version());
 		default:
 			if (remote_option(c, optarg, &o->conf))
@@ -287,8 +287,8 @@ run(const struct trust_opts *o, struct smimp_err *err)
 	return 0;
 }
 
-int
-main(int argc, char **argv)
+static int
+trust_main(int argc, char **argv)
 {
 	struct trust_opts o;
 	struct smimp_err err;
@@ -307,4 +307,10 @@ main(int argc, char **argv)
 		return report(&err);
 	}
 	return SMIMP_EXIT_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+	return cmd_exit(trust_main(argc, argv));
 }

@@ -107,8 +107,8 @@ known_command(const char *cmd)
 	return 0;
 }
 
-int
-main(int argc, char **argv)
+static int
+smimp_main(int argc, char **argv)
 {
 	char path[PATH_MAX], name[80];
 	const char *cmd;
@@ -145,4 +145,10 @@ main(int argc, char **argv)
 	execv(path, argv + 1);
 	warnx_("cannot run '%s': %s", path, strerror(errno));
 	return SMIMP_EXIT_FAIL;
+}
+
+int
+main(int argc, char **argv)
+{
+	return cmd_exit(smimp_main(argc, argv));
 }

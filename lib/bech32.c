@@ -41,12 +41,18 @@ hrp_polymod(const char *hrp)
 	return chk;
 }
 
-/* Encode data under lowercase hrp into out (cap bytes); upper: uppercase. */
+#define BECH32_GROUPS	128	/* 5-bit groups: room for 80 bytes */
+
+/*
+ * Encode data under lowercase hrp into out (cap bytes); upper: uppercase.
+ * five is room for the 5-bit groups, which the caller wipes: the data
+ * may be a secret key.
+ */
 static int
-bech32_encode(char *out, size_t cap, const char *hrp,
-    const unsigned char *data, size_t len, int upper)
+encode_groups(char *out, size_t cap, const char *hrp,
+    const unsigned char *data, size_t len, int upper,
+    unsigned char five[BECH32_GROUPS])
 {
-	unsigned char five[128];
 	size_t n5 = 0, i, o = 0, hl = strlen(hrp);
 	unsigned int acc = 0, bits = 0;
 	uint32_t chk;
@@ -56,13 +62,13 @@ bech32_encode(char *out, size_t cap, const char *hrp,
 		bits += 8;
 		while (bits >= 5) {
 			bits -= 5;
-			if (n5 == sizeof(five))
+			if (n5 == BECH32_GROUPS)
 				return -1;
 			five[n5++] = (acc >> bits) & 31;
 		}
 	}
 	if (bits > 0) {
-		if (n5 == sizeof(five))
+		if (n5 == BECH32_GROUPS)
 			return -1;
 		five[n5++] = (acc << (5 - bits)) & 31;
 	}
@@ -88,18 +94,34 @@ bech32_encode(char *out, size_t cap, const char *hrp,
 	return 0;
 }
 
-/* Decode s; the hrp must equal want (lowercase); exactly len bytes. */
 static int
-bech32_decode(const char *s, const char *want, unsigned char *out,
-    size_t len)
+bech32_encode(char *out, size_t cap, const char *hrp,
+    const unsigned char *data, size_t len, int upper)
 {
-	char low[256];
+	unsigned char five[BECH32_GROUPS];
+	int r;
+
+	r = encode_groups(out, cap, hrp, data, len, upper, five);
+	sodium_memzero(five, sizeof(five));
+	return r;
+}
+
+#define BECH32_MAX	256	/* an encoded string's characters, NUL too */
+
+/*
+ * Decode s; the hrp must equal want (lowercase); exactly len bytes.  low
+ * is room for a lowercase copy of s, which the caller wipes.
+ */
+static int
+decode_lower(const char *s, const char *want, unsigned char *out,
+    size_t len, char low[BECH32_MAX])
+{
 	size_t n = strlen(s), i, sep, o = 0;
 	int has_upper = 0, has_lower = 0;
 	unsigned int acc = 0, bits = 0;
 	uint32_t chk;
 
-	if (n >= sizeof(low) || n < 8)
+	if (n >= BECH32_MAX || n < 8)
 		return -1;
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -138,6 +160,18 @@ bech32_decode(const char *s, const char *want, unsigned char *out,
 	if (chk != 1 || o != len || bits >= 5 || (acc & ((1u << bits) - 1)))
 		return -1;
 	return 0;
+}
+
+static int
+bech32_decode(const char *s, const char *want, unsigned char *out,
+    size_t len)
+{
+	char low[BECH32_MAX];
+	int r;
+
+	r = decode_lower(s, want, out, len, low);
+	sodium_memzero(low, sizeof(low));
+	return r;
 }
 
 int

@@ -82,56 +82,26 @@ env_verify(const unsigned char sig[ENV_SIG_SIZE], const unsigned char root[32],
 	return crypto_sign_verify_detached(sig, m, sizeof(m), identity_public);
 }
 
-static int
-utf8_valid(const unsigned char *s, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned char c = s[i];
-		size_t n, k;
-		uint32_t cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		for (k = 1; k <= n; k++) {
-			if (i + k >= len || (s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		/* No overlong forms, surrogates or values past U+10FFFF. */
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
-		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += n + 1;
-	}
-	return 1;
-}
-
-/* A header value: no control characters, valid UTF-8. */
+/*
+ * A header value: valid UTF-8 with no control character (C0, DEL, C1)
+ * and no bidirectional override or isolate, so that nothing a sender
+ * writes in a header can drive or reorder the reader's terminal.
+ */
 static int
 value_ok(const char *s, size_t len)
 {
-	size_t i;
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+	uint32_t cp;
+	int n;
 
-	for (i = 0; i < len; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+	while (i < len) {
+		n = utf8_next(u + i, len - i, &cp);
+		if (n <= 0 || codepoint_unsafe(cp))
 			return 0;
-	return utf8_valid((const unsigned char *)s, len);
+		i += (size_t)n;
+	}
+	return 1;
 }
 
 static int

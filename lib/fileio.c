@@ -71,6 +71,26 @@ out:
 }
 
 int
+fd_read_full(int fd, void *buf, size_t cap, size_t *got)
+{
+	unsigned char *p = buf;
+	ssize_t n;
+
+	*got = 0;
+	while (*got < cap) {
+		n = read(fd, p + *got, cap - *got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		*got += (size_t)n;
+	}
+	return 0;
+}
+
+int
 fsync_parent_dir(const char *path, struct smimp_err *err)
 {
 	char buf[PATH_MAX];

@@ -67,6 +67,11 @@ int dir_check_owned(const char *path, struct smimp_err *err);
 
 /* Write all of buf to fd, retrying short writes and EINTR. */
 int fd_write_all(int fd, const void *buf, size_t len);
+/*
+ * Read from fd until buf holds cap bytes or fd ends, retrying short
+ * reads and EINTR; *got gets how many.  -1 with errno on an error.
+ */
+int fd_read_full(int fd, void *buf, size_t cap, size_t *got);
 
 /*
  * Copy all of from, from its start, to to (named to_name in messages),

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -423,26 +424,48 @@ passphrase_free(char *pass, size_t len)
 		sodium_free(pass);
 }
 
-/* Read one line from fd into buf (sodium memory); strips the newline. */
+/*
+ * A signal that comes while the prompt has turned echo off is noted
+ * here, so that the terminal gets its echo back before the signal does
+ * what it would have done (as readpassphrase(3) does).
+ */
+static volatile sig_atomic_t prompt_signal;
+
+/*
+ * Read one line from fd into buf (sodium memory); strips the newline.
+ * -2: too long; -3: a prompt signal came.
+ */
 static int
 read_line_fd(int fd, char *buf, size_t cap, size_t *len)
 {
 	size_t n = 0;
+	ssize_t r;
+	char c = 0;
+	int ret = 0;
 
 	for (;;) {
-		char c;
-		ssize_t r = read(fd, &c, 1);
-
+		if (prompt_signal != 0) {
+			ret = -3;
+			break;
+		}
+		r = read(fd, &c, 1);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0)
-			return -1;
+		if (r < 0) {
+			ret = -1;
+			break;
+		}
 		if (r == 0 || c == '\n')
 			break;
-		if (n + 1 >= cap)
-			return -2;
+		if (n + 1 >= cap) {
+			ret = -2;
+			break;
+		}
 		buf[n++] = c;
 	}
+	sodium_memzero(&c, sizeof(c));
+	if (ret != 0)
+		return ret;
 	if (n > 0 && buf[n - 1] == '\r')
 		n--;
 	buf[n] = '\0';
@@ -450,17 +473,60 @@ read_line_fd(int fd, char *buf, size_t cap, size_t *len)
 	return 0;
 }
 
+static void
+prompt_caught(int signo)
+{
+	prompt_signal = signo;
+}
+
+/* The signals that end or stop a process at its terminal. */
+static const int prompt_signals[] = {
+	SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU
+};
+#define PROMPT_NSIGNALS	\
+	(sizeof(prompt_signals) / sizeof(prompt_signals[0]))
+
+/* Catch those that are not ignored; their old actions go to old. */
+static void
+prompt_catch(struct sigaction old[PROMPT_NSIGNALS])
+{
+	struct sigaction sa;
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = prompt_caught;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: a signal ends the read with EINTR. */
+	prompt_signal = 0;
+	for (i = 0; i < PROMPT_NSIGNALS; i++) {
+		(void)sigaction(prompt_signals[i], NULL, &old[i]);
+		if (old[i].sa_handler != SIG_IGN)
+			(void)sigaction(prompt_signals[i], &sa, NULL);
+	}
+}
+
+static void
+prompt_uncatch(const struct sigaction old[PROMPT_NSIGNALS])
+{
+	size_t i;
+
+	for (i = 0; i < PROMPT_NSIGNALS; i++)
+		(void)sigaction(prompt_signals[i], &old[i], NULL);
+}
+
 static int
 prompt_tty(const char *prompt, char *buf, size_t cap, size_t *len,
     struct smimp_err *err)
 {
+	struct sigaction old_sa[PROMPT_NSIGNALS];
 	struct termios old, noecho;
-	int fd, r, ret = -1;
+	int fd, r, signo, saved, ret = -1;
 
 	fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL,
 		    "cannot open the terminal for the passphrase");
+again:
 	if (tcgetattr(fd, &old) != 0) {
 		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read the terminal");
 		goto out;
@@ -468,13 +534,36 @@ prompt_tty(const char *prompt, char *buf, size_t cap, size_t *len,
 	noecho = old;
 	noecho.c_lflag &= ~(tcflag_t)ECHO;
 	noecho.c_lflag |= ECHONL;
+	prompt_catch(old_sa);
 	(void)fd_write_all(fd, prompt, strlen(prompt));
-	if (tcsetattr(fd, TCSAFLUSH, &noecho) != 0) {
+	r = tcsetattr(fd, TCSAFLUSH, &noecho) != 0 ? -4 :
+	    read_line_fd(fd, buf, cap, len);
+	saved = errno;
+	(void)tcsetattr(fd, TCSAFLUSH, &old);
+	prompt_uncatch(old_sa);
+	errno = saved;
+	signo = prompt_signal;
+	prompt_signal = 0;
+	if (signo != 0) {
+		sodium_memzero(buf, cap);
+		/* No newline was typed: end the prompt's line. */
+		(void)fd_write_all(fd, "\n", 1);
+		/*
+		 * Echo is back: now the signal may end or stop the process,
+		 * as the user asked (lib/ exits on nobody else's behalf).
+		 * Continued after a stop, ask again.
+		 */
+		(void)raise(signo);
+		if (signo == SIGTSTP || signo == SIGTTIN || signo == SIGTTOU)
+			goto again;
+		smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "passphrase prompt interrupted");
+		goto out;
+	}
+	if (r == -4) {
 		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot set the terminal");
 		goto out;
 	}
-	r = read_line_fd(fd, buf, cap, len);
-	(void)tcsetattr(fd, TCSAFLUSH, &old);
 	if (r == -2) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "passphrase too long");
 		goto out;

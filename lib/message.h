@@ -90,11 +90,12 @@ void msg_meta_release(struct msg_meta *meta);
 
 #ifndef SMIMP_MESSAGE_JSON
 #define SMIMP_MESSAGE_JSON
-#define MSG_JSON_MAX_BODY	(64 * 1024 * 1024)
 /*
- * The metadata and the body (read from body_fd, from its start) as one
- * JSON object, malloc'd.  A body that is not UTF-8 is given in base64.
+ * Write the metadata and the body (read from body_fd, from its start;
+ * none when body_fd is -1) to out_fd as one JSON object and a newline,
+ * in ASCII.  The body streams in fixed chunks, in constant memory for
+ * any size; a body that is not UTF-8 is given in base64.
  */
-char *msg_meta_json(const struct msg_meta *meta, const char *tier,
-    int body_fd, struct smimp_err *err);
+int msg_meta_json_write(const struct msg_meta *meta, const char *tier,
+    int body_fd, int out_fd, struct smimp_err *err);
 #endif

@@ -1,4 +1,11 @@
-/* msgjson.c - a verified message as one JSON object, for scripts. */
+/*
+ * msgjson.c - a verified message as one JSON object, for scripts.
+ *
+ * The metadata is built with jansson; the body, of any size, is streamed
+ * after it in fixed chunks (escaped, or in base64), so that --json takes
+ * constant memory.  Its output is ASCII: no byte of it can drive a
+ * terminal.
+ */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,7 +17,12 @@
 #include "fileio.h"
 #include "message.h"
 #include "util.h"
+#include "vis.h"
 #include "banned.h"
+
+/* Body bytes read at a time; a multiple of 3, for base64. */
+#define JSON_CHUNK	(3 * 16 * 1024)
+#define JSON_OUT_CAP	VIS_OUT_MAX(JSON_CHUNK)
 
 static json_t *
 recipients_json(const struct msg_meta *meta, int cc)
@@ -34,53 +46,9 @@ recipients_json(const struct msg_meta *meta, int cc)
 	return arr;
 }
 
-static int
-set_body(json_t *obj, int body_fd, uint64_t body_len, struct smimp_err *err)
-{
-	unsigned char *body = NULL;
-	char *b64 = NULL;
-	size_t len, b64len;
-	json_t *s;
-	int ret = -1;
-
-	if (body_len > MSG_JSON_MAX_BODY)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "the body is too "
-		    "large for --json (over %d bytes): use -o", MSG_JSON_MAX_BODY);
-	if (lseek(body_fd, 0, SEEK_SET) != 0 ||
-	    fd_read_all(body_fd, "the body", MSG_JSON_MAX_BODY, &body, &len,
-	    err) != 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read the body");
-	s = json_stringn(len > 0 ? (const char *)body : "", len);
-	if (s != NULL) {
-		if (json_object_set_new(obj, "body", s) != 0 ||
-		    json_object_set_new(obj, "body_encoding",
-		    json_string("utf-8")) != 0)
-			goto nomem;
-	} else {
-		b64len = sodium_base64_encoded_len(len,
-		    sodium_base64_VARIANT_ORIGINAL);
-		b64 = malloc(b64len);
-		if (b64 == NULL)
-			goto nomem;
-		sodium_bin2base64(b64, b64len, body, len,
-		    sodium_base64_VARIANT_ORIGINAL);
-		if (json_object_set_new(obj, "body", json_string(b64)) != 0 ||
-		    json_object_set_new(obj, "body_encoding",
-		    json_string("base64")) != 0)
-			goto nomem;
-	}
-	ret = 0;
-	goto out;
-nomem:
-	smimp_err_set(err, SMIMP_EXIT_FAIL, "out of memory");
-out:
-	free(body);
-	free(b64);
-	return ret;
-}
-
-char *
-msg_meta_json(const struct msg_meta *meta, const char *tier, int body_fd,
+/* The metadata without the body, as compact ASCII JSON (malloc'd). */
+static char *
+meta_text(const struct msg_meta *meta, const char *tier,
     struct smimp_err *err)
 {
 	char fp[FINGERPRINT_STRLEN], when[TIME_STRLEN];
@@ -105,12 +73,144 @@ msg_meta_json(const struct msg_meta *meta, const char *tier, int body_fd,
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot build JSON");
 		goto out;
 	}
-	if (body_fd >= 0 && set_body(obj, body_fd, meta->body_len, err) != 0)
-		goto out;
 	out = json_dumps(obj, JSON_COMPACT | JSON_ENSURE_ASCII);
 	if (out == NULL)
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot build JSON");
 out:
 	json_decref(obj);
 	return out;
+}
+
+static int
+put(int out_fd, const void *buf, size_t len, struct smimp_err *err)
+{
+	if (fd_write_all(out_fd, buf, len) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+		    "cannot write the output");
+	return 0;
+}
+
+static int
+read_chunk(int fd, unsigned char *buf, size_t *got, struct smimp_err *err)
+{
+	if (fd_read_full(fd, buf, JSON_CHUNK, got) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+		    "cannot read the body");
+	return 0;
+}
+
+/*
+ * One pass over the body as the inside of a JSON string: written to
+ * out_fd, or only checked when out_fd is -1.  *utf8 says whether the
+ * body is all UTF-8, which a JSON string needs.
+ */
+static int
+utf8_pass(int body_fd, int out_fd, unsigned char *in, char *out, int *utf8,
+    struct smimp_err *err)
+{
+	struct vis v;
+	size_t got, n;
+
+	vis_init(&v, VIS_JSON);
+	if (lseek(body_fd, 0, SEEK_SET) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+		    "cannot read the body");
+	do {
+		if (read_chunk(body_fd, in, &got, err) != 0)
+			return -1;
+		n = got > 0 ? vis_feed(&v, in, got, out) : vis_finish(&v, out);
+		if (out_fd < 0 && v.bad > 0)
+			break;
+		if (out_fd >= 0 && put(out_fd, out, n, err) != 0)
+			return -1;
+	} while (got > 0);
+	*utf8 = v.bad == 0;
+	/* Only a spool that someone else wrote to could fail now. */
+	if (!*utf8 && out_fd >= 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "the body changed while it was read");
+	return 0;
+}
+
+static int
+base64_pass(int body_fd, int out_fd, unsigned char *in, char *out,
+    struct smimp_err *err)
+{
+	size_t got;
+
+	if (lseek(body_fd, 0, SEEK_SET) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+		    "cannot read the body");
+	for (;;) {
+		if (read_chunk(body_fd, in, &got, err) != 0)
+			return -1;
+		if (got == 0)
+			return 0;
+		/* Full chunks are a multiple of 3: padding only at the end. */
+		sodium_bin2base64(out, JSON_OUT_CAP, in, got,
+		    sodium_base64_VARIANT_ORIGINAL);
+		if (put(out_fd, out, strlen(out), err) != 0)
+			return -1;
+	}
+}
+
+/* "body" and "body_encoding", streamed; the body as UTF-8 if it is. */
+static int
+write_body(int body_fd, int out_fd, struct smimp_err *err)
+{
+	unsigned char *in = NULL;
+	char *out = NULL;
+	const char *end;
+	int utf8, ret = -1;
+
+	in = malloc(JSON_CHUNK);
+	out = malloc(JSON_OUT_CAP);
+	if (in == NULL || out == NULL) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+		goto out;
+	}
+	/* Two passes over the private spool: is it UTF-8, then write it. */
+	if (utf8_pass(body_fd, -1, in, out, &utf8, err) != 0 ||
+	    put(out_fd, ",\"body\":\"", 9, err) != 0)
+		goto out;
+	if (!utf8 && base64_pass(body_fd, out_fd, in, out, err) != 0)
+		goto out;
+	if (utf8 && utf8_pass(body_fd, out_fd, in, out, &utf8, err) != 0)
+		goto out;
+	end = utf8 ? "\",\"body_encoding\":\"utf-8\"" :
+	    "\",\"body_encoding\":\"base64\"";
+	if (put(out_fd, end, strlen(end), err) != 0)
+		goto out;
+	ret = 0;
+out:
+	free(in);
+	free(out);
+	return ret;
+}
+
+int
+msg_meta_json_write(const struct msg_meta *meta, const char *tier,
+    int body_fd, int out_fd, struct smimp_err *err)
+{
+	char *head;
+	size_t len;
+	int ret = -1;
+
+	head = meta_text(meta, tier, err);
+	if (head == NULL)
+		return -1;
+	/* The object without its closing brace, which comes after the body. */
+	len = strlen(head);
+	if (len < 2 || head[len - 1] != '}') {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot build JSON");
+		goto out;
+	}
+	if (put(out_fd, head, len - 1, err) != 0 ||
+	    (body_fd >= 0 && write_body(body_fd, out_fd, err) != 0) ||
+	    put(out_fd, "}\n", 2, err) != 0)
+		goto out;
+	ret = 0;
+out:
+	free(head);
+	return ret;
 }

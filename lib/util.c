@@ -283,3 +283,50 @@ list_has(const char *list, const char *item)
 	}
 	return 0;
 }
+
+int
+utf8_next(const unsigned char *s, size_t len, uint32_t *cp)
+{
+	unsigned char c;
+	size_t n, k;
+	uint32_t v;
+
+	if (len == 0)
+		return 0;
+	c = s[0];
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		v = c & 0x1f;
+	} else if ((c & 0xf0) == 0xe0) {
+		n = 3;
+		v = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		v = c & 0x07;
+	} else {
+		return -1;
+	}
+	for (k = 1; k < n; k++) {
+		if (k == len)
+			return 0;
+		if ((s[k] & 0xc0) != 0x80)
+			return -1;
+		v = (v << 6) | (s[k] & 0x3f);
+	}
+	if ((n == 3 && v < 0x800) || (n == 4 && v < 0x10000) ||
+	    v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		return -1;
+	*cp = v;
+	return (int)n;
+}
+
+int
+codepoint_unsafe(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) ||
+	    (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}

@@ -70,4 +70,20 @@ int list_has(const char *list, const char *item);
 /* Parse a canonical unsigned decimal (no sign, no leading zero). */
 int parse_u64(const char *s, size_t len, uint64_t *out);
 
+/*
+ * The UTF-8 sequence that starts s[0..len): its length (1 to 4) with
+ * the code point in *cp; 0 when s ends inside a sequence that more
+ * bytes may complete; -1 when s[0] starts no valid sequence (a stray
+ * continuation byte, an overlong form, a surrogate, past U+10FFFF).
+ */
+int utf8_next(const unsigned char *s, size_t len, uint32_t *cp);
+/*
+ * Code points that must never reach a terminal as they are: the C0 and
+ * C1 controls and DEL, which drive the terminal (move the cursor, clear
+ * lines, set titles), and the bidirectional embeddings, overrides and
+ * isolates U+202A..U+202E and U+2066..U+2069, which reorder the text
+ * shown after them.
+ */
+int codepoint_unsafe(uint32_t cp);
+
 #endif

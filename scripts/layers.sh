@@ -12,7 +12,7 @@ set -eu
 lib=${1:-lib}
 
 layers='
-base      banned err exitcode util fileio outfile address signer
+base      banned err exitcode util fileio outfile address signer proc vis
 formats   armor age bech32 hkdf keys idlog stamp reqsig bounce batch maildir
 trust     trust
 messages  envelope message msgjson

@@ -438,3 +438,18 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	[ "$stderr" = "smimp-fetch: 0 fetched: 0 to the inbox, 0 to Other, 0 dropped" ]
 	[ -z "$(find data/bodies -type f 2>/dev/null)" ]
 }
+
+@test "a standard output that cannot be written fails send and fetch --json" {
+	[ -w /dev/full ] || skip "no /dev/full"
+	trust_as "$BOBHOME" alice.pub known
+	echo hello | smimp-seal -i alice.key -r bob.pub >m.age
+	# Sent, but its id never got out: a failure, said so.
+	run -1 --separate-stderr bash -c 'smimp-send -i alice.key m.age >/dev/full'
+	[ "$stderr" = "smimp-send: cannot write to standard output: No space left on device" ]
+	run -1 --separate-stderr bash -c 'SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail --json >/dev/full'
+	[ "$stderr" = "smimp-fetch: cannot write to standard output: No space left on device" ]
+	# What was fetched is safe all the same.
+	[ "$(ls mail/new | wc -l)" -eq 1 ]
+	run -1 --separate-stderr bash -c 'smimp-trust fetch bob@example.org >/dev/full'
+	[ "$stderr" = "smimp-trust: cannot write to standard output: No space left on device" ]
+}
