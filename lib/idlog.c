@@ -492,6 +492,12 @@ out:
 }
 
 int
+idlog_reason_valid(const char *s)
+{
+	return reason_ok(s, strlen(s));
+}
+
+int
 idlog_append(struct idlog *log, const struct idrec_new *rec,
     const unsigned char signer[64], struct smimp_err *err)
 {

@@ -111,6 +111,8 @@ struct idrec_new {
 	const char *reason;		/* revoke: 1 to IDREC_REASON_MAX bytes
 					   of printable ASCII */
 };
+/* Is s a revocation's reason as a record may carry it? */
+int idlog_reason_valid(const char *s);
 /*
  * Append the next record (seq, prev and address follow from log) signed
  * by signer, the 64-byte Ed25519 secret key that must be in force: the

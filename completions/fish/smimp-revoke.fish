@@ -1,0 +1,13 @@
+complete -c smimp-revoke -f
+complete -c smimp-revoke -s i -l identity -r -F -d 'secret key'
+complete -c smimp-revoke -l rotate -d 'new identity and encryption keys'
+complete -c smimp-revoke -l encryption -d 'a new encryption key'
+complete -c smimp-revoke -l reason -r -d 'revoke the identity, saying why'
+complete -c smimp-revoke -l no-publish -d 'do not contact the home server'
+complete -c smimp-revoke -s w -l write -r -F -d 'also write the new log to a file'
+complete -c smimp-revoke -l passphrase-file -r -F -d 'read the passphrase from a file'
+complete -c smimp-revoke -l resolve -r -d 'reach DOMAIN at HOST:PORT'
+complete -c smimp-revoke -l cacert -r -F -d 'CA bundle'
+complete -c smimp-revoke -l allow-http -r -d 'allow plain HTTP for a domain'
+complete -c smimp-revoke -s h -l help -d 'print the usage'
+complete -c smimp-revoke -l version -d 'print the version'
