@@ -240,7 +240,9 @@ record_apply(struct idlog *log, const struct rec_fields *f,
 	const unsigned char *signer;
 
 	if (f->seq != recno)
-		return bad(err, recno, "sequence number out of order");
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "identity record "
+		    "%zu does not extend the log (sequence number %llu)", recno,
+		    (unsigned long long)f->seq);
 	if (recno == 0 && f->type != IDREC_GENESIS)
 		return bad(err, recno, "the first record is not a genesis");
 	if (recno > 0 && f->type == IDREC_GENESIS)

@@ -188,8 +188,8 @@ directory_append(struct exchange *x)
 		/* Records for another head: the client's copy is behind. */
 		(void)snprintf(msg, sizeof(msg), "the records do not extend "
 		    "the log: %s", err.msg);
-		reply_error(x, strstr(err.msg, "does not extend") != NULL ||
-		    strstr(err.msg, "out of order") != NULL ? 409 : 400, msg);
+		reply_error(x, strstr(err.msg, "does not extend") != NULL ?
+		    409 : 400, msg);
 		goto out;
 	}
 	have_next = 1;
