@@ -163,7 +163,7 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	struct identity id;
 	struct outfile of;
 	enum trust_tier tier = TIER_UNKNOWN;
-	char home[PATH_MAX], fp[FINGERPRINT_STRLEN];
+	char home[PATH_MAX], fp[FINGERPRINT_STRLEN], note[SMIMP_ERR_MSG];
 	int in = STDIN_FILENO, spool = -1, ret = -1, opened = 0;
 
 	memset(&ts, 0, sizeof(ts));
@@ -189,11 +189,15 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 		goto out;
 	opened = 1;
 	fingerprint_format(meta.sender.fingerprint, fp);
-	if (trust_sender_tier(&ts, meta.from, &meta.sender, &tier, err) != 0)
+	if (trust_sender_tier(&ts, meta.from, &meta.sender, &tier, err) != 0 ||
+	    trust_sender_state(&ts, meta.from, &meta.sender, note,
+	    sizeof(note), err) != 0)
 		goto out;
 	if (!o->quiet)
 		fprintf(stderr, "%s: from %s, fingerprint %s, %s\n", progname,
 		    meta.from, fp, trust_tier_name(tier));
+	if (!o->quiet && note[0] != '\0')
+		fprintf(stderr, "%s: %s\n", progname, note);
 	if (trust_may_release(tier, meta.from, o->accept_unknown, err) != 0)
 		goto out;
 	if (spool >= 0 && release(o, &meta, trust_tier_name(tier), spool, &of,
