@@ -246,3 +246,41 @@ fetch_bob() { as_bob smimp-fetch -i bob.key -d mail; }
 	served alice@example.org >after2.pub
 	cmp after2.pub alice.pub
 }
+
+@test "a passphrase-protected key is replaced under the same passphrase; a wrong one changes nothing" {
+	(umask 077; echo 'secret words' >pass; echo 'wrong words' >bad)
+	smimp-keygen -u carol@example.org -o carol --passphrase-file pass >/dev/null 2>&1
+	key0=$(sum carol.key); pub0=$(sum carol.pub)
+	run -1 --separate-stderr smimp-revoke -i carol.key --rotate --no-publish --passphrase-file bad
+	[ "$stderr" = "smimp-revoke: 'carol.key': wrong passphrase" ]
+	[ "$(sum carol.key)" = "$key0" ] && [ "$(sum carol.pub)" = "$pub0" ]
+	run -0 --separate-stderr smimp-revoke -i carol.key --rotate --no-publish --passphrase-file pass
+	[ "$(stat -c %a carol.key)" = 600 ]
+	head -1 carol.key | grep -qx -- '-----BEGIN AGE ENCRYPTED FILE-----'
+	[ "$(sum carol.key)" != "$key0" ]
+	run -1 --separate-stderr smimp-keygen --export-age -i carol.key --passphrase-file bad
+	run -0 smimp-keygen --export-age -i carol.key --passphrase-file pass
+	# It signs for the new log: sealing checks the key against it.
+	echo hi | smimp-seal -i carol.key --passphrase-file pass -r bob.pub >m.age
+	SMIMP_HOME="$BATS_TEST_TMPDIR/bobhome" smimp-trust add carol.pub >/dev/null
+	run -0 --separate-stderr as_bob smimp-open -i bob.key m.age
+	[ "$output" = hi ]
+}
+
+@test "a key file keeps at most 64 retired encryption secrets, the newest first; a misplaced line is refused" {
+	for i in $(seq 64); do
+		smimp-revoke -i bob.key --encryption --no-publish >/dev/null || false
+	done
+	cp -p bob.key prev.key
+	smimp-revoke -i bob.key --encryption --no-publish >/dev/null
+	[ "$(grep -c '^retired-encryption-secret: ' bob.key)" = 64 ]
+	[ "$(grep -c '^type: encryption-key$' bob.pub)" = 65 ]
+	# The newest first; the first secret of all was dropped.
+	[ "$(grep -m1 '^retired-encryption-secret: ' bob.key | cut -d' ' -f2)" = \
+		"$(grep '^encryption-secret: ' prev.key | cut -d' ' -f2)" ]
+	run -1 grep -q "$(grep '^encryption-secret: ' bob0.key | cut -d' ' -f2)" bob.key
+	# A retired secret before the current one is not the file's grammar.
+	(umask 077; { sed -n 1,3p bob.key; sed -n 5p bob.key; sed -n 4p bob.key; } >swapped.key)
+	run -3 --separate-stderr smimp-keygen --export-age -i swapped.key
+	[ "$stderr" = "smimp-keygen: 'swapped.key': malformed secret key file" ]
+}
