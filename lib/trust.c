@@ -438,7 +438,6 @@ trust_sender_state(const struct trust_store *ts, const char *address,
 	return 0;
 }
 
-
 int
 trust_may_release(enum trust_tier tier, const char *sender,
     int accept_unknown, struct smimp_err *err)

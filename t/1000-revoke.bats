@@ -146,6 +146,8 @@ fetch_bob() { as_bob smimp-fetch -i bob.key -d mail; }
 	start org example.org "$ORG"
 	start net example.net "$NET"
 	echo "sealed before" | smimp-seal -i alice.key -r bob.pub >m0.age
+	run -0 --separate-stderr smimp-send -i alice.key m0.age
+	wait_for org.log "relayed $output to example.net"
 	key0=$(sum alice.key)
 	run -0 --separate-stderr smimp-revoke -i alice.key --reason "laptop stolen"
 	[ "$output" = "alice@example.org: identity revoked (2 records in 'alice.pub'), published to example.org" ]
@@ -173,6 +175,9 @@ fetch_bob() { as_bob smimp-fetch -i bob.key -d mail; }
 	[ ! -e out ]
 	run -5 --separate-stderr as_bob smimp-open -i bob.key m0.age
 	[ -z "$output" ]
+	# Fetched, it is not filed in the inbox.
+	run -0 --separate-stderr fetch_bob
+	[ "$stderr" = "smimp-fetch: 1 fetched: 0 to the inbox, 1 to Other, 0 dropped" ]
 }
 
 @test "a directory serving a truncated or forked log is refused with exit 5, and the pin stays" {
