@@ -120,6 +120,18 @@ fetch_bob() { as_bob smimp-fetch -i bob.key -d mail; }
 	[ "$(sum bob.key)" != "$(sum bob0.key)" ]
 	run -0 smimp-keygen --fingerprint new.pub
 	[ "$output" = "$(smimp-keygen --fingerprint bob0.pub)" ]
+	# The administrator installs it: only a log that extends the stored one.
+	run -1 --separate-stderr smimpd --data net --domain example.net updatelog bob@example.net alice.pub
+	[ "$stderr" = "smimpd: 'alice.pub' is the identity of alice@example.org, not bob@example.net" ]
+	run -0 --separate-stderr smimpd --data net --domain example.net updatelog bob@example.net new.pub
+	[ "$output" = "bob@example.net: 2 records, 1 before" ]
+	run -0 --separate-stderr smimpd --data net --domain example.net updatelog bob@example.net new.pub
+	[ "$output" = "bob@example.net: unchanged (2 records)" ]
+	run -5 --separate-stderr smimpd --data net --domain example.net updatelog bob@example.net bob0.pub
+	[ "$stderr" = "smimpd: the identity log of bob@example.net is truncated: 1 records, 2 pinned" ]
+	start net example.net "$NET"
+	served bob@example.net >served.pub
+	cmp served.pub new.pub
 	# To standard output, the status goes to standard error.
 	run -0 --separate-stderr smimp-revoke -i alice.key --rotate --no-publish -w -
 	[ "$output" = "$(cat alice.pub)" ]
