@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <sodium.h>
 
 #include "idlog.h"
@@ -24,7 +25,7 @@ struct revoke_opts {
 	const char *passphrase_file;
 	const char *reason;
 	const char *write;
-	int rotate, encryption, no_publish;
+	int rotate, encryption, no_publish, json;
 	struct clientconf conf;
 };
 
@@ -34,7 +35,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: smimp-revoke [-i IDENTITY] --rotate | --encryption | "
 	    "--reason TEXT\n"
-	    "                    [--no-publish] [-w FILE] "
+	    "                    [--no-publish] [-w FILE] [--json] "
 	    "[--passphrase-file FILE]\n"
 	    "                    [--resolve DOMAIN=HOST:PORT] [--cacert FILE] "
 	    "[--allow-http DOMAIN]\n");
@@ -44,7 +45,7 @@ static int
 parse_args(int argc, char **argv, struct revoke_opts *o)
 {
 	enum { OPT_ROTATE = 256, OPT_ENCRYPTION, OPT_REASON, OPT_NO_PUBLISH,
-		OPT_PASSFILE, OPT_VERSION };
+		OPT_JSON, OPT_PASSFILE, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "identity", required_argument, NULL, 'i' },
 		{ "rotate", no_argument, NULL, OPT_ROTATE },
@@ -52,6 +53,7 @@ parse_args(int argc, char **argv, struct revoke_opts *o)
 		{ "reason", required_argument, NULL, OPT_REASON },
 		{ "no-publish", no_argument, NULL, OPT_NO_PUBLISH },
 		{ "write", required_argument, NULL, 'w' },
+		{ "json", no_argument, NULL, OPT_JSON },
 		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
 		REMOTE_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
@@ -69,6 +71,7 @@ parse_args(int argc, char **argv, struct revoke_opts *o)
 		case OPT_ENCRYPTION: o->encryption = 1; break;
 		case OPT_REASON: o->reason = optarg; break;
 		case OPT_NO_PUBLISH: o->no_publish = 1; break;
+		case OPT_JSON: o->json = 1; break;
 		case OPT_PASSFILE: o->passphrase_file = optarg; break;
 		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
 		case OPT_VERSION: exit(print_version());
@@ -84,12 +87,34 @@ parse_args(int argc, char **argv, struct revoke_opts *o)
 	if (o->rotate + o->encryption + (o->reason != NULL) != 1)
 		return usage_error("one of --rotate, --encryption and --reason "
 		    "is needed");
+	if (o->json && o->write != NULL && strcmp(o->write, "-") == 0)
+		return usage_error("--json and -w - both write to standard "
+		    "output");
 	if (o->reason != NULL && !idlog_reason_valid(o->reason))
 		return usage_error("the reason must be 1 to %d characters of "
 		    "printable ASCII", IDREC_REASON_MAX);
 	if (o->no_publish)
 		return 0;
 	return remote_options_finish(&o->conf);
+}
+
+/* What happened, as one JSON object. */
+static void
+say_json(const struct revoke_opts *o, const struct revoke_result *res)
+{
+	json_t *j = json_pack("{s:s,s:s,s:I,s:s,s:b,s:b,s:s}", "address",
+	    res->address, "change", o->rotate ? "rotate" : o->encryption ?
+	    "encryption-key" : "revoke", "records", (json_int_t)res->records,
+	    "log", res->pub_path, "key_replaced", res->key_replaced,
+	    "published", res->published, "domain",
+	    address_domain(res->address));
+	char *text = j != NULL ? json_dumps(j, JSON_COMPACT |
+	    JSON_PRESERVE_ORDER) : NULL;
+
+	if (text != NULL)
+		printf("%s\n", text);
+	free(text);
+	json_decref(j);
 }
 
 /* What happened, in one line. */
@@ -142,6 +167,9 @@ main(int argc, char **argv)
 	p.write_log = o.write;
 	if (revoke_run(&p, &res, &err) != 0)
 		return report(&err);
-	say_done(&o, &res);
+	if (o.json)
+		say_json(&o, &res);
+	else
+		say_done(&o, &res);
 	return SMIMP_EXIT_OK;
 }

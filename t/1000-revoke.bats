@@ -132,6 +132,10 @@ fetch_bob() { as_bob smimp-fetch -i bob.key -d mail; }
 	start net example.net "$NET"
 	served bob@example.net >served.pub
 	cmp served.pub new.pub
+	run -0 --separate-stderr smimp-revoke -i bob.key --encryption --no-publish --json
+	[ "$output" = '{"address":"bob@example.net","change":"encryption-key","records":3,"log":"bob.pub","key_replaced":true,"published":false,"domain":"example.net"}' ]
+	run -2 --separate-stderr smimp-revoke -i bob.key --encryption --no-publish --json -w -
+	[ "$stderr" = "smimp-revoke: --json and -w - both write to standard output (see 'smimp-revoke --help')" ]
 	# To standard output, the status goes to standard error.
 	run -0 --separate-stderr smimp-revoke -i alice.key --rotate --no-publish -w -
 	[ "$output" = "$(cat alice.pub)" ]
