@@ -190,7 +190,7 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	opened = 1;
 	fingerprint_format(meta.sender.fingerprint, fp);
 	if (trust_sender_tier(&ts, meta.from, &meta.sender, &tier, err) != 0 ||
-	    trust_sender_state(&ts, meta.from, &meta.sender, note,
+	    trust_sender_state(&ts, meta.from, &meta.sender, meta.date, note,
 	    sizeof(note), err) != 0)
 		goto out;
 	if (!o->quiet)

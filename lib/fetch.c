@@ -41,7 +41,7 @@ fetched_tier(const struct identity *id, const struct trust_store *ts,
 		/* Key changed, or revoked since: not the inbox. */
 		if (trust_sender_tier(ts, meta.from, &meta.sender, &tier,
 		    &oerr) != 0 || trust_sender_state(ts, meta.from,
-		    &meta.sender, note, sizeof(note), &oerr) != 0)
+		    &meta.sender, meta.date, note, sizeof(note), &oerr) != 0)
 			tier = TIER_UNKNOWN;
 		msg_meta_release(&meta);
 	} else if (bounce_verify(data, len, server_key)) {

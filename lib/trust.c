@@ -412,7 +412,8 @@ key_replaced_after(const struct idlog *pinned, size_t from)
 
 int
 trust_sender_state(const struct trust_store *ts, const char *address,
-    const struct idlog *log, char *note, size_t cap, struct smimp_err *err)
+    const struct idlog *log, int64_t sealed, char *note, size_t cap,
+    struct smimp_err *err)
 {
 	const struct trust_entry *e = trust_find(ts, address);
 	const struct idrec *r;
@@ -430,11 +431,16 @@ trust_sender_state(const struct trust_store *ts, const char *address,
 		    address, when, e->log.reason);
 	}
 	r = key_replaced_after(&e->log, log->n);
-	if (r != NULL) {
-		time_format(r->date, when);
-		(void)snprintf(note, cap, "the key that signed this message "
-		    "has since been rotated (on %s)", when);
-	}
+	if (r == NULL)
+		return 0;
+	time_format(r->date, when);
+	/* A retired key speaks only for what it signed before. */
+	if (sealed > r->date)
+		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the message "
+		    "from %s is signed by a key that was rotated on %s, "
+		    "before it was sealed: nothing written", address, when);
+	(void)snprintf(note, cap, "the key that signed this message has "
+	    "since been rotated (on %s)", when);
 	return 0;
 }
 

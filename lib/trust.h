@@ -77,13 +77,15 @@ int trust_sender_tier(const struct trust_store *ts, const char *address,
     const struct idlog *log, enum trust_tier *tier, struct smimp_err *err);
 /*
  * What the pinned log of address, when it extends log (the one a
- * verified message carries) and knows more, says of the message: fails
- * with SMIMP_EXIT_KEYCHANGED when the identity has since been revoked
- * (since when and why); note (cap bytes, else empty) says when the key
- * that signed it has since been rotated.
+ * verified message sealed at date sealed carries) and knows more, says
+ * of the message: fails with SMIMP_EXIT_KEYCHANGED when the identity has
+ * since been revoked (since when and why), or when the key that signed
+ * it had been rotated before the message's date; note (cap bytes, else
+ * empty) says when that key was rotated after it.
  */
 int trust_sender_state(const struct trust_store *ts, const char *address,
-    const struct idlog *log, char *note, size_t cap, struct smimp_err *err);
+    const struct idlog *log, int64_t sealed, char *note, size_t cap,
+    struct smimp_err *err);
 /*
  * May the body of a verified message from sender, at tier, be released?
  * Never from a blocked sender; from an unknown one only when the user

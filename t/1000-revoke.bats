@@ -66,8 +66,11 @@ fetch_bob() { as_bob smimp-fetch -i bob.key -d mail; }
 	[ -z "$(ls org/spool 2>/dev/null)" ]
 	[ -z "$(ls alice.key.tmp.* alice.pub.tmp.* 2>/dev/null)" ]
 	# The old key no longer speaks for alice, to her own server.
+	sleep 1		# dates are in seconds: sealed after the rotation
 	echo "from the old key" | smimp-seal -i alice0.key -r bob.pub >old.age
 	run -1 --separate-stderr smimp-send -i alice0.key old.age
+	[[ "$stderr" == "smimp-send: "*": HTTP 401: "* ]]
+	run -1 --separate-stderr smimp-fetch -i alice0.key -d amail
 	[[ "$stderr" == *"HTTP 401"* ]]
 	# A message signed by the new key is relayed: example.net fetches
 	# the log again when the cached one does not verify the stamp.
@@ -76,19 +79,38 @@ fetch_bob() { as_bob smimp-fetch -i bob.key -d mail; }
 	wait_for org.log "relayed $output to example.net"
 	grep -q "POST /smimp/v1/deliver 201" net.log
 	run -1 grep -q "delivery stamp does not verify" org.log net.log
+	# A stamp by the old key, even in a delivery example.org signs, is
+	# refused by example.net; one by the new key is taken.
+	now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+	for k in alice0 alice; do
+		stamp=$("$SMIMP_BUILD/t/peertool" stamp $k.key alice@example.org bob@example.net "stamp-$k" old.age "$now")
+		mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org/server.key example.org POST example.net \
+			/smimp/v1/deliver old.age 'Smimp-From: alice@example.org' 'Smimp-To: bob@example.net' \
+			'Smimp-Stamp-To: bob@example.net' "Smimp-Message-Id: stamp-$k" "Smimp-Stamp: $stamp" \
+			"Smimp-Stamp-Date: $now")
+		curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @old.age \
+			"https://127.0.0.1:$NET/smimp/v1/deliver" | tr -d '\n' >"answer-$k"
+	done
+	[ "$(cat answer-alice0)" = '{"error":"delivery stamp does not verify"} 403' ]
+	[[ "$(cat answer-alice)" == *" 201" ]]
 	# bob follows the rotation; nothing more on a second refresh.
 	run -0 --separate-stderr as_bob smimp-trust refresh alice@example.org
 	[ "$output" = "alice@example.org: identity key rotated; new encryption key; 3 records, 1 before" ]
 	run -0 --separate-stderr as_bob smimp-trust refresh
 	[ "$output" = "alice@example.org: unchanged (3 records)" ]
 	run -0 --separate-stderr fetch_bob
-	[ "$stderr" = "smimp-fetch: 2 fetched: 2 to the inbox, 0 to Other, 0 dropped" ]
+	[ "$stderr" = "smimp-fetch: 3 fetched: 2 to the inbox, 1 to Other, 0 dropped" ]
 	run -0 --separate-stderr as_bob smimp-open -i bob.key m0.age
 	[ "$output" = "before the rotation" ]
 	[ "${stderr_lines[1]}" = "smimp-open: the key that signed this message has since been rotated (on $(sed -n '/^type: rotate$/,/^date:/p' alice.pub | sed -n 's/^date: //p'))" ]
 	run -0 --separate-stderr as_bob smimp-open -i bob.key m1.age
 	[ "$output" = "after the rotation" ]
 	[ "${#stderr_lines[@]}" = 1 ]
+	# Sealed by the old key after the rotation: refused, nothing out.
+	rotated=$(sed -n '/^type: rotate$/,/^date:/p' alice.pub | sed -n 's/^date: //p')
+	run -5 --separate-stderr as_bob smimp-open -i bob.key old.age
+	[ "$stderr" = "smimp-open: the message from alice@example.org is signed by a key that was rotated on $rotated, before it was sealed: nothing written" ]
+	[ -z "$output" ]
 }
 
 @test "--encryption: messages sealed to the old encryption key still open; new ones go to the new key" {
