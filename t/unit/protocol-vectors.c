@@ -253,6 +253,38 @@ wrong_key(const struct idlog *two, struct sbuf *out)
 	return 0;
 }
 
+/*
+ * alice's recovery: the genesis, the new encryption key of the history,
+ * then a recover record signed by her recovery key (seed 03*32) naming
+ * the identity key of seed 07*32 and the encryption secret 08*32, on
+ * day 120.  by_recovery 0: the same record signed by her identity key,
+ * which the library must refuse to write.
+ */
+static int
+recovery(const struct keys *alice, int by_recovery, struct idlog *log,
+    struct smimp_err *err)
+{
+	unsigned char enc[32], id_pk[32], id_sk[64];
+	struct idrec_new r;
+
+	if (history(alice, 2, log, err) != 0)
+		return -1;
+	x_from(0x08, enc);
+	ed_from(0x07, id_pk, id_sk);
+	memset(&r, 0, sizeof(r));
+	r.type = IDREC_RECOVER;
+	r.by_recovery = by_recovery;
+	r.date = DATE_2026 + 120 * DAY;
+	r.identity_key = id_pk;
+	r.encryption_key = enc;
+	if (idlog_append(log, &r, by_recovery ? alice->rec_sk : alice->id_sk,
+	    err) != 0) {
+		idlog_release(log);
+		return -1;
+	}
+	return 0;
+}
+
 /* The answers for the history, as text. */
 static void
 history_answers(const struct idlog *log, struct sbuf *out)
@@ -273,8 +305,10 @@ history_answers(const struct idlog *log, struct sbuf *out)
 	(void)sbuf_add(out, "\nencryption-key: ", 17);
 	(void)sbuf_add_b64(out, log->encryption_key, 32);
 	time_format(log->revoked_at, when);
-	(void)sbuf_addf(out, "\nrevoked: %s %s\n", log->revoked ? when : "no",
-	    log->revoked ? log->reason : "");
+	if (log->revoked)
+		(void)sbuf_addf(out, "\nrevoked: %s %s\n", when, log->reason);
+	else
+		(void)sbuf_add(out, "\nrevoked: no\n", 13);
 }
 
 /* Each history vector file: what it holds, and what a reader must say. */
@@ -291,14 +325,14 @@ static const struct hist_file {
 static int
 run_history(const char *dir, const struct keys *alice, int generate)
 {
-	struct idlog full, part, fork, parsed;
+	struct idlog full, part, fork, parsed, rec;
 	struct smimp_err err;
 	struct sbuf bad, txt;
 	struct idrec_new r;
 	unsigned char enc[32], *file;
 	char what[256];
 	size_t i, len;
-	int ret = -1;
+	int ret = -1, have_rec = 0;
 
 	memset(&fork, 0, sizeof(fork));
 	sbuf_init(&bad, 1 << 20);
@@ -334,13 +368,22 @@ run_history(const char *dir, const struct keys *alice, int generate)
 		idlog_release(&two);
 	}
 	history_answers(&full, &txt);
+	if (recovery(alice, 1, &rec, &err) != 0) {
+		printf("FAIL recovery: %s\n", err.msg);
+		failed++;
+		goto out2;
+	}
+	have_rec = 1;
+	(void)sbuf_add(&txt, "\n", 1);
+	history_answers(&rec, &txt);
 	if (generate) {
 		ret = write_file(dir, "alice-history.pub", full.raw,
 		    full.raw_len) || write_file(dir, "alice-history.txt",
 		    txt.buf, txt.len) || write_file(dir, "alice-fork.pub",
 		    fork.raw, fork.raw_len) || write_file(dir,
 		    "alice-truncated.pub", part.raw, part.raw_len) ||
-		    write_file(dir, "alice-wrong-key.pub", bad.buf, bad.len) ?
+		    write_file(dir, "alice-wrong-key.pub", bad.buf, bad.len) ||
+		    write_file(dir, "alice-recover.pub", rec.raw, rec.raw_len) ?
 		    -1 : 0;
 		goto out2;
 	}
@@ -358,8 +401,30 @@ run_history(const char *dir, const struct keys *alice, int generate)
 	}
 	if (read_file(dir, "alice-history.txt", &file, &len) == 0) {
 		check(len == txt.len && memcmp(file, txt.buf, len) == 0,
-		    "alice-history.txt: record hashes and the final state");
+		    "alice-history.txt: record hashes and the final state, "
+		    "of the history and of the recovery");
 		free(file);
+	}
+	if (read_file(dir, "alice-recover.pub", &file, &len) == 0) {
+		struct idlog two;
+		int r1;
+
+		check(len == rec.raw_len && memcmp(file, rec.raw, len) == 0,
+		    "alice-recover.pub: the bytes the writer makes");
+		r1 = idlog_parse(&parsed, file, len, &err);
+		check(r1 == 0 && parsed.recs[2].by_recovery &&
+		    memcmp(parsed.identity_key, rec.identity_key, 32) == 0,
+		    "alice-recover.pub: verifies under the recovery key, and "
+		    "names the new keys");
+		if (r1 == 0)
+			idlog_release(&parsed);
+		free(file);
+		r1 = recovery(alice, 0, &two, &err);
+		check(r1 != 0 && strstr(err.msg, "recovery not signed by the "
+		    "recovery key") != NULL, "recover record: signed by the "
+		    "identity key, the library refuses to write it");
+		if (r1 == 0)
+			idlog_release(&two);
 	}
 	for (i = 0; i < sizeof(hist_files) / sizeof(hist_files[0]); i++) {
 		const struct hist_file *h = &hist_files[i];
@@ -409,6 +474,8 @@ run_history(const char *dir, const struct keys *alice, int generate)
 	}
 	ret = 0;
 out2:
+	if (have_rec)
+		idlog_release(&rec);
 	idlog_release(&fork);
 	idlog_release(&part);
 out1:
