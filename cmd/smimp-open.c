@@ -215,12 +215,18 @@ shared_terminal(void)
 	    fstat(STDERR_FILENO, &errst) == 0 && out.st_rdev == errst.st_rdev;
 }
 
-/* The sender line: who signed, and how far the trust store trusts them. */
+/*
+ * The sender line: who signed, and how far the trust store trusts them;
+ * then what became of their key since, when something did.
+ */
 static void
-say_sender(const struct msg_meta *meta, const char *fp, enum trust_tier tier)
+say_sender(const struct msg_meta *meta, const char *fp, enum trust_tier tier,
+    const char *note)
 {
 	fprintf(stderr, "%s: from %s, fingerprint %s, %s\n", progname,
 	    meta->from, fp, trust_tier_name(tier));
+	if (note[0] != '\0')
+		fprintf(stderr, "%s: %s\n", progname, note);
 }
 
 static int
@@ -232,10 +238,11 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	struct identity id;
 	struct outfile of;
 	enum trust_tier tier = TIER_UNKNOWN;
-	char home[PATH_MAX], fp[FINGERPRINT_STRLEN];
+	char home[PATH_MAX], fp[FINGERPRINT_STRLEN], note[SMIMP_ERR_MSG];
 	int in = STDIN_FILENO, spool = -1, ret = -1, opened = 0, late = 0;
 	int nl = 1;
 
+	note[0] = '\0';
 	memset(&ts, 0, sizeof(ts));
 	memset(&id, 0, sizeof(id));
 	memset(&of, 0, sizeof(of));
@@ -259,7 +266,9 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 		goto out;
 	opened = 1;
 	fingerprint_format(meta.sender.fingerprint, fp);
-	if (trust_sender_tier(&ts, meta.from, &meta.sender, &tier, err) != 0)
+	if (trust_sender_tier(&ts, meta.from, &meta.sender, &tier, err) != 0 ||
+	    trust_sender_state(&ts, meta.from, &meta.sender, meta.date, note,
+	    sizeof(note), err) != 0)
 		goto out;
 	/*
 	 * When the body shows on the terminal that shows stderr, the
@@ -268,7 +277,7 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	 */
 	late = !o->quiet && of.kind == OUTFILE_STDOUT && shared_terminal();
 	if (!o->quiet && !late)
-		say_sender(&meta, fp, tier);
+		say_sender(&meta, fp, tier, note);
 	if (trust_may_release(tier, meta.from, o->accept_unknown, err) != 0)
 		goto out;
 	if (spool >= 0 && release(o, &meta, trust_tier_name(tier), spool, &of,
@@ -281,7 +290,7 @@ out:
 	if (late) {
 		if (!nl)
 			fputc('\n', stderr);
-		say_sender(&meta, fp, tier);
+		say_sender(&meta, fp, tier, note);
 	}
 	if (spool >= 0 && (of.kind == OUTFILE_STDOUT || spool != of.fd))
 		close(spool);

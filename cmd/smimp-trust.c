@@ -1,7 +1,8 @@
 /*
  * smimp-trust - the local trust store: pin identities (from a .pub file
  * or from a sealed message), list and show them, set the tier of an
- * address or a whole domain, check a fingerprint read aloud.
+ * address or a whole domain, check a fingerprint read aloud, follow
+ * pinned identities through their rotations and revocations.
  */
 #include <fcntl.h>
 #include <getopt.h>
@@ -15,6 +16,7 @@
 #include "fileio.h"
 #include "identity.h"
 #include "lookup.h"
+#include "remote.h"
 #include "trust.h"
 #include "util.h"
 #include "cmd.h"
@@ -24,6 +26,8 @@ struct trust_opts {
 	const char *sub;
 	const char *args[2];
 	int nargs;
+	char **list;		/* refresh: the addresses, or none for all */
+	int nlist;
 	const char *tier;
 	const char *from_message;
 	const char *identity;
@@ -48,6 +52,9 @@ usage(FILE *f)
 	    "       smimp-trust fetch ADDRESS [--tier TIER] [--replace] "
 	    "[--resolve DOMAIN=HOST:PORT]\n"
 	    "                   [--cacert FILE] [--allow-http DOMAIN]\n"
+	    "       smimp-trust refresh [ADDRESS ...] "
+	    "[--resolve DOMAIN=HOST:PORT] [--cacert FILE]\n"
+	    "                   [--allow-http DOMAIN]\n"
 	    "TIER is trusted, known or blocked\n");
 }
 
@@ -95,6 +102,14 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 	if (optind == argc)
 		return usage_error("a subcommand is needed");
 	o->sub = argv[optind++];
+	if (strcmp(o->sub, "refresh") == 0) {
+		o->list = argv + optind;
+		o->nlist = argc - optind;
+		if (o->tier || o->replace || o->from_message)
+			return usage_error("--tier, --replace and "
+			    "--from-message go with add or fetch");
+		return remote_options_finish(&o->conf);
+	}
 	for (; optind < argc; optind++) {
 		if (o->nargs == 2)
 			return usage_error("unexpected argument '%s'",
@@ -255,6 +270,92 @@ out:
 	return ret;
 }
 
+/* One line for what following address's identity found. */
+static void
+say_refreshed(const char *address, const struct refresh_result *res)
+{
+	const struct idlog_changes *c = &res->changes;
+	char when[TIME_STRLEN];
+
+	if (c->added == 0) {
+		printf("%s: unchanged (%zu records)\n", address, res->log.n);
+		return;
+	}
+	printf("%s:", address);
+	if (c->recovered)
+		printf(" recovered with its recovery key;");
+	if (c->rotated)
+		printf(" identity key rotated;");
+	if (c->encryption)
+		printf(" new encryption key;");
+	if (c->revoked) {
+		time_format(res->log.revoked_at, when);
+		printf(" revoked on %s (\"%s\");", when, res->log.reason);
+	}
+	printf(" %zu records, %zu before\n", res->log.n, res->was);
+}
+
+/* Exit codes, the worst first: a refused log, a failure, a retry. */
+static int
+worse(int a, int b)
+{
+	if (a == SMIMP_EXIT_KEYCHANGED || b == SMIMP_EXIT_KEYCHANGED)
+		return SMIMP_EXIT_KEYCHANGED;
+	if (a == SMIMP_EXIT_OK || a == SMIMP_EXIT_TEMPFAIL)
+		return b != SMIMP_EXIT_OK ? b : a;
+	return a;
+}
+
+/*
+ * refresh: follow each address named (every pinned one when none is)
+ * to the log its domain serves now.  Every address is tried.
+ */
+static int
+cmd_refresh(const struct trust_opts *o)
+{
+	struct trust_store ts;
+	struct refresh_result res;
+	struct smimp_err err;
+	struct remote *r = NULL;
+	char home[PATH_MAX], addr[ADDRESS_MAX + 1];
+	const char *name;
+	size_t i, n;
+	int rc = SMIMP_EXIT_OK;
+
+	memset(&ts, 0, sizeof(ts));
+	smimp_err_clear(&err);
+	if (smimp_home(home, sizeof(home), &err) != 0 ||
+	    trust_load(&ts, home, &err) != 0 ||
+	    (r = remote_new(&o->conf.remote, &err)) == NULL) {
+		trust_release(&ts);
+		return report(&err);
+	}
+	n = o->nlist > 0 ? (size_t)o->nlist : ts.n;
+	for (i = 0; i < n; i++) {
+		smimp_err_clear(&err);
+		if (o->nlist > 0) {
+			name = o->list[i];
+		} else {
+			if (!ts.entries[i].has_log)
+				continue;
+			name = ts.entries[i].name;
+		}
+		if (address_normalize(name, addr, &err) != 0) {
+			rc = worse(rc, report(&err));
+			continue;
+		}
+		if (lookup_refresh(r, home, addr, &res, &err) != 0) {
+			rc = worse(rc, report(&err));
+			continue;
+		}
+		say_refreshed(addr, &res);
+		idlog_release(&res.log);
+	}
+	remote_free(r);
+	trust_release(&ts);
+	return rc;
+}
+
 static int
 run(const struct trust_opts *o, struct smimp_err *err)
 {
@@ -300,6 +401,8 @@ trust_main(int argc, char **argv)
 	rc = parse_args(argc, argv, &o);
 	if (rc != 0)
 		return rc;
+	if (strcmp(o.sub, "refresh") == 0)
+		return cmd_refresh(&o);
 	if (run(&o, &err) != 0) {
 		/* A usage error was already printed. */
 		if (err.code == SMIMP_EXIT_USAGE && err.msg[0] == '\0')

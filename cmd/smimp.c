@@ -2,7 +2,7 @@
  * smimp - the front door: `smimp CMD ARGS` runs smimp-CMD, looked up
  * beside this program first, then on PATH, like git.  The usage lists
  * the commands that lookup finds, so that it never offers one that is
- * not there (smimp-revoke is planned, not built yet).
+ * not there (an installation may leave commands out).
  */
 #include <errno.h>
 #include <limits.h>

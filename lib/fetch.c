@@ -21,8 +21,9 @@
 
 /*
  * The tier a fetched message is filed by, its sender into from: a
- * verified sender's tier, unknown for one whose key changed or for a
- * message that does not verify, trusted for a bounce notice from our
+ * verified sender's tier, unknown for one whose key changed or whose
+ * pinned identity was revoked since, or for a message that does not
+ * verify, trusted for a bounce notice from our
  * own server.  fd holds the message, read from its start.
  */
 static enum trust_tier
@@ -33,12 +34,15 @@ fetched_tier(const struct identity *id, const struct trust_store *ts,
 	enum trust_tier tier = TIER_UNKNOWN;
 	struct msg_meta meta;
 	struct smimp_err oerr;
+	char note[SMIMP_ERR_MSG];
 
 	if (message_open(&id->sk, fd, -1, ts, &meta, &oerr) == 0) {
 		(void)snprintf(from, fromcap, "%s", meta.from);
+		/* Key changed, or revoked since: not the inbox. */
 		if (trust_sender_tier(ts, meta.from, &meta.sender, &tier,
-		    &oerr) != 0)
-			tier = TIER_UNKNOWN;	/* key changed: not inbox */
+		    &oerr) != 0 || trust_sender_state(ts, meta.from,
+		    &meta.sender, meta.date, note, sizeof(note), &oerr) != 0)
+			tier = TIER_UNKNOWN;
 		msg_meta_release(&meta);
 	} else if (bounce_verify(data, len, server_key)) {
 		/* Our own server telling us a message could not be relayed. */

@@ -235,16 +235,12 @@ file_commit(const char *tmp, const char *path, int replace,
 }
 
 int
-file_write_atomic(const char *path, const void *data, size_t len,
-    mode_t mode, int replace, struct smimp_err *err)
+file_stage(const char *path, const void *data, size_t len, mode_t mode,
+    char *tmp, size_t cap, struct smimp_err *err)
 {
-	char tmp[PATH_MAX];
 	int fd;
 
-	if (!replace && access(path, F_OK) == 0)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL,
-		    "'%s' already exists", path);
-	fd = tmpfile_beside(path, tmp, sizeof(tmp), err);
+	fd = tmpfile_beside(path, tmp, cap, err);
 	if (fd < 0)
 		return -1;
 	if (fchmod(fd, mode) != 0 || fd_write_all(fd, data, len) != 0 ||
@@ -259,6 +255,20 @@ file_write_atomic(const char *path, const void *data, size_t len,
 		(void)unlink(tmp);
 		return -1;
 	}
+	return 0;
+}
+
+int
+file_write_atomic(const char *path, const void *data, size_t len,
+    mode_t mode, int replace, struct smimp_err *err)
+{
+	char tmp[PATH_MAX];
+
+	if (!replace && access(path, F_OK) == 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "'%s' already exists", path);
+	if (file_stage(path, data, len, mode, tmp, sizeof(tmp), err) != 0)
+		return -1;
 	return file_commit(tmp, path, replace, err);
 }
 

@@ -101,6 +101,13 @@ int tmpfile_beside(const char *path, char *tmp, size_t cap,
     struct smimp_err *err);
 
 /*
+ * Write len bytes with mode into a new temporary file beside path (its
+ * name into tmp, cap bytes), synced: what file_commit then puts in place.
+ */
+int file_stage(const char *path, const void *data, size_t len, mode_t mode,
+    char *tmp, size_t cap, struct smimp_err *err);
+
+/*
  * Rename tmp onto path (or link without replacing), then fsync dir.
  * What is at path must be a regular file (file_check_regular).
  */

@@ -22,11 +22,12 @@ pub_path_for(const char *keypath, char *out, size_t cap)
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
-int
-identity_load(struct identity *id, const char *keypath,
-    const struct passphrase_source *src, int need_log, struct smimp_err *err)
+static int
+load(struct identity *id, const char *keypath,
+    const struct passphrase_source *src, int need_log, char **pass,
+    size_t *pass_len, struct smimp_err *err)
 {
-	char defpath[PATH_MAX], pub[PATH_MAX];
+	char defpath[PATH_MAX];
 
 	memset(id, 0, sizeof(*id));
 	if (keypath == NULL) {
@@ -39,9 +40,12 @@ identity_load(struct identity *id, const char *keypath,
 			    "smimp-keygen, or name a key with -i)", defpath);
 		keypath = defpath;
 	}
-	if (pub_path_for(keypath, pub, sizeof(pub)) != 0)
+	if ((size_t)snprintf(id->key_path, sizeof(id->key_path), "%s",
+	    keypath) >= sizeof(id->key_path) ||
+	    pub_path_for(keypath, id->pub_path, sizeof(id->pub_path)) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
-	if (secret_key_load(&id->sk, keypath, src, err) != 0)
+	if ((pass != NULL ? secret_key_load_keep(&id->sk, keypath, src, pass,
+	    pass_len, err) : secret_key_load(&id->sk, keypath, src, err)) != 0)
 		return -1;
 	if (id->sk.is_recovery) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' is a recovery key, "
@@ -54,20 +58,39 @@ identity_load(struct identity *id, const char *keypath,
 	 * Our own log is not verified again: it must name our identity key
 	 * (checked below), and every recipient verifies it anyway.
 	 */
-	if (idlog_read_file_verified(&id->log, pub, err) != 0)
+	if (idlog_read_file_verified(&id->log, id->pub_path, err) != 0)
 		goto fail;
 	id->has_log = 1;
 	if (strcmp(id->log.address, id->sk.address) != 0 ||
 	    sodium_memcmp(id->log.identity_key, id->sk.identity_public,
 	    32) != 0) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' does not belong to "
-		    "the key '%s'", pub, keypath);
+		    "the key '%s'", id->pub_path, keypath);
 		goto fail;
 	}
 	return 0;
 fail:
 	identity_release(id);
+	if (pass != NULL) {
+		passphrase_free(*pass, *pass_len);
+		*pass = NULL;
+	}
 	return -1;
+}
+
+int
+identity_load(struct identity *id, const char *keypath,
+    const struct passphrase_source *src, int need_log, struct smimp_err *err)
+{
+	return load(id, keypath, src, need_log, NULL, NULL, err);
+}
+
+int
+identity_load_keep(struct identity *id, const char *keypath,
+    const struct passphrase_source *src, char **pass, size_t *pass_len,
+    struct smimp_err *err)
+{
+	return load(id, keypath, src, 1, pass, pass_len, err);
 }
 
 void

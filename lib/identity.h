@@ -6,6 +6,8 @@
 #ifndef SMIMP_IDENTITY_H
 #define SMIMP_IDENTITY_H
 
+#include <limits.h>
+
 #include "err.h"
 #include "idlog.h"
 #include "keys.h"
@@ -16,6 +18,8 @@ struct identity {
 	struct secret_key sk;
 	struct idlog log;
 	int has_log;
+	char key_path[PATH_MAX];	/* where sk came from */
+	char pub_path[PATH_MAX];	/* where log is: beside it, ".pub" */
 };
 
 /*
@@ -25,6 +29,14 @@ struct identity {
  */
 int identity_load(struct identity *id, const char *keypath,
     const struct passphrase_source *src, int need_log, struct smimp_err *err);
+/*
+ * The same with the log always, keeping the passphrase the key was
+ * read with (*pass NULL when it has none; for passphrase_free), so that
+ * what replaces the key is written under it.
+ */
+int identity_load_keep(struct identity *id, const char *keypath,
+    const struct passphrase_source *src, char **pass, size_t *pass_len,
+    struct smimp_err *err);
 void identity_release(struct identity *id);
 
 /* The recipient that log names. */

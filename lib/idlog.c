@@ -23,7 +23,6 @@
 #define IDREC_HASH_CONTEXT	"smimp/1 record-hash"
 #define FINGERPRINT_CONTEXT	"smimp/1 fingerprint"
 #define IDREC_MAX_LINE		512
-#define REASON_MAX		200
 
 static const char *const type_names[] = {
 	"genesis", "encryption-key", "rotate", "revoke", "recover"
@@ -99,6 +98,7 @@ struct rec_fields {
 	unsigned char identity_key[32];
 	unsigned char encryption_key[32];
 	unsigned char recovery_key[32];
+	char reason[IDREC_REASON_MAX + 1];
 	unsigned char signature[64];
 	size_t signed_len;	/* bytes before the signature line */
 	size_t len;		/* whole record */
@@ -144,6 +144,24 @@ parse_type(const struct kv_line *kv, enum idrec_type *type)
 		}
 	}
 	return -1;
+}
+
+/*
+ * A revocation's reason: 1 to IDREC_REASON_MAX bytes of printable
+ * ASCII.  Every client shows it, so it carries nothing that could drive
+ * a terminal.
+ */
+static int
+reason_ok(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > IDREC_REASON_MAX)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e)
+			return 0;
+	return 1;
 }
 
 /* Parse one record at buf (which may hold more after it). */
@@ -203,7 +221,8 @@ record_parse(const char *buf, size_t len, size_t recno, struct rec_fields *f,
 	    key_line(buf, len, &pos, "recovery-key", f->recovery_key, 32))
 		return bad(err, recno, "bad or missing recovery-key");
 	if ((fields & F_REASON) && (expect_line(buf, len, &pos, "reason",
-	    &kv) != 0 || kv.value_len > REASON_MAX))
+	    &kv) != 0 || !reason_ok(kv.value, kv.value_len) ||
+	    kv_value_copy(&kv, f->reason, sizeof(f->reason)) != 0))
 		return bad(err, recno, "bad or missing reason");
 	f->signed_len = pos;
 	if (key_line(buf, len, &pos, "signature", f->signature, 64) != 0)
@@ -221,7 +240,9 @@ record_apply(struct idlog *log, const struct rec_fields *f,
 	const unsigned char *signer;
 
 	if (f->seq != recno)
-		return bad(err, recno, "sequence number out of order");
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "identity record "
+		    "%zu does not extend the log (sequence number %llu)", recno,
+		    (unsigned long long)f->seq);
 	if (recno == 0 && f->type != IDREC_GENESIS)
 		return bad(err, recno, "the first record is not a genesis");
 	if (recno > 0 && f->type == IDREC_GENESIS)
@@ -265,6 +286,8 @@ record_apply(struct idlog *log, const struct rec_fields *f,
 		break;
 	case IDREC_REVOKE:
 		log->revoked = 1;
+		log->revoked_at = f->date;
+		memcpy(log->reason, f->reason, sizeof(log->reason));
 		break;
 	}
 	hash_with_context(log->head, IDREC_HASH_CONTEXT, raw, f->len);
@@ -400,6 +423,52 @@ idlog_extends(const struct idlog *newer, const struct idlog *older)
 	    memcmp(newer->raw, older->raw, older->raw_len) == 0;
 }
 
+/*
+ * The bytes of one record, signed by signer (a 64-byte Ed25519 secret
+ * key), appended to sb: the fields in their order for the record's type.
+ */
+static int
+record_build(struct sbuf *sb, enum idrec_type type, const char *address,
+    uint64_t seq, const unsigned char prev[32], int64_t date,
+    int by_recovery, const unsigned char *identity_key,
+    const unsigned char *encryption_key, const unsigned char *recovery_key,
+    const char *reason, const unsigned char signer[64])
+{
+	int fields = type_fields[type];
+	size_t start = sb->len;		/* sb may hold the log before */
+	unsigned char sig[64];
+	char when[TIME_STRLEN];
+
+	time_format(date, when);
+	if (sbuf_addf(sb, "%stype: %s\naddress: %s\nseq: %llu\n", IDREC_MAGIC,
+	    type_names[type], address, (unsigned long long)seq) != 0)
+		return -1;
+	if (seq > 0 && (sbuf_add(sb, "prev: ", 6) != 0 ||
+	    sbuf_add_b64(sb, prev, 32) != 0 || sbuf_add(sb, "\n", 1) != 0))
+		return -1;
+	if (sbuf_addf(sb, "date: %s\n", when) != 0)
+		return -1;
+	if (type != IDREC_GENESIS && sbuf_addf(sb, "signed-by: %s\n",
+	    by_recovery ? "recovery" : "identity") != 0)
+		return -1;
+	if ((fields & F_IDENTITY) && (sbuf_add(sb, "identity-key: ", 14) ||
+	    sbuf_add_b64(sb, identity_key, 32) || sbuf_add(sb, "\n", 1)))
+		return -1;
+	if ((fields & F_ENCRYPTION) && (sbuf_add(sb, "encryption-key: ", 16) ||
+	    sbuf_add_b64(sb, encryption_key, 32) || sbuf_add(sb, "\n", 1)))
+		return -1;
+	if ((fields & F_RECOVERY) && (sbuf_add(sb, "recovery-key: ", 14) ||
+	    sbuf_add_b64(sb, recovery_key, 32) || sbuf_add(sb, "\n", 1)))
+		return -1;
+	if ((fields & F_REASON) && sbuf_addf(sb, "reason: %s\n", reason) != 0)
+		return -1;
+	if (sig_message_sign(sig, (unsigned char *)sb->buf + start,
+	    sb->len - start, signer) != 0 || sbuf_add(sb, "signature: ", 11) != 0 ||
+	    sbuf_add_b64(sb, sig, 64) != 0 || sbuf_add(sb, "\n", 1) != 0)
+		return -1;
+	return 0;
+}
+
 int
 idlog_genesis(struct idlog *log, const char *address,
     const unsigned char identity_secret[64],
@@ -408,24 +477,12 @@ idlog_genesis(struct idlog *log, const char *address,
     struct smimp_err *err)
 {
 	struct sbuf sb;
-	unsigned char sig[64];
-	char when[TIME_STRLEN];
 	int ret = -1;
 
 	sbuf_init(&sb, IDREC_MAX_BYTES);
-	time_format(date, when);
-	if (sbuf_addf(&sb, "%stype: genesis\naddress: %s\nseq: 0\n"
-	    "date: %s\nidentity-key: ", IDREC_MAGIC, address, when) ||
-	    sbuf_add_b64(&sb, identity_secret + 32, 32) ||
-	    sbuf_add(&sb, "\nencryption-key: ", 17) ||
-	    sbuf_add_b64(&sb, encryption_public, 32) ||
-	    sbuf_add(&sb, "\nrecovery-key: ", 15) ||
-	    sbuf_add_b64(&sb, recovery_public, 32) ||
-	    sbuf_add(&sb, "\n", 1) ||
-	    sig_message_sign(sig, (unsigned char *)sb.buf, sb.len,
-	    identity_secret) != 0 ||
-	    sbuf_add(&sb, "signature: ", 11) ||
-	    sbuf_add_b64(&sb, sig, 64) || sbuf_add(&sb, "\n", 1)) {
+	if (record_build(&sb, IDREC_GENESIS, address, 0, NULL, date, 0,
+	    identity_secret + 32, encryption_public, recovery_public, NULL,
+	    identity_secret) != 0) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL,
 		    "cannot build the genesis record");
 		goto out;
@@ -434,6 +491,106 @@ idlog_genesis(struct idlog *log, const char *address,
 out:
 	sbuf_release(&sb);
 	return ret;
+}
+
+int
+idlog_reason_valid(const char *s)
+{
+	return reason_ok(s, strlen(s));
+}
+
+int
+idlog_append(struct idlog *log, const struct idrec_new *rec,
+    const unsigned char signer[64], struct smimp_err *err)
+{
+	int fields;
+	struct idlog next;
+	struct sbuf sb;
+	int ret = -1;
+
+	if (rec->type == IDREC_GENESIS || (size_t)rec->type >=
+	    sizeof(type_fields) / sizeof(type_fields[0]))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "a log has one "
+		    "genesis record, its first");
+	fields = type_fields[rec->type];
+	if (((fields & F_IDENTITY) && rec->identity_key == NULL) ||
+	    ((fields & F_ENCRYPTION) && rec->encryption_key == NULL))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "a %s record needs "
+		    "its keys", type_names[rec->type]);
+	if ((fields & F_REASON) && (rec->reason == NULL ||
+	    !reason_ok(rec->reason, strlen(rec->reason))))
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "the reason must "
+		    "be 1 to %d characters of printable ASCII",
+		    IDREC_REASON_MAX);
+	if (log->revoked)
+		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
+		    "of %s is revoked: nothing may follow", log->address);
+	/* The whole log again, then the new record, then verified whole. */
+	sbuf_init(&sb, IDLOG_MAX_BYTES);
+	if (sbuf_add(&sb, log->raw, log->raw_len) != 0 ||
+	    record_build(&sb, rec->type, log->address, log->n, log->head,
+	    rec->date, rec->by_recovery, rec->identity_key, rec->encryption_key,
+	    NULL, rec->reason, signer) != 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot build the %s "
+		    "record: the log is full", type_names[rec->type]);
+		goto out;
+	}
+	if (idlog_parse(&next, (unsigned char *)sb.buf, sb.len, err) != 0)
+		goto out;
+	idlog_release(log);
+	*log = next;
+	ret = 0;
+out:
+	sbuf_release(&sb);
+	return ret;
+}
+
+int
+idlog_check_extends(const struct idlog *newer, const struct idlog *older,
+    struct smimp_err *err)
+{
+	char a[FINGERPRINT_STRLEN], b[FINGERPRINT_STRLEN];
+	size_t i;
+
+	if (idlog_extends(newer, older))
+		return 0;
+	if (memcmp(newer->fingerprint, older->fingerprint,
+	    FINGERPRINT_SIZE) != 0) {
+		fingerprint_format(older->fingerprint, a);
+		fingerprint_format(newer->fingerprint, b);
+		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "another "
+		    "identity for %s: fingerprint %s, pinned %s",
+		    older->address, b, a);
+	}
+	if (idlog_extends(older, newer))
+		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
+		    "log of %s is truncated: %zu records, %zu pinned",
+		    older->address, newer->n, older->n);
+	for (i = 1; i < newer->n && i < older->n; i++)
+		if (memcmp(newer->recs[i].hash, older->recs[i].hash, 32) != 0)
+			break;
+	return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity log "
+	    "of %s forks from the pinned one at record %zu (rewritten "
+	    "history)", older->address, i);
+}
+
+void
+idlog_changes_since(const struct idlog *log, size_t from,
+    struct idlog_changes *c)
+{
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	for (i = from; i < log->n; i++) {
+		c->added++;
+		switch (log->recs[i].type) {
+		case IDREC_ROTATE: c->rotated = 1; break;
+		case IDREC_ENCRYPTION_KEY: c->encryption = 1; break;
+		case IDREC_RECOVER: c->recovered = 1; break;
+		case IDREC_REVOKE: c->revoked = 1; break;
+		case IDREC_GENESIS: break;
+		}
+	}
 }
 
 static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";

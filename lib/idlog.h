@@ -20,6 +20,7 @@
 #define FINGERPRINT_SIZE	20
 #define FINGERPRINT_STRLEN	40	/* 8 groups of 4, '-', NUL */
 #define IDLOG_HASH_SIZE		32
+#define IDREC_REASON_MAX	200	/* a revocation's reason, in bytes */
 
 enum idrec_type {
 	IDREC_GENESIS,		/* names identity, encryption, recovery keys */
@@ -53,6 +54,8 @@ struct idlog {
 	unsigned char recovery_key[32];		/* Ed25519 */
 	unsigned char head[IDLOG_HASH_SIZE];	/* hash of the last record */
 	int revoked;
+	int64_t revoked_at;			/* the revoke record's date */
+	char reason[IDREC_REASON_MAX + 1];	/* and its reason */
 };
 
 /*
@@ -89,6 +92,48 @@ int idlog_genesis(struct idlog *log, const char *address,
 
 /* Does newer extend older (same genesis, older is a prefix)? */
 int idlog_extends(const struct idlog *newer, const struct idlog *older);
+/*
+ * The same, with the reason when it does not, for an older log that was
+ * pinned: another identity (a different genesis), a truncation (newer
+ * is a shorter prefix), a fork or rewrite (the first record that
+ * differs).  0, or -1 with SMIMP_EXIT_KEYCHANGED.
+ */
+int idlog_check_extends(const struct idlog *newer, const struct idlog *older,
+    struct smimp_err *err);
+
+/* A record to append: what the log it extends does not fix already. */
+struct idrec_new {
+	enum idrec_type type;		/* any but IDREC_GENESIS */
+	int by_recovery;		/* signed by the recovery key */
+	int64_t date;
+	const unsigned char *identity_key;	/* rotate, recover: 32 bytes */
+	const unsigned char *encryption_key;	/* encryption-key, recover */
+	const char *reason;		/* revoke: 1 to IDREC_REASON_MAX bytes
+					   of printable ASCII */
+};
+/* Is s a revocation's reason as a record may carry it? */
+int idlog_reason_valid(const char *s);
+/*
+ * Append the next record (seq, prev and address follow from log) signed
+ * by signer, the 64-byte Ed25519 secret key that must be in force: the
+ * current identity key, or the recovery key when by_recovery.  The whole
+ * log is verified again; on failure (SMIMP_EXIT_BADMSG for a record the
+ * log refuses, such as one signed by the wrong key or one after a
+ * revocation; SMIMP_EXIT_USAGE for a bad reason) log is unchanged.
+ */
+int idlog_append(struct idlog *log, const struct idrec_new *rec,
+    const unsigned char signer[64], struct smimp_err *err);
+
+/* What the records of log from index from on changed. */
+struct idlog_changes {
+	size_t added;		/* records */
+	int rotated;		/* identity key replaced (rotate) */
+	int encryption;		/* encryption key replaced (encryption-key) */
+	int recovered;		/* both replaced by the recovery key */
+	int revoked;
+};
+void idlog_changes_since(const struct idlog *log, size_t from,
+    struct idlog_changes *c);
 
 /* "ABCD-EFGH-...": 32 base32 characters in 8 groups of 4. */
 void fingerprint_format(const unsigned char fp[FINGERPRINT_SIZE],

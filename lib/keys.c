@@ -6,6 +6,7 @@
  *	address: alice@example.org
  *	identity-secret: <base64 Ed25519 seed>
  *	encryption-secret: <base64 X25519 secret>
+ *	retired-encryption-secret: <base64 X25519 secret>	(0 or more)
  * or for the recovery key "smimp-recovery-key/1", address,
  * "recovery-secret".  With a passphrase the plain form is wrapped in an
  * armored age file with one scrypt stanza.
@@ -31,6 +32,7 @@
 #include "banned.h"
 
 #define KEY_MAGIC	"smimp-secret-key/1\n"
+#define RETIRED_FIELD	"retired-encryption-secret"
 #define RECOVERY_MAGIC	"smimp-recovery-key/1\n"
 #define SEED_SIZE	32
 /* secrets block: Ed25519 secret (64) then X25519 secret (32). */
@@ -52,7 +54,21 @@ secret_key_release(struct secret_key *sk)
 {
 	if (sk->secrets != NULL)
 		sodium_free(sk->secrets);
+	if (sk->retired != NULL)
+		sodium_free(sk->retired);
 	memset(sk, 0, sizeof(*sk));
+}
+
+/* Room for KEY_RETIRED_MAX retired secrets, once. */
+static int
+retired_alloc(struct secret_key *sk, struct smimp_err *err)
+{
+	if (sk->retired != NULL)
+		return 0;
+	sk->retired = sodium_malloc(KEY_RETIRED_MAX * 32);
+	if (sk->retired == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	return 0;
 }
 
 /*
@@ -129,38 +145,55 @@ recovery_key_generate(struct secret_key *sk, const char *address,
 	return generate(sk, address, 1, err);
 }
 
+/* "name: <base64 of 32 bytes>\n" onto buf at *off (cap bytes). */
+static int
+put_secret(char *buf, size_t cap, size_t *off, const char *name,
+    const unsigned char secret[32])
+{
+	char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
+	int n;
+
+	sodium_bin2base64(b64, sizeof(b64), secret, 32,
+	    sodium_base64_VARIANT_ORIGINAL);
+	n = snprintf(buf + *off, cap - *off, "%s: %s\n", name, b64);
+	sodium_memzero(b64, sizeof(b64));
+	if (n < 0 || (size_t)n >= cap - *off)
+		return -1;
+	*off += (size_t)n;
+	return 0;
+}
+
 /* The plain text form, in sodium_malloc memory. */
 static char *
 serialize(const struct secret_key *sk, size_t *len)
 {
-	char id64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
-	char enc64[sizeof(id64)];
-	size_t cap = 512;
+	size_t cap = 512 + sk->nretired * 80, off = 0, i;
 	char *buf = sodium_malloc(cap);
 	int n;
 
 	if (buf == NULL)
 		return NULL;
+	n = snprintf(buf, cap, "%saddress: %s\n", sk->is_recovery ?
+	    RECOVERY_MAGIC : KEY_MAGIC, sk->address);
+	if (n < 0 || (size_t)n >= cap)
+		goto fail;
+	off = (size_t)n;
 	/* The Ed25519 secret key's first 32 bytes are its seed. */
-	sodium_bin2base64(id64, sizeof(id64), sk->identity_secret, 32,
-	    sodium_base64_VARIANT_ORIGINAL);
-	sodium_bin2base64(enc64, sizeof(enc64), sk->encryption_secret, 32,
-	    sodium_base64_VARIANT_ORIGINAL);
-	if (sk->is_recovery)
-		n = snprintf(buf, cap, "%saddress: %s\nrecovery-secret: %s\n",
-		    RECOVERY_MAGIC, sk->address, id64);
-	else
-		n = snprintf(buf, cap, "%saddress: %s\nidentity-secret: %s\n"
-		    "encryption-secret: %s\n", KEY_MAGIC, sk->address, id64,
-		    enc64);
-	sodium_memzero(id64, sizeof(id64));
-	sodium_memzero(enc64, sizeof(enc64));
-	if (n < 0 || (size_t)n >= cap) {
-		sodium_free(buf);
-		return NULL;
-	}
-	*len = (size_t)n;
+	if (put_secret(buf, cap, &off, sk->is_recovery ? "recovery-secret" :
+	    "identity-secret", sk->identity_secret) != 0)
+		goto fail;
+	if (!sk->is_recovery && put_secret(buf, cap, &off,
+	    "encryption-secret", sk->encryption_secret) != 0)
+		goto fail;
+	for (i = 0; i < sk->nretired; i++)
+		if (put_secret(buf, cap, &off, RETIRED_FIELD,
+		    sk->retired + 32 * i) != 0)
+			goto fail;
+	*len = off;
 	return buf;
+fail:
+	sodium_free(buf);
+	return NULL;
 }
 
 static int
@@ -192,10 +225,10 @@ out:
 }
 
 int
-secret_key_write(const struct secret_key *sk, const char *path,
-    const char *pass, size_t pass_len, struct smimp_err *err)
+secret_key_stage(const struct secret_key *sk, const char *path,
+    const char *pass, size_t pass_len, char *tmp, size_t cap,
+    struct smimp_err *err)
 {
-	char tmp[PATH_MAX];
 	char *text;
 	size_t len;
 	int fd, ret = -1;
@@ -204,13 +237,7 @@ secret_key_write(const struct secret_key *sk, const char *path,
 	if (text == NULL)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL,
 		    "cannot serialize the key");
-	if (access(path, F_OK) == 0) {
-		smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' already exists",
-		    path);
-		sodium_free(text);
-		return -1;
-	}
-	fd = tmpfile_beside(path, tmp, sizeof(tmp), err);
+	fd = tmpfile_beside(path, tmp, cap, err);
 	if (fd < 0) {
 		sodium_free(text);
 		return -1;
@@ -226,16 +253,75 @@ secret_key_write(const struct secret_key *sk, const char *path,
 		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot sync '%s'", tmp);
 		goto fail;
 	}
-	close(fd);
+	if (close(fd) != 0) {
+		fd = -1;
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'", tmp);
+		goto fail;
+	}
 	fd = -1;
-	ret = file_commit(tmp, path, 0, err);
+	ret = 0;
 	goto out;
 fail:
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	(void)unlink(tmp);
 out:
 	sodium_free(text);
 	return ret;
+}
+
+int
+secret_key_write(const struct secret_key *sk, const char *path,
+    const char *pass, size_t pass_len, struct smimp_err *err)
+{
+	char tmp[PATH_MAX];
+
+	if (access(path, F_OK) == 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' already "
+		    "exists", path);
+	if (secret_key_stage(sk, path, pass, pass_len, tmp, sizeof(tmp),
+	    err) != 0)
+		return -1;
+	return file_commit(tmp, path, 0, err);
+}
+
+int
+secret_key_new_identity(struct secret_key *sk, struct smimp_err *err)
+{
+	unsigned char *seed = sodium_malloc(32);
+	int r;
+
+	if (seed == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	randombytes_buf(seed, 32);
+	r = crypto_sign_seed_keypair(sk->identity_public, sk->identity_secret,
+	    seed);
+	sodium_free(seed);
+	return r == 0 ? 0 : smimp_err_set(err, SMIMP_EXIT_FAIL,
+	    "cannot derive keys");
+}
+
+int
+secret_key_new_encryption(struct secret_key *sk, struct smimp_err *err)
+{
+	size_t keep;
+
+	if (sk->is_recovery)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "a recovery key has "
+		    "no encryption key");
+	if (retired_alloc(sk, err) != 0)
+		return -1;
+	keep = sk->nretired < KEY_RETIRED_MAX ? sk->nretired :
+	    KEY_RETIRED_MAX - 1;
+	memmove(sk->retired + 32, sk->retired, keep * 32);
+	memcpy(sk->retired, sk->encryption_secret, 32);
+	sk->nretired = keep + 1;
+	randombytes_buf(sk->encryption_secret, 32);
+	sk->has_encryption_public = 0;
+	if (secret_key_encryption_public(sk) == NULL)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot derive "
+		    "keys");
+	return 0;
 }
 
 /* Parse the plain form held in buf (NUL-terminated, sodium memory). */
@@ -283,6 +369,19 @@ parse_plain(struct secret_key *sk, const char *buf, size_t len,
 	    !kv_is(&kv, "encryption-secret") ||
 	    b64_decode_exact(kv.value, kv.value_len, seeds + 32, 32) != 0))
 		goto malformed;
+	/* Retired encryption secrets, newest first, in identity files. */
+	while (!recovery && pos < len) {
+		if (kv_next(buf, len, &pos, 512, &kv) != 1 ||
+		    !kv_is(&kv, RETIRED_FIELD) ||
+		    sk->nretired == KEY_RETIRED_MAX)
+			goto malformed;
+		if (retired_alloc(sk, err) != 0)
+			goto out;
+		if (b64_decode_exact(kv.value, kv.value_len,
+		    sk->retired + 32 * sk->nretired, 32) != 0)
+			goto malformed;
+		sk->nretired++;
+	}
 	if (pos != len)
 		goto malformed;
 	if (derive(sk, seeds, seeds + 32) != 0) {
@@ -304,7 +403,8 @@ out:
 
 static int
 decrypt_keyfile(int fd, const char *path, const struct passphrase_source *src,
-    char *plain, size_t cap, size_t *len, struct smimp_err *err)
+    char *plain, size_t cap, size_t *len, char **keep, size_t *keep_len,
+    struct smimp_err *err)
 {
 	struct age_decryptor *d = NULL;
 	struct age_identity id;
@@ -346,6 +446,11 @@ decrypt_keyfile(int fd, const char *path, const struct passphrase_source *src,
 	}
 	plain[*len] = '\0';
 	ret = 0;
+	if (keep != NULL) {
+		*keep = pass;
+		*keep_len = pass_len;
+		pass = NULL;
+	}
 out:
 	age_decrypt_free(d);
 	age_in_free(in);
@@ -353,9 +458,10 @@ out:
 	return ret;
 }
 
-int
-secret_key_load(struct secret_key *sk, const char *path,
-    const struct passphrase_source *src, struct smimp_err *err)
+static int
+load(struct secret_key *sk, const char *path,
+    const struct passphrase_source *src, char **keep, size_t *keep_len,
+    struct smimp_err *err)
 {
 	char *plain = NULL;
 	unsigned char head[40];
@@ -381,7 +487,7 @@ secret_key_load(struct secret_key *sk, const char *path,
 	    (memcmp(head, AGE_ARMOR_BEGIN, strlen(AGE_ARMOR_BEGIN)) == 0 ||
 	    memcmp(head, "age-encryption.org/v1\n", 22) == 0)) {
 		if (decrypt_keyfile(fd, path, src, plain, KEYFILE_MAX_BYTES,
-		    &len, err) != 0)
+		    &len, keep, keep_len, err) != 0)
 			goto out;
 	} else if (fd_read_into(fd, path, KEYFILE_MAX_BYTES,
 	    (unsigned char *)plain, &len, err) != 0) {
@@ -393,6 +499,27 @@ out:
 		sodium_free(plain);
 	close(fd);
 	return ret;
+}
+
+int
+secret_key_load(struct secret_key *sk, const char *path,
+    const struct passphrase_source *src, struct smimp_err *err)
+{
+	return load(sk, path, src, NULL, NULL, err);
+}
+
+int
+secret_key_load_keep(struct secret_key *sk, const char *path,
+    const struct passphrase_source *src, char **pass, size_t *pass_len,
+    struct smimp_err *err)
+{
+	*pass = NULL;
+	*pass_len = 0;
+	if (load(sk, path, src, pass, pass_len, err) == 0)
+		return 0;
+	passphrase_free(*pass, *pass_len);
+	*pass = NULL;
+	return -1;
 }
 
 int

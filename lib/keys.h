@@ -16,6 +16,12 @@
 
 #define KEYFILE_MAX_BYTES	(8 * 1024)
 #define PASSPHRASE_MAX		1024
+/*
+ * Encryption secrets a key file keeps after a new encryption key
+ * replaced them, so that messages sealed to them before still open.
+ * Past this many, the oldest is dropped.
+ */
+#define KEY_RETIRED_MAX		64
 
 /* Where a passphrase comes from: a file, else a terminal prompt. */
 struct passphrase_source {
@@ -32,6 +38,9 @@ struct secret_key {
 	unsigned char identity_public[32];
 	unsigned char encryption_public[32];	/* see below */
 	int has_encryption_public;
+	/* Retired X25519 secrets, newest first (sodium_malloc, or NULL). */
+	unsigned char *retired;
+	size_t nretired;
 };
 
 /*
@@ -58,9 +67,33 @@ int recovery_key_generate(struct secret_key *sk, const char *address,
 /* Serialize (encrypted when pass != NULL) and write with mode 0600. */
 int secret_key_write(const struct secret_key *sk, const char *path,
     const char *pass, size_t pass_len, struct smimp_err *err);
+/*
+ * Serialize (encrypted when pass != NULL) into a new temporary file
+ * beside path (its name into tmp, cap bytes), mode 0600, synced; the
+ * caller renames it into place with file_commit (fileio.h) or unlinks
+ * it.  So a key can be replaced only once what replaces it is safe.
+ */
+int secret_key_stage(const struct secret_key *sk, const char *path,
+    const char *pass, size_t pass_len, char *tmp, size_t cap,
+    struct smimp_err *err);
 /* Read, decrypting when needed (asking src for the passphrase). */
 int secret_key_load(struct secret_key *sk, const char *path,
     const struct passphrase_source *src, struct smimp_err *err);
+/*
+ * The same, keeping the passphrase (sodium_malloc'd, for
+ * passphrase_free; NULL for a file without one) so that a key that
+ * replaces this one can be written under it.
+ */
+int secret_key_load_keep(struct secret_key *sk, const char *path,
+    const struct passphrase_source *src, char **pass, size_t *pass_len,
+    struct smimp_err *err);
+/* A new identity key (Ed25519) in place of the one sk holds. */
+int secret_key_new_identity(struct secret_key *sk, struct smimp_err *err);
+/*
+ * A new encryption key: the current secret becomes the newest retired
+ * one (the oldest is dropped past KEY_RETIRED_MAX).
+ */
+int secret_key_new_encryption(struct secret_key *sk, struct smimp_err *err);
 void secret_key_release(struct secret_key *sk);
 /* The X25519 public key, derived on first use; NULL on failure. */
 const unsigned char *secret_key_encryption_public(struct secret_key *sk);

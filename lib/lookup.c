@@ -64,6 +64,21 @@ lookup_identity(const struct remote_opts *o, const char *address,
 	return ret;
 }
 
+int
+lookup_refresh(struct remote *r, const char *home, const char *address,
+    struct refresh_result *res, struct smimp_err *err)
+{
+	memset(res, 0, sizeof(*res));
+	if (lookup_directory(r, address, &res->log, err) != 0)
+		return -1;
+	if (trust_follow(home, &res->log, &res->was, err) != 0) {
+		idlog_release(&res->log);
+		return -1;
+	}
+	idlog_changes_since(&res->log, res->was, &res->changes);
+	return 0;
+}
+
 /* Look arg up and pin it on first use: the recipient r. */
 static int
 pin_first_use(const char *home, const char *arg, struct msg_recipient *r,

@@ -22,6 +22,21 @@ int lookup_directory(struct remote *r, const char *address,
 int lookup_identity(const struct remote_opts *o, const char *address,
     struct idlog *log, struct smimp_err *err);
 
+/* What following a pinned identity found. */
+struct refresh_result {
+	size_t was;			/* records pinned before */
+	struct idlog log;		/* the log now pinned */
+	struct idlog_changes changes;	/* its records past was */
+};
+/*
+ * Fetch the log of a pinned address (normalized) from its domain's
+ * directory and follow it in home's trust store (trust_follow): only a
+ * log that extends the pinned one is taken, else SMIMP_EXIT_KEYCHANGED
+ * with the reason.  res->log is released with idlog_release.
+ */
+int lookup_refresh(struct remote *r, const char *home, const char *address,
+    struct refresh_result *res, struct smimp_err *err);
+
 /*
  * A recipient named by a file (see recipient_resolve) or by an address
  * pinned in ts, else looked up in its domain's directory (settings from

@@ -380,6 +380,9 @@ message_seal(const struct seal_params *p, int in_fd, int out_fd,
 		return smimp_err_set(err, SMIMP_EXIT_FAIL,
 		    "the secret key does not match the identity of %s",
 		    p->sender_log->address);
+	if (p->sender_log->revoked)
+		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
+		    "of %s is revoked: it seals nothing", p->sender_log->address);
 	if (env_header_build(&hdr, p, message_id, message_id_cap, err) != 0)
 		goto out;
 	/*
@@ -626,10 +629,11 @@ open_message(const struct secret_key *me, int in_fd, int body_fd,
     const struct trust_store *ts, int as_sender, struct msg_meta *meta,
     struct smimp_err *err)
 {
+	struct age_identity ids[1 + KEY_RETIRED_MAX];
 	struct age_decryptor *d = NULL;
-	struct age_identity id;
 	struct opener op;
 	struct age_in *in;
+	size_t i, nids;
 	int ret = -1;
 
 	memset(&op, 0, sizeof(op));
@@ -641,10 +645,20 @@ open_message(const struct secret_key *me, int in_fd, int body_fd,
 	in = age_in_open_fd(in_fd, err);
 	if (in == NULL)
 		return -1;
-	memset(&id, 0, sizeof(id));
-	id.type = AGE_ID_X25519;
-	id.x25519_secret = me->encryption_secret;
-	d = age_decrypt_begin(in, &id, 1, err);
+	/*
+	 * The current encryption key, then those it replaced: a message
+	 * sealed to an encryption key before a new one was published
+	 * still opens.
+	 */
+	memset(ids, 0, sizeof(ids));
+	nids = 1 + (me->nretired < KEY_RETIRED_MAX ? me->nretired :
+	    KEY_RETIRED_MAX);
+	for (i = 0; i < nids; i++) {
+		ids[i].type = AGE_ID_X25519;
+		ids[i].x25519_secret = i == 0 ? me->encryption_secret :
+		    me->retired + 32 * (i - 1);
+	}
+	d = age_decrypt_begin(in, ids, nids, err);
 	if (d == NULL) {
 		char msg[SMIMP_ERR_MSG];
 

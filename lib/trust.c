@@ -394,6 +394,56 @@ trust_sender_tier(const struct trust_store *ts, const char *address,
 	    pinned, got);
 }
 
+/*
+ * The first record of pinned after from that replaced the identity key
+ * (a rotate or recover), or NULL.
+ */
+static const struct idrec *
+key_replaced_after(const struct idlog *pinned, size_t from)
+{
+	size_t i;
+
+	for (i = from; i < pinned->n; i++)
+		if (pinned->recs[i].type == IDREC_ROTATE ||
+		    pinned->recs[i].type == IDREC_RECOVER)
+			return &pinned->recs[i];
+	return NULL;
+}
+
+int
+trust_sender_state(const struct trust_store *ts, const char *address,
+    const struct idlog *log, int64_t sealed, char *note, size_t cap,
+    struct smimp_err *err)
+{
+	const struct trust_entry *e = trust_find(ts, address);
+	const struct idrec *r;
+	char when[TIME_STRLEN];
+
+	note[0] = '\0';
+	/* Only a pinned log that knows more than the message's can say. */
+	if (e == NULL || !e->has_log || e->log.n <= log->n ||
+	    !idlog_extends(&e->log, log))
+		return 0;
+	if (e->log.revoked) {
+		time_format(e->log.revoked_at, when);
+		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
+		    "of %s was revoked on %s (\"%s\"): nothing written",
+		    address, when, e->log.reason);
+	}
+	r = key_replaced_after(&e->log, log->n);
+	if (r == NULL)
+		return 0;
+	time_format(r->date, when);
+	/* A retired key speaks only for what it signed before. */
+	if (sealed > r->date)
+		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the message "
+		    "from %s is signed by a key that was rotated on %s, "
+		    "before it was sealed: nothing written", address, when);
+	(void)snprintf(note, cap, "the key that signed this message has "
+	    "since been rotated (on %s)", when);
+	return 0;
+}
+
 int
 trust_may_release(enum trust_tier tier, const char *sender,
     int accept_unknown, struct smimp_err *err)
@@ -685,6 +735,44 @@ trust_pin_first_use(const char *home, const struct idlog *log,
 {
 	/* Known, not trusted: no person has checked the fingerprint yet. */
 	return trust_pin(home, log, TIER_KNOWN, 0, err);
+}
+
+struct follow_args {
+	const struct idlog *log;
+	size_t *was;
+};
+
+static int
+follow_change(struct trust_store *ts, const void *arg, struct smimp_err *err)
+{
+	const struct follow_args *a = arg;
+	struct trust_entry *e = (struct trust_entry *)trust_find(ts,
+	    a->log->address);
+
+	if (e == NULL || !e->has_log)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "no identity pinned "
+		    "for %s", a->log->address);
+	if (idlog_check_extends(a->log, &e->log, err) != 0)
+		return -1;
+	*a->was = e->log.n;
+	if (a->log->raw_len == e->log.raw_len)
+		return 0;
+	idlog_release(&e->log);
+	e->has_log = 0;
+	if (idlog_copy(&e->log, a->log, err) != 0)
+		return -1;
+	e->has_log = 1;
+	return 0;
+}
+
+int
+trust_follow(const char *home, const struct idlog *log, size_t *was,
+    struct smimp_err *err)
+{
+	struct follow_args a = { log, was };
+
+	*was = 0;
+	return trust_update(home, follow_change, &a, err);
 }
 
 struct tier_args {

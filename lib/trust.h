@@ -76,6 +76,17 @@ enum trust_tier trust_tier_for(const struct trust_store *ts,
 int trust_sender_tier(const struct trust_store *ts, const char *address,
     const struct idlog *log, enum trust_tier *tier, struct smimp_err *err);
 /*
+ * What the pinned log of address, when it extends log (the one a
+ * verified message sealed at date sealed carries) and knows more, says
+ * of the message: fails with SMIMP_EXIT_KEYCHANGED when the identity has
+ * since been revoked (since when and why), or when the key that signed
+ * it had been rotated before the message's date; note (cap bytes, else
+ * empty) says when that key was rotated after it.
+ */
+int trust_sender_state(const struct trust_store *ts, const char *address,
+    const struct idlog *log, int64_t sealed, char *note, size_t cap,
+    struct smimp_err *err);
+/*
  * May the body of a verified message from sender, at tier, be released?
  * Never from a blocked sender; from an unknown one only when the user
  * accepts unknown senders.  Fails with SMIMP_EXIT_UNTRUSTED if not.
@@ -115,6 +126,14 @@ int trust_pin(const char *home, const struct idlog *log,
  * use: at tier known, and never over another identity already pinned.
  */
 int trust_pin_first_use(const char *home, const struct idlog *log,
+    struct smimp_err *err);
+/*
+ * Under the lock: follow the pinned identity of log's address to log,
+ * which must extend the pinned log (SMIMP_EXIT_KEYCHANGED with the
+ * reason otherwise: another identity, a truncation, a fork); tier and
+ * verification stay.  *was gets how many records the pinned log had.
+ */
+int trust_follow(const char *home, const struct idlog *log, size_t *was,
     struct smimp_err *err);
 int trust_set_tier(const char *home, const char *name, enum trust_tier tier,
     struct smimp_err *err);

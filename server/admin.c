@@ -5,6 +5,7 @@
  *
  *	smimpd adduser ADDRESS FILE.pub		register an account
  *	smimpd deluser ADDRESS			remove it, with its mailbox
+ *	smimpd updatelog ADDRESS FILE.pub	a log that extends the stored one
  *	smimpd users				list them
  *	smimpd invite ADDRESS [HOURS]		a single-use token
  *	smimpd invites				pending invitations
@@ -53,6 +54,51 @@ print_invite(const char *address, int64_t expires, void *arg)
 	return 0;
 }
 
+/*
+ * smimpd updatelog ADDRESS FILE.pub: the identity log delivered by hand
+ * (smimp-revoke --no-publish) in place of the stored one, which it must
+ * extend, as the append endpoint would have taken it.
+ */
+static int
+update_log(struct store *st, const char *addr, const struct idlog *log,
+    struct smimp_err *err)
+{
+	unsigned char *old = NULL;
+	struct idlog stored;
+	size_t len;
+	int r, ret = -1;
+
+	r = store_user_get(st, addr, &old, &len, err);
+	if (r == STORE_NOT_FOUND)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s has no account",
+		    addr);
+	if (r != STORE_OK)
+		return -1;
+	if (idlog_parse_verified(&stored, old, len, err) != 0)
+		goto out;
+	if (idlog_check_extends(log, &stored, err) != 0)
+		goto release;
+	if (log->raw_len == stored.raw_len) {
+		printf("%s: unchanged (%zu records)\n", addr, log->n);
+		ret = 0;
+		goto release;
+	}
+	r = store_user_log_update(st, addr, old, len, log->raw, log->raw_len,
+	    err);
+	if (r == STORE_OK) {
+		printf("%s: %zu records, %zu before\n", addr, log->n, stored.n);
+		ret = 0;
+	} else if (r == STORE_NOT_FOUND) {
+		smimp_err_set(err, SMIMP_EXIT_TEMPFAIL, "the log of %s changed "
+		    "meanwhile: try again", addr);
+	}
+release:
+	idlog_release(&stored);
+out:
+	free(old);
+	return ret;
+}
+
 #define INVITE_TOKEN_BYTES	24
 #define INVITE_DEFAULT_HOURS	168
 
@@ -96,11 +142,13 @@ admin_run(const char *sub, char **args, int nargs,
 	if (strcmp(sub, "users") == 0 || strcmp(sub, "invites") == 0 ?
 	    nargs != 0 :
 	    strcmp(sub, "deluser") == 0 ? nargs != 1 :
-	    strcmp(sub, "adduser") == 0 ? nargs != 2 :
+	    strcmp(sub, "adduser") == 0 || strcmp(sub, "updatelog") == 0 ?
+	    nargs != 2 :
 	    strcmp(sub, "invite") == 0 ? nargs < 1 || nargs > 2 : 1)
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "usage: smimpd "
-		    "adduser ADDRESS FILE.pub | deluser ADDRESS | users | "
-		    "invite ADDRESS [HOURS] | invites");
+		    "adduser ADDRESS FILE.pub | deluser ADDRESS | updatelog "
+		    "ADDRESS FILE.pub | users | invite ADDRESS [HOURS] | "
+		    "invites");
 	if (nargs > 0 && address_normalize(args[0], addr, err) != 0)
 		return -1;
 	if (nargs > 0 && cfg->domain[0] != '\0' &&
@@ -130,6 +178,8 @@ admin_run(const char *sub, char **args, int nargs,
 			smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' is the "
 			    "identity of %s, not %s", args[1], log.address,
 			    addr);
+		else if (strcmp(sub, "updatelog") == 0)
+			ret = update_log(st, addr, &log, err);
 		else
 			ret = store_user_add(st, addr, log.raw, log.raw_len,
 			    time_now(), err);

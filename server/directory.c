@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "http.h"
+#include "idlog.h"
 #include "server.h"
 #include "banned.h"
 
@@ -42,32 +43,47 @@ directory_meta(struct exchange *x)
 	    "max_message_bytes", (json_int_t)x->srv->cfg.max_message));
 }
 
-/* GET {base}/v1/users/ADDRESS/log: the identity log, to anyone. */
-void
-directory_user(struct exchange *x)
+/*
+ * The ADDRESS of a users/ADDRESS/log target (x->rest), normalized and of
+ * this domain: 0, or -1 with the reply set.
+ */
+static int
+user_address(struct exchange *x, char addr[ADDRESS_MAX + 1])
 {
-	char addr[ADDRESS_MAX + 1], raw[ADDRESS_MAX + 8];
+	char raw[ADDRESS_MAX + 8];
 	const char *slash = strchr(x->rest, '/');
-	unsigned char *log = NULL;
 	struct smimp_err err;
-	size_t len;
-	int r;
 
 	if (slash == NULL || strcmp(slash, "/log") != 0 ||
 	    (size_t)(slash - x->rest) >= sizeof(raw)) {
 		reply_error(x, 404, "no such resource");
-		return;
+		return -1;
 	}
 	memcpy(raw, x->rest, (size_t)(slash - x->rest));
 	raw[slash - x->rest] = '\0';
 	if (address_normalize(raw, addr, &err) != 0) {
 		reply_error(x, 400, "invalid address");
-		return;
+		return -1;
 	}
 	if (strcmp(address_domain(addr), x->srv->cfg.domain) != 0) {
 		reply_error(x, 404, "not a user of this domain");
-		return;
+		return -1;
 	}
+	return 0;
+}
+
+/* GET {base}/v1/users/ADDRESS/log: the identity log, to anyone. */
+void
+directory_user(struct exchange *x)
+{
+	char addr[ADDRESS_MAX + 1];
+	unsigned char *log = NULL;
+	struct smimp_err err;
+	size_t len;
+	int r;
+
+	if (user_address(x, addr) != 0)
+		return;
 	r = store_user_get(x->srv->store, addr, &log, &len, &err);
 	if (r == STORE_ERROR)
 		reply_unavailable(x, err.msg);
@@ -76,4 +92,125 @@ directory_user(struct exchange *x)
 	else
 		reply_bytes(x, 200, "text/plain; charset=utf-8", log, len);
 	free(log);
+}
+
+/* The answer to an append: the log's state now. */
+static void
+reply_log_state(struct exchange *x, unsigned int status,
+    const struct idlog *log)
+{
+	char head[sodium_base64_ENCODED_LEN(32,
+	    sodium_base64_VARIANT_ORIGINAL)];
+
+	sodium_bin2base64(head, sizeof(head), log->head, 32,
+	    sodium_base64_VARIANT_ORIGINAL);
+	reply_json(x, status, json_pack("{s:s,s:I,s:s,s:b}", "address",
+	    log->address, "records", (json_int_t)log->n, "head", head,
+	    "revoked", log->revoked));
+}
+
+/*
+ * Is body the stored log's last records already (a retry whose answer
+ * was lost)?  Then stored is the answer.
+ */
+static int
+already_appended(const struct idlog *stored, const unsigned char *body,
+    size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len >= stored->raw_len ||
+	    memcmp(stored->raw + stored->raw_len - len, body, len) != 0)
+		return 0;
+	for (i = 1; i < stored->n; i++)
+		if (stored->recs[i].raw == stored->raw + stored->raw_len - len)
+			return 1;
+	return 0;
+}
+
+/*
+ * POST {base}/v1/users/ADDRESS/log: the owner appends records to its
+ * own log.  The dispatcher checked the signature under the identity key
+ * the stored log names, and refused a revoked identity; the body is the
+ * new records, kept only when the whole log then verifies (each record
+ * chained to the one before and signed by the key in force), in one
+ * compare and swap with the log they extend.
+ */
+void
+directory_append(struct exchange *x)
+{
+	char addr[ADDRESS_MAX + 1];
+	const unsigned char *body = (const unsigned char *)x->small.buf;
+	size_t blen = x->small.len, len;
+	unsigned char *old = NULL;
+	struct idlog stored, next;
+	struct sbuf all;
+	struct smimp_err err;
+	int r, have_stored = 0, have_next = 0;
+
+	sbuf_init(&all, IDLOG_MAX_BYTES);
+	if (user_address(x, addr) != 0)
+		goto out;
+	if (strcmp(addr, x->signer) != 0) {
+		reply_error(x, 403, "only its owner appends to a log");
+		goto out;
+	}
+	if (blen == 0) {
+		reply_error(x, 400, "no identity records");
+		goto out;
+	}
+	r = store_user_get(x->srv->store, addr, &old, &len, &err);
+	if (r == STORE_ERROR) {
+		reply_unavailable(x, err.msg);
+		goto out;
+	}
+	if (r != STORE_OK) {
+		reply_error(x, 404, "unknown user");
+		goto out;
+	}
+	if (idlog_parse_verified(&stored, old, len, &err) != 0) {
+		log_warnx("stored identity of %s: %s", addr, err.msg);
+		reply_error(x, 500, "stored identity unreadable");
+		goto out;
+	}
+	have_stored = 1;
+	if (already_appended(&stored, body, blen)) {
+		reply_log_state(x, 200, &stored);
+		goto out;
+	}
+	if (sbuf_add(&all, old, len) != 0 || sbuf_add(&all, body, blen) != 0) {
+		reply_error(x, 413, "identity log too large");
+		goto out;
+	}
+	if (idlog_parse(&next, (unsigned char *)all.buf, all.len, &err) != 0) {
+		char msg[SMIMP_ERR_MSG + 64];
+
+		/* Records for another head: the client's copy is behind. */
+		(void)snprintf(msg, sizeof(msg), "the records do not extend "
+		    "the log: %s", err.msg);
+		reply_error(x, strstr(err.msg, "does not extend") != NULL ?
+		    409 : 400, msg);
+		goto out;
+	}
+	have_next = 1;
+	r = store_user_log_update(x->srv->store, addr, old, len, next.raw,
+	    next.raw_len, &err);
+	if (r == STORE_ERROR) {
+		reply_unavailable(x, err.msg);
+		goto out;
+	}
+	if (r != STORE_OK) {
+		reply_error(x, 409, "the log changed meanwhile");
+		goto out;
+	}
+	log_info("identity log of %s: %zu record(s) appended%s", addr,
+	    next.n - stored.n, next.revoked ? ", revoked" : "");
+	reply_log_state(x, 200, &next);
+out:
+	if (have_stored)
+		idlog_release(&stored);
+	if (have_next)
+		idlog_release(&next);
+	sbuf_release(&all);
+	free(old);
 }

@@ -95,6 +95,21 @@ check_recipients(struct exchange *x, struct item *it, const char *sorted)
 	return 0;
 }
 
+/*
+ * Does the item's stamp verify under the current identity key of log,
+ * which is not revoked?  0, or 1 (sorted gets the stamped recipients).
+ */
+static int
+stamp_check(const struct item *it, char *sorted, size_t cap,
+    const struct idlog *log)
+{
+	struct smimp_err err;
+
+	return log->revoked || stamp_recipients(it->d.all, sorted, cap) != 0 ||
+	    stamp_verify(it->d.stamp, it->sender, sorted, it->d.mid, it->hash,
+	    it->d.sdate, log->identity_key, &err) != 0;
+}
+
 static unsigned int
 check_item(struct exchange *x, struct item *it)
 {
@@ -123,10 +138,17 @@ check_item(struct exchange *x, struct item *it)
 		return fail(it, 403, "the sender's domain does not publish "
 		    "that sender");
 	}
-	bad = log.revoked || stamp_recipients(d->all, sorted,
-	    sizeof(sorted)) != 0 || stamp_verify(d->stamp, it->sender, sorted,
-	    d->mid, it->hash, d->sdate, log.identity_key, &err) != 0;
+	bad = stamp_check(it, sorted, sizeof(sorted), &log);
 	idlog_release(&log);
+	/*
+	 * The cached log may be older than a rotation: fetched anew once,
+	 * the sender's domain says which key is current now.
+	 */
+	if (bad && peer_log_refresh(x->srv, x->signer, x->peer_base,
+	    it->sender, &log, &err) == 0) {
+		bad = stamp_check(it, sorted, sizeof(sorted), &log);
+		idlog_release(&log);
+	}
 	if (bad)
 		return fail(it, 403, "delivery stamp does not verify");
 	return check_recipients(x, it, sorted);

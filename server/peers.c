@@ -165,25 +165,17 @@ peer_key_refresh(struct server *srv, const char *domain, char *base,
 	return fetch_key(srv, domain, base, cap, key, err);
 }
 
-int
-peer_log(struct server *srv, const char *domain, const char *base,
+/* Fetch sender's log from domain (at base), verify it, cache it. */
+static int
+fetch_log(struct server *srv, const char *domain, const char *base,
     const char *sender, struct idlog *log, struct smimp_err *err)
 {
 	struct remote *r;
 	struct remote_reply rep;
 	char path[400], ckey[ADDRESS_MAX + 16];
-	unsigned char *cached;
-	size_t clen;
 	int ret;
 
 	(void)snprintf(ckey, sizeof(ckey), "log:%s", sender);
-	cached = cache_get(ckey, &clen);
-	if (cached != NULL) {
-		/* Verified, and the sender's, when it was cached. */
-		ret = idlog_parse_verified(log, cached, clen, err);
-		free(cached);
-		return ret;
-	}
 	(void)snprintf(path, sizeof(path), "/v1/users/%s/log", sender);
 	if ((r = server_remote(srv, err)) == NULL)
 		return -1;
@@ -208,4 +200,41 @@ peer_log(struct server *srv, const char *domain, const char *base,
 		cache_put(ckey, (unsigned char *)rep.body.buf, rep.body.len);
 	remote_reply_release(&rep);
 	return ret;
+}
+
+int
+peer_log(struct server *srv, const char *domain, const char *base,
+    const char *sender, struct idlog *log, struct smimp_err *err)
+{
+	char ckey[ADDRESS_MAX + 16];
+	unsigned char *cached;
+	size_t clen;
+	int ret;
+
+	(void)snprintf(ckey, sizeof(ckey), "log:%s", sender);
+	cached = cache_get(ckey, &clen);
+	if (cached != NULL) {
+		/* Verified, and the sender's, when it was cached. */
+		ret = idlog_parse_verified(log, cached, clen, err);
+		free(cached);
+		return ret;
+	}
+	return fetch_log(srv, domain, base, sender, log, err);
+}
+
+int
+peer_log_refresh(struct server *srv, const char *domain, const char *base,
+    const char *sender, struct idlog *log, struct smimp_err *err)
+{
+	char ckey[ADDRESS_MAX + 16];
+	int64_t age;
+
+	/* As for keys: stamps in a sender's name fetch its log seldom. */
+	(void)snprintf(ckey, sizeof(ckey), "logrefresh:%s", sender);
+	age = cache_age(ckey);
+	if (age >= 0 && age < PEER_REFRESH_MIN)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "the log of %s "
+		    "was fetched anew %lld s ago", sender, (long long)age);
+	cache_put(ckey, (const unsigned char *)"", 0);
+	return fetch_log(srv, domain, base, sender, log, err);
 }

@@ -31,5 +31,13 @@ int peer_key_refresh(struct server *srv, const char *domain, char *base,
  */
 int peer_log(struct server *srv, const char *domain, const char *base,
     const char *sender, struct idlog *log, struct smimp_err *err);
+/*
+ * The same, fetched anew whatever the cache holds (a stamp did not
+ * verify under the cached log: the sender may have rotated its key),
+ * unless it was fetched anew less than PEER_REFRESH_MIN seconds ago.
+ */
+int peer_log_refresh(struct server *srv, const char *domain,
+    const char *base, const char *sender, struct idlog *log,
+    struct smimp_err *err);
 
 #endif

@@ -16,6 +16,8 @@ const struct route routes[] = {
 	{ "GET", "/v1/meta", 0, AUTH_NONE, BODY_NONE, directory_meta },
 	{ "GET", "/v1/users/", ROUTE_PREFIX, AUTH_NONE, BODY_NONE,
 	    directory_user },
+	{ "POST", "/v1/users/", ROUTE_PREFIX | ROUTE_PER_SENDER, AUTH_USER,
+	    BODY_SMALL, directory_append },
 	{ "POST", "/v1/register", 0, AUTH_INVITE, BODY_SMALL,
 	    accounts_register },
 	{ "POST", "/v1/messages", ROUTE_NONCE_LATER | ROUTE_PER_SENDER,

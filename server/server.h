@@ -108,6 +108,7 @@ void directory_discovery(struct exchange *x);
 void directory_version(struct exchange *x);
 void directory_meta(struct exchange *x);
 void directory_user(struct exchange *x);
+void directory_append(struct exchange *x);
 void accounts_register(struct exchange *x);
 void submission_post(struct exchange *x);
 void mailbox_list(struct exchange *x);

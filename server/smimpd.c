@@ -4,7 +4,8 @@
  * TLS), on a store chosen by URI (the embedded SQLite store by default).
  *
  *	smimpd [-d] [-n] [-v] [-f FILE] [options]	serve
- *	smimpd [options] adduser|deluser|users|invite|invites ...  (admin.c)
+ *	smimpd [options] adduser|deluser|updatelog|users|invite|invites ...
+ *	(admin.c)
  *
  * Who does what: http.c dispatches the routes of routes.c, auth.c
  * authenticates, directory.c, accounts.c, submission.c, mailbox.c and
@@ -42,6 +43,8 @@ usage(FILE *f)
 	    "       smimpd [-f FILE] [--data DIR] [--domain DOMAIN] "
 	    "adduser ADDRESS FILE.pub\n"
 	    "       smimpd [-f FILE] [--data DIR] deluser ADDRESS\n"
+	    "       smimpd [-f FILE] [--data DIR] [--domain DOMAIN] "
+	    "updatelog ADDRESS FILE.pub\n"
 	    "       smimpd [-f FILE] [--data DIR] users\n"
 	    "       smimpd [-f FILE] [--data DIR] --domain DOMAIN "
 	    "invite ADDRESS [HOURS]\n"

@@ -103,6 +103,15 @@ store_user_get(struct store *st, const char *address, unsigned char **log,
 }
 
 int
+store_user_log_update(struct store *st, const char *address,
+    const unsigned char *old, size_t old_len, const unsigned char *log,
+    size_t len, struct smimp_err *err)
+{
+	return st->ops->user_log_update(st, address, old, old_len, log, len,
+	    err);
+}
+
+int
 store_user_del(struct store *st, const char *address, int64_t now,
     struct smimp_err *err)
 {

@@ -151,6 +151,9 @@ struct store_ops {
 	    struct smimp_err *);
 	int (*user_get)(struct store *, const char *address,
 	    unsigned char **log, size_t *len, struct smimp_err *);
+	int (*user_log_update)(struct store *, const char *address,
+	    const unsigned char *old, size_t old_len, const unsigned char *log,
+	    size_t len, struct smimp_err *);
 	int (*user_del)(struct store *, const char *address, int64_t now,
 	    struct smimp_err *);
 	int (*user_list)(struct store *, int (*fn)(const char *address,
@@ -225,6 +228,15 @@ int store_user_add(struct store *st, const char *address,
 /* STORE_OK with the log malloc'd into *log, or STORE_NOT_FOUND. */
 int store_user_get(struct store *st, const char *address,
     unsigned char **log, size_t *len, struct smimp_err *err);
+/*
+ * Replace the identity log of address with log, only if it is still old
+ * (a compare and swap, so that of two writers that read the same log
+ * only one replaces it): STORE_OK, or STORE_NOT_FOUND when there is no
+ * such account or its log is no longer old.
+ */
+int store_user_log_update(struct store *st, const char *address,
+    const unsigned char *old, size_t old_len, const unsigned char *log,
+    size_t len, struct smimp_err *err);
 /*
  * Remove the account and, in the same transaction, its mailbox and
  * what is remembered about it: a later owner of the address never

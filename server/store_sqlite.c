@@ -1065,6 +1065,37 @@ sq_user_add(struct store *st, const char *address, const unsigned char *log,
 	return group_write(sq(st), user_add_run, &a, now, err);
 }
 
+struct log_update_args {
+	const char *address;
+	const unsigned char *old, *log;
+	size_t old_len, len;
+};
+
+static int
+user_log_update_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	const struct log_update_args *a = arg;
+
+	if (sql_exec(s->db, err, "UPDATE users SET log = ? WHERE address = ? "
+	    "AND log = ?", "btb", a->log, (int)a->len, a->address, a->old,
+	    (int)a->old_len) != 0)
+		return STORE_ERROR;
+	return sqlite3_changes(s->db) > 0 ? STORE_OK : STORE_NOT_FOUND;
+}
+
+static int
+sq_user_log_update(struct store *st, const char *address,
+    const unsigned char *old, size_t old_len, const unsigned char *log,
+    size_t len, struct smimp_err *err)
+{
+	struct log_update_args a = { address, old, log, old_len, len };
+
+	if (len == 0 || len > INT_MAX || old_len > INT_MAX)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "identity too "
+		    "large");
+	return group_write(sq(st), user_log_update_run, &a, 0, err);
+}
+
 struct blob_out {
 	unsigned char **data;
 	size_t *len;
@@ -2841,6 +2872,7 @@ const struct store_ops store_sqlite_ops = {
 	.spool_dir = sq_spool_dir,
 	.user_add = sq_user_add,
 	.user_get = sq_user_get,
+	.user_log_update = sq_user_log_update,
 	.user_del = sq_user_del,
 	.user_list = sq_user_list,
 	.invite_add = sq_invite_add,

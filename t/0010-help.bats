@@ -98,22 +98,30 @@ long_options() {
 
 @test "the front door lists only the commands it finds, and says so for one it does not" {
 	run -0 --separate-stderr smimp --help
+	[ "${lines[2]}" = "commands: keygen seal open send fetch trust revoke" ]
+	# A front door with no smimp-revoke beside it or on PATH.
+	mkdir front
+	cp "$SMIMP_BUILD/bin/smimp" front/
+	for c in keygen seal open send fetch trust; do
+		ln -s "$SMIMP_BUILD/bin/smimp-$c" front/
+	done
+	PATH=/usr/bin:/bin run -0 --separate-stderr front/smimp --help
 	[ "${lines[2]}" = "commands: keygen seal open send fetch trust" ]
-	run -2 --separate-stderr smimp revoke --help
+	PATH=/usr/bin:/bin run -2 --separate-stderr front/smimp revoke --help
 	[ "$stderr" = "smimp: 'revoke' is not installed: no smimp-revoke beside smimp or on PATH" ]
 	[ -z "$output" ]
-	run -2 --separate-stderr smimp help revoke
+	PATH=/usr/bin:/bin run -2 --separate-stderr front/smimp help revoke
 	[ "$stderr" = "smimp: 'revoke' is not installed: no smimp-revoke beside smimp or on PATH" ]
 	# Once there is one on PATH, it is listed and run.
 	mkdir more
 	printf '#!/bin/sh\necho "revoke $*"\n' >more/smimp-revoke
 	chmod +x more/smimp-revoke
-	PATH="$PATH:$PWD/more" run -0 --separate-stderr smimp --help
+	PATH="/usr/bin:/bin:$PWD/more" run -0 --separate-stderr front/smimp --help
 	[ "${lines[2]}" = "commands: keygen seal open send fetch trust revoke" ]
-	PATH="$PATH:$PWD/more" run -0 --separate-stderr smimp revoke -x
+	PATH="/usr/bin:/bin:$PWD/more" run -0 --separate-stderr front/smimp revoke -x
 	[ "$output" = "revoke -x" ]
 	# Not an executable file: not a command.
 	chmod -x more/smimp-revoke
-	PATH="$PATH:$PWD/more" run -2 --separate-stderr smimp revoke
+	PATH="/usr/bin:/bin:$PWD/more" run -2 --separate-stderr front/smimp revoke
 	[ "$stderr" = "smimp: 'revoke' is not installed: no smimp-revoke beside smimp or on PATH" ]
 }

@@ -25,33 +25,7 @@ setup() {
 	trust_as "$BOBHOME" alice.pub known
 }
 
-teardown() {
-	local p
-	for p in org.pid net.pid; do
-		[ -f "$BATS_TEST_TMPDIR/$p" ] && kill -TERM "$(cat "$BATS_TEST_TMPDIR/$p")" 2>/dev/null
-	done
-	sleep 0.3
-	return 0
-}
-
-# start NAME DOMAIN PORT: a server, waited for.
-start() {
-	smimpd -d -f common.conf --data "$1" --domain "$2" --listen "127.0.0.1:$3" \
-		--cert cert.pem --key key.pem 2>>"$1.log" &
-	echo $! >"$1.pid"
-	for _ in $(seq 150); do
-		curl -s --cacert cert.pem "https://127.0.0.1:$3/smimp/version" >/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-# wait_for FILE PATTERN: until the log says it (10 s at most).
-wait_for() {
-	for _ in $(seq 100); do grep -q "$2" "$1" && return 0; sleep 0.1; done
-	cat "$1"
-	return 1
-}
+teardown() { stop_servers org net; }
 
 fetch() { SMIMP_HOME="$BOBHOME" smimp-fetch -i "$1.key" -d "mail-$1"; }
 

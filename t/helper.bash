@@ -72,3 +72,35 @@ start_server() {
 	cat server.log
 	return 1
 }
+
+# Several servers in one test, each on data directory NAME with common.conf
+# (see t/0800-federation.bats).
+# start NAME DOMAIN PORT: a server, its pid in NAME.pid, its log in
+# NAME.log; waits until it answers.
+start() {
+	smimpd -d -f common.conf --data "$1" --domain "$2" --listen "127.0.0.1:$3" \
+		--cert cert.pem --key key.pem 2>>"$1.log" &
+	echo $! >"$1.pid"
+	for _ in $(seq 150); do
+		curl -s --cacert cert.pem "https://127.0.0.1:$3/smimp/version" >/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# stop_servers NAME...: stop the servers start started, for teardown.
+stop_servers() {
+	local n
+	for n in "$@"; do
+		[ -f "$BATS_TEST_TMPDIR/$n.pid" ] && kill -TERM "$(cat "$BATS_TEST_TMPDIR/$n.pid")" 2>/dev/null
+	done
+	sleep 0.3
+	return 0
+}
+
+# wait_for FILE PATTERN: until the log says it (10 s at most).
+wait_for() {
+	for _ in $(seq 100); do grep -q "$2" "$1" && return 0; sleep 0.1; done
+	cat "$1"
+	return 1
+}

@@ -1,4 +1,4 @@
-set -l cmds add list show set remove verify fetch
+set -l cmds add list show set remove verify fetch refresh
 complete -c smimp-trust -f -n "not __fish_seen_subcommand_from $cmds" -a "$cmds"
 complete -c smimp-trust -l tier -r -a 'trusted known blocked' -d 'trust tier'
 complete -c smimp-trust -l replace -d 'replace the pinned identity'

@@ -1,4 +1,4 @@
-complete -c smimpd -f -n '__fish_use_subcommand' -a 'adduser deluser users invite invites'
+complete -c smimpd -f -n '__fish_use_subcommand' -a 'adduser deluser updatelog users invite invites'
 complete -c smimpd -s d -d 'stay in the foreground'
 complete -c smimpd -s n -d 'check the configuration and exit'
 complete -c smimpd -s v -d 'verbose'

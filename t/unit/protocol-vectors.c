@@ -6,8 +6,11 @@
  *					changes on purpose)
  *
  * Identities come from fixed seeds; envelopes from a fixed header and a
- * body of bytes i mod 251.  Checking recomputes everything through the
- * library and compares with the files, so a format change fails.
+ * body of bytes i mod 251; alice's history (a new encryption key, a
+ * rotation, a revocation) from more fixed seeds, with a fork, a
+ * truncation and a record signed by the wrong key that must be refused.
+ * Checking recomputes everything through the library and compares with
+ * the files, so a format change fails.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +23,11 @@
 #include "exitcode.h"
 #include "fileio.h"
 #include "idlog.h"
+#include "util.h"
 
 #define DATE_2026	1767225600	/* 2026-01-01T00:00:00Z */
+#define DAY		86400
+#define HISTORY_REASON	"identity key lost"
 
 static const struct ident {
 	const char *name, *address;
@@ -149,6 +155,335 @@ envelope_answers(const unsigned char *hb, size_t len,
 		sodium_bin2hex(shex, sizeof(shex), sig, 64);
 		(void)sbuf_addf(out, "signature: %s\n", shex);
 	}
+}
+
+/* The seed-made key pair (Ed25519 from a seed of byte b). */
+static void
+ed_from(unsigned char b, unsigned char pk[32], unsigned char sk[64])
+{
+	unsigned char seed[32];
+
+	memset(seed, b, 32);
+	crypto_sign_seed_keypair(pk, sk, seed);
+}
+
+static void
+x_from(unsigned char b, unsigned char pk[32])
+{
+	unsigned char sk[32];
+
+	memset(sk, b, 32);
+	crypto_scalarmult_base(pk, sk);
+}
+
+/*
+ * alice's history: the genesis, a new encryption key (secret 04*32) on
+ * day 31, a rotation to the identity key of seed 05*32 on day 59, a
+ * revocation signed by that key on day 90.  upto: how many records.
+ */
+static int
+history(const struct keys *alice, size_t upto, struct idlog *log,
+    struct smimp_err *err)
+{
+	unsigned char enc[32], id_pk[32], id_sk[64];
+	struct idrec_new r;
+
+	if (idlog_genesis(log, "alice@example.org", alice->id_sk,
+	    alice->enc_pk, alice->rec_pk, DATE_2026, err) != 0)
+		return -1;
+	x_from(0x04, enc);
+	ed_from(0x05, id_pk, id_sk);
+	memset(&r, 0, sizeof(r));
+	r.type = IDREC_ENCRYPTION_KEY;
+	r.date = DATE_2026 + 31 * DAY;
+	r.encryption_key = enc;
+	if (upto > 1 && idlog_append(log, &r, alice->id_sk, err) != 0)
+		goto fail;
+	memset(&r, 0, sizeof(r));
+	r.type = IDREC_ROTATE;
+	r.date = DATE_2026 + 59 * DAY;
+	r.identity_key = id_pk;
+	if (upto > 2 && idlog_append(log, &r, alice->id_sk, err) != 0)
+		goto fail;
+	memset(&r, 0, sizeof(r));
+	r.type = IDREC_REVOKE;
+	r.date = DATE_2026 + 90 * DAY;
+	r.reason = HISTORY_REASON;
+	if (upto > 3 && idlog_append(log, &r, id_sk, err) != 0)
+		goto fail;
+	return 0;
+fail:
+	idlog_release(log);
+	return -1;
+}
+
+/*
+ * The bad rotation, built here by hand rather than by the library
+ * (which refuses to write it): record 2 of the history signed by the new
+ * identity key instead of the one in force.
+ */
+static int
+wrong_key(const struct idlog *two, struct sbuf *out)
+{
+	unsigned char id_pk[32], id_sk[64], sig[64], *m;
+	static const char ctx[] = "smimp/1 identity-record";
+	size_t start;
+
+	ed_from(0x05, id_pk, id_sk);
+	(void)sbuf_add(out, two->raw, two->raw_len);
+	start = out->len;
+	(void)sbuf_addf(out, "smimp-identity/1\ntype: rotate\n"
+	    "address: alice@example.org\nseq: 2\nprev: ");
+	(void)sbuf_add_b64(out, two->head, 32);
+	(void)sbuf_addf(out, "\ndate: 2026-03-01T00:00:00Z\n"
+	    "signed-by: identity\nidentity-key: ");
+	(void)sbuf_add_b64(out, id_pk, 32);
+	(void)sbuf_add(out, "\n", 1);
+	m = malloc(sizeof(ctx) + out->len - start);
+	if (m == NULL)
+		return -1;
+	memcpy(m, ctx, sizeof(ctx));
+	memcpy(m + sizeof(ctx), out->buf + start, out->len - start);
+	crypto_sign_detached(sig, NULL, m, sizeof(ctx) + out->len - start,
+	    id_sk);
+	free(m);
+	(void)sbuf_add(out, "signature: ", 11);
+	(void)sbuf_add_b64(out, sig, 64);
+	(void)sbuf_add(out, "\n", 1);
+	return 0;
+}
+
+/*
+ * alice's recovery: the genesis, the new encryption key of the history,
+ * then a recover record signed by her recovery key (seed 03*32) naming
+ * the identity key of seed 07*32 and the encryption secret 08*32, on
+ * day 120.  by_recovery 0: the same record signed by her identity key,
+ * which the library must refuse to write.
+ */
+static int
+recovery(const struct keys *alice, int by_recovery, struct idlog *log,
+    struct smimp_err *err)
+{
+	unsigned char enc[32], id_pk[32], id_sk[64];
+	struct idrec_new r;
+
+	if (history(alice, 2, log, err) != 0)
+		return -1;
+	x_from(0x08, enc);
+	ed_from(0x07, id_pk, id_sk);
+	memset(&r, 0, sizeof(r));
+	r.type = IDREC_RECOVER;
+	r.by_recovery = by_recovery;
+	r.date = DATE_2026 + 120 * DAY;
+	r.identity_key = id_pk;
+	r.encryption_key = enc;
+	if (idlog_append(log, &r, by_recovery ? alice->rec_sk : alice->id_sk,
+	    err) != 0) {
+		idlog_release(log);
+		return -1;
+	}
+	return 0;
+}
+
+/* The answers for the history, as text. */
+static void
+history_answers(const struct idlog *log, struct sbuf *out)
+{
+	static const char *const names[] = { "genesis", "encryption-key",
+	    "rotate", "revoke", "recover" };
+	char hex[65], when[TIME_STRLEN];
+	size_t i;
+
+	(void)sbuf_addf(out, "records: %zu\n", log->n);
+	for (i = 0; i < log->n; i++) {
+		sodium_bin2hex(hex, sizeof(hex), log->recs[i].hash, 32);
+		(void)sbuf_addf(out, "record-%zu: %s %s\n", i,
+		    names[log->recs[i].type], hex);
+	}
+	(void)sbuf_add(out, "identity-key: ", 14);
+	(void)sbuf_add_b64(out, log->identity_key, 32);
+	(void)sbuf_add(out, "\nencryption-key: ", 17);
+	(void)sbuf_add_b64(out, log->encryption_key, 32);
+	time_format(log->revoked_at, when);
+	if (log->revoked)
+		(void)sbuf_addf(out, "\nrevoked: %s %s\n", when, log->reason);
+	else
+		(void)sbuf_add(out, "\nrevoked: no\n", 13);
+}
+
+/* Each history vector file: what it holds, and what a reader must say. */
+static const struct hist_file {
+	const char *name;
+	int kind;		/* 0 the history, 1 fork, 2 truncated, 3 bad */
+} hist_files[] = {
+	{ "alice-history.pub", 0 },
+	{ "alice-fork.pub", 1 },
+	{ "alice-truncated.pub", 2 },
+	{ "alice-wrong-key.pub", 3 },
+};
+
+static int
+run_history(const char *dir, const struct keys *alice, int generate)
+{
+	struct idlog full, part, fork, parsed, rec;
+	struct smimp_err err;
+	struct sbuf bad, txt;
+	struct idrec_new r;
+	unsigned char enc[32], *file;
+	char what[256];
+	size_t i, len;
+	int ret = -1, have_rec = 0;
+
+	memset(&fork, 0, sizeof(fork));
+	sbuf_init(&bad, 1 << 20);
+	sbuf_init(&txt, 1 << 16);
+	if (history(alice, 4, &full, &err) != 0) {
+		printf("FAIL history: %s\n", err.msg);
+		failed++;
+		goto out0;
+	}
+	/* The fork: another record 1, also signed by alice's key. */
+	x_from(0x06, enc);
+	memset(&r, 0, sizeof(r));
+	r.type = IDREC_ENCRYPTION_KEY;
+	r.date = DATE_2026 + 31 * DAY;
+	r.encryption_key = enc;
+	if (history(alice, 3, &part, &err) != 0 ||
+	    idlog_genesis(&fork, "alice@example.org", alice->id_sk,
+	    alice->enc_pk, alice->rec_pk, DATE_2026, &err) != 0 ||
+	    idlog_append(&fork, &r, alice->id_sk, &err) != 0) {
+		printf("FAIL history: %s\n", err.msg);
+		failed++;
+		goto out1;
+	}
+	{
+		struct idlog two;
+
+		if (history(alice, 2, &two, &err) != 0 ||
+		    wrong_key(&two, &bad) != 0) {
+			printf("FAIL history: %s\n", err.msg);
+			failed++;
+			goto out2;
+		}
+		idlog_release(&two);
+	}
+	history_answers(&full, &txt);
+	if (recovery(alice, 1, &rec, &err) != 0) {
+		printf("FAIL recovery: %s\n", err.msg);
+		failed++;
+		goto out2;
+	}
+	have_rec = 1;
+	(void)sbuf_add(&txt, "\n", 1);
+	history_answers(&rec, &txt);
+	if (generate) {
+		ret = write_file(dir, "alice-history.pub", full.raw,
+		    full.raw_len) || write_file(dir, "alice-history.txt",
+		    txt.buf, txt.len) || write_file(dir, "alice-fork.pub",
+		    fork.raw, fork.raw_len) || write_file(dir,
+		    "alice-truncated.pub", part.raw, part.raw_len) ||
+		    write_file(dir, "alice-wrong-key.pub", bad.buf, bad.len) ||
+		    write_file(dir, "alice-recover.pub", rec.raw, rec.raw_len) ?
+		    -1 : 0;
+		goto out2;
+	}
+	/* The hand-made rotation differs from the library's in the
+	 * signature only: the writer follows the grammar. */
+	{
+		const struct idrec *rot = &part.recs[2];
+		size_t upto = (size_t)(rot->raw - part.raw) + rot->raw_len -
+		    (11 + 88 + 1);
+
+		check(bad.len == part.raw_len && memcmp(bad.buf, part.raw,
+		    upto) == 0 && memcmp(bad.buf + upto, "signature: ", 11) == 0,
+		    "rotate record: the library writes the bytes built by hand "
+		    "from the grammar");
+	}
+	if (read_file(dir, "alice-history.txt", &file, &len) == 0) {
+		check(len == txt.len && memcmp(file, txt.buf, len) == 0,
+		    "alice-history.txt: record hashes and the final state, "
+		    "of the history and of the recovery");
+		free(file);
+	}
+	if (read_file(dir, "alice-recover.pub", &file, &len) == 0) {
+		struct idlog two;
+		int r1;
+
+		check(len == rec.raw_len && memcmp(file, rec.raw, len) == 0,
+		    "alice-recover.pub: the bytes the writer makes");
+		r1 = idlog_parse(&parsed, file, len, &err);
+		check(r1 == 0 && parsed.recs[2].by_recovery &&
+		    memcmp(parsed.identity_key, rec.identity_key, 32) == 0,
+		    "alice-recover.pub: verifies under the recovery key, and "
+		    "names the new keys");
+		if (r1 == 0)
+			idlog_release(&parsed);
+		free(file);
+		r1 = recovery(alice, 0, &two, &err);
+		check(r1 != 0 && strstr(err.msg, "recovery not signed by the "
+		    "recovery key") != NULL, "recover record: signed by the "
+		    "identity key, the library refuses to write it");
+		if (r1 == 0)
+			idlog_release(&two);
+	}
+	for (i = 0; i < sizeof(hist_files) / sizeof(hist_files[0]); i++) {
+		const struct hist_file *h = &hist_files[i];
+		const struct idlog *want = h->kind == 0 ? &full :
+		    h->kind == 1 ? &fork : &part;
+		int r1;
+
+		if (read_file(dir, h->name, &file, &len) != 0)
+			continue;
+		snprintf(what, sizeof(what), "%s: the bytes the writer makes",
+		    h->name);
+		check(h->kind == 3 ? len == bad.len && memcmp(file, bad.buf,
+		    len) == 0 : len == want->raw_len && memcmp(file,
+		    want->raw, len) == 0, what);
+		r1 = idlog_parse(&parsed, file, len, &err);
+		free(file);
+		if (h->kind == 3) {
+			snprintf(what, sizeof(what), "%s: refused (record 2 "
+			    "signed by the key it installs)", h->name);
+			check(r1 != 0 && strstr(err.msg, "record 2: bad "
+			    "signature") != NULL, what);
+			if (r1 == 0)
+				idlog_release(&parsed);
+			continue;
+		}
+		snprintf(what, sizeof(what), "%s: parses and verifies",
+		    h->name);
+		check(r1 == 0, what);
+		if (r1 != 0)
+			continue;
+		if (h->kind == 0) {
+			check(parsed.revoked && parsed.n == 4 &&
+			    idlog_check_extends(&parsed, &part, &err) == 0,
+			    "alice-history.pub: extends its first three "
+			    "records and is revoked");
+		} else {
+			int r2 = idlog_check_extends(&parsed, &full, &err);
+
+			snprintf(what, sizeof(what), "%s: refused against "
+			    "the pinned history (%s)", h->name, h->kind == 1 ?
+			    "forks at record 1" : "truncated");
+			check(r2 != 0 && err.code == SMIMP_EXIT_KEYCHANGED &&
+			    strstr(err.msg, h->kind == 1 ? "at record 1" :
+			    "truncated") != NULL, what);
+		}
+		idlog_release(&parsed);
+	}
+	ret = 0;
+out2:
+	if (have_rec)
+		idlog_release(&rec);
+	idlog_release(&fork);
+	idlog_release(&part);
+out1:
+	idlog_release(&full);
+out0:
+	sbuf_release(&bad);
+	sbuf_release(&txt);
+	return ret;
 }
 
 static int
@@ -286,6 +621,8 @@ next:
 	}
 	for (i = 0; i < 2; i++)
 		idlog_release(&logs[i]);
+	if (run_history(dir, &keys[0], generate) != 0 && generate)
+		return 1;
 	if (generate)
 		return 0;
 	printf("%zu passed, %zu failed\n", passed, failed);

@@ -1,0 +1,58 @@
+/*
+ * revoke.h - the work of smimp-revoke: one's own identity log extended
+ * by a rotation of the identity key, a new encryption key, or a
+ * revocation; the key file and the log beside it replaced; the new
+ * records published to the home server, signed by the identity key the
+ * server knows now.
+ *
+ * Order, so that a failure at any step leaves a usable identity: the
+ * new key file and log are written beside the old ones and synced, the
+ * records are published, and only then are the new files renamed into
+ * place.  A publication that fails changes nothing locally.
+ */
+#ifndef SMIMP_REVOKE_H
+#define SMIMP_REVOKE_H
+
+#include <limits.h>
+
+#include "address.h"
+#include "err.h"
+#include "keys.h"
+#include "remote.h"
+
+enum revoke_kind {
+	REVOKE_ROTATE,		/* new identity and encryption keys */
+	REVOKE_ENCRYPTION,	/* a new encryption key */
+	REVOKE_REVOKE		/* the identity is revoked for good */
+};
+
+struct revoke_params {
+	enum revoke_kind kind;
+	const char *keypath;		/* NULL: the default identity */
+	const struct passphrase_source *src;
+	const char *reason;		/* REVOKE_REVOKE */
+	int publish;			/* to the home server */
+	const struct remote_opts *remote;	/* with publish */
+	/* Also write the new log here ("-": standard output), or NULL. */
+	const char *write_log;
+};
+
+struct revoke_result {
+	char address[ADDRESS_MAX + 1];
+	char key_path[PATH_MAX];
+	char pub_path[PATH_MAX];
+	size_t records;			/* in the new log */
+	int key_replaced;		/* the key file changed */
+	int published;
+};
+
+/*
+ * Extend the identity at p->keypath as p->kind says.  Fails with
+ * SMIMP_EXIT_KEYCHANGED for an identity already revoked, or when the
+ * home server's log has records this one lacks; SMIMP_EXIT_TEMPFAIL when
+ * the home server could not be reached (nothing changed).
+ */
+int revoke_run(const struct revoke_params *p, struct revoke_result *res,
+    struct smimp_err *err);
+
+#endif
