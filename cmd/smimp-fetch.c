@@ -141,7 +141,8 @@ fetch_main(int argc, char **argv)
 		return usage_error("directory name too long");
 	if (o.dir == NULL)
 		memcpy(dir + strlen(dir), "/Maildir", 9);
-	if (identity_load(&id, o.identity, &src, 0, &err) != 0)
+	if (identity_load(&id, o.identity, &src, IDENTITY_LOG_IF_PRESENT,
+	    &err) != 0)
 		return report(&err);
 	ret = trust_load(&ts, home, &err);
 	if (ret == 0 && (r = remote_new(&o.conf.remote, &err)) == NULL)

@@ -216,15 +216,17 @@ shared_terminal(void)
 }
 
 /*
- * The sender line: who signed, and how far the trust store trusts them;
- * then what became of their key since, when something did.
+ * The sender line: who signed, and how far the trust store trusts them
+ * ("trusted (own identity)" for a message we signed ourselves); then
+ * what became of their key since, when something did.
  */
 static void
 say_sender(const struct msg_meta *meta, const char *fp, enum trust_tier tier,
     const char *note)
 {
-	fprintf(stderr, "%s: from %s, fingerprint %s, %s\n", progname,
-	    meta->from, fp, trust_tier_name(tier));
+	fprintf(stderr, "%s: from %s, fingerprint %s, %s%s\n", progname,
+	    meta->from, fp, trust_tier_name(tier),
+	    meta->own ? " (own identity)" : "");
 	if (note[0] != '\0')
 		fprintf(stderr, "%s: %s\n", progname, note);
 }
@@ -257,16 +259,19 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	if (outfile_open(&of, o->output, err) != 0 ||
 	    smimp_home(home, sizeof(home), err) != 0 ||
 	    trust_load(&ts, home, err) != 0 ||
-	    identity_load(&id, o->identity, &src, 0, err) != 0)
+	    identity_load(&id, o->identity, &src, IDENTITY_LOG_IF_PRESENT,
+	    err) != 0)
 		goto out;
 	spool = open_spool(o, &of, err);
 	if (spool < 0 && err->code != SMIMP_EXIT_OK)
 		goto out;
-	if (message_open(&id.sk, in, spool, &ts, &meta, err) != 0)
+	if (message_open(&id.sk, id.has_log ? &id.log : NULL, in, spool,
+	    &ts, &meta, err) != 0)
 		goto out;
 	opened = 1;
 	fingerprint_format(meta.sender.fingerprint, fp);
-	if (trust_sender_tier(&ts, meta.from, &meta.sender, &tier, err) != 0 ||
+	if (trust_sender_tier(&ts, meta.from, &meta.sender, meta.own, &tier,
+	    err) != 0 ||
 	    trust_sender_state(&ts, meta.from, &meta.sender, meta.date, note,
 	    sizeof(note), err) != 0)
 		goto out;

@@ -165,7 +165,7 @@ log_from_message(const struct trust_opts *o, struct idlog *log,
 		    o->from_message);
 	if (identity_load(&id, o->identity, &src, 0, err) != 0)
 		goto out;
-	if (message_open(&id.sk, fd, -1, NULL, &meta, err) == 0) {
+	if (message_open(&id.sk, NULL, fd, -1, NULL, &meta, err) == 0) {
 		ret = idlog_copy(log, &meta.sender, err);
 		msg_meta_release(&meta);
 	}

@@ -36,11 +36,12 @@ fetched_tier(const struct identity *id, const struct trust_store *ts,
 	struct smimp_err oerr;
 	char note[SMIMP_ERR_MSG];
 
-	if (message_open(&id->sk, fd, -1, ts, &meta, &oerr) == 0) {
+	if (message_open(&id->sk, id->has_log ? &id->log : NULL,
+	    fd, -1, ts, &meta, &oerr) == 0) {
 		(void)snprintf(from, fromcap, "%s", meta.from);
 		/* Key changed, or revoked since: not the inbox. */
-		if (trust_sender_tier(ts, meta.from, &meta.sender, &tier,
-		    &oerr) != 0 || trust_sender_state(ts, meta.from,
+		if (trust_sender_tier(ts, meta.from, &meta.sender, meta.own,
+		    &tier, &oerr) != 0 || trust_sender_state(ts, meta.from,
 		    &meta.sender, meta.date, note, sizeof(note), &oerr) != 0)
 			tier = TIER_UNKNOWN;
 		msg_meta_release(&meta);

@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -52,7 +53,9 @@ load(struct identity *id, const char *keypath,
 		    "not an identity key", keypath);
 		goto fail;
 	}
-	if (!need_log)
+	if (need_log == IDENTITY_LOG_NONE || (need_log ==
+	    IDENTITY_LOG_IF_PRESENT && access(id->pub_path, F_OK) != 0 &&
+	    errno == ENOENT))
 		return 0;
 	/*
 	 * Our own log is not verified again: it must name our identity key

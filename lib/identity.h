@@ -24,9 +24,14 @@ struct identity {
 
 /*
  * Load the secret key at keypath (NULL: the default identity) and, with
- * need_log, the identity log beside it (".key" replaced by ".pub"),
- * checking that the two belong together.
+ * need_log IDENTITY_LOG_NEED, the identity log beside it (".key"
+ * replaced by ".pub"), checking that the two belong together; with
+ * IDENTITY_LOG_IF_PRESENT, the log only when that file exists (has_log
+ * says); with IDENTITY_LOG_NONE, no log.
  */
+#define IDENTITY_LOG_NONE	0
+#define IDENTITY_LOG_NEED	1
+#define IDENTITY_LOG_IF_PRESENT	2
 int identity_load(struct identity *id, const char *keypath,
     const struct passphrase_source *src, int need_log, struct smimp_err *err);
 /*

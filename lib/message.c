@@ -593,6 +593,43 @@ addressed_to(const struct msg_meta *meta, const char *address)
 	return 0;
 }
 
+/*
+ * Was the message signed by our own identity?  With our log, its
+ * sender log must share our genesis and be one we extend (or equal);
+ * without it, its current key must be our identity key.  A message
+ * that claims our address under another identity fails with
+ * SMIMP_EXIT_KEYCHANGED, as for an address pinned to another key.
+ */
+static int
+signed_by_me(const struct msg_meta *meta, const struct secret_key *me,
+    const struct idlog *mine, int *yes, struct smimp_err *err)
+{
+	char ours[FINGERPRINT_STRLEN], got[FINGERPRINT_STRLEN];
+
+	*yes = 0;
+	if (strcmp(meta->from, me->address) != 0)
+		return 0;
+	if (mine == NULL) {
+		*yes = sodium_memcmp(meta->sender.identity_key,
+		    me->identity_public, 32) == 0;
+		return 0;
+	}
+	if (sodium_memcmp(meta->sender.fingerprint, mine->fingerprint,
+	    FINGERPRINT_SIZE) != 0) {
+		fingerprint_format(mine->fingerprint, ours);
+		fingerprint_format(meta->sender.fingerprint, got);
+		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the message "
+		    "claims to be from %s (this identity, fingerprint %s) but "
+		    "is signed by %s", meta->from, ours, got);
+	}
+	if (!idlog_extends(mine, &meta->sender))
+		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
+		    "log of %s in the message forks from this identity's own",
+		    meta->from);
+	*yes = 1;
+	return 0;
+}
+
 static int
 open_stream(struct opener *op, struct age_decryptor *d, struct smimp_err *err)
 {
@@ -625,10 +662,12 @@ open_stream(struct opener *op, struct age_decryptor *d, struct smimp_err *err)
 }
 
 static int
-open_message(const struct secret_key *me, int in_fd, int body_fd,
-    const struct trust_store *ts, int as_sender, struct msg_meta *meta,
-    struct smimp_err *err)
+open_message(const struct secret_key *me, const struct idlog *mine,
+    int in_fd, int body_fd, const struct trust_store *ts, int as_sender,
+    struct msg_meta *meta, struct smimp_err *err)
 {
+	int to_me = 0;
+
 	struct age_identity ids[1 + KEY_RETIRED_MAX];
 	struct age_decryptor *d = NULL;
 	struct opener op;
@@ -684,11 +723,17 @@ open_message(const struct secret_key *me, int in_fd, int body_fd,
 			    me->address);
 			goto out;
 		}
-	} else if (!addressed_to(meta, me->address)) {
-		smimp_err_set(err, SMIMP_EXIT_BADMSG, "the message from %s was "
-		    "not addressed to %s: it was forwarded by someone else",
-		    meta->from, me->address);
-		goto out;
+	} else {
+		to_me = addressed_to(meta, me->address);
+		if (signed_by_me(meta, me, mine, &meta->own, err) != 0)
+			goto out;
+		/* Our own sent copy: we are its sender, not a recipient. */
+		if (!to_me && !meta->own) {
+			smimp_err_set(err, SMIMP_EXIT_BADMSG, "the message from "
+			    "%s was not addressed to %s: it was forwarded by "
+			    "someone else", meta->from, me->address);
+			goto out;
+		}
 	}
 	ret = 0;
 out:
@@ -701,16 +746,16 @@ out:
 }
 
 int
-message_open(const struct secret_key *me, int in_fd, int body_fd,
-    const struct trust_store *ts, struct msg_meta *meta,
-    struct smimp_err *err)
+message_open(const struct secret_key *me, const struct idlog *mine,
+    int in_fd, int body_fd, const struct trust_store *ts,
+    struct msg_meta *meta, struct smimp_err *err)
 {
-	return open_message(me, in_fd, body_fd, ts, 0, meta, err);
+	return open_message(me, mine, in_fd, body_fd, ts, 0, meta, err);
 }
 
 int
 message_open_sent(const struct secret_key *me, int in_fd,
     struct msg_meta *meta, struct smimp_err *err)
 {
-	return open_message(me, in_fd, -1, NULL, 1, meta, err);
+	return open_message(me, NULL, in_fd, -1, NULL, 1, meta, err);
 }

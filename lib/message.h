@@ -64,20 +64,25 @@ struct msg_meta {
 	uint64_t body_len;
 	char *header_text;		/* the verified header block, printable */
 	size_t header_len;
+	int own;			/* signed by the reader's own identity */
 };
 
 /*
  * Open in_fd with me's encryption key.  The body goes to body_fd (a
  * private spool file the caller releases only on success; -1 to discard).
  * Checks decryption, the signature, and that me is among the recipients
- * (a message re-encrypted to someone else fails).  Errors:
- * SMIMP_EXIT_BADMSG for anything wrong with the message.
+ * (a message re-encrypted to someone else fails), or else that me
+ * signed it (a sent copy: meta->own is set, also for a note to self).
+ * mine, me's own identity log (or NULL when not at hand), must be the
+ * identity of a message from me's address.  Errors: SMIMP_EXIT_BADMSG
+ * for anything wrong with the message; SMIMP_EXIT_KEYCHANGED when it
+ * claims me's address as sender under another identity.
  */
 struct trust_store;
 /* ts (or NULL): sender logs pinned there need not be verified again. */
-int message_open(const struct secret_key *me, int in_fd, int body_fd,
-    const struct trust_store *ts, struct msg_meta *meta,
-    struct smimp_err *err);
+int message_open(const struct secret_key *me, const struct idlog *mine,
+    int in_fd, int body_fd, const struct trust_store *ts,
+    struct msg_meta *meta, struct smimp_err *err);
 /*
  * Open a message that me sealed (the sender is always an age recipient
  * of its own messages): verifies it and that me signed it; no body.

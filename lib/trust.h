@@ -70,11 +70,14 @@ enum trust_tier trust_tier_for(const struct trust_store *ts,
 
 /*
  * How far the sender address of a verified message, signed under log,
- * is trusted.  Fails with SMIMP_EXIT_KEYCHANGED when the address is
- * pinned to another identity, or to one that log forks from.
+ * is trusted; own (the reader's own identity signed the message):
+ * TIER_TRUSTED.  Fails with SMIMP_EXIT_KEYCHANGED
+ * when the address is pinned to another identity, or to one that log
+ * forks from.
  */
 int trust_sender_tier(const struct trust_store *ts, const char *address,
-    const struct idlog *log, enum trust_tier *tier, struct smimp_err *err);
+    const struct idlog *log, int own, enum trust_tier *tier,
+    struct smimp_err *err);
 /*
  * What the pinned log of address, when it extends log (the one a
  * verified message sealed at date sealed carries) and knows more, says

@@ -1,0 +1,30 @@
+#!/usr/bin/env bats
+# smimp-open and the reader's own identity: a sender opens its own sent
+# copies.
+
+load helper
+
+setup() {
+	common_setup
+	alice_and_bob
+	ALICEHOME="$BATS_TEST_TMPDIR/alicehome"
+}
+
+@test "a sender opens its own sent message: trusted, own identity" {
+	seal msg >m.age
+	SMIMP_HOME="$ALICEHOME" run -0 --separate-stderr smimp-open -i alice.key -o out m.age
+	cmp out msg
+	[[ "$stderr" =~ ^smimp-open:\ from\ alice@example.org,\ fingerprint\ [A-Z2-7-]{39},\ trusted\ \(own\ identity\)$ ]]
+	SMIMP_HOME="$ALICEHOME" run -0 --separate-stderr smimp-open -i alice.key --json m.age
+	[[ "$output" == *'"tier": "trusted"'* ]] || [[ "$output" == *'"tier":"trusted"'* ]]
+}
+
+@test "a message claiming the reader's address under another identity: exit 5" {
+	mkdir thief
+	smimp-keygen -u alice@example.org -o thief/alice --no-passphrase >/dev/null 2>&1
+	smimp-seal -i thief/alice.key -r bob.pub -r alice.pub msg >m.age
+	SMIMP_HOME="$ALICEHOME" run -5 --separate-stderr smimp-open -i alice.key -o out m.age
+	[[ "$stderr" == "smimp-open: the message claims to be from alice@example.org (this identity, fingerprint "*") but is signed by "* ]]
+	[ -z "$output" ]
+	[ ! -e out ]
+}
