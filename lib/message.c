@@ -582,14 +582,34 @@ open_verify(struct opener *op, struct smimp_err *err)
 	return 0;
 }
 
+/*
+ * Is address among the recipients?  Every to or cc naming it must carry
+ * mine's fingerprint (when mine is known): a message that lists our
+ * address beside another identity was sealed for someone else, or sent
+ * to a key that is not ours, and fails with SMIMP_EXIT_KEYCHANGED.
+ */
 static int
-addressed_to(const struct msg_meta *meta, const char *address)
+addressed_to(const struct msg_meta *meta, const char *address,
+    const struct idlog *mine, int *yes, struct smimp_err *err)
 {
+	char ours[FINGERPRINT_STRLEN], got[FINGERPRINT_STRLEN];
 	size_t i;
 
-	for (i = 0; i < meta->nrcpts; i++)
-		if (strcmp(meta->rcpts[i].address, address) == 0)
-			return 1;
+	*yes = 0;
+	for (i = 0; i < meta->nrcpts; i++) {
+		if (strcmp(meta->rcpts[i].address, address) != 0)
+			continue;
+		if (mine != NULL && sodium_memcmp(meta->rcpts[i].fingerprint,
+		    mine->fingerprint, FINGERPRINT_SIZE) != 0) {
+			fingerprint_format(mine->fingerprint, ours);
+			fingerprint_format(meta->rcpts[i].fingerprint, got);
+			return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the "
+			    "message from %s lists %s with fingerprint %s, "
+			    "not this identity's %s", meta->from, address,
+			    got, ours);
+		}
+		*yes = 1;
+	}
 	return 0;
 }
 
@@ -724,8 +744,8 @@ open_message(const struct secret_key *me, const struct idlog *mine,
 			goto out;
 		}
 	} else {
-		to_me = addressed_to(meta, me->address);
-		if (signed_by_me(meta, me, mine, &meta->own, err) != 0)
+		if (addressed_to(meta, me->address, mine, &to_me, err) != 0 ||
+		    signed_by_me(meta, me, mine, &meta->own, err) != 0)
 			goto out;
 		/* Our own sent copy: we are its sender, not a recipient. */
 		if (!to_me && !meta->own) {

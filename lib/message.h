@@ -74,9 +74,10 @@ struct msg_meta {
  * (a message re-encrypted to someone else fails), or else that me
  * signed it (a sent copy: meta->own is set, also for a note to self).
  * mine, me's own identity log (or NULL when not at hand), must be the
- * identity of a message from me's address.  Errors: SMIMP_EXIT_BADMSG
- * for anything wrong with the message; SMIMP_EXIT_KEYCHANGED when it
- * claims me's address as sender under another identity.
+ * identity beside me's address in every to and cc, and the one of a
+ * message from me's address.  Errors: SMIMP_EXIT_BADMSG for anything
+ * wrong with the message; SMIMP_EXIT_KEYCHANGED when it names me's
+ * address with another identity, as recipient or as sender.
  */
 struct trust_store;
 /* ts (or NULL): sender logs pinned there need not be verified again. */

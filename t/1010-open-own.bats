@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # smimp-open and the reader's own identity: a sender opens its own sent
-# copies.
+# copies; the fingerprint beside the reader's address must be its own.
 
 load helper
 
@@ -27,4 +27,17 @@ setup() {
 	[[ "$stderr" == "smimp-open: the message claims to be from alice@example.org (this identity, fingerprint "*") but is signed by "* ]]
 	[ -z "$output" ]
 	[ ! -e out ]
+}
+
+@test "the reader's address beside another fingerprint in to or cc: exit 5" {
+	mkdir other
+	smimp-keygen -u bob@example.net -o other/bob --no-passphrase >/dev/null 2>&1
+	smimp-seal -i alice.key -r other/bob.pub -r bob.pub msg >m.age
+	run -5 --separate-stderr open_bob -o out m.age
+	[[ "$stderr" =~ ^smimp-open:\ the\ message\ from\ alice@example.org\ lists\ bob@example.net\ with\ fingerprint\ [A-Z2-7-]{39},\ not\ this\ identity\'s\ [A-Z2-7-]{39}$ ]]
+	[ -z "$output" ]
+	[ ! -e out ]
+	# The same message, opened by the right fingerprint only, is fine.
+	seal msg >ok.age
+	run -0 --separate-stderr open_bob ok.age
 }
