@@ -382,8 +382,16 @@ trust_sender_tier(const struct trust_store *ts, const char *address,
 		return 0;
 	}
 	*tier = trust_tier_for(ts, address, &e);
-	if (e == NULL || !e->has_log)
+	/*
+	 * A tier speaks for the identity pinned for the address; without
+	 * one, any self-made log could claim the address and take the
+	 * tier of the address or of its domain.  Only a block holds.
+	 */
+	if (e == NULL || !e->has_log) {
+		if (*tier != TIER_BLOCKED)
+			*tier = TIER_UNKNOWN;
 		return 0;
+	}
 	if (sodium_memcmp(e->log.fingerprint, log->fingerprint,
 	    FINGERPRINT_SIZE) == 0) {
 		/* Same genesis: one log must extend the other. */

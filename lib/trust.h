@@ -70,8 +70,10 @@ enum trust_tier trust_tier_for(const struct trust_store *ts,
 
 /*
  * How far the sender address of a verified message, signed under log,
- * is trusted; own (the reader's own identity signed the message):
- * TIER_TRUSTED.  Fails with SMIMP_EXIT_KEYCHANGED
+ * is trusted.  A tier applies only to an address with a pinned
+ * identity: an unpinned sender is TIER_UNKNOWN whatever the tier of its
+ * address or domain (unless blocked).  own (the reader's own identity
+ * signed the message): TIER_TRUSTED.  Fails with SMIMP_EXIT_KEYCHANGED
  * when the address is pinned to another identity, or to one that log
  * forks from.
  */

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # smimp-open and the reader's own identity: a sender opens its own sent
-# copies; the fingerprint beside the reader's address must be its own.
+# copies; the fingerprint beside the reader's address must be its own;
+# a tier speaks only for a pinned identity.
 
 load helper
 
@@ -40,4 +41,37 @@ setup() {
 	# The same message, opened by the right fingerprint only, is fine.
 	seal msg >ok.age
 	run -0 --separate-stderr open_bob ok.age
+}
+
+@test "a domain tier does not trust a self-made identity: exit 4" {
+	mkdir mallory
+	smimp-keygen -u carol@example.com -o mallory/carol --no-passphrase >/dev/null 2>&1
+	SMIMP_HOME="$BOBHOME" smimp-trust set @example.com trusted >/dev/null 2>&1
+	smimp-seal -i mallory/carol.key -r bob.pub msg >m.age
+	run -4 --separate-stderr open_bob -o out m.age
+	[[ "$stderr" == *"carol@example.com is not in the trust store: nothing written"* ]]
+	[[ "$stderr" == *", unknown"* ]]
+	[ ! -e out ]
+}
+
+@test "an address tier without a pinned identity does not trust it: exit 4" {
+	mkdir mallory
+	smimp-keygen -u carol@example.com -o mallory/carol --no-passphrase >/dev/null 2>&1
+	SMIMP_HOME="$BOBHOME" smimp-trust set carol@example.com trusted >/dev/null 2>&1
+	smimp-seal -i mallory/carol.key -r bob.pub msg >m.age
+	run -4 --separate-stderr open_bob -o out m.age
+	[[ "$stderr" == *", unknown"* ]]
+	[ ! -e out ]
+	# Once pinned, the tier applies.
+	SMIMP_HOME="$BOBHOME" smimp-trust add mallory/carol.pub --tier trusted >/dev/null 2>&1
+	run -0 --separate-stderr open_bob -o out m.age
+	cmp out msg
+}
+
+@test "a blocked domain still blocks an unpinned sender" {
+	mkid carol carol@example.com
+	SMIMP_HOME="$BOBHOME" smimp-trust set @example.com blocked >/dev/null 2>&1
+	smimp-seal -i carol.key -r bob.pub msg >m.age
+	run -4 --separate-stderr open_bob --accept-unknown m.age
+	[[ "$stderr" == *"carol@example.com is blocked: nothing written" ]]
 }
