@@ -327,25 +327,28 @@ load_body(struct server *srv, struct outbound *ob,
 }
 
 /*
- * What came of each attempt: done entries go together, failures are
- * retried later or, past the give-up time or refused for good, bounced.
- * A retry that cannot be recorded is logged; the entry comes back when
- * its lease expires.
+ * What came of each attempt: done entries join done[] (*ndone of them;
+ * NULL when none can have succeeded),
+ * which the worker's next claim removes in its own transaction;
+ * failures are retried later or, past the give-up time or refused for
+ * good, bounced.  A retry that cannot be recorded is logged; the entry
+ * comes back when its lease expires.
  */
 static void
 settle(struct server *srv, const char *owner, const struct outbound *obs,
-    size_t n, const int *res, char (*reasons)[1024])
+    size_t n, const int *res, char (*reasons)[1024], int64_t *done,
+    size_t *ndone)
 {
 	struct smimp_err err;
-	int64_t done[BATCH_MAX], now = time_now();
-	size_t i, ndone = 0;
+	int64_t now = time_now();
+	size_t i;
 	int r;
 
 	for (i = 0; i < n; i++) {
-		if (res[i] == 0) {
+		if (res[i] == 0 && done != NULL) {
 			log_info("relayed %s to %s", obs[i].message_id,
 			    obs[i].domain);
-			done[ndone++] = obs[i].id;
+			done[(*ndone)++] = obs[i].id;
 		} else if (res[i] == 2 || now - obs[i].first_try >=
 		    (int64_t)srv->cfg.give_up) {
 			bounce(srv, owner, &obs[i], reasons[i]);
@@ -360,9 +363,6 @@ settle(struct server *srv, const char *owner, const struct outbound *obs,
 				    "expires", obs[i].message_id, err.msg);
 		}
 	}
-	if (ndone > 0 && store_outbound_done(srv->store, owner, done, ndone,
-	    &err) == STORE_ERROR)
-		log_warnx("relay: %s", err.msg);
 }
 
 /*
@@ -386,7 +386,8 @@ load_bodies(struct server *srv, const char *owner, struct outbound *obs,
 			if (reason != NULL) {
 				(void)snprintf(*reason, sizeof(*reason), "%s",
 				    err.msg);
-				settle(srv, owner, &obs[i], 1, &res, reason);
+				settle(srv, owner, &obs[i], 1, &res, reason,
+				    NULL, NULL);
 			}
 			outbound_release(&obs[i]);
 			continue;
@@ -412,8 +413,9 @@ relay_main(void *arg)
 	unsigned char *bodies[BATCH_MAX];
 	int res[BATCH_MAX];
 	char (*reasons)[1024], owner[64];
+	int64_t done[BATCH_MAX];
 	unsigned long wakes;
-	size_t n, i;
+	size_t n, i, ndone = 0;
 	int64_t now;
 	int stop, loaded;
 
@@ -439,9 +441,12 @@ relay_main(void *arg)
 		now = time_now();
 		if (store_outbound_claim(srv->store, owner, now,
 		    now + RELAY_LEASE_S, srv->cfg.relay_domain_workers,
-		    RELAY_BATCH_BYTES, obs, BATCH_MAX, &n, &err) != STORE_OK) {
+		    RELAY_BATCH_BYTES, done, ndone, obs, BATCH_MAX, &n,
+		    &err) != STORE_OK) {
 			log_warnx("relay: %s", err.msg);
 			n = 0;
+		} else {
+			ndone = 0;
 		}
 		/* A batch goes out of memory (at most RELAY_BATCH_BYTES); a
 		   single message streams from its file. */
@@ -453,13 +458,17 @@ relay_main(void *arg)
 			continue;
 		}
 		attempt_batch(srv, r, obs, bodies, n, res, reasons);
-		settle(srv, owner, obs, n, res, reasons);
+		settle(srv, owner, obs, n, res, reasons, done, &ndone);
 		for (i = 0; i < n; i++) {
 			if (loaded)
 				free(bodies[i]);
 			outbound_release(&obs[i]);
 		}
 	}
+	/* Stopping: what is done is removed now, not at a next claim. */
+	if (ndone > 0 && store_outbound_done(srv->store, owner, done, ndone,
+	    &err) == STORE_ERROR)
+		log_warnx("relay: %s", err.msg);
 out:
 	free(reasons);
 	free(obs);

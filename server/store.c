@@ -205,10 +205,11 @@ store_mailbox_ack(struct store *st, const char *owner, const int64_t *ids,
 int
 store_outbound_claim(struct store *st, const char *owner, int64_t now,
     int64_t lease_until, unsigned int domain_cap, uint64_t max_bytes,
-    struct outbound *obs, size_t cap, size_t *n, struct smimp_err *err)
+    const int64_t *done, size_t ndone, struct outbound *obs, size_t cap,
+    size_t *n, struct smimp_err *err)
 {
 	return st->ops->outbound_claim(st, owner, now, lease_until, domain_cap,
-	    max_bytes, obs, cap, n, err);
+	    max_bytes, done, ndone, obs, cap, n, err);
 }
 
 int

@@ -191,7 +191,8 @@ struct store_ops {
 
 	int (*outbound_claim)(struct store *, const char *owner, int64_t now,
 	    int64_t lease_until, unsigned int domain_cap, uint64_t max_bytes,
-	    struct outbound *obs, size_t cap, size_t *n, struct smimp_err *);
+	    const int64_t *done, size_t ndone, struct outbound *obs,
+	    size_t cap, size_t *n, struct smimp_err *);
 	int (*outbound_open)(struct store *, int64_t id, int *fd,
 	    uint64_t *len, struct smimp_err *);
 	int (*outbound_done)(struct store *, const char *owner,
@@ -337,11 +338,15 @@ int store_mailbox_ack(struct store *st, const char *owner,
  * such entry among domains that have fewer than domain_cap owners
  * holding leases), together at most max_bytes of bodies (at least one
  * entry if any is due).  *n = 0 when nothing is due.  Each entry in
- * obs is released by the caller.
+ * obs is released by the caller.  The ndone entries in done, which
+ * owner finished, are removed first in the same transaction (as by
+ * store_outbound_done): a worker's next claim costs no commit of its
+ * own.  On STORE_ERROR neither happened.
  */
 int store_outbound_claim(struct store *st, const char *owner, int64_t now,
     int64_t lease_until, unsigned int domain_cap, uint64_t max_bytes,
-    struct outbound *obs, size_t cap, size_t *n, struct smimp_err *err);
+    const int64_t *done, size_t ndone, struct outbound *obs, size_t cap,
+    size_t *n, struct smimp_err *err);
 /* An entry's body: STORE_OK with *fd (caller closes), or NOT_FOUND. */
 int store_outbound_open(struct store *st, int64_t id, int *fd,
     uint64_t *len, struct smimp_err *err);

@@ -1938,7 +1938,21 @@ outbound_fill(sqlite3_stmt *stmt, struct outbound *ob)
 	return 0;
 }
 
+/* What done, retry and bounce act on: entries owner holds. */
+struct owned_args {
+	const char *owner;
+	const int64_t *ids;
+	size_t n, count;
+	int64_t next_try, now;
+	const struct store_delivery *notice;
+	struct names ns;
+	struct gone g;
+};
+
+static int done_run(struct sqlite_store *, void *, struct smimp_err *);
+
 struct claim_args {
+	struct owned_args *done;	/* finished first, or NULL */
 	const char *owner;
 	int64_t now, lease_until;
 	unsigned int domain_cap;
@@ -1965,6 +1979,8 @@ claim_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 	int r, rc;
 
 	a->n = 0;
+	if (a->done != NULL && done_run(s, a->done, err) != STORE_OK)
+		return STORE_ERROR;
 	/*
 	 * The domain of the oldest entry that is due and free, among the
 	 * domains fewer than domain_cap owners hold live leases in.
@@ -2018,11 +2034,13 @@ fail:
 static int
 sq_outbound_claim(struct store *st, const char *owner, int64_t now,
     int64_t lease_until, unsigned int domain_cap, uint64_t max_bytes,
-    struct outbound *obs, size_t cap, size_t *n, struct smimp_err *err)
+    const int64_t *done, size_t ndone, struct outbound *obs, size_t cap,
+    size_t *n, struct smimp_err *err)
 {
 	struct sqlite_store *s = sq(st);
-	struct claim_args a = { owner, now, lease_until, domain_cap, max_bytes,
-	    obs, cap, 0 };
+	struct claim_args a = { NULL, owner, now, lease_until, domain_cap,
+	    max_bytes, obs, cap, 0 };
+	struct owned_args d;
 	sqlite3 *db;
 	int r;
 
@@ -2030,15 +2048,28 @@ sq_outbound_claim(struct store *st, const char *owner, int64_t now,
 	if (cap == 0 || owner == NULL || *owner == '\0')
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a claim "
 		    "needs an owner and room");
-	/* Idle workers poll: a reader answers "nothing due" cheaply. */
-	db = reader_get(s);
-	r = sql_first(db, err, NULL, NULL, 0, "SELECT 1 FROM outbound WHERE "
-	    "next_try <= ?1 AND (lease_until IS NULL OR lease_until <= ?1) "
-	    "LIMIT 1", "i", now);
-	reader_put(s, db);
-	if (r <= 0)
-		return r < 0 ? STORE_ERROR : STORE_OK;
+	if (ndone == 0) {
+		/* Idle workers poll: a reader answers "nothing due" cheaply. */
+		db = reader_get(s);
+		r = sql_first(db, err, NULL, NULL, 0, "SELECT 1 FROM outbound "
+		    "WHERE next_try <= ?1 AND (lease_until IS NULL OR "
+		    "lease_until <= ?1) LIMIT 1", "i", now);
+		reader_put(s, db);
+		if (r <= 0)
+			return r < 0 ? STORE_ERROR : STORE_OK;
+	} else {
+		/* What the owner finished goes in the same transaction. */
+		memset(&d, 0, sizeof(d));
+		d.owner = owner;
+		d.ids = done;
+		d.n = ndone;
+		if (gone_init(&d.g, ndone, err) != 0)
+			return STORE_ERROR;
+		a.done = &d;
+	}
 	r = group_write(s, claim_run, &a, now, err);
+	if (a.done != NULL)
+		gone_release(s, &d.g, r == STORE_OK);
 	if (r != STORE_OK) {
 		claim_release(&a);
 		return STORE_ERROR;
@@ -2056,16 +2087,6 @@ sq_outbound_open(struct store *st, int64_t id, int *fd, uint64_t *len,
 	    fd, len, err);
 }
 
-/* What done, retry and bounce act on: entries owner holds. */
-struct owned_args {
-	const char *owner;
-	const int64_t *ids;
-	size_t n, count;
-	int64_t next_try, now;
-	const struct store_delivery *notice;
-	struct names ns;
-	struct gone g;
-};
 
 static int
 done_run(struct sqlite_store *s, void *arg, struct smimp_err *err)

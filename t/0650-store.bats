@@ -94,6 +94,10 @@ signed() {
 	unit not-owner
 }
 
+@test "a claim removes what its owner finished in the same transaction, only its own, also when nothing else is due" {
+	unit claim-done
+}
+
 @test "a bounce removes the entry and delivers the notice together, only for the owner" {
 	unit bounce
 }

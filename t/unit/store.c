@@ -226,7 +226,7 @@ claim(struct store *st, const char *owner, int64_t now, unsigned int cap,
 	size_t n = 0, i;
 
 	if (store_outbound_claim(st, owner, now, now + 600, domain_cap,
-	    max_bytes, obs, cap, &n, &err) != STORE_OK) {
+	    max_bytes, NULL, 0, obs, cap, &n, &err) != STORE_OK) {
 		fprintf(stderr, "claim: %s\n", err.msg);
 		return 99;
 	}
@@ -480,8 +480,8 @@ claimer_main(void *arg)
 	size_t n, i;
 
 	for (;;) {
-		if (store_outbound_claim(c->st, c->owner, 50, 650, 0, 0, obs, 7,
-		    &n, &e) != STORE_OK) {
+		if (store_outbound_claim(c->st, c->owner, 50, 650, 0, 0, NULL,
+		    0, obs, 7, &n, &e) != STORE_OK) {
 			c->failed = 1;
 			break;
 		}
@@ -637,10 +637,51 @@ case_not_owner(void)
 	/* The owner's retry: one attempt more, due at next_try, free. */
 	CHECK(store_outbound_retry(st, "o1", id, 2000, &err) == STORE_OK);
 	CHECK(claim(st, "o3", 1999, 1, 0, 0, NULL) == 0);
-	CHECK(store_outbound_claim(st, "o3", 2000, 2600, 0, 0, &ob, 1, &n,
-	    &err) == STORE_OK && n == 1);
+	CHECK(store_outbound_claim(st, "o3", 2000, 2600, 0, 0, NULL, 0, &ob, 1,
+	    &n, &err) == STORE_OK && n == 1);
 	CHECK(ob.attempts == 1 && ob.first_try == 1000 && ob.id == id);
 	outbound_release(&ob);
+	store_close(st);
+	return 0;
+}
+
+/*
+ * A claim removes what its owner finished in the same transaction, and
+ * only that: another owner's entry stays; with nothing else due, the
+ * done entries still go.
+ */
+static int
+case_claim_done(void)
+{
+	struct store *st = open_plain();
+	struct outbound ob;
+	int64_t a, b2, c, done[2];
+	size_t n;
+
+	CHECK(st != NULL);
+	CHECK(submit_text(st, "s@here", "m1", "far.example", "x", 10) ==
+	    STORE_OK);
+	CHECK(submit_text(st, "s@here", "m2", "far.example", "y", 10) ==
+	    STORE_OK);
+	CHECK(submit_text(st, "s@here", "m3", "far.example", "z", 10) ==
+	    STORE_OK);
+	CHECK(claim(st, "o1", 10, 1, 0, 0, &a) == 1);
+	CHECK(claim(st, "o2", 10, 1, 0, 0, &b2) == 1);
+	/* o1 hands in its own entry and o2's: only its own goes. */
+	done[0] = a;
+	done[1] = b2;
+	CHECK(store_outbound_claim(st, "o1", 11, 611, 0, 0, done, 2, &ob, 1,
+	    &n, &err) == STORE_OK && n == 1);
+	c = ob.id;
+	CHECK(c != a && c != b2 && strcmp(ob.message_id, "m3") == 0);
+	outbound_release(&ob);
+	CHECK(queued(st) == 2);
+	/* Nothing left due: the claim finds none, and still removes c. */
+	CHECK(store_outbound_claim(st, "o1", 12, 612, 0, 0, &c, 1, &ob, 1,
+	    &n, &err) == STORE_OK && n == 0);
+	CHECK(queued(st) == 1);
+	CHECK(store_outbound_done(st, "o2", &b2, 1, &err) == STORE_OK);
+	CHECK(queued(st) == 0);
 	store_close(st);
 	return 0;
 }
@@ -795,8 +836,8 @@ case_now(void)
 	CHECK(submit_text(st, "s@here", "m2", "far.example", "x", 777) ==
 	    STORE_OK);
 	CHECK(claim(st, "o", 776, 1, 0, 0, NULL) == 0);
-	CHECK(store_outbound_claim(st, "o", 777, 900, 0, 0, &ob, 1, &n,
-	    &err) == STORE_OK && n == 1);
+	CHECK(store_outbound_claim(st, "o", 777, 900, 0, 0, NULL, 0, &ob, 1,
+	    &n, &err) == STORE_OK && n == 1);
 	CHECK(ob.first_try == 777 && ob.attempts == 0);
 	outbound_release(&ob);
 	CHECK(claim(st, "p", 899, 1, 0, 0, NULL) == 0);
@@ -852,8 +893,8 @@ case_bodies(void)
 	CHECK(body_files() == 2);
 	CHECK(list(st, "v@here", &l) == 1);
 	CHECK(body_is(st, "v@here", l.e[0].id, "spooled body"));
-	CHECK(store_outbound_claim(st, "o", 10, 70, 0, 0, &ob, 1, &n,
-	    &err) == STORE_OK && n == 1);
+	CHECK(store_outbound_claim(st, "o", 10, 70, 0, 0, NULL, 0, &ob, 1,
+	    &n, &err) == STORE_OK && n == 1);
 	CHECK(store_outbound_open(st, ob.id, &fd, &len, &err) == STORE_OK);
 	CHECK(fd_read_all(fd, "b", 100, &buf, &got, &err) == 0);
 	close(fd);
@@ -1070,11 +1111,11 @@ case_migrated_v2(void)
 	CHECK(body_bytes(st, "bob@example.org", l.e[0].id, "\0\377one\n", 6));
 	CHECK(body_bytes(st, "bob@example.org", l.e[2].id, "\0four", 5));
 	CHECK(store_outbound_claim(st, "t:0", INT64_MAX / 2, INT64_MAX / 2 +
-	    600, 0, 0, ob, 1, &n, &err) == STORE_OK && n == 1);
+	    600, 0, 0, NULL, 0, ob, 1, &n, &err) == STORE_OK && n == 1);
 	CHECK(strcmp(ob[0].message_id, "queued@example.org") == 0 &&
 	    ob[0].data == NULL);
 	CHECK(store_outbound_claim(st, "t:1", INT64_MAX / 2, INT64_MAX / 2 +
-	    600, 0, 0, ob + 1, 1, &n, &err) == STORE_OK && n == 1);
+	    600, 0, 0, NULL, 0, ob + 1, 1, &n, &err) == STORE_OK && n == 1);
 	CHECK(strcmp(ob[1].message_id, "inline@example.org") == 0 &&
 	    ob[1].len == 5 && ob[1].data != NULL &&
 	    memcmp(ob[1].data, "five\0", 5) == 0);
@@ -1103,6 +1144,7 @@ static const struct {
 	{ "lease-expiry", case_lease_expiry },
 	{ "restart-leases", case_restart_leases },
 	{ "not-owner", case_not_owner },
+	{ "claim-done", case_claim_done },
 	{ "bounce", case_bounce },
 	{ "user-del", case_user_del },
 	{ "orphans", case_orphans },
@@ -1131,7 +1173,7 @@ claim_one(const char *out)
 	if (st == NULL)
 		return 1;
 	if (store_outbound_claim(st, "test:0", INT64_MAX / 2, INT64_MAX / 2 +
-	    600, 2, 0, &ob, 1, &n, &err) != STORE_OK || n != 1) {
+	    600, 2, 0, NULL, 0, &ob, 1, &n, &err) != STORE_OK || n != 1) {
 		fprintf(stderr, "claim: %s\n", n == 0 ? "nothing due" :
 		    err.msg);
 		goto out;
