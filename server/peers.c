@@ -145,23 +145,33 @@ peer_key(struct server *srv, const char *domain, char *base, size_t cap,
 	return fetch_key(srv, domain, base, cap, key, err);
 }
 
+/*
+ * Junk signed in a peer's name must not make this server hammer that
+ * peer: what ckey names (a key, a log) is fetched anew at most once in
+ * PEER_REFRESH_MIN seconds.  0 when it may be now (and is noted so).
+ */
+static int
+refresh_allowed(const char *ckey, const char *what, struct smimp_err *err)
+{
+	int64_t age = cache_age(ckey);
+
+	if (age >= 0 && age < PEER_REFRESH_MIN)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "%s was fetched "
+		    "anew %lld s ago", what, (long long)age);
+	cache_put(ckey, (const unsigned char *)"", 0);
+	return 0;
+}
+
 int
 peer_key_refresh(struct server *srv, const char *domain, char *base,
     size_t cap, unsigned char key[32], struct smimp_err *err)
 {
-	char ckey[ADDRESS_MAX + 16];
-	int64_t age;
+	char ckey[ADDRESS_MAX + 16], what[ADDRESS_MAX + 16];
 
-	/*
-	 * Junk signed in a peer's name must not make this server hammer
-	 * that peer: its key is fetched anew at most once a while.
-	 */
 	(void)snprintf(ckey, sizeof(ckey), "refresh:%s", domain);
-	age = cache_age(ckey);
-	if (age >= 0 && age < PEER_REFRESH_MIN)
-		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "%s's key was "
-		    "fetched anew %lld s ago", domain, (long long)age);
-	cache_put(ckey, (const unsigned char *)"", 0);
+	(void)snprintf(what, sizeof(what), "%s's key", domain);
+	if (refresh_allowed(ckey, what, err) != 0)
+		return -1;
 	return fetch_key(srv, domain, base, cap, key, err);
 }
 
@@ -226,15 +236,12 @@ int
 peer_log_refresh(struct server *srv, const char *domain, const char *base,
     const char *sender, struct idlog *log, struct smimp_err *err)
 {
-	char ckey[ADDRESS_MAX + 16];
-	int64_t age;
+	char ckey[ADDRESS_MAX + 16], what[ADDRESS_MAX + 16];
 
 	/* As for keys: stamps in a sender's name fetch its log seldom. */
 	(void)snprintf(ckey, sizeof(ckey), "logrefresh:%s", sender);
-	age = cache_age(ckey);
-	if (age >= 0 && age < PEER_REFRESH_MIN)
-		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "the log of %s "
-		    "was fetched anew %lld s ago", sender, (long long)age);
-	cache_put(ckey, (const unsigned char *)"", 0);
+	(void)snprintf(what, sizeof(what), "the log of %s", sender);
+	if (refresh_allowed(ckey, what, err) != 0)
+		return -1;
 	return fetch_log(srv, domain, base, sender, log, err);
 }
