@@ -3,9 +3,12 @@
  * password keeps speaking for its owner.  Here the owner extends the
  * identity log that everyone checks: --rotate hands over to a new
  * identity key (and encryption key), --encryption replaces the
- * encryption key alone, --reason revokes the identity for good.  The
- * key file and the log beside it are replaced once the home server has
- * the new record (or, with --no-publish, at once, for delivery by hand).
+ * encryption key alone, --reason revokes the identity for good, and
+ * --recover, signed by the recovery key when the identity key is lost
+ * or stolen, installs a new identity key and cuts back whatever a thief
+ * appended.  The key file and the log beside it are replaced once the
+ * home server has the new record (or, with --no-publish, at once, for
+ * delivery by hand).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -25,6 +28,8 @@ struct revoke_opts {
 	const char *passphrase_file;
 	const char *reason;
 	const char *write;
+	const char *recover, *address, *prefix;
+	size_t keep;
 	int rotate, encryption, no_publish, json;
 	struct clientconf conf;
 };
@@ -35,6 +40,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: smimp-revoke [-i IDENTITY] --rotate | --encryption | "
 	    "--reason TEXT\n"
+	    "       smimp-revoke --recover FILE.recovery [-u ADDRESS] "
+	    "[-o PREFIX] [--keep N]\n"
 	    "                    [--no-publish] [-w FILE] [--json] "
 	    "[--passphrase-file FILE]\n"
 	    "                    [--resolve DOMAIN=HOST:PORT] [--cacert FILE] "
@@ -45,12 +52,16 @@ static int
 parse_args(int argc, char **argv, struct revoke_opts *o)
 {
 	enum { OPT_ROTATE = 256, OPT_ENCRYPTION, OPT_REASON, OPT_NO_PUBLISH,
-		OPT_JSON, OPT_PASSFILE, OPT_VERSION };
+		OPT_JSON, OPT_PASSFILE, OPT_VERSION, OPT_RECOVER, OPT_KEEP };
 	static const struct option longopts[] = {
 		{ "identity", required_argument, NULL, 'i' },
 		{ "rotate", no_argument, NULL, OPT_ROTATE },
 		{ "encryption", no_argument, NULL, OPT_ENCRYPTION },
 		{ "reason", required_argument, NULL, OPT_REASON },
+		{ "recover", required_argument, NULL, OPT_RECOVER },
+		{ "user", required_argument, NULL, 'u' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "keep", required_argument, NULL, OPT_KEEP },
 		{ "no-publish", no_argument, NULL, OPT_NO_PUBLISH },
 		{ "write", required_argument, NULL, 'w' },
 		{ "json", no_argument, NULL, OPT_JSON },
@@ -60,12 +71,24 @@ parse_args(int argc, char **argv, struct revoke_opts *o)
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
 	};
+	uint64_t n;
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	while ((c = getopt_long(argc, argv, "i:w:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:w:u:o:h", longopts,
+	    NULL)) != -1) {
 		switch (c) {
 		case 'i': o->identity = optarg; break;
+		case 'u': o->address = optarg; break;
+		case 'o': o->prefix = optarg; break;
+		case OPT_RECOVER: o->recover = optarg; break;
+		case OPT_KEEP:
+			if (parse_u64(optarg, strlen(optarg), &n) != 0 ||
+			    n == 0 || n > IDLOG_MAX_RECORDS)
+				return usage_error("--keep needs a number of "
+				    "records from 1 to %d", IDLOG_MAX_RECORDS);
+			o->keep = (size_t)n;
+			break;
 		case 'w': o->write = optarg; break;
 		case OPT_ROTATE: o->rotate = 1; break;
 		case OPT_ENCRYPTION: o->encryption = 1; break;
@@ -84,9 +107,16 @@ parse_args(int argc, char **argv, struct revoke_opts *o)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
-	if (o->rotate + o->encryption + (o->reason != NULL) != 1)
-		return usage_error("one of --rotate, --encryption and --reason "
-		    "is needed");
+	if (o->rotate + o->encryption + (o->reason != NULL) +
+	    (o->recover != NULL) != 1)
+		return usage_error("one of --rotate, --encryption, --reason and "
+		    "--recover is needed");
+	if (o->recover == NULL && (o->address != NULL || o->prefix != NULL ||
+	    o->keep != 0))
+		return usage_error("-u, -o and --keep go with --recover");
+	if (o->recover != NULL && o->identity != NULL)
+		return usage_error("--recover makes a new key: name it with -o "
+		    "PREFIX, not -i");
 	if (o->json && o->write != NULL && strcmp(o->write, "-") == 0)
 		return usage_error("--json and -w - both write to standard "
 		    "output");
@@ -98,13 +128,21 @@ parse_args(int argc, char **argv, struct revoke_opts *o)
 	return remote_options_finish(&o->conf);
 }
 
+/* The record type that the change wrote. */
+static const char *
+change_name(const struct revoke_opts *o)
+{
+	return o->rotate ? "rotate" : o->encryption ? "encryption-key" :
+	    o->recover != NULL ? "recover" : "revoke";
+}
+
 /* What happened, as one JSON object. */
 static void
 say_json(const struct revoke_opts *o, const struct revoke_result *res)
 {
-	json_t *j = json_pack("{s:s,s:s,s:I,s:s,s:b,s:b,s:s}", "address",
-	    res->address, "change", o->rotate ? "rotate" : o->encryption ?
-	    "encryption-key" : "revoke", "records", (json_int_t)res->records,
+	json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:s,s:b,s:b,s:s}", "address",
+	    res->address, "change", change_name(o), "records",
+	    (json_int_t)res->records, "voided", (json_int_t)res->voided,
 	    "log", res->pub_path, "key_replaced", res->key_replaced,
 	    "published", res->published, "domain",
 	    address_domain(res->address));
@@ -125,10 +163,16 @@ say_done(const struct revoke_opts *o, const struct revoke_result *res)
 	    stdout;
 	const char *what = o->rotate ? "identity key rotated, with a new "
 	    "encryption key" : o->encryption ? "new encryption key" :
-	    "identity revoked";
+	    o->recover != NULL ? "recovered, with new identity and encryption "
+	    "keys" : "identity revoked";
 
-	fprintf(f, "%s: %s (%zu records in '%s')", res->address, what,
+	fprintf(f, "%s: %s (%zu records in '%s'", res->address, what,
 	    res->records, res->pub_path);
+	if (res->voided > 0)
+		fprintf(f, "; the %zu record%s after record %zu cut back, void",
+		    res->voided, res->voided == 1 ? "" : "s",
+		    res->records - 2);
+	fprintf(f, ")");
 	if (res->published)
 		fprintf(f, ", published to %s\n",
 		    address_domain(res->address));
@@ -158,7 +202,11 @@ revoke_main(int argc, char **argv)
 	src.allow_prompt = isatty(0);
 	memset(&p, 0, sizeof(p));
 	p.kind = o.rotate ? REVOKE_ROTATE : o.encryption ? REVOKE_ENCRYPTION :
-	    REVOKE_REVOKE;
+	    o.recover != NULL ? REVOKE_RECOVER : REVOKE_REVOKE;
+	p.recovery_path = o.recover;
+	p.address = o.address;
+	p.prefix = o.prefix;
+	p.keep = o.keep;
 	p.keypath = o.identity;
 	p.src = &src;
 	p.reason = o.reason;

@@ -282,8 +282,14 @@ say_refreshed(const char *address, const struct refresh_result *res)
 		return;
 	}
 	printf("%s:", address);
-	if (c->recovered)
+	if (res->how.recovery) {
+		time_format(res->how.recovered_at, when);
+		printf(" recovered with its recovery key on %s, %zu record%s "
+		    "after record %zu void;", when, res->how.voided,
+		    res->how.voided == 1 ? "" : "s", res->how.cut - 1);
+	} else if (c->recovered) {
 		printf(" recovered with its recovery key;");
+	}
 	if (c->rotated)
 		printf(" identity key rotated;");
 	if (c->encryption)

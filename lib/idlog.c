@@ -506,6 +506,7 @@ idlog_append(struct idlog *log, const struct idrec_new *rec,
 	int fields;
 	struct idlog next;
 	struct sbuf sb;
+	size_t keep;
 	int ret = -1;
 
 	if (rec->type == IDREC_GENESIS || (size_t)rec->type >=
@@ -522,15 +523,22 @@ idlog_append(struct idlog *log, const struct idrec_new *rec,
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "the reason must "
 		    "be 1 to %d characters of printable ASCII",
 		    IDREC_REASON_MAX);
-	if (log->revoked)
+	keep = rec->keep != 0 ? rec->keep : log->n;
+	if (keep > log->n || (keep < log->n && rec->type != IDREC_RECOVER))
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "only a recovery "
+		    "cuts a log back, and only to one of its %zu records",
+		    log->n);
+	if (keep == log->n && log->revoked)
 		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
 		    "of %s is revoked: nothing may follow", log->address);
-	/* The whole log again, then the new record, then verified whole. */
+	/* The records kept, then the new one, then verified whole. */
 	sbuf_init(&sb, IDLOG_MAX_BYTES);
-	if (sbuf_add(&sb, log->raw, log->raw_len) != 0 ||
-	    record_build(&sb, rec->type, log->address, log->n, log->head,
-	    rec->date, rec->by_recovery, rec->identity_key, rec->encryption_key,
-	    NULL, rec->reason, signer) != 0) {
+	if (sbuf_add(&sb, log->raw, (size_t)(log->recs[keep - 1].raw +
+	    log->recs[keep - 1].raw_len - log->raw)) != 0 ||
+	    record_build(&sb, rec->type, log->address, keep,
+	    log->recs[keep - 1].hash, rec->date, rec->by_recovery,
+	    rec->identity_key, rec->encryption_key, NULL, rec->reason,
+	    signer) != 0) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot build the %s "
 		    "record: the log is full", type_names[rec->type]);
 		goto out;
@@ -545,13 +553,26 @@ out:
 	return ret;
 }
 
-int
-idlog_check_extends(const struct idlog *newer, const struct idlog *older,
-    struct smimp_err *err)
+/* The index of the first record where a and b differ. */
+static size_t
+first_difference(const struct idlog *a, const struct idlog *b)
 {
-	char a[FINGERPRINT_STRLEN], b[FINGERPRINT_STRLEN];
 	size_t i;
 
+	for (i = 0; i < a->n && i < b->n; i++)
+		if (memcmp(a->recs[i].hash, b->recs[i].hash, 32) != 0)
+			break;
+	return i;
+}
+
+int
+idlog_check_follows(const struct idlog *newer, const struct idlog *older,
+    struct idlog_follow *how, struct smimp_err *err)
+{
+	char a[FINGERPRINT_STRLEN], b[FINGERPRINT_STRLEN];
+	size_t i, j;
+
+	memset(how, 0, sizeof(*how));
 	if (idlog_extends(newer, older))
 		return 0;
 	if (memcmp(newer->fingerprint, older->fingerprint,
@@ -562,16 +583,76 @@ idlog_check_extends(const struct idlog *newer, const struct idlog *older,
 		    "identity for %s: fingerprint %s, pinned %s",
 		    older->address, b, a);
 	}
-	if (idlog_extends(older, newer))
+	i = first_difference(newer, older);
+	how->cut = i;		/* said on failure too: where they differ */
+	if (i >= newer->n)
 		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
 		    "log of %s is truncated: %zu records, %zu pinned",
 		    older->address, newer->n, older->n);
-	for (i = 1; i < newer->n && i < older->n; i++)
-		if (memcmp(newer->recs[i].hash, older->recs[i].hash, 32) != 0)
-			break;
-	return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity log "
-	    "of %s forks from the pinned one at record %zu (rewritten "
-	    "history)", older->address, i);
+	if (newer->recs[i].type != IDREC_RECOVER)
+		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
+		    "log of %s forks from the pinned one at record %zu "
+		    "(rewritten history)", older->address, i);
+	/* What one recovery settled, another may not undo. */
+	for (j = i; j < older->n; j++)
+		if (older->recs[j].type == IDREC_RECOVER) {
+			how->recovery = 1;	/* one, refused */
+			return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the "
+			    "identity log of %s cuts back the recovery at "
+			    "record %zu", older->address, j);
+		}
+	how->recovery = 1;
+	how->cut = i;
+	how->voided = older->n - i;
+	how->recovered_at = newer->recs[i].date;
+	return 0;
+}
+
+int
+idlog_splice(const struct idlog *stored, const unsigned char *records,
+    size_t len, struct idlog *next, struct smimp_err *err)
+{
+	const struct idrec *last;
+	struct rec_fields f;
+	struct sbuf sb;
+	int ret = -1;
+
+	memset(next, 0, sizeof(*next));
+	if (len == 0)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "no identity "
+		    "records");
+	if (record_parse((const char *)records, len, stored->n, &f, err) != 0)
+		return -1;
+	if (f.seq == 0 || f.seq > stored->n)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "identity record "
+		    "%llu does not extend the log of %zu records",
+		    (unsigned long long)f.seq, stored->n);
+	last = &stored->recs[f.seq - 1];
+	sbuf_init(&sb, IDLOG_MAX_BYTES);
+	if (sbuf_add(&sb, stored->raw, (size_t)(last->raw + last->raw_len -
+	    stored->raw)) != 0 || sbuf_add(&sb, records, len) != 0)
+		smimp_err_set(err, SMIMP_EXIT_BADMSG, "identity log too large");
+	else
+		ret = idlog_parse(next, (unsigned char *)sb.buf, sb.len, err);
+	sbuf_release(&sb);
+	return ret;
+}
+
+int
+idlog_voided_by(const struct idlog *pinned, const struct idlog *msglog,
+    int64_t *recovered_at)
+{
+	size_t i;
+
+	if (memcmp(pinned->fingerprint, msglog->fingerprint,
+	    FINGERPRINT_SIZE) != 0)
+		return 0;
+	i = first_difference(pinned, msglog);
+	if (i >= pinned->n || i >= msglog->n ||
+	    pinned->recs[i].type != IDREC_RECOVER)
+		return 0;
+	*recovered_at = pinned->recs[i].date;
+	return 1;
 }
 
 void

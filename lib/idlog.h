@@ -92,20 +92,56 @@ int idlog_genesis(struct idlog *log, const char *address,
 
 /* Does newer extend older (same genesis, older is a prefix)? */
 int idlog_extends(const struct idlog *newer, const struct idlog *older);
+
 /*
- * The same, with the reason when it does not, for an older log that was
- * pinned: another identity (a different genesis), a truncation (newer
- * is a shorter prefix), a fork or rewrite (the first record that
- * differs).  0, or -1 with SMIMP_EXIT_KEYCHANGED.
+ * How newer may replace older, a log pinned or stored before.  Either it
+ * extends older, or it is a recovery: the first record where the two
+ * differ is newer's `recover` (signed by the recovery key of their shared
+ * genesis), and older's records from there on, which newer cuts back,
+ * hold no `recover` of their own.  Those records are void.
  */
-int idlog_check_extends(const struct idlog *newer, const struct idlog *older,
-    struct smimp_err *err);
+struct idlog_follow {
+	int recovery;		/* newer cuts older back */
+	size_t cut;		/* older's records from this index are void */
+	size_t voided;		/* how many: older->n - cut */
+	int64_t recovered_at;	/* the recover record's date */
+};
+/*
+ * 0 with how filled in, or -1 with SMIMP_EXIT_KEYCHANGED and the reason:
+ * another identity, a truncation, a fork that is no recovery, or a
+ * recovery that would cut back an earlier one (how->recovery set then).
+ * how->cut is where the two differ, on failure too.
+ */
+int idlog_check_follows(const struct idlog *newer, const struct idlog *older,
+    struct idlog_follow *how, struct smimp_err *err);
+/*
+ * The log that records (one or more, as posted to a server) make of
+ * stored: they follow stored's record seq - 1, where seq is the first
+ * one's, so that a recovery may begin before stored's head.  Verified
+ * whole; the caller checks with idlog_check_follows that it may replace
+ * stored.  SMIMP_EXIT_BADMSG for records that do not parse or verify.
+ */
+int idlog_splice(const struct idlog *stored, const unsigned char *records,
+    size_t len, struct idlog *next, struct smimp_err *err);
+/*
+ * Was the key that signed under msglog voided by a recovery that pinned
+ * records?  That is, msglog shares pinned's genesis and differs from it
+ * at a record where pinned has a `recover`: then 1, and *recovered_at is
+ * its date.
+ */
+int idlog_voided_by(const struct idlog *pinned, const struct idlog *msglog,
+    int64_t *recovered_at);
 
 /* A record to append: what the log it extends does not fix already. */
 struct idrec_new {
 	enum idrec_type type;		/* any but IDREC_GENESIS */
 	int by_recovery;		/* signed by the recovery key */
 	int64_t date;
+	/*
+	 * recover only: the number of records of the log to keep, from 1
+	 * to its length; those after it are cut back (void).  0 keeps all.
+	 */
+	size_t keep;
 	const unsigned char *identity_key;	/* rotate, recover: 32 bytes */
 	const unsigned char *encryption_key;	/* encryption-key, recover */
 	const char *reason;		/* revoke: 1 to IDREC_REASON_MAX bytes

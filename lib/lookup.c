@@ -71,11 +71,13 @@ lookup_refresh(struct remote *r, const char *home, const char *address,
 	memset(res, 0, sizeof(*res));
 	if (lookup_directory(r, address, &res->log, err) != 0)
 		return -1;
-	if (trust_follow(home, &res->log, &res->was, err) != 0) {
+	if (trust_follow_log(home, &res->log, &res->was, &res->how,
+	    err) != 0) {
 		idlog_release(&res->log);
 		return -1;
 	}
-	idlog_changes_since(&res->log, res->was, &res->changes);
+	idlog_changes_since(&res->log, res->how.recovery ? res->how.cut :
+	    res->was, &res->changes);
 	return 0;
 }
 

@@ -26,12 +26,15 @@ int lookup_identity(const struct remote_opts *o, const char *address,
 struct refresh_result {
 	size_t was;			/* records pinned before */
 	struct idlog log;		/* the log now pinned */
-	struct idlog_changes changes;	/* its records past was */
+	struct idlog_changes changes;	/* its records past was, or past
+					   the cut of a recovery */
+	struct idlog_follow how;	/* a recovery, and what it voided */
 };
 /*
  * Fetch the log of a pinned address (normalized) from its domain's
- * directory and follow it in home's trust store (trust_follow): only a
- * log that extends the pinned one is taken, else SMIMP_EXIT_KEYCHANGED
+ * directory and follow it in home's trust store (trust_follow_log): only
+ * a log that extends the pinned one, or recovers it, is taken, else
+ * SMIMP_EXIT_KEYCHANGED
  * with the reason.  res->log is released with idlog_release.
  */
 int lookup_refresh(struct remote *r, const char *home, const char *address,

@@ -14,6 +14,7 @@
 #include "fileio.h"
 #include "identity.h"
 #include "idlog.h"
+#include "lookup.h"
 #include "revoke.h"
 #include "util.h"
 #include "banned.h"
@@ -38,20 +39,22 @@ server_has(struct remote *r, const char *base, const struct idlog *log)
 }
 
 /*
- * POST the records log has beyond old to the home server, signed by
- * secret: the identity key that old, the log the server holds, names.
- * An answer that was lost is made up for by reading the log back.
+ * POST the records of log from index from on to the home server, signed
+ * by secret under the name signer (the address, or recovery:ADDRESS): the
+ * key that the log the server holds names.  An answer that was lost is
+ * made up for by reading the log back.
  */
 static int
-publish(const struct remote_opts *o, const struct idlog *old,
-    const struct idlog *log, const unsigned char *secret,
-    const char *pub_path, struct smimp_err *err)
+publish(const struct remote_opts *o, const struct idlog *log, size_t from,
+    const char *signer, const unsigned char *secret, const char *pub_path,
+    struct smimp_err *err)
 {
 	const char *domain = address_domain(log->address);
+	const unsigned char *start = log->recs[from].raw;
 	struct remote_reply rep;
 	struct remote *r;
 	struct signer me;
-	char base[512], path[400];
+	char base[512], path[ADDRESS_MAX + 32];
 	int ret = -1;
 
 	r = remote_new(o, err);
@@ -60,9 +63,9 @@ publish(const struct remote_opts *o, const struct idlog *old,
 	if (remote_base(r, domain, base, sizeof(base), err) != 0)
 		goto out;
 	(void)snprintf(path, sizeof(path), "/v1/users/%s/log", log->address);
-	signer_secret(&me, log->address, secret);
-	if (remote_request(r, "POST", domain, base, path,
-	    log->raw + old->raw_len, log->raw_len - old->raw_len, &me, NULL,
+	signer_secret(&me, signer, secret);
+	if (remote_request(r, "POST", domain, base, path, start,
+	    log->raw_len - (size_t)(start - log->raw), &me, NULL,
 	    REMOTE_MAX_STATUS, &rep, err) != 0) {
 		if (server_has(r, base, log))
 			ret = 0;
@@ -147,23 +150,95 @@ extend(const struct revoke_params *p, struct identity *id,
 		rec.type = IDREC_REVOKE;
 		rec.reason = p->reason;
 		return idlog_append(log, &rec, old_secret, err);
+	case REVOKE_RECOVER:
+		break;		/* recover_run */
 	}
 	return smimp_err_set(err, SMIMP_EXIT_FAIL, "unknown change");
 }
+
+/* What a change writes and publishes, once the new log is made. */
+struct change {
+	struct secret_key *sk;		/* the new key, or NULL: unchanged */
+	const char *key_path, *pub_path;
+	const char *pass;		/* the key file's passphrase, or NULL */
+	size_t pass_len;
+	const struct idlog *log;	/* the new log */
+	size_t from;			/* its first record the server lacks */
+	const char *signer;		/* who signs the publication */
+	const unsigned char *secret;	/* with this key */
+};
+
+/*
+ * Stage the new key and log beside the old ones, write the log where -w
+ * says, publish, and only then rename the staged files into place.
+ */
+static int
+commit_change(const struct revoke_params *p, const struct change *c,
+    struct revoke_result *res, struct smimp_err *err)
+{
+	char key_tmp[PATH_MAX], pub_tmp[PATH_MAX];
+	int ret = -1;
+
+	key_tmp[0] = pub_tmp[0] = '\0';
+	/* Everything new is safe on disk before anything is published. */
+	if (c->sk != NULL && secret_key_stage(c->sk, c->key_path, c->pass,
+	    c->pass_len, key_tmp, sizeof(key_tmp), err) != 0) {
+		key_tmp[0] = '\0';
+		goto out;
+	}
+	if (file_stage(c->pub_path, c->log->raw, c->log->raw_len, 0644,
+	    pub_tmp, sizeof(pub_tmp), err) != 0) {
+		pub_tmp[0] = '\0';
+		goto out;
+	}
+	if (p->write_log != NULL && write_log(p->write_log, c->log, err) != 0)
+		goto out;
+	if (p->publish) {
+		if (publish(p->remote, c->log, c->from, c->signer, c->secret,
+		    c->pub_path, err) != 0)
+			goto out;
+		res->published = 1;
+	}
+	/* The secret first: it is what nothing else could give back. */
+	if (key_tmp[0] != '\0') {
+		if (put_in_place(key_tmp, c->key_path, "key", err) != 0)
+			goto kept;
+		key_tmp[0] = '\0';
+	}
+	if (put_in_place(pub_tmp, c->pub_path, "log", err) != 0)
+		goto kept;
+	pub_tmp[0] = '\0';
+	ret = 0;
+	goto out;
+kept:
+	/* Published, or written: what was staged must stay. */
+	key_tmp[0] = pub_tmp[0] = '\0';
+out:
+	if (key_tmp[0] != '\0')
+		(void)unlink(key_tmp);
+	if (pub_tmp[0] != '\0')
+		(void)unlink(pub_tmp);
+	return ret;
+}
+
+static int recover_run(const struct revoke_params *p,
+    struct revoke_result *res, struct smimp_err *err);
 
 int
 revoke_run(const struct revoke_params *p, struct revoke_result *res,
     struct smimp_err *err)
 {
 	unsigned char *old_secret = NULL;
+	struct change c;
 	struct identity id;
 	struct idlog log;
-	char *pass = NULL, key_tmp[PATH_MAX], pub_tmp[PATH_MAX];
+	char *pass = NULL;
 	size_t pass_len = 0;
 	int ret = -1, have_log = 0;
 
 	memset(res, 0, sizeof(*res));
-	key_tmp[0] = pub_tmp[0] = '\0';
+	if (p->kind == REVOKE_RECOVER)
+		return recover_run(p, res, err);
 	if (identity_load_keep(&id, p->keypath, p->src, &pass, &pass_len,
 	    err) != 0)
 		return -1;
@@ -190,49 +265,237 @@ revoke_run(const struct revoke_params *p, struct revoke_result *res,
 		goto out;
 	res->records = log.n;
 	res->key_replaced = p->kind != REVOKE_REVOKE;
-	/* Everything new is safe on disk before anything is published. */
-	if (res->key_replaced && secret_key_stage(&id.sk, id.key_path, pass,
-	    pass_len, key_tmp, sizeof(key_tmp), err) != 0) {
-		key_tmp[0] = '\0';
-		goto out;
-	}
-	if (file_stage(id.pub_path, log.raw, log.raw_len, 0644, pub_tmp,
-	    sizeof(pub_tmp), err) != 0) {
-		pub_tmp[0] = '\0';
-		goto out;
-	}
-	if (p->write_log != NULL && write_log(p->write_log, &log, err) != 0)
-		goto out;
-	if (p->publish) {
-		if (publish(p->remote, &id.log, &log, old_secret,
-		    id.pub_path, err) != 0)
-			goto out;
-		res->published = 1;
-	}
-	/* The secret first: it is what nothing else could give back. */
-	if (key_tmp[0] != '\0') {
-		if (put_in_place(key_tmp, id.key_path, "key", err) != 0)
-			goto kept;
-		key_tmp[0] = '\0';
-	}
-	if (put_in_place(pub_tmp, id.pub_path, "log", err) != 0)
-		goto kept;
-	pub_tmp[0] = '\0';
-	ret = 0;
-	goto out;
-kept:
-	/* Published, or written: what was staged must stay. */
-	key_tmp[0] = pub_tmp[0] = '\0';
+	memset(&c, 0, sizeof(c));
+	c.sk = res->key_replaced ? &id.sk : NULL;
+	c.key_path = id.key_path;
+	c.pub_path = id.pub_path;
+	c.pass = pass;
+	c.pass_len = pass_len;
+	c.log = &log;
+	c.from = id.log.n;
+	c.signer = log.address;
+	c.secret = old_secret;
+	ret = commit_change(p, &c, res, err);
 out:
-	if (key_tmp[0] != '\0')
-		(void)unlink(key_tmp);
-	if (pub_tmp[0] != '\0')
-		(void)unlink(pub_tmp);
 	if (old_secret != NULL)
 		sodium_free(old_secret);
 	if (have_log)
 		idlog_release(&log);
 	passphrase_free(pass, pass_len);
 	identity_release(&id);
+	return ret;
+}
+
+/* PREFIX.ext, or the default identity's. */
+static int
+recover_path(const char *prefix, const char *ext, char *out, size_t cap,
+    struct smimp_err *err)
+{
+	int n;
+
+	if (prefix == NULL)
+		return default_identity_path(out, cap, ext, err);
+	n = snprintf(out, cap, "%s.%s", prefix, ext);
+	if (n < 0 || (size_t)n >= cap)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "-o PREFIX is too "
+		    "long");
+	return 0;
+}
+
+/*
+ * The log to recover: the home server's, or without publishing the one
+ * at pub_path.  It must be rk's: its recovery key is rk's key.
+ */
+static int
+recover_current(const struct revoke_params *p, const struct secret_key *rk,
+    const char *pub_path, struct idlog *cur, struct smimp_err *err)
+{
+	struct remote *r;
+	int ret;
+
+	if (p->publish) {
+		r = remote_new(p->remote, err);
+		if (r == NULL)
+			return -1;
+		ret = lookup_directory(r, rk->address, cur, err);
+		remote_free(r);
+	} else {
+		ret = idlog_read_file(cur, pub_path, err);
+		if (ret == 0 && strcmp(cur->address, rk->address) != 0) {
+			smimp_err_set(err, SMIMP_EXIT_USAGE, "'%s' holds the "
+			    "identity of %s, not %s", pub_path, cur->address,
+			    rk->address);
+			idlog_release(cur);
+			ret = -1;
+		}
+	}
+	if (ret == 0 && sodium_memcmp(cur->recovery_key, rk->identity_public,
+	    32) != 0) {
+		smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the recovery key "
+		    "does not belong to the identity %s %s", p->publish ?
+		    "the directory serves for" : "in the log of", rk->address);
+		idlog_release(cur);
+		ret = -1;
+	}
+	return ret;
+}
+
+/*
+ * How many records of cur the recovery keeps: p->keep; else those of
+ * the log its owner last wrote (pub_path), when cur extends it; else all.
+ */
+static int
+recover_keep(const struct revoke_params *p, const struct idlog *cur,
+    const char *pub_path, size_t *keep, struct smimp_err *err)
+{
+	struct idlog_follow how;
+	struct smimp_err ignored;
+	struct idlog mine;
+
+	*keep = cur->n;
+	if (p->keep != 0) {
+		if (p->keep > cur->n)
+			return smimp_err_set(err, SMIMP_EXIT_USAGE, "--keep %zu: "
+			    "the log of %s has %zu records", p->keep,
+			    cur->address, cur->n);
+		*keep = p->keep;
+	} else if (p->publish && access(pub_path, F_OK) == 0 &&
+	    idlog_read_file(&mine, pub_path, &ignored) == 0) {
+		if (idlog_check_follows(cur, &mine, &how, &ignored) == 0 &&
+		    !how.recovery)
+			*keep = mine.n;
+		idlog_release(&mine);
+	}
+	if (*keep == cur->n && cur->revoked)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "the log of %s ends "
+		    "in a revocation: say with --keep N how many of its %zu "
+		    "records to keep", cur->address, cur->n);
+	return 0;
+}
+
+/*
+ * The new key: from the old key file at key_path when there is one, so
+ * that its encryption secrets stay to open older messages; else new.
+ */
+static int
+recover_key(const struct revoke_params *p, const char *address,
+    const char *key_path, struct secret_key *sk, char **pass,
+    size_t *pass_len, struct smimp_err *err)
+{
+	char why[SMIMP_ERR_MSG];
+
+	if (access(key_path, F_OK) != 0)
+		return secret_key_generate(sk, address, err);
+	if (secret_key_load_keep(sk, key_path, p->src, pass, pass_len,
+	    err) != 0) {
+		memcpy(why, err->msg, sizeof(why));
+		return smimp_err_set(err, err->code, "%.150s (the old key, "
+		    "whose encryption secrets the new one keeps; move it away "
+		    "or choose another -o PREFIX)", why);
+	}
+	if (sk->is_recovery || strcmp(sk->address, address) != 0) {
+		smimp_err_set(err, SMIMP_EXIT_USAGE, "'%s' is not a key of %s",
+		    key_path, address);
+		goto fail;
+	}
+	if (secret_key_new_identity(sk, err) != 0 ||
+	    secret_key_new_encryption(sk, err) != 0)
+		goto fail;
+	return 0;
+fail:
+	secret_key_release(sk);
+	passphrase_free(*pass, *pass_len);
+	*pass = NULL;
+	*pass_len = 0;
+	return -1;
+}
+
+static int
+recover_run(const struct revoke_params *p, struct revoke_result *res,
+    struct smimp_err *err)
+{
+	struct secret_key rk, sk;
+	struct idlog_follow how;
+	struct idlog cur, log;
+	struct idrec_new rec;
+	struct change c;
+	char *pass = NULL, *old_pass = NULL, signer[ADDRESS_MAX + 16];
+	char addr[ADDRESS_MAX + 1];
+	size_t pass_len = 0, old_pass_len = 0, keep;
+	int ret = -1, have_sk = 0, have_cur = 0, have_log = 0;
+
+	if (secret_key_load_keep(&rk, p->recovery_path, p->src, &pass,
+	    &pass_len, err) != 0)
+		return -1;
+	if (!rk.is_recovery) {
+		smimp_err_set(err, SMIMP_EXIT_USAGE, "'%s' is not a recovery "
+		    "key", p->recovery_path);
+		goto out;
+	}
+	if (p->address != NULL && (address_normalize(p->address, addr,
+	    err) != 0 || strcmp(addr, rk.address) != 0)) {
+		if (err->code != SMIMP_EXIT_USAGE)
+			smimp_err_set(err, SMIMP_EXIT_USAGE, "'%s' is the "
+			    "recovery key of %s, not %s", p->recovery_path,
+			    rk.address, p->address);
+		goto out;
+	}
+	(void)snprintf(res->address, sizeof(res->address), "%s", rk.address);
+	if (recover_path(p->prefix, "key", res->key_path,
+	    sizeof(res->key_path), err) != 0 || recover_path(p->prefix, "pub",
+	    res->pub_path, sizeof(res->pub_path), err) != 0)
+		goto out;
+	if (recover_current(p, &rk, res->pub_path, &cur, err) != 0)
+		goto out;
+	have_cur = 1;
+	if (recover_keep(p, &cur, res->pub_path, &keep, err) != 0 ||
+	    recover_key(p, rk.address, res->key_path, &sk, &old_pass,
+	    &old_pass_len, err) != 0)
+		goto out;
+	have_sk = 1;
+	memset(&rec, 0, sizeof(rec));
+	rec.type = IDREC_RECOVER;
+	rec.by_recovery = 1;
+	rec.keep = keep;
+	rec.date = time_now();
+	rec.identity_key = sk.identity_public;
+	rec.encryption_key = secret_key_encryption_public(&sk);
+	if (rec.encryption_key == NULL) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot derive the new "
+		    "encryption key");
+		goto out;
+	}
+	if (idlog_copy(&log, &cur, err) != 0)
+		goto out;
+	have_log = 1;
+	if (idlog_append(&log, &rec, rk.identity_secret, err) != 0 ||
+	    idlog_check_follows(&log, &cur, &how, err) != 0)
+		goto out;
+	res->records = log.n;
+	res->voided = how.voided;
+	res->key_replaced = 1;
+	(void)snprintf(signer, sizeof(signer), "recovery:%s", rk.address);
+	memset(&c, 0, sizeof(c));
+	c.sk = &sk;
+	c.key_path = res->key_path;
+	c.pub_path = res->pub_path;
+	/* Under the old key's passphrase, else the recovery key's. */
+	c.pass = old_pass != NULL ? old_pass : pass;
+	c.pass_len = old_pass != NULL ? old_pass_len : pass_len;
+	c.log = &log;
+	c.from = keep;
+	c.signer = signer;
+	c.secret = rk.identity_secret;
+	ret = commit_change(p, &c, res, err);
+out:
+	if (have_log)
+		idlog_release(&log);
+	if (have_cur)
+		idlog_release(&cur);
+	if (have_sk)
+		secret_key_release(&sk);
+	passphrase_free(old_pass, old_pass_len);
+	passphrase_free(pass, pass_len);
+	secret_key_release(&rk);
 	return ret;
 }

@@ -23,7 +23,8 @@
 enum revoke_kind {
 	REVOKE_ROTATE,		/* new identity and encryption keys */
 	REVOKE_ENCRYPTION,	/* a new encryption key */
-	REVOKE_REVOKE		/* the identity is revoked for good */
+	REVOKE_REVOKE,		/* the identity is revoked for good */
+	REVOKE_RECOVER		/* a new identity key, by the recovery key */
 };
 
 struct revoke_params {
@@ -31,6 +32,17 @@ struct revoke_params {
 	const char *keypath;		/* NULL: the default identity */
 	const struct passphrase_source *src;
 	const char *reason;		/* REVOKE_REVOKE */
+	/*
+	 * REVOKE_RECOVER: the recovery key file; the address it must be
+	 * for, or NULL; where the new key and log go (PREFIX.key,
+	 * PREFIX.pub; NULL: the default identity); how many records of the
+	 * log to keep (0: those of the log at PREFIX.pub, the last its
+	 * owner wrote, else all).
+	 */
+	const char *recovery_path;
+	const char *address;
+	const char *prefix;
+	size_t keep;
 	int publish;			/* to the home server */
 	const struct remote_opts *remote;	/* with publish */
 	/* Also write the new log here ("-": standard output), or NULL. */
@@ -42,12 +54,15 @@ struct revoke_result {
 	char key_path[PATH_MAX];
 	char pub_path[PATH_MAX];
 	size_t records;			/* in the new log */
+	size_t voided;			/* records a recovery cut back */
 	int key_replaced;		/* the key file changed */
 	int published;
 };
 
 /*
- * Extend the identity at p->keypath as p->kind says.  Fails with
+ * Extend the identity at p->keypath as p->kind says; for REVOKE_RECOVER,
+ * the identity whose recovery key is p->recovery_path, with its log
+ * taken from the home server (or PREFIX.pub without publish).  Fails with
  * SMIMP_EXIT_KEYCHANGED for an identity already revoked, or when the
  * home server's log has records this one lacks; SMIMP_EXIT_TEMPFAIL when
  * the home server could not be reached (nothing changed).

@@ -368,6 +368,23 @@ trust_tier_for(const struct trust_store *ts, const char *address,
 	return d != NULL ? d->tier : TIER_UNKNOWN;
 }
 
+/*
+ * Of two logs of one identity, the one that follows the other (extends
+ * it, or recovers it), or NULL when they fork.
+ */
+static const struct idlog *
+later_log(const struct idlog *a, const struct idlog *b)
+{
+	struct idlog_follow how;
+	struct smimp_err ignored;
+
+	if (idlog_check_follows(a, b, &how, &ignored) == 0)
+		return a;
+	if (idlog_check_follows(b, a, &how, &ignored) == 0)
+		return b;
+	return NULL;
+}
+
 int
 trust_sender_tier(const struct trust_store *ts, const char *address,
     const struct idlog *log, int own, enum trust_tier *tier,
@@ -394,8 +411,18 @@ trust_sender_tier(const struct trust_store *ts, const char *address,
 	}
 	if (sodium_memcmp(e->log.fingerprint, log->fingerprint,
 	    FINGERPRINT_SIZE) == 0) {
-		/* Same genesis: one log must extend the other. */
-		if (idlog_extends(log, &e->log) || idlog_extends(&e->log, log))
+		int64_t at;
+		char when[TIME_STRLEN];
+
+		if (idlog_voided_by(&e->log, log, &at)) {
+			time_format(at, when);
+			return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the "
+			    "message from %s is signed under identity records "
+			    "that a recovery on %s made void (its key may have "
+			    "been stolen): nothing written", address, when);
+		}
+		/* Same genesis: one log must follow the other. */
+		if (later_log(log, &e->log) != NULL)
 			return 0;
 		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
 		    "log of %s in the message forks from the pinned one",
@@ -431,6 +458,7 @@ trust_sender_state(const struct trust_store *ts, const char *address,
 {
 	const struct trust_entry *e = trust_find(ts, address);
 	const struct idrec *r;
+	const char *how;
 	char when[TIME_STRLEN];
 
 	note[0] = '\0';
@@ -448,13 +476,16 @@ trust_sender_state(const struct trust_store *ts, const char *address,
 	if (r == NULL)
 		return 0;
 	time_format(r->date, when);
+	how = r->type == IDREC_RECOVER ? "replaced by a recovery" : "rotated";
 	/* A retired key speaks only for what it signed before. */
 	if (sealed > r->date)
 		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the message "
-		    "from %s is signed by a key that was rotated on %s, "
-		    "before it was sealed: nothing written", address, when);
+		    "from %s is signed by a key that was %s on %s, before it "
+		    "was sealed: nothing written", address, how, when);
 	(void)snprintf(note, cap, "the key that signed this message has "
-	    "since been rotated (on %s)", when);
+	    "since been %s (on %s)%s", how, when, r->type == IDREC_RECOVER ?
+	    ": it may have been stolen, and the date is its signer's word" :
+	    "");
 	return 0;
 }
 
@@ -516,9 +547,8 @@ trust_recipient_log(const struct trust_store *ts, const struct idlog *log,
 			    log->address, pinned, source, got);
 		}
 		/* Same genesis: the later log says which key is current. */
-		if (idlog_extends(&e->log, log))
-			*use = &e->log;
-		else if (!idlog_extends(log, &e->log))
+		*use = later_log(&e->log, log);
+		if (*use == NULL)
 			return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the "
 			    "identity log of %s in '%.100s' forks from the "
 			    "pinned one", log->address, source);
@@ -706,12 +736,15 @@ pin_change(struct trust_store *ts, const void *arg, struct smimp_err *err)
 		int same = memcmp(e->log.fingerprint, a->log->fingerprint,
 		    FINGERPRINT_SIZE) == 0;
 
-		if (same && !idlog_extends(a->log, &e->log) && !a->replace) {
-			if (idlog_extends(&e->log, a->log))
+		if (same && !a->replace) {
+			const struct idlog *later = later_log(a->log, &e->log);
+
+			if (later == &e->log)
 				goto tier;	/* an older copy: keep ours */
-			return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED,
-			    "the identity log of %s forks from the pinned one",
-			    e->name);
+			if (later == NULL)
+				return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED,
+				    "the identity log of %s forks from the "
+				    "pinned one", e->name);
 		}
 		if (!same && !a->replace) {
 			fingerprint_format(e->log.fingerprint, old);
@@ -754,6 +787,7 @@ trust_pin_first_use(const char *home, const struct idlog *log,
 struct follow_args {
 	const struct idlog *log;
 	size_t *was;
+	struct idlog_follow *how;
 };
 
 static int
@@ -766,10 +800,10 @@ follow_change(struct trust_store *ts, const void *arg, struct smimp_err *err)
 	if (e == NULL || !e->has_log)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "no identity pinned "
 		    "for %s", a->log->address);
-	if (idlog_check_extends(a->log, &e->log, err) != 0)
+	if (idlog_check_follows(a->log, &e->log, a->how, err) != 0)
 		return -1;
 	*a->was = e->log.n;
-	if (a->log->raw_len == e->log.raw_len)
+	if (!a->how->recovery && a->log->raw_len == e->log.raw_len)
 		return 0;
 	idlog_release(&e->log);
 	e->has_log = 0;
@@ -783,7 +817,16 @@ int
 trust_follow(const char *home, const struct idlog *log, size_t *was,
     struct smimp_err *err)
 {
-	struct follow_args a = { log, was };
+	struct idlog_follow how;
+
+	return trust_follow_log(home, log, was, &how, err);
+}
+
+int
+trust_follow_log(const char *home, const struct idlog *log, size_t *was,
+    struct idlog_follow *how, struct smimp_err *err)
+{
+	struct follow_args a = { log, was, how };
 
 	*was = 0;
 	return trust_update(home, follow_change, &a, err);

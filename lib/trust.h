@@ -134,12 +134,18 @@ int trust_pin_first_use(const char *home, const struct idlog *log,
     struct smimp_err *err);
 /*
  * Under the lock: follow the pinned identity of log's address to log,
- * which must extend the pinned log (SMIMP_EXIT_KEYCHANGED with the
- * reason otherwise: another identity, a truncation, a fork); tier and
+ * which must extend the pinned log or recover it (SMIMP_EXIT_KEYCHANGED
+ * with the reason otherwise: another identity, a truncation, a fork); tier and
  * verification stay.  *was gets how many records the pinned log had.
  */
 int trust_follow(const char *home, const struct idlog *log, size_t *was,
     struct smimp_err *err);
+/*
+ * The same, where log may also be a recovery that cuts the pinned log
+ * back (idlog_check_follows); how says whether it did and what it voided.
+ */
+int trust_follow_log(const char *home, const struct idlog *log, size_t *was,
+    struct idlog_follow *how, struct smimp_err *err);
 int trust_set_tier(const char *home, const char *name, enum trust_tier tier,
     struct smimp_err *err);
 int trust_remove(const char *home, const char *name, struct smimp_err *err);

@@ -64,6 +64,7 @@ update_log(struct store *st, const char *addr, const struct idlog *log,
     struct smimp_err *err)
 {
 	unsigned char *old = NULL;
+	struct idlog_follow how;
 	struct idlog stored;
 	size_t len;
 	int r, ret = -1;
@@ -76,7 +77,7 @@ update_log(struct store *st, const char *addr, const struct idlog *log,
 		return -1;
 	if (idlog_parse_verified(&stored, old, len, err) != 0)
 		goto out;
-	if (idlog_check_extends(log, &stored, err) != 0)
+	if (idlog_check_follows(log, &stored, &how, err) != 0)
 		goto release;
 	if (log->raw_len == stored.raw_len) {
 		printf("%s: unchanged (%zu records)\n", addr, log->n);
@@ -86,7 +87,10 @@ update_log(struct store *st, const char *addr, const struct idlog *log,
 	r = store_user_log_update(st, addr, old, len, log->raw, log->raw_len,
 	    err);
 	if (r == STORE_OK) {
-		printf("%s: %zu records, %zu before\n", addr, log->n, stored.n);
+		printf("%s: %zu records, %zu before", addr, log->n, stored.n);
+		if (how.recovery)
+			printf(", a recovery: %zu records void", how.voided);
+		printf("\n");
 		ret = 0;
 	} else if (r == STORE_NOT_FOUND) {
 		smimp_err_set(err, SMIMP_EXIT_TEMPFAIL, "the log of %s changed "

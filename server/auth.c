@@ -96,18 +96,29 @@ parse_signature(struct exchange *x)
 	return 0;
 }
 
+/*
+ * A user of this domain: its identity key signs, or with the signer
+ * "recovery:ADDRESS" (only where recovery is allowed) its recovery key,
+ * which still speaks for a revoked identity: a thief may have revoked it.
+ */
 static int
-auth_user(struct exchange *x)
+auth_user(struct exchange *x, int allow_recovery)
 {
+	static const char prefix[] = "recovery:";
 	struct server *srv = x->srv;
+	const char *name = x->sig.signer;
 	unsigned char *log = NULL;
 	struct smimp_err err;
 	struct idlog parsed;
 	size_t len;
 	int r;
 
-	if (address_normalize(x->sig.signer, x->signer, &err) != 0 ||
-	    strcmp(x->sig.signer, x->signer) != 0 ||
+	x->by_recovery = allow_recovery &&
+	    strncmp(name, prefix, sizeof(prefix) - 1) == 0;
+	if (x->by_recovery)
+		name += sizeof(prefix) - 1;
+	if (address_normalize(name, x->signer, &err) != 0 ||
+	    strcmp(name, x->signer) != 0 ||
 	    strcmp(address_domain(x->signer), srv->cfg.domain) != 0)
 		return refuse(x, 401, "unknown signer");
 	r = store_user_get(srv->store, x->signer, &log, &len, &err);
@@ -124,8 +135,11 @@ auth_user(struct exchange *x)
 		reply_error(x, 500, "stored identity unreadable");
 		return -1;
 	}
-	r = parsed.revoked ? refuse(x, 401, "revoked identity") :
-	    verify(x, parsed.identity_key);
+	if (x->by_recovery)
+		r = verify(x, parsed.recovery_key);
+	else
+		r = parsed.revoked ? refuse(x, 401, "revoked identity") :
+		    verify(x, parsed.identity_key);
 	idlog_release(&parsed);
 	return r;
 }
@@ -258,7 +272,8 @@ auth_request(struct exchange *x)
 		return auth_invite(x);
 	if (parse_signature(x) != 0)
 		return -1;
-	if ((x->route->auth == AUTH_USER ? auth_user(x) : auth_server(x)) != 0)
+	if ((x->route->auth == AUTH_SERVER ? auth_server(x) : auth_user(x,
+	    x->route->auth == AUTH_OWNER)) != 0)
 		return -1;
 	/* Counted only now that the signature verified. */
 	if (x->route->auth == AUTH_SERVER)

@@ -110,32 +110,52 @@ reply_log_state(struct exchange *x, unsigned int status,
 }
 
 /*
- * Is body the stored log's last records already (a retry whose answer
- * was lost)?  Then stored is the answer.
+ * Are the records of body in stored already, where they say they go (a
+ * retry whose answer was lost)?  Then stored is the answer.
  */
 static int
-already_appended(const struct idlog *stored, const unsigned char *body,
-    size_t len)
+already_there(const struct idlog *stored, const struct idlog *next)
 {
-	size_t i;
-
-	if (len == 0 || len >= stored->raw_len ||
-	    memcmp(stored->raw + stored->raw_len - len, body, len) != 0)
-		return 0;
-	for (i = 1; i < stored->n; i++)
-		if (stored->recs[i].raw == stored->raw + stored->raw_len - len)
-			return 1;
-	return 0;
+	return next->raw_len <= stored->raw_len &&
+	    memcmp(stored->raw, next->raw, next->raw_len) == 0;
 }
 
 /*
- * POST {base}/v1/users/ADDRESS/log: the owner appends records to its
- * own log.  The dispatcher checked the signature under the identity key
- * the stored log names, and refused a revoked identity; the body is the
- * new records, kept only when the whole log then verifies (each record
- * chained to the one before and signed by the key in force), in one
- * compare and swap with the log they extend.
+ * May next replace stored?  A recovery that cuts records back needs a
+ * request signed by the recovery key, not only a record: the request's
+ * nonce and date make it fresh.  0, or -1 with the reply sent.
  */
+static int
+may_replace(struct exchange *x, const struct idlog *stored,
+    const struct idlog *next, struct idlog_follow *how)
+{
+	struct smimp_err err;
+	char msg[SMIMP_ERR_MSG + 64];
+
+	if (idlog_check_follows(next, stored, how, &err) != 0) {
+		if (how->recovery)
+			(void)snprintf(msg, sizeof(msg), "a recovery may not "
+			    "cut back an earlier one");
+		else
+			(void)snprintf(msg, sizeof(msg), "the records do not "
+			    "extend the log: they fork from it at record %zu, "
+			    "and are no recovery", how->cut);
+		reply_error(x, 409, msg);
+		return -1;
+	}
+	if (how->recovery && !x->by_recovery) {
+		reply_error(x, 403, "only a request signed by the recovery key "
+		    "cuts a log back");
+		return -1;
+	}
+	if (stored->revoked && !how->recovery) {
+		reply_error(x, 409, "revoked identity: only a recovery that "
+		    "cuts the revocation back may follow it");
+		return -1;
+	}
+	return 0;
+}
+
 void
 directory_append(struct exchange *x)
 {
@@ -143,12 +163,11 @@ directory_append(struct exchange *x)
 	const unsigned char *body = (const unsigned char *)x->small.buf;
 	size_t blen = x->small.len, len;
 	unsigned char *old = NULL;
+	struct idlog_follow how;
 	struct idlog stored, next;
-	struct sbuf all;
 	struct smimp_err err;
 	int r, have_stored = 0, have_next = 0;
 
-	sbuf_init(&all, IDLOG_MAX_BYTES);
 	if (user_address(x, addr) != 0)
 		goto out;
 	if (strcmp(addr, x->signer) != 0) {
@@ -174,15 +193,7 @@ directory_append(struct exchange *x)
 		goto out;
 	}
 	have_stored = 1;
-	if (already_appended(&stored, body, blen)) {
-		reply_log_state(x, 200, &stored);
-		goto out;
-	}
-	if (sbuf_add(&all, old, len) != 0 || sbuf_add(&all, body, blen) != 0) {
-		reply_error(x, 413, "identity log too large");
-		goto out;
-	}
-	if (idlog_parse(&next, (unsigned char *)all.buf, all.len, &err) != 0) {
+	if (idlog_splice(&stored, body, blen, &next, &err) != 0) {
 		char msg[SMIMP_ERR_MSG + 64];
 
 		/* Records for another head: the client's copy is behind. */
@@ -193,6 +204,12 @@ directory_append(struct exchange *x)
 		goto out;
 	}
 	have_next = 1;
+	if (already_there(&stored, &next)) {
+		reply_log_state(x, 200, &stored);
+		goto out;
+	}
+	if (may_replace(x, &stored, &next, &how) != 0)
+		goto out;
 	r = store_user_log_update(x->srv->store, addr, old, len, next.raw,
 	    next.raw_len, &err);
 	if (r == STORE_ERROR) {
@@ -203,14 +220,17 @@ directory_append(struct exchange *x)
 		reply_error(x, 409, "the log changed meanwhile");
 		goto out;
 	}
-	log_info("identity log of %s: %zu record(s) appended%s", addr,
-	    next.n - stored.n, next.revoked ? ", revoked" : "");
+	if (how.recovery)
+		log_info("identity log of %s: recovered, %zu record(s) cut "
+		    "back", addr, how.voided);
+	else
+		log_info("identity log of %s: %zu record(s) appended%s", addr,
+		    next.n - stored.n, next.revoked ? ", revoked" : "");
 	reply_log_state(x, 200, &next);
 out:
 	if (have_stored)
 		idlog_release(&stored);
 	if (have_next)
 		idlog_release(&next);
-	sbuf_release(&all);
 	free(old);
 }

@@ -41,6 +41,8 @@ enum auth_kind {
 	AUTH_SERVER,	/* signed by another domain's server key */
 	AUTH_INVITE,	/* a live invitation token; the handler checks the
 			   signature against the identity log in the body */
+	AUTH_OWNER,	/* as AUTH_USER, or signed "recovery:ADDRESS" by that
+			   user's recovery key, revoked or not */
 };
 
 enum body_kind {
@@ -95,6 +97,7 @@ struct exchange {
 	char signer[ADDRESS_MAX + 1];
 	char peer_base[512];		/* AUTH_SERVER: its base URL */
 	unsigned char key[32];		/* the key the request verified with */
+	int by_recovery;		/* AUTH_OWNER: the recovery key */
 	struct reqsig sig;
 	int64_t nonce_expires;
 

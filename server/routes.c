@@ -16,7 +16,7 @@ const struct route routes[] = {
 	{ "GET", "/v1/meta", 0, AUTH_NONE, BODY_NONE, directory_meta },
 	{ "GET", "/v1/users/", ROUTE_PREFIX, AUTH_NONE, BODY_NONE,
 	    directory_user },
-	{ "POST", "/v1/users/", ROUTE_PREFIX | ROUTE_PER_SENDER, AUTH_USER,
+	{ "POST", "/v1/users/", ROUTE_PREFIX | ROUTE_PER_SENDER, AUTH_OWNER,
 	    BODY_SMALL, directory_append },
 	{ "POST", "/v1/register", 0, AUTH_INVITE, BODY_SMALL,
 	    accounts_register },

@@ -9,25 +9,12 @@ load helper
 
 setup() {
 	common_setup
-	make_cert
-	mkid alice alice@example.org
-	mkid bob bob@example.net
+	alice_and_bob_domains
 	# Before any change: what a thief who copied the files would hold.
 	cp -p alice.key alice0.key
 	cp -p alice.pub alice0.pub
 	cp -p bob.key bob0.key
 	cp -p bob.pub bob0.pub
-	smimpd --data org --domain example.org adduser alice@example.org alice.pub
-	smimpd --data net --domain example.net adduser bob@example.net bob.pub
-	ORG=$(free_port)
-	NET=$(free_port)
-	export SMIMP_RESOLVE="example.org=127.0.0.1:$ORG,example.net=127.0.0.1:$NET"
-	export SMIMP_CACERT="$PWD/cert.pem"
-	printf 'resolve %s\ncacert %s\nretry-base 1\nretry-max 2\n' \
-		"$SMIMP_RESOLVE" "$SMIMP_CACERT" >common.conf
-	export ALICEHOME="$BATS_TEST_TMPDIR/alicehome" BOBHOME="$BATS_TEST_TMPDIR/bobhome"
-	trust_as "$BOBHOME" alice.pub trusted
-	trust_as "$ALICEHOME" bob.pub trusted
 }
 
 teardown() { stop_servers org net; }
@@ -155,7 +142,7 @@ fetch_bob() { as_bob smimp-fetch -i bob.key -d mail; }
 	served bob@example.net >served.pub
 	cmp served.pub new.pub
 	run -0 --separate-stderr smimp-revoke -i bob.key --encryption --no-publish --json
-	[ "$output" = '{"address":"bob@example.net","change":"encryption-key","records":3,"log":"bob.pub","key_replaced":true,"published":false,"domain":"example.net"}' ]
+	[ "$output" = '{"address":"bob@example.net","change":"encryption-key","records":3,"voided":0,"log":"bob.pub","key_replaced":true,"published":false,"domain":"example.net"}' ]
 	run -2 --separate-stderr smimp-revoke -i bob.key --encryption --no-publish --json -w -
 	[ "$stderr" = "smimp-revoke: --json and -w - both write to standard output (see 'smimp-revoke --help')" ]
 	# To standard output, the status goes to standard error.
@@ -285,7 +272,7 @@ fetch_bob() { as_bob smimp-fetch -i bob.key -d mail; }
 	smimp-revoke -i f.key --encryption --no-publish >/dev/null
 	tail -c +$(($(stat -c %s alice0.pub) + 1)) f.pub >frec
 	run -0 post alice0.key alice@example.org frec
-	[ "$output" = '{"error":"the records do not extend the log: identity record 2 does not extend the log (sequence number 1)"} 409' ]
+	[ "$output" = '{"error":"the records do not extend the log: they fork from it at record 1, and are no recovery"} 409' ]
 	served alice@example.org >after2.pub
 	cmp after2.pub alice.pub
 }

@@ -325,6 +325,7 @@ static const struct hist_file {
 static int
 run_history(const char *dir, const struct keys *alice, int generate)
 {
+	struct idlog_follow how;
 	struct idlog full, part, fork, parsed, rec;
 	struct smimp_err err;
 	struct sbuf bad, txt;
@@ -419,6 +420,57 @@ run_history(const char *dir, const struct keys *alice, int generate)
 		if (r1 == 0)
 			idlog_release(&parsed);
 		free(file);
+		r1 = idlog_check_follows(&rec, &full, &how, &err);
+		check(r1 == 0 && how.recovery && how.cut == 2 &&
+		    how.voided == 2 && how.recovered_at == rec.recs[2].date,
+		    "alice-recover.pub: a recovery of alice-history.pub that "
+		    "cuts it back to 2 records, voiding the rotation and the "
+		    "revocation");
+		r1 = idlog_check_follows(&full, &rec, &how, &err);
+		check(r1 != 0 && err.code == SMIMP_EXIT_KEYCHANGED &&
+		    strstr(err.msg, "forks") != NULL, "alice-history.pub "
+		    "against a pinned alice-recover.pub: a fork, refused (only "
+		    "a recover record may replace records)");
+		{
+			int64_t at = 0;
+
+			check(idlog_voided_by(&rec, &part, &at) == 1 &&
+			    at == rec.recs[2].date &&
+			    idlog_voided_by(&rec, &full, &at) == 1,
+			    "a message signed under the rotated key of the "
+			    "history is void once alice-recover.pub is pinned");
+			check(idlog_voided_by(&part, &rec, &at) == 0 &&
+			    idlog_voided_by(&rec, &rec, &at) == 0,
+			    "the recovered log itself voids nothing");
+		}
+		{
+			/* A second recovery may not cut back the first. */
+			unsigned char id_pk[32], id_sk[64], enc2[32];
+			struct idrec_new again;
+			struct idlog cut;
+
+			x_from(0x09, enc2);
+			ed_from(0x0a, id_pk, id_sk);
+			memset(&again, 0, sizeof(again));
+			again.type = IDREC_RECOVER;
+			again.by_recovery = 1;
+			again.keep = 2;
+			again.date = DATE_2026 + 150 * DAY;
+			again.identity_key = id_pk;
+			again.encryption_key = enc2;
+			r1 = idlog_copy(&cut, &rec, &err);
+			if (r1 == 0 && idlog_append(&cut, &again,
+			    alice->rec_sk, &err) != 0) {
+				idlog_release(&cut);
+				r1 = -1;
+			}
+			check(r1 == 0 && idlog_check_follows(&cut, &rec, &how,
+			    &err) != 0 && strstr(err.msg, "cuts back the "
+			    "recovery at record 2") != NULL, "a second recovery "
+			    "that cuts back the first: refused");
+			if (r1 == 0)
+				idlog_release(&cut);
+		}
 		r1 = recovery(alice, 0, &two, &err);
 		check(r1 != 0 && strstr(err.msg, "recovery not signed by the "
 		    "recovery key") != NULL, "recover record: signed by the "
@@ -457,11 +509,13 @@ run_history(const char *dir, const struct keys *alice, int generate)
 			continue;
 		if (h->kind == 0) {
 			check(parsed.revoked && parsed.n == 4 &&
-			    idlog_check_extends(&parsed, &part, &err) == 0,
+			    idlog_check_follows(&parsed, &part, &how,
+			    &err) == 0 && !how.recovery,
 			    "alice-history.pub: extends its first three "
 			    "records and is revoked");
 		} else {
-			int r2 = idlog_check_extends(&parsed, &full, &err);
+			int r2 = idlog_check_follows(&parsed, &full, &how,
+			    &err);
 
 			snprintf(what, sizeof(what), "%s: refused against "
 			    "the pinned history (%s)", h->name, h->kind == 1 ?
