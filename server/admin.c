@@ -5,7 +5,7 @@
  *
  *	smimpd adduser ADDRESS FILE.pub		register an account
  *	smimpd deluser ADDRESS			remove it, with its mailbox
- *	smimpd updatelog ADDRESS FILE.pub	a log that extends the stored one
+ *	smimpd updatelog ADDRESS FILE.pub	a log that extends (or recovers) the stored one
  *	smimpd users				list them
  *	smimpd invite ADDRESS [HOURS]		a single-use token
  *	smimpd invites				pending invitations
