@@ -1,7 +1,10 @@
 #!/usr/bin/env bats
 # What doc/PROTOCOL.md says and a clean-room reader needed said: the
-# exact syntax of key files (section 3) and where a sealer finds its
-# own log.
+# exact syntax of key files (section 3), where a sealer finds its own
+# log, which characters a header may hold (4.2), the recipient cap, and
+# the low-order encryption key a sealer refuses (4.1).  A hostile
+# sender signs whatever it likes, so the messages here are properly
+# signed and encrypted (t/unit/hostile.c) and only their headers lie.
 
 load helper
 
@@ -9,6 +12,9 @@ setup() {
 	common_setup
 	alice_and_bob
 }
+
+hostile() { "$SMIMP_BUILD/t/hostile" "$@"; }
+hex() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
 
 # key_is TEXT: write TEXT (printf format, so \r and \n show) as k.key.
 key_is() {
@@ -152,4 +158,159 @@ key_lines() {
 	run -1 --separate-stderr smimp-seal -i alice.key -r bob.pub -o m2.age msg
 	[ "$stderr" = "smimp-seal: 'alice.pub' does not belong to the key 'alice.key'" ]
 	[ ! -e m2.age ]
+}
+
+# open_refuses EDIT...: a signed message with EDIT is malformed (3), and
+# nothing of it is released.
+open_refuses() {
+	hostile seal alice.key alice.pub bob.pub "$@" <msg >m.age
+	run -3 --separate-stderr open_bob -o out m.age
+	[[ "$stderr" == "smimp-open: malformed envelope: "* ]]
+	[ "${#lines[@]}" -eq 0 ]
+	[ "$(wc -l <<<"$stderr")" -eq 1 ]
+	[ ! -e out ]
+}
+
+@test "open refuses a signed message whose ids are not 1 to 200 of A-Z a-z 0-9 ._@+=:-" {
+	long=$(head -c 201 /dev/zero | tr '\0' a)
+	for id in '' 'a b' 'a<b>' 'a/../b' 'a,b' "a'b" 'a"b' 'a;b' 'é@x.org' \
+	    $'a\xe2\x80\xaeb' "$long"; do
+		open_refuses "message-id=$(hex "$id")"
+		[ "$stderr" = "smimp-open: malformed envelope: bad message-id" ]
+		open_refuses "thread-id=$(hex "$id")"
+		[ "$stderr" = "smimp-open: malformed envelope: bad thread-id" ]
+		open_refuses "in-reply-to=$(hex "$id")"
+		[ "$stderr" = "smimp-open: malformed envelope: bad in-reply-to" ]
+	done
+	# A control character breaks the line before the id is looked at.
+	for id in $'a\tb' $'\x1b[2Ja' $'a\rb'; do
+		open_refuses "message-id=$(hex "$id")"
+		[ "$stderr" = 'smimp-open: malformed envelope: a line that is not "name: value" text (a control character, or no ": ")' ]
+	done
+	# The helper's message opens as it is; 200 characters of the
+	# alphabet, each of its signs included, are the most.
+	hostile seal alice.key alice.pub bob.pub <msg >m.age
+	run -0 --separate-stderr open_bob m.age
+	[ "$output" = "$(cat msg)" ]
+	hostile seal alice.key alice.pub bob.pub "message-id=$(hex "${long%a}")" <msg >m.age
+	run -0 --separate-stderr open_bob m.age
+	hostile seal alice.key alice.pub bob.pub "message-id=$(hex 'A-Za-z0-9._@+=:-')" \
+		"thread-id=$(hex 'a@b')" "in-reply-to=$(hex 'c=d')" <msg >m.age
+	run -0 --separate-stderr open_bob --headers m.age
+	grep -qx 'message-id: A-Za-z0-9._@+=:-' <<<"$output"
+}
+
+@test "open refuses a signed subject with a control character, bad UTF-8, a bidi override, or too long" {
+	for v in 1b5b324a 0d 09 7f 00 61c29b62 c285 e280ae e281a6 e281a9 \
+	    ff c0af e08080 eda080 f4908080 e282; do
+		open_refuses "subject=$v"
+	done
+	open_refuses "subject=$(hex "$(head -c 999 /dev/zero | tr '\0' s)")"
+	[ "$stderr" = "smimp-open: malformed envelope: bad subject" ]
+	hostile seal alice.key alice.pub bob.pub "subject=$(hex "$(head -c 998 /dev/zero | tr '\0' s)")" <msg >m.age
+	run -0 --separate-stderr open_bob m.age
+	# Text that is not ASCII, every printable ASCII byte, or nothing.
+	hostile seal alice.key alice.pub bob.pub "subject=$(hex 'Grüße, 你好 👋 ~!"#$%&()*+,-./:;<=>?@[\]^_`{|}')" <msg >m.age
+	run -0 --separate-stderr open_bob --headers m.age
+	grep -qx 'subject: Grüße, 你好 👋 ~!"#$%&()\*+,-./:;<=>?@\[\\\]^_`{|}' <<<"$output"
+	hostile seal alice.key alice.pub bob.pub "subject=" <msg >m.age
+	run -0 --separate-stderr open_bob --headers m.age
+	grep -qx 'subject: ' <<<"$output"
+	# A newline in a value makes another line: here a forged from.
+	open_refuses "subject=$(hex $'hi\nfrom: boss@example.org')"
+}
+
+@test "open refuses a signed line separator, a content type not ASCII, a fingerprint not as written" {
+	open_refuses "subject=$(hex $'line one\xe2\x80\xa8from: boss@example.org')"
+	[ "$stderr" = "smimp-open: malformed envelope: bad subject" ]
+	open_refuses "subject=$(hex $'a\xe2\x80\xa9b')"
+	open_refuses "content-type=$(hex 'text/plain; charset=ütf-8')"
+	[ "$stderr" = "smimp-open: malformed envelope: bad content-type" ]
+	open_refuses "content-type="
+	open_refuses "content-type=$(hex "text/plain; x=$(head -c 187 /dev/zero | tr '\0' x)")"
+	hostile seal alice.key alice.pub bob.pub "content-type=$(hex "text/plain; x=$(head -c 186 /dev/zero | tr '\0' x)")" <msg >m.age
+	run -0 --separate-stderr open_bob m.age
+	bobfp=$(smimp-keygen --fingerprint bob.pub)
+	alicefp=$(smimp-keygen --fingerprint alice.pub)
+	for fp in "${bobfp,,}" "${bobfp//-/}" "${bobfp//-/ }"; do
+		open_refuses "to=$(hex "bob@example.net $fp")"
+		[ "$stderr" = "smimp-open: malformed envelope: bad recipient" ]
+	done
+	open_refuses "from-fingerprint=$(hex "${alicefp,,}")"
+	[ "$stderr" = "smimp-open: malformed envelope: bad from-fingerprint" ]
+}
+
+@test "seal refuses header values outside the rules, and writes nothing" {
+	long=$(head -c 999 /dev/zero | tr '\0' s)
+	for args in "-s|a"$'\n'"b" "-s|"$'\e[2J' "-s|a"$'\xe2\x80\xa8'"b" "-s|a"$'\xe2\x80\xae'"b" \
+	    "-s|"$'\xff' "-s|$long" "--thread|a b" "--thread|é" "--thread|<a@b>" \
+	    "--in-reply-to|a/b" "--in-reply-to|" "--content-type|text/plain; charset=ü" \
+	    "--content-type|" "-t|x-Ü"; do
+		run -2 --separate-stderr smimp-seal -i alice.key -r bob.pub -o out.age "${args%%|*}" "${args#*|}" msg
+		[[ "$stderr" == smimp-seal:\ invalid\ * ]]
+		[ "$(wc -l <<<"$stderr")" -eq 1 ]
+		[ ! -e out.age ]
+		[ -z "$output" ]
+	done
+	run -0 --separate-stderr smimp-seal -i alice.key -r bob.pub -o out.age -s 'Grüße 👋' \
+		--thread 'A-Za-z0-9._@+=:-' --in-reply-to 'x@example.org' msg
+	run -0 --separate-stderr open_bob --headers out.age
+	grep -qx 'subject: Grüße 👋' <<<"$output"
+	grep -qx 'thread-id: A-Za-z0-9._@+=:-' <<<"$output"
+}
+
+@test "a message id stays within 200 bytes for a sender of a long domain" {
+	d=$(printf 'a%.0s' $(seq 60)).$(printf 'b%.0s' $(seq 60)).$(printf 'c%.0s' $(seq 60)).example
+	mkid long "x@$d"
+	trust_as "$BOBHOME" long.pub trusted
+	smimp-seal -i long.key -r bob.pub -o m.age msg
+	run -0 --separate-stderr open_bob --headers m.age
+	grep -Eqx 'message-id: [a-z2-7]{24}' <<<"$output"
+	smimp-seal -i alice.key -r bob.pub -o m.age msg
+	run -0 --separate-stderr open_bob --headers m.age
+	grep -Eqx 'message-id: [a-z2-7]{24}@example.org' <<<"$output"
+}
+
+@test "at most 256 recipients: seal refuses a 257th" {
+	args=()
+	for _ in $(seq 256); do args+=(-r bob.pub); done
+	run -0 --separate-stderr smimp-seal -i alice.key "${args[@]}" -o m.age msg
+	run -0 --separate-stderr open_bob m.age
+	[ "$output" = "$(cat msg)" ]
+	run -2 --separate-stderr smimp-seal -i alice.key "${args[@]}" -c bob.pub -o m2.age msg
+	[ "$stderr" = "smimp-seal: too many recipients (at most 256) (see 'smimp-seal --help')" ]
+	[ ! -e m2.age ]
+}
+
+@test "at most 256 recipients: open refuses a signed message with more" {
+	hostile seal alice.key alice.pub bob.pub 'cc*255' <msg >m.age
+	run -0 --separate-stderr open_bob --headers m.age
+	[ "$(grep -c '^cc: ' <<<"$output")" -eq 255 ]
+	open_refuses 'cc*256'
+	[ "$stderr" = "smimp-open: malformed envelope: more than 256 recipients" ]
+}
+
+@test "seal refuses a recipient whose encryption key is of low order, writing nothing" {
+	# The all-zero key, 1, the points of order 8, and the encodings
+	# past the field prime that reduce to low-order points.
+	for k in 0000000000000000000000000000000000000000000000000000000000000000 \
+	    0100000000000000000000000000000000000000000000000000000000000000 \
+	    e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800 \
+	    5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157 \
+	    ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f \
+	    edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f \
+	    eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f; do
+		rm -f evil.pub
+		hostile pub evil@example.net "$k" evil.pub
+		run -3 --separate-stderr smimp-seal -i alice.key -r bob.pub -R evil.pub -o m.age msg
+		[ "$stderr" = "smimp-seal: the encryption key of evil@example.net is of low order (anyone could open what is sealed to it): refusing it" ]
+		[ ! -e m.age ]
+		run -3 --separate-stderr smimp-seal -i alice.key -R evil.pub msg
+		[ -z "$output" ]
+	done
+	# The base point is an ordinary key: sealed to, as any other.
+	rm -f evil.pub
+	hostile pub evil@example.net 0900000000000000000000000000000000000000000000000000000000000000 evil.pub
+	run -0 --separate-stderr smimp-seal -i alice.key -r bob.pub -R evil.pub -o m.age msg
+	[ -s m.age ]
 }
