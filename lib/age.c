@@ -684,6 +684,24 @@ wrap_body(struct sbuf *sb, const unsigned char key[32],
 	    sbuf_add(sb, "\n", 1) ? -1 : 0;
 }
 
+int
+age_x25519_public_usable(const unsigned char pk[32])
+{
+	unsigned char scalar[32], shared[32];
+	int r;
+
+	/*
+	 * Any scalar tells: X25519 clears its three low bits, so a point
+	 * of order 1, 2, 4 or 8 always gives the all-zero result, which
+	 * crypto_scalarmult refuses (as it refuses the known low-order
+	 * encodings outright).
+	 */
+	memset(scalar, 0x55, sizeof(scalar));
+	r = crypto_scalarmult(shared, scalar, pk);
+	sodium_memzero(shared, sizeof(shared));
+	return r == 0;
+}
+
 static int
 x25519_stanza(struct sbuf *sb, const unsigned char pk[32],
     const unsigned char file_key[AGE_FILE_KEY_SIZE])

@@ -51,6 +51,14 @@ struct age_recipient {
 	unsigned char x25519_public[32];
 };
 
+/*
+ * Can a file key be wrapped to this X25519 public key?  Not when it is
+ * of low order (a point of the small subgroup, or equivalent to one):
+ * every shared secret with it is all zero, so anyone could unwrap the
+ * file key.  1 if usable, 0 if not.
+ */
+int age_x25519_public_usable(const unsigned char pk[32]);
+
 /* Decryption. */
 struct age_decryptor;
 /*

@@ -83,9 +83,11 @@ env_verify(const unsigned char sig[ENV_SIG_SIZE], const unsigned char root[32],
 }
 
 /*
- * A header value: valid UTF-8 with no control character (C0, DEL, C1)
- * and no bidirectional override or isolate, so that nothing a sender
- * writes in a header can drive or reorder the reader's terminal.
+ * A header value: valid UTF-8 with no control character (C0, DEL, C1),
+ * no bidirectional override or isolate and no line or paragraph
+ * separator (U+2028, U+2029), so that nothing a sender writes in a
+ * header can drive or reorder the reader's terminal, or break a line
+ * that a mail reader shows as one.
  */
 static int
 value_ok(const char *s, size_t len)
@@ -97,11 +99,19 @@ value_ok(const char *s, size_t len)
 
 	while (i < len) {
 		n = utf8_next(u + i, len - i, &cp);
-		if (n <= 0 || codepoint_unsafe(cp))
+		if (n <= 0 || codepoint_unsafe(cp) || cp == 0x2028 ||
+		    cp == 0x2029)
 			return 0;
 		i += (size_t)n;
 	}
 	return 1;
+}
+
+/* A media type and its parameters: 1 to 200 bytes of printable ASCII. */
+static int
+content_type_ok(const char *s, size_t len)
+{
+	return printable_ascii(s, len, MSG_MAX_CONTENT_TYPE);
 }
 
 static int
@@ -149,7 +159,15 @@ new_message_id(char *out, size_t cap, const char *from)
 		id[i] = b32[(v >> (11 - off)) & 31];
 	}
 	id[24] = '\0';
-	(void)snprintf(out, cap, "%s@%s", id, address_domain(from));
+	/*
+	 * A message id is at most MESSAGE_ID_MAX bytes (message_id_valid()):
+	 * past that the domain is left off, the random part alone being
+	 * unique.
+	 */
+	if (strlen(id) + 1 + strlen(address_domain(from)) > MESSAGE_ID_MAX)
+		(void)snprintf(out, cap, "%s", id);
+	else
+		(void)snprintf(out, cap, "%s@%s", id, address_domain(from));
 }
 
 static int
@@ -185,19 +203,16 @@ env_header_build(struct sbuf *sb, const struct seal_params *p,
 		return smimp_err_set(err, SMIMP_EXIT_USAGE,
 		    "invalid subject: at most %d bytes of UTF-8 text on one "
 		    "line", MSG_MAX_SUBJECT);
-	if (p->content_type != NULL && (strlen(p->content_type) > 200 ||
-	    !value_ok(p->content_type, strlen(p->content_type))))
+	if (p->content_type != NULL && !content_type_ok(p->content_type,
+	    strlen(p->content_type)))
 		return smimp_err_set(err, SMIMP_EXIT_USAGE,
-		    "invalid content type");
-	if ((p->thread_id != NULL && (strlen(p->thread_id) > 200 ||
-	    !value_ok(p->thread_id, strlen(p->thread_id)) ||
-	    strchr(p->thread_id, ' ') != NULL)) ||
-	    (p->in_reply_to != NULL && (strlen(p->in_reply_to) > 200 ||
-	    !value_ok(p->in_reply_to, strlen(p->in_reply_to)) ||
-	    strchr(p->in_reply_to, ' ') != NULL)))
+		    "invalid content type: 1 to %d bytes of printable ASCII",
+		    MSG_MAX_CONTENT_TYPE);
+	if ((p->thread_id != NULL && !message_id_valid(p->thread_id)) ||
+	    (p->in_reply_to != NULL && !message_id_valid(p->in_reply_to)))
 		return smimp_err_set(err, SMIMP_EXIT_USAGE,
-		    "invalid thread or reply id: at most 200 characters, no "
-		    "spaces");
+		    "invalid thread or reply id: 1 to %d of A-Z a-z 0-9 and "
+		    "._@+=:-", MESSAGE_ID_MAX);
 	if (p->nrcpts == 0 || p->nrcpts > MSG_MAX_RECIPIENTS)
 		return smimp_err_set(err, SMIMP_EXIT_USAGE,
 		    "between 1 and %d recipients are needed",
@@ -251,6 +266,27 @@ copy_value(const struct kv_line *kv, char *out, size_t cap)
 	return kv_value_copy(kv, out, cap);
 }
 
+/* A message, thread or reply id, as message_id_valid() says. */
+static int
+copy_id(const struct kv_line *kv, char *out, size_t cap)
+{
+	if (kv_value_copy(kv, out, cap) != 0 || !message_id_valid(out))
+		return -1;
+	return 0;
+}
+
+/* A fingerprint as written (section 2): no other case, spacing. */
+static int
+fingerprint_exact(const char *s, unsigned char fp[FINGERPRINT_SIZE])
+{
+	char back[FINGERPRINT_STRLEN];
+
+	if (fingerprint_parse(s, fp) != 0)
+		return -1;
+	fingerprint_format(fp, back);
+	return strcmp(back, s) == 0 ? 0 : -1;
+}
+
 static int
 parse_recipient(const struct kv_line *kv, struct msg_meta *meta, int cc)
 {
@@ -258,8 +294,7 @@ parse_recipient(const struct kv_line *kv, struct msg_meta *meta, int cc)
 	struct smimp_err aerr;
 	char buf[ADDRESS_MAX + FINGERPRINT_STRLEN + 2], *sp;
 
-	if (meta->nrcpts == MSG_MAX_RECIPIENTS ||
-	    kv_value_copy(kv, buf, sizeof(buf)) != 0)
+	if (kv_value_copy(kv, buf, sizeof(buf)) != 0)
 		return -1;
 	sp = strchr(buf, ' ');
 	if (sp == NULL)
@@ -273,7 +308,7 @@ parse_recipient(const struct kv_line *kv, struct msg_meta *meta, int cc)
 	memset(r, 0, sizeof(*r));
 	if (address_normalize(buf, r->address, &aerr) != 0 ||
 	    strcmp(buf, r->address) != 0 ||
-	    fingerprint_parse(sp + 1, r->fingerprint) != 0)
+	    fingerprint_exact(sp + 1, r->fingerprint) != 0)
 		return -1;
 	r->cc = cc;
 	meta->nrcpts++;
@@ -291,6 +326,13 @@ parse_fields(const char *h, size_t len, struct msg_meta *meta,
 	char tmp[64];
 	int r;
 
+	/* Every line first, so that the errors below name a field. */
+	while ((r = kv_next(h, len, &pos, ENV_MAX_LINE, &kv)) == 1)
+		;
+	if (r < 0)
+		return malformed(err, "a line that is not \"name: value\" "
+		    "text (a control character, or no \": \")");
+	pos = strlen(ENV_MAGIC);
 #define NEXT() (kv_next(h, len, &pos, ENV_MAX_LINE, &kv) == 1)
 	if (!NEXT() || !kv_is(&kv, "type") ||
 	    copy_value(&kv, meta->type, sizeof(meta->type)) != 0 ||
@@ -301,7 +343,7 @@ parse_fields(const char *h, size_t len, struct msg_meta *meta,
 		return malformed(err, "bad from");
 	if (!NEXT() || !kv_is(&kv, "from-fingerprint") ||
 	    kv_value_copy(&kv, tmp, sizeof(tmp)) != 0 ||
-	    fingerprint_parse(tmp, fp) != 0)
+	    fingerprint_exact(tmp, fp) != 0)
 		return malformed(err, "bad from-fingerprint");
 	if (!NEXT() || !kv_is(&kv, "from-log-head") ||
 	    b64_decode_exact(kv.value, kv.value_len, head, 32) != 0)
@@ -309,6 +351,10 @@ parse_fields(const char *h, size_t len, struct msg_meta *meta,
 	while ((r = NEXT()) && (kv_is(&kv, "to") || kv_is(&kv, "cc"))) {
 		int cc = kv_is(&kv, "cc");
 
+		if (meta->nrcpts == MSG_MAX_RECIPIENTS)
+			return smimp_err_set(err, SMIMP_EXIT_BADMSG,
+			    "malformed envelope: more than %d recipients",
+			    MSG_MAX_RECIPIENTS);
 		if ((!cc && meta->nrcpts > 0 && meta->rcpts[meta->nrcpts - 1].cc)
 		    || parse_recipient(&kv, meta, cc) != 0)
 			return malformed(err, "bad recipient");
@@ -319,15 +365,15 @@ parse_fields(const char *h, size_t len, struct msg_meta *meta,
 	    time_parse(kv.value, kv.value_len, &meta->date) != 0)
 		return malformed(err, "bad date");
 	if (!NEXT() || !kv_is(&kv, "message-id") ||
-	    copy_value(&kv, meta->message_id, sizeof(meta->message_id)) != 0)
+	    copy_id(&kv, meta->message_id, sizeof(meta->message_id)) != 0)
 		return malformed(err, "bad message-id");
 	if (!NEXT() || !kv_is(&kv, "thread-id") ||
-	    copy_value(&kv, meta->thread_id, sizeof(meta->thread_id)) != 0)
+	    copy_id(&kv, meta->thread_id, sizeof(meta->thread_id)) != 0)
 		return malformed(err, "bad thread-id");
 	if (!NEXT())
 		return malformed(err, "truncated header");
 	if (kv_is(&kv, "in-reply-to")) {
-		if (copy_value(&kv, meta->in_reply_to,
+		if (copy_id(&kv, meta->in_reply_to,
 		    sizeof(meta->in_reply_to)) != 0 || !NEXT())
 			return malformed(err, "bad in-reply-to");
 	}
@@ -336,8 +382,10 @@ parse_fields(const char *h, size_t len, struct msg_meta *meta,
 		    || !NEXT())
 			return malformed(err, "bad subject");
 	}
-	if (!kv_is(&kv, "content-type") || copy_value(&kv,
-	    meta->content_type, sizeof(meta->content_type)) != 0)
+	if (!kv_is(&kv, "content-type") ||
+	    !content_type_ok(kv.value, kv.value_len) ||
+	    kv_value_copy(&kv, meta->content_type,
+	    sizeof(meta->content_type)) != 0)
 		return malformed(err, "bad content-type");
 	if (!NEXT() || !kv_is(&kv, "sender-log"))
 		return malformed(err, "missing sender-log");

@@ -53,10 +53,17 @@ load(struct identity *id, const char *keypath,
 		    "not an identity key", keypath);
 		goto fail;
 	}
-	if (need_log == IDENTITY_LOG_NONE || (need_log ==
-	    IDENTITY_LOG_IF_PRESENT && access(id->pub_path, F_OK) != 0 &&
-	    errno == ENOENT))
+	if (need_log == IDENTITY_LOG_NONE)
 		return 0;
+	if (access(id->pub_path, F_OK) != 0 && errno == ENOENT) {
+		if (need_log == IDENTITY_LOG_IF_PRESENT)
+			return 0;
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "no identity log for the "
+		    "key '%s': '%s' does not exist (the log is read beside "
+		    "the key, as smimp-keygen wrote it)", keypath,
+		    id->pub_path);
+		goto fail;
+	}
 	/*
 	 * Our own log is not verified again: it must name our identity key
 	 * (checked below), and every recipient verifies it anyway.

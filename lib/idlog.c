@@ -154,14 +154,7 @@ parse_type(const struct kv_line *kv, enum idrec_type *type)
 static int
 reason_ok(const char *s, size_t len)
 {
-	size_t i;
-
-	if (len == 0 || len > IDREC_REASON_MAX)
-		return 0;
-	for (i = 0; i < len; i++)
-		if (s[i] < 0x20 || s[i] > 0x7e)
-			return 0;
-	return 1;
+	return printable_ascii(s, len, IDREC_REASON_MAX);
 }
 
 /* Parse one record at buf (which may hold more after it). */

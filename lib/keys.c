@@ -324,6 +324,18 @@ secret_key_new_encryption(struct secret_key *sk, struct smimp_err *err)
 	return 0;
 }
 
+/*
+ * The next line of buf, which must be "name: value" (one colon, one
+ * space, no control character, at most KEYFILE_LINE_MAX bytes, LF).
+ */
+static int
+field(const char *buf, size_t len, size_t *pos, const char *name,
+    struct kv_line *kv)
+{
+	return kv_next(buf, len, pos, KEYFILE_LINE_MAX, kv) == 1 &&
+	    kv_is(kv, name) ? 0 : -1;
+}
+
 /* Parse the plain form held in buf (NUL-terminated, sodium memory). */
 static int
 parse_plain(struct secret_key *sk, const char *buf, size_t len,
@@ -357,22 +369,22 @@ parse_plain(struct secret_key *sk, const char *buf, size_t len,
 		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 		goto out;
 	}
-	if (kv_next(buf, len, &pos, 512, &kv) != 1 || !kv_is(&kv, "address") ||
+	/* The address as written: normalized, as smimp-keygen writes it. */
+	if (field(buf, len, &pos, "address", &kv) != 0 ||
 	    kv_value_copy(&kv, addr, sizeof(addr)) != 0 ||
-	    address_normalize(addr, sk->address, &aerr) != 0)
+	    address_normalize(addr, sk->address, &aerr) != 0 ||
+	    strcmp(addr, sk->address) != 0)
 		goto malformed;
-	if (kv_next(buf, len, &pos, 512, &kv) != 1 ||
-	    !kv_is(&kv, recovery ? "recovery-secret" : "identity-secret") ||
+	if (field(buf, len, &pos, recovery ? "recovery-secret" :
+	    "identity-secret", &kv) != 0 ||
 	    b64_decode_exact(kv.value, kv.value_len, seeds, 32) != 0)
 		goto malformed;
-	if (!recovery && (kv_next(buf, len, &pos, 512, &kv) != 1 ||
-	    !kv_is(&kv, "encryption-secret") ||
-	    b64_decode_exact(kv.value, kv.value_len, seeds + 32, 32) != 0))
+	if (!recovery && (field(buf, len, &pos, "encryption-secret", &kv) != 0
+	    || b64_decode_exact(kv.value, kv.value_len, seeds + 32, 32) != 0))
 		goto malformed;
 	/* Retired encryption secrets, newest first, in identity files. */
 	while (!recovery && pos < len) {
-		if (kv_next(buf, len, &pos, 512, &kv) != 1 ||
-		    !kv_is(&kv, RETIRED_FIELD) ||
+		if (field(buf, len, &pos, RETIRED_FIELD, &kv) != 0 ||
 		    sk->nretired == KEY_RETIRED_MAX)
 			goto malformed;
 		if (retired_alloc(sk, err) != 0)
@@ -473,7 +485,8 @@ load(struct secret_key *sk, const char *path,
 	fd = open_private(path, err);
 	if (fd < 0)
 		return -1;
-	plain = sodium_malloc(KEYFILE_MAX_BYTES + 1);
+	/* One more byte than a key file may hold, to tell it is too long. */
+	plain = sodium_malloc(KEYFILE_MAX_BYTES + 2);
 	if (plain == NULL) {
 		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 		goto out;
@@ -486,7 +499,7 @@ load(struct secret_key *sk, const char *path,
 	if ((size_t)n >= strlen(AGE_ARMOR_BEGIN) &&
 	    (memcmp(head, AGE_ARMOR_BEGIN, strlen(AGE_ARMOR_BEGIN)) == 0 ||
 	    memcmp(head, "age-encryption.org/v1\n", 22) == 0)) {
-		if (decrypt_keyfile(fd, path, src, plain, KEYFILE_MAX_BYTES,
+		if (decrypt_keyfile(fd, path, src, plain, KEYFILE_MAX_BYTES + 1,
 		    &len, keep, keep_len, err) != 0)
 			goto out;
 	} else if (fd_read_into(fd, path, KEYFILE_MAX_BYTES,

@@ -14,7 +14,8 @@
 #include "address.h"
 #include "err.h"
 
-#define KEYFILE_MAX_BYTES	(8 * 1024)
+#define KEYFILE_MAX_BYTES	(8 * 1024)	/* the text, in either form */
+#define KEYFILE_LINE_MAX	512		/* a line, without its LF */
 #define PASSPHRASE_MAX		1024
 /*
  * Encryption secrets a key file keeps after a new encryption key

@@ -104,7 +104,10 @@ pin_first_use(const char *home, const char *arg, struct msg_recipient *r,
 		smimp_err_set(err, err->code, "no identity pinned for %s, and "
 		    "the lookup failed: %.150s", addr, why);
 	} else {
-		ret = trust_pin_first_use(home, &log, err);
+		/* Refused before it is pinned: nothing is written for it. */
+		ret = msg_encryption_key_check(log.address,
+		    log.encryption_key, err) != 0 ? -1 :
+		    trust_pin_first_use(home, &log, err);
 		if (ret == 0)
 			recipient_from_log(r, &log);
 		idlog_release(&log);

@@ -363,6 +363,17 @@ seal_stream(struct sealer *se, const struct seal_params *p, int in_fd,
 }
 
 int
+msg_encryption_key_check(const char *address, const unsigned char key[32],
+    struct smimp_err *err)
+{
+	if (age_x25519_public_usable(key))
+		return 0;
+	return smimp_err_set(err, SMIMP_EXIT_BADMSG, "the encryption key of "
+	    "%s is of low order (anyone could open what is sealed to it): "
+	    "refusing it", address);
+}
+
+int
 message_seal(const struct seal_params *p, int in_fd, int out_fd,
     char *message_id, size_t message_id_cap, struct smimp_err *err)
 {
@@ -384,6 +395,13 @@ message_seal(const struct seal_params *p, int in_fd, int out_fd,
 		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
 		    "of %s is revoked: it seals nothing", p->sender_log->address);
 	if (env_header_build(&hdr, p, message_id, message_id_cap, err) != 0)
+		goto out;
+	for (i = 0; i < p->nrcpts; i++)
+		if (msg_encryption_key_check(p->rcpts[i].address,
+		    p->rcpts[i].encryption_key, err) != 0)
+			goto out;
+	if (msg_encryption_key_check(p->sender_log->address,
+	    p->sender_log->encryption_key, err) != 0)
 		goto out;
 	/*
 	 * The sender is an age recipient too (not a "to"): smimp-send reads

@@ -18,8 +18,9 @@
 #include "idlog.h"
 #include "keys.h"
 
-#define MSG_MAX_RECIPIENTS	256
+#define MSG_MAX_RECIPIENTS	256		/* to and cc together */
 #define MSG_MAX_SUBJECT		998
+#define MSG_MAX_CONTENT_TYPE	200
 #define MSG_MAX_HEADER		(64 * 1024)	/* envelope header */
 #define MSG_TYPE_MAX		64
 
@@ -44,7 +45,19 @@ struct seal_params {
 	int64_t date;			/* 0: now */
 };
 
-/* Seal in_fd to out_fd.  message_id (if not NULL) gets the new id. */
+/*
+ * Refuse (SMIMP_EXIT_BADMSG, naming address) an encryption key of low
+ * order, whose every shared secret is all zero: what is sealed to it
+ * anyone can open.
+ */
+int msg_encryption_key_check(const char *address,
+    const unsigned char key[32], struct smimp_err *err);
+
+/*
+ * Seal in_fd to out_fd.  message_id (if not NULL) gets the new id.
+ * Nothing is written when a recipient's (or the sender's own)
+ * encryption key is refused.
+ */
 int message_seal(const struct seal_params *p, int in_fd, int out_fd,
     char *message_id, size_t message_id_cap, struct smimp_err *err);
 

@@ -263,8 +263,22 @@ message_id_valid(const char *s)
 {
 	size_t n = strlen(s);
 
-	return n > 0 && n <= 200 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789._@+=:-") == n;
+	return n > 0 && n <= MESSAGE_ID_MAX && strspn(s,
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	    "._@+=:-") == n;
+}
+
+int
+printable_ascii(const char *s, size_t len, size_t max)
+{
+	size_t i;
+
+	if (len == 0 || len > max)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e)
+			return 0;
+	return 1;
 }
 
 int

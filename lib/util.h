@@ -57,10 +57,15 @@ int kv_is(const struct kv_line *kv, const char *name);
 /* Copy a value into a NUL-terminated buffer; -1 if it does not fit. */
 int kv_value_copy(const struct kv_line *kv, char *out, size_t cap);
 /*
- * A message id as servers accept it: 1 to 200 of A-Z a-z 0-9 and
- * "._@+=:-", so that it can go into headers, JSON and file names as is.
+ * A message id as servers and readers accept it: 1 to MESSAGE_ID_MAX
+ * of A-Z a-z 0-9 and "._@+=:-", so that it can go into headers, JSON
+ * and file names as is.
  */
+#define MESSAGE_ID_MAX	200
 int message_id_valid(const char *s);
+
+/* Is s[0..len) 1 to max bytes of printable ASCII (0x20 to 0x7e)? */
+int printable_ascii(const char *s, size_t len, size_t max);
 
 /*
  * Is item one of the comma-separated entries of list?  An entry ends at
