@@ -115,6 +115,48 @@ put_in_place(const char *tmp, const char *path, const char *what,
 	return fsync_parent_dir(path, err);
 }
 
+/*
+ * Send notice of the change (log's records from first on) to the
+ * contacts, signed by id's key, the one in force after it.
+ */
+static int
+notify(const struct revoke_params *p, const struct identity *id,
+    const struct idlog *log, size_t first, struct revoke_result *res,
+    struct smimp_err *err)
+{
+	struct notice_params np;
+	char home[PATH_MAX];
+
+	if (smimp_home(home, sizeof(home), err) != 0)
+		return -1;
+	memset(&np, 0, sizeof(np));
+	np.remote = p->remote;
+	np.home = home;
+	np.sk = &id->sk;
+	np.log = log;
+	np.first = first;
+	return notice_send(&np, &res->notices, err);
+}
+
+/*
+ * A revocation that was not published after its notices went out: the
+ * contacts told hold a revocation their servers will not see, so say
+ * so.  Revoking again revokes for them too (their clients refuse the
+ * identity either way).
+ */
+static void
+notified_anyway(const struct revoke_result *res, struct smimp_err *err)
+{
+	char why[SMIMP_ERR_MSG];
+
+	if (res->notices.n == res->notices.failed)
+		return;
+	memcpy(why, err->msg, sizeof(why));
+	smimp_err_set(err, err->code, "%.180s (notice of the revocation "
+	    "went to %zu contacts)", why, res->notices.n -
+	    res->notices.failed);
+}
+
 /* log extended as p says; id's key changed to match. */
 static int
 extend(const struct revoke_params *p, struct identity *id,
@@ -203,10 +245,16 @@ revoke_run(const struct revoke_params *p, struct revoke_result *res,
 	}
 	if (p->write_log != NULL && write_log(p->write_log, &log, err) != 0)
 		goto out;
+	/* A revoked identity sends nothing: its notices go first. */
+	if (p->notify && p->kind == REVOKE_REVOKE &&
+	    notify(p, &id, &log, id.log.n, res, err) != 0)
+		goto out;
 	if (p->publish) {
 		if (publish(p->remote, &id.log, &log, old_secret,
-		    id.pub_path, err) != 0)
+		    id.pub_path, err) != 0) {
+			notified_anyway(res, err);
 			goto out;
+		}
 		res->published = 1;
 	}
 	/* The secret first: it is what nothing else could give back. */
@@ -219,6 +267,9 @@ revoke_run(const struct revoke_params *p, struct revoke_result *res,
 		goto kept;
 	pub_tmp[0] = '\0';
 	ret = 0;
+	/* The change stands whatever becomes of its notices. */
+	if (p->notify && p->kind != REVOKE_REVOKE)
+		(void)notify(p, &id, &log, id.log.n, res, &res->notice_err);
 	goto out;
 kept:
 	/* Published, or written: what was staged must stay. */
