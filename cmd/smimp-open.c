@@ -20,6 +20,7 @@
 #include "fileio.h"
 #include "identity.h"
 #include "message.h"
+#include "notice.h"
 #include "outfile.h"
 #include "trust.h"
 #include "cmd.h"
@@ -218,17 +219,20 @@ shared_terminal(void)
 /*
  * The sender line: who signed, and how far the trust store trusts them
  * ("trusted (own identity)" for a message we signed ourselves); then
- * what became of their key since, when something did.
+ * what became of their key since, when something did; then, for an
+ * identity notice, what it tells.
  */
 static void
 say_sender(const struct msg_meta *meta, const char *fp, enum trust_tier tier,
-    const char *note)
+    const char *note, const char *notice)
 {
 	fprintf(stderr, "%s: from %s, fingerprint %s, %s%s\n", progname,
 	    meta->from, fp, trust_tier_name(tier),
 	    meta->own ? " (own identity)" : "");
 	if (note[0] != '\0')
 		fprintf(stderr, "%s: %s\n", progname, note);
+	if (notice[0] != '\0')
+		fprintf(stderr, "%s: %s\n", progname, notice);
 }
 
 static int
@@ -241,10 +245,11 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	struct outfile of;
 	enum trust_tier tier = TIER_UNKNOWN;
 	char home[PATH_MAX], fp[FINGERPRINT_STRLEN], note[SMIMP_ERR_MSG];
+	char notice[SMIMP_ERR_MSG];
 	int in = STDIN_FILENO, spool = -1, ret = -1, opened = 0, late = 0;
 	int nl = 1;
 
-	note[0] = '\0';
+	note[0] = notice[0] = '\0';
 	memset(&ts, 0, sizeof(ts));
 	memset(&id, 0, sizeof(id));
 	memset(&of, 0, sizeof(of));
@@ -275,6 +280,8 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	    trust_sender_state(&ts, meta.from, &meta.sender, meta.date, note,
 	    sizeof(note), err) != 0)
 		goto out;
+	if (strcmp(meta.type, MSG_TYPE_NOTICE) == 0)
+		notice_describe(&meta, &ts, notice, sizeof(notice));
 	/*
 	 * When the body shows on the terminal that shows stderr, the
 	 * sender line comes after it, where nothing in the body can
@@ -282,7 +289,7 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	 */
 	late = !o->quiet && of.kind == OUTFILE_STDOUT && shared_terminal();
 	if (!o->quiet && !late)
-		say_sender(&meta, fp, tier, note);
+		say_sender(&meta, fp, tier, note, notice);
 	if (trust_may_release(tier, meta.from, o->accept_unknown, err) != 0)
 		goto out;
 	if (spool >= 0 && release(o, &meta, trust_tier_name(tier), spool, &of,
@@ -295,7 +302,7 @@ out:
 	if (late) {
 		if (!nl)
 			fputc('\n', stderr);
-		say_sender(&meta, fp, tier, note);
+		say_sender(&meta, fp, tier, note, notice);
 	}
 	if (spool >= 0 && (of.kind == OUTFILE_STDOUT || spool != of.fd))
 		close(spool);

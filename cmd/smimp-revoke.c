@@ -8,7 +8,8 @@
  * or stolen, installs a new identity key and cuts back whatever a thief
  * appended.  The key file and the log beside it are replaced once the
  * home server has the new record (or, with --no-publish, at once, for
- * delivery by hand).
+ * delivery by hand).  --notify tells every trusted and known contact,
+ * with a signed notice that carries the new log.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -30,7 +31,7 @@ struct revoke_opts {
 	const char *write;
 	const char *recover, *address, *prefix;
 	size_t keep;
-	int rotate, encryption, no_publish, json;
+	int rotate, encryption, no_publish, notify, json;
 	struct clientconf conf;
 };
 
@@ -42,7 +43,7 @@ usage(FILE *f)
 	    "--reason TEXT\n"
 	    "       smimp-revoke --recover FILE.recovery [-u ADDRESS] "
 	    "[-o PREFIX] [--keep N]\n"
-	    "                    [--no-publish] [-w FILE] [--json] "
+	    "                    [--notify | --no-publish] [-w FILE] [--json] "
 	    "[--passphrase-file FILE]\n"
 	    "                    [--resolve DOMAIN=HOST:PORT] [--cacert FILE] "
 	    "[--allow-http DOMAIN]\n");
@@ -52,7 +53,8 @@ static int
 parse_args(int argc, char **argv, struct revoke_opts *o)
 {
 	enum { OPT_ROTATE = 256, OPT_ENCRYPTION, OPT_REASON, OPT_NO_PUBLISH,
-		OPT_JSON, OPT_PASSFILE, OPT_VERSION, OPT_RECOVER, OPT_KEEP };
+		OPT_NOTIFY, OPT_JSON, OPT_PASSFILE, OPT_VERSION, OPT_RECOVER,
+		OPT_KEEP };
 	static const struct option longopts[] = {
 		{ "identity", required_argument, NULL, 'i' },
 		{ "rotate", no_argument, NULL, OPT_ROTATE },
@@ -63,6 +65,7 @@ parse_args(int argc, char **argv, struct revoke_opts *o)
 		{ "output", required_argument, NULL, 'o' },
 		{ "keep", required_argument, NULL, OPT_KEEP },
 		{ "no-publish", no_argument, NULL, OPT_NO_PUBLISH },
+		{ "notify", no_argument, NULL, OPT_NOTIFY },
 		{ "write", required_argument, NULL, 'w' },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
@@ -94,6 +97,7 @@ parse_args(int argc, char **argv, struct revoke_opts *o)
 		case OPT_ENCRYPTION: o->encryption = 1; break;
 		case OPT_REASON: o->reason = optarg; break;
 		case OPT_NO_PUBLISH: o->no_publish = 1; break;
+		case OPT_NOTIFY: o->notify = 1; break;
 		case OPT_JSON: o->json = 1; break;
 		case OPT_PASSFILE: o->passphrase_file = optarg; break;
 		case 'h': usage(stdout); exit(cmd_exit(SMIMP_EXIT_OK));
@@ -123,9 +127,37 @@ parse_args(int argc, char **argv, struct revoke_opts *o)
 	if (o->reason != NULL && !idlog_reason_valid(o->reason))
 		return usage_error("the reason must be 1 to %d characters of "
 		    "printable ASCII", IDREC_REASON_MAX);
+	if (o->notify && o->no_publish)
+		return usage_error("--notify and --no-publish exclude each "
+		    "other: notices go through the home server, which must "
+		    "know the change first");
 	if (o->no_publish)
 		return 0;
 	return remote_options_finish(&o->conf);
+}
+
+/*
+ * "notified" and "notify_failed": the contacts told, each with its
+ * notice's message id, and those not, each with the reason.
+ */
+static int
+notices_json(json_t *j, const struct revoke_result *res)
+{
+	const struct notice_report *rep = &res->notices;
+	json_t *sent = json_array(), *failed = json_array();
+	size_t i;
+
+	if (json_object_set_new(j, "notified", sent) != 0 ||
+	    json_object_set_new(j, "notify_failed", failed) != 0)
+		return -1;
+	for (i = 0; i < rep->n; i++)
+		if (json_array_append_new(rep->to[i].code == 0 ? sent : failed,
+		    json_pack("{s:s,s:s}", "address", rep->to[i].address,
+		    rep->to[i].code == 0 ? "message_id" : "error",
+		    rep->to[i].code == 0 ? rep->to[i].message_id :
+		    rep->to[i].error)) != 0)
+			return -1;
+	return 0;
 }
 
 /* The record type that the change wrote. */
@@ -146,8 +178,14 @@ say_json(const struct revoke_opts *o, const struct revoke_result *res)
 	    "log", res->pub_path, "key_replaced", res->key_replaced,
 	    "published", res->published, "domain",
 	    address_domain(res->address));
-	char *text = j != NULL ? json_dumps(j, JSON_COMPACT |
-	    JSON_PRESERVE_ORDER) : NULL;
+	char *text;
+
+	if (j != NULL && o->notify && notices_json(j, res) != 0) {
+		json_decref(j);
+		j = NULL;
+	}
+	text = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) :
+	    NULL;
 
 	if (text != NULL)
 		printf("%s\n", text);
@@ -182,6 +220,32 @@ say_done(const struct revoke_opts *o, const struct revoke_result *res)
 		    o->write : res->pub_path, address_domain(res->address));
 }
 
+/*
+ * The contacts told, beside the line of say_done; one line on stderr
+ * for each that was not.  SMIMP_EXIT_TEMPFAIL when one was not: the
+ * change stands, and that contact learns of it when its client next
+ * looks the address up.
+ */
+static int
+say_notices(const struct revoke_opts *o, const struct revoke_result *res)
+{
+	const struct notice_report *rep = &res->notices;
+	FILE *f = o->write != NULL && strcmp(o->write, "-") == 0 ? stderr :
+	    stdout;
+	size_t i;
+
+	if (res->notice_err.code != 0)
+		return report(&res->notice_err);
+	for (i = 0; i < rep->n; i++)
+		if (rep->to[i].code != 0)
+			warnx_("cannot notify %s: %s", rep->to[i].address,
+			    rep->to[i].error);
+		else if (!o->json)
+			fprintf(f, "%s: notice sent to %s\n", res->address,
+			    rep->to[i].address);
+	return rep->failed > 0 ? SMIMP_EXIT_TEMPFAIL : SMIMP_EXIT_OK;
+}
+
 static int
 revoke_main(int argc, char **argv)
 {
@@ -213,13 +277,18 @@ revoke_main(int argc, char **argv)
 	p.publish = !o.no_publish;
 	p.remote = &o.conf.remote;
 	p.write_log = o.write;
-	if (revoke_run(&p, &res, &err) != 0)
+	p.notify = o.notify;
+	if (revoke_run(&p, &res, &err) != 0) {
+		notice_report_release(&res.notices);
 		return report(&err);
+	}
 	if (o.json)
 		say_json(&o, &res);
 	else
 		say_done(&o, &res);
-	return SMIMP_EXIT_OK;
+	rc = say_notices(&o, &res);
+	notice_report_release(&res.notices);
+	return rc;
 }
 
 int

@@ -119,7 +119,8 @@ type_ok(const char *t)
 {
 	size_t i, len = strlen(t);
 
-	if (strcmp(t, "email") == 0 || strcmp(t, "short-message") == 0)
+	if (strcmp(t, "email") == 0 || strcmp(t, "short-message") == 0 ||
+	    strcmp(t, MSG_TYPE_NOTICE) == 0)
 		return 1;
 	if (len < 3 || len > MSG_TYPE_MAX || strncmp(t, "x-", 2) != 0)
 		return 0;
@@ -136,7 +137,8 @@ default_content_type(const char *type)
 {
 	if (strcmp(type, "email") == 0)
 		return "text/markdown; charset=utf-8";
-	if (strcmp(type, "short-message") == 0)
+	if (strcmp(type, "short-message") == 0 ||
+	    strcmp(type, MSG_TYPE_NOTICE) == 0)
 		return "text/plain; charset=utf-8";
 	return "application/octet-stream";
 }
@@ -424,6 +426,23 @@ pinned_as_is(const struct trust_store *ts, const char *address,
 	    memcmp(e->log.raw, log, len) == 0;
 }
 
+/*
+ * A sender log that ends in a revocation: refused, saying since when and
+ * why.  An identity notice carries its sender's revocation (section 4.4
+ * of doc/PROTOCOL.md): this refusal is how its reader learns of it.
+ */
+static void
+revoked(const struct msg_meta *meta, struct smimp_err *err)
+{
+	char when[TIME_STRLEN];
+
+	time_format(meta->sender.revoked_at, when);
+	smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the sender's identity %s "
+	    "was revoked on %s (\"%s\")%s", meta->from, when,
+	    meta->sender.reason, strcmp(meta->type, MSG_TYPE_NOTICE) == 0 ?
+	    "; this identity notice carries the revocation" : "");
+}
+
 int
 env_header_parse(const unsigned char *buf, size_t len, size_t *hlen,
     struct msg_meta *meta, const struct trust_store *ts,
@@ -477,8 +496,7 @@ env_header_parse(const unsigned char *buf, size_t len, size_t *hlen,
 		goto out;
 	}
 	if (meta->sender.revoked) {
-		smimp_err_set(err, SMIMP_EXIT_KEYCHANGED,
-		    "the sender's identity %s is revoked", meta->from);
+		revoked(meta, err);
 		goto out;
 	}
 	if (header_text(meta, h, log_kv.start) != 0) {

@@ -391,7 +391,8 @@ message_seal(const struct seal_params *p, int in_fd, int out_fd,
 		return smimp_err_set(err, SMIMP_EXIT_FAIL,
 		    "the secret key does not match the identity of %s",
 		    p->sender_log->address);
-	if (p->sender_log->revoked)
+	/* Only the notice of a revocation carries it (notice.h). */
+	if (p->sender_log->revoked && strcmp(p->type, MSG_TYPE_NOTICE) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
 		    "of %s is revoked: it seals nothing", p->sender_log->address);
 	if (env_header_build(&hdr, p, message_id, message_id_cap, err) != 0)

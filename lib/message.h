@@ -23,6 +23,8 @@
 #define MSG_MAX_CONTENT_TYPE	200
 #define MSG_MAX_HEADER		(64 * 1024)	/* envelope header */
 #define MSG_TYPE_MAX		64
+/* The type of an identity notice (doc/PROTOCOL.md, 4.4; notice.h). */
+#define MSG_TYPE_NOTICE		"identity-notice"
 
 struct msg_recipient {
 	char address[ADDRESS_MAX + 1];

@@ -118,6 +118,48 @@ put_in_place(const char *tmp, const char *path, const char *what,
 	return fsync_parent_dir(path, err);
 }
 
+/*
+ * Send notice of the change (log's records from first on) to the
+ * contacts, signed by sk, the key in force after it.
+ */
+static int
+notify(const struct revoke_params *p, const struct secret_key *sk,
+    const struct idlog *log, size_t first, struct revoke_result *res,
+    struct smimp_err *err)
+{
+	struct notice_params np;
+	char home[PATH_MAX];
+
+	if (smimp_home(home, sizeof(home), err) != 0)
+		return -1;
+	memset(&np, 0, sizeof(np));
+	np.remote = p->remote;
+	np.home = home;
+	np.sk = sk;
+	np.log = log;
+	np.first = first;
+	return notice_send(&np, &res->notices, err);
+}
+
+/*
+ * A revocation that was not published after its notices went out: the
+ * contacts told hold a revocation their servers will not see, so say
+ * so.  Revoking again revokes for them too (their clients refuse the
+ * identity either way).
+ */
+static void
+notified_anyway(const struct revoke_result *res, struct smimp_err *err)
+{
+	char why[SMIMP_ERR_MSG];
+
+	if (res->notices.n == res->notices.failed)
+		return;
+	memcpy(why, err->msg, sizeof(why));
+	smimp_err_set(err, err->code, "%.180s (notice of the revocation "
+	    "went to %zu contacts)", why, res->notices.n -
+	    res->notices.failed);
+}
+
 /* log extended as p says; id's key changed to match. */
 static int
 extend(const struct revoke_params *p, struct identity *id,
@@ -166,6 +208,8 @@ struct change {
 	size_t from;			/* its first record the server lacks */
 	const char *signer;		/* who signs the publication */
 	const unsigned char *secret;	/* with this key */
+	const struct secret_key *speaker;	/* in force after the change:
+						   signs the notices */
 };
 
 /*
@@ -193,10 +237,16 @@ commit_change(const struct revoke_params *p, const struct change *c,
 	}
 	if (p->write_log != NULL && write_log(p->write_log, c->log, err) != 0)
 		goto out;
+	/* A revoked identity sends nothing: its notices go first. */
+	if (p->notify && p->kind == REVOKE_REVOKE && notify(p, c->speaker,
+	    c->log, c->from, res, err) != 0)
+		goto out;
 	if (p->publish) {
 		if (publish(p->remote, c->log, c->from, c->signer, c->secret,
-		    c->pub_path, err) != 0)
+		    c->pub_path, err) != 0) {
+			notified_anyway(res, err);
 			goto out;
+		}
 		res->published = 1;
 	}
 	/* The secret first: it is what nothing else could give back. */
@@ -209,6 +259,10 @@ commit_change(const struct revoke_params *p, const struct change *c,
 		goto kept;
 	pub_tmp[0] = '\0';
 	ret = 0;
+	/* The change stands whatever becomes of its notices. */
+	if (p->notify && p->kind != REVOKE_REVOKE)
+		(void)notify(p, c->speaker, c->log, c->from, res,
+		    &res->notice_err);
 	goto out;
 kept:
 	/* Published, or written: what was staged must stay. */
@@ -275,6 +329,7 @@ revoke_run(const struct revoke_params *p, struct revoke_result *res,
 	c.from = id.log.n;
 	c.signer = log.address;
 	c.secret = old_secret;
+	c.speaker = &id.sk;
 	ret = commit_change(p, &c, res, err);
 out:
 	if (old_secret != NULL)
@@ -486,6 +541,7 @@ recover_run(const struct revoke_params *p, struct revoke_result *res,
 	c.from = keep;
 	c.signer = signer;
 	c.secret = rk.identity_secret;
+	c.speaker = &sk;
 	ret = commit_change(p, &c, res, err);
 out:
 	if (have_log)

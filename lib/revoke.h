@@ -9,6 +9,13 @@
  * new key file and log are written beside the old ones and synced, the
  * records are published, and only then are the new files renamed into
  * place.  A publication that fails changes nothing locally.
+ *
+ * With notify, the contacts in the trust store are sent an identity
+ * notice (notice.h) signed by the key in force after the change: after
+ * the change is published and in place, since servers refuse a key
+ * they do not know yet; but before a revocation is published, since
+ * servers refuse everything of a revoked identity.  A notice that
+ * fails undoes nothing.
  */
 #ifndef SMIMP_REVOKE_H
 #define SMIMP_REVOKE_H
@@ -18,6 +25,7 @@
 #include "address.h"
 #include "err.h"
 #include "keys.h"
+#include "notice.h"
 #include "remote.h"
 
 enum revoke_kind {
@@ -47,6 +55,7 @@ struct revoke_params {
 	const struct remote_opts *remote;	/* with publish */
 	/* Also write the new log here ("-": standard output), or NULL. */
 	const char *write_log;
+	int notify;			/* notice.h; with publish */
 };
 
 struct revoke_result {
@@ -57,6 +66,13 @@ struct revoke_result {
 	size_t voided;			/* records a recovery cut back */
 	int key_replaced;		/* the key file changed */
 	int published;
+	/*
+	 * With notify: what became of each notice (notice_report_release);
+	 * notice_err, when its code is not 0, why none could be sent after
+	 * the change was made.
+	 */
+	struct notice_report notices;
+	struct smimp_err notice_err;
 };
 
 /*

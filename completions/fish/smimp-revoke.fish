@@ -8,6 +8,7 @@ complete -c smimp-revoke -s u -l user -r -d 'the address the recovery key is for
 complete -c smimp-revoke -s o -l output -r -F -d 'prefix of the new key and log'
 complete -c smimp-revoke -l keep -r -d 'records of the log to keep'
 complete -c smimp-revoke -l no-publish -d 'do not contact the home server'
+complete -c smimp-revoke -l notify -d 'send a signed notice to every trusted and known contact'
 complete -c smimp-revoke -s w -l write -r -F -d 'also write the new log to a file'
 complete -c smimp-revoke -l json -d 'say what happened as JSON'
 complete -c smimp-revoke -l passphrase-file -r -F -d 'read the passphrase from a file'
