@@ -102,19 +102,12 @@ parse_args(int argc, char **argv, struct revoke_opts *o)
 static void
 say_json(const struct revoke_opts *o, const struct revoke_result *res)
 {
-	json_t *j = json_pack("{s:s,s:s,s:I,s:s,s:b,s:b,s:s}", "address",
+	print_json(json_pack("{s:s,s:s,s:I,s:s,s:b,s:b,s:s}", "address",
 	    res->address, "change", o->rotate ? "rotate" : o->encryption ?
 	    "encryption-key" : "revoke", "records", (json_int_t)res->records,
 	    "log", res->pub_path, "key_replaced", res->key_replaced,
 	    "published", res->published, "domain",
-	    address_domain(res->address));
-	char *text = j != NULL ? json_dumps(j, JSON_COMPACT |
-	    JSON_PRESERVE_ORDER) : NULL;
-
-	if (text != NULL)
-		printf("%s\n", text);
-	free(text);
-	json_decref(j);
+	    address_domain(res->address)));
 }
 
 /* What happened, in one line. */

@@ -428,11 +428,6 @@ env_header_parse(const unsigned char *buf, size_t len, size_t *hlen,
 		malformed(err, "the sender log does not match from");
 		goto out;
 	}
-	if (meta->sender.revoked) {
-		smimp_err_set(err, SMIMP_EXIT_KEYCHANGED,
-		    "the sender's identity %s is revoked", meta->from);
-		goto out;
-	}
 	if (header_text(meta, h, log_kv.start) != 0) {
 		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 		goto out;

@@ -9,24 +9,9 @@ load helper
 
 setup() {
 	common_setup
-	make_cert
-	mkid alice alice@example.org
-	mkid bob bob@example.net
-	# Before any change: what a thief who copied the files would hold.
-	cp -p alice.key alice0.key
-	cp -p alice.pub alice0.pub
-	cp -p bob.key bob0.key
-	cp -p bob.pub bob0.pub
+	two_domains
 	smimpd --data org --domain example.org adduser alice@example.org alice.pub
 	smimpd --data net --domain example.net adduser bob@example.net bob.pub
-	ORG=$(free_port)
-	NET=$(free_port)
-	export SMIMP_RESOLVE="example.org=127.0.0.1:$ORG,example.net=127.0.0.1:$NET"
-	export SMIMP_CACERT="$PWD/cert.pem"
-	printf 'resolve %s\ncacert %s\nretry-base 1\nretry-max 2\n' \
-		"$SMIMP_RESOLVE" "$SMIMP_CACERT" >common.conf
-	export ALICEHOME="$BATS_TEST_TMPDIR/alicehome" BOBHOME="$BATS_TEST_TMPDIR/bobhome"
-	trust_as "$BOBHOME" alice.pub trusted
 	trust_as "$ALICEHOME" bob.pub trusted
 }
 
