@@ -13,12 +13,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <sodium.h>
 
 #include "err.h"
 #include "exitcode.h"
 #include "clientconf.h"
+#include "idlog.h"
 #include "proc.h"
+#include "util.h"
 #include "vis.h"
 
 static const char *progname;
@@ -142,6 +145,52 @@ usage_error(const char *fmt, ...)
 	(void)snprintf(suffix, sizeof(suffix), " (see '%s --help')", progname);
 	say(msg, suffix);
 	return SMIMP_EXIT_USAGE;
+}
+
+/*
+ * Print j as one line of compact JSON, its keys in the order they were
+ * built, and free it: the one form of every --json output.
+ */
+__attribute__((unused)) static void
+print_json(json_t *j)
+{
+	char *text = j != NULL ? json_dumps(j, JSON_COMPACT |
+	    JSON_PRESERVE_ORDER) : NULL;
+
+	if (text != NULL)
+		printf("%s\n", text);
+	free(text);
+	json_decref(j);
+}
+
+/*
+ * What following a pinned identity from was records to log changed
+ * (c), in the words of smimp-trust refresh: "identity key rotated; new
+ * encryption key; 3 records, 1 before".  Every command that follows an
+ * identity says it so.
+ */
+__attribute__((unused)) static void
+describe_follow(char *buf, size_t cap, const struct idlog *log, size_t was,
+    const struct idlog_changes *c)
+{
+	char when[TIME_STRLEN];
+	size_t n = 0;
+
+#define ADD(...) (void)(n < cap ? n += (size_t)snprintf(buf + n, cap - n, \
+	__VA_ARGS__) : 0)
+	buf[0] = '\0';
+	if (c->recovered)
+		ADD("recovered with its recovery key; ");
+	if (c->rotated)
+		ADD("identity key rotated; ");
+	if (c->encryption)
+		ADD("new encryption key; ");
+	if (c->revoked) {
+		time_format(log->revoked_at, when);
+		ADD("revoked on %s (\"%s\"); ", when, log->reason);
+	}
+	ADD("%zu records, %zu before", log->n, was);
+#undef ADD
 }
 
 /* The options of every command that talks to servers. */

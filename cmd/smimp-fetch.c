@@ -100,6 +100,21 @@ progress(const char *message_id, const char *from, const char *folder,
 		fputc('\n', stderr);
 }
 
+/*
+ * A fetched message moved the pinned identity of its sender on: say
+ * what changed, in one line (also with -q or --json: the store changed).
+ */
+static void
+followed(const struct idlog *log, size_t was, const struct idlog_changes *c,
+    void *arg)
+{
+	char what[SMIMP_ERR_MSG * 2];
+
+	(void)arg;
+	describe_follow(what, sizeof(what), log, was, c);
+	warnx_("%s: %s (followed from a message)", log->address, what);
+}
+
 /* ", N filed before" for the summary line. */
 static const char *
 again_note(size_t n)
@@ -114,6 +129,7 @@ static int
 fetch_main(int argc, char **argv)
 {
 	struct passphrase_source src;
+	struct fetch_hooks hooks;
 	struct fetch_stats st;
 	struct trust_store ts;
 	struct fetch_opts o;
@@ -131,6 +147,9 @@ fetch_main(int argc, char **argv)
 	rc = parse_args(argc, argv, &o);
 	if (rc != 0)
 		return rc;
+	hooks.progress = progress;
+	hooks.followed = followed;
+	hooks.arg = &o;
 	src.file = o.passphrase_file;
 	src.allow_prompt = isatty(0);
 	if (smimp_home(home, sizeof(home), &err) != 0)
@@ -148,22 +167,15 @@ fetch_main(int argc, char **argv)
 	if (ret == 0 && (r = remote_new(&o.conf.remote, &err)) == NULL)
 		ret = -1;
 	if (ret == 0)
-		ret = fetch_mailbox(r, &id, &ts, dir, &st, progress, &o, &err);
+		ret = fetch_mailbox(r, &id, &ts, dir, &st, &hooks, &err);
 	/* What was fetched before a failure is safe: say so either way. */
-	if (o.json) {
-		json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:s}", "fetched",
+	if (o.json)
+		print_json(json_pack("{s:I,s:I,s:I,s:I,s:I,s:s}", "fetched",
 		    (json_int_t)st.fetched, "inbox", (json_int_t)st.inbox,
 		    "other", (json_int_t)st.other, "dropped",
 		    (json_int_t)st.dropped, "again", (json_int_t)st.again,
-		    "maildir", dir);
-		char *text = j != NULL ? json_dumps(j, JSON_COMPACT |
-		    JSON_PRESERVE_ORDER) : NULL;
-
-		if (text != NULL)
-			printf("%s\n", text);
-		free(text);
-		json_decref(j);
-	} else if (!o.quiet)
+		    "maildir", dir));
+	else if (!o.quiet)
 		fprintf(stderr, "%s: %zu fetched: %zu to the inbox, %zu to "
 		    "Other, %zu dropped%s\n", progname, st.fetched, st.inbox,
 		    st.other, st.dropped, st.again > 0 ?

@@ -235,6 +235,39 @@ say_sender(const struct msg_meta *meta, const char *fp, enum trust_tier tier,
 		fprintf(stderr, "%s: %s\n", progname, notice);
 }
 
+/*
+ * A verified message from a pinned sender that carries a newer log of
+ * the same identity: follow it in the trust store, and say what changed
+ * (even with -q: the store changed).  A log the pin may not follow is
+ * refused (exit 5); a store that cannot be written only keeps the pin
+ * where it was, with a warning: the message's log is verified, and the
+ * decisions that follow see it all the same.
+ */
+static int
+follow_sender(struct trust_store *ts, const struct msg_meta *meta,
+    struct smimp_err *err)
+{
+	struct idlog_changes c;
+	char what[SMIMP_ERR_MSG * 2];
+	size_t was;
+
+	if (meta->own)
+		return 0;
+	if (trust_follow_sender(ts, &meta->sender, &was, &c, err) != 0) {
+		if (err->code == SMIMP_EXIT_KEYCHANGED)
+			return -1;
+		warnx_("cannot follow %s in the trust store: %s", meta->from,
+		    err->msg);
+		smimp_err_clear(err);
+		return 0;
+	}
+	if (c.added == 0)
+		return 0;
+	describe_follow(what, sizeof(what), &meta->sender, was, &c);
+	warnx_("%s: %s (followed from the message)", meta->from, what);
+	return 0;
+}
+
 static int
 open_message(const struct open_opts *o, struct smimp_err *err)
 {
@@ -275,7 +308,9 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 		goto out;
 	opened = 1;
 	fingerprint_format(meta.sender.fingerprint, fp);
-	if (trust_sender_tier(&ts, meta.from, &meta.sender, meta.own, &tier,
+	/* The signature verified: now the sender's state. */
+	if (follow_sender(&ts, &meta, err) != 0 ||
+	    trust_sender_tier(&ts, meta.from, &meta.sender, meta.own, &tier,
 	    err) != 0 ||
 	    trust_sender_state(&ts, meta.from, &meta.sender, meta.date, note,
 	    sizeof(note), err) != 0)

@@ -178,19 +178,12 @@ say_json(const struct revoke_opts *o, const struct revoke_result *res)
 	    "log", res->pub_path, "key_replaced", res->key_replaced,
 	    "published", res->published, "domain",
 	    address_domain(res->address));
-	char *text;
 
 	if (j != NULL && o->notify && notices_json(j, res) != 0) {
 		json_decref(j);
 		j = NULL;
 	}
-	text = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) :
-	    NULL;
-
-	if (text != NULL)
-		printf("%s\n", text);
-	free(text);
-	json_decref(j);
+	print_json(j);
 }
 
 /* What happened, in one line. */

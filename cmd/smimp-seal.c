@@ -128,16 +128,40 @@ parse_args(int argc, char **argv, struct seal_opts *o)
 	return 0;
 }
 
+/*
+ * What looking a recipient up did: pinned it on first use, followed it
+ * to a newer log in its directory, or could not check it there.
+ */
+static void
+say_lookup(const struct recipient_lookup *l, const struct msg_recipient *r)
+{
+	char fp[FINGERPRINT_STRLEN], what[SMIMP_ERR_MSG * 2];
+
+	if (l->pinned_now) {
+		fingerprint_format(r->fingerprint, fp);
+		fprintf(stderr, "%s: pinned %s, fingerprint %s (first use: "
+		    "check it with its owner)\n", progname, r->address, fp);
+	}
+	if (l->refreshed && l->res.changes.added > 0) {
+		describe_follow(what, sizeof(what), &l->res.log, l->res.was,
+		    &l->res.changes);
+		warnx_("%s: %s", l->res.log.address, what);
+	}
+	if (l->warning[0] != '\0')
+		warnx_("%s", l->warning);
+}
+
 /* Resolve every recipient, reporting each failure before giving up. */
 static int
 resolve_all(const struct seal_opts *o, struct msg_recipient *rcpts,
     struct smimp_err *err)
 {
+	struct recipient_lookup l;
 	struct trust_store ts;
-	char home[PATH_MAX], fp[FINGERPRINT_STRLEN];
+	char home[PATH_MAX];
 	struct smimp_err one;
 	size_t i;
-	int failed = 0, pinned;
+	int failed = 0, ret;
 
 	memset(&ts, 0, sizeof(ts));
 	if (smimp_home(home, sizeof(home), err) != 0 ||
@@ -145,18 +169,16 @@ resolve_all(const struct seal_opts *o, struct msg_recipient *rcpts,
 		return -1;
 	for (i = 0; i < o->nrcpts; i++) {
 		smimp_err_clear(&one);
-		if (lookup_recipient(home, &ts, o->rcpt_args[i],
-		    o->rcpt_file[i], &rcpts[i], &pinned, &one) != 0) {
+		ret = lookup_recipient(home, &ts, o->rcpt_args[i],
+		    o->rcpt_file[i], &rcpts[i], &l, &one);
+		/* Said also when it failed: a revocation was followed. */
+		say_lookup(&l, &rcpts[i]);
+		recipient_lookup_release(&l);
+		if (ret != 0) {
 			if (failed++ > 0)
 				report(err);
 			*err = one;
 			continue;
-		}
-		if (pinned) {
-			fingerprint_format(rcpts[i].fingerprint, fp);
-			fprintf(stderr, "%s: pinned %s, fingerprint %s (first "
-			    "use: check it with its owner)\n", progname,
-			    rcpts[i].address, fp);
 		}
 		rcpts[i].cc = o->rcpt_cc[i];
 	}

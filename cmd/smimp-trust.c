@@ -34,6 +34,7 @@ struct trust_opts {
 	const char *passphrase_file;
 	struct clientconf conf;
 	int replace;
+	int json;		/* refresh: a JSON object per address */
 };
 
 static void
@@ -52,9 +53,9 @@ usage(FILE *f)
 	    "       smimp-trust fetch ADDRESS [--tier TIER] [--replace] "
 	    "[--resolve DOMAIN=HOST:PORT]\n"
 	    "                   [--cacert FILE] [--allow-http DOMAIN]\n"
-	    "       smimp-trust refresh [ADDRESS ...] "
-	    "[--resolve DOMAIN=HOST:PORT] [--cacert FILE]\n"
-	    "                   [--allow-http DOMAIN]\n"
+	    "       smimp-trust refresh [ADDRESS ...] [--json] "
+	    "[--resolve DOMAIN=HOST:PORT]\n"
+	    "                   [--cacert FILE] [--allow-http DOMAIN]\n"
 	    "TIER is trusted, known or blocked\n");
 }
 
@@ -62,13 +63,14 @@ static int
 parse_args(int argc, char **argv, struct trust_opts *o)
 {
 	enum { OPT_TIER = 256, OPT_FROM, OPT_REPLACE, OPT_PASSFILE,
-		OPT_VERSION };
+		OPT_JSON, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "tier", required_argument, NULL, OPT_TIER },
 		{ "from-message", required_argument, NULL, OPT_FROM },
 		{ "replace", no_argument, NULL, OPT_REPLACE },
 		{ "identity", required_argument, NULL, 'i' },
 		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
+		{ "json", no_argument, NULL, OPT_JSON },
 		REMOTE_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -90,6 +92,7 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 		case OPT_REPLACE: o->replace = 1; break;
 		case 'i': o->identity = optarg; break;
 		case OPT_PASSFILE: o->passphrase_file = optarg; break;
+		case OPT_JSON: o->json = 1; break;
 		case 'h': usage(stdout); exit(cmd_exit(SMIMP_EXIT_OK));
 		case OPT_VERSION: exit(print_version());
 		default:
@@ -110,6 +113,8 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 			    "--from-message go with add or fetch");
 		return remote_options_finish(&o->conf);
 	}
+	if (o->json)
+		return usage_error("--json goes with refresh");
 	for (; optind < argc; optind++) {
 		if (o->nargs == 2)
 			return usage_error("unexpected argument '%s'",
@@ -154,8 +159,10 @@ log_from_message(const struct trust_opts *o, struct idlog *log,
     struct smimp_err *err)
 {
 	struct passphrase_source src = { o->passphrase_file, isatty(0) };
+	struct trust_store none;	/* the message's word alone */
 	struct msg_meta meta;
 	struct identity id;
+	char note[SMIMP_ERR_MSG];
 	int fd, ret = -1;
 
 	fd = strcmp(o->from_message, "-") == 0 ? dup(STDIN_FILENO) :
@@ -165,8 +172,12 @@ log_from_message(const struct trust_opts *o, struct idlog *log,
 		    o->from_message);
 	if (identity_load(&id, o->identity, &src, 0, err) != 0)
 		goto out;
+	memset(&none, 0, sizeof(none));
 	if (message_open(&id.sk, NULL, fd, -1, NULL, &meta, err) == 0) {
-		ret = idlog_copy(log, &meta.sender, err);
+		/* A revoked identity is not pinned from its own message. */
+		if (trust_sender_state(&none, meta.from, &meta.sender,
+		    meta.date, note, sizeof(note), err) == 0)
+			ret = idlog_copy(log, &meta.sender, err);
 		msg_meta_release(&meta);
 	}
 	identity_release(&id);
@@ -193,7 +204,8 @@ cmd_add(const char *home, const struct trust_opts *o, struct smimp_err *err)
 	    idlog_read_file(&log, o->args[0], err)) != 0) {
 		return -1;
 	}
-	ret = trust_pin(home, &log, tier, o->replace, err);
+	ret = trust_pin(home, &log, tier, o->replace,
+	    strcmp(o->sub, "fetch") == 0, err);
 	if (ret == 0) {
 		fingerprint_format(log.fingerprint, fp);
 		printf("%s %s %s\n", log.address, trust_tier_name(tier), fp);
@@ -274,31 +286,71 @@ out:
 static void
 say_refreshed(const char *address, const struct refresh_result *res)
 {
-	const struct idlog_changes *c = &res->changes;
-	char when[TIME_STRLEN];
+	struct idlog_changes c;
+	char what[SMIMP_ERR_MSG * 2], voided[160] = "", when[TIME_STRLEN];
 
-	if (c->added == 0) {
+	if (res->changes.added == 0) {
 		printf("%s: unchanged (%zu records)\n", address, res->log.n);
 		return;
 	}
-	printf("%s:", address);
+	c = res->changes;
 	if (res->how.recovery) {
+		/* Said first, with what it voided. */
 		time_format(res->how.recovered_at, when);
-		printf(" recovered with its recovery key on %s, %zu record%s "
-		    "after record %zu void;", when, res->how.voided,
-		    res->how.voided == 1 ? "" : "s", res->how.cut - 1);
-	} else if (c->recovered) {
-		printf(" recovered with its recovery key;");
+		(void)snprintf(voided, sizeof(voided), "recovered with its "
+		    "recovery key on %s, %zu record%s after record %zu void; ",
+		    when, res->how.voided, res->how.voided == 1 ? "" : "s",
+		    res->how.cut - 1);
+		c.recovered = 0;
 	}
+	describe_follow(what, sizeof(what), &res->log, res->was, &c);
+	printf("%s: %s%s\n", address, voided, what);
+}
+
+/*
+ * The same as one JSON object: the address, the records pinned before
+ * and now, what changed (as the record types that changed it), and for
+ * a revocation since when and why.
+ */
+static void
+refreshed_json(const char *address, const struct refresh_result *res)
+{
+	const struct idlog_changes *c = &res->changes;
+	json_t *j = json_pack("{s:s,s:I,s:I,s:[]}", "address", address,
+	    "records_before", (json_int_t)res->was, "records",
+	    (json_int_t)res->log.n, "changes");
+	json_t *changes = json_object_get(j, "changes");
+	char when[TIME_STRLEN];
+
+	if (c->recovered)
+		json_array_append_new(changes, json_string("recover"));
+	if (res->how.recovery)
+		json_object_set_new(j, "voided",
+		    json_integer((json_int_t)res->how.voided));
 	if (c->rotated)
-		printf(" identity key rotated;");
+		json_array_append_new(changes, json_string("rotate"));
 	if (c->encryption)
-		printf(" new encryption key;");
+		json_array_append_new(changes, json_string("encryption-key"));
 	if (c->revoked) {
+		json_array_append_new(changes, json_string("revoke"));
 		time_format(res->log.revoked_at, when);
-		printf(" revoked on %s (\"%s\");", when, res->log.reason);
+		json_object_set_new(j, "revoked", json_string(when));
+		json_object_set_new(j, "reason", json_string(res->log.reason));
 	}
-	printf(" %zu records, %zu before\n", res->log.n, res->was);
+	print_json(j);
+}
+
+/* An address that could not be refreshed: said, and its exit code. */
+static int
+refresh_failed(const struct trust_opts *o, const char *address,
+    const struct smimp_err *err)
+{
+	int code = report(err);
+
+	if (o->json)
+		print_json(json_pack("{s:s,s:s,s:i}", "address", address,
+		    "error", err->msg, "status", code));
+	return code;
 }
 
 /* Exit codes, the worst first: a refused log, a failure, a retry. */
@@ -347,14 +399,17 @@ cmd_refresh(const struct trust_opts *o)
 			name = ts.entries[i].name;
 		}
 		if (address_normalize(name, addr, &err) != 0) {
-			rc = worse(rc, report(&err));
+			rc = worse(rc, refresh_failed(o, name, &err));
 			continue;
 		}
 		if (lookup_refresh(r, home, addr, &res, &err) != 0) {
-			rc = worse(rc, report(&err));
+			rc = worse(rc, refresh_failed(o, addr, &err));
 			continue;
 		}
-		say_refreshed(addr, &res);
+		if (o->json)
+			refreshed_json(addr, &res);
+		else
+			say_refreshed(addr, &res);
 		idlog_release(&res.log);
 	}
 	remote_free(r);

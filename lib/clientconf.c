@@ -11,6 +11,7 @@
 #include "clientconf.h"
 #include "exitcode.h"
 #include "fileio.h"
+#include "util.h"
 #include "banned.h"
 
 /* An environment variable, unset when empty. */
@@ -68,6 +69,10 @@ config_line(struct clientconf *c, const char *path, size_t lineno,
 		field = &c->remote.allow_http;
 		dst = c->file_allow_http;
 		cap = sizeof(c->file_allow_http);
+	} else if (strcmp(line, "refresh-interval") == 0) {
+		field = &c->refresh_interval;
+		dst = c->file_refresh_interval;
+		cap = sizeof(c->file_refresh_interval);
 	} else
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s:%zu: unknown "
 		    "setting '%.40s'", path, lineno, line);
@@ -84,6 +89,47 @@ config_line(struct clientconf *c, const char *path, size_t lineno,
 	return 0;
 }
 
+/*
+ * A duration: a canonical number of seconds, or of minutes, hours or
+ * days with the suffix m, h or d (s for seconds is allowed), at most
+ * CLIENTCONF_REFRESH_MAX seconds.
+ */
+static int
+duration_parse(const char *s, int64_t *secs)
+{
+	static const struct { char suffix; uint64_t unit; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
+	};
+	size_t len = strlen(s), i;
+	uint64_t n, unit = 1;
+
+	for (i = 0; len > 1 && i < sizeof(units) / sizeof(units[0]); i++) {
+		if (s[len - 1] == units[i].suffix) {
+			unit = units[i].unit;
+			len--;
+			break;
+		}
+	}
+	if (parse_u64(s, len, &n) != 0 || n > CLIENTCONF_REFRESH_MAX / unit)
+		return -1;
+	*secs = (int64_t)(n * unit);
+	return 0;
+}
+
+/* The refresh interval, from whichever source set it, in seconds. */
+static int
+refresh_finish(struct clientconf *c, const char *cfg, struct smimp_err *err)
+{
+	c->refresh_secs = CLIENTCONF_REFRESH_DEFAULT;
+	if (c->refresh_interval == NULL ||
+	    duration_parse(c->refresh_interval, &c->refresh_secs) == 0)
+		return 0;
+	return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s: invalid refresh "
+	    "interval '%.40s': seconds, or a number with s, m, h or d, up to "
+	    "366 days", c->refresh_interval == c->file_refresh_interval ?
+	    cfg : "SMIMP_REFRESH_INTERVAL", c->refresh_interval);
+}
+
 int
 clientconf_load(struct clientconf *c, struct smimp_err *err)
 {
@@ -96,6 +142,8 @@ clientconf_load(struct clientconf *c, struct smimp_err *err)
 	int ret = 0;
 
 	clientconf_from_env(&c->remote);
+	if (c->refresh_interval == NULL)
+		c->refresh_interval = env("SMIMP_REFRESH_INTERVAL");
 	if (cfg == NULL) {
 		if (smimp_home(home, sizeof(home), err) != 0)
 			return -1;
@@ -103,8 +151,8 @@ clientconf_load(struct clientconf *c, struct smimp_err *err)
 		    sizeof(path))
 			return smimp_err_set(err, SMIMP_EXIT_FAIL,
 			    "SMIMP_HOME is too long");
-		if (access(path, F_OK) != 0)
-			return 0;	/* no config file: fine */
+		if (access(path, F_OK) != 0)	/* no config file: fine */
+			return refresh_finish(c, path, err);
 		cfg = path;
 		how |= FILE_NOFOLLOW;
 	}
@@ -118,5 +166,5 @@ clientconf_load(struct clientconf *c, struct smimp_err *err)
 		ret = config_line(c, cfg, lineno, line, err);
 	}
 	free(buf);
-	return ret;
+	return ret != 0 ? ret : refresh_finish(c, cfg, err);
 }

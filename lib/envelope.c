@@ -426,23 +426,6 @@ pinned_as_is(const struct trust_store *ts, const char *address,
 	    memcmp(e->log.raw, log, len) == 0;
 }
 
-/*
- * A sender log that ends in a revocation: refused, saying since when and
- * why.  An identity notice carries its sender's revocation (section 4.4
- * of doc/PROTOCOL.md): this refusal is how its reader learns of it.
- */
-static void
-revoked(const struct msg_meta *meta, struct smimp_err *err)
-{
-	char when[TIME_STRLEN];
-
-	time_format(meta->sender.revoked_at, when);
-	smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the sender's identity %s "
-	    "was revoked on %s (\"%s\")%s", meta->from, when,
-	    meta->sender.reason, strcmp(meta->type, MSG_TYPE_NOTICE) == 0 ?
-	    "; this identity notice carries the revocation" : "");
-}
-
 int
 env_header_parse(const unsigned char *buf, size_t len, size_t *hlen,
     struct msg_meta *meta, const struct trust_store *ts,
@@ -493,10 +476,6 @@ env_header_parse(const unsigned char *buf, size_t len, size_t *hlen,
 	    sodium_memcmp(meta->sender.fingerprint, fp, FINGERPRINT_SIZE) != 0
 	    || sodium_memcmp(meta->sender.head, head, 32) != 0) {
 		malformed(err, "the sender log does not match from");
-		goto out;
-	}
-	if (meta->sender.revoked) {
-		revoked(meta, err);
 		goto out;
 	}
 	if (header_text(meta, h, log_kv.start) != 0) {

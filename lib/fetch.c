@@ -20,16 +20,39 @@
 #include "banned.h"
 
 /*
+ * Follow the pinned identity of the sender of a verified message to the
+ * newer log it carries (as smimp-open does), and tell hooks.  -1 for a
+ * log the pin may not follow; a store that cannot be written keeps the
+ * pin where it was.
+ */
+static int
+follow_sender(struct trust_store *ts, const struct msg_meta *meta,
+    const struct fetch_hooks *hooks)
+{
+	struct idlog_changes c;
+	struct smimp_err ferr;
+	size_t was;
+
+	if (meta->own)
+		return 0;
+	if (trust_follow_sender(ts, &meta->sender, &was, &c, &ferr) != 0)
+		return ferr.code == SMIMP_EXIT_KEYCHANGED ? -1 : 0;
+	if (c.added > 0 && hooks->followed != NULL)
+		hooks->followed(&meta->sender, was, &c, hooks->arg);
+	return 0;
+}
+
+/*
  * The tier a fetched message is filed by, its sender into from: a
  * verified sender's tier, unknown for one whose key changed or whose
- * pinned identity was revoked since, or for a message that does not
- * verify, trusted for a bounce notice from our
+ * identity was revoked (as its log or the pinned one says), or for a
+ * message that does not verify, trusted for a bounce notice from our
  * own server.  fd holds the message, read from its start.
  */
 static enum trust_tier
-fetched_tier(const struct identity *id, const struct trust_store *ts,
-    const unsigned char *server_key, int fd, const unsigned char *data,
-    size_t len, char *from, size_t fromcap)
+fetched_tier(const struct identity *id, struct trust_store *ts,
+    const struct fetch_hooks *hooks, const unsigned char *server_key, int fd,
+    const unsigned char *data, size_t len, char *from, size_t fromcap)
 {
 	enum trust_tier tier = TIER_UNKNOWN;
 	struct msg_meta meta;
@@ -39,8 +62,9 @@ fetched_tier(const struct identity *id, const struct trust_store *ts,
 	if (message_open(&id->sk, id->has_log ? &id->log : NULL,
 	    fd, -1, ts, &meta, &oerr) == 0) {
 		(void)snprintf(from, fromcap, "%s", meta.from);
-		/* Key changed, or revoked since: not the inbox. */
-		if (trust_sender_tier(ts, meta.from, &meta.sender, meta.own,
+		/* Key changed, or revoked: not the inbox. */
+		if (follow_sender(ts, &meta, hooks) != 0 ||
+		    trust_sender_tier(ts, meta.from, &meta.sender, meta.own,
 		    &tier, &oerr) != 0 || trust_sender_state(ts, meta.from,
 		    &meta.sender, meta.date, note, sizeof(note), &oerr) != 0)
 			tier = TIER_UNKNOWN;
@@ -61,8 +85,9 @@ fetched_tier(const struct identity *id, const struct trust_store *ts,
  * verified sender's tier, then file it there (or drop it).
  */
 static int
-file_message(const struct identity *id, const struct trust_store *ts,
-    const unsigned char *server_key, const char *dir,
+file_message(const struct identity *id, struct trust_store *ts,
+    const struct fetch_hooks *hooks, const unsigned char *server_key,
+    const char *dir,
     const unsigned char *data, size_t len, const char **folder, char *from,
     size_t fromcap, struct smimp_err *err)
 {
@@ -74,7 +99,8 @@ file_message(const struct identity *id, const struct trust_store *ts,
 	fd = maildir_spool(dir, name, data, len, tmp, sizeof(tmp), err);
 	if (fd < 0)
 		return -1;
-	tier = fetched_tier(id, ts, server_key, fd, data, len, from, fromcap);
+	tier = fetched_tier(id, ts, hooks, server_key, fd, data, len, from,
+	    fromcap);
 	close(fd);
 	if (tier == TIER_BLOCKED) {
 		*folder = "dropped";
@@ -161,14 +187,13 @@ struct fetch_ctx {
 	size_t pending_len;
 	const struct identity *id;
 	struct signer me;		/* signs with id's identity key */
-	const struct trust_store *ts;
+	struct trust_store *ts;
 	const char *dir, *domain;
 	char base[512];
 	unsigned char server_key[32];
 	int have_key;
 	struct fetch_stats *st;
-	fetch_progress_fn progress;
-	void *arg;
+	const struct fetch_hooks *hooks;
 };
 
 static int
@@ -343,7 +368,7 @@ fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
 		(void)snprintf(from, sizeof(from), "?");
 		ret = 0;
 	} else {
-		ret = file_message(fc->id, fc->ts, fc->have_key ?
+		ret = file_message(fc->id, fc->ts, fc->hooks, fc->have_key ?
 		    fc->server_key : NULL, fc->dir,
 		    (unsigned char *)msg.body.buf, msg.body.len, &folder, from,
 		    sizeof(from), err);
@@ -366,9 +391,9 @@ fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
 		fc->st->again++;
 	else
 		fc->st->dropped++;
-	if (fc->progress != NULL)
-		fc->progress(msgid != NULL ? msgid : "", from, folder, done,
-		    total, fc->arg);
+	if (fc->hooks->progress != NULL)
+		fc->hooks->progress(msgid != NULL ? msgid : "", from, folder,
+		    done, total, fc->hooks->arg);
 	return 0;
 }
 
@@ -439,8 +464,8 @@ out:
 
 int
 fetch_mailbox(struct remote *r, const struct identity *id,
-    const struct trust_store *ts, const char *dir, struct fetch_stats *st,
-    fetch_progress_fn progress, void *arg, struct smimp_err *err)
+    struct trust_store *ts, const char *dir, struct fetch_stats *st,
+    const struct fetch_hooks *hooks, struct smimp_err *err)
 {
 	struct fetch_ctx fc;
 	long n;
@@ -454,8 +479,7 @@ fetch_mailbox(struct remote *r, const struct identity *id,
 	fc.dir = dir;
 	fc.domain = address_domain(id->sk.address);
 	fc.st = st;
-	fc.progress = progress;
-	fc.arg = arg;
+	fc.hooks = hooks;
 	if (maildir_make(dir, err) != 0)
 		return -1;
 	fc.pending_fd = -1;

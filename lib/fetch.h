@@ -17,19 +17,32 @@ struct fetch_stats {
 	size_t again;	/* filed by an earlier, interrupted fetch */
 };
 
-/* Called after each message is safe on disk (or dropped). */
-typedef void (*fetch_progress_fn)(const char *message_id, const char *from,
-    const char *folder, size_t done, size_t total, void *arg);
+/* What fetch_mailbox tells its caller as it goes; any may be NULL. */
+struct fetch_hooks {
+	/* After each message is safe on disk (or dropped). */
+	void (*progress)(const char *message_id, const char *from,
+	    const char *folder, size_t done, size_t total, void *arg);
+	/*
+	 * When a verified message moved the pinned identity of its sender
+	 * from was records on to log (trust_follow_sender), changing c.
+	 */
+	void (*followed)(const struct idlog *log, size_t was,
+	    const struct idlog_changes *c, void *arg);
+	void *arg;
+};
 
 /*
  * Fetch the mailbox of id into the Maildir dir: each message is written
  * to tmp/, fsynced, renamed into new/ (the inbox for trusted and known
  * senders, dir/.Other for unknown ones and messages that do not verify;
  * blocked senders are dropped), the directory fsynced, and only then
- * acknowledged on the server.
+ * acknowledged on the server.  A verified message that carries a newer
+ * log of its sender's pinned identity moves the pin on, in ts and in
+ * its home; one that carries a log the pin may not follow is filed in
+ * Other.
  */
 int fetch_mailbox(struct remote *r, const struct identity *id,
-    const struct trust_store *ts, const char *dir, struct fetch_stats *st,
-    fetch_progress_fn progress, void *arg, struct smimp_err *err);
+    struct trust_store *ts, const char *dir, struct fetch_stats *st,
+    const struct fetch_hooks *hooks, struct smimp_err *err);
 
 #endif

@@ -126,7 +126,7 @@ recipient_from_log(struct msg_recipient *r, const struct idlog *log)
  * directory under an address's name (a shared directory, a cloned
  * repository) must never stand in for the key pinned for it.
  */
-static int
+int
 recipient_is_file(const char *arg)
 {
 	size_t len = strlen(arg);

@@ -46,6 +46,8 @@ void identity_release(struct identity *id);
 
 /* The recipient that log names. */
 void recipient_from_log(struct msg_recipient *r, const struct idlog *log);
+/* Is arg, given as a recipient, a file: with a '/' or ending in ".pub"? */
+int recipient_is_file(const char *arg);
 /*
  * A recipient named by a file, checked against the store
  * (trust_recipient_log), or by a pinned address.  arg is a file with

@@ -9,6 +9,7 @@
 #include "exitcode.h"
 #include "identity.h"
 #include "lookup.h"
+#include "util.h"
 #include "banned.h"
 
 int
@@ -116,18 +117,92 @@ pin_first_use(const char *home, const char *arg, struct msg_recipient *r,
 	return ret;
 }
 
-int
-lookup_recipient(const char *home, const struct trust_store *ts,
-    const char *arg, int as_file, struct msg_recipient *r, int *pinned_now,
+/*
+ * The pinned recipient addr, when its last check against its directory
+ * is a refresh interval old or more: followed there now, and r set, with
+ * l->refreshed.  Else nothing is set (not pinned, blocked, not due, or
+ * the directory could not be asked: l->warning), and the pin stands.
+ */
+static int
+refresh_if_due(const char *home, const struct trust_store *ts,
+    const char *addr, struct msg_recipient *r, struct recipient_lookup *l,
     struct smimp_err *err)
 {
-	*pinned_now = 0;
+	const struct trust_entry *e;
+	struct clientconf conf;
+	struct smimp_err why;
+	struct remote *rem;
+	char when[TIME_STRLEN];
+	int ret;
+
+	if (trust_tier_for(ts, addr, &e) == TIER_BLOCKED || e == NULL ||
+	    !e->has_log)
+		return 0;
+	memset(&conf, 0, sizeof(conf));
+	if (clientconf_load(&conf, err) != 0)
+		return -1;
+	if (!trust_check_due(ts, addr, conf.refresh_secs, time_now()))
+		return 0;
+	rem = remote_new(&conf.remote, err);
+	if (rem == NULL)
+		return -1;
+	smimp_err_clear(&why);
+	ret = lookup_refresh(rem, home, addr, &l->res, &why);
+	remote_free(rem);
+	if (ret != 0) {
+		/* Refused loudly: what the directory serves is not the pin's. */
+		if (why.code == SMIMP_EXIT_KEYCHANGED) {
+			*err = why;
+			return -1;
+		}
+		/* Offline, or the directory cannot say: the pin holds. */
+		(void)snprintf(l->warning, sizeof(l->warning), "cannot check "
+		    "%s in its directory, sealing to the pinned identity: "
+		    "%.150s", addr, why.msg);
+		return 0;
+	}
+	l->refreshed = 1;
+	if (l->res.log.revoked) {
+		time_format(l->res.log.revoked_at, when);
+		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
+		    "of %s was revoked on %s (\"%s\"): nothing written", addr,
+		    when, l->res.log.reason);
+	}
+	recipient_from_log(r, &l->res.log);
+	return 0;
+}
+
+void
+recipient_lookup_release(struct recipient_lookup *l)
+{
+	if (l->refreshed)
+		idlog_release(&l->res.log);
+	l->refreshed = 0;
+}
+
+int
+lookup_recipient(const char *home, const struct trust_store *ts,
+    const char *arg, int as_file, struct msg_recipient *r,
+    struct recipient_lookup *l, struct smimp_err *err)
+{
+	char addr[ADDRESS_MAX + 1];
+	struct smimp_err ignore;
+
+	memset(l, 0, sizeof(*l));
+	/* A file names its key: nothing to look up. */
+	if (!as_file && !recipient_is_file(arg) &&
+	    address_normalize(arg, addr, &ignore) == 0) {
+		if (refresh_if_due(home, ts, addr, r, l, err) != 0)
+			return -1;
+		if (l->refreshed)
+			return 0;
+	}
 	if (recipient_resolve(arg, as_file, ts, r, err) == 0)
 		return 0;
 	/* Only an address that nothing is pinned for is looked up. */
 	if (err->code != SMIMP_EXIT_UNTRUSTED ||
 	    pin_first_use(home, arg, r, err) != 0)
 		return -1;
-	*pinned_now = 1;
+	l->pinned_now = 1;
 	return 0;
 }

@@ -40,15 +40,31 @@ struct refresh_result {
 int lookup_refresh(struct remote *r, const char *home, const char *address,
     struct refresh_result *res, struct smimp_err *err);
 
+/* What looking a recipient up did, for the caller to tell the user. */
+struct recipient_lookup {
+	int pinned_now;		/* looked up and pinned on first use: the
+				   user should check the fingerprint */
+	int refreshed;		/* checked against its directory: res */
+	struct refresh_result res;
+	char warning[SMIMP_ERR_MSG];	/* the check could not be made: the
+					   pin was used as it is */
+};
+void recipient_lookup_release(struct recipient_lookup *l);
+
 /*
  * A recipient named by a file (see recipient_resolve) or by an address
  * pinned in ts, else looked up in its domain's directory (settings from
- * clientconf.h) and pinned in home's trust store on first use.
- * *pinned_now is set then, so that the caller can tell the user to
- * check the fingerprint.
+ * clientconf.h) and pinned in home's trust store on first use.  A
+ * pinned address last checked against its directory (trust_check_due)
+ * a refresh interval ago or more is checked again and followed
+ * (lookup_refresh): a log the pin may not follow, or one that says the
+ * identity is revoked, fails with SMIMP_EXIT_KEYCHANGED; a directory
+ * that cannot be asked (down, unreachable, no such user) leaves the pin
+ * as it is, with l->warning.  l is released with
+ * recipient_lookup_release, also on failure.
  */
 int lookup_recipient(const char *home, const struct trust_store *ts,
-    const char *arg, int as_file, struct msg_recipient *r, int *pinned_now,
-    struct smimp_err *err);
+    const char *arg, int as_file, struct msg_recipient *r,
+    struct recipient_lookup *l, struct smimp_err *err);
 
 #endif

@@ -92,7 +92,10 @@ struct msg_meta {
  * identity beside me's address in every to and cc, and the one of a
  * message from me's address.  Errors: SMIMP_EXIT_BADMSG for anything
  * wrong with the message; SMIMP_EXIT_KEYCHANGED when it names me's
- * address with another identity, as recipient or as sender.
+ * address with another identity, as recipient or as sender.  The
+ * sender's state is not judged here: a message whose log says revoked
+ * opens, once its signature verifies, and the caller refuses it
+ * (trust_sender_state), so that a forgery is always called one.
  */
 struct trust_store;
 /* ts (or NULL): sender logs pinned there need not be verified again. */

@@ -9,14 +9,17 @@
  *	fingerprint: ABCD-EFGH-...
  *	verified: yes
  *	log: <base64 of the identity log>
+ *	checked: 2026-11-25T09:00:00Z
  *
  *	name: @example.net
  *	tier: blocked
  *	added: 2026-11-24T22:00:00Z
  *
  * Entries are separated by one empty line; an address may carry a
- * pinned identity log (fingerprint, verified, log), a domain never
- * does.  Changes happen under an exclusive flock on trust.lock and
+ * pinned identity log (fingerprint, verified, log, and optionally when
+ * it was last checked against its domain's directory), a domain never
+ * does.  A store written before "checked" existed reads as it always
+ * did: its entries count as checked when they were added.  Changes happen under an exclusive flock on trust.lock and
  * replace the file atomically, so two commands never lose an update.
  */
 #include <errno.h>
@@ -189,6 +192,11 @@ entry_parse(struct trust_store *ts, const char *buf, size_t len, size_t *pos,
 	if (strcmp(e->log.address, e->name) != 0 ||
 	    memcmp(e->log.fingerprint, fp, FINGERPRINT_SIZE) != 0)
 		return BAD("the log does not match the entry");
+	if (*pos >= len || buf[*pos] == '\n')
+		return 0;
+	if (!FIELD("checked") ||
+	    time_parse(kv.value, kv.value_len, &e->checked) != 0)
+		return BAD("bad checked");
 	return 0;
 #undef FIELD
 #undef BAD
@@ -323,7 +331,9 @@ trust_load(struct trust_store *ts, const char *home, struct smimp_err *err)
 	int ret;
 
 	memset(ts, 0, sizeof(*ts));
-	if ((size_t)snprintf(ts->path, sizeof(ts->path), "%s/trust", home) >=
+	if ((size_t)snprintf(ts->home, sizeof(ts->home), "%s", home) >=
+	    sizeof(ts->home) ||
+	    (size_t)snprintf(ts->path, sizeof(ts->path), "%s/trust", home) >=
 	    sizeof(ts->path))
 		return smimp_err_set(err, SMIMP_EXIT_FAIL,
 		    "SMIMP_HOME is too long");
@@ -366,6 +376,19 @@ trust_tier_for(const struct trust_store *ts, const char *address,
 	(void)snprintf(dom, sizeof(dom), "@%s", address_domain(address));
 	d = trust_find(ts, dom);
 	return d != NULL ? d->tier : TIER_UNKNOWN;
+}
+
+/* The refusal of a message signed under records a recovery voided. */
+static int
+voided(const char *address, int64_t at, struct smimp_err *err)
+{
+	char when[TIME_STRLEN];
+
+	time_format(at, when);
+	return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the message from %s "
+	    "is signed under identity records that a recovery on %s made "
+	    "void (its key may have been stolen): nothing written", address,
+	    when);
 }
 
 /*
@@ -412,15 +435,9 @@ trust_sender_tier(const struct trust_store *ts, const char *address,
 	if (sodium_memcmp(e->log.fingerprint, log->fingerprint,
 	    FINGERPRINT_SIZE) == 0) {
 		int64_t at;
-		char when[TIME_STRLEN];
 
-		if (idlog_voided_by(&e->log, log, &at)) {
-			time_format(at, when);
-			return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the "
-			    "message from %s is signed under identity records "
-			    "that a recovery on %s made void (its key may have "
-			    "been stolen): nothing written", address, when);
-		}
+		if (idlog_voided_by(&e->log, log, &at))
+			return voided(address, at, err);
 		/* Same genesis: one log must follow the other. */
 		if (later_log(log, &e->log) != NULL)
 			return 0;
@@ -451,6 +468,18 @@ key_replaced_after(const struct idlog *pinned, size_t from)
 	return NULL;
 }
 
+/* The refusal of a message from the revoked identity of log. */
+static int
+sender_revoked(const struct idlog *log, struct smimp_err *err)
+{
+	char when[TIME_STRLEN];
+
+	time_format(log->revoked_at, when);
+	return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity of %s "
+	    "was revoked on %s (\"%s\"): nothing written", log->address, when,
+	    log->reason);
+}
+
 int
 trust_sender_state(const struct trust_store *ts, const char *address,
     const struct idlog *log, int64_t sealed, char *note, size_t cap,
@@ -462,16 +491,15 @@ trust_sender_state(const struct trust_store *ts, const char *address,
 	char when[TIME_STRLEN];
 
 	note[0] = '\0';
-	/* Only a pinned log that knows more than the message's can say. */
+	/* The message's own log, verified, may say so itself. */
+	if (log->revoked)
+		return sender_revoked(log, err);
+	/* Else only a pinned log that knows more than the message's can. */
 	if (e == NULL || !e->has_log || e->log.n <= log->n ||
 	    !idlog_extends(&e->log, log))
 		return 0;
-	if (e->log.revoked) {
-		time_format(e->log.revoked_at, when);
-		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
-		    "of %s was revoked on %s (\"%s\"): nothing written",
-		    address, when, e->log.reason);
-	}
+	if (e->log.revoked)
+		return sender_revoked(&e->log, err);
 	r = key_replaced_after(&e->log, log->n);
 	if (r == NULL)
 		return 0;
@@ -581,6 +609,11 @@ store_serialize(const struct trust_store *ts, struct sbuf *sb)
 		    e->verified ? "yes" : "no") != 0 ||
 		    sbuf_add_b64(sb, e->log.raw, e->log.raw_len) != 0 ||
 		    sbuf_add(sb, "\n", 1) != 0)
+			return -1;
+		if (e->checked == 0)
+			continue;
+		time_format(e->checked, when);
+		if (sbuf_addf(sb, "checked: %s\n", when) != 0)
 			return -1;
 	}
 	return 0;
@@ -718,6 +751,7 @@ struct pin_args {
 	const struct idlog *log;
 	enum trust_tier tier;
 	int replace;
+	int looked_up;
 };
 
 static int
@@ -754,8 +788,11 @@ pin_change(struct trust_store *ts, const void *arg, struct smimp_err *err)
 			    "--replace after checking the new one)", e->name,
 			    old, new);
 		}
-		if (!same)
+		if (!same) {
+			/* Another identity: no person, no lookup saw it. */
 			e->verified = 0;
+			e->checked = 0;
+		}
 		idlog_release(&e->log);
 		e->has_log = 0;
 	}
@@ -764,14 +801,16 @@ pin_change(struct trust_store *ts, const void *arg, struct smimp_err *err)
 	e->has_log = 1;
 tier:
 	e->tier = a->tier;
+	if (a->looked_up)
+		e->checked = time_now();
 	return 0;
 }
 
 int
 trust_pin(const char *home, const struct idlog *log, enum trust_tier tier,
-    int replace, struct smimp_err *err)
+    int replace, int looked_up, struct smimp_err *err)
 {
-	struct pin_args a = { log, tier, replace };
+	struct pin_args a = { log, tier, replace, looked_up };
 
 	return trust_update(home, pin_change, &a, err);
 }
@@ -781,13 +820,14 @@ trust_pin_first_use(const char *home, const struct idlog *log,
     struct smimp_err *err)
 {
 	/* Known, not trusted: no person has checked the fingerprint yet. */
-	return trust_pin(home, log, TIER_KNOWN, 0, err);
+	return trust_pin(home, log, TIER_KNOWN, 0, 1, err);
 }
 
 struct follow_args {
 	const struct idlog *log;
 	size_t *was;
 	struct idlog_follow *how;
+	int looked_up;		/* log is what the directory serves now */
 };
 
 static int
@@ -803,6 +843,8 @@ follow_change(struct trust_store *ts, const void *arg, struct smimp_err *err)
 	if (idlog_check_follows(a->log, &e->log, a->how, err) != 0)
 		return -1;
 	*a->was = e->log.n;
+	if (a->looked_up)
+		e->checked = time_now();
 	if (!a->how->recovery && a->log->raw_len == e->log.raw_len)
 		return 0;
 	idlog_release(&e->log);
@@ -826,10 +868,63 @@ int
 trust_follow_log(const char *home, const struct idlog *log, size_t *was,
     struct idlog_follow *how, struct smimp_err *err)
 {
-	struct follow_args a = { log, was, how };
+	struct follow_args a = { log, was, how, 1 };
 
 	*was = 0;
 	return trust_update(home, follow_change, &a, err);
+}
+
+int
+trust_follow_sender(struct trust_store *ts, const struct idlog *log,
+    size_t *was, struct idlog_changes *changes, struct smimp_err *err)
+{
+	struct trust_entry *e = (struct trust_entry *)trust_find(ts,
+	    log->address);
+	struct idlog_follow how;
+	struct follow_args a = { log, was, &how, 0 };
+	struct idlog copy;
+	int64_t at;
+
+	*was = 0;
+	memset(changes, 0, sizeof(*changes));
+	/*
+	 * Only a pinned identity is followed, and only by a log of its
+	 * own that the pin does not already hold: an older log (a prefix)
+	 * is the sender's past, judged by trust_sender_state; another
+	 * identity is refused by trust_sender_tier.  Whether the log may
+	 * replace the pin is trust_follow's to decide.
+	 */
+	if (e == NULL || !e->has_log || sodium_memcmp(e->log.fingerprint,
+	    log->fingerprint, FINGERPRINT_SIZE) != 0 ||
+	    idlog_extends(&e->log, log))
+		return 0;
+	if (idlog_voided_by(&e->log, log, &at))
+		return voided(log->address, at, err);
+	if (idlog_copy(&copy, log, err) != 0)
+		return -1;
+	if (trust_update(ts->home, follow_change, &a, err) != 0) {
+		idlog_release(&copy);
+		*was = 0;
+		return -1;
+	}
+	/* What is pinned on disk now, pinned in ts too. */
+	idlog_release(&e->log);
+	e->log = copy;
+	idlog_changes_since(log, how.recovery ? how.cut : *was, changes);
+	return 0;
+}
+
+int
+trust_check_due(const struct trust_store *ts, const char *address,
+    int64_t interval, int64_t now)
+{
+	const struct trust_entry *e = trust_find(ts, address);
+	int64_t last;
+
+	if (e == NULL || !e->has_log)
+		return 0;
+	last = e->checked != 0 ? e->checked : e->added;
+	return now - last >= interval;
 }
 
 struct tier_args {

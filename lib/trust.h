@@ -35,11 +35,18 @@ struct trust_entry {
 	struct idlog log;
 	int verified;			/* fingerprint checked by a person */
 	int64_t added;
+	/*
+	 * When the pinned log was last checked against its domain's
+	 * directory (looked up, fetched or refreshed); 0 when never, and
+	 * then added stands for it (trust_check_due).
+	 */
+	int64_t checked;
 };
 
 struct trust_names;		/* trust.c's index of the entries by name */
 
 struct trust_store {
+	char home[4096];		/* the directory it was loaded from */
 	char path[4096];
 	struct trust_entry *entries;	/* in file order */
 	size_t n;
@@ -81,16 +88,38 @@ int trust_sender_tier(const struct trust_store *ts, const char *address,
     const struct idlog *log, int own, enum trust_tier *tier,
     struct smimp_err *err);
 /*
- * What the pinned log of address, when it extends log (the one a
- * verified message sealed at date sealed carries) and knows more, says
- * of the message: fails with SMIMP_EXIT_KEYCHANGED when the identity has
- * since been revoked (since when and why), or when the key that signed
+ * The sender's state, once a message's signature verified: what log
+ * (the one the message, sealed at date sealed, carries) and the pinned
+ * log of address, when it extends log and knows more, say of the
+ * message.  Fails with SMIMP_EXIT_KEYCHANGED when either says the
+ * identity is revoked (since when and why), or when the key that signed
  * it had been rotated before the message's date; note (cap bytes, else
  * empty) says when that key was rotated after it.
  */
 int trust_sender_state(const struct trust_store *ts, const char *address,
     const struct idlog *log, int64_t sealed, char *note, size_t cap,
     struct smimp_err *err);
+/*
+ * Follow the pinned identity of the sender of a verified message (its
+ * signature checked: never before) to log, the one the message carries,
+ * when log is of the same identity and is not already pinned or older
+ * than the pinned one: trust_follow decides whether log may replace the
+ * pin, in ts's home and in ts itself, so that later decisions on ts see
+ * it.  *was gets how many records were pinned, 0 when nothing was
+ * followed (not pinned, another identity, not newer), and *changes what
+ * the records past them changed.  A log the pin may not follow fails
+ * with SMIMP_EXIT_KEYCHANGED and the reason.  Not a check against the
+ * directory: the date it was checked stays.
+ */
+int trust_follow_sender(struct trust_store *ts, const struct idlog *log,
+    size_t *was, struct idlog_changes *changes, struct smimp_err *err);
+/*
+ * Is the pinned identity of address due to be checked against its
+ * directory again: last checked (else added) interval seconds or more
+ * before now?  0 for an address with no pinned identity.
+ */
+int trust_check_due(const struct trust_store *ts, const char *address,
+    int64_t interval, int64_t now);
 /*
  * May the body of a verified message from sender, at tier, be released?
  * Never from a blocked sender; from an unknown one only when the user
@@ -122,13 +151,15 @@ int trust_recipient_log(const struct trust_store *ts, const struct idlog *log,
  * Under the lock: pin log for its address with a tier.  If the address
  * is already pinned to a different genesis, fail with
  * SMIMP_EXIT_KEYCHANGED unless replace is set; a log that extends the
- * pinned one updates it.
+ * pinned one updates it.  looked_up: log is what the address's
+ * directory serves now, so the entry is marked checked now.
  */
 int trust_pin(const char *home, const struct idlog *log,
-    enum trust_tier tier, int replace, struct smimp_err *err);
+    enum trust_tier tier, int replace, int looked_up, struct smimp_err *err);
 /*
  * Pin an identity found by looking its address up, trusting it on first
  * use: at tier known, and never over another identity already pinned.
+ * The entry is marked checked now.
  */
 int trust_pin_first_use(const char *home, const struct idlog *log,
     struct smimp_err *err);
@@ -137,6 +168,8 @@ int trust_pin_first_use(const char *home, const struct idlog *log,
  * which must extend the pinned log or recover it (SMIMP_EXIT_KEYCHANGED
  * with the reason otherwise: another identity, a truncation, a fork); tier and
  * verification stay.  *was gets how many records the pinned log had.
+ * log is the one its directory serves now: the entry is marked checked
+ * now, also when log is the pinned one.
  */
 int trust_follow(const char *home, const struct idlog *log, size_t *was,
     struct smimp_err *err);

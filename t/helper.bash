@@ -109,6 +109,31 @@ start() {
 	return 1
 }
 
+# two_domains: identities alice@example.org and bob@example.net, with
+# copies alice0.key, alice0.pub, bob0.key, bob0.pub of their first files
+# (what a thief who copied them would hold); free ports $ORG and $NET for
+# their servers (start org example.org "$ORG"), whose settings are in
+# common.conf and the clients' in the environment; homes $ALICEHOME and
+# $BOBHOME, bob trusting alice.
+two_domains() {
+	local n
+	make_cert
+	mkid alice alice@example.org
+	mkid bob bob@example.net
+	for n in alice bob; do
+		cp -p "$n.key" "${n}0.key"
+		cp -p "$n.pub" "${n}0.pub"
+	done
+	ORG=$(free_port)
+	NET=$(free_port)
+	export SMIMP_RESOLVE="example.org=127.0.0.1:$ORG,example.net=127.0.0.1:$NET"
+	export SMIMP_CACERT="$PWD/cert.pem"
+	printf 'resolve %s\ncacert %s\nretry-base 1\nretry-max 2\n' \
+		"$SMIMP_RESOLVE" "$SMIMP_CACERT" >common.conf
+	export ALICEHOME="$BATS_TEST_TMPDIR/alicehome" BOBHOME="$BATS_TEST_TMPDIR/bobhome"
+	trust_as "$BOBHOME" alice.pub trusted
+}
+
 # stop_servers NAME...: stop the servers start started, for teardown.
 stop_servers() {
 	local n
