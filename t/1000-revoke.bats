@@ -9,12 +9,8 @@ load helper
 
 setup() {
 	common_setup
+	# alice0.key and the rest: what a thief who copied the files would hold.
 	alice_and_bob_domains
-	# Before any change: what a thief who copied the files would hold.
-	cp -p alice.key alice0.key
-	cp -p alice.pub alice0.pub
-	cp -p bob.key bob0.key
-	cp -p bob.pub bob0.pub
 }
 
 teardown() { stop_servers org net; }

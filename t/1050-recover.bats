@@ -11,8 +11,8 @@ setup() {
 	common_setup
 	alice_and_bob_domains
 	# The thief's copy of alice's key and log.
-	cp -p alice.key thief.key
-	cp -p alice.pub thief.pub
+	mv alice0.key thief.key
+	mv alice0.pub thief.pub
 }
 
 teardown() { stop_servers org net; }

@@ -57,27 +57,6 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# alice_and_bob_domains: alice@example.org and bob@example.net, each an
-# account of its own domain's server (data in org/ and net/, ports $ORG
-# and $NET, settings in common.conf for start), each trusting the other
-# in a home of their own ($ALICEHOME, $BOBHOME).
-alice_and_bob_domains() {
-	make_cert
-	mkid alice alice@example.org
-	mkid bob bob@example.net
-	smimpd --data org --domain example.org adduser alice@example.org alice.pub
-	smimpd --data net --domain example.net adduser bob@example.net bob.pub
-	ORG=$(free_port)
-	NET=$(free_port)
-	export SMIMP_RESOLVE="example.org=127.0.0.1:$ORG,example.net=127.0.0.1:$NET"
-	export SMIMP_CACERT="$PWD/cert.pem"
-	printf 'resolve %s\ncacert %s\nretry-base 1\nretry-max 2\n' \
-		"$SMIMP_RESOLVE" "$SMIMP_CACERT" >common.conf
-	export ALICEHOME="$BATS_TEST_TMPDIR/alicehome" BOBHOME="$BATS_TEST_TMPDIR/bobhome"
-	trust_as "$BOBHOME" alice.pub trusted
-	trust_as "$ALICEHOME" bob.pub trusted
-}
-
 # start_server [FLAGS]: smimpd for example.org on data/ and a free $PORT
 # (HTTPS with cert.pem), its pid in ./pid, its log in ./server.log;
 # waits until it answers.
@@ -132,6 +111,16 @@ two_domains() {
 		"$SMIMP_RESOLVE" "$SMIMP_CACERT" >common.conf
 	export ALICEHOME="$BATS_TEST_TMPDIR/alicehome" BOBHOME="$BATS_TEST_TMPDIR/bobhome"
 	trust_as "$BOBHOME" alice.pub trusted
+}
+
+# alice_and_bob_domains: two_domains, with alice and bob each an
+# account of its own domain's server (data in org/ and net/), and alice
+# trusting bob too.
+alice_and_bob_domains() {
+	two_domains
+	smimpd --data org --domain example.org adduser alice@example.org alice.pub
+	smimpd --data net --domain example.net adduser bob@example.net bob.pub
+	trust_as "$ALICEHOME" bob.pub trusted
 }
 
 # stop_servers NAME...: stop the servers start started, for teardown.
