@@ -179,8 +179,14 @@ describe_follow(char *buf, size_t cap, const struct idlog *log, size_t was,
 #define ADD(...) (void)(n < cap ? n += (size_t)snprintf(buf + n, cap - n, \
 	__VA_ARGS__) : 0)
 	buf[0] = '\0';
-	if (c->recovered)
-		ADD("recovered with its recovery key; ");
+	if (c->recovered) {
+		time_format(c->recovered_at, when);
+		ADD("recovered with its recovery key on %s", when);
+		if (c->voided > 0)
+			ADD(", %zu record%s cut back, void", c->voided,
+			    c->voided == 1 ? "" : "s");
+		ADD("; ");
+	}
 	if (c->rotated)
 		ADD("identity key rotated; ");
 	if (c->encryption)

@@ -286,25 +286,15 @@ out:
 static void
 say_refreshed(const char *address, const struct refresh_result *res)
 {
-	struct idlog_changes c;
-	char what[SMIMP_ERR_MSG * 2], voided[160] = "", when[TIME_STRLEN];
+	char what[SMIMP_ERR_MSG * 2];
 
 	if (res->changes.added == 0) {
 		printf("%s: unchanged (%zu records)\n", address, res->log.n);
 		return;
 	}
-	c = res->changes;
-	if (res->how.recovery) {
-		/* Said first, with what it voided. */
-		time_format(res->how.recovered_at, when);
-		(void)snprintf(voided, sizeof(voided), "recovered with its "
-		    "recovery key on %s, %zu record%s after record %zu void; ",
-		    when, res->how.voided, res->how.voided == 1 ? "" : "s",
-		    res->how.cut - 1);
-		c.recovered = 0;
-	}
-	describe_follow(what, sizeof(what), &res->log, res->was, &c);
-	printf("%s: %s%s\n", address, voided, what);
+	describe_follow(what, sizeof(what), &res->log, res->was,
+	    &res->changes);
+	printf("%s: %s\n", address, what);
 }
 
 /*
@@ -324,9 +314,9 @@ refreshed_json(const char *address, const struct refresh_result *res)
 
 	if (c->recovered)
 		json_array_append_new(changes, json_string("recover"));
-	if (res->how.recovery)
+	if (c->voided > 0)
 		json_object_set_new(j, "voided",
-		    json_integer((json_int_t)res->how.voided));
+		    json_integer((json_int_t)c->voided));
 	if (c->rotated)
 		json_array_append_new(changes, json_string("rotate"));
 	if (c->encryption)

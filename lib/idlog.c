@@ -660,7 +660,10 @@ idlog_changes_since(const struct idlog *log, size_t from,
 		switch (log->recs[i].type) {
 		case IDREC_ROTATE: c->rotated = 1; break;
 		case IDREC_ENCRYPTION_KEY: c->encryption = 1; break;
-		case IDREC_RECOVER: c->recovered = 1; break;
+		case IDREC_RECOVER:
+			c->recovered = 1;
+			c->recovered_at = log->recs[i].date;
+			break;
 		case IDREC_REVOKE: c->revoked = 1; break;
 		case IDREC_GENESIS: break;
 		}

@@ -166,6 +166,9 @@ struct idlog_changes {
 	int rotated;		/* identity key replaced (rotate) */
 	int encryption;		/* encryption key replaced (encryption-key) */
 	int recovered;		/* both replaced by the recovery key */
+	int64_t recovered_at;	/* the last recover record's date */
+	size_t voided;		/* records the recovery cut back: set by
+				   whoever followed it (idlog_follow) */
 	int revoked;
 };
 void idlog_changes_since(const struct idlog *log, size_t from,

@@ -79,6 +79,7 @@ lookup_refresh(struct remote *r, const char *home, const char *address,
 	}
 	idlog_changes_since(&res->log, res->how.recovery ? res->how.cut :
 	    res->was, &res->changes);
+	res->changes.voided = res->how.voided;
 	return 0;
 }
 

@@ -911,6 +911,7 @@ trust_follow_sender(struct trust_store *ts, const struct idlog *log,
 	idlog_release(&e->log);
 	e->log = copy;
 	idlog_changes_since(log, how.recovery ? how.cut : *was, changes);
+	changes->voided = how.voided;
 	return 0;
 }
 

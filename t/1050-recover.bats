@@ -85,7 +85,7 @@ post_log() {
 	# bob's client follows alice to her new key and says why.
 	run -0 --separate-stderr as_bob smimp-trust refresh alice@example.org
 	echo "# bob refreshes: $output" >&3
-	[ "$output" = "alice@example.org: recovered with its recovery key on $recovered, 2 records after record 0 void; 2 records, 3 before" ]
+	[ "$output" = "alice@example.org: recovered with its recovery key on $recovered, 2 records cut back, void; 2 records, 3 before" ]
 	# The thief's earlier message no longer opens as from alice.
 	run -5 --separate-stderr as_bob smimp-open -i bob.key thief.age
 	echo "# bob opens the thief's message: exit $status: $stderr" >&3
@@ -101,6 +101,30 @@ post_log() {
 	# Her new key file kept the old encryption secret: older mail opens.
 	run -0 --separate-stderr env SMIMP_HOME="$ALICEHOME" smimp-open -i alice.key to-alice.age
 	[ "$output" = "to alice, before the theft" ]
+}
+
+@test "without a refresh, bob's client follows the thief from his message, then alice's recovery from hers, and says so" {
+	start org example.org "$ORG"
+	start net example.net "$NET"
+	run -0 smimp-revoke -i thief.key --rotate
+	echo "please wire the money" | smimp-seal -i thief.key -r bob.pub >thief.age
+	run -0 --separate-stderr smimp-send -i thief.key thief.age
+	wait_for org.log "relayed $output to example.net"
+	run -0 --separate-stderr as_bob smimp-fetch -i bob.key -d mail
+	[ "${stderr_lines[0]}" = "smimp-fetch: alice@example.org: identity key rotated; new encryption key; 3 records, 1 before (followed from a message)" ]
+	sleep 1
+	run -0 smimp-revoke --recover alice.recovery -o alice
+	recovered=$(date_of recover alice.pub)
+	echo "it was not me" | smimp-seal -i alice.key -r bob.pub >m1.age
+	run -0 --separate-stderr smimp-send -i alice.key m1.age
+	wait_for org.log "relayed $output to example.net"
+	run -0 --separate-stderr as_bob smimp-fetch -i bob.key -d mail
+	[ "${stderr_lines[0]}" = "smimp-fetch: alice@example.org: recovered with its recovery key on $recovered, 2 records cut back, void; 2 records, 3 before (followed from a message)" ]
+	[ "${stderr_lines[-1]}" = "smimp-fetch: 1 fetched: 1 to the inbox, 0 to Other, 0 dropped" ]
+	run -5 --separate-stderr as_bob smimp-open -i bob.key thief.age
+	[ "$stderr" = "smimp-open: the message from alice@example.org is signed under identity records that a recovery on $recovered made void (its key may have been stolen): nothing written" ]
+	run -0 --separate-stderr as_bob smimp-open -i bob.key m1.age
+	[ "$output" = "it was not me" ]
 }
 
 @test "a thief who revoked alice's identity: her recovery cuts the revocation back, and says how many records to keep when it cannot tell" {
