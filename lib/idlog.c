@@ -670,6 +670,14 @@ idlog_changes_since(const struct idlog *log, size_t from,
 	}
 }
 
+void
+idlog_changes_followed(const struct idlog *log, size_t was,
+    const struct idlog_follow *how, struct idlog_changes *c)
+{
+	idlog_changes_since(log, how->recovery ? how->cut : was, c);
+	c->voided = how->voided;
+}
+
 static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 void

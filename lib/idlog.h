@@ -167,12 +167,19 @@ struct idlog_changes {
 	int encryption;		/* encryption key replaced (encryption-key) */
 	int recovered;		/* both replaced by the recovery key */
 	int64_t recovered_at;	/* the last recover record's date */
-	size_t voided;		/* records the recovery cut back: set by
-				   whoever followed it (idlog_follow) */
+	size_t voided;		/* records the recovery cut back
+				   (idlog_changes_followed) */
 	int revoked;
 };
 void idlog_changes_since(const struct idlog *log, size_t from,
     struct idlog_changes *c);
+/*
+ * What following to log from a pinned log of was records changed, how
+ * being idlog_check_follows's answer: the records past was, or past the
+ * cut of a recovery, with how many it voided.
+ */
+void idlog_changes_followed(const struct idlog *log, size_t was,
+    const struct idlog_follow *how, struct idlog_changes *c);
 
 /* "ABCD-EFGH-...": 32 base32 characters in 8 groups of 4. */
 void fingerprint_format(const unsigned char fp[FINGERPRINT_SIZE],

@@ -72,14 +72,11 @@ lookup_refresh(struct remote *r, const char *home, const char *address,
 	memset(res, 0, sizeof(*res));
 	if (lookup_directory(r, address, &res->log, err) != 0)
 		return -1;
-	if (trust_follow_log(home, &res->log, &res->was, &res->how,
-	    err) != 0) {
+	if (trust_follow(home, &res->log, &res->was, &res->how, err) != 0) {
 		idlog_release(&res->log);
 		return -1;
 	}
-	idlog_changes_since(&res->log, res->how.recovery ? res->how.cut :
-	    res->was, &res->changes);
-	res->changes.voided = res->how.voided;
+	idlog_changes_followed(&res->log, res->was, &res->how, &res->changes);
 	return 0;
 }
 

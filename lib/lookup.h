@@ -32,7 +32,7 @@ struct refresh_result {
 };
 /*
  * Fetch the log of a pinned address (normalized) from its domain's
- * directory and follow it in home's trust store (trust_follow_log): only
+ * directory and follow it in home's trust store (trust_follow): only
  * a log that extends the pinned one, or recovers it, is taken, else
  * SMIMP_EXIT_KEYCHANGED
  * with the reason.  res->log is released with idlog_release.

@@ -857,15 +857,6 @@ follow_change(struct trust_store *ts, const void *arg, struct smimp_err *err)
 
 int
 trust_follow(const char *home, const struct idlog *log, size_t *was,
-    struct smimp_err *err)
-{
-	struct idlog_follow how;
-
-	return trust_follow_log(home, log, was, &how, err);
-}
-
-int
-trust_follow_log(const char *home, const struct idlog *log, size_t *was,
     struct idlog_follow *how, struct smimp_err *err)
 {
 	struct follow_args a = { log, was, how, 1 };
@@ -910,8 +901,7 @@ trust_follow_sender(struct trust_store *ts, const struct idlog *log,
 	/* What is pinned on disk now, pinned in ts too. */
 	idlog_release(&e->log);
 	e->log = copy;
-	idlog_changes_since(log, how.recovery ? how.cut : *was, changes);
-	changes->voided = how.voided;
+	idlog_changes_followed(log, *was, &how, changes);
 	return 0;
 }
 

@@ -166,18 +166,14 @@ int trust_pin_first_use(const char *home, const struct idlog *log,
 /*
  * Under the lock: follow the pinned identity of log's address to log,
  * which must extend the pinned log or recover it (SMIMP_EXIT_KEYCHANGED
- * with the reason otherwise: another identity, a truncation, a fork); tier and
- * verification stay.  *was gets how many records the pinned log had.
- * log is the one its directory serves now: the entry is marked checked
- * now, also when log is the pinned one.
+ * with the reason otherwise: another identity, a truncation, a fork, a
+ * recovery of a recovery); tier and verification stay.  *was gets how
+ * many records the pinned log had, how whether log recovered it and
+ * what that voided (idlog_check_follows).  log is the one its directory
+ * serves now: the entry is marked checked now, also when log is the
+ * pinned one.
  */
 int trust_follow(const char *home, const struct idlog *log, size_t *was,
-    struct smimp_err *err);
-/*
- * The same, where log may also be a recovery that cuts the pinned log
- * back (idlog_check_follows); how says whether it did and what it voided.
- */
-int trust_follow_log(const char *home, const struct idlog *log, size_t *was,
     struct idlog_follow *how, struct smimp_err *err);
 int trust_set_tier(const char *home, const char *name, enum trust_tier tier,
     struct smimp_err *err);
