@@ -115,6 +115,31 @@ followed(const struct idlog *log, size_t was, const struct idlog_changes *c,
 	warnx_("%s: %s (followed from a message)", log->address, what);
 }
 
+/*
+ * A message from an unknown sender went to the inbox on an
+ * introduction: say by whom, one line each (not with -q).
+ */
+static void
+introduced(const char *message_id, const char *from, const char *introducer,
+    void *arg)
+{
+	const struct fetch_opts *o = arg;
+
+	if (!o->quiet)
+		warnx_("%s: from %s, introduced by %s: to the inbox",
+		    message_id, from, introducer);
+}
+
+/* " (N introduced)" for the summary line. */
+static const char *
+introduced_note(size_t n)
+{
+	static char note[64];
+
+	(void)snprintf(note, sizeof(note), " (%zu introduced)", n);
+	return note;
+}
+
 /* ", N filed before" for the summary line. */
 static const char *
 again_note(size_t n)
@@ -149,6 +174,7 @@ fetch_main(int argc, char **argv)
 		return rc;
 	hooks.progress = progress;
 	hooks.followed = followed;
+	hooks.introduced = introduced;
 	hooks.arg = &o;
 	src.file = o.passphrase_file;
 	src.allow_prompt = isatty(0);
@@ -170,14 +196,16 @@ fetch_main(int argc, char **argv)
 		ret = fetch_mailbox(r, &id, &ts, dir, &st, &hooks, &err);
 	/* What was fetched before a failure is safe: say so either way. */
 	if (o.json)
-		print_json(json_pack("{s:I,s:I,s:I,s:I,s:I,s:s}", "fetched",
-		    (json_int_t)st.fetched, "inbox", (json_int_t)st.inbox,
-		    "other", (json_int_t)st.other, "dropped",
-		    (json_int_t)st.dropped, "again", (json_int_t)st.again,
-		    "maildir", dir));
+		print_json(json_pack("{s:I,s:I,s:I,s:I,s:I,s:s,s:I}",
+		    "fetched", (json_int_t)st.fetched, "inbox",
+		    (json_int_t)st.inbox, "other", (json_int_t)st.other,
+		    "dropped", (json_int_t)st.dropped, "again",
+		    (json_int_t)st.again, "maildir", dir, "introduced",
+		    (json_int_t)st.introduced));
 	else if (!o.quiet)
-		fprintf(stderr, "%s: %zu fetched: %zu to the inbox, %zu to "
+		fprintf(stderr, "%s: %zu fetched: %zu to the inbox%s, %zu to "
 		    "Other, %zu dropped%s\n", progname, st.fetched, st.inbox,
+		    st.introduced > 0 ? introduced_note(st.introduced) : "",
 		    st.other, st.dropped, st.again > 0 ?
 		    again_note(st.again) : "");
 	remote_free(r);

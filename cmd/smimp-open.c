@@ -218,7 +218,8 @@ shared_terminal(void)
 
 /*
  * The sender line: who signed, and how far the trust store trusts them
- * ("trusted (own identity)" for a message we signed ourselves); then
+ * ("trusted (own identity)" for a message we signed ourselves; "unknown,
+ * introduced by ADDRESS" for a stranger someone we trust vouches for); then
  * what became of their key since, when something did; then, for an
  * identity notice, what it tells.
  */
@@ -226,9 +227,11 @@ static void
 say_sender(const struct msg_meta *meta, const char *fp, enum trust_tier tier,
     const char *note, const char *notice)
 {
-	fprintf(stderr, "%s: from %s, fingerprint %s, %s%s\n", progname,
+	fprintf(stderr, "%s: from %s, fingerprint %s, %s%s%s%s\n", progname,
 	    meta->from, fp, trust_tier_name(tier),
-	    meta->own ? " (own identity)" : "");
+	    meta->own ? " (own identity)" : "",
+	    meta->introducer[0] != '\0' ? ", introduced by " : "",
+	    meta->introducer);
 	if (note[0] != '\0')
 		fprintf(stderr, "%s: %s\n", progname, note);
 	if (notice[0] != '\0')
@@ -266,6 +269,19 @@ follow_sender(struct trust_store *ts, const struct msg_meta *meta,
 	describe_follow(what, sizeof(what), &meta->sender, was, &c);
 	warnx_("%s: %s (followed from the message)", meta->from, what);
 	return 0;
+}
+
+/* Who introduced an unknown sender to me, into meta->introducer. */
+static void
+introduced_by(const struct trust_store *ts, struct msg_meta *meta,
+    const char *me)
+{
+	const char *by = trust_introducer(ts, meta->intros, meta->nintros,
+	    meta->from, me, time_now());
+
+	if (by != NULL)
+		(void)snprintf(meta->introducer, sizeof(meta->introducer),
+		    "%s", by);
 }
 
 static int
@@ -317,6 +333,9 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 		goto out;
 	if (strcmp(meta.type, MSG_TYPE_NOTICE) == 0)
 		notice_describe(&meta, &ts, notice, sizeof(notice));
+	/* Named only: an introduction vouches for an address, no key. */
+	if (tier == TIER_UNKNOWN)
+		introduced_by(&ts, &meta, id.sk.address);
 	/*
 	 * When the body shows on the terminal that shows stderr, the
 	 * sender line comes after it, where nothing in the body can

@@ -37,6 +37,8 @@ struct seal_opts {
 	const char *output;
 	const char *input;
 	const char *passphrase_file;
+	const char *intro_files[INTRO_LIST_ENTRIES];	/* --introduction */
+	size_t nintros;
 	int armor;
 };
 
@@ -50,7 +52,8 @@ usage(FILE *f)
 	    "[-o OUT]\n"
 	    "                  [--content-type TYPE] [--thread ID] "
 	    "[--in-reply-to ID]\n"
-	    "                  [--passphrase-file FILE] [FILE]\n");
+	    "                  [--introduction FILE] [--passphrase-file FILE] "
+	    "[FILE]\n");
 }
 
 static int
@@ -69,7 +72,7 @@ static int
 parse_args(int argc, char **argv, struct seal_opts *o)
 {
 	enum { OPT_CTYPE = 256, OPT_THREAD, OPT_REPLY, OPT_PASSFILE,
-		OPT_CCFILE, OPT_VERSION };
+		OPT_CCFILE, OPT_INTRO, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "identity", required_argument, NULL, 'i' },
 		{ "recipient", required_argument, NULL, 'r' },
@@ -84,6 +87,7 @@ parse_args(int argc, char **argv, struct seal_opts *o)
 		{ "thread", required_argument, NULL, OPT_THREAD },
 		{ "in-reply-to", required_argument, NULL, OPT_REPLY },
 		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
+		{ "introduction", required_argument, NULL, OPT_INTRO },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
@@ -113,6 +117,12 @@ parse_args(int argc, char **argv, struct seal_opts *o)
 		case OPT_THREAD: o->thread_id = optarg; break;
 		case OPT_REPLY: o->in_reply_to = optarg; break;
 		case OPT_PASSFILE: o->passphrase_file = optarg; break;
+		case OPT_INTRO:
+			if (o->nintros == INTRO_LIST_ENTRIES)
+				return usage_error("too many introductions (at "
+				    "most %d)", INTRO_LIST_ENTRIES);
+			o->intro_files[o->nintros++] = optarg;
+			break;
 		case 'h': usage(stdout); exit(cmd_exit(SMIMP_EXIT_OK));
 		case OPT_VERSION: exit(print_version());
 		default: usage(stderr); return SMIMP_EXIT_USAGE;
@@ -186,9 +196,27 @@ resolve_all(const struct seal_opts *o, struct msg_recipient *rcpts,
 	return failed ? -1 : 0;
 }
 
+/*
+ * Read the statements of --introduction; whether they fit the message
+ * (the sender's, to its recipients, in force) is the envelope's check.
+ */
+static int
+read_intros(const struct seal_opts *o, struct introduction *intros,
+    struct smimp_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < o->nintros; i++)
+		if (introduction_read_file(&intros[i], o->intro_files[i],
+		    err) != 0)
+			return -1;
+	return 0;
+}
+
 static int
 seal(const struct seal_opts *o, struct smimp_err *err)
 {
+	static struct introduction intros[INTRO_LIST_ENTRIES];
 	static struct msg_recipient rcpts[MSG_MAX_RECIPIENTS];
 	struct passphrase_source src = { o->passphrase_file, isatty(0) };
 	struct seal_params p;
@@ -200,7 +228,8 @@ seal(const struct seal_opts *o, struct smimp_err *err)
 	/* A refused OUT is said first: before a pin, before a passphrase. */
 	if (outfile_open(&of, o->output, err) != 0)
 		return -1;
-	if (resolve_all(o, rcpts, err) != 0)
+	if (read_intros(o, intros, err) != 0 ||
+	    resolve_all(o, rcpts, err) != 0)
 		goto out;
 	if (o->input != NULL && strcmp(o->input, "-") != 0) {
 		in = open(o->input, O_RDONLY | O_CLOEXEC);
@@ -223,6 +252,8 @@ seal(const struct seal_opts *o, struct smimp_err *err)
 	p.thread_id = o->thread_id;
 	p.in_reply_to = o->in_reply_to;
 	p.armor = o->armor;
+	p.intros = intros;
+	p.nintros = o->nintros;
 	/* OUT appears whole or not at all. */
 	if (message_seal(&p, in, of.fd, NULL, 0, err) != 0 ||
 	    outfile_commit(&of, err) != 0)

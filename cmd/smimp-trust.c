@@ -15,7 +15,9 @@
 
 #include "fileio.h"
 #include "identity.h"
+#include "introduction.h"
 #include "lookup.h"
+#include "outfile.h"
 #include "remote.h"
 #include "trust.h"
 #include "util.h"
@@ -35,6 +37,9 @@ struct trust_opts {
 	struct clientconf conf;
 	int replace;
 	int json;		/* refresh: a JSON object per address */
+	const char *to;		/* introduce: to whom */
+	const char *expires;	/* introduce: a duration */
+	const char *output;	/* introduce: -o */
 };
 
 static void
@@ -56,6 +61,9 @@ usage(FILE *f)
 	    "       smimp-trust refresh [ADDRESS ...] [--json] "
 	    "[--resolve DOMAIN=HOST:PORT]\n"
 	    "                   [--cacert FILE] [--allow-http DOMAIN]\n"
+	    "       smimp-trust introduce ADDRESS --to ADDRESS [-i IDENTITY] "
+	    "[--expires DURATION]\n"
+	    "                   [-o FILE] [--passphrase-file FILE]\n"
 	    "TIER is trusted, known or blocked\n");
 }
 
@@ -63,7 +71,7 @@ static int
 parse_args(int argc, char **argv, struct trust_opts *o)
 {
 	enum { OPT_TIER = 256, OPT_FROM, OPT_REPLACE, OPT_PASSFILE,
-		OPT_JSON, OPT_VERSION };
+		OPT_JSON, OPT_TO, OPT_EXPIRES, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "tier", required_argument, NULL, OPT_TIER },
 		{ "from-message", required_argument, NULL, OPT_FROM },
@@ -71,6 +79,9 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 		{ "identity", required_argument, NULL, 'i' },
 		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "to", required_argument, NULL, OPT_TO },
+		{ "expires", required_argument, NULL, OPT_EXPIRES },
+		{ "output", required_argument, NULL, 'o' },
 		REMOTE_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -79,13 +90,13 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 	static const struct { const char *name; int min, max; } subs[] = {
 		{ "add", 0, 1 }, { "list", 0, 0 }, { "show", 1, 1 },
 		{ "set", 2, 2 }, { "remove", 1, 1 }, { "verify", 2, 2 },
-		{ "fetch", 1, 1 },
+		{ "fetch", 1, 1 }, { "introduce", 1, 1 },
 	};
 	size_t i;
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	while ((c = getopt_long(argc, argv, "i:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:o:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_TIER: o->tier = optarg; break;
 		case OPT_FROM: o->from_message = optarg; break;
@@ -93,6 +104,9 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 		case 'i': o->identity = optarg; break;
 		case OPT_PASSFILE: o->passphrase_file = optarg; break;
 		case OPT_JSON: o->json = 1; break;
+		case OPT_TO: o->to = optarg; break;
+		case OPT_EXPIRES: o->expires = optarg; break;
+		case 'o': o->output = optarg; break;
 		case 'h': usage(stdout); exit(cmd_exit(SMIMP_EXIT_OK));
 		case OPT_VERSION: exit(print_version());
 		default:
@@ -105,6 +119,11 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 	if (optind == argc)
 		return usage_error("a subcommand is needed");
 	o->sub = argv[optind++];
+	if ((o->to || o->expires || o->output) &&
+	    strcmp(o->sub, "introduce") != 0)
+		return usage_error("--to, --expires and -o go with introduce");
+	if (strcmp(o->sub, "introduce") == 0 && o->to == NULL)
+		return usage_error("introduce needs --to ADDRESS");
 	if (strcmp(o->sub, "refresh") == 0) {
 		o->list = argv + optind;
 		o->nlist = argc - optind;
@@ -407,6 +426,77 @@ cmd_refresh(const struct trust_opts *o)
 	return rc;
 }
 
+/* An address argument, normalized, or a usage error said. */
+static int
+address_arg(const char *s, char out[ADDRESS_MAX + 1])
+{
+	struct smimp_err aerr;
+
+	if (address_normalize(s, out, &aerr) == 0)
+		return 0;
+	usage_error("%s", aerr.msg);
+	return -1;
+}
+
+/*
+ * introduce: the identity's signed statement that ADDRESS may write to
+ * --to until the expiry, to standard output or -o FILE.  Not a
+ * secret: whoever holds it may only show it.
+ */
+static int
+cmd_introduce(const struct trust_opts *o, struct smimp_err *err)
+{
+	struct passphrase_source src = { o->passphrase_file, isatty(0) };
+	char who[ADDRESS_MAX + 1], to[ADDRESS_MAX + 1];
+	struct introduction in;
+	struct identity id;
+	struct outfile of;
+	struct signer me;
+	int64_t secs = INTRO_DEFAULT_SECS, now = time_now();
+	int ret = -1;
+
+	if (address_arg(o->args[0], who) != 0 || address_arg(o->to, to) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s", "");
+	if (o->expires != NULL && (duration_parse(o->expires, INTRO_MAX_SECS,
+	    &secs) != 0 || secs == 0)) {
+		usage_error("invalid expiry '%s': seconds, or a number with "
+		    "s, m, h or d, up to %d days", o->expires,
+		    INTRO_MAX_SECS / 86400);
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s", "");
+	}
+	memset(&id, 0, sizeof(id));
+	if (outfile_open(&of, o->output, err) != 0)
+		return -1;
+	if (identity_load(&id, o->identity, &src, IDENTITY_LOG_IF_PRESENT,
+	    err) != 0)
+		goto out;
+	/* A statement its readers would refuse: better said now. */
+	if (id.has_log && id.log.revoked) {
+		smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "%s is revoked: it "
+		    "introduces nobody", id.sk.address);
+		goto out;
+	}
+	signer_secret(&me, id.sk.address, id.sk.identity_secret);
+	if (introduction_make(&in, who, to, now + secs, now, &me, err) != 0) {
+		/* Oneself, to oneself: said as the usage errors they are. */
+		if (err->code == SMIMP_EXIT_USAGE) {
+			usage_error("%s", err->msg);
+			err->msg[0] = '\0';	/* said */
+		}
+		goto out;
+	}
+	if (fd_write_all(of.fd, in.text, in.len) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write the "
+		    "introduction");
+		goto out;
+	}
+	ret = outfile_commit(&of, err);
+out:
+	outfile_close(&of);
+	identity_release(&id);
+	return ret;
+}
+
 static int
 run(const struct trust_opts *o, struct smimp_err *err)
 {
@@ -429,6 +519,8 @@ run(const struct trust_opts *o, struct smimp_err *err)
 	}
 	if (strcmp(o->sub, "remove") == 0)
 		return trust_remove(home, o->args[0], err);
+	if (strcmp(o->sub, "introduce") == 0)
+		return cmd_introduce(o, err);
 	if (fingerprint_parse(o->args[1], fp) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "invalid "
 		    "fingerprint '%.80s': expected 32 base32 characters",

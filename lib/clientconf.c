@@ -89,40 +89,14 @@ config_line(struct clientconf *c, const char *path, size_t lineno,
 	return 0;
 }
 
-/*
- * A duration: a canonical number of seconds, or of minutes, hours or
- * days with the suffix m, h or d (s for seconds is allowed), at most
- * CLIENTCONF_REFRESH_MAX seconds.
- */
-static int
-duration_parse(const char *s, int64_t *secs)
-{
-	static const struct { char suffix; uint64_t unit; } units[] = {
-		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
-	};
-	size_t len = strlen(s), i;
-	uint64_t n, unit = 1;
-
-	for (i = 0; len > 1 && i < sizeof(units) / sizeof(units[0]); i++) {
-		if (s[len - 1] == units[i].suffix) {
-			unit = units[i].unit;
-			len--;
-			break;
-		}
-	}
-	if (parse_u64(s, len, &n) != 0 || n > CLIENTCONF_REFRESH_MAX / unit)
-		return -1;
-	*secs = (int64_t)(n * unit);
-	return 0;
-}
-
 /* The refresh interval, from whichever source set it, in seconds. */
 static int
 refresh_finish(struct clientconf *c, const char *cfg, struct smimp_err *err)
 {
 	c->refresh_secs = CLIENTCONF_REFRESH_DEFAULT;
 	if (c->refresh_interval == NULL ||
-	    duration_parse(c->refresh_interval, &c->refresh_secs) == 0)
+	    duration_parse(c->refresh_interval, CLIENTCONF_REFRESH_MAX,
+	    &c->refresh_secs) == 0)
 		return 0;
 	return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s: invalid refresh "
 	    "interval '%.40s': seconds, or a number with s, m, h or d, up to "

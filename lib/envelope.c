@@ -189,6 +189,66 @@ add_recipients(struct sbuf *sb, const struct seal_params *p, int cc)
 	return 0;
 }
 
+/* Is address one of p's recipients, to or cc? */
+static int
+is_recipient(const struct seal_params *p, const char *address)
+{
+	size_t i;
+
+	for (i = 0; i < p->nrcpts; i++)
+		if (strcmp(p->rcpts[i].address, address) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * The introductions a sealer may carry: each of the sender, to one of
+ * the recipients, at most one for each, in force at when, and all of
+ * them, encoded and joined by commas, within INTRO_LIST_MAX bytes, so
+ * that smimp-send can always copy them into its header.
+ */
+static int
+intros_check(const struct seal_params *p, int64_t when,
+    struct smimp_err *err)
+{
+	const char *from = p->sender_log->address;
+	size_t i, j, total = 0;
+
+	for (i = 0; i < p->nintros; i++) {
+		const struct introduction *in = &p->intros[i];
+
+		if (!is_recipient(p, in->to))
+			return smimp_err_set(err, SMIMP_EXIT_USAGE, "the "
+			    "introduction by %s is to %s, not a recipient",
+			    in->introducer, in->to);
+		if (introduction_check(in, from, in->to, when, err) != 0)
+			return -1;
+		for (j = 0; j < i; j++)
+			if (strcmp(p->intros[j].to, in->to) == 0)
+				return smimp_err_set(err, SMIMP_EXIT_USAGE,
+				    "two introductions to %s: one is enough",
+				    in->to);
+		total += introduction_encoded_len(in) + 1;
+	}
+	if (total > INTRO_LIST_MAX + 1)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "introductions "
+		    "of more than %d bytes, encoded", INTRO_LIST_MAX);
+	return 0;
+}
+
+static int
+add_intros(struct sbuf *sb, const struct seal_params *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nintros; i++)
+		if (sbuf_add(sb, "introduction: ", 14) != 0 ||
+		    introduction_encode(&p->intros[i], sb) != 0 ||
+		    sbuf_add(sb, "\n", 1) != 0)
+			return -1;
+	return 0;
+}
+
 int
 env_header_build(struct sbuf *sb, const struct seal_params *p,
     char *message_id, size_t message_id_cap, struct smimp_err *err)
@@ -219,6 +279,8 @@ env_header_build(struct sbuf *sb, const struct seal_params *p,
 		return smimp_err_set(err, SMIMP_EXIT_USAGE,
 		    "between 1 and %d recipients are needed",
 		    MSG_MAX_RECIPIENTS);
+	if (intros_check(p, p->date != 0 ? p->date : time_now(), err) != 0)
+		return -1;
 	new_message_id(mid, sizeof(mid), log->address);
 	fingerprint_format(log->fingerprint, fp);
 	time_format(p->date != 0 ? p->date : time_now(), when);
@@ -236,7 +298,8 @@ env_header_build(struct sbuf *sb, const struct seal_params *p,
 	    p->content_type != NULL ? p->content_type :
 	    default_content_type(p->type)) ||
 	    sbuf_add_b64(sb, log->raw, log->raw_len) ||
-	    sbuf_add(sb, "\n\n", 2))
+	    sbuf_add(sb, "\n", 1) || add_intros(sb, p) ||
+	    sbuf_add(sb, "\n", 1))
 		return smimp_err_set(err, SMIMP_EXIT_FAIL,
 		    "envelope header too large");
 	if (message_id != NULL)
@@ -249,6 +312,7 @@ msg_meta_release(struct msg_meta *meta)
 {
 	idlog_release(&meta->sender);
 	free(meta->rcpts);
+	free(meta->intros);
 	free(meta->header_text);
 	memset(meta, 0, sizeof(*meta));
 }
@@ -314,6 +378,34 @@ parse_recipient(const struct kv_line *kv, struct msg_meta *meta, int cc)
 		return -1;
 	r->cc = cc;
 	meta->nrcpts++;
+	return 0;
+}
+
+/*
+ * One introduction line: a well-formed statement, encoded once, the
+ * encoded statements with their commas (as smimp-send copies them into
+ * a header) within INTRO_LIST_MAX bytes.  Its signature is the
+ * reader's to check, under a key of its own trust store.
+ */
+static int
+parse_intro(const struct kv_line *kv, struct msg_meta *meta,
+    struct smimp_err *err)
+{
+	struct introduction *in;
+	size_t i, total = kv->value_len;
+
+	for (i = 0; i < meta->nintros; i++)
+		total += introduction_encoded_len(&meta->intros[i]) + 1;
+	if (total > INTRO_LIST_MAX)
+		return -1;
+	in = realloc(meta->intros, (meta->nintros + 1) * sizeof(*in));
+	if (in == NULL)
+		return -1;
+	meta->intros = in;
+	if (introduction_decode(&in[meta->nintros], kv->value, kv->value_len,
+	    err) != 0)
+		return -1;
+	meta->nintros++;
 	return 0;
 }
 
@@ -392,8 +484,12 @@ parse_fields(const char *h, size_t len, struct msg_meta *meta,
 	if (!NEXT() || !kv_is(&kv, "sender-log"))
 		return malformed(err, "missing sender-log");
 	*log_kv = kv;
-	if (pos != len)
-		return malformed(err, "unexpected field after sender-log");
+	while (NEXT())
+		if (!kv_is(&kv, "introduction") ||
+		    parse_intro(&kv, meta, err) != 0)
+			return malformed(err, kv_is(&kv, "introduction") ?
+			    "bad introduction" :
+			    "unexpected field after sender-log");
 #undef NEXT
 	return 0;
 }

@@ -43,16 +43,32 @@ follow_sender(struct trust_store *ts, const struct msg_meta *meta,
 }
 
 /*
- * The tier a fetched message is filed by, its sender into from: a
+ * Who introduced the unknown sender of a verified message to id, as
+ * the trust store says (trust_introducer), into f->introducer.
+ */
+static void
+introduced_by(const struct identity *id, const struct trust_store *ts,
+    const struct msg_meta *meta, struct fetched *f)
+{
+	const char *by = trust_introducer(ts, meta->intros, meta->nintros,
+	    meta->from, id->sk.address, time_now());
+
+	if (by != NULL)
+		(void)snprintf(f->introducer, sizeof(f->introducer), "%s", by);
+}
+
+/*
+ * The tier a fetched message is filed by, its sender into f: a
  * verified sender's tier, unknown for one whose key changed or whose
  * identity was revoked (as its log or the pinned one says), or for a
  * message that does not verify, trusted for a bounce notice from our
- * own server.  fd holds the message, read from its start.
+ * own server; for an unknown sender, who introduced it.  fd holds the
+ * message, read from its start.
  */
 static enum trust_tier
 fetched_tier(const struct identity *id, struct trust_store *ts,
     const struct fetch_hooks *hooks, const unsigned char *server_key, int fd,
-    const unsigned char *data, size_t len, char *from, size_t fromcap)
+    const unsigned char *data, size_t len, struct fetched *f)
 {
 	enum trust_tier tier = TIER_UNKNOWN;
 	struct msg_meta meta;
@@ -61,35 +77,37 @@ fetched_tier(const struct identity *id, struct trust_store *ts,
 
 	if (message_open(&id->sk, id->has_log ? &id->log : NULL,
 	    fd, -1, ts, &meta, &oerr) == 0) {
-		(void)snprintf(from, fromcap, "%s", meta.from);
+		(void)snprintf(f->from, sizeof(f->from), "%s", meta.from);
 		/* Key changed, or revoked: not the inbox. */
 		if (follow_sender(ts, &meta, hooks) != 0 ||
 		    trust_sender_tier(ts, meta.from, &meta.sender, meta.own,
 		    &tier, &oerr) != 0 || trust_sender_state(ts, meta.from,
 		    &meta.sender, meta.date, note, sizeof(note), &oerr) != 0)
 			tier = TIER_UNKNOWN;
+		else if (tier == TIER_UNKNOWN)
+			introduced_by(id, ts, &meta, f);
 		msg_meta_release(&meta);
 	} else if (bounce_verify(data, len, server_key)) {
 		/* Our own server telling us a message could not be relayed. */
-		(void)snprintf(from, fromcap, "server:%s",
+		(void)snprintf(f->from, sizeof(f->from), "server:%s",
 		    address_domain(id->sk.address));
 		tier = TIER_TRUSTED;
 	} else {
-		(void)snprintf(from, fromcap, "?");
+		(void)snprintf(f->from, sizeof(f->from), "?");
 	}
 	return tier;
 }
 
 /*
  * Write data durably into the Maildir, decide its folder by the
- * verified sender's tier, then file it there (or drop it).
+ * verified sender's tier (or its introduction), then file it there (or
+ * drop it).
  */
 static int
 file_message(const struct identity *id, struct trust_store *ts,
     const struct fetch_hooks *hooks, const unsigned char *server_key,
-    const char *dir,
-    const unsigned char *data, size_t len, const char **folder, char *from,
-    size_t fromcap, struct smimp_err *err)
+    const char *dir, const unsigned char *data, size_t len,
+    struct fetched *f, struct smimp_err *err)
 {
 	char name[MAILDIR_NAME_SIZE], tmp[PATH_MAX];
 	enum trust_tier tier;
@@ -99,19 +117,19 @@ file_message(const struct identity *id, struct trust_store *ts,
 	fd = maildir_spool(dir, name, data, len, tmp, sizeof(tmp), err);
 	if (fd < 0)
 		return -1;
-	tier = fetched_tier(id, ts, hooks, server_key, fd, data, len, from,
-	    fromcap);
+	tier = fetched_tier(id, ts, hooks, server_key, fd, data, len, f);
 	close(fd);
 	if (tier == TIER_BLOCKED) {
-		*folder = "dropped";
+		f->folder = "dropped";
 		(void)unlink(tmp);
 		return 0;
 	}
-	if (tier == TIER_TRUSTED || tier == TIER_KNOWN) {
-		*folder = "inbox";
+	if (tier == TIER_TRUSTED || tier == TIER_KNOWN ||
+	    f->introducer[0] != '\0') {
+		f->folder = "inbox";
 		return maildir_file(dir, MAILDIR_INBOX, name, tmp, err);
 	}
-	*folder = "Other";
+	f->folder = "Other";
 	return maildir_file(dir, MAILDIR_OTHER, name, tmp, err);
 }
 
@@ -345,13 +363,16 @@ static int
 fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
     struct smimp_err *err)
 {
-	const char *folder = "";
 	long long mid = entry_id(item);
 	const char *msgid = json_string_value(json_object_get(item,
 	    "message_id"));
 	struct remote_reply msg;
-	char path[64], from[ADDRESS_MAX + 1], name[MAILDIR_NAME_SIZE];
+	struct fetched f;
+	char path[64], name[MAILDIR_NAME_SIZE];
 	int ret;
+
+	memset(&f, 0, sizeof(f));
+	f.folder = "";
 
 	(void)snprintf(path, sizeof(path), "/v1/mailbox/%lld", mid);
 	if (remote_request(fc->r, "GET", fc->domain, fc->base, path, NULL, 0,
@@ -364,15 +385,14 @@ fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
 	}
 	maildir_name((unsigned char *)msg.body.buf, msg.body.len, name);
 	if (maildir_has(fc->dir, name) || pending_has(fc, name)) {
-		folder = "again";	/* filed before: only acknowledge */
-		(void)snprintf(from, sizeof(from), "?");
+		f.folder = "again";	/* filed before: only acknowledge */
+		(void)snprintf(f.from, sizeof(f.from), "?");
 		ret = 0;
 	} else {
 		ret = file_message(fc->id, fc->ts, fc->hooks, fc->have_key ?
 		    fc->server_key : NULL, fc->dir,
-		    (unsigned char *)msg.body.buf, msg.body.len, &folder, from,
-		    sizeof(from), err);
-		if (ret == 0 && strcmp(folder, "dropped") != 0)
+		    (unsigned char *)msg.body.buf, msg.body.len, &f, err);
+		if (ret == 0 && strcmp(f.folder, "dropped") != 0)
 			ret = pending_add(fc, name, err);
 	}
 	remote_reply_release(&msg);
@@ -383,17 +403,23 @@ fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
 	if (fc->nacks == ACK_BATCH && acknowledge(fc, err) != 0)
 		return -1;
 	fc->st->fetched++;
-	if (strcmp(folder, "inbox") == 0)
+	if (strcmp(f.folder, "inbox") == 0)
 		fc->st->inbox++;
-	else if (strcmp(folder, "Other") == 0)
+	else if (strcmp(f.folder, "Other") == 0)
 		fc->st->other++;
-	else if (strcmp(folder, "again") == 0)
+	else if (strcmp(f.folder, "again") == 0)
 		fc->st->again++;
 	else
 		fc->st->dropped++;
+	if (f.introducer[0] != '\0') {
+		fc->st->introduced++;
+		if (fc->hooks->introduced != NULL)
+			fc->hooks->introduced(msgid != NULL ? msgid : "",
+			    f.from, f.introducer, fc->hooks->arg);
+	}
 	if (fc->hooks->progress != NULL)
-		fc->hooks->progress(msgid != NULL ? msgid : "", from, folder,
-		    done, total, fc->hooks->arg);
+		fc->hooks->progress(msgid != NULL ? msgid : "", f.from,
+		    f.folder, done, total, fc->hooks->arg);
 	return 0;
 }
 

@@ -15,6 +15,14 @@
 struct fetch_stats {
 	size_t fetched, inbox, other, dropped;
 	size_t again;	/* filed by an earlier, interrupted fetch */
+	size_t introduced;	/* of the inbox, unknown senders introduced */
+};
+
+/* Where one fetched message went, and what filed it there. */
+struct fetched {
+	const char *folder;	/* inbox, Other, dropped, again */
+	char from[ADDRESS_MAX + 1];	/* the verified sender, or "?" */
+	char introducer[ADDRESS_MAX + 1];	/* or empty */
 };
 
 /* What fetch_mailbox tells its caller as it goes; any may be NULL. */
@@ -28,14 +36,21 @@ struct fetch_hooks {
 	 */
 	void (*followed)(const struct idlog *log, size_t was,
 	    const struct idlog_changes *c, void *arg);
+	/*
+	 * When a message from an unknown sender went to the inbox because
+	 * introducer, trusted or known, introduced the sender to us.
+	 */
+	void (*introduced)(const char *message_id, const char *from,
+	    const char *introducer, void *arg);
 	void *arg;
 };
 
 /*
  * Fetch the mailbox of id into the Maildir dir: each message is written
  * to tmp/, fsynced, renamed into new/ (the inbox for trusted and known
- * senders, dir/.Other for unknown ones and messages that do not verify;
- * blocked senders are dropped), the directory fsynced, and only then
+ * senders and for unknown ones that a trusted or known contact
+ * introduced, dir/.Other for other unknown ones and messages that do not
+ * verify; blocked senders are dropped), the directory fsynced, and only then
  * acknowledged on the server.  A verified message that carries a newer
  * log of its sender's pinned identity moves the pin on, in ts and in
  * its home; one that carries a log the pin may not follow is filed in

@@ -155,6 +155,7 @@ introduction_read_file(struct introduction *in, const char *path,
     struct smimp_err *err)
 {
 	unsigned char *buf = NULL;
+	char why[SMIMP_ERR_MSG];
 	size_t len;
 	int r;
 
@@ -162,6 +163,10 @@ introduction_read_file(struct introduction *in, const char *path,
 		return -1;
 	r = introduction_parse(in, buf, len, err);
 	free(buf);
+	if (r != 0) {
+		(void)snprintf(why, sizeof(why), "%s", err->msg);
+		smimp_err_set(err, err->code, "'%s': %s", path, why);
+	}
 	return r;
 }
 
@@ -217,6 +222,12 @@ introduction_encode(const struct introduction *in, struct sbuf *sb)
 	sodium_bin2base64(out, sizeof(out), (const unsigned char *)in->text,
 	    in->len, B64URL);
 	return sbuf_add(sb, out, strlen(out));
+}
+
+size_t
+introduction_encoded_len(const struct introduction *in)
+{
+	return (in->len * 4 + 2) / 3;
 }
 
 int

@@ -33,6 +33,8 @@
 #define INTRO_ENCODED_MAX	((INTRO_MAX * 4 + 2) / 3)
 /* The statements of one message, encoded and joined by commas. */
 #define INTRO_LIST_MAX		8192
+/* The most such a list holds: no statement is under 191 bytes. */
+#define INTRO_LIST_ENTRIES	32
 #define INTRO_DEFAULT_SECS	(7 * 24 * 3600)		/* smimp-trust */
 /*
  * No statement lives longer: its maker refuses a later expiry, and a
@@ -83,6 +85,8 @@ int introduction_check(const struct introduction *in, const char *sender,
 
 /* Append the unpadded base64url of the statement to sb. */
 int introduction_encode(const struct introduction *in, struct sbuf *sb);
+/* How many characters that is. */
+size_t introduction_encoded_len(const struct introduction *in);
 /* Decode one encoded statement (canonical base64url) and parse it. */
 int introduction_decode(struct introduction *in, const char *s, size_t len,
     struct smimp_err *err);

@@ -16,6 +16,7 @@
 #include "address.h"
 #include "err.h"
 #include "idlog.h"
+#include "introduction.h"
 #include "keys.h"
 
 #define MSG_MAX_RECIPIENTS	256		/* to and cc together */
@@ -45,6 +46,12 @@ struct seal_params {
 	const char *in_reply_to;	/* or NULL */
 	int armor;
 	int64_t date;			/* 0: now */
+	/*
+	 * Introductions of the sender to some of the recipients, at most
+	 * one each, carried in the envelope (doc/PROTOCOL.md, 4.2).
+	 */
+	const struct introduction *intros;
+	size_t nintros;
 };
 
 /*
@@ -80,6 +87,14 @@ struct msg_meta {
 	char *header_text;		/* the verified header block, printable */
 	size_t header_len;
 	int own;			/* signed by the reader's own identity */
+	/* The introductions it carries: well formed, not yet verified. */
+	struct introduction *intros;
+	size_t nintros;
+	/*
+	 * Who introduced the sender to the reader, once the reader's trust
+	 * store says so (trust_introducer); empty when nobody did.
+	 */
+	char introducer[ADDRESS_MAX + 1];
 };
 
 /*

@@ -68,8 +68,10 @@ meta_text(const struct msg_meta *meta, const char *tier,
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot build JSON");
 		return NULL;
 	}
-	if (meta->in_reply_to[0] != '\0' && json_object_set_new(obj,
-	    "in_reply_to", json_string(meta->in_reply_to)) != 0) {
+	if ((meta->in_reply_to[0] != '\0' && json_object_set_new(obj,
+	    "in_reply_to", json_string(meta->in_reply_to)) != 0) ||
+	    (meta->introducer[0] != '\0' && json_object_set_new(obj,
+	    "introducer", json_string(meta->introducer)) != 0)) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot build JSON");
 		goto out;
 	}

@@ -33,6 +33,35 @@ submission_release(struct submission *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/*
+ * The header value that carries the envelope's introductions to the
+ * servers, which cannot read the envelope: each statement in unpadded
+ * base64url, joined by commas (doc/PROTOCOL.md, "Introductions"); empty
+ * when there are none.  The envelope holds them to INTRO_LIST_MAX.
+ */
+static int
+send_introductions(const struct msg_meta *meta, char *out, size_t cap,
+    struct smimp_err *err)
+{
+	struct sbuf sb;
+	size_t i;
+	int r = 0;
+
+	sbuf_init(&sb, cap - 1);
+	for (i = 0; i < meta->nintros && r == 0; i++)
+		r = (i > 0 && sbuf_add(&sb, ",", 1) != 0) ||
+		    introduction_encode(&meta->intros[i], &sb) != 0;
+	if (r == 0 && sb.len < cap) {
+		memcpy(out, sb.buf != NULL ? sb.buf : "", sb.len);
+		out[sb.len] = '\0';
+	} else {
+		r = smimp_err_set(err, SMIMP_EXIT_FAIL, "introductions of "
+		    "more than %d bytes", INTRO_LIST_MAX);
+	}
+	sbuf_release(&sb);
+	return r;
+}
+
 int
 send_prepare(const struct identity *id, int fd, struct submission *s,
     struct smimp_err *err)
@@ -73,6 +102,9 @@ send_prepare(const struct identity *id, int fd, struct submission *s,
 	}
 	(void)snprintf(s->message_id, sizeof(s->message_id), "%s",
 	    meta.message_id);
+	if (send_introductions(&meta, s->introductions,
+	    sizeof(s->introductions), err) != 0)
+		goto meta;
 	ret = 0;
 meta:
 	msg_meta_release(&meta);
@@ -101,22 +133,31 @@ send_submit(struct remote *r, const struct identity *id,
     const struct submission *s, struct smimp_err *err)
 {
 	struct remote_reply rep;
-	char base[512], sorted[8192], stamp[STAMP_STRLEN], when[TIME_STRLEN];
-	char to_h[8300], mid_h[300], stamp_h[STAMP_STRLEN + 16], date_h[64];
-	const char *extra[5] = { to_h, mid_h, stamp_h, date_h, NULL };
+	char base[512], sorted[8192], stamp[STAMP_STRLEN] = "";
+	char when[TIME_STRLEN], to_h[8300], mid_h[300], stamp_h[STAMP_STRLEN + 16], date_h[64];
+	char intro_h[INTRO_LIST_MAX + 32];
+	const char *extra[6] = { to_h, mid_h, NULL };
 	unsigned char hash[32];
 	struct signer me;
-
+	size_t n = 2;
 	/*
 	 * The delivery stamp: what other domains check before accepting.
 	 * Messages that stay in the sender's domain need none.
 	 */
-	if (!other_domains(s->to, address_domain(id->sk.address)))
-		extra[2] = NULL;
+	int stamped = other_domains(s->to, address_domain(id->sk.address));
+
+	if (stamped) {
+		extra[n++] = stamp_h;
+		extra[n++] = date_h;
+	}
+	/* The introductions, for the recipients' servers to check. */
+	if (s->introductions[0] != '\0')
+		extra[n++] = intro_h;
+	extra[n] = NULL;
 	signer_secret(&me, id->sk.address, id->sk.identity_secret);
 	time_format(time_now(), when);
 	reqsig_body_hash(hash, s->data, s->len);
-	if (extra[2] != NULL && (stamp_recipients(s->to, sorted,
+	if (stamped && (stamp_recipients(s->to, sorted,
 	    sizeof(sorted)) != 0 || stamp_sign(stamp, id->sk.address, sorted,
 	    s->message_id, hash, when, id->sk.identity_secret,
 	    err) != 0))
@@ -125,6 +166,8 @@ send_submit(struct remote *r, const struct identity *id,
 	(void)snprintf(to_h, sizeof(to_h), "Smimp-To: %s", s->to);
 	(void)snprintf(mid_h, sizeof(mid_h), "Smimp-Message-Id: %s",
 	    s->message_id);
+	(void)snprintf(intro_h, sizeof(intro_h), "Smimp-Introduction: %s",
+	    s->introductions);
 	(void)snprintf(stamp_h, sizeof(stamp_h), "Smimp-Stamp: %s", stamp);
 	(void)snprintf(date_h, sizeof(date_h), "Smimp-Stamp-Date: %s", when);
 	if (home_base(r, id, base, sizeof(base), err) != 0 ||

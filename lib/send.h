@@ -18,6 +18,8 @@ struct submission {
 	size_t len;
 	char message_id[256];
 	char to[8192];		/* "a@x.org, b@y.net" */
+	/* The envelope's introductions, as Smimp-Introduction carries them. */
+	char introductions[INTRO_LIST_MAX + 1];
 };
 
 /* Read the sealed message in fd (sealed by id) and its recipients. */

@@ -532,6 +532,29 @@ trust_may_release(enum trust_tier tier, const char *sender,
 	return 0;
 }
 
+const char *
+trust_introducer(const struct trust_store *ts, const struct introduction *in,
+    size_t n, const char *sender, const char *reader, int64_t now)
+{
+	const struct trust_entry *e;
+	struct smimp_err ignore;
+	enum trust_tier tier;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (introduction_check(&in[i], sender, reader, now,
+		    &ignore) != 0)
+			continue;
+		/* As for a sender: a tier speaks for a pinned identity. */
+		tier = trust_tier_for(ts, in[i].introducer, &e);
+		if ((tier == TIER_TRUSTED || tier == TIER_KNOWN) && e != NULL &&
+		    e->has_log && !e->log.revoked &&
+		    introduction_verify(&in[i], e->log.identity_key))
+			return in[i].introducer;
+	}
+	return NULL;
+}
+
 int
 trust_recipient(const struct trust_store *ts, const char *address,
     const struct idlog **log, struct smimp_err *err)

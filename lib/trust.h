@@ -17,6 +17,7 @@
 #include "address.h"
 #include "err.h"
 #include "idlog.h"
+#include "introduction.h"
 
 #define TRUST_MAX_BYTES		(16 * 1024 * 1024)
 #define TRUST_MAX_ENTRIES	65536
@@ -127,6 +128,17 @@ int trust_check_due(const struct trust_store *ts, const char *address,
  */
 int trust_may_release(enum trust_tier tier, const char *sender,
     int accept_unknown, struct smimp_err *err);
+/*
+ * Who, of the introducers of in[0..n) (a message's introductions),
+ * introduced sender to reader at now: the first whose statement is for
+ * them (introduction_check) and verifies under the current identity key
+ * of the introducer's pinned, unrevoked log, and whom the store holds
+ * trusted or known.  Their address (in in), or NULL.  Only for a
+ * sender the store does not know: a tier decides for the others.
+ */
+const char *trust_introducer(const struct trust_store *ts,
+    const struct introduction *in, size_t n, const char *sender,
+    const char *reader, int64_t now);
 /*
  * The pinned log to encrypt to for a normalized address.  Fails with
  * SMIMP_EXIT_UNTRUSTED when none is pinned (the caller may look the

@@ -259,6 +259,28 @@ parse_u64(const char *s, size_t len, uint64_t *out)
 }
 
 int
+duration_parse(const char *s, int64_t max, int64_t *secs)
+{
+	static const struct { char suffix; uint64_t unit; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
+	};
+	size_t len = strlen(s), i;
+	uint64_t n, unit = 1;
+
+	for (i = 0; len > 1 && i < sizeof(units) / sizeof(units[0]); i++) {
+		if (s[len - 1] == units[i].suffix) {
+			unit = units[i].unit;
+			len--;
+			break;
+		}
+	}
+	if (max < 0 || parse_u64(s, len, &n) != 0 || n > (uint64_t)max / unit)
+		return -1;
+	*secs = (int64_t)(n * unit);
+	return 0;
+}
+
+int
 message_id_valid(const char *s)
 {
 	size_t n = strlen(s);

@@ -74,6 +74,12 @@ int printable_ascii(const char *s, size_t len, size_t max);
 int list_has(const char *list, const char *item);
 /* Parse a canonical unsigned decimal (no sign, no leading zero). */
 int parse_u64(const char *s, size_t len, uint64_t *out);
+/*
+ * A duration: a canonical number of seconds, or of minutes, hours or
+ * days with the suffix m, h or d (s for seconds is allowed), at most
+ * max seconds.
+ */
+int duration_parse(const char *s, int64_t max, int64_t *secs);
 
 /*
  * The UTF-8 sequence that starts s[0..len): its length (1 to 4) with
