@@ -76,7 +76,9 @@ $(B)/bin/smimpd: $(SERVER_OBJ) $(B)/libsmimp.a
 $(B)/libsmimpd.a: $(SERVER_LIB_OBJ)
 	$(AR) rcs $@ $^
 
-$(B)/t/store: $(B)/t/unit/store.o $(B)/libsmimpd.a $(B)/libsmimp.a
+# Unit tools of the server's modules.
+$(B)/t/store $(B)/t/introserver: $(B)/t/%: $(B)/t/unit/%.o $(B)/libsmimpd.a \
+		$(B)/libsmimp.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(B)/libsmimpd.a $(B)/libsmimp.a $(LDLIBS) \
 		$(SERVER_LDLIBS)

@@ -123,6 +123,20 @@ alice_and_bob_domains() {
 	trust_as "$ALICEHOME" bob.pub trusted
 }
 
+# three_domains: alice_and_bob_domains, and carol@example.com (carol.key,
+# carol.pub) an account of a third domain's server (data in com/, free
+# port $COM: start com example.com "$COM"), in the resolve map of
+# common.conf and of the clients; carol's home $CAROLHOME.
+three_domains() {
+	alice_and_bob_domains
+	mkid carol carol@example.com
+	COM=$(free_port)
+	export SMIMP_RESOLVE="$SMIMP_RESOLVE,example.com=127.0.0.1:$COM"
+	sed -i "s|^resolve .*|resolve $SMIMP_RESOLVE|" common.conf
+	smimpd --data com --domain example.com adduser carol@example.com carol.pub
+	export CAROLHOME="$BATS_TEST_TMPDIR/carolhome"
+}
+
 # stop_servers NAME...: stop the servers start started, for teardown.
 stop_servers() {
 	local n

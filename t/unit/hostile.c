@@ -15,6 +15,8 @@
  *				bytes HEX (NAME=: empty)
  *		  cc*N		N more cc lines after the to line, for
  *				cN@RCPT-DOMAIN with RCPT's fingerprint
+ *		  +NAME=HEX	one more line, "NAME: " and the bytes HEX,
+ *				at the end of the header
  *		The header has every field, subject and in-reply-to
  *		included, so that each can be edited.
  *
@@ -104,6 +106,23 @@ edit_value(struct sbuf *h, const char *name, size_t name_len,
 	sbuf_release(h);
 	*h = out;
 	return 0;
+}
+
+/* The line "name: " and the bytes hex, last in the header h. */
+static int
+append_line(struct sbuf *h, const char *name, size_t name_len,
+    const char *hex)
+{
+	unsigned char val[MSG_MAX_HEADER];
+	size_t len;
+
+	/* h is the header alone: it ends with its empty line. */
+	if (sodium_hex2bin(val, sizeof(val), hex, strlen(hex), NULL, &len,
+	    NULL) != 0 || h->len < 2)
+		return -1;
+	h->len--;
+	return sbuf_add(h, name, name_len) || sbuf_add(h, ": ", 2) ||
+	    sbuf_add(h, val, len) || sbuf_add(h, "\n\n", 2) ? -1 : 0;
 }
 
 /* n more cc lines after the first to line. */
@@ -200,6 +219,9 @@ seal(char **argv, int argc)
 
 		if (strncmp(argv[i], "cc*", 3) == 0)
 			bad = add_cc(&h, &to, strtoul(argv[i] + 3, NULL, 10));
+		else if (argv[i][0] == '+')
+			bad = eq == NULL || append_line(&h, argv[i] + 1,
+			    (size_t)(eq - argv[i] - 1), eq + 1);
 		else
 			bad = eq == NULL || edit_value(&h, argv[i],
 			    (size_t)(eq - argv[i]), eq + 1);
@@ -238,6 +260,7 @@ main(int argc, char **argv)
 	if (argc >= 5 && strcmp(argv[1], "seal") == 0)
 		return seal(argv + 2, argc - 2);
 	fprintf(stderr, "usage: hostile pub ADDRESS HEX OUT\n"
-	    "       hostile seal KEY PUB RCPT [NAME=HEX | cc*N]...\n");
+	    "       hostile seal KEY PUB RCPT [NAME=HEX | cc*N | +NAME=HEX]..."
+	    "\n");
 	return 2;
 }
