@@ -82,7 +82,8 @@ introduction_make(struct introduction *in, const char *introduced,
 	    signer->sign(signer->key, (const unsigned char *)m.buf, m.len,
 	    in->sig) != 0 ||
 	    sbuf_add(&sb, SIGLINE, strlen(SIGLINE)) != 0 ||
-	    sbuf_add_b64(&sb, in->sig, 64) != 0 || sbuf_add(&sb, "\n", 1) != 0) {
+	    sbuf_add_b64(&sb, in->sig, 64) != 0 ||
+	    sbuf_add(&sb, "\n", 1) != 0) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot sign the "
 		    "introduction");
 		goto out;

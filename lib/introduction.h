@@ -35,7 +35,7 @@
 #define INTRO_LIST_MAX		8192
 /* The most such a list holds: no statement is under 191 bytes. */
 #define INTRO_LIST_ENTRIES	32
-#define INTRO_DEFAULT_SECS	(7 * 24 * 3600)		/* smimp-trust */
+#define INTRO_DEFAULT_SECS	(7 * 24 * 3600)	/* smimp-trust's */
 /*
  * No statement lives longer: its maker refuses a later expiry, and a
  * reader or server one that ends more than this (and a clock skew of

@@ -134,8 +134,8 @@ send_submit(struct remote *r, const struct identity *id,
 {
 	struct remote_reply rep;
 	char base[512], sorted[8192], stamp[STAMP_STRLEN] = "";
-	char when[TIME_STRLEN], to_h[8300], mid_h[300], stamp_h[STAMP_STRLEN + 16], date_h[64];
-	char intro_h[INTRO_LIST_MAX + 32];
+	char when[TIME_STRLEN], to_h[8300], mid_h[300], date_h[64];
+	char stamp_h[STAMP_STRLEN + 16], intro_h[INTRO_LIST_MAX + 32];
 	const char *extra[6] = { to_h, mid_h, NULL };
 	unsigned char hash[32];
 	struct signer me;
