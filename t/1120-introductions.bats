@@ -92,6 +92,20 @@ to: bob@example.net" ]
 	[ "${lines[2]}" = "introduced: carol@example.com" ] && [ "${lines[3]}" = "to: bob@example.net" ]
 }
 
+@test "introduce signs with the default identity, and with a passphrase-protected key" {
+	offline
+	(umask 077; echo 'secret words' >pass; echo 'wrong words' >bad)
+	smimp-keygen -u dave@example.org --passphrase-file pass >/dev/null 2>&1
+	run -0 --separate-stderr smimp-trust introduce carol@example.com --to bob@example.net --passphrase-file pass -o intro
+	[ "$(sed -n 2p intro)" = "introducer: dave@example.org" ]
+	run -0 "$IT" verify "$SMIMP_HOME/identity.pub" intro
+	run -1 --separate-stderr smimp-trust introduce carol@example.com --to bob@example.net --passphrase-file bad -o out
+	[ "$stderr" = "smimp-trust: '$SMIMP_HOME/identity.key': wrong passphrase" ]
+	SMIMP_PASSPHRASE_FILE=pass run -0 smimp-trust introduce carol@example.com --to bob@example.net
+	[ "${lines[1]}" = "introducer: dave@example.org" ]
+	[ ! -e out ]
+}
+
 @test "introduce refuses oneself, an introduction to oneself, bad addresses and expiries, and writes nothing" {
 	offline
 	run -2 --separate-stderr smimp-trust introduce alice@example.org --to bob@example.net -i alice.key -o out
@@ -331,6 +345,17 @@ to: bob@example.net" ]
 	run -0 --separate-stderr as_bob smimp-fetch -i bob.key -d mail -q
 	[ -z "$stderr" ]
 	[ "$(ls mail/new | wc -l)" -eq 3 ]
+	# A header of 8 KiB of statements, as many as an envelope holds,
+	# goes through submission and relay.
+	enc=$("$IT" encode intro | tr -d '\n')
+	hex=$(printf '%s' "$enc" | od -An -tx1 | tr -d ' \n')
+	args=()
+	for i in $(seq $((8193 / (${#enc} + 1)))); do args+=("+introduction=$hex"); done
+	echo "full" | "$SMIMP_BUILD/t/hostile" seal carol.key carol.pub bob.pub "${args[@]}" >full.age
+	m7=$(smimp-send -i carol.key full.age)
+	wait_for com.log "relayed $m7 to example.net"
+	run -0 --separate-stderr as_bob smimp-fetch -i bob.key -d mail
+	[ "${stderr_lines[0]}" = "smimp-fetch: $m7: from carol@example.com, introduced by alice@example.org: to the inbox" ]
 }
 
 @test "the server's check: the introducer's key from the store or its own domain; forged, expired, misaddressed and revoked count for nothing" {
