@@ -224,6 +224,8 @@ settings_save(const char *home, const struct publish_settings *s,
 		    path);
 		goto out;
 	}
+	if (mkdir_p(home, 0700, err) != 0)
+		goto out;
 	ret = file_write_atomic(path, a.sb.buf, a.sb.len, 0600, 1, err);
 out:
 	sbuf_release(&a.sb);

@@ -5,8 +5,9 @@
  * under the key the sending domain publishes; here each message is
  * checked: its sender is of that domain, which serves the sender's
  * identity log; the sender's delivery stamp verifies under it and is
- * recent; every recipient is stamped, ours, and a user; the body is an
- * age file.  Those that pass are stored in one transaction.
+ * recent; every recipient is stamped and ours; the body is an age
+ * file; then each recipient's consent (consent.h) says who takes it.
+ * Those that pass are stored in one transaction.
  */
 #include <stdio.h>
 #include <stdlib.h>

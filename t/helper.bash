@@ -123,6 +123,19 @@ alice_and_bob_domains() {
 	trust_as "$ALICEHOME" bob.pub trusted
 }
 
+# three_domains: two_domains, and carol@example.com with a free port
+# $COM for her domain's server (start com example.com "$COM"), in the
+# clients' resolve map and in common.conf, and her home $CAROLHOME.
+three_domains() {
+	two_domains
+	mkid carol carol@example.com
+	COM=$(free_port)
+	export SMIMP_RESOLVE="$SMIMP_RESOLVE,example.com=127.0.0.1:$COM"
+	printf 'resolve %s\ncacert %s\nretry-base 1\nretry-max 2\n' \
+		"$SMIMP_RESOLVE" "$SMIMP_CACERT" >common.conf
+	export CAROLHOME="$BATS_TEST_TMPDIR/carolhome"
+}
+
 # stop_servers NAME...: stop the servers start started, for teardown.
 stop_servers() {
 	local n
