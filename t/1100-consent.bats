@@ -563,3 +563,19 @@ enumeration() {
 	start net example.net "$NET"
 	want 201 deliver carol c1
 }
+
+@test "the largest policy is taken and looked up entry by entry; a larger body is refused unread" {
+	up
+	seq 50000 | sed 's/.*/block:u&@x.example/' >names
+	echo allow:carol@example.com >>names
+	sed -i '50000d' names
+	"$SMIMP_BUILD/t/policytool" make bob.key "$(date -u +%Y-%m-%dT%H:%M:%SZ)" closed 0 @names >big
+	run -0 policy_req bob POST big
+	[ "${output//$'\n'/}" = "$(printf '{"address":"bob@example.net","date":"%s","unknown":"closed","allowance":0,"blocked":49999,"allowed":1} 200' "$(sed -n 's/^date: //p' big)")" ]
+	[ "$(sqlite3 net/smimpd.db "SELECT count(*) FROM policy_entries WHERE address = 'bob@example.net'")" = 50000 ]
+	want 201 deliver carol c1
+	want 404 deliver erin r1
+	head -c $((4 * 1024 * 1024 + 1)) /dev/zero >huge
+	run -0 policy_req bob POST huge
+	[ "${output//$'\n'/}" = '{"error":"body too large"} 413' ]
+}
