@@ -2,7 +2,10 @@
  * smimp-seal - plaintext in, sealed message out: a signed envelope
  * encrypted to every recipient with age.  Streams any size in constant
  * memory.  The sender's identity log travels inside, so a recipient can
- * check the signature before trusting the sender.
+ * check the signature before trusting the sender.  A recipient looked
+ * up and pinned on first use becomes known, so that their replies get
+ * through; a consent policy published before is published again with
+ * them in it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +22,7 @@
 #include "lookup.h"
 #include "message.h"
 #include "outfile.h"
+#include "publish.h"
 #include "trust.h"
 #include "cmd.h"
 #include "banned.h"
@@ -161,10 +165,13 @@ say_lookup(const struct recipient_lookup *l, const struct msg_recipient *r)
 		warnx_("%s", l->warning);
 }
 
-/* Resolve every recipient, reporting each failure before giving up. */
+/*
+ * Resolve every recipient, reporting each failure before giving up;
+ * *pinned gets how many were pinned on first use.
+ */
 static int
 resolve_all(const struct seal_opts *o, struct msg_recipient *rcpts,
-    struct smimp_err *err)
+    size_t *pinned, struct smimp_err *err)
 {
 	struct recipient_lookup l;
 	struct trust_store ts;
@@ -183,6 +190,7 @@ resolve_all(const struct seal_opts *o, struct msg_recipient *rcpts,
 		    o->rcpt_file[i], &rcpts[i], &l, &one);
 		/* Said also when it failed: a revocation was followed. */
 		say_lookup(&l, &rcpts[i]);
+		*pinned += l.pinned_now ? 1 : 0;
 		recipient_lookup_release(&l);
 		if (ret != 0) {
 			if (failed++ > 0)
@@ -213,6 +221,35 @@ read_intros(const struct seal_opts *o, struct introduction *intros,
 	return 0;
 }
 
+/*
+ * New recipients are known now: a policy published before is
+ * published again, or a warning says why not (the message is sealed
+ * either way).
+ */
+static void
+republish(const struct identity *id, const struct passphrase_source *src)
+{
+	struct clientconf conf;
+	struct smimp_err err;
+	char home[PATH_MAX], warning[SMIMP_ERR_MSG * 2];
+
+	memset(&conf, 0, sizeof(conf));
+	smimp_err_clear(&err);
+	if (smimp_home(home, sizeof(home), &err) != 0 ||
+	    publish_settings_any(home, &err) <= 0 ||
+	    clientconf_load(&conf, &err) != 0) {
+		if (err.msg[0] != '\0')
+			warnx_("warning: the policy is not published again: "
+			    "%s", err.msg);
+		return;
+	}
+	if (publish_again(&conf.remote, home, id, src, warning,
+	    sizeof(warning)) > 0)
+		warnx_("policy published again: new recipients are known");
+	if (warning[0] != '\0')
+		warnx_("warning: %s", warning);
+}
+
 static int
 seal(const struct seal_opts *o, struct smimp_err *err)
 {
@@ -223,13 +260,14 @@ seal(const struct seal_opts *o, struct smimp_err *err)
 	struct identity id;
 	struct outfile of;
 	int in = STDIN_FILENO, ret = -1;
+	size_t pinned = 0;
 
 	memset(&id, 0, sizeof(id));
 	/* A refused OUT is said first: before a pin, before a passphrase. */
 	if (outfile_open(&of, o->output, err) != 0)
 		return -1;
 	if (read_intros(o, intros, err) != 0 ||
-	    resolve_all(o, rcpts, err) != 0)
+	    resolve_all(o, rcpts, &pinned, err) != 0)
 		goto out;
 	if (o->input != NULL && strcmp(o->input, "-") != 0) {
 		in = open(o->input, O_RDONLY | O_CLOEXEC);
@@ -258,6 +296,8 @@ seal(const struct seal_opts *o, struct smimp_err *err)
 	if (message_seal(&p, in, of.fd, NULL, 0, err) != 0 ||
 	    outfile_commit(&of, err) != 0)
 		goto out;
+	if (pinned > 0)
+		republish(&id, &src);
 	ret = 0;
 out:
 	outfile_close(&of);

@@ -2,7 +2,9 @@
  * smimp-trust - the local trust store: pin identities (from a .pub file
  * or from a sealed message), list and show them, set the tier of an
  * address or a whole domain, check a fingerprint read aloud, follow
- * pinned identities through their rotations and revocations.
+ * pinned identities through their rotations and revocations; publish
+ * the consent policy made from it to the home server, and publish it
+ * again when a tier changes.
  */
 #include <fcntl.h>
 #include <getopt.h>
@@ -18,6 +20,7 @@
 #include "introduction.h"
 #include "lookup.h"
 #include "outfile.h"
+#include "publish.h"
 #include "remote.h"
 #include "trust.h"
 #include "util.h"
@@ -40,6 +43,9 @@ struct trust_opts {
 	const char *to;		/* introduce: to whom */
 	const char *expires;	/* introduce: a duration */
 	const char *output;	/* introduce: -o */
+	const char *unknown;	/* publish */
+	const char *allowance;
+	int show;
 };
 
 static void
@@ -64,6 +70,13 @@ usage(FILE *f)
 	    "       smimp-trust introduce ADDRESS --to ADDRESS [-i IDENTITY] "
 	    "[--expires DURATION]\n"
 	    "                   [-o FILE] [--passphrase-file FILE]\n"
+	    "       smimp-trust publish [-i IDENTITY] "
+	    "[--unknown open|pow[:BITS]|introduction|closed]\n"
+	    "                   [--allowance N] [--passphrase-file FILE] "
+	    "[--resolve DOMAIN=HOST:PORT]\n"
+	    "                   [--cacert FILE] [--allow-http DOMAIN]\n"
+	    "       smimp-trust publish --show [-i IDENTITY] "
+	    "[--passphrase-file FILE] [--resolve ...]\n"
 	    "TIER is trusted, known or blocked\n");
 }
 
@@ -71,7 +84,8 @@ static int
 parse_args(int argc, char **argv, struct trust_opts *o)
 {
 	enum { OPT_TIER = 256, OPT_FROM, OPT_REPLACE, OPT_PASSFILE,
-		OPT_JSON, OPT_TO, OPT_EXPIRES, OPT_VERSION };
+		OPT_JSON, OPT_TO, OPT_EXPIRES, OPT_UNKNOWN, OPT_ALLOWANCE, OPT_SHOW,
+		OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "tier", required_argument, NULL, OPT_TIER },
 		{ "from-message", required_argument, NULL, OPT_FROM },
@@ -82,6 +96,9 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 		{ "to", required_argument, NULL, OPT_TO },
 		{ "expires", required_argument, NULL, OPT_EXPIRES },
 		{ "output", required_argument, NULL, 'o' },
+		{ "unknown", required_argument, NULL, OPT_UNKNOWN },
+		{ "allowance", required_argument, NULL, OPT_ALLOWANCE },
+		{ "show", no_argument, NULL, OPT_SHOW },
 		REMOTE_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -90,7 +107,7 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 	static const struct { const char *name; int min, max; } subs[] = {
 		{ "add", 0, 1 }, { "list", 0, 0 }, { "show", 1, 1 },
 		{ "set", 2, 2 }, { "remove", 1, 1 }, { "verify", 2, 2 },
-		{ "fetch", 1, 1 }, { "introduce", 1, 1 },
+		{ "fetch", 1, 1 }, { "introduce", 1, 1 }, { "publish", 0, 0 },
 	};
 	size_t i;
 	int c;
@@ -107,6 +124,9 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 		case OPT_TO: o->to = optarg; break;
 		case OPT_EXPIRES: o->expires = optarg; break;
 		case 'o': o->output = optarg; break;
+		case OPT_UNKNOWN: o->unknown = optarg; break;
+		case OPT_ALLOWANCE: o->allowance = optarg; break;
+		case OPT_SHOW: o->show = 1; break;
 		case 'h': usage(stdout); exit(cmd_exit(SMIMP_EXIT_OK));
 		case OPT_VERSION: exit(print_version());
 		default:
@@ -134,6 +154,13 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 	}
 	if (o->json)
 		return usage_error("--json goes with refresh");
+	if ((o->unknown || o->allowance || o->show) &&
+	    strcmp(o->sub, "publish") != 0)
+		return usage_error("--unknown, --allowance and --show go with "
+		    "publish");
+	if (o->show && (o->unknown || o->allowance))
+		return usage_error("--show takes neither --unknown nor "
+		    "--allowance");
 	for (; optind < argc; optind++) {
 		if (o->nargs == 2)
 			return usage_error("unexpected argument '%s'",
@@ -154,8 +181,12 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 		    (o->tier || o->replace || o->from_message))
 			return usage_error("--tier, --replace and "
 			    "--from-message go with add or fetch");
-		/* Only fetch goes on the network. */
-		return strcmp(o->sub, "fetch") == 0 ?
+		/*
+		 * fetch and publish go on the network; the others only to
+		 * publish a policy again, and load the settings then.
+		 */
+		return strcmp(o->sub, "fetch") == 0 ||
+		    strcmp(o->sub, "publish") == 0 ?
 		    remote_options_finish(&o->conf) : 0;
 	}
 	return usage_error("unknown subcommand '%s'", o->sub);
@@ -497,6 +528,145 @@ out:
 	return ret;
 }
 
+/* --unknown and --allowance into s; SMIMP_EXIT_USAGE said already. */
+static int
+publish_args(const struct trust_opts *o, struct publish_settings *s,
+    struct smimp_err *err)
+{
+	uint64_t n;
+
+	if (o->unknown != NULL && policy_unknown_parse(o->unknown,
+	    &s->unknown, &s->bits) != 0) {
+		usage_error("invalid --unknown '%s': use open, pow, pow:BITS "
+		    "(1 to %d), introduction or closed", o->unknown,
+		    POLICY_POW_MAX_BITS);
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s", "");
+	}
+	if (o->allowance != NULL) {
+		if (parse_u64(o->allowance, strlen(o->allowance), &n) != 0 ||
+		    n > POLICY_ALLOWANCE_MAX) {
+			usage_error("invalid --allowance '%s': a number from 0 "
+			    "to %d", o->allowance, POLICY_ALLOWANCE_MAX);
+			return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s", "");
+		}
+		s->allowance = (uint32_t)n;
+	}
+	return 0;
+}
+
+static void
+say_name(const char *name, enum policy_class c, void *arg)
+{
+	(void)arg;
+	printf("%s: %s\n", c == POLICY_BLOCKED ? "block" : "allow", name);
+}
+
+/* publish --show: what the home server holds, verified. */
+static int
+show_policy(const char *home, const struct trust_opts *o,
+    const struct identity *id, struct smimp_err *err)
+{
+	char date[TIME_STRLEN], unknown[16];
+	struct trust_store ts;
+	struct policy p;
+	size_t unmatched;
+
+	if (trust_load(&ts, home, err) != 0)
+		return -1;
+	if (publish_fetch(&o->conf.remote, id, &p, err) != 0) {
+		trust_release(&ts);
+		return -1;
+	}
+	time_format(p.date, date);
+	policy_unknown_format(p.unknown, p.bits, unknown);
+	printf("address: %s\ndate: %s\nunknown: %s\nallowance: %u\n"
+	    "blocked: %zu\nallowed: %zu\n", p.address, date, unknown,
+	    (unsigned int)p.allowance, p.nblock, p.nallow);
+	publish_names(&p, &ts, say_name, NULL, &unmatched);
+	printf("unmatched: %zu\n", unmatched);
+	policy_release(&p);
+	trust_release(&ts);
+	return 0;
+}
+
+static int
+cmd_publish(const char *home, const struct trust_opts *o,
+    struct smimp_err *err)
+{
+	struct passphrase_source src = { o->passphrase_file, isatty(0) };
+	struct publish_settings s;
+	struct publish_result res;
+	struct identity id;
+	char unknown[16];
+	int ret = -1;
+
+	if (identity_load(&id, o->identity, &src, IDENTITY_LOG_NEED,
+	    err) != 0)
+		return -1;
+	if (o->show) {
+		ret = show_policy(home, o, &id, err);
+		goto out;
+	}
+	if (publish_settings_get(home, id.log.address, &s, err) < 0 ||
+	    publish_args(o, &s, err) != 0 ||
+	    publish_policy(&o->conf.remote, home, &id, &s, &res, err) != 0)
+		goto out;
+	policy_unknown_format(s.unknown, s.bits, unknown);
+	printf("%s: policy published (unknown: %s, allowance: %u, blocked: "
+	    "%zu, allowed: %zu)\n", s.address, unknown,
+	    (unsigned int)s.allowance, res.nblock, res.nallow);
+	ret = 0;
+out:
+	identity_release(&id);
+	return ret;
+}
+
+/*
+ * The trust store changed: a policy published from it before is
+ * published again, or a warning says why not.  Never a failure: the
+ * change itself is made.
+ */
+static void
+republish(const struct trust_opts *o, const char *home)
+{
+	struct passphrase_source src = { o->passphrase_file, isatty(0) };
+	struct clientconf conf = o->conf;
+	struct identity id, *idp = NULL;
+	struct smimp_err err;
+	char warning[SMIMP_ERR_MSG * 2];
+	int any;
+
+	smimp_err_clear(&err);
+	any = publish_settings_any(home, &err);
+	if (any == 0)
+		return;
+	if (any < 0 || clientconf_load(&conf, &err) != 0 ||
+	    (o->identity != NULL && identity_load(&id, o->identity, &src,
+	    IDENTITY_LOG_NEED, &err) != 0)) {
+		warnx_("warning: the policy is not published again: %s",
+		    err.msg);
+		return;
+	}
+	if (o->identity != NULL)
+		idp = &id;
+	if (publish_again(&conf.remote, home, idp, &src, warning,
+	    sizeof(warning)) > 0 && warning[0] == '\0')
+		warnx_("policy published again");
+	if (warning[0] != '\0')
+		warnx_("warning: %s", warning);
+	if (idp != NULL)
+		identity_release(idp);
+}
+
+/* After a change to the trust store that succeeded (ret 0): republish. */
+static int
+changed(const struct trust_opts *o, const char *home, int ret)
+{
+	if (ret == 0)
+		republish(o, home);
+	return ret;
+}
+
 static int
 run(const struct trust_opts *o, struct smimp_err *err)
 {
@@ -506,8 +676,10 @@ run(const struct trust_opts *o, struct smimp_err *err)
 
 	if (smimp_home(home, sizeof(home), err) != 0)
 		return -1;
+	if (strcmp(o->sub, "publish") == 0)
+		return cmd_publish(home, o, err);
 	if (strcmp(o->sub, "add") == 0 || strcmp(o->sub, "fetch") == 0)
-		return cmd_add(home, o, err);
+		return changed(o, home, cmd_add(home, o, err));
 	if (strcmp(o->sub, "list") == 0)
 		return cmd_list(home, err);
 	if (strcmp(o->sub, "show") == 0)
@@ -515,10 +687,11 @@ run(const struct trust_opts *o, struct smimp_err *err)
 	if (strcmp(o->sub, "set") == 0) {
 		if (tier_arg(o->args[1], &tier) != 0)
 			return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s", "");
-		return trust_set_tier(home, o->args[0], tier, err);
+		return changed(o, home, trust_set_tier(home, o->args[0], tier,
+		    err));
 	}
 	if (strcmp(o->sub, "remove") == 0)
-		return trust_remove(home, o->args[0], err);
+		return changed(o, home, trust_remove(home, o->args[0], err));
 	if (strcmp(o->sub, "introduce") == 0)
 		return cmd_introduce(o, err);
 	if (fingerprint_parse(o->args[1], fp) != 0)

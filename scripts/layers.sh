@@ -13,12 +13,11 @@ lib=${1:-lib}
 
 layers='
 base      banned err exitcode util fileio outfile address signer proc vis
-formats   armor age bech32 hkdf keys idlog stamp reqsig bounce batch maildir introduction
 trust     trust
 messages  envelope message msgjson
 identity  identity
 network   clientconf remote
-mail      send fetch lookup notice revoke
+mail      send fetch lookup notice revoke publish
 '
 # Why this order: the formats know no store; the trust store keeps
 # pinned identity logs and knows nothing of messages; opening a message

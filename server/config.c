@@ -47,6 +47,8 @@ config_defaults(struct smimpd_config *cfg)
 	cfg->connections = 4096;
 	cfg->per_address = 64;
 	cfg->rate_failures = 120;
+	cfg->unknown_per_domain = 100;
+	cfg->unknown_ignore = 3600;
 }
 
 /* A count from 1 to max. */
@@ -156,6 +158,11 @@ config_set(struct smimpd_config *cfg, const char *name, const char *value,
 		return count(&cfg->per_address, name, value, 1000000, err);
 	if (strcmp(name, "rate-failures") == 0)
 		return count(&cfg->rate_failures, name, value, 1000000, err);
+	if (strcmp(name, "unknown-per-domain") == 0)
+		return count(&cfg->unknown_per_domain, name, value, 1000000,
+		    err);
+	if (strcmp(name, "unknown-ignore") == 0)
+		return seconds(&cfg->unknown_ignore, name, value, err);
 	if (strcmp(name, "user") == 0)
 		return copy(cfg->user, sizeof(cfg->user), name, value, err);
 	if (strcmp(name, "give-up") == 0)

@@ -54,6 +54,13 @@ struct smimpd_config {
 	/* Rate limits, per minute (0: none). */
 	unsigned int rate_sender;
 	unsigned int rate_domain;
+	/*
+	 * Consent: unknown senders of one other domain, to every local
+	 * user together, an hour; a domain that sends as many again past
+	 * that is ignored for unknown_ignore seconds.
+	 */
+	unsigned int unknown_per_domain;
+	unsigned int unknown_ignore;
 };
 
 void config_defaults(struct smimpd_config *cfg);

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "consent.h"
 #include "http.h"
 #include "idlog.h"
 #include "server.h"
@@ -72,11 +73,20 @@ user_address(struct exchange *x, char addr[ADDRESS_MAX + 1])
 	return 0;
 }
 
-/* GET {base}/v1/users/ADDRESS/log: the identity log, to anyone. */
+/*
+ * GET {base}/v1/users/ADDRESS/log: the identity log, with what the
+ * address requires of the requester before it takes a message
+ * (Smimp-Requires).  A requester the address blocks is answered as for
+ * an address without an account, after the same work.  Who asks is
+ * x->signer when the request was signed (a user's address, or a
+ * server's domain); an unsigned request is answered as for an unknown
+ * requester.
+ */
 void
 directory_user(struct exchange *x)
 {
-	char addr[ADDRESS_MAX + 1];
+	char addr[ADDRESS_MAX + 1], req[CONSENT_REQUIRES_MAX];
+	const char *requester = x->signer[0] != '\0' ? x->signer : NULL;
 	unsigned char *log = NULL;
 	struct smimp_err err;
 	size_t len;
@@ -84,13 +94,25 @@ directory_user(struct exchange *x)
 
 	if (user_address(x, addr) != 0)
 		return;
+	switch (consent_requirement(x->srv, addr, requester, req, &err)) {
+	case CONSENT_ERROR:
+		reply_unavailable(x, err.msg);
+		return;
+	case CONSENT_ACCEPT:
+		break;
+	default:
+		reply_error(x, 404, "unknown user");
+		return;
+	}
 	r = store_user_get(x->srv->store, addr, &log, &len, &err);
 	if (r == STORE_ERROR)
 		reply_unavailable(x, err.msg);
 	else if (r != STORE_OK)
 		reply_error(x, 404, "unknown user");
-	else
+	else {
 		reply_bytes(x, 200, "text/plain; charset=utf-8", log, len);
+		reply_header(x, "Smimp-Requires", req);
+	}
 	free(log);
 }
 

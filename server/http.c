@@ -119,6 +119,13 @@ reply_fd(struct exchange *x, unsigned int status, const char *type, int fd,
 }
 
 void
+reply_header(struct exchange *x, const char *name, const char *value)
+{
+	if (x->resp != NULL)
+		(void)MHD_add_response_header(x->resp, name, value);
+}
+
+void
 reply_retry(struct exchange *x, unsigned int status, unsigned int secs,
     const char *msg)
 {
@@ -126,8 +133,7 @@ reply_retry(struct exchange *x, unsigned int status, unsigned int secs,
 
 	reply_error(x, status, msg);
 	(void)snprintf(v, sizeof(v), "%u", secs);
-	if (x->resp != NULL)
-		(void)MHD_add_response_header(x->resp, "Retry-After", v);
+	reply_header(x, "Retry-After", v);
 }
 
 void
@@ -144,6 +150,25 @@ method_matches(const char *want, const char *got)
 {
 	return strcmp(want, got) == 0 ||
 	    (strcmp(want, "GET") == 0 && strcmp(got, "HEAD") == 0);
+}
+
+/*
+ * Does p[0..n) match a path with a '*' segment?  Then rest gets what
+ * the '*' stood for.
+ */
+static int
+segment_matches(const char *path, const char *p, size_t n, char *rest)
+{
+	const char *star = strchr(path, '*');
+	size_t pre = (size_t)(star - path), post = strlen(star + 1);
+
+	if (n <= pre + post || strncmp(p, path, pre) != 0 ||
+	    strncmp(p + n - post, star + 1, post) != 0 ||
+	    memchr(p + pre, '/', n - pre - post) != NULL)
+		return 0;
+	memcpy(rest, p + pre, n - pre - post);
+	rest[n - pre - post] = '\0';
+	return 1;
 }
 
 /*
@@ -170,6 +195,14 @@ find_route(struct exchange *x)
 				continue;
 			p += blen;
 			n -= blen;
+		}
+		if (strchr(rt->path, '*') != NULL) {
+			if (!segment_matches(rt->path, p, n, x->rest))
+				continue;
+			path_known = 1;
+			if (method_matches(rt->method, x->method))
+				return rt;
+			continue;
 		}
 		if (rt->flags & ROUTE_PREFIX) {
 			if (n <= strlen(rt->path) ||
@@ -229,7 +262,8 @@ static uint64_t
 body_cap(const struct exchange *x)
 {
 	return x->route->body == BODY_FILE ? x->srv->cfg.max_message :
-	    x->route->body == BODY_SMALL ? SMALL_BODY_MAX : 0;
+	    x->route->body == BODY_SMALL ? SMALL_BODY_MAX :
+	    x->route->body == BODY_LARGE ? LARGE_BODY_MAX : 0;
 }
 
 /*
@@ -278,8 +312,8 @@ body_open(struct exchange *x)
 	struct smimp_err err;
 
 	(void)crypto_generichash_init(&x->hash, NULL, 0, 32);
-	if (x->route->body == BODY_SMALL) {
-		sbuf_init(&x->small, SMALL_BODY_MAX);
+	if (x->route->body == BODY_SMALL || x->route->body == BODY_LARGE) {
+		sbuf_init(&x->small, (size_t)body_cap(x));
 		x->in_memory = 1;
 		return 0;
 	}

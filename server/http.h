@@ -49,9 +49,11 @@ enum body_kind {
 	BODY_NONE,	/* a request with a body is refused unread */
 	BODY_SMALL,	/* in memory, up to SMALL_BODY_MAX */
 	BODY_FILE,	/* spooled to disk, up to max-message */
+	BODY_LARGE,	/* in memory, up to LARGE_BODY_MAX: a policy */
 };
 
 #define SMALL_BODY_MAX	(256 * 1024)
+#define LARGE_BODY_MAX	(4 * 1024 * 1024)
 /*
  * A message body declared this small stays in memory (x->small) and goes
  * to the store as bytes, which it keeps inside its database: no file, no
@@ -61,6 +63,10 @@ enum body_kind {
 #define TARGET_MAX	2048	/* a longer request target gets 414 */
 
 /* Route flags. */
+/*
+ * A path with one '*' matches any one segment there (no '/'), which
+ * becomes x->rest: "/v1/users/ * /policy" (without the blanks).
+ */
 #define ROUTE_PREFIX	0x01	/* path is a prefix; the rest is x->rest */
 #define ROUTE_ROOT	0x02	/* path is absolute, not under the base */
 #define ROUTE_NONCE_LATER 0x04	/* the handler claims the nonce itself */
@@ -143,6 +149,8 @@ void reply_bytes(struct exchange *x, unsigned int status, const char *type,
 /* Streams len bytes of fd, which the reply closes. */
 void reply_fd(struct exchange *x, unsigned int status, const char *type,
     int fd, uint64_t len);
+/* One more header on the reply a handler set. */
+void reply_header(struct exchange *x, const char *name, const char *value);
 /* 429 (or status) with Retry-After. */
 void reply_retry(struct exchange *x, unsigned int status, unsigned int secs,
     const char *msg);

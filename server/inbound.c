@@ -5,8 +5,9 @@
  * under the key the sending domain publishes; here each message is
  * checked: its sender is of that domain, which serves the sender's
  * identity log; the sender's delivery stamp verifies under it and is
- * recent; every recipient is stamped, ours, and a user; the body is an
- * age file.  Those that pass are stored in one transaction.
+ * recent; every recipient is stamped and ours; the body is an age
+ * file; then each recipient's consent (consent.h) says who takes it.
+ * Those that pass are stored in one transaction.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 
 #include "age.h"
 #include "batch.h"
+#include "consent.h"
 #include "fileio.h"
 #include "http.h"
 #include "idlog.h"
@@ -42,6 +44,7 @@ struct item {
 	size_t n;
 	unsigned int status;	/* 0 while it passes */
 	const char *why;
+	unsigned int retry;	/* 429: seconds until it may come again */
 };
 
 static unsigned int
@@ -52,15 +55,55 @@ fail(struct item *it, unsigned int status, const char *why)
 	return status;
 }
 
-/* Smimp-To: stamped, ours, users.  0 or the status. */
+/*
+ * Each recipient's consent (consent.h), keeping in it->rcpts those that
+ * take the message.  One that refuses is left out silently, as one
+ * without an account is, unless every one did (404); one that asks to
+ * wait makes the whole item wait (429), nothing of it stored.  0 or
+ * the status.
+ */
+static unsigned int
+check_consent(struct exchange *x, struct item *it)
+{
+	struct consent_ask ask;
+	struct smimp_err err;
+	unsigned int wait;
+	size_t i, kept = 0;
+
+	for (i = 0; i < it->n; i++) {
+		memset(&ask, 0, sizeof(ask));
+		ask.sender = it->sender;
+		ask.recipient = it->rcpts[i];
+		switch (consent_check(x->srv, &ask, time_now(), &wait, &err)) {
+		case CONSENT_ACCEPT:
+			if (kept != i)
+				memcpy(it->rcpts[kept], it->rcpts[i],
+				    sizeof(it->rcpts[0]));
+			kept++;
+			break;
+		case CONSENT_LATER:
+			it->retry = wait > it->retry ? wait : it->retry;
+			break;
+		case CONSENT_ERROR:
+			log_warnx("%s", err.msg);
+			return fail(it, 503, "store unavailable");
+		default:
+			break;
+		}
+	}
+	if (it->retry > 0)
+		return fail(it, 429, "try again later");
+	it->n = kept;
+	return kept > 0 ? 0 : fail(it, 404, "unknown recipient");
+}
+
+/* Smimp-To: stamped and ours, then each one's consent.  0 or the status. */
 static unsigned int
 check_recipients(struct exchange *x, struct item *it, const char *sorted)
 {
 	char list[8192], *p, *comma;
 	struct smimp_err err;
-	unsigned char *log;
-	size_t len, n;
-	int r;
+	size_t n;
 
 	memcpy(list, it->d.to, strlen(it->d.to) + 1);
 	for (p = list, n = 1; *p != '\0'; p++)
@@ -81,18 +124,9 @@ check_recipients(struct exchange *x, struct item *it, const char *sorted)
 		    strcmp(address_domain(it->rcpts[it->n]),
 		    x->srv->cfg.domain) != 0)
 			return fail(it, 400, "recipient not stamped or not ours");
-		r = store_user_get(x->srv->store, it->rcpts[it->n], &log, &len,
-		    &err);
-		if (r == STORE_ERROR) {
-			log_warnx("%s", err.msg);
-			return fail(it, 503, "store unavailable");
-		}
-		if (r != STORE_OK)
-			return fail(it, 404, "unknown recipient");
-		free(log);
 		it->n++;
 	}
-	return 0;
+	return check_consent(x, it);
 }
 
 /*
@@ -248,6 +282,8 @@ inbound_deliver(struct exchange *x)
 		reply_error(x, 503, "store unavailable");
 	else if (it->status == 0)
 		reply_json(x, 201, json_pack("{s:s}", "message_id", it->d.mid));
+	else if (it->status == 429)
+		reply_retry(x, 429, it->retry, it->why);
 	else
 		reply_error(x, it->status, it->why);
 	free(it->rcpts);

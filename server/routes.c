@@ -14,6 +14,10 @@ const struct route routes[] = {
 	    directory_discovery },
 	{ "GET", "/version", 0, AUTH_NONE, BODY_NONE, directory_version },
 	{ "GET", "/v1/meta", 0, AUTH_NONE, BODY_NONE, directory_meta },
+	/* Before the prefix routes of /v1/users/, which would take them. */
+	{ "GET", "/v1/users/*/policy", 0, AUTH_USER, BODY_NONE, policy_get },
+	{ "POST", "/v1/users/*/policy", ROUTE_PER_SENDER, AUTH_USER,
+	    BODY_LARGE, policy_post },
 	{ "GET", "/v1/users/", ROUTE_PREFIX, AUTH_NONE, BODY_NONE,
 	    directory_user },
 	{ "POST", "/v1/users/", ROUTE_PREFIX | ROUTE_PER_SENDER, AUTH_OWNER,

@@ -117,5 +117,7 @@ void mailbox_delete(struct exchange *x);
 void mailbox_ack(struct exchange *x);
 void inbound_deliver(struct exchange *x);
 void inbound_deliver_batch(struct exchange *x);
+void policy_post(struct exchange *x);
+void policy_get(struct exchange *x);
 
 #endif

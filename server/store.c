@@ -246,6 +246,43 @@ store_outbound_count(struct store *st, uint64_t *n, struct smimp_err *err)
 	return st->ops->outbound_count(st, n, err);
 }
 
+int
+store_policy_put(struct store *st, const struct policy *p,
+    const unsigned char *text, size_t len, int64_t now,
+    struct smimp_err *err)
+{
+	return st->ops->policy_put(st, p, text, len, now, err);
+}
+
+int
+store_policy_get(struct store *st, const char *address, unsigned char **text,
+    size_t *len, struct smimp_err *err)
+{
+	return st->ops->policy_get(st, address, text, len, err);
+}
+
+int
+store_policy_head(struct store *st, const char *address,
+    struct store_policy_head *h, struct smimp_err *err)
+{
+	return st->ops->policy_head(st, address, h, err);
+}
+
+int
+store_policy_match(struct store *st, const char *address,
+    const unsigned char (*entries)[POLICY_ENTRY_SIZE], size_t n,
+    int *listed, struct smimp_err *err)
+{
+	return st->ops->policy_match(st, address, entries, n, listed, err);
+}
+
+int
+store_consent_count(struct store *st, const struct store_consent_count *c,
+    int64_t now, unsigned int *retry_after, struct smimp_err *err)
+{
+	return st->ops->consent_count(st, c, now, retry_after, err);
+}
+
 void
 outbound_release(struct outbound *ob)
 {

@@ -39,6 +39,7 @@
 
 #include "address.h"
 #include "err.h"
+#include "policy.h"
 
 enum store_status {
 	STORE_ERROR = -1,	/* no answer: err says why */
@@ -138,6 +139,38 @@ struct outbound {
 };
 void outbound_release(struct outbound *ob);
 
+/*
+ * What deciding on a delivery needs of a recipient's consent policy,
+ * read without its lists (the lists are looked up entry by entry).
+ */
+struct store_policy_head {
+	int has_policy;			/* else: no policy published */
+	int64_t date;
+	enum policy_unknown unknown;
+	unsigned int bits;
+	uint32_t allowance;
+	unsigned char salt[POLICY_SALT_SIZE];
+};
+
+/* Where an entry stands in a user's policy (store_policy_match). */
+enum store_listed {
+	STORE_UNLISTED = 0,
+	STORE_LISTED_BLOCK,
+	STORE_LISTED_ALLOW
+};
+
+/*
+ * One unknown sender's delivery to count against the recipient's daily
+ * allowance and the sending domain's hourly cap.
+ */
+struct store_consent_count {
+	const char *recipient;
+	int64_t allowance;		/* a day; -1: no limit */
+	const char *domain;		/* the sender's; NULL: no cap */
+	unsigned int domain_cap;	/* an hour */
+	unsigned int ignore_secs;	/* a domain far past its cap */
+};
+
 struct store;
 
 struct store_ops {
@@ -204,6 +237,20 @@ struct store_ops {
 	    struct smimp_err *);
 	int (*outbound_count)(struct store *, uint64_t *n,
 	    struct smimp_err *);
+
+	int (*policy_put)(struct store *, const struct policy *p,
+	    const unsigned char *text, size_t len, int64_t now,
+	    struct smimp_err *);
+	int (*policy_get)(struct store *, const char *address,
+	    unsigned char **text, size_t *len, struct smimp_err *);
+	int (*policy_head)(struct store *, const char *address,
+	    struct store_policy_head *h, struct smimp_err *);
+	int (*policy_match)(struct store *, const char *address,
+	    const unsigned char (*entries)[POLICY_ENTRY_SIZE], size_t n,
+	    int *listed, struct smimp_err *);
+	int (*consent_count)(struct store *,
+	    const struct store_consent_count *c, int64_t now,
+	    unsigned int *retry_after, struct smimp_err *);
 };
 
 /*
@@ -239,9 +286,9 @@ int store_user_log_update(struct store *st, const char *address,
     const unsigned char *old, size_t old_len, const unsigned char *log,
     size_t len, struct smimp_err *err);
 /*
- * Remove the account and, in the same transaction, its mailbox and
- * what is remembered about it: a later owner of the address never
- * reads old mail.  STORE_OK or STORE_NOT_FOUND.
+ * Remove the account and, in the same transaction, its mailbox, its
+ * consent policy and what is remembered about it: a later owner of the
+ * address never reads old mail.  STORE_OK or STORE_NOT_FOUND.
  */
 int store_user_del(struct store *st, const char *address, int64_t now,
     struct smimp_err *err);
@@ -369,6 +416,50 @@ int store_outbound_bounce(struct store *st, const char *owner, int64_t id,
 /* How many entries are queued (for tests and the admin). */
 int store_outbound_count(struct store *st, uint64_t *n,
     struct smimp_err *err);
+
+/* ---- consent policies (doc/PROTOCOL.md, "Consent policies") ---- */
+
+/*
+ * Store the policy p of a user (its statement text, checked by the
+ * caller) in place of any earlier one, its entries indexed for
+ * store_policy_match, in one transaction: STORE_OK (also when the very
+ * same statement is stored already), STORE_NOT_FOUND (no such user),
+ * STORE_EXISTS (a policy of a later date, or another of the same date,
+ * is stored: nothing changes).
+ */
+int store_policy_put(struct store *st, const struct policy *p,
+    const unsigned char *text, size_t len, int64_t now,
+    struct smimp_err *err);
+/* The statement stored for address, malloc'd: STORE_OK or NOT_FOUND. */
+int store_policy_get(struct store *st, const char *address,
+    unsigned char **text, size_t *len, struct smimp_err *err);
+/*
+ * What the policy of address says beyond its lists: STORE_OK
+ * (h->has_policy 0 when the user has published none), or
+ * STORE_NOT_FOUND when there is no such user.
+ */
+int store_policy_head(struct store *st, const char *address,
+    struct store_policy_head *h, struct smimp_err *err);
+/*
+ * Where each of n entries stands in the policy of address: listed[i]
+ * gets an enum store_listed (STORE_UNLISTED when address has no policy
+ * or no account).  One lookup per entry, whatever the policy's size.
+ */
+int store_policy_match(struct store *st, const char *address,
+    const unsigned char (*entries)[POLICY_ENTRY_SIZE], size_t n,
+    int *listed, struct smimp_err *err);
+/*
+ * Count one unknown sender's delivery (struct store_consent_count), in
+ * the store so that every node counts together: STORE_OK, or
+ * STORE_QUOTA with *retry_after the seconds until it would be taken
+ * (the recipient's allowance is used up for the day, the sending domain
+ * is past its cap for the hour, or ignored).  A domain that sends as
+ * many again past its cap within the hour is ignored for ignore_secs.
+ * What a refusal counts stays counted.
+ */
+int store_consent_count(struct store *st,
+    const struct store_consent_count *c, int64_t now,
+    unsigned int *retry_after, struct smimp_err *err);
 
 /* Back ends. */
 extern const struct store_ops store_sqlite_ops;

@@ -560,6 +560,10 @@ sweep(struct sqlite_store *s, int64_t now)
 	if (idem > 0)
 		(void)sql_exec(s->db, &err, "DELETE FROM tombstones WHERE "
 		    "acked < ?", "i", now - idem);
+	(void)sql_exec(s->db, &err, "DELETE FROM consent_allowance WHERE "
+	    "day < ?", "i", now / DAY_S);
+	(void)sql_exec(s->db, &err, "DELETE FROM consent_domains WHERE "
+	    "hour < ? AND ignored_until <= ?", "ii", now / 3600, now);
 }
 
 /* Run a batch (oldest first) in one transaction; the caller commits. */
@@ -1158,7 +1162,13 @@ user_del_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 	    sql_exec(s->db, err, "DELETE FROM tombstones WHERE recipient = ?",
 	    "t", a->address) != 0 ||
 	    sql_exec(s->db, err, "DELETE FROM correspondents WHERE local = ?",
-	    "t", a->address) != 0)
+	    "t", a->address) != 0 ||
+	    sql_exec(s->db, err, "DELETE FROM policies WHERE address = ?", "t",
+	    a->address) != 0 ||
+	    sql_exec(s->db, err, "DELETE FROM policy_entries WHERE "
+	    "address = ?", "t", a->address) != 0 ||
+	    sql_exec(s->db, err, "DELETE FROM consent_allowance WHERE "
+	    "recipient = ?", "t", a->address) != 0)
 		return STORE_ERROR;
 	return STORE_OK;
 }
@@ -2209,6 +2219,298 @@ sq_outbound_count(struct store *st, uint64_t *n, struct smimp_err *err)
 	return r;
 }
 
+/* ---- consent policies ---- */
+
+#define HOUR_S		3600
+
+struct policy_put_args {
+	const struct policy *p;
+	const unsigned char *text;
+	size_t len;
+};
+
+/*
+ * May the statement replace the one stored (if any)?  STORE_OK to go
+ * on, 1 when it is the one stored already (nothing to do), STORE_EXISTS
+ * for a later one or another of the same date, STORE_ERROR.
+ */
+static int
+policy_newer(struct sqlite_store *s, const struct policy_put_args *a,
+    struct smimp_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc, ret = STORE_OK;
+
+	stmt = stmt_get(s->db, err, "SELECT date, text FROM policies WHERE "
+	    "address = ?", "t", a->p->address);
+	if (stmt == NULL)
+		return STORE_ERROR;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		int64_t date = sqlite3_column_int64(stmt, 0);
+		const void *old = sqlite3_column_blob(stmt, 1);
+		size_t old_len = (size_t)sqlite3_column_bytes(stmt, 1);
+
+		if (date == a->p->date && old_len == a->len && old != NULL &&
+		    memcmp(old, a->text, a->len) == 0)
+			ret = 1;
+		else if (date >= a->p->date)
+			ret = STORE_EXISTS;
+	} else if (rc != SQLITE_DONE) {
+		ret = db_fail(s->db, err, "select");
+	}
+	stmt_release(stmt);
+	return ret;
+}
+
+static int
+policy_entries_put(struct sqlite_store *s, const char *address,
+    const unsigned char (*list)[POLICY_ENTRY_SIZE], size_t n, int kind,
+    struct smimp_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (sql_exec(s->db, err, "INSERT INTO policy_entries (address, "
+		    "hash, kind) VALUES (?, ?, ?)", "tbi", address, list[i],
+		    POLICY_ENTRY_SIZE, (int64_t)kind) != 0)
+			return -1;
+	return 0;
+}
+
+static int
+policy_put_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	const struct policy_put_args *a = arg;
+	const struct policy *p = a->p;
+	int64_t one;
+	int r;
+
+	r = sql_first(s->db, err, &one, NULL, 0, "SELECT 1 FROM users WHERE "
+	    "address = ?", "t", p->address);
+	if (r <= 0)
+		return r < 0 ? STORE_ERROR : STORE_NOT_FOUND;
+	r = policy_newer(s, a, err);
+	if (r != STORE_OK)
+		return r == 1 ? STORE_OK : r;
+	if (sql_exec(s->db, err, "DELETE FROM policy_entries WHERE "
+	    "address = ?", "t", p->address) != 0 ||
+	    policy_entries_put(s, p->address, p->block, p->nblock,
+	    STORE_LISTED_BLOCK, err) != 0 ||
+	    policy_entries_put(s, p->address, p->allow, p->nallow,
+	    STORE_LISTED_ALLOW, err) != 0 ||
+	    sql_exec(s->db, err, "INSERT INTO policies (address, date, "
+	    "unknown, bits, allowance, salt, text) VALUES (?, ?, ?, ?, ?, ?, ?) "
+	    "ON CONFLICT (address) DO UPDATE SET date = excluded.date, "
+	    "unknown = excluded.unknown, bits = excluded.bits, "
+	    "allowance = excluded.allowance, salt = excluded.salt, "
+	    "text = excluded.text", "tiiiibb", p->address, p->date,
+	    (int64_t)p->unknown, (int64_t)p->bits, (int64_t)p->allowance,
+	    p->salt, POLICY_SALT_SIZE, a->text, (int)a->len) != 0)
+		return STORE_ERROR;
+	return STORE_OK;
+}
+
+static int
+sq_policy_put(struct store *st, const struct policy *p,
+    const unsigned char *text, size_t len, int64_t now,
+    struct smimp_err *err)
+{
+	struct policy_put_args a = { p, text, len };
+
+	if (len == 0 || len > POLICY_MAX_BYTES)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "policy too large");
+	return group_write(sq(st), policy_put_run, &a, now, err);
+}
+
+static int
+sq_policy_get(struct store *st, const char *address, unsigned char **text,
+    size_t *len, struct smimp_err *err)
+{
+	struct blob_out b = { text, len, 0 };
+
+	*text = NULL;
+	*len = 0;
+	if (each_row(sq(st), blob_row, &b, err, "SELECT text FROM policies "
+	    "WHERE address = ?", "t", address) != STORE_OK)
+		return STORE_ERROR;
+	return b.found ? STORE_OK : STORE_NOT_FOUND;
+}
+
+struct head_out {
+	struct store_policy_head *h;
+	int user;
+};
+
+static int
+head_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
+{
+	struct head_out *o = arg;
+	struct store_policy_head *h = o->h;
+	int64_t unknown;
+
+	(void)err;
+	o->user = 1;
+	if (sqlite3_column_type(stmt, 0) == SQLITE_NULL ||
+	    sqlite3_column_bytes(stmt, 5) != POLICY_SALT_SIZE)
+		return 0;
+	h->has_policy = 1;
+	h->date = sqlite3_column_int64(stmt, 1);
+	unknown = sqlite3_column_int64(stmt, 2);
+	/* Stored by this code from a parsed statement; else: closed. */
+	h->unknown = unknown >= POLICY_OPEN && unknown <= POLICY_CLOSED ?
+	    (enum policy_unknown)unknown : POLICY_CLOSED;
+	h->bits = (unsigned int)sqlite3_column_int64(stmt, 3);
+	h->allowance = (uint32_t)sqlite3_column_int64(stmt, 4);
+	memcpy(h->salt, sqlite3_column_blob(stmt, 5), POLICY_SALT_SIZE);
+	return 0;
+}
+
+static int
+sq_policy_head(struct store *st, const char *address,
+    struct store_policy_head *h, struct smimp_err *err)
+{
+	struct head_out o = { h, 0 };
+
+	memset(h, 0, sizeof(*h));
+	if (each_row(sq(st), head_row, &o, err, "SELECT p.address, p.date, "
+	    "p.unknown, p.bits, p.allowance, p.salt FROM users u LEFT JOIN "
+	    "policies p ON p.address = u.address WHERE u.address = ?", "t",
+	    address) != STORE_OK)
+		return STORE_ERROR;
+	return o.user ? STORE_OK : STORE_NOT_FOUND;
+}
+
+static int
+sq_policy_match(struct store *st, const char *address,
+    const unsigned char (*entries)[POLICY_ENTRY_SIZE], size_t n,
+    int *listed, struct smimp_err *err)
+{
+	struct sqlite_store *s = sq(st);
+	sqlite3 *db = reader_get(s);
+	int64_t kind;
+	size_t i;
+	int r = 0;
+
+	for (i = 0; i < n && r >= 0; i++) {
+		kind = STORE_UNLISTED;
+		r = sql_first(db, err, &kind, NULL, 0, "SELECT kind FROM "
+		    "policy_entries WHERE address = ? AND hash = ?", "tb",
+		    address, entries[i], POLICY_ENTRY_SIZE);
+		listed[i] = r == 1 && (kind == STORE_LISTED_BLOCK ||
+		    kind == STORE_LISTED_ALLOW) ? (int)kind : STORE_UNLISTED;
+	}
+	reader_put(s, db);
+	return r < 0 ? STORE_ERROR : STORE_OK;
+}
+
+struct count_args {
+	const struct store_consent_count *c;
+	int64_t now;
+	unsigned int retry;	/* 0: taken */
+};
+
+/*
+ * The sending domain's count for this hour, one more; a retry when it
+ * is past the cap, or ignored.  0 or -1.
+ */
+static int
+count_domain(struct sqlite_store *s, struct count_args *a,
+    struct smimp_err *err)
+{
+	const struct store_consent_count *c = a->c;
+	int64_t hour = a->now / HOUR_S, n = 0, until = 0;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	stmt = stmt_get(s->db, err, "SELECT hour, count, ignored_until FROM "
+	    "consent_domains WHERE domain = ?", "t", c->domain);
+	if (stmt == NULL)
+		return -1;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		n = sqlite3_column_int64(stmt, 0) == hour ?
+		    sqlite3_column_int64(stmt, 1) : 0;
+		until = sqlite3_column_int64(stmt, 2);
+	}
+	stmt_release(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(s->db, err, "select");
+	if (until > a->now) {
+		a->retry = (unsigned int)(until - a->now);
+		return 0;
+	}
+	n++;
+	if (n > (int64_t)c->domain_cap)
+		a->retry = (unsigned int)((hour + 1) * HOUR_S - a->now);
+	if (n > 2 * (int64_t)c->domain_cap) {
+		until = a->now + c->ignore_secs;
+		a->retry = c->ignore_secs;
+		n = 0;
+	}
+	return sql_exec(s->db, err, "INSERT INTO consent_domains (domain, "
+	    "hour, count, ignored_until) VALUES (?, ?, ?, ?) ON CONFLICT "
+	    "(domain) DO UPDATE SET hour = excluded.hour, count = "
+	    "excluded.count, ignored_until = excluded.ignored_until", "tiii",
+	    c->domain, hour, n, until) == 0 ? 0 : -1;
+}
+
+/* The recipient's allowance for today, one more unless used up. */
+static int
+count_allowance(struct sqlite_store *s, struct count_args *a,
+    struct smimp_err *err)
+{
+	const struct store_consent_count *c = a->c;
+	int64_t day = a->now / DAY_S, n = 0;
+	int r;
+
+	r = sql_first(s->db, err, &n, NULL, 0, "SELECT count FROM "
+	    "consent_allowance WHERE recipient = ? AND day = ?", "ti",
+	    c->recipient, day);
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		n = 0;
+	if (n >= c->allowance) {
+		a->retry = (unsigned int)((day + 1) * DAY_S - a->now);
+		return 0;
+	}
+	return sql_exec(s->db, err, "INSERT INTO consent_allowance (recipient, "
+	    "day, count) VALUES (?, ?, 1) ON CONFLICT (recipient) DO UPDATE "
+	    "SET count = CASE WHEN day = excluded.day THEN count + 1 ELSE 1 "
+	    "END, day = excluded.day", "ti", c->recipient, day) == 0 ? 0 : -1;
+}
+
+/* Always STORE_OK when it could count: a refusal keeps its count. */
+static int
+consent_count_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	struct count_args *a = arg;
+
+	a->retry = 0;
+	if (a->c->domain != NULL && count_domain(s, a, err) != 0)
+		return STORE_ERROR;
+	if (a->retry == 0 && a->c->allowance >= 0 &&
+	    count_allowance(s, a, err) != 0)
+		return STORE_ERROR;
+	return STORE_OK;
+}
+
+static int
+sq_consent_count(struct store *st, const struct store_consent_count *c,
+    int64_t now, unsigned int *retry_after, struct smimp_err *err)
+{
+	struct count_args a = { c, now, 0 };
+	int r;
+
+	*retry_after = 0;
+	r = group_write(sq(st), consent_count_run, &a, now, err);
+	if (r != STORE_OK)
+		return r;
+	*retry_after = a.retry;
+	return a.retry > 0 ? STORE_QUOTA : STORE_OK;
+}
+
 /* ---- the schema and its versions ---- */
 
 /*
@@ -2543,11 +2845,42 @@ migrate_v3(struct sqlite_store *s, struct smimp_err *err)
 	    "schema") : 0;
 }
 
+/*
+ * Consent: each user's policy statement with what deciding needs of it,
+ * its entries indexed by (address, entry) so that a delivery looks up
+ * two or four entries instead of parsing the statement, and the
+ * counters of unknown senders (per recipient per day, per sending
+ * domain per hour), shared by every node.
+ */
+static const char schema_consent[] =
+    "CREATE TABLE policies ("
+    " address TEXT PRIMARY KEY, date INTEGER NOT NULL,"
+    " unknown INTEGER NOT NULL, bits INTEGER NOT NULL,"
+    " allowance INTEGER NOT NULL, salt BLOB NOT NULL, text BLOB NOT NULL);"
+    "CREATE TABLE policy_entries ("
+    " address TEXT NOT NULL, hash BLOB NOT NULL, kind INTEGER NOT NULL,"
+    " PRIMARY KEY (address, hash)) WITHOUT ROWID;"
+    "CREATE TABLE consent_domains ("
+    " domain TEXT PRIMARY KEY, hour INTEGER NOT NULL,"
+    " count INTEGER NOT NULL, ignored_until INTEGER NOT NULL)"
+    " WITHOUT ROWID;"
+    "CREATE TABLE consent_allowance ("
+    " recipient TEXT PRIMARY KEY, day INTEGER NOT NULL,"
+    " count INTEGER NOT NULL) WITHOUT ROWID;";
+
+static int
+migrate_consent(struct sqlite_store *s, struct smimp_err *err)
+{
+	return exec_sql(s->db, schema_consent) != 0 ? db_fail(s->db, err,
+	    "schema") : 0;
+}
+
 /* migrations[v] takes a store from version v to v + 1. */
 static int (*const migrations[])(struct sqlite_store *, struct smimp_err *) = {
 	migrate_v1,
 	migrate_v2,
 	migrate_v3,
+	migrate_consent,
 };
 
 #define SCHEMA_VERSION	((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
@@ -2912,4 +3245,9 @@ const struct store_ops store_sqlite_ops = {
 	.outbound_retry = sq_outbound_retry,
 	.outbound_bounce = sq_outbound_bounce,
 	.outbound_count = sq_outbound_count,
+	.policy_put = sq_policy_put,
+	.policy_get = sq_policy_get,
+	.policy_head = sq_policy_head,
+	.policy_match = sq_policy_match,
+	.consent_count = sq_consent_count,
 };

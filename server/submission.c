@@ -14,6 +14,7 @@
 
 #include "age.h"
 #include "auth.h"
+#include "consent.h"
 #include "http.h"
 #include "message.h"
 #include "stamp.h"
@@ -102,30 +103,50 @@ plan_domains(struct plan *p, const char *mine)
 	return 0;
 }
 
-/* Every local recipient must have an account before anything is stored. */
+/*
+ * Each local recipient's consent (consent.h): those that take the
+ * message go into p->local.  A recipient that refuses is left out
+ * silently, as one without an account is: the sender learns nothing of
+ * which refused, unless every recipient did (then the answer is 404,
+ * after the store has been asked about each).  One that asks to wait
+ * (429) holds up the whole submission, nothing stored, so that the
+ * client sends it again whole.  0, or -1 with the reply set.
+ */
 static int
 check_local(struct exchange *x, struct plan *p)
 {
+	struct consent_ask ask;
 	struct smimp_err err;
-	unsigned char *log;
-	size_t len, i;
-	int r;
+	unsigned int wait, later = 0;
+	size_t i;
 
 	for (i = 0; i < p->n; i++) {
 		if (strcmp(address_domain(p->rcpts[i]), x->srv->cfg.domain) != 0)
 			continue;
-		r = store_user_get(x->srv->store, p->rcpts[i], &log, &len,
-		    &err);
-		if (r == STORE_ERROR) {
+		memset(&ask, 0, sizeof(ask));
+		ask.sender = x->signer;
+		ask.recipient = p->rcpts[i];
+		switch (consent_check(x->srv, &ask, time_now(), &wait, &err)) {
+		case CONSENT_ACCEPT:
+			p->local[p->nlocal++] = p->rcpts[i];
+			break;
+		case CONSENT_LATER:
+			later = wait > later ? wait : later;
+			break;
+		case CONSENT_ERROR:
 			reply_unavailable(x, err.msg);
 			return -1;
+		default:
+			break;
 		}
-		if (r != STORE_OK) {
-			reply_error(x, 404, "unknown recipient");
-			return -1;
-		}
-		free(log);
-		p->local[p->nlocal++] = p->rcpts[i];
+	}
+	if (later > 0) {
+		reply_retry(x, 429, later, "try again later");
+		return -1;
+	}
+	if (p->nlocal == 0 && p->nobs == 0) {
+		reply_error(x, 404, "unknown recipient");
+		return -1;
 	}
 	return 0;
 }
@@ -173,7 +194,7 @@ submission_post(struct exchange *x)
 		reply_error(x, 400, "bad recipient list");
 		goto out;
 	}
-	if (check_age(x) != 0 || check_local(x, p) != 0)
+	if (check_age(x) != 0)
 		goto out;
 	if (plan_domains(p, x->srv->cfg.domain) != 0) {
 		reply_error(x, 400, "bad recipient list");
@@ -191,6 +212,9 @@ submission_post(struct exchange *x)
 		reply_error(x, 400, "delivery stamp does not verify");
 		goto out;
 	}
+	/* Last of the checks: an unknown sender let in is counted. */
+	if (check_local(x, p) != 0)
+		goto out;
 	exchange_body(x, &body);
 	memset(&sub, 0, sizeof(sub));
 	sub.signer = x->signer;

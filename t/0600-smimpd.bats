@@ -169,7 +169,13 @@ def names(docs, meth, path, flags):
     for m, p in docs:
         if m != meth:
             continue
-        if "ROUTE_PREFIX" in flags:
+        if "*" in want:
+            # One segment written as a placeholder: .../ADDRESS/...
+            pre, post = want.split("*")
+            mid = p[len(pre):len(p) - len(post)]
+            if p.startswith(pre) and p.endswith(post) and mid.isupper():
+                return True
+        elif "ROUTE_PREFIX" in flags:
             # A prefix route is written with a placeholder: .../ID
             if p.startswith(want) and p[len(want):][:1].isupper():
                 return True

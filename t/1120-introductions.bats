@@ -305,7 +305,7 @@ to: bob@example.net" ]
 }
 
 @test "fetch files an introduced stranger in the inbox, naming the introducer, and the others in Other" {
-	three_domains
+	alice_bob_and_carol
 	mkid dave dave@example.com
 	smimpd --data com --domain example.com adduser dave@example.com dave.pub
 	start org example.org "$ORG"
@@ -359,7 +359,7 @@ to: bob@example.net" ]
 }
 
 @test "the server's check: the introducer's key from the store or its own domain; forged, expired, misaddressed and revoked count for nothing" {
-	three_domains
+	alice_bob_and_carol
 	mkid erin erin@example.net
 	smimpd --data net --domain example.net adduser erin@example.net erin.pub
 	mkid mallory mallory@example.org
@@ -416,7 +416,7 @@ to: bob@example.net" ]
 
 @test "consent: a stranger is let in by an introduction from someone bob allows, and by nothing else" {
 	smimp-trust --help | grep -q 'smimp-trust publish' || skip "needs consent enforcement"
-	three_domains
+	alice_bob_and_carol
 	mkid dave dave@example.org
 	smimpd --data org --domain example.org adduser dave@example.org dave.pub
 	start org example.org "$ORG"

@@ -123,18 +123,28 @@ alice_and_bob_domains() {
 	trust_as "$ALICEHOME" bob.pub trusted
 }
 
-# three_domains: alice_and_bob_domains, and carol@example.com (carol.key,
-# carol.pub) an account of a third domain's server (data in com/, free
-# port $COM: start com example.com "$COM"), in the resolve map of
-# common.conf and of the clients; carol's home $CAROLHOME.
+# three_domains: two_domains, and carol@example.com with a free port
+# $COM for her domain's server (start com example.com "$COM"), in the
+# clients' resolve map and in common.conf, and her home $CAROLHOME.
 three_domains() {
-	alice_and_bob_domains
+	two_domains
 	mkid carol carol@example.com
 	COM=$(free_port)
 	export SMIMP_RESOLVE="$SMIMP_RESOLVE,example.com=127.0.0.1:$COM"
-	sed -i "s|^resolve .*|resolve $SMIMP_RESOLVE|" common.conf
-	smimpd --data com --domain example.com adduser carol@example.com carol.pub
+	printf 'resolve %s\ncacert %s\nretry-base 1\nretry-max 2\n' \
+		"$SMIMP_RESOLVE" "$SMIMP_CACERT" >common.conf
 	export CAROLHOME="$BATS_TEST_TMPDIR/carolhome"
+}
+
+# alice_bob_and_carol: three_domains, with alice, bob and carol each an
+# account of its own domain's server (data in org/, net/ and com/), and
+# alice trusting bob, as alice_and_bob_domains.
+alice_bob_and_carol() {
+	three_domains
+	smimpd --data org --domain example.org adduser alice@example.org alice.pub
+	smimpd --data net --domain example.net adduser bob@example.net bob.pub
+	smimpd --data com --domain example.com adduser carol@example.com carol.pub
+	trust_as "$ALICEHOME" bob.pub trusted
 }
 
 # stop_servers NAME...: stop the servers start started, for teardown.
