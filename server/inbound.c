@@ -18,6 +18,7 @@
 
 #include "age.h"
 #include "batch.h"
+#include "carry.h"
 #include "fileio.h"
 #include "http.h"
 #include "idlog.h"
@@ -40,6 +41,7 @@ struct item {
 	char mid[256];		/* kept when the reader moves on */
 	char (*rcpts)[ADDRESS_MAX + 1];	/* as many as Smimp-To names */
 	size_t n;
+	unsigned char sh[32];	/* stamp_hash, once the stamp verified */
 	unsigned int status;	/* 0 while it passes */
 	const char *why;
 };
@@ -50,6 +52,16 @@ fail(struct item *it, unsigned int status, const char *why)
 	it->status = status;
 	it->why = why;
 	return status;
+}
+
+/*
+ * The value of the sender's proof of work for rcpt: 0 when none.  Only
+ * while the item is checked: the batch reader moves on after that.
+ */
+static unsigned int
+work_bits_for(const struct item *it, const char *rcpt)
+{
+	return carry_work_bits(it->d.work, it->sh, rcpt);
 }
 
 /* Smimp-To: stamped, ours, users.  0 or the status. */
@@ -90,6 +102,9 @@ check_recipients(struct exchange *x, struct item *it, const char *sorted)
 		if (r != STORE_OK)
 			return fail(it, 404, "unknown recipient");
 		free(log);
+		log_debug("deliver %s from %s to %s: proof of work %u",
+		    it->d.mid, it->sender, it->rcpts[it->n],
+		    work_bits_for(it, it->rcpts[it->n]));
 		it->n++;
 	}
 	return 0;
@@ -123,6 +138,11 @@ check_item(struct exchange *x, struct item *it)
 	    d->mid == NULL || d->stamp == NULL || d->sdate == NULL ||
 	    it->len == 0 || strlen(d->to) >= 8192 || !message_id_valid(d->mid))
 		return fail(it, 400, "incomplete delivery");
+	/* Proofs only for this delivery's recipients, at most one each. */
+	if (d->work != NULL && !carry_work_ok_in(d->work, d->to))
+		return fail(it, 400, "malformed Smimp-Work");
+	if (d->intro != NULL && !carry_introduction_ok(d->intro))
+		return fail(it, 400, "malformed Smimp-Introduction");
 	if (address_normalize(d->from, it->sender, &err) != 0 ||
 	    strcmp(address_domain(it->sender), x->signer) != 0)
 		return fail(it, 403, "a server relays only for its own domain");
@@ -151,6 +171,9 @@ check_item(struct exchange *x, struct item *it)
 	}
 	if (bad)
 		return fail(it, 403, "delivery stamp does not verify");
+	if (stamp_hash(it->sh, it->sender, sorted, d->mid, it->hash,
+	    d->sdate) != 0)
+		return fail(it, 400, "incomplete delivery");
 	return check_recipients(x, it, sorted);
 }
 
@@ -232,6 +255,8 @@ inbound_deliver(struct exchange *x)
 	it->d.mid = exchange_header(x, "Smimp-Message-Id");
 	it->d.stamp = exchange_header(x, "Smimp-Stamp");
 	it->d.sdate = exchange_header(x, "Smimp-Stamp-Date");
+	it->d.work = exchange_header(x, "Smimp-Work");
+	it->d.intro = exchange_header(x, "Smimp-Introduction");
 	it->fd = x->spool_fd;
 	it->len = x->received;
 	if (x->in_memory)

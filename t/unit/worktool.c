@@ -8,6 +8,12 @@
  *	worktool print		the vectors' values, as the document gives
  *	worktool bench RUNS	what a proof costs here: "name value" lines
  *				(bench/work.sh prints them)
+ *	worktool prove KEY TO MID BODYFILE BITS RCPT...
+ *				stamp a submission now as KEY's owner (a key
+ *				without passphrase) and solve for each RCPT:
+ *				prints the Smimp-Stamp, Smimp-Stamp-Date and
+ *				Smimp-Work headers, for tests that submit
+ *				by hand (signreq)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +22,9 @@
 
 #include <sodium.h>
 
+#include "fileio.h"
+#include "keys.h"
+#include "reqsig.h"
 #include "stamp.h"
 #include "work.h"
 
@@ -433,17 +442,64 @@ bench(int runs)
 	return 0;
 }
 
+/* ---- proofs for hand-made submissions ---- */
+
+static int
+prove(char **argv, int n)
+{
+	struct passphrase_source src = { NULL, 0 };
+	char sorted[8192], stamp[STAMP_STRLEN], when[TIME_STRLEN];
+	unsigned char hash[32], sh[32], *body = NULL, nonce[8];
+	unsigned int bits = (unsigned int)atoi(argv[4]);
+	struct work_prefix p;
+	struct secret_key sk;
+	struct smimp_err err;
+	struct sbuf work;
+	size_t len;
+	int i;
+
+	memset(&sk, 0, sizeof(sk));
+	if (secret_key_load(&sk, argv[0], &src, &err) != 0 ||
+	    file_read_all(argv[3], 1 << 26, &body, &len, &err) != 0) {
+		fprintf(stderr, "worktool: %s\n", err.msg);
+		return 1;
+	}
+	time_format(time_now(), when);
+	reqsig_body_hash(hash, body, len);
+	if (stamp_recipients(argv[1], sorted, sizeof(sorted)) != 0 ||
+	    stamp_sign(stamp, sk.address, sorted, argv[2], hash, when,
+	    sk.identity_secret, &err) != 0 ||
+	    stamp_hash(sh, sk.address, sorted, argv[2], hash, when) != 0)
+		abort();
+	sbuf_init(&work, WORK_HEADER_MAX + 1);
+	for (i = 5; i < n; i++) {
+		work_prefix_init(&p, sh, argv[i]);
+		(void)work_solve(&p, bits, NULL, NULL, nonce);
+		if (work_header_add(&work, argv[i], nonce) != 0)
+			abort();
+	}
+	printf("Smimp-Stamp: %s\nSmimp-Stamp-Date: %s\nSmimp-Work: %.*s\n",
+	    stamp, when, (int)work.len, work.buf);
+	sbuf_release(&work);
+	free(body);
+	secret_key_release(&sk);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	if (sodium_init() < 0)
 		return 1;
+	if (argc >= 8 && strcmp(argv[1], "prove") == 0)
+		return prove(argv + 2, argc - 2);
 	if (argc == 2 && strcmp(argv[1], "print") == 0)
 		return print_vectors();
 	if (argc == 3 && strcmp(argv[1], "bench") == 0 && atoi(argv[2]) > 0)
 		return bench(atoi(argv[2]));
 	if (argc != 2 || strcmp(argv[1], "check") != 0) {
-		fprintf(stderr, "usage: worktool check | print | bench RUNS\n");
+		fprintf(stderr, "usage: worktool check | print | bench RUNS | "
+		    "prove KEY TO MID BODYFILE BITS RCPT...\n");
 		return 2;
 	}
 	check_vectors();
