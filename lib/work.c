@@ -178,12 +178,16 @@ int
 work_header_find(const char *value, const char *address,
     unsigned char nonce[8])
 {
-	char addr[ADDRESS_MAX + 1];
-	const char *pos = value;
+	size_t n = strlen(address);
+	const char *p;
 
-	while (work_header_next(&pos, addr, nonce) == 1)
-		if (strcmp(addr, address) == 0)
-			return 1;
+	/* Checked already: compared as bytes, nothing normalized again. */
+	for (p = value; p != NULL && *p != '\0'; p = strchr(p, ',')) {
+		if (*p == ',')
+			p++;
+		if (strncmp(p, address, n) == 0 && p[n] == '=')
+			return nonce_parse(p + n + 1, nonce) == 0;
+	}
 	return 0;
 }
 
