@@ -3,7 +3,8 @@
 # and against this machine's limit, in one run.  Prints wall time and
 # max RSS (median of RUNS runs) and every peer as a ratio to smimp.
 # BENCH_SIZE (default 1G) sets the big file; RUNS (default 3) the runs.
-# Then the trust store at its cap of 65,536 entries (trust.sh).
+# Then the trust store at its cap of 65,536 entries (trust.sh), and the
+# cost of a proof of work against Argon2id (work.sh).
 set -euo pipefail
 BIN=${1:?usage: run.sh BINDIR}
 SIZE=${BENCH_SIZE:-1G}
@@ -141,3 +142,5 @@ r=$(ratio "$SMALL_SMIMP" "$SMALL_AGE"); echo "1 KiB pair at most 0.5x of age: ${
 
 echo
 bash "$here/trust.sh" "$BIN"
+echo
+bash "$here/work.sh" "$BIN"

@@ -539,7 +539,7 @@ publish_args(const struct trust_opts *o, struct publish_settings *s,
 	    &s->unknown, &s->bits) != 0) {
 		usage_error("invalid --unknown '%s': use open, pow, pow:BITS "
 		    "(1 to %d), introduction or closed", o->unknown,
-		    POLICY_POW_MAX_BITS);
+		    WORK_MAX_BITS);
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s", "");
 	}
 	if (o->allowance != NULL) {

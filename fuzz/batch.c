@@ -16,6 +16,14 @@ same(const char *a, const char *b)
 	    strcmp(a, b) == 0);
 }
 
+/* An optional line: absent and empty are one (neither is written). */
+static int
+same_opt(const char *a, const char *b)
+{
+	return same(a != NULL && a[0] != '\0' ? a : NULL,
+	    b != NULL && b[0] != '\0' ? b : NULL);
+}
+
 static int
 count(const void *d, size_t len, void *arg)
 {
@@ -89,6 +97,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!same(items[i].from, again[i].from) ||
 		    !same(items[i].mid, again[i].mid) ||
 		    !same(items[i].stamp, again[i].stamp) ||
+		    !same_opt(items[i].work, again[i].work) ||
+		    !same_opt(items[i].intro, again[i].intro) ||
 		    items[i].len != again[i].len ||
 		    memcmp(items[i].body, again[i].body, items[i].len) != 0)
 			abort();

@@ -7,13 +7,18 @@
 
 /*
  * One header line (NUL-terminated, without its LF) into it: 0, or -1
- * if malformed or unknown.
+ * if malformed, unknown, or given before.
  */
 static int
 header_line(char *line, size_t len, struct batch_item *it, uint64_t *n,
     int *have_len)
 {
+	static const char *const names[] = { "From", "To", "Stamp-To",
+	    "Message-Id", "Stamp", "Stamp-Date", "Work", "Introduction" };
+	const char **slots[] = { &it->from, &it->to, &it->all, &it->mid,
+	    &it->stamp, &it->sdate, &it->work, &it->intro };
 	char *colon, *val;
+	size_t i;
 
 	if (memchr(line, '\0', len) != NULL)
 		return -1;
@@ -22,23 +27,20 @@ header_line(char *line, size_t len, struct batch_item *it, uint64_t *n,
 		return -1;
 	*colon = '\0';
 	val = colon + 2;
-	if (strcmp(line, "From") == 0)
-		it->from = val;
-	else if (strcmp(line, "To") == 0)
-		it->to = val;
-	else if (strcmp(line, "Stamp-To") == 0)
-		it->all = val;
-	else if (strcmp(line, "Message-Id") == 0)
-		it->mid = val;
-	else if (strcmp(line, "Stamp") == 0)
-		it->stamp = val;
-	else if (strcmp(line, "Stamp-Date") == 0)
-		it->sdate = val;
-	else if (strcmp(line, "Length") == 0)
+	if (strcmp(line, "Length") == 0) {
+		if (*have_len)
+			return -1;
 		*have_len = parse_u64(val, strlen(val), n) == 0;
-	else
-		return -1;
-	return 0;
+		return 0;
+	}
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(line, names[i]) == 0) {
+			if (*slots[i] != NULL)
+				return -1;
+			*slots[i] = val;
+			return 0;
+		}
+	return -1;
 }
 
 /* One item from *pos: 1 found, 0 at the end, -1 malformed. */
@@ -88,6 +90,14 @@ batch_parse(char *buf, size_t len, struct batch_item *items, size_t cap)
 	return (int)n;
 }
 
+static int
+optional_line(struct sbuf *sb, const char *name, const char *value)
+{
+	if (value == NULL || value[0] == '\0')
+		return 0;
+	return sbuf_addf(sb, "%s: %s\n", name, value);
+}
+
 int
 batch_add(struct sbuf *sb, const struct batch_item *it)
 {
@@ -95,9 +105,14 @@ batch_add(struct sbuf *sb, const struct batch_item *it)
 	    sizeof(BATCH_MAGIC) - 1) != 0)
 		return -1;
 	if (sbuf_addf(sb, "From: %s\nTo: %s\nStamp-To: %s\nMessage-Id: %s\n"
-	    "Stamp: %s\nStamp-Date: %s\nLength: %zu\n\n", it->from, it->to,
-	    it->all, it->mid, it->stamp, it->sdate, it->len) != 0 ||
-	    sbuf_add(sb, it->body, it->len) != 0 || sbuf_add(sb, "\n", 1) != 0)
+	    "Stamp: %s\nStamp-Date: %s\nLength: %zu\n", it->from, it->to,
+	    it->all, it->mid, it->stamp, it->sdate, it->len) != 0)
+		return -1;
+	/* The optional lines go before the blank line that ends them. */
+	if (optional_line(sb, "Work", it->work) != 0 ||
+	    optional_line(sb, "Introduction", it->intro) != 0 ||
+	    sbuf_add(sb, "\n", 1) != 0 || sbuf_add(sb, it->body, it->len) != 0 ||
+	    sbuf_add(sb, "\n", 1) != 0)
 		return -1;
 	return 0;
 }

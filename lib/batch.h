@@ -4,8 +4,8 @@
  *
  *	smimp-batch/1 LF
  *	then per message: header lines "Name: value" LF (From, To, Stamp-To,
- *	Message-Id, Stamp, Stamp-Date, Length, in any order, no others),
- *	LF, Length bytes, LF.
+ *	Message-Id, Stamp, Stamp-Date, Length, and Work and Introduction
+ *	when there are any, in any order, no others), LF, Length bytes, LF.
  */
 #ifndef SMIMP_BATCH_H
 #define SMIMP_BATCH_H
@@ -20,6 +20,7 @@
 
 struct batch_item {
 	const char *from, *to, *all, *mid, *stamp, *sdate;
+	const char *work, *intro;	/* NULL (or "" to add) when none */
 	const unsigned char *body;
 	size_t len;
 };
@@ -41,7 +42,8 @@ int batch_add(struct sbuf *sb, const struct batch_item *it);
  * end, -1 malformed; body passes the item's body to fn in pieces, then
  * checks the LF after it.
  */
-#define BATCH_HEAD_MAX	(24 * 1024)
+/* Two recipient lists, the proofs of work and the introductions fit. */
+#define BATCH_HEAD_MAX	(48 * 1024)
 struct batch_reader {
 	int fd;
 	const char *mem;	/* or bytes in memory, instead of fd */

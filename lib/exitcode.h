@@ -11,6 +11,8 @@
 #define SMIMP_EXIT_BADMSG	3	/* cannot decrypt, malformed, bad signature */
 #define SMIMP_EXIT_UNTRUSTED	4	/* verified, sender unknown or blocked */
 #define SMIMP_EXIT_KEYCHANGED	5	/* key revoked or not the pinned one */
+#define SMIMP_EXIT_WORK		6	/* the proof of work a recipient
+					   requires takes longer than allowed */
 #define SMIMP_EXIT_TEMPFAIL	75	/* temporary failure, try again later */
 
 #endif

@@ -49,10 +49,10 @@ policy_unknown_parse(const char *s, enum policy_unknown *u,
 		*u = POLICY_CLOSED;
 	else if (strcmp(s, "pow") == 0) {
 		*u = POLICY_POW;
-		*bits = POLICY_POW_DEFAULT_BITS;
+		*bits = WORK_DEFAULT_BITS;
 	} else if (strncmp(s, "pow:", 4) == 0 &&
 	    parse_u64(s + 4, strlen(s + 4), &n) == 0 && n >= 1 &&
-	    n <= POLICY_POW_MAX_BITS) {
+	    n <= WORK_MAX_BITS) {
 		*u = POLICY_POW;
 		*bits = (unsigned int)n;
 	} else
@@ -162,7 +162,7 @@ policy_build(struct policy *p, const char *address, int64_t date,
 		    "at most %d names, not %zu", POLICY_MAX_ENTRIES,
 		    names->nblock + names->nallow);
 	if (allowance > POLICY_ALLOWANCE_MAX || (unknown == POLICY_POW &&
-	    (bits < 1 || bits > POLICY_POW_MAX_BITS)))
+	    (bits < 1 || bits > WORK_MAX_BITS)))
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "invalid policy "
 		    "setting");
 	memcpy(p->address, norm, sizeof(norm));

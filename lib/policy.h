@@ -30,15 +30,13 @@
 #include "err.h"
 #include "signer.h"
 #include "util.h"
+#include "work.h"
 
 #define POLICY_MAGIC		"smimp-policy/1\n"
 #define POLICY_ENTRY_SIZE	16
 #define POLICY_SALT_SIZE	16
 #define POLICY_MAX_ENTRIES	50000	/* block and allow together */
 #define POLICY_ALLOWANCE_MAX	1000000
-/* What "pow" alone asks for, until lib/work.h says WORK_DEFAULT_BITS. */
-#define POLICY_POW_DEFAULT_BITS	22
-#define POLICY_POW_MAX_BITS	40
 /* A statement's size at most: its fields, then every entry's line. */
 #define POLICY_MAX_BYTES	(4096 + POLICY_MAX_ENTRIES * 40)
 
@@ -60,7 +58,7 @@ struct policy {
 	char address[ADDRESS_MAX + 1];
 	int64_t date;
 	enum policy_unknown unknown;
-	unsigned int bits;		/* POLICY_POW: 1 to POLICY_POW_MAX_BITS */
+	unsigned int bits;		/* POLICY_POW: 1 to WORK_MAX_BITS */
 	uint32_t allowance;		/* unknown senders' messages a day */
 	unsigned char salt[POLICY_SALT_SIZE];
 	unsigned char (*block)[POLICY_ENTRY_SIZE];	/* sorted, malloc'd */
@@ -85,7 +83,7 @@ void policy_entry(const unsigned char salt[POLICY_SALT_SIZE],
     const char *name, unsigned char out[POLICY_ENTRY_SIZE]);
 
 /*
- * "open", "pow:BITS", "pow" (POLICY_POW_DEFAULT_BITS), "introduction" or
+ * "open", "pow:BITS", "pow" (WORK_DEFAULT_BITS), "introduction" or
  * "closed" into *u and *bits (0 unless pow); -1 for anything else.
  */
 int policy_unknown_parse(const char *s, enum policy_unknown *u,

@@ -129,6 +129,7 @@ struct call {
 	int over;			/* the answer went past cap */
 	char refused[INET6_ADDRSTRLEN];	/* an address not connected to */
 	struct sbuf *body;
+	char *requires;			/* the reply's, see remote.h */
 	/* What the request sends: bytes in memory, or a file read as sent. */
 	const void *out;
 	int out_fd;			/* or -1 */
@@ -237,6 +238,40 @@ collect(char *data, size_t size, size_t n, void *arg)
 	if (sbuf_add(c->body, data, size * n) != 0)
 		return 0;
 	return size * n;
+}
+
+#define REQUIRES_NAME	"smimp-requires:"
+
+/* libcurl hands over each header line of the answer as it comes. */
+static size_t
+header_line(char *data, size_t size, size_t n, void *arg)
+{
+	const size_t name = sizeof(REQUIRES_NAME) - 1;
+	struct call *c = arg;
+	size_t len = size * n, all = size * n;
+	const char *v = data;
+
+	/* A new answer (after a 100 Continue, say) starts over. */
+	if (len >= 5 && memcmp(v, "HTTP/", 5) == 0)
+		c->requires[0] = '\0';
+	if (len < name || strncasecmp(v, REQUIRES_NAME, name) != 0)
+		return all;
+	v += name;
+	len -= name;
+	while (len > 0 && (*v == ' ' || *v == '\t')) {
+		v++;
+		len--;
+	}
+	while (len > 0 && strchr("\r\n \t", v[len - 1]) != NULL)
+		len--;
+	if (c->requires[0] != '\0' || len == 0 || len >= 32 ||
+	    memchr(v, '\0', len) != NULL) {
+		v = "?";
+		len = 1;
+	}
+	memcpy(c->requires, v, len);
+	c->requires[len] = '\0';
+	return all;
 }
 
 /*
@@ -593,7 +628,9 @@ perform(struct remote *r, struct call *c, const char *method,
 	sbuf_init(&rep->body, c->cap);
 	rep->status = 0;
 	rep->error[0] = '\0';
+	rep->requires[0] = '\0';
 	c->body = &rep->body;
+	c->requires = rep->requires;
 	c->over = 0;
 	c->refused[0] = '\0';
 #define SET(opt, v) do { \
@@ -618,6 +655,8 @@ perform(struct remote *r, struct call *c, const char *method,
 	SET(CURLOPT_PREREQDATA, c);
 	SET(CURLOPT_WRITEFUNCTION, collect);
 	SET(CURLOPT_WRITEDATA, c);
+	SET(CURLOPT_HEADERFUNCTION, header_line);
+	SET(CURLOPT_HEADERDATA, c);
 	SET(CURLOPT_HTTPHEADER, headers);
 	SET(CURLOPT_CUSTOMREQUEST, method);
 	if (r->o.cacert != NULL)

@@ -83,6 +83,12 @@ struct remote_reply {
 	long status;
 	struct sbuf body;
 	char error[256];	/* the "error" of a JSON error answer */
+	/*
+	 * The answer's Smimp-Requires header (what a directory says its
+	 * user requires of the requester), blanks trimmed; "" when none,
+	 * "?" when it is too long or repeated: malformed either way.
+	 */
+	char requires[32];
 };
 void remote_reply_release(struct remote_reply *rep);
 /*

@@ -11,6 +11,8 @@
 #include "err.h"
 #include "identity.h"
 #include "remote.h"
+#include "stamp.h"
+#include "work.h"
 
 /* A sealed message ready to submit, with what was read back from it. */
 struct submission {
@@ -18,8 +20,16 @@ struct submission {
 	size_t len;
 	char message_id[256];
 	char to[8192];		/* "a@x.org, b@y.net" */
-	/* The envelope's introductions, as Smimp-Introduction carries them. */
-	char introductions[INTRO_LIST_MAX + 1];
+	/*
+	 * The consent headers.  A proof of work binds the stamp: stamped
+	 * says that stamp and date were made for it, and send_submit sends
+	 * them as they are instead of stamping anew.
+	 */
+	int stamped;
+	char stamp[STAMP_STRLEN];
+	char stamp_date[TIME_STRLEN];
+	char *work;		/* Smimp-Work, malloc'd; NULL when none */
+	char *introduction;	/* Smimp-Introduction, malloc'd; NULL */
 };
 
 /* Read the sealed message in fd (sealed by id) and its recipients. */
@@ -30,12 +40,54 @@ int send_submit(struct remote *r, const struct identity *id,
     const struct submission *s, struct smimp_err *err);
 void submission_release(struct submission *s);
 
+/* How a proof of work goes, for the caller to show. */
+struct send_progress {
+	const char *recipient;
+	unsigned int bits;	/* the difficulty it requires */
+	uint64_t tries;
+	double secs;		/* spent on this recipient so far */
+	int done;		/* 1 once found */
+};
+
+/*
+ * What sending does about the recipients' consent policies: the cap on
+ * the proofs of work of one message, and the caller's functions (each
+ * may be NULL) to show progress and to tell the user what a recipient
+ * requires that the sender does not give (the message goes anyway:
+ * the recipient's server decides).
+ */
+#define SEND_MAX_WORK_DEFAULT	60
+/* The stamp a proof binds must reach the home server within 300 s. */
+#define SEND_MAX_WORK_MAX	240
+struct send_consent {
+	unsigned int max_work;	/* seconds, in all, for one message */
+	void (*progress)(const struct send_progress *p, void *arg);
+	void (*note)(const char *msg, void *arg);
+	void *arg;
+};
+
+/*
+ * What address requires of id's user, as its domain's directory says
+ * (Smimp-Requires in the answer to a lookup signed by id; none when the
+ * header is missing or the address is not found).  -1 when the
+ * directory could not be asked or answered something malformed.
+ */
+int send_requirement(struct remote *r, const struct identity *id,
+    const char *address, struct work_requirement *req,
+    struct smimp_err *err);
+
 /*
  * Send the sealed message in fd (sealed by id): read its recipients and
- * id back, then submit it with a signed request.  message_id gets the id.
+ * id back, learn what each requires (send_requirement), compute the
+ * proofs of work asked for (SMIMP_EXIT_WORK when they take longer than
+ * c->max_work: nothing sent), then submit it with a signed request.
+ * Refused as for an unknown recipient (404), it learns the
+ * requirements again, once, and sends again if they changed.
+ * message_id gets the id.
  */
 int send_message(struct remote *r, const struct identity *id, int fd,
-    char *message_id, size_t cap, struct smimp_err *err);
+    const struct send_consent *c, char *message_id, size_t cap,
+    struct smimp_err *err);
 
 #define SEND_TOKEN_MAX	128	/* bytes of an invitation token */
 

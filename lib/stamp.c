@@ -23,6 +23,23 @@ stamp_bytes(struct sbuf *sb, const char *from, const char *to,
 }
 
 int
+stamp_hash(unsigned char sh[32], const char *from, const char *to,
+    const char *message_id, const unsigned char hash[32], const char *date)
+{
+	struct sbuf sb;
+	int ret = -1;
+
+	sbuf_init(&sb, STAMP_MAX);
+	if (stamp_bytes(&sb, from, to, message_id, hash, date) == 0) {
+		crypto_generichash(sh, 32, (unsigned char *)sb.buf, sb.len,
+		    NULL, 0);
+		ret = 0;
+	}
+	sbuf_release(&sb);
+	return ret;
+}
+
+int
 stamp_sign(char out[STAMP_STRLEN], const char *from, const char *to,
     const char *message_id, const unsigned char hash[32], const char *date,
     const unsigned char secret[64], struct smimp_err *err)

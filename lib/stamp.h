@@ -33,6 +33,13 @@ int stamp_verify(const char *stamp, const char *from, const char *to,
     const char *message_id, const unsigned char hash[32], const char *date,
     const unsigned char pub[32], struct smimp_err *err);
 /*
+ * SH: BLAKE2b-256 of exactly the bytes stamp_sign signs for these
+ * fields, what a proof of work binds (work.h).  -1 if they are too long
+ * for any stamp.
+ */
+int stamp_hash(unsigned char sh[32], const char *from, const char *to,
+    const char *message_id, const unsigned char hash[32], const char *date);
+/*
  * Is the stamp's date within [now - max_age, now + STAMP_SKEW]?  0 if
  * so; -1 with a reason.
  */

@@ -708,6 +708,13 @@ http_listen(struct server *srv, struct smimp_err *err)
 	return 0;
 }
 
+/*
+ * What one connection may hold, its request's headers included: a
+ * delivery's two recipient lists (8 KiB each), its proofs of work (12.5
+ * KiB) and introductions (8 KiB) with the rest, and room to read.
+ */
+#define HTTP_CONN_MEMORY	(64 * 1024)
+
 int
 http_start(struct server *srv, struct smimp_err *err)
 {
@@ -730,7 +737,7 @@ http_start(struct server *srv, struct smimp_err *err)
 	    MHD_OPTION_CONNECTION_LIMIT, srv->cfg.connections,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->cfg.per_address,
 	    MHD_OPTION_CONNECTION_TIMEOUT, srv->cfg.timeout,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
 	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 	    MHD_OPTION_NOTIFY_CONNECTION, conn_watch_notify, srv,

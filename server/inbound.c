@@ -19,10 +19,12 @@
 
 #include "age.h"
 #include "batch.h"
+#include "carry.h"
 #include "consent.h"
 #include "fileio.h"
 #include "http.h"
 #include "idlog.h"
+#include "introductions.h"
 #include "message.h"
 #include "peers.h"
 #include "stamp.h"
@@ -42,6 +44,7 @@ struct item {
 	char mid[256];		/* kept when the reader moves on */
 	char (*rcpts)[ADDRESS_MAX + 1];	/* as many as Smimp-To names */
 	size_t n;
+	unsigned char sh[32];	/* stamp_hash, once the stamp verified */
 	unsigned int status;	/* 0 while it passes */
 	const char *why;
 	unsigned int retry;	/* 429: seconds until it may come again */
@@ -56,6 +59,16 @@ fail(struct item *it, unsigned int status, const char *why)
 }
 
 /*
+ * The value of the sender's proof of work for rcpt: 0 when none.  Only
+ * while the item is checked: the batch reader moves on after that.
+ */
+static unsigned int
+work_bits_for(const struct item *it, const char *rcpt)
+{
+	return carry_work_bits(it->d.work, it->sh, rcpt);
+}
+
+/*
  * Each recipient's consent (consent.h), keeping in it->rcpts those that
  * take the message.  One that refuses is left out silently, as one
  * without an account is, unless every one did (404); one that asks to
@@ -65,15 +78,25 @@ fail(struct item *it, unsigned int status, const char *why)
 static unsigned int
 check_consent(struct exchange *x, struct item *it)
 {
+	char introducer[ADDRESS_MAX + 1];
 	struct consent_ask ask;
 	struct smimp_err err;
 	unsigned int wait;
 	size_t i, kept = 0;
+	int r;
 
 	for (i = 0; i < it->n; i++) {
 		memset(&ask, 0, sizeof(ask));
 		ask.sender = it->sender;
 		ask.recipient = it->rcpts[i];
+		ask.work_bits = work_bits_for(it, it->rcpts[i]);
+		r = introduction_for(x->srv, it->d.intro, it->sender,
+		    it->rcpts[i], time_now(), introducer);
+		if (r < 0)
+			return fail(it, 503, "store unavailable");
+		ask.introducer = r > 0 ? introducer : NULL;
+		log_debug("deliver %s from %s to %s: proof of work %u",
+		    it->d.mid, it->sender, it->rcpts[i], ask.work_bits);
 		switch (consent_check(x->srv, &ask, time_now(), &wait, &err)) {
 		case CONSENT_ACCEPT:
 			if (kept != i)
@@ -157,6 +180,11 @@ check_item(struct exchange *x, struct item *it)
 	    d->mid == NULL || d->stamp == NULL || d->sdate == NULL ||
 	    it->len == 0 || strlen(d->to) >= 8192 || !message_id_valid(d->mid))
 		return fail(it, 400, "incomplete delivery");
+	/* Proofs only for this delivery's recipients, at most one each. */
+	if (d->work != NULL && !carry_work_ok_in(d->work, d->to))
+		return fail(it, 400, "malformed Smimp-Work");
+	if (d->intro != NULL && !carry_introduction_ok(d->intro))
+		return fail(it, 400, "malformed Smimp-Introduction");
 	if (address_normalize(d->from, it->sender, &err) != 0 ||
 	    strcmp(address_domain(it->sender), x->signer) != 0)
 		return fail(it, 403, "a server relays only for its own domain");
@@ -185,6 +213,9 @@ check_item(struct exchange *x, struct item *it)
 	}
 	if (bad)
 		return fail(it, 403, "delivery stamp does not verify");
+	if (stamp_hash(it->sh, it->sender, sorted, d->mid, it->hash,
+	    d->sdate) != 0)
+		return fail(it, 400, "incomplete delivery");
 	return check_recipients(x, it, sorted);
 }
 
@@ -266,6 +297,8 @@ inbound_deliver(struct exchange *x)
 	it->d.mid = exchange_header(x, "Smimp-Message-Id");
 	it->d.stamp = exchange_header(x, "Smimp-Stamp");
 	it->d.sdate = exchange_header(x, "Smimp-Stamp-Date");
+	it->d.work = exchange_header(x, "Smimp-Work");
+	it->d.intro = exchange_header(x, "Smimp-Introduction");
 	it->fd = x->spool_fd;
 	it->len = x->received;
 	if (x->in_memory)

@@ -21,6 +21,7 @@
 #include "exitcode.h"
 #include "batch.h"
 #include "bounce.h"
+#include "carry.h"
 #include "fileio.h"
 #include "idlog.h"
 #include "message.h"
@@ -28,6 +29,7 @@
 #include "reqsig.h"
 #include "stamp.h"
 #include "util.h"
+#include "work.h"
 #include "server.h"
 #include "banned.h"
 
@@ -118,6 +120,39 @@ answer_reason(char *out, size_t cap, const char *domain, long status,
 	    quoted);
 }
 
+/*
+ * The consent headers the entry carries, as "Name: value" strings in sb
+ * (NUL-separated), named from extra[0] on and NULL-terminated.
+ */
+static int
+carried_headers(const struct outbound *ob, struct sbuf *sb,
+    const char **extra)
+{
+	size_t at[2], n = 0, i;
+
+	sbuf_init(sb, 2 * WORK_HEADER_MAX + CARRY_INTRODUCTION_MAX);
+	if (ob->work[0] != '\0') {
+		at[n++] = sb->len;
+		if (sbuf_addf(sb, "Smimp-Work: %s", ob->work) != 0 ||
+		    sbuf_add(sb, "", 1) != 0)
+			goto fail;
+	}
+	if (ob->introduction[0] != '\0') {
+		at[n++] = sb->len;
+		if (sbuf_addf(sb, "Smimp-Introduction: %s",
+		    ob->introduction) != 0 || sbuf_add(sb, "", 1) != 0)
+			goto fail;
+	}
+	/* Pointers last: the buffer may have moved as it grew. */
+	for (i = 0; i < n; i++)
+		extra[i] = sb->buf + at[i];
+	extra[n] = NULL;
+	return 0;
+fail:
+	sbuf_release(sb);
+	return -1;
+}
+
 /* One delivery attempt: 0 delivered, 1 retry later, 2 permanent failure. */
 static int
 attempt(struct server *srv, struct remote *r, const struct outbound *ob,
@@ -126,7 +161,8 @@ attempt(struct server *srv, struct remote *r, const struct outbound *ob,
 	struct remote_reply rep;
 	struct smimp_err err;
 	char base[512], h[6][8400];
-	const char *extra[7];
+	const char *extra[9];
+	struct sbuf carried;
 	uint64_t len;
 	int i, ret, fd;
 
@@ -145,10 +181,14 @@ attempt(struct server *srv, struct remote *r, const struct outbound *ob,
 	    ob->stamp_date);
 	for (i = 0; i < 6; i++)
 		extra[i] = h[i];
-	extra[6] = NULL;
+	if (carried_headers(ob, &carried, extra + 6) != 0) {
+		(void)snprintf(reason, cap, "out of memory");
+		return 1;
+	}
 	/* The body goes out from the store's file as it is read. */
 	ret = store_outbound_open(srv->store, ob->id, &fd, &len, &err);
 	if (ret != STORE_OK) {
+		sbuf_release(&carried);
 		(void)snprintf(reason, cap, "%s", ret == STORE_ERROR ? err.msg :
 		    "the queued body is gone");
 		return 1;
@@ -156,6 +196,7 @@ attempt(struct server *srv, struct remote *r, const struct outbound *ob,
 	ret = remote_request_fd(r, "POST", ob->domain, base, "/v1/deliver", fd,
 	    len, &srv->signer, extra, REMOTE_MAX_STATUS, &rep, &err);
 	(void)close(fd);
+	sbuf_release(&carried);
 	if (ret != 0) {
 		(void)snprintf(reason, cap, "%s", err.msg);
 		return 1;
@@ -218,6 +259,8 @@ batch_body(const struct outbound *obs, unsigned char *const *bodies,
 		it.mid = obs[i].message_id;
 		it.stamp = obs[i].stamp;
 		it.sdate = obs[i].stamp_date;
+		it.work = obs[i].work;
+		it.intro = obs[i].introduction;
 		it.body = bodies[i];
 		it.len = (size_t)obs[i].len;
 		if (batch_add(sb, &it) != 0)

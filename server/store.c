@@ -289,5 +289,7 @@ outbound_release(struct outbound *ob)
 	free(ob->recipients);
 	free(ob->all);
 	free(ob->data);
+	free(ob->work);
+	free(ob->introduction);
 	memset(ob, 0, sizeof(*ob));
 }

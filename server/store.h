@@ -87,6 +87,9 @@ struct store_delivery {
 struct store_outbound_new {
 	const char *domain;
 	const char *recipients;		/* of that domain, comma-separated */
+	/* Consent headers carried to that domain; NULL or "" when none. */
+	const char *work;		/* Smimp-Work: its recipients' proofs */
+	const char *introduction;	/* Smimp-Introduction */
 };
 
 /*
@@ -136,6 +139,8 @@ struct outbound {
 	int64_t first_try;
 	unsigned char *data;	/* the body, when the claim brought it (a
 				   small one); malloc'd, else NULL */
+	char *work;		/* Smimp-Work to send, "" when none; malloc'd */
+	char *introduction;	/* Smimp-Introduction, "" when none; malloc'd */
 };
 void outbound_release(struct outbound *ob);
 

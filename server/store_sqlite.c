@@ -1790,6 +1790,12 @@ sq_mailbox_ack(struct store *st, const char *owner, const int64_t *ids,
 
 /* ---- submissions ---- */
 
+static const char *
+or_empty(const char *s)
+{
+	return s != NULL ? s : "";
+}
+
 struct submit_args {
 	const struct store_submission *sub;
 	int64_t now;
@@ -1817,12 +1823,14 @@ submit_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 		/* Queued once per (domain, sender, message id). */
 		if (sql_exec(s->db, err, "INSERT INTO outbound (domain, sender, "
 		    "recipients, all_recipients, message_id, body, size, stamp, "
-		    "stamp_date, first_try, next_try) VALUES (?1, ?2, ?3, ?4, "
-		    "?5, ?6, ?7, ?8, ?9, ?10, ?10) ON CONFLICT (domain, sender, "
-		    "message_id) DO NOTHING", "ttttttitti",
-		    sub->obs[i].domain, sub->sender, sub->obs[i].recipients,
-		    sub->all, sub->message_id, in ? NULL : a->ns.name[i].s,
-		    (int64_t)size, sub->stamp, sub->stamp_date, a->now) != 0)
+		    "stamp_date, first_try, next_try, work, introduction) "
+		    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, "
+		    "?12) ON CONFLICT (domain, sender, message_id) DO NOTHING",
+		    "ttttttittitt", sub->obs[i].domain, sub->sender,
+		    sub->obs[i].recipients, sub->all, sub->message_id,
+		    in ? NULL : a->ns.name[i].s, (int64_t)size, sub->stamp,
+		    sub->stamp_date, a->now, or_empty(sub->obs[i].work),
+		    or_empty(sub->obs[i].introduction)) != 0)
 			return STORE_ERROR;
 		if (sqlite3_changes(s->db) > 0) {
 			a->ns.used[i] = 1;
@@ -1929,6 +1937,8 @@ outbound_fill(sqlite3_stmt *stmt, struct outbound *ob)
 	col_copy(stmt, 8, ob->stamp_date, sizeof(ob->stamp_date));
 	ob->attempts = (unsigned int)sqlite3_column_int(stmt, 9);
 	ob->first_try = sqlite3_column_int64(stmt, 10);
+	ob->work = col_strdup(stmt, 12);
+	ob->introduction = col_strdup(stmt, 13);
 	/* An inline body comes along: the relay sends it without a read. */
 	if (sqlite3_column_type(stmt, 11) == SQLITE_BLOB &&
 	    (uint64_t)sqlite3_column_bytes(stmt, 11) == ob->len) {
@@ -1941,7 +1951,8 @@ outbound_fill(sqlite3_stmt *stmt, struct outbound *ob)
 			memcpy(ob->data, sqlite3_column_blob(stmt, 11),
 			    ob->len);
 	}
-	if (ob->recipients == NULL || ob->all == NULL) {
+	if (ob->recipients == NULL || ob->all == NULL || ob->work == NULL ||
+	    ob->introduction == NULL) {
 		outbound_release(ob);
 		return -1;
 	}
@@ -2005,7 +2016,8 @@ claim_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 		return r < 0 ? STORE_ERROR : STORE_OK;
 	stmt = stmt_get(s->db, err, "SELECT o.id, o.domain, o.sender, "
 	    "o.recipients, o.all_recipients, o.message_id, o.size, o.stamp, "
-	    "o.stamp_date, o.attempts, o.first_try, d.data FROM outbound o "
+	    "o.stamp_date, o.attempts, o.first_try, d.data, o.work, "
+	    "o.introduction FROM outbound o "
 	    "LEFT JOIN outbound_data d ON d.id = o.id WHERE o.domain = ?1 AND "
 	    "o.next_try <= ?2 AND (o.lease_until IS NULL OR o.lease_until <= "
 	    "?2) ORDER BY o.id LIMIT ?3", "tii", domain, a->now,
@@ -2875,12 +2887,27 @@ migrate_consent(struct sqlite_store *s, struct smimp_err *err)
 	    "schema") : 0;
 }
 
+/*
+ * 4 -> 5, inside the caller's transaction: a queued entry carries the
+ * consent headers of its submission to the recipients' domain, the
+ * proofs of work for its recipients and the introductions ("" none).
+ */
+static int
+migrate_carried(struct sqlite_store *s, struct smimp_err *err)
+{
+	return exec_sql(s->db, "ALTER TABLE outbound ADD COLUMN work TEXT "
+	    "NOT NULL DEFAULT '';" "ALTER TABLE outbound ADD COLUMN "
+	    "introduction TEXT NOT NULL DEFAULT '';") != 0 ?
+	    db_fail(s->db, err, "schema") : 0;
+}
+
 /* migrations[v] takes a store from version v to v + 1. */
 static int (*const migrations[])(struct sqlite_store *, struct smimp_err *) = {
 	migrate_v1,
 	migrate_v2,
 	migrate_v3,
 	migrate_consent,
+	migrate_carried,
 };
 
 #define SCHEMA_VERSION	((int64_t)(sizeof(migrations) / sizeof(migrations[0])))

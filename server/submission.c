@@ -14,7 +14,9 @@
 
 #include "age.h"
 #include "auth.h"
+#include "carry.h"
 #include "consent.h"
+#include "introductions.h"
 #include "http.h"
 #include "message.h"
 #include "stamp.h"
@@ -28,8 +30,12 @@ struct plan {
 	size_t nlocal;
 	struct store_outbound_new obs[MSG_MAX_RECIPIENTS];
 	char *lists[MSG_MAX_RECIPIENTS];	/* obs[i].recipients */
+	char *works[MSG_MAX_RECIPIENTS];	/* obs[i].work */
 	size_t nobs;
 	char sorted[8192];			/* every recipient, stamped */
+	const char *mid;
+	const char *work;			/* Smimp-Work, or NULL */
+	unsigned char sh[32];			/* stamp_hash, when work */
 };
 
 static void
@@ -37,8 +43,10 @@ plan_release(struct plan *p)
 {
 	size_t i;
 
-	for (i = 0; i < p->nobs; i++)
+	for (i = 0; i < p->nobs; i++) {
 		free(p->lists[i]);
+		free(p->works[i]);
+	}
 	p->nobs = 0;
 }
 
@@ -103,6 +111,13 @@ plan_domains(struct plan *p, const char *mine)
 	return 0;
 }
 
+/* The value of the sender's proof of work for rcpt: 0 when none. */
+static unsigned int
+work_bits_for(const struct plan *p, const char *rcpt)
+{
+	return carry_work_bits(p->work, p->sh, rcpt);
+}
+
 /*
  * Each local recipient's consent (consent.h): those that take the
  * message go into p->local.  A recipient that refuses is left out
@@ -115,10 +130,12 @@ plan_domains(struct plan *p, const char *mine)
 static int
 check_local(struct exchange *x, struct plan *p)
 {
+	char introducer[ADDRESS_MAX + 1];
 	struct consent_ask ask;
 	struct smimp_err err;
 	unsigned int wait, later = 0;
 	size_t i;
+	int r;
 
 	for (i = 0; i < p->n; i++) {
 		if (strcmp(address_domain(p->rcpts[i]), x->srv->cfg.domain) != 0)
@@ -126,6 +143,17 @@ check_local(struct exchange *x, struct plan *p)
 		memset(&ask, 0, sizeof(ask));
 		ask.sender = x->signer;
 		ask.recipient = p->rcpts[i];
+		ask.work_bits = work_bits_for(p, p->rcpts[i]);
+		r = introduction_for(x->srv, exchange_header(x,
+		    "Smimp-Introduction"), x->signer, p->rcpts[i], time_now(),
+		    introducer);
+		if (r < 0) {
+			reply_error(x, 503, "store unavailable");
+			return -1;
+		}
+		ask.introducer = r > 0 ? introducer : NULL;
+		log_debug("submission %s to %s: proof of work %u", p->mid,
+		    p->rcpts[i], ask.work_bits);
 		switch (consent_check(x->srv, &ask, time_now(), &wait, &err)) {
 		case CONSENT_ACCEPT:
 			p->local[p->nlocal++] = p->rcpts[i];
@@ -146,6 +174,66 @@ check_local(struct exchange *x, struct plan *p)
 	}
 	if (p->nlocal == 0 && p->nobs == 0) {
 		reply_error(x, 404, "unknown recipient");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The consent headers, checked for form (what they say is the consent
+ * decision's); the proofs of work split by domain for the relay queue,
+ * each entry with its own recipients' only.
+ */
+static int
+check_carried(struct exchange *x, struct plan *p, const char *intro)
+{
+	size_t i;
+
+	if (p->work != NULL && !carry_work_ok(p->work, p->rcpts, p->n)) {
+		reply_error(x, 400, "malformed Smimp-Work");
+		return -1;
+	}
+	if (intro != NULL && !carry_introduction_ok(intro)) {
+		reply_error(x, 400, "malformed Smimp-Introduction");
+		return -1;
+	}
+	for (i = 0; i < p->nobs; i++) {
+		if (p->work != NULL && carry_work_for_domain(p->work,
+		    p->obs[i].domain, &p->works[i]) != 0) {
+			reply_error(x, 503, "out of memory");
+			return -1;
+		}
+		p->obs[i].work = p->works[i];
+		p->obs[i].introduction = intro;
+	}
+	return 0;
+}
+
+/*
+ * The delivery stamp: needed for other domains, and for a proof of work
+ * (bound to it) even when every recipient is local.
+ */
+static int
+check_stamp(struct exchange *x, struct plan *p, const char *to)
+{
+	const char *stamp = exchange_header(x, "Smimp-Stamp");
+	const char *sdate = exchange_header(x, "Smimp-Stamp-Date");
+	struct smimp_err err;
+
+	if (p->nobs == 0 && p->work == NULL)
+		return 0;
+	if (stamp == NULL || sdate == NULL || strlen(stamp) >= STAMP_STRLEN ||
+	    stamp_recipients(to, p->sorted, sizeof(p->sorted)) != 0) {
+		reply_error(x, 400, p->nobs > 0 ? "other domains need a "
+		    "delivery stamp" : "a proof of work needs a delivery "
+		    "stamp");
+		return -1;
+	}
+	if (stamp_date_check(sdate, time_now(), REQSIG_WINDOW, &err) != 0 ||
+	    stamp_verify(stamp, x->signer, p->sorted, p->mid, x->body_hash,
+	    sdate, x->key, &err) != 0 || stamp_hash(p->sh, x->signer,
+	    p->sorted, p->mid, x->body_hash, sdate) != 0) {
+		reply_error(x, 400, "delivery stamp does not verify");
 		return -1;
 	}
 	return 0;
@@ -190,30 +278,16 @@ submission_post(struct exchange *x)
 		reply_error(x, 503, "out of memory");
 		return;
 	}
-	if (parse_recipients(to, p) != 0) {
+	p->mid = mid;
+	p->work = exchange_header(x, "Smimp-Work");
+	if (parse_recipients(to, p) != 0 ||
+	    plan_domains(p, x->srv->cfg.domain) != 0) {
 		reply_error(x, 400, "bad recipient list");
 		goto out;
 	}
-	if (check_age(x) != 0)
-		goto out;
-	if (plan_domains(p, x->srv->cfg.domain) != 0) {
-		reply_error(x, 400, "bad recipient list");
-		goto out;
-	}
-	if (p->nobs > 0 && (stamp == NULL || sdate == NULL ||
-	    strlen(stamp) >= STAMP_STRLEN ||
-	    stamp_recipients(to, p->sorted, sizeof(p->sorted)) != 0)) {
-		reply_error(x, 400, "other domains need a delivery stamp");
-		goto out;
-	}
-	if (p->nobs > 0 && (stamp_date_check(sdate, time_now(), REQSIG_WINDOW,
-	    &err) != 0 || stamp_verify(stamp, x->signer, p->sorted, mid,
-	    x->body_hash, sdate, x->key, &err) != 0)) {
-		reply_error(x, 400, "delivery stamp does not verify");
-		goto out;
-	}
-	/* Last of the checks: an unknown sender let in is counted. */
-	if (check_local(x, p) != 0)
+	if (check_carried(x, p, exchange_header(x, "Smimp-Introduction")) !=
+	    0 || check_age(x) != 0 || check_stamp(x, p, to) != 0 ||
+	    check_local(x, p) != 0)
 		goto out;
 	exchange_body(x, &body);
 	memset(&sub, 0, sizeof(sub));

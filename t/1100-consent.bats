@@ -140,7 +140,7 @@ unmatched: 0" ]
 	run -0 publish bob --show
 	[ "${lines[4]}" = "blocked: 1" ]
 	run -0 publish bob --unknown pow --allowance 0
-	[ "$output" = "bob@example.net: policy published (unknown: pow:22, allowance: 0, blocked: 1, allowed: 3)" ]
+	[ "$output" = "bob@example.net: policy published (unknown: pow:23, allowance: 0, blocked: 1, allowed: 3)" ]
 	run -0 publish bob --unknown closed
 	[ "$output" = "bob@example.net: policy published (unknown: closed, allowance: 0, blocked: 1, allowed: 3)" ]
 	# The statement is the owner's own, to the byte: signed by bob's key.

@@ -17,7 +17,15 @@ MODE status answers each POST /v1/deliver with the status that the file
 ARG gives its message id on a line "ID STATUS" (503 for an id it does
 not list) and the error "status N ESC[2J"; a batch gets 404, as from a
 peer without batches.  MODE
-discovery answers discovery with the status the file ARG holds.
+discovery answers discovery with the status the file ARG holds.  MODE
+requires plays a directory whose users have consent policies: the file
+ARG/ADDRESS holds ADDRESS's requirements, one a line, as they change (a
+line "-": no Smimp-Requires header).  The n-th lookup of ADDRESS (GET
+.../users/ADDRESS/log) is answered 200 with line n (the last once they
+run out), or 404 when there is no file; a submission is judged by the
+line after the last one looked up (the policy changed meanwhile): 404
+when it is pow:N and Smimp-Work names no proof for that recipient, else
+201.  A submission's Smimp-Work goes to stdout after its request line.
 
 With BADSERVER_TLS set to a TLS version (1, 1.1, 1.2, 1.3), it speaks
 HTTPS with cert.pem and key.pem of the current directory, that version
@@ -48,11 +56,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def answer(self, status, body, ctype="application/json", length=True):
+    def answer(self, status, body, ctype="application/json", length=True,
+               headers=None):
         if isinstance(body, str):
             body = body.encode()
         self.send_response(status)
         self.send_header("Content-Type", ctype)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         if length:
             self.send_header("Content-Length", str(len(body)))
         else:
@@ -85,6 +96,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if n:
             self.rfile.read(n)
         path = self.path
+        if MODE == "requires" and path.startswith("/smimp/v1/"):
+            return self.requires(path)
         if MODE == "files" and self.command == "GET":
             name = os.path.normpath(ARG + "/" + path.split("?")[0])
             if name.startswith(os.path.normpath(ARG) + "/") and \
@@ -171,6 +184,45 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                "application/octet-stream")
         return self.answer(404, '{"error":"no such thing"}')
 
+    def policy(self, addr):
+        """ADDRESS's requirement now: the line after those looked up."""
+        name = os.path.join(ARG, addr)
+        if "/" in addr or addr.startswith(".") or not os.path.isfile(name):
+            return "-"
+        with open(name) as f:
+            lines = f.read().split() or ["-"]
+        n = self.server.lookups.get(addr, 0)
+        return lines[min(n, len(lines) - 1)]
+
+    def requires(self, path):
+        """MODE requires: lookups and submissions (see the top)."""
+        prefix, suffix = "/smimp/v1/users/", "/log"
+        if self.command == "GET" and path.startswith(prefix) and \
+                path.endswith(suffix):
+            addr = path[len(prefix):-len(suffix)]
+            name = os.path.join(ARG, addr)
+            if "/" in addr or addr.startswith(".") or \
+                    not os.path.isfile(name):
+                return self.answer(404, '{"error":"no such user"}')
+            now = self.policy(addr)
+            self.server.lookups[addr] = self.server.lookups.get(addr, 0) + 1
+            return self.answer(200, b"a log\n", "application/octet-stream",
+                               headers={} if now == "-" else
+                               {"Smimp-Requires": now})
+        if self.command == "POST" and path == "/smimp/v1/messages":
+            work = self.headers.get("Smimp-Work") or ""
+            print("Smimp-Work:", work or "-", flush=True)
+            proofs = [p.split("=")[0] for p in work.split(",") if p]
+            for rcpt in self.headers.get("Smimp-To", "").split(","):
+                rcpt = rcpt.strip()
+                if self.policy(rcpt).startswith("pow:") and \
+                        rcpt not in proofs:
+                    return self.answer(404, '{"error":"unknown recipient"}')
+            return self.answer(201, json.dumps(
+                {"message_id": self.headers.get("Smimp-Message-Id"),
+                 "recipients": 1}))
+        return self.answer(404, '{"error":"no such thing"}')
+
 
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
@@ -195,6 +247,7 @@ if TLS:
     server.socket = ctx.wrap_socket(server.socket, server_side=True,
                                     do_handshake_on_connect=False)
 server.listings = 0
+server.lookups = {}
 with open(PORTFILE + ".tmp", "w") as f:
     f.write("%d\n" % server.server_address[1])
 os.rename(PORTFILE + ".tmp", PORTFILE)

@@ -75,10 +75,10 @@ start_server() {
 
 # Several servers in one test, each on data directory NAME with common.conf
 # (see t/0800-federation.bats).
-# start NAME DOMAIN PORT: a server, its pid in NAME.pid, its log in
-# NAME.log; waits until it answers.
+# start NAME DOMAIN PORT [FLAGS...]: a server, its pid in NAME.pid, its
+# log in NAME.log; waits until it answers.
 start() {
-	smimpd -d -f common.conf --data "$1" --domain "$2" --listen "127.0.0.1:$3" \
+	smimpd -d "${@:4}" -f common.conf --data "$1" --domain "$2" --listen "127.0.0.1:$3" \
 		--cert cert.pem --key key.pem 2>>"$1.log" &
 	echo $! >"$1.pid"
 	for _ in $(seq 150); do

@@ -95,7 +95,7 @@ submit(struct store *st, const char *from, const char *mid,
     const char *nonce, const char *const *local, size_t nlocal,
     const char *domain, const struct store_body *b, int64_t now)
 {
-	struct store_outbound_new ob = { domain, "r@x" };
+	struct store_outbound_new ob = { domain, "r@x", NULL, NULL };
 	struct store_submission sub;
 
 	memset(&sub, 0, sizeof(sub));
@@ -1128,6 +1128,57 @@ case_migrated_v2(void)
 	return 0;
 }
 
+/*
+ * A queued entry carries its submission's consent headers to the
+ * relay, for each domain its own; an entry without them has "".
+ */
+static int
+case_consent_headers(void)
+{
+	struct store *st = open_plain();
+	struct store_body b = { NULL, (const unsigned char *)"x", 1 };
+	struct store_outbound_new obs[2] = {
+		{ "far.example", "r@far.example", "r@far.example=0123456789abcdef",
+		    "aW50cm8" },
+		{ "else.example", "q@else.example", NULL, NULL },
+	};
+	struct store_submission sub;
+	struct outbound ob[2];
+	size_t n, i;
+
+	CHECK(st != NULL);
+	memset(&sub, 0, sizeof(sub));
+	sub.signer = sub.sender = "s@here";
+	sub.nonce = "n1";
+	sub.nonce_expires = 1300;
+	sub.message_id = "m1";
+	sub.all = "q@else.example,r@far.example";
+	sub.stamp = "stamp";
+	sub.stamp_date = "2026-01-01T00:00:00Z";
+	sub.body = &b;
+	sub.obs = obs;
+	sub.nobs = 2;
+	CHECK(store_submit(st, &sub, 1000, &err) == STORE_OK);
+	for (i = 0; i < 2; i++) {
+		CHECK(store_outbound_claim(st, "o", 1000, 1600, 0, 0, NULL, 0,
+		    &ob[i], 1, &n, &err) == STORE_OK && n == 1);
+	}
+	if (strcmp(ob[0].domain, "far.example") != 0) {
+		struct outbound t = ob[0];
+
+		ob[0] = ob[1];
+		ob[1] = t;
+	}
+	CHECK(strcmp(ob[0].work, "r@far.example=0123456789abcdef") == 0 &&
+	    strcmp(ob[0].introduction, "aW50cm8") == 0);
+	CHECK(strcmp(ob[1].domain, "else.example") == 0 &&
+	    ob[1].work[0] == '\0' && ob[1].introduction[0] == '\0');
+	outbound_release(&ob[0]);
+	outbound_release(&ob[1]);
+	store_close(st);
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	int (*run)(void);
@@ -1155,6 +1206,7 @@ static const struct {
 	{ "inline-max", case_inline_max },
 	{ "migrated-v1", case_migrated_v1 },
 	{ "migrated-v2", case_migrated_v2 },
+	{ "consent-headers", case_consent_headers },
 };
 
 #define NCASES	(sizeof(cases) / sizeof(cases[0]))

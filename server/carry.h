@@ -1,0 +1,46 @@
+/*
+ * carry.h - the consent headers a message carries from its sender to
+ * each recipient's server: Smimp-Work (proofs of work, lib/work.h) and
+ * Smimp-Introduction (introductions, read by their own module).  This
+ * module checks their form, splits the proofs by domain for the relay
+ * queue, and gives the value of a recipient's proof; submission.c and
+ * inbound.c pass that value to the consent decision.
+ */
+#ifndef SMIMPD_CARRY_H
+#define SMIMPD_CARRY_H
+
+#include <stddef.h>
+
+#include "address.h"
+
+/* A Smimp-Introduction value: at most this many bytes in all. */
+#define CARRY_INTRODUCTION_MAX	8192
+
+/*
+ * Is v a Smimp-Introduction value as it may be carried: 1 to
+ * CARRY_INTRODUCTION_MAX bytes of unpadded base64url items, joined by
+ * commas, none empty?  What each item says is checked where it is used.
+ */
+int carry_introduction_ok(const char *v);
+/*
+ * Is v a Smimp-Work value (work_header_check) whose every proof names
+ * one of the n addresses of rcpts (normalized)?
+ */
+int carry_work_ok(const char *v, const char (*rcpts)[ADDRESS_MAX + 1],
+    size_t n);
+/* The same, the addresses an entry of the comma-separated list. */
+int carry_work_ok_in(const char *v, const char *list);
+/*
+ * The proofs of v for recipients of domain, as a Smimp-Work value of
+ * their own in *out (malloc'd), or NULL when v names none of them.
+ * -1 out of memory.
+ */
+int carry_work_for_domain(const char *v, const char *domain, char **out);
+/*
+ * The value of the proof that v (checked, or NULL) gives recipient,
+ * under the message's stamp hash sh; 0 when it gives none.
+ */
+unsigned int carry_work_bits(const char *v, const unsigned char sh[32],
+    const char *recipient);
+
+#endif
