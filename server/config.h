@@ -54,6 +54,9 @@ struct smimpd_config {
 	/* Rate limits, per minute (0: none). */
 	unsigned int rate_sender;
 	unsigned int rate_domain;
+	/* Directory lookups: per requester, and from one other domain. */
+	unsigned int rate_lookup;
+	unsigned int rate_lookup_domain;
 };
 
 void config_defaults(struct smimpd_config *cfg);

@@ -1,6 +1,7 @@
 /*
  * directory.c - what anyone may ask: discovery, versions, the server's
- * metadata (its key and limits), and users' identity logs.
+ * metadata (its key and limits); and users' identity logs, to anyone
+ * who signs (auth.c: AUTH_ANY), so that addresses cannot be harvested.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,7 +73,10 @@ user_address(struct exchange *x, char addr[ADDRESS_MAX + 1])
 	return 0;
 }
 
-/* GET {base}/v1/users/ADDRESS/log: the identity log, to anyone. */
+/*
+ * GET {base}/v1/users/ADDRESS/log: the identity log, to any requester
+ * whose request verified (x->signer, x->signer_is_server).
+ */
 void
 directory_user(struct exchange *x)
 {

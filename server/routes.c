@@ -14,7 +14,7 @@ const struct route routes[] = {
 	    directory_discovery },
 	{ "GET", "/version", 0, AUTH_NONE, BODY_NONE, directory_version },
 	{ "GET", "/v1/meta", 0, AUTH_NONE, BODY_NONE, directory_meta },
-	{ "GET", "/v1/users/", ROUTE_PREFIX, AUTH_NONE, BODY_NONE,
+	{ "GET", "/v1/users/", ROUTE_PREFIX, AUTH_ANY, BODY_NONE,
 	    directory_user },
 	{ "POST", "/v1/users/", ROUTE_PREFIX | ROUTE_PER_SENDER, AUTH_OWNER,
 	    BODY_SMALL, directory_append },

@@ -17,6 +17,9 @@ ARG gives its message id on a line "ID STATUS" (503 for an id it does
 not list) and the error "status N ESC[2J"; a batch gets 404, as from a
 peer without batches.  MODE
 discovery answers discovery with the status the file ARG holds.
+Whatever the mode, a lookup (GET of a users/ADDRESS/log) without a
+Smimp-Signature header gets 401, as from a real directory; a signature
+is not checked.
 
 With BADSERVER_TLS set to a TLS version (1, 1.1, 1.2, 1.3), it speaks
 HTTPS with cert.pem and key.pem of the current directory, that version
@@ -81,6 +84,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if n:
             self.rfile.read(n)
         path = self.path
+        if path.startswith("/smimp/v1/users/") and path.endswith("/log") \
+                and self.command == "GET" and \
+                not self.headers.get("Smimp-Signature"):
+            # As a real directory: lookups are signed (not checked here).
+            return self.answer(401, '{"error":"missing signature"}')
         if MODE == "files" and self.command == "GET":
             name = os.path.normpath(ARG + "/" + path.split("?")[0])
             if name.startswith(os.path.normpath(ARG) + "/") and \
