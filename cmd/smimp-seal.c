@@ -170,9 +170,10 @@ say_lookup(const struct recipient_lookup *l, const struct msg_recipient *r)
  * *pinned gets how many were pinned on first use.
  */
 static int
-resolve_all(const struct seal_opts *o, struct msg_recipient *rcpts,
-    size_t *pinned, struct smimp_err *err)
+resolve_all(const struct seal_opts *o, const struct identity *id,
+    struct msg_recipient *rcpts, size_t *pinned, struct smimp_err *err)
 {
+	struct signer who;
 	struct recipient_lookup l;
 	struct trust_store ts;
 	char home[PATH_MAX];
@@ -184,10 +185,12 @@ resolve_all(const struct seal_opts *o, struct msg_recipient *rcpts,
 	if (smimp_home(home, sizeof(home), err) != 0 ||
 	    trust_load(&ts, home, err) != 0)
 		return -1;
+	/* The sender signs the lookups: directories answer no one else. */
+	signer_secret(&who, id->sk.address, id->sk.identity_secret);
 	for (i = 0; i < o->nrcpts; i++) {
 		smimp_err_clear(&one);
 		ret = lookup_recipient(home, &ts, o->rcpt_args[i],
-		    o->rcpt_file[i], &rcpts[i], &l, &one);
+		    o->rcpt_file[i], &who, &rcpts[i], &l, &one);
 		/* Said also when it failed: a revocation was followed. */
 		say_lookup(&l, &rcpts[i]);
 		*pinned += l.pinned_now ? 1 : 0;
@@ -263,11 +266,13 @@ seal(const struct seal_opts *o, struct smimp_err *err)
 	size_t pinned = 0;
 
 	memset(&id, 0, sizeof(id));
-	/* A refused OUT is said first: before a pin, before a passphrase. */
+	/* A refused OUT is said first: before a passphrase, before a pin. */
 	if (outfile_open(&of, o->output, err) != 0)
 		return -1;
+	/* The identity signs the recipients' lookups: it comes first. */
 	if (read_intros(o, intros, err) != 0 ||
-	    resolve_all(o, rcpts, &pinned, err) != 0)
+	    identity_load(&id, o->identity, &src, 1, err) != 0 ||
+	    resolve_all(o, &id, rcpts, &pinned, err) != 0)
 		goto out;
 	if (o->input != NULL && strcmp(o->input, "-") != 0) {
 		in = open(o->input, O_RDONLY | O_CLOEXEC);
@@ -277,8 +282,6 @@ seal(const struct seal_opts *o, struct smimp_err *err)
 			goto out;
 		}
 	}
-	if (identity_load(&id, o->identity, &src, 1, err) != 0)
-		goto out;
 	memset(&p, 0, sizeof(p));
 	p.sender = &id.sk;
 	p.sender_log = &id.log;

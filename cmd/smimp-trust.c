@@ -61,10 +61,13 @@ usage(FILE *f)
 	    "       smimp-trust set ADDRESS|@DOMAIN TIER\n"
 	    "       smimp-trust remove ADDRESS|@DOMAIN\n"
 	    "       smimp-trust verify ADDRESS FINGERPRINT\n"
-	    "       smimp-trust fetch ADDRESS [--tier TIER] [--replace] "
+	    "       smimp-trust fetch ADDRESS [-i IDENTITY] [--tier TIER] "
+	    "[--replace]\n"
+	    "                   [--passphrase-file FILE] "
 	    "[--resolve DOMAIN=HOST:PORT]\n"
 	    "                   [--cacert FILE] [--allow-http DOMAIN]\n"
-	    "       smimp-trust refresh [ADDRESS ...] [--json] "
+	    "       smimp-trust refresh [ADDRESS ...] [-i IDENTITY] [--json]\n"
+	    "                   [--passphrase-file FILE] "
 	    "[--resolve DOMAIN=HOST:PORT]\n"
 	    "                   [--cacert FILE] [--allow-http DOMAIN]\n"
 	    "       smimp-trust introduce ADDRESS --to ADDRESS [-i IDENTITY] "
@@ -236,6 +239,43 @@ out:
 	return ret;
 }
 
+/*
+ * The identity that signs the lookups of fetch and refresh (directories
+ * answer no one else): -i, or the default one; its log is not needed.
+ */
+static int
+load_signer(const struct trust_opts *o, struct identity *id,
+    struct signer *who, struct smimp_err *err)
+{
+	struct passphrase_source src = { o->passphrase_file, isatty(0) };
+	char why[SMIMP_ERR_MSG];
+
+	if (identity_load(id, o->identity, &src, IDENTITY_LOG_NONE,
+	    err) != 0) {
+		memcpy(why, err->msg, sizeof(why));
+		return smimp_err_set(err, err->code, "directory lookups are "
+		    "signed: %.180s", why);
+	}
+	signer_secret(who, id->sk.address, id->sk.identity_secret);
+	return 0;
+}
+
+/* fetch: the log ADDRESS's directory serves, looked up as -i. */
+static int
+fetch_log(const struct trust_opts *o, struct idlog *log,
+    struct smimp_err *err)
+{
+	struct identity id;
+	struct signer who;
+	int ret;
+
+	if (load_signer(o, &id, &who, err) != 0)
+		return -1;
+	ret = lookup_identity(&o->conf.remote, o->args[0], &who, log, err);
+	identity_release(&id);
+	return ret;
+}
+
 static int
 cmd_add(const char *home, const struct trust_opts *o, struct smimp_err *err)
 {
@@ -247,8 +287,7 @@ cmd_add(const char *home, const struct trust_opts *o, struct smimp_err *err)
 	if (o->tier != NULL && tier_arg(o->tier, &tier) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s", "");
 	if (strcmp(o->sub, "fetch") == 0) {
-		if (lookup_identity(&o->conf.remote, o->args[0], &log,
-		    err) != 0)
+		if (fetch_log(o, &log, err) != 0)
 			return -1;
 	} else if ((o->from_message != NULL ? log_from_message(o, &log, err) :
 	    idlog_read_file(&log, o->args[0], err)) != 0) {
@@ -415,16 +454,21 @@ cmd_refresh(const struct trust_opts *o)
 	struct refresh_result res;
 	struct smimp_err err;
 	struct remote *r = NULL;
+	struct identity id;
+	struct signer who;
 	char home[PATH_MAX], addr[ADDRESS_MAX + 1];
 	const char *name;
 	size_t i, n;
 	int rc = SMIMP_EXIT_OK;
 
 	memset(&ts, 0, sizeof(ts));
+	memset(&id, 0, sizeof(id));
 	smimp_err_clear(&err);
 	if (smimp_home(home, sizeof(home), &err) != 0 ||
 	    trust_load(&ts, home, &err) != 0 ||
+	    load_signer(o, &id, &who, &err) != 0 ||
 	    (r = remote_new(&o->conf.remote, &err)) == NULL) {
+		identity_release(&id);
 		trust_release(&ts);
 		return report(&err);
 	}
@@ -442,7 +486,7 @@ cmd_refresh(const struct trust_opts *o)
 			rc = worse(rc, refresh_failed(o, name, &err));
 			continue;
 		}
-		if (lookup_refresh(r, home, addr, &res, &err) != 0) {
+		if (lookup_refresh(r, home, addr, &who, &res, &err) != 0) {
 			rc = worse(rc, refresh_failed(o, addr, &err));
 			continue;
 		}
@@ -453,6 +497,7 @@ cmd_refresh(const struct trust_opts *o)
 		idlog_release(&res.log);
 	}
 	remote_free(r);
+	identity_release(&id);
 	trust_release(&ts);
 	return rc;
 }

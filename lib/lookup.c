@@ -12,25 +12,39 @@
 #include "util.h"
 #include "banned.h"
 
+/* A lookup answered otherwise than 200, as an error about address. */
+static int
+lookup_failed(const struct remote_reply *rep, const char *address,
+    const char *domain, const struct signer *who, struct smimp_err *err)
+{
+	err->detail = (int)rep->status;
+	if (rep->status == 404)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s: not found in "
+		    "the directory of %s (HTTP 404)", address, domain);
+	return smimp_err_set(err, rep->status >= 500 || rep->status == 429 ?
+	    SMIMP_EXIT_TEMPFAIL : SMIMP_EXIT_FAIL, "%s: the directory of %s "
+	    "refused the lookup signed by %s (HTTP %ld%s%.100s)", address,
+	    domain, who->name, rep->status, rep->error[0] != '\0' ? ": " :
+	    "", rep->error);
+}
+
 int
-lookup_directory(struct remote *r, const char *address, struct idlog *log,
-    struct smimp_err *err)
+lookup_directory(struct remote *r, const char *address,
+    const struct signer *who, struct idlog *log, struct smimp_err *err)
 {
 	const char *domain = address_domain(address);
 	struct remote_reply rep;
 	char base[512], path[400];
 	int ret;
 
+	err->detail = 0;
 	(void)snprintf(path, sizeof(path), "/v1/users/%s/log", address);
 	if (remote_base(r, domain, base, sizeof(base), err) != 0 ||
-	    remote_request(r, "GET", domain, base, path, NULL, 0, NULL,
+	    remote_request(r, "GET", domain, base, path, NULL, 0, who,
 	    NULL, IDLOG_MAX_BYTES, &rep, err) != 0)
 		return -1;
 	if (rep.status != 200) {
-		ret = smimp_err_set(err, rep.status >= 500 ?
-		    SMIMP_EXIT_TEMPFAIL : SMIMP_EXIT_FAIL, "%s: not found in "
-		    "the directory of %s (HTTP %ld)", address, domain,
-		    rep.status);
+		ret = lookup_failed(&rep, address, domain, who, err);
 		remote_reply_release(&rep);
 		return ret;
 	}
@@ -49,7 +63,7 @@ lookup_directory(struct remote *r, const char *address, struct idlog *log,
 
 int
 lookup_identity(const struct remote_opts *o, const char *address,
-    struct idlog *log, struct smimp_err *err)
+    const struct signer *who, struct idlog *log, struct smimp_err *err)
 {
 	char addr[ADDRESS_MAX + 1];
 	struct remote *r;
@@ -60,17 +74,18 @@ lookup_identity(const struct remote_opts *o, const char *address,
 	r = remote_new(o, err);
 	if (r == NULL)
 		return -1;
-	ret = lookup_directory(r, addr, log, err);
+	ret = lookup_directory(r, addr, who, log, err);
 	remote_free(r);
 	return ret;
 }
 
 int
 lookup_refresh(struct remote *r, const char *home, const char *address,
-    struct refresh_result *res, struct smimp_err *err)
+    const struct signer *who, struct refresh_result *res,
+    struct smimp_err *err)
 {
 	memset(res, 0, sizeof(*res));
-	if (lookup_directory(r, address, &res->log, err) != 0)
+	if (lookup_directory(r, address, who, &res->log, err) != 0)
 		return -1;
 	if (trust_follow(home, &res->log, &res->was, &res->how, err) != 0) {
 		idlog_release(&res->log);
@@ -82,8 +97,8 @@ lookup_refresh(struct remote *r, const char *home, const char *address,
 
 /* Look arg up and pin it on first use: the recipient r. */
 static int
-pin_first_use(const char *home, const char *arg, struct msg_recipient *r,
-    struct smimp_err *err)
+pin_first_use(const char *home, const char *arg, const struct signer *who,
+    struct msg_recipient *r, struct smimp_err *err)
 {
 	struct clientconf conf;
 	struct remote *rem;
@@ -98,7 +113,7 @@ pin_first_use(const char *home, const char *arg, struct msg_recipient *r,
 	rem = remote_new(&conf.remote, err);
 	if (rem == NULL)
 		return -1;
-	if (lookup_directory(rem, addr, &log, err) != 0) {
+	if (lookup_directory(rem, addr, who, &log, err) != 0) {
 		memcpy(why, err->msg, sizeof(why));
 		smimp_err_set(err, err->code, "no identity pinned for %s, and "
 		    "the lookup failed: %.150s", addr, why);
@@ -123,8 +138,8 @@ pin_first_use(const char *home, const char *arg, struct msg_recipient *r,
  */
 static int
 refresh_if_due(const char *home, const struct trust_store *ts,
-    const char *addr, struct msg_recipient *r, struct recipient_lookup *l,
-    struct smimp_err *err)
+    const char *addr, const struct signer *who, struct msg_recipient *r,
+    struct recipient_lookup *l, struct smimp_err *err)
 {
 	const struct trust_entry *e;
 	struct clientconf conf;
@@ -145,7 +160,7 @@ refresh_if_due(const char *home, const struct trust_store *ts,
 	if (rem == NULL)
 		return -1;
 	smimp_err_clear(&why);
-	ret = lookup_refresh(rem, home, addr, &l->res, &why);
+	ret = lookup_refresh(rem, home, addr, who, &l->res, &why);
 	remote_free(rem);
 	if (ret != 0) {
 		/* Refused loudly: what the directory serves is not the pin's. */
@@ -180,8 +195,9 @@ recipient_lookup_release(struct recipient_lookup *l)
 
 int
 lookup_recipient(const char *home, const struct trust_store *ts,
-    const char *arg, int as_file, struct msg_recipient *r,
-    struct recipient_lookup *l, struct smimp_err *err)
+    const char *arg, int as_file, const struct signer *who,
+    struct msg_recipient *r, struct recipient_lookup *l,
+    struct smimp_err *err)
 {
 	char addr[ADDRESS_MAX + 1];
 	struct smimp_err ignore;
@@ -190,7 +206,7 @@ lookup_recipient(const char *home, const struct trust_store *ts,
 	/* A file names its key: nothing to look up. */
 	if (!as_file && !recipient_is_file(arg) &&
 	    address_normalize(arg, addr, &ignore) == 0) {
-		if (refresh_if_due(home, ts, addr, r, l, err) != 0)
+		if (refresh_if_due(home, ts, addr, who, r, l, err) != 0)
 			return -1;
 		if (l->refreshed)
 			return 0;
@@ -199,7 +215,7 @@ lookup_recipient(const char *home, const struct trust_store *ts,
 		return 0;
 	/* Only an address that nothing is pinned for is looked up. */
 	if (err->code != SMIMP_EXIT_UNTRUSTED ||
-	    pin_first_use(home, arg, r, err) != 0)
+	    pin_first_use(home, arg, who, r, err) != 0)
 		return -1;
 	l->pinned_now = 1;
 	return 0;

@@ -2,6 +2,11 @@
  * lookup.h - identities from their own domain's directory, over HTTPS:
  * looked up for smimp-trust fetch, and looked up and pinned on first
  * use for a recipient smimp-seal has no key for.
+ *
+ * Directories answer only signed lookups (doc/PROTOCOL.md, "Directory
+ * lookups"), so that addresses cannot be harvested: every lookup here
+ * is signed by who, the user's identity (or her recovery key, as
+ * recovery:ADDRESS, for her own log), never NULL.
  */
 #ifndef SMIMP_LOOKUP_H
 #define SMIMP_LOOKUP_H
@@ -14,13 +19,15 @@
 
 /*
  * The identity log that the directory of address's own domain serves
- * for it, verified, and checked to be address's.
+ * for it, verified, and checked to be address's.  When the directory
+ * answered otherwise than 200, err->detail is its HTTP status (401: it
+ * refused who), else 0.
  */
 int lookup_directory(struct remote *r, const char *address,
-    struct idlog *log, struct smimp_err *err);
+    const struct signer *who, struct idlog *log, struct smimp_err *err);
 /* The same with a remote of its own, address not yet normalized. */
 int lookup_identity(const struct remote_opts *o, const char *address,
-    struct idlog *log, struct smimp_err *err);
+    const struct signer *who, struct idlog *log, struct smimp_err *err);
 
 /* What following a pinned identity found. */
 struct refresh_result {
@@ -38,7 +45,8 @@ struct refresh_result {
  * with the reason.  res->log is released with idlog_release.
  */
 int lookup_refresh(struct remote *r, const char *home, const char *address,
-    struct refresh_result *res, struct smimp_err *err);
+    const struct signer *who, struct refresh_result *res,
+    struct smimp_err *err);
 
 /* What looking a recipient up did, for the caller to tell the user. */
 struct recipient_lookup {
@@ -64,7 +72,8 @@ void recipient_lookup_release(struct recipient_lookup *l);
  * recipient_lookup_release, also on failure.
  */
 int lookup_recipient(const char *home, const struct trust_store *ts,
-    const char *arg, int as_file, struct msg_recipient *r,
-    struct recipient_lookup *l, struct smimp_err *err);
+    const char *arg, int as_file, const struct signer *who,
+    struct msg_recipient *r, struct recipient_lookup *l,
+    struct smimp_err *err);
 
 #endif

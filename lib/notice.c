@@ -92,6 +92,7 @@ struct notice_ctx {
 	const struct trust_store *ts;
 	struct remote *r;
 	struct identity me;	/* a view of p->sk and p->log: never released */
+	struct signer who;	/* p->sk signs the lookups, as the notices */
 	const char *subject;
 	int body_fd;		/* the body, read from its start each time */
 };
@@ -146,7 +147,7 @@ notify_one(const struct notice_ctx *x, const struct trust_entry *e,
 	int fd, ret = -1;
 
 	memset(s, 0, sizeof(*s));
-	if (lookup_directory(x->r, e->name, &dir, err) != 0)
+	if (lookup_directory(x->r, e->name, &x->who, &dir, err) != 0)
 		return -1;
 	(void)snprintf(source, sizeof(source), "the directory of %s",
 	    address_domain(e->name));
@@ -256,6 +257,7 @@ notice_send(const struct notice_params *p, struct notice_report *rep,
 	x.me.sk = *p->sk;
 	x.me.log = *p->log;
 	x.me.has_log = 1;
+	signer_secret(&x.who, p->sk->address, p->sk->identity_secret);
 	subject(p->log, &c, subj, sizeof(subj));
 	x.subject = subj;
 	x.body_fd = body_spool(p, &c, err);

@@ -19,9 +19,15 @@
 #include "util.h"
 #include "banned.h"
 
-/* Does the home server (at base) serve exactly log now? */
+/*
+ * Does the home server (at base) serve exactly log now?  Asked as the
+ * key in force once log is there (reader): a server that took log
+ * answers it (a revoked identity may still read its own log), one that
+ * did not refuses a key it does not know yet, and that is a no too.
+ */
 static int
-server_has(struct remote *r, const char *base, const struct idlog *log)
+server_has(struct remote *r, const char *base, const struct idlog *log,
+    const struct signer *reader)
 {
 	struct remote_reply rep;
 	struct smimp_err err;
@@ -30,7 +36,7 @@ server_has(struct remote *r, const char *base, const struct idlog *log)
 
 	(void)snprintf(path, sizeof(path), "/v1/users/%s/log", log->address);
 	if (remote_request(r, "GET", address_domain(log->address), base, path,
-	    NULL, 0, NULL, NULL, IDLOG_MAX_BYTES, &rep, &err) != 0)
+	    NULL, 0, reader, NULL, IDLOG_MAX_BYTES, &rep, &err) != 0)
 		return 0;
 	same = rep.status == 200 && rep.body.len == log->raw_len &&
 	    memcmp(rep.body.buf, log->raw, log->raw_len) == 0;
@@ -47,7 +53,7 @@ server_has(struct remote *r, const char *base, const struct idlog *log)
 static int
 publish(const struct remote_opts *o, const struct idlog *log, size_t from,
     const char *signer, const unsigned char *secret, const char *pub_path,
-    struct smimp_err *err)
+    const struct signer *reader, struct smimp_err *err)
 {
 	const char *domain = address_domain(log->address);
 	const unsigned char *start = log->recs[from].raw;
@@ -67,11 +73,11 @@ publish(const struct remote_opts *o, const struct idlog *log, size_t from,
 	if (remote_request(r, "POST", domain, base, path, start,
 	    log->raw_len - (size_t)(start - log->raw), &me, NULL,
 	    REMOTE_MAX_STATUS, &rep, err) != 0) {
-		if (server_has(r, base, log))
+		if (server_has(r, base, log, reader))
 			ret = 0;
 		goto out;
 	}
-	if (rep.status == 200 || server_has(r, base, log))
+	if (rep.status == 200 || server_has(r, base, log, reader))
 		ret = 0;
 	else if (rep.status == 409)
 		smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity log "
@@ -221,9 +227,12 @@ commit_change(const struct revoke_params *p, const struct change *c,
     struct revoke_result *res, struct smimp_err *err)
 {
 	char key_tmp[PATH_MAX], pub_tmp[PATH_MAX];
+	struct signer reader;
 	int ret = -1;
 
 	key_tmp[0] = pub_tmp[0] = '\0';
+	signer_secret(&reader, c->speaker->address,
+	    c->speaker->identity_secret);
 	/* Everything new is safe on disk before anything is published. */
 	if (c->sk != NULL && secret_key_stage(c->sk, c->key_path, c->pass,
 	    c->pass_len, key_tmp, sizeof(key_tmp), err) != 0) {
@@ -243,7 +252,7 @@ commit_change(const struct revoke_params *p, const struct change *c,
 		goto out;
 	if (p->publish) {
 		if (publish(p->remote, c->log, c->from, c->signer, c->secret,
-		    c->pub_path, err) != 0) {
+		    c->pub_path, &reader, err) != 0) {
 			notified_anyway(res, err);
 			goto out;
 		}
@@ -358,13 +367,15 @@ recover_path(const char *prefix, const char *ext, char *out, size_t cap,
 }
 
 /*
- * The log to recover: the home server's, or without publishing the one
- * at pub_path.  It must be rk's: its recovery key is rk's key.
+ * The log to recover: the home server's (looked up with the recovery
+ * key), or without publishing the one at pub_path.  It must be rk's: its recovery key is rk's key.
  */
 static int
 recover_current(const struct revoke_params *p, const struct secret_key *rk,
     const char *pub_path, struct idlog *cur, struct smimp_err *err)
 {
+	char name[ADDRESS_MAX + 16];
+	struct signer who;
 	struct remote *r;
 	int ret;
 
@@ -372,8 +383,16 @@ recover_current(const struct revoke_params *p, const struct secret_key *rk,
 		r = remote_new(p->remote, err);
 		if (r == NULL)
 			return -1;
-		ret = lookup_directory(r, rk->address, cur, err);
+		/* The recovery key reads its own log, revoked or not. */
+		(void)snprintf(name, sizeof(name), "recovery:%s", rk->address);
+		signer_secret(&who, name, rk->identity_secret);
+		ret = lookup_directory(r, rk->address, &who, cur, err);
 		remote_free(r);
+		if (ret != 0 && err->detail == 401)
+			return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the "
+			    "directory of %s serves no identity of %s with this "
+			    "recovery key (it refused the lookup it signed)",
+			    address_domain(rk->address), rk->address);
 	} else {
 		ret = idlog_read_file(cur, pub_path, err);
 		if (ret == 0 && strcmp(cur->address, rk->address) != 0) {

@@ -67,9 +67,8 @@ for port in "$ORG" "$NET"; do
 done
 echo "example.org on 127.0.0.1:$ORG, example.net on 127.0.0.1:$NET"
 
-step "alice looks bob up in his domain's directory, checks and pins him"
-show curl -s --cacert ca.pem "https://127.0.0.1:$NET/smimp/v1/users/bob@example.net/log" -o bob.pub
-SMIMP_HOME=$work/alice show smimp-trust add bob.pub --tier trusted
+step "alice looks bob up in his domain's directory (a lookup she signs) and pins him"
+SMIMP_HOME=$work/alice show smimp-trust fetch bob@example.net --tier trusted
 
 step "alice seals a note to bob (signed, then encrypted) and sends it"
 printf 'Hi Bob,\n\nthe build is green again.\n\n-- Alice\n' >note.md
@@ -81,8 +80,7 @@ for _ in $(seq 100); do grep -q relayed org.log && break; sleep 0.1; done
 grep -h 'relayed\|deliver' org.log net.log | sed 's/^/  /'
 
 step "bob fetches his mailbox into a Maildir, filed by his trust store"
-curl -s --cacert ca.pem "https://127.0.0.1:$ORG/smimp/v1/users/alice@example.org/log" -o alice.pub
-SMIMP_HOME=$work/bob show smimp-trust add alice.pub --tier trusted
+SMIMP_HOME=$work/bob show smimp-trust fetch alice@example.org --tier trusted
 SMIMP_HOME=$work/bob show smimp-fetch
 find bob/Maildir -type f | sed "s|$work/||"
 

@@ -97,6 +97,21 @@ parse_signature(struct exchange *x)
 }
 
 /*
+ * A lookup of the signer's own log (AUTH_ANY's one route: x->rest is
+ * "ADDRESS/log"): what a revoked identity may still ask, so that its
+ * owner can read back what the server holds.
+ */
+static int
+own_log(const struct exchange *x)
+{
+	size_t n = strlen(x->signer);
+
+	return x->route->auth == AUTH_ANY &&
+	    strncmp(x->rest, x->signer, n) == 0 &&
+	    strcmp(x->rest + n, "/log") == 0;
+}
+
+/*
  * A user of this domain: its identity key signs, or with the signer
  * "recovery:ADDRESS" (only where recovery is allowed) its recovery key,
  * which still speaks for a revoked identity: a thief may have revoked it.
@@ -138,8 +153,8 @@ auth_user(struct exchange *x, int allow_recovery)
 	if (x->by_recovery)
 		r = verify(x, parsed.recovery_key);
 	else
-		r = parsed.revoked ? refuse(x, 401, "revoked identity") :
-		    verify(x, parsed.identity_key);
+		r = parsed.revoked && !own_log(x) ? refuse(x, 401,
+		    "revoked identity") : verify(x, parsed.identity_key);
 	idlog_release(&parsed);
 	return r;
 }
@@ -153,6 +168,7 @@ auth_server(struct exchange *x)
 	if (strncmp(x->sig.signer, "server:", 7) != 0 ||
 	    domain_normalize(x->sig.signer + 7, x->signer, &err) != 0)
 		return refuse(x, 401, "missing or malformed server signature");
+	x->signer_is_server = 1;
 	if (peer_key(x->srv, x->signer, x->peer_base, sizeof(x->peer_base),
 	    key, &err) != 0) {
 		log_warnx("request from %s: %s", x->signer, err.msg);
@@ -169,6 +185,101 @@ auth_server(struct exchange *x)
 		return refuse(x, 401, err.msg);
 	}
 	return verify(x, key);
+}
+
+/* Does x verify under the current identity key of log? */
+static int
+check_foreign(struct exchange *x, const struct idlog *log,
+    struct smimp_err *err)
+{
+	if (log->revoked)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "revoked identity");
+	return check_signature(x, log->identity_key, err);
+}
+
+/*
+ * A user of another domain (x->signer): her current identity key is
+ * the one the log her own domain serves names, fetched through the peer
+ * cache with a request signed by this server, and fetched anew once when
+ * the cached log does not verify the request (she may have rotated).
+ * Whatever fails costs her source address a failure, as a bad signature
+ * does: a stream of names at domains that do not answer ties up workers.
+ */
+static int
+auth_foreign(struct exchange *x)
+{
+	const char *domain = address_domain(x->signer);
+	struct smimp_err err, again;
+	unsigned char key[32];
+	struct idlog log;
+	int r;
+
+	if (peer_key(x->srv, domain, x->peer_base, sizeof(x->peer_base), key,
+	    &err) != 0 || peer_log(x->srv, domain, x->peer_base, x->signer,
+	    &log, &err) != 0) {
+		log_debug("lookup by %s: %s", x->signer, err.msg);
+		return err.code == SMIMP_EXIT_TEMPFAIL ? refuse(x, 503,
+		    "cannot reach the signer's domain") : refuse(x, 401,
+		    "unknown signer");
+	}
+	r = check_foreign(x, &log, &err);
+	idlog_release(&log);
+	if (r == 0)
+		return 0;
+	if (peer_log_refresh(x->srv, domain, x->peer_base, x->signer, &log,
+	    &again) != 0) {
+		log_debug("lookup by %s: %s", x->signer, again.msg);
+		return refuse(x, 401, err.msg);
+	}
+	r = check_foreign(x, &log, &err);
+	idlog_release(&log);
+	return r == 0 ? 0 : refuse(x, 401, err.msg);
+}
+
+/*
+ * Anyone who signs (AUTH_ANY): a server, a user of this domain (or her
+ * recovery key), or a user of another domain, told apart by the signer.
+ */
+static int
+auth_any(struct exchange *x)
+{
+	const char *name = x->sig.signer;
+	struct smimp_err err;
+
+	if (strncmp(name, "server:", 7) == 0)
+		return auth_server(x);
+	if (strncmp(name, "recovery:", 9) == 0)
+		return auth_user(x, 1);
+	if (address_normalize(name, x->signer, &err) != 0 ||
+	    strcmp(name, x->signer) != 0)
+		return refuse(x, 401, "unknown signer");
+	if (strcmp(address_domain(x->signer), x->srv->cfg.domain) == 0)
+		return auth_user(x, 1);
+	return auth_foreign(x);
+}
+
+/*
+ * Count a verified lookup: against its requester (a user, of this
+ * domain or another), and all that comes from another domain (its
+ * server and its users together) against that domain as well, so that
+ * a domain that makes up users gains nothing.  0, or -1 with the 429.
+ */
+static int
+take_lookup(struct exchange *x)
+{
+	struct server *srv = x->srv;
+	const char *domain = x->signer_is_server ? x->signer :
+	    address_domain(x->signer);
+	unsigned int wait = 0;
+
+	if (!x->signer_is_server)
+		wait = ratelimit_take(&srv->per_lookup, x->signer);
+	if (wait == 0 && strcmp(domain, srv->cfg.domain) != 0)
+		wait = ratelimit_take(&srv->per_lookup_domain, domain);
+	if (wait == 0)
+		return 0;
+	reply_retry(x, 429, wait, "rate limit");
+	return -1;
 }
 
 void
@@ -272,10 +383,13 @@ auth_request(struct exchange *x)
 		return auth_invite(x);
 	if (parse_signature(x) != 0)
 		return -1;
-	if ((x->route->auth == AUTH_SERVER ? auth_server(x) : auth_user(x,
+	if ((x->route->auth == AUTH_SERVER ? auth_server(x) :
+	    x->route->auth == AUTH_ANY ? auth_any(x) : auth_user(x,
 	    x->route->auth == AUTH_OWNER)) != 0)
 		return -1;
 	/* Counted only now that the signature verified. */
+	if (x->route->auth == AUTH_ANY && take_lookup(x) != 0)
+		return -1;
 	if (x->route->auth == AUTH_SERVER)
 		rl = &srv->per_domain;
 	else if (x->route->flags & ROUTE_PER_SENDER)

@@ -1,9 +1,10 @@
 /*
  * auth.h - who sent a request, decided from its headers alone: a user
  * of this domain (identity key from the store), another domain's server
- * (its published server key, through the peer cache), or the holder of
- * an invitation.  Rate limits count only what verified; failures are
- * limited per source address.
+ * (its published server key, through the peer cache), a user of another
+ * domain (for lookups: the identity key in the log her domain serves,
+ * through the peer cache), or the holder of an invitation.  Rate limits
+ * count only what verified; failures are limited per source address.
  */
 #ifndef SMIMPD_AUTH_H
 #define SMIMPD_AUTH_H

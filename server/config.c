@@ -34,6 +34,9 @@ config_defaults(struct smimpd_config *cfg)
 	cfg->give_up = 5 * 24 * 3600;
 	cfg->rate_sender = 600;
 	cfg->rate_domain = 60000;
+	/* A burst as large as a message's recipients: one seal's lookups. */
+	cfg->rate_lookup = 300;
+	cfg->rate_lookup_domain = 6000;
 	cfg->relay_workers = 8;
 	cfg->relay_domain_workers = 4;
 	cfg->mailbox_quota = GIB;
@@ -61,6 +64,20 @@ count(unsigned int *out, const char *name, const char *value,
 	if (parse_u64(value, strlen(value), &n) != 0 || n == 0 || n > max)
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s is a number "
 		    "from 1 to %u", name, max);
+	*out = (unsigned int)n;
+	return 0;
+}
+
+/* A rate per minute, 0 for none. */
+static int
+per_minute(unsigned int *out, const char *name, const char *value,
+    struct smimp_err *err)
+{
+	uint64_t n;
+
+	if (parse_u64(value, strlen(value), &n) != 0 || n > 1000000)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s is a number "
+		    "per minute, 0 for no limit", name);
 	*out = (unsigned int)n;
 	return 0;
 }
@@ -167,17 +184,14 @@ config_set(struct smimpd_config *cfg, const char *name, const char *value,
 		return copy(cfg->user, sizeof(cfg->user), name, value, err);
 	if (strcmp(name, "give-up") == 0)
 		return seconds(&cfg->give_up, name, value, err);
-	if (strcmp(name, "rate-sender") == 0 ||
-	    strcmp(name, "rate-domain") == 0) {
-		uint64_t v;
-
-		if (parse_u64(value, strlen(value), &v) != 0 || v > 1000000)
-			return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s is a "
-			    "number per minute, 0 for no limit", name);
-		*(name[5] == 's' ? &cfg->rate_sender : &cfg->rate_domain) =
-		    (unsigned int)v;
-		return 0;
-	}
+	if (strcmp(name, "rate-sender") == 0)
+		return per_minute(&cfg->rate_sender, name, value, err);
+	if (strcmp(name, "rate-domain") == 0)
+		return per_minute(&cfg->rate_domain, name, value, err);
+	if (strcmp(name, "rate-lookup") == 0)
+		return per_minute(&cfg->rate_lookup, name, value, err);
+	if (strcmp(name, "rate-lookup-domain") == 0)
+		return per_minute(&cfg->rate_lookup_domain, name, value, err);
 	if (strcmp(name, "relay-workers") == 0 ||
 	    strcmp(name, "relay-domain-workers") == 0) {
 		if (parse_u64(value, strlen(value), &n) != 0 || n == 0 ||

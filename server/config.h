@@ -61,6 +61,9 @@ struct smimpd_config {
 	 */
 	unsigned int unknown_per_domain;
 	unsigned int unknown_ignore;
+	/* Directory lookups: per requester, and from one other domain. */
+	unsigned int rate_lookup;
+	unsigned int rate_lookup_domain;
 };
 
 void config_defaults(struct smimpd_config *cfg);

@@ -1,6 +1,7 @@
 /*
  * directory.c - what anyone may ask: discovery, versions, the server's
- * metadata (its key and limits), and users' identity logs.
+ * metadata (its key and limits); and users' identity logs, to anyone
+ * who signs (auth.c: AUTH_ANY), so that addresses cannot be harvested.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,15 +79,14 @@ user_address(struct exchange *x, char addr[ADDRESS_MAX + 1])
  * address requires of the requester before it takes a message
  * (Smimp-Requires).  A requester the address blocks is answered as for
  * an address without an account, after the same work.  Who asks is
- * x->signer when the request was signed (a user's address, or a
- * server's domain); an unsigned request is answered as for an unknown
- * requester.
+ * x->signer, whose request verified: a user's address, or a server's
+ * domain (x->signer_is_server), which a policy names as its domain.
  */
 void
 directory_user(struct exchange *x)
 {
 	char addr[ADDRESS_MAX + 1], req[CONSENT_REQUIRES_MAX];
-	const char *requester = x->signer[0] != '\0' ? x->signer : NULL;
+	const char *requester = x->signer;
 	unsigned char *log = NULL;
 	struct smimp_err err;
 	size_t len;

@@ -43,6 +43,10 @@ enum auth_kind {
 			   signature against the identity log in the body */
 	AUTH_OWNER,	/* as AUTH_USER, or signed "recovery:ADDRESS" by that
 			   user's recovery key, revoked or not */
+	AUTH_ANY,	/* anyone who signs: as AUTH_OWNER, a user of another
+			   domain (her key from her domain's directory), or
+			   another domain's server; rate limited per
+			   requester (directory lookups) */
 };
 
 enum body_kind {
@@ -99,9 +103,15 @@ struct exchange {
 	int phase;			/* private to http.c */
 	int too_long;			/* the target did not fit */
 
-	/* Who signed (AUTH_USER: an address; AUTH_SERVER: a domain). */
+	/*
+	 * Who signed: an address (of this domain, or with AUTH_ANY of
+	 * another), or with signer_is_server the domain whose server key
+	 * signed (AUTH_SERVER always, AUTH_ANY for "server:DOMAIN").
+	 */
 	char signer[ADDRESS_MAX + 1];
-	char peer_base[512];		/* AUTH_SERVER: its base URL */
+	int signer_is_server;
+	char peer_base[512];		/* the signer's domain's base URL,
+					   when it is another domain */
 	unsigned char key[32];		/* the key the request verified with */
 	int by_recovery;		/* AUTH_OWNER: the recovery key */
 	struct reqsig sig;

@@ -21,6 +21,7 @@
 #include "batch.h"
 #include "carry.h"
 #include "consent.h"
+#include "exitcode.h"
 #include "fileio.h"
 #include "http.h"
 #include "idlog.h"
@@ -197,6 +198,10 @@ check_item(struct exchange *x, struct item *it)
 	if (peer_log(x->srv, x->signer, x->peer_base, it->sender, &log,
 	    &err) != 0) {
 		log_warnx("deliver from %s: %s", x->signer, err.msg);
+		/* Its domain busy or out of reach: worth a retry. */
+		if (err.code == SMIMP_EXIT_TEMPFAIL)
+			return fail(it, 503, "cannot fetch the sender's "
+			    "identity now");
 		return fail(it, 403, "the sender's domain does not publish "
 		    "that sender");
 	}

@@ -111,8 +111,9 @@ void
 log_request(const struct exchange *x)
 {
 	if (log_verbose)
-		log_info("%s %s %u from %s signer %s (%llu bytes in)",
+		log_info("%s %s %u from %s signer %s%s (%llu bytes in)",
 		    x->method, x->target, x->status, x->source,
+		    x->signer_is_server ? "server:" : "",
 		    x->signer[0] != '\0' ? x->signer : "-",
 		    (unsigned long long)x->received);
 	else

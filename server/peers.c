@@ -94,6 +94,65 @@ cache_put(const char *key, const unsigned char *value, size_t len)
 	pthread_mutex_unlock(&cache_mu);
 }
 
+/*
+ * Fetches under way, from the workers that authenticate and deliver.
+ * Two servers that fetch from each other (a lookup by a user of one
+ * makes it fetch her log from the other, whose own users do the same)
+ * must not each hold every worker waiting on the other: at most half
+ * the workers wait on other servers, and a fetch past that fails at
+ * once (a temporary failure), so the other half always serves what the
+ * peers ask.  What they ask in return (a log, /v1/meta) fetches nothing
+ * that waits on a worker here, so every wait ends.
+ */
+static pthread_mutex_t fetch_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned int fetching;
+
+static int
+fetch_begin(const struct server *srv, struct smimp_err *err)
+{
+	unsigned int cap = srv->cfg.workers / 2 > 0 ? srv->cfg.workers / 2 :
+	    1;
+	int ret = 0;
+
+	pthread_mutex_lock(&fetch_mu);
+	if (fetching >= cap)
+		ret = smimp_err_set(err, SMIMP_EXIT_TEMPFAIL, "%u requests to "
+		    "other servers under way already", fetching);
+	else
+		fetching++;
+	pthread_mutex_unlock(&fetch_mu);
+	return ret;
+}
+
+static void
+fetch_end(void)
+{
+	pthread_mutex_lock(&fetch_mu);
+	fetching--;
+	pthread_mutex_unlock(&fetch_mu);
+}
+
+/* A connection for one fetch, within the cap; fetch_done after. */
+static struct remote *
+fetch_remote(const struct server *srv, struct smimp_err *err)
+{
+	struct remote *r;
+
+	if (fetch_begin(srv, err) != 0)
+		return NULL;
+	r = server_remote(srv, err);
+	if (r == NULL)
+		fetch_end();
+	return r;
+}
+
+static void
+fetch_done(struct remote *r)
+{
+	remote_free(r);
+	fetch_end();
+}
+
 static int
 fetch_key(struct server *srv, const char *domain, char *base, size_t cap,
     unsigned char key[32], struct smimp_err *err)
@@ -104,7 +163,7 @@ fetch_key(struct server *srv, const char *domain, char *base, size_t cap,
 	size_t blen;
 	int ret = -1;
 
-	r = server_remote(srv, err);
+	r = fetch_remote(srv, err);
 	if (r == NULL)
 		return -1;
 	if (remote_base(r, domain, base, cap, err) != 0 ||
@@ -120,7 +179,7 @@ fetch_key(struct server *srv, const char *domain, char *base, size_t cap,
 	}
 	ret = 0;
 out:
-	remote_free(r);
+	fetch_done(r);
 	return ret;
 }
 
@@ -175,7 +234,12 @@ peer_key_refresh(struct server *srv, const char *domain, char *base,
 	return fetch_key(srv, domain, base, cap, key, err);
 }
 
-/* Fetch sender's log from domain (at base), verify it, cache it. */
+/*
+ * Fetch sender's log from domain (at base), verify it, cache it.  The
+ * lookup is signed by this server (server:DOMAIN), as lookups must be;
+ * an answer that says to ask again later (429, 5xx) is a temporary
+ * failure, not a sender that domain does not publish.
+ */
 static int
 fetch_log(struct server *srv, const char *domain, const char *base,
     const char *sender, struct idlog *log, struct smimp_err *err)
@@ -187,17 +251,22 @@ fetch_log(struct server *srv, const char *domain, const char *base,
 
 	(void)snprintf(ckey, sizeof(ckey), "log:%s", sender);
 	(void)snprintf(path, sizeof(path), "/v1/users/%s/log", sender);
-	if ((r = server_remote(srv, err)) == NULL)
+	if ((r = fetch_remote(srv, err)) == NULL)
 		return -1;
-	ret = remote_request(r, "GET", domain, base, path, NULL, 0, NULL, NULL,
-	    IDLOG_MAX_BYTES, &rep, err);
-	remote_free(r);
+	ret = remote_request(r, "GET", domain, base, path, NULL, 0,
+	    &srv->signer, NULL, IDLOG_MAX_BYTES, &rep, err);
+	fetch_done(r);
 	if (ret != 0)
 		return -1;
+	if (rep.status == 429 || rep.status >= 500) {
+		ret = remote_reply_fail(&rep, path, err);
+		remote_reply_release(&rep);
+		return ret;
+	}
 	if (rep.status != 200) {
 		remote_reply_release(&rep);
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s does not "
-		    "publish %s", domain, sender);
+		    "publish %s (HTTP %ld)", domain, sender, rep.status);
 	}
 	ret = idlog_parse(log, (unsigned char *)rep.body.buf, rep.body.len,
 	    err);

@@ -18,7 +18,7 @@ const struct route routes[] = {
 	{ "GET", "/v1/users/*/policy", 0, AUTH_USER, BODY_NONE, policy_get },
 	{ "POST", "/v1/users/*/policy", ROUTE_PER_SENDER, AUTH_USER,
 	    BODY_LARGE, policy_post },
-	{ "GET", "/v1/users/", ROUTE_PREFIX, AUTH_NONE, BODY_NONE,
+	{ "GET", "/v1/users/", ROUTE_PREFIX, AUTH_ANY, BODY_NONE,
 	    directory_user },
 	{ "POST", "/v1/users/", ROUTE_PREFIX | ROUTE_PER_SENDER, AUTH_OWNER,
 	    BODY_SMALL, directory_append },

@@ -29,6 +29,8 @@ struct server {
 	struct ratelimit per_sender;	/* submissions per sender */
 	struct ratelimit per_domain;	/* deliveries per remote domain */
 	struct ratelimit per_source;	/* failed requests per address */
+	struct ratelimit per_lookup;	/* directory lookups per requester */
+	struct ratelimit per_lookup_domain;	/* ... from one other domain */
 
 	int listen_fd;
 	char *tls_cert, *tls_key;	/* until the daemon starts */

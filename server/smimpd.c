@@ -116,7 +116,10 @@ serve(struct server *srv, struct smimp_err *err)
 
 	if (ratelimit_init(&srv->per_sender, srv->cfg.rate_sender) != 0 ||
 	    ratelimit_init(&srv->per_domain, srv->cfg.rate_domain) != 0 ||
-	    ratelimit_init(&srv->per_source, srv->cfg.rate_failures) != 0)
+	    ratelimit_init(&srv->per_source, srv->cfg.rate_failures) != 0 ||
+	    ratelimit_init(&srv->per_lookup, srv->cfg.rate_lookup) != 0 ||
+	    ratelimit_init(&srv->per_lookup_domain,
+	    srv->cfg.rate_lookup_domain) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot set up rate "
 		    "limits");
 	sigemptyset(&set);

@@ -216,7 +216,7 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	run -0 --separate-stderr env SMIMP_HOME="$BATS_TEST_TMPDIR/carolhome" \
 		smimp-keygen -u carol@example.org --no-passphrase --redeem-file tok
 	[[ "$stderr" == *"registered carol@example.org with its server ($output)"* ]]
-	run -0 curl -s --cacert cert.pem "$URL/v1/users/carol@example.org/log"
+	run -0 signed_get alice.key example.org "$URL/v1/users/carol@example.org/log"
 	[ "$output" = "$(cat carolhome/identity.pub)" ]
 	# Used up.
 	run -1 --separate-stderr smimp-keygen -i mallory.key --redeem - <<<"$tok"
@@ -233,7 +233,7 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	[ "$stderr" = "smimp-keygen: registering: HTTP 409: the address has an account already" ]
 	run -0 smimpd --data data invites
 	[ "$(grep -c '^bob@example.org' <<<"$output")" -eq 2 ]
-	run -0 curl -s --cacert cert.pem "$URL/v1/users/bob@example.org/log"
+	run -0 signed_get alice.key example.org "$URL/v1/users/bob@example.org/log"
 	[ "$output" = "$(cat bob.pub)" ]
 }
 
@@ -450,6 +450,6 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	[ "$stderr" = "smimp-fetch: cannot write to standard output: No space left on device" ]
 	# What was fetched is safe all the same.
 	[ "$(ls mail/new | wc -l)" -eq 1 ]
-	run -1 --separate-stderr bash -c 'smimp-trust fetch bob@example.org >/dev/full'
+	run -1 --separate-stderr bash -c 'smimp-trust fetch -i alice.key bob@example.org >/dev/full'
 	[ "$stderr" = "smimp-trust: cannot write to standard output: No space left on device" ]
 }

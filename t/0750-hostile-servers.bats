@@ -72,7 +72,7 @@ start_smimpd() {
 	mkid alice alice@example.org
 	run -1 --separate-stderr smimp-seal -i alice.key -r dave@10.0.0.1 alice.pub
 	[ "$stderr" = "smimp-seal: no identity pinned for dave@10.0.0.1, and the lookup failed: refusing the domain '10.0.0.1': it is an IP address" ]
-	run -1 --separate-stderr smimp-trust fetch dave@localhost
+	run -1 --separate-stderr smimp-trust fetch -i alice.key dave@localhost
 	[ "$stderr" = "smimp-trust: refusing the domain 'localhost': it names this machine" ]
 	bad dead
 	SMIMP_RESOLVE="localhost=127.0.0.1:$PORT" SMIMP_ALLOW_HTTP=localhost \
@@ -165,9 +165,10 @@ start_smimpd() {
 	run -1 --separate-stderr "$RT" meta example.org
 	[ "$stderr" = "remotetool: example.org: refusing an answer over 8192 bytes to GET /smimp/v1/meta" ]
 	bad big-log
-	run -1 --separate-stderr "$RT" lookup alice@example.org
+	mkid alice alice@example.org
+	run -1 --separate-stderr "$RT" lookup alice.key alice@example.org
 	[ "$stderr" = "remotetool: example.org: refusing an answer over 1048576 bytes to GET /smimp/v1/users/alice@example.org/log" ]
-	run -1 --separate-stderr smimp-trust fetch alice@example.org
+	run -1 --separate-stderr smimp-trust fetch -i alice.key alice@example.org
 	[ "$stderr" = "smimp-trust: example.org: refusing an answer over 1048576 bytes to GET /smimp/v1/users/alice@example.org/log" ]
 	bad big-listing
 	mkid bob bob@example.org
@@ -206,7 +207,7 @@ start_smimpd() {
 @test "a directory that answers with someone else's identity is named in the error" {
 	mkid bob bob@example.org
 	bad wrong-log "$BATS_TEST_TMPDIR/bob.pub"
-	run -3 --separate-stderr smimp-trust fetch dave@example.org
+	run -3 --separate-stderr smimp-trust fetch -i bob.key dave@example.org
 	[ "$stderr" = "smimp-trust: the directory of example.org answered for dave@example.org with the identity of bob@example.org" ]
 	[ ! -e "$SMIMP_HOME/trust" ]
 }

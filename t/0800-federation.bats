@@ -222,9 +222,9 @@ setup_give_up() {
 	run -0 env SMIMP_HOME="$AHOME" smimp-trust show bob@example.net
 	grep -qx "tier: known" <<<"$output"
 	# smimp-trust fetch does the same on request.
-	run -0 --separate-stderr env SMIMP_HOME="$AHOME" smimp-trust fetch dave@example.net --tier trusted
+	run -0 --separate-stderr env SMIMP_HOME="$AHOME" smimp-trust fetch -i alice.key dave@example.net --tier trusted
 	[ "$output" = "dave@example.net trusted $(smimp-keygen --fingerprint dave.pub)" ]
-	run -1 --separate-stderr env SMIMP_HOME="$AHOME" smimp-trust fetch nobody@example.net
+	run -1 --separate-stderr env SMIMP_HOME="$AHOME" smimp-trust fetch -i alice.key nobody@example.net
 	[ "$stderr" = "smimp-trust: nobody@example.net: not found in the directory of example.net (HTTP 404)" ]
 	wait_for org.log "relayed .* to example.net"
 	run -0 --separate-stderr fetch bob

@@ -15,12 +15,6 @@ setup() {
 
 teardown() { stop_servers org net; }
 
-# served ADDRESS: the log its domain's directory serves, to stdout.
-served() {
-	local port=$ORG
-	[ "${1#*@}" = example.net ] && port=$NET
-	curl -s --cacert cert.pem "https://127.0.0.1:$port/smimp/v1/users/$1/log"
-}
 
 as_alice() { SMIMP_HOME="$ALICEHOME" "$@"; }
 as_bob() { SMIMP_HOME="$BOBHOME" "$@"; }
@@ -77,9 +71,9 @@ fetch_bob() { as_bob smimp-fetch -i bob.key -d mail; }
 	[ "$(cat answer-alice0)" = '{"error":"delivery stamp does not verify"} 403' ]
 	[[ "$(cat answer-alice)" == *" 201" ]]
 	# bob follows the rotation; nothing more on a second refresh.
-	run -0 --separate-stderr as_bob smimp-trust refresh alice@example.org
+	run -0 --separate-stderr as_bob smimp-trust refresh -i bob.key alice@example.org
 	[ "$output" = "alice@example.org: identity key rotated; new encryption key; 3 records, 1 before" ]
-	run -0 --separate-stderr as_bob smimp-trust refresh
+	run -0 --separate-stderr as_bob smimp-trust refresh -i bob.key
 	[ "$output" = "alice@example.org: unchanged (3 records)" ]
 	run -0 --separate-stderr fetch_bob
 	[ "$stderr" = "smimp-fetch: 3 fetched: 2 to the inbox, 1 to Other, 0 dropped" ]
@@ -106,7 +100,7 @@ fetch_bob() { as_bob smimp-fetch -i bob.key -d mail; }
 	cmp served.pub bob.pub
 	# The identity key is the same: bob0.key still signs for bob.
 	[ "$(grep '^identity-secret: ' bob.key)" = "$(grep '^identity-secret: ' bob0.key)" ]
-	run -0 --separate-stderr as_alice smimp-trust refresh bob@example.net
+	run -0 --separate-stderr as_alice smimp-trust refresh -i alice.key bob@example.net
 	[ "$output" = "bob@example.net: new encryption key; 2 records, 1 before" ]
 	echo "to the new key" | as_alice smimp-seal -i alice.key -r bob@example.net >m1.age
 	run -0 --separate-stderr as_bob smimp-open -i bob.key m0.age
@@ -189,7 +183,7 @@ fetch_bob() { as_bob smimp-fetch -i bob.key -d mail; }
 	run -5 --separate-stderr smimp-seal -i alice.key -r bob.pub m0.age
 	[ "$stderr" = "smimp-seal: the identity of alice@example.org is revoked: it seals nothing" ]
 	# bob learns of it, and refuses the message sealed before.
-	run -0 --separate-stderr as_bob smimp-trust refresh
+	run -0 --separate-stderr as_bob smimp-trust refresh -i bob.key
 	[ "$output" = "alice@example.org: revoked on $when (\"laptop stolen\"); 2 records, 1 before" ]
 	run -5 --separate-stderr as_bob smimp-open -i bob.key -o out m0.age
 	[ "$stderr" = "smimp-open: the identity of alice@example.org was revoked on $when (\"laptop stolen\"): nothing written" ]
@@ -203,8 +197,9 @@ fetch_bob() { as_bob smimp-fetch -i bob.key -d mail; }
 
 @test "a directory serving a truncated or forked log is refused with exit 5, and the pin stays" {
 	start org example.org "$ORG"
+	start net example.net "$NET"	# it vouches for bob, who looks alice up
 	run -0 smimp-revoke -i alice.key --encryption
-	run -0 --separate-stderr as_bob smimp-trust refresh alice@example.org
+	run -0 --separate-stderr as_bob smimp-trust refresh -i bob.key alice@example.org
 	[ "$output" = "alice@example.org: new encryption key; 2 records, 1 before" ]
 	pinned=$(sum "$BOBHOME/trust")
 	# A fork: the same genesis, another record 1.
@@ -215,7 +210,7 @@ fetch_bob() { as_bob smimp-fetch -i bob.key -d mail; }
 		smimpd --data org --domain example.org deluser alice@example.org
 		smimpd --data org --domain example.org adduser alice@example.org "$log"
 		start org example.org "$ORG"
-		run -5 --separate-stderr as_bob smimp-trust refresh alice@example.org
+		run -5 --separate-stderr as_bob smimp-trust refresh -i bob.key alice@example.org
 		[ -z "$output" ]
 		if [ "$log" = alice0.pub ]; then
 			[ "$stderr" = "smimp-trust: the identity log of alice@example.org is truncated: 1 records, 2 pinned" ]
@@ -230,7 +225,7 @@ fetch_bob() { as_bob smimp-fetch -i bob.key -d mail; }
 	smimpd --data org --domain example.org deluser alice@example.org
 	smimpd --data org --domain example.org adduser alice@example.org mallory.pub
 	start org example.org "$ORG"
-	run -5 --separate-stderr as_bob smimp-trust refresh
+	run -5 --separate-stderr as_bob smimp-trust refresh -i bob.key
 	[[ "$stderr" == "smimp-trust: another identity for alice@example.org: fingerprint "* ]]
 	[ "$(sum "$BOBHOME/trust")" = "$pinned" ]
 }

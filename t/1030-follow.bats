@@ -150,7 +150,7 @@ EOF
 
 @test "smimp-seal checks a pinned recipient again once the refresh interval passed, and follows it" {
 	servers
-	as_alice smimp-trust fetch bob@example.net >/dev/null
+	as_alice smimp-trust fetch -i alice.key bob@example.net >/dev/null
 	grep -q '^checked: ' "$ALICEHOME/trust"
 	run -0 smimp-revoke -i bob.key --encryption
 	# Checked a moment ago: sealed to the pinned key, which bob0 opens.
@@ -190,7 +190,7 @@ EOF
 	grep -q "^checked: ${today}T" "$ALICEHOME/trust"
 	# A refresh, even of nothing new, sets it.
 	sed -i 's/^checked: .*/checked: 2021-01-01T00:00:00Z/' "$ALICEHOME/trust"
-	run -0 as_alice smimp-trust refresh bob@example.net
+	run -0 as_alice smimp-trust refresh -i alice.key bob@example.net
 	[ "$output" = "bob@example.net: unchanged (2 records)" ]
 	grep -q "^checked: ${today}T" "$ALICEHOME/trust"
 	run -1 grep -q '^checked: 2021' "$ALICEHOME/trust"
@@ -232,22 +232,24 @@ EOF
 	servers
 	trust_as "$ALICEHOME" bob.pub trusted
 	run -0 smimp-revoke -i alice.key --rotate
-	run -0 smimp-revoke -i bob.key --reason "gone"
-	when=$(date_of revoke bob.pub)
-	run -1 --separate-stderr as_bob smimp-trust refresh --json alice@example.org nobody@example.org
+	run -1 --separate-stderr as_bob smimp-trust refresh -i bob.key --json alice@example.org nobody@example.org
 	[ "${lines[0]}" = '{"address":"alice@example.org","records_before":1,"records":3,"changes":["rotate","encryption-key"]}' ]
 	[ "${lines[1]}" = '{"address":"nobody@example.org","error":"nobody@example.org: not found in the directory of example.org (HTTP 404)","status":1}' ]
 	[ "${#lines[@]}" = 2 ]
 	[ "$stderr" = "smimp-trust: nobody@example.org: not found in the directory of example.org (HTTP 404)" ]
-	run -0 --separate-stderr as_bob smimp-trust refresh --json
+	run -0 --separate-stderr as_bob smimp-trust refresh -i bob.key --json
 	[ "$output" = '{"address":"alice@example.org","records_before":3,"records":3,"changes":[]}' ]
-	run -0 --separate-stderr as_alice smimp-trust refresh --json
+	# Revoked after its lookups: t/1130-lookups.bats says what it may
+	# look up then.
+	run -0 smimp-revoke -i bob.key --reason "gone"
+	when=$(date_of revoke bob.pub)
+	run -0 --separate-stderr as_alice smimp-trust refresh -i alice.key --json
 	[ "$output" = "{\"address\":\"bob@example.net\",\"records_before\":1,\"records\":2,\"changes\":[\"revoke\"],\"revoked\":\"$when\",\"reason\":\"gone\"}" ]
 	# A log that does not extend the pin: 5, as without --json.
 	cp -p alice0.key fork.key; cp -p alice0.pub fork.pub
 	smimp-revoke -i fork.key --encryption --no-publish >/dev/null
 	SMIMP_HOME="$BATS_TEST_TMPDIR/c" smimp-trust add fork.pub >/dev/null
-	run -5 --separate-stderr env SMIMP_HOME="$BATS_TEST_TMPDIR/c" smimp-trust refresh --json
+	run -5 --separate-stderr env SMIMP_HOME="$BATS_TEST_TMPDIR/c" smimp-trust refresh -i alice.key --json
 	[ "$output" = '{"address":"alice@example.org","error":"the identity log of alice@example.org forks from the pinned one at record 1 (rewritten history)","status":5}' ]
 	run -2 --separate-stderr as_bob smimp-trust list --json
 	[ "$stderr" = "smimp-trust: --json goes with refresh (see 'smimp-trust --help')" ]

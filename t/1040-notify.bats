@@ -54,12 +54,6 @@ as_alice() { SMIMP_HOME="$ALICEHOME" "$@"; }
 fetch() { SMIMP_HOME="$BATS_TEST_TMPDIR/home-$1" smimp-fetch -i "$1.key" -d "mail-$1"; }
 # open_as NAME FILE [FLAGS]: open FILE as NAME.
 open_as() { local u=$1; shift; SMIMP_HOME="$BATS_TEST_TMPDIR/home-$u" smimp-open -i "$u.key" "$@"; }
-# served ADDRESS: the log its domain's directory serves.
-served() {
-	local port=$ORG
-	[ "${1#*@}" = example.net ] && port=$NET
-	curl -s --cacert cert.pem "https://127.0.0.1:$port/smimp/v1/users/$1/log"
-}
 # head_of FILE.pub: the base64 head of a log (doc/PROTOCOL.md, 2).
 head_of() {
 	python3 -c 'import sys, hashlib, base64

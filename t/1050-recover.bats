@@ -17,9 +17,6 @@ setup() {
 
 teardown() { stop_servers org net; }
 
-served() {
-	curl -s --cacert cert.pem "https://127.0.0.1:$ORG/smimp/v1/users/$1/log"
-}
 as_bob() { SMIMP_HOME="$BOBHOME" "$@"; }
 # date_of TYPE FILE: the date of the last record of TYPE in a log.
 date_of() { sed -n "/^type: $1\$/,/^date:/p" "$2" | sed -n 's/^date: //p' | tail -1; }
@@ -53,7 +50,7 @@ post_log() {
 	run -0 --separate-stderr smimp-send -i thief.key thief.age
 	wait_for org.log "relayed $output to example.net"
 	# bob's client follows the thief's rotation: it extends the pin.
-	run -0 --separate-stderr as_bob smimp-trust refresh alice@example.org
+	run -0 --separate-stderr as_bob smimp-trust refresh -i bob.key alice@example.org
 	echo "# bob, before the recovery: $output" >&3
 	[ "$output" = "alice@example.org: identity key rotated; new encryption key; 3 records, 1 before" ]
 	run -0 --separate-stderr as_bob smimp-open -i bob.key thief.age
@@ -83,7 +80,7 @@ post_log() {
 	[[ "$stderr" == *"HTTP 401"* ]]
 	served alice@example.org | cmp - alice.pub
 	# bob's client follows alice to her new key and says why.
-	run -0 --separate-stderr as_bob smimp-trust refresh alice@example.org
+	run -0 --separate-stderr as_bob smimp-trust refresh -i bob.key alice@example.org
 	echo "# bob refreshes: $output" >&3
 	[ "$output" = "alice@example.org: recovered with its recovery key on $recovered, 2 records cut back, void; 2 records, 3 before" ]
 	# The thief's earlier message no longer opens as from alice.
@@ -186,7 +183,7 @@ post_log() {
 	smimp-keygen -u alice@example.org -o other --no-passphrase >/dev/null 2>&1
 	k=$(sum alice.key)
 	run -5 --separate-stderr smimp-revoke --recover other.recovery -o alice
-	[ "$stderr" = "smimp-revoke: the recovery key does not belong to the identity the directory serves for alice@example.org" ]
+	[ "$stderr" = "smimp-revoke: the directory of example.org serves no identity of alice@example.org with this recovery key (it refused the lookup it signed)" ]
 	[ "$(sum alice.key)" = "$k" ]
 	served alice@example.org | cmp - alice.pub
 	[ -z "$(ls alice.key.tmp.* alice.pub.tmp.* 2>/dev/null)" ]

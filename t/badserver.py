@@ -26,6 +26,9 @@ run out), or 404 when there is no file; a submission is judged by the
 line after the last one looked up (the policy changed meanwhile): 404
 when it is pow:N and Smimp-Work names no proof for that recipient, else
 201.  A submission's Smimp-Work goes to stdout after its request line.
+Whatever the mode, a lookup (GET of a users/ADDRESS/log) without a
+Smimp-Signature header gets 401, as from a real directory; a signature
+is not checked.
 
 With BADSERVER_TLS set to a TLS version (1, 1.1, 1.2, 1.3), it speaks
 HTTPS with cert.pem and key.pem of the current directory, that version
@@ -96,6 +99,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if n:
             self.rfile.read(n)
         path = self.path
+        if path.startswith("/smimp/v1/users/") and path.endswith("/log") \
+                and self.command == "GET" and \
+                not self.headers.get("Smimp-Signature"):
+            # As a real directory: lookups are signed (not checked here).
+            return self.answer(401, '{"error":"missing signature"}')
         if MODE == "requires" and path.startswith("/smimp/v1/"):
             return self.requires(path)
         if MODE == "files" and self.command == "GET":

@@ -157,6 +157,27 @@ stop_servers() {
 	return 0
 }
 
+# signed_get KEY DOMAIN URL [CURL-ARGS...]: GET URL signed by KEY (a .key,
+# or a .recovery that signs as recovery:ADDRESS) for the server of DOMAIN,
+# as every directory lookup must be; curl's answer on stdout.
+signed_get() {
+	local h path="/${3#*://*/}"
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" "$1" GET "$2" "$path")
+	curl -s --cacert cert.pem "${h[@]/#/-H}" "${@:4}" "$3"
+}
+
+# served ADDRESS: the log the directory of ADDRESS's domain (example.org
+# on $ORG, example.net on $NET, data in org/ and net/) serves, to stdout,
+# looked up signed by that server's own key (server:DOMAIN), so that
+# whatever becomes of the users' keys the answer is the directory's.
+served() {
+	local port=$ORG dir=org h
+	if [ "${1#*@}" = example.net ]; then port=$NET dir=net; fi
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server "$dir/server.key" "${1#*@}" \
+		GET "${1#*@}" "/smimp/v1/users/$1/log")
+	curl -s --cacert cert.pem "${h[@]/#/-H}" "https://127.0.0.1:$port/smimp/v1/users/$1/log"
+}
+
 # wait_for FILE PATTERN: until the log says it (10 s at most).
 wait_for() {
 	for _ in $(seq 100); do grep -q "$2" "$1" && return 0; sleep 0.1; done

@@ -6,7 +6,7 @@ complete -c smimp-trust -l from-message -r -F -d 'pin the sender of a sealed mes
 complete -c smimp-trust -l to -r -n '__fish_seen_subcommand_from introduce' -d 'introduce: to whom'
 complete -c smimp-trust -l expires -r -n '__fish_seen_subcommand_from introduce' -d 'introduce: how long it holds (s, m, h, d)'
 complete -c smimp-trust -s o -l output -r -F -n '__fish_seen_subcommand_from introduce' -d 'introduce: write the statement to a file'
-complete -c smimp-trust -s i -l identity -r -F -d 'secret key: opens the message, signs the policy or the introduction'
+complete -c smimp-trust -s i -l identity -r -F -d 'secret key: opens the message, signs the policy, the introduction or lookups'
 complete -c smimp-trust -l passphrase-file -r -F -d 'read the passphrase from a file'
 complete -c smimp-trust -l json -n '__fish_seen_subcommand_from refresh' -d 'one JSON object per address'
 complete -c smimp-trust -l unknown -r -n '__fish_seen_subcommand_from publish' -a 'open pow pow: introduction closed' -d 'what unknown senders need'

@@ -5,7 +5,9 @@
  * commands.  All requests of one run share one handle.
  *	remotetool base DOMAIN...	each domain's base URL
  *	remotetool meta DOMAIN		the server key it publishes (base64)
- *	remotetool lookup ADDRESS	the verified identity's address
+ *	remotetool lookup KEY ADDRESS...	the verified identity's address,
+ *					looked up signed by KEY (a .key
+ *					without passphrase, or a .recovery)
  * A failure prints "remotetool: MESSAGE" and exits with its code; with
  * several domains, every one is tried and the last failure counts.
  */
@@ -16,6 +18,7 @@
 
 #include "exitcode.h"
 #include "idlog.h"
+#include "keys.h"
 #include "lookup.h"
 #include "clientconf.h"
 #include "remote.h"
@@ -36,18 +39,35 @@ main(int argc, char **argv)
 	struct idlog log;
 	unsigned char key[32];
 	char base[512], b64[64];
-	int i, rc = SMIMP_EXIT_OK;
+	struct passphrase_source src = { NULL, 0 };
+	struct secret_key sk;
+	struct signer who;
+	char name[ADDRESS_MAX + 16];
+	int i, first = 2, rc = SMIMP_EXIT_OK;
 
-	if (sodium_init() < 0 || argc < 3) {
-		fprintf(stderr, "usage: remotetool base|meta|lookup ARG...\n");
+	if (sodium_init() < 0 || argc < 3 ||
+	    (strcmp(argv[1], "lookup") == 0 && argc < 4)) {
+		fprintf(stderr, "usage: remotetool base|meta ARG...\n"
+		    "       remotetool lookup KEY ADDRESS...\n");
 		return SMIMP_EXIT_USAGE;
 	}
 	memset(&conf, 0, sizeof(conf));
+	memset(&sk, 0, sizeof(sk));
 	smimp_err_clear(&err);
+	if (strcmp(argv[1], "lookup") == 0) {
+		if (secret_key_load(&sk, argv[2], &src, &err) != 0)
+			return fail(&err);
+		(void)snprintf(name, sizeof(name), "%s%s", sk.is_recovery ?
+		    "recovery:" : "", sk.address);
+		signer_secret(&who, name, sk.identity_secret);
+		first = 3;
+	}
 	if (clientconf_load(&conf, &err) != 0 ||
-	    (r = remote_new(&conf.remote, &err)) == NULL)
+	    (r = remote_new(&conf.remote, &err)) == NULL) {
+		secret_key_release(&sk);
 		return fail(&err);
-	for (i = 2; i < argc; i++) {
+	}
+	for (i = first; i < argc; i++) {
 		smimp_err_clear(&err);
 		if (strcmp(argv[1], "base") == 0) {
 			if (remote_base(r, argv[i], base, sizeof(base),
@@ -67,7 +87,8 @@ main(int argc, char **argv)
 			    sodium_base64_VARIANT_ORIGINAL);
 			printf("%s\n", b64);
 		} else if (strcmp(argv[1], "lookup") == 0) {
-			if (lookup_directory(r, argv[i], &log, &err) != 0) {
+			if (lookup_directory(r, argv[i], &who, &log,
+			    &err) != 0) {
 				rc = fail(&err);
 				continue;
 			}
@@ -81,5 +102,6 @@ main(int argc, char **argv)
 		}
 	}
 	remote_free(r);
+	secret_key_release(&sk);
 	return rc;
 }
