@@ -226,8 +226,8 @@ auth_foreign(struct exchange *x)
 	idlog_release(&log);
 	if (r == 0)
 		return 0;
-	if (peer_log_refresh(x->srv, domain, x->peer_base, x->signer, &log,
-	    &again) != 0) {
+	if (peer_log_refresh(x->srv, domain, x->peer_base, x->signer,
+	    "lookup", &log, &again) != 0) {
 		log_debug("lookup by %s: %s", x->signer, again.msg);
 		return refuse(x, 401, err.msg);
 	}

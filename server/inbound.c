@@ -212,7 +212,7 @@ check_item(struct exchange *x, struct item *it)
 	 * the sender's domain says which key is current now.
 	 */
 	if (bad && peer_log_refresh(x->srv, x->signer, x->peer_base,
-	    it->sender, &log, &err) == 0) {
+	    it->sender, "stamp", &log, &err) == 0) {
 		bad = stamp_check(it, sorted, sizeof(sorted), &log);
 		idlog_release(&log);
 	}

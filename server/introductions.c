@@ -96,8 +96,8 @@ verify_remote(struct server *srv, const struct introduction *in)
 	}
 	ok = verify_under(in, &log);
 	idlog_release(&log);
-	if (!ok && peer_log_refresh(srv, domain, base, in->introducer, &log,
-	    &err) == 0) {
+	if (!ok && peer_log_refresh(srv, domain, base, in->introducer,
+	    "introduction", &log, &err) == 0) {
 		ok = verify_under(in, &log);
 		idlog_release(&log);
 	}

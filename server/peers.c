@@ -303,12 +303,19 @@ peer_log(struct server *srv, const char *domain, const char *base,
 
 int
 peer_log_refresh(struct server *srv, const char *domain, const char *base,
-    const char *sender, struct idlog *log, struct smimp_err *err)
+    const char *sender, const char *purpose, struct idlog *log,
+    struct smimp_err *err)
 {
-	char ckey[ADDRESS_MAX + 16], what[ADDRESS_MAX + 16];
+	char ckey[ADDRESS_MAX + 48], what[ADDRESS_MAX + 16];
 
-	/* As for keys: stamps in a sender's name fetch its log seldom. */
-	(void)snprintf(ckey, sizeof(ckey), "logrefresh:%s", sender);
+	/*
+	 * As for keys: stamps in a sender's name fetch its log seldom.
+	 * Each purpose has its own turn, so that requests anyone can sign
+	 * in a user's name (lookups) never use up the turn of a delivery,
+	 * which the user's own domain vouches for.
+	 */
+	(void)snprintf(ckey, sizeof(ckey), "logrefresh:%.16s:%s", purpose,
+	    sender);
 	(void)snprintf(what, sizeof(what), "the log of %s", sender);
 	if (refresh_allowed(ckey, what, err) != 0)
 		return -1;

@@ -34,10 +34,12 @@ int peer_log(struct server *srv, const char *domain, const char *base,
 /*
  * The same, fetched anew whatever the cache holds (a stamp did not
  * verify under the cached log: the sender may have rotated its key),
- * unless it was fetched anew less than PEER_REFRESH_MIN seconds ago.
+ * unless it was fetched anew for the same purpose ("stamp", "lookup",
+ * "introduction") less than PEER_REFRESH_MIN seconds ago: the log is
+ * as fresh as that.
  */
 int peer_log_refresh(struct server *srv, const char *domain,
-    const char *base, const char *sender, struct idlog *log,
-    struct smimp_err *err);
+    const char *base, const char *sender, const char *purpose,
+    struct idlog *log, struct smimp_err *err);
 
 #endif

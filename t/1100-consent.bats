@@ -193,14 +193,26 @@ unmatched: 0" ]
 	[ "$(cat body)" = "$UNKNOWN_USER" ]
 	run -0 mailbox bob
 	[ "$output" = '"from":"carol@example.com","message_id":"c0" "from":"eve@example.net","message_id":"e1" "from":"alice@example.org","message_id":"a2" "from":"dave@example.net","message_id":"d2" "from":"erin@example.com","message_id":"r2" ' ]
-	# What the directory says each requester needs.
-	run -0 curl -s -D - -o /dev/null --cacert cert.pem "https://127.0.0.1:$NET/smimp/v1/users/bob@example.net/log"
+	# What the directory says each requester needs: an unknown one what
+	# the policy asks, an allowed one nothing, a blocked one (by address
+	# or by domain) the very answer an address without an account gets.
+	U=https://127.0.0.1:$NET/smimp/v1/users
+	run -0 signed_get eve.key example.net "$U/bob@example.net/log" -D - -o /dev/null
 	grep -qx $'Smimp-Requires: closed\r' <<<"$output"
 	publish bob --unknown pow:12 >/dev/null
-	run -0 curl -s -D - -o /dev/null --cacert cert.pem "https://127.0.0.1:$NET/smimp/v1/users/bob@example.net/log"
+	run -0 signed_get eve.key example.net "$U/bob@example.net/log" -D - -o /dev/null
 	grep -qx $'Smimp-Requires: pow:12\r' <<<"$output"
-	run -0 curl -s -D - -o /dev/null --cacert cert.pem "https://127.0.0.1:$NET/smimp/v1/users/dave@example.net/log"
+	run -0 signed_get dave.key example.net "$U/bob@example.net/log" -D - -o /dev/null
 	grep -qx $'Smimp-Requires: none\r' <<<"$output"
+	run -0 signed_get erin.key example.net "$U/bob@example.net/log" -D - -o /dev/null
+	grep -qx $'Smimp-Requires: none\r' <<<"$output"
+	run -0 signed_get eve.key example.net "$U/nobody@example.net/log" -w ' %{http_code}'
+	absent=$output
+	[ "$absent" = $'{"error":"unknown user"}\n 404' ]
+	run -0 signed_get frank.key example.net "$U/bob@example.net/log" -w ' %{http_code}'
+	[ "$output" = "$absent" ]
+	run -0 signed_get carol.key example.net "$U/bob@example.net/log" -w ' %{http_code}'
+	[ "$output" = "$absent" ]
 }
 
 @test "the whole way: a closed policy refuses a stranger's message, set makes her known and she gets through" {

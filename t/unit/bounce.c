@@ -12,17 +12,7 @@
 #include "bounce.h"
 #include "util.h"
 
-static int failed, passed;
-
-static void
-check(int ok, const char *name)
-{
-	printf("%s %s\n", ok ? "ok" : "FAIL", name);
-	if (ok)
-		passed++;
-	else
-		failed++;
-}
+#include "check.h"
 
 int
 main(void)
@@ -80,6 +70,5 @@ main(void)
 	check(quoted[i] == '\0', "quote is printable, one line");
 	sbuf_release(&sb);
 	sbuf_release(&bare);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	return check_summary();
 }

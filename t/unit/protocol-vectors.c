@@ -25,6 +25,8 @@
 #include "idlog.h"
 #include "util.h"
 
+#include "check.h"
+
 #define DATE_2026	1767225600	/* 2026-01-01T00:00:00Z */
 #define DAY		86400
 #define HISTORY_REASON	"identity key lost"
@@ -41,18 +43,6 @@ static const struct ident {
  * signature straddling two age chunks, several chunks. */
 static const long env_total[] = { 0, -1, 65536, 131062, 200000 };
 #define NENV (sizeof(env_total) / sizeof(env_total[0]))
-
-static size_t passed, failed;
-
-static void
-check(int ok, const char *what)
-{
-	printf("%s %s\n", ok ? "ok" : "FAIL", what);
-	if (ok)
-		passed++;
-	else
-		failed++;
-}
 
 struct keys {
 	unsigned char id_pk[32], id_sk[64], enc_sk[32], enc_pk[32];
@@ -679,8 +669,7 @@ next:
 		return 1;
 	if (generate)
 		return 0;
-	printf("%zu passed, %zu failed\n", passed, failed);
-	return failed == 0 && passed > 0 ? 0 : 1;
+	return check_summary();
 }
 
 int

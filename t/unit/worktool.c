@@ -28,6 +28,8 @@
 #include "stamp.h"
 #include "work.h"
 
+#include "check.h"
+
 /* The vectors' stamp: fixed fields, the body hash bytes 00 01 .. 1f. */
 #define V_FROM	"alice@example.org"
 #define V_TO	"bob@example.net,carol@example.com"
@@ -42,18 +44,6 @@
 #define A_VALUE	0
 #define A_BOB	"000000000000500b"
 #define A_CAROL	"00000000000122e7"
-
-static int failed, passed;
-
-static void
-check(int ok, const char *name)
-{
-	printf("%s %s\n", ok ? "ok" : "FAIL", name);
-	if (ok)
-		passed++;
-	else
-		failed++;
-}
 
 static double
 now(void)
@@ -505,6 +495,5 @@ main(int argc, char **argv)
 	check_vectors();
 	check_header();
 	check_requires();
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	return check_summary();
 }
