@@ -25,18 +25,26 @@
 #define IDREC_MAX_LINE		512
 
 static const char *const type_names[] = {
-	"genesis", "encryption-key", "rotate", "revoke", "recover"
+	"genesis", "encryption-key", "rotate", "revoke", "recover",
+	"device-add", "device-remove"
 };
 
-/* Which key fields each record type carries, in order. */
-enum { F_IDENTITY = 1, F_ENCRYPTION = 2, F_RECOVERY = 4, F_REASON = 8 };
+/* Which fields after signed-by each record type carries, in order. */
+enum { F_IDENTITY = 1, F_ENCRYPTION = 2, F_RECOVERY = 4, F_REASON = 8,
+	F_DEVICE = 16, F_SCOPE = 32, F_DEVICE_KEYS = 64 };
 static const int type_fields[] = {
 	F_IDENTITY | F_ENCRYPTION | F_RECOVERY,
 	F_ENCRYPTION,
 	F_IDENTITY,
 	F_REASON,
-	F_IDENTITY | F_ENCRYPTION
+	F_IDENTITY | F_ENCRYPTION,
+	F_DEVICE | F_SCOPE | F_DEVICE_KEYS,
+	F_DEVICE
 };
+#define NTYPES	(sizeof(type_fields) / sizeof(type_fields[0]))
+
+static const char *const scope_names[] = { "full", "send", "receive" };
+#define NSCOPES	(sizeof(scope_names) / sizeof(scope_names[0]))
 
 static void
 hash_with_context(unsigned char out[32], const char *context,
@@ -99,6 +107,10 @@ struct rec_fields {
 	unsigned char encryption_key[32];
 	unsigned char recovery_key[32];
 	char reason[IDREC_REASON_MAX + 1];
+	char device[IDDEV_NAME_MAX + 1];
+	enum iddev_scope scope;
+	unsigned char device_signing_key[32];
+	unsigned char device_encryption_key[32];
 	unsigned char signature[64];
 	size_t signed_len;	/* bytes before the signature line */
 	size_t len;		/* whole record */
@@ -131,19 +143,75 @@ key_line(const char *buf, size_t len, size_t *pos, const char *name,
 	return b64_decode_exact(kv.value, kv.value_len, out, out_len);
 }
 
+/* The index of the value of kv among n names, or -1. */
 static int
-parse_type(const struct kv_line *kv, enum idrec_type *type)
+name_index(const struct kv_line *kv, const char *const *names, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++) {
-		if (strlen(type_names[i]) == kv->value_len &&
-		    memcmp(type_names[i], kv->value, kv->value_len) == 0) {
-			*type = (enum idrec_type)i;
-			return 0;
-		}
-	}
+	for (i = 0; i < n; i++)
+		if (strlen(names[i]) == kv->value_len &&
+		    memcmp(names[i], kv->value, kv->value_len) == 0)
+			return (int)i;
 	return -1;
+}
+
+static int
+parse_type(const struct kv_line *kv, enum idrec_type *type)
+{
+	int i = name_index(kv, type_names, NTYPES);
+
+	if (i < 0)
+		return -1;
+	*type = (enum idrec_type)i;
+	return 0;
+}
+
+/*
+ * A device's name: 1 to IDDEV_NAME_MAX of a-z 0-9 and '-', not starting
+ * with '-' (so that it never reads as an option).  Lower case only, so
+ * that two names never differ in case alone.
+ */
+static int
+device_name_ok(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > IDDEV_NAME_MAX || s[0] == '-')
+		return 0;
+	for (i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+/* The device fields of a device-add or device-remove record. */
+static int
+device_fields(const char *buf, size_t len, size_t *pos, int fields,
+    size_t recno, struct rec_fields *f, struct smimp_err *err)
+{
+	struct kv_line kv;
+	int i;
+
+	if ((fields & F_DEVICE) && (expect_line(buf, len, pos, "device",
+	    &kv) != 0 || !device_name_ok(kv.value, kv.value_len) ||
+	    kv_value_copy(&kv, f->device, sizeof(f->device)) != 0))
+		return bad(err, recno, "bad or missing device");
+	if (fields & F_SCOPE) {
+		i = expect_line(buf, len, pos, "scope", &kv) == 0 ?
+		    name_index(&kv, scope_names, NSCOPES) : -1;
+		if (i < 0)
+			return bad(err, recno, "bad or missing scope");
+		f->scope = (enum iddev_scope)i;
+	}
+	if ((fields & F_DEVICE_KEYS) && key_line(buf, len, pos,
+	    "device-signing-key", f->device_signing_key, 32) != 0)
+		return bad(err, recno, "bad or missing device-signing-key");
+	if ((fields & F_DEVICE_KEYS) && key_line(buf, len, pos,
+	    "device-encryption-key", f->device_encryption_key, 32) != 0)
+		return bad(err, recno, "bad or missing device-encryption-key");
+	return 0;
 }
 
 /*
@@ -217,10 +285,91 @@ record_parse(const char *buf, size_t len, size_t recno, struct rec_fields *f,
 	    &kv) != 0 || !reason_ok(kv.value, kv.value_len) ||
 	    kv_value_copy(&kv, f->reason, sizeof(f->reason)) != 0))
 		return bad(err, recno, "bad or missing reason");
+	if (device_fields(buf, len, &pos, fields, recno, f, err) != 0)
+		return -1;
 	f->signed_len = pos;
 	if (key_line(buf, len, &pos, "signature", f->signature, 64) != 0)
 		return bad(err, recno, "bad or missing signature");
 	f->len = pos;
+	return 0;
+}
+
+/* The index of the live device of that name, or log->ndevices. */
+static size_t
+live_index(const struct idlog *log, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < log->ndevices; i++)
+		if (!log->devices[i].removed &&
+		    strcmp(log->devices[i].name, name) == 0)
+			break;
+	return i;
+}
+
+/*
+ * A device-add: its name is not live, its keys were never a device's
+ * (a removed device's keys may have been stolen with it) nor the
+ * identity's own, and there is room.
+ */
+static int
+device_add(struct idlog *log, const struct rec_fields *f, size_t recno,
+    struct smimp_err *err)
+{
+	struct iddevice *d;
+	size_t i;
+
+	if (live_index(log, f->device) < log->ndevices)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "identity record "
+		    "%zu: device '%s' is in the log already", recno, f->device);
+	for (i = 0; i < log->ndevices; i++)
+		if (memcmp(log->devices[i].signing_key, f->device_signing_key,
+		    32) == 0 || memcmp(log->devices[i].encryption_key,
+		    f->device_encryption_key, 32) == 0)
+			return smimp_err_set(err, SMIMP_EXIT_BADMSG, "identity "
+			    "record %zu: the keys of device '%s' were those "
+			    "of device '%s' before", recno, f->device,
+			    log->devices[i].name);
+	if (memcmp(f->device_signing_key, log->identity_key, 32) == 0 ||
+	    memcmp(f->device_signing_key, log->recovery_key, 32) == 0 ||
+	    memcmp(f->device_encryption_key, log->encryption_key, 32) == 0)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "identity record "
+		    "%zu: device '%s' has a key of the identity itself", recno,
+		    f->device);
+	if (log->nlive == IDLOG_MAX_DEVICES)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "identity record "
+		    "%zu: more than %d devices", recno, IDLOG_MAX_DEVICES);
+	d = realloc(log->devices, (log->ndevices + 1) * sizeof(*d));
+	if (d == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	log->devices = d;
+	d += log->ndevices++;
+	memset(d, 0, sizeof(*d));
+	memcpy(d->name, f->device, sizeof(d->name));
+	d->scope = f->scope;
+	memcpy(d->signing_key, f->device_signing_key, 32);
+	memcpy(d->encryption_key, f->device_encryption_key, 32);
+	d->added = f->date;
+	d->added_rec = recno;
+	log->nlive++;
+	return 0;
+}
+
+static int
+device_remove(struct idlog *log, const struct rec_fields *f, size_t recno,
+    struct smimp_err *err)
+{
+	size_t i = live_index(log, f->device);
+	struct iddevice *d;
+
+	if (i == log->ndevices)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "identity record "
+		    "%zu: no device '%s' to remove", recno, f->device);
+	d = &log->devices[i];
+	d->removed = 1;
+	d->removed_at = f->date;
+	d->removed_rec = recno;
+	log->nlive--;
 	return 0;
 }
 
@@ -282,6 +431,14 @@ record_apply(struct idlog *log, const struct rec_fields *f,
 		log->revoked_at = f->date;
 		memcpy(log->reason, f->reason, sizeof(log->reason));
 		break;
+	case IDREC_DEVICE_ADD:
+		if (device_add(log, f, recno, err) != 0)
+			return -1;
+		break;
+	case IDREC_DEVICE_REMOVE:
+		if (device_remove(log, f, recno, err) != 0)
+			return -1;
+		break;
 	}
 	hash_with_context(log->head, IDREC_HASH_CONTEXT, raw, f->len);
 	return 0;
@@ -292,6 +449,7 @@ idlog_release(struct idlog *log)
 {
 	free(log->raw);
 	free(log->recs);
+	free(log->devices);
 	memset(log, 0, sizeof(*log));
 }
 
@@ -416,44 +574,60 @@ idlog_extends(const struct idlog *newer, const struct idlog *older)
 	    memcmp(newer->raw, older->raw, older->raw_len) == 0;
 }
 
+/* "name: <base64 of 32 bytes>\n" onto sb. */
+static int
+key_add(struct sbuf *sb, const char *name, const unsigned char key[32])
+{
+	return sbuf_addf(sb, "%s: ", name) != 0 ||
+	    sbuf_add_b64(sb, key, 32) != 0 || sbuf_add(sb, "\n", 1) != 0 ?
+	    -1 : 0;
+}
+
 /*
  * The bytes of one record, signed by signer (a 64-byte Ed25519 secret
- * key), appended to sb: the fields in their order for the record's type.
+ * key), appended to sb: the fields in their order for the record's
+ * type, from rec (and recovery_key, for a genesis).
  */
 static int
-record_build(struct sbuf *sb, enum idrec_type type, const char *address,
-    uint64_t seq, const unsigned char prev[32], int64_t date,
-    int by_recovery, const unsigned char *identity_key,
-    const unsigned char *encryption_key, const unsigned char *recovery_key,
-    const char *reason, const unsigned char signer[64])
+record_build(struct sbuf *sb, const char *address, uint64_t seq,
+    const unsigned char prev[32], const struct idrec_new *rec,
+    const unsigned char *recovery_key, const unsigned char signer[64])
 {
-	int fields = type_fields[type];
+	int fields = type_fields[rec->type];
 	size_t start = sb->len;		/* sb may hold the log before */
 	unsigned char sig[64];
 	char when[TIME_STRLEN];
 
-	time_format(date, when);
+	time_format(rec->date, when);
 	if (sbuf_addf(sb, "%stype: %s\naddress: %s\nseq: %llu\n", IDREC_MAGIC,
-	    type_names[type], address, (unsigned long long)seq) != 0)
+	    type_names[rec->type], address, (unsigned long long)seq) != 0)
 		return -1;
-	if (seq > 0 && (sbuf_add(sb, "prev: ", 6) != 0 ||
-	    sbuf_add_b64(sb, prev, 32) != 0 || sbuf_add(sb, "\n", 1) != 0))
+	if (seq > 0 && key_add(sb, "prev", prev) != 0)
 		return -1;
 	if (sbuf_addf(sb, "date: %s\n", when) != 0)
 		return -1;
-	if (type != IDREC_GENESIS && sbuf_addf(sb, "signed-by: %s\n",
-	    by_recovery ? "recovery" : "identity") != 0)
+	if (rec->type != IDREC_GENESIS && sbuf_addf(sb, "signed-by: %s\n",
+	    rec->by_recovery ? "recovery" : "identity") != 0)
 		return -1;
-	if ((fields & F_IDENTITY) && (sbuf_add(sb, "identity-key: ", 14) ||
-	    sbuf_add_b64(sb, identity_key, 32) || sbuf_add(sb, "\n", 1)))
+	if (((fields & F_IDENTITY) &&
+	    key_add(sb, "identity-key", rec->identity_key) != 0) ||
+	    ((fields & F_ENCRYPTION) &&
+	    key_add(sb, "encryption-key", rec->encryption_key) != 0) ||
+	    ((fields & F_RECOVERY) &&
+	    key_add(sb, "recovery-key", recovery_key) != 0))
 		return -1;
-	if ((fields & F_ENCRYPTION) && (sbuf_add(sb, "encryption-key: ", 16) ||
-	    sbuf_add_b64(sb, encryption_key, 32) || sbuf_add(sb, "\n", 1)))
+	if ((fields & F_REASON) &&
+	    sbuf_addf(sb, "reason: %s\n", rec->reason) != 0)
 		return -1;
-	if ((fields & F_RECOVERY) && (sbuf_add(sb, "recovery-key: ", 14) ||
-	    sbuf_add_b64(sb, recovery_key, 32) || sbuf_add(sb, "\n", 1)))
+	if ((fields & F_DEVICE) &&
+	    sbuf_addf(sb, "device: %s\n", rec->device) != 0)
 		return -1;
-	if ((fields & F_REASON) && sbuf_addf(sb, "reason: %s\n", reason) != 0)
+	if ((fields & F_SCOPE) &&
+	    sbuf_addf(sb, "scope: %s\n", scope_names[rec->scope]) != 0)
+		return -1;
+	if ((fields & F_DEVICE_KEYS) && (key_add(sb, "device-signing-key",
+	    rec->device_signing_key) != 0 || key_add(sb,
+	    "device-encryption-key", rec->device_encryption_key) != 0))
 		return -1;
 	if (sig_message_sign(sig, (unsigned char *)sb->buf + start,
 	    sb->len - start, signer) != 0 || sbuf_add(sb, "signature: ", 11) != 0 ||
@@ -469,12 +643,17 @@ idlog_genesis(struct idlog *log, const char *address,
     const unsigned char recovery_public[32], int64_t date,
     struct smimp_err *err)
 {
+	struct idrec_new rec;
 	struct sbuf sb;
 	int ret = -1;
 
+	memset(&rec, 0, sizeof(rec));
+	rec.type = IDREC_GENESIS;
+	rec.date = date;
+	rec.identity_key = identity_secret + 32;
+	rec.encryption_key = encryption_public;
 	sbuf_init(&sb, IDREC_MAX_BYTES);
-	if (record_build(&sb, IDREC_GENESIS, address, 0, NULL, date, 0,
-	    identity_secret + 32, encryption_public, recovery_public, NULL,
+	if (record_build(&sb, address, 0, NULL, &rec, recovery_public,
 	    identity_secret) != 0) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL,
 		    "cannot build the genesis record");
@@ -493,6 +672,50 @@ idlog_reason_valid(const char *s)
 }
 
 int
+iddev_name_valid(const char *s)
+{
+	return device_name_ok(s, strlen(s));
+}
+
+const char *
+iddev_scope_name(enum iddev_scope scope)
+{
+	return (size_t)scope < NSCOPES ? scope_names[scope] : "?";
+}
+
+int
+iddev_scope_parse(const char *s, enum iddev_scope *scope)
+{
+	size_t i;
+
+	for (i = 0; i < NSCOPES; i++)
+		if (strcmp(s, scope_names[i]) == 0) {
+			*scope = (enum iddev_scope)i;
+			return 0;
+		}
+	return -1;
+}
+
+const struct iddevice *
+idlog_device(const struct idlog *log, const char *name)
+{
+	size_t i = live_index(log, name);
+
+	return i < log->ndevices ? &log->devices[i] : NULL;
+}
+
+const struct iddevice *
+idlog_device_by_key(const struct idlog *log, const unsigned char key[32])
+{
+	size_t i;
+
+	for (i = 0; i < log->ndevices; i++)
+		if (memcmp(log->devices[i].signing_key, key, 32) == 0)
+			return &log->devices[i];
+	return NULL;
+}
+
+int
 idlog_append(struct idlog *log, const struct idrec_new *rec,
     const unsigned char signer[64], struct smimp_err *err)
 {
@@ -502,15 +725,22 @@ idlog_append(struct idlog *log, const struct idrec_new *rec,
 	size_t keep;
 	int ret = -1;
 
-	if (rec->type == IDREC_GENESIS || (size_t)rec->type >=
-	    sizeof(type_fields) / sizeof(type_fields[0]))
+	if (rec->type == IDREC_GENESIS || (size_t)rec->type >= NTYPES)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "a log has one "
 		    "genesis record, its first");
 	fields = type_fields[rec->type];
 	if (((fields & F_IDENTITY) && rec->identity_key == NULL) ||
-	    ((fields & F_ENCRYPTION) && rec->encryption_key == NULL))
+	    ((fields & F_ENCRYPTION) && rec->encryption_key == NULL) ||
+	    ((fields & F_DEVICE_KEYS) && (rec->device_signing_key == NULL ||
+	    rec->device_encryption_key == NULL)) ||
+	    ((fields & F_SCOPE) && (size_t)rec->scope >= NSCOPES))
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "a %s record needs "
 		    "its keys", type_names[rec->type]);
+	if ((fields & F_DEVICE) && (rec->device == NULL ||
+	    !device_name_ok(rec->device, strlen(rec->device))))
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "a device's name "
+		    "is 1 to %d characters of a-z, 0-9 and '-', not starting "
+		    "with '-'", IDDEV_NAME_MAX);
 	if ((fields & F_REASON) && (rec->reason == NULL ||
 	    !reason_ok(rec->reason, strlen(rec->reason))))
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "the reason must "
@@ -528,10 +758,8 @@ idlog_append(struct idlog *log, const struct idrec_new *rec,
 	sbuf_init(&sb, IDLOG_MAX_BYTES);
 	if (sbuf_add(&sb, log->raw, (size_t)(log->recs[keep - 1].raw +
 	    log->recs[keep - 1].raw_len - log->raw)) != 0 ||
-	    record_build(&sb, rec->type, log->address, keep,
-	    log->recs[keep - 1].hash, rec->date, rec->by_recovery,
-	    rec->identity_key, rec->encryption_key, NULL, rec->reason,
-	    signer) != 0) {
+	    record_build(&sb, log->address, keep, log->recs[keep - 1].hash,
+	    rec, NULL, signer) != 0) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot build the %s "
 		    "record: the log is full", type_names[rec->type]);
 		goto out;
@@ -665,6 +893,8 @@ idlog_changes_since(const struct idlog *log, size_t from,
 			c->recovered_at = log->recs[i].date;
 			break;
 		case IDREC_REVOKE: c->revoked = 1; break;
+		case IDREC_DEVICE_ADD: c->devices_added++; break;
+		case IDREC_DEVICE_REMOVE: c->devices_removed++; break;
 		case IDREC_GENESIS: break;
 		}
 	}

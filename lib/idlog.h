@@ -1,7 +1,8 @@
 /*
  * idlog.h - the identity log: a hash-chained list of signed records
- * (genesis, new encryption key, rotation, revocation, recovery) that
- * together say which keys speak for an address.  A .pub file holds a
+ * (genesis, new encryption key, rotation, revocation, recovery, a
+ * device added or removed) that together say which keys speak for an
+ * address.  A .pub file holds a
  * whole log; its first record is the genesis, from which the
  * fingerprint is derived.  Byte format: doc/PROTOCOL.md, smimp-identity(5).
  */
@@ -21,13 +22,42 @@
 #define FINGERPRINT_STRLEN	40	/* 8 groups of 4, '-', NUL */
 #define IDLOG_HASH_SIZE		32
 #define IDREC_REASON_MAX	200	/* a revocation's reason, in bytes */
+#define IDDEV_NAME_MAX		32	/* a device's name, in bytes */
+#define IDLOG_MAX_DEVICES	64	/* live (added, not removed) at once */
 
 enum idrec_type {
 	IDREC_GENESIS,		/* names identity, encryption, recovery keys */
 	IDREC_ENCRYPTION_KEY,	/* a new encryption key */
 	IDREC_ROTATE,		/* a new identity key */
 	IDREC_REVOKE,		/* the identity is revoked */
-	IDREC_RECOVER		/* recovery key replaces a lost identity key */
+	IDREC_RECOVER,		/* recovery key replaces a lost identity key */
+	IDREC_DEVICE_ADD,	/* a device's keys and scope */
+	IDREC_DEVICE_REMOVE	/* a device no longer speaks for the address */
+};
+
+/* What a device may do for the identity (doc/PROTOCOL.md, "Devices"). */
+enum iddev_scope {
+	IDDEV_FULL,		/* everything but changing the log */
+	IDDEV_SEND,		/* seal and submit only */
+	IDDEV_RECEIVE		/* fetch and open only */
+};
+
+/*
+ * A device the log added: live until a device-remove names it.  A
+ * removed device stays in the list (with removed set), so that what it
+ * signed can be told from what a stranger signed, and its keys never
+ * come back.
+ */
+struct iddevice {
+	char name[IDDEV_NAME_MAX + 1];
+	enum iddev_scope scope;
+	unsigned char signing_key[32];		/* Ed25519 */
+	unsigned char encryption_key[32];	/* X25519 */
+	int64_t added;			/* the device-add record's date */
+	size_t added_rec;		/* and its index in the log */
+	int removed;
+	int64_t removed_at;		/* the device-remove record's date */
+	size_t removed_rec;
 };
 
 struct idrec {
@@ -56,6 +86,13 @@ struct idlog {
 	int revoked;
 	int64_t revoked_at;			/* the revoke record's date */
 	char reason[IDREC_REASON_MAX + 1];	/* and its reason */
+	/*
+	 * Every device the log added, in the order of their records; those
+	 * without removed are live (nlive of them).  Owned.
+	 */
+	struct iddevice *devices;
+	size_t ndevices;
+	size_t nlive;
 };
 
 /*
@@ -146,16 +183,37 @@ struct idrec_new {
 	const unsigned char *encryption_key;	/* encryption-key, recover */
 	const char *reason;		/* revoke: 1 to IDREC_REASON_MAX bytes
 					   of printable ASCII */
+	/* device-add, device-remove: the device's name */
+	const char *device;
+	/* device-add: its scope, Ed25519 signing and X25519 encryption keys */
+	enum iddev_scope scope;
+	const unsigned char *device_signing_key;
+	const unsigned char *device_encryption_key;
 };
 /* Is s a revocation's reason as a record may carry it? */
 int idlog_reason_valid(const char *s);
+/* Is s a device's name: 1 to IDDEV_NAME_MAX of a-z 0-9 -, not first -? */
+int iddev_name_valid(const char *s);
+/* "full", "send", "receive"; and back (-1 for anything else). */
+const char *iddev_scope_name(enum iddev_scope scope);
+int iddev_scope_parse(const char *s, enum iddev_scope *scope);
+/* The live device of that name, or NULL. */
+const struct iddevice *idlog_device(const struct idlog *log,
+    const char *name);
+/*
+ * The device, live or removed, whose signing key is key, or NULL: what
+ * a device signed is checked against this, and refused when removed.
+ */
+const struct iddevice *idlog_device_by_key(const struct idlog *log,
+    const unsigned char key[32]);
 /*
  * Append the next record (seq, prev and address follow from log) signed
  * by signer, the 64-byte Ed25519 secret key that must be in force: the
  * current identity key, or the recovery key when by_recovery.  The whole
  * log is verified again; on failure (SMIMP_EXIT_BADMSG for a record the
- * log refuses, such as one signed by the wrong key or one after a
- * revocation; SMIMP_EXIT_USAGE for a bad reason) log is unchanged.
+ * log refuses, such as one signed by the wrong key, one after a
+ * revocation, a device name already live or a removed device's keys;
+ * SMIMP_EXIT_USAGE for a bad reason or device name) log is unchanged.
  */
 int idlog_append(struct idlog *log, const struct idrec_new *rec,
     const unsigned char signer[64], struct smimp_err *err);
@@ -170,6 +228,8 @@ struct idlog_changes {
 	size_t voided;		/* records the recovery cut back
 				   (idlog_changes_followed) */
 	int revoked;
+	size_t devices_added;	/* device-add records */
+	size_t devices_removed;	/* device-remove records */
 };
 void idlog_changes_since(const struct idlog *log, size_t from,
     struct idlog_changes *c);

@@ -7,7 +7,7 @@ setup() { common_setup; }
 
 @test "the library reproduces every protocol vector" {
 	run -0 "$SMIMP_BUILD/t/protocol-vectors" "$REPO/t/vectors"
-	[ "${lines[-1]}" = "59 passed, 0 failed" ]
+	[ "${lines[-1]}" = "69 passed, 0 failed" ]
 	! grep -q '^FAIL' <<<"$output"
 }
 
@@ -17,7 +17,7 @@ setup() { common_setup; }
 	sed -i '$ s/^signature: ./signature: f/' v/envelope0.txt
 	run -1 "$SMIMP_BUILD/t/protocol-vectors" v
 	grep -q '^FAIL alice.txt: fingerprint' <<<"$output"
-	[ "${lines[-1]}" != "59 passed, 0 failed" ]
+	[ "${lines[-1]}" != "69 passed, 0 failed" ]
 }
 
 @test "identity histories: each record type written as the grammar says; a fork, a truncation and wrong signers refused" {
@@ -35,6 +35,23 @@ setup() { common_setup; }
 	run -1 "$SMIMP_BUILD/t/protocol-vectors" v
 	grep -q '^FAIL alice-history.pub: the bytes the writer makes' <<<"$output"
 	grep -q '^FAIL alice-history.txt' <<<"$output"
+}
+
+@test "devices: the record grammar, who is live, what the log refuses, and a recovery that cuts devices back" {
+	run -0 "$SMIMP_BUILD/t/protocol-vectors" "$REPO/t/vectors"
+	grep -qx 'ok device-add record: the library writes the bytes built by hand from the grammar' <<<"$output"
+	grep -qx 'ok alice-devices.pub: verifies; laptop and phone live, ci-runner removed' <<<"$output"
+	grep -qx 'ok a recovery that keeps 3 records cuts back the devices added after: only the laptop is left' <<<"$output"
+	grep -qx '# identity record 6: device .laptop. is in the log already' <<<"$output"
+	grep -qx "# identity record 6: the keys of device 'ci-runner-2' were those of device 'ci-runner' before" <<<"$output"
+	grep -qx "# identity record 6: no device 'ci-runner' to remove" <<<"$output"
+	grep -qx '# identity record 6: bad signature' <<<"$output"
+	grep -qx 'ok a removed name comes back with new keys' <<<"$output"
+	# A device record changed by one byte no longer verifies.
+	cp -r "$REPO/t/vectors" v
+	sed -i 's/^scope: send$/scope: full/' v/alice-devices.pub
+	run -1 "$SMIMP_BUILD/t/protocol-vectors" v
+	grep -qx 'FAIL alice-devices.pub: verifies; laptop and phone live, ci-runner removed' <<<"$output"
 }
 
 @test "the committed alice.pub is the one the identity file names" {

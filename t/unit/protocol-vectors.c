@@ -8,7 +8,9 @@
  * Identities come from fixed seeds; envelopes from a fixed header and a
  * body of bytes i mod 251; alice's history (a new encryption key, a
  * rotation, a revocation) from more fixed seeds, with a fork, a
- * truncation and a record signed by the wrong key that must be refused.
+ * truncation and a record signed by the wrong key that must be refused;
+ * alice's devices (three added, one removed) with the records the log
+ * must refuse, and a recovery that cuts two of them back.
  * Checking recomputes everything through the library and compares with
  * the files, so a format change fails.
  */
@@ -244,6 +246,29 @@ wrong_key(const struct idlog *two, struct sbuf *out)
 }
 
 /*
+ * A recover record by the recovery key to the identity key of seed
+ * id_byte and the encryption secret enc_byte*32, keeping keep records
+ * (0: all), on day day; the keys into id_pk and enc.
+ */
+static void
+recover_new(struct idrec_new *r, unsigned char id_byte,
+    unsigned char enc_byte, size_t keep, int day, unsigned char id_pk[32],
+    unsigned char enc[32])
+{
+	unsigned char id_sk[64];
+
+	x_from(enc_byte, enc);
+	ed_from(id_byte, id_pk, id_sk);
+	memset(r, 0, sizeof(*r));
+	r->type = IDREC_RECOVER;
+	r->by_recovery = 1;
+	r->keep = keep;
+	r->date = DATE_2026 + day * DAY;
+	r->identity_key = id_pk;
+	r->encryption_key = enc;
+}
+
+/*
  * alice's recovery: the genesis, the new encryption key of the history,
  * then a recover record signed by her recovery key (seed 03*32) naming
  * the identity key of seed 07*32 and the encryption secret 08*32, on
@@ -280,7 +305,7 @@ static void
 history_answers(const struct idlog *log, struct sbuf *out)
 {
 	static const char *const names[] = { "genesis", "encryption-key",
-	    "rotate", "revoke", "recover" };
+	    "rotate", "revoke", "recover", "device-add", "device-remove" };
 	char hex[65], when[TIME_STRLEN];
 	size_t i;
 
@@ -435,19 +460,11 @@ run_history(const char *dir, const struct keys *alice, int generate)
 		}
 		{
 			/* A second recovery may not cut back the first. */
-			unsigned char id_pk[32], id_sk[64], enc2[32];
+			unsigned char id_pk[32], enc2[32];
 			struct idrec_new again;
 			struct idlog cut;
 
-			x_from(0x09, enc2);
-			ed_from(0x0a, id_pk, id_sk);
-			memset(&again, 0, sizeof(again));
-			again.type = IDREC_RECOVER;
-			again.by_recovery = 1;
-			again.keep = 2;
-			again.date = DATE_2026 + 150 * DAY;
-			again.identity_key = id_pk;
-			again.encryption_key = enc2;
+			recover_new(&again, 0x0a, 0x09, 2, 150, id_pk, enc2);
 			r1 = idlog_copy(&cut, &rec, &err);
 			if (r1 == 0 && idlog_append(&cut, &again,
 			    alice->rec_sk, &err) != 0) {
@@ -528,6 +545,269 @@ out0:
 	sbuf_release(&bad);
 	sbuf_release(&txt);
 	return ret;
+}
+
+/*
+ * alice's devices: the first two records of the history, then these
+ * four, each signing key from a seed of one repeated byte and each
+ * encryption key from a secret of another.
+ */
+static const struct dev_vec {
+	enum idrec_type type;
+	const char *name;
+	enum iddev_scope scope;
+	unsigned char sign_byte, enc_byte;
+	int by_recovery;
+	int day;
+} dev_vecs[] = {
+	{ IDREC_DEVICE_ADD, "laptop", IDDEV_FULL, 0x21, 0x22, 0, 40 },
+	{ IDREC_DEVICE_ADD, "ci-runner", IDDEV_SEND, 0x23, 0x24, 0, 45 },
+	{ IDREC_DEVICE_ADD, "phone", IDDEV_RECEIVE, 0x25, 0x26, 1, 50 },
+	{ IDREC_DEVICE_REMOVE, "ci-runner", IDDEV_FULL, 0, 0, 0, 55 },
+};
+#define NDEV_VECS	(sizeof(dev_vecs) / sizeof(dev_vecs[0]))
+
+/* One device record of v appended to log, signed by signer. */
+static int
+device_append(struct idlog *log, const struct dev_vec *v,
+    const unsigned char signer[64], struct smimp_err *err)
+{
+	unsigned char sign_pk[32], sign_sk[64], enc[32];
+	struct idrec_new r;
+
+	ed_from(v->sign_byte, sign_pk, sign_sk);
+	x_from(v->enc_byte, enc);
+	memset(&r, 0, sizeof(r));
+	r.type = v->type;
+	r.by_recovery = v->by_recovery;
+	r.date = DATE_2026 + v->day * DAY;
+	r.device = v->name;
+	r.scope = v->scope;
+	r.device_signing_key = sign_pk;
+	r.device_encryption_key = enc;
+	return idlog_append(log, &r, signer, err);
+}
+
+/* The history's first two records and the first upto device records. */
+static int
+devices_log(const struct keys *alice, size_t upto, struct idlog *log,
+    struct smimp_err *err)
+{
+	size_t i;
+
+	if (history(alice, 2, log, err) != 0)
+		return -1;
+	for (i = 0; i < upto && i < NDEV_VECS; i++)
+		if (device_append(log, &dev_vecs[i], dev_vecs[i].by_recovery ?
+		    alice->rec_sk : alice->id_sk, err) != 0) {
+			idlog_release(log);
+			return -1;
+		}
+	return 0;
+}
+
+/* Record hashes, then every device the log added, as text. */
+static void
+devices_answers(const struct idlog *log, struct sbuf *out)
+{
+	char hex[65], when[TIME_STRLEN];
+	size_t i;
+
+	(void)sbuf_addf(out, "records: %zu\n", log->n);
+	for (i = 0; i < log->n; i++) {
+		sodium_bin2hex(hex, sizeof(hex), log->recs[i].hash, 32);
+		(void)sbuf_addf(out, "record-%zu: %s\n", i, hex);
+	}
+	for (i = 0; i < log->ndevices; i++) {
+		const struct iddevice *d = &log->devices[i];
+
+		time_format(d->added, when);
+		(void)sbuf_addf(out, "device: %s %s added %s record %zu",
+		    d->name, iddev_scope_name(d->scope), when, d->added_rec);
+		time_format(d->removed_at, when);
+		if (d->removed)
+			(void)sbuf_addf(out, ", removed %s record %zu", when,
+			    d->removed_rec);
+		(void)sbuf_add(out, "\n", 1);
+	}
+	(void)sbuf_addf(out, "live: %zu\n", log->nlive);
+}
+
+/*
+ * The laptop's device-add built by hand from the grammar of
+ * doc/PROTOCOL.md, "Devices", after the log two: the library must write
+ * these very bytes.
+ */
+static void
+device_by_hand(const struct idlog *two, const struct keys *alice,
+    struct sbuf *out)
+{
+	static const char ctx[] = "smimp/1 identity-record";
+	unsigned char sign_pk[32], sign_sk[64], enc[32], sig[64];
+	unsigned char m[sizeof(ctx) + IDREC_MAX_BYTES];
+
+	ed_from(0x21, sign_pk, sign_sk);
+	x_from(0x22, enc);
+	(void)sbuf_addf(out, "smimp-identity/1\ntype: device-add\n"
+	    "address: alice@example.org\nseq: 2\nprev: ");
+	(void)sbuf_add_b64(out, two->head, 32);
+	(void)sbuf_addf(out, "\ndate: 2026-02-10T00:00:00Z\n"
+	    "signed-by: identity\ndevice: laptop\nscope: full\n"
+	    "device-signing-key: ");
+	(void)sbuf_add_b64(out, sign_pk, 32);
+	(void)sbuf_add(out, "\ndevice-encryption-key: ", 24);
+	(void)sbuf_add_b64(out, enc, 32);
+	(void)sbuf_add(out, "\n", 1);
+	if (out->len > IDREC_MAX_BYTES)
+		return;
+	memcpy(m, ctx, sizeof(ctx));
+	memcpy(m + sizeof(ctx), out->buf, out->len);
+	crypto_sign_detached(sig, NULL, m, sizeof(ctx) + out->len,
+	    alice->id_sk);
+	(void)sbuf_add(out, "signature: ", 11);
+	(void)sbuf_add_b64(out, sig, 64);
+	(void)sbuf_add(out, "\n", 1);
+}
+
+/* A record the log must refuse: appended to a copy of log, and why. */
+static void
+refused(const struct idlog *log, const struct dev_vec *v,
+    const unsigned char signer[64], const char *why, const char *what)
+{
+	struct smimp_err err;
+	struct idlog copy;
+	int r = -1;
+
+	if (idlog_copy(&copy, log, &err) != 0) {
+		check(0, what);
+		return;
+	}
+	r = device_append(&copy, v, signer, &err);
+	check(r != 0 && copy.n == log->n && strstr(err.msg, why) != NULL,
+	    what);
+	if (r != 0)
+		printf("# %s\n", err.msg);
+	idlog_release(&copy);
+}
+
+/* What the log refuses, and what it takes, after all four records. */
+static void
+device_rules(const struct idlog *full, const struct keys *alice)
+{
+	static const struct dev_vec again = { IDREC_DEVICE_ADD, "laptop",
+	    IDDEV_SEND, 0x31, 0x32, 0, 60 };
+	static const struct dev_vec old_keys = { IDREC_DEVICE_ADD,
+	    "ci-runner-2", IDDEV_SEND, 0x23, 0x24, 0, 60 };
+	static const struct dev_vec back = { IDREC_DEVICE_ADD, "ci-runner",
+	    IDDEV_SEND, 0x33, 0x34, 0, 60 };
+	static const struct dev_vec gone = { IDREC_DEVICE_REMOVE,
+	    "ci-runner", IDDEV_FULL, 0, 0, 0, 60 };
+	unsigned char laptop_pk[32], laptop_sk[64];
+	struct smimp_err err;
+	struct idlog copy;
+	int r;
+
+	ed_from(0x21, laptop_pk, laptop_sk);
+	refused(full, &again, alice->id_sk, "device 'laptop' is in the log "
+	    "already", "device-add of a live name: refused");
+	refused(full, &old_keys, alice->id_sk, "the keys of device "
+	    "'ci-runner-2' were those of device 'ci-runner' before",
+	    "device-add of a removed device's keys under a new name: refused");
+	refused(full, &gone, alice->id_sk, "no device 'ci-runner' to remove",
+	    "device-remove of a removed device: refused");
+	refused(full, &back, laptop_sk, "bad signature", "device-add signed "
+	    "by a device's key: refused (devices do not change the log)");
+	r = idlog_copy(&copy, full, &err);
+	if (r == 0)
+		r = device_append(&copy, &back, alice->id_sk, &err);
+	check(r == 0 && copy.nlive == 3 && idlog_device(&copy, "ci-runner") !=
+	    NULL && idlog_device(&copy, "ci-runner")->scope == IDDEV_SEND &&
+	    idlog_device(&copy, "ci-runner")->signing_key[0] != 0 &&
+	    copy.devices[1].removed, "a removed name comes back with new keys");
+	if (r == 0)
+		idlog_release(&copy);
+}
+
+/*
+ * alice-devices.pub and .txt, the rules, and a recovery that keeps the
+ * records up to the laptop's: the two devices after it are cut back.
+ */
+static void
+run_devices(const char *dir, const struct keys *alice, int generate)
+{
+	struct idlog full, two, parsed, rec;
+	struct idlog_follow how;
+	struct smimp_err err;
+	struct sbuf txt, hand;
+	struct idrec_new r;
+	unsigned char *file, id_pk[32], enc[32];
+	size_t len;
+
+	if (devices_log(alice, NDEV_VECS, &full, &err) != 0) {
+		printf("FAIL devices: %s\n", err.msg);
+		failed++;
+		return;
+	}
+	sbuf_init(&txt, 1 << 16);
+	sbuf_init(&hand, IDREC_MAX_BYTES * 2);
+	devices_answers(&full, &txt);
+	/* The recovery keeps genesis, encryption-key and the laptop. */
+	recover_new(&r, 0x27, 0x28, 3, 70, id_pk, enc);
+	if (idlog_copy(&rec, &full, &err) != 0 ||
+	    idlog_append(&rec, &r, alice->rec_sk, &err) != 0) {
+		printf("FAIL devices recovery: %s\n", err.msg);
+		failed++;
+		goto out;
+	}
+	(void)sbuf_add(&txt, "\n", 1);
+	devices_answers(&rec, &txt);
+	if (generate) {
+		(void)(write_file(dir, "alice-devices.pub", full.raw,
+		    full.raw_len) || write_file(dir, "alice-devices.txt",
+		    txt.buf, txt.len));
+		goto out1;
+	}
+	if (history(alice, 2, &two, &err) == 0) {
+		device_by_hand(&two, alice, &hand);
+		check(hand.len == full.recs[2].raw_len && memcmp(hand.buf,
+		    full.recs[2].raw, hand.len) == 0, "device-add record: the "
+		    "library writes the bytes built by hand from the grammar");
+		idlog_release(&two);
+	}
+	if (read_file(dir, "alice-devices.pub", &file, &len) == 0) {
+		int r1;
+
+		check(len == full.raw_len && memcmp(file, full.raw, len) == 0,
+		    "alice-devices.pub: the bytes the writer makes");
+		r1 = idlog_parse(&parsed, file, len, &err);
+		check(r1 == 0 && parsed.nlive == 2 && parsed.ndevices == 3 &&
+		    idlog_device(&parsed, "laptop") != NULL &&
+		    idlog_device(&parsed, "phone") != NULL &&
+		    idlog_device(&parsed, "ci-runner") == NULL &&
+		    parsed.recs[4].by_recovery, "alice-devices.pub: verifies; "
+		    "laptop and phone live, ci-runner removed");
+		if (r1 == 0)
+			idlog_release(&parsed);
+		free(file);
+	}
+	if (read_file(dir, "alice-devices.txt", &file, &len) == 0) {
+		check(len == txt.len && memcmp(file, txt.buf, len) == 0,
+		    "alice-devices.txt: record hashes and every device, of "
+		    "the log and of its recovery");
+		free(file);
+	}
+	check(idlog_check_follows(&rec, &full, &how, &err) == 0 &&
+	    how.recovery && how.cut == 3 && how.voided == 3 && rec.nlive == 1 &&
+	    rec.ndevices == 1 && idlog_device(&rec, "laptop") != NULL,
+	    "a recovery that keeps 3 records cuts back the devices added "
+	    "after: only the laptop is left");
+	device_rules(&full, alice);
+out1:
+	idlog_release(&rec);
+out:
+	idlog_release(&full);
+	sbuf_release(&txt);
+	sbuf_release(&hand);
 }
 
 static int
@@ -667,6 +947,7 @@ next:
 		idlog_release(&logs[i]);
 	if (run_history(dir, &keys[0], generate) != 0 && generate)
 		return 1;
+	run_devices(dir, &keys[0], generate);
 	if (generate)
 		return 0;
 	return check_summary();
