@@ -3,17 +3,26 @@
  * key, an X25519 encryption key and an offline recovery key.  Writes
  * PREFIX.key and PREFIX.recovery (secret, 0600, passphrase-encrypted)
  * and PREFIX.pub (the genesis record of the identity log).  Also prints
- * fingerprints and exports the encryption key in age's formats.
+ * fingerprints and exports the encryption key in age's formats.  With
+ * --device, makes a new device's keys instead, and the enrollment
+ * request that the holder of the identity key signs into the log
+ * (smimp-revoke --add-device), so that the identity key never has to be
+ * copied onto the device.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 #include "age.h"
+#include "enroll.h"
 #include "fileio.h"
 #include "identity.h"
 #include "idlog.h"
@@ -24,7 +33,7 @@
 #include "banned.h"
 
 enum keygen_mode { MODE_GENERATE, MODE_FINGERPRINT, MODE_EXPORT_AGE,
-	MODE_EXPORT_RECIPIENT, MODE_REDEEM };
+	MODE_EXPORT_RECIPIENT, MODE_REDEEM, MODE_DEVICE };
 
 struct keygen_opts {
 	enum keygen_mode mode;
@@ -36,6 +45,7 @@ struct keygen_opts {
 	int no_passphrase;
 	const char *passphrase_file;
 	const char *token_file;		/* --redeem -, --redeem-file */
+	const char *device;		/* --device NAME */
 	struct clientconf conf;
 };
 
@@ -45,6 +55,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: smimp-keygen -u ADDRESS [-o PREFIX] [--no-passphrase | "
 	    "--passphrase-file FILE]\n"
+	    "       smimp-keygen --device NAME -u ADDRESS [-o PREFIX] "
+	    "[--no-passphrase | --passphrase-file FILE]\n"
 	    "       smimp-keygen [-u ADDRESS [-o PREFIX] | -i FILE.key] "
 	    "--redeem - | --redeem-file FILE\n"
 	    "       smimp-keygen --fingerprint FILE.pub\n"
@@ -58,7 +70,7 @@ static int
 parse_args(int argc, char **argv, struct keygen_opts *o)
 {
 	enum { OPT_NOPASS = 256, OPT_PASSFILE, OPT_FP, OPT_AGE, OPT_RCPT,
-		OPT_REDEEM, OPT_REDEEM_FILE, OPT_VERSION };
+		OPT_REDEEM, OPT_REDEEM_FILE, OPT_VERSION, OPT_DEVICE };
 	static const struct option longopts[] = {
 		{ "user", required_argument, NULL, 'u' },
 		{ "output", required_argument, NULL, 'o' },
@@ -70,6 +82,7 @@ parse_args(int argc, char **argv, struct keygen_opts *o)
 		{ "export-age-recipient", no_argument, NULL, OPT_RCPT },
 		{ "redeem", required_argument, NULL, OPT_REDEEM },
 		{ "redeem-file", required_argument, NULL, OPT_REDEEM_FILE },
+		{ "device", required_argument, NULL, OPT_DEVICE },
 		REMOTE_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -92,6 +105,14 @@ parse_args(int argc, char **argv, struct keygen_opts *o)
 			break;
 		case OPT_AGE: o->mode = MODE_EXPORT_AGE; o->modes++; break;
 		case OPT_RCPT: o->mode = MODE_EXPORT_RECIPIENT; o->modes++;
+			break;
+		case OPT_DEVICE:
+			if (!iddev_name_valid(optarg))
+				return usage_error("'%s' is no device name: 1 "
+				    "to %d characters of a-z, 0-9 and '-', not "
+				    "starting with '-'", optarg,
+				    IDDEV_NAME_MAX);
+			o->device = optarg;
 			break;
 		case OPT_REDEEM:
 		case OPT_REDEEM_FILE:
@@ -123,6 +144,12 @@ parse_args(int argc, char **argv, struct keygen_opts *o)
 	if (o->modes > 1)
 		return usage_error("--fingerprint, --export-age and "
 		    "--export-age-recipient exclude each other");
+	if (o->device != NULL && (o->modes > 0 || o->token_file != NULL ||
+	    o->identity != NULL))
+		return usage_error("--device makes a new device's keys: no -i, "
+		    "--redeem, --fingerprint or --export-age with it");
+	if (o->device != NULL)
+		o->mode = MODE_DEVICE;
 	if (o->mode == MODE_EXPORT_RECIPIENT && optind < argc &&
 	    o->identity == NULL)
 		o->pubfile = argv[optind++];
@@ -151,9 +178,11 @@ parse_args(int argc, char **argv, struct keygen_opts *o)
 		if (remote_options_finish(&o->conf) != 0)
 			return SMIMP_EXIT_USAGE;
 	}
-	if (o->mode == MODE_GENERATE && o->address == NULL)
+	if ((o->mode == MODE_GENERATE || o->mode == MODE_DEVICE) &&
+	    o->address == NULL)
 		return usage_error("an address is needed: -u ADDRESS");
-	if (o->mode != MODE_GENERATE && (o->address || o->prefix))
+	if (o->mode != MODE_GENERATE && o->mode != MODE_DEVICE &&
+	    (o->address || o->prefix))
 		return usage_error("-u and -o only go with key generation");
 	if (o->prefix != NULL && strcmp(o->prefix, "-") == 0)
 		return usage_error("-o names the prefix of three files, so it "
@@ -307,6 +336,93 @@ out:
 	return unregistered ? -1 : ret;
 }
 
+/*
+ * The request as a QR code on the terminal, for a phone to read, when
+ * qrencode is on PATH: through a pipe, so that nothing is on a command
+ * line.  Whatever fails, the request was printed as text already.
+ */
+static void
+show_qr(const struct enroll_request *req)
+{
+	static char *const argv[] = { "qrencode", "-t", "UTF8", "-m", "2",
+	    NULL };
+	extern char **environ;
+	posix_spawn_file_actions_t fa;
+	int fds[2], status, spawned;
+	pid_t pid;
+
+	if (!isatty(STDOUT_FILENO) || fflush(stdout) != 0 || pipe(fds) != 0)
+		return;
+	if (posix_spawn_file_actions_init(&fa) != 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return;
+	}
+	spawned = posix_spawn_file_actions_adddup2(&fa, fds[0],
+	    STDIN_FILENO) == 0 && posix_spawn_file_actions_addclose(&fa,
+	    fds[1]) == 0 && posix_spawnp(&pid, "qrencode", &fa, NULL, argv,
+	    environ) == 0;
+	posix_spawn_file_actions_destroy(&fa);
+	close(fds[0]);
+	if (spawned) {
+		/* A qrencode that quits early must not end this process. */
+		(void)signal(SIGPIPE, SIG_IGN);
+		(void)fd_write_all(fds[1], req->raw, req->raw_len);
+	}
+	close(fds[1]);
+	while (spawned && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * --device: the device's key and request; the request on standard
+ * output (and as a QR code on a terminal), the code on standard error,
+ * where a person reads it.
+ */
+static int
+device(const struct keygen_opts *o, struct smimp_err *err)
+{
+	struct passphrase_source src = { o->passphrase_file, isatty(0) };
+	struct enroll_params p;
+	struct enroll_result res;
+	char when[TIME_STRLEN];
+	char *pass = NULL;
+	size_t pass_len = 0;
+	int ret = -1;
+
+	memset(&p, 0, sizeof(p));
+	/* Nothing to overwrite, before the passphrase is asked for. */
+	if (enroll_paths(o->prefix, &res, err) != 0)
+		return -1;
+	if (!o->no_passphrase && passphrase_get(&src, "Passphrase for the "
+	    "new key: ", 1, &pass, &pass_len, err) != 0)
+		return -1;
+	p.address = o->address;
+	p.device = o->device;
+	p.prefix = o->prefix;
+	p.pass = pass;
+	p.pass_len = pass_len;
+	p.now = time_now();
+	if (enroll_begin(&p, &res, err) != 0)
+		goto out;
+	if (fd_write_all(STDOUT_FILENO, res.req.raw, res.req.raw_len) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write to standard "
+		    "output");
+		goto out;
+	}
+	show_qr(&res.req);
+	time_format(res.req.expires, when);
+	fprintf(stderr, "%s: created the device %s of %s: %s %s\n", progname,
+	    res.req.device, res.req.address, res.key_path, res.request_path);
+	fprintf(stderr, "%s: enrollment code: %s (until %s: enroll the "
+	    "request with smimp-revoke --add-device where the identity key "
+	    "is, and compare the code there)\n", progname, res.code, when);
+	ret = 0;
+out:
+	passphrase_free(pass, pass_len);
+	return ret;
+}
+
 static int
 show_fingerprint(const char *pubfile, struct smimp_err *err)
 {
@@ -395,6 +511,7 @@ keygen_main(int argc, char **argv)
 	case MODE_GENERATE: rc = generate(&o, &err); break;
 	case MODE_FINGERPRINT: rc = show_fingerprint(o.pubfile, &err); break;
 	case MODE_REDEEM: rc = redeem_existing(&o, &err); break;
+	case MODE_DEVICE: rc = device(&o, &err); break;
 	default: rc = export_age(&o, &err); break;
 	}
 	if (rc != 0)

@@ -53,6 +53,17 @@ load(struct identity *id, const char *keypath,
 		    "not an identity key", keypath);
 		goto fail;
 	}
+	/*
+	 * A device's key speaks for its identity only under the device's
+	 * record and scope, which no command checks yet: refused as the
+	 * identity key it is not.
+	 */
+	if (id->sk.is_device) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' is the key of the "
+		    "device %s of %s, not an identity key", keypath,
+		    id->sk.device, id->sk.address);
+		goto fail;
+	}
 	if (need_log == IDENTITY_LOG_NONE)
 		return 0;
 	if (access(id->pub_path, F_OK) != 0 && errno == ENOENT) {

@@ -8,7 +8,8 @@
  *	encryption-secret: <base64 X25519 secret>
  *	retired-encryption-secret: <base64 X25519 secret>	(0 or more)
  * or for the recovery key "smimp-recovery-key/1", address,
- * "recovery-secret".  With a passphrase the plain form is wrapped in an
+ * "recovery-secret"; or for a device's key "smimp-device-key/1",
+ * address, "device", "signing-secret", "encryption-secret".  With a passphrase the plain form is wrapped in an
  * armored age file with one scrypt stanza.
  */
 #include <errno.h>
@@ -34,6 +35,7 @@
 #define KEY_MAGIC	"smimp-secret-key/1\n"
 #define RETIRED_FIELD	"retired-encryption-secret"
 #define RECOVERY_MAGIC	"smimp-recovery-key/1\n"
+#define DEVICE_MAGIC	"smimp-device-key/1\n"
 #define SEED_SIZE	32
 /* secrets block: Ed25519 secret (64) then X25519 secret (32). */
 #define SECRETS_SIZE	(64 + 32)
@@ -145,6 +147,21 @@ recovery_key_generate(struct secret_key *sk, const char *address,
 	return generate(sk, address, 1, err);
 }
 
+int
+device_key_generate(struct secret_key *sk, const char *address,
+    const char *device, struct smimp_err *err)
+{
+	if (!iddev_name_valid(device))
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "'%s' is no "
+		    "device name: 1 to %d characters of a-z, 0-9 and '-', not "
+		    "starting with '-'", device, IDDEV_NAME_MAX);
+	if (generate(sk, address, 0, err) != 0)
+		return -1;
+	sk->is_device = 1;
+	(void)snprintf(sk->device, sizeof(sk->device), "%s", device);
+	return 0;
+}
+
 /* "name: <base64 of 32 bytes>\n" onto buf at *off (cap bytes). */
 static int
 put_secret(char *buf, size_t cap, size_t *off, const char *name,
@@ -173,14 +190,19 @@ serialize(const struct secret_key *sk, size_t *len)
 
 	if (buf == NULL)
 		return NULL;
-	n = snprintf(buf, cap, "%saddress: %s\n", sk->is_recovery ?
-	    RECOVERY_MAGIC : KEY_MAGIC, sk->address);
+	if (sk->is_device)
+		n = snprintf(buf, cap, "%saddress: %s\ndevice: %s\n",
+		    DEVICE_MAGIC, sk->address, sk->device);
+	else
+		n = snprintf(buf, cap, "%saddress: %s\n", sk->is_recovery ?
+		    RECOVERY_MAGIC : KEY_MAGIC, sk->address);
 	if (n < 0 || (size_t)n >= cap)
 		goto fail;
 	off = (size_t)n;
 	/* The Ed25519 secret key's first 32 bytes are its seed. */
 	if (put_secret(buf, cap, &off, sk->is_recovery ? "recovery-secret" :
-	    "identity-secret", sk->identity_secret) != 0)
+	    sk->is_device ? "signing-secret" : "identity-secret",
+	    sk->identity_secret) != 0)
 		goto fail;
 	if (!sk->is_recovery && put_secret(buf, cap, &off,
 	    "encryption-secret", sk->encryption_secret) != 0)
@@ -346,22 +368,26 @@ parse_plain(struct secret_key *sk, const char *buf, size_t len,
 	size_t pos;
 	char addr[ADDRESS_MAX + 1];
 	struct smimp_err aerr;
-	int ret = -1, recovery;
+	int ret = -1, recovery = 0, device = 0;
 
 	if (len >= strlen(KEY_MAGIC) &&
 	    memcmp(buf, KEY_MAGIC, strlen(KEY_MAGIC)) == 0) {
-		recovery = 0;
 		pos = strlen(KEY_MAGIC);
 	} else if (len >= strlen(RECOVERY_MAGIC) &&
 	    memcmp(buf, RECOVERY_MAGIC, strlen(RECOVERY_MAGIC)) == 0) {
 		recovery = 1;
 		pos = strlen(RECOVERY_MAGIC);
+	} else if (len >= strlen(DEVICE_MAGIC) &&
+	    memcmp(buf, DEVICE_MAGIC, strlen(DEVICE_MAGIC)) == 0) {
+		device = 1;
+		pos = strlen(DEVICE_MAGIC);
 	} else {
 		return smimp_err_set(err, SMIMP_EXIT_BADMSG,
 		    "'%s' is not a smimp secret key file", path);
 	}
 	memset(sk, 0, sizeof(*sk));
 	sk->is_recovery = recovery;
+	sk->is_device = device;
 	if (secrets_alloc(sk, err) != 0)
 		return -1;
 	seeds = sodium_malloc(64);
@@ -375,15 +401,19 @@ parse_plain(struct secret_key *sk, const char *buf, size_t len,
 	    address_normalize(addr, sk->address, &aerr) != 0 ||
 	    strcmp(addr, sk->address) != 0)
 		goto malformed;
-	if (field(buf, len, &pos, recovery ? "recovery-secret" :
-	    "identity-secret", &kv) != 0 ||
+	if (device && (field(buf, len, &pos, "device", &kv) != 0 ||
+	    kv_value_copy(&kv, sk->device, sizeof(sk->device)) != 0 ||
+	    !iddev_name_valid(sk->device)))
+		goto malformed;
+	if (field(buf, len, &pos, recovery ? "recovery-secret" : device ?
+	    "signing-secret" : "identity-secret", &kv) != 0 ||
 	    b64_decode_exact(kv.value, kv.value_len, seeds, 32) != 0)
 		goto malformed;
 	if (!recovery && (field(buf, len, &pos, "encryption-secret", &kv) != 0
 	    || b64_decode_exact(kv.value, kv.value_len, seeds + 32, 32) != 0))
 		goto malformed;
 	/* Retired encryption secrets, newest first, in identity files. */
-	while (!recovery && pos < len) {
+	while (!recovery && !device && pos < len) {
 		if (field(buf, len, &pos, RETIRED_FIELD, &kv) != 0 ||
 		    sk->nretired == KEY_RETIRED_MAX)
 			goto malformed;

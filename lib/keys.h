@@ -1,6 +1,7 @@
 /*
  * keys.h - the secret key files: PREFIX.key (identity and encryption
- * secret keys) and PREFIX.recovery (the recovery secret key).
+ * secret keys, or a device's signing and encryption secret keys) and
+ * PREFIX.recovery (the recovery secret key).
  *
  * A secret file is a short text (smimp-key(5)); with a passphrase it is
  * wrapped in an armored age file with an scrypt stanza, so that `age -d`
@@ -13,6 +14,7 @@
 
 #include "address.h"
 #include "err.h"
+#include "idlog.h"
 
 #define KEYFILE_MAX_BYTES	(8 * 1024)	/* the text, in either form */
 #define KEYFILE_LINE_MAX	512		/* a line, without its LF */
@@ -33,6 +35,13 @@ struct passphrase_source {
 struct secret_key {
 	char address[ADDRESS_MAX + 1];
 	int is_recovery;		/* a .recovery file */
+	/*
+	 * A device's key (smimp-device-key/1): identity_secret holds the
+	 * device's Ed25519 signing key, encryption_secret its X25519 key;
+	 * the identity log names them in the device's device-add record.
+	 */
+	int is_device;
+	char device[IDDEV_NAME_MAX + 1];
 	unsigned char *secrets;		/* sodium_malloc: the three below */
 	unsigned char *identity_secret;	/* Ed25519, 64 bytes */
 	unsigned char *encryption_secret; /* X25519, 32 bytes */
@@ -65,6 +74,9 @@ int secret_key_generate(struct secret_key *sk, const char *address,
 /* Recovery keys: identity_secret holds the Ed25519 recovery key. */
 int recovery_key_generate(struct secret_key *sk, const char *address,
     struct smimp_err *err);
+/* A device's keys, for the device of that name (iddev_name_valid). */
+int device_key_generate(struct secret_key *sk, const char *address,
+    const char *device, struct smimp_err *err);
 /* Serialize (encrypted when pass != NULL) and write with mode 0600. */
 int secret_key_write(const struct secret_key *sk, const char *path,
     const char *pass, size_t pass_len, struct smimp_err *err);

@@ -467,7 +467,8 @@ recover_key(const struct revoke_params *p, const char *address,
 		    "whose encryption secrets the new one keeps; move it away "
 		    "or choose another -o PREFIX)", why);
 	}
-	if (sk->is_recovery || strcmp(sk->address, address) != 0) {
+	if (sk->is_recovery || sk->is_device ||
+	    strcmp(sk->address, address) != 0) {
 		smimp_err_set(err, SMIMP_EXIT_USAGE, "'%s' is not a key of %s",
 		    key_path, address);
 		goto fail;
