@@ -191,6 +191,12 @@ describe_follow(char *buf, size_t cap, const struct idlog *log, size_t was,
 		ADD("identity key rotated; ");
 	if (c->encryption)
 		ADD("new encryption key; ");
+	if (c->devices_added > 0)
+		ADD("%zu device%s added; ", c->devices_added,
+		    c->devices_added == 1 ? "" : "s");
+	if (c->devices_removed > 0)
+		ADD("%zu device%s removed; ", c->devices_removed,
+		    c->devices_removed == 1 ? "" : "s");
 	if (c->revoked) {
 		time_format(log->revoked_at, when);
 		ADD("revoked on %s (\"%s\"); ", when, log->reason);

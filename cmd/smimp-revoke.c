@@ -9,8 +9,12 @@
  * appended.  The key file and the log beside it are replaced once the
  * home server has the new record (or, with --no-publish, at once, for
  * delivery by hand).  --notify tells every trusted and known contact,
- * with a signed notice that carries the new log.
+ * with a signed notice that carries the new log.  --add-device signs a
+ * new device into the log from its enrollment request, once the person
+ * at the keyboard has compared the request's code with the one the
+ * device shows; --remove-device takes a lost or retired device out.
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +23,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "fileio.h"
 #include "idlog.h"
 #include "revoke.h"
 #include "cmd.h"
@@ -30,6 +35,7 @@ struct revoke_opts {
 	const char *reason;
 	const char *write;
 	const char *recover, *address, *prefix;
+	const char *add_device, *remove_device, *scope, *code;
 	size_t keep;
 	int rotate, encryption, no_publish, notify, json;
 	struct clientconf conf;
@@ -41,6 +47,10 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: smimp-revoke [-i IDENTITY] --rotate | --encryption | "
 	    "--reason TEXT\n"
+	    "       smimp-revoke [-i IDENTITY] --add-device FILE.request "
+	    "[--scope full|send|receive]\n"
+	    "                    [--code CODE]\n"
+	    "       smimp-revoke [-i IDENTITY] --remove-device NAME\n"
 	    "       smimp-revoke --recover FILE.recovery [-u ADDRESS] "
 	    "[-o PREFIX] [--keep N]\n"
 	    "                    [--notify | --no-publish] [-w FILE] [--json] "
@@ -54,7 +64,8 @@ parse_args(int argc, char **argv, struct revoke_opts *o)
 {
 	enum { OPT_ROTATE = 256, OPT_ENCRYPTION, OPT_REASON, OPT_NO_PUBLISH,
 		OPT_NOTIFY, OPT_JSON, OPT_PASSFILE, OPT_VERSION, OPT_RECOVER,
-		OPT_KEEP };
+		OPT_KEEP, OPT_ADD_DEVICE, OPT_REMOVE_DEVICE, OPT_SCOPE,
+		OPT_CODE };
 	static const struct option longopts[] = {
 		{ "identity", required_argument, NULL, 'i' },
 		{ "rotate", no_argument, NULL, OPT_ROTATE },
@@ -64,6 +75,10 @@ parse_args(int argc, char **argv, struct revoke_opts *o)
 		{ "user", required_argument, NULL, 'u' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "keep", required_argument, NULL, OPT_KEEP },
+		{ "add-device", required_argument, NULL, OPT_ADD_DEVICE },
+		{ "remove-device", required_argument, NULL, OPT_REMOVE_DEVICE },
+		{ "scope", required_argument, NULL, OPT_SCOPE },
+		{ "code", required_argument, NULL, OPT_CODE },
 		{ "no-publish", no_argument, NULL, OPT_NO_PUBLISH },
 		{ "notify", no_argument, NULL, OPT_NOTIFY },
 		{ "write", required_argument, NULL, 'w' },
@@ -74,6 +89,7 @@ parse_args(int argc, char **argv, struct revoke_opts *o)
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
 	};
+	enum iddev_scope scope;
 	uint64_t n;
 	int c;
 
@@ -85,6 +101,10 @@ parse_args(int argc, char **argv, struct revoke_opts *o)
 		case 'u': o->address = optarg; break;
 		case 'o': o->prefix = optarg; break;
 		case OPT_RECOVER: o->recover = optarg; break;
+		case OPT_ADD_DEVICE: o->add_device = optarg; break;
+		case OPT_REMOVE_DEVICE: o->remove_device = optarg; break;
+		case OPT_SCOPE: o->scope = optarg; break;
+		case OPT_CODE: o->code = optarg; break;
 		case OPT_KEEP:
 			if (parse_u64(optarg, strlen(optarg), &n) != 0 ||
 			    n == 0 || n > IDLOG_MAX_RECORDS)
@@ -112,9 +132,19 @@ parse_args(int argc, char **argv, struct revoke_opts *o)
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (o->rotate + o->encryption + (o->reason != NULL) +
-	    (o->recover != NULL) != 1)
-		return usage_error("one of --rotate, --encryption, --reason and "
-		    "--recover is needed");
+	    (o->recover != NULL) + (o->add_device != NULL) +
+	    (o->remove_device != NULL) != 1)
+		return usage_error("one of --rotate, --encryption, --reason, "
+		    "--recover, --add-device and --remove-device is needed");
+	if (o->add_device == NULL && (o->scope != NULL || o->code != NULL))
+		return usage_error("--scope and --code go with --add-device");
+	if (o->scope != NULL && iddev_scope_parse(o->scope, &scope) != 0)
+		return usage_error("--scope is full, send or receive, not '%s'",
+		    o->scope);
+	if (o->remove_device != NULL && !iddev_name_valid(o->remove_device))
+		return usage_error("'%s' is no device name: 1 to %d characters "
+		    "of a-z, 0-9 and '-', not starting with '-'",
+		    o->remove_device, IDDEV_NAME_MAX);
 	if (o->recover == NULL && (o->address != NULL || o->prefix != NULL ||
 	    o->keep != 0))
 		return usage_error("-u, -o and --keep go with --recover");
@@ -165,7 +195,9 @@ static const char *
 change_name(const struct revoke_opts *o)
 {
 	return o->rotate ? "rotate" : o->encryption ? "encryption-key" :
-	    o->recover != NULL ? "recover" : "revoke";
+	    o->recover != NULL ? "recover" : o->add_device != NULL ?
+	    "device-add" : o->remove_device != NULL ? "device-remove" :
+	    "revoke";
 }
 
 /* What happened, as one JSON object. */
@@ -179,6 +211,16 @@ say_json(const struct revoke_opts *o, const struct revoke_result *res)
 	    "published", res->published, "domain",
 	    address_domain(res->address));
 
+	if (j != NULL && res->device[0] != '\0' && json_object_set_new(j,
+	    "device", json_string(res->device)) != 0) {
+		json_decref(j);
+		j = NULL;
+	}
+	if (j != NULL && o->add_device != NULL && json_object_set_new(j,
+	    "scope", json_string(o->scope != NULL ? o->scope : "full")) != 0) {
+		json_decref(j);
+		j = NULL;
+	}
 	if (j != NULL && o->notify && notices_json(j, res) != 0) {
 		json_decref(j);
 		j = NULL;
@@ -195,10 +237,16 @@ say_done(const struct revoke_opts *o, const struct revoke_result *res)
 	const char *what = o->rotate ? "identity key rotated, with a new "
 	    "encryption key" : o->encryption ? "new encryption key" :
 	    o->recover != NULL ? "recovered, with new identity and encryption "
-	    "keys" : "identity revoked";
+	    "keys" : o->add_device != NULL ? "added, scope " :
+	    o->remove_device != NULL ? "removed" : "identity revoked";
 
-	fprintf(f, "%s: %s (%zu records in '%s'", res->address, what,
-	    res->records, res->pub_path);
+	if (res->device[0] != '\0')
+		fprintf(f, "%s: device %s ", res->address, res->device);
+	else
+		fprintf(f, "%s: ", res->address);
+	fprintf(f, "%s%s (%zu records in '%s'", what, o->add_device != NULL ?
+	    (o->scope != NULL ? o->scope : "full") : "", res->records,
+	    res->pub_path);
 	if (res->voided > 0)
 		fprintf(f, "; the %zu record%s after record %zu cut back, void",
 		    res->voided, res->voided == 1 ? "" : "s",
@@ -239,10 +287,77 @@ say_notices(const struct revoke_opts *o, const struct revoke_result *res)
 	return rep->failed > 0 ? SMIMP_EXIT_TEMPFAIL : SMIMP_EXIT_OK;
 }
 
+/*
+ * The code the device showed, read from the terminal with echo (it is
+ * no secret: anyone with the request can work it out) into buf.
+ */
+static int
+ask_code(const struct enroll_request *req, const char *scope, char *buf,
+    size_t cap, struct smimp_err *err)
+{
+	char prompt[ADDRESS_MAX + IDDEV_NAME_MAX + 128];
+	size_t n = 0;
+	ssize_t r;
+	int fd;
+
+	fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open the "
+		    "terminal for the code");
+	(void)snprintf(prompt, sizeof(prompt), "The device %s of %s asks to "
+	    "be added, scope %s.\nCode the device shows: ", req->device,
+	    req->address, scope);
+	(void)fd_write_all(fd, prompt, strlen(prompt));
+	for (;;) {
+		r = read(fd, buf + n, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0 || buf[n] == '\n')
+			break;
+		if (++n == cap - 1)
+			break;
+	}
+	close(fd);
+	buf[n] = '\0';
+	if (r < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read the "
+		    "code");
+	return 0;
+}
+
+/*
+ * --add-device: the request checked against the identity's log, then
+ * its code compared (--code, else asked on the terminal), all before
+ * the identity key is read.  Into req.
+ */
+static int
+check_request(const struct revoke_opts *o, struct enroll_request *req,
+    struct smimp_err *err)
+{
+	char typed[128];
+	const char *code = o->code;
+
+	if (revoke_device_request(o->identity, o->add_device, time_now(),
+	    req, err) != 0)
+		return -1;
+	if (code == NULL) {
+		if (!isatty(STDIN_FILENO))
+			return smimp_err_set(err, SMIMP_EXIT_USAGE, "the code "
+			    "the device shows is needed: stdin is not a "
+			    "terminal, so give --code CODE");
+		if (ask_code(req, o->scope != NULL ? o->scope : "full", typed,
+		    sizeof(typed), err) != 0)
+			return -1;
+		code = typed;
+	}
+	return enroll_code_check(req, code, err);
+}
+
 static int
 revoke_main(int argc, char **argv)
 {
 	struct passphrase_source src;
+	struct enroll_request req;
 	struct revoke_params p;
 	struct revoke_result res;
 	struct revoke_opts o;
@@ -255,11 +370,21 @@ revoke_main(int argc, char **argv)
 	rc = parse_args(argc, argv, &o);
 	if (rc != 0)
 		return rc;
+	if (o.add_device != NULL && check_request(&o, &req, &err) != 0)
+		return err.code == SMIMP_EXIT_USAGE ? usage_error("%s",
+		    err.msg) : report(&err);
 	src.file = o.passphrase_file;
 	src.allow_prompt = isatty(0);
 	memset(&p, 0, sizeof(p));
 	p.kind = o.rotate ? REVOKE_ROTATE : o.encryption ? REVOKE_ENCRYPTION :
-	    o.recover != NULL ? REVOKE_RECOVER : REVOKE_REVOKE;
+	    o.recover != NULL ? REVOKE_RECOVER : o.add_device != NULL ?
+	    REVOKE_ADD_DEVICE : o.remove_device != NULL ?
+	    REVOKE_REMOVE_DEVICE : REVOKE_REVOKE;
+	p.request = &req;
+	p.scope = IDDEV_FULL;
+	if (o.scope != NULL)
+		(void)iddev_scope_parse(o.scope, &p.scope);
+	p.device = o.remove_device;
 	p.recovery_path = o.recover;
 	p.address = o.address;
 	p.prefix = o.prefix;

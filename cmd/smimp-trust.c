@@ -410,6 +410,10 @@ refreshed_json(const char *address, const struct refresh_result *res)
 		json_array_append_new(changes, json_string("rotate"));
 	if (c->encryption)
 		json_array_append_new(changes, json_string("encryption-key"));
+	if (c->devices_added > 0)
+		json_array_append_new(changes, json_string("device-add"));
+	if (c->devices_removed > 0)
+		json_array_append_new(changes, json_string("device-remove"));
 	if (c->revoked) {
 		json_array_append_new(changes, json_string("revoke"));
 		time_format(res->log.revoked_at, when);

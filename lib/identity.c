@@ -114,6 +114,17 @@ identity_load_keep(struct identity *id, const char *keypath,
 	return load(id, keypath, src, 1, pass, pass_len, err);
 }
 
+int
+identity_pub_path(const char *keypath, char *out, size_t cap,
+    struct smimp_err *err)
+{
+	if (keypath == NULL)
+		return default_identity_path(out, cap, "pub", err);
+	if (pub_path_for(keypath, out, cap) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
+	return 0;
+}
+
 void
 identity_release(struct identity *id)
 {

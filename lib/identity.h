@@ -43,6 +43,12 @@ int identity_load_keep(struct identity *id, const char *keypath,
     const struct passphrase_source *src, char **pass, size_t *pass_len,
     struct smimp_err *err);
 void identity_release(struct identity *id);
+/*
+ * Where the log of the identity whose key is at keypath (NULL: the
+ * default identity) is, as identity_load reads it, without the key.
+ */
+int identity_pub_path(const char *keypath, char *out, size_t cap,
+    struct smimp_err *err);
 
 /* The recipient that log names. */
 void recipient_from_log(struct msg_recipient *r, const struct idlog *log);

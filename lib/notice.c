@@ -32,7 +32,9 @@ change_name(const struct idlog_changes *c)
 		return "recover";
 	if (c->rotated)
 		return "rotate";
-	return "encryption-key";
+	if (c->encryption)
+		return "encryption-key";
+	return c->devices_removed > 0 ? "device-remove" : "device-add";
 }
 
 /* The subject: what happened, in a few words. */
@@ -44,7 +46,8 @@ subject(const struct idlog *log, const struct idlog_changes *c, char *out,
 	    c->revoked ? "revoked its identity" : c->recovered ?
 	    "recovered its identity with its recovery key" : c->rotated ?
 	    "has a new identity key and a new encryption key" :
-	    "has a new encryption key");
+	    c->encryption ? "has a new encryption key" :
+	    c->devices_removed > 0 ? "removed a device" : "added a device");
 }
 
 /* The body (doc/PROTOCOL.md, 4.4): fields, an empty line, one sentence. */
@@ -73,8 +76,10 @@ body(const struct notice_params *p, const struct idlog_changes *c,
 	    "message carries says so; your client takes it only when it "
 	    "extends the one it pinned for %s.\n", when, log->address,
 	    c->rotated || c->recovered ? "signs with a new identity key and "
-	    "takes messages sealed to a new encryption key" : "takes "
-	    "messages sealed to a new encryption key", log->address);
+	    "takes messages sealed to a new encryption key" : c->encryption ?
+	    "takes messages sealed to a new encryption key" :
+	    c->devices_removed > 0 ? "has a device fewer: nothing it signs "
+	    "speaks for its owner" : "has a new device", log->address);
 }
 
 /* Is e a contact to tell: an address pinned at trusted or known? */
@@ -302,11 +307,13 @@ notice_describe(const struct msg_meta *meta, const struct trust_store *ts,
 		    "identity is not pinned: nothing is followed", meta->from);
 	else if (log->n > e->log.n && idlog_extends(log, &e->log)) {
 		idlog_changes_since(log, e->log.n, &c);
-		(void)snprintf(out, cap, "identity notice from %s:%s%s%s "
+		(void)snprintf(out, cap, "identity notice from %s:%s%s%s%s%s "
 		    "%zu records, %zu pinned", meta->from, c.recovered ?
 		    " recovered with its recovery key;" : "", c.rotated ?
 		    " identity key rotated;" : "", c.encryption ?
-		    " new encryption key;" : "", log->n, e->log.n);
+		    " new encryption key;" : "", c.devices_added > 0 ?
+		    " device added;" : "", c.devices_removed > 0 ?
+		    " device removed;" : "", log->n, e->log.n);
 	} else if (idlog_extends(&e->log, log))
 		(void)snprintf(out, cap, "identity notice from %s: nothing "
 		    "new, the pinned log has its %zu records", meta->from,

@@ -166,6 +166,72 @@ notified_anyway(const struct revoke_result *res, struct smimp_err *err)
 	    res->notices.failed);
 }
 
+/*
+ * May the device of req join log?  Its address, keys never a device's
+ * (nor the identity's), its name free, room for it.
+ */
+static int
+device_fits(const struct idlog *log, const struct enroll_request *req,
+    struct smimp_err *err)
+{
+	const struct iddevice *d;
+	char when[TIME_STRLEN];
+	size_t i;
+
+	if (strcmp(req->address, log->address) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "the enrollment "
+		    "request is for %s, not %s: nothing added", req->address,
+		    log->address);
+	for (i = 0; i < log->ndevices; i++)
+		if (memcmp(log->devices[i].signing_key, req->signing_key,
+		    32) == 0 || memcmp(log->devices[i].encryption_key,
+		    req->encryption_key, 32) == 0)
+			return smimp_err_set(err, SMIMP_EXIT_BADMSG, "the keys "
+			    "of the enrollment request are those of the device "
+			    "%s, added before: a device's keys never come back",
+			    log->devices[i].name);
+	if (memcmp(req->signing_key, log->identity_key, 32) == 0 ||
+	    memcmp(req->signing_key, log->recovery_key, 32) == 0 ||
+	    memcmp(req->encryption_key, log->encryption_key, 32) == 0)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "the enrollment "
+		    "request names a key of the identity itself");
+	d = idlog_device(log, req->device);
+	if (d != NULL) {
+		time_format(d->added, when);
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "the device %s of "
+		    "%s is in the log already (added %s): remove it first, or "
+		    "make the request under another name", req->device,
+		    log->address, when);
+	}
+	if (log->nlive == IDLOG_MAX_DEVICES)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s has %d devices, "
+		    "the most a log may have: remove one first", log->address,
+		    IDLOG_MAX_DEVICES);
+	return 0;
+}
+
+int
+revoke_device_request(const char *keypath, const char *path, int64_t now,
+    struct enroll_request *req, struct smimp_err *err)
+{
+	char pub[PATH_MAX];
+	struct idlog log;
+	int ret = -1;
+
+	if (enroll_request_read(req, path, err) != 0 ||
+	    enroll_request_current(req, now, err) != 0 ||
+	    identity_pub_path(keypath, pub, sizeof(pub), err) != 0 ||
+	    idlog_read_file_verified(&log, pub, err) != 0)
+		return -1;
+	if (log.revoked)
+		smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity of %s "
+		    "is revoked: nothing may follow", log.address);
+	else
+		ret = device_fits(&log, req, err);
+	idlog_release(&log);
+	return ret;
+}
+
 /* log extended as p says; id's key changed to match. */
 static int
 extend(const struct revoke_params *p, struct identity *id,
@@ -197,6 +263,24 @@ extend(const struct revoke_params *p, struct identity *id,
 	case REVOKE_REVOKE:
 		rec.type = IDREC_REVOKE;
 		rec.reason = p->reason;
+		return idlog_append(log, &rec, old_secret, err);
+	case REVOKE_ADD_DEVICE:
+		/* The request may have expired while its code was asked. */
+		if (enroll_request_current(p->request, rec.date, err) != 0 ||
+		    device_fits(log, p->request, err) != 0)
+			return -1;
+		rec.type = IDREC_DEVICE_ADD;
+		rec.device = p->request->device;
+		rec.scope = p->scope;
+		rec.device_signing_key = p->request->signing_key;
+		rec.device_encryption_key = p->request->encryption_key;
+		return idlog_append(log, &rec, old_secret, err);
+	case REVOKE_REMOVE_DEVICE:
+		if (idlog_device(log, p->device) == NULL)
+			return smimp_err_set(err, SMIMP_EXIT_FAIL, "no device "
+			    "'%s' in the log of %s", p->device, log->address);
+		rec.type = IDREC_DEVICE_REMOVE;
+		rec.device = p->device;
 		return idlog_append(log, &rec, old_secret, err);
 	case REVOKE_RECOVER:
 		break;		/* recover_run */
@@ -327,7 +411,12 @@ revoke_run(const struct revoke_params *p, struct revoke_result *res,
 	if (extend(p, &id, old_secret, &log, err) != 0)
 		goto out;
 	res->records = log.n;
-	res->key_replaced = p->kind != REVOKE_REVOKE;
+	res->key_replaced = p->kind == REVOKE_ROTATE ||
+	    p->kind == REVOKE_ENCRYPTION;
+	if (p->kind == REVOKE_ADD_DEVICE || p->kind == REVOKE_REMOVE_DEVICE)
+		(void)snprintf(res->device, sizeof(res->device), "%s",
+		    p->kind == REVOKE_ADD_DEVICE ? p->request->device :
+		    p->device);
 	memset(&c, 0, sizeof(c));
 	c.sk = res->key_replaced ? &id.sk : NULL;
 	c.key_path = id.key_path;

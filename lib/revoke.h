@@ -1,9 +1,9 @@
 /*
  * revoke.h - the work of smimp-revoke: one's own identity log extended
- * by a rotation of the identity key, a new encryption key, or a
- * revocation; the key file and the log beside it replaced; the new
- * records published to the home server, signed by the identity key the
- * server knows now.
+ * by a rotation of the identity key, a new encryption key, a
+ * revocation, or a device added or removed; the key file and the log
+ * beside it replaced; the new records published to the home server,
+ * signed by the identity key the server knows now.
  *
  * Order, so that a failure at any step leaves a usable identity: the
  * new key file and log are written beside the old ones and synced, the
@@ -23,6 +23,7 @@
 #include <limits.h>
 
 #include "address.h"
+#include "enroll.h"
 #include "err.h"
 #include "keys.h"
 #include "notice.h"
@@ -32,7 +33,9 @@ enum revoke_kind {
 	REVOKE_ROTATE,		/* new identity and encryption keys */
 	REVOKE_ENCRYPTION,	/* a new encryption key */
 	REVOKE_REVOKE,		/* the identity is revoked for good */
-	REVOKE_RECOVER		/* a new identity key, by the recovery key */
+	REVOKE_RECOVER,		/* a new identity key, by the recovery key */
+	REVOKE_ADD_DEVICE,	/* a device-add for an enrollment request */
+	REVOKE_REMOVE_DEVICE	/* a device-remove */
 };
 
 struct revoke_params {
@@ -40,6 +43,14 @@ struct revoke_params {
 	const char *keypath;		/* NULL: the default identity */
 	const struct passphrase_source *src;
 	const char *reason;		/* REVOKE_REVOKE */
+	/*
+	 * REVOKE_ADD_DEVICE: the request, checked (revoke_device_request)
+	 * and its code compared, and the scope to give the device.
+	 * REVOKE_REMOVE_DEVICE: the device's name.
+	 */
+	const struct enroll_request *request;
+	enum iddev_scope scope;
+	const char *device;
 	/*
 	 * REVOKE_RECOVER: the recovery key file; the address it must be
 	 * for, or NULL; where the new key and log go (PREFIX.key,
@@ -64,6 +75,7 @@ struct revoke_result {
 	char pub_path[PATH_MAX];
 	size_t records;			/* in the new log */
 	size_t voided;			/* records a recovery cut back */
+	char device[IDDEV_NAME_MAX + 1];	/* added or removed */
 	int key_replaced;		/* the key file changed */
 	int published;
 	/*
@@ -85,5 +97,18 @@ struct revoke_result {
  */
 int revoke_run(const struct revoke_params *p, struct revoke_result *res,
     struct smimp_err *err);
+
+/*
+ * Read the enrollment request at path and check it against the log
+ * beside the identity key at keypath (NULL: the default identity),
+ * before the key is read or the code asked for: its signature
+ * (SMIMP_EXIT_BADMSG), that it is in force at now (BADMSG), that it is
+ * for the identity's address (BADMSG), that its keys were never a
+ * device's (BADMSG), and that its name is free and there is room
+ * (SMIMP_EXIT_FAIL).  SMIMP_EXIT_KEYCHANGED for a revoked identity.
+ * revoke_run checks all of it again under the log it extends.
+ */
+int revoke_device_request(const char *keypath, const char *path,
+    int64_t now, struct enroll_request *req, struct smimp_err *err);
 
 #endif

@@ -7,7 +7,7 @@ setup() { common_setup; }
 
 @test "the library reproduces every protocol vector" {
 	run -0 "$SMIMP_BUILD/t/protocol-vectors" "$REPO/t/vectors"
-	[ "${lines[-1]}" = "69 passed, 0 failed" ]
+	[ "${lines[-1]}" = "72 passed, 0 failed" ]
 	! grep -q '^FAIL' <<<"$output"
 }
 
@@ -17,7 +17,7 @@ setup() { common_setup; }
 	sed -i '$ s/^signature: ./signature: f/' v/envelope0.txt
 	run -1 "$SMIMP_BUILD/t/protocol-vectors" v
 	grep -q '^FAIL alice.txt: fingerprint' <<<"$output"
-	[ "${lines[-1]}" != "69 passed, 0 failed" ]
+	[ "${lines[-1]}" != "72 passed, 0 failed" ]
 }
 
 @test "identity histories: each record type written as the grammar says; a fork, a truncation and wrong signers refused" {
@@ -52,6 +52,26 @@ setup() { common_setup; }
 	sed -i 's/^scope: send$/scope: full/' v/alice-devices.pub
 	run -1 "$SMIMP_BUILD/t/protocol-vectors" v
 	grep -qx 'FAIL alice-devices.pub: verifies; laptop and phone live, ci-runner removed' <<<"$output"
+}
+
+@test "the enrollment request vector: written as the grammar says; its signature and code as PROTOCOL.md 3 computes them, outside the library" {
+	run -0 "$SMIMP_BUILD/t/protocol-vectors" "$REPO/t/vectors"
+	grep -qx 'ok enrollment request: the library writes the bytes built by hand from the grammar' <<<"$output"
+	grep -qx 'ok laptop-request.txt: the request.s code' <<<"$output"
+	run -0 python3 - "$REPO/t/vectors/laptop.request" <<-'EOF'
+	import base64, hashlib, sys
+	from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+	r = open(sys.argv[1], 'rb').read()
+	body, sig = r[:r.index(b'signature: ')], r.split(b'signature: ')[1].strip()
+	key = [l.split(b': ')[1] for l in r.split(b'\n') if l.startswith(b'device-signing-key: ')][0]
+	Ed25519PublicKey.from_public_bytes(base64.b64decode(key)).verify(
+	    base64.b64decode(sig), b'smimp/1 device-request\0' + body)
+	h = hashlib.blake2b(b'smimp/1 device-code\0' + r, digest_size=32).digest()
+	b = int.from_bytes(h[:7], 'big') >> 6
+	c = ''.join('ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'[(b >> (5 * (9 - i))) & 31] for i in range(10))
+	print('code: %s-%s' % (c[:5], c[5:]))
+	EOF
+	[ "$output" = "$(cat "$REPO/t/vectors/laptop-request.txt")" ]
 }
 
 @test "the committed alice.pub is the one the identity file names" {

@@ -4,6 +4,11 @@
  * "Device keys and enrollment"), through the library.
  *
  *	devices DIR	checks, writing scratch files in DIR
+ *	devices request KEY EXPIRES
+ *			the enrollment request of the device key file KEY,
+ *			expiring at EXPIRES (seconds since the epoch), on
+ *			standard output: what smimp-keygen --device would
+ *			write at another time (an expired request)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,6 +236,32 @@ requests(const char *dir)
 	secret_key_release(&sk);
 }
 
+/* devices request KEY EXPIRES */
+static int
+request(const char *key, const char *expires)
+{
+	struct passphrase_source src = { NULL, 0 };
+	struct enroll_request req;
+	struct smimp_err err;
+	struct secret_key sk;
+	uint64_t at;
+	int r;
+
+	if (parse_u64(expires, strlen(expires), &at) != 0 ||
+	    secret_key_load(&sk, key, &src, &err) != 0) {
+		fprintf(stderr, "devices: cannot read '%s' or '%s'\n", key,
+		    expires);
+		return 1;
+	}
+	r = enroll_request_make(&req, &sk, (int64_t)at, &err);
+	secret_key_release(&sk);
+	if (r != 0 || fd_write_all(1, req.raw, req.raw_len) != 0) {
+		fprintf(stderr, "devices: %s\n", r != 0 ? err.msg : "write");
+		return 1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -238,8 +269,10 @@ main(int argc, char **argv)
 
 	if (sodium_init() < 0)
 		return 1;
+	if (argc == 4 && strcmp(argv[1], "request") == 0)
+		return request(argv[2], argv[3]);
 	if (argc != 2) {
-		fprintf(stderr, "usage: devices DIR\n");
+		fprintf(stderr, "usage: devices DIR | request KEY EXPIRES\n");
 		return 2;
 	}
 	memset(seed, 0x41, 32);

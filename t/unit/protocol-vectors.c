@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "age.h"
+#include "enroll.h"
 #include "envelope.h"
 #include "exitcode.h"
 #include "fileio.h"
@@ -729,6 +730,89 @@ device_rules(const struct idlog *full, const struct keys *alice)
 }
 
 /*
+ * The laptop's enrollment request (laptop.request), made by the device
+ * key of seed 21*32 and encryption secret 22*32 for alice, expiring on
+ * 2026-02-10 at 00:10, and its code (laptop-request.txt); the request
+ * built by hand from the grammar must be the same bytes.
+ */
+static void
+run_request(const char *dir, int generate)
+{
+	static const char ctx[] = "smimp/1 device-request";
+	unsigned char sign_pk[32], sign_sk[64], enc[32], sig[64];
+	unsigned char m[sizeof(ctx) + ENROLL_MAX_BYTES], *file;
+	struct enroll_request req, parsed;
+	struct secret_key sk;
+	struct smimp_err err;
+	struct sbuf hand, txt;
+	char code[ENROLL_CODE_STRLEN];
+	size_t len;
+
+	/* A device key as secret_key_load would fill it in. */
+	memset(&sk, 0, sizeof(sk));
+	sk.secrets = sodium_malloc(96);
+	if (sk.secrets == NULL)
+		return;
+	sk.identity_secret = sk.secrets;
+	sk.encryption_secret = sk.secrets + 64;
+	sk.is_device = 1;
+	memcpy(sk.address, "alice@example.org", 18);
+	memcpy(sk.device, "laptop", 7);
+	memset(sk.encryption_secret, 0x22, 32);
+	memset(m, 0x21, 32);
+	crypto_sign_seed_keypair(sk.identity_public, sk.identity_secret, m);
+	if (enroll_request_make(&req, &sk, DATE_2026 + 40 * DAY + 600,
+	    &err) != 0) {
+		printf("FAIL laptop.request: %s\n", err.msg);
+		failed++;
+		secret_key_release(&sk);
+		return;
+	}
+	secret_key_release(&sk);
+	enroll_code(&req, code);
+	sbuf_init(&txt, 256);
+	(void)sbuf_addf(&txt, "code: %s\n", code);
+	if (generate) {
+		(void)(write_file(dir, "laptop.request", req.raw, req.raw_len) ||
+		    write_file(dir, "laptop-request.txt", txt.buf, txt.len));
+		sbuf_release(&txt);
+		return;
+	}
+	ed_from(0x21, sign_pk, sign_sk);
+	x_from(0x22, enc);
+	sbuf_init(&hand, ENROLL_MAX_BYTES);
+	(void)sbuf_addf(&hand, "smimp-device-request/1\naddress: "
+	    "alice@example.org\ndevice: laptop\ndevice-signing-key: ");
+	(void)sbuf_add_b64(&hand, sign_pk, 32);
+	(void)sbuf_addf(&hand, "\ndevice-encryption-key: ");
+	(void)sbuf_add_b64(&hand, enc, 32);
+	(void)sbuf_addf(&hand, "\nexpires: 2026-02-10T00:10:00Z\n");
+	memcpy(m, ctx, sizeof(ctx));
+	memcpy(m + sizeof(ctx), hand.buf, hand.len);
+	crypto_sign_detached(sig, NULL, m, sizeof(ctx) + hand.len, sign_sk);
+	(void)sbuf_add(&hand, "signature: ", 11);
+	(void)sbuf_add_b64(&hand, sig, 64);
+	(void)sbuf_add(&hand, "\n", 1);
+	check(hand.len == req.raw_len && memcmp(hand.buf, req.raw,
+	    hand.len) == 0, "enrollment request: the library writes the bytes "
+	    "built by hand from the grammar");
+	if (read_file(dir, "laptop.request", &file, &len) == 0) {
+		check(len == req.raw_len && memcmp(file, req.raw, len) == 0 &&
+		    enroll_request_parse(&parsed, file, len, &err) == 0 &&
+		    strcmp(parsed.device, "laptop") == 0,
+		    "laptop.request: the bytes the writer makes; it verifies");
+		free(file);
+	}
+	if (read_file(dir, "laptop-request.txt", &file, &len) == 0) {
+		check(len == txt.len && memcmp(file, txt.buf, len) == 0,
+		    "laptop-request.txt: the request's code");
+		free(file);
+	}
+	sbuf_release(&hand);
+	sbuf_release(&txt);
+}
+
+/*
  * alice-devices.pub and .txt, the rules, and a recovery that keeps the
  * records up to the laptop's: the two devices after it are cut back.
  */
@@ -948,6 +1032,7 @@ next:
 	if (run_history(dir, &keys[0], generate) != 0 && generate)
 		return 1;
 	run_devices(dir, &keys[0], generate);
+	run_request(dir, generate);
 	if (generate)
 		return 0;
 	return check_summary();
