@@ -325,6 +325,22 @@ cmd_list(const char *home, struct smimp_err *err)
 	return 0;
 }
 
+/* One line for each live device: its name, scope and when it came. */
+static void
+show_devices(const struct idlog *log)
+{
+	char when[TIME_STRLEN];
+	size_t i;
+
+	for (i = 0; i < log->ndevices; i++) {
+		if (log->devices[i].removed)
+			continue;
+		time_format(log->devices[i].added, when);
+		printf("device: %s %s %s\n", log->devices[i].name,
+		    iddev_scope_name(log->devices[i].scope), when);
+	}
+}
+
 static int
 cmd_show(const char *home, const char *name, struct smimp_err *err)
 {
@@ -362,6 +378,7 @@ cmd_show(const char *home, const char *name, struct smimp_err *err)
 		sodium_bin2base64(b64, sizeof(b64), e->log.encryption_key, 32,
 		    sodium_base64_VARIANT_ORIGINAL);
 		printf("encryption-key: %s\n", b64);
+		show_devices(&e->log);
 		if (e->log.revoked)
 			printf("revoked: yes\n");
 	}
