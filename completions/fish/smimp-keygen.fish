@@ -1,5 +1,6 @@
 complete -c smimp-keygen -s u -l user -r -d 'address of the new identity'
 complete -c smimp-keygen -s o -l output -r -F -d 'prefix of the files to write'
+complete -c smimp-keygen -l device -x -d 'make the keys and enrollment request of a device'
 complete -c smimp-keygen -s i -l identity -r -F -d 'secret key to export'
 complete -c smimp-keygen -l no-passphrase -d 'leave the secret files unencrypted'
 complete -c smimp-keygen -l passphrase-file -r -F -d 'read the passphrase from a file'
