@@ -357,3 +357,33 @@ print("".join("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[(b >> (5 * (9 - i))) & 31] for 
 	grep -qx 'ok a 65th live device: refused' <<<"$output"
 	grep -qx 'ok every byte of a request flipped: refused' <<<"$output"
 }
+
+@test "--notify: bob's contacts are told of a new device and of one removed, and their clients follow" {
+	start net example.net "$NET"
+	start org example.org "$ORG"
+	device phone
+	run -0 --separate-stderr env SMIMP_HOME="$BOBHOME" smimp-revoke -i bob.key --add-device phone.request --code "$code" --notify
+	[ "${lines[0]}" = "bob@example.net: device phone added, scope full (2 records in 'bob.pub'), published to example.net" ]
+	[ "${lines[1]}" = "bob@example.net: notice sent to alice@example.org" ]
+	wait_for net.log "relayed .* to example.org"
+	run -0 --separate-stderr as_alice smimp-fetch -i alice.key -d mail
+	[ "${stderr_lines[0]}" = "smimp-fetch: bob@example.net: 1 device added; 2 records, 1 before (followed from a message)" ]
+	run -0 as_alice smimp-open -i alice.key mail/new/*
+	[[ "$output" == *"bob@example.net has a new device."* ]]
+	run -0 as_alice smimp-trust show bob@example.net
+	grep -q '^device: phone full ' <<<"$output"
+	run -0 --separate-stderr env SMIMP_HOME="$BOBHOME" smimp-revoke -i bob.key --remove-device phone --notify --json
+	[[ "$output" == '{"address":"bob@example.net","change":"device-remove","records":3,'*'"device":"phone","notified":[{"address":"alice@example.org","message_id":'* ]]
+}
+
+@test "--no-publish and a request on standard input: the log changes locally only, for the administrator" {
+	start net example.net "$NET"
+	device phone
+	served bob@example.net >served.before
+	run -2 --separate-stderr smimp-revoke -i bob.key --add-device - --no-publish <phone.request
+	[ "$stderr" = "smimp-revoke: the code the device shows is needed: stdin is not a terminal, so give --code CODE (see 'smimp-revoke --help')" ]
+	run -0 --separate-stderr smimp-revoke -i bob.key --add-device - --code "$code" --no-publish <phone.request
+	[ "$output" = "bob@example.net: device phone added, scope full (2 records in 'bob.pub'), not published: give 'bob.pub' to the administrator of example.net" ]
+	served bob@example.net | cmp - served.before
+	grep -qx 'device: phone' bob.pub
+}
