@@ -387,3 +387,75 @@ print("".join("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[(b >> (5 * (9 - i))) & 31] for 
 	served bob@example.net | cmp - served.before
 	grep -qx 'device: phone' bob.pub
 }
+
+# forge KEY LOG TYPE NAME [SEED]: a device record after LOG, built from
+# the grammar of doc/PROTOCOL.md 2 and signed by the identity key in
+# KEY, without the library's checks: what a client that breaks the
+# rules would post.  SEED (one byte, in hex) makes the device's keys.
+forge() {
+	python3 - "$@" <<-'EOF2'
+	import base64, hashlib, re, sys, datetime
+	from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+	from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+	from cryptography.hazmat.primitives import serialization as s
+	key, log, typ, name = sys.argv[1:5]
+	raw = lambda k: k.public_key().public_bytes(s.Encoding.Raw, s.PublicFormat.Raw)
+	seed = re.search(rb'identity-secret: (\S+)', open(key, 'rb').read()).group(1)
+	sk = Ed25519PrivateKey.from_private_bytes(base64.b64decode(seed))
+	recs = open(log, 'rb').read().split(b'smimp-identity/1\n')[1:]
+	last = b'smimp-identity/1\n' + recs[-1]
+	prev = hashlib.blake2b(b'smimp/1 record-hash\0' + last, digest_size=32).digest()
+	when = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+	r = 'smimp-identity/1\ntype: %s\naddress: bob@example.net\nseq: %d\nprev: %s\ndate: %s\nsigned-by: identity\ndevice: %s\n' % (
+	    typ, len(recs), base64.b64encode(prev).decode(), when, name)
+	if typ == 'device-add':
+	    b = bytes.fromhex(sys.argv[5]) * 32
+	    r += 'scope: full\ndevice-signing-key: %s\ndevice-encryption-key: %s\n' % (
+	        base64.b64encode(raw(Ed25519PrivateKey.from_private_bytes(b))).decode(),
+	        base64.b64encode(raw(X25519PrivateKey.from_private_bytes(b))).decode())
+	sig = sk.sign(b'smimp/1 identity-record\0' + r.encode())
+	sys.stdout.write(r + 'signature: ' + base64.b64encode(sig).decode() + '\n')
+	EOF2
+}
+# post_log KEY BODYFILE: POST records to bob's log signed by KEY; the
+# answer and the status.
+post_log() {
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" "$1" POST example.net \
+		/smimp/v1/users/bob@example.net/log "$2")
+	curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" \
+		--data-binary @"$2" "https://127.0.0.1:$NET/smimp/v1/users/bob@example.net/log" |
+		tr -d '\n'
+}
+
+@test "bob's server takes device records built from the grammar alone, and refuses those that break the rules with 400, storing nothing" {
+	start net example.net "$NET"
+	forge bob.key bob.pub device-add phone 21 >r1
+	run -0 post_log bob.key r1
+	[[ "$output" == '{"address":"bob@example.net","records":2,'*' 200' ]]
+	cat bob.pub r1 >log1
+	served bob@example.net | cmp - log1
+	# A second device-add of the live name, with other keys.
+	forge bob.key log1 device-add phone 22 >r2
+	run -0 post_log bob.key r2
+	[ "$output" = "{\"error\":\"the records do not extend the log: identity record 2: device 'phone' is in the log already\"} 400" ]
+	# A removal of a device that is not there.
+	forge bob.key log1 device-remove tablet >r2
+	run -0 post_log bob.key r2
+	[ "$output" = "{\"error\":\"the records do not extend the log: identity record 2: no device 'tablet' to remove\"} 400" ]
+	# The phone removed, then back with its old keys under a new name.
+	forge bob.key log1 device-remove phone >r2
+	run -0 post_log bob.key r2
+	[[ "$output" == *' 200' ]]
+	cat log1 r2 >log2
+	forge bob.key log2 device-add phone2 21 >r3
+	run -0 post_log bob.key r3
+	[ "$output" = "{\"error\":\"the records do not extend the log: identity record 3: the keys of device 'phone2' were those of device 'phone' before\"} 400" ]
+	# A device-add signed by the device's own key.
+	printf 'smimp-secret-key/1\naddress: bob@example.net\nidentity-secret: %s\nencryption-secret: %s\n' \
+		"$(python3 -c 'import base64; print(base64.b64encode(bytes([0x21]) * 32).decode())')" \
+		"$(python3 -c 'import base64; print(base64.b64encode(bytes([0x21]) * 32).decode())')" >dev.key
+	forge dev.key log2 device-add tablet 23 >r3
+	run -0 post_log bob.key r3
+	[ "$output" = '{"error":"the records do not extend the log: identity record 3: bad signature"} 400' ]
+	served bob@example.net | cmp - log2
+}
