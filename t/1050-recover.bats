@@ -22,15 +22,6 @@ as_bob() { SMIMP_HOME="$BOBHOME" "$@"; }
 date_of() { sed -n "/^type: $1\$/,/^date:/p" "$2" | sed -n 's/^date: //p' | tail -1; }
 # last_record LOG: the bytes of its last record.
 last_record() { awk '/^smimp-identity\/1$/ { buf = "" } { buf = buf $0 "\n" } END { printf "%s", buf }' "$1"; }
-# post_log KEY BODYFILE: POST records to alice's log signed by KEY;
-# prints the answer and the status.
-post_log() {
-	mapfile -t h < <("$SMIMP_BUILD/t/signreq" "$1" POST example.org \
-		/smimp/v1/users/alice@example.org/log "$2")
-	curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" \
-		--data-binary @"$2" "https://127.0.0.1:$ORG/smimp/v1/users/alice@example.org/log" |
-		tr -d '\n'
-}
 
 @test "the compromise test: a thief rotates alice's stolen key and writes to bob; alice recovers; the thief is refused everywhere and his message is void" {
 	start org example.org "$ORG"
@@ -147,18 +138,18 @@ post_log() {
 	last_record rec.log >recover.rec
 	grep -q '^seq: 1$' recover.rec
 	# Signed by the identity key the server knows (the thief's): 403.
-	run -0 post_log thief.key recover.rec
+	run -0 post_log thief.key alice@example.org recover.rec
 	[ "$output" = '{"error":"only a request signed by the recovery key cuts a log back"} 403' ]
 	served alice@example.org | cmp - thief.pub
 	# Signed as recovery: by a key that is not alice's recovery key: 401.
 	smimp-keygen -u alice@example.org -o other --no-passphrase >/dev/null 2>&1
-	run -0 post_log other.recovery recover.rec
+	run -0 post_log other.recovery alice@example.org recover.rec
 	[[ "$output" == *" 401" ]]
 	# By her recovery key: taken; the same again is answered as done.
-	run -0 post_log alice.recovery recover.rec
+	run -0 post_log alice.recovery alice@example.org recover.rec
 	[[ "$output" == '{"address":"alice@example.org","records":2,'*' 200' ]]
 	served alice@example.org | cmp - rec.log
-	run -0 post_log alice.recovery recover.rec
+	run -0 post_log alice.recovery alice@example.org recover.rec
 	[[ "$output" == *'"records":2,'*' 200' ]]
 	grep -q "identity log of alice@example.org: recovered, 2 record(s) cut back" org.log
 	# A second recovery may not cut the first one back.

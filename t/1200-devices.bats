@@ -417,45 +417,36 @@ forge() {
 	sys.stdout.write(r + 'signature: ' + base64.b64encode(sig).decode() + '\n')
 	EOF2
 }
-# post_log KEY BODYFILE: POST records to bob's log signed by KEY; the
-# answer and the status.
-post_log() {
-	mapfile -t h < <("$SMIMP_BUILD/t/signreq" "$1" POST example.net \
-		/smimp/v1/users/bob@example.net/log "$2")
-	curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" \
-		--data-binary @"$2" "https://127.0.0.1:$NET/smimp/v1/users/bob@example.net/log" |
-		tr -d '\n'
-}
 
 @test "bob's server takes device records built from the grammar alone, and refuses those that break the rules with 400, storing nothing" {
 	start net example.net "$NET"
 	forge bob.key bob.pub device-add phone 21 >r1
-	run -0 post_log bob.key r1
+	run -0 post_log bob.key bob@example.net r1
 	[[ "$output" == '{"address":"bob@example.net","records":2,'*' 200' ]]
 	cat bob.pub r1 >log1
 	served bob@example.net | cmp - log1
 	# A second device-add of the live name, with other keys.
 	forge bob.key log1 device-add phone 22 >r2
-	run -0 post_log bob.key r2
+	run -0 post_log bob.key bob@example.net r2
 	[ "$output" = "{\"error\":\"the records do not extend the log: identity record 2: device 'phone' is in the log already\"} 400" ]
 	# A removal of a device that is not there.
 	forge bob.key log1 device-remove tablet >r2
-	run -0 post_log bob.key r2
+	run -0 post_log bob.key bob@example.net r2
 	[ "$output" = "{\"error\":\"the records do not extend the log: identity record 2: no device 'tablet' to remove\"} 400" ]
 	# The phone removed, then back with its old keys under a new name.
 	forge bob.key log1 device-remove phone >r2
-	run -0 post_log bob.key r2
+	run -0 post_log bob.key bob@example.net r2
 	[[ "$output" == *' 200' ]]
 	cat log1 r2 >log2
 	forge bob.key log2 device-add phone2 21 >r3
-	run -0 post_log bob.key r3
+	run -0 post_log bob.key bob@example.net r3
 	[ "$output" = "{\"error\":\"the records do not extend the log: identity record 3: the keys of device 'phone2' were those of device 'phone' before\"} 400" ]
 	# A device-add signed by the device's own key.
 	printf 'smimp-secret-key/1\naddress: bob@example.net\nidentity-secret: %s\nencryption-secret: %s\n' \
 		"$(python3 -c 'import base64; print(base64.b64encode(bytes([0x21]) * 32).decode())')" \
 		"$(python3 -c 'import base64; print(base64.b64encode(bytes([0x21]) * 32).decode())')" >dev.key
 	forge dev.key log2 device-add tablet 23 >r3
-	run -0 post_log bob.key r3
+	run -0 post_log bob.key bob@example.net r3
 	[ "$output" = '{"error":"the records do not extend the log: identity record 3: bad signature"} 400' ]
 	served bob@example.net | cmp - log2
 }

@@ -178,6 +178,19 @@ served() {
 	curl -s --cacert cert.pem "${h[@]/#/-H}" "https://127.0.0.1:$port/smimp/v1/users/$1/log"
 }
 
+# post_log KEY ADDRESS BODYFILE: POST the records in BODYFILE to the log
+# of ADDRESS (example.org on $ORG, example.net on $NET) in a request
+# signed by KEY; the answer and its status, on one line.
+post_log() {
+	local port=$ORG h
+	if [ "${2#*@}" = example.net ]; then port=$NET; fi
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" "$1" POST "${2#*@}" \
+		"/smimp/v1/users/$2/log" "$3")
+	curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" \
+		--data-binary @"$3" "https://127.0.0.1:$port/smimp/v1/users/$2/log" |
+		tr -d '\n'
+}
+
 # wait_for FILE PATTERN: until the log says it (10 s at most).
 wait_for() {
 	for _ in $(seq 100); do grep -q "$2" "$1" && return 0; sleep 0.1; done
