@@ -37,24 +37,11 @@ one_line(const char *s)
 	return s != NULL && strpbrk(s, "\r\n") == NULL;
 }
 
-/*
- * The context, NUL, then the lines, into m: what the signature covers.
- */
-static int
-signed_bytes(struct sbuf *m, const unsigned char *lines, size_t len)
-{
-	sbuf_init(m, len + sizeof(BOUNCE_CONTEXT));
-	return sbuf_add(m, BOUNCE_CONTEXT, sizeof(BOUNCE_CONTEXT)) != 0 ||
-	    sbuf_add(m, lines, len) != 0 ? -1 : 0;
-}
-
 int
 bounce_build(struct sbuf *sb, const struct bounce *b,
     const struct signer *signer)
 {
 	unsigned char sig[64];
-	struct sbuf m;
-	int r;
 
 	if (!one_line(b->server) || !one_line(b->message_id) ||
 	    !one_line(b->recipients) || !one_line(b->date) ||
@@ -64,11 +51,8 @@ bounce_build(struct sbuf *sb, const struct bounce *b,
 	    "recipients: %s\ndate: %s\nreason: %s\n", b->server,
 	    b->message_id, b->recipients, b->date, b->reason) != 0)
 		return -1;
-	r = signed_bytes(&m, (const unsigned char *)sb->buf, sb->len) == 0 &&
-	    signer->sign(signer->key, (const unsigned char *)m.buf, m.len,
-	    sig) == 0 ? 0 : -1;
-	sbuf_release(&m);
-	if (r != 0)
+	if (signer_sign_in_context(signer, BOUNCE_CONTEXT, sb->buf, sb->len,
+	    sig) != 0)
 		return -1;
 	return sbuf_add(sb, SIGLINE, strlen(SIGLINE)) ||
 	    sbuf_add_b64(sb, sig, 64) || sbuf_add(sb, "\n", 1) ? -1 : 0;
@@ -79,9 +63,7 @@ bounce_verify(const unsigned char *data, size_t len,
     const unsigned char pub[32])
 {
 	unsigned char sig[64];
-	struct sbuf m;
 	size_t i, start = 0;
-	int r;
 
 	if (pub == NULL || len < strlen(BOUNCE_MAGIC) + 100 ||
 	    memcmp(data, BOUNCE_MAGIC, strlen(BOUNCE_MAGIC)) != 0 ||
@@ -99,9 +81,6 @@ bounce_verify(const unsigned char *data, size_t len,
 	    b64_decode_exact((const char *)data + start + sizeof(SIGLINE) - 1,
 	    len - start - sizeof(SIGLINE), sig, 64) != 0)
 		return 0;
-	r = signed_bytes(&m, data, start) == 0 &&
-	    crypto_sign_verify_detached(sig, (const unsigned char *)m.buf,
-	    m.len, pub) == 0;
-	sbuf_release(&m);
-	return r;
+	return signature_verify_in_context(BOUNCE_CONTEXT, data, start, sig,
+	    pub) == 0;
 }

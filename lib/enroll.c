@@ -21,6 +21,7 @@
 #include "enroll.h"
 #include "exitcode.h"
 #include "fileio.h"
+#include "signer.h"
 #include "util.h"
 #include "banned.h"
 
@@ -31,38 +32,15 @@
 
 static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
-/* context || NUL || body into m (ENROLL_MAX_BYTES of body at most). */
-static size_t
-sig_message(unsigned char m[sizeof(ENROLL_SIG_CONTEXT) + ENROLL_MAX_BYTES],
-    const unsigned char *body, size_t len)
-{
-	memcpy(m, ENROLL_SIG_CONTEXT, sizeof(ENROLL_SIG_CONTEXT));
-	memcpy(m + sizeof(ENROLL_SIG_CONTEXT), body, len);
-	return sizeof(ENROLL_SIG_CONTEXT) + len;
-}
-
+/* The device's secret key signs the request's lines. */
 static int
 request_sign(unsigned char sig[64], const unsigned char *body, size_t len,
     const unsigned char sk[64])
 {
-	unsigned char m[sizeof(ENROLL_SIG_CONTEXT) + ENROLL_MAX_BYTES];
+	struct signer s;
 
-	if (len > ENROLL_MAX_BYTES)
-		return -1;
-	return crypto_sign_detached(sig, NULL, m, sig_message(m, body, len),
-	    sk);
-}
-
-static int
-request_verify(const unsigned char sig[64], const unsigned char *body,
-    size_t len, const unsigned char pk[32])
-{
-	unsigned char m[sizeof(ENROLL_SIG_CONTEXT) + ENROLL_MAX_BYTES];
-
-	if (len > ENROLL_MAX_BYTES)
-		return -1;
-	return crypto_sign_verify_detached(sig, m, sig_message(m, body, len),
-	    pk);
+	signer_secret(&s, "", sk);
+	return signer_sign_in_context(&s, ENROLL_SIG_CONTEXT, body, len, sig);
 }
 
 int
@@ -166,7 +144,8 @@ enroll_request_parse(struct enroll_request *req, const unsigned char *buf,
 		return bad(err, "bad or missing signature");
 	if (pos != len)
 		return bad(err, "bytes after the signature");
-	if (request_verify(sig, buf, signed_len, req->signing_key) != 0)
+	if (signature_verify_in_context(ENROLL_SIG_CONTEXT, buf, signed_len,
+	    sig, req->signing_key) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "the enrollment "
 		    "request of device %s of %s has a bad signature",
 		    req->device, req->address);

@@ -15,6 +15,7 @@
 #include "exitcode.h"
 #include "fileio.h"
 #include "idlog.h"
+#include "signer.h"
 #include "util.h"
 #include "banned.h"
 
@@ -63,35 +64,19 @@ static int
 sig_message_verify(const unsigned char sig[64], const unsigned char *body,
     size_t body_len, const unsigned char pk[32])
 {
-	/* Ed25519 (pure) over context || body, through a buffer. */
-	size_t clen = sizeof(IDREC_SIG_CONTEXT);
-	unsigned char *m;
-	int ret;
-
-	m = malloc(clen + body_len);
-	if (m == NULL)
-		return -1;
-	memcpy(m, IDREC_SIG_CONTEXT, clen);
-	memcpy(m + clen, body, body_len);
-	ret = crypto_sign_verify_detached(sig, m, clen + body_len, pk);
-	free(m);
-	return ret;
+	return signature_verify_in_context(IDREC_SIG_CONTEXT, body, body_len,
+	    sig, pk);
 }
 
 static int
 sig_message_sign(unsigned char sig[64], const unsigned char *body,
     size_t body_len, const unsigned char sk[64])
 {
-	size_t clen = sizeof(IDREC_SIG_CONTEXT);
-	unsigned char *m = malloc(clen + body_len);
+	struct signer s;
 
-	if (m == NULL)
-		return -1;
-	memcpy(m, IDREC_SIG_CONTEXT, clen);
-	memcpy(m + clen, body, body_len);
-	crypto_sign_detached(sig, NULL, m, clen + body_len, sk);
-	free(m);
-	return 0;
+	signer_secret(&s, "", sk);
+	return signer_sign_in_context(&s, IDREC_SIG_CONTEXT, body, body_len,
+	    sig);
 }
 
 /* The fields of one record as parsed, before chain checks. */

@@ -28,15 +28,6 @@ normalized(const char *s)
 	    strcmp(norm, s) == 0;
 }
 
-/* The context, NUL, then the lines: what the signature covers. */
-static int
-signed_bytes(struct sbuf *m, const char *lines, size_t len)
-{
-	sbuf_init(m, INTRO_MAX + sizeof(INTRO_CONTEXT));
-	return sbuf_add(m, INTRO_CONTEXT, sizeof(INTRO_CONTEXT)) != 0 ||
-	    sbuf_add(m, lines, len) != 0 ? -1 : 0;
-}
-
 static int
 make_check(const char *introducer, const char *introduced, const char *to,
     int64_t expires, int64_t now, struct smimp_err *err)
@@ -67,7 +58,7 @@ introduction_make(struct introduction *in, const char *introduced,
     const struct signer *signer, struct smimp_err *err)
 {
 	char when[TIME_STRLEN];
-	struct sbuf sb, m;
+	struct sbuf sb;
 	int ret = -1;
 
 	memset(in, 0, sizeof(*in));
@@ -75,11 +66,9 @@ introduction_make(struct introduction *in, const char *introduced,
 		return -1;
 	time_format(expires, when);
 	sbuf_init(&sb, INTRO_MAX);
-	sbuf_init(&m, 0);
 	if (sbuf_addf(&sb, INTRO_MAGIC "introducer: %s\nintroduced: %s\n"
 	    "to: %s\nexpires: %s\n", signer->name, introduced, to, when) != 0 ||
-	    signed_bytes(&m, sb.buf, sb.len) != 0 ||
-	    signer->sign(signer->key, (const unsigned char *)m.buf, m.len,
+	    signer_sign_in_context(signer, INTRO_CONTEXT, sb.buf, sb.len,
 	    in->sig) != 0 ||
 	    sbuf_add(&sb, SIGLINE, strlen(SIGLINE)) != 0 ||
 	    sbuf_add_b64(&sb, in->sig, 64) != 0 ||
@@ -91,7 +80,6 @@ introduction_make(struct introduction *in, const char *introduced,
 	ret = introduction_parse(in, (const unsigned char *)sb.buf, sb.len,
 	    err);
 out:
-	sbuf_release(&m);
 	sbuf_release(&sb);
 	return ret;
 }
@@ -175,17 +163,8 @@ int
 introduction_verify(const struct introduction *in,
     const unsigned char pub[32])
 {
-	struct sbuf m;
-	int ok;
-
-	if (in->len == 0 || signed_bytes(&m, in->text, in->signed_len) != 0) {
-		sbuf_release(&m);
-		return 0;
-	}
-	ok = crypto_sign_verify_detached(in->sig, (const unsigned char *)m.buf,
-	    m.len, pub) == 0;
-	sbuf_release(&m);
-	return ok;
+	return in->len > 0 && signature_verify_in_context(INTRO_CONTEXT,
+	    in->text, in->signed_len, in->sig, pub) == 0;
 }
 
 int

@@ -184,15 +184,6 @@ policy_build(struct policy *p, const char *address, int64_t date,
 	return 0;
 }
 
-/* The context, NUL, then the lines: what the signature covers. */
-static int
-signed_bytes(struct sbuf *m, const unsigned char *lines, size_t len)
-{
-	sbuf_init(m, len + sizeof(POLICY_CONTEXT));
-	return sbuf_add(m, POLICY_CONTEXT, sizeof(POLICY_CONTEXT)) != 0 ||
-	    sbuf_add(m, lines, len) != 0 ? -1 : 0;
-}
-
 static int
 add_entries(struct sbuf *sb, const char *kind,
     const unsigned char (*list)[POLICY_ENTRY_SIZE], size_t n)
@@ -214,8 +205,6 @@ policy_write(const struct policy *p, const struct signer *signer,
 {
 	char date[TIME_STRLEN], unknown[16], salt[SALT_STRLEN + 1];
 	unsigned char sig[64];
-	struct sbuf m;
-	int r;
 
 	time_format(p->date, date);
 	policy_unknown_format(p->unknown, p->bits, unknown);
@@ -228,11 +217,8 @@ policy_write(const struct policy *p, const struct signer *signer,
 	    add_entries(out, "allow", p->allow, p->nallow) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "the policy is too "
 		    "large");
-	r = signed_bytes(&m, (const unsigned char *)out->buf, out->len) == 0 &&
-	    signer->sign(signer->key, (const unsigned char *)m.buf, m.len,
-	    sig) == 0 ? 0 : -1;
-	sbuf_release(&m);
-	if (r != 0)
+	if (signer_sign_in_context(signer, POLICY_CONTEXT, out->buf,
+	    out->len, sig) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot sign the "
 		    "policy");
 	if (sbuf_add(out, "signature: ", 11) != 0 ||
@@ -422,17 +408,8 @@ int
 policy_verify(const struct policy *p, const unsigned char *data,
     const unsigned char pub[32], struct smimp_err *err)
 {
-	struct sbuf m;
-	int ok;
-
-	if (signed_bytes(&m, data, p->signed_len) != 0) {
-		sbuf_release(&m);
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
-	}
-	ok = crypto_sign_verify_detached(p->sig, (const unsigned char *)m.buf,
-	    m.len, pub) == 0;
-	sbuf_release(&m);
-	if (!ok)
+	if (signature_verify_in_context(POLICY_CONTEXT, data, p->signed_len,
+	    p->sig, pub) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "the policy's "
 		    "signature does not verify under the identity key of %s",
 		    p->address);

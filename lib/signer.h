@@ -21,4 +21,15 @@ struct signer {
 void signer_secret(struct signer *s, const char *name,
     const unsigned char *secret);
 
+/*
+ * A signature in a context: over context || NUL || data, so that a
+ * signature made for one kind of statement never passes for another.
+ * s signs into sig: 0, or -1.
+ */
+int signer_sign_in_context(const struct signer *s, const char *context,
+    const void *data, size_t len, unsigned char sig[64]);
+/* Does sig verify as pub's, in context, over data?  0 if so, else -1. */
+int signature_verify_in_context(const char *context, const void *data,
+    size_t len, const unsigned char sig[64], const unsigned char pub[32]);
+
 #endif
