@@ -16,7 +16,7 @@ carry_introduction_ok(const char *v)
 	size_t n = strlen(v), i;
 	int item = 0;
 
-	if (n == 0 || n > CARRY_INTRODUCTION_MAX)
+	if (n == 0 || n > INTRO_LIST_MAX)
 		return 0;
 	for (i = 0; i < n; i++) {
 		char c = v[i];

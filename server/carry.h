@@ -12,14 +12,12 @@
 #include <stddef.h>
 
 #include "address.h"
-
-/* A Smimp-Introduction value: at most this many bytes in all. */
-#define CARRY_INTRODUCTION_MAX	8192
+#include "introduction.h"
 
 /*
  * Is v a Smimp-Introduction value as it may be carried: 1 to
- * CARRY_INTRODUCTION_MAX bytes of unpadded base64url items, joined by
- * commas, none empty?  What each item says is checked where it is used.
+ * INTRO_LIST_MAX bytes of unpadded base64url items, joined by commas,
+ * none empty?  What each item says is checked where it is used.
  */
 int carry_introduction_ok(const char *v);
 /*

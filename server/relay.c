@@ -130,7 +130,7 @@ carried_headers(const struct outbound *ob, struct sbuf *sb,
 {
 	size_t at[2], n = 0, i;
 
-	sbuf_init(sb, 2 * WORK_HEADER_MAX + CARRY_INTRODUCTION_MAX);
+	sbuf_init(sb, 2 * WORK_HEADER_MAX + INTRO_LIST_MAX);
 	if (ob->work[0] != '\0') {
 		at[n++] = sb->len;
 		if (sbuf_addf(sb, "Smimp-Work: %s", ob->work) != 0 ||
