@@ -301,6 +301,7 @@ print("".join("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[(b >> (5 * (9 - i))) & 31] for 
 	start org example.org "$ORG"
 	device phone
 	run -0 add phone
+	sleep 1 # so that the two dates differ, and show must print each its own
 	device ci
 	run -0 add ci --scope send
 	device tv
@@ -311,7 +312,9 @@ print("".join("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[(b >> (5 * (9 - i))) & 31] for 
 	run -0 --separate-stderr as_alice smimp-trust refresh -i alice.key --json bob@example.net
 	[ "$output" = '{"address":"bob@example.net","records_before":5,"records":5,"changes":[]}' ]
 	run -0 --separate-stderr as_alice smimp-trust show bob@example.net
-	added() { sed -n "/^device: $1\$/,/^date: /p" bob.pub | sed -n 's/^date: //p'; }
+	# A record's date comes before its device line: the date of the first
+	# record that names the device.
+	added() { awk -v d="device: $1" '/^date: /{w=substr($0,7)} $0==d{print w; exit}' bob.pub; }
 	[ "$(grep '^device' <<<"$output")" = "$(printf 'device: phone full %s\ndevice: ci send %s' "$(added phone)" "$(added ci)")" ]
 	[ "$(grep -c . <<<"$output")" = 10 ]
 }
