@@ -30,6 +30,7 @@
 #include <sodium.h>
 
 #include "address.h"
+#include "idlog.h"
 #include "reqsig.h"
 #include "util.h"
 
@@ -114,6 +115,12 @@ struct exchange {
 					   when it is another domain */
 	unsigned char key[32];		/* the key the request verified with */
 	int by_recovery;		/* AUTH_OWNER: the recovery key */
+	/*
+	 * A user of this domain signing with a device's key: its name and
+	 * scope; "" (and IDDEV_FULL) when the identity key signed.
+	 */
+	char device[IDDEV_NAME_MAX + 1];
+	enum iddev_scope scope;
 	struct reqsig sig;
 	int64_t nonce_expires;
 
