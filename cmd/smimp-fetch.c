@@ -4,6 +4,9 @@
  * ones to .Other, blocked ones dropped.  Each message is fsynced and
  * renamed into place before it is acknowledged on the server, so an
  * interrupted fetch loses nothing: what was not acknowledged comes again.
+ * With a device's key it first brings the identity log beside the key
+ * up to date from the directory, and files the copies of what the
+ * user sent from another device in .Sent.
  */
 #include <getopt.h>
 #include <limits.h>
@@ -28,6 +31,7 @@ struct fetch_opts {
 	struct clientconf conf;
 	int json;
 	int quiet;
+	int log_only;		/* a device's log, and no mail */
 };
 
 static void
@@ -35,20 +39,22 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: smimp-fetch [-i IDENTITY] [-d DIR] [--json] [-q] "
-	    "[--resolve DOMAIN=HOST:PORT]\n"
-	    "                   [--cacert FILE] [--allow-http DOMAIN] "
-	    "[--passphrase-file FILE]\n");
+	    "[--log-only]\n"
+	    "                   [--resolve DOMAIN=HOST:PORT] [--cacert FILE] "
+	    "[--allow-http DOMAIN]\n"
+	    "                   [--passphrase-file FILE]\n");
 }
 
 static int
 parse_args(int argc, char **argv, struct fetch_opts *o)
 {
-	enum { OPT_PASSFILE = 256, OPT_JSON, OPT_VERSION };
+	enum { OPT_PASSFILE = 256, OPT_JSON, OPT_LOG_ONLY, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "identity", required_argument, NULL, 'i' },
 		{ "dir", required_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "log-only", no_argument, NULL, OPT_LOG_ONLY },
 		REMOTE_LONGOPTS,
 		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
 		{ "help", no_argument, NULL, 'h' },
@@ -64,6 +70,7 @@ parse_args(int argc, char **argv, struct fetch_opts *o)
 		case 'd': o->dir = optarg; break;
 		case 'q': o->quiet = 1; break;
 		case OPT_JSON: o->json = 1; break;
+		case OPT_LOG_ONLY: o->log_only = 1; break;
 		case OPT_PASSFILE: o->passphrase_file = optarg; break;
 		case 'h': usage(stdout); exit(cmd_exit(SMIMP_EXIT_OK));
 		case OPT_VERSION: exit(print_version());
@@ -140,6 +147,16 @@ introduced_note(size_t n)
 	return note;
 }
 
+/* "N to Sent, " for the summary line. */
+static const char *
+sent_note(size_t n)
+{
+	static char note[64];
+
+	(void)snprintf(note, sizeof(note), "%zu to Sent, ", n);
+	return note;
+}
+
 /* ", N filed before" for the summary line. */
 static const char *
 again_note(size_t n)
@@ -148,6 +165,53 @@ again_note(size_t n)
 
 	(void)snprintf(note, sizeof(note), ", %zu filed before", n);
 	return note;
+}
+
+/*
+ * A device's log beside its key was brought up to date: said in one
+ * line when it changed (not with -q), with the fingerprint the first
+ * time, for its owner to compare.
+ */
+static void
+say_device_log(const struct fetch_opts *o, const struct identity *id,
+    const struct device_log_update *up)
+{
+	char fp[FINGERPRINT_STRLEN], what[SMIMP_ERR_MSG * 2];
+
+	if (o->quiet)
+		return;
+	if (up->first) {
+		fingerprint_format(id->log.fingerprint, fp);
+		warnx_("wrote the identity log of %s beside the key: '%s', "
+		    "fingerprint %s (compare it with the identity's)",
+		    id->log.address, id->pub_path, fp);
+	} else if (up->changes.added > 0) {
+		describe_follow(what, sizeof(what), &id->log, up->was,
+		    &up->changes);
+		warnx_("%s: %s (the log beside the key)", id->log.address,
+		    what);
+	}
+}
+
+/*
+ * Fetch for id: a device's log first, then the mailbox (unless
+ * --log-only).  r, ts: the remote and the trust store.
+ */
+static int
+fetch_for(const struct fetch_opts *o, struct remote *r, struct identity *id,
+    struct trust_store *ts, const char *dir, struct fetch_stats *st,
+    const struct fetch_hooks *hooks, struct smimp_err *err)
+{
+	struct device_log_update up;
+
+	if (id->sk.is_device) {
+		if (fetch_device_log(r, id, &up, err) != 0)
+			return -1;
+		say_device_log(o, id, &up);
+	}
+	if (o->log_only)
+		return 0;
+	return fetch_mailbox(r, id, ts, dir, st, hooks, err);
 }
 
 static int
@@ -186,28 +250,34 @@ fetch_main(int argc, char **argv)
 		return usage_error("directory name too long");
 	if (o.dir == NULL)
 		memcpy(dir + strlen(dir), "/Maildir", 9);
-	if (identity_load(&id, o.identity, &src, IDENTITY_LOG_IF_PRESENT,
-	    &err) != 0)
+	if (identity_load_for(&id, o.identity, &src, IDENTITY_LOG_IF_PRESENT,
+	    IDACT_FETCH, &err) != 0)
 		return report(&err);
+	if (o.log_only && !id.sk.is_device) {
+		identity_release(&id);
+		return usage_error("--log-only is for a device's key: the "
+		    "identity key's log is the one smimp-keygen and "
+		    "smimp-revoke write");
+	}
 	ret = trust_load(&ts, home, &err);
 	if (ret == 0 && (r = remote_new(&o.conf.remote, &err)) == NULL)
 		ret = -1;
 	if (ret == 0)
-		ret = fetch_mailbox(r, &id, &ts, dir, &st, &hooks, &err);
+		ret = fetch_for(&o, r, &id, &ts, dir, &st, &hooks, &err);
 	/* What was fetched before a failure is safe: say so either way. */
-	if (o.json)
-		print_json(json_pack("{s:I,s:I,s:I,s:I,s:I,s:s,s:I}",
+	if (o.json && !o.log_only)
+		print_json(json_pack("{s:I,s:I,s:I,s:I,s:I,s:s,s:I,s:I}",
 		    "fetched", (json_int_t)st.fetched, "inbox",
 		    (json_int_t)st.inbox, "other", (json_int_t)st.other,
 		    "dropped", (json_int_t)st.dropped, "again",
 		    (json_int_t)st.again, "maildir", dir, "introduced",
-		    (json_int_t)st.introduced));
-	else if (!o.quiet)
+		    (json_int_t)st.introduced, "sent", (json_int_t)st.sent));
+	else if (!o.quiet && !o.log_only)
 		fprintf(stderr, "%s: %zu fetched: %zu to the inbox%s, %zu to "
-		    "Other, %zu dropped%s\n", progname, st.fetched, st.inbox,
+		    "Other, %s%zu dropped%s\n", progname, st.fetched, st.inbox,
 		    st.introduced > 0 ? introduced_note(st.introduced) : "",
-		    st.other, st.dropped, st.again > 0 ?
-		    again_note(st.again) : "");
+		    st.other, st.sent > 0 ? sent_note(st.sent) : "",
+		    st.dropped, st.again > 0 ? again_note(st.again) : "");
 	remote_free(r);
 	trust_release(&ts);
 	identity_release(&id);

@@ -375,9 +375,11 @@ show_qr(const struct enroll_request *req)
 }
 
 /*
- * --device: the device's key and request; the request on standard
- * output (and as a QR code on a terminal), the code on standard error,
- * where a person reads it.
+ * --device: the device's key and request.  On standard output the
+ * request, an empty line and its code, which smimp-revoke --add-device
+ * reads as it is (ignoring the code line: the code must come from the
+ * person who reads it here), then, on a terminal, a QR code of the
+ * request.  Nothing on standard error.
  */
 static int
 device(const struct keygen_opts *o, struct smimp_err *err)
@@ -405,18 +407,15 @@ device(const struct keygen_opts *o, struct smimp_err *err)
 	p.now = time_now();
 	if (enroll_begin(&p, &res, err) != 0)
 		goto out;
-	if (fd_write_all(STDOUT_FILENO, res.req.raw, res.req.raw_len) != 0) {
-		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write to standard "
-		    "output");
+	time_format(res.req.expires, when);
+	if (fwrite(res.req.raw, 1, res.req.raw_len, stdout) !=
+	    res.req.raw_len || printf("\ncode: %s (until %s)\n", res.code,
+	    when) < 0 || stdout_check() != 0) {
+		/* Said by stdout_check: nothing more to say. */
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "%s", "");
 		goto out;
 	}
 	show_qr(&res.req);
-	time_format(res.req.expires, when);
-	fprintf(stderr, "%s: created the device %s of %s: %s %s\n", progname,
-	    res.req.device, res.req.address, res.key_path, res.request_path);
-	fprintf(stderr, "%s: enrollment code: %s (until %s: enroll the "
-	    "request with smimp-revoke --add-device where the identity key "
-	    "is, and compare the code there)\n", progname, res.code, when);
 	ret = 0;
 out:
 	passphrase_free(pass, pass_len);
@@ -515,7 +514,7 @@ keygen_main(int argc, char **argv)
 	default: rc = export_age(&o, &err); break;
 	}
 	if (rc != 0)
-		return report(&err);
+		return err.msg[0] != '\0' ? report(&err) : SMIMP_EXIT_FAIL;
 	return SMIMP_EXIT_OK;
 }
 

@@ -217,7 +217,8 @@ shared_terminal(void)
 }
 
 /*
- * The sender line: who signed, and how far the trust store trusts them
+ * The sender line: who signed (", device NAME" for one of its devices),
+ * and how far the trust store trusts them
  * ("trusted (own identity)" for a message we signed ourselves; "unknown,
  * introduced by ADDRESS" for a stranger someone we trust vouches for); then
  * what became of their key since, when something did; then, for an
@@ -227,8 +228,9 @@ static void
 say_sender(const struct msg_meta *meta, const char *fp, enum trust_tier tier,
     const char *note, const char *notice)
 {
-	fprintf(stderr, "%s: from %s, fingerprint %s, %s%s%s%s\n", progname,
-	    meta->from, fp, trust_tier_name(tier),
+	fprintf(stderr, "%s: from %s%s%s, fingerprint %s, %s%s%s%s\n",
+	    progname, meta->from, meta->from_device[0] != '\0' ?
+	    ", device " : "", meta->from_device, fp, trust_tier_name(tier),
 	    meta->own ? " (own identity)" : "",
 	    meta->introducer[0] != '\0' ? ", introduced by " : "",
 	    meta->introducer);
@@ -313,8 +315,8 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	if (outfile_open(&of, o->output, err) != 0 ||
 	    smimp_home(home, sizeof(home), err) != 0 ||
 	    trust_load(&ts, home, err) != 0 ||
-	    identity_load(&id, o->identity, &src, IDENTITY_LOG_IF_PRESENT,
-	    err) != 0)
+	    identity_load_for(&id, o->identity, &src, IDENTITY_LOG_IF_PRESENT,
+	    IDACT_OPEN, err) != 0)
 		goto out;
 	spool = open_spool(o, &of, err);
 	if (spool < 0 && err->code != SMIMP_EXIT_OK)
@@ -328,8 +330,8 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	if (follow_sender(&ts, &meta, err) != 0 ||
 	    trust_sender_tier(&ts, meta.from, &meta.sender, meta.own, &tier,
 	    err) != 0 ||
-	    trust_sender_state(&ts, meta.from, &meta.sender, meta.date, note,
-	    sizeof(note), err) != 0)
+	    trust_sender_state(&ts, meta.from, &meta.sender, meta.date,
+	    meta.from_device, meta.signing_key, note, sizeof(note), err) != 0)
 		goto out;
 	if (strcmp(meta.type, MSG_TYPE_NOTICE) == 0)
 		notice_describe(&meta, &ts, notice, sizeof(notice));

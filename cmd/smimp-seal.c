@@ -186,7 +186,7 @@ resolve_all(const struct seal_opts *o, const struct identity *id,
 	    trust_load(&ts, home, err) != 0)
 		return -1;
 	/* The sender signs the lookups: directories answer no one else. */
-	signer_secret(&who, id->sk.address, id->sk.identity_secret);
+	identity_signer(id, &who);
 	for (i = 0; i < o->nrcpts; i++) {
 		smimp_err_clear(&one);
 		ret = lookup_recipient(home, &ts, o->rcpt_args[i],
@@ -246,6 +246,13 @@ republish(const struct identity *id, const struct passphrase_source *src)
 			    "%s", err.msg);
 		return;
 	}
+	/* A policy speaks for the identity: its key alone signs one. */
+	if (id->sk.is_device) {
+		warnx_("warning: the policy is not published again: a "
+		    "device's key publishes none (run smimp-trust publish "
+		    "where the identity key is)");
+		return;
+	}
 	if (publish_again(&conf.remote, home, id, src, warning,
 	    sizeof(warning)) > 0)
 		warnx_("policy published again: new recipients are known");
@@ -271,7 +278,8 @@ seal(const struct seal_opts *o, struct smimp_err *err)
 		return -1;
 	/* The identity signs the recipients' lookups: it comes first. */
 	if (read_intros(o, intros, err) != 0 ||
-	    identity_load(&id, o->identity, &src, 1, err) != 0 ||
+	    identity_load_for(&id, o->identity, &src, IDENTITY_LOG_NEED,
+	    IDACT_SEAL, err) != 0 ||
 	    resolve_all(o, &id, rcpts, &pinned, err) != 0)
 		goto out;
 	if (o->input != NULL && strcmp(o->input, "-") != 0) {

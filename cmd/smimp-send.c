@@ -173,7 +173,8 @@ send_main(int argc, char **argv)
 		return rc;
 	src.file = o.passphrase_file;
 	src.allow_prompt = isatty(0) && o.nfiles > 0;
-	if (identity_load(&id, o.identity, &src, 1, &err) != 0)
+	if (identity_load_for(&id, o.identity, &src, IDENTITY_LOG_NEED,
+	    IDACT_SEND, &err) != 0)
 		return report(&err);
 	r = remote_new(&o.conf.remote, &err);
 	if (r == NULL) {

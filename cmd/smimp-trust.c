@@ -223,13 +223,15 @@ log_from_message(const struct trust_opts *o, struct idlog *log,
 	if (fd < 0)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
 		    o->from_message);
-	if (identity_load(&id, o->identity, &src, 0, err) != 0)
+	if (identity_load_for(&id, o->identity, &src, IDENTITY_LOG_NONE,
+	    IDACT_OPEN, err) != 0)
 		goto out;
 	memset(&none, 0, sizeof(none));
 	if (message_open(&id.sk, NULL, fd, -1, NULL, &meta, err) == 0) {
 		/* A revoked identity is not pinned from its own message. */
 		if (trust_sender_state(&none, meta.from, &meta.sender,
-		    meta.date, note, sizeof(note), err) == 0)
+		    meta.date, meta.from_device, meta.signing_key, note,
+		    sizeof(note), err) == 0)
 			ret = idlog_copy(log, &meta.sender, err);
 		msg_meta_release(&meta);
 	}
@@ -250,13 +252,13 @@ load_signer(const struct trust_opts *o, struct identity *id,
 	struct passphrase_source src = { o->passphrase_file, isatty(0) };
 	char why[SMIMP_ERR_MSG];
 
-	if (identity_load(id, o->identity, &src, IDENTITY_LOG_NONE,
-	    err) != 0) {
+	if (identity_load_for(id, o->identity, &src, IDENTITY_LOG_NONE,
+	    IDACT_LOOKUP, err) != 0) {
 		memcpy(why, err->msg, sizeof(why));
 		return smimp_err_set(err, err->code, "directory lookups are "
 		    "signed: %.180s", why);
 	}
-	signer_secret(who, id->sk.address, id->sk.identity_secret);
+	identity_signer(id, who);
 	return 0;
 }
 

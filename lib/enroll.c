@@ -154,19 +154,53 @@ enroll_request_parse(struct enroll_request *req, const unsigned char *buf,
 	return 0;
 }
 
+/*
+ * How much of buf is the request, as smimp-keygen --device prints it:
+ * all of it, or all but an empty line and one "code: " line after it,
+ * at most ENROLL_CODE_LINE_MAX bytes of printable ASCII.  The code line
+ * is not read: the code must come from the person who saw it on the
+ * device, never from the file.  -1 for a code line of another shape.
+ */
+static int
+printed_request_len(const unsigned char *buf, size_t len, size_t *req_len)
+{
+	static const char sep[] = "\n\ncode: ";
+	const unsigned char *p = NULL;
+	const char *line;
+	size_t i, line_len;
+
+	*req_len = len;
+	for (i = 0; p == NULL && i + strlen(sep) <= len; i++)
+		if (memcmp(buf + i, sep, strlen(sep)) == 0)
+			p = buf + i;
+	if (p == NULL)
+		return 0;	/* the request alone: its parser judges it */
+	line = (const char *)p + 2;
+	line_len = len - (size_t)(p + 2 - buf);
+	if (line_len < 2 || line[line_len - 1] != '\n' ||
+	    !printable_ascii(line, line_len - 1, ENROLL_CODE_LINE_MAX))
+		return -1;
+	*req_len = (size_t)(p + 1 - buf);
+	return 0;
+}
+
 int
 enroll_request_read(struct enroll_request *req, const char *path,
     struct smimp_err *err)
 {
 	unsigned char *buf = NULL;
 	char msg[SMIMP_ERR_MSG];
-	size_t len;
+	size_t len, req_len;
 	int ret;
 
 	memset(req, 0, sizeof(*req));
-	if (file_read_all(path, ENROLL_MAX_BYTES, &buf, &len, err) != 0)
+	if (file_read_all(path, ENROLL_MAX_BYTES + 2 + ENROLL_CODE_LINE_MAX +
+	    1, &buf, &len, err) != 0)
 		return -1;
-	ret = enroll_request_parse(req, buf, len, err);
+	ret = printed_request_len(buf, len, &req_len) != 0 ?
+	    bad(err, "after the request, an empty line and one 'code: ' "
+	    "line at most") :
+	    enroll_request_parse(req, buf, req_len, err);
 	free(buf);
 	if (ret != 0) {
 		memcpy(msg, err->msg, sizeof(msg));

@@ -28,6 +28,8 @@
 #define ENROLL_MAX_AHEAD	900
 #define ENROLL_CODE_CHARS	10	/* base32: 50 bits */
 #define ENROLL_CODE_STRLEN	12	/* "ABCDE-FGHIJ" and NUL */
+/* The "code: " line smimp-keygen --device prints after the request. */
+#define ENROLL_CODE_LINE_MAX	64
 
 struct enroll_request {
 	char address[ADDRESS_MAX + 1];
@@ -52,7 +54,12 @@ int enroll_request_make(struct enroll_request *req, struct secret_key *sk,
  */
 int enroll_request_parse(struct enroll_request *req, const unsigned char *buf,
     size_t len, struct smimp_err *err);
-/* The same from a file ("-": standard input); errors name the path. */
+/*
+ * The same from a file ("-": standard input); errors name the path.  The
+ * file may hold what smimp-keygen --device prints: the request, an
+ * empty line and one "code: " line, which is ignored (the code must
+ * come from the person, never from the file).
+ */
 int enroll_request_read(struct enroll_request *req, const char *path,
     struct smimp_err *err);
 /*

@@ -287,6 +287,8 @@ env_header_build(struct sbuf *sb, const struct seal_params *p,
 	if (sbuf_addf(sb, "%stype: %s\nfrom: %s\nfrom-fingerprint: %s\n"
 	    "from-log-head: ", ENV_MAGIC, p->type, log->address, fp) ||
 	    sbuf_add_b64(sb, log->head, 32) || sbuf_add(sb, "\n", 1) ||
+	    (p->sender->is_device &&
+	    sbuf_addf(sb, "from-device: %s\n", p->sender->device)) ||
 	    add_recipients(sb, p, 0) || add_recipients(sb, p, 1) ||
 	    sbuf_addf(sb, "date: %s\nmessage-id: %s\nthread-id: %s\n", when,
 	    mid, p->thread_id != NULL ? p->thread_id : mid) ||
@@ -442,7 +444,15 @@ parse_fields(const char *h, size_t len, struct msg_meta *meta,
 	if (!NEXT() || !kv_is(&kv, "from-log-head") ||
 	    b64_decode_exact(kv.value, kv.value_len, head, 32) != 0)
 		return malformed(err, "bad from-log-head");
-	while ((r = NEXT()) && (kv_is(&kv, "to") || kv_is(&kv, "cc"))) {
+	r = NEXT();
+	if (r && kv_is(&kv, "from-device")) {
+		if (kv_value_copy(&kv, meta->from_device,
+		    sizeof(meta->from_device)) != 0 ||
+		    !iddev_name_valid(meta->from_device))
+			return malformed(err, "bad from-device");
+		r = NEXT();
+	}
+	for (; r && (kv_is(&kv, "to") || kv_is(&kv, "cc")); r = NEXT()) {
 		int cc = kv_is(&kv, "cc");
 
 		if (meta->nrcpts == MSG_MAX_RECIPIENTS)
@@ -494,19 +504,40 @@ parse_fields(const char *h, size_t len, struct msg_meta *meta,
 	return 0;
 }
 
-/* The header as shown to a user: every field but the long sender-log. */
+/*
+ * The header as shown to a user: every field but the long sender-log.
+ * A device's message shows its sender as people read it, "from:
+ * alice@example.org, device ci-runner", in place of the from and
+ * from-device lines.
+ */
 static int
 header_text(struct msg_meta *meta, const char *h, size_t log_start)
 {
-	size_t start = strlen(ENV_MAGIC);
-	size_t len = log_start - start;
+	size_t start = strlen(ENV_MAGIC), len = log_start - start, n = 0;
+	const char *p = h + start, *end = h + log_start, *nl;
+	char *out;
 
-	meta->header_text = malloc(len + 1);
-	if (meta->header_text == NULL)
+	out = malloc(len + sizeof(", device ") + IDDEV_NAME_MAX + 1);
+	if (out == NULL)
 		return -1;
-	memcpy(meta->header_text, h + start, len);
-	meta->header_text[len] = '\0';
-	meta->header_len = len;
+	for (; p < end; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL)
+			break;	/* H is parsed: every line ends */
+		if (meta->from_device[0] != '\0' &&
+		    strncmp(p, "from-device: ", 13) == 0)
+			continue;
+		memcpy(out + n, p, (size_t)(nl - p));
+		n += (size_t)(nl - p);
+		if (meta->from_device[0] != '\0' &&
+		    strncmp(p, "from: ", 6) == 0)
+			n += (size_t)snprintf(out + n, sizeof(", device ") +
+			    IDDEV_NAME_MAX, ", device %s", meta->from_device);
+		out[n++] = '\n';
+	}
+	out[n] = '\0';
+	meta->header_text = out;
+	meta->header_len = n;
 	return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "exitcode.h"
 #include "fetch.h"
 #include "fileio.h"
+#include "lookup.h"
 #include "maildir.h"
 #include "banned.h"
 
@@ -78,11 +79,13 @@ fetched_tier(const struct identity *id, struct trust_store *ts,
 	if (message_open(&id->sk, id->has_log ? &id->log : NULL,
 	    fd, -1, ts, &meta, &oerr) == 0) {
 		(void)snprintf(f->from, sizeof(f->from), "%s", meta.from);
+		f->own = meta.own;
 		/* Key changed, or revoked: not the inbox. */
 		if (follow_sender(ts, &meta, hooks) != 0 ||
 		    trust_sender_tier(ts, meta.from, &meta.sender, meta.own,
 		    &tier, &oerr) != 0 || trust_sender_state(ts, meta.from,
-		    &meta.sender, meta.date, note, sizeof(note), &oerr) != 0)
+		    &meta.sender, meta.date, meta.from_device,
+		    meta.signing_key, note, sizeof(note), &oerr) != 0)
 			tier = TIER_UNKNOWN;
 		else if (tier == TIER_UNKNOWN)
 			introduced_by(id, ts, &meta, f);
@@ -101,12 +104,13 @@ fetched_tier(const struct identity *id, struct trust_store *ts,
 /*
  * Write data durably into the Maildir, decide its folder by the
  * verified sender's tier (or its introduction), then file it there (or
- * drop it).
+ * drop it).  A sent copy (the server's word, sent) goes to .Sent when
+ * it is our own identity's: the server's flag alone puts nothing there.
  */
 static int
 file_message(const struct identity *id, struct trust_store *ts,
     const struct fetch_hooks *hooks, const unsigned char *server_key,
-    const char *dir, const unsigned char *data, size_t len,
+    const char *dir, const unsigned char *data, size_t len, int sent,
     struct fetched *f, struct smimp_err *err)
 {
 	char name[MAILDIR_NAME_SIZE], tmp[PATH_MAX];
@@ -119,6 +123,10 @@ file_message(const struct identity *id, struct trust_store *ts,
 		return -1;
 	tier = fetched_tier(id, ts, hooks, server_key, fd, data, len, f);
 	close(fd);
+	if (sent && f->own) {
+		f->folder = "Sent";
+		return maildir_file(dir, MAILDIR_SENT, name, tmp, err);
+	}
 	if (tier == TIER_BLOCKED) {
 		f->folder = "dropped";
 		(void)unlink(tmp);
@@ -204,7 +212,7 @@ struct fetch_ctx {
 	unsigned char *pending;		/* what an earlier fetch left */
 	size_t pending_len;
 	const struct identity *id;
-	struct signer me;		/* signs with id's identity key */
+	struct signer me;		/* signs as id: identity or device */
 	struct trust_store *ts;
 	const char *dir, *domain;
 	char base[512];
@@ -391,7 +399,8 @@ fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
 	} else {
 		ret = file_message(fc->id, fc->ts, fc->hooks, fc->have_key ?
 		    fc->server_key : NULL, fc->dir,
-		    (unsigned char *)msg.body.buf, msg.body.len, &f, err);
+		    (unsigned char *)msg.body.buf, msg.body.len,
+		    json_is_true(json_object_get(item, "sent")), &f, err);
 		if (ret == 0 && strcmp(f.folder, "dropped") != 0)
 			ret = pending_add(fc, name, err);
 	}
@@ -407,6 +416,8 @@ fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
 		fc->st->inbox++;
 	else if (strcmp(f.folder, "Other") == 0)
 		fc->st->other++;
+	else if (strcmp(f.folder, "Sent") == 0)
+		fc->st->sent++;
 	else if (strcmp(f.folder, "again") == 0)
 		fc->st->again++;
 	else
@@ -498,9 +509,12 @@ fetch_mailbox(struct remote *r, const struct identity *id,
 
 	memset(st, 0, sizeof(*st));
 	memset(&fc, 0, sizeof(fc));
+	/* A device fetches only when its scope says it receives. */
+	if (identity_may(id, NULL, IDACT_FETCH, err) != 0)
+		return -1;
 	fc.r = r;
 	fc.id = id;
-	signer_secret(&fc.me, id->sk.address, id->sk.identity_secret);
+	identity_signer(id, &fc.me);
 	fc.ts = ts;
 	fc.dir = dir;
 	fc.domain = address_domain(id->sk.address);
@@ -526,4 +540,51 @@ out:
 	free(fc.pending);
 	free(fc.acked.v);
 	return n < 0 ? -1 : 0;
+}
+
+int
+fetch_device_log(struct remote *r, struct identity *id,
+    struct device_log_update *up, struct smimp_err *err)
+{
+	struct idlog_follow how;
+	struct signer who;
+	struct idlog log;
+	char why[SMIMP_ERR_MSG];
+	int ret = -1;
+
+	memset(up, 0, sizeof(*up));
+	if (!id->sk.is_device)
+		return 0;
+	identity_signer(id, &who);
+	if (lookup_directory(r, id->sk.address, &who, &log, err) != 0)
+		return -1;
+	if (id->has_log) {
+		/* Never back: a truncated or forked log hides a removal. */
+		if (idlog_check_follows(&log, &id->log, &how, err) != 0) {
+			memcpy(why, err->msg, sizeof(why));
+			smimp_err_set(err, err->code, "the log of %s that its "
+			    "directory serves does not follow '%s': %.150s; "
+			    "nothing written", id->sk.address, id->pub_path,
+			    why);
+			goto out;
+		}
+		up->was = id->log.n;
+		idlog_changes_followed(&log, up->was, &how, &up->changes);
+	} else {
+		up->first = 1;
+		idlog_changes_since(&log, 0, &up->changes);
+	}
+	/* It must name this very device, live: else it is not ours. */
+	if (identity_may(id, &log, IDACT_LOOKUP, err) != 0 ||
+	    file_write_atomic(id->pub_path, log.raw, log.raw_len, 0644, 1,
+	    err) != 0)
+		goto out;
+	if (id->has_log)
+		idlog_release(&id->log);
+	id->log = log;
+	id->has_log = 1;
+	return 0;
+out:
+	idlog_release(&log);
+	return ret;
 }

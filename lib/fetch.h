@@ -14,14 +14,16 @@
 
 struct fetch_stats {
 	size_t fetched, inbox, other, dropped;
+	size_t sent;	/* copies of what the user sent, to .Sent */
 	size_t again;	/* filed by an earlier, interrupted fetch */
 	size_t introduced;	/* of the inbox, unknown senders introduced */
 };
 
 /* Where one fetched message went, and what filed it there. */
 struct fetched {
-	const char *folder;	/* inbox, Other, dropped, again */
+	const char *folder;	/* inbox, Other, Sent, dropped, again */
 	char from[ADDRESS_MAX + 1];	/* the verified sender, or "?" */
+	int own;		/* signed by our own identity (a device) */
 	char introducer[ADDRESS_MAX + 1];	/* or empty */
 };
 
@@ -51,7 +53,10 @@ struct fetch_hooks {
  * senders and for unknown ones that a trusted or known contact
  * introduced, dir/.Other for other unknown ones and messages that do not
  * verify; blocked senders are dropped), the directory fsynced, and only then
- * acknowledged on the server.  A verified message that carries a newer
+ * acknowledged on the server.  An entry the server lists as a sent copy
+ * ("sent": true) that verifies as our own identity's goes to dir/.Sent;
+ * any other is filed as if it were not so flagged.  A verified message
+ * that carries a newer
  * log of its sender's pinned identity moves the pin on, in ts and in
  * its home; one that carries a log the pin may not follow is filed in
  * Other.
@@ -59,5 +64,26 @@ struct fetch_hooks {
 int fetch_mailbox(struct remote *r, const struct identity *id,
     struct trust_store *ts, const char *dir, struct fetch_stats *st,
     const struct fetch_hooks *hooks, struct smimp_err *err);
+
+/* What fetch_device_log did to the log beside a device's key. */
+struct device_log_update {
+	int first;		/* there was none: written the first time */
+	size_t was;		/* records it had */
+	struct idlog_changes changes;	/* what the records past was, or
+					   past a recovery's cut, changed */
+};
+/*
+ * For a device's key (id->sk.is_device): look up the identity log its
+ * domain's directory serves for its address, signed as the device,
+ * check that it follows the log beside the key (extends it, or
+ * recovers it; idlog_check_follows) when there is one, and that it
+ * names this very device live with this very key (identity_may), then
+ * write it there in place of the old (a new file, synced, renamed,
+ * the directory synced) and into id->log.  SMIMP_EXIT_KEYCHANGED for a
+ * log that does not follow, or that says the device was removed or
+ * the identity revoked; nothing written then.
+ */
+int fetch_device_log(struct remote *r, struct identity *id,
+    struct device_log_update *up, struct smimp_err *err);
 
 #endif

@@ -12,6 +12,8 @@
 #include "idlog.h"
 #include "keys.h"
 #include "message.h"
+#include "reqsig.h"
+#include "signer.h"
 #include "trust.h"
 
 struct identity {
@@ -20,6 +22,27 @@ struct identity {
 	int has_log;
 	char key_path[PATH_MAX];	/* where sk came from */
 	char pub_path[PATH_MAX];	/* where log is: beside it, ".pub" */
+	/*
+	 * Who signs its requests: the address for the identity key,
+	 * "device:NAME:ADDRESS" for a device's key (sk.is_device).
+	 */
+	char signer[REQSIG_SIGNER_MAX + 1];
+};
+
+/*
+ * What a command does with a key.  The identity key does everything; a
+ * device's key what its scope in the identity log allows
+ * (doc/PROTOCOL.md, "Devices"): full, all but IDACT_IDENTITY; send,
+ * IDACT_SEAL and IDACT_SEND; receive, IDACT_FETCH and IDACT_OPEN; any
+ * device, IDACT_LOOKUP.
+ */
+enum identity_act {
+	IDACT_IDENTITY,		/* change the log, publish a policy, ... */
+	IDACT_SEAL,
+	IDACT_SEND,
+	IDACT_FETCH,		/* list, download, acknowledge */
+	IDACT_OPEN,
+	IDACT_LOOKUP		/* sign directory lookups */
 };
 
 /*
@@ -42,6 +65,30 @@ int identity_load(struct identity *id, const char *keypath,
 int identity_load_keep(struct identity *id, const char *keypath,
     const struct passphrase_source *src, char **pass, size_t *pass_len,
     struct smimp_err *err);
+/*
+ * The same for a command that does act: a device's key is taken when
+ * its scope allows act (identity_may), with its log beside it, which a
+ * device needs for every act but IDACT_FETCH (which refreshes it,
+ * fetch_device_log) and IDACT_LOOKUP; for the identity key need_log
+ * says, as above.  identity_load is identity_load_for IDACT_IDENTITY:
+ * a device's key is refused.
+ */
+int identity_load_for(struct identity *id, const char *keypath,
+    const struct passphrase_source *src, int need_log, enum identity_act act,
+    struct smimp_err *err);
+/*
+ * May id do act?  The identity key, always.  A device's key when log
+ * (its identity's, NULL: id->log) names it live with this very key and
+ * a scope that allows act; else -1: a log that lacks it (SMIMP_EXIT_FAIL),
+ * a device removed or an identity revoked (SMIMP_EXIT_KEYCHANGED), a
+ * scope that does not allow act (SMIMP_EXIT_FAIL).
+ */
+int identity_may(const struct identity *id, const struct idlog *log,
+    enum identity_act act, struct smimp_err *err);
+/* The live record of id's device in its log, or NULL. */
+const struct iddevice *identity_device(const struct identity *id);
+/* A signer of requests as id (its signer name, its signing key). */
+void identity_signer(const struct identity *id, struct signer *s);
 void identity_release(struct identity *id);
 /*
  * Where the log of the identity whose key is at keypath (NULL: the
@@ -50,7 +97,7 @@ void identity_release(struct identity *id);
 int identity_pub_path(const char *keypath, char *out, size_t cap,
     struct smimp_err *err);
 
-/* The recipient that log names. */
+/* The recipient that log names, with its receiving devices. */
 void recipient_from_log(struct msg_recipient *r, const struct idlog *log);
 /* Is arg, given as a recipient, a file: with a '/' or ending in ".pub"? */
 int recipient_is_file(const char *arg);

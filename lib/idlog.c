@@ -700,6 +700,67 @@ idlog_device_by_key(const struct idlog *log, const unsigned char key[32])
 	return NULL;
 }
 
+/* The last device named name that was removed, or NULL. */
+static const struct iddevice *
+removed_by_name(const struct idlog *log, const char *name)
+{
+	size_t i;
+
+	for (i = log->ndevices; i-- > 0;)
+		if (log->devices[i].removed &&
+		    strcmp(log->devices[i].name, name) == 0)
+			return &log->devices[i];
+	return NULL;
+}
+
+const struct iddevice *
+idlog_sending_device(const struct idlog *log, const char *name,
+    const unsigned char *key, struct smimp_err *err)
+{
+	const struct iddevice *d = idlog_device(log, name), *gone;
+	char when[TIME_STRLEN];
+
+	/* The name may have come back with new keys: then not this one. */
+	if (d != NULL && key != NULL &&
+	    sodium_memcmp(d->signing_key, key, 32) != 0)
+		d = NULL;
+	if (d == NULL) {
+		gone = key != NULL ? idlog_device_by_key(log, key) :
+		    removed_by_name(log, name);
+		if (gone == NULL || !gone->removed) {
+			smimp_err_set(err, SMIMP_EXIT_BADMSG, "the message is "
+			    "signed by %s, which is no device of %s", name,
+			    log->address);
+			return NULL;
+		}
+		time_format(gone->removed_at, when);
+		smimp_err_set(err, SMIMP_EXIT_BADMSG, "the message is signed "
+		    "by the device %s of %s, which was removed on %s", name,
+		    log->address, when);
+		return NULL;
+	}
+	if (d->scope == IDDEV_RECEIVE) {
+		smimp_err_set(err, SMIMP_EXIT_BADMSG, "the message is signed "
+		    "by the device %s of %s, whose scope is receive: it may not "
+		    "send", name, log->address);
+		return NULL;
+	}
+	return d;
+}
+
+size_t
+idlog_receiving_keys(const struct idlog *log,
+    unsigned char keys[IDLOG_MAX_DEVICES][32])
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < log->ndevices && n < IDLOG_MAX_DEVICES; i++)
+		if (!log->devices[i].removed &&
+		    log->devices[i].scope != IDDEV_SEND)
+			memcpy(keys[n++], log->devices[i].encryption_key, 32);
+	return n;
+}
+
 int
 idlog_append(struct idlog *log, const struct idrec_new *rec,
     const unsigned char signer[64], struct smimp_err *err)

@@ -207,6 +207,23 @@ const struct iddevice *idlog_device(const struct idlog *log,
 const struct iddevice *idlog_device_by_key(const struct idlog *log,
     const unsigned char key[32]);
 /*
+ * The device that may have signed a message for log's identity: the
+ * live device named name (whose signing key is key, unless key is
+ * NULL) of scope full or send.  Else NULL, with SMIMP_EXIT_BADMSG and
+ * why: it was removed (when), it is no device of the address, or it
+ * only receives.  A reader refuses what such a device signed as it
+ * refuses a revoked key's.
+ */
+const struct iddevice *idlog_sending_device(const struct idlog *log,
+    const char *name, const unsigned char *key, struct smimp_err *err);
+/*
+ * The encryption keys of log's live devices that receive (scope full
+ * or receive), in the order of their records, into keys: how many.
+ * A sealer encrypts to each of them beside the identity's own key.
+ */
+size_t idlog_receiving_keys(const struct idlog *log,
+    unsigned char keys[IDLOG_MAX_DEVICES][32]);
+/*
  * Append the next record (seq, prev and address follow from log) signed
  * by signer, the 64-byte Ed25519 secret key that must be in force: the
  * current identity key, or the recovery key when by_recovery.  The whole

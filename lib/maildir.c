@@ -15,8 +15,9 @@
 #include "maildir.h"
 #include "banned.h"
 
-/* The folder beside the inbox, in Maildir++'s naming. */
+/* The folders beside the inbox, in Maildir++'s naming. */
 #define OTHER_FOLDER		".Other"
+#define SENT_FOLDER		".Sent"
 /* Bytes of the content hash that names a message. */
 #define CONTENT_NAME_BYTES	16
 
@@ -47,14 +48,16 @@ make_folder(const char *dir, struct smimp_err *err)
 int
 maildir_make(const char *dir, struct smimp_err *err)
 {
-	char other[PATH_MAX];
+	char other[PATH_MAX], sent[PATH_MAX];
 
 	if ((size_t)snprintf(other, sizeof(other), "%s/%s", dir,
-	    OTHER_FOLDER) >= sizeof(other))
+	    OTHER_FOLDER) >= sizeof(other) ||
+	    (size_t)snprintf(sent, sizeof(sent), "%s/%s", dir,
+	    SENT_FOLDER) >= sizeof(sent))
 		return smimp_err_set(err, SMIMP_EXIT_FAIL,
 		    "Maildir path too long");
-	return make_folder(dir, err) != 0 || make_folder(other, err) != 0 ?
-	    -1 : 0;
+	return make_folder(dir, err) != 0 || make_folder(other, err) != 0 ||
+	    make_folder(sent, err) != 0 ? -1 : 0;
 }
 
 void
@@ -75,20 +78,23 @@ new_path(const char *dir, enum maildir_folder folder, const char *name,
     char *path, size_t cap)
 {
 	return (size_t)snprintf(path, cap, "%s%s/new/%s", dir,
-	    folder == MAILDIR_INBOX ? "" : "/" OTHER_FOLDER, name) < cap ?
-	    0 : -1;
+	    folder == MAILDIR_INBOX ? "" : folder == MAILDIR_OTHER ?
+	    "/" OTHER_FOLDER : "/" SENT_FOLDER, name) < cap ? 0 : -1;
 }
 
 int
 maildir_has(const char *dir, const char *name)
 {
+	static const enum maildir_folder all[] = { MAILDIR_INBOX,
+	    MAILDIR_OTHER, MAILDIR_SENT };
 	char path[PATH_MAX];
+	size_t i;
 
-	if (new_path(dir, MAILDIR_INBOX, name, path, sizeof(path)) == 0 &&
-	    access(path, F_OK) == 0)
-		return 1;
-	return new_path(dir, MAILDIR_OTHER, name, path, sizeof(path)) == 0 &&
-	    access(path, F_OK) == 0;
+	for (i = 0; i < 3; i++)
+		if (new_path(dir, all[i], name, path, sizeof(path)) == 0 &&
+		    access(path, F_OK) == 0)
+			return 1;
+	return 0;
 }
 
 int

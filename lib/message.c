@@ -373,56 +373,131 @@ msg_encryption_key_check(const char *address, const unsigned char key[32],
 	    "refusing it", address);
 }
 
+/*
+ * May p->sender seal under p->sender_log: the identity key in force, or
+ * a device live there with scope full or send.
+ */
+static int
+sender_check(const struct seal_params *p, struct smimp_err *err)
+{
+	const struct secret_key *sk = p->sender;
+	const struct idlog *log = p->sender_log;
+	char why[SMIMP_ERR_MSG];
+
+	if (!sk->is_device) {
+		if (sodium_memcmp(log->identity_key, sk->identity_public,
+		    32) != 0)
+			return smimp_err_set(err, SMIMP_EXIT_FAIL, "the secret "
+			    "key does not match the identity of %s",
+			    log->address);
+		return 0;
+	}
+	if (strcmp(sk->address, log->address) != 0 ||
+	    idlog_sending_device(log, sk->device, sk->identity_public,
+	    err) == NULL) {
+		memcpy(why, err->msg, sizeof(why));
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "the device %s of "
+		    "%s may not seal: %.180s", sk->device, sk->address,
+		    strcmp(sk->address, log->address) != 0 ? "another "
+		    "identity's log" : why);
+	}
+	return 0;
+}
+
+/* The keys a message is sealed to, each once, at most MSG_MAX_STANZAS. */
+struct stanza_keys {
+	struct age_recipient *k;
+	size_t n;
+};
+
+static int
+stanza_add(struct stanza_keys *sk, const char *address,
+    const unsigned char key[32], struct smimp_err *err)
+{
+	size_t i;
+
+	if (msg_encryption_key_check(address, key, err) != 0)
+		return -1;
+	for (i = 0; i < sk->n; i++)
+		if (memcmp(sk->k[i].x25519_public, key, 32) == 0)
+			return 0;
+	if (sk->n == MSG_MAX_STANZAS)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "too many keys to "
+		    "seal to: the recipients' and their devices', and the "
+		    "sender's, come to more than %d", MSG_MAX_STANZAS);
+	memcpy(sk->k[sk->n++].x25519_public, key, 32);
+	return 0;
+}
+
+/*
+ * Every recipient's encryption key and its receiving devices' keys;
+ * then the sender's (not a "to": smimp-send reads the recipients and
+ * message id back, and a sent copy stays legible on every device of
+ * the sender), its receiving devices' and, for a device, its own.
+ */
+static int
+stanza_keys(const struct seal_params *p, struct stanza_keys *sk,
+    struct smimp_err *err)
+{
+	unsigned char own[IDLOG_MAX_DEVICES][32];
+	const char *from = p->sender_log->address;
+	char dev[ADDRESS_MAX + 32];
+	size_t i, j, n;
+
+	sk->n = 0;
+	sk->k = calloc(MSG_MAX_STANZAS, sizeof(*sk->k));
+	if (sk->k == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	for (i = 0; i < p->nrcpts; i++) {
+		const struct msg_recipient *r = &p->rcpts[i];
+
+		if (stanza_add(sk, r->address, r->encryption_key, err) != 0)
+			return -1;
+		(void)snprintf(dev, sizeof(dev), "a device of %s", r->address);
+		for (j = 0; j < r->ndevice_keys && j < IDLOG_MAX_DEVICES; j++)
+			if (stanza_add(sk, dev, r->device_keys[j], err) != 0)
+				return -1;
+	}
+	if (stanza_add(sk, from, p->sender_log->encryption_key, err) != 0)
+		return -1;
+	n = idlog_receiving_keys(p->sender_log, own);
+	(void)snprintf(dev, sizeof(dev), "a device of %s", from);
+	for (j = 0; j < n; j++)
+		if (stanza_add(sk, dev, own[j], err) != 0)
+			return -1;
+	if (p->sender->is_device && p->sender->has_encryption_public &&
+	    stanza_add(sk, from, p->sender->encryption_public, err) != 0)
+		return -1;
+	return 0;
+}
+
 int
 message_seal(const struct seal_params *p, int in_fd, int out_fd,
     char *message_id, size_t message_id_cap, struct smimp_err *err)
 {
-	struct age_recipient *rcpts = NULL;
+	struct stanza_keys keys = { NULL, 0 };
 	unsigned char key[AGE_PAYLOAD_KEY_SIZE];
 	struct sealer se;
 	struct sbuf hdr;
-	size_t i;
 	int ret = -1;
 
 	memset(&se, 0, sizeof(se));
 	sbuf_init(&hdr, MSG_MAX_HEADER);
-	if (sodium_memcmp(p->sender_log->identity_key,
-	    p->sender->identity_public, 32) != 0)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL,
-		    "the secret key does not match the identity of %s",
-		    p->sender_log->address);
+	if (sender_check(p, err) != 0)
+		return -1;
 	/* Only the notice of a revocation carries it (notice.h). */
 	if (p->sender_log->revoked && strcmp(p->type, MSG_TYPE_NOTICE) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
 		    "of %s is revoked: it seals nothing", p->sender_log->address);
-	if (env_header_build(&hdr, p, message_id, message_id_cap, err) != 0)
+	if (env_header_build(&hdr, p, message_id, message_id_cap, err) != 0 ||
+	    stanza_keys(p, &keys, err) != 0)
 		goto out;
-	for (i = 0; i < p->nrcpts; i++)
-		if (msg_encryption_key_check(p->rcpts[i].address,
-		    p->rcpts[i].encryption_key, err) != 0)
-			goto out;
-	if (msg_encryption_key_check(p->sender_log->address,
-	    p->sender_log->encryption_key, err) != 0)
-		goto out;
-	/*
-	 * The sender is an age recipient too (not a "to"): smimp-send reads
-	 * the recipients and message id back, and a sent copy stays legible.
-	 */
-	rcpts = calloc(p->nrcpts + 1, sizeof(*rcpts));
-	if (rcpts == NULL) {
-		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
-		goto out;
-	}
-	for (i = 0; i < p->nrcpts; i++)
-		memcpy(rcpts[i].x25519_public, p->rcpts[i].encryption_key, 32);
-	memcpy(rcpts[p->nrcpts].x25519_public, p->sender_log->encryption_key,
-	    32);
 	if (pipeline_init(&se.pl, 0, key, err) != 0)
 		goto out;
 	env_root_init(&se.root);
 	se.out = age_out_open_fd(out_fd, p->armor, err);
 	if (se.out == NULL ||
-	    age_encrypt_begin(se.out, rcpts, p->nrcpts + 1, key, err) != 0 ||
+	    age_encrypt_begin(se.out, keys.k, keys.n, key, err) != 0 ||
 	    seal_stream(&se, p, in_fd, &hdr, err) != 0 ||
 	    age_out_close(se.out, err) != 0)
 		goto out;
@@ -431,7 +506,7 @@ out:
 	pipeline_release(&se.pl);
 	age_out_free(se.out);
 	sodium_memzero(key, sizeof(key));
-	free(rcpts);
+	free(keys.k);
 	sbuf_release(&hdr);
 	return ret;
 }
@@ -583,6 +658,28 @@ open_flush(struct opener *op, struct smimp_err *err)
 	return 0;
 }
 
+/*
+ * The key S must verify under: the identity key of the sender log, or,
+ * for a message a device signed (from-device), that device's signing
+ * key, the device live in the sender log with scope full or send.
+ * Anything else is refused as a revoked key's signature would be.
+ */
+static int
+signing_key(struct msg_meta *meta, struct smimp_err *err)
+{
+	const struct iddevice *d;
+
+	if (meta->from_device[0] == '\0') {
+		memcpy(meta->signing_key, meta->sender.identity_key, 32);
+		return 0;
+	}
+	d = idlog_sending_device(&meta->sender, meta->from_device, NULL, err);
+	if (d == NULL)
+		return -1;
+	memcpy(meta->signing_key, d->signing_key, 32);
+	return 0;
+}
+
 static int
 open_verify(struct opener *op, struct smimp_err *err)
 {
@@ -594,7 +691,9 @@ open_verify(struct opener *op, struct smimp_err *err)
 		    "malformed envelope: too short");
 	op->meta->body_len = op->pos - op->hlen - ENV_SIG_SIZE;
 	env_root_final(&op->root, op->pos - ENV_SIG_SIZE, root);
-	if (env_verify(op->carry, root, op->meta->sender.identity_key) != 0)
+	if (signing_key(op->meta, err) != 0)
+		return -1;
+	if (env_verify(op->carry, root, op->meta->signing_key) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_BADMSG,
 		    "bad signature: the message from %s was altered or "
 		    "forged", op->meta->from);
@@ -650,7 +749,9 @@ signed_by_me(const struct msg_meta *meta, const struct secret_key *me,
 		return 0;
 	if (mine == NULL) {
 		*yes = sodium_memcmp(meta->sender.identity_key,
-		    me->identity_public, 32) == 0;
+		    me->identity_public, 32) == 0 ||
+		    sodium_memcmp(meta->signing_key, me->identity_public,
+		    32) == 0;
 		return 0;
 	}
 	if (sodium_memcmp(meta->sender.fingerprint, mine->fingerprint,
@@ -661,10 +762,17 @@ signed_by_me(const struct msg_meta *meta, const struct secret_key *me,
 		    "claims to be from %s (this identity, fingerprint %s) but "
 		    "is signed by %s", meta->from, ours, got);
 	}
-	if (!idlog_extends(mine, &meta->sender))
+	/* A device's own log may lag behind what another device sealed. */
+	if (!idlog_extends(mine, &meta->sender) &&
+	    !idlog_extends(&meta->sender, mine))
 		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
 		    "log of %s in the message forks from this identity's own",
 		    meta->from);
+	/* Our log may know that the device that signed it was removed. */
+	if (meta->from_device[0] != '\0' && mine->n > meta->sender.n &&
+	    idlog_sending_device(mine, meta->from_device, meta->signing_key,
+	    err) == NULL)
+		return -1;
 	*yes = 1;
 	return 0;
 }
@@ -755,11 +863,13 @@ open_message(const struct secret_key *me, const struct idlog *mine,
 		goto out;
 	if (as_sender) {
 		if (strcmp(meta->from, me->address) != 0 ||
-		    sodium_memcmp(meta->sender.identity_key,
-		    me->identity_public, 32) != 0) {
+		    sodium_memcmp(meta->signing_key, me->identity_public,
+		    32) != 0) {
 			smimp_err_set(err, SMIMP_EXIT_BADMSG, "the message was "
-			    "sealed by %s, not by %s", meta->from,
-			    me->address);
+			    "sealed by %s%s%s, not by %s%s%s", meta->from,
+			    meta->from_device[0] != '\0' ? ", device " : "",
+			    meta->from_device, me->address, me->is_device ?
+			    ", device " : "", me->is_device ? me->device : "");
 			goto out;
 		}
 	} else {

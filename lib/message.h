@@ -23,6 +23,13 @@
 #define MSG_MAX_SUBJECT		998
 #define MSG_MAX_CONTENT_TYPE	200
 #define MSG_MAX_HEADER		(64 * 1024)	/* envelope header */
+/*
+ * The age stanzas of a message at most: each recipient's encryption key
+ * and those of its receiving devices, and the same for the sender (and
+ * the sealing device's own), every key once.  age.c reads no header with
+ * more (AGE_MAX_STANZAS); a sealer refuses to write one.
+ */
+#define MSG_MAX_STANZAS		1024
 #define MSG_TYPE_MAX		64
 /* The type of an identity notice (doc/PROTOCOL.md, 4.4; notice.h). */
 #define MSG_TYPE_NOTICE		"identity-notice"
@@ -31,10 +38,22 @@ struct msg_recipient {
 	char address[ADDRESS_MAX + 1];
 	unsigned char fingerprint[FINGERPRINT_SIZE];
 	unsigned char encryption_key[32];
+	/*
+	 * The encryption keys of its live devices that receive (scope full
+	 * or receive): a sealer encrypts to each of them too.  None in a
+	 * recipient read from an envelope.
+	 */
+	unsigned char device_keys[IDLOG_MAX_DEVICES][32];
+	size_t ndevice_keys;
 	int cc;
 };
 
 struct seal_params {
+	/*
+	 * The identity key, or a device's key (sender->is_device): then the
+	 * device, live in sender_log with scope full or send, signs, and
+	 * the envelope names it (from-device).
+	 */
 	const struct secret_key *sender;
 	const struct idlog *sender_log;
 	const struct msg_recipient *rcpts;
@@ -74,6 +93,10 @@ int message_seal(const struct seal_params *p, int in_fd, int out_fd,
 struct msg_meta {
 	char type[MSG_TYPE_MAX + 1];
 	char from[ADDRESS_MAX + 1];
+	/* The device of from that signed it (from-device); "" for none. */
+	char from_device[IDDEV_NAME_MAX + 1];
+	/* The key the signature verified under: identity's or device's. */
+	unsigned char signing_key[32];
 	struct idlog sender;		/* the identity log carried inside */
 	struct msg_recipient *rcpts;	/* to and cc, in order */
 	size_t nrcpts;

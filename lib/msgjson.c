@@ -71,7 +71,9 @@ meta_text(const struct msg_meta *meta, const char *tier,
 	if ((meta->in_reply_to[0] != '\0' && json_object_set_new(obj,
 	    "in_reply_to", json_string(meta->in_reply_to)) != 0) ||
 	    (meta->introducer[0] != '\0' && json_object_set_new(obj,
-	    "introducer", json_string(meta->introducer)) != 0)) {
+	    "introducer", json_string(meta->introducer)) != 0) ||
+	    (meta->from_device[0] != '\0' && json_object_set_new(obj,
+	    "from_device", json_string(meta->from_device)) != 0)) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot build JSON");
 		goto out;
 	}

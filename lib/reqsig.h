@@ -16,6 +16,7 @@
 
 #include "address.h"
 #include "err.h"
+#include "idlog.h"
 #include "signer.h"
 #include "util.h"
 
@@ -23,7 +24,8 @@
 #define REQSIG_NONCE_STRLEN	23	/* 16 bytes, unpadded base64url */
 #define REQSIG_SIG_STRLEN	89	/* 64 bytes, padded base64 */
 #define REQSIG_HASH_STRLEN	65	/* 32 bytes, lowercase hex */
-#define REQSIG_SIGNER_MAX	(ADDRESS_MAX + 8)
+/* The longest signer: "device:NAME:ADDRESS" (recovery:ADDRESS is shorter). */
+#define REQSIG_SIGNER_MAX	(ADDRESS_MAX + IDDEV_NAME_MAX + 8)
 #define REQSIG_HEADERS_MAX	16	/* signed Smimp-* headers at most */
 
 /* The headers of a signed request. */
@@ -34,7 +36,8 @@
 #define REQSIG_H_BODY_HASH	"Smimp-Body-Hash"
 
 struct reqsig {
-	char signer[REQSIG_SIGNER_MAX + 1];	/* address or server:domain */
+	/* an address, server:DOMAIN, recovery:ADDRESS or device:NAME:ADDRESS */
+	char signer[REQSIG_SIGNER_MAX + 1];
 	char date[TIME_STRLEN];
 	char nonce[REQSIG_NONCE_STRLEN];
 	char signature[REQSIG_SIG_STRLEN];

@@ -176,8 +176,9 @@ submit_once(struct remote *r, const struct identity *id,
 	struct remote_reply rep;
 	char base[512], to_h[8300], mid_h[300], stamp_h[STAMP_STRLEN + 16];
 	char date_h[64], *work_h = NULL, *intro_h = NULL;
+	char dev_h[IDDEV_NAME_MAX + 32];
 	char stamp[STAMP_STRLEN] = "", date[TIME_STRLEN] = "";
-	const char *extra[7];
+	const char *extra[8];
 	unsigned char sh[32];
 	struct signer me;
 	size_t n = 0;
@@ -207,6 +208,12 @@ submit_once(struct remote *r, const struct identity *id,
 		    date);
 		extra[n++] = stamp_h;
 		extra[n++] = date_h;
+		/* A device's stamp: checked under that device's key. */
+		if (id->sk.is_device) {
+			(void)snprintf(dev_h, sizeof(dev_h),
+			    "Smimp-Stamp-Device: %s", id->sk.device);
+			extra[n++] = dev_h;
+		}
 	}
 	if ((s->work != NULL &&
 	    (work_h = header_new("Smimp-Work", s->work)) == NULL) ||
@@ -220,7 +227,7 @@ submit_once(struct remote *r, const struct identity *id,
 	if (intro_h != NULL)
 		extra[n++] = intro_h;
 	extra[n] = NULL;
-	signer_secret(&me, id->sk.address, id->sk.identity_secret);
+	identity_signer(id, &me);
 	if (home_base(r, id, base, sizeof(base), err) != 0 ||
 	    remote_request(r, "POST", address_domain(id->sk.address), base,
 	    "/v1/messages", s->data, s->len, &me, extra, REMOTE_MAX_STATUS,
@@ -260,7 +267,7 @@ send_requirement(struct remote *r, const struct identity *id,
 
 	memset(req, 0, sizeof(*req));
 	/* Signed: the answer is for this requester (allowed, or not). */
-	signer_secret(&me, id->sk.address, id->sk.identity_secret);
+	identity_signer(id, &me);
 	(void)snprintf(path, sizeof(path), "/v1/users/%s/log", address);
 	if (remote_base(r, domain, base, sizeof(base), err) != 0 ||
 	    remote_request(r, "GET", domain, base, path, NULL, 0, &me, NULL,
@@ -572,7 +579,7 @@ send_register(struct remote *r, const struct identity *id,
 	struct signer me;
 	int ret = -1;
 
-	signer_secret(&me, id->sk.address, id->sk.identity_secret);
+	identity_signer(id, &me);
 	if (!id->has_log)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "the identity's "
 		    "log (its .pub file) is needed to register");

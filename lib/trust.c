@@ -482,7 +482,8 @@ sender_revoked(const struct idlog *log, struct smimp_err *err)
 
 int
 trust_sender_state(const struct trust_store *ts, const char *address,
-    const struct idlog *log, int64_t sealed, char *note, size_t cap,
+    const struct idlog *log, int64_t sealed, const char *device,
+    const unsigned char *device_key, char *note, size_t cap,
     struct smimp_err *err)
 {
 	const struct trust_entry *e = trust_find(ts, address);
@@ -500,6 +501,14 @@ trust_sender_state(const struct trust_store *ts, const char *address,
 		return 0;
 	if (e->log.revoked)
 		return sender_revoked(&e->log, err);
+	/*
+	 * A device's signature stands while the device is live: a removed
+	 * one (perhaps stolen) speaks for nobody, whatever the date it
+	 * wrote.  A new identity key leaves the devices as they are.
+	 */
+	if (device != NULL && device[0] != '\0')
+		return idlog_sending_device(&e->log, device, device_key,
+		    err) != NULL ? 0 : -1;
 	r = key_replaced_after(&e->log, log->n);
 	if (r == NULL)
 		return 0;

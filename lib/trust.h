@@ -95,10 +95,14 @@ int trust_sender_tier(const struct trust_store *ts, const char *address,
  * message.  Fails with SMIMP_EXIT_KEYCHANGED when either says the
  * identity is revoked (since when and why), or when the key that signed
  * it had been rotated before the message's date; note (cap bytes, else
- * empty) says when that key was rotated after it.
+ * empty) says when that key was rotated after it.  A message that the
+ * device named device (not NULL or "") signed with device_key is judged
+ * by the device instead: SMIMP_EXIT_BADMSG when the pinned log says it
+ * was removed, as idlog_sending_device says.
  */
 int trust_sender_state(const struct trust_store *ts, const char *address,
-    const struct idlog *log, int64_t sealed, char *note, size_t cap,
+    const struct idlog *log, int64_t sealed, const char *device,
+    const unsigned char *device_key, char *note, size_t cap,
     struct smimp_err *err);
 /*
  * Follow the pinned identity of the sender of a verified message (its
