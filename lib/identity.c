@@ -141,7 +141,9 @@ identity_device(const struct identity *id)
 void
 identity_signer(const struct identity *id, struct signer *s)
 {
-	signer_secret(s, id->signer, id->sk.identity_secret);
+	/* An identity put together by hand (a new one) has no signer set. */
+	signer_secret(s, id->signer[0] != '\0' ? id->signer : id->sk.address,
+	    id->sk.identity_secret);
 }
 
 /*

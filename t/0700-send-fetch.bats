@@ -62,7 +62,7 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	[ "$output" = "build 42 failed" ]
 	# Acknowledged: nothing comes a second time.
 	run -0 --separate-stderr fetch_bob --json
-	[ "$output" = "{\"fetched\":0,\"inbox\":0,\"other\":0,\"dropped\":0,\"again\":0,\"maildir\":\"mail\",\"introduced\":0}" ]
+	[ "$output" = "{\"fetched\":0,\"inbox\":0,\"other\":0,\"dropped\":0,\"again\":0,\"maildir\":\"mail\",\"introduced\":0,\"sent\":0}" ]
 	! grep -q 'build 42' server.log
 }
 
@@ -303,7 +303,7 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	# The acknowledgement lost: the server has it again.
 	lose_ack
 	run -0 --separate-stderr fetch_bob --json
-	[ "$output" = "{\"fetched\":1,\"inbox\":0,\"other\":0,\"dropped\":0,\"again\":1,\"maildir\":\"mail\",\"introduced\":0}" ]
+	[ "$output" = "{\"fetched\":1,\"inbox\":0,\"other\":0,\"dropped\":0,\"again\":1,\"maildir\":\"mail\",\"introduced\":0,\"sent\":0}" ]
 	[ "$(ls mail/new | wc -l)" -eq 1 ]
 	# Even once the reader has moved it out of new/, if the fetch that
 	# filed it was cut short before acknowledging.

@@ -334,12 +334,12 @@ to: bob@example.net" ]
 	as_bob smimp-trust set alice@example.org blocked
 	m4=$(send_as carol --introduction intro)
 	run -0 --separate-stderr as_bob smimp-fetch -i bob.key -d mail --json
-	[ "$output" = '{"fetched":1,"inbox":0,"other":1,"dropped":0,"again":0,"maildir":"mail","introduced":0}' ]
+	[ "$output" = '{"fetched":1,"inbox":0,"other":1,"dropped":0,"again":0,"maildir":"mail","introduced":0,"sent":0}' ]
 	[ -z "$stderr" ]
 	as_bob smimp-trust set alice@example.org known
 	m5=$(send_as carol --introduction intro)
 	run -0 --separate-stderr as_bob smimp-fetch -i bob.key -d mail --json
-	[ "$output" = '{"fetched":1,"inbox":1,"other":0,"dropped":0,"again":0,"maildir":"mail","introduced":1}' ]
+	[ "$output" = '{"fetched":1,"inbox":1,"other":0,"dropped":0,"again":0,"maildir":"mail","introduced":1,"sent":0}' ]
 	[ "$stderr" = "smimp-fetch: $m5: from carol@example.com, introduced by alice@example.org: to the inbox" ]
 	m6=$(send_as carol --introduction intro)
 	run -0 --separate-stderr as_bob smimp-fetch -i bob.key -d mail -q

@@ -17,12 +17,16 @@ teardown() { stop_servers org net; }
 
 as_alice() { SMIMP_HOME="$ALICEHOME" "$@"; }
 # device NAME [ADDRESS]: NAME.key and NAME.request for bob (or ADDRESS),
-# the request's code in $code.
+# what keygen printed in NAME.out, the request's code in $code.
 device() {
 	smimp-keygen --device "$1" -u "${2:-bob@example.net}" -o "$1" \
-		--no-passphrase >/dev/null 2>"$1.err" || return 1
-	code=$(sed -n 's/^smimp-keygen: enrollment code: \([A-Z2-7-]*\) .*/\1/p' "$1.err")
+		--no-passphrase >"$1.out" 2>"$1.err" || return 1
+	code=$(sed -n 's/^code: \([A-Z2-7-]*\) .*/\1/p' "$1.out")
 }
+# printed FILE: what keygen --device prints for the request in FILE,
+# with the code line it would show (the code of another request will
+# do: it is never read).
+printed() { cat "$1"; printf '\ncode: ABCDE-FGHIJ (until %s)\n' "$(expires "$1")"; }
 # add NAME [ARGS...]: enroll NAME.request with bob's key and its code.
 add() { smimp-revoke -i bob.key --add-device "$1.request" --code "$code" "${@:2}"; }
 # changed FIELD <FILE: the request with one byte of FIELD's value
@@ -70,9 +74,12 @@ on_tty() {
 	EOF
 }
 
-@test "keygen --device: the device's key (0600, its own kind), its request on stdout and in a file, and the code on stderr" {
+@test "keygen --device: the device's key (0600, its own kind), its request in a file and on stdout with its code, nothing on stderr" {
 	run -0 --separate-stderr smimp-keygen --device phone -u Bob@Example.NET -o phone --no-passphrase
-	[ "$output" = "$(cat phone.request)" ]
+	[ -z "$stderr" ]
+	# bats leaves the empty line out of $lines.
+	[ "${#lines[@]}" = 8 ]
+	[ "$(printf '%s\n' "${lines[@]:0:7}")" = "$(cat phone.request)" ]
 	[ "$(stat -c %a phone.key)" = 600 ]
 	[ "$(stat -c %a phone.request)" = 644 ]
 	[ ! -e phone.pub ] && [ ! -e phone.recovery ]
@@ -86,9 +93,9 @@ on_tty() {
 	grep -qx 'device: phone' phone.request
 	left=$(( $(date -d "$(expires phone.request)" +%s) - $(date +%s) ))
 	[ "$left" -gt 590 ] && [ "$left" -le 600 ]
-	[ "${stderr_lines[0]}" = "smimp-keygen: created the device phone of bob@example.net: phone.key phone.request" ]
-	[[ "${stderr_lines[1]}" =~ ^smimp-keygen:\ enrollment\ code:\ [A-Z2-7]{5}-[A-Z2-7]{5}\ \(until\ $(expires phone.request):\ enroll\ the\ request\ with\ smimp-revoke\ --add-device\ where\ the\ identity\ key\ is,\ and\ compare\ the\ code\ there\)$ ]]
-	[ "${#stderr_lines[@]}" = 2 ]
+	# An empty line, then the code and until when the request holds.
+	[ "$output" = "$(cat phone.request; echo; echo "${lines[7]}")" ]
+	[[ "${lines[7]}" =~ ^code:\ [A-Z2-7]{5}-[A-Z2-7]{5}\ \(until\ $(expires phone.request)\)$ ]]
 	# The code is the hash of the request, as PROTOCOL.md 3 says.
 	code=$(python3 -c '
 import hashlib, sys
@@ -96,7 +103,7 @@ h = hashlib.blake2b(b"smimp/1 device-code\0" + open("phone.request", "rb").read(
 b = int.from_bytes(h[:7], "big") >> 6
 c = "".join("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[(b >> (5 * (9 - i))) & 31] for i in range(10))
 print(c[:5] + "-" + c[5:])')
-	[[ "${stderr_lines[1]}" == "smimp-keygen: enrollment code: $code "* ]]
+	[[ "${lines[7]}" == "code: $code "* ]]
 	# Nothing is written over, before a passphrase is asked for.
 	cp phone.request before
 	run -1 --separate-stderr smimp-keygen --device phone -u bob@example.net -o phone
@@ -124,16 +131,23 @@ print(c[:5] + "-" + c[5:])')
 	chmod 600 pass
 	run -0 --separate-stderr smimp-keygen --device phone -u bob@example.net -o phone --passphrase-file pass
 	[ "$(head -1 phone.key)" = "-----BEGIN AGE ENCRYPTED FILE-----" ]
-	[ "$output" = "$(cat phone.request)" ]
+	[ "$(printf '%s\n' "${lines[@]:0:7}")" = "$(cat phone.request)" ]
+	[ -z "$stderr" ]
 }
 
-@test "a device's key is not the identity's: commands that need the identity key refuse it" {
+@test "a device's key is not the identity's: commands that need the identity key refuse it, the others its log beside it" {
 	device phone
 	echo hi >msg
-	run -1 --separate-stderr smimp-seal -i phone.key -r alice.pub msg
-	[ "$stderr" = "smimp-seal: 'phone.key' is the key of the device phone of bob@example.net, not an identity key" ]
 	run -1 --separate-stderr smimp-revoke -i phone.key --rotate --no-publish
 	[ "$stderr" = "smimp-revoke: 'phone.key' is the key of the device phone of bob@example.net, not an identity key" ]
+	run -1 --separate-stderr smimp-trust publish -i phone.key
+	[ "$stderr" = "smimp-trust: 'phone.key' is the key of the device phone of bob@example.net, not an identity key" ]
+	run -1 --separate-stderr smimp-seal -i phone.key -r alice.pub msg
+	[ "$stderr" = "smimp-seal: no identity log beside the device key 'phone.key': 'phone.pub' does not exist (run smimp-fetch -i 'phone.key' to get it)" ]
+	# A log of its identity that does not name it yet.
+	cp bob.pub phone.pub
+	run -1 --separate-stderr smimp-seal -i phone.key -r alice.pub msg
+	[ "$stderr" = "smimp-seal: 'phone.key' is the key of no device in the identity log of bob@example.net: enroll it (smimp-revoke --add-device where the identity key is), then run smimp-fetch -i 'phone.key'" ]
 }
 
 @test "on a terminal, keygen --device shows the request as a QR code when qrencode is on PATH, and not otherwise" {
@@ -145,10 +159,11 @@ print(c[:5] + "-" + c[5:])')
 	[[ "$output" == *"signature: "*"QR CODE OF 7 LINES, -t UTF8 -m 2"* ]]
 	run -0 on_tty '' env PATH="$SMIMP_BUILD/bin:/usr/bin:/bin" smimp-keygen --device tablet -u bob@example.net -o tablet --no-passphrase
 	[[ "$output" != *"QR CODE"* ]]
-	[[ "$output" == *"enrollment code: "* ]]
-	# Not a terminal: the request alone, even with qrencode there.
+	[[ "$output" == *"code: "* ]]
+	# Not a terminal: the request and its code, even with qrencode there.
 	run -0 --separate-stderr env PATH="$PWD/bin:$PATH" smimp-keygen --device desk -u bob@example.net -o desk --no-passphrase
-	[ "$output" = "$(cat desk.request)" ]
+	[ "$(printf '%s\n' "${lines[@]:0:7}")" = "$(cat desk.request)" ]
+	[ "${#lines[@]}" = 8 ] && [[ "${lines[7]}" == "code: "* ]]
 }
 
 @test "add-device with the right code: the device-add is in bob's log and on his server; remove-device takes it out" {
@@ -234,6 +249,13 @@ print("".join("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[(b >> (5 * (9 - i))) & 31] for 
 	{ cat tablet.request; echo; } >changed.request
 	run -3 --separate-stderr smimp-revoke -i bob.key --add-device changed.request --code "$code"
 	[ "$stderr" = "smimp-revoke: 'changed.request': malformed enrollment request: bytes after the signature" ]
+	# After the printed code line: only its LF, one line, printable.
+	for tail in 'code: x\nmore\n' 'code: x' 'code: \tx\n' "code: $(printf '%060d' 0)\n"; do
+		{ cat tablet.request; printf "\n$tail"; } >changed.request
+		run -3 --separate-stderr smimp-revoke -i bob.key --add-device changed.request --code "$code"
+		[ "$stderr" = "smimp-revoke: 'changed.request': malformed enrollment request: after the request, an empty line and one 'code: ' line at most" ]
+	done
+	unchanged
 	head -c -1 tablet.request >changed.request
 	run -3 --separate-stderr smimp-revoke -i bob.key --add-device changed.request --code "$code"
 	[ "$stderr" = "smimp-revoke: 'changed.request': malformed enrollment request: bad or missing signature" ]
@@ -253,6 +275,27 @@ print("".join("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[(b >> (5 * (9 - i))) & 31] for 
 	code=$good
 	run -0 add tablet --scope send
 	served bob@example.net | cmp - bob.pub
+}
+
+@test "add-device takes what keygen --device printed: the request, an empty line and the code line, which it never reads" {
+	start net example.net "$NET"
+	device phone
+	[ "$(sed -n 8p phone.out)" = "" ] && [[ "$(sed -n 9p phone.out)" == "code: $code (until "*")" ]]
+	run -0 --separate-stderr smimp-revoke -i bob.key --add-device phone.out --code "$code"
+	[ "$output" = "bob@example.net: device phone added, scope full (2 records in 'bob.pub'), published to example.net" ]
+	[ -z "$stderr" ]
+	served bob@example.net | cmp - bob.pub
+	# The code in the file is not the request's: only --code counts.
+	device tablet
+	printed tablet.request >tablet.printed
+	run -0 --separate-stderr smimp-revoke -i bob.key --add-device - --code "$code" --scope receive <tablet.printed
+	[ "$output" = "bob@example.net: device tablet added, scope receive (3 records in 'bob.pub'), published to example.net" ]
+	# Nor does a code line stand in for --code.
+	device tv
+	cp bob.pub before
+	run -2 --separate-stderr smimp-revoke -i bob.key --add-device tv.out </dev/null
+	[ "$stderr" = "smimp-revoke: the code the device shows is needed: stdin is not a terminal, so give --code CODE (see 'smimp-revoke --help')" ]
+	cmp bob.pub before
 }
 
 @test "on a terminal, add-device asks for the code and says what asks to be added; a wrong code typed adds nothing" {
