@@ -7,7 +7,7 @@ setup() { common_setup; }
 
 @test "the library reproduces every protocol vector" {
 	run -0 "$SMIMP_BUILD/t/protocol-vectors" "$REPO/t/vectors"
-	[ "${lines[-1]}" = "72 passed, 0 failed" ]
+	[ "${lines[-1]}" = "80 passed, 0 failed" ]
 	! grep -q '^FAIL' <<<"$output"
 }
 
@@ -17,7 +17,7 @@ setup() { common_setup; }
 	sed -i '$ s/^signature: ./signature: f/' v/envelope0.txt
 	run -1 "$SMIMP_BUILD/t/protocol-vectors" v
 	grep -q '^FAIL alice.txt: fingerprint' <<<"$output"
-	[ "${lines[-1]}" != "72 passed, 0 failed" ]
+	[ "${lines[-1]}" != "80 passed, 0 failed" ]
 }
 
 @test "identity histories: each record type written as the grammar says; a fork, a truncation and wrong signers refused" {
@@ -72,6 +72,32 @@ setup() { common_setup; }
 	print('code: %s-%s' % (c[:5], c[5:]))
 	EOF
 	[ "$output" = "$(cat "$REPO/t/vectors/laptop-request.txt")" ]
+}
+
+@test "the device-sealed envelope: from-device right after from-log-head, signed by the laptop's key as PROTOCOL.md 4.2 computes it, outside the library" {
+	run -0 "$SMIMP_BUILD/t/protocol-vectors" "$REPO/t/vectors"
+	grep -qx 'ok envelope-device.txt: leaves, root and the laptop.s signature' <<<"$output"
+	grep -qx 'ok envelope-device: from-device ci-runner is refused' <<<"$output"
+	[ "$(sed -n 5,6p "$REPO/t/vectors/envelope-device.header" | cut -d: -f1 | tr '\n' ' ')" = "from-log-head from-device " ]
+	run -0 python3 - "$REPO/t/vectors" <<-'EOF'
+	import base64, hashlib, sys
+	from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+	from cryptography.hazmat.primitives import serialization as s
+	d = sys.argv[1]
+	h = open(d + '/envelope-device.header', 'rb').read()
+	hb = h + bytes(i % 251 for i in range(42))
+	leaves = b''.join(hashlib.blake2b(hb[i:i + 65536], digest_size=32, person=b'smimp/1 leaf').digest()
+	    for i in range(0, len(hb), 65536))
+	root = hashlib.blake2b(leaves + len(hb).to_bytes(8, 'big'), digest_size=32, person=b'smimp/1 root').digest()
+	k = Ed25519PrivateKey.from_private_bytes(bytes([0x21]) * 32)
+	pub = k.public_key().public_bytes(s.Encoding.Raw, s.PublicFormat.Raw)
+	# The laptop's key is the one alice's log names for it.
+	log = open(d + '/alice-devices.pub', 'rb').read().decode()
+	rec = [r for r in log.split('smimp-identity/1\n') if 'device: laptop\n' in r][0]
+	assert 'device-signing-key: ' + base64.b64encode(pub).decode() + '\n' in rec
+	print('signature: ' + k.sign(b'smimp/1 envelope-signature\0' + root).hex())
+	EOF
+	[ "$output" = "$(grep '^signature: ' "$REPO/t/vectors/envelope-device.txt")" ]
 }
 
 @test "the committed alice.pub is the one the identity file names" {

@@ -10,7 +10,8 @@
  * rotation, a revocation) from more fixed seeds, with a fork, a
  * truncation and a record signed by the wrong key that must be refused;
  * alice's devices (three added, one removed) with the records the log
- * must refuse, and a recovery that cuts two of them back.
+ * must refuse, and a recovery that cuts two of them back; a message her
+ * laptop sealed (from-device).
  * Checking recomputes everything through the library and compares with
  * the files, so a format change fails.
  */
@@ -894,6 +895,122 @@ out:
 	sbuf_release(&hand);
 }
 
+/*
+ * A message alice's laptop sealed (doc/PROTOCOL.md 4.2, from-device):
+ * the header after alice-devices.pub, with from-device, to bob, a body
+ * of 42 bytes i mod 251, signed by the laptop's key (seed 21*32).
+ */
+static void
+device_header(const struct idlog *alice, const struct idlog *bob,
+    struct sbuf *h)
+{
+	char afp[FINGERPRINT_STRLEN], bfp[FINGERPRINT_STRLEN];
+
+	fingerprint_format(alice->fingerprint, afp);
+	fingerprint_format(bob->fingerprint, bfp);
+	(void)sbuf_addf(h, "smimp-envelope/1\ntype: email\nfrom: %s\n"
+	    "from-fingerprint: %s\nfrom-log-head: ", alice->address, afp);
+	(void)sbuf_add_b64(h, alice->head, 32);
+	(void)sbuf_addf(h, "\nfrom-device: laptop\nto: %s %s\n"
+	    "date: 2026-03-01T00:00:00Z\n"
+	    "message-id: vector-device@example.org\n"
+	    "thread-id: vector-device@example.org\n"
+	    "subject: sealed on alice's laptop\n"
+	    "content-type: text/markdown; charset=utf-8\nsender-log: ",
+	    bob->address, bfp);
+	(void)sbuf_add_b64(h, alice->raw, alice->raw_len);
+	(void)sbuf_add(h, "\n\n", 2);
+}
+
+/* Which devices of alice-devices.pub may sign a message, and why not. */
+static void
+device_signers(const struct idlog *full, const unsigned char laptop[32])
+{
+	static const struct { const char *name, *why; } no[] = {
+		{ "ci-runner", "which was removed on 2026-02-25T00:00:00Z" },
+		{ "phone", "whose scope is receive: it may not send" },
+		{ "tv", "which is no device of alice@example.org" },
+	};
+	const struct iddevice *d;
+	struct smimp_err err;
+	char what[128];
+	size_t i;
+
+	d = idlog_sending_device(full, "laptop", NULL, &err);
+	check(d != NULL && memcmp(d->signing_key, laptop, 32) == 0,
+	    "envelope-device: the laptop, live and full, signs");
+	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		smimp_err_clear(&err);
+		snprintf(what, sizeof(what), "envelope-device: from-device %s "
+		    "is refused", no[i].name);
+		check(idlog_sending_device(full, no[i].name, NULL, &err) ==
+		    NULL && err.code == SMIMP_EXIT_BADMSG &&
+		    strstr(err.msg, no[i].why) != NULL, what);
+	}
+}
+
+static void
+run_device_envelope(const char *dir, const struct keys *alice,
+    const struct idlog *bob, int generate)
+{
+	unsigned char lap_pk[32], lap_sk[64], sig[64], root[32], *hb, *file;
+	struct smimp_err err;
+	struct sbuf h, ans;
+	struct msg_meta meta;
+	struct idlog full;
+	size_t k, len, hlen, total;
+
+	if (devices_log(alice, NDEV_VECS, &full, &err) != 0) {
+		printf("FAIL envelope-device: %s\n", err.msg);
+		failed++;
+		return;
+	}
+	ed_from(0x21, lap_pk, lap_sk);
+	sbuf_init(&h, MSG_MAX_HEADER);
+	sbuf_init(&ans, 1 << 16);
+	device_header(&full, bob, &h);
+	total = h.len + 42;
+	hb = malloc(total);
+	memcpy(hb, h.buf, h.len);
+	for (k = 0; k < 42; k++)
+		hb[h.len + k] = (unsigned char)(k % 251);
+	(void)sbuf_addf(&ans, "header-length: %zu\nbody-length: 42\n"
+	    "body: bytes i mod 251\nsigned-by: laptop (seed 21*32)\n", h.len);
+	envelope_answers(hb, total, lap_sk, &ans, sig, root);
+	if (generate) {
+		(void)(write_file(dir, "envelope-device.header", h.buf, h.len) ||
+		    write_file(dir, "envelope-device.txt", ans.buf, ans.len));
+		goto out;
+	}
+	if (read_file(dir, "envelope-device.header", &file, &len) == 0) {
+		check(len == h.len && memcmp(file, h.buf, len) == 0,
+		    "envelope-device.header: header bytes");
+		k = env_header_parse(file, len, &hlen, &meta, NULL, &err) == 0;
+		check(k && hlen == len && strcmp(meta.from_device, "laptop") ==
+		    0 && meta.sender.nlive == 2, "envelope-device.header: "
+		    "parses, from-device laptop, the sender log verified");
+		if (k)
+			msg_meta_release(&meta);
+		free(file);
+	}
+	if (read_file(dir, "envelope-device.txt", &file, &len) == 0) {
+		check(len == ans.len && memcmp(file, ans.buf, len) == 0,
+		    "envelope-device.txt: leaves, root and the laptop's "
+		    "signature");
+		free(file);
+	}
+	check(env_verify(sig, root, lap_pk) == 0 &&
+	    env_verify(sig, root, full.identity_key) != 0,
+	    "envelope-device: verifies under the laptop's key, not alice's "
+	    "identity key");
+	device_signers(&full, lap_pk);
+out:
+	free(hb);
+	sbuf_release(&h);
+	sbuf_release(&ans);
+	idlog_release(&full);
+}
+
 static int
 run(const char *dir, int generate)
 {
@@ -1027,6 +1144,7 @@ next:
 		sbuf_release(&h);
 		sbuf_release(&ans);
 	}
+	run_device_envelope(dir, &keys[0], &logs[1], generate);
 	for (i = 0; i < 2; i++)
 		idlog_release(&logs[i]);
 	if (run_history(dir, &keys[0], generate) != 0 && generate)
