@@ -96,10 +96,14 @@ write_file(const char *dir, const char *name, const void *buf, size_t len)
 	return 0;
 }
 
-/* The envelope header for vector n (fixed id and date). */
+/*
+ * An envelope header from alice to bob: sealed on device (NULL: with
+ * the identity key) at date, with id as message and thread id.
+ */
 static void
-header_for(size_t n, const struct idlog *alice, const struct idlog *bob,
-    struct sbuf *h)
+header_from(const struct idlog *alice, const struct idlog *bob,
+    const char *device, const char *date, const char *id,
+    const char *subject, struct sbuf *h)
 {
 	char afp[FINGERPRINT_STRLEN], bfp[FINGERPRINT_STRLEN];
 
@@ -108,14 +112,26 @@ header_for(size_t n, const struct idlog *alice, const struct idlog *bob,
 	(void)sbuf_addf(h, "smimp-envelope/1\ntype: email\nfrom: %s\n"
 	    "from-fingerprint: %s\nfrom-log-head: ", alice->address, afp);
 	(void)sbuf_add_b64(h, alice->head, 32);
-	(void)sbuf_addf(h, "\nto: %s %s\ndate: 2026-01-01T00:00:00Z\n"
-	    "message-id: vector%zu@example.org\n"
-	    "thread-id: vector%zu@example.org\n"
-	    "subject: test vector %zu\n"
+	if (device != NULL)
+		(void)sbuf_addf(h, "\nfrom-device: %s", device);
+	(void)sbuf_addf(h, "\nto: %s %s\ndate: %s\nmessage-id: %s\n"
+	    "thread-id: %s\nsubject: %s\n"
 	    "content-type: text/markdown; charset=utf-8\nsender-log: ",
-	    bob->address, bfp, n, n, n);
+	    bob->address, bfp, date, id, id, subject);
 	(void)sbuf_add_b64(h, alice->raw, alice->raw_len);
 	(void)sbuf_add(h, "\n\n", 2);
+}
+
+/* The envelope header for vector n (fixed id and date). */
+static void
+header_for(size_t n, const struct idlog *alice, const struct idlog *bob,
+    struct sbuf *h)
+{
+	char id[64], subject[64];
+
+	snprintf(id, sizeof(id), "vector%zu@example.org", n);
+	snprintf(subject, sizeof(subject), "test vector %zu", n);
+	header_from(alice, bob, NULL, "2026-01-01T00:00:00Z", id, subject, h);
 }
 
 /* Leaves, root and signature over H || B, as text lines. */
@@ -895,33 +911,6 @@ out:
 	sbuf_release(&hand);
 }
 
-/*
- * A message alice's laptop sealed (doc/PROTOCOL.md 4.2, from-device):
- * the header after alice-devices.pub, with from-device, to bob, a body
- * of 42 bytes i mod 251, signed by the laptop's key (seed 21*32).
- */
-static void
-device_header(const struct idlog *alice, const struct idlog *bob,
-    struct sbuf *h)
-{
-	char afp[FINGERPRINT_STRLEN], bfp[FINGERPRINT_STRLEN];
-
-	fingerprint_format(alice->fingerprint, afp);
-	fingerprint_format(bob->fingerprint, bfp);
-	(void)sbuf_addf(h, "smimp-envelope/1\ntype: email\nfrom: %s\n"
-	    "from-fingerprint: %s\nfrom-log-head: ", alice->address, afp);
-	(void)sbuf_add_b64(h, alice->head, 32);
-	(void)sbuf_addf(h, "\nfrom-device: laptop\nto: %s %s\n"
-	    "date: 2026-03-01T00:00:00Z\n"
-	    "message-id: vector-device@example.org\n"
-	    "thread-id: vector-device@example.org\n"
-	    "subject: sealed on alice's laptop\n"
-	    "content-type: text/markdown; charset=utf-8\nsender-log: ",
-	    bob->address, bfp);
-	(void)sbuf_add_b64(h, alice->raw, alice->raw_len);
-	(void)sbuf_add(h, "\n\n", 2);
-}
-
 /* Which devices of alice-devices.pub may sign a message, and why not. */
 static void
 device_signers(const struct idlog *full, const unsigned char laptop[32])
@@ -968,7 +957,12 @@ run_device_envelope(const char *dir, const struct keys *alice,
 	ed_from(0x21, lap_pk, lap_sk);
 	sbuf_init(&h, MSG_MAX_HEADER);
 	sbuf_init(&ans, 1 << 16);
-	device_header(&full, bob, &h);
+	/*
+	 * A message alice's laptop sealed (doc/PROTOCOL.md 4.2,
+	 * from-device), signed by the laptop's key (seed 21*32).
+	 */
+	header_from(&full, bob, "laptop", "2026-03-01T00:00:00Z",
+	    "vector-device@example.org", "sealed on alice's laptop", &h);
 	total = h.len + 42;
 	hb = malloc(total);
 	memcpy(hb, h.buf, h.len);
