@@ -195,12 +195,13 @@ say_device_log(const struct fetch_opts *o, const struct identity *id,
 
 /*
  * Fetch for id: a device's log first, then the mailbox (unless
- * --log-only).  r, ts: the remote and the trust store.
+ * --log-only, or the device's scope does not let it).  r, ts: the
+ * remote and the trust store.  *fetching: the mailbox was gone at.
  */
 static int
 fetch_for(const struct fetch_opts *o, struct remote *r, struct identity *id,
     struct trust_store *ts, const char *dir, struct fetch_stats *st,
-    const struct fetch_hooks *hooks, struct smimp_err *err)
+    const struct fetch_hooks *hooks, int *fetching, struct smimp_err *err)
 {
 	struct device_log_update up;
 
@@ -209,8 +210,9 @@ fetch_for(const struct fetch_opts *o, struct remote *r, struct identity *id,
 			return -1;
 		say_device_log(o, id, &up);
 	}
-	if (o->log_only)
-		return 0;
+	if (o->log_only || identity_may(id, NULL, IDACT_FETCH, err) != 0)
+		return o->log_only ? 0 : -1;
+	*fetching = 1;
 	return fetch_mailbox(r, id, ts, dir, st, hooks, err);
 }
 
@@ -226,7 +228,7 @@ fetch_main(int argc, char **argv)
 	struct identity id;
 	struct remote *r = NULL;
 	char home[PATH_MAX], dir[PATH_MAX];
-	int rc, ret;
+	int rc, ret, fetching = 0;
 
 	smimp_err_clear(&err);
 	memset(&ts, 0, sizeof(ts));
@@ -259,20 +261,23 @@ fetch_main(int argc, char **argv)
 		    "identity key's log is the one smimp-keygen and "
 		    "smimp-revoke write");
 	}
+	/* A device's summary only once it goes at the mailbox. */
+	fetching = !id.sk.is_device;
 	ret = trust_load(&ts, home, &err);
 	if (ret == 0 && (r = remote_new(&o.conf.remote, &err)) == NULL)
 		ret = -1;
 	if (ret == 0)
-		ret = fetch_for(&o, r, &id, &ts, dir, &st, &hooks, &err);
+		ret = fetch_for(&o, r, &id, &ts, dir, &st, &hooks, &fetching,
+		    &err);
 	/* What was fetched before a failure is safe: say so either way. */
-	if (o.json && !o.log_only)
+	if (o.json && fetching)
 		print_json(json_pack("{s:I,s:I,s:I,s:I,s:I,s:s,s:I,s:I}",
 		    "fetched", (json_int_t)st.fetched, "inbox",
 		    (json_int_t)st.inbox, "other", (json_int_t)st.other,
 		    "dropped", (json_int_t)st.dropped, "again",
 		    (json_int_t)st.again, "maildir", dir, "introduced",
 		    (json_int_t)st.introduced, "sent", (json_int_t)st.sent));
-	else if (!o.quiet && !o.log_only)
+	else if (!o.quiet && fetching)
 		fprintf(stderr, "%s: %zu fetched: %zu to the inbox%s, %zu to "
 		    "Other, %s%zu dropped%s\n", progname, st.fetched, st.inbox,
 		    st.introduced > 0 ? introduced_note(st.introduced) : "",

@@ -404,6 +404,10 @@ sender_check(const struct seal_params *p, struct smimp_err *err)
 	return 0;
 }
 
+/* What a sealer may write, a reader (age.c) reads: the same bound. */
+_Static_assert(MSG_MAX_STANZAS == AGE_MAX_STANZAS,
+    "a sealer must not write more stanzas than age.c reads");
+
 /* The keys a message is sealed to, each once, at most MSG_MAX_STANZAS. */
 struct stanza_keys {
 	struct age_recipient *k;

@@ -12,7 +12,9 @@ server would that has no users.  The base URL it names is
 http://127.0.0.1:PORT/smimp unless MODE is base: then it is what the
 file ARG holds, read afresh for each request.  MODE files answers a GET
 of PATH with the file ARG/PATH where there is one, so a test lays out
-what a lying peer serves (its /v1/meta, the logs it hands out for whom).
+what a lying peer serves (its /v1/meta, the logs it hands out for whom);
+a PATH that is a directory there is answered with its file .list (a
+mailbox listing beside the messages it lists).
 MODE status answers each POST /v1/deliver with the status that the file
 ARG gives its message id on a line "ID STATUS" (503 for an id it does
 not list) and the error "status N ESC[2J"; a batch gets 404, as from a
@@ -108,6 +110,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.requires(path)
         if MODE == "files" and self.command == "GET":
             name = os.path.normpath(ARG + "/" + path.split("?")[0])
+            if os.path.isdir(name):
+                name += "/.list"
             if name.startswith(os.path.normpath(ARG) + "/") and \
                     os.path.isfile(name):
                 with open(name, "rb") as f:
