@@ -287,7 +287,7 @@ env_header_build(struct sbuf *sb, const struct seal_params *p,
 	if (sbuf_addf(sb, "%stype: %s\nfrom: %s\nfrom-fingerprint: %s\n"
 	    "from-log-head: ", ENV_MAGIC, p->type, log->address, fp) ||
 	    sbuf_add_b64(sb, log->head, 32) || sbuf_add(sb, "\n", 1) ||
-	    (p->sender->is_device &&
+	    (p->sender != NULL && p->sender->is_device &&
 	    sbuf_addf(sb, "from-device: %s\n", p->sender->device)) ||
 	    add_recipients(sb, p, 0) || add_recipients(sb, p, 1) ||
 	    sbuf_addf(sb, "date: %s\nmessage-id: %s\nthread-id: %s\n", when,
