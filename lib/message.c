@@ -766,9 +766,12 @@ signed_by_me(const struct msg_meta *meta, const struct secret_key *me,
 		    "claims to be from %s (this identity, fingerprint %s) but "
 		    "is signed by %s", meta->from, ours, got);
 	}
-	/* A device's own log may lag behind what another device sealed. */
-	if (!idlog_extends(mine, &meta->sender) &&
-	    !idlog_extends(&meta->sender, mine))
+	/*
+	 * A device's own log may lag behind what another device sealed;
+	 * the identity key's never does, as only it writes the log.
+	 */
+	if (!idlog_extends(mine, &meta->sender) && (!me->is_device ||
+	    !idlog_extends(&meta->sender, mine)))
 		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
 		    "log of %s in the message forks from this identity's own",
 		    meta->from);

@@ -256,6 +256,24 @@ redevice() {
 	[ "$stderr" = "smimp-open: malformed envelope: bad from-device" ]
 }
 
+@test "a device whose log lags opens what a newer device of its own sealed; bob's identity key refuses a log of his that is not his own" {
+	enroll_local phone full
+	enroll_local laptop full
+	# phone.pub knows no laptop; laptop.pub knows both.
+	! grep -q '^device: laptop$' phone.pub
+	as_bob smimp-seal -i laptop.key -r alice.pub -o m msg
+	run -0 --separate-stderr as_bob smimp-open -i phone.key m
+	[ "$output" = "$(cat msg)" ]
+	[ "$stderr" = "smimp-open: from bob@example.net, device laptop, fingerprint $(fp bob.pub), trusted (own identity)" ]
+	# bob's own log is always the latest: one past it is no copy of his.
+	cp bob.pub bob.pub.now
+	cp phone.pub bob.pub
+	as_bob smimp-seal -i laptop.key -r alice.pub -o m2 msg
+	run -5 --separate-stderr as_bob smimp-open -i bob.key m2
+	[ "$stderr" = "smimp-open: the identity log of bob@example.net in the message forks from this identity's own" ]
+	cp bob.pub.now bob.pub
+}
+
 @test "sent copies: an entry listed as sent goes to .Sent when it verifies as our own identity's, and is filed as any other otherwise" {
 	# The server part that lists sent copies is t/badserver.py here,
 	# playing example.org and serving the files under peer/.
