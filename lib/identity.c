@@ -126,18 +126,6 @@ identity_may(const struct identity *id, const struct idlog *log,
 	return 0;
 }
 
-const struct iddevice *
-identity_device(const struct identity *id)
-{
-	const struct iddevice *d;
-
-	if (!id->sk.is_device || !id->has_log)
-		return NULL;
-	d = idlog_device(&id->log, id->sk.device);
-	return d != NULL && sodium_memcmp(d->signing_key,
-	    id->sk.identity_public, 32) == 0 ? d : NULL;
-}
-
 void
 identity_signer(const struct identity *id, struct signer *s)
 {

@@ -85,8 +85,6 @@ int identity_load_for(struct identity *id, const char *keypath,
  */
 int identity_may(const struct identity *id, const struct idlog *log,
     enum identity_act act, struct smimp_err *err);
-/* The live record of id's device in its log, or NULL. */
-const struct iddevice *identity_device(const struct identity *id);
 /* A signer of requests as id (its signer name, its signing key). */
 void identity_signer(const struct identity *id, struct signer *s);
 void identity_release(struct identity *id);
