@@ -30,6 +30,10 @@
 #define MAXLIST	64
 
 static const char *which = "";
+/* A log without devices: the store keeps its bytes, never reads them. */
+static const struct store_log plain_log = {
+	(const unsigned char *)"log", 3, NULL, 0
+};
 static const char *dir;
 static struct smimp_err err;
 
@@ -145,7 +149,7 @@ static size_t
 list(struct store *st, const char *owner, struct listing *l)
 {
 	l->n = 0;
-	if (store_mailbox_list(st, owner, list_one, l, &err) != STORE_OK) {
+	if (store_mailbox_list(st, owner, "", list_one, l, &err) != STORE_OK) {
 		fprintf(stderr, "list: %s\n", err.msg);
 		return (size_t)-1;
 	}
@@ -176,7 +180,7 @@ body_bytes(struct store *st, const char *owner, int64_t id,
 	uint64_t n;
 	int fd;
 
-	return store_mailbox_open(st, owner, id, &fd, &n, &err) == STORE_OK &&
+	return store_mailbox_open(st, owner, "", id, &fd, &n, &err) == STORE_OK &&
 	    read_is(fd, n, want, len);
 }
 
@@ -270,7 +274,7 @@ case_id_binding(void)
 static int
 case_tombstone(void)
 {
-	struct store_limits lim = { 0, 0, 0, 100 };
+	struct store_limits lim = { 0, 0, 0, 100, 0 };
 	struct store *st = open_with(&lim);
 	struct listing l;
 	size_t acked = 0;
@@ -279,7 +283,7 @@ case_tombstone(void)
 	CHECK(deliver(st, "u@here", "a@far.example", "m1", "x", 1000) ==
 	    STORE_OK);
 	CHECK(list(st, "u@here", &l) == 1);
-	CHECK(store_mailbox_ack(st, "u@here", &l.e[0].id, 1, &acked, 1000,
+	CHECK(store_mailbox_ack(st, "u@here", "", &l.e[0].id, 1, &acked, 1000,
 	    &err) == STORE_OK && acked == 1);
 	CHECK(body_files() == 0);
 	CHECK(deliver(st, "u@here", "a@far.example", "m1", "x", 1100) ==
@@ -325,7 +329,7 @@ case_random_ids(void)
 	}
 	/* A new arrival after a gap still lists last. */
 	gone = l.e[3].id;
-	CHECK(store_mailbox_ack(st, "u@here", &gone, 1, &acked, 100,
+	CHECK(store_mailbox_ack(st, "u@here", "", &gone, 1, &acked, 100,
 	    &err) == STORE_OK && acked == 1);
 	CHECK(deliver(st, "u@here", "a@far.example", "late", "x", 100) ==
 	    STORE_OK);
@@ -375,7 +379,7 @@ case_deliver_nonce(void)
 static int
 case_mailbox_quota(void)
 {
-	struct store_limits lim = { 100, 0, 0, 0 };
+	struct store_limits lim = { 100, 0, 0, 0, 0 };
 	struct store *st = open_with(&lim);
 	struct store_body b = { NULL, (const unsigned char *)sixty, 60 };
 	struct store_delivery d[2] = {
@@ -399,7 +403,7 @@ case_mailbox_quota(void)
 	    STORE_QUOTA);
 	CHECK(list(st, "v@here", &l) == 1);
 	CHECK(list(st, "u@here", &l) == 1);
-	CHECK(store_mailbox_ack(st, "u@here", &l.e[0].id, 1, &acked, 4,
+	CHECK(store_mailbox_ack(st, "u@here", "", &l.e[0].id, 1, &acked, 4,
 	    &err) == STORE_OK && acked == 1);
 	CHECK(submit(st, "s@here", "m3", "n1", to + 1, 1, NULL, &b, 5) ==
 	    STORE_OK);
@@ -413,7 +417,7 @@ case_mailbox_quota(void)
 static int
 case_queue_quota(void)
 {
-	struct store_limits lim = { 0, 100, 0, 0 };
+	struct store_limits lim = { 0, 100, 0, 0, 0 };
 	struct store *st = open_with(&lim);
 	int64_t id;
 
@@ -438,7 +442,7 @@ case_queue_quota(void)
 static int
 case_stranger_quota(void)
 {
-	struct store_limits lim = { 0, 0, 100, 0 };
+	struct store_limits lim = { 0, 0, 100, 0, 0 };
 	struct store *st = open_with(&lim);
 	int64_t day = 20000 * INT64_C(86400);
 
@@ -722,16 +726,15 @@ case_bounce(void)
 static int
 case_user_del(void)
 {
-	struct store_limits lim = { 0, 0, 0, 1000 };
+	struct store_limits lim = { 0, 0, 0, 1000, 0 };
 	struct store *st = open_with(&lim);
-	const unsigned char log[] = "log";
 	struct listing l;
 	size_t acked;
 
 	CHECK(st != NULL);
-	CHECK(store_user_add(st, "u@here", log, 3, 1, &err) == STORE_OK);
-	CHECK(store_user_add(st, "u@here", log, 3, 1, &err) == STORE_EXISTS);
-	CHECK(store_user_add(st, "v@here", log, 3, 1, &err) == STORE_OK);
+	CHECK(store_user_add(st, "u@here", &plain_log, 1, &err) == STORE_OK);
+	CHECK(store_user_add(st, "u@here", &plain_log, 1, &err) == STORE_EXISTS);
+	CHECK(store_user_add(st, "v@here", &plain_log, 1, &err) == STORE_OK);
 	/* Two bodies in files, one inline: both kinds go. */
 	CHECK(deliver_big(st, "u@here", "m1", '1', 2) == STORE_OK);
 	CHECK(deliver_big(st, "u@here", "m2", '2', 2) == STORE_OK);
@@ -740,7 +743,7 @@ case_user_del(void)
 	CHECK(deliver(st, "v@here", "a@far.example", "m1", "4", 2) ==
 	    STORE_OK);
 	CHECK(list(st, "u@here", &l) == 3);
-	CHECK(store_mailbox_ack(st, "u@here", &l.e[0].id, 1, &acked, 3,
+	CHECK(store_mailbox_ack(st, "u@here", "", &l.e[0].id, 1, &acked, 3,
 	    &err) == STORE_OK && acked == 1);
 	CHECK(body_files() == 1);
 	CHECK(store_user_del(st, "u@here", 4, &err) == STORE_OK);
@@ -750,7 +753,7 @@ case_user_del(void)
 	CHECK(body_is(st, "v@here", l.e[0].id, "4"));
 	CHECK(store_user_del(st, "u@here", 5, &err) == STORE_NOT_FOUND);
 	/* A later owner of the address starts with nothing remembered. */
-	CHECK(store_user_add(st, "u@here", log, 3, 6, &err) == STORE_OK);
+	CHECK(store_user_add(st, "u@here", &plain_log, 6, &err) == STORE_OK);
 	CHECK(deliver(st, "u@here", "a@far.example", "m1", "1", 7) ==
 	    STORE_OK);
 	CHECK(list(st, "u@here", &l) == 1);
@@ -820,10 +823,10 @@ case_now(void)
 	CHECK(strcmp(addr, "i@here") == 0);
 	CHECK(store_invite_check(st, hash, 2001, addr, &err) ==
 	    STORE_NOT_FOUND);
-	CHECK(store_invite_redeem(st, hash, "i@here",
-	    (const unsigned char *)"log", 3, 1999, &err) == STORE_OK);
-	CHECK(store_invite_redeem(st, hash2, "j@here",
-	    (const unsigned char *)"log", 3, 2001, &err) == STORE_NOT_FOUND);
+	CHECK(store_invite_redeem(st, hash, "i@here", &plain_log, 1999,
+	    &err) == STORE_OK);
+	CHECK(store_invite_redeem(st, hash2, "j@here", &plain_log, 2001,
+	    &err) == STORE_NOT_FOUND);
 	CHECK(store_nonce_claim(st, "s@here", "n", 1500, 1000, &err) ==
 	    STORE_OK);
 	CHECK(store_nonce_claim(st, "s@here", "n", 1500, 1500, &err) ==
@@ -888,7 +891,7 @@ case_bodies(void)
 	CHECK(list(st, "u@here", &l) == 1);
 	CHECK(body_is(st, "u@here", l.e[0].id, "spooled body"));
 	CHECK(l.e[0].size == 12);
-	CHECK(store_mailbox_ack(st, "u@here", &l.e[0].id, 1, &acked, 11,
+	CHECK(store_mailbox_ack(st, "u@here", "", &l.e[0].id, 1, &acked, 11,
 	    &err) == STORE_OK && acked == 1);
 	CHECK(body_files() == 2);
 	CHECK(list(st, "v@here", &l) == 1);
@@ -958,7 +961,6 @@ case_inline(void)
 	struct store *st = open_plain();
 	const char *to[] = { "u@here", "v@here" };
 	static const unsigned char bytes[] = { 0, 0xff, 'a', '\n', 0 };
-	const unsigned char log[] = "log";
 	struct store_body b = { NULL, bytes, sizeof(bytes) };
 	struct store_body empty = { NULL, NULL, 0 };
 	struct listing l;
@@ -969,12 +971,12 @@ case_inline(void)
 	int fd;
 
 	CHECK(st != NULL);
-	CHECK(store_user_add(st, "v@here", log, 3, 1, &err) == STORE_OK);
+	CHECK(store_user_add(st, "v@here", &plain_log, 1, &err) == STORE_OK);
 	CHECK(submit(st, "s@here", "m1", "n1", to, 2, "far.example", &b,
 	    10) == STORE_OK);
 	CHECK(body_files() == 0);
 	CHECK(list(st, "u@here", &l) == 1 && l.e[0].size == sizeof(bytes));
-	CHECK(store_mailbox_open(st, "u@here", l.e[0].id, &fd, &len,
+	CHECK(store_mailbox_open(st, "u@here", "", l.e[0].id, &fd, &len,
 	    &err) == STORE_OK);
 	CHECK(lseek(fd, 0, SEEK_CUR) == 0);
 	CHECK(fd_read_all(fd, "b", 100, &buf, &got, &err) == 0);
@@ -982,14 +984,14 @@ case_inline(void)
 	CHECK(len == sizeof(bytes) && got == len &&
 	    memcmp(buf, bytes, got) == 0);
 	free(buf);
-	CHECK(store_mailbox_ack(st, "u@here", &l.e[0].id, 1, &acked, 11,
+	CHECK(store_mailbox_ack(st, "u@here", "", &l.e[0].id, 1, &acked, 11,
 	    &err) == STORE_OK && acked == 1);
 	CHECK(list(st, "u@here", &l) == 0);
-	CHECK(store_mailbox_open(st, "u@here", l.e[0].id, &fd, &len,
+	CHECK(store_mailbox_open(st, "u@here", "", l.e[0].id, &fd, &len,
 	    &err) == STORE_NOT_FOUND);
 	/* The other recipient's copy and the relay entry stay. */
 	CHECK(list(st, "v@here", &l) == 1);
-	CHECK(store_mailbox_open(st, "v@here", l.e[0].id, &fd, &len,
+	CHECK(store_mailbox_open(st, "v@here", "", l.e[0].id, &fd, &len,
 	    &err) == STORE_OK && len == sizeof(bytes));
 	close(fd);
 	CHECK(claim(st, "o", 10, 1, 0, 0, &id) == 1);
@@ -1053,7 +1055,7 @@ case_inline_max(void)
 	CHECK(outbound_is(st, id, big, STORE_INLINE_MAX + 1));
 	CHECK(store_outbound_done(st, "o", &id, 1, &err) == STORE_OK);
 	CHECK(body_files() == 1);
-	CHECK(store_mailbox_ack(st, "u@here", &l.e[1].id, 1, &acked, 11,
+	CHECK(store_mailbox_ack(st, "u@here", "", &l.e[1].id, 1, &acked, 11,
 	    &err) == STORE_OK && acked == 1);
 	CHECK(body_files() == 0);
 	free(big);
@@ -1085,7 +1087,7 @@ case_migrated_v1(void)
 	CHECK(body_is(st, "bob@example.org", l.e[2].id, "inline"));
 	ids[0] = l.e[1].id;
 	ids[1] = l.e[2].id;
-	CHECK(store_mailbox_ack(st, "bob@example.org", ids, 2, &acked,
+	CHECK(store_mailbox_ack(st, "bob@example.org", "", ids, 2, &acked,
 	    1795000400, &err) == STORE_OK && acked == 2);
 	CHECK(body_files() == 2);
 	CHECK(list(st, "bob@example.org", &l) == 1);
