@@ -232,3 +232,34 @@ out:
 	sbuf_release(&sb);
 	return ret;
 }
+
+int
+reqsig_device_signer(char *out, size_t cap, const char *device,
+    const char *address)
+{
+	int n = snprintf(out, cap, "device:%s:%s", device, address);
+
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+int
+reqsig_is_device_signer(const char *signer, char name[IDDEV_NAME_MAX + 1],
+    const char **address)
+{
+	static const char prefix[] = "device:";
+	const char *colon;
+	size_t n;
+
+	if (strncmp(signer, prefix, sizeof(prefix) - 1) != 0)
+		return 0;
+	signer += sizeof(prefix) - 1;
+	if ((colon = strchr(signer, ':')) == NULL ||
+	    (n = (size_t)(colon - signer)) > IDDEV_NAME_MAX)
+		return 0;
+	memcpy(name, signer, n);
+	name[n] = '\0';
+	if (!iddev_name_valid(name))
+		return 0;
+	*address = colon + 1;
+	return 1;
+}

@@ -16,6 +16,7 @@
 
 #include "address.h"
 #include "err.h"
+#include "idlog.h"
 #include "signer.h"
 #include "util.h"
 
@@ -23,7 +24,8 @@
 #define REQSIG_NONCE_STRLEN	23	/* 16 bytes, unpadded base64url */
 #define REQSIG_SIG_STRLEN	89	/* 64 bytes, padded base64 */
 #define REQSIG_HASH_STRLEN	65	/* 32 bytes, lowercase hex */
-#define REQSIG_SIGNER_MAX	(ADDRESS_MAX + 8)
+/* "device:NAME:ADDRESS" is the longest: an address and 40 bytes more. */
+#define REQSIG_SIGNER_MAX	(ADDRESS_MAX + IDDEV_NAME_MAX + 8)
 #define REQSIG_HEADERS_MAX	16	/* signed Smimp-* headers at most */
 
 /* The headers of a signed request. */
@@ -34,7 +36,11 @@
 #define REQSIG_H_BODY_HASH	"Smimp-Body-Hash"
 
 struct reqsig {
-	char signer[REQSIG_SIGNER_MAX + 1];	/* address or server:domain */
+	/*
+	 * ADDRESS, server:DOMAIN, recovery:ADDRESS or, for a user's device
+	 * signing with its own key, device:NAME:ADDRESS.
+	 */
+	char signer[REQSIG_SIGNER_MAX + 1];
 	char date[TIME_STRLEN];
 	char nonce[REQSIG_NONCE_STRLEN];
 	char signature[REQSIG_SIG_STRLEN];
@@ -71,6 +77,20 @@ int reqsig_sign(struct reqsig *rs, const struct signer *signer,
 int reqsig_parse(struct reqsig *rs, const char *signer, const char *date,
     const char *nonce, const char *signature, const char *body_hash,
     struct smimp_err *err);
+
+/*
+ * The signer name of a device's requests, "device:NAME:ADDRESS", into
+ * out: 0, or -1 when it does not fit.
+ */
+int reqsig_device_signer(char *out, size_t cap, const char *device,
+    const char *address);
+/*
+ * Is signer a device's ("device:NAME:ADDRESS", NAME a device's name)?
+ * 1 with the name copied out and *address pointing into signer at the
+ * address (not checked here), else 0.
+ */
+int reqsig_is_device_signer(const char *signer,
+    char name[IDDEV_NAME_MAX + 1], const char **address);
 
 /*
  * Check rs (with the headers h[0..n) of the request) against the public

@@ -111,29 +111,91 @@ own_log(const struct exchange *x)
 	    strcmp(x->rest + n, "/log") == 0;
 }
 
+/* May a device of this scope call a route with these flags? */
+static int
+scope_allows(unsigned int flags, enum iddev_scope scope)
+{
+	switch (scope) {
+	case IDDEV_FULL:
+		return (flags & ROUTE_DEVICE_ANY) != 0;
+	case IDDEV_SEND:
+		return (flags & ROUTE_DEVICE_SEND) != 0;
+	case IDDEV_RECEIVE:
+		return (flags & ROUTE_DEVICE_RECEIVE) != 0;
+	}
+	return 0;
+}
+
+/*
+ * The key x->device signs with: a live device of log, whose scope the
+ * route takes (checked once the signature verified, so that only the
+ * device itself learns what it may not do).  A removed device is no
+ * signer at all, as a revoked key is not.
+ */
+static int
+verify_device(struct exchange *x, const struct idlog *log)
+{
+	const struct iddevice *d = idlog_device(log, x->device);
+	char msg[IDDEV_NAME_MAX + ADDRESS_MAX + 64];
+
+	if (d == NULL)
+		return refuse(x, 401, "unknown signer");
+	if (verify(x, d->signing_key) != 0)
+		return -1;
+	x->scope = d->scope;
+	if (scope_allows(x->route->flags, d->scope))
+		return 0;
+	(void)snprintf(msg, sizeof(msg), "the device %s of %s (scope %s) "
+	    "may not do this", x->device, x->signer,
+	    iddev_scope_name(d->scope));
+	reply_error(x, 403, msg);
+	return -1;
+}
+
+/*
+ * The signer's name, without "recovery:" or "device:NAME:" (setting
+ * x->by_recovery, where recovery is allowed, or x->device), normalized
+ * into x->signer: 0, or -1 if it is no address written as one.
+ */
+static int
+signer_address(struct exchange *x, int allow_recovery)
+{
+	static const char prefix[] = "recovery:";
+	const char *name = x->sig.signer;
+	struct smimp_err err;
+
+	x->device[0] = '\0';
+	x->scope = IDDEV_FULL;
+	x->by_recovery = allow_recovery &&
+	    strncmp(name, prefix, sizeof(prefix) - 1) == 0;
+	if (x->by_recovery)
+		name += sizeof(prefix) - 1;
+	else if (!reqsig_is_device_signer(name, x->device, &name))
+		x->device[0] = '\0';
+	if (address_normalize(name, x->signer, &err) != 0 ||
+	    strcmp(name, x->signer) != 0)
+		return -1;
+	return 0;
+}
+
 /*
  * A user of this domain: its identity key signs, or with the signer
  * "recovery:ADDRESS" (only where recovery is allowed) its recovery key,
- * which still speaks for a revoked identity: a thief may have revoked it.
+ * which still speaks for a revoked identity: a thief may have revoked it;
+ * or with "device:NAME:ADDRESS" one of its live devices, where the
+ * route takes a device of that scope.
  */
 static int
 auth_user(struct exchange *x, int allow_recovery)
 {
-	static const char prefix[] = "recovery:";
 	struct server *srv = x->srv;
-	const char *name = x->sig.signer;
 	unsigned char *log = NULL;
 	struct smimp_err err;
 	struct idlog parsed;
 	size_t len;
 	int r;
 
-	x->by_recovery = allow_recovery &&
-	    strncmp(name, prefix, sizeof(prefix) - 1) == 0;
-	if (x->by_recovery)
-		name += sizeof(prefix) - 1;
-	if (address_normalize(name, x->signer, &err) != 0 ||
-	    strcmp(name, x->signer) != 0 ||
+	if (signer_address(x, allow_recovery) != 0 ||
 	    strcmp(address_domain(x->signer), srv->cfg.domain) != 0)
 		return refuse(x, 401, "unknown signer");
 	r = store_user_get(srv->store, x->signer, &log, &len, &err);
@@ -152,9 +214,12 @@ auth_user(struct exchange *x, int allow_recovery)
 	}
 	if (x->by_recovery)
 		r = verify(x, parsed.recovery_key);
+	else if (parsed.revoked && !own_log(x))
+		r = refuse(x, 401, "revoked identity");
+	else if (x->device[0] != '\0')
+		r = verify_device(x, &parsed);
 	else
-		r = parsed.revoked && !own_log(x) ? refuse(x, 401,
-		    "revoked identity") : verify(x, parsed.identity_key);
+		r = verify(x, parsed.identity_key);
 	idlog_release(&parsed);
 	return r;
 }
@@ -187,14 +252,24 @@ auth_server(struct exchange *x)
 	return verify(x, key);
 }
 
-/* Does x verify under the current identity key of log? */
+/*
+ * Does x verify under the current identity key of log, or the key of
+ * the live device x->device names?
+ */
 static int
 check_foreign(struct exchange *x, const struct idlog *log,
     struct smimp_err *err)
 {
+	const struct iddevice *d;
+
 	if (log->revoked)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "revoked identity");
-	return check_signature(x, log->identity_key, err);
+	if (x->device[0] == '\0')
+		return check_signature(x, log->identity_key, err);
+	if ((d = idlog_device(log, x->device)) == NULL)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "unknown signer");
+	x->scope = d->scope;
+	return check_signature(x, d->signing_key, err);
 }
 
 /*
@@ -243,19 +318,14 @@ auth_foreign(struct exchange *x)
 static int
 auth_any(struct exchange *x)
 {
-	const char *name = x->sig.signer;
-	struct smimp_err err;
-
-	if (strncmp(name, "server:", 7) == 0)
+	if (strncmp(x->sig.signer, "server:", 7) == 0)
 		return auth_server(x);
-	if (strncmp(name, "recovery:", 9) == 0)
-		return auth_user(x, 1);
-	if (address_normalize(name, x->signer, &err) != 0 ||
-	    strcmp(name, x->signer) != 0)
+	if (signer_address(x, 1) != 0)
 		return refuse(x, 401, "unknown signer");
 	if (strcmp(address_domain(x->signer), x->srv->cfg.domain) == 0)
 		return auth_user(x, 1);
-	return auth_foreign(x);
+	return x->by_recovery ? refuse(x, 401, "unknown signer") :
+	    auth_foreign(x);
 }
 
 /*

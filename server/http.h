@@ -76,6 +76,14 @@ enum body_kind {
 #define ROUTE_ROOT	0x02	/* path is absolute, not under the base */
 #define ROUTE_NONCE_LATER 0x04	/* the handler claims the nonce itself */
 #define ROUTE_PER_SENDER 0x08	/* counts against the sender's rate */
+/*
+ * Which of a user's devices may call a user route (a device of scope
+ * full may call every route that takes any device): with neither flag,
+ * only the identity key (changing the log, publishing a policy).
+ */
+#define ROUTE_DEVICE_SEND	0x10	/* devices of scope full or send */
+#define ROUTE_DEVICE_RECEIVE	0x20	/* devices of scope full or receive */
+#define ROUTE_DEVICE_ANY	(ROUTE_DEVICE_SEND | ROUTE_DEVICE_RECEIVE)
 
 struct exchange;
 

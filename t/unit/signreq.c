@@ -2,7 +2,8 @@
  * signreq - print the headers of a signed request, for tests that replay
  * or tamper with requests:
  *	signreq KEY METHOD DOMAIN PATH [BODYFILE [HEADER...]]
- * (KEY a .key, or a .recovery that signs as recovery:ADDRESS)
+ * (KEY a .key, a device's .key that signs as device:NAME:ADDRESS, or
+ * a .recovery that signs as recovery:ADDRESS)
  *	signreq --server SERVERKEY SERVERDOMAIN METHOD DOMAIN PATH
  *	    [BODYFILE [HEADER...]]
  * BODYFILE "-" means no body.  Each HEADER ("Name: value") is signed
@@ -69,9 +70,16 @@ main(int argc, char **argv)
 		fprintf(stderr, "signreq: %s\n", err.msg);
 		return 1;
 	}
-	/* A recovery key signs as recovery:ADDRESS. */
-	snprintf(signer, sizeof(signer), "%s%s", sk.is_recovery ?
-	    "recovery:" : "", sk.address);
+	/*
+	 * A recovery key signs as recovery:ADDRESS, a device's key as
+	 * device:NAME:ADDRESS.
+	 */
+	if (sk.is_device)
+		(void)reqsig_device_signer(signer, sizeof(signer), sk.device,
+		    sk.address);
+	else
+		snprintf(signer, sizeof(signer), "%s%s", sk.is_recovery ?
+		    "recovery:" : "", sk.address);
 	secret = sk.identity_secret;
 sign:
 	if (argc > 5 && strcmp(argv[5], "-") != 0 && file_read_all(argv[5],
