@@ -21,17 +21,14 @@ setup() {
 	enroll tv receive
 }
 
-teardown() { stop_servers net; }
+teardown() {
+	stop_servers net
+	[ -f pid ] && kill -TERM "$(cat pid)" 2>/dev/null
+	return 0
+}
 
 # enroll NAME SCOPE: NAME.key, a device of bob's with that scope.
-enroll() {
-	smimp-keygen --device "$1" -u bob@example.net -o "$1" --no-passphrase \
-		>"$1.out" 2>&1 || return 1
-	local code
-	code=$(grep -ohE 'code: [A-Z2-7]{5}-[A-Z2-7]{5}' "$1.out" | cut -c7-)
-	smimp-revoke -i bob.key --add-device "$1.request" --scope "$2" \
-		--code "$code" >/dev/null 2>&1
-}
+enroll() { enroll_device bob.key bob@example.net "$1" "$2"; }
 
 URL() { echo "https://127.0.0.1:$NET/smimp/v1/$1"; }
 
@@ -273,26 +270,18 @@ rows() { sqlite3 net/smimpd.db "$1"; }
 
 @test "a store from before per-device states: its users get their devices from their logs at the next start" {
 	stop_servers net
-	mkdir -m 700 old
-	sqlite3 old/smimpd.db <"$REPO/t/fixtures/store-v5.sql" >/dev/null
+	mkdir -m 700 data
+	sqlite3 data/smimpd.db <"$REPO/t/fixtures/store-v5.sql" >/dev/null
 	# The fixture's bob@example.org, with a device in his log.
 	mkid bob5 bob@example.org
-	smimp-keygen --device pad -u bob@example.org -o pad --no-passphrase >pad.out 2>&1
-	code=$(grep -ohE 'code: [A-Z2-7]{5}-[A-Z2-7]{5}' pad.out | cut -c7-)
-	smimp-revoke -i bob5.key --add-device pad.request --code "$code" --no-publish >/dev/null 2>&1
-	sqlite3 old/smimpd.db "UPDATE users SET log = readfile('bob5.pub')"
-	smimpd --data old --domain example.org adduser alice@example.org alice.pub
-	[ "$(sqlite3 old/smimpd.db "SELECT address, devices_synced FROM users ORDER BY address")" = "alice@example.org|1
+	enroll_device bob5.key bob@example.org pad full --no-publish
+	sqlite3 data/smimpd.db "UPDATE users SET log = readfile('bob5.pub')"
+	# Any command that opens the store gives the devices, once.
+	smimpd --data data --domain example.org adduser alice@example.org alice.pub
+	[ "$(sqlite3 data/smimpd.db "SELECT address, devices_synced FROM users ORDER BY address")" = "alice@example.org|1
 bob@example.org|1" ]
-	[ "$(sqlite3 old/smimpd.db "SELECT device FROM user_devices")" = pad ]
-	PORT=$(free_port)
-	smimpd -d --data old --domain example.org --listen "127.0.0.1:$PORT" \
-		--cert cert.pem --key key.pem 2>old.log &
-	echo $! >old.pid
-	for _ in $(seq 150); do
-		curl -s --cacert cert.pem "https://127.0.0.1:$PORT/smimp/version" >/dev/null && break
-		sleep 0.1
-	done
+	[ "$(sqlite3 data/smimpd.db "SELECT device FROM user_devices")" = pad ]
+	start_server
 	echo hi | smimp-seal -i alice.key -r bob5.pub >new.age
 	mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key POST example.org /smimp/v1/messages new.age \
 		'Smimp-To: bob@example.org' 'Smimp-Message-Id: new')
@@ -306,5 +295,4 @@ bob@example.org|1" ]
 	done
 	[ "$(cat pad.list)" = new ]
 	[ "$(cat bob5.list)" = "$(printf 'first@example.net\nsecond@example.net\nnew')" ]
-	kill -TERM "$(cat old.pid)"
 }
