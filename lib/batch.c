@@ -14,9 +14,10 @@ header_line(char *line, size_t len, struct batch_item *it, uint64_t *n,
     int *have_len)
 {
 	static const char *const names[] = { "From", "To", "Stamp-To",
-	    "Message-Id", "Stamp", "Stamp-Date", "Work", "Introduction" };
+	    "Message-Id", "Stamp", "Stamp-Date", "Stamp-Device", "Work",
+	    "Introduction" };
 	const char **slots[] = { &it->from, &it->to, &it->all, &it->mid,
-	    &it->stamp, &it->sdate, &it->work, &it->intro };
+	    &it->stamp, &it->sdate, &it->stamp_device, &it->work, &it->intro };
 	char *colon, *val;
 	size_t i;
 
@@ -109,7 +110,8 @@ batch_add(struct sbuf *sb, const struct batch_item *it)
 	    it->all, it->mid, it->stamp, it->sdate, it->len) != 0)
 		return -1;
 	/* The optional lines go before the blank line that ends them. */
-	if (optional_line(sb, "Work", it->work) != 0 ||
+	if (optional_line(sb, "Stamp-Device", it->stamp_device) != 0 ||
+	    optional_line(sb, "Work", it->work) != 0 ||
 	    optional_line(sb, "Introduction", it->intro) != 0 ||
 	    sbuf_add(sb, "\n", 1) != 0 || sbuf_add(sb, it->body, it->len) != 0 ||
 	    sbuf_add(sb, "\n", 1) != 0)

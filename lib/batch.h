@@ -4,8 +4,9 @@
  *
  *	smimp-batch/1 LF
  *	then per message: header lines "Name: value" LF (From, To, Stamp-To,
- *	Message-Id, Stamp, Stamp-Date, Length, and Work and Introduction
- *	when there are any, in any order, no others), LF, Length bytes, LF.
+ *	Message-Id, Stamp, Stamp-Date, Length, and Stamp-Device, Work and
+ *	Introduction when there are any, in any order, no others), LF,
+ *	Length bytes, LF.
  */
 #ifndef SMIMP_BATCH_H
 #define SMIMP_BATCH_H
@@ -20,7 +21,9 @@
 
 struct batch_item {
 	const char *from, *to, *all, *mid, *stamp, *sdate;
-	const char *work, *intro;	/* NULL (or "" to add) when none */
+	/* NULL (or "" to add) when none: */
+	const char *stamp_device;	/* the device that stamped */
+	const char *work, *intro;
 	const unsigned char *body;
 	size_t len;
 };

@@ -154,18 +154,39 @@ check_recipients(struct exchange *x, struct item *it, const char *sorted)
 }
 
 /*
- * Does the item's stamp verify under the current identity key of log,
- * which is not revoked?  0, or 1 (sorted gets the stamped recipients).
+ * The key the item's stamp must verify under: the current identity key
+ * of log, or the key of the live device of scope full or send that
+ * Smimp-Stamp-Device names; NULL when there is none (revoked, removed,
+ * unknown, receive only).
+ */
+static const unsigned char *
+stamp_key(const struct item *it, const struct idlog *log)
+{
+	const struct iddevice *dev;
+
+	if (log->revoked)
+		return NULL;
+	if (it->d.stamp_device == NULL || it->d.stamp_device[0] == '\0')
+		return log->identity_key;
+	dev = idlog_device(log, it->d.stamp_device);
+	return dev == NULL || dev->scope == IDDEV_RECEIVE ? NULL :
+	    dev->signing_key;
+}
+
+/*
+ * Does the item's stamp verify under the key log gives it?  0, or 1
+ * (sorted gets the stamped recipients).
  */
 static int
 stamp_check(const struct item *it, char *sorted, size_t cap,
     const struct idlog *log)
 {
+	const unsigned char *key = stamp_key(it, log);
 	struct smimp_err err;
 
-	return log->revoked || stamp_recipients(it->d.all, sorted, cap) != 0 ||
+	return key == NULL || stamp_recipients(it->d.all, sorted, cap) != 0 ||
 	    stamp_verify(it->d.stamp, it->sender, sorted, it->d.mid, it->hash,
-	    it->d.sdate, log->identity_key, &err) != 0;
+	    it->d.sdate, key, &err) != 0;
 }
 
 static unsigned int
@@ -302,6 +323,7 @@ inbound_deliver(struct exchange *x)
 	it->d.mid = exchange_header(x, "Smimp-Message-Id");
 	it->d.stamp = exchange_header(x, "Smimp-Stamp");
 	it->d.sdate = exchange_header(x, "Smimp-Stamp-Date");
+	it->d.stamp_device = exchange_header(x, "Smimp-Stamp-Device");
 	it->d.work = exchange_header(x, "Smimp-Work");
 	it->d.intro = exchange_header(x, "Smimp-Introduction");
 	it->fd = x->spool_fd;

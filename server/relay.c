@@ -121,16 +121,23 @@ answer_reason(char *out, size_t cap, const char *domain, long status,
 }
 
 /*
- * The consent headers the entry carries, as "Name: value" strings in sb
+ * The headers the entry carries besides the stamp's (the device that
+ * stamped, the consent headers), as "Name: value" strings in sb
  * (NUL-separated), named from extra[0] on and NULL-terminated.
  */
 static int
 carried_headers(const struct outbound *ob, struct sbuf *sb,
     const char **extra)
 {
-	size_t at[2], n = 0, i;
+	size_t at[3], n = 0, i;
 
 	sbuf_init(sb, 2 * WORK_HEADER_MAX + INTRO_LIST_MAX);
+	if (ob->stamp_device[0] != '\0') {
+		at[n++] = sb->len;
+		if (sbuf_addf(sb, "Smimp-Stamp-Device: %s",
+		    ob->stamp_device) != 0 || sbuf_add(sb, "", 1) != 0)
+			goto fail;
+	}
 	if (ob->work[0] != '\0') {
 		at[n++] = sb->len;
 		if (sbuf_addf(sb, "Smimp-Work: %s", ob->work) != 0 ||
@@ -161,7 +168,7 @@ attempt(struct server *srv, struct remote *r, const struct outbound *ob,
 	struct remote_reply rep;
 	struct smimp_err err;
 	char base[512], h[6][8400];
-	const char *extra[9];
+	const char *extra[10];
 	struct sbuf carried;
 	uint64_t len;
 	int i, ret, fd;
@@ -259,6 +266,7 @@ batch_body(const struct outbound *obs, unsigned char *const *bodies,
 		it.mid = obs[i].message_id;
 		it.stamp = obs[i].stamp;
 		it.sdate = obs[i].stamp_date;
+		it.stamp_device = obs[i].stamp_device;
 		it.work = obs[i].work;
 		it.intro = obs[i].introduction;
 		it.body = bodies[i];

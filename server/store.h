@@ -51,6 +51,7 @@
 
 #include "address.h"
 #include "err.h"
+#include "idlog.h"
 #include "policy.h"
 
 enum store_status {
@@ -151,6 +152,7 @@ struct store_submission {
 	const char *sender, *message_id;
 	const char *all;		/* every recipient, as stamped */
 	const char *stamp, *stamp_date;
+	const char *stamp_device;	/* the device that stamped, or "" */
 	const struct store_body *body;
 	const struct store_outbound_new *obs;
 	size_t nobs;
@@ -184,6 +186,7 @@ struct outbound {
 	char message_id[256];
 	char stamp[96];
 	char stamp_date[24];
+	char stamp_device[IDDEV_NAME_MAX + 1];	/* "": the identity key */
 	uint64_t len;
 	unsigned int attempts;
 	int64_t first_try;

@@ -2187,14 +2187,16 @@ submit_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 		/* Queued once per (domain, sender, message id). */
 		if (sql_exec(s->db, err, "INSERT INTO outbound (domain, sender, "
 		    "recipients, all_recipients, message_id, body, size, stamp, "
-		    "stamp_date, first_try, next_try, work, introduction) "
-		    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, "
-		    "?12) ON CONFLICT (domain, sender, message_id) DO NOTHING",
-		    "ttttttittitt", sub->obs[i].domain, sub->sender,
-		    sub->obs[i].recipients, sub->all, sub->message_id,
-		    in ? NULL : a->ns.name[i].s, (int64_t)size, sub->stamp,
-		    sub->stamp_date, a->now, or_empty(sub->obs[i].work),
-		    or_empty(sub->obs[i].introduction)) != 0)
+		    "stamp_date, first_try, next_try, work, introduction, "
+		    "stamp_device) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+		    "?10, ?10, ?11, ?12, ?13) ON CONFLICT (domain, sender, "
+		    "message_id) DO NOTHING", "ttttttittittt",
+		    sub->obs[i].domain, sub->sender, sub->obs[i].recipients,
+		    sub->all, sub->message_id, in ? NULL : a->ns.name[i].s,
+		    (int64_t)size, sub->stamp, sub->stamp_date, a->now,
+		    or_empty(sub->obs[i].work),
+		    or_empty(sub->obs[i].introduction),
+		    or_empty(sub->stamp_device)) != 0)
 			return STORE_ERROR;
 		if (sqlite3_changes(s->db) > 0) {
 			a->ns.used[i] = 1;
@@ -2248,7 +2250,9 @@ submission_check(const struct store_submission *sub, struct smimp_err *err)
 	    too_long(sub->message_id, sizeof(ob->message_id)) ||
 	    sub->body == NULL || (sub->nobs > 0 && (sub->all == NULL ||
 	    too_long(sub->stamp, sizeof(ob->stamp)) ||
-	    too_long(sub->stamp_date, sizeof(ob->stamp_date))));
+	    too_long(sub->stamp_date, sizeof(ob->stamp_date)) ||
+	    (sub->stamp_device != NULL && too_long(sub->stamp_device,
+	    sizeof(ob->stamp_device)))));
 	for (i = 0; i < sub->nobs && !bad; i++)
 		bad = too_long(sub->obs[i].domain, sizeof(ob->domain)) ||
 		    sub->obs[i].recipients == NULL;
@@ -2331,6 +2335,7 @@ outbound_fill(sqlite3_stmt *stmt, struct outbound *ob)
 	ob->first_try = sqlite3_column_int64(stmt, 10);
 	ob->work = col_strdup(stmt, 12);
 	ob->introduction = col_strdup(stmt, 13);
+	col_copy(stmt, 14, ob->stamp_device, sizeof(ob->stamp_device));
 	/* An inline body comes along: the relay sends it without a read. */
 	if (sqlite3_column_type(stmt, 11) == SQLITE_BLOB &&
 	    (uint64_t)sqlite3_column_bytes(stmt, 11) == ob->len) {
@@ -2409,7 +2414,7 @@ claim_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 	stmt = stmt_get(s->db, err, "SELECT o.id, o.domain, o.sender, "
 	    "o.recipients, o.all_recipients, o.message_id, o.size, o.stamp, "
 	    "o.stamp_date, o.attempts, o.first_try, d.data, o.work, "
-	    "o.introduction FROM outbound o "
+	    "o.introduction, o.stamp_device FROM outbound o "
 	    "LEFT JOIN outbound_data d ON d.id = o.id WHERE o.domain = ?1 AND "
 	    "o.next_try <= ?2 AND (o.lease_until IS NULL OR o.lease_until <= "
 	    "?2) ORDER BY o.id LIMIT ?3", "tii", domain, a->now,
@@ -3299,7 +3304,19 @@ migrate_carried(struct sqlite_store *s, struct smimp_err *err)
 }
 
 /*
- * Version 6: one copy of a message, a delivery state per receiving
+ * 5 -> 6: a queued entry names the device whose key made its stamp
+ * ("" the identity key), which the relay tells the recipients' domain.
+ */
+static int
+migrate_stamp_device(struct sqlite_store *s, struct smimp_err *err)
+{
+	return exec_sql(s->db, "ALTER TABLE outbound ADD COLUMN stamp_device "
+	    "TEXT NOT NULL DEFAULT '';") != 0 ? db_fail(s->db, err,
+	    "schema") : 0;
+}
+
+/*
+ * 6 -> 7: one copy of a message, a delivery state per receiving
  * device of its owner.  The identity key's state is the row's
  * identity_pending (so that a user without devices writes no more rows
  * than before); each device's is a row of mailbox_pending, which lists
@@ -3344,6 +3361,7 @@ static int (*const migrations[])(struct sqlite_store *, struct smimp_err *) = {
 	migrate_v3,
 	migrate_consent,
 	migrate_carried,
+	migrate_stamp_device,
 	migrate_devices,
 };
 

@@ -211,15 +211,23 @@ check_carried(struct exchange *x, struct plan *p, const char *intro)
 
 /*
  * The delivery stamp: needed for other domains, and for a proof of work
- * (bound to it) even when every recipient is local.
+ * (bound to it) even when every recipient is local.  It is by the key
+ * that signed the request, so by the device that submits when a device
+ * does; Smimp-Stamp-Device, when given, must name that device.
  */
 static int
 check_stamp(struct exchange *x, struct plan *p, const char *to)
 {
 	const char *stamp = exchange_header(x, "Smimp-Stamp");
 	const char *sdate = exchange_header(x, "Smimp-Stamp-Date");
+	const char *device = exchange_header(x, "Smimp-Stamp-Device");
 	struct smimp_err err;
 
+	if (device != NULL && strcmp(device, x->device) != 0) {
+		reply_error(x, 400, "Smimp-Stamp-Device does not name the "
+		    "device that signed the request");
+		return -1;
+	}
 	if (p->nobs == 0 && p->work == NULL)
 		return 0;
 	if (stamp == NULL || sdate == NULL || strlen(stamp) >= STAMP_STRLEN ||
@@ -299,6 +307,7 @@ submission_post(struct exchange *x)
 	sub.all = p->sorted;
 	sub.stamp = p->nobs > 0 ? stamp : "";
 	sub.stamp_date = p->nobs > 0 ? sdate : "";
+	sub.stamp_device = x->device;
 	sub.body = &body;
 	sub.obs = p->obs;
 	sub.nobs = p->nobs;

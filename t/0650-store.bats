@@ -5,6 +5,9 @@
 
 load helper
 
+# The schema version this smimpd writes: what every migration ends at.
+SCHEMA=7
+
 setup() { common_setup; }
 
 teardown() {
@@ -165,7 +168,7 @@ signed() {
 	run -0 --separate-stderr "$SMIMP_BUILD/t/store" claim s queued.body
 	[ "$output" = "example.net bob@example.org queued@example.org dave@example.net 2 6" ]
 	printf 'three\0' | cmp - queued.body
-	[ "$(sqlite3 s/smimpd.db 'PRAGMA user_version')" = 6 ]
+	[ "$(sqlite3 s/smimpd.db 'PRAGMA user_version')" = "$SCHEMA" ]
 	[ "$(sqlite3 s/smimpd.db "SELECT count(*) FROM pragma_table_info('mailbox') WHERE name = 'data'")" = 1 ]
 	[ "$(sqlite3 s/smimpd.db 'SELECT bytes FROM mailbox_usage')" = 10 ]
 	unit migrated-v1
@@ -176,7 +179,7 @@ signed() {
 	sqlite3 s/smimpd.db <"$REPO/t/fixtures/store-v2.sql" >/dev/null
 	fixture_bodies s
 	run -0 --separate-stderr "$SMIMP_BUILD/t/store" claim s queued.body
-	[ "$(sqlite3 s/smimpd.db 'PRAGMA user_version')" = 6 ]
+	[ "$(sqlite3 s/smimpd.db 'PRAGMA user_version')" = "$SCHEMA" ]
 	[ "$(sqlite3 s/smimpd.db "SELECT count(*) FROM pragma_table_info('outbound') WHERE name = 'data'")" = 0 ]
 	[ "$(sqlite3 s/smimpd.db 'SELECT id, hex(data) FROM outbound_data')" = "8|6669766500" ]
 	[ "$(sqlite3 s/smimpd.db 'SELECT bytes FROM mailbox_usage')" = 15 ]
@@ -191,7 +194,7 @@ signed() {
 	mkdir -m 700 s
 	sqlite3 s/smimpd.db <"$REPO/t/fixtures/store-v5.sql" >/dev/null
 	unit migrated-v5
-	[ "$(sqlite3 s/smimpd.db 'PRAGMA user_version')" = 6 ]
+	[ "$(sqlite3 s/smimpd.db 'PRAGMA user_version')" = "$SCHEMA" ]
 	[ "$(sqlite3 s/smimpd.db 'SELECT count(*) FROM mailbox WHERE identity_pending = 1 AND sent = 0 AND first_ack IS NULL')" = 3 ]
 	[ "$(sqlite3 s/smimpd.db 'SELECT bytes FROM mailbox_usage')" = 7 ]
 }
@@ -203,7 +206,7 @@ signed() {
 	sqlite3 data/smimpd.db "UPDATE users SET log = readfile('bob.pub')"
 	run -0 --separate-stderr smimpd --data data users
 	[ "$output" = "bob@example.org $(smimp-keygen --fingerprint bob.pub)" ]
-	[ "$(sqlite3 data/smimpd.db 'PRAGMA user_version')" = 6 ]
+	[ "$(sqlite3 data/smimpd.db 'PRAGMA user_version')" = "$SCHEMA" ]
 	# The blobs moved out into one file per row (version 1), and stay
 	# files through version 2.
 	[ "$(sqlite3 data/smimpd.db "SELECT count(*) FROM mailbox WHERE data IS NOT NULL")" = 0 ]
@@ -238,11 +241,11 @@ signed() {
 	sqlite3 data/smimpd.db 'CREATE TABLE later (x); PRAGMA user_version = 99'
 	before=$(sum data/smimpd.db)
 	run -1 --separate-stderr smimpd --data data users
-	[ "$stderr" = "smimpd: the store 'data/smimpd.db' has schema version 99; this smimpd knows versions up to 6" ]
+	[ "$stderr" = "smimpd: the store 'data/smimpd.db' has schema version 99; this smimpd knows versions up to $SCHEMA" ]
 	[ "$(sum data/smimpd.db)" = "$before" ]
 	[ ! -e data/bodies ]
 	run -1 --separate-stderr smimpd -d --data data --domain example.org --plain-http --listen "127.0.0.1:$(free_port)"
-	[ "$stderr" = "smimpd: the store 'data/smimpd.db' has schema version 99; this smimpd knows versions up to 6" ]
+	[ "$stderr" = "smimpd: the store 'data/smimpd.db' has schema version 99; this smimpd knows versions up to $SCHEMA" ]
 }
 
 @test "the store setting: another directory, an unknown scheme refused by name" {
