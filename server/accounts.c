@@ -22,6 +22,8 @@ accounts_register(struct exchange *x)
 	const char *token = exchange_header(x, "Smimp-Invite");
 	unsigned char hash[32];
 	char fp[FINGERPRINT_STRLEN];
+	struct store_device devs[STORE_DEVICES_MAX];
+	struct store_log sl;
 	struct smimp_err err;
 	struct idlog log;
 	int r;
@@ -39,8 +41,9 @@ accounts_register(struct exchange *x)
 	if (auth_self_signed(x, log.address, log.identity_key) != 0)
 		goto out;
 	auth_invite_hash(token, hash);
-	r = store_invite_redeem(x->srv->store, hash, log.address, log.raw,
-	    log.raw_len, time_now(), &err);
+	server_store_log(&log, &sl, devs);
+	r = store_invite_redeem(x->srv->store, hash, log.address, &sl,
+	    time_now(), &err);
 	fingerprint_format(log.fingerprint, fp);
 	switch (r) {
 	case STORE_OK:

@@ -64,8 +64,10 @@ update_log(struct store *st, const char *addr, const struct idlog *log,
     struct smimp_err *err)
 {
 	unsigned char *old = NULL;
+	struct store_device devs[STORE_DEVICES_MAX];
 	struct idlog_follow how;
 	struct idlog stored;
+	struct store_log sl;
 	size_t len;
 	int r, ret = -1;
 
@@ -84,8 +86,8 @@ update_log(struct store *st, const char *addr, const struct idlog *log,
 		ret = 0;
 		goto release;
 	}
-	r = store_user_log_update(st, addr, old, len, log->raw, log->raw_len,
-	    err);
+	server_store_log(log, &sl, devs);
+	r = store_user_log_update(st, addr, old, len, &sl, time_now(), err);
 	if (r == STORE_OK) {
 		printf("%s: %zu records, %zu before", addr, log->n, stored.n);
 		if (how.recovery)
@@ -101,6 +103,18 @@ release:
 out:
 	free(old);
 	return ret;
+}
+
+/* smimpd adduser ADDRESS FILE.pub: the account, with its devices. */
+static int
+add_user(struct store *st, const char *addr, const struct idlog *log,
+    struct smimp_err *err)
+{
+	struct store_device devs[STORE_DEVICES_MAX];
+	struct store_log sl;
+
+	server_store_log(log, &sl, devs);
+	return store_user_add(st, addr, &sl, time_now(), err);
 }
 
 #define INVITE_TOKEN_BYTES	24
@@ -185,8 +199,7 @@ admin_run(const char *sub, char **args, int nargs,
 		else if (strcmp(sub, "updatelog") == 0)
 			ret = update_log(st, addr, &log, err);
 		else
-			ret = store_user_add(st, addr, log.raw, log.raw_len,
-			    time_now(), err);
+			ret = add_user(st, addr, &log, err);
 		if (ret == STORE_EXISTS) {
 			smimp_err_set(err, SMIMP_EXIT_FAIL, "%s already has an "
 			    "account", addr);

@@ -20,6 +20,8 @@
  * delivered twice.
  */
 #define IDEMPOTENCY_S		(7 * 24 * 3600)
+/* A device away for a month still finds what the others fetched. */
+#define RETENTION_S		(30 * 24 * 3600)
 
 void
 config_defaults(struct smimpd_config *cfg)
@@ -42,6 +44,7 @@ config_defaults(struct smimpd_config *cfg)
 	cfg->mailbox_quota = GIB;
 	cfg->queue_quota = GIB;
 	cfg->stranger_quota = GIB / 4;
+	cfg->mailbox_retention = RETENTION_S;
 	cfg->timeout = 30;
 	cfg->header_timeout = 10;
 	cfg->request_timeout = 600;
@@ -140,6 +143,8 @@ config_set(struct smimpd_config *cfg, const char *name, const char *value,
 		return bytes(&cfg->queue_quota, name, value, err);
 	if (strcmp(name, "stranger-quota") == 0)
 		return bytes(&cfg->stranger_quota, name, value, err);
+	if (strcmp(name, "mailbox-retention") == 0)
+		return seconds(&cfg->mailbox_retention, name, value, err);
 	if (strcmp(name, "cert") == 0)
 		return copy(cfg->cert, sizeof(cfg->cert), name, value, err);
 	if (strcmp(name, "key") == 0)
@@ -297,6 +302,7 @@ config_store_limits(const struct smimpd_config *cfg,
 	lim->sender_queue_bytes = cfg->queue_quota;
 	lim->stranger_domain_bytes = cfg->stranger_quota;
 	lim->idempotency = IDEMPOTENCY_S;
+	lim->retention = cfg->mailbox_retention;
 }
 
 int

@@ -26,6 +26,11 @@ struct smimpd_config {
 	uint64_t mailbox_quota;		/* per recipient */
 	uint64_t queue_quota;		/* queued for relay, per sender */
 	uint64_t stranger_quota;	/* per remote domain per day */
+	/*
+	 * Seconds a message stays after one device acknowledged it, for
+	 * the owner's other devices.
+	 */
+	unsigned int mailbox_retention;
 	char cert[4096];
 	char key[4096];
 	int plain_http;

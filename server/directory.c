@@ -116,6 +116,31 @@ directory_user(struct exchange *x)
 	free(log);
 }
 
+_Static_assert(IDLOG_MAX_DEVICES <= STORE_DEVICES_MAX &&
+    IDDEV_NAME_MAX <= STORE_DEVICE_NAME_MAX, "the store keeps every device");
+
+void
+server_store_log(const struct idlog *log, struct store_log *sl,
+    struct store_device devs[STORE_DEVICES_MAX])
+{
+	const struct iddevice *d;
+	size_t i;
+
+	memset(sl, 0, sizeof(*sl));
+	sl->raw = log->raw;
+	sl->len = log->raw_len;
+	sl->devices = devs;
+	for (i = 0; i < log->ndevices && sl->ndevices < STORE_DEVICES_MAX;
+	    i++) {
+		d = &log->devices[i];
+		if (d->removed || d->scope == IDDEV_SEND)
+			continue;
+		devs[sl->ndevices].name = d->name;
+		memcpy(devs[sl->ndevices].key, d->signing_key, 32);
+		sl->ndevices++;
+	}
+}
+
 /* The answer to an append: the log's state now. */
 static void
 reply_log_state(struct exchange *x, unsigned int status,
@@ -185,8 +210,10 @@ directory_append(struct exchange *x)
 	const unsigned char *body = (const unsigned char *)x->small.buf;
 	size_t blen = x->small.len, len;
 	unsigned char *old = NULL;
+	struct store_device devs[STORE_DEVICES_MAX];
 	struct idlog_follow how;
 	struct idlog stored, next;
+	struct store_log sl;
 	struct smimp_err err;
 	int r, have_stored = 0, have_next = 0;
 
@@ -232,8 +259,10 @@ directory_append(struct exchange *x)
 	}
 	if (may_replace(x, &stored, &next, &how) != 0)
 		goto out;
-	r = store_user_log_update(x->srv->store, addr, old, len, next.raw,
-	    next.raw_len, &err);
+	/* A device removed stops receiving in this very transaction. */
+	server_store_log(&next, &sl, devs);
+	r = store_user_log_update(x->srv->store, addr, old, len, &sl,
+	    time_now(), &err);
 	if (r == STORE_ERROR) {
 		reply_unavailable(x, err.msg);
 		goto out;

@@ -1,6 +1,9 @@
 /*
  * mailbox.c - {base}/v1/mailbox: the owner lists, downloads and
- * acknowledges its messages.  Downloads stream from the store's file.
+ * acknowledges its messages, each of its devices on its own (the
+ * signing device is x->device, "" for the identity key): one sees and
+ * acknowledges only what is pending for it.  Downloads stream from the
+ * store's file.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +24,9 @@ list_entry(const struct mailbox_entry *e, void *arg)
 	char when[TIME_STRLEN];
 
 	time_format(e->received, when);
-	item = json_pack("{s:I,s:s,s:s,s:I,s:s}", "id", (json_int_t)e->id,
+	item = json_pack("{s:I,s:s,s:s,s:I,s:s,s:b}", "id", (json_int_t)e->id,
 	    "from", e->sender, "message_id", e->message_id, "size",
-	    (json_int_t)e->size, "received", when);
+	    (json_int_t)e->size, "received", when, "sent", e->sent);
 	return json_array_append_new(list, item);
 }
 
@@ -37,8 +40,8 @@ mailbox_list(struct exchange *x)
 		reply_error(x, 503, "out of memory");
 		return;
 	}
-	if (store_mailbox_list(x->srv->store, x->signer, list_entry, list,
-	    &err) != STORE_OK) {
+	if (store_mailbox_list(x->srv->store, x->signer, x->device, list_entry,
+	    list, &err) != STORE_OK) {
 		json_decref(list);
 		reply_unavailable(x, err.msg);
 		return;
@@ -71,7 +74,8 @@ mailbox_get(struct exchange *x)
 
 	if (entry_id(x, &id) != 0)
 		return;
-	r = store_mailbox_open(x->srv->store, x->signer, id, &fd, &len, &err);
+	r = store_mailbox_open(x->srv->store, x->signer, x->device, id, &fd,
+	    &len, &err);
 	if (r == STORE_OK)
 		reply_fd(x, 200, "application/octet-stream", fd, len);
 	else if (r == STORE_ERROR)
@@ -89,8 +93,8 @@ mailbox_delete(struct exchange *x)
 
 	if (entry_id(x, &id) != 0)
 		return;
-	if (store_mailbox_ack(x->srv->store, x->signer, &id, 1, &acked,
-	    time_now(), &err) != STORE_OK)
+	if (store_mailbox_ack(x->srv->store, x->signer, x->device, &id, 1,
+	    &acked, time_now(), &err) != STORE_OK)
 		reply_unavailable(x, err.msg);
 	else if (acked == 0)
 		reply_error(x, 404, "no such message");
@@ -128,8 +132,8 @@ mailbox_ack(struct exchange *x)
 		ids[n++] = (int64_t)json_integer_value(item);
 	}
 	json_decref(list);
-	if (store_mailbox_ack(x->srv->store, x->signer, ids, n, &acked,
-	    time_now(), &err) != STORE_OK) {
+	if (store_mailbox_ack(x->srv->store, x->signer, x->device, ids, n,
+	    &acked, time_now(), &err) != STORE_OK) {
 		reply_unavailable(x, err.msg);
 		return;
 	}

@@ -11,6 +11,7 @@
 #include <microhttpd.h>
 
 #include "config.h"
+#include "idlog.h"
 #include "store.h"
 #include "ratelimit.h"
 #include "remote.h"
@@ -76,9 +77,19 @@ void log_request(const struct exchange *x);
  */
 const char *log_escape(const char *s, char *out, size_t cap);
 
-/* The store the configuration names, with its quotas. */
+/*
+ * The store the configuration names, with its quotas; the accounts from
+ * before the store kept receiving devices get theirs from their logs.
+ */
 struct store *server_store_open(const struct smimpd_config *cfg,
     struct smimp_err *err);
+/*
+ * What the store keeps of a verified log: its bytes and the devices
+ * that receive (live, of scope full or receive), into devs; the names
+ * point into log.
+ */
+void server_store_log(const struct idlog *log, struct store_log *sl,
+    struct store_device devs[STORE_DEVICES_MAX]);
 /* Load (or make, on first start) the server key; srv->signer signs. */
 int serverkey_load(struct server *srv, struct smimp_err *err);
 void serverkey_release(void);

@@ -72,13 +72,47 @@ server_remote(const struct server *srv, struct smimp_err *err)
 	return remote_new(&o, err);
 }
 
+/*
+ * An account from before the store kept receiving devices: they come
+ * from its log, which stays as it is.  One that fails waits for the
+ * next start (or its next log update); the others go on.
+ */
+static int
+sync_devices(const char *address, const unsigned char *raw, size_t len,
+    void *arg)
+{
+	struct store_device devs[STORE_DEVICES_MAX];
+	struct store *st = arg;
+	struct store_log sl;
+	struct smimp_err err;
+	struct idlog log;
+
+	if (idlog_parse_verified(&log, raw, len, &err) != 0) {
+		log_warnx("stored identity of %s: %s", address, err.msg);
+		return 0;
+	}
+	server_store_log(&log, &sl, devs);
+	if (store_user_log_update(st, address, raw, len, &sl, time_now(),
+	    &err) == STORE_ERROR)
+		log_warnx("devices of %s: %s", address, err.msg);
+	idlog_release(&log);
+	return 0;
+}
+
 struct store *
 server_store_open(const struct smimpd_config *cfg, struct smimp_err *err)
 {
 	struct store_limits lim;
+	struct store *st;
 
 	config_store_limits(cfg, &lim);
-	return store_open(cfg->store, &lim, err);
+	st = store_open(cfg->store, &lim, err);
+	if (st != NULL && store_user_list_unsynced(st, sync_devices, st,
+	    err) != STORE_OK) {
+		store_close(st);
+		return NULL;
+	}
+	return st;
 }
 
 /*

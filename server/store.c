@@ -89,10 +89,9 @@ store_spool_dir(struct store *st)
 
 int
 store_user_add(struct store *st, const char *address,
-    const unsigned char *log, size_t len, int64_t now,
-    struct smimp_err *err)
+    const struct store_log *log, int64_t now, struct smimp_err *err)
 {
-	return st->ops->user_add(st, address, log, len, now, err);
+	return st->ops->user_add(st, address, log, now, err);
 }
 
 int
@@ -104,10 +103,10 @@ store_user_get(struct store *st, const char *address, unsigned char **log,
 
 int
 store_user_log_update(struct store *st, const char *address,
-    const unsigned char *old, size_t old_len, const unsigned char *log,
-    size_t len, struct smimp_err *err)
+    const unsigned char *old, size_t old_len, const struct store_log *log,
+    int64_t now, struct smimp_err *err)
 {
-	return st->ops->user_log_update(st, address, old, old_len, log, len,
+	return st->ops->user_log_update(st, address, old, old_len, log, now,
 	    err);
 }
 
@@ -124,6 +123,14 @@ store_user_list(struct store *st,
     void *arg, struct smimp_err *err)
 {
 	return st->ops->user_list(st, fn, arg, err);
+}
+
+int
+store_user_list_unsynced(struct store *st,
+    int (*fn)(const char *, const unsigned char *, size_t, void *),
+    void *arg, struct smimp_err *err)
+{
+	return st->ops->user_list_unsynced(st, fn, arg, err);
 }
 
 int
@@ -144,10 +151,9 @@ store_invite_check(struct store *st,
 int
 store_invite_redeem(struct store *st,
     const unsigned char hash[INVITE_HASH_SIZE], const char *address,
-    const unsigned char *log, size_t len, int64_t now,
-    struct smimp_err *err)
+    const struct store_log *log, int64_t now, struct smimp_err *err)
 {
-	return st->ops->invite_redeem(st, hash, address, log, len, now, err);
+	return st->ops->invite_redeem(st, hash, address, log, now, err);
 }
 
 int
@@ -181,25 +187,27 @@ store_deliver(struct store *st, const struct store_nonce *nonce,
 }
 
 int
-store_mailbox_list(struct store *st, const char *owner,
+store_mailbox_list(struct store *st, const char *owner, const char *device,
     int (*fn)(const struct mailbox_entry *, void *), void *arg,
     struct smimp_err *err)
 {
-	return st->ops->mailbox_list(st, owner, fn, arg, err);
+	return st->ops->mailbox_list(st, owner, device, fn, arg, err);
 }
 
 int
-store_mailbox_open(struct store *st, const char *owner, int64_t id, int *fd,
-    uint64_t *len, struct smimp_err *err)
+store_mailbox_open(struct store *st, const char *owner, const char *device,
+    int64_t id, int *fd, uint64_t *len, struct smimp_err *err)
 {
-	return st->ops->mailbox_open(st, owner, id, fd, len, err);
+	return st->ops->mailbox_open(st, owner, device, id, fd, len, err);
 }
 
 int
-store_mailbox_ack(struct store *st, const char *owner, const int64_t *ids,
-    size_t n, size_t *acked, int64_t now, struct smimp_err *err)
+store_mailbox_ack(struct store *st, const char *owner, const char *device,
+    const int64_t *ids, size_t n, size_t *acked, int64_t now,
+    struct smimp_err *err)
 {
-	return st->ops->mailbox_ack(st, owner, ids, n, acked, now, err);
+	return st->ops->mailbox_ack(st, owner, device, ids, n, acked, now,
+	    err);
 }
 
 int

@@ -25,6 +25,18 @@
  *   The same triple delivered again stores nothing (STORE_OK), also
  *   after the recipient acknowledged it, for as long as
  *   limits.idempotency seconds.
+ * - A mailbox holds one copy of each message, and a delivery state for
+ *   each device of its owner that receives: the identity key (the
+ *   device "", always) and each device the caller last named with the
+ *   owner's log (struct store_log; the store never reads logs), as they
+ *   were when the message arrived.  A device lists, opens and
+ *   acknowledges only what is pending for it.  The message leaves (its
+ *   triple kept as an acknowledged one) once no device is pending, or
+ *   limits.retention seconds after its first acknowledgement.  A log
+ *   that no longer names a device drops the device's pending states in
+ *   the transaction that stores the log, and with them the messages
+ *   that no device is pending for any more.  A quota counts the copy
+ *   once, whatever the number of devices.
  * - The relay queue is claimed with leases: a worker (an owner string,
  *   unique per node and worker) claims due entries until a lease
  *   expiry; only the owner may finish them; a lease that expires (a
@@ -61,6 +73,11 @@ struct store_limits {
 	 */
 	uint64_t stranger_domain_bytes;
 	int64_t idempotency;		/* seconds a delivered id is kept */
+	/*
+	 * Seconds a message stays after its first acknowledgement by one
+	 * device, for the devices that have not acknowledged it yet.
+	 */
+	int64_t retention;
 };
 
 /*
@@ -77,6 +94,31 @@ struct store_body {
 
 /* Bodies given in memory up to this size are kept inside the database. */
 #define STORE_INLINE_MAX	(64 * 1024)
+
+/*
+ * The devices of a user that receive (doc/PROTOCOL.md: live, of scope
+ * full or receive), at most STORE_DEVICES_MAX; the identity key is no
+ * device here, it always receives.
+ */
+#define STORE_DEVICES_MAX	64
+#define STORE_DEVICE_NAME_MAX	32	/* bytes */
+
+struct store_device {
+	const char *name;
+	/*
+	 * Its signing key: a name removed and added again (with new keys)
+	 * is another device, which gets nothing of the old one's.
+	 */
+	unsigned char key[32];
+};
+
+/* A user's identity log as stored, with what the store needs of it. */
+struct store_log {
+	const unsigned char *raw;
+	size_t len;
+	const struct store_device *devices;	/* those that receive */
+	size_t ndevices;
+};
 
 /* One copy of a message for a local mailbox. */
 struct store_delivery {
@@ -116,6 +158,13 @@ struct store_submission {
 	size_t nobs;
 	const char *const *local;	/* local recipients */
 	size_t nlocal;
+	/*
+	 * The sender's device that submitted ("" or NULL the identity
+	 * key).  A sent copy goes into the sender's own mailbox, pending
+	 * for each other device of the sender that receives (the identity
+	 * key too, when a device submitted); none when that is no device.
+	 */
+	const char *device;
 };
 
 struct mailbox_entry {
@@ -124,6 +173,7 @@ struct mailbox_entry {
 	char message_id[256];
 	uint64_t size;
 	int64_t received;
+	int sent;			/* a copy of what the owner sent */
 };
 
 /* A relay queue entry, as claimed.  Its body: store_outbound_open(). */
@@ -188,17 +238,19 @@ struct store_ops {
 	const char *(*spool_dir)(struct store *st);
 
 	int (*user_add)(struct store *, const char *address,
-	    const unsigned char *log, size_t len, int64_t now,
-	    struct smimp_err *);
+	    const struct store_log *log, int64_t now, struct smimp_err *);
 	int (*user_get)(struct store *, const char *address,
 	    unsigned char **log, size_t *len, struct smimp_err *);
 	int (*user_log_update)(struct store *, const char *address,
-	    const unsigned char *old, size_t old_len, const unsigned char *log,
-	    size_t len, struct smimp_err *);
+	    const unsigned char *old, size_t old_len,
+	    const struct store_log *log, int64_t now, struct smimp_err *);
 	int (*user_del)(struct store *, const char *address, int64_t now,
 	    struct smimp_err *);
 	int (*user_list)(struct store *, int (*fn)(const char *address,
 	    const unsigned char *log, size_t len, void *arg), void *arg,
+	    struct smimp_err *);
+	int (*user_list_unsynced)(struct store *, int (*fn)(const char *,
+	    const unsigned char *, size_t, void *), void *arg,
 	    struct smimp_err *);
 
 	int (*invite_add)(struct store *, const unsigned char hash[32],
@@ -206,8 +258,8 @@ struct store_ops {
 	int (*invite_check)(struct store *, const unsigned char hash[32],
 	    int64_t now, char address[ADDRESS_MAX + 1], struct smimp_err *);
 	int (*invite_redeem)(struct store *, const unsigned char hash[32],
-	    const char *address, const unsigned char *log, size_t len,
-	    int64_t now, struct smimp_err *);
+	    const char *address, const struct store_log *log, int64_t now,
+	    struct smimp_err *);
 	int (*invite_list)(struct store *, int (*fn)(const char *address,
 	    int64_t expires, void *arg), void *arg, struct smimp_err *);
 
@@ -222,13 +274,14 @@ struct store_ops {
 	    int64_t now, struct smimp_err *);
 
 	int (*mailbox_list)(struct store *, const char *owner,
-	    int (*fn)(const struct mailbox_entry *, void *), void *arg,
+	    const char *device, int (*fn)(const struct mailbox_entry *,
+	    void *), void *arg, struct smimp_err *);
+	int (*mailbox_open)(struct store *, const char *owner,
+	    const char *device, int64_t id, int *fd, uint64_t *len,
 	    struct smimp_err *);
-	int (*mailbox_open)(struct store *, const char *owner, int64_t id,
-	    int *fd, uint64_t *len, struct smimp_err *);
 	int (*mailbox_ack)(struct store *, const char *owner,
-	    const int64_t *ids, size_t n, size_t *acked, int64_t now,
-	    struct smimp_err *);
+	    const char *device, const int64_t *ids, size_t n, size_t *acked,
+	    int64_t now, struct smimp_err *);
 
 	int (*outbound_claim)(struct store *, const char *owner, int64_t now,
 	    int64_t lease_until, unsigned int domain_cap, uint64_t max_bytes,
@@ -277,10 +330,12 @@ const char *store_spool_dir(struct store *st);
 
 /* ---- accounts ---- */
 
-/* STORE_OK, or STORE_EXISTS when the address has an account. */
+/*
+ * STORE_OK, or STORE_EXISTS when the address has an account.  Its
+ * receiving devices are log->devices from now on.
+ */
 int store_user_add(struct store *st, const char *address,
-    const unsigned char *log, size_t len, int64_t now,
-    struct smimp_err *err);
+    const struct store_log *log, int64_t now, struct smimp_err *err);
 /* STORE_OK with the log malloc'd into *log, or STORE_NOT_FOUND. */
 int store_user_get(struct store *st, const char *address,
     unsigned char **log, size_t *len, struct smimp_err *err);
@@ -288,11 +343,16 @@ int store_user_get(struct store *st, const char *address,
  * Replace the identity log of address with log, only if it is still old
  * (a compare and swap, so that of two writers that read the same log
  * only one replaces it): STORE_OK, or STORE_NOT_FOUND when there is no
- * such account or its log is no longer old.
+ * such account or its log is no longer old.  In the same transaction
+ * its receiving devices become log->devices: a device added gets what
+ * arrives from now on; one no longer named (by name and key) loses its
+ * pending states, and messages pending for no device then leave (their
+ * triples kept as acknowledged at now).  log->raw may be old itself:
+ * then only the devices change.
  */
 int store_user_log_update(struct store *st, const char *address,
-    const unsigned char *old, size_t old_len, const unsigned char *log,
-    size_t len, struct smimp_err *err);
+    const unsigned char *old, size_t old_len, const struct store_log *log,
+    int64_t now, struct smimp_err *err);
 /*
  * Remove the account and, in the same transaction, its mailbox, its
  * consent policy and what is remembered about it: a later owner of the
@@ -302,6 +362,14 @@ int store_user_del(struct store *st, const char *address, int64_t now,
     struct smimp_err *err);
 /* Calls fn for each user in address order; fn returning non-zero stops. */
 int store_user_list(struct store *st,
+    int (*fn)(const char *address, const unsigned char *log, size_t len,
+    void *arg), void *arg, struct smimp_err *err);
+/*
+ * The same, only for the users whose receiving devices the store was
+ * never given (accounts from before the store kept them): the caller
+ * gives them with store_user_log_update (old and new the same log).
+ */
+int store_user_list_unsynced(struct store *st,
     int (*fn)(const char *address, const unsigned char *log, size_t len,
     void *arg), void *arg, struct smimp_err *err);
 
@@ -325,8 +393,7 @@ int store_invite_check(struct store *st,
  */
 int store_invite_redeem(struct store *st,
     const unsigned char hash[INVITE_HASH_SIZE], const char *address,
-    const unsigned char *log, size_t len, int64_t now,
-    struct smimp_err *err);
+    const struct store_log *log, int64_t now, struct smimp_err *err);
 int store_invite_list(struct store *st,
     int (*fn)(const char *address, int64_t expires, void *arg), void *arg,
     struct smimp_err *err);
@@ -349,6 +416,11 @@ int store_nonce_claim(struct store *st, const char *signer,
  * local mailbox or the sender's relay queue is full: nothing stored).
  * A local copy whose triple is still in the mailbox, or was
  * acknowledged within limits.idempotency seconds, is not stored again.
+ * The sent copy (sub->device) has the triple (sender, sender, message
+ * id): none when the sender is a local recipient too, or the triple is
+ * known.  A sender's mailbox over its quota keeps no sent copy, and the
+ * submission is still taken: what was sent is not held up by what
+ * was received.
  */
 int store_submit(struct store *st, const struct store_submission *sub,
     int64_t now, struct smimp_err *err);
@@ -365,25 +437,32 @@ int store_deliver(struct store *st, const struct store_nonce *nonce,
     const struct store_delivery *d, size_t n, int *results, int64_t now,
     struct smimp_err *err);
 
-/* The owner's oldest MAILBOX_PAGE entries (remote.h), in arrival order. */
+/*
+ * The oldest MAILBOX_PAGE entries (remote.h) pending for the owner's
+ * device ("" the identity key), in arrival order.
+ */
 int store_mailbox_list(struct store *st, const char *owner,
-    int (*fn)(const struct mailbox_entry *, void *), void *arg,
+    const char *device, int (*fn)(const struct mailbox_entry *, void *),
+    void *arg, struct smimp_err *err);
+/*
+ * A message's body to read, if it is pending for the owner's device:
+ * STORE_OK with *fd open read-only at its start (the caller closes it)
+ * and *len its size, or STORE_NOT_FOUND.
+ */
+int store_mailbox_open(struct store *st, const char *owner,
+    const char *device, int64_t id, int *fd, uint64_t *len,
     struct smimp_err *err);
 /*
- * A message's body to read: STORE_OK with *fd open read-only at its
- * start (the caller closes it) and *len its size, or STORE_NOT_FOUND.
- */
-int store_mailbox_open(struct store *st, const char *owner, int64_t id,
-    int *fd, uint64_t *len, struct smimp_err *err);
-/*
- * Acknowledge (remove) the owner's messages with these ids, in one
- * transaction; ids that are not the owner's or gone are skipped;
- * *acked gets how many went.  The (sender, message id) of each stays
- * remembered for limits.idempotency seconds.
+ * Acknowledge the owner's messages with these ids for its device, in
+ * one transaction; ids not pending for it (not the owner's, gone, or
+ * acknowledged by it before) are skipped; *acked gets how many were
+ * pending.  A message no device is pending for any more is removed,
+ * and its (sender, message id) stays remembered for limits.idempotency
+ * seconds.
  */
 int store_mailbox_ack(struct store *st, const char *owner,
-    const int64_t *ids, size_t n, size_t *acked, int64_t now,
-    struct smimp_err *err);
+    const char *device, const int64_t *ids, size_t n, size_t *acked,
+    int64_t now, struct smimp_err *err);
 
 /* ---- the relay queue: one entry per (message, recipient domain) ---- */
 

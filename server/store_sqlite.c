@@ -119,6 +119,7 @@ struct sqlite_store {
 	struct write_op *queued;	/* newest first */
 	int committing;
 	int64_t next_sweep;		/* the writer's own */
+	int sweep_trash;		/* a batch put names in the trash */
 	sqlite3 *readers[READERS];
 	int nfree;
 	sqlite3 *free_readers[READERS];
@@ -540,6 +541,26 @@ int_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
 
 /* ---- writes: group commits on the writer ---- */
 
+static int mailbox_expire(struct sqlite_store *, int64_t, struct smimp_err *);
+static void trash_empty(struct sqlite_store *s);
+
+/*
+ * Messages past their retention leave, in a savepoint of their own: a
+ * failure undoes all of it (never a trashed name whose row stays).
+ */
+static void
+sweep_retained(struct sqlite_store *s, int64_t now)
+{
+	struct smimp_err err;
+	int64_t keep = s->base.limits.retention;
+
+	if (keep <= 0 || stmt_run(s->db, "SAVEPOINT sweep") != 0)
+		return;
+	if (mailbox_expire(s, now - keep, &err) != 0)
+		(void)stmt_run(s->db, "ROLLBACK TO sweep");
+	(void)stmt_run(s->db, "RELEASE sweep");
+}
+
 /* Forget what has expired by now; at most every few seconds. */
 static void
 sweep(struct sqlite_store *s, int64_t now)
@@ -564,6 +585,7 @@ sweep(struct sqlite_store *s, int64_t now)
 	    "day < ?", "i", now / DAY_S);
 	(void)sql_exec(s->db, &err, "DELETE FROM consent_domains WHERE "
 	    "hour < ? AND ignored_until <= ?", "ii", now / 3600, now);
+	sweep_retained(s, now);
 }
 
 /* Run a batch (oldest first) in one transaction; the caller commits. */
@@ -623,7 +645,7 @@ group_write(struct sqlite_store *s, int (*run)(struct sqlite_store *,
 {
 	struct write_op me, *batch, *op;
 	struct smimp_err cerr;
-	int failed;
+	int failed, empty = 0;
 
 	memset(&me, 0, sizeof(me));
 	me.run = run;
@@ -657,6 +679,10 @@ group_write(struct sqlite_store *s, int (*run)(struct sqlite_store *,
 			if (op != &me)
 				pthread_cond_signal(&op->wake);
 		}
+		/* Names the batch put in the trash: the leader unlinks them. */
+		if (s->sweep_trash && !failed)
+			empty = 1;
+		s->sweep_trash = 0;
 		s->committing = 0;
 		/* Who queued meanwhile: one of them leads the next commit. */
 		if (s->queued != NULL)
@@ -664,6 +690,8 @@ group_write(struct sqlite_store *s, int (*run)(struct sqlite_store *,
 	}
 	pthread_mutex_unlock(&s->mu);
 	pthread_cond_destroy(&me.wake);
+	if (empty)
+		trash_empty(s);
 	if (me.ret == STORE_ERROR && err != NULL)
 		*err = me.err;
 	return me.ret;
@@ -1037,42 +1065,155 @@ delete_noting(sqlite3 *db, struct gone *g, size_t *deleted,
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* ---- a user's receiving devices ---- */
+
+static int mailbox_unpended(struct sqlite_store *, const char *, int64_t,
+    struct smimp_err *);
+
+/* A log as a caller may give it: sizes and device names in bounds. */
+static int
+log_check(const struct store_log *log, struct smimp_err *err)
+{
+	size_t i, n;
+	int bad;
+
+	bad = log == NULL || log->raw == NULL || log->len == 0 ||
+	    log->len > INT_MAX || log->ndevices > STORE_DEVICES_MAX ||
+	    (log->ndevices > 0 && log->devices == NULL);
+	for (i = 0; !bad && i < log->ndevices; i++) {
+		n = log->devices[i].name != NULL ?
+		    strlen(log->devices[i].name) : 0;
+		bad = n == 0 || n > STORE_DEVICE_NAME_MAX;
+	}
+	return bad ? smimp_err_set(err, SMIMP_EXIT_FAIL, "store: an identity "
+	    "too large, or a device without a name or with too long a "
+	    "one") : 0;
+}
+
+/* Is the device (name, key) among log's? */
+static int
+log_names(const struct store_log *log, const char *name,
+    const void *key, int keylen)
+{
+	size_t i;
+
+	for (i = 0; i < log->ndevices; i++)
+		if (strcmp(log->devices[i].name, name) == 0 && keylen == 32 &&
+		    memcmp(log->devices[i].key, key, 32) == 0)
+			return 1;
+	return 0;
+}
+
+/* Stored devices of a user that a new log no longer names. */
+struct stored_devices {
+	size_t n, over;
+	char name[STORE_DEVICES_MAX][STORE_DEVICE_NAME_MAX + 1];
+};
+
+/*
+ * The devices of address become log's, inside a transaction: each one
+ * the log no longer names (by name and key) loses its pending states,
+ * and the messages then pending for no device leave.
+ */
+static int
+devices_set(struct sqlite_store *s, const char *address,
+    const struct store_log *log, int64_t now, struct smimp_err *err)
+{
+	struct stored_devices gone;
+	sqlite3_stmt *stmt;
+	size_t i;
+	int rc;
+
+	stmt = stmt_get(s->db, err, "SELECT device, key FROM user_devices "
+	    "WHERE address = ?", "t", address);
+	if (stmt == NULL)
+		return STORE_ERROR;
+	gone.n = gone.over = 0;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(stmt, 0);
+
+		if (name == NULL || log_names(log, name,
+		    sqlite3_column_blob(stmt, 1), sqlite3_column_bytes(stmt, 1)))
+			continue;
+		if (gone.n < STORE_DEVICES_MAX)
+			col_copy(stmt, 0, gone.name[gone.n++],
+			    sizeof(gone.name[0]));
+		else
+			gone.over++;
+	}
+	stmt_release(stmt);
+	if (rc != SQLITE_DONE)
+		return db_fail(s->db, err, "select");
+	if (gone.over > 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: more "
+		    "devices stored for %s than there may be", address);
+	for (i = 0; i < gone.n; i++)
+		if (sql_exec(s->db, err, "DELETE FROM mailbox_pending WHERE "
+		    "recipient = ? AND device = ?", "tt", address,
+		    gone.name[i]) != 0)
+			return STORE_ERROR;
+	if (sql_exec(s->db, err, "DELETE FROM user_devices WHERE address = ?",
+	    "t", address) != 0)
+		return STORE_ERROR;
+	for (i = 0; i < log->ndevices; i++)
+		if (sql_exec(s->db, err, "INSERT OR REPLACE INTO user_devices "
+		    "(address, device, key) VALUES (?, ?, ?)", "ttb", address,
+		    log->devices[i].name, log->devices[i].key, 32) != 0)
+			return STORE_ERROR;
+	if (gone.n > 0 && mailbox_unpended(s, address, now, err) != 0)
+		return STORE_ERROR;
+	return STORE_OK;
+}
+
 /* ---- accounts ---- */
 
 struct user_args {
 	const char *address;
-	const unsigned char *log;
-	size_t len;
+	const struct store_log *log;
 	int64_t now;
 };
+
+/* A new account with its devices, inside a transaction. */
+static int
+user_insert(struct sqlite_store *s, const char *address,
+    const struct store_log *log, int64_t now, struct smimp_err *err)
+{
+	int r;
+
+	r = sql_exec(s->db, err, "INSERT INTO users (address, log, created, "
+	    "devices_synced) VALUES (?, ?, ?, 1)", "tbi", address, log->raw,
+	    (int)log->len, now);
+	if (r != 0)
+		return r < 0 ? STORE_ERROR : STORE_EXISTS;
+	return log->ndevices > 0 ? devices_set(s, address, log, now, err) :
+	    STORE_OK;
+}
 
 static int
 user_add_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 {
 	const struct user_args *a = arg;
-	int r;
 
-	r = sql_exec(s->db, err, "INSERT INTO users (address, log, created) "
-	    "VALUES (?, ?, ?)", "tbi", a->address, a->log, (int)a->len, a->now);
-	return r < 0 ? STORE_ERROR : r == 1 ? STORE_EXISTS : STORE_OK;
+	return user_insert(s, a->address, a->log, a->now, err);
 }
 
 static int
-sq_user_add(struct store *st, const char *address, const unsigned char *log,
-    size_t len, int64_t now, struct smimp_err *err)
+sq_user_add(struct store *st, const char *address,
+    const struct store_log *log, int64_t now, struct smimp_err *err)
 {
-	struct user_args a = { address, log, len, now };
+	struct user_args a = { address, log, now };
 
-	if (len == 0 || len > INT_MAX)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "identity too "
-		    "large");
+	if (log_check(log, err) != 0)
+		return STORE_ERROR;
 	return group_write(sq(st), user_add_run, &a, now, err);
 }
 
 struct log_update_args {
 	const char *address;
-	const unsigned char *old, *log;
-	size_t old_len, len;
+	const unsigned char *old;
+	size_t old_len;
+	const struct store_log *log;
+	int64_t now;
 };
 
 static int
@@ -1080,24 +1221,32 @@ user_log_update_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 {
 	const struct log_update_args *a = arg;
 
-	if (sql_exec(s->db, err, "UPDATE users SET log = ? WHERE address = ? "
-	    "AND log = ?", "btb", a->log, (int)a->len, a->address, a->old,
-	    (int)a->old_len) != 0)
+	if (sql_exec(s->db, err, "UPDATE users SET log = ?, devices_synced = 1 "
+	    "WHERE address = ? AND log = ?", "btb", a->log->raw,
+	    (int)a->log->len, a->address, a->old, (int)a->old_len) != 0)
 		return STORE_ERROR;
-	return sqlite3_changes(s->db) > 0 ? STORE_OK : STORE_NOT_FOUND;
+	if (sqlite3_changes(s->db) == 0)
+		return STORE_NOT_FOUND;
+	return devices_set(s, a->address, a->log, a->now, err);
 }
 
 static int
 sq_user_log_update(struct store *st, const char *address,
-    const unsigned char *old, size_t old_len, const unsigned char *log,
-    size_t len, struct smimp_err *err)
+    const unsigned char *old, size_t old_len, const struct store_log *log,
+    int64_t now, struct smimp_err *err)
 {
-	struct log_update_args a = { address, old, log, old_len, len };
+	struct log_update_args a = { address, old, old_len, log, now };
 
-	if (len == 0 || len > INT_MAX || old_len > INT_MAX)
+	if (log_check(log, err) != 0)
+		return STORE_ERROR;
+	if (old_len > INT_MAX)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "identity too "
 		    "large");
-	return group_write(sq(st), user_log_update_run, &a, 0, err);
+	/*
+	 * Messages a removed device left pending for nobody go to the
+	 * trash, which the commit's leader empties.
+	 */
+	return group_write(sq(st), user_log_update_run, &a, now, err);
 }
 
 struct blob_out {
@@ -1155,6 +1304,10 @@ user_del_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 	if (sql_exec(s->db, err, "INSERT INTO trash (name) SELECT body "
 	    "FROM mailbox WHERE recipient = ? AND body IS NOT NULL", "t",
 	    a->address) != 0 ||
+	    sql_exec(s->db, err, "DELETE FROM mailbox_pending WHERE "
+	    "recipient = ?", "t", a->address) != 0 ||
+	    sql_exec(s->db, err, "DELETE FROM user_devices WHERE address = ?",
+	    "t", a->address) != 0 ||
 	    sql_exec(s->db, err, "DELETE FROM mailbox WHERE recipient = ?", "t",
 	    a->address) != 0 ||
 	    sql_exec(s->db, err, "DELETE FROM mailbox_usage WHERE "
@@ -1233,7 +1386,7 @@ static int
 sq_user_del(struct store *st, const char *address, int64_t now,
     struct smimp_err *err)
 {
-	struct user_args a = { address, NULL, 0, now };
+	struct user_args a = { address, NULL, now };
 	int r;
 
 	r = group_write(sq(st), user_del_run, &a, now, err);
@@ -1257,15 +1410,33 @@ user_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
 	    u->arg) != 0 ? stopped(err) : 0;
 }
 
+/* fn for each row of sql (address, log; no parameters). */
 static int
-sq_user_list(struct store *st,
+users_each(struct store *st, const char *sql,
     int (*fn)(const char *, const unsigned char *, size_t, void *),
     void *arg, struct smimp_err *err)
 {
 	struct user_each u = { fn, arg };
 
-	return each_row(sq(st), user_row, &u, err, "SELECT address, log FROM "
-	    "users ORDER BY address", "");
+	return each_row(sq(st), user_row, &u, err, sql, "");
+}
+
+static int
+sq_user_list(struct store *st,
+    int (*fn)(const char *, const unsigned char *, size_t, void *),
+    void *arg, struct smimp_err *err)
+{
+	return users_each(st, "SELECT address, log FROM users ORDER BY "
+	    "address", fn, arg, err);
+}
+
+static int
+sq_user_list_unsynced(struct store *st,
+    int (*fn)(const char *, const unsigned char *, size_t, void *),
+    void *arg, struct smimp_err *err)
+{
+	return users_each(st, "SELECT address, log FROM users WHERE "
+	    "devices_synced = 0 ORDER BY address", fn, arg, err);
 }
 
 /* ---- invitations ---- */
@@ -1274,8 +1445,7 @@ struct invite_args {
 	const unsigned char *hash;
 	const char *address;
 	int64_t when;		/* expiry to store, or now */
-	const unsigned char *log;
-	size_t len;
+	const struct store_log *log;
 };
 
 static int
@@ -1292,7 +1462,7 @@ static int
 sq_invite_add(struct store *st, const unsigned char hash[INVITE_HASH_SIZE],
     const char *address, int64_t expires, struct smimp_err *err)
 {
-	struct invite_args a = { hash, address, expires, NULL, 0 };
+	struct invite_args a = { hash, address, expires, NULL };
 
 	return group_write(sq(st), invite_add_run, &a, 0, err);
 }
@@ -1316,7 +1486,6 @@ static int
 invite_redeem_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 {
 	const struct invite_args *a = arg;
-	int r;
 
 	if (sql_exec(s->db, err, "DELETE FROM invites WHERE hash = ? AND "
 	    "address = ? AND expires >= ?", "bti", a->hash, INVITE_HASH_SIZE,
@@ -1325,22 +1494,18 @@ invite_redeem_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 	if (sqlite3_changes(s->db) == 0)
 		return STORE_NOT_FOUND;
 	/* EXISTS rolls back: the invitation stays for another try. */
-	r = sql_exec(s->db, err, "INSERT INTO users (address, log, created) "
-	    "VALUES (?, ?, ?)", "tbi", a->address, a->log, (int)a->len,
-	    a->when);
-	return r < 0 ? STORE_ERROR : r == 1 ? STORE_EXISTS : STORE_OK;
+	return user_insert(s, a->address, a->log, a->when, err);
 }
 
 static int
 sq_invite_redeem(struct store *st, const unsigned char hash[INVITE_HASH_SIZE],
-    const char *address, const unsigned char *log, size_t len, int64_t now,
+    const char *address, const struct store_log *log, int64_t now,
     struct smimp_err *err)
 {
-	struct invite_args a = { hash, address, now, log, len };
+	struct invite_args a = { hash, address, now, log };
 
-	if (len == 0 || len > INT_MAX)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "identity too "
-		    "large");
+	if (log_check(log, err) != 0)
+		return STORE_ERROR;
 	return group_write(sq(st), invite_redeem_run, &a, now, err);
 }
 
@@ -1461,14 +1626,31 @@ delivery_check(const struct store_delivery *d, struct smimp_err *err)
 #define CHECK_ACKED	4
 
 /*
+ * The delivery states of a new copy (its row's seq): pending for each
+ * receiving device of the recipient but except (a device name, or ""
+ * for none).  The identity key's state is in the row itself.
+ */
+static int
+pending_put(struct sqlite_store *s, const char *recipient, int64_t seq,
+    const char *except, struct smimp_err *err)
+{
+	return sql_exec(s->db, err, "INSERT INTO mailbox_pending (recipient, "
+	    "device, seq) SELECT address, device, ?3 FROM user_devices WHERE "
+	    "address = ?1 AND device <> ?2", "tti", recipient, except, seq);
+}
+
+/*
  * One copy into a mailbox, inside a transaction: STORE_OK (stored, or
  * known already: *stored says which), STORE_QUOTA or STORE_ERROR.  body
- * is its file's name, or empty when d->body goes inline.
+ * is its file's name, or empty when d->body goes inline.  sent_by: NULL
+ * for a message to the recipient, pending for each of its devices; for
+ * a sent copy, the device that sent it ("" the identity key), which is
+ * the one device it is not pending for.
  */
 static int
 mailbox_put(struct sqlite_store *s, const struct store_delivery *d,
-    const char *body, uint64_t size, int64_t now, int checks, int *stored,
-    struct smimp_err *err)
+    const char *body, uint64_t size, int64_t now, int checks,
+    const char *sent_by, int *stored, struct smimp_err *err)
 {
 	const struct store_limits *lim = &s->base.limits;
 	const char *dom = domain_of(d->sender);
@@ -1516,15 +1698,20 @@ mailbox_put(struct sqlite_store *s, const struct store_delivery *d,
 	for (i = 0, r = 1; i < NAME_TRIES && r == 1; i++) {
 		id = random_id();
 		r = sql_exec(s->db, err, "INSERT INTO mailbox (id, recipient, "
-		    "sender, message_id, body, data, size, received) VALUES "
-		    "(?, ?, ?, ?, ?, ?, ?, ?)", "ittttbii", id, d->recipient,
-		    d->sender, d->message_id, in ? NULL : body,
-		    in ? inline_bytes(d->body) : NULL, in ? (int)d->body->len :
-		    0, (int64_t)size, now);
+		    "sender, message_id, body, data, size, received, "
+		    "identity_pending, sent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+		    "?)", "ittttbiiii", id, d->recipient, d->sender,
+		    d->message_id, in ? NULL : body, in ? inline_bytes(d->body) :
+		    NULL, in ? (int)d->body->len : 0, (int64_t)size, now,
+		    (int64_t)(sent_by == NULL || sent_by[0] != '\0'),
+		    (int64_t)(sent_by != NULL));
 	}
 	if (r != 0)
 		return r < 0 ? STORE_ERROR : smimp_err_set(err, SMIMP_EXIT_FAIL,
 		    "store: no fresh mailbox id");
+	if (pending_put(s, d->recipient, sqlite3_last_insert_rowid(s->db),
+	    sent_by != NULL ? sent_by : "", err) != 0)
+		return STORE_ERROR;
 	if (stranger && sql_exec(s->db, err, "INSERT INTO stranger_bytes "
 	    "(domain, day, bytes) VALUES (?, ?, ?) ON CONFLICT (domain, day) "
 	    "DO UPDATE SET bytes = bytes + excluded.bytes", "tii", dom,
@@ -1555,8 +1742,8 @@ deliver_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 		return r;
 	for (i = 0; i < a->n; i++) {
 		r = mailbox_put(s, &a->d[i], a->ns.name[i].s, a->ns.size[i],
-		    a->now, CHECK_QUOTA | CHECK_STRANGER | CHECK_ACKED, &stored,
-		    err);
+		    a->now, CHECK_QUOTA | CHECK_STRANGER | CHECK_ACKED, NULL,
+		    &stored, err);
 		if (r == STORE_ERROR)
 			return STORE_ERROR;
 		a->results[i] = r;
@@ -1619,20 +1806,36 @@ mailbox_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
 	col_copy(stmt, 2, e.message_id, sizeof(e.message_id));
 	e.size = (uint64_t)sqlite3_column_int64(stmt, 3);
 	e.received = sqlite3_column_int64(stmt, 4);
+	e.sent = sqlite3_column_int64(stmt, 5) != 0;
 	return m->fn(&e, m->arg) != 0 ? stopped(err) : 0;
 }
 
+/* A device as the store keys it: "" the identity key, NULL too. */
+static const char *
+device_key(const char *device)
+{
+	return device != NULL ? device : "";
+}
+
 static int
-sq_mailbox_list(struct store *st, const char *owner,
+sq_mailbox_list(struct store *st, const char *owner, const char *device,
     int (*fn)(const struct mailbox_entry *, void *), void *arg,
     struct smimp_err *err)
 {
 	struct mailbox_each m = { fn, arg };
 
+	device = device_key(device);
 	/* seq is the arrival order; it never leaves the store. */
-	return each_row(sq(st), mailbox_row, &m, err, "SELECT id, sender, "
-	    "message_id, size, received FROM mailbox WHERE recipient = ? "
-	    "ORDER BY seq LIMIT ?", "ti", owner, (int64_t)MAILBOX_PAGE);
+	if (device[0] == '\0')
+		return each_row(sq(st), mailbox_row, &m, err, "SELECT id, "
+		    "sender, message_id, size, received, sent FROM mailbox "
+		    "WHERE recipient = ? AND identity_pending = 1 ORDER BY seq "
+		    "LIMIT ?", "ti", owner, (int64_t)MAILBOX_PAGE);
+	return each_row(sq(st), mailbox_row, &m, err, "SELECT m.id, m.sender, "
+	    "m.message_id, m.size, m.received, m.sent FROM mailbox_pending p "
+	    "JOIN mailbox m ON m.seq = p.seq WHERE p.recipient = ? AND "
+	    "p.device = ? ORDER BY p.seq LIMIT ?", "tti", owner, device,
+	    (int64_t)MAILBOX_PAGE);
 }
 
 /*
@@ -1663,13 +1866,14 @@ blob_fd(const void *data, size_t len, int *fd, uint64_t *outlen,
 
 /*
  * Open the body of the row sql finds (its columns: body, data) on a
- * reader, with the owner when given: STORE_OK with *fd and *len, or
- * STORE_NOT_FOUND, also when the row went between the query and the
- * open.
+ * reader, with the owner and device when given (?1 owner, ?2 id, ?3
+ * device; else ?1 id): STORE_OK with *fd and *len, or STORE_NOT_FOUND,
+ * also when the row went between the query and the open.
  */
 static int
 body_open(struct sqlite_store *s, const char *sql, const char *owner,
-    int64_t id, int *fd, uint64_t *len, struct smimp_err *err)
+    const char *device, int64_t id, int *fd, uint64_t *len,
+    struct smimp_err *err)
 {
 	char name[NAME_LEN + 1], path[PATH_MAX];
 	sqlite3 *db = reader_get(s);
@@ -1682,7 +1886,7 @@ body_open(struct sqlite_store *s, const char *sql, const char *owner,
 	*fd = -1;
 	*len = 0;
 	if (owner != NULL)
-		stmt = stmt_get(db, err, sql, "ti", owner, id);
+		stmt = stmt_get(db, err, sql, "tit", owner, id, device);
 	else
 		stmt = stmt_get(db, err, sql, "i", id);
 	if (stmt == NULL)
@@ -1733,20 +1937,153 @@ out:
 }
 
 static int
-sq_mailbox_open(struct store *st, const char *owner, int64_t id, int *fd,
-    uint64_t *len, struct smimp_err *err)
+sq_mailbox_open(struct store *st, const char *owner, const char *device,
+    int64_t id, int *fd, uint64_t *len, struct smimp_err *err)
 {
 	return body_open(sq(st), "SELECT body, data FROM mailbox WHERE "
-	    "recipient = ? AND id = ?", owner, id, fd, len, err);
+	    "recipient = ?1 AND id = ?2 AND CASE WHEN ?3 = '' THEN "
+	    "identity_pending = 1 ELSE EXISTS (SELECT 1 FROM mailbox_pending p "
+	    "WHERE p.recipient = ?1 AND p.device = ?3 AND p.seq = mailbox.seq) "
+	    "END", owner, device_key(device), id, fd, len, err);
+}
+
+/*
+ * The messages whose seqs are in temp.doomed leave, inside a
+ * transaction: their states, their rows (the triples kept as
+ * acknowledged at now), their body names into the trash.
+ */
+static int
+doomed_remove(struct sqlite_store *s, int64_t now, struct smimp_err *err)
+{
+	int trashed;
+
+	if (sql_exec(s->db, err, "DELETE FROM mailbox_pending WHERE seq IN "
+	    "(SELECT seq FROM temp.doomed)", "") != 0 ||
+	    sql_exec(s->db, err, "INSERT OR REPLACE INTO tombstones (recipient, "
+	    "sender, message_id, acked) SELECT recipient, sender, message_id, ? "
+	    "FROM mailbox WHERE seq IN (SELECT seq FROM temp.doomed)", "i",
+	    now) != 0 ||
+	    sql_exec(s->db, err, "INSERT INTO trash (name) SELECT body FROM "
+	    "mailbox WHERE seq IN (SELECT seq FROM temp.doomed) AND body IS "
+	    "NOT NULL", "") != 0)
+		return -1;
+	trashed = sqlite3_changes(s->db) > 0;
+	if (sql_exec(s->db, err, "DELETE FROM mailbox WHERE seq IN (SELECT seq "
+	    "FROM temp.doomed)", "") != 0 ||
+	    sql_exec(s->db, err, "DELETE FROM temp.doomed", "") != 0)
+		return -1;
+	if (trashed)
+		s->sweep_trash = 1;
+	return 0;
+}
+
+/* The owner's messages pending for no device leave (devices_set). */
+static int
+mailbox_unpended(struct sqlite_store *s, const char *owner, int64_t now,
+    struct smimp_err *err)
+{
+	if (sql_exec(s->db, err, "INSERT INTO temp.doomed (seq) SELECT seq "
+	    "FROM mailbox WHERE recipient = ? AND identity_pending = 0 AND "
+	    "NOT EXISTS (SELECT 1 FROM mailbox_pending p WHERE p.seq = "
+	    "mailbox.seq)", "t", owner) != 0)
+		return -1;
+	return doomed_remove(s, now, err);
+}
+
+/* Messages first acknowledged before cut leave (the sweep). */
+static int
+mailbox_expire(struct sqlite_store *s, int64_t cut, struct smimp_err *err)
+{
+	if (sql_exec(s->db, err, "INSERT INTO temp.doomed (seq) SELECT seq "
+	    "FROM mailbox WHERE first_ack IS NOT NULL AND first_ack < ?", "i",
+	    cut) != 0)
+		return -1;
+	return doomed_remove(s, cut + s->base.limits.retention, err);
 }
 
 struct ack_args {
-	const char *owner;
+	const char *owner, *device;
 	const int64_t *ids;
 	size_t n, acked;
 	int64_t now;
 	struct gone g;
 };
+
+/*
+ * The owner's message id: 1 with its seq and whether it is pending for
+ * the identity key, 0 none, -1 error.
+ */
+static int
+mailbox_find(sqlite3 *db, const char *owner, int64_t id, int64_t *seq,
+    int *identity, struct smimp_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	stmt = stmt_get(db, err, "SELECT seq, identity_pending FROM mailbox "
+	    "WHERE recipient = ? AND id = ?", "ti", owner, id);
+	if (stmt == NULL)
+		return -1;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*seq = sqlite3_column_int64(stmt, 0);
+		*identity = sqlite3_column_int64(stmt, 1) != 0;
+	}
+	stmt_release(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(db, err, "select");
+	return rc == SQLITE_ROW;
+}
+
+/* A message no device is pending for leaves: its name into a->g. */
+static int
+ack_drop(struct sqlite_store *s, struct ack_args *a, int64_t seq,
+    struct smimp_err *err)
+{
+	size_t n = 0;
+
+	return sql_exec(s->db, err, "INSERT OR REPLACE INTO tombstones "
+	    "(recipient, sender, message_id, acked) SELECT recipient, sender, "
+	    "message_id, ? FROM mailbox WHERE seq = ?", "ii", a->now,
+	    seq) != 0 || delete_noting(s->db, &a->g, &n, err, "DELETE FROM "
+	    "mailbox WHERE seq = ? RETURNING body", "i", seq) != 0 ? -1 : 0;
+}
+
+/* Acknowledge one id for a->device: 0 (counted in a->acked if it was). */
+static int
+ack_one(struct sqlite_store *s, struct ack_args *a, int64_t id,
+    struct smimp_err *err)
+{
+	int64_t seq = 0;
+	int identity = 0, r;
+
+	r = mailbox_find(s->db, a->owner, id, &seq, &identity, err);
+	if (r <= 0)
+		return r;
+	if (a->device[0] == '\0') {
+		if (!identity)
+			return 0;
+		identity = 0;
+	} else {
+		if (sql_exec(s->db, err, "DELETE FROM mailbox_pending WHERE "
+		    "recipient = ? AND device = ? AND seq = ?", "tti", a->owner,
+		    a->device, seq) != 0)
+			return -1;
+		if (sqlite3_changes(s->db) == 0)
+			return 0;
+	}
+	a->acked++;
+	r = identity ? 1 : sql_first(s->db, err, NULL, NULL, 0, "SELECT 1 "
+	    "FROM mailbox_pending WHERE seq = ? LIMIT 1", "i", seq);
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return ack_drop(s, a, seq, err);
+	/* Others still to fetch it: it stays, for retention at most. */
+	return sql_exec(s->db, err, "UPDATE mailbox SET identity_pending = ?, "
+	    "first_ack = coalesce(first_ack, ?) WHERE seq = ?", "iii",
+	    (int64_t)identity, a->now, seq);
+}
 
 static int
 ack_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
@@ -1757,23 +2094,19 @@ ack_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 	a->acked = 0;
 	a->g.n = 0;
 	for (i = 0; i < a->n; i++)
-		if (sql_exec(s->db, err, "INSERT OR REPLACE INTO tombstones "
-		    "(recipient, sender, message_id, acked) SELECT recipient, "
-		    "sender, message_id, ? FROM mailbox WHERE recipient = ? "
-		    "AND id = ?", "iti", a->now, a->owner, a->ids[i]) != 0 ||
-		    delete_noting(s->db, &a->g, &a->acked, err, "DELETE FROM "
-		    "mailbox WHERE recipient = ? AND id = ? RETURNING body",
-		    "ti", a->owner, a->ids[i]) != 0)
+		if (ack_one(s, a, a->ids[i], err) != 0)
 			return STORE_ERROR;
 	return STORE_OK;
 }
 
 static int
-sq_mailbox_ack(struct store *st, const char *owner, const int64_t *ids,
-    size_t n, size_t *acked, int64_t now, struct smimp_err *err)
+sq_mailbox_ack(struct store *st, const char *owner, const char *device,
+    const int64_t *ids, size_t n, size_t *acked, int64_t now,
+    struct smimp_err *err)
 {
 	struct sqlite_store *s = sq(st);
-	struct ack_args a = { owner, ids, n, 0, now, { 0, 0, NULL } };
+	struct ack_args a = { owner, device_key(device), ids, n, 0, now,
+	    { 0, 0, NULL } };
 	int r;
 
 	*acked = 0;
@@ -1799,8 +2132,39 @@ or_empty(const char *s)
 struct submit_args {
 	const struct store_submission *sub;
 	int64_t now;
+	int sent;		/* a name is placed for a sent copy, last */
 	struct names ns;	/* the relay entries', then the mailboxes' */
 };
+
+/*
+ * The sender's own copy, filed as sent (store.h): none when no device
+ * but the one that submitted receives, none over the sender's quota.
+ */
+static int
+sent_copy(struct sqlite_store *s, struct submit_args *a, uint64_t size,
+    struct smimp_err *err)
+{
+	const struct store_submission *sub = a->sub;
+	const char *dev = device_key(sub->device);
+	struct store_delivery d;
+	size_t k = sub->nobs + sub->nlocal;
+	int r, stored;
+
+	if (dev[0] == '\0') {
+		r = sql_first(s->db, err, NULL, NULL, 0, "SELECT 1 FROM "
+		    "user_devices WHERE address = ? LIMIT 1", "t", sub->sender);
+		if (r <= 0)
+			return r < 0 ? STORE_ERROR : STORE_OK;
+	}
+	d.recipient = d.sender = sub->sender;
+	d.message_id = sub->message_id;
+	d.body = sub->body;
+	r = mailbox_put(s, &d, a->ns.name[k].s, size, a->now, CHECK_QUOTA |
+	    CHECK_ACKED, dev, &stored, err);
+	if (r == STORE_OK)
+		a->ns.used[k] = (unsigned char)stored;
+	return r == STORE_QUOTA ? STORE_OK : r;
+}
 
 static int
 submit_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
@@ -1865,12 +2229,13 @@ submit_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 		d.message_id = sub->message_id;
 		d.body = sub->body;
 		r = mailbox_put(s, &d, a->ns.name[sub->nobs + i].s, size, a->now,
-		    CHECK_QUOTA | CHECK_ACKED, &stored, err);
+		    CHECK_QUOTA | CHECK_ACKED, NULL, &stored, err);
 		if (r != STORE_OK)
 			return r;
 		a->ns.used[sub->nobs + i] = (unsigned char)stored;
 	}
-	return STORE_OK;
+	/* After the local copies: one to the sender is the sent copy too. */
+	return a->sent ? sent_copy(s, a, size, err) : STORE_OK;
 }
 
 static int
@@ -1893,8 +2258,31 @@ submission_check(const struct store_submission *sub, struct smimp_err *err)
 		    sub->obs[i].recipients == NULL;
 	for (i = 0; i < sub->nlocal && !bad; i++)
 		bad = too_long(sub->local[i], ADDRESS_MAX + 1);
+	if (!bad && sub->device != NULL)
+		bad = too_long(sub->device, STORE_DEVICE_NAME_MAX + 1);
 	return bad ? smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a "
 	    "submission with a missing or over-long field") : 0;
+}
+
+/*
+ * May the submission make a sent copy?  Asked before placing its name,
+ * so that a sender without devices places no file link for nothing.
+ * The transaction decides; a name placed for nothing is unlinked.
+ */
+static int
+sent_possible(struct sqlite_store *s, const struct store_submission *sub,
+    struct smimp_err *err)
+{
+	sqlite3 *db;
+	int r;
+
+	if (body_inline(sub->body) || device_key(sub->device)[0] != '\0')
+		return 1;
+	db = reader_get(s);
+	r = sql_first(db, err, NULL, NULL, 0, "SELECT 1 FROM user_devices "
+	    "WHERE address = ? LIMIT 1", "t", sub->sender);
+	reader_put(s, db);
+	return r;
 }
 
 static int
@@ -1902,13 +2290,17 @@ sq_submit(struct store *st, const struct store_submission *sub, int64_t now,
     struct smimp_err *err)
 {
 	struct sqlite_store *s = sq(st);
-	struct submit_args a = { sub, now, { 0, NULL, NULL, NULL } };
+	struct submit_args a = { sub, now, 0, { 0, NULL, NULL, NULL } };
 	const struct store_body **b;
 	size_t i, n = sub->nobs + sub->nlocal;
 	int r;
 
 	if (submission_check(sub, err) != 0)
 		return STORE_ERROR;
+	a.sent = sent_possible(s, sub, err);
+	if (a.sent < 0)
+		return STORE_ERROR;
+	n += (size_t)a.sent;
 	b = calloc(n + 1, sizeof(*b));
 	if (b == NULL)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
@@ -2110,8 +2502,8 @@ sq_outbound_open(struct store *st, int64_t id, int *fd, uint64_t *len,
     struct smimp_err *err)
 {
 	return body_open(sq(st), "SELECT o.body, d.data FROM outbound o "
-	    "LEFT JOIN outbound_data d ON d.id = o.id WHERE o.id = ?", NULL, id,
-	    fd, len, err);
+	    "LEFT JOIN outbound_data d ON d.id = o.id WHERE o.id = ?", NULL,
+	    NULL, id, fd, len, err);
 }
 
 
@@ -2191,7 +2583,7 @@ bounce_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 		return STORE_NOT_FOUND;
 	/* The notice is small and the sender's own: no quota holds it up. */
 	r = mailbox_put(s, a->notice, a->ns.name[0].s, a->ns.size[0], a->now,
-	    CHECK_ACKED, &stored, err);
+	    CHECK_ACKED, NULL, &stored, err);
 	a->ns.used[0] = (unsigned char)stored;
 	return r;
 }
@@ -2854,12 +3246,18 @@ migrate_v2(struct sqlite_store *s, struct smimp_err *err)
 	return 0;
 }
 
+/* A step that is SQL only, inside the caller's transaction. */
+static int
+schema_exec(struct sqlite_store *s, const char *sql, struct smimp_err *err)
+{
+	return exec_sql(s->db, sql) != 0 ? db_fail(s->db, err, "schema") : 0;
+}
+
 /* 2 -> 3, inside the caller's transaction: see schema_v3. */
 static int
 migrate_v3(struct sqlite_store *s, struct smimp_err *err)
 {
-	return exec_sql(s->db, schema_v3) != 0 ? db_fail(s->db, err,
-	    "schema") : 0;
+	return schema_exec(s, schema_v3, err);
 }
 
 /*
@@ -2888,8 +3286,7 @@ static const char schema_consent[] =
 static int
 migrate_consent(struct sqlite_store *s, struct smimp_err *err)
 {
-	return exec_sql(s->db, schema_consent) != 0 ? db_fail(s->db, err,
-	    "schema") : 0;
+	return schema_exec(s, schema_consent, err);
 }
 
 /*
@@ -2918,6 +3315,45 @@ migrate_stamp_device(struct sqlite_store *s, struct smimp_err *err)
 	    "schema") : 0;
 }
 
+/*
+ * 6 -> 7: one copy of a message, a delivery state per receiving
+ * device of its owner.  The identity key's state is the row's
+ * identity_pending (so that a user without devices writes no more rows
+ * than before); each device's is a row of mailbox_pending, which lists
+ * in arrival order.  first_ack starts the retention; sent marks the
+ * sender's own copy.  user_devices holds each user's receiving devices
+ * as the caller last gave them; devices_synced = 0 marks the accounts
+ * from before, whose devices the server gives at its next start.
+ * Existing messages are pending for the identity key only.
+ */
+static const char schema_devices[] =
+    "ALTER TABLE mailbox ADD COLUMN identity_pending INTEGER NOT NULL"
+    " DEFAULT 1;"
+    "ALTER TABLE mailbox ADD COLUMN sent INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE mailbox ADD COLUMN first_ack INTEGER;"
+    "DROP INDEX mailbox_order;"
+    "CREATE INDEX mailbox_order ON mailbox (recipient, identity_pending,"
+    " seq);"
+    "CREATE INDEX mailbox_retained ON mailbox (first_ack)"
+    " WHERE first_ack IS NOT NULL;"
+    "CREATE TABLE mailbox_pending ("
+    " recipient TEXT NOT NULL, device TEXT NOT NULL, seq INTEGER NOT NULL,"
+    " PRIMARY KEY (recipient, device, seq)) WITHOUT ROWID;"
+    "CREATE INDEX mailbox_pending_seq ON mailbox_pending (seq);"
+    "CREATE TABLE user_devices ("
+    " address TEXT NOT NULL, device TEXT NOT NULL, key BLOB NOT NULL,"
+    " PRIMARY KEY (address, device)) WITHOUT ROWID;"
+    "ALTER TABLE users ADD COLUMN devices_synced INTEGER NOT NULL"
+    " DEFAULT 0;"
+    "CREATE INDEX users_unsynced ON users (address)"
+    " WHERE devices_synced = 0;";
+
+static int
+migrate_devices(struct sqlite_store *s, struct smimp_err *err)
+{
+	return schema_exec(s, schema_devices, err);
+}
+
 /* migrations[v] takes a store from version v to v + 1. */
 static int (*const migrations[])(struct sqlite_store *, struct smimp_err *) = {
 	migrate_v1,
@@ -2926,6 +3362,7 @@ static int (*const migrations[])(struct sqlite_store *, struct smimp_err *) = {
 	migrate_consent,
 	migrate_carried,
 	migrate_stamp_device,
+	migrate_devices,
 };
 
 #define SCHEMA_VERSION	((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
@@ -3244,6 +3681,12 @@ sq_open(const char *dir, struct smimp_err *err)
 	}
 	if (alone && lock_shared(s, dir, err) != 0)
 		goto fail;
+	/* The writer's list of messages about to leave (doomed_remove). */
+	if (exec_sql(s->db, "PRAGMA temp_store=MEMORY;" "CREATE TEMP TABLE "
+	    "doomed (seq INTEGER PRIMARY KEY)") != 0) {
+		db_fail(s->db, err, "open");
+		goto fail;
+	}
 	for (i = 0; i < READERS; i++) {
 		if (db_open(path, &s->readers[i], "PRAGMA query_only=1;",
 		    err) != 0)
@@ -3274,6 +3717,7 @@ const struct store_ops store_sqlite_ops = {
 	.user_log_update = sq_user_log_update,
 	.user_del = sq_user_del,
 	.user_list = sq_user_list,
+	.user_list_unsynced = sq_user_list_unsynced,
 	.invite_add = sq_invite_add,
 	.invite_check = sq_invite_check,
 	.invite_redeem = sq_invite_redeem,

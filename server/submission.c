@@ -313,6 +313,7 @@ submission_post(struct exchange *x)
 	sub.nobs = p->nobs;
 	sub.local = p->local;
 	sub.nlocal = p->nlocal;
+	sub.device = x->device;		/* its sent copy goes to the others */
 	r = store_submit(x->srv->store, &sub, time_now(), &err);
 	switch (r) {
 	case STORE_OK:

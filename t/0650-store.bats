@@ -6,7 +6,7 @@
 load helper
 
 # The schema version this smimpd writes: what every migration ends at.
-SCHEMA=6
+SCHEMA=7
 
 setup() { common_setup; }
 
@@ -121,6 +121,30 @@ signed() {
 	unit consent-headers
 }
 
+@test "each receiving device lists, opens and acknowledges on its own; one copy leaves once the last device acknowledged it" {
+	unit device-states
+}
+
+@test "a log without a device drops its pending states at once, and messages pending for nobody leave; a name added again with new keys is a new device" {
+	unit device-removed
+}
+
+@test "a device added later gets only the messages that arrive after it" {
+	unit device-later
+}
+
+@test "a message leaves the retention period after its first acknowledgement, also when a device never fetched it" {
+	unit retention
+}
+
+@test "a submission leaves a sent copy for the sender's other receiving devices, none for a sender without them, none over quota" {
+	unit sent-copy
+}
+
+@test "more devices than a log may have, or a bad device name, are refused and change nothing" {
+	unit device-limits
+}
+
 @test "spooled bodies are linked, one name per row, all private" {
 	unit bodies
 }
@@ -164,6 +188,15 @@ signed() {
 	# Done with, the inline entry took its body along.
 	[ "$(sqlite3 s/smimpd.db 'SELECT count(*) FROM outbound_data')" = 0 ]
 	[ "$(sqlite3 s/smimpd.db 'SELECT count(*) FROM queue_usage')" = 0 ]
+}
+
+@test "a store of schema version 5 is migrated: its messages are pending for the identity key only, its users wait for their devices" {
+	mkdir -m 700 s
+	sqlite3 s/smimpd.db <"$REPO/t/fixtures/store-v5.sql" >/dev/null
+	unit migrated-v5
+	[ "$(sqlite3 s/smimpd.db 'PRAGMA user_version')" = "$SCHEMA" ]
+	[ "$(sqlite3 s/smimpd.db 'SELECT count(*) FROM mailbox WHERE identity_pending = 1 AND sent = 0 AND first_ack IS NULL')" = 3 ]
+	[ "$(sqlite3 s/smimpd.db 'SELECT bytes FROM mailbox_usage')" = 7 ]
 }
 
 @test "a store from before schema versions is migrated in place: same bytes, same queue" {

@@ -21,14 +21,7 @@ setup() {
 teardown() { stop_servers org net; }
 
 # enroll NAME SCOPE: NAME.key, a device of bob's with that scope.
-enroll() {
-	smimp-keygen --device "$1" -u bob@example.net -o "$1" --no-passphrase \
-		>"$1.out" 2>&1 || return 1
-	local code
-	code=$(grep -ohE 'code: [A-Z2-7]{5}-[A-Z2-7]{5}' "$1.out" | cut -c7-)
-	smimp-revoke -i bob.key --add-device "$1.request" --scope "$2" \
-		--code "$code" >/dev/null 2>&1
-}
+enroll() { enroll_device bob.key bob@example.net "$1" "$2"; }
 # ask KEY METHOD URL [curl args]: the body and, last, the status.
 ask() {
 	local h path="/${3#*://*/}" domain=example.net

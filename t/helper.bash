@@ -191,6 +191,19 @@ post_log() {
 		tr -d '\n'
 }
 
+# enroll_device IDENTITY ADDRESS NAME SCOPE [FLAGS...]: NAME.key, a device
+# of ADDRESS (whose identity key is IDENTITY) with that scope, enrolled by
+# its code: smimp-keygen --device, then smimp-revoke --add-device with
+# FLAGS (--no-publish: only IDENTITY's .pub changes).
+enroll_device() {
+	local code
+	smimp-keygen --device "$3" -u "$2" -o "$3" --no-passphrase \
+		>"$3.out" 2>&1 || return 1
+	code=$(grep -ohE 'code: [A-Z2-7]{5}-[A-Z2-7]{5}' "$3.out" | cut -c7-)
+	smimp-revoke -i "$1" --add-device "$3.request" --scope "$4" \
+		--code "$code" "${@:5}" >/dev/null 2>&1
+}
+
 # wait_for FILE PATTERN: until the log says it (10 s at most).
 wait_for() {
 	for _ in $(seq 100); do grep -q "$2" "$1" && return 0; sleep 0.1; done

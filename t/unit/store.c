@@ -30,6 +30,10 @@
 #define MAXLIST	64
 
 static const char *which = "";
+/* A log without devices: the store keeps its bytes, never reads them. */
+static const struct store_log plain_log = {
+	(const unsigned char *)"log", 3, NULL, 0
+};
 static const char *dir;
 static struct smimp_err err;
 
@@ -141,15 +145,90 @@ list_one(const struct mailbox_entry *e, void *arg)
 	return 0;
 }
 
+/* What is pending for the owner's device ("" the identity key). */
 static size_t
-list(struct store *st, const char *owner, struct listing *l)
+list_for(struct store *st, const char *owner, const char *device,
+    struct listing *l)
 {
 	l->n = 0;
-	if (store_mailbox_list(st, owner, list_one, l, &err) != STORE_OK) {
+	if (store_mailbox_list(st, owner, device, list_one, l, &err) !=
+	    STORE_OK) {
 		fprintf(stderr, "list: %s\n", err.msg);
 		return (size_t)-1;
 	}
 	return l->n;
+}
+
+static size_t
+list(struct store *st, const char *owner, struct listing *l)
+{
+	return list_for(st, owner, "", l);
+}
+
+/* Acknowledge one id for a device: how many were pending, or -1. */
+static int
+ack_for(struct store *st, const char *owner, const char *device, int64_t id,
+    int64_t now)
+{
+	size_t acked = 99;
+
+	if (store_mailbox_ack(st, owner, device, &id, 1, &acked, now, &err) !=
+	    STORE_OK) {
+		fprintf(stderr, "ack: %s\n", err.msg);
+		return -1;
+	}
+	return (int)acked;
+}
+
+/* Can the device open the owner's id? */
+static int
+opens(struct store *st, const char *owner, const char *device, int64_t id)
+{
+	uint64_t n;
+	int fd, r;
+
+	r = store_mailbox_open(st, owner, device, id, &fd, &n, &err);
+	if (r == STORE_OK)
+		close(fd);
+	return r == STORE_OK;
+}
+
+/* Receiving devices, each with a key of its own (a byte repeated). */
+static const struct store_device dev_a = { "a", { 1 } };
+static const struct store_device dev_b = { "b", { 2 } };
+static const struct store_device dev_b2 = { "b", { 3 } };	/* b again */
+
+/* The log "log" naming the n devices of d. */
+static struct store_log
+log_of(const struct store_device *d, size_t n)
+{
+	struct store_log l = { (const unsigned char *)"log", 3, d, n };
+
+	return l;
+}
+
+/* u@here's devices become the n of d: STORE_OK or what it answered. */
+static int
+devices_now(struct store *st, const struct store_device *d, size_t n,
+    int64_t now)
+{
+	struct store_log l = log_of(d, n);
+
+	return store_user_log_update(st, "u@here", (const unsigned char *)"log",
+	    3, &l, now, &err);
+}
+
+/* u@here, with the devices a and b. */
+static int
+user_ab(struct store *st)
+{
+	struct store_device d[2];
+	struct store_log l;
+
+	d[0] = dev_a;
+	d[1] = dev_b;
+	l = log_of(d, 2);
+	return store_user_add(st, "u@here", &l, 1, &err);
 }
 
 /* What fd holds (len bytes, the store said) is want; fd is closed. */
@@ -176,7 +255,7 @@ body_bytes(struct store *st, const char *owner, int64_t id,
 	uint64_t n;
 	int fd;
 
-	return store_mailbox_open(st, owner, id, &fd, &n, &err) == STORE_OK &&
+	return store_mailbox_open(st, owner, "", id, &fd, &n, &err) == STORE_OK &&
 	    read_is(fd, n, want, len);
 }
 
@@ -270,7 +349,7 @@ case_id_binding(void)
 static int
 case_tombstone(void)
 {
-	struct store_limits lim = { 0, 0, 0, 100 };
+	struct store_limits lim = { 0, 0, 0, 100, 0 };
 	struct store *st = open_with(&lim);
 	struct listing l;
 	size_t acked = 0;
@@ -279,7 +358,7 @@ case_tombstone(void)
 	CHECK(deliver(st, "u@here", "a@far.example", "m1", "x", 1000) ==
 	    STORE_OK);
 	CHECK(list(st, "u@here", &l) == 1);
-	CHECK(store_mailbox_ack(st, "u@here", &l.e[0].id, 1, &acked, 1000,
+	CHECK(store_mailbox_ack(st, "u@here", "", &l.e[0].id, 1, &acked, 1000,
 	    &err) == STORE_OK && acked == 1);
 	CHECK(body_files() == 0);
 	CHECK(deliver(st, "u@here", "a@far.example", "m1", "x", 1100) ==
@@ -325,7 +404,7 @@ case_random_ids(void)
 	}
 	/* A new arrival after a gap still lists last. */
 	gone = l.e[3].id;
-	CHECK(store_mailbox_ack(st, "u@here", &gone, 1, &acked, 100,
+	CHECK(store_mailbox_ack(st, "u@here", "", &gone, 1, &acked, 100,
 	    &err) == STORE_OK && acked == 1);
 	CHECK(deliver(st, "u@here", "a@far.example", "late", "x", 100) ==
 	    STORE_OK);
@@ -375,7 +454,7 @@ case_deliver_nonce(void)
 static int
 case_mailbox_quota(void)
 {
-	struct store_limits lim = { 100, 0, 0, 0 };
+	struct store_limits lim = { 100, 0, 0, 0, 0 };
 	struct store *st = open_with(&lim);
 	struct store_body b = { NULL, (const unsigned char *)sixty, 60 };
 	struct store_delivery d[2] = {
@@ -399,7 +478,7 @@ case_mailbox_quota(void)
 	    STORE_QUOTA);
 	CHECK(list(st, "v@here", &l) == 1);
 	CHECK(list(st, "u@here", &l) == 1);
-	CHECK(store_mailbox_ack(st, "u@here", &l.e[0].id, 1, &acked, 4,
+	CHECK(store_mailbox_ack(st, "u@here", "", &l.e[0].id, 1, &acked, 4,
 	    &err) == STORE_OK && acked == 1);
 	CHECK(submit(st, "s@here", "m3", "n1", to + 1, 1, NULL, &b, 5) ==
 	    STORE_OK);
@@ -413,7 +492,7 @@ case_mailbox_quota(void)
 static int
 case_queue_quota(void)
 {
-	struct store_limits lim = { 0, 100, 0, 0 };
+	struct store_limits lim = { 0, 100, 0, 0, 0 };
 	struct store *st = open_with(&lim);
 	int64_t id;
 
@@ -438,7 +517,7 @@ case_queue_quota(void)
 static int
 case_stranger_quota(void)
 {
-	struct store_limits lim = { 0, 0, 100, 0 };
+	struct store_limits lim = { 0, 0, 100, 0, 0 };
 	struct store *st = open_with(&lim);
 	int64_t day = 20000 * INT64_C(86400);
 
@@ -722,16 +801,15 @@ case_bounce(void)
 static int
 case_user_del(void)
 {
-	struct store_limits lim = { 0, 0, 0, 1000 };
+	struct store_limits lim = { 0, 0, 0, 1000, 0 };
 	struct store *st = open_with(&lim);
-	const unsigned char log[] = "log";
 	struct listing l;
 	size_t acked;
 
 	CHECK(st != NULL);
-	CHECK(store_user_add(st, "u@here", log, 3, 1, &err) == STORE_OK);
-	CHECK(store_user_add(st, "u@here", log, 3, 1, &err) == STORE_EXISTS);
-	CHECK(store_user_add(st, "v@here", log, 3, 1, &err) == STORE_OK);
+	CHECK(store_user_add(st, "u@here", &plain_log, 1, &err) == STORE_OK);
+	CHECK(store_user_add(st, "u@here", &plain_log, 1, &err) == STORE_EXISTS);
+	CHECK(store_user_add(st, "v@here", &plain_log, 1, &err) == STORE_OK);
 	/* Two bodies in files, one inline: both kinds go. */
 	CHECK(deliver_big(st, "u@here", "m1", '1', 2) == STORE_OK);
 	CHECK(deliver_big(st, "u@here", "m2", '2', 2) == STORE_OK);
@@ -740,7 +818,7 @@ case_user_del(void)
 	CHECK(deliver(st, "v@here", "a@far.example", "m1", "4", 2) ==
 	    STORE_OK);
 	CHECK(list(st, "u@here", &l) == 3);
-	CHECK(store_mailbox_ack(st, "u@here", &l.e[0].id, 1, &acked, 3,
+	CHECK(store_mailbox_ack(st, "u@here", "", &l.e[0].id, 1, &acked, 3,
 	    &err) == STORE_OK && acked == 1);
 	CHECK(body_files() == 1);
 	CHECK(store_user_del(st, "u@here", 4, &err) == STORE_OK);
@@ -750,7 +828,7 @@ case_user_del(void)
 	CHECK(body_is(st, "v@here", l.e[0].id, "4"));
 	CHECK(store_user_del(st, "u@here", 5, &err) == STORE_NOT_FOUND);
 	/* A later owner of the address starts with nothing remembered. */
-	CHECK(store_user_add(st, "u@here", log, 3, 6, &err) == STORE_OK);
+	CHECK(store_user_add(st, "u@here", &plain_log, 6, &err) == STORE_OK);
 	CHECK(deliver(st, "u@here", "a@far.example", "m1", "1", 7) ==
 	    STORE_OK);
 	CHECK(list(st, "u@here", &l) == 1);
@@ -820,10 +898,10 @@ case_now(void)
 	CHECK(strcmp(addr, "i@here") == 0);
 	CHECK(store_invite_check(st, hash, 2001, addr, &err) ==
 	    STORE_NOT_FOUND);
-	CHECK(store_invite_redeem(st, hash, "i@here",
-	    (const unsigned char *)"log", 3, 1999, &err) == STORE_OK);
-	CHECK(store_invite_redeem(st, hash2, "j@here",
-	    (const unsigned char *)"log", 3, 2001, &err) == STORE_NOT_FOUND);
+	CHECK(store_invite_redeem(st, hash, "i@here", &plain_log, 1999,
+	    &err) == STORE_OK);
+	CHECK(store_invite_redeem(st, hash2, "j@here", &plain_log, 2001,
+	    &err) == STORE_NOT_FOUND);
 	CHECK(store_nonce_claim(st, "s@here", "n", 1500, 1000, &err) ==
 	    STORE_OK);
 	CHECK(store_nonce_claim(st, "s@here", "n", 1500, 1500, &err) ==
@@ -888,7 +966,7 @@ case_bodies(void)
 	CHECK(list(st, "u@here", &l) == 1);
 	CHECK(body_is(st, "u@here", l.e[0].id, "spooled body"));
 	CHECK(l.e[0].size == 12);
-	CHECK(store_mailbox_ack(st, "u@here", &l.e[0].id, 1, &acked, 11,
+	CHECK(store_mailbox_ack(st, "u@here", "", &l.e[0].id, 1, &acked, 11,
 	    &err) == STORE_OK && acked == 1);
 	CHECK(body_files() == 2);
 	CHECK(list(st, "v@here", &l) == 1);
@@ -958,7 +1036,6 @@ case_inline(void)
 	struct store *st = open_plain();
 	const char *to[] = { "u@here", "v@here" };
 	static const unsigned char bytes[] = { 0, 0xff, 'a', '\n', 0 };
-	const unsigned char log[] = "log";
 	struct store_body b = { NULL, bytes, sizeof(bytes) };
 	struct store_body empty = { NULL, NULL, 0 };
 	struct listing l;
@@ -969,12 +1046,12 @@ case_inline(void)
 	int fd;
 
 	CHECK(st != NULL);
-	CHECK(store_user_add(st, "v@here", log, 3, 1, &err) == STORE_OK);
+	CHECK(store_user_add(st, "v@here", &plain_log, 1, &err) == STORE_OK);
 	CHECK(submit(st, "s@here", "m1", "n1", to, 2, "far.example", &b,
 	    10) == STORE_OK);
 	CHECK(body_files() == 0);
 	CHECK(list(st, "u@here", &l) == 1 && l.e[0].size == sizeof(bytes));
-	CHECK(store_mailbox_open(st, "u@here", l.e[0].id, &fd, &len,
+	CHECK(store_mailbox_open(st, "u@here", "", l.e[0].id, &fd, &len,
 	    &err) == STORE_OK);
 	CHECK(lseek(fd, 0, SEEK_CUR) == 0);
 	CHECK(fd_read_all(fd, "b", 100, &buf, &got, &err) == 0);
@@ -982,14 +1059,14 @@ case_inline(void)
 	CHECK(len == sizeof(bytes) && got == len &&
 	    memcmp(buf, bytes, got) == 0);
 	free(buf);
-	CHECK(store_mailbox_ack(st, "u@here", &l.e[0].id, 1, &acked, 11,
+	CHECK(store_mailbox_ack(st, "u@here", "", &l.e[0].id, 1, &acked, 11,
 	    &err) == STORE_OK && acked == 1);
 	CHECK(list(st, "u@here", &l) == 0);
-	CHECK(store_mailbox_open(st, "u@here", l.e[0].id, &fd, &len,
+	CHECK(store_mailbox_open(st, "u@here", "", l.e[0].id, &fd, &len,
 	    &err) == STORE_NOT_FOUND);
 	/* The other recipient's copy and the relay entry stay. */
 	CHECK(list(st, "v@here", &l) == 1);
-	CHECK(store_mailbox_open(st, "v@here", l.e[0].id, &fd, &len,
+	CHECK(store_mailbox_open(st, "v@here", "", l.e[0].id, &fd, &len,
 	    &err) == STORE_OK && len == sizeof(bytes));
 	close(fd);
 	CHECK(claim(st, "o", 10, 1, 0, 0, &id) == 1);
@@ -1053,7 +1130,7 @@ case_inline_max(void)
 	CHECK(outbound_is(st, id, big, STORE_INLINE_MAX + 1));
 	CHECK(store_outbound_done(st, "o", &id, 1, &err) == STORE_OK);
 	CHECK(body_files() == 1);
-	CHECK(store_mailbox_ack(st, "u@here", &l.e[1].id, 1, &acked, 11,
+	CHECK(store_mailbox_ack(st, "u@here", "", &l.e[1].id, 1, &acked, 11,
 	    &err) == STORE_OK && acked == 1);
 	CHECK(body_files() == 0);
 	free(big);
@@ -1085,7 +1162,7 @@ case_migrated_v1(void)
 	CHECK(body_is(st, "bob@example.org", l.e[2].id, "inline"));
 	ids[0] = l.e[1].id;
 	ids[1] = l.e[2].id;
-	CHECK(store_mailbox_ack(st, "bob@example.org", ids, 2, &acked,
+	CHECK(store_mailbox_ack(st, "bob@example.org", "", ids, 2, &acked,
 	    1795000400, &err) == STORE_OK && acked == 2);
 	CHECK(body_files() == 2);
 	CHECK(list(st, "bob@example.org", &l) == 1);
@@ -1179,6 +1256,393 @@ case_consent_headers(void)
 	return 0;
 }
 
+/*
+ * Each device lists, opens and acknowledges on its own; the message
+ * leaves once the last one acknowledged it, and stays acknowledged.
+ */
+static int
+case_device_states(void)
+{
+	struct store_limits lim = { 0, 0, 0, 1000, 0 };
+	struct store *st = open_with(&lim);
+	struct listing l;
+	int64_t m1, m2;
+
+	CHECK(st != NULL);
+	CHECK(user_ab(st) == STORE_OK);
+	CHECK(deliver_big(st, "u@here", "m1", '1', 2) == STORE_OK);
+	CHECK(deliver(st, "u@here", "a@far.example", "m2", "two", 3) ==
+	    STORE_OK);
+	/* One copy, however many devices. */
+	CHECK(body_files() == 1);
+	CHECK(list_for(st, "u@here", "", &l) == 2 && !l.e[0].sent);
+	m1 = l.e[0].id;
+	m2 = l.e[1].id;
+	CHECK(list_for(st, "u@here", "a", &l) == 2 && l.e[0].id == m1 &&
+	    l.e[1].id == m2 && l.e[0].size == STORE_INLINE_MAX + 1);
+	CHECK(list_for(st, "u@here", "b", &l) == 2);
+	/* a takes m1: gone for a alone. */
+	CHECK(ack_for(st, "u@here", "a", m1, 4) == 1);
+	CHECK(ack_for(st, "u@here", "a", m1, 4) == 0);
+	CHECK(list_for(st, "u@here", "a", &l) == 1 && l.e[0].id == m2);
+	CHECK(!opens(st, "u@here", "a", m1));
+	CHECK(opens(st, "u@here", "b", m1) && opens(st, "u@here", "", m1));
+	CHECK(list_for(st, "u@here", "", &l) == 2);
+	CHECK(list_for(st, "u@here", "b", &l) == 2);
+	/* A name that is no device of u's, and another owner: nothing. */
+	CHECK(list_for(st, "u@here", "c", &l) == 0);
+	CHECK(!opens(st, "u@here", "c", m2) && ack_for(st, "u@here", "c", m2,
+	    4) == 0);
+	CHECK(!opens(st, "v@here", "a", m2) && ack_for(st, "v@here", "a", m2,
+	    4) == 0);
+	/* The identity key, then b: m1 leaves with its file. */
+	CHECK(ack_for(st, "u@here", "", m1, 5) == 1);
+	CHECK(ack_for(st, "u@here", "", m1, 5) == 0);
+	CHECK(body_files() == 1);
+	CHECK(ack_for(st, "u@here", "b", m1, 6) == 1);
+	CHECK(body_files() == 0);
+	CHECK(list_for(st, "u@here", "b", &l) == 1 && l.e[0].id == m2);
+	/* Acknowledged by all, it is not stored again. */
+	CHECK(deliver_big(st, "u@here", "m1", '1', 7) == STORE_OK);
+	CHECK(list_for(st, "u@here", "a", &l) == 1 && l.e[0].id == m2);
+	CHECK(body_files() == 0);
+	store_close(st);
+	return 0;
+}
+
+/*
+ * A log that no longer names a device drops its pending states at
+ * once, and what is then pending for no device leaves; a name added
+ * again with another key is another device.
+ */
+static int
+case_device_removed(void)
+{
+	struct store_limits lim = { 0, 0, 0, 1000, 0 };
+	struct store *st = open_with(&lim);
+	struct store_device d[2];
+	struct listing l;
+	int64_t m1, m2;
+
+	CHECK(st != NULL);
+	CHECK(user_ab(st) == STORE_OK);
+	CHECK(deliver_big(st, "u@here", "m1", '1', 2) == STORE_OK);
+	CHECK(deliver_big(st, "u@here", "m2", '2', 2) == STORE_OK);
+	CHECK(list_for(st, "u@here", "", &l) == 2);
+	m1 = l.e[0].id;
+	m2 = l.e[1].id;
+	CHECK(ack_for(st, "u@here", "", m1, 3) == 1);
+	CHECK(ack_for(st, "u@here", "", m2, 3) == 1);
+	CHECK(ack_for(st, "u@here", "a", m1, 3) == 1);
+	/* b goes: m1 was pending for b alone. */
+	CHECK(devices_now(st, &dev_a, 1, 4) == STORE_OK);
+	CHECK(list_for(st, "u@here", "b", &l) == 0);
+	CHECK(!opens(st, "u@here", "b", m2));
+	CHECK(list_for(st, "u@here", "a", &l) == 1 && l.e[0].id == m2);
+	CHECK(body_files() == 1);
+	/* A compare and swap still: a stale old log changes nothing. */
+	d[0] = dev_b;
+	{
+		struct store_log nl = log_of(d, 1);
+
+		CHECK(store_user_log_update(st, "u@here",
+		    (const unsigned char *)"old", 3, &nl, 5, &err) ==
+		    STORE_NOT_FOUND);
+	}
+	CHECK(list_for(st, "u@here", "a", &l) == 1);
+	/* b is back under its name with new keys, a is gone: m2 goes. */
+	d[0] = dev_b2;
+	CHECK(devices_now(st, d, 1, 6) == STORE_OK);
+	CHECK(list_for(st, "u@here", "a", &l) == 0);
+	CHECK(list_for(st, "u@here", "b", &l) == 0);
+	CHECK(list_for(st, "u@here", "", &l) == 0);
+	CHECK(body_files() == 0);
+	/* Gone as acknowledged: not stored again. */
+	CHECK(deliver_big(st, "u@here", "m2", '2', 7) == STORE_OK);
+	CHECK(list_for(st, "u@here", "", &l) == 0);
+	/* The new b gets what arrives now. */
+	CHECK(deliver(st, "u@here", "a@far.example", "m3", "3", 8) ==
+	    STORE_OK);
+	CHECK(list_for(st, "u@here", "b", &l) == 1);
+	/* Removing the account removes the devices' states with it. */
+	CHECK(store_user_del(st, "u@here", 9, &err) == STORE_OK);
+	CHECK(list_for(st, "u@here", "b", &l) == 0);
+	store_close(st);
+	return 0;
+}
+
+/* A device added later gets only what arrives after it joined. */
+static int
+case_device_later(void)
+{
+	struct store *st = open_plain();
+	struct store_device d[2];
+	struct listing l;
+
+	CHECK(st != NULL);
+	CHECK(store_user_add(st, "u@here", &plain_log, 1, &err) == STORE_OK);
+	CHECK(deliver(st, "u@here", "a@far.example", "m1", "1", 2) ==
+	    STORE_OK);
+	d[0] = dev_a;
+	CHECK(devices_now(st, d, 1, 3) == STORE_OK);
+	CHECK(deliver(st, "u@here", "a@far.example", "m2", "2", 4) ==
+	    STORE_OK);
+	d[1] = dev_b;
+	CHECK(devices_now(st, d, 2, 5) == STORE_OK);
+	CHECK(deliver(st, "u@here", "a@far.example", "m3", "3", 6) ==
+	    STORE_OK);
+	CHECK(list_for(st, "u@here", "", &l) == 3);
+	CHECK(list_for(st, "u@here", "a", &l) == 2 &&
+	    strcmp(l.e[0].message_id, "m2") == 0 &&
+	    strcmp(l.e[1].message_id, "m3") == 0);
+	CHECK(list_for(st, "u@here", "b", &l) == 1 &&
+	    strcmp(l.e[0].message_id, "m3") == 0);
+	/* m1 was the identity key's alone: its one ack removes it. */
+	CHECK(list_for(st, "u@here", "", &l) == 3);
+	CHECK(ack_for(st, "u@here", "", l.e[0].id, 7) == 1);
+	CHECK(!opens(st, "u@here", "a", l.e[0].id));
+	CHECK(list_for(st, "u@here", "", &l) == 2);
+	/* Same devices again: nothing changes. */
+	CHECK(devices_now(st, d, 2, 8) == STORE_OK);
+	CHECK(list_for(st, "u@here", "a", &l) == 2);
+	store_close(st);
+	return 0;
+}
+
+/*
+ * A message leaves limits.retention seconds after its first
+ * acknowledgement, whoever has not fetched it; one nobody has
+ * acknowledged stays.
+ */
+static int
+case_retention(void)
+{
+	struct store_limits lim = { 0, 0, 0, 100000, 100 };
+	struct store *st = open_with(&lim);
+	struct listing l;
+
+	CHECK(st != NULL);
+	CHECK(user_ab(st) == STORE_OK);
+	CHECK(deliver_big(st, "u@here", "m1", '1', 1000) == STORE_OK);
+	CHECK(deliver_big(st, "u@here", "m2", '2', 1000) == STORE_OK);
+	CHECK(list_for(st, "u@here", "a", &l) == 2);
+	CHECK(ack_for(st, "u@here", "a", l.e[0].id, 1000) == 1);
+	/* Later acknowledgements do not move the first's date. */
+	CHECK(ack_for(st, "u@here", "", l.e[0].id, 1090) == 1);
+	CHECK(deliver(st, "u@here", "a@far.example", "m3", "3", 1100) ==
+	    STORE_OK);
+	CHECK(list_for(st, "u@here", "b", &l) == 3 && body_files() == 2);
+	/* The sweep after 1100: m1 leaves, its file with it. */
+	CHECK(deliver(st, "u@here", "a@far.example", "m4", "4", 1111) ==
+	    STORE_OK);
+	CHECK(list_for(st, "u@here", "b", &l) == 3 &&
+	    strcmp(l.e[0].message_id, "m2") == 0);
+	CHECK(body_files() == 1);
+	CHECK(list_for(st, "u@here", "a", &l) == 3);
+	CHECK(list_for(st, "u@here", "", &l) == 3);
+	/* Kept as acknowledged: not stored again. */
+	CHECK(deliver_big(st, "u@here", "m1", '1', 1200) == STORE_OK);
+	CHECK(list_for(st, "u@here", "b", &l) == 3);
+	/* Nobody acknowledged m2: it stays, however old. */
+	CHECK(deliver(st, "u@here", "a@far.example", "m5", "5", 9000) ==
+	    STORE_OK);
+	CHECK(list_for(st, "u@here", "b", &l) == 4 &&
+	    strcmp(l.e[0].message_id, "m2") == 0);
+	store_close(st);
+	return 0;
+}
+
+/* A submission by sender from device dev to local: its result. */
+static int
+submit_from(struct store *st, const char *sender, const char *dev,
+    const char *mid, const char *const *local, size_t nlocal,
+    const struct store_body *b, int64_t now)
+{
+	struct store_submission sub;
+
+	memset(&sub, 0, sizeof(sub));
+	sub.signer = sub.sender = sender;
+	sub.nonce = mid;
+	sub.nonce_expires = now + 300;
+	sub.message_id = mid;
+	sub.body = b;
+	sub.local = local;
+	sub.nlocal = nlocal;
+	sub.device = dev;
+	return store_submit(st, &sub, now, &err);
+}
+
+/*
+ * The sender's own copy, flagged sent, for its receiving devices but
+ * the one that submitted; none for a sender without other devices.
+ */
+static int
+case_sent_copy(void)
+{
+	struct store_limits lim = { 200, 0, 0, 1000, 0 };
+	struct store *st = open_with(&lim);
+	struct store_body b = { NULL, (const unsigned char *)"hello", 5 };
+	const char *to[] = { "v@here", "u@here" };
+	struct listing l;
+	char *big;
+
+	CHECK(st != NULL);
+	CHECK(user_ab(st) == STORE_OK);
+	CHECK(store_user_add(st, "v@here", &plain_log, 1, &err) == STORE_OK);
+	/* From a: for the identity key and b. */
+	CHECK(submit_from(st, "u@here", "a", "m1", to, 1, &b, 10) == STORE_OK);
+	CHECK(list_for(st, "v@here", "", &l) == 1 && !l.e[0].sent);
+	CHECK(list_for(st, "u@here", "a", &l) == 0);
+	CHECK(list_for(st, "u@here", "b", &l) == 1 && l.e[0].sent &&
+	    strcmp(l.e[0].sender, "u@here") == 0 &&
+	    strcmp(l.e[0].message_id, "m1") == 0);
+	CHECK(body_is(st, "u@here", l.e[0].id, "hello"));
+	CHECK(list_for(st, "u@here", "", &l) == 1 && l.e[0].sent);
+	/* From the identity key: for a and b. */
+	CHECK(submit_from(st, "u@here", "", "m2", to, 1, &b, 11) == STORE_OK);
+	CHECK(list_for(st, "u@here", "", &l) == 1);
+	CHECK(list_for(st, "u@here", "a", &l) == 1 && l.e[0].sent);
+	CHECK(list_for(st, "u@here", "b", &l) == 2);
+	/* Sent to itself too: one message, for every device, not sent. */
+	CHECK(submit_from(st, "u@here", "a", "m3", to, 2, &b, 12) == STORE_OK);
+	CHECK(list_for(st, "u@here", "a", &l) == 2 && !l.e[1].sent &&
+	    strcmp(l.e[1].message_id, "m3") == 0);
+	CHECK(list_for(st, "u@here", "b", &l) == 3 && !l.e[2].sent);
+	/* Again, after all acknowledged it: no second sent copy. */
+	CHECK(list_for(st, "u@here", "b", &l) == 3);
+	CHECK(ack_for(st, "u@here", "b", l.e[0].id, 13) == 1);
+	CHECK(ack_for(st, "u@here", "", l.e[0].id, 13) == 1);
+	CHECK(submit_from(st, "u@here", "a", "m1", to, 1, &b, 14) ==
+	    STORE_REPLAY);
+	b.len = 4;
+	{
+		struct store_submission sub;
+
+		memset(&sub, 0, sizeof(sub));
+		sub.signer = sub.sender = "u@here";
+		sub.nonce = "fresh";
+		sub.nonce_expires = 400;
+		sub.message_id = "m1";
+		sub.body = &b;
+		sub.local = to;
+		sub.nlocal = 1;
+		sub.device = "a";
+		CHECK(store_submit(st, &sub, 14, &err) == STORE_OK);
+	}
+	CHECK(list_for(st, "u@here", "b", &l) == 2 &&
+	    strcmp(l.e[0].message_id, "m2") == 0);
+	/* v has no devices: its identity key sends, and nothing is kept. */
+	CHECK(list_for(st, "v@here", "", &l) == 3);
+	to[0] = "u@here";
+	CHECK(submit_from(st, "v@here", "", "m4", to, 1, &b, 15) == STORE_OK);
+	CHECK(list_for(st, "v@here", "", &l) == 3);
+	/* A device that does not receive (send) sends: the others get it. */
+	CHECK(submit_from(st, "v@here", "ci", "m5", to, 1, &b, 16) ==
+	    STORE_OK);
+	CHECK(list_for(st, "v@here", "", &l) == 4 && l.e[3].sent);
+	CHECK(list_for(st, "v@here", "ci", &l) == 0);
+	/* Over the sender's quota (200 bytes): sent, without the copy. */
+	big = malloc(190);
+	CHECK(big != NULL);
+	memset(big, 'x', 190);
+	b.data = (const unsigned char *)big;
+	b.len = 190;
+	to[0] = "w@here";
+	CHECK(list_for(st, "u@here", "b", &l) == 4);
+	CHECK(submit_from(st, "u@here", "a", "m6", to, 1, &b, 17) == STORE_OK);
+	CHECK(list_for(st, "w@here", "", &l) == 1);
+	CHECK(list_for(st, "u@here", "b", &l) == 4);
+	CHECK(list_for(st, "u@here", "", &l) == 3);
+	free(big);
+	store_close(st);
+	return 0;
+}
+
+/*
+ * A store of version 5 (t/fixtures/store-v5.sql): its messages are
+ * pending for the identity key only, and its users wait for their
+ * devices until the caller gives them.
+ */
+static int
+unsynced_one(const char *address, const unsigned char *log, size_t len,
+    void *arg)
+{
+	(void)log;
+	(void)len;
+	return strcmp(address, "bob@example.org") != 0 || ++*(int *)arg > 1;
+}
+
+static int
+case_migrated_v5(void)
+{
+	struct store *st = open_plain();
+	struct store_log x = { (const unsigned char *)"x", 1, &dev_a, 1 };
+	struct listing l;
+	int n = 0;
+
+	CHECK(st != NULL);
+	CHECK(list_for(st, "bob@example.org", "", &l) == 2);
+	CHECK(body_bytes(st, "bob@example.org", l.e[0].id, "one", 3));
+	CHECK(!l.e[0].sent && !l.e[1].sent);
+	CHECK(store_user_list_unsynced(st, unsynced_one, &n, &err) ==
+	    STORE_OK && n == 1);
+	CHECK(store_user_log_update(st, "bob@example.org",
+	    (const unsigned char *)"x", 1, &x, 10, &err) == STORE_OK);
+	n = 0;
+	CHECK(store_user_list_unsynced(st, unsynced_one, &n, &err) ==
+	    STORE_OK && n == 0);
+	CHECK(list_for(st, "bob@example.org", "a", &l) == 0);
+	CHECK(deliver(st, "bob@example.org", "a@far.example", "m3", "3", 11) ==
+	    STORE_OK);
+	CHECK(list_for(st, "bob@example.org", "a", &l) == 1);
+	CHECK(list_for(st, "bob@example.org", "", &l) == 3);
+	/* A new account is given its devices when it is made. */
+	CHECK(store_user_add(st, "new@example.org", &plain_log, 12, &err) ==
+	    STORE_OK);
+	n = 0;
+	CHECK(store_user_list_unsynced(st, unsynced_one, &n, &err) ==
+	    STORE_OK && n == 0);
+	store_close(st);
+	return 0;
+}
+
+/* The store refuses devices it cannot keep: nothing is stored. */
+static int
+case_device_limits(void)
+{
+	struct store *st = open_plain();
+	struct store_device d[STORE_DEVICES_MAX + 1];
+	struct store_log lg;
+	char names[STORE_DEVICES_MAX + 1][8];
+	size_t i;
+
+	CHECK(st != NULL);
+	for (i = 0; i <= STORE_DEVICES_MAX; i++) {
+		(void)snprintf(names[i], sizeof(names[i]), "d%zu", i);
+		d[i].name = names[i];
+		memset(d[i].key, (int)i, sizeof(d[i].key));
+	}
+	lg = log_of(d, STORE_DEVICES_MAX + 1);
+	CHECK(store_user_add(st, "u@here", &lg, 1, &err) == STORE_ERROR);
+	lg.ndevices = STORE_DEVICES_MAX;
+	CHECK(store_user_add(st, "u@here", &lg, 1, &err) == STORE_OK);
+	d[0].name = "123456789012345678901234567890123";
+	CHECK(devices_now(st, d, 1, 2) == STORE_ERROR);
+	d[0].name = "";
+	CHECK(devices_now(st, d, 1, 2) == STORE_ERROR);
+	/* Unchanged by the refusals: all 64 receive. */
+	CHECK(deliver(st, "u@here", "a@far.example", "m1", "1", 3) ==
+	    STORE_OK);
+	{
+		struct listing l;
+
+		CHECK(list_for(st, "u@here", "d63", &l) == 1);
+		CHECK(list_for(st, "u@here", "d64", &l) == 0);
+	}
+	store_close(st);
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	int (*run)(void);
@@ -1207,6 +1671,13 @@ static const struct {
 	{ "migrated-v1", case_migrated_v1 },
 	{ "migrated-v2", case_migrated_v2 },
 	{ "consent-headers", case_consent_headers },
+	{ "device-states", case_device_states },
+	{ "device-removed", case_device_removed },
+	{ "device-later", case_device_later },
+	{ "retention", case_retention },
+	{ "sent-copy", case_sent_copy },
+	{ "device-limits", case_device_limits },
+	{ "migrated-v5", case_migrated_v5 },
 };
 
 #define NCASES	(sizeof(cases) / sizeof(cases[0]))
