@@ -274,9 +274,33 @@ redevice() {
 	cp bob.pub.now bob.pub
 }
 
-@test "sent copies: an entry listed as sent goes to .Sent when it verifies as our own identity's, and is filed as any other otherwise" {
-	# The server part that lists sent copies is t/badserver.py here,
-	# playing example.org and serving the files under peer/.
+@test "what bob's phone sends reaches his other receiving devices and his identity key as a sent copy, filed in .Sent, and alice's inbox" {
+	start net example.net "$NET"
+	start org example.org "$ORG"
+	enroll phone full
+	enroll tv receive
+	smimp-fetch -i phone.key --log-only -q
+	as_alice smimp-trust refresh -i alice.key bob@example.net >/dev/null
+	as_bob smimp-seal -i phone.key -r alice@example.org -o m msg
+	as_bob smimp-send -i phone.key m >/dev/null
+	run -0 --separate-stderr as_bob smimp-fetch -i tv.key -d tvmail
+	[ "$stderr" = "smimp-fetch: 1 fetched: 0 to the inbox, 0 to Other, 1 to Sent, 0 dropped" ]
+	cmp tvmail/.Sent/new/* m
+	run -0 --separate-stderr as_bob smimp-open -i tv.key tvmail/.Sent/new/*
+	[ "$output" = "$(cat msg)" ]
+	[ "$stderr" = "smimp-open: from bob@example.net, device phone, fingerprint $(fp bob.pub), trusted (own identity)" ]
+	run -0 --separate-stderr as_bob smimp-fetch -i bob.key -d bobmail --json
+	[ "$output" = '{"fetched":1,"inbox":0,"other":0,"dropped":0,"again":0,"maildir":"bobmail","introduced":0,"sent":1}' ]
+	# The phone that sent it gets no copy.
+	run -0 --separate-stderr as_bob smimp-fetch -i phone.key -d phonemail --json
+	[ "$output" = '{"fetched":0,"inbox":0,"other":0,"dropped":0,"again":0,"maildir":"phonemail","introduced":0,"sent":0}' ]
+	wait_for net.log "relayed .* to example.org"
+	run -0 --separate-stderr as_alice smimp-fetch -i alice.key -d mail
+	[ "$stderr" = "smimp-fetch: 1 fetched: 1 to the inbox, 0 to Other, 0 dropped" ]
+}
+
+@test "sent copies from a server that lies: an entry listed as sent goes to .Sent only when it verifies as our own identity's" {
+	# t/badserver.py plays example.org, serving the files under peer/.
 	export SMIMP_ALLOW_HTTP=example.org
 	unset SMIMP_CACERT
 	keygen_device laptop alice@example.org
