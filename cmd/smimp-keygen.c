@@ -267,6 +267,29 @@ redeem_existing(const struct keygen_opts *o, struct smimp_err *err)
 	return ret;
 }
 
+/*
+ * A home without an identity of its own takes the first one made for it
+ * elsewhere as its default, so that commands run without -i (lookups
+ * above all, which must be signed) find it.  Failing that is no failure
+ * of keygen: it says so.
+ */
+static void
+remember_default(const char *key)
+{
+	char abs[PATH_MAX];
+	struct smimp_err err;
+	int r;
+
+	if (realpath(key, abs) == NULL)
+		return;
+	r = default_identity_record(abs, &err);
+	if (r > 0)
+		fprintf(stderr, "%s: %s is this home's default identity now "
+		    "(identity in its config file)\n", progname, abs);
+	else if (r < 0)
+		fprintf(stderr, "%s: warning: %s\n", progname, err.msg);
+}
+
 static int
 generate(const struct keygen_opts *o, struct smimp_err *err)
 {
@@ -312,6 +335,8 @@ generate(const struct keygen_opts *o, struct smimp_err *err)
 	    "keys\n", progname, p.recovery);
 	printf("%s\n", fp);
 	ret = 0;
+	if (o->prefix != NULL)
+		remember_default(p.key);
 	if (token != NULL) {
 		struct identity id;
 

@@ -73,6 +73,8 @@ config_line(struct clientconf *c, const char *path, size_t lineno,
 		field = &c->refresh_interval;
 		dst = c->file_refresh_interval;
 		cap = sizeof(c->file_refresh_interval);
+	} else if (strcmp(line, "identity") == 0) {
+		return 0;	/* the default identity: keys.c reads it */
 	} else
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s:%zu: unknown "
 		    "setting '%.40s'", path, lineno, line);

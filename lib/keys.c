@@ -565,16 +565,111 @@ secret_key_load_keep(struct secret_key *sk, const char *path,
 	return -1;
 }
 
+/* The client config file: $SMIMP_CONFIG, else $SMIMP_HOME/config. */
+static int
+config_path(char *out, size_t cap, int *named, struct smimp_err *err)
+{
+	const char *cfg = getenv("SMIMP_CONFIG");
+	char home[PATH_MAX];
+	int n;
+
+	*named = cfg != NULL && cfg[0] != '\0';
+	if (*named)
+		n = snprintf(out, cap, "%s", cfg);
+	else if (smimp_home(home, sizeof(home), err) != 0)
+		return -1;
+	else
+		n = snprintf(out, cap, "%s/config", home);
+	if (n < 0 || (size_t)n >= cap)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "the config file's "
+		    "name is too long");
+	return 0;
+}
+
+/* Is line "identity VALUE"?  VALUE, trimmed, into *value. */
+static int
+identity_line(char *line, char **value)
+{
+	char *end;
+
+	while (*line == ' ' || *line == '\t')
+		line++;
+	if (strncmp(line, "identity", 8) != 0 || (line[8] != ' ' &&
+	    line[8] != '\t'))
+		return 0;
+	line += 8;
+	while (*line == ' ' || *line == '\t')
+		line++;
+	end = line + strlen(line);
+	while (end > line && (end[-1] == ' ' || end[-1] == '\t' ||
+	    end[-1] == '\r'))
+		*--end = '\0';
+	*value = line;
+	return 1;
+}
+
+int
+config_identity(char *out, size_t cap, struct smimp_err *err)
+{
+	char path[PATH_MAX], *line, *next, *value;
+	unsigned char *buf;
+	size_t len, n;
+	int named, found = 0;
+
+	if (config_path(path, sizeof(path), &named, err) != 0)
+		return -1;
+	if (!named && access(path, F_OK) != 0)
+		return 0;
+	if (file_read_checked(path, FILE_OWNED | (named ? 0 : FILE_NOFOLLOW),
+	    64 * 1024, &buf, &len, err) != 0)
+		return -1;
+	for (line = (char *)buf; line != NULL && !found; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		found = identity_line(line, &value);
+	}
+	if (found) {
+		n = strlen(value);
+		if (value[0] != '/' || n < 5 || strcmp(value + n - 4, ".key") ||
+		    n >= cap) {
+			free(buf);
+			return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s: identity "
+			    "must name a key file by its absolute path, ending "
+			    "in .key", path);
+		}
+		memcpy(out, value, n + 1);
+	}
+	free(buf);
+	return found;
+}
+
 int
 default_identity_path(char *out, size_t cap, const char *ext,
     struct smimp_err *err)
 {
-	char home[PATH_MAX];
+	char home[PATH_MAX], key[PATH_MAX];
 	struct stat st;
-	int n;
+	size_t len;
+	int n, r;
 
 	if (smimp_home(home, sizeof(home), err) != 0)
 		return -1;
+	n = snprintf(key, sizeof(key), "%s/identity.key", home);
+	if (n < 0 || (size_t)n >= sizeof(key))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "SMIMP_HOME is too long");
+	/* The home's own identity first; else the one its config names. */
+	if (lstat(key, &st) != 0 && errno == ENOENT &&
+	    (r = config_identity(key, sizeof(key), err)) != 0) {
+		if (r < 0)
+			return -1;
+		len = strlen(key) - 4;		/* without ".key" */
+		n = snprintf(out, cap, "%.*s.%s", (int)len, key, ext);
+		if (n < 0 || (size_t)n >= cap)
+			return smimp_err_set(err, SMIMP_EXIT_FAIL, "the "
+			    "default identity's name is too long");
+		return 0;
+	}
 	n = snprintf(out, cap, "%s/identity.%s", home, ext);
 	if (n < 0 || (size_t)n >= cap)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL,
@@ -584,6 +679,54 @@ default_identity_path(char *out, size_t cap, const char *ext,
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' is a symbolic "
 		    "link: refusing to follow it", out);
 	return 0;
+}
+
+int
+default_identity_record(const char *keypath, struct smimp_err *err)
+{
+	char home[PATH_MAX], path[PATH_MAX], named_key[PATH_MAX];
+	char line[PATH_MAX + 16];
+	struct stat st;
+	int named, fd, n, r;
+
+	if (config_path(path, sizeof(path), &named, err) != 0)
+		return -1;
+	if (named || smimp_home(home, sizeof(home), err) != 0)
+		return named ? 0 : -1;
+	n = snprintf(line, sizeof(line), "%s/identity.key", home);
+	if (n < 0 || (size_t)n >= sizeof(line) || lstat(line, &st) == 0 ||
+	    errno != ENOENT)
+		return 0;
+	if ((r = config_identity(named_key, sizeof(named_key), err)) != 0)
+		return r < 0 ? -1 : 0;
+	n = snprintf(line, sizeof(line), "identity %s\n", keypath);
+	if (n < 0 || (size_t)n >= sizeof(line) || keypath[0] != '/')
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot name '%s' "
+		    "in the config file", keypath);
+	if (mkdir_p(home, 0700, err) != 0)
+		return -1;
+	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'",
+		    path);
+	/* After a last line that lacks its newline, a line of its own. */
+	if (fstat(fd, &st) == 0 && st.st_size > 0 &&
+	    pread(fd, named_key, 1, st.st_size - 1) == 1 &&
+	    named_key[0] != '\n' && fd_write_all(fd, "\n", 1) != 0) {
+		(void)close(fd);
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'",
+		    path);
+	}
+	if (fd_write_all(fd, line, (size_t)n) != 0 || fsync(fd) != 0) {
+		(void)close(fd);
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'",
+		    path);
+	}
+	if (close(fd) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'",
+		    path);
+	return fsync_parent_dir(path, err) != 0 ? -1 : 1;
 }
 
 void

@@ -111,8 +111,27 @@ void secret_key_release(struct secret_key *sk);
 /* The X25519 public key, derived on first use; NULL on failure. */
 const unsigned char *secret_key_encryption_public(struct secret_key *sk);
 
-/* $SMIMP_HOME/identity.{key,pub,recovery} */
+/*
+ * The default identity's files, ext "key", "pub" or "recovery":
+ * $SMIMP_HOME/identity.EXT, or, when there is no identity.key there,
+ * the identity the client config file names ("identity FILE.key",
+ * smimp-config(5)), with ext in place of its ".key".
+ */
 int default_identity_path(char *out, size_t cap, const char *ext,
     struct smimp_err *err);
+/*
+ * The identity key file the client config file ($SMIMP_CONFIG, else
+ * $SMIMP_HOME/config) names, into out: 1, or 0 when it names none.
+ */
+int config_identity(char *out, size_t cap, struct smimp_err *err);
+/*
+ * Make keypath (an identity key made outside the home) the home's
+ * default identity when it has none (no identity.key, no identity in
+ * the config file, which is $SMIMP_HOME/config: a file named by
+ * $SMIMP_CONFIG is never written): an "identity" line appended to the
+ * config file, made if need be, synced.  1 when recorded, 0 when the
+ * home has a default identity already, -1 on error.
+ */
+int default_identity_record(const char *keypath, struct smimp_err *err);
 
 #endif

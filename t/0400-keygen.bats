@@ -106,3 +106,40 @@ setup() { common_setup; }
 	run -2 --separate-stderr smimp-keygen -u a@b.org --no-passphrase --passphrase-file x
 	run -2 --separate-stderr smimp-keygen --fingerprint a.pub --export-age
 }
+
+@test "an identity made for a home elsewhere (-o) becomes its default, named in its config file, once" {
+	run -0 --separate-stderr smimp-keygen -u alice@example.org -o keys-a --no-passphrase
+	[ "$(tail -1 <<<"$stderr")" = "smimp-keygen: $PWD/keys-a.key is this home's default identity now (identity in its config file)" ]
+	[ "$(cat "$SMIMP_HOME/config")" = "identity $PWD/keys-a.key" ]
+	[ "$(stat -c %a "$SMIMP_HOME/config")" = 600 ]
+	run -0 smimp-keygen --export-age-recipient
+	[ "$output" = "$(smimp-keygen --export-age-recipient -i keys-a.key)" ]
+	# A second one changes nothing: the home has its default.
+	run -0 --separate-stderr smimp-keygen -u bob@example.net -o keys-b --no-passphrase
+	[[ "$stderr" != *"default identity"* ]]
+	[ "$(cat "$SMIMP_HOME/config")" = "identity $PWD/keys-a.key" ]
+	# The home's own identity.key comes first, and is never recorded.
+	rm -r "$SMIMP_HOME"
+	run -0 --separate-stderr smimp-keygen -u carol@example.com --no-passphrase
+	run -0 --separate-stderr smimp-keygen -u dave@example.com -o keys-d --no-passphrase
+	[ ! -e "$SMIMP_HOME/config" ]
+	run -0 smimp-keygen --export-age-recipient
+	[ "$output" = "$(smimp-keygen --export-age-recipient -i "$SMIMP_HOME/identity.key")" ]
+}
+
+@test "the config file's identity: kept apart from its other lines, never written when SMIMP_CONFIG names it, refused unless absolute and a .key" {
+	mkdir -p "$SMIMP_HOME"
+	printf 'refresh-interval 1h' >"$SMIMP_HOME/config"	# no newline
+	run -0 --separate-stderr smimp-keygen -u alice@example.org -o a --no-passphrase
+	[ "$(cat "$SMIMP_HOME/config")" = "$(printf 'refresh-interval 1h\nidentity %s/a.key' "$PWD")" ]
+	run -0 smimp-trust list	# the client config still reads
+	rm "$SMIMP_HOME/config"
+	printf 'refresh-interval 1h\n' >named.conf
+	SMIMP_CONFIG=$PWD/named.conf run -0 --separate-stderr smimp-keygen -u bob@example.net -o b --no-passphrase
+	[ "$(cat named.conf)" = "refresh-interval 1h" ] && [ ! -e "$SMIMP_HOME/config" ]
+	for bad in a.key "$PWD/a.pub" "~/a.key"; do
+		printf 'identity %s\n' "$bad" >"$SMIMP_HOME/config"
+		run -2 --separate-stderr smimp-keygen --export-age-recipient
+		[ "$stderr" = "smimp-keygen: $SMIMP_HOME/config: identity must name a key file by its absolute path, ending in .key" ]
+	done
+}
