@@ -68,6 +68,9 @@ NETURL() { echo "https://127.0.0.1:$NET/smimp/v1/$1"; }
 	run -0 ask tv.key GET "https://127.0.0.1:$ORG/smimp/v1/users/alice@example.org/log"
 	[ "$output" = '{"error":"unknown signer"}
  401' ]
+	# Its own log it may still read, to learn that it was removed.
+	run -0 ask tv.key GET "$(NETURL users/bob@example.net/log)"
+	[ "${output% 200}" = "$(cat bob.pub)"$'\n' ]
 	# phone's key, signing as a device named tablet, or as tv.
 	for name in tablet tv; do
 		sed "s/^device: phone\$/device: $name/" phone.key >forged.key
