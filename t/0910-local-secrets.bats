@@ -140,7 +140,7 @@ after_entries() { echo $((1 + 7 * $2 + 4 * ($1 - $2) + 1)); }
 }
 
 @test "a trust store at its cap of 65,536 entries loads, lists, finds, changes, and refuses one more or a duplicate" {
-	mkdir -m 700 "$SMIMP_HOME"
+	mkdir -p -m 700 "$SMIMP_HOME"
 	store=$SMIMP_HOME/trust
 	"$SMIMP_BUILD/t/trusttool" store "$store" 65536 20000
 	# A guard against a hang, not a benchmark (that is bench/trust.sh):

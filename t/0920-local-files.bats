@@ -69,7 +69,7 @@ names() { ls -A | grep -v '^separate-stderr-' | sort; }
 	run -0 --separate-stderr open_bob -o out m.age
 	cmp msg out
 	[ "$(stat -c %a out)" = 600 ]
-	[ "$(names)" = "$(printf '%s\n' alice.key alice.pub alice.recovery bob.key bob.pub bob.recovery bobhome m.age msg out | sort)" ]
+	[ "$(names)" = "$(printf '%s\n' alice.key alice.pub alice.recovery bob.key bob.pub bob.recovery bobhome home m.age msg out | sort)" ]
 }
 
 # start_open OUT: smimp-open -o OUT of big.age fed through a FIFO that
@@ -358,6 +358,7 @@ fetch_dave() { SMIMP_HOME="$DAVEHOME" smimp-fetch -i dave.key -d mail "$@"; }
 	SMIMP_CONFIG=fifo run -1 --separate-stderr timeout 10 smimp-send -i alice.key m.age
 	[ "$stderr" = "smimp-send: $fifo" ]
 	mkdir -p "$SMIMP_HOME"
+	rm -f "$SMIMP_HOME/config"	# keygen named alice there
 	mkfifo "$SMIMP_HOME/config"
 	run -1 --separate-stderr timeout 10 smimp-send -i alice.key m.age
 	[ "$stderr" = "smimp-send: '$SMIMP_HOME/config' is a FIFO, not a regular file: refusing to use it" ]
