@@ -1,0 +1,233 @@
+# Shared by the fault suites (t/13NN-fault-*.bats), after t/helper.bash:
+# how many messages a round sends, a server setting that lets one
+# sender submit them all at once, sealing and sending many messages
+# concurrently, and checks of what a Maildir and a store hold.
+#
+# FAULT_SCALE messages a round (default 200; `make faults` runs 1000),
+# FAULT_ROUNDS rounds of each fault (default 3).
+
+FAULT_SCALE=${FAULT_SCALE:-200}
+FAULT_ROUNDS=${FAULT_ROUNDS:-3}
+
+# fault_conf: common.conf (two_domains) without the limits that would
+# refuse one sender's many submissions at once: per-sender, lookup and
+# per-domain rates, and connections from one address.
+fault_conf() {
+	printf 'rate-sender 0\nrate-lookup 0\nrate-lookup-domain 0\nrate-domain 0\nconnections-per-address 4096\n' \
+		>>common.conf
+}
+
+# seal_many NAME N PUB...: N messages from alice (alice.key) to the
+# recipients PUB..., sealed into m/NAME.1.age .. m/NAME.N.age; every
+# tenth one 100 kB, past what a server keeps inside its database, the
+# others a line.  Each message is unique (its name and number inside).
+seal_many() {
+	local name=$1 n=$2 i r=() p pids=()
+	shift 2
+	for p in "$@"; do r+=(-r "$p"); done
+	mkdir -p m
+	for i in $(seq "$n"); do
+		{
+			printf 'message %s.%s\n' "$name" "$i"
+			[ $((i % 10)) -ne 0 ] || head -c 75000 /dev/urandom | base64
+		} | smimp-seal -i alice.key "${r[@]}" -o "m/$name.$i.age" &
+		pids+=($!)
+		# A few at a time; never a bare wait, which would wait for
+		# the servers too.
+		[ ${#pids[@]} -lt 8 ] || { wait "${pids[@]}"; pids=(); }
+	done
+	[ ${#pids[@]} -eq 0 ] || wait "${pids[@]}"
+	[ "$(ls m/"$name".*.age | wc -l)" -eq "$n" ]
+}
+
+# send_many DIR FILE...: the FILEs submitted as alice by FAULT_CLIENTS
+# smimp-sends at once (default 50; each its own connection, the FILEs
+# dealt out among them in turn), in the background (wait_sent waits).
+# Client K's FILEs, one a line, are in DIR/K.files, what it printed (the
+# message id of each one accepted, in order) in DIR/K.out, its errors
+# in DIR/K.err, its exit status in DIR/K.rc.
+send_many() {
+	local dir=$1 k i=0 n
+	shift
+	n=${FAULT_CLIENTS:-50}
+	mkdir -p "$dir"
+	for f in "$@"; do
+		echo "$f" >>"$dir/$((i % n)).files"
+		i=$((i + 1))
+	done
+	SENDERS=()
+	for k in $(seq 0 $((n - 1))); do
+		[ -f "$dir/$k.files" ] || break
+		(
+			rc=0
+			mapfile -t files <"$dir/$k.files"
+			smimp-send -i alice.key "${files[@]}" >"$dir/$k.out" \
+				2>"$dir/$k.err" || rc=$?
+			echo "$rc" >"$dir/$k.rc"
+		) &
+		SENDERS+=($!)
+	done
+}
+
+# wait_sent: until every smimp-send of the last send_many has ended.
+wait_sent() {
+	wait "${SENDERS[@]}"
+}
+
+# acked DIR: how many of send_many's submissions were acknowledged (the
+# client got 201 and printed the id) so far.
+acked() {
+	cat "$1"/*.out 2>/dev/null | wc -l
+}
+
+# wait_acked DIR N: until N submissions are acknowledged (30 s at most).
+wait_acked() {
+	for _ in $(seq 300); do
+		[ "$(acked "$1")" -ge "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# sent_results DIR: every client of send_many ended with all of its
+# messages accepted (exit 0) or some refused as a temporary failure
+# (exit 75); prints the ids accepted, one
+# a line.  Anything else (another exit status, an id too many) is an
+# error, shown.
+sent_results() {
+	local rc k bad=0 nf no
+	for rc in "$1"/*.rc; do
+		k=${rc%.rc}
+		nf=$(wc -l <"$k.files")
+		no=$(wc -l <"$k.out")
+		case $(cat "$rc") in
+		0) [ "$no" -eq "$nf" ] || bad=1 ;;
+		75) [ "$no" -lt "$nf" ] || bad=1 ;;
+		*) bad=1 ;;
+		esac
+		[ "$bad" -eq 0 ] || {
+			echo "$k: exit $(cat "$rc"), $no of $nf accepted: $(cat "$k.err")" >&2
+			return 1
+		}
+		cat "$k.out"
+	done
+}
+
+# sent_map DIR: for a send_many whose every message was accepted, each
+# message id with its file, "ID FILE" one a line.
+sent_map() {
+	local f
+	for f in "$1"/*.files; do paste -d' ' "${f%.files}.out" "$f"; done
+}
+
+# names FILE...: the Maildir names of the messages FILE..., sorted.
+names() {
+	[ $# -eq 0 ] || b2sum -l 128 "$@" | sed 's/ .*/.smimp/' | sort
+}
+
+# fetch_counts HOME KEY DIR: smimp-fetch into DIR; prints "fetched
+# again other" from its JSON summary; its exit status is fetch's.
+fetch_counts() {
+	local out rc
+	out=$(SMIMP_HOME="$1" smimp-fetch -i "$2" -d "$3" --json 2>"$3.err")
+	rc=$?
+	printf '%s\n' "$out" | sed -n \
+		's/.*"fetched":\([0-9]*\).*"other":\([0-9]*\).*"again":\([0-9]*\).*/\1 \3 \2/p'
+	return $rc
+}
+
+# in_maildir DIR: the names in DIR/new and DIR/.Other/new, sorted.
+in_maildir() {
+	{
+		ls "$1/new" 2>/dev/null
+		ls "$1/.Other/new" 2>/dev/null
+	} | sort
+}
+
+# complete_maildir DIR: every message in the Maildir DIR is whole: its
+# bytes hash to its name (smimp-fetch names a message by its bytes), so
+# nothing half-written is filed; tmp/ is empty.
+complete_maildir() {
+	local f bad
+	bad=$(for f in "$1"/new/* "$1"/.Other/new/*; do
+		[ -e "$f" ] && echo "$f"
+	done | xargs -r b2sum -l 128 | awk '{ n = $2; sub(".*/", "", n);
+		if (n != $1 ".smimp") print $2 }')
+	[ -z "$bad" ] || {
+		echo "$bad: its bytes are not the message it names" >&2
+		return 1
+	}
+	[ -z "$(ls -A "$1/tmp" 2>/dev/null)" ] || {
+		echo "$1/tmp: not empty" >&2
+		return 1
+	}
+}
+
+# store_kind: the store the suites run on (sqlite unless
+# SMIMP_TEST_STORE names another).
+store_kind() { printf '%s\n' "${SMIMP_TEST_STORE:-sqlite}"; }
+
+# store_check DIR: the store of data directory DIR is whole, its server
+# stopped (killed, say), before any smimpd opens it again.  For the
+# SQLite store: the database passes its integrity check, and each row's
+# body is whole: a file of the row's size for a row that names one,
+# else a blob of that size.  Other stores check themselves.
+store_check() {
+	local db=$1/smimpd.db bad=0 name size
+	[ "$(store_kind)" = sqlite ] || return 0
+	[ "$(sqlite3 "$db" 'PRAGMA integrity_check')" = ok ] || {
+		echo "$db: integrity check failed" >&2
+		return 1
+	}
+	while IFS='|' read -r name size; do
+		[ "$(stat -c %s "$1/bodies/${name:0:2}/$name" 2>/dev/null)" = "$size" ] || {
+			echo "$1: body $name missing or not $size bytes" >&2
+			bad=1
+		}
+	done < <(sqlite3 "$db" "SELECT body, size FROM mailbox WHERE body IS NOT NULL UNION ALL SELECT body, size FROM outbound WHERE body IS NOT NULL")
+	[ "$(sqlite3 "$db" "SELECT count(*) FROM mailbox WHERE body IS NULL AND length(data) <> size")" = 0 ] || {
+		echo "$db: a mailbox blob of the wrong size" >&2
+		bad=1
+	}
+	[ "$(sqlite3 "$db" "SELECT count(*) FROM outbound o WHERE body IS NULL AND size IS NOT (SELECT length(data) FROM outbound_data d WHERE d.id = o.id)")" = 0 ] || {
+		echo "$db: a queued blob missing or of the wrong size" >&2
+		bad=1
+	}
+	return $bad
+}
+
+# store_clean DOMAIN DIR: the store of data directory DIR (its server
+# stopped) opened by smimpd, which finishes what a crash interrupted,
+# and then clean: every file under bodies/ named by a row (or by the
+# trash of deletions to finish), nothing left in spool/.
+store_clean() {
+	local db=$2/smimpd.db
+	smimpd --data "$2" --domain "$1" users >/dev/null || return 1
+	[ "$(store_kind)" = sqlite ] || return 0
+	comm -23 <(find "$2/bodies" -type f -printf '%f\n' | sort) \
+		<(sqlite3 "$db" "SELECT body FROM mailbox WHERE body IS NOT NULL UNION SELECT body FROM outbound WHERE body IS NOT NULL UNION SELECT name FROM trash" | sort) >orphans
+	[ ! -s orphans ] || {
+		echo "$2: body files no row names: $(cat orphans)" >&2
+		return 1
+	}
+	[ -z "$(ls -A "$2/spool")" ] || {
+		echo "$2/spool: not empty" >&2
+		return 1
+	}
+}
+
+# stored_ids DIR ADDRESS: the message ids the store of data directory
+# DIR holds for ADDRESS's mailbox, one a line, sorted (duplicates kept).
+stored_ids() {
+	[ "$(store_kind)" = sqlite ] || return 0
+	sqlite3 "$1/smimpd.db" "SELECT message_id FROM mailbox WHERE recipient = '$2'" | sort
+}
+
+# kill_server NAME: SIGKILL to the server start started, waited for.
+kill_server() {
+	local pid
+	pid=$(cat "$BATS_TEST_TMPDIR/$1.pid")
+	kill -KILL "$pid" 2>/dev/null
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+	return 1
+}
