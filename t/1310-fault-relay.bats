@@ -1,0 +1,143 @@
+#!/usr/bin/env bats
+# Faults: the relay against a peer that drops connections, answers 5xx,
+# takes a message and never answers, or is killed in the middle of a
+# request (t/faults/flakyproxy.py in front of a real smimpd, and the
+# real one killed with SIGKILL): every message is delivered exactly
+# once in the end, and nothing bounces.
+
+load helper
+load faults/faults
+
+setup() {
+	common_setup
+	alice_and_bob_domains
+	fault_conf
+	N=$((FAULT_SCALE / 4))
+}
+
+teardown() {
+	if [ -f "$BATS_TEST_TMPDIR/proxy.pid" ]; then
+		touch "$BATS_TEST_TMPDIR/proxy.stop"
+		kill "$(cat "$BATS_TEST_TMPDIR/proxy.pid")" 2>/dev/null
+		kill "$(cat "$BATS_TEST_TMPDIR/plan.pid")" 2>/dev/null
+	fi
+	stop_servers org net
+}
+
+# via_proxy: example.net reached at $PROXY, by the servers and the
+# clients alike; its server names the proxy as its base URL.
+via_proxy() {
+	PROXY=$(free_port)
+	export SMIMP_RESOLVE="example.org=127.0.0.1:$ORG,example.net=127.0.0.1:$PROXY"
+	printf 'resolve %s\ncacert %s\nretry-base 1\nretry-max 2\n' \
+		"$SMIMP_RESOLVE" "$SMIMP_CACERT" >common.conf
+	fault_conf
+}
+
+# proxy_loop: the proxy, started again whenever it dies, until
+# proxy.stop exists.
+proxy_loop() {
+	while [ ! -e proxy.stop ]; do
+		python3 "$REPO/t/faults/flakyproxy.py" "$PROXY" "$NET" plan \
+			>>proxy.out 2>>proxy.err || true
+	done
+}
+
+# start_proxy: proxy_loop in the background, waited for.
+start_proxy() {
+	proxy_loop >/dev/null 2>&1 3>&- &
+	echo $! >proxy.pid
+	up "$PROXY"
+}
+
+# up PORT: until the server or proxy at PORT answers (15 s at most).
+up() {
+	for _ in $(seq 150); do
+		curl -s --cacert cert.pem "https://127.0.0.1:$1/smimp/version" >/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# relayed N: until org's log says N distinct messages were relayed (60 s
+# at most); none bounced.
+relayed() {
+	for _ in $(seq 600); do
+		[ "$(grep -o 'relayed [^ ]* to example.net' org.log | sort -u | wc -l)" -ge "$1" ] && break
+		sleep 0.1
+	done
+	! grep -q bounced org.log
+	[ "$(grep -o 'relayed [^ ]* to example.net' org.log | sort -u | wc -l)" -eq "$1" ]
+}
+
+# bob_has_each_once: bob fetches every message in m/ exactly once, and
+# alice's mailbox holds no bounce.
+bob_has_each_once() {
+	local c
+	names m/*.age >all
+	c=$(fetch_counts "$BOBHOME" bob.key mail-bob)
+	[ "$c" = "$N 0 0" ] || {
+		echo "bob fetched $c, not $N" >&2
+		return 1
+	}
+	in_maildir mail-bob | cmp - all
+	complete_maildir mail-bob
+	c=$(fetch_counts "$ALICEHOME" alice.key mail-alice)
+	[ "$c" = "0 0 0" ]
+}
+
+# send_all: N messages (every tenth one 100 kB) from alice to bob,
+# each accepted.
+send_all() {
+	seal_many r "$N" bob.pub
+	send_many sent m/r.*.age
+	wait_sent
+	[ "$(sent_results sent | wc -l)" -eq "$N" ]
+}
+
+@test "a peer that drops connections, answers 5xx, cuts bodies, takes a message without answering or is killed mid-request: each message delivered once" {
+	via_proxy
+	# Every other delivery misbehaves, in turn each way.
+	printf '%s\npass\n' drop 503 drop-after 500-after cut kill >plan
+	start net example.net "$NET" --base-url "https://127.0.0.1:$PROXY/smimp"
+	start_proxy
+	start org example.org "$ORG"
+	send_all
+	relayed "$N"
+	# Every misdeed was done at least once, on a delivery.
+	for a in drop pass 503 drop-after 500-after cut kill; do
+		grep -q "^$a /smimp/v1/deliver" proxy.out || {
+			cat proxy.out
+			return 1
+		}
+	done
+	# Taken but not answered: the retry found it delivered already.
+	grep -q '^drop-after /smimp/v1/deliver[^ ]* 20[01]$' proxy.out
+	grep -q '^kill /smimp/v1/deliver[^ ]* 20[01]$' proxy.out
+	up "$PROXY"
+	bob_has_each_once
+}
+
+@test "the peer killed with SIGKILL in the middle of deliveries, again and again: each message delivered once" {
+	via_proxy
+	# Every delivery's body trickles in over a second, so that the
+	# peer is killed while it reads one.
+	echo slow >plan
+	start net example.net "$NET" --base-url "https://127.0.0.1:$PROXY/smimp"
+	start_proxy
+	start org example.org "$ORG"
+	send_all
+	for k in $(seq 5); do
+		for _ in $(seq 100); do
+			[ "$(grep -c '^begin ' proxy.out)" -ge "$k" ] && break
+			sleep 0.1
+		done
+		sleep "0.$((2 + RANDOM % 5))"
+		kill_server net
+		store_check net
+		start net example.net "$NET" --base-url "https://127.0.0.1:$PROXY/smimp"
+	done
+	[ "$(grep -c '^begin ' proxy.out)" -ge 5 ]
+	relayed "$N"
+	bob_has_each_once
+}

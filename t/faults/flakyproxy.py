@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""A misbehaving front for a real smimpd, for the relay's fault suite:
+HTTPS on 127.0.0.1:PORT with cert.pem and key.pem of the current
+directory, each request passed on to the smimpd at 127.0.0.1:UPSTREAM
+and its answer passed back, but for deliveries (POST .../v1/deliver
+and .../v1/deliver-batch), each of which gets the next action of the
+file PLAN (one a line, round and round; the place in it is kept in
+PLAN.pos, so that a proxy started again goes on where the last one
+stopped; the proxy's pid goes to PLAN.pid):
+
+    pass        passed on, answered as the server answered
+    drop        the connection closed before anything is passed on
+    503         answered 503 at once, nothing passed on
+    drop-after  passed on (the server stores it), then the connection
+                closed without an answer
+    500-after   passed on, then answered 500 whatever the server said
+    cut         half of the body passed on, then both connections closed
+    kill        passed on, then the proxy kills itself (SIGKILL) before
+                it answers: a peer killed in the middle of a request
+    slow        passed on as it comes, but the body in 16 pieces over
+                about a second, "begin PATH" on stdout before the first:
+                a test can kill the server while it reads
+
+    flakyproxy.py PORT UPSTREAM PLAN
+
+One line per delivery on stdout: "ACTION PATH STATUS", STATUS the
+server's answer or "-" when it was not asked or did not answer.  When
+the server cannot be reached (killed, say), the client's connection is
+closed without an answer, as a dead server's would be.
+"""
+import http.client
+import http.server
+import os
+import signal
+import socket
+import ssl
+import sys
+import threading
+import time
+
+PORT, UPSTREAM, PLAN = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+HOP = {"connection", "keep-alive", "transfer-encoding", "content-length",
+       "proxy-connection", "te", "trailer", "upgrade"}
+lock = threading.Lock()
+
+
+def next_action():
+    """The next action of the plan, its place moved on first."""
+    with open(PLAN) as f:
+        plan = [line.strip() for line in f if line.strip()]
+    with lock:
+        try:
+            with open(PLAN + ".pos") as f:
+                pos = int(f.read() or "0")
+        except FileNotFoundError:
+            pos = 0
+        with open(PLAN + ".pos.tmp", "w") as f:
+            f.write(str(pos + 1))
+        os.replace(PLAN + ".pos.tmp", PLAN + ".pos")
+    return plan[pos % len(plan)]
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return data
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        return self.rfile.read(int(self.headers.get("Content-Length", "0")))
+
+    def drop(self):
+        """Close the client's connection without a word."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            self.connection.close()
+        except OSError:
+            pass
+
+    def upstream(self, data, cut=False, slow=False):
+        """Pass the request on: (status, headers, body), or None."""
+        ctx = ssl.create_default_context(cafile="cert.pem")
+        conn = http.client.HTTPSConnection("127.0.0.1", UPSTREAM,
+                                           context=ctx, timeout=60)
+        try:
+            conn.putrequest(self.command, self.path, skip_host=True,
+                            skip_accept_encoding=True)
+            for name, value in self.headers.items():
+                if name.lower() not in HOP:
+                    conn.putheader(name, value)
+            conn.putheader("Content-Length", str(len(data)))
+            conn.endheaders()
+            if cut:
+                conn.send(data[:len(data) // 2])
+                return None
+            if slow:
+                print("begin", self.path, flush=True)
+                step = len(data) // 16 + 1
+                for i in range(0, len(data), step):
+                    conn.send(data[i:i + step])
+                    time.sleep(1 / 16)
+            else:
+                conn.send(data)
+            r = conn.getresponse()
+            return r.status, r.getheaders(), r.read()
+        except (OSError, http.client.HTTPException):
+            return None
+        finally:
+            conn.close()
+
+    def answer(self, status, headers, body):
+        self.send_response(status)
+        for name, value in headers:
+            if name.lower() not in HOP and name.lower() != "date" and \
+                    name.lower() != "server":
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def handle_any(self):
+        data = self.body()
+        delivery = self.command == "POST" and \
+            self.path.split("?")[0].endswith(("/v1/deliver",
+                                              "/v1/deliver-batch"))
+        action = next_action() if delivery else "pass"
+        got = None
+        if action in ("pass", "drop-after", "500-after", "kill", "cut",
+                      "slow"):
+            got = self.upstream(data, cut=action == "cut",
+                                slow=action == "slow")
+        if delivery:
+            print(action, self.path, got[0] if got else "-", flush=True)
+        if action == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if action == "503":
+            self.answer(503, [("Content-Type", "application/json")],
+                        b'{"error":"flaky"}')
+        elif action == "500-after" and got is not None:
+            self.answer(500, [("Content-Type", "application/json")],
+                        b'{"error":"flaky"}')
+        elif action in ("pass", "slow") and got is not None:
+            self.answer(*got)
+        else:
+            self.drop()
+
+    do_GET = do_POST = do_DELETE = handle_any
+
+
+class Server(http.server.ThreadingHTTPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+
+def main():
+    with open(PLAN + ".pid", "w") as f:
+        f.write(str(os.getpid()))
+    srv = Server(("127.0.0.1", PORT), Handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain("cert.pem", "key.pem")
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
