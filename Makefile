@@ -55,7 +55,7 @@ UNITS := $(UNIT_SRC:t/unit/%.c=$(B)/t/%)
 FUZZ_SRC := $(sort $(wildcard fuzz/*.c))
 MANS := $(sort $(wildcard man/*.[1578]))
 
-all: $(BINS) $(UNITS) $(B)/bench/smimp-load
+all: $(BINS) $(UNITS) $(B)/bench/smimp-load $(B)/t/failio.so
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -86,6 +86,12 @@ $(B)/t/store $(B)/t/introserver: $(B)/t/%: $(B)/t/unit/%.o $(B)/libsmimpd.a \
 $(B)/t/%: $(B)/t/unit/%.o $(B)/libsmimp.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(B)/libsmimp.a $(LDLIBS) -lz
+
+# The fault suites' LD_PRELOAD shim: no sanitizer, whatever the build
+# (it only stands between a program and the C library).
+$(B)/t/failio.so: t/faults/failio.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -g -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
 
 $(B)/bench/smimp-load: $(B)/bench/load.o $(B)/libsmimp.a
 	@mkdir -p $(dir $@)

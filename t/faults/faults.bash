@@ -231,3 +231,25 @@ kill_server() {
 	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
 	return 1
 }
+
+# failio_setup: t/faults/failio.c preloaded into every command the test
+# runs from now on (the servers it starts above all), off until
+# failio_on.  A sanitizer build is told not to insist on coming first.
+failio_setup() {
+	[ -f "$SMIMP_BUILD/t/failio.so" ] || {
+		echo "no $SMIMP_BUILD/t/failio.so: make it first" >&2
+		return 1
+	}
+	export LD_PRELOAD=$SMIMP_BUILD/t/failio.so
+	export FAILIO_CONTROL=$BATS_TEST_TMPDIR/failio.ctl
+	export ASAN_OPTIONS=$ASAN_OPTIONS:verify_asan_link_order=0
+}
+
+# failio_on NAME=VALUE...: the faults these settings say (see
+# t/faults/failio.c) from now on, counted afresh, each logged in
+# failio.log; failio_off: none.
+failio_on() {
+	printf '%s\n' "log=$BATS_TEST_TMPDIR/failio.log" "$@" >"$FAILIO_CONTROL.tmp" &&
+		mv "$FAILIO_CONTROL.tmp" "$FAILIO_CONTROL"
+}
+failio_off() { rm -f "$FAILIO_CONTROL"; }

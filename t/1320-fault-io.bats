@@ -1,0 +1,208 @@
+#!/usr/bin/env bats
+# Faults: write and fsync errors, injected with t/faults/failio.c
+# (LD_PRELOAD) into smimpd and the clients while they run.  The server
+# never answers 2xx for what is not on disk, serves what needs no write
+# meanwhile, and takes everything again, without a restart, once the
+# errors stop; smimp-fetch and smimp-seal -o fail cleanly, losing
+# nothing.
+
+load helper
+load faults/faults
+
+setup() {
+	common_setup
+	two_domains
+	mkid carol carol@example.org
+	smimpd --data org --domain example.org adduser alice@example.org alice.pub
+	smimpd --data org --domain example.org adduser carol@example.org carol.pub
+	CAROLHOME="$BATS_TEST_TMPDIR/carolhome"
+	trust_as "$CAROLHOME" alice.pub trusted
+	fault_conf
+	failio_setup
+	M=$((FAULT_SCALE / 10))
+}
+
+teardown() {
+	failio_off
+	stop_servers org
+}
+
+# fetch_carol: carol's new messages into mail-carol, each in the file
+# all, whole and verified, none filed before; prints how many.
+fetch_carol() {
+	local c got again other
+	in_maildir mail-carol >before
+	c=$(fetch_counts "$CAROLHOME" carol.key mail-carol)
+	read -r got again other <<<"$c"
+	comm -13 before <(in_maildir mail-carol) >new
+	[ "$again" -eq 0 ] && [ "$other" -eq 0 ] && [ "$(wc -l <new)" -eq "$got" ] &&
+		[ -z "$(comm -23 new all)" ] || {
+		echo "carol fetched $c, $(wc -l <new) new" >&2
+		return 1
+	}
+	complete_maildir mail-carol
+	echo "$got"
+}
+
+# sealed NAME: M messages to carol, m/NAME.*.age, their names added to
+# the file all.
+sealed() {
+	seal_many "$1" "$M" carol.pub
+	names m/*.age >all
+}
+
+# reads_served: what needs no write is answered as ever: the version,
+# discovery, the server's key.
+reads_served() {
+	local p
+	for p in smimp/version .well-known/smimp.txt smimp/v1/meta; do
+		[ "$(curl -s -o /dev/null -w '%{http_code}' --cacert cert.pem "https://127.0.0.1:$ORG/$p")" = 200 ] || {
+			echo "$p not served" >&2
+			return 1
+		}
+	done
+}
+
+@test "fsync and write errors on the database: nothing acknowledged while they last, reads served, all taken again without a restart" {
+	start org example.org "$ORG"
+	pid=$(cat org.pid)
+	v=0
+	for fault in "ops=fsync,fdatasync errno=EIO" "ops=write,pwrite errno=EIO" \
+		"ops=write,pwrite errno=ENOSPC"; do
+		v=$((v + 1))
+		sealed "$v"
+		: >failio.log
+		failio_on "path=*/org/smimpd.db*" $fault
+		send_many "sent$v" m/"$v".*.age
+		wait_sent
+		[ -z "$(sent_results "sent$v")" ]
+		[ -s failio.log ]
+		reads_served
+		# A signed request needs its nonce stored: 503, and nothing lost.
+		run -75 --separate-stderr env SMIMP_HOME="$CAROLHOME" smimp-fetch -i carol.key -d mail-carol
+		[[ "$stderr" == *"HTTP 503: store unavailable"* ]]
+		failio_off
+		send_many "resent$v" m/"$v".*.age
+		wait_sent
+		[ "$(sent_results "resent$v" | wc -l)" -eq "$M" ]
+		[ "$(fetch_carol)" -eq "$M" ]
+		# The same server all along.
+		[ "$(cat org.pid)" = "$pid" ]
+		kill -0 "$pid"
+	done
+	kill_server org
+	store_check org
+	store_clean example.org org
+	start org example.org "$ORG"
+	[ "$(fetch_carol)" -eq 0 ]
+	in_maildir mail-carol | cmp - all
+}
+
+@test "fsync errors on message files and the spool: large messages refused, small ones taken and fetched meanwhile, the rest taken once they stop" {
+	start org example.org "$ORG"
+	# Only the bodies kept in the database go in: every tenth message
+	# is too large for it.
+	big=$((M / 10))
+	v=0
+	# Every file and directory below the data directory (the spool's
+	# fsync fails first), then only the body files (after the spool's).
+	for files in "*/org/*/*:spool" "*/org/bodies/*:bodies"; do
+		v=$((v + 1))
+		sealed "$v"
+		: >failio.log
+		failio_on "path=${files%:*}"
+		send_many "sent$v" m/"$v".*.age
+		wait_sent
+		[ "$(sent_results "sent$v" | wc -l)" -eq $((M - big)) ]
+		grep -q "^fsync .*/org/${files#*:}/" failio.log
+		reads_served
+		[ "$(fetch_carol)" -eq $((M - big)) ]
+		failio_off
+		send_many "resent$v" m/"$v".*.age
+		wait_sent
+		[ "$(sent_results "resent$v" | wc -l)" -eq "$M" ]
+		[ "$(fetch_carol)" -eq "$big" ]
+		in_maildir mail-carol | cmp - all
+	done
+	kill_server org
+	store_check org
+	store_clean example.org org
+}
+
+@test "fsync errors from the Nth call on, in the middle of concurrent submissions: each acknowledged message stored, the others whole or not at all" {
+	start org example.org "$ORG"
+	for r in $(seq "$FAULT_ROUNDS"); do
+		seal_many "$r" "$FAULT_SCALE" carol.pub
+		names m/"$r".*.age >"all$r"
+		names m/*.age >all
+		from=$((5 + RANDOM % 40))
+		failio_on "path=*/org/*" "from=$from"
+		send_many "sent$r" m/"$r".*.age
+		wait_sent
+		failio_off
+		sent_results "sent$r" >"acked$r"
+		echo "round $r: failing from fsync $from, $(wc -l <"acked$r") acknowledged"
+		[ "$(wc -l <"acked$r")" -lt "$FAULT_SCALE" ]
+		# What was acknowledged is in the store, also after a crash.
+		kill_server org
+		store_check org
+		store_clean example.org org
+		start org example.org "$ORG"
+		got=$(fetch_carol)
+		mv new "first$r"
+		send_many "resent$r" m/"$r".*.age
+		wait_sent
+		[ "$(sent_results "resent$r" | wc -l)" -eq "$FAULT_SCALE" ]
+		more=$(fetch_carol)
+		[ $((got + more)) -eq "$FAULT_SCALE" ]
+		sort "first$r" new | cmp - "all$r"
+		names $(sent_map "resent$r" | awk 'NR == FNR { a[$1]; next } $1 in a { print $2 }' "acked$r" -) >"acked$r.names"
+		[ "$(wc -l <"acked$r.names")" -eq "$(wc -l <"acked$r")" ]
+		[ -z "$(comm -23 "acked$r.names" "first$r")" ]
+	done
+}
+
+@test "smimp-fetch under fsync and write errors in its Maildir: exit 1 naming the file, nothing acknowledged that is not filed, nothing lost or filed twice" {
+	start org example.org "$ORG"
+	sealed 1
+	send_many sent m/1.*.age
+	wait_sent
+	[ "$(sent_results sent | wc -l)" -eq "$M" ]
+	for fault in "ops=fsync,fdatasync" "ops=write" "ops=fsync,fdatasync from=7" \
+		"ops=write from=3"; do
+		: >failio.log
+		failio_on "path=*/mail-carol/*" $fault
+		run -1 --separate-stderr env SMIMP_HOME="$CAROLHOME" smimp-fetch -i carol.key -d mail-carol
+		failio_off
+		[ -s failio.log ]
+		[[ "$stderr" =~ smimp-fetch:\ cannot\ (write|sync)\ \'mail-carol/[^\']*\':\ Input/output\ error ]]
+		complete_maildir mail-carol
+	done
+	# What was filed before a failure was filed once; the rest comes now.
+	c=$(fetch_counts "$CAROLHOME" carol.key mail-carol)
+	read -r got again other <<<"$c"
+	[ "$other" -eq 0 ]
+	in_maildir mail-carol | cmp - all
+	complete_maildir mail-carol
+	[ "$(fetch_counts "$CAROLHOME" carol.key mail-carol)" = "0 0 0" ]
+}
+
+@test "smimp-seal -o and smimp-keygen under fsync and write errors: exit 1, no file made, none replaced" {
+	mkdir out
+	echo old | smimp-seal -i alice.key -r carol.pub -o out/old.age
+	old=$(sum out/old.age)
+	for fault in "ops=fsync,fdatasync" "ops=write"; do
+		failio_on "path=*/out/*" "$fault"
+		run -1 --separate-stderr bash -c 'echo new | smimp-seal -i alice.key -r carol.pub -o out/new.age'
+		[[ "$stderr" =~ ^smimp-seal:\ cannot\ write.*:\ Input/output\ error$ ]]
+		run -1 --separate-stderr bash -c 'echo new | smimp-seal -i alice.key -r carol.pub -o out/old.age'
+		[[ "$stderr" =~ ^smimp-seal:\ cannot\ write.*:\ Input/output\ error$ ]]
+		run -1 --separate-stderr smimp-keygen -u dave@example.org -o out/dave --no-passphrase
+		[[ "$stderr" =~ ^smimp-keygen:\ cannot\ (write|sync)\ \'out/dave.*\':\ Input/output\ error$ ]]
+		failio_off
+		[ "$(ls -A out)" = old.age ]
+		[ "$(sum out/old.age)" = "$old" ]
+	done
+	echo new | smimp-seal -i alice.key -r carol.pub -o out/old.age
+	[ "$(sum out/old.age)" != "$old" ]
+}
