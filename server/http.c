@@ -364,10 +364,17 @@ body_take(struct exchange *x, const char *data, size_t len)
 	    len);
 	if (x->in_memory)
 		return sbuf_add(&x->small, data, len);
-	if (x->route->body == BODY_FILE &&
+	if (x->route->body == BODY_FILE && !x->spool_failed &&
 	    fd_write_all(x->spool_fd, data, len) != 0) {
+		/*
+		 * A full or failing disk: the rest of the body is read and
+		 * dropped (the caps bound it), so that the client gets a
+		 * 503 rather than a cut connection; what was written goes
+		 * at once, to give the space back.
+		 */
 		log_warn("spool %s", x->spool);
-		return -1;
+		x->spool_failed = 1;
+		(void)ftruncate(x->spool_fd, 0);
 	}
 	return 0;
 }
@@ -380,6 +387,10 @@ static int
 body_finish(struct exchange *x)
 {
 	(void)crypto_generichash_final(&x->hash, x->body_hash, 32);
+	if (x->spool_failed) {
+		reply_error(x, 503, "cannot spool the message");
+		return -1;
+	}
 	if (x->route->auth != AUTH_NONE && x->route->auth != AUTH_INVITE &&
 	    sodium_memcmp(x->body_hash, x->sig.body_hash, 32) != 0) {
 		reply_error(x, 400, "the body does not match "

@@ -140,6 +140,7 @@ struct exchange {
 	int in_memory;			/* the body is in small */
 	int spool_fd;			/* BODY_FILE, or -1 */
 	char spool[PATH_MAX];
+	int spool_failed;		/* a write to it failed: 503 */
 	unsigned char body_hash[32];	/* of what arrived */
 
 	/* The reply. */

@@ -27,40 +27,15 @@ teardown() {
 	stop_servers org
 }
 
-# fetch_carol: carol's new messages into mail-carol, each in the file
-# all, whole and verified, none filed before; prints how many.
-fetch_carol() {
-	local c got again other
-	in_maildir mail-carol >before
-	c=$(fetch_counts "$CAROLHOME" carol.key mail-carol)
-	read -r got again other <<<"$c"
-	comm -13 before <(in_maildir mail-carol) >new
-	[ "$again" -eq 0 ] && [ "$other" -eq 0 ] && [ "$(wc -l <new)" -eq "$got" ] &&
-		[ -z "$(comm -23 new all)" ] || {
-		echo "carol fetched $c, $(wc -l <new) new" >&2
-		return 1
-	}
-	complete_maildir mail-carol
-	echo "$got"
-}
+# fetch_carol: fetch_new for carol: her new messages into mail-carol,
+# their names in mail-carol.new; prints how many.
+fetch_carol() { fetch_new all "$CAROLHOME" carol.key mail-carol; }
 
 # sealed NAME: M messages to carol, m/NAME.*.age, their names added to
 # the file all.
 sealed() {
 	seal_many "$1" "$M" carol.pub
 	names m/*.age >all
-}
-
-# reads_served: what needs no write is answered as ever: the version,
-# discovery, the server's key.
-reads_served() {
-	local p
-	for p in smimp/version .well-known/smimp.txt smimp/v1/meta; do
-		[ "$(curl -s -o /dev/null -w '%{http_code}' --cacert cert.pem "https://127.0.0.1:$ORG/$p")" = 200 ] || {
-			echo "$p not served" >&2
-			return 1
-		}
-	done
 }
 
 @test "fsync and write errors on the database: nothing acknowledged while they last, reads served, all taken again without a restart" {
@@ -77,7 +52,7 @@ reads_served() {
 		wait_sent
 		[ -z "$(sent_results "sent$v")" ]
 		[ -s failio.log ]
-		reads_served
+		reads_served "$ORG"
 		# A signed request needs its nonce stored: 503, and nothing lost.
 		run -75 --separate-stderr env SMIMP_HOME="$CAROLHOME" smimp-fetch -i carol.key -d mail-carol
 		[[ "$stderr" == *"HTTP 503: store unavailable"* ]]
@@ -90,9 +65,7 @@ reads_served() {
 		[ "$(cat org.pid)" = "$pid" ]
 		kill -0 "$pid"
 	done
-	kill_server org
-	store_check org
-	store_clean example.org org
+	crashed org example.org
 	start org example.org "$ORG"
 	[ "$(fetch_carol)" -eq 0 ]
 	in_maildir mail-carol | cmp - all
@@ -115,7 +88,7 @@ reads_served() {
 		wait_sent
 		[ "$(sent_results "sent$v" | wc -l)" -eq $((M - big)) ]
 		grep -q "^fsync .*/org/${files#*:}/" failio.log
-		reads_served
+		reads_served "$ORG"
 		[ "$(fetch_carol)" -eq $((M - big)) ]
 		failio_off
 		send_many "resent$v" m/"$v".*.age
@@ -124,9 +97,7 @@ reads_served() {
 		[ "$(fetch_carol)" -eq "$big" ]
 		in_maildir mail-carol | cmp - all
 	done
-	kill_server org
-	store_check org
-	store_clean example.org org
+	crashed org example.org
 }
 
 @test "fsync errors from the Nth call on, in the middle of concurrent submissions: each acknowledged message stored, the others whole or not at all" {
@@ -144,21 +115,17 @@ reads_served() {
 		echo "round $r: failing from fsync $from, $(wc -l <"acked$r") acknowledged"
 		[ "$(wc -l <"acked$r")" -lt "$FAULT_SCALE" ]
 		# What was acknowledged is in the store, also after a crash.
-		kill_server org
-		store_check org
-		store_clean example.org org
+		crashed org example.org
 		start org example.org "$ORG"
 		got=$(fetch_carol)
-		mv new "first$r"
+		mv mail-carol.new "first$r"
 		send_many "resent$r" m/"$r".*.age
 		wait_sent
 		[ "$(sent_results "resent$r" | wc -l)" -eq "$FAULT_SCALE" ]
 		more=$(fetch_carol)
 		[ $((got + more)) -eq "$FAULT_SCALE" ]
-		sort "first$r" new | cmp - "all$r"
-		names $(sent_map "resent$r" | awk 'NR == FNR { a[$1]; next } $1 in a { print $2 }' "acked$r" -) >"acked$r.names"
-		[ "$(wc -l <"acked$r.names")" -eq "$(wc -l <"acked$r")" ]
-		[ -z "$(comm -23 "acked$r.names" "first$r")" ]
+		sort "first$r" mail-carol.new | cmp - "all$r"
+		acked_in "acked$r" "resent$r" "first$r"
 	done
 }
 

@@ -136,6 +136,40 @@ fetch_counts() {
 	return $rc
 }
 
+# fetch_new ALL HOME KEY DIR: fetch into DIR; DIR.new gets the names
+# that came (none filed before), each one in the file ALL, whole and
+# verified.  Prints how many.
+fetch_new() {
+	local c got again other
+	in_maildir "$4" >before
+	c=$(fetch_counts "$2" "$3" "$4")
+	read -r got again other <<<"$c"
+	comm -13 before <(in_maildir "$4") >"$4.new"
+	[ "$again" -eq 0 ] && [ "$other" -eq 0 ] &&
+		[ "$(wc -l <"$4.new")" -eq "$got" ] || {
+		echo "$4: fetched $c, $(wc -l <"$4.new") new" >&2
+		return 1
+	}
+	[ -z "$(comm -23 "$4.new" "$1")" ] || {
+		echo "$4: filed a message not sent" >&2
+		return 1
+	}
+	complete_maildir "$4"
+	echo "$got"
+}
+
+# reads_served PORT: what needs no write is answered as ever by the
+# server at PORT: the version, discovery, the server's key.
+reads_served() {
+	local p
+	for p in smimp/version .well-known/smimp.txt smimp/v1/meta; do
+		[ "$(curl -s -o /dev/null -w '%{http_code}' --cacert cert.pem "https://127.0.0.1:$1/$p")" = 200 ] || {
+			echo "$p not served" >&2
+			return 1
+		}
+	done
+}
+
 # in_maildir DIR: the names in DIR/new and DIR/.Other/new, sorted.
 in_maildir() {
 	{
@@ -214,6 +248,22 @@ store_clean() {
 		echo "$2/spool: not empty" >&2
 		return 1
 	}
+}
+
+# crashed NAME DOMAIN: the server NAME killed with SIGKILL, its store
+# checked as the crash left it (store_check), then opened and checked
+# again (store_clean).
+crashed() {
+	kill_server "$1" && store_check "$1" && store_clean "$2" "$1"
+}
+
+# acked_in IDS RESENT GOT: each message id in the file IDS (acknowledged
+# before a fault), found through the complete send_many RESENT, has its
+# Maildir name in the file GOT (fetched before anything was sent again).
+acked_in() {
+	names $(sent_map "$2" | awk 'NR == FNR { a[$1]; next } $1 in a { print $2 }' "$1" -) >"$1.names"
+	[ "$(wc -l <"$1.names")" -eq "$(wc -l <"$1")" ] &&
+		[ -z "$(comm -23 "$1.names" "$3")" ]
 }
 
 # stored_ids DIR ADDRESS: the message ids the store of data directory
