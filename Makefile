@@ -55,7 +55,11 @@ UNITS := $(UNIT_SRC:t/unit/%.c=$(B)/t/%)
 FUZZ_SRC := $(sort $(wildcard fuzz/*.c))
 MANS := $(sort $(wildcard man/*.[1578]))
 
-all: $(BINS) $(UNITS) $(B)/bench/smimp-load $(B)/t/failio.so
+# The fault suites' power-loss file system needs libfuse3 (the suite
+# that uses it is skipped without it).
+LAZYFS := $(if $(shell $(PKG_CONFIG) --exists fuse3 && echo y),$(B)/t/lazyfs)
+
+all: $(BINS) $(UNITS) $(B)/bench/smimp-load $(B)/t/failio.so $(LAZYFS)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -92,6 +96,12 @@ $(B)/t/%: $(B)/t/unit/%.o $(B)/libsmimp.a
 $(B)/t/failio.so: t/faults/failio.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -O2 -g -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
+
+$(B)/t/lazyfs: t/faults/lazyfs.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -g -Wall -Wextra -Werror \
+		$(shell $(PKG_CONFIG) --cflags fuse3) -o $@ $< \
+		$(shell $(PKG_CONFIG) --libs fuse3)
 
 $(B)/bench/smimp-load: $(B)/bench/load.o $(B)/libsmimp.a
 	@mkdir -p $(dir $@)

@@ -10,14 +10,8 @@ load helper
 load faults/faults
 
 setup() {
-	common_setup
-	two_domains
-	mkid carol carol@example.org
-	smimpd --data org --domain example.org adduser alice@example.org alice.pub
-	smimpd --data org --domain example.org adduser carol@example.org carol.pub
-	CAROLHOME="$BATS_TEST_TMPDIR/carolhome"
-	trust_as "$CAROLHOME" alice.pub trusted
-	fault_conf
+	fault_setup
+	fault_accounts
 	failio_setup
 	M=$((FAULT_SCALE / 10))
 }

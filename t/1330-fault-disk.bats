@@ -12,13 +12,8 @@ load helper
 load faults/faults
 
 setup() {
-	common_setup
 	[ "$(id -u)" -eq 0 ] || skip "mounting a tmpfs needs root"
-	two_domains
-	mkid carol carol@example.org
-	CAROLHOME="$BATS_TEST_TMPDIR/carolhome"
-	trust_as "$CAROLHOME" alice.pub trusted
-	fault_conf
+	fault_setup
 	M=$((FAULT_SCALE / 10))
 }
 
@@ -76,8 +71,7 @@ sealed() {
 
 @test "a nearly full disk, then a full one: large messages refused, never a 2xx for what is not stored, reads served, all taken once space returns" {
 	small_disk org
-	smimpd --data org --domain example.org adduser alice@example.org alice.pub
-	smimpd --data org --domain example.org adduser carol@example.org carol.pub
+	fault_accounts
 	start org example.org "$ORG"
 	pid=$(cat org.pid)
 	for r in 1 2; do
@@ -132,8 +126,7 @@ sealed() {
 
 @test "deliveries to a full disk: 503, retried, each delivered once when space returns, none bounced" {
 	small_disk net
-	smimpd --data org --domain example.org adduser alice@example.org alice.pub
-	smimpd --data net --domain example.net adduser bob@example.net bob.pub
+	fault_accounts
 	start org example.org "$ORG"
 	start net example.net "$NET"
 	seal_many r "$M" bob.pub

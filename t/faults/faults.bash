@@ -17,6 +17,26 @@ fault_conf() {
 		>>common.conf
 }
 
+# fault_setup: common_setup and two_domains (t/helper.bash), with
+# carol@example.org's keys and her home $CAROLHOME, trusting alice, and
+# fault_conf.
+fault_setup() {
+	common_setup
+	two_domains
+	mkid carol carol@example.org
+	CAROLHOME="$BATS_TEST_TMPDIR/carolhome"
+	trust_as "$CAROLHOME" alice.pub trusted
+	fault_conf
+}
+
+# fault_accounts: alice and carol accounts at org (example.org), bob at
+# net (example.net).
+fault_accounts() {
+	smimpd --data org --domain example.org adduser alice@example.org alice.pub &&
+		smimpd --data org --domain example.org adduser carol@example.org carol.pub &&
+		smimpd --data net --domain example.net adduser bob@example.net bob.pub
+}
+
 # seal_many NAME N PUB...: N messages from alice (alice.key) to the
 # recipients PUB..., sealed into m/NAME.1.age .. m/NAME.N.age; every
 # tenth one 100 kB, past what a server keeps inside its database, the
@@ -178,9 +198,10 @@ in_maildir() {
 	} | sort
 }
 
-# complete_maildir DIR: every message in the Maildir DIR is whole: its
-# bytes hash to its name (smimp-fetch names a message by its bytes), so
-# nothing half-written is filed; tmp/ is empty.
+# complete_maildir DIR [any-tmp]: every message in the Maildir DIR is
+# whole: its bytes hash to its name (smimp-fetch names a message by its
+# bytes), so nothing half-written is filed; and tmp/ is empty, unless
+# any-tmp (a fetch was killed: the next one clears what it left).
 complete_maildir() {
 	local f bad
 	bad=$(for f in "$1"/new/* "$1"/.Other/new/*; do
@@ -191,7 +212,7 @@ complete_maildir() {
 		echo "$bad: its bytes are not the message it names" >&2
 		return 1
 	}
-	[ -z "$(ls -A "$1/tmp" 2>/dev/null)" ] || {
+	[ "${2:-}" = any-tmp ] || [ -z "$(ls -A "$1/tmp" 2>/dev/null)" ] || {
 		echo "$1/tmp: not empty" >&2
 		return 1
 	}
@@ -250,11 +271,62 @@ store_clean() {
 	}
 }
 
-# crashed NAME DOMAIN: the server NAME killed with SIGKILL, its store
-# checked as the crash left it (store_check), then opened and checked
-# again (store_clean).
+# crashed NAME DOMAIN [CMD...]: the server NAME killed with SIGKILL,
+# CMD run, its store checked as the crash left it (store_check), then
+# opened and checked again (store_clean).
 crashed() {
-	kill_server "$1" && store_check "$1" && store_clean "$2" "$1"
+	kill_server "$1" || return 1
+	[ $# -le 2 ] || "${@:3}" || return 1
+	store_check "$1" && store_clean "$2" "$1"
+}
+
+# crash_round R [CMD...]: round R of a crash under load (the servers
+# org of example.org and net of example.net running; alice sending to
+# carol@example.org, her home $CAROLHOME, and bob@example.net):
+# FAULT_SCALE messages sent at once, org killed with SIGKILL somewhere
+# between an eighth and a half of the way, CMD run (a power loss, say),
+# its store checked, org started again.  Then every message that was
+# acknowledged is in carol's mailbox, none twice; everything sent again
+# is accepted, and stored once.
+crash_round() {
+	local r=$1 at
+	shift
+	seal_many "$r" "$FAULT_SCALE" carol.pub bob.pub
+	names m/"$r".*.age >"all$r"
+	send_many "sent$r" m/"$r".*.age
+	at=$((FAULT_SCALE / 8 + RANDOM % (FAULT_SCALE * 3 / 8)))
+	wait_acked "sent$r" "$at" || return 1
+	crashed org example.org "$@" || return 1
+	wait_sent
+	sent_results "sent$r" >"acked$r" || return 1
+	echo "round $r: SIGKILL after $at, $(wc -l <"acked$r") acknowledged"
+	start org example.org "$ORG" || return 1
+	# What carol's mailbox holds, before anything is sent again.
+	fetch_new "all$r" "$CAROLHOME" carol.key mail-carol >/dev/null || return 1
+	mv mail-carol.new "first$r"
+	send_many "resent$r" m/"$r".*.age
+	wait_sent
+	[ "$(sent_results "resent$r" | wc -l)" -eq "$FAULT_SCALE" ] || return 1
+	fetch_new "all$r" "$CAROLHOME" carol.key mail-carol >/dev/null || return 1
+	sort "first$r" mail-carol.new | cmp - "all$r" || return 1
+	acked_in "acked$r" "resent$r" "first$r"
+}
+
+# relayed_once: after crash_rounds, bob gets every message of every
+# round once (60 s at most), and carol has each once too.
+relayed_once() {
+	local want total=0 got
+	names m/*.age >all
+	want=$(wc -l <all)
+	for _ in $(seq 120); do
+		got=$(fetch_new all "$BOBHOME" bob.key mail-bob) || return 1
+		total=$((total + got))
+		[ "$total" -lt "$want" ] || break
+		sleep 0.5
+	done
+	[ "$total" -eq "$want" ] &&
+		in_maildir mail-bob | cmp - all &&
+		in_maildir mail-carol | cmp - all
 }
 
 # acked_in IDS RESENT GOT: each message id in the file IDS (acknowledged
@@ -303,3 +375,40 @@ failio_on() {
 		mv "$FAILIO_CONTROL.tmp" "$FAILIO_CONTROL"
 }
 failio_off() { rm -f "$FAILIO_CONTROL"; }
+
+# lazy_mount DIR: DIR a lazyfs (t/faults/lazyfs.c: a disk that loses
+# what was not synced when power_loss says so) over DIR.disk, its pid in
+# DIR.lazyfs.pid; the test is skipped when that cannot be (no lazyfs
+# built, no /dev/fuse, no right to mount).
+lazy_mount() {
+	[ -x "$SMIMP_BUILD/t/lazyfs" ] || skip "no $SMIMP_BUILD/t/lazyfs (it needs libfuse3-dev)"
+	[ -c /dev/fuse ] || skip "no /dev/fuse"
+	mkdir -p "$1" "$1.disk"
+	"$SMIMP_BUILD/t/lazyfs" "$1.disk" "$1" >"$1.lazyfs.log" 2>&1 3>&- &
+	echo $! >"$1.lazyfs.pid"
+	for _ in $(seq 50); do
+		mountpoint -q "$1" && return 0
+		sleep 0.1
+	done
+	skip "cannot mount a FUSE file system: $(cat "$1.lazyfs.log")"
+}
+
+# power_loss DIR...: what was not synced on the lazyfs at each DIR is
+# lost (its writers killed first, as a power cut would).
+power_loss() {
+	local d
+	for d in "$@"; do echo drop >"$d/.lazyfs" || return 1; done
+}
+
+# lazy_umount DIR...: each lazyfs unmounted and stopped, for teardown.
+lazy_umount() {
+	local d
+	for d in "$@"; do
+		d=$BATS_TEST_TMPDIR/$d
+		if mountpoint -q "$d"; then
+			fusermount3 -u "$d" 2>/dev/null || umount -l "$d"
+		fi
+		[ -f "$d.lazyfs.pid" ] && kill "$(cat "$d.lazyfs.pid")" 2>/dev/null
+	done
+	return 0
+}

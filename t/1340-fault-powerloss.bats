@@ -1,0 +1,96 @@
+#!/usr/bin/env bats
+# Faults: power loss.  The SQLite store, smimp-fetch's Maildir and the
+# client's own files on t/faults/lazyfs.c, a FUSE file system that keeps
+# what was written but not fsynced in memory and drops it on command (as
+# LazyFS does for Jepsen).  After a drop, everything acknowledged is
+# there, and nothing is half-written.  Skipped without libfuse3 or
+# /dev/fuse.
+
+load helper
+load faults/faults
+
+setup() {
+	fault_setup
+	M=$((FAULT_SCALE / 4))
+}
+
+teardown() {
+	stop_servers org net
+	lazy_umount org mail lazy
+}
+
+@test "the lazy file system drops what was not synced, and keeps what was" {
+	lazy_mount lazy
+	echo unsynced >lazy/unsynced
+	python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o600)
+os.write(fd, b"synced\n"); os.fsync(fd); os.write(fd, b"not synced\n")' lazy/synced
+	[ "$(cat lazy/unsynced)" = unsynced ]
+	[ "$(cat lazy/synced)" = "$(printf 'synced\nnot synced')" ]
+	power_loss lazy
+	[ -e lazy/unsynced ] && [ ! -s lazy/unsynced ]
+	[ "$(cat lazy/synced)" = synced ]
+}
+
+@test "power lost with the server's store during concurrent submissions, again and again: each acknowledged message there once, nothing half-written" {
+	lazy_mount org
+	fault_accounts
+	power_loss org
+	start net example.net "$NET"
+	start org example.org "$ORG"
+	for r in $(seq "$FAULT_ROUNDS"); do
+		crash_round "$r" power_loss org
+	done
+	relayed_once
+}
+
+@test "power lost under smimp-fetch's Maildir, killed or done: every message filed whole, none lost or filed twice" {
+	fault_accounts
+	lazy_mount mail
+	start org example.org "$ORG"
+	for r in $(seq "$FAULT_ROUNDS"); do
+		seal_many "$r" "$M" carol.pub
+		names m/*.age >all
+		send_many "sent$r" m/"$r".*.age
+		wait_sent
+		[ "$(sent_results "sent$r" | wc -l)" -eq "$M" ]
+		# Killed in the middle of its work, then the power goes.
+		SMIMP_HOME="$CAROLHOME" smimp-fetch -q -i carol.key -d mail/carol &
+		pid=$!
+		for _ in $(seq 200); do
+			[ "$(ls mail/carol/new 2>/dev/null | wc -l)" -ge $(((r - 1) * M + M / 4)) ] && break
+			sleep 0.02
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" || true
+		power_loss mail
+		complete_maildir mail/carol any-tmp
+		# Done, then the power goes: each message it acknowledged is
+		# there, whole.
+		run -0 --separate-stderr env SMIMP_HOME="$CAROLHOME" smimp-fetch -q -i carol.key -d mail/carol
+		power_loss mail
+		complete_maildir mail/carol
+		in_maildir mail/carol | cmp - all
+		[ "$(fetch_counts "$CAROLHOME" carol.key mail/carol)" = "0 0 0" ]
+	done
+}
+
+@test "power lost under the client's files: keys, the trust store and a sealed message written whole" {
+	fault_accounts
+	lazy_mount lazy
+	smimp-keygen -u dave@example.org -o lazy/dave --no-passphrase 2>/dev/null
+	SMIMP_HOME=lazy/home smimp-trust add carol.pub --tier trusted
+	echo "for carol" | smimp-seal -i lazy/dave.key -r carol.pub -o lazy/m.age
+	echo unsynced >lazy/control
+	power_loss lazy
+	# The drop bit: what was never synced is gone.
+	[ ! -s lazy/control ]
+	run -0 --separate-stderr env SMIMP_HOME=lazy/home smimp-trust list
+	[[ "$output" == *carol@example.org* ]]
+	trust_as "$CAROLHOME" lazy/dave.pub trusted
+	run -0 --separate-stderr env SMIMP_HOME="$CAROLHOME" smimp-open -q -i carol.key lazy/m.age
+	[ "$output" = "for carol" ]
+	echo again | smimp-seal -i lazy/dave.key -r carol.pub >m2.age
+	run -0 --separate-stderr env SMIMP_HOME="$CAROLHOME" smimp-open -q -i carol.key m2.age
+	[ "$output" = again ]
+}
