@@ -33,6 +33,7 @@ sealed() {
 }
 
 @test "fsync and write errors on the database: nothing acknowledged while they last, reads served, all taken again without a restart" {
+	needs_sqlite
 	start org example.org "$ORG"
 	pid=$(cat org.pid)
 	v=0
@@ -95,6 +96,7 @@ sealed() {
 }
 
 @test "fsync errors from the Nth call on, in the middle of concurrent submissions: each acknowledged message stored, the others whole or not at all" {
+	needs_sqlite
 	start org example.org "$ORG"
 	for r in $(seq "$FAULT_ROUNDS"); do
 		seal_many "$r" "$FAULT_SCALE" carol.pub

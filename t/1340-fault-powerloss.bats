@@ -33,6 +33,7 @@ os.write(fd, b"synced\n"); os.fsync(fd); os.write(fd, b"not synced\n")' lazy/syn
 }
 
 @test "power lost with the server's store during concurrent submissions, again and again: each acknowledged message there once, nothing half-written" {
+	needs_sqlite
 	lazy_mount org
 	fault_accounts
 	power_loss org
