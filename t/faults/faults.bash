@@ -4,7 +4,8 @@
 # concurrently, and checks of what a Maildir and a store hold.
 #
 # FAULT_SCALE messages a round (default 200; `make faults` runs 1000),
-# FAULT_ROUNDS rounds of each fault (default 3).
+# FAULT_ROUNDS rounds of each fault (default 3), FAULT_CLIENTS clients
+# sending at once (default 50; `make faults`: one a message).
 
 FAULT_SCALE=${FAULT_SCALE:-200}
 FAULT_ROUNDS=${FAULT_ROUNDS:-3}
@@ -67,7 +68,7 @@ seal_many() {
 # message id of each one accepted, in order) in DIR/K.out, its errors
 # in DIR/K.err, its exit status in DIR/K.rc.
 send_many() {
-	local dir=$1 k i=0 n
+	local dir=$1 f k i=0 n
 	shift
 	n=${FAULT_CLIENTS:-50}
 	mkdir -p "$dir"
@@ -111,9 +112,8 @@ wait_acked() {
 
 # sent_results DIR: every client of send_many ended with all of its
 # messages accepted (exit 0) or some refused as a temporary failure
-# (exit 75); prints the ids accepted, one
-# a line.  Anything else (another exit status, an id too many) is an
-# error, shown.
+# (exit 75); prints the ids accepted, one a line.  Anything else
+# (another exit status, an id too many) is an error, shown.
 sent_results() {
 	local rc k bad=0 nf no
 	for rc in "$1"/*.rc; do
