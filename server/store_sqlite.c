@@ -36,8 +36,6 @@
  * between leaves names that no row references, and only those: the
  * next open removes them, and everything in spool/.
  */
-/* memfd_create(2): an inline body is read back through a file descriptor */
-#define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -67,7 +65,6 @@
 #define SWEEP_S		10	/* forget what has expired this often */
 #define NAME_LEN	32	/* a body file's name: hex, random */
 #define NAME_TRIES	8	/* fresh names or ids tried on a collision */
-#define ID_MAX		((INT64_C(1) << 53) - 1)
 #define TRASH_PAGE	256
 #define COPY_CHUNK	(64 * 1024)
 #define DAY_S		86400
@@ -1070,40 +1067,6 @@ delete_noting(sqlite3 *db, struct gone *g, size_t *deleted,
 static int mailbox_unpended(struct sqlite_store *, const char *, int64_t,
     struct smimp_err *);
 
-/* A log as a caller may give it: sizes and device names in bounds. */
-static int
-log_check(const struct store_log *log, struct smimp_err *err)
-{
-	size_t i, n;
-	int bad;
-
-	bad = log == NULL || log->raw == NULL || log->len == 0 ||
-	    log->len > INT_MAX || log->ndevices > STORE_DEVICES_MAX ||
-	    (log->ndevices > 0 && log->devices == NULL);
-	for (i = 0; !bad && i < log->ndevices; i++) {
-		n = log->devices[i].name != NULL ?
-		    strlen(log->devices[i].name) : 0;
-		bad = n == 0 || n > STORE_DEVICE_NAME_MAX;
-	}
-	return bad ? smimp_err_set(err, SMIMP_EXIT_FAIL, "store: an identity "
-	    "too large, or a device without a name or with too long a "
-	    "one") : 0;
-}
-
-/* Is the device (name, key) among log's? */
-static int
-log_names(const struct store_log *log, const char *name,
-    const void *key, int keylen)
-{
-	size_t i;
-
-	for (i = 0; i < log->ndevices; i++)
-		if (strcmp(log->devices[i].name, name) == 0 && keylen == 32 &&
-		    memcmp(log->devices[i].key, key, 32) == 0)
-			return 1;
-	return 0;
-}
-
 /* Stored devices of a user that a new log no longer names. */
 struct stored_devices {
 	size_t n, over;
@@ -1132,8 +1095,9 @@ devices_set(struct sqlite_store *s, const char *address,
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(stmt, 0);
 
-		if (name == NULL || log_names(log, name,
-		    sqlite3_column_blob(stmt, 1), sqlite3_column_bytes(stmt, 1)))
+		if (name == NULL || store_log_names(log, name,
+		    sqlite3_column_blob(stmt, 1),
+		    (size_t)sqlite3_column_bytes(stmt, 1)))
 			continue;
 		if (gone.n < STORE_DEVICES_MAX)
 			col_copy(stmt, 0, gone.name[gone.n++],
@@ -1203,7 +1167,7 @@ sq_user_add(struct store *st, const char *address,
 {
 	struct user_args a = { address, log, now };
 
-	if (log_check(log, err) != 0)
+	if (store_log_check(log, err) != 0)
 		return STORE_ERROR;
 	return group_write(sq(st), user_add_run, &a, now, err);
 }
@@ -1237,7 +1201,7 @@ sq_user_log_update(struct store *st, const char *address,
 {
 	struct log_update_args a = { address, old, old_len, log, now };
 
-	if (log_check(log, err) != 0)
+	if (store_log_check(log, err) != 0)
 		return STORE_ERROR;
 	if (old_len > INT_MAX)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "identity too "
@@ -1504,7 +1468,7 @@ sq_invite_redeem(struct store *st, const unsigned char hash[INVITE_HASH_SIZE],
 {
 	struct invite_args a = { hash, address, now, log };
 
-	if (log_check(log, err) != 0)
+	if (store_log_check(log, err) != 0)
 		return STORE_ERROR;
 	return group_write(sq(st), invite_redeem_run, &a, now, err);
 }
@@ -1573,49 +1537,6 @@ sq_nonce_claim(struct store *st, const char *signer, const char *nonce,
 
 /* ---- mailboxes ---- */
 
-/* The domain part of a sender: an address, or server:DOMAIN. */
-static const char *
-domain_of(const char *sender)
-{
-	const char *at = strrchr(sender, '@');
-
-	if (at != NULL)
-		return at + 1;
-	return strncmp(sender, "server:", 7) == 0 ? sender + 7 : sender;
-}
-
-/* A random mailbox id, 1 .. 2^53-1: it tells nothing about others. */
-static int64_t
-random_id(void)
-{
-	uint64_t v;
-
-	do {
-		randombytes_buf(&v, sizeof(v));
-		v &= (uint64_t)ID_MAX;
-	} while (v == 0);
-	return (int64_t)v;
-}
-
-static int
-too_long(const char *s, size_t cap)
-{
-	return s == NULL || strlen(s) >= cap;
-}
-
-static int
-delivery_check(const struct store_delivery *d, struct smimp_err *err)
-{
-	if (too_long(d->recipient, ADDRESS_MAX + 1) ||
-	    too_long(d->sender, sizeof(((struct mailbox_entry *)0)->sender)) ||
-	    too_long(d->message_id,
-	    sizeof(((struct mailbox_entry *)0)->message_id)) ||
-	    d->body == NULL)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a delivery "
-		    "with a missing or over-long field");
-	return 0;
-}
-
 #define CHECK_QUOTA	1	/* the recipient's mailbox quota */
 #define CHECK_STRANGER	2	/* the sender domain's stranger quota */
 /*
@@ -1653,7 +1574,7 @@ mailbox_put(struct sqlite_store *s, const struct store_delivery *d,
     const char *sent_by, int *stored, struct smimp_err *err)
 {
 	const struct store_limits *lim = &s->base.limits;
-	const char *dom = domain_of(d->sender);
+	const char *dom = store_domain_of(d->sender);
 	int in = body[0] == '\0';
 	int64_t v = 0, id;
 	int r, i, stranger = 0;
@@ -1696,7 +1617,7 @@ mailbox_put(struct sqlite_store *s, const struct store_delivery *d,
 			return STORE_QUOTA;
 	}
 	for (i = 0, r = 1; i < NAME_TRIES && r == 1; i++) {
-		id = random_id();
+		id = store_random_id();
 		r = sql_exec(s->db, err, "INSERT INTO mailbox (id, recipient, "
 		    "sender, message_id, body, data, size, received, "
 		    "identity_pending, sent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
@@ -1764,15 +1685,8 @@ sq_deliver(struct store *st, const struct store_nonce *nonce,
 	size_t i;
 	int r;
 
-	for (i = 0; i < n; i++) {
-		results[i] = STORE_ERROR;
-		if (delivery_check(&d[i], err) != 0)
-			return STORE_ERROR;
-	}
-	if (nonce != NULL && (nonce->signer == NULL || nonce->nonce == NULL ||
-	    too_long(nonce->signer, ADDRESS_MAX + 8)))
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a nonce "
-		    "without its signer");
+	if (store_deliver_check(nonce, d, n, results, err) != 0)
+		return STORE_ERROR;
 	if (n == 0 && nonce == NULL)
 		return STORE_OK;
 	b = calloc(n > 0 ? n : 1, sizeof(*b));
@@ -1810,13 +1724,6 @@ mailbox_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
 	return m->fn(&e, m->arg) != 0 ? stopped(err) : 0;
 }
 
-/* A device as the store keys it: "" the identity key, NULL too. */
-static const char *
-device_key(const char *device)
-{
-	return device != NULL ? device : "";
-}
-
 static int
 sq_mailbox_list(struct store *st, const char *owner, const char *device,
     int (*fn)(const struct mailbox_entry *, void *), void *arg,
@@ -1824,7 +1731,7 @@ sq_mailbox_list(struct store *st, const char *owner, const char *device,
 {
 	struct mailbox_each m = { fn, arg };
 
-	device = device_key(device);
+	device = store_device_key(device);
 	/* seq is the arrival order; it never leaves the store. */
 	if (device[0] == '\0')
 		return each_row(sq(st), mailbox_row, &m, err, "SELECT id, "
@@ -1836,32 +1743,6 @@ sq_mailbox_list(struct store *st, const char *owner, const char *device,
 	    "JOIN mailbox m ON m.seq = p.seq WHERE p.recipient = ? AND "
 	    "p.device = ? ORDER BY p.seq LIMIT ?", "tti", owner, device,
 	    (int64_t)MAILBOX_PAGE);
-}
-
-/*
- * An inline body as a file to read: anonymous, in memory, at its
- * start, so that callers read every body the same way.
- */
-static int
-blob_fd(const void *data, size_t len, int *fd, uint64_t *outlen,
-    struct smimp_err *err)
-{
-	int f;
-
-	f = memfd_create("smimp-body", MFD_CLOEXEC);
-	if (f < 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot make a "
-		    "file in memory for a body");
-	if ((len > 0 && fd_write_all(f, data, len) != 0) ||
-	    lseek(f, 0, SEEK_SET) != 0) {
-		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write a body "
-		    "into memory");
-		(void)close(f);
-		return STORE_ERROR;
-	}
-	*fd = f;
-	*outlen = len;
-	return STORE_OK;
 }
 
 /*
@@ -1903,7 +1784,7 @@ body_open(struct sqlite_store *s, const char *sql, const char *owner,
 	if (sqlite3_column_type(stmt, 0) == SQLITE_NULL) {
 		/* blob, then bytes: the order SQLite asks for */
 		data = sqlite3_column_blob(stmt, 1);
-		ret = blob_fd(data, (size_t)sqlite3_column_bytes(stmt, 1), fd,
+		ret = store_blob_fd(data, (size_t)sqlite3_column_bytes(stmt, 1), fd,
 		    len, err);
 		goto out;
 	}
@@ -1944,7 +1825,7 @@ sq_mailbox_open(struct store *st, const char *owner, const char *device,
 	    "recipient = ?1 AND id = ?2 AND CASE WHEN ?3 = '' THEN "
 	    "identity_pending = 1 ELSE EXISTS (SELECT 1 FROM mailbox_pending p "
 	    "WHERE p.recipient = ?1 AND p.device = ?3 AND p.seq = mailbox.seq) "
-	    "END", owner, device_key(device), id, fd, len, err);
+	    "END", owner, store_device_key(device), id, fd, len, err);
 }
 
 /*
@@ -2105,7 +1986,7 @@ sq_mailbox_ack(struct store *st, const char *owner, const char *device,
     struct smimp_err *err)
 {
 	struct sqlite_store *s = sq(st);
-	struct ack_args a = { owner, device_key(device), ids, n, 0, now,
+	struct ack_args a = { owner, store_device_key(device), ids, n, 0, now,
 	    { 0, 0, NULL } };
 	int r;
 
@@ -2123,12 +2004,6 @@ sq_mailbox_ack(struct store *st, const char *owner, const char *device,
 
 /* ---- submissions ---- */
 
-static const char *
-or_empty(const char *s)
-{
-	return s != NULL ? s : "";
-}
-
 struct submit_args {
 	const struct store_submission *sub;
 	int64_t now;
@@ -2145,7 +2020,7 @@ sent_copy(struct sqlite_store *s, struct submit_args *a, uint64_t size,
     struct smimp_err *err)
 {
 	const struct store_submission *sub = a->sub;
-	const char *dev = device_key(sub->device);
+	const char *dev = store_device_key(sub->device);
 	struct store_delivery d;
 	size_t k = sub->nobs + sub->nlocal;
 	int r, stored;
@@ -2194,9 +2069,9 @@ submit_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 		    sub->obs[i].domain, sub->sender, sub->obs[i].recipients,
 		    sub->all, sub->message_id, in ? NULL : a->ns.name[i].s,
 		    (int64_t)size, sub->stamp, sub->stamp_date, a->now,
-		    or_empty(sub->obs[i].work),
-		    or_empty(sub->obs[i].introduction),
-		    or_empty(sub->stamp_device)) != 0)
+		    store_or_empty(sub->obs[i].work),
+		    store_or_empty(sub->obs[i].introduction),
+		    store_or_empty(sub->stamp_device)) != 0)
 			return STORE_ERROR;
 		if (sqlite3_changes(s->db) > 0) {
 			a->ns.used[i] = 1;
@@ -2238,32 +2113,6 @@ submit_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 	return a->sent ? sent_copy(s, a, size, err) : STORE_OK;
 }
 
-static int
-submission_check(const struct store_submission *sub, struct smimp_err *err)
-{
-	const struct outbound *ob = NULL;
-	size_t i;
-	int bad;
-
-	bad = too_long(sub->signer, ADDRESS_MAX + 8) || sub->nonce == NULL ||
-	    too_long(sub->sender, sizeof(ob->sender)) ||
-	    too_long(sub->message_id, sizeof(ob->message_id)) ||
-	    sub->body == NULL || (sub->nobs > 0 && (sub->all == NULL ||
-	    too_long(sub->stamp, sizeof(ob->stamp)) ||
-	    too_long(sub->stamp_date, sizeof(ob->stamp_date)) ||
-	    (sub->stamp_device != NULL && too_long(sub->stamp_device,
-	    sizeof(ob->stamp_device)))));
-	for (i = 0; i < sub->nobs && !bad; i++)
-		bad = too_long(sub->obs[i].domain, sizeof(ob->domain)) ||
-		    sub->obs[i].recipients == NULL;
-	for (i = 0; i < sub->nlocal && !bad; i++)
-		bad = too_long(sub->local[i], ADDRESS_MAX + 1);
-	if (!bad && sub->device != NULL)
-		bad = too_long(sub->device, STORE_DEVICE_NAME_MAX + 1);
-	return bad ? smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a "
-	    "submission with a missing or over-long field") : 0;
-}
-
 /*
  * May the submission make a sent copy?  Asked before placing its name,
  * so that a sender without devices places no file link for nothing.
@@ -2276,7 +2125,7 @@ sent_possible(struct sqlite_store *s, const struct store_submission *sub,
 	sqlite3 *db;
 	int r;
 
-	if (body_inline(sub->body) || device_key(sub->device)[0] != '\0')
+	if (body_inline(sub->body) || store_device_key(sub->device)[0] != '\0')
 		return 1;
 	db = reader_get(s);
 	r = sql_first(db, err, NULL, NULL, 0, "SELECT 1 FROM user_devices "
@@ -2295,7 +2144,7 @@ sq_submit(struct store *st, const struct store_submission *sub, int64_t now,
 	size_t i, n = sub->nobs + sub->nlocal;
 	int r;
 
-	if (submission_check(sub, err) != 0)
+	if (store_submission_check(sub, err) != 0)
 		return STORE_ERROR;
 	a.sent = sent_possible(s, sub, err);
 	if (a.sent < 0)
@@ -2596,7 +2445,7 @@ sq_outbound_bounce(struct store *st, const char *owner, int64_t id,
 	struct owned_args a;
 	int r;
 
-	if (delivery_check(notice, err) != 0)
+	if (store_delivery_check(notice, err) != 0)
 		return STORE_ERROR;
 	memset(&a, 0, sizeof(a));
 	a.owner = owner;
@@ -2845,18 +2694,8 @@ count_domain(struct sqlite_store *s, struct count_args *a,
 	stmt_release(stmt);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return db_fail(s->db, err, "select");
-	if (until > a->now) {
-		a->retry = (unsigned int)(until - a->now);
+	if (!store_consent_domain_step(c, a->now, &n, &until, &a->retry))
 		return 0;
-	}
-	n++;
-	if (n > (int64_t)c->domain_cap)
-		a->retry = (unsigned int)((hour + 1) * HOUR_S - a->now);
-	if (n > 2 * (int64_t)c->domain_cap) {
-		until = a->now + c->ignore_secs;
-		a->retry = c->ignore_secs;
-		n = 0;
-	}
 	return sql_exec(s->db, err, "INSERT INTO consent_domains (domain, "
 	    "hour, count, ignored_until) VALUES (?, ?, ?, ?) ON CONFLICT "
 	    "(domain) DO UPDATE SET hour = excluded.hour, count = "
@@ -3177,7 +3016,7 @@ migrate_rows(struct sqlite_store *s, const char *sel, const char *ins,
 			if (sqlite3_bind_int64(to, ncols + 1,
 			    (int64_t)size) != SQLITE_OK || (with_id &&
 			    sqlite3_bind_int64(to, ncols + 2,
-			    random_id()) != SQLITE_OK))
+			    store_random_id()) != SQLITE_OK))
 				goto bind;
 			rc = sqlite3_step(to);
 			(void)sqlite3_reset(to);
@@ -3419,36 +3258,18 @@ db_open(const char *path, sqlite3 **db, const char *setup,
 	return 0;
 }
 
-/* Remove what a directory holds, but what keep(name) says to keep. */
-static int
-sweep_dir(const char *path, int (*keep)(struct sqlite_store *,
-    const char *, const char *), struct sqlite_store *s, const char *sub,
-    struct smimp_err *err)
-{
-	struct dirent *de;
-	DIR *d;
-
-	d = opendir(path);
-	if (d == NULL)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read '%s'",
-		    path);
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		if (keep != NULL && keep(s, sub, de->d_name))
-			continue;
-		/* One that will not go is tried again at the next open. */
-		(void)unlinkat(dirfd(d), de->d_name, 0);
-	}
-	(void)closedir(d);
-	return 0;
-}
+/* A directory of bodies/ being swept: sub is its name. */
+struct sweeping {
+	struct sqlite_store *s;
+	const char *sub;
+};
 
 /* Keep a body file that a row names (its directory agreeing). */
 static int
-referenced(struct sqlite_store *s, const char *sub, const char *name)
+referenced(void *arg, const char *name)
 {
+	struct sqlite_store *s = ((struct sweeping *)arg)->s;
+	const char *sub = ((struct sweeping *)arg)->sub;
 	int rc;
 
 	if (s->sweep == NULL || !name_valid(name) || name[0] != sub[0] ||
@@ -3471,6 +3292,7 @@ static int
 sweep_orphans(struct sqlite_store *s, int64_t version, struct smimp_err *err)
 {
 	char path[PATH_MAX], sub[3];
+	struct sweeping sw = { s, sub };
 	unsigned int i;
 	int ret = -1;
 
@@ -3484,8 +3306,8 @@ sweep_orphans(struct sqlite_store *s, int64_t version, struct smimp_err *err)
 	for (i = 0; i < 256; i++) {
 		(void)snprintf(sub, sizeof(sub), "%02x", i);
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", s->bodies,
-		    sub) >= sizeof(path) || sweep_dir(path, referenced, s, sub,
-		    err) != 0)
+		    sub) >= sizeof(path) || store_dir_empty(path, referenced,
+		    &sw, err) != 0)
 			goto out;
 	}
 	ret = 0;
@@ -3511,44 +3333,6 @@ make_dirs(struct sqlite_store *s, struct smimp_err *err)
 	return fsync_parent_dir(path, err) != 0 ||
 	    fsync_parent_dir(s->bodies, err) != 0 ||
 	    fsync_parent_dir(s->spool, err) != 0 ? -1 : 0;
-}
-
-static int
-lock_shared(struct sqlite_store *s, const char *path, struct smimp_err *err)
-{
-	while (flock(s->lock_fd, LOCK_SH) != 0)
-		if (errno != EINTR)
-			return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot lock "
-			    "'%s'", path);
-	return 0;
-}
-
-/*
- * Every process that opens the store holds DIR/smimpd.lock shared; the
- * one that finds it free holds it alone while it sweeps spool/ and the
- * orphans and migrates, so that it never removes what another process
- * is about to commit.  Returns 1 alone, 0 shared, -1 error.
- */
-static int
-lock_store(struct sqlite_store *s, struct smimp_err *err)
-{
-	char path[PATH_MAX];
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/smimpd.lock", s->dir) >=
-	    sizeof(path))
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: path too "
-		    "long");
-	s->lock_fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-	    0600);
-	if (s->lock_fd < 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
-		    path);
-	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0)
-		return 1;
-	if (errno != EWOULDBLOCK)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot lock '%s'",
-		    path);
-	return lock_shared(s, path, err);
 }
 
 static void
@@ -3642,7 +3426,7 @@ sq_open(const char *dir, struct smimp_err *err)
 	if (set_paths(s, dir, path, err) != 0 ||
 	    mkdir_p(s->dir, 0700, err) != 0)
 		goto fail;
-	alone = lock_store(s, err);
+	alone = store_lock_dir(s->dir, &s->lock_fd, err);
 	if (alone < 0 || db_create(path, err) != 0 ||
 	    db_open(path, &s->db, "PRAGMA synchronous=FULL;"
 	    "PRAGMA secure_delete=FAST;" "PRAGMA foreign_keys=ON;", err) != 0)
@@ -3663,7 +3447,7 @@ sq_open(const char *dir, struct smimp_err *err)
 		db_fail(s->db, err, "WAL");
 		goto fail;
 	}
-	if (alone && (sweep_dir(s->spool, NULL, s, NULL, err) != 0 ||
+	if (alone && (store_dir_empty(s->spool, NULL, NULL, err) != 0 ||
 	    sweep_orphans(s, version, err) != 0))
 		goto fail;
 	if (version < SCHEMA_VERSION && migrate(s, path, version, err) != 0)
@@ -3679,7 +3463,7 @@ sq_open(const char *dir, struct smimp_err *err)
 		db_fail(s->db, err, "open");
 		goto fail;
 	}
-	if (alone && lock_shared(s, dir, err) != 0)
+	if (alone && store_lock_shared(s->lock_fd, dir, err) != 0)
 		goto fail;
 	/* The writer's list of messages about to leave (doomed_remove). */
 	if (exec_sql(s->db, "PRAGMA temp_store=MEMORY;" "CREATE TEMP TABLE "
