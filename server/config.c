@@ -303,6 +303,8 @@ config_store_limits(const struct smimpd_config *cfg,
 	lim->stranger_domain_bytes = cfg->stranger_quota;
 	lim->idempotency = IDEMPOTENCY_S;
 	lim->retention = cfg->mailbox_retention;
+	/* A connection for each thread that may ask the store at once. */
+	lim->connections = cfg->workers + cfg->relay_workers + 1;
 }
 
 int

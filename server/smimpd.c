@@ -106,7 +106,7 @@ server_store_open(const struct smimpd_config *cfg, struct smimp_err *err)
 	struct store *st;
 
 	config_store_limits(cfg, &lim);
-	st = store_open(cfg->store, &lim, err);
+	st = store_open(cfg->store, cfg->datadir, &lim, err);
 	if (st != NULL && store_user_list_unsynced(st, sync_devices, st,
 	    err) != STORE_OK) {
 		store_close(st);

@@ -21,13 +21,57 @@ struct store {
 #define STORE_HOUR_S		3600
 #define STORE_ID_TRIES		8	/* fresh ids tried on a collision */
 
+/* ---- what an operation hands the transaction that runs it ---- */
+
+struct store_user_args {
+	const char *address;
+	const struct store_log *log;
+	int64_t now;
+};
+
+struct store_log_update_args {
+	const char *address;
+	const unsigned char *old;
+	size_t old_len;
+	const struct store_log *log;
+	int64_t now;
+};
+
+struct store_invite_args {
+	const unsigned char *hash;
+	const char *address;
+	int64_t when;		/* expiry to store, or now */
+	const struct store_log *log;
+};
+
+struct store_nonce_args {
+	const char *signer, *nonce;
+	int64_t expires, now;
+};
+
 /* ---- store_common.c: what every back end does alike ---- */
+
+/* A listing's callback asked to stop: the listing fails. */
+int store_stopped(struct smimp_err *err);
 
 /* A log as a caller may give it: sizes and device names in bounds. */
 int store_log_check(const struct store_log *log, struct smimp_err *err);
 /* Is the device (name, key) among log's? */
 int store_log_names(const struct store_log *log, const char *name,
     const void *key, size_t keylen);
+
+/* Stored devices of a user that a new log no longer names. */
+struct store_gone_devices {
+	size_t n, over;
+	char name[STORE_DEVICES_MAX][STORE_DEVICE_NAME_MAX + 1];
+};
+/* Note the stored device (name, key) in g, unless log names it. */
+void store_gone_note(struct store_gone_devices *g,
+    const struct store_log *log, const char *name, const void *key,
+    size_t keylen);
+/* More devices were stored for address than there may be: -1. */
+int store_gone_check(const struct store_gone_devices *g, const char *address,
+    struct smimp_err *err);
 /* The domain part of a sender: an address, or server:DOMAIN. */
 const char *store_domain_of(const char *sender);
 /* A random mailbox id, 1 .. 2^53-1: it tells nothing about others. */

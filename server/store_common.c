@@ -57,6 +57,26 @@ store_log_names(const struct store_log *log, const char *name,
 	return 0;
 }
 
+void
+store_gone_note(struct store_gone_devices *g, const struct store_log *log,
+    const char *name, const void *key, size_t keylen)
+{
+	if (name == NULL || store_log_names(log, name, key, keylen))
+		return;
+	if (g->n < STORE_DEVICES_MAX)
+		(void)snprintf(g->name[g->n++], sizeof(g->name[0]), "%s", name);
+	else
+		g->over++;
+}
+
+int
+store_gone_check(const struct store_gone_devices *g, const char *address,
+    struct smimp_err *err)
+{
+	return g->over > 0 ? smimp_err_set(err, SMIMP_EXIT_FAIL, "store: more "
+	    "devices stored for %s than there may be", address) : 0;
+}
+
 const char *
 store_domain_of(const char *sender)
 {
@@ -77,6 +97,12 @@ store_random_id(void)
 		v &= (uint64_t)ID_MAX;
 	} while (v == 0);
 	return (int64_t)v;
+}
+
+int
+store_stopped(struct smimp_err *err)
+{
+	return smimp_err_set(err, SMIMP_EXIT_FAIL, "listing stopped");
 }
 
 int

@@ -487,12 +487,6 @@ reader_put(struct sqlite_store *s, sqlite3 *db)
 	pthread_mutex_unlock(&s->readers_mu);
 }
 
-static int
-stopped(struct smimp_err *err)
-{
-	return smimp_err_set(err, SMIMP_EXIT_FAIL, "listing stopped");
-}
-
 /*
  * Run a query on a reader connection, its parameters bound as fmt says
  * (bind_va); row takes each row, and a row that returns non-zero stops
@@ -1067,12 +1061,6 @@ delete_noting(sqlite3 *db, struct gone *g, size_t *deleted,
 static int mailbox_unpended(struct sqlite_store *, const char *, int64_t,
     struct smimp_err *);
 
-/* Stored devices of a user that a new log no longer names. */
-struct stored_devices {
-	size_t n, over;
-	char name[STORE_DEVICES_MAX][STORE_DEVICE_NAME_MAX + 1];
-};
-
 /*
  * The devices of address become log's, inside a transaction: each one
  * the log no longer names (by name and key) loses its pending states,
@@ -1082,7 +1070,7 @@ static int
 devices_set(struct sqlite_store *s, const char *address,
     const struct store_log *log, int64_t now, struct smimp_err *err)
 {
-	struct stored_devices gone;
+	struct store_gone_devices gone;
 	sqlite3_stmt *stmt;
 	size_t i;
 	int rc;
@@ -1092,25 +1080,16 @@ devices_set(struct sqlite_store *s, const char *address,
 	if (stmt == NULL)
 		return STORE_ERROR;
 	gone.n = gone.over = 0;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		const char *name = (const char *)sqlite3_column_text(stmt, 0);
-
-		if (name == NULL || store_log_names(log, name,
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		store_gone_note(&gone, log,
+		    (const char *)sqlite3_column_text(stmt, 0),
 		    sqlite3_column_blob(stmt, 1),
-		    (size_t)sqlite3_column_bytes(stmt, 1)))
-			continue;
-		if (gone.n < STORE_DEVICES_MAX)
-			col_copy(stmt, 0, gone.name[gone.n++],
-			    sizeof(gone.name[0]));
-		else
-			gone.over++;
-	}
+		    (size_t)sqlite3_column_bytes(stmt, 1));
 	stmt_release(stmt);
 	if (rc != SQLITE_DONE)
 		return db_fail(s->db, err, "select");
-	if (gone.over > 0)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: more "
-		    "devices stored for %s than there may be", address);
+	if (store_gone_check(&gone, address, err) != 0)
+		return STORE_ERROR;
 	for (i = 0; i < gone.n; i++)
 		if (sql_exec(s->db, err, "DELETE FROM mailbox_pending WHERE "
 		    "recipient = ? AND device = ?", "tt", address,
@@ -1131,12 +1110,6 @@ devices_set(struct sqlite_store *s, const char *address,
 
 /* ---- accounts ---- */
 
-struct user_args {
-	const char *address;
-	const struct store_log *log;
-	int64_t now;
-};
-
 /* A new account with its devices, inside a transaction. */
 static int
 user_insert(struct sqlite_store *s, const char *address,
@@ -1156,7 +1129,7 @@ user_insert(struct sqlite_store *s, const char *address,
 static int
 user_add_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 {
-	const struct user_args *a = arg;
+	const struct store_user_args *a = arg;
 
 	return user_insert(s, a->address, a->log, a->now, err);
 }
@@ -1165,25 +1138,15 @@ static int
 sq_user_add(struct store *st, const char *address,
     const struct store_log *log, int64_t now, struct smimp_err *err)
 {
-	struct user_args a = { address, log, now };
+	struct store_user_args a = { address, log, now };
 
-	if (store_log_check(log, err) != 0)
-		return STORE_ERROR;
 	return group_write(sq(st), user_add_run, &a, now, err);
 }
-
-struct log_update_args {
-	const char *address;
-	const unsigned char *old;
-	size_t old_len;
-	const struct store_log *log;
-	int64_t now;
-};
 
 static int
 user_log_update_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 {
-	const struct log_update_args *a = arg;
+	const struct store_log_update_args *a = arg;
 
 	if (sql_exec(s->db, err, "UPDATE users SET log = ?, devices_synced = 1 "
 	    "WHERE address = ? AND log = ?", "btb", a->log->raw,
@@ -1199,13 +1162,8 @@ sq_user_log_update(struct store *st, const char *address,
     const unsigned char *old, size_t old_len, const struct store_log *log,
     int64_t now, struct smimp_err *err)
 {
-	struct log_update_args a = { address, old, old_len, log, now };
+	struct store_log_update_args a = { address, old, old_len, log, now };
 
-	if (store_log_check(log, err) != 0)
-		return STORE_ERROR;
-	if (old_len > INT_MAX)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "identity too "
-		    "large");
 	/*
 	 * Messages a removed device left pending for nobody go to the
 	 * trash, which the commit's leader empties.
@@ -1258,7 +1216,7 @@ sq_user_get(struct store *st, const char *address, unsigned char **log,
 static int
 user_del_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 {
-	const struct user_args *a = arg;
+	const struct store_user_args *a = arg;
 
 	if (sql_exec(s->db, err, "DELETE FROM users WHERE address = ?", "t",
 	    a->address) != 0)
@@ -1350,7 +1308,7 @@ static int
 sq_user_del(struct store *st, const char *address, int64_t now,
     struct smimp_err *err)
 {
-	struct user_args a = { address, NULL, now };
+	struct store_user_args a = { address, NULL, now };
 	int r;
 
 	r = group_write(sq(st), user_del_run, &a, now, err);
@@ -1371,7 +1329,7 @@ user_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
 
 	return u->fn((const char *)sqlite3_column_text(stmt, 0),
 	    sqlite3_column_blob(stmt, 1), (size_t)sqlite3_column_bytes(stmt, 1),
-	    u->arg) != 0 ? stopped(err) : 0;
+	    u->arg) != 0 ? store_stopped(err) : 0;
 }
 
 /* fn for each row of sql (address, log; no parameters). */
@@ -1405,17 +1363,10 @@ sq_user_list_unsynced(struct store *st,
 
 /* ---- invitations ---- */
 
-struct invite_args {
-	const unsigned char *hash;
-	const char *address;
-	int64_t when;		/* expiry to store, or now */
-	const struct store_log *log;
-};
-
 static int
 invite_add_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 {
-	const struct invite_args *a = arg;
+	const struct store_invite_args *a = arg;
 
 	return sql_exec(s->db, err, "INSERT INTO invites (hash, address, "
 	    "expires) VALUES (?, ?, ?)", "bti", a->hash, INVITE_HASH_SIZE,
@@ -1426,7 +1377,7 @@ static int
 sq_invite_add(struct store *st, const unsigned char hash[INVITE_HASH_SIZE],
     const char *address, int64_t expires, struct smimp_err *err)
 {
-	struct invite_args a = { hash, address, expires, NULL };
+	struct store_invite_args a = { hash, address, expires, NULL };
 
 	return group_write(sq(st), invite_add_run, &a, 0, err);
 }
@@ -1449,7 +1400,7 @@ sq_invite_check(struct store *st, const unsigned char hash[INVITE_HASH_SIZE],
 static int
 invite_redeem_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 {
-	const struct invite_args *a = arg;
+	const struct store_invite_args *a = arg;
 
 	if (sql_exec(s->db, err, "DELETE FROM invites WHERE hash = ? AND "
 	    "address = ? AND expires >= ?", "bti", a->hash, INVITE_HASH_SIZE,
@@ -1466,10 +1417,8 @@ sq_invite_redeem(struct store *st, const unsigned char hash[INVITE_HASH_SIZE],
     const char *address, const struct store_log *log, int64_t now,
     struct smimp_err *err)
 {
-	struct invite_args a = { hash, address, now, log };
+	struct store_invite_args a = { hash, address, now, log };
 
-	if (store_log_check(log, err) != 0)
-		return STORE_ERROR;
 	return group_write(sq(st), invite_redeem_run, &a, now, err);
 }
 
@@ -1484,7 +1433,7 @@ invite_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
 	struct invite_each *v = arg;
 
 	return v->fn((const char *)sqlite3_column_text(stmt, 0),
-	    sqlite3_column_int64(stmt, 1), v->arg) != 0 ? stopped(err) : 0;
+	    sqlite3_column_int64(stmt, 1), v->arg) != 0 ? store_stopped(err) : 0;
 }
 
 static int
@@ -1513,15 +1462,10 @@ nonce_put(sqlite3 *db, const char *signer, const char *nonce,
 	return sqlite3_changes(db) == 0 ? STORE_REPLAY : STORE_OK;
 }
 
-struct nonce_args {
-	const char *signer, *nonce;
-	int64_t expires, now;
-};
-
 static int
 nonce_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 {
-	const struct nonce_args *a = arg;
+	const struct store_nonce_args *a = arg;
 
 	return nonce_put(s->db, a->signer, a->nonce, a->expires, a->now, err);
 }
@@ -1530,7 +1474,7 @@ static int
 sq_nonce_claim(struct store *st, const char *signer, const char *nonce,
     int64_t expires, int64_t now, struct smimp_err *err)
 {
-	struct nonce_args a = { signer, nonce, expires, now };
+	struct store_nonce_args a = { signer, nonce, expires, now };
 
 	return group_write(sq(st), nonce_run, &a, now, err);
 }
@@ -1685,10 +1629,6 @@ sq_deliver(struct store *st, const struct store_nonce *nonce,
 	size_t i;
 	int r;
 
-	if (store_deliver_check(nonce, d, n, results, err) != 0)
-		return STORE_ERROR;
-	if (n == 0 && nonce == NULL)
-		return STORE_OK;
 	b = calloc(n > 0 ? n : 1, sizeof(*b));
 	if (b == NULL)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
@@ -1721,7 +1661,7 @@ mailbox_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
 	e.size = (uint64_t)sqlite3_column_int64(stmt, 3);
 	e.received = sqlite3_column_int64(stmt, 4);
 	e.sent = sqlite3_column_int64(stmt, 5) != 0;
-	return m->fn(&e, m->arg) != 0 ? stopped(err) : 0;
+	return m->fn(&e, m->arg) != 0 ? store_stopped(err) : 0;
 }
 
 static int
@@ -2144,8 +2084,6 @@ sq_submit(struct store *st, const struct store_submission *sub, int64_t now,
 	size_t i, n = sub->nobs + sub->nlocal;
 	int r;
 
-	if (store_submission_check(sub, err) != 0)
-		return STORE_ERROR;
 	a.sent = sent_possible(s, sub, err);
 	if (a.sent < 0)
 		return STORE_ERROR;
@@ -2313,9 +2251,6 @@ sq_outbound_claim(struct store *st, const char *owner, int64_t now,
 	int r;
 
 	*n = 0;
-	if (cap == 0 || owner == NULL || *owner == '\0')
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a claim "
-		    "needs an owner and room");
 	if (ndone == 0) {
 		/* Idle workers poll: a reader answers "nothing due" cheaply. */
 		db = reader_get(s);
@@ -2445,8 +2380,6 @@ sq_outbound_bounce(struct store *st, const char *owner, int64_t id,
 	struct owned_args a;
 	int r;
 
-	if (store_delivery_check(notice, err) != 0)
-		return STORE_ERROR;
 	memset(&a, 0, sizeof(a));
 	a.owner = owner;
 	a.ids = &id;
@@ -2576,8 +2509,6 @@ sq_policy_put(struct store *st, const struct policy *p,
 {
 	struct policy_put_args a = { p, text, len };
 
-	if (len == 0 || len > POLICY_MAX_BYTES)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "policy too large");
 	return group_write(sq(st), policy_put_run, &a, now, err);
 }
 
@@ -3393,14 +3324,16 @@ db_create(const char *path, struct smimp_err *err)
 	return 0;
 }
 
+/* The store is DIR itself: local is not needed. */
 static struct store *
-sq_open(const char *dir, struct smimp_err *err)
+sq_open(const char *dir, const char *local, struct smimp_err *err)
 {
 	struct sqlite_store *s;
 	char path[PATH_MAX];
 	int64_t version = 0;
 	int alone, i;
 
+	(void)local;
 	/* No global lock around every allocation for statistics. */
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (sqlite3_threadsafe() == 0) {

@@ -248,7 +248,7 @@ signed() {
 	[ "$stderr" = "smimpd: the store 'data/smimpd.db' has schema version 99; this smimpd knows versions up to $SCHEMA" ]
 }
 
-@test "the store setting: another directory, an unknown scheme refused by name" {
+@test "the store setting: another directory, an unknown scheme refused by name, a database out of reach said so" {
 	mkid bob bob@example.org
 	printf 'store sqlite:%s/elsewhere\n' "$PWD" >s.conf
 	run -0 smimpd -f s.conf --domain example.org adduser bob@example.org bob.pub
@@ -256,9 +256,16 @@ signed() {
 	[ ! -e data ]
 	run -0 smimpd -f s.conf users
 	[ "${output%% *}" = bob@example.org ]
-	printf 'store postgresql://db.example/smimp\n' >pg.conf
-	run -2 --separate-stderr smimpd -f pg.conf users
-	[ "$stderr" = "smimpd: unknown store scheme 'postgresql' in 'postgresql://db.example/smimp' (known: sqlite)" ]
+	printf 'store mysql://db.example/smimp\n' >my.conf
+	run -2 --separate-stderr smimpd -f my.conf users
+	[ "$stderr" = "smimpd: unknown store scheme 'mysql' in 'mysql://db.example/smimp' (known: sqlite, postgresql)" ]
+	printf 'store postgresql://smimp@/smimp?host=%s/nowhere\n' "$PWD" >pg.conf
+	run -1 --separate-stderr smimpd -f pg.conf users
+	[[ "$stderr" == "smimpd: store: cannot connect to PostgreSQL: connection to server on socket \"$PWD/nowhere/.s.PGSQL.5432\" failed: No such file or directory "* ]]
+	[ "${#lines[@]}" = 0 ]
+	printf 'store postgresql://smimp@/smimp?color=blue\n' >bad.conf
+	run -2 --separate-stderr smimpd -f bad.conf users
+	[ "$stderr" = "smimpd: store: bad PostgreSQL URI: invalid URI query parameter: \"color\"" ]
 }
 
 @test "quota settings: a full mailbox answers 507 and stores nothing; bad values are file:line errors" {

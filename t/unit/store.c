@@ -40,7 +40,7 @@ static struct smimp_err err;
 static struct store *
 open_with(const struct store_limits *lim)
 {
-	struct store *st = store_open(dir, lim, &err);
+	struct store *st = store_open(dir, dir, lim, &err);
 
 	if (st == NULL)
 		fprintf(stderr, "%s: %s\n", which, err.msg);
@@ -349,7 +349,7 @@ case_id_binding(void)
 static int
 case_tombstone(void)
 {
-	struct store_limits lim = { 0, 0, 0, 100, 0 };
+	struct store_limits lim = { 0, 0, 0, 100, 0, 0 };
 	struct store *st = open_with(&lim);
 	struct listing l;
 	size_t acked = 0;
@@ -454,7 +454,7 @@ case_deliver_nonce(void)
 static int
 case_mailbox_quota(void)
 {
-	struct store_limits lim = { 100, 0, 0, 0, 0 };
+	struct store_limits lim = { 100, 0, 0, 0, 0, 0 };
 	struct store *st = open_with(&lim);
 	struct store_body b = { NULL, (const unsigned char *)sixty, 60 };
 	struct store_delivery d[2] = {
@@ -492,7 +492,7 @@ case_mailbox_quota(void)
 static int
 case_queue_quota(void)
 {
-	struct store_limits lim = { 0, 100, 0, 0, 0 };
+	struct store_limits lim = { 0, 100, 0, 0, 0, 0 };
 	struct store *st = open_with(&lim);
 	int64_t id;
 
@@ -517,7 +517,7 @@ case_queue_quota(void)
 static int
 case_stranger_quota(void)
 {
-	struct store_limits lim = { 0, 0, 100, 0, 0 };
+	struct store_limits lim = { 0, 0, 100, 0, 0, 0 };
 	struct store *st = open_with(&lim);
 	int64_t day = 20000 * INT64_C(86400);
 
@@ -801,7 +801,7 @@ case_bounce(void)
 static int
 case_user_del(void)
 {
-	struct store_limits lim = { 0, 0, 0, 1000, 0 };
+	struct store_limits lim = { 0, 0, 0, 1000, 0, 0 };
 	struct store *st = open_with(&lim);
 	struct listing l;
 	size_t acked;
@@ -995,13 +995,16 @@ case_uri(void)
 	struct listing l;
 	char uri[PATH_MAX + 8];
 
-	CHECK(store_open("postgresql://db.example/smimp", NULL, &err) == NULL);
-	CHECK(strcmp(err.msg, "unknown store scheme 'postgresql' in "
-	    "'postgresql://db.example/smimp' (known: sqlite)") == 0);
-	CHECK(store_open("sqlite:", NULL, &err) == NULL);
+	CHECK(store_open("mysql://db.example/smimp", NULL, NULL, &err) ==
+	    NULL);
+	CHECK(strcmp(err.msg, "unknown store scheme 'mysql' in "
+	    "'mysql://db.example/smimp' (known: sqlite, postgresql)") == 0);
+	CHECK(store_open("postgresql:", NULL, NULL, &err) == NULL);
+	CHECK(strcmp(err.msg, "store 'postgresql:' names no database") == 0);
+	CHECK(store_open("sqlite:", NULL, NULL, &err) == NULL);
 	CHECK(strcmp(err.msg, "store 'sqlite:' names no directory") == 0);
 	(void)snprintf(uri, sizeof(uri), "sqlite:%s", dir);
-	st = store_open(uri, NULL, &err);
+	st = store_open(uri, NULL, NULL, &err);
 	CHECK(st != NULL);
 	CHECK(deliver(st, "u@here", "a@far.example", "m1", "x", 1) ==
 	    STORE_OK);
@@ -1263,7 +1266,7 @@ case_consent_headers(void)
 static int
 case_device_states(void)
 {
-	struct store_limits lim = { 0, 0, 0, 1000, 0 };
+	struct store_limits lim = { 0, 0, 0, 1000, 0, 0 };
 	struct store *st = open_with(&lim);
 	struct listing l;
 	int64_t m1, m2;
@@ -1318,7 +1321,7 @@ case_device_states(void)
 static int
 case_device_removed(void)
 {
-	struct store_limits lim = { 0, 0, 0, 1000, 0 };
+	struct store_limits lim = { 0, 0, 0, 1000, 0, 0 };
 	struct store *st = open_with(&lim);
 	struct store_device d[2];
 	struct listing l;
@@ -1417,7 +1420,7 @@ case_device_later(void)
 static int
 case_retention(void)
 {
-	struct store_limits lim = { 0, 0, 0, 100000, 100 };
+	struct store_limits lim = { 0, 0, 0, 100000, 100, 0 };
 	struct store *st = open_with(&lim);
 	struct listing l;
 
@@ -1479,7 +1482,7 @@ submit_from(struct store *st, const char *sender, const char *dev,
 static int
 case_sent_copy(void)
 {
-	struct store_limits lim = { 200, 0, 0, 1000, 0 };
+	struct store_limits lim = { 200, 0, 0, 1000, 0, 0 };
 	struct store *st = open_with(&lim);
 	struct store_body b = { NULL, (const unsigned char *)"hello", 5 };
 	const char *to[] = { "v@here", "u@here" };

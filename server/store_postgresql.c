@@ -1,0 +1,1666 @@
+/*
+ * store_postgresql.c - the store on PostgreSQL, "postgresql://..." (a
+ * libpq URI): everything several smimpd nodes of one domain share lives
+ * in the database, bodies included, so that any node answers any
+ * request; a node keeps only its spool (uploads on their way in, bodies
+ * on their way out) in its own directory.
+ *
+ * Each operation is one transaction on a connection of its own from a
+ * pool (one connection per caller at a time, as many as the server has
+ * threads that ask the store), with synchronous_commit on: a commit has
+ * reached the server's disk when it returns.  PostgreSQL itself groups
+ * the WAL flushes of the commits that arrive together, so concurrent
+ * requests share fsyncs as the SQLite store's group commits do.
+ *
+ * Writes run SERIALIZABLE, so that what the SQLite store gets from its
+ * one writer (a quota checked and then counted, a message looked up and
+ * then stored) holds across nodes too; a transaction that PostgreSQL
+ * cannot serialize (40001) or that deadlocks (40P01) is run again, as
+ * every client of a serializable database must.  Claims of the relay
+ * queue run READ COMMITTED with FOR UPDATE SKIP LOCKED instead: workers
+ * of every node take disjoint entries without waiting for each other.
+ *
+ * Bodies: one small in memory (up to STORE_INLINE_MAX) is a bytea in
+ * each row that carries it, as in the SQLite store.  Any other is
+ * stored once per transaction in body_chunks, CHUNK bytes a row, and
+ * counted in bodies.refs by the rows that name it; the row that drops
+ * the count to 0 removes it.  It goes in and out a chunk at a time, so
+ * memory stays constant per request: out, it is copied into an unlinked
+ * file in the spool, which the caller reads through its descriptor.
+ *
+ * The SQL is kept to what PostgreSQL, CockroachDB and YugabyteDB all
+ * run: no triggers, no stored procedures, no LISTEN/NOTIFY, no advisory
+ * locks; counters are kept by the statements themselves.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+#include <sodium.h>
+
+#include "exitcode.h"
+#include "fileio.h"
+#include "remote.h"
+#include "store_backend.h"
+#include "banned.h"
+
+#define PARAMS_MAX	16
+#define POOL_MAX	512
+#define POOL_DEFAULT	8
+#define STMT_SLOTS	64
+#define TRIES		20	/* runs of a transaction that cannot serialize */
+#define CHUNK		(256 * 1024)	/* bytes of a body per row */
+#define SWEEP_S		10	/* forget what has expired this often */
+#define PAGE		256	/* rows a listing or a removal takes at once */
+#define SCHEMA_TRIES	5
+
+static const char begin_write[] = "BEGIN ISOLATION LEVEL SERIALIZABLE";
+static const char begin_queue[] __attribute__((unused)) = "BEGIN ISOLATION LEVEL READ COMMITTED";
+static const char begin_read[] __attribute__((unused)) = "BEGIN ISOLATION LEVEL REPEATABLE READ, "
+    "READ ONLY";
+
+/*
+ * A connection, used by one thread at a time.  It keeps the statements
+ * it has prepared, by the address of their SQL (always a string
+ * constant), as "s" and the slot's number.
+ */
+struct pg_conn {
+	PGconn *pc;
+	int broken;		/* to connect again before the next use */
+	int retry;		/* its last failure may pass if run again */
+	const char *prepared[STMT_SLOTS];
+};
+
+struct pg_store {
+	struct store base;		/* first: what store.c sees */
+	char *uri;			/* "postgresql:" and the rest */
+	char local[PATH_MAX];
+	char spool[PATH_MAX];
+	int lock_fd;
+	pthread_mutex_t mu;		/* the pool, the sweep's clock */
+	pthread_cond_t freed;
+	int locks;			/* mu and freed are set up */
+	struct pg_conn *conns[POOL_MAX];	/* made so far */
+	size_t nconns;
+	struct pg_conn *idle[POOL_MAX];
+	size_t nidle;
+	int64_t next_sweep;
+};
+
+static struct pg_store *
+pg(struct store *st)
+{
+	return (struct pg_store *)st;
+}
+
+/* ---- errors ---- */
+
+/* What libpq says, on one line, into err. */
+static int
+pg_fail(struct smimp_err *err, const char *what, const char *msg)
+{
+	char line[SMIMP_ERR_MSG];
+	size_t n;
+
+	/* Its lines joined, each run of white space one blank. */
+	for (n = 0; msg != NULL && *msg != '\0' && n + 1 < sizeof(line);
+	    msg++) {
+		if (strchr(" \t\r\n", *msg) == NULL)
+			line[n++] = *msg;
+		else if (n > 0 && line[n - 1] != ' ')
+			line[n++] = ' ';
+	}
+	while (n > 0 && line[n - 1] == ' ')
+		n--;
+	line[n] = '\0';
+	return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: %s: %s", what,
+	    n > 0 ? line : "no answer from PostgreSQL");
+}
+
+/*
+ * A failed statement: what it means for the connection (gone: connect
+ * again; a serialization failure or a deadlock: run the transaction
+ * again), and why, into err.
+ */
+static int
+failed(struct pg_conn *c, const PGresult *res, struct smimp_err *err,
+    const char *what)
+{
+	const char *state = res != NULL ?
+	    PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	if (state != NULL && (strcmp(state, "40001") == 0 ||
+	    strcmp(state, "40P01") == 0))
+		c->retry = 1;
+	/* Class 08, and the server shutting down or starting: reconnect. */
+	if (PQstatus(c->pc) != CONNECTION_OK || (state != NULL &&
+	    (strncmp(state, "08", 2) == 0 || strncmp(state, "57P0", 4) == 0)))
+		c->broken = 1;
+	return pg_fail(err, what, res != NULL ? PQresultErrorMessage(res) :
+	    PQerrorMessage(c->pc));
+}
+
+/* ---- statements ---- */
+
+/*
+ * Parameters as fmt says, one letter each: 't' text (const char *), 'i'
+ * an int64_t, 'b' bytes (const void *, then a size_t), 'n' NULL (no
+ * argument).  Text and numbers go as text, bytes as binary.
+ */
+struct params {
+	int n;
+	const char *v[PARAMS_MAX];
+	int len[PARAMS_MAX];
+	int fmt[PARAMS_MAX];
+	char num[PARAMS_MAX][24];
+};
+
+static int
+params_va(struct params *p, const char *fmt, va_list ap)
+{
+	const void *data;
+	size_t len;
+	int i;
+
+	for (i = 0; fmt[i] != '\0'; i++) {
+		if (i == PARAMS_MAX)
+			return -1;
+		p->len[i] = 0;
+		p->fmt[i] = 0;
+		switch (fmt[i]) {
+		case 't':
+			p->v[i] = va_arg(ap, const char *);
+			break;
+		case 'i':
+			(void)snprintf(p->num[i], sizeof(p->num[i]), "%" PRId64,
+			    va_arg(ap, int64_t));
+			p->v[i] = p->num[i];
+			break;
+		case 'b':
+			data = va_arg(ap, const void *);
+			len = va_arg(ap, size_t);
+			if (len > INT_MAX)
+				return -1;
+			/* A NULL pointer would be SQL NULL: empty is "". */
+			p->v[i] = data != NULL ? data : "";
+			p->len[i] = (int)len;
+			p->fmt[i] = 1;
+			break;
+		case 'n':
+			p->v[i] = NULL;
+			break;
+		default:
+			return -1;
+		}
+	}
+	p->n = i;
+	return 0;
+}
+
+/* The name of sql's prepared statement on c, prepared now if need be. */
+static const char *
+prepared(struct pg_conn *c, const char *sql, int nparams, char *name,
+    size_t cap, struct smimp_err *err)
+{
+	size_t h = ((uintptr_t)sql >> 3) % STMT_SLOTS, i, k;
+	PGresult *res;
+
+	for (i = 0; i < STMT_SLOTS; i++) {
+		k = (h + i) % STMT_SLOTS;
+		if (c->prepared[k] == sql || c->prepared[k] == NULL)
+			break;
+	}
+	if (i == STMT_SLOTS)
+		return "";	/* full: the statement goes unprepared */
+	(void)snprintf(name, cap, "s%zu", k);
+	if (c->prepared[k] == sql)
+		return name;
+	/* Prepared statements outlive a rollback: one try is enough. */
+	res = PQprepare(c->pc, name, sql, nparams, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		failed(c, res, err, "prepare");
+		PQclear(res);
+		return NULL;
+	}
+	PQclear(res);
+	c->prepared[k] = sql;
+	return name;
+}
+
+/*
+ * Run sql (a string constant) with its parameters; every result comes
+ * in binary.  The result, or NULL with err set.
+ */
+static PGresult *
+query_va(struct pg_conn *c, struct smimp_err *err, const char *sql,
+    const char *fmt, va_list ap)
+{
+	struct params p;
+	char name[16];
+	const char *stmt;
+	PGresult *res;
+	ExecStatusType st;
+
+	if (params_va(&p, fmt, ap) != 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "store: bad parameters");
+		return NULL;
+	}
+	stmt = prepared(c, sql, p.n, name, sizeof(name), err);
+	if (stmt == NULL)
+		return NULL;
+	if (stmt[0] != '\0')
+		res = PQexecPrepared(c->pc, stmt, p.n, p.v, p.len, p.fmt, 1);
+	else
+		res = PQexecParams(c->pc, sql, p.n, NULL, p.v, p.len, p.fmt, 1);
+	st = PQresultStatus(res);
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+		return res;
+	failed(c, res, err, "query");
+	PQclear(res);
+	return NULL;
+}
+
+static PGresult *
+query(struct pg_conn *c, struct smimp_err *err, const char *sql,
+    const char *fmt, ...)
+{
+	PGresult *res;
+	va_list ap;
+
+	va_start(ap, fmt);
+	res = query_va(c, err, sql, fmt, ap);
+	va_end(ap);
+	return res;
+}
+
+/* Run a statement: the rows it changed (or returned), or -1. */
+static int64_t
+exec_sql(struct pg_conn *c, struct smimp_err *err, const char *sql,
+    const char *fmt, ...)
+{
+	PGresult *res;
+	va_list ap;
+	int64_t n;
+
+	va_start(ap, fmt);
+	res = query_va(c, err, sql, fmt, ap);
+	va_end(ap);
+	if (res == NULL)
+		return -1;
+	n = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) :
+	    strtoll(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	return n;
+}
+
+/* A column as an integer (int2, int4, int8 or boolean); NULL is 0. */
+static int64_t
+col_int(const PGresult *res, int row, int col)
+{
+	const unsigned char *p;
+	uint64_t v = 0;
+	int i, n;
+
+	if (PQgetisnull(res, row, col))
+		return 0;
+	p = (const unsigned char *)PQgetvalue(res, row, col);
+	n = PQgetlength(res, row, col);
+	if (n < 1 || n > 8)
+		return 0;
+	for (i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	if (n < 8 && (p[0] & 0x80))
+		v |= ~UINT64_C(0) << (8 * n);
+	return (int64_t)v;
+}
+
+/* A text column (NUL-terminated by libpq); NULL is "". */
+static const char *
+col_text(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col);
+}
+
+static void
+col_copy(const PGresult *res, int row, int col, char *out, size_t cap)
+{
+	(void)snprintf(out, cap, "%s", col_text(res, row, col));
+}
+
+/*
+ * The first column of the first row: an integer into *num (unless
+ * NULL), text into text (cap bytes, unless NULL).  1 found, 0 no row,
+ * -1 error.
+ */
+static int
+first(struct pg_conn *c, struct smimp_err *err, int64_t *num, char *text,
+    size_t cap, const char *sql, const char *fmt, ...)
+{
+	PGresult *res;
+	va_list ap;
+	int ret = 1;
+
+	va_start(ap, fmt);
+	res = query_va(c, err, sql, fmt, ap);
+	va_end(ap);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return 0;
+	}
+	if (num != NULL)
+		*num = col_int(res, 0, 0);
+	if (text != NULL && (size_t)snprintf(text, cap, "%s",
+	    col_text(res, 0, 0)) >= cap)
+		ret = smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a stored "
+		    "value is too long");
+	PQclear(res);
+	return ret;
+}
+
+/* A statement without parameters or rows: BEGIN, COMMIT, ROLLBACK. */
+static int
+simple(struct pg_conn *c, struct smimp_err *err, const char *sql)
+{
+	PGresult *res = PQexec(c->pc, sql);
+	int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+	if (!ok)
+		failed(c, res, err, sql);
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
+/* ---- connections ---- */
+
+/*
+ * The session every operation counts on: commits on disk before they
+ * return, whatever the server's default; no statement waits forever.
+ * An engine that knows no synchronous_commit (42704) commits durably
+ * by design.
+ */
+static int
+session_setup(struct pg_conn *c, struct smimp_err *err)
+{
+	PGresult *res = PQexec(c->pc, "SET synchronous_commit TO on");
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	int ok = PQresultStatus(res) == PGRES_COMMAND_OK ||
+	    (state != NULL && strcmp(state, "42704") == 0);
+
+	if (!ok)
+		failed(c, res, err, "synchronous_commit");
+	PQclear(res);
+	if (!ok)
+		return -1;
+	return simple(c, err, "SET statement_timeout TO '60s'");
+}
+
+static void
+notice_ignore(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+/* (Re)connect c; its prepared statements are gone with the old one. */
+static int
+conn_connect(struct pg_store *s, struct pg_conn *c, struct smimp_err *err)
+{
+	/* Defaults first: what the URI says wins. */
+	static const char *const keys[] = { "connect_timeout",
+	    "application_name", "dbname", NULL };
+	const char *vals[] = { "10", "smimpd", s->uri, NULL };
+
+	if (c->pc != NULL)
+		PQfinish(c->pc);
+	memset(c->prepared, 0, sizeof(c->prepared));
+	c->broken = 1;
+	c->pc = PQconnectdbParams(keys, vals, 1);
+	if (c->pc == NULL)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: out of "
+		    "memory");
+	if (PQstatus(c->pc) != CONNECTION_OK)
+		return pg_fail(err, "cannot connect to PostgreSQL",
+		    PQerrorMessage(c->pc));
+	/* Notices ("already exists, skipping") are no failures: unsaid. */
+	(void)PQsetNoticeProcessor(c->pc, notice_ignore, NULL);
+	if (session_setup(c, err) != 0)
+		return -1;
+	c->broken = 0;
+	return 0;
+}
+
+static size_t
+pool_max(const struct pg_store *s)
+{
+	unsigned int n = s->base.limits.connections;
+
+	return n == 0 ? POOL_DEFAULT : n > POOL_MAX ? POOL_MAX : n;
+}
+
+static void
+conn_put(struct pg_store *s, struct pg_conn *c)
+{
+	pthread_mutex_lock(&s->mu);
+	s->idle[s->nidle++] = c;
+	pthread_cond_signal(&s->freed);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/*
+ * A connection of the pool, connected: an idle one, a new one while
+ * the pool is not full, else the first one given back.
+ */
+static struct pg_conn *
+conn_get(struct pg_store *s, struct smimp_err *err)
+{
+	struct pg_conn *c = NULL;
+	size_t max = pool_max(s);
+
+	pthread_mutex_lock(&s->mu);
+	while (s->nidle == 0 && s->nconns >= max)
+		pthread_cond_wait(&s->freed, &s->mu);
+	if (s->nidle > 0) {
+		c = s->idle[--s->nidle];
+	} else {
+		c = calloc(1, sizeof(*c));
+		if (c != NULL)
+			s->conns[s->nconns++] = c;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (c == NULL) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+		return NULL;
+	}
+	if ((c->pc == NULL || c->broken || PQstatus(c->pc) != CONNECTION_OK) &&
+	    conn_connect(s, c, err) != 0) {
+		conn_put(s, c);
+		return NULL;
+	}
+	return c;
+}
+
+/* ---- transactions ---- */
+
+typedef int (*txn_fn)(struct pg_store *, struct pg_conn *, void *,
+    struct smimp_err *);
+
+static void sweep(struct pg_store *s, struct pg_conn *c, int64_t now);
+
+/* Is it time to sweep?  At most every SWEEP_S seconds, on a write. */
+static int
+sweep_due(struct pg_store *s, int64_t now)
+{
+	int due = 0;
+
+	if (now <= 0)
+		return 0;
+	pthread_mutex_lock(&s->mu);
+	if (now >= s->next_sweep) {
+		s->next_sweep = now + SWEEP_S;
+		due = 1;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return due;
+}
+
+/* A little random wait before a transaction runs again. */
+static void
+backoff(int tries)
+{
+	struct timespec ts;
+	uint32_t us = randombytes_uniform(1000) + 1000 * (uint32_t)
+	    (tries < 10 ? tries : 10);
+
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)us * 1000;
+	(void)nanosleep(&ts, NULL);
+}
+
+/*
+ * One attempt at run(arg) in a transaction begun by begin: what run
+ * answered, STORE_OK only once committed.  Any other answer stores
+ * nothing of it.  *began: the transaction began (else nothing was
+ * asked of the server).
+ */
+static int
+txn_once(struct pg_store *s, struct pg_conn *c, const char *begin, txn_fn run,
+    void *arg, int *began, struct smimp_err *err)
+{
+	struct smimp_err ignored;
+	int r;
+
+	*began = 0;
+	if (simple(c, err, begin) != 0)
+		return STORE_ERROR;
+	*began = 1;
+	r = run(s, c, arg, err);
+	if (r == STORE_OK)
+		return simple(c, err, "COMMIT") == 0 ? STORE_OK : STORE_ERROR;
+	/* Why it failed stays in err, not why the rollback did. */
+	(void)simple(c, r == STORE_ERROR ? &ignored : err, "ROLLBACK");
+	return r;
+}
+
+/*
+ * Run run(arg) in a transaction (begin says which kind) on c: what it
+ * answered, once committed.  A transaction that cannot serialize is run
+ * again, and so is one whose connection had gone before it began, on a
+ * new connection.
+ */
+static int
+txn_on(struct pg_store *s, struct pg_conn *c, const char *begin, txn_fn run,
+    void *arg, struct smimp_err *err)
+{
+	int r = STORE_ERROR, tries, began, reconnected = 0;
+
+	for (tries = 0; tries < TRIES; tries++) {
+		c->retry = 0;
+		r = txn_once(s, c, begin, run, arg, &began, err);
+		if (r != STORE_ERROR)
+			break;
+		if (c->broken) {
+			if (began || reconnected || conn_connect(s, c, err) != 0)
+				break;
+			reconnected = 1;
+			continue;
+		}
+		if (!c->retry)
+			break;
+		backoff(tries);
+	}
+	return r;
+}
+
+/* txn_on, on a connection of the pool; a write may sweep first. */
+static int
+txn(struct pg_store *s, const char *begin, txn_fn run, void *arg,
+    int64_t now, struct smimp_err *err)
+{
+	struct pg_conn *c;
+	int r;
+
+	c = conn_get(s, err);
+	if (c == NULL)
+		return STORE_ERROR;
+	if (begin == begin_write && sweep_due(s, now))
+		sweep(s, c, now);
+	r = txn_on(s, c, begin, run, arg, err);
+	conn_put(s, c);
+	return r;
+}
+
+/*
+ * A query outside any transaction (a read), its result for the caller
+ * to PQclear, or NULL.  The connection goes back to the pool before the
+ * caller reads the rows: a caller's callback may use the store itself.
+ * A connection found gone is replaced, once: a read is safe to repeat.
+ */
+static PGresult *
+read_query(struct pg_store *s, struct smimp_err *err, const char *sql,
+    const char *fmt, ...)
+{
+	struct pg_conn *c;
+	PGresult *res = NULL;
+	va_list ap;
+	int tries;
+
+	c = conn_get(s, err);
+	if (c == NULL)
+		return NULL;
+	for (tries = 0; tries < 2; tries++) {
+		va_start(ap, fmt);
+		res = query_va(c, err, sql, fmt, ap);
+		va_end(ap);
+		if (res != NULL || !c->broken || tries > 0 ||
+		    conn_connect(s, c, err) != 0)
+			break;
+	}
+	conn_put(s, c);
+	return res;
+}
+
+/* ---- the schema and its versions ---- */
+
+/*
+ * Version 1: what the SQLite store holds at its version 7, in one
+ * step.  Counters (mailbox_usage, queue_usage) are kept by the
+ * statements that add and remove rows, not by triggers.  A mailbox
+ * copy or queue entry has its body inline (data) or in body_chunks
+ * (body names it), never both; seq and outbound.id give the order of
+ * arrival.  Times are Unix seconds, as the callers give them.
+ */
+static const char schema_v1[] =
+    "CREATE TABLE users ("
+    " address text PRIMARY KEY, log bytea NOT NULL,"
+    " created bigint NOT NULL);"
+    "CREATE TABLE user_devices ("
+    " address text NOT NULL, device text NOT NULL, key bytea NOT NULL,"
+    " PRIMARY KEY (address, device));"
+    "CREATE TABLE invites ("
+    " hash bytea PRIMARY KEY, address text NOT NULL,"
+    " expires bigint NOT NULL);"
+    "CREATE INDEX invites_expires ON invites (expires);"
+    "CREATE TABLE nonces ("
+    " signer text NOT NULL, nonce text NOT NULL, expires bigint NOT NULL,"
+    " PRIMARY KEY (signer, nonce));"
+    "CREATE INDEX nonces_expires ON nonces (expires);"
+    "CREATE TABLE bodies ("
+    " id bigint PRIMARY KEY, size bigint NOT NULL, refs integer NOT NULL);"
+    "CREATE TABLE body_chunks ("
+    " body bigint NOT NULL, n integer NOT NULL, data bytea NOT NULL,"
+    " PRIMARY KEY (body, n));"
+    "CREATE TABLE mailbox ("
+    " seq bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+    " id bigint NOT NULL UNIQUE,"
+    " recipient text NOT NULL, sender text NOT NULL,"
+    " message_id text NOT NULL, body bigint, data bytea,"
+    " size bigint NOT NULL, received bigint NOT NULL,"
+    " identity_pending boolean NOT NULL, sent boolean NOT NULL,"
+    " first_ack bigint,"
+    " CHECK ((body IS NULL) <> (data IS NULL)),"
+    " UNIQUE (recipient, sender, message_id));"
+    "CREATE INDEX mailbox_order ON mailbox (recipient, identity_pending, seq);"
+    "CREATE INDEX mailbox_retained ON mailbox (first_ack)"
+    " WHERE first_ack IS NOT NULL;"
+    "CREATE TABLE mailbox_pending ("
+    " recipient text NOT NULL, device text NOT NULL, seq bigint NOT NULL,"
+    " PRIMARY KEY (recipient, device, seq));"
+    "CREATE INDEX mailbox_pending_seq ON mailbox_pending (seq);"
+    "CREATE TABLE tombstones ("
+    " recipient text NOT NULL, sender text NOT NULL,"
+    " message_id text NOT NULL, acked bigint NOT NULL,"
+    " PRIMARY KEY (recipient, sender, message_id));"
+    "CREATE INDEX tombstones_acked ON tombstones (acked);"
+    "CREATE TABLE mailbox_usage ("
+    " recipient text PRIMARY KEY, bytes bigint NOT NULL);"
+    "CREATE TABLE correspondents ("
+    " local text NOT NULL, domain text NOT NULL,"
+    " PRIMARY KEY (local, domain));"
+    "CREATE TABLE stranger_bytes ("
+    " domain text NOT NULL, day bigint NOT NULL, bytes bigint NOT NULL,"
+    " PRIMARY KEY (domain, day));"
+    "CREATE TABLE outbound ("
+    " id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+    " domain text NOT NULL, sender text NOT NULL, recipients text NOT NULL,"
+    " all_recipients text NOT NULL, message_id text NOT NULL,"
+    " body bigint, data bytea, size bigint NOT NULL,"
+    " stamp text NOT NULL, stamp_date text NOT NULL,"
+    " stamp_device text NOT NULL, work text NOT NULL,"
+    " introduction text NOT NULL,"
+    " attempts integer NOT NULL DEFAULT 0, first_try bigint NOT NULL,"
+    " next_try bigint NOT NULL, lease_owner text, lease_until bigint,"
+    " CHECK ((body IS NULL) <> (data IS NULL)),"
+    " UNIQUE (domain, sender, message_id));"
+    "CREATE INDEX outbound_due ON outbound (next_try);"
+    "CREATE INDEX outbound_domain ON outbound (domain, id);"
+    "CREATE INDEX outbound_lease ON outbound (lease_until);"
+    "CREATE TABLE queue_usage ("
+    " sender text PRIMARY KEY, bytes bigint NOT NULL);"
+    "CREATE TABLE policies ("
+    " address text PRIMARY KEY, date bigint NOT NULL,"
+    " unknown integer NOT NULL, bits integer NOT NULL,"
+    " allowance bigint NOT NULL, salt bytea NOT NULL, text bytea NOT NULL);"
+    "CREATE TABLE policy_entries ("
+    " address text NOT NULL, hash bytea NOT NULL, kind integer NOT NULL,"
+    " PRIMARY KEY (address, hash));"
+    "CREATE TABLE consent_domains ("
+    " domain text PRIMARY KEY, hour bigint NOT NULL,"
+    " count bigint NOT NULL, ignored_until bigint NOT NULL);"
+    "CREATE TABLE consent_allowance ("
+    " recipient text PRIMARY KEY, day bigint NOT NULL,"
+    " count bigint NOT NULL);";
+
+/* migrations[v] takes a database from version v to v + 1. */
+static const char *const migrations[] = {
+	schema_v1,
+};
+
+#define SCHEMA_VERSION	((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
+
+/*
+ * The version table, made by whichever node comes first: two that come
+ * at once may both try, and one fails; it tries again.
+ */
+static int
+version_table(struct pg_conn *c, struct smimp_err *err)
+{
+	int tries;
+
+	for (tries = 0; tries < SCHEMA_TRIES; tries++) {
+		if (simple(c, err, "CREATE TABLE IF NOT EXISTS smimp_schema ("
+		    " one integer PRIMARY KEY CHECK (one = 1),"
+		    " version integer NOT NULL)") == 0 &&
+		    simple(c, err, "INSERT INTO smimp_schema (one, version) "
+		    "VALUES (1, 0) ON CONFLICT (one) DO NOTHING") == 0)
+			return 0;
+		if (c->broken)
+			break;
+		backoff(tries);
+	}
+	return -1;
+}
+
+/*
+ * One step of migration, or none when the database is current, in one
+ * transaction that holds the version's row: of the nodes that start
+ * together, one migrates while the others wait, then find it done.
+ * 1 a step was taken, 0 current, -1 error.
+ */
+static int
+migrate_step(struct pg_conn *c, struct smimp_err *err)
+{
+	struct smimp_err ignored;
+	int64_t v = 0;
+	int r;
+
+	if (simple(c, err, begin_write) != 0)
+		return -1;
+	r = first(c, err, &v, NULL, 0, "SELECT version FROM smimp_schema "
+	    "WHERE one = 1 FOR UPDATE", "");
+	if (r == 0)
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "store: no schema version");
+	else if (r == 1 && v > SCHEMA_VERSION)
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "the store has schema "
+		    "version %lld; this smimpd knows versions up to %lld",
+		    (long long)v, (long long)SCHEMA_VERSION);
+	else if (r == 1 && v == SCHEMA_VERSION)
+		return simple(c, err, "COMMIT") == 0 ? 0 : -1;
+	else if (r == 1 && v >= 0 && simple(c, err, migrations[v]) == 0 &&
+	    exec_sql(c, err, "UPDATE smimp_schema SET version = $1 WHERE "
+	    "one = 1", "i", v + 1) == 1 && simple(c, err, "COMMIT") == 0)
+		return 1;
+	(void)simple(c, &ignored, "ROLLBACK");
+	return -1;
+}
+
+/* Create or migrate the schema, step by step. */
+static int
+migrate(struct pg_conn *c, struct smimp_err *err)
+{
+	int r, tries = 0;
+
+	if (version_table(c, err) != 0)
+		return -1;
+	do {
+		c->retry = 0;
+		r = migrate_step(c, err);
+		if (r < 0 && c->retry && tries++ < TRIES) {
+			backoff(tries);
+			r = 1;
+		}
+	} while (r == 1);
+	return r;
+}
+
+/* ---- bodies in the database ---- */
+
+/*
+ * A row that named body id is gone: one reference fewer, and the last
+ * one takes the body with it.  Inside a transaction.
+ */
+static int
+body_unref(struct pg_conn *c, int64_t id, struct smimp_err *err)
+{
+	int64_t refs = 0;
+	int r;
+
+	r = first(c, err, &refs, NULL, 0, "UPDATE bodies SET refs = refs - 1 "
+	    "WHERE id = $1 RETURNING refs", "i", id);
+	if (r <= 0 || refs > 0)
+		return r < 0 ? -1 : 0;
+	return exec_sql(c, err, "DELETE FROM body_chunks WHERE body = $1", "i",
+	    id) < 0 || exec_sql(c, err, "DELETE FROM bodies WHERE id = $1",
+	    "i", id) < 0 ? -1 : 0;
+}
+
+/* ---- leaving messages ---- */
+
+/*
+ * Mailbox rows deleted, as DELETE ... RETURNING recipient, size, body
+ * gave them: the counters follow, and their bodies lose a reference.
+ */
+static int
+mailbox_gone(struct pg_conn *c, const PGresult *res, struct smimp_err *err)
+{
+	int i, n = PQntuples(res);
+
+	for (i = 0; i < n; i++) {
+		if (exec_sql(c, err, "UPDATE mailbox_usage SET bytes = bytes - "
+		    "$2 WHERE recipient = $1", "ti", col_text(res, i, 0),
+		    col_int(res, i, 1)) < 0)
+			return -1;
+		if (!PQgetisnull(res, i, 2) && body_unref(c, col_int(res, i, 2),
+		    err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The seqs of a query's first column, as an array literal "{1,2}". */
+static void
+seq_list(const PGresult *res, char *buf, size_t cap)
+{
+	size_t len = 0;
+	int i, n = PQntuples(res);
+
+	buf[len++] = '{';
+	for (i = 0; i < n && len + 24 < cap; i++)
+		len += (size_t)snprintf(buf + len, cap - len, "%s%" PRId64,
+		    i > 0 ? "," : "", col_int(res, i, 0));
+	(void)snprintf(buf + len, cap - len, "}");
+}
+
+#define SEQ_LIST_MAX	(PAGE * 22 + 4)
+
+/*
+ * The messages whose seqs are listed leave, inside a transaction: their
+ * states, their rows (the triples kept as acknowledged at now), their
+ * bodies' references.
+ */
+static int
+mailbox_drop(struct pg_conn *c, const char *seqs, int64_t now,
+    struct smimp_err *err)
+{
+	PGresult *res;
+	int r;
+
+	if (exec_sql(c, err, "DELETE FROM mailbox_pending WHERE seq = "
+	    "ANY($1::bigint[])", "t", seqs) < 0 ||
+	    exec_sql(c, err, "INSERT INTO tombstones (recipient, sender, "
+	    "message_id, acked) SELECT recipient, sender, message_id, "
+	    "$2::bigint FROM mailbox WHERE seq = ANY($1::bigint[]) "
+	    "ON CONFLICT (recipient, sender, message_id) DO UPDATE SET "
+	    "acked = excluded.acked", "ti", seqs, now) < 0)
+		return -1;
+	res = query(c, err, "DELETE FROM mailbox WHERE seq = ANY($1::bigint[]) "
+	    "RETURNING recipient, size, body", "t", seqs);
+	if (res == NULL)
+		return -1;
+	r = mailbox_gone(c, res, err);
+	PQclear(res);
+	return r;
+}
+
+/*
+ * Page by page, the messages a query of seqs finds (at most PAGE, with
+ * one parameter: text or a number) leave as by mailbox_drop, until it
+ * finds no more.
+ */
+static int
+mailbox_drop_all(struct pg_conn *c, const char *sql, const char *text,
+    int64_t num, int64_t now, struct smimp_err *err)
+{
+	char seqs[SEQ_LIST_MAX];
+	PGresult *res;
+	int n;
+
+	do {
+		res = text != NULL ? query(c, err, sql, "t", text) :
+		    query(c, err, sql, "i", num);
+		if (res == NULL)
+			return -1;
+		n = PQntuples(res);
+		seq_list(res, seqs, sizeof(seqs));
+		PQclear(res);
+		if (n > 0 && mailbox_drop(c, seqs, now, err) != 0)
+			return -1;
+	} while (n == PAGE);
+	return 0;
+}
+
+/* The owner's messages pending for no device leave (devices_set). */
+static int
+mailbox_unpended(struct pg_conn *c, const char *owner, int64_t now,
+    struct smimp_err *err)
+{
+	return mailbox_drop_all(c, "SELECT seq FROM mailbox m WHERE "
+	    "recipient = $1 AND NOT identity_pending AND NOT EXISTS (SELECT 1 "
+	    "FROM mailbox_pending p WHERE p.seq = m.seq) LIMIT 256", owner, 0,
+	    now, err);
+}
+
+/* ---- the sweep ---- */
+
+struct expire_args {
+	int64_t cut, now;
+};
+
+/* Messages first acknowledged before cut leave. */
+static int
+expire_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	const struct expire_args *a = arg;
+
+	(void)s;
+	return mailbox_drop_all(c, "SELECT seq FROM mailbox WHERE first_ack "
+	    "IS NOT NULL AND first_ack < $1 LIMIT 256", NULL, a->cut, a->now,
+	    err) == 0 ? STORE_OK : STORE_ERROR;
+}
+
+/*
+ * Forget what has expired by now, each in a transaction of its own;
+ * best effort: what stays is swept next time, and checked anyway.
+ */
+static void
+sweep(struct pg_store *s, struct pg_conn *c, int64_t now)
+{
+	struct expire_args a;
+	struct smimp_err err;
+	int64_t idem = s->base.limits.idempotency;
+	int64_t keep = s->base.limits.retention;
+
+	(void)exec_sql(c, &err, "DELETE FROM nonces WHERE expires < $1", "i",
+	    now);
+	(void)exec_sql(c, &err, "DELETE FROM invites WHERE expires < $1", "i",
+	    now);
+	(void)exec_sql(c, &err, "DELETE FROM stranger_bytes WHERE day < $1",
+	    "i", now / STORE_DAY_S);
+	if (idem > 0)
+		(void)exec_sql(c, &err, "DELETE FROM tombstones WHERE "
+		    "acked < $1", "i", now - idem);
+	(void)exec_sql(c, &err, "DELETE FROM consent_allowance WHERE "
+	    "day < $1", "i", now / STORE_DAY_S);
+	(void)exec_sql(c, &err, "DELETE FROM consent_domains WHERE hour < $1 "
+	    "AND ignored_until <= $2", "ii", now / STORE_HOUR_S, now);
+	if (keep > 0) {
+		a.cut = now - keep;
+		a.now = now;
+		(void)txn_on(s, c, begin_write, expire_run, &a, &err);
+	}
+}
+
+/* ---- a user's receiving devices ---- */
+
+/*
+ * The devices of address become log's, inside a transaction: each one
+ * the log no longer names (by name and key) loses its pending states,
+ * and the messages then pending for no device leave.
+ */
+static int
+devices_set(struct pg_conn *c, const char *address,
+    const struct store_log *log, int64_t now, struct smimp_err *err)
+{
+	struct store_gone_devices gone;
+	PGresult *res;
+	size_t i;
+	int k;
+
+	res = query(c, err, "SELECT device, key FROM user_devices WHERE "
+	    "address = $1", "t", address);
+	if (res == NULL)
+		return STORE_ERROR;
+	gone.n = gone.over = 0;
+	for (k = 0; k < PQntuples(res); k++)
+		store_gone_note(&gone, log, col_text(res, k, 0),
+		    PQgetvalue(res, k, 1), (size_t)PQgetlength(res, k, 1));
+	PQclear(res);
+	if (store_gone_check(&gone, address, err) != 0)
+		return STORE_ERROR;
+	for (i = 0; i < gone.n; i++)
+		if (exec_sql(c, err, "DELETE FROM mailbox_pending WHERE "
+		    "recipient = $1 AND device = $2", "tt", address,
+		    gone.name[i]) < 0)
+			return STORE_ERROR;
+	if (exec_sql(c, err, "DELETE FROM user_devices WHERE address = $1",
+	    "t", address) < 0)
+		return STORE_ERROR;
+	/* A name twice in a log: the last one's key, as SQLite's REPLACE. */
+	for (i = 0; i < log->ndevices; i++)
+		if (exec_sql(c, err, "INSERT INTO user_devices (address, "
+		    "device, key) VALUES ($1, $2, $3) ON CONFLICT (address, "
+		    "device) DO UPDATE SET key = excluded.key", "ttb", address,
+		    log->devices[i].name, log->devices[i].key,
+		    sizeof(log->devices[i].key)) < 0)
+			return STORE_ERROR;
+	if (gone.n > 0 && mailbox_unpended(c, address, now, err) != 0)
+		return STORE_ERROR;
+	return STORE_OK;
+}
+
+/* ---- accounts ---- */
+
+/* A new account with its devices, inside a transaction. */
+static int
+user_insert(struct pg_conn *c, const char *address,
+    const struct store_log *log, int64_t now, struct smimp_err *err)
+{
+	int64_t n;
+
+	n = exec_sql(c, err, "INSERT INTO users (address, log, created) "
+	    "VALUES ($1, $2, $3) ON CONFLICT (address) DO NOTHING", "tbi",
+	    address, log->raw, log->len, now);
+	if (n <= 0)
+		return n < 0 ? STORE_ERROR : STORE_EXISTS;
+	return log->ndevices > 0 ? devices_set(c, address, log, now, err) :
+	    STORE_OK;
+}
+
+static int
+user_add_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	const struct store_user_args *a = arg;
+
+	(void)s;
+	return user_insert(c, a->address, a->log, a->now, err);
+}
+
+static int
+pg_user_add(struct store *st, const char *address,
+    const struct store_log *log, int64_t now, struct smimp_err *err)
+{
+	struct store_user_args a = { address, log, now };
+
+	return txn(pg(st), begin_write, user_add_run, &a, now, err);
+}
+
+static int
+user_log_update_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	const struct store_log_update_args *a = arg;
+	int64_t n;
+
+	(void)s;
+	n = exec_sql(c, err, "UPDATE users SET log = $1 WHERE address = $2 "
+	    "AND log = $3", "btb", a->log->raw, a->log->len, a->address,
+	    a->old, a->old_len);
+	if (n <= 0)
+		return n < 0 ? STORE_ERROR : STORE_NOT_FOUND;
+	return devices_set(c, a->address, a->log, a->now, err);
+}
+
+static int
+pg_user_log_update(struct store *st, const char *address,
+    const unsigned char *old, size_t old_len, const struct store_log *log,
+    int64_t now, struct smimp_err *err)
+{
+	struct store_log_update_args a = { address, old, old_len, log, now };
+
+	return txn(pg(st), begin_write, user_log_update_run, &a, now, err);
+}
+
+/* A bytea column of a result, malloc'd with a NUL after it. */
+static int
+blob_copy(const PGresult *res, int row, int col, unsigned char **out,
+    size_t *len, struct smimp_err *err)
+{
+	size_t n = (size_t)PQgetlength(res, row, col);
+
+	*out = malloc(n + 1);
+	if (*out == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	if (n > 0)
+		memcpy(*out, PQgetvalue(res, row, col), n);
+	(*out)[n] = '\0';
+	*len = n;
+	return STORE_OK;
+}
+
+/* The one bytea a query finds: STORE_OK malloc'd, or NOT_FOUND. */
+static int
+blob_get(struct pg_store *s, const char *sql, const char *key,
+    unsigned char **out, size_t *len, struct smimp_err *err)
+{
+	PGresult *res;
+	int r;
+
+	*out = NULL;
+	*len = 0;
+	res = read_query(s, err, sql, "t", key);
+	if (res == NULL)
+		return STORE_ERROR;
+	r = PQntuples(res) == 0 ? STORE_NOT_FOUND :
+	    blob_copy(res, 0, 0, out, len, err);
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_user_get(struct store *st, const char *address, unsigned char **log,
+    size_t *len, struct smimp_err *err)
+{
+	return blob_get(pg(st), "SELECT log FROM users WHERE address = $1",
+	    address, log, len, err);
+}
+
+/*
+ * The account, its mailbox, its tombstones and whom it wrote to, in one
+ * transaction; the mailbox's bodies lose their references.
+ */
+static int
+user_del_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	static const char *const gone[] = {
+		"DELETE FROM mailbox_pending WHERE recipient = $1",
+		"DELETE FROM user_devices WHERE address = $1",
+		"DELETE FROM mailbox_usage WHERE recipient = $1",
+		"DELETE FROM tombstones WHERE recipient = $1",
+		"DELETE FROM correspondents WHERE local = $1",
+		"DELETE FROM policies WHERE address = $1",
+		"DELETE FROM policy_entries WHERE address = $1",
+		"DELETE FROM consent_allowance WHERE recipient = $1",
+	};
+	const struct store_user_args *a = arg;
+	PGresult *res;
+	int64_t n;
+	size_t i;
+	int r;
+
+	(void)s;
+	n = exec_sql(c, err, "DELETE FROM users WHERE address = $1", "t",
+	    a->address);
+	if (n <= 0)
+		return n < 0 ? STORE_ERROR : STORE_NOT_FOUND;
+	res = query(c, err, "DELETE FROM mailbox WHERE recipient = $1 "
+	    "RETURNING recipient, size, body", "t", a->address);
+	if (res == NULL)
+		return STORE_ERROR;
+	r = mailbox_gone(c, res, err);
+	PQclear(res);
+	for (i = 0; r == 0 && i < sizeof(gone) / sizeof(gone[0]); i++)
+		if (exec_sql(c, err, gone[i], "t", a->address) < 0)
+			r = -1;
+	return r == 0 ? STORE_OK : STORE_ERROR;
+}
+
+static int
+pg_user_del(struct store *st, const char *address, int64_t now,
+    struct smimp_err *err)
+{
+	struct store_user_args a = { address, NULL, now };
+
+	return txn(pg(st), begin_write, user_del_run, &a, now, err);
+}
+
+/*
+ * fn for each user in address order, a page at a time, no connection
+ * held while fn runs.  Every account here was made with its devices:
+ * none is ever unsynced.
+ */
+static int
+pg_user_list(struct store *st,
+    int (*fn)(const char *, const unsigned char *, size_t, void *),
+    void *arg, struct smimp_err *err)
+{
+	char last[ADDRESS_MAX + 8] = "";
+	PGresult *res;
+	int i, n;
+
+	do {
+		res = read_query(pg(st), err, "SELECT address, log FROM users "
+		    "WHERE address > $1 ORDER BY address LIMIT 256", "t", last);
+		if (res == NULL)
+			return STORE_ERROR;
+		n = PQntuples(res);
+		for (i = 0; i < n; i++)
+			if (fn(col_text(res, i, 0), (const unsigned char *)
+			    PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i,
+			    1), arg) != 0) {
+				PQclear(res);
+				return store_stopped(err);
+			}
+		if (n > 0)
+			col_copy(res, n - 1, 0, last, sizeof(last));
+		PQclear(res);
+	} while (n == PAGE);
+	return STORE_OK;
+}
+
+static int
+pg_user_list_unsynced(struct store *st,
+    int (*fn)(const char *, const unsigned char *, size_t, void *),
+    void *arg, struct smimp_err *err)
+{
+	(void)st;
+	(void)fn;
+	(void)arg;
+	(void)err;
+	return STORE_OK;
+}
+
+/* ---- invitations ---- */
+
+static int
+invite_add_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	const struct store_invite_args *a = arg;
+
+	(void)s;
+	return exec_sql(c, err, "INSERT INTO invites (hash, address, expires) "
+	    "VALUES ($1, $2, $3)", "bti", a->hash, (size_t)INVITE_HASH_SIZE,
+	    a->address, a->when) == 1 ? STORE_OK : STORE_ERROR;
+}
+
+static int
+pg_invite_add(struct store *st, const unsigned char hash[INVITE_HASH_SIZE],
+    const char *address, int64_t expires, struct smimp_err *err)
+{
+	struct store_invite_args a = { hash, address, expires, NULL };
+
+	return txn(pg(st), begin_write, invite_add_run, &a, 0, err);
+}
+
+static int
+pg_invite_check(struct store *st, const unsigned char hash[INVITE_HASH_SIZE],
+    int64_t now, char address[ADDRESS_MAX + 1], struct smimp_err *err)
+{
+	PGresult *res;
+	int r = STORE_NOT_FOUND;
+
+	res = read_query(pg(st), err, "SELECT address FROM invites WHERE "
+	    "hash = $1 AND expires >= $2", "bi", hash, (size_t)INVITE_HASH_SIZE,
+	    now);
+	if (res == NULL)
+		return STORE_ERROR;
+	if (PQntuples(res) > 0) {
+		r = STORE_OK;
+		if ((size_t)snprintf(address, ADDRESS_MAX + 1, "%s",
+		    col_text(res, 0, 0)) > ADDRESS_MAX)
+			r = smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a "
+			    "stored value is too long");
+	}
+	PQclear(res);
+	return r;
+}
+
+static int
+invite_redeem_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	const struct store_invite_args *a = arg;
+	int64_t n;
+
+	(void)s;
+	n = exec_sql(c, err, "DELETE FROM invites WHERE hash = $1 AND "
+	    "address = $2 AND expires >= $3", "bti", a->hash,
+	    (size_t)INVITE_HASH_SIZE, a->address, a->when);
+	if (n <= 0)
+		return n < 0 ? STORE_ERROR : STORE_NOT_FOUND;
+	/* EXISTS rolls back: the invitation stays for another try. */
+	return user_insert(c, a->address, a->log, a->when, err);
+}
+
+static int
+pg_invite_redeem(struct store *st, const unsigned char hash[INVITE_HASH_SIZE],
+    const char *address, const struct store_log *log, int64_t now,
+    struct smimp_err *err)
+{
+	struct store_invite_args a = { hash, address, now, log };
+
+	return txn(pg(st), begin_write, invite_redeem_run, &a, now, err);
+}
+
+/* Invitations are made by hand, a few at a time: one query for all. */
+static int
+pg_invite_list(struct store *st, int (*fn)(const char *, int64_t, void *),
+    void *arg, struct smimp_err *err)
+{
+	PGresult *res;
+	int i, n, r = STORE_OK;
+
+	res = read_query(pg(st), err, "SELECT address, expires FROM invites "
+	    "ORDER BY address, expires", "");
+	if (res == NULL)
+		return STORE_ERROR;
+	n = PQntuples(res);
+	for (i = 0; i < n && r == STORE_OK; i++)
+		if (fn(col_text(res, i, 0), col_int(res, i, 1), arg) != 0)
+			r = store_stopped(err);
+	PQclear(res);
+	return r;
+}
+
+/* ---- nonces ---- */
+
+/* Claim (signer, nonce) inside a transaction: STORE_OK or STORE_REPLAY. */
+static int
+nonce_put(struct pg_conn *c, const char *signer, const char *nonce,
+    int64_t expires, int64_t now, struct smimp_err *err)
+{
+	int64_t n;
+
+	/* One that expired by now is free again, swept or not. */
+	n = exec_sql(c, err, "INSERT INTO nonces (signer, nonce, expires) "
+	    "VALUES ($1, $2, $3) ON CONFLICT (signer, nonce) DO UPDATE SET "
+	    "expires = excluded.expires WHERE nonces.expires < $4", "ttii",
+	    signer, nonce, expires, now);
+	return n < 0 ? STORE_ERROR : n == 0 ? STORE_REPLAY : STORE_OK;
+}
+
+static int
+nonce_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	const struct store_nonce_args *a = arg;
+
+	(void)s;
+	return nonce_put(c, a->signer, a->nonce, a->expires, a->now, err);
+}
+
+static int
+pg_nonce_claim(struct store *st, const char *signer, const char *nonce,
+    int64_t expires, int64_t now, struct smimp_err *err)
+{
+	struct store_nonce_args a = { signer, nonce, expires, now };
+
+	return txn(pg(st), begin_write, nonce_run, &a, now, err);
+}
+
+/* ---- opening ---- */
+
+static void
+pg_close(struct store *st)
+{
+	struct pg_store *s = pg(st);
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->nconns; i++) {
+		if (s->conns[i]->pc != NULL)
+			PQfinish(s->conns[i]->pc);
+		free(s->conns[i]);
+	}
+	if (s->locks) {
+		pthread_cond_destroy(&s->freed);
+		pthread_mutex_destroy(&s->mu);
+	}
+	if (s->lock_fd >= 0)
+		(void)close(s->lock_fd);
+	free(s->uri);
+	free(s);
+}
+
+/*
+ * The URI as libpq takes it, checked before any connection: a bad one
+ * is a configuration error, said without the URI (it may hold a
+ * password).
+ */
+static int
+set_uri(struct pg_store *s, const char *rest, struct smimp_err *err)
+{
+	PQconninfoOption *opts;
+	char *msg = NULL;
+	size_t n = strlen(rest) + sizeof("postgresql:");
+
+	s->uri = malloc(n);
+	if (s->uri == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	(void)snprintf(s->uri, n, "postgresql:%s", rest);
+	opts = PQconninfoParse(s->uri, &msg);
+	if (opts == NULL) {
+		pg_fail(err, "bad PostgreSQL URI", msg);
+		err->code = SMIMP_EXIT_USAGE;
+		PQfreemem(msg);
+		return -1;
+	}
+	PQconninfoFree(opts);
+	return 0;
+}
+
+/*
+ * The node's own directory: the spool, emptied by the first process
+ * that opens the store there (what it holds is a crashed one's).
+ */
+static int
+set_local(struct pg_store *s, const char *local, struct smimp_err *err)
+{
+	int alone;
+
+	if (local == NULL || local[0] == '\0')
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "a PostgreSQL "
+		    "store needs a local directory for its spool (data)");
+	if ((size_t)snprintf(s->local, sizeof(s->local), "%s", local) >=
+	    sizeof(s->local) || (size_t)snprintf(s->spool, sizeof(s->spool),
+	    "%s/spool", local) >= sizeof(s->spool))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store directory "
+		    "path too long");
+	if (mkdir_p(s->spool, 0700, err) != 0)
+		return -1;
+	alone = store_lock_dir(s->local, &s->lock_fd, err);
+	if (alone < 0)
+		return -1;
+	if (alone && (store_dir_empty(s->spool, NULL, NULL, err) != 0 ||
+	    store_lock_shared(s->lock_fd, s->local, err) != 0))
+		return -1;
+	return 0;
+}
+
+static struct store *
+pg_open(const char *rest, const char *local, struct smimp_err *err)
+{
+	struct pg_store *s;
+	struct pg_conn *c;
+	int r;
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+		return NULL;
+	}
+	s->base.ops = &store_postgresql_ops;
+	s->lock_fd = -1;
+	if (pthread_mutex_init(&s->mu, NULL) != 0 ||
+	    pthread_cond_init(&s->freed, NULL) != 0) {
+		free(s);
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot set up locks");
+		return NULL;
+	}
+	s->locks = 1;
+	if (set_uri(s, rest, err) != 0 || set_local(s, local, err) != 0)
+		goto fail;
+	c = conn_get(s, err);
+	if (c == NULL)
+		goto fail;
+	r = migrate(c, err);
+	conn_put(s, c);
+	if (r != 0)
+		goto fail;
+	return &s->base;
+fail:
+	pg_close(&s->base);
+	return NULL;
+}
+
+static const char *
+pg_spool_dir(struct store *st)
+{
+	return pg(st)->spool;
+}
+
+/* ---- PIECES TO COME ---- */
+
+static int
+later(struct smimp_err *err)
+{
+	return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: not yet");
+}
+
+static int
+pg_submit(struct store *st, const struct store_submission *sub, int64_t now,
+    struct smimp_err *err)
+{
+	(void)st; (void)sub; (void)now;
+	return later(err);
+}
+
+static int
+pg_deliver(struct store *st, const struct store_nonce *nonce,
+    const struct store_delivery *d, size_t n, int *results, int64_t now,
+    struct smimp_err *err)
+{
+	(void)st; (void)nonce; (void)d; (void)n; (void)results; (void)now;
+	return later(err);
+}
+
+static int
+pg_mailbox_list(struct store *st, const char *owner, const char *device,
+    int (*fn)(const struct mailbox_entry *, void *), void *arg,
+    struct smimp_err *err)
+{
+	(void)st; (void)owner; (void)device; (void)fn; (void)arg;
+	return later(err);
+}
+
+static int
+pg_mailbox_open(struct store *st, const char *owner, const char *device,
+    int64_t id, int *fd, uint64_t *len, struct smimp_err *err)
+{
+	(void)st; (void)owner; (void)device; (void)id; (void)fd; (void)len;
+	return later(err);
+}
+
+static int
+pg_mailbox_ack(struct store *st, const char *owner, const char *device,
+    const int64_t *ids, size_t n, size_t *acked, int64_t now,
+    struct smimp_err *err)
+{
+	(void)st; (void)owner; (void)device; (void)ids; (void)n; (void)now;
+	*acked = 0;
+	return later(err);
+}
+
+static int
+pg_outbound_claim(struct store *st, const char *owner, int64_t now,
+    int64_t lease_until, unsigned int domain_cap, uint64_t max_bytes,
+    const int64_t *done, size_t ndone, struct outbound *obs, size_t cap,
+    size_t *n, struct smimp_err *err)
+{
+	(void)st; (void)owner; (void)now; (void)lease_until; (void)domain_cap;
+	(void)max_bytes; (void)done; (void)ndone; (void)obs; (void)cap;
+	*n = 0;
+	return later(err);
+}
+
+static int
+pg_outbound_open(struct store *st, int64_t id, int *fd, uint64_t *len,
+    struct smimp_err *err)
+{
+	(void)st; (void)id; (void)fd; (void)len;
+	return later(err);
+}
+
+static int
+pg_outbound_done(struct store *st, const char *owner, const int64_t *ids,
+    size_t n, struct smimp_err *err)
+{
+	(void)st; (void)owner; (void)ids; (void)n;
+	return later(err);
+}
+
+static int
+pg_outbound_retry(struct store *st, const char *owner, int64_t id,
+    int64_t next_try, struct smimp_err *err)
+{
+	(void)st; (void)owner; (void)id; (void)next_try;
+	return later(err);
+}
+
+static int
+pg_outbound_bounce(struct store *st, const char *owner, int64_t id,
+    const struct store_delivery *notice, int64_t now, struct smimp_err *err)
+{
+	(void)st; (void)owner; (void)id; (void)notice; (void)now;
+	return later(err);
+}
+
+static int
+pg_outbound_count(struct store *st, uint64_t *n, struct smimp_err *err)
+{
+	(void)st;
+	*n = 0;
+	return later(err);
+}
+
+static int
+pg_policy_put(struct store *st, const struct policy *p,
+    const unsigned char *text, size_t len, int64_t now,
+    struct smimp_err *err)
+{
+	(void)st; (void)p; (void)text; (void)len; (void)now;
+	return later(err);
+}
+
+static int
+pg_policy_get(struct store *st, const char *address, unsigned char **text,
+    size_t *len, struct smimp_err *err)
+{
+	return blob_get(pg(st), "SELECT text FROM policies WHERE address = $1",
+	    address, text, len, err);
+}
+
+static int
+pg_policy_head(struct store *st, const char *address,
+    struct store_policy_head *h, struct smimp_err *err)
+{
+	(void)st; (void)address; (void)h;
+	return later(err);
+}
+
+static int
+pg_policy_match(struct store *st, const char *address,
+    const unsigned char (*entries)[POLICY_ENTRY_SIZE], size_t n,
+    int *listed, struct smimp_err *err)
+{
+	(void)st; (void)address; (void)entries; (void)n; (void)listed;
+	return later(err);
+}
+
+static int
+pg_consent_count(struct store *st, const struct store_consent_count *c,
+    int64_t now, unsigned int *retry_after, struct smimp_err *err)
+{
+	(void)st; (void)c; (void)now;
+	*retry_after = 0;
+	return later(err);
+}
+
+const struct store_ops store_postgresql_ops = {
+	.scheme = "postgresql",
+	.open = pg_open,
+	.close = pg_close,
+	.spool_dir = pg_spool_dir,
+	.user_add = pg_user_add,
+	.user_get = pg_user_get,
+	.user_log_update = pg_user_log_update,
+	.user_del = pg_user_del,
+	.user_list = pg_user_list,
+	.user_list_unsynced = pg_user_list_unsynced,
+	.invite_add = pg_invite_add,
+	.invite_check = pg_invite_check,
+	.invite_redeem = pg_invite_redeem,
+	.invite_list = pg_invite_list,
+	.nonce_claim = pg_nonce_claim,
+	.submit = pg_submit,
+	.deliver = pg_deliver,
+	.mailbox_list = pg_mailbox_list,
+	.mailbox_open = pg_mailbox_open,
+	.mailbox_ack = pg_mailbox_ack,
+	.outbound_claim = pg_outbound_claim,
+	.outbound_open = pg_outbound_open,
+	.outbound_done = pg_outbound_done,
+	.outbound_retry = pg_outbound_retry,
+	.outbound_bounce = pg_outbound_bounce,
+	.outbound_count = pg_outbound_count,
+	.policy_put = pg_policy_put,
+	.policy_get = pg_policy_get,
+	.policy_head = pg_policy_head,
+	.policy_match = pg_policy_match,
+	.consent_count = pg_consent_count,
+};
