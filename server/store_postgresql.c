@@ -66,7 +66,7 @@
 
 static const char begin_write[] = "BEGIN ISOLATION LEVEL SERIALIZABLE";
 static const char begin_queue[] __attribute__((unused)) = "BEGIN ISOLATION LEVEL READ COMMITTED";
-static const char begin_read[] __attribute__((unused)) = "BEGIN ISOLATION LEVEL REPEATABLE READ, "
+static const char begin_read[] = "BEGIN ISOLATION LEVEL REPEATABLE READ, "
     "READ ONLY";
 
 /*
@@ -155,7 +155,8 @@ failed(struct pg_conn *c, const PGresult *res, struct smimp_err *err,
 /*
  * Parameters as fmt says, one letter each: 't' text (const char *), 'i'
  * an int64_t, 'b' bytes (const void *, then a size_t), 'n' NULL (no
- * argument).  Text and numbers go as text, bytes as binary.
+ * argument); 'I' and 'B' as 'i' and 'b', NULL for 0 and a NULL
+ * pointer.  Text and numbers go as text, bytes as binary.
  */
 struct params {
 	int n;
@@ -195,6 +196,20 @@ params_va(struct params *p, const char *fmt, va_list ap)
 			p->v[i] = data != NULL ? data : "";
 			p->len[i] = (int)len;
 			p->fmt[i] = 1;
+			break;
+		case 'B':	/* bytes, or NULL for a NULL pointer */
+			data = va_arg(ap, const void *);
+			len = va_arg(ap, size_t);
+			if (len > INT_MAX)
+				return -1;
+			p->v[i] = data;
+			p->len[i] = (int)len;
+			p->fmt[i] = 1;
+			break;
+		case 'I':	/* an int64_t, NULL for 0 */
+			(void)snprintf(p->num[i], sizeof(p->num[i]), "%" PRId64,
+			    va_arg(ap, int64_t));
+			p->v[i] = strcmp(p->num[i], "0") != 0 ? p->num[i] : NULL;
 			break;
 		case 'n':
 			p->v[i] = NULL;
@@ -1362,6 +1377,829 @@ pg_nonce_claim(struct store *st, const char *signer, const char *nonce,
 	return txn(pg(st), begin_write, nonce_run, &a, now, err);
 }
 
+/* ---- bodies: in ---- */
+
+/*
+ * A body for the rows of one transaction: inline (a copy in each row),
+ * or stored once, in chunks, when the first row takes it, and counted
+ * in bodies.refs by the rows that name it.
+ */
+struct pg_body {
+	const struct store_body *b;
+	int fd;			/* b->path, open; else -1 */
+	uint64_t size;
+	int in;			/* inline */
+	int64_t id;		/* stored by this run of the transaction */
+	int64_t refs;		/* rows of this run that name it */
+};
+
+/* An inline body's bytes to bind: never NULL, which would be SQL NULL. */
+static const void *
+inline_bytes(const struct pg_body *pb)
+{
+	static const unsigned char none[1];
+
+	return pb->b->data != NULL ? pb->b->data : none;
+}
+
+/*
+ * Before the transaction: its size, and a spooled file opened, so that
+ * every run of the transaction reads the same file.
+ */
+static int
+body_prepare(struct pg_body *pb, const struct store_body *b,
+    struct smimp_err *err)
+{
+	struct stat sb;
+
+	memset(pb, 0, sizeof(*pb));
+	pb->b = b;
+	pb->fd = -1;
+	/* As the SQLite store: spooled uploads never go inline. */
+	pb->in = b->path == NULL && b->len <= STORE_INLINE_MAX;
+	if (b->path == NULL) {
+		pb->size = b->len;
+		return b->data == NULL && b->len > 0 ? smimp_err_set(err,
+		    SMIMP_EXIT_FAIL, "store: a body without data") : 0;
+	}
+	pb->fd = open(b->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (pb->fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
+		    b->path);
+	/* Only a regular file is a body: never a link to elsewhere. */
+	if (fstat(pb->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		(void)close(pb->fd);
+		pb->fd = -1;
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: '%s' is not "
+		    "a regular file", b->path);
+	}
+	pb->size = (uint64_t)sb.st_size;
+	return 0;
+}
+
+static void
+body_finish(struct pg_body *pb)
+{
+	if (pb->fd >= 0)
+		(void)close(pb->fd);
+	pb->fd = -1;
+}
+
+/* A chunk of a spooled file, at off: len bytes into buf. */
+static int
+chunk_read(struct pg_body *pb, uint64_t off, unsigned char *buf, size_t len,
+    struct smimp_err *err)
+{
+	size_t got;
+
+	if ((off == 0 && lseek(pb->fd, 0, SEEK_SET) != 0) ||
+	    fd_read_full(pb->fd, buf, len, &got) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read '%s'",
+		    pb->b->path);
+	return got == len ? 0 : smimp_err_set(err, SMIMP_EXIT_FAIL, "store: "
+	    "'%s' changed while it was stored", pb->b->path);
+}
+
+/* A fresh id for a body, its row made with no reference yet. */
+static int64_t
+body_new(struct pg_conn *c, uint64_t size, struct smimp_err *err)
+{
+	int64_t id, n;
+	int tries;
+
+	for (tries = 0; tries < STORE_ID_TRIES; tries++) {
+		id = store_random_id();
+		n = exec_sql(c, err, "INSERT INTO bodies (id, size, refs) "
+		    "VALUES ($1, $2, 0) ON CONFLICT (id) DO NOTHING", "ii", id,
+		    (int64_t)size);
+		if (n != 0)
+			return n < 0 ? -1 : id;
+	}
+	smimp_err_set(err, SMIMP_EXIT_FAIL, "store: no fresh body id");
+	return -1;
+}
+
+/* Store pb's bytes, CHUNK bytes a row: memory stays constant. */
+static int
+body_store(struct pg_conn *c, struct pg_body *pb, struct smimp_err *err)
+{
+	const unsigned char *p;
+	unsigned char *buf = NULL;
+	uint64_t off;
+	int64_t id, k;
+	size_t len;
+	int ret = -1;
+
+	id = body_new(c, pb->size, err);
+	if (id < 0)
+		return -1;
+	if (pb->fd >= 0 && (buf = malloc(CHUNK)) == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	for (off = 0, k = 0; off < pb->size; off += len, k++) {
+		len = pb->size - off < CHUNK ? (size_t)(pb->size - off) : CHUNK;
+		p = buf != NULL ? buf : pb->b->data + off;
+		if ((buf != NULL && chunk_read(pb, off, buf, len, err) != 0) ||
+		    exec_sql(c, err, "INSERT INTO body_chunks (body, n, data) "
+		    "VALUES ($1, $2, $3)", "iib", id, k, p, len) < 0)
+			goto out;
+	}
+	pb->id = id;
+	ret = 0;
+out:
+	free(buf);
+	return ret;
+}
+
+/* A row is about to name pb: stored now if it is the first. */
+static int
+body_take(struct pg_conn *c, struct pg_body *pb, struct smimp_err *err)
+{
+	if (pb->in)
+		return 0;
+	if (pb->id == 0 && body_store(c, pb, err) != 0)
+		return -1;
+	pb->refs++;
+	return 0;
+}
+
+/* At the end of a run: the rows that named pb, counted; none, gone. */
+static int
+body_settle(struct pg_conn *c, struct pg_body *pb, struct smimp_err *err)
+{
+	if (pb->id == 0)
+		return 0;
+	if (pb->refs == 0)
+		return body_unref(c, pb->id, err);
+	return exec_sql(c, err, "UPDATE bodies SET refs = $2 WHERE id = $1",
+	    "ii", pb->id, pb->refs) == 1 ? 0 : -1;
+}
+
+/* ---- bodies: out ---- */
+
+/* A new file to write and read back (name_beside's make). */
+static int
+create_rw(const char *name, void *arg)
+{
+	(void)arg;
+	return open(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+}
+
+/*
+ * Body id's chunks into an unlinked file in the spool, at its start
+ * (*fd): STORE_OK, or STORE_NOT_FOUND when a chunk is gone.  Inside a
+ * read-only transaction, which sees all of them or none.
+ */
+static int
+chunks_to_fd(struct pg_store *s, struct pg_conn *c, int64_t id,
+    uint64_t size, int *fd, struct smimp_err *err)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	PGresult *res;
+	uint64_t off = 0;
+	size_t len;
+	int64_t k;
+	int f, r = STORE_ERROR;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/out", s->spool) >=
+	    sizeof(path))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: path too "
+		    "long");
+	f = name_beside(path, tmp, sizeof(tmp), create_rw, NULL, err);
+	if (f < 0)
+		return STORE_ERROR;
+	(void)unlink(tmp);
+	for (k = 0; off < size; k++, off += len) {
+		res = query(c, err, "SELECT data FROM body_chunks WHERE body = $1 "
+		    "AND n = $2", "ii", id, k);
+		if (res == NULL)
+			goto out;
+		len = PQntuples(res) > 0 ? (size_t)PQgetlength(res, 0, 0) : 0;
+		if (len == 0 || len > size - off || (len != CHUNK &&
+		    off + len != size)) {
+			r = PQntuples(res) == 0 ? STORE_NOT_FOUND :
+			    smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a "
+			    "stored body is damaged");
+			PQclear(res);
+			goto out;
+		}
+		if (fd_write_all(f, PQgetvalue(res, 0, 0), len) != 0) {
+			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write a body "
+			    "into the spool");
+			PQclear(res);
+			goto out;
+		}
+		PQclear(res);
+	}
+	if (lseek(f, 0, SEEK_SET) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read back a body");
+		goto out;
+	}
+	*fd = f;
+	f = -1;
+	r = STORE_OK;
+out:
+	if (f >= 0)
+		(void)close(f);
+	return r;
+}
+
+/* A body to open: the row's query (its columns body, data, size). */
+struct open_args {
+	const char *sql;
+	const char *owner, *device;	/* NULL: the query has only the id */
+	int64_t id;
+	int fd;
+	uint64_t len;
+};
+
+static int
+open_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	struct open_args *a = arg;
+	PGresult *res;
+	int r;
+
+	a->fd = -1;
+	a->len = 0;
+	res = a->owner != NULL ? query(c, err, a->sql, "tit", a->owner, a->id,
+	    a->device) : query(c, err, a->sql, "i", a->id);
+	if (res == NULL)
+		return STORE_ERROR;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return STORE_NOT_FOUND;
+	}
+	a->len = (uint64_t)col_int(res, 0, 2);
+	if (PQgetisnull(res, 0, 0))
+		r = store_blob_fd(PQgetvalue(res, 0, 1),
+		    (size_t)PQgetlength(res, 0, 1), &a->fd, &a->len, err);
+	else
+		r = chunks_to_fd(s, c, col_int(res, 0, 0), a->len, &a->fd,
+		    err);
+	PQclear(res);
+	return r;
+}
+
+/* The body of the row a query finds, as a file to read from its start. */
+static int
+body_open(struct pg_store *s, struct open_args *a, int *fd, uint64_t *len,
+    struct smimp_err *err)
+{
+	int r;
+
+	r = txn(s, begin_read, open_run, a, 0, err);
+	*fd = r == STORE_OK ? a->fd : -1;
+	*len = r == STORE_OK ? a->len : 0;
+	if (r != STORE_OK && a->fd >= 0)
+		(void)close(a->fd);
+	return r;
+}
+
+/* ---- mailboxes ---- */
+
+#define CHECK_QUOTA	1	/* the recipient's mailbox quota */
+#define CHECK_STRANGER	2	/* the sender domain's stranger quota */
+/*
+ * The tombstone of an acknowledged copy holds a redelivery off, from a
+ * server retrying after a lost answer or a user submitting again, for
+ * limits.idempotency seconds.
+ */
+#define CHECK_ACKED	4
+
+/*
+ * Is the triple stored, or acknowledged within the idempotency window
+ * (when checks asks)?  1, 0 or -1.
+ */
+static int
+mailbox_known(struct pg_store *s, struct pg_conn *c,
+    const struct store_delivery *d, int64_t now, int checks,
+    struct smimp_err *err)
+{
+	const struct store_limits *lim = &s->base.limits;
+
+	return first(c, err, NULL, NULL, 0, "SELECT 1 FROM mailbox WHERE "
+	    "recipient = $1 AND sender = $2 AND message_id = $3 UNION ALL "
+	    "SELECT 1 FROM tombstones WHERE $6::boolean AND recipient = $1 AND "
+	    "sender = $2 AND message_id = $3 AND ($4::bigint <= 0 OR "
+	    "acked >= $5::bigint)", "tttiii", d->recipient, d->sender,
+	    d->message_id, lim->idempotency, now - lim->idempotency,
+	    (int64_t)((checks & CHECK_ACKED) != 0));
+}
+
+/*
+ * Would size more bytes pass the quotas checks asks for?  STORE_OK
+ * (*stranger: the recipient never wrote to the sender's domain, whose
+ * bytes are then counted), STORE_QUOTA or STORE_ERROR.
+ */
+static int
+mailbox_room(struct pg_store *s, struct pg_conn *c,
+    const struct store_delivery *d, uint64_t size, int64_t now, int checks,
+    int *stranger, struct smimp_err *err)
+{
+	const struct store_limits *lim = &s->base.limits;
+	const char *dom = store_domain_of(d->sender);
+	int64_t v = 0;
+	int r;
+
+	*stranger = 0;
+	if ((checks & CHECK_QUOTA) && lim->mailbox_bytes > 0) {
+		r = first(c, err, &v, NULL, 0, "SELECT bytes FROM mailbox_usage "
+		    "WHERE recipient = $1", "t", d->recipient);
+		if (r < 0)
+			return STORE_ERROR;
+		if ((uint64_t)(r == 1 && v > 0 ? v : 0) + size >
+		    lim->mailbox_bytes)
+			return STORE_QUOTA;
+	}
+	if (!(checks & CHECK_STRANGER) || lim->stranger_domain_bytes == 0)
+		return STORE_OK;
+	r = first(c, err, NULL, NULL, 0, "SELECT 1 FROM correspondents WHERE "
+	    "local = $1 AND domain = $2", "tt", d->recipient, dom);
+	if (r != 0)
+		return r < 0 ? STORE_ERROR : STORE_OK;
+	*stranger = 1;
+	v = 0;
+	r = first(c, err, &v, NULL, 0, "SELECT bytes FROM stranger_bytes WHERE "
+	    "domain = $1 AND day = $2", "ti", dom, now / STORE_DAY_S);
+	if (r < 0)
+		return STORE_ERROR;
+	return (uint64_t)(r == 1 && v > 0 ? v : 0) + size >
+	    lim->stranger_domain_bytes ? STORE_QUOTA : STORE_OK;
+}
+
+/* A new mailbox row under a fresh random id: its seq, or -1. */
+static int64_t
+mailbox_insert(struct pg_conn *c, const struct store_delivery *d,
+    const struct pg_body *pb, int64_t now, const char *sent_by,
+    struct smimp_err *err)
+{
+	PGresult *res;
+	int64_t seq = -1;
+	int tries;
+
+	for (tries = 0; tries < STORE_ID_TRIES && seq < 0; tries++) {
+		res = query(c, err, "INSERT INTO mailbox (id, recipient, "
+		    "sender, message_id, body, data, size, received, "
+		    "identity_pending, sent) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+		    "$8, $9, $10) ON CONFLICT DO NOTHING RETURNING seq",
+		    "ittt" "IB" "iiii", store_random_id(), d->recipient,
+		    d->sender, d->message_id, pb->in ? 0 : pb->id,
+		    pb->in ? inline_bytes(pb) : NULL,
+		    pb->in ? pb->b->len : (size_t)0, (int64_t)pb->size, now,
+		    (int64_t)(sent_by == NULL || sent_by[0] != '\0'),
+		    (int64_t)(sent_by != NULL));
+		if (res == NULL)
+			return -1;
+		if (PQntuples(res) > 0)
+			seq = col_int(res, 0, 0);
+		PQclear(res);
+	}
+	if (seq < 0)
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "store: no fresh mailbox "
+		    "id");
+	return seq;
+}
+
+/*
+ * One copy into a mailbox, inside a transaction: STORE_OK (stored, or
+ * known already), STORE_QUOTA or STORE_ERROR.  sent_by: NULL for a
+ * message to the recipient, pending for each of its devices; for a sent
+ * copy, the device that sent it ("" the identity key), which is the one
+ * device it is not pending for.
+ */
+static int
+mailbox_put(struct pg_store *s, struct pg_conn *c,
+    const struct store_delivery *d, struct pg_body *pb, int64_t now,
+    int checks, const char *sent_by, struct smimp_err *err)
+{
+	int64_t seq;
+	int r, stranger;
+
+	r = mailbox_known(s, c, d, now, checks, err);
+	if (r != 0)
+		return r < 0 ? STORE_ERROR : STORE_OK;
+	r = mailbox_room(s, c, d, pb->size, now, checks, &stranger, err);
+	if (r != STORE_OK)
+		return r;
+	if (body_take(c, pb, err) != 0)
+		return STORE_ERROR;
+	seq = mailbox_insert(c, d, pb, now, sent_by, err);
+	if (seq < 0 ||
+	    exec_sql(c, err, "INSERT INTO mailbox_usage (recipient, bytes) "
+	    "VALUES ($1, $2) ON CONFLICT (recipient) DO UPDATE SET bytes = "
+	    "mailbox_usage.bytes + excluded.bytes", "ti", d->recipient,
+	    (int64_t)pb->size) < 0 ||
+	    exec_sql(c, err, "INSERT INTO mailbox_pending (recipient, device, "
+	    "seq) SELECT address, device, $3::bigint FROM user_devices WHERE "
+	    "address = $1 AND device <> $2", "tti", d->recipient,
+	    sent_by != NULL ? sent_by : "", seq) < 0)
+		return STORE_ERROR;
+	if (stranger && exec_sql(c, err, "INSERT INTO stranger_bytes (domain, "
+	    "day, bytes) VALUES ($1, $2, $3) ON CONFLICT (domain, day) DO "
+	    "UPDATE SET bytes = stranger_bytes.bytes + excluded.bytes", "tii",
+	    store_domain_of(d->sender), now / STORE_DAY_S,
+	    (int64_t)pb->size) < 0)
+		return STORE_ERROR;
+	return STORE_OK;
+}
+
+/*
+ * The bodies of n deliveries: one struct pg_body for each run of
+ * deliveries in a row with the same body, which they share.
+ */
+struct pg_bodies {
+	size_t n;
+	struct pg_body *pb;
+	size_t *of;		/* delivery i's body: pb[of[i]] */
+};
+
+static void
+bodies_finish(struct pg_bodies *bs)
+{
+	size_t i;
+
+	for (i = 0; bs->pb != NULL && i < bs->n; i++)
+		body_finish(&bs->pb[i]);
+	free(bs->pb);
+	free(bs->of);
+	memset(bs, 0, sizeof(*bs));
+}
+
+static int
+bodies_prepare(struct pg_bodies *bs, const struct store_delivery *d,
+    size_t n, struct smimp_err *err)
+{
+	size_t i;
+
+	memset(bs, 0, sizeof(*bs));
+	bs->pb = calloc(n + 1, sizeof(*bs->pb));
+	bs->of = calloc(n + 1, sizeof(*bs->of));
+	if (bs->pb == NULL || bs->of == NULL) {
+		bodies_finish(bs);
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	}
+	for (i = 0; i < n; i++) {
+		if (i > 0 && d[i].body == d[i - 1].body) {
+			bs->of[i] = bs->of[i - 1];
+			continue;
+		}
+		bs->of[i] = bs->n;
+		if (body_prepare(&bs->pb[bs->n], d[i].body, err) != 0) {
+			bodies_finish(bs);
+			return -1;
+		}
+		bs->n++;
+	}
+	return 0;
+}
+
+struct deliver_args {
+	const struct store_nonce *nonce;
+	const struct store_delivery *d;
+	size_t n;
+	int *results;
+	int64_t now;
+	struct pg_bodies bs;
+};
+
+static int
+deliver_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	struct deliver_args *a = arg;
+	size_t i;
+	int r;
+
+	for (i = 0; i < a->bs.n; i++)
+		a->bs.pb[i].id = a->bs.pb[i].refs = 0;
+	if (a->nonce != NULL && (r = nonce_put(c, a->nonce->signer,
+	    a->nonce->nonce, a->nonce->expires, a->now, err)) != STORE_OK)
+		return r;
+	for (i = 0; i < a->n; i++) {
+		r = mailbox_put(s, c, &a->d[i], &a->bs.pb[a->bs.of[i]], a->now,
+		    CHECK_QUOTA | CHECK_STRANGER | CHECK_ACKED, NULL, err);
+		if (r == STORE_ERROR)
+			return STORE_ERROR;
+		a->results[i] = r;
+	}
+	for (i = 0; i < a->bs.n; i++)
+		if (body_settle(c, &a->bs.pb[i], err) != 0)
+			return STORE_ERROR;
+	return STORE_OK;
+}
+
+static int
+pg_deliver(struct store *st, const struct store_nonce *nonce,
+    const struct store_delivery *d, size_t n, int *results, int64_t now,
+    struct smimp_err *err)
+{
+	struct deliver_args a = { nonce, d, n, results, now,
+	    { 0, NULL, NULL } };
+	int r;
+
+	if (bodies_prepare(&a.bs, d, n, err) != 0)
+		return STORE_ERROR;
+	r = txn(pg(st), begin_write, deliver_run, &a, now, err);
+	bodies_finish(&a.bs);
+	return r;
+}
+
+static int
+pg_mailbox_list(struct store *st, const char *owner, const char *device,
+    int (*fn)(const struct mailbox_entry *, void *), void *arg,
+    struct smimp_err *err)
+{
+	struct mailbox_entry e;
+	PGresult *res;
+	int i, r = STORE_OK;
+
+	device = store_device_key(device);
+	/* seq is the arrival order; it never leaves the store. */
+	if (device[0] == '\0')
+		res = read_query(pg(st), err, "SELECT id, sender, message_id, "
+		    "size, received, sent FROM mailbox WHERE recipient = $1 AND "
+		    "identity_pending ORDER BY seq LIMIT $2", "ti", owner,
+		    (int64_t)MAILBOX_PAGE);
+	else
+		res = read_query(pg(st), err, "SELECT m.id, m.sender, "
+		    "m.message_id, m.size, m.received, m.sent FROM "
+		    "mailbox_pending p JOIN mailbox m ON m.seq = p.seq WHERE "
+		    "p.recipient = $1 AND p.device = $2 ORDER BY p.seq LIMIT $3",
+		    "tti", owner, device, (int64_t)MAILBOX_PAGE);
+	if (res == NULL)
+		return STORE_ERROR;
+	for (i = 0; i < PQntuples(res) && r == STORE_OK; i++) {
+		memset(&e, 0, sizeof(e));
+		e.id = col_int(res, i, 0);
+		col_copy(res, i, 1, e.sender, sizeof(e.sender));
+		col_copy(res, i, 2, e.message_id, sizeof(e.message_id));
+		e.size = (uint64_t)col_int(res, i, 3);
+		e.received = col_int(res, i, 4);
+		e.sent = col_int(res, i, 5) != 0;
+		if (fn(&e, arg) != 0)
+			r = store_stopped(err);
+	}
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_mailbox_open(struct store *st, const char *owner, const char *device,
+    int64_t id, int *fd, uint64_t *len, struct smimp_err *err)
+{
+	struct open_args a = { "SELECT body, data, size FROM mailbox WHERE "
+	    "recipient = $1 AND id = $2 AND CASE WHEN $3::text = '' THEN "
+	    "identity_pending ELSE EXISTS (SELECT 1 FROM mailbox_pending p "
+	    "WHERE p.recipient = $1 AND p.device = $3 AND p.seq = mailbox.seq) "
+	    "END", owner, store_device_key(device), id, -1, 0 };
+
+	return body_open(pg(st), &a, fd, len, err);
+}
+
+struct ack_args {
+	const char *owner, *device;
+	const int64_t *ids;
+	size_t n, acked;
+	int64_t now;
+};
+
+/* A message no device is pending for leaves. */
+static int
+ack_drop(struct pg_conn *c, int64_t seq, int64_t now, struct smimp_err *err)
+{
+	char seqs[32];
+
+	(void)snprintf(seqs, sizeof(seqs), "{%" PRId64 "}", seq);
+	return mailbox_drop(c, seqs, now, err);
+}
+
+/*
+ * Acknowledge one id for a->device: 0 (counted in a->acked if it was
+ * pending for it), -1.
+ */
+static int
+ack_one(struct pg_conn *c, struct ack_args *a, int64_t id,
+    struct smimp_err *err)
+{
+	PGresult *res;
+	int64_t seq, n;
+	int identity, r;
+
+	res = query(c, err, "SELECT seq, identity_pending FROM mailbox WHERE "
+	    "recipient = $1 AND id = $2", "ti", a->owner, id);
+	if (res == NULL)
+		return -1;
+	r = PQntuples(res);
+	seq = r > 0 ? col_int(res, 0, 0) : 0;
+	identity = r > 0 && col_int(res, 0, 1) != 0;
+	PQclear(res);
+	if (r == 0)
+		return 0;
+	if (a->device[0] == '\0') {
+		if (!identity)
+			return 0;
+		identity = 0;
+	} else {
+		n = exec_sql(c, err, "DELETE FROM mailbox_pending WHERE "
+		    "recipient = $1 AND device = $2 AND seq = $3", "tti",
+		    a->owner, a->device, seq);
+		if (n <= 0)
+			return (int)n;
+	}
+	a->acked++;
+	r = identity ? 1 : first(c, err, NULL, NULL, 0, "SELECT 1 FROM "
+	    "mailbox_pending WHERE seq = $1 LIMIT 1", "i", seq);
+	if (r <= 0)
+		return r < 0 ? -1 : ack_drop(c, seq, a->now, err);
+	/* Others still to fetch it: it stays, for retention at most. */
+	return exec_sql(c, err, "UPDATE mailbox SET identity_pending = "
+	    "$1::boolean, first_ack = coalesce(first_ack, $2::bigint) WHERE "
+	    "seq = $3", "iii", (int64_t)identity, a->now, seq) < 0 ? -1 : 0;
+}
+
+static int
+ack_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	struct ack_args *a = arg;
+	size_t i;
+
+	(void)s;
+	a->acked = 0;
+	for (i = 0; i < a->n; i++)
+		if (ack_one(c, a, a->ids[i], err) != 0)
+			return STORE_ERROR;
+	return STORE_OK;
+}
+
+static int
+pg_mailbox_ack(struct store *st, const char *owner, const char *device,
+    const int64_t *ids, size_t n, size_t *acked, int64_t now,
+    struct smimp_err *err)
+{
+	struct ack_args a = { owner, store_device_key(device), ids, n, 0, now };
+	int r;
+
+	r = txn(pg(st), begin_write, ack_run, &a, now, err);
+	if (r == STORE_OK)
+		*acked = a.acked;
+	return r;
+}
+
+/* ---- submissions ---- */
+
+struct submit_args {
+	const struct store_submission *sub;
+	int64_t now;
+	struct pg_body pb;
+};
+
+/*
+ * The sender's own copy, filed as sent (store.h): none when no device
+ * but the one that submitted receives, none over the sender's quota.
+ */
+static int
+sent_copy(struct pg_store *s, struct pg_conn *c, struct submit_args *a,
+    struct smimp_err *err)
+{
+	const struct store_submission *sub = a->sub;
+	const char *dev = store_device_key(sub->device);
+	struct store_delivery d;
+	int r;
+
+	if (dev[0] == '\0') {
+		r = first(c, err, NULL, NULL, 0, "SELECT 1 FROM user_devices "
+		    "WHERE address = $1 LIMIT 1", "t", sub->sender);
+		if (r <= 0)
+			return r < 0 ? STORE_ERROR : STORE_OK;
+	}
+	d.recipient = d.sender = sub->sender;
+	d.message_id = sub->message_id;
+	d.body = sub->body;
+	r = mailbox_put(s, c, &d, &a->pb, a->now, CHECK_QUOTA | CHECK_ACKED,
+	    dev, err);
+	return r == STORE_QUOTA ? STORE_OK : r;
+}
+
+/*
+ * One relay queue entry, queued once per (domain, sender, message id):
+ * 1 queued, 0 queued before, -1.
+ */
+static int
+outbound_put(struct pg_conn *c, struct submit_args *a,
+    const struct store_outbound_new *ob, struct smimp_err *err)
+{
+	const struct store_submission *sub = a->sub;
+	struct pg_body *pb = &a->pb;
+	int64_t n;
+
+	if (body_take(c, pb, err) != 0)
+		return -1;
+	n = exec_sql(c, err, "INSERT INTO outbound (domain, sender, "
+	    "recipients, all_recipients, message_id, body, data, size, stamp, "
+	    "stamp_date, first_try, next_try, work, introduction, "
+	    "stamp_device) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+	    "$11, $11, $12, $13, $14) ON CONFLICT (domain, sender, message_id) "
+	    "DO NOTHING", "ttttt" "IB" "ittittt", ob->domain, sub->sender,
+	    ob->recipients, sub->all, sub->message_id, pb->in ? 0 : pb->id,
+	    pb->in ? inline_bytes(pb) : NULL, pb->in ? pb->b->len : (size_t)0,
+	    (int64_t)pb->size, sub->stamp, sub->stamp_date, a->now,
+	    store_or_empty(ob->work), store_or_empty(ob->introduction),
+	    store_or_empty(sub->stamp_device));
+	if (n < 0)
+		return -1;
+	if (n == 0) {
+		pb->refs -= !pb->in;
+		return 0;
+	}
+	return exec_sql(c, err, "INSERT INTO queue_usage (sender, bytes) "
+	    "VALUES ($1, $2) ON CONFLICT (sender) DO UPDATE SET bytes = "
+	    "queue_usage.bytes + excluded.bytes", "ti", sub->sender,
+	    (int64_t)pb->size) < 0 ? -1 : 1;
+}
+
+/* The relay entries; over the sender's queue quota: STORE_QUOTA. */
+static int
+submit_queue(struct pg_store *s, struct pg_conn *c, struct submit_args *a,
+    struct smimp_err *err)
+{
+	const struct store_submission *sub = a->sub;
+	int64_t bytes = 0;
+	int queued = 0, r;
+	size_t i;
+
+	for (i = 0; i < sub->nobs; i++) {
+		r = outbound_put(c, a, &sub->obs[i], err);
+		if (r < 0)
+			return STORE_ERROR;
+		queued += r;
+		/* The sender wrote to that domain: no stranger to it now. */
+		if (exec_sql(c, err, "INSERT INTO correspondents (local, "
+		    "domain) VALUES ($1, $2) ON CONFLICT (local, domain) DO "
+		    "NOTHING", "tt", sub->sender, sub->obs[i].domain) < 0)
+			return STORE_ERROR;
+	}
+	/* What the sender has queued, this submission's entries included. */
+	if (queued == 0 || s->base.limits.sender_queue_bytes == 0)
+		return STORE_OK;
+	r = first(c, err, &bytes, NULL, 0, "SELECT bytes FROM queue_usage "
+	    "WHERE sender = $1", "t", sub->sender);
+	if (r < 0)
+		return STORE_ERROR;
+	return r == 1 && bytes > 0 && (uint64_t)bytes >
+	    s->base.limits.sender_queue_bytes ? STORE_QUOTA : STORE_OK;
+}
+
+static int
+submit_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	struct submit_args *a = arg;
+	const struct store_submission *sub = a->sub;
+	struct store_delivery d;
+	size_t i;
+	int r;
+
+	a->pb.id = a->pb.refs = 0;
+	r = nonce_put(c, sub->signer, sub->nonce, sub->nonce_expires, a->now,
+	    err);
+	if (r == STORE_OK)
+		r = submit_queue(s, c, a, err);
+	for (i = 0; i < sub->nlocal && r == STORE_OK; i++) {
+		d.recipient = sub->local[i];
+		d.sender = sub->sender;
+		d.message_id = sub->message_id;
+		d.body = sub->body;
+		r = mailbox_put(s, c, &d, &a->pb, a->now, CHECK_QUOTA |
+		    CHECK_ACKED, NULL, err);
+	}
+	/* After the local copies: one to the sender is the sent copy too. */
+	if (r == STORE_OK)
+		r = sent_copy(s, c, a, err);
+	if (r == STORE_OK && body_settle(c, &a->pb, err) != 0)
+		r = STORE_ERROR;
+	return r;
+}
+
+static int
+pg_submit(struct store *st, const struct store_submission *sub, int64_t now,
+    struct smimp_err *err)
+{
+	struct submit_args a;
+	int r;
+
+	memset(&a, 0, sizeof(a));
+	a.sub = sub;
+	a.now = now;
+	if (body_prepare(&a.pb, sub->body, err) != 0)
+		return STORE_ERROR;
+	r = txn(pg(st), begin_write, submit_run, &a, now, err);
+	body_finish(&a.pb);
+	return r;
+}
+
 /* ---- opening ---- */
 
 static void
@@ -1490,50 +2328,6 @@ static int
 later(struct smimp_err *err)
 {
 	return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: not yet");
-}
-
-static int
-pg_submit(struct store *st, const struct store_submission *sub, int64_t now,
-    struct smimp_err *err)
-{
-	(void)st; (void)sub; (void)now;
-	return later(err);
-}
-
-static int
-pg_deliver(struct store *st, const struct store_nonce *nonce,
-    const struct store_delivery *d, size_t n, int *results, int64_t now,
-    struct smimp_err *err)
-{
-	(void)st; (void)nonce; (void)d; (void)n; (void)results; (void)now;
-	return later(err);
-}
-
-static int
-pg_mailbox_list(struct store *st, const char *owner, const char *device,
-    int (*fn)(const struct mailbox_entry *, void *), void *arg,
-    struct smimp_err *err)
-{
-	(void)st; (void)owner; (void)device; (void)fn; (void)arg;
-	return later(err);
-}
-
-static int
-pg_mailbox_open(struct store *st, const char *owner, const char *device,
-    int64_t id, int *fd, uint64_t *len, struct smimp_err *err)
-{
-	(void)st; (void)owner; (void)device; (void)id; (void)fd; (void)len;
-	return later(err);
-}
-
-static int
-pg_mailbox_ack(struct store *st, const char *owner, const char *device,
-    const int64_t *ids, size_t n, size_t *acked, int64_t now,
-    struct smimp_err *err)
-{
-	(void)st; (void)owner; (void)device; (void)ids; (void)n; (void)now;
-	*acked = 0;
-	return later(err);
 }
 
 static int
