@@ -51,6 +51,8 @@ struct store_nonce_args {
 
 /* ---- store_common.c: what every back end does alike ---- */
 
+/* Release the *n entries of a claim, and make it none. */
+void store_outbounds_release(struct outbound *obs, size_t *n);
 /* A listing's callback asked to stop: the listing fails. */
 int store_stopped(struct smimp_err *err);
 

@@ -99,6 +99,13 @@ store_random_id(void)
 	return (int64_t)v;
 }
 
+void
+store_outbounds_release(struct outbound *obs, size_t *n)
+{
+	while (*n > 0)
+		outbound_release(&obs[--*n]);
+}
+
 int
 store_stopped(struct smimp_err *err)
 {

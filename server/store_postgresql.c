@@ -65,7 +65,7 @@
 #define SCHEMA_TRIES	5
 
 static const char begin_write[] = "BEGIN ISOLATION LEVEL SERIALIZABLE";
-static const char begin_queue[] __attribute__((unused)) = "BEGIN ISOLATION LEVEL READ COMMITTED";
+static const char begin_queue[] = "BEGIN ISOLATION LEVEL READ COMMITTED";
 static const char begin_read[] = "BEGIN ISOLATION LEVEL REPEATABLE READ, "
     "READ ONLY";
 
@@ -2200,6 +2200,353 @@ pg_submit(struct store *st, const struct store_submission *sub, int64_t now,
 	return r;
 }
 
+/* ---- the relay queue ---- */
+
+/* ids as an array literal "{1,2}", malloc'd. */
+static char *
+id_list(const int64_t *ids, size_t n, struct smimp_err *err)
+{
+	size_t cap = n * 22 + 3, len = 0, i;
+	char *s = malloc(cap);
+
+	if (s == NULL) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+		return NULL;
+	}
+	s[len++] = '{';
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(s + len, cap - len, "%s%" PRId64,
+		    i > 0 ? "," : "", ids[i]);
+	(void)snprintf(s + len, cap - len, "}");
+	return s;
+}
+
+/*
+ * Remove the entries among ids that owner holds, inside a transaction:
+ * the sender's queue counter follows, their bodies lose a reference.
+ * How many went, or -1.
+ */
+static int64_t
+outbound_remove(struct pg_conn *c, const char *owner, const int64_t *ids,
+    size_t n, struct smimp_err *err)
+{
+	PGresult *res;
+	char *list;
+	int i, k;
+
+	list = id_list(ids, n, err);
+	if (list == NULL)
+		return -1;
+	res = query(c, err, "DELETE FROM outbound WHERE id = ANY($1::bigint[]) "
+	    "AND lease_owner = $2 RETURNING sender, size, body", "tt", list,
+	    owner);
+	free(list);
+	if (res == NULL)
+		return -1;
+	k = PQntuples(res);
+	for (i = 0; i < k; i++)
+		if (exec_sql(c, err, "UPDATE queue_usage SET bytes = bytes - $2 "
+		    "WHERE sender = $1", "ti", col_text(res, i, 0),
+		    col_int(res, i, 1)) < 0 || (!PQgetisnull(res, i, 2) &&
+		    body_unref(c, col_int(res, i, 2), err) != 0))
+			k = -1;
+	PQclear(res);
+	return k;
+}
+
+/* Fill ob from a claimed row; -1 out of memory. */
+static int
+outbound_fill(const PGresult *res, int row, struct outbound *ob)
+{
+	memset(ob, 0, sizeof(*ob));
+	ob->id = col_int(res, row, 0);
+	col_copy(res, row, 1, ob->domain, sizeof(ob->domain));
+	col_copy(res, row, 2, ob->sender, sizeof(ob->sender));
+	ob->recipients = strdup(col_text(res, row, 3));
+	ob->all = strdup(col_text(res, row, 4));
+	col_copy(res, row, 5, ob->message_id, sizeof(ob->message_id));
+	ob->len = (uint64_t)col_int(res, row, 6);
+	col_copy(res, row, 7, ob->stamp, sizeof(ob->stamp));
+	col_copy(res, row, 8, ob->stamp_date, sizeof(ob->stamp_date));
+	ob->attempts = (unsigned int)col_int(res, row, 9);
+	ob->first_try = col_int(res, row, 10);
+	ob->work = strdup(col_text(res, row, 12));
+	ob->introduction = strdup(col_text(res, row, 13));
+	col_copy(res, row, 14, ob->stamp_device, sizeof(ob->stamp_device));
+	/* An inline body comes along: the relay sends it without a read. */
+	if (!PQgetisnull(res, row, 11) &&
+	    (uint64_t)PQgetlength(res, row, 11) == ob->len) {
+		ob->data = malloc(ob->len > 0 ? ob->len : 1);
+		if (ob->data != NULL && ob->len > 0)
+			memcpy(ob->data, PQgetvalue(res, row, 11), ob->len);
+	}
+	if (ob->recipients == NULL || ob->all == NULL || ob->work == NULL ||
+	    ob->introduction == NULL || (!PQgetisnull(res, row, 11) &&
+	    ob->data == NULL)) {
+		outbound_release(ob);
+		return -1;
+	}
+	return 0;
+}
+
+struct claim_args {
+	const char *owner;
+	const int64_t *done;
+	size_t ndone;
+	int64_t now, lease_until;
+	unsigned int domain_cap;
+	uint64_t max_bytes;
+	struct outbound *obs;
+	size_t cap, n;
+};
+
+/* Lease the claimed entries to their owner. */
+static int
+claim_lease(struct pg_conn *c, struct claim_args *a, struct smimp_err *err)
+{
+	int64_t ids[64];
+	char *list;
+	size_t i, k;
+	int64_t n = 0;
+
+	for (i = 0; i < a->n; i += k) {
+		for (k = 0; k < 64 && i + k < a->n; k++)
+			ids[k] = a->obs[i + k].id;
+		list = id_list(ids, k, err);
+		if (list == NULL)
+			return -1;
+		n = exec_sql(c, err, "UPDATE outbound SET lease_owner = $1, "
+		    "lease_until = $2 WHERE id = ANY($3::bigint[])", "tit",
+		    a->owner, a->lease_until, list);
+		free(list);
+		if (n < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * READ COMMITTED: the entries are locked FOR UPDATE SKIP LOCKED, so
+ * that workers of every node claiming at once take disjoint entries
+ * without waiting; each row is checked again once locked.  The domain
+ * cap is looked at, not locked: two nodes choosing at the same moment
+ * may each add an owner to a domain at its cap.
+ */
+static int
+claim_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	struct claim_args *a = arg;
+	char domain[ADDRESS_DOMAIN_MAX + 1];
+	uint64_t bytes = 0, size;
+	PGresult *res;
+	int i, r;
+
+	(void)s;
+	store_outbounds_release(a->obs, &a->n);
+	if (a->ndone > 0 && outbound_remove(c, a->owner, a->done, a->ndone,
+	    err) < 0)
+		return STORE_ERROR;
+	/*
+	 * The domain of the oldest entry that is due and free, among the
+	 * domains fewer than domain_cap owners hold live leases in.
+	 */
+	r = first(c, err, NULL, domain, sizeof(domain), "SELECT domain FROM "
+	    "outbound WHERE next_try <= $1 AND (lease_until IS NULL OR "
+	    "lease_until <= $1) AND domain NOT IN (SELECT domain FROM outbound "
+	    "WHERE lease_until > $1 GROUP BY domain HAVING $2::bigint > 0 AND "
+	    "count(DISTINCT lease_owner) >= $2::bigint) ORDER BY id LIMIT 1",
+	    "ii", a->now, (int64_t)a->domain_cap);
+	if (r <= 0)
+		return r < 0 ? STORE_ERROR : STORE_OK;
+	res = query(c, err, "SELECT id, domain, sender, recipients, "
+	    "all_recipients, message_id, size, stamp, stamp_date, attempts, "
+	    "first_try, data, work, introduction, stamp_device FROM outbound "
+	    "WHERE domain = $1 AND next_try <= $2 AND (lease_until IS NULL OR "
+	    "lease_until <= $2) ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED",
+	    "tii", domain, a->now, (int64_t)a->cap);
+	if (res == NULL)
+		return STORE_ERROR;
+	for (i = 0; i < PQntuples(res) && a->n < a->cap; i++) {
+		size = (uint64_t)col_int(res, i, 6);
+		if (a->n > 0 && a->max_bytes > 0 && bytes + size > a->max_bytes)
+			break;
+		if (outbound_fill(res, i, &a->obs[a->n]) != 0) {
+			PQclear(res);
+			store_outbounds_release(a->obs, &a->n);
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of "
+			    "memory");
+		}
+		bytes += size;
+		a->n++;
+	}
+	PQclear(res);
+	if (claim_lease(c, a, err) != 0) {
+		store_outbounds_release(a->obs, &a->n);
+		return STORE_ERROR;
+	}
+	return STORE_OK;
+}
+
+static int
+pg_outbound_claim(struct store *st, const char *owner, int64_t now,
+    int64_t lease_until, unsigned int domain_cap, uint64_t max_bytes,
+    const int64_t *done, size_t ndone, struct outbound *obs, size_t cap,
+    size_t *n, struct smimp_err *err)
+{
+	struct claim_args a = { owner, done, ndone, now, lease_until,
+	    domain_cap, max_bytes, obs, cap, 0 };
+	PGresult *res;
+	int r;
+
+	if (ndone == 0) {
+		/* Idle workers poll: one read answers "nothing due" cheaply. */
+		res = read_query(pg(st), err, "SELECT 1 FROM outbound WHERE "
+		    "next_try <= $1 AND (lease_until IS NULL OR lease_until <= "
+		    "$1) LIMIT 1", "i", now);
+		if (res == NULL)
+			return STORE_ERROR;
+		r = PQntuples(res);
+		PQclear(res);
+		if (r == 0)
+			return STORE_OK;
+	}
+	r = txn(pg(st), begin_queue, claim_run, &a, now, err);
+	if (r != STORE_OK) {
+		store_outbounds_release(a.obs, &a.n);
+		return STORE_ERROR;
+	}
+	*n = a.n;
+	return STORE_OK;
+}
+
+static int
+pg_outbound_open(struct store *st, int64_t id, int *fd, uint64_t *len,
+    struct smimp_err *err)
+{
+	struct open_args a = { "SELECT body, data, size FROM outbound WHERE "
+	    "id = $1", NULL, NULL, id, -1, 0 };
+
+	return body_open(pg(st), &a, fd, len, err);
+}
+
+/* What done, retry and bounce act on: entries owner holds. */
+struct owned_args {
+	const char *owner;
+	const int64_t *ids;
+	size_t n;
+	int64_t next_try, now;
+	const struct store_delivery *notice;
+	struct pg_body pb;
+};
+
+static int
+done_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	struct owned_args *a = arg;
+
+	(void)s;
+	return outbound_remove(c, a->owner, a->ids, a->n, err) < 0 ?
+	    STORE_ERROR : STORE_OK;
+}
+
+static int
+pg_outbound_done(struct store *st, const char *owner, const int64_t *ids,
+    size_t n, struct smimp_err *err)
+{
+	struct owned_args a;
+
+	memset(&a, 0, sizeof(a));
+	a.owner = owner;
+	a.ids = ids;
+	a.n = n;
+	return txn(pg(st), begin_queue, done_run, &a, 0, err);
+}
+
+static int
+retry_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	struct owned_args *a = arg;
+	int64_t n;
+
+	(void)s;
+	n = exec_sql(c, err, "UPDATE outbound SET attempts = attempts + 1, "
+	    "next_try = $1, lease_owner = NULL, lease_until = NULL WHERE "
+	    "id = $2 AND lease_owner = $3", "iit", a->next_try, a->ids[0],
+	    a->owner);
+	return n < 0 ? STORE_ERROR : n > 0 ? STORE_OK : STORE_NOT_FOUND;
+}
+
+static int
+pg_outbound_retry(struct store *st, const char *owner, int64_t id,
+    int64_t next_try, struct smimp_err *err)
+{
+	struct owned_args a;
+
+	memset(&a, 0, sizeof(a));
+	a.owner = owner;
+	a.ids = &id;
+	a.n = 1;
+	a.next_try = next_try;
+	return txn(pg(st), begin_queue, retry_run, &a, 0, err);
+}
+
+static int
+bounce_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	struct owned_args *a = arg;
+	int64_t n;
+	int r;
+
+	a->pb.id = a->pb.refs = 0;
+	n = outbound_remove(c, a->owner, a->ids, 1, err);
+	if (n <= 0)
+		return n < 0 ? STORE_ERROR : STORE_NOT_FOUND;
+	/* The notice is small and the sender's own: no quota holds it up. */
+	r = mailbox_put(s, c, a->notice, &a->pb, a->now, CHECK_ACKED, NULL,
+	    err);
+	if (r == STORE_OK && body_settle(c, &a->pb, err) != 0)
+		r = STORE_ERROR;
+	return r;
+}
+
+static int
+pg_outbound_bounce(struct store *st, const char *owner, int64_t id,
+    const struct store_delivery *notice, int64_t now, struct smimp_err *err)
+{
+	struct owned_args a;
+	int r;
+
+	memset(&a, 0, sizeof(a));
+	a.owner = owner;
+	a.ids = &id;
+	a.n = 1;
+	a.now = now;
+	a.notice = notice;
+	if (body_prepare(&a.pb, notice->body, err) != 0)
+		return STORE_ERROR;
+	r = txn(pg(st), begin_write, bounce_run, &a, now, err);
+	body_finish(&a.pb);
+	return r;
+}
+
+static int
+pg_outbound_count(struct store *st, uint64_t *n, struct smimp_err *err)
+{
+	PGresult *res;
+
+	*n = 0;
+	res = read_query(pg(st), err, "SELECT count(*) FROM outbound", "");
+	if (res == NULL)
+		return STORE_ERROR;
+	*n = (uint64_t)col_int(res, 0, 0);
+	PQclear(res);
+	return STORE_OK;
+}
+
 /* ---- opening ---- */
 
 static void
@@ -2328,58 +2675,6 @@ static int
 later(struct smimp_err *err)
 {
 	return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: not yet");
-}
-
-static int
-pg_outbound_claim(struct store *st, const char *owner, int64_t now,
-    int64_t lease_until, unsigned int domain_cap, uint64_t max_bytes,
-    const int64_t *done, size_t ndone, struct outbound *obs, size_t cap,
-    size_t *n, struct smimp_err *err)
-{
-	(void)st; (void)owner; (void)now; (void)lease_until; (void)domain_cap;
-	(void)max_bytes; (void)done; (void)ndone; (void)obs; (void)cap;
-	*n = 0;
-	return later(err);
-}
-
-static int
-pg_outbound_open(struct store *st, int64_t id, int *fd, uint64_t *len,
-    struct smimp_err *err)
-{
-	(void)st; (void)id; (void)fd; (void)len;
-	return later(err);
-}
-
-static int
-pg_outbound_done(struct store *st, const char *owner, const int64_t *ids,
-    size_t n, struct smimp_err *err)
-{
-	(void)st; (void)owner; (void)ids; (void)n;
-	return later(err);
-}
-
-static int
-pg_outbound_retry(struct store *st, const char *owner, int64_t id,
-    int64_t next_try, struct smimp_err *err)
-{
-	(void)st; (void)owner; (void)id; (void)next_try;
-	return later(err);
-}
-
-static int
-pg_outbound_bounce(struct store *st, const char *owner, int64_t id,
-    const struct store_delivery *notice, int64_t now, struct smimp_err *err)
-{
-	(void)st; (void)owner; (void)id; (void)notice; (void)now;
-	return later(err);
-}
-
-static int
-pg_outbound_count(struct store *st, uint64_t *n, struct smimp_err *err)
-{
-	(void)st;
-	*n = 0;
-	return later(err);
 }
 
 static int

@@ -2166,13 +2166,6 @@ struct claim_args {
 	size_t cap, n;
 };
 
-static void
-claim_release(struct claim_args *a)
-{
-	while (a->n > 0)
-		outbound_release(&a->obs[--a->n]);
-}
-
 static int
 claim_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 {
@@ -2233,7 +2226,7 @@ claim_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 			goto fail;
 	return STORE_OK;
 fail:
-	claim_release(a);
+	store_outbounds_release(a->obs, &a->n);
 	return STORE_ERROR;
 }
 
@@ -2274,7 +2267,7 @@ sq_outbound_claim(struct store *st, const char *owner, int64_t now,
 	if (a.done != NULL)
 		gone_release(s, &d.g, r == STORE_OK);
 	if (r != STORE_OK) {
-		claim_release(&a);
+		store_outbounds_release(a.obs, &a.n);
 		return STORE_ERROR;
 	}
 	*n = a.n;
