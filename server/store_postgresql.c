@@ -2547,6 +2547,277 @@ pg_outbound_count(struct store *st, uint64_t *n, struct smimp_err *err)
 	return STORE_OK;
 }
 
+/* ---- consent policies ---- */
+
+struct policy_put_args {
+	const struct policy *p;
+	const unsigned char *text;
+	size_t len;
+};
+
+/*
+ * May the statement replace the one stored (if any)?  STORE_OK to go
+ * on, 1 when it is the one stored already (nothing to do), STORE_EXISTS
+ * for a later one or another of the same date, STORE_ERROR.
+ */
+static int
+policy_newer(struct pg_conn *c, const struct policy_put_args *a,
+    struct smimp_err *err)
+{
+	PGresult *res;
+	int64_t date;
+	int ret = STORE_OK;
+
+	res = query(c, err, "SELECT date, text FROM policies WHERE "
+	    "address = $1", "t", a->p->address);
+	if (res == NULL)
+		return STORE_ERROR;
+	if (PQntuples(res) > 0) {
+		date = col_int(res, 0, 0);
+		if (date == a->p->date &&
+		    (size_t)PQgetlength(res, 0, 1) == a->len &&
+		    memcmp(PQgetvalue(res, 0, 1), a->text, a->len) == 0)
+			ret = 1;
+		else if (date >= a->p->date)
+			ret = STORE_EXISTS;
+	}
+	PQclear(res);
+	return ret;
+}
+
+static int
+policy_entries_put(struct pg_conn *c, const char *address,
+    const unsigned char (*list)[POLICY_ENTRY_SIZE], size_t n, int kind,
+    struct smimp_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (exec_sql(c, err, "INSERT INTO policy_entries (address, "
+		    "hash, kind) VALUES ($1, $2, $3)", "tbi", address, list[i],
+		    (size_t)POLICY_ENTRY_SIZE, (int64_t)kind) < 0)
+			return -1;
+	return 0;
+}
+
+static int
+policy_put_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	const struct policy_put_args *a = arg;
+	const struct policy *p = a->p;
+	int r;
+
+	(void)s;
+	r = first(c, err, NULL, NULL, 0, "SELECT 1 FROM users WHERE "
+	    "address = $1", "t", p->address);
+	if (r <= 0)
+		return r < 0 ? STORE_ERROR : STORE_NOT_FOUND;
+	r = policy_newer(c, a, err);
+	if (r != STORE_OK)
+		return r == 1 ? STORE_OK : r;
+	if (exec_sql(c, err, "DELETE FROM policy_entries WHERE address = $1",
+	    "t", p->address) < 0 ||
+	    policy_entries_put(c, p->address, p->block, p->nblock,
+	    STORE_LISTED_BLOCK, err) != 0 ||
+	    policy_entries_put(c, p->address, p->allow, p->nallow,
+	    STORE_LISTED_ALLOW, err) != 0 ||
+	    exec_sql(c, err, "INSERT INTO policies (address, date, unknown, "
+	    "bits, allowance, salt, text) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+	    "ON CONFLICT (address) DO UPDATE SET date = excluded.date, "
+	    "unknown = excluded.unknown, bits = excluded.bits, "
+	    "allowance = excluded.allowance, salt = excluded.salt, "
+	    "text = excluded.text", "tiiiibb", p->address, p->date,
+	    (int64_t)p->unknown, (int64_t)p->bits, (int64_t)p->allowance,
+	    p->salt, (size_t)POLICY_SALT_SIZE, a->text, a->len) < 0)
+		return STORE_ERROR;
+	return STORE_OK;
+}
+
+static int
+pg_policy_put(struct store *st, const struct policy *p,
+    const unsigned char *text, size_t len, int64_t now,
+    struct smimp_err *err)
+{
+	struct policy_put_args a = { p, text, len };
+
+	return txn(pg(st), begin_write, policy_put_run, &a, now, err);
+}
+
+static int
+pg_policy_get(struct store *st, const char *address, unsigned char **text,
+    size_t *len, struct smimp_err *err)
+{
+	return blob_get(pg(st), "SELECT text FROM policies WHERE address = $1",
+	    address, text, len, err);
+}
+
+static int
+pg_policy_head(struct store *st, const char *address,
+    struct store_policy_head *h, struct smimp_err *err)
+{
+	PGresult *res;
+	int64_t unknown;
+	int r = STORE_OK;
+
+	memset(h, 0, sizeof(*h));
+	res = read_query(pg(st), err, "SELECT p.address, p.date, p.unknown, "
+	    "p.bits, p.allowance, p.salt FROM users u LEFT JOIN policies p ON "
+	    "p.address = u.address WHERE u.address = $1", "t", address);
+	if (res == NULL)
+		return STORE_ERROR;
+	if (PQntuples(res) == 0)
+		r = STORE_NOT_FOUND;
+	else if (!PQgetisnull(res, 0, 0) &&
+	    PQgetlength(res, 0, 5) == POLICY_SALT_SIZE) {
+		h->has_policy = 1;
+		h->date = col_int(res, 0, 1);
+		unknown = col_int(res, 0, 2);
+		/* Stored by this code from a parsed statement; else: closed. */
+		h->unknown = unknown >= POLICY_OPEN && unknown <= POLICY_CLOSED ?
+		    (enum policy_unknown)unknown : POLICY_CLOSED;
+		h->bits = (unsigned int)col_int(res, 0, 3);
+		h->allowance = (uint32_t)col_int(res, 0, 4);
+		memcpy(h->salt, PQgetvalue(res, 0, 5), POLICY_SALT_SIZE);
+	}
+	PQclear(res);
+	return r;
+}
+
+struct match_args {
+	const char *address;
+	const unsigned char (*entries)[POLICY_ENTRY_SIZE];
+	size_t n;
+	int *listed;
+};
+
+/* One lookup per entry, on one connection, in one snapshot. */
+static int
+match_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	struct match_args *a = arg;
+	int64_t kind;
+	size_t i;
+	int r;
+
+	(void)s;
+	for (i = 0; i < a->n; i++) {
+		kind = STORE_UNLISTED;
+		r = first(c, err, &kind, NULL, 0, "SELECT kind FROM "
+		    "policy_entries WHERE address = $1 AND hash = $2", "tb",
+		    a->address, a->entries[i], (size_t)POLICY_ENTRY_SIZE);
+		if (r < 0)
+			return STORE_ERROR;
+		a->listed[i] = r == 1 && (kind == STORE_LISTED_BLOCK ||
+		    kind == STORE_LISTED_ALLOW) ? (int)kind : STORE_UNLISTED;
+	}
+	return STORE_OK;
+}
+
+static int
+pg_policy_match(struct store *st, const char *address,
+    const unsigned char (*entries)[POLICY_ENTRY_SIZE], size_t n,
+    int *listed, struct smimp_err *err)
+{
+	struct match_args a = { address, entries, n, listed };
+
+	return txn(pg(st), begin_read, match_run, &a, 0, err);
+}
+
+struct count_args {
+	const struct store_consent_count *c;
+	int64_t now;
+	unsigned int retry;	/* 0: taken */
+};
+
+/*
+ * The sending domain's count for this hour, one more; a retry when it
+ * is past the cap, or ignored.  0 or -1.
+ */
+static int
+count_domain(struct pg_conn *c, struct count_args *a, struct smimp_err *err)
+{
+	const struct store_consent_count *cc = a->c;
+	int64_t hour = a->now / STORE_HOUR_S, n = 0, until = 0;
+	PGresult *res;
+
+	res = query(c, err, "SELECT hour, count, ignored_until FROM "
+	    "consent_domains WHERE domain = $1", "t", cc->domain);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) > 0) {
+		n = col_int(res, 0, 0) == hour ? col_int(res, 0, 1) : 0;
+		until = col_int(res, 0, 2);
+	}
+	PQclear(res);
+	if (!store_consent_domain_step(cc, a->now, &n, &until, &a->retry))
+		return 0;
+	return exec_sql(c, err, "INSERT INTO consent_domains (domain, hour, "
+	    "count, ignored_until) VALUES ($1, $2, $3, $4) ON CONFLICT "
+	    "(domain) DO UPDATE SET hour = excluded.hour, count = "
+	    "excluded.count, ignored_until = excluded.ignored_until", "tiii",
+	    cc->domain, hour, n, until) < 0 ? -1 : 0;
+}
+
+/* The recipient's allowance for today, one more unless used up. */
+static int
+count_allowance(struct pg_conn *c, struct count_args *a,
+    struct smimp_err *err)
+{
+	const struct store_consent_count *cc = a->c;
+	int64_t day = a->now / STORE_DAY_S, n = 0;
+	int r;
+
+	r = first(c, err, &n, NULL, 0, "SELECT count FROM consent_allowance "
+	    "WHERE recipient = $1 AND day = $2", "ti", cc->recipient, day);
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		n = 0;
+	if (n >= cc->allowance) {
+		a->retry = (unsigned int)((day + 1) * STORE_DAY_S - a->now);
+		return 0;
+	}
+	return exec_sql(c, err, "INSERT INTO consent_allowance (recipient, "
+	    "day, count) VALUES ($1, $2, 1) ON CONFLICT (recipient) DO UPDATE "
+	    "SET count = CASE WHEN consent_allowance.day = excluded.day THEN "
+	    "consent_allowance.count + 1 ELSE 1 END, day = excluded.day", "ti",
+	    cc->recipient, day) < 0 ? -1 : 0;
+}
+
+/* Always STORE_OK when it could count: a refusal keeps its count. */
+static int
+consent_count_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	struct count_args *a = arg;
+
+	(void)s;
+	a->retry = 0;
+	if (a->c->domain != NULL && count_domain(c, a, err) != 0)
+		return STORE_ERROR;
+	if (a->retry == 0 && a->c->allowance >= 0 &&
+	    count_allowance(c, a, err) != 0)
+		return STORE_ERROR;
+	return STORE_OK;
+}
+
+static int
+pg_consent_count(struct store *st, const struct store_consent_count *c,
+    int64_t now, unsigned int *retry_after, struct smimp_err *err)
+{
+	struct count_args a = { c, now, 0 };
+	int r;
+
+	*retry_after = 0;
+	r = txn(pg(st), begin_write, consent_count_run, &a, now, err);
+	if (r != STORE_OK)
+		return r;
+	*retry_after = a.retry;
+	return a.retry > 0 ? STORE_QUOTA : STORE_OK;
+}
+
 /* ---- opening ---- */
 
 static void
@@ -2667,57 +2938,6 @@ static const char *
 pg_spool_dir(struct store *st)
 {
 	return pg(st)->spool;
-}
-
-/* ---- PIECES TO COME ---- */
-
-static int
-later(struct smimp_err *err)
-{
-	return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: not yet");
-}
-
-static int
-pg_policy_put(struct store *st, const struct policy *p,
-    const unsigned char *text, size_t len, int64_t now,
-    struct smimp_err *err)
-{
-	(void)st; (void)p; (void)text; (void)len; (void)now;
-	return later(err);
-}
-
-static int
-pg_policy_get(struct store *st, const char *address, unsigned char **text,
-    size_t *len, struct smimp_err *err)
-{
-	return blob_get(pg(st), "SELECT text FROM policies WHERE address = $1",
-	    address, text, len, err);
-}
-
-static int
-pg_policy_head(struct store *st, const char *address,
-    struct store_policy_head *h, struct smimp_err *err)
-{
-	(void)st; (void)address; (void)h;
-	return later(err);
-}
-
-static int
-pg_policy_match(struct store *st, const char *address,
-    const unsigned char (*entries)[POLICY_ENTRY_SIZE], size_t n,
-    int *listed, struct smimp_err *err)
-{
-	(void)st; (void)address; (void)entries; (void)n; (void)listed;
-	return later(err);
-}
-
-static int
-pg_consent_count(struct store *st, const struct store_consent_count *c,
-    int64_t now, unsigned int *retry_after, struct smimp_err *err)
-{
-	(void)st; (void)c; (void)now;
-	*retry_after = 0;
-	return later(err);
 }
 
 const struct store_ops store_postgresql_ops = {
