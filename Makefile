@@ -101,6 +101,16 @@ check: deps
 	@sh scripts/lint-man.sh $(MANS)
 	@sh scripts/check.sh $(CURDIR)/build $(CURDIR)/build-san
 
+# The suites that run servers, on the PostgreSQL store: a PostgreSQL 15
+# cluster of their own (t/with-postgresql), a database for each data
+# directory.  Not part of check (CI time): run on its own.
+PG_SUITES = t/0600-smimpd.bats t/0650-store.bats t/0700-send-fetch.bats \
+	t/0800-federation.bats t/1210-device-mailbox.bats
+check-postgresql: deps
+	@sh scripts/deps.sh postgresql-15
+	$(MAKE) all
+	@SMIMP_BUILD=$(CURDIR)/build bash t/with-postgresql bats $(PG_SUITES)
+
 demo: deps all
 	@sh scripts/demo.sh $(CURDIR)/build/bin
 
@@ -129,7 +139,7 @@ install: all
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all deps check demo bench fuzz install clean
+.PHONY: all deps check check-postgresql demo bench fuzz install clean
 .SECONDARY:
 
 -include $(LIB_OBJ:.o=.d) $(CMDS:%=$(B)/cmd/%.d) $(SERVER_OBJ:.o=.d) \
