@@ -114,6 +114,9 @@ check-postgresql: deps
 demo: deps all
 	@sh scripts/demo.sh $(CURDIR)/build/bin
 
+demo-cluster: deps all
+	@bash scripts/demo-cluster.sh $(CURDIR)/build/bin
+
 bench: deps all
 	@bash bench/run.sh $(CURDIR)/build/bin
 	@bash bench/server.sh $(CURDIR)/build/bin
@@ -139,7 +142,7 @@ install: all
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all deps check check-postgresql demo bench fuzz install clean
+.PHONY: all deps check check-postgresql demo demo-cluster bench fuzz install clean
 .SECONDARY:
 
 -include $(LIB_OBJ:.o=.d) $(CMDS:%=$(B)/cmd/%.d) $(SERVER_OBJ:.o=.d) \
