@@ -115,6 +115,7 @@ demo: deps all
 	@sh scripts/demo.sh $(CURDIR)/build/bin
 
 demo-cluster: deps all
+	@sh scripts/deps.sh postgresql-15 haproxy
 	@bash scripts/demo-cluster.sh $(CURDIR)/build/bin
 
 bench: deps all

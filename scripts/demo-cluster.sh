@@ -174,6 +174,7 @@ senders=
 for s in alice ann bob ben; do send "$s" & senders="$senders $!"; done
 sleep 1
 kill -KILL "${pid[2]}"
+wait "${pid[2]}" 2>/dev/null || true
 echo "killed node 2 (pid ${pid[2]})"
 sleep 2
 node 2
