@@ -23,7 +23,7 @@ VERSION = 0.1.0
 PKGS = libsodium jansson
 # libcurl is loaded at run time by lib/remote.c: its headers only here.
 CURL_PKG = libcurl
-SERVER_PKGS = libmicrohttpd sqlite3
+SERVER_PKGS = libmicrohttpd sqlite3 libpq
 override CFLAGS += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
 	-Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
 	-pthread -Ilib -Iserver -MMD -MP -DSMIMP_VERSION='"$(VERSION)"' \
@@ -125,8 +125,22 @@ faults: deps all
 	@FAULT_SCALE=1000 FAULT_CLIENTS=1000 SMIMP_BUILD=$(CURDIR)/build \
 		bats --timing $(FAULT_SUITES)
 
+# The suites that run servers, on the PostgreSQL store: a PostgreSQL 15
+# cluster of their own (t/with-postgresql), a database for each data
+# directory.  Not part of check (CI time): run on its own.
+PG_SUITES = t/0600-smimpd.bats t/0650-store.bats t/0700-send-fetch.bats \
+	t/0800-federation.bats t/1210-device-mailbox.bats
+check-postgresql: deps
+	@sh scripts/deps.sh postgresql-15
+	$(MAKE) all
+	@SMIMP_BUILD=$(CURDIR)/build bash t/with-postgresql bats $(PG_SUITES)
+
 demo: deps all
 	@sh scripts/demo.sh $(CURDIR)/build/bin
+
+demo-cluster: deps all
+	@sh scripts/deps.sh postgresql-15 haproxy
+	@bash scripts/demo-cluster.sh $(CURDIR)/build/bin
 
 bench: deps all
 	@bash bench/run.sh $(CURDIR)/build/bin
@@ -153,7 +167,7 @@ install: all
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all deps check faults demo bench fuzz install clean
+.PHONY: all deps check check-postgresql faults demo demo-cluster bench fuzz install clean
 .SECONDARY:
 
 -include $(LIB_OBJ:.o=.d) $(CMDS:%=$(B)/cmd/%.d) $(SERVER_OBJ:.o=.d) \

@@ -1,11 +1,13 @@
 #!/bin/sh
 # Install the Debian packages smimp needs to build, test and demo,
-# when any is missing.  As root it uses apt-get; otherwise it names them.
+# when any is missing, and those named as arguments (postgresql-15 for
+# make check-postgresql).  As root it uses apt-get; otherwise it names
+# them.
 set -eu
 PKGS="build-essential pkg-config clang libclang-rt-14-dev libsodium-dev
 libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libsqlite3-dev
 libpq-dev zlib1g-dev sqlite3 bats mandoc age minisign gnupg python3 time openssl curl
-libfuse3-dev fuse3"
+libfuse3-dev fuse3 $*"
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

@@ -34,6 +34,7 @@ config_defaults(struct smimpd_config *cfg)
 	cfg->retry_base = 60;
 	cfg->retry_max = 3600;
 	cfg->give_up = 5 * 24 * 3600;
+	cfg->relay_lease = 120;
 	cfg->rate_sender = 600;
 	cfg->rate_domain = 60000;
 	/* A burst as large as a message's recipients: one seal's lookups. */
@@ -164,6 +165,8 @@ config_set(struct smimpd_config *cfg, const char *name, const char *value,
 		return seconds(&cfg->retry_base, name, value, err);
 	if (strcmp(name, "retry-max") == 0)
 		return seconds(&cfg->retry_max, name, value, err);
+	if (strcmp(name, "relay-lease") == 0)
+		return seconds(&cfg->relay_lease, name, value, err);
 	if (strcmp(name, "timeout") == 0)
 		return seconds(&cfg->timeout, name, value, err);
 	if (strcmp(name, "header-timeout") == 0)
@@ -303,6 +306,8 @@ config_store_limits(const struct smimpd_config *cfg,
 	lim->stranger_domain_bytes = cfg->stranger_quota;
 	lim->idempotency = IDEMPOTENCY_S;
 	lim->retention = cfg->mailbox_retention;
+	/* A connection for each thread that may ask the store at once. */
+	lim->connections = cfg->workers + cfg->relay_workers + 1;
 }
 
 int

@@ -45,6 +45,13 @@ struct smimpd_config {
 	unsigned int retry_base;	/* seconds */
 	unsigned int retry_max;
 	unsigned int give_up;
+	/*
+	 * How long a worker's claim on queued entries holds: once it
+	 * expires (the node died), another node's workers take them.
+	 * Delivery is idempotent, so an attempt that outlives its lease
+	 * costs a second attempt, never a second copy.
+	 */
+	unsigned int relay_lease;	/* seconds */
 	unsigned int relay_workers;	/* deliveries in parallel */
 	unsigned int relay_domain_workers;	/* of them, to one domain */
 	unsigned int timeout;		/* idle connections close after */

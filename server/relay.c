@@ -34,7 +34,6 @@
 #include "banned.h"
 
 #define RELAY_IDLE_MS	200
-#define RELAY_LEASE_S	600	/* a claim's lease: longer than any attempt */
 #define RELAY_BATCH_BYTES (4 * 1024 * 1024)	/* bodies in one batch request */
 
 /*
@@ -491,7 +490,7 @@ relay_main(void *arg)
 			break;
 		now = time_now();
 		if (store_outbound_claim(srv->store, owner, now,
-		    now + RELAY_LEASE_S, srv->cfg.relay_domain_workers,
+		    now + srv->cfg.relay_lease, srv->cfg.relay_domain_workers,
 		    RELAY_BATCH_BYTES, done, ndone, obs, BATCH_MAX, &n,
 		    &err) != STORE_OK) {
 			log_warnx("relay: %s", err.msg);

@@ -38,17 +38,22 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: smimpd [-d] [-n] [-v] [-f FILE] [--domain DOMAIN] "
 	    "[--listen ADDR:PORT]\n"
-	    "              [--data DIR] [--cert FILE --key FILE | "
-	    "--plain-http] [--base-url URL]\n"
-	    "       smimpd [-f FILE] [--data DIR] [--domain DOMAIN] "
-	    "adduser ADDRESS FILE.pub\n"
-	    "       smimpd [-f FILE] [--data DIR] deluser ADDRESS\n"
-	    "       smimpd [-f FILE] [--data DIR] [--domain DOMAIN] "
-	    "updatelog ADDRESS FILE.pub\n"
-	    "       smimpd [-f FILE] [--data DIR] users\n"
-	    "       smimpd [-f FILE] [--data DIR] --domain DOMAIN "
-	    "invite ADDRESS [HOURS]\n"
-	    "       smimpd [-f FILE] [--data DIR] invites\n");
+	    "              [--data DIR] [--store URI] [--cert FILE --key FILE "
+	    "| --plain-http]\n"
+	    "              [--base-url URL]\n"
+	    "       smimpd [-f FILE] [--data DIR] [--store URI] "
+	    "[--domain DOMAIN]\n"
+	    "              adduser ADDRESS FILE.pub\n"
+	    "       smimpd [-f FILE] [--data DIR] [--store URI] deluser "
+	    "ADDRESS\n"
+	    "       smimpd [-f FILE] [--data DIR] [--store URI] "
+	    "[--domain DOMAIN]\n"
+	    "              updatelog ADDRESS FILE.pub\n"
+	    "       smimpd [-f FILE] [--data DIR] [--store URI] users\n"
+	    "       smimpd [-f FILE] [--data DIR] [--store URI] --domain "
+	    "DOMAIN\n"
+	    "              invite ADDRESS [HOURS]\n"
+	    "       smimpd [-f FILE] [--data DIR] [--store URI] invites\n");
 }
 
 struct remote *
@@ -106,7 +111,7 @@ server_store_open(const struct smimpd_config *cfg, struct smimp_err *err)
 	struct store *st;
 
 	config_store_limits(cfg, &lim);
-	st = store_open(cfg->store, &lim, err);
+	st = store_open(cfg->store, cfg->datadir, &lim, err);
 	if (st != NULL && store_user_list_unsynced(st, sync_devices, st,
 	    err) != STORE_OK) {
 		store_close(st);
@@ -203,7 +208,7 @@ parse_args(int argc, char **argv, struct smimpd_opts *o,
     struct smimpd_config *cfg, struct smimp_err *err)
 {
 	enum { OPT_DOMAIN = 256, OPT_LISTEN, OPT_DATA, OPT_CERT, OPT_KEY,
-		OPT_PLAIN, OPT_BASE, OPT_VERSION };
+		OPT_PLAIN, OPT_BASE, OPT_STORE, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'f' },
 		{ "domain", required_argument, NULL, OPT_DOMAIN },
@@ -213,12 +218,14 @@ parse_args(int argc, char **argv, struct smimpd_opts *o,
 		{ "key", required_argument, NULL, OPT_KEY },
 		{ "plain-http", no_argument, NULL, OPT_PLAIN },
 		{ "base-url", required_argument, NULL, OPT_BASE },
+		{ "store", required_argument, NULL, OPT_STORE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
 	};
+	/* In the order of the OPT_ values from OPT_DOMAIN. */
 	static const char *const names[] = { "domain", "listen", "data",
-		"cert", "key", "plain-http", "base-url" };
+		"cert", "key", "plain-http", "base-url", "store" };
 	const char *flags[sizeof(names) / sizeof(names[0])] = { NULL };
 	int c, i;
 
@@ -235,9 +242,8 @@ parse_args(int argc, char **argv, struct smimpd_opts *o,
 			exit(SMIMP_EXIT_OK);
 		case OPT_PLAIN: flags[5] = "yes"; break;
 		default:
-			if (c >= OPT_DOMAIN && c <= OPT_BASE) {
-				flags[c == OPT_BASE ? 6 : c - OPT_DOMAIN] =
-				    optarg;
+			if (c >= OPT_DOMAIN && c <= OPT_STORE) {
+				flags[c - OPT_DOMAIN] = optarg;
 				break;
 			}
 			usage(stderr);

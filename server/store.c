@@ -1,7 +1,9 @@
 /*
  * store.c - the store URI, the choice of back end, and the thin calls
- * through its table of operations (store.h says what each one means).
+ * through its table of operations (store.h says what each one means),
+ * which check what callers hand in, once for every back end.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +13,7 @@
 
 static const struct store_ops *const backends[] = {
 	&store_sqlite_ops,
+	&store_postgresql_ops,
 };
 
 #define NBACKENDS	(sizeof(backends) / sizeof(backends[0]))
@@ -38,8 +41,8 @@ scheme_len(const char *uri)
 }
 
 struct store *
-store_open(const char *uri, const struct store_limits *lim,
-    struct smimp_err *err)
+store_open(const char *uri, const char *local,
+    const struct store_limits *lim, struct smimp_err *err)
 {
 	const struct store_ops *ops = backends[0];
 	const char *rest = uri;
@@ -53,7 +56,7 @@ store_open(const char *uri, const struct store_limits *lim,
 				ops = backends[i];
 		if (ops == NULL) {
 			smimp_err_set(err, SMIMP_EXIT_USAGE, "unknown store "
-			    "scheme '%.*s' in '%.100s' (known: sqlite)",
+			    "scheme '%.*s' in '%.100s' (known: sqlite, postgresql)",
 			    (int)(n < SCHEME_MAX ? n : SCHEME_MAX), uri, uri);
 			return NULL;
 		}
@@ -61,10 +64,11 @@ store_open(const char *uri, const struct store_limits *lim,
 	}
 	if (*rest == '\0') {
 		smimp_err_set(err, SMIMP_EXIT_USAGE, "store '%.100s' names no "
-		    "directory", uri);
+		    "%s", uri, ops == &store_sqlite_ops ? "directory" :
+		    "database");
 		return NULL;
 	}
-	st = ops->open(rest, err);
+	st = ops->open(rest, local, err);
 	if (st == NULL)
 		return NULL;
 	if (lim != NULL)
@@ -91,6 +95,8 @@ int
 store_user_add(struct store *st, const char *address,
     const struct store_log *log, int64_t now, struct smimp_err *err)
 {
+	if (store_log_check(log, err) != 0)
+		return STORE_ERROR;
 	return st->ops->user_add(st, address, log, now, err);
 }
 
@@ -106,6 +112,11 @@ store_user_log_update(struct store *st, const char *address,
     const unsigned char *old, size_t old_len, const struct store_log *log,
     int64_t now, struct smimp_err *err)
 {
+	if (store_log_check(log, err) != 0)
+		return STORE_ERROR;
+	if (old_len > INT_MAX)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "identity too "
+		    "large");
 	return st->ops->user_log_update(st, address, old, old_len, log, now,
 	    err);
 }
@@ -153,6 +164,8 @@ store_invite_redeem(struct store *st,
     const unsigned char hash[INVITE_HASH_SIZE], const char *address,
     const struct store_log *log, int64_t now, struct smimp_err *err)
 {
+	if (store_log_check(log, err) != 0)
+		return STORE_ERROR;
 	return st->ops->invite_redeem(st, hash, address, log, now, err);
 }
 
@@ -175,6 +188,8 @@ int
 store_submit(struct store *st, const struct store_submission *sub,
     int64_t now, struct smimp_err *err)
 {
+	if (store_submission_check(sub, err) != 0)
+		return STORE_ERROR;
 	return st->ops->submit(st, sub, now, err);
 }
 
@@ -183,6 +198,10 @@ store_deliver(struct store *st, const struct store_nonce *nonce,
     const struct store_delivery *d, size_t n, int *results, int64_t now,
     struct smimp_err *err)
 {
+	if (store_deliver_check(nonce, d, n, results, err) != 0)
+		return STORE_ERROR;
+	if (n == 0 && nonce == NULL)
+		return STORE_OK;
 	return st->ops->deliver(st, nonce, d, n, results, now, err);
 }
 
@@ -206,6 +225,9 @@ store_mailbox_ack(struct store *st, const char *owner, const char *device,
     const int64_t *ids, size_t n, size_t *acked, int64_t now,
     struct smimp_err *err)
 {
+	*acked = 0;
+	if (n == 0)
+		return STORE_OK;
 	return st->ops->mailbox_ack(st, owner, device, ids, n, acked, now,
 	    err);
 }
@@ -216,6 +238,10 @@ store_outbound_claim(struct store *st, const char *owner, int64_t now,
     const int64_t *done, size_t ndone, struct outbound *obs, size_t cap,
     size_t *n, struct smimp_err *err)
 {
+	*n = 0;
+	if (cap == 0 || owner == NULL || *owner == '\0')
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a claim "
+		    "needs an owner and room");
 	return st->ops->outbound_claim(st, owner, now, lease_until, domain_cap,
 	    max_bytes, done, ndone, obs, cap, n, err);
 }
@@ -231,6 +257,8 @@ int
 store_outbound_done(struct store *st, const char *owner, const int64_t *ids,
     size_t n, struct smimp_err *err)
 {
+	if (n == 0)
+		return STORE_OK;
 	return st->ops->outbound_done(st, owner, ids, n, err);
 }
 
@@ -245,6 +273,8 @@ int
 store_outbound_bounce(struct store *st, const char *owner, int64_t id,
     const struct store_delivery *notice, int64_t now, struct smimp_err *err)
 {
+	if (store_delivery_check(notice, err) != 0)
+		return STORE_ERROR;
 	return st->ops->outbound_bounce(st, owner, id, notice, now, err);
 }
 
@@ -259,6 +289,8 @@ store_policy_put(struct store *st, const struct policy *p,
     const unsigned char *text, size_t len, int64_t now,
     struct smimp_err *err)
 {
+	if (len == 0 || len > POLICY_MAX_BYTES)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "policy too large");
 	return st->ops->policy_put(st, p, text, len, now, err);
 }
 

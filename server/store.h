@@ -3,7 +3,9 @@
  * (struct store_ops) per back end, chosen at start-up from a store URI.
  *
  *	sqlite:DIR		the embedded store (the default, from --data)
- *	postgresql://...	a later back end, for several nodes
+ *	postgresql://...	PostgreSQL (libpq's URI), shared by several
+ *				nodes; each node keeps only its spool in its
+ *				own directory
  *
  * Rules every back end keeps, and every caller may rely on:
  *
@@ -78,6 +80,11 @@ struct store_limits {
 	 * device, for the devices that have not acknowledged it yet.
 	 */
 	int64_t retention;
+	/*
+	 * Connections a back end over a database server holds at most,
+	 * one per caller at a time (the others wait); 0: its default.
+	 */
+	unsigned int connections;
 };
 
 /*
@@ -232,8 +239,10 @@ struct store_consent_count {
 struct store;
 
 struct store_ops {
-	const char *scheme;	/* "sqlite" */
-	struct store *(*open)(const char *rest, struct smimp_err *err);
+	const char *scheme;	/* "sqlite", "postgresql" */
+	/* rest: the URI after "scheme:"; local: as for store_open. */
+	struct store *(*open)(const char *rest, const char *local,
+	    struct smimp_err *err);
 	void (*close)(struct store *st);
 	const char *(*spool_dir)(struct store *st);
 
@@ -315,11 +324,14 @@ struct store_ops {
 };
 
 /*
- * Open the store a URI names ("sqlite:DIR"; a bare path means
- * "sqlite:PATH"), creating or migrating its schema; NULL on failure.
+ * Open the store a URI names ("sqlite:DIR", a bare path meaning
+ * "sqlite:PATH", or "postgresql://..."), creating or migrating its
+ * schema; NULL on failure.  local is a directory of this node's own
+ * (the data directory), where a back end that keeps nothing in files
+ * spools uploads; the SQLite store keeps everything in DIR instead.
  */
-struct store *store_open(const char *uri, const struct store_limits *lim,
-    struct smimp_err *err);
+struct store *store_open(const char *uri, const char *local,
+    const struct store_limits *lim, struct smimp_err *err);
 void store_close(struct store *st);
 
 /*
@@ -550,5 +562,6 @@ int store_consent_count(struct store *st,
 
 /* Back ends. */
 extern const struct store_ops store_sqlite_ops;
+extern const struct store_ops store_postgresql_ops;
 
 #endif

@@ -36,8 +36,6 @@
  * between leaves names that no row references, and only those: the
  * next open removes them, and everything in spool/.
  */
-/* memfd_create(2): an inline body is read back through a file descriptor */
-#define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -67,7 +65,6 @@
 #define SWEEP_S		10	/* forget what has expired this often */
 #define NAME_LEN	32	/* a body file's name: hex, random */
 #define NAME_TRIES	8	/* fresh names or ids tried on a collision */
-#define ID_MAX		((INT64_C(1) << 53) - 1)
 #define TRASH_PAGE	256
 #define COPY_CHUNK	(64 * 1024)
 #define DAY_S		86400
@@ -488,12 +485,6 @@ reader_put(struct sqlite_store *s, sqlite3 *db)
 	s->free_readers[s->nfree++] = db;
 	pthread_cond_signal(&s->reader_free);
 	pthread_mutex_unlock(&s->readers_mu);
-}
-
-static int
-stopped(struct smimp_err *err)
-{
-	return smimp_err_set(err, SMIMP_EXIT_FAIL, "listing stopped");
 }
 
 /*
@@ -1070,46 +1061,6 @@ delete_noting(sqlite3 *db, struct gone *g, size_t *deleted,
 static int mailbox_unpended(struct sqlite_store *, const char *, int64_t,
     struct smimp_err *);
 
-/* A log as a caller may give it: sizes and device names in bounds. */
-static int
-log_check(const struct store_log *log, struct smimp_err *err)
-{
-	size_t i, n;
-	int bad;
-
-	bad = log == NULL || log->raw == NULL || log->len == 0 ||
-	    log->len > INT_MAX || log->ndevices > STORE_DEVICES_MAX ||
-	    (log->ndevices > 0 && log->devices == NULL);
-	for (i = 0; !bad && i < log->ndevices; i++) {
-		n = log->devices[i].name != NULL ?
-		    strlen(log->devices[i].name) : 0;
-		bad = n == 0 || n > STORE_DEVICE_NAME_MAX;
-	}
-	return bad ? smimp_err_set(err, SMIMP_EXIT_FAIL, "store: an identity "
-	    "too large, or a device without a name or with too long a "
-	    "one") : 0;
-}
-
-/* Is the device (name, key) among log's? */
-static int
-log_names(const struct store_log *log, const char *name,
-    const void *key, int keylen)
-{
-	size_t i;
-
-	for (i = 0; i < log->ndevices; i++)
-		if (strcmp(log->devices[i].name, name) == 0 && keylen == 32 &&
-		    memcmp(log->devices[i].key, key, 32) == 0)
-			return 1;
-	return 0;
-}
-
-/* Stored devices of a user that a new log no longer names. */
-struct stored_devices {
-	size_t n, over;
-	char name[STORE_DEVICES_MAX][STORE_DEVICE_NAME_MAX + 1];
-};
-
 /*
  * The devices of address become log's, inside a transaction: each one
  * the log no longer names (by name and key) loses its pending states,
@@ -1119,7 +1070,7 @@ static int
 devices_set(struct sqlite_store *s, const char *address,
     const struct store_log *log, int64_t now, struct smimp_err *err)
 {
-	struct stored_devices gone;
+	struct store_gone_devices gone;
 	sqlite3_stmt *stmt;
 	size_t i;
 	int rc;
@@ -1129,24 +1080,16 @@ devices_set(struct sqlite_store *s, const char *address,
 	if (stmt == NULL)
 		return STORE_ERROR;
 	gone.n = gone.over = 0;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		const char *name = (const char *)sqlite3_column_text(stmt, 0);
-
-		if (name == NULL || log_names(log, name,
-		    sqlite3_column_blob(stmt, 1), sqlite3_column_bytes(stmt, 1)))
-			continue;
-		if (gone.n < STORE_DEVICES_MAX)
-			col_copy(stmt, 0, gone.name[gone.n++],
-			    sizeof(gone.name[0]));
-		else
-			gone.over++;
-	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		store_gone_note(&gone, log,
+		    (const char *)sqlite3_column_text(stmt, 0),
+		    sqlite3_column_blob(stmt, 1),
+		    (size_t)sqlite3_column_bytes(stmt, 1));
 	stmt_release(stmt);
 	if (rc != SQLITE_DONE)
 		return db_fail(s->db, err, "select");
-	if (gone.over > 0)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: more "
-		    "devices stored for %s than there may be", address);
+	if (store_gone_check(&gone, address, err) != 0)
+		return STORE_ERROR;
 	for (i = 0; i < gone.n; i++)
 		if (sql_exec(s->db, err, "DELETE FROM mailbox_pending WHERE "
 		    "recipient = ? AND device = ?", "tt", address,
@@ -1167,12 +1110,6 @@ devices_set(struct sqlite_store *s, const char *address,
 
 /* ---- accounts ---- */
 
-struct user_args {
-	const char *address;
-	const struct store_log *log;
-	int64_t now;
-};
-
 /* A new account with its devices, inside a transaction. */
 static int
 user_insert(struct sqlite_store *s, const char *address,
@@ -1192,7 +1129,7 @@ user_insert(struct sqlite_store *s, const char *address,
 static int
 user_add_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 {
-	const struct user_args *a = arg;
+	const struct store_user_args *a = arg;
 
 	return user_insert(s, a->address, a->log, a->now, err);
 }
@@ -1201,25 +1138,15 @@ static int
 sq_user_add(struct store *st, const char *address,
     const struct store_log *log, int64_t now, struct smimp_err *err)
 {
-	struct user_args a = { address, log, now };
+	struct store_user_args a = { address, log, now };
 
-	if (log_check(log, err) != 0)
-		return STORE_ERROR;
 	return group_write(sq(st), user_add_run, &a, now, err);
 }
-
-struct log_update_args {
-	const char *address;
-	const unsigned char *old;
-	size_t old_len;
-	const struct store_log *log;
-	int64_t now;
-};
 
 static int
 user_log_update_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 {
-	const struct log_update_args *a = arg;
+	const struct store_log_update_args *a = arg;
 
 	if (sql_exec(s->db, err, "UPDATE users SET log = ?, devices_synced = 1 "
 	    "WHERE address = ? AND log = ?", "btb", a->log->raw,
@@ -1235,13 +1162,8 @@ sq_user_log_update(struct store *st, const char *address,
     const unsigned char *old, size_t old_len, const struct store_log *log,
     int64_t now, struct smimp_err *err)
 {
-	struct log_update_args a = { address, old, old_len, log, now };
+	struct store_log_update_args a = { address, old, old_len, log, now };
 
-	if (log_check(log, err) != 0)
-		return STORE_ERROR;
-	if (old_len > INT_MAX)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "identity too "
-		    "large");
 	/*
 	 * Messages a removed device left pending for nobody go to the
 	 * trash, which the commit's leader empties.
@@ -1294,7 +1216,7 @@ sq_user_get(struct store *st, const char *address, unsigned char **log,
 static int
 user_del_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 {
-	const struct user_args *a = arg;
+	const struct store_user_args *a = arg;
 
 	if (sql_exec(s->db, err, "DELETE FROM users WHERE address = ?", "t",
 	    a->address) != 0)
@@ -1386,7 +1308,7 @@ static int
 sq_user_del(struct store *st, const char *address, int64_t now,
     struct smimp_err *err)
 {
-	struct user_args a = { address, NULL, now };
+	struct store_user_args a = { address, NULL, now };
 	int r;
 
 	r = group_write(sq(st), user_del_run, &a, now, err);
@@ -1407,7 +1329,7 @@ user_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
 
 	return u->fn((const char *)sqlite3_column_text(stmt, 0),
 	    sqlite3_column_blob(stmt, 1), (size_t)sqlite3_column_bytes(stmt, 1),
-	    u->arg) != 0 ? stopped(err) : 0;
+	    u->arg) != 0 ? store_stopped(err) : 0;
 }
 
 /* fn for each row of sql (address, log; no parameters). */
@@ -1441,17 +1363,10 @@ sq_user_list_unsynced(struct store *st,
 
 /* ---- invitations ---- */
 
-struct invite_args {
-	const unsigned char *hash;
-	const char *address;
-	int64_t when;		/* expiry to store, or now */
-	const struct store_log *log;
-};
-
 static int
 invite_add_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 {
-	const struct invite_args *a = arg;
+	const struct store_invite_args *a = arg;
 
 	return sql_exec(s->db, err, "INSERT INTO invites (hash, address, "
 	    "expires) VALUES (?, ?, ?)", "bti", a->hash, INVITE_HASH_SIZE,
@@ -1462,7 +1377,7 @@ static int
 sq_invite_add(struct store *st, const unsigned char hash[INVITE_HASH_SIZE],
     const char *address, int64_t expires, struct smimp_err *err)
 {
-	struct invite_args a = { hash, address, expires, NULL };
+	struct store_invite_args a = { hash, address, expires, NULL };
 
 	return group_write(sq(st), invite_add_run, &a, 0, err);
 }
@@ -1485,7 +1400,7 @@ sq_invite_check(struct store *st, const unsigned char hash[INVITE_HASH_SIZE],
 static int
 invite_redeem_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 {
-	const struct invite_args *a = arg;
+	const struct store_invite_args *a = arg;
 
 	if (sql_exec(s->db, err, "DELETE FROM invites WHERE hash = ? AND "
 	    "address = ? AND expires >= ?", "bti", a->hash, INVITE_HASH_SIZE,
@@ -1502,10 +1417,8 @@ sq_invite_redeem(struct store *st, const unsigned char hash[INVITE_HASH_SIZE],
     const char *address, const struct store_log *log, int64_t now,
     struct smimp_err *err)
 {
-	struct invite_args a = { hash, address, now, log };
+	struct store_invite_args a = { hash, address, now, log };
 
-	if (log_check(log, err) != 0)
-		return STORE_ERROR;
 	return group_write(sq(st), invite_redeem_run, &a, now, err);
 }
 
@@ -1520,7 +1433,7 @@ invite_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
 	struct invite_each *v = arg;
 
 	return v->fn((const char *)sqlite3_column_text(stmt, 0),
-	    sqlite3_column_int64(stmt, 1), v->arg) != 0 ? stopped(err) : 0;
+	    sqlite3_column_int64(stmt, 1), v->arg) != 0 ? store_stopped(err) : 0;
 }
 
 static int
@@ -1549,15 +1462,10 @@ nonce_put(sqlite3 *db, const char *signer, const char *nonce,
 	return sqlite3_changes(db) == 0 ? STORE_REPLAY : STORE_OK;
 }
 
-struct nonce_args {
-	const char *signer, *nonce;
-	int64_t expires, now;
-};
-
 static int
 nonce_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 {
-	const struct nonce_args *a = arg;
+	const struct store_nonce_args *a = arg;
 
 	return nonce_put(s->db, a->signer, a->nonce, a->expires, a->now, err);
 }
@@ -1566,55 +1474,12 @@ static int
 sq_nonce_claim(struct store *st, const char *signer, const char *nonce,
     int64_t expires, int64_t now, struct smimp_err *err)
 {
-	struct nonce_args a = { signer, nonce, expires, now };
+	struct store_nonce_args a = { signer, nonce, expires, now };
 
 	return group_write(sq(st), nonce_run, &a, now, err);
 }
 
 /* ---- mailboxes ---- */
-
-/* The domain part of a sender: an address, or server:DOMAIN. */
-static const char *
-domain_of(const char *sender)
-{
-	const char *at = strrchr(sender, '@');
-
-	if (at != NULL)
-		return at + 1;
-	return strncmp(sender, "server:", 7) == 0 ? sender + 7 : sender;
-}
-
-/* A random mailbox id, 1 .. 2^53-1: it tells nothing about others. */
-static int64_t
-random_id(void)
-{
-	uint64_t v;
-
-	do {
-		randombytes_buf(&v, sizeof(v));
-		v &= (uint64_t)ID_MAX;
-	} while (v == 0);
-	return (int64_t)v;
-}
-
-static int
-too_long(const char *s, size_t cap)
-{
-	return s == NULL || strlen(s) >= cap;
-}
-
-static int
-delivery_check(const struct store_delivery *d, struct smimp_err *err)
-{
-	if (too_long(d->recipient, ADDRESS_MAX + 1) ||
-	    too_long(d->sender, sizeof(((struct mailbox_entry *)0)->sender)) ||
-	    too_long(d->message_id,
-	    sizeof(((struct mailbox_entry *)0)->message_id)) ||
-	    d->body == NULL)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a delivery "
-		    "with a missing or over-long field");
-	return 0;
-}
 
 #define CHECK_QUOTA	1	/* the recipient's mailbox quota */
 #define CHECK_STRANGER	2	/* the sender domain's stranger quota */
@@ -1653,7 +1518,7 @@ mailbox_put(struct sqlite_store *s, const struct store_delivery *d,
     const char *sent_by, int *stored, struct smimp_err *err)
 {
 	const struct store_limits *lim = &s->base.limits;
-	const char *dom = domain_of(d->sender);
+	const char *dom = store_domain_of(d->sender);
 	int in = body[0] == '\0';
 	int64_t v = 0, id;
 	int r, i, stranger = 0;
@@ -1696,7 +1561,7 @@ mailbox_put(struct sqlite_store *s, const struct store_delivery *d,
 			return STORE_QUOTA;
 	}
 	for (i = 0, r = 1; i < NAME_TRIES && r == 1; i++) {
-		id = random_id();
+		id = store_random_id();
 		r = sql_exec(s->db, err, "INSERT INTO mailbox (id, recipient, "
 		    "sender, message_id, body, data, size, received, "
 		    "identity_pending, sent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
@@ -1764,17 +1629,6 @@ sq_deliver(struct store *st, const struct store_nonce *nonce,
 	size_t i;
 	int r;
 
-	for (i = 0; i < n; i++) {
-		results[i] = STORE_ERROR;
-		if (delivery_check(&d[i], err) != 0)
-			return STORE_ERROR;
-	}
-	if (nonce != NULL && (nonce->signer == NULL || nonce->nonce == NULL ||
-	    too_long(nonce->signer, ADDRESS_MAX + 8)))
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a nonce "
-		    "without its signer");
-	if (n == 0 && nonce == NULL)
-		return STORE_OK;
 	b = calloc(n > 0 ? n : 1, sizeof(*b));
 	if (b == NULL)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
@@ -1807,14 +1661,7 @@ mailbox_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
 	e.size = (uint64_t)sqlite3_column_int64(stmt, 3);
 	e.received = sqlite3_column_int64(stmt, 4);
 	e.sent = sqlite3_column_int64(stmt, 5) != 0;
-	return m->fn(&e, m->arg) != 0 ? stopped(err) : 0;
-}
-
-/* A device as the store keys it: "" the identity key, NULL too. */
-static const char *
-device_key(const char *device)
-{
-	return device != NULL ? device : "";
+	return m->fn(&e, m->arg) != 0 ? store_stopped(err) : 0;
 }
 
 static int
@@ -1824,7 +1671,7 @@ sq_mailbox_list(struct store *st, const char *owner, const char *device,
 {
 	struct mailbox_each m = { fn, arg };
 
-	device = device_key(device);
+	device = store_device_key(device);
 	/* seq is the arrival order; it never leaves the store. */
 	if (device[0] == '\0')
 		return each_row(sq(st), mailbox_row, &m, err, "SELECT id, "
@@ -1836,32 +1683,6 @@ sq_mailbox_list(struct store *st, const char *owner, const char *device,
 	    "JOIN mailbox m ON m.seq = p.seq WHERE p.recipient = ? AND "
 	    "p.device = ? ORDER BY p.seq LIMIT ?", "tti", owner, device,
 	    (int64_t)MAILBOX_PAGE);
-}
-
-/*
- * An inline body as a file to read: anonymous, in memory, at its
- * start, so that callers read every body the same way.
- */
-static int
-blob_fd(const void *data, size_t len, int *fd, uint64_t *outlen,
-    struct smimp_err *err)
-{
-	int f;
-
-	f = memfd_create("smimp-body", MFD_CLOEXEC);
-	if (f < 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot make a "
-		    "file in memory for a body");
-	if ((len > 0 && fd_write_all(f, data, len) != 0) ||
-	    lseek(f, 0, SEEK_SET) != 0) {
-		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write a body "
-		    "into memory");
-		(void)close(f);
-		return STORE_ERROR;
-	}
-	*fd = f;
-	*outlen = len;
-	return STORE_OK;
 }
 
 /*
@@ -1903,7 +1724,7 @@ body_open(struct sqlite_store *s, const char *sql, const char *owner,
 	if (sqlite3_column_type(stmt, 0) == SQLITE_NULL) {
 		/* blob, then bytes: the order SQLite asks for */
 		data = sqlite3_column_blob(stmt, 1);
-		ret = blob_fd(data, (size_t)sqlite3_column_bytes(stmt, 1), fd,
+		ret = store_blob_fd(data, (size_t)sqlite3_column_bytes(stmt, 1), fd,
 		    len, err);
 		goto out;
 	}
@@ -1944,7 +1765,7 @@ sq_mailbox_open(struct store *st, const char *owner, const char *device,
 	    "recipient = ?1 AND id = ?2 AND CASE WHEN ?3 = '' THEN "
 	    "identity_pending = 1 ELSE EXISTS (SELECT 1 FROM mailbox_pending p "
 	    "WHERE p.recipient = ?1 AND p.device = ?3 AND p.seq = mailbox.seq) "
-	    "END", owner, device_key(device), id, fd, len, err);
+	    "END", owner, store_device_key(device), id, fd, len, err);
 }
 
 /*
@@ -2105,7 +1926,7 @@ sq_mailbox_ack(struct store *st, const char *owner, const char *device,
     struct smimp_err *err)
 {
 	struct sqlite_store *s = sq(st);
-	struct ack_args a = { owner, device_key(device), ids, n, 0, now,
+	struct ack_args a = { owner, store_device_key(device), ids, n, 0, now,
 	    { 0, 0, NULL } };
 	int r;
 
@@ -2123,12 +1944,6 @@ sq_mailbox_ack(struct store *st, const char *owner, const char *device,
 
 /* ---- submissions ---- */
 
-static const char *
-or_empty(const char *s)
-{
-	return s != NULL ? s : "";
-}
-
 struct submit_args {
 	const struct store_submission *sub;
 	int64_t now;
@@ -2145,7 +1960,7 @@ sent_copy(struct sqlite_store *s, struct submit_args *a, uint64_t size,
     struct smimp_err *err)
 {
 	const struct store_submission *sub = a->sub;
-	const char *dev = device_key(sub->device);
+	const char *dev = store_device_key(sub->device);
 	struct store_delivery d;
 	size_t k = sub->nobs + sub->nlocal;
 	int r, stored;
@@ -2194,9 +2009,9 @@ submit_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 		    sub->obs[i].domain, sub->sender, sub->obs[i].recipients,
 		    sub->all, sub->message_id, in ? NULL : a->ns.name[i].s,
 		    (int64_t)size, sub->stamp, sub->stamp_date, a->now,
-		    or_empty(sub->obs[i].work),
-		    or_empty(sub->obs[i].introduction),
-		    or_empty(sub->stamp_device)) != 0)
+		    store_or_empty(sub->obs[i].work),
+		    store_or_empty(sub->obs[i].introduction),
+		    store_or_empty(sub->stamp_device)) != 0)
 			return STORE_ERROR;
 		if (sqlite3_changes(s->db) > 0) {
 			a->ns.used[i] = 1;
@@ -2238,32 +2053,6 @@ submit_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 	return a->sent ? sent_copy(s, a, size, err) : STORE_OK;
 }
 
-static int
-submission_check(const struct store_submission *sub, struct smimp_err *err)
-{
-	const struct outbound *ob = NULL;
-	size_t i;
-	int bad;
-
-	bad = too_long(sub->signer, ADDRESS_MAX + 8) || sub->nonce == NULL ||
-	    too_long(sub->sender, sizeof(ob->sender)) ||
-	    too_long(sub->message_id, sizeof(ob->message_id)) ||
-	    sub->body == NULL || (sub->nobs > 0 && (sub->all == NULL ||
-	    too_long(sub->stamp, sizeof(ob->stamp)) ||
-	    too_long(sub->stamp_date, sizeof(ob->stamp_date)) ||
-	    (sub->stamp_device != NULL && too_long(sub->stamp_device,
-	    sizeof(ob->stamp_device)))));
-	for (i = 0; i < sub->nobs && !bad; i++)
-		bad = too_long(sub->obs[i].domain, sizeof(ob->domain)) ||
-		    sub->obs[i].recipients == NULL;
-	for (i = 0; i < sub->nlocal && !bad; i++)
-		bad = too_long(sub->local[i], ADDRESS_MAX + 1);
-	if (!bad && sub->device != NULL)
-		bad = too_long(sub->device, STORE_DEVICE_NAME_MAX + 1);
-	return bad ? smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a "
-	    "submission with a missing or over-long field") : 0;
-}
-
 /*
  * May the submission make a sent copy?  Asked before placing its name,
  * so that a sender without devices places no file link for nothing.
@@ -2276,7 +2065,7 @@ sent_possible(struct sqlite_store *s, const struct store_submission *sub,
 	sqlite3 *db;
 	int r;
 
-	if (body_inline(sub->body) || device_key(sub->device)[0] != '\0')
+	if (body_inline(sub->body) || store_device_key(sub->device)[0] != '\0')
 		return 1;
 	db = reader_get(s);
 	r = sql_first(db, err, NULL, NULL, 0, "SELECT 1 FROM user_devices "
@@ -2295,8 +2084,6 @@ sq_submit(struct store *st, const struct store_submission *sub, int64_t now,
 	size_t i, n = sub->nobs + sub->nlocal;
 	int r;
 
-	if (submission_check(sub, err) != 0)
-		return STORE_ERROR;
 	a.sent = sent_possible(s, sub, err);
 	if (a.sent < 0)
 		return STORE_ERROR;
@@ -2379,13 +2166,6 @@ struct claim_args {
 	size_t cap, n;
 };
 
-static void
-claim_release(struct claim_args *a)
-{
-	while (a->n > 0)
-		outbound_release(&a->obs[--a->n]);
-}
-
 static int
 claim_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 {
@@ -2446,7 +2226,7 @@ claim_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 			goto fail;
 	return STORE_OK;
 fail:
-	claim_release(a);
+	store_outbounds_release(a->obs, &a->n);
 	return STORE_ERROR;
 }
 
@@ -2464,9 +2244,6 @@ sq_outbound_claim(struct store *st, const char *owner, int64_t now,
 	int r;
 
 	*n = 0;
-	if (cap == 0 || owner == NULL || *owner == '\0')
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a claim "
-		    "needs an owner and room");
 	if (ndone == 0) {
 		/* Idle workers poll: a reader answers "nothing due" cheaply. */
 		db = reader_get(s);
@@ -2490,7 +2267,7 @@ sq_outbound_claim(struct store *st, const char *owner, int64_t now,
 	if (a.done != NULL)
 		gone_release(s, &d.g, r == STORE_OK);
 	if (r != STORE_OK) {
-		claim_release(&a);
+		store_outbounds_release(a.obs, &a.n);
 		return STORE_ERROR;
 	}
 	*n = a.n;
@@ -2596,8 +2373,6 @@ sq_outbound_bounce(struct store *st, const char *owner, int64_t id,
 	struct owned_args a;
 	int r;
 
-	if (delivery_check(notice, err) != 0)
-		return STORE_ERROR;
 	memset(&a, 0, sizeof(a));
 	a.owner = owner;
 	a.ids = &id;
@@ -2727,8 +2502,6 @@ sq_policy_put(struct store *st, const struct policy *p,
 {
 	struct policy_put_args a = { p, text, len };
 
-	if (len == 0 || len > POLICY_MAX_BYTES)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "policy too large");
 	return group_write(sq(st), policy_put_run, &a, now, err);
 }
 
@@ -2845,18 +2618,8 @@ count_domain(struct sqlite_store *s, struct count_args *a,
 	stmt_release(stmt);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return db_fail(s->db, err, "select");
-	if (until > a->now) {
-		a->retry = (unsigned int)(until - a->now);
+	if (!store_consent_domain_step(c, a->now, &n, &until, &a->retry))
 		return 0;
-	}
-	n++;
-	if (n > (int64_t)c->domain_cap)
-		a->retry = (unsigned int)((hour + 1) * HOUR_S - a->now);
-	if (n > 2 * (int64_t)c->domain_cap) {
-		until = a->now + c->ignore_secs;
-		a->retry = c->ignore_secs;
-		n = 0;
-	}
 	return sql_exec(s->db, err, "INSERT INTO consent_domains (domain, "
 	    "hour, count, ignored_until) VALUES (?, ?, ?, ?) ON CONFLICT "
 	    "(domain) DO UPDATE SET hour = excluded.hour, count = "
@@ -3177,7 +2940,7 @@ migrate_rows(struct sqlite_store *s, const char *sel, const char *ins,
 			if (sqlite3_bind_int64(to, ncols + 1,
 			    (int64_t)size) != SQLITE_OK || (with_id &&
 			    sqlite3_bind_int64(to, ncols + 2,
-			    random_id()) != SQLITE_OK))
+			    store_random_id()) != SQLITE_OK))
 				goto bind;
 			rc = sqlite3_step(to);
 			(void)sqlite3_reset(to);
@@ -3419,36 +3182,18 @@ db_open(const char *path, sqlite3 **db, const char *setup,
 	return 0;
 }
 
-/* Remove what a directory holds, but what keep(name) says to keep. */
-static int
-sweep_dir(const char *path, int (*keep)(struct sqlite_store *,
-    const char *, const char *), struct sqlite_store *s, const char *sub,
-    struct smimp_err *err)
-{
-	struct dirent *de;
-	DIR *d;
-
-	d = opendir(path);
-	if (d == NULL)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read '%s'",
-		    path);
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		if (keep != NULL && keep(s, sub, de->d_name))
-			continue;
-		/* One that will not go is tried again at the next open. */
-		(void)unlinkat(dirfd(d), de->d_name, 0);
-	}
-	(void)closedir(d);
-	return 0;
-}
+/* A directory of bodies/ being swept: sub is its name. */
+struct sweeping {
+	struct sqlite_store *s;
+	const char *sub;
+};
 
 /* Keep a body file that a row names (its directory agreeing). */
 static int
-referenced(struct sqlite_store *s, const char *sub, const char *name)
+referenced(void *arg, const char *name)
 {
+	struct sqlite_store *s = ((struct sweeping *)arg)->s;
+	const char *sub = ((struct sweeping *)arg)->sub;
 	int rc;
 
 	if (s->sweep == NULL || !name_valid(name) || name[0] != sub[0] ||
@@ -3471,6 +3216,7 @@ static int
 sweep_orphans(struct sqlite_store *s, int64_t version, struct smimp_err *err)
 {
 	char path[PATH_MAX], sub[3];
+	struct sweeping sw = { s, sub };
 	unsigned int i;
 	int ret = -1;
 
@@ -3484,8 +3230,8 @@ sweep_orphans(struct sqlite_store *s, int64_t version, struct smimp_err *err)
 	for (i = 0; i < 256; i++) {
 		(void)snprintf(sub, sizeof(sub), "%02x", i);
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", s->bodies,
-		    sub) >= sizeof(path) || sweep_dir(path, referenced, s, sub,
-		    err) != 0)
+		    sub) >= sizeof(path) || store_dir_empty(path, referenced,
+		    &sw, err) != 0)
 			goto out;
 	}
 	ret = 0;
@@ -3511,44 +3257,6 @@ make_dirs(struct sqlite_store *s, struct smimp_err *err)
 	return fsync_parent_dir(path, err) != 0 ||
 	    fsync_parent_dir(s->bodies, err) != 0 ||
 	    fsync_parent_dir(s->spool, err) != 0 ? -1 : 0;
-}
-
-static int
-lock_shared(struct sqlite_store *s, const char *path, struct smimp_err *err)
-{
-	while (flock(s->lock_fd, LOCK_SH) != 0)
-		if (errno != EINTR)
-			return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot lock "
-			    "'%s'", path);
-	return 0;
-}
-
-/*
- * Every process that opens the store holds DIR/smimpd.lock shared; the
- * one that finds it free holds it alone while it sweeps spool/ and the
- * orphans and migrates, so that it never removes what another process
- * is about to commit.  Returns 1 alone, 0 shared, -1 error.
- */
-static int
-lock_store(struct sqlite_store *s, struct smimp_err *err)
-{
-	char path[PATH_MAX];
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/smimpd.lock", s->dir) >=
-	    sizeof(path))
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: path too "
-		    "long");
-	s->lock_fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-	    0600);
-	if (s->lock_fd < 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
-		    path);
-	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0)
-		return 1;
-	if (errno != EWOULDBLOCK)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot lock '%s'",
-		    path);
-	return lock_shared(s, path, err);
 }
 
 static void
@@ -3609,14 +3317,16 @@ db_create(const char *path, struct smimp_err *err)
 	return 0;
 }
 
+/* The store is DIR itself: local is not needed. */
 static struct store *
-sq_open(const char *dir, struct smimp_err *err)
+sq_open(const char *dir, const char *local, struct smimp_err *err)
 {
 	struct sqlite_store *s;
 	char path[PATH_MAX];
 	int64_t version = 0;
 	int alone, i;
 
+	(void)local;
 	/* No global lock around every allocation for statistics. */
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (sqlite3_threadsafe() == 0) {
@@ -3642,7 +3352,7 @@ sq_open(const char *dir, struct smimp_err *err)
 	if (set_paths(s, dir, path, err) != 0 ||
 	    mkdir_p(s->dir, 0700, err) != 0)
 		goto fail;
-	alone = lock_store(s, err);
+	alone = store_lock_dir(s->dir, &s->lock_fd, err);
 	if (alone < 0 || db_create(path, err) != 0 ||
 	    db_open(path, &s->db, "PRAGMA synchronous=FULL;"
 	    "PRAGMA secure_delete=FAST;" "PRAGMA foreign_keys=ON;", err) != 0)
@@ -3663,7 +3373,7 @@ sq_open(const char *dir, struct smimp_err *err)
 		db_fail(s->db, err, "WAL");
 		goto fail;
 	}
-	if (alone && (sweep_dir(s->spool, NULL, s, NULL, err) != 0 ||
+	if (alone && (store_dir_empty(s->spool, NULL, NULL, err) != 0 ||
 	    sweep_orphans(s, version, err) != 0))
 		goto fail;
 	if (version < SCHEMA_VERSION && migrate(s, path, version, err) != 0)
@@ -3679,7 +3389,7 @@ sq_open(const char *dir, struct smimp_err *err)
 		db_fail(s->db, err, "open");
 		goto fail;
 	}
-	if (alone && lock_shared(s, dir, err) != 0)
+	if (alone && store_lock_shared(s->lock_fd, dir, err) != 0)
 		goto fail;
 	/* The writer's list of messages about to leave (doomed_remove). */
 	if (exec_sql(s->db, "PRAGMA temp_store=MEMORY;" "CREATE TEMP TABLE "

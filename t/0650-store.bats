@@ -19,8 +19,16 @@ teardown() {
 	return 0
 }
 
+# unit CASE: a case of t/unit/store.c, on the store of the data
+# directory s/ (SMIMP_TEST_STORE: SQLite's, or a database of its own).
 unit() {
-	run -0 --separate-stderr "$SMIMP_BUILD/t/store" "$1" "$BATS_TEST_TMPDIR/s"
+	local uri=()
+	if [ "${SMIMP_TEST_STORE:-sqlite}" = postgresql ]; then
+		uri=("$(pg_uri "$SMIMP_TEST_PGHOST" "$(pg_db_for "$SMIMP_TEST_PGHOST" s)")")
+	fi
+	run --separate-stderr "$SMIMP_BUILD/t/store" "$1" "$BATS_TEST_TMPDIR/s" "${uri[@]}"
+	[ "$status" -ne 77 ] || skip "${output#skip }"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
 	[ "$output" = "ok $1" ]
 }
 
@@ -89,7 +97,7 @@ signed() {
 	unit lease-expiry
 }
 
-@test "a store opened by nobody else frees the leases of a process that died" {
+@test "a store opened by nobody else frees the leases of a process that died (PostgreSQL: they run out, other nodes may live)" {
 	unit restart-leases
 }
 
@@ -162,6 +170,7 @@ signed() {
 }
 
 @test "a store of schema version 1 is migrated: its file bodies stay and read back, new small ones go inline" {
+	sqlite_only
 	mkdir -m 700 s
 	sqlite3 s/smimpd.db <"$REPO/t/fixtures/store-v1.sql" >/dev/null
 	fixture_bodies s
@@ -175,6 +184,7 @@ signed() {
 }
 
 @test "a store of schema version 2 is migrated: queued inline bodies move beside their rows and still go out, usage counters kept" {
+	sqlite_only
 	mkdir -m 700 s
 	sqlite3 s/smimpd.db <"$REPO/t/fixtures/store-v2.sql" >/dev/null
 	fixture_bodies s
@@ -191,6 +201,7 @@ signed() {
 }
 
 @test "a store of schema version 5 is migrated: its messages are pending for the identity key only, its users wait for their devices" {
+	sqlite_only
 	mkdir -m 700 s
 	sqlite3 s/smimpd.db <"$REPO/t/fixtures/store-v5.sql" >/dev/null
 	unit migrated-v5
@@ -200,6 +211,7 @@ signed() {
 }
 
 @test "a store from before schema versions is migrated in place: same bytes, same queue" {
+	sqlite_only
 	mkid bob bob@example.org
 	mkdir -m 700 data
 	sqlite3 data/smimpd.db <"$REPO/t/fixtures/store-v0.sql" >/dev/null
@@ -237,6 +249,7 @@ signed() {
 }
 
 @test "a store newer than this smimpd is refused and left as it is" {
+	sqlite_only
 	mkdir -m 700 data
 	sqlite3 data/smimpd.db 'CREATE TABLE later (x); PRAGMA user_version = 99'
 	before=$(sum data/smimpd.db)
@@ -248,7 +261,7 @@ signed() {
 	[ "$stderr" = "smimpd: the store 'data/smimpd.db' has schema version 99; this smimpd knows versions up to $SCHEMA" ]
 }
 
-@test "the store setting: another directory, an unknown scheme refused by name" {
+@test "the store setting: another directory, an unknown scheme refused by name, a database out of reach said so" {
 	mkid bob bob@example.org
 	printf 'store sqlite:%s/elsewhere\n' "$PWD" >s.conf
 	run -0 smimpd -f s.conf --domain example.org adduser bob@example.org bob.pub
@@ -256,9 +269,16 @@ signed() {
 	[ ! -e data ]
 	run -0 smimpd -f s.conf users
 	[ "${output%% *}" = bob@example.org ]
-	printf 'store postgresql://db.example/smimp\n' >pg.conf
-	run -2 --separate-stderr smimpd -f pg.conf users
-	[ "$stderr" = "smimpd: unknown store scheme 'postgresql' in 'postgresql://db.example/smimp' (known: sqlite)" ]
+	printf 'store mysql://db.example/smimp\n' >my.conf
+	run -2 --separate-stderr smimpd -f my.conf users
+	[ "$stderr" = "smimpd: unknown store scheme 'mysql' in 'mysql://db.example/smimp' (known: sqlite, postgresql)" ]
+	printf 'store postgresql://smimp@/smimp?host=%s/nowhere\n' "$PWD" >pg.conf
+	run -1 --separate-stderr smimpd -f pg.conf users
+	[[ "$stderr" == "smimpd: store: cannot connect to PostgreSQL: connection to server on socket \"$PWD/nowhere/.s.PGSQL.5432\" failed: No such file or directory "* ]]
+	[ "${#lines[@]}" = 0 ]
+	printf 'store postgresql://smimp@/smimp?color=blue\n' >bad.conf
+	run -2 --separate-stderr smimpd -f bad.conf users
+	[ "$stderr" = "smimpd: store: bad PostgreSQL URI: invalid URI query parameter: \"color\"" ]
 }
 
 @test "quota settings: a full mailbox answers 507 and stores nothing; bad values are file:line errors" {

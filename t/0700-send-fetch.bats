@@ -291,8 +291,8 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	smimp-send -i alice.key m.age >/dev/null
 	# The server's state before the fetch, to bring back as if the
 	# acknowledgement had never reached its disk.
-	snapshot() { stop_server; rm -rf data.before; cp -a data data.before; serve; }
-	lose_ack() { stop_server; rm -rf data; cp -a data.before data; serve; }
+	snapshot() { stop_server; store_copy data data.before; serve; }
+	lose_ack() { stop_server; store_copy data.before data; serve; }
 	snapshot
 	run -0 --separate-stderr fetch_bob
 	[ "$stderr" = "smimp-fetch: 1 fetched: 1 to the inbox, 0 to Other, 0 dropped" ]
@@ -426,17 +426,17 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 }
 
 @test "an account removed and given to a new owner starts with an empty mailbox" {
-	# One small (kept in the database), one large (a body file).
+	# One small (kept in its row), one large (a body file, or chunks).
 	echo "for the old bob" | smimp-seal -i alice.key -r bob.pub | smimp-send -i alice.key >/dev/null
 	head -c 100000 /dev/urandom | smimp-seal -i alice.key -r bob.pub | smimp-send -i alice.key >/dev/null
-	[ -n "$(find data/bodies -type f)" ]
+	[ "$(store_bodies data)" -gt 0 ]
 	smimpd --data data deluser bob@example.org
 	mkdir new
 	smimp-keygen -u bob@example.org -o new/bob --no-passphrase >/dev/null 2>&1
 	smimpd --data data --domain example.org adduser bob@example.org new/bob.pub
 	run -0 --separate-stderr env SMIMP_HOME="$BOBHOME" smimp-fetch -i new/bob.key -d mail
 	[ "$stderr" = "smimp-fetch: 0 fetched: 0 to the inbox, 0 to Other, 0 dropped" ]
-	[ -z "$(find data/bodies -type f 2>/dev/null)" ]
+	[ "$(store_bodies data)" = 0 ]
 }
 
 @test "a standard output that cannot be written fails send and fetch --json" {

@@ -90,7 +90,7 @@ drain() {
 }
 
 # rows SQL: what net's store answers.
-rows() { sqlite3 net/smimpd.db "$1"; }
+rows() { store_sql net "$1"; }
 
 @test "the identity key and two devices each fetch and acknowledge every message exactly once; the copy leaves after the last" {
 	for i in 1 2 3 4 5; do
@@ -269,6 +269,7 @@ rows() { sqlite3 net/smimpd.db "$1"; }
 }
 
 @test "a store from before per-device states: its users get their devices from their logs at the next start" {
+	sqlite_only
 	stop_servers net
 	mkdir -m 700 data
 	sqlite3 data/smimpd.db <"$REPO/t/fixtures/store-v5.sql" >/dev/null

@@ -11,6 +11,82 @@ export PATH
 export ASAN_OPTIONS=exitcode=99:detect_leaks=1
 export UBSAN_OPTIONS=exitcode=99:halt_on_error=1:print_stacktrace=1
 
+# SMIMP_TEST_STORE=postgresql (under t/with-postgresql, which starts a
+# cluster and names it in SMIMP_TEST_PGHOST): every smimpd a test runs,
+# servers and administration commands alike, keeps its state in a
+# PostgreSQL database of its own for each data directory it is given
+# (--data), as if given --store; the data directory keeps the rest.
+# Otherwise each keeps it in the SQLite store in its data directory.
+if [ "${SMIMP_TEST_STORE:-sqlite}" = postgresql ]; then
+	[ -n "${SMIMP_TEST_PGHOST:-}" ] || {
+		echo "SMIMP_TEST_STORE=postgresql: run the suite under t/with-postgresql" >&2
+		exit 1
+	}
+	# shellcheck source=t/postgresql.bash
+	. "$BATS_TEST_DIRNAME/postgresql.bash"
+
+	# smimpd: the one built, given --store and the URI of the database
+	# of the data directory its arguments name (--data), if they name
+	# one.  In a subshell (run, $(...), a job in the background) it
+	# takes the subshell's place, so that $! and kill reach smimpd.
+	smimpd() {
+		local a data="" db store=() next=""
+		for a in "$@"; do
+			[ "$next" = data ] && data=$a
+			next=""
+			case $a in
+			--data) next=data ;;
+			--data=*) data=${a#--data=} ;;
+			esac
+		done
+		if [ -n "$data" ]; then
+			db=$(pg_db_for "$SMIMP_TEST_PGHOST" "$data") || return 1
+			store=(--store "$(pg_uri "$SMIMP_TEST_PGHOST" "$db")")
+		fi
+		if [ "$BASHPID" != "$$" ]; then
+			exec "$SMIMP_BUILD/bin/smimpd" "${store[@]}" "$@"
+		fi
+		"$SMIMP_BUILD/bin/smimpd" "${store[@]}" "$@"
+	}
+fi
+
+# store_sql DIR SQL: what the store of data directory DIR answers to
+# SQL, rows one a line, columns separated by '|'.
+store_sql() {
+	if [ "${SMIMP_TEST_STORE:-sqlite}" = postgresql ]; then
+		pg_sql "$SMIMP_TEST_PGHOST" "$(pg_db_for "$SMIMP_TEST_PGHOST" "$1")" "$2"
+	else
+		sqlite3 "$1/smimpd.db" "$2"
+	fi
+}
+
+# store_copy FROM TO: data directory FROM copied to TO, its store with
+# it, in place of what TO held (the servers of both stopped).
+store_copy() {
+	local to
+	rm -rf "$2" && cp -a "$1" "$2" || return 1
+	[ "${SMIMP_TEST_STORE:-sqlite}" = postgresql ] || return 0
+	to=$(pg_db_name "$2")
+	pg_sql "$SMIMP_TEST_PGHOST" postgres "DROP DATABASE IF EXISTS $to" &&
+		pg_sql "$SMIMP_TEST_PGHOST" postgres "CREATE DATABASE $to TEMPLATE $(pg_db_for "$SMIMP_TEST_PGHOST" "$1")"
+}
+
+# store_bodies DIR: how many message bodies the store of data directory
+# DIR keeps outside the rows that name them (files, or chunked bodies).
+store_bodies() {
+	if [ "${SMIMP_TEST_STORE:-sqlite}" = postgresql ]; then
+		store_sql "$1" "SELECT count(*) FROM bodies"
+	else
+		find "$1/bodies" -type f 2>/dev/null | wc -l
+	fi
+}
+
+# sqlite_only: skip a test of what only the SQLite store has (its files,
+# its migrations) when the suite runs on another store.
+sqlite_only() {
+	[ "${SMIMP_TEST_STORE:-sqlite}" = sqlite ] || skip "of the SQLite store"
+}
+
 common_setup() {
 	export SMIMP_HOME="$BATS_TEST_TMPDIR/home"
 	unset SMIMP_PASSPHRASE_FILE

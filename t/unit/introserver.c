@@ -50,7 +50,8 @@ setup(struct server *srv, char **argv, struct smimp_err *err)
 	    config_finish(&srv->cfg, 0, err) != 0)
 		return -1;
 	config_store_limits(&srv->cfg, &lim);
-	srv->store = store_open(srv->cfg.store, &lim, err);
+	srv->store = store_open(srv->cfg.store, srv->cfg.datadir, &lim,
+	    err);
 	if (srv->store == NULL || serverkey_load(srv, err) != 0)
 		return -1;
 	return 0;

@@ -1,0 +1,86 @@
+# PostgreSQL 15 from Debian for the tests, started by the tests
+# themselves: a cluster of its own in a temporary directory, listening
+# on a Unix socket in that directory only (no TCP port), trusting local
+# connections, stopped and removed afterwards.  No system service is
+# needed.  PostgreSQL refuses to run as root: as root, the cluster runs
+# as nobody.
+#
+# Sourced by t/helper.bash and by t/with-postgresql (outside bats).
+
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+# The role the tests connect as: the cluster's superuser.
+PG_ROLE=smimp
+
+# pg_as CMD...: CMD as the cluster's owner (nobody when run as root).
+pg_as() {
+	if [ "$(id -u)" -eq 0 ]; then
+		setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# pg_start: a new cluster in a new directory; prints that directory,
+# which is also its socket directory (PGHOST), on stdout.
+pg_start() {
+	local d
+	[ -x "$PG_BIN/initdb" ] || {
+		echo "pg_start: no $PG_BIN/initdb (apt-get install postgresql-15)" >&2
+		return 1
+	}
+	# Directly under the temporary directory, which every user may
+	# search: the cluster's owner must reach its own directory.
+	d=$(mktemp -d "${TMPDIR:-/tmp}/smimp-pg.XXXXXX") || return 1
+	if [ "$(id -u)" -eq 0 ]; then chown nobody:nogroup "$d" || return 1; fi
+	pg_as "$PG_BIN/initdb" -D "$d/data" -U "$PG_ROLE" --auth=trust \
+		-E UTF8 --locale=C --no-sync >"$d/initdb.log" 2>&1 || {
+		cat "$d/initdb.log" >&2
+		return 1
+	}
+	# Commits stay durable (fsync, synchronous_commit: the store's
+	# promise is tested as it runs); no checkpoint waits in between.
+	pg_as "$PG_BIN/pg_ctl" -D "$d/data" -l "$d/server.log" -w -t 60 \
+		-o "-c listen_addresses='' -c unix_socket_directories='$d' -c max_connections=300 -c checkpoint_timeout=30min -c max_wal_size=4GB" \
+		start >/dev/null || {
+		cat "$d/server.log" >&2
+		return 1
+	}
+	printf '%s\n' "$d"
+}
+
+# pg_stop DIR: stop the cluster pg_start made there, and remove it.
+pg_stop() {
+	[ -n "$1" ] && [ -d "$1/data" ] || return 0
+	pg_as "$PG_BIN/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1
+	rm -rf "$1"
+}
+
+# pg_sql DIR DB SQL: run SQL in database DB of the cluster in DIR; rows
+# on stdout, columns separated by '|', as sqlite3 prints them.
+pg_sql() {
+	psql -X -q -v ON_ERROR_STOP=1 -At -F '|' -h "$1" -U "$PG_ROLE" \
+		-d "$2" -c "$3"
+}
+
+# pg_uri DIR DB: the store URI of database DB of the cluster in DIR.
+pg_uri() {
+	printf 'postgresql://%s@/%s?host=%s\n' "$PG_ROLE" "$2" "$1"
+}
+
+# pg_db_name PATH: the name of the database that stands for the data
+# directory PATH (which need not exist yet).
+pg_db_name() {
+	printf 't_%s\n' "$(realpath -m "$1" | sha256sum | cut -c1-24)"
+}
+
+# pg_db_for DIR PATH: pg_db_name PATH, the database made in the cluster
+# in DIR on first use: every command given that data directory finds
+# the same one.
+pg_db_for() {
+	local db
+	db=$(pg_db_name "$2")
+	if [ -z "$(pg_sql "$1" postgres "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]; then
+		pg_sql "$1" postgres "CREATE DATABASE $db" >/dev/null || return 1
+	fi
+	printf '%s\n' "$db"
+}
