@@ -81,6 +81,12 @@ store_bodies() {
 	fi
 }
 
+# pg_only: skip a test of the PostgreSQL store unless the suite runs on
+# it (make check-postgresql).
+pg_only() {
+	[ "${SMIMP_TEST_STORE:-sqlite}" = postgresql ] || skip "of the PostgreSQL store"
+}
+
 # sqlite_only: skip a test of what only the SQLite store has (its files,
 # its migrations) when the suite runs on another store.
 sqlite_only() {
