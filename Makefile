@@ -104,7 +104,8 @@ check: deps
 # The suites that run servers, on the PostgreSQL store: a PostgreSQL 15
 # cluster of their own (t/with-postgresql), a database for each data
 # directory.  Not part of check (CI time): run on its own.
-PG_SUITES = t/0600-smimpd.bats t/0650-store.bats t/0700-send-fetch.bats \
+PG_SUITES = t/0600-smimpd.bats t/0610-hostile-requests.bats \
+	t/0650-store.bats t/0700-send-fetch.bats t/0750-hostile-servers.bats \
 	t/0800-federation.bats t/1210-device-mailbox.bats
 check-postgresql: deps
 	@sh scripts/deps.sh postgresql-15

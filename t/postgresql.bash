@@ -32,6 +32,9 @@ pg_start() {
 	# search: the cluster's owner must reach its own directory.
 	d=$(mktemp -d "${TMPDIR:-/tmp}/smimp-pg.XXXXXX") || return 1
 	if [ "$(id -u)" -eq 0 ]; then chown nobody:nogroup "$d" || return 1; fi
+	# Searchable, for the socket: a server that dropped root for
+	# another user connects too (the data stays 0700, initdb's).
+	chmod 0755 "$d" || return 1
 	(cd / && pg_as "$PG_BIN/initdb" -D "$d/data" -U "$PG_ROLE" --auth=trust \
 		-E UTF8 --locale=C --no-sync >"$d/initdb.log" 2>&1) || {
 		cat "$d/initdb.log" >&2
