@@ -60,6 +60,13 @@ store_sql() {
 	fi
 }
 
+# store_setting DIR: the configuration line that names the store of
+# data directory DIR, when it is not the default (SQLite's, in DIR).
+store_setting() {
+	[ "${SMIMP_TEST_STORE:-sqlite}" = postgresql ] || return 0
+	printf 'store %s\n' "$(pg_uri "$SMIMP_TEST_PGHOST" "$(pg_db_for "$SMIMP_TEST_PGHOST" "$1")")"
+}
+
 # store_copy FROM TO: data directory FROM copied to TO, its store with
 # it, in place of what TO held (the servers of both stopped).
 store_copy() {
