@@ -1570,8 +1570,8 @@ chunks_to_fd(struct pg_store *s, struct pg_conn *c, int64_t id,
 		return STORE_ERROR;
 	(void)unlink(tmp);
 	for (k = 0; off < size; k++, off += len) {
-		res = query(c, err, "SELECT data FROM body_chunks WHERE body = $1 "
-		    "AND n = $2", "ii", id, k);
+		res = query(c, err, "SELECT data FROM body_chunks WHERE "
+		    "body = $1 AND n = $2", "ii", id, k);
 		if (res == NULL)
 			goto out;
 		len = PQntuples(res) > 0 ? (size_t)PQgetlength(res, 0, 0) : 0;
@@ -1584,8 +1584,8 @@ chunks_to_fd(struct pg_store *s, struct pg_conn *c, int64_t id,
 			goto out;
 		}
 		if (fd_write_all(f, PQgetvalue(res, 0, 0), len) != 0) {
-			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write a body "
-			    "into the spool");
+			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write a "
+			    "body into the spool");
 			PQclear(res);
 			goto out;
 		}
@@ -1742,8 +1742,8 @@ mailbox_insert(struct pg_conn *c, const struct store_delivery *d,
 	for (tries = 0; tries < STORE_ID_TRIES && seq < 0; tries++) {
 		res = query(c, err, "INSERT INTO mailbox (id, recipient, "
 		    "sender, message_id, body, data, size, received, "
-		    "identity_pending, sent) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-		    "$8, $9, $10) ON CONFLICT DO NOTHING RETURNING seq",
+		    "identity_pending, sent) VALUES ($1, $2, $3, $4, $5, $6, "
+		    "$7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING seq",
 		    "ittt" "IB" "iiii", store_random_id(), d->recipient,
 		    d->sender, d->message_id, pb->in ? 0 : pb->id,
 		    pb->in ? inline_bytes(pb) : NULL,
