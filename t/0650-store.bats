@@ -103,6 +103,14 @@ signed() {
 	unit claim-threads
 }
 
+@test "the same messages delivered from threads at once are stored once; devices acknowledging at once take each away once" {
+	unit races
+}
+
+@test "a mailbox quota holds when deliveries race for its last room" {
+	unit quota-race
+}
+
 @test "no more than domain_cap owners hold leases in one domain; claims keep to max_bytes" {
 	unit domain-cap
 }
