@@ -1049,40 +1049,37 @@ mailbox_unpended(struct pg_conn *c, const char *owner, int64_t now,
 
 struct expire_args {
 	int64_t cut, now;
+	int n;			/* messages the page found */
 };
 
 /*
- * Messages first acknowledged before cut leave, a page at a time, their
- * mailboxes locked first.
+ * A page of the messages first acknowledged before cut leave, their
+ * mailboxes locked first: a transaction of its own, so that its locks
+ * are taken in one order.
  */
 static int
 expire_run(struct pg_store *s, struct pg_conn *c, void *arg,
     struct smimp_err *err)
 {
-	const struct expire_args *a = arg;
+	struct expire_args *a = arg;
 	const char *names[PAGE];
 	char seqs[SEQ_LIST_MAX];
 	PGresult *res;
-	int i, n, r;
+	int i, r;
 
 	(void)s;
-	do {
-		res = query(c, err, "SELECT seq, recipient FROM mailbox WHERE "
-		    "first_ack IS NOT NULL AND first_ack < $1 LIMIT 256", "i",
-		    a->cut);
-		if (res == NULL)
-			return STORE_ERROR;
-		n = PQntuples(res);
-		for (i = 0; i < n; i++)
-			names[i] = col_text(res, i, 1);
-		seq_list(res, seqs, sizeof(seqs));
-		r = n > 0 && (recipients_lock(c, names, (size_t)n, err) != 0 ||
-		    mailbox_drop(c, seqs, a->now, err) != 0);
-		PQclear(res);
-		if (r)
-			return STORE_ERROR;
-	} while (n == PAGE);
-	return STORE_OK;
+	res = query(c, err, "SELECT seq, recipient FROM mailbox WHERE "
+	    "first_ack IS NOT NULL AND first_ack < $1 LIMIT 256", "i", a->cut);
+	if (res == NULL)
+		return STORE_ERROR;
+	a->n = PQntuples(res);
+	for (i = 0; i < a->n; i++)
+		names[i] = col_text(res, i, 1);
+	seq_list(res, seqs, sizeof(seqs));
+	r = a->n > 0 && (recipients_lock(c, names, (size_t)a->n, err) != 0 ||
+	    mailbox_drop(c, seqs, a->now, err) != 0);
+	PQclear(res);
+	return r ? STORE_ERROR : STORE_OK;
 }
 
 /*
@@ -1110,11 +1107,14 @@ sweep(struct pg_store *s, struct pg_conn *c, int64_t now)
 	    "day < $1", "i", now / STORE_DAY_S);
 	(void)exec_sql(c, &err, "DELETE FROM consent_domains WHERE hour < $1 "
 	    "AND ignored_until <= $2", "ii", now / STORE_HOUR_S, now);
-	if (keep > 0) {
-		a.cut = now - keep;
-		a.now = now;
-		(void)txn_on(s, c, begin_write, expire_run, &a, &err);
-	}
+	a.cut = now - keep;
+	a.now = now;
+	do {
+		a.n = 0;
+		if (keep <= 0 || txn_on(s, c, begin_write, expire_run, &a,
+		    &err) != STORE_OK)
+			break;
+	} while (a.n == PAGE);
 }
 
 /* ---- a user's receiving devices ---- */
