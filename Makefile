@@ -125,11 +125,17 @@ faults: deps all
 	@FAULT_SCALE=1000 FAULT_CLIENTS=1000 SMIMP_BUILD=$(CURDIR)/build \
 		bats --timing $(FAULT_SUITES)
 
-# The suites that run servers, on the PostgreSQL store: a PostgreSQL 15
+# The suites that run smimpd, on the PostgreSQL store: a PostgreSQL 15
 # cluster of their own (t/with-postgresql), a database for each data
 # directory.  Not part of check (CI time): run on its own.
-PG_SUITES = t/0600-smimpd.bats t/0650-store.bats t/0700-send-fetch.bats \
-	t/0800-federation.bats t/1210-device-mailbox.bats
+PG_SUITES = t/0600-smimpd.bats t/0610-hostile-requests.bats \
+	t/0650-store.bats t/0700-send-fetch.bats t/0750-hostile-servers.bats \
+	t/0800-federation.bats t/0920-local-files.bats t/1000-revoke.bats \
+	t/1030-follow.bats t/1040-notify.bats t/1050-recover.bats \
+	t/1100-consent.bats t/1110-work.bats t/1120-introductions.bats \
+	t/1130-lookups.bats t/1200-devices.bats t/1205-device-requests.bats \
+	t/1210-device-mailbox.bats t/1220-device-clients.bats \
+	t/1230-devices-end-to-end.bats
 check-postgresql: deps
 	@sh scripts/deps.sh postgresql-15
 	$(MAKE) all

@@ -56,8 +56,9 @@ store_open(const char *uri, const char *local,
 				ops = backends[i];
 		if (ops == NULL) {
 			smimp_err_set(err, SMIMP_EXIT_USAGE, "unknown store "
-			    "scheme '%.*s' in '%.100s' (known: sqlite, postgresql)",
-			    (int)(n < SCHEME_MAX ? n : SCHEME_MAX), uri, uri);
+			    "scheme '%.*s' in '%.100s' (known: sqlite, "
+			    "postgresql)", (int)(n < SCHEME_MAX ? n :
+			    SCHEME_MAX), uri, uri);
 			return NULL;
 		}
 		rest = uri + n + 1;

@@ -12,13 +12,21 @@
  * the WAL flushes of the commits that arrive together, so concurrent
  * requests share fsyncs as the SQLite store's group commits do.
  *
- * Writes run SERIALIZABLE, so that what the SQLite store gets from its
- * one writer (a quota checked and then counted, a message looked up and
- * then stored) holds across nodes too; a transaction that PostgreSQL
- * cannot serialize (40001) or that deadlocks (40P01) is run again, as
- * every client of a serializable database must.  Claims of the relay
- * queue run READ COMMITTED with FOR UPDATE SKIP LOCKED instead: workers
- * of every node take disjoint entries without waiting for each other.
+ * Writes run READ COMMITTED and lock what they decide on before they
+ * look at it, so that what the SQLite store gets from its one writer
+ * (a message looked up and then stored, a quota checked and then
+ * counted, a device's states dropped while messages arrive) holds
+ * across nodes too: a recipient's row of mailbox_usage stands for its
+ * mailbox and devices, a sender's row of queue_usage for its queue, a
+ * user's row for its policy, each counter's row for itself.  Locks are
+ * taken in one order (accounts, queues, mailboxes by address, counters,
+ * bodies by id), so that transactions seldom wait on each other in a
+ * circle; one that deadlocks anyway (40P01), or that an engine cannot
+ * serialize (40001: CockroachDB runs SERIALIZABLE), is run again.
+ * (SERIALIZABLE on PostgreSQL instead aborts most of the writers of one
+ * busy mailbox, again and again.)
+ * The relay queue is claimed with FOR UPDATE SKIP LOCKED: workers of
+ * every node take disjoint entries without waiting for each other.
  *
  * Bodies: one small in memory (up to STORE_INLINE_MAX) is a bytea in
  * each row that carries it, as in the SQLite store.  Any other is
@@ -58,14 +66,13 @@
 #define POOL_MAX	512
 #define POOL_DEFAULT	8
 #define STMT_SLOTS	64
-#define TRIES		20	/* runs of a transaction that cannot serialize */
+#define TRIES		20	/* runs of a transaction that deadlocked */
 #define CHUNK		(256 * 1024)	/* bytes of a body per row */
 #define SWEEP_S		10	/* forget what has expired this often */
 #define PAGE		256	/* rows a listing or a removal takes at once */
 #define SCHEMA_TRIES	5
 
-static const char begin_write[] = "BEGIN ISOLATION LEVEL SERIALIZABLE";
-static const char begin_queue[] = "BEGIN ISOLATION LEVEL READ COMMITTED";
+static const char begin_write[] = "BEGIN ISOLATION LEVEL READ COMMITTED";
 static const char begin_read[] = "BEGIN ISOLATION LEVEL REPEATABLE READ, "
     "READ ONLY";
 
@@ -79,6 +86,9 @@ struct pg_conn {
 	int broken;		/* to connect again before the next use */
 	int retry;		/* its last failure may pass if run again */
 	const char *prepared[STMT_SLOTS];
+	/* Bodies whose references the transaction drops (unrefs_flush). */
+	int64_t *unref;
+	size_t nunref, capunref;
 };
 
 struct pg_store {
@@ -543,6 +553,43 @@ backoff(int tries)
 	(void)nanosleep(&ts, NULL);
 }
 
+static int
+id_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The references the transaction dropped, at its end and in id order:
+ * transactions that drop references to the same bodies never wait on
+ * each other in a circle.  The last reference takes the body with it.
+ */
+static int
+unrefs_flush(struct pg_conn *c, struct smimp_err *err)
+{
+	int64_t refs;
+	size_t i;
+	int r;
+
+	if (c->nunref == 0)
+		return 0;
+	qsort(c->unref, c->nunref, sizeof(*c->unref), id_cmp);
+	for (i = 0; i < c->nunref; i++) {
+		refs = 0;
+		r = first(c, err, &refs, NULL, 0, "UPDATE bodies SET refs = "
+		    "refs - 1 WHERE id = $1 RETURNING refs", "i", c->unref[i]);
+		if (r < 0 || (r == 1 && refs <= 0 &&
+		    (exec_sql(c, err, "DELETE FROM body_chunks WHERE body = $1",
+		    "i", c->unref[i]) < 0 || exec_sql(c, err, "DELETE FROM "
+		    "bodies WHERE id = $1", "i", c->unref[i]) < 0)))
+			return -1;
+	}
+	c->nunref = 0;
+	return 0;
+}
+
 /*
  * One attempt at run(arg) in a transaction begun by begin: what run
  * answered, STORE_OK only once committed.  Any other answer stores
@@ -557,10 +604,13 @@ txn_once(struct pg_store *s, struct pg_conn *c, const char *begin, txn_fn run,
 	int r;
 
 	*began = 0;
+	c->nunref = 0;
 	if (simple(c, err, begin) != 0)
 		return STORE_ERROR;
 	*began = 1;
 	r = run(s, c, arg, err);
+	if (r == STORE_OK && unrefs_flush(c, err) != 0)
+		r = STORE_ERROR;
 	if (r == STORE_OK)
 		return simple(c, err, "COMMIT") == 0 ? STORE_OK : STORE_ERROR;
 	/* Why it failed stays in err, not why the rollback did. */
@@ -570,7 +620,7 @@ txn_once(struct pg_store *s, struct pg_conn *c, const char *begin, txn_fn run,
 
 /*
  * Run run(arg) in a transaction (begin says which kind) on c: what it
- * answered, once committed.  A transaction that cannot serialize is run
+ * answered, once committed.  A transaction that deadlocked is run
  * again, and so is one whose connection had gone before it began, on a
  * new connection.
  */
@@ -822,22 +872,71 @@ migrate(struct pg_conn *c, struct smimp_err *err)
 /* ---- bodies in the database ---- */
 
 /*
- * A row that named body id is gone: one reference fewer, and the last
- * one takes the body with it.  Inside a transaction.
+ * A row that named body id is gone: its reference is dropped when the
+ * transaction is about to commit (unrefs_flush).
  */
 static int
 body_unref(struct pg_conn *c, int64_t id, struct smimp_err *err)
 {
-	int64_t refs = 0;
+	int64_t *p;
+	size_t cap;
+
+	if (c->nunref == c->capunref) {
+		cap = c->capunref > 0 ? 2 * c->capunref : 16;
+		p = realloc(c->unref, cap * sizeof(*p));
+		if (p == NULL)
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of "
+			    "memory");
+		c->unref = p;
+		c->capunref = cap;
+	}
+	c->unref[c->nunref++] = id;
+	return 0;
+}
+
+/* ---- locks: what a transaction decides on, held until it ends ---- */
+
+/*
+ * The recipient's mailbox, locked (its row of mailbox_usage, made if
+ * need be): its messages, their states and its devices change only
+ * under this lock.  *bytes, unless NULL: what the mailbox holds.
+ */
+static int
+recipient_lock(struct pg_conn *c, const char *recipient, int64_t *bytes,
+    struct smimp_err *err)
+{
+	int64_t v = 0;
 	int r;
 
-	r = first(c, err, &refs, NULL, 0, "UPDATE bodies SET refs = refs - 1 "
-	    "WHERE id = $1 RETURNING refs", "i", id);
-	if (r <= 0 || refs > 0)
-		return r < 0 ? -1 : 0;
-	return exec_sql(c, err, "DELETE FROM body_chunks WHERE body = $1", "i",
-	    id) < 0 || exec_sql(c, err, "DELETE FROM bodies WHERE id = $1",
-	    "i", id) < 0 ? -1 : 0;
+	r = first(c, err, &v, NULL, 0, "INSERT INTO mailbox_usage (recipient, "
+	    "bytes) VALUES ($1, 0) ON CONFLICT (recipient) DO UPDATE SET "
+	    "bytes = mailbox_usage.bytes RETURNING bytes", "t", recipient);
+	if (r == 0)
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "store: no mailbox to lock");
+	if (bytes != NULL)
+		*bytes = v;
+	return r == 1 ? 0 : -1;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The mailboxes of n recipients, locked in address order. */
+static int
+recipients_lock(struct pg_conn *c, const char **names, size_t n,
+    struct smimp_err *err)
+{
+	size_t i;
+
+	qsort(names, n, sizeof(*names), name_cmp);
+	for (i = 0; i < n; i++)
+		if ((i == 0 || strcmp(names[i], names[i - 1]) != 0) &&
+		    recipient_lock(c, names[i], NULL, err) != 0)
+			return -1;
+	return 0;
 }
 
 /* ---- leaving messages ---- */
@@ -950,19 +1049,37 @@ mailbox_unpended(struct pg_conn *c, const char *owner, int64_t now,
 
 struct expire_args {
 	int64_t cut, now;
+	int n;			/* messages the page found */
 };
 
-/* Messages first acknowledged before cut leave. */
+/*
+ * A page of the messages first acknowledged before cut leave, their
+ * mailboxes locked first: a transaction of its own, so that its locks
+ * are taken in one order.
+ */
 static int
 expire_run(struct pg_store *s, struct pg_conn *c, void *arg,
     struct smimp_err *err)
 {
-	const struct expire_args *a = arg;
+	struct expire_args *a = arg;
+	const char *names[PAGE];
+	char seqs[SEQ_LIST_MAX];
+	PGresult *res;
+	int i, r;
 
 	(void)s;
-	return mailbox_drop_all(c, "SELECT seq FROM mailbox WHERE first_ack "
-	    "IS NOT NULL AND first_ack < $1 LIMIT 256", NULL, a->cut, a->now,
-	    err) == 0 ? STORE_OK : STORE_ERROR;
+	res = query(c, err, "SELECT seq, recipient FROM mailbox WHERE "
+	    "first_ack IS NOT NULL AND first_ack < $1 LIMIT 256", "i", a->cut);
+	if (res == NULL)
+		return STORE_ERROR;
+	a->n = PQntuples(res);
+	for (i = 0; i < a->n; i++)
+		names[i] = col_text(res, i, 1);
+	seq_list(res, seqs, sizeof(seqs));
+	r = a->n > 0 && (recipients_lock(c, names, (size_t)a->n, err) != 0 ||
+	    mailbox_drop(c, seqs, a->now, err) != 0);
+	PQclear(res);
+	return r ? STORE_ERROR : STORE_OK;
 }
 
 /*
@@ -990,11 +1107,14 @@ sweep(struct pg_store *s, struct pg_conn *c, int64_t now)
 	    "day < $1", "i", now / STORE_DAY_S);
 	(void)exec_sql(c, &err, "DELETE FROM consent_domains WHERE hour < $1 "
 	    "AND ignored_until <= $2", "ii", now / STORE_HOUR_S, now);
-	if (keep > 0) {
-		a.cut = now - keep;
-		a.now = now;
-		(void)txn_on(s, c, begin_write, expire_run, &a, &err);
-	}
+	a.cut = now - keep;
+	a.now = now;
+	do {
+		a.n = 0;
+		if (keep <= 0 || txn_on(s, c, begin_write, expire_run, &a,
+		    &err) != STORE_OK)
+			break;
+	} while (a.n == PAGE);
 }
 
 /* ---- a user's receiving devices ---- */
@@ -1013,6 +1133,8 @@ devices_set(struct pg_conn *c, const char *address,
 	size_t i;
 	int k;
 
+	if (recipient_lock(c, address, NULL, err) != 0)
+		return STORE_ERROR;
 	res = query(c, err, "SELECT device, key FROM user_devices WHERE "
 	    "address = $1", "t", address);
 	if (res == NULL)
@@ -1181,6 +1303,8 @@ user_del_run(struct pg_store *s, struct pg_conn *c, void *arg,
 	    a->address);
 	if (n <= 0)
 		return n < 0 ? STORE_ERROR : STORE_NOT_FOUND;
+	if (recipient_lock(c, a->address, NULL, err) != 0)
+		return STORE_ERROR;
 	res = query(c, err, "DELETE FROM mailbox WHERE recipient = $1 "
 	    "RETURNING recipient, size, body", "t", a->address);
 	if (res == NULL)
@@ -1570,8 +1694,8 @@ chunks_to_fd(struct pg_store *s, struct pg_conn *c, int64_t id,
 		return STORE_ERROR;
 	(void)unlink(tmp);
 	for (k = 0; off < size; k++, off += len) {
-		res = query(c, err, "SELECT data FROM body_chunks WHERE body = $1 "
-		    "AND n = $2", "ii", id, k);
+		res = query(c, err, "SELECT data FROM body_chunks WHERE "
+		    "body = $1 AND n = $2", "ii", id, k);
 		if (res == NULL)
 			goto out;
 		len = PQntuples(res) > 0 ? (size_t)PQgetlength(res, 0, 0) : 0;
@@ -1584,8 +1708,8 @@ chunks_to_fd(struct pg_store *s, struct pg_conn *c, int64_t id,
 			goto out;
 		}
 		if (fd_write_all(f, PQgetvalue(res, 0, 0), len) != 0) {
-			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write a body "
-			    "into the spool");
+			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write a "
+			    "body into the spool");
 			PQclear(res);
 			goto out;
 		}
@@ -1689,14 +1813,15 @@ mailbox_known(struct pg_store *s, struct pg_conn *c,
 }
 
 /*
- * Would size more bytes pass the quotas checks asks for?  STORE_OK
- * (*stranger: the recipient never wrote to the sender's domain, whose
- * bytes are then counted), STORE_QUOTA or STORE_ERROR.
+ * Would size more bytes pass the quotas checks asks for, usage being
+ * what the mailbox holds (its lock said)?  STORE_OK (*stranger: the
+ * recipient never wrote to the sender's domain, whose count for the day
+ * is then locked, to be counted), STORE_QUOTA or STORE_ERROR.
  */
 static int
 mailbox_room(struct pg_store *s, struct pg_conn *c,
-    const struct store_delivery *d, uint64_t size, int64_t now, int checks,
-    int *stranger, struct smimp_err *err)
+    const struct store_delivery *d, uint64_t size, int64_t usage,
+    int64_t now, int checks, int *stranger, struct smimp_err *err)
 {
 	const struct store_limits *lim = &s->base.limits;
 	const char *dom = store_domain_of(d->sender);
@@ -1704,15 +1829,9 @@ mailbox_room(struct pg_store *s, struct pg_conn *c,
 	int r;
 
 	*stranger = 0;
-	if ((checks & CHECK_QUOTA) && lim->mailbox_bytes > 0) {
-		r = first(c, err, &v, NULL, 0, "SELECT bytes FROM mailbox_usage "
-		    "WHERE recipient = $1", "t", d->recipient);
-		if (r < 0)
-			return STORE_ERROR;
-		if ((uint64_t)(r == 1 && v > 0 ? v : 0) + size >
-		    lim->mailbox_bytes)
-			return STORE_QUOTA;
-	}
+	if ((checks & CHECK_QUOTA) && lim->mailbox_bytes > 0 &&
+	    (uint64_t)(usage > 0 ? usage : 0) + size > lim->mailbox_bytes)
+		return STORE_QUOTA;
 	if (!(checks & CHECK_STRANGER) || lim->stranger_domain_bytes == 0)
 		return STORE_OK;
 	r = first(c, err, NULL, NULL, 0, "SELECT 1 FROM correspondents WHERE "
@@ -1720,16 +1839,23 @@ mailbox_room(struct pg_store *s, struct pg_conn *c,
 	if (r != 0)
 		return r < 0 ? STORE_ERROR : STORE_OK;
 	*stranger = 1;
-	v = 0;
-	r = first(c, err, &v, NULL, 0, "SELECT bytes FROM stranger_bytes WHERE "
-	    "domain = $1 AND day = $2", "ti", dom, now / STORE_DAY_S);
-	if (r < 0)
-		return STORE_ERROR;
-	return (uint64_t)(r == 1 && v > 0 ? v : 0) + size >
+	/* The domain's count for the day, locked until it is counted. */
+	r = first(c, err, &v, NULL, 0, "INSERT INTO stranger_bytes (domain, "
+	    "day, bytes) VALUES ($1, $2, 0) ON CONFLICT (domain, day) DO "
+	    "UPDATE SET bytes = stranger_bytes.bytes RETURNING bytes", "ti",
+	    dom, now / STORE_DAY_S);
+	if (r <= 0)
+		return r < 0 ? STORE_ERROR : smimp_err_set(err,
+		    SMIMP_EXIT_FAIL, "store: no count to lock");
+	return (uint64_t)(v > 0 ? v : 0) + size >
 	    lim->stranger_domain_bytes ? STORE_QUOTA : STORE_OK;
 }
 
-/* A new mailbox row under a fresh random id: its seq, or -1. */
+/*
+ * A new mailbox row under a fresh random id, counted in the recipient's
+ * usage (whose row its lock made) and pending for each receiving device
+ * but except, in one statement: its seq, or -1.
+ */
 static int64_t
 mailbox_insert(struct pg_conn *c, const struct store_delivery *d,
     const struct pg_body *pb, int64_t now, const char *sent_by,
@@ -1740,16 +1866,22 @@ mailbox_insert(struct pg_conn *c, const struct store_delivery *d,
 	int tries;
 
 	for (tries = 0; tries < STORE_ID_TRIES && seq < 0; tries++) {
-		res = query(c, err, "INSERT INTO mailbox (id, recipient, "
-		    "sender, message_id, body, data, size, received, "
-		    "identity_pending, sent) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-		    "$8, $9, $10) ON CONFLICT DO NOTHING RETURNING seq",
-		    "ittt" "IB" "iiii", store_random_id(), d->recipient,
+		res = query(c, err, "WITH m AS (INSERT INTO mailbox (id, "
+		    "recipient, sender, message_id, body, data, size, received, "
+		    "identity_pending, sent) VALUES ($1, $2, $3, $4, $5, $6, "
+		    "$7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING seq), "
+		    "u AS (UPDATE mailbox_usage SET bytes = bytes + $7 WHERE "
+		    "recipient = $2 AND EXISTS (SELECT 1 FROM m)), "
+		    "p AS (INSERT INTO mailbox_pending (recipient, device, seq) "
+		    "SELECT d.address, d.device, m.seq FROM user_devices d, m "
+		    "WHERE d.address = $2 AND d.device <> $11) SELECT seq FROM m",
+		    "ittt" "IB" "iiiit", store_random_id(), d->recipient,
 		    d->sender, d->message_id, pb->in ? 0 : pb->id,
 		    pb->in ? inline_bytes(pb) : NULL,
 		    pb->in ? pb->b->len : (size_t)0, (int64_t)pb->size, now,
 		    (int64_t)(sent_by == NULL || sent_by[0] != '\0'),
-		    (int64_t)(sent_by != NULL));
+		    (int64_t)(sent_by != NULL),
+		    sent_by != NULL ? sent_by : "");
 		if (res == NULL)
 			return -1;
 		if (PQntuples(res) > 0)
@@ -1774,27 +1906,22 @@ mailbox_put(struct pg_store *s, struct pg_conn *c,
     const struct store_delivery *d, struct pg_body *pb, int64_t now,
     int checks, const char *sent_by, struct smimp_err *err)
 {
-	int64_t seq;
+	int64_t seq, usage = 0;
 	int r, stranger;
 
+	if (recipient_lock(c, d->recipient, &usage, err) != 0)
+		return STORE_ERROR;
 	r = mailbox_known(s, c, d, now, checks, err);
 	if (r != 0)
 		return r < 0 ? STORE_ERROR : STORE_OK;
-	r = mailbox_room(s, c, d, pb->size, now, checks, &stranger, err);
+	r = mailbox_room(s, c, d, pb->size, usage, now, checks, &stranger,
+	    err);
 	if (r != STORE_OK)
 		return r;
 	if (body_take(c, pb, err) != 0)
 		return STORE_ERROR;
 	seq = mailbox_insert(c, d, pb, now, sent_by, err);
-	if (seq < 0 ||
-	    exec_sql(c, err, "INSERT INTO mailbox_usage (recipient, bytes) "
-	    "VALUES ($1, $2) ON CONFLICT (recipient) DO UPDATE SET bytes = "
-	    "mailbox_usage.bytes + excluded.bytes", "ti", d->recipient,
-	    (int64_t)pb->size) < 0 ||
-	    exec_sql(c, err, "INSERT INTO mailbox_pending (recipient, device, "
-	    "seq) SELECT address, device, $3::bigint FROM user_devices WHERE "
-	    "address = $1 AND device <> $2", "tti", d->recipient,
-	    sent_by != NULL ? sent_by : "", seq) < 0)
+	if (seq < 0)
 		return STORE_ERROR;
 	if (stranger && exec_sql(c, err, "INSERT INTO stranger_bytes (domain, "
 	    "day, bytes) VALUES ($1, $2, $3) ON CONFLICT (domain, day) DO "
@@ -1862,6 +1989,7 @@ struct deliver_args {
 	int *results;
 	int64_t now;
 	struct pg_bodies bs;
+	const char **names;	/* the recipients, to lock */
 };
 
 static int
@@ -1877,6 +2005,9 @@ deliver_run(struct pg_store *s, struct pg_conn *c, void *arg,
 	if (a->nonce != NULL && (r = nonce_put(c, a->nonce->signer,
 	    a->nonce->nonce, a->nonce->expires, a->now, err)) != STORE_OK)
 		return r;
+	/* Several: locked in order first (one, mailbox_put locks anyway). */
+	if (a->n > 1 && recipients_lock(c, a->names, a->n, err) != 0)
+		return STORE_ERROR;
 	for (i = 0; i < a->n; i++) {
 		r = mailbox_put(s, c, &a->d[i], &a->bs.pb[a->bs.of[i]], a->now,
 		    CHECK_QUOTA | CHECK_STRANGER | CHECK_ACKED, NULL, err);
@@ -1896,13 +2027,21 @@ pg_deliver(struct store *st, const struct store_nonce *nonce,
     struct smimp_err *err)
 {
 	struct deliver_args a = { nonce, d, n, results, now,
-	    { 0, NULL, NULL } };
+	    { 0, NULL, NULL }, NULL };
+	size_t i;
 	int r;
 
-	if (bodies_prepare(&a.bs, d, n, err) != 0)
-		return STORE_ERROR;
-	r = txn(pg(st), begin_write, deliver_run, &a, now, err);
-	bodies_finish(&a.bs);
+	a.names = calloc(n + 1, sizeof(*a.names));
+	if (a.names == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	for (i = 0; i < n; i++)
+		a.names[i] = d[i].recipient;
+	r = bodies_prepare(&a.bs, d, n, err);
+	if (r == 0) {
+		r = txn(pg(st), begin_write, deliver_run, &a, now, err);
+		bodies_finish(&a.bs);
+	}
+	free(a.names);
 	return r;
 }
 
@@ -2028,6 +2167,8 @@ ack_run(struct pg_store *s, struct pg_conn *c, void *arg,
 
 	(void)s;
 	a->acked = 0;
+	if (recipient_lock(c, a->owner, NULL, err) != 0)
+		return STORE_ERROR;
 	for (i = 0; i < a->n; i++)
 		if (ack_one(c, a, a->ids[i], err) != 0)
 			return STORE_ERROR;
@@ -2054,32 +2195,44 @@ struct submit_args {
 	const struct store_submission *sub;
 	int64_t now;
 	struct pg_body pb;
+	const char **names;	/* the local recipients, and the sender */
+	int sent;		/* a sent copy may be made */
 };
 
 /*
- * The sender's own copy, filed as sent (store.h): none when no device
- * but the one that submitted receives, none over the sender's quota.
+ * May the submission make a sent copy?  Not when no device but the one
+ * that submitted receives: then the sender's mailbox is not locked.
+ * 1, 0 or -1.
+ */
+static int
+sent_possible(struct pg_conn *c, const struct store_submission *sub,
+    struct smimp_err *err)
+{
+	if (store_device_key(sub->device)[0] != '\0')
+		return 1;
+	return first(c, err, NULL, NULL, 0, "SELECT 1 FROM user_devices WHERE "
+	    "address = $1 LIMIT 1", "t", sub->sender);
+}
+
+/*
+ * The sender's own copy, filed as sent (store.h), when sent_possible;
+ * none over the sender's quota.
  */
 static int
 sent_copy(struct pg_store *s, struct pg_conn *c, struct submit_args *a,
     struct smimp_err *err)
 {
 	const struct store_submission *sub = a->sub;
-	const char *dev = store_device_key(sub->device);
 	struct store_delivery d;
 	int r;
 
-	if (dev[0] == '\0') {
-		r = first(c, err, NULL, NULL, 0, "SELECT 1 FROM user_devices "
-		    "WHERE address = $1 LIMIT 1", "t", sub->sender);
-		if (r <= 0)
-			return r < 0 ? STORE_ERROR : STORE_OK;
-	}
+	if (!a->sent)
+		return STORE_OK;
 	d.recipient = d.sender = sub->sender;
 	d.message_id = sub->message_id;
 	d.body = sub->body;
 	r = mailbox_put(s, c, &d, &a->pb, a->now, CHECK_QUOTA | CHECK_ACKED,
-	    dev, err);
+	    store_device_key(sub->device), err);
 	return r == STORE_QUOTA ? STORE_OK : r;
 }
 
@@ -2167,6 +2320,19 @@ submit_run(struct pg_store *s, struct pg_conn *c, void *arg,
 	    err);
 	if (r == STORE_OK)
 		r = submit_queue(s, c, a, err);
+	if (r == STORE_OK && (a->sent = sent_possible(c, sub, err)) < 0)
+		r = STORE_ERROR;
+	/*
+	 * The queue's lock first, then the mailboxes' in order (one alone,
+	 * mailbox_put locks anyway): one order for all.
+	 */
+	for (i = 0; i < sub->nlocal; i++)
+		a->names[i] = sub->local[i];
+	a->names[sub->nlocal] = sub->sender;
+	if (r == STORE_OK && sub->nlocal + (size_t)a->sent > 1 &&
+	    recipients_lock(c, a->names, sub->nlocal + (size_t)a->sent,
+	    err) != 0)
+		r = STORE_ERROR;
 	for (i = 0; i < sub->nlocal && r == STORE_OK; i++) {
 		d.recipient = sub->local[i];
 		d.sender = sub->sender;
@@ -2193,10 +2359,15 @@ pg_submit(struct store *st, const struct store_submission *sub, int64_t now,
 	memset(&a, 0, sizeof(a));
 	a.sub = sub;
 	a.now = now;
-	if (body_prepare(&a.pb, sub->body, err) != 0)
-		return STORE_ERROR;
-	r = txn(pg(st), begin_write, submit_run, &a, now, err);
-	body_finish(&a.pb);
+	a.names = calloc(sub->nlocal + 1, sizeof(*a.names));
+	if (a.names == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	r = body_prepare(&a.pb, sub->body, err);
+	if (r == 0) {
+		r = txn(pg(st), begin_write, submit_run, &a, now, err);
+		body_finish(&a.pb);
+	}
+	free(a.names);
 	return r;
 }
 
@@ -2221,9 +2392,57 @@ id_list(const int64_t *ids, size_t n, struct smimp_err *err)
 	return s;
 }
 
+/* A queue entry removed: whose queue, and by how much. */
+struct gone_entry {
+	const char *sender;
+	int64_t size;
+};
+
+static int
+gone_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct gone_entry *)a)->sender,
+	    ((const struct gone_entry *)b)->sender);
+}
+
+/*
+ * The senders' queue counters, less what entries removed took (as
+ * DELETE ... RETURNING sender, size, body gave them), in sender order:
+ * one order for all that lock them; their bodies lose a reference.
+ */
+static int
+queue_gone(struct pg_conn *c, const PGresult *res, struct smimp_err *err)
+{
+	struct gone_entry *g;
+	int64_t sum;
+	int i, k = PQntuples(res), ret = 0;
+
+	g = calloc((size_t)k + 1, sizeof(*g));
+	if (g == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	for (i = 0; i < k; i++) {
+		g[i].sender = col_text(res, i, 0);
+		g[i].size = col_int(res, i, 1);
+		if (!PQgetisnull(res, i, 2) && body_unref(c, col_int(res, i, 2),
+		    err) != 0)
+			ret = -1;
+	}
+	qsort(g, (size_t)k, sizeof(*g), gone_cmp);
+	for (i = 0; i < k && ret == 0; i++) {
+		for (sum = g[i].size; i + 1 < k &&
+		    strcmp(g[i + 1].sender, g[i].sender) == 0; i++)
+			sum += g[i + 1].size;
+		if (exec_sql(c, err, "UPDATE queue_usage SET bytes = bytes - $2 "
+		    "WHERE sender = $1", "ti", g[i].sender, sum) < 0)
+			ret = -1;
+	}
+	free(g);
+	return ret;
+}
+
 /*
  * Remove the entries among ids that owner holds, inside a transaction:
- * the sender's queue counter follows, their bodies lose a reference.
+ * the senders' queue counters follow, their bodies lose a reference.
  * How many went, or -1.
  */
 static int64_t
@@ -2232,7 +2451,7 @@ outbound_remove(struct pg_conn *c, const char *owner, const int64_t *ids,
 {
 	PGresult *res;
 	char *list;
-	int i, k;
+	int64_t k;
 
 	list = id_list(ids, n, err);
 	if (list == NULL)
@@ -2243,13 +2462,7 @@ outbound_remove(struct pg_conn *c, const char *owner, const int64_t *ids,
 	free(list);
 	if (res == NULL)
 		return -1;
-	k = PQntuples(res);
-	for (i = 0; i < k; i++)
-		if (exec_sql(c, err, "UPDATE queue_usage SET bytes = bytes - $2 "
-		    "WHERE sender = $1", "ti", col_text(res, i, 0),
-		    col_int(res, i, 1)) < 0 || (!PQgetisnull(res, i, 2) &&
-		    body_unref(c, col_int(res, i, 2), err) != 0))
-			k = -1;
+	k = queue_gone(c, res, err) == 0 ? PQntuples(res) : -1;
 	PQclear(res);
 	return k;
 }
@@ -2411,7 +2624,7 @@ pg_outbound_claim(struct store *st, const char *owner, int64_t now,
 		if (r == 0)
 			return STORE_OK;
 	}
-	r = txn(pg(st), begin_queue, claim_run, &a, now, err);
+	r = txn(pg(st), begin_write, claim_run, &a, now, err);
 	if (r != STORE_OK) {
 		store_outbounds_release(a.obs, &a.n);
 		return STORE_ERROR;
@@ -2461,7 +2674,7 @@ pg_outbound_done(struct store *st, const char *owner, const int64_t *ids,
 	a.owner = owner;
 	a.ids = ids;
 	a.n = n;
-	return txn(pg(st), begin_queue, done_run, &a, 0, err);
+	return txn(pg(st), begin_write, done_run, &a, 0, err);
 }
 
 static int
@@ -2490,7 +2703,7 @@ pg_outbound_retry(struct store *st, const char *owner, int64_t id,
 	a.ids = &id;
 	a.n = 1;
 	a.next_try = next_try;
-	return txn(pg(st), begin_queue, retry_run, &a, 0, err);
+	return txn(pg(st), begin_write, retry_run, &a, 0, err);
 }
 
 static int
@@ -2609,8 +2822,9 @@ policy_put_run(struct pg_store *s, struct pg_conn *c, void *arg,
 	int r;
 
 	(void)s;
+	/* The user's row, locked: one policy put at a time. */
 	r = first(c, err, NULL, NULL, 0, "SELECT 1 FROM users WHERE "
-	    "address = $1", "t", p->address);
+	    "address = $1 FOR UPDATE", "t", p->address);
 	if (r <= 0)
 		return r < 0 ? STORE_ERROR : STORE_NOT_FOUND;
 	r = policy_newer(c, a, err);
@@ -2742,8 +2956,11 @@ count_domain(struct pg_conn *c, struct count_args *a, struct smimp_err *err)
 	int64_t hour = a->now / STORE_HOUR_S, n = 0, until = 0;
 	PGresult *res;
 
-	res = query(c, err, "SELECT hour, count, ignored_until FROM "
-	    "consent_domains WHERE domain = $1", "t", cc->domain);
+	/* The domain's row, locked (made if need be) until it is counted. */
+	res = query(c, err, "INSERT INTO consent_domains (domain, hour, count, "
+	    "ignored_until) VALUES ($1, $2, 0, 0) ON CONFLICT (domain) DO "
+	    "UPDATE SET domain = excluded.domain RETURNING hour, count, "
+	    "ignored_until", "ti", cc->domain, hour);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) > 0) {
@@ -2767,14 +2984,18 @@ count_allowance(struct pg_conn *c, struct count_args *a,
 {
 	const struct store_consent_count *cc = a->c;
 	int64_t day = a->now / STORE_DAY_S, n = 0;
-	int r;
+	PGresult *res;
 
-	r = first(c, err, &n, NULL, 0, "SELECT count FROM consent_allowance "
-	    "WHERE recipient = $1 AND day = $2", "ti", cc->recipient, day);
-	if (r < 0)
+	/* The recipient's row, locked (made if need be) until counted. */
+	res = query(c, err, "INSERT INTO consent_allowance (recipient, day, "
+	    "count) VALUES ($1, $2, 0) ON CONFLICT (recipient) DO UPDATE SET "
+	    "recipient = excluded.recipient RETURNING day, count", "ti",
+	    cc->recipient, day);
+	if (res == NULL)
 		return -1;
-	if (r == 0)
-		n = 0;
+	if (PQntuples(res) > 0 && col_int(res, 0, 0) == day)
+		n = col_int(res, 0, 1);
+	PQclear(res);
 	if (n >= cc->allowance) {
 		a->retry = (unsigned int)((day + 1) * STORE_DAY_S - a->now);
 		return 0;
@@ -2831,6 +3052,7 @@ pg_close(struct store *st)
 	for (i = 0; i < s->nconns; i++) {
 		if (s->conns[i]->pc != NULL)
 			PQfinish(s->conns[i]->pc);
+		free(s->conns[i]->unref);
 		free(s->conns[i]);
 	}
 	if (s->locks) {

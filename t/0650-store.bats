@@ -11,10 +11,13 @@ SCHEMA=7
 setup() { common_setup; }
 
 teardown() {
-	[ -f pid ] && kill -TERM "$(cat pid)" 2>/dev/null || true
-	for _ in $(seq 150); do
-		[ -f pid ] && kill -0 "$(cat pid)" 2>/dev/null || break
-		sleep 0.1
+	local p
+	for p in pid pid2; do
+		[ -f $p ] && kill -TERM "$(cat $p)" 2>/dev/null || true
+		for _ in $(seq 150); do
+			[ -f $p ] && kill -0 "$(cat $p)" 2>/dev/null || break
+			sleep 0.1
+		done
 	done
 	return 0
 }
@@ -40,6 +43,17 @@ fixture_bodies() {
 	printf 'two\n' >"$1/bodies/a6/a68f68fd4ffbdaeecd6b2581ec1c5f2f"
 	printf 'three\0' >"$1/bodies/99/9994547d6ac3924cf53d30371190d042"
 	chmod 600 "$1"/bodies/*/*
+}
+
+# users_served [FLAGS]: alice@example.org and bob@example.org, accounts
+# of the server start_server starts on data/ with FLAGS.
+users_served() {
+	mkid alice alice@example.org
+	mkid bob bob@example.org
+	smimpd --data data --domain example.org adduser alice@example.org alice.pub
+	smimpd --data data --domain example.org adduser bob@example.org bob.pub
+	make_cert
+	start_server "$@"
 }
 
 # signed KEY METHOD PATH [CURL ARGS]: a request signed by KEY's owner.
@@ -87,6 +101,14 @@ signed() {
 
 @test "workers claiming from threads at once never get the same entry" {
 	unit claim-threads
+}
+
+@test "the same messages delivered from threads at once are stored once; devices acknowledging at once take each away once" {
+	unit races
+}
+
+@test "a mailbox quota holds when deliveries race for its last room" {
+	unit quota-race
 }
 
 @test "no more than domain_cap owners hold leases in one domain; claims keep to max_bytes" {
@@ -261,6 +283,80 @@ signed() {
 	[ "$stderr" = "smimpd: the store 'data/smimpd.db' has schema version 99; this smimpd knows versions up to $SCHEMA" ]
 }
 
+@test "a PostgreSQL store newer than this smimpd is refused and left as it is" {
+	pg_only
+	run -0 smimpd --data data users
+	store_sql data "UPDATE smimp_schema SET version = 99"
+	run -1 --separate-stderr smimpd --data data users
+	[ "$stderr" = "smimpd: the store has schema version 99; this smimpd knows versions up to 1" ]
+	[ "$(store_sql data 'SELECT version FROM smimp_schema')" = 99 ]
+}
+
+@test "nodes that open one new PostgreSQL database at once make its schema once" {
+	pg_only
+	store_sql data 'SELECT 1' >/dev/null
+	pids=()
+	for i in $(seq 8); do
+		smimpd --data data users >"out$i" 2>"err$i" &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p"; done
+	[ -z "$(cat err*)" ]
+	[ "$(store_sql data 'SELECT version FROM smimp_schema')" = 1 ]
+	[ "$(store_sql data "SELECT count(*) FROM information_schema.tables WHERE table_name = 'mailbox'")" = 1 ]
+}
+
+@test "PostgreSQL gone and back: requests get 503 meanwhile, then the server serves again without a restart" {
+	pg_only
+	users_served
+	export SMIMP_RESOLVE="example.org=127.0.0.1:$PORT" SMIMP_CACERT="$PWD/cert.pem"
+	run -0 signed bob.key GET /smimp/v1/mailbox -w ' %{http_code}'
+	[ "${output//$'\n'/}" = '[] 200' ]
+	pg_down "$SMIMP_TEST_PGHOST"
+	run -0 signed bob.key GET /smimp/v1/mailbox -w ' %{http_code}'
+	listed=${output//$'\n'/}
+	echo hi | smimp-seal -i alice.key -r bob.pub >m.age
+	run -75 --separate-stderr smimp-send -i alice.key m.age
+	# Up again before anything can fail: the cluster is the run's.
+	pg_up "$SMIMP_TEST_PGHOST"
+	[ "$listed" = '{"error":"store unavailable"} 503' ]
+	[[ "$stderr" =~ ^smimp-send:\ [a-z0-9]+@example.org:\ HTTP\ 503:\ store\ unavailable$ ]]
+	grep -q 'store: cannot connect to PostgreSQL' server.log
+	# Back: reads and writes go through, on connections made anew.
+	run -0 --separate-stderr smimp-send -i alice.key m.age
+	run -0 signed bob.key GET /smimp/v1/mailbox
+	[ "$(grep -o '"id":' <<<"$output" | wc -l)" -eq 1 ]
+}
+
+@test "two nodes on one PostgreSQL database serve one domain: what one takes in, the other hands out" {
+	pg_only
+	users_served
+	# The second node: a directory of its own, the first's key, the
+	# same database.
+	mkdir -m 700 data2
+	cp -p data/server.key data2/
+	PORT2=$(free_port)
+	smimpd -d --data data2 --store "$(pg_uri "$SMIMP_TEST_PGHOST" "$(pg_db_name data)")" \
+		--domain example.org --listen "127.0.0.1:$PORT2" --cert cert.pem --key key.pem 2>server2.log &
+	echo $! >pid2
+	for _ in $(seq 150); do
+		curl -s --cacert cert.pem "https://127.0.0.1:$PORT2/smimp/version" >/dev/null && break
+		sleep 0.1
+	done
+	export SMIMP_CACERT="$PWD/cert.pem"
+	for i in 1 2 3; do echo "m$i" | smimp-seal -i alice.key -r bob.pub >"m$i.age"; done
+	SMIMP_RESOLVE="example.org=127.0.0.1:$PORT" smimp-send -i alice.key m1.age m2.age >/dev/null
+	SMIMP_RESOLVE="example.org=127.0.0.1:$PORT2" smimp-send -i alice.key m3.age m1.age >/dev/null
+	trust_as "$BATS_TEST_TMPDIR/bobhome" alice.pub known
+	run -0 --separate-stderr env SMIMP_HOME="$BATS_TEST_TMPDIR/bobhome" \
+		SMIMP_RESOLVE="example.org=127.0.0.1:$PORT2" smimp-fetch -i bob.key -d mail
+	[ "$stderr" = "smimp-fetch: 3 fetched: 3 to the inbox, 0 to Other, 0 dropped" ]
+	run -0 --separate-stderr env SMIMP_HOME="$BATS_TEST_TMPDIR/bobhome" \
+		SMIMP_RESOLVE="example.org=127.0.0.1:$PORT" smimp-fetch -i bob.key -d mail
+	[ "$stderr" = "smimp-fetch: 0 fetched: 0 to the inbox, 0 to Other, 0 dropped" ]
+	[ ! -e data2/smimpd.db ]
+}
+
 @test "the store setting: another directory, an unknown scheme refused by name, a database out of reach said so" {
 	mkid bob bob@example.org
 	printf 'store sqlite:%s/elsewhere\n' "$PWD" >s.conf
@@ -289,13 +385,8 @@ signed() {
 	grep -qx 'smimpd: bad.conf:3: stranger-quota is a number of bytes, 0 for no limit' <<<"$stderr"
 	grep -qx 'smimpd: bad.conf:4: relay-domain-workers is a number from 1 to 64' <<<"$stderr"
 	[[ "$stderr" == *"smimpd: bad.conf: 4 errors" ]]
-	mkid alice alice@example.org
-	mkid bob bob@example.org
-	smimpd --data data --domain example.org adduser alice@example.org alice.pub
-	smimpd --data data --domain example.org adduser bob@example.org bob.pub
 	printf 'mailbox-quota 2000\n' >q.conf
-	make_cert
-	start_server -f q.conf
+	users_served -f q.conf
 	export SMIMP_RESOLVE="example.org=127.0.0.1:$PORT" SMIMP_CACERT="$PWD/cert.pem"
 	head -c 1000 /dev/urandom | smimp-seal -i alice.key -r bob.pub >big.age
 	head -c 10 /dev/urandom | smimp-seal -i alice.key -r bob.pub >small.age

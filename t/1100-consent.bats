@@ -313,7 +313,7 @@ unmatched: 0" ]
 	want 429 deliver carol c6 dave@example.net
 	secs=$(tr -d '\r' <hdr | sed -n 's/^Retry-After: //p')
 	[ "$secs" -ge 95 ] && [ "$secs" -le 100 ]
-	run -0 sqlite3 net/smimpd.db "SELECT domain, ignored_until > strftime('%s','now') FROM consent_domains"
+	run -0 store_sql net "SELECT domain, CASE WHEN ignored_until > $(date +%s) THEN 1 ELSE 0 END FROM consent_domains"
 	[ "$output" = "example.com|1" ]
 }
 
@@ -565,11 +565,11 @@ enumeration() {
 @test "an account deleted takes its policy with it" {
 	up
 	publish bob --unknown closed >/dev/null
-	[ "$(sqlite3 net/smimpd.db 'SELECT count(*) FROM policies')" = 1 ]
+	[ "$(store_sql net 'SELECT count(*) FROM policies')" = 1 ]
 	stop_servers net
 	smimpd --data net --domain example.net deluser bob@example.net
-	[ "$(sqlite3 net/smimpd.db "SELECT count(*) FROM policies WHERE address = 'bob@example.net'")" = 0 ]
-	[ "$(sqlite3 net/smimpd.db "SELECT count(*) FROM policy_entries WHERE address = 'bob@example.net'")" = 0 ]
+	[ "$(store_sql net "SELECT count(*) FROM policies WHERE address = 'bob@example.net'")" = 0 ]
+	[ "$(store_sql net "SELECT count(*) FROM policy_entries WHERE address = 'bob@example.net'")" = 0 ]
 	# Registered again, the address starts with no policy.
 	smimpd --data net --domain example.net adduser bob@example.net bob.pub
 	start net example.net "$NET"
@@ -584,7 +584,7 @@ enumeration() {
 	"$SMIMP_BUILD/t/policytool" make bob.key "$(date -u +%Y-%m-%dT%H:%M:%SZ)" closed 0 @names >big
 	run -0 policy_req bob POST big
 	[ "${output//$'\n'/}" = "$(printf '{"address":"bob@example.net","date":"%s","unknown":"closed","allowance":0,"blocked":49999,"allowed":1} 200' "$(sed -n 's/^date: //p' big)")" ]
-	[ "$(sqlite3 net/smimpd.db "SELECT count(*) FROM policy_entries WHERE address = 'bob@example.net'")" = 50000 ]
+	[ "$(store_sql net "SELECT count(*) FROM policy_entries WHERE address = 'bob@example.net'")" = 50000 ]
 	want 201 deliver carol c1
 	want 404 deliver erin r1
 	head -c $((4 * 1024 * 1024 + 1)) /dev/zero >huge

@@ -362,7 +362,7 @@ deliver() {
 	[ "$output" = '{"message_id":"p2","recipients":3} 201' ]
 	[ "$(value org.log p2 carol@example.org)" -lt 16 ]
 	# What waits for example.net carries its recipients' proofs only.
-	run -0 sqlite3 org/smimpd.db "SELECT message_id, work FROM outbound ORDER BY message_id"
+	run -0 store_sql org "SELECT message_id, work FROM outbound ORDER BY message_id"
 	[ "${lines[0]}" = "p1|bob@example.net=$bobs,dave@example.net=$bobs" ]
 	[ "${lines[1]}" = "p2|" ]
 	start_v net example.net "$NET"

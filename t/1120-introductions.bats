@@ -367,7 +367,8 @@ to: bob@example.net" ]
 	start net example.net "$NET"
 	start com example.com "$COM"
 	IS="$SMIMP_BUILD/t/introserver"
-	check() { "$IS" common.conf net example.net "$@"; }
+	{ cat common.conf; store_setting net; } >is.conf
+	check() { "$IS" is.conf net example.net "$@"; }
 	introduce -o a2b
 	smimp-trust introduce carol@example.com --to bob@example.net -i erin.key -o e2b
 	smimp-trust introduce carol@example.com --to bob@example.net -i mallory.key -o m2b

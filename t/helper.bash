@@ -60,6 +60,13 @@ store_sql() {
 	fi
 }
 
+# store_setting DIR: the configuration line that names the store of
+# data directory DIR, when it is not the default (SQLite's, in DIR).
+store_setting() {
+	[ "${SMIMP_TEST_STORE:-sqlite}" = postgresql ] || return 0
+	printf 'store %s\n' "$(pg_uri "$SMIMP_TEST_PGHOST" "$(pg_db_for "$SMIMP_TEST_PGHOST" "$1")")"
+}
+
 # store_copy FROM TO: data directory FROM copied to TO, its store with
 # it, in place of what TO held (the servers of both stopped).
 store_copy() {
@@ -79,6 +86,12 @@ store_bodies() {
 	else
 		find "$1/bodies" -type f 2>/dev/null | wc -l
 	fi
+}
+
+# pg_only: skip a test of the PostgreSQL store unless the suite runs on
+# it (make check-postgresql).
+pg_only() {
+	[ "${SMIMP_TEST_STORE:-sqlite}" = postgresql ] || skip "of the PostgreSQL store"
 }
 
 # sqlite_only: skip a test of what only the SQLite store has (its files,

@@ -32,26 +32,42 @@ pg_start() {
 	# search: the cluster's owner must reach its own directory.
 	d=$(mktemp -d "${TMPDIR:-/tmp}/smimp-pg.XXXXXX") || return 1
 	if [ "$(id -u)" -eq 0 ]; then chown nobody:nogroup "$d" || return 1; fi
-	pg_as "$PG_BIN/initdb" -D "$d/data" -U "$PG_ROLE" --auth=trust \
-		-E UTF8 --locale=C --no-sync >"$d/initdb.log" 2>&1 || {
+	# Searchable, for the socket: a server that dropped root for
+	# another user connects too (the data stays 0700, initdb's).
+	chmod 0755 "$d" || return 1
+	(cd / && pg_as "$PG_BIN/initdb" -D "$d/data" -U "$PG_ROLE" --auth=trust \
+		-E UTF8 --locale=C --no-sync >"$d/initdb.log" 2>&1) || {
 		cat "$d/initdb.log" >&2
 		return 1
 	}
+	pg_up "$d" || return 1
+	printf '%s\n' "$d"
+}
+
+# pg_up DIR: (re)start the cluster in DIR, waiting until it answers.
+# The server holds none of the caller's files open (bats waits for its
+# own to close) and starts from a directory its owner may enter.
+pg_up() {
 	# Commits stay durable (fsync, synchronous_commit: the store's
 	# promise is tested as it runs); no checkpoint waits in between.
-	pg_as "$PG_BIN/pg_ctl" -D "$d/data" -l "$d/server.log" -w -t 60 \
-		-o "-c listen_addresses='' -c unix_socket_directories='$d' -c max_connections=300 -c checkpoint_timeout=30min -c max_wal_size=4GB" \
-		start >/dev/null || {
-		cat "$d/server.log" >&2
+	(cd / && pg_as "$PG_BIN/pg_ctl" -D "$1/data" -l "$1/server.log" -w -t 60 \
+		-o "-c listen_addresses='' -c unix_socket_directories='$1' -c max_connections=300 -c checkpoint_timeout=30min -c max_wal_size=4GB" \
+		start </dev/null >/dev/null 2>&1 3>&-) || {
+		cat "$1/server.log" >&2
 		return 1
 	}
-	printf '%s\n' "$d"
+}
+
+# pg_down DIR: stop the cluster in DIR, its clients cut off, its files
+# kept for pg_up.
+pg_down() {
+	(cd / && pg_as "$PG_BIN/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1)
 }
 
 # pg_stop DIR: stop the cluster pg_start made there, and remove it.
 pg_stop() {
 	[ -n "$1" ] && [ -d "$1/data" ] || return 0
-	pg_as "$PG_BIN/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1
+	pg_down "$1"
 	rm -rf "$1"
 }
 

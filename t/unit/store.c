@@ -655,6 +655,155 @@ case_claim_threads(void)
 	return 0;
 }
 
+#define RACERS		6
+#define RACE_MSGS	40
+
+struct racer {
+	struct store *st;
+	const char *device;	/* acknowledges for it, or NULL: delivers */
+	unsigned int first;	/* of the messages it delivers, the first */
+	int64_t ids[RACE_MSGS];
+	size_t n, stored;
+	int failed;
+};
+
+/*
+ * Deliver RACE_MSGS messages to u@here, from m<first> on, wrapping
+ * around: every racer delivers the same ones, in another order.
+ */
+static void *
+racer_deliver(void *arg)
+{
+	struct racer *r = arg;
+	struct store_body b = { NULL, (const unsigned char *)"race", 4 };
+	struct store_delivery d = { "u@here", "a@far.example", NULL, &b };
+	struct smimp_err e;
+	char mid[16];
+	size_t i;
+	int res;
+
+	for (i = 0; i < RACE_MSGS && !r->failed; i++) {
+		(void)snprintf(mid, sizeof(mid), "m%zu",
+		    (r->first + i) % RACE_MSGS);
+		d.message_id = mid;
+		if (store_deliver(r->st, NULL, &d, 1, &res, 10, &e) !=
+		    STORE_OK)
+			r->failed = 1;
+		r->stored += res == STORE_OK;
+	}
+	return NULL;
+}
+
+/* Acknowledge r->ids one by one for r->device. */
+static void *
+racer_ack(void *arg)
+{
+	struct racer *r = arg;
+	struct smimp_err e;
+	size_t i, acked;
+
+	for (i = 0; i < r->n && !r->failed; i++) {
+		if (store_mailbox_ack(r->st, "u@here", r->device, &r->ids[i], 1,
+		    &acked, 20, &e) != STORE_OK)
+			r->failed = 1;
+		r->stored += acked;
+	}
+	return NULL;
+}
+
+/* Run n racers at once, each from fn. */
+static int
+race(struct racer *r, size_t n, void *(*fn)(void *))
+{
+	pthread_t t[RACERS];
+	size_t i;
+	int ok = 1;
+
+	for (i = 0; i < n; i++)
+		if (pthread_create(&t[i], NULL, fn, &r[i]) != 0)
+			return 0;
+	for (i = 0; i < n; i++) {
+		pthread_join(t[i], NULL);
+		ok = ok && !r[i].failed;
+	}
+	return ok;
+}
+
+/*
+ * Deliveries of the same messages from threads at once store each one
+ * once; the identity key and two devices acknowledging at once each
+ * count each message once, and the last one takes it away.
+ */
+static int
+case_races(void)
+{
+	struct store_limits lim = { 0, 0, 0, 1000, 0, 0 };
+	struct store *st = open_with(&lim);
+	static const char *const devs[] = { "", "a", "b" };
+	struct racer r[RACERS];
+	struct listing l;
+	size_t i, j;
+
+	CHECK(st != NULL);
+	CHECK(user_ab(st) == STORE_OK);
+	memset(r, 0, sizeof(r));
+	for (i = 0; i < RACERS; i++) {
+		r[i].st = st;
+		r[i].first = (unsigned int)(i * 7);
+	}
+	CHECK(race(r, RACERS, racer_deliver));
+	CHECK(list(st, "u@here", &l) == RACE_MSGS);
+	for (i = 0; i < l.n; i++)
+		for (j = 0; j < i; j++)
+			CHECK(strcmp(l.e[i].message_id, l.e[j].message_id) != 0);
+	memset(r, 0, sizeof(r));
+	for (i = 0; i < 3; i++) {
+		r[i].st = st;
+		r[i].device = devs[i];
+		r[i].n = l.n;
+		for (j = 0; j < l.n; j++)
+			r[i].ids[j] = l.e[(j + i * 13) % l.n].id;
+	}
+	CHECK(race(r, 3, racer_ack));
+	for (i = 0; i < 3; i++) {
+		CHECK(r[i].stored == RACE_MSGS);
+		CHECK(list_for(st, "u@here", devs[i], &l) == 0);
+	}
+	/* Gone, and acknowledged: delivered again, stored no more. */
+	CHECK(body_files() == 0);
+	CHECK(deliver(st, "u@here", "a@far.example", "m0", "again", 30) ==
+	    STORE_OK);
+	CHECK(list(st, "u@here", &l) == 0);
+	store_close(st);
+	return 0;
+}
+
+/* A mailbox quota holds when deliveries race for its last room. */
+static int
+case_quota_race(void)
+{
+	struct store_limits lim = { 4 * 10, 0, 0, 0, 0, 0 };
+	struct store *st = open_with(&lim);
+	struct racer r[RACERS];
+	struct listing l;
+	size_t i, stored = 0;
+
+	CHECK(st != NULL);
+	memset(r, 0, sizeof(r));
+	for (i = 0; i < RACERS; i++) {
+		r[i].st = st;
+		r[i].first = (unsigned int)(i * 7);
+	}
+	CHECK(race(r, RACERS, racer_deliver));
+	for (i = 0; i < RACERS; i++)
+		stored += r[i].stored;
+	/* Ten fit; the others are refused, by every racer alike. */
+	CHECK(list(st, "u@here", &l) == 10);
+	CHECK(stored >= 10);
+	store_close(st);
+	return 0;
+}
+
 /* No more than domain_cap owners in one domain; max_bytes per claim. */
 static int
 case_domain_cap(void)
@@ -1711,6 +1860,8 @@ static const struct {
 	{ "queue-quota", case_queue_quota, 0 },
 	{ "stranger-quota", case_stranger_quota, 0 },
 	{ "claim-threads", case_claim_threads, 0 },
+	{ "races", case_races, 0 },
+	{ "quota-race", case_quota_race, 0 },
 	{ "domain-cap", case_domain_cap, 0 },
 	{ "lease-expiry", case_lease_expiry, 0 },
 	{ "restart-leases", case_restart_leases, 0 },
