@@ -339,10 +339,7 @@ signed() {
 	smimpd -d --data data2 --store "$(pg_uri "$SMIMP_TEST_PGHOST" "$(pg_db_name data)")" \
 		--domain example.org --listen "127.0.0.1:$PORT2" --cert cert.pem --key key.pem 2>server2.log &
 	echo $! >pid2
-	for _ in $(seq 150); do
-		curl -s --cacert cert.pem "https://127.0.0.1:$PORT2/smimp/version" >/dev/null && break
-		sleep 0.1
-	done
+	server_up "$PORT2"
 	export SMIMP_CACERT="$PWD/cert.pem"
 	for i in 1 2 3; do echo "m$i" | smimp-seal -i alice.key -r bob.pub >"m$i.age"; done
 	SMIMP_RESOLVE="example.org=127.0.0.1:$PORT" smimp-send -i alice.key m1.age m2.age >/dev/null

@@ -23,11 +23,7 @@ serve() {
 	smimpd -d --data data --domain example.org --listen "127.0.0.1:$PORT" \
 		--cert cert.pem --key key.pem "$@" 2>server.log &
 	echo $! >pid
-	for _ in $(seq 150); do
-		curl -s --cacert cert.pem "https://127.0.0.1:$PORT/smimp/version" >/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
+	server_up "$PORT"
 }
 
 # stop_server: the server stopped, waited for.

@@ -44,10 +44,7 @@ start_smimpd() {
 	smimpd -d -f "$3" --data "$1" --domain "$2" --listen "127.0.0.1:$SPORT" \
 		--cert cert.pem --key key.pem 2>"$1.log" &
 	echo $! >"$1.pid"
-	for _ in $(seq 150); do
-		curl -s --cacert cert.pem "https://127.0.0.1:$SPORT/smimp/version" >/dev/null && return 0
-		sleep 0.1
-	done
+	server_up "$SPORT" && return 0
 	cat "$1.log"
 	return 1
 }
@@ -111,10 +108,7 @@ start_smimpd() {
 	smimpd -d --data data --domain example.org --listen "127.0.0.1:$SPORT" \
 		--cert cert.pem --key key.pem 2>server.log &
 	echo $! >smimpd.pid
-	for _ in $(seq 150); do
-		curl -s --cacert cert.pem "https://127.0.0.1:$SPORT/smimp/version" >/dev/null && break
-		sleep 0.1
-	done
+	server_up "$SPORT"
 	mid=$(echo hi | smimp-seal -i alice.key -r dave.pub |
 		SMIMP_RESOLVE="example.org=127.0.0.1:$SPORT" SMIMP_CACERT=cert.pem \
 		SMIMP_ALLOW_HTTP= smimp-send -i alice.key)

@@ -47,17 +47,9 @@ proxy_loop() {
 start_proxy() {
 	proxy_loop >/dev/null 2>&1 3>&- &
 	echo $! >proxy.pid
-	up "$PROXY"
+	server_up "$PROXY"
 }
 
-# up PORT: until the server or proxy at PORT answers (15 s at most).
-up() {
-	for _ in $(seq 150); do
-		curl -s --cacert cert.pem "https://127.0.0.1:$1/smimp/version" >/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 # relayed N: until org's log says N distinct messages were relayed (60 s
 # at most); none bounced.
@@ -117,7 +109,7 @@ send_all() {
 	# Taken but not answered: the retry found it delivered already.
 	grep -q '^drop-after /smimp/v1/deliver[^ ]* 20[01]$' proxy.out
 	grep -q '^kill /smimp/v1/deliver[^ ]* 20[01]$' proxy.out
-	up "$PROXY"
+	server_up "$PROXY"
 	bob_has_each_once
 }
 

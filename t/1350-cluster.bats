@@ -54,11 +54,7 @@ node() {
 		--domain example.org --listen "127.0.0.1:$2" --cert cert.pem \
 		--key key.pem 2>>"node$1.log" &
 	echo $! >"node$1.pid"
-	for _ in $(seq 150); do
-		curl -s --cacert cert.pem "https://127.0.0.1:$2/smimp/version" >/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
+	server_up "$2"
 }
 sql() { pg_sql "$CLUSTER_PG" "$DB" "$1"; }
 # send N PORT...: N messages from alice to bob, through the nodes at

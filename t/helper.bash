@@ -154,11 +154,18 @@ start_server() {
 	smimpd -d --data data --domain example.org --listen "127.0.0.1:$PORT" \
 		--cert cert.pem --key key.pem "$@" 2>server.log &
 	echo $! >pid
+	server_up "$PORT" && return 0
+	cat server.log
+	return 1
+}
+
+# server_up PORT: until the server (or proxy) on PORT answers over HTTPS
+# with cert.pem, 15 s at most.
+server_up() {
 	for _ in $(seq 150); do
-		curl -s --cacert cert.pem "https://127.0.0.1:$PORT/smimp/version" >/dev/null && return 0
+		curl -s --cacert cert.pem "https://127.0.0.1:$1/smimp/version" >/dev/null && return 0
 		sleep 0.1
 	done
-	cat server.log
 	return 1
 }
 
@@ -170,11 +177,7 @@ start() {
 	smimpd -d "${@:4}" -f common.conf --data "$1" --domain "$2" --listen "127.0.0.1:$3" \
 		--cert cert.pem --key key.pem 2>>"$1.log" &
 	echo $! >"$1.pid"
-	for _ in $(seq 150); do
-		curl -s --cacert cert.pem "https://127.0.0.1:$3/smimp/version" >/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
+	server_up "$3"
 }
 
 # two_domains: identities alice@example.org and bob@example.net, with
