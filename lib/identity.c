@@ -33,10 +33,10 @@ scope_allows(enum iddev_scope scope, enum identity_act act)
 		return 1;
 	case IDACT_SEAL:
 	case IDACT_SEND:
-		return scope != IDDEV_RECEIVE;
+		return iddev_scope_sends(scope);
 	case IDACT_FETCH:
 	case IDACT_OPEN:
-		return scope != IDDEV_SEND;
+		return iddev_scope_receives(scope);
 	default:
 		return 0;
 	}

@@ -681,6 +681,18 @@ iddev_scope_parse(const char *s, enum iddev_scope *scope)
 	return -1;
 }
 
+int
+iddev_scope_sends(enum iddev_scope scope)
+{
+	return scope == IDDEV_FULL || scope == IDDEV_SEND;
+}
+
+int
+iddev_scope_receives(enum iddev_scope scope)
+{
+	return scope == IDDEV_FULL || scope == IDDEV_RECEIVE;
+}
+
 const struct iddevice *
 idlog_device(const struct idlog *log, const char *name)
 {
@@ -739,7 +751,7 @@ idlog_sending_device(const struct idlog *log, const char *name,
 		    log->address, when);
 		return NULL;
 	}
-	if (d->scope == IDDEV_RECEIVE) {
+	if (!iddev_scope_sends(d->scope)) {
 		smimp_err_set(err, SMIMP_EXIT_BADMSG, "the message is signed "
 		    "by the device %s of %s, whose scope is receive: it may not "
 		    "send", name, log->address);
@@ -756,7 +768,7 @@ idlog_receiving_keys(const struct idlog *log,
 
 	for (i = 0; i < log->ndevices && n < IDLOG_MAX_DEVICES; i++)
 		if (!log->devices[i].removed &&
-		    log->devices[i].scope != IDDEV_SEND)
+		    iddev_scope_receives(log->devices[i].scope))
 			memcpy(keys[n++], log->devices[i].encryption_key, 32);
 	return n;
 }

@@ -197,6 +197,12 @@ int iddev_name_valid(const char *s);
 /* "full", "send", "receive"; and back (-1 for anything else). */
 const char *iddev_scope_name(enum iddev_scope scope);
 int iddev_scope_parse(const char *s, enum iddev_scope *scope);
+/*
+ * What a scope lets a device do: send (seal, stamp, submit: full and
+ * send), receive (be sealed to, fetch, open: full and receive).
+ */
+int iddev_scope_sends(enum iddev_scope scope);
+int iddev_scope_receives(enum iddev_scope scope);
 /* The live device of that name, or NULL. */
 const struct iddevice *idlog_device(const struct idlog *log,
     const char *name);

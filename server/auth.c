@@ -115,15 +115,8 @@ own_log(const struct exchange *x)
 static int
 scope_allows(unsigned int flags, enum iddev_scope scope)
 {
-	switch (scope) {
-	case IDDEV_FULL:
-		return (flags & ROUTE_DEVICE_ANY) != 0;
-	case IDDEV_SEND:
-		return (flags & ROUTE_DEVICE_SEND) != 0;
-	case IDDEV_RECEIVE:
-		return (flags & ROUTE_DEVICE_RECEIVE) != 0;
-	}
-	return 0;
+	return ((flags & ROUTE_DEVICE_SEND) && iddev_scope_sends(scope)) ||
+	    ((flags & ROUTE_DEVICE_RECEIVE) && iddev_scope_receives(scope));
 }
 
 /*

@@ -133,7 +133,7 @@ server_store_log(const struct idlog *log, struct store_log *sl,
 	for (i = 0; i < log->ndevices && sl->ndevices < STORE_DEVICES_MAX;
 	    i++) {
 		d = &log->devices[i];
-		if (d->removed || d->scope == IDDEV_SEND)
+		if (d->removed || !iddev_scope_receives(d->scope))
 			continue;
 		devs[sl->ndevices].name = d->name;
 		memcpy(devs[sl->ndevices].key, d->signing_key, 32);

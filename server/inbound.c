@@ -169,7 +169,7 @@ stamp_key(const struct item *it, const struct idlog *log)
 	if (it->d.stamp_device == NULL || it->d.stamp_device[0] == '\0')
 		return log->identity_key;
 	dev = idlog_device(log, it->d.stamp_device);
-	return dev == NULL || dev->scope == IDDEV_RECEIVE ? NULL :
+	return dev == NULL || !iddev_scope_sends(dev->scope) ? NULL :
 	    dev->signing_key;
 }
 
