@@ -109,38 +109,25 @@ refresh_finish(struct clientconf *c, const char *cfg, struct smimp_err *err)
 int
 clientconf_load(struct clientconf *c, struct smimp_err *err)
 {
-	char home[PATH_MAX], path[PATH_MAX];
+	char path[PATH_MAX];
 	unsigned char *buf;
 	char *line, *next;
 	size_t len, lineno = 0;
-	const char *cfg = env("SMIMP_CONFIG");
-	unsigned how = FILE_OWNED;	/* a named one may be a symlink */
-	int ret = 0;
+	int r, ret = 0;
 
 	clientconf_from_env(&c->remote);
 	if (c->refresh_interval == NULL)
 		c->refresh_interval = env("SMIMP_REFRESH_INTERVAL");
-	if (cfg == NULL) {
-		if (smimp_home(home, sizeof(home), err) != 0)
-			return -1;
-		if ((size_t)snprintf(path, sizeof(path), "%s/config", home) >=
-		    sizeof(path))
-			return smimp_err_set(err, SMIMP_EXIT_FAIL,
-			    "SMIMP_HOME is too long");
-		if (access(path, F_OK) != 0)	/* no config file: fine */
-			return refresh_finish(c, path, err);
-		cfg = path;
-		how |= FILE_NOFOLLOW;
-	}
-	if (file_read_checked(cfg, how, 64 * 1024, &buf, &len, err) != 0)
-		return -1;
+	r = client_config_read(path, sizeof(path), &buf, &len, err);
+	if (r <= 0)
+		return r < 0 ? -1 : refresh_finish(c, path, err);
 	for (line = (char *)buf; line != NULL && ret == 0; line = next) {
 		next = strchr(line, '\n');
 		if (next != NULL)
 			*next++ = '\0';
 		lineno++;
-		ret = config_line(c, cfg, lineno, line, err);
+		ret = config_line(c, path, lineno, line, err);
 	}
 	free(buf);
-	return ret != 0 ? ret : refresh_finish(c, cfg, err);
+	return ret != 0 ? ret : refresh_finish(c, path, err);
 }

@@ -519,3 +519,41 @@ smimp_home(char *out, size_t cap, struct smimp_err *err)
 		    "SMIMP_HOME is too long");
 	return dir_check_owned(out, err);
 }
+
+int
+client_config_path(char *out, size_t cap, int *named, struct smimp_err *err)
+{
+	const char *cfg = getenv("SMIMP_CONFIG");
+	char home[PATH_MAX];
+	int n;
+
+	*named = cfg != NULL && cfg[0] != '\0';
+	if (*named)
+		n = snprintf(out, cap, "%s", cfg);
+	else if (smimp_home(home, sizeof(home), err) != 0)
+		return -1;
+	else
+		n = snprintf(out, cap, "%s/config", home);
+	if (n < 0 || (size_t)n >= cap)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, *named ?
+		    "SMIMP_CONFIG is too long" : "SMIMP_HOME is too long");
+	return 0;
+}
+
+int
+client_config_read(char *path, size_t cap, unsigned char **buf,
+    size_t *len, struct smimp_err *err)
+{
+	unsigned how = FILE_OWNED;	/* a named one may be a symlink */
+	int named;
+
+	if (client_config_path(path, cap, &named, err) != 0)
+		return -1;
+	if (!named) {
+		if (access(path, F_OK) != 0)	/* no config file: fine */
+			return 0;
+		how |= FILE_NOFOLLOW;
+	}
+	return file_read_checked(path, how, 64 * 1024, buf, len, err) != 0 ?
+	    -1 : 1;
+}

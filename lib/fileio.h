@@ -129,4 +129,19 @@ int file_check_regular(const char *path, struct smimp_err *err);
  */
 int smimp_home(char *out, size_t cap, struct smimp_err *err);
 
+/*
+ * The client config file (smimp-config(5)): $SMIMP_CONFIG when set and
+ * not empty (*named set), else $SMIMP_HOME/config; its name into out.
+ */
+int client_config_path(char *out, size_t cap, int *named,
+    struct smimp_err *err);
+/*
+ * The client config file read whole (at most 64 KiB, the user's, and in
+ * SMIMP_HOME no symbolic link) into a NUL-terminated malloc'd *buf,
+ * its name into path: 1; 0 when $SMIMP_HOME/config does not exist (a
+ * file named by $SMIMP_CONFIG must); -1 with err set.
+ */
+int client_config_read(char *path, size_t cap, unsigned char **buf,
+    size_t *len, struct smimp_err *err);
+
 #endif

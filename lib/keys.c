@@ -565,27 +565,6 @@ secret_key_load_keep(struct secret_key *sk, const char *path,
 	return -1;
 }
 
-/* The client config file: $SMIMP_CONFIG, else $SMIMP_HOME/config. */
-static int
-config_path(char *out, size_t cap, int *named, struct smimp_err *err)
-{
-	const char *cfg = getenv("SMIMP_CONFIG");
-	char home[PATH_MAX];
-	int n;
-
-	*named = cfg != NULL && cfg[0] != '\0';
-	if (*named)
-		n = snprintf(out, cap, "%s", cfg);
-	else if (smimp_home(home, sizeof(home), err) != 0)
-		return -1;
-	else
-		n = snprintf(out, cap, "%s/config", home);
-	if (n < 0 || (size_t)n >= cap)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "the config file's "
-		    "name is too long");
-	return 0;
-}
-
 /* Is line "identity VALUE"?  VALUE, trimmed, into *value. */
 static int
 identity_line(char *line, char **value)
@@ -614,15 +593,10 @@ config_identity(char *out, size_t cap, struct smimp_err *err)
 	char path[PATH_MAX], *line, *next, *value;
 	unsigned char *buf;
 	size_t len, n;
-	int named, found = 0;
+	int r, found = 0;
 
-	if (config_path(path, sizeof(path), &named, err) != 0)
-		return -1;
-	if (!named && access(path, F_OK) != 0)
-		return 0;
-	if (file_read_checked(path, FILE_OWNED | (named ? 0 : FILE_NOFOLLOW),
-	    64 * 1024, &buf, &len, err) != 0)
-		return -1;
+	if ((r = client_config_read(path, sizeof(path), &buf, &len, err)) <= 0)
+		return r;
 	for (line = (char *)buf; line != NULL && !found; line = next) {
 		if ((next = strchr(line, '\n')) != NULL)
 			*next++ = '\0';
@@ -689,7 +663,7 @@ default_identity_record(const char *keypath, struct smimp_err *err)
 	struct stat st;
 	int named, fd, n, r;
 
-	if (config_path(path, sizeof(path), &named, err) != 0)
+	if (client_config_path(path, sizeof(path), &named, err) != 0)
 		return -1;
 	if (named || smimp_home(home, sizeof(home), err) != 0)
 		return named ? 0 : -1;
