@@ -712,9 +712,8 @@ idlog_device_by_key(const struct idlog *log, const unsigned char key[32])
 	return NULL;
 }
 
-/* The last device named name that was removed, or NULL. */
-static const struct iddevice *
-removed_by_name(const struct idlog *log, const char *name)
+const struct iddevice *
+idlog_removed_device(const struct idlog *log, const char *name)
 {
 	size_t i;
 
@@ -738,7 +737,7 @@ idlog_sending_device(const struct idlog *log, const char *name,
 		d = NULL;
 	if (d == NULL) {
 		gone = key != NULL ? idlog_device_by_key(log, key) :
-		    removed_by_name(log, name);
+		    idlog_removed_device(log, name);
 		if (gone == NULL || !gone->removed) {
 			smimp_err_set(err, SMIMP_EXIT_BADMSG, "the message is "
 			    "signed by %s, which is no device of %s", name,

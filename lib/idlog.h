@@ -203,6 +203,9 @@ int iddev_scope_parse(const char *s, enum iddev_scope *scope);
  */
 int iddev_scope_sends(enum iddev_scope scope);
 int iddev_scope_receives(enum iddev_scope scope);
+/* The device of that name removed last, or NULL. */
+const struct iddevice *idlog_removed_device(const struct idlog *log,
+    const char *name);
 /* The live device of that name, or NULL. */
 const struct iddevice *idlog_device(const struct idlog *log,
     const char *name);

@@ -120,22 +120,6 @@ scope_allows(unsigned int flags, enum iddev_scope scope)
 }
 
 /*
- * The device of that name that log removed last, or NULL: it may still
- * read its own log back, to learn that it was removed, as a revoked
- * identity may.
- */
-static const struct iddevice *
-removed_device(const struct idlog *log, const char *name)
-{
-	size_t i = log->ndevices;
-
-	while (i-- > 0)
-		if (strcmp(log->devices[i].name, name) == 0)
-			return log->devices[i].removed ? &log->devices[i] : NULL;
-	return NULL;
-}
-
-/*
  * The key x->device signs with: a live device of log, whose scope the
  * route takes (checked once the signature verified, so that only the
  * device itself learns what it may not do).  A removed device is no
@@ -147,7 +131,11 @@ verify_device(struct exchange *x, const struct idlog *log)
 	const struct iddevice *d = idlog_device(log, x->device);
 	char msg[IDDEV_NAME_MAX + ADDRESS_MAX + 64];
 
-	if (d == NULL && own_log(x) && (d = removed_device(log,
+	/*
+	 * A removed device may still read its own log back, to learn that
+	 * it was removed, as a revoked identity may.
+	 */
+	if (d == NULL && own_log(x) && (d = idlog_removed_device(log,
 	    x->device)) != NULL)
 		return verify(x, d->signing_key);
 	if (d == NULL)
