@@ -100,3 +100,22 @@ NETURL() { echo "https://127.0.0.1:$NET/smimp/v1/$1"; }
 		[[ "$output" == *" 401" ]] || { echo "$signer: $output"; false; }
 	done
 }
+
+@test "a submission whose Smimp-Stamp-Device names another device than the one that signed it is refused with 400, storing nothing" {
+	echo hello | smimp-seal -i bob.key -r alice.pub -o m.age
+	for claimed in ci tablet ''; do
+		mapfile -t h < <("$SMIMP_BUILD/t/signreq" phone.key POST example.net /smimp/v1/messages m.age \
+			'Smimp-To: alice@example.org' 'Smimp-Message-Id: forged@example.net' \
+			"Smimp-Stamp-Device: ${claimed:-phone-x}")
+		run -0 curl -s --cacert cert.pem "${h[@]/#/-H}" --data-binary @m.age \
+			-w ' %{http_code}' "$(NETURL messages)"
+		[ "$output" = '{"error":"Smimp-Stamp-Device does not name the device that signed the request"}
+ 400' ]
+	done
+	# The identity key names no device at all.
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key POST example.net /smimp/v1/messages m.age \
+		'Smimp-To: alice@example.org' 'Smimp-Message-Id: forged@example.net' 'Smimp-Stamp-Device: phone')
+	run -0 curl -s --cacert cert.pem "${h[@]/#/-H}" --data-binary @m.age -w ' %{http_code}' "$(NETURL messages)"
+	[[ "$output" == *" 400" ]]
+	[ "$(store_sql net 'SELECT count(*) FROM outbound')" = 0 ]
+}
