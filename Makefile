@@ -110,12 +110,16 @@ $(B)/bench/smimp-load: $(B)/bench/load.o $(B)/libsmimp.a
 deps:
 	@sh scripts/deps.sh
 
-# The suites run twice: on the normal build and on the sanitizer build.
+# Every suite runs on the normal build and on the sanitizer build, with
+# the SQLite store; the suites that run smimpd run once more on the
+# PostgreSQL store, in a cluster of their own (t/with-postgresql).
+NPROC := $(shell nproc 2>/dev/null || echo 2)
 check: deps
-	$(MAKE) all
-	$(MAKE) SANITIZE=1 all
+	@sh scripts/deps.sh postgresql-15 parallel
+	$(MAKE) -j$(NPROC) all
+	$(MAKE) -j$(NPROC) SANITIZE=1 all
 	@sh scripts/lint-man.sh $(MANS)
-	@sh scripts/check.sh $(CURDIR)/build $(CURDIR)/build-san
+	@sh scripts/check.sh $(CURDIR)/build $(CURDIR)/build-san -- $(PG_SUITES)
 
 # The fault suites (also in check, smaller) at the size of the issue
 # that asked for them: 1,000 messages a round, each from a client of its
@@ -127,7 +131,7 @@ faults: deps all
 
 # The suites that run smimpd, on the PostgreSQL store: a PostgreSQL 15
 # cluster of their own (t/with-postgresql), a database for each data
-# directory.  Not part of check (CI time): run on its own.
+# directory.  Part of check; check-postgresql runs them alone.
 PG_SUITES = t/0600-smimpd.bats t/0610-hostile-requests.bats \
 	t/0650-store.bats t/0700-send-fetch.bats t/0750-hostile-servers.bats \
 	t/0800-federation.bats t/0920-local-files.bats t/1000-revoke.bats \
@@ -137,9 +141,10 @@ PG_SUITES = t/0600-smimpd.bats t/0610-hostile-requests.bats \
 	t/1210-device-mailbox.bats t/1220-device-clients.bats \
 	t/1230-devices-end-to-end.bats
 check-postgresql: deps
-	@sh scripts/deps.sh postgresql-15
-	$(MAKE) all
-	@SMIMP_BUILD=$(CURDIR)/build bash t/with-postgresql bats $(PG_SUITES)
+	@sh scripts/deps.sh postgresql-15 parallel
+	$(MAKE) -j$(NPROC) all
+	@SMIMP_BUILD=$(CURDIR)/build bash t/with-postgresql \
+		bats --jobs 3 --no-parallelize-within-files $(PG_SUITES)
 
 demo: deps all
 	@sh scripts/demo.sh $(CURDIR)/build/bin

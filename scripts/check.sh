@@ -1,18 +1,50 @@
 #!/bin/sh
-# Run the bats suites on each build dir given, then print one closing
-# line, "N passed, N failed, N skipped", over all of them.
+# scripts/check.sh BUILD... [-- SUITE...]: run every bats suite on each
+# build dir given (the SQLite store, the default), then the SUITEs, the
+# ones that run smimpd, on the PostgreSQL store (t/with-postgresql) with
+# the first build; then print one closing line over all of them,
+# "N passed, N failed, N skipped".
+#
+# Suites run CHECK_JOBS at a time (default 3: most of a suite's time is
+# spent waiting on servers, not on a core), each suite's tests in order.
 set -u
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-rc=0
-for build in "$@"; do
-	echo "== suites on $build"
-	SMIMP_BUILD=$build bats t | tee -a "$log" || rc=1
+trap 'rm -f "$log" "$log.rc"' EXIT
+builds=
+while [ $# -gt 0 ] && [ "$1" != -- ]; do
+	builds="$builds $1"
+	shift
 done
+[ $# -gt 0 ] && shift
+jobs=${CHECK_JOBS:-3}
+par=
+if [ "$jobs" -gt 1 ] && command -v parallel >/dev/null; then
+	par="--jobs $jobs --no-parallelize-within-files"
+fi
+rc=0
+# run CMD...: CMD's output into the log and on stdout; its own status
+# counts too (a suite that could not start reports no "not ok").
+run() {
+	{ "$@"; echo $? >"$log.rc"; } | tee -a "$log"
+	[ "$(cat "$log.rc")" -eq 0 ] || rc=1
+}
+first=
+for build in $builds; do
+	first=${first:-$build}
+	echo "== suites on $build"
+	export SMIMP_BUILD="$build"
+	# shellcheck disable=SC2086
+	run bats $par t
+done
+if [ $# -gt 0 ] && [ -n "$first" ]; then
+	echo "== the suites that run smimpd, on the PostgreSQL store, on $first"
+	export SMIMP_BUILD="$first"
+	# shellcheck disable=SC2086
+	run bash t/with-postgresql bats $par "$@"
+fi
 passed=$(grep -c '^ok .*' "$log" | tr -d ' ')
 skipped=$(grep -c '^ok .* # skip' "$log" | tr -d ' ')
 failed=$(grep -c '^not ok ' "$log" | tr -d ' ')
 echo "$((passed - skipped)) passed, $failed failed, $skipped skipped"
-# The pipe's status is tee's: the count decides.
 [ "$failed" -eq 0 ] || rc=1
 exit $rc
