@@ -25,8 +25,10 @@ rc=0
 # run CMD...: CMD's output into the log and on stdout; its own status
 # counts too (a suite that could not start reports no "not ok").
 run() {
+	t0=$(date +%s)
 	{ "$@"; echo $? >"$log.rc"; } | tee -a "$log"
 	[ "$(cat "$log.rc")" -eq 0 ] || rc=1
+	echo "== $(($(date +%s) - t0)) s"
 }
 first=
 for build in $builds; do

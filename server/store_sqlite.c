@@ -579,15 +579,19 @@ sweep(struct sqlite_store *s, int64_t now)
 	sweep_retained(s, now);
 }
 
-/* Run a batch (oldest first) in one transaction; the caller commits. */
+/*
+ * Run a batch (oldest first) in one transaction and commit it; on
+ * failure, why into err, taken before the rollback can replace it.
+ */
 static int
-run_batch(struct sqlite_store *s, struct write_op *batch)
+run_batch(struct sqlite_store *s, struct write_op *batch,
+    struct smimp_err *err)
 {
 	struct write_op *op;
 	int64_t now = 0;
 
 	if (stmt_run(s->db, "BEGIN IMMEDIATE") != 0)
-		return -1;
+		return db_fail(s->db, err, "begin");
 	for (op = batch; op != NULL; op = op->next)
 		if (op->now > now)
 			now = op->now;
@@ -604,6 +608,7 @@ run_batch(struct sqlite_store *s, struct write_op *batch)
 		(void)stmt_run(s->db, "RELEASE op");
 	}
 	if (stmt_run(s->db, "COMMIT") != 0) {
+		(void)db_fail(s->db, err, "commit");
 		(void)stmt_run(s->db, "ROLLBACK");
 		return -1;
 	}
@@ -656,9 +661,7 @@ group_write(struct sqlite_store *s, int (*run)(struct sqlite_store *,
 		s->committing = 1;
 		batch = take_queue(s);
 		pthread_mutex_unlock(&s->mu);
-		failed = run_batch(s, batch);
-		if (failed)
-			db_fail(s->db, &cerr, "commit");
+		failed = run_batch(s, batch, &cerr) != 0;
 		pthread_mutex_lock(&s->mu);
 		/* Each waiter wakes once, for its own commit. */
 		for (op = batch; op != NULL; op = op->next) {

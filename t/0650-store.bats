@@ -19,6 +19,7 @@ teardown() {
 			sleep 0.1
 		done
 	done
+	if [ -f own-cluster ]; then pg_stop "$(cat own-cluster)"; fi
 	return 0
 }
 
@@ -308,6 +309,10 @@ signed() {
 
 @test "PostgreSQL gone and back: requests get 503 meanwhile, then the server serves again without a restart" {
 	pg_only
+	# A cluster of the test's own to stop: suites run beside this one
+	# on the run's.
+	SMIMP_TEST_PGHOST=$(pg_start)
+	echo "$SMIMP_TEST_PGHOST" >own-cluster
 	users_served
 	export SMIMP_RESOLVE="example.org=127.0.0.1:$PORT" SMIMP_CACERT="$PWD/cert.pem"
 	run -0 signed bob.key GET /smimp/v1/mailbox -w ' %{http_code}'
@@ -317,7 +322,7 @@ signed() {
 	listed=${output//$'\n'/}
 	echo hi | smimp-seal -i alice.key -r bob.pub >m.age
 	run -75 --separate-stderr smimp-send -i alice.key m.age
-	# Up again before anything can fail: the cluster is the run's.
+	# Up again before anything can fail.
 	pg_up "$SMIMP_TEST_PGHOST"
 	[ "$listed" = '{"error":"store unavailable"} 503' ]
 	[[ "$stderr" =~ ^smimp-send:\ [a-z0-9]+@example.org:\ HTTP\ 503:\ store\ unavailable$ ]]

@@ -51,15 +51,20 @@ start_proxy() {
 }
 
 
+# relayed_count: how many distinct messages org's log says it relayed.
+relayed_count() {
+	grep -o 'relayed [^ ]* to example.net' org.log | sort -u | wc -l
+}
+
 # relayed N: until org's log says N distinct messages were relayed (60 s
 # at most); none bounced.
 relayed() {
 	for _ in $(seq 600); do
-		[ "$(grep -o 'relayed [^ ]* to example.net' org.log | sort -u | wc -l)" -ge "$1" ] && break
+		[ "$(relayed_count)" -ge "$1" ] && break
 		sleep 0.1
 	done
 	! grep -q bounced org.log
-	[ "$(grep -o 'relayed [^ ]* to example.net' org.log | sort -u | wc -l)" -eq "$1" ]
+	[ "$(relayed_count)" -eq "$1" ]
 }
 
 # bob_has_each_once: bob fetches every message in m/ exactly once, and
@@ -119,26 +124,32 @@ send_all() {
 	# peer is killed while it reads one.
 	echo slow >plan
 	start net example.net "$NET" --base-url "https://127.0.0.1:$PROXY/smimp"
-	start_proxy
 	start org example.org "$ORG"
+	# All of them queued first (example.net not reachable yet), so
+	# that the deliveries, not the submissions, are what the kills
+	# fall on.
 	send_all
-	seen=0
-	for _ in $(seq 5); do
-		# A delivery begins (the one that failed at the last kill,
-		# tried again); it takes a second; the peer dies in it.  The
-		# retry comes within retry-max; a loaded machine may take
-		# longer to get there.
+	start_proxy
+	seen=0 kills=0
+	while [ "$kills" -lt 5 ]; do
+		# A delivery begins (one that failed at the last kill, tried
+		# again); it takes a second; the peer dies in it.
 		for _ in $(seq 300); do
 			[ "$(grep -c '^begin ' proxy.out)" -gt "$seen" ] && break
+			[ "$(relayed_count)" -ge "$N" ] && break
 			sleep 0.1
 		done
-		[ "$(grep -c '^begin ' proxy.out)" -gt "$seen" ]
+		[ "$(grep -c '^begin ' proxy.out)" -gt "$seen" ] || break
 		sleep "0.$((2 + RANDOM % 5))"
 		seen=$(grep -c '^begin ' proxy.out)
 		kill_server net
 		store_check net
 		start net example.net "$NET" --base-url "https://127.0.0.1:$PROXY/smimp"
+		kills=$((kills + 1))
 	done
+	# The kills fell on deliveries: each cut at least one short.
+	[ "$kills" -ge 3 ]
+	[ "$(grep -c '^slow .* -$' proxy.out)" -ge 3 ]
 	relayed "$N"
 	bob_has_each_once
 }

@@ -51,6 +51,9 @@ sealed() {
 		# A signed request needs its nonce stored: 503, and nothing lost.
 		run -75 --separate-stderr env SMIMP_HOME="$CAROLHOME" smimp-fetch -i carol.key -d mail-carol
 		[[ "$stderr" == *"HTTP 503: store unavailable"* ]]
+		# The log says what failed, not what the rollback then said.
+		grep -Eq 'store: [a-z]+: (disk I/O error|database or disk is full)' org.log
+		! grep -Eq 'cannot rollback|not an error' org.log
 		failio_off
 		send_many "resent$v" m/"$v".*.age
 		wait_sent
