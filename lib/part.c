@@ -15,7 +15,8 @@ part_name_problem(const char *s, size_t len)
 	if (len > PART_NAME_MAX)
 		return "is longer than 200 bytes";
 	if (!text_value_ok(s, len))
-		return "holds a control character or is not UTF-8";
+		return "holds a control or bidirectional character, or is "
+		    "not UTF-8";
 	if (memchr(s, '/', len) != NULL || memchr(s, '\\', len) != NULL)
 		return "holds a '/' or '\\'";
 	/* ".", "..", and files that hide themselves or configure a shell. */
@@ -157,9 +158,6 @@ part_line_parse(const char *v, size_t len, struct msg_part *p,
 
 	memset(p, 0, sizeof(*p));
 	p->fd = -1;
-	*why = "is not header text";
-	if (!text_value_ok(v, len))
-		return -1;
 	*why = "has a bad kind";
 	sp = memchr(v, ' ', len);
 	if (sp == NULL || !part_kind_valid(v, (size_t)(sp - v)))
@@ -173,9 +171,14 @@ part_line_parse(const char *v, size_t len, struct msg_part *p,
 		return -1;
 	p->known = strcmp(p->kind, PART_ATTACHMENT) == 0;
 	/* Another kind's own fields are its own: any text, or none. */
-	*why = "ends with a space";
-	if (!p->known)
-		return sp != NULL && sp + 1 == end ? -1 : 0;
+	if (!p->known) {
+		*why = "ends with a space";
+		if (sp != NULL && sp + 1 == end)
+			return -1;
+		*why = "has fields that are not header text";
+		return sp == NULL || text_value_ok(sp + 1,
+		    (size_t)(end - sp - 1)) ? 0 : -1;
+	}
 	*why = "has a bad type";
 	v = sp != NULL ? sp + 1 : end;
 	sp = memchr(v, ' ', (size_t)(end - v));
