@@ -86,7 +86,7 @@ size_from(int fd, const char *name, uint64_t *size, struct smimp_err *err)
 		    "attachment '%s'", name);
 	*size = st.st_size > at ? (uint64_t)(st.st_size - at) : 0;
 	if (*size > PART_SIZE_MAX)
-		return smimp_err_set(err, SMIMP_EXIT_USAGE, "the attachment "
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "the attachment "
 		    "'%s' is larger than 2^50 bytes", name);
 	return 0;
 }
@@ -115,7 +115,7 @@ spool_rest(int fd, const char *name, uint64_t *size, struct smimp_err *err)
 			break;
 		*size += got;
 		if (*size > PART_SIZE_MAX) {
-			smimp_err_set(err, SMIMP_EXIT_USAGE, "the attachment "
+			smimp_err_set(err, SMIMP_EXIT_FAIL, "the attachment "
 			    "'%s' is larger than 2^50 bytes", name);
 			goto fail;
 		}

@@ -37,8 +37,8 @@ void parts_list_init(struct parts_list *l);
  * Add the regular file at path, named for its last component, of type
  * (NULL: part_type_guess of the name).  Refused: a name or a type that
  * part.h refuses, a name taken, more than PART_MAX parts
- * (SMIMP_EXIT_USAGE); what is not a regular file or cannot be read
- * (SMIMP_EXIT_FAIL).
+ * (SMIMP_EXIT_USAGE); what is not a regular file, cannot be read or
+ * holds more than PART_SIZE_MAX bytes (SMIMP_EXIT_FAIL).
  */
 int parts_add_file(struct parts_list *l, const char *path, const char *type,
     struct smimp_err *err);

@@ -13,6 +13,10 @@ setup() {
 	mkdir out
 }
 
+teardown() {
+	[ -z "${SHM:-}" ] || rm -rf "$SHM"
+}
+
 hostile() { "$SMIMP_BUILD/t/hostile" "$@"; }
 partstool() { "$SMIMP_BUILD/t/partstool" "$@"; }
 hex() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
@@ -152,6 +156,12 @@ extract_refuses() {
 	[ "$stderr" = "smimp-seal: 'fifo' is a FIFO, not a regular file: refusing to use it" ]
 	run -1 --separate-stderr seal -o m.age --attach nosuch msg
 	[ "$stderr" = "smimp-seal: cannot open 'nosuch': No such file or directory" ]
+	# A sparse file of 2^50 + 1 bytes, where a file system holds one.
+	SHM=$(mktemp -d /dev/shm/smimp-0510.XXXXXX)
+	if truncate -s 1125899906842625 "$SHM/huge.bin" 2>/dev/null; then
+		run -1 --separate-stderr seal -o m.age --attach "$SHM/huge.bin" msg
+		[ "$stderr" = "smimp-seal: the attachment 'huge.bin' is larger than 2^50 bytes" ]
+	fi
 	[ ! -e m.age ]
 	! ls | grep -q '\.tmp\.'
 	# 64 are the most, and each opens.
@@ -382,6 +392,11 @@ extract_refuses() {
 	run -0 --separate-stderr open_bob -q --extract out m.age
 	cmp photo.bin out/photo.bin
 	cmp piped.txt out/notes.txt
+	# A file whose size changes between the header and its bytes.
+	run -1 --separate-stderr partstool seal alice.key alice.pub bob.pub photo.bin=photo.bin +photo.bin <msg
+	[ "$stderr" = "partstool: cannot seal: the attachment 'photo.bin' grew while it was sealed" ]
+	run -1 --separate-stderr partstool seal alice.key alice.pub bob.pub photo.bin=photo.bin ~photo.bin ~photo.bin <msg
+	[ "$stderr" = "partstool: cannot seal: the attachment 'photo.bin' shrank while it was sealed" ]
 	# Nothing reaches the callbacks of a message that fails.
 	{ printf x; cat msg; } | hostile seal alice.key alice.pub bob.pub \
 		"$(part 'attachment 1 text/plain a.txt')" '!0' >bad.age

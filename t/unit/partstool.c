@@ -3,12 +3,15 @@
  * driven as the commands that turn mail into messages and back will
  * drive it, for t/0510-attachments.bats.
  *
- *	partstool seal KEY PUB RCPT [NAME=FILE[=TYPE]]... < BODY > MESSAGE
+ *	partstool seal KEY PUB RCPT [NAME=FILE[=TYPE] | +FILE | ~FILE]...
+ *	    < BODY > MESSAGE
  *		seal BODY from the identity KEY (log PUB) to the .pub
  *		RCPT with each FILE opened and handed over as a
  *		descriptor named NAME (parts_add_fd): a pipe, such as
  *		the /dev/fd/N of a process substitution, is spooled
- *		first; TYPE, or the one its name suggests
+ *		first; TYPE, or the one its name suggests.  +FILE and
+ *		~FILE make FILE a byte longer or shorter there, after
+ *		it was added and before it is sealed
  *	partstool open KEY < MESSAGE
  *		open it (parts_open, spooled in TMPDIR) and, once it
  *		verified, hand the body and each attachment to callbacks
@@ -20,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -42,6 +46,24 @@ fail(const char *what, const struct smimp_err *err)
 	return err != NULL && err->code != 0 ? err->code : 1;
 }
 
+/* FILE one byte longer (+) or shorter (~). */
+static int
+change_size(const char *arg, struct smimp_err *err)
+{
+	struct stat st;
+	int fd = open(arg + 1, O_WRONLY | O_APPEND | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st) != 0 || (arg[0] == '+' ?
+	    write(fd, "x", 1) != 1 : ftruncate(fd, st.st_size - 1) != 0)) {
+		if (fd >= 0)
+			close(fd);
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot change '%s'",
+		    arg + 1);
+	}
+	close(fd);
+	return 0;
+}
+
 /* NAME=FILE[=TYPE]: FILE opened, handed to the list with its name. */
 static int
 add_arg(struct parts_list *l, char *arg, struct smimp_err *err)
@@ -49,6 +71,8 @@ add_arg(struct parts_list *l, char *arg, struct smimp_err *err)
 	char *file = strchr(arg, '='), *type;
 	int fd;
 
+	if (arg[0] == '+' || arg[0] == '~')
+		return change_size(arg, err);
 	if (file == NULL)
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "not NAME=FILE");
 	*file++ = '\0';
@@ -179,7 +203,8 @@ main(int argc, char **argv)
 		return seal(argv + 2, argc - 2);
 	if (argc == 3 && strcmp(argv[1], "open") == 0)
 		return open_msg(argv[2]);
-	fprintf(stderr, "usage: partstool seal KEY PUB RCPT [NAME=FILE[=TYPE]]"
-	    "... < BODY\n       partstool open KEY < MESSAGE\n");
+	fprintf(stderr, "usage: partstool seal KEY PUB RCPT "
+	    "[NAME=FILE[=TYPE] | +FILE | ~FILE]... < BODY\n"
+	    "       partstool open KEY < MESSAGE\n");
 	return 2;
 }
