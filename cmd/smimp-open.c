@@ -22,6 +22,7 @@
 #include "message.h"
 #include "notice.h"
 #include "outfile.h"
+#include "parts.h"
 #include "trust.h"
 #include "cmd.h"
 #include "banned.h"
@@ -31,6 +32,7 @@ struct open_opts {
 	const char *output;
 	const char *input;
 	const char *passphrase_file;
+	const char *extract;		/* --extract DIR */
 	int headers;
 	int json;
 	int accept_unknown;
@@ -41,16 +43,17 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: smimp-open [-i IDENTITY] [-o OUT] [--headers] [--json] "
-	    "[--accept-unknown]\n"
-	    "                  [-q] [--passphrase-file FILE] [FILE]\n");
+	    "usage: smimp-open [-i IDENTITY] [-o OUT] [--extract DIR] "
+	    "[--headers] [--json]\n"
+	    "                  [--accept-unknown] [-q] [--passphrase-file FILE] "
+	    "[FILE]\n");
 }
 
 static int
 parse_args(int argc, char **argv, struct open_opts *o)
 {
 	enum { OPT_HEADERS = 256, OPT_JSON, OPT_ACCEPT, OPT_PASSFILE,
-		OPT_VERSION };
+		OPT_EXTRACT, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "identity", required_argument, NULL, 'i' },
 		{ "output", required_argument, NULL, 'o' },
@@ -59,6 +62,7 @@ parse_args(int argc, char **argv, struct open_opts *o)
 		{ "accept-unknown", no_argument, NULL, OPT_ACCEPT },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
+		{ "extract", required_argument, NULL, OPT_EXTRACT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
@@ -75,6 +79,7 @@ parse_args(int argc, char **argv, struct open_opts *o)
 		case OPT_JSON: o->json = 1; break;
 		case OPT_ACCEPT: o->accept_unknown = 1; break;
 		case OPT_PASSFILE: o->passphrase_file = optarg; break;
+		case OPT_EXTRACT: o->extract = optarg; break;
 		case 'h': usage(stdout); exit(cmd_exit(SMIMP_EXIT_OK));
 		case OPT_VERSION: exit(print_version());
 		default: usage(stderr); return SMIMP_EXIT_USAGE;
@@ -273,6 +278,56 @@ follow_sender(struct trust_store *ts, const struct msg_meta *meta,
 	return 0;
 }
 
+/*
+ * --extract DIR: a directory this user may write in, opened once, so
+ * that what is extracted goes where it was named even if DIR is
+ * renamed meanwhile.  Said before any passphrase is asked for.
+ */
+static int
+open_extract_dir(const char *dir, struct smimp_err *err)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
+		    dir);
+	if (faccessat(fd, ".", W_OK | X_OK, 0) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write in '%s'",
+		    dir);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * What became of each part: where an attachment was written, or that
+ * none was (without --extract); a part of a kind this version does not
+ * know was verified with the rest and is left out.
+ */
+static void
+say_parts(const struct msg_meta *meta)
+{
+	const struct msg_part *p;
+	size_t i, left = 0;
+
+	for (i = 0; i < meta->nparts; i++) {
+		p = &meta->parts[i];
+		if (!p->known)
+			warnx_("part %zu is of a kind this version does not "
+			    "know ('%s', %llu bytes): verified, and left out",
+			    i + 1, p->kind, (unsigned long long)p->size);
+		else if (p->path != NULL)
+			warnx_("wrote '%s' (%s, %llu bytes)", p->path, p->type,
+			    (unsigned long long)p->size);
+		else
+			left++;
+	}
+	if (left > 0)
+		warnx_("%zu attachment%s not written: --extract DIR writes "
+		    "them", left, left == 1 ? "" : "s");
+}
+
 /* Who introduced an unknown sender to me, into meta->introducer. */
 static void
 introduced_by(const struct trust_store *ts, struct msg_meta *meta,
@@ -290,6 +345,7 @@ static int
 open_message(const struct open_opts *o, struct smimp_err *err)
 {
 	struct passphrase_source src = { o->passphrase_file, isatty(0) };
+	struct parts_spool sp;
 	struct trust_store ts;
 	struct msg_meta meta;
 	struct identity id;
@@ -298,9 +354,10 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	char home[PATH_MAX], fp[FINGERPRINT_STRLEN], note[SMIMP_ERR_MSG];
 	char notice[SMIMP_ERR_MSG];
 	int in = STDIN_FILENO, spool = -1, ret = -1, opened = 0, late = 0;
-	int nl = 1;
+	int nl = 1, dirfd = -1, released = 0;
 
 	note[0] = notice[0] = '\0';
+	parts_spool_init(&sp, -1, -1, 0);
 	memset(&ts, 0, sizeof(ts));
 	memset(&id, 0, sizeof(id));
 	memset(&of, 0, sizeof(of));
@@ -311,7 +368,10 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
 			    "cannot open '%s'", o->input);
 	}
-	/* A refused OUT is said before any passphrase is asked for. */
+	/* A refused OUT or DIR is said before any passphrase is asked for. */
+	if (o->extract != NULL &&
+	    (dirfd = open_extract_dir(o->extract, err)) < 0)
+		goto out;
 	if (outfile_open(&of, o->output, err) != 0 ||
 	    smimp_home(home, sizeof(home), err) != 0 ||
 	    trust_load(&ts, home, err) != 0 ||
@@ -321,8 +381,10 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	spool = open_spool(o, &of, err);
 	if (spool < 0 && err->code != SMIMP_EXIT_OK)
 		goto out;
-	if (message_open(&id.sk, id.has_log ? &id.log : NULL, in, spool,
-	    &ts, &meta, err) != 0)
+	/* The attachments wait in DIR, with no name, for the checks. */
+	parts_spool_init(&sp, dirfd, spool, dirfd >= 0);
+	if (parts_open(&id.sk, id.has_log ? &id.log : NULL, in, &ts, &sp,
+	    &meta, err) != 0)
 		goto out;
 	opened = 1;
 	fingerprint_format(meta.sender.fingerprint, fp);
@@ -348,6 +410,13 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 		say_sender(&meta, fp, tier, note, notice);
 	if (trust_may_release(tier, meta.from, o->accept_unknown, err) != 0)
 		goto out;
+	/* Attachments first: the body may be on a terminal already. */
+	if (dirfd >= 0 && parts_extract(&sp, &meta, dirfd, o->extract,
+	    err) != 0)
+		goto out;
+	released = 1;
+	if (!o->quiet && !o->json && !late)
+		say_parts(&meta);
 	if (spool >= 0 && release(o, &meta, trust_tier_name(tier), spool, &of,
 	    &nl, err) != 0)
 		goto out;
@@ -359,7 +428,12 @@ out:
 		if (!nl)
 			fputc('\n', stderr);
 		say_sender(&meta, fp, tier, note, notice);
+		if (released && !o->json)
+			say_parts(&meta);
 	}
+	parts_spool_release(&sp);
+	if (dirfd >= 0)
+		close(dirfd);
 	if (spool >= 0 && (of.kind == OUTFILE_STDOUT || spool != of.fd))
 		close(spool);
 	outfile_close(&of);

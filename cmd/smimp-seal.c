@@ -22,6 +22,7 @@
 #include "lookup.h"
 #include "message.h"
 #include "outfile.h"
+#include "parts.h"
 #include "publish.h"
 #include "trust.h"
 #include "cmd.h"
@@ -43,6 +44,9 @@ struct seal_opts {
 	const char *passphrase_file;
 	const char *intro_files[INTRO_LIST_ENTRIES];	/* --introduction */
 	size_t nintros;
+	const char *attach[PART_MAX];		/* --attach */
+	const char *attach_type[PART_MAX];	/* its --attach-type, or NULL */
+	size_t nattach;
 	int armor;
 };
 
@@ -56,8 +60,9 @@ usage(FILE *f)
 	    "[-o OUT]\n"
 	    "                  [--content-type TYPE] [--thread ID] "
 	    "[--in-reply-to ID]\n"
-	    "                  [--introduction FILE] [--passphrase-file FILE] "
-	    "[FILE]\n");
+	    "                  [--introduction FILE] [--attach FILE "
+	    "[--attach-type TYPE]] ...\n"
+	    "                  [--passphrase-file FILE] [FILE]\n");
 }
 
 static int
@@ -72,11 +77,70 @@ add_rcpt(struct seal_opts *o, const char *arg, int cc, int file)
 	return 0;
 }
 
+/*
+ * --attach FILE, and --attach-type TYPE for the --attach before it:
+ * so that "--attach a.pdf --attach-type application/pdf" reads as it
+ * is meant, and a type given first, or twice, is an error.
+ */
+static int
+add_attach(struct seal_opts *o, const char *path)
+{
+	if (o->nattach == PART_MAX)
+		return usage_error("too many attachments (at most %d)",
+		    PART_MAX);
+	o->attach[o->nattach++] = path;
+	return 0;
+}
+
+static int
+add_attach_type(struct seal_opts *o, const char *type)
+{
+	if (o->nattach == 0)
+		return usage_error("--attach-type '%s' follows no --attach: "
+		    "it gives the type of the --attach before it", type);
+	if (o->attach_type[o->nattach - 1] != NULL)
+		return usage_error("two --attach-type for '%s'",
+		    o->attach[o->nattach - 1]);
+	o->attach_type[o->nattach - 1] = type;
+	return 0;
+}
+
+/* Each attachment's name and type as a reader will take them. */
+static int
+check_attachments(const struct seal_opts *o)
+{
+	const char *name, *slash, *why, *other;
+	size_t i, j;
+
+	for (i = 0; i < o->nattach; i++) {
+		slash = strrchr(o->attach[i], '/');
+		name = slash != NULL ? slash + 1 : o->attach[i];
+		why = part_name_problem(name, strlen(name));
+		if (why != NULL)
+			return usage_error("cannot attach '%s': its name %s",
+			    o->attach[i], why);
+		if (o->attach_type[i] != NULL && !part_type_valid(
+		    o->attach_type[i], strlen(o->attach_type[i])))
+			return usage_error("invalid attachment type '%s': "
+			    "type/subtype in lower case, then ;name=value "
+			    "parameters, no space", o->attach_type[i]);
+		for (j = 0; j < i; j++) {
+			slash = strrchr(o->attach[j], '/');
+			other = slash != NULL ? slash + 1 : o->attach[j];
+			if (strcmp(name, other) == 0)
+				return usage_error("two attachments named '%s'",
+				    name);
+		}
+	}
+	return 0;
+}
+
 static int
 parse_args(int argc, char **argv, struct seal_opts *o)
 {
 	enum { OPT_CTYPE = 256, OPT_THREAD, OPT_REPLY, OPT_PASSFILE,
-		OPT_CCFILE, OPT_INTRO, OPT_VERSION };
+		OPT_CCFILE, OPT_INTRO, OPT_ATTACH, OPT_ATTACH_TYPE,
+		OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "identity", required_argument, NULL, 'i' },
 		{ "recipient", required_argument, NULL, 'r' },
@@ -92,6 +156,8 @@ parse_args(int argc, char **argv, struct seal_opts *o)
 		{ "in-reply-to", required_argument, NULL, OPT_REPLY },
 		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
 		{ "introduction", required_argument, NULL, OPT_INTRO },
+		{ "attach", required_argument, NULL, OPT_ATTACH },
+		{ "attach-type", required_argument, NULL, OPT_ATTACH_TYPE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
@@ -127,6 +193,13 @@ parse_args(int argc, char **argv, struct seal_opts *o)
 				    "most %d)", INTRO_LIST_ENTRIES);
 			o->intro_files[o->nintros++] = optarg;
 			break;
+		case OPT_ATTACH:
+		case OPT_ATTACH_TYPE:
+			rc = c == OPT_ATTACH ? add_attach(o, optarg) :
+			    add_attach_type(o, optarg);
+			if (rc != 0)
+				return rc;
+			break;
 		case 'h': usage(stdout); exit(cmd_exit(SMIMP_EXIT_OK));
 		case OPT_VERSION: exit(print_version());
 		default: usage(stderr); return SMIMP_EXIT_USAGE;
@@ -139,7 +212,7 @@ parse_args(int argc, char **argv, struct seal_opts *o)
 	if (o->nrcpts == 0 || o->rcpt_cc[0])
 		return usage_error("at least one recipient is needed: "
 		    "-r RECIPIENT or -R FILE");
-	return 0;
+	return check_attachments(o);
 }
 
 /*
@@ -260,11 +333,26 @@ republish(const struct identity *id, const struct passphrase_source *src)
 		warnx_("warning: %s", warning);
 }
 
+/* Open every --attach: before any passphrase is asked for. */
+static int
+open_attachments(const struct seal_opts *o, struct parts_list *parts,
+    struct smimp_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < o->nattach; i++)
+		if (parts_add_file(parts, o->attach[i], o->attach_type[i],
+		    err) != 0)
+			return -1;
+	return 0;
+}
+
 static int
 seal(const struct seal_opts *o, struct smimp_err *err)
 {
 	static struct introduction intros[INTRO_LIST_ENTRIES];
 	static struct msg_recipient rcpts[MSG_MAX_RECIPIENTS];
+	static struct parts_list parts;
 	struct passphrase_source src = { o->passphrase_file, isatty(0) };
 	struct seal_params p;
 	struct identity id;
@@ -273,11 +361,13 @@ seal(const struct seal_opts *o, struct smimp_err *err)
 	size_t pinned = 0;
 
 	memset(&id, 0, sizeof(id));
+	parts_list_init(&parts);
 	/* A refused OUT is said first: before a passphrase, before a pin. */
 	if (outfile_open(&of, o->output, err) != 0)
 		return -1;
 	/* The identity signs the recipients' lookups: it comes first. */
-	if (read_intros(o, intros, err) != 0 ||
+	if (open_attachments(o, &parts, err) != 0 ||
+	    read_intros(o, intros, err) != 0 ||
 	    identity_load_for(&id, o->identity, &src, IDENTITY_LOG_NEED,
 	    IDACT_SEAL, err) != 0 ||
 	    resolve_all(o, &id, rcpts, &pinned, err) != 0)
@@ -303,6 +393,8 @@ seal(const struct seal_opts *o, struct smimp_err *err)
 	p.armor = o->armor;
 	p.intros = intros;
 	p.nintros = o->nintros;
+	p.parts = parts.p;
+	p.nparts = parts.n;
 	/* OUT appears whole or not at all. */
 	if (message_seal(&p, in, of.fd, NULL, 0, err) != 0 ||
 	    outfile_commit(&of, err) != 0)
@@ -314,6 +406,7 @@ out:
 	outfile_close(&of);
 	if (in != STDIN_FILENO)
 		close(in);
+	parts_list_release(&parts);
 	identity_release(&id);
 	return ret;
 }

@@ -82,31 +82,6 @@ env_verify(const unsigned char sig[ENV_SIG_SIZE], const unsigned char root[32],
 	return crypto_sign_verify_detached(sig, m, sizeof(m), identity_public);
 }
 
-/*
- * A header value: valid UTF-8 with no control character (C0, DEL, C1),
- * no bidirectional override or isolate and no line or paragraph
- * separator (U+2028, U+2029), so that nothing a sender writes in a
- * header can drive or reorder the reader's terminal, or break a line
- * that a mail reader shows as one.
- */
-static int
-value_ok(const char *s, size_t len)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0;
-	uint32_t cp;
-	int n;
-
-	while (i < len) {
-		n = utf8_next(u + i, len - i, &cp);
-		if (n <= 0 || codepoint_unsafe(cp) || cp == 0x2028 ||
-		    cp == 0x2029)
-			return 0;
-		i += (size_t)n;
-	}
-	return 1;
-}
-
 /* A media type and its parameters: 1 to 200 bytes of printable ASCII. */
 static int
 content_type_ok(const char *s, size_t len)
@@ -236,6 +211,60 @@ intros_check(const struct seal_params *p, int64_t when,
 	return 0;
 }
 
+/*
+ * The parts a sealer may write: attachments, at most PART_MAX, each
+ * name and type as part.h says and every name once, so that nothing a
+ * reader would refuse is ever signed.
+ */
+static int
+parts_check(const struct seal_params *p, struct smimp_err *err)
+{
+	const char *why;
+	size_t i, j;
+
+	if (p->nparts > PART_MAX)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "too many "
+		    "attachments (at most %d)", PART_MAX);
+	for (i = 0; i < p->nparts; i++) {
+		const struct msg_part *pt = &p->parts[i];
+
+		why = part_name_problem(pt->name, strlen(pt->name));
+		if (strcmp(pt->kind, PART_ATTACHMENT) != 0)
+			return smimp_err_set(err, SMIMP_EXIT_USAGE, "a part of "
+			    "kind '%.40s': a sealer writes attachments only",
+			    pt->kind);
+		if (why != NULL)
+			return smimp_err_set(err, SMIMP_EXIT_USAGE, "invalid "
+			    "attachment name: it %s", why);
+		if (!part_type_valid(pt->type, strlen(pt->type)))
+			return smimp_err_set(err, SMIMP_EXIT_USAGE, "invalid "
+			    "attachment type '%.80s' for '%s': type/subtype "
+			    "in lower case, then ;name=value parameters, no "
+			    "space, at most %d bytes", pt->type, pt->name,
+			    PART_TYPE_MAX);
+		if (pt->size > PART_SIZE_MAX)
+			return smimp_err_set(err, SMIMP_EXIT_USAGE, "the "
+			    "attachment '%s' is larger than 2^50 bytes",
+			    pt->name);
+		for (j = 0; j < i; j++)
+			if (strcmp(p->parts[j].name, pt->name) == 0)
+				return smimp_err_set(err, SMIMP_EXIT_USAGE,
+				    "two attachments named '%s'", pt->name);
+	}
+	return 0;
+}
+
+static int
+add_parts(struct sbuf *sb, const struct seal_params *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nparts; i++)
+		if (part_line_add(sb, &p->parts[i]) != 0)
+			return -1;
+	return 0;
+}
+
 static int
 add_intros(struct sbuf *sb, const struct seal_params *p)
 {
@@ -261,7 +290,7 @@ env_header_build(struct sbuf *sb, const struct seal_params *p,
 		    "invalid message type '%.80s': use email, short-message "
 		    "or x-<name>", p->type);
 	if (p->subject != NULL && (strlen(p->subject) > MSG_MAX_SUBJECT ||
-	    !value_ok(p->subject, strlen(p->subject))))
+	    !text_value_ok(p->subject, strlen(p->subject))))
 		return smimp_err_set(err, SMIMP_EXIT_USAGE,
 		    "invalid subject: at most %d bytes of UTF-8 text on one "
 		    "line", MSG_MAX_SUBJECT);
@@ -279,7 +308,8 @@ env_header_build(struct sbuf *sb, const struct seal_params *p,
 		return smimp_err_set(err, SMIMP_EXIT_USAGE,
 		    "between 1 and %d recipients are needed",
 		    MSG_MAX_RECIPIENTS);
-	if (intros_check(p, p->date != 0 ? p->date : time_now(), err) != 0)
+	if (intros_check(p, p->date != 0 ? p->date : time_now(), err) != 0 ||
+	    parts_check(p, err) != 0)
 		return -1;
 	new_message_id(mid, sizeof(mid), log->address);
 	fingerprint_format(log->fingerprint, fp);
@@ -296,9 +326,9 @@ env_header_build(struct sbuf *sb, const struct seal_params *p,
 	    sbuf_addf(sb, "in-reply-to: %s\n", p->in_reply_to)) ||
 	    (p->subject != NULL &&
 	    sbuf_addf(sb, "subject: %s\n", p->subject)) ||
-	    sbuf_addf(sb, "content-type: %s\nsender-log: ",
-	    p->content_type != NULL ? p->content_type :
-	    default_content_type(p->type)) ||
+	    sbuf_addf(sb, "content-type: %s\n", p->content_type != NULL ?
+	    p->content_type : default_content_type(p->type)) ||
+	    add_parts(sb, p) || sbuf_add(sb, "sender-log: ", 12) ||
 	    sbuf_add_b64(sb, log->raw, log->raw_len) ||
 	    sbuf_add(sb, "\n", 1) || add_intros(sb, p) ||
 	    sbuf_add(sb, "\n", 1))
@@ -315,6 +345,9 @@ msg_meta_release(struct msg_meta *meta)
 	idlog_release(&meta->sender);
 	free(meta->rcpts);
 	free(meta->intros);
+	for (size_t i = 0; i < meta->nparts; i++)
+		free(meta->parts[i].path);
+	free(meta->parts);
 	free(meta->header_text);
 	memset(meta, 0, sizeof(*meta));
 }
@@ -329,7 +362,7 @@ malformed(struct smimp_err *err, const char *what)
 static int
 copy_value(const struct kv_line *kv, char *out, size_t cap)
 {
-	if (!value_ok(kv->value, kv->value_len))
+	if (!text_value_ok(kv->value, kv->value_len))
 		return -1;
 	return kv_value_copy(kv, out, cap);
 }
@@ -408,6 +441,44 @@ parse_intro(const struct kv_line *kv, struct msg_meta *meta,
 	    err) != 0)
 		return -1;
 	meta->nintros++;
+	return 0;
+}
+
+/*
+ * One part line: at most PART_MAX, well formed (part.h), no two
+ * attachments of one name; its bytes follow those of the part before.
+ */
+static int
+parse_part(const struct kv_line *kv, struct msg_meta *meta,
+    struct smimp_err *err)
+{
+	struct msg_part *p;
+	const char *why;
+	size_t i;
+	int r;
+
+	if (meta->nparts == PART_MAX)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "malformed "
+		    "envelope: more than %d parts", PART_MAX);
+	p = realloc(meta->parts, (meta->nparts + 1) * sizeof(*p));
+	if (p == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	meta->parts = p;
+	p += meta->nparts;
+	r = part_line_parse(kv->value, kv->value_len, p, &why);
+	if (r != 0)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "malformed "
+		    "envelope: part %zu %s%s", meta->nparts + 1,
+		    r == -2 ? "has a name that " : "", why);
+	for (i = 0; i < meta->nparts; i++)
+		if (p->known && meta->parts[i].known &&
+		    strcmp(meta->parts[i].name, p->name) == 0)
+			return smimp_err_set(err, SMIMP_EXIT_BADMSG, "malformed "
+			    "envelope: part %zu has the name of part %zu",
+			    meta->nparts + 1, i + 1);
+	p->offset = meta->parts_len;
+	meta->parts_len += p->size;
+	meta->nparts++;
 	return 0;
 }
 
@@ -491,7 +562,11 @@ parse_fields(const char *h, size_t len, struct msg_meta *meta,
 	    kv_value_copy(&kv, meta->content_type,
 	    sizeof(meta->content_type)) != 0)
 		return malformed(err, "bad content-type");
-	if (!NEXT() || !kv_is(&kv, "sender-log"))
+	r = NEXT();
+	for (; r && kv_is(&kv, "part"); r = NEXT())
+		if (parse_part(&kv, meta, err) != 0)
+			return -1;
+	if (!r || !kv_is(&kv, "sender-log"))
 		return malformed(err, "missing sender-log");
 	*log_kv = kv;
 	while (NEXT())

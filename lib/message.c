@@ -262,6 +262,71 @@ read_full(int fd, unsigned char *buf, size_t len, size_t *got,
 
 /* ---- seal ---- */
 
+/*
+ * What a sealer reads after the header: each part's bytes from its fd,
+ * exactly its size (one that shrank or grew since the header was
+ * written is refused: the header is signed with that size), then the
+ * body from in_fd until it ends.
+ */
+struct seal_input {
+	const struct msg_part *parts;
+	size_t nparts, cur;
+	uint64_t left;		/* bytes of part cur still to read */
+	int in_fd;
+};
+
+/* Part cur was read whole: it must end there. */
+static int
+part_ended(const struct msg_part *p, struct smimp_err *err)
+{
+	unsigned char extra;
+	size_t n;
+
+	if (fd_read_full(p->fd, &extra, 1, &n) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read the "
+		    "attachment '%s'", p->name);
+	if (n != 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "the attachment "
+		    "'%s' grew while it was sealed", p->name);
+	return 0;
+}
+
+static int
+input_read(struct seal_input *in, unsigned char *buf, size_t len,
+    size_t *got, struct smimp_err *err)
+{
+	size_t want, n;
+
+	*got = 0;
+	while (*got < len && in->cur < in->nparts) {
+		const struct msg_part *p = &in->parts[in->cur];
+
+		if (in->left == 0) {
+			if (part_ended(p, err) != 0)
+				return -1;
+			if (++in->cur < in->nparts)
+				in->left = in->parts[in->cur].size;
+			continue;
+		}
+		want = len - *got < in->left ? len - *got : (size_t)in->left;
+		if (fd_read_full(p->fd, buf + *got, want, &n) != 0)
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read "
+			    "the attachment '%s'", p->name);
+		if (n < want)
+			return smimp_err_set(err, SMIMP_EXIT_FAIL, "the "
+			    "attachment '%s' shrank while it was sealed",
+			    p->name);
+		*got += n;
+		in->left -= n;
+	}
+	if (*got == len)
+		return 0;
+	if (read_full(in->in_fd, buf + *got, len - *got, &n, err) != 0)
+		return -1;
+	*got += n;
+	return 0;
+}
+
 struct sealer {
 	struct pipeline pl;
 	struct age_out *out;
@@ -322,6 +387,8 @@ static int
 seal_stream(struct sealer *se, const struct seal_params *p, int in_fd,
     const struct sbuf *hdr, struct smimp_err *err)
 {
+	struct seal_input in = { p->parts, p->nparts, 0,
+	    p->nparts > 0 ? p->parts[0].size : 0, in_fd };
 	uint64_t counter = 0, filled = 0;
 	size_t have, got, full;
 	int eof = 0;
@@ -336,7 +403,7 @@ seal_stream(struct sealer *se, const struct seal_params *p, int in_fd,
 			memcpy(s->pt, hdr->buf, hdr->len);
 			have = hdr->len;
 		}
-		if (read_full(in_fd, s->pt + have,
+		if (input_read(&in, s->pt + have,
 		    BATCH_CHUNKS * AGE_CHUNK_SIZE - have, &got, err) != 0)
 			return -1;
 		have += got;
@@ -522,7 +589,11 @@ struct opener {
 	struct env_root root;
 	struct msg_meta *meta;
 	const struct trust_store *ts;
-	int body_fd;
+	const struct msg_sink *sink;	/* or NULL */
+	/* Where the plaintext of B goes: part cur, begun or not, or body. */
+	size_t cur;
+	uint64_t left;
+	int begun;
 	size_t hlen;			/* 0 until the header is parsed */
 	uint64_t pos;			/* plaintext bytes seen */
 	uint64_t flushed;
@@ -534,6 +605,52 @@ struct opener {
 	unsigned char carry[ENV_SIG_SIZE];
 	size_t carry_len;
 };
+
+/*
+ * Hand bytes of B to the sink: to the parts in turn, each begun and
+ * ended (an empty one too, once the bytes before it came), then to the
+ * body.  With len 0, the parts that end here are ended.
+ */
+static int
+deliver(struct opener *op, const unsigned char *data, size_t len,
+    struct smimp_err *err)
+{
+	const struct msg_sink *sk = op->sink;
+	const struct msg_meta *m = op->meta;
+	size_t n;
+
+	for (;;) {
+		while (op->cur < m->nparts) {
+			if (!op->begun) {
+				op->begun = 1;
+				op->left = m->parts[op->cur].size;
+				if (sk != NULL && sk->part_begin != NULL &&
+				    sk->part_begin(sk->arg, op->cur,
+				    &m->parts[op->cur], err) != 0)
+					return -1;
+			}
+			if (op->left > 0)
+				break;
+			if (sk != NULL && sk->part_end != NULL &&
+			    sk->part_end(sk->arg, op->cur, err) != 0)
+				return -1;
+			op->cur++;
+			op->begun = 0;
+		}
+		if (len == 0)
+			return 0;
+		if (op->cur == m->nparts)
+			return sk != NULL && sk->body_data != NULL ?
+			    sk->body_data(sk->arg, data, len, err) : 0;
+		n = len < op->left ? len : (size_t)op->left;
+		if (sk != NULL && sk->part_data != NULL &&
+		    sk->part_data(sk->arg, op->cur, data, n, err) != 0)
+			return -1;
+		data += n;
+		len -= n;
+		op->left -= n;
+	}
+}
 
 static int
 emit(struct opener *op, const unsigned char *data, size_t len,
@@ -547,26 +664,22 @@ emit(struct opener *op, const unsigned char *data, size_t len,
 		return 0;
 	}
 	out = op->carry_len + len - ENV_SIG_SIZE;
-	/* Write what is certainly body: first from carry, then data. */
+	/* Hand on what is certainly B: first from carry, then data. */
 	if (out <= op->carry_len) {
-		if (op->body_fd >= 0 && fd_write_all(op->body_fd, op->carry,
-		    out) != 0)
-			goto fail;
+		if (deliver(op, op->carry, out, err) != 0)
+			return -1;
 		memmove(op->carry, op->carry + out, op->carry_len - out);
 		op->carry_len -= out;
 		memcpy(op->carry + op->carry_len, data, len);
 		op->carry_len += len;
 		return 0;
 	}
-	if (op->body_fd >= 0 && (fd_write_all(op->body_fd, op->carry,
-	    op->carry_len) != 0 || fd_write_all(op->body_fd, data,
-	    out - op->carry_len) != 0))
-		goto fail;
+	if (deliver(op, op->carry, op->carry_len, err) != 0 ||
+	    deliver(op, data, out - op->carry_len, err) != 0)
+		return -1;
 	memcpy(op->carry, data + (out - op->carry_len), ENV_SIG_SIZE);
 	op->carry_len = ENV_SIG_SIZE;
 	return 0;
-fail:
-	return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write the body");
 }
 
 static int
@@ -688,12 +801,20 @@ static int
 open_verify(struct opener *op, struct smimp_err *err)
 {
 	unsigned char root[32];
+	uint64_t blen;
 
 	if (op->hlen == 0 || op->pos < op->hlen + ENV_SIG_SIZE ||
 	    op->carry_len != ENV_SIG_SIZE)
 		return smimp_err_set(err, SMIMP_EXIT_BADMSG,
 		    "malformed envelope: too short");
-	op->meta->body_len = op->pos - op->hlen - ENV_SIG_SIZE;
+	blen = op->pos - op->hlen - ENV_SIG_SIZE;
+	if (blen < op->meta->parts_len)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "malformed "
+		    "envelope: the parts run past the end of the message");
+	op->meta->body_len = blen - op->meta->parts_len;
+	/* Parts that end with B: an empty body after them, or empty. */
+	if (deliver(op, NULL, 0, err) != 0)
+		return -1;
 	env_root_final(&op->root, op->pos - ENV_SIG_SIZE, root);
 	if (signing_key(op->meta, err) != 0)
 		return -1;
@@ -817,8 +938,8 @@ open_stream(struct opener *op, struct age_decryptor *d, struct smimp_err *err)
 
 static int
 open_message(const struct secret_key *me, const struct idlog *mine,
-    int in_fd, int body_fd, const struct trust_store *ts, int as_sender,
-    struct msg_meta *meta, struct smimp_err *err)
+    int in_fd, const struct msg_sink *sink, const struct trust_store *ts,
+    int as_sender, struct msg_meta *meta, struct smimp_err *err)
 {
 	int to_me = 0;
 
@@ -833,7 +954,7 @@ open_message(const struct secret_key *me, const struct idlog *mine,
 	memset(meta, 0, sizeof(*meta));
 	op.meta = meta;
 	op.ts = ts;
-	op.body_fd = body_fd;
+	op.sink = sink;
 	env_root_init(&op.root);
 	in = age_in_open_fd(in_fd, err);
 	if (in == NULL)
@@ -902,16 +1023,37 @@ out:
 }
 
 int
+message_open_sink(const struct secret_key *me, const struct idlog *mine,
+    int in_fd, const struct msg_sink *sink, const struct trust_store *ts,
+    struct msg_meta *meta, struct smimp_err *err)
+{
+	return open_message(me, mine, in_fd, sink, ts, 0, meta, err);
+}
+
+static int
+body_to_fd(void *arg, const unsigned char *buf, size_t len,
+    struct smimp_err *err)
+{
+	if (fd_write_all(*(const int *)arg, buf, len) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+		    "cannot write the body");
+	return 0;
+}
+
+int
 message_open(const struct secret_key *me, const struct idlog *mine,
     int in_fd, int body_fd, const struct trust_store *ts,
     struct msg_meta *meta, struct smimp_err *err)
 {
-	return open_message(me, mine, in_fd, body_fd, ts, 0, meta, err);
+	struct msg_sink sink = { NULL, NULL, NULL, body_to_fd, &body_fd };
+
+	return open_message(me, mine, in_fd, body_fd >= 0 ? &sink : NULL,
+	    ts, 0, meta, err);
 }
 
 int
 message_open_sent(const struct secret_key *me, int in_fd,
     struct msg_meta *meta, struct smimp_err *err)
 {
-	return open_message(me, NULL, in_fd, -1, NULL, 1, meta, err);
+	return open_message(me, NULL, in_fd, NULL, NULL, 1, meta, err);
 }

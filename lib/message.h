@@ -18,6 +18,7 @@
 #include "idlog.h"
 #include "introduction.h"
 #include "keys.h"
+#include "part.h"
 
 #define MSG_MAX_RECIPIENTS	256		/* to and cc together */
 #define MSG_MAX_SUBJECT		998
@@ -71,6 +72,12 @@ struct seal_params {
 	 */
 	const struct introduction *intros;
 	size_t nintros;
+	/*
+	 * Attachments (doc/PROTOCOL.md, 4.5), at most PART_MAX: each is
+	 * read from its fd, exactly its size in bytes, before the body.
+	 */
+	const struct msg_part *parts;
+	size_t nparts;
 };
 
 /*
@@ -107,6 +114,10 @@ struct msg_meta {
 	char subject[MSG_MAX_SUBJECT + 1];
 	char content_type[256];
 	uint64_t body_len;
+	/* The parts, in order, as the header names them; their bytes. */
+	struct msg_part *parts;
+	size_t nparts;
+	uint64_t parts_len;
 	char *header_text;		/* the verified header block, printable */
 	size_t header_len;
 	int own;			/* signed by the reader's own identity */
@@ -122,7 +133,8 @@ struct msg_meta {
 
 /*
  * Open in_fd with me's encryption key.  The body goes to body_fd (a
- * private spool file the caller releases only on success; -1 to discard).
+ * private spool file the caller releases only on success; -1 to discard);
+ * attachments are verified and dropped (parts.h keeps them).
  * Checks decryption, the signature, and that me is among the recipients
  * (a message re-encrypted to someone else fails), or else that me
  * signed it (a sent copy: meta->own is set, also for a note to self).
@@ -139,6 +151,31 @@ struct trust_store;
 /* ts (or NULL): sender logs pinned there need not be verified again. */
 int message_open(const struct secret_key *me, const struct idlog *mine,
     int in_fd, int body_fd, const struct trust_store *ts,
+    struct msg_meta *meta, struct smimp_err *err);
+
+/*
+ * Where message_open_sink puts the plaintext as it decrypts it, part by
+ * part (in the header's order, each begun, given its bytes in chunks,
+ * and ended, an empty one too), then the body.  Nothing it is given is
+ * verified yet: the signature comes last.  A sink keeps it where
+ * nobody sees it until message_open_sink returned 0 and the caller
+ * judged the sender (parts.h does so).  A callback left NULL drops
+ * what it would get; one that fails stops the opening.  part points
+ * into meta->parts; index is its place there.
+ */
+struct msg_sink {
+	int (*part_begin)(void *arg, size_t index,
+	    const struct msg_part *part, struct smimp_err *err);
+	int (*part_data)(void *arg, size_t index, const unsigned char *buf,
+	    size_t len, struct smimp_err *err);
+	int (*part_end)(void *arg, size_t index, struct smimp_err *err);
+	int (*body_data)(void *arg, const unsigned char *buf, size_t len,
+	    struct smimp_err *err);
+	void *arg;
+};
+/* message_open, with the plaintext to sink (NULL: dropped). */
+int message_open_sink(const struct secret_key *me, const struct idlog *mine,
+    int in_fd, const struct msg_sink *sink, const struct trust_store *ts,
     struct msg_meta *meta, struct smimp_err *err);
 /*
  * Open a message that me sealed (the sender is always an age recipient

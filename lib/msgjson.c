@@ -46,6 +46,46 @@ recipients_json(const struct msg_meta *meta, int cc)
 	return arr;
 }
 
+/* An attachment's name and type; nothing for a kind not known. */
+static int
+part_json(json_t *o, const struct msg_part *p)
+{
+	if (!p->known)
+		return 0;
+	return json_object_set_new(o, "name", json_string(p->name)) != 0 ||
+	    json_object_set_new(o, "type", json_string(p->type)) != 0 ?
+	    -1 : 0;
+}
+
+/*
+ * The parts: kind and size, and for an attachment its name, type and,
+ * once extracted, the path it was written to.
+ */
+static json_t *
+parts_json(const struct msg_meta *meta)
+{
+	json_t *arr = json_array(), *o;
+	size_t i;
+
+	for (i = 0; arr != NULL && i < meta->nparts; i++) {
+		const struct msg_part *p = &meta->parts[i];
+
+		o = json_pack("{s:s}", "kind", p->kind);
+		if (o != NULL && (part_json(o, p) != 0 ||
+		    json_object_set_new(o, "size", json_integer(
+		    (json_int_t)p->size)) != 0 || (p->path != NULL &&
+		    json_object_set_new(o, "path", json_string(p->path)) != 0))) {
+			json_decref(o);
+			o = NULL;
+		}
+		if (json_array_append_new(arr, o) != 0) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
 /* The metadata without the body, as compact ASCII JSON (malloc'd). */
 static char *
 meta_text(const struct msg_meta *meta, const char *tier,
@@ -73,7 +113,9 @@ meta_text(const struct msg_meta *meta, const char *tier,
 	    (meta->introducer[0] != '\0' && json_object_set_new(obj,
 	    "introducer", json_string(meta->introducer)) != 0) ||
 	    (meta->from_device[0] != '\0' && json_object_set_new(obj,
-	    "from_device", json_string(meta->from_device)) != 0)) {
+	    "from_device", json_string(meta->from_device)) != 0) ||
+	    (meta->nparts > 0 && json_object_set_new(obj, "parts",
+	    parts_json(meta)) != 0)) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot build JSON");
 		goto out;
 	}

@@ -33,12 +33,7 @@ dir_of(const char *path, char *dir)
 static int
 open_unnamed(const char *dir)
 {
-	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-
-	/* EISDIR: a kernel older than O_TMPFILE took it for O_DIRECTORY. */
-	if (fd < 0 && (errno == EISDIR || errno == EINVAL))
-		errno = EOPNOTSUPP;
-	return fd;
+	return unnamed_open_at(AT_FDCWD, dir);
 }
 
 int
@@ -103,23 +98,40 @@ outfile_open(struct outfile *of, const char *path, struct smimp_err *err)
 	return of->fd < 0 ? -1 : 0;
 }
 
-/* Give the unnamed file fd the name dst; -1 with errno. */
-static int
-link_fd(int fd, const char *dst)
+int
+unnamed_open_at(int dirfd, const char *dir)
+{
+	int fd = openat(dirfd, dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	/* EISDIR: a kernel older than O_TMPFILE took it for O_DIRECTORY. */
+	if (fd < 0 && (errno == EISDIR || errno == EINVAL))
+		errno = EOPNOTSUPP;
+	return fd;
+}
+
+int
+unnamed_link_at(int fd, int dirfd, const char *name)
 {
 	char proc[64];
 
 	(void)snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	if (linkat(AT_FDCWD, proc, AT_FDCWD, dst, AT_SYMLINK_FOLLOW) == 0)
+	if (linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW) == 0)
 		return 0;
 	if (errno != ENOENT)
 		return -1;
 	if (access("/proc/self/fd", F_OK) == 0) {
-		errno = ENOENT;		/* dst's directory is gone */
+		errno = ENOENT;		/* the directory is gone */
 		return -1;
 	}
 	/* No /proc: by the descriptor itself (CAP_DAC_READ_SEARCH). */
-	return linkat(fd, "", AT_FDCWD, dst, AT_EMPTY_PATH);
+	return linkat(fd, "", dirfd, name, AT_EMPTY_PATH);
+}
+
+/* Give the unnamed file fd the name dst; -1 with errno. */
+static int
+link_fd(int fd, const char *dst)
+{
+	return unnamed_link_at(fd, AT_FDCWD, dst);
 }
 
 static int

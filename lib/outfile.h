@@ -42,6 +42,18 @@ int outfile_commit(struct outfile *of, struct smimp_err *err);
 void outfile_close(struct outfile *of);
 
 /*
+ * A file with no name (O_TMPFILE, mode 0600) in the directory dir
+ * (relative to dirfd), read and written; -1 with errno, EOPNOTSUPP when
+ * its file system has none.
+ */
+int unnamed_open_at(int dirfd, const char *dir);
+/*
+ * Give the unnamed file fd the name name in dirfd, never replacing or
+ * following anything there (EEXIST, as link(2) does); -1 with errno.
+ */
+int unnamed_link_at(int fd, int dirfd, const char *name);
+
+/*
  * A private spool with no name, in TMPDIR (or /tmp), read and written:
  * for what must not appear anywhere until it is released.
  */

@@ -366,3 +366,21 @@ codepoint_unsafe(uint32_t cp)
 	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) ||
 	    (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
 }
+
+int
+text_value_ok(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+	uint32_t cp;
+	int n;
+
+	while (i < len) {
+		n = utf8_next(u + i, len - i, &cp);
+		if (n <= 0 || codepoint_unsafe(cp) || cp == 0x2028 ||
+		    cp == 0x2029)
+			return 0;
+		i += (size_t)n;
+	}
+	return 1;
+}

@@ -96,5 +96,12 @@ int utf8_next(const unsigned char *s, size_t len, uint32_t *cp);
  * shown after them.
  */
 int codepoint_unsafe(uint32_t cp);
+/*
+ * Is s[0..len) text that may stand in a header line and be shown as
+ * it is: valid UTF-8 with no unsafe code point (above) and no line or
+ * paragraph separator (U+2028, U+2029), which a mail reader would take
+ * for the end of a line?
+ */
+int text_value_ok(const char *s, size_t len);
 
 #endif

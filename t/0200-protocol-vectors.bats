@@ -7,7 +7,7 @@ setup() { common_setup; }
 
 @test "the library reproduces every protocol vector" {
 	run -0 "$SMIMP_BUILD/t/protocol-vectors" "$REPO/t/vectors"
-	[ "${lines[-1]}" = "80 passed, 0 failed" ]
+	[ "${lines[-1]}" = "104 passed, 0 failed" ]
 	! grep -q '^FAIL' <<<"$output"
 }
 
@@ -17,7 +17,7 @@ setup() { common_setup; }
 	sed -i '$ s/^signature: ./signature: f/' v/envelope0.txt
 	run -1 "$SMIMP_BUILD/t/protocol-vectors" v
 	grep -q '^FAIL alice.txt: fingerprint' <<<"$output"
-	[ "${lines[-1]}" != "80 passed, 0 failed" ]
+	[ "${lines[-1]}" != "104 passed, 0 failed" ]
 }
 
 @test "identity histories: each record type written as the grammar says; a fork, a truncation and wrong signers refused" {
@@ -98,6 +98,48 @@ setup() { common_setup; }
 	print('signature: ' + k.sign(b'smimp/1 envelope-signature\0' + root).hex())
 	EOF
 	[ "$output" = "$(grep '^signature: ' "$REPO/t/vectors/envelope-device.txt")" ]
+}
+
+@test "the envelope with parts: part lines before sender-log, their bytes before the body, signed as any bytes, as PROTOCOL.md 4.5 computes it, outside the library" {
+	run -0 "$SMIMP_BUILD/t/protocol-vectors" "$REPO/t/vectors"
+	grep -qx 'ok envelope-parts.txt: offsets, leaves, root and signature' <<<"$output"
+	grep -qx 'ok envelope-parts: refuses ../x' <<<"$output"
+	grep -qx '# malformed envelope: part 1 has a name that starts with a dot' <<<"$output"
+	grep -qx '# malformed envelope: part 2 has the name of part 1' <<<"$output"
+	grep -qx 'ok envelope-parts: refuses a 65th part' <<<"$output"
+	run -0 python3 - "$REPO/t/vectors" <<-'EOF'
+	import hashlib, re, sys
+	from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+	d = sys.argv[1]
+	h = open(d + '/envelope-parts.header', 'rb').read()
+	lines = h.split(b'\n')
+	# The part lines come right after content-type, before sender-log.
+	i = [n for n, l in enumerate(lines) if l.startswith(b'content-type: ')][0]
+	parts = []
+	while lines[i + 1].startswith(b'part: '):
+	    i += 1
+	    kind, size = lines[i][6:].split(b' ')[:2]
+	    assert re.fullmatch(rb'[a-z][a-z0-9-]{0,31}', kind)
+	    assert re.fullmatch(rb'0|[1-9][0-9]*', size)
+	    parts.append((kind, int(size), lines[i]))
+	assert lines[i + 1].startswith(b'sender-log: ')
+	b = b''.join(bytes(k % 251 for k in range(size)) for _, size, _ in parts)
+	offsets, at = [], 0
+	for _, size, _ in parts:
+	    offsets.append(at)
+	    at += size
+	hb = h + b + bytes(k % 251 for k in range(42))
+	leaves = b''.join(hashlib.blake2b(hb[i:i + 65536], digest_size=32, person=b'smimp/1 leaf').digest()
+	    for i in range(0, len(hb), 65536))
+	root = hashlib.blake2b(leaves + len(hb).to_bytes(8, 'big'), digest_size=32, person=b'smimp/1 root').digest()
+	k = Ed25519PrivateKey.from_private_bytes(bytes([0x01]) * 32)
+	print('kinds: ' + ' '.join(kind.decode() for kind, _, _ in parts))
+	print('offsets: ' + ' '.join(map(str, offsets)) + ' body ' + str(at))
+	print('signature: ' + k.sign(b'smimp/1 envelope-signature\0' + root).hex())
+	EOF
+	[ "${lines[0]}" = "kinds: attachment attachment x-later attachment" ]
+	[ "${lines[1]}" = "offsets: 0 0 70000 70005 body 70008" ]
+	[ "${lines[2]}" = "$(grep '^signature: ' "$REPO/t/vectors/envelope-parts.txt")" ]
 }
 
 @test "the committed alice.pub is the one the identity file names" {

@@ -1,5 +1,6 @@
 complete -c smimp-open -s i -l identity -r -F -d 'recipient secret key'
 complete -c smimp-open -s o -l output -r -F -d 'output file'
+complete -c smimp-open -l extract -r -a '(__fish_complete_directories)' -d 'write the attachments into a directory'
 complete -c smimp-open -l headers -d 'write the verified header block first'
 complete -c smimp-open -l json -d 'write metadata and body as JSON'
 complete -c smimp-open -l accept-unknown -d 'release messages from unknown senders'

@@ -17,6 +17,10 @@
  *				cN@RCPT-DOMAIN with RCPT's fingerprint
  *		  +NAME=HEX	one more line, "NAME: " and the bytes HEX,
  *				at the end of the header
+ *		  ^NAME=HEX	one more line, before sender-log (a part's)
+ *		  !N		after signing, flip a bit of byte N of the
+ *				plaintext after the header (of the parts'
+ *				bytes or the body's)
  *		The header has every field, subject and in-reply-to
  *		included, so that each can be edited.
  *
@@ -39,6 +43,8 @@
 #include "keys.h"
 #include "message.h"
 #include "util.h"
+
+#include "sealpair.h"
 
 #define BODY_MAX	(1 << 20)
 #define HB_MAX		(2 * MSG_MAX_HEADER + BODY_MAX)	/* H || B */
@@ -125,6 +131,34 @@ append_line(struct sbuf *h, const char *name, size_t name_len,
 	    sbuf_add(h, val, len) || sbuf_add(h, "\n\n", 2) ? -1 : 0;
 }
 
+/* The line "name: " and the bytes hex, right before sender-log. */
+static int
+insert_line(struct sbuf *h, const char *name, size_t name_len,
+    const char *hex)
+{
+	unsigned char val[MSG_MAX_HEADER];
+	struct sbuf out;
+	char *at;
+	size_t len;
+
+	at = strstr(h->buf, "\nsender-log: ");
+	if (at == NULL || sodium_hex2bin(val, sizeof(val), hex, strlen(hex),
+	    NULL, &len, NULL) != 0)
+		return -1;
+	at++;
+	sbuf_init(&out, HB_MAX);
+	if (sbuf_add(&out, h->buf, (size_t)(at - h->buf)) ||
+	    sbuf_add(&out, name, name_len) || sbuf_add(&out, ": ", 2) ||
+	    sbuf_add(&out, val, len) || sbuf_add(&out, "\n", 1) ||
+	    sbuf_add(&out, at, h->len - (size_t)(at - h->buf))) {
+		sbuf_release(&out);
+		return -1;
+	}
+	sbuf_release(h);
+	*h = out;
+	return 0;
+}
+
 /* n more cc lines after the first to line. */
 static int
 add_cc(struct sbuf *h, const struct idlog *rcpt, unsigned long n)
@@ -179,46 +213,39 @@ static int
 seal(char **argv, int argc)
 {
 	static unsigned char body[BODY_MAX];
-	struct passphrase_source src = { NULL, 0 };
+	static struct sealpair sp;
 	unsigned char key[AGE_PAYLOAD_KEY_SIZE], sig[ENV_SIG_SIZE];
 	struct age_recipient ar[2];
 	struct age_encryptor *enc;
-	struct msg_recipient r;
-	struct seal_params p;
-	struct secret_key sk;
-	struct idlog from, to;
 	struct smimp_err err;
 	struct age_out *out;
 	struct sbuf h;
-	size_t blen = 0;
+	size_t blen = 0, hlen, flip = (size_t)-1;
 	ssize_t got;
 	int i;
 
 	memset(&err, 0, sizeof(err));
-	if (secret_key_load(&sk, argv[0], &src, &err) != 0 ||
-	    idlog_read_file(&from, argv[1], &err) != 0 ||
-	    idlog_read_file(&to, argv[2], &err) != 0)
+	if (sealpair_load(&sp, argv[0], argv[1], argv[2], &err) != 0)
 		return fail("cannot load the identities", &err);
 	while ((got = read(STDIN_FILENO, body + blen, BODY_MAX - blen)) > 0)
 		blen += (size_t)got;
-	recipient_from_log(&r, &to);
-	memset(&p, 0, sizeof(p));
-	p.sender = &sk;
-	p.sender_log = &from;
-	p.rcpts = &r;
-	p.nrcpts = 1;
-	p.type = "email";
-	p.subject = "hostile";
-	p.in_reply_to = "answered@example.org";
+	sp.p.subject = "hostile";
+	sp.p.in_reply_to = "answered@example.org";
 	sbuf_init(&h, HB_MAX);
-	if (env_header_build(&h, &p, NULL, 0, &err) != 0)
+	if (env_header_build(&h, &sp.p, NULL, 0, &err) != 0)
 		return fail("cannot build a header", &err);
 	for (i = 3; i < argc; i++) {
 		const char *eq = strchr(argv[i], '=');
 		int bad;
 
 		if (strncmp(argv[i], "cc*", 3) == 0)
-			bad = add_cc(&h, &to, strtoul(argv[i] + 3, NULL, 10));
+			bad = add_cc(&h, &sp.to, strtoul(argv[i] + 3, NULL,
+			    10));
+		else if (argv[i][0] == '!')
+			bad = (flip = strtoul(argv[i] + 1, NULL, 10)) >= blen;
+		else if (argv[i][0] == '^')
+			bad = eq == NULL || insert_line(&h, argv[i] + 1,
+			    (size_t)(eq - argv[i] - 1), eq + 1);
 		else if (argv[i][0] == '+')
 			bad = eq == NULL || append_line(&h, argv[i] + 1,
 			    (size_t)(eq - argv[i] - 1), eq + 1);
@@ -228,11 +255,15 @@ seal(char **argv, int argc)
 		if (bad)
 			return fail("cannot apply the edit", NULL);
 	}
+	hlen = h.len;
 	if (sbuf_add(&h, body, blen) != 0)
 		return fail("message too large", NULL);
-	sign((unsigned char *)h.buf, h.len, &sk, sig);
-	memcpy(ar[0].x25519_public, to.encryption_key, 32);
-	memcpy(ar[1].x25519_public, from.encryption_key, 32);
+	sign((unsigned char *)h.buf, h.len, &sp.sk, sig);
+	/* Changed after it was signed: what a recipient could do. */
+	if (flip != (size_t)-1)
+		h.buf[hlen + flip] ^= 0x01;
+	memcpy(ar[0].x25519_public, sp.to.encryption_key, 32);
+	memcpy(ar[1].x25519_public, sp.from.encryption_key, 32);
 	out = age_out_open_fd(STDOUT_FILENO, 0, &err);
 	if (out == NULL || age_encrypt_begin(out, ar, 2, key, &err) != 0 ||
 	    (enc = age_encryptor_new(out, key, &err)) == NULL ||
@@ -244,9 +275,7 @@ seal(char **argv, int argc)
 	age_encryptor_free(enc);
 	age_out_free(out);
 	sbuf_release(&h);
-	idlog_release(&from);
-	idlog_release(&to);
-	secret_key_release(&sk);
+	sealpair_release(&sp);
 	return 0;
 }
 
@@ -260,7 +289,7 @@ main(int argc, char **argv)
 	if (argc >= 5 && strcmp(argv[1], "seal") == 0)
 		return seal(argv + 2, argc - 2);
 	fprintf(stderr, "usage: hostile pub ADDRESS HEX OUT\n"
-	    "       hostile seal KEY PUB RCPT [NAME=HEX | cc*N | +NAME=HEX]..."
-	    "\n");
+	    "       hostile seal KEY PUB RCPT [NAME=HEX | cc*N | +NAME=HEX | "
+	    "^NAME=HEX | !N]...\n");
 	return 2;
 }

@@ -11,7 +11,9 @@
  * truncation and a record signed by the wrong key that must be refused;
  * alice's devices (three added, one removed) with the records the log
  * must refuse, and a recovery that cuts two of them back; a message her
- * laptop sealed (from-device).
+ * laptop sealed (from-device); a message with parts (attachments, and
+ * one of a kind readers do not know), with the part lines readers must
+ * refuse.
  * Checking recomputes everything through the library and compares with
  * the files, so a format change fails.
  */
@@ -26,7 +28,9 @@
 #include "envelope.h"
 #include "exitcode.h"
 #include "fileio.h"
+#include "identity.h"
 #include "idlog.h"
+#include "part.h"
 #include "util.h"
 
 #include "check.h"
@@ -938,16 +942,60 @@ device_signers(const struct idlog *full, const unsigned char laptop[32])
 	}
 }
 
+/*
+ * STEM.header and STEM.txt: written when generating (-1), else checked
+ * against h and ans (txt_what names the second check); 1 with meta
+ * parsed from the header file when it holds h and nothing else, 0 when
+ * it does not parse.
+ */
+static int
+envelope_files(const char *dir, const char *stem, const struct sbuf *h,
+    const struct sbuf *ans, const char *txt_what, int generate,
+    struct msg_meta *meta)
+{
+	char hname[64], tname[64], what[160];
+	struct smimp_err err;
+	unsigned char *file;
+	size_t len, hlen;
+	int parsed = 0;
+
+	snprintf(hname, sizeof(hname), "%s.header", stem);
+	snprintf(tname, sizeof(tname), "%s.txt", stem);
+	if (generate) {
+		(void)(write_file(dir, hname, h->buf, h->len) ||
+		    write_file(dir, tname, ans->buf, ans->len));
+		return -1;
+	}
+	if (read_file(dir, hname, &file, &len) == 0) {
+		snprintf(what, sizeof(what), "%s: header bytes", hname);
+		check(len == h->len && memcmp(file, h->buf, len) == 0, what);
+		parsed = env_header_parse(file, len, &hlen, meta, NULL,
+		    &err) == 0;
+		if (parsed && hlen != len) {
+			msg_meta_release(meta);
+			parsed = 0;
+		}
+		free(file);
+	}
+	if (read_file(dir, tname, &file, &len) == 0) {
+		snprintf(what, sizeof(what), "%s: %s", tname, txt_what);
+		check(len == ans->len && memcmp(file, ans->buf, len) == 0, what);
+		free(file);
+	}
+	return parsed;
+}
+
 static void
 run_device_envelope(const char *dir, const struct keys *alice,
     const struct idlog *bob, int generate)
 {
-	unsigned char lap_pk[32], lap_sk[64], sig[64], root[32], *hb, *file;
+	unsigned char lap_pk[32], lap_sk[64], sig[64], root[32], *hb;
 	struct smimp_err err;
 	struct sbuf h, ans;
 	struct msg_meta meta;
 	struct idlog full;
-	size_t k, len, hlen, total;
+	size_t k, total;
+	int parsed;
 
 	if (devices_log(alice, NDEV_VECS, &full, &err) != 0) {
 		printf("FAIL envelope-device: %s\n", err.msg);
@@ -971,28 +1019,15 @@ run_device_envelope(const char *dir, const struct keys *alice,
 	(void)sbuf_addf(&ans, "header-length: %zu\nbody-length: 42\n"
 	    "body: bytes i mod 251\nsigned-by: laptop (seed 21*32)\n", h.len);
 	envelope_answers(hb, total, lap_sk, &ans, sig, root);
-	if (generate) {
-		(void)(write_file(dir, "envelope-device.header", h.buf, h.len) ||
-		    write_file(dir, "envelope-device.txt", ans.buf, ans.len));
+	parsed = envelope_files(dir, "envelope-device", &h, &ans, "leaves, "
+	    "root and the laptop's signature", generate, &meta);
+	if (parsed < 0)
 		goto out;
-	}
-	if (read_file(dir, "envelope-device.header", &file, &len) == 0) {
-		check(len == h.len && memcmp(file, h.buf, len) == 0,
-		    "envelope-device.header: header bytes");
-		k = env_header_parse(file, len, &hlen, &meta, NULL, &err) == 0;
-		check(k && hlen == len && strcmp(meta.from_device, "laptop") ==
-		    0 && meta.sender.nlive == 2, "envelope-device.header: "
-		    "parses, from-device laptop, the sender log verified");
-		if (k)
-			msg_meta_release(&meta);
-		free(file);
-	}
-	if (read_file(dir, "envelope-device.txt", &file, &len) == 0) {
-		check(len == ans.len && memcmp(file, ans.buf, len) == 0,
-		    "envelope-device.txt: leaves, root and the laptop's "
-		    "signature");
-		free(file);
-	}
+	check(parsed && strcmp(meta.from_device, "laptop") == 0 &&
+	    meta.sender.nlive == 2, "envelope-device.header: parses, "
+	    "from-device laptop, the sender log verified");
+	if (parsed)
+		msg_meta_release(&meta);
 	check(env_verify(sig, root, lap_pk) == 0 &&
 	    env_verify(sig, root, full.identity_key) != 0,
 	    "envelope-device: verifies under the laptop's key, not alice's "
@@ -1003,6 +1038,280 @@ out:
 	sbuf_release(&h);
 	sbuf_release(&ans);
 	idlog_release(&full);
+}
+
+/*
+ * The parts of envelope-parts (doc/PROTOCOL.md 4.5): each part's bytes
+ * and the body's are i mod 251, restarting for each.
+ */
+static const struct {
+	const char *line;
+	size_t size;
+} vec_parts[] = {
+	{ "part: attachment 0 text/plain empty.txt\n", 0 },
+	{ "part: attachment 70000 application/pdf report (final).pdf\n",
+	    70000 },
+	{ "part: x-later 5 fields of a kind to come\n", 5 },
+	{ "part: attachment 3 text/plain;charset=utf-8 Gr\xc3\xbc\xc3\x9f"
+	    "e.txt\n", 3 },
+};
+#define NVEC_PARTS	(sizeof(vec_parts) / sizeof(vec_parts[0]))
+#define PARTS_BODY	42
+
+/* h with lines put right before its sender-log line. */
+static int
+before_log(struct sbuf *h, const char *lines)
+{
+	const char *at = strstr(h->buf, "\nsender-log: ");
+	struct sbuf out;
+
+	if (at == NULL)
+		return -1;
+	at++;
+	sbuf_init(&out, MSG_MAX_HEADER);
+	if (sbuf_add(&out, h->buf, (size_t)(at - h->buf)) ||
+	    sbuf_add(&out, lines, strlen(lines)) ||
+	    sbuf_add(&out, at, h->len - (size_t)(at - h->buf))) {
+		sbuf_release(&out);
+		return -1;
+	}
+	sbuf_release(h);
+	*h = out;
+	return 0;
+}
+
+/* Part lines a reader must refuse: what they hold, and why. */
+static const struct {
+	const char *label, *lines, *why;
+} bad_parts[] = {
+	{ "../x", "part: attachment 1 text/plain ../x\n",
+	    "part 1 has a name that holds a '/' or '\\'" },
+	{ ".bashrc", "part: attachment 1 text/plain .bashrc\n",
+	    "part 1 has a name that starts with a dot" },
+	{ "-rf", "part: attachment 1 text/plain -rf\n",
+	    "part 1 has a name that starts with '-'" },
+	{ "U+202E in a name",
+	    "part: attachment 1 text/plain a\xe2\x80\xaetxt.exe\n",
+	    "part 1 has a name that holds a control or bidirectional" },
+	{ "U+0085 in a name", "part: attachment 1 text/plain a\xc2\x85" "b\n",
+	    "part 1 has a name that holds a control or bidirectional" },
+	{ "a name with a leading space",
+	    "part: attachment 1 text/plain  a\n",
+	    "part 1 has a name that starts or ends with a space" },
+	{ "one name twice",
+	    "part: attachment 1 text/plain a\npart: attachment 2 text/csv a\n",
+	    "part 2 has the name of part 1" },
+	{ "size 01", "part: attachment 01 text/plain a\n",
+	    "part 1 has a bad size" },
+	{ "size 2^50 + 1", "part: attachment 1125899906842625 text/plain a\n",
+	    "part 1 has a bad size" },
+	{ "type Text/Plain", "part: attachment 1 Text/Plain a\n",
+	    "part 1 has a bad type" },
+	{ "a space in the type",
+	    "part: attachment 1 text/plain; charset=utf-8 a\n",
+	    "part 1 has a bad type" },
+	{ "no name", "part: attachment 1 text/plain\n",
+	    "part 1 has a bad type" },
+	{ "kind Attachment", "part: Attachment 1 text/plain a\n",
+	    "part 1 has a bad kind" },
+	{ "a kind not known, a space after its size", "part: x-later 1 \n",
+	    "part 1 ends with a space" },
+	{ "U+0085 in the fields of a kind not known",
+	    "part: x-later 1 a\xc2\x85\n",
+	    "part 1 has fields that are not header text" },
+};
+
+/* A header of alice's with lines before sender-log: parses, or why not. */
+static int
+parse_with(const struct idlog *alice, const struct idlog *bob,
+    const char *lines, struct msg_meta *meta, struct smimp_err *err)
+{
+	struct sbuf h;
+	size_t hlen;
+	int r;
+
+	sbuf_init(&h, MSG_MAX_HEADER);
+	header_from(alice, bob, NULL, "2026-01-01T00:00:00Z",
+	    "vector-parts@example.org", "test vector with parts", &h);
+	r = before_log(&h, lines) != 0 ? -1 :
+	    env_header_parse((unsigned char *)h.buf, h.len, &hlen, meta, NULL,
+	    err);
+	sbuf_release(&h);
+	return r;
+}
+
+/* What the parser refuses, and the limits it holds to. */
+static void
+part_rules(const struct idlog *alice, const struct idlog *bob)
+{
+	char what[256], name[PART_NAME_MAX + 2];
+	struct smimp_err err;
+	struct msg_meta meta;
+	struct sbuf many;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad_parts) / sizeof(bad_parts[0]); i++) {
+		smimp_err_clear(&err);
+		snprintf(what, sizeof(what), "envelope-parts: refuses %s",
+		    bad_parts[i].label);
+		check(parse_with(alice, bob, bad_parts[i].lines, &meta,
+		    &err) != 0 && err.code == SMIMP_EXIT_BADMSG &&
+		    strstr(err.msg, bad_parts[i].why) != NULL, what);
+		printf("# %s\n", err.msg);
+	}
+	sbuf_init(&many, MSG_MAX_HEADER);
+	for (i = 0; i <= PART_MAX; i++)
+		(void)sbuf_addf(&many, "part: attachment 1 text/plain %zu\n", i);
+	check(parse_with(alice, bob, many.buf, &meta, &err) != 0 &&
+	    strstr(err.msg, "more than 64 parts") != NULL,
+	    "envelope-parts: refuses a 65th part");
+	many.len -= strlen("part: attachment 1 text/plain 64\n");
+	many.buf[many.len] = '\0';
+	i = parse_with(alice, bob, many.buf, &meta, &err) == 0;
+	check(i && meta.nparts == PART_MAX && meta.parts_len == PART_MAX,
+	    "envelope-parts: takes 64 parts");
+	if (i)
+		msg_meta_release(&meta);
+	memset(name, 'n', PART_NAME_MAX + 1);
+	name[PART_NAME_MAX + 1] = '\0';
+	many.len = 0;
+	(void)sbuf_addf(&many, "part: attachment 1 text/plain %s\n", name);
+	check(parse_with(alice, bob, many.buf, &meta, &err) != 0 &&
+	    strstr(err.msg, "longer than 200 bytes") != NULL,
+	    "envelope-parts: refuses a name of 201 bytes");
+	many.len = 0;
+	(void)sbuf_addf(&many, "part: attachment 1125899906842624 text/plain "
+	    "%s\npart: x-later 0\n", name + 1);
+	i = parse_with(alice, bob, many.buf, &meta, &err) == 0;
+	check(i && meta.nparts == 2 && strlen(meta.parts[0].name) ==
+	    PART_NAME_MAX && meta.parts[0].size == PART_SIZE_MAX &&
+	    !meta.parts[1].known, "envelope-parts: takes a name of 200 bytes, "
+	    "2^50 bytes, a kind not known with no fields");
+	if (i)
+		msg_meta_release(&meta);
+	sbuf_release(&many);
+}
+
+/* The library writes the attachments' lines as they are built by hand. */
+static void
+parts_written(const struct keys *alice_keys, const struct idlog *alice,
+    const struct idlog *bob)
+{
+	struct msg_part parts[2];
+	struct msg_recipient r;
+	struct seal_params p;
+	struct smimp_err err;
+	struct secret_key sk;
+	struct sbuf h, want;
+	const char *from, *to;
+
+	memset(&sk, 0, sizeof(sk));
+	memcpy(sk.identity_public, alice_keys->id_pk, 32);
+	memset(parts, 0, sizeof(parts));
+	snprintf(parts[0].kind, sizeof(parts[0].kind), "attachment");
+	snprintf(parts[0].type, sizeof(parts[0].type), "application/pdf");
+	snprintf(parts[0].name, sizeof(parts[0].name), "report (final).pdf");
+	parts[0].size = 70000;
+	snprintf(parts[1].kind, sizeof(parts[1].kind), "attachment");
+	snprintf(parts[1].type, sizeof(parts[1].type),
+	    "text/plain;charset=utf-8");
+	snprintf(parts[1].name, sizeof(parts[1].name), "Gr\xc3\xbc\xc3\x9f"
+	    "e.txt");
+	parts[1].size = 3;
+	recipient_from_log(&r, bob);
+	memset(&p, 0, sizeof(p));
+	p.sender = &sk;
+	p.sender_log = alice;
+	p.rcpts = &r;
+	p.nrcpts = 1;
+	p.type = "email";
+	p.parts = parts;
+	p.nparts = 2;
+	sbuf_init(&h, MSG_MAX_HEADER);
+	sbuf_init(&want, MSG_MAX_HEADER);
+	(void)sbuf_addf(&want, "%s%s", vec_parts[1].line, vec_parts[3].line);
+	from = NULL;
+	if (env_header_build(&h, &p, NULL, 0, &err) == 0) {
+		from = strstr(h.buf, "\npart: ");
+		to = strstr(h.buf, "\nsender-log: ");
+	}
+	check(from != NULL && to != NULL && (size_t)(to - from) == want.len &&
+	    memcmp(from + 1, want.buf, want.len) == 0,
+	    "envelope-parts: the library writes the part lines built by hand "
+	    "from the grammar");
+	sbuf_release(&h);
+	sbuf_release(&want);
+}
+
+/*
+ * envelope-parts: a message from alice to bob with four parts (an empty
+ * one, one across a chunk boundary, one of a kind to come, one with a
+ * UTF-8 name and a parameter) and a body, its leaves, root and
+ * signature; the parser's offsets; what it refuses.
+ */
+static void
+run_parts_envelope(const char *dir, const struct keys *alice_keys,
+    const struct idlog *alice, const struct idlog *bob, int generate)
+{
+	unsigned char sig[64], root[32], *hb;
+	struct sbuf h, ans, lines;
+	struct msg_meta meta;
+	size_t i, k, total, at;
+	int parsed;
+	uint64_t off = 0;
+
+	sbuf_init(&h, MSG_MAX_HEADER);
+	sbuf_init(&ans, 1 << 16);
+	sbuf_init(&lines, MSG_MAX_HEADER);
+	header_from(alice, bob, NULL, "2026-01-01T00:00:00Z",
+	    "vector-parts@example.org", "test vector with parts", &h);
+	total = PARTS_BODY;
+	for (i = 0; i < NVEC_PARTS; i++) {
+		(void)sbuf_add(&lines, vec_parts[i].line,
+		    strlen(vec_parts[i].line));
+		total += vec_parts[i].size;
+	}
+	(void)before_log(&h, lines.buf);
+	total += h.len;
+	hb = malloc(total);
+	memcpy(hb, h.buf, h.len);
+	at = h.len;
+	(void)sbuf_addf(&ans, "header-length: %zu\n", h.len);
+	for (i = 0; i < NVEC_PARTS; i++) {
+		for (k = 0; k < vec_parts[i].size; k++)
+			hb[at + k] = (unsigned char)(k % 251);
+		(void)sbuf_addf(&ans, "part: %zu at %llu, %zu bytes i mod 251\n",
+		    i + 1, (unsigned long long)off, vec_parts[i].size);
+		at += vec_parts[i].size;
+		off += vec_parts[i].size;
+	}
+	for (k = 0; k < PARTS_BODY; k++)
+		hb[at + k] = (unsigned char)(k % 251);
+	(void)sbuf_addf(&ans, "body: at %llu, %d bytes i mod 251\n",
+	    (unsigned long long)off, PARTS_BODY);
+	envelope_answers(hb, total, alice_keys->id_sk, &ans, sig, root);
+	parsed = envelope_files(dir, "envelope-parts", &h, &ans, "offsets, "
+	    "leaves, root and signature", generate, &meta);
+	if (parsed < 0)
+		goto out;
+	check(parsed && meta.nparts == NVEC_PARTS && meta.parts_len == 70008 &&
+	    meta.parts[1].offset == 0 && meta.parts[2].offset == 70000 &&
+	    !meta.parts[2].known && meta.parts[3].offset == 70005 &&
+	    strcmp(meta.parts[1].name, "report (final).pdf") == 0 &&
+	    strcmp(meta.parts[3].type, "text/plain;charset=utf-8") == 0,
+	    "envelope-parts.header: parses: four parts, their offsets, one of "
+	    "a kind not known");
+	if (parsed)
+		msg_meta_release(&meta);
+	check(env_verify(sig, root, alice->identity_key) == 0,
+	    "envelope-parts: the signature covers the parts as any bytes");
+	parts_written(alice_keys, alice, bob);
+	part_rules(alice, bob);
+out:
+	free(hb);
+	sbuf_release(&h);
+	sbuf_release(&ans);
+	sbuf_release(&lines);
 }
 
 static int
@@ -1139,6 +1448,7 @@ next:
 		sbuf_release(&ans);
 	}
 	run_device_envelope(dir, &keys[0], &logs[1], generate);
+	run_parts_envelope(dir, &keys[0], &logs[0], &logs[1], generate);
 	for (i = 0; i < 2; i++)
 		idlog_release(&logs[i]);
 	if (run_history(dir, &keys[0], generate) != 0 && generate)
