@@ -375,7 +375,9 @@ body_take(struct exchange *x, const char *data, size_t len)
 		 */
 		log_warn("spool %s", x->spool);
 		x->spool_failed = 1;
-		(void)ftruncate(x->spool_fd, 0);
+		if (ftruncate(x->spool_fd, 0) != 0)
+			log_warn("spool %s: cannot give its space back",
+			    x->spool);
 	}
 	return 0;
 }
