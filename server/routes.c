@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "http.h"
+#include "metrics.h"
 #include "server.h"
 
 const struct route routes[] = {
@@ -45,3 +46,7 @@ const struct route routes[] = {
 };
 
 const size_t nroutes = sizeof(routes) / sizeof(routes[0]);
+
+/* Each route has its own row of counters. */
+_Static_assert(sizeof(routes) / sizeof(routes[0]) <= METRICS_ROUTES_MAX,
+    "more routes than METRICS_ROUTES_MAX");
