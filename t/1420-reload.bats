@@ -73,7 +73,7 @@ conf() {
 	# Five failed lookups: far under the 120 a minute of the default.
 	for _ in 1 2 3 4 5; do [ "$(get /smimp/v1/users/a@example.org/log)" = 401 ]; done
 	conf 'max-message 2000' 'workers 8' 'threads 3' 'relay-workers 2' \
-		'rate-failures 2' 'log-level debug' 'store sqlite:/elsewhere' 'listen 127.0.0.1:1'
+		'rate-failures 2' 'log-level debug' 'plain-http yes' 'listen 127.0.0.1:1'
 	hup 'reload: configuration applied'
 	[ "$(meta_max)" = 2000 ]
 	grep -q 'reload: max-message is now 2000' smimpd.log
@@ -82,10 +82,10 @@ conf() {
 	grep -q 'reload: log-level is now debug' smimpd.log
 	grep -q 'reload: workers changes only at a restart; kept as it was' smimpd.log
 	grep -q 'reload: relay-workers changes only at a restart; kept as it was' smimpd.log
-	grep -q 'reload: store changes only at a restart; kept as it was' smimpd.log
+	grep -q 'reload: plain-http changes only at a restart; kept as it was' smimpd.log
+	[[ "$(subject)" == *"CN = localhost"* ]]
 	# A flag wins over the file, on a reload as at the start.
 	! grep -q 'reload: listen' smimpd.log
-	! grep -q 'sqlite:/elsewhere' smimpd.log
 	# The new failure rate, at once: two more, then 429.
 	[ "$(get /smimp/v1/users/a@example.org/log)" = 401 ]
 	[ "$(get /smimp/v1/users/a@example.org/log)" = 401 ]
