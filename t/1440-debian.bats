@@ -14,8 +14,8 @@ setup_file() {
 	D=$BATS_FILE_TMPDIR
 	export D
 	[ "${SMIMP_BUILD##*/}" = build-san ] && return 0
-	command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null ||
-		return 0
+	command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null &&
+		git -C "$REPO" rev-parse --git-dir >/dev/null 2>&1 || return 0
 	mkdir "$D/src"
 	git -C "$REPO" ls-files --cached --others --exclude-standard -z |
 		tar -C "$REPO" --null --no-recursion --ignore-failed-read -T - -cf - |
@@ -27,7 +27,7 @@ setup_file() {
 setup() {
 	common_setup
 	[ "${SMIMP_BUILD##*/}" != build-san ] || skip "the packages are built from the sources, not the sanitizer build"
-	[ -f "$D/build.rc" ] || skip "dpkg-buildpackage or debhelper (dh) is not installed"
+	[ -f "$D/build.rc" ] || skip "dpkg-buildpackage or debhelper (dh) is not installed, or the tree is no git checkout"
 	DEB=$D/smimpd_0.1.0_$(dpkg --print-architecture).deb
 	CLI=$D/smimp_0.1.0_$(dpkg --print-architecture).deb
 }
