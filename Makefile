@@ -12,6 +12,9 @@ MANDIR ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+SYSCONFDIR ?= $(PREFIX)/etc
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+LOGROTATEDIR ?= $(SYSCONFDIR)/logrotate.d
 DESTDIR ?=
 
 CC ?= cc
@@ -61,9 +64,12 @@ LAZYFS := $(if $(shell $(PKG_CONFIG) --exists fuse3 && echo y),$(B)/t/lazyfs)
 
 all: $(BINS) $(UNITS) $(B)/bench/smimp-load $(B)/t/failio.so $(LAZYFS)
 
+# The commands and smimpd alone: what install installs.
+programs: $(BINS)
+
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(B)/libsmimp.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
@@ -139,7 +145,7 @@ PG_SUITES = t/0600-smimpd.bats t/0610-hostile-requests.bats \
 	t/1100-consent.bats t/1110-work.bats t/1120-introductions.bats \
 	t/1130-lookups.bats t/1200-devices.bats t/1205-device-requests.bats \
 	t/1210-device-mailbox.bats t/1220-device-clients.bats \
-	t/1230-devices-end-to-end.bats
+	t/1230-devices-end-to-end.bats t/1410-metrics.bats t/1420-reload.bats
 check-postgresql: deps
 	@sh scripts/deps.sh postgresql-15 parallel
 	$(MAKE) -j$(NPROC) all
@@ -161,12 +167,16 @@ FUZZ_SECONDS ?= 30
 fuzz: deps
 	@sh fuzz/run.sh $(FUZZ_SECONDS)
 
-install: all
+# The commands, their man pages and completions; smimpd's systemd unit
+# (its paths made these), logrotate snippet and, unless there is one,
+# its configuration file.
+install: programs
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
 		$(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
-		$(DESTDIR)$(FISHCOMPDIR)
+		$(DESTDIR)$(FISHCOMPDIR) $(DESTDIR)$(SYSTEMDUNITDIR) \
+		$(DESTDIR)$(LOGROTATEDIR)
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)
 	for m in $(MANS); do \
 		s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
@@ -174,11 +184,34 @@ install: all
 	install -m 0644 completions/bash/* $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0644 completions/zsh/* $(DESTDIR)$(ZSHCOMPDIR)
 	install -m 0644 completions/fish/* $(DESTDIR)$(FISHCOMPDIR)
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		dist/smimpd.service.in >$(DESTDIR)$(SYSTEMDUNITDIR)/smimpd.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/smimpd.service
+	install -m 0644 dist/smimpd.logrotate $(DESTDIR)$(LOGROTATEDIR)/smimpd
+	[ -e $(DESTDIR)$(SYSCONFDIR)/smimpd.conf ] || \
+		install -m 0644 dist/smimpd.conf $(DESTDIR)$(SYSCONFDIR)/smimpd.conf
+
+# What install put there; the configuration file only as installed.
+uninstall:
+	rm -f $(BINS:$(B)/bin/%=$(DESTDIR)$(BINDIR)/%)
+	for m in $(MANS); do \
+		rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m#man/}; done
+	for f in completions/bash/*; do \
+		rm -f $(DESTDIR)$(BASHCOMPDIR)/$${f##*/}; done
+	for f in completions/zsh/*; do \
+		rm -f $(DESTDIR)$(ZSHCOMPDIR)/$${f##*/}; done
+	for f in completions/fish/*; do \
+		rm -f $(DESTDIR)$(FISHCOMPDIR)/$${f##*/}; done
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/smimpd.service \
+		$(DESTDIR)$(LOGROTATEDIR)/smimpd
+	! cmp -s dist/smimpd.conf $(DESTDIR)$(SYSCONFDIR)/smimpd.conf || \
+		rm -f $(DESTDIR)$(SYSCONFDIR)/smimpd.conf
 
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all deps check check-postgresql faults demo demo-cluster bench fuzz install clean
+.PHONY: all programs deps check check-postgresql faults demo demo-cluster \
+	bench fuzz install uninstall clean
 .SECONDARY:
 
 -include $(LIB_OBJ:.o=.d) $(CMDS:%=$(B)/cmd/%.d) $(SERVER_OBJ:.o=.d) \

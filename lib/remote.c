@@ -112,7 +112,7 @@ struct negative {
 
 struct remote {
 	CURL *curl;
-	struct remote_opts o;
+	struct remote_opts o;	/* its strings are the handle's own copies */
 	struct curl_slist *resolve;
 	/* The last discovery, reused for the rest of the run. */
 	char last_domain[ADDRESS_DOMAIN_MAX + 1];
@@ -172,6 +172,26 @@ check_cacert(const char *path, struct smimp_err *err)
 	return 0;
 }
 
+/* *out: a copy of s (NULL stays NULL); -1 when out of memory. */
+static int
+opt_copy(const char *s, const char **out)
+{
+	*out = s != NULL ? strdup(s) : NULL;
+	return s != NULL && *out == NULL ? -1 : 0;
+}
+
+static void
+opts_release(struct remote_opts *o)
+{
+	free((char *)o->resolve);
+	free((char *)o->cacert);
+	free((char *)o->allow_http);
+}
+
+/*
+ * The options' strings are copied: the caller (a server reloading its
+ * settings) may change them while the handle lives.
+ */
 struct remote *
 remote_new(const struct remote_opts *o, struct smimp_err *err)
 {
@@ -182,21 +202,27 @@ remote_new(const struct remote_opts *o, struct smimp_err *err)
 		return NULL;
 	}
 	r->o = *o;
+	r->o.resolve = r->o.cacert = r->o.allow_http = NULL;
+	if (opt_copy(o->resolve, &r->o.resolve) != 0 ||
+	    opt_copy(o->cacert, &r->o.cacert) != 0 ||
+	    opt_copy(o->allow_http, &r->o.allow_http) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+		goto fail;
+	}
 	/* libcurl would wait for ever on a FIFO. */
-	if (o->cacert != NULL && check_cacert(o->cacert, err) != 0) {
-		free(r);
-		return NULL;
-	}
-	if (curl_load(err) != 0) {
-		free(r);
-		return NULL;
-	}
+	if (o->cacert != NULL && check_cacert(o->cacert, err) != 0)
+		goto fail;
+	if (curl_load(err) != 0)
+		goto fail;
 	if ((r->curl = cu.easy_init()) == NULL) {
-		free(r);
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot start libcurl");
-		return NULL;
+		goto fail;
 	}
 	return r;
+fail:
+	opts_release(&r->o);
+	free(r);
+	return NULL;
 }
 
 void
@@ -206,6 +232,7 @@ remote_free(struct remote *r)
 		return;
 	cu.easy_cleanup(r->curl);
 	cu.slist_free_all(r->resolve);
+	opts_release(&r->o);
 	free(r);
 }
 

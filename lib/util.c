@@ -189,6 +189,15 @@ time_mono(void)
 	return (int64_t)ts.tv_sec;
 }
 
+int64_t
+time_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int
 kv_next(const char *buf, size_t len, size_t *pos, size_t max_line,
     struct kv_line *kv)

@@ -38,6 +38,8 @@ int time_parse(const char *s, size_t len, int64_t *t);
 int64_t time_now(void);
 /* Seconds on a clock that never jumps: for deadlines and intervals. */
 int64_t time_mono(void);
+/* The same clock in microseconds: for durations (metrics). */
+int64_t time_mono_us(void);
 
 /*
  * Split "name: value\n" at *pos in buf[0..len): strict (one space after

@@ -1,4 +1,5 @@
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,6 +7,7 @@
 #include "config.h"
 #include "exitcode.h"
 #include "fileio.h"
+#include "server.h"
 #include "store.h"
 #include "util.h"
 #include "banned.h"
@@ -113,6 +115,18 @@ bytes(uint64_t *out, const char *name, const char *value,
 	return 0;
 }
 
+/* One of two words: *out is 1 for the first (yes), 0 for the other. */
+static int
+choice(int *out, const char *name, const char *value, const char *yes,
+    const char *no, struct smimp_err *err)
+{
+	if (strcmp(value, yes) != 0 && strcmp(value, no) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s is %s or %s",
+		    name, yes, no);
+	*out = strcmp(value, yes) == 0;
+	return 0;
+}
+
 static int
 copy(char *dst, size_t cap, const char *name, const char *value,
     struct smimp_err *err)
@@ -190,6 +204,14 @@ config_set(struct smimpd_config *cfg, const char *name, const char *value,
 		return seconds(&cfg->unknown_ignore, name, value, err);
 	if (strcmp(name, "user") == 0)
 		return copy(cfg->user, sizeof(cfg->user), name, value, err);
+	if (strcmp(name, "metrics-listen") == 0)
+		return copy(cfg->metrics_listen, sizeof(cfg->metrics_listen),
+		    name, value, err);
+	if (strcmp(name, "log") == 0)
+		return copy(cfg->log, sizeof(cfg->log), name, value, err);
+	if (strcmp(name, "log-level") == 0)
+		return choice(&cfg->log_debug, name, value, "debug", "info",
+		    err);
 	if (strcmp(name, "give-up") == 0)
 		return seconds(&cfg->give_up, name, value, err);
 	if (strcmp(name, "rate-sender") == 0)
@@ -210,13 +232,8 @@ config_set(struct smimpd_config *cfg, const char *name, const char *value,
 		    &cfg->relay_domain_workers) = (unsigned int)n;
 		return 0;
 	}
-	if (strcmp(name, "plain-http") == 0) {
-		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0)
-			return smimp_err_set(err, SMIMP_EXIT_USAGE,
-			    "plain-http is yes or no");
-		cfg->plain_http = strcmp(value, "yes") == 0;
-		return 0;
-	}
+	if (strcmp(name, "plain-http") == 0)
+		return choice(&cfg->plain_http, name, value, "yes", "no", err);
 	if (strcmp(name, "max-message") == 0) {
 		if (parse_u64(value, strlen(value), &n) != 0 || n == 0 ||
 		    n > (uint64_t)1 << 32)
@@ -273,26 +290,45 @@ config_read(struct smimpd_config *cfg, const char *path,
 	return 0;
 }
 
+/* The setting name, "ADDRESS:PORT" in text, into sa. */
 static int
-parse_listen(struct smimpd_config *cfg, struct smimp_err *err)
+parse_addr(const char *name, const char *text, struct sockaddr_in *sa,
+    struct smimp_err *err)
 {
 	char host[64], *colon;
 	uint64_t port;
 
-	memcpy(host, cfg->listen, sizeof(host));
+	(void)snprintf(host, sizeof(host), "%s", text);
 	colon = strrchr(host, ':');
 	if (colon == NULL || parse_u64(colon + 1, strlen(colon + 1),
 	    &port) != 0 || port == 0 || port > 65535)
-		return smimp_err_set(err, SMIMP_EXIT_USAGE, "listen '%s': "
-		    "expected ADDRESS:PORT", cfg->listen);
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s '%s': "
+		    "expected ADDRESS:PORT", name, text);
 	*colon = '\0';
-	memset(&cfg->listen_addr, 0, sizeof(cfg->listen_addr));
-	cfg->listen_addr.sin_family = AF_INET;
-	cfg->listen_addr.sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, host, &cfg->listen_addr.sin_addr) != 1)
-		return smimp_err_set(err, SMIMP_EXIT_USAGE, "listen '%s': "
-		    "not an IPv4 address", cfg->listen);
-	cfg->port = (unsigned short)port;
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s '%s': "
+		    "not an IPv4 address", name, text);
+	return 0;
+}
+
+static int
+parse_listen(struct smimpd_config *cfg, struct smimp_err *err)
+{
+	if (parse_addr("listen", cfg->listen, &cfg->listen_addr, err) != 0)
+		return -1;
+	cfg->port = ntohs(cfg->listen_addr.sin_port);
+	if (cfg->metrics_listen[0] == '\0')
+		return 0;
+	if (parse_addr("metrics-listen", cfg->metrics_listen,
+	    &cfg->metrics_addr, err) != 0)
+		return -1;
+	if (cfg->metrics_addr.sin_port == cfg->listen_addr.sin_port)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "metrics-listen "
+		    "'%s': the port of listen; it needs a port of its own",
+		    cfg->metrics_listen);
 	return 0;
 }
 
@@ -341,4 +377,137 @@ config_finish(struct smimpd_config *cfg, int serving, struct smimp_err *err)
 		    "be https://");
 	return copy(cfg->base_path, sizeof(cfg->base_path), "base-url path",
 	    path != NULL ? path : "", err);
+}
+
+/* ---- SIGHUP ---- */
+
+#define FIELD(name, f)	{ name, offsetof(struct smimpd_config, f), \
+	sizeof(((struct smimpd_config *)0)->f) }
+
+struct field {
+	const char *name;
+	size_t off, size;
+};
+
+/* Numbers that take effect at once (each an unsigned int). */
+static const struct field live_counts[] = {
+	FIELD("timeout", timeout),
+	FIELD("header-timeout", header_timeout),
+	FIELD("request-timeout", request_timeout),
+	FIELD("threads", threads),
+	FIELD("connections", connections),
+	FIELD("connections-per-address", per_address),
+	FIELD("rate-failures", rate_failures),
+	FIELD("rate-sender", rate_sender),
+	FIELD("rate-domain", rate_domain),
+	FIELD("rate-lookup", rate_lookup),
+	FIELD("rate-lookup-domain", rate_lookup_domain),
+	FIELD("unknown-per-domain", unknown_per_domain),
+	FIELD("unknown-ignore", unknown_ignore),
+	FIELD("retry-base", retry_base),
+	FIELD("retry-max", retry_max),
+	FIELD("give-up", give_up),
+	FIELD("relay-lease", relay_lease),
+};
+
+/*
+ * What the process was built around (its sockets, its store, its
+ * threads, its identity) or the store holds to: only a restart changes
+ * it.  Strings are compared as strings, the rest byte for byte.
+ */
+static const struct field fixed_strings[] = {
+	FIELD("domain", domain),
+	FIELD("listen", listen),
+	FIELD("base-url", base_url),
+	FIELD("data", datadir),
+	FIELD("store", store),
+	FIELD("user", user),
+	FIELD("metrics-listen", metrics_listen),
+};
+
+static const struct field fixed_numbers[] = {
+	FIELD("plain-http", plain_http),
+	FIELD("workers", workers),
+	FIELD("relay-workers", relay_workers),
+	FIELD("relay-domain-workers", relay_domain_workers),
+	FIELD("mailbox-quota", mailbox_quota),
+	FIELD("queue-quota", queue_quota),
+	FIELD("stranger-quota", stranger_quota),
+	FIELD("mailbox-retention", mailbox_retention),
+};
+
+#define NFIELDS(t)	(sizeof(t) / sizeof((t)[0]))
+
+static const void *
+at(const struct smimpd_config *cfg, const struct field *f)
+{
+	return (const char *)cfg + f->off;
+}
+
+static void
+keep_fixed(const struct smimpd_config *cfg, const struct smimpd_config *next)
+{
+	size_t i;
+
+	/* Values unsaid: the store's URI may hold a password. */
+	for (i = 0; i < NFIELDS(fixed_strings); i++)
+		if (strcmp(at(cfg, &fixed_strings[i]),
+		    at(next, &fixed_strings[i])) != 0)
+			log_warnx("reload: %s changes only at a restart; kept "
+			    "as it was", fixed_strings[i].name);
+	for (i = 0; i < NFIELDS(fixed_numbers); i++)
+		if (memcmp(at(cfg, &fixed_numbers[i]),
+		    at(next, &fixed_numbers[i]), fixed_numbers[i].size) != 0)
+			log_warnx("reload: %s changes only at a restart; kept "
+			    "as it was", fixed_numbers[i].name);
+}
+
+static void
+set_string(char *dst, size_t cap, const char *src, const char *name)
+{
+	if (strcmp(dst, src) == 0)
+		return;
+	(void)snprintf(dst, cap, "%s", src);
+	log_info("reload: %s is now '%s'", name, src);
+}
+
+void
+config_apply(struct smimpd_config *cfg, const struct smimpd_config *next,
+    pthread_mutex_t *peers_mu)
+{
+	unsigned int *dst, v;
+	size_t i;
+
+	keep_fixed(cfg, next);
+	for (i = 0; i < NFIELDS(live_counts); i++) {
+		dst = (unsigned int *)(void *)((char *)cfg +
+		    live_counts[i].off);
+		v = *(const unsigned int *)at(next, &live_counts[i]);
+		if (*dst == v)
+			continue;
+		log_info("reload: %s is now %u (was %u)", live_counts[i].name,
+		    v, *dst);
+		LIVE_SET(*dst, v);
+	}
+	if (cfg->max_message != next->max_message) {
+		log_info("reload: max-message is now %zu", next->max_message);
+		LIVE_SET(cfg->max_message, next->max_message);
+	}
+	if (cfg->log_debug != next->log_debug) {
+		cfg->log_debug = next->log_debug;
+		LIVE_SET(log_verbose, next->log_debug);
+		log_info("reload: log-level is now %s", next->log_debug ?
+		    "debug" : "info");
+	}
+	/* Read by the main thread alone. */
+	set_string(cfg->cert, sizeof(cfg->cert), next->cert, "cert");
+	set_string(cfg->key, sizeof(cfg->key), next->key, "key");
+	set_string(cfg->log, sizeof(cfg->log), next->log, "log");
+	pthread_mutex_lock(peers_mu);
+	set_string(cfg->resolve, sizeof(cfg->resolve), next->resolve,
+	    "resolve");
+	set_string(cfg->cacert, sizeof(cfg->cacert), next->cacert, "cacert");
+	set_string(cfg->allow_http, sizeof(cfg->allow_http), next->allow_http,
+	    "allow-http");
+	pthread_mutex_unlock(peers_mu);
 }

@@ -6,11 +6,20 @@
 #define SMIMPD_CONFIG_H
 
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "address.h"
 #include "err.h"
+
+/*
+ * A setting that SIGHUP may change while other threads read it is read
+ * and written whole, never torn: LIVE(cfg.x) where a thread other than
+ * the main one reads it.
+ */
+#define LIVE(v)		__atomic_load_n(&(v), __ATOMIC_RELAXED)
+#define LIVE_SET(v, x)	__atomic_store_n(&(v), (x), __ATOMIC_RELAXED)
 
 #define RELAY_WORKERS_MAX	64
 #define WORKERS_MAX		256
@@ -63,6 +72,11 @@ struct smimpd_config {
 	unsigned int per_address;	/* at most, from one address */
 	unsigned int rate_failures;	/* failed requests per address */
 	char user[64];			/* run as, when started as root */
+	/* The Prometheus endpoint: plain HTTP, its own port; "": none. */
+	char metrics_listen[64];
+	struct sockaddr_in metrics_addr;
+	char log[4096];			/* the log file; "": standard error */
+	int log_debug;			/* log-level debug (or -v) */
 	/* Rate limits, per minute (0: none). */
 	unsigned int rate_sender;
 	unsigned int rate_domain;
@@ -92,5 +106,14 @@ void config_store_limits(const struct smimpd_config *cfg,
 /* Check the whole: what serving needs, derived fields. */
 int config_finish(struct smimpd_config *cfg, int serving,
     struct smimp_err *err);
+/*
+ * SIGHUP: take what may change at run time from next into the running
+ * cfg, and log a line for each setting that changes only at a restart
+ * (kept as it is).  Other threads may read cfg meanwhile: each changed
+ * number is stored whole (see LIVE in server.h); the peers' settings
+ * (resolve, cacert, allow-http) are copied under peers_mu.
+ */
+void config_apply(struct smimpd_config *cfg, const struct smimpd_config *next,
+    pthread_mutex_t *peers_mu);
 
 #endif

@@ -124,8 +124,8 @@ count(struct server *srv, const struct look *l, const struct consent_ask *a,
 	c.recipient = a->recipient;
 	c.allowance = (int64_t)l->h.allowance;
 	c.domain = strcmp(dom, srv->cfg.domain) != 0 ? dom : NULL;
-	c.domain_cap = srv->cfg.unknown_per_domain;
-	c.ignore_secs = srv->cfg.unknown_ignore;
+	c.domain_cap = LIVE(srv->cfg.unknown_per_domain);
+	c.ignore_secs = LIVE(srv->cfg.unknown_ignore);
 	r = store_consent_count(srv->store, &c, now, retry_after, err);
 	if (r == STORE_QUOTA)
 		return CONSENT_LATER;

@@ -30,16 +30,15 @@ static pthread_mutex_t watch_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t watch_cv = PTHREAD_COND_INITIALIZER;
 static struct watched *watch_list;
 static int watch_stop;
-static unsigned int header_timeout;
 
 void
 conn_watch_notify(void *cls, struct MHD_Connection *c, void **ctx,
     enum MHD_ConnectionNotificationCode code)
 {
+	const struct server *srv = cls;
 	const union MHD_ConnectionInfo *ci;
 	struct watched *w;
 
-	(void)cls;
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		ci = MHD_get_connection_info(c,
 		    MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -52,7 +51,7 @@ conn_watch_notify(void *cls, struct MHD_Connection *c, void **ctx,
 		if (getpeername(w->fd, (struct sockaddr *)&w->peer,
 		    &w->peer_len) != 0)
 			w->peer_len = 0;
-		w->deadline = time_mono() + header_timeout;
+		w->deadline = time_mono() + LIVE(srv->cfg.header_timeout);
 		pthread_mutex_lock(&watch_mu);
 		w->next = watch_list;
 		if (watch_list != NULL)
@@ -144,7 +143,6 @@ watch_main(void *arg)
 int
 conn_watch_start(struct server *srv)
 {
-	header_timeout = srv->cfg.header_timeout;
 	watch_stop = 0;
 	if (pthread_create(&srv->watch_thread, NULL, watch_main, srv) != 0)
 		return -1;

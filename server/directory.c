@@ -42,7 +42,8 @@ directory_meta(struct exchange *x)
 	    sodium_base64_VARIANT_ORIGINAL);
 	reply_json(x, 200, json_pack("{s:s,s:s,s:[s],s:{s:I}}", "domain",
 	    x->srv->cfg.domain, "server_key", pk, "versions", "v1", "limits",
-	    "max_message_bytes", (json_int_t)x->srv->cfg.max_message));
+	    "max_message_bytes",
+	    (json_int_t)LIVE(x->srv->cfg.max_message)));
 }
 
 /*

@@ -21,6 +21,7 @@
 #include "exitcode.h"
 #include "fileio.h"
 #include "http.h"
+#include "metrics.h"
 #include "server.h"
 #include "banned.h"
 
@@ -261,7 +262,7 @@ header_count(struct exchange *x, const char *name)
 static uint64_t
 body_cap(const struct exchange *x)
 {
-	return x->route->body == BODY_FILE ? x->srv->cfg.max_message :
+	return x->route->body == BODY_FILE ? LIVE(x->srv->cfg.max_message) :
 	    x->route->body == BODY_SMALL ? SMALL_BODY_MAX :
 	    x->route->body == BODY_LARGE ? LARGE_BODY_MAX : 0;
 }
@@ -374,7 +375,9 @@ body_take(struct exchange *x, const char *data, size_t len)
 		 */
 		log_warn("spool %s", x->spool);
 		x->spool_failed = 1;
-		(void)ftruncate(x->spool_fd, 0);
+		if (ftruncate(x->spool_fd, 0) != 0)
+			log_warn("spool %s: cannot give its space back",
+			    x->spool);
 	}
 	return 0;
 }
@@ -488,6 +491,7 @@ queue_reply(struct exchange *x)
 	if (x->resp == NULL)
 		return MHD_NO;
 	ret = MHD_queue_response(x->c, x->status, x->resp);
+	x->answered = ret == MHD_YES;
 	log_request(x);
 	return ret;
 }
@@ -513,7 +517,8 @@ source_address(struct exchange *x)
 static enum MHD_Result
 on_headers(struct exchange *x)
 {
-	conn_watch_request(x->c, x->started + x->srv->cfg.request_timeout);
+	conn_watch_request(x->c, x->started +
+	    LIVE(x->srv->cfg.request_timeout));
 	source_address(x);
 	if (x->too_long) {
 		reply_error(x, 414, "request target too long");
@@ -600,7 +605,8 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	x->c = c;
 	x->spool_fd = -1;
 	x->started = time_mono();
-	conn_watch_idle(c, x->srv->cfg.header_timeout);
+	x->started_us = time_mono_us();
+	conn_watch_idle(c, LIVE(x->srv->cfg.header_timeout));
 	x->too_long = n > TARGET_MAX;
 	if (!x->too_long)
 		memcpy(x->target, uri, n + 1);
@@ -618,11 +624,14 @@ on_completed(void *cls, struct MHD_Connection *c, void **state,
 
 	(void)toe;
 	*state = NULL;
-	conn_watch_idle(c, srv->cfg.timeout + srv->cfg.header_timeout);
+	conn_watch_idle(c, LIVE(srv->cfg.timeout) +
+	    LIVE(srv->cfg.header_timeout));
 	if (x == NULL)
 		return;
 	if (x->phase != PH_DONE && x->route != NULL)
 		log_request(x);
+	metrics_request(x->route != NULL ? (long)(x->route - routes) : -1,
+	    x->answered ? x->status : 0, time_mono_us() - x->started_us);
 	if (x->spool_fd >= 0) {
 		(void)close(x->spool_fd);
 		(void)unlink(x->spool);
@@ -700,23 +709,29 @@ workers_stop(struct server *srv, int drain_first)
 }
 
 int
-http_listen(struct server *srv, struct smimp_err *err)
+listen_socket(const struct sockaddr_in *sa, const char *name, int backlog,
+    int *fd, struct smimp_err *err)
 {
 	int one = 1;
 
+	*fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*fd < 0 ||
+	    setsockopt(*fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(*fd, (const struct sockaddr *)sa, sizeof(*sa)) != 0 ||
+	    listen(*fd, backlog) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot listen on "
+		    "%s", name);
+	return 0;
+}
+
+int
+http_listen(struct server *srv, struct smimp_err *err)
+{
 	if (!srv->cfg.plain_http && (read_pem(srv->cfg.cert, &srv->tls_cert,
 	    err) != 0 || read_pem(srv->cfg.key, &srv->tls_key, err) != 0))
 		return -1;
-	srv->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (srv->listen_fd < 0 ||
-	    setsockopt(srv->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one,
-	    sizeof(one)) != 0 ||
-	    bind(srv->listen_fd, (struct sockaddr *)&srv->cfg.listen_addr,
-	    sizeof(srv->cfg.listen_addr)) != 0 ||
-	    listen(srv->listen_fd, 1024) != 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot listen on "
-		    "%s", srv->cfg.listen);
-	return 0;
+	return listen_socket(&srv->cfg.listen_addr, srv->cfg.listen, 1024,
+	    &srv->listen_fd, err);
 }
 
 /*
@@ -726,57 +741,171 @@ http_listen(struct server *srv, struct smimp_err *err)
  */
 #define HTTP_CONN_MEMORY	(64 * 1024)
 
-int
-http_start(struct server *srv, struct smimp_err *err)
+/* The PEM texts read for a daemon, the key wiped. */
+static void
+pem_free(char *cert, char *key)
 {
-	char *cert = srv->tls_cert, *key = srv->tls_key;
-	unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD |
-	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-	int ret = -1;
-
-	if (cert != NULL)
-		flags |= MHD_USE_TLS;
-	raise_fd_limit(srv->cfg.connections);
-	if (workers_start(srv) != 0 || conn_watch_start(srv) != 0) {
-		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot start threads");
-		goto out;
-	}
-	srv->httpd = MHD_start_daemon(flags, srv->cfg.port, NULL, NULL,
-	    on_request, srv,
-	    MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
-	    MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads,
-	    MHD_OPTION_CONNECTION_LIMIT, srv->cfg.connections,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->cfg.per_address,
-	    MHD_OPTION_CONNECTION_TIMEOUT, srv->cfg.timeout,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
-	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-	    MHD_OPTION_NOTIFY_CONNECTION, conn_watch_notify, srv,
-	    cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
-	    MHD_OPTION_HTTPS_MEM_KEY, key,
-	    /* TLS 1.2 and 1.3 only. */
-	    MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3:"
-	    "+VERS-TLS1.2",
-	    MHD_OPTION_END);
-	if (srv->httpd == NULL) {
-		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot listen on %s",
-		    srv->cfg.listen);
-		goto out;
-	}
-	srv->listen_fd = -1;	/* the daemon's now */
-	ret = 0;
-out:
-	if (ret != 0) {
-		workers_stop(srv, 0);
-		conn_watch_stop(srv);
-	}
 	free(cert);
 	if (key != NULL) {
 		sodium_memzero(key, strlen(key));
 		free(key);
 	}
+}
+
+/* A daemon, and how many connections it has (for a reload's old one). */
+struct http_service {
+	struct server *srv;
+	struct MHD_Daemon *d;
+	unsigned int conns;		/* atomic */
+};
+
+static void
+on_connection(void *cls, struct MHD_Connection *c, void **ctx,
+    enum MHD_ConnectionNotificationCode code)
+{
+	struct http_service *hs = cls;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+		(void)__atomic_fetch_add(&hs->conns, 1, __ATOMIC_RELAXED);
+	else
+		(void)__atomic_fetch_sub(&hs->conns, 1, __ATOMIC_RELAXED);
+	conn_watch_notify(hs->srv, c, ctx, code);
+}
+
+/*
+ * A daemon on fd with the settings as they are and the PEM cert and key
+ * (NULL for plain HTTP), which are wiped and freed; NULL on failure,
+ * and fd is still the caller's.
+ */
+static struct http_service *
+service_start(struct server *srv, int fd, char *cert, char *key)
+{
+	unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD |
+	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	struct http_service *hs = calloc(1, sizeof(*hs));
+
+	if (cert != NULL)
+		flags |= MHD_USE_TLS;
+	raise_fd_limit(srv->cfg.connections);
+	if (hs != NULL) {
+		hs->srv = srv;
+		hs->d = MHD_start_daemon(flags, srv->cfg.port, NULL, NULL,
+		    on_request, srv,
+		    MHD_OPTION_LISTEN_SOCKET, fd,
+		    MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads,
+		    MHD_OPTION_CONNECTION_LIMIT, srv->cfg.connections,
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->cfg.per_address,
+		    MHD_OPTION_CONNECTION_TIMEOUT, srv->cfg.timeout,
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		    (size_t)HTTP_CONN_MEMORY,
+		    MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		    MHD_OPTION_NOTIFY_CONNECTION, on_connection, hs,
+		    cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
+		    cert, MHD_OPTION_HTTPS_MEM_KEY, key,
+		    /* TLS 1.2 and 1.3 only. */
+		    MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3:"
+		    "+VERS-TLS1.2",
+		    MHD_OPTION_END);
+		if (hs->d == NULL) {
+			free(hs);
+			hs = NULL;
+		}
+	}
+	pem_free(cert, key);
+	return hs;
+}
+
+/* Stop it: its connections close, its listening socket too. */
+static void
+service_stop(struct http_service *hs)
+{
+	MHD_stop_daemon(hs->d);
+	free(hs);
+}
+
+int
+http_start(struct server *srv, struct smimp_err *err)
+{
+	char *cert = srv->tls_cert, *key = srv->tls_key;
+
 	srv->tls_cert = srv->tls_key = NULL;
-	return ret;
+	if (workers_start(srv) != 0 || conn_watch_start(srv) != 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot start threads");
+		goto fail;
+	}
+	srv->http = service_start(srv, srv->listen_fd, cert, key);
+	cert = key = NULL;
+	if (srv->http == NULL) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot listen on %s",
+		    srv->cfg.listen);
+		goto fail;
+	}
+	srv->listen_fd = -1;	/* the daemon's now */
+	return 0;
+fail:
+	workers_stop(srv, 0);
+	conn_watch_stop(srv);
+	pem_free(cert, key);
+	return -1;
+}
+
+int
+http_restart(struct server *srv, struct smimp_err *err)
+{
+	const union MHD_DaemonInfo *di;
+	struct http_service *hs;
+	char *cert = NULL, *key = NULL;
+	MHD_socket old;
+	int fd;
+
+	if (srv->nretiring == HTTP_RETIRING_MAX)
+		return smimp_err_set(err, SMIMP_EXIT_TEMPFAIL, "the %d "
+		    "services of earlier reloads still have connections",
+		    HTTP_RETIRING_MAX);
+	if (!srv->cfg.plain_http && (read_pem(srv->cfg.cert, &cert,
+	    err) != 0 || read_pem(srv->cfg.key, &key, err) != 0)) {
+		pem_free(cert, NULL);
+		return -1;
+	}
+	/* The same socket: no connection is refused meanwhile. */
+	di = MHD_get_daemon_info(srv->http->d, MHD_DAEMON_INFO_LISTEN_FD);
+	fd = di != NULL ? fcntl(di->listen_fd, F_DUPFD_CLOEXEC, 0) : -1;
+	if (fd < 0) {
+		pem_free(cert, key);
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot share the "
+		    "listening socket");
+	}
+	hs = service_start(srv, fd, cert, key);
+	if (hs == NULL) {
+		(void)close(fd);
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot start the "
+		    "HTTP service%s", srv->cfg.plain_http ? "" :
+		    " (does the key match the certificate?)");
+	}
+	old = MHD_quiesce_daemon(srv->http->d);
+	if (old != MHD_INVALID_SOCKET)
+		(void)close(old);
+	srv->retiring[srv->nretiring++] = srv->http;
+	srv->http = hs;
+	return 0;
+}
+
+void
+http_reap(struct server *srv)
+{
+	unsigned int i = 0;
+
+	while (i < srv->nretiring) {
+		if (__atomic_load_n(&srv->retiring[i]->conns,
+		    __ATOMIC_RELAXED) != 0) {
+			i++;
+			continue;
+		}
+		service_stop(srv->retiring[i]);
+		srv->retiring[i] = srv->retiring[--srv->nretiring];
+		log_debug("reload: an earlier HTTP service is done");
+	}
 }
 
 void
@@ -784,14 +913,17 @@ http_stop(struct server *srv)
 {
 	MHD_socket ls;
 
-	if (srv->httpd == NULL)
+	if (srv->http == NULL)
 		return;
 	/* No new connections: the listening socket is ours again, to close. */
-	ls = MHD_quiesce_daemon(srv->httpd);
+	ls = MHD_quiesce_daemon(srv->http->d);
 	if (ls != MHD_INVALID_SOCKET)
 		(void)close(ls);
 	workers_stop(srv, 1);
-	MHD_stop_daemon(srv->httpd);
-	srv->httpd = NULL;
+	service_stop(srv->http);
+	srv->http = NULL;
+	/* No request is with a worker any more: what is left is idle. */
+	while (srv->nretiring > 0)
+		service_stop(srv->retiring[--srv->nretiring]);
 	conn_watch_stop(srv);
 }

@@ -88,6 +88,7 @@ enum body_kind {
 struct exchange;
 
 struct route {
+	const char *name;	/* the metrics' label: [a-z_]+ */
 	const char *method;	/* GET also answers HEAD */
 	const char *path;
 	unsigned int flags;
@@ -109,7 +110,9 @@ struct exchange {
 	char rest[TARGET_MAX + 1];	/* a prefix route's remainder */
 	char source[48];		/* the client's address */
 	int64_t started;		/* monotonic seconds */
+	int64_t started_us;		/* the same in microseconds */
 	int phase;			/* private to http.c */
+	int answered;			/* a reply was queued */
 	int too_long;			/* the target did not fit */
 
 	/*
@@ -188,7 +191,20 @@ void reply_unavailable(struct exchange *x, const char *why);
  * root, if started so), then start and stop the HTTP service of srv.
  */
 int http_listen(struct server *srv, struct smimp_err *err);
+/* A TCP socket bound to sa and listening, into *fd (named so in errors). */
+struct sockaddr_in;
+int listen_socket(const struct sockaddr_in *sa, const char *name,
+    int backlog, int *fd, struct smimp_err *err);
 int http_start(struct server *srv, struct smimp_err *err);
 void http_stop(struct server *srv);
+/*
+ * SIGHUP: read the certificate and key again and start a new HTTP
+ * service on the same socket with the settings as they are now; the
+ * old one takes no new connection and stops once its own are done.
+ * On failure the old one goes on as it was.
+ */
+int http_restart(struct server *srv, struct smimp_err *err);
+/* Stop the replaced daemons that have no connection left (main thread). */
+void http_reap(struct server *srv);
 
 #endif

@@ -401,7 +401,7 @@ read_item(struct exchange *x, struct batch_reader *br, struct item *it,
 	r = batch_reader_next(br, &it->d, &it->len);
 	if (r <= 0)
 		return r;
-	if (it->len > x->srv->cfg.max_message)
+	if (it->len > LIVE(x->srv->cfg.max_message))
 		return -1;
 	memset(&k, 0, sizeof(k));
 	k.fd = -1;

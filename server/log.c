@@ -4,13 +4,19 @@
  * level.  Whatever comes from outside (URLs, other servers' error
  * texts) goes through log_escape first: no control character reaches
  * the log raw.
+ *
+ * With a log file, the file becomes stderr (dup2): a reopen (SIGHUP,
+ * after logrotate moved the file) swaps it under every writer at once,
+ * each line going whole to the old file or the new.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "exitcode.h"
 #include "fileio.h"
 #include "http.h"
 #include "server.h"
@@ -100,7 +106,7 @@ log_debug(const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!log_verbose)
+	if (!LIVE(log_verbose))
 		return;
 	va_start(ap, fmt);
 	vlog("debug: ", fmt, ap, NULL);
@@ -110,7 +116,7 @@ log_debug(const char *fmt, ...)
 void
 log_request(const struct exchange *x)
 {
-	if (log_verbose)
+	if (LIVE(log_verbose))
 		log_info("%s %s %u from %s signer %s%s (%llu bytes in)",
 		    x->method, x->target, x->status, x->source,
 		    x->signer_is_server ? "server:" : "",
@@ -118,4 +124,23 @@ log_request(const struct exchange *x)
 		    (unsigned long long)x->received);
 	else
 		log_info("%s %.200s %u", x->method, x->target, x->status);
+}
+
+int
+log_open(const char *path, struct smimp_err *err)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_CLOEXEC |
+	    O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open the log "
+		    "'%s'", path);
+	if (dup2(fd, STDERR_FILENO) < 0) {
+		(void)close(fd);
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot log to "
+		    "'%s'", path);
+	}
+	(void)close(fd);
+	return 0;
 }

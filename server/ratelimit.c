@@ -16,6 +16,14 @@ ratelimit_init(struct ratelimit *rl, unsigned int per_minute)
 	return pthread_mutex_init(&rl->mu, NULL) == 0 ? 0 : -1;
 }
 
+void
+ratelimit_set(struct ratelimit *rl, unsigned int per_minute)
+{
+	pthread_mutex_lock(&rl->mu);
+	__atomic_store_n(&rl->rate, per_minute, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&rl->mu);
+}
+
 static double
 seconds_now(void)
 {
@@ -36,15 +44,20 @@ bucket(struct ratelimit *rl, const char *name, int take)
 	unsigned int wait = 0;
 	size_t i;
 
-	if (rl->rate == 0)
+	/* A glance without the lock: a rate set meanwhile counts next time. */
+	if (__atomic_load_n(&rl->rate, __ATOMIC_RELAXED) == 0)
 		return 0;
 	crypto_generichash(h, sizeof(h), (const unsigned char *)name,
 	    strlen(name), NULL, 0);
 	for (i = 0; i < 8; i++)
 		key = key << 8 | h[i];
 	key |= 1;	/* never 0: 0 marks a free slot */
-	per_sec = rl->rate / 60.0;
 	pthread_mutex_lock(&rl->mu);
+	if (rl->rate == 0) {
+		pthread_mutex_unlock(&rl->mu);
+		return 0;
+	}
+	per_sec = rl->rate / 60.0;
 	/* A short probe; when full, the least recently used slot goes. */
 	for (i = 0; i < PROBES; i++) {
 		struct ratelimit_slot *c = &rl->slots[(key + i) % RATELIMIT_SLOTS];

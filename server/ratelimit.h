@@ -19,11 +19,13 @@ struct ratelimit_slot {
 
 struct ratelimit {
 	pthread_mutex_t mu;
-	unsigned int rate;	/* per minute; 0 means unlimited */
+	unsigned int rate;	/* per minute; 0 means unlimited; under mu */
 	struct ratelimit_slot slots[RATELIMIT_SLOTS];
 };
 
 int ratelimit_init(struct ratelimit *rl, unsigned int per_minute);
+/* A new rate, from now on (SIGHUP); the buckets stay. */
+void ratelimit_set(struct ratelimit *rl, unsigned int per_minute);
 /* 0 if allowed now; else the seconds to wait (for Retry-After). */
 unsigned int ratelimit_take(struct ratelimit *rl, const char *name);
 /* The same answer, without using a token. */

@@ -30,6 +30,7 @@
 #include "stamp.h"
 #include "util.h"
 #include "work.h"
+#include "metrics.h"
 #include "server.h"
 #include "banned.h"
 
@@ -216,11 +217,11 @@ attempt(struct server *srv, struct remote *r, const struct outbound *ob,
 static int64_t
 backoff(const struct server *srv, unsigned int attempts)
 {
-	uint64_t d = srv->cfg.retry_base;
+	uint64_t d = LIVE(srv->cfg.retry_base), max = LIVE(srv->cfg.retry_max);
 
-	while (attempts-- > 0 && d < srv->cfg.retry_max)
+	while (attempts-- > 0 && d < max)
 		d *= 2;
-	return (int64_t)(d < srv->cfg.retry_max ? d : srv->cfg.retry_max);
+	return (int64_t)(d < max ? d : max);
 }
 
 /*
@@ -398,11 +399,14 @@ settle(struct server *srv, const char *owner, const struct outbound *obs,
 		if (res[i] == 0 && done != NULL) {
 			log_info("relayed %s to %s", obs[i].message_id,
 			    obs[i].domain);
+			metrics_relay(obs[i].domain, RELAY_DELIVERED);
 			done[(*ndone)++] = obs[i].id;
 		} else if (res[i] == 2 || now - obs[i].first_try >=
-		    (int64_t)srv->cfg.give_up) {
+		    (int64_t)LIVE(srv->cfg.give_up)) {
+			metrics_relay(obs[i].domain, RELAY_BOUNCED);
 			bounce(srv, owner, &obs[i], reasons[i]);
 		} else {
+			metrics_relay(obs[i].domain, RELAY_DEFERRED);
 			log_warnx("relay %s to %s: %s; retrying",
 			    obs[i].message_id, obs[i].domain, reasons[i]);
 			r = store_outbound_retry(srv->store, owner, obs[i].id,
@@ -452,6 +456,30 @@ load_bodies(struct server *srv, const char *owner, struct outbound *obs,
 	return m;
 }
 
+/*
+ * After a reload, a connection with the settings as they are now; the
+ * old one stays if a new one cannot be made.
+ */
+static void
+refresh_remote(struct server *srv, struct remote **r, unsigned int *gen)
+{
+	unsigned int now_gen = server_peers_gen();
+	struct smimp_err err;
+	struct remote *fresh;
+
+	if (now_gen == *gen)
+		return;
+	fresh = server_remote(srv, &err);
+	if (fresh == NULL) {
+		log_warnx("relay: %s; going on with the settings from before",
+		    err.msg);
+		return;
+	}
+	remote_free(*r);
+	*r = fresh;
+	*gen = now_gen;
+}
+
 static void *
 relay_main(void *arg)
 {
@@ -465,6 +493,7 @@ relay_main(void *arg)
 	char (*reasons)[1024], owner[64];
 	int64_t done[BATCH_MAX];
 	unsigned long wakes;
+	unsigned int gen;
 	size_t n, i, ndone = 0;
 	int64_t now;
 	int stop, loaded;
@@ -476,6 +505,7 @@ relay_main(void *arg)
 	smimp_err_clear(&err);
 	obs = calloc(BATCH_MAX, sizeof(*obs));
 	reasons = calloc(BATCH_MAX, sizeof(*reasons));
+	gen = server_peers_gen();
 	r = server_remote(srv, &err);
 	if (r == NULL || obs == NULL || reasons == NULL) {
 		log_warnx("relay: %s", r == NULL ? err.msg : "out of memory");
@@ -488,9 +518,11 @@ relay_main(void *arg)
 		pthread_mutex_unlock(&srv->relay_mu);
 		if (stop)
 			break;
+		refresh_remote(srv, &r, &gen);
 		now = time_now();
 		if (store_outbound_claim(srv->store, owner, now,
-		    now + srv->cfg.relay_lease, srv->cfg.relay_domain_workers,
+		    now + LIVE(srv->cfg.relay_lease),
+		    srv->cfg.relay_domain_workers,
 		    RELAY_BATCH_BYTES, done, ndone, obs, BATCH_MAX, &n,
 		    &err) != STORE_OK) {
 			log_warnx("relay: %s", err.msg);

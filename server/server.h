@@ -18,6 +18,9 @@
 #include "signer.h"
 
 struct exchange;
+struct http_service;
+
+#define HTTP_RETIRING_MAX	8
 
 struct server {
 	struct smimpd_config cfg;
@@ -36,7 +39,13 @@ struct server {
 	int listen_fd;
 	char *tls_cert, *tls_key;	/* until the daemon starts */
 	/* HTTP: the daemon, and workers for the steps that may block. */
-	struct MHD_Daemon *httpd;
+	struct http_service *http;	/* the daemon, in http.c */
+	/*
+	 * Daemons a reload replaced, finishing their connections; the main
+	 * thread stops each once it has none (http_reap).
+	 */
+	struct http_service *retiring[HTTP_RETIRING_MAX];
+	unsigned int nretiring;
 	pthread_t workers[WORKERS_MAX];
 	unsigned int nworkers;
 	int work_locks;
@@ -58,6 +67,10 @@ struct server {
 	int relay_stop;
 	unsigned long relay_wakes;	/* relay_wake() calls, under relay_mu */
 	char relay_node[17];		/* random: this process, in lease owners */
+
+	/* The metrics endpoint (metrics.c). */
+	int metrics_fd;
+	struct MHD_Daemon *metricsd;
 };
 
 /*
@@ -69,6 +82,11 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * From now on the log goes to path (appended, created 0600), which
+ * becomes stderr: at start, and again on SIGHUP for logrotate.
+ */
+int log_open(const char *path, struct smimp_err *err);
 /* One line for a finished request. */
 void log_request(const struct exchange *x);
 /*
@@ -100,6 +118,15 @@ int admin_run(const char *sub, char **args, int nargs,
 /* A connection to other servers, with the server's overrides. */
 struct remote *server_remote(const struct server *srv,
     struct smimp_err *err);
+/* Counts reloads: a connection made before the last one is made anew. */
+unsigned int server_peers_gen(void);
+
+/*
+ * SIGHUP (reload.c): reopen the log where the settings say; take next,
+ * a valid configuration, for what may change at run time.
+ */
+void server_log_reopen(struct server *srv);
+int server_reload(struct server *srv, const struct smimpd_config *next);
 
 /* Connection deadlines (deadline.c). */
 int conn_watch_start(struct server *srv);

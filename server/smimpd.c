@@ -10,7 +10,8 @@
  * Who does what: http.c dispatches the routes of routes.c, auth.c
  * authenticates, directory.c, accounts.c, submission.c, mailbox.c and
  * inbound.c answer, relay.c forwards to other domains, peers.c caches
- * what they publish, serverkey.c holds the server's key.
+ * what they publish, serverkey.c holds the server's key, metrics.c
+ * counts and shows it, reload.c takes a new configuration on SIGHUP.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -29,6 +30,7 @@
 #include "exitcode.h"
 #include "fileio.h"
 #include "http.h"
+#include "metrics.h"
 #include "server.h"
 #include "banned.h"
 
@@ -40,7 +42,7 @@ usage(FILE *f)
 	    "[--listen ADDR:PORT]\n"
 	    "              [--data DIR] [--store URI] [--cert FILE --key FILE "
 	    "| --plain-http]\n"
-	    "              [--base-url URL]\n"
+	    "              [--base-url URL] [--metrics ADDR:PORT]\n"
 	    "       smimpd [-f FILE] [--data DIR] [--store URI] "
 	    "[--domain DOMAIN]\n"
 	    "              adduser ADDRESS FILE.pub\n"
@@ -54,27 +56,6 @@ usage(FILE *f)
 	    "DOMAIN\n"
 	    "              invite ADDRESS [HOURS]\n"
 	    "       smimpd [-f FILE] [--data DIR] [--store URI] invites\n");
-}
-
-struct remote *
-server_remote(const struct server *srv, struct smimp_err *err)
-{
-	struct remote_opts o;
-
-	memset(&o, 0, sizeof(o));
-	o.resolve = srv->cfg.resolve[0] != '\0' ? srv->cfg.resolve : NULL;
-	o.cacert = srv->cfg.cacert[0] != '\0' ? srv->cfg.cacert : NULL;
-	o.allow_http = srv->cfg.allow_http[0] != '\0' ? srv->cfg.allow_http :
-	    NULL;
-	/*
-	 * A domain that failed discovery is not asked again for each of its
-	 * queued messages, but no longer than until the first retry.
-	 */
-	o.negative_secs = srv->cfg.retry_base < REMOTE_NEGATIVE_SECS ?
-	    srv->cfg.retry_base : REMOTE_NEGATIVE_SECS;
-	if (o.negative_secs == 0)
-		o.negative_secs = 1;
-	return remote_new(&o, err);
 }
 
 /*
@@ -147,9 +128,71 @@ drop_privileges(const struct smimpd_config *cfg, struct smimp_err *err)
 	return 0;
 }
 
+enum { OPT_DOMAIN = 256, OPT_LISTEN, OPT_DATA, OPT_CERT, OPT_KEY, OPT_PLAIN,
+	OPT_BASE, OPT_STORE, OPT_METRICS, OPT_LOG_LEVEL, OPT_VERSION };
+
+struct smimpd_opts {
+	const char *config;
+	int foreground;
+	int check_only;
+	const char *sub;
+	char **args;
+	int nargs;
+	/* Settings given as flags, by OPT_ value: they override the file. */
+	const char *flags[OPT_LOG_LEVEL - OPT_DOMAIN + 1];
+};
+
+/* The settings of the flags, in the order of their OPT_ values. */
+static const char *const flag_names[] = { "domain", "listen", "data",
+	"cert", "key", "plain-http", "base-url", "store", "metrics-listen",
+	"log-level" };
+
+/*
+ * The configuration: defaults, the file, then the flags.  The same on
+ * SIGHUP, so that a flag still overrides what the file now says.
+ */
 static int
-serve(struct server *srv, struct smimp_err *err)
+load_config(struct smimpd_config *cfg, const struct smimpd_opts *o,
+    int serving, struct smimp_err *err)
 {
+	size_t i;
+
+	config_defaults(cfg);
+	if (o->config != NULL && config_read(cfg, o->config, err) != 0)
+		return -1;
+	for (i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++)
+		if (o->flags[i] != NULL && config_set(cfg, flag_names[i],
+		    o->flags[i], err) != 0)
+			return -1;
+	return config_finish(cfg, serving, err);
+}
+
+/* SIGHUP: the log reopened; a valid configuration taken, else none. */
+static void
+reload(struct server *srv, const struct smimpd_opts *o)
+{
+	struct smimpd_config *next;
+	struct smimp_err err;
+
+	server_log_reopen(srv);
+	log_info("SIGHUP: reading the configuration%s%s", o->config != NULL ?
+	    " from " : "", o->config != NULL ? o->config : "");
+	next = malloc(sizeof(*next));	/* too large for the stack */
+	if (next == NULL || load_config(next, o, 1, &err) != 0) {
+		log_warnx("reload: %s; the configuration stays as it was",
+		    next == NULL ? "out of memory" : err.msg);
+		metrics_reload(0);
+	} else {
+		(void)server_reload(srv, next);
+	}
+	free(next);
+}
+
+static int
+serve(struct server *srv, const struct smimpd_opts *o,
+    struct smimp_err *err)
+{
+	const struct timespec tick = { 1, 0 };
 	sigset_t set;
 	int sig;
 
@@ -170,7 +213,12 @@ serve(struct server *srv, struct smimp_err *err)
 	signal(SIGPIPE, SIG_IGN);
 	if (http_start(srv, err) != 0)
 		return -1;
+	if (metrics_start(srv, err) != 0) {
+		http_stop(srv);
+		return -1;
+	}
 	if (relay_start(srv) != 0) {
+		metrics_stop(srv);
 		http_stop(srv);
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot start the "
 		    "relay");
@@ -180,35 +228,27 @@ serve(struct server *srv, struct smimp_err *err)
 	if (geteuid() == 0)
 		log_warnx("running as root: set 'user' to the account to run "
 		    "as");
+	/* Once a second, the services a reload replaced may be done. */
 	for (;;) {
-		if (sigwait(&set, &sig) != 0)
-			continue;
+		sig = sigtimedwait(&set, NULL, &tick);
+		http_reap(srv);
 		if (sig == SIGHUP)
-			continue;
-		break;
+			reload(srv, o);
+		else if (sig == SIGTERM || sig == SIGINT)
+			break;
 	}
 	log_info("signal %d: finishing requests in flight", sig);
+	metrics_stop(srv);
 	http_stop(srv);
 	relay_stop(srv);
 	log_info("stopped");
 	return 0;
 }
 
-struct smimpd_opts {
-	const char *config;
-	int foreground;
-	int check_only;
-	const char *sub;
-	char **args;
-	int nargs;
-};
-
 static int
 parse_args(int argc, char **argv, struct smimpd_opts *o,
-    struct smimpd_config *cfg, struct smimp_err *err)
+    struct smimp_err *err)
 {
-	enum { OPT_DOMAIN = 256, OPT_LISTEN, OPT_DATA, OPT_CERT, OPT_KEY,
-		OPT_PLAIN, OPT_BASE, OPT_STORE, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'f' },
 		{ "domain", required_argument, NULL, OPT_DOMAIN },
@@ -219,15 +259,12 @@ parse_args(int argc, char **argv, struct smimpd_opts *o,
 		{ "plain-http", no_argument, NULL, OPT_PLAIN },
 		{ "base-url", required_argument, NULL, OPT_BASE },
 		{ "store", required_argument, NULL, OPT_STORE },
+		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
 	};
-	/* In the order of the OPT_ values from OPT_DOMAIN. */
-	static const char *const names[] = { "domain", "listen", "data",
-		"cert", "key", "plain-http", "base-url", "store" };
-	const char *flags[sizeof(names) / sizeof(names[0])] = { NULL };
-	int c, i;
+	int c;
 
 	memset(o, 0, sizeof(*o));
 	while ((c = getopt_long(argc, argv, "+f:dnvh", longopts, NULL)) != -1) {
@@ -235,28 +272,21 @@ parse_args(int argc, char **argv, struct smimpd_opts *o,
 		case 'f': o->config = optarg; break;
 		case 'd': o->foreground = 1; break;
 		case 'n': o->check_only = 1; break;
-		case 'v': log_verbose = 1; break;
+		case 'v': o->flags[OPT_LOG_LEVEL - OPT_DOMAIN] = "debug"; break;
 		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
 		case OPT_VERSION:
 			printf("smimpd %s\n", SMIMP_VERSION);
 			exit(SMIMP_EXIT_OK);
-		case OPT_PLAIN: flags[5] = "yes"; break;
+		case OPT_PLAIN: o->flags[OPT_PLAIN - OPT_DOMAIN] = "yes"; break;
 		default:
-			if (c >= OPT_DOMAIN && c <= OPT_STORE) {
-				flags[c - OPT_DOMAIN] = optarg;
+			if (c >= OPT_DOMAIN && c <= OPT_METRICS) {
+				o->flags[c - OPT_DOMAIN] = optarg;
 				break;
 			}
 			usage(stderr);
 			return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s", "");
 		}
 	}
-	/* The file first, then flags override it. */
-	if (o->config != NULL && config_read(cfg, o->config, err) != 0)
-		return -1;
-	for (i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
-		if (flags[i] != NULL && config_set(cfg, names[i], flags[i],
-		    err) != 0)
-			return -1;
 	if (optind < argc) {
 		o->sub = argv[optind++];
 		o->args = argv + optind;
@@ -278,14 +308,15 @@ main(int argc, char **argv)
 	(void)umask(077);
 	memset(&srv, 0, sizeof(srv));
 	srv.listen_fd = -1;
+	srv.metrics_fd = -1;
 	if (sodium_init() < 0) {
 		fprintf(stderr, "smimpd: cannot initialize libsodium\n");
 		return SMIMP_EXIT_FAIL;
 	}
-	config_defaults(&srv.cfg);
-	if (parse_args(argc, argv, &o, &srv.cfg, &err) != 0 ||
-	    config_finish(&srv.cfg, o.sub == NULL, &err) != 0)
+	if (parse_args(argc, argv, &o, &err) != 0 ||
+	    load_config(&srv.cfg, &o, o.sub == NULL, &err) != 0)
 		goto fail;
+	log_verbose = srv.cfg.log_debug;
 	if (o.sub != NULL) {
 		if (admin_run(o.sub, o.args, o.nargs, &srv.cfg, &err) != 0)
 			goto fail;
@@ -295,19 +326,23 @@ main(int argc, char **argv)
 		printf("smimpd: configuration OK\n");
 		return SMIMP_EXIT_OK;
 	}
-	if (http_listen(&srv, &err) != 0 || drop_privileges(&srv.cfg,
-	    &err) != 0)
+	if (http_listen(&srv, &err) != 0 || metrics_listen(&srv, &err) != 0 ||
+	    drop_privileges(&srv.cfg, &err) != 0)
+		goto fail;
+	/* As the user it runs as: a reopen after logrotate can open it. */
+	if (srv.cfg.log[0] != '\0' && log_open(srv.cfg.log, &err) != 0)
 		goto fail;
 	srv.store = server_store_open(&srv.cfg, &err);
 	if (srv.store == NULL || serverkey_load(&srv, &err) != 0)
 		goto fail;
+	store_observe_commits(srv.store, metrics_commit, NULL);
 	if ((size_t)snprintf(srv.spool_prefix, sizeof(srv.spool_prefix),
 	    "%s/upload", store_spool_dir(srv.store)) >=
 	    sizeof(srv.spool_prefix)) {
 		smimp_err_set(&err, SMIMP_EXIT_FAIL, "spool path too long");
 		goto fail;
 	}
-	ret = serve(&srv, &err);
+	ret = serve(&srv, &o, &err);
 	store_close(srv.store);
 	serverkey_release();
 	if (ret != 0)
@@ -316,6 +351,8 @@ main(int argc, char **argv)
 fail:
 	if (srv.listen_fd >= 0)
 		(void)close(srv.listen_fd);
+	if (srv.metrics_fd >= 0)
+		(void)close(srv.metrics_fd);
 	free(srv.tls_cert);
 	if (srv.tls_key != NULL) {
 		sodium_memzero(srv.tls_key, strlen(srv.tls_key));

@@ -76,6 +76,8 @@ store_open(const char *uri, const char *local,
 		st->limits = *lim;
 	else
 		memset(&st->limits, 0, sizeof(st->limits));
+	st->commit_fn = NULL;
+	st->commit_arg = NULL;
 	return st;
 }
 
@@ -283,6 +285,22 @@ int
 store_outbound_count(struct store *st, uint64_t *n, struct smimp_err *err)
 {
 	return st->ops->outbound_count(st, n, err);
+}
+
+int
+store_outbound_stats(struct store *st, struct store_queue_stats *qs,
+    struct smimp_err *err)
+{
+	memset(qs, 0, sizeof(*qs));
+	return st->ops->outbound_stats(st, qs, err);
+}
+
+void
+store_observe_commits(struct store *st, void (*fn)(void *, int64_t),
+    void *arg)
+{
+	st->commit_fn = fn;
+	st->commit_arg = arg;
 }
 
 int

@@ -236,6 +236,12 @@ struct store_consent_count {
 	unsigned int ignore_secs;	/* a domain far past its cap */
 };
 
+/* The relay queue at a glance (store_outbound_stats). */
+struct store_queue_stats {
+	uint64_t entries;
+	int64_t oldest;		/* when the oldest entry was queued; 0: none */
+};
+
 struct store;
 
 struct store_ops {
@@ -307,6 +313,8 @@ struct store_ops {
 	    struct smimp_err *);
 	int (*outbound_count)(struct store *, uint64_t *n,
 	    struct smimp_err *);
+	int (*outbound_stats)(struct store *, struct store_queue_stats *qs,
+	    struct smimp_err *);
 
 	int (*policy_put)(struct store *, const struct policy *p,
 	    const unsigned char *text, size_t len, int64_t now,
@@ -333,6 +341,14 @@ struct store_ops {
 struct store *store_open(const char *uri, const char *local,
     const struct store_limits *lim, struct smimp_err *err);
 void store_close(struct store *st);
+/*
+ * Have fn(arg, microseconds) called with the time each write
+ * transaction took, from its start to its commit on stable storage, on
+ * the thread that committed it (the metrics).  Set once, before the
+ * store is used from other threads.
+ */
+void store_observe_commits(struct store *st,
+    void (*fn)(void *arg, int64_t usecs), void *arg);
 
 /*
  * A directory on the store's own file system where callers spool
@@ -514,6 +530,9 @@ int store_outbound_bounce(struct store *st, const char *owner, int64_t id,
     struct smimp_err *err);
 /* How many entries are queued (for tests and the admin). */
 int store_outbound_count(struct store *st, uint64_t *n,
+    struct smimp_err *err);
+/* How many entries are queued, and since when the oldest (metrics). */
+int store_outbound_stats(struct store *st, struct store_queue_stats *qs,
     struct smimp_err *err);
 
 /* ---- consent policies (doc/PROTOCOL.md, "Consent policies") ---- */

@@ -15,6 +15,9 @@
 struct store {
 	const struct store_ops *ops;
 	struct store_limits limits;
+	/* store_observe_commits(): told how long each commit took. */
+	void (*commit_fn)(void *arg, int64_t usecs);
+	void *commit_arg;
 };
 
 #define STORE_DAY_S		86400
@@ -51,6 +54,8 @@ struct store_nonce_args {
 
 /* ---- store_common.c: what every back end does alike ---- */
 
+/* A write transaction begun at started (time_mono_us) has committed. */
+void store_committed(struct store *st, int64_t started);
 /* Release the *n entries of a claim, and make it none. */
 void store_outbounds_release(struct outbound *obs, size_t *n);
 /* A listing's callback asked to stop: the listing fails. */

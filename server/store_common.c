@@ -21,6 +21,7 @@
 #include "exitcode.h"
 #include "fileio.h"
 #include "store_backend.h"
+#include "util.h"
 #include "banned.h"
 
 #define ID_MAX		((INT64_C(1) << 53) - 1)
@@ -97,6 +98,13 @@ store_random_id(void)
 		v &= (uint64_t)ID_MAX;
 	} while (v == 0);
 	return (int64_t)v;
+}
+
+void
+store_committed(struct store *st, int64_t started)
+{
+	if (st->commit_fn != NULL)
+		st->commit_fn(st->commit_arg, time_mono_us() - started);
 }
 
 void

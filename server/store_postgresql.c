@@ -654,6 +654,7 @@ txn(struct pg_store *s, const char *begin, txn_fn run, void *arg,
     int64_t now, struct smimp_err *err)
 {
 	struct pg_conn *c;
+	int64_t started;
 	int r;
 
 	c = conn_get(s, err);
@@ -661,8 +662,11 @@ txn(struct pg_store *s, const char *begin, txn_fn run, void *arg,
 		return STORE_ERROR;
 	if (begin == begin_write && sweep_due(s, now))
 		sweep(s, c, now);
+	started = time_mono_us();
 	r = txn_on(s, c, begin, run, arg, err);
 	conn_put(s, c);
+	if (r == STORE_OK && begin == begin_write)
+		store_committed(&s->base, started);
 	return r;
 }
 
@@ -2760,6 +2764,22 @@ pg_outbound_count(struct store *st, uint64_t *n, struct smimp_err *err)
 	return STORE_OK;
 }
 
+static int
+pg_outbound_stats(struct store *st, struct store_queue_stats *qs,
+    struct smimp_err *err)
+{
+	PGresult *res;
+
+	res = read_query(pg(st), err, "SELECT count(*), "
+	    "coalesce(min(first_try), 0) FROM outbound", "");
+	if (res == NULL)
+		return STORE_ERROR;
+	qs->entries = (uint64_t)col_int(res, 0, 0);
+	qs->oldest = col_int(res, 0, 1);
+	PQclear(res);
+	return STORE_OK;
+}
+
 /* ---- consent policies ---- */
 
 struct policy_put_args {
@@ -3189,6 +3209,7 @@ const struct store_ops store_postgresql_ops = {
 	.outbound_retry = pg_outbound_retry,
 	.outbound_bounce = pg_outbound_bounce,
 	.outbound_count = pg_outbound_count,
+	.outbound_stats = pg_outbound_stats,
 	.policy_put = pg_policy_put,
 	.policy_get = pg_policy_get,
 	.policy_head = pg_policy_head,

@@ -641,6 +641,7 @@ group_write(struct sqlite_store *s, int (*run)(struct sqlite_store *,
 {
 	struct write_op me, *batch, *op;
 	struct smimp_err cerr;
+	int64_t started;
 	int failed, empty = 0;
 
 	memset(&me, 0, sizeof(me));
@@ -661,7 +662,10 @@ group_write(struct sqlite_store *s, int (*run)(struct sqlite_store *,
 		s->committing = 1;
 		batch = take_queue(s);
 		pthread_mutex_unlock(&s->mu);
+		started = time_mono_us();
 		failed = run_batch(s, batch, &cerr) != 0;
+		if (!failed)
+			store_committed(&s->base, started);
 		pthread_mutex_lock(&s->mu);
 		/* Each waiter wakes once, for its own commit. */
 		for (op = batch; op != NULL; op = op->next) {
@@ -2406,6 +2410,25 @@ sq_outbound_count(struct store *st, uint64_t *n, struct smimp_err *err)
 	return r;
 }
 
+static int
+stats_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
+{
+	struct store_queue_stats *qs = arg;
+
+	(void)err;
+	qs->entries = (uint64_t)sqlite3_column_int64(stmt, 0);
+	qs->oldest = sqlite3_column_int64(stmt, 1);	/* NULL reads 0 */
+	return 0;
+}
+
+static int
+sq_outbound_stats(struct store *st, struct store_queue_stats *qs,
+    struct smimp_err *err)
+{
+	return each_row(sq(st), stats_row, qs, err, "SELECT count(*), "
+	    "min(first_try) FROM outbound", "");
+}
+
 /* ---- consent policies ---- */
 
 #define HOUR_S		3600
@@ -3447,6 +3470,7 @@ const struct store_ops store_sqlite_ops = {
 	.outbound_retry = sq_outbound_retry,
 	.outbound_bounce = sq_outbound_bounce,
 	.outbound_count = sq_outbound_count,
+	.outbound_stats = sq_outbound_stats,
 	.policy_put = sq_policy_put,
 	.policy_get = sq_policy_get,
 	.policy_head = sq_policy_head,

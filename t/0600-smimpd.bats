@@ -120,28 +120,8 @@ aget() { signed_get alice.key example.org "https://127.0.0.1:$PORT$1" -w '\n%{ht
 	printf 'timeout 1\n' >t.conf
 	start_server -f t.conf
 	# Thirty connections that never finish a TLS handshake or a request.
-	python3 - "$PORT" <<'PY' &
-import socket, sys, time
-socks = []
-for i in range(30):
-    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-    s.sendall(b"\x16\x03\x01" if i % 2 else b"")
-    socks.append(s)
-time.sleep(4)
-closed = 0
-for s in socks:
-    # Closed: whatever the server said last (a TLS alert), then EOF.
-    s.settimeout(0.5)
-    try:
-        while s.recv(100):
-            pass
-        closed += 1
-    except ConnectionResetError:
-        closed += 1
-    except socket.timeout:
-        pass
-open("closed", "w").write(str(closed))
-PY
+	python3 "$REPO/t/stalled.py" "$PORT" 4 \
+		$(for i in $(seq 30); do [ $((i % 2)) = 1 ] && echo 160301 || echo -; done) >closed &
 	py=$!
 	sleep 0.5
 	# Meanwhile others are served at once.
@@ -155,8 +135,13 @@ PY
 	run -0 python3 - "$REPO" <<'EOF'
 import re, sys
 repo = sys.argv[1]
-routes = re.findall(r'\{\s*"([A-Z]+)",\s*"([^"]+)",\s*([^,]+),',
-                    open(repo + "/server/routes.c").read())
+table_c = open(repo + "/server/routes.c").read()
+routes = re.findall(r'\{\s*"[a-z_]+",\s*"([A-Z]+)",\s*"([^"]+)",\s*([^,]+),',
+                    table_c)
+# Each route's name (the metrics' endpoint label) is its own.
+labels = re.findall(r'\{\s*"([a-z_]+)",\s*"[A-Z]+",', table_c)
+if len(labels) != len(routes) or len(set(labels)) != len(labels):
+    print("route names: %s" % labels)
 # smimpd(8): ".It Li GET {base}/v1/mailbox , GET|DELETE {base}/v1/mailbox/ID"
 man = set()
 for line in open(repo + "/man/smimpd.8").read().splitlines():
