@@ -121,7 +121,7 @@ deps:
 # PostgreSQL store, in a cluster of their own (t/with-postgresql).
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 check: deps
-	@sh scripts/deps.sh postgresql-15 parallel
+	@sh scripts/deps.sh postgresql-15 parallel debhelper lintian
 	$(MAKE) -j$(NPROC) all
 	$(MAKE) -j$(NPROC) SANITIZE=1 all
 	@sh scripts/lint-man.sh $(MANS)
@@ -138,14 +138,15 @@ faults: deps all
 # The suites that run smimpd, on the PostgreSQL store: a PostgreSQL 15
 # cluster of their own (t/with-postgresql), a database for each data
 # directory.  Part of check; check-postgresql runs them alone.
-PG_SUITES = t/0600-smimpd.bats t/0610-hostile-requests.bats \
+PG_SUITES = t/0510-attachments.bats t/0600-smimpd.bats t/0610-hostile-requests.bats \
 	t/0650-store.bats t/0700-send-fetch.bats t/0750-hostile-servers.bats \
 	t/0800-federation.bats t/0920-local-files.bats t/1000-revoke.bats \
 	t/1030-follow.bats t/1040-notify.bats t/1050-recover.bats \
 	t/1100-consent.bats t/1110-work.bats t/1120-introductions.bats \
 	t/1130-lookups.bats t/1200-devices.bats t/1205-device-requests.bats \
 	t/1210-device-mailbox.bats t/1220-device-clients.bats \
-	t/1230-devices-end-to-end.bats t/1410-metrics.bats t/1420-reload.bats
+	t/1230-devices-end-to-end.bats t/1300-fault-kill.bats \
+	t/1410-metrics.bats t/1420-reload.bats
 check-postgresql: deps
 	@sh scripts/deps.sh postgresql-15 parallel
 	$(MAKE) -j$(NPROC) all
