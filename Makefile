@@ -135,7 +135,7 @@ PG_SUITES = t/0600-smimpd.bats t/0610-hostile-requests.bats \
 	t/1100-consent.bats t/1110-work.bats t/1120-introductions.bats \
 	t/1130-lookups.bats t/1200-devices.bats t/1205-device-requests.bats \
 	t/1210-device-mailbox.bats t/1220-device-clients.bats \
-	t/1230-devices-end-to-end.bats
+	t/1230-devices-end-to-end.bats t/1400-admin.bats
 check-postgresql: deps
 	@sh scripts/deps.sh postgresql-15
 	$(MAKE) all

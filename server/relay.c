@@ -36,15 +36,10 @@
 #define RELAY_IDLE_MS	200
 #define RELAY_BATCH_BYTES (4 * 1024 * 1024)	/* bodies in one batch request */
 
-/*
- * Give up on an entry: the store removes it and leaves a notice, signed
- * by this server, in the sender's mailbox, in one transaction.
- */
-static void
-bounce(struct server *srv, const char *owner, const struct outbound *ob,
-    const char *reason)
+int
+relay_give_up(struct server *srv, const char *owner,
+    const struct outbound *ob, const char *reason, struct smimp_err *err)
 {
-	struct smimp_err err;
 	struct store_body body;
 	struct store_delivery notice;
 	struct bounce b;
@@ -59,8 +54,11 @@ bounce(struct server *srv, const char *owner, const struct outbound *ob,
 	b.recipients = ob->recipients;
 	b.date = when;
 	b.reason = reason;
-	if (bounce_build(&sb, &b, &srv->signer) != 0)
-		goto oom;
+	if (bounce_build(&sb, &b, &srv->signer) != 0) {
+		sbuf_release(&sb);
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "bounce for %s: "
+		    "out of memory", ob->sender);
+	}
 	(void)snprintf(mid, sizeof(mid), "bounce:%s:%s", ob->domain,
 	    ob->message_id);
 	memset(&body, 0, sizeof(body));
@@ -71,7 +69,20 @@ bounce(struct server *srv, const char *owner, const struct outbound *ob,
 	notice.message_id = mid;
 	notice.body = &body;
 	r = store_outbound_bounce(srv->store, owner, ob->id, &notice,
-	    time_now(), &err);
+	    time_now(), err);
+	sbuf_release(&sb);
+	return r;
+}
+
+/* Give up on an entry the relay holds, and say so in the log. */
+static void
+bounce(struct server *srv, const char *owner, const struct outbound *ob,
+    const char *reason)
+{
+	struct smimp_err err;
+	int r;
+
+	r = relay_give_up(srv, owner, ob, reason, &err);
 	if (r == STORE_ERROR)
 		log_warnx("bounce for %s: %s", ob->sender, err.msg);
 	else if (r != STORE_OK)
@@ -79,11 +90,6 @@ bounce(struct server *srv, const char *owner, const struct outbound *ob,
 	else
 		log_info("bounced %s to %s: %s", ob->message_id, ob->sender,
 		    reason);
-	sbuf_release(&sb);
-	return;
-oom:
-	log_warnx("bounce for %s: out of memory", ob->sender);
-	sbuf_release(&sb);
 }
 
 /* What an HTTP status means for a delivery: 0 done, 1 retry, 2 never. */
@@ -406,7 +412,8 @@ settle(struct server *srv, const char *owner, const struct outbound *obs,
 			log_warnx("relay %s to %s: %s; retrying",
 			    obs[i].message_id, obs[i].domain, reasons[i]);
 			r = store_outbound_retry(srv->store, owner, obs[i].id,
-			    now + backoff(srv, obs[i].attempts), &err);
+			    now + backoff(srv, obs[i].attempts), reasons[i],
+			    &err);
 			if (r == STORE_ERROR)
 				log_warnx("relay: cannot record the retry of "
 				    "%s: %s; it comes back when its lease "

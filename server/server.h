@@ -115,6 +115,13 @@ void conn_watch_idle(struct MHD_Connection *c, unsigned int secs);
 int relay_start(struct server *srv);
 void relay_stop(struct server *srv);
 void relay_wake(struct server *srv);
+/*
+ * Give up on the queue entry ob, which owner holds: the store removes
+ * it and leaves a notice saying reason, signed by the server key, in
+ * the sender's mailbox, in one transaction (store_outbound_bounce).
+ */
+int relay_give_up(struct server *srv, const char *owner,
+    const struct outbound *ob, const char *reason, struct smimp_err *err);
 
 /* Handlers, by endpoint group. */
 void directory_discovery(struct exchange *x);

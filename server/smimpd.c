@@ -5,7 +5,7 @@
  *
  *	smimpd [-d] [-n] [-v] [-f FILE] [options]	serve
  *	smimpd [options] adduser|deluser|updatelog|users|invite|invites ...
- *	(admin.c)
+ *	(admin.c), queue ... (queue.c), stats (admin.c)
  *
  * Who does what: http.c dispatches the routes of routes.c, auth.c
  * authenticates, directory.c, accounts.c, submission.c, mailbox.c and
@@ -53,7 +53,14 @@ usage(FILE *f)
 	    "       smimpd [-f FILE] [--data DIR] [--store URI] --domain "
 	    "DOMAIN\n"
 	    "              invite ADDRESS [HOURS]\n"
-	    "       smimpd [-f FILE] [--data DIR] [--store URI] invites\n");
+	    "       smimpd [-f FILE] [--data DIR] [--store URI] invites\n"
+	    "       smimpd [-f FILE] [--data DIR] [--store URI] [--domain "
+	    "DOMAIN]\n"
+	    "              queue list|show ID|hold ID|release ID|retry ID"
+	    "|delete ID\n"
+	    "              [--no-bounce] [--json]\n"
+	    "       smimpd [-f FILE] [--data DIR] [--store URI] stats "
+	    "[--json]\n");
 }
 
 struct remote *

@@ -49,6 +49,14 @@ struct store_nonce_args {
 	int64_t expires, now;
 };
 
+/* The administrator's operation on one queue entry, or a take of it. */
+struct store_queue_args {
+	int64_t id, now, lease_until;
+	enum store_queue_op op;
+	const char *owner;
+	struct outbound *ob;
+};
+
 /* ---- store_common.c: what every back end does alike ---- */
 
 /* Release the *n entries of a claim, and make it none. */
