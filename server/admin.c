@@ -319,6 +319,8 @@ admin_run(const char *sub, char **args, int nargs,
 		return queue_run(args, nargs, cfg, err);
 	if (strcmp(sub, "stats") == 0)
 		return stats_run(args, nargs, cfg, err);
+	if (strcmp(sub, "check") == 0)
+		return check_run(args, nargs, cfg, err);
 	if (strcmp(sub, "users") == 0 || strcmp(sub, "invites") == 0 ?
 	    nargs != 0 :
 	    strcmp(sub, "deluser") == 0 ? nargs != 1 :

@@ -93,6 +93,12 @@ void server_store_log(const struct idlog *log, struct store_log *sl,
 /* Load (or make, on first start) the server key; srv->signer signs. */
 int serverkey_load(struct server *srv, struct smimp_err *err);
 void serverkey_release(void);
+/*
+ * The public key of datadir's server key, made by no one: 0, 1 when
+ * there is none yet, -1 when it cannot be read or is malformed.
+ */
+int serverkey_public(const char *datadir, unsigned char pk[32],
+    struct smimp_err *err);
 /* The administrator's subcommands (admin.c). */
 int admin_run(const char *sub, char **args, int nargs,
     struct smimpd_config *cfg, struct smimp_err *err);

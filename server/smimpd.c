@@ -6,6 +6,7 @@
  *	smimpd [-d] [-n] [-v] [-f FILE] [options]	serve
  *	smimpd [options] adduser|deluser|updatelog|users|invite|invites ...
  *	(admin.c), queue ... (queue.c), stats (admin.c)
+ *	smimpd [options] check [DOMAIN]	(check.c, peercheck.c)
  *
  * Who does what: http.c dispatches the routes of routes.c, auth.c
  * authenticates, directory.c, accounts.c, submission.c, mailbox.c and
@@ -60,7 +61,8 @@ usage(FILE *f)
 	    "|delete ID\n"
 	    "              [--no-bounce] [--json]\n"
 	    "       smimpd [-f FILE] [--data DIR] [--store URI] stats "
-	    "[--json]\n");
+	    "[--json]\n"
+	    "       smimpd [-f FILE] [options] check [--json] [DOMAIN]\n");
 }
 
 struct remote *
