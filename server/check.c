@@ -228,8 +228,8 @@ check_certificate(struct check_report *cr, const struct smimpd_config *cfg)
 	char host[256], port[16];
 
 	if (cfg->plain_http) {
-		check_say(cr, "certificate", CHECK_SKIP, -1, NULL, "plain HTTP: "
-		    "TLS is the proxy's in front");
+		check_say(cr, "certificate", CHECK_SKIP, -1, NULL, "plain "
+		    "HTTP: TLS is the proxy's in front");
 		return;
 	}
 	if (check_url_host(cfg->base_url, host, sizeof(host), port,

@@ -33,8 +33,8 @@ struct peer {
 	struct remote *r;
 	const char *domain;
 	char base[512];
-	char date[40];		/* the Date of the last answer, its time: */
-	int64_t date_at;	/* ours, halfway through that exchange */
+	char date[40];		/* the Date of the last answer */
+	int64_t date_at;	/* our time halfway through that exchange */
 };
 
 /* The TLS of the host a URL names, unless it is plain HTTP. */
@@ -154,8 +154,8 @@ version_step(struct peer *p)
 	software = json_string_value(json_object_get(obj, "software"));
 	v1 = speaks_v1(obj, list, sizeof(list));
 	if (v1 < 0)
-		check_say(&p->cr, "versions", CHECK_FAIL, ms, NULL, "%s/version "
-		    "names no versions", p->base);
+		check_say(&p->cr, "versions", CHECK_FAIL, ms, NULL,
+		    "%s/version names no versions", p->base);
 	else if (v1 == 0)
 		check_say(&p->cr, "versions", CHECK_FAIL, ms, json_pack("{s:s}",
 		    "versions", list), "it speaks %s, not v1, the only version "

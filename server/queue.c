@@ -9,8 +9,8 @@
  *	smimpd queue hold ID		never claimed until released
  *	smimpd queue release ID		claimed again when due
  *	smimpd queue retry ID		due now (and released)
- *	smimpd queue delete ID		gone, with a bounce notice to its
- *					sender unless --no-bounce
+ *	smimpd queue delete ID		gone, with a bounce notice to
+ *					its sender unless --no-bounce
  *
  * The sender was told the message is queued: an entry deleted without
  * a word would be lost in silence, so a delete bounces as the relay

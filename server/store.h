@@ -267,7 +267,7 @@ struct store_stats {
 	uint64_t queue_held;		/* held by the administrator */
 	uint64_t queue_retrying;	/* failed at least once */
 	uint64_t queue_domains;		/* other domains waited for */
-	int64_t queue_oldest;		/* when the oldest was queued; 0 none */
+	int64_t queue_oldest;		/* the oldest's first_try; 0 none */
 	int64_t store_bytes;		/* on disk; -1 when unknown */
 };
 

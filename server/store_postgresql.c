@@ -2862,8 +2862,8 @@ queue_op_run(struct pg_store *s, struct pg_conn *c, void *arg,
 		    "next_try = $2 WHERE id = $1 AND (lease_until IS NULL OR "
 		    "lease_until <= $2)", "ii", a->id, a->now);
 	else
-		n = exec_sql(c, err, "UPDATE outbound SET held = $2::bigint <> 0 "
-		    "WHERE id = $1", "ii", a->id,
+		n = exec_sql(c, err, "UPDATE outbound SET held = $2::bigint "
+		    "<> 0 WHERE id = $1", "ii", a->id,
 		    (int64_t)(a->op == STORE_QUEUE_HOLD));
 	if (n < 0)
 		return STORE_ERROR;

@@ -2490,7 +2490,8 @@ queue_op_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 		    "lease_until <= ?2)", "ii", a->id, a->now);
 	else
 		r = sql_exec(s->db, err, "UPDATE outbound SET held = ?2 WHERE "
-		    "id = ?1", "ii", a->id, (int64_t)(a->op == STORE_QUEUE_HOLD));
+		    "id = ?1", "ii", a->id,
+		    (int64_t)(a->op == STORE_QUEUE_HOLD));
 	if (r != 0)
 		return STORE_ERROR;
 	return sqlite3_changes(s->db) > 0 ? STORE_OK : queue_missed(s, a->id,
@@ -2654,7 +2655,7 @@ integrity_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
 	return 0;
 }
 
-#define MISSING_MAX	16	/* body files looked at again, of the missing */
+#define MISSING_MAX	16	/* missing body files looked at again */
 
 /* The body files that rows name and that are not there. */
 struct missing {

@@ -27,7 +27,7 @@
 
 #define CHAIN_MAX	16	/* certificates looked at in a chain */
 #define NAMES_MAX	200	/* bytes of a certificate's names, said */
-#define TLS_TIMEOUT_MS	10000	/* to connect, and for the handshake */
+#define TLS_TIMEOUT_MS	10000	/* to connect; for the handshake */
 
 static void
 say(struct tls_report *r, enum check_status st, const char *fmt, ...)
@@ -61,7 +61,8 @@ cert_names(gnutls_x509_crt_t c, char *out, size_t cap)
 		if (type < 0)
 			break;
 		if (type == GNUTLS_SAN_DNSNAME)
-			name[len < sizeof(name) ? len : sizeof(name) - 1] = '\0';
+			name[len < sizeof(name) ? len : sizeof(name) - 1] =
+			    '\0';
 		else if (type == GNUTLS_SAN_IPADDRESS && (len == 4 ||
 		    len == 16) && inet_ntop(len == 4 ? AF_INET : AF_INET6,
 		    name, ip, sizeof(ip)) != NULL)
@@ -233,8 +234,8 @@ chain_load(const char *path, gnutls_x509_crt_t *chain, unsigned int *n,
 	}
 	if (got <= 0) {
 		say(r, CHECK_FAIL, "'%s' holds no PEM certificate%s", path,
-		    got == GNUTLS_E_SHORT_MEMORY_BUFFER ? " chain of at most 16" :
-		    "");
+		    got == GNUTLS_E_SHORT_MEMORY_BUFFER ?
+		    " chain of at most 16" : "");
 		return -1;
 	}
 	*n = (unsigned int)got;
@@ -430,8 +431,9 @@ tls_check_peer(const char *host, const char *port, const char *cacert,
 	}
 	if (gnutls_certificate_allocate_credentials(&cred) < 0 ||
 	    (cacert != NULL ? gnutls_certificate_set_x509_trust_file(cred,
-	    cacert, GNUTLS_X509_FMT_PEM) : gnutls_certificate_set_x509_system_trust(
-	    cred)) < 0 || gnutls_init(&s, GNUTLS_CLIENT) < 0 ||
+	    cacert, GNUTLS_X509_FMT_PEM) :
+	    gnutls_certificate_set_x509_system_trust(cred)) < 0 ||
+	    gnutls_init(&s, GNUTLS_CLIENT) < 0 ||
 	    gnutls_set_default_priority(s) < 0 ||
 	    gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred) < 0 ||
 	    (!is_address(host) && gnutls_server_name_set(s, GNUTLS_NAME_DNS,
