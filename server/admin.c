@@ -202,18 +202,25 @@ admin_args_parse(const char *sub, char **args, int nargs,
 }
 
 int
-admin_json_line(json_t *obj, struct smimp_err *err)
+admin_json_put(json_t *obj, struct smimp_err *err)
 {
 	char *text = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
-	int ret = 0;
 
-	if (text == NULL)
-		ret = smimp_err_set(err, SMIMP_EXIT_FAIL, "out of memory");
-	else
-		printf("%s\n", text);
-	free(text);
 	json_decref(obj);
-	return ret;
+	if (text == NULL)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "out of memory");
+	fputs(text, stdout);
+	free(text);
+	return 0;
+}
+
+int
+admin_json_line(json_t *obj, struct smimp_err *err)
+{
+	if (admin_json_put(obj, err) != 0)
+		return -1;
+	putchar('\n');
+	return 0;
 }
 
 void

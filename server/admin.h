@@ -39,7 +39,9 @@ int admin_args_parse(const char *sub, char **args, int nargs,
 /* A usage error: the message, then " (see 'smimpd --help')". */
 int admin_usage(struct smimp_err *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* obj as one line of JSON on stdout, then freed; -1 if it could not. */
+/* obj as compact JSON on stdout, then freed; -1 if it could not. */
+int admin_json_put(json_t *obj, struct smimp_err *err);
+/* The same, and a newline: one line. */
 int admin_json_line(json_t *obj, struct smimp_err *err);
 /* A span of seconds for people: "45s", "3m12s", "2h5m", "3d4h". */
 void admin_duration(int64_t secs, char *out, size_t cap);

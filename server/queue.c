@@ -105,20 +105,6 @@ next_text(const struct store_queue_entry *e, int64_t now, char *out,
 	}
 }
 
-/* obj as compact JSON on stdout, no newline, then freed. */
-static int
-json_put(json_t *obj, struct smimp_err *err)
-{
-	char *text = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
-
-	json_decref(obj);
-	if (text == NULL)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "out of memory");
-	fputs(text, stdout);
-	free(text);
-	return 0;
-}
-
 /* One line an entry, and the reason its last attempt failed below it. */
 static int
 list_one(const struct store_queue_entry *e, void *arg)
@@ -129,7 +115,7 @@ list_one(const struct store_queue_entry *e, void *arg)
 	if (l->json) {
 		if (l->n++ > 0)
 			putchar(',');
-		return json_put(entry_json(e, l->now), l->err);
+		return admin_json_put(entry_json(e, l->now), l->err);
 	}
 	if (l->n++ == 0)
 		printf("%-8s %-7s %7s %5s %8s %10s  %s\n", "ID", "STATE",
