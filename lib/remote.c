@@ -844,6 +844,16 @@ out:
 	return ret;
 }
 
+void
+remote_forget(struct remote *r, const char *domain)
+{
+	size_t i;
+
+	for (i = 0; i < NEGATIVE_SLOTS; i++)
+		if (strcmp(r->neg[i].domain, domain) == 0)
+			r->neg[i].until = 0;
+}
+
 int
 remote_base(struct remote *r, const char *domain, char *base, size_t cap,
     struct smimp_err *err)

@@ -79,6 +79,11 @@ void remote_free(struct remote *r);
 int remote_base(struct remote *r, const char *domain, char *base,
     size_t cap, struct smimp_err *err);
 /*
+ * Forget a failed discovery of domain that is still remembered: the
+ * next remote_base asks again (an attempt someone asked for now).
+ */
+void remote_forget(struct remote *r, const char *domain);
+/*
  * The URL discovery of domain asks (https://DOMAIN/.well-known/...,
  * or at the HOST:PORT the resolve map gives it), into url.
  */

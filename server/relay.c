@@ -459,6 +459,25 @@ load_bodies(struct server *srv, const char *owner, struct outbound *obs,
 	return m;
 }
 
+/*
+ * Entries the administrator asked to try now are tried now: a failed
+ * discovery of their domain that this worker remembers does not answer
+ * for them (a claim holds entries of one domain).
+ */
+static void
+forced(struct remote *r, const struct outbound *obs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (obs[i].forced) {
+			log_info("relay %s to %s: now, as the administrator "
+			    "asked", obs[i].message_id, obs[i].domain);
+			remote_forget(r, obs[i].domain);
+			return;
+		}
+}
+
 static void *
 relay_main(void *arg)
 {
@@ -514,6 +533,7 @@ relay_main(void *arg)
 			idle_wait(srv, wakes);
 			continue;
 		}
+		forced(r, obs, n);
 		attempt_batch(srv, r, obs, bodies, n, res, reasons);
 		settle(srv, owner, obs, n, res, reasons, done, &ndone);
 		for (i = 0; i < n; i++) {

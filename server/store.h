@@ -201,6 +201,12 @@ struct outbound {
 				   small one); malloc'd, else NULL */
 	char *work;		/* Smimp-Work to send, "" when none; malloc'd */
 	char *introduction;	/* Smimp-Introduction, "" when none; malloc'd */
+	/*
+	 * The administrator asked for an attempt now (store_outbound_admin,
+	 * STORE_QUEUE_RETRY): what the relay remembers of the domain's
+	 * failures must not answer for it.  Cleared by the next retry.
+	 */
+	int forced;
 };
 void outbound_release(struct outbound *ob);
 
@@ -256,7 +262,7 @@ struct store_queue_entry {
 enum store_queue_op {
 	STORE_QUEUE_HOLD,	/* never claimed until released */
 	STORE_QUEUE_RELEASE,	/* claimed again when due */
-	STORE_QUEUE_RETRY,	/* due now, released if held */
+	STORE_QUEUE_RETRY,	/* due now, released if held, forced */
 };
 
 /* What the store holds, counted (smimpd stats). */

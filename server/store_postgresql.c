@@ -789,11 +789,13 @@ static const char schema_v1[] =
 
 /*
  * Version 2 (the SQLite store's 8): the administrator may hold a queued
- * entry (the relay claims none that is held), and sees why its last
- * attempt failed.
+ * entry (the relay claims none that is held) or ask for an attempt now
+ * (retry_now), and sees why its last attempt failed.
  */
 static const char schema_v2[] =
     "ALTER TABLE outbound ADD COLUMN held boolean NOT NULL DEFAULT false;"
+    "ALTER TABLE outbound ADD COLUMN retry_now boolean NOT NULL "
+    "DEFAULT false;"
     "ALTER TABLE outbound ADD COLUMN last_error text NOT NULL DEFAULT '';";
 
 /* migrations[v] takes a database from version v to v + 1. */
@@ -2480,7 +2482,8 @@ outbound_remove(struct pg_conn *c, const char *owner, const int64_t *ids,
 /* The columns outbound_fill reads, of the entries chosen after WHERE. */
 #define CLAIM_SELECT "SELECT id, domain, sender, recipients, " \
     "all_recipients, message_id, size, stamp, stamp_date, attempts, " \
-    "first_try, data, work, introduction, stamp_device FROM outbound WHERE "
+    "first_try, data, work, introduction, stamp_device, retry_now FROM " \
+    "outbound WHERE "
 
 /* Fill ob from a claimed row; -1 out of memory. */
 static int
@@ -2501,6 +2504,7 @@ outbound_fill(const PGresult *res, int row, struct outbound *ob)
 	ob->work = strdup(col_text(res, row, 12));
 	ob->introduction = strdup(col_text(res, row, 13));
 	col_copy(res, row, 14, ob->stamp_device, sizeof(ob->stamp_device));
+	ob->forced = col_int(res, row, 15) != 0;
 	/* An inline body comes along: the relay sends it without a read. */
 	if (!PQgetisnull(res, row, 11) &&
 	    (uint64_t)PQgetlength(res, row, 11) == ob->len) {
@@ -2701,8 +2705,9 @@ retry_run(struct pg_store *s, struct pg_conn *c, void *arg,
 
 	(void)s;
 	n = exec_sql(c, err, "UPDATE outbound SET attempts = attempts + 1, "
-	    "next_try = $1, last_error = $4, lease_owner = NULL, lease_until = "
-	    "NULL WHERE id = $2 AND lease_owner = $3", "iitt", a->next_try,
+	    "next_try = $1, last_error = $4, retry_now = false, lease_owner = "
+	    "NULL, lease_until = NULL WHERE id = $2 AND lease_owner = $3",
+	    "iitt", a->next_try,
 	    a->ids[0], a->owner, a->reason);
 	return n < 0 ? STORE_ERROR : n > 0 ? STORE_OK : STORE_NOT_FOUND;
 }
@@ -2859,8 +2864,9 @@ queue_op_run(struct pg_store *s, struct pg_conn *c, void *arg,
 	(void)s;
 	if (a->op == STORE_QUEUE_RETRY)
 		n = exec_sql(c, err, "UPDATE outbound SET held = false, "
-		    "next_try = $2 WHERE id = $1 AND (lease_until IS NULL OR "
-		    "lease_until <= $2)", "ii", a->id, a->now);
+		    "retry_now = true, next_try = $2 WHERE id = $1 AND "
+		    "(lease_until IS NULL OR lease_until <= $2)", "ii", a->id,
+		    a->now);
 	else
 		n = exec_sql(c, err, "UPDATE outbound SET held = $2::bigint "
 		    "<> 0 WHERE id = $1", "ii", a->id,

@@ -2108,8 +2108,8 @@ sq_submit(struct store *st, const struct store_submission *sub, int64_t now,
 #define CLAIM_SELECT "SELECT o.id, o.domain, o.sender, o.recipients, " \
     "o.all_recipients, o.message_id, o.size, o.stamp, o.stamp_date, " \
     "o.attempts, o.first_try, d.data, o.work, o.introduction, " \
-    "o.stamp_device FROM outbound o LEFT JOIN outbound_data d ON " \
-    "d.id = o.id WHERE "
+    "o.stamp_device, o.retry_now FROM outbound o LEFT JOIN outbound_data " \
+    "d ON d.id = o.id WHERE "
 
 /* Fill ob from a claimed row; -1 out of memory. */
 static int
@@ -2130,6 +2130,7 @@ outbound_fill(sqlite3_stmt *stmt, struct outbound *ob)
 	ob->work = col_strdup(stmt, 12);
 	ob->introduction = col_strdup(stmt, 13);
 	col_copy(stmt, 14, ob->stamp_device, sizeof(ob->stamp_device));
+	ob->forced = sqlite3_column_int(stmt, 15) != 0;
 	/* An inline body comes along: the relay sends it without a read. */
 	if (sqlite3_column_type(stmt, 11) == SQLITE_BLOB &&
 	    (uint64_t)sqlite3_column_bytes(stmt, 11) == ob->len) {
@@ -2332,8 +2333,9 @@ retry_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 	struct owned_args *a = arg;
 
 	if (sql_exec(s->db, err, "UPDATE outbound SET attempts = attempts + 1, "
-	    "next_try = ?, last_error = ?, lease_owner = NULL, lease_until = "
-	    "NULL WHERE id = ? AND lease_owner = ?", "itit", a->next_try,
+	    "next_try = ?, last_error = ?, retry_now = 0, lease_owner = NULL, "
+	    "lease_until = NULL WHERE id = ? AND lease_owner = ?", "itit",
+	    a->next_try,
 	    a->reason, a->ids[0], a->owner) != 0)
 		return STORE_ERROR;
 	return sqlite3_changes(s->db) > 0 ? STORE_OK : STORE_NOT_FOUND;
@@ -2486,8 +2488,9 @@ queue_op_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 
 	if (a->op == STORE_QUEUE_RETRY)
 		r = sql_exec(s->db, err, "UPDATE outbound SET held = 0, "
-		    "next_try = ?2 WHERE id = ?1 AND (lease_until IS NULL OR "
-		    "lease_until <= ?2)", "ii", a->id, a->now);
+		    "retry_now = 1, next_try = ?2 WHERE id = ?1 AND "
+		    "(lease_until IS NULL OR lease_until <= ?2)", "ii", a->id,
+		    a->now);
 	else
 		r = sql_exec(s->db, err, "UPDATE outbound SET held = ?2 WHERE "
 		    "id = ?1", "ii", a->id,
@@ -3460,14 +3463,16 @@ migrate_devices(struct sqlite_store *s, struct smimp_err *err)
 
 /*
  * 7 -> 8: the administrator may hold a queued entry (the relay claims
- * none that is held), and sees why its last attempt failed.
+ * none that is held) or ask for an attempt now (retry_now), and sees
+ * why its last attempt failed.
  */
 static int
 migrate_admin(struct sqlite_store *s, struct smimp_err *err)
 {
 	return schema_exec(s, "ALTER TABLE outbound ADD COLUMN held INTEGER "
-	    "NOT NULL DEFAULT 0;" "ALTER TABLE outbound ADD COLUMN last_error "
-	    "TEXT NOT NULL DEFAULT '';", err);
+	    "NOT NULL DEFAULT 0;" "ALTER TABLE outbound ADD COLUMN retry_now "
+	    "INTEGER NOT NULL DEFAULT 0;" "ALTER TABLE outbound ADD COLUMN "
+	    "last_error TEXT NOT NULL DEFAULT '';", err);
 }
 
 /* migrations[v] takes a store from version v to v + 1. */

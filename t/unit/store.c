@@ -1032,8 +1032,10 @@ static int
 case_queue_admin(void)
 {
 	struct store *st = open_plain();
+	struct outbound ob;
 	struct seen s;
 	int64_t id;
+	size_t n;
 
 	CHECK(st != NULL);
 	CHECK(submit_text(st, "s@here", "m1", "far.example", "x", 1000) ==
@@ -1068,7 +1070,15 @@ case_queue_admin(void)
 	memset(&s, 0, sizeof(s));
 	CHECK(store_outbound_list(st, id, seen_one, &s, &err) == STORE_OK);
 	CHECK(!s.held && s.next_try == 1050 && s.attempts == 1);
-	CHECK(claim(st, "o2", 1050, 1, 0, 0, NULL) == 1);
+	/* Forced until its next retry. */
+	CHECK(store_outbound_claim(st, "o2", 1050, 1650, 0, 0, NULL, 0, &ob,
+	    1, &n, &err) == STORE_OK && n == 1 && ob.forced);
+	outbound_release(&ob);
+	CHECK(store_outbound_retry(st, "o2", id, 1060, "again", &err) ==
+	    STORE_OK);
+	CHECK(store_outbound_claim(st, "o2", 1060, 1660, 0, 0, NULL, 0, &ob,
+	    1, &n, &err) == STORE_OK && n == 1 && !ob.forced);
+	outbound_release(&ob);
 	/* An id that is no entry. */
 	CHECK(store_outbound_list(st, id + 1, seen_one, &s, &err) ==
 	    STORE_NOT_FOUND);
