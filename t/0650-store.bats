@@ -5,8 +5,10 @@
 
 load helper
 
-# The schema version this smimpd writes: what every migration ends at.
+# The schema version this smimpd writes: what every migration ends at
+# (SQLite's, and PostgreSQL's).
 SCHEMA=8
+PG_SCHEMA=2
 
 setup() { common_setup; }
 
@@ -300,7 +302,7 @@ signed() {
 	run -0 smimpd --data data users
 	store_sql data "UPDATE smimp_schema SET version = 99"
 	run -1 --separate-stderr smimpd --data data users
-	[ "$stderr" = "smimpd: the store has schema version 99; this smimpd knows versions up to 2" ]
+	[ "$stderr" = "smimpd: the store has schema version 99; this smimpd knows versions up to $PG_SCHEMA" ]
 	[ "$(store_sql data 'SELECT version FROM smimp_schema')" = 99 ]
 }
 
@@ -314,7 +316,7 @@ signed() {
 	done
 	for p in "${pids[@]}"; do wait "$p"; done
 	[ -z "$(cat err*)" ]
-	[ "$(store_sql data 'SELECT version FROM smimp_schema')" = 1 ]
+	[ "$(store_sql data 'SELECT version FROM smimp_schema')" = "$PG_SCHEMA" ]
 	[ "$(store_sql data "SELECT count(*) FROM information_schema.tables WHERE table_name = 'mailbox'")" = 1 ]
 }
 
