@@ -130,6 +130,7 @@ struct call {
 	char refused[INET6_ADDRSTRLEN];	/* an address not connected to */
 	struct sbuf *body;
 	char *requires;			/* the reply's, see remote.h */
+	char *date;
 	/* What the request sends: bytes in memory, or a file read as sent. */
 	const void *out;
 	int out_fd;			/* or -1 */
@@ -268,6 +269,37 @@ collect(char *data, size_t size, size_t n, void *arg)
 }
 
 #define REQUIRES_NAME	"smimp-requires:"
+#define DATE_NAME	"date:"
+
+/* The value of a header line, blanks trimmed: its start and *len. */
+static const char *
+header_value(const char *v, size_t *len, size_t name)
+{
+	v += name;
+	*len -= name;
+	while (*len > 0 && (*v == ' ' || *v == '\t')) {
+		v++;
+		(*len)--;
+	}
+	while (*len > 0 && strchr("\r\n \t", v[*len - 1]) != NULL)
+		(*len)--;
+	return v;
+}
+
+/* A Date header: kept when it is one, printable, and fits. */
+static void
+header_date(struct call *c, const char *data, size_t len)
+{
+	const char *v = header_value(data, &len, sizeof(DATE_NAME) - 1);
+
+	if (c->date[0] != '\0' || len == 0 || len >= 40 ||
+	    !printable_ascii(v, len, 39)) {
+		c->date[0] = '\0';
+		return;
+	}
+	memcpy(c->date, v, len);
+	c->date[len] = '\0';
+}
 
 /* libcurl hands over each header line of the answer as it comes. */
 static size_t
@@ -279,18 +311,16 @@ header_line(char *data, size_t size, size_t n, void *arg)
 	const char *v = data;
 
 	/* A new answer (after a 100 Continue, say) starts over. */
-	if (len >= 5 && memcmp(v, "HTTP/", 5) == 0)
+	if (len >= 5 && memcmp(v, "HTTP/", 5) == 0) {
 		c->requires[0] = '\0';
+		c->date[0] = '\0';
+	}
+	if (len >= sizeof(DATE_NAME) - 1 && strncasecmp(v, DATE_NAME,
+	    sizeof(DATE_NAME) - 1) == 0)
+		header_date(c, data, len);
 	if (len < name || strncasecmp(v, REQUIRES_NAME, name) != 0)
 		return all;
-	v += name;
-	len -= name;
-	while (len > 0 && (*v == ' ' || *v == '\t')) {
-		v++;
-		len--;
-	}
-	while (len > 0 && strchr("\r\n \t", v[len - 1]) != NULL)
-		len--;
+	v = header_value(v, &len, name);
 	if (c->requires[0] != '\0' || len == 0 || len >= 32 ||
 	    memchr(v, '\0', len) != NULL) {
 		v = "?";
@@ -656,8 +686,10 @@ perform(struct remote *r, struct call *c, const char *method,
 	rep->status = 0;
 	rep->error[0] = '\0';
 	rep->requires[0] = '\0';
+	rep->date[0] = '\0';
 	c->body = &rep->body;
 	c->requires = rep->requires;
+	c->date = rep->date;
 	c->over = 0;
 	c->refused[0] = '\0';
 #define SET(opt, v) do { \
@@ -774,6 +806,24 @@ negative_add(struct remote *r, const char *domain,
 	memcpy(n->msg, err->msg, sizeof(n->msg));
 }
 
+int
+remote_discovery_url(const struct remote *r, const char *domain, char *url,
+    size_t cap, struct smimp_err *err)
+{
+	char hostport[300];
+	size_t n;
+
+	if (mapped(r, domain, hostport, sizeof(hostport)))
+		n = (size_t)snprintf(url, cap, "%s://%s/.well-known/smimp.txt",
+		    r->o.allow_http != NULL && list_has(r->o.allow_http, domain)
+		    ? "http" : "https", hostport);
+	else
+		n = (size_t)snprintf(url, cap,
+		    "https://%s/.well-known/smimp.txt", domain);
+	return n < cap ? 0 : smimp_err_set(err, SMIMP_EXIT_FAIL, "%s: "
+	    "discovery URL too long", domain);
+}
+
 /* Ask domain for its base URL; the answer is checked like the URL. */
 static int
 discover(struct remote *r, const char *domain, char *base, size_t cap,
@@ -781,7 +831,7 @@ discover(struct remote *r, const char *domain, char *base, size_t cap,
 {
 	struct remote_reply rep;
 	struct call c;
-	char hostport[300], url[512];
+	char url[512];
 	size_t len, i;
 	int any, ret = -1;
 
@@ -789,14 +839,8 @@ discover(struct remote *r, const char *domain, char *base, size_t cap,
 	c.domain = domain;
 	c.cap = REMOTE_MAX_DISCOVERY;
 	c.out_fd = -1;
-	if (mapped(r, domain, hostport, sizeof(hostport)))
-		(void)snprintf(url, sizeof(url), "%s://%s/.well-known/smimp.txt",
-		    r->o.allow_http != NULL && list_has(r->o.allow_http, domain)
-		    ? "http" : "https", hostport);
-	else
-		(void)snprintf(url, sizeof(url),
-		    "https://%s/.well-known/smimp.txt", domain);
-	if (target_check(r, domain, url, &c.any_address, err) != 0 ||
+	if (remote_discovery_url(r, domain, url, sizeof(url), err) != 0 ||
+	    target_check(r, domain, url, &c.any_address, err) != 0 ||
 	    perform(r, &c, "GET", url, NULL, &rep, err) != 0)
 		return -1;
 	if (rep.status != 200) {
@@ -825,6 +869,16 @@ discover(struct remote *r, const char *domain, char *base, size_t cap,
 out:
 	remote_reply_release(&rep);
 	return ret;
+}
+
+void
+remote_forget(struct remote *r, const char *domain)
+{
+	size_t i;
+
+	for (i = 0; i < NEGATIVE_SLOTS; i++)
+		if (strcmp(r->neg[i].domain, domain) == 0)
+			r->neg[i].until = 0;
 }
 
 int

@@ -78,6 +78,17 @@ void remote_free(struct remote *r);
  */
 int remote_base(struct remote *r, const char *domain, char *base,
     size_t cap, struct smimp_err *err);
+/*
+ * Forget a failed discovery of domain that is still remembered: the
+ * next remote_base asks again (an attempt someone asked for now).
+ */
+void remote_forget(struct remote *r, const char *domain);
+/*
+ * The URL discovery of domain asks (https://DOMAIN/.well-known/...,
+ * or at the HOST:PORT the resolve map gives it), into url.
+ */
+int remote_discovery_url(const struct remote *r, const char *domain,
+    char *url, size_t cap, struct smimp_err *err);
 
 struct remote_reply {
 	long status;
@@ -89,6 +100,11 @@ struct remote_reply {
 	 * "?" when it is too long or repeated: malformed either way.
 	 */
 	char requires[32];
+	/*
+	 * The answer's Date header as sent (its clock, for a peer's
+	 * check), at most 39 bytes; "" when none or too long.
+	 */
+	char date[40];
 };
 void remote_reply_release(struct remote_reply *rep);
 /*

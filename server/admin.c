@@ -9,13 +9,19 @@
  *	smimpd users				list them
  *	smimpd invite ADDRESS [HOURS]		a single-use token
  *	smimpd invites				pending invitations
+ *	smimpd stats [--json]			what the store holds
+ *	smimpd queue ...			the relay queue (queue.c)
+ *	smimpd check [--json] [DOMAIN]		this server, or another
+ *						domain (check.c, peercheck.c)
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
+#include "admin.h"
 #include "auth.h"
 #include "exitcode.h"
 #include "idlog.h"
@@ -149,6 +155,165 @@ invite(struct store *st, const char *addr, const char *hours,
 }
 
 int
+admin_usage(struct smimp_err *err, const char *fmt, ...)
+{
+	char msg[SMIMP_ERR_MSG - 32];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s (see 'smimpd "
+	    "--help')", msg);
+}
+
+int
+admin_args_parse(const char *sub, char **args, int nargs,
+    unsigned int allowed, int max, struct admin_args *a,
+    struct smimp_err *err)
+{
+	static const struct {
+		const char *name;
+		unsigned int flag;
+	} flags[] = {
+		{ "--json", ADMIN_JSON },
+		{ "--no-bounce", ADMIN_NO_BOUNCE },
+	};
+	size_t k;
+	int i;
+
+	memset(a, 0, sizeof(*a));
+	for (i = 0; i < nargs; i++) {
+		for (k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
+			if ((allowed & flags[k].flag) &&
+			    strcmp(args[i], flags[k].name) == 0)
+				break;
+		if (k < sizeof(flags) / sizeof(flags[0]))
+			a->flags |= flags[k].flag;
+		else if (args[i][0] == '-')
+			return admin_usage(err, "%s: unknown option '%.40s'",
+			    sub, args[i]);
+		else if (a->nwords == max || a->nwords == ADMIN_WORDS_MAX)
+			return admin_usage(err, "%s: too many arguments", sub);
+		else
+			a->word[a->nwords++] = args[i];
+	}
+	return 0;
+}
+
+int
+admin_json_put(json_t *obj, struct smimp_err *err)
+{
+	char *text = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
+
+	json_decref(obj);
+	if (text == NULL)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "out of memory");
+	fputs(text, stdout);
+	free(text);
+	return 0;
+}
+
+int
+admin_json_line(json_t *obj, struct smimp_err *err)
+{
+	if (admin_json_put(obj, err) != 0)
+		return -1;
+	putchar('\n');
+	return 0;
+}
+
+void
+admin_duration(int64_t secs, char *out, size_t cap)
+{
+	static const struct {
+		int64_t secs;
+		char unit;
+	} u[] = { { 86400, 'd' }, { 3600, 'h' }, { 60, 'm' }, { 1, 's' } };
+	size_t i;
+
+	if (secs < 0)
+		secs = 0;
+	for (i = 0; i + 1 < sizeof(u) / sizeof(u[0]) && secs < u[i].secs; i++)
+		continue;
+	/* The largest unit, and the next one when it is not zero. */
+	if (i + 1 < sizeof(u) / sizeof(u[0]) &&
+	    secs % u[i].secs / u[i + 1].secs != 0)
+		(void)snprintf(out, cap, "%lld%c%lld%c", (long long)(secs /
+		    u[i].secs), u[i].unit, (long long)(secs % u[i].secs /
+		    u[i + 1].secs), u[i + 1].unit);
+	else
+		(void)snprintf(out, cap, "%lld%c", (long long)(secs /
+		    u[i].secs), u[i].unit);
+}
+
+json_t *
+admin_json_date(int64_t t)
+{
+	char when[TIME_STRLEN];
+
+	if (t == 0)
+		return json_null();
+	time_format(t, when);
+	return json_string(when);
+}
+
+/* smimpd stats [--json]: what the store holds, counted. */
+int
+stats_run(char **args, int nargs, struct smimpd_config *cfg,
+    struct smimp_err *err)
+{
+	struct admin_args a;
+	struct store_stats s;
+	struct store *st;
+	char age[32];
+	int64_t oldest;
+	int r;
+
+	if (admin_args_parse("stats", args, nargs, ADMIN_JSON, 0, &a,
+	    err) != 0)
+		return -1;
+	st = server_store_open(cfg, err);
+	if (st == NULL)
+		return -1;
+	r = store_stats(st, &s, err);
+	store_close(st);
+	if (r != STORE_OK)
+		return -1;
+	oldest = s.queue_oldest != 0 ? time_now() - s.queue_oldest : 0;
+	if (a.flags & ADMIN_JSON)
+		return admin_json_line(json_pack("{s:I,s:{s:I,s:I},s:{s:I,s:I,"
+		    "s:I,s:I,s:I,s:o,s:I},s:o}", "users", (json_int_t)s.users,
+		    "mailbox", "messages", (json_int_t)s.mailbox_messages,
+		    "bytes", (json_int_t)s.mailbox_bytes, "queue", "entries",
+		    (json_int_t)s.queue_entries, "bytes",
+		    (json_int_t)s.queue_bytes, "held", (json_int_t)s.queue_held,
+		    "retrying", (json_int_t)s.queue_retrying, "domains",
+		    (json_int_t)s.queue_domains, "oldest",
+		    admin_json_date(s.queue_oldest), "oldest_age",
+		    (json_int_t)oldest, "store_bytes", s.store_bytes >= 0 ?
+		    json_integer(s.store_bytes) : json_null()), err);
+	admin_duration(oldest, age, sizeof(age));
+	printf("users: %llu\n", (unsigned long long)s.users);
+	printf("mailbox: %llu messages, %llu bytes\n",
+	    (unsigned long long)s.mailbox_messages,
+	    (unsigned long long)s.mailbox_bytes);
+	printf("queue: %llu entries, %llu bytes, %llu held, %llu retrying, "
+	    "%llu domains\n", (unsigned long long)s.queue_entries,
+	    (unsigned long long)s.queue_bytes,
+	    (unsigned long long)s.queue_held,
+	    (unsigned long long)s.queue_retrying,
+	    (unsigned long long)s.queue_domains);
+	if (s.queue_oldest != 0)
+		printf("queue oldest: %s old\n", age);
+	if (s.store_bytes >= 0)
+		printf("store: %lld bytes\n", (long long)s.store_bytes);
+	else
+		printf("store: size unknown\n");
+	return 0;
+}
+
+int
 admin_run(const char *sub, char **args, int nargs,
     struct smimpd_config *cfg, struct smimp_err *err)
 {
@@ -157,6 +322,12 @@ admin_run(const char *sub, char **args, int nargs,
 	char addr[ADDRESS_MAX + 1];
 	int ret = -1, r;
 
+	if (strcmp(sub, "queue") == 0)
+		return queue_run(args, nargs, cfg, err);
+	if (strcmp(sub, "stats") == 0)
+		return stats_run(args, nargs, cfg, err);
+	if (strcmp(sub, "check") == 0)
+		return check_run(args, nargs, cfg, err);
 	if (strcmp(sub, "users") == 0 || strcmp(sub, "invites") == 0 ?
 	    nargs != 0 :
 	    strcmp(sub, "deluser") == 0 ? nargs != 1 :
@@ -166,7 +337,7 @@ admin_run(const char *sub, char **args, int nargs,
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "usage: smimpd "
 		    "adduser ADDRESS FILE.pub | deluser ADDRESS | updatelog "
 		    "ADDRESS FILE.pub | users | invite ADDRESS [HOURS] | "
-		    "invites");
+		    "invites | queue ... | stats | check [DOMAIN]");
 	if (nargs > 0 && address_normalize(args[0], addr, err) != 0)
 		return -1;
 	if (nargs > 0 && cfg->domain[0] != '\0' &&

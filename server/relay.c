@@ -37,15 +37,10 @@
 #define RELAY_IDLE_MS	200
 #define RELAY_BATCH_BYTES (4 * 1024 * 1024)	/* bodies in one batch request */
 
-/*
- * Give up on an entry: the store removes it and leaves a notice, signed
- * by this server, in the sender's mailbox, in one transaction.
- */
-static void
-bounce(struct server *srv, const char *owner, const struct outbound *ob,
-    const char *reason)
+int
+relay_give_up(struct server *srv, const char *owner,
+    const struct outbound *ob, const char *reason, struct smimp_err *err)
 {
-	struct smimp_err err;
 	struct store_body body;
 	struct store_delivery notice;
 	struct bounce b;
@@ -60,8 +55,11 @@ bounce(struct server *srv, const char *owner, const struct outbound *ob,
 	b.recipients = ob->recipients;
 	b.date = when;
 	b.reason = reason;
-	if (bounce_build(&sb, &b, &srv->signer) != 0)
-		goto oom;
+	if (bounce_build(&sb, &b, &srv->signer) != 0) {
+		sbuf_release(&sb);
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "bounce for %s: "
+		    "out of memory", ob->sender);
+	}
 	(void)snprintf(mid, sizeof(mid), "bounce:%s:%s", ob->domain,
 	    ob->message_id);
 	memset(&body, 0, sizeof(body));
@@ -72,7 +70,20 @@ bounce(struct server *srv, const char *owner, const struct outbound *ob,
 	notice.message_id = mid;
 	notice.body = &body;
 	r = store_outbound_bounce(srv->store, owner, ob->id, &notice,
-	    time_now(), &err);
+	    time_now(), err);
+	sbuf_release(&sb);
+	return r;
+}
+
+/* Give up on an entry the relay holds, and say so in the log. */
+static void
+bounce(struct server *srv, const char *owner, const struct outbound *ob,
+    const char *reason)
+{
+	struct smimp_err err;
+	int r;
+
+	r = relay_give_up(srv, owner, ob, reason, &err);
 	if (r == STORE_ERROR)
 		log_warnx("bounce for %s: %s", ob->sender, err.msg);
 	else if (r != STORE_OK)
@@ -80,11 +91,6 @@ bounce(struct server *srv, const char *owner, const struct outbound *ob,
 	else
 		log_info("bounced %s to %s: %s", ob->message_id, ob->sender,
 		    reason);
-	sbuf_release(&sb);
-	return;
-oom:
-	log_warnx("bounce for %s: out of memory", ob->sender);
-	sbuf_release(&sb);
 }
 
 /* What an HTTP status means for a delivery: 0 done, 1 retry, 2 never. */
@@ -410,7 +416,8 @@ settle(struct server *srv, const char *owner, const struct outbound *obs,
 			log_warnx("relay %s to %s: %s; retrying",
 			    obs[i].message_id, obs[i].domain, reasons[i]);
 			r = store_outbound_retry(srv->store, owner, obs[i].id,
-			    now + backoff(srv, obs[i].attempts), &err);
+			    now + backoff(srv, obs[i].attempts), reasons[i],
+			    &err);
 			if (r == STORE_ERROR)
 				log_warnx("relay: cannot record the retry of "
 				    "%s: %s; it comes back when its lease "
@@ -480,6 +487,25 @@ refresh_remote(struct server *srv, struct remote **r, unsigned int *gen)
 	*gen = now_gen;
 }
 
+/*
+ * Entries the administrator asked to try now are tried now: a failed
+ * discovery of their domain that this worker remembers does not answer
+ * for them (a claim holds entries of one domain).
+ */
+static void
+forced(struct remote *r, const struct outbound *obs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (obs[i].forced) {
+			log_info("relay %s to %s: now, as the administrator "
+			    "asked", obs[i].message_id, obs[i].domain);
+			remote_forget(r, obs[i].domain);
+			return;
+		}
+}
+
 static void *
 relay_main(void *arg)
 {
@@ -539,6 +565,7 @@ relay_main(void *arg)
 			idle_wait(srv, wakes);
 			continue;
 		}
+		forced(r, obs, n);
 		attempt_batch(srv, r, obs, bodies, n, res, reasons);
 		settle(srv, owner, obs, n, res, reasons, done, &ndone);
 		for (i = 0; i < n; i++) {

@@ -111,6 +111,12 @@ void server_store_log(const struct idlog *log, struct store_log *sl,
 /* Load (or make, on first start) the server key; srv->signer signs. */
 int serverkey_load(struct server *srv, struct smimp_err *err);
 void serverkey_release(void);
+/*
+ * The public key of datadir's server key, made by no one: 0, 1 when
+ * there is none yet, -1 when it cannot be read or is malformed.
+ */
+int serverkey_public(const char *datadir, unsigned char pk[32],
+    struct smimp_err *err);
 /* The administrator's subcommands (admin.c). */
 int admin_run(const char *sub, char **args, int nargs,
     struct smimpd_config *cfg, struct smimp_err *err);
@@ -142,6 +148,13 @@ void conn_watch_idle(struct MHD_Connection *c, unsigned int secs);
 int relay_start(struct server *srv);
 void relay_stop(struct server *srv);
 void relay_wake(struct server *srv);
+/*
+ * Give up on the queue entry ob, which owner holds: the store removes
+ * it and leaves a notice saying reason, signed by the server key, in
+ * the sender's mailbox, in one transaction (store_outbound_bounce).
+ */
+int relay_give_up(struct server *srv, const char *owner,
+    const struct outbound *ob, const char *reason, struct smimp_err *err);
 
 /* Handlers, by endpoint group. */
 void directory_discovery(struct exchange *x);

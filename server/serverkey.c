@@ -50,23 +50,65 @@ serverkey_release(void)
 	pthread_mutex_unlock(&secret_mu);
 }
 
+/* DATADIR/server.key, into path (PATH_MAX bytes). */
+static int
+key_path(const char *datadir, char *path, struct smimp_err *err)
+{
+	if ((size_t)snprintf(path, PATH_MAX, "%s/server.key", datadir) >=
+	    PATH_MAX)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
+	return 0;
+}
+
+/* The seed the key file at path holds, checked: private, well formed. */
+static int
+key_read(const char *path, unsigned char seed[32], struct smimp_err *err)
+{
+	unsigned char *buf;
+	size_t len;
+	int fd, ret = -1;
+
+	fd = open_private(path, err);
+	if (fd < 0)
+		return -1;
+	buf = sodium_malloc(1025);
+	if (buf == NULL) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+		goto out;
+	}
+	if (fd_read_into(fd, path, 1024, buf, &len, err) != 0)
+		goto out;
+	if (len != strlen(SERVER_KEY_MAGIC) + 8 + 44 + 1 ||
+	    memcmp(buf, SERVER_KEY_MAGIC, strlen(SERVER_KEY_MAGIC)) != 0 ||
+	    b64_decode_exact((char *)buf + strlen(SERVER_KEY_MAGIC) + 8, 44,
+	    seed, 32) != 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s': malformed server "
+		    "key", path);
+		goto out;
+	}
+	ret = 0;
+out:
+	close(fd);
+	if (buf != NULL)
+		sodium_free(buf);
+	return ret;
+}
+
 /* The server's own Ed25519 key: made on first start, kept 0600. */
 int
 serverkey_load(struct server *srv, struct smimp_err *err)
 {
 	char path[PATH_MAX];
-	unsigned char *buf = NULL, seed[32];
+	unsigned char seed[32];
 	struct sbuf text;
-	size_t len;
-	int fd, ret = -1;
+	int ret = -1;
 
 	serverkey_release();
 	secret = sodium_malloc(64);
 	if (secret == NULL)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
-	if ((size_t)snprintf(path, sizeof(path), "%s/server.key",
-	    srv->cfg.datadir) >= sizeof(path))
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
+	if (key_path(srv->cfg.datadir, path, err) != 0)
+		return -1;
 	if (access(path, F_OK) != 0) {
 		sbuf_init(&text, 256);
 		randombytes_buf(seed, sizeof(seed));
@@ -84,23 +126,8 @@ serverkey_load(struct server *srv, struct smimp_err *err)
 		sbuf_release(&text);
 		log_info("created server key %s", path);
 	}
-	fd = open_private(path, err);
-	if (fd < 0)
+	if (key_read(path, seed, err) != 0)
 		goto out;
-	buf = sodium_malloc(1025);
-	if (buf == NULL || fd_read_into(fd, path, 1024, buf, &len, err) != 0) {
-		close(fd);
-		goto out;
-	}
-	close(fd);
-	if (len != strlen(SERVER_KEY_MAGIC) + 8 + 44 + 1 ||
-	    memcmp(buf, SERVER_KEY_MAGIC, strlen(SERVER_KEY_MAGIC)) != 0 ||
-	    b64_decode_exact((char *)buf + strlen(SERVER_KEY_MAGIC) + 8, 44,
-	    seed, 32) != 0) {
-		smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s': malformed server "
-		    "key", path);
-		goto out;
-	}
 	crypto_sign_seed_keypair(srv->server_pk, secret, seed);
 	if (sodium_mprotect_noaccess(secret) != 0) {
 		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot guard the server "
@@ -115,8 +142,29 @@ serverkey_load(struct server *srv, struct smimp_err *err)
 	ret = 0;
 out:
 	sodium_memzero(seed, sizeof(seed));
-	if (buf != NULL)
-		sodium_free(buf);
 	return ret;
 }
 
+int
+serverkey_public(const char *datadir, unsigned char pk[32],
+    struct smimp_err *err)
+{
+	char path[PATH_MAX];
+	unsigned char seed[32], *sk;
+	int ret = -1;
+
+	if (key_path(datadir, path, err) != 0)
+		return -1;
+	if (access(path, F_OK) != 0)
+		return 1;
+	sk = sodium_malloc(64);
+	if (sk == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	if (key_read(path, seed, err) == 0) {
+		crypto_sign_seed_keypair(pk, sk, seed);
+		ret = 0;
+	}
+	sodium_memzero(seed, sizeof(seed));
+	sodium_free(sk);
+	return ret;
+}

@@ -5,7 +5,8 @@
  *
  *	smimpd [-d] [-n] [-v] [-f FILE] [options]	serve
  *	smimpd [options] adduser|deluser|updatelog|users|invite|invites ...
- *	(admin.c)
+ *	(admin.c), queue ... (queue.c), stats (admin.c)
+ *	smimpd [options] check [DOMAIN]	(check.c, peercheck.c)
  *
  * Who does what: http.c dispatches the routes of routes.c, auth.c
  * authenticates, directory.c, accounts.c, submission.c, mailbox.c and
@@ -55,7 +56,15 @@ usage(FILE *f)
 	    "       smimpd [-f FILE] [--data DIR] [--store URI] --domain "
 	    "DOMAIN\n"
 	    "              invite ADDRESS [HOURS]\n"
-	    "       smimpd [-f FILE] [--data DIR] [--store URI] invites\n");
+	    "       smimpd [-f FILE] [--data DIR] [--store URI] invites\n"
+	    "       smimpd [-f FILE] [--data DIR] [--store URI] [--domain "
+	    "DOMAIN]\n"
+	    "              queue list|show ID|hold ID|release ID|retry ID"
+	    "|delete ID\n"
+	    "              [--no-bounce] [--json]\n"
+	    "       smimpd [-f FILE] [--data DIR] [--store URI] stats "
+	    "[--json]\n"
+	    "       smimpd [-f FILE] [options] check [--json] [DOMAIN]\n");
 }
 
 /*

@@ -9,6 +9,7 @@
 
 #include "exitcode.h"
 #include "store_backend.h"
+#include "vis.h"
 #include "banned.h"
 
 static const struct store_ops *const backends[] = {
@@ -267,9 +268,13 @@ store_outbound_done(struct store *st, const char *owner, const int64_t *ids,
 
 int
 store_outbound_retry(struct store *st, const char *owner, int64_t id,
-    int64_t next_try, struct smimp_err *err)
+    int64_t next_try, const char *reason, struct smimp_err *err)
 {
-	return st->ops->outbound_retry(st, owner, id, next_try, err);
+	char kept[STORE_REASON_MAX + 1];
+
+	/* Another server's words: escaped, whole characters, bounded. */
+	vis_line(reason != NULL ? reason : "", kept, sizeof(kept));
+	return st->ops->outbound_retry(st, owner, id, next_try, kept, err);
 }
 
 int
@@ -301,6 +306,71 @@ store_observe_commits(struct store *st, void (*fn)(void *, int64_t),
 {
 	st->commit_fn = fn;
 	st->commit_arg = arg;
+}
+
+int
+store_outbound_list(struct store *st, int64_t id,
+    int (*fn)(const struct store_queue_entry *, void *), void *arg,
+    struct smimp_err *err)
+{
+	if (id < 0)
+		return STORE_NOT_FOUND;
+	return st->ops->outbound_list(st, id, fn, arg, err);
+}
+
+int
+store_outbound_admin(struct store *st, int64_t id, enum store_queue_op op,
+    int64_t now, struct smimp_err *err)
+{
+	struct store_queue_args a;
+
+	if (id <= 0)
+		return STORE_NOT_FOUND;
+	memset(&a, 0, sizeof(a));
+	a.id = id;
+	a.op = op;
+	a.now = now;
+	return st->ops->outbound_admin(st, &a, err);
+}
+
+int
+store_outbound_take(struct store *st, int64_t id, const char *owner,
+    int64_t now, int64_t lease_until, struct outbound *ob,
+    struct smimp_err *err)
+{
+	struct store_queue_args a;
+	int r;
+
+	memset(ob, 0, sizeof(*ob));
+	if (owner == NULL || *owner == '\0')
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a claim "
+		    "needs an owner");
+	if (id <= 0)
+		return STORE_NOT_FOUND;
+	memset(&a, 0, sizeof(a));
+	a.id = id;
+	a.now = now;
+	a.lease_until = lease_until;
+	a.owner = owner;
+	a.ob = ob;
+	r = st->ops->outbound_take(st, &a, err);
+	if (r != STORE_OK)
+		outbound_release(ob);
+	return r;
+}
+
+int
+store_stats(struct store *st, struct store_stats *s, struct smimp_err *err)
+{
+	memset(s, 0, sizeof(*s));
+	return st->ops->stats(st, s, err);
+}
+
+int
+store_check(struct store *st, struct store_health *h, struct smimp_err *err)
+{
+	memset(h, 0, sizeof(*h));
+	return st->ops->check(st, h, err);
 }
 
 int

@@ -201,6 +201,12 @@ struct outbound {
 				   small one); malloc'd, else NULL */
 	char *work;		/* Smimp-Work to send, "" when none; malloc'd */
 	char *introduction;	/* Smimp-Introduction, "" when none; malloc'd */
+	/*
+	 * The administrator asked for an attempt now (store_outbound_admin,
+	 * STORE_QUEUE_RETRY): what the relay remembers of the domain's
+	 * failures must not answer for it.  Cleared by the next retry.
+	 */
+	int forced;
 };
 void outbound_release(struct outbound *ob);
 
@@ -242,7 +248,50 @@ struct store_queue_stats {
 	int64_t oldest;		/* when the oldest entry was queued; 0: none */
 };
 
+/* Why the last attempt failed, as kept: cut to this many bytes. */
+#define STORE_REASON_MAX	480
+
+/* An entry as store_outbound_list shows it; valid during the callback. */
+struct store_queue_entry {
+	int64_t id;
+	const char *domain, *sender, *recipients, *message_id;
+	uint64_t size;
+	unsigned int attempts;
+	int64_t first_try;	/* when it was queued */
+	int64_t next_try;
+	const char *lease_owner;	/* "" when none */
+	int64_t lease_until;	/* 0 when none (a past one: expired) */
+	int held;
+	const char *last_error;	/* of the last attempt; "" none yet */
+};
+
+enum store_queue_op {
+	STORE_QUEUE_HOLD,	/* never claimed until released */
+	STORE_QUEUE_RELEASE,	/* claimed again when due */
+	STORE_QUEUE_RETRY,	/* due now, released if held, forced */
+};
+
+/* What the store holds, counted (smimpd stats). */
+struct store_stats {
+	uint64_t users;
+	uint64_t mailbox_messages, mailbox_bytes;
+	uint64_t queue_entries, queue_bytes;
+	uint64_t queue_held;		/* held by the administrator */
+	uint64_t queue_retrying;	/* failed at least once */
+	uint64_t queue_domains;		/* other domains waited for */
+	int64_t queue_oldest;		/* the oldest's first_try; 0 none */
+	int64_t store_bytes;		/* on disk; -1 when unknown */
+};
+
+/* What smimpd check finds of the store itself. */
+struct store_health {
+	int64_t version;		/* the schema's, as opened */
+	int integrity;			/* a consistency check ran */
+	char problem[256];		/* what it found wrong; "" nothing */
+};
+
 struct store;
+struct store_queue_args;	/* store_backend.h */
 
 struct store_ops {
 	const char *scheme;	/* "sqlite", "postgresql" */
@@ -307,13 +356,25 @@ struct store_ops {
 	int (*outbound_done)(struct store *, const char *owner,
 	    const int64_t *ids, size_t n, struct smimp_err *);
 	int (*outbound_retry)(struct store *, const char *owner, int64_t id,
-	    int64_t next_try, struct smimp_err *);
+	    int64_t next_try, const char *reason, struct smimp_err *);
 	int (*outbound_bounce)(struct store *, const char *owner, int64_t id,
 	    const struct store_delivery *notice, int64_t now,
 	    struct smimp_err *);
 	int (*outbound_count)(struct store *, uint64_t *n,
 	    struct smimp_err *);
 	int (*outbound_stats)(struct store *, struct store_queue_stats *qs,
+	    struct smimp_err *);
+	int (*outbound_list)(struct store *, int64_t id,
+	    int (*fn)(const struct store_queue_entry *, void *), void *arg,
+	    struct smimp_err *);
+	/* a->op on entry a->id; a take of it for a->owner into a->ob */
+	int (*outbound_admin)(struct store *,
+	    struct store_queue_args *a, struct smimp_err *);
+	int (*outbound_take)(struct store *,
+	    struct store_queue_args *a, struct smimp_err *);
+	int (*stats)(struct store *, struct store_stats *,
+	    struct smimp_err *);
+	int (*check)(struct store *, struct store_health *,
 	    struct smimp_err *);
 
 	int (*policy_put)(struct store *, const struct policy *p,
@@ -516,11 +577,13 @@ int store_outbound_open(struct store *st, int64_t id, int *fd,
 int store_outbound_done(struct store *st, const char *owner,
     const int64_t *ids, size_t n, struct smimp_err *err);
 /*
- * Try again at next_try: one more attempt counted, the lease released.
+ * Try again at next_try: one more attempt counted, the lease released,
+ * reason (why it failed; NULL none) kept for the administrator, cut to
+ * STORE_REASON_MAX bytes and escaped (it quotes other servers).
  * STORE_NOT_FOUND when owner does not hold the entry (nothing changes).
  */
 int store_outbound_retry(struct store *st, const char *owner, int64_t id,
-    int64_t next_try, struct smimp_err *err);
+    int64_t next_try, const char *reason, struct smimp_err *err);
 /*
  * Given up: remove the entry and deliver the notice, in one transaction;
  * STORE_NOT_FOUND (nothing changes) when owner does not hold the entry.
@@ -533,6 +596,49 @@ int store_outbound_count(struct store *st, uint64_t *n,
     struct smimp_err *err);
 /* How many entries are queued, and since when the oldest (metrics). */
 int store_outbound_stats(struct store *st, struct store_queue_stats *qs,
+    struct smimp_err *err);
+
+/* ---- the relay queue, as the administrator sees and steers it ---- */
+
+/*
+ * fn for the entry id, or for every entry in queue order when id is 0,
+ * fn returning non-zero stops (a failure); STORE_NOT_FOUND when there
+ * is no entry id.
+ */
+int store_outbound_list(struct store *st, int64_t id,
+    int (*fn)(const struct store_queue_entry *, void *), void *arg,
+    struct smimp_err *err);
+
+/*
+ * Hold, release or retry the entry id: STORE_OK, STORE_NOT_FOUND, or
+ * for a retry STORE_EXISTS when a live lease holds it (an attempt is
+ * under way: its outcome would decide the next try anyway).  A hold
+ * or release applies to an entry under a lease too: the attempt under
+ * way finishes, and a held entry it leaves is not claimed again.
+ */
+int store_outbound_admin(struct store *st, int64_t id,
+    enum store_queue_op op, int64_t now, struct smimp_err *err);
+/*
+ * Claim the one entry id for owner until lease_until, held or not,
+ * into *ob (released by the caller) for store_outbound_done or
+ * store_outbound_bounce: STORE_OK, STORE_NOT_FOUND, or STORE_EXISTS
+ * when another live lease holds it.
+ */
+int store_outbound_take(struct store *st, int64_t id, const char *owner,
+    int64_t now, int64_t lease_until, struct outbound *ob,
+    struct smimp_err *err);
+
+/* What the store holds, counted (struct store_stats). */
+int store_stats(struct store *st, struct store_stats *s,
+    struct smimp_err *err);
+
+/*
+ * The schema version, and whatever consistency check the back end can
+ * make (SQLite: its integrity check, and every body file a row names
+ * there): STORE_OK with h->problem set or empty, or STORE_ERROR when
+ * the store could not be asked.
+ */
+int store_check(struct store *st, struct store_health *h,
     struct smimp_err *err);
 
 /* ---- consent policies (doc/PROTOCOL.md, "Consent policies") ---- */

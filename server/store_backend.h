@@ -52,6 +52,14 @@ struct store_nonce_args {
 	int64_t expires, now;
 };
 
+/* The administrator's operation on one queue entry, or a take of it. */
+struct store_queue_args {
+	int64_t id, now, lease_until;
+	enum store_queue_op op;
+	const char *owner;
+	struct outbound *ob;
+};
+
 /* ---- store_common.c: what every back end does alike ---- */
 
 /* A write transaction begun at started (time_mono_us) has committed. */

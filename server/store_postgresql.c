@@ -791,9 +791,21 @@ static const char schema_v1[] =
     " recipient text PRIMARY KEY, day bigint NOT NULL,"
     " count bigint NOT NULL);";
 
+/*
+ * Version 2 (the SQLite store's 8): the administrator may hold a queued
+ * entry (the relay claims none that is held) or ask for an attempt now
+ * (retry_now), and sees why its last attempt failed.
+ */
+static const char schema_v2[] =
+    "ALTER TABLE outbound ADD COLUMN held boolean NOT NULL DEFAULT false;"
+    "ALTER TABLE outbound ADD COLUMN retry_now boolean NOT NULL "
+    "DEFAULT false;"
+    "ALTER TABLE outbound ADD COLUMN last_error text NOT NULL DEFAULT '';";
+
 /* migrations[v] takes a database from version v to v + 1. */
 static const char *const migrations[] = {
 	schema_v1,
+	schema_v2,
 };
 
 #define SCHEMA_VERSION	((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
@@ -2471,6 +2483,12 @@ outbound_remove(struct pg_conn *c, const char *owner, const int64_t *ids,
 	return k;
 }
 
+/* The columns outbound_fill reads, of the entries chosen after WHERE. */
+#define CLAIM_SELECT "SELECT id, domain, sender, recipients, " \
+    "all_recipients, message_id, size, stamp, stamp_date, attempts, " \
+    "first_try, data, work, introduction, stamp_device, retry_now FROM " \
+    "outbound WHERE "
+
 /* Fill ob from a claimed row; -1 out of memory. */
 static int
 outbound_fill(const PGresult *res, int row, struct outbound *ob)
@@ -2490,6 +2508,7 @@ outbound_fill(const PGresult *res, int row, struct outbound *ob)
 	ob->work = strdup(col_text(res, row, 12));
 	ob->introduction = strdup(col_text(res, row, 13));
 	col_copy(res, row, 14, ob->stamp_device, sizeof(ob->stamp_device));
+	ob->forced = col_int(res, row, 15) != 0;
 	/* An inline body comes along: the relay sends it without a read. */
 	if (!PQgetisnull(res, row, 11) &&
 	    (uint64_t)PQgetlength(res, row, 11) == ob->len) {
@@ -2569,19 +2588,18 @@ claim_run(struct pg_store *s, struct pg_conn *c, void *arg,
 	 * domains fewer than domain_cap owners hold live leases in.
 	 */
 	r = first(c, err, NULL, domain, sizeof(domain), "SELECT domain FROM "
-	    "outbound WHERE next_try <= $1 AND (lease_until IS NULL OR "
-	    "lease_until <= $1) AND domain NOT IN (SELECT domain FROM outbound "
+	    "outbound WHERE next_try <= $1 AND NOT held AND (lease_until IS "
+	    "NULL OR lease_until <= $1) AND domain NOT IN (SELECT domain FROM "
+	    "outbound "
 	    "WHERE lease_until > $1 GROUP BY domain HAVING $2::bigint > 0 AND "
 	    "count(DISTINCT lease_owner) >= $2::bigint) ORDER BY id LIMIT 1",
 	    "ii", a->now, (int64_t)a->domain_cap);
 	if (r <= 0)
 		return r < 0 ? STORE_ERROR : STORE_OK;
-	res = query(c, err, "SELECT id, domain, sender, recipients, "
-	    "all_recipients, message_id, size, stamp, stamp_date, attempts, "
-	    "first_try, data, work, introduction, stamp_device FROM outbound "
-	    "WHERE domain = $1 AND next_try <= $2 AND (lease_until IS NULL OR "
-	    "lease_until <= $2) ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED",
-	    "tii", domain, a->now, (int64_t)a->cap);
+	res = query(c, err, CLAIM_SELECT "domain = $1 AND next_try <= $2 AND "
+	    "NOT held AND (lease_until IS NULL OR lease_until <= $2) ORDER BY "
+	    "id LIMIT $3 FOR UPDATE SKIP LOCKED", "tii", domain, a->now,
+	    (int64_t)a->cap);
 	if (res == NULL)
 		return STORE_ERROR;
 	for (i = 0; i < PQntuples(res) && a->n < a->cap; i++) {
@@ -2619,8 +2637,8 @@ pg_outbound_claim(struct store *st, const char *owner, int64_t now,
 	if (ndone == 0) {
 		/* Idle workers poll: one read answers "nothing due" cheaply. */
 		res = read_query(pg(st), err, "SELECT 1 FROM outbound WHERE "
-		    "next_try <= $1 AND (lease_until IS NULL OR lease_until <= "
-		    "$1) LIMIT 1", "i", now);
+		    "next_try <= $1 AND NOT held AND (lease_until IS NULL OR "
+		    "lease_until <= $1) LIMIT 1", "i", now);
 		if (res == NULL)
 			return STORE_ERROR;
 		r = PQntuples(res);
@@ -2653,6 +2671,7 @@ struct owned_args {
 	const int64_t *ids;
 	size_t n;
 	int64_t next_try, now;
+	const char *reason;
 	const struct store_delivery *notice;
 	struct pg_body pb;
 };
@@ -2690,15 +2709,16 @@ retry_run(struct pg_store *s, struct pg_conn *c, void *arg,
 
 	(void)s;
 	n = exec_sql(c, err, "UPDATE outbound SET attempts = attempts + 1, "
-	    "next_try = $1, lease_owner = NULL, lease_until = NULL WHERE "
-	    "id = $2 AND lease_owner = $3", "iit", a->next_try, a->ids[0],
-	    a->owner);
+	    "next_try = $1, last_error = $4, retry_now = false, lease_owner = "
+	    "NULL, lease_until = NULL WHERE id = $2 AND lease_owner = $3",
+	    "iitt", a->next_try,
+	    a->ids[0], a->owner, a->reason);
 	return n < 0 ? STORE_ERROR : n > 0 ? STORE_OK : STORE_NOT_FOUND;
 }
 
 static int
 pg_outbound_retry(struct store *st, const char *owner, int64_t id,
-    int64_t next_try, struct smimp_err *err)
+    int64_t next_try, const char *reason, struct smimp_err *err)
 {
 	struct owned_args a;
 
@@ -2707,6 +2727,7 @@ pg_outbound_retry(struct store *st, const char *owner, int64_t id,
 	a.ids = &id;
 	a.n = 1;
 	a.next_try = next_try;
+	a.reason = reason;
 	return txn(pg(st), begin_write, retry_run, &a, 0, err);
 }
 
@@ -2778,6 +2799,235 @@ pg_outbound_stats(struct store *st, struct store_queue_stats *qs,
 	qs->oldest = col_int(res, 0, 1);
 	PQclear(res);
 	return STORE_OK;
+}
+
+/* ---- the relay queue, for the administrator ---- */
+
+#define QUEUE_SELECT "SELECT id, domain, sender, recipients, message_id, " \
+    "size, attempts, first_try, next_try, lease_owner, lease_until, held, " \
+    "last_error FROM outbound "
+
+/* fn for each row of res; -1 when it asks to stop. */
+static int
+queue_rows(const PGresult *res, int (*fn)(const struct store_queue_entry *,
+    void *), void *arg)
+{
+	struct store_queue_entry e;
+	int i;
+
+	for (i = 0; i < PQntuples(res); i++) {
+		e.id = col_int(res, i, 0);
+		e.domain = col_text(res, i, 1);
+		e.sender = col_text(res, i, 2);
+		e.recipients = col_text(res, i, 3);
+		e.message_id = col_text(res, i, 4);
+		e.size = (uint64_t)col_int(res, i, 5);
+		e.attempts = (unsigned int)col_int(res, i, 6);
+		e.first_try = col_int(res, i, 7);
+		e.next_try = col_int(res, i, 8);
+		e.lease_owner = col_text(res, i, 9);
+		e.lease_until = col_int(res, i, 10);
+		e.held = col_int(res, i, 11) != 0;
+		e.last_error = col_text(res, i, 12);
+		if (fn(&e, arg) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* A page at a time, in id order; no connection held while fn runs. */
+static int
+pg_outbound_list(struct store *st, int64_t id,
+    int (*fn)(const struct store_queue_entry *, void *), void *arg,
+    struct smimp_err *err)
+{
+	PGresult *res;
+	int64_t last = 0;
+	int n, r;
+
+	do {
+		res = id != 0 ? read_query(pg(st), err, QUEUE_SELECT "WHERE "
+		    "id = $1", "i", id) : read_query(pg(st), err, QUEUE_SELECT
+		    "WHERE id > $1 ORDER BY id LIMIT 256", "i", last);
+		if (res == NULL)
+			return STORE_ERROR;
+		n = PQntuples(res);
+		if (n > 0)
+			last = col_int(res, n - 1, 0);
+		r = queue_rows(res, fn, arg);
+		PQclear(res);
+		if (r != 0)
+			return store_stopped(err);
+		if (id != 0)
+			return n > 0 ? STORE_OK : STORE_NOT_FOUND;
+	} while (n == PAGE);
+	return STORE_OK;
+}
+
+/* No row changed: was it there (then a live lease kept it) or not? */
+static int
+queue_missed(struct pg_conn *c, int64_t id, struct smimp_err *err)
+{
+	int r = first(c, err, NULL, NULL, 0, "SELECT 1 FROM outbound WHERE "
+	    "id = $1", "i", id);
+
+	return r < 0 ? STORE_ERROR : r > 0 ? STORE_EXISTS : STORE_NOT_FOUND;
+}
+
+static int
+queue_op_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	struct store_queue_args *a = arg;
+	int64_t n;
+
+	(void)s;
+	if (a->op == STORE_QUEUE_RETRY)
+		n = exec_sql(c, err, "UPDATE outbound SET held = false, "
+		    "retry_now = true, next_try = $2 WHERE id = $1 AND "
+		    "(lease_until IS NULL OR lease_until <= $2)", "ii", a->id,
+		    a->now);
+	else
+		n = exec_sql(c, err, "UPDATE outbound SET held = $2::bigint "
+		    "<> 0 WHERE id = $1", "ii", a->id,
+		    (int64_t)(a->op == STORE_QUEUE_HOLD));
+	if (n < 0)
+		return STORE_ERROR;
+	return n > 0 ? STORE_OK : queue_missed(c, a->id, err);
+}
+
+static int
+pg_outbound_admin(struct store *st, struct store_queue_args *a,
+    struct smimp_err *err)
+{
+	return txn(pg(st), begin_write, queue_op_run, a, 0, err);
+}
+
+static int
+take_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	struct store_queue_args *a = arg;
+	PGresult *res;
+	int64_t n;
+	int r = STORE_OK;
+
+	(void)s;
+	outbound_release(a->ob);
+	n = exec_sql(c, err, "UPDATE outbound SET lease_owner = $2, "
+	    "lease_until = $3 WHERE id = $1 AND (lease_until IS NULL OR "
+	    "lease_until <= $4)", "itii", a->id, a->owner, a->lease_until,
+	    a->now);
+	if (n <= 0)
+		return n < 0 ? STORE_ERROR : queue_missed(c, a->id, err);
+	res = query(c, err, CLAIM_SELECT "id = $1", "i", a->id);
+	if (res == NULL)
+		return STORE_ERROR;
+	if (PQntuples(res) != 1)
+		r = smimp_err_set(err, SMIMP_EXIT_FAIL, "store: the entry "
+		    "went away");
+	else if (outbound_fill(res, 0, a->ob) != 0)
+		r = smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_outbound_take(struct store *st, struct store_queue_args *a,
+    struct smimp_err *err)
+{
+	return txn(pg(st), begin_write, take_run, a, 0, err);
+}
+
+/* ---- what the store holds, and whether it is sound ---- */
+
+static int
+stats_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	struct store_stats *out = arg;
+	PGresult *res;
+
+	(void)s;
+	res = query(c, err, "SELECT (SELECT count(*) FROM users), "
+	    "(SELECT count(*) FROM mailbox), (SELECT coalesce(sum(size), 0)"
+	    "::bigint FROM mailbox), count(*), coalesce(sum(size), 0)::bigint, "
+	    "coalesce(sum(CASE WHEN held THEN 1 ELSE 0 END), 0)::bigint, "
+	    "coalesce(sum(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0)"
+	    "::bigint, count(DISTINCT domain), coalesce(min(first_try), 0)"
+	    "::bigint FROM outbound", "");
+	if (res == NULL)
+		return STORE_ERROR;
+	out->users = (uint64_t)col_int(res, 0, 0);
+	out->mailbox_messages = (uint64_t)col_int(res, 0, 1);
+	out->mailbox_bytes = (uint64_t)col_int(res, 0, 2);
+	out->queue_entries = (uint64_t)col_int(res, 0, 3);
+	out->queue_bytes = (uint64_t)col_int(res, 0, 4);
+	out->queue_held = (uint64_t)col_int(res, 0, 5);
+	out->queue_retrying = (uint64_t)col_int(res, 0, 6);
+	out->queue_domains = (uint64_t)col_int(res, 0, 7);
+	out->queue_oldest = col_int(res, 0, 8);
+	PQclear(res);
+	return STORE_OK;
+}
+
+static int
+pg_stats(struct store *st, struct store_stats *out, struct smimp_err *err)
+{
+	struct smimp_err ignored;
+	PGresult *res;
+
+	if (txn(pg(st), begin_read, stats_run, out, 0, err) != STORE_OK)
+		return STORE_ERROR;
+	/* PostgreSQL's own measure; an engine without it says nothing. */
+	out->store_bytes = -1;
+	res = read_query(pg(st), &ignored, "SELECT pg_database_size("
+	    "current_database())", "");
+	if (res != NULL && PQntuples(res) == 1)
+		out->store_bytes = col_int(res, 0, 0);
+	PQclear(res);
+	return STORE_OK;
+}
+
+/*
+ * In one snapshot: the schema version, rows that name a body that is
+ * not there, bodies whose chunks do not add up to their size.
+ */
+static int
+check_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	struct store_health *h = arg;
+	int64_t orphans = 0, short_bodies = 0;
+
+	(void)s;
+	if (first(c, err, &h->version, NULL, 0, "SELECT version FROM "
+	    "smimp_schema WHERE one = 1", "") != 1 ||
+	    first(c, err, &orphans, NULL, 0, "SELECT count(*) FROM (SELECT "
+	    "body FROM mailbox WHERE body IS NOT NULL UNION ALL SELECT body "
+	    "FROM outbound WHERE body IS NOT NULL) r WHERE NOT EXISTS (SELECT "
+	    "1 FROM bodies b WHERE b.id = r.body)", "") != 1 ||
+	    first(c, err, &short_bodies, NULL, 0, "SELECT count(*) FROM bodies "
+	    "b WHERE b.size <> coalesce((SELECT sum(length(data)) FROM "
+	    "body_chunks k WHERE k.body = b.id), 0)", "") != 1)
+		return err->msg[0] != '\0' ? STORE_ERROR : smimp_err_set(err,
+		    SMIMP_EXIT_FAIL, "store: no schema version");
+	h->integrity = 1;
+	if (orphans > 0)
+		(void)snprintf(h->problem, sizeof(h->problem), "%lld message "
+		    "rows name a body that is not stored", (long long)orphans);
+	else if (short_bodies > 0)
+		(void)snprintf(h->problem, sizeof(h->problem), "%lld bodies do "
+		    "not hold the bytes their size says",
+		    (long long)short_bodies);
+	return STORE_OK;
+}
+
+static int
+pg_check(struct store *st, struct store_health *h, struct smimp_err *err)
+{
+	smimp_err_clear(err);
+	return txn(pg(st), begin_read, check_run, h, 0, err);
 }
 
 /* ---- consent policies ---- */
@@ -3210,6 +3460,11 @@ const struct store_ops store_postgresql_ops = {
 	.outbound_bounce = pg_outbound_bounce,
 	.outbound_count = pg_outbound_count,
 	.outbound_stats = pg_outbound_stats,
+	.outbound_list = pg_outbound_list,
+	.outbound_admin = pg_outbound_admin,
+	.outbound_take = pg_outbound_take,
+	.stats = pg_stats,
+	.check = pg_check,
 	.policy_put = pg_policy_put,
 	.policy_get = pg_policy_get,
 	.policy_head = pg_policy_head,

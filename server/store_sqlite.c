@@ -2111,6 +2111,13 @@ sq_submit(struct store *st, const struct store_submission *sub, int64_t now,
 
 /* ---- the relay queue ---- */
 
+/* The columns outbound_fill reads, of the entries chosen after WHERE. */
+#define CLAIM_SELECT "SELECT o.id, o.domain, o.sender, o.recipients, " \
+    "o.all_recipients, o.message_id, o.size, o.stamp, o.stamp_date, " \
+    "o.attempts, o.first_try, d.data, o.work, o.introduction, " \
+    "o.stamp_device, o.retry_now FROM outbound o LEFT JOIN outbound_data " \
+    "d ON d.id = o.id WHERE "
+
 /* Fill ob from a claimed row; -1 out of memory. */
 static int
 outbound_fill(sqlite3_stmt *stmt, struct outbound *ob)
@@ -2130,6 +2137,7 @@ outbound_fill(sqlite3_stmt *stmt, struct outbound *ob)
 	ob->work = col_strdup(stmt, 12);
 	ob->introduction = col_strdup(stmt, 13);
 	col_copy(stmt, 14, ob->stamp_device, sizeof(ob->stamp_device));
+	ob->forced = sqlite3_column_int(stmt, 15) != 0;
 	/* An inline body comes along: the relay sends it without a read. */
 	if (sqlite3_column_type(stmt, 11) == SQLITE_BLOB &&
 	    (uint64_t)sqlite3_column_bytes(stmt, 11) == ob->len) {
@@ -2156,6 +2164,7 @@ struct owned_args {
 	const int64_t *ids;
 	size_t n, count;
 	int64_t next_try, now;
+	const char *reason;
 	const struct store_delivery *notice;
 	struct names ns;
 	struct gone g;
@@ -2191,21 +2200,18 @@ claim_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 	 * domains fewer than domain_cap owners hold live leases in.
 	 */
 	r = sql_first(s->db, err, NULL, domain, sizeof(domain), "SELECT "
-	    "domain FROM outbound WHERE next_try <= ?1 AND (lease_until IS "
-	    "NULL OR lease_until <= ?1) AND domain NOT IN (SELECT domain "
+	    "domain FROM outbound WHERE next_try <= ?1 AND held = 0 AND "
+	    "(lease_until IS NULL OR lease_until <= ?1) AND domain NOT IN "
+	    "(SELECT domain "
 	    "FROM outbound WHERE lease_until > ?1 GROUP BY domain HAVING "
 	    "?2 > 0 AND count(DISTINCT lease_owner) >= ?2) ORDER BY id "
 	    "LIMIT 1", "ii", a->now, (int64_t)a->domain_cap);
 	if (r <= 0)
 		return r < 0 ? STORE_ERROR : STORE_OK;
-	stmt = stmt_get(s->db, err, "SELECT o.id, o.domain, o.sender, "
-	    "o.recipients, o.all_recipients, o.message_id, o.size, o.stamp, "
-	    "o.stamp_date, o.attempts, o.first_try, d.data, o.work, "
-	    "o.introduction, o.stamp_device FROM outbound o "
-	    "LEFT JOIN outbound_data d ON d.id = o.id WHERE o.domain = ?1 AND "
-	    "o.next_try <= ?2 AND (o.lease_until IS NULL OR o.lease_until <= "
-	    "?2) ORDER BY o.id LIMIT ?3", "tii", domain, a->now,
-	    (int64_t)a->cap);
+	stmt = stmt_get(s->db, err, CLAIM_SELECT "o.domain = ?1 AND "
+	    "o.next_try <= ?2 AND o.held = 0 AND (o.lease_until IS NULL OR "
+	    "o.lease_until <= ?2) ORDER BY o.id LIMIT ?3", "tii", domain,
+	    a->now, (int64_t)a->cap);
 	if (stmt == NULL)
 		return STORE_ERROR;
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && a->n < a->cap) {
@@ -2255,8 +2261,8 @@ sq_outbound_claim(struct store *st, const char *owner, int64_t now,
 		/* Idle workers poll: a reader answers "nothing due" cheaply. */
 		db = reader_get(s);
 		r = sql_first(db, err, NULL, NULL, 0, "SELECT 1 FROM outbound "
-		    "WHERE next_try <= ?1 AND (lease_until IS NULL OR "
-		    "lease_until <= ?1) LIMIT 1", "i", now);
+		    "WHERE next_try <= ?1 AND held = 0 AND (lease_until IS "
+		    "NULL OR lease_until <= ?1) LIMIT 1", "i", now);
 		reader_put(s, db);
 		if (r <= 0)
 			return r < 0 ? STORE_ERROR : STORE_OK;
@@ -2334,16 +2340,17 @@ retry_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 	struct owned_args *a = arg;
 
 	if (sql_exec(s->db, err, "UPDATE outbound SET attempts = attempts + 1, "
-	    "next_try = ?, lease_owner = NULL, lease_until = NULL WHERE "
-	    "id = ? AND lease_owner = ?", "iit", a->next_try, a->ids[0],
-	    a->owner) != 0)
+	    "next_try = ?, last_error = ?, retry_now = 0, lease_owner = NULL, "
+	    "lease_until = NULL WHERE id = ? AND lease_owner = ?", "itit",
+	    a->next_try,
+	    a->reason, a->ids[0], a->owner) != 0)
 		return STORE_ERROR;
 	return sqlite3_changes(s->db) > 0 ? STORE_OK : STORE_NOT_FOUND;
 }
 
 static int
 sq_outbound_retry(struct store *st, const char *owner, int64_t id,
-    int64_t next_try, struct smimp_err *err)
+    int64_t next_try, const char *reason, struct smimp_err *err)
 {
 	struct owned_args a;
 
@@ -2352,6 +2359,7 @@ sq_outbound_retry(struct store *st, const char *owner, int64_t id,
 	a.ids = &id;
 	a.n = 1;
 	a.next_try = next_try;
+	a.reason = reason;
 	return group_write(sq(st), retry_run, &a, 0, err);
 }
 
@@ -2427,6 +2435,342 @@ sq_outbound_stats(struct store *st, struct store_queue_stats *qs,
 {
 	return each_row(sq(st), stats_row, qs, err, "SELECT count(*), "
 	    "min(first_try) FROM outbound", "");
+}
+
+/* ---- the relay queue, for the administrator ---- */
+
+struct queue_each {
+	int (*fn)(const struct store_queue_entry *, void *);
+	void *arg;
+	size_t seen;
+};
+
+static const char *
+col_text(sqlite3_stmt *stmt, int i)
+{
+	const unsigned char *t = sqlite3_column_text(stmt, i);
+
+	return t != NULL ? (const char *)t : "";
+}
+
+static int
+queue_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
+{
+	struct queue_each *q = arg;
+	struct store_queue_entry e;
+
+	e.id = sqlite3_column_int64(stmt, 0);
+	e.domain = col_text(stmt, 1);
+	e.sender = col_text(stmt, 2);
+	e.recipients = col_text(stmt, 3);
+	e.message_id = col_text(stmt, 4);
+	e.size = (uint64_t)sqlite3_column_int64(stmt, 5);
+	e.attempts = (unsigned int)sqlite3_column_int(stmt, 6);
+	e.first_try = sqlite3_column_int64(stmt, 7);
+	e.next_try = sqlite3_column_int64(stmt, 8);
+	e.lease_owner = col_text(stmt, 9);
+	e.lease_until = sqlite3_column_int64(stmt, 10);
+	e.held = sqlite3_column_int(stmt, 11) != 0;
+	e.last_error = col_text(stmt, 12);
+	q->seen++;
+	return q->fn(&e, q->arg) != 0 ? store_stopped(err) : 0;
+}
+
+#define QUEUE_SELECT "SELECT id, domain, sender, recipients, message_id, " \
+    "size, attempts, first_try, next_try, lease_owner, lease_until, held, " \
+    "last_error FROM outbound "
+
+static int
+sq_outbound_list(struct store *st, int64_t id,
+    int (*fn)(const struct store_queue_entry *, void *), void *arg,
+    struct smimp_err *err)
+{
+	struct queue_each q = { fn, arg, 0 };
+	int r;
+
+	if (id == 0)
+		return each_row(sq(st), queue_row, &q, err, QUEUE_SELECT
+		    "ORDER BY id", "");
+	r = each_row(sq(st), queue_row, &q, err, QUEUE_SELECT "WHERE id = ?",
+	    "i", id);
+	return r == STORE_OK && q.seen == 0 ? STORE_NOT_FOUND : r;
+}
+
+/* No row changed: was it there (then a live lease kept it) or not? */
+static int
+queue_missed(struct sqlite_store *s, int64_t id, struct smimp_err *err)
+{
+	int r = sql_first(s->db, err, NULL, NULL, 0, "SELECT 1 FROM outbound "
+	    "WHERE id = ?", "i", id);
+
+	return r < 0 ? STORE_ERROR : r > 0 ? STORE_EXISTS : STORE_NOT_FOUND;
+}
+
+static int
+queue_op_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	struct store_queue_args *a = arg;
+	int r;
+
+	if (a->op == STORE_QUEUE_RETRY)
+		r = sql_exec(s->db, err, "UPDATE outbound SET held = 0, "
+		    "retry_now = 1, next_try = ?2 WHERE id = ?1 AND "
+		    "(lease_until IS NULL OR lease_until <= ?2)", "ii", a->id,
+		    a->now);
+	else
+		r = sql_exec(s->db, err, "UPDATE outbound SET held = ?2 WHERE "
+		    "id = ?1", "ii", a->id,
+		    (int64_t)(a->op == STORE_QUEUE_HOLD));
+	if (r != 0)
+		return STORE_ERROR;
+	return sqlite3_changes(s->db) > 0 ? STORE_OK : queue_missed(s, a->id,
+	    err);
+}
+
+static int
+sq_outbound_admin(struct store *st, struct store_queue_args *a,
+    struct smimp_err *err)
+{
+	return group_write(sq(st), queue_op_run, a, 0, err);
+}
+
+static int
+take_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	struct store_queue_args *a = arg;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (sql_exec(s->db, err, "UPDATE outbound SET lease_owner = ?2, "
+	    "lease_until = ?3 WHERE id = ?1 AND (lease_until IS NULL OR "
+	    "lease_until <= ?4)", "itii", a->id, a->owner, a->lease_until,
+	    a->now) != 0)
+		return STORE_ERROR;
+	if (sqlite3_changes(s->db) == 0)
+		return queue_missed(s, a->id, err);
+	stmt = stmt_get(s->db, err, CLAIM_SELECT "o.id = ?1", "i", a->id);
+	if (stmt == NULL)
+		return STORE_ERROR;
+	rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW)
+		db_fail(s->db, err, "take");
+	else if (outbound_fill(stmt, a->ob) != 0)
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	else
+		rc = SQLITE_DONE;
+	stmt_release(stmt);
+	return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+}
+
+static int
+sq_outbound_take(struct store *st, struct store_queue_args *a,
+    struct smimp_err *err)
+{
+	return group_write(sq(st), take_run, a, 0, err);
+}
+
+/* ---- what the store holds, and whether it is sound ---- */
+
+/* A row callback: its first columns as integers, into int64_t v[]. */
+struct ints {
+	int64_t *v;
+	int n;
+};
+
+static int
+ints_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
+{
+	struct ints *in = arg;
+	int i;
+
+	(void)err;
+	for (i = 0; i < in->n; i++)
+		in->v[i] = sqlite3_column_int64(stmt, i);
+	return 0;
+}
+
+/*
+ * The bytes the files of a directory tree hold.  A body file linked
+ * under n names counts 1/n at each, so that each file counts once:
+ * every name of a body is under bodies/.
+ */
+static int64_t
+tree_bytes(const char *path, int depth)
+{
+	char sub[PATH_MAX];
+	struct dirent *de;
+	struct stat sb;
+	int64_t sum = 0;
+	DIR *d;
+
+	d = opendir(path);
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || (size_t)snprintf(sub, sizeof(sub),
+		    "%s/%s", path, de->d_name) >= sizeof(sub) ||
+		    lstat(sub, &sb) != 0)
+			continue;
+		if (S_ISDIR(sb.st_mode) && depth > 0)
+			sum += tree_bytes(sub, depth - 1);
+		else if (S_ISREG(sb.st_mode))
+			sum += (int64_t)sb.st_size / (sb.st_nlink > 0 ?
+			    (int64_t)sb.st_nlink : 1);
+	}
+	(void)closedir(d);
+	return sum;
+}
+
+/* The database, its WAL, and the body files. */
+static int64_t
+disk_bytes(struct sqlite_store *s, int64_t pages, int64_t page_size)
+{
+	char wal[PATH_MAX];
+	struct stat sb;
+	int64_t sum = pages * page_size;
+
+	if ((size_t)snprintf(wal, sizeof(wal), "%s/smimpd.db-wal", s->dir) <
+	    sizeof(wal) && stat(wal, &sb) == 0)
+		sum += (int64_t)sb.st_size;
+	return sum + tree_bytes(s->bodies, 1);
+}
+
+static int
+sq_stats(struct store *st, struct store_stats *out, struct smimp_err *err)
+{
+	struct sqlite_store *s = sq(st);
+	int64_t u = 0, m[2] = { 0, 0 }, q[6] = { 0 }, pages = 0, psize = 0;
+	struct ints iu = { &u, 1 }, im = { m, 2 }, iq = { q, 6 };
+	struct ints ip = { &pages, 1 }, is = { &psize, 1 };
+
+	if (each_row(s, ints_row, &iu, err, "SELECT count(*) FROM users",
+	    "") != STORE_OK ||
+	    each_row(s, ints_row, &im, err, "SELECT count(*), "
+	    "coalesce(sum(size), 0) FROM mailbox", "") != STORE_OK ||
+	    each_row(s, ints_row, &iq, err, "SELECT count(*), coalesce(sum("
+	    "size), 0), coalesce(sum(held <> 0), 0), coalesce(sum(attempts > "
+	    "0), 0), count(DISTINCT domain), coalesce(min(first_try), 0) "
+	    "FROM outbound", "") != STORE_OK ||
+	    each_row(s, ints_row, &ip, err, "PRAGMA page_count", "") !=
+	    STORE_OK ||
+	    each_row(s, ints_row, &is, err, "PRAGMA page_size", "") !=
+	    STORE_OK)
+		return STORE_ERROR;
+	out->users = (uint64_t)u;
+	out->mailbox_messages = (uint64_t)m[0];
+	out->mailbox_bytes = (uint64_t)m[1];
+	out->queue_entries = (uint64_t)q[0];
+	out->queue_bytes = (uint64_t)q[1];
+	out->queue_held = (uint64_t)q[2];
+	out->queue_retrying = (uint64_t)q[3];
+	out->queue_domains = (uint64_t)q[4];
+	out->queue_oldest = q[5];
+	out->store_bytes = disk_bytes(s, pages, psize);
+	return STORE_OK;
+}
+
+/* What PRAGMA integrity_check says: "ok", or its first findings. */
+static int
+integrity_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
+{
+	struct store_health *h = arg;
+	size_t n = strlen(h->problem);
+	const char *t = col_text(stmt, 0);
+
+	(void)err;
+	if (strcmp(t, "ok") != 0 && n + 3 < sizeof(h->problem))
+		(void)snprintf(h->problem + n, sizeof(h->problem) - n, "%s%s",
+		    n > 0 ? "; " : "", t);
+	return 0;
+}
+
+#define MISSING_MAX	16	/* missing body files looked at again */
+
+/* The body files that rows name and that are not there. */
+struct missing {
+	struct sqlite_store *s;
+	size_t n;
+	struct body_name name[MISSING_MAX];
+};
+
+static int
+body_absent(const struct sqlite_store *s, const char *name)
+{
+	char path[PATH_MAX];
+	struct smimp_err err;
+	struct stat sb;
+
+	return body_path(s, name, path, &err) == 0 && lstat(path, &sb) != 0 &&
+	    errno == ENOENT;
+}
+
+static int
+body_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
+{
+	struct missing *m = arg;
+	const char *name = col_text(stmt, 0);
+
+	(void)err;
+	if (name_valid(name) && body_absent(m->s, name) && m->n < MISSING_MAX)
+		memcpy(m->name[m->n++].s, name, NAME_LEN + 1);
+	return 0;
+}
+
+/*
+ * Body files that rows name but that are gone.  A running server
+ * unlinks a file once the row that named it is committed away: a name
+ * found missing counts only if a row still names it when looked at
+ * again, after the scan.
+ */
+static int
+bodies_check(struct sqlite_store *s, struct store_health *h,
+    struct smimp_err *err)
+{
+	struct missing m;
+	int64_t named;
+	size_t i, gone = 0;
+	const char *first = NULL;
+
+	memset(&m, 0, sizeof(m));
+	m.s = s;
+	if (each_row(s, body_row, &m, err, "SELECT body FROM mailbox WHERE "
+	    "body IS NOT NULL UNION ALL SELECT body FROM outbound WHERE body "
+	    "IS NOT NULL", "") != STORE_OK)
+		return STORE_ERROR;
+	for (i = 0; i < m.n; i++) {
+		struct ints in = { &named, 1 };
+
+		named = 0;
+		if (each_row(s, ints_row, &in, err, "SELECT (SELECT count(*) "
+		    "FROM mailbox WHERE body = ?1) + (SELECT count(*) FROM "
+		    "outbound WHERE body = ?1)", "t", m.name[i].s) != STORE_OK)
+			return STORE_ERROR;
+		if (named > 0 && body_absent(s, m.name[i].s)) {
+			first = first != NULL ? first : m.name[i].s;
+			gone++;
+		}
+	}
+	if (gone > 0 && h->problem[0] == '\0')
+		(void)snprintf(h->problem, sizeof(h->problem), "%zu%s body "
+		    "file%s missing, as bodies/%.2s/%s", gone, m.n ==
+		    MISSING_MAX ? " or more" : "", gone == 1 ? "" : "s", first,
+		    first);
+	return STORE_OK;
+}
+
+static int
+sq_check(struct store *st, struct store_health *h, struct smimp_err *err)
+{
+	struct sqlite_store *s = sq(st);
+	struct ints iv = { &h->version, 1 };
+
+	if (each_row(s, ints_row, &iv, err, "PRAGMA user_version", "") !=
+	    STORE_OK ||
+	    each_row(s, integrity_row, h, err, "PRAGMA integrity_check(8)",
+	    "") != STORE_OK)
+		return STORE_ERROR;
+	h->integrity = 1;
+	return bodies_check(s, h, err);
 }
 
 /* ---- consent policies ---- */
@@ -3143,6 +3487,20 @@ migrate_devices(struct sqlite_store *s, struct smimp_err *err)
 	return schema_exec(s, schema_devices, err);
 }
 
+/*
+ * 7 -> 8: the administrator may hold a queued entry (the relay claims
+ * none that is held) or ask for an attempt now (retry_now), and sees
+ * why its last attempt failed.
+ */
+static int
+migrate_admin(struct sqlite_store *s, struct smimp_err *err)
+{
+	return schema_exec(s, "ALTER TABLE outbound ADD COLUMN held INTEGER "
+	    "NOT NULL DEFAULT 0;" "ALTER TABLE outbound ADD COLUMN retry_now "
+	    "INTEGER NOT NULL DEFAULT 0;" "ALTER TABLE outbound ADD COLUMN "
+	    "last_error TEXT NOT NULL DEFAULT '';", err);
+}
+
 /* migrations[v] takes a store from version v to v + 1. */
 static int (*const migrations[])(struct sqlite_store *, struct smimp_err *) = {
 	migrate_v1,
@@ -3152,6 +3510,7 @@ static int (*const migrations[])(struct sqlite_store *, struct smimp_err *) = {
 	migrate_carried,
 	migrate_stamp_device,
 	migrate_devices,
+	migrate_admin,
 };
 
 #define SCHEMA_VERSION	((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
@@ -3471,6 +3830,11 @@ const struct store_ops store_sqlite_ops = {
 	.outbound_bounce = sq_outbound_bounce,
 	.outbound_count = sq_outbound_count,
 	.outbound_stats = sq_outbound_stats,
+	.outbound_list = sq_outbound_list,
+	.outbound_admin = sq_outbound_admin,
+	.outbound_take = sq_outbound_take,
+	.stats = sq_stats,
+	.check = sq_check,
 	.policy_put = sq_policy_put,
 	.policy_get = sq_policy_get,
 	.policy_head = sq_policy_head,

@@ -5,8 +5,10 @@
 
 load helper
 
-# The schema version this smimpd writes: what every migration ends at.
-SCHEMA=7
+# The schema version this smimpd writes: what every migration ends at
+# (SQLite's, and PostgreSQL's).
+SCHEMA=8
+PG_SCHEMA=2
 
 setup() { common_setup; }
 
@@ -134,6 +136,18 @@ signed() {
 
 @test "a bounce removes the entry and delivers the notice together, only for the owner" {
 	unit bounce
+}
+
+@test "the administrator holds, releases and retries a queue entry; the last attempt's reason is kept, escaped" {
+	unit queue-admin
+}
+
+@test "the administrator takes one queue entry, held or not, unless a live lease holds it" {
+	unit queue-take
+}
+
+@test "the store counts what it holds, and a sound store checks clean" {
+	unit stats
 }
 
 @test "removing an account removes its mailbox, body files and tombstones" {
@@ -289,7 +303,7 @@ signed() {
 	run -0 smimpd --data data users
 	store_sql data "UPDATE smimp_schema SET version = 99"
 	run -1 --separate-stderr smimpd --data data users
-	[ "$stderr" = "smimpd: the store has schema version 99; this smimpd knows versions up to 1" ]
+	[ "$stderr" = "smimpd: the store has schema version 99; this smimpd knows versions up to $PG_SCHEMA" ]
 	[ "$(store_sql data 'SELECT version FROM smimp_schema')" = 99 ]
 }
 
@@ -303,7 +317,7 @@ signed() {
 	done
 	for p in "${pids[@]}"; do wait "$p"; done
 	[ -z "$(cat err*)" ]
-	[ "$(store_sql data 'SELECT version FROM smimp_schema')" = 1 ]
+	[ "$(store_sql data 'SELECT version FROM smimp_schema')" = "$PG_SCHEMA" ]
 	[ "$(store_sql data "SELECT count(*) FROM information_schema.tables WHERE table_name = 'mailbox'")" = 1 ]
 }
 

@@ -35,7 +35,9 @@ is not checked.
 With BADSERVER_TLS set to a TLS version (1, 1.1, 1.2, 1.3), it speaks
 HTTPS with cert.pem and key.pem of the current directory, that version
 only, at OpenSSL's security level 0 (which lets TLS 1.0 and 1.1 be
-offered at all); the base URL it names is then https.
+offered at all); the base URL it names is then https.  With
+BADSERVER_SKEW set to a number of seconds, the Date of its answers is
+that far from its clock (a peer whose clock is wrong).
 """
 import http.server
 import json
@@ -47,6 +49,7 @@ import warnings
 
 PORTFILE, MODE = sys.argv[1], sys.argv[2]
 ARG = sys.argv[3] if len(sys.argv) > 3 else None
+SKEW = int(os.environ.get("BADSERVER_SKEW", "0"))
 
 
 def listing(ids):
@@ -60,6 +63,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+    def date_time_string(self, timestamp=None):
+        """The Date header's value: SKEW seconds off."""
+        return super().date_time_string(
+            (time.time() if timestamp is None else timestamp) + SKEW)
 
     def answer(self, status, body, ctype="application/json", length=True,
                headers=None):

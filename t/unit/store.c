@@ -852,7 +852,7 @@ case_lease_expiry(void)
 	/* o1 lost it: what it says about the entry does nothing. */
 	CHECK(store_outbound_done(st, "o1", &id, 1, &err) == STORE_OK);
 	CHECK(queued(st) == 1);
-	CHECK(store_outbound_retry(st, "o1", id, 5000, &err) ==
+	CHECK(store_outbound_retry(st, "o1", id, 5000, "test", &err) ==
 	    STORE_NOT_FOUND);
 	CHECK(store_outbound_done(st, "o2", &id, 1, &err) == STORE_OK);
 	CHECK(queued(st) == 0);
@@ -903,13 +903,14 @@ case_not_owner(void)
 	CHECK(submit_text(st, "s@here", "m1", "far.example", "x", 1000) ==
 	    STORE_OK);
 	CHECK(claim(st, "o1", 1000, 1, 0, 0, &id) == 1);
-	CHECK(store_outbound_retry(st, "o2", id, 1001, &err) ==
+	CHECK(store_outbound_retry(st, "o2", id, 1001, "test", &err) ==
 	    STORE_NOT_FOUND);
 	CHECK(store_outbound_done(st, "o2", &id, 1, &err) == STORE_OK);
 	CHECK(queued(st) == 1);
 	CHECK(claim(st, "o3", 1001, 1, 0, 0, NULL) == 0);
 	/* The owner's retry: one attempt more, due at next_try, free. */
-	CHECK(store_outbound_retry(st, "o1", id, 2000, &err) == STORE_OK);
+	CHECK(store_outbound_retry(st, "o1", id, 2000, "test", &err) ==
+	    STORE_OK);
 	CHECK(claim(st, "o3", 1999, 1, 0, 0, NULL) == 0);
 	CHECK(store_outbound_claim(st, "o3", 2000, 2600, 0, 0, NULL, 0, &ob, 1,
 	    &n, &err) == STORE_OK && n == 1);
@@ -988,6 +989,174 @@ case_bounce(void)
 	CHECK(l.e[0].received == 20);
 	CHECK(body_is(st, "s@here", l.e[0].id, "gave up"));
 	CHECK(body_files() == 0);
+	store_close(st);
+	return 0;
+}
+
+/* What a listing of the queue saw: the entry it was asked for. */
+struct seen {
+	size_t n;
+	int64_t id;
+	int held;
+	unsigned int attempts;
+	int64_t next_try, first_try;
+	char last_error[STORE_REASON_MAX + 1];
+	char domain[64];
+	uint64_t size;
+};
+
+static int
+seen_one(const struct store_queue_entry *e, void *arg)
+{
+	struct seen *s = arg;
+
+	s->n++;
+	s->id = e->id;
+	s->held = e->held;
+	s->attempts = e->attempts;
+	s->next_try = e->next_try;
+	s->first_try = e->first_try;
+	s->size = e->size;
+	(void)snprintf(s->last_error, sizeof(s->last_error), "%s",
+	    e->last_error);
+	(void)snprintf(s->domain, sizeof(s->domain), "%s", e->domain);
+	return 0;
+}
+
+/*
+ * The administrator's hold, release and retry: a held entry is never
+ * claimed; a retry makes it due at once, released, but not while a
+ * live lease holds it; the reason of a failed attempt is kept, escaped.
+ */
+static int
+case_queue_admin(void)
+{
+	struct store *st = open_plain();
+	struct outbound ob;
+	struct seen s;
+	int64_t id;
+	size_t n;
+
+	CHECK(st != NULL);
+	CHECK(submit_text(st, "s@here", "m1", "far.example", "x", 1000) ==
+	    STORE_OK);
+	memset(&s, 0, sizeof(s));
+	CHECK(store_outbound_list(st, 0, seen_one, &s, &err) == STORE_OK);
+	CHECK(s.n == 1 && !s.held && s.attempts == 0 && s.first_try == 1000);
+	CHECK(strcmp(s.domain, "far.example") == 0 && s.size == 1);
+	CHECK(s.last_error[0] == '\0');
+	id = s.id;
+	CHECK(store_outbound_admin(st, id, STORE_QUEUE_HOLD, 1000, &err) ==
+	    STORE_OK);
+	CHECK(claim(st, "o1", 5000, 1, 0, 0, NULL) == 0);
+	CHECK(store_outbound_admin(st, id, STORE_QUEUE_RELEASE, 1000, &err) ==
+	    STORE_OK);
+	CHECK(claim(st, "o1", 1000, 1, 0, 0, NULL) == 1);
+	/* Under o1's live lease: no retry; a hold still takes. */
+	CHECK(store_outbound_admin(st, id, STORE_QUEUE_RETRY, 1001, &err) ==
+	    STORE_EXISTS);
+	CHECK(store_outbound_admin(st, id, STORE_QUEUE_HOLD, 1001, &err) ==
+	    STORE_OK);
+	CHECK(store_outbound_retry(st, "o1", id, 1100, "far.example said "
+	    "\033[2J no", &err) == STORE_OK);
+	memset(&s, 0, sizeof(s));
+	CHECK(store_outbound_list(st, id, seen_one, &s, &err) == STORE_OK);
+	CHECK(s.n == 1 && s.held && s.attempts == 1 && s.next_try == 1100);
+	CHECK(strcmp(s.last_error, "far.example said \\x1B[2J no") == 0);
+	/* Held through the attempt: still not claimed when due. */
+	CHECK(claim(st, "o2", 1100, 1, 0, 0, NULL) == 0);
+	CHECK(store_outbound_admin(st, id, STORE_QUEUE_RETRY, 1050, &err) ==
+	    STORE_OK);
+	memset(&s, 0, sizeof(s));
+	CHECK(store_outbound_list(st, id, seen_one, &s, &err) == STORE_OK);
+	CHECK(!s.held && s.next_try == 1050 && s.attempts == 1);
+	/* Forced until its next retry. */
+	CHECK(store_outbound_claim(st, "o2", 1050, 1650, 0, 0, NULL, 0, &ob,
+	    1, &n, &err) == STORE_OK && n == 1 && ob.forced);
+	outbound_release(&ob);
+	CHECK(store_outbound_retry(st, "o2", id, 1060, "again", &err) ==
+	    STORE_OK);
+	CHECK(store_outbound_claim(st, "o2", 1060, 1660, 0, 0, NULL, 0, &ob,
+	    1, &n, &err) == STORE_OK && n == 1 && !ob.forced);
+	outbound_release(&ob);
+	/* An id that is no entry. */
+	CHECK(store_outbound_list(st, id + 1, seen_one, &s, &err) ==
+	    STORE_NOT_FOUND);
+	CHECK(store_outbound_admin(st, id + 1, STORE_QUEUE_HOLD, 1, &err) ==
+	    STORE_NOT_FOUND);
+	CHECK(store_outbound_admin(st, id + 1, STORE_QUEUE_RETRY, 1, &err) ==
+	    STORE_NOT_FOUND);
+	store_close(st);
+	return 0;
+}
+
+/*
+ * The administrator takes one entry, held or not, unless a live lease
+ * holds it; then it is the taker's to finish, as a worker's claim.
+ */
+static int
+case_queue_take(void)
+{
+	struct store *st = open_plain();
+	struct outbound ob;
+	int64_t id;
+
+	CHECK(st != NULL);
+	CHECK(submit_text(st, "s@here", "m1", "far.example", "x", 1000) ==
+	    STORE_OK);
+	CHECK(claim(st, "o1", 1000, 1, 0, 0, &id) == 1);
+	CHECK(store_outbound_take(st, id, "admin", 1000, 1060, &ob, &err) ==
+	    STORE_EXISTS);
+	CHECK(store_outbound_take(st, id + 1, "admin", 1000, 1060, &ob,
+	    &err) == STORE_NOT_FOUND);
+	CHECK(store_outbound_admin(st, id, STORE_QUEUE_HOLD, 1000, &err) ==
+	    STORE_OK);
+	/* o1's lease ran out: the held entry is the administrator's. */
+	CHECK(store_outbound_take(st, id, "admin", 1600, 1660, &ob, &err) ==
+	    STORE_OK);
+	CHECK(ob.id == id && strcmp(ob.message_id, "m1") == 0 &&
+	    strcmp(ob.sender, "s@here") == 0 && ob.len == 1);
+	outbound_release(&ob);
+	CHECK(store_outbound_retry(st, "o1", id, 2000, "late", &err) ==
+	    STORE_NOT_FOUND);
+	CHECK(store_outbound_done(st, "admin", &id, 1, &err) == STORE_OK);
+	CHECK(queued(st) == 0);
+	CHECK(body_files() == 0);
+	store_close(st);
+	return 0;
+}
+
+/* The counts smimpd stats shows, and a sound store's check. */
+static int
+case_stats(void)
+{
+	struct store *st = open_plain();
+	struct store_stats s;
+	struct store_health h;
+	int64_t id;
+
+	CHECK(st != NULL);
+	CHECK(store_user_add(st, "u@here", &plain_log, 1, &err) == STORE_OK);
+	CHECK(deliver(st, "u@here", "a@far.example", "m1", "hello", 10) ==
+	    STORE_OK);
+	CHECK(submit_text(st, "s@here", "m2", "far.example", "abc", 500) ==
+	    STORE_OK);
+	CHECK(submit_text(st, "s@here", "m3", "else.example", "de", 700) ==
+	    STORE_OK);
+	CHECK(claim(st, "o1", 700, 1, 0, 0, &id) == 1);
+	CHECK(store_outbound_retry(st, "o1", id, 800, "no", &err) ==
+	    STORE_OK);
+	CHECK(store_outbound_admin(st, id, STORE_QUEUE_HOLD, 700, &err) ==
+	    STORE_OK);
+	CHECK(store_stats(st, &s, &err) == STORE_OK);
+	CHECK(s.users == 1 && s.mailbox_messages == 1 &&
+	    s.mailbox_bytes == 5);
+	CHECK(s.queue_entries == 2 && s.queue_bytes == 5 &&
+	    s.queue_held == 1 && s.queue_retrying == 1 &&
+	    s.queue_domains == 2 && s.queue_oldest == 500);
+	CHECK(s.store_bytes > 0);
+	CHECK(store_check(st, &h, &err) == STORE_OK);
+	CHECK(h.integrity && h.problem[0] == '\0' && h.version >= 1);
 	store_close(st);
 	return 0;
 }
@@ -1868,6 +2037,9 @@ static const struct {
 	{ "not-owner", case_not_owner, 0 },
 	{ "claim-done", case_claim_done, 0 },
 	{ "bounce", case_bounce, 0 },
+	{ "queue-admin", case_queue_admin, 0 },
+	{ "queue-take", case_queue_take, 0 },
+	{ "stats", case_stats, 0 },
 	{ "user-del", case_user_del, 0 },
 	{ "orphans", case_orphans, 1 },
 	{ "now", case_now, 0 },
