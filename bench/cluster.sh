@@ -39,12 +39,6 @@ export PATH="$BIN:$PATH"
 # shellcheck source=t/net.bash
 . "$ROOT/t/net.bash"
 
-for tool in haproxy openssl psql curl "$PG_BIN/initdb" "$PG_BIN/pg_test_fsync" "$LOAD"; do
-	command -v "$tool" >/dev/null || {
-		echo "cluster: $tool is missing (make bench installs postgresql-15 and haproxy)" >&2
-		exit 1
-	}
-done
 for v in "$N" "$RCPTS" "$CONNS" "$FSYNC_S"; do
 	case $v in '' | *[!0-9]* | 0)
 		echo "cluster: CLUSTER_N, CLUSTER_RCPTS, CONNS and FSYNC_SECONDS are positive numbers" >&2
@@ -52,6 +46,12 @@ for v in "$N" "$RCPTS" "$CONNS" "$FSYNC_S"; do
 	esac
 done
 
+for tool in haproxy openssl psql curl "$PG_BIN/initdb" "$PG_BIN/pg_test_fsync" "$LOAD"; do
+	command -v "$tool" >/dev/null || {
+		echo "cluster: $tool is missing (make bench installs postgresql-15 and haproxy)" >&2
+		exit 1
+	}
+done
 W=$(mktemp -d "${BENCH_DIR:-/var/tmp}/smimp-cbench.XXXXXX")
 chmod 755 "$W"	# PostgreSQL's owner (nobody, under root) lives in it
 pids= pg=
