@@ -54,7 +54,7 @@ for tool in haproxy openssl psql curl "$PG_BIN/initdb" "$PG_BIN/pg_test_fsync" "
 done
 W=$(mktemp -d "${BENCH_DIR:-/var/tmp}/smimp-cbench.XXXXXX")
 chmod 755 "$W"	# PostgreSQL's owner (nobody, under root) lives in it
-pids= pg=
+pids='' pg=''
 trap scratch_cleanup EXIT
 trap 'exit 130' INT TERM
 cd "$W"
@@ -133,7 +133,7 @@ sql "SELECT count(pg_logical_emit_message(false, 'warm', repeat('x', 1048576)))
 # ---- the rows ----
 declare -A R	# R[row,field]
 ROWS=()
-NODE_PIDS=() HAP_PID= ENTRY=
+NODE_PIDS=() HAP_PID='' ENTRY=''
 # serve NAME K STORE...: K nodes of example.org (its users added
 # already) on STORE (none: each on its SQLite store), behind haproxy
 # when more than one; ENTRY is where clients reach them.
@@ -146,7 +146,7 @@ serve() {
 	printf 'rate-sender 0\nrate-domain 0\nbase-url https://127.0.0.1:%s/smimp\n' \
 		"$ENTRY" >"$name.conf"
 	for ((i = 1; i <= k; i++)); do
-		mkdir -p -m 700 "$name-$i"
+		mkdir -p "$name-$i" && chmod 700 "$name-$i"
 		# One domain, one server key: the nodes share the first one's.
 		[ "$i" -gt 1 ] && cp "$name-1/server.key" "$name-$i/"
 		smimpd -f "$name.conf" "$@" --data "$name-$i" --domain example.org \
@@ -250,7 +250,7 @@ row() {
 	R[$name,failed]=$(echo "$out" | sed -n 's/.* \([0-9]*\) failed$/\1/p')
 	R[$name,rate]=$(echo "$out" | sed -n 's/.*: \([0-9]*\) msg\/s.*/\1/p')
 	R[$name,p99]=$(echo "$out" | sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p')
-	R[$name,nodes]= R[$name,smimpd]=0
+	R[$name,nodes]='' R[$name,smimpd]=0
 	for ((i = 0; i < k; i++)); do
 		R[$name,nodes]+="${R[$name,nodes]:++}$(ms $((t1[i] - t0[i])) "${R[$name,n]}")"
 		R[$name,smimpd]=$((R[$name,smimpd] + t1[i] - t0[i]))
