@@ -161,8 +161,10 @@ demo-cluster: deps all
 	@bash scripts/demo-cluster.sh $(CURDIR)/build/bin
 
 bench: deps all
+	@sh scripts/deps.sh postgresql-15 haproxy
 	@bash bench/run.sh $(CURDIR)/build/bin
 	@bash bench/server.sh $(CURDIR)/build/bin
+	@bash bench/cluster.sh $(CURDIR)/build/bin
 
 FUZZ_SECONDS ?= 30
 fuzz: deps

@@ -16,6 +16,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TOTAL=${DEMO_N:-1000}
 export PATH="$BIN:$PATH"
 . "$ROOT/t/postgresql.bash"
+. "$ROOT/t/net.bash"
 
 for tool in haproxy openssl psql; do
 	command -v "$tool" >/dev/null || {
@@ -27,29 +28,9 @@ done
 W=$(mktemp -d "${TMPDIR:-/tmp}/smimp-cluster.XXXXXX")
 chmod 755 "$W"
 pids= pg=
-cleanup() {
-	for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
-	sleep 0.3
-	for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
-	[ -n "$pg" ] && pg_stop "$pg"
-	rm -rf "$W"
-}
-trap cleanup EXIT
+trap scratch_cleanup EXIT
 trap 'exit 130' INT TERM
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-# up PORT: until a server answers on PORT (15 s at most).
-up() {
-	for _ in $(seq 150); do
-		curl -s --cacert "$W/cert.pem" "https://127.0.0.1:$1/smimp/version" \
-			>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "demo-cluster: nothing answers on port $1" >&2
-	return 1
-}
 cd "$W"
 
 step "a certificate for loopback, PostgreSQL 15 in $W"
@@ -98,11 +79,11 @@ node() {	# node K: example.org's node K, on the shared store
 }
 step "example.org: three nodes on PostgreSQL behind haproxy; example.net: one, embedded store"
 node 1
-up "${NODE[1]}"
+server_up "${NODE[1]}"
 # One domain, one server key: the nodes share the first one's.
 for k in 2 3; do mkdir -p -m 700 "node$k"; cp node1/server.key "node$k/"; node "$k"; done
-up "${NODE[2]}"
-up "${NODE[3]}"
+server_up "${NODE[2]}"
+server_up "${NODE[3]}"
 cat >haproxy.cfg <<EOF
 global
 	maxconn 4096
@@ -127,8 +108,8 @@ pids="$pids $!"
 smimpd -f common.conf --data net --domain example.net \
 	--listen "127.0.0.1:$NET" --cert cert.pem --key key.pem 2>>net.log &
 pids="$pids $!"
-up "$HAP"
-up "$NET"
+server_up "$HAP"
+server_up "$NET"
 echo "example.org on :$HAP -> nodes :${NODE[1]} :${NODE[2]} :${NODE[3]}; example.net on :$NET"
 
 step "$TOTAL messages sealed: alice and ann to bob and ben, and back"
@@ -178,7 +159,7 @@ wait "${pid[2]}" 2>/dev/null || true
 echo "killed node 2 (pid ${pid[2]})"
 sleep 2
 node 2
-up "${NODE[2]}"
+server_up "${NODE[2]}"
 echo "node 2 started again"
 # shellcheck disable=SC2086
 wait $senders

@@ -10,6 +10,8 @@ export PATH
 # failure code.
 export ASAN_OPTIONS=exitcode=99:detect_leaks=1
 export UBSAN_OPTIONS=exitcode=99:halt_on_error=1:print_stacktrace=1
+# shellcheck source=t/net.bash
+. "$BATS_TEST_DIRNAME/net.bash"
 
 # SMIMP_TEST_STORE=postgresql (under t/with-postgresql, which starts a
 # cluster and names it in SMIMP_TEST_PGHOST): every smimpd a test runs,
@@ -141,11 +143,6 @@ make_cert() {
 		-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
 }
 
-# free_port: a TCP port on 127.0.0.1 that nothing listens on now.
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # start_server [FLAGS]: smimpd for example.org on data/ and a free $PORT
 # (HTTPS with cert.pem), its pid in ./pid, its log in ./server.log;
 # waits until it answers.
@@ -156,16 +153,6 @@ start_server() {
 	echo $! >pid
 	server_up "$PORT" && return 0
 	cat server.log
-	return 1
-}
-
-# server_up PORT: until the server (or proxy) on PORT answers over HTTPS
-# with cert.pem, 15 s at most.
-server_up() {
-	for _ in $(seq 150); do
-		curl -s --cacert cert.pem "https://127.0.0.1:$1/smimp/version" >/dev/null && return 0
-		sleep 0.1
-	done
 	return 1
 }
 
