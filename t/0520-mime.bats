@@ -1,0 +1,260 @@
+#!/usr/bin/env bats
+# Mail readers (doc/PROTOCOL.md 4.6): smimp-open --mime writes a verified
+# message as RFC 5322 with MIME, which Python's email package reads back
+# under its strict policy (t/mimeparse.py: a defect fails the test);
+# hostile subjects, names, types and bodies (signed messages made by
+# t/unit/hostile.c) never make a header, a line break or a boundary.
+
+load helper
+
+setup() {
+	common_setup
+	alice_and_bob
+	FP=$(open_bob -q --json <(seal msg) | jq -r .fingerprint)
+}
+
+teardown() {
+	stop_servers org net
+}
+
+hostile() { "$SMIMP_BUILD/t/hostile" "$@"; }
+hex() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
+part() { printf '^part=%s' "$(hex "$1")"; }
+mimeparse() { python3 "$REPO/t/mimeparse.py" "$@"; }
+# The header names of a parsed message, in order, on one line.
+names() { grep '^H ' "$1" | cut -d: -f1 | cut -c3- | tr '\n' ' '; }
+# RFC 5322's form of the date of m.age, as its envelope says it.
+mail_date() {
+	date -u -d "$(open_bob -q --json "$1" | jq -r .date)" '+%a, %d %b %Y %H:%M:%S +0000'
+}
+blake() { python3 -c 'import hashlib,sys; print(hashlib.blake2b(sys.argv[1].encode().replace(b"|", b"\0"), digest_size=16).hexdigest())' "$1"; }
+
+@test "--mime: a text body, its headers as Python's strict parser reads them, the same bytes every time" {
+	seal -s "release 1.2 ready" -o m.age msg
+	run -0 --separate-stderr open_bob --mime -o m.eml m.age
+	[ "$stderr" = "smimp-open: from alice@example.org, fingerprint $FP, trusted" ]
+	id=$(open_bob -q --json m.age | jq -r .message_id)
+	mimeparse m.eml 1 body >parsed
+	cat >want <<-EOF
+	H From: alice@example.org
+	H To: bob@example.net
+	H Subject: release 1.2 ready
+	H Date: $(mail_date m.age)
+	H Message-ID: <$id>
+	H X-Smimp-Verified: yes
+	H X-Smimp-Sender: alice@example.org
+	H X-Smimp-Fingerprint: $FP
+	H X-Smimp-Tier: trusted
+	H X-Smimp-Forward-Secrecy: no
+	H X-Smimp-Type: email
+	H X-Smimp-Content-Type: text/markdown; charset=utf-8
+	H X-Smimp-Message-Id: $id
+	H X-Smimp-Thread-Id: $id
+	H MIME-Version: 1.0
+	H Content-Type: text/plain; charset="utf-8"
+	H Content-Transfer-Encoding: 8bit
+	P 1 text/plain 8bit - - $(stat -c %s msg) $(sum msg)
+	EOF
+	diff want parsed
+	cmp msg body
+	# The body is 8bit, as it is: readable with grep.
+	grep -qx 'the build is green.' m.eml
+	# Standard output gets the same bytes, again and again.
+	open_bob -q --mime m.age >again.eml
+	cmp m.eml again.eml
+	[ "$(stat -c %a m.eml)" = 600 ]
+}
+
+@test "--mime with attachments: multipart/mixed, the body first, then each in base64 under its name, RFC 2231 for names not short ASCII, types made safe" {
+	head -c 300000 /dev/urandom >photo.bin
+	: >empty.txt
+	printf 'x' >'Grüße – résumé.txt'
+	printf 'q' >'say "hi".txt'
+	printf 'w' >'=?UTF-8?B?ZXZpbC5leGU=?=.txt'
+	long=$(printf 'n%.0s' $(seq 120)).txt
+	printf 'l' >"$long"
+	printf 'm' >inner.eml
+	printf 't' >notes.txt
+	seal -s files --attach photo.bin --attach empty.txt --attach 'Grüße – résumé.txt' \
+		--attach 'say "hi".txt' --attach '=?UTF-8?B?ZXZpbC5leGU=?=.txt' --attach "$long" \
+		--attach inner.eml --attach-type 'multipart/mixed;boundary=x' \
+		--attach notes.txt --attach-type 'text/plain;charset=utf-8;name=evil.exe' \
+		-o m.age msg
+	run -0 --separate-stderr open_bob --mime -o m.eml m.age
+	# Nothing said of attachments not written: they are in the message.
+	[ "$stderr" = "smimp-open: from alice@example.org, fingerprint $FP, trusted" ]
+	mimeparse m.eml 2 photo.out >parsed
+	grep -q '^H Content-Type: multipart/mixed; boundary="=_smimp_[0-9a-f]\{32\}"$' parsed
+	grep -qx ' boundary="=_smimp_[0-9a-f]\{32\}"' m.eml
+	cat >want <<-EOF
+	P 1 text/plain 8bit - - $(stat -c %s msg) $(sum msg)
+	P 2 application/octet-stream base64 attachment photo.bin 300000 $(sum photo.bin)
+	P 3 text/plain base64 attachment empty.txt 0 $(sum empty.txt)
+	P 4 text/plain base64 attachment Grüße – résumé.txt 1 $(sum 'Grüße – résumé.txt')
+	P 5 text/plain base64 attachment say "hi".txt 1 $(sum 'say "hi".txt')
+	P 6 text/plain base64 attachment =?UTF-8?B?ZXZpbC5leGU=?=.txt 1 $(sum '=?UTF-8?B?ZXZpbC5leGU=?=.txt')
+	P 7 text/plain base64 attachment $long 1 $(sum "$long")
+	P 8 application/octet-stream base64 attachment inner.eml 1 $(sum inner.eml)
+	P 9 text/plain base64 attachment notes.txt 1 $(sum notes.txt)
+	EOF
+	diff want <(grep '^P ' parsed)
+	cmp photo.bin photo.out
+	# What the part headers say: only a charset kept, long and encoded
+	# names in RFC 2231 pieces of at most 60 characters.
+	grep -qx 'Content-Type: text/plain; charset=utf-8; name="notes.txt"' m.eml
+	! grep -q 'evil.exe\|boundary=x' m.eml
+	grep -qx ' filename\*0\*=utf-8'"''"'%3D%3FUTF-8%3FB%3FZXZpbC5leGU%3D%3F%3D.txt' m.eml
+	grep -qx 'Content-Disposition: attachment; filename="say \\"hi\\".txt"' m.eml
+	[ "$(awk '{ if (length($0) > 78) n++ } END { print n + 0 }' m.eml)" -eq 0 ]
+	[ "$(grep -c '^--=_smimp_' m.eml)" -eq 10 ]
+}
+
+@test "hostile subjects come back as they were sent, encoded when they must be, and never make a header" {
+	long=$(printf 'a%.0s' $(seq 998))
+	words=$(printf 'word %.0s' $(seq 198))end
+	umlauts=$(printf 'Grüße %.0s' $(seq 124))
+	emoji=$(printf '😀%.0s' $(seq 249))
+	n=0
+	for s in '=?UTF-8?B?SGk=?= plain' 'x =?utf-8?q?a=0D=0AX-Smimp-Tier:_trusted?=' \
+	    'ok: To: mallory@example.com' "$long" "$words" "$umlauts" "$emoji" \
+	    ' leading and trailing ' 'two  spaces' '-- =_smimp_ boundary?' ; do
+		n=$((n + 1))
+		hostile seal alice.key alice.pub bob.pub "subject=$(hex "$s")" <msg >"s$n.age"
+		open_bob -q --mime -o "s$n.eml" "s$n.age"
+		mimeparse "s$n.eml" >"s$n.parsed"
+		got=$(grep '^H Subject: ' "s$n.parsed")
+		[ "$got" = "H Subject: $s" ] || { echo "subject $n: $got"; false; }
+		[ "$(names "s$n.parsed")" = "From To Subject Date Message-ID In-Reply-To References X-Smimp-Verified X-Smimp-Sender X-Smimp-Fingerprint X-Smimp-Tier X-Smimp-Forward-Secrecy X-Smimp-Type X-Smimp-Content-Type X-Smimp-Message-Id X-Smimp-Thread-Id MIME-Version Content-Type Content-Transfer-Encoding " ]
+		grep -qx 'X-Smimp-Tier: trusted' "s$n.eml"
+		[ "$(awk '{ if (length($0) > 78) n++ } END { print n + 0 }' "s$n.eml")" -eq 0 ]
+	done
+	# Short printable ASCII is written as it is; the others encoded.
+	grep -qx 'Subject: ok: To: mallory@example.com' s3.eml
+	grep -q '^Subject: =?UTF-8?B?' s1.eml
+	# A CR, an LF or a NUL: malformed (3), nothing written.
+	for h in 610d62 610a546f3a2078406578616d706c652e636f6d 610062; do
+		hostile seal alice.key alice.pub bob.pub "subject=$h" <msg >bad.age
+		run -3 --separate-stderr open_bob --mime -o bad.eml bad.age
+		[[ "$stderr" == "smimp-open: malformed envelope: "* ]]
+		[ ! -e bad.eml ]
+		[ -z "$output" ]
+	done
+}
+
+@test "hostile bodies: the boundary itself, long lines, CR, '=_', NUL and bytes not UTF-8 come back byte for byte in the parts they were" {
+	printf 'x' >a.txt
+	id=fixed@example.org
+	{ printf x; cat msg; } | hostile seal alice.key alice.pub bob.pub "message-id=$(hex $id)" \
+		"$(part 'attachment 1 text/plain a.txt')" >m.age
+	open_bob -q --mime -o m.eml m.age
+	b=$(sed -n 's/^ boundary="\(.*\)"$/\1/p' m.eml)
+	[ "$b" = "=_smimp_$(blake "smimp/1 mime-id|alice@example.org|$id")" ]
+	# The sender knows the boundary: a body that tries to close the part.
+	printf 'hi\n--%s\nContent-Type: text/html\n\n<b>evil</b>\n--%s--\n' "$b" "$b" >evil
+	{ printf x; cat evil; } | hostile seal alice.key alice.pub bob.pub "message-id=$(hex $id)" \
+		"$(part 'attachment 1 text/plain a.txt')" >e.age
+	open_bob -q --mime -o e.eml e.age
+	grep -qx " boundary=\"$b\"" e.eml
+	mimeparse e.eml 1 body >parsed
+	[ "$(grep -c '^P ' parsed)" -eq 2 ]
+	grep -q '^P 1 text/plain quoted-printable - - ' parsed
+	cmp evil body
+	[ "$(grep -c -- "^--$b" e.eml)" -eq 3 ]
+	# Lines past 998 bytes, CR, trailing white space: quoted-printable.
+	{ head -c 5000 /dev/zero | tr '\0' a; printf '\r\nend \t\n=_\n'; head -c 998 /dev/zero | tr '\0' b; } >long
+	hostile seal alice.key alice.pub bob.pub <long >l.age
+	open_bob -q --mime -o l.eml l.age
+	mimeparse l.eml 1 body >parsed
+	grep -q '^P 1 text/plain quoted-printable - - ' parsed
+	cmp long body
+	[ "$(awk '{ if (length($0) > 76) n++ } END { print n + 0 }' l.eml)" -eq 0 ]
+	# Exactly 998 bytes a line, no CR: still 8bit.
+	{ head -c 998 /dev/zero | tr '\0' c; echo; } >edge
+	hostile seal alice.key alice.pub bob.pub <edge >x.age
+	open_bob -q --mime -o x.eml x.age
+	grep -q '^Content-Transfer-Encoding: 8bit$' x.eml
+	# A NUL, or bytes that are not UTF-8: an attachment named body.
+	for f in nul bin; do
+		if [ $f = nul ]; then printf 'a\0b\n' >$f; else printf 'caf\xe9\n' >$f; fi
+		hostile seal alice.key alice.pub bob.pub <$f >$f.age
+		open_bob -q --mime -o $f.eml $f.age
+		mimeparse $f.eml 1 body >parsed
+		grep -q '^P 1 application/octet-stream base64 attachment body ' parsed
+		cmp $f body
+	done
+}
+
+@test "ids: a msg-id as it is, another domain's id the sender's own, anything else hashed; In-Reply-To and References from the thread" {
+	seal -s first -o first.age msg
+	first=$(open_bob -q --json first.age | jq -r .message_id)
+	seal -s second --thread "$first" --in-reply-to "$first" -o second.age msg
+	second=$(open_bob -q --json second.age | jq -r .message_id)
+	seal -s third --thread "$first" --in-reply-to "$second" -o third.age msg
+	open_bob -q --mime -o second.eml second.age
+	open_bob -q --mime -o third.eml third.age
+	grep -qx "In-Reply-To: <$first>" second.eml
+	grep -qx "References: <$first>" second.eml
+	grep -qx "In-Reply-To: <$second>" third.eml
+	[ "$(sed -n '/^References:/,/^[^ R]/p' third.eml | head -2 | tr -d '\n')" = "References: <$first> <$second>" ]
+	for id in plain a:b@example.org .dot@example.org x@evil.example; do
+		hostile seal alice.key alice.pub bob.pub "message-id=$(hex "$id")" "in-reply-to=$(hex "$id")" <msg >h.age
+		open_bob -q --mime -o h.eml h.age
+		case $id in
+		x@evil.example) want="<$(blake "smimp/1 mime-id|alice@example.org|$id")@example.org>" ;;
+		*) want="<$(blake "smimp/1 mime-id|$id")@smimp.invalid>" ;;
+		esac
+		grep -qx "Message-ID: $want" h.eml
+		grep -qx "X-Smimp-Message-Id: $id" h.eml
+		# As a reference, only the id counts: a reply finds its parent.
+		if [ "$id" = x@evil.example ]; then
+			grep -qx "In-Reply-To: <$id>" h.eml
+		else
+			grep -qx "In-Reply-To: $want" h.eml
+		fi
+		mimeparse h.eml >/dev/null
+	done
+}
+
+@test "--mime refuses what smimp-open refuses, with the same exit status, writing nothing" {
+	seal -s x -o m.age msg
+	# Tampered: 3.
+	cp m.age bad.age
+	printf '\x01' | dd of=bad.age bs=1 seek=400 conv=notrunc 2>/dev/null
+	run -3 --separate-stderr open_bob --mime -o out.eml bad.age
+	[ -z "$output" ]
+	[ ! -e out.eml ]
+	# Unknown: 4, nothing; with --accept-unknown written, still 4.
+	mkid carol carol@example.com
+	smimp-seal -i carol.key -r bob.pub -o c.age msg
+	run -4 --separate-stderr open_bob --mime -o out.eml c.age
+	[ "${stderr_lines[1]}" = "smimp-open: carol@example.com is not in the trust store: nothing written (check the fingerprint, then smimp-trust add --from-message, or use --accept-unknown)" ]
+	[ ! -e out.eml ]
+	run -4 --separate-stderr open_bob -q --mime --accept-unknown -o out.eml c.age
+	grep -qx 'X-Smimp-Tier: unknown' out.eml
+	grep -qx 'X-Smimp-Sender: carol@example.com' out.eml
+	# Blocked: 4, nothing, even with --accept-unknown.
+	rm out.eml
+	SMIMP_HOME="$BOBHOME" smimp-trust set carol@example.com blocked >/dev/null
+	run -4 --separate-stderr open_bob --mime --accept-unknown -o out.eml c.age
+	[ ! -e out.eml ]
+	# Usage: --mime with --json, --headers or --extract.
+	for o in --json --headers "--extract out"; do
+		run -2 --separate-stderr open_bob --mime $o m.age
+		[ "$stderr" = "smimp-open: --mime excludes --headers, --json and --extract: the attachments are in the MIME message (see 'smimp-open --help')" ]
+	done
+}
+
+@test "--mime: a large sparse attachment in constant memory" {
+	mib=${ATTACH_TEST_MIB:-128}
+	[[ "$SMIMP_BUILD" != *-san ]] || mib=16
+	truncate -s "${mib}M" big.bin
+	seal --attach big.bin -o m.age msg
+	SMIMP_HOME="$BOBHOME" /usr/bin/time -f '%M' -o open.rss \
+		smimp-open -i bob.key -q --mime -o m.eml m.age
+	echo "$mib MiB: open --mime max RSS $(cat open.rss) KiB"
+	# The base64 between the attachment's header and the last boundary.
+	awk '/^Content-Disposition: attachment; filename="big.bin"$/ { on = 1; getline; next }
+	    on && /^--=_smimp_/ { exit } on && NF { print }' m.eml | base64 -d | cmp - big.bin
+	[[ "$SMIMP_BUILD" != *-san ]] || skip "resident size means nothing under AddressSanitizer"
+	[ "$(cat open.rss)" -lt 16384 ]
+}
