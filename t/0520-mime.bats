@@ -4,17 +4,29 @@
 # under its strict policy (t/mimeparse.py: a defect fails the test);
 # hostile subjects, names, types and bodies (signed messages made by
 # t/unit/hostile.c) never make a header, a line break or a boundary.
+# smimp-fetch --mime files messages so through two servers, and mblaze
+# and notmuch, as Debian ships them, read the Maildir.
 
 load helper
 
 setup() {
 	common_setup
-	alice_and_bob
+	if [[ "$BATS_TEST_DESCRIPTION" == "through servers:"* ]]; then
+		alice_and_bob_domains
+		printf 'Hello Bob,\nthe build is green.\n' >msg
+		mkid dave dave@example.org
+		smimpd --data org --domain example.org adduser dave@example.org dave.pub
+		start org example.org "$ORG"
+		start net example.net "$NET"
+	else
+		alice_and_bob
+	fi
 	FP=$(open_bob -q --json <(seal msg) | jq -r .fingerprint)
 }
 
 teardown() {
 	stop_servers org net
+	[ ! -f bad.pid ] || kill "$(cat bad.pid)" 2>/dev/null || true
 }
 
 hostile() { "$SMIMP_BUILD/t/hostile" "$@"; }
@@ -26,6 +38,33 @@ names() { grep '^H ' "$1" | cut -d: -f1 | cut -c3- | tr '\n' ' '; }
 # RFC 5322's form of the date of m.age, as its envelope says it.
 mail_date() {
 	date -u -d "$(open_bob -q --json "$1" | jq -r .date)" '+%a, %d %b %Y %H:%M:%S +0000'
+}
+fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
+# fetch_until N: fetch --mime until N messages came (the relay is quick).
+fetch_until() {
+	local got=0 n
+	for _ in $(seq 50); do
+		n=$(fetch_bob --mime --json | jq -r .fetched) || return 1
+		got=$((got + n))
+		[ "$got" -ge "$1" ] && return 0
+		sleep 0.2
+	done
+	echo "only $got of $1 fetched"
+	return 1
+}
+# The three messages of the tests through servers: two from alice, one
+# with attachments, and one from dave, whom bob does not know.
+send_three() {
+	printf 'the **build** is green\n' >build.md
+	printf '%%PDF-1.4 not really\n' >report.pdf
+	printf 'danke\n' >'Grüße.txt'
+	smimp-seal -i alice.key -r bob@example.net -s "release 1.2 ready" -o m1.age build.md 2>/dev/null
+	smimp-seal -i alice.key -r bob@example.net -s "Q3 — Zahlen" --attach report.pdf \
+		--attach 'Grüße.txt' -o m2.age msg
+	SMIMP_HOME="$BATS_TEST_TMPDIR/davehome" smimp-seal -i dave.key -r bob@example.net \
+		-s "hello from a stranger" -o m3.age msg 2>/dev/null
+	SMIMP_HOME="$ALICEHOME" smimp-send -i alice.key m1.age m2.age >/dev/null
+	SMIMP_HOME="$BATS_TEST_TMPDIR/davehome" smimp-send -i dave.key m3.age >/dev/null
 }
 blake() { python3 -c 'import hashlib,sys; print(hashlib.blake2b(sys.argv[1].encode().replace(b"|", b"\0"), digest_size=16).hexdigest())' "$1"; }
 
@@ -258,3 +297,108 @@ blake() { python3 -c 'import hashlib,sys; print(hashlib.blake2b(sys.argv[1].enco
 	[[ "$SMIMP_BUILD" != *-san ]] || skip "resident size means nothing under AddressSanitizer"
 	[ "$(cat open.rss)" -lt 16384 ]
 }
+
+@test "through servers: fetch --mime files MIME by tier and keeps the sealed originals in .sealed; mblaze lists and shows them" {
+	send_three
+	fetch_until 3
+	[ "$(ls mail/new)" = "$(ls mail/new | grep '^[0-9a-f]\{32\}\.eml$')" ]
+	[ "$(ls mail/new | wc -l)" -eq 2 ]
+	[ "$(ls mail/.Other/new | grep -c '\.eml$')" -eq 1 ]
+	[ "$(ls mail/.sealed | grep -c '^[0-9a-f]\{32\}\.smimp$')" -eq 3 ]
+	[ -z "$(ls mail/tmp)" ]
+	[ ! -e mail/.smimp-pending ]
+	[ "$(stat -c %a mail/.sealed)" = 700 ]
+	# Each MIME file beside its original, which still opens.
+	for f in mail/new/*.eml mail/.Other/new/*.eml; do
+		n=$(basename "$f" .eml)
+		SMIMP_HOME="$BOBHOME" smimp-open -q --accept-unknown -i bob.key mail/.sealed/$n.smimp >/dev/null || [ $? -eq 4 ]
+		mimeparse "$f" >/dev/null
+	done
+	grep -qx 'X-Smimp-Tier: unknown' mail/.Other/new/*.eml
+	grep -qx 'X-Smimp-Sender: dave@example.org' mail/.Other/new/*.eml
+	# mblaze (its sequence and profile here): the folders (never
+	# .sealed), the listing, each message.
+	export MBLAZE="$PWD/mblaze"
+	mkdir "$MBLAZE"
+	: >"$MBLAZE/seq"
+	[ "$(mdirs mail | sort | tr '\n' ' ')" = "$PWD/mail $PWD/mail/.Other $PWD/mail/.Sent " ]
+	run -0 bash -c 'mlist mail | mscan -f "%f|%S"'
+	[ "$(sort <<<"$output" | tr '\n' '#')" = "alice@example.org|Q3 — Zahlen#alice@example.org|release 1.2 ready#" ]
+	run -0 bash -c 'mlist mail/.Other | mscan -f "%f|%S"'
+	[ "$output" = "dave@example.org|hello from a stranger" ]
+	shown=$(mlist mail | mpick -t 'subject =~ "release"' | mshow 2>&1)
+	grep -q '^From: alice@example.org$' <<<"$shown"
+	grep -q '^Subject: release 1.2 ready$' <<<"$shown"
+	grep -qx 'the \*\*build\*\* is green' <<<"$shown"
+	parts=$(mlist mail | mpick -t 'subject =~ "Q3"' | mshow -t 2>&1)
+	grep -q 'text/plain size=.*' <<<"$parts"
+	grep -q 'application/pdf size=20 name="report.pdf"' <<<"$parts"
+	grep -q 'text/plain size=6 name="Grüße.txt"' <<<"$parts"
+	# mshow -x extracts an attachment as it was sent.
+	mkdir x
+	q3=$(mlist mail | mpick -t 'subject =~ "Q3"')
+	(cd x && mshow -x "../$q3" report.pdf 'Grüße.txt' >/dev/null)
+	cmp 'Grüße.txt' 'x/Grüße.txt'
+	cmp report.pdf x/report.pdf
+	# Fetched again: nothing new, nothing twice.
+	run -0 --separate-stderr fetch_bob --mime
+	[ "$stderr" = "smimp-fetch: 0 fetched: 0 to the inbox, 0 to Other, 0 dropped" ]
+}
+
+@test "through servers: notmuch indexes the MIME messages, finds subject and sender, and indexes no sealed original" {
+	send_three
+	fetch_until 3
+	printf '[database]\npath=%s\n[new]\ntags=new\n[search]\nexclude_tags=\n' "$PWD/mail" >nm.conf
+	export NOTMUCH_CONFIG="$PWD/nm.conf"
+	run -0 --separate-stderr notmuch new
+	[ "$(grep -c 'Ignoring non-mail file: .*/\.sealed/' <<<"$stderr")" -eq 3 ]
+	[ "$(notmuch count '*')" -eq 3 ]
+	[ "$(notmuch count --output=files '*')" -eq 3 ]
+	[ "$(notmuch count --output=files 'path:.sealed/**')" -eq 0 ]
+	[ "$(notmuch search --output=files subject:release)" = "$(ls -d "$PWD"/mail/new/*.eml | xargs grep -l '^Subject: release')" ]
+	[ "$(notmuch count from:alice@example.org)" -eq 2 ]
+	[ "$(notmuch count from:dave@example.org)" -eq 1 ]
+	[ "$(notmuch count 'subject:"Q3 — Zahlen"')" -eq 1 ]
+	[ "$(notmuch count attachment:report.pdf)" -eq 1 ]
+	notmuch search --format=json 'from:dave@example.org' | jq -e '.[0].subject == "hello from a stranger"'
+	# The same message written again is the same message to notmuch.
+	n=$(ls mail/new | head -1)
+	SMIMP_HOME="$BOBHOME" smimp-open -q -i bob.key --mime "mail/.sealed/${n%.eml}.smimp" >mail/cur/again.eml
+	notmuch new >/dev/null 2>&1
+	[ "$(notmuch count '*')" -eq 3 ]
+	[ "$(notmuch count --output=files '*')" -eq 4 ]
+	# With .sealed ignored as its manual says, not even a note.
+	printf '[new]\nignore=.sealed\n' >>nm.conf
+	run -0 --separate-stderr notmuch new
+	! grep -q Ignoring <<<"$stderr"
+}
+
+@test "fetch --mime through a lying server: what does not verify, or comes from a changed key, is filed as it came, never as MIME" {
+	mkid alt alice@example.org
+	seal -s good -o good.age msg
+	cp good.age tampered.age
+	printf '\x01' | dd of=tampered.age bs=1 seek=400 conv=notrunc 2>/dev/null
+	smimp-seal -i alt.key -r bob.pub -s "a changed key" -o alt.age msg
+	p=srv/smimp/v1/mailbox
+	mkdir -p $p
+	cp good.age $p/1
+	cp tampered.age $p/2
+	cp alt.age $p/3
+	printf 'not a message\n' >$p/4
+	printf '[%s]' "$(for i in 1 2 3 4; do printf '{"id":%d,"from":"alice@example.org","message_id":"m%d@example.org","size":1,"received":"2026-11-24T22:00:00Z"}' $i $i; [ $i = 4 ] || printf ,; done)" >$p/.list
+	python3 "$REPO/t/badserver.py" port files "$PWD/srv" >requests.log 2>&1 &
+	echo $! >bad.pid
+	for _ in $(seq 50); do [ -s port ] && break; sleep 0.1; done
+	export SMIMP_RESOLVE="example.net=127.0.0.1:$(cat port)" SMIMP_ALLOW_HTTP=example.net
+	run -0 --separate-stderr fetch_bob --mime
+	[ "$stderr" = "smimp-fetch: 4 fetched: 1 to the inbox, 3 to Other, 0 dropped" ]
+	[ "$(ls mail/new)" = "$(basename "$(ls mail/.sealed/*)" .smimp).eml" ]
+	[ "$(ls mail/.sealed | wc -l)" -eq 1 ]
+	grep -qx 'Subject: good' mail/new/*.eml
+	[ "$(ls mail/.Other/new | grep -c '\.smimp$')" -eq 3 ]
+	[ "$(ls mail/.Other/new | grep -c '\.eml$')" -eq 0 ]
+	for f in tampered.age alt.age; do
+		cmp "$f" "mail/.Other/new/$(b2sum -l 128 "$f" | cut -c1-32).smimp"
+	done
+}
+
