@@ -402,3 +402,106 @@ blake() { python3 -c 'import hashlib,sys; print(hashlib.blake2b(sys.argv[1].enco
 	done
 }
 
+# The recipients, subject, thread and reply id of a sealed message, as
+# its reader RDR (alice or bob) sees them: "to|cc|subject|thread|reply".
+said() {
+	SMIMP_HOME="$BATS_TEST_TMPDIR/${1}home" smimp-open -q -i "$1.key" --json "$2" |
+		jq -r '[(.to | map(.address) | join(",")), (.cc | map(.address) | join(",")), .subject, .thread_id, .in_reply_to] | join("|")'
+}
+
+@test "--reply to a MIME file or a sealed message: the sender, Re: once, the thread; --reply-all; one's own message; -r and -s beside it" {
+	mkid carol carol@example.com
+	trust_as "$BOBHOME" carol.pub known
+	ALICEHOME="$BATS_TEST_TMPDIR/alicehome"
+	trust_as "$ALICEHOME" bob.pub known
+	trust_as "$ALICEHOME" carol.pub known
+	SMIMP_HOME="$ALICEHOME" smimp-seal -i alice.key -r bob.pub -c carol.pub -s plans -o m.age msg
+	id=$(open_bob -q --json m.age | jq -r .message_id)
+	open_bob -q --mime -o m.eml m.age
+	reply() { echo thanks | SMIMP_HOME="$BOBHOME" smimp-seal -i bob.key "$@"; }
+	for f in m.eml m.age; do
+		reply --reply "$f" -o r.age
+		[ "$(said alice r.age)" = "alice@example.org||Re: plans|$id|$id" ]
+		reply --reply "$f" --reply-all -o r.age
+		[ "$(said alice r.age)" = "alice@example.org|carol@example.com|Re: plans|$id|$id" ]
+	done
+	# Re: once; -s wins; -r adds, each once.
+	reply --reply m.eml -o r.age
+	SMIMP_HOME="$ALICEHOME" smimp-open -q -i alice.key --mime -o r.eml r.age
+	rid=$(grep '^X-Smimp-Message-Id: ' r.eml | cut -d' ' -f2)
+	echo again | SMIMP_HOME="$ALICEHOME" smimp-seal -i alice.key --reply r.eml -o rr.age
+	[ "$(said bob rr.age)" = "bob@example.net||Re: plans|$id|$rid" ]
+	reply --reply m.eml -s "other words" -r alice@example.org -r carol@example.com -o r.age
+	[ "$(said alice r.age)" = "alice@example.org,carol@example.com||other words|$id|$id" ]
+	# Alice answering her own message writes to its recipients.
+	echo more | SMIMP_HOME="$ALICEHOME" smimp-seal -i alice.key --reply m.age --reply-all -o own.age
+	[ "$(said bob own.age)" = "bob@example.net|carol@example.com|Re: plans|$id|$id" ]
+}
+
+@test "--reply: a hostile subject comes back as it was, cut to 998 bytes; what is no message, or does not verify, is refused (3); usage errors (2)" {
+	for s in '=?UTF-8?B?SGk=?= x' "$(printf 'ü%.0s' $(seq 499))"; do
+		hostile seal alice.key alice.pub bob.pub "subject=$(hex "$s")" <msg >h.age
+		open_bob -q --mime -o h.eml h.age
+		for f in h.eml h.age; do
+			echo ok | SMIMP_HOME="$BOBHOME" smimp-seal -i bob.key --reply $f -o r.age
+			got=$(SMIMP_HOME="$BATS_TEST_TMPDIR/home" smimp-open -q --accept-unknown -i alice.key --json r.age | jq -r .subject) || true
+			want="Re: $s"
+			[ ${#s} -lt 400 ] || want="Re: $(printf 'ü%.0s' $(seq 497))"
+			[ "$got" = "$want" ] || { echo "$f: $got"; false; }
+		done
+	done
+	printf 'From: alice@example.org\nSubject: hi\n\nbody\n' >plain.eml
+	run -3 --separate-stderr smimp-seal -i bob.key --reply plain.eml msg
+	[ "$stderr" = "smimp-seal: not a message that smimp-open --mime wrote: no X-Smimp-Verified, -Sender, -Message-Id or -Thread-Id" ]
+	sed 's/^X-Smimp-Verified: yes$/X-Smimp-Verified: no/' h.eml >no.eml
+	run -3 --separate-stderr smimp-seal -i bob.key --reply no.eml msg
+	[ "$stderr" = "smimp-seal: not a message that smimp-open --mime wrote: X-Smimp-Verified is not yes" ]
+	sed 's/^X-Smimp-Sender: .*/X-Smimp-Sender: not an address/' h.eml >bad.eml
+	run -3 --separate-stderr smimp-seal -i bob.key --reply bad.eml msg
+	[ "$stderr" = "smimp-seal: not a message that smimp-open --mime wrote: a bad X-Smimp-Sender" ]
+	cp h.age t.age
+	printf '\x01' | dd of=t.age bs=1 seek=400 conv=notrunc 2>/dev/null
+	run -3 --separate-stderr smimp-seal -i bob.key --reply t.age -o out.age msg
+	[[ "$stderr" == "smimp-seal: "* ]]
+	[ ! -e out.age ]
+	run -2 --separate-stderr smimp-seal -i bob.key --reply-all msg
+	[ "$stderr" = "smimp-seal: --reply-all needs --reply FILE (see 'smimp-seal --help')" ]
+	run -2 --separate-stderr smimp-seal -i bob.key --reply h.eml --thread x msg
+	[ "$stderr" = "smimp-seal: --reply takes the thread from the message answered: no --thread or --in-reply-to with it (see 'smimp-seal --help')" ]
+}
+
+@test "through servers: bob answers a fetched message with --reply, alice answers back; mblaze and notmuch thread them" {
+	smimp-seal -i alice.key -r bob@example.net -s "release 1.2 ready" -o m1.age msg 2>/dev/null
+	SMIMP_HOME="$ALICEHOME" smimp-send -i alice.key m1.age >/dev/null
+	fetch_until 1
+	echo "congratulations" | SMIMP_HOME="$BOBHOME" smimp-seal -i bob.key --reply mail/new/*.eml |
+		SMIMP_HOME="$BOBHOME" smimp-send -i bob.key >/dev/null
+	# Alice's Maildir: her own copy of the first in .Sent, the answer.
+	mkdir -p amail/.Sent/cur
+	for _ in $(seq 50); do
+		SMIMP_HOME="$ALICEHOME" smimp-fetch -q --mime -i alice.key -d amail
+		[ -z "$(ls amail/new)" ] || break
+		sleep 0.2
+	done
+	SMIMP_HOME="$ALICEHOME" smimp-open -q -i alice.key --mime m1.age >amail/.Sent/cur/m1.eml
+	grep -qx 'Subject: Re: release 1.2 ready' amail/new/*.eml
+	grep -qx 'X-Smimp-Tier: trusted' amail/new/*.eml
+	echo "thanks" | SMIMP_HOME="$ALICEHOME" smimp-seal -i alice.key --reply amail/new/*.eml |
+		SMIMP_HOME="$ALICEHOME" smimp-send -i alice.key >/dev/null
+	fetch_until 1
+	export MBLAZE="$PWD/mblaze"
+	mkdir "$MBLAZE"
+	: >"$MBLAZE/seq"
+	# mthread: the answer under the first, one level down.
+	run -0 bash -c 'mlist amail amail/.Sent | mthread | mscan -f "%i%s|%f"'
+	[ "$output" = "$(printf 'release 1.2 ready|alice@example.org\n Re: release 1.2 ready|bob@example.net')" ]
+	run -0 bash -c 'mlist mail | mthread | mscan -f "%i%s|%f"'
+	[ "$output" = "$(printf 'release 1.2 ready|alice@example.org\n Re: release 1.2 ready|alice@example.org')" ]
+	# notmuch: one thread of two messages on each side.
+	for d in amail mail; do
+		printf '[database]\npath=%s\n[new]\ntags=new\nignore=.sealed\n' "$PWD/$d" >nm-$d.conf
+		NOTMUCH_CONFIG="$PWD/nm-$d.conf" notmuch new >/dev/null 2>&1
+		[ "$(NOTMUCH_CONFIG="$PWD/nm-$d.conf" notmuch count '*')" -eq 2 ]
+		[ "$(NOTMUCH_CONFIG="$PWD/nm-$d.conf" notmuch count --output=threads '*')" -eq 1 ]
+	done
+}
