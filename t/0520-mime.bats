@@ -254,6 +254,21 @@ blake() { python3 -c 'import hashlib,sys; print(hashlib.blake2b(sys.argv[1].enco
 	done
 }
 
+@test "--mime says what was checked: the device that sealed, one's own message" {
+	enroll_device alice.key alice@example.org laptop full --no-publish
+	cp alice.pub laptop.pub
+	echo hi | SMIMP_HOME="$BATS_TEST_TMPDIR/alicehome" smimp-seal -i laptop.key -r bob.pub -s dev -o d.age
+	open_bob -q --mime -o d.eml d.age
+	mimeparse d.eml >parsed
+	grep -qx 'H X-Smimp-Device: laptop' parsed
+	grep -qx 'H X-Smimp-Sender: alice@example.org' parsed
+	grep -qx 'H From: alice@example.org' parsed
+	# Alice's own copy: trusted as her own, no trust store needed.
+	SMIMP_HOME="$BATS_TEST_TMPDIR/alicehome" smimp-open -q -i alice.key --mime -o own.eml d.age
+	grep -qx 'X-Smimp-Tier: trusted (own identity)' own.eml
+	mimeparse own.eml >/dev/null
+}
+
 @test "--mime refuses what smimp-open refuses, with the same exit status, writing nothing" {
 	seal -s x -o m.age msg
 	# Tampered: 3.
