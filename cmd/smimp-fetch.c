@@ -6,7 +6,9 @@
  * interrupted fetch loses nothing: what was not acknowledged comes again.
  * With a device's key it first brings the identity log beside the key
  * up to date from the directory, and files the copies of what the
- * user sent from another device in .Sent.
+ * user sent from another device in .Sent.  With --mime it files each
+ * message that verified as RFC 5322 with MIME, which mail readers show,
+ * and keeps the sealed original in the Maildir's .sealed directory.
  */
 #include <getopt.h>
 #include <limits.h>
@@ -30,6 +32,7 @@ struct fetch_opts {
 	const char *passphrase_file;
 	struct clientconf conf;
 	int json;
+	int mime;
 	int quiet;
 	int log_only;		/* a device's log, and no mail */
 };
@@ -38,7 +41,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: smimp-fetch [-i IDENTITY] [-d DIR] [--json] [-q] "
+	    "usage: smimp-fetch [-i IDENTITY] [-d DIR] [--mime] [--json] [-q] "
 	    "[--log-only]\n"
 	    "                   [--resolve DOMAIN=HOST:PORT] [--cacert FILE] "
 	    "[--allow-http DOMAIN]\n"
@@ -48,11 +51,13 @@ usage(FILE *f)
 static int
 parse_args(int argc, char **argv, struct fetch_opts *o)
 {
-	enum { OPT_PASSFILE = 256, OPT_JSON, OPT_LOG_ONLY, OPT_VERSION };
+	enum { OPT_PASSFILE = 256, OPT_JSON, OPT_MIME, OPT_LOG_ONLY,
+		OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "identity", required_argument, NULL, 'i' },
 		{ "dir", required_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "mime", no_argument, NULL, OPT_MIME },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "log-only", no_argument, NULL, OPT_LOG_ONLY },
 		REMOTE_LONGOPTS,
@@ -70,6 +75,7 @@ parse_args(int argc, char **argv, struct fetch_opts *o)
 		case 'd': o->dir = optarg; break;
 		case 'q': o->quiet = 1; break;
 		case OPT_JSON: o->json = 1; break;
+		case OPT_MIME: o->mime = 1; break;
 		case OPT_LOG_ONLY: o->log_only = 1; break;
 		case OPT_PASSFILE: o->passphrase_file = optarg; break;
 		case 'h': usage(stdout); exit(cmd_exit(SMIMP_EXIT_OK));
@@ -213,7 +219,8 @@ fetch_for(const struct fetch_opts *o, struct remote *r, struct identity *id,
 	if (o->log_only || identity_may(id, NULL, IDACT_FETCH, err) != 0)
 		return o->log_only ? 0 : -1;
 	*fetching = 1;
-	return fetch_mailbox(r, id, ts, dir, st, hooks, err);
+	return fetch_mailbox(r, id, ts, dir, o->mime ? FETCH_MIME : 0, st, hooks,
+	    err);
 }
 
 static int

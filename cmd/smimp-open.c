@@ -4,7 +4,8 @@
  * spooled to a private file with no name and released only then, so no
  * unverified byte ever reaches the output (EFAIL), not even a file that
  * a killed command leaves behind.  Reports the sender, its
- * fingerprint and its tier in the trust store on stderr.
+ * fingerprint and its tier in the trust store on stderr.  With --mime it
+ * writes the message as RFC 5322 with MIME, for mail readers.
  */
 #include <fcntl.h>
 #include <getopt.h>
@@ -20,6 +21,7 @@
 #include "fileio.h"
 #include "identity.h"
 #include "message.h"
+#include "mime.h"
 #include "notice.h"
 #include "outfile.h"
 #include "parts.h"
@@ -35,6 +37,7 @@ struct open_opts {
 	const char *extract;		/* --extract DIR */
 	int headers;
 	int json;
+	int mime;
 	int accept_unknown;
 	int quiet;
 };
@@ -44,7 +47,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: smimp-open [-i IDENTITY] [-o OUT] [--extract DIR] "
-	    "[--headers] [--json]\n"
+	    "[--headers] [--json] [--mime]\n"
 	    "                  [--accept-unknown] [-q] [--passphrase-file FILE] "
 	    "[FILE]\n");
 }
@@ -53,12 +56,13 @@ static int
 parse_args(int argc, char **argv, struct open_opts *o)
 {
 	enum { OPT_HEADERS = 256, OPT_JSON, OPT_ACCEPT, OPT_PASSFILE,
-		OPT_EXTRACT, OPT_VERSION };
+		OPT_EXTRACT, OPT_MIME, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "identity", required_argument, NULL, 'i' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "headers", no_argument, NULL, OPT_HEADERS },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "mime", no_argument, NULL, OPT_MIME },
 		{ "accept-unknown", no_argument, NULL, OPT_ACCEPT },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
@@ -77,6 +81,7 @@ parse_args(int argc, char **argv, struct open_opts *o)
 		case 'q': o->quiet = 1; break;
 		case OPT_HEADERS: o->headers = 1; break;
 		case OPT_JSON: o->json = 1; break;
+		case OPT_MIME: o->mime = 1; break;
 		case OPT_ACCEPT: o->accept_unknown = 1; break;
 		case OPT_PASSFILE: o->passphrase_file = optarg; break;
 		case OPT_EXTRACT: o->extract = optarg; break;
@@ -91,6 +96,9 @@ parse_args(int argc, char **argv, struct open_opts *o)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (o->headers && o->json)
 		return usage_error("--headers and --json exclude each other");
+	if (o->mime && (o->headers || o->json || o->extract != NULL))
+		return usage_error("--mime excludes --headers, --json and "
+		    "--extract: the attachments are in the MIME message");
 	if (o->output != NULL && strcmp(o->output, "-") == 0)
 		o->output = NULL;	/* standard output */
 	return 0;
@@ -116,7 +124,7 @@ static int
 open_spool(const struct open_opts *o, const struct outfile *of,
     struct smimp_err *err)
 {
-	if (o->output != NULL && !o->json && !o->headers)
+	if (o->output != NULL && !o->json && !o->headers && !o->mime)
 		return of->fd;
 	if (o->output == NULL && is_dev_null(STDOUT_FILENO))
 		return -1;
@@ -171,21 +179,49 @@ copy_fd(int from, int to, struct vis *v, int *nl, struct smimp_err *err)
 }
 
 /*
- * Write what the user asked for: body, headers and body, or JSON.  To a
+ * --mime: the message as mail readers read it.  On a terminal it goes
+ * to a spool first, and from there through vis like any body.
+ */
+static int
+release_mime(const struct msg_meta *meta, const char *tier,
+    const struct parts_spool *sp, struct outfile *of, int *nl,
+    struct smimp_err *err)
+{
+	struct vis vis;
+	int tty = isatty(of->fd), fd = of->fd, ret = -1;
+
+	if (tty && (fd = spool_open(err)) < 0)
+		return -1;
+	if (mime_write(meta, tier, sp, fd, err) != 0)
+		goto out;
+	vis_init(&vis, VIS_LINES);
+	if (tty && copy_fd(fd, of->fd, &vis, nl, err) != 0)
+		goto out;
+	ret = outfile_commit(of, err);
+out:
+	if (tty)
+		close(fd);
+	return ret;
+}
+
+/*
+ * Write what the user asked for: body, headers and body, JSON, or MIME.  To a
  * terminal, what the sender wrote goes through vis(lib/vis.h): its
  * control characters and bidirectional overrides are shown, not obeyed.
  * *nl says whether the output ended a line.
  */
 static int
 release(const struct open_opts *o, const struct msg_meta *meta,
-    const char *tier, int spool, struct outfile *of, int *nl,
-    struct smimp_err *err)
+    const char *tier, int spool, const struct parts_spool *sp,
+    struct outfile *of, int *nl, struct smimp_err *err)
 {
 	struct vis vis, *v = NULL;
 	size_t off, n;
 
 	if (of->kind != OUTFILE_STDOUT && spool == of->fd)
 		return outfile_commit(of, err);	/* the body is OUT */
+	if (o->mime)
+		return release_mime(meta, tier, sp, of, nl, err);
 	if (isatty(of->fd)) {
 		vis_init(&vis, VIS_LINES);
 		v = &vis;
@@ -306,7 +342,7 @@ open_extract_dir(const char *dir, struct smimp_err *err)
  * know was verified with the rest and is left out.
  */
 static void
-say_parts(const struct msg_meta *meta)
+say_parts(const struct msg_meta *meta, int mime)
 {
 	const struct msg_part *p;
 	size_t i, left = 0;
@@ -323,7 +359,7 @@ say_parts(const struct msg_meta *meta)
 		else
 			left++;
 	}
-	if (left > 0)
+	if (left > 0 && !mime)
 		warnx_("%zu attachment%s not written: --extract DIR writes "
 		    "them", left, left == 1 ? "" : "s");
 }
@@ -382,7 +418,7 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	if (spool < 0 && err->code != SMIMP_EXIT_OK)
 		goto out;
 	/* The attachments wait in DIR, with no name, for the checks. */
-	parts_spool_init(&sp, dirfd, spool, dirfd >= 0);
+	parts_spool_init(&sp, dirfd, spool, dirfd >= 0 || o->mime);
 	if (parts_open(&id.sk, id.has_log ? &id.log : NULL, in, &ts, &sp,
 	    &meta, err) != 0)
 		goto out;
@@ -416,9 +452,9 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 		goto out;
 	released = 1;
 	if (!o->quiet && !o->json && !late)
-		say_parts(&meta);
-	if (spool >= 0 && release(o, &meta, trust_tier_name(tier), spool, &of,
-	    &nl, err) != 0)
+		say_parts(&meta, o->mime);
+	if (spool >= 0 && release(o, &meta, trust_tier_name(tier), spool, &sp,
+	    &of, &nl, err) != 0)
 		goto out;
 	ret = 0;
 	if (tier == TIER_UNKNOWN)
@@ -429,7 +465,7 @@ out:
 			fputc('\n', stderr);
 		say_sender(&meta, fp, tier, note, notice);
 		if (released && !o->json)
-			say_parts(&meta);
+			say_parts(&meta, o->mime);
 	}
 	parts_spool_release(&sp);
 	if (dirfd >= 0)

@@ -5,7 +5,8 @@
  * check the signature before trusting the sender.  A recipient looked
  * up and pinned on first use becomes known, so that their replies get
  * through; a consent policy published before is published again with
- * them in it.
+ * them in it.  With --reply it answers a message: its recipients,
+ * subject and thread come from the message answered.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,7 @@
 #include "outfile.h"
 #include "parts.h"
 #include "publish.h"
+#include "reply.h"
 #include "trust.h"
 #include "cmd.h"
 #include "banned.h"
@@ -47,6 +49,8 @@ struct seal_opts {
 	const char *attach[PART_MAX];		/* --attach */
 	const char *attach_type[PART_MAX];	/* its --attach-type, or NULL */
 	size_t nattach;
+	const char *reply;			/* --reply FILE */
+	int reply_all;
 	int armor;
 };
 
@@ -62,7 +66,10 @@ usage(FILE *f)
 	    "[--in-reply-to ID]\n"
 	    "                  [--introduction FILE] [--attach FILE "
 	    "[--attach-type TYPE]] ...\n"
-	    "                  [--passphrase-file FILE] [FILE]\n");
+	    "                  [--passphrase-file FILE] [FILE]\n"
+	    "       smimp-seal [-i IDENTITY] --reply FILE [--reply-all] "
+	    "[-r ...] [-c ...]\n"
+	    "                  [-s SUBJECT] [... as above] [FILE]\n");
 }
 
 static int
@@ -139,8 +146,8 @@ static int
 parse_args(int argc, char **argv, struct seal_opts *o)
 {
 	enum { OPT_CTYPE = 256, OPT_THREAD, OPT_REPLY, OPT_PASSFILE,
-		OPT_CCFILE, OPT_INTRO, OPT_ATTACH, OPT_ATTACH_TYPE,
-		OPT_VERSION };
+		OPT_CCFILE, OPT_INTRO, OPT_ATTACH, OPT_ATTACH_TYPE, OPT_REPLY_TO,
+		OPT_REPLY_ALL, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "identity", required_argument, NULL, 'i' },
 		{ "recipient", required_argument, NULL, 'r' },
@@ -158,6 +165,8 @@ parse_args(int argc, char **argv, struct seal_opts *o)
 		{ "introduction", required_argument, NULL, OPT_INTRO },
 		{ "attach", required_argument, NULL, OPT_ATTACH },
 		{ "attach-type", required_argument, NULL, OPT_ATTACH_TYPE },
+		{ "reply", required_argument, NULL, OPT_REPLY_TO },
+		{ "reply-all", no_argument, NULL, OPT_REPLY_ALL },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
@@ -187,6 +196,8 @@ parse_args(int argc, char **argv, struct seal_opts *o)
 		case OPT_THREAD: o->thread_id = optarg; break;
 		case OPT_REPLY: o->in_reply_to = optarg; break;
 		case OPT_PASSFILE: o->passphrase_file = optarg; break;
+		case OPT_REPLY_TO: o->reply = optarg; break;
+		case OPT_REPLY_ALL: o->reply_all = 1; break;
 		case OPT_INTRO:
 			if (o->nintros == INTRO_LIST_ENTRIES)
 				return usage_error("too many introductions (at "
@@ -209,7 +220,13 @@ parse_args(int argc, char **argv, struct seal_opts *o)
 		o->input = argv[optind++];
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
-	if (o->nrcpts == 0 || o->rcpt_cc[0])
+	if (o->reply_all && o->reply == NULL)
+		return usage_error("--reply-all needs --reply FILE");
+	if (o->reply != NULL && (o->thread_id != NULL ||
+	    o->in_reply_to != NULL))
+		return usage_error("--reply takes the thread from the message "
+		    "answered: no --thread or --in-reply-to with it");
+	if (o->reply == NULL && (o->nrcpts == 0 || o->rcpt_cc[0]))
 		return usage_error("at least one recipient is needed: "
 		    "-r RECIPIENT or -R FILE");
 	return check_attachments(o);
@@ -333,6 +350,69 @@ republish(const struct identity *id, const struct passphrase_source *src)
 		warnx_("warning: %s", warning);
 }
 
+/* Is address one of the recipients given by address (not -R)? */
+static int
+given(const struct seal_opts *o, size_t n, const char *address)
+{
+	char norm[ADDRESS_MAX + 1];
+	struct smimp_err ignore;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!o->rcpt_file[i] && address_normalize(o->rcpt_args[i],
+		    norm, &ignore) == 0 && strcmp(norm, address) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * --reply FILE: whom the answer goes to, first and each once, then the
+ * recipients given; its subject unless -s gave one; its thread.
+ */
+static int
+read_reply(struct seal_opts *o, const struct identity *id, struct reply *r,
+    struct smimp_err *err)
+{
+	static const char *args[MSG_MAX_RECIPIENTS];
+	static int cc[MSG_MAX_RECIPIENTS], file[MSG_MAX_RECIPIENTS];
+	int fd = open(o->reply, O_RDONLY | O_CLOEXEC), ret;
+	size_t i, k = 0;
+
+	if (fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
+		    o->reply);
+	ret = reply_read(&id->sk, id->has_log ? &id->log : NULL, fd,
+	    o->reply_all, r, err);
+	close(fd);
+	if (ret != 0)
+		return -1;
+	for (i = 0; i < r->nrcpts; i++) {
+		if (given(o, o->nrcpts, r->rcpts[i].address))
+			continue;
+		if (k == MSG_MAX_RECIPIENTS)
+			return smimp_err_set(err, SMIMP_EXIT_USAGE, "too many "
+			    "recipients (at most %d)", MSG_MAX_RECIPIENTS);
+		args[k] = r->rcpts[i].address;
+		cc[k] = r->rcpts[i].cc;
+		file[k++] = 0;
+	}
+	if (k + o->nrcpts > MSG_MAX_RECIPIENTS)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "too many "
+		    "recipients (at most %d)", MSG_MAX_RECIPIENTS);
+	memmove(o->rcpt_args + k, o->rcpt_args, o->nrcpts * sizeof(*args));
+	memmove(o->rcpt_cc + k, o->rcpt_cc, o->nrcpts * sizeof(*cc));
+	memmove(o->rcpt_file + k, o->rcpt_file, o->nrcpts * sizeof(*file));
+	memcpy(o->rcpt_args, args, k * sizeof(*args));
+	memcpy(o->rcpt_cc, cc, k * sizeof(*cc));
+	memcpy(o->rcpt_file, file, k * sizeof(*file));
+	o->nrcpts += k;
+	if (o->subject == NULL)
+		o->subject = r->subject;
+	o->thread_id = r->thread_id;
+	o->in_reply_to = r->in_reply_to;
+	return 0;
+}
+
 /* Open every --attach: before any passphrase is asked for. */
 static int
 open_attachments(const struct seal_opts *o, struct parts_list *parts,
@@ -348,11 +428,12 @@ open_attachments(const struct seal_opts *o, struct parts_list *parts,
 }
 
 static int
-seal(const struct seal_opts *o, struct smimp_err *err)
+seal(struct seal_opts *o, struct smimp_err *err)
 {
 	static struct introduction intros[INTRO_LIST_ENTRIES];
 	static struct msg_recipient rcpts[MSG_MAX_RECIPIENTS];
 	static struct parts_list parts;
+	static struct reply reply;
 	struct passphrase_source src = { o->passphrase_file, isatty(0) };
 	struct seal_params p;
 	struct identity id;
@@ -370,6 +451,7 @@ seal(const struct seal_opts *o, struct smimp_err *err)
 	    read_intros(o, intros, err) != 0 ||
 	    identity_load_for(&id, o->identity, &src, IDENTITY_LOG_NEED,
 	    IDACT_SEAL, err) != 0 ||
+	    (o->reply != NULL && read_reply(o, &id, &reply, err) != 0) ||
 	    resolve_all(o, &id, rcpts, &pinned, err) != 0)
 		goto out;
 	if (o->input != NULL && strcmp(o->input, "-") != 0) {
@@ -407,6 +489,7 @@ out:
 	if (in != STDIN_FILENO)
 		close(in);
 	parts_list_release(&parts);
+	reply_release(&reply);
 	identity_release(&id);
 	return ret;
 }

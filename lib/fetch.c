@@ -18,6 +18,8 @@
 #include "fileio.h"
 #include "lookup.h"
 #include "maildir.h"
+#include "mime.h"
+#include "outfile.h"
 #include "banned.h"
 
 /*
@@ -56,89 +58,6 @@ introduced_by(const struct identity *id, const struct trust_store *ts,
 
 	if (by != NULL)
 		(void)snprintf(f->introducer, sizeof(f->introducer), "%s", by);
-}
-
-/*
- * The tier a fetched message is filed by, its sender into f: a
- * verified sender's tier, unknown for one whose key changed or whose
- * identity was revoked (as its log or the pinned one says), or for a
- * message that does not verify, trusted for a bounce notice from our
- * own server; for an unknown sender, who introduced it.  fd holds the
- * message, read from its start.
- */
-static enum trust_tier
-fetched_tier(const struct identity *id, struct trust_store *ts,
-    const struct fetch_hooks *hooks, const unsigned char *server_key, int fd,
-    const unsigned char *data, size_t len, struct fetched *f)
-{
-	enum trust_tier tier = TIER_UNKNOWN;
-	struct msg_meta meta;
-	struct smimp_err oerr;
-	char note[SMIMP_ERR_MSG];
-
-	if (message_open(&id->sk, id->has_log ? &id->log : NULL,
-	    fd, -1, ts, &meta, &oerr) == 0) {
-		(void)snprintf(f->from, sizeof(f->from), "%s", meta.from);
-		f->own = meta.own;
-		/* Key changed, or revoked: not the inbox. */
-		if (follow_sender(ts, &meta, hooks) != 0 ||
-		    trust_sender_tier(ts, meta.from, &meta.sender, meta.own,
-		    &tier, &oerr) != 0 || trust_sender_state(ts, meta.from,
-		    &meta.sender, meta.date, meta.from_device,
-		    meta.signing_key, note, sizeof(note), &oerr) != 0)
-			tier = TIER_UNKNOWN;
-		else if (tier == TIER_UNKNOWN)
-			introduced_by(id, ts, &meta, f);
-		msg_meta_release(&meta);
-	} else if (bounce_verify(data, len, server_key)) {
-		/* Our own server telling us a message could not be relayed. */
-		(void)snprintf(f->from, sizeof(f->from), "server:%s",
-		    address_domain(id->sk.address));
-		tier = TIER_TRUSTED;
-	} else {
-		(void)snprintf(f->from, sizeof(f->from), "?");
-	}
-	return tier;
-}
-
-/*
- * Write data durably into the Maildir, decide its folder by the
- * verified sender's tier (or its introduction), then file it there (or
- * drop it).  A sent copy (the server's word, sent) goes to .Sent when
- * it is our own identity's: the server's flag alone puts nothing there.
- */
-static int
-file_message(const struct identity *id, struct trust_store *ts,
-    const struct fetch_hooks *hooks, const unsigned char *server_key,
-    const char *dir, const unsigned char *data, size_t len, int sent,
-    struct fetched *f, struct smimp_err *err)
-{
-	char name[MAILDIR_NAME_SIZE], tmp[PATH_MAX];
-	enum trust_tier tier;
-	int fd;
-
-	maildir_name(data, len, name);
-	fd = maildir_spool(dir, name, data, len, tmp, sizeof(tmp), err);
-	if (fd < 0)
-		return -1;
-	tier = fetched_tier(id, ts, hooks, server_key, fd, data, len, f);
-	close(fd);
-	if (sent && f->own) {
-		f->folder = "Sent";
-		return maildir_file(dir, MAILDIR_SENT, name, tmp, err);
-	}
-	if (tier == TIER_BLOCKED) {
-		f->folder = "dropped";
-		(void)unlink(tmp);
-		return 0;
-	}
-	if (tier == TIER_TRUSTED || tier == TIER_KNOWN ||
-	    f->introducer[0] != '\0') {
-		f->folder = "inbox";
-		return maildir_file(dir, MAILDIR_INBOX, name, tmp, err);
-	}
-	f->folder = "Other";
-	return maildir_file(dir, MAILDIR_OTHER, name, tmp, err);
 }
 
 /*
@@ -220,6 +139,7 @@ struct fetch_ctx {
 	int have_key;
 	struct fetch_stats *st;
 	const struct fetch_hooks *hooks;
+	int mime;			/* verified messages filed as MIME */
 };
 
 static int
@@ -282,6 +202,224 @@ pending_clear(struct fetch_ctx *fc, struct smimp_err *err)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot remove '%s'",
 		    path);
 	return 0;
+}
+
+/*
+ * A fetched message opened: what it says in meta (released by the
+ * caller), and whether it verified (1) or not (0).  With sp, for
+ * MIME, the plaintext is spooled there; else it is dropped.
+ */
+static int
+open_fetched(const struct identity *id, const struct trust_store *ts,
+    int fd, struct parts_spool *sp, struct msg_meta *meta)
+{
+	const struct idlog *mine = id->has_log ? &id->log : NULL;
+	struct smimp_err oerr;
+
+	smimp_err_clear(&oerr);
+	if (sp != NULL)
+		return parts_open(&id->sk, mine, fd, ts, sp, meta, &oerr) == 0;
+	return message_open(&id->sk, mine, fd, -1, ts, meta, &oerr) == 0;
+}
+
+/*
+ * The tier of a verified message's sender, its sender into f: unknown
+ * (and *state_ok 0) for one whose key changed or whose identity was
+ * revoked (as its log or the pinned one says); for an unknown sender,
+ * who introduced it, also into meta->introducer.
+ */
+static enum trust_tier
+judge(const struct identity *id, struct trust_store *ts,
+    const struct fetch_hooks *hooks, struct msg_meta *meta,
+    struct fetched *f, int *state_ok)
+{
+	enum trust_tier tier = TIER_UNKNOWN;
+	struct smimp_err oerr;
+	char note[SMIMP_ERR_MSG];
+
+	(void)snprintf(f->from, sizeof(f->from), "%s", meta->from);
+	f->own = meta->own;
+	*state_ok = 0;
+	/* Key changed, or revoked: not the inbox. */
+	if (follow_sender(ts, meta, hooks) != 0 ||
+	    trust_sender_tier(ts, meta->from, &meta->sender, meta->own, &tier,
+	    &oerr) != 0 || trust_sender_state(ts, meta->from, &meta->sender,
+	    meta->date, meta->from_device, meta->signing_key, note,
+	    sizeof(note), &oerr) != 0)
+		return TIER_UNKNOWN;
+	*state_ok = 1;
+	if (tier == TIER_UNKNOWN) {
+		introduced_by(id, ts, meta, f);
+		(void)snprintf(meta->introducer, sizeof(meta->introducer),
+		    "%s", f->introducer);
+	}
+	return tier;
+}
+
+/* What filing one message needs besides the fetch's own state. */
+struct filing {
+	char name[MAILDIR_NAME_SIZE];	/* of the sealed message */
+	char tmp[PATH_MAX];		/* where it is spooled */
+	struct parts_spool sp;		/* its plaintext, for MIME */
+	int tmpdir_fd, body_fd;
+	struct msg_meta meta;
+	int opened, state_ok;
+	enum trust_tier tier;
+};
+
+/*
+ * A spool for the plaintext of a message to file as MIME: the body
+ * and the attachments in files with no name in the Maildir's tmp/ (in
+ * TMPDIR where its file system has none).
+ */
+static int
+filing_spool(struct fetch_ctx *fc, struct filing *fl, struct smimp_err *err)
+{
+	char path[PATH_MAX];
+
+	(void)snprintf(path, sizeof(path), "%s/tmp", fc->dir);
+	fl->tmpdir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fl->tmpdir_fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
+		    path);
+	fl->body_fd = unnamed_open_at(fl->tmpdir_fd, ".");
+	if (fl->body_fd < 0 && errno == EOPNOTSUPP)
+		fl->body_fd = spool_open(err);
+	else if (fl->body_fd < 0)
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot create a spool "
+		    "file in '%s'", path);
+	if (fl->body_fd < 0)
+		return -1;
+	parts_spool_init(&fl->sp, fl->tmpdir_fd, fl->body_fd, 1);
+	return 0;
+}
+
+static void
+filing_release(struct filing *fl)
+{
+	parts_spool_release(&fl->sp);
+	if (fl->body_fd >= 0)
+		close(fl->body_fd);
+	if (fl->tmpdir_fd >= 0)
+		close(fl->tmpdir_fd);
+	if (fl->opened)
+		msg_meta_release(&fl->meta);
+}
+
+/*
+ * Decide how the message spooled at fl->tmp is filed: open it (into
+ * fl->sp for MIME), judge its sender; a notice from our own server is
+ * trusted, anything else that does not verify unknown.
+ */
+static void
+filing_judge(struct fetch_ctx *fc, struct filing *fl, int fd,
+    const unsigned char *data, size_t len, struct fetched *f)
+{
+	fl->tier = TIER_UNKNOWN;
+	if (open_fetched(fc->id, fc->ts, fd, fc->mime ? &fl->sp : NULL,
+	    &fl->meta)) {
+		fl->opened = 1;
+		fl->tier = judge(fc->id, fc->ts, fc->hooks, &fl->meta, f,
+		    &fl->state_ok);
+	} else if (bounce_verify(data, len, fc->have_key ? fc->server_key :
+	    NULL)) {
+		/* Our own server telling us a message could not be relayed. */
+		(void)snprintf(f->from, sizeof(f->from), "server:%s",
+		    address_domain(fc->id->sk.address));
+		fl->tier = TIER_TRUSTED;
+	} else {
+		(void)snprintf(f->from, sizeof(f->from), "?");
+	}
+}
+
+/*
+ * File a verified message as MIME in folder, its sealed original in
+ * .sealed after it: so that the original there says both are filed.
+ * The MIME form's name goes into the pending list before it is
+ * filed, so that a fetch cut short between the two finds what it
+ * filed (also moved to cur/ by a reader) and files it once.
+ */
+static int
+file_mime(struct fetch_ctx *fc, struct filing *fl,
+    enum maildir_folder folder, struct smimp_err *err)
+{
+	char mname[MAILDIR_NAME_SIZE], mtmp[PATH_MAX];
+	int fd, r;
+
+	maildir_mime_name(fl->name, mname);
+	if (pending_has(fc, mname) && maildir_find(fc->dir, mname)) {
+		(void)snprintf(mtmp, sizeof(mtmp), "%s/tmp/%s", fc->dir, mname);
+		(void)unlink(mtmp);
+		return maildir_keep_sealed(fc->dir, fl->name, fl->tmp, err);
+	}
+	fd = maildir_create(fc->dir, mname, mtmp, sizeof(mtmp), err);
+	if (fd < 0)
+		return -1;
+	r = mime_write(&fl->meta, trust_tier_name(fl->tier), &fl->sp, fd, err);
+	if (r == 0 && fsync(fd) != 0)
+		r = smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'",
+		    mtmp);
+	close(fd);
+	if (r != 0 || pending_add(fc, mname, err) != 0 ||
+	    maildir_file(fc->dir, folder, mname, mtmp, err) != 0) {
+		(void)unlink(mtmp);
+		return -1;
+	}
+	return maildir_keep_sealed(fc->dir, fl->name, fl->tmp, err);
+}
+
+/*
+ * Write data durably into the Maildir, decide its folder by the
+ * verified sender's tier (or its introduction), then file it there (or
+ * drop it).  A sent copy (the server's word, sent) goes to .Sent when
+ * it is our own identity's: the server's flag alone puts nothing there.
+ * With --mime, a message that verified, from a sender in good
+ * standing, is filed as MIME; any other as it came.
+ */
+static int
+file_message(struct fetch_ctx *fc, const unsigned char *data, size_t len,
+    int sent, struct fetched *f, struct smimp_err *err)
+{
+	enum maildir_folder folder = MAILDIR_OTHER;
+	struct filing fl;
+	int fd, ret = -1;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.tmpdir_fd = fl.body_fd = -1;
+	parts_spool_init(&fl.sp, -1, -1, 0);
+	maildir_name(data, len, fl.name);
+	fd = maildir_spool(fc->dir, fl.name, data, len, fl.tmp,
+	    sizeof(fl.tmp), err);
+	if (fd < 0)
+		return -1;
+	if (fc->mime && filing_spool(fc, &fl, err) != 0) {
+		close(fd);
+		(void)unlink(fl.tmp);
+		goto out;
+	}
+	filing_judge(fc, &fl, fd, data, len, f);
+	close(fd);
+	f->folder = "Other";
+	if (sent && f->own) {
+		f->folder = "Sent";
+		folder = MAILDIR_SENT;
+	} else if (fl.tier == TIER_BLOCKED) {
+		f->folder = "dropped";
+		(void)unlink(fl.tmp);
+		ret = 0;
+		goto out;
+	} else if (fl.tier == TIER_TRUSTED || fl.tier == TIER_KNOWN ||
+	    f->introducer[0] != '\0') {
+		f->folder = "inbox";
+		folder = MAILDIR_INBOX;
+	}
+	if (fc->mime && fl.opened && fl.state_ok)
+		ret = file_mime(fc, &fl, folder, err);
+	else
+		ret = maildir_file(fc->dir, folder, fl.name, fl.tmp, err);
+out:
+	filing_release(&fl);
+	return ret;
 }
 
 /* The batch was acknowledged: remember its ids, start the next. */
@@ -392,15 +530,15 @@ fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
 		return -1;
 	}
 	maildir_name((unsigned char *)msg.body.buf, msg.body.len, name);
-	if (maildir_has(fc->dir, name) || pending_has(fc, name)) {
+	if (maildir_has(fc->dir, name) || pending_has(fc, name) ||
+	    maildir_has_sealed(fc->dir, name)) {
 		f.folder = "again";	/* filed before: only acknowledge */
 		(void)snprintf(f.from, sizeof(f.from), "?");
 		ret = 0;
 	} else {
-		ret = file_message(fc->id, fc->ts, fc->hooks, fc->have_key ?
-		    fc->server_key : NULL, fc->dir,
-		    (unsigned char *)msg.body.buf, msg.body.len,
-		    json_is_true(json_object_get(item, "sent")), &f, err);
+		ret = file_message(fc, (unsigned char *)msg.body.buf,
+		    msg.body.len, json_is_true(json_object_get(item, "sent")),
+		    &f, err);
 		if (ret == 0 && strcmp(f.folder, "dropped") != 0)
 			ret = pending_add(fc, name, err);
 	}
@@ -501,8 +639,9 @@ out:
 
 int
 fetch_mailbox(struct remote *r, const struct identity *id,
-    struct trust_store *ts, const char *dir, struct fetch_stats *st,
-    const struct fetch_hooks *hooks, struct smimp_err *err)
+    struct trust_store *ts, const char *dir, unsigned flags,
+    struct fetch_stats *st, const struct fetch_hooks *hooks,
+    struct smimp_err *err)
 {
 	struct fetch_ctx fc;
 	long n;
@@ -520,7 +659,9 @@ fetch_mailbox(struct remote *r, const struct identity *id,
 	fc.domain = address_domain(id->sk.address);
 	fc.st = st;
 	fc.hooks = hooks;
-	if (maildir_make(dir, err) != 0)
+	fc.mime = (flags & FETCH_MIME) != 0;
+	if (maildir_make(dir, err) != 0 ||
+	    (fc.mime && maildir_make_sealed(dir, err) != 0))
 		return -1;
 	fc.pending_fd = -1;
 	if (remote_base(r, fc.domain, fc.base, sizeof(fc.base), err) != 0 ||

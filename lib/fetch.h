@@ -47,6 +47,9 @@ struct fetch_hooks {
 	void *arg;
 };
 
+/* fetch_mailbox's flags. */
+#define FETCH_MIME	1	/* verified messages as MIME, for readers */
+
 /*
  * Fetch the mailbox of id into the Maildir dir: each message is written
  * to tmp/, fsynced, renamed into new/ (the inbox for trusted and known
@@ -59,11 +62,15 @@ struct fetch_hooks {
  * that carries a newer
  * log of its sender's pinned identity moves the pin on, in ts and in
  * its home; one that carries a log the pin may not follow is filed in
- * Other.
+ * Other.  With FETCH_MIME, a message that verified from a sender whose
+ * key stands (any tier but blocked) is filed as RFC 5322 with MIME
+ * (mime.h) in its folder, and its sealed original kept in
+ * dir/.sealed (maildir.h); both are synced before it is acknowledged.
  */
 int fetch_mailbox(struct remote *r, const struct identity *id,
-    struct trust_store *ts, const char *dir, struct fetch_stats *st,
-    const struct fetch_hooks *hooks, struct smimp_err *err);
+    struct trust_store *ts, const char *dir, unsigned flags,
+    struct fetch_stats *st, const struct fetch_hooks *hooks,
+    struct smimp_err *err);
 
 /* What fetch_device_log did to the log beside a device's key. */
 struct device_log_update {

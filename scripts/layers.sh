@@ -15,7 +15,7 @@ layers='
 base      banned err exitcode util fileio outfile address signer proc vis
 formats   armor age bech32 hkdf keys idlog enroll stamp reqsig bounce batch maildir introduction policy work part
 trust     trust
-messages  envelope message msgjson parts
+messages  envelope message msgjson parts mime reply
 identity  identity
 network   clientconf remote
 mail      send fetch lookup notice revoke publish

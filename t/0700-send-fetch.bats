@@ -332,6 +332,71 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	[ -z "$(ls mail/tmp)" ]
 }
 
+@test "smimp-fetch --mime killed with SIGKILL at any moment loses and duplicates nothing: each message once as MIME, its original once in .sealed" {
+	serve_unlimited
+	trust_as "$BOBHOME" alice.pub known
+	for i in $(seq 60); do echo "kill $i" | smimp-seal -i alice.key -r bob.pub -s "k $i" >"k$i.age"; done
+	smimp-send -i alice.key k*.age >/dev/null
+	for round in $(seq 40); do
+		SMIMP_HOME="$BOBHOME" smimp-fetch -q --mime -i bob.key -d mail 2>/dev/null &
+		sleep "0.0$((RANDOM % 10))"
+		kill -KILL $! 2>/dev/null || true
+		wait $! 2>/dev/null || true
+	done
+	run -0 --separate-stderr fetch_bob --mime
+	[ "$(ls mail/new | grep -c '\.eml$')" -eq 60 ]
+	[ "$(ls mail/new | wc -l)" -eq 60 ]
+	[ "$(ls mail/.sealed | wc -l)" -eq 60 ]
+	for f in mail/new/*.eml; do
+		[ -f "mail/.sealed/$(basename "$f" .eml).smimp" ]
+		sed -n 's/^Subject: k //p' "$f"
+	done | sort >got
+	seq 60 | sort >want
+	diff got want
+	[ -z "$(ls mail/tmp)" ]
+	[ ! -e mail/.smimp-pending ]
+}
+
+@test "fetch --mime: a message that comes again is filed once, also when a fetch was cut short between its two files and a reader moved the first" {
+	trust_as "$BOBHOME" alice.pub known
+	echo once | smimp-seal -i alice.key -r bob.pub -s once >m.age
+	smimp-send -i alice.key m.age >/dev/null
+	snapshot() { stop_server; store_copy data data.before; serve; }
+	lose_ack() { stop_server; store_copy data.before data; serve; }
+	snapshot
+	run -0 --separate-stderr fetch_bob --mime
+	[ "$stderr" = "smimp-fetch: 1 fetched: 1 to the inbox, 0 to Other, 0 dropped" ]
+	eml=$(ls mail/new)
+	name=${eml%.eml}.smimp
+	[ -f "mail/.sealed/$name" ]
+	# The acknowledgement lost: its original says it was filed.
+	lose_ack
+	run -0 --separate-stderr fetch_bob --mime
+	[ "$stderr" = "smimp-fetch: 1 fetched: 0 to the inbox, 0 to Other, 0 dropped, 1 filed before" ]
+	# Cut short after the MIME form was filed, before the original was
+	# kept; a reader moved it to cur/ meanwhile: filed once, the
+	# original kept now.
+	rm "mail/.sealed/$name"
+	mv "mail/new/$eml" "mail/cur/$eml:2,S"
+	echo "$eml" >mail/.smimp-pending
+	lose_ack
+	run -0 --separate-stderr fetch_bob --mime
+	[ "$stderr" = "smimp-fetch: 1 fetched: 1 to the inbox, 0 to Other, 0 dropped" ]
+	[ -z "$(ls mail/new)" ]
+	[ "$(ls mail/cur)" = "$eml:2,S" ]
+	[ -f "mail/.sealed/$name" ]
+	# Cut short before the MIME form was renamed into place: filed now.
+	rm "mail/.sealed/$name" "mail/cur/$eml:2,S"
+	echo "$eml" >mail/.smimp-pending
+	echo partial >"mail/tmp/$eml"
+	lose_ack
+	run -0 --separate-stderr fetch_bob --mime
+	[ "$(ls mail/new)" = "$eml" ]
+	grep -qx 'Subject: once' "mail/new/$eml"
+	[ -f "mail/.sealed/$name" ]
+	[ -z "$(ls mail/tmp)" ]
+}
+
 @test "batch acknowledgements: only the owner's go, malformed JSON gets 400" {
 	echo a | smimp-seal -i alice.key -r bob.pub | smimp-send -i alice.key >/dev/null
 	ack() {	# ack KEY BODY

@@ -1,5 +1,6 @@
 complete -c smimp-fetch -s i -l identity -r -F -d 'secret key'
 complete -c smimp-fetch -s d -l dir -r -F -d 'Maildir'
+complete -c smimp-fetch -l mime -d 'file verified messages as RFC 5322 with MIME, for mail readers'
 complete -c smimp-fetch -l json -d 'print the summary as JSON'
 complete -c smimp-fetch -s q -l quiet -d 'no summary line'
 complete -c smimp-fetch -l log-only -d 'only refresh the log beside a device key'
