@@ -29,7 +29,7 @@ teardown() {
 		skip "no PostgreSQL 15 here (apt-get install postgresql-15)"
 	command -v haproxy >/dev/null || skip "no haproxy here (apt-get install haproxy)"
 	# On disk, where PostgreSQL's owner (nobody, under root) may search.
-	BENCH_DIR=$(mktemp -d /var/tmp/smimp-t1360.XXXXXX)
+	BENCH_DIR=$(mktemp -d /var/tmp/smimp-t1370.XXXXXX)
 	chmod 755 "$BENCH_DIR"
 	export BENCH_DIR
 	CLUSTER_N=50 CLUSTER_RCPTS=2 CONNS=4 run bash "$BENCH" "$SMIMP_BUILD/bin"
