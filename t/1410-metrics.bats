@@ -169,13 +169,15 @@ get() { curl -s -o /dev/null -w '%{http_code}' --cacert cert.pem "${@:2}" "https
 	[ "$stderr" = "smimpd: metrics-listen '127.0.0.1:$ORG': the port of listen; it needs a port of its own" ]
 	printf 'metrics-listen 127.0.0.1:%s\n' "$MET" >m.conf
 	run -0 smimpd -n -f m.conf --domain example.org --plain-http
-	# A port taken: smimpd does not start.
-	python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); time.sleep(3)' "$MET" &
-	sleep 0.5
-	run -1 --separate-stderr smimpd -d -f m.conf --data org --domain example.org \
-		--listen "127.0.0.1:$ORG" --plain-http
+	# A port taken: smimpd does not start.  Held until smimpd is
+	# done, however long its start takes.
+	python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); open("held", "w").close(); time.sleep(120)' "$MET" &
+	holder=$!
+	for _ in $(seq 100); do [ -e held ] && break; sleep 0.1; done
+	run -1 --separate-stderr smimpd -d -f m.conf --data org \
+		--domain example.org --listen "127.0.0.1:$ORG" --plain-http
+	kill "$holder"
 	[ "$stderr" = "smimpd: cannot listen on 127.0.0.1:$MET: Address already in use" ]
-	wait
 }
 
 @test "a scraper hammering the metrics port holds up no request" {
