@@ -1233,7 +1233,7 @@ parts_written(const struct keys *alice_keys, const struct idlog *alice,
 	from = NULL;
 	if (env_header_build(&h, &p, NULL, 0, &err) == 0) {
 		from = strstr(h.buf, "\npart: ");
-		to = strstr(h.buf, "\nsender-log: ");
+		to = strstr(h.buf, "\npadding: ");
 	}
 	check(from != NULL && to != NULL && (size_t)(to - from) == want.len &&
 	    memcmp(from + 1, want.buf, want.len) == 0,
