@@ -508,6 +508,9 @@ sender_check(const struct seal_params *p, struct smimp_err *err)
 /* What a sealer may write, a reader (age.c) reads: the same bound. */
 _Static_assert(MSG_MAX_STANZAS == AGE_MAX_STANZAS,
     "a sealer must not write more stanzas than age.c reads");
+/* Padded to a power of two, the keys a sealer takes stay within it. */
+_Static_assert((MSG_MAX_STANZAS & (MSG_MAX_STANZAS - 1)) == 0,
+    "the bound on stanzas must be a power of two");
 
 /* The keys a message is sealed to, each once, at most MSG_MAX_STANZAS. */
 struct stanza_keys {
@@ -594,8 +597,10 @@ message_seal(const struct seal_params *p, int in_fd, int out_fd,
 	if (p->sender_log->revoked && strcmp(p->type, MSG_TYPE_NOTICE) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
 		    "of %s is revoked: it seals nothing", p->sender_log->address);
+	/* The age header shows a power of two, not who has how many keys. */
 	if (env_header_build(&hdr, p, message_id, message_id_cap, err) != 0 ||
-	    stanza_keys(p, &keys, err) != 0)
+	    stanza_keys(p, &keys, err) != 0 ||
+	    pad_stanzas(keys.k, &keys.n, MSG_MAX_STANZAS, err) != 0)
 		goto out;
 	if (pipeline_init(&se.pl, 0, key, err) != 0)
 		goto out;

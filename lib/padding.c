@@ -1,6 +1,6 @@
 /*
- * padding.c - buckets for the envelope's length, and the trailer that
- * says how long the padding is (padding.h).
+ * padding.c - buckets for the envelope's length, the trailer that says
+ * how long the padding is, and the stanzas of no one (padding.h).
  */
 #include <string.h>
 
@@ -100,4 +100,55 @@ pad_tail_read(struct pad_tail *t, unsigned char *buf, size_t len)
 	memcpy(buf + given, t->trailer + t->trailer_given, n);
 	t->trailer_given += n;
 	return given + n;
+}
+
+size_t
+pad_stanza_count(size_t n)
+{
+	size_t p = 1;
+
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+/*
+ * A key of no one: the public half of a secret thrown away at once.  A
+ * stanza to it is made as any other (a fresh ephemeral share, the file
+ * key wrapped), so nothing tells it from a recipient's: its share is a
+ * point of the curve, its wrap an AEAD ciphertext of the same length.
+ */
+static void
+nobody_key(unsigned char pk[32])
+{
+	unsigned char sk[32];
+
+	do {
+		randombytes_buf(sk, sizeof(sk));
+		crypto_scalarmult_base(pk, sk);
+	} while (!age_x25519_public_usable(pk));
+	sodium_memzero(sk, sizeof(sk));
+}
+
+int
+pad_stanzas(struct age_recipient *k, size_t *n, size_t cap,
+    struct smimp_err *err)
+{
+	size_t want = pad_stanza_count(*n), i, j;
+	struct age_recipient tmp;
+
+	if (*n == 0 || want > cap)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot pad %zu "
+		    "stanzas", *n);
+	for (i = *n; i < want; i++)
+		nobody_key(k[i].x25519_public);
+	*n = want;
+	/* Fisher-Yates: where a key stands says nothing of whose it is. */
+	for (i = want - 1; i > 0; i--) {
+		j = randombytes_uniform((uint32_t)(i + 1));
+		tmp = k[i];
+		k[i] = k[j];
+		k[j] = tmp;
+	}
+	return 0;
 }

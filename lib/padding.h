@@ -1,6 +1,6 @@
 /*
- * padding.h - what a sealed message shows of its size
- * (doc/PROTOCOL.md 9).
+ * padding.h - what a sealed message shows of its size and of how many
+ * keys it is sealed to (doc/PROTOCOL.md 9).
  *
  * Sizes: the age plaintext of a padded envelope is H || B || P ||
  * T || S, where P is zero bytes and T the 8-byte big-endian length of
@@ -9,6 +9,11 @@
  * rounding up).  P and T come after the body, so a sealer reading a
  * pipe of unknown length pads once it has seen the end, in constant
  * memory; a reader finds P's length in T.
+ *
+ * Stanzas: the keys a message is sealed to are made up to a power of
+ * two with keys of no one (X25519 keys whose secrets are thrown away at
+ * once), in a random order, so that the age header shows only a power
+ * of two.
  */
 #ifndef SMIMP_PADDING_H
 #define SMIMP_PADDING_H
@@ -54,5 +59,15 @@ struct pad_tail {
 int pad_tail_begin(struct pad_tail *t, uint64_t unpadded,
     struct smimp_err *err);
 size_t pad_tail_read(struct pad_tail *t, unsigned char *buf, size_t len);
+
+/* The smallest power of two >= n (n >= 1). */
+size_t pad_stanza_count(size_t n);
+/*
+ * Make the n keys of k (room for cap) up to pad_stanza_count(n) with
+ * keys of no one, then put all of them in a random order.  cap is a
+ * power of two, so n <= cap never pads past it.
+ */
+int pad_stanzas(struct age_recipient *k, size_t *n, size_t cap,
+    struct smimp_err *err);
 
 #endif

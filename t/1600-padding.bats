@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # Padding (doc/PROTOCOL.md 9): a sealed message's size shows only a
 # bucket (Padmé above a floor of 4 KiB, computed here outside the
-# library); the padding is signed, and a reader refuses padding that is not zero, a
+# library), and its age header only a power of two of stanzas; the
+# padding is signed, and a reader refuses padding that is not zero, a
 # length that is not the bucket, a scheme it does not know; messages
 # from before padding still open.
 
@@ -94,6 +95,48 @@ layout() {
 	run -0 --separate-stderr open_bob -q --extract x m.age
 	cmp a.bin x/a.bin
 	[ "$output" = "$(cat msg)" ]
+}
+
+@test "the stanza count is a power of two: stanzas of no one, like the real ones; every real key opens it, with smimp-open and with age" {
+	command -v age >/dev/null || skip "age not installed"
+	for i in 1 2 3 4 5 6 7 8; do
+		mkid "r$i" "r$i@example.net"
+		smimp-keygen --export-age -i "r$i.key" >"r$i.agekey"
+		trust_as "$BATS_TEST_TMPDIR/home-r$i" alice.pub trusted
+	done
+	echo hello >body
+	rcpts=()
+	for n in 1 2 3 4 5 6 7 8; do
+		rcpts+=(-r "r$n.pub")
+		smimp-seal -i alice.key "${rcpts[@]}" -o m.age body
+		# n recipients and the sender: the next power of two.
+		want=1
+		while [ "$want" -lt $((n + 1)) ]; do want=$((want * 2)); done
+		[ "$(grep -ac '^-> X25519 ' m.age)" -eq "$want" ]
+		# Every stanza as age writes one: a share and a wrap, 43
+		# characters of unpadded base64 each; no share twice.
+		sed -n '2,/^--- /p' m.age | sed '$d' >stanzas
+		[ "$(wc -l <stanzas)" -eq $((2 * want)) ]
+		[ "$(grep -Ecvx -e '-> X25519 [A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]' -e '[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]' stanzas)" -eq 0 ]
+		[ "$(grep -a '^-> ' stanzas | sort -u | wc -l)" -eq "$want" ]
+		for k in $(seq "$n"); do
+			run -0 age -d -i "r$k.agekey" m.age
+			[ "${lines[0]}" = "smimp-envelope/1" ]
+			# (run sets i: the loop's variable is k.)
+			run -0 --separate-stderr env SMIMP_HOME="$BATS_TEST_TMPDIR/home-r$k" \
+				smimp-open -i "r$k.key" m.age
+			[ "$output" = hello ]
+		done
+	done
+	# To oneself: one key, one stanza (a power of two already).
+	smimp-seal -i alice.key -r alice.pub -o self.age body
+	[ "$(grep -ac '^-> X25519 ' self.age)" -eq 1 ]
+	# The sender opens its own copy whatever stanza its key's is in.
+	for _ in 1 2 3 4 5; do
+		smimp-seal -i alice.key "${rcpts[@]}" -o m.age body
+		run -0 --separate-stderr smimp-open -i alice.key m.age
+		[ "$output" = hello ]
+	done
 }
 
 @test "the padding is signed: flipped after signing, a bad signature; a byte of it changed in the ciphertext, cannot decrypt" {
