@@ -123,10 +123,10 @@ nobody_key(unsigned char pk[32])
 {
 	unsigned char sk[32];
 
-	do {
+	do
 		randombytes_buf(sk, sizeof(sk));
-		crypto_scalarmult_base(pk, sk);
-	} while (!age_x25519_public_usable(pk));
+	while (crypto_scalarmult_base(pk, sk) != 0 ||
+	    !age_x25519_public_usable(pk));
 	sodium_memzero(sk, sizeof(sk));
 }
 
