@@ -62,7 +62,8 @@ MANS := $(sort $(wildcard man/*.[1578]))
 # that uses it is skipped without it).
 LAZYFS := $(if $(shell $(PKG_CONFIG) --exists fuse3 && echo y),$(B)/t/lazyfs)
 
-all: $(BINS) $(UNITS) $(B)/bench/smimp-load $(B)/t/failio.so $(LAZYFS)
+all: $(BINS) $(UNITS) $(B)/bench/smimp-load $(B)/bench/smimp-padding \
+	$(B)/t/failio.so $(LAZYFS)
 
 # The commands and smimpd alone: what install installs.
 programs: $(BINS)
@@ -113,6 +114,10 @@ $(B)/bench/smimp-load: $(B)/bench/load.o $(B)/libsmimp.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(B)/libsmimp.a $(LDLIBS)
 
+$(B)/bench/smimp-padding: $(B)/bench/padding.o $(B)/libsmimp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(B)/libsmimp.a $(LDLIBS) -lm
+
 deps:
 	@sh scripts/deps.sh
 
@@ -162,6 +167,7 @@ demo-cluster: deps all
 
 bench: deps all
 	@sh scripts/deps.sh postgresql-15 haproxy
+	@$(CURDIR)/build/bench/smimp-padding
 	@bash bench/run.sh $(CURDIR)/build/bin
 	@bash bench/server.sh $(CURDIR)/build/bin
 	@bash bench/cluster.sh $(CURDIR)/build/bin
@@ -218,4 +224,5 @@ clean:
 .SECONDARY:
 
 -include $(LIB_OBJ:.o=.d) $(CMDS:%=$(B)/cmd/%.d) $(SERVER_OBJ:.o=.d) \
-	$(UNITS:$(B)/t/%=$(B)/t/unit/%.d) $(B)/bench/load.d
+	$(UNITS:$(B)/t/%=$(B)/t/unit/%.d) $(B)/bench/load.d \
+	$(B)/bench/padding.d

@@ -11,6 +11,7 @@
 #include "envelope.h"
 #include "exitcode.h"
 #include "idlog.h"
+#include "padding.h"
 #include "banned.h"
 
 #define ENV_SIG_CONTEXT	"smimp/1 envelope-signature"
@@ -328,7 +329,9 @@ env_header_build(struct sbuf *sb, const struct seal_params *p,
 	    sbuf_addf(sb, "subject: %s\n", p->subject)) ||
 	    sbuf_addf(sb, "content-type: %s\n", p->content_type != NULL ?
 	    p->content_type : default_content_type(p->type)) ||
-	    add_parts(sb, p) || sbuf_add(sb, "sender-log: ", 12) ||
+	    add_parts(sb, p) || (!p->no_padding &&
+	    sbuf_addf(sb, "padding: %s\n", PAD_SCHEME)) ||
+	    sbuf_add(sb, "sender-log: ", 12) ||
 	    sbuf_add_b64(sb, log->raw, log->raw_len) ||
 	    sbuf_add(sb, "\n", 1) || add_intros(sb, p) ||
 	    sbuf_add(sb, "\n", 1))
@@ -486,7 +489,7 @@ parse_part(const struct kv_line *kv, struct msg_meta *meta,
 static int
 parse_fields(const char *h, size_t len, struct msg_meta *meta,
     unsigned char fp[FINGERPRINT_SIZE], unsigned char head[32],
-    struct kv_line *log_kv, struct smimp_err *err)
+    struct kv_line *pad_kv, struct kv_line *log_kv, struct smimp_err *err)
 {
 	struct kv_line kv;
 	size_t pos = strlen(ENV_MAGIC);
@@ -566,6 +569,15 @@ parse_fields(const char *h, size_t len, struct msg_meta *meta,
 	for (; r && kv_is(&kv, "part"); r = NEXT())
 		if (parse_part(&kv, meta, err) != 0)
 			return -1;
+	*pad_kv = kv;
+	if (r && kv_is(&kv, "padding")) {
+		/* The one scheme this version knows (doc/PROTOCOL.md 9). */
+		if (kv.value_len != strlen(PAD_SCHEME) ||
+		    memcmp(kv.value, PAD_SCHEME, kv.value_len) != 0)
+			return malformed(err, "bad padding");
+		meta->padded = 1;
+		r = NEXT();
+	}
 	if (!r || !kv_is(&kv, "sender-log"))
 		return malformed(err, "missing sender-log");
 	*log_kv = kv;
@@ -636,7 +648,7 @@ env_header_parse(const unsigned char *buf, size_t len, size_t *hlen,
 	const char *h = (const char *)buf;
 	unsigned char fp[FINGERPRINT_SIZE], head[32];
 	unsigned char *logbuf = NULL;
-	struct kv_line log_kv = { NULL, 0, NULL, 0, 0 };
+	struct kv_line log_kv = { NULL, 0, NULL, 0, 0 }, pad_kv = log_kv;
 	const char *end;
 	size_t loglen, scan = len < MSG_MAX_HEADER ? len : MSG_MAX_HEADER;
 	int ret = -1;
@@ -658,7 +670,8 @@ env_header_parse(const unsigned char *buf, size_t len, size_t *hlen,
 		return malformed(err, len < MSG_MAX_HEADER ?
 		    "unterminated header" : "header too large");
 	*hlen = (size_t)(end - h) + 2;
-	if (parse_fields(h, *hlen - 1, meta, fp, head, &log_kv, err) != 0)
+	if (parse_fields(h, *hlen - 1, meta, fp, head, &pad_kv, &log_kv,
+	    err) != 0)
 		goto out;
 	logbuf = malloc(log_kv.value_len);
 	if (logbuf == NULL) {
@@ -680,7 +693,9 @@ env_header_parse(const unsigned char *buf, size_t len, size_t *hlen,
 		malformed(err, "the sender log does not match from");
 		goto out;
 	}
-	if (header_text(meta, h, log_kv.start) != 0) {
+	/* What a user is shown ends before the padding line, if any. */
+	if (header_text(meta, h, meta->padded ? pad_kv.start :
+	    log_kv.start) != 0) {
 		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 		goto out;
 	}

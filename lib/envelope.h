@@ -2,7 +2,8 @@
  * envelope.h - the signed envelope inside the age payload.
  *
  * The age plaintext is H || B || S: the header block H (text, ends with
- * an empty line), the body B, and S, the 64-byte Ed25519 signature.
+ * an empty line), the body B, and S, the 64-byte Ed25519 signature; a
+ * padded one (its header says so) is H || B || P || T || S (padding.h).
  * The signature covers a two-level hash of H || B: a BLAKE2b-256 leaf per
  * 64 KiB chunk (aligned with age's chunks, so each chunk can be hashed
  * on its own core) and a root over the leaves and the length.

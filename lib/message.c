@@ -25,6 +25,7 @@
 #include "exitcode.h"
 #include "fileio.h"
 #include "message.h"
+#include "padding.h"
 #include "banned.h"
 
 #define BATCH_CHUNKS	8
@@ -273,6 +274,14 @@ struct seal_input {
 	size_t nparts, cur;
 	uint64_t left;		/* bytes of part cur still to read */
 	int in_fd;
+	/*
+	 * Then, unless the message is unpadded, the padding and its
+	 * length (padding.h), once the body's end says how long H || B
+	 * is: content counts its bytes until then.
+	 */
+	int pad, body_done;
+	uint64_t content;
+	struct pad_tail tail;
 };
 
 /* Part cur was read whole: it must end there. */
@@ -291,8 +300,9 @@ part_ended(const struct msg_part *p, struct smimp_err *err)
 	return 0;
 }
 
+/* What follows H: the parts, then the body; short only at the body's end. */
 static int
-input_read(struct seal_input *in, unsigned char *buf, size_t len,
+content_read(struct seal_input *in, unsigned char *buf, size_t len,
     size_t *got, struct smimp_err *err)
 {
 	size_t want, n;
@@ -324,6 +334,29 @@ input_read(struct seal_input *in, unsigned char *buf, size_t len,
 	if (read_full(in->in_fd, buf + *got, len - *got, &n, err) != 0)
 		return -1;
 	*got += n;
+	return 0;
+}
+
+/* What comes after H: the content, then (padded) P || T. */
+static int
+input_read(struct seal_input *in, unsigned char *buf, size_t len,
+    size_t *got, struct smimp_err *err)
+{
+	*got = 0;
+	if (!in->body_done) {
+		if (content_read(in, buf, len, got, err) != 0)
+			return -1;
+		in->content += *got;
+		if (*got == len)
+			return 0;
+		/* The body ended: the bucket is known (S's 64 bytes too). */
+		in->body_done = 1;
+		if (in->pad && pad_tail_begin(&in->tail, in->content +
+		    ENV_SIG_SIZE, err) != 0)
+			return -1;
+	}
+	if (in->pad)
+		*got += pad_tail_read(&in->tail, buf + *got, len - *got);
 	return 0;
 }
 
@@ -388,7 +421,8 @@ seal_stream(struct sealer *se, const struct seal_params *p, int in_fd,
     const struct sbuf *hdr, struct smimp_err *err)
 {
 	struct seal_input in = { p->parts, p->nparts, 0,
-	    p->nparts > 0 ? p->parts[0].size : 0, in_fd };
+	    p->nparts > 0 ? p->parts[0].size : 0, in_fd, !p->no_padding, 0,
+	    hdr->len, { 0, { 0 }, 0 } };
 	uint64_t counter = 0, filled = 0;
 	size_t have, got, full;
 	int eof = 0;
@@ -474,6 +508,9 @@ sender_check(const struct seal_params *p, struct smimp_err *err)
 /* What a sealer may write, a reader (age.c) reads: the same bound. */
 _Static_assert(MSG_MAX_STANZAS == AGE_MAX_STANZAS,
     "a sealer must not write more stanzas than age.c reads");
+/* Padded to a power of two, the keys a sealer takes stay within it. */
+_Static_assert((MSG_MAX_STANZAS & (MSG_MAX_STANZAS - 1)) == 0,
+    "the bound on stanzas must be a power of two");
 
 /* The keys a message is sealed to, each once, at most MSG_MAX_STANZAS. */
 struct stanza_keys {
@@ -560,8 +597,10 @@ message_seal(const struct seal_params *p, int in_fd, int out_fd,
 	if (p->sender_log->revoked && strcmp(p->type, MSG_TYPE_NOTICE) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
 		    "of %s is revoked: it seals nothing", p->sender_log->address);
+	/* The age header shows a power of two, not who has how many keys. */
 	if (env_header_build(&hdr, p, message_id, message_id_cap, err) != 0 ||
-	    stanza_keys(p, &keys, err) != 0)
+	    stanza_keys(p, &keys, err) != 0 ||
+	    pad_stanzas(keys.k, &keys.n, MSG_MAX_STANZAS, err) != 0)
 		goto out;
 	if (pipeline_init(&se.pl, 0, key, err) != 0)
 		goto out;
@@ -601,9 +640,18 @@ struct opener {
 	int pending;
 	unsigned char pending_leaf[ENV_LEAF_SIZE];
 	const unsigned char *pending_pt;
-	/* The last 64 bytes seen are held back: they may be the signature. */
-	unsigned char carry[ENV_SIG_SIZE];
-	size_t carry_len;
+	/*
+	 * The last hold bytes seen are held back: they may be the
+	 * signature (and, padded, T before it).
+	 */
+	unsigned char carry[PAD_TRAILER + ENV_SIG_SIZE];
+	size_t carry_len, hold;
+	/*
+	 * Padded: the zero bytes that end what was seen, counted, not
+	 * kept, and handed on only when a byte that is not zero follows
+	 * them; those at the end are P's, as T says.
+	 */
+	uint64_t zeros;
 };
 
 /*
@@ -652,21 +700,62 @@ deliver(struct opener *op, const unsigned char *data, size_t len,
 	}
 }
 
+/* n zero bytes to deliver, in pieces. */
+static int
+deliver_zeros(struct opener *op, uint64_t n, struct smimp_err *err)
+{
+	static const unsigned char zero[AGE_CHUNK_SIZE];
+	size_t k;
+
+	for (; n > 0; n -= k) {
+		k = n < sizeof(zero) ? (size_t)n : sizeof(zero);
+		if (deliver(op, zero, k, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Bytes of B || P on their way to deliver: padded, the zero bytes at
+ * their end wait (counted) until something else follows, since they
+ * may be P, whose length only T at the very end tells.
+ */
+static int
+pass(struct opener *op, const unsigned char *data, size_t len,
+    struct smimp_err *err)
+{
+	size_t n = len;
+
+	if (!op->meta->padded)
+		return deliver(op, data, len, err);
+	while (n > 0 && data[n - 1] == 0)
+		n--;
+	if (n == 0) {
+		op->zeros += len;
+		return 0;
+	}
+	if (deliver_zeros(op, op->zeros, err) != 0 ||
+	    deliver(op, data, n, err) != 0)
+		return -1;
+	op->zeros = len - n;
+	return 0;
+}
+
 static int
 emit(struct opener *op, const unsigned char *data, size_t len,
     struct smimp_err *err)
 {
-	size_t out;
+	size_t out, hold = op->hold;
 
-	if (op->carry_len + len <= ENV_SIG_SIZE) {
+	if (op->carry_len + len <= hold) {
 		memcpy(op->carry + op->carry_len, data, len);
 		op->carry_len += len;
 		return 0;
 	}
-	out = op->carry_len + len - ENV_SIG_SIZE;
+	out = op->carry_len + len - hold;
 	/* Hand on what is certainly B: first from carry, then data. */
 	if (out <= op->carry_len) {
-		if (deliver(op, op->carry, out, err) != 0)
+		if (pass(op, op->carry, out, err) != 0)
 			return -1;
 		memmove(op->carry, op->carry + out, op->carry_len - out);
 		op->carry_len -= out;
@@ -674,11 +763,11 @@ emit(struct opener *op, const unsigned char *data, size_t len,
 		op->carry_len += len;
 		return 0;
 	}
-	if (deliver(op, op->carry, op->carry_len, err) != 0 ||
-	    deliver(op, data, out - op->carry_len, err) != 0)
+	if (pass(op, op->carry, op->carry_len, err) != 0 ||
+	    pass(op, data, out - op->carry_len, err) != 0)
 		return -1;
-	memcpy(op->carry, data + (out - op->carry_len), ENV_SIG_SIZE);
-	op->carry_len = ENV_SIG_SIZE;
+	memcpy(op->carry, data + (out - op->carry_len), hold);
+	op->carry_len = hold;
 	return 0;
 }
 
@@ -748,6 +837,7 @@ open_flush(struct opener *op, struct smimp_err *err)
 		if (env_header_parse(s->pt, avail, &op->hlen, op->meta,
 		    op->ts, err) != 0)
 			return -1;
+		op->hold = ENV_SIG_SIZE + (op->meta->padded ? PAD_TRAILER : 0);
 	}
 	if (s->last) {
 		if (open_tail(op, s, err) != 0)
@@ -797,31 +887,66 @@ signing_key(struct msg_meta *meta, struct smimp_err *err)
 	return 0;
 }
 
+/*
+ * A padded message's P and T, once its signature verified: P's length
+ * (T) no more than what follows H, every byte of P zero, and the whole
+ * plaintext the bucket of what it holds besides P, neither more nor
+ * less (doc/PROTOCOL.md 9).
+ */
+static int
+padding_check(struct opener *op, struct smimp_err *err)
+{
+	uint64_t plen;
+
+	if (!op->meta->padded)
+		return 0;
+	plen = pad_trailer_get(op->carry);
+	if (plen > op->pos - op->hlen - op->hold)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "malformed "
+		    "envelope: the padding is longer than the message");
+	if (plen > op->zeros)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "malformed "
+		    "envelope: a padding byte is not zero");
+	if (pad_bucket(op->pos - plen) != op->pos)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "malformed "
+		    "envelope: padded to %llu bytes, not to its bucket",
+		    (unsigned long long)op->pos);
+	op->meta->padding_len = plen;
+	return 0;
+}
+
 static int
 open_verify(struct opener *op, struct smimp_err *err)
 {
 	unsigned char root[32];
 	uint64_t blen;
 
-	if (op->hlen == 0 || op->pos < op->hlen + ENV_SIG_SIZE ||
-	    op->carry_len != ENV_SIG_SIZE)
+	if (op->hlen == 0 || op->pos < op->hlen + op->hold ||
+	    op->carry_len != op->hold)
 		return smimp_err_set(err, SMIMP_EXIT_BADMSG,
 		    "malformed envelope: too short");
-	blen = op->pos - op->hlen - ENV_SIG_SIZE;
+	env_root_final(&op->root, op->pos - ENV_SIG_SIZE, root);
+	if (signing_key(op->meta, err) != 0)
+		return -1;
+	if (env_verify(op->carry + op->hold - ENV_SIG_SIZE, root,
+	    op->meta->signing_key) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG,
+		    "bad signature: the message from %s was altered or "
+		    "forged", op->meta->from);
+	if (padding_check(op, err) != 0)
+		return -1;
+	blen = op->pos - op->hlen - op->hold - op->meta->padding_len;
 	if (blen < op->meta->parts_len)
 		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "malformed "
 		    "envelope: the parts run past the end of the message");
 	op->meta->body_len = blen - op->meta->parts_len;
-	/* Parts that end with B: an empty body after them, or empty. */
-	if (deliver(op, NULL, 0, err) != 0)
+	/*
+	 * The zeros that were B's, not P's; then the parts that end with
+	 * B: an empty body after them, or empty.
+	 */
+	if (deliver_zeros(op, op->zeros - op->meta->padding_len, err) != 0 ||
+	    deliver(op, NULL, 0, err) != 0)
 		return -1;
-	env_root_final(&op->root, op->pos - ENV_SIG_SIZE, root);
-	if (signing_key(op->meta, err) != 0)
-		return -1;
-	if (env_verify(op->carry, root, op->meta->signing_key) != 0)
-		return smimp_err_set(err, SMIMP_EXIT_BADMSG,
-		    "bad signature: the message from %s was altered or "
-		    "forged", op->meta->from);
 	return 0;
 }
 

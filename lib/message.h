@@ -78,6 +78,12 @@ struct seal_params {
 	 */
 	const struct msg_part *parts;
 	size_t nparts;
+	/*
+	 * Leave the plaintext unpadded, as before padding existed
+	 * (doc/PROTOCOL.md 9): for tests and vectors of that format only.
+	 * The stanzas are padded either way.
+	 */
+	int no_padding;
 };
 
 /*
@@ -129,6 +135,13 @@ struct msg_meta {
 	 * store says so (trust_introducer); empty when nobody did.
 	 */
 	char introducer[ADDRESS_MAX + 1];
+	/*
+	 * Padded (the header's padding line, doc/PROTOCOL.md 9), and how
+	 * many zero bytes the padding was; 0 and 0 for a message from
+	 * before padding.
+	 */
+	int padded;
+	uint64_t padding_len;
 };
 
 /*

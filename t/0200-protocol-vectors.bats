@@ -7,7 +7,7 @@ setup() { common_setup; }
 
 @test "the library reproduces every protocol vector" {
 	run -0 "$SMIMP_BUILD/t/protocol-vectors" "$REPO/t/vectors"
-	[ "${lines[-1]}" = "104 passed, 0 failed" ]
+	[ "${lines[-1]}" = "116 passed, 0 failed" ]
 	! grep -q '^FAIL' <<<"$output"
 }
 
@@ -17,7 +17,7 @@ setup() { common_setup; }
 	sed -i '$ s/^signature: ./signature: f/' v/envelope0.txt
 	run -1 "$SMIMP_BUILD/t/protocol-vectors" v
 	grep -q '^FAIL alice.txt: fingerprint' <<<"$output"
-	[ "${lines[-1]}" != "104 passed, 0 failed" ]
+	[ "${lines[-1]}" != "116 passed, 0 failed" ]
 }
 
 @test "identity histories: each record type written as the grammar says; a fork, a truncation and wrong signers refused" {
@@ -140,6 +140,44 @@ setup() { common_setup; }
 	[ "${lines[0]}" = "kinds: attachment attachment x-later attachment" ]
 	[ "${lines[1]}" = "offsets: 0 0 70000 70005 body 70008" ]
 	[ "${lines[2]}" = "$(grep '^signature: ' "$REPO/t/vectors/envelope-parts.txt")" ]
+}
+
+@test "the padded envelope: a padding line before sender-log, P and T after the body, padded to Padme's bucket above 4096, signed over all of it, as PROTOCOL.md 9 computes it, outside the library" {
+	run -0 "$SMIMP_BUILD/t/protocol-vectors" "$REPO/t/vectors"
+	grep -qx 'ok envelope-padded.txt: padding, leaves, root and signature of each body' <<<"$output"
+	grep -qx 'ok envelope-padded: refuses padding: semp' <<<"$output"
+	grep -qx 'ok envelope-padded: refuses a padding line before a part' <<<"$output"
+	run -0 python3 - "$REPO/t/vectors" <<-'EOF'
+	import hashlib, sys
+	from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+	d = sys.argv[1]
+	h = open(d + '/envelope-padded.header', 'rb').read()
+	lines = h.split(b'\n')
+	i = lines.index(b'padding: padme')
+	assert lines[i + 1].startswith(b'sender-log: ')
+	def bucket(n):
+	    if n <= 4096:
+	        return 4096
+	    e = n.bit_length() - 1
+	    mask = (1 << (e - e.bit_length())) - 1
+	    return (n + mask) & ~mask
+	k = Ed25519PrivateKey.from_private_bytes(bytes([0x01]) * 32)
+	print('header-length: %d' % len(h))
+	for blen in (42, 70000):
+	    want = len(h) + blen + 8 + 64
+	    t = bucket(want)
+	    z = t - want
+	    hbpt = h + bytes(j % 251 for j in range(blen)) + bytes(z) + z.to_bytes(8, 'big')
+	    leaves = b''.join(hashlib.blake2b(hbpt[j:j + 65536], digest_size=32, person=b'smimp/1 leaf').digest()
+	        for j in range(0, len(hbpt), 65536))
+	    root = hashlib.blake2b(leaves + len(hbpt).to_bytes(8, 'big'), digest_size=32, person=b'smimp/1 root').digest()
+	    print('body-length: %d\npadding-length: %d\nplaintext-length: %d' % (blen, z, t))
+	    for j in range(0, len(leaves), 32):
+	        print('leaf: ' + leaves[j:j + 32].hex())
+	    print('root: ' + root.hex())
+	    print('signature: ' + k.sign(b'smimp/1 envelope-signature\0' + root).hex())
+	EOF
+	[ "$output" = "$(cat "$REPO/t/vectors/envelope-padded.txt")" ]
 }
 
 @test "the committed alice.pub is the one the identity file names" {

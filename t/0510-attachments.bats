@@ -361,7 +361,11 @@ extract_refuses() {
 	hlen=$(grep -a -b -m1 -x '' plain | cut -d: -f1)
 	[ "$(tail -c +$((hlen + 2)) plain | head -c 3)" = ABC ]
 	[ "$(tail -c +$((hlen + 5)) plain | head -c "$(stat -c %s msg)")" = "$(cat msg)" ]
-	[ $(( $(stat -c %s plain) - hlen - 1 - 3 - $(stat -c %s msg) )) -eq 64 ]
+	# Then the padding: as many zero bytes as T, the 8 bytes before S, say.
+	size=$(stat -c %s plain)
+	z=$(tail -c 72 plain | head -c 8 | od -An -tu1 | awk '{ for (i = 1; i <= NF; i++) v = v * 256 + $i } END { print v }')
+	[ $(( size - hlen - 1 - 3 - $(stat -c %s msg) - z - 8 )) -eq 64 ]
+	[ -z "$(tail -c $(( z + 72 )) plain | head -c "$z" | tr -d '\0')" ]
 }
 
 @test "a large sparse attachment seals and opens in constant memory" {

@@ -401,11 +401,13 @@ signed() {
 	grep -qx 'smimpd: bad.conf:3: stranger-quota is a number of bytes, 0 for no limit' <<<"$stderr"
 	grep -qx 'smimpd: bad.conf:4: relay-domain-workers is a number from 1 to 64' <<<"$stderr"
 	[[ "$stderr" == *"smimpd: bad.conf: 4 errors" ]]
-	printf 'mailbox-quota 2000\n' >q.conf
+	# Sealed, padded (doc/PROTOCOL.md 9): 10 bytes to 4394, 5000 to 6442.
+	printf 'mailbox-quota 6000\n' >q.conf
 	users_served -f q.conf
 	export SMIMP_RESOLVE="example.org=127.0.0.1:$PORT" SMIMP_CACERT="$PWD/cert.pem"
-	head -c 1000 /dev/urandom | smimp-seal -i alice.key -r bob.pub >big.age
+	head -c 5000 /dev/urandom | smimp-seal -i alice.key -r bob.pub >big.age
 	head -c 10 /dev/urandom | smimp-seal -i alice.key -r bob.pub >small.age
+	[ "$(stat -c %s small.age)" -le 6000 ] && [ "$(stat -c %s big.age)" -gt 6000 ]
 	run -0 --separate-stderr smimp-send -i alice.key small.age
 	run -75 --separate-stderr smimp-send -i alice.key big.age
 	grep -q "HTTP 507: quota exceeded" <<<"$stderr"

@@ -17,15 +17,23 @@
  *				cN@RCPT-DOMAIN with RCPT's fingerprint
  *		  +NAME=HEX	one more line, "NAME: " and the bytes HEX,
  *				at the end of the header
- *		  ^NAME=HEX	one more line, before sender-log (a part's)
+ *		  ^NAME=HEX	one more line, before padding and sender-log
+ *				(a part's)
  *		  !N		after signing, flip a bit of byte N of the
  *				plaintext after the header (of the parts'
- *				bytes or the body's)
+ *				bytes, the body's or the padding's)
+ *		  %none		no padding and no padding line, as before
+ *				padding existed
+ *		  %extra=N	N more zero bytes of padding than the bucket
+ *				needs (T counts them)
+ *		  %byte=N	byte N of the padding is 0x01
+ *		  %len=N	T says the padding is N bytes long
  *		The header has every field, subject and in-reply-to
  *		included, so that each can be edited.
  *
- * Its messages are properly signed and encrypted: only the header's
- * content is wrong.
+ * Its messages are padded as smimp-seal pads them (doc/PROTOCOL.md 9),
+ * properly signed and encrypted: only the header's content, or the
+ * padding's, is wrong.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,12 +50,13 @@
 #include "idlog.h"
 #include "keys.h"
 #include "message.h"
+#include "padding.h"
 #include "util.h"
 
 #include "sealpair.h"
 
 #define BODY_MAX	(1 << 20)
-#define HB_MAX		(2 * MSG_MAX_HEADER + BODY_MAX)	/* H || B */
+#define HB_MAX		(2 * MSG_MAX_HEADER + 2 * BODY_MAX)	/* H||B||P||T */
 
 static int
 fail(const char *what, const struct smimp_err *err)
@@ -131,7 +140,10 @@ append_line(struct sbuf *h, const char *name, size_t name_len,
 	    sbuf_add(h, val, len) || sbuf_add(h, "\n\n", 2) ? -1 : 0;
 }
 
-/* The line "name: " and the bytes hex, right before sender-log. */
+/*
+ * The line "name: " and the bytes hex, right before sender-log (and
+ * the padding line before it): where part lines go.
+ */
 static int
 insert_line(struct sbuf *h, const char *name, size_t name_len,
     const char *hex)
@@ -141,7 +153,9 @@ insert_line(struct sbuf *h, const char *name, size_t name_len,
 	char *at;
 	size_t len;
 
-	at = strstr(h->buf, "\nsender-log: ");
+	at = strstr(h->buf, "\npadding: ");
+	if (at == NULL)
+		at = strstr(h->buf, "\nsender-log: ");
 	if (at == NULL || sodium_hex2bin(val, sizeof(val), hex, strlen(hex),
 	    NULL, &len, NULL) != 0)
 		return -1;
@@ -209,6 +223,61 @@ sign(const unsigned char *hb, size_t len, const struct secret_key *sk,
 	env_sign(sig, root, sk->identity_secret);
 }
 
+/* What the % edits ask of the padding. */
+struct pad_edits {
+	int none;
+	unsigned long extra;
+	long byte;		/* -1: none */
+	long long len;		/* -1: the length written */
+};
+
+static int
+pad_edit(const char *arg, struct pad_edits *pe)
+{
+	if (strcmp(arg, "%none") == 0)
+		pe->none = 1;
+	else if (strncmp(arg, "%extra=", 7) == 0)
+		pe->extra = strtoul(arg + 7, NULL, 10);
+	else if (strncmp(arg, "%byte=", 6) == 0)
+		pe->byte = strtol(arg + 6, NULL, 10);
+	else if (strncmp(arg, "%len=", 5) == 0)
+		pe->len = strtoll(arg + 5, NULL, 10);
+	else
+		return -1;
+	return 0;
+}
+
+/* P || T after H || B in h, as a sealer writes them, then the edits. */
+static int
+pad(struct sbuf *h, const struct pad_edits *pe)
+{
+	static const unsigned char zero[4096];
+	unsigned char trailer[PAD_TRAILER];
+	struct smimp_err err;
+	struct pad_tail t;
+	size_t start = h->len, n;
+	uint64_t z;
+
+	if (pe->none)
+		return 0;
+	if (pad_tail_begin(&t, h->len + ENV_SIG_SIZE, &err) != 0)
+		return -1;
+	z = t.zeros + pe->extra;
+	for (; z > 0; z -= n) {
+		n = z < sizeof(zero) ? (size_t)z : sizeof(zero);
+		if (sbuf_add(h, zero, n) != 0)
+			return -1;
+	}
+	if (pe->byte >= 0) {
+		if ((size_t)pe->byte >= h->len - start)
+			return -1;
+		h->buf[start + (size_t)pe->byte] = 0x01;
+	}
+	pad_trailer_put(trailer, pe->len >= 0 ? (uint64_t)pe->len :
+	    (uint64_t)(h->len - start));
+	return sbuf_add(h, trailer, sizeof(trailer));
+}
+
 static int
 seal(char **argv, int argc)
 {
@@ -220,6 +289,7 @@ seal(char **argv, int argc)
 	struct smimp_err err;
 	struct age_out *out;
 	struct sbuf h;
+	struct pad_edits pe = { 0, 0, -1, -1 };
 	size_t blen = 0, hlen, flip = (size_t)-1;
 	ssize_t got;
 	int i;
@@ -231,6 +301,10 @@ seal(char **argv, int argc)
 		blen += (size_t)got;
 	sp.p.subject = "hostile";
 	sp.p.in_reply_to = "answered@example.org";
+	for (i = 3; i < argc; i++)
+		if (argv[i][0] == '%' && pad_edit(argv[i], &pe) != 0)
+			return fail("cannot apply the edit", NULL);
+	sp.p.no_padding = pe.none;
 	sbuf_init(&h, HB_MAX);
 	if (env_header_build(&h, &sp.p, NULL, 0, &err) != 0)
 		return fail("cannot build a header", &err);
@@ -238,11 +312,14 @@ seal(char **argv, int argc)
 		const char *eq = strchr(argv[i], '=');
 		int bad;
 
+		if (argv[i][0] == '%')
+			continue;
 		if (strncmp(argv[i], "cc*", 3) == 0)
 			bad = add_cc(&h, &sp.to, strtoul(argv[i] + 3, NULL,
 			    10));
 		else if (argv[i][0] == '!')
-			bad = (flip = strtoul(argv[i] + 1, NULL, 10)) >= blen;
+			bad = (flip = strtoul(argv[i] + 1, NULL, 10)) ==
+			    (size_t)-1;
 		else if (argv[i][0] == '^')
 			bad = eq == NULL || insert_line(&h, argv[i] + 1,
 			    (size_t)(eq - argv[i] - 1), eq + 1);
@@ -256,8 +333,10 @@ seal(char **argv, int argc)
 			return fail("cannot apply the edit", NULL);
 	}
 	hlen = h.len;
-	if (sbuf_add(&h, body, blen) != 0)
-		return fail("message too large", NULL);
+	if (sbuf_add(&h, body, blen) != 0 || pad(&h, &pe) != 0 ||
+	    (flip != (size_t)-1 && flip >= h.len - hlen))
+		return fail("message too large, or an edit past its end",
+		    NULL);
 	sign((unsigned char *)h.buf, h.len, &sp.sk, sig);
 	/* Changed after it was signed: what a recipient could do. */
 	if (flip != (size_t)-1)
@@ -290,6 +369,6 @@ main(int argc, char **argv)
 		return seal(argv + 2, argc - 2);
 	fprintf(stderr, "usage: hostile pub ADDRESS HEX OUT\n"
 	    "       hostile seal KEY PUB RCPT [NAME=HEX | cc*N | +NAME=HEX | "
-	    "^NAME=HEX | !N]...\n");
+	    "^NAME=HEX | !N | %%none | %%extra=N | %%byte=N | %%len=N]...\n");
 	return 2;
 }

@@ -13,7 +13,7 @@
  * must refuse, and a recovery that cuts two of them back; a message her
  * laptop sealed (from-device); a message with parts (attachments, and
  * one of a kind readers do not know), with the part lines readers must
- * refuse.
+ * refuse; a padded message, of a short body and of one past a chunk.
  * Checking recomputes everything through the library and compares with
  * the files, so a format change fails.
  */
@@ -30,6 +30,7 @@
 #include "fileio.h"
 #include "identity.h"
 #include "idlog.h"
+#include "padding.h"
 #include "part.h"
 #include "util.h"
 
@@ -1233,7 +1234,7 @@ parts_written(const struct keys *alice_keys, const struct idlog *alice,
 	from = NULL;
 	if (env_header_build(&h, &p, NULL, 0, &err) == 0) {
 		from = strstr(h.buf, "\npart: ");
-		to = strstr(h.buf, "\nsender-log: ");
+		to = strstr(h.buf, "\npadding: ");
 	}
 	check(from != NULL && to != NULL && (size_t)(to - from) == want.len &&
 	    memcmp(from + 1, want.buf, want.len) == 0,
@@ -1312,6 +1313,124 @@ out:
 	sbuf_release(&h);
 	sbuf_release(&ans);
 	sbuf_release(&lines);
+}
+
+/* The bodies of envelope-padded: at the floor, and past a chunk. */
+static const size_t padded_bodies[] = { 42, 70000 };
+
+/*
+ * H || B || P || T for the padded header h and a body of blen bytes i
+ * mod 251, as doc/PROTOCOL.md 9 lays it out; its answers into ans.
+ */
+static unsigned char *
+padded_plaintext(const struct sbuf *h, size_t blen, struct sbuf *ans,
+    size_t *len)
+{
+	uint64_t want = h->len + blen + PAD_TRAILER + ENV_SIG_SIZE;
+	uint64_t t = pad_bucket(want), z = t - want;
+	unsigned char *p;
+	size_t k;
+
+	*len = (size_t)(t - ENV_SIG_SIZE);
+	p = calloc(1, *len);
+	if (p == NULL)
+		return NULL;
+	memcpy(p, h->buf, h->len);
+	for (k = 0; k < blen; k++)
+		p[h->len + k] = (unsigned char)(k % 251);
+	pad_trailer_put(p + *len - PAD_TRAILER, z);
+	(void)sbuf_addf(ans, "body-length: %zu\npadding-length: %llu\n"
+	    "plaintext-length: %llu\n", blen, (unsigned long long)z,
+	    (unsigned long long)t);
+	return p;
+}
+
+/* What the parser makes of padding lines: the scheme, and no other. */
+static void
+padding_rules(const struct idlog *alice, const struct idlog *bob)
+{
+	static const char *const bad[] = {
+		"padding: semp\n", "padding: padme \n", "padding: PADME\n",
+		"padding: \n", "padding: padme\npadding: padme\n",
+	};
+	static const char *const label[] = {
+		"semp", "'padme '", "PADME", "an empty scheme", "two lines",
+	};
+	struct smimp_err err;
+	struct msg_meta meta;
+	char what[128];
+	size_t i;
+	int ok;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(what, sizeof(what), "envelope-padded: refuses "
+		    "padding: %s", label[i]);
+		check(parse_with(alice, bob, bad[i], &meta, &err) != 0 &&
+		    err.code == SMIMP_EXIT_BADMSG, what);
+		printf("# %s\n", err.msg);
+	}
+	/* After the parts, not before them. */
+	ok = parse_with(alice, bob, "padding: padme\npart: attachment 1 "
+	    "text/plain a\n", &meta, &err) != 0;
+	check(ok, "envelope-padded: refuses a padding line before a part");
+	ok = parse_with(alice, bob, "part: attachment 1 text/plain a\n"
+	    "padding: padme\n", &meta, &err) == 0;
+	check(ok && meta.padded && meta.nparts == 1, "envelope-padded: takes "
+	    "a padding line after the parts");
+	if (ok)
+		msg_meta_release(&meta);
+}
+
+/*
+ * envelope-padded: a message from alice to bob whose header says
+ * padding: padme, with a body of 42 bytes (padded to the floor) and of
+ * 70000 (to Padme's bucket), each with its P, T, leaves, root and
+ * signature.
+ */
+static void
+run_padded_envelope(const char *dir, const struct keys *alice_keys,
+    const struct idlog *alice, const struct idlog *bob, int generate)
+{
+	unsigned char sig[64], root[32], *pt;
+	struct sbuf h, ans;
+	struct msg_meta meta;
+	size_t i, len;
+	int parsed, ok = 1;
+
+	sbuf_init(&h, MSG_MAX_HEADER);
+	sbuf_init(&ans, 1 << 16);
+	header_from(alice, bob, NULL, "2026-01-01T00:00:00Z",
+	    "vector-padded@example.org", "test vector, padded", &h);
+	(void)before_log(&h, "padding: padme\n");
+	(void)sbuf_addf(&ans, "header-length: %zu\n", h.len);
+	for (i = 0; i < sizeof(padded_bodies) / sizeof(padded_bodies[0]);
+	    i++) {
+		pt = padded_plaintext(&h, padded_bodies[i], &ans, &len);
+		if (pt == NULL)
+			break;
+		envelope_answers(pt, len, alice_keys->id_sk, &ans, sig, root);
+		ok = ok && env_verify(sig, root, alice->identity_key) == 0;
+		free(pt);
+	}
+	parsed = envelope_files(dir, "envelope-padded", &h, &ans, "padding, "
+	    "leaves, root and signature of each body", generate, &meta);
+	if (parsed < 0)
+		goto out;
+	check(parsed && meta.padded && meta.nparts == 0,
+	    "envelope-padded.header: parses, padded");
+	if (parsed)
+		msg_meta_release(&meta);
+	check(ok, "envelope-padded: the signatures cover P and T");
+	check(pad_bucket(4095) == 4096 && pad_bucket(4096) == 4096 &&
+	    pad_bucket(4097) == 4352 && pad_bucket(65537) == 67584 &&
+	    pad_bucket(((uint64_t)1 << 40) + 1) == ((uint64_t)1 << 40) +
+	    ((uint64_t)1 << 34) && pad_bucket(PAD_MAX + 1) == 0,
+	    "padding: the buckets at the floor, past it, past a chunk, "
+	    "past a TiB");
+	padding_rules(alice, bob);
+out:
+	sbuf_release(&h);
+	sbuf_release(&ans);
 }
 
 static int
@@ -1449,6 +1568,7 @@ next:
 	}
 	run_device_envelope(dir, &keys[0], &logs[1], generate);
 	run_parts_envelope(dir, &keys[0], &logs[0], &logs[1], generate);
+	run_padded_envelope(dir, &keys[0], &logs[0], &logs[1], generate);
 	for (i = 0; i < 2; i++)
 		idlog_release(&logs[i]);
 	if (run_history(dir, &keys[0], generate) != 0 && generate)
