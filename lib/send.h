@@ -77,6 +77,22 @@ int send_requirement(struct remote *r, const struct identity *id,
     struct smimp_err *err);
 
 /*
+ * Submit s (send_prepare's) as send_message does: with the proofs of
+ * work its recipients require, and once more, refused as for an
+ * unknown recipient, if what they require changed.
+ */
+int send_submission(struct remote *r, const struct identity *id,
+    struct submission *s, const struct send_consent *c,
+    struct smimp_err *err);
+/*
+ * Submit s to some of its envelope's recipients only: only, "a@x, b@y",
+ * each of them one of s->to, becomes s->to.  (A blind copy goes to its
+ * blind recipient alone, while its envelope names the others.)
+ */
+int send_restrict(struct submission *s, const char *only,
+    struct smimp_err *err);
+
+/*
  * Send the sealed message in fd (sealed by id): read its recipients and
  * id back, learn what each requires (send_requirement), compute the
  * proofs of work asked for (SMIMP_EXIT_WORK when they take longer than
