@@ -109,7 +109,6 @@ parse_args(int argc, char **argv, struct send_opts *o)
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
 	};
-	uint64_t secs;
 	int c, rc = 0;
 
 	memset(o, 0, sizeof(*o));
@@ -126,12 +125,10 @@ parse_args(int argc, char **argv, struct send_opts *o)
 			break;
 		case OPT_PASSFILE: o->passphrase_file = optarg; break;
 		case OPT_MAX_WORK:
-			if (parse_u64(optarg, strlen(optarg), &secs) != 0 ||
-			    secs < 1 || secs > SEND_MAX_WORK_MAX)
+			if (send_max_work_parse(optarg, &o->max_work) != 0)
 				return usage_error("--max-work takes 1 to %d "
 				    "seconds, not '%s'", SEND_MAX_WORK_MAX,
 				    optarg);
-			o->max_work = (unsigned int)secs;
 			break;
 		case 'h': usage(stdout); exit(cmd_exit(SMIMP_EXIT_OK));
 		case OPT_VERSION: exit(print_version());

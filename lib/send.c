@@ -302,6 +302,18 @@ send_submit(struct remote *r, const struct identity *id,
 }
 
 int
+send_max_work_parse(const char *s, unsigned int *secs)
+{
+	uint64_t v;
+
+	if (parse_u64(s, strlen(s), &v) != 0 || v < 1 ||
+	    v > SEND_MAX_WORK_MAX)
+		return -1;
+	*secs = (unsigned int)v;
+	return 0;
+}
+
+int
 send_requirement(struct remote *r, const struct identity *id,
     const char *address, struct work_requirement *req,
     struct smimp_err *err)

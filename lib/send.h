@@ -59,6 +59,8 @@ struct send_progress {
 #define SEND_MAX_WORK_DEFAULT	60
 /* The stamp a proof binds must reach the home server within 300 s. */
 #define SEND_MAX_WORK_MAX	240
+/* --max-work's SECONDS: 1 to SEND_MAX_WORK_MAX into *secs, or -1. */
+int send_max_work_parse(const char *s, unsigned int *secs);
 struct send_consent {
 	unsigned int max_work;	/* seconds, in all, for one message */
 	void (*progress)(const struct send_progress *p, void *arg);
