@@ -262,6 +262,13 @@ send_all(struct sending *s)
 
 	if (s->nshown > 0)
 		worst = send_copy(s, s->rcpts, s->nshown, NULL);
+	/* The others' copy not gone: no blind copy goes without it. */
+	if (worst != SMIMP_EXIT_OK && nb > 0) {
+		warnx_("the blind cop%s for %s%s not sent either",
+		    nb == 1 ? "y" : "ies", s->m.bcc.a[0],
+		    nb == 1 ? " was" : " and the others were");
+		return worst;
+	}
 	for (i = 0; i < nb; i++) {
 		/* Its envelope shows the others, and it, in cc. */
 		s->rcpts[s->nshown] = s->rcpts[s->nshown + i];

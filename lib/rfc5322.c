@@ -569,7 +569,8 @@ one_line(struct sbuf *sb, const char *what, char *out, size_t cap,
 	if (sb->len >= cap)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s: longer than "
 		    "%zu bytes", what, cap - 1);
-	memcpy(out, sb->buf, sb->len);
+	if (sb->len > 0)
+		memcpy(out, sb->buf, sb->len);
 	out[sb->len] = '\0';
 	return 0;
 }

@@ -492,6 +492,11 @@ MSG
 	printf 'x\n' >m
 	run -1 --separate-stderr smimp-sendmail carol@example.org <m
 	[[ "$stderr" == "smimp-sendmail: "*"@example.org: HTTP 404: "* ]]
+	# No blind copy goes when the others' copy was refused.
+	printf 'To: carol@example.org\nBcc: bob@example.net\n\nx\n' >m2
+	run -1 --separate-stderr smimp-sendmail -t <m2
+	[[ "${stderr_lines[0]}" == "smimp-sendmail: "*"@example.org: HTTP 404: "* ]]
+	[ "${stderr_lines[1]}" = "smimp-sendmail: the blind copy for bob@example.net was not sent either" ]
 	# A recipient never pinned whose server cannot be reached: 75.
 	stop_servers net
 	run -75 --separate-stderr smimp-sendmail dave@example.net <m
@@ -507,6 +512,7 @@ MSG
 	[ "$stderr" = "smimp-sendmail: warning: -f mallory@example.org ignored: the message goes from alice@example.org, whose key signs it" ]
 	run -0 --separate-stderr smimp-sendmail -f alice@example.org bob@example.net <m
 	[ -z "$stderr" ]
+	arrived x x
 }
 
 @test "smimp-sendmail: usage errors" {

@@ -85,7 +85,8 @@ main(int argc, char **argv)
 		print_list("bcc", &m.bcc);
 		printf("subject: %s\n", m.has_subject ? m.subject : "(none)");
 		printf("body:\n");
-		fwrite(m.body.buf, 1, m.body.len, stdout);
+		if (m.body.len > 0)
+			fwrite(m.body.buf, 1, m.body.len, stdout);
 		ret = 0;
 	}
 	mailmsg_release(&m);
