@@ -28,6 +28,7 @@
 #include "reply.h"
 #include "trust.h"
 #include "cmd.h"
+#include "recipients.h"
 #include "banned.h"
 
 struct seal_opts {
@@ -232,69 +233,19 @@ parse_args(int argc, char **argv, struct seal_opts *o)
 	return check_attachments(o);
 }
 
-/*
- * What looking a recipient up did: pinned it on first use, followed it
- * to a newer log in its directory, or could not check it there.
- */
-static void
-say_lookup(const struct recipient_lookup *l, const struct msg_recipient *r)
-{
-	char fp[FINGERPRINT_STRLEN], what[SMIMP_ERR_MSG * 2];
-
-	if (l->pinned_now) {
-		fingerprint_format(r->fingerprint, fp);
-		fprintf(stderr, "%s: pinned %s, fingerprint %s (first use: "
-		    "check it with its owner)\n", progname, r->address, fp);
-	}
-	if (l->refreshed && l->res.changes.added > 0) {
-		describe_follow(what, sizeof(what), &l->res.log, l->res.was,
-		    &l->res.changes);
-		warnx_("%s: %s", l->res.log.address, what);
-	}
-	if (l->warning[0] != '\0')
-		warnx_("%s", l->warning);
-}
-
-/*
- * Resolve every recipient, reporting each failure before giving up;
- * *pinned gets how many were pinned on first use.
- */
+/* Every recipient of the command line, to or cc as given. */
 static int
 resolve_all(const struct seal_opts *o, const struct identity *id,
     struct msg_recipient *rcpts, size_t *pinned, struct smimp_err *err)
 {
-	struct signer who;
-	struct recipient_lookup l;
-	struct trust_store ts;
-	char home[PATH_MAX];
-	struct smimp_err one;
 	size_t i;
-	int failed = 0, ret;
 
-	memset(&ts, 0, sizeof(ts));
-	if (smimp_home(home, sizeof(home), err) != 0 ||
-	    trust_load(&ts, home, err) != 0)
+	if (resolve_recipients(o->rcpt_args, o->rcpt_file, o->nrcpts, id,
+	    rcpts, pinned, err) != 0)
 		return -1;
-	/* The sender signs the lookups: directories answer no one else. */
-	identity_signer(id, &who);
-	for (i = 0; i < o->nrcpts; i++) {
-		smimp_err_clear(&one);
-		ret = lookup_recipient(home, &ts, o->rcpt_args[i],
-		    o->rcpt_file[i], &who, &rcpts[i], &l, &one);
-		/* Said also when it failed: a revocation was followed. */
-		say_lookup(&l, &rcpts[i]);
-		*pinned += l.pinned_now ? 1 : 0;
-		recipient_lookup_release(&l);
-		if (ret != 0) {
-			if (failed++ > 0)
-				report(err);
-			*err = one;
-			continue;
-		}
+	for (i = 0; i < o->nrcpts; i++)
 		rcpts[i].cc = o->rcpt_cc[i];
-	}
-	trust_release(&ts);
-	return failed ? -1 : 0;
+	return 0;
 }
 
 /*
@@ -312,42 +263,6 @@ read_intros(const struct seal_opts *o, struct introduction *intros,
 		    err) != 0)
 			return -1;
 	return 0;
-}
-
-/*
- * New recipients are known now: a policy published before is
- * published again, or a warning says why not (the message is sealed
- * either way).
- */
-static void
-republish(const struct identity *id, const struct passphrase_source *src)
-{
-	struct clientconf conf;
-	struct smimp_err err;
-	char home[PATH_MAX], warning[SMIMP_ERR_MSG * 2];
-
-	memset(&conf, 0, sizeof(conf));
-	smimp_err_clear(&err);
-	if (smimp_home(home, sizeof(home), &err) != 0 ||
-	    publish_settings_any(home, &err) <= 0 ||
-	    clientconf_load(&conf, &err) != 0) {
-		if (err.msg[0] != '\0')
-			warnx_("warning: the policy is not published again: "
-			    "%s", err.msg);
-		return;
-	}
-	/* A policy speaks for the identity: its key alone signs one. */
-	if (id->sk.is_device) {
-		warnx_("warning: the policy is not published again: a "
-		    "device's key publishes none (run smimp-trust publish "
-		    "where the identity key is)");
-		return;
-	}
-	if (publish_again(&conf.remote, home, id, src, warning,
-	    sizeof(warning)) > 0)
-		warnx_("policy published again: new recipients are known");
-	if (warning[0] != '\0')
-		warnx_("warning: %s", warning);
 }
 
 /* Is address one of the recipients given by address (not -R)? */

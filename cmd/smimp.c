@@ -17,7 +17,8 @@
 
 /* The commands of smimp, in the order the usage shows them. */
 static const char *const commands[] = {
-	"keygen", "seal", "open", "send", "fetch", "trust", "revoke", NULL
+	"keygen", "seal", "open", "send", "sendmail", "fetch", "trust",
+	"revoke", NULL
 };
 
 /* An executable file, not a directory of that name. */

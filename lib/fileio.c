@@ -477,6 +477,16 @@ dir_check_owned(const char *path, struct smimp_err *err)
 }
 
 int
+dir_check_private(const char *path, struct smimp_err *err)
+{
+	struct stat st;
+	int r = inspect(path, 0, S_IFDIR, "a directory: refusing to use it",
+	    &st, err);
+
+	return r <= 0 ? r : check_owned(path, &st, err);
+}
+
+int
 mkdir_p(const char *path, mode_t mode, struct smimp_err *err)
 {
 	char buf[PATH_MAX];

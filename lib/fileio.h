@@ -64,6 +64,12 @@ int file_read_checked(const char *path, unsigned how, size_t cap,
  * An absent one passes: it will be made 0700.
  */
 int dir_check_owned(const char *path, struct smimp_err *err);
+/*
+ * The same for a directory inside SMIMP_HOME that holds what is the
+ * user's alone (the outbox): a symbolic link there is refused too, as
+ * the files beside it are opened without following one.
+ */
+int dir_check_private(const char *path, struct smimp_err *err);
 
 /* Write all of buf to fd, retrying short writes and EINTR. */
 int fd_write_all(int fd, const void *buf, size_t len);

@@ -250,6 +250,7 @@ remote_reply_fail(const struct remote_reply *rep, const char *what,
 	int code = rep->status >= 500 || rep->status == 429 ?
 	    SMIMP_EXIT_TEMPFAIL : SMIMP_EXIT_FAIL;
 
+	err->detail = (int)rep->status;
 	return smimp_err_set(err, code, "%s: HTTP %ld%s%s", what,
 	    rep->status, rep->error[0] != '\0' ? ": " : "", rep->error);
 }

@@ -109,8 +109,8 @@ struct remote_reply {
 void remote_reply_release(struct remote_reply *rep);
 /*
  * An answer that is not the one hoped for, as an error about what:
- * temporary (SMIMP_EXIT_TEMPFAIL) for 5xx and 429, else SMIMP_EXIT_FAIL.
- * Always -1.
+ * temporary (SMIMP_EXIT_TEMPFAIL) for 5xx and 429, else SMIMP_EXIT_FAIL;
+ * err->detail gets the status.  Always -1.
  */
 int remote_reply_fail(const struct remote_reply *rep, const char *what,
     struct smimp_err *err);

@@ -118,6 +118,53 @@ out:
 	return ret;
 }
 
+/* Is address one of the list "a@x, b@y"? */
+static int
+list_holds(const char *list, const char *address)
+{
+	size_t n = strlen(address);
+	const char *p;
+
+	for (p = list; *p != '\0'; p += 2) {
+		if (strncmp(p, address, n) == 0 &&
+		    (p[n] == '\0' || p[n] == ','))
+			return 1;
+		p = strchr(p, ',');
+		if (p == NULL)
+			break;
+	}
+	return 0;
+}
+
+int
+send_restrict(struct submission *s, const char *only, struct smimp_err *err)
+{
+	char one[ADDRESS_MAX + 1];
+	const char *p, *end;
+	size_t len;
+
+	if (only[0] == '\0' || strlen(only) >= sizeof(s->to))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "bad recipient "
+		    "list for %s", s->message_id);
+	for (p = only; *p != '\0'; p = *end == ',' ? end + 2 : end) {
+		end = strchr(p, ',');
+		if (end == NULL)
+			end = p + strlen(p);
+		len = (size_t)(end - p);
+		if (len == 0 || len > ADDRESS_MAX || (*end == ',' &&
+		    end[1] != ' '))
+			return smimp_err_set(err, SMIMP_EXIT_FAIL, "bad "
+			    "recipient list for %s", s->message_id);
+		memcpy(one, p, len);
+		one[len] = '\0';
+		if (!list_holds(s->to, one))
+			return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s is no "
+			    "recipient of %s", one, s->message_id);
+	}
+	memmove(s->to, only, strlen(only) + 1);
+	return 0;
+}
+
 /* Is any address in the list "a@x, b@y" of a domain other than own? */
 static int
 other_domains(const char *list, const char *own)
@@ -252,6 +299,18 @@ send_submit(struct remote *r, const struct identity *id,
 	long status;
 
 	return submit_once(r, id, s, &status, err);
+}
+
+int
+send_max_work_parse(const char *s, unsigned int *secs)
+{
+	uint64_t v;
+
+	if (parse_u64(s, strlen(s), &v) != 0 || v < 1 ||
+	    v > SEND_MAX_WORK_MAX)
+		return -1;
+	*secs = (unsigned int)v;
+	return 0;
 }
 
 int
@@ -480,12 +539,8 @@ make_work(const struct identity *id, struct submission *s,
 	return 0;
 }
 
-/*
- * Submit s with the proofs of work its recipients require; refused as
- * for an unknown recipient, once more if what they require changed.
- */
-static int
-send_consented(struct remote *r, const struct identity *id,
+int
+send_submission(struct remote *r, const struct identity *id,
     struct submission *s, const struct send_consent *c,
     struct smimp_err *err)
 {
@@ -532,7 +587,7 @@ send_message(struct remote *r, const struct identity *id, int fd,
 		c = &none;
 	if (send_prepare(id, fd, &s, err) != 0)
 		return -1;
-	ret = send_consented(r, id, &s, c, err);
+	ret = send_submission(r, id, &s, c, err);
 	if (ret == 0)
 		(void)snprintf(message_id, cap, "%s", s.message_id);
 	submission_release(&s);

@@ -59,6 +59,8 @@ struct send_progress {
 #define SEND_MAX_WORK_DEFAULT	60
 /* The stamp a proof binds must reach the home server within 300 s. */
 #define SEND_MAX_WORK_MAX	240
+/* --max-work's SECONDS: 1 to SEND_MAX_WORK_MAX into *secs, or -1. */
+int send_max_work_parse(const char *s, unsigned int *secs);
 struct send_consent {
 	unsigned int max_work;	/* seconds, in all, for one message */
 	void (*progress)(const struct send_progress *p, void *arg);
@@ -74,6 +76,22 @@ struct send_consent {
  */
 int send_requirement(struct remote *r, const struct identity *id,
     const char *address, struct work_requirement *req,
+    struct smimp_err *err);
+
+/*
+ * Submit s (send_prepare's) as send_message does: with the proofs of
+ * work its recipients require, and once more, refused as for an
+ * unknown recipient, if what they require changed.
+ */
+int send_submission(struct remote *r, const struct identity *id,
+    struct submission *s, const struct send_consent *c,
+    struct smimp_err *err);
+/*
+ * Submit s to some of its envelope's recipients only: only, "a@x, b@y",
+ * each of them one of s->to, becomes s->to.  (A blind copy goes to its
+ * blind recipient alone, while its envelope names the others.)
+ */
+int send_restrict(struct submission *s, const char *only,
     struct smimp_err *err);
 
 /*

@@ -98,7 +98,7 @@ long_options() {
 
 @test "the front door lists only the commands it finds, and says so for one it does not" {
 	run -0 --separate-stderr smimp --help
-	[ "${lines[2]}" = "commands: keygen seal open send fetch trust revoke" ]
+	[ "${lines[2]}" = "commands: keygen seal open send sendmail fetch trust revoke" ]
 	# A front door with no smimp-revoke beside it or on PATH.
 	mkdir front
 	cp "$SMIMP_BUILD/bin/smimp" front/

@@ -2,7 +2,8 @@
 # Devices end to end, with the real commands on both sides: a removed
 # device's stamps refused by the other domain even for what it queued
 # before, two devices each fetching every message once while one of
-# them is killed mid-fetch, and the steps of doc/CI.md as written.
+# them is killed mid-fetch, and the steps of doc/CI.md as written: by
+# hand, and its GitHub Actions and GitLab CI jobs through smimp-sendmail.
 
 load helper
 
@@ -94,7 +95,7 @@ inbox() {
 	run -0 --separate-stderr as_alice smimp-open -i alice.key mail-alice/new/*
 	[ "$output" = "build 42 failed" ]
 	[[ "$stderr" == *"bob@example.net, device ci-runner"* ]]
-	# 5. Removed: the server refuses the job at once.
+	# 6. Removed: the server refuses the job at once.
 	run -0 smimp-revoke -i bob.key --remove-device ci-runner
 	run -1 --separate-stderr smimp-send -i ci-runner.key msg
 	[[ "$stderr" == "smimp-send: "*"@example.net: HTTP 401: unknown signer" ]]
@@ -102,4 +103,64 @@ inbox() {
 	# device may still read.
 	run -5 --separate-stderr smimp-fetch -i ci-runner.key --log-only
 	[[ "$stderr" == *"the device ci-runner of bob@example.net was removed on "* ]]
+}
+
+# ci_job github|gitlab: the shell that doc/CI.md's job of that CI system
+# runs to tell ops, as written there.
+ci_job() {
+	awk -v want="$1" '
+		/^```yaml$/ { block = 1; first = 1; next }
+		/^```$/ { block = 0; next }
+		!block { next }
+		first { first = 0; kind = /github/ ? "github" : "gitlab" }
+		kind != want { next }
+		kind == "github" && /^        run: \|$/ { on = 1; next }
+		kind == "github" && on { if (!/^          /) { on = 0; next }
+			print substr($0, 11); next }
+		kind == "gitlab" && /^notify-failure:/ { job = 1; next }
+		kind == "gitlab" && job && /^  script:/ { on = 1; next }
+		kind == "gitlab" && on && /^    - \|$/ { next }
+		kind == "gitlab" && on && /^    - / { print substr($0, 7); next }
+		kind == "gitlab" && on && /^      / { print substr($0, 7); next }
+		kind == "gitlab" && on { on = 0 }
+	' "$REPO/doc/CI.md"
+}
+
+@test "doc/CI.md's GitHub Actions and GitLab CI jobs, as written, tell ops through smimp-sendmail, from a send device" {
+	start org example.org "$ORG"
+	start net example.net "$NET"
+	mkid ops ops@example.net
+	smimpd --data net --domain example.net adduser ops@example.net ops.pub
+	OPSHOME="$BATS_TEST_TMPDIR/opshome"
+	trust_as "$OPSHOME" alice.pub trusted
+	enroll_device alice.key alice@example.org ci-runner send
+	as_alice smimp-fetch -i ci-runner.key --log-only -q
+	ci_job github >github.sh
+	ci_job gitlab >gitlab.sh
+	grep -q 'smimp-sendmail -t$' github.sh
+	grep -q 'smimp-sendmail -t$' gitlab.sh
+	# GitHub: the secrets' contents in the environment; bash -e.
+	run -0 --separate-stderr env SMIMP_HOME="$BATS_TEST_TMPDIR/gh" \
+		CI_KEY="$(cat ci-runner.key)" CI_PUB="$(cat ci-runner.pub)" \
+		GITHUB_REPOSITORY=acme/app GITHUB_RUN_NUMBER=42 GITHUB_RUN_ID=7 \
+		GITHUB_SERVER_URL=https://github.example bash -e github.sh
+	[[ "$stderr" == "smimp-sendmail: pinned ops@example.net, fingerprint "*" (first use: check it with its owner)" ]]
+	# GitLab: File variables, each the path of a file; each line on its own.
+	run -0 --separate-stderr env SMIMP_HOME="$BATS_TEST_TMPDIR/gl/.smimp" \
+		SMIMP_CI_KEY="$PWD/ci-runner.key" SMIMP_CI_PUB="$PWD/ci-runner.pub" \
+		CI_PROJECT_PATH=acme/app CI_PIPELINE_ID=99 \
+		CI_PIPELINE_URL=https://gitlab.example/acme/app/-/pipelines/99 bash -e gitlab.sh
+	[[ "$stderr" == "smimp-sendmail: pinned ops@example.net, fingerprint "*" (first use: check it with its owner)" ]]
+	[ "$(stat -c %a "$BATS_TEST_TMPDIR/gh/identity.key")" = 600 ]
+	SMIMP_HOME="$OPSHOME" smimp-fetch -i ops.key -d mail-ops -q
+	[ "$(ls mail-ops/new | wc -l)" -eq 2 ]
+	for f in mail-ops/new/*; do
+		SMIMP_HOME="$OPSHOME" smimp-open -i ops.key --headers "$f" 2>/dev/null
+		SMIMP_HOME="$OPSHOME" smimp-open -i ops.key "$f" 2>>who
+	done >got
+	grep -qx 'subject: acme/app: build 42 failed' got
+	grep -qx 'https://github.example/acme/app/actions/runs/7' got
+	grep -qx 'subject: acme/app: pipeline 99 failed' got
+	grep -qx 'https://gitlab.example/acme/app/-/pipelines/99' got
+	[ "$(grep -c 'alice@example.org, device ci-runner' who)" -eq 2 ]
 }

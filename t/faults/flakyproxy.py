@@ -20,8 +20,14 @@ stopped; the proxy's pid goes to PLAN.pid):
     slow        passed on as it comes, but the body in 16 pieces over
                 about a second, "begin PATH" on stdout before the first:
                 a test can kill the server while it reads
+    hang-after  passed on (the server stores it), then no answer for a
+                minute: a test can kill the client while it waits
 
-    flakyproxy.py PORT UPSTREAM PLAN
+    flakyproxy.py PORT UPSTREAM PLAN [PATHS]
+
+PATHS, comma-separated, names the POST requests (by the end of their
+path) that follow the plan instead of the deliveries, for instance
+/v1/messages for submissions.
 
 One line per delivery on stdout: "ACTION PATH STATUS", STATUS the
 server's answer or "-" when it was not asked or did not answer.  When
@@ -39,6 +45,8 @@ import threading
 import time
 
 PORT, UPSTREAM, PLAN = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+PLANNED = tuple(sys.argv[4].split(",")) if len(sys.argv) > 4 else \
+    ("/v1/deliver", "/v1/deliver-batch")
 HOP = {"connection", "keep-alive", "transfer-encoding", "content-length",
        "proxy-connection", "te", "trailer", "upgrade"}
 lock = threading.Lock()
@@ -132,18 +140,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def handle_any(self):
         data = self.body()
         delivery = self.command == "POST" and \
-            self.path.split("?")[0].endswith(("/v1/deliver",
-                                              "/v1/deliver-batch"))
+            self.path.split("?")[0].endswith(PLANNED)
         action = next_action() if delivery else "pass"
         got = None
         if action in ("pass", "drop-after", "500-after", "kill", "cut",
-                      "slow"):
+                      "slow", "hang-after"):
             got = self.upstream(data, cut=action == "cut",
                                 slow=action == "slow")
         if delivery:
             print(action, self.path, got[0] if got else "-", flush=True)
         if action == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
+        if action == "hang-after":
+            time.sleep(60)
         if action == "503":
             self.answer(503, [("Content-Type", "application/json")],
                         b'{"error":"flaky"}')

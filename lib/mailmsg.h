@@ -1,0 +1,52 @@
+/*
+ * mailmsg.h - an Internet message turned into what smimp seals: its
+ * recipients (to, cc, and blind copies), its subject, its body, and its
+ * other parts handed to the caller as attachments.  The work of
+ * smimp-sendmail before sealing; the syntax is rfc5322.h's and mimewalk.h's.
+ */
+#ifndef SMIMP_MAILMSG_H
+#define SMIMP_MAILMSG_H
+
+#include <stddef.h>
+
+#include "err.h"
+#include "mimewalk.h"
+#include "rfc5322.h"
+#include "util.h"
+
+#define MAILMSG_SUBJECT_MAX	998	/* as an envelope's subject */
+/* A message read at most, as it comes, before any decoding. */
+#define MAILMSG_MAX_INPUT	(32 * 1024 * 1024)
+
+struct mailmsg {
+	struct rfc5322_addrs to, cc;	/* named in the envelope */
+	struct rfc5322_addrs bcc;	/* each gets a copy of its own */
+	char subject[MAILMSG_SUBJECT_MAX + 1];
+	int has_subject;
+	struct sbuf body;		/* UTF-8, LF line ends */
+	int has_body;
+};
+
+struct mailmsg_opts {
+	/*
+	 * -t: the recipients are those of To, Cc and Bcc, and args (which
+	 * no header names, so that they are blind copies); else args are
+	 * the recipients, each in cc or as a blind copy when the Cc or the
+	 * Bcc header names it, else in to.
+	 */
+	int from_headers;
+	const struct rfc5322_addrs *args;
+	const struct mime_sink *sink;	/* for the attachments */
+};
+
+/*
+ * Parse the message raw[0..len) (rfc5322_read's).  An address in two
+ * places counts once, in to before cc before a blind copy.  Refused
+ * (SMIMP_EXIT_FAIL): no recipient at all, and whatever rfc5322.h and
+ * mimewalk.h refuse.  m is released with mailmsg_release, also on failure.
+ */
+int mailmsg_parse(const char *raw, size_t len, const struct mailmsg_opts *o,
+    struct mailmsg *m, struct smimp_err *err);
+void mailmsg_release(struct mailmsg *m);
+
+#endif
