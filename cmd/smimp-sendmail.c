@@ -24,6 +24,7 @@
 #include "message.h"
 #include "outbox.h"
 #include "outfile.h"
+#include "parts.h"
 #include "remote.h"
 #include "cmd.h"
 #include "recipients.h"
@@ -140,22 +141,41 @@ parse_args(int argc, char **argv, struct sendmail_opts *o)
 }
 
 /*
- * Each part that is not the body.  Attachments are sealed as the
- * envelope's parts (smimp-seal --attach, lib/parts.h): joined to them,
- * this writes data to a spool (spool_open) and hands it to
- * parts_add_fd(list, fd, name, type).  Until then a message with an
- * attachment, an HTML alternative among them, is refused whole and
- * nothing is sent.
+ * Each part that is not the body (an HTML alternative too): spooled,
+ * and sealed as one of the envelope's parts (lib/parts.h), in order.
  */
 static int
 add_attachment(void *arg, const char *name, const char *type,
     const unsigned char *data, size_t len, struct smimp_err *err)
 {
-	(void)arg;
-	(void)data;
-	return smimp_err_set(err, SMIMP_EXIT_FAIL, "attachments are not "
-	    "supported yet: the message has the part '%s' (%s, %zu bytes); "
-	    "nothing was sent", name, type, len);
+	struct parts_list *parts = arg;
+	int fd;
+
+	if (parts->n == PART_MAX)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "more than %d "
+		    "attachments: nothing was sent", PART_MAX);
+	fd = spool_open(err);
+	if (fd < 0)
+		return -1;
+	if (fd_write_all(fd, data, len) != 0 || lseek(fd, 0, SEEK_SET) != 0) {
+		close(fd);
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot spool the "
+		    "attachment '%s'", name);
+	}
+	return parts_add_fd(parts, fd, name, type, err);
+}
+
+/* Every part from its start, for the next copy sealed. */
+static int
+parts_rewind(const struct parts_list *parts, struct smimp_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < parts->n; i++)
+		if (lseek(parts->p[i].fd, 0, SEEK_SET) != 0)
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot "
+			    "read the attachment '%s'", parts->p[i].name);
+	return 0;
 }
 
 /* -f names the sender; the key does, and -f is only compared. */
@@ -201,6 +221,7 @@ struct sending {
 	struct remote *r;
 	struct send_consent consent;
 	int body;			/* the body's spool */
+	struct parts_list parts;	/* the other parts, spooled */
 	char thread[256];		/* the first copy's id */
 };
 
@@ -226,10 +247,13 @@ send_copy(struct sending *s, const struct msg_recipient *rcpts, size_t n,
 	p.type = "email";
 	p.subject = s->m.has_subject ? s->m.subject : NULL;
 	p.thread_id = s->thread[0] != '\0' ? s->thread : NULL;
+	p.parts = s->parts.p;
+	p.nparts = s->parts.n;
 	out = spool_open(&err);
 	if (out < 0)
 		return report(&err);
-	if (lseek(s->body, 0, SEEK_SET) != 0 ||
+	if (parts_rewind(&s->parts, &err) != 0 ||
+	    lseek(s->body, 0, SEEK_SET) != 0 ||
 	    message_seal(&p, s->body, out, mid, sizeof(mid), &err) != 0 ||
 	    lseek(out, 0, SEEK_SET) != 0)
 		goto out;
@@ -311,7 +335,7 @@ static int
 prepare(struct sending *s, const struct passphrase_source *src,
     size_t *pinned, struct smimp_err *err)
 {
-	struct mime_sink sink = { add_attachment, NULL };
+	struct mime_sink sink = { add_attachment, &s->parts };
 	struct mailmsg_opts mo = { s->o->from_headers, &s->o->args, &sink };
 	char *raw = NULL;
 	size_t len;
@@ -362,6 +386,7 @@ sendmail_main(int argc, char **argv)
 	s.o = &o;
 	s.rcpts = rcpts;
 	s.body = -1;
+	parts_list_init(&s.parts);
 	s.consent.max_work = o.max_work;
 	if (prepare(&s, &src, &pinned, &err) != 0) {
 		rc = report(&err);
@@ -374,6 +399,7 @@ out:
 	remote_free(s.r);
 	if (s.body >= 0)
 		close(s.body);
+	parts_list_release(&s.parts);
 	mailmsg_release(&s.m);
 	identity_release(&s.id);
 	rfc5322_addrs_release(&o.args);

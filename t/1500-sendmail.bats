@@ -429,12 +429,19 @@ MSG
 	[ "${lines[-1]}" = "the plain body" ]
 	[ "$(cat parts/résumé.pdf)" = "hello pdf" ]
 	[ "$(cat parts/part-4.html)" = "<p>never rendered</p>" ]
-	# smimp-sendmail: attachments are for a later version; nothing goes.
-	start org example.org "$ORG"
-	start net example.net "$NET"
-	run -1 --separate-stderr smimp-sendmail -t <m
-	[ "$stderr" = "smimp-sendmail: attachments are not supported yet: the message has the part 'part-4.html' (text/html;charset=utf-8, 21 bytes); nothing was sent" ]
+	# smimp-sendmail seals them as the envelope's parts: bob gets the
+	# body and, extracted, each attachment as it was, in order.
+	up
+	run -0 --separate-stderr smimp-sendmail -t <m
 	queued 0
+	arrived "the plain body"
+	mkdir out
+	run -0 --separate-stderr bash -c 'SMIMP_HOME="$BOBHOME" smimp-open -i bob.key --json --extract out bobmail/new/* >/dev/null; SMIMP_HOME="$BOBHOME" smimp-open -i bob.key --json bobmail/new/*'
+	[ "$(jq -r '.parts | map(.name + " " + .type + " " + (.size | tostring)) | join("|")' <<<"$output")" = "part-4.html text/html;charset=utf-8 21|résumé.pdf application/pdf 9|passwd text/plain 6|résumé-2.pdf image/png 3" ]
+	[ "$(cat out/résumé.pdf)" = "hello pdf" ]
+	[ "$(cat out/part-4.html)" = "<p>never rendered</p>" ]
+	[ "$(cat out/passwd)" = "root:x" ]
+	[ "$(cat out/résumé-2.pdf)" = "png" ]
 	# Multiparts that do not parse, or nest too deep.
 	printf 'To: bob@example.net\nContent-Type: multipart/mixed\n\nx\n' >m
 	refuses "a multipart/mixed without a boundary"
