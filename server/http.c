@@ -137,9 +137,9 @@ reply_retry(struct exchange *x, unsigned int status, unsigned int secs,
 }
 
 void
-reply_unavailable(struct exchange *x, const char *why)
+reply_unavailable(struct exchange *x, const struct smimp_err *err)
 {
-	log_warnx("%s %s: %s", x->method, x->target, why);
+	log_store(err, "%s %s", x->method, x->target);
 	reply_error(x, 503, "store unavailable");
 }
 
@@ -483,10 +483,17 @@ static enum MHD_Result
 queue_reply(struct exchange *x)
 {
 	enum MHD_Result ret;
+	char secs[16];
 
 	x->phase = PH_DONE;
 	if (x->resp == NULL)
 		return MHD_NO;
+	/* Whatever made it, a 503 says when to try again. */
+	if (x->status == 503 && MHD_get_response_header(x->resp,
+	    "Retry-After") == NULL) {
+		(void)snprintf(secs, sizeof(secs), "%u", UNAVAILABLE_RETRY_S);
+		reply_header(x, "Retry-After", secs);
+	}
 	ret = MHD_queue_response(x->c, x->status, x->resp);
 	log_request(x);
 	return ret;

@@ -58,6 +58,9 @@ struct server {
 	int relay_stop;
 	unsigned long relay_wakes;	/* relay_wake() calls, under relay_mu */
 	char relay_node[17];		/* random: this process, in lease owners */
+
+	/* When the store's outage began (time_mono), for its end's line. */
+	int64_t outage_since;
 };
 
 /*
@@ -71,6 +74,19 @@ void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* One line for a finished request. */
 void log_request(const struct exchange *x);
+/*
+ * A store operation failed: "what: why", unless it failed because the
+ * store cannot be reached (SMIMP_EXIT_TEMPFAIL): log_outage said that
+ * once for the whole outage.
+ */
+void log_store(const struct smimp_err *err, const char *what, ...)
+    __attribute__((format(printf, 2, 3)));
+/*
+ * The store's watch (store_watch; arg the server): one line when an
+ * outage begins (why), one when it is over (why NULL) with how long it
+ * lasted, whatever the number of requests answered 503 in between.
+ */
+void log_outage(void *arg, const char *why);
 /*
  * s made safe for a log line: printable ASCII, others as \xNN, at most
  * cap - 1 bytes (cut with "...").

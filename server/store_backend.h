@@ -15,6 +15,8 @@
 struct store {
 	const struct store_ops *ops;
 	struct store_limits limits;
+	store_watch_fn *watch;		/* told of outages (store_watch) */
+	void *watch_arg;
 };
 
 #define STORE_DAY_S		86400
