@@ -366,7 +366,7 @@ signed() {
 	run -2 --separate-stderr smimpd -f my.conf users
 	[ "$stderr" = "smimpd: unknown store scheme 'mysql' in 'mysql://db.example/smimp' (known: sqlite, postgresql)" ]
 	printf 'store postgresql://smimp@/smimp?host=%s/nowhere\n' "$PWD" >pg.conf
-	run -1 --separate-stderr smimpd -f pg.conf users
+	run -75 --separate-stderr smimpd -f pg.conf users
 	[[ "$stderr" == "smimpd: store: cannot connect to PostgreSQL: connection to server on socket \"$PWD/nowhere/.s.PGSQL.5432\" failed: No such file or directory "* ]]
 	[ "${#lines[@]}" = 0 ]
 	printf 'store postgresql://smimp@/smimp?color=blue\n' >bad.conf

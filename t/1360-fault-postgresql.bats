@@ -7,14 +7,16 @@
 # and again on 503 or no answer until taken, the messages' first tries
 # spread evenly over WINDOW seconds; a reader lists carol's mailbox and
 # looks alice up in the directory at both nodes.  Once a quarter of the
-# messages are taken, PostgreSQL is stopped (pg_ctl stop -m fast, or
-# -m immediate: a crash), kept down DOWN seconds, and started again,
-# all while the clients send.  Then:
+# messages are taken, and a few submissions wait inside their
+# transactions on a lock the test holds, PostgreSQL is stopped (pg_ctl
+# stop -m fast, or -m immediate: a crash), kept down DOWN seconds, and
+# started again, all while the clients send.  Then:
 # - every answer while it was down is 503 with Retry-After, and every
 #   answer at all came within BOUND seconds: no 500, no 2xx for what
-#   was not committed, no hang; smimp-send meanwhile exits 75 naming
-#   the answer; each node says once that the store is away and once
-#   that it is back, whatever the flood of requests;
+#   was not committed, no hang; the transactions the stop cut off are
+#   answered 503; smimp-send meanwhile exits 75 naming the answer;
+#   each node says once that the store is away and once that it is
+#   back, whatever the flood of requests;
 # - the same smimpd processes serve again within BOUND seconds of the
 #   database's start, without a restart;
 # - every acknowledged message is in carol's mailbox once (counted in
@@ -179,11 +181,31 @@ reader() {
 	echo $! >reader.pid
 }
 
+# held N: a session of the test's own holds the relay queue (LOCK TABLE
+# outbound) until PostgreSQL stops, so that submissions, which queue
+# bob's copies, wait inside their transactions; until N of them wait
+# (10 s at most).  The stop cuts them off before they commit.
+held() {
+	pg_sql "$SUITE_PG" "$DB" "BEGIN; LOCK TABLE outbound IN EXCLUSIVE MODE; SELECT pg_sleep(60)" \
+		>/dev/null 2>&1 3>&- &
+	echo $! >lock.pid
+	for _ in $(seq 100); do
+		[ "$(pg_sql "$SUITE_PG" "$DB" "SELECT count(*) FROM pg_stat_activity WHERE
+			wait_event_type = 'Lock' AND query LIKE 'INSERT INTO outbound %'")" -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # outage MODE: PostgreSQL stopped with pg_ctl's MODE (fast, immediate),
-# down DOWN seconds, started again.  Meanwhile smimp-send exits 75
-# with the answer named.  DOWN_AT: when it was down; UP_AT: when it was
-# about to be started; BACK_AT: when it was up.
+# while submissions wait inside their transactions (held), down DOWN
+# seconds, started again.  Meanwhile smimp-send exits 75 with the
+# answer named.  STOP_AT: when the stop began; DOWN_AT: when it was
+# down; UP_AT: when it was about to be started; BACK_AT: when it was
+# up.
 outage() {
+	held 3
+	STOP_AT=$EPOCHREALTIME
 	pg_down "$SUITE_PG" "$1"
 	DOWN_AT=$EPOCHREALTIME
 	run -75 --separate-stderr smimp-send -i alice.key m/one.age
@@ -196,15 +218,18 @@ outage() {
 
 # answers LOG...: every answer in the LOGs (ask) came within BOUND
 # seconds, a 2xx or a 503 with Retry-After, and every request asked and
-# answered while the database was down a 503; prints how many were.
+# answered while the database was down a 503; prints how many were,
+# and how many asked before the stop were answered 503 after it began
+# (cut off).
 answers() {
-	awk -v down="$DOWN_AT" -v up="$UP_AT" -v bound="$BOUND" '
+	awk -v stop="$STOP_AT" -v down="$DOWN_AT" -v up="$UP_AT" -v bound="$BOUND" '
 	function no(why) { print why ": " $0 >"/dev/stderr"; bad = 1 }
 	$6 - $5 >= bound { no("slower than " bound " s") }
 	$3 == 503 && $4 == "-" { no("503 without Retry-After") }
 	$3 != 503 && $3 !~ /^2/ { no("answered " $3) }
 	$5 > down && $6 < up { n++; if ($3 != 503) no("while down") }
-	END { if (bad) exit 1; print n + 0 }' "$@"
+	$5 < stop && $6 > stop && $3 == 503 { cut++ }
+	END { if (bad) exit 1; print n + 0, cut + 0 }' "$@"
 }
 
 # served_again: each node answers carol's listing (200) within BOUND
@@ -280,10 +305,12 @@ under_load() {
 	[ "$2" = up ] || start net example.net "$NET"
 	cat sent/*.out >acked
 	[ "$(wc -l <acked)" -eq "$M" ]
-	down=$(answers sent/*.log)
+	sub=$(answers sent/*.log)
 	reads=$(answers reads.log)
-	echo "$1: $(cat sent/*.log | wc -l) submissions, $down while down; $(wc -l <reads.log) reads, $reads while down"
-	[ "$down" -gt 0 ] && [ "$reads" -gt 0 ]
+	read -r down cut <<<"$sub"
+	reads=${reads% *}
+	echo "$1: $(cat sent/*.log | wc -l) submissions, $down while down, $cut cut off; $(wc -l <reads.log) reads, $reads while down"
+	[ "$down" -gt 0 ] && [ "$cut" -ge 3 ] && [ "$reads" -gt 0 ]
 	stored_once acked
 	said_once
 	# Everything again: each taken at once, nothing stored twice.
