@@ -200,9 +200,9 @@ held() {
 # outage MODE: PostgreSQL stopped with pg_ctl's MODE (fast, immediate),
 # while submissions wait inside their transactions (held), down DOWN
 # seconds, started again.  Meanwhile smimp-send exits 75 with the
-# answer named.  STOP_AT: when the stop began; DOWN_AT: when it was
-# down; UP_AT: when it was about to be started; BACK_AT: when it was
-# up.
+# answer named, and a large submission gets its 503.  STOP_AT: when the
+# stop began; DOWN_AT: when it was down; UP_AT: when it was about to be
+# started; BACK_AT: when it was up.
 outage() {
 	held 3
 	STOP_AT=$EPOCHREALTIME
@@ -210,6 +210,13 @@ outage() {
 	DOWN_AT=$EPOCHREALTIME
 	run -75 --separate-stderr smimp-send -i alice.key m/one.age
 	[ "$stderr" = "smimp-send: $(msg_id m/one.age): HTTP 503: store unavailable" ]
+	# A large submission, refused before its body is read: its 503
+	# reaches the client all the same (not a connection cut while it
+	# still sends).
+	for _ in 1 2 3; do
+		[ "$(ask big.log big "$ORG" alice.key POST /smimp/v1/messages m/big.age \
+			"Smimp-To: carol@example.org" "Smimp-Message-Id: $BIG_ID")" = 503 ]
+	done
 	sleep "$DOWN"
 	UP_AT=$EPOCHREALTIME
 	pg_up "$SUITE_PG"
@@ -294,6 +301,8 @@ under_load() {
 	seal_many r "$M" carol.pub bob.pub
 	headers r
 	echo one | smimp-seal -i alice.key -r carol.pub -o m/one.age
+	head -c 3000000 /dev/urandom | base64 | smimp-seal -i alice.key -r carol.pub -o m/big.age
+	BIG_ID=$(msg_id m/big.age)
 	reader
 	clients sent "$WINDOW" m/r.*.age
 	wait_acked sent $((M / 4))
@@ -305,7 +314,7 @@ under_load() {
 	[ "$2" = up ] || start net example.net "$NET"
 	cat sent/*.out >acked
 	[ "$(wc -l <acked)" -eq "$M" ]
-	sub=$(answers sent/*.log)
+	sub=$(answers sent/*.log big.log)
 	reads=$(answers reads.log)
 	read -r down cut <<<"$sub"
 	reads=${reads% *}
