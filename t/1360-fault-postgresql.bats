@@ -122,13 +122,13 @@ ask() {
 # J sent first no sooner than J * STEP microseconds after START (the
 # epoch's, in microseconds; STEP 0: at once).
 client() {
-	local dir=$1 k=$2 step=$3 f hdr id n=$2 j=$2 port code wait
+	local dir=$1 k=$2 step=$3 f hdr id n=$2 j=$2 port code due
 	shift 3
 	for f in "$@"; do
 		mapfile -t hdr <"${f%.age}.hdr"
 		id=${hdr[1]#Smimp-Message-Id: }
-		wait=$((START + j * step - ${EPOCHREALTIME/./}))
-		[ "$wait" -le 0 ] || sleep "$((wait / 1000000)).$(printf %06d $((wait % 1000000)))"
+		due=$((START + j * step - ${EPOCHREALTIME/./}))
+		[ "$due" -le 0 ] || sleep "$((due / 1000000)).$(printf %06d $((due % 1000000)))"
 		j=$((j + C))
 		while [ ! -e stop ]; do
 			port=$ORG
@@ -184,16 +184,18 @@ reader() {
 # held N: a session of the test's own holds the relay queue (LOCK TABLE
 # outbound) until PostgreSQL stops, so that submissions, which queue
 # bob's copies, wait inside their transactions; until N of them wait
-# (10 s at most).  The stop cuts them off before they commit.
+# (30 s at most; what holds them up says why not).  The stop cuts them
+# off before they commit.
 held() {
 	pg_sql "$SUITE_PG" "$DB" "BEGIN; LOCK TABLE outbound IN EXCLUSIVE MODE; SELECT pg_sleep(60)" \
 		>/dev/null 2>&1 3>&- &
 	echo $! >lock.pid
-	for _ in $(seq 100); do
+	for _ in $(seq 300); do
 		[ "$(pg_sql "$SUITE_PG" "$DB" "SELECT count(*) FROM pg_stat_activity WHERE
 			wait_event_type = 'Lock' AND query LIKE 'INSERT INTO outbound %'")" -ge "$1" ] && return 0
 		sleep 0.1
 	done
+	pg_sql "$SUITE_PG" "$DB" "SELECT state, wait_event_type, left(query, 60) FROM pg_stat_activity" >&2
 	return 1
 }
 
