@@ -58,7 +58,7 @@ accounts_register(struct exchange *x)
 		reply_error(x, 409, "the address has an account already");
 		break;
 	default:
-		reply_unavailable(x, err.msg);
+		reply_unavailable(x, &err);
 	}
 out:
 	idlog_release(&log);

@@ -200,7 +200,7 @@ auth_user(struct exchange *x, int allow_recovery)
 		return refuse(x, 401, "unknown signer");
 	r = store_user_get(srv->store, x->signer, &log, &len, &err);
 	if (r == STORE_ERROR) {
-		reply_unavailable(x, err.msg);
+		reply_unavailable(x, &err);
 		return -1;
 	}
 	if (r != STORE_OK)
@@ -384,7 +384,7 @@ auth_invite(struct exchange *x)
 	r = store_invite_check(x->srv->store, hash, time_now(), x->signer,
 	    &err);
 	if (r == STORE_ERROR) {
-		reply_unavailable(x, err.msg);
+		reply_unavailable(x, &err);
 		return -1;
 	}
 	if (r != STORE_OK)
@@ -427,7 +427,7 @@ auth_claim_nonce(struct exchange *x)
 	r = store_nonce_claim(x->srv->store, x->sig.signer, x->sig.nonce,
 	    x->nonce_expires, time_now(), &err);
 	if (r == STORE_ERROR) {
-		reply_unavailable(x, err.msg);
+		reply_unavailable(x, &err);
 		return -1;
 	}
 	if (r != STORE_OK) {

@@ -97,7 +97,7 @@ directory_user(struct exchange *x)
 		return;
 	switch (consent_requirement(x->srv, addr, requester, req, &err)) {
 	case CONSENT_ERROR:
-		reply_unavailable(x, err.msg);
+		reply_unavailable(x, &err);
 		return;
 	case CONSENT_ACCEPT:
 		break;
@@ -107,7 +107,7 @@ directory_user(struct exchange *x)
 	}
 	r = store_user_get(x->srv->store, addr, &log, &len, &err);
 	if (r == STORE_ERROR)
-		reply_unavailable(x, err.msg);
+		reply_unavailable(x, &err);
 	else if (r != STORE_OK)
 		reply_error(x, 404, "unknown user");
 	else {
@@ -230,7 +230,7 @@ directory_append(struct exchange *x)
 	}
 	r = store_user_get(x->srv->store, addr, &old, &len, &err);
 	if (r == STORE_ERROR) {
-		reply_unavailable(x, err.msg);
+		reply_unavailable(x, &err);
 		goto out;
 	}
 	if (r != STORE_OK) {
@@ -265,7 +265,7 @@ directory_append(struct exchange *x)
 	r = store_user_log_update(x->srv->store, addr, old, len, &sl,
 	    time_now(), &err);
 	if (r == STORE_ERROR) {
-		reply_unavailable(x, err.msg);
+		reply_unavailable(x, &err);
 		goto out;
 	}
 	if (r != STORE_OK) {

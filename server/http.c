@@ -31,6 +31,7 @@ enum {
 	PH_AUTH,	/* a worker authenticates */
 	PH_AUTHED,	/* authenticated (or refused: x->resp) */
 	PH_BODY,	/* the body arrives */
+	PH_DRAIN,	/* answered (a 503): the body is read and dropped */
 	PH_WORK,	/* a worker runs the handler */
 	PH_WORKED,	/* the reply is ready */
 	PH_DONE,	/* queued */
@@ -138,9 +139,9 @@ reply_retry(struct exchange *x, unsigned int status, unsigned int secs,
 }
 
 void
-reply_unavailable(struct exchange *x, const char *why)
+reply_unavailable(struct exchange *x, const struct smimp_err *err)
 {
-	log_warnx("%s %s: %s", x->method, x->target, why);
+	log_store(err, "%s %s", x->method, x->target);
 	reply_error(x, 503, "store unavailable");
 }
 
@@ -486,14 +487,47 @@ static enum MHD_Result
 queue_reply(struct exchange *x)
 {
 	enum MHD_Result ret;
+	char secs[16];
 
 	x->phase = PH_DONE;
 	if (x->resp == NULL)
 		return MHD_NO;
+	/* Whatever made it, a 503 says when to try again. */
+	if (x->status == 503 && MHD_get_response_header(x->resp,
+	    "Retry-After") == NULL) {
+		(void)snprintf(secs, sizeof(secs), "%u", UNAVAILABLE_RETRY_S);
+		reply_header(x, "Retry-After", secs);
+	}
 	ret = MHD_queue_response(x->c, x->status, x->resp);
 	x->answered = ret == MHD_YES;
 	log_request(x);
 	return ret;
+}
+
+/*
+ * x answered before its body was read: a refusal for good goes at once
+ * (the body is never read), but a 503 is worth a retry, and a client
+ * still sending its body would see the connection cut instead of the
+ * answer: the body is read and dropped first, as far as the route's
+ * cap, and the answer queued after it.
+ */
+static enum MHD_Result
+answer_early(struct exchange *x)
+{
+	if (x->status != 503 || x->declared == 0)
+		return queue_reply(x);
+	x->phase = PH_DRAIN;
+	return MHD_YES;
+}
+
+/* Drop a piece of the body of an answered request; -1 past the cap. */
+static int
+body_drop(struct exchange *x, size_t len)
+{
+	if (len > body_cap(x) - x->received)
+		return -1;
+	x->received += len;
+	return 0;
 }
 
 static void
@@ -529,7 +563,7 @@ on_headers(struct exchange *x)
 		return queue_reply(x);
 	if (x->route->auth == AUTH_NONE)
 		return body_open(x) == 0 ? (x->phase = PH_BODY, MHD_YES) :
-		    queue_reply(x);
+		    answer_early(x);
 	/*
 	 * A user's request whose nonce its handler claims only reads the
 	 * store to authenticate (no write, nothing remote): done here, it
@@ -538,7 +572,7 @@ on_headers(struct exchange *x)
 	if (x->route->auth == AUTH_USER &&
 	    (x->route->flags & ROUTE_NONCE_LATER)) {
 		if (auth_request(x) != 0 || body_open(x) != 0)
-			return queue_reply(x);
+			return answer_early(x);
 		x->phase = PH_BODY;
 		return MHD_YES;
 	}
@@ -569,7 +603,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		return on_headers(x);
 	case PH_AUTHED:
 		if (x->resp != NULL || body_open(x) != 0)
-			return queue_reply(x);
+			return answer_early(x);
 		x->phase = PH_BODY;
 		return MHD_YES;
 	case PH_BODY:
@@ -584,6 +618,13 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 			reply_error(x, 503, "shutting down");
 			return queue_reply(x);
 		}
+		return MHD_YES;
+	case PH_DRAIN:
+		if (*upload_size == 0)
+			return queue_reply(x);
+		if (body_drop(x, *upload_size) != 0)
+			return MHD_NO;
+		*upload_size = 0;
 		return MHD_YES;
 	case PH_WORKED:
 		return queue_reply(x);

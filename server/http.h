@@ -183,8 +183,13 @@ void reply_header(struct exchange *x, const char *name, const char *value);
 /* 429 (or status) with Retry-After. */
 void reply_retry(struct exchange *x, unsigned int status, unsigned int secs,
     const char *msg);
-/* 503 for a store that did not answer; err goes to the log. */
-void reply_unavailable(struct exchange *x, const char *why);
+/*
+ * 503 for a store that did not answer; why goes to the log (log_store).
+ * Every 503 tells the client to come back after UNAVAILABLE_RETRY_S
+ * seconds (Retry-After), unless its handler said when.
+ */
+#define UNAVAILABLE_RETRY_S	5
+void reply_unavailable(struct exchange *x, const struct smimp_err *err);
 
 /*
  * Bind the listening socket and read the TLS certificate and key (as

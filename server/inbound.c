@@ -109,7 +109,7 @@ check_consent(struct exchange *x, struct item *it)
 			it->retry = wait > it->retry ? wait : it->retry;
 			break;
 		case CONSENT_ERROR:
-			log_warnx("%s", err.msg);
+			log_store(&err, "deliver from %s", x->signer);
 			return fail(it, 503, "store unavailable");
 		default:
 			break;
@@ -287,7 +287,7 @@ store_items(struct exchange *x, struct item *items, size_t n)
 	ret = store_deliver(x->srv->store, &nonce, d, nd, res, time_now(),
 	    &err);
 	if (ret == STORE_ERROR)
-		log_warnx("%s", err.msg);
+		log_store(&err, "deliver from %s", x->signer);
 	if (ret != STORE_OK)
 		goto out;
 	/* An item over quota for any of its recipients is refused as such. */

@@ -58,7 +58,7 @@ verify_local(struct server *srv, const struct introduction *in)
 
 	r = store_user_get(srv->store, in->introducer, &raw, &len, &err);
 	if (r == STORE_ERROR) {
-		log_warnx("%s", err.msg);
+		log_store(&err, "introduction by %s", in->introducer);
 		return -1;
 	}
 	if (r != STORE_OK)

@@ -114,6 +114,36 @@ log_debug(const char *fmt, ...)
 }
 
 void
+log_store(const struct smimp_err *err, const char *what, ...)
+{
+	char head[512];
+	va_list ap;
+
+	if (err->code == SMIMP_EXIT_TEMPFAIL)
+		return;
+	va_start(ap, what);
+	(void)vsnprintf(head, sizeof(head), what, ap);
+	va_end(ap);
+	log_warnx("%s: %s", head, err->msg);
+}
+
+/* Called by the store under its own lock: calls never overlap. */
+void
+log_outage(void *arg, const char *why)
+{
+	struct server *srv = arg;
+
+	if (why != NULL) {
+		srv->outage_since = time_mono();
+		log_warnx("store unavailable: %s; answering 503 until it is "
+		    "back", why);
+	} else {
+		log_info("store available again after %lld s",
+		    (long long)(time_mono() - srv->outage_since));
+	}
+}
+
+void
 log_request(const struct exchange *x)
 {
 	if (LIVE(log_verbose))

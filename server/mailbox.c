@@ -43,7 +43,7 @@ mailbox_list(struct exchange *x)
 	if (store_mailbox_list(x->srv->store, x->signer, x->device, list_entry,
 	    list, &err) != STORE_OK) {
 		json_decref(list);
-		reply_unavailable(x, err.msg);
+		reply_unavailable(x, &err);
 		return;
 	}
 	reply_json(x, 200, list);
@@ -79,7 +79,7 @@ mailbox_get(struct exchange *x)
 	if (r == STORE_OK)
 		reply_fd(x, 200, "application/octet-stream", fd, len);
 	else if (r == STORE_ERROR)
-		reply_unavailable(x, err.msg);
+		reply_unavailable(x, &err);
 	else
 		reply_error(x, 404, "no such message");
 }
@@ -95,7 +95,7 @@ mailbox_delete(struct exchange *x)
 		return;
 	if (store_mailbox_ack(x->srv->store, x->signer, x->device, &id, 1,
 	    &acked, time_now(), &err) != STORE_OK)
-		reply_unavailable(x, err.msg);
+		reply_unavailable(x, &err);
 	else if (acked == 0)
 		reply_error(x, 404, "no such message");
 	else
@@ -134,7 +134,7 @@ mailbox_ack(struct exchange *x)
 	json_decref(list);
 	if (store_mailbox_ack(x->srv->store, x->signer, x->device, ids, n,
 	    &acked, time_now(), &err) != STORE_OK) {
-		reply_unavailable(x, err.msg);
+		reply_unavailable(x, &err);
 		return;
 	}
 	reply_json(x, 200, json_pack("{s:I}", "acknowledged",

@@ -99,7 +99,7 @@ policy_post(struct exchange *x)
 	    (const unsigned char *)x->small.buf, x->small.len, time_now(),
 	    &err);
 	if (r == STORE_ERROR)
-		reply_unavailable(x, err.msg);
+		reply_unavailable(x, &err);
 	else if (r == STORE_NOT_FOUND)
 		reply_error(x, 404, "unknown user");
 	else if (r == STORE_EXISTS)
@@ -127,7 +127,7 @@ policy_get(struct exchange *x)
 		return;
 	r = store_policy_get(x->srv->store, addr, &text, &len, &err);
 	if (r == STORE_ERROR)
-		reply_unavailable(x, err.msg);
+		reply_unavailable(x, &err);
 	else if (r != STORE_OK)
 		reply_error(x, 404, "no policy published");
 	else

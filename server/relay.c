@@ -85,7 +85,7 @@ bounce(struct server *srv, const char *owner, const struct outbound *ob,
 
 	r = relay_give_up(srv, owner, ob, reason, &err);
 	if (r == STORE_ERROR)
-		log_warnx("bounce for %s: %s", ob->sender, err.msg);
+		log_store(&err, "bounce for %s", ob->sender);
 	else if (r != STORE_OK)
 		log_warnx("bounce of %s: no longer ours", ob->message_id);
 	else
@@ -166,7 +166,11 @@ fail:
 	return -1;
 }
 
-/* One delivery attempt: 0 delivered, 1 retry later, 2 permanent failure. */
+/*
+ * One delivery attempt: 0 delivered, 1 retry later, 2 permanent failure,
+ * 3 none made: the store cannot be reached (the entry comes back when
+ * its lease expires; nothing can be recorded of it now).
+ */
 static int
 attempt(struct server *srv, struct remote *r, const struct outbound *ob,
     char *reason, size_t cap)
@@ -204,7 +208,8 @@ attempt(struct server *srv, struct remote *r, const struct outbound *ob,
 		sbuf_release(&carried);
 		(void)snprintf(reason, cap, "%s", ret == STORE_ERROR ? err.msg :
 		    "the queued body is gone");
-		return 1;
+		return ret == STORE_ERROR && err.code == SMIMP_EXIT_TEMPFAIL ?
+		    3 : 1;
 	}
 	ret = remote_request_fd(r, "POST", ob->domain, base, "/v1/deliver", fd,
 	    len, &srv->signer, extra, REMOTE_MAX_STATUS, &rep, &err);
@@ -402,6 +407,8 @@ settle(struct server *srv, const char *owner, const struct outbound *obs,
 	int r;
 
 	for (i = 0; i < n; i++) {
+		if (res[i] == 3)
+			continue;
 		if (res[i] == 0 && done != NULL) {
 			log_info("relayed %s to %s", obs[i].message_id,
 			    obs[i].domain);
@@ -419,17 +426,18 @@ settle(struct server *srv, const char *owner, const struct outbound *obs,
 			    now + backoff(srv, obs[i].attempts), reasons[i],
 			    &err);
 			if (r == STORE_ERROR)
-				log_warnx("relay: cannot record the retry of "
-				    "%s: %s; it comes back when its lease "
-				    "expires", obs[i].message_id, err.msg);
+				log_store(&err, "relay: cannot record the "
+				    "retry of %s (it comes back when its lease "
+				    "expires)", obs[i].message_id);
 		}
 	}
 }
 
 /*
  * Read the claimed entries' bodies; one that cannot be read counts as
- * a failed attempt (res 1) and is left out of obs, which is compacted.
- * Returns how many remain.
+ * a failed attempt (res 1), or as none when the store cannot be reached
+ * (res 3), and is left out of obs, which is compacted.  Returns how
+ * many remain.
  */
 static size_t
 load_bodies(struct server *srv, const char *owner, struct outbound *obs,
@@ -443,8 +451,10 @@ load_bodies(struct server *srv, const char *owner, struct outbound *obs,
 	reason = calloc(1, sizeof(*reason));
 	for (i = 0; i < n; i++) {
 		if (load_body(srv, &obs[i], &bodies[m], &err) != 0) {
-			log_warnx("relay %s: %s", obs[i].message_id, err.msg);
-			if (reason != NULL) {
+			log_store(&err, "relay %s", obs[i].message_id);
+			/* The store away: back when the lease expires. */
+			if (reason != NULL &&
+			    err.code != SMIMP_EXIT_TEMPFAIL) {
 				(void)snprintf(*reason, sizeof(*reason), "%s",
 				    err.msg);
 				settle(srv, owner, &obs[i], 1, &res, reason,
@@ -551,7 +561,7 @@ relay_main(void *arg)
 		    srv->cfg.relay_domain_workers,
 		    RELAY_BATCH_BYTES, done, ndone, obs, BATCH_MAX, &n,
 		    &err) != STORE_OK) {
-			log_warnx("relay: %s", err.msg);
+			log_store(&err, "relay");
 			n = 0;
 		} else {
 			ndone = 0;
@@ -577,7 +587,7 @@ relay_main(void *arg)
 	/* Stopping: what is done is removed now, not at a next claim. */
 	if (ndone > 0 && store_outbound_done(srv->store, owner, done, ndone,
 	    &err) == STORE_ERROR)
-		log_warnx("relay: %s", err.msg);
+		log_store(&err, "relay");
 out:
 	free(reasons);
 	free(obs);

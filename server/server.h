@@ -71,6 +71,8 @@ struct server {
 	/* The metrics endpoint (metrics.c). */
 	int metrics_fd;
 	struct MHD_Daemon *metricsd;
+	/* When the store's outage began (time_mono), for its end's line. */
+	int64_t outage_since;
 };
 
 /*
@@ -89,6 +91,19 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int log_open(const char *path, struct smimp_err *err);
 /* One line for a finished request. */
 void log_request(const struct exchange *x);
+/*
+ * A store operation failed: "what: why", unless it failed because the
+ * store cannot be reached (SMIMP_EXIT_TEMPFAIL): log_outage said that
+ * once for the whole outage.
+ */
+void log_store(const struct smimp_err *err, const char *what, ...)
+    __attribute__((format(printf, 2, 3)));
+/*
+ * The store's watch (store_watch; arg the server): one line when an
+ * outage begins (why), one when it is over (why NULL) with how long it
+ * lasted, whatever the number of requests answered 503 in between.
+ */
+void log_outage(void *arg, const char *why);
 /*
  * s made safe for a log line: printable ASCII, others as \xNN, at most
  * cap - 1 bytes (cut with "...").

@@ -345,6 +345,7 @@ main(int argc, char **argv)
 	if (srv.store == NULL || serverkey_load(&srv, &err) != 0)
 		goto fail;
 	store_observe_commits(srv.store, metrics_commit, NULL);
+	store_watch(srv.store, log_outage, &srv);
 	if ((size_t)snprintf(srv.spool_prefix, sizeof(srv.spool_prefix),
 	    "%s/upload", store_spool_dir(srv.store)) >=
 	    sizeof(srv.spool_prefix)) {

@@ -79,6 +79,8 @@ store_open(const char *uri, const char *local,
 		memset(&st->limits, 0, sizeof(st->limits));
 	st->commit_fn = NULL;
 	st->commit_arg = NULL;
+	st->watch = NULL;
+	st->watch_arg = NULL;
 	return st;
 }
 
@@ -93,6 +95,14 @@ const char *
 store_spool_dir(struct store *st)
 {
 	return st->ops->spool_dir(st);
+}
+
+/* Set before the store is shared among threads: read without a lock. */
+void
+store_watch(struct store *st, store_watch_fn *fn, void *arg)
+{
+	st->watch = fn;
+	st->watch_arg = arg;
 }
 
 int

@@ -417,6 +417,20 @@ void store_observe_commits(struct store *st,
  */
 const char *store_spool_dir(struct store *st);
 
+/*
+ * Outages.  A back end that keeps its data on a database server
+ * (PostgreSQL) fails with err->code SMIMP_EXIT_TEMPFAIL when it cannot
+ * reach that server (stopped, crashed, restarting, unreachable): every
+ * operation until it reaches it again.  It tells fn once when such an
+ * outage begins (why: the first failure) and once when a connection
+ * made after that succeeded (why: NULL), however many operations failed
+ * in between; the calls never overlap, and come in that order.  Any
+ * other failure is the operation's own (err->code not
+ * SMIMP_EXIT_TEMPFAIL).  The SQLite store has no outages.
+ */
+typedef void store_watch_fn(void *arg, const char *why);
+void store_watch(struct store *st, store_watch_fn *fn, void *arg);
+
 /* ---- accounts ---- */
 
 /*

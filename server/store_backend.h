@@ -18,6 +18,8 @@ struct store {
 	/* store_observe_commits(): told how long each commit took. */
 	void (*commit_fn)(void *arg, int64_t usecs);
 	void *commit_arg;
+	store_watch_fn *watch;		/* told of outages (store_watch) */
+	void *watch_arg;
 };
 
 #define STORE_DAY_S		86400

@@ -82,9 +82,13 @@ static const char begin_read[] = "BEGIN ISOLATION LEVEL REPEATABLE READ, "
  * it has prepared, by the address of their SQL (always a string
  * constant), as "s" and the slot's number.
  */
+struct pg_store;
+
 struct pg_conn {
+	struct pg_store *s;	/* whose pool it is in */
 	PGconn *pc;
 	int broken;		/* to connect again before the next use */
+	uint64_t mark;		/* made then, among the store's events */
 	int retry;		/* its last failure may pass if run again */
 	const char *prepared[STMT_SLOTS];
 	/* Bodies whose references the transaction drops (unrefs_flush). */
@@ -106,6 +110,15 @@ struct pg_store {
 	struct pg_conn *idle[POOL_MAX];
 	size_t nidle;
 	int64_t next_sweep;
+	/*
+	 * Outages (store_watch): connections begun and failures seen are
+	 * numbered as they come; outage is the failure that began the one
+	 * on, or 0; last_outage the one that began the last, last_over the
+	 * connection that ended it.  The watch is told under outage_mu, so
+	 * that what it hears comes in order.
+	 */
+	pthread_mutex_t outage_mu;
+	uint64_t events, outage, last_outage, last_over;
 };
 
 static struct pg_store *
@@ -138,10 +151,80 @@ pg_fail(struct smimp_err *err, const char *what, const char *msg)
 	    n > 0 ? line : "no answer from PostgreSQL");
 }
 
+/* ---- outages ---- */
+
+/* A connection about to be made: its place among what happens. */
+static uint64_t
+outage_mark(struct pg_store *s)
+{
+	uint64_t m;
+
+	pthread_mutex_lock(&s->outage_mu);
+	m = ++s->events;
+	pthread_mutex_unlock(&s->outage_mu);
+	return m;
+}
+
+/*
+ * The server could not be reached (err says why) by what began at mark
+ * (a connection; OUTAGE_NOW: a statement): a failure of an outage,
+ * which begins now unless one is on, or it began before the connection
+ * that ended the last one (a late word of that one).  -1.
+ */
+#define OUTAGE_NOW	UINT64_MAX
+
+static int
+outage_failure(struct pg_store *s, uint64_t mark, struct smimp_err *err)
+{
+	err->code = SMIMP_EXIT_TEMPFAIL;
+	pthread_mutex_lock(&s->outage_mu);
+	if (s->outage == 0 && mark > s->last_over) {
+		s->outage = s->last_outage = ++s->events;
+		if (s->base.watch != NULL)
+			s->base.watch(s->base.watch_arg, err->msg);
+	}
+	pthread_mutex_unlock(&s->outage_mu);
+	return -1;
+}
+
+/*
+ * A connection begun at mark is made: an outage that began before it
+ * is over.  (One begun earlier may have got through just before the
+ * server went away: it proves nothing.)
+ */
+static void
+outage_over(struct pg_store *s, uint64_t mark)
+{
+	pthread_mutex_lock(&s->outage_mu);
+	if (s->outage != 0 && s->outage < mark) {
+		s->outage = 0;
+		s->last_over = mark;
+		if (s->base.watch != NULL)
+			s->base.watch(s->base.watch_arg, NULL);
+	}
+	pthread_mutex_unlock(&s->outage_mu);
+}
+
+/*
+ * Was c made before the last outage began?  Then it is gone too, even
+ * if it looks fine: a pool hands out no connection to a server that
+ * has since stopped or crashed, to fail at its first use.
+ */
+static int
+outage_outlived(struct pg_conn *c)
+{
+	int old;
+
+	pthread_mutex_lock(&c->s->outage_mu);
+	old = c->mark < c->s->last_outage;
+	pthread_mutex_unlock(&c->s->outage_mu);
+	return old;
+}
+
 /*
  * A failed statement: what it means for the connection (gone: connect
- * again; a serialization failure or a deadlock: run the transaction
- * again), and why, into err.
+ * again, and the server is away: an outage; a serialization failure or
+ * a deadlock: run the transaction again), and why, into err.
  */
 static int
 failed(struct pg_conn *c, const PGresult *res, struct smimp_err *err,
@@ -149,16 +232,25 @@ failed(struct pg_conn *c, const PGresult *res, struct smimp_err *err,
 {
 	const char *state = res != NULL ?
 	    PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	/*
+	 * Class 08, and the server shutting down or starting: reconnect.
+	 * So too for a failure without a SQLSTATE, which libpq made
+	 * itself: every error the server sends has one.  The connection
+	 * may yet look fine ("server closed the connection unexpectedly"
+	 * with CONNECTION_OK), and would fail again at its next use.
+	 */
+	int gone = PQstatus(c->pc) != CONNECTION_OK || state == NULL ||
+	    strncmp(state, "08", 2) == 0 || strncmp(state, "57P0", 4) == 0;
 
 	if (state != NULL && (strcmp(state, "40001") == 0 ||
 	    strcmp(state, "40P01") == 0))
 		c->retry = 1;
-	/* Class 08, and the server shutting down or starting: reconnect. */
-	if (PQstatus(c->pc) != CONNECTION_OK || (state != NULL &&
-	    (strncmp(state, "08", 2) == 0 || strncmp(state, "57P0", 4) == 0)))
-		c->broken = 1;
-	return pg_fail(err, what, res != NULL ? PQresultErrorMessage(res) :
+	(void)pg_fail(err, what, res != NULL ? PQresultErrorMessage(res) :
 	    PQerrorMessage(c->pc));
+	if (!gone)
+		return -1;
+	c->broken = 1;
+	return outage_failure(c->s, OUTAGE_NOW, err);
 }
 
 /* ---- statements ---- */
@@ -408,6 +500,28 @@ simple(struct pg_conn *c, struct smimp_err *err, const char *sql)
 	return ok ? 0 : -1;
 }
 
+/*
+ * COMMIT, and it committed: a transaction that failed inside (a
+ * statement whose failure went unchecked) is rolled back by COMMIT
+ * without an error, and must not pass for a commit.
+ */
+static int
+commit(struct pg_conn *c, struct smimp_err *err)
+{
+	PGresult *res = PQexec(c->pc, "COMMIT");
+	int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+	if (!ok)
+		failed(c, res, err, "COMMIT");
+	else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "store: the transaction "
+		    "failed and was rolled back");
+		ok = 0;
+	}
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
 /* ---- connections ---- */
 
 /*
@@ -447,23 +561,29 @@ conn_connect(struct pg_store *s, struct pg_conn *c, struct smimp_err *err)
 	static const char *const keys[] = { "connect_timeout",
 	    "application_name", "dbname", NULL };
 	const char *vals[] = { "10", "smimpd", s->uri, NULL };
+	uint64_t mark;
 
 	if (c->pc != NULL)
 		PQfinish(c->pc);
 	memset(c->prepared, 0, sizeof(c->prepared));
 	c->broken = 1;
+	mark = outage_mark(s);
 	c->pc = PQconnectdbParams(keys, vals, 1);
 	if (c->pc == NULL)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: out of "
 		    "memory");
-	if (PQstatus(c->pc) != CONNECTION_OK)
-		return pg_fail(err, "cannot connect to PostgreSQL",
+	if (PQstatus(c->pc) != CONNECTION_OK) {
+		(void)pg_fail(err, "cannot connect to PostgreSQL",
 		    PQerrorMessage(c->pc));
+		return outage_failure(s, mark, err);
+	}
 	/* Notices ("already exists, skipping") are no failures: unsaid. */
 	(void)PQsetNoticeProcessor(c->pc, notice_ignore, NULL);
 	if (session_setup(c, err) != 0)
 		return -1;
 	c->broken = 0;
+	c->mark = mark;
+	outage_over(s, mark);
 	return 0;
 }
 
@@ -486,7 +606,8 @@ conn_put(struct pg_store *s, struct pg_conn *c)
 
 /*
  * A connection of the pool, connected: an idle one, a new one while
- * the pool is not full, else the first one given back.
+ * the pool is not full, else the first one given back.  One found gone,
+ * or made before the last outage began, is made again first.
  */
 static struct pg_conn *
 conn_get(struct pg_store *s, struct smimp_err *err)
@@ -501,16 +622,18 @@ conn_get(struct pg_store *s, struct smimp_err *err)
 		c = s->idle[--s->nidle];
 	} else {
 		c = calloc(1, sizeof(*c));
-		if (c != NULL)
+		if (c != NULL) {
+			c->s = s;
 			s->conns[s->nconns++] = c;
+		}
 	}
 	pthread_mutex_unlock(&s->mu);
 	if (c == NULL) {
 		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 		return NULL;
 	}
-	if ((c->pc == NULL || c->broken || PQstatus(c->pc) != CONNECTION_OK) &&
-	    conn_connect(s, c, err) != 0) {
+	if ((c->pc == NULL || c->broken || PQstatus(c->pc) != CONNECTION_OK ||
+	    outage_outlived(c)) && conn_connect(s, c, err) != 0) {
 		conn_put(s, c);
 		return NULL;
 	}
@@ -613,7 +736,7 @@ txn_once(struct pg_store *s, struct pg_conn *c, const char *begin, txn_fn run,
 	if (r == STORE_OK && unrefs_flush(c, err) != 0)
 		r = STORE_ERROR;
 	if (r == STORE_OK)
-		return simple(c, err, "COMMIT") == 0 ? STORE_OK : STORE_ERROR;
+		return commit(c, err) == 0 ? STORE_OK : STORE_ERROR;
 	/* Why it failed stays in err, not why the rollback did. */
 	(void)simple(c, r == STORE_ERROR ? &ignored : err, "ROLLBACK");
 	return r;
@@ -863,10 +986,10 @@ migrate_step(struct pg_conn *c, struct smimp_err *err)
 		    "version %lld; this smimpd knows versions up to %lld",
 		    (long long)v, (long long)SCHEMA_VERSION);
 	else if (r == 1 && v == SCHEMA_VERSION)
-		return simple(c, err, "COMMIT") == 0 ? 0 : -1;
+		return commit(c, err) == 0 ? 0 : -1;
 	else if (r == 1 && v >= 0 && simple(c, err, migrations[v]) == 0 &&
 	    exec_sql(c, err, "UPDATE smimp_schema SET version = $1 WHERE "
-	    "one = 1", "i", v + 1) == 1 && simple(c, err, "COMMIT") == 0)
+	    "one = 1", "i", v + 1) == 1 && commit(c, err) == 0)
 		return 1;
 	(void)simple(c, &ignored, "ROLLBACK");
 	return -1;
@@ -1116,8 +1239,10 @@ sweep(struct pg_store *s, struct pg_conn *c, int64_t now)
 	int64_t idem = s->base.limits.idempotency;
 	int64_t keep = s->base.limits.retention;
 
-	(void)exec_sql(c, &err, "DELETE FROM nonces WHERE expires < $1", "i",
-	    now);
+	/* A connection found gone ends it: the caller connects again. */
+	if (exec_sql(c, &err, "DELETE FROM nonces WHERE expires < $1", "i",
+	    now) < 0 && c->broken)
+		return;
 	(void)exec_sql(c, &err, "DELETE FROM invites WHERE expires < $1", "i",
 	    now);
 	(void)exec_sql(c, &err, "DELETE FROM stranger_bytes WHERE day < $1",
@@ -1129,6 +1254,8 @@ sweep(struct pg_store *s, struct pg_conn *c, int64_t now)
 	    "day < $1", "i", now / STORE_DAY_S);
 	(void)exec_sql(c, &err, "DELETE FROM consent_domains WHERE hour < $1 "
 	    "AND ignored_until <= $2", "ii", now / STORE_HOUR_S, now);
+	if (c->broken)
+		return;
 	a.cut = now - keep;
 	a.now = now;
 	do {
@@ -3334,6 +3461,7 @@ pg_close(struct store *st)
 	if (s->locks) {
 		pthread_cond_destroy(&s->freed);
 		pthread_mutex_destroy(&s->mu);
+		pthread_mutex_destroy(&s->outage_mu);
 	}
 	if (s->lock_fd >= 0)
 		(void)close(s->lock_fd);
@@ -3411,7 +3539,8 @@ pg_open(const char *rest, const char *local, struct smimp_err *err)
 	s->base.ops = &store_postgresql_ops;
 	s->lock_fd = -1;
 	if (pthread_mutex_init(&s->mu, NULL) != 0 ||
-	    pthread_cond_init(&s->freed, NULL) != 0) {
+	    pthread_cond_init(&s->freed, NULL) != 0 ||
+	    pthread_mutex_init(&s->outage_mu, NULL) != 0) {
 		free(s);
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot set up locks");
 		return NULL;

@@ -162,7 +162,7 @@ check_local(struct exchange *x, struct plan *p)
 			later = wait > later ? wait : later;
 			break;
 		case CONSENT_ERROR:
-			reply_unavailable(x, err.msg);
+			reply_unavailable(x, &err);
 			return -1;
 		default:
 			break;
@@ -329,7 +329,7 @@ submission_post(struct exchange *x)
 		reply_error(x, 507, "quota exceeded");
 		break;
 	default:
-		reply_unavailable(x, err.msg);
+		reply_unavailable(x, &err);
 	}
 out:
 	plan_release(p);

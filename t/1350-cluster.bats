@@ -6,28 +6,15 @@
 # once by the other nodes when the leases expire.
 
 load helper
+load postgresql
 
-setup_file() {
-	[ -x "${PG_BIN:-/usr/lib/postgresql/15/bin}/initdb" ] || return 0
-	. "$BATS_TEST_DIRNAME/postgresql.bash"
-	CLUSTER_PG=$(pg_start)
-	export CLUSTER_PG
-}
-
-teardown_file() {
-	[ -n "${CLUSTER_PG:-}" ] || return 0
-	. "$BATS_TEST_DIRNAME/postgresql.bash"
-	pg_stop "$CLUSTER_PG"
-}
+setup_file() { pg_suite_start; }
+teardown_file() { pg_suite_stop; }
 
 setup() {
-	[ -n "${CLUSTER_PG:-}" ] || skip "no PostgreSQL 15 here (apt-get install postgresql-15)"
-	. "$BATS_TEST_DIRNAME/postgresql.bash"
+	pg_suite_db "cluster_$BATS_TEST_NUMBER"
 	common_setup
 	two_domains
-	DB=cluster_$BATS_TEST_NUMBER
-	pg_sql "$CLUSTER_PG" postgres "CREATE DATABASE $DB" >/dev/null
-	STORE=$(pg_uri "$CLUSTER_PG" "$DB")
 	printf 'relay-lease 2\nrate-sender 0\n' >>common.conf
 	"$SMIMP_BUILD/bin/smimpd" -f common.conf --store "$STORE" --data node1 \
 		--domain example.org adduser alice@example.org alice.pub
@@ -40,23 +27,11 @@ teardown() {
 	for n in node1 node2 node3 net hang; do
 		[ -f "$n.pid" ] && kill -KILL "$(cat "$n.pid")" 2>/dev/null
 	done
-	[ -n "${CLUSTER_PG:-}" ] && pg_sql "$CLUSTER_PG" postgres "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
+	[ -n "${SUITE_PG:-}" ] && pg_sql "$SUITE_PG" postgres "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
 	return 0
 }
 
-# node K PORT: example.org's node K on the shared database, saying it is
-# served at PORT; nodes share node 1's server key, as one domain's must.
-node() {
-	mkdir -p -m 700 "node$1"
-	[ "$1" = 1 ] || cp node1/server.key "node$1/"
-	{ cat common.conf; printf 'base-url https://127.0.0.1:%s/smimp\n' "$2"; } >"node$1.conf"
-	"$SMIMP_BUILD/bin/smimpd" -d -f "node$1.conf" --store "$STORE" --data "node$1" \
-		--domain example.org --listen "127.0.0.1:$2" --cert cert.pem \
-		--key key.pem 2>>"node$1.log" &
-	echo $! >"node$1.pid"
-	server_up "$2"
-}
-sql() { pg_sql "$CLUSTER_PG" "$DB" "$1"; }
+sql() { pg_sql "$SUITE_PG" "$DB" "$1"; }
 # send N PORT...: N messages from alice to bob, through the nodes at
 # the ports in turn; their ids in mids.
 send() {
@@ -79,18 +54,13 @@ delivered() {
 	[ "$n" = "$1" ] || { echo "bob has $n of $1"; return 1; }
 	for f in mail-bob/new/*; do SMIMP_HOME="$BOBHOME" smimp-open -q -i bob.key "$f"; done | sort >got
 	seq -f 'message %02g' "$1" | cmp - got
-	for _ in $(seq 40); do
-		[ "$(sql 'SELECT count(*) FROM outbound')" = 0 ] && return 0
-		sleep 0.25
-	done
-	sql 'SELECT id, lease_owner, attempts FROM outbound'
-	return 1
+	pg_queue_empty
 }
 
 @test "three nodes share one relay queue: what any of them queued is delivered once, and the queue ends empty" {
-	node 1 "$ORG"
-	node 2 "$P2"
-	node 3 "$P3"
+	pg_node 1 "$ORG"
+	pg_node 2 "$P2"
+	pg_node 3 "$P3"
 	send 30 "$ORG" "$P2" "$P3"
 	[ "$(sort -u mids | wc -l)" = 30 ]
 	# example.net is down: all 30 wait in the one queue.
@@ -109,7 +79,7 @@ held = []
 while True:
     c, _ = s.accept(); held.append(c)' "$NET" &
 	echo $! >hang.pid
-	node 1 "$ORG"
+	pg_node 1 "$ORG"
 	send 10 "$ORG"
 	for _ in $(seq 40); do
 		[ "$(sql 'SELECT count(*) FROM outbound WHERE lease_owner IS NOT NULL')" -gt 0 ] && break
@@ -121,8 +91,8 @@ while True:
 	kill -KILL "$(cat hang.pid)"
 	start net example.net "$NET"
 	# Node 2 takes node 1's port, where example.net finds example.org.
-	node 2 "$ORG"
-	node 3 "$P3"
+	pg_node 2 "$ORG"
+	pg_node 3 "$P3"
 	delivered 10
 	# None of it went out through the killed node.
 	! grep -q "relayed " node1.log

@@ -58,10 +58,11 @@ pg_up() {
 	}
 }
 
-# pg_down DIR: stop the cluster in DIR, its clients cut off, its files
-# kept for pg_up.
+# pg_down DIR [MODE]: stop the cluster in DIR, its clients cut off, its
+# files kept for pg_up.  MODE is pg_ctl's: fast (the default) or
+# immediate (as a crash: no checkpoint, recovery at the next start).
 pg_down() {
-	(cd / && pg_as "$PG_BIN/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1)
+	(cd / && pg_as "$PG_BIN/pg_ctl" -D "$1/data" -m "${2:-fast}" -w stop >/dev/null 2>&1)
 }
 
 # pg_stop DIR: stop the cluster pg_start made there, and remove it.
@@ -81,6 +82,55 @@ pg_sql() {
 # pg_uri DIR DB: the store URI of database DB of the cluster in DIR.
 pg_uri() {
 	printf 'postgresql://%s@/%s?host=%s\n' "$PG_ROLE" "$2" "$1"
+}
+
+# A bats suite with a cluster of its own (load postgresql): pg_suite_start
+# in its setup_file starts one, its directory exported in SUITE_PG,
+# unless PostgreSQL 15 is not here; pg_suite_stop in its teardown_file
+# removes it.  pg_suite_db NAME in a test's setup skips the test
+# without a cluster, else makes database NAME (DB) and names its store
+# URI in STORE.
+pg_suite_start() {
+	[ -x "$PG_BIN/initdb" ] || return 0
+	SUITE_PG=$(pg_start) || return 1
+	export SUITE_PG
+}
+pg_suite_stop() {
+	[ -z "${SUITE_PG:-}" ] || pg_stop "$SUITE_PG"
+}
+pg_suite_db() {
+	[ -n "${SUITE_PG:-}" ] || skip "no PostgreSQL 15 here (apt-get install postgresql-15)"
+	DB=$1
+	pg_sql "$SUITE_PG" postgres "CREATE DATABASE $DB" >/dev/null || return 1
+	STORE=$(pg_uri "$SUITE_PG" "$DB")
+}
+
+# pg_queue_empty: until the relay queue in the suite's database $DB is
+# empty (10 s at most); else what it holds on stdout, and 1.
+pg_queue_empty() {
+	for _ in $(seq 40); do
+		[ "$(pg_sql "$SUITE_PG" "$DB" 'SELECT count(*) FROM outbound')" = 0 ] && return 0
+		sleep 0.25
+	done
+	pg_sql "$SUITE_PG" "$DB" 'SELECT id, message_id, lease_owner, attempts FROM outbound'
+	return 1
+}
+
+# pg_node K PORT: in a bats test (t/helper.bash), node K of
+# example.org, an smimpd on the store $STORE (a database every node
+# shares) with common.conf, in the data directory nodeK, saying it is
+# served at PORT; its pid in nodeK.pid, its log in nodeK.log; waits
+# until it answers.  Nodes share node 1's server key, as one domain's
+# must.
+pg_node() {
+	mkdir -p -m 700 "node$1"
+	[ "$1" = 1 ] || cp node1/server.key "node$1/"
+	{ cat common.conf; printf 'base-url https://127.0.0.1:%s/smimp\n' "$2"; } >"node$1.conf"
+	"$SMIMP_BUILD/bin/smimpd" -d -f "node$1.conf" --store "$STORE" --data "node$1" \
+		--domain example.org --listen "127.0.0.1:$2" --cert cert.pem \
+		--key key.pem 2>>"node$1.log" &
+	echo $! >"node$1.pid"
+	server_up "$2"
 }
 
 # pg_db_name PATH: the name of the database that stands for the data

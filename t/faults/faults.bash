@@ -318,21 +318,25 @@ crash_round() {
 	acked_in "acked$r" "resent$r" "first$r"
 }
 
-# relayed_once: after crash_rounds, bob gets every message of every
-# round once (60 s at most), and carol has each once too.
-relayed_once() {
+# bob_fetches_all ALL: bob fetches into mail-bob until it holds every
+# message named in the file ALL (60 s at most), each once, nothing else.
+bob_fetches_all() {
 	local want total=0 got
-	names m/*.age >all
-	want=$(wc -l <all)
+	want=$(wc -l <"$1")
 	for _ in $(seq 120); do
-		got=$(fetch_new all "$BOBHOME" bob.key mail-bob) || return 1
+		got=$(fetch_new "$1" "$BOBHOME" bob.key mail-bob) || return 1
 		total=$((total + got))
 		[ "$total" -lt "$want" ] || break
 		sleep 0.5
 	done
-	[ "$total" -eq "$want" ] &&
-		in_maildir mail-bob | cmp - all &&
-		in_maildir mail-carol | cmp - all
+	[ "$total" -eq "$want" ] && in_maildir mail-bob | cmp - "$1"
+}
+
+# relayed_once: after crash_rounds, bob gets every message of every
+# round once (60 s at most), and carol has each once too.
+relayed_once() {
+	names m/*.age >all
+	bob_fetches_all all && in_maildir mail-carol | cmp - all
 }
 
 # acked_in IDS RESENT GOT: each message id in the file IDS (acknowledged
