@@ -17,8 +17,6 @@ while [ $# -gt 0 ] && [ "$1" != -- ]; do
 done
 [ $# -gt 0 ] && shift
 jobs=${CHECK_JOBS:-3}
-# A test that hangs fails after this long, instead of holding the run.
-export BATS_TEST_TIMEOUT="${BATS_TEST_TIMEOUT:-900}"
 par=
 if [ "$jobs" -gt 1 ] && command -v parallel >/dev/null; then
 	par="--jobs $jobs --no-parallelize-within-files"
