@@ -21,12 +21,14 @@ struct submission {
 	char message_id[256];
 	char to[8192];		/* "a@x.org, b@y.net" */
 	/*
-	 * The consent headers.  A proof of work binds the stamp: stamped
-	 * says that stamp and date were made for it, and send_submit sends
-	 * them as they are instead of stamping anew.
+	 * The consent headers.  A proof of work binds the stamp of its
+	 * recipient's domain: stamped says that the stamps (a Smimp-Stamps
+	 * value, malloc'd, one stamp per recipient domain) and their date
+	 * were made for the proofs, and send_submit sends them as they are
+	 * instead of stamping anew.
 	 */
 	int stamped;
-	char stamp[STAMP_STRLEN];
+	char *stamps;
 	char stamp_date[TIME_STRLEN];
 	char *work;		/* Smimp-Work, malloc'd; NULL when none */
 	char *introduction;	/* Smimp-Introduction, malloc'd; NULL */

@@ -189,6 +189,28 @@ stamp_check(const struct item *it, char *sorted, size_t cap,
 	    it->d.sdate, key, &err) != 0;
 }
 
+/*
+ * Does the stamped list name recipients of this domain only?  A stamp
+ * is made for one domain (doc/PROTOCOL.md 8.3), so that no domain
+ * learns who else a message went to.
+ */
+static int
+stamped_ours(const char *all, const char *mine)
+{
+	char *every, *ours;
+	int ok;
+
+	every = malloc(8192);
+	ours = malloc(8192);
+	ok = every != NULL && ours != NULL &&
+	    stamp_recipients(all, every, 8192) == 0 &&
+	    stamp_recipients_at(all, mine, ours, 8192) == 0 &&
+	    strcmp(every, ours) == 0;
+	free(every);
+	free(ours);
+	return ok;
+}
+
 static unsigned int
 check_item(struct exchange *x, struct item *it)
 {
@@ -202,6 +224,9 @@ check_item(struct exchange *x, struct item *it)
 	    d->mid == NULL || d->stamp == NULL || d->sdate == NULL ||
 	    it->len == 0 || strlen(d->to) >= 8192 || !message_id_valid(d->mid))
 		return fail(it, 400, "incomplete delivery");
+	if (!stamped_ours(d->all, x->srv->cfg.domain))
+		return fail(it, 400, "the stamp names recipients of other "
+		    "domains");
 	/* Proofs only for this delivery's recipients, at most one each. */
 	if (d->work != NULL && !carry_work_ok_in(d->work, d->to))
 		return fail(it, 400, "malformed Smimp-Work");

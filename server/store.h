@@ -140,6 +140,13 @@ struct store_outbound_new {
 	/* Consent headers carried to that domain; NULL or "" when none. */
 	const char *work;		/* Smimp-Work: its recipients' proofs */
 	const char *introduction;	/* Smimp-Introduction */
+	/*
+	 * Its own delivery stamp, naming its recipients only: queued with
+	 * recipients as what it names.  NULL: the submission's stamp and
+	 * all (a stamp over every recipient, from before stamps were per
+	 * domain).
+	 */
+	const char *stamp;
 };
 
 /*

@@ -190,7 +190,9 @@ store_submission_check(const struct store_submission *sub,
 	    sizeof(ob->stamp_device)))));
 	for (i = 0; i < sub->nobs && !bad; i++)
 		bad = store_too_long(sub->obs[i].domain, sizeof(ob->domain)) ||
-		    sub->obs[i].recipients == NULL;
+		    sub->obs[i].recipients == NULL ||
+		    (sub->obs[i].stamp != NULL &&
+		    store_too_long(sub->obs[i].stamp, sizeof(ob->stamp)));
 	for (i = 0; i < sub->nlocal && !bad; i++)
 		bad = store_too_long(sub->local[i], ADDRESS_MAX + 1);
 	if (!bad && sub->device != NULL)

@@ -2278,9 +2278,11 @@ outbound_put(struct pg_conn *c, struct submit_args *a,
 	    "stamp_device) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
 	    "$11, $11, $12, $13, $14) ON CONFLICT (domain, sender, message_id) "
 	    "DO NOTHING", "ttttt" "IB" "ittittt", ob->domain, sub->sender,
-	    ob->recipients, sub->all, sub->message_id, pb->in ? 0 : pb->id,
+	    ob->recipients, ob->stamp != NULL ? ob->recipients : sub->all,
+	    sub->message_id, pb->in ? 0 : pb->id,
 	    pb->in ? inline_bytes(pb) : NULL, pb->in ? pb->b->len : (size_t)0,
-	    (int64_t)pb->size, sub->stamp, sub->stamp_date, a->now,
+	    (int64_t)pb->size, ob->stamp != NULL ? ob->stamp : sub->stamp,
+	    sub->stamp_date, a->now,
 	    store_or_empty(ob->work), store_or_empty(ob->introduction),
 	    store_or_empty(sub->stamp_device));
 	if (n < 0)

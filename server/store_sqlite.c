@@ -2014,8 +2014,10 @@ submit_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 		    "?10, ?10, ?11, ?12, ?13) ON CONFLICT (domain, sender, "
 		    "message_id) DO NOTHING", "ttttttittittt",
 		    sub->obs[i].domain, sub->sender, sub->obs[i].recipients,
+		    sub->obs[i].stamp != NULL ? sub->obs[i].recipients :
 		    sub->all, sub->message_id, in ? NULL : a->ns.name[i].s,
-		    (int64_t)size, sub->stamp, sub->stamp_date, a->now,
+		    (int64_t)size, sub->obs[i].stamp != NULL ?
+		    sub->obs[i].stamp : sub->stamp, sub->stamp_date, a->now,
 		    store_or_empty(sub->obs[i].work),
 		    store_or_empty(sub->obs[i].introduction),
 		    store_or_empty(sub->stamp_device)) != 0)

@@ -105,7 +105,7 @@ submit(struct store *st, const char *from, const char *mid,
     const char *nonce, const char *const *local, size_t nlocal,
     const char *domain, const struct store_body *b, int64_t now)
 {
-	struct store_outbound_new ob = { domain, "r@x", NULL, NULL };
+	struct store_outbound_new ob = { domain, "r@x", NULL, NULL, NULL };
 	struct store_submission sub;
 
 	memset(&sub, 0, sizeof(sub));
@@ -1580,7 +1580,9 @@ case_migrated_v2(void)
 
 /*
  * A queued entry carries its submission's consent headers to the
- * relay, for each domain its own; an entry without them has "".
+ * relay, for each domain its own; an entry without them has "".  An
+ * entry with a stamp of its own names its recipients only; one without
+ * has the submission's stamp and list.
  */
 static int
 case_consent_headers(void)
@@ -1589,8 +1591,8 @@ case_consent_headers(void)
 	struct store_body b = { NULL, (const unsigned char *)"x", 1 };
 	struct store_outbound_new obs[2] = {
 		{ "far.example", "r@far.example", "r@far.example=0123456789abcdef",
-		    "aW50cm8" },
-		{ "else.example", "q@else.example", NULL, NULL },
+		    "aW50cm8", "stamp-far" },
+		{ "else.example", "q@else.example", NULL, NULL, NULL },
 	};
 	struct store_submission sub;
 	struct outbound ob[2];
@@ -1623,6 +1625,10 @@ case_consent_headers(void)
 	    strcmp(ob[0].introduction, "aW50cm8") == 0);
 	CHECK(strcmp(ob[1].domain, "else.example") == 0 &&
 	    ob[1].work[0] == '\0' && ob[1].introduction[0] == '\0');
+	CHECK(strcmp(ob[0].stamp, "stamp-far") == 0 &&
+	    strcmp(ob[0].all, "r@far.example") == 0);
+	CHECK(strcmp(ob[1].stamp, "stamp") == 0 &&
+	    strcmp(ob[1].all, "q@else.example,r@far.example") == 0);
 	outbound_release(&ob[0]);
 	outbound_release(&ob[1]);
 	store_close(st);
