@@ -13,7 +13,7 @@ lib=${1:-lib}
 
 layers='
 base      banned err exitcode util fileio outfile address signer proc vis
-formats   armor age bech32 hkdf keys idlog enroll stamp reqsig bounce batch maildir introduction policy work part
+formats   armor age bech32 hkdf keys idlog enroll stamp reqsig bounce batch maildir introduction policy work part receipt
 trust     trust
 messages  envelope message msgjson parts
 identity  identity

@@ -299,3 +299,16 @@ store_consent_domain_step(const struct store_consent_count *c, int64_t now,
 	}
 	return 1;
 }
+
+char *
+store_body_text(const struct store_body *b)
+{
+	char *t = malloc(b->data != NULL ? b->len + 1 : 1);
+
+	if (t == NULL)
+		return NULL;
+	if (b->data != NULL && b->len > 0)
+		memcpy(t, b->data, b->len);
+	t[b->data != NULL ? b->len : 0] = '\0';
+	return t;
+}

@@ -19,6 +19,7 @@
 #include "introductions.h"
 #include "http.h"
 #include "message.h"
+#include "receipts.h"
 #include "stamp.h"
 #include "server.h"
 #include "banned.h"
@@ -304,6 +305,49 @@ check_stamp(struct exchange *x, struct plan *p, const char *to)
 	    p->sh) : 0;
 }
 
+/*
+ * This server's receipt for its own domain's recipients (every one the
+ * message names here, as for a delivery: who refused it stays unsaid),
+ * into *rec with *text and *list (malloc'd); none (*text NULL) when
+ * the message has no recipient here.  0, or -1 with the reply set.
+ */
+static int
+local_receipt(struct exchange *x, const struct plan *p,
+    struct store_sent *rec, char **text, char **list)
+{
+	const char *mine = x->srv->cfg.domain;
+	struct smimp_err err;
+	struct sbuf sb;
+	size_t i;
+
+	*text = *list = NULL;
+	sbuf_init(&sb, 8192);
+	for (i = 0; i < p->n; i++)
+		if (strcmp(address_domain(p->rcpts[i]), mine) == 0 &&
+		    sbuf_addf(&sb, "%s%s", sb.len > 0 ? "," : "",
+		    p->rcpts[i]) != 0)
+			break;
+	if (i < p->n || (sb.len > 0 && sbuf_add(&sb, "", 1) != 0) ||
+	    (sb.len > 0 && receipts_sign(x->srv, x->signer, p->mid,
+	    x->body_hash, sb.buf, text, &err) != 0)) {
+		sbuf_release(&sb);
+		reply_error(x, 503, "out of memory");
+		return -1;
+	}
+	if (*text == NULL)
+		return 0;
+	*list = sb.buf;
+	memset(rec, 0, sizeof(*rec));
+	rec->sender = x->signer;
+	rec->message_id = p->mid;
+	rec->domain = mine;
+	rec->state = STORE_SENT_DELIVERED;
+	rec->recipients = *list;
+	rec->text = *text;
+	rec->at = time_now();
+	return 0;
+}
+
 /* A body that is not an age file is refused: nothing is decrypted. */
 static int
 check_age(struct exchange *x)
@@ -328,7 +372,9 @@ submission_post(struct exchange *x)
 	const char *sdate = exchange_header(x, "Smimp-Stamp-Date");
 	struct store_submission sub;
 	struct store_body body;
+	struct store_sent local;
 	struct smimp_err err;
+	char *receipt = NULL, *list = NULL;
 	struct plan *p;
 	int r;
 
@@ -351,7 +397,8 @@ submission_post(struct exchange *x)
 	}
 	if (check_carried(x, p, exchange_header(x, "Smimp-Introduction")) !=
 	    0 || check_age(x) != 0 || check_stamp(x, p, to) != 0 ||
-	    check_local(x, p) != 0)
+	    check_local(x, p) != 0 ||
+	    local_receipt(x, p, &local, &receipt, &list) != 0)
 		goto out;
 	exchange_body(x, &body);
 	memset(&sub, 0, sizeof(sub));
@@ -371,6 +418,7 @@ submission_post(struct exchange *x)
 	sub.local = p->local;
 	sub.nlocal = p->nlocal;
 	sub.device = x->device;		/* its sent copy goes to the others */
+	sub.sent = receipt != NULL ? &local : NULL;
 	r = store_submit(x->srv->store, &sub, time_now(), &err);
 	switch (r) {
 	case STORE_OK:
@@ -389,6 +437,8 @@ submission_post(struct exchange *x)
 		reply_unavailable(x, err.msg);
 	}
 out:
+	free(receipt);
+	free(list);
 	plan_release(p);
 	free(p);
 }
