@@ -6,6 +6,9 @@
  * Prints each message id on success.  A recipient whose policy asks
  * strangers for a proof of work gets one, computed here before the
  * message goes (--max-work caps the time), with progress on a terminal.
+ * --receipts then waits for every recipient domain's signed receipt;
+ * --status ID says where a message sent earlier is.  Either checks each
+ * receipt under its domain's server key, not on the home server's word.
  */
 #include <fcntl.h>
 #include <getopt.h>
@@ -19,6 +22,7 @@
 #include "identity.h"
 #include "remote.h"
 #include "send.h"
+#include "status.h"
 #include "cmd.h"
 #include "banned.h"
 
@@ -27,9 +31,16 @@ struct send_opts {
 	const char *passphrase_file;
 	struct clientconf conf;
 	unsigned int max_work;
+	int receipts;		/* wait for them */
+	unsigned int timeout;	/* that long at most */
+	const char *status;	/* a message id to ask after */
+	int json;
 	char **files;
 	int nfiles;
 };
+
+#define RECEIPTS_TIMEOUT_DEFAULT	300
+#define RECEIPTS_TIMEOUT_MAX		(7 * 24 * 3600)
 
 static void
 usage(FILE *f)
@@ -39,27 +50,55 @@ usage(FILE *f)
 	    "[--cacert FILE]\n"
 	    "                  [--allow-http DOMAIN] [--passphrase-file FILE] "
 	    "[--max-work SECONDS]\n"
-	    "                  [FILE ...]\n");
+	    "                  [--receipts [--timeout SECONDS]] [--json] "
+	    "[FILE ...]\n"
+	    "       smimp-send [-i IDENTITY] [--resolve DOMAIN=HOST:PORT] "
+	    "[--cacert FILE]\n"
+	    "                  [--allow-http DOMAIN] [--passphrase-file FILE] "
+	    "--status ID [--json]\n");
+}
+
+/* What goes together, and what does not: checked once all are read. */
+static int
+check_args(const struct send_opts *o, int timeout_given)
+{
+	if (o->status != NULL && !message_id_valid(o->status))
+		return usage_error("--status takes a message id, not '%s'",
+		    o->status);
+	if (o->status != NULL && (o->nfiles > 0 || o->receipts))
+		return usage_error("--status asks after a message sent "
+		    "before: no FILE, no --receipts");
+	if (timeout_given && !o->receipts)
+		return usage_error("--timeout is for --receipts");
+	if (o->json && !o->receipts && o->status == NULL)
+		return usage_error("--json is for --receipts and --status");
+	return 0;
 }
 
 static int
 parse_args(int argc, char **argv, struct send_opts *o)
 {
-	enum { OPT_PASSFILE = 256, OPT_VERSION, OPT_MAX_WORK };
+	enum { OPT_PASSFILE = 256, OPT_VERSION, OPT_MAX_WORK, OPT_RECEIPTS,
+	    OPT_TIMEOUT, OPT_STATUS, OPT_JSON };
 	static const struct option longopts[] = {
 		{ "identity", required_argument, NULL, 'i' },
 		REMOTE_LONGOPTS,
 		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
 		{ "max-work", required_argument, NULL, OPT_MAX_WORK },
+		{ "receipts", no_argument, NULL, OPT_RECEIPTS },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "status", required_argument, NULL, OPT_STATUS },
+		{ "json", no_argument, NULL, OPT_JSON },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
 	};
 	uint64_t secs;
-	int c;
+	int c, timeout_given = 0, rc;
 
 	memset(o, 0, sizeof(*o));
 	o->max_work = SEND_MAX_WORK_DEFAULT;
+	o->timeout = RECEIPTS_TIMEOUT_DEFAULT;
 	while ((c = getopt_long(argc, argv, "i:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'i': o->identity = optarg; break;
@@ -72,6 +111,18 @@ parse_args(int argc, char **argv, struct send_opts *o)
 				    optarg);
 			o->max_work = (unsigned int)secs;
 			break;
+		case OPT_RECEIPTS: o->receipts = 1; break;
+		case OPT_TIMEOUT:
+			if (parse_u64(optarg, strlen(optarg), &secs) != 0 ||
+			    secs < 1 || secs > RECEIPTS_TIMEOUT_MAX)
+				return usage_error("--timeout takes 1 to %d "
+				    "seconds, not '%s'", RECEIPTS_TIMEOUT_MAX,
+				    optarg);
+			o->timeout = (unsigned int)secs;
+			timeout_given = 1;
+			break;
+		case OPT_STATUS: o->status = optarg; break;
+		case OPT_JSON: o->json = 1; break;
 		case 'h': usage(stdout); exit(cmd_exit(SMIMP_EXIT_OK));
 		case OPT_VERSION: exit(print_version());
 		default:
@@ -83,7 +134,8 @@ parse_args(int argc, char **argv, struct send_opts *o)
 	}
 	o->files = argv + optind;
 	o->nfiles = argc - optind;
-	return remote_options_finish(&o->conf);
+	rc = check_args(o, timeout_given);
+	return rc != 0 ? rc : remote_options_finish(&o->conf);
 }
 
 /* The progress of a proof of work: one line, rewritten in place. */
@@ -125,11 +177,11 @@ show_note(const char *msg, void *arg)
 /* Send one file ("-" is stdin); report and return its exit code. */
 static int
 send_one(struct remote *r, const struct identity *id,
-    const struct send_consent *c, const char *file)
+    const struct send_consent *c, const char *file, int quiet,
+    struct send_result *res)
 {
 	struct shown *sh = c->arg;
 	struct smimp_err err;
-	char mid[256];
 	int fd, rc;
 
 	smimp_err_clear(&err);
@@ -139,16 +191,279 @@ send_one(struct remote *r, const struct identity *id,
 		smimp_err_sys(&err, SMIMP_EXIT_FAIL, "cannot open '%s'", file);
 		return report(&err);
 	}
-	rc = send_message(r, id, fd, c, mid, sizeof(mid), &err);
+	rc = send_message(r, id, fd, c, res, &err);
 	close(fd);
 	if (sh->open)
 		fputc('\n', stderr);
 	sh->open = 0;
 	if (rc != 0)
 		return report(&err);
+	if (quiet)
+		return SMIMP_EXIT_OK;
 	/* At once, for a script that reads ids as they come. */
-	printf("%s\n", mid);
+	printf("%s\n", res->message_id);
 	return stdout_check() == 0 ? SMIMP_EXIT_OK : SMIMP_EXIT_FAIL;
+}
+
+/* The worse of two exit codes: a forgery, a failure, a wait. */
+static int
+worse(int a, int b)
+{
+	static const int order[] = { SMIMP_EXIT_OK, SMIMP_EXIT_TEMPFAIL,
+	    SMIMP_EXIT_FAIL, SMIMP_EXIT_BADMSG };
+	int ia = 0, ib = 0, i;
+
+	for (i = 0; i < 4; i++) {
+		ia = order[i] == a ? i : ia;
+		ib = order[i] == b ? i : ib;
+	}
+	return ia >= ib ? a : b;
+}
+
+static const char *const state_words[] = { "missing", "queued", "delivered",
+    "bounced" };
+static const char *const check_words[] = { "none", "verified", "failed",
+    "unreachable" };
+
+/* What a delivered domain's receipt came to, in words. */
+static void
+receipt_words(const struct status_domain *d, char *out, size_t cap)
+{
+	char why[VIS_OUT_MAX(SMIMP_ERR_MSG)];
+
+	vis_line(d->why, why, sizeof(why));
+	switch (d->check) {
+	case CHECK_VERIFIED:
+		(void)snprintf(out, cap, "receipt verified");
+		break;
+	case CHECK_FAILED:
+		(void)snprintf(out, cap, "receipt refused: %s", why);
+		break;
+	case CHECK_UNREACHABLE:
+		(void)snprintf(out, cap, "receipt not checked: %s", why);
+		break;
+	default:
+		(void)snprintf(out, cap, "no receipt");
+	}
+}
+
+/* One domain's line; what others wrote made safe for a terminal. */
+static void
+print_domain(const struct status_domain *d)
+{
+	char rcpts[VIS_OUT_MAX(RECEIPT_LIST_MAX)];
+	char text[VIS_OUT_MAX(STATUS_TEXT_MAX)];
+	char words[VIS_OUT_MAX(SMIMP_ERR_MSG) + 64];
+
+	vis_line(d->recipients, rcpts, sizeof(rcpts));
+	vis_line(d->text, text, sizeof(text));
+	if (d->state == STATUS_DELIVERED) {
+		receipt_words(d, words, sizeof(words));
+		printf("  %s: delivered to %s at %s; %s\n", d->domain, rcpts,
+		    d->date, words);
+	} else if (d->state == STATUS_QUEUED) {
+		printf("  %s: queued for %s since %s, %u attempt%s, next at "
+		    "%s%s%s%s\n", d->domain, rcpts, d->date, d->attempts,
+		    d->attempts == 1 ? "" : "s", d->next_try,
+		    d->held ? " (held)" : "", text[0] != '\0' ? "; last: " :
+		    "", text);
+	} else {
+		printf("  %s: bounced for %s at %s: %s\n", d->domain, rcpts,
+		    d->date, text);
+	}
+}
+
+static json_t *
+domain_json(const struct status_domain *d)
+{
+	json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "domain", d->domain,
+	    "state", state_words[d->state], "recipients", d->recipients,
+	    "date", d->date);
+
+	if (o == NULL)
+		return NULL;
+	if (d->state == STATUS_QUEUED) {
+		(void)json_object_set_new(o, "attempts",
+		    json_integer(d->attempts));
+		(void)json_object_set_new(o, "next_try",
+		    json_string(d->next_try));
+		(void)json_object_set_new(o, "held", json_boolean(d->held));
+	}
+	if (d->state != STATUS_DELIVERED) {
+		(void)json_object_set_new(o, d->state == STATUS_QUEUED ?
+		    "error" : "reason", json_string(d->text));
+		return o;
+	}
+	(void)json_object_set_new(o, "receipt", d->receipt != NULL ?
+	    json_string(d->receipt) : json_null());
+	(void)json_object_set_new(o, "check",
+	    json_string(check_words[d->check]));
+	if (d->check == CHECK_FAILED || d->check == CHECK_UNREACHABLE)
+		(void)json_object_set_new(o, "why", json_string(d->why));
+	return o;
+}
+
+/* A message's status on standard output: lines, or one JSON object. */
+static int
+print_status(const struct msg_status *st, int final, int json)
+{
+	json_t *list, *o;
+	char *text;
+	size_t i;
+
+	if (!json) {
+		printf("%s\n", st->message_id);
+		for (i = 0; i < st->n; i++)
+			print_domain(&st->d[i]);
+		return stdout_check();
+	}
+	list = json_array();
+	for (i = 0; list != NULL && i < st->n; i++)
+		if (json_array_append_new(list, domain_json(&st->d[i])) != 0) {
+			json_decref(list);
+			list = NULL;
+		}
+	o = list != NULL ? json_pack("{s:s,s:b,s:o}", "message_id",
+	    st->message_id, "final", final, "domains", list) : NULL;
+	text = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) :
+	    NULL;
+	json_decref(o);
+	if (text == NULL) {
+		warnx_("out of memory");
+		return -1;
+	}
+	printf("%s\n", text);
+	free(text);
+	return stdout_check();
+}
+
+/*
+ * What st says of each domain that is not as hoped, on standard error,
+ * and the exit code: a receipt that does not verify 3; with waiting
+ * (to: the message's recipients), a bounce or a domain that took the
+ * message without a receipt 1, a domain still to answer 75.
+ */
+static int
+judge(const struct msg_status *st, const char *to, unsigned int timeout)
+{
+	char pend[STATUS_DOMAINS_MAX][ADDRESS_DOMAIN_MAX + 1];
+	const char *mid = st->message_id;
+	int rc = SMIMP_EXIT_OK;
+	size_t i, n;
+
+	for (i = 0; i < st->n; i++) {
+		const struct status_domain *d = &st->d[i];
+
+		if (d->check == CHECK_FAILED) {
+			warnx_("%s: the receipt of %s does not verify: %s", mid,
+			    d->domain, d->why);
+			rc = worse(rc, SMIMP_EXIT_BADMSG);
+		} else if (d->check == CHECK_UNREACHABLE) {
+			warnx_("%s: the receipt of %s could not be checked: "
+			    "%s", mid, d->domain, d->why);
+			rc = worse(rc, SMIMP_EXIT_TEMPFAIL);
+		} else if (to != NULL && d->state == STATUS_BOUNCED) {
+			warnx_("%s: bounced by %s: %s", mid, d->domain,
+			    d->text);
+			rc = worse(rc, SMIMP_EXIT_FAIL);
+		} else if (to != NULL && d->state == STATUS_DELIVERED &&
+		    d->check == CHECK_NONE) {
+			warnx_("%s: %s took it and signed no receipt", mid,
+			    d->domain);
+			rc = worse(rc, SMIMP_EXIT_FAIL);
+		}
+	}
+	n = to != NULL ? status_pending(st, to, pend, STATUS_DOMAINS_MAX) : 0;
+	for (i = 0; i < n && i < STATUS_DOMAINS_MAX; i++)
+		warnx_("%s: no receipt from %s within %u s", mid, pend[i],
+		    timeout);
+	return n > 0 ? worse(rc, SMIMP_EXIT_TEMPFAIL) : rc;
+}
+
+/* --status ID: where a message sent before is, its receipts checked. */
+static int
+ask_status(struct remote *r, const struct identity *id,
+    const struct send_opts *o)
+{
+	struct msg_status st;
+	struct smimp_err err;
+	size_t i;
+	int rc;
+
+	smimp_err_clear(&err);
+	if (status_fetch(r, id, o->status, &st, &err) != 0)
+		return report(&err);
+	status_verify(r, id, &st, NULL, NULL);
+	/* Final once no domain's entry waits in the queue. */
+	for (i = 0; i < st.n && st.d[i].state != STATUS_QUEUED; i++)
+		;
+	rc = print_status(&st, i == st.n, o->json) != 0 ? SMIMP_EXIT_FAIL :
+	    judge(&st, NULL, 0);
+	msg_status_release(&st);
+	return rc;
+}
+
+/* --receipts: wait for the messages sent, then say what came. */
+static int
+wait_receipts(struct remote *r, const struct identity *id,
+    const struct send_opts *o, struct send_result *sent, size_t n)
+{
+	struct status_wait *w = calloc(n, sizeof(*w));
+	struct smimp_err err;
+	int rc = SMIMP_EXIT_OK;
+	size_t i;
+
+	if (w == NULL) {
+		warnx_("out of memory");
+		return SMIMP_EXIT_FAIL;
+	}
+	for (i = 0; i < n; i++) {
+		w[i].message_id = sent[i].message_id;
+		memcpy(w[i].hash, sent[i].hash, 32);
+		w[i].to = sent[i].to;
+	}
+	smimp_err_clear(&err);
+	if (status_wait(r, id, w, n, o->timeout, &err) < 0)
+		rc = report(&err);
+	for (i = 0; i < n; i++) {
+		if (w[i].st.n > 0 && print_status(&w[i].st, w[i].final,
+		    o->json) != 0)
+			rc = worse(rc, SMIMP_EXIT_FAIL);
+		rc = worse(rc, judge(&w[i].st, w[i].to, o->timeout));
+		msg_status_release(&w[i].st);
+	}
+	free(w);
+	return rc;
+}
+
+/* Send each file, then wait for the receipts when asked to. */
+static int
+send_all(struct remote *r, const struct identity *id,
+    const struct send_opts *o, const struct send_consent *c)
+{
+	struct send_result *sent = calloc((size_t)o->nfiles, sizeof(*sent));
+	int i, one, worst = SMIMP_EXIT_OK;
+	size_t n = 0;
+
+	if (sent == NULL) {
+		warnx_("out of memory");
+		return SMIMP_EXIT_FAIL;
+	}
+	/* Every message is tried; the exit code is the worst seen. */
+	for (i = 0; i < o->nfiles; i++) {
+		one = send_one(r, id, c, o->files[i], o->json, &sent[n]);
+		if (one == SMIMP_EXIT_OK)
+			n++;
+		else if (worst == SMIMP_EXIT_OK || one != SMIMP_EXIT_TEMPFAIL)
+			worst = one;
+	}
+	if (o->receipts && n > 0) {
+		one = wait_receipts(r, id, o, sent, n);
+		if (worst == SMIMP_EXIT_OK)
+			worst = one;
+	}
+	free(sent);
+	return worst;
 }
 
 static int
@@ -163,7 +478,7 @@ send_main(int argc, char **argv)
 	struct remote *r;
 	struct send_consent consent;
 	struct shown shown = { 0, 0 };
-	int rc, i, worst = SMIMP_EXIT_OK, one;
+	int rc;
 
 	smimp_err_clear(&err);
 	if (cmd_start("smimp-send") != 0)
@@ -172,7 +487,7 @@ send_main(int argc, char **argv)
 	if (rc != 0)
 		return rc;
 	src.file = o.passphrase_file;
-	src.allow_prompt = isatty(0) && o.nfiles > 0;
+	src.allow_prompt = isatty(0) && (o.nfiles > 0 || o.status != NULL);
 	if (identity_load_for(&id, o.identity, &src, IDENTITY_LOG_NEED,
 	    IDACT_SEND, &err) != 0)
 		return report(&err);
@@ -190,16 +505,11 @@ send_main(int argc, char **argv)
 	consent.progress = isatty(STDERR_FILENO) ? show_progress : NULL;
 	consent.note = show_note;
 	consent.arg = &shown;
-	/* Every message is tried; the exit code is the worst seen. */
-	for (i = 0; i < o.nfiles; i++) {
-		one = send_one(r, &id, &consent, o.files[i]);
-		if (one != SMIMP_EXIT_OK && (worst == SMIMP_EXIT_OK ||
-		    one != SMIMP_EXIT_TEMPFAIL))
-			worst = one;
-	}
+	rc = o.status != NULL ? ask_status(r, &id, &o) :
+	    send_all(r, &id, &o, &consent);
 	remote_free(r);
 	identity_release(&id);
-	return worst;
+	return rc;
 }
 
 int

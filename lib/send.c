@@ -576,7 +576,7 @@ out:
 
 int
 send_message(struct remote *r, const struct identity *id, int fd,
-    const struct send_consent *c, char *message_id, size_t cap,
+    const struct send_consent *c, struct send_result *res,
     struct smimp_err *err)
 {
 	struct send_consent none = { SEND_MAX_WORK_DEFAULT, NULL, NULL, NULL };
@@ -588,8 +588,11 @@ send_message(struct remote *r, const struct identity *id, int fd,
 	if (send_prepare(id, fd, &s, err) != 0)
 		return -1;
 	ret = send_consented(r, id, &s, c, err);
-	if (ret == 0)
-		(void)snprintf(message_id, cap, "%s", s.message_id);
+	if (ret == 0) {
+		memcpy(res->message_id, s.message_id, sizeof(res->message_id));
+		memcpy(res->to, s.to, sizeof(res->to));
+		reqsig_body_hash(res->hash, s.data, s.len);
+	}
 	submission_release(&s);
 	return ret;
 }

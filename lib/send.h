@@ -78,17 +78,24 @@ int send_requirement(struct remote *r, const struct identity *id,
     const char *address, struct work_requirement *req,
     struct smimp_err *err);
 
+/* What was sent: what its receipts must name (doc/PROTOCOL.md 8.13). */
+struct send_result {
+	char message_id[256];
+	unsigned char hash[32];	/* BLAKE2b-256 of the sealed message */
+	char to[8192];		/* its recipients, "a@x, b@y" */
+};
+
 /*
  * Send the sealed message in fd (sealed by id): read its recipients and
  * id back, learn what each requires (send_requirement), compute the
  * proofs of work asked for (SMIMP_EXIT_WORK when they take longer than
  * c->max_work: nothing sent), then submit it with a signed request.
  * Refused as for an unknown recipient (404), it learns the
- * requirements again, once, and sends again if they changed.
- * message_id gets the id.
+ * requirements again, once, and sends again if they changed.  res gets
+ * its id, hash and recipients.
  */
 int send_message(struct remote *r, const struct identity *id, int fd,
-    const struct send_consent *c, char *message_id, size_t cap,
+    const struct send_consent *c, struct send_result *res,
     struct smimp_err *err);
 
 #define SEND_TOKEN_MAX	128	/* bytes of an invitation token */

@@ -18,7 +18,7 @@ trust     trust
 messages  envelope message msgjson parts
 identity  identity
 network   clientconf remote
-mail      send fetch lookup notice revoke publish
+mail      send fetch lookup notice revoke publish status
 '
 # Why this order: the formats know no store; the trust store keeps
 # pinned identity logs and knows nothing of messages; opening a message
