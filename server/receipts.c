@@ -19,7 +19,7 @@
 #include "server.h"
 #include "banned.h"
 
-#define EXPIRE_EVERY_S	60
+#define EXPIRE_EVERY_S	10	/* as often as the stores sweep */
 /* Records of one message: a queue entry and a record per domain. */
 #define STATUS_ROWS_MAX	(2 * 256)
 
@@ -56,10 +56,12 @@ peer_signed(struct server *srv, struct remote *rem, const struct receipt *r,
 	if (receipt_verify(r, text, key, err) == 0)
 		return 0;
 	/* A new key, perhaps: asked for anew, at most so often. */
-	if (peer_key_with(srv, rem, r->domain, 1, key, err) != 0)
-		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "its signature "
-		    "does not verify under the server key of %s", r->domain);
-	return receipt_verify(r, text, key, err);
+	if (peer_key_with(srv, rem, r->domain, 1, key, err) != 0 ||
+	    receipt_verify(r, text, key, err) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "the receipt's "
+		    "signature does not verify under the server key of %s",
+		    r->domain);
+	return 0;
 }
 
 int

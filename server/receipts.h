@@ -44,7 +44,7 @@ int receipts_check_peer(struct server *srv, struct remote *r,
 
 /*
  * Forget the records of sent messages older than receipt-retention:
- * at most once a minute, whoever calls.
+ * at most once every ten seconds, whoever calls.
  */
 void receipts_expire(struct server *srv);
 
