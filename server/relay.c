@@ -170,6 +170,31 @@ fail:
 }
 
 /*
+ * BLAKE2b-256 of the len bytes of fd from its start (a queued body: what
+ * a receipt for it names), read as it will be sent.  0, or -1.
+ */
+static int
+fd_hash(int fd, uint64_t len, unsigned char hash[32])
+{
+	crypto_generichash_state st;
+	unsigned char buf[64 * 1024];
+	uint64_t off = 0;
+	ssize_t got;
+
+	(void)crypto_generichash_init(&st, NULL, 0, 32);
+	while (off < len) {
+		got = pread(fd, buf, len - off < sizeof(buf) ? (size_t)(len -
+		    off) : sizeof(buf), (off_t)off);
+		if (got <= 0)
+			return -1;
+		(void)crypto_generichash_update(&st, buf, (size_t)got);
+		off += (uint64_t)got;
+	}
+	(void)crypto_generichash_final(&st, hash, 32);
+	return 0;
+}
+
+/*
  * The receipt an answer item carries (a JSON object's "receipt"), a
  * copy into *receipt (malloc'd); NULL when there is none.
  */
@@ -185,11 +210,12 @@ receipt_of(json_t *item, char **receipt)
 
 /*
  * One delivery attempt: 0 delivered (*receipt the one the answer
- * carried, if any), 1 retry later, 2 permanent failure.
+ * carried, if any, and hash the body's), 1 retry later, 2 permanent
+ * failure.
  */
 static int
 attempt(struct server *srv, struct remote *r, const struct outbound *ob,
-    char *reason, size_t cap, char **receipt)
+    char *reason, size_t cap, char **receipt, unsigned char hash[32])
 {
 	json_t *answer;
 	struct remote_reply rep;
@@ -221,6 +247,11 @@ attempt(struct server *srv, struct remote *r, const struct outbound *ob,
 	}
 	/* The body goes out from the store's file as it is read. */
 	ret = store_outbound_open(srv->store, ob->id, &fd, &len, &err);
+	if (ret == STORE_OK && fd_hash(fd, len, hash) != 0) {
+		(void)close(fd);
+		ret = smimp_err_sys(&err, SMIMP_EXIT_FAIL, "cannot read the "
+		    "queued body");
+	}
 	if (ret != STORE_OK) {
 		sbuf_release(&carried);
 		(void)snprintf(reason, cap, "%s", ret == STORE_ERROR ? err.msg :
@@ -318,7 +349,8 @@ batch_body(const struct outbound *obs, unsigned char *const *bodies,
 static void
 attempt_batch(struct server *srv, struct remote *r,
     const struct outbound *obs, unsigned char *const *bodies, size_t n,
-    int *res, char (*reasons)[1024], char **receipts)
+    int *res, char (*reasons)[1024], char **receipts,
+    unsigned char (*hashes)[32])
 {
 	struct remote_reply rep;
 	struct smimp_err err;
@@ -330,10 +362,13 @@ attempt_batch(struct server *srv, struct remote *r,
 
 	if (n == 1) {
 		res[0] = attempt(srv, r, &obs[0], reasons[0], 1024,
-		    &receipts[0]);
+		    &receipts[0], hashes[0]);
 		return;
 	}
 	smimp_err_clear(&err);
+	for (i = 0; i < n; i++)
+		crypto_generichash(hashes[i], 32, bodies[i], (size_t)obs[i].len,
+		    NULL, 0);
 	sbuf_init(&body, RELAY_BATCH_BYTES + 64 * 1024);
 	if (batch_body(obs, bodies, n, &body) != 0)
 		goto singly;
@@ -382,7 +417,7 @@ attempt_batch(struct server *srv, struct remote *r,
 singly:
 	for (i = 0; i < n; i++)
 		res[i] = attempt(srv, r, &obs[i], reasons[i], 1024,
-		    &receipts[i]);
+		    &receipts[i], hashes[i]);
 out:
 	sbuf_release(&body);
 }
@@ -456,44 +491,6 @@ settle(struct server *srv, const char *owner, const struct outbound *obs,
 	}
 }
 
-/* BLAKE2b-256 of an entry's body: in memory, or read from the store. */
-static int
-entry_hash(struct server *srv, const struct outbound *ob,
-    const unsigned char *body, unsigned char hash[32],
-    struct smimp_err *err)
-{
-	crypto_generichash_state st;
-	unsigned char buf[64 * 1024];
-	uint64_t len, left;
-	ssize_t got;
-	int fd, r;
-
-	if (body == NULL)
-		body = ob->data;
-	if (body != NULL) {
-		crypto_generichash(hash, 32, body, (size_t)ob->len, NULL, 0);
-		return 0;
-	}
-	r = store_outbound_open(srv->store, ob->id, &fd, &len, err);
-	if (r != STORE_OK)
-		return r == STORE_ERROR ? -1 : smimp_err_set(err,
-		    SMIMP_EXIT_FAIL, "the queued body is gone");
-	(void)crypto_generichash_init(&st, NULL, 0, 32);
-	for (left = len; left > 0; left -= (uint64_t)got) {
-		got = read(fd, buf, left < sizeof(buf) ? (size_t)left :
-		    sizeof(buf));
-		if (got <= 0)
-			break;
-		(void)crypto_generichash_update(&st, buf, (size_t)got);
-	}
-	(void)close(fd);
-	if (left > 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read the "
-		    "queued body");
-	(void)crypto_generichash_final(&st, hash, 32);
-	return 0;
-}
-
 /*
  * The receipt the domain of ob answered with, checked: the text to
  * keep, or "" (logged why) when there is none to keep.  A receipt that
@@ -503,19 +500,17 @@ entry_hash(struct server *srv, const struct outbound *ob,
  */
 static const char *
 receipt_kept(struct server *srv, struct remote *r, const struct outbound *ob,
-    const unsigned char *body, const char *receipt)
+    const unsigned char hash[32], const char *receipt)
 {
-	unsigned char hash[32];
 	struct smimp_err err;
 
 	smimp_err_clear(&err);
 	if (receipt == NULL) {
-		log_warnx("relay %s to %s: delivered without a receipt",
+		log_info("relay %s to %s: delivered without a receipt",
 		    ob->message_id, ob->domain);
 		return "";
 	}
-	if (entry_hash(srv, ob, body, hash, &err) != 0 ||
-	    receipts_check_peer(srv, r, ob, hash, receipt, &err) != 0) {
+	if (receipts_check_peer(srv, r, ob, hash, receipt, &err) != 0) {
 		log_warnx("relay %s to %s: receipt refused: %s",
 		    ob->message_id, ob->domain, err.msg);
 		return "";
@@ -532,8 +527,8 @@ receipt_kept(struct server *srv, struct remote *r, const struct outbound *ob,
  */
 static void
 record_delivered(struct server *srv, struct remote *r,
-    const struct outbound *obs, unsigned char *const *bodies, size_t n,
-    int *res, char **receipts, char (*reasons)[1024])
+    const struct outbound *obs, size_t n, int *res, char **receipts,
+    unsigned char (*hashes)[32], char (*reasons)[1024])
 {
 	struct store_sent rec[BATCH_MAX];
 	struct smimp_err err;
@@ -548,8 +543,8 @@ record_delivered(struct server *srv, struct remote *r,
 		rec[k].domain = obs[i].domain;
 		rec[k].state = STORE_SENT_DELIVERED;
 		rec[k].recipients = obs[i].recipients;
-		rec[k].text = receipt_kept(srv, r, &obs[i], bodies != NULL ?
-		    bodies[i] : NULL, receipts[i]);
+		rec[k].text = receipt_kept(srv, r, &obs[i], hashes[i],
+		    receipts[i]);
 		rec[k].at = time_now();
 		k++;
 	}
@@ -653,6 +648,7 @@ relay_main(void *arg)
 	struct outbound *obs;
 	unsigned char *bodies[BATCH_MAX];
 	char *receipts[BATCH_MAX];
+	unsigned char hashes[BATCH_MAX][32];
 	int res[BATCH_MAX];
 	char (*reasons)[1024], owner[64];
 	int64_t done[BATCH_MAX];
@@ -709,9 +705,10 @@ relay_main(void *arg)
 			continue;
 		}
 		forced(r, obs, n);
-		attempt_batch(srv, r, obs, bodies, n, res, reasons, receipts);
-		record_delivered(srv, r, obs, loaded ? bodies : NULL, n, res,
-		    receipts, reasons);
+		attempt_batch(srv, r, obs, bodies, n, res, reasons, receipts,
+		    hashes);
+		record_delivered(srv, r, obs, n, res, receipts, hashes,
+		    reasons);
 		settle(srv, owner, obs, n, res, reasons, done, &ndone);
 		for (i = 0; i < n; i++) {
 			if (loaded)

@@ -43,6 +43,14 @@ receipt_of() {
 	jq -j --arg d "$2" '.domains[] | select(.domain == $d) | .receipt' <<<"$1" >"$3"
 }
 
+# local_sent: example.org up, and m.age sent from alice to dave ($mid).
+local_sent() {
+	start org example.org "$ORG"
+	echo x | smimp-seal -i alice.key -r dave.pub >m.age
+	mid=$(mid_of m.age)
+	send m.age >/dev/null
+}
+
 DATE='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'
 
 @test "the receipt vector, the stamps of one message per domain, and the receipts a reader refuses" {
@@ -263,10 +271,7 @@ DATE='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'
 }
 
 @test "only the sender is answered: another user's message, an id never sent and a user of another domain get the same refusals" {
-	start org example.org "$ORG"
-	echo x | smimp-seal -i alice.key -r dave.pub >m.age
-	mid=$(mid_of m.age)
-	send m.age >/dev/null
+	local_sent
 	run -0 status "$mid"
 	run -1 --separate-stderr smimp-send -i dave.key --status "$mid"
 	[ "$stderr" = "smimp-send: no message $mid sent by dave@example.org" ]
@@ -303,10 +308,7 @@ DATE='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'
 
 @test "a flood of status requests meets rate-status (429, Retry-After) and holds up no other sender" {
 	echo 'rate-status 3' >>common.conf
-	start org example.org "$ORG"
-	echo x | smimp-seal -i alice.key -r dave.pub >m.age
-	mid=$(mid_of m.age)
-	send m.age >/dev/null
+	local_sent
 	for _ in 1 2 3; do
 		run -0 get alice.key "/v1/messages/$mid"
 		[[ "$output" == *'} 200' ]]
@@ -327,10 +329,7 @@ DATE='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'
 
 @test "what the sender's server keeps goes after receipt-retention" {
 	echo 'receipt-retention 1' >>common.conf
-	start org example.org "$ORG"
-	echo x | smimp-seal -i alice.key -r dave.pub >m.age
-	mid=$(mid_of m.age)
-	send m.age >/dev/null
+	local_sent
 	run -0 status "$mid"
 	for _ in $(seq 60); do
 		status "$mid" >/dev/null 2>&1 || break
