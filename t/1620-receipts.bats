@@ -187,11 +187,12 @@ DATE='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'
 	echo x | smimp-seal -i alice.key -r bob.pub -r dave.pub >m.age
 	now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 	stamp() { "$SMIMP_BUILD/t/peertool" stamp alice.key alice@example.org "$1" "$2" m.age "$now"; }
-	submit() {	# submit MID HEADER...: m.age to bob and dave
-		local h
+	submit() {	# submit MID [Smimp-To: ...] HEADER...: m.age, to bob and dave unless said
+		local h mid=$1 to='Smimp-To: bob@example.net, dave@example.org'
+		shift
+		[[ "${1:-}" == Smimp-To:* ]] && { to=$1; shift; }
 		mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key POST example.org /smimp/v1/messages m.age \
-			'Smimp-To: bob@example.net, dave@example.org' "Smimp-Message-Id: $1" \
-			"Smimp-Stamp-Date: $now" "${@:2}")
+			"$to" "Smimp-Message-Id: $mid" "Smimp-Stamp-Date: $now" "$@")
 		curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @m.age \
 			"https://127.0.0.1:$ORG/smimp/v1/messages" | tr -d '\n'
 	}
@@ -219,6 +220,20 @@ DATE='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'
 	run -0 store_sql org "SELECT message_id, all_recipients, stamp FROM outbound ORDER BY message_id"
 	[ "${lines[0]}" = "s1|bob@example.net|$net" ]
 	[ "${lines[1]}" = "s2|bob@example.net|$(stamp bob@example.net s2)" ]
+	# At the bound: 256 recipients of 256 domains, a stamp each (28 KiB),
+	# beside 8 KiB of introductions.
+	stop_servers org
+	echo 'relay-workers 1' >>common.conf
+	start org example.org "$ORG"
+	rcpts=()
+	for i in $(seq 256); do rcpts+=("$(printf 'r%03d@d%014d.invalid' "$i" "$i")"); done
+	all=$(IFS=,; echo "${rcpts[*]}")
+	mapfile -t p < <("$SMIMP_BUILD/t/worktool" prove alice.key "$all" s3 m.age 1 "${rcpts[0]}")
+	[ "${#p[0]}" -gt 28000 ]
+	now=${p[1]#Smimp-Stamp-Date: }
+	run -0 submit s3 "Smimp-To: $all" "${p[0]}" "Smimp-Introduction: $(head -c 8192 /dev/zero | tr '\0' A)"
+	[ "$output" = '{"message_id":"s3","recipients":256} 201' ]
+	kill -KILL "$(cat org.pid)"
 }
 
 @test "--status follows a message from queued to delivered with its receipt, and another to its bounce, which ends --receipts with 1" {
