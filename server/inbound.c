@@ -220,23 +220,24 @@ stamp_check(const struct item *it, char *sorted, size_t cap,
 /*
  * Does the stamped list name recipients of this domain only?  A stamp
  * is made for one domain (doc/PROTOCOL.md 8.3), so that no domain
- * learns who else a message went to.
+ * learns who else a message went to.  1 if so, 0 if not, -1 for a list
+ * that is no stamped list at all (or out of memory).
  */
 static int
 stamped_ours(const char *all, const char *mine)
 {
 	char *every, *ours;
-	int ok;
+	int ret = -1;
 
 	every = malloc(8192);
 	ours = malloc(8192);
-	ok = every != NULL && ours != NULL &&
-	    stamp_recipients(all, every, 8192) == 0 &&
-	    stamp_recipients_at(all, mine, ours, 8192) == 0 &&
-	    strcmp(every, ours) == 0;
+	if (every != NULL && ours != NULL &&
+	    stamp_recipients(all, every, 8192) == 0)
+		ret = stamp_recipients_at(all, mine, ours, 8192) == 0 &&
+		    strcmp(every, ours) == 0;
 	free(every);
 	free(ours);
-	return ok;
+	return ret;
 }
 
 static unsigned int
@@ -252,9 +253,15 @@ check_item(struct exchange *x, struct item *it)
 	    d->mid == NULL || d->stamp == NULL || d->sdate == NULL ||
 	    it->len == 0 || strlen(d->to) >= 8192 || !message_id_valid(d->mid))
 		return fail(it, 400, "incomplete delivery");
-	if (!stamped_ours(d->all, x->srv->cfg.domain))
+	switch (stamped_ours(d->all, x->srv->cfg.domain)) {
+	case -1:
+		return fail(it, 400, "incomplete delivery");
+	case 0:
 		return fail(it, 400, "the stamp names recipients of other "
 		    "domains");
+	default:
+		break;
+	}
 	/* Proofs only for this delivery's recipients, at most one each. */
 	if (d->work != NULL && !carry_work_ok_in(d->work, d->to))
 		return fail(it, 400, "malformed Smimp-Work");
@@ -359,18 +366,16 @@ out:
 }
 
 /*
- * The answer for an item taken: its message id and this server's
- * receipt (doc/PROTOCOL.md 8.13).  Stored is stored: a receipt that
- * cannot be made leaves the answer without one.
+ * The answer o for an item taken gets this server's receipt for it
+ * (doc/PROTOCOL.md 8.13).  Stored is stored: a receipt that cannot be
+ * made leaves the answer without one.  o, or NULL when o is.
  */
 static json_t *
-item_answer(struct server *srv, const struct item *it)
+with_receipt(struct server *srv, const struct item *it, json_t *o)
 {
 	struct smimp_err err;
-	json_t *o;
 	char *text;
 
-	o = json_pack("{s:s}", "message_id", it->mid);
 	if (o == NULL)
 		return NULL;
 	if (receipts_sign(srv, it->sender, it->mid, it->hash, it->to_list,
@@ -420,7 +425,8 @@ inbound_deliver(struct exchange *x)
 	else if (r != STORE_OK)
 		reply_error(x, 503, "store unavailable");
 	else if (it->status == 0)
-		reply_json(x, 201, item_answer(x->srv, it));
+		reply_json(x, 201, with_receipt(x->srv, it, json_pack("{s:s}",
+		    "message_id", it->mid)));
 	else if (it->status == 429)
 		reply_retry(x, 429, it->retry, it->why);
 	else
@@ -533,13 +539,12 @@ batch_answer(struct server *srv, const struct item *items, size_t n)
 	size_t i;
 
 	for (i = 0; list != NULL && i < n; i++) {
-		one = items[i].status == 0 ? item_answer(srv, &items[i]) :
-		    json_pack("{s:s}", "message_id", items[i].mid);
-		if (one != NULL)
-			(void)json_object_set_new(one, "status",
-			    json_integer(items[i].status == 0 ? 201 :
-			    items[i].status));
-		if (one != NULL && items[i].status != 0)
+		one = json_pack("{s:s,s:I}", "message_id", items[i].mid,
+		    "status", (json_int_t)(items[i].status == 0 ? 201 :
+		    items[i].status));
+		if (items[i].status == 0)
+			one = with_receipt(srv, &items[i], one);
+		else if (one != NULL)
 			(void)json_object_set_new(one, "error",
 			    json_string(items[i].why));
 		if (json_array_append_new(list, one) != 0) {
