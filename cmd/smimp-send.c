@@ -54,8 +54,8 @@ usage(FILE *f)
 	    "[FILE ...]\n"
 	    "       smimp-send [-i IDENTITY] [--resolve DOMAIN=HOST:PORT] "
 	    "[--cacert FILE]\n"
-	    "                  [--allow-http DOMAIN] [--passphrase-file FILE] "
-	    "--status ID [--json]\n");
+	    "                  [--allow-http DOMAIN] [--passphrase-file FILE]\n"
+	    "                  --status ID [--json]\n");
 }
 
 /* What goes together, and what does not: checked once all are read. */
