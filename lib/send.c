@@ -32,6 +32,7 @@ void
 submission_release(struct submission *s)
 {
 	free(s->data);
+	free(s->stamps);
 	free(s->work);
 	free(s->introduction);
 	memset(s, 0, sizeof(*s));
@@ -192,24 +193,69 @@ header_new(const char *name, const char *value)
 }
 
 /*
- * Stamp s now into stamp and date; sh gets the hash a proof of work
- * binds (stamp_hash).
+ * Stamp s now (doc/PROTOCOL.md 8.3): a stamp for each recipient domain,
+ * naming that domain's recipients only, into *out as a Smimp-Stamps
+ * value (malloc'd), and its date.  The sender's own domain gets one
+ * only when own (its recipients' proofs of work bind it).
  */
 static int
-stamp_now(const struct identity *id, const struct submission *s,
-    char stamp[STAMP_STRLEN], char date[TIME_STRLEN], unsigned char sh[32],
-    struct smimp_err *err)
+stamp_now(const struct identity *id, const struct submission *s, int own,
+    char **out, char date[TIME_STRLEN], struct smimp_err *err)
 {
-	char sorted[8192];
+	const char *mine = address_domain(id->sk.address);
+	char (*doms)[ADDRESS_DOMAIN_MAX + 1], sorted[8192];
+	char stamp[STAMP_STRLEN];
 	unsigned char hash[32];
+	struct sbuf sb;
+	size_t n, i;
+	int ret = -1;
 
+	*out = NULL;
+	doms = calloc(MSG_MAX_RECIPIENTS, sizeof(*doms));
+	if (doms == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 	time_format(time_now(), date);
 	reqsig_body_hash(hash, s->data, s->len);
-	if (stamp_recipients(s->to, sorted, sizeof(sorted)) != 0 ||
-	    stamp_sign(stamp, id->sk.address, sorted, s->message_id, hash,
-	    date, id->sk.identity_secret, err) != 0 ||
-	    stamp_hash(sh, id->sk.address, sorted, s->message_id, hash,
-	    date) != 0)
+	n = stamp_domains(s->to, doms, MSG_MAX_RECIPIENTS);
+	sbuf_init(&sb, STAMPS_MAX + 1);
+	for (i = 0; i < n; i++) {
+		if (!own && strcmp(doms[i], mine) == 0)
+			continue;
+		if (stamp_recipients_at(s->to, doms[i], sorted,
+		    sizeof(sorted)) != 0 || stamp_sign(stamp, id->sk.address,
+		    sorted, s->message_id, hash, date, id->sk.identity_secret,
+		    err) != 0 || stamps_add(&sb, doms[i], stamp) != 0)
+			goto out;
+	}
+	if (sb.len > 0) {
+		if (sbuf_add(&sb, "", 1) != 0)
+			goto out;
+		*out = sb.buf;
+		sbuf_init(&sb, 0);
+	}
+	ret = 0;
+out:
+	sbuf_release(&sb);
+	free(doms);
+	return ret == 0 ? 0 : smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot "
+	    "stamp the message");
+}
+
+/*
+ * SH for rcpt (what its proof of work binds, work.h): the hash of the
+ * stamp of its domain, as stamp_now made it at date for the message of
+ * that hash.
+ */
+static int
+stamp_hash_for(const struct identity *id, const struct submission *s,
+    const char *rcpt, const unsigned char hash[32], const char *date,
+    unsigned char sh[32], struct smimp_err *err)
+{
+	char sorted[8192];
+
+	if (stamp_recipients_at(s->to, address_domain(rcpt), sorted,
+	    sizeof(sorted)) != 0 || stamp_hash(sh, id->sk.address, sorted,
+	    s->message_id, hash, date) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot stamp the "
 		    "message");
 	return 0;
@@ -221,39 +267,41 @@ submit_once(struct remote *r, const struct identity *id,
     const struct submission *s, long *status, struct smimp_err *err)
 {
 	struct remote_reply rep;
-	char base[512], to_h[8300], mid_h[300], stamp_h[STAMP_STRLEN + 16];
-	char date_h[64], *work_h = NULL, *intro_h = NULL;
+	char base[512], to_h[8300], mid_h[300], date_h[64];
+	char *work_h = NULL, *intro_h = NULL, *stamps_h = NULL;
 	char dev_h[IDDEV_NAME_MAX + 32];
-	char stamp[STAMP_STRLEN] = "", date[TIME_STRLEN] = "";
+	char *stamps = NULL, date[TIME_STRLEN] = "";
 	const char *extra[8];
-	unsigned char sh[32];
 	struct signer me;
 	size_t n = 0;
 	int ret = -1;
 
 	*status = 0;
 	/*
-	 * The delivery stamp: what other domains check before accepting.
+	 * The delivery stamps: what other domains check before accepting.
 	 * Messages that stay in the sender's domain need none, unless a
-	 * proof of work was made for it (and with it the stamp).
+	 * proof of work was made for one (and with it the stamps).
 	 */
 	if (s->stamped) {
-		memcpy(stamp, s->stamp, sizeof(stamp));
 		memcpy(date, s->stamp_date, sizeof(date));
 	} else if (other_domains(s->to, address_domain(id->sk.address)) &&
-	    stamp_now(id, s, stamp, date, sh, err) != 0)
+	    stamp_now(id, s, 0, &stamps, date, err) != 0)
 		return -1;
 	(void)snprintf(to_h, sizeof(to_h), "Smimp-To: %s", s->to);
 	(void)snprintf(mid_h, sizeof(mid_h), "Smimp-Message-Id: %s",
 	    s->message_id);
 	extra[n++] = to_h;
 	extra[n++] = mid_h;
-	if (stamp[0] != '\0') {
-		(void)snprintf(stamp_h, sizeof(stamp_h), "Smimp-Stamp: %s",
-		    stamp);
+	if (s->stamped ? s->stamps != NULL : stamps != NULL) {
+		stamps_h = header_new("Smimp-Stamps", s->stamped ? s->stamps :
+		    stamps);
+		if (stamps_h == NULL) {
+			smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+			goto out;
+		}
 		(void)snprintf(date_h, sizeof(date_h), "Smimp-Stamp-Date: %s",
 		    date);
-		extra[n++] = stamp_h;
+		extra[n++] = stamps_h;
 		extra[n++] = date_h;
 		/* A device's stamp: checked under that device's key. */
 		if (id->sk.is_device) {
@@ -287,6 +335,8 @@ submit_once(struct remote *r, const struct identity *id,
 		remote_reply_fail(&rep, s->message_id, err);
 	remote_reply_release(&rep);
 out:
+	free(stamps_h);
+	free(stamps);
 	free(work_h);
 	free(intro_h);
 	return ret;
@@ -504,30 +554,35 @@ solve_one(const struct needs *nd, size_t i, const unsigned char sh[32],
 
 /*
  * Stamp s anew and make the proofs nd requires into s->work (none:
- * s->work NULL, and s stamped only when other domains need it).
+ * s->work NULL, and s stamped only when other domains need it).  Each
+ * proof binds the stamp of its recipient's domain.
  */
 static int
 make_work(const struct identity *id, struct submission *s,
     const struct needs *nd, struct solving *w, struct smimp_err *err)
 {
-	unsigned char sh[32];
+	unsigned char sh[32], hash[32];
 	struct sbuf sb;
 	size_t i;
 
 	free(s->work);
 	s->work = NULL;
+	free(s->stamps);
+	s->stamps = NULL;
 	s->stamped = 0;
 	for (i = 0; i < nd->n && nd->req[i].need != WORK_NEED_POW; i++)
 		;
 	if (i == nd->n)
 		return 0;
-	if (stamp_now(id, s, s->stamp, s->stamp_date, sh, err) != 0)
+	if (stamp_now(id, s, 1, &s->stamps, s->stamp_date, err) != 0)
 		return -1;
 	s->stamped = 1;
+	reqsig_body_hash(hash, s->data, s->len);
 	sbuf_init(&sb, WORK_HEADER_MAX + 1);
 	for (; i < nd->n; i++)
 		if (nd->req[i].need == WORK_NEED_POW &&
-		    solve_one(nd, i, sh, w, &sb, err) != 0) {
+		    (stamp_hash_for(id, s, nd->addr[i], hash, s->stamp_date,
+		    sh, err) != 0 || solve_one(nd, i, sh, w, &sb, err) != 0)) {
 			sbuf_release(&sb);
 			return -1;
 		}
@@ -576,7 +631,7 @@ out:
 
 int
 send_message(struct remote *r, const struct identity *id, int fd,
-    const struct send_consent *c, char *message_id, size_t cap,
+    const struct send_consent *c, struct send_result *res,
     struct smimp_err *err)
 {
 	struct send_consent none = { SEND_MAX_WORK_DEFAULT, NULL, NULL, NULL };
@@ -588,8 +643,11 @@ send_message(struct remote *r, const struct identity *id, int fd,
 	if (send_prepare(id, fd, &s, err) != 0)
 		return -1;
 	ret = send_submission(r, id, &s, c, err);
-	if (ret == 0)
-		(void)snprintf(message_id, cap, "%s", s.message_id);
+	if (ret == 0) {
+		memcpy(res->message_id, s.message_id, sizeof(res->message_id));
+		memcpy(res->to, s.to, sizeof(res->to));
+		reqsig_body_hash(res->hash, s.data, s.len);
+	}
 	submission_release(&s);
 	return ret;
 }

@@ -21,12 +21,14 @@ struct submission {
 	char message_id[256];
 	char to[8192];		/* "a@x.org, b@y.net" */
 	/*
-	 * The consent headers.  A proof of work binds the stamp: stamped
-	 * says that stamp and date were made for it, and send_submit sends
-	 * them as they are instead of stamping anew.
+	 * The consent headers.  A proof of work binds the stamp of its
+	 * recipient's domain: stamped says that the stamps (a Smimp-Stamps
+	 * value, malloc'd, one stamp per recipient domain) and their date
+	 * were made for the proofs, and send_submit sends them as they are
+	 * instead of stamping anew.
 	 */
 	int stamped;
-	char stamp[STAMP_STRLEN];
+	char *stamps;
 	char stamp_date[TIME_STRLEN];
 	char *work;		/* Smimp-Work, malloc'd; NULL when none */
 	char *introduction;	/* Smimp-Introduction, malloc'd; NULL */
@@ -78,6 +80,13 @@ int send_requirement(struct remote *r, const struct identity *id,
     const char *address, struct work_requirement *req,
     struct smimp_err *err);
 
+/* What was sent: what its receipts must name (doc/PROTOCOL.md 8.14). */
+struct send_result {
+	char message_id[256];
+	unsigned char hash[32];	/* BLAKE2b-256 of the sealed message */
+	char to[8192];		/* its recipients, "a@x, b@y" */
+};
+
 /*
  * Submit s (send_prepare's) as send_message does: with the proofs of
  * work its recipients require, and once more, refused as for an
@@ -100,11 +109,11 @@ int send_restrict(struct submission *s, const char *only,
  * proofs of work asked for (SMIMP_EXIT_WORK when they take longer than
  * c->max_work: nothing sent), then submit it with a signed request.
  * Refused as for an unknown recipient (404), it learns the
- * requirements again, once, and sends again if they changed.
- * message_id gets the id.
+ * requirements again, once, and sends again if they changed.  res gets
+ * its id, hash and recipients.
  */
 int send_message(struct remote *r, const struct identity *id, int fd,
-    const struct send_consent *c, char *message_id, size_t cap,
+    const struct send_consent *c, struct send_result *res,
     struct smimp_err *err);
 
 #define SEND_TOKEN_MAX	128	/* bytes of an invitation token */

@@ -143,3 +143,158 @@ stamp_recipients(const char *list, char *out, size_t cap)
 	free(copy);
 	return 0;
 }
+
+/*
+ * The next entry of a recipient list from *p (blanks before it
+ * skipped): its start, *dom its domain (after '@') of *dlen bytes, *len
+ * its length; *p moves past it.  NULL at the end.
+ */
+static const char *
+list_next(const char **p, const char **dom, size_t *dlen, size_t *len)
+{
+	const char *s = *p, *end, *at;
+
+	if (*s == '\0')
+		return NULL;
+	while (*s == ' ')
+		s++;
+	end = strchr(s, ',');
+	if (end == NULL)
+		end = s + strlen(s);
+	*p = *end == ',' ? end + 1 : end;
+	*len = (size_t)(end - s);
+	at = memchr(s, '@', *len);
+	*dom = at != NULL ? at + 1 : end;
+	*dlen = (size_t)(end - *dom);
+	return s;
+}
+
+int
+stamp_recipients_at(const char *list, const char *domain, char *out,
+    size_t cap)
+{
+	size_t dl = strlen(domain), len, elen;
+	const char *p = list, *e, *dom;
+	struct sbuf sb;
+	int ret = -1;
+
+	sbuf_init(&sb, STAMP_MAX);
+	while ((e = list_next(&p, &dom, &len, &elen)) != NULL) {
+		if (len != dl || strncmp(dom, domain, dl) != 0)
+			continue;
+		if (sbuf_addf(&sb, "%s%.*s", sb.len > 0 ? "," : "", (int)elen,
+		    e) != 0)
+			goto out;
+	}
+	if (sb.len > 0 && sbuf_add(&sb, "", 1) == 0)
+		ret = stamp_recipients(sb.buf, out, cap);
+out:
+	sbuf_release(&sb);
+	return ret;
+}
+
+size_t
+stamp_domains(const char *list, char (*out)[ADDRESS_DOMAIN_MAX + 1],
+    size_t cap)
+{
+	const char *p = list, *dom;
+	size_t n = 0, i, len, elen;
+
+	while (list_next(&p, &dom, &len, &elen) != NULL) {
+		if (len == 0 || len > ADDRESS_DOMAIN_MAX)
+			continue;
+		for (i = 0; i < n; i++)
+			if (strlen(out[i]) == len &&
+			    strncmp(out[i], dom, len) == 0)
+				break;
+		if (i < n || n == cap)
+			continue;
+		memcpy(out[n], dom, len);
+		out[n++][len] = '\0';
+	}
+	return n;
+}
+
+/* One "DOMAIN=STAMP" of a Smimp-Stamps value, from p to its end. */
+struct stamps_entry {
+	const char *domain, *stamp, *end;
+	size_t dlen;
+};
+
+/* The entry at p: 0, or -1 when it is no entry at all. */
+static int
+stamps_entry(const char *p, struct stamps_entry *e)
+{
+	e->domain = p;
+	e->end = strchr(p, ',');
+	if (e->end == NULL)
+		e->end = p + strlen(p);
+	/* A domain has no '=': the first one ends it. */
+	e->stamp = memchr(p, '=', (size_t)(e->end - p));
+	if (e->stamp == NULL)
+		return -1;
+	e->dlen = (size_t)(e->stamp - p);
+	e->stamp++;
+	return 0;
+}
+
+int
+stamps_count(const char *v)
+{
+	char dom[ADDRESS_DOMAIN_MAX + 1], norm[ADDRESS_DOMAIN_MAX + 1];
+	struct stamps_entry e, o;
+	unsigned char sig[64];
+	struct smimp_err err;
+	const char *p = v, *q;
+	int n = 0;
+
+	if (strlen(v) > STAMPS_MAX)
+		return -1;
+	for (;;) {
+		if (stamps_entry(p, &e) != 0 || e.dlen == 0 ||
+		    e.dlen > ADDRESS_DOMAIN_MAX ||
+		    (size_t)(e.end - e.stamp) != STAMP_STRLEN - 1 ||
+		    b64_decode_exact(e.stamp, STAMP_STRLEN - 1, sig, 64) != 0)
+			return -1;
+		memcpy(dom, e.domain, e.dlen);
+		dom[e.dlen] = '\0';
+		if (domain_normalize(dom, norm, &err) != 0 ||
+		    strcmp(norm, dom) != 0)
+			return -1;
+		/* No domain twice. */
+		for (q = v; q < p; q = o.end + 1)
+			if (stamps_entry(q, &o) != 0 || (o.dlen == e.dlen &&
+			    memcmp(o.domain, e.domain, e.dlen) == 0))
+				return -1;
+		n++;
+		if (*e.end == '\0')
+			return n;
+		p = e.end + 1;
+	}
+}
+
+int
+stamps_find(const char *v, const char *domain, char out[STAMP_STRLEN])
+{
+	size_t dl = strlen(domain);
+	struct stamps_entry e;
+	const char *p;
+
+	for (p = v; *p != '\0' && stamps_entry(p, &e) == 0; p = e.end +
+	    (*e.end == ',')) {
+		if (e.dlen != dl || memcmp(e.domain, domain, dl) != 0 ||
+		    (size_t)(e.end - e.stamp) != STAMP_STRLEN - 1)
+			continue;
+		memcpy(out, e.stamp, STAMP_STRLEN - 1);
+		out[STAMP_STRLEN - 1] = '\0';
+		return 1;
+	}
+	return 0;
+}
+
+int
+stamps_add(struct sbuf *sb, const char *domain, const char *stamp)
+{
+	return sbuf_addf(sb, "%s%s=%s", sb->len > 0 ? "," : "", domain,
+	    stamp);
+}

@@ -5,8 +5,9 @@
  * serves, so nobody can send as an address whose key they do not hold.
  *
  * Signed bytes: "smimp/1 delivery-stamp" NUL FROM LF TO LF MESSAGE-ID LF
- * hex(BLAKE2b-256(sealed message)) LF DATE, where TO is every recipient,
- * sorted and joined by ",".
+ * hex(BLAKE2b-256(sealed message)) LF DATE, where TO is the recipients
+ * at one domain, sorted and joined by ",": each recipient domain gets a
+ * stamp of its own, which names nobody of any other domain.
  */
 #ifndef SMIMP_STAMP_H
 #define SMIMP_STAMP_H
@@ -14,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "address.h"
 #include "err.h"
 #include "util.h"
 
@@ -47,5 +49,30 @@ int stamp_date_check(const char *date, int64_t now, int64_t max_age,
     struct smimp_err *err);
 /* Sort and join a comma-separated recipient list into out. */
 int stamp_recipients(const char *list, char *out, size_t cap);
+/*
+ * The recipients of list (normalized addresses, comma-separated, blanks
+ * after a comma allowed) at domain, sorted and joined by ",": what the
+ * stamp for that domain names.  -1 when none is there or they do not
+ * fit in cap.
+ */
+int stamp_recipients_at(const char *list, const char *domain, char *out,
+    size_t cap);
+/* The distinct domains of list, in order of first mention: how many. */
+size_t stamp_domains(const char *list, char (*out)[ADDRESS_DOMAIN_MAX + 1],
+    size_t cap);
+
+/*
+ * The stamps of a submission (Smimp-Stamps): one for each recipient
+ * domain that needs one, as "DOMAIN=STAMP" joined by ",", each DOMAIN
+ * normalized and at most once, at most STAMPS_MAX bytes: 256 domains
+ * in the 8 KiB a recipient list may have, and a stamp for each.
+ */
+#define STAMPS_MAX	(8192 + 256 * (STAMP_STRLEN + 1))
+/* Is v a well-formed Smimp-Stamps value?  Its number of stamps, or -1. */
+int stamps_count(const char *v);
+/* The stamp the (well-formed) value v gives domain: 1, or 0 none. */
+int stamps_find(const char *v, const char *domain, char out[STAMP_STRLEN]);
+/* "DOMAIN=STAMP" onto sb, after a "," unless sb is empty. */
+int stamps_add(struct sbuf *sb, const char *domain, const char *stamp);
 
 #endif

@@ -464,6 +464,8 @@ auth_request(struct exchange *x)
 		rl = &srv->per_domain;
 	else if (x->route->flags & ROUTE_PER_SENDER)
 		rl = &srv->per_sender;
+	else if (x->route->flags & ROUTE_PER_STATUS)
+		rl = &srv->per_status;
 	if (rl != NULL && (wait = ratelimit_take(rl, x->signer)) > 0) {
 		reply_retry(x, 429, wait, "rate limit");
 		return -1;

@@ -24,6 +24,8 @@
 #define IDEMPOTENCY_S		(7 * 24 * 3600)
 /* A device away for a month still finds what the others fetched. */
 #define RETENTION_S		(30 * 24 * 3600)
+/* A month to ask where a message went, and what its receipts say. */
+#define RECEIPT_RETENTION_S	(30 * 24 * 3600)
 
 void
 config_defaults(struct smimpd_config *cfg)
@@ -58,6 +60,9 @@ config_defaults(struct smimpd_config *cfg)
 	cfg->rate_failures = 120;
 	cfg->unknown_per_domain = 100;
 	cfg->unknown_ignore = 3600;
+	cfg->receipt_retention = RECEIPT_RETENTION_S;
+	/* A poll every second, and a burst for many messages at once. */
+	cfg->rate_status = 120;
 }
 
 /* A count from 1 to max. */
@@ -222,6 +227,10 @@ config_set(struct smimpd_config *cfg, const char *name, const char *value,
 		return per_minute(&cfg->rate_lookup, name, value, err);
 	if (strcmp(name, "rate-lookup-domain") == 0)
 		return per_minute(&cfg->rate_lookup_domain, name, value, err);
+	if (strcmp(name, "rate-status") == 0)
+		return per_minute(&cfg->rate_status, name, value, err);
+	if (strcmp(name, "receipt-retention") == 0)
+		return seconds(&cfg->receipt_retention, name, value, err);
 	if (strcmp(name, "relay-workers") == 0 ||
 	    strcmp(name, "relay-domain-workers") == 0) {
 		if (parse_u64(value, strlen(value), &n) != 0 || n == 0 ||
@@ -402,6 +411,8 @@ static const struct field live_counts[] = {
 	FIELD("rate-domain", rate_domain),
 	FIELD("rate-lookup", rate_lookup),
 	FIELD("rate-lookup-domain", rate_lookup_domain),
+	FIELD("rate-status", rate_status),
+	FIELD("receipt-retention", receipt_retention),
 	FIELD("unknown-per-domain", unknown_per_domain),
 	FIELD("unknown-ignore", unknown_ignore),
 	FIELD("retry-base", retry_base),

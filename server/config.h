@@ -90,6 +90,12 @@ struct smimpd_config {
 	/* Directory lookups: per requester, and from one other domain. */
 	unsigned int rate_lookup;
 	unsigned int rate_lookup_domain;
+	/*
+	 * Delivery receipts: how long what became of a sent message is
+	 * kept for its sender to ask, and how often a sender may ask.
+	 */
+	unsigned int receipt_retention;	/* seconds */
+	unsigned int rate_status;	/* per minute (0: none) */
 };
 
 void config_defaults(struct smimpd_config *cfg);

@@ -84,6 +84,8 @@ enum body_kind {
 #define ROUTE_DEVICE_SEND	0x10	/* devices of scope full or send */
 #define ROUTE_DEVICE_RECEIVE	0x20	/* devices of scope full or receive */
 #define ROUTE_DEVICE_ANY	(ROUTE_DEVICE_SEND | ROUTE_DEVICE_RECEIVE)
+/* Counts against the sender's rate-status (asking after a message). */
+#define ROUTE_PER_STATUS	0x40
 
 struct exchange;
 

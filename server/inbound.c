@@ -28,6 +28,7 @@
 #include "introductions.h"
 #include "message.h"
 #include "peers.h"
+#include "receipts.h"
 #include "stamp.h"
 #include "server.h"
 #include "banned.h"
@@ -45,6 +46,12 @@ struct item {
 	char mid[256];		/* kept when the reader moves on */
 	char (*rcpts)[ADDRESS_MAX + 1];	/* as many as Smimp-To names */
 	size_t n;
+	/*
+	 * Every recipient Smimp-To names, normalized, comma-separated:
+	 * what its receipt names (malloc'd).  Not only those whose policy
+	 * took it: a refusal stays as silent as the answer keeps it.
+	 */
+	char *to_list;
 	unsigned char sh[32];	/* stamp_hash, once the stamp verified */
 	unsigned int status;	/* 0 while it passes */
 	const char *why;
@@ -121,6 +128,25 @@ check_consent(struct exchange *x, struct item *it)
 	return kept > 0 ? 0 : fail(it, 404, "unknown recipient");
 }
 
+/* it->rcpts as it->to_list; -1 out of memory. */
+static int
+to_list(struct item *it)
+{
+	struct sbuf sb;
+	size_t i;
+
+	sbuf_init(&sb, 8192);
+	for (i = 0; i < it->n; i++)
+		if (sbuf_addf(&sb, "%s%s", i > 0 ? "," : "", it->rcpts[i]) != 0)
+			break;
+	if (i < it->n || sbuf_add(&sb, "", 1) != 0) {
+		sbuf_release(&sb);
+		return -1;
+	}
+	it->to_list = sb.buf;
+	return 0;
+}
+
 /* Smimp-To: stamped and ours, then each one's consent.  0 or the status. */
 static unsigned int
 check_recipients(struct exchange *x, struct item *it, const char *sorted)
@@ -150,6 +176,8 @@ check_recipients(struct exchange *x, struct item *it, const char *sorted)
 			return fail(it, 400, "recipient not stamped or not ours");
 		it->n++;
 	}
+	if (to_list(it) != 0)
+		return fail(it, 503, "out of memory");
 	return check_consent(x, it);
 }
 
@@ -189,6 +217,29 @@ stamp_check(const struct item *it, char *sorted, size_t cap,
 	    it->d.sdate, key, &err) != 0;
 }
 
+/*
+ * Does the stamped list name recipients of this domain only?  A stamp
+ * is made for one domain (doc/PROTOCOL.md 8.3), so that no domain
+ * learns who else a message went to.  1 if so, 0 if not, -1 for a list
+ * that is no stamped list at all (or out of memory).
+ */
+static int
+stamped_ours(const char *all, const char *mine)
+{
+	char *every, *ours;
+	int ret = -1;
+
+	every = malloc(8192);
+	ours = malloc(8192);
+	if (every != NULL && ours != NULL &&
+	    stamp_recipients(all, every, 8192) == 0)
+		ret = stamp_recipients_at(all, mine, ours, 8192) == 0 &&
+		    strcmp(every, ours) == 0;
+	free(every);
+	free(ours);
+	return ret;
+}
+
 static unsigned int
 check_item(struct exchange *x, struct item *it)
 {
@@ -202,6 +253,15 @@ check_item(struct exchange *x, struct item *it)
 	    d->mid == NULL || d->stamp == NULL || d->sdate == NULL ||
 	    it->len == 0 || strlen(d->to) >= 8192 || !message_id_valid(d->mid))
 		return fail(it, 400, "incomplete delivery");
+	switch (stamped_ours(d->all, x->srv->cfg.domain)) {
+	case -1:
+		return fail(it, 400, "incomplete delivery");
+	case 0:
+		return fail(it, 400, "the stamp names recipients of other "
+		    "domains");
+	default:
+		break;
+	}
 	/* Proofs only for this delivery's recipients, at most one each. */
 	if (d->work != NULL && !carry_work_ok_in(d->work, d->to))
 		return fail(it, 400, "malformed Smimp-Work");
@@ -305,6 +365,29 @@ out:
 	return ret;
 }
 
+/*
+ * The answer o for an item taken gets this server's receipt for it
+ * (doc/PROTOCOL.md 8.14).  Stored is stored: a receipt that cannot be
+ * made leaves the answer without one.  o, or NULL when o is.
+ */
+static json_t *
+with_receipt(struct server *srv, const struct item *it, json_t *o)
+{
+	struct smimp_err err;
+	char *text;
+
+	if (o == NULL)
+		return NULL;
+	if (receipts_sign(srv, it->sender, it->mid, it->hash, it->to_list,
+	    &text, &err) != 0) {
+		log_warnx("deliver %s: %s", it->mid, err.msg);
+		return o;
+	}
+	(void)json_object_set_new(o, "receipt", json_string(text));
+	free(text);
+	return o;
+}
+
 /* ---- one message ---- */
 
 void
@@ -334,19 +417,22 @@ inbound_deliver(struct exchange *x)
 	memcpy(it->hash, x->body_hash, 32);
 	(void)snprintf(it->spool, sizeof(it->spool), "%s", x->spool);
 	/* Refused or not, the nonce is claimed. */
-	(void)check_item(x, it);
+	if (check_item(x, it) == 0)
+		(void)snprintf(it->mid, sizeof(it->mid), "%s", it->d.mid);
 	r = store_items(x, it, 1);
 	if (r == STORE_REPLAY)
 		reply_error(x, 401, "replayed request");
 	else if (r != STORE_OK)
 		reply_error(x, 503, "store unavailable");
 	else if (it->status == 0)
-		reply_json(x, 201, json_pack("{s:s}", "message_id", it->d.mid));
+		reply_json(x, 201, with_receipt(x->srv, it, json_pack("{s:s}",
+		    "message_id", it->mid)));
 	else if (it->status == 429)
 		reply_retry(x, 429, it->retry, it->why);
 	else
 		reply_error(x, it->status, it->why);
 	free(it->rcpts);
+	free(it->to_list);
 	free(it);
 }
 
@@ -438,6 +524,7 @@ items_release(struct item *items, size_t n)
 	for (i = 0; i < n; i++) {
 		free(items[i].owned);
 		free(items[i].rcpts);
+		free(items[i].to_list);
 		if (items[i].fd >= 0) {
 			(void)close(items[i].fd);
 			(void)unlink(items[i].spool);
@@ -446,7 +533,7 @@ items_release(struct item *items, size_t n)
 }
 
 static json_t *
-batch_answer(const struct item *items, size_t n)
+batch_answer(struct server *srv, const struct item *items, size_t n)
 {
 	json_t *list = json_array(), *one;
 	size_t i;
@@ -455,7 +542,9 @@ batch_answer(const struct item *items, size_t n)
 		one = json_pack("{s:s,s:I}", "message_id", items[i].mid,
 		    "status", (json_int_t)(items[i].status == 0 ? 201 :
 		    items[i].status));
-		if (one != NULL && items[i].status != 0)
+		if (items[i].status == 0)
+			one = with_receipt(srv, &items[i], one);
+		else if (one != NULL)
 			(void)json_object_set_new(one, "error",
 			    json_string(items[i].why));
 		if (json_array_append_new(list, one) != 0) {
@@ -533,7 +622,8 @@ inbound_deliver_batch(struct exchange *x)
 		reply_error(x, 401, "replayed request");
 	} else if (r != STORE_OK) {
 		reply_error(x, 503, "store unavailable");
-	} else if ((answer = batch_answer(items, (size_t)n)) == NULL) {
+	} else if ((answer = batch_answer(x->srv, items,
+	    (size_t)n)) == NULL) {
 		reply_error(x, 503, "out of memory");
 	} else {
 		reply_json(x, 200, answer);

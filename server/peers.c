@@ -153,22 +153,18 @@ fetch_done(struct remote *r)
 	fetch_end();
 }
 
+/* domain's base URL and server key over r, into the cache. */
 static int
-fetch_key(struct server *srv, const char *domain, char *base, size_t cap,
+fetch_key_on(struct remote *r, const char *domain, char *base, size_t cap,
     unsigned char key[32], struct smimp_err *err)
 {
 	char ckey[ADDRESS_MAX + 16];
 	unsigned char both[32 + 512];
-	struct remote *r;
 	size_t blen;
-	int ret = -1;
 
-	r = fetch_remote(srv, err);
-	if (r == NULL)
-		return -1;
 	if (remote_base(r, domain, base, cap, err) != 0 ||
 	    remote_server_key(r, domain, base, key, err) != 0)
-		goto out;
+		return -1;
 	/* Cached: the key, then the base URL. */
 	blen = strlen(base);
 	if (blen < sizeof(both) - 32) {
@@ -177,30 +173,52 @@ fetch_key(struct server *srv, const char *domain, char *base, size_t cap,
 		(void)snprintf(ckey, sizeof(ckey), "key:%s", domain);
 		cache_put(ckey, both, 32 + blen);
 	}
-	ret = 0;
-out:
+	return 0;
+}
+
+static int
+fetch_key(struct server *srv, const char *domain, char *base, size_t cap,
+    unsigned char key[32], struct smimp_err *err)
+{
+	struct remote *r;
+	int ret;
+
+	r = fetch_remote(srv, err);
+	if (r == NULL)
+		return -1;
+	ret = fetch_key_on(r, domain, base, cap, key, err);
 	fetch_done(r);
 	return ret;
+}
+
+/* domain's key and base URL (cap bytes) from the cache: 1, or 0. */
+static int
+key_cached(const char *domain, char *base, size_t cap,
+    unsigned char key[32])
+{
+	char ckey[ADDRESS_MAX + 16];
+	unsigned char *cached;
+	size_t clen;
+	int hit;
+
+	(void)snprintf(ckey, sizeof(ckey), "key:%s", domain);
+	cached = cache_get(ckey, &clen);
+	hit = cached != NULL && clen > 32 && clen - 32 < cap;
+	if (hit) {
+		memcpy(key, cached, 32);
+		memcpy(base, cached + 32, clen - 32);
+		base[clen - 32] = '\0';
+	}
+	free(cached);
+	return hit;
 }
 
 int
 peer_key(struct server *srv, const char *domain, char *base, size_t cap,
     unsigned char key[32], struct smimp_err *err)
 {
-	char ckey[ADDRESS_MAX + 16];
-	unsigned char *cached;
-	size_t clen;
-
-	(void)snprintf(ckey, sizeof(ckey), "key:%s", domain);
-	cached = cache_get(ckey, &clen);
-	if (cached != NULL && clen > 32 && clen - 32 < cap) {
-		memcpy(key, cached, 32);
-		memcpy(base, cached + 32, clen - 32);
-		base[clen - 32] = '\0';
-		free(cached);
+	if (key_cached(domain, base, cap, key))
 		return 0;
-	}
-	free(cached);
 	return fetch_key(srv, domain, base, cap, key, err);
 }
 
@@ -221,15 +239,22 @@ refresh_allowed(const char *ckey, const char *what, struct smimp_err *err)
 	return 0;
 }
 
-int
-peer_key_refresh(struct server *srv, const char *domain, char *base,
-    size_t cap, unsigned char key[32], struct smimp_err *err)
+/* May domain's key be fetched anew now?  0 if so (noted), else -1. */
+static int
+key_refresh_allowed(const char *domain, struct smimp_err *err)
 {
 	char ckey[ADDRESS_MAX + 16], what[ADDRESS_MAX + 16];
 
 	(void)snprintf(ckey, sizeof(ckey), "refresh:%s", domain);
 	(void)snprintf(what, sizeof(what), "%s's key", domain);
-	if (refresh_allowed(ckey, what, err) != 0)
+	return refresh_allowed(ckey, what, err);
+}
+
+int
+peer_key_refresh(struct server *srv, const char *domain, char *base,
+    size_t cap, unsigned char key[32], struct smimp_err *err)
+{
+	if (key_refresh_allowed(domain, err) != 0)
 		return -1;
 	return fetch_key(srv, domain, base, cap, key, err);
 }
@@ -320,4 +345,18 @@ peer_log_refresh(struct server *srv, const char *domain, const char *base,
 	if (refresh_allowed(ckey, what, err) != 0)
 		return -1;
 	return fetch_log(srv, domain, base, sender, log, err);
+}
+
+int
+peer_key_with(struct server *srv, struct remote *r, const char *domain,
+    int fresh, unsigned char key[32], struct smimp_err *err)
+{
+	char base[512];
+
+	(void)srv;
+	if (fresh && key_refresh_allowed(domain, err) != 0)
+		return -1;
+	if (!fresh && key_cached(domain, base, sizeof(base), key))
+		return 0;
+	return fetch_key_on(r, domain, base, sizeof(base), key, err);
 }

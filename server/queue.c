@@ -206,6 +206,29 @@ queue_show(struct store *st, int64_t id, int json, struct smimp_err *err)
 }
 
 /*
+ * A deletion without a bounce notice, recorded for the sender to see
+ * where its message went (doc/PROTOCOL.md 8.14); a relay_give_up
+ * records its own.
+ */
+static int
+deleted_record(struct server *srv, const struct outbound *ob,
+    struct smimp_err *err)
+{
+	struct store_sent rec;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.sender = ob->sender;
+	rec.message_id = ob->message_id;
+	rec.domain = ob->domain;
+	rec.state = STORE_SENT_BOUNCED;
+	rec.recipients = ob->recipients;
+	rec.text = "deleted from the queue by the administrator, without a "
+	    "bounce notice";
+	rec.at = time_now();
+	return store_sent_put(srv->store, &rec, 1, err);
+}
+
+/*
  * Delete: claimed first, as a worker claims, so that no attempt is
  * under way; then removed, with the bounce notice in the same
  * transaction unless asked not to.  Left claimed by a failure, the
@@ -231,8 +254,9 @@ queue_delete(struct server *srv, int64_t id, int bounce, int json,
 	if (bounce)
 		r = relay_give_up(srv, owner, &ob, "deleted from the queue by "
 		    "the administrator", err);
-	else
-		r = store_outbound_done(srv->store, owner, &ob.id, 1, err);
+	else if ((r = store_outbound_done(srv->store, owner, &ob.id, 1,
+	    err)) == STORE_OK)
+		r = deleted_record(srv, &ob, err);
 	if (r == STORE_OK && json)
 		r = admin_json_line(json_pack("{s:I,s:b,s:s,s:o}", "id",
 		    (json_int_t)id, "deleted", 1, "message_id", ob.message_id,

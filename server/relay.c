@@ -31,11 +31,14 @@
 #include "util.h"
 #include "work.h"
 #include "metrics.h"
+#include "receipts.h"
 #include "server.h"
 #include "banned.h"
 
 #define RELAY_IDLE_MS	200
 #define RELAY_BATCH_BYTES (4 * 1024 * 1024)	/* bodies in one batch request */
+/* A batch's answer: a status and a receipt for each of its messages. */
+#define RELAY_BATCH_ANSWER (BATCH_MAX * (RECEIPT_MAX + 1024))
 
 int
 relay_give_up(struct server *srv, const char *owner,
@@ -167,14 +170,55 @@ fail:
 }
 
 /*
- * One delivery attempt: 0 delivered, 1 retry later, 2 permanent failure,
- * 3 none made: the store cannot be reached (the entry comes back when
- * its lease expires; nothing can be recorded of it now).
+ * BLAKE2b-256 of the len bytes of fd from its start (a queued body: what
+ * a receipt for it names), read as it will be sent.  0, or -1.
+ */
+static int
+fd_hash(int fd, uint64_t len, unsigned char hash[32])
+{
+	crypto_generichash_state st;
+	unsigned char buf[64 * 1024];
+	uint64_t off = 0;
+	ssize_t got;
+
+	(void)crypto_generichash_init(&st, NULL, 0, 32);
+	while (off < len) {
+		got = pread(fd, buf, len - off < sizeof(buf) ? (size_t)(len -
+		    off) : sizeof(buf), (off_t)off);
+		if (got <= 0)
+			return -1;
+		(void)crypto_generichash_update(&st, buf, (size_t)got);
+		off += (uint64_t)got;
+	}
+	(void)crypto_generichash_final(&st, hash, 32);
+	return 0;
+}
+
+/*
+ * The receipt an answer item carries (a JSON object's "receipt"), a
+ * copy into *receipt (malloc'd); NULL when there is none.
+ */
+static void
+receipt_of(json_t *item, char **receipt)
+{
+	const char *text = json_string_value(json_object_get(item,
+	    "receipt"));
+
+	free(*receipt);
+	*receipt = text != NULL ? strdup(text) : NULL;
+}
+
+/*
+ * One delivery attempt: 0 delivered (*receipt the one the answer
+ * carried, if any, and hash the body's), 1 retry later, 2 permanent
+ * failure, 3 none made: the store cannot be reached (the entry comes
+ * back when its lease expires; nothing can be recorded of it now).
  */
 static int
 attempt(struct server *srv, struct remote *r, const struct outbound *ob,
-    char *reason, size_t cap)
+    char *reason, size_t cap, char **receipt, unsigned char hash[32])
 {
+	json_t *answer;
 	struct remote_reply rep;
 	struct smimp_err err;
 	char base[512], h[6][8400];
@@ -204,6 +248,11 @@ attempt(struct server *srv, struct remote *r, const struct outbound *ob,
 	}
 	/* The body goes out from the store's file as it is read. */
 	ret = store_outbound_open(srv->store, ob->id, &fd, &len, &err);
+	if (ret == STORE_OK && fd_hash(fd, len, hash) != 0) {
+		(void)close(fd);
+		ret = smimp_err_sys(&err, SMIMP_EXIT_FAIL, "cannot read the "
+		    "queued body");
+	}
 	if (ret != STORE_OK) {
 		sbuf_release(&carried);
 		(void)snprintf(reason, cap, "%s", ret == STORE_ERROR ? err.msg :
@@ -221,6 +270,11 @@ attempt(struct server *srv, struct remote *r, const struct outbound *ob,
 	}
 	ret = status_outcome(rep.status);
 	answer_reason(reason, cap, ob->domain, rep.status, rep.error);
+	if (ret == 0) {
+		answer = json_loadb(rep.body.buf, rep.body.len, 0, NULL);
+		receipt_of(answer, receipt);
+		json_decref(answer);
+	}
 	remote_reply_release(&rep);
 	return ret;
 }
@@ -297,7 +351,8 @@ batch_body(const struct outbound *obs, unsigned char *const *bodies,
 static void
 attempt_batch(struct server *srv, struct remote *r,
     const struct outbound *obs, unsigned char *const *bodies, size_t n,
-    int *res, char (*reasons)[1024])
+    int *res, char (*reasons)[1024], char **receipts,
+    unsigned char (*hashes)[32])
 {
 	struct remote_reply rep;
 	struct smimp_err err;
@@ -308,17 +363,21 @@ attempt_batch(struct server *srv, struct remote *r,
 	int all = -1;
 
 	if (n == 1) {
-		res[0] = attempt(srv, r, &obs[0], reasons[0], 1024);
+		res[0] = attempt(srv, r, &obs[0], reasons[0], 1024,
+		    &receipts[0], hashes[0]);
 		return;
 	}
 	smimp_err_clear(&err);
+	for (i = 0; i < n; i++)
+		crypto_generichash(hashes[i], 32, bodies[i], (size_t)obs[i].len,
+		    NULL, 0);
 	sbuf_init(&body, RELAY_BATCH_BYTES + 64 * 1024);
 	if (batch_body(obs, bodies, n, &body) != 0)
 		goto singly;
 	if (remote_base(r, obs[0].domain, base, sizeof(base), &err) != 0 ||
 	    remote_request(r, "POST", obs[0].domain, base, "/v1/deliver-batch",
 	    body.buf, body.len, &srv->signer, NULL,
-	    REMOTE_MAX_STATUS, &rep, &err) != 0) {
+	    RELAY_BATCH_ANSWER, &rep, &err) != 0) {
 		/* No smimp service there is for good; no answer is not. */
 		for (i = 0; i < n; i++) {
 			res[i] = err.code == SMIMP_EXIT_TEMPFAIL ? 1 : 2;
@@ -350,6 +409,8 @@ attempt_batch(struct server *srv, struct remote *r,
 			res[i] = status_outcome(st);
 			answer_reason(reasons[i], 1024, obs[i].domain, st,
 			    why);
+			if (res[i] == 0)
+				receipt_of(item, &receipts[i]);
 		}
 	remote_reply_release(&rep);
 	json_decref(list);
@@ -357,7 +418,8 @@ attempt_batch(struct server *srv, struct remote *r,
 		goto out;
 singly:
 	for (i = 0; i < n; i++)
-		res[i] = attempt(srv, r, &obs[i], reasons[i], 1024);
+		res[i] = attempt(srv, r, &obs[i], reasons[i], 1024,
+		    &receipts[i], hashes[i]);
 out:
 	sbuf_release(&body);
 }
@@ -431,6 +493,75 @@ settle(struct server *srv, const char *owner, const struct outbound *obs,
 				    "expires)", obs[i].message_id);
 		}
 	}
+}
+
+/*
+ * The receipt the domain of ob answered with, checked: the text to
+ * keep, or "" (logged why) when there is none to keep.  A receipt that
+ * does not hold is not kept, and the delivery counts all the same: the
+ * other server said it took the message, and a second delivery would
+ * store nothing more.
+ */
+static const char *
+receipt_kept(struct server *srv, struct remote *r, const struct outbound *ob,
+    const unsigned char hash[32], const char *receipt)
+{
+	struct smimp_err err;
+
+	smimp_err_clear(&err);
+	if (receipt == NULL) {
+		log_info("relay %s to %s: delivered without a receipt",
+		    ob->message_id, ob->domain);
+		return "";
+	}
+	if (receipts_check_peer(srv, r, ob, hash, receipt, &err) != 0) {
+		log_warnx("relay %s to %s: receipt refused: %s",
+		    ob->message_id, ob->domain, err.msg);
+		return "";
+	}
+	log_debug("relay %s to %s: receipt kept", ob->message_id, ob->domain);
+	return receipt;
+}
+
+/*
+ * Record the delivered entries for their senders, each with the
+ * receipt its domain signed; an entry whose record cannot be stored is
+ * tried again later (res 1), as if not delivered, so that its sender
+ * is never left without an answer to ask for.
+ */
+static void
+record_delivered(struct server *srv, struct remote *r,
+    const struct outbound *obs, size_t n, int *res, char **receipts,
+    unsigned char (*hashes)[32], char (*reasons)[1024])
+{
+	struct store_sent rec[BATCH_MAX];
+	struct smimp_err err;
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		if (res[i] != 0)
+			continue;
+		memset(&rec[k], 0, sizeof(rec[k]));
+		rec[k].sender = obs[i].sender;
+		rec[k].message_id = obs[i].message_id;
+		rec[k].domain = obs[i].domain;
+		rec[k].state = STORE_SENT_DELIVERED;
+		rec[k].recipients = obs[i].recipients;
+		rec[k].text = receipt_kept(srv, r, &obs[i], hashes[i],
+		    receipts[i]);
+		rec[k].at = time_now();
+		k++;
+	}
+	if (k == 0 || store_sent_put(srv->store, rec, k, &err) == STORE_OK)
+		return;
+	log_store(&err, "relay: cannot record what was delivered");
+	for (i = 0; i < n; i++)
+		if (res[i] == 0) {
+			/* The store away: back when the lease expires. */
+			res[i] = err.code == SMIMP_EXIT_TEMPFAIL ? 3 : 1;
+			(void)snprintf(reasons[i], 1024, "delivered, but the "
+			    "record of it could not be stored: %s", err.msg);
+		}
 }
 
 /*
@@ -525,6 +656,8 @@ relay_main(void *arg)
 	struct smimp_err err;
 	struct outbound *obs;
 	unsigned char *bodies[BATCH_MAX];
+	char *receipts[BATCH_MAX];
+	unsigned char hashes[BATCH_MAX][32];
 	int res[BATCH_MAX];
 	char (*reasons)[1024], owner[64];
 	int64_t done[BATCH_MAX];
@@ -532,13 +665,16 @@ relay_main(void *arg)
 	unsigned int gen;
 	size_t n, i, ndone = 0;
 	int64_t now;
+	unsigned int wk_index;
 	int stop, loaded;
 
 	/* Unique per node and worker: only this worker finishes its claims. */
 	(void)snprintf(owner, sizeof(owner), "%s:%u", srv->relay_node,
 	    wk->index);
+	wk_index = wk->index;
 	free(wk);
 	smimp_err_clear(&err);
+	memset(receipts, 0, sizeof(receipts));
 	obs = calloc(BATCH_MAX, sizeof(*obs));
 	reasons = calloc(BATCH_MAX, sizeof(*reasons));
 	gen = server_peers_gen();
@@ -555,6 +691,8 @@ relay_main(void *arg)
 		if (stop)
 			break;
 		refresh_remote(srv, &r, &gen);
+		if (wk_index == 0)
+			receipts_expire(srv);
 		now = time_now();
 		if (store_outbound_claim(srv->store, owner, now,
 		    now + LIVE(srv->cfg.relay_lease),
@@ -576,11 +714,16 @@ relay_main(void *arg)
 			continue;
 		}
 		forced(r, obs, n);
-		attempt_batch(srv, r, obs, bodies, n, res, reasons);
+		attempt_batch(srv, r, obs, bodies, n, res, reasons, receipts,
+		    hashes);
+		record_delivered(srv, r, obs, n, res, receipts, hashes,
+		    reasons);
 		settle(srv, owner, obs, n, res, reasons, done, &ndone);
 		for (i = 0; i < n; i++) {
 			if (loaded)
 				free(bodies[i]);
+			free(receipts[i]);
+			receipts[i] = NULL;
 			outbound_release(&obs[i]);
 		}
 	}

@@ -43,6 +43,9 @@ const struct route routes[] = {
 	    BODY_FILE, inbound_deliver },
 	{ "deliver_batch", "POST", "/v1/deliver-batch", ROUTE_NONCE_LATER,
 	    AUTH_SERVER, BODY_FILE, inbound_deliver_batch },
+	{ "message_status", "GET", "/v1/messages/", ROUTE_PREFIX |
+	    ROUTE_DEVICE_SEND | ROUTE_PER_STATUS, AUTH_USER, BODY_NONE,
+	    status_get },
 };
 
 const size_t nroutes = sizeof(routes) / sizeof(routes[0]);

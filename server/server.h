@@ -35,6 +35,7 @@ struct server {
 	struct ratelimit per_source;	/* failed requests per address */
 	struct ratelimit per_lookup;	/* directory lookups per requester */
 	struct ratelimit per_lookup_domain;	/* ... from one other domain */
+	struct ratelimit per_status;	/* status requests per sender */
 
 	int listen_fd;
 	char *tls_cert, *tls_key;	/* until the daemon starts */
@@ -187,5 +188,6 @@ void inbound_deliver(struct exchange *x);
 void inbound_deliver_batch(struct exchange *x);
 void policy_post(struct exchange *x);
 void policy_get(struct exchange *x);
+void status_get(struct exchange *x);
 
 #endif

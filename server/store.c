@@ -18,6 +18,9 @@ static const struct store_ops *const backends[] = {
 };
 
 #define NBACKENDS	(sizeof(backends) / sizeof(backends[0]))
+
+static int sent_check(const struct store_sent *s, size_t n,
+    struct smimp_err *err);
 #define SCHEME_MAX	32
 
 /*
@@ -202,7 +205,8 @@ int
 store_submit(struct store *st, const struct store_submission *sub,
     int64_t now, struct smimp_err *err)
 {
-	if (store_submission_check(sub, err) != 0)
+	if (store_submission_check(sub, err) != 0 ||
+	    (sub->sent != NULL && sent_check(sub->sent, 1, err) != 0))
 		return STORE_ERROR;
 	return st->ops->submit(st, sub, now, err);
 }
@@ -420,6 +424,51 @@ store_consent_count(struct store *st, const struct store_consent_count *c,
     int64_t now, unsigned int *retry_after, struct smimp_err *err)
 {
 	return st->ops->consent_count(st, c, now, retry_after, err);
+}
+
+/* A record as a caller may give it: every field there and in bounds. */
+static int
+sent_check(const struct store_sent *s, size_t n, struct smimp_err *err)
+{
+	const struct outbound *ob = NULL;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (store_too_long(s[i].sender, sizeof(ob->sender)) ||
+		    store_too_long(s[i].message_id, sizeof(ob->message_id)) ||
+		    store_too_long(s[i].domain, sizeof(ob->domain)) ||
+		    s[i].recipients == NULL || s[i].text == NULL ||
+		    (s[i].state != STORE_SENT_DELIVERED &&
+		    s[i].state != STORE_SENT_BOUNCED))
+			return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a "
+			    "sent message's state with a missing or over-long "
+			    "field");
+	return 0;
+}
+
+int
+store_sent_put(struct store *st, const struct store_sent *s, size_t n,
+    struct smimp_err *err)
+{
+	if (sent_check(s, n, err) != 0)
+		return STORE_ERROR;
+	return n == 0 ? STORE_OK : st->ops->sent_put(st, s, n, err);
+}
+
+int
+store_sent_list(struct store *st, const char *sender,
+    const char *message_id, int (*fn)(const struct store_sent_row *, void *),
+    void *arg, struct smimp_err *err)
+{
+	return st->ops->sent_list(st, sender, message_id, fn, arg, err);
+}
+
+int
+store_sent_expire(struct store *st, int64_t before, uint64_t *n,
+    struct smimp_err *err)
+{
+	*n = 0;
+	return st->ops->sent_expire(st, before, n, err);
 }
 
 void

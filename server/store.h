@@ -140,6 +140,13 @@ struct store_outbound_new {
 	/* Consent headers carried to that domain; NULL or "" when none. */
 	const char *work;		/* Smimp-Work: its recipients' proofs */
 	const char *introduction;	/* Smimp-Introduction */
+	/*
+	 * Its own delivery stamp, naming its recipients only: queued with
+	 * recipients as what it names.  NULL: the submission's stamp and
+	 * all (a stamp over every recipient, from before stamps were per
+	 * domain).
+	 */
+	const char *stamp;
 };
 
 /*
@@ -152,6 +159,8 @@ struct store_nonce {
 	const char *signer, *nonce;
 	int64_t expires;
 };
+
+struct store_sent;
 
 struct store_submission {
 	const char *signer, *nonce;
@@ -172,6 +181,12 @@ struct store_submission {
 	 * key too, when a device submitted); none when that is no device.
 	 */
 	const char *device;
+	/*
+	 * What became of it at the sender's own domain (its receipt for
+	 * the local recipients), recorded in the same transaction as by
+	 * store_sent_put; NULL when there is none to record.
+	 */
+	const struct store_sent *sent;
 };
 
 struct mailbox_entry {
@@ -290,6 +305,38 @@ struct store_health {
 	char problem[256];		/* what it found wrong; "" nothing */
 };
 
+/*
+ * What became of a message at one domain (doc/PROTOCOL.md 8.14), kept
+ * for its sender: delivered, with the receipt that domain's server
+ * signed ("" when none verified), or bounced, with the bounce notice
+ * (or why, when none went).  One record per (sender, message id,
+ * domain), the latest.
+ */
+enum store_sent_state {
+	STORE_SENT_QUEUED = 0,		/* an entry of the relay queue */
+	STORE_SENT_DELIVERED = 1,
+	STORE_SENT_BOUNCED = 2,
+};
+
+struct store_sent {
+	const char *sender, *message_id, *domain;
+	enum store_sent_state state;
+	const char *recipients;		/* of domain, comma-separated */
+	const char *text;		/* the receipt, notice or reason */
+	int64_t at;			/* when */
+};
+
+/* As store_sent_list shows it; valid during the callback. */
+struct store_sent_row {
+	const char *domain, *recipients;
+	enum store_sent_state state;
+	const char *text;		/* queued: why its last attempt failed */
+	int64_t at;			/* queued: when it was queued */
+	unsigned int attempts;		/* queued: the rest */
+	int64_t next_try;
+	int held;
+};
+
 struct store;
 struct store_queue_args;	/* store_backend.h */
 
@@ -390,6 +437,14 @@ struct store_ops {
 	int (*consent_count)(struct store *,
 	    const struct store_consent_count *c, int64_t now,
 	    unsigned int *retry_after, struct smimp_err *);
+
+	int (*sent_put)(struct store *, const struct store_sent *s, size_t n,
+	    struct smimp_err *);
+	int (*sent_list)(struct store *, const char *sender,
+	    const char *message_id, int (*fn)(const struct store_sent_row *,
+	    void *), void *arg, struct smimp_err *);
+	int (*sent_expire)(struct store *, int64_t before, uint64_t *n,
+	    struct smimp_err *);
 };
 
 /*
@@ -599,7 +654,8 @@ int store_outbound_done(struct store *st, const char *owner,
 int store_outbound_retry(struct store *st, const char *owner, int64_t id,
     int64_t next_try, const char *reason, struct smimp_err *err);
 /*
- * Given up: remove the entry and deliver the notice, in one transaction;
+ * Given up: remove the entry and deliver the notice, in one transaction,
+ * which records the bounce (store_sent_put) with the notice as its text;
  * STORE_NOT_FOUND (nothing changes) when owner does not hold the entry.
  */
 int store_outbound_bounce(struct store *st, const char *owner, int64_t id,
@@ -698,6 +754,30 @@ int store_policy_match(struct store *st, const char *address,
 int store_consent_count(struct store *st,
     const struct store_consent_count *c, int64_t now,
     unsigned int *retry_after, struct smimp_err *err);
+
+/* ---- what became of sent messages (doc/PROTOCOL.md 8.14) ---- */
+
+/*
+ * Record the n states of s in one transaction, each in place of the
+ * record of its (sender, message id, domain) if any.  A bounce is
+ * recorded by store_outbound_bounce itself, with its notice, in the
+ * transaction that removes the entry; a submission's own domain by
+ * store_submit (sub->sent).
+ */
+int store_sent_put(struct store *st, const struct store_sent *s, size_t n,
+    struct smimp_err *err);
+/*
+ * fn for each entry of the relay queue (state STORE_SENT_QUEUED), then
+ * each record, of the message (sender, message id), in domain order;
+ * fn returning non-zero stops (a failure).  STORE_NOT_FOUND when there
+ * is neither: another sender's message is not found either.
+ */
+int store_sent_list(struct store *st, const char *sender,
+    const char *message_id, int (*fn)(const struct store_sent_row *,
+    void *), void *arg, struct smimp_err *err);
+/* Forget the records made before before; *n gets how many. */
+int store_sent_expire(struct store *st, int64_t before, uint64_t *n,
+    struct smimp_err *err);
 
 /* Back ends. */
 extern const struct store_ops store_sqlite_ops;

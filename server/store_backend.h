@@ -134,4 +134,10 @@ int store_lock_shared(int fd, const char *path, struct smimp_err *err);
 int store_consent_domain_step(const struct store_consent_count *c,
     int64_t now, int64_t *count, int64_t *until, unsigned int *retry);
 
+/*
+ * A body given in memory (a notice), as a string: malloc'd; NULL out
+ * of memory.  A body in a file reads "".
+ */
+char *store_body_text(const struct store_body *b);
+
 #endif

@@ -190,7 +190,9 @@ store_submission_check(const struct store_submission *sub,
 	    sizeof(ob->stamp_device)))));
 	for (i = 0; i < sub->nobs && !bad; i++)
 		bad = store_too_long(sub->obs[i].domain, sizeof(ob->domain)) ||
-		    sub->obs[i].recipients == NULL;
+		    sub->obs[i].recipients == NULL ||
+		    (sub->obs[i].stamp != NULL &&
+		    store_too_long(sub->obs[i].stamp, sizeof(ob->stamp)));
 	for (i = 0; i < sub->nlocal && !bad; i++)
 		bad = store_too_long(sub->local[i], ADDRESS_MAX + 1);
 	if (!bad && sub->device != NULL)
@@ -296,4 +298,17 @@ store_consent_domain_step(const struct store_consent_count *c, int64_t now,
 		*count = 0;
 	}
 	return 1;
+}
+
+char *
+store_body_text(const struct store_body *b)
+{
+	char *t = malloc(b->data != NULL ? b->len + 1 : 1);
+
+	if (t == NULL)
+		return NULL;
+	if (b->data != NULL && b->len > 0)
+		memcpy(t, b->data, b->len);
+	t[b->data != NULL ? b->len : 0] = '\0';
+	return t;
 }

@@ -931,10 +931,25 @@ static const char schema_v2[] =
     "DEFAULT false;"
     "ALTER TABLE outbound ADD COLUMN last_error text NOT NULL DEFAULT '';";
 
+/*
+ * Version 3 (the SQLite store's 9): what became of each sent message at
+ * each domain, kept for its sender (doc/PROTOCOL.md 8.14), and the
+ * queue read by message for the same question.
+ */
+static const char schema_v3[] =
+    "CREATE TABLE sent_states ("
+    " sender text NOT NULL, message_id text NOT NULL, domain text NOT NULL,"
+    " state integer NOT NULL, recipients text NOT NULL,"
+    " detail text NOT NULL, at bigint NOT NULL,"
+    " PRIMARY KEY (sender, message_id, domain));"
+    "CREATE INDEX sent_states_at ON sent_states (at ASC);"
+    "CREATE INDEX outbound_sender ON outbound (sender, message_id);";
+
 /* migrations[v] takes a database from version v to v + 1. */
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
+	schema_v3,
 };
 
 #define SCHEMA_VERSION	((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
@@ -1440,6 +1455,7 @@ user_del_run(struct pg_store *s, struct pg_conn *c, void *arg,
 		"DELETE FROM policies WHERE address = $1",
 		"DELETE FROM policy_entries WHERE address = $1",
 		"DELETE FROM consent_allowance WHERE recipient = $1",
+		"DELETE FROM sent_states WHERE sender = $1",
 	};
 	const struct store_user_args *a = arg;
 	PGresult *res;
@@ -2348,6 +2364,28 @@ struct submit_args {
 	int sent;		/* a sent copy may be made */
 };
 
+/* ---- records of sent messages, written inside other transactions ---- */
+
+#define SENT_UPSERT_TAIL "ON CONFLICT (sender, message_id, domain) DO " \
+    "UPDATE SET state = excluded.state, recipients = excluded.recipients, " \
+    "detail = excluded.detail, at = excluded.at"
+/* A bounce's record, from its queue entry while the owner holds it. */
+#define SENT_UPSERT_FROM_OUTBOUND "INSERT INTO sent_states (sender, " \
+    "message_id, domain, state, recipients, detail, at) SELECT sender, " \
+    "message_id, domain, $1, recipients, $3, $2 FROM outbound WHERE " \
+    "lease_owner = $4 AND id = $5 " SENT_UPSERT_TAIL
+
+static int
+sent_upsert(struct pg_conn *c, const struct store_sent *e,
+    struct smimp_err *err)
+{
+	return exec_sql(c, err, "INSERT INTO sent_states (sender, "
+	    "message_id, domain, state, recipients, detail, at) VALUES ($1, "
+	    "$2, $3, $4, $5, $6, $7) " SENT_UPSERT_TAIL, "tttitti", e->sender,
+	    e->message_id, e->domain, (int64_t)e->state, e->recipients,
+	    e->text, e->at) < 0 ? -1 : 0;
+}
+
 /*
  * May the submission make a sent copy?  Not when no device but the one
  * that submitted receives: then the sender's mailbox is not locked.
@@ -2405,9 +2443,11 @@ outbound_put(struct pg_conn *c, struct submit_args *a,
 	    "stamp_device) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
 	    "$11, $11, $12, $13, $14) ON CONFLICT (domain, sender, message_id) "
 	    "DO NOTHING", "ttttt" "IB" "ittittt", ob->domain, sub->sender,
-	    ob->recipients, sub->all, sub->message_id, pb->in ? 0 : pb->id,
+	    ob->recipients, ob->stamp != NULL ? ob->recipients : sub->all,
+	    sub->message_id, pb->in ? 0 : pb->id,
 	    pb->in ? inline_bytes(pb) : NULL, pb->in ? pb->b->len : (size_t)0,
-	    (int64_t)pb->size, sub->stamp, sub->stamp_date, a->now,
+	    (int64_t)pb->size, ob->stamp != NULL ? ob->stamp : sub->stamp,
+	    sub->stamp_date, a->now,
 	    store_or_empty(ob->work), store_or_empty(ob->introduction),
 	    store_or_empty(sub->stamp_device));
 	if (n < 0)
@@ -2467,6 +2507,9 @@ submit_run(struct pg_store *s, struct pg_conn *c, void *arg,
 	a->pb.id = a->pb.refs = 0;
 	r = nonce_put(c, sub->signer, sub->nonce, sub->nonce_expires, a->now,
 	    err);
+	if (r == STORE_OK && sub->sent != NULL &&
+	    sent_upsert(c, sub->sent, err) != 0)
+		r = STORE_ERROR;
 	if (r == STORE_OK)
 		r = submit_queue(s, c, a, err);
 	if (r == STORE_OK && (a->sent = sent_possible(c, sub, err)) < 0)
@@ -2806,6 +2849,7 @@ struct owned_args {
 	int64_t next_try, now;
 	const char *reason;
 	const struct store_delivery *notice;
+	const char *record;	/* a bounce's notice, as its record's text */
 	struct pg_body pb;
 };
 
@@ -2873,6 +2917,11 @@ bounce_run(struct pg_store *s, struct pg_conn *c, void *arg,
 	int r;
 
 	a->pb.id = a->pb.refs = 0;
+	/* Recorded for its sender while the entry still says what it was. */
+	if (exec_sql(c, err, SENT_UPSERT_FROM_OUTBOUND, "iitti",
+	    (int64_t)STORE_SENT_BOUNCED, a->now, a->record, a->owner,
+	    a->ids[0]) < 0)
+		return STORE_ERROR;
 	n = outbound_remove(c, a->owner, a->ids, 1, err);
 	if (n <= 0)
 		return n < 0 ? STORE_ERROR : STORE_NOT_FOUND;
@@ -2897,10 +2946,16 @@ pg_outbound_bounce(struct store *st, const char *owner, int64_t id,
 	a.n = 1;
 	a.now = now;
 	a.notice = notice;
-	if (body_prepare(&a.pb, notice->body, err) != 0)
+	a.record = store_body_text(notice->body);
+	if (a.record == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	if (body_prepare(&a.pb, notice->body, err) != 0) {
+		free((char *)a.record);
 		return STORE_ERROR;
+	}
 	r = txn(pg(st), begin_write, bounce_run, &a, now, err);
 	body_finish(&a.pb);
+	free((char *)a.record);
 	return r;
 }
 
@@ -3442,6 +3497,106 @@ pg_consent_count(struct store *st, const struct store_consent_count *c,
 	return a.retry > 0 ? STORE_QUOTA : STORE_OK;
 }
 
+/* ---- what became of sent messages ---- */
+
+struct sent_put_args {
+	const struct store_sent *s;
+	size_t n;
+};
+
+static int
+sent_put_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	struct sent_put_args *a = arg;
+	size_t i;
+
+	(void)s;
+	for (i = 0; i < a->n; i++)
+		if (sent_upsert(c, &a->s[i], err) != 0)
+			return STORE_ERROR;
+	return STORE_OK;
+}
+
+static int
+pg_sent_put(struct store *st, const struct store_sent *e, size_t n,
+    struct smimp_err *err)
+{
+	struct sent_put_args a = { e, n };
+
+	return txn(pg(st), begin_write, sent_put_run, &a, 0, err);
+}
+
+static int
+pg_sent_list(struct store *st, const char *sender, const char *message_id,
+    int (*fn)(const struct store_sent_row *, void *), void *arg,
+    struct smimp_err *err)
+{
+	struct store_sent_row r;
+	PGresult *res;
+	int i, n;
+
+	/* One statement: the queue and the records as of one moment. */
+	res = read_query(pg(st), err, "SELECT domain, recipients, 0, "
+	    "last_error, first_try, attempts, next_try, held FROM outbound "
+	    "WHERE sender = $1 AND message_id = $2 UNION ALL SELECT domain, "
+	    "recipients, state, detail, at, 0, 0::bigint, false FROM "
+	    "sent_states WHERE sender = $1 AND message_id = $2 ORDER BY 1, 3",
+	    "tt", sender, message_id);
+	if (res == NULL)
+		return STORE_ERROR;
+	n = PQntuples(res);
+	for (i = 0; i < n; i++) {
+		r.domain = col_text(res, i, 0);
+		r.recipients = col_text(res, i, 1);
+		r.state = (enum store_sent_state)col_int(res, i, 2);
+		r.text = col_text(res, i, 3);
+		r.at = col_int(res, i, 4);
+		r.attempts = (unsigned int)col_int(res, i, 5);
+		r.next_try = col_int(res, i, 6);
+		r.held = col_int(res, i, 7) != 0;
+		if (fn(&r, arg) != 0) {
+			PQclear(res);
+			return store_stopped(err);
+		}
+	}
+	PQclear(res);
+	return n > 0 ? STORE_OK : STORE_NOT_FOUND;
+}
+
+struct sent_expire_args {
+	int64_t before;
+	uint64_t n;
+};
+
+static int
+sent_expire_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	struct sent_expire_args *a = arg;
+	int64_t n;
+
+	(void)s;
+	n = exec_sql(c, err, "DELETE FROM sent_states WHERE at < $1", "i",
+	    a->before);
+	if (n < 0)
+		return STORE_ERROR;
+	a->n = (uint64_t)n;
+	return STORE_OK;
+}
+
+static int
+pg_sent_expire(struct store *st, int64_t before, uint64_t *n,
+    struct smimp_err *err)
+{
+	struct sent_expire_args a = { before, 0 };
+	int r;
+
+	r = txn(pg(st), begin_write, sent_expire_run, &a, 0, err);
+	*n = r == STORE_OK ? a.n : 0;
+	return r;
+}
+
 /* ---- opening ---- */
 
 static void
@@ -3605,4 +3760,7 @@ const struct store_ops store_postgresql_ops = {
 	.policy_head = pg_policy_head,
 	.policy_match = pg_policy_match,
 	.consent_count = pg_consent_count,
+	.sent_put = pg_sent_put,
+	.sent_list = pg_sent_list,
+	.sent_expire = pg_sent_expire,
 };

@@ -1250,7 +1250,9 @@ user_del_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 	    sql_exec(s->db, err, "DELETE FROM policy_entries WHERE "
 	    "address = ?", "t", a->address) != 0 ||
 	    sql_exec(s->db, err, "DELETE FROM consent_allowance WHERE "
-	    "recipient = ?", "t", a->address) != 0)
+	    "recipient = ?", "t", a->address) != 0 ||
+	    sql_exec(s->db, err, "DELETE FROM sent_states WHERE sender = ?",
+	    "t", a->address) != 0)
 		return STORE_ERROR;
 	return STORE_OK;
 }
@@ -1949,6 +1951,128 @@ sq_mailbox_ack(struct store *st, const char *owner, const char *device,
 	return r;
 }
 
+/* ---- what became of sent messages ---- */
+
+#define SENT_UPSERT_TAIL "ON CONFLICT (sender, message_id, domain) DO " \
+    "UPDATE SET state = excluded.state, recipients = excluded.recipients, " \
+    "detail = excluded.detail, at = excluded.at"
+/* A bounce's record, from its queue entry while the owner holds it. */
+#define SENT_UPSERT_FROM_OUTBOUND "INSERT INTO sent_states (sender, " \
+    "message_id, domain, state, recipients, detail, at) SELECT sender, " \
+    "message_id, domain, ?1, recipients, ?3, ?2 FROM outbound WHERE " \
+    "lease_owner = ?4 AND id = ?5 " SENT_UPSERT_TAIL
+
+static int
+sent_upsert(sqlite3 *db, const struct store_sent *e, struct smimp_err *err)
+{
+	return sql_exec(db, err, "INSERT INTO sent_states (sender, "
+	    "message_id, domain, state, recipients, detail, at) VALUES (?, ?, "
+	    "?, ?, ?, ?, ?) " SENT_UPSERT_TAIL, "tttitti", e->sender,
+	    e->message_id, e->domain, (int64_t)e->state, e->recipients,
+	    e->text, e->at) != 0 ? -1 : 0;
+}
+
+struct sent_put_args {
+	const struct store_sent *s;
+	size_t n;
+};
+
+static int
+sent_put_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	struct sent_put_args *a = arg;
+	size_t i;
+
+	for (i = 0; i < a->n; i++)
+		if (sent_upsert(s->db, &a->s[i], err) != 0)
+			return STORE_ERROR;
+	return STORE_OK;
+}
+
+static int
+sq_sent_put(struct store *st, const struct store_sent *e, size_t n,
+    struct smimp_err *err)
+{
+	struct sent_put_args a = { e, n };
+
+	return group_write(sq(st), sent_put_run, &a, 0, err);
+}
+
+struct sent_each {
+	int (*fn)(const struct store_sent_row *, void *);
+	void *arg;
+	size_t seen;
+};
+
+static int
+sent_row(sqlite3_stmt *stmt, void *arg, struct smimp_err *err)
+{
+	struct sent_each *q = arg;
+	struct store_sent_row r;
+	const unsigned char *t;
+
+	t = sqlite3_column_text(stmt, 0);
+	r.domain = t != NULL ? (const char *)t : "";
+	t = sqlite3_column_text(stmt, 1);
+	r.recipients = t != NULL ? (const char *)t : "";
+	r.state = (enum store_sent_state)sqlite3_column_int(stmt, 2);
+	t = sqlite3_column_text(stmt, 3);
+	r.text = t != NULL ? (const char *)t : "";
+	r.at = sqlite3_column_int64(stmt, 4);
+	r.attempts = (unsigned int)sqlite3_column_int(stmt, 5);
+	r.next_try = sqlite3_column_int64(stmt, 6);
+	r.held = sqlite3_column_int(stmt, 7) != 0;
+	q->seen++;
+	return q->fn(&r, q->arg) != 0 ? store_stopped(err) : 0;
+}
+
+static int
+sq_sent_list(struct store *st, const char *sender, const char *message_id,
+    int (*fn)(const struct store_sent_row *, void *), void *arg,
+    struct smimp_err *err)
+{
+	struct sent_each q = { fn, arg, 0 };
+	int r;
+
+	/* One statement: the queue and the records as of one moment. */
+	r = each_row(sq(st), sent_row, &q, err, "SELECT domain, recipients, "
+	    "0, last_error, first_try, attempts, next_try, held FROM outbound "
+	    "WHERE sender = ?1 AND message_id = ?2 UNION ALL SELECT domain, "
+	    "recipients, state, detail, at, 0, 0, 0 FROM sent_states WHERE "
+	    "sender = ?1 AND message_id = ?2 ORDER BY 1, 3", "tt", sender,
+	    message_id);
+	return r == STORE_OK && q.seen == 0 ? STORE_NOT_FOUND : r;
+}
+
+struct sent_expire_args {
+	int64_t before;
+	uint64_t n;
+};
+
+static int
+sent_expire_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	struct sent_expire_args *a = arg;
+
+	if (sql_exec(s->db, err, "DELETE FROM sent_states WHERE at < ?", "i",
+	    a->before) != 0)
+		return STORE_ERROR;
+	a->n = (uint64_t)sqlite3_changes(s->db);
+	return STORE_OK;
+}
+
+static int
+sq_sent_expire(struct store *st, int64_t before, uint64_t *n,
+    struct smimp_err *err)
+{
+	struct sent_expire_args a = { before, 0 };
+	int r;
+
+	r = group_write(sq(st), sent_expire_run, &a, 0, err);
+	*n = r == STORE_OK ? a.n : 0;
+	return r;
+}
+
 /* ---- submissions ---- */
 
 struct submit_args {
@@ -2005,6 +2129,8 @@ submit_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 	    a->now, err);
 	if (r != STORE_OK)
 		return r;
+	if (sub->sent != NULL && sent_upsert(s->db, sub->sent, err) != 0)
+		return STORE_ERROR;
 	for (i = 0; i < sub->nobs; i++) {
 		/* Queued once per (domain, sender, message id). */
 		if (sql_exec(s->db, err, "INSERT INTO outbound (domain, sender, "
@@ -2014,8 +2140,10 @@ submit_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 		    "?10, ?10, ?11, ?12, ?13) ON CONFLICT (domain, sender, "
 		    "message_id) DO NOTHING", "ttttttittittt",
 		    sub->obs[i].domain, sub->sender, sub->obs[i].recipients,
+		    sub->obs[i].stamp != NULL ? sub->obs[i].recipients :
 		    sub->all, sub->message_id, in ? NULL : a->ns.name[i].s,
-		    (int64_t)size, sub->stamp, sub->stamp_date, a->now,
+		    (int64_t)size, sub->obs[i].stamp != NULL ?
+		    sub->obs[i].stamp : sub->stamp, sub->stamp_date, a->now,
 		    store_or_empty(sub->obs[i].work),
 		    store_or_empty(sub->obs[i].introduction),
 		    store_or_empty(sub->stamp_device)) != 0)
@@ -2166,6 +2294,7 @@ struct owned_args {
 	int64_t next_try, now;
 	const char *reason;
 	const struct store_delivery *notice;
+	const char *record;	/* a bounce's notice, as its record's text */
 	struct names ns;
 	struct gone g;
 };
@@ -2369,7 +2498,10 @@ bounce_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 	struct owned_args *a = arg;
 	int r, stored;
 
-	if (done_run(s, a, err) != STORE_OK)
+	/* Recorded for its sender while the entry still says what it was. */
+	if (sql_exec(s->db, err, SENT_UPSERT_FROM_OUTBOUND, "iitti",
+	    (int64_t)STORE_SENT_BOUNCED, a->now, a->record, a->owner,
+	    a->ids[0]) != 0 || done_run(s, a, err) != STORE_OK)
 		return STORE_ERROR;
 	if (a->count == 0)
 		return STORE_NOT_FOUND;
@@ -2394,15 +2526,22 @@ sq_outbound_bounce(struct store *st, const char *owner, int64_t id,
 	a.n = 1;
 	a.now = now;
 	a.notice = notice;
-	if (gone_init(&a.g, 1, err) != 0)
+	a.record = store_body_text(notice->body);
+	if (a.record == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	if (gone_init(&a.g, 1, err) != 0) {
+		free((char *)a.record);
 		return STORE_ERROR;
+	}
 	if (names_place(s, &notice->body, 1, &a.ns, err) != 0) {
 		gone_release(s, &a.g, 0);
+		free((char *)a.record);
 		return STORE_ERROR;
 	}
 	r = group_write(s, bounce_run, &a, now, err);
 	names_release(s, &a.ns, r == STORE_OK);
 	gone_release(s, &a.g, r == STORE_OK);
+	free((char *)a.record);
 	return r;
 }
 
@@ -3501,6 +3640,25 @@ migrate_admin(struct sqlite_store *s, struct smimp_err *err)
 	    "last_error TEXT NOT NULL DEFAULT '';", err);
 }
 
+/*
+ * 8 -> 9: what became of each sent message at each domain, kept for its
+ * sender (doc/PROTOCOL.md 8.14): delivered with a receipt, or bounced;
+ * and the queue read by message for the same question.
+ */
+static int
+migrate_receipts(struct sqlite_store *s, struct smimp_err *err)
+{
+	return schema_exec(s, "CREATE TABLE sent_states ("
+	    " sender TEXT NOT NULL, message_id TEXT NOT NULL,"
+	    " domain TEXT NOT NULL, state INTEGER NOT NULL,"
+	    " recipients TEXT NOT NULL, detail TEXT NOT NULL,"
+	    " at INTEGER NOT NULL,"
+	    " PRIMARY KEY (sender, message_id, domain)) WITHOUT ROWID;"
+	    "CREATE INDEX sent_states_at ON sent_states (at);"
+	    "CREATE INDEX outbound_sender ON outbound (sender, message_id);",
+	    err);
+}
+
 /* migrations[v] takes a store from version v to v + 1. */
 static int (*const migrations[])(struct sqlite_store *, struct smimp_err *) = {
 	migrate_v1,
@@ -3511,6 +3669,7 @@ static int (*const migrations[])(struct sqlite_store *, struct smimp_err *) = {
 	migrate_stamp_device,
 	migrate_devices,
 	migrate_admin,
+	migrate_receipts,
 };
 
 #define SCHEMA_VERSION	((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
@@ -3840,4 +3999,7 @@ const struct store_ops store_sqlite_ops = {
 	.policy_head = sq_policy_head,
 	.policy_match = sq_policy_match,
 	.consent_count = sq_consent_count,
+	.sent_put = sq_sent_put,
+	.sent_list = sq_sent_list,
+	.sent_expire = sq_sent_expire,
 };

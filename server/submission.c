@@ -19,6 +19,7 @@
 #include "introductions.h"
 #include "http.h"
 #include "message.h"
+#include "receipts.h"
 #include "stamp.h"
 #include "server.h"
 #include "banned.h"
@@ -31,11 +32,11 @@ struct plan {
 	struct store_outbound_new obs[MSG_MAX_RECIPIENTS];
 	char *lists[MSG_MAX_RECIPIENTS];	/* obs[i].recipients */
 	char *works[MSG_MAX_RECIPIENTS];	/* obs[i].work */
+	char stamps[MSG_MAX_RECIPIENTS][STAMP_STRLEN];	/* obs[i].stamp */
 	size_t nobs;
-	char sorted[8192];			/* every recipient, stamped */
 	const char *mid;
 	const char *work;			/* Smimp-Work, or NULL */
-	unsigned char sh[32];			/* stamp_hash, when work */
+	unsigned char sh[32];	/* stamp_hash of this domain's stamp */
 };
 
 static void
@@ -210,40 +211,140 @@ check_carried(struct exchange *x, struct plan *p, const char *intro)
 }
 
 /*
- * The delivery stamp: needed for other domains, and for a proof of work
- * (bound to it) even when every recipient is local.  It is by the key
- * that signed the request, so by the device that submits when a device
- * does; Smimp-Stamp-Device, when given, must name that device.
+ * One domain's stamp from Smimp-Stamps (v), over that domain's
+ * recipients in to; into out, and sh its stamp_hash when sh is not
+ * NULL.  0, or -1 with the reply set.
+ */
+static int
+check_one_stamp(struct exchange *x, const struct plan *p, const char *v,
+    const char *to, const char *domain, char out[STAMP_STRLEN],
+    unsigned char *sh)
+{
+	const char *sdate = exchange_header(x, "Smimp-Stamp-Date");
+	struct smimp_err err;
+	char sorted[8192];
+
+	if (!stamps_find(v, domain, out)) {
+		reply_error(x, 400, strcmp(domain, x->srv->cfg.domain) != 0 ?
+		    "other domains need a delivery stamp" : "a proof of work "
+		    "needs a delivery stamp");
+		return -1;
+	}
+	if (stamp_recipients_at(to, domain, sorted, sizeof(sorted)) != 0 ||
+	    stamp_verify(out, x->signer, sorted, p->mid, x->body_hash, sdate,
+	    x->key, &err) != 0 || (sh != NULL && stamp_hash(sh, x->signer,
+	    sorted, p->mid, x->body_hash, sdate) != 0)) {
+		reply_error(x, 400, "delivery stamp does not verify");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The delivery stamps (Smimp-Stamps): one for each other domain, naming
+ * its recipients only, and one for this domain when a proof of work is
+ * for one of its recipients (bound to it); no stamp for a domain the
+ * message does not go to.  They are by the key that signed the request,
+ * so by the device that submits when a device does; Smimp-Stamp-Device,
+ * when given, must name that device.
  */
 static int
 check_stamp(struct exchange *x, struct plan *p, const char *to)
 {
-	const char *stamp = exchange_header(x, "Smimp-Stamp");
+	const char *v = exchange_header(x, "Smimp-Stamps");
 	const char *sdate = exchange_header(x, "Smimp-Stamp-Date");
 	const char *device = exchange_header(x, "Smimp-Stamp-Device");
+	const char *mine = x->srv->cfg.domain;
+	char own[STAMP_STRLEN], *local_work = NULL;
 	struct smimp_err err;
+	int n, has_own, need_own;
+	size_t i;
 
 	if (device != NULL && strcmp(device, x->device) != 0) {
 		reply_error(x, 400, "Smimp-Stamp-Device does not name the "
 		    "device that signed the request");
 		return -1;
 	}
-	if (p->nobs == 0 && p->work == NULL)
+	if (p->work != NULL && carry_work_for_domain(p->work, mine,
+	    &local_work) != 0) {
+		reply_error(x, 503, "out of memory");
+		return -1;
+	}
+	need_own = local_work != NULL;
+	free(local_work);
+	if (p->nobs == 0 && !need_own)
 		return 0;
-	if (stamp == NULL || sdate == NULL || strlen(stamp) >= STAMP_STRLEN ||
-	    stamp_recipients(to, p->sorted, sizeof(p->sorted)) != 0) {
+	if (v == NULL || sdate == NULL) {
 		reply_error(x, 400, p->nobs > 0 ? "other domains need a "
 		    "delivery stamp" : "a proof of work needs a delivery "
 		    "stamp");
 		return -1;
 	}
-	if (stamp_date_check(sdate, time_now(), REQSIG_WINDOW, &err) != 0 ||
-	    stamp_verify(stamp, x->signer, p->sorted, p->mid, x->body_hash,
-	    sdate, x->key, &err) != 0 || stamp_hash(p->sh, x->signer,
-	    p->sorted, p->mid, x->body_hash, sdate) != 0) {
+	/* A stamp for each domain the message goes to, and no other. */
+	n = stamps_count(v);
+	has_own = n > 0 && stamps_find(v, mine, own);
+	for (i = 0; has_own && i < p->n &&
+	    strcmp(address_domain(p->rcpts[i]), mine) != 0; i++)
+		;
+	if (n < 0 || (size_t)n != p->nobs + (size_t)has_own ||
+	    (has_own && i == p->n)) {
+		reply_error(x, 400, "malformed Smimp-Stamps");
+		return -1;
+	}
+	if (stamp_date_check(sdate, time_now(), REQSIG_WINDOW, &err) != 0) {
 		reply_error(x, 400, "delivery stamp does not verify");
 		return -1;
 	}
+	for (i = 0; i < p->nobs; i++) {
+		if (check_one_stamp(x, p, v, to, p->obs[i].domain,
+		    p->stamps[i], NULL) != 0)
+			return -1;
+		p->obs[i].stamp = p->stamps[i];
+	}
+	return has_own || need_own ? check_one_stamp(x, p, v, to, mine, own,
+	    p->sh) : 0;
+}
+
+/*
+ * This server's receipt for its own domain's recipients (every one the
+ * message names here, as for a delivery: who refused it stays unsaid),
+ * into *rec with *text and *list (malloc'd); none (*text NULL) when
+ * the message has no recipient here.  0, or -1 with the reply set.
+ */
+static int
+local_receipt(struct exchange *x, const struct plan *p,
+    struct store_sent *rec, char **text, char **list)
+{
+	const char *mine = x->srv->cfg.domain;
+	struct smimp_err err;
+	struct sbuf sb;
+	size_t i;
+
+	*text = *list = NULL;
+	sbuf_init(&sb, 8192);
+	for (i = 0; i < p->n; i++)
+		if (strcmp(address_domain(p->rcpts[i]), mine) == 0 &&
+		    sbuf_addf(&sb, "%s%s", sb.len > 0 ? "," : "",
+		    p->rcpts[i]) != 0)
+			break;
+	if (i < p->n || (sb.len > 0 && sbuf_add(&sb, "", 1) != 0) ||
+	    (sb.len > 0 && receipts_sign(x->srv, x->signer, p->mid,
+	    x->body_hash, sb.buf, text, &err) != 0)) {
+		sbuf_release(&sb);
+		reply_error(x, 503, "out of memory");
+		return -1;
+	}
+	if (*text == NULL)
+		return 0;
+	*list = sb.buf;
+	memset(rec, 0, sizeof(*rec));
+	rec->sender = x->signer;
+	rec->message_id = p->mid;
+	rec->domain = mine;
+	rec->state = STORE_SENT_DELIVERED;
+	rec->recipients = *list;
+	rec->text = *text;
+	rec->at = time_now();
 	return 0;
 }
 
@@ -268,11 +369,12 @@ submission_post(struct exchange *x)
 {
 	const char *to = exchange_header(x, "Smimp-To");
 	const char *mid = exchange_header(x, "Smimp-Message-Id");
-	const char *stamp = exchange_header(x, "Smimp-Stamp");
 	const char *sdate = exchange_header(x, "Smimp-Stamp-Date");
 	struct store_submission sub;
 	struct store_body body;
+	struct store_sent local;
 	struct smimp_err err;
+	char *receipt = NULL, *list = NULL;
 	struct plan *p;
 	int r;
 
@@ -295,7 +397,8 @@ submission_post(struct exchange *x)
 	}
 	if (check_carried(x, p, exchange_header(x, "Smimp-Introduction")) !=
 	    0 || check_age(x) != 0 || check_stamp(x, p, to) != 0 ||
-	    check_local(x, p) != 0)
+	    check_local(x, p) != 0 ||
+	    local_receipt(x, p, &local, &receipt, &list) != 0)
 		goto out;
 	exchange_body(x, &body);
 	memset(&sub, 0, sizeof(sub));
@@ -304,8 +407,9 @@ submission_post(struct exchange *x)
 	sub.nonce_expires = x->nonce_expires;
 	sub.sender = x->signer;
 	sub.message_id = mid;
-	sub.all = p->sorted;
-	sub.stamp = p->nobs > 0 ? stamp : "";
+	/* Each queue entry has its own domain's stamp (p->obs). */
+	sub.all = "";
+	sub.stamp = "";
 	sub.stamp_date = p->nobs > 0 ? sdate : "";
 	sub.stamp_device = x->device;
 	sub.body = &body;
@@ -314,6 +418,7 @@ submission_post(struct exchange *x)
 	sub.local = p->local;
 	sub.nlocal = p->nlocal;
 	sub.device = x->device;		/* its sent copy goes to the others */
+	sub.sent = receipt != NULL ? &local : NULL;
 	r = store_submit(x->srv->store, &sub, time_now(), &err);
 	switch (r) {
 	case STORE_OK:
@@ -332,6 +437,8 @@ submission_post(struct exchange *x)
 		reply_unavailable(x, &err);
 	}
 out:
+	free(receipt);
+	free(list);
 	plan_release(p);
 	free(p);
 }

@@ -7,8 +7,8 @@ load helper
 
 # The schema version this smimpd writes: what every migration ends at
 # (SQLite's, and PostgreSQL's).
-SCHEMA=8
-PG_SCHEMA=2
+SCHEMA=9
+PG_SCHEMA=3
 
 setup() { common_setup; }
 
@@ -188,6 +188,10 @@ signed() {
 
 @test "more devices than a log may have, or a bad device name, are refused and change nothing" {
 	unit device-limits
+}
+
+@test "what became of a sent message: queued, recorded at submission, delivered, bounced with the entry's removal; nobody else's; forgotten by age and with the account" {
+	unit sent-states
 }
 
 @test "spooled bodies are linked, one name per row, all private" {

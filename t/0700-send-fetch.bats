@@ -475,7 +475,7 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 		local s h
 		s=$("$SMIMP_BUILD/t/peertool" stamp alice.key alice@example.org dave@example.invalid "$2" m.age "$1")
 		mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key POST example.org /smimp/v1/messages m.age \
-			'Smimp-To: dave@example.invalid' "Smimp-Message-Id: $2" "Smimp-Stamp: $s" "Smimp-Stamp-Date: $1")
+			'Smimp-To: dave@example.invalid' "Smimp-Message-Id: $2" "Smimp-Stamps: example.invalid=$s" "Smimp-Stamp-Date: $1")
 		curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @m.age "$URL/v1/messages"
 	}
 	run -0 submit "$(date -u -d '-400 seconds' +%Y-%m-%dT%H:%M:%SZ)" old1

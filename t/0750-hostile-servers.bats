@@ -273,7 +273,7 @@ lying_peer() {
 	grep -qx "GET /smimp/v1/users/alice@example.org/log" requests.log
 	# What mallory sends in her own name is taken: the setup is sound.
 	run -0 deliver mallory@example.org real0
-	[ "${output//$'\n'/}" = '{"message_id":"real0"} 201' ]
+	[[ "${output//$'\n'/}" == '{"message_id":"real0","receipt":"smimp-receipt/1\ndomain: example.net\n'*'"} 201' ]]
 	# The same in a batch, beside a message that mallory did send.
 	item() {	# item FROM MID: a batch item to bob, stamped by mallory's key
 		printf 'From: %s\nTo: bob@example.net\nStamp-To: bob@example.net\nMessage-Id: %s\nStamp: %s\nStamp-Date: %s\nLength: %s\n\n' \
@@ -287,7 +287,7 @@ lying_peer() {
 		/smimp/v1/deliver-batch batch)
 	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @batch \
 		"https://127.0.0.1:$SPORT/smimp/v1/deliver-batch"
-	[ "${output//$'\n'/}" = $'[{"message_id":"forged2","status":403,"error":"the sender\'s domain does not publish that sender"},{"message_id":"real1","status":201}] 200' ]
+	[[ "${output//$'\n'/}" == $'[{"message_id":"forged2","status":403,"error":"the sender\'s domain does not publish that sender"},{"message_id":"real1","status":201,"receipt":"smimp-receipt/1\\ndomain: example.net\\n'*'"}] 200' ]]
 	# Only mallory's own messages reached bob's mailbox.
 	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.net /smimp/v1/mailbox)
 	run -0 curl -s --cacert cert.pem "${h[@]/#/-H}" "https://127.0.0.1:$SPORT/smimp/v1/mailbox"
@@ -514,5 +514,5 @@ lying_peer() {
 	# Served within bounds, the same log is taken.
 	cp mallory.pub peer/smimp/v1/users/mallory@example.org/log
 	run -0 deliver m3
-	[ "${output//$'\n'/}" = '{"message_id":"m3"} 201' ]
+	[[ "${output//$'\n'/}" == '{"message_id":"m3","receipt":"smimp-receipt/1\ndomain: example.net\n'*'"} 201' ]]
 }

@@ -107,7 +107,7 @@ deliver() {
 	run -0 "$WT" check
 	[ "${lines[-1]}" = "54 passed, 0 failed" ]
 	! grep -q '^FAIL' <<<"$output"
-	grep -qx 'ok bound: bob'"'"'s proof does not hold for carol' <<<"$output"
+	grep -qx 'ok bound: bob'"'"'s proof does not hold for dave' <<<"$output"
 	grep -qx 'ok bound: not for another message id' <<<"$output"
 	grep -qx 'ok bound: not for another date' <<<"$output"
 	grep -qx 'ok header: one more is refused' <<<"$output"

@@ -15,6 +15,10 @@ of PATH with the file ARG/PATH where there is one, so a test lays out
 what a lying peer serves (its /v1/meta, the logs it hands out for whom);
 a PATH that is a directory there is answered with its file .list (a
 mailbox listing beside the messages it lists).
+MODE receipt serves GETs as files does, and answers each POST
+/v1/deliver with 201 and the receipt in the file ARG/receipt, read
+afresh each time (none when there is no such file): a peer whose
+receipts the test writes (t/1620-receipts.bats); a batch gets 404.
 MODE status answers each POST /v1/deliver with the status that the file
 ARG gives its message id on a line "ID STATUS" (503 for an id it does
 not list) and the error "status N ESC[2J"; a batch gets 404, as from a
@@ -116,7 +120,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.answer(401, '{"error":"missing signature"}')
         if MODE == "requires" and path.startswith("/smimp/v1/"):
             return self.requires(path)
-        if MODE == "files" and self.command == "GET":
+        if MODE in ("files", "receipt") and self.command == "GET":
             name = os.path.normpath(ARG + "/" + path.split("?")[0])
             if os.path.isdir(name):
                 name += "/.list"
@@ -125,6 +129,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 with open(name, "rb") as f:
                     return self.answer(200, f.read(),
                                        "application/octet-stream")
+        if MODE == "receipt" and self.command == "POST" and \
+                path == "/smimp/v1/deliver":
+            answer = {"message_id": self.headers.get("Smimp-Message-Id")}
+            if os.path.isfile(ARG + "/receipt"):
+                with open(ARG + "/receipt") as f:
+                    answer["receipt"] = f.read()
+            return self.answer(201, json.dumps(answer))
         if MODE == "status" and self.command == "POST" and \
                 path == "/smimp/v1/deliver":
             # ARG: lines of "MESSAGE-ID STATUS"; 503 for any other id.

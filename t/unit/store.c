@@ -105,7 +105,7 @@ submit(struct store *st, const char *from, const char *mid,
     const char *nonce, const char *const *local, size_t nlocal,
     const char *domain, const struct store_body *b, int64_t now)
 {
-	struct store_outbound_new ob = { domain, "r@x", NULL, NULL };
+	struct store_outbound_new ob = { domain, "r@x", NULL, NULL, NULL };
 	struct store_submission sub;
 
 	memset(&sub, 0, sizeof(sub));
@@ -1580,7 +1580,9 @@ case_migrated_v2(void)
 
 /*
  * A queued entry carries its submission's consent headers to the
- * relay, for each domain its own; an entry without them has "".
+ * relay, for each domain its own; an entry without them has "".  An
+ * entry with a stamp of its own names its recipients only; one without
+ * has the submission's stamp and list.
  */
 static int
 case_consent_headers(void)
@@ -1589,8 +1591,8 @@ case_consent_headers(void)
 	struct store_body b = { NULL, (const unsigned char *)"x", 1 };
 	struct store_outbound_new obs[2] = {
 		{ "far.example", "r@far.example", "r@far.example=0123456789abcdef",
-		    "aW50cm8" },
-		{ "else.example", "q@else.example", NULL, NULL },
+		    "aW50cm8", "stamp-far" },
+		{ "else.example", "q@else.example", NULL, NULL, NULL },
 	};
 	struct store_submission sub;
 	struct outbound ob[2];
@@ -1623,6 +1625,10 @@ case_consent_headers(void)
 	    strcmp(ob[0].introduction, "aW50cm8") == 0);
 	CHECK(strcmp(ob[1].domain, "else.example") == 0 &&
 	    ob[1].work[0] == '\0' && ob[1].introduction[0] == '\0');
+	CHECK(strcmp(ob[0].stamp, "stamp-far") == 0 &&
+	    strcmp(ob[0].all, "r@far.example") == 0);
+	CHECK(strcmp(ob[1].stamp, "stamp") == 0 &&
+	    strcmp(ob[1].all, "q@else.example,r@far.example") == 0);
 	outbound_release(&ob[0]);
 	outbound_release(&ob[1]);
 	store_close(st);
@@ -2016,6 +2022,102 @@ case_device_limits(void)
 	return 0;
 }
 
+/* What sent_list shows: each state seen, in domain order. */
+struct sent_seen {
+	size_t n;
+	char line[8][160];
+};
+
+static int
+sent_one(const struct store_sent_row *r, void *arg)
+{
+	struct sent_seen *s = arg;
+
+	if (s->n == 8)
+		return -1;
+	(void)snprintf(s->line[s->n++], sizeof(s->line[0]), "%s %d %s %.40s "
+	    "%lld", r->domain, (int)r->state, r->recipients, r->text,
+	    (long long)r->at);
+	return 0;
+}
+
+static int
+sent_list(struct store *st, const char *sender, const char *mid,
+    struct sent_seen *s)
+{
+	memset(s, 0, sizeof(*s));
+	return store_sent_list(st, sender, mid, sent_one, s, &err);
+}
+
+/*
+ * What became of a sent message, for its sender: the queue entry, the
+ * record its submission made for the local recipients, a delivery and
+ * a bounce (recorded with the entry's removal); nobody else's message;
+ * records forgotten by age, and with the sender's account.
+ */
+static int
+case_sent_states(void)
+{
+	struct store *st = open_plain();
+	struct store_outbound_new ob = { "far.example", "r@far.example", NULL,
+	    NULL, NULL };
+	struct store_sent here = { "s@here", "m1", "here",
+	    STORE_SENT_DELIVERED, "t@here", "receipt-here", 10 };
+	struct store_sent far = { "s@here", "m1", "far.example",
+	    STORE_SENT_DELIVERED, "r@far.example", "receipt-far", 30 };
+	struct store_body b = { NULL, (const unsigned char *)"x", 1 };
+	struct store_body nb = { NULL, (const unsigned char *)"notice", 6 };
+	struct store_delivery notice = { "s@here", "server:here",
+	    "bounce:far.example:m1", &nb };
+	struct store_submission sub;
+	struct sent_seen seen;
+	uint64_t n;
+	int64_t id;
+
+	CHECK(st != NULL);
+	CHECK(store_user_add(st, "s@here", &plain_log, 1, &err) == STORE_OK);
+	memset(&sub, 0, sizeof(sub));
+	sub.signer = sub.sender = "s@here";
+	sub.nonce = "n1";
+	sub.nonce_expires = 300;
+	sub.message_id = "m1";
+	sub.all = sub.stamp = "";
+	sub.stamp_date = "2026-01-01T00:00:00Z";
+	sub.body = &b;
+	sub.obs = &ob;
+	sub.nobs = 1;
+	sub.sent = &here;
+	CHECK(store_submit(st, &sub, 10, &err) == STORE_OK);
+	CHECK(sent_list(st, "s@here", "m1", &seen) == STORE_OK && seen.n == 2);
+	CHECK(strcmp(seen.line[0], "far.example 0 r@far.example  10") == 0);
+	CHECK(strcmp(seen.line[1], "here 1 t@here receipt-here 10") == 0);
+	/* Another sender's message of that id is not found, nor another id. */
+	CHECK(sent_list(st, "t@here", "m1", &seen) == STORE_NOT_FOUND);
+	CHECK(sent_list(st, "s@here", "m2", &seen) == STORE_NOT_FOUND);
+	/* Delivered: recorded beside the entry until the entry goes. */
+	CHECK(store_sent_put(st, &far, 1, &err) == STORE_OK);
+	CHECK(sent_list(st, "s@here", "m1", &seen) == STORE_OK && seen.n == 3);
+	CHECK(strcmp(seen.line[1], "far.example 1 r@far.example receipt-far "
+	    "30") == 0);
+	/* Bounced: the record is the notice, the entry gone with it. */
+	CHECK(claim(st, "o1", 40, 1, 0, 0, &id) == 1);
+	CHECK(store_outbound_bounce(st, "o2", id, &notice, 50, &err) ==
+	    STORE_NOT_FOUND);
+	CHECK(store_outbound_bounce(st, "o1", id, &notice, 50, &err) ==
+	    STORE_OK);
+	CHECK(sent_list(st, "s@here", "m1", &seen) == STORE_OK && seen.n == 2);
+	CHECK(strcmp(seen.line[0], "far.example 2 r@far.example notice 50") ==
+	    0);
+	/* Forgotten by age: the records made before the time given. */
+	CHECK(store_sent_expire(st, 11, &n, &err) == STORE_OK && n == 1);
+	CHECK(sent_list(st, "s@here", "m1", &seen) == STORE_OK && seen.n == 1);
+	/* And with the account. */
+	CHECK(store_user_del(st, "s@here", 60, &err) == STORE_OK);
+	CHECK(sent_list(st, "s@here", "m1", &seen) == STORE_NOT_FOUND);
+	store_close(st);
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	int (*run)(void);
@@ -2057,6 +2159,7 @@ static const struct {
 	{ "sent-copy", case_sent_copy, 0 },
 	{ "device-limits", case_device_limits, 0 },
 	{ "migrated-v5", case_migrated_v5, 1 },
+	{ "sent-states", case_sent_states, 0 },
 };
 
 #define NCASES	(sizeof(cases) / sizeof(cases[0]))

@@ -10,8 +10,9 @@
  *				(bench/work.sh prints them)
  *	worktool prove KEY TO MID BODYFILE BITS RCPT...
  *				stamp a submission now as KEY's owner (a key
- *				without passphrase) and solve for each RCPT:
- *				prints the Smimp-Stamp, Smimp-Stamp-Date and
+ *				without passphrase), each domain of TO its
+ *				own stamp, and solve for each RCPT: prints
+ *				the Smimp-Stamps, Smimp-Stamp-Date and
  *				Smimp-Work headers, for tests that submit
  *				by hand (signreq)
  */
@@ -32,18 +33,18 @@
 
 /* The vectors' stamp: fixed fields, the body hash bytes 00 01 .. 1f. */
 #define V_FROM	"alice@example.org"
-#define V_TO	"bob@example.net,carol@example.com"
+#define V_TO	"bob@example.net,dave@example.net"
 #define V_MID	"work-vector@example.org"
 #define V_DATE	"2026-11-26T20:00:00Z"
 #define V_NONCE	"0123456789abcdef"
 #define V_BITS	16
 
 /* The answers, as doc/PROTOCOL.md gives them. */
-#define A_SH	"b91ea7dd9abc74124bf415a4564c1615c85243bc38805daaa2ca1eb2091076a8"
-#define A_HASH	"b9b2315e5905e94aa32d5fbe221bcabc4a21a66e8499bde05d358d5b979d5c70"
+#define A_SH	"06d8dca0d3d8f72d05a2c8080aa3545cd9c1769b5f8ab691d50cf5891fcdbcca"
+#define A_HASH	"df7b80b6bca47e2facdcc6b542ba1cd93ec013dfc8aa35ca807dcda23904fe81"
 #define A_VALUE	0
-#define A_BOB	"000000000000500b"
-#define A_CAROL	"00000000000122e7"
+#define A_BOB	"0000000000013985"
+#define A_DAVE	"000000000001025d"
 
 static double
 now(void)
@@ -122,7 +123,7 @@ static int
 print_vectors(void)
 {
 	unsigned char sh[32], nonce[8];
-	char hex[65], bob[17], carol[17];
+	char hex[65], bob[17], dave[17];
 
 	sh_of(sh, NULL, NULL, NULL);
 	sodium_bin2hex(hex, sizeof(hex), sh, 32);
@@ -132,14 +133,14 @@ print_vectors(void)
 	printf("bob@example.net, nonce %s: hash %s, value %u\n", V_NONCE,
 	    hex, value_for(sh, "bob@example.net", nonce));
 	solve_hex(sh, "bob@example.net", bob);
-	solve_hex(sh, "carol@example.com", carol);
+	solve_hex(sh, "dave@example.net", dave);
 	nonce_of(bob, nonce);
 	printf("first nonce of value %d or more: bob@example.net %s "
 	    "(value %u), ", V_BITS, bob, value_for(sh, "bob@example.net",
 	    nonce));
-	nonce_of(carol, nonce);
-	printf("carol@example.com %s (value %u)\n", carol,
-	    value_for(sh, "carol@example.com", nonce));
+	nonce_of(dave, nonce);
+	printf("dave@example.net %s (value %u)\n", dave,
+	    value_for(sh, "dave@example.net", nonce));
 	return 0;
 }
 
@@ -147,7 +148,7 @@ static void
 check_vectors(void)
 {
 	unsigned char sh[32], other[32], nonce[8], cnonce[8];
-	char hex[65], bob[17], carol[17];
+	char hex[65], bob[17], dave[17];
 
 	sh_of(sh, NULL, NULL, NULL);
 	sodium_bin2hex(hex, sizeof(hex), sh, 32);
@@ -158,19 +159,19 @@ check_vectors(void)
 	check(value_for(sh, "bob@example.net", nonce) == A_VALUE,
 	    "vector: value of the nonce");
 	solve_hex(sh, "bob@example.net", bob);
-	solve_hex(sh, "carol@example.com", carol);
+	solve_hex(sh, "dave@example.net", dave);
 	check(strcmp(bob, A_BOB) == 0, "vector: solved for bob");
-	check(strcmp(carol, A_CAROL) == 0, "vector: solved for carol");
+	check(strcmp(dave, A_DAVE) == 0, "vector: solved for dave");
 
 	/* What a proof is bound to: each change makes it worthless. */
 	nonce_of(A_BOB, nonce);
-	nonce_of(A_CAROL, cnonce);
+	nonce_of(A_DAVE, cnonce);
 	check(value_for(sh, "bob@example.net", nonce) >= V_BITS,
 	    "bound: bob's proof holds for bob");
-	check(value_for(sh, "carol@example.com", nonce) < V_BITS,
-	    "bound: bob's proof does not hold for carol");
+	check(value_for(sh, "dave@example.net", nonce) < V_BITS,
+	    "bound: bob's proof does not hold for dave");
 	check(value_for(sh, "bob@example.net", cnonce) < V_BITS,
-	    "bound: carol's proof does not hold for bob");
+	    "bound: dave's proof does not hold for bob");
 	sh_of(other, NULL, "work-vector-2@example.org", NULL);
 	check(value_for(other, "bob@example.net", nonce) < V_BITS,
 	    "bound: not for another message id");
@@ -434,17 +435,39 @@ bench(int runs)
 
 /* ---- proofs for hand-made submissions ---- */
 
+/*
+ * The Smimp-Stamps value for every domain of to, stamped at when, onto
+ * stamps.
+ */
+static void
+stamp_all(const struct secret_key *sk, const char *to, const char *mid,
+    const unsigned char hash[32], const char *when, struct sbuf *stamps)
+{
+	char doms[256][ADDRESS_DOMAIN_MAX + 1], sorted[8192];
+	char stamp[STAMP_STRLEN];
+	struct smimp_err err;
+	size_t i, nd;
+
+	nd = stamp_domains(to, doms, 256);
+	for (i = 0; i < nd; i++)
+		if (stamp_recipients_at(to, doms[i], sorted,
+		    sizeof(sorted)) != 0 || stamp_sign(stamp, sk->address,
+		    sorted, mid, hash, when, sk->identity_secret, &err) != 0 ||
+		    stamps_add(stamps, doms[i], stamp) != 0)
+			abort();
+}
+
 static int
 prove(char **argv, int n)
 {
 	struct passphrase_source src = { NULL, 0 };
-	char sorted[8192], stamp[STAMP_STRLEN], when[TIME_STRLEN];
+	char sorted[8192], when[TIME_STRLEN];
 	unsigned char hash[32], sh[32], *body = NULL, nonce[8];
 	unsigned int bits = (unsigned int)atoi(argv[4]);
 	struct work_prefix p;
 	struct secret_key sk;
 	struct smimp_err err;
-	struct sbuf work;
+	struct sbuf work, stamps;
 	size_t len;
 	int i;
 
@@ -456,21 +479,24 @@ prove(char **argv, int n)
 	}
 	time_format(time_now(), when);
 	reqsig_body_hash(hash, body, len);
-	if (stamp_recipients(argv[1], sorted, sizeof(sorted)) != 0 ||
-	    stamp_sign(stamp, sk.address, sorted, argv[2], hash, when,
-	    sk.identity_secret, &err) != 0 ||
-	    stamp_hash(sh, sk.address, sorted, argv[2], hash, when) != 0)
-		abort();
+	sbuf_init(&stamps, STAMPS_MAX + 1);
+	stamp_all(&sk, argv[1], argv[2], hash, when, &stamps);
 	sbuf_init(&work, WORK_HEADER_MAX + 1);
 	for (i = 5; i < n; i++) {
+		/* Each proof binds the stamp of its recipient's domain. */
+		if (stamp_recipients_at(argv[1], address_domain(argv[i]),
+		    sorted, sizeof(sorted)) != 0 || stamp_hash(sh, sk.address,
+		    sorted, argv[2], hash, when) != 0)
+			abort();
 		work_prefix_init(&p, sh, argv[i]);
 		(void)work_solve(&p, bits, NULL, NULL, nonce);
 		if (work_header_add(&work, argv[i], nonce) != 0)
 			abort();
 	}
-	printf("Smimp-Stamp: %s\nSmimp-Stamp-Date: %s\nSmimp-Work: %.*s\n",
-	    stamp, when, (int)work.len, work.buf);
+	printf("Smimp-Stamps: %.*s\nSmimp-Stamp-Date: %s\nSmimp-Work: %.*s\n",
+	    (int)stamps.len, stamps.buf, when, (int)work.len, work.buf);
 	sbuf_release(&work);
+	sbuf_release(&stamps);
 	free(body);
 	secret_key_release(&sk);
 	return 0;

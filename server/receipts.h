@@ -1,0 +1,51 @@
+/*
+ * receipts.h - delivery receipts (doc/PROTOCOL.md 8.14).  This server
+ * signs one, with its server key, for every message it takes: from
+ * another domain's server (inbound.c answers with it) and from its own
+ * users for their recipients here (submission.c records it).  What the
+ * relay delivers elsewhere comes back with the other domain's receipt,
+ * checked here under that domain's server key before it is kept.  Each
+ * sender may then ask where a message of its own is, signed:
+ * GET {base}/v1/messages/ID.
+ */
+#ifndef SMIMPD_RECEIPTS_H
+#define SMIMPD_RECEIPTS_H
+
+#include <stddef.h>
+
+#include "receipt.h"
+#include "store.h"
+
+struct server;
+struct remote;
+struct outbound;
+
+/*
+ * This server's receipt for the message (from, message id, hash) it
+ * took for recipients (comma-separated, of its domain), dated now,
+ * into *text (malloc'd).  0, or -1 (out of memory).
+ */
+int receipts_sign(struct server *srv, const char *from, const char *mid,
+    const unsigned char hash[32], const char *recipients, char **text,
+    struct smimp_err *err);
+
+/*
+ * The receipt the domain of ob answered for its delivery (the sealed
+ * message's hash is hash): well formed, for this very delivery (the
+ * domain, sender, message id, hash; recipients it was asked to take
+ * only), dated now give or take STAMP_SKEW, and signed by the server
+ * key that domain publishes (fetched with r when not cached, and once
+ * more when it does not verify: the domain may have a new key).  0
+ * when it is one to keep; -1 with why.
+ */
+int receipts_check_peer(struct server *srv, struct remote *r,
+    const struct outbound *ob, const unsigned char hash[32],
+    const char *text, struct smimp_err *err);
+
+/*
+ * Forget the records of sent messages older than receipt-retention:
+ * at most once every ten seconds, whoever calls.
+ */
+void receipts_expire(struct server *srv);
+
+#endif
