@@ -45,6 +45,12 @@ struct age_in *age_in_open_mem(const void *data, size_t len,
 int age_in_read(struct age_in *in, unsigned char *buf, size_t len,
     size_t *got, struct smimp_err *err);
 int age_in_is_armored(const struct age_in *in);
+/*
+ * Do the next bytes of a stream that is not armored start with
+ * p[0..n)?  Nothing is read: n must be small (what the first read
+ * brought in, at most 256 KiB, is looked at).
+ */
+int age_in_starts_with(const struct age_in *in, const void *p, size_t n);
 void age_in_free(struct age_in *in);	/* does not close the fd */
 
 /*

@@ -90,6 +90,8 @@ struct smimpd_config {
 	/* Directory lookups: per requester, and from one other domain. */
 	unsigned int rate_lookup;
 	unsigned int rate_lookup_domain;
+	/* One-time prekeys taken, per requester and address. */
+	unsigned int rate_prekeys;
 };
 
 void config_defaults(struct smimpd_config *cfg);

@@ -84,6 +84,11 @@ enum body_kind {
 #define ROUTE_DEVICE_SEND	0x10	/* devices of scope full or send */
 #define ROUTE_DEVICE_RECEIVE	0x20	/* devices of scope full or receive */
 #define ROUTE_DEVICE_ANY	(ROUTE_DEVICE_SEND | ROUTE_DEVICE_RECEIVE)
+/*
+ * An AUTH_ANY route whose handler counts requests against a limit of
+ * its own, not against the directory lookups' (one-time prekeys).
+ */
+#define ROUTE_OWN_RATE		0x40
 
 struct exchange;
 
