@@ -433,6 +433,11 @@ find_file_key(const struct header *h, const struct age_identity *ids,
 				return r;
 		}
 	}
+	for (i = 0; i < h->n; i++)
+		if (strcmp(h->st[i].args[0], AGE_PREKEY_STANZA) == 0)
+			return age_fail(err, AGE_FAIL_NO_PREKEY, "%s", "no "
+			    "identity matches any recipient, and no one-time "
+			    "prekey named is held");
 	return age_fail(err, AGE_FAIL_NO_MATCH, "%s",
 	    "no identity matches any recipient");
 }

@@ -26,7 +26,13 @@ enum age_failure {
 	AGE_FAIL_HEADER,	/* header does not parse, or bad stanza */
 	AGE_FAIL_NO_MATCH,	/* no identity unwraps any stanza */
 	AGE_FAIL_HMAC,		/* header MAC is wrong */
-	AGE_FAIL_PAYLOAD	/* STREAM fails: bad tag, truncated, trailing */
+	AGE_FAIL_PAYLOAD,	/* STREAM fails: bad tag, truncated, trailing */
+	/*
+	 * As AGE_FAIL_NO_MATCH, of a header that names one-time prekeys
+	 * (smimp-prekey stanzas, age.h): the reader's was deleted, or they
+	 * are others'.
+	 */
+	AGE_FAIL_NO_PREKEY
 };
 
 /* Fill err for a failure of kind, fmt taking the one string what; -1. */

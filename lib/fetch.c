@@ -18,6 +18,8 @@
 #include "fileio.h"
 #include "lookup.h"
 #include "maildir.h"
+#include "outfile.h"
+#include "prekeys.h"
 #include "banned.h"
 
 /*
@@ -69,16 +71,17 @@ introduced_by(const struct identity *id, const struct trust_store *ts,
 static enum trust_tier
 fetched_tier(const struct identity *id, struct trust_store *ts,
     const struct fetch_hooks *hooks, const unsigned char *server_key, int fd,
-    const unsigned char *data, size_t len, struct fetched *f)
+    int kept_fd, const unsigned char *data, size_t len, struct fetched *f)
 {
 	enum trust_tier tier = TIER_UNKNOWN;
 	struct msg_meta meta;
 	struct smimp_err oerr;
 	char note[SMIMP_ERR_MSG];
 
-	if (message_open(&id->sk, id->has_log ? &id->log : NULL,
-	    fd, -1, ts, &meta, &oerr) == 0) {
+	if (message_open_kept(&id->sk, id->has_log ? &id->log : NULL,
+	    fd, kept_fd, ts, &meta, &oerr) == 0) {
 		(void)snprintf(f->from, sizeof(f->from), "%s", meta.from);
+		memcpy(f->prekey_id, meta.prekey_id, sizeof(f->prekey_id));
 		f->own = meta.own;
 		/* Key changed, or revoked: not the inbox. */
 		if (follow_sender(ts, &meta, hooks) != 0 ||
@@ -107,22 +110,11 @@ fetched_tier(const struct identity *id, struct trust_store *ts,
  * drop it).  A sent copy (the server's word, sent) goes to .Sent when
  * it is our own identity's: the server's flag alone puts nothing there.
  */
+/* File tmp into the folder that tier (or a sent copy) calls for. */
 static int
-file_message(const struct identity *id, struct trust_store *ts,
-    const struct fetch_hooks *hooks, const unsigned char *server_key,
-    const char *dir, const unsigned char *data, size_t len, int sent,
-    struct fetched *f, struct smimp_err *err)
+file_in(const char *dir, enum trust_tier tier, int sent, const char *name,
+    const char *tmp, struct fetched *f, struct smimp_err *err)
 {
-	char name[MAILDIR_NAME_SIZE], tmp[PATH_MAX];
-	enum trust_tier tier;
-	int fd;
-
-	maildir_name(data, len, name);
-	fd = maildir_spool(dir, name, data, len, tmp, sizeof(tmp), err);
-	if (fd < 0)
-		return -1;
-	tier = fetched_tier(id, ts, hooks, server_key, fd, data, len, f);
-	close(fd);
 	if (sent && f->own) {
 		f->folder = "Sent";
 		return maildir_file(dir, MAILDIR_SENT, name, tmp, err);
@@ -140,6 +132,79 @@ file_message(const struct identity *id, struct trust_store *ts,
 	f->folder = "Other";
 	return maildir_file(dir, MAILDIR_OTHER, name, tmp, err);
 }
+
+/*
+ * Where the plain envelope of a message sealed to one of our prekeys
+ * goes while it is opened: tmp/NAME.plain, empty (its fd into *fd);
+ * none (-1) when id holds no prekey.
+ */
+static int
+kept_open(const struct identity *id, const char *dir, const char *name,
+    char *tmp, size_t cap, int *fd, struct smimp_err *err)
+{
+	char plain[MAILDIR_NAME_SIZE + 8];
+
+	*fd = -1;
+	if (id->sk.prekeys == NULL || id->sk.prekeys->n == 0)
+		return 0;
+	(void)snprintf(plain, sizeof(plain), "%s.plain", name);
+	*fd = maildir_spool(dir, plain, NULL, 0, tmp, cap, err);
+	return *fd < 0 ? -1 : 0;
+}
+
+/*
+ * What the Maildir files of a message a prekey opened: its plain
+ * envelope (kept, synced) in place of the sealed one (tmp), which
+ * nothing can open once the prekey's secret is gone.
+ */
+static int
+kept_swap(int kept_fd, const char *kept, const char *tmp,
+    struct smimp_err *err)
+{
+	if (fsync(kept_fd) != 0 || rename(kept, tmp) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot keep '%s'",
+		    kept);
+	return 0;
+}
+
+static int
+file_message(const struct identity *id, struct trust_store *ts,
+    const struct fetch_hooks *hooks, const unsigned char *server_key,
+    const char *dir, const unsigned char *data, size_t len, int sent,
+    struct fetched *f, struct smimp_err *err)
+{
+	char name[MAILDIR_NAME_SIZE], tmp[PATH_MAX], kept[PATH_MAX];
+	enum trust_tier tier;
+	int fd, kept_fd, r;
+
+	maildir_name(data, len, name);
+	fd = maildir_spool(dir, name, data, len, tmp, sizeof(tmp), err);
+	if (fd < 0)
+		return -1;
+	if (kept_open(id, dir, name, kept, sizeof(kept), &kept_fd, err) != 0) {
+		close(fd);
+		(void)unlink(tmp);
+		return -1;
+	}
+	tier = fetched_tier(id, ts, hooks, server_key, fd, kept_fd, data, len,
+	    f);
+	close(fd);
+	r = 0;
+	if (kept_fd >= 0) {
+		if (f->prekey_id[0] != '\0')
+			r = kept_swap(kept_fd, kept, tmp, err);
+		else
+			(void)unlink(kept);
+		close(kept_fd);
+	}
+	if (r == 0)
+		r = file_in(dir, tier, sent, name, tmp, f, err);
+	/* Filed, or dropped: the prekey's secret has done its work. */
+	if (r == 0 && f->prekey_id[0] != '\0')
+		r = prekeys_forget(id, id->sk.prekeys, f->prekey_id, err);
+	return r;
+}
+
 
 /*
  * The names of messages filed but perhaps not yet acknowledged, kept in
@@ -366,6 +431,39 @@ entry_id(json_t *item)
 	return (long long)json_integer_value(json_object_get(item, "id"));
 }
 
+/*
+ * A message filed before, by a fetch that stopped between filing it and
+ * deleting the secret of the prekey that opened it: that secret goes
+ * now.  Found by opening the message again, so that only a prekey that
+ * really opened it is deleted.
+ */
+static int
+forget_again(const struct identity *id, const unsigned char *data,
+    size_t len, struct smimp_err *err)
+{
+	struct msg_meta meta;
+	struct smimp_err ignore;
+	int fd, ret = 0;
+
+	if (id->sk.prekeys == NULL || id->sk.prekeys->n == 0)
+		return 0;
+	fd = spool_open(err);
+	if (fd < 0)
+		return -1;
+	if (fd_write_all(fd, data, len) != 0 || lseek(fd, 0, SEEK_SET) != 0)
+		ret = smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot spool a "
+		    "message");
+	else if (message_open(&id->sk, id->has_log ? &id->log : NULL, fd, -1,
+	    NULL, &meta, &ignore) == 0) {
+		if (meta.prekey_id[0] != '\0')
+			ret = prekeys_forget(id, id->sk.prekeys, meta.prekey_id,
+			    err);
+		msg_meta_release(&meta);
+	}
+	close(fd);
+	return ret;
+}
+
 /* Download and file one mailbox entry, to be acknowledged. */
 static int
 fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
@@ -395,7 +493,8 @@ fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
 	if (maildir_has(fc->dir, name) || pending_has(fc, name)) {
 		f.folder = "again";	/* filed before: only acknowledge */
 		(void)snprintf(f.from, sizeof(f.from), "?");
-		ret = 0;
+		ret = forget_again(fc->id, (unsigned char *)msg.body.buf,
+		    msg.body.len, err);
 	} else {
 		ret = file_message(fc->id, fc->ts, fc->hooks, fc->have_key ?
 		    fc->server_key : NULL, fc->dir,

@@ -25,6 +25,11 @@ struct fetched {
 	char from[ADDRESS_MAX + 1];	/* the verified sender, or "?" */
 	int own;		/* signed by our own identity (a device) */
 	char introducer[ADDRESS_MAX + 1];	/* or empty */
+	/*
+	 * The one-time prekey of ours that opened it, or "": the Maildir
+	 * then keeps its plain envelope, and the prekey's secret goes.
+	 */
+	char prekey_id[AGE_PREKEY_ID_LEN + 1];
 };
 
 /* What fetch_mailbox tells its caller as it goes; any may be NULL. */
@@ -59,7 +64,10 @@ struct fetch_hooks {
  * that carries a newer
  * log of its sender's pinned identity moves the pin on, in ts and in
  * its home; one that carries a log the pin may not follow is filed in
- * Other.
+ * Other.  A message that one of the one-time prekeys of id->sk.prekeys
+ * opens (forward secrecy, doc/PROTOCOL.md 9.6) is filed as its plain
+ * envelope, once verified, and the prekey's secret then deleted: the
+ * Maildir holds the only copy that can still be read.
  */
 int fetch_mailbox(struct remote *r, const struct identity *id,
     struct trust_store *ts, const char *dir, struct fetch_stats *st,

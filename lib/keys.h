@@ -58,7 +58,7 @@ struct secret_key {
 	 * the caller loaded them: opening a message tries the one its
 	 * stanza names.  Not released with the key: by its loader.
 	 */
-	const struct prekey_store *prekeys;
+	struct prekey_store *prekeys;
 };
 
 /*

@@ -1104,6 +1104,12 @@ open_source(const struct secret_key *me, struct age_in *in,
 		if (err->detail == AGE_FAIL_NO_MATCH)
 			smimp_err_set(err, SMIMP_EXIT_BADMSG, "cannot decrypt: "
 			    "the message is not encrypted to %s", me->address);
+		else if (err->detail == AGE_FAIL_NO_PREKEY)
+			smimp_err_set(err, SMIMP_EXIT_BADMSG, "cannot decrypt: "
+			    "the message is not encrypted to %s, or to a "
+			    "one-time prekey it still holds (the secret of "
+			    "one goes once a message sealed to it is opened)",
+			    me->address);
 		else if (err->code == SMIMP_EXIT_BADMSG)
 			smimp_err_set(err, SMIMP_EXIT_BADMSG,
 			    "cannot decrypt: %s", msg);

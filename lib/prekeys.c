@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "clientconf.h"
 #include "exitcode.h"
 #include "prekeys.h"
 #include "banned.h"
@@ -241,19 +242,21 @@ prekeys_refill(struct remote *r, const struct identity *id,
 	return 0;
 }
 
-int
+void
 prekeys_load(struct identity *id, struct prekey_store *ps,
-    struct smimp_err *err)
+    struct smimp_err *warn)
 {
 	char path[PATH_MAX];
 
+	smimp_err_clear(warn);
 	memset(ps, 0, sizeof(*ps));
 	ps->lock_fd = -1;
-	if (prekey_store_path(id->key_path, path, sizeof(path), err) != 0 ||
-	    prekey_store_load(ps, path, &id->sk, 0, err) != 0)
-		return -1;
+	if (prekey_store_path(id->key_path, path, sizeof(path), warn) != 0 ||
+	    prekey_store_load(ps, path, &id->sk, 0, warn) != 0) {
+		prekey_store_release(ps);
+		return;
+	}
 	id->sk.prekeys = ps;
-	return 0;
 }
 
 int
@@ -418,4 +421,36 @@ prekeys_claim_release(struct prekeys_claim *c)
 {
 	free(c->keys);
 	memset(c, 0, sizeof(*c));
+}
+
+int
+prekeys_claim_recipients(const char *home, const struct signer *who,
+    struct msg_recipient *rcpts, const int *by_file, size_t n,
+    struct prekeys_claim *claims, struct smimp_err *err)
+{
+	const struct trust_entry *e;
+	struct clientconf conf;
+	struct trust_store ts;
+	struct remote *r = NULL;
+	size_t i;
+	int ret = -1;
+
+	memset(&ts, 0, sizeof(ts));
+	memset(&conf, 0, sizeof(conf));
+	memset(claims, 0, n * sizeof(*claims));
+	if (clientconf_load(&conf, err) != 0 || trust_load(&ts, home, err) != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		e = trust_find(&ts, rcpts[i].address);
+		if (by_file[i] || e == NULL || !e->has_log || e->checked == 0)
+			continue;
+		if (r == NULL && (r = remote_new(&conf.remote, err)) == NULL)
+			goto out;
+		prekeys_claim(r, who, &e->log, &rcpts[i], &claims[i]);
+	}
+	ret = 0;
+out:
+	remote_free(r);
+	trust_release(&ts);
+	return ret;
 }

@@ -43,11 +43,13 @@ int prekeys_refill(struct remote *r, const struct identity *id,
 
 /*
  * Load the secrets of id's prekeys, when there are any, into ps, and
- * let id's key open what is sealed to them (id->sk.prekeys).  ps is
- * released with prekey_store_release, after id is done with it.
+ * let id's key open what is sealed to them (id->sk.prekeys).  A store
+ * that cannot be read is left out, with the reason in warn: it opens
+ * nothing sealed to its prekeys, and nothing else need wait for it.
+ * ps is released with prekey_store_release, after id is done with it.
  */
-int prekeys_load(struct identity *id, struct prekey_store *ps,
-    struct smimp_err *err);
+void prekeys_load(struct identity *id, struct prekey_store *ps,
+    struct smimp_err *warn);
 /*
  * The message sealed to the prekey id of id's key is opened and kept:
  * its secret leaves the store beside the key for good (rewritten and
@@ -80,5 +82,16 @@ void prekeys_claim(struct remote *r, const struct signer *who,
     const struct idlog *log, struct msg_recipient *rcpt,
     struct prekeys_claim *c);
 void prekeys_claim_release(struct prekeys_claim *c);
+/*
+ * smimp-seal: prekeys_claim for each of rcpts[0..n) whose identity came
+ * from its own domain's directory: named by address (not by_file[i])
+ * and pinned in home's trust store from a lookup, or checked there
+ * since.  One pinned by hand from a file, and never checked, is sealed
+ * to as it is, with no network: its sender chose to work offline.
+ * claims[i] says what each got; one remote (clientconf.h) serves all.
+ */
+int prekeys_claim_recipients(const char *home, const struct signer *who,
+    struct msg_recipient *rcpts, const int *by_file, size_t n,
+    struct prekeys_claim *claims, struct smimp_err *err);
 
 #endif
