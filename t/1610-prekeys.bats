@@ -37,6 +37,10 @@ alice_looks_up() {
 	as_alice smimp-trust refresh -i alice.key "$1" >/dev/null 2>&1
 }
 
+# ready N: the servers, N prekeys of bob's, and alice's pin of bob
+# checked in his directory.
+ready() { servers && bob_prekeys "$1" && alice_looks_up bob@example.net; }
+
 # secrets KEY: the plain text of KEY's prekey secrets, opened with age
 # and the key exported (both kept under plain/, never in the tree).
 secrets() {
@@ -102,9 +106,7 @@ post() {
 }
 
 @test "round trip: sealed to a prekey and forward-secret; opened once, its secret deleted; then nothing left here opens it" {
-	servers
-	bob_prekeys 3
-	alice_looks_up bob@example.net
+	ready 3
 	run -0 --separate-stderr as_alice smimp-seal -i alice.key -r bob@example.net -o m.age msg
 	[ -z "$stderr" ]
 	[ "$(grep -ac '^-> smimp-prekey ' m.age)" = 1 ]
@@ -131,9 +133,7 @@ post() {
 }
 
 @test "the age binary opens the outer layer with the prekey's secret, which the long-term key does not" {
-	servers
-	bob_prekeys 1
-	alice_looks_up bob@example.net
+	ready 1
 	as_alice smimp-seal -i alice.key -r bob@example.net -o m.age msg
 	id=$(prekey_of m.age)
 	s=$(secrets bob.key | awk -v id="$id" '$2 == id {print $4}')
@@ -185,9 +185,7 @@ post() {
 }
 
 @test "a pool run out: the long-term key, said; no pool, a hand-made pin or --no-prekeys: nothing asked" {
-	servers
-	bob_prekeys 1
-	alice_looks_up bob@example.net
+	ready 1
 	as_alice smimp-seal -i alice.key -r bob@example.net -o m1.age msg
 	[ "$(grep -ac '^-> smimp-prekey ' m1.age)" = 1 ]
 	run -0 --separate-stderr as_alice smimp-seal -i alice.key -r bob@example.net -o m2.age msg
@@ -255,9 +253,7 @@ post() {
 
 @test "claims limited per requester and address (rate-prekeys): 429, and the sealer says so" {
 	echo 'rate-prekeys 2' >>common.conf
-	servers
-	bob_prekeys 10
-	alice_looks_up bob@example.net
+	ready 10
 	as_alice smimp-seal -i alice.key -r bob@example.net -o m1.age msg
 	as_alice smimp-seal -i alice.key -r bob@example.net -o m2.age msg
 	run -0 --separate-stderr as_alice smimp-seal -i alice.key -r bob@example.net -o m3.age msg
@@ -354,9 +350,7 @@ post() {
 }
 
 @test "smimp-fetch keeps the plain envelope, deletes the prekey's secret, and refills a pool running low" {
-	servers
-	bob_prekeys 26
-	alice_looks_up bob@example.net
+	ready 26
 	for n in 1 2 3; do
 		printf 'message %s\n' "$n" | as_alice smimp-seal -i alice.key -r bob@example.net -o "m$n.age"
 		as_alice smimp-send -i alice.key "m$n.age" >/dev/null
@@ -390,9 +384,7 @@ post() {
 }
 
 @test "smimp-fetch stopped between filing a message and deleting its prekey: the next fetch deletes it" {
-	servers
-	bob_prekeys 30
-	alice_looks_up bob@example.net
+	ready 30
 	as_alice smimp-seal -i alice.key -r bob@example.net -o m.age msg
 	id=$(prekey_of m.age)
 	as_alice smimp-send -i alice.key m.age >/dev/null

@@ -161,20 +161,22 @@ parser_rules(const char *text)
 	size_t i;
 	int n;
 
-	refused_with(text, "smimp-prekeys/1", "smimp-prekeys/2",
-	    "batch: another version refused");
-	refused_with(text, "alice@example.org", "Alice@example.org",
-	    "batch: an address not normalized refused");
-	refused_with(text, "date: 2026-11-27T00:00:00Z", "date: 2026-11-27",
-	    "batch: a bad date refused");
-	refused_with(text, "0123456789abcdef", "0123456789ABCDEF",
-	    "batch: an id in upper case refused");
-	refused_with(text, "fedcba9876543210", "0123456789abcdef",
-	    "batch: an id twice refused");
-	refused_with(text, "0123456789abcdef ", "0123456789abcdef  ",
-	    "batch: two spaces refused");
-	refused_with(text, "date: ", "device: -x\ndate: ",
-	    "batch: a bad device name refused");
+	static const char *const edits[][3] = {
+		{ "smimp-prekeys/1", "smimp-prekeys/2", "another version" },
+		{ "alice@", "Alice@", "an address not normalized" },
+		{ "00:00:00Z", "00:00", "a bad date" },
+		{ "0123456789abcdef", "0123456789ABCDEF", "an id in upper case" },
+		{ "fedcba9876543210", "0123456789abcdef", "an id twice" },
+		{ "0123456789abcdef ", "0123456789abcdef  ", "two spaces" },
+		{ "date: ", "device: -x\ndate: ", "a bad device name" },
+	};
+	char name[128];
+
+	for (i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		(void)snprintf(name, sizeof(name), "batch: %s refused",
+		    edits[i][2]);
+		refused_with(text, edits[i][0], edits[i][1], name);
+	}
 	/* A key of low order: the all-zero encoding. */
 	(void)snprintf(line, sizeof(line), "%.44s", first + 25);
 	memset(zero, 'A', 43);
@@ -399,16 +401,16 @@ age_identity(const char *b64)
 int
 main(int argc, char **argv)
 {
+	const char *sub = argc > 1 ? argv[1] : "";
+	int generate = argc == 4 && strcmp(argv[2], "--generate") == 0;
+
 	if (sodium_init() < 0)
 		return 1;
-	if (argc == 3 && strcmp(argv[1], "vector") == 0)
-		return vector(argv[2], 0);
-	if (argc == 4 && strcmp(argv[1], "vector") == 0 &&
-	    strcmp(argv[2], "--generate") == 0)
-		return vector(argv[3], 1);
-	if ((argc == 4 || argc == 5) && strcmp(argv[1], "batch") == 0)
+	if (strcmp(sub, "vector") == 0 && argc == 3 + generate)
+		return vector(argv[2 + generate], generate);
+	if (strcmp(sub, "batch") == 0 && (argc == 4 || argc == 5))
 		return batch(argv[2], argv[3], argc == 5 ? argv[4] : NULL);
-	if (argc == 3 && strcmp(argv[1], "age-identity") == 0)
+	if (strcmp(sub, "age-identity") == 0 && argc == 3)
 		return age_identity(argv[2]);
 	fprintf(stderr, "usage: prekeytool vector [--generate] DIR\n"
 	    "       prekeytool batch KEY N [DATE]\n"
