@@ -206,11 +206,13 @@ receiving(const struct idlog *log, const char *names[STORE_DEVICES_MAX + 1],
 /*
  * Does k, taken from the pool of device (of addr), verify under key?
  * One that does not (signed before a rotation, or by a device of that
- * name removed since) is dropped: a sender would refuse it.
+ * name removed since) is dropped, and the pool's batches up to its
+ * own with it: the same key signed them, and a sender would refuse
+ * each one.
  */
 static int
-taken_ok(const char *addr, const char *device, const unsigned char *key,
-    const struct store_prekey *k)
+taken_ok(struct exchange *x, const char *addr, const char *device,
+    const unsigned char *key, const struct store_prekey *k)
 {
 	struct smimp_err err;
 	struct prekey p;
@@ -224,7 +226,11 @@ taken_ok(const char *addr, const char *device, const unsigned char *key,
 	memcpy(p.sig, k->sig, 64);
 	if (prekey_verify(&p, key, &err) == 0)
 		return 1;
-	log_warnx("prekeys of %s: %s (dropped)", addr, err.msg);
+	log_warnx("prekeys of %s: %s: dropped, with the older ones of its "
+	    "pool", addr, err.msg);
+	if (store_prekey_drop(x->srv->store, addr, device, k->date, time_now(),
+	    &err) != STORE_OK)
+		log_warnx("prekeys of %s: %s", addr, err.msg);
 	return 0;
 }
 
@@ -282,7 +288,7 @@ claim_all(struct exchange *x, const char *addr, struct claim *c,
 			c->states[i] = st[j];
 			c->taken[i] = got[j];
 			if (st[j] != STORE_PREKEY_TAKEN ||
-			    taken_ok(addr, c->names[i], c->keys[i], &got[j]))
+			    taken_ok(x, addr, c->names[i], c->keys[i], &got[j]))
 				continue;
 			c->states[i] = STORE_PREKEY_EMPTY;
 			ask[next] = c->names[i];

@@ -470,3 +470,11 @@ store_prekey_claim(struct store *st, const char *address,
 	return st->ops->prekey_claim(st, address, devices, n, keys, states,
 	    now, err);
 }
+
+int
+store_prekey_drop(struct store *st, const char *address, const char *device,
+    int64_t through, int64_t now, struct smimp_err *err)
+{
+	return st->ops->prekey_drop(st, address, store_device_key(device),
+	    through, now, err);
+}

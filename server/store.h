@@ -424,6 +424,9 @@ struct store_ops {
 	int (*prekey_claim)(struct store *, const char *address,
 	    const char *const *devices, size_t n, struct store_prekey *keys,
 	    int *states, int64_t now, struct smimp_err *);
+	int (*prekey_drop)(struct store *, const char *address,
+	    const char *device, int64_t through, int64_t now,
+	    struct smimp_err *);
 };
 
 /*
@@ -744,6 +747,14 @@ int store_prekey_count(struct store *st, const char *address,
 int store_prekey_claim(struct store *st, const char *address,
     const char *const *devices, size_t n, struct store_prekey *keys,
     int *states, int64_t now, struct smimp_err *err);
+/*
+ * Remove the prekeys of the pool of (address, device) dated through
+ * (a batch's date) or before: a key that signed them no longer speaks
+ * for the device, and neither do its older batches.
+ */
+int store_prekey_drop(struct store *st, const char *address,
+    const char *device, int64_t through, int64_t now,
+    struct smimp_err *err);
 
 /* Back ends. */
 extern const struct store_ops store_sqlite_ops;

@@ -3491,6 +3491,32 @@ pg_prekey_claim(struct store *st, const char *address,
 	return txn(pg(st), begin_write, prekey_claim_run, &a, now, err);
 }
 
+struct prekey_drop_args {
+	const char *address, *device;
+	int64_t through;
+};
+
+static int
+prekey_drop_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	const struct prekey_drop_args *a = arg;
+
+	(void)s;
+	return exec_sql(c, err, "DELETE FROM prekeys WHERE address = $1 AND "
+	    "device = $2 AND date <= $3", "tti", a->address, a->device,
+	    a->through) < 0 ? STORE_ERROR : STORE_OK;
+}
+
+static int
+pg_prekey_drop(struct store *st, const char *address, const char *device,
+    int64_t through, int64_t now, struct smimp_err *err)
+{
+	struct prekey_drop_args a = { address, device, through };
+
+	return txn(pg(st), begin_write, prekey_drop_run, &a, now, err);
+}
+
 /* ---- opening ---- */
 
 static void
@@ -3655,4 +3681,5 @@ const struct store_ops store_postgresql_ops = {
 	.prekey_add = pg_prekey_add,
 	.prekey_count = pg_prekey_count,
 	.prekey_claim = pg_prekey_claim,
+	.prekey_drop = pg_prekey_drop,
 };

@@ -3219,6 +3219,30 @@ sq_prekey_claim(struct store *st, const char *address,
 	return group_write(sq(st), prekey_claim_run, &a, now, err);
 }
 
+struct prekey_drop_args {
+	const char *address, *device;
+	int64_t through;
+};
+
+static int
+prekey_drop_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	const struct prekey_drop_args *a = arg;
+
+	return sql_exec(s->db, err, "DELETE FROM prekeys WHERE address = ? AND "
+	    "device = ? AND date <= ?", "tti", a->address, a->device,
+	    a->through) == 0 ? STORE_OK : STORE_ERROR;
+}
+
+static int
+sq_prekey_drop(struct store *st, const char *address, const char *device,
+    int64_t through, int64_t now, struct smimp_err *err)
+{
+	struct prekey_drop_args a = { address, device, through };
+
+	return group_write(sq(st), prekey_drop_run, &a, now, err);
+}
+
 /* ---- the schema and its versions ---- */
 
 /*
@@ -4031,4 +4055,5 @@ const struct store_ops store_sqlite_ops = {
 	.prekey_add = sq_prekey_add,
 	.prekey_count = sq_prekey_count,
 	.prekey_claim = sq_prekey_claim,
+	.prekey_drop = sq_prekey_drop,
 };

@@ -212,6 +212,22 @@ post() {
 	[ "$(pool bob@example.net)" = 2 ]
 }
 
+@test "after a rotation the old key's prekeys are dropped as they come out; a new batch is sealed to" {
+	ready 5
+	as_bob smimp-revoke -i bob.key --rotate >/dev/null 2>&1
+	alice_looks_up bob@example.net
+	run -0 --separate-stderr as_alice smimp-seal -i alice.key -r bob@example.net -o m1.age msg
+	[ "$stderr" = "smimp-seal: bob@example.net: its server has no one-time prekey left for 1 of its keys: sealed to that long-term key, not forward-secret" ]
+	[ "$(pool bob@example.net)" = 0 ]
+	grep -q 'prekeys of bob@example.net: the prekey .* of bob@example.net does not verify: dropped, with the older ones of its pool' net.log
+	# The secrets' file was sealed to the encryption key now retired.
+	bob_prekeys 2
+	as_alice smimp-seal -i alice.key -r bob@example.net -o m2.age msg
+	[ "$(grep -ac '^-> smimp-prekey ' m2.age)" = 1 ]
+	run -0 --separate-stderr as_bob smimp-open -i bob.key --json m2.age
+	[[ "$output" == *'"forward_secret":true'* ]]
+}
+
 @test "each prekey goes out once: 60 claims at once on two nodes of one store" {
 	echo 'rate-prekeys 0' >>common.conf
 	servers
