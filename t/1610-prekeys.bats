@@ -119,7 +119,7 @@ post() {
 	run -0 --separate-stderr as_bob smimp-open -i bob.key --json m.age
 	[[ "$output" == *'"forward_secret":true,"body":'* ]]
 	[ "${stderr_lines[1]}" = "smimp-open: forward secrecy: the one-time prekey $id is deleted, this copy cannot be opened again" ]
-	! secrets bob.key | grep -q "^secret: $id "
+	[ "$(secrets bob.key | grep -c "^secret: $id ")" = 0 ]
 	[ "$(secrets bob.key | grep -c '^secret: ')" = 2 ]
 	# Nothing left opens it: smimp-open, the long-term key, the other prekeys.
 	run -3 --separate-stderr as_bob smimp-open -i bob.key m.age
@@ -421,7 +421,7 @@ fcntl.flock(f, fcntl.LOCK_EX); open("held", "w"); time.sleep(30)' &
 	wait "$holder" || true
 	run -0 --separate-stderr as_bob smimp-fetch -i bob.key
 	[ "$stderr" = "smimp-fetch: 1 fetched: 0 to the inbox, 0 to Other, 0 dropped, 1 filed before" ]
-	! secrets bob.key | grep -q "^secret: $id "
+	[ "$(secrets bob.key | grep -c "^secret: $id ")" = 0 ]
 	[ "$(ls "$BOBHOME"/Maildir/new | wc -l)" = 1 ]
 }
 
