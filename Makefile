@@ -152,7 +152,8 @@ PG_SUITES = t/0510-attachments.bats t/0600-smimpd.bats t/0610-hostile-requests.b
 	t/1210-device-mailbox.bats t/1220-device-clients.bats \
 	t/1230-devices-end-to-end.bats t/1300-fault-kill.bats t/1310-fault-relay.bats \
 	t/1400-admin.bats t/1410-metrics.bats t/1420-reload.bats \
-	t/1620-receipts.bats
+	t/1620-receipts.bats \
+	t/1610-prekeys.bats
 check-postgresql: deps
 	@sh scripts/deps.sh postgresql-15 parallel
 	$(MAKE) -j$(NPROC) all

@@ -3,8 +3,9 @@
 # and against this machine's limit, in one run.  Prints wall time and
 # max RSS (median of RUNS runs) and every peer as a ratio to smimp.
 # BENCH_SIZE (default 1G) sets the big file; RUNS (default 3) the runs.
-# Then the trust store at its cap of 65,536 entries (trust.sh), and the
-# cost of a proof of work against Argon2id (work.sh).
+# Then the trust store at its cap of 65,536 entries (trust.sh), the
+# cost of a proof of work against Argon2id (work.sh), and what taking a
+# one-time prekey adds to a seal (prekeys.sh).
 set -euo pipefail
 BIN=${1:?usage: run.sh BINDIR}
 SIZE=${BENCH_SIZE:-1G}
@@ -144,3 +145,5 @@ echo
 bash "$here/trust.sh" "$BIN"
 echo
 bash "$here/work.sh" "$BIN"
+echo
+RUNS=100 bash "$here/prekeys.sh" "$BIN"

@@ -21,6 +21,7 @@
 
 #include "fileio.h"
 #include "identity.h"
+#include "prekeys.h"
 #include "remote.h"
 #include "fetch.h"
 #include "cmd.h"
@@ -199,6 +200,28 @@ say_device_log(const struct fetch_opts *o, const struct identity *id,
 	}
 }
 
+
+/*
+ * Once the mailbox is fetched: a new batch of one-time prekeys when
+ * the server's pool of this key runs low (forward secrecy on: the key
+ * has a prekey store), said in one line (not with -q).  A failure is
+ * only a warning: the mail is safe, and the next fetch tries again.
+ */
+static void
+refill(const struct fetch_opts *o, struct remote *r,
+    const struct identity *id)
+{
+	struct smimp_err err;
+	size_t uploaded, had;
+
+	smimp_err_clear(&err);
+	if (prekeys_refill(r, id, &uploaded, &had, &err) != 0)
+		warnx_("warning: one-time prekeys not refilled: %s", err.msg);
+	else if (uploaded > 0 && !o->quiet)
+		warnx_("uploaded %zu one-time prekeys (the server had %zu "
+		    "left)", uploaded, had);
+}
+
 /*
  * Fetch for id: a device's log first, then the mailbox (unless
  * --log-only, or the device's scope does not let it).  r, ts: the
@@ -219,14 +242,19 @@ fetch_for(const struct fetch_opts *o, struct remote *r, struct identity *id,
 	if (o->log_only || identity_may(id, NULL, IDACT_FETCH, err) != 0)
 		return o->log_only ? 0 : -1;
 	*fetching = 1;
-	return fetch_mailbox(r, id, ts, dir, o->mime ? FETCH_MIME : 0, st, hooks,
-	    err);
+	if (fetch_mailbox(r, id, ts, dir, o->mime ? FETCH_MIME : 0, st, hooks,
+	    err) != 0)
+		return -1;
+	refill(o, r, id);
+	return 0;
 }
 
 static int
 fetch_main(int argc, char **argv)
 {
 	struct passphrase_source src;
+	struct prekey_store ps;
+	struct smimp_err warn;
 	struct fetch_hooks hooks;
 	struct fetch_stats st;
 	struct trust_store ts;
@@ -270,6 +298,9 @@ fetch_main(int argc, char **argv)
 	}
 	/* A device's summary only once it goes at the mailbox. */
 	fetching = !id.sk.is_device;
+	prekeys_load(&id, &ps, &warn);
+	if (warn.msg[0] != '\0')
+		warnx_("warning: %s", warn.msg);
 	ret = trust_load(&ts, home, &err);
 	if (ret == 0 && (r = remote_new(&o.conf.remote, &err)) == NULL)
 		ret = -1;
@@ -293,6 +324,7 @@ fetch_main(int argc, char **argv)
 	remote_free(r);
 	trust_release(&ts);
 	identity_release(&id);
+	prekey_store_release(&ps);
 	return ret != 0 ? report(&err) : SMIMP_EXIT_OK;
 }
 

@@ -25,6 +25,7 @@
 #include "notice.h"
 #include "outfile.h"
 #include "parts.h"
+#include "prekeys.h"
 #include "trust.h"
 #include "cmd.h"
 #include "banned.h"
@@ -364,6 +365,33 @@ say_parts(const struct msg_meta *meta, int mime)
 		    "them", left, left == 1 ? "" : "s");
 }
 
+/*
+ * The message was sealed to a one-time prekey and its plaintext is
+ * stored now: the prekey's secret goes, and with it every way to open
+ * this copy again (forward secrecy).  Said, unless quiet.
+ */
+static int
+forget_prekey(const struct open_opts *o, const struct identity *id,
+    struct prekey_store *ps, const struct msg_meta *meta,
+    struct smimp_err *err)
+{
+	char why[SMIMP_ERR_MSG];
+
+	if (meta->prekey_id[0] == '\0')
+		return 0;
+	if (prekeys_forget(id, ps, meta->prekey_id, err) != 0) {
+		memcpy(why, err->msg, sizeof(why));
+		return smimp_err_set(err, err->code, "the message is out, but "
+		    "the secret of its one-time prekey %s is not deleted: "
+		    "%.150s", meta->prekey_id, why);
+	}
+	if (!o->quiet)
+		warnx_("forward secrecy: the one-time prekey %s is deleted, "
+		    "this copy cannot be opened again", meta->prekey_id);
+	return 0;
+}
+
+
 /* Who introduced an unknown sender to me, into meta->introducer. */
 static void
 introduced_by(const struct trust_store *ts, struct msg_meta *meta,
@@ -381,6 +409,8 @@ static int
 open_message(const struct open_opts *o, struct smimp_err *err)
 {
 	struct passphrase_source src = { o->passphrase_file, isatty(0) };
+	struct prekey_store ps;
+	struct smimp_err warn;
 	struct parts_spool sp;
 	struct trust_store ts;
 	struct msg_meta meta;
@@ -394,6 +424,8 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 
 	note[0] = notice[0] = '\0';
 	parts_spool_init(&sp, -1, -1, 0);
+	memset(&ps, 0, sizeof(ps));
+	ps.lock_fd = -1;
 	memset(&ts, 0, sizeof(ts));
 	memset(&id, 0, sizeof(id));
 	memset(&of, 0, sizeof(of));
@@ -414,12 +446,15 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	    identity_load_for(&id, o->identity, &src, IDENTITY_LOG_IF_PRESENT,
 	    IDACT_OPEN, err) != 0)
 		goto out;
+	prekeys_load(&id, &ps, &warn);
+	if (warn.msg[0] != '\0')
+		warnx_("warning: %s", warn.msg);
 	spool = open_spool(o, &of, err);
 	if (spool < 0 && err->code != SMIMP_EXIT_OK)
 		goto out;
 	/* The attachments wait in DIR, with no name, for the checks. */
 	parts_spool_init(&sp, dirfd, spool, dirfd >= 0 || o->mime);
-	if (parts_open(&id.sk, id.has_log ? &id.log : NULL, in, &ts, &sp,
+	if (parts_open(&id.sk, id.has_log ? &id.log : NULL, in, -1, &ts, &sp,
 	    &meta, err) != 0)
 		goto out;
 	opened = 1;
@@ -453,8 +488,9 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	released = 1;
 	if (!o->quiet && !o->json && !late)
 		say_parts(&meta, o->mime);
-	if (spool >= 0 && release(o, &meta, trust_tier_name(tier), spool, &sp,
-	    &of, &nl, err) != 0)
+	if (spool >= 0 && (release(o, &meta, trust_tier_name(tier), spool, &sp,
+	    &of, &nl, err) != 0 || forget_prekey(o, &id, &ps, &meta,
+	    err) != 0))
 		goto out;
 	ret = 0;
 	if (tier == TIER_UNKNOWN)
@@ -478,6 +514,7 @@ out:
 	if (opened)
 		msg_meta_release(&meta);
 	identity_release(&id);
+	prekey_store_release(&ps);
 	trust_release(&ts);
 	return ret;
 }

@@ -24,6 +24,7 @@
 #include "message.h"
 #include "outfile.h"
 #include "parts.h"
+#include "prekeys.h"
 #include "publish.h"
 #include "reply.h"
 #include "trust.h"
@@ -53,6 +54,7 @@ struct seal_opts {
 	const char *reply;			/* --reply FILE */
 	int reply_all;
 	int armor;
+	int no_prekeys;		/* --no-prekeys */
 };
 
 static void
@@ -67,7 +69,8 @@ usage(FILE *f)
 	    "[--in-reply-to ID]\n"
 	    "                  [--introduction FILE] [--attach FILE "
 	    "[--attach-type TYPE]] ...\n"
-	    "                  [--passphrase-file FILE] [FILE]\n"
+	    "                  [--no-prekeys] [--passphrase-file FILE] "
+	    "[FILE]\n"
 	    "       smimp-seal [-i IDENTITY] --reply FILE [--reply-all] "
 	    "[-r ...] [-c ...]\n"
 	    "                  [-s SUBJECT] [... as above] [FILE]\n");
@@ -148,7 +151,7 @@ parse_args(int argc, char **argv, struct seal_opts *o)
 {
 	enum { OPT_CTYPE = 256, OPT_THREAD, OPT_REPLY, OPT_PASSFILE,
 		OPT_CCFILE, OPT_INTRO, OPT_ATTACH, OPT_ATTACH_TYPE, OPT_REPLY_TO,
-		OPT_REPLY_ALL, OPT_VERSION };
+		OPT_REPLY_ALL, OPT_NO_PREKEYS, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "identity", required_argument, NULL, 'i' },
 		{ "recipient", required_argument, NULL, 'r' },
@@ -168,6 +171,7 @@ parse_args(int argc, char **argv, struct seal_opts *o)
 		{ "attach-type", required_argument, NULL, OPT_ATTACH_TYPE },
 		{ "reply", required_argument, NULL, OPT_REPLY_TO },
 		{ "reply-all", no_argument, NULL, OPT_REPLY_ALL },
+		{ "no-prekeys", no_argument, NULL, OPT_NO_PREKEYS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
@@ -199,6 +203,7 @@ parse_args(int argc, char **argv, struct seal_opts *o)
 		case OPT_PASSFILE: o->passphrase_file = optarg; break;
 		case OPT_REPLY_TO: o->reply = optarg; break;
 		case OPT_REPLY_ALL: o->reply_all = 1; break;
+		case OPT_NO_PREKEYS: o->no_prekeys = 1; break;
 		case OPT_INTRO:
 			if (o->nintros == INTRO_LIST_ENTRIES)
 				return usage_error("too many introductions (at "
@@ -328,6 +333,36 @@ read_reply(struct seal_opts *o, const struct identity *id, struct reply *r,
 	return 0;
 }
 
+/*
+ * Forward secrecy: a one-time prekey for each key of each recipient
+ * whose server hands them out, said when one could not be had where it
+ * should have been (a pool run out, a rate limit).
+ */
+static int
+take_prekeys(const struct seal_opts *o, const struct identity *id,
+    struct msg_recipient *rcpts, struct prekeys_claim *claims,
+    struct smimp_err *err)
+{
+	int by_file[MSG_MAX_RECIPIENTS];
+	char home[PATH_MAX];
+	struct signer who;
+	size_t i;
+
+	if (o->no_prekeys)
+		return 0;
+	for (i = 0; i < o->nrcpts; i++)
+		by_file[i] = o->rcpt_file[i] || recipient_is_file(o->rcpt_args[i]);
+	identity_signer(id, &who);
+	if (smimp_home(home, sizeof(home), err) != 0 ||
+	    prekeys_claim_recipients(home, &who, rcpts, by_file, o->nrcpts,
+	    claims, err) != 0)
+		return -1;
+	for (i = 0; i < o->nrcpts; i++)
+		if (claims[i].warning[0] != '\0')
+			warnx_("%s", claims[i].warning);
+	return 0;
+}
+
 /* Open every --attach: before any passphrase is asked for. */
 static int
 open_attachments(const struct seal_opts *o, struct parts_list *parts,
@@ -347,6 +382,7 @@ seal(struct seal_opts *o, struct smimp_err *err)
 {
 	static struct introduction intros[INTRO_LIST_ENTRIES];
 	static struct msg_recipient rcpts[MSG_MAX_RECIPIENTS];
+	static struct prekeys_claim claims[MSG_MAX_RECIPIENTS];
 	static struct parts_list parts;
 	static struct reply reply;
 	struct passphrase_source src = { o->passphrase_file, isatty(0) };
@@ -367,7 +403,8 @@ seal(struct seal_opts *o, struct smimp_err *err)
 	    identity_load_for(&id, o->identity, &src, IDENTITY_LOG_NEED,
 	    IDACT_SEAL, err) != 0 ||
 	    (o->reply != NULL && read_reply(o, &id, &reply, err) != 0) ||
-	    resolve_all(o, &id, rcpts, &pinned, err) != 0)
+	    resolve_all(o, &id, rcpts, &pinned, err) != 0 ||
+	    take_prekeys(o, &id, rcpts, claims, err) != 0)
 		goto out;
 	if (o->input != NULL && strcmp(o->input, "-") != 0) {
 		in = open(o->input, O_RDONLY | O_CLOEXEC);
@@ -405,6 +442,8 @@ out:
 		close(in);
 	parts_list_release(&parts);
 	reply_release(&reply);
+	for (size_t i = 0; i < o->nrcpts; i++)
+		prekeys_claim_release(&claims[i]);
 	identity_release(&id);
 	return ret;
 }

@@ -20,6 +20,7 @@
 #include "introduction.h"
 #include "lookup.h"
 #include "outfile.h"
+#include "prekeys.h"
 #include "publish.h"
 #include "remote.h"
 #include "trust.h"
@@ -46,6 +47,7 @@ struct trust_opts {
 	const char *unknown;	/* publish */
 	const char *allowance;
 	int show;
+	const char *count;	/* prekeys: --count */
 };
 
 static void
@@ -80,6 +82,10 @@ usage(FILE *f)
 	    "                   [--cacert FILE] [--allow-http DOMAIN]\n"
 	    "       smimp-trust publish --show [-i IDENTITY] "
 	    "[--passphrase-file FILE] [--resolve ...]\n"
+	    "       smimp-trust prekeys [-i IDENTITY] [--count N] "
+	    "[--passphrase-file FILE]\n"
+	    "                   [--resolve DOMAIN=HOST:PORT] [--cacert FILE] "
+	    "[--allow-http DOMAIN]\n"
 	    "TIER is trusted, known or blocked\n");
 }
 
@@ -88,7 +94,7 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 {
 	enum { OPT_TIER = 256, OPT_FROM, OPT_REPLACE, OPT_PASSFILE,
 		OPT_JSON, OPT_TO, OPT_EXPIRES, OPT_UNKNOWN, OPT_ALLOWANCE, OPT_SHOW,
-		OPT_VERSION };
+		OPT_COUNT, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "tier", required_argument, NULL, OPT_TIER },
 		{ "from-message", required_argument, NULL, OPT_FROM },
@@ -102,6 +108,7 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 		{ "unknown", required_argument, NULL, OPT_UNKNOWN },
 		{ "allowance", required_argument, NULL, OPT_ALLOWANCE },
 		{ "show", no_argument, NULL, OPT_SHOW },
+		{ "count", required_argument, NULL, OPT_COUNT },
 		REMOTE_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -111,6 +118,7 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 		{ "add", 0, 1 }, { "list", 0, 0 }, { "show", 1, 1 },
 		{ "set", 2, 2 }, { "remove", 1, 1 }, { "verify", 2, 2 },
 		{ "fetch", 1, 1 }, { "introduce", 1, 1 }, { "publish", 0, 0 },
+		{ "prekeys", 0, 0 },
 	};
 	size_t i;
 	int c;
@@ -130,6 +138,7 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 		case OPT_UNKNOWN: o->unknown = optarg; break;
 		case OPT_ALLOWANCE: o->allowance = optarg; break;
 		case OPT_SHOW: o->show = 1; break;
+		case OPT_COUNT: o->count = optarg; break;
 		case 'h': usage(stdout); exit(cmd_exit(SMIMP_EXIT_OK));
 		case OPT_VERSION: exit(print_version());
 		default:
@@ -157,6 +166,8 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 	}
 	if (o->json)
 		return usage_error("--json goes with refresh");
+	if (o->count != NULL && strcmp(o->sub, "prekeys") != 0)
+		return usage_error("--count goes with prekeys");
 	if ((o->unknown || o->allowance || o->show) &&
 	    strcmp(o->sub, "publish") != 0)
 		return usage_error("--unknown, --allowance and --show go with "
@@ -189,7 +200,8 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 		 * publish a policy again, and load the settings then.
 		 */
 		return strcmp(o->sub, "fetch") == 0 ||
-		    strcmp(o->sub, "publish") == 0 ?
+		    strcmp(o->sub, "publish") == 0 ||
+		    strcmp(o->sub, "prekeys") == 0 ?
 		    remote_options_finish(&o->conf) : 0;
 	}
 	return usage_error("unknown subcommand '%s'", o->sub);
@@ -735,6 +747,53 @@ changed(const struct trust_opts *o, const char *home, int ret)
 	return ret;
 }
 
+/* --count N: 1 to PREKEY_BATCH_MAX, PREKEY_BATCH_DEFAULT without it. */
+static int
+count_arg(const char *s, size_t *n)
+{
+	uint64_t v = PREKEY_BATCH_DEFAULT;
+
+	if (s != NULL && (parse_u64(s, strlen(s), &v) != 0 || v == 0 ||
+	    v > PREKEY_BATCH_MAX)) {
+		usage_error("invalid --count '%s': a number from 1 to %d", s,
+		    PREKEY_BATCH_MAX);
+		return -1;
+	}
+	*n = (size_t)v;
+	return 0;
+}
+
+/*
+ * Upload a batch of one-time prekeys for the key (the identity's, or a
+ * receiving device's): forward secrecy from now on, and smimp-fetch
+ * keeps the pool from running out.
+ */
+static int
+cmd_prekeys(const struct trust_opts *o, struct smimp_err *err)
+{
+	struct passphrase_source src = { o->passphrase_file, isatty(0) };
+	struct remote *r = NULL;
+	struct identity id;
+	size_t count, pool = 0;
+	int ret = -1;
+
+	if (count_arg(o->count, &count) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s", "");
+	if (identity_load_for(&id, o->identity, &src, IDENTITY_LOG_NONE,
+	    IDACT_OPEN, err) != 0)
+		return -1;
+	r = remote_new(&o->conf.remote, err);
+	if (r != NULL && prekeys_upload(r, &id, count, &pool, err) == 0) {
+		printf("%s%s%s: %zu one-time prekeys uploaded, %zu in the "
+		    "pool\n", id.sk.address, id.sk.is_device ? ", device " : "",
+		    id.sk.is_device ? id.sk.device : "", count, pool);
+		ret = 0;
+	}
+	remote_free(r);
+	identity_release(&id);
+	return ret;
+}
+
 static int
 run(const struct trust_opts *o, struct smimp_err *err)
 {
@@ -762,6 +821,8 @@ run(const struct trust_opts *o, struct smimp_err *err)
 		return changed(o, home, trust_remove(home, o->args[0], err));
 	if (strcmp(o->sub, "introduce") == 0)
 		return cmd_introduce(o, err);
+	if (strcmp(o->sub, "prekeys") == 0)
+		return cmd_prekeys(o, err);
 	if (fingerprint_parse(o->args[1], fp) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "invalid "
 		    "fingerprint '%.80s': expected 32 base32 characters",

@@ -243,6 +243,28 @@ parse_log_n(const char *s, int *log_n)
 	return 0;
 }
 
+static int
+is_prekey_id(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return i == AGE_PREKEY_ID_LEN;
+}
+
+/* A smimp-prekey stanza names an id, and an X25519 stanza follows it. */
+static int
+prekey_stanza_ok(const struct header *h, size_t i)
+{
+	const struct stanza *st = &h->st[i];
+
+	return st->nargs == 2 && is_prekey_id(st->args[1]) &&
+	    st->body_len == 0 && i + 1 < h->n &&
+	    strcmp(h->st[i + 1].args[0], "X25519") == 0;
+}
+
 /* Check every stanza we know the shape of, before trying any key. */
 static int
 stanzas_check(const struct header *h, struct smimp_err *err)
@@ -254,6 +276,10 @@ stanzas_check(const struct header *h, struct smimp_err *err)
 	for (i = 0; i < h->n; i++) {
 		const struct stanza *st = &h->st[i];
 
+		if (strcmp(st->args[0], AGE_PREKEY_STANZA) == 0 &&
+		    !prekey_stanza_ok(h, i))
+			return age_fail(err, AGE_FAIL_HEADER, "%s",
+			    "malformed header: bad smimp-prekey stanza");
 		if (strcmp(st->args[0], "X25519") == 0) {
 			if (st->nargs != 2 || b64_nopad(st->args[1],
 			    strlen(st->args[1]), tmp, sizeof(tmp), &got) != 0 ||
@@ -346,15 +372,51 @@ unwrap_scrypt(const struct stanza *st, const struct age_identity *id,
 	return r;
 }
 
+/*
+ * The prekeys of id (AGE_ID_PREKEYS): for each smimp-prekey stanza
+ * whose id prekey_find knows, that secret on the X25519 stanza after
+ * it, and no other: one try for each such stanza.  The id that opened
+ * it into used.
+ */
+static int
+unwrap_prekeys(const struct header *h, const struct age_identity *id,
+    unsigned char file_key[AGE_FILE_KEY_SIZE],
+    char used[AGE_PREKEY_ID_LEN + 1], struct smimp_err *err)
+{
+	const unsigned char *secret;
+	size_t i;
+	int r;
+
+	for (i = 0; i + 1 < h->n; i++) {
+		if (strcmp(h->st[i].args[0], AGE_PREKEY_STANZA) != 0)
+			continue;
+		secret = id->prekey_find(id->prekey_arg, h->st[i].args[1]);
+		if (secret == NULL)
+			continue;
+		r = unwrap_x25519(&h->st[i + 1], secret, file_key, err);
+		if (r == 1)
+			memcpy(used, h->st[i].args[1], AGE_PREKEY_ID_LEN + 1);
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
 static int
 find_file_key(const struct header *h, const struct age_identity *ids,
     size_t nids, unsigned char file_key[AGE_FILE_KEY_SIZE],
-    struct smimp_err *err)
+    char used[AGE_PREKEY_ID_LEN + 1], struct smimp_err *err)
 {
 	size_t i, j;
 	int r;
 
 	for (j = 0; j < nids; j++) {
+		if (ids[j].type == AGE_ID_PREKEYS) {
+			r = unwrap_prekeys(h, &ids[j], file_key, used, err);
+			if (r != 0)
+				return r;
+			continue;
+		}
 		for (i = 0; i < h->n; i++) {
 			const struct stanza *st = &h->st[i];
 
@@ -371,6 +433,11 @@ find_file_key(const struct header *h, const struct age_identity *ids,
 				return r;
 		}
 	}
+	for (i = 0; i < h->n; i++)
+		if (strcmp(h->st[i].args[0], AGE_PREKEY_STANZA) == 0)
+			return age_fail(err, AGE_FAIL_NO_PREKEY, "%s", "no "
+			    "identity matches any recipient, and no one-time "
+			    "prekey named is held");
 	return age_fail(err, AGE_FAIL_NO_MATCH, "%s",
 	    "no identity matches any recipient");
 }
@@ -452,6 +519,7 @@ struct age_decryptor {
 	int has_peek;
 	unsigned char peek;
 	int trailing;		/* bytes after the last chunk */
+	char prekey[AGE_PREKEY_ID_LEN + 1];	/* that opened it, or "" */
 	/* streaming reads */
 	unsigned char *ct;
 	unsigned char *pt;
@@ -464,6 +532,7 @@ age_decrypt_begin(struct age_in *in, const struct age_identity *ids,
 {
 	unsigned char file_key[AGE_FILE_KEY_SIZE], mac[32];
 	unsigned char nonce[AGE_NONCE_SIZE];
+	char used[AGE_PREKEY_ID_LEN + 1] = "";
 	struct age_decryptor *d = NULL;
 	struct header h;
 	size_t got;
@@ -471,7 +540,7 @@ age_decrypt_begin(struct age_in *in, const struct age_identity *ids,
 
 	if (header_parse(in, &h, err) != 0 || stanzas_check(&h, err) != 0)
 		goto out;
-	r = find_file_key(&h, ids, nids, file_key, err);
+	r = find_file_key(&h, ids, nids, file_key, used, err);
 	if (r != 1)
 		goto out;
 	header_mac(mac, file_key, h.raw.buf, h.mac_input_len);
@@ -491,6 +560,7 @@ age_decrypt_begin(struct age_in *in, const struct age_identity *ids,
 		goto out;
 	}
 	d->in = in;
+	memcpy(d->prekey, used, sizeof(d->prekey));
 	payload_key(d->key, file_key, nonce);
 out:
 	sodium_memzero(file_key, sizeof(file_key));
@@ -545,6 +615,12 @@ age_decryptor_read_chunks(struct age_decryptor *d, unsigned char *buf,
 		d->done = *last;
 	}
 	return 0;
+}
+
+const char *
+age_decryptor_prekey(const struct age_decryptor *d)
+{
+	return d->prekey;
 }
 
 uint64_t
@@ -757,10 +833,12 @@ age_encrypt_begin(struct age_out *out, const struct age_recipient *rcpts,
 {
 	unsigned char file_key[AGE_FILE_KEY_SIZE];
 	struct sbuf sb;
-	size_t i;
+	size_t i, stanzas;
 	int ret = -1;
 
-	if (n == 0 || n > AGE_MAX_STANZAS)
+	for (i = 0, stanzas = n; i < n; i++)
+		stanzas += rcpts[i].prekey_id[0] != '\0';
+	if (n == 0 || stanzas > AGE_MAX_STANZAS)
 		return age_fail(err, AGE_FAIL_IO, "%s",
 		    "bad number of recipients");
 	sbuf_init(&sb, AGE_MAX_HEADER);
@@ -768,7 +846,10 @@ age_encrypt_begin(struct age_out *out, const struct age_recipient *rcpts,
 	if (sbuf_add(&sb, AGE_VERSION_LINE "\n", strlen(AGE_VERSION_LINE) + 1))
 		goto out;
 	for (i = 0; i < n; i++) {
-		if (x25519_stanza(&sb, rcpts[i].x25519_public, file_key) != 0) {
+		if ((rcpts[i].prekey_id[0] != '\0' && (!is_prekey_id(
+		    rcpts[i].prekey_id) || sbuf_addf(&sb, "-> %s %s\n\n",
+		    AGE_PREKEY_STANZA, rcpts[i].prekey_id) != 0)) ||
+		    x25519_stanza(&sb, rcpts[i].x25519_public, file_key) != 0) {
 			age_fail(err, AGE_FAIL_IO, "%s", "bad recipient key");
 			goto out;
 		}
@@ -871,6 +952,20 @@ int
 age_encryptor_finish(struct age_encryptor *e, struct smimp_err *err)
 {
 	return emit_chunk(e, 1, err);
+}
+
+int
+age_encrypt_all(struct age_out *out,
+    const unsigned char payload_key[AGE_PAYLOAD_KEY_SIZE], const void *data,
+    size_t len, struct smimp_err *err)
+{
+	struct age_encryptor *enc = age_encryptor_new(out, payload_key, err);
+	int ret;
+
+	ret = enc == NULL || age_encryptor_write(enc, data, len, err) != 0 ||
+	    age_encryptor_finish(enc, err) != 0 ? -1 : 0;
+	age_encryptor_free(enc);
+	return ret;
 }
 
 void

@@ -37,18 +37,36 @@
 #define AGE_IDENTITY_STRLEN	75	/* AGE-SECRET-KEY-1... plus NUL */
 #define AGE_RECIPIENT_STRLEN	63	/* age1... plus NUL */
 
-/* What can decrypt: an X25519 secret key or a passphrase (scrypt). */
-enum age_identity_type { AGE_ID_X25519, AGE_ID_SCRYPT };
+/*
+ * smimp's one-time prekeys (doc/PROTOCOL.md, section 10): a stanza
+ * "-> smimp-prekey ID" with an empty body stands right before the
+ * X25519 stanza sealed to the prekey ID, so that its holder knows which
+ * of its secrets to try on it; age itself skips it, as it skips every
+ * stanza of a type it does not know.
+ */
+#define AGE_PREKEY_STANZA	"smimp-prekey"
+#define AGE_PREKEY_ID_LEN	16	/* lowercase hex digits */
+
+/*
+ * What can decrypt: an X25519 secret key, a passphrase (scrypt), or
+ * the one-time prekeys whose secrets prekey_find gives by their id.
+ */
+enum age_identity_type { AGE_ID_X25519, AGE_ID_SCRYPT, AGE_ID_PREKEYS };
 
 struct age_identity {
 	enum age_identity_type type;
 	const unsigned char *x25519_secret;	/* 32 bytes, caller owns */
 	const char *passphrase;			/* caller owns */
 	size_t passphrase_len;
+	/* AGE_ID_PREKEYS: the secret of the prekey id, or NULL. */
+	const unsigned char *(*prekey_find)(const void *arg, const char *id);
+	const void *prekey_arg;
 };
 
 struct age_recipient {
 	unsigned char x25519_public[32];
+	/* A one-time prekey's id: its smimp-prekey stanza first; or "". */
+	char prekey_id[AGE_PREKEY_ID_LEN + 1];
 };
 
 /*
@@ -81,6 +99,8 @@ int age_decrypt_read(struct age_decryptor *d, unsigned char *buf,
 int age_decryptor_read_chunks(struct age_decryptor *d, unsigned char *buf,
     size_t n, size_t *lens, size_t *count, int *last, struct smimp_err *err);
 uint64_t age_decryptor_counter(const struct age_decryptor *d);
+/* The id of the one-time prekey that opened it, or "". */
+const char *age_decryptor_prekey(const struct age_decryptor *d);
 const unsigned char *age_decryptor_payload_key(const struct age_decryptor *d);
 void age_decrypt_free(struct age_decryptor *d);
 
@@ -100,6 +120,14 @@ int age_encrypt_begin(struct age_out *out, const struct age_recipient *rcpts,
 int age_encrypt_begin_passphrase(struct age_out *out, const char *pass,
     size_t pass_len, int log_n, unsigned char payload_key[AGE_PAYLOAD_KEY_SIZE],
     struct smimp_err *err);
+
+/*
+ * After age_encrypt_begin*: all of the payload at once (a small file
+ * held in memory), sealed in chunks; the caller then closes out.
+ */
+int age_encrypt_all(struct age_out *out,
+    const unsigned char payload_key[AGE_PAYLOAD_KEY_SIZE], const void *data,
+    size_t len, struct smimp_err *err);
 
 /* Streaming encryption on top of age_encrypt_begin*. */
 struct age_encryptor;

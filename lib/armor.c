@@ -300,6 +300,13 @@ age_in_open_mem(const void *data, size_t len, struct smimp_err *err)
 }
 
 int
+age_in_starts_with(const struct age_in *in, const void *p, size_t n)
+{
+	return !in->armored && in->len - in->pos >= n &&
+	    memcmp(in->buf + in->pos, p, n) == 0;
+}
+
+int
 age_in_is_armored(const struct age_in *in)
 {
 	return in->armored;

@@ -26,7 +26,13 @@ enum age_failure {
 	AGE_FAIL_HEADER,	/* header does not parse, or bad stanza */
 	AGE_FAIL_NO_MATCH,	/* no identity unwraps any stanza */
 	AGE_FAIL_HMAC,		/* header MAC is wrong */
-	AGE_FAIL_PAYLOAD	/* STREAM fails: bad tag, truncated, trailing */
+	AGE_FAIL_PAYLOAD,	/* STREAM fails: bad tag, truncated, trailing */
+	/*
+	 * As AGE_FAIL_NO_MATCH, of a header that names one-time prekeys
+	 * (smimp-prekey stanzas, age.h): the reader's was deleted, or they
+	 * are others'.
+	 */
+	AGE_FAIL_NO_PREKEY
 };
 
 /* Fill err for a failure of kind, fmt taking the one string what; -1. */
@@ -45,6 +51,12 @@ struct age_in *age_in_open_mem(const void *data, size_t len,
 int age_in_read(struct age_in *in, unsigned char *buf, size_t len,
     size_t *got, struct smimp_err *err);
 int age_in_is_armored(const struct age_in *in);
+/*
+ * Do the next bytes of a stream that is not armored start with
+ * p[0..n)?  Nothing is read: n must be small (what the first read
+ * brought in, at most 256 KiB, is looked at).
+ */
+int age_in_starts_with(const struct age_in *in, const void *p, size_t n);
 void age_in_free(struct age_in *in);	/* does not close the fd */
 
 /*

@@ -165,6 +165,25 @@ add_recipients(struct sbuf *sb, const struct seal_params *p, int cc)
 	return 0;
 }
 
+/*
+ * forward-secret lines: each recipient sealed to one-time prekeys for
+ * all of its keys, in the order of the to and cc lines.
+ */
+static int
+add_forward_secret(struct sbuf *sb, const struct seal_params *p)
+{
+	size_t i;
+	int cc;
+
+	for (cc = 0; cc < 2; cc++)
+		for (i = 0; i < p->nrcpts; i++)
+			if (p->rcpts[i].cc == cc && p->rcpts[i].forward_secret &&
+			    sbuf_addf(sb, "forward-secret: %s\n",
+			    p->rcpts[i].address) != 0)
+				return -1;
+	return 0;
+}
+
 /* Is address one of p's recipients, to or cc? */
 static int
 is_recipient(const struct seal_params *p, const char *address)
@@ -321,6 +340,7 @@ env_header_build(struct sbuf *sb, const struct seal_params *p,
 	    (p->sender != NULL && p->sender->is_device &&
 	    sbuf_addf(sb, "from-device: %s\n", p->sender->device)) ||
 	    add_recipients(sb, p, 0) || add_recipients(sb, p, 1) ||
+	    add_forward_secret(sb, p) ||
 	    sbuf_addf(sb, "date: %s\nmessage-id: %s\nthread-id: %s\n", when,
 	    mid, p->thread_id != NULL ? p->thread_id : mid) ||
 	    (p->in_reply_to != NULL &&
@@ -420,6 +440,30 @@ parse_recipient(const struct kv_line *kv, struct msg_meta *meta, int cc)
 }
 
 /*
+ * One forward-secret line: a recipient that the to and cc lines name
+ * after the one the line before named (so each once, in their order).
+ * *next: where in meta->rcpts the next may be found.
+ */
+static int
+parse_forward_secret(const struct kv_line *kv, struct msg_meta *meta,
+    size_t *next)
+{
+	char addr[ADDRESS_MAX + 1];
+	size_t i;
+
+	if (kv_value_copy(kv, addr, sizeof(addr)) != 0)
+		return -1;
+	for (i = *next; i < meta->nrcpts; i++) {
+		if (strcmp(meta->rcpts[i].address, addr) != 0)
+			continue;
+		meta->rcpts[i].forward_secret = 1;
+		*next = i + 1;
+		return 0;
+	}
+	return -1;
+}
+
+/*
  * One introduction line: a well-formed statement, encoded once, the
  * encoded statements with their commas (as smimp-send copies them into
  * a header) within INTRO_LIST_MAX bytes.  Its signature is the
@@ -492,7 +536,7 @@ parse_fields(const char *h, size_t len, struct msg_meta *meta,
     struct kv_line *pad_kv, struct kv_line *log_kv, struct smimp_err *err)
 {
 	struct kv_line kv;
-	size_t pos = strlen(ENV_MAGIC);
+	size_t pos = strlen(ENV_MAGIC), fs_next;
 	char tmp[64];
 	int r;
 
@@ -539,6 +583,9 @@ parse_fields(const char *h, size_t len, struct msg_meta *meta,
 	}
 	if (meta->nrcpts == 0 || meta->rcpts[0].cc)
 		return malformed(err, "no recipient");
+	for (fs_next = 0; r && kv_is(&kv, "forward-secret"); r = NEXT())
+		if (parse_forward_secret(&kv, meta, &fs_next) != 0)
+			return malformed(err, "bad forward-secret");
 	if (!r || !kv_is(&kv, "date") ||
 	    time_parse(kv.value, kv.value_len, &meta->date) != 0)
 		return malformed(err, "bad date");

@@ -20,6 +20,7 @@
 #include "maildir.h"
 #include "mime.h"
 #include "outfile.h"
+#include "prekeys.h"
 #include "banned.h"
 
 /*
@@ -58,6 +59,40 @@ introduced_by(const struct identity *id, const struct trust_store *ts,
 
 	if (by != NULL)
 		(void)snprintf(f->introducer, sizeof(f->introducer), "%s", by);
+}
+
+/*
+ * Where the plain envelope of a message sealed to one of our prekeys
+ * goes while it is opened: tmp/NAME.plain, empty (its fd into *fd);
+ * none (-1) when id holds no prekey.
+ */
+static int
+kept_open(const struct identity *id, const char *dir, const char *name,
+    char *tmp, size_t cap, int *fd, struct smimp_err *err)
+{
+	char plain[MAILDIR_NAME_SIZE + 8];
+
+	*fd = -1;
+	if (id->sk.prekeys == NULL || id->sk.prekeys->n == 0)
+		return 0;
+	(void)snprintf(plain, sizeof(plain), "%s.plain", name);
+	*fd = maildir_spool(dir, plain, NULL, 0, tmp, cap, err);
+	return *fd < 0 ? -1 : 0;
+}
+
+/*
+ * What the Maildir files of a message a prekey opened: its plain
+ * envelope (kept, synced) in place of the sealed one (tmp), which
+ * nothing can open once the prekey's secret is gone.
+ */
+static int
+kept_swap(int kept_fd, const char *kept, const char *tmp,
+    struct smimp_err *err)
+{
+	if (fsync(kept_fd) != 0 || rename(kept, tmp) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot keep '%s'",
+		    kept);
+	return 0;
 }
 
 /*
@@ -207,19 +242,22 @@ pending_clear(struct fetch_ctx *fc, struct smimp_err *err)
 /*
  * A fetched message opened: what it says in meta (released by the
  * caller), and whether it verified (1) or not (0).  With sp, for
- * MIME, the plaintext is spooled there; else it is dropped.
+ * MIME, the plaintext is spooled there; else it is dropped.  Opened by
+ * a one-time prekey, its plain envelope goes to kept_fd (-1: none).
  */
 static int
 open_fetched(const struct identity *id, const struct trust_store *ts,
-    int fd, struct parts_spool *sp, struct msg_meta *meta)
+    int fd, int kept_fd, struct parts_spool *sp, struct msg_meta *meta)
 {
 	const struct idlog *mine = id->has_log ? &id->log : NULL;
 	struct smimp_err oerr;
 
 	smimp_err_clear(&oerr);
 	if (sp != NULL)
-		return parts_open(&id->sk, mine, fd, ts, sp, meta, &oerr) == 0;
-	return message_open(&id->sk, mine, fd, -1, ts, meta, &oerr) == 0;
+		return parts_open(&id->sk, mine, fd, kept_fd, ts, sp, meta,
+		    &oerr) == 0;
+	return message_open_kept(&id->sk, mine, fd, kept_fd, NULL, ts, meta,
+	    &oerr) == 0;
 }
 
 /*
@@ -262,6 +300,9 @@ struct filing {
 	char tmp[PATH_MAX];		/* where it is spooled */
 	struct parts_spool sp;		/* its plaintext, for MIME */
 	int tmpdir_fd, body_fd;
+	/* Its plain envelope, while a prekey of ours may open it. */
+	char kept[PATH_MAX];
+	int kept_fd;
 	struct msg_meta meta;
 	int opened, state_ok;
 	enum trust_tier tier;
@@ -302,6 +343,11 @@ filing_release(struct filing *fl)
 		close(fl->body_fd);
 	if (fl->tmpdir_fd >= 0)
 		close(fl->tmpdir_fd);
+	/* Not put in the sealed one's place: not needed, or failed. */
+	if (fl->kept_fd >= 0) {
+		close(fl->kept_fd);
+		(void)unlink(fl->kept);
+	}
 	if (fl->opened)
 		msg_meta_release(&fl->meta);
 }
@@ -316,9 +362,10 @@ filing_judge(struct fetch_ctx *fc, struct filing *fl, int fd,
     const unsigned char *data, size_t len, struct fetched *f)
 {
 	fl->tier = TIER_UNKNOWN;
-	if (open_fetched(fc->id, fc->ts, fd, fc->mime ? &fl->sp : NULL,
-	    &fl->meta)) {
+	if (open_fetched(fc->id, fc->ts, fd, fl->kept_fd, fc->mime ?
+	    &fl->sp : NULL, &fl->meta)) {
 		fl->opened = 1;
+		memcpy(f->prekey_id, fl->meta.prekey_id, sizeof(f->prekey_id));
 		fl->tier = judge(fc->id, fc->ts, fc->hooks, &fl->meta, f,
 		    &fl->state_ok);
 	} else if (bounce_verify(data, len, fc->have_key ? fc->server_key :
@@ -374,7 +421,9 @@ file_mime(struct fetch_ctx *fc, struct filing *fl,
  * drop it).  A sent copy (the server's word, sent) goes to .Sent when
  * it is our own identity's: the server's flag alone puts nothing there.
  * With --mime, a message that verified, from a sender in good
- * standing, is filed as MIME; any other as it came.
+ * standing, is filed as MIME; any other as it came.  One that a
+ * one-time prekey of ours opened is filed (or kept in .sealed) as its
+ * plain envelope, and the prekey's secret then deleted.
  */
 static int
 file_message(struct fetch_ctx *fc, const unsigned char *data, size_t len,
@@ -385,20 +434,30 @@ file_message(struct fetch_ctx *fc, const unsigned char *data, size_t len,
 	int fd, ret = -1;
 
 	memset(&fl, 0, sizeof(fl));
-	fl.tmpdir_fd = fl.body_fd = -1;
+	fl.tmpdir_fd = fl.body_fd = fl.kept_fd = -1;
 	parts_spool_init(&fl.sp, -1, -1, 0);
 	maildir_name(data, len, fl.name);
 	fd = maildir_spool(fc->dir, fl.name, data, len, fl.tmp,
 	    sizeof(fl.tmp), err);
 	if (fd < 0)
 		return -1;
-	if (fc->mime && filing_spool(fc, &fl, err) != 0) {
+	if ((fc->mime && filing_spool(fc, &fl, err) != 0) ||
+	    kept_open(fc->id, fc->dir, fl.name, fl.kept, sizeof(fl.kept),
+	    &fl.kept_fd, err) != 0) {
 		close(fd);
 		(void)unlink(fl.tmp);
 		goto out;
 	}
 	filing_judge(fc, &fl, fd, data, len, f);
 	close(fd);
+	if (f->prekey_id[0] != '\0') {
+		if (kept_swap(fl.kept_fd, fl.kept, fl.tmp, err) != 0) {
+			(void)unlink(fl.tmp);
+			goto out;
+		}
+		close(fl.kept_fd);
+		fl.kept_fd = -1;
+	}
 	f->folder = "Other";
 	if (sent && f->own) {
 		f->folder = "Sent";
@@ -418,6 +477,10 @@ file_message(struct fetch_ctx *fc, const unsigned char *data, size_t len,
 	else
 		ret = maildir_file(fc->dir, folder, fl.name, fl.tmp, err);
 out:
+	/* Filed, or dropped: the prekey's secret has done its work. */
+	if (ret == 0 && f->prekey_id[0] != '\0')
+		ret = prekeys_forget(fc->id, fc->id->sk.prekeys, f->prekey_id,
+		    err);
 	filing_release(&fl);
 	return ret;
 }
@@ -504,6 +567,39 @@ entry_id(json_t *item)
 	return (long long)json_integer_value(json_object_get(item, "id"));
 }
 
+/*
+ * A message filed before, by a fetch that stopped between filing it and
+ * deleting the secret of the prekey that opened it: that secret goes
+ * now.  Found by opening the message again, so that only a prekey that
+ * really opened it is deleted.
+ */
+static int
+forget_again(const struct identity *id, const unsigned char *data,
+    size_t len, struct smimp_err *err)
+{
+	struct msg_meta meta;
+	struct smimp_err ignore;
+	int fd, ret = 0;
+
+	if (id->sk.prekeys == NULL || id->sk.prekeys->n == 0)
+		return 0;
+	fd = spool_open(err);
+	if (fd < 0)
+		return -1;
+	if (fd_write_all(fd, data, len) != 0 || lseek(fd, 0, SEEK_SET) != 0)
+		ret = smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot spool a "
+		    "message");
+	else if (message_open(&id->sk, id->has_log ? &id->log : NULL, fd, -1,
+	    NULL, &meta, &ignore) == 0) {
+		if (meta.prekey_id[0] != '\0')
+			ret = prekeys_forget(id, id->sk.prekeys, meta.prekey_id,
+			    err);
+		msg_meta_release(&meta);
+	}
+	close(fd);
+	return ret;
+}
+
 /* Download and file one mailbox entry, to be acknowledged. */
 static int
 fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
@@ -534,7 +630,8 @@ fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
 	    maildir_has_sealed(fc->dir, name)) {
 		f.folder = "again";	/* filed before: only acknowledge */
 		(void)snprintf(f.from, sizeof(f.from), "?");
-		ret = 0;
+		ret = forget_again(fc->id, (unsigned char *)msg.body.buf,
+		    msg.body.len, err);
 	} else {
 		ret = file_message(fc, (unsigned char *)msg.body.buf,
 		    msg.body.len, json_is_true(json_object_get(item, "sent")),

@@ -25,6 +25,11 @@ struct fetched {
 	char from[ADDRESS_MAX + 1];	/* the verified sender, or "?" */
 	int own;		/* signed by our own identity (a device) */
 	char introducer[ADDRESS_MAX + 1];	/* or empty */
+	/*
+	 * The one-time prekey of ours that opened it, or "": the Maildir
+	 * then keeps its plain envelope, and the prekey's secret goes.
+	 */
+	char prekey_id[AGE_PREKEY_ID_LEN + 1];
 };
 
 /* What fetch_mailbox tells its caller as it goes; any may be NULL. */
@@ -66,6 +71,11 @@ struct fetch_hooks {
  * key stands (any tier but blocked) is filed as RFC 5322 with MIME
  * (mime.h) in its folder, and its sealed original kept in
  * dir/.sealed (maildir.h); both are synced before it is acknowledged.
+ * A message that one of the one-time prekeys of id->sk.prekeys opens
+ * (forward secrecy, doc/PROTOCOL.md 10.6) is filed as its plain
+ * envelope, once verified (with FETCH_MIME, that is what .sealed
+ * keeps), and the prekey's secret then deleted: the Maildir holds the
+ * only copy that can still be read.
  */
 int fetch_mailbox(struct remote *r, const struct identity *id,
     struct trust_store *ts, const char *dir, unsigned flags,

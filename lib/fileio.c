@@ -5,13 +5,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 #include "exitcode.h"
 #include "fileio.h"
+#include "util.h"
 #include "banned.h"
 
 /* What fd_copy moves at a time. */
@@ -566,4 +569,68 @@ client_config_read(char *path, size_t cap, unsigned char **buf,
 	}
 	return file_read_checked(path, how, 64 * 1024, buf, len, err) != 0 ?
 	    -1 : 1;
+}
+
+#define LOCK_WAIT	10	/* seconds a writer waits for a lock */
+#define LOCK_WAIT_MAX	3600
+
+/* How long a writer waits for a lock: SMIMP_LOCK_TIMEOUT, in seconds. */
+static int
+lock_timeout(unsigned *secs, struct smimp_err *err)
+{
+	const char *v = getenv("SMIMP_LOCK_TIMEOUT");
+	uint64_t n;
+
+	*secs = LOCK_WAIT;
+	if (v == NULL || v[0] == '\0')
+		return 0;
+	if (parse_u64(v, strlen(v), &n) != 0 || n > LOCK_WAIT_MAX)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "SMIMP_LOCK_TIMEOUT "
+		    "is not a number of seconds from 0 to %d", LOCK_WAIT_MAX);
+	*secs = (unsigned)n;
+	return 0;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+file_lock_wait(int fd, const char *path, const char *what,
+    struct smimp_err *err)
+{
+	struct timespec nap;
+	int64_t deadline, now;
+	long delay = 1;		/* ms, doubled up to 100 */
+	unsigned secs;
+
+	if (lock_timeout(&secs, err) != 0)
+		return -1;
+	deadline = mono_ms() + (int64_t)secs * 1000;
+	for (;;) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK)
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "cannot lock '%s'", path);
+		now = mono_ms();
+		if (now >= deadline)
+			return smimp_err_set(err, SMIMP_EXIT_TEMPFAIL, "%s is "
+			    "locked: another process held '%s' for %u s, try "
+			    "again later", what, path, secs);
+		if (delay > deadline - now)
+			delay = (long)(deadline - now);
+		nap.tv_sec = 0;
+		nap.tv_nsec = delay * 1000000;
+		(void)nanosleep(&nap, NULL);
+		if (delay < 100)
+			delay = delay * 2 < 100 ? delay * 2 : 100;
+	}
 }

@@ -87,6 +87,15 @@ int fd_copy(int from, int to, const char *to_name, struct smimp_err *err);
 
 int fsync_parent_dir(const char *path, struct smimp_err *err);
 
+/*
+ * Take the exclusive lock (flock) on fd, the lock file path, waiting
+ * SMIMP_LOCK_TIMEOUT seconds at most (10 by default) for whoever holds
+ * it: a writer that hung behind a stuck process would look like smimp
+ * hanging.  Past that, SMIMP_EXIT_TEMPFAIL: "WHAT is locked: ...".
+ */
+int file_lock_wait(int fd, const char *path, const char *what,
+    struct smimp_err *err);
+
 /* mkdir -p with the given mode for the directories it creates. */
 int mkdir_p(const char *path, mode_t mode, struct smimp_err *err);
 

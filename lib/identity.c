@@ -14,14 +14,7 @@
 static int
 pub_path_for(const char *keypath, char *out, size_t cap)
 {
-	size_t len = strlen(keypath);
-	int n;
-
-	if (len > 4 && strcmp(keypath + len - 4, ".key") == 0)
-		n = snprintf(out, cap, "%.*s.pub", (int)(len - 4), keypath);
-	else
-		n = snprintf(out, cap, "%s.pub", keypath);
-	return n < 0 || (size_t)n >= cap ? -1 : 0;
+	return key_path_beside(keypath, "pub", out, cap);
 }
 
 /* What a device of that scope may do (doc/PROTOCOL.md, "Devices"). */

@@ -91,6 +91,19 @@ derive(struct secret_key *sk, const unsigned char *id_seed,
 	return 0;
 }
 
+int
+key_path_beside(const char *keypath, const char *ext, char *out, size_t cap)
+{
+	size_t len = strlen(keypath);
+	int n;
+
+	if (len > 4 && strcmp(keypath + len - 4, ".key") == 0)
+		n = snprintf(out, cap, "%.*s.%s", (int)(len - 4), keypath, ext);
+	else
+		n = snprintf(out, cap, "%s.%s", keypath, ext);
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
 const unsigned char *
 secret_key_encryption_public(struct secret_key *sk)
 {
@@ -223,25 +236,16 @@ write_encrypted(int fd, const char *text, size_t len, const char *pass,
     size_t pass_len, struct smimp_err *err)
 {
 	unsigned char key[AGE_PAYLOAD_KEY_SIZE];
-	struct age_encryptor *enc = NULL;
 	struct age_out *out;
-	int ret = -1;
+	int ret;
 
 	out = age_out_open_fd(fd, 1, err);
 	if (out == NULL)
 		return -1;
-	if (age_encrypt_begin_passphrase(out, pass, pass_len, AGE_SCRYPT_LOGN,
-	    key, err) != 0)
-		goto out;
-	enc = age_encryptor_new(out, key, err);
-	if (enc == NULL || age_encryptor_write(enc, text, len, err) != 0 ||
-	    age_encryptor_finish(enc, err) != 0 ||
-	    age_out_close(out, err) != 0)
-		goto out;
-	ret = 0;
-out:
+	ret = age_encrypt_begin_passphrase(out, pass, pass_len,
+	    AGE_SCRYPT_LOGN, key, err) != 0 || age_encrypt_all(out, key, text,
+	    len, err) != 0 || age_out_close(out, err) != 0 ? -1 : 0;
 	sodium_memzero(key, sizeof(key));
-	age_encryptor_free(enc);
 	age_out_free(out);
 	return ret;
 }

@@ -32,6 +32,8 @@ struct passphrase_source {
 	int allow_prompt;	/* stdin is a terminal */
 };
 
+struct prekey_store;
+
 struct secret_key {
 	char address[ADDRESS_MAX + 1];
 	int is_recovery;		/* a .recovery file */
@@ -51,6 +53,12 @@ struct secret_key {
 	/* Retired X25519 secrets, newest first (sodium_malloc, or NULL). */
 	unsigned char *retired;
 	size_t nretired;
+	/*
+	 * The secrets of this key's one-time prekeys (prekeystore.h), when
+	 * the caller loaded them: opening a message tries the one its
+	 * stanza names.  Not released with the key: by its loader.
+	 */
+	struct prekey_store *prekeys;
 };
 
 /*
@@ -108,6 +116,13 @@ int secret_key_new_identity(struct secret_key *sk, struct smimp_err *err);
  */
 int secret_key_new_encryption(struct secret_key *sk, struct smimp_err *err);
 void secret_key_release(struct secret_key *sk);
+/*
+ * A file beside the key file keypath: PREFIX.EXT for PREFIX.key, else
+ * keypath with ".EXT" appended (the identity log is "pub", the
+ * one-time prekeys' secrets "prekeys").  -1 when it does not fit.
+ */
+int key_path_beside(const char *keypath, const char *ext, char *out,
+    size_t cap);
 /* The X25519 public key, derived on first use; NULL on failure. */
 const unsigned char *secret_key_encryption_public(struct secret_key *sk);
 

@@ -26,11 +26,17 @@
 #include "fileio.h"
 #include "message.h"
 #include "padding.h"
+#include "prekeystore.h"
 #include "banned.h"
 
 #define BATCH_CHUNKS	8
 #define NSLOTS		3
 #define MAX_WORKERS	16
+
+/* What the workers do to a chunk. */
+#define PL_SEAL		0	/* hash, then encrypt */
+#define PL_OPEN		1	/* decrypt, then hash */
+#define PL_PLAIN	2	/* hash only: a plain envelope */
 
 enum slot_state { SLOT_FREE, SLOT_FILLED, SLOT_DONE };
 
@@ -69,7 +75,10 @@ chunk_work(struct pipeline *pl, struct slot *s, size_t i)
 	unsigned char *pt = s->pt + i * AGE_CHUNK_SIZE;
 	unsigned char *ct = s->ct + i * AGE_CT_CHUNK_SIZE;
 
-	if (pl->decrypt) {
+	if (pl->decrypt == PL_PLAIN) {
+		s->bad[i] = 0;
+		env_leaf(s->leaves[i], pt, s->ct_lens[i] - AGE_TAG_SIZE);
+	} else if (pl->decrypt == PL_OPEN) {
 		size_t len = s->ct_lens[i] - AGE_TAG_SIZE;
 
 		s->bad[i] = age_chunk_open(pl->key, s->counter + i,
@@ -512,28 +521,67 @@ _Static_assert(MSG_MAX_STANZAS == AGE_MAX_STANZAS,
 _Static_assert((MSG_MAX_STANZAS & (MSG_MAX_STANZAS - 1)) == 0,
     "the bound on stanzas must be a power of two");
 
-/* The keys a message is sealed to, each once, at most MSG_MAX_STANZAS. */
+/*
+ * The keys a message is sealed to, each once, in at most
+ * MSG_MAX_STANZAS stanzas (a one-time prekey's takes two: its
+ * smimp-prekey stanza, then its X25519 stanza).
+ */
 struct stanza_keys {
 	struct age_recipient *k;
 	size_t n;
+	size_t stanzas;
 };
 
+/* key, or the one-time prekey pk in its place when there is one. */
 static int
 stanza_add(struct stanza_keys *sk, const char *address,
-    const unsigned char key[32], struct smimp_err *err)
+    const unsigned char key[32], const struct msg_prekey *pk,
+    struct smimp_err *err)
 {
+	int prekey = pk != NULL && pk->id[0] != '\0';
 	size_t i;
 
+	if (prekey)
+		key = pk->key;
 	if (msg_encryption_key_check(address, key, err) != 0)
 		return -1;
 	for (i = 0; i < sk->n; i++)
 		if (memcmp(sk->k[i].x25519_public, key, 32) == 0)
 			return 0;
-	if (sk->n == MSG_MAX_STANZAS)
+	if (sk->stanzas + 1 + prekey > MSG_MAX_STANZAS)
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "too many keys to "
 		    "seal to: the recipients' and their devices', and the "
 		    "sender's, come to more than %d", MSG_MAX_STANZAS);
-	memcpy(sk->k[sk->n++].x25519_public, key, 32);
+	memcpy(sk->k[sk->n].x25519_public, key, 32);
+	if (prekey)
+		memcpy(sk->k[sk->n].prekey_id, pk->id, sizeof(pk->id));
+	sk->n++;
+	sk->stanzas += 1 + prekey;
+	return 0;
+}
+
+/*
+ * The prekey of r's key number i (0 its encryption key, 1 + j its
+ * device j's), or NULL.  A recipient said to be forward-secret must
+ * have one for each.
+ */
+static const struct msg_prekey *
+prekey_of(const struct msg_recipient *r, size_t i)
+{
+	return r->prekeys != NULL && r->prekeys[i].id[0] != '\0' ?
+	    &r->prekeys[i] : NULL;
+}
+
+static int
+forward_secret_check(const struct msg_recipient *r, struct smimp_err *err)
+{
+	size_t i;
+
+	for (i = 0; r->forward_secret && i <= r->ndevice_keys; i++)
+		if (prekey_of(r, i) == NULL)
+			return smimp_err_set(err, SMIMP_EXIT_FAIL, "%s is not "
+			    "forward-secret: a key of it has no one-time "
+			    "prekey", r->address);
 	return 0;
 }
 
@@ -552,29 +600,35 @@ stanza_keys(const struct seal_params *p, struct stanza_keys *sk,
 	char dev[ADDRESS_MAX + 32];
 	size_t i, j, n;
 
-	sk->n = 0;
+	sk->n = sk->stanzas = 0;
 	sk->k = calloc(MSG_MAX_STANZAS, sizeof(*sk->k));
 	if (sk->k == NULL)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 	for (i = 0; i < p->nrcpts; i++) {
 		const struct msg_recipient *r = &p->rcpts[i];
 
-		if (stanza_add(sk, r->address, r->encryption_key, err) != 0)
+		if (forward_secret_check(r, err) != 0 ||
+		    stanza_add(sk, r->address, r->encryption_key,
+		    prekey_of(r, 0), err) != 0)
 			return -1;
 		(void)snprintf(dev, sizeof(dev), "a device of %s", r->address);
 		for (j = 0; j < r->ndevice_keys && j < IDLOG_MAX_DEVICES; j++)
-			if (stanza_add(sk, dev, r->device_keys[j], err) != 0)
+			if (stanza_add(sk, dev, r->device_keys[j],
+			    prekey_of(r, 1 + j), err) != 0)
 				return -1;
 	}
-	if (stanza_add(sk, from, p->sender_log->encryption_key, err) != 0)
+	/* The sender's own copy: its long-term keys, never a prekey. */
+	if (stanza_add(sk, from, p->sender_log->encryption_key, NULL,
+	    err) != 0)
 		return -1;
 	n = idlog_receiving_keys(p->sender_log, own);
 	(void)snprintf(dev, sizeof(dev), "a device of %s", from);
 	for (j = 0; j < n; j++)
-		if (stanza_add(sk, dev, own[j], err) != 0)
+		if (stanza_add(sk, dev, own[j], NULL, err) != 0)
 			return -1;
 	if (p->sender->is_device && p->sender->has_encryption_public &&
-	    stanza_add(sk, from, p->sender->encryption_public, err) != 0)
+	    stanza_add(sk, from, p->sender->encryption_public, NULL,
+	    err) != 0)
 		return -1;
 	return 0;
 }
@@ -583,7 +637,7 @@ int
 message_seal(const struct seal_params *p, int in_fd, int out_fd,
     char *message_id, size_t message_id_cap, struct smimp_err *err)
 {
-	struct stanza_keys keys = { NULL, 0 };
+	struct stanza_keys keys = { NULL, 0, 0 };
 	unsigned char key[AGE_PAYLOAD_KEY_SIZE];
 	struct sealer se;
 	struct sbuf hdr;
@@ -652,6 +706,8 @@ struct opener {
 	 * them; those at the end are P's, as T says.
 	 */
 	uint64_t zeros;
+	/* Where the whole payload goes, for a message a prekey opened. */
+	int kept_fd;
 };
 
 /*
@@ -854,6 +910,9 @@ open_flush(struct opener *op, struct smimp_err *err)
 		const unsigned char *pt = s->pt + i * AGE_CHUNK_SIZE;
 		size_t len = s->ct_lens[i] - AGE_TAG_SIZE;
 
+		if (op->kept_fd >= 0 && fd_write_all(op->kept_fd, pt, len) != 0)
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot keep "
+			    "the plain envelope");
 		skip = 0;
 		if (op->pos < op->hlen)
 			skip = op->hlen - op->pos < len ?
@@ -1030,20 +1089,73 @@ signed_by_me(const struct msg_meta *meta, const struct secret_key *me,
 	return 0;
 }
 
+/*
+ * Where an opener's chunks come from: an age file's payload, to
+ * decrypt (d), or a plain envelope read from in in chunks of the same
+ * size, one byte read ahead to know the last.
+ */
+struct chunk_source {
+	struct age_decryptor *d;	/* NULL: plain */
+	struct age_in *in;
+	int ahead;			/* next holds a byte read ahead */
+	unsigned char next;
+	uint64_t counter;
+};
+
 static int
-open_stream(struct opener *op, struct age_decryptor *d, struct smimp_err *err)
+plain_chunks(struct chunk_source *src, unsigned char *pt, size_t *lens,
+    size_t *count, int *last, struct smimp_err *err)
+{
+	size_t got = 0, have;
+
+	for (*count = 0, *last = 0; *count < BATCH_CHUNKS && !*last;
+	    (*count)++) {
+		unsigned char *p = pt + *count * AGE_CHUNK_SIZE;
+
+		have = 0;
+		if (src->ahead)
+			p[have++] = src->next;
+		if (age_in_read(src->in, p + have, AGE_CHUNK_SIZE - have, &got,
+		    err) != 0)
+			return -1;
+		have += got;
+		got = 0;
+		if (have == AGE_CHUNK_SIZE && age_in_read(src->in, &src->next, 1,
+		    &got, err) != 0)
+			return -1;
+		src->ahead = got == 1;
+		*last = !src->ahead;
+		lens[*count] = have + AGE_TAG_SIZE;
+	}
+	src->counter += *count;
+	return 0;
+}
+
+static int
+source_read(struct chunk_source *src, struct slot *s, int *last,
+    struct smimp_err *err)
+{
+	if (src->d == NULL)
+		return plain_chunks(src, s->pt, s->ct_lens, &s->n, last, err);
+	return age_decryptor_read_chunks(src->d, s->ct, BATCH_CHUNKS,
+	    s->ct_lens, &s->n, last, err);
+}
+
+static int
+open_stream(struct opener *op, struct chunk_source *src,
+    struct smimp_err *err)
 {
 	uint64_t filled = 0;
 	int last = 0;
 
 	while (!last) {
 		struct slot *s = &op->pl.slots[filled % NSLOTS];
-		uint64_t counter = age_decryptor_counter(d);
+		uint64_t counter = src->d != NULL ?
+		    age_decryptor_counter(src->d) : src->counter;
 
 		if (filled - op->flushed == NSLOTS && open_flush(op, err) != 0)
 			return -1;
-		if (age_decryptor_read_chunks(d, s->ct, BATCH_CHUNKS,
-		    s->ct_lens, &s->n, &last, err) != 0)
+		if (source_read(src, s, &last, err) != 0)
 			return -1;
 		if (s->n == 0 && !last)
 			return smimp_err_set(err, SMIMP_EXIT_BADMSG,
@@ -1061,86 +1173,159 @@ open_stream(struct opener *op, struct age_decryptor *d, struct smimp_err *err)
 	return 0;
 }
 
-static int
-open_message(const struct secret_key *me, const struct idlog *mine,
-    int in_fd, const struct msg_sink *sink, const struct trust_store *ts,
-    int as_sender, struct msg_meta *meta, struct smimp_err *err)
+/* prekey_find for age.c: a secret of the reader's prekey store. */
+static const unsigned char *
+find_prekey(const void *arg, const char *id)
 {
-	int to_me = 0;
+	return prekey_store_find(arg, id);
+}
 
-	struct age_identity ids[1 + KEY_RETIRED_MAX];
-	struct age_decryptor *d = NULL;
-	struct opener op;
-	struct age_in *in;
-	size_t i, nids;
-	int ret = -1;
+/*
+ * What opens an age file for me: its one-time prekeys first (a message
+ * sealed to one names it, and one try settles it), then the current
+ * encryption key, then those it replaced, so that a message sealed to
+ * an encryption key before a new one was published still opens.
+ */
+static size_t
+reader_ids(const struct secret_key *me,
+    struct age_identity ids[2 + KEY_RETIRED_MAX])
+{
+	size_t i, n = 0, nretired = me->nretired < KEY_RETIRED_MAX ?
+	    me->nretired : KEY_RETIRED_MAX;
 
-	memset(&op, 0, sizeof(op));
-	memset(meta, 0, sizeof(*meta));
-	op.meta = meta;
-	op.ts = ts;
-	op.sink = sink;
-	env_root_init(&op.root);
-	in = age_in_open_fd(in_fd, err);
-	if (in == NULL)
-		return -1;
-	/*
-	 * The current encryption key, then those it replaced: a message
-	 * sealed to an encryption key before a new one was published
-	 * still opens.
-	 */
-	memset(ids, 0, sizeof(ids));
-	nids = 1 + (me->nretired < KEY_RETIRED_MAX ? me->nretired :
-	    KEY_RETIRED_MAX);
-	for (i = 0; i < nids; i++) {
-		ids[i].type = AGE_ID_X25519;
-		ids[i].x25519_secret = i == 0 ? me->encryption_secret :
+	memset(ids, 0, (2 + KEY_RETIRED_MAX) * sizeof(*ids));
+	if (me->prekeys != NULL && me->prekeys->n > 0) {
+		ids[n].type = AGE_ID_PREKEYS;
+		ids[n].prekey_find = find_prekey;
+		ids[n++].prekey_arg = me->prekeys;
+	}
+	for (i = 0; i <= nretired; i++) {
+		ids[n].type = AGE_ID_X25519;
+		ids[n++].x25519_secret = i == 0 ? me->encryption_secret :
 		    me->retired + 32 * (i - 1);
 	}
-	d = age_decrypt_begin(in, ids, nids, err);
-	if (d == NULL) {
-		char msg[SMIMP_ERR_MSG];
+	return n;
+}
 
+/*
+ * The chunks of in: decrypted with what me holds, or, for a plain
+ * envelope (what a reader keeps of a message sealed to a prekey), as
+ * they are.  The pipeline set up for them.
+ */
+static int
+open_source(const struct secret_key *me, struct age_in *in,
+    struct chunk_source *src, struct pipeline *pl, struct smimp_err *err)
+{
+	struct age_identity ids[2 + KEY_RETIRED_MAX];
+	char msg[SMIMP_ERR_MSG];
+
+	memset(src, 0, sizeof(*src));
+	src->in = in;
+	if (age_in_starts_with(in, ENV_MAGIC, strlen(ENV_MAGIC)))
+		return pipeline_init(pl, PL_PLAIN, NULL, err);
+	src->d = age_decrypt_begin(in, ids, reader_ids(me, ids), err);
+	if (src->d == NULL) {
 		memcpy(msg, err->msg, sizeof(msg));
 		if (err->detail == AGE_FAIL_NO_MATCH)
 			smimp_err_set(err, SMIMP_EXIT_BADMSG, "cannot decrypt: "
 			    "the message is not encrypted to %s", me->address);
+		else if (err->detail == AGE_FAIL_NO_PREKEY)
+			smimp_err_set(err, SMIMP_EXIT_BADMSG, "cannot decrypt: "
+			    "the message is not encrypted to %s, or to a "
+			    "one-time prekey it still holds (the secret of "
+			    "one goes once a message sealed to it is opened)",
+			    me->address);
 		else if (err->code == SMIMP_EXIT_BADMSG)
 			smimp_err_set(err, SMIMP_EXIT_BADMSG,
 			    "cannot decrypt: %s", msg);
-		goto out;
+		return -1;
 	}
-	if (pipeline_init(&op.pl, 1, age_decryptor_payload_key(d), err) != 0)
-		goto out;
-	if (open_stream(&op, d, err) != 0 || open_verify(&op, err) != 0)
-		goto out;
+	return pipeline_init(pl, PL_OPEN, age_decryptor_payload_key(src->d),
+	    err);
+}
+
+/* Is the reader's address one the envelope calls forward-secret? */
+static int
+forward_secret_to(const struct msg_meta *meta, const char *address)
+{
+	size_t i;
+
+	for (i = 0; i < meta->nrcpts; i++)
+		if (meta->rcpts[i].forward_secret &&
+		    strcmp(meta->rcpts[i].address, address) == 0)
+			return 1;
+	return 0;
+}
+
+/* The message is me's: signed by me, or addressed to me (not as_sender). */
+static int
+whose(const struct secret_key *me, const struct idlog *mine, int as_sender,
+    struct msg_meta *meta, struct smimp_err *err)
+{
+	int to_me = 0;
+
 	if (as_sender) {
 		if (strcmp(meta->from, me->address) != 0 ||
 		    sodium_memcmp(meta->signing_key, me->identity_public,
-		    32) != 0) {
-			smimp_err_set(err, SMIMP_EXIT_BADMSG, "the message was "
-			    "sealed by %s%s%s, not by %s%s%s", meta->from,
+		    32) != 0)
+			return smimp_err_set(err, SMIMP_EXIT_BADMSG, "the message "
+			    "was sealed by %s%s%s, not by %s%s%s", meta->from,
 			    meta->from_device[0] != '\0' ? ", device " : "",
 			    meta->from_device, me->address, me->is_device ?
 			    ", device " : "", me->is_device ? me->device : "");
-			goto out;
-		}
-	} else {
-		if (addressed_to(meta, me->address, mine, &to_me, err) != 0 ||
-		    signed_by_me(meta, me, mine, &meta->own, err) != 0)
-			goto out;
-		/* Our own sent copy: we are its sender, not a recipient. */
-		if (!to_me && !meta->own) {
-			smimp_err_set(err, SMIMP_EXIT_BADMSG, "the message from "
-			    "%s was not addressed to %s: it was forwarded by "
-			    "someone else", meta->from, me->address);
-			goto out;
-		}
+		return 0;
 	}
+	if (addressed_to(meta, me->address, mine, &to_me, err) != 0 ||
+	    signed_by_me(meta, me, mine, &meta->own, err) != 0)
+		return -1;
+	/* Our own sent copy: we are its sender, not a recipient. */
+	if (!to_me && !meta->own)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "the message from "
+		    "%s was not addressed to %s: it was forwarded by someone "
+		    "else", meta->from, me->address);
+	meta->forward_secret = to_me && forward_secret_to(meta, me->address);
+	return 0;
+}
+
+static int
+open_message(const struct secret_key *me, const struct idlog *mine,
+    int in_fd, const struct msg_sink *sink, const struct trust_store *ts,
+    int as_sender, int kept_fd, struct msg_meta *meta,
+    struct smimp_err *err)
+{
+	struct chunk_source src;
+	struct opener op;
+	struct age_in *in;
+	char prekey[AGE_PREKEY_ID_LEN + 1] = "";
+	int ret = -1;
+
+	memset(&op, 0, sizeof(op));
+	memset(&src, 0, sizeof(src));
+	memset(meta, 0, sizeof(*meta));
+	op.meta = meta;
+	op.ts = ts;
+	op.sink = sink;
+	op.kept_fd = -1;
+	env_root_init(&op.root);
+	in = age_in_open_fd(in_fd, err);
+	if (in == NULL)
+		return -1;
+	if (open_source(me, in, &src, &op.pl, err) != 0)
+		goto out;
+	if (src.d != NULL)
+		memcpy(prekey, age_decryptor_prekey(src.d), sizeof(prekey));
+	/* Only a message a prekey opened is kept as a plain envelope. */
+	if (prekey[0] != '\0')
+		op.kept_fd = kept_fd;
+	if (open_stream(&op, &src, err) != 0 || open_verify(&op, err) != 0 ||
+	    whose(me, mine, as_sender, meta, err) != 0)
+		goto out;
+	memcpy(meta->prekey_id, prekey, sizeof(prekey));
+	meta->plain = src.d == NULL;
 	ret = 0;
 out:
 	pipeline_release(&op.pl);
-	age_decrypt_free(d);
+	age_decrypt_free(src.d);
 	age_in_free(in);
 	if (ret != 0 && op.hlen != 0)
 		msg_meta_release(meta);
@@ -1152,7 +1337,7 @@ message_open_sink(const struct secret_key *me, const struct idlog *mine,
     int in_fd, const struct msg_sink *sink, const struct trust_store *ts,
     struct msg_meta *meta, struct smimp_err *err)
 {
-	return open_message(me, mine, in_fd, sink, ts, 0, meta, err);
+	return open_message(me, mine, in_fd, sink, ts, 0, -1, meta, err);
 }
 
 static int
@@ -1173,12 +1358,21 @@ message_open(const struct secret_key *me, const struct idlog *mine,
 	struct msg_sink sink = { NULL, NULL, NULL, body_to_fd, &body_fd };
 
 	return open_message(me, mine, in_fd, body_fd >= 0 ? &sink : NULL,
-	    ts, 0, meta, err);
+	    ts, 0, -1, meta, err);
 }
 
 int
 message_open_sent(const struct secret_key *me, int in_fd,
     struct msg_meta *meta, struct smimp_err *err)
 {
-	return open_message(me, NULL, in_fd, NULL, NULL, 1, meta, err);
+	return open_message(me, NULL, in_fd, NULL, NULL, 1, -1, meta, err);
+}
+
+int
+message_open_kept(const struct secret_key *me, const struct idlog *mine,
+    int in_fd, int kept_fd, const struct msg_sink *sink,
+    const struct trust_store *ts, struct msg_meta *meta,
+    struct smimp_err *err)
+{
+	return open_message(me, mine, in_fd, sink, ts, 0, kept_fd, meta, err);
 }

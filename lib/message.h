@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "address.h"
+#include "age.h"
 #include "err.h"
 #include "idlog.h"
 #include "introduction.h"
@@ -35,6 +36,16 @@
 /* The type of an identity notice (doc/PROTOCOL.md, 4.4; notice.h). */
 #define MSG_TYPE_NOTICE		"identity-notice"
 
+/*
+ * A one-time prekey (prekey.h) that a recipient's key is sealed to in
+ * its place, as the recipient's server handed it out and its owner
+ * signed it; id "" for none: the key itself.
+ */
+struct msg_prekey {
+	char id[AGE_PREKEY_ID_LEN + 1];
+	unsigned char key[32];
+};
+
 struct msg_recipient {
 	char address[ADDRESS_MAX + 1];
 	unsigned char fingerprint[FINGERPRINT_SIZE];
@@ -47,6 +58,15 @@ struct msg_recipient {
 	unsigned char device_keys[IDLOG_MAX_DEVICES][32];
 	size_t ndevice_keys;
 	int cc;
+	/*
+	 * For a sealer: the one-time prekeys to seal to instead of those
+	 * keys (prekeys[0] for encryption_key, prekeys[1 + j] for
+	 * device_keys[j]), or NULL for none; forward_secret when each key
+	 * has one, which the envelope then says (doc/PROTOCOL.md, 10.4).
+	 * For a reader: forward_secret as the envelope says.
+	 */
+	const struct msg_prekey *prekeys;
+	int forward_secret;
 };
 
 struct seal_params {
@@ -142,10 +162,23 @@ struct msg_meta {
 	 */
 	int padded;
 	uint64_t padding_len;
+	/*
+	 * Forward secrecy (doc/PROTOCOL.md, 10.4): the one-time prekey of
+	 * the reader's that opened it ("" for none: a long-term key, or a
+	 * kept plain envelope); whether the envelope says it was sealed to
+	 * the reader's one-time prekeys; whether it was read as a plain
+	 * envelope kept once opened (plain), not an age file.
+	 */
+	char prekey_id[AGE_PREKEY_ID_LEN + 1];
+	int forward_secret;
+	int plain;
 };
 
 /*
- * Open in_fd with me's encryption key.  The body goes to body_fd (a
+ * Open in_fd with me's encryption key, or a one-time prekey of
+ * me->prekeys that its header names; or read it as a plain envelope
+ * (H || B || S, no age around it: what a reader keeps of a message
+ * sealed to a one-time prekey), checked all the same.  The body goes to body_fd (a
  * private spool file the caller releases only on success; -1 to discard);
  * attachments are verified and dropped (parts.h keeps them).
  * Checks decryption, the signature, and that me is among the recipients
@@ -190,6 +223,18 @@ struct msg_sink {
 int message_open_sink(const struct secret_key *me, const struct idlog *mine,
     int in_fd, const struct msg_sink *sink, const struct trust_store *ts,
     struct msg_meta *meta, struct smimp_err *err);
+/*
+ * message_open_sink; and when a one-time prekey opened it
+ * (meta->prekey_id), every byte of its age payload (the plain
+ * envelope: H || B || S, padded H || B || P || T || S) written to
+ * kept_fd as it decrypts: what a reader keeps once the prekey's secret
+ * is gone.  Verified, as the rest, only when this returns 0: until
+ * then kept_fd holds nothing to show.
+ */
+int message_open_kept(const struct secret_key *me, const struct idlog *mine,
+    int in_fd, int kept_fd, const struct msg_sink *sink,
+    const struct trust_store *ts, struct msg_meta *meta,
+    struct smimp_err *err);
 /*
  * Open a message that me sealed (the sender is always an age recipient
  * of its own messages): verifies it and that me signed it; no body.

@@ -115,7 +115,9 @@ meta_text(const struct msg_meta *meta, const char *tier,
 	    (meta->from_device[0] != '\0' && json_object_set_new(obj,
 	    "from_device", json_string(meta->from_device)) != 0) ||
 	    (meta->nparts > 0 && json_object_set_new(obj, "parts",
-	    parts_json(meta)) != 0)) {
+	    parts_json(meta)) != 0) ||
+	    (meta->forward_secret && json_object_set_new(obj,
+	    "forward_secret", json_true()) != 0)) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot build JSON");
 		goto out;
 	}

@@ -130,18 +130,53 @@ nobody_key(unsigned char pk[32])
 	sodium_memzero(sk, sizeof(sk));
 }
 
+/* Is any of the n keys of k a one-time prekey? */
+static int
+any_prekey(const struct age_recipient *k, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (k[i].prekey_id[0] != '\0')
+			return 1;
+	return 0;
+}
+
+/*
+ * An id for a key that is no prekey, as a prekey's looks (16 lowercase
+ * hex digits, random): its holder has no secret of that name, and
+ * tries its long-term key on the stanza as on any other.
+ */
+static void
+nobody_prekey(char id[AGE_PREKEY_ID_LEN + 1])
+{
+	unsigned char raw[AGE_PREKEY_ID_LEN / 2];
+
+	randombytes_buf(raw, sizeof(raw));
+	(void)sodium_bin2hex(id, AGE_PREKEY_ID_LEN + 1, raw, sizeof(raw));
+}
+
 int
 pad_stanzas(struct age_recipient *k, size_t *n, size_t cap,
     struct smimp_err *err)
 {
 	size_t want = pad_stanza_count(*n), i, j;
+	int paired = any_prekey(k, *n);
 	struct age_recipient tmp;
 
+	if (paired && want > cap / 2)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "too many keys to "
+		    "seal to with one-time prekeys: the recipients' and their "
+		    "devices', and the sender's, come to more than %zu",
+		    cap / 2);
 	if (*n == 0 || want > cap)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot pad %zu "
 		    "stanzas", *n);
 	for (i = *n; i < want; i++)
 		nobody_key(k[i].x25519_public);
+	for (i = 0; paired && i < want; i++)
+		if (k[i].prekey_id[0] == '\0')
+			nobody_prekey(k[i].prekey_id);
 	*n = want;
 	/* Fisher-Yates: where a key stands says nothing of whose it is. */
 	for (i = want - 1; i > 0; i--) {

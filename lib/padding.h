@@ -13,7 +13,10 @@
  * Stanzas: the keys a message is sealed to are made up to a power of
  * two with keys of no one (X25519 keys whose secrets are thrown away at
  * once), in a random order, so that the age header shows only a power
- * of two.
+ * of two.  When some of them are one-time prekeys (a smimp-prekey
+ * stanza before the X25519 one, age.h), every other key gets a
+ * smimp-prekey stanza too, naming a random id that nobody holds: the
+ * header then shows neither which keys are prekeys nor how many.
  */
 #ifndef SMIMP_PADDING_H
 #define SMIMP_PADDING_H
@@ -64,8 +67,11 @@ size_t pad_tail_read(struct pad_tail *t, unsigned char *buf, size_t len);
 size_t pad_stanza_count(size_t n);
 /*
  * Make the n keys of k (room for cap) up to pad_stanza_count(n) with
- * keys of no one, then put all of them in a random order.  cap is a
- * power of two, so n <= cap never pads past it.
+ * keys of no one, then put all of them in a random order; when any has
+ * a prekey id, give each other one a random id.  cap, a power of two,
+ * is the most stanzas the header may hold: n <= cap never pads past it,
+ * and with prekeys, whose keys take two stanzas each, n <= cap / 2
+ * (SMIMP_EXIT_USAGE past it).
  */
 int pad_stanzas(struct age_recipient *k, size_t *n, size_t cap,
     struct smimp_err *err);

@@ -276,13 +276,14 @@ spool_body(void *arg, const unsigned char *buf, size_t len,
 
 int
 parts_open(const struct secret_key *me, const struct idlog *mine,
-    int in_fd, const struct trust_store *ts, struct parts_spool *sp,
-    struct msg_meta *meta, struct smimp_err *err)
+    int in_fd, int kept_fd, const struct trust_store *ts,
+    struct parts_spool *sp, struct msg_meta *meta, struct smimp_err *err)
 {
 	struct msg_sink sink = { spool_begin, spool_data, NULL, spool_body,
 	    sp };
 
-	return message_open_sink(me, mine, in_fd, &sink, ts, meta, err);
+	return message_open_kept(me, mine, in_fd, kept_fd, &sink, ts, meta,
+	    err);
 }
 
 /* Candidate n for part p's name: its own (0), or "STEM (N).EXT". */

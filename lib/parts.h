@@ -71,11 +71,12 @@ void parts_spool_init(struct parts_spool *sp, int dirfd, int body_fd,
     int keep);
 /*
  * message_open with the plaintext spooled in sp; as message_open, the
- * sender is not judged here.
+ * sender is not judged here.  kept_fd: as message_open_kept's (-1 for
+ * none).
  */
 int parts_open(const struct secret_key *me, const struct idlog *mine,
-    int in_fd, const struct trust_store *ts, struct parts_spool *sp,
-    struct msg_meta *meta, struct smimp_err *err);
+    int in_fd, int kept_fd, const struct trust_store *ts,
+    struct parts_spool *sp, struct msg_meta *meta, struct smimp_err *err);
 /*
  * Give every kept attachment a name in dirfd (called dir_name in
  * messages and in meta->parts[i].path): its own name, or, when that is

@@ -28,8 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -42,8 +40,6 @@
 
 #define TRUST_MAGIC	"smimp-trust/1\n"
 #define TRUST_MAX_LINE	(2 * IDLOG_MAX_BYTES)
-#define TRUST_LOCK_WAIT	10	/* seconds a writer waits for the lock */
-#define TRUST_LOCK_WAIT_MAX	3600
 
 /*
  * The entries by name, so that finding one, and telling a duplicate
@@ -651,72 +647,6 @@ store_serialize(const struct trust_store *ts, struct sbuf *sb)
 	return 0;
 }
 
-/* How long a writer waits for the lock: SMIMP_LOCK_TIMEOUT, in seconds. */
-static int
-lock_timeout(unsigned *secs, struct smimp_err *err)
-{
-	const char *v = getenv("SMIMP_LOCK_TIMEOUT");
-	uint64_t n;
-
-	*secs = TRUST_LOCK_WAIT;
-	if (v == NULL || v[0] == '\0')
-		return 0;
-	if (parse_u64(v, strlen(v), &n) != 0 || n > TRUST_LOCK_WAIT_MAX)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "SMIMP_LOCK_TIMEOUT "
-		    "is not a number of seconds from 0 to %d",
-		    TRUST_LOCK_WAIT_MAX);
-	*secs = (unsigned)n;
-	return 0;
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/*
- * Take the exclusive lock on fd, waiting a bounded time for whoever
- * holds it: a writer that hung behind a stuck process, or behind one
- * another user started on a shared home, would look like smimp hanging.
- */
-static int
-lock_wait(int fd, const char *path, struct smimp_err *err)
-{
-	struct timespec nap;
-	int64_t deadline, now;
-	long delay = 1;		/* ms, doubled up to 100 */
-	unsigned secs;
-
-	if (lock_timeout(&secs, err) != 0)
-		return -1;
-	deadline = mono_ms() + (int64_t)secs * 1000;
-	for (;;) {
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			return 0;
-		if (errno == EINTR)
-			continue;
-		if (errno != EWOULDBLOCK)
-			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
-			    "cannot lock '%s'", path);
-		now = mono_ms();
-		if (now >= deadline)
-			return smimp_err_set(err, SMIMP_EXIT_TEMPFAIL, "the "
-			    "trust store is locked: another process held '%s' "
-			    "for %u s, try again later", path, secs);
-		if (delay > deadline - now)
-			delay = (long)(deadline - now);
-		nap.tv_sec = 0;
-		nap.tv_nsec = delay * 1000000;
-		(void)nanosleep(&nap, NULL);
-		if (delay < 100)
-			delay = delay * 2 < 100 ? delay * 2 : 100;
-	}
-}
-
 typedef int (*trust_change_fn)(struct trust_store *, const void *,
     struct smimp_err *);
 
@@ -742,7 +672,7 @@ trust_update(const char *home, trust_change_fn change, const void *arg,
 	    err);
 	if (fd < 0)
 		return -1;
-	if (lock_wait(fd, lock, err) != 0)
+	if (file_lock_wait(fd, lock, "the trust store", err) != 0)
 		goto out;
 	if (trust_load(&ts, home, err) != 0 || change(&ts, arg, err) != 0)
 		goto out;

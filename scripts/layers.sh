@@ -13,12 +13,12 @@ lib=${1:-lib}
 
 layers='
 base      banned err exitcode util fileio outfile address signer proc vis
-formats   armor age padding bech32 hkdf keys idlog enroll stamp reqsig bounce batch maildir introduction policy work part mimecode rfc5322 mimewalk mailmsg receipt
+formats   armor age padding bech32 hkdf keys idlog enroll stamp reqsig bounce batch maildir introduction policy work part mimecode rfc5322 mimewalk mailmsg receipt prekey prekeystore
 trust     trust
 messages  envelope message msgjson parts mime reply
 identity  identity
 network   clientconf remote
-mail      send fetch lookup notice revoke publish outbox status
+mail      send fetch lookup notice revoke publish outbox status prekeys
 '
 # Why this order: the formats know no store; the trust store keeps
 # pinned identity logs and knows nothing of messages; opening a message

@@ -458,7 +458,8 @@ auth_request(struct exchange *x)
 	    x->route->auth == AUTH_OWNER)) != 0)
 		return -1;
 	/* Counted only now that the signature verified. */
-	if (x->route->auth == AUTH_ANY && take_lookup(x) != 0)
+	if (x->route->auth == AUTH_ANY && !(x->route->flags & ROUTE_OWN_RATE) &&
+	    take_lookup(x) != 0)
 		return -1;
 	if (x->route->auth == AUTH_SERVER)
 		rl = &srv->per_domain;

@@ -44,6 +44,7 @@ config_defaults(struct smimpd_config *cfg)
 	/* A burst as large as a message's recipients: one seal's lookups. */
 	cfg->rate_lookup = 300;
 	cfg->rate_lookup_domain = 6000;
+	cfg->rate_prekeys = 30;
 	cfg->relay_workers = 8;
 	cfg->relay_domain_workers = 4;
 	cfg->mailbox_quota = GIB;
@@ -231,6 +232,8 @@ config_set(struct smimpd_config *cfg, const char *name, const char *value,
 		return per_minute(&cfg->rate_status, name, value, err);
 	if (strcmp(name, "receipt-retention") == 0)
 		return seconds(&cfg->receipt_retention, name, value, err);
+	if (strcmp(name, "rate-prekeys") == 0)
+		return per_minute(&cfg->rate_prekeys, name, value, err);
 	if (strcmp(name, "relay-workers") == 0 ||
 	    strcmp(name, "relay-domain-workers") == 0) {
 		if (parse_u64(value, strlen(value), &n) != 0 || n == 0 ||
@@ -413,6 +416,7 @@ static const struct field live_counts[] = {
 	FIELD("rate-lookup-domain", rate_lookup_domain),
 	FIELD("rate-status", rate_status),
 	FIELD("receipt-retention", receipt_retention),
+	FIELD("rate-prekeys", rate_prekeys),
 	FIELD("unknown-per-domain", unknown_per_domain),
 	FIELD("unknown-ignore", unknown_ignore),
 	FIELD("retry-base", retry_base),

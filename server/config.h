@@ -96,6 +96,8 @@ struct smimpd_config {
 	 */
 	unsigned int receipt_retention;	/* seconds */
 	unsigned int rate_status;	/* per minute (0: none) */
+	/* One-time prekeys taken, per requester and address. */
+	unsigned int rate_prekeys;
 };
 
 void config_defaults(struct smimpd_config *cfg);

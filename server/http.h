@@ -86,6 +86,11 @@ enum body_kind {
 #define ROUTE_DEVICE_ANY	(ROUTE_DEVICE_SEND | ROUTE_DEVICE_RECEIVE)
 /* Counts against the sender's rate-status (asking after a message). */
 #define ROUTE_PER_STATUS	0x40
+/*
+ * An AUTH_ANY route whose handler counts requests against a limit of
+ * its own, not against the directory lookups' (one-time prekeys).
+ */
+#define ROUTE_OWN_RATE		0x80
 
 struct exchange;
 

@@ -92,6 +92,7 @@ server_reload(struct server *srv, const struct smimpd_config *next)
 	ratelimit_set(&srv->per_lookup, srv->cfg.rate_lookup);
 	ratelimit_set(&srv->per_lookup_domain, srv->cfg.rate_lookup_domain);
 	ratelimit_set(&srv->per_status, srv->cfg.rate_status);
+	ratelimit_set(&srv->per_prekey, srv->cfg.rate_prekeys);
 	if (http_restart(srv, &err) != 0) {
 		log_warnx("reload: %s; HTTPS goes on as it was", err.msg);
 		ret = -1;

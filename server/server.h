@@ -36,6 +36,8 @@ struct server {
 	struct ratelimit per_lookup;	/* directory lookups per requester */
 	struct ratelimit per_lookup_domain;	/* ... from one other domain */
 	struct ratelimit per_status;	/* status requests per sender */
+	struct ratelimit per_prekey;	/* prekeys taken, per requester and
+					   address */
 
 	int listen_fd;
 	char *tls_cert, *tls_key;	/* until the daemon starts */
@@ -189,5 +191,8 @@ void inbound_deliver_batch(struct exchange *x);
 void policy_post(struct exchange *x);
 void policy_get(struct exchange *x);
 void status_get(struct exchange *x);
+void prekeys_count(struct exchange *x);
+void prekeys_upload(struct exchange *x);
+void prekeys_claim(struct exchange *x);
 
 #endif

@@ -211,7 +211,8 @@ serve(struct server *srv, const struct smimpd_opts *o,
 	    ratelimit_init(&srv->per_lookup, srv->cfg.rate_lookup) != 0 ||
 	    ratelimit_init(&srv->per_lookup_domain,
 	    srv->cfg.rate_lookup_domain) != 0 ||
-	    ratelimit_init(&srv->per_status, srv->cfg.rate_status) != 0)
+	    ratelimit_init(&srv->per_status, srv->cfg.rate_status) != 0 ||
+	    ratelimit_init(&srv->per_prekey, srv->cfg.rate_prekeys) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot set up rate "
 		    "limits");
 	sigemptyset(&set);

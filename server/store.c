@@ -481,3 +481,59 @@ outbound_release(struct outbound *ob)
 	free(ob->introduction);
 	memset(ob, 0, sizeof(*ob));
 }
+
+/* ---- one-time prekeys ---- */
+
+int
+store_prekey_add(struct store *st, const struct store_prekey_batch *b,
+    size_t *count, struct smimp_err *err)
+{
+	size_t i;
+
+	*count = 0;
+	if (b->n == 0 || store_too_long(b->device, STORE_DEVICE_NAME_MAX + 1))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a bad "
+		    "prekey batch");
+	for (i = 0; i < b->n; i++)
+		if (store_too_long(b->keys[i].id, STORE_PREKEY_ID_MAX + 1))
+			return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a "
+			    "bad prekey id");
+	return st->ops->prekey_add(st, b, count, err);
+}
+
+int
+store_prekey_count(struct store *st, const char *address,
+    const char *device, size_t *count, struct smimp_err *err)
+{
+	*count = 0;
+	return st->ops->prekey_count(st, address, store_device_key(device),
+	    count, err);
+}
+
+int
+store_prekey_claim(struct store *st, const char *address,
+    const char *const *devices, size_t n, struct store_prekey *keys,
+    int *states, int64_t now, struct smimp_err *err)
+{
+	size_t i;
+
+	if (n > STORE_DEVICES_MAX + 1)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: too many "
+		    "devices");
+	for (i = 0; i < n; i++) {
+		states[i] = STORE_PREKEY_NONE;
+		if (store_too_long(devices[i], STORE_DEVICE_NAME_MAX + 1))
+			return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: a "
+			    "bad device name");
+	}
+	return st->ops->prekey_claim(st, address, devices, n, keys, states,
+	    now, err);
+}
+
+int
+store_prekey_drop(struct store *st, const char *address, const char *device,
+    int64_t through, int64_t now, struct smimp_err *err)
+{
+	return st->ops->prekey_drop(st, address, store_device_key(device),
+	    through, now, err);
+}

@@ -337,6 +337,32 @@ struct store_sent_row {
 	int held;
 };
 
+/* One-time prekeys (doc/PROTOCOL.md, section 10): one as stored. */
+#define STORE_PREKEY_ID_MAX	16
+struct store_prekey {
+	char id[STORE_PREKEY_ID_MAX + 1];
+	unsigned char key[32];
+	int64_t date;			/* its batch's */
+	unsigned char sig[64];		/* its owner's, over all of it */
+};
+
+/* A batch for the pool of one device of a user ("" the identity key). */
+struct store_prekey_batch {
+	const char *address, *device;
+	int64_t date;
+	const struct store_prekey *keys;
+	size_t n;
+	size_t max;			/* the pool holds at most */
+	int64_t now;
+};
+
+/* What store_prekey_claim found in a device's pool. */
+enum store_prekey_state {
+	STORE_PREKEY_TAKEN,		/* one, handed out and removed */
+	STORE_PREKEY_EMPTY,		/* none left of what was uploaded */
+	STORE_PREKEY_NONE		/* none ever uploaded */
+};
+
 struct store;
 struct store_queue_args;	/* store_backend.h */
 
@@ -444,6 +470,17 @@ struct store_ops {
 	    const char *message_id, int (*fn)(const struct store_sent_row *,
 	    void *), void *arg, struct smimp_err *);
 	int (*sent_expire)(struct store *, int64_t before, uint64_t *n,
+	    struct smimp_err *);
+
+	int (*prekey_add)(struct store *, const struct store_prekey_batch *b,
+	    size_t *count, struct smimp_err *);
+	int (*prekey_count)(struct store *, const char *address,
+	    const char *device, size_t *count, struct smimp_err *);
+	int (*prekey_claim)(struct store *, const char *address,
+	    const char *const *devices, size_t n, struct store_prekey *keys,
+	    int *states, int64_t now, struct smimp_err *);
+	int (*prekey_drop)(struct store *, const char *address,
+	    const char *device, int64_t through, int64_t now,
 	    struct smimp_err *);
 };
 
@@ -777,6 +814,40 @@ int store_sent_list(struct store *st, const char *sender,
     void *), void *arg, struct smimp_err *err);
 /* Forget the records made before before; *n gets how many. */
 int store_sent_expire(struct store *st, int64_t before, uint64_t *n,
+    struct smimp_err *err);
+
+/* ---- one-time prekeys (doc/PROTOCOL.md, section 10) ---- */
+
+/*
+ * Add a batch to the pool of (b->address, b->device), all of it or
+ * nothing: STORE_OK with *count the prekeys in the pool now;
+ * STORE_NOT_FOUND when there is no such user; STORE_EXISTS when the
+ * pool took a batch of a later date before (an older batch replayed),
+ * or holds one of its ids already; STORE_QUOTA when the pool would
+ * hold more than b->max (*count then says how many it holds).
+ */
+int store_prekey_add(struct store *st, const struct store_prekey_batch *b,
+    size_t *count, struct smimp_err *err);
+/* How many prekeys the pool of (address, device) holds now. */
+int store_prekey_count(struct store *st, const char *address,
+    const char *device, size_t *count, struct smimp_err *err);
+/*
+ * Hand out one prekey from the pool of each of the n devices of address
+ * ("" the identity key), each removed in the same transaction that
+ * finds it, so that no prekey ever goes to two callers, whatever the
+ * nodes: states[i] gets an enum store_prekey_state, keys[i] the prekey
+ * when STORE_PREKEY_TAKEN.
+ */
+int store_prekey_claim(struct store *st, const char *address,
+    const char *const *devices, size_t n, struct store_prekey *keys,
+    int *states, int64_t now, struct smimp_err *err);
+/*
+ * Remove the prekeys of the pool of (address, device) dated through
+ * (a batch's date) or before: a key that signed them no longer speaks
+ * for the device, and neither do its older batches.
+ */
+int store_prekey_drop(struct store *st, const char *address,
+    const char *device, int64_t through, int64_t now,
     struct smimp_err *err);
 
 /* Back ends. */

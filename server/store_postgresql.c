@@ -945,11 +945,26 @@ static const char schema_v3[] =
     "CREATE INDEX sent_states_at ON sent_states (at ASC);"
     "CREATE INDEX outbound_sender ON outbound (sender, message_id);";
 
+/*
+ * Version 4 (the SQLite store's 10): one-time prekeys, a pool per
+ * (user, receiving device: "" the identity key), each handed out once;
+ * prekey_pools keeps the date of the last batch a pool took.
+ */
+static const char schema_v4[] =
+    "CREATE TABLE prekeys ("
+    " address text NOT NULL, device text NOT NULL, id text NOT NULL,"
+    " key bytea NOT NULL, date bigint NOT NULL, signature bytea NOT NULL,"
+    " PRIMARY KEY (address, device, id));"
+    "CREATE TABLE prekey_pools ("
+    " address text NOT NULL, device text NOT NULL,"
+    " last_date bigint NOT NULL, PRIMARY KEY (address, device));";
+
 /* migrations[v] takes a database from version v to v + 1. */
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
 	schema_v3,
+	schema_v4,
 };
 
 #define SCHEMA_VERSION	((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
@@ -1313,7 +1328,11 @@ devices_set(struct pg_conn *c, const char *address,
 	for (i = 0; i < gone.n; i++)
 		if (exec_sql(c, err, "DELETE FROM mailbox_pending WHERE "
 		    "recipient = $1 AND device = $2", "tt", address,
-		    gone.name[i]) < 0)
+		    gone.name[i]) < 0 || exec_sql(c, err, "DELETE FROM prekeys "
+		    "WHERE address = $1 AND device = $2", "tt", address,
+		    gone.name[i]) < 0 || exec_sql(c, err, "DELETE FROM "
+		    "prekey_pools WHERE address = $1 AND device = $2", "tt",
+		    address, gone.name[i]) < 0)
 			return STORE_ERROR;
 	if (exec_sql(c, err, "DELETE FROM user_devices WHERE address = $1",
 	    "t", address) < 0)
@@ -1456,6 +1475,8 @@ user_del_run(struct pg_store *s, struct pg_conn *c, void *arg,
 		"DELETE FROM policy_entries WHERE address = $1",
 		"DELETE FROM consent_allowance WHERE recipient = $1",
 		"DELETE FROM sent_states WHERE sender = $1",
+		"DELETE FROM prekeys WHERE address = $1",
+		"DELETE FROM prekey_pools WHERE address = $1",
 	};
 	const struct store_user_args *a = arg;
 	PGresult *res;
@@ -3597,6 +3618,187 @@ pg_sent_expire(struct store *st, int64_t before, uint64_t *n,
 	return r;
 }
 
+/* ---- one-time prekeys ---- */
+
+static int
+prekey_pool_size(struct pg_conn *c, const char *address, const char *device,
+    size_t *count, struct smimp_err *err)
+{
+	int64_t n = 0;
+
+	if (first(c, err, &n, NULL, 0, "SELECT count(*) FROM prekeys WHERE "
+	    "address = $1 AND device = $2", "tt", address, device) < 0)
+		return -1;
+	*count = (size_t)n;
+	return 0;
+}
+
+struct prekey_add_args {
+	const struct store_prekey_batch *b;
+	size_t *count;
+};
+
+static int
+prekey_add_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	const struct prekey_add_args *a = arg;
+	const struct store_prekey_batch *b = a->b;
+	int64_t last = 0, n;
+	size_t i;
+	int r;
+
+	(void)s;
+	/* The user's row, locked: one batch at a time for a user. */
+	r = first(c, err, NULL, NULL, 0, "SELECT 1 FROM users WHERE "
+	    "address = $1 FOR UPDATE", "t", b->address);
+	if (r <= 0)
+		return r < 0 ? STORE_ERROR : STORE_NOT_FOUND;
+	r = first(c, err, &last, NULL, 0, "SELECT last_date FROM prekey_pools "
+	    "WHERE address = $1 AND device = $2", "tt", b->address, b->device);
+	if (r < 0 || prekey_pool_size(c, b->address, b->device, a->count,
+	    err) != 0)
+		return STORE_ERROR;
+	if (r == 1 && last > b->date)
+		return STORE_EXISTS;
+	if (*a->count + b->n > b->max)
+		return STORE_QUOTA;
+	for (i = 0; i < b->n; i++) {
+		n = exec_sql(c, err, "INSERT INTO prekeys (address, device, id, "
+		    "key, date, signature) VALUES ($1, $2, $3, $4, $5, $6) "
+		    "ON CONFLICT DO NOTHING", "tttbib", b->address, b->device,
+		    b->keys[i].id, b->keys[i].key, (size_t)32, b->date,
+		    b->keys[i].sig, (size_t)64);
+		if (n <= 0)
+			return n < 0 ? STORE_ERROR : STORE_EXISTS;
+	}
+	if (exec_sql(c, err, "INSERT INTO prekey_pools (address, device, "
+	    "last_date) VALUES ($1, $2, $3) ON CONFLICT (address, device) DO "
+	    "UPDATE SET last_date = excluded.last_date", "tti", b->address,
+	    b->device, b->date) < 0)
+		return STORE_ERROR;
+	*a->count += b->n;
+	return STORE_OK;
+}
+
+static int
+pg_prekey_add(struct store *st, const struct store_prekey_batch *b,
+    size_t *count, struct smimp_err *err)
+{
+	struct prekey_add_args a = { b, count };
+
+	return txn(pg(st), begin_write, prekey_add_run, &a, b->now, err);
+}
+
+static int
+pg_prekey_count(struct store *st, const char *address, const char *device,
+    size_t *count, struct smimp_err *err)
+{
+	PGresult *res;
+
+	res = read_query(pg(st), err, "SELECT count(*) FROM prekeys WHERE "
+	    "address = $1 AND device = $2", "tt", address, device);
+	if (res == NULL)
+		return STORE_ERROR;
+	*count = PQntuples(res) == 1 ? (size_t)col_int(res, 0, 0) : 0;
+	PQclear(res);
+	return STORE_OK;
+}
+
+/*
+ * One prekey of the pool of (address, device), removed: *state says.
+ * A row another transaction is taking is skipped, not waited for: two
+ * nodes that claim at once each get another, or none.
+ */
+static int
+prekey_take(struct pg_conn *c, const char *address, const char *device,
+    struct store_prekey *k, int *state, struct smimp_err *err)
+{
+	PGresult *res;
+	int r;
+
+	res = query(c, err, "DELETE FROM prekeys WHERE address = $1 AND "
+	    "device = $2 AND id = (SELECT id FROM prekeys WHERE address = $1 "
+	    "AND device = $2 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+	    "RETURNING id, key, date, signature", "tt", address, device);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 1 && PQgetlength(res, 0, 1) == 32 &&
+	    PQgetlength(res, 0, 3) == 64) {
+		col_copy(res, 0, 0, k->id, sizeof(k->id));
+		memcpy(k->key, PQgetvalue(res, 0, 1), 32);
+		k->date = col_int(res, 0, 2);
+		memcpy(k->sig, PQgetvalue(res, 0, 3), 64);
+		PQclear(res);
+		*state = STORE_PREKEY_TAKEN;
+		return 0;
+	}
+	PQclear(res);
+	r = first(c, err, NULL, NULL, 0, "SELECT 1 FROM prekey_pools WHERE "
+	    "address = $1 AND device = $2", "tt", address, device);
+	*state = r == 1 ? STORE_PREKEY_EMPTY : STORE_PREKEY_NONE;
+	return r < 0 ? -1 : 0;
+}
+
+struct prekey_claim_args {
+	const char *address;
+	const char *const *devices;
+	size_t n;
+	struct store_prekey *keys;
+	int *states;
+};
+
+static int
+prekey_claim_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	const struct prekey_claim_args *a = arg;
+	size_t i;
+
+	(void)s;
+	for (i = 0; i < a->n; i++)
+		if (prekey_take(c, a->address, a->devices[i], &a->keys[i],
+		    &a->states[i], err) != 0)
+			return STORE_ERROR;
+	return STORE_OK;
+}
+
+static int
+pg_prekey_claim(struct store *st, const char *address,
+    const char *const *devices, size_t n, struct store_prekey *keys,
+    int *states, int64_t now, struct smimp_err *err)
+{
+	struct prekey_claim_args a = { address, devices, n, keys, states };
+
+	return txn(pg(st), begin_write, prekey_claim_run, &a, now, err);
+}
+
+struct prekey_drop_args {
+	const char *address, *device;
+	int64_t through;
+};
+
+static int
+prekey_drop_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	const struct prekey_drop_args *a = arg;
+
+	(void)s;
+	return exec_sql(c, err, "DELETE FROM prekeys WHERE address = $1 AND "
+	    "device = $2 AND date <= $3", "tti", a->address, a->device,
+	    a->through) < 0 ? STORE_ERROR : STORE_OK;
+}
+
+static int
+pg_prekey_drop(struct store *st, const char *address, const char *device,
+    int64_t through, int64_t now, struct smimp_err *err)
+{
+	struct prekey_drop_args a = { address, device, through };
+
+	return txn(pg(st), begin_write, prekey_drop_run, &a, now, err);
+}
+
 /* ---- opening ---- */
 
 static void
@@ -3763,4 +3965,8 @@ const struct store_ops store_postgresql_ops = {
 	.sent_put = pg_sent_put,
 	.sent_list = pg_sent_list,
 	.sent_expire = pg_sent_expire,
+	.prekey_add = pg_prekey_add,
+	.prekey_count = pg_prekey_count,
+	.prekey_claim = pg_prekey_claim,
+	.prekey_drop = pg_prekey_drop,
 };

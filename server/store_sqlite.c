@@ -1065,6 +1065,17 @@ delete_noting(sqlite3 *db, struct gone *g, size_t *deleted,
 
 /* ---- a user's receiving devices ---- */
 
+/* A device's pool of prekeys, when it no longer receives. */
+static int
+prekeys_drop(sqlite3 *db, const char *address, const char *device,
+    struct smimp_err *err)
+{
+	return sql_exec(db, err, "DELETE FROM prekeys WHERE address = ? AND "
+	    "device = ?", "tt", address, device) != 0 || sql_exec(db, err,
+	    "DELETE FROM prekey_pools WHERE address = ? AND device = ?", "tt",
+	    address, device) != 0 ? -1 : 0;
+}
+
 static int mailbox_unpended(struct sqlite_store *, const char *, int64_t,
     struct smimp_err *);
 
@@ -1100,7 +1111,8 @@ devices_set(struct sqlite_store *s, const char *address,
 	for (i = 0; i < gone.n; i++)
 		if (sql_exec(s->db, err, "DELETE FROM mailbox_pending WHERE "
 		    "recipient = ? AND device = ?", "tt", address,
-		    gone.name[i]) != 0)
+		    gone.name[i]) != 0 || prekeys_drop(s->db, address,
+		    gone.name[i], err) != 0)
 			return STORE_ERROR;
 	if (sql_exec(s->db, err, "DELETE FROM user_devices WHERE address = ?",
 	    "t", address) != 0)
@@ -1252,6 +1264,10 @@ user_del_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 	    sql_exec(s->db, err, "DELETE FROM consent_allowance WHERE "
 	    "recipient = ?", "t", a->address) != 0 ||
 	    sql_exec(s->db, err, "DELETE FROM sent_states WHERE sender = ?",
+	    "t", a->address) != 0 ||
+	    sql_exec(s->db, err, "DELETE FROM prekeys WHERE address = ?", "t",
+	    a->address) != 0 ||
+	    sql_exec(s->db, err, "DELETE FROM prekey_pools WHERE address = ?",
 	    "t", a->address) != 0)
 		return STORE_ERROR;
 	return STORE_OK;
@@ -3192,6 +3208,180 @@ sq_consent_count(struct store *st, const struct store_consent_count *c,
 	return a.retry > 0 ? STORE_QUOTA : STORE_OK;
 }
 
+/* ---- one-time prekeys ---- */
+
+static int
+prekey_pool_size(sqlite3 *db, const char *address, const char *device,
+    size_t *count, struct smimp_err *err)
+{
+	int64_t n = 0;
+
+	if (sql_first(db, err, &n, NULL, 0, "SELECT count(*) FROM prekeys "
+	    "WHERE address = ? AND device = ?", "tt", address, device) < 0)
+		return -1;
+	*count = (size_t)n;
+	return 0;
+}
+
+struct prekey_add_args {
+	const struct store_prekey_batch *b;
+	size_t *count;
+};
+
+static int
+prekey_add_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	const struct prekey_add_args *a = arg;
+	const struct store_prekey_batch *b = a->b;
+	int64_t last = 0;
+	size_t i;
+	int r;
+
+	r = sql_first(s->db, err, NULL, NULL, 0, "SELECT 1 FROM users WHERE "
+	    "address = ?", "t", b->address);
+	if (r <= 0)
+		return r < 0 ? STORE_ERROR : STORE_NOT_FOUND;
+	r = sql_first(s->db, err, &last, NULL, 0, "SELECT last_date FROM "
+	    "prekey_pools WHERE address = ? AND device = ?", "tt", b->address,
+	    b->device);
+	if (r < 0 || prekey_pool_size(s->db, b->address, b->device, a->count,
+	    err) != 0)
+		return STORE_ERROR;
+	if (r == 1 && last > b->date)
+		return STORE_EXISTS;
+	if (*a->count + b->n > b->max)
+		return STORE_QUOTA;
+	for (i = 0; i < b->n; i++) {
+		r = sql_exec(s->db, err, "INSERT INTO prekeys (address, device, "
+		    "id, key, date, signature) VALUES (?, ?, ?, ?, ?, ?)",
+		    "tttbib", b->address, b->device, b->keys[i].id,
+		    b->keys[i].key, 32, b->date, b->keys[i].sig, 64);
+		if (r != 0)
+			return r < 0 ? STORE_ERROR : STORE_EXISTS;
+	}
+	if (sql_exec(s->db, err, "INSERT INTO prekey_pools (address, device, "
+	    "last_date) VALUES (?, ?, ?) ON CONFLICT (address, device) DO "
+	    "UPDATE SET last_date = excluded.last_date", "tti", b->address,
+	    b->device, b->date) != 0)
+		return STORE_ERROR;
+	*a->count += b->n;
+	return STORE_OK;
+}
+
+static int
+sq_prekey_add(struct store *st, const struct store_prekey_batch *b,
+    size_t *count, struct smimp_err *err)
+{
+	struct prekey_add_args a = { b, count };
+
+	return group_write(sq(st), prekey_add_run, &a, b->now, err);
+}
+
+static int
+sq_prekey_count(struct store *st, const char *address, const char *device,
+    size_t *count, struct smimp_err *err)
+{
+	struct sqlite_store *s = sq(st);
+	sqlite3 *db = reader_get(s);
+	int r;
+
+	r = prekey_pool_size(db, address, device, count, err);
+	reader_put(s, db);
+	return r != 0 ? STORE_ERROR : STORE_OK;
+}
+
+/* One prekey of the pool of (address, device), removed: *state says. */
+static int
+prekey_take(sqlite3 *db, const char *address, const char *device,
+    struct store_prekey *k, int *state, struct smimp_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc, found = 0;
+
+	stmt = stmt_get(db, err, "SELECT id, key, date, signature FROM "
+	    "prekeys WHERE address = ? AND device = ? ORDER BY id LIMIT 1",
+	    "tt", address, device);
+	if (stmt == NULL)
+		return -1;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(stmt, 1) == 32 &&
+	    sqlite3_column_bytes(stmt, 3) == 64) {
+		col_copy(stmt, 0, k->id, sizeof(k->id));
+		memcpy(k->key, sqlite3_column_blob(stmt, 1), 32);
+		k->date = sqlite3_column_int64(stmt, 2);
+		memcpy(k->sig, sqlite3_column_blob(stmt, 3), 64);
+		found = 1;
+	}
+	stmt_release(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(db, err, "select");
+	if (found) {
+		*state = STORE_PREKEY_TAKEN;
+		return sql_exec(db, err, "DELETE FROM prekeys WHERE address = ? "
+		    "AND device = ? AND id = ?", "ttt", address, device,
+		    k->id) == 0 ? 0 : -1;
+	}
+	rc = sql_first(db, err, NULL, NULL, 0, "SELECT 1 FROM prekey_pools "
+	    "WHERE address = ? AND device = ?", "tt", address, device);
+	*state = rc == 1 ? STORE_PREKEY_EMPTY : STORE_PREKEY_NONE;
+	return rc < 0 ? -1 : 0;
+}
+
+struct prekey_claim_args {
+	const char *address;
+	const char *const *devices;
+	size_t n;
+	struct store_prekey *keys;
+	int *states;
+};
+
+static int
+prekey_claim_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	const struct prekey_claim_args *a = arg;
+	size_t i;
+
+	for (i = 0; i < a->n; i++)
+		if (prekey_take(s->db, a->address, a->devices[i], &a->keys[i],
+		    &a->states[i], err) != 0)
+			return STORE_ERROR;
+	return STORE_OK;
+}
+
+static int
+sq_prekey_claim(struct store *st, const char *address,
+    const char *const *devices, size_t n, struct store_prekey *keys,
+    int *states, int64_t now, struct smimp_err *err)
+{
+	struct prekey_claim_args a = { address, devices, n, keys, states };
+
+	return group_write(sq(st), prekey_claim_run, &a, now, err);
+}
+
+struct prekey_drop_args {
+	const char *address, *device;
+	int64_t through;
+};
+
+static int
+prekey_drop_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	const struct prekey_drop_args *a = arg;
+
+	return sql_exec(s->db, err, "DELETE FROM prekeys WHERE address = ? AND "
+	    "device = ? AND date <= ?", "tti", a->address, a->device,
+	    a->through) == 0 ? STORE_OK : STORE_ERROR;
+}
+
+static int
+sq_prekey_drop(struct store *st, const char *address, const char *device,
+    int64_t through, int64_t now, struct smimp_err *err)
+{
+	struct prekey_drop_args a = { address, device, through };
+
+	return group_write(sq(st), prekey_drop_run, &a, now, err);
+}
+
 /* ---- the schema and its versions ---- */
 
 /*
@@ -3659,6 +3849,27 @@ migrate_receipts(struct sqlite_store *s, struct smimp_err *err)
 	    err);
 }
 
+/*
+ * 9 -> 10: one-time prekeys, a pool per (user, receiving device: "" the
+ * identity key), each handed out once; prekey_pools keeps the date of
+ * the last batch a pool took, so that an older one is refused.
+ */
+static const char schema_prekeys[] =
+    "CREATE TABLE prekeys ("
+    " address TEXT NOT NULL, device TEXT NOT NULL, id TEXT NOT NULL,"
+    " key BLOB NOT NULL, date INTEGER NOT NULL, signature BLOB NOT NULL,"
+    " PRIMARY KEY (address, device, id)) WITHOUT ROWID;"
+    "CREATE TABLE prekey_pools ("
+    " address TEXT NOT NULL, device TEXT NOT NULL,"
+    " last_date INTEGER NOT NULL,"
+    " PRIMARY KEY (address, device)) WITHOUT ROWID;";
+
+static int
+migrate_prekeys(struct sqlite_store *s, struct smimp_err *err)
+{
+	return schema_exec(s, schema_prekeys, err);
+}
+
 /* migrations[v] takes a store from version v to v + 1. */
 static int (*const migrations[])(struct sqlite_store *, struct smimp_err *) = {
 	migrate_v1,
@@ -3670,6 +3881,7 @@ static int (*const migrations[])(struct sqlite_store *, struct smimp_err *) = {
 	migrate_devices,
 	migrate_admin,
 	migrate_receipts,
+	migrate_prekeys,
 };
 
 #define SCHEMA_VERSION	((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
@@ -4002,4 +4214,8 @@ const struct store_ops store_sqlite_ops = {
 	.sent_put = sq_sent_put,
 	.sent_list = sq_sent_list,
 	.sent_expire = sq_sent_expire,
+	.prekey_add = sq_prekey_add,
+	.prekey_count = sq_prekey_count,
+	.prekey_claim = sq_prekey_claim,
+	.prekey_drop = sq_prekey_drop,
 };

@@ -180,6 +180,43 @@ setup() { common_setup; }
 	[ "$output" = "$(cat "$REPO/t/vectors/envelope-padded.txt")" ]
 }
 
+@test "the prekey batches: the library's bytes, each prekey signed by its owner's key over the lines PROTOCOL.md 10.2 names and its key from its secret, outside the library" {
+	run -0 "$SMIMP_BUILD/t/prekeytool" vector "$REPO/t/vectors"
+	[ "${lines[-1]}" = "21 passed, 0 failed" ]
+	[ "$(grep -c "^FAIL" <<<"$output")" = 0 ]
+	run -0 python3 - "$REPO/t/vectors" <<-'EOF'
+	import base64, sys
+	from cryptography.hazmat.primitives import serialization as s
+	from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+	from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+	raw = lambda k: k.public_bytes(s.Encoding.Raw, s.PublicFormat.Raw)
+	for name, seed, device in (('prekeys.batch', 1, None),
+	                           ('prekeys-laptop.batch', 0x21, 'laptop')):
+	    pub = Ed25519PrivateKey.from_private_bytes(bytes([seed]) * 32).public_key()
+	    lines = open(sys.argv[1] + '/' + name).read().split('\n')
+	    assert lines[0] == 'smimp-prekeys/1' and lines[-1] == ''
+	    head = dict(l.split(': ', 1) for l in lines[1:] if l and not l.startswith('prekey: '))
+	    assert head.get('device') == device
+	    for n, l in enumerate(x for x in lines if x.startswith('prekey: ')):
+	        pid, key, sig = l[8:].split(' ')
+	        secret = X25519PrivateKey.from_private_bytes(bytes([0x31 + n]) * 32)
+	        assert base64.b64decode(key) == raw(secret.public_key())
+	        text = 'address: %s\n' % head['address']
+	        text += 'device: %s\n' % device if device else ''
+	        text += 'date: %s\nid: %s\nkey: %s\n' % (head['date'], pid, key)
+	        pub.verify(base64.b64decode(sig), b'smimp/1 prekey\0' + text.encode())
+	        print(name, pid)
+	EOF
+	[ "$output" = "$(printf '%s\n' 'prekeys.batch 0123456789abcdef' \
+	    'prekeys.batch fedcba9876543210' 'prekeys-laptop.batch 0123456789abcdef' \
+	    'prekeys-laptop.batch fedcba9876543210')" ]
+	# A changed batch is caught.
+	cp -r "$REPO/t/vectors" v
+	sed -i 's/^date: 2026-11-27T00:00:00Z/date: 2026-11-27T00:00:01Z/' v/prekeys.batch
+	run -1 "$SMIMP_BUILD/t/prekeytool" vector v
+	grep -qx 'FAIL prekeys.batch: the batch' <<<"$output"
+}
+
 @test "the committed alice.pub is the one the identity file names" {
 	run -0 smimp-keygen --fingerprint "$REPO/t/vectors/alice.pub"
 	grep -qx "fingerprint: $output" "$REPO/t/vectors/alice.txt"

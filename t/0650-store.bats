@@ -7,8 +7,8 @@ load helper
 
 # The schema version this smimpd writes: what every migration ends at
 # (SQLite's, and PostgreSQL's).
-SCHEMA=9
-PG_SCHEMA=3
+SCHEMA=10
+PG_SCHEMA=4
 
 setup() { common_setup; }
 

@@ -1,4 +1,4 @@
-set -l cmds add list show set remove verify fetch refresh introduce publish
+set -l cmds add list show set remove verify fetch refresh introduce publish prekeys
 complete -c smimp-trust -f -n "not __fish_seen_subcommand_from $cmds" -a "$cmds"
 complete -c smimp-trust -l tier -r -a 'trusted known blocked' -d 'trust tier'
 complete -c smimp-trust -l replace -d 'replace the pinned identity'
@@ -12,6 +12,7 @@ complete -c smimp-trust -l json -n '__fish_seen_subcommand_from refresh' -d 'one
 complete -c smimp-trust -l unknown -r -n '__fish_seen_subcommand_from publish' -a 'open pow pow: introduction closed' -d 'what unknown senders need'
 complete -c smimp-trust -l allowance -r -n '__fish_seen_subcommand_from publish' -d 'messages from unknown senders a day'
 complete -c smimp-trust -l show -n '__fish_seen_subcommand_from publish' -d 'print the policy the server holds'
+complete -c smimp-trust -l count -r -n '__fish_seen_subcommand_from prekeys' -d 'how many one-time prekeys to upload (1 to 200)'
 complete -c smimp-trust -s h -l help -d 'print the usage'
 complete -c smimp-trust -l version -d 'print the version'
 complete -c smimp-trust -l resolve -r -d 'reach DOMAIN at HOST:PORT'

@@ -36,6 +36,7 @@ encrypt(const char *rcpt, const char *pass, int armor)
 	ssize_t n;
 
 	memset(&err, 0, sizeof(err));
+	memset(&r, 0, sizeof(r));
 	out = age_out_open_fd(STDOUT_FILENO, armor, &err);
 	if (out == NULL)
 		return die(&err);

@@ -341,6 +341,7 @@ seal(char **argv, int argc)
 	/* Changed after it was signed: what a recipient could do. */
 	if (flip != (size_t)-1)
 		h.buf[hlen + flip] ^= 0x01;
+	memset(ar, 0, sizeof(ar));
 	memcpy(ar[0].x25519_public, sp.to.encryption_key, 32);
 	memcpy(ar[1].x25519_public, sp.from.encryption_key, 32);
 	out = age_out_open_fd(STDOUT_FILENO, 0, &err);

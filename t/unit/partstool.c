@@ -181,7 +181,7 @@ open_msg(const char *key)
 	if (body < 0)
 		return fail("cannot spool", &err);
 	parts_spool_init(&sp, -1, body, 1);
-	ret = parts_open(&sk, NULL, STDIN_FILENO, NULL, &sp, &meta, &err);
+	ret = parts_open(&sk, NULL, STDIN_FILENO, -1, NULL, &sp, &meta, &err);
 	if (ret == 0) {
 		printf("type %s\n", meta.content_type);
 		ret = parts_each(&sp, &meta, &r, &err);
