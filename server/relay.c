@@ -526,8 +526,9 @@ receipt_kept(struct server *srv, struct remote *r, const struct outbound *ob,
 /*
  * Record the delivered entries for their senders, each with the
  * receipt its domain signed; an entry whose record cannot be stored is
- * tried again later (res 1), as if not delivered, so that its sender
- * is never left without an answer to ask for.
+ * tried again later (res 1; res 3 when the store is away, and it comes
+ * back when its lease expires), as if not delivered, so that its
+ * sender is never left without an answer to ask for.
  */
 static void
 record_delivered(struct server *srv, struct remote *r,
