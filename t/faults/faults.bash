@@ -12,9 +12,12 @@ FAULT_ROUNDS=${FAULT_ROUNDS:-3}
 
 # fault_conf: common.conf (two_domains) without the limits that would
 # refuse one sender's many submissions at once: per-sender, lookup and
-# per-domain rates, and connections from one address.
+# per-domain rates, and connections from one address; and relay leases
+# of 2 s, so that what a killed server was relaying is taken again
+# within the suites' bounds (on a shared store a new process cannot
+# know the leases of the one killed, and waits them out).
 fault_conf() {
-	printf 'rate-sender 0\nrate-lookup 0\nrate-lookup-domain 0\nrate-domain 0\nconnections-per-address 4096\n' \
+	printf 'rate-sender 0\nrate-lookup 0\nrate-lookup-domain 0\nrate-domain 0\nconnections-per-address 4096\nrelay-lease 2\n' \
 		>>common.conf
 }
 
