@@ -50,6 +50,10 @@ PLANNED = tuple(sys.argv[4].split(",")) if len(sys.argv) > 4 else \
 HOP = {"connection", "keep-alive", "transfer-encoding", "content-length",
        "proxy-connection", "te", "trailer", "upgrade"}
 lock = threading.Lock()
+# Deliveries between taking their action and printing it: a kill waits
+# for them, or their lines would die with the proxy untold.
+told = threading.Condition()
+untold = 0
 
 
 def next_action():
@@ -138,9 +142,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def handle_any(self):
+        global untold
         data = self.body()
         delivery = self.command == "POST" and \
             self.path.split("?")[0].endswith(PLANNED)
+        if delivery:
+            with told:
+                untold += 1
         action = next_action() if delivery else "pass"
         got = None
         if action in ("pass", "drop-after", "500-after", "kill", "cut",
@@ -149,7 +157,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                 slow=action == "slow")
         if delivery:
             print(action, self.path, got[0] if got else "-", flush=True)
+            with told:
+                untold -= 1
+                told.notify_all()
         if action == "kill":
+            with told:
+                told.wait_for(lambda: untold == 0, timeout=5)
             os.kill(os.getpid(), signal.SIGKILL)
         if action == "hang-after":
             time.sleep(60)
