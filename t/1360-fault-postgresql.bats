@@ -85,15 +85,16 @@ headers() {
 		(
 			to="carol@example.org, bob@example.net"
 			id=$(msg_id "$f")
-			stamp=$("$SMIMP_BUILD/t/peertool" stamp alice.key alice@example.org "$to" "$id" "$f" "$date")
+			# A stamp for example.net over its recipient alone.
+			stamp=$("$SMIMP_BUILD/t/peertool" stamp alice.key alice@example.org bob@example.net "$id" "$f" "$date")
 			printf '%s\n' "Smimp-To: $to" "Smimp-Message-Id: $id" \
-				"Smimp-Stamp: $stamp" "Smimp-Stamp-Date: $date" >"${f%.age}.hdr"
+				"Smimp-Stamps: example.net=$stamp" "Smimp-Stamp-Date: $date" >"${f%.age}.hdr"
 		) &
 		pids+=($!)
 		[ ${#pids[@]} -lt 8 ] || { wait "${pids[@]}"; pids=(); }
 	done
 	[ ${#pids[@]} -eq 0 ] || wait "${pids[@]}"
-	[ -z "$(grep -L '^Smimp-Stamp: .' m/"$1".*.hdr)" ]
+	[ -z "$(grep -L '^Smimp-Stamps: example.net=.' m/"$1".*.hdr)" ]
 }
 
 # ask LOG WHAT PORT KEY METHOD PATH [BODYFILE [HEADER...]]: the request
