@@ -123,13 +123,30 @@ is_dev_null(int fd)
  */
 static int
 open_spool(const struct open_opts *o, const struct outfile *of,
-    struct smimp_err *err)
+    const struct msg_replay *rp, struct smimp_err *err)
 {
 	if (o->output != NULL && !o->json && !o->headers && !o->mime)
 		return of->fd;
 	if (o->output == NULL && is_dev_null(STDOUT_FILENO))
 		return -1;
+	if (rp->usable)
+		return -1;	/* read twice instead (message.h) */
 	return spool_open(err);
+}
+
+/*
+ * The body of a file to standard output: read twice rather than
+ * spooled, when the file allows it (message_replay_check).
+ */
+static int
+replay_check(const struct open_opts *o, const struct outfile *of, int in,
+    struct msg_replay *rp, struct smimp_err *err)
+{
+	memset(rp, 0, sizeof(*rp));
+	if (of->kind != OUTFILE_STDOUT || o->json || o->mime ||
+	    o->extract != NULL || is_dev_null(STDOUT_FILENO))
+		return 0;
+	return message_replay_check(in, rp, err) < 0 ? -1 : 0;
 }
 
 /* Bytes of the body escaped at a time, for a terminal. */
@@ -179,6 +196,36 @@ copy_fd(int from, int to, struct vis *v, int *nl, struct smimp_err *err)
 	return 0;
 }
 
+/* Where message_replay writes the body: out, through vis or not. */
+struct replay_out {
+	int fd;
+	struct vis *v;
+	int *nl;
+};
+
+static int
+replay_put(void *arg, const unsigned char *buf, size_t len,
+    struct smimp_err *err)
+{
+	struct replay_out *ro = arg;
+
+	return put_out(ro->fd, ro->v, buf, len, ro->nl, err);
+}
+
+/* The body, from the spool or by reading the message again. */
+static int
+body_out(int spool, struct msg_replay *rp, int in, const struct msg_meta *meta,
+    int out, struct vis *v, int *nl, struct smimp_err *err)
+{
+	struct replay_out ro = { out, v, nl };
+
+	if (spool >= 0)
+		return copy_fd(spool, out, v, nl, err);
+	if (message_replay(rp, in, meta, replay_put, &ro, err) != 0)
+		return -1;
+	return v != NULL ? put_out(out, v, NULL, 0, nl, err) : 0;
+}
+
 /*
  * --mime: the message as mail readers read it.  On a terminal it goes
  * to a spool first, and from there through vis like any body.
@@ -213,7 +260,7 @@ out:
  */
 static int
 release(const struct open_opts *o, const struct msg_meta *meta,
-    const char *tier, int spool, const struct parts_spool *sp,
+    const char *tier, int spool, int in, const struct parts_spool *sp,
     struct outfile *of, int *nl, struct smimp_err *err)
 {
 	struct vis vis, *v = NULL;
@@ -241,7 +288,8 @@ release(const struct open_opts *o, const struct msg_meta *meta,
 		}
 		if (o->headers && put_out(of->fd, v, "\n", 1, nl, err) != 0)
 			return -1;
-		if (copy_fd(spool, of->fd, v, nl, err) != 0)
+		if (body_out(spool, sp->replay, in, meta, of->fd, v, nl,
+		    err) != 0)
 			return -1;
 	}
 	return outfile_commit(of, err);
@@ -412,6 +460,7 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	struct prekey_store ps;
 	struct smimp_err warn;
 	struct parts_spool sp;
+	struct msg_replay rp;
 	struct trust_store ts;
 	struct msg_meta meta;
 	struct identity id;
@@ -423,6 +472,7 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	int nl = 1, dirfd = -1, released = 0;
 
 	note[0] = notice[0] = '\0';
+	memset(&rp, 0, sizeof(rp));
 	parts_spool_init(&sp, -1, -1, 0);
 	memset(&ps, 0, sizeof(ps));
 	ps.lock_fd = -1;
@@ -449,11 +499,14 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	prekeys_load(&id, &ps, &warn);
 	if (warn.msg[0] != '\0')
 		warnx_("warning: %s", warn.msg);
-	spool = open_spool(o, &of, err);
+	if (replay_check(o, &of, in, &rp, err) != 0)
+		goto out;
+	spool = open_spool(o, &of, &rp, err);
 	if (spool < 0 && err->code != SMIMP_EXIT_OK)
 		goto out;
 	/* The attachments wait in DIR, with no name, for the checks. */
 	parts_spool_init(&sp, dirfd, spool, dirfd >= 0 || o->mime);
+	sp.replay = &rp;
 	if (parts_open(&id.sk, id.has_log ? &id.log : NULL, in, -1, &ts, &sp,
 	    &meta, err) != 0)
 		goto out;
@@ -488,9 +541,9 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	released = 1;
 	if (!o->quiet && !o->json && !late)
 		say_parts(&meta, o->mime);
-	if (spool >= 0 && (release(o, &meta, trust_tier_name(tier), spool, &sp,
-	    &of, &nl, err) != 0 || forget_prekey(o, &id, &ps, &meta,
-	    err) != 0))
+	if ((spool >= 0 || rp.usable) && (release(o, &meta,
+	    trust_tier_name(tier), spool, in, &sp, &of, &nl, err) != 0 ||
+	    forget_prekey(o, &id, &ps, &meta, err) != 0))
 		goto out;
 	ret = 0;
 	if (tier == TIER_UNKNOWN)
@@ -504,6 +557,7 @@ out:
 			say_parts(&meta, o->mime);
 	}
 	parts_spool_release(&sp);
+	msg_replay_release(&rp);
 	if (dirfd >= 0)
 		close(dirfd);
 	if (spool >= 0 && (of.kind == OUTFILE_STDOUT || spool != of.fd))

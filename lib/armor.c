@@ -44,6 +44,7 @@ struct age_in {
 	size_t dec_len, dec_pos;
 	int armor_short;	/* a short line was seen: END must follow */
 	int armor_done;
+	uint64_t from_fd;	/* bytes read from fd so far */
 };
 
 static int
@@ -66,6 +67,7 @@ raw_fill(struct age_in *in, struct smimp_err *err)
 			in->raw_eof = 1;
 		else {
 			in->len += (size_t)n;
+			in->from_fd += (uint64_t)n;
 			break;
 		}
 	}
@@ -102,6 +104,7 @@ raw_read(struct age_in *in, unsigned char *out, size_t want, size_t *got,
 			if (n == 0)
 				in->raw_eof = 1;
 			*got += (size_t)n;
+			in->from_fd += (uint64_t)n;
 			continue;
 		}
 		if (raw_fill(in, err) != 0)
@@ -297,6 +300,15 @@ age_in_open_mem(const void *data, size_t len, struct smimp_err *err)
 	in->len = len;
 	in->raw_eof = 1;
 	return in_ready(in, 0, err);
+}
+
+int
+age_in_offset(const struct age_in *in, uint64_t *off)
+{
+	if (in->armored || in->fd < 0)
+		return -1;
+	*off = in->from_fd - (in->len - in->pos);
+	return 0;
 }
 
 int

@@ -12,6 +12,7 @@
 #define SMIMP_ARMOR_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 
@@ -57,6 +58,12 @@ int age_in_is_armored(const struct age_in *in);
  * brought in, at most 256 KiB, is looked at).
  */
 int age_in_starts_with(const struct age_in *in, const void *p, size_t n);
+/*
+ * How many bytes of the descriptor the reader has taken so far (read
+ * and not still buffered): where the next byte it hands on lies, from
+ * where the descriptor was when opened.  -1 for armor or memory.
+ */
+int age_in_offset(const struct age_in *in, uint64_t *off);
 void age_in_free(struct age_in *in);	/* does not close the fd */
 
 /*

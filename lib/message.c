@@ -13,9 +13,11 @@
  * leaf, and on open the signature may straddle the last two chunks.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -37,6 +39,7 @@
 #define PL_SEAL		0	/* hash, then encrypt */
 #define PL_OPEN		1	/* decrypt, then hash */
 #define PL_PLAIN	2	/* hash only: a plain envelope */
+#define PL_DECRYPT	3	/* decrypt only: a second pass */
 
 enum slot_state { SLOT_FREE, SLOT_FILLED, SLOT_DONE };
 
@@ -78,6 +81,9 @@ chunk_work(struct pipeline *pl, struct slot *s, size_t i)
 	if (pl->decrypt == PL_PLAIN) {
 		s->bad[i] = 0;
 		env_leaf(s->leaves[i], pt, s->ct_lens[i] - AGE_TAG_SIZE);
+	} else if (pl->decrypt == PL_DECRYPT) {
+		s->bad[i] = age_chunk_open(pl->key, s->counter + i,
+		    s->last && i == s->n - 1, ct, s->ct_lens[i], pt) != 0;
 	} else if (pl->decrypt == PL_OPEN) {
 		size_t len = s->ct_lens[i] - AGE_TAG_SIZE;
 
@@ -1287,6 +1293,30 @@ whose(const struct secret_key *me, const struct idlog *mine, int as_sender,
 	return 0;
 }
 
+/*
+ * A first pass of two (message.h): where the payload starts and its
+ * key, for message_replay.  Only for an age file message_replay_check
+ * allowed.
+ */
+static int
+replay_begin(const struct msg_sink *sink, struct age_in *in,
+    struct chunk_source *src, struct smimp_err *err)
+{
+	struct msg_replay *rp = sink != NULL ? sink->replay : NULL;
+	uint64_t off;
+
+	if (rp == NULL || !rp->usable || src->d == NULL ||
+	    age_in_offset(in, &off) != 0)
+		return 0;
+	rp->key = sodium_malloc(AGE_PAYLOAD_KEY_SIZE);
+	if (rp->key == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	memcpy(rp->key, age_decryptor_payload_key(src->d),
+	    AGE_PAYLOAD_KEY_SIZE);
+	rp->payload_off = rp->start + off;
+	return 0;
+}
+
 static int
 open_message(const struct secret_key *me, const struct idlog *mine,
     int in_fd, const struct msg_sink *sink, const struct trust_store *ts,
@@ -1314,6 +1344,8 @@ open_message(const struct secret_key *me, const struct idlog *mine,
 		goto out;
 	if (src.d != NULL)
 		memcpy(prekey, age_decryptor_prekey(src.d), sizeof(prekey));
+	if (replay_begin(sink, in, &src, err) != 0)
+		goto out;
 	/* Only a message a prekey opened is kept as a plain envelope. */
 	if (prekey[0] != '\0')
 		op.kept_fd = kept_fd;
@@ -1322,6 +1354,12 @@ open_message(const struct secret_key *me, const struct idlog *mine,
 		goto out;
 	memcpy(meta->prekey_id, prekey, sizeof(prekey));
 	meta->plain = src.d == NULL;
+	if (sink != NULL && sink->replay != NULL &&
+	    sink->replay->key != NULL) {
+		sink->replay->plain_len = op.pos;
+		sink->replay->hlen = op.hlen;
+		sink->replay->kept = 1;
+	}
 	ret = 0;
 out:
 	pipeline_release(&op.pl);
@@ -1355,7 +1393,8 @@ message_open(const struct secret_key *me, const struct idlog *mine,
     int in_fd, int body_fd, const struct trust_store *ts,
     struct msg_meta *meta, struct smimp_err *err)
 {
-	struct msg_sink sink = { NULL, NULL, NULL, body_to_fd, &body_fd };
+	struct msg_sink sink = { NULL, NULL, NULL, body_to_fd, &body_fd,
+	    NULL };
 
 	return open_message(me, mine, in_fd, body_fd >= 0 ? &sink : NULL,
 	    ts, 0, -1, meta, err);
@@ -1375,4 +1414,201 @@ message_open_kept(const struct secret_key *me, const struct idlog *mine,
     struct smimp_err *err)
 {
 	return open_message(me, mine, in_fd, sink, ts, 0, kept_fd, meta, err);
+}
+
+/* ---- a second pass ---- */
+
+/* What says a file is the same: dev, ino, size, mtime, ctime. */
+static int
+replay_stat(int fd, long long st[7])
+{
+	struct stat sb;
+
+	if (fstat(fd, &sb) != 0)
+		return -1;
+	st[0] = (long long)sb.st_dev;
+	st[1] = (long long)sb.st_ino;
+	st[2] = (long long)sb.st_size;
+	st[3] = (long long)sb.st_mtim.tv_sec;
+	st[4] = (long long)sb.st_mtim.tv_nsec;
+	st[5] = (long long)sb.st_ctim.tv_sec;
+	st[6] = (long long)sb.st_ctim.tv_nsec;
+	return 0;
+}
+
+int
+message_replay_check(int in_fd, struct msg_replay *rp, struct smimp_err *err)
+{
+	static const char magic[] = "age-encryption.org/v1\n";
+	char head[sizeof(magic) - 1];
+	struct stat sb;
+	off_t at;
+
+	memset(rp, 0, sizeof(*rp));
+	if (fstat(in_fd, &sb) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read the "
+		    "input");
+	/* Only this user (or root) can change it between the passes. */
+	if (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
+	    (sb.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+		return 0;
+	at = lseek(in_fd, 0, SEEK_CUR);
+	if (at < 0 || sb.st_size - at < MSG_REPLAY_MIN)
+		return 0;
+	if (pread(in_fd, head, sizeof(head), at) != (ssize_t)sizeof(head) ||
+	    memcmp(head, magic, sizeof(head)) != 0)
+		return 0;
+	if (replay_stat(in_fd, rp->st) != 0)
+		return 0;
+	rp->start = (uint64_t)at;
+	rp->usable = 1;
+	return 1;
+}
+
+/* Has the input changed since message_replay_check? */
+static int
+replay_same(int fd, const struct msg_replay *rp, struct smimp_err *err)
+{
+	long long now[7];
+
+	if (replay_stat(fd, now) != 0 || memcmp(now, rp->st, sizeof(now)) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "the message "
+		    "changed while it was opened");
+	return 0;
+}
+
+/* What a second pass reads and writes: chunks first to last. */
+struct replay_pass {
+	struct pipeline pl;
+	struct msg_replay *rp;
+	int fd;
+	uint64_t chunks;	/* of the whole payload */
+	uint64_t next;		/* the next chunk to read */
+	uint64_t end;		/* one past the last chunk with body bytes */
+	uint64_t from, to;	/* the body's plaintext bytes */
+	uint64_t flushed;
+	int (*out)(void *, const unsigned char *, size_t,
+	    struct smimp_err *);
+	void *arg;
+};
+
+static int
+replay_read(struct replay_pass *rs, struct slot *s, struct smimp_err *err)
+{
+	uint64_t n = rs->end - rs->next, i, plen;
+	size_t want, got;
+	ssize_t r;
+
+	if (n > BATCH_CHUNKS)
+		n = BATCH_CHUNKS;
+	want = 0;
+	for (i = 0; i < n; i++) {
+		plen = rs->rp->plain_len - (rs->next + i) * AGE_CHUNK_SIZE;
+		s->ct_lens[i] = (plen < AGE_CHUNK_SIZE ? (size_t)plen :
+		    AGE_CHUNK_SIZE) + AGE_TAG_SIZE;
+		want += s->ct_lens[i];
+	}
+	for (got = 0; got < want; got += (size_t)r) {
+		r = pread(rs->fd, s->ct + got, want - got, (off_t)(
+		    rs->rp->payload_off + rs->next * AGE_CT_CHUNK_SIZE + got));
+		if (r < 0 && errno == EINTR) {
+			r = 0;
+			continue;
+		}
+		if (r <= 0)
+			return r < 0 ? smimp_err_sys(err, SMIMP_EXIT_FAIL,
+			    "cannot read the input") : smimp_err_set(err,
+			    SMIMP_EXIT_FAIL, "the message changed while it "
+			    "was opened");
+	}
+	s->n = (size_t)n;
+	s->counter = rs->next;
+	s->last = rs->next + n == rs->chunks;
+	if (s->n * AGE_CHUNK_SIZE > s->touched)
+		s->touched = s->n * AGE_CHUNK_SIZE;
+	rs->next += n;
+	return 0;
+}
+
+/* A decrypted batch: the body bytes it holds, to out. */
+static int
+replay_flush(struct replay_pass *rs, struct smimp_err *err)
+{
+	struct slot *s = &rs->pl.slots[rs->flushed % NSLOTS];
+	uint64_t first = s->counter * AGE_CHUNK_SIZE, a, b;
+	size_t i;
+
+	pipeline_wait(&rs->pl, s);
+	rs->flushed++;
+	s->state = SLOT_FREE;
+	for (i = 0; i < s->n; i++) {
+		if (s->bad[i])
+			return smimp_err_set(err, SMIMP_EXIT_FAIL, "the "
+			    "message changed while it was opened");
+		a = first + i * AGE_CHUNK_SIZE;
+		b = a + s->ct_lens[i] - AGE_TAG_SIZE;
+		if (a < rs->from)
+			a = rs->from;
+		if (b > rs->to)
+			b = rs->to;
+		if (a < b && rs->out(rs->arg, s->pt + (a - first), b - a,
+		    err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+message_replay(struct msg_replay *rp, int in_fd, const struct msg_meta *meta,
+    int (*out)(void *arg, const unsigned char *buf, size_t len,
+    struct smimp_err *err), void *arg, struct smimp_err *err)
+{
+	struct replay_pass rs;
+	uint64_t filled = 0;
+	int ret = -1;
+
+	if (!rp->kept)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "no first pass to "
+		    "follow");
+	memset(&rs, 0, sizeof(rs));
+	rs.rp = rp;
+	rs.fd = in_fd;
+	rs.out = out;
+	rs.arg = arg;
+	rs.from = rp->hlen + meta->parts_len;
+	rs.to = rs.from + meta->body_len;
+	rs.chunks = (rp->plain_len + AGE_CHUNK_SIZE - 1) / AGE_CHUNK_SIZE;
+	rs.next = rs.from / AGE_CHUNK_SIZE;
+	rs.end = rs.to == rs.from ? rs.next : (rs.to - 1) / AGE_CHUNK_SIZE + 1;
+	if (replay_same(in_fd, rp, err) != 0 ||
+	    pipeline_init(&rs.pl, PL_DECRYPT, rp->key, err) != 0)
+		goto out;
+	(void)posix_fadvise(in_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	while (rs.next < rs.end) {
+		struct slot *s = &rs.pl.slots[filled % NSLOTS];
+
+		if (filled - rs.flushed == NSLOTS &&
+		    replay_flush(&rs, err) != 0)
+			goto out;
+		if (replay_read(&rs, s, err) != 0)
+			goto out;
+		pipeline_submit(&rs.pl, s, rs.next < rs.end);
+		filled++;
+	}
+	while (rs.flushed < filled)
+		if (replay_flush(&rs, err) != 0)
+			goto out;
+	ret = replay_same(in_fd, rp, err);
+out:
+	pipeline_release(&rs.pl);
+	return ret;
+}
+
+void
+msg_replay_release(struct msg_replay *rp)
+{
+	if (rp->key != NULL)
+		sodium_free(rp->key);
+	rp->key = NULL;
+	rp->kept = 0;
 }

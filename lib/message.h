@@ -218,7 +218,49 @@ struct msg_sink {
 	int (*body_data)(void *arg, const unsigned char *buf, size_t len,
 	    struct smimp_err *err);
 	void *arg;
+	/*
+	 * Or NULL.  Else, when the input can be read a second time (see
+	 * message_replay_check), what a second pass needs to write the
+	 * body without a spool is kept there.
+	 */
+	struct msg_replay *replay;
 };
+
+/*
+ * Opening in two passes: the first decrypts, hashes and verifies and
+ * writes nothing; once the caller has judged the sender, the second
+ * decrypts the body again straight into the output, with no spool.
+ * Only for an input that nobody but this user can change between the
+ * passes: a regular file of at least MSG_REPLAY_MIN bytes, in binary
+ * age (not armor), owned by the effective user and writable by no one
+ * else, and unchanged (size, times, inode) from the check to the end
+ * of the second pass.  Anything else is spooled.
+ */
+#define MSG_REPLAY_MIN	(64 * 1024)
+struct msg_replay {
+	int usable;		/* message_replay_check said yes */
+	int kept;		/* the first pass kept what follows */
+	uint64_t start;		/* where the input was when checked */
+	uint64_t payload_off;	/* where the age payload starts */
+	uint64_t plain_len;	/* bytes of the age payload's plaintext */
+	uint64_t hlen;		/* of the envelope header */
+	unsigned char *key;	/* the payload key, sodium_malloc */
+	long long st[7];	/* dev, ino, size, mtime and ctime (s, ns) */
+};
+/* May in_fd be read twice?  1 yes (rp set up), 0 no, -1 on an error. */
+int message_replay_check(int in_fd, struct msg_replay *rp,
+    struct smimp_err *err);
+/*
+ * The second pass: the body of the message meta describes, as
+ * verified in the first, to out in pieces of at most AGE_CHUNK_SIZE
+ * bytes.  Fails, writing nothing more, if the input changed.
+ */
+int message_replay(struct msg_replay *rp, int in_fd,
+    const struct msg_meta *meta,
+    int (*out)(void *arg, const unsigned char *buf, size_t len,
+    struct smimp_err *err), void *arg, struct smimp_err *err);
+void msg_replay_release(struct msg_replay *rp);
+
 /* message_open, with the plaintext to sink (NULL: dropped). */
 int message_open_sink(const struct secret_key *me, const struct idlog *mine,
     int in_fd, const struct msg_sink *sink, const struct trust_store *ts,

@@ -280,7 +280,7 @@ parts_open(const struct secret_key *me, const struct idlog *mine,
     struct parts_spool *sp, struct msg_meta *meta, struct smimp_err *err)
 {
 	struct msg_sink sink = { spool_begin, spool_data, NULL, spool_body,
-	    sp };
+	    sp, sp->replay };
 
 	return message_open_kept(me, mine, in_fd, kept_fd, &sink, ts, meta,
 	    err);

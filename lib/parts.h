@@ -59,6 +59,7 @@ struct parts_spool {
 	int keep;		/* keep the attachments, or drop them */
 	int fds[PART_MAX];	/* each attachment's spool; -1 for none */
 	int in_tmpdir[PART_MAX];	/* spooled in TMPDIR, not dirfd */
+	struct msg_replay *replay;	/* the msg_sink's: NULL, or set */
 };
 
 /*
