@@ -42,12 +42,13 @@ say_lookup(const struct recipient_lookup *l, const struct msg_recipient *r)
 /*
  * Resolve each of args[0..n) (a file when as_file[i], else an address;
  * as smimp-seal's -r) into rcpts[i], reporting each failure before
- * giving up; *pinned gets how many were pinned on first use.
+ * giving up; *pinned gets how many were pinned on first use.  The
+ * lookups share s.
  */
 __attribute__((unused)) static int
 resolve_recipients(const char *const *args, const int *as_file, size_t n,
-    const struct identity *id, struct msg_recipient *rcpts, size_t *pinned,
-    struct smimp_err *err)
+    const struct identity *id, struct lookup_session *s,
+    struct msg_recipient *rcpts, size_t *pinned, struct smimp_err *err)
 {
 	struct signer who;
 	struct recipient_lookup l;
@@ -65,7 +66,7 @@ resolve_recipients(const char *const *args, const int *as_file, size_t n,
 	identity_signer(id, &who);
 	for (i = 0; i < n; i++) {
 		smimp_err_clear(&one);
-		ret = lookup_recipient(home, &ts, args[i], as_file[i], &who,
+		ret = lookup_recipient(home, &ts, args[i], as_file[i], &who, s,
 		    &rcpts[i], &l, &one);
 		/* Said also when it failed: a revocation was followed. */
 		say_lookup(&l, &rcpts[i]);

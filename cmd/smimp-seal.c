@@ -241,11 +241,12 @@ parse_args(int argc, char **argv, struct seal_opts *o)
 /* Every recipient of the command line, to or cc as given. */
 static int
 resolve_all(const struct seal_opts *o, const struct identity *id,
-    struct msg_recipient *rcpts, size_t *pinned, struct smimp_err *err)
+    struct lookup_session *s, struct msg_recipient *rcpts, size_t *pinned,
+    struct smimp_err *err)
 {
 	size_t i;
 
-	if (resolve_recipients(o->rcpt_args, o->rcpt_file, o->nrcpts, id,
+	if (resolve_recipients(o->rcpt_args, o->rcpt_file, o->nrcpts, id, s,
 	    rcpts, pinned, err) != 0)
 		return -1;
 	for (i = 0; i < o->nrcpts; i++)
@@ -340,8 +341,8 @@ read_reply(struct seal_opts *o, const struct identity *id, struct reply *r,
  */
 static int
 take_prekeys(const struct seal_opts *o, const struct identity *id,
-    struct msg_recipient *rcpts, struct prekeys_claim *claims,
-    struct smimp_err *err)
+    struct lookup_session *s, struct msg_recipient *rcpts,
+    struct prekeys_claim *claims, struct smimp_err *err)
 {
 	int by_file[MSG_MAX_RECIPIENTS];
 	char home[PATH_MAX];
@@ -354,7 +355,7 @@ take_prekeys(const struct seal_opts *o, const struct identity *id,
 		by_file[i] = o->rcpt_file[i] || recipient_is_file(o->rcpt_args[i]);
 	identity_signer(id, &who);
 	if (smimp_home(home, sizeof(home), err) != 0 ||
-	    prekeys_claim_recipients(home, &who, rcpts, by_file, o->nrcpts,
+	    prekeys_claim_recipients(home, &who, s, rcpts, by_file, o->nrcpts,
 	    claims, err) != 0)
 		return -1;
 	for (i = 0; i < o->nrcpts; i++)
@@ -386,6 +387,7 @@ seal(struct seal_opts *o, struct smimp_err *err)
 	static struct parts_list parts;
 	static struct reply reply;
 	struct passphrase_source src = { o->passphrase_file, isatty(0) };
+	struct lookup_session ls;
 	struct seal_params p;
 	struct identity id;
 	struct outfile of;
@@ -393,6 +395,7 @@ seal(struct seal_opts *o, struct smimp_err *err)
 	size_t pinned = 0;
 
 	memset(&id, 0, sizeof(id));
+	lookup_session_init(&ls);
 	parts_list_init(&parts);
 	/* A refused OUT is said first: before a passphrase, before a pin. */
 	if (outfile_open(&of, o->output, err) != 0)
@@ -403,9 +406,10 @@ seal(struct seal_opts *o, struct smimp_err *err)
 	    identity_load_for(&id, o->identity, &src, IDENTITY_LOG_NEED,
 	    IDACT_SEAL, err) != 0 ||
 	    (o->reply != NULL && read_reply(o, &id, &reply, err) != 0) ||
-	    resolve_all(o, &id, rcpts, &pinned, err) != 0 ||
-	    take_prekeys(o, &id, rcpts, claims, err) != 0)
+	    resolve_all(o, &id, &ls, rcpts, &pinned, err) != 0 ||
+	    take_prekeys(o, &id, &ls, rcpts, claims, err) != 0)
 		goto out;
+	lookup_session_release(&ls);
 	if (o->input != NULL && strcmp(o->input, "-") != 0) {
 		in = open(o->input, O_RDONLY | O_CLOEXEC);
 		if (in < 0) {
@@ -444,6 +448,7 @@ out:
 	reply_release(&reply);
 	for (size_t i = 0; i < o->nrcpts; i++)
 		prekeys_claim_release(&claims[i]);
+	lookup_session_release(&ls);
 	identity_release(&id);
 	return ret;
 }

@@ -313,7 +313,9 @@ resolve(struct sending *s, size_t *pinned, struct smimp_err *err)
 	static const char *args[MSG_MAX_RECIPIENTS];
 	static int as_file[MSG_MAX_RECIPIENTS];
 	const struct rfc5322_addrs *l[3] = { &s->m.to, &s->m.cc, &s->m.bcc };
+	struct lookup_session ls;
 	size_t n = 0, i, k;
+	int ret;
 
 	if (s->m.to.n + s->m.cc.n + s->m.bcc.n > MSG_MAX_RECIPIENTS)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "more than %d "
@@ -322,8 +324,11 @@ resolve(struct sending *s, size_t *pinned, struct smimp_err *err)
 		for (i = 0; i < l[k]->n; i++)
 			args[n++] = l[k]->a[i];
 	s->nshown = s->m.to.n + s->m.cc.n;
-	if (resolve_recipients(args, as_file, n, &s->id, s->rcpts, pinned,
-	    err) != 0)
+	lookup_session_init(&ls);
+	ret = resolve_recipients(args, as_file, n, &s->id, &ls, s->rcpts,
+	    pinned, err);
+	lookup_session_release(&ls);
+	if (ret != 0)
 		return -1;
 	for (i = s->m.to.n; i < s->nshown; i++)
 		s->rcpts[i].cc = 1;

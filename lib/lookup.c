@@ -96,24 +96,86 @@ lookup_refresh(struct remote *r, const char *home, const char *address,
 }
 
 /* Look arg up and pin it on first use: the recipient r. */
+void
+lookup_session_init(struct lookup_session *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
+int
+lookup_session_conf(struct lookup_session *s, struct smimp_err *err)
+{
+	if (s->loaded)
+		return 0;
+	if (clientconf_load(&s->conf, err) != 0)
+		return -1;
+	s->loaded = 1;
+	return 0;
+}
+
+struct remote *
+lookup_session_remote(struct lookup_session *s, struct smimp_err *err)
+{
+	if (s->rem == NULL && lookup_session_conf(s, err) == 0)
+		s->rem = remote_new(&s->conf.remote, err);
+	return s->rem;
+}
+
+const char *
+lookup_session_down(const struct lookup_session *s, const char *address)
+{
+	const char *d = address_domain(address);
+	size_t i;
+
+	for (i = 0; i < s->ndown && i < LOOKUP_DOWN_MAX; i++)
+		if (strcmp(s->down[i], d) == 0)
+			return s->down_why[i];
+	return NULL;
+}
+
+void
+lookup_session_failed(struct lookup_session *s, const char *address,
+    const struct smimp_err *err)
+{
+	const char *d = address_domain(address);
+	size_t i = s->ndown % LOOKUP_DOWN_MAX;
+
+	/* An answer, even a refusal, says the server is there. */
+	if (err->code != SMIMP_EXIT_TEMPFAIL || err->detail != 0 ||
+	    strlen(d) > ADDRESS_DOMAIN_MAX || lookup_session_down(s, address))
+		return;
+	memcpy(s->down[i], d, strlen(d) + 1);
+	memcpy(s->down_why[i], err->msg, sizeof(s->down_why[i]));
+	s->ndown++;
+}
+
+void
+lookup_session_release(struct lookup_session *s)
+{
+	remote_free(s->rem);
+	memset(s, 0, sizeof(*s));
+}
+
 static int
 pin_first_use(const char *home, const char *arg, const struct signer *who,
-    struct msg_recipient *r, struct smimp_err *err)
+    struct lookup_session *s, struct msg_recipient *r,
+    struct smimp_err *err)
 {
-	struct clientconf conf;
 	struct remote *rem;
 	struct idlog log;
 	char addr[ADDRESS_MAX + 1], why[SMIMP_ERR_MSG];
 	int ret = -1;
 
-	memset(&conf, 0, sizeof(conf));
-	if (clientconf_load(&conf, err) != 0 ||
-	    address_normalize(arg, addr, err) != 0)
+	if (address_normalize(arg, addr, err) != 0)
 		return -1;
-	rem = remote_new(&conf.remote, err);
+	rem = lookup_session_remote(s, err);
 	if (rem == NULL)
 		return -1;
-	if (lookup_directory(rem, addr, who, &log, err) != 0) {
+	if (lookup_session_down(s, addr) != NULL ?
+	    smimp_err_set(err, SMIMP_EXIT_TEMPFAIL, "%s",
+	    lookup_session_down(s, addr)) != 0 :
+	    lookup_directory(rem, addr, who, &log, err) != 0) {
+		lookup_session_failed(s, addr, err);
 		memcpy(why, err->msg, sizeof(why));
 		smimp_err_set(err, err->code, "no identity pinned for %s, and "
 		    "the lookup failed: %.150s", addr, why);
@@ -126,7 +188,6 @@ pin_first_use(const char *home, const char *arg, const struct signer *who,
 			recipient_from_log(r, &log);
 		idlog_release(&log);
 	}
-	remote_free(rem);
 	return ret;
 }
 
@@ -138,11 +199,11 @@ pin_first_use(const char *home, const char *arg, const struct signer *who,
  */
 static int
 refresh_if_due(const char *home, const struct trust_store *ts,
-    const char *addr, const struct signer *who, struct msg_recipient *r,
-    struct recipient_lookup *l, struct smimp_err *err)
+    const char *addr, const struct signer *who, struct lookup_session *s,
+    struct msg_recipient *r, struct recipient_lookup *l,
+    struct smimp_err *err)
 {
 	const struct trust_entry *e;
-	struct clientconf conf;
 	struct smimp_err why;
 	struct remote *rem;
 	char when[TIME_STRLEN];
@@ -151,17 +212,23 @@ refresh_if_due(const char *home, const struct trust_store *ts,
 	if (trust_tier_for(ts, addr, &e) == TIER_BLOCKED || e == NULL ||
 	    !e->has_log)
 		return 0;
-	memset(&conf, 0, sizeof(conf));
-	if (clientconf_load(&conf, err) != 0)
+	if (lookup_session_conf(s, err) != 0)
 		return -1;
-	if (!trust_check_due(ts, addr, conf.refresh_secs, time_now()))
+	if (!trust_check_due(ts, addr, s->conf.refresh_secs, time_now()))
 		return 0;
-	rem = remote_new(&conf.remote, err);
+	rem = lookup_session_remote(s, err);
 	if (rem == NULL)
 		return -1;
 	smimp_err_clear(&why);
-	ret = lookup_refresh(rem, home, addr, who, &l->res, &why);
-	remote_free(rem);
+	if (lookup_session_down(s, addr) != NULL) {
+		smimp_err_set(&why, SMIMP_EXIT_TEMPFAIL, "%s",
+		    lookup_session_down(s, addr));
+		ret = -1;
+	} else {
+		ret = lookup_refresh(rem, home, addr, who, &l->res, &why);
+		if (ret != 0)
+			lookup_session_failed(s, addr, &why);
+	}
 	if (ret != 0) {
 		/* Refused loudly: what the directory serves is not the pin's. */
 		if (why.code == SMIMP_EXIT_KEYCHANGED) {
@@ -169,9 +236,10 @@ refresh_if_due(const char *home, const struct trust_store *ts,
 			return -1;
 		}
 		/* Offline, or the directory cannot say: the pin holds. */
-		(void)snprintf(l->warning, sizeof(l->warning), "cannot check "
-		    "%s in its directory, sealing to the pinned identity: "
-		    "%.150s", addr, why.msg);
+		if (snprintf(l->warning, sizeof(l->warning), "cannot check %s "
+		    "in its directory, sealing to the pinned identity: %.150s",
+		    addr, why.msg) >= (int)sizeof(l->warning))
+			l->warning[sizeof(l->warning) - 1] = '\0';	/* cut */
 		return 0;
 	}
 	l->refreshed = 1;
@@ -196,8 +264,8 @@ recipient_lookup_release(struct recipient_lookup *l)
 int
 lookup_recipient(const char *home, const struct trust_store *ts,
     const char *arg, int as_file, const struct signer *who,
-    struct msg_recipient *r, struct recipient_lookup *l,
-    struct smimp_err *err)
+    struct lookup_session *s, struct msg_recipient *r,
+    struct recipient_lookup *l, struct smimp_err *err)
 {
 	char addr[ADDRESS_MAX + 1];
 	struct smimp_err ignore;
@@ -206,7 +274,7 @@ lookup_recipient(const char *home, const struct trust_store *ts,
 	/* A file names its key: nothing to look up. */
 	if (!as_file && !recipient_is_file(arg) &&
 	    address_normalize(arg, addr, &ignore) == 0) {
-		if (refresh_if_due(home, ts, addr, who, r, l, err) != 0)
+		if (refresh_if_due(home, ts, addr, who, s, r, l, err) != 0)
 			return -1;
 		if (l->refreshed)
 			return 0;
@@ -215,7 +283,7 @@ lookup_recipient(const char *home, const struct trust_store *ts,
 		return 0;
 	/* Only an address that nothing is pinned for is looked up. */
 	if (err->code != SMIMP_EXIT_UNTRUSTED ||
-	    pin_first_use(home, arg, who, r, err) != 0)
+	    pin_first_use(home, arg, who, s, r, err) != 0)
 		return -1;
 	l->pinned_now = 1;
 	return 0;

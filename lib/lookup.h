@@ -11,6 +11,8 @@
 #ifndef SMIMP_LOOKUP_H
 #define SMIMP_LOOKUP_H
 
+#include "address.h"
+#include "clientconf.h"
 #include "err.h"
 #include "idlog.h"
 #include "message.h"
@@ -60,6 +62,37 @@ struct recipient_lookup {
 void recipient_lookup_release(struct recipient_lookup *l);
 
 /*
+ * What one command's lookups share: its settings (clientconf.h), read
+ * once, and one remote handle, made on first use, so that recipients
+ * of one domain share its connection, and a domain that could not be
+ * reached is not asked again for each of them (remote_base).
+ */
+#define LOOKUP_DOWN_MAX	8
+struct lookup_session {
+	struct clientconf conf;
+	int loaded;
+	struct remote *rem;
+	/* domains whose server gave no answer, and what failed */
+	char down[LOOKUP_DOWN_MAX][ADDRESS_DOMAIN_MAX + 1];
+	char down_why[LOOKUP_DOWN_MAX][SMIMP_ERR_MSG];
+	size_t ndown;
+};
+void lookup_session_init(struct lookup_session *s);
+/*
+ * Did the server of address's domain give no answer (no connection, a
+ * timeout) to an earlier request of s?  Its failure, else NULL.
+ */
+const char *lookup_session_down(const struct lookup_session *s,
+    const char *address);
+/* Remember that, if err says no answer came for address's domain. */
+void lookup_session_failed(struct lookup_session *s, const char *address,
+    const struct smimp_err *err);
+int lookup_session_conf(struct lookup_session *s, struct smimp_err *err);
+struct remote *lookup_session_remote(struct lookup_session *s,
+    struct smimp_err *err);
+void lookup_session_release(struct lookup_session *s);
+
+/*
  * A recipient named by a file (see recipient_resolve) or by an address
  * pinned in ts, else looked up in its domain's directory (settings from
  * clientconf.h) and pinned in home's trust store on first use.  A
@@ -69,11 +102,12 @@ void recipient_lookup_release(struct recipient_lookup *l);
  * identity is revoked, fails with SMIMP_EXIT_KEYCHANGED; a directory
  * that cannot be asked (down, unreachable, no such user) leaves the pin
  * as it is, with l->warning.  l is released with
- * recipient_lookup_release, also on failure.
+ * recipient_lookup_release, also on failure.  The network goes through
+ * s.
  */
 int lookup_recipient(const char *home, const struct trust_store *ts,
     const char *arg, int as_file, const struct signer *who,
-    struct msg_recipient *r, struct recipient_lookup *l,
-    struct smimp_err *err);
+    struct lookup_session *s, struct msg_recipient *r,
+    struct recipient_lookup *l, struct smimp_err *err);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include "clientconf.h"
 #include "exitcode.h"
+#include "lookup.h"
 #include "prekeys.h"
 #include "banned.h"
 
@@ -390,7 +391,6 @@ prekeys_claim(struct remote *r, const struct signer *who,
 {
 	const char *domain = address_domain(log->address);
 	struct remote_reply rep;
-	struct smimp_err ignore;
 	char base[512], path[400];
 
 	memset(c, 0, sizeof(*c));
@@ -399,10 +399,14 @@ prekeys_claim(struct remote *r, const struct signer *who,
 	c->keys = calloc(1 + rcpt->ndevice_keys, sizeof(*c->keys));
 	(void)snprintf(path, sizeof(path), "/v1/users/%s/prekeys/claim",
 	    log->address);
-	if (c->keys == NULL || remote_base(r, domain, base, sizeof(base),
-	    &ignore) != 0 || remote_request(r, "POST", domain, base, path,
-	    NULL, 0, who, NULL, REMOTE_MAX_STATUS, &rep, &ignore) != 0)
+	if (c->keys == NULL)
 		return;
+	if (remote_base(r, domain, base, sizeof(base), &c->why) != 0 ||
+	    remote_request(r, "POST", domain, base, path, NULL, 0, who, NULL,
+	    REMOTE_MAX_STATUS, &rep, &c->why) != 0) {
+		c->unreachable = 1;
+		return;
+	}
 	if (rep.status == 200)
 		claim_answer(&rep, log, rcpt, c);
 	else if (rep.status == 429)
@@ -425,32 +429,34 @@ prekeys_claim_release(struct prekeys_claim *c)
 
 int
 prekeys_claim_recipients(const char *home, const struct signer *who,
-    struct msg_recipient *rcpts, const int *by_file, size_t n,
-    struct prekeys_claim *claims, struct smimp_err *err)
+    struct lookup_session *s, struct msg_recipient *rcpts,
+    const int *by_file, size_t n, struct prekeys_claim *claims,
+    struct smimp_err *err)
 {
 	const struct trust_entry *e;
-	struct clientconf conf;
 	struct trust_store ts;
-	struct remote *r = NULL;
+	struct remote *r;
 	size_t i;
-	int ret = -1;
 
 	memset(&ts, 0, sizeof(ts));
-	memset(&conf, 0, sizeof(conf));
 	memset(claims, 0, n * sizeof(*claims));
-	if (clientconf_load(&conf, err) != 0 || trust_load(&ts, home, err) != 0)
-		goto out;
+	if (trust_load(&ts, home, err) != 0)
+		return -1;
 	for (i = 0; i < n; i++) {
 		e = trust_find(&ts, rcpts[i].address);
-		if (by_file[i] || e == NULL || !e->has_log || e->checked == 0)
+		/* A server that gave no answer is not asked again. */
+		if (by_file[i] || e == NULL || !e->has_log || e->checked == 0 ||
+		    lookup_session_down(s, rcpts[i].address) != NULL)
 			continue;
-		if (r == NULL && (r = remote_new(&conf.remote, err)) == NULL)
-			goto out;
+		if ((r = lookup_session_remote(s, err)) == NULL) {
+			trust_release(&ts);
+			return -1;
+		}
 		prekeys_claim(r, who, &e->log, &rcpts[i], &claims[i]);
+		if (claims[i].unreachable)
+			lookup_session_failed(s, rcpts[i].address,
+			    &claims[i].why);
 	}
-	ret = 0;
-out:
-	remote_free(r);
 	trust_release(&ts);
-	return ret;
+	return 0;
 }

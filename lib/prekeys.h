@@ -64,6 +64,8 @@ struct prekeys_claim {
 	struct msg_prekey *keys;	/* malloc'd, 1 + its devices' */
 	size_t taken;			/* of its keys, with a prekey */
 	size_t exhausted;		/* of its keys, whose pool is empty */
+	int unreachable;		/* its server did not answer: why */
+	struct smimp_err why;
 	char warning[SMIMP_ERR_MSG * 2];	/* said to the sender, or "" */
 };
 /*
@@ -88,10 +90,13 @@ void prekeys_claim_release(struct prekeys_claim *c);
  * and pinned in home's trust store from a lookup, or checked there
  * since.  One pinned by hand from a file, and never checked, is sealed
  * to as it is, with no network: its sender chose to work offline.
- * claims[i] says what each got; one remote (clientconf.h) serves all.
+ * claims[i] says what each got; the network goes through s (lookup.h),
+ * which knows the domains its lookups could not reach.
  */
+struct lookup_session;
 int prekeys_claim_recipients(const char *home, const struct signer *who,
-    struct msg_recipient *rcpts, const int *by_file, size_t n,
-    struct prekeys_claim *claims, struct smimp_err *err);
+    struct lookup_session *s, struct msg_recipient *rcpts,
+    const int *by_file, size_t n, struct prekeys_claim *claims,
+    struct smimp_err *err);
 
 #endif

@@ -14,7 +14,10 @@ setup() {
 	FP=$(smimp-keygen --fingerprint alice.pub)
 }
 
-teardown() { stop_servers org net; }
+teardown() {
+	stop_servers org net
+	[ -z "${LISTENER:-}" ] || kill "$LISTENER" 2>/dev/null || true
+}
 
 as_alice() { SMIMP_HOME="$ALICEHOME" "$@"; }
 as_bob() { SMIMP_HOME="$BOBHOME" "$@"; }
@@ -234,6 +237,43 @@ EOF
 	[[ "$stderr" == "smimp-seal: another identity for bob@example.net: fingerprint "* ]]
 	[ ! -e out ]
 	[ "$(sum "$ALICEHOME/trust")" = "$pinned" ]
+}
+
+@test "smimp-seal offline to many recipients of one domain asks its server once, not once each" {
+	for u in carol dave; do
+		mkid "$u" "$u@example.net"
+		trust_as "$ALICEHOME" "$u.pub" trusted
+	done
+	trust_as "$ALICEHOME" bob.pub trusted
+	export SMIMP_REFRESH_INTERVAL=0
+	# example.net's port takes each connection and closes it at once,
+	# a line in conns for each.
+	python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64)
+while True:
+    c, _ = s.accept(); c.close()
+    with open("conns", "a") as f: f.write("c\n")' "$NET" 3>&- &
+	LISTENER=$!
+	for _ in $(seq 50); do
+		curl -s "http://127.0.0.1:$NET/" >/dev/null || true
+		[ -e conns ] && break
+		sleep 0.1
+	done
+	: >conns
+	run -0 --separate-stderr as_alice smimp-seal -i alice.key -r bob@example.net -o one.age alice.pub
+	one=$(wc -l <conns)
+	: >conns
+	run -0 --separate-stderr as_alice smimp-seal -i alice.key -r bob@example.net -r carol@example.net -r dave@example.net -o three.age alice.pub
+	[ "${#stderr_lines[@]}" = 3 ]
+	for u in bob carol dave; do
+		[[ "$stderr" == *"smimp-seal: cannot check $u@example.net in its directory, sealing to the pinned identity: "* ]]
+	done
+	[ "$one" -ge 1 ]
+	[ "$(wc -l <conns)" = "$one" ]
+	run -0 --separate-stderr as_bob smimp-open -i bob.key -o got three.age
+	cmp got alice.pub
 }
 
 @test "smimp-trust refresh --json: one object per address, what changed or the error; the exit status as without" {
