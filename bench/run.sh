@@ -23,7 +23,7 @@ trap 'rm -rf "$W"' EXIT
 trap 'exit 130' INT TERM
 cd "$W"
 
-cc -O2 -o limit "$here/limit.c" $(pkg-config --cflags --libs libsodium)
+cc -O2 -pthread -o limit "$here/limit.c" $(pkg-config --cflags --libs libsodium)
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "input: $SIZE random bytes, and a 1 KiB message; median of $RUNS runs; inputs warm in the page cache"
@@ -67,25 +67,44 @@ measure() {
 	M[$name]=$(printf '%s\n' "${ms[@]}" | sort -g | tail -1)
 }
 
-measure "smimp seal" "smimp-seal -i alice.key -r bob.pub big > s.age"
+# "-o": smimp writes OUT durably (fsynced, then renamed into place),
+# the peers as they do with -o; ">file": standard output to a file.
+measure "smimp seal -o" "smimp-seal -i alice.key -r bob.pub -o s.age big"
+measure "smimp seal >file" "smimp-seal -i alice.key -r bob.pub big > s2.age"
 measure "smimp seal >null" "smimp-seal -i alice.key -r bob.pub big > /dev/null"
-measure "smimp open >file" "smimp-open -q -i bob.key -o s.out s.age"
-measure "smimp open >null" "smimp-open -q -i bob.key s.age > /dev/null"
+measure "smimp open -o" "smimp-open -q -i bob.key -o s.out s.age"
 cmp big s.out
-measure "age -e" "age -e -r $AGE_R big > a.age"
-measure "age -e >null" "age -e -r $AGE_R big > /dev/null"
-measure "age -d >file" "age -d -i age.key a.age > a.out"
-measure "age -d >null" "age -d -i age.key a.age > /dev/null"
-measure "age+minisign seal" "age -e -r $AGE_R big > m.age && minisign -S -s mini.key -m m.age"
-measure "age+minisign open >file" "minisign -Vq -p mini.pub -m m.age && age -d -i age.key m.age > m.out"
-measure "gpg sign+encrypt" "$GPG -se -r bench@example.org -o g.gpg big"
-measure "gpg decrypt >file" "$GPG -d -o g.out g.gpg"
-rm -f s.out a.out m.out g.out
+measure "smimp open >file" "smimp-open -q -i bob.key s.age > s2.out"
+cmp big s2.out
+measure "smimp open >null" "smimp-open -q -i bob.key s.age > /dev/null"
+rm -f s.out s2.out s2.age
+measure "age seal -o" "age -e -r $AGE_R -o a.age big"
+measure "age open -o" "age -d -i age.key -o a.out a.age"
+rm -f a.out
+measure "age+minisign seal -o" "age -e -r $AGE_R -o m.age big && minisign -S -s mini.key -m m.age"
+measure "age+minisign seal >file" "age -e -r $AGE_R big > m2.age && minisign -S -s mini.key -m m2.age"
+rm -f m2.age m2.age.minisig
+measure "age+minisign open -o" "minisign -Vq -p mini.pub -m m.age && age -d -i age.key -o m.out m.age"
+measure "age+minisign open >file" "minisign -Vq -p mini.pub -m m.age && age -d -i age.key m.age > m2.out"
+rm -f m.out m2.out
+measure "gpg seal -o" "$GPG -se -r bench@example.org -o g.gpg big"
+measure "gpg open -o" "$GPG -d -o g.out g.gpg"
+rm -f g.out g.gpg a.age
 
-eval "$(./limit lim.tmp | awk '{ printf "%s=%s\n", toupper($1), $2 }')"
+# Max RSS at other sizes: "at any size" is checked at 1 KiB and 1 MiB too.
+head -c 1048576 /dev/urandom >mid
+measure "smimp seal 1M" "smimp-seal -i alice.key -r bob.pub mid > mid.age"
+measure "smimp open 1M" "smimp-open -q -i bob.key mid.age > mid.out"
+measure "smimp seal 1K" "smimp-seal -i alice.key -r bob.pub small > small.age"
+measure "smimp open 1K" "smimp-open -q -i bob.key small.age > small.out"
+
+# The limit: crypto over every core, one read and one write, measured
+# here and now (limit.c); -o's write is a durable one.
+eval "$(./limit big lim.tmp | awk '{ printf "%s=%s\n", toupper($1), $2 }')"
 CORES=$(nproc)
-SEAL_LIMIT=$(awk -v b="$BYTES" -v c="$CHACHA" -v h="$BLAKE2B" -v n="$CORES" 'BEGIN { printf "%.3f", b * (1 / c + 1 / h) / n }')
-OPEN_LIMIT=$(awk -v s="$SEAL_LIMIT" -v b="$BYTES" -v w="$WRITE" 'BEGIN { printf "%.3f", s + b / w }')
+lim() { awk -v b="$BYTES" -v c="$CRYPTO" -v r="$READ" -v w="$1" 'BEGIN { printf "%.3f", b / c + b / r + b / w }'; }
+LIMIT_DURABLE=$(lim "$DURABLE")
+LIMIT_WRITE=$(lim "$WRITE")
 
 # The 1 KiB case: SMALL_N sequential pairs, per process.
 small_pairs() {
@@ -100,45 +119,62 @@ SMALL_AGE=$(small_pairs "age -e -r $AGE_R small > y.age && age -d -i age.key y.a
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) b = 0.001; printf "%.2f", a / b }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-row() { printf '%-26s %9s s %9s MiB %9s\n' "$1" "$2" "$3" "$4"; }
+row() { printf '%-30s %9s s %9s MiB %9s\n' "$1" "$2" "$3" "$4"; }
 verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? v >= t : v <= t; print ok ? "PASS" : "MISS" }'; }
+# peer NAME KEY SMIMP_KEY: a peer's row, as a ratio to smimp's time.
+peer() { row "$1" "${T[$2]}" "$(mib "${M[$2]}")" "$(ratio "${T[$2]}" "${T[$3]}")"; }
+own() { row "$1" "${T[$2]}" "$(mib "${M[$2]}")" "1.00"; }
 
 echo
-printf '%-26s %11s %13s %9s\n' "command" "wall" "max RSS" "vs smimp"
-echo "--- seal ($SIZE) ---"
-row "smimp-seal >file" "${T[smimp seal]}" "$(mib "${M[smimp seal]}")" "1.00"
-row "smimp-seal >/dev/null" "${T[smimp seal >null]}" "$(mib "${M[smimp seal >null]}")" "1.00"
-row "age -e >file" "${T[age -e]}" "$(mib "${M[age -e]}")" "$(ratio "${T[age -e]}" "${T[smimp seal]}")"
-row "age -e >/dev/null" "${T[age -e >null]}" "$(mib "${M[age -e >null]}")" "$(ratio "${T[age -e >null]}" "${T[smimp seal >null]}")"
-row "age -e + minisign -S" "${T[age+minisign seal]}" "$(mib "${M[age+minisign seal]}")" "$(ratio "${T[age+minisign seal]}" "${T[smimp seal]}")"
-row "gpg --sign --encrypt" "${T[gpg sign+encrypt]}" "$(mib "${M[gpg sign+encrypt]}")" "$(ratio "${T[gpg sign+encrypt]}" "${T[smimp seal]}")"
-row "limit (crypto on $CORES cores)" "$SEAL_LIMIT" "-" "$(ratio "$SEAL_LIMIT" "${T[smimp seal >null]}")"
-echo "--- open ($SIZE) ---"
-row "smimp-open >file" "${T[smimp open >file]}" "$(mib "${M[smimp open >file]}")" "1.00"
-row "smimp-open >/dev/null" "${T[smimp open >null]}" "$(mib "${M[smimp open >null]}")" "1.00"
-row "age -d >file" "${T[age -d >file]}" "$(mib "${M[age -d >file]}")" "$(ratio "${T[age -d >file]}" "${T[smimp open >file]}")"
-row "age -d >/dev/null" "${T[age -d >null]}" "$(mib "${M[age -d >null]}")" "$(ratio "${T[age -d >null]}" "${T[smimp open >null]}")"
-row "minisign -V + age -d" "${T[age+minisign open >file]}" "$(mib "${M[age+minisign open >file]}")" "$(ratio "${T[age+minisign open >file]}" "${T[smimp open >file]}")"
-row "gpg --decrypt" "${T[gpg decrypt >file]}" "$(mib "${M[gpg decrypt >file]}")" "$(ratio "${T[gpg decrypt >file]}" "${T[smimp open >file]}")"
-row "limit (+ one spool write)" "$OPEN_LIMIT" "-" "$(ratio "$OPEN_LIMIT" "${T[smimp open >file]}")"
+printf '%-30s %11s %13s %9s\n' "command" "wall" "max RSS" "vs smimp"
+# section VERB AGE GPG MINISIGN+AGE: the rows of smimp-VERB, its peers
+# (their labels) and its limits.
+section() {
+	echo "--- $1 ($SIZE) ---"
+	own "smimp-$1 -o (durable)" "smimp $1 -o"
+	peer "$2 -o" "age $1 -o" "smimp $1 -o"
+	peer "$4 -o" "age+minisign $1 -o" "smimp $1 -o"
+	peer "$3 -o" "gpg $1 -o" "smimp $1 -o"
+	row "limit, durable write" "$LIMIT_DURABLE" "-" "$(ratio "$LIMIT_DURABLE" "${T[smimp $1 -o]}")"
+	own "smimp-$1 >file" "smimp $1 >file"
+	peer "$4 >file" "age+minisign $1 >file" "smimp $1 >file"
+	row "limit, write" "$LIMIT_WRITE" "-" "$(ratio "$LIMIT_WRITE" "${T[smimp $1 >file]}")"
+	own "smimp-$1 >/dev/null" "smimp $1 >null"
+}
+section seal "age -e" "gpg --sign --encrypt" "age -e + minisign -S"
+section open "age -d" "gpg --decrypt" "minisign -V + age -d"
 echo "--- 1 KiB seal+open pair, per pair ($SMALL_N pairs) ---"
-printf '%-26s %9s ms\n' "smimp-seal + smimp-open" "$SMALL_SMIMP"
-printf '%-26s %9s ms %9s\n' "age -e + age -d" "$SMALL_AGE" "$(ratio "$SMALL_AGE" "$SMALL_SMIMP")"
+printf '%-30s %9s ms\n' "smimp-seal + smimp-open" "$SMALL_SMIMP"
+printf '%-30s %9s ms %9s\n' "age -e + age -d" "$SMALL_AGE" "$(ratio "$SMALL_AGE" "$SMALL_SMIMP")"
 echo "--- machine ---"
-awk -v c="$CHACHA" -v h="$BLAKE2B" -v w="$WRITE" 'BEGIN { printf "ChaCha20-Poly1305 %.2f GB/s/core, BLAKE2b %.2f GB/s/core, file write %.2f GB/s\n", c / 1e9, h / 1e9, w / 1e9 }'
+awk -v c="$CRYPTO" -v r="$READ" -v w="$WRITE" -v d="$DURABLE" -v n="$CORES" 'BEGIN { printf "ChaCha20-Poly1305 + BLAKE2b on %d cores %.2f GB/s; read %.2f GB/s; write %.2f GB/s, durable %.2f GB/s\n", n, c / 1e9, r / 1e9, w / 1e9, d / 1e9 }'
 
 echo
 echo "--- targets ---"
-r=$(ratio "${T[age+minisign seal]}" "${T[smimp seal]}"); echo "seal >= 1.5x faster than age+minisign: ${r}x $(verdict "$r" 1.5 ">=")"
-r=$(ratio "${T[gpg sign+encrypt]}" "${T[smimp seal]}"); echo "seal >= 3x faster than gpg: ${r}x $(verdict "$r" 3 ">=")"
-r=$(ratio "${T[age+minisign open >file]}" "${T[smimp open >file]}"); echo "open >= 1.5x faster than minisign+age -d: ${r}x $(verdict "$r" 1.5 ">=")"
-r=$(ratio "${T[smimp seal >null]}" "$SEAL_LIMIT"); echo "seal within 1.15x of the limit: ${r}x $(verdict "$r" 1.15 "<=")"
-r=$(ratio "${T[smimp open >file]}" "$OPEN_LIMIT"); echo "open within 1.15x of the limit: ${r}x $(verdict "$r" 1.15 "<=")"
+faster() {	# faster WHAT PEER SMIMP TARGET
+	local r
+	r=$(ratio "${T[$2]}" "${T[$3]}")
+	echo "$1 >= ${4}x faster: ${r}x $(verdict "$r" "$4" ">=")"
+}
+faster "seal -o vs age+minisign" "age+minisign seal -o" "smimp seal -o" 1.8
+faster "seal >file vs age+minisign" "age+minisign seal >file" "smimp seal >file" 1.8
+faster "open -o vs minisign+age -d" "age+minisign open -o" "smimp open -o" 1.8
+faster "open >file vs minisign+age -d" "age+minisign open >file" "smimp open >file" 1.8
+faster "seal -o vs gpg" "gpg seal -o" "smimp seal -o" 3
+within() {	# within WHAT SMIMP LIMIT
+	local r
+	r=$(ratio "${T[$2]}" "$3")
+	echo "$1 within 1.15x of the limit: ${r}x $(verdict "$r" 1.15 "<=")"
+}
+within "seal -o" "smimp seal -o" "$LIMIT_DURABLE"
+within "seal >file" "smimp seal >file" "$LIMIT_WRITE"
+within "open -o" "smimp open -o" "$LIMIT_DURABLE"
+within "open >file" "smimp open >file" "$LIMIT_WRITE"
 maxrss=0
-for k in "smimp seal" "smimp seal >null" "smimp open >file" "smimp open >null"; do
-	[ "${M[$k]}" -gt "$maxrss" ] && maxrss=${M[$k]}
+for k in "${!M[@]}"; do
+	case $k in smimp*) [ "${M[$k]}" -gt "$maxrss" ] && maxrss=${M[$k]};; esac
 done
-echo "smimp max RSS under 8 MiB: $(mib "$maxrss") MiB $(verdict "$maxrss" 8192 "<=")"
+echo "smimp max RSS under 8 MiB (1 KiB, 1 MiB, $SIZE): $(mib "$maxrss") MiB $(verdict "$maxrss" 8192 "<=")"
 r=$(ratio "$SMALL_SMIMP" "$SMALL_AGE"); echo "1 KiB pair at most 0.5x of age: ${r}x $(verdict "$r" 0.5 "<=")"
 
 echo

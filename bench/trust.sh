@@ -40,5 +40,6 @@ LIST=$(median smimp-trust list)
 printf '%-34s %9s s\n' "smimp-trust list" "$LIST"
 printf '%-34s %9s s\n' "smimp-trust show (last entry)" "$(median smimp-trust show "@d$N.example")"
 printf '%-34s %9s s\n' "smimp-trust set (a change)" "$(median smimp-trust set "user$PINNED@example.org" trusted)"
-printf '%-34s %9s s\n' "smimp-seal, 256 pinned recipients" "$(median smimp-seal -i alice.key "${rcpts[@]}" -o m.age msg)"
+# The store alone: no directory checks, no prekeys (no network).
+printf '%-34s %9s s\n' "smimp-seal, 256 pinned recipients" "$(SMIMP_REFRESH_INTERVAL=366d median smimp-seal --no-prekeys -i alice.key "${rcpts[@]}" -o m.age msg)"
 echo "target: smimp-trust list at $N entries well under 1 s: $LIST s $(awk -v t="$LIST" 'BEGIN { print t < 0.5 ? "PASS" : "MISS" }')"
