@@ -1,3 +1,4 @@
+#define _GNU_SOURCE		/* sync_file_range */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -19,11 +20,55 @@
 
 /* What fd_copy moves at a time. */
 #define COPY_CHUNK	(64 * 1024)
+/* How much is written to a file to sync before its writeback starts. */
+#define WRITEBACK_EVERY	(8u * 1024 * 1024)
+
+/*
+ * The file this thread writes to be synced at its end, and how much was
+ * written to it since its writeback was last started.
+ */
+static _Thread_local struct {
+	int fd;
+	size_t since;
+} writeback = { -1, 0 };
+
+void
+fd_writeback_start(int fd)
+{
+	writeback.fd = fd;
+	writeback.since = 0;
+}
+
+void
+fd_writeback_stop(int fd)
+{
+	if (writeback.fd == fd)
+		writeback.fd = -1;
+}
+
+/*
+ * Start writing back what is dirty in the file (not waiting for it),
+ * every WRITEBACK_EVERY bytes: the disk works while the rest is made,
+ * and the fsync at the end has little left to wait for.
+ */
+static void
+writeback_progress(int fd, size_t len)
+{
+	if (fd != writeback.fd)
+		return;
+	writeback.since += len;
+	if (writeback.since < WRITEBACK_EVERY)
+		return;
+	writeback.since = 0;
+	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
 
 int
 fd_write_all(int fd, const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
+
+	writeback_progress(fd, len);
 
 	while (len > 0) {
 		ssize_t n = write(fd, p, len);

@@ -74,6 +74,13 @@ int dir_check_private(const char *path, struct smimp_err *err);
 /* Write all of buf to fd, retrying short writes and EINTR. */
 int fd_write_all(int fd, const void *buf, size_t len);
 /*
+ * fd is a file this thread will fsync when it is written: its
+ * writeback starts as fd_write_all goes (a call per 8 MiB), until
+ * fd_writeback_stop.
+ */
+void fd_writeback_start(int fd);
+void fd_writeback_stop(int fd);
+/*
  * Read from fd until buf holds cap bytes or fd ends, retrying short
  * reads and EINTR; *got gets how many.  -1 with errno on an error.
  */

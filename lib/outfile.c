@@ -84,8 +84,10 @@ outfile_open(struct outfile *of, const char *path, struct smimp_err *err)
 	dir_of(path, dir);
 	of->kind = OUTFILE_UNNAMED;
 	of->fd = open_unnamed(dir);
-	if (of->fd >= 0)
+	if (of->fd >= 0) {
+		fd_writeback_start(of->fd);	/* fsynced at the commit */
 		return 0;
+	}
 	if (errno != EOPNOTSUPP)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'",
 		    path);
@@ -213,7 +215,9 @@ outfile_commit(struct outfile *of, struct smimp_err *err)
 void
 outfile_close(struct outfile *of)
 {
-	if (of->kind != OUTFILE_STDOUT && of->fd >= 0)
+	if (of->kind != OUTFILE_STDOUT && of->fd >= 0) {
+		fd_writeback_stop(of->fd);
 		close(of->fd);
+	}
 	of->fd = -1;
 }
