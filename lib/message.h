@@ -235,8 +235,14 @@ struct msg_sink {
  * age (not armor), owned by the effective user and writable by no one
  * else, and unchanged (size, times, inode) from the check to the end
  * of the second pass.  Anything else is spooled.
+ *
+ * Measured on two cores: up to 64 MiB the spool (written and read back
+ * from the page cache, never the disk) is as fast or faster than a
+ * second decryption; at 512 MiB they are even; at 1 GiB reading twice
+ * takes 1.9 s against 2.2 to 2.6 s.  Above the floor nothing of the
+ * plaintext goes to TMPDIR at all.
  */
-#define MSG_REPLAY_MIN	(64 * 1024)
+#define MSG_REPLAY_MIN	(64 * 1024 * 1024)
 struct msg_replay {
 	int usable;		/* message_replay_check said yes */
 	int kept;		/* the first pass kept what follows */
