@@ -41,7 +41,12 @@ for line in sys.stdin.buffer.read().split(b"\n"):
     if line.startswith(field):
         v = bytearray(line[len(field):])
         i = 0 if field.endswith(b"key: ") else len(v) - (2 if v.endswith(b"Z") else 1)
-        v[i] = v[i] + 1 if chr(v[i]) not in "z9Z" else v[i] - 1
+        # Another character of the same alphabet (base64 for a key).
+        a = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+        if field.endswith(b"key: "):
+            v[i] = a[a.index(v[i]) ^ 1]
+        else:
+            v[i] = v[i] + 1 if chr(v[i]) not in "z9Z" else v[i] - 1
         line = field + bytes(v)
     out.append(line)
 sys.stdout.buffer.write(b"\n".join(out))' "$1"
