@@ -74,9 +74,10 @@ int dir_check_private(const char *path, struct smimp_err *err);
 /* Write all of buf to fd, retrying short writes and EINTR. */
 int fd_write_all(int fd, const void *buf, size_t len);
 /*
- * fd is a file this thread will fsync when it is written: its
- * writeback starts as fd_write_all goes (a call per 8 MiB), until
- * fd_writeback_stop.
+ * fd is a file this thread writes at length (and may fsync at the
+ * end): its writeback starts as fd_write_all goes, every 8 MiB, so that
+ * the disk works meanwhile and no fsync or dirty-page limit has it all
+ * to do at once; until fd_writeback_stop.
  */
 void fd_writeback_start(int fd);
 void fd_writeback_stop(int fd);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "exitcode.h"
@@ -67,12 +68,16 @@ int
 outfile_open(struct outfile *of, const char *path, struct smimp_err *err)
 {
 	char dir[PATH_MAX];
+	struct stat st;
 
 	memset(of, 0, sizeof(*of));
 	of->fd = -1;
 	if (path == NULL || strcmp(path, "-") == 0) {
 		of->kind = OUTFILE_STDOUT;
 		of->fd = STDOUT_FILENO;
+		/* A file: written back as it grows, as OUT is (fileio.h). */
+		if (fstat(STDOUT_FILENO, &st) == 0 && S_ISREG(st.st_mode))
+			fd_writeback_start(STDOUT_FILENO);
 		return 0;
 	}
 	if (strlen(path) >= sizeof(of->path))
@@ -215,9 +220,9 @@ outfile_commit(struct outfile *of, struct smimp_err *err)
 void
 outfile_close(struct outfile *of)
 {
-	if (of->kind != OUTFILE_STDOUT && of->fd >= 0) {
+	if (of->fd >= 0)
 		fd_writeback_stop(of->fd);
+	if (of->kind != OUTFILE_STDOUT && of->fd >= 0)
 		close(of->fd);
-	}
 	of->fd = -1;
 }
