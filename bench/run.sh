@@ -106,7 +106,7 @@ measure "smimp open 1K" "smimp-open -q -i bob.key small.age > small.out"
 
 # The limit: crypto over every core, one read and one write, measured
 # here and now (limit.c); -o's write is a durable one.
-eval "$(./limit big lim.tmp | awk '{ printf "%s=%s\n", toupper($1), $2 }')"
+eval "$($RT ./limit big lim.tmp | awk '{ printf "%s=%s\n", toupper($1), $2 }')"
 CORES=$(nproc)
 lim() { awk -v b="$BYTES" -v c="$CRYPTO" -v r="$READ" -v w="$1" 'BEGIN { printf "%.3f", b / c + b / r + b / w }'; }
 LIMIT_DURABLE=$(lim "$DURABLE")
