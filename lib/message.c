@@ -70,13 +70,47 @@ struct pipeline {
 	uint64_t work_seq;	/* batch number workers are on */
 	uint64_t fill_seq;	/* batches handed over so far */
 	int locks;		/* how many of mu, work_cv, done_cv exist */
+	/*
+	 * Opening a file: each worker reads its own chunks from fd, the
+	 * payload starting at fd_off (else fd is -1, the chunks read).
+	 */
+	int fd;
+	uint64_t fd_off;
 };
+
+/* What s->bad[i] says when a chunk could not be read (else 1: forged). */
+#define BAD_IO		2	/* the read failed */
+#define BAD_SHORT	3	/* the file ended early: it changed */
+
+/* A worker's read of chunk i of s from the file, whole. */
+static int
+chunk_read(struct pipeline *pl, struct slot *s, size_t i)
+{
+	unsigned char *ct = s->ct + i * AGE_CT_CHUNK_SIZE;
+	uint64_t off = pl->fd_off + (s->counter + i) * AGE_CT_CHUNK_SIZE;
+	size_t got = 0;
+	ssize_t r;
+
+	while (got < s->ct_lens[i]) {
+		r = pread(pl->fd, ct + got, s->ct_lens[i] - got,
+		    (off_t)(off + got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? BAD_IO : BAD_SHORT;
+		got += (size_t)r;
+	}
+	return 0;
+}
 
 static void
 chunk_work(struct pipeline *pl, struct slot *s, size_t i)
 {
 	unsigned char *pt = s->pt + i * AGE_CHUNK_SIZE;
 	unsigned char *ct = s->ct + i * AGE_CT_CHUNK_SIZE;
+
+	if (pl->fd >= 0 && (s->bad[i] = chunk_read(pl, s, i)) != 0)
+		return;
 
 	if (pl->decrypt == PL_PLAIN) {
 		s->bad[i] = 0;
@@ -141,6 +175,7 @@ pipeline_init(struct pipeline *pl, int decrypt, const unsigned char *key,
 	memset(pl, 0, sizeof(*pl));
 	pl->decrypt = decrypt;
 	pl->key = key;
+	pl->fd = -1;
 	/* The locks first: pipeline_release destroys only what was made. */
 	if (pthread_mutex_init(&pl->mu, NULL) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL,
@@ -842,6 +877,20 @@ feed_pending(struct opener *op)
 	return 0;
 }
 
+/* Why a chunk failed, as s->bad says. */
+static int
+chunk_failed(int bad, struct smimp_err *err)
+{
+	if (bad == BAD_IO)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read the "
+		    "message");
+	if (bad == BAD_SHORT)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "the message "
+		    "changed while it was opened");
+	return smimp_err_set(err, SMIMP_EXIT_BADMSG, "cannot decrypt: the "
+	    "message is corrupted or truncated");
+}
+
 /* The final slot: fix up the leaves around the signature. */
 static int
 open_tail(struct opener *op, struct slot *s, struct smimp_err *err)
@@ -887,9 +936,7 @@ open_flush(struct opener *op, struct smimp_err *err)
 	s->state = SLOT_FREE;
 	for (i = 0; i < s->n; i++)
 		if (s->bad[i])
-			return smimp_err_set(err, SMIMP_EXIT_BADMSG,
-			    "cannot decrypt: the message is corrupted or "
-			    "truncated");
+			return chunk_failed(s->bad[i], err);
 	if (op->hlen == 0) {
 		size_t avail = 0;
 
@@ -1106,7 +1153,64 @@ struct chunk_source {
 	int ahead;			/* next holds a byte read ahead */
 	unsigned char next;
 	uint64_t counter;
+	/*
+	 * An age file the workers read themselves (pipeline fd): its
+	 * payload's bytes, and the next chunk to hand out.
+	 */
+	int positional;
+	uint64_t total, next_chunk;
 };
+
+/*
+ * The chunks of a batch by their place in the file: as age_decryptor
+ * would read them (a full last chunk when the payload ends at a chunk's
+ * end), the reading left to the workers.
+ */
+static int
+positional_chunks(struct chunk_source *src, struct slot *s, int *last,
+    struct smimp_err *err)
+{
+	uint64_t chunks = src->total == 0 ? 1 :
+	    (src->total + AGE_CT_CHUNK_SIZE - 1) / AGE_CT_CHUNK_SIZE;
+	uint64_t k, left;
+
+	for (s->n = 0; s->n < BATCH_CHUNKS && src->next_chunk < chunks;
+	    s->n++) {
+		k = src->next_chunk++;
+		left = src->total - k * AGE_CT_CHUNK_SIZE;
+		s->ct_lens[s->n] = left < AGE_CT_CHUNK_SIZE ? (size_t)left :
+		    AGE_CT_CHUNK_SIZE;
+		if (s->ct_lens[s->n] < AGE_TAG_SIZE)
+			return smimp_err_set(err, SMIMP_EXIT_BADMSG, "cannot "
+			    "decrypt: %s", src->total == 0 ? "no payload" :
+			    "truncated payload");
+	}
+	*last = src->next_chunk == chunks;
+	return 0;
+}
+
+/*
+ * Let the workers read the payload of in_fd themselves, from where it
+ * starts: a regular file, not armored (start: where in_fd was when in
+ * was opened on it).
+ */
+static void
+positional_begin(struct chunk_source *src, struct pipeline *pl, int in_fd,
+    off_t start)
+{
+	struct stat sb;
+	uint64_t off;
+
+	if (src->d == NULL || start < 0 || age_in_offset(src->in, &off) != 0 ||
+	    fstat(in_fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+	    (uint64_t)sb.st_size < (uint64_t)start + off)
+		return;
+	src->positional = 1;
+	src->total = (uint64_t)sb.st_size - (uint64_t)start - off;
+	pl->fd = in_fd;
+	pl->fd_off = (uint64_t)start + off;
+	(void)posix_fadvise(in_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+}
 
 static int
 plain_chunks(struct chunk_source *src, unsigned char *pt, size_t *lens,
@@ -1143,6 +1247,8 @@ source_read(struct chunk_source *src, struct slot *s, int *last,
 {
 	if (src->d == NULL)
 		return plain_chunks(src, s->pt, s->ct_lens, &s->n, last, err);
+	if (src->positional)
+		return positional_chunks(src, s, last, err);
 	return age_decryptor_read_chunks(src->d, s->ct, BATCH_CHUNKS,
 	    s->ct_lens, &s->n, last, err);
 }
@@ -1156,8 +1262,9 @@ open_stream(struct opener *op, struct chunk_source *src,
 
 	while (!last) {
 		struct slot *s = &op->pl.slots[filled % NSLOTS];
-		uint64_t counter = src->d != NULL ?
-		    age_decryptor_counter(src->d) : src->counter;
+		uint64_t counter = src->positional ? src->next_chunk :
+		    src->d != NULL ? age_decryptor_counter(src->d) :
+		    src->counter;
 
 		if (filled - op->flushed == NSLOTS && open_flush(op, err) != 0)
 			return -1;
@@ -1328,6 +1435,7 @@ open_message(const struct secret_key *me, const struct idlog *mine,
 	struct age_in *in;
 	char prekey[AGE_PREKEY_ID_LEN + 1] = "";
 	int ret = -1;
+	off_t start;
 
 	memset(&op, 0, sizeof(op));
 	memset(&src, 0, sizeof(src));
@@ -1337,11 +1445,13 @@ open_message(const struct secret_key *me, const struct idlog *mine,
 	op.sink = sink;
 	op.kept_fd = -1;
 	env_root_init(&op.root);
+	start = lseek(in_fd, 0, SEEK_CUR);
 	in = age_in_open_fd(in_fd, err);
 	if (in == NULL)
 		return -1;
 	if (open_source(me, in, &src, &op.pl, err) != 0)
 		goto out;
+	positional_begin(&src, &op.pl, in_fd, start);
 	if (src.d != NULL)
 		memcpy(prekey, age_decryptor_prekey(src.d), sizeof(prekey));
 	if (replay_begin(sink, in, &src, err) != 0)
@@ -1492,34 +1602,18 @@ struct replay_pass {
 	void *arg;
 };
 
-static int
-replay_read(struct replay_pass *rs, struct slot *s, struct smimp_err *err)
+/* The next batch's chunks, by their place: the workers read them. */
+static void
+replay_read(struct replay_pass *rs, struct slot *s)
 {
 	uint64_t n = rs->end - rs->next, i, plen;
-	size_t want, got;
-	ssize_t r;
 
 	if (n > BATCH_CHUNKS)
 		n = BATCH_CHUNKS;
-	want = 0;
 	for (i = 0; i < n; i++) {
 		plen = rs->rp->plain_len - (rs->next + i) * AGE_CHUNK_SIZE;
 		s->ct_lens[i] = (plen < AGE_CHUNK_SIZE ? (size_t)plen :
 		    AGE_CHUNK_SIZE) + AGE_TAG_SIZE;
-		want += s->ct_lens[i];
-	}
-	for (got = 0; got < want; got += (size_t)r) {
-		r = pread(rs->fd, s->ct + got, want - got, (off_t)(
-		    rs->rp->payload_off + rs->next * AGE_CT_CHUNK_SIZE + got));
-		if (r < 0 && errno == EINTR) {
-			r = 0;
-			continue;
-		}
-		if (r <= 0)
-			return r < 0 ? smimp_err_sys(err, SMIMP_EXIT_FAIL,
-			    "cannot read the input") : smimp_err_set(err,
-			    SMIMP_EXIT_FAIL, "the message changed while it "
-			    "was opened");
 	}
 	s->n = (size_t)n;
 	s->counter = rs->next;
@@ -1527,7 +1621,6 @@ replay_read(struct replay_pass *rs, struct slot *s, struct smimp_err *err)
 	if (s->n * AGE_CHUNK_SIZE > s->touched)
 		s->touched = s->n * AGE_CHUNK_SIZE;
 	rs->next += n;
-	return 0;
 }
 
 /* A decrypted batch: the body bytes it holds, to out. */
@@ -1542,9 +1635,10 @@ replay_flush(struct replay_pass *rs, struct smimp_err *err)
 	rs->flushed++;
 	s->state = SLOT_FREE;
 	for (i = 0; i < s->n; i++) {
+		/* It verified before: a chunk that does not now, changed. */
 		if (s->bad[i])
-			return smimp_err_set(err, SMIMP_EXIT_FAIL, "the "
-			    "message changed while it was opened");
+			return chunk_failed(s->bad[i] == 1 ? BAD_SHORT :
+			    s->bad[i], err);
 		a = first + i * AGE_CHUNK_SIZE;
 		b = a + s->ct_lens[i] - AGE_TAG_SIZE;
 		if (a < rs->from)
@@ -1583,6 +1677,8 @@ message_replay(struct msg_replay *rp, int in_fd, const struct msg_meta *meta,
 	if (replay_same(in_fd, rp, err) != 0 ||
 	    pipeline_init(&rs.pl, PL_DECRYPT, rp->key, err) != 0)
 		goto out;
+	rs.pl.fd = in_fd;
+	rs.pl.fd_off = rp->payload_off;
 	(void)posix_fadvise(in_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	while (rs.next < rs.end) {
 		struct slot *s = &rs.pl.slots[filled % NSLOTS];
@@ -1590,8 +1686,7 @@ message_replay(struct msg_replay *rp, int in_fd, const struct msg_meta *meta,
 		if (filled - rs.flushed == NSLOTS &&
 		    replay_flush(&rs, err) != 0)
 			goto out;
-		if (replay_read(&rs, s, err) != 0)
-			goto out;
+		replay_read(&rs, s);
 		pipeline_submit(&rs.pl, s, rs.next < rs.end);
 		filled++;
 	}
