@@ -313,21 +313,32 @@ unwrap_body(const unsigned char key[32], const struct stanza *st,
 	    st->body, st->body_len, NULL, 0, zero_nonce, key);
 }
 
-/* 1: unwrapped, 0: not ours, -1: error (err set). */
+/*
+ * 1: unwrapped, 0: not ours, -1: error (err set).  pk is sk's public
+ * key, or NULL to derive it here; *pk_made (when pk is not NULL) says
+ * whether it was derived already: a scalar multiplication made once per
+ * identity, not once per stanza tried.
+ */
 static int
 unwrap_x25519(const struct stanza *st, const unsigned char sk[32],
+    unsigned char *pk, int *pk_made,
     unsigned char file_key[AGE_FILE_KEY_SIZE], struct smimp_err *err)
 {
-	unsigned char share[32], pk[32], shared[32], salt[64], key[32];
+	unsigned char share[32], own[32], shared[32], salt[64], key[32];
 	size_t got;
-	int r = 0;
+	int r = 0, made = 0;
 
+	if (pk == NULL) {
+		pk = own;
+		pk_made = &made;
+	}
 	(void)b64_nopad(st->args[1], strlen(st->args[1]), share,
 	    sizeof(share), &got);
-	if (crypto_scalarmult_base(pk, sk) != 0 ||
+	if ((!*pk_made && crypto_scalarmult_base(pk, sk) != 0) ||
 	    crypto_scalarmult(shared, sk, share) != 0)
 		return age_fail(err, AGE_FAIL_HEADER, "%s",
 		    "malformed header: low-order X25519 share");
+	*pk_made = 1;
 	memcpy(salt, share, 32);
 	memcpy(salt + 32, pk, 32);
 	if (hkdf_sha256(key, 32, shared, 32, salt, 64,
@@ -393,7 +404,8 @@ unwrap_prekeys(const struct header *h, const struct age_identity *id,
 		secret = id->prekey_find(id->prekey_arg, h->st[i].args[1]);
 		if (secret == NULL)
 			continue;
-		r = unwrap_x25519(&h->st[i + 1], secret, file_key, err);
+		r = unwrap_x25519(&h->st[i + 1], secret, NULL, NULL, file_key,
+		    err);
 		if (r == 1)
 			memcpy(used, h->st[i].args[1], AGE_PREKEY_ID_LEN + 1);
 		if (r != 0)
@@ -407,8 +419,9 @@ find_file_key(const struct header *h, const struct age_identity *ids,
     size_t nids, unsigned char file_key[AGE_FILE_KEY_SIZE],
     char used[AGE_PREKEY_ID_LEN + 1], struct smimp_err *err)
 {
+	unsigned char pk[32];
 	size_t i, j;
-	int r;
+	int r, pk_made;
 
 	for (j = 0; j < nids; j++) {
 		if (ids[j].type == AGE_ID_PREKEYS) {
@@ -417,13 +430,14 @@ find_file_key(const struct header *h, const struct age_identity *ids,
 				return r;
 			continue;
 		}
+		pk_made = 0;
 		for (i = 0; i < h->n; i++) {
 			const struct stanza *st = &h->st[i];
 
 			if (ids[j].type == AGE_ID_X25519 &&
 			    strcmp(st->args[0], "X25519") == 0)
 				r = unwrap_x25519(st, ids[j].x25519_secret,
-				    file_key, err);
+				    pk, &pk_made, file_key, err);
 			else if (ids[j].type == AGE_ID_SCRYPT &&
 			    strcmp(st->args[0], "scrypt") == 0)
 				r = unwrap_scrypt(st, &ids[j], file_key, err);
