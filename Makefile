@@ -63,7 +63,7 @@ MANS := $(sort $(wildcard man/*.[1578]))
 LAZYFS := $(if $(shell $(PKG_CONFIG) --exists fuse3 && echo y),$(B)/t/lazyfs)
 
 all: $(BINS) $(UNITS) $(B)/bench/smimp-load $(B)/bench/smimp-padding \
-	$(B)/t/failio.so $(LAZYFS)
+	$(B)/bench/smimp-start $(B)/t/failio.so $(LAZYFS)
 
 # The commands and smimpd alone: what install installs.
 programs: $(BINS)
@@ -111,6 +111,11 @@ $(B)/t/lazyfs: t/faults/lazyfs.c
 		$(shell $(PKG_CONFIG) --libs fuse3)
 
 $(B)/bench/smimp-load: $(B)/bench/load.o $(B)/libsmimp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(B)/libsmimp.a $(LDLIBS)
+
+# A command that does nothing, linked as the commands are (bench/small.sh).
+$(B)/bench/smimp-start: $(B)/bench/start.o $(B)/libsmimp.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(B)/libsmimp.a $(LDLIBS)
 
@@ -227,4 +232,4 @@ clean:
 
 -include $(LIB_OBJ:.o=.d) $(CMDS:%=$(B)/cmd/%.d) $(SERVER_OBJ:.o=.d) \
 	$(UNITS:$(B)/t/%=$(B)/t/unit/%.d) $(B)/bench/load.d \
-	$(B)/bench/padding.d
+	$(B)/bench/padding.d $(B)/bench/start.d
