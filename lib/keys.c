@@ -37,8 +37,13 @@
 #define RECOVERY_MAGIC	"smimp-recovery-key/1\n"
 #define DEVICE_MAGIC	"smimp-device-key/1\n"
 #define SEED_SIZE	32
-/* secrets block: Ed25519 secret (64) then X25519 secret (32). */
-#define SECRETS_SIZE	(64 + 32)
+/*
+ * secrets block: Ed25519 secret (64), X25519 secret (32), then room for
+ * the two seeds the pair is made from (64), wiped once it is made: one
+ * locked allocation for all (each is several system calls).
+ */
+#define SECRETS_SIZE	(64 + 32 + 64)
+#define SEEDS(sk)	((sk)->secrets + 96)
 
 static int
 secrets_alloc(struct secret_key *sk, struct smimp_err *err)
@@ -124,11 +129,7 @@ generate(struct secret_key *sk, const char *address, int recovery,
 	memset(sk, 0, sizeof(*sk));
 	if (secrets_alloc(sk, err) != 0)
 		return -1;
-	seeds = sodium_malloc(64);
-	if (seeds == NULL) {
-		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
-		goto out;
-	}
+	seeds = SEEDS(sk);
 	randombytes_buf(seeds, 64);
 	sk->is_recovery = recovery;
 	(void)snprintf(sk->address, sizeof(sk->address), "%s", address);
@@ -139,8 +140,7 @@ generate(struct secret_key *sk, const char *address, int recovery,
 	}
 	ret = 0;
 out:
-	if (seeds != NULL)
-		sodium_free(seeds);
+	sodium_memzero(seeds, 64);
 	if (ret != 0)
 		secret_key_release(sk);
 	return ret;
@@ -394,11 +394,7 @@ parse_plain(struct secret_key *sk, const char *buf, size_t len,
 	sk->is_device = device;
 	if (secrets_alloc(sk, err) != 0)
 		return -1;
-	seeds = sodium_malloc(64);
-	if (seeds == NULL) {
-		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
-		goto out;
-	}
+	seeds = SEEDS(sk);
 	/* The address as written: normalized, as smimp-keygen writes it. */
 	if (field(buf, len, &pos, "address", &kv) != 0 ||
 	    kv_value_copy(&kv, addr, sizeof(addr)) != 0 ||
@@ -440,10 +436,10 @@ malformed:
 	smimp_err_set(err, SMIMP_EXIT_BADMSG, "'%s': malformed secret key file",
 	    path);
 out:
-	if (seeds != NULL)
-		sodium_free(seeds);
 	if (ret != 0)
 		secret_key_release(sk);
+	else
+		sodium_memzero(seeds, 64);
 	return ret;
 }
 
