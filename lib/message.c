@@ -591,6 +591,24 @@ forward_secret_check(const struct msg_recipient *r, struct smimp_err *err)
  * message id back, and a sent copy stays legible on every device of
  * the sender), its receiving devices' and, for a device, its own.
  */
+/*
+ * Room for the keys stanza_keys may take, padded: each recipient's and
+ * its devices', the sender's, its devices' and its own; within
+ * MSG_MAX_STANZAS, past which stanza_add refuses.  Not MSG_MAX_STANZAS
+ * whatever the count: 50 KiB to clear for the two keys of most seals.
+ */
+static size_t
+stanza_room(const struct seal_params *p)
+{
+	size_t i, n = 2 + IDLOG_MAX_DEVICES;
+
+	for (i = 0; i < p->nrcpts && n < MSG_MAX_STANZAS; i++)
+		n += 1 + (p->rcpts[i].ndevice_keys < IDLOG_MAX_DEVICES ?
+		    p->rcpts[i].ndevice_keys : IDLOG_MAX_DEVICES);
+	n = pad_stanza_count(n);
+	return n < MSG_MAX_STANZAS ? n : MSG_MAX_STANZAS;
+}
+
 static int
 stanza_keys(const struct seal_params *p, struct stanza_keys *sk,
     struct smimp_err *err)
@@ -601,7 +619,7 @@ stanza_keys(const struct seal_params *p, struct stanza_keys *sk,
 	size_t i, j, n;
 
 	sk->n = sk->stanzas = 0;
-	sk->k = calloc(MSG_MAX_STANZAS, sizeof(*sk->k));
+	sk->k = calloc(stanza_room(p), sizeof(*sk->k));
 	if (sk->k == NULL)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 	for (i = 0; i < p->nrcpts; i++) {
