@@ -12,17 +12,14 @@
 #include <time.h>
 
 #include "util.h"
+#include "xorshift.h"
 
 static uint64_t state = 0x9e3779b97f4a7c15ULL;
 
-/* xorshift64*: the same cases on every run. */
 static uint64_t
 next(void)
 {
-	state ^= state >> 12;
-	state ^= state << 25;
-	state ^= state >> 27;
-	return state * 0x2545f4914f6cdd1dULL;
+	return xorshift_next(&state);
 }
 
 static void
