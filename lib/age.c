@@ -99,7 +99,8 @@ b64_nopad(const char *s, size_t len, unsigned char *out, size_t cap,
 {
 	const char *end = NULL;
 
-	if (sodium_base642bin(out, cap, s, len, NULL, out_len, &end,
+	if (b64_has_high_byte(s, len) ||
+	    sodium_base642bin(out, cap, s, len, NULL, out_len, &end,
 	    sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0 || end != s + len)
 		return -1;
 	return 0;

@@ -91,12 +91,32 @@ sbuf_add_b64(struct sbuf *sb, const unsigned char *data, size_t len)
 	return 0;
 }
 
+/*
+ * Does s hold a byte past ASCII?  libsodium 1.0.18 reads every such
+ * byte as '/' where char is signed (x86), so that "AAA\xff" decodes as
+ * "AAA/": a second spelling of the same bytes, and of a signature, that
+ * a signed text would not cover (a record's hash would change, its
+ * signature still verify).  Refused before decoding.
+ */
+int
+b64_has_high_byte(const char *s, size_t slen)
+{
+	unsigned char high = 0;
+	size_t i;
+
+	for (i = 0; i < slen; i++)
+		high |= (unsigned char)s[i];
+	return (high & 0x80) != 0;
+}
+
 int
 b64_decode(const char *s, size_t slen, unsigned char *out, size_t cap,
     size_t *out_len)
 {
 	const char *end = NULL;
 
+	if (b64_has_high_byte(s, slen))
+		return -1;
 	if (sodium_base642bin(out, cap, s, slen, NULL, out_len, &end,
 	    sodium_base64_VARIANT_ORIGINAL) != 0)
 		return -1;

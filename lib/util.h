@@ -29,6 +29,8 @@ int sbuf_add_b64(struct sbuf *sb, const unsigned char *data, size_t len);
 /* Decode standard padded base64 of exactly out_len bytes; strict. */
 int b64_decode_exact(const char *s, size_t slen, unsigned char *out,
     size_t out_len);
+/* Does s hold a byte past ASCII (refused in base64: see util.c)? */
+int b64_has_high_byte(const char *s, size_t slen);
 /* Decode into a buffer of up to cap bytes; *out_len gets the size. */
 int b64_decode(const char *s, size_t slen, unsigned char *out, size_t cap,
     size_t *out_len);
