@@ -727,7 +727,7 @@ env_header_parse(const unsigned char *buf, size_t len, size_t *hlen,
 		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 		goto out;
 	}
-	if (b64_decode(log_kv.value, log_kv.value_len, logbuf,
+	if (b64_decode_public(log_kv.value, log_kv.value_len, logbuf,
 	    log_kv.value_len, &loglen) != 0) {
 		malformed(err, "bad sender-log");
 		goto out;

@@ -123,10 +123,13 @@ key_line(const char *buf, size_t len, size_t *pos, const char *name,
     unsigned char *out, size_t out_len)
 {
 	struct kv_line kv;
+	size_t got;
 
 	if (expect_line(buf, len, pos, name, &kv) != 0)
 		return -1;
-	return b64_decode_exact(kv.value, kv.value_len, out, out_len);
+	/* Keys and signatures: public. */
+	return b64_decode_public(kv.value, kv.value_len, out, out_len,
+	    &got) == 0 && got == out_len ? 0 : -1;
 }
 
 /* The index of the value of kv among n names, or -1. */

@@ -126,6 +126,59 @@ b64_decode(const char *s, size_t slen, unsigned char *out, size_t cap,
 }
 
 int
+b64_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/* sodium_base642bin's loop, with b64_value for its arithmetic. */
+int
+b64_decode_public(const char *s, size_t slen, unsigned char *out,
+    size_t cap, size_t *out_len)
+{
+	unsigned int acc = 0;
+	size_t acc_len = 0, pos, n = 0, pad;
+	int d;
+
+	for (pos = 0; pos < slen; pos++) {
+		d = b64_value(s[pos]);
+		if (d < 0)
+			break;
+		acc = (acc << 6) + (unsigned int)d;
+		acc_len += 6;
+		if (acc_len >= 8) {
+			acc_len -= 8;
+			if (n == cap)
+				return -1;
+			out[n++] = (unsigned char)(acc >> acc_len);
+		}
+	}
+	/*
+	 * Refused: a character left over, bits set past the last byte, or
+	 * not exactly the "=" that complete the last group, then the end.
+	 */
+	if (acc_len > 4 || (acc & ((1u << acc_len) - 1)) != 0)
+		return -1;
+	for (pad = acc_len / 2; pad > 0; pad--, pos++)
+		if (pos == slen || s[pos] != '=')
+			return -1;
+	if (pos != slen)
+		return -1;
+	*out_len = n;
+	return 0;
+}
+
+int
 b64_decode_exact(const char *s, size_t slen, unsigned char *out,
     size_t out_len)
 {
