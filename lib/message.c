@@ -1159,6 +1159,25 @@ source_read(struct chunk_source *src, struct slot *s, int *last,
 	    s->ct_lens, &s->n, last, err);
 }
 
+/*
+ * The bytes of s->pt its chunks write, to be wiped: all of each chunk
+ * but the last, which may be short (a 1 KiB message's is: wiping a
+ * whole 64 KiB chunk would touch 15 pages for nothing).
+ */
+static size_t
+slot_extent(const struct slot *s)
+{
+	size_t last;
+
+	if (s->n == 0)
+		return 0;
+	last = s->ct_lens[s->n - 1] > AGE_TAG_SIZE ?
+	    s->ct_lens[s->n - 1] - AGE_TAG_SIZE : 0;
+	if (last > AGE_CHUNK_SIZE)
+		last = AGE_CHUNK_SIZE;
+	return (s->n - 1) * AGE_CHUNK_SIZE + last;
+}
+
 static int
 open_stream(struct opener *op, struct chunk_source *src,
     struct smimp_err *err)
@@ -1180,8 +1199,8 @@ open_stream(struct opener *op, struct chunk_source *src,
 			    "cannot decrypt: the message is truncated");
 		s->counter = counter;
 		s->last = last;
-		if (s->n * AGE_CHUNK_SIZE > s->touched)
-			s->touched = s->n * AGE_CHUNK_SIZE;
+		if (slot_extent(s) > s->touched)
+			s->touched = slot_extent(s);
 		pipeline_submit(&op->pl, s, !last);
 		filled++;
 	}
