@@ -10,6 +10,7 @@
 
 #include "age.h"
 #include "util.h"
+#include "x25519.h"
 #include "banned.h"
 
 #define AGE_VERSION_LINE	"age-encryption.org/v1"
@@ -98,7 +99,8 @@ b64_nopad(const char *s, size_t len, unsigned char *out, size_t cap,
 {
 	const char *end = NULL;
 
-	if (sodium_base642bin(out, cap, s, len, NULL, out_len, &end,
+	if (b64_has_high_byte(s, len) ||
+	    sodium_base642bin(out, cap, s, len, NULL, out_len, &end,
 	    sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0 || end != s + len)
 		return -1;
 	return 0;
@@ -313,21 +315,32 @@ unwrap_body(const unsigned char key[32], const struct stanza *st,
 	    st->body, st->body_len, NULL, 0, zero_nonce, key);
 }
 
-/* 1: unwrapped, 0: not ours, -1: error (err set). */
+/*
+ * 1: unwrapped, 0: not ours, -1: error (err set).  pk is sk's public
+ * key, or NULL to derive it here; *pk_made (when pk is not NULL) says
+ * whether it was derived already: a scalar multiplication made once per
+ * identity, not once per stanza tried.
+ */
 static int
 unwrap_x25519(const struct stanza *st, const unsigned char sk[32],
+    unsigned char *pk, int *pk_made,
     unsigned char file_key[AGE_FILE_KEY_SIZE], struct smimp_err *err)
 {
-	unsigned char share[32], pk[32], shared[32], salt[64], key[32];
+	unsigned char share[32], own[32], shared[32], salt[64], key[32];
 	size_t got;
-	int r = 0;
+	int r = 0, made = 0;
 
+	if (pk == NULL) {
+		pk = own;
+		pk_made = &made;
+	}
 	(void)b64_nopad(st->args[1], strlen(st->args[1]), share,
 	    sizeof(share), &got);
-	if (crypto_scalarmult_base(pk, sk) != 0 ||
+	if ((!*pk_made && x25519_base(pk, sk) != 0) ||
 	    crypto_scalarmult(shared, sk, share) != 0)
 		return age_fail(err, AGE_FAIL_HEADER, "%s",
 		    "malformed header: low-order X25519 share");
+	*pk_made = 1;
 	memcpy(salt, share, 32);
 	memcpy(salt + 32, pk, 32);
 	if (hkdf_sha256(key, 32, shared, 32, salt, 64,
@@ -393,7 +406,8 @@ unwrap_prekeys(const struct header *h, const struct age_identity *id,
 		secret = id->prekey_find(id->prekey_arg, h->st[i].args[1]);
 		if (secret == NULL)
 			continue;
-		r = unwrap_x25519(&h->st[i + 1], secret, file_key, err);
+		r = unwrap_x25519(&h->st[i + 1], secret, NULL, NULL, file_key,
+		    err);
 		if (r == 1)
 			memcpy(used, h->st[i].args[1], AGE_PREKEY_ID_LEN + 1);
 		if (r != 0)
@@ -407,8 +421,9 @@ find_file_key(const struct header *h, const struct age_identity *ids,
     size_t nids, unsigned char file_key[AGE_FILE_KEY_SIZE],
     char used[AGE_PREKEY_ID_LEN + 1], struct smimp_err *err)
 {
+	unsigned char pk[32];
 	size_t i, j;
-	int r;
+	int r, pk_made;
 
 	for (j = 0; j < nids; j++) {
 		if (ids[j].type == AGE_ID_PREKEYS) {
@@ -417,13 +432,14 @@ find_file_key(const struct header *h, const struct age_identity *ids,
 				return r;
 			continue;
 		}
+		pk_made = 0;
 		for (i = 0; i < h->n; i++) {
 			const struct stanza *st = &h->st[i];
 
 			if (ids[j].type == AGE_ID_X25519 &&
 			    strcmp(st->args[0], "X25519") == 0)
 				r = unwrap_x25519(st, ids[j].x25519_secret,
-				    file_key, err);
+				    pk, &pk_made, file_key, err);
 			else if (ids[j].type == AGE_ID_SCRYPT &&
 			    strcmp(st->args[0], "scrypt") == 0)
 				r = unwrap_scrypt(st, &ids[j], file_key, err);
@@ -760,22 +776,57 @@ wrap_body(struct sbuf *sb, const unsigned char key[32],
 	    sbuf_add(sb, "\n", 1) ? -1 : 0;
 }
 
+/*
+ * The encodings of the X25519 points of low order, on the curve and on
+ * its twist: 0 and 1, the two of order 8, and p - 1, p (0 again) and
+ * p + 1 (1 again), p = 2^255 - 19; the top bit is ignored, as X25519
+ * ignores it.  The same list crypto_scalarmult refuses before it
+ * computes anything.
+ */
+static const unsigned char low_order[4][32] = {
+	{ 0 },
+	{ 1 },
+	{ 0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3,
+	  0xfa, 0xf1, 0x9f, 0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32,
+	  0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00 },
+	{ 0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1,
+	  0x55, 0x9c, 0x83, 0xef, 0x5b, 0x04, 0x44, 0x5c, 0xc4, 0x58, 0x1c,
+	  0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd, 0xd0, 0x9f, 0x11, 0x57 },
+};
+
+/* Is pk, top bit aside, p - 1, p or p + 1 (0xec to 0xee, 0xff..., 0x7f)? */
+static int
+near_p(const unsigned char pk[32])
+{
+	unsigned char ff = (unsigned char)(pk[31] | 0x80);
+	size_t i;
+
+	for (i = 1; i < 31; i++)
+		ff &= pk[i];
+	return (ff == 0xff) & (pk[0] >= 0xec) & (pk[0] <= 0xee);
+}
+
+/*
+ * A point of order 1, 2, 4 or 8 is one of these: X25519 clears the
+ * scalar's three low bits, so every shared secret with it is all zero.
+ * Compared, not multiplied: a scalar multiplication to tell it costs
+ * as much as the stanza it guards, and the stanza's own still refuses
+ * an all-zero secret.  Every byte is looked at, whatever matches.
+ */
 int
 age_x25519_public_usable(const unsigned char pk[32])
 {
-	unsigned char scalar[32], shared[32];
-	int r;
+	unsigned char diff[4] = { 0 };
+	size_t i, j;
+	int low = near_p(pk);
 
-	/*
-	 * Any scalar tells: X25519 clears its three low bits, so a point
-	 * of order 1, 2, 4 or 8 always gives the all-zero result, which
-	 * crypto_scalarmult refuses (as it refuses the known low-order
-	 * encodings outright).
-	 */
-	memset(scalar, 0x55, sizeof(scalar));
-	r = crypto_scalarmult(shared, scalar, pk);
-	sodium_memzero(shared, sizeof(shared));
-	return r == 0;
+	for (j = 0; j < 4; j++) {
+		for (i = 0; i < 31; i++)
+			diff[j] |= pk[i] ^ low_order[j][i];
+		diff[j] |= (pk[31] & 0x7f) ^ low_order[j][31];
+		low |= diff[j] == 0;
+	}
+	return !low;
 }
 
 static int
@@ -786,7 +837,7 @@ x25519_stanza(struct sbuf *sb, const unsigned char pk[32],
 	int ret = -1;
 
 	randombytes_buf(esk, sizeof(esk));
-	if (crypto_scalarmult_base(epk, esk) != 0 ||
+	if (x25519_base(epk, esk) != 0 ||
 	    crypto_scalarmult(shared, esk, pk) != 0)
 		goto out;
 	memcpy(salt, epk, 32);

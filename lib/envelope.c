@@ -675,16 +675,18 @@ header_text(struct msg_meta *meta, const char *h, size_t log_start)
 	return 0;
 }
 
-/* Is this exact log pinned for address (and so verified before)? */
-static int
-pinned_as_is(const struct trust_store *ts, const char *address,
-    const unsigned char *log, size_t len)
+/*
+ * The log pinned for address, verified when it was pinned, or NULL: a
+ * sender's log that is it, or extends it, has only its later records
+ * verified.
+ */
+static const struct idlog *
+pinned_log(const struct trust_store *ts, const char *address)
 {
 	const struct trust_entry *e = ts != NULL ? trust_find(ts, address) :
 	    NULL;
 
-	return e != NULL && e->has_log && e->log.raw_len == len &&
-	    memcmp(e->log.raw, log, len) == 0;
+	return e != NULL && e->has_log ? &e->log : NULL;
 }
 
 int
@@ -725,14 +727,13 @@ env_header_parse(const unsigned char *buf, size_t len, size_t *hlen,
 		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 		goto out;
 	}
-	if (b64_decode(log_kv.value, log_kv.value_len, logbuf,
+	if (b64_decode_public(log_kv.value, log_kv.value_len, logbuf,
 	    log_kv.value_len, &loglen) != 0) {
 		malformed(err, "bad sender-log");
 		goto out;
 	}
-	if ((pinned_as_is(ts, meta->from, logbuf, loglen) ?
-	    idlog_parse_verified(&meta->sender, logbuf, loglen, err) :
-	    idlog_parse(&meta->sender, logbuf, loglen, err)) != 0)
+	if (idlog_parse_after(&meta->sender, logbuf, loglen,
+	    pinned_log(ts, meta->from), err) != 0)
 		goto out;
 	if (strcmp(meta->sender.address, meta->from) != 0 ||
 	    sodium_memcmp(meta->sender.fingerprint, fp, FINGERPRINT_SIZE) != 0

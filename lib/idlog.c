@@ -7,6 +7,7 @@
  * IDREC_SIG_CONTEXT followed by every byte of the record before the
  * signature line.  See doc/PROTOCOL.md.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,10 +123,13 @@ key_line(const char *buf, size_t len, size_t *pos, const char *name,
     unsigned char *out, size_t out_len)
 {
 	struct kv_line kv;
+	size_t got;
 
 	if (expect_line(buf, len, pos, name, &kv) != 0)
 		return -1;
-	return b64_decode_exact(kv.value, kv.value_len, out, out_len);
+	/* Keys and signatures: public. */
+	return b64_decode_public(kv.value, kv.value_len, out, out_len,
+	    &got) == 0 && got == out_len ? 0 : -1;
 }
 
 /* The index of the value of kv among n names, or -1. */
@@ -438,9 +442,14 @@ idlog_release(struct idlog *log)
 	memset(log, 0, sizeof(*log));
 }
 
+/*
+ * Parse buf as a log; the records within its first trusted bytes were
+ * verified before (0: none, SIZE_MAX: all) and have their signatures
+ * taken as they are; every other record's is checked.
+ */
 static int
 parse_log(struct idlog *log, const unsigned char *buf, size_t len,
-    int verify, struct smimp_err *err)
+    size_t trusted, struct smimp_err *err)
 {
 	struct rec_fields f;
 	size_t pos = 0;
@@ -468,8 +477,8 @@ parse_log(struct idlog *log, const unsigned char *buf, size_t len,
 		}
 		if (record_parse((const char *)log->raw + pos, len - pos,
 		    log->n, &f, err) != 0 ||
-		    record_apply(log, &f, log->raw + pos, log->n, verify,
-		    err) != 0)
+		    record_apply(log, &f, log->raw + pos, log->n,
+		    f.len > trusted || pos > trusted - f.len, err) != 0)
 			goto fail;
 		r = realloc(log->recs, (log->n + 1) * sizeof(*r));
 		if (r == NULL) {
@@ -501,14 +510,26 @@ int
 idlog_parse(struct idlog *log, const unsigned char *buf, size_t len,
     struct smimp_err *err)
 {
-	return parse_log(log, buf, len, 1, err);
+	return parse_log(log, buf, len, 0, err);
 }
 
 int
 idlog_parse_verified(struct idlog *log, const unsigned char *buf, size_t len,
     struct smimp_err *err)
 {
-	return parse_log(log, buf, len, 0, err);
+	return parse_log(log, buf, len, SIZE_MAX, err);
+}
+
+int
+idlog_parse_after(struct idlog *log, const unsigned char *buf, size_t len,
+    const struct idlog *verified, struct smimp_err *err)
+{
+	size_t trusted = 0;
+
+	if (verified != NULL && len >= verified->raw_len &&
+	    memcmp(buf, verified->raw, verified->raw_len) == 0)
+		trusted = verified->raw_len;
+	return parse_log(log, buf, len, trusted, err);
 }
 
 static int
@@ -522,7 +543,7 @@ read_file(struct idlog *log, const char *path, int verify,
 	memset(log, 0, sizeof(*log));
 	if (file_read_all(path, IDLOG_MAX_BYTES, &buf, &len, err) != 0)
 		return -1;
-	ret = parse_log(log, buf, len, verify, err);
+	ret = parse_log(log, buf, len, verify ? 0 : SIZE_MAX, err);
 	if (ret != 0 && err->code == SMIMP_EXIT_BADMSG) {
 		char msg[SMIMP_ERR_MSG];
 
@@ -549,7 +570,7 @@ idlog_read_file_verified(struct idlog *log, const char *path,
 int
 idlog_copy(struct idlog *dst, const struct idlog *src, struct smimp_err *err)
 {
-	return parse_log(dst, src->raw, src->raw_len, 0, err);
+	return parse_log(dst, src->raw, src->raw_len, SIZE_MAX, err);
 }
 
 int

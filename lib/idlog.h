@@ -108,6 +108,16 @@ int idlog_parse(struct idlog *log, const unsigned char *buf, size_t len,
  */
 int idlog_parse_verified(struct idlog *log, const unsigned char *buf,
     size_t len, struct smimp_err *err);
+/*
+ * Parse and verify a log that may extend one verified before (a pin):
+ * when buf begins with all of verified's bytes, the signatures of those
+ * records are not checked again, and only the records after them are
+ * (a sender's rotation since it was pinned costs one verification, not
+ * one per record); any other buf, verified NULL included, is verified
+ * whole, as by idlog_parse.
+ */
+int idlog_parse_after(struct idlog *log, const unsigned char *buf,
+    size_t len, const struct idlog *verified, struct smimp_err *err);
 int idlog_read_file(struct idlog *log, const char *path,
     struct smimp_err *err);
 int idlog_read_file_verified(struct idlog *log, const char *path,

@@ -37,13 +37,21 @@
 #define RECOVERY_MAGIC	"smimp-recovery-key/1\n"
 #define DEVICE_MAGIC	"smimp-device-key/1\n"
 #define SEED_SIZE	32
-/* secrets block: Ed25519 secret (64) then X25519 secret (32). */
-#define SECRETS_SIZE	(64 + 32)
+/*
+ * secrets block: Ed25519 secret (64), X25519 secret (32), then room for
+ * the two seeds the pair is made from (64), wiped once it is made; a
+ * key read from a file has its text after them (PLAIN_ROOM), wiped once
+ * parsed.  One locked allocation for all: each is several system calls.
+ */
+#define SECRETS_SIZE	(64 + 32 + 64)
+#define SEEDS(sk)	((sk)->secrets + 96)
+/* One more byte than a key file may hold, to tell it is too long. */
+#define PLAIN_ROOM	(KEYFILE_MAX_BYTES + 2)
 
 static int
-secrets_alloc(struct secret_key *sk, struct smimp_err *err)
+secrets_alloc(struct secret_key *sk, size_t extra, struct smimp_err *err)
 {
-	sk->secrets = sodium_malloc(SECRETS_SIZE);
+	sk->secrets = sodium_malloc(SECRETS_SIZE + extra);
 	if (sk->secrets == NULL)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 	sk->identity_secret = sk->secrets;
@@ -122,13 +130,9 @@ generate(struct secret_key *sk, const char *address, int recovery,
 	int ret = -1;
 
 	memset(sk, 0, sizeof(*sk));
-	if (secrets_alloc(sk, err) != 0)
+	if (secrets_alloc(sk, 0, err) != 0)
 		return -1;
-	seeds = sodium_malloc(64);
-	if (seeds == NULL) {
-		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
-		goto out;
-	}
+	seeds = SEEDS(sk);
 	randombytes_buf(seeds, 64);
 	sk->is_recovery = recovery;
 	(void)snprintf(sk->address, sizeof(sk->address), "%s", address);
@@ -139,8 +143,7 @@ generate(struct secret_key *sk, const char *address, int recovery,
 	}
 	ret = 0;
 out:
-	if (seeds != NULL)
-		sodium_free(seeds);
+	sodium_memzero(seeds, 64);
 	if (ret != 0)
 		secret_key_release(sk);
 	return ret;
@@ -362,12 +365,16 @@ field(const char *buf, size_t len, size_t *pos, const char *name,
 	    kv_is(kv, name) ? 0 : -1;
 }
 
-/* Parse the plain form held in buf (NUL-terminated, sodium memory). */
+/*
+ * Parse the plain form held in buf (NUL-terminated, in sk's secrets
+ * block, which sk has and nothing else yet); the caller releases sk on
+ * failure.
+ */
 static int
 parse_plain(struct secret_key *sk, const char *buf, size_t len,
     const char *path, struct smimp_err *err)
 {
-	unsigned char *seeds = NULL;
+	unsigned char *seeds = SEEDS(sk);
 	struct kv_line kv;
 	size_t pos;
 	char addr[ADDRESS_MAX + 1];
@@ -389,16 +396,8 @@ parse_plain(struct secret_key *sk, const char *buf, size_t len,
 		return smimp_err_set(err, SMIMP_EXIT_BADMSG,
 		    "'%s' is not a smimp secret key file", path);
 	}
-	memset(sk, 0, sizeof(*sk));
 	sk->is_recovery = recovery;
 	sk->is_device = device;
-	if (secrets_alloc(sk, err) != 0)
-		return -1;
-	seeds = sodium_malloc(64);
-	if (seeds == NULL) {
-		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
-		goto out;
-	}
 	/* The address as written: normalized, as smimp-keygen writes it. */
 	if (field(buf, len, &pos, "address", &kv) != 0 ||
 	    kv_value_copy(&kv, addr, sizeof(addr)) != 0 ||
@@ -440,10 +439,7 @@ malformed:
 	smimp_err_set(err, SMIMP_EXIT_BADMSG, "'%s': malformed secret key file",
 	    path);
 out:
-	if (seeds != NULL)
-		sodium_free(seeds);
-	if (ret != 0)
-		secret_key_release(sk);
+	sodium_memzero(seeds, 64);
 	return ret;
 }
 
@@ -519,12 +515,9 @@ load(struct secret_key *sk, const char *path,
 	fd = open_private(path, err);
 	if (fd < 0)
 		return -1;
-	/* One more byte than a key file may hold, to tell it is too long. */
-	plain = sodium_malloc(KEYFILE_MAX_BYTES + 2);
-	if (plain == NULL) {
-		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+	if (secrets_alloc(sk, PLAIN_ROOM, err) != 0)
 		goto out;
-	}
+	plain = (char *)sk->secrets + SECRETS_SIZE;
 	n = pread(fd, head, sizeof(head), 0);
 	if (n < 0) {
 		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read '%s'", path);
@@ -543,7 +536,9 @@ load(struct secret_key *sk, const char *path,
 	ret = parse_plain(sk, plain, len, path, err);
 out:
 	if (plain != NULL)
-		sodium_free(plain);
+		sodium_memzero(plain, PLAIN_ROOM);
+	if (ret != 0)
+		secret_key_release(sk);
 	close(fd);
 	return ret;
 }

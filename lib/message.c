@@ -632,6 +632,24 @@ forward_secret_check(const struct msg_recipient *r, struct smimp_err *err)
  * message id back, and a sent copy stays legible on every device of
  * the sender), its receiving devices' and, for a device, its own.
  */
+/*
+ * Room for the keys stanza_keys may take, padded: each recipient's and
+ * its devices', the sender's, its devices' and its own; within
+ * MSG_MAX_STANZAS, past which stanza_add refuses.  Not MSG_MAX_STANZAS
+ * whatever the count: 50 KiB to clear for the two keys of most seals.
+ */
+static size_t
+stanza_room(const struct seal_params *p)
+{
+	size_t i, n = 2 + IDLOG_MAX_DEVICES;
+
+	for (i = 0; i < p->nrcpts && n < MSG_MAX_STANZAS; i++)
+		n += 1 + (p->rcpts[i].ndevice_keys < IDLOG_MAX_DEVICES ?
+		    p->rcpts[i].ndevice_keys : IDLOG_MAX_DEVICES);
+	n = pad_stanza_count(n);
+	return n < MSG_MAX_STANZAS ? n : MSG_MAX_STANZAS;
+}
+
 static int
 stanza_keys(const struct seal_params *p, struct stanza_keys *sk,
     struct smimp_err *err)
@@ -642,7 +660,7 @@ stanza_keys(const struct seal_params *p, struct stanza_keys *sk,
 	size_t i, j, n;
 
 	sk->n = sk->stanzas = 0;
-	sk->k = calloc(MSG_MAX_STANZAS, sizeof(*sk->k));
+	sk->k = calloc(stanza_room(p), sizeof(*sk->k));
 	if (sk->k == NULL)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 	for (i = 0; i < p->nrcpts; i++) {
@@ -1253,6 +1271,25 @@ source_read(struct chunk_source *src, struct slot *s, int *last,
 	    s->ct_lens, &s->n, last, err);
 }
 
+/*
+ * The bytes of s->pt its chunks write, to be wiped: all of each chunk
+ * but the last, which may be short (a 1 KiB message's is: wiping a
+ * whole 64 KiB chunk would touch 15 pages for nothing).
+ */
+static size_t
+slot_extent(const struct slot *s)
+{
+	size_t last;
+
+	if (s->n == 0)
+		return 0;
+	last = s->ct_lens[s->n - 1] > AGE_TAG_SIZE ?
+	    s->ct_lens[s->n - 1] - AGE_TAG_SIZE : 0;
+	if (last > AGE_CHUNK_SIZE)
+		last = AGE_CHUNK_SIZE;
+	return (s->n - 1) * AGE_CHUNK_SIZE + last;
+}
+
 static int
 open_stream(struct opener *op, struct chunk_source *src,
     struct smimp_err *err)
@@ -1275,8 +1312,8 @@ open_stream(struct opener *op, struct chunk_source *src,
 			    "cannot decrypt: the message is truncated");
 		s->counter = counter;
 		s->last = last;
-		if (s->n * AGE_CHUNK_SIZE > s->touched)
-			s->touched = s->n * AGE_CHUNK_SIZE;
+		if (slot_extent(s) > s->touched)
+			s->touched = slot_extent(s);
 		pipeline_submit(&op->pl, s, !last);
 		filled++;
 	}

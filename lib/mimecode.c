@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "mimecode.h"
+#include "util.h"
 #include "banned.h"
 
 static const struct {
@@ -129,22 +130,6 @@ mime_to_utf8(enum mime_charset cs, const unsigned char *in, size_t len,
 		return MIME_BAD;
 	}
 	return sbuf_add(sb, in, len) != 0 ? MIME_FULL : MIME_OK;
-}
-
-static int
-b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
 }
 
 int

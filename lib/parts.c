@@ -22,10 +22,11 @@
 
 /* ---- sealing ---- */
 
+/* Each part is cleared as it is added: not PART_MAX of them for none. */
 void
 parts_list_init(struct parts_list *l)
 {
-	memset(l, 0, sizeof(*l));
+	l->n = 0;
 }
 
 void

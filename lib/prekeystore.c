@@ -42,13 +42,26 @@ prekey_store_find(const struct prekey_store *ps, const char *id)
 	return NULL;
 }
 
+/*
+ * The room for PREKEY_STORE_MAX secrets, made once: 128 KiB of locked
+ * memory that a command opening a message with no prekeys never needs.
+ */
+static int
+room(struct prekey_store *ps)
+{
+	if (ps->s == NULL)
+		ps->s = sodium_malloc(PREKEY_STORE_MAX * sizeof(*ps->s));
+	return ps->s != NULL ? 0 : -1;
+}
+
 int
 prekey_store_add(struct prekey_store *ps, const char *id, int64_t date,
     const unsigned char secret[32])
 {
 	size_t i, oldest = 0;
 
-	if (!prekey_id_valid(id, strlen(id)) || prekey_store_find(ps, id))
+	if (!prekey_id_valid(id, strlen(id)) || prekey_store_find(ps, id) ||
+	    room(ps) != 0)
 		return -1;
 	if (ps->n == PREKEY_STORE_MAX) {
 		for (i = 1; i < ps->n; i++)
@@ -232,14 +245,14 @@ prekey_store_load(struct prekey_store *ps, const char *path,
 	if ((size_t)snprintf(ps->path, sizeof(ps->path), "%s", path) >=
 	    sizeof(ps->path))
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
-	ps->s = sodium_malloc(PREKEY_STORE_MAX * sizeof(*ps->s));
-	if (ps->s == NULL)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 	if (lock && take_lock(ps, err) != 0)
 		return -1;
+	/* No file, no secrets: their room is made by the first add. */
 	if (access(path, F_OK) != 0 && errno == ENOENT)
 		return 0;
 	ps->exists = 1;
+	if (room(ps) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 	fd = open_private(path, err);
 	text = sodium_malloc(TEXT_MAX + 1);
 	if (fd < 0 || text == NULL) {

@@ -38,7 +38,8 @@ struct prekey_secret {
 struct prekey_store {
 	char path[PATH_MAX];
 	char lock_path[PATH_MAX + 8];
-	struct prekey_secret *s;	/* sodium_malloc'd, PREKEY_STORE_MAX */
+	/* sodium_malloc'd, PREKEY_STORE_MAX; NULL until a file or an add. */
+	struct prekey_secret *s;
 	size_t n;
 	int exists;			/* the file was there when loaded */
 	int lock_fd;			/* held when loaded with lock, or -1 */
@@ -62,7 +63,8 @@ const unsigned char *prekey_store_find(const struct prekey_store *ps,
     const char *id);
 /*
  * Add a secret (its public key is derived when needed); past
- * PREKEY_STORE_MAX the oldest goes.  0, or -1 for a bad id.
+ * PREKEY_STORE_MAX the oldest goes.  0, or -1 for a bad id (or no
+ * memory for the secrets).
  */
 int prekey_store_add(struct prekey_store *ps, const char *id, int64_t date,
     const unsigned char secret[32]);

@@ -177,7 +177,8 @@ entry_parse(struct trust_store *ts, const char *buf, size_t len, size_t *pos,
 	raw = malloc(kv.value_len + 1);
 	if (raw == NULL)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
-	r = b64_decode(kv.value, kv.value_len, raw, kv.value_len, &rawlen);
+	r = b64_decode_public(kv.value, kv.value_len, raw, kv.value_len,
+	    &rawlen);
 	if (r == 0)
 		/* Verified when pinned; the store is ours, mode 0600. */
 		r = idlog_parse_verified(&e->log, raw, rawlen, &lerr);

@@ -29,9 +29,21 @@ int sbuf_add_b64(struct sbuf *sb, const unsigned char *data, size_t len);
 /* Decode standard padded base64 of exactly out_len bytes; strict. */
 int b64_decode_exact(const char *s, size_t slen, unsigned char *out,
     size_t out_len);
+/* The value of a base64 character (standard alphabet), or -1. */
+int b64_value(char c);
+/* Does s hold a byte past ASCII (refused in base64: see util.c)? */
+int b64_has_high_byte(const char *s, size_t slen);
 /* Decode into a buffer of up to cap bytes; *out_len gets the size. */
 int b64_decode(const char *s, size_t slen, unsigned char *out, size_t cap,
     size_t *out_len);
+/*
+ * The same for public data (keys, signatures, logs): the same strings
+ * accepted and the same bytes out, but by plain comparisons, several
+ * times faster than libsodium's decoder, which takes the same time
+ * whatever the characters and is kept for secrets.
+ */
+int b64_decode_public(const char *s, size_t slen, unsigned char *out,
+    size_t cap, size_t *out_len);
 
 void time_format(int64_t t, char out[TIME_STRLEN]);
 int time_parse(const char *s, size_t len, int64_t *t);

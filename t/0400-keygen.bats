@@ -100,6 +100,20 @@ setup() { common_setup; }
 	[ "$stderr" = "smimp-keygen: 'empty.pub': empty identity log" ]
 }
 
+@test "a byte past ASCII in a base64 value is refused, not read as '/' (libsodium 1.0.18 on x86): a signed record has one spelling" {
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		mkid "a$i" alice@example.org
+		grep -q '^signature: .*/' "a$i.pub" && break
+	done
+	grep -q '^signature: .*/' "a$i.pub"
+	# Its signature's first "/" as the byte 0xff: the record's hash
+	# (its fingerprint) changes, the signature read would not.
+	LC_ALL=C sed '/^signature: /s|/|\xff|' "a$i.pub" >high.pub
+	run -1 cmp -s "a$i.pub" high.pub
+	run -3 --separate-stderr smimp-keygen --fingerprint high.pub
+	[ "$stderr" = "smimp-keygen: 'high.pub': malformed identity record 0: bad or missing signature" ]
+}
+
 @test "usage errors exit 2" {
 	run -2 --separate-stderr smimp-keygen
 	[ "$stderr" = "smimp-keygen: an address is needed: -u ADDRESS (see 'smimp-keygen --help')" ]

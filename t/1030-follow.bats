@@ -145,6 +145,48 @@ EOF
 	[ "$stderr" = "smimp-open: the identity of alice@example.org was revoked on $when (\"laptop stolen\"): nothing written" ]
 }
 
+# forge_sig PUB N OUT: PUB with one character of record N's signature
+# changed (records count from 0).
+forge_sig() {
+	python3 - "$1" "$2" "$3" <<'EOF'
+import sys
+log = open(sys.argv[1], 'rb').read()
+recs = log.split(b'smimp-identity/1\n')[1:]
+n = int(sys.argv[2])
+lines = recs[n].split(b'\n')
+i = max(k for k, l in enumerate(lines) if l.startswith(b'signature: '))
+c = lines[i][12:13]
+lines[i] = lines[i][:12] + (b'B' if c == b'A' else b'A') + lines[i][13:]
+recs[n] = b'\n'.join(lines)
+open(sys.argv[3], 'wb').write(b''.join(b'smimp-identity/1\n' + r for r in recs))
+EOF
+}
+
+@test "a log that extends the pin has only its new records verified: a forged record after the pinned ones, or a forged pinned one, is refused (3), nothing followed" {
+	echo "sealed before" | smimp-seal -i alice.key -r bob.pub >m.age
+	smimp-revoke -i alice.key --encryption --no-publish >/dev/null
+	pinned=$(sum "$BOBHOME/trust")
+	# The pinned record as it is, the new one's signature forged.
+	forge_sig alice.pub 1 forged1.pub
+	cmp -n "$(stat -c %s alice0.pub)" alice0.pub forged1.pub
+	relog m.age forged1.pub alice.key >forged1.age
+	run -3 --separate-stderr as_bob smimp-open -i bob.key -o out forged1.age
+	[ "$stderr" = "smimp-open: identity record 1: bad signature" ]
+	[ ! -e out ]
+	# The pinned record forged: not the pin's bytes, so verified whole.
+	forge_sig alice.pub 0 forged0.pub
+	relog m.age forged0.pub alice.key >forged0.age
+	run -3 --separate-stderr as_bob smimp-open -i bob.key -o out forged0.age
+	[ "$stderr" = "smimp-open: identity record 0: bad signature" ]
+	[ ! -e out ]
+	[ "$(sum "$BOBHOME/trust")" = "$pinned" ]
+	# The true log: its new record verifies, and it is followed.
+	relog m.age alice.pub alice.key >good.age
+	run -0 --separate-stderr as_bob smimp-open -i bob.key good.age
+	[ "$output" = "sealed before" ]
+	[ "${stderr_lines[0]}" = "smimp-open: alice@example.org: new encryption key; 2 records, 1 before (followed from the message)" ]
+}
+
 @test "smimp-fetch follows a rotation carried by a fetched message and says so" {
 	servers
 	run -0 smimp-revoke -i alice.key --rotate

@@ -2,7 +2,8 @@
  * wycheproof - run the Wycheproof vectors through the primitives exactly
  * as smimp calls them: its HKDF, HMAC-SHA-256 through the init/update/
  * final interface, X25519 through crypto_scalarmult (an all-zero shared
- * secret is refused, as age requires), Ed25519 verification, and the
+ * secret is refused, as age requires; age_x25519_public_usable must
+ * agree), Ed25519 verification, and the
  * two ChaCha20-Poly1305 AEADs.  Usage: wycheproof DIR.
  *
  * "acceptable" cases: X25519 must refuse every ZeroSharedSecret case and
@@ -100,6 +101,14 @@ x25519_case(json_t *g, json_t *t)
 	(void)g;
 	ok = pl == 32 && sl == 32 && crypto_scalarmult(out, priv, pub) == 0 &&
 	    xl == 32 && memcmp(out, shared, 32) == 0;
+	/*
+	 * What a sealer asks before it wraps a key: usable exactly when
+	 * the multiplication does not give all zeros (every such case is
+	 * a point of low order, whatever the private key).
+	 */
+	if (pl == 32 && sl == 32 && age_x25519_public_usable(pub) !=
+	    (crypto_scalarmult(out, priv, pub) == 0))
+		ok = !want;
 	free(pub);
 	free(priv);
 	free(shared);
