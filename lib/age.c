@@ -10,7 +10,6 @@
 
 #include "age.h"
 #include "util.h"
-#include "x25519.h"
 #include "banned.h"
 
 #define AGE_VERSION_LINE	"age-encryption.org/v1"
@@ -336,7 +335,7 @@ unwrap_x25519(const struct stanza *st, const unsigned char sk[32],
 	}
 	(void)b64_nopad(st->args[1], strlen(st->args[1]), share,
 	    sizeof(share), &got);
-	if ((!*pk_made && x25519_base(pk, sk) != 0) ||
+	if ((!*pk_made && crypto_scalarmult_base(pk, sk) != 0) ||
 	    crypto_scalarmult(shared, sk, share) != 0)
 		return age_fail(err, AGE_FAIL_HEADER, "%s",
 		    "malformed header: low-order X25519 share");
@@ -837,7 +836,7 @@ x25519_stanza(struct sbuf *sb, const unsigned char pk[32],
 	int ret = -1;
 
 	randombytes_buf(esk, sizeof(esk));
-	if (x25519_base(epk, esk) != 0 ||
+	if (crypto_scalarmult_base(epk, esk) != 0 ||
 	    crypto_scalarmult(shared, esk, pk) != 0)
 		goto out;
 	memcpy(salt, epk, 32);

@@ -8,7 +8,6 @@
 
 #include "exitcode.h"
 #include "padding.h"
-#include "x25519.h"
 #include "banned.h"
 
 /* floor(log2(x)), x >= 1. */
@@ -126,7 +125,7 @@ nobody_key(unsigned char pk[32])
 
 	do
 		randombytes_buf(sk, sizeof(sk));
-	while (x25519_base(pk, sk) != 0 ||
+	while (crypto_scalarmult_base(pk, sk) != 0 ||
 	    !age_x25519_public_usable(pk));
 	sodium_memzero(sk, sizeof(sk));
 }
