@@ -13,6 +13,7 @@
 #include "armor.h"
 #include "exitcode.h"
 #include "fileio.h"
+#include "util.h"
 #include "banned.h"
 
 #define IN_BUF_SIZE		(256 * 1024)
@@ -196,7 +197,8 @@ armor_next(struct age_in *in, struct smimp_err *err)
 		if (line[i] == '\r')
 			return age_fail(err, AGE_FAIL_ARMOR, "%s",
 			    "malformed armor: stray carriage return");
-	if (sodium_base642bin(in->dec, sizeof(in->dec), line, len, NULL, &got,
+	if (b64_has_high_byte(line, len) ||
+	    sodium_base642bin(in->dec, sizeof(in->dec), line, len, NULL, &got,
 	    NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
 		return age_fail(err, AGE_FAIL_ARMOR, "%s",
 		    "malformed armor: bad base64");

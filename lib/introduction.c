@@ -11,6 +11,7 @@
 #include "exitcode.h"
 #include "fileio.h"
 #include "introduction.h"
+#include "util.h"
 #include "banned.h"
 
 #define INTRO_CONTEXT	"smimp/1 introduction"
@@ -219,7 +220,7 @@ introduction_decode(struct introduction *in, const char *s, size_t len,
 	const char *end;
 	size_t n;
 
-	if (len == 0 || len > INTRO_ENCODED_MAX ||
+	if (len == 0 || len > INTRO_ENCODED_MAX || b64_has_high_byte(s, len) ||
 	    sodium_base642bin(buf, sizeof(buf), s, len, NULL, &n, &end,
 	    B64URL) != 0 || end != s + len)
 		return malformed(err, "not unpadded base64url of at most "

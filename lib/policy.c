@@ -10,6 +10,7 @@
 
 #include "exitcode.h"
 #include "policy.h"
+#include "util.h"
 #include "banned.h"
 
 #define POLICY_CONTEXT	"smimp/1 policy"
@@ -305,7 +306,8 @@ parse_fields(struct reader *r, struct policy *p, struct smimp_err *err)
 	p->allowance = (uint32_t)n;
 	if (field(r, "salt", v, sizeof(v), err) != 0)
 		return -1;
-	if (strlen(v) != SALT_STRLEN || sodium_base642bin(p->salt,
+	if (strlen(v) != SALT_STRLEN || b64_has_high_byte(v, SALT_STRLEN) ||
+	    sodium_base642bin(p->salt,
 	    POLICY_SALT_SIZE, v, SALT_STRLEN, NULL, &got, NULL,
 	    sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
 	    got != POLICY_SALT_SIZE)

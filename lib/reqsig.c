@@ -16,6 +16,7 @@
 
 #include "exitcode.h"
 #include "reqsig.h"
+#include "util.h"
 #include "banned.h"
 
 #define REQSIG_CONTEXT	"smimp/1 request"
@@ -212,7 +213,9 @@ reqsig_verify(const struct reqsig *rs, const char *method,
 	if (when < now - REQSIG_WINDOW || when > now + REQSIG_WINDOW)
 		return smimp_err_set(err, SMIMP_EXIT_BADMSG,
 		    "date outside the replay window");
-	if (sodium_base642bin(nonce, sizeof(nonce), rs->nonce,
+	/* One spelling of a nonce only: a replay cannot respell it. */
+	if (b64_has_high_byte(rs->nonce, strlen(rs->nonce)) ||
+	    sodium_base642bin(nonce, sizeof(nonce), rs->nonce,
 	    strlen(rs->nonce), NULL, &len, NULL,
 	    sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 || len != 16)
 		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "bad nonce");

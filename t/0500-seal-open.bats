@@ -27,6 +27,16 @@ assert_nothing_released() {
 	head -1 m.asc | grep -qx -- '-----BEGIN AGE ENCRYPTED FILE-----'
 	run -0 --separate-stderr open_bob <m.asc
 	[ "$output" = "$(cat msg)" ]
+	# A '/' of the armor spelt as a byte past ASCII, which libsodium
+	# 1.0.18 would read as '/': refused, not a second spelling.
+	python3 -c '
+import sys
+d = open("m.asc", "rb").read()
+i = d.index(b"/", d.index(b"\n") + 1)
+sys.stdout.buffer.write(d[:i] + b"\xff" + d[i + 1:])' >high.asc
+	run -3 --separate-stderr open_bob <high.asc
+	[[ "$stderr" == "smimp-open: "*"malformed armor: bad base64" ]]
+	[ -z "$output" ]
 }
 
 @test "-o writes the output atomically with the full content" {
