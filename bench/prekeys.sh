@@ -46,9 +46,10 @@ serve() {
 serve org example.org "$ORG"
 serve net example.net "$NET"
 mkdir -m 700 alicehome bobhome
+# A prekey for each timed seal, and one for the check after them.
 n=0
-while [ "$n" -lt "$RUNS" ]; do
-	c=$((RUNS - n < 200 ? RUNS - n : 200))
+while [ "$n" -lt $((RUNS + 1)) ]; do
+	c=$((RUNS + 1 - n < 200 ? RUNS + 1 - n : 200))
 	SMIMP_HOME="$W/bobhome" smimp-trust prekeys -i bob.key --count "$c" \
 		>/dev/null
 	n=$((n + c))

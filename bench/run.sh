@@ -3,14 +3,14 @@
 # and against this machine's limit, in one run.  Prints wall time and
 # max RSS (median of RUNS runs) and every peer as a ratio to smimp.
 # BENCH_SIZE (default 1G) sets the big file; RUNS (default 3) the runs.
-# Then the trust store at its cap of 65,536 entries (trust.sh), the
+# Then the 1 KiB seal+open pair against age's (small.sh), the trust
+# store at its cap of 65,536 entries (trust.sh), the
 # cost of a proof of work against Argon2id (work.sh), and what taking a
 # one-time prekey adds to a seal (prekeys.sh).
 set -euo pipefail
 BIN=${1:?usage: run.sh BINDIR}
 SIZE=${BENCH_SIZE:-1G}
 RUNS=${RUNS:-3}
-SMALL_N=${SMALL_N:-200}
 export PATH="$BIN:$PATH"
 for tool in age age-keygen minisign gpg /usr/bin/time; do
 	command -v "$tool" >/dev/null || { echo "bench: missing $tool (run make deps)" >&2; exit 1; }
@@ -112,17 +112,6 @@ lim() { awk -v b="$BYTES" -v c="$CRYPTO" -v r="$READ" -v w="$1" 'BEGIN { printf 
 LIMIT_DURABLE=$(lim "$DURABLE")
 LIMIT_WRITE=$(lim "$WRITE")
 
-# The 1 KiB case: SMALL_N sequential pairs, per process.
-small_pairs() {
-	local start end
-	start=$(date +%s.%N)
-	$RT bash -c "for ((i = 0; i < $SMALL_N; i++)); do $1; done"
-	end=$(date +%s.%N)
-	awk -v a="$start" -v b="$end" -v n="$SMALL_N" 'BEGIN { printf "%.2f", (b - a) * 1000 / n }'
-}
-SMALL_SMIMP=$(small_pairs "smimp-seal -i alice.key -r bob.pub small > x.age && smimp-open -q -i bob.key x.age > /dev/null")
-SMALL_AGE=$(small_pairs "age -e -r $AGE_R small > y.age && age -d -i age.key y.age > /dev/null")
-
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) b = 0.001; printf "%.2f", a / b }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 row() { printf '%-30s %9s s %9s MiB %9s\n' "$1" "$2" "$3" "$4"; }
@@ -149,9 +138,6 @@ section() {
 }
 section seal "age -e" "gpg --sign --encrypt" "age -e + minisign -S"
 section open "age -d" "gpg --decrypt" "minisign -V + age -d"
-echo "--- 1 KiB seal+open pair, per pair ($SMALL_N pairs) ---"
-printf '%-30s %9s ms\n' "smimp-seal + smimp-open" "$SMALL_SMIMP"
-printf '%-30s %9s ms %9s\n' "age -e + age -d" "$SMALL_AGE" "$(ratio "$SMALL_AGE" "$SMALL_SMIMP")"
 echo "--- machine ---"
 awk -v c="$CRYPTO" -v r="$READ" -v w="$WRITE" -v d="$DURABLE" -v n="$CORES" 'BEGIN { printf "ChaCha20-Poly1305 + BLAKE2b on %d cores %.2f GB/s; read %.2f GB/s; write %.2f GB/s, durable %.2f GB/s\n", n, c / 1e9, r / 1e9, w / 1e9, d / 1e9 }'
 
@@ -181,7 +167,10 @@ for k in "${!M[@]}"; do
 	case $k in smimp*) [ "${M[$k]}" -gt "$maxrss" ] && maxrss=${M[$k]};; esac
 done
 echo "smimp max RSS under 8 MiB (1 KiB, 1 MiB, $SIZE): $(mib "$maxrss") MiB $(verdict "$maxrss" 8192 "<=")"
-r=$(ratio "$SMALL_SMIMP" "$SMALL_AGE"); echo "1 KiB pair at most 0.5x of age: ${r}x $(verdict "$r" 0.5 "<=")"
+
+# The 1 KiB pair against age's, in interleaved rounds (small.sh).
+echo
+$RT bash "$here/small.sh" "$BIN"
 
 echo
 bash "$here/trust.sh" "$BIN"
