@@ -80,7 +80,7 @@ grep -q -- '-> smimp-prekey ' <(smimp-seal -i alice.key -r bob@example.net msg) 
 # stats FILE: median and mean, in ms.
 stats() {
 	sort -n "$1" | awk '{ v[NR] = $1; s += $1 }
-	    END { printf "%.1f %.1f", v[int((NR + 1) / 2)] / 1000, s / NR / 1000 }'
+	    END { printf "%.1f %.1f\n", v[int((NR + 1) / 2)] / 1000, s / NR / 1000 }'
 }
 read -r wm wa < <(stats with.txt)
 read -r nm na < <(stats without.txt)
