@@ -271,7 +271,7 @@ extract_refuses() {
 	seal --attach big.bin -o m.age msg
 	size=$(stat -c %s m.age)
 	cp m.age bad.age
-	printf '\x55' | dd of=bad.age bs=1 seek=$((size / 2)) conv=notrunc status=none
+	flip bad.age $((size / 2))
 	run -3 --separate-stderr open_bob --extract out bad.age
 	[ "$stderr" = "smimp-open: cannot decrypt: the message is corrupted or truncated" ]
 	out_empty

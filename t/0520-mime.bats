@@ -273,7 +273,7 @@ blake() { python3 -c 'import hashlib,sys; print(hashlib.blake2b(sys.argv[1].enco
 	seal -s x -o m.age msg
 	# Tampered: 3.
 	cp m.age bad.age
-	printf '\x01' | dd of=bad.age bs=1 seek=400 conv=notrunc 2>/dev/null
+	flip bad.age 400
 	run -3 --separate-stderr open_bob --mime -o out.eml bad.age
 	[ -z "$output" ]
 	[ ! -e out.eml ]
@@ -392,7 +392,7 @@ blake() { python3 -c 'import hashlib,sys; print(hashlib.blake2b(sys.argv[1].enco
 	mkid alt alice@example.org
 	seal -s good -o good.age msg
 	cp good.age tampered.age
-	printf '\x01' | dd of=tampered.age bs=1 seek=400 conv=notrunc 2>/dev/null
+	flip tampered.age 400
 	smimp-seal -i alt.key -r bob.pub -s "a changed key" -o alt.age msg
 	p=srv/smimp/v1/mailbox
 	mkdir -p $p
@@ -475,7 +475,7 @@ said() {
 	run -3 --separate-stderr smimp-seal -i bob.key --reply bad.eml msg
 	[ "$stderr" = "smimp-seal: not a message that smimp-open --mime wrote: a bad X-Smimp-Sender" ]
 	cp h.age t.age
-	printf '\x01' | dd of=t.age bs=1 seek=400 conv=notrunc 2>/dev/null
+	flip t.age 400
 	run -3 --separate-stderr smimp-seal -i bob.key --reply t.age -o out.age msg
 	[[ "$stderr" == "smimp-seal: "* ]]
 	[ ! -e out.age ]

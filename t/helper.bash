@@ -135,6 +135,15 @@ open_bob() { SMIMP_HOME="$BOBHOME" smimp-open -i bob.key "$@"; }
 # A file's content hash, to prove that nothing changed.
 sum() { sha256sum "$1" | cut -d' ' -f1; }
 
+# flip FILE OFFSET [MASK]: the byte at OFFSET xored with MASK (0x55), so
+# that it changes whatever it was; writing a fixed value changed
+# nothing once in 256 runs.
+flip() {
+	python3 -c 'import sys
+f = open(sys.argv[1], "r+b"); o = int(sys.argv[2]); f.seek(o); b = f.read(1)[0]
+f.seek(o); f.write(bytes([b ^ int(sys.argv[3], 0)]))' "$1" "$2" "${3:-0x55}"
+}
+
 # make_cert: a throw-away certificate and key for 127.0.0.1 and localhost
 # (cert.pem, key.pem), the servers' and the clients' CA at once.
 make_cert() {
