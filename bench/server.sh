@@ -74,6 +74,7 @@ c0=$(ticks "${spid[org]}")
 sub_line=$("$LOAD" -c "$CONNS" -i alice.key local/*.age)
 c1=$(ticks "${spid[org]}")
 accepted=$(echo "$sub_line" | sed -n 's/^submitted \([0-9]*\).*/\1/p')
+client_cpu=$(echo "$sub_line" | sed -n 's/^client CPU \([0-9.]*\) ms.*/\1/p')
 cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$HZ" -v n="$accepted" \
 	'BEGIN { printf "%.3f", (n > 0 ? (b - a) * 1000 / hz / n : 0) }')
 sub=$(echo "$sub_line" | sed -n 's/.*: \([0-9]*\) msg\/s.*/\1/p')
@@ -205,6 +206,7 @@ fi
 echo "server benchmark: $N messages of 4 KiB, $CONNS connections, loopback, $(nproc) cores"
 printf '%-46s %8s msg/s  p50 %6s ms  p99 %6s ms\n' "smimpd submission (HTTPS, signed, durable)" "$sub" "$sub50" "$sub99"
 printf '%-46s %8s ms (utime + stime / %s accepted)\n' "smimpd CPU per accepted submission" "$cpu" "$accepted"
+printf '%-46s %8s ms (the load generator, same machine)\n' "smimp-load CPU per submission" "$client_cpu"
 printf '%-46s %8s msg/s  p50 %6s ms  p99 %6s ms  (%s of %s arrived)\n' "smimpd submit + relay + fetch, end to end" "$rel" "$rel50" "$rel99" "$relayed" "$N"
 printf '%-46s %8s msg/s\n' "smimpd relay, a queue draining to example.net" "$drain"
 printf '%-46s %8s msg/s\n' "Postfix smtp-source -> queue (SMTP, durable)" "$pf"
