@@ -17,6 +17,7 @@
  *
  * Prints one line per measurement:
  *	submitted N in S s: R msg/s, p50 A ms, p99 B ms, F failed
+ *	client CPU C ms a submission	(this process's own)
  *	arrived N in S s: R msg/s, p50 A ms, p99 B ms
  */
 #include <fcntl.h>
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,6 +66,18 @@ static struct {
 	size_t arrived;
 	double first_arrival, last_arrival;
 } g;
+
+/* This process's CPU time so far, user and system, every thread's. */
+static double
+cpu_seconds(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
 
 static double
 now(void)
@@ -380,7 +394,7 @@ main(int argc, char **argv)
 	pthread_t tid[MAX_CONNS], wtid, atid;
 	const char *key = NULL, *wkey = NULL;
 	long nconns = 8, seconds = 0, i;
-	double t0, t1;
+	double t0, t1, cpu0, cpu1 = 0;
 	size_t count;
 	int c;
 
@@ -417,6 +431,7 @@ main(int argc, char **argv)
 		wr = connect_or_die();
 		ar = connect_or_die();
 	}
+	cpu0 = cpu_seconds();
 	t0 = now();
 	if (seconds > 0)
 		g.deadline = t0 + (double)seconds;
@@ -429,13 +444,18 @@ main(int argc, char **argv)
 	for (i = 0; i < nconns; i++)
 		pthread_join(tid[i], NULL);
 	t1 = now();
+	cpu1 = cpu_seconds();
 	g.done_sending = 1;
 	count = g.submit.total;
-	if (!g.drain)
+	if (!g.drain) {
 		printf("submitted %zu in %.2f s: %.0f msg/s, p50 %.2f ms, p99 %.2f ms, "
-	    "%zu failed\n", count, t1 - t0, (double)count / (t1 - t0),
-	    percentile_ms(&g.submit, 0.50), percentile_ms(&g.submit, 0.99),
-	    (size_t)g.failed);
+		    "%zu failed\n", count, t1 - t0, (double)count / (t1 - t0),
+		    percentile_ms(&g.submit, 0.50), percentile_ms(&g.submit, 0.99),
+		    (size_t)g.failed);
+		/* What the load itself costs, beside the server's. */
+		printf("client CPU %.3f ms a submission\n", count > 0 ?
+		    (cpu1 - cpu0) * 1000.0 / (double)count : 0.0);
+	}
 	if (g.watching) {
 		pthread_join(wtid, NULL);
 		pthread_join(atid, NULL);
@@ -447,7 +467,8 @@ main(int argc, char **argv)
 			goto done;
 		}
 		printf("arrived %zu in %.2f s: %.0f msg/s, p50 %.2f ms, "
-		    "p99 %.2f ms\n", g.arrived, g.last_arrival - t0,
+		    "p99 %.2f ms\n", g.arrived, g.arrived > 0 ?
+		    g.last_arrival - t0 : 0.0,
 		    g.arrived > 0 ? (double)g.arrived / (g.last_arrival - t0) :
 		    0.0, percentile_ms(&g.arrive, 0.50),
 		    percentile_ms(&g.arrive, 0.99));

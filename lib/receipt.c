@@ -22,14 +22,11 @@ malformed(struct smimp_err *err, const char *what)
 }
 
 int
-receipt_build(struct sbuf *sb, const char *domain, const char *from,
+receipt_build_unsigned(struct sbuf *sb, const char *domain, const char *from,
     const char *message_id, const unsigned char hash[32],
-    const char *recipients, const char *date, const struct signer *signer,
-    struct smimp_err *err)
+    const char *recipients, const char *date, struct smimp_err *err)
 {
 	char sorted[RECEIPT_LIST_MAX + 1], hex[65];
-	unsigned char sig[64];
-	size_t start = sb->len;
 
 	if (stamp_recipients(recipients, sorted, sizeof(sorted)) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "receipt: too many "
@@ -37,14 +34,46 @@ receipt_build(struct sbuf *sb, const char *domain, const char *from,
 	sodium_bin2hex(hex, sizeof(hex), hash, 32);
 	if (sbuf_addf(sb, RECEIPT_MAGIC "domain: %s\nfrom: %s\nmessage-id: "
 	    "%s\nhash: %s\nrecipients: %s\ndate: %s\n", domain, from,
-	    message_id, hex, sorted, date) != 0 ||
-	    signer_sign_in_context(signer, RECEIPT_CONTEXT, sb->buf + start,
+	    message_id, hex, sorted, date) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot make the "
+		    "receipt");
+	return 0;
+}
+
+int
+receipt_sign(struct sbuf *sb, size_t start, const struct signer *signer,
+    struct smimp_err *err)
+{
+	unsigned char sig[64];
+
+	if (signer_sign_in_context(signer, RECEIPT_CONTEXT, sb->buf + start,
 	    sb->len - start, sig) != 0 ||
 	    sbuf_add(sb, "signature: ", 11) != 0 ||
 	    sbuf_add_b64(sb, sig, 64) != 0 || sbuf_add(sb, "\n", 1) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot make the "
 		    "receipt");
 	return 0;
+}
+
+int
+receipt_build(struct sbuf *sb, const char *domain, const char *from,
+    const char *message_id, const unsigned char hash[32],
+    const char *recipients, const char *date, const struct signer *signer,
+    struct smimp_err *err)
+{
+	size_t start = sb->len;
+
+	if (receipt_build_unsigned(sb, domain, from, message_id, hash,
+	    recipients, date, err) != 0)
+		return -1;
+	return receipt_sign(sb, start, signer, err);
+}
+
+int
+receipt_is_unsigned(const char *text)
+{
+	return strncmp(text, RECEIPT_MAGIC, strlen(RECEIPT_MAGIC)) == 0 &&
+	    strstr(text, "\nsignature: ") == NULL;
 }
 
 /* The value of kv, canonical as normalize makes it, into out. */

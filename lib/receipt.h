@@ -54,6 +54,23 @@ int receipt_build(struct sbuf *sb, const char *domain, const char *from,
     const char *message_id, const unsigned char hash[32],
     const char *recipients, const char *date, const struct signer *signer,
     struct smimp_err *err);
+/*
+ * The same without its signature: every line through the date, for
+ * receipt_sign to sign later (this server keeps its own receipts so,
+ * and signs one when its sender asks for it).
+ */
+int receipt_build_unsigned(struct sbuf *sb, const char *domain,
+    const char *from, const char *message_id, const unsigned char hash[32],
+    const char *recipients, const char *date, struct smimp_err *err);
+/*
+ * Sign the lines sb holds from start (receipt_build_unsigned's) and add
+ * the signature line.  Signatures are deterministic: the same lines
+ * under the same key make the same receipt whenever they are signed.
+ */
+int receipt_sign(struct sbuf *sb, size_t start, const struct signer *signer,
+    struct smimp_err *err);
+/* Is text a receipt's lines without the signature line? */
+int receipt_is_unsigned(const char *text);
 /* Read a receipt, strictly; its signature is receipt_verify's. */
 int receipt_parse(struct receipt *r, const char *text, size_t len,
     struct smimp_err *err);

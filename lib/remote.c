@@ -1004,9 +1004,12 @@ request(struct remote *r, struct call *c, const char *method,
 	ADD("%s", "Content-Type: application/octet-stream");
 	/*
 	 * A server answers from the headers whether it will take the body
-	 * (authentication, size): wait for its word before sending one.
+	 * (authentication, size): wait for its word before sending a large
+	 * one.  A small one goes with the headers: sending it costs less
+	 * than the round trip, on both sides, and a refusal wastes little.
 	 */
-	ADD("%s", c->out_len > 0 ? "Expect: 100-continue" : "Expect:");
+	ADD("%s", c->out_len > REMOTE_EXPECT_ABOVE ? "Expect: 100-continue" :
+	    "Expect:");
 #undef ADD
 	ret = perform(r, c, method, url, headers, rep, err);
 	goto out;

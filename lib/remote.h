@@ -37,6 +37,13 @@
 /* An identity log: IDLOG_MAX_BYTES (idlog.h). */
 
 /*
+ * A request body larger than this waits for the server's 100 Continue;
+ * smaller ones go with the headers (a server keeps bodies up to this
+ * size in memory).
+ */
+#define REMOTE_EXPECT_ABOVE	(64 * 1024)
+
+/*
  * Time limits: 10 s to connect; an exchange that moves at most
  * REMOTE_SHORT_BYTES each way gets 20 s in all, under the servers' own
  * 30 s idle timeout, a larger one 300 s; either fails once it runs

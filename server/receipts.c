@@ -23,10 +23,11 @@
 /* Records of one message: a queue entry and a record per domain. */
 #define STATUS_ROWS_MAX	(2 * 256)
 
-int
-receipts_sign(struct server *srv, const char *from, const char *mid,
-    const unsigned char hash[32], const char *recipients, char **text,
-    struct smimp_err *err)
+/* receipts_sign and receipts_draft: signed now, or to sign later. */
+static int
+make_receipt(struct server *srv, const char *from, const char *mid,
+    const unsigned char hash[32], const char *recipients, int sign,
+    char **text, struct smimp_err *err)
 {
 	char when[TIME_STRLEN];
 	struct sbuf sb;
@@ -34,14 +35,68 @@ receipts_sign(struct server *srv, const char *from, const char *mid,
 	*text = NULL;
 	time_format(time_now(), when);
 	sbuf_init(&sb, RECEIPT_MAX + 1);
-	if (receipt_build(&sb, srv->cfg.domain, from, mid, hash, recipients,
-	    when, &srv->signer, err) != 0 || sbuf_add(&sb, "", 1) != 0) {
+	if ((sign ? receipt_build(&sb, srv->cfg.domain, from, mid, hash,
+	    recipients, when, &srv->signer, err) : receipt_build_unsigned(&sb,
+	    srv->cfg.domain, from, mid, hash, recipients, when, err)) != 0 ||
+	    sbuf_add(&sb, "", 1) != 0) {
 		sbuf_release(&sb);
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot sign the "
 		    "receipt for %s", mid);
 	}
 	*text = sb.buf;
 	return 0;
+}
+
+int
+receipts_sign(struct server *srv, const char *from, const char *mid,
+    const unsigned char hash[32], const char *recipients, char **text,
+    struct smimp_err *err)
+{
+	return make_receipt(srv, from, mid, hash, recipients, 1, text, err);
+}
+
+int
+receipts_draft(struct server *srv, const char *from, const char *mid,
+    const unsigned char hash[32], const char *recipients, char **text,
+    struct smimp_err *err)
+{
+	return make_receipt(srv, from, mid, hash, recipients, 0, text, err);
+}
+
+/*
+ * The receipt a draft of this server's (receipts_draft, as kept for
+ * sender's message mid) makes once signed, malloc'd; NULL when the
+ * draft is not one of this domain's for that message, or cannot be
+ * signed.
+ */
+static char *
+receipt_of_draft(struct server *srv, const char *sender, const char *mid,
+    const char *draft)
+{
+	struct smimp_err err;
+	struct receipt *r;
+	struct sbuf sb;
+	int ok;
+
+	sbuf_init(&sb, RECEIPT_MAX + 1);
+	if (sbuf_add(&sb, draft, strlen(draft)) != 0 ||
+	    receipt_sign(&sb, 0, &srv->signer, &err) != 0 ||
+	    (r = malloc(sizeof(*r))) == NULL) {
+		sbuf_release(&sb);
+		return NULL;
+	}
+	/* What the store kept is checked as any receipt is, before it goes. */
+	ok = receipt_parse(r, sb.buf, sb.len, &err) == 0 &&
+	    receipt_check(r, srv->cfg.domain, sender, mid, NULL, NULL,
+	    &err) == 0;
+	free(r);
+	if (!ok) {
+		log_warnx("the receipt kept for %s of %s: %s", mid, sender,
+		    err.msg);
+		sbuf_release(&sb);
+		return NULL;
+	}
+	return sb.buf;
 }
 
 /* Does r (parsed from text) verify under the key domain publishes? */
@@ -123,6 +178,8 @@ receipts_expire(struct server *srv)
 
 /* The rows of one message, one a domain at most, as they are shown. */
 struct status {
+	struct server *srv;
+	const char *sender, *mid;	/* whose message */
 	size_t n;
 	struct {
 		char domain[ADDRESS_DOMAIN_MAX + 1];
@@ -145,9 +202,31 @@ bounce_reason(const char *text)
 	return json_stringn(p, end != NULL ? (size_t)(end - p) : strlen(p));
 }
 
+/*
+ * A delivery's receipt as the answer shows it: this domain's own is
+ * kept unsigned and signed now (dated when the message was taken).
+ */
+static json_t *
+receipt_item(struct server *srv, const char *sender, const char *mid,
+    const struct store_sent_row *r)
+{
+	char *text;
+	json_t *v;
+
+	if (r->text[0] == '\0')
+		return json_null();
+	if (strcmp(r->domain, srv->cfg.domain) != 0 ||
+	    !receipt_is_unsigned(r->text))
+		return json_string(r->text);
+	text = receipt_of_draft(srv, sender, mid, r->text);
+	v = text != NULL ? json_string(text) : json_null();
+	free(text);
+	return v;
+}
+
 /* A row as the answer shows it. */
 static json_t *
-status_item(const struct store_sent_row *r)
+status_item(struct status *st, const struct store_sent_row *r)
 {
 	char when[TIME_STRLEN], next[TIME_STRLEN];
 	json_t *o;
@@ -171,8 +250,8 @@ status_item(const struct store_sent_row *r)
 	} else if (r->state == STORE_SENT_DELIVERED) {
 		(void)json_object_set_new(o, "state", json_string("delivered"));
 		(void)json_object_set_new(o, "date", json_string(when));
-		(void)json_object_set_new(o, "receipt", r->text[0] != '\0' ?
-		    json_string(r->text) : json_null());
+		(void)json_object_set_new(o, "receipt", receipt_item(st->srv,
+		    st->sender, st->mid, r));
 	} else {
 		(void)json_object_set_new(o, "state", json_string("bounced"));
 		(void)json_object_set_new(o, "date", json_string(when));
@@ -205,7 +284,7 @@ status_row(const struct store_sent_row *r, void *arg)
 	if (i == st->n && (st->n == STATUS_ROWS_MAX ||
 	    strlen(r->domain) >= sizeof(st->d[0].domain)))
 		return -1;
-	item = status_item(r);
+	item = status_item(st, r);
 	if (item == NULL)
 		return -1;
 	if (i == st->n) {
@@ -238,6 +317,9 @@ status_get(struct exchange *x)
 		reply_error(x, 503, "out of memory");
 		return;
 	}
+	st->srv = x->srv;
+	st->sender = x->signer;
+	st->mid = x->rest;
 	r = store_sent_list(x->srv->store, x->signer, x->rest, status_row, st,
 	    &err);
 	if (r == STORE_NOT_FOUND)

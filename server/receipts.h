@@ -2,7 +2,8 @@
  * receipts.h - delivery receipts (doc/PROTOCOL.md 8.14).  This server
  * signs one, with its server key, for every message it takes: from
  * another domain's server (inbound.c answers with it) and from its own
- * users for their recipients here (submission.c records it).  What the
+ * users for their recipients here (submission.c records it unsigned,
+ * and it is signed when its sender asks for it).  What the
  * relay delivers elsewhere comes back with the other domain's receipt,
  * checked here under that domain's server key before it is kept.  Each
  * sender may then ask where a message of its own is, signed:
@@ -26,6 +27,17 @@ struct outbound;
  * into *text (malloc'd).  0, or -1 (out of memory).
  */
 int receipts_sign(struct server *srv, const char *from, const char *mid,
+    const unsigned char hash[32], const char *recipients, char **text,
+    struct smimp_err *err);
+
+/*
+ * The same unsigned (receipt_build_unsigned), for a submission's own
+ * domain: kept so, and signed when its sender asks where the message
+ * is (GET {base}/v1/messages/ID), which costs the submission no
+ * signature.  Ed25519 is deterministic: the receipt is the same
+ * whenever it is signed, under the same key.
+ */
+int receipts_draft(struct server *srv, const char *from, const char *mid,
     const unsigned char hash[32], const char *recipients, char **text,
     struct smimp_err *err);
 

@@ -3099,6 +3099,9 @@ sq_policy_match(struct store *st, const char *address,
 	size_t i;
 	int r = 0;
 
+	/* One read transaction for all: one snapshot, one lock taken. */
+	if (stmt_run(db, "BEGIN") != 0)
+		r = db_fail(db, err, "begin");
 	for (i = 0; i < n && r >= 0; i++) {
 		kind = STORE_UNLISTED;
 		r = sql_first(db, err, &kind, NULL, 0, "SELECT kind FROM "
@@ -3106,6 +3109,11 @@ sq_policy_match(struct store *st, const char *address,
 		    address, entries[i], POLICY_ENTRY_SIZE);
 		listed[i] = r == 1 && (kind == STORE_LISTED_BLOCK ||
 		    kind == STORE_LISTED_ALLOW) ? (int)kind : STORE_UNLISTED;
+	}
+	/* Never back to the pool inside a transaction: a stale snapshot. */
+	if (sqlite3_get_autocommit(db) == 0 && stmt_run(db, "COMMIT") != 0) {
+		r = db_fail(db, err, "commit");
+		(void)stmt_run(db, "ROLLBACK");
 	}
 	reader_put(s, db);
 	return r < 0 ? STORE_ERROR : STORE_OK;

@@ -309,7 +309,9 @@ check_stamp(struct exchange *x, struct plan *p, const char *to)
  * This server's receipt for its own domain's recipients (every one the
  * message names here, as for a delivery: who refused it stays unsaid),
  * into *rec with *text and *list (malloc'd); none (*text NULL) when
- * the message has no recipient here.  0, or -1 with the reply set.
+ * the message has no recipient here.  Kept unsigned: it is signed when
+ * the sender asks for it (receipts_draft), the same receipt.  0, or -1
+ * with the reply set.
  */
 static int
 local_receipt(struct exchange *x, const struct plan *p,
@@ -328,7 +330,7 @@ local_receipt(struct exchange *x, const struct plan *p,
 		    p->rcpts[i]) != 0)
 			break;
 	if (i < p->n || (sb.len > 0 && sbuf_add(&sb, "", 1) != 0) ||
-	    (sb.len > 0 && receipts_sign(x->srv, x->signer, p->mid,
+	    (sb.len > 0 && receipts_draft(x->srv, x->signer, p->mid,
 	    x->body_hash, sb.buf, text, &err) != 0)) {
 		sbuf_release(&sb);
 		reply_error(x, 503, "out of memory");

@@ -3,7 +3,8 @@
 # at all: domains that are addresses or local names, names that resolve
 # inside, base URLs elsewhere, redirects, oversized or trickling answers,
 # dead domains, a directory that answers for someone else, a mailbox
-# that never empties, a peer that hands out one user's log for another.
+# that never empties, a peer that hands out one user's log for another;
+# which request bodies wait for the server's 100 Continue.
 # The misbehaving server is t/badserver.py, on loopback over plain HTTP,
 # reached through the resolve map.
 
@@ -47,6 +48,24 @@ start_smimpd() {
 	server_up "$SPORT" && return 0
 	cat "$1.log"
 	return 1
+}
+
+@test "a body of up to 64 KiB goes with its headers; a larger one waits for the server's 100 Continue" {
+	mkid alice alice@example.org
+	mkid bob bob@example.org
+	mkdir req
+	echo none >req/bob@example.org
+	bad requires "$BATS_TEST_TMPDIR/req"
+	head -c 60000 /dev/urandom | smimp-seal -i alice.key -r bob.pub >small.age
+	head -c 70000 /dev/urandom | smimp-seal -i alice.key -r bob.pub >large.age
+	[ "$(stat -c %s small.age)" -le 65536 ]
+	[ "$(stat -c %s large.age)" -gt 65536 ]
+	run -0 --separate-stderr smimp-send -i alice.key small.age
+	[ "$(grep -ac 'POST /smimp/v1/messages' requests.log)" -eq 1 ]
+	run -1 grep -aq '^Expect:' requests.log
+	: >requests.log
+	run -0 --separate-stderr smimp-send -i alice.key large.age
+	[ "$(grep -a -A2 'POST /smimp/v1/messages' requests.log | grep -ac '^Expect: 100-continue$')" -eq 1 ]
 }
 
 @test "domains that are IP addresses or name this machine are refused" {

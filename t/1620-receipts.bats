@@ -364,6 +364,31 @@ DATE='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'
 	[ "$(store_sql org "SELECT count(*) FROM sent_states")" = 0 ]
 }
 
+@test "the home domain's receipt is kept unsigned and signed when asked: the same receipt each time, dated when the message was taken" {
+	local_sent
+	kept=$(store_sql org "SELECT detail FROM sent_states WHERE message_id = '$mid' AND domain = 'example.org'")
+	grep -Eqx "date: $DATE" <<<"$kept"
+	run -1 grep -q '^signature: ' <<<"$kept"
+	sleep 1.1
+	run -0 get alice.key "/v1/messages/$mid"
+	first=$(sed 's/ 200$//' <<<"$output" | jq -r '.domains[0].receipt')
+	sleep 1.1
+	run -0 get alice.key "/v1/messages/$mid"
+	[ "$(sed 's/ 200$//' <<<"$output" | jq -r '.domains[0].receipt')" = "$first" ]
+	# The kept lines, and the signature under example.org's key after them.
+	[ "$(sed '$d' <<<"$first")" = "$kept" ]
+	run -0 --separate-stderr status "$mid"
+	[ -z "$stderr" ]
+	# What the store keeps for one message is not signed for another.
+	echo y | smimp-seal -i alice.key -r dave.pub >m2.age
+	mid2=$(mid_of m2.age)
+	send m2.age >/dev/null
+	store_sql org "UPDATE sent_states SET detail = (SELECT detail FROM sent_states WHERE message_id = '$mid') WHERE message_id = '$mid2'"
+	run -0 get alice.key "/v1/messages/$mid2"
+	[ "$(sed 's/ 200$//' <<<"$output" | jq -r '.domains[0].state + " " + (.domains[0].receipt | tostring)')" = "delivered null" ]
+	grep -q "the receipt kept for $mid2 of alice@example.org: a receipt for another message" org.log
+}
+
 @test "the client checks each receipt itself: a home server that alters, swaps or moves one is caught (exit 3)" {
 	start org example.org "$ORG"
 	start net example.net "$NET"
@@ -372,6 +397,11 @@ DATE='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'
 	mid=$(mid_of m1.age)
 	mid2=$(mid_of m2.age)
 	run -0 send --receipts --timeout 60 m1.age m2.age
+	# example.org's own receipt, as it signs it when asked.
+	own=$(get alice.key "/v1/messages/$mid" | sed 's/ 200$//' |
+		jq -j '.domains[] | select(.domain == "example.org") | .receipt'; echo .)
+	own=${own%.}
+	grep -q '^signature: ' <<<"$own"
 	swap() {	# swap SQL-EXPRESSION: net's receipt of mid becomes it
 		store_sql org "UPDATE sent_states SET detail = ($1) WHERE message_id = '$mid' AND domain = 'example.net'"
 	}
@@ -386,7 +416,7 @@ DATE='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'
 	run -3 --separate-stderr status "$mid"
 	[ "$stderr" = "smimp-send: $mid: the receipt of example.net does not verify: a receipt for another message" ]
 	# Its own receipt shown as example.net's.
-	swap "SELECT detail FROM sent_states WHERE message_id = '$mid' AND domain = 'example.org'"
+	swap "'$own'"
 	run -3 --separate-stderr status "$mid" --json
 	[ "$stderr" = "smimp-send: $mid: the receipt of example.net does not verify: a receipt of example.org, not example.net" ]
 	jq -e '.domains[0].check == "failed" and .domains[0].why == "a receipt of example.org, not example.net" and .domains[1].check == "verified"' <<<"$output"

@@ -2,8 +2,9 @@
 """A smimp server that misbehaves, for the tests of what clients put up
 with.  Plain HTTP on 127.0.0.1 (clients reach it through the resolve map
 and allow-http), a free port written to PORTFILE once it listens, one
-"METHOD PATH" line per request on stdout, and after it the line
-"Smimp-Introduction: VALUE" for a request that has that header.
+"METHOD PATH" line per request on stdout, and after it the lines
+"Smimp-Introduction: VALUE" and "Expect: VALUE" for a request that has
+that header.
 
     badserver.py PORTFILE MODE [ARG]
 
@@ -106,9 +107,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         print(self.command, self.path, flush=True)
-        if self.headers.get("Smimp-Introduction") is not None:
-            print("Smimp-Introduction:",
-                  self.headers.get("Smimp-Introduction"), flush=True)
+        for h in ("Smimp-Introduction", "Expect"):
+            if self.headers.get(h) is not None:
+                print(h + ":", self.headers.get(h), flush=True)
         n = int(self.headers.get("Content-Length") or 0)
         if n:
             self.rfile.read(n)
