@@ -1628,7 +1628,6 @@ replay_same(int fd, const struct msg_replay *rp, struct smimp_err *err)
 struct replay_pass {
 	struct pipeline pl;
 	struct msg_replay *rp;
-	int fd;
 	uint64_t chunks;	/* of the whole payload */
 	uint64_t next;		/* the next chunk to read */
 	uint64_t end;		/* one past the last chunk with body bytes */
@@ -1703,7 +1702,6 @@ message_replay(struct msg_replay *rp, int in_fd, const struct msg_meta *meta,
 		    "follow");
 	memset(&rs, 0, sizeof(rs));
 	rs.rp = rp;
-	rs.fd = in_fd;
 	rs.out = out;
 	rs.arg = arg;
 	rs.from = rp->hlen + meta->parts_len;
