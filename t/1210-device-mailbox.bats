@@ -184,8 +184,11 @@ rows() { store_sql net "$1"; }
 	[ "$(ask bob.key DELETE "mailbox/$m1")" = " 204" ]
 	[ "$(ask bob.key DELETE "mailbox/$m2")" = " 204" ]
 	[ "$(ask phone.key DELETE "mailbox/$m1")" = " 204" ]
-	run -0 ask tv.key GET "mailbox/$m1"
-	[ "$output" = "$(cat m1.age) 200" ]
+	# Compared as files: a sealed message may hold NUL bytes or end in
+	# a newline, which a shell string would lose.
+	ask tv.key GET "mailbox/$m1" >got
+	[ "$(tail -c 4 got)" = " 200" ]
+	head -c -4 got | cmp - m1.age
 	run -0 smimp-revoke -i bob.key --remove-device tv
 	[ "$(rows 'SELECT message_id FROM mailbox')" = m2 ]
 	[ "$(rows "SELECT count(*) FROM mailbox_pending WHERE device = 'tv'")" = 0 ]
@@ -224,8 +227,9 @@ rows() { store_sql net "$1"; }
 	run -0 ask bob.key GET mailbox
 	[[ "$output" == '[{"id":'*',"from":"bob@example.net","message_id":"s1","size":'*',"received":"'*'","sent":true}]'$'\n'' 200' ]]
 	id=$(id_of tv.key s1)
-	run -0 ask tv.key GET "mailbox/$id"
-	[ "$output" = "$(cat s1.age) 200" ]
+	ask tv.key GET "mailbox/$id" >got
+	[ "$(tail -c 4 got)" = " 200" ]
+	head -c -4 got | cmp - s1.age
 	# From the identity key: the phone and the tv get it.
 	[ "$(send bob.key s2 carol@example.net)" = 201 ]
 	run -0 listing bob.key
