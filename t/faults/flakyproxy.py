@@ -29,6 +29,11 @@ PATHS, comma-separated, names the POST requests (by the end of their
 path) that follow the plan instead of the deliveries, for instance
 /v1/messages for submissions.
 
+A misdeed that needs the server to take the delivery first (drop-after,
+500-after, kill, hang-after) is done again on the next delivery while
+the server does not take it (answers 503, say): the plan moves on only
+once it was done.
+
 One line per delivery on stdout: "ACTION PATH STATUS", STATUS the
 server's answer or "-" when it was not asked or did not answer.  When
 the server cannot be reached (killed, say), the client's connection is
@@ -56,8 +61,8 @@ told = threading.Condition()
 untold = 0
 
 
-def next_action():
-    """The next action of the plan, its place moved on first."""
+def current_action():
+    """The action of the plan at its place now, and that place."""
     with open(PLAN) as f:
         plan = [line.strip() for line in f if line.strip()]
     with lock:
@@ -66,10 +71,27 @@ def next_action():
                 pos = int(f.read() or "0")
         except FileNotFoundError:
             pos = 0
+    return plan[pos % len(plan)], pos
+
+
+def advance(pos):
+    """The plan moves on from pos, unless another delivery moved it."""
+    with lock:
+        try:
+            with open(PLAN + ".pos") as f:
+                now = int(f.read() or "0")
+        except FileNotFoundError:
+            now = 0
+        if now != pos:
+            return
         with open(PLAN + ".pos.tmp", "w") as f:
             f.write(str(pos + 1))
         os.replace(PLAN + ".pos.tmp", PLAN + ".pos")
-    return plan[pos % len(plan)]
+
+
+# Misdeeds done to a delivery the server took: one the server did not
+# take (it answered 503, say) did not happen, and is done again.
+TAKEN_FIRST = ("drop-after", "500-after", "kill", "hang-after")
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -149,13 +171,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if delivery:
             with told:
                 untold += 1
-        action = next_action() if delivery else "pass"
+        action, pos = current_action() if delivery else ("pass", None)
         got = None
         if action in ("pass", "drop-after", "500-after", "kill", "cut",
                       "slow", "hang-after"):
             got = self.upstream(data, cut=action == "cut",
                                 slow=action == "slow")
         if delivery:
+            if action not in TAKEN_FIRST or \
+                    (got is not None and 200 <= got[0] < 300):
+                advance(pos)
             print(action, self.path, got[0] if got else "-", flush=True)
             with told:
                 untold -= 1
