@@ -1438,26 +1438,24 @@ whose(const struct secret_key *me, const struct idlog *mine, int as_sender,
 }
 
 /*
- * A first pass of two (message.h): where the payload starts and its
- * key, for message_replay.  Only for an age file message_replay_check
- * allowed.
+ * A first pass of two (message.h): where the payload starts (where the
+ * workers read it from) and its key, for message_replay.  Only for an
+ * age file message_replay_check allowed, which the workers read.
  */
 static int
-replay_begin(const struct msg_sink *sink, struct age_in *in,
-    struct chunk_source *src, struct smimp_err *err)
+replay_begin(const struct msg_sink *sink, const struct chunk_source *src,
+    const struct pipeline *pl, struct smimp_err *err)
 {
 	struct msg_replay *rp = sink != NULL ? sink->replay : NULL;
-	uint64_t off;
 
-	if (rp == NULL || !rp->usable || src->d == NULL ||
-	    age_in_offset(in, &off) != 0)
+	if (rp == NULL || !rp->usable || !src->positional)
 		return 0;
 	rp->key = sodium_malloc(AGE_PAYLOAD_KEY_SIZE);
 	if (rp->key == NULL)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 	memcpy(rp->key, age_decryptor_payload_key(src->d),
 	    AGE_PAYLOAD_KEY_SIZE);
-	rp->payload_off = rp->start + off;
+	rp->payload_off = pl->fd_off;
 	return 0;
 }
 
@@ -1491,7 +1489,7 @@ open_message(const struct secret_key *me, const struct idlog *mine,
 	positional_begin(&src, &op.pl, in_fd, start);
 	if (src.d != NULL)
 		memcpy(prekey, age_decryptor_prekey(src.d), sizeof(prekey));
-	if (replay_begin(sink, in, &src, err) != 0)
+	if (replay_begin(sink, &src, &op.pl, err) != 0)
 		goto out;
 	/* Only a message a prekey opened is kept as a plain envelope. */
 	if (prekey[0] != '\0')
@@ -1607,7 +1605,6 @@ message_replay_check(int in_fd, struct msg_replay *rp, struct smimp_err *err)
 		return 0;
 	if (replay_stat(in_fd, rp->st) != 0)
 		return 0;
-	rp->start = (uint64_t)at;
 	rp->usable = 1;
 	return 1;
 }

@@ -246,7 +246,6 @@ struct msg_sink {
 struct msg_replay {
 	int usable;		/* message_replay_check said yes */
 	int kept;		/* the first pass kept what follows */
-	uint64_t start;		/* where the input was when checked */
 	uint64_t payload_off;	/* where the age payload starts */
 	uint64_t plain_len;	/* bytes of the age payload's plaintext */
 	uint64_t hlen;		/* of the envelope header */
