@@ -444,11 +444,16 @@ worker_main(void *arg)
 			srv->work_tail = NULL;
 		pthread_mutex_unlock(&srv->work_mu);
 		run_step(x);
-		pthread_mutex_lock(&srv->work_mu);
-		srv->work_busy--;
-		pthread_cond_broadcast(&srv->work_idle);
-		/* Last: once resumed, x belongs to the event thread again. */
+		/*
+		 * Resumed outside the lock (x belongs to the event thread
+		 * again from here on), and before the step stops counting
+		 * as busy, so that a drain waits for it: the daemon is not
+		 * stopped under a resume.
+		 */
 		MHD_resume_connection(x->c);
+		pthread_mutex_lock(&srv->work_mu);
+		if (--srv->work_busy == 0 && srv->work_closing)
+			pthread_cond_broadcast(&srv->work_idle);
 	}
 	pthread_mutex_unlock(&srv->work_mu);
 	return NULL;
@@ -476,8 +481,9 @@ to_worker(struct exchange *x)
 		srv->work_head = x;
 	srv->work_tail = x;
 	srv->work_busy++;
-	pthread_cond_signal(&srv->work_cv);
 	pthread_mutex_unlock(&srv->work_mu);
+	/* Outside the lock: the worker woken does not wait for it. */
+	pthread_cond_signal(&srv->work_cv);
 	return 0;
 }
 

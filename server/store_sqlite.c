@@ -42,6 +42,8 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,9 +99,15 @@ struct write_op {
 	void *arg;
 	int64_t now;		/* the caller's clock, for the sweeps; or 0 */
 	int ret;
-	int done;
 	struct smimp_err err;
-	pthread_cond_t wake;	/* its commit is done, or it is to lead */
+	int taken;		/* in a commit's batch (under the lock) */
+	/*
+	 * Set (release) once ret and err are final; the caller reads it
+	 * (acquire) without the lock when woken, so that it does not wait
+	 * for the lock the leader may still hold.
+	 */
+	atomic_int done;
+	sem_t wake;		/* its commit is done, or it is to lead */
 	struct write_op *next;
 };
 
@@ -624,10 +632,65 @@ take_queue(struct sqlite_store *s)
 	s->queued = NULL;
 	for (; op != NULL; op = next) {
 		next = op->next;
+		op->taken = 1;
 		op->next = prev;
 		prev = op;
 	}
 	return prev;
+}
+
+/* Give op its result and wake it; op may be gone once this returns. */
+static void
+op_finish(struct write_op *op, int failed, const struct smimp_err *cerr)
+{
+	if (failed) {
+		op->ret = STORE_ERROR;
+		op->err = *cerr;
+	}
+	atomic_store_explicit(&op->done, 1, memory_order_release);
+	(void)sem_post(&op->wake);
+}
+
+/* Lead one commit: run what is queued (me among it) and wake the rest. */
+static void
+lead_commit(struct sqlite_store *s, struct write_op *me, int *empty)
+{
+	struct write_op *batch, *op, *next;
+	struct smimp_err cerr;
+	int64_t started;
+	int failed;
+
+	s->committing = 1;
+	batch = take_queue(s);
+	pthread_mutex_unlock(&s->mu);
+	started = time_mono_us();
+	failed = run_batch(s, batch, &cerr) != 0;
+	if (!failed)
+		store_committed(&s->base, started);
+	pthread_mutex_lock(&s->mu);
+	/* Names the batch put in the trash: the leader unlinks them. */
+	if (s->sweep_trash && !failed)
+		*empty = 1;
+	s->sweep_trash = 0;
+	s->committing = 0;
+	/*
+	 * Who queued meanwhile: one of them leads the next commit.  Woken
+	 * under the lock, for it cannot have left: it leaves only once a
+	 * commit has taken it.
+	 */
+	if (s->queued != NULL)
+		(void)sem_post(&s->queued->wake);
+	pthread_mutex_unlock(&s->mu);
+	/* The others, outside the lock: each wakes once, for its commit. */
+	for (op = batch; op != NULL; op = next) {
+		next = op->next;
+		if (op != me)
+			op_finish(op, failed, &cerr);
+		else if (failed) {
+			me->ret = STORE_ERROR;
+			me->err = cerr;
+		}
+	}
 }
 
 /*
@@ -639,55 +702,34 @@ group_write(struct sqlite_store *s, int (*run)(struct sqlite_store *,
     void *, struct smimp_err *), void *arg, int64_t now,
     struct smimp_err *err)
 {
-	struct write_op me, *batch, *op;
-	struct smimp_err cerr;
-	int64_t started;
-	int failed, empty = 0;
+	struct write_op me;
+	int empty = 0;
 
 	memset(&me, 0, sizeof(me));
 	me.run = run;
 	me.arg = arg;
 	me.now = now;
-	if (pthread_cond_init(&me.wake, NULL) != 0)
+	atomic_init(&me.done, 0);
+	if (sem_init(&me.wake, 0, 0) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: cannot "
 		    "set up a lock");
 	pthread_mutex_lock(&s->mu);
 	me.next = s->queued;
 	s->queued = &me;
-	while (!me.done) {
-		if (s->committing) {
-			pthread_cond_wait(&me.wake, &s->mu);
-			continue;
+	for (;;) {
+		/* Taken by a commit under way: its leader wakes us when done. */
+		if (!s->committing && !me.taken) {
+			lead_commit(s, &me, &empty);	/* unlocks */
+			break;
 		}
-		s->committing = 1;
-		batch = take_queue(s);
 		pthread_mutex_unlock(&s->mu);
-		started = time_mono_us();
-		failed = run_batch(s, batch, &cerr) != 0;
-		if (!failed)
-			store_committed(&s->base, started);
+		while (sem_wait(&me.wake) != 0 && errno == EINTR)
+			;
+		if (atomic_load_explicit(&me.done, memory_order_acquire))
+			break;
 		pthread_mutex_lock(&s->mu);
-		/* Each waiter wakes once, for its own commit. */
-		for (op = batch; op != NULL; op = op->next) {
-			if (failed) {
-				op->ret = STORE_ERROR;
-				op->err = cerr;
-			}
-			op->done = 1;
-			if (op != &me)
-				pthread_cond_signal(&op->wake);
-		}
-		/* Names the batch put in the trash: the leader unlinks them. */
-		if (s->sweep_trash && !failed)
-			empty = 1;
-		s->sweep_trash = 0;
-		s->committing = 0;
-		/* Who queued meanwhile: one of them leads the next commit. */
-		if (s->queued != NULL)
-			pthread_cond_signal(&s->queued->wake);
 	}
-	pthread_mutex_unlock(&s->mu);
-	pthread_cond_destroy(&me.wake);
+	(void)sem_destroy(&me.wake);
 	if (empty)
 		trash_empty(s);
 	if (me.ret == STORE_ERROR && err != NULL)
