@@ -22,6 +22,10 @@ AR ?= ar
 PKG_CONFIG ?= pkg-config
 CFLAGS ?= -O2 -g
 VERSION = 0.1.0
+# make bench compares smimpd's throughput with this revision's, built
+# beside it: the server before its hardening (store interface, streamed
+# bodies, signed headers).
+BASELINE ?= 536cd59
 
 PKGS = libsodium jansson
 # libcurl is loaded at run time by lib/remote.c: its headers only here.
@@ -188,6 +192,7 @@ bench: deps all
 	@$(CURDIR)/build/bench/smimp-padding
 	@bash bench/run.sh $(CURDIR)/build/bin
 	@bash bench/server.sh $(CURDIR)/build/bin
+	@bash bench/baseline.sh $(CURDIR)/build/bin $(BASELINE)
 	@bash bench/cluster.sh $(CURDIR)/build/bin
 
 FUZZ_SECONDS ?= 30
