@@ -84,3 +84,52 @@ bounce_verify(const unsigned char *data, size_t len,
 	return signature_verify_in_context(BOUNCE_CONTEXT, data, start, sig,
 	    pub) == 0;
 }
+
+/*
+ * The value of the line at *pos that starts with name, NUL-terminated
+ * in place; *pos past it.  NULL when the line is not that field or
+ * holds a NUL.
+ */
+static const char *
+take_line(char *buf, size_t len, size_t *pos, const char *name)
+{
+	size_t n = strlen(name), start = *pos;
+	char *nl = memchr(buf + start, '\n', len - start);
+
+	if (nl == NULL || (size_t)(nl - buf) - start < n ||
+	    memcmp(buf + start, name, n) != 0 ||
+	    memchr(buf + start, '\0', (size_t)(nl - buf) - start) != NULL)
+		return NULL;
+	*nl = '\0';
+	*pos = (size_t)(nl - buf) + 1;
+	return buf + start + n;
+}
+
+int
+bounce_parse(const unsigned char *data, size_t len, struct bounce *b,
+    char *storage, size_t cap)
+{
+	const char *magic;
+	size_t pos = 0;
+	int64_t when;
+
+	if (cap <= len)
+		return -1;
+	memcpy(storage, data, len);
+	storage[len] = '\0';
+	/* The magic line, then each field in the order bounce_build writes. */
+	magic = take_line(storage, len, &pos, "smimp-bounce/1");
+	if (magic == NULL || *magic != '\0')
+		return -1;
+	b->server = take_line(storage, len, &pos, "server: ");
+	b->message_id = take_line(storage, len, &pos, "message-id: ");
+	b->recipients = take_line(storage, len, &pos, "recipients: ");
+	b->date = take_line(storage, len, &pos, "date: ");
+	b->reason = take_line(storage, len, &pos, "reason: ");
+	if (b->server == NULL || b->message_id == NULL ||
+	    b->recipients == NULL || b->date == NULL || b->reason == NULL ||
+	    take_line(storage, len, &pos, SIGLINE) == NULL || pos != len ||
+	    time_parse(b->date, strlen(b->date), &when) != 0)
+		return -1;
+	return 0;
+}

@@ -44,4 +44,15 @@ int bounce_build(struct sbuf *sb, const struct bounce *b,
 int bounce_verify(const unsigned char *data, size_t len,
     const unsigned char pub[32]);
 
+/*
+ * The fields of a notice that bounce_verify accepted, into b: copied
+ * into storage (at least len + 1 bytes, cap of them), which they point
+ * into; each a line of the notice as it is (the reason may hold any
+ * byte but NUL and LF).  0, or -1 for a notice not in the form above
+ * (fields missing, out of order, a NUL in one, a date not as
+ * time_format writes it) or too little room.
+ */
+int bounce_parse(const unsigned char *data, size_t len, struct bounce *b,
+    char *storage, size_t cap);
+
 #endif

@@ -306,6 +306,9 @@ struct filing {
 	struct msg_meta meta;
 	int opened, state_ok;
 	enum trust_tier tier;
+	/* A notice from our own server, for MIME: its fields, in notice. */
+	struct bounce bounce;
+	char *notice;
 };
 
 /*
@@ -350,6 +353,23 @@ filing_release(struct filing *fl)
 	}
 	if (fl->opened)
 		msg_meta_release(&fl->meta);
+	free(fl->notice);
+}
+
+/*
+ * A verified notice read for MIME into fl; one not in its form (which
+ * our server never writes) stays as it came.  Its copy is no bigger
+ * than the notice, which the fetch already holds whole.
+ */
+static void
+filing_notice(struct filing *fl, const unsigned char *data, size_t len)
+{
+	fl->notice = malloc(len + 1);
+	if (fl->notice != NULL && bounce_parse(data, len, &fl->bounce,
+	    fl->notice, len + 1) != 0) {
+		free(fl->notice);
+		fl->notice = NULL;
+	}
 }
 
 /*
@@ -374,14 +394,17 @@ filing_judge(struct fetch_ctx *fc, struct filing *fl, int fd,
 		(void)snprintf(f->from, sizeof(f->from), "server:%s",
 		    address_domain(fc->id->sk.address));
 		fl->tier = TIER_TRUSTED;
+		if (fc->mime)
+			filing_notice(fl, data, len);
 	} else {
 		(void)snprintf(f->from, sizeof(f->from), "?");
 	}
 }
 
 /*
- * File a verified message as MIME in folder, its sealed original in
- * .sealed after it: so that the original there says both are filed.
+ * File a verified message (or our server's notice) as MIME in folder,
+ * its sealed original (the notice as it came) in .sealed after it: so
+ * that the original there says both are filed.
  * The MIME form's name goes into the pending list before it is
  * filed, so that a fetch cut short between the two finds what it
  * filed (also moved to cur/ by a reader) and files it once.
@@ -402,7 +425,11 @@ file_mime(struct fetch_ctx *fc, struct filing *fl,
 	fd = maildir_create(fc->dir, mname, mtmp, sizeof(mtmp), err);
 	if (fd < 0)
 		return -1;
-	r = mime_write(&fl->meta, trust_tier_name(fl->tier), &fl->sp, fd, err);
+	if (fl->notice != NULL)
+		r = mime_bounce_write(&fl->bounce, fc->id->sk.address, fd, err);
+	else
+		r = mime_write(&fl->meta, trust_tier_name(fl->tier), &fl->sp,
+		    fd, err);
 	if (r == 0 && fsync(fd) != 0)
 		r = smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'",
 		    mtmp);
@@ -421,7 +448,8 @@ file_mime(struct fetch_ctx *fc, struct filing *fl,
  * drop it).  A sent copy (the server's word, sent) goes to .Sent when
  * it is our own identity's: the server's flag alone puts nothing there.
  * With --mime, a message that verified, from a sender in good
- * standing, is filed as MIME; any other as it came.  One that a
+ * standing, is filed as MIME, and so is a notice from our own server;
+ * any other as it came.  One that a
  * one-time prekey of ours opened is filed (or kept in .sealed) as its
  * plain envelope, and the prekey's secret then deleted.
  */
@@ -472,7 +500,7 @@ file_message(struct fetch_ctx *fc, const unsigned char *data, size_t len,
 		f->folder = "inbox";
 		folder = MAILDIR_INBOX;
 	}
-	if (fc->mime && fl.opened && fl.state_ok)
+	if (fc->mime && ((fl.opened && fl.state_ok) || fl.notice != NULL))
 		ret = file_mime(fc, &fl, folder, err);
 	else
 		ret = maildir_file(fc->dir, folder, fl.name, fl.tmp, err);

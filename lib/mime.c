@@ -12,6 +12,7 @@
 
 #include <sodium.h>
 
+#include "bounce.h"
 #include "exitcode.h"
 #include "fileio.h"
 #include "idlog.h"
@@ -893,6 +894,175 @@ out:
 	sbuf_release(&h);
 	free(w);
 	return ret;
+}
+
+/* ---- a bounce notice from one's own server ---- */
+
+/*
+ * s[0..n) as text that may stand in a header or a line: printable
+ * ASCII (any other byte '?'), no "=?" that a reader would decode (its
+ * '?' '_'), cut to max bytes with "..." after.
+ */
+static int
+add_plain(struct sbuf *sb, const char *s, size_t n, size_t max)
+{
+	size_t i;
+	char c;
+	int r = 0;
+
+	for (i = 0; i < n && i < max; i++) {
+		c = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+		if (c == '?' && i > 0 && s[i - 1] == '=')
+			c = '_';
+		r |= sbuf_add(sb, &c, 1);
+	}
+	return r | sbuf_add(sb, "...", n > max ? 3 : 0);
+}
+
+/*
+ * "Label: TEXT" in the body, TEXT made plain and broken into lines of
+ * at most LINE_SOFT (at a space where there is one), the later ones
+ * indented.
+ */
+static int
+add_wrapped(struct sbuf *sb, const char *label, const char *text)
+{
+	struct sbuf one;
+	size_t i = 0, n, room, col = strlen(label);
+	int r;
+
+	sbuf_init(&one, BOUNCE_TEXT_MAX + 4);
+	r = add_plain(&one, text, strlen(text), BOUNCE_TEXT_MAX) |
+	    sbuf_addf(sb, "%s", label);
+	while (r == 0 && i < one.len) {
+		room = LINE_SOFT - col;
+		n = one.len - i <= room ? one.len - i : room;
+		if (i + n < one.len)
+			while (n > room / 2 && one.buf[i + n] != ' ')
+				n--;
+		if (n <= room / 2)
+			n = one.len - i <= room ? one.len - i : room;
+		r |= sbuf_add(sb, one.buf + i, n) | sbuf_add(sb, "\n", 1);
+		for (i += n; i < one.len && one.buf[i] == ' '; i++)
+			;
+		if (i < one.len)
+			r |= sbuf_add(sb, "  ", 2);
+		col = 2;
+	}
+	if (one.len == 0)
+		r |= sbuf_add(sb, "\n", 1);
+	sbuf_release(&one);
+	return r;
+}
+
+/* The notice's Message-ID: a hash of its fields, in the user's domain. */
+static void
+bounce_msgid(const struct bounce *b, const char *domain,
+    char out[MIME_MSGID_MAX])
+{
+	static const char ctx[] = "smimp/1 mime-bounce-id";
+	const char *f[5] = { b->server, b->message_id, b->recipients,
+	    b->date, b->reason };
+	crypto_generichash_state st;
+	unsigned char h[16];
+	char hex[33];
+	size_t i;
+
+	crypto_generichash_init(&st, NULL, 0, sizeof(h));
+	crypto_generichash_update(&st, (const unsigned char *)ctx,
+	    sizeof(ctx));
+	for (i = 0; i < 5; i++)
+		crypto_generichash_update(&st, (const unsigned char *)f[i],
+		    strlen(f[i]) + 1);
+	crypto_generichash_final(&st, h, sizeof(h));
+	sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+	(void)snprintf(out, MIME_MSGID_MAX, "<%s@%s>", hex, domain);
+}
+
+static int
+bounce_head(struct sbuf *h, const struct bounce *b, const char *user,
+    const char *dom, int64_t when)
+{
+	char id[MIME_MSGID_MAX], orig[MIME_MSGID_MAX];
+	int r;
+
+	bounce_msgid(b, dom, id);
+	/* The sent message's own id, as mime_write wrote it: a thread. */
+	mime_msgid(b->message_id, user, orig);
+	r = sbuf_addf(h, "From: \"%s mail server\" <postmaster@%s>\nTo: ",
+	    dom, dom) | add_addr(h, user) |
+	    sbuf_add(h, "\nSubject: Undelivered: ", 23) |
+	    add_plain(h, b->message_id, strlen(b->message_id),
+	    MESSAGE_ID_MAX) |
+	    sbuf_add(h, "\n", 1) | add_date(h, when);
+	return r | sbuf_addf(h, "Message-ID: %s\nIn-Reply-To: %s\n"
+	    "References: %s\nX-Smimp-Verified: yes\nX-Smimp-Sender: server:%s\n"
+	    "X-Smimp-Tier: server\nX-Smimp-Type: bounce\nMIME-Version: 1.0\n"
+	    "Content-Type: text/plain; charset=us-ascii\n"
+	    "Content-Transfer-Encoding: 7bit\n\n", id, orig, orig, dom);
+}
+
+static int
+bounce_body(struct sbuf *h, const struct bounce *b, const char *dom)
+{
+	const char *p = b->recipients, *comma;
+	struct sbuf one;
+	size_t n = 0;
+	int r;
+
+	sbuf_init(&one, ADDRESS_MAX + 8);
+	r = sbuf_addf(h, "Your server could not deliver a message you sent "
+	    "to the recipients\nbelow, and gave up on it.\n\n") |
+	    add_wrapped(h, "Message: ", b->message_id) |
+	    add_wrapped(h, "When: ", b->date);
+	/* One recipient a line, each made plain; so many, then a count. */
+	do {
+		comma = strchr(p, ',');
+		if (n++ < BOUNCE_RCPTS_SHOWN) {
+			one.len = 0;
+			r |= add_plain(&one, p, comma != NULL ?
+			    (size_t)(comma - p) : strlen(p), ADDRESS_MAX) |
+			    sbuf_add(&one, "", 1);
+			r |= add_wrapped(h, "Not delivered to: ", one.buf);
+		}
+		p = comma + 1;
+	} while (comma != NULL && r == 0);
+	sbuf_release(&one);
+	if (n > BOUNCE_RCPTS_SHOWN)
+		r |= sbuf_addf(h, "Not delivered to: %zu more\n",
+		    n - BOUNCE_RCPTS_SHOWN);
+	return r | add_wrapped(h, "Reason: ", b->reason) |
+	    sbuf_addf(h, "\nThis notice is signed by the server of %s, and "
+	    "smimp-fetch checked\nthe signature.\n", dom);
+}
+
+int
+mime_bounce_write(const struct bounce *b, const char *user, int out_fd,
+    struct smimp_err *err)
+{
+	const char *dom = address_domain(user);
+	struct sbuf h;
+	int64_t when;
+	int r;
+
+	if (time_parse(b->date, strlen(b->date), &when) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "cannot write the "
+		    "bounce notice as MIME: a bad date");
+	/* A domain that cannot stand in a Message-ID whole: none. */
+	if (dom == NULL || !dot_atom(dom, strlen(dom)) ||
+	    strlen(dom) > MIME_MSGID_MAX - 40)
+		dom = "smimp.invalid";
+	/* Every field is cut: this bounds what is written. */
+	sbuf_init(&h, MIME_HEAD_MAX);
+	r = bounce_head(&h, b, user, dom, when) | bounce_body(&h, b, dom);
+	if (r != 0) {
+		sbuf_release(&h);
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "out of memory");
+	}
+	r = fd_write_all(out_fd, h.buf, h.len);
+	sbuf_release(&h);
+	return r != 0 ? smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write "
+	    "the output") : 0;
 }
 
 /* ---- reading the headers back ---- */

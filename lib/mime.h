@@ -51,6 +51,24 @@ int mime_write(const struct msg_meta *meta, const char *tier,
 void mime_msgid(const char *id, const char *sender,
     char out[MIME_MSGID_MAX]);
 
+/*
+ * A bounce notice from the user's own server (one bounce_verify
+ * accepted under its key, and bounce_parse read) to out_fd as a plain
+ * text message to user: from the server's postmaster, dated as the
+ * notice, "Undelivered: ID", its Message-ID a hash of the notice, In-
+ * Reply-To and References the sent message's Message-ID as mime_write
+ * writes it, X-Smimp-Tier: server; the body names the recipients and
+ * the reason.  Every field made printable ASCII ('?' for any other
+ * byte), each cut to BOUNCE_TEXT_MAX bytes, the recipients to
+ * BOUNCE_RCPTS_SHOWN.  SMIMP_EXIT_BADMSG for a
+ * date not in the notice's form.
+ */
+#define BOUNCE_TEXT_MAX		4096
+#define BOUNCE_RCPTS_SHOWN	100	/* then only how many more */
+struct bounce;
+int mime_bounce_write(const struct bounce *b, const char *user, int out_fd,
+    struct smimp_err *err);
+
 /* A recipient as the To and Cc headers name it. */
 struct mime_rcpt {
 	char address[ADDRESS_MAX + 1];

@@ -222,7 +222,7 @@ setup() { common_setup; }
 	grep -qx "fingerprint: $output" "$REPO/t/vectors/alice.txt"
 }
 
-@test "bounce notices: signed under their own context; other servers' words quoted" {
+@test "bounce notices: signed under their own context; other servers' words quoted; parsed, and written as MIME in printable lines" {
 	run -0 "$SMIMP_BUILD/t/bounce"
-	[ "${lines[-1]}" = "9 passed, 0 failed" ]
+	[ "${lines[-1]}" = "24 passed, 0 failed" ]
 }

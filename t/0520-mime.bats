@@ -5,7 +5,8 @@
 # hostile subjects, names, types and bodies (signed messages made by
 # t/unit/hostile.c) never make a header, a line break or a boundary.
 # smimp-fetch --mime files messages so through two servers, and mblaze
-# and notmuch, as Debian ships them, read the Maildir.
+# and notmuch, as Debian ships them, read the Maildir; a bounce notice
+# from one's own server is filed as a plain text message from it.
 
 load helper
 
@@ -16,6 +17,8 @@ setup() {
 		printf 'Hello Bob,\nthe build is green.\n' >msg
 		mkid dave dave@example.org
 		smimpd --data org --domain example.org adduser dave@example.org dave.pub
+		# A full mailbox at bob's end: a message bounces at once.
+		[[ "$BATS_TEST_DESCRIPTION" != *bounce* ]] || echo 'mailbox-quota 1000' >>common.conf
 		start org example.org "$ORG"
 		start net example.net "$NET"
 	else
@@ -519,4 +522,102 @@ said() {
 		[ "$(NOTMUCH_CONFIG="$PWD/nm-$d.conf" notmuch count '*')" -eq 2 ]
 		[ "$(NOTMUCH_CONFIG="$PWD/nm-$d.conf" notmuch count --output=threads '*')" -eq 1 ]
 	done
+}
+
+# restart_org CMD...: example.org's server stopped, CMD run, started again.
+restart_org() {
+	kill -TERM "$(cat org.pid)"
+	for _ in $(seq 150); do kill -0 "$(cat org.pid)" 2>/dev/null || break; sleep 0.1; done
+	"$@"
+	start org example.org "$ORG"
+}
+
+@test "through servers: a bounce under fetch --mime is a plain text message from alice's server, threaded under what she sent, filed once" {
+	head -c 3000 /dev/urandom | smimp-seal -i alice.key -r bob@example.net -s "too big" -o m.age 2>/dev/null
+	mid=$(SMIMP_HOME="$ALICEHOME" smimp-send -i alice.key m.age)
+	wait_for org.log "bounced $mid to alice@example.org"
+	afetch() { SMIMP_HOME="$ALICEHOME" smimp-fetch -i alice.key "$@"; }
+	restart_org store_copy org org.before
+	run -0 --separate-stderr afetch -d amail --mime
+	[ "$stderr" = "smimp-fetch: 1 fetched: 1 to the inbox, 0 to Other, 0 dropped" ]
+	eml=$(ls amail/new)
+	[[ "$eml" =~ ^[0-9a-f]{32}\.eml$ ]]
+	# The notice as it came is kept where sealed originals are.
+	notice=amail/.sealed/${eml%.eml}.smimp
+	[ "$(head -1 "$notice")" = smimp-bounce/1 ]
+	[ -z "$(ls amail/tmp)" ]
+	[ ! -e amail/.smimp-pending ]
+	d=$(sed -n 's/^date: //p' "$notice")
+	reason='example.net answered HTTP 507; example.net said: quota exceeded'
+	grep -qx "reason: $reason" "$notice"
+	grep -qx "recipients: bob@example.net" "$notice"
+	id=$(blake "smimp/1 mime-bounce-id|example.org|$mid|bob@example.net|$d|$reason|")
+	cat >want <<-EOF
+	From: "example.org mail server" <postmaster@example.org>
+	To: alice@example.org
+	Subject: Undelivered: $mid
+	Date: $(date -u -d "$d" '+%a, %d %b %Y %H:%M:%S +0000')
+	Message-ID: <$id@example.org>
+	In-Reply-To: <$mid>
+	References: <$mid>
+	X-Smimp-Verified: yes
+	X-Smimp-Sender: server:example.org
+	X-Smimp-Tier: server
+	X-Smimp-Type: bounce
+	MIME-Version: 1.0
+	Content-Type: text/plain; charset=us-ascii
+	Content-Transfer-Encoding: 7bit
+
+	Your server could not deliver a message you sent to the recipients
+	below, and gave up on it.
+
+	Message: $mid
+	When: $d
+	Not delivered to: bob@example.net
+	Reason: $reason
+
+	This notice is signed by the server of example.org, and smimp-fetch checked
+	the signature.
+	EOF
+	diff want "amail/new/$eml"
+	mimeparse "amail/new/$eml" >/dev/null
+	# mblaze shows it, and threads it under the message alice sent.
+	mkdir -p amail/.Sent/cur
+	SMIMP_HOME="$ALICEHOME" smimp-open -q -i alice.key --mime m.age >amail/.Sent/cur/m.eml
+	export MBLAZE="$PWD/mblaze"
+	mkdir "$MBLAZE"
+	: >"$MBLAZE/seq"
+	run -0 bash -c 'mlist amail amail/.Sent | mthread | mscan -f "%i%s|%f"'
+	[ "$output" = "$(printf 'too big|alice@example.org\n Undelivered: %s|example.org mail server' "$mid")" ]
+	shown=$(mlist amail | mshow 2>&1)
+	grep -qx "Reason: $reason" <<<"$shown"
+	grep -qx 'From: "example.org mail server" <postmaster@example.org>' <<<"$shown"
+	# Nothing to answer: no smimp sender.
+	run -3 --separate-stderr smimp-seal -i alice.key --reply "amail/new/$eml" </dev/null
+	[ "$stderr" = "smimp-seal: not a message that smimp-open --mime wrote: a bad X-Smimp-Sender" ]
+	# Fetched again: nothing new.
+	run -0 --separate-stderr afetch -d amail --mime
+	[ "$stderr" = "smimp-fetch: 0 fetched: 0 to the inbox, 0 to Other, 0 dropped" ]
+	# The acknowledgement lost: the notice kept says it was filed.
+	restart_org store_copy org.before org
+	run -0 --separate-stderr afetch -d amail --mime
+	[ "$stderr" = "smimp-fetch: 1 fetched: 0 to the inbox, 0 to Other, 0 dropped, 1 filed before" ]
+	[ "$(ls amail/new)" = "$eml" ]
+	# Cut short after the MIME form was filed, before the notice was
+	# kept; a reader moved it to cur/: filed once, the notice kept now.
+	rm "$notice"
+	mv "amail/new/$eml" "amail/cur/$eml:2,S"
+	echo "$eml" >amail/.smimp-pending
+	restart_org store_copy org.before org
+	run -0 --separate-stderr afetch -d amail --mime
+	[ "$stderr" = "smimp-fetch: 1 fetched: 1 to the inbox, 0 to Other, 0 dropped" ]
+	[ -z "$(ls amail/new)" ]
+	[ "$(ls amail/cur)" = "$eml:2,S" ]
+	[ "$(head -1 "$notice")" = smimp-bounce/1 ]
+	# Without --mime, the notice is filed as it came, as before.
+	restart_org store_copy org.before org
+	run -0 --separate-stderr afetch -d raw
+	[ "$stderr" = "smimp-fetch: 1 fetched: 1 to the inbox, 0 to Other, 0 dropped" ]
+	cmp raw/new/* "$notice"
+	[ ! -e raw/.sealed ] || [ -z "$(ls raw/.sealed)" ]
 }

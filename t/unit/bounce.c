@@ -1,18 +1,150 @@
 /*
  * bounce - checks of lib/bounce.c that a test can fail: notices verify
  * under their server's key only, signed under their own context, and
- * another server's words are quoted as one printable, capped line.
- * Prints "ok NAME" or "FAIL NAME" per check, then a count.
+ * another server's words are quoted as one printable, capped line;
+ * bounce_parse reads a notice's fields and nothing else, and
+ * mime_bounce_write makes any byte of them printable, in lines that
+ * fit.  Prints "ok NAME" or "FAIL NAME" per check, then a count.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
 #include "bounce.h"
+#include "mime.h"
 #include "util.h"
 
 #include "check.h"
+
+static int
+parses(const struct sbuf *sb, struct bounce *out, char *storage,
+    size_t cap)
+{
+	return bounce_parse((const unsigned char *)sb->buf, sb->len, out,
+	    storage, cap) == 0;
+}
+
+/* A notice with its first from changed to with (n bytes). */
+static int
+parses_changed_n(const struct sbuf *sb, const char *from, const char *with,
+    size_t n)
+{
+	struct sbuf c;
+	struct bounce out;
+	char storage[4096];
+	const char *at = strstr(sb->buf, from);
+	int r;
+
+	sbuf_init(&c, 65536);
+	(void)sbuf_add(&c, sb->buf, (size_t)(at - sb->buf));
+	(void)sbuf_add(&c, with, n);
+	(void)sbuf_add(&c, at + strlen(from), sb->len - (size_t)(at - sb->buf) -
+	    strlen(from));
+	r = parses(&c, &out, storage, sizeof(storage));
+	sbuf_release(&c);
+	return r;
+}
+
+static int
+parses_changed(const struct sbuf *sb, const char *from, const char *with)
+{
+	return parses_changed_n(sb, from, with, strlen(with));
+}
+
+static void
+parse_checks(const struct sbuf *sb, const struct bounce *b)
+{
+	struct bounce out;
+	char storage[4096];
+
+	check(parses(sb, &out, storage, sizeof(storage)) &&
+	    strcmp(out.server, b->server) == 0 &&
+	    strcmp(out.message_id, b->message_id) == 0 &&
+	    strcmp(out.recipients, b->recipients) == 0 &&
+	    strcmp(out.date, b->date) == 0 &&
+	    strcmp(out.reason, b->reason) == 0, "parse: every field");
+	check(!parses(sb, &out, storage, sb->len), "parse: too little room");
+	check(!parses_changed(sb, "server: ", "serverx "), "parse: a field "
+	    "missing");
+	check(!parses_changed(sb, "date: 2026-11-26T00:00:00Z",
+	    "date: 2026-13-26T00:00:00Z"), "parse: a bad date");
+	check(!parses_changed(sb, "smimp-bounce/1\n", "smimp-bounce/12\n"),
+	    "parse: another magic");
+	check(!parses_changed(sb, "reason: ", "reason: a\nextra: "),
+	    "parse: an extra line");
+	check(parses_changed_n(sb, "m1\n", "m2\n", 3) &&
+	    !parses_changed_n(sb, "m1\n", "m\0001\n", 4), "parse: a NUL");
+}
+
+/* What mime_bounce_write writes of b, into out (cap bytes). */
+static int
+written(const struct bounce *b, char *out, size_t cap)
+{
+	struct smimp_err err;
+	FILE *f = tmpfile();
+	size_t n;
+
+	if (f == NULL || mime_bounce_write(b, "alice@example.org", fileno(f),
+	    &err) != 0 || fseek(f, 0, SEEK_SET) != 0) {
+		if (f != NULL)
+			fclose(f);
+		return -1;
+	}
+	n = fread(out, 1, cap - 1, f);
+	out[n] = '\0';
+	fclose(f);
+	return 0;
+}
+
+/* Printable ASCII in lines of at most 78, and nothing else. */
+static int
+plain_lines(const char *s)
+{
+	size_t col = 0;
+
+	for (; *s != '\0'; s++) {
+		if (*s == '\n')
+			col = 0;
+		else if (*s < 0x20 || *s >= 0x7f || ++col > 78)
+			return 0;
+	}
+	return 1;
+}
+
+static void
+mime_checks(void)
+{
+	static const char hostile[] = "a\033]0;owned\007\tb\177 ";
+	static char out[256 * 1024], rcpts[300 * 17 + 1], reason[3000];
+	struct bounce b = { "example.org", "=?utf-8?q?x?=@example.org\033[2J",
+	    rcpts, "2026-11-26T00:00:00Z", reason };
+	size_t i;
+
+	for (i = 0; i < 300; i++)
+		(void)snprintf(rcpts + 17 * i, 18, "%s%03zu@example.net",
+		    i > 0 ? ",r" : "rr", i % 1000);
+	memset(reason, 'x', sizeof(reason) - 1);
+	reason[sizeof(reason) - 1] = '\0';
+	memcpy(reason, hostile, strlen(hostile));
+	check(written(&b, out, sizeof(out)) == 0, "mime: written");
+	check(plain_lines(out), "mime: printable, lines of 78 at most");
+	check(strstr(out, "\nSubject: Undelivered: =_utf-8?q?x?=@example.org"
+	    "?[2J\n") != NULL, "mime: the id made plain in Subject");
+	check(strstr(out, "\nReason: a?]0;owned??b? xxx") != NULL,
+	    "mime: the reason made plain");
+	check(strstr(out, "\nDate: Thu, 26 Nov 2026 00:00:00 +0000\n") !=
+	    NULL, "mime: the date");
+	check(strstr(out, "Not delivered to: rr000@example.net\n") != NULL &&
+	    strstr(out, "Not delivered to: r099@example.net\n") != NULL &&
+	    strstr(out, "Not delivered to: r100@") == NULL &&
+	    strstr(out, "Not delivered to: 200 more\n") != NULL,
+	    "mime: 100 recipients, then a count");
+	b.date = "yesterday";
+	check(written(&b, out, sizeof(out)) != 0, "mime: a bad date refused");
+}
 
 int
 main(void)
@@ -20,7 +152,8 @@ main(void)
 	unsigned char pk[32], sk[64], pk2[32], sk2[64], sig[64];
 	struct bounce b = { "example.org", "m1", "bob@example.net",
 	    "2026-11-26T00:00:00Z", "example.net answered HTTP 404" };
-	char quoted[512], hostile[1024];
+	char quoted[512], hostile[1024], storage[4096];
+	struct bounce parsed;
 	struct sbuf sb, bare;
 	struct signer who;
 	size_t i, start;
@@ -36,6 +169,8 @@ main(void)
 	    "verifies under its key");
 	check(bounce_verify((unsigned char *)sb.buf, sb.len, pk2) == 0,
 	    "not under another key");
+	parse_checks(&sb, &b);
+	mime_checks();
 	sb.buf[20] ^= 1;
 	check(bounce_verify((unsigned char *)sb.buf, sb.len, pk) == 0,
 	    "a changed line fails");
@@ -54,6 +189,13 @@ main(void)
 	(void)sbuf_add(&bare, "\n", 1);
 	check(bounce_verify((unsigned char *)bare.buf, bare.len, pk) == 0,
 	    "a signature without the context fails");
+	b.reason = "\033[2J\tbell\007";
+	sb.len = 0;
+	check(bounce_build(&sb, &b, &who) == 0 &&
+	    bounce_verify((unsigned char *)sb.buf, sb.len, pk) == 1 &&
+	    parses(&sb, &parsed, storage, sizeof(storage)) &&
+	    strcmp(parsed.reason, b.reason) == 0, "parse: control bytes in "
+	    "the reason as they were signed");
 	b.reason = "two\nlines";
 	check(bounce_build(&bare, &b, &who) != 0, "a field of two lines is "
 	    "refused");
