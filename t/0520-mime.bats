@@ -427,6 +427,68 @@ said() {
 		jq -r '[(.to | map(.address) | join(",")), (.cc | map(.address) | join(",")), .subject, .thread_id, .in_reply_to] | join("|")'
 }
 
+@test "fetch --mime through a lying server of one's own: its signed bounce notice with control bytes in every field is written as printable lines, one header each" {
+	p=srv/smimp/v1
+	mkdir -p $p/mailbox
+	printf '{"domain":"example.net","server_key":"%s"}' "$("$SMIMP_BUILD/t/bounce" key)" >$p/meta
+	mid=$'m9@example.net\r=?x?='
+	rcpts=$'bob\e]0;x\a@example.org,carol@example.org'
+	reason=$'evil said: \e[2J\rX-Injected: yes\x7f'" $(printf 'word%.0s ' $(seq 20))end"
+	printf 'smimp-bounce/1\nserver: example.net\nmessage-id: %s\nrecipients: %s\ndate: 2026-11-27T09:00:00Z\nreason: %s\n' \
+		"$mid" "$rcpts" "$reason" | "$SMIMP_BUILD/t/bounce" sign >$p/mailbox/1
+	printf '[{"id":1,"from":"server:example.net","message_id":"bounce:1","size":1,"received":"2026-11-27T09:00:00Z"}]' >$p/mailbox/.list
+	python3 "$REPO/t/badserver.py" port files "$PWD/srv" >requests.log 2>&1 &
+	echo $! >bad.pid
+	for _ in $(seq 50); do [ -s port ] && break; sleep 0.1; done
+	export SMIMP_RESOLVE="example.net=127.0.0.1:$(cat port)" SMIMP_ALLOW_HTTP=example.net
+	run -0 --separate-stderr fetch_bob --mime
+	[ "$stderr" = "smimp-fetch: 1 fetched: 1 to the inbox, 0 to Other, 0 dropped" ]
+	eml=$(ls mail/new)
+	cmp "mail/.sealed/${eml%.eml}.smimp" $p/mailbox/1
+	id=$(blake "smimp/1 mime-bounce-id|example.net|$mid|$rcpts|2026-11-27T09:00:00Z|$reason|")
+	orig=$(blake "smimp/1 mime-id|$mid")
+	cat >want <<-EOF
+	From: "example.net mail server" <postmaster@example.net>
+	To: bob@example.net
+	Subject: Undelivered: m9@example.net?=_x?=
+	Date: Fri, 27 Nov 2026 09:00:00 +0000
+	Message-ID: <$id@example.net>
+	In-Reply-To: <$orig@smimp.invalid>
+	References: <$orig@smimp.invalid>
+	X-Smimp-Verified: yes
+	X-Smimp-Sender: server:example.net
+	X-Smimp-Tier: server
+	X-Smimp-Type: bounce
+	MIME-Version: 1.0
+	Content-Type: text/plain; charset=us-ascii
+	Content-Transfer-Encoding: 7bit
+
+	Your server could not deliver a message you sent to the recipients
+	below, and gave up on it.
+
+	Message: m9@example.net?=_x?=
+	When: 2026-11-27T09:00:00Z
+	Not delivered to: bob?]0;x?@example.org
+	Not delivered to: carol@example.org
+	Reason: evil said: ?[2J?X-Injected: yes? word word word word word word word
+	  word word word word word word word word word word word word word end
+
+	This notice is signed by the server of example.net, and smimp-fetch checked
+	the signature.
+	EOF
+	diff want "mail/new/$eml"
+	! LC_ALL=C grep -q '[^ -~]' "mail/new/$eml"
+	mimeparse "mail/new/$eml" >/dev/null
+	# Not in a notice's form (a field missing), though signed: as it came.
+	printf 'smimp-bounce/1\nserver: example.net\nmessage-id: m8@example.net\ndate: 2026-11-27T09:00:00Z\nreason: x\n' |
+		"$SMIMP_BUILD/t/bounce" sign >$p/mailbox/2
+	printf '[{"id":2,"from":"server:example.net","message_id":"bounce:2","size":1,"received":"2026-11-27T09:00:00Z"}]' >$p/mailbox/.list
+	run -0 --separate-stderr fetch_bob --mime
+	[ "$stderr" = "smimp-fetch: 1 fetched: 1 to the inbox, 0 to Other, 0 dropped" ]
+	[ "$(ls mail/new | wc -l)" -eq 2 ]
+	cmp "mail/new/$(ls mail/new | grep -v '\.eml$')" $p/mailbox/2
+}
+
 @test "--reply to a MIME file or a sealed message: the sender, Re: once, the thread; --reply-all; one's own message; -r and -s beside it" {
 	mkid carol carol@example.com
 	trust_as "$BOBHOME" carol.pub known

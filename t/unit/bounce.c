@@ -5,6 +5,13 @@
  * bounce_parse reads a notice's fields and nothing else, and
  * mime_bounce_write makes any byte of them printable, in lines that
  * fit.  Prints "ok NAME" or "FAIL NAME" per check, then a count.
+ *
+ *	bounce key		the public key of a server key of seed
+ *				0x31 bytes, base64
+ *	bounce sign < LINES	LINES (a notice's, or anything) and the
+ *				signature line of that key under the
+ *				notice's context: what a lying server of
+ *				one's own signs
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +21,7 @@
 #include <sodium.h>
 
 #include "bounce.h"
+#include "fileio.h"
 #include "mime.h"
 #include "util.h"
 
@@ -146,8 +154,38 @@ mime_checks(void)
 	check(written(&b, out, sizeof(out)) != 0, "mime: a bad date refused");
 }
 
+static int
+tool(const char *what)
+{
+	unsigned char seed[32], pk[32], sk[64], sig[64], *in = NULL;
+	struct smimp_err err;
+	struct signer who;
+	struct sbuf sb;
+	size_t len;
+	int r;
+
+	memset(seed, 0x31, sizeof(seed));
+	crypto_sign_seed_keypair(pk, sk, seed);
+	sbuf_init(&sb, 1024 * 1024);
+	if (strcmp(what, "key") == 0) {
+		r = sbuf_add_b64(&sb, pk, 32);
+	} else {
+		signer_secret(&who, "server:example.net", sk);
+		r = fd_read_all(0, "stdin", 512 * 1024, &in, &len, &err) ||
+		    sbuf_add(&sb, in, len) ||
+		    signer_sign_in_context(&who, "smimp/1 bounce", sb.buf,
+		    sb.len, sig) || sbuf_add(&sb, "signature: ", 11) ||
+		    sbuf_add_b64(&sb, sig, 64);
+	}
+	r = r || sbuf_add(&sb, "\n", 1) ||
+	    fwrite(sb.buf, 1, sb.len, stdout) != sb.len;
+	free(in);
+	sbuf_release(&sb);
+	return r ? 1 : 0;
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	unsigned char pk[32], sk[64], pk2[32], sk2[64], sig[64];
 	struct bounce b = { "example.org", "m1", "bob@example.net",
@@ -160,6 +198,13 @@ main(void)
 
 	if (sodium_init() < 0)
 		return 1;
+	if (argc == 2 && (strcmp(argv[1], "key") == 0 ||
+	    strcmp(argv[1], "sign") == 0))
+		return tool(argv[1]);
+	if (argc != 1) {
+		fprintf(stderr, "usage: bounce [key | sign]\n");
+		return 2;
+	}
 	crypto_sign_keypair(pk, sk);
 	crypto_sign_keypair(pk2, sk2);
 	signer_secret(&who, "server:example.org", sk);
