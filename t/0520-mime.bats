@@ -55,6 +55,13 @@ fetch_until() {
 	echo "only $got of $1 fetched"
 	return 1
 }
+# serve_lies: t/badserver.py as example.net, serving the files under srv/.
+serve_lies() {
+	python3 "$REPO/t/badserver.py" port files "$PWD/srv" >requests.log 2>&1 &
+	echo $! >bad.pid
+	for _ in $(seq 50); do [ -s port ] && break; sleep 0.1; done
+	export SMIMP_RESOLVE="example.net=127.0.0.1:$(cat port)" SMIMP_ALLOW_HTTP=example.net
+}
 # The three messages of the tests through servers: two from alice, one
 # with attachments, and one from dave, whom bob does not know.
 send_three() {
@@ -70,6 +77,38 @@ send_three() {
 	SMIMP_HOME="$BATS_TEST_TMPDIR/davehome" smimp-send -i dave.key m3.age >/dev/null
 }
 blake() { python3 -c 'import hashlib,sys; print(hashlib.blake2b(sys.argv[1].encode().replace(b"|", b"\0"), digest_size=16).hexdigest())' "$1"; }
+# bounce_head DOMAIN USER ID DATE HASH ORIG: what fetch --mime writes of
+# a bounce notice of DOMAIN's server to USER, up to its recipients: ID
+# and DATE as the notice has them made plain, HASH of its Message-ID,
+# ORIG the Message-ID of the message it answers.  bounce_tail DOMAIN:
+# its end, after the reason.
+bounce_head() {
+	cat <<-EOF
+	From: "$1 mail server" <postmaster@$1>
+	To: $2
+	Subject: Undelivered: $3
+	Date: $(date -u -d "$4" '+%a, %d %b %Y %H:%M:%S +0000')
+	Message-ID: <$5@$1>
+	In-Reply-To: $6
+	References: $6
+	X-Smimp-Verified: yes
+	X-Smimp-Sender: server:$1
+	X-Smimp-Tier: server
+	X-Smimp-Type: bounce
+	MIME-Version: 1.0
+	Content-Type: text/plain; charset=us-ascii
+	Content-Transfer-Encoding: 7bit
+
+	Your server could not deliver a message you sent to the recipients
+	below, and gave up on it.
+
+	Message: $3
+	When: $4
+	EOF
+}
+bounce_tail() {
+	printf '\nThis notice is signed by the server of %s, and smimp-fetch checked\nthe signature.\n' "$1"
+}
 
 @test "--mime: a text body, its headers as Python's strict parser reads them, the same bytes every time" {
 	seal -s "release 1.2 ready" -o m.age msg
@@ -404,10 +443,7 @@ blake() { python3 -c 'import hashlib,sys; print(hashlib.blake2b(sys.argv[1].enco
 	cp alt.age $p/3
 	printf 'not a message\n' >$p/4
 	printf '[%s]' "$(for i in 1 2 3 4; do printf '{"id":%d,"from":"alice@example.org","message_id":"m%d@example.org","size":1,"received":"2026-11-24T22:00:00Z"}' $i $i; [ $i = 4 ] || printf ,; done)" >$p/.list
-	python3 "$REPO/t/badserver.py" port files "$PWD/srv" >requests.log 2>&1 &
-	echo $! >bad.pid
-	for _ in $(seq 50); do [ -s port ] && break; sleep 0.1; done
-	export SMIMP_RESOLVE="example.net=127.0.0.1:$(cat port)" SMIMP_ALLOW_HTTP=example.net
+	serve_lies
 	run -0 --separate-stderr fetch_bob --mime
 	[ "$stderr" = "smimp-fetch: 4 fetched: 1 to the inbox, 3 to Other, 0 dropped" ]
 	[ "$(ls mail/new)" = "$(basename "$(ls mail/.sealed/*)" .smimp).eml" ]
@@ -437,45 +473,20 @@ said() {
 	printf 'smimp-bounce/1\nserver: example.net\nmessage-id: %s\nrecipients: %s\ndate: 2026-11-27T09:00:00Z\nreason: %s\n' \
 		"$mid" "$rcpts" "$reason" | "$SMIMP_BUILD/t/bounce" sign >$p/mailbox/1
 	printf '[{"id":1,"from":"server:example.net","message_id":"bounce:1","size":1,"received":"2026-11-27T09:00:00Z"}]' >$p/mailbox/.list
-	python3 "$REPO/t/badserver.py" port files "$PWD/srv" >requests.log 2>&1 &
-	echo $! >bad.pid
-	for _ in $(seq 50); do [ -s port ] && break; sleep 0.1; done
-	export SMIMP_RESOLVE="example.net=127.0.0.1:$(cat port)" SMIMP_ALLOW_HTTP=example.net
+	serve_lies
 	run -0 --separate-stderr fetch_bob --mime
 	[ "$stderr" = "smimp-fetch: 1 fetched: 1 to the inbox, 0 to Other, 0 dropped" ]
 	eml=$(ls mail/new)
 	cmp "mail/.sealed/${eml%.eml}.smimp" $p/mailbox/1
 	id=$(blake "smimp/1 mime-bounce-id|example.net|$mid|$rcpts|2026-11-27T09:00:00Z|$reason|")
 	orig=$(blake "smimp/1 mime-id|$mid")
-	cat >want <<-EOF
-	From: "example.net mail server" <postmaster@example.net>
-	To: bob@example.net
-	Subject: Undelivered: m9@example.net?=_x?=
-	Date: Fri, 27 Nov 2026 09:00:00 +0000
-	Message-ID: <$id@example.net>
-	In-Reply-To: <$orig@smimp.invalid>
-	References: <$orig@smimp.invalid>
-	X-Smimp-Verified: yes
-	X-Smimp-Sender: server:example.net
-	X-Smimp-Tier: server
-	X-Smimp-Type: bounce
-	MIME-Version: 1.0
-	Content-Type: text/plain; charset=us-ascii
-	Content-Transfer-Encoding: 7bit
-
-	Your server could not deliver a message you sent to the recipients
-	below, and gave up on it.
-
-	Message: m9@example.net?=_x?=
-	When: 2026-11-27T09:00:00Z
-	Not delivered to: bob?]0;x?@example.org
-	Not delivered to: carol@example.org
-	Reason: evil said: ?[2J?X-Injected: yes? word word word word word word word
-	  word word word word word word word word word word word word word end
-
-	This notice is signed by the server of example.net, and smimp-fetch checked
-	the signature.
-	EOF
+	{
+		bounce_head example.net bob@example.net 'm9@example.net?=_x?=' 2026-11-27T09:00:00Z "$id" "<$orig@smimp.invalid>"
+		printf 'Not delivered to: %s\n' 'bob?]0;x?@example.org' carol@example.org
+		echo 'Reason: evil said: ?[2J?X-Injected: yes? word word word word word word word'
+		echo '  word word word word word word word word word word word word word end'
+		bounce_tail example.net
+	} >want
 	diff want "mail/new/$eml"
 	! LC_ALL=C grep -q '[^ -~]' "mail/new/$eml"
 	mimeparse "mail/new/$eml" >/dev/null
@@ -614,33 +625,11 @@ restart_org() {
 	grep -qx "reason: $reason" "$notice"
 	grep -qx "recipients: bob@example.net" "$notice"
 	id=$(blake "smimp/1 mime-bounce-id|example.org|$mid|bob@example.net|$d|$reason|")
-	cat >want <<-EOF
-	From: "example.org mail server" <postmaster@example.org>
-	To: alice@example.org
-	Subject: Undelivered: $mid
-	Date: $(date -u -d "$d" '+%a, %d %b %Y %H:%M:%S +0000')
-	Message-ID: <$id@example.org>
-	In-Reply-To: <$mid>
-	References: <$mid>
-	X-Smimp-Verified: yes
-	X-Smimp-Sender: server:example.org
-	X-Smimp-Tier: server
-	X-Smimp-Type: bounce
-	MIME-Version: 1.0
-	Content-Type: text/plain; charset=us-ascii
-	Content-Transfer-Encoding: 7bit
-
-	Your server could not deliver a message you sent to the recipients
-	below, and gave up on it.
-
-	Message: $mid
-	When: $d
-	Not delivered to: bob@example.net
-	Reason: $reason
-
-	This notice is signed by the server of example.org, and smimp-fetch checked
-	the signature.
-	EOF
+	{
+		bounce_head example.org alice@example.org "$mid" "$d" "$id" "<$mid>"
+		printf 'Not delivered to: bob@example.net\nReason: %s\n' "$reason"
+		bounce_tail example.org
+	} >want
 	diff want "amail/new/$eml"
 	mimeparse "amail/new/$eml" >/dev/null
 	# mblaze shows it, and threads it under the message alice sent.
