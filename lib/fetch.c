@@ -309,6 +309,7 @@ struct filing {
 	/* A notice from our own server, for MIME: its fields, in notice. */
 	struct bounce bounce;
 	char *notice;
+	int notice_oom;		/* no room to read it: not filed now */
 };
 
 /*
@@ -365,6 +366,7 @@ static void
 filing_notice(struct filing *fl, const unsigned char *data, size_t len)
 {
 	fl->notice = malloc(len + 1);
+	fl->notice_oom = fl->notice == NULL;
 	if (fl->notice != NULL && bounce_parse(data, len, &fl->bounce,
 	    fl->notice, len + 1) != 0) {
 		free(fl->notice);
@@ -478,6 +480,12 @@ file_message(struct fetch_ctx *fc, const unsigned char *data, size_t len,
 	}
 	filing_judge(fc, &fl, fd, data, len, f);
 	close(fd);
+	/* Filed as it came now, it might be filed twice (as MIME before). */
+	if (fl.notice_oom) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+		(void)unlink(fl.tmp);
+		goto out;
+	}
 	if (f->prekey_id[0] != '\0') {
 		if (kept_swap(fl.kept_fd, fl.kept, fl.tmp, err) != 0) {
 			(void)unlink(fl.tmp);
