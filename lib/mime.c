@@ -1025,7 +1025,8 @@ bounce_body(struct sbuf *h, const struct bounce *b, const char *dom)
 			    sbuf_add(&one, "", 1);
 			r |= add_wrapped(h, "Not delivered to: ", one.buf);
 		}
-		p = comma + 1;
+		if (comma != NULL)
+			p = comma + 1;
 	} while (comma != NULL && r == 0);
 	sbuf_release(&one);
 	if (n > BOUNCE_RCPTS_SHOWN)
