@@ -12,7 +12,6 @@
 #include "util.h"
 #include "banned.h"
 
-#define AGE_VERSION_LINE	"age-encryption.org/v1"
 #define X25519_INFO		"age-encryption.org/v1/X25519"
 #define SCRYPT_SALT_LABEL	"age-encryption.org/v1/scrypt"
 

@@ -23,6 +23,8 @@
 #include "armor.h"
 #include "err.h"
 
+/* The first line of every age file (its binary form). */
+#define AGE_VERSION_LINE	"age-encryption.org/v1"
 #define AGE_CHUNK_SIZE		65536
 #define AGE_TAG_SIZE		16
 #define AGE_CT_CHUNK_SIZE	(AGE_CHUNK_SIZE + AGE_TAG_SIZE)

@@ -1584,7 +1584,7 @@ replay_stat(int fd, long long st[7])
 int
 message_replay_check(int in_fd, struct msg_replay *rp, struct smimp_err *err)
 {
-	static const char magic[] = "age-encryption.org/v1\n";
+	static const char magic[] = AGE_VERSION_LINE "\n";
 	char head[sizeof(magic) - 1];
 	struct stat sb;
 	off_t at;

@@ -135,6 +135,15 @@ int store_consent_domain_step(const struct store_consent_count *c,
     int64_t now, int64_t *count, int64_t *until, unsigned int *retry);
 
 /*
+ * Is prekey batch b taken, given the pool's last batch date (has_last
+ * 0: none yet) and how many keys it holds (count)?  STORE_EXISTS for a
+ * batch older than the last one taken (a replay of an old upload),
+ * STORE_QUOTA when the pool would pass its bound, else STORE_OK.
+ */
+int store_prekey_batch_verdict(const struct store_prekey_batch *b,
+    int has_last, int64_t last, size_t count);
+
+/*
  * A body given in memory (a notice), as a string: malloc'd; NULL out
  * of memory.  A body in a file reads "".
  */

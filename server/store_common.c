@@ -300,6 +300,17 @@ store_consent_domain_step(const struct store_consent_count *c, int64_t now,
 	return 1;
 }
 
+int
+store_prekey_batch_verdict(const struct store_prekey_batch *b, int has_last,
+    int64_t last, size_t count)
+{
+	if (has_last && last > b->date)
+		return STORE_EXISTS;
+	if (count + b->n > b->max)
+		return STORE_QUOTA;
+	return STORE_OK;
+}
+
 char *
 store_body_text(const struct store_body *b)
 {

@@ -3659,10 +3659,9 @@ prekey_add_run(struct pg_store *s, struct pg_conn *c, void *arg,
 	if (r < 0 || prekey_pool_size(c, b->address, b->device, a->count,
 	    err) != 0)
 		return STORE_ERROR;
-	if (r == 1 && last > b->date)
-		return STORE_EXISTS;
-	if (*a->count + b->n > b->max)
-		return STORE_QUOTA;
+	r = store_prekey_batch_verdict(b, r == 1, last, *a->count);
+	if (r != STORE_OK)
+		return r;
 	for (i = 0; i < b->n; i++) {
 		n = exec_sql(c, err, "INSERT INTO prekeys (address, device, id, "
 		    "key, date, signature) VALUES ($1, $2, $3, $4, $5, $6) "

@@ -3297,10 +3297,9 @@ prekey_add_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 	if (r < 0 || prekey_pool_size(s->db, b->address, b->device, a->count,
 	    err) != 0)
 		return STORE_ERROR;
-	if (r == 1 && last > b->date)
-		return STORE_EXISTS;
-	if (*a->count + b->n > b->max)
-		return STORE_QUOTA;
+	r = store_prekey_batch_verdict(b, r == 1, last, *a->count);
+	if (r != STORE_OK)
+		return r;
 	for (i = 0; i < b->n; i++) {
 		r = sql_exec(s->db, err, "INSERT INTO prekeys (address, device, "
 		    "id, key, date, signature) VALUES (?, ?, ?, ?, ?, ?)",
