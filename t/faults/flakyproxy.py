@@ -61,28 +61,28 @@ told = threading.Condition()
 untold = 0
 
 
+def read_pos():
+    """The plan's place now (the caller holds lock)."""
+    try:
+        with open(PLAN + ".pos") as f:
+            return int(f.read() or "0")
+    except FileNotFoundError:
+        return 0
+
+
 def current_action():
     """The action of the plan at its place now, and that place."""
     with open(PLAN) as f:
         plan = [line.strip() for line in f if line.strip()]
     with lock:
-        try:
-            with open(PLAN + ".pos") as f:
-                pos = int(f.read() or "0")
-        except FileNotFoundError:
-            pos = 0
+        pos = read_pos()
     return plan[pos % len(plan)], pos
 
 
 def advance(pos):
     """The plan moves on from pos, unless another delivery moved it."""
     with lock:
-        try:
-            with open(PLAN + ".pos") as f:
-                now = int(f.read() or "0")
-        except FileNotFoundError:
-            now = 0
-        if now != pos:
+        if read_pos() != pos:
             return
         with open(PLAN + ".pos.tmp", "w") as f:
             f.write(str(pos + 1))
