@@ -17,12 +17,24 @@ server_up() {
 	return 1
 }
 
-# stop_pids PID...: each asked to stop, and killed if it has not soon.
+# stop_pids PID...: each asked to stop, killed if it has not within
+# three seconds, and reaped: none is left in the process table, not
+# even as a zombie, for whoever counts processes next.
 stop_pids() {
-	local p
+	local p i left
 	for p in "$@"; do kill -TERM "$p" 2>/dev/null || true; done
-	sleep 0.3
+	for ((i = 0; i < 60; i++)); do
+		left=
+		for p in "$@"; do
+			# Exited (a zombie, state Z) or gone counts as stopped.
+			[ -e "/proc/$p" ] && [ "$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' \
+				"/proc/$p/status" 2>/dev/null)" != Z ] && left=1
+		done
+		[ -z "$left" ] && break
+		sleep 0.05
+	done
 	for p in "$@"; do kill -KILL "$p" 2>/dev/null || true; done
+	for p in "$@"; do wait "$p" 2>/dev/null || true; done
 }
 
 # scratch_cleanup: for a script that keeps everything in the directory

@@ -67,9 +67,19 @@ pg_down() {
 
 # pg_stop DIR: stop the cluster pg_start made there, and remove it.
 pg_stop() {
+	local pid= i
 	[ -n "$1" ] && [ -d "$1/data" ] || return 0
+	[ -r "$1/data/postmaster.pid" ] && read -r pid <"$1/data/postmaster.pid"
 	pg_down "$1"
 	rm -rf "$1"
+	# pg_ctl started the server detached, with init as its parent: once
+	# stopped, it stays in the process table, a zombie, until init
+	# reaps it.  Whoever counts processes next should not find it.
+	case $pid in '' | *[!0-9]*) return 0 ;; esac
+	for ((i = 0; i < 200; i++)); do
+		[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = postgres ] || return 0
+		sleep 0.05
+	done
 }
 
 # pg_sql DIR DB SQL: run SQL in database DB of the cluster in DIR; rows
