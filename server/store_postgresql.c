@@ -2781,16 +2781,18 @@ claim_run(struct pg_store *s, struct pg_conn *c, void *arg,
 	    err) < 0)
 		return STORE_ERROR;
 	/*
-	 * The domain of the oldest entry that is due and free, among the
-	 * domains fewer than domain_cap owners hold live leases in.
+	 * The domain of the entry due the longest that is free, among the
+	 * domains fewer than domain_cap owners hold live leases in (the
+	 * SQLite store's order, and by the same indexes: a claim reads
+	 * the leased entries and those it passes over, not the queue).
 	 */
 	r = first(c, err, NULL, domain, sizeof(domain), "SELECT domain FROM "
 	    "outbound WHERE next_try <= $1 AND NOT held AND (lease_until IS "
 	    "NULL OR lease_until <= $1) AND domain NOT IN (SELECT domain FROM "
 	    "outbound "
 	    "WHERE lease_until > $1 GROUP BY domain HAVING $2::bigint > 0 AND "
-	    "count(DISTINCT lease_owner) >= $2::bigint) ORDER BY id LIMIT 1",
-	    "ii", a->now, (int64_t)a->domain_cap);
+	    "count(DISTINCT lease_owner) >= $2::bigint) ORDER BY next_try, id "
+	    "LIMIT 1", "ii", a->now, (int64_t)a->domain_cap);
 	if (r <= 0)
 		return r < 0 ? STORE_ERROR : STORE_OK;
 	res = query(c, err, CLAIM_SELECT "domain = $1 AND next_try <= $2 AND "

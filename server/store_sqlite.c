@@ -2383,16 +2383,21 @@ claim_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 	if (a->done != NULL && done_run(s, a->done, err) != STORE_OK)
 		return STORE_ERROR;
 	/*
-	 * The domain of the oldest entry that is due and free, among the
-	 * domains fewer than domain_cap owners hold live leases in.
+	 * The domain of the entry due the longest that is free, among the
+	 * domains fewer than domain_cap owners hold live leases in.  Both
+	 * walk an index from its start, so that a claim reads the leased
+	 * entries and those it passes over, not the whole queue: the due
+	 * entries in the order they fell due (outbound_due holds the id
+	 * after next_try), the live leases by outbound_lease, which the
+	 * planner would otherwise pass over for a scan in domain order.
 	 */
 	r = sql_first(s->db, err, NULL, domain, sizeof(domain), "SELECT "
-	    "domain FROM outbound WHERE next_try <= ?1 AND held = 0 AND "
-	    "(lease_until IS NULL OR lease_until <= ?1) AND domain NOT IN "
-	    "(SELECT domain "
-	    "FROM outbound WHERE lease_until > ?1 GROUP BY domain HAVING "
-	    "?2 > 0 AND count(DISTINCT lease_owner) >= ?2) ORDER BY id "
-	    "LIMIT 1", "ii", a->now, (int64_t)a->domain_cap);
+	    "domain FROM outbound INDEXED BY outbound_due WHERE next_try <= ?1 "
+	    "AND held = 0 AND (lease_until IS NULL OR lease_until <= ?1) AND "
+	    "domain NOT IN (SELECT domain FROM outbound INDEXED BY "
+	    "outbound_lease WHERE lease_until > ?1 GROUP BY domain HAVING "
+	    "?2 > 0 AND count(DISTINCT lease_owner) >= ?2) ORDER BY next_try, "
+	    "id LIMIT 1", "ii", a->now, (int64_t)a->domain_cap);
 	if (r <= 0)
 		return r < 0 ? STORE_ERROR : STORE_OK;
 	stmt = stmt_get(s->db, err, CLAIM_SELECT "o.domain = ?1 AND "
