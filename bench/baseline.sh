@@ -8,7 +8,11 @@
 # sealed 4 KiB messages, two smimpd on loopback (example.org relays to
 # example.net), N submissions for a local recipient over CONNS reused
 # connections, then N for the other domain until its mailbox lists them
-# all.  The sides take turns, ROUNDS times; the medians are compared.
+# all (relay while submitting, end to end).  Last, the relay alone: N
+# queued while example.net is down, then both servers up and the queue
+# timed from its first delivery to its last, as example.org logs them
+# (relay draining a queue).  The sides take turns, ROUNDS times; the
+# medians are compared.
 #
 # usage: baseline.sh BINDIR REV   (SERVER_N, CONNS, ROUNDS in the environment)
 set -euo pipefail
@@ -51,7 +55,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 # commands, in $W/SIDE.
 prepare() {
 	local d=$W/$1 i u
-	mkdir -p "$d/local" "$d/remote"
+	mkdir -p "$d/local" "$d/remote" "$d/queued"
 	for u in alice@example.org bob@example.org carol@example.net; do
 		PATH="$2:$PATH" smimp-keygen -u "$u" -o "$d/${u%@*}" \
 			--no-passphrase >/dev/null 2>&1
@@ -62,32 +66,67 @@ prepare() {
 			<"$d/m" >"$d/local/$i.age"
 		PATH="$2:$PATH" smimp-seal -i "$d/alice.key" -r "$d/carol.pub" \
 			<"$d/m" >"$d/remote/$i.age"
+		# Others for the queue to drain: the relayed ones again would
+		# be duplicates, which a receiving server stores no more.
+		PATH="$2:$PATH" smimp-seal -i "$d/alice.key" -r "$d/carol.pub" \
+			<"$d/m" >"$d/queued/$i.age"
 	done
 }
 
-# round SIDE BINDIR: fresh stores, both servers, submission then relay;
-# prints "SUB REL" (messages per second).
+# serve SIDE BINDIR NAME DOMAIN PORT: that side's smimpd for DOMAIN,
+# its pid in $last.
+serve() {
+	"$2/smimpd" -f "$W/$1/c.conf" --data "$W/$1/$3" --domain "$4" \
+		--listen "127.0.0.1:$5" --cert "$W/cert.pem" --key "$W/key.pem" \
+		2>>"$W/$1/$3.log" &
+	last=$!
+}
+
+relayed() { grep -c ' relayed ' "$1" || true; }
+
+# drain SIDE BINDIR ORG NET OPID NPID: N queued while example.net is
+# down, both servers stopped and started again once every entry is due;
+# the messages a second from the first delivery to the last, in $dr.
+drain() {
+	local d=$W/$1 r0 t0 t1 o n
+	kill -TERM "$6"; wait "$6" 2>/dev/null || true
+	"$2/../bench/smimp-load" -c "$CONNS" -i "$d/alice.key" \
+		"$d"/queued/*.age >/dev/null
+	kill -TERM "$5"; wait "$5" 2>/dev/null || true
+	sleep 2.5
+	r0=$(relayed "$d/org.log")
+	serve "$1" "$2" net example.net "$4"; n=$last
+	sleep 0.3
+	serve "$1" "$2" org example.org "$3"; o=$last
+	pids="$o $n"
+	while [ "$(relayed "$d/org.log")" -le "$r0" ]; do sleep 0.005; done
+	t0=$(date +%s.%N)
+	while [ "$(relayed "$d/org.log")" -lt $((r0 + N)) ]; do sleep 0.01; done
+	t1=$(date +%s.%N)
+	kill -TERM "$o" "$n"
+	wait "$o" "$n" 2>/dev/null || true
+	pids=
+	dr=$(awk -v a="$t0" -v b="$t1" -v n="$N" 'BEGIN { printf "%.0f", (n - 1) / (b - a) }')
+}
+
+# round SIDE BINDIR: fresh stores, both servers, submission, relay end
+# to end, relay draining a queue; prints "SUB REL DRAIN" (messages a
+# second).
 round() {
 	local d=$W/$1 bin=$2 org net s r o n
 	rm -rf "$d/org" "$d/net" "$d"/*.log
 	org=$(port); net=$(port)
 	export SMIMP_RESOLVE="example.org=127.0.0.1:$org,example.net=127.0.0.1:$net"
 	export SMIMP_CACERT=$W/cert.pem
-	printf 'resolve %s\ncacert %s\nrate-sender 0\nrate-domain 0\n' \
+	printf 'resolve %s\ncacert %s\nrate-sender 0\nrate-domain 0\nretry-base 1\nretry-max 1\n' \
 		"$SMIMP_RESOLVE" "$SMIMP_CACERT" >"$d/c.conf"
 	for u in alice@example.org bob@example.org carol@example.net; do
 		case $u in *@example.org) s=org ;; *) s=net ;; esac
 		"$bin/smimpd" -f "$d/c.conf" --data "$d/$s" --domain "${u#*@}" \
 			adduser "$u" "$d/${u%@*}.pub"
 	done
-	"$bin/smimpd" -f "$d/c.conf" --data "$d/org" --domain example.org \
-		--listen "127.0.0.1:$org" --cert "$W/cert.pem" --key "$W/key.pem" \
-		2>>"$d/org.log" &
-	o=$!
-	"$bin/smimpd" -f "$d/c.conf" --data "$d/net" --domain example.net \
-		--listen "127.0.0.1:$net" --cert "$W/cert.pem" --key "$W/key.pem" \
-		2>>"$d/net.log" &
-	n=$!
+	serve "$1" "$bin" org example.org "$org"; o=$last
+	serve "$1" "$bin" net example.net "$net"; n=$last
 	pids="$o $n"
 	sleep 0.5
 	s=$("$bin/../bench/smimp-load" -c "$CONNS" -i "$d/alice.key" \
@@ -95,10 +134,8 @@ round() {
 	r=$("$bin/../bench/smimp-load" -c "$CONNS" -i "$d/alice.key" \
 		-w "$d/carol.key" "$d"/remote/*.age |
 		sed -n 's/^arrived .*: \([0-9]*\) msg\/s.*/\1/p')
-	kill -TERM "$o" "$n"
-	wait "$o" "$n" 2>/dev/null || true
-	pids=
-	echo "${s:-0} ${r:-0}"
+	drain "$1" "$bin" "$org" "$net" "$o" "$n"
+	echo "${s:-0} ${r:-0} ${dr:-0}"
 }
 
 median() { sort -g | sed -n "$(( (ROUNDS + 1) / 2 ))p"; }
@@ -112,6 +149,7 @@ for ((k = 0; k < ROUNDS; k++)); do
 done
 ns=$(cut -d' ' -f1 "$W/new.out" | median); nr=$(cut -d' ' -f2 "$W/new.out" | median)
 os=$(cut -d' ' -f1 "$W/old.out" | median); or=$(cut -d' ' -f2 "$W/old.out" | median)
+nd=$(cut -d' ' -f3 "$W/new.out" | median); od=$(cut -d' ' -f3 "$W/old.out" | median)
 echo "--- against $REV ($(git -C "$root" log -1 --format=%h "$REV")): $N messages, $CONNS connections, median of $ROUNDS rounds ---"
 printf '%-30s %10s %10s %8s\n' "" "this" "$REV" "ratio"
 verdict() {	# verdict NAME THIS THAT
@@ -120,4 +158,5 @@ verdict() {	# verdict NAME THIS THAT
 		printf "%-30s %10d %10d %7.2fx %s\n", n, a, b, r, (r >= 1 ? "PASS" : "MISS") }'
 }
 verdict "submission (msg/s)" "$ns" "$os"
-verdict "relay (msg/s)" "$nr" "$or"
+verdict "relay, end to end (msg/s)" "$nr" "$or"
+verdict "relay, draining (msg/s)" "$nd" "$od"

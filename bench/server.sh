@@ -58,11 +58,14 @@ serve() {	# serve NAME DOMAIN PORT
 serve org example.org "$ORG"
 serve net example.net "$NET"
 sleep 0.5
-mkdir local remote
+mkdir local remote queued
 for i in $(seq "$N"); do
 	head -c 4096 /dev/urandom >m
 	smimp-seal -i alice.key -r bob.pub <m >"local/$i.age"
 	smimp-seal -i alice.key -r carol.pub <m >"remote/$i.age"
+	# Others for the queue to drain: the relayed ones again would be
+	# duplicates, which example.net stores no more.
+	smimp-seal -i alice.key -r carol.pub <m >"queued/$i.age"
 done
 field() { sed -n "s/.*$1 \([0-9.]*\).*/\1/p"; }
 # ticks PID: its CPU time so far, every thread's (utime + stime), in
@@ -89,7 +92,7 @@ relayed=$(echo "$rel_line" | sed -n 's/^arrived \([0-9]*\).*/\1/p')
 # wait until every entry is due, bring both up, and time the relay from
 # its first delivery to its last, as example.org logs them.
 kill -TERM "${spid[net]}"; wait "${spid[net]}" 2>/dev/null || true
-"$LOAD" -c "$CONNS" -i alice.key remote/*.age >/dev/null
+"$LOAD" -c "$CONNS" -i alice.key queued/*.age >/dev/null
 kill -TERM "${spid[org]}"; wait "${spid[org]}" 2>/dev/null || true
 sleep 2.5
 r0=$(grep -c ' relayed ' org.log || true)
