@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 B=build-fuzz
 CC=${FUZZ_CC:-clang}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
-CFLAGS="-g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -D_GNU_SOURCE
+CFLAGS="-g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 -DSMIMP_VERSION=\"fuzz\" -Ilib $(pkg-config --cflags libsodium jansson)"
 LIBS="$(pkg-config --libs libsodium jansson) -lpthread"
 mkdir -p "$B/lib"
