@@ -173,6 +173,24 @@ print_json(json_t *j)
 }
 
 /*
+ * s as a JSON string.  A server's words, or a message cut to fit its
+ * buffer, need not be UTF-8, which jansson refuses in a string: such
+ * text goes in escaped (lib/vis.h) rather than take the whole document
+ * down with it.  Text that is UTF-8 goes in as it is.
+ */
+__attribute__((unused)) static json_t *
+json_text(const char *s)
+{
+	char safe[VIS_OUT_MAX(SMIMP_ERR_MSG * 2)];
+	json_t *j = json_string(s);
+
+	if (j != NULL)
+		return j;
+	vis_line(s, safe, sizeof(safe));
+	return json_string(safe);
+}
+
+/*
  * What following a pinned identity from was records to log changed
  * (c), in the words of smimp-trust refresh: "identity key rotated; new
  * encryption key; 3 records, 1 before".  Every command that follows an

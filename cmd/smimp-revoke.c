@@ -182,10 +182,10 @@ notices_json(json_t *j, const struct revoke_result *res)
 		return -1;
 	for (i = 0; i < rep->n; i++)
 		if (json_array_append_new(rep->to[i].code == 0 ? sent : failed,
-		    json_pack("{s:s,s:s}", "address", rep->to[i].address,
+		    json_pack("{s:s,s:o}", "address", rep->to[i].address,
 		    rep->to[i].code == 0 ? "message_id" : "error",
-		    rep->to[i].code == 0 ? rep->to[i].message_id :
-		    rep->to[i].error)) != 0)
+		    json_text(rep->to[i].code == 0 ? rep->to[i].message_id :
+		    rep->to[i].error))) != 0)
 			return -1;
 	return 0;
 }

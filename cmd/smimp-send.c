@@ -498,7 +498,7 @@ domain_json(const struct status_domain *d)
 	}
 	if (d->state != STATUS_DELIVERED) {
 		(void)json_object_set_new(o, d->state == STATUS_QUEUED ?
-		    "error" : "reason", json_string(d->text));
+		    "error" : "reason", json_text(d->text));
 		return o;
 	}
 	(void)json_object_set_new(o, "receipt", d->receipt != NULL ?
@@ -506,7 +506,7 @@ domain_json(const struct status_domain *d)
 	(void)json_object_set_new(o, "check",
 	    json_string(check_words[d->check]));
 	if (d->check == CHECK_FAILED || d->check == CHECK_UNREACHABLE)
-		(void)json_object_set_new(o, "why", json_string(d->why));
+		(void)json_object_set_new(o, "why", json_text(d->why));
 	return o;
 }
 

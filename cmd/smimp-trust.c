@@ -462,8 +462,8 @@ refresh_failed(const struct trust_opts *o, const char *address,
 	int code = report(err);
 
 	if (o->json)
-		print_json(json_pack("{s:s,s:s,s:i}", "address", address,
-		    "error", err->msg, "status", code));
+		print_json(json_pack("{s:s,s:o,s:i}", "address", address,
+		    "error", json_text(err->msg), "status", code));
 	return code;
 }
 

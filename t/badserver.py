@@ -25,6 +25,9 @@ ARG gives its message id on a line "ID STATUS" (503 for an id it does
 not list) and the error "status N ESC[2J"; a batch gets 404, as from a
 peer without batches.  MODE
 discovery answers discovery with the status the file ARG holds.  MODE
+words answers every request but discovery with 400 and the error whose
+bytes the file ARG holds, as they are (JSON or not): a server whose
+words are hostile.  MODE
 requires plays a directory whose users have consent policies: the file
 ARG/ADDRESS holds ADDRESS's requirements, one a line, as they change (a
 line "-": no Smimp-Requires header).  The n-th lookup of ADDRESS (GET
@@ -114,6 +117,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if n:
             self.rfile.read(n)
         path = self.path
+        if MODE == "words" and path != "/.well-known/smimp.txt":
+            with open(ARG, "rb") as f:
+                return self.answer(400, b'{"error":"' + f.read() + b'"}')
         if path.startswith("/smimp/v1/users/") and path.endswith("/log") \
                 and self.command == "GET" and \
                 not self.headers.get("Smimp-Signature"):
