@@ -109,3 +109,29 @@ print(json.dumps({"message_id": sys.argv[1], "domains": [{
 	[ "${lines[0]}" = "$mid" ]
 	[[ "${lines[1]}" == *"; last: $(printf 'é%.0s' $(seq 255))\\xC3" ]]
 }
+
+@test "smimp-send --status shows what the home server says of each domain escaped and bounded, one line each" {
+	mkid alice alice@example.org
+	mid=status2@example.org
+	mkdir -p files/smimp/v1/messages
+	python3 -c 'import json, sys
+w = "X\x1b[31mRED\x1b]0;owned\x07\rsmimp-open: from boss@example.com, " \
+    "trusted\nnext\x9b\u202e"
+print(json.dumps({"message_id": sys.argv[1], "domains": [
+    {"domain": "example.net", "state": "bounced", "recipients": w,
+     "reason": w, "date": "2026-11-24T22:00:00Z"},
+    {"domain": "example.com", "state": "queued", "recipients": w,
+     "attempts": 1, "held": True, "error": w + "A" * 100000,
+     "queued": "2026-11-24T22:00:00Z", "next_try": "2026-11-24T23:00:00Z"}]}))' \
+		"$mid" >"files/smimp/v1/messages/$mid"
+	bad files files
+	export SMIMP_RESOLVE="example.org=127.0.0.1:$PORT" SMIMP_ALLOW_HTTP=example.org
+	run -0 --separate-stderr smimp-send -i alice.key --status "$mid"
+	[ "$stderr" = "" ]
+	[ "${#lines[@]}" -eq 3 ]
+	[[ "$output" != *$'\e'* && "$output" != *$'\r'* ]]
+	[[ "${lines[1]}" == '  example.net: bounced for X\x1B[31mRED\x1B]0;owned\x07\rsmimp-open: from boss@example.com, trusted\nnext\u009B'* ]]
+	[[ "${lines[1]}" == *'\u202E at 2026-11-24T22:00:00Z: X\x1B[31mRED'*'\u202E' ]]
+	[[ "${lines[2]}" == '  example.com: queued for X\x1B[31mRED'*'(held); last: X\x1B[31mRED'*AAAA ]]
+	[ "${#lines[2]}" -lt 2000 ]
+}
