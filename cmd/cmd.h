@@ -21,6 +21,7 @@
 #include "exitcode.h"
 #include "clientconf.h"
 #include "idlog.h"
+#include "jsontext.h"
 #include "proc.h"
 #include "util.h"
 #include "vis.h"
@@ -170,24 +171,6 @@ print_json(json_t *j)
 		printf("%s\n", text);
 	free(text);
 	json_decref(j);
-}
-
-/*
- * s as a JSON string.  A server's words, or a message cut to fit its
- * buffer, need not be UTF-8, which jansson refuses in a string: such
- * text goes in escaped (lib/vis.h) rather than take the whole document
- * down with it.  Text that is UTF-8 goes in as it is.
- */
-__attribute__((unused)) static json_t *
-json_text(const char *s)
-{
-	char safe[VIS_OUT_MAX(SMIMP_ERR_MSG * 2)];
-	json_t *j = json_string(s);
-
-	if (j != NULL)
-		return j;
-	vis_line(s, safe, sizeof(safe));
-	return json_string(safe);
 }
 
 /*

@@ -21,6 +21,7 @@
 #include "exitcode.h"
 #include "fileio.h"
 #include "http.h"
+#include "jsontext.h"
 #include "metrics.h"
 #include "server.h"
 #include "banned.h"
@@ -106,7 +107,7 @@ reply_json(struct exchange *x, unsigned int status, json_t *body)
 void
 reply_error(struct exchange *x, unsigned int status, const char *msg)
 {
-	reply_json(x, status, json_pack("{s:s}", "error", msg));
+	reply_json(x, status, json_pack("{s:o}", "error", json_text(msg)));
 }
 
 void

@@ -26,6 +26,7 @@
 #include "http.h"
 #include "idlog.h"
 #include "introductions.h"
+#include "jsontext.h"
 #include "message.h"
 #include "peers.h"
 #include "receipts.h"
@@ -546,7 +547,7 @@ batch_answer(struct server *srv, const struct item *items, size_t n)
 			one = with_receipt(srv, &items[i], one);
 		else if (one != NULL)
 			(void)json_object_set_new(one, "error",
-			    json_string(items[i].why));
+			    json_text(items[i].why));
 		if (json_array_append_new(list, one) != 0) {
 			json_decref(list);
 			return NULL;
