@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -33,6 +34,20 @@ fuzz_fd(const uint8_t *data, size_t size)
 		return -1;
 	}
 	return fd;
+}
+
+/* data as a NUL-terminated string (cut at a NUL inside), malloc'd. */
+static char *
+fuzz_str(const uint8_t *data, size_t size)
+{
+	char *s = malloc(size + 1);
+
+	if (s == NULL)
+		abort();
+	if (size > 0)
+		memcpy(s, data, size);
+	s[size] = '\0';
+	return s;
 }
 
 static void

@@ -39,12 +39,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *v, back[16];
 
 	fuzz_init();
-	v = malloc(size + 1);
-	if (v == NULL)
-		return 0;
-	if (size > 0)
-		memcpy(v, data, size);
-	v[size] = '\0';
+	v = fuzz_str(data, size);
 	work_value_roundtrip(v);
 	if (work_requires_parse(v, &req) == 0) {
 		work_requires_format(&req, back);

@@ -107,13 +107,30 @@ refresh_finish(struct clientconf *c, const char *cfg, struct smimp_err *err)
 }
 
 int
+clientconf_parse(struct clientconf *c, const char *path, char *text,
+    struct smimp_err *err)
+{
+	char *line, *next;
+	size_t lineno = 0;
+	int ret = 0;
+
+	for (line = text; line != NULL && ret == 0; line = next) {
+		next = strchr(line, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		lineno++;
+		ret = config_line(c, path, lineno, line, err);
+	}
+	return ret != 0 ? ret : refresh_finish(c, path, err);
+}
+
+int
 clientconf_load(struct clientconf *c, struct smimp_err *err)
 {
 	char path[PATH_MAX];
 	unsigned char *buf;
-	char *line, *next;
-	size_t len, lineno = 0;
-	int r, ret = 0;
+	size_t len;
+	int r;
 
 	clientconf_from_env(&c->remote);
 	if (c->refresh_interval == NULL)
@@ -121,13 +138,7 @@ clientconf_load(struct clientconf *c, struct smimp_err *err)
 	r = client_config_read(path, sizeof(path), &buf, &len, err);
 	if (r <= 0)
 		return r < 0 ? -1 : refresh_finish(c, path, err);
-	for (line = (char *)buf; line != NULL && ret == 0; line = next) {
-		next = strchr(line, '\n');
-		if (next != NULL)
-			*next++ = '\0';
-		lineno++;
-		ret = config_line(c, path, lineno, line, err);
-	}
+	r = clientconf_parse(c, path, (char *)buf, err);
 	free(buf);
-	return ret != 0 ? ret : refresh_finish(c, path, err);
+	return r;
 }

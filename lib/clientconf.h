@@ -46,5 +46,12 @@ void clientconf_from_env(struct remote_opts *o);
  * duration that does not parse fails with SMIMP_EXIT_USAGE.
  */
 int clientconf_load(struct clientconf *c, struct smimp_err *err);
+/*
+ * The config file's text (NUL-terminated, cut into lines in place) into
+ * c, as clientconf_load reads it; path names the file in errors.  The
+ * settings point into c's own buffers, not into text.
+ */
+int clientconf_parse(struct clientconf *c, const char *path, char *text,
+    struct smimp_err *err);
 
 #endif

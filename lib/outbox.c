@@ -181,8 +181,8 @@ no_controls(const char *s)
 	return 1;
 }
 
-static int
-header_build(struct sbuf *sb, const struct outbox_entry *e)
+int
+outbox_header_build(struct sbuf *sb, const struct outbox_entry *e)
 {
 	return sbuf_addf(sb, ENTRY_MAGIC "\nidentity: %s\nmessage-id: %s\n"
 	    "to: %s\nqueued: %s\nreason: %s\nlength: %llu\n\n", e->identity,
@@ -201,9 +201,8 @@ header_field(const char *buf, size_t len, size_t *pos, const char *name,
 	    kv_is(&kv, name) && kv_value_copy(&kv, out, cap) == 0 ? 0 : -1;
 }
 
-/* Parse the header at the start of buf[0..len); *hlen gets its size. */
-static int
-header_parse(const char *buf, size_t len, struct outbox_entry *e,
+int
+outbox_header_parse(const char *buf, size_t len, struct outbox_entry *e,
     size_t *hlen)
 {
 	char length[24];
@@ -266,7 +265,7 @@ entry_open(const char *dir, const char *name, struct outbox_entry *e,
 		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read '%s'", path);
 		goto fail;
 	}
-	if (header_parse(buf, got, e, &hlen) != 0 ||
+	if (outbox_header_parse(buf, got, e, &hlen) != 0 ||
 	    (uint64_t)st.st_size != hlen + e->length) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' is no outbox entry "
 		    "(malformed or cut short)", path);
@@ -297,7 +296,7 @@ entry_write(const char *dir, const struct outbox_entry *e,
 	    sizeof(path))
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
 	sbuf_init(&sb, OUTBOX_HEADER_MAX);
-	if (header_build(&sb, e) != 0) {
+	if (outbox_header_build(&sb, e) != 0) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "the outbox entry's header "
 		    "is too long");
 		goto out;

@@ -52,6 +52,15 @@ struct outbox_entry {
 };
 
 /*
+ * An entry's header: its lines into sb, and read back from the start
+ * of buf[0..len) into e (*hlen its size, the sealed message after it):
+ * 0, or -1 for a header that is malformed or not all there.
+ */
+int outbox_header_build(struct sbuf *sb, const struct outbox_entry *e);
+int outbox_header_parse(const char *buf, size_t len, struct outbox_entry *e,
+    size_t *hlen);
+
+/*
  * The outbox's path, $SMIMP_HOME/outbox, into out: a directory of the
  * user's that no one else can write to and no symbolic link (made
  * 0700 when create and it is absent).  Without create, 0 and out set

@@ -101,8 +101,8 @@ parse_domain(json_t *o, struct status_domain *d)
 	return copy_date(o, "date", d->date);
 }
 
-static int
-parse_status(const char *body, size_t len, const char *message_id,
+int
+status_parse(const char *body, size_t len, const char *message_id,
     struct msg_status *st, struct smimp_err *err)
 {
 	json_t *root, *list, *o;
@@ -164,7 +164,7 @@ status_fetch(struct remote *r, const struct identity *id,
 	else if (rep.status != 200)
 		ret = remote_reply_fail(&rep, message_id, err);
 	else
-		ret = parse_status(rep.body.buf, rep.body.len, message_id, st,
+		ret = status_parse(rep.body.buf, rep.body.len, message_id, st,
 		    err);
 	remote_reply_release(&rep);
 	return ret;

@@ -68,6 +68,15 @@ int status_fetch(struct remote *r, const struct identity *id,
     const char *message_id, struct msg_status *st, struct smimp_err *err);
 
 /*
+ * The body of a home server's status answer (len bytes, JSON) for
+ * message_id into st, which starts zeroed: each domain's row, its
+ * receipt's text kept to check.  0, or -1 (SMIMP_EXIT_BADMSG) with st
+ * released.  status_fetch's reading, on its own for the fuzz target.
+ */
+int status_parse(const char *body, size_t len, const char *message_id,
+    struct msg_status *st, struct smimp_err *err);
+
+/*
  * Check each receipt of st under its domain's server key (fetched over
  * r once per domain and run) and for this message: from id's address,
  * of hash unless NULL, naming recipients of to (the message's, "a@x,
