@@ -331,12 +331,11 @@ prekey_from_json(json_t *o, const struct idlog *log, struct prekey *p)
 	return pub != NULL && prekey_verify(p, pub, &ignore) == 0 ? 0 : -1;
 }
 
-/* The answer's prekeys and exhausted pools, into c. */
-static void
-claim_answer(const struct remote_reply *rep, const struct idlog *log,
-    struct msg_recipient *rcpt, struct prekeys_claim *c)
+void
+prekeys_claim_read(const char *body, size_t len, const struct idlog *log,
+    const struct msg_recipient *rcpt, struct prekeys_claim *c)
 {
-	json_t *o = json_loadb(rep->body.buf, rep->body.len, 0, NULL), *v;
+	json_t *o = json_loadb(body, len, 0, NULL), *v;
 	const char *device;
 	struct prekey p;
 	size_t i, forged = 0;
@@ -408,7 +407,7 @@ prekeys_claim(struct remote *r, const struct signer *who,
 		return;
 	}
 	if (rep.status == 200)
-		claim_answer(&rep, log, rcpt, c);
+		prekeys_claim_read(rep.body.buf, rep.body.len, log, rcpt, c);
 	else if (rep.status == 429)
 		(void)snprintf(c->warning, sizeof(c->warning), "%s: its server "
 		    "hands out no more one-time prekeys to this sender for "

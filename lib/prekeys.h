@@ -85,6 +85,15 @@ void prekeys_claim(struct remote *r, const struct signer *who,
     struct prekeys_claim *c);
 void prekeys_claim_release(struct prekeys_claim *c);
 /*
+ * prekeys_claim's reading of its server's answer (body, len bytes of
+ * JSON): each prekey that verifies under log into the slot of c->keys
+ * (1 + rcpt's device keys, zeroed) of the key it is for, and the pools
+ * that ran out counted; c->warning says what the sender should know.
+ */
+void prekeys_claim_read(const char *body, size_t len,
+    const struct idlog *log, const struct msg_recipient *rcpt,
+    struct prekeys_claim *c);
+/*
  * smimp-seal: prekeys_claim for each of rcpts[0..n) whose identity came
  * from its own domain's directory: named by address (not by_file[i])
  * and pinned in home's trust store from a lookup, or checked there
