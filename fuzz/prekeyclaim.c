@@ -34,7 +34,8 @@ claim(const struct idlog *log, const char *body, size_t len)
 			    strlen(c.keys[i].id)))
 				abort();
 		}
-	if (n != c.taken || c.exhausted > 1000000 ||
+	/* A key is out of prekeys or got one, and counted once. */
+	if (n != c.taken || c.taken + c.exhausted > 1 + rcpt.ndevice_keys ||
 	    memchr(c.warning, '\0', sizeof(c.warning)) == NULL)
 		abort();
 	prekeys_claim_release(&c);

@@ -331,6 +331,31 @@ prekey_from_json(json_t *o, const struct idlog *log, struct prekey *p)
 	return pub != NULL && prekey_verify(p, pub, &ignore) == 0 ? 0 : -1;
 }
 
+/*
+ * The keys the answer says have no prekey left (list): each of rcpt's
+ * keys once, and none that got a prekey, however often a server names
+ * it, so that the warning counts keys the recipient has.
+ */
+static void
+count_exhausted(json_t *list, const struct idlog *log,
+    const struct msg_recipient *rcpt, struct prekeys_claim *c)
+{
+	unsigned char seen[1 + IDLOG_MAX_DEVICES] = { 0 };
+	json_t *v;
+	size_t i;
+	long slot;
+
+	json_array_foreach(list, i, v) {
+		slot = json_is_string(v) ? key_slot(log, json_string_value(v)) :
+		    -1;
+		if (slot < 0 || (size_t)slot > rcpt->ndevice_keys ||
+		    seen[slot] || c->keys[slot].id[0] != '\0')
+			continue;
+		seen[slot] = 1;
+		c->exhausted++;
+	}
+}
+
 void
 prekeys_claim_read(const char *body, size_t len, const struct idlog *log,
     const struct msg_recipient *rcpt, struct prekeys_claim *c)
@@ -355,9 +380,7 @@ prekeys_claim_read(const char *body, size_t len, const struct idlog *log,
 		memcpy(c->keys[slot].key, p.key, 32);
 		c->taken++;
 	}
-	json_array_foreach(json_object_get(o, "exhausted"), i, v)
-		if (json_is_string(v) && key_slot(log, json_string_value(v)) >= 0)
-			c->exhausted++;
+	count_exhausted(json_object_get(o, "exhausted"), log, rcpt, c);
 	json_decref(o);
 	if (forged > 0)
 		(void)snprintf(c->warning, sizeof(c->warning), "%s: %zu "

@@ -491,3 +491,20 @@ fcntl.flock(f, fcntl.LOCK_EX); open("held", "w"); time.sleep(30)' &
 	run -75 --separate-stderr as_bob smimp-trust prekeys -i bob.key --count 2
 	[[ "$stderr" == "smimp-trust: "* ]]
 }
+
+@test "a claim answer that names an empty pool again and again, or one of a key it gave a prekey, counts each of the recipient's keys once" {
+	PT="$SMIMP_BUILD/t/prekeytool"
+	LOG="$REPO/t/vectors/alice-devices.pub"
+	# alice has three keys that receive: her own, laptop's and phone's.
+	read -r id key sig < <(sed -n 's/^prekey: //p' "$REPO/t/vectors/prekeys-laptop.batch" | head -n 1)
+	printf '{"prekeys":[{"device":"laptop","id":"%s","key":"%s","date":"2026-11-27T00:00:00Z","signature":"%s"}],"exhausted":["phone","phone","phone","laptop","laptop","ci-runner","nobody"]}' \
+		"$id" "$key" "$sig" >answer.json
+	run -0 "$PT" claim "$LOG" <answer.json
+	[ "${#lines[@]}" -eq 2 ]
+	[ "${lines[0]}" = "taken 1 exhausted 1" ]
+	[ "${lines[1]}" = "alice@example.org: its server has no one-time prekey left for 1 of its keys: sealed to that long-term key, not forward-secret" ]
+	printf '{"prekeys":[],"exhausted":["","","phone","","phone","laptop"]}' >answer.json
+	run -0 "$PT" claim "$LOG" <answer.json
+	[ "${lines[0]}" = "taken 0 exhausted 3" ]
+	[ "${lines[1]}" = "alice@example.org: its server has no one-time prekey left for 3 of its keys: sealed to their long-term key, not forward-secret" ]
+}

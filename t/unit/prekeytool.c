@@ -17,6 +17,10 @@
  *					now), on stdout; the secrets are lost
  *	prekeytool age-identity B64	a prekey secret as age writes an
  *					X25519 identity (AGE-SECRET-KEY-1...)
+ *	prekeytool claim LOG < ANSWER	a claim answer read as a sealer
+ *					reads it for the recipient of the
+ *					identity log LOG: "taken N exhausted
+ *					M", then the warning line, if any
  *
  * vector prints "ok NAME" or "FAIL NAME" per check, then a count.
  */
@@ -29,8 +33,10 @@
 
 #include "age.h"
 #include "fileio.h"
+#include "identity.h"
 #include "keys.h"
 #include "prekey.h"
+#include "prekeys.h"
 #include "util.h"
 
 #include "check.h"
@@ -398,6 +404,36 @@ age_identity(const char *b64)
 	return 0;
 }
 
+static int
+claim(const char *path)
+{
+	static struct msg_recipient rcpt;
+	struct prekeys_claim c;
+	struct smimp_err err;
+	struct idlog log;
+	unsigned char *body;
+	size_t len;
+
+	if (idlog_read_file(&log, path, &err) != 0 ||
+	    fd_read_all(0, "stdin", 1 << 20, &body, &len, &err) != 0) {
+		fprintf(stderr, "prekeytool: %s\n", err.msg);
+		return 1;
+	}
+	recipient_from_log(&rcpt, &log);
+	memset(&c, 0, sizeof(c));
+	c.keys = calloc(1 + rcpt.ndevice_keys, sizeof(*c.keys));
+	if (c.keys == NULL)
+		return 1;
+	prekeys_claim_read((const char *)body, len, &log, &rcpt, &c);
+	printf("taken %zu exhausted %zu\n", c.taken, c.exhausted);
+	if (c.warning[0] != '\0')
+		printf("%s\n", c.warning);
+	prekeys_claim_release(&c);
+	free(body);
+	idlog_release(&log);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -412,8 +448,11 @@ main(int argc, char **argv)
 		return batch(argv[2], argv[3], argc == 5 ? argv[4] : NULL);
 	if (strcmp(sub, "age-identity") == 0 && argc == 3)
 		return age_identity(argv[2]);
+	if (strcmp(sub, "claim") == 0 && argc == 3)
+		return claim(argv[2]);
 	fprintf(stderr, "usage: prekeytool vector [--generate] DIR\n"
 	    "       prekeytool batch KEY N [DATE]\n"
-	    "       prekeytool age-identity BASE64\n");
+	    "       prekeytool age-identity BASE64\n"
+	    "       prekeytool claim LOG < ANSWER\n");
 	return 2;
 }
