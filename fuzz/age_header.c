@@ -1,4 +1,5 @@
 /* Fuzz the age header parser and STREAM reader (binary input). */
+#define _GNU_SOURCE	/* memmem */
 #include <string.h>
 
 #include "age.h"
