@@ -1,8 +1,9 @@
 /*
  * Fuzz the client config file reader (smimp-config(5)): whatever it
- * takes leaves each setting one bounded line in the config's own
- * buffers, never overrides what a flag said, and written back as
- * "name value" lines reads to the same settings.
+ * takes holds no NUL byte (which would hide the lines after it),
+ * leaves each setting one bounded line in the config's own buffers,
+ * never overrides what a flag said, and written back as "name value"
+ * lines reads to the same settings.
  */
 #include <string.h>
 
@@ -47,7 +48,7 @@ write_back(const struct clientconf *c)
 	if (sbuf_add(&sb, "", 1) != 0)
 		abort();
 	memset(&d, 0, sizeof(d));
-	if (clientconf_parse(&d, "again", sb.buf, &err) != 0 ||
+	if (clientconf_parse(&d, "again", sb.buf, sb.len - 1, &err) != 0 ||
 	    !same(c->remote.resolve, d.remote.resolve) ||
 	    !same(c->remote.cacert, d.remote.cacert) ||
 	    !same(c->remote.allow_http, d.remote.allow_http) ||
@@ -70,7 +71,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text = fuzz_str(data, size);
 	copy = fuzz_str(data, size);
 	memset(&c, 0, sizeof(c));
-	if (clientconf_parse(&c, "config", text, &err) == 0) {
+	if (clientconf_parse(&c, "config", text, size, &err) == 0) {
+		if (memchr(data, '\0', size) != NULL)
+			abort();
 		line_ok(c.remote.resolve, c.file_resolve,
 		    sizeof(c.file_resolve));
 		line_ok(c.remote.cacert, c.file_cacert, sizeof(c.file_cacert));
@@ -86,7 +89,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* A flag's setting stands whatever the file says. */
 	memset(&c, 0, sizeof(c));
 	c.remote.resolve = "flag";
-	if (clientconf_parse(&c, "config", copy, &err) == 0 &&
+	if (clientconf_parse(&c, "config", copy, size, &err) == 0 &&
 	    strcmp(c.remote.resolve, "flag") != 0)
 		abort();
 	free(copy);

@@ -108,12 +108,20 @@ refresh_finish(struct clientconf *c, const char *cfg, struct smimp_err *err)
 
 int
 clientconf_parse(struct clientconf *c, const char *path, char *text,
-    struct smimp_err *err)
+    size_t len, struct smimp_err *err)
 {
+	const char *nul = memchr(text, '\0', len);
 	char *line, *next;
 	size_t lineno = 0;
 	int ret = 0;
 
+	/* A NUL would end the text early: the lines after it unread. */
+	if (nul != NULL) {
+		for (line = text; line < nul; line++)
+			lineno += *line == '\n';
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s:%zu: a NUL "
+		    "byte in the line", path, lineno + 1);
+	}
 	for (line = text; line != NULL && ret == 0; line = next) {
 		next = strchr(line, '\n');
 		if (next != NULL)
@@ -138,7 +146,7 @@ clientconf_load(struct clientconf *c, struct smimp_err *err)
 	r = client_config_read(path, sizeof(path), &buf, &len, err);
 	if (r <= 0)
 		return r < 0 ? -1 : refresh_finish(c, path, err);
-	r = clientconf_parse(c, path, (char *)buf, err);
+	r = clientconf_parse(c, path, (char *)buf, len, err);
 	free(buf);
 	return r;
 }

@@ -47,11 +47,12 @@ void clientconf_from_env(struct remote_opts *o);
  */
 int clientconf_load(struct clientconf *c, struct smimp_err *err);
 /*
- * The config file's text (NUL-terminated, cut into lines in place) into
- * c, as clientconf_load reads it; path names the file in errors.  The
+ * The config file's text (len bytes and a NUL after them, cut into
+ * lines in place) into c, as clientconf_load reads it; path names the
+ * file in errors.  A NUL byte in it fails (SMIMP_EXIT_USAGE).  The
  * settings point into c's own buffers, not into text.
  */
 int clientconf_parse(struct clientconf *c, const char *path, char *text,
-    struct smimp_err *err);
+    size_t len, struct smimp_err *err);
 
 #endif

@@ -250,6 +250,10 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	run -2 --separate-stderr env SMIMP_CONFIG=other.conf smimp-fetch -i bob.key -d mail
 	[ "$stderr" = "smimp-fetch: other.conf:1: cacert needs a value" ]
 	[ ! -e mail ]
+	# A NUL byte would hide the lines after it: refused, with its line.
+	printf 'resolve example.org=127.0.0.1:1\ncacert /nonexistent\0\nbogus yes\n' >other.conf
+	run -2 --separate-stderr env SMIMP_CONFIG=other.conf smimp-send -i alice.key m.age
+	[ "$stderr" = "smimp-send: other.conf:2: a NUL byte in the line" ]
 }
 
 @test "message ids that could break headers, JSON or file names are refused" {
