@@ -110,18 +110,14 @@ int
 clientconf_parse(struct clientconf *c, const char *path, char *text,
     size_t len, struct smimp_err *err)
 {
-	const char *nul = memchr(text, '\0', len);
 	char *line, *next;
-	size_t lineno = 0;
+	size_t lineno = text_nul_line(text, len);
 	int ret = 0;
 
 	/* A NUL would end the text early: the lines after it unread. */
-	if (nul != NULL) {
-		for (line = text; line < nul; line++)
-			lineno += *line == '\n';
+	if (lineno != 0)
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s:%zu: a NUL "
-		    "byte in the line", path, lineno + 1);
-	}
+		    "byte in the line", path, lineno);
 	for (line = text; line != NULL && ret == 0; line = next) {
 		next = strchr(line, '\n');
 		if (next != NULL)

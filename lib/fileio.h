@@ -158,6 +158,9 @@ int smimp_home(char *out, size_t cap, struct smimp_err *err);
  */
 int client_config_path(char *out, size_t cap, int *named,
     struct smimp_err *err);
+/* The line (from 1) of text[0..len) where a NUL byte is; 0: none. */
+size_t text_nul_line(const void *text, size_t len);
+
 /*
  * The client config file read whole (at most 64 KiB, the user's, and in
  * SMIMP_HOME no symbolic link) into a NUL-terminated malloc'd *buf,

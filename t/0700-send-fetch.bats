@@ -254,6 +254,10 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	printf 'resolve example.org=127.0.0.1:1\ncacert /nonexistent\0\nbogus yes\n' >other.conf
 	run -2 --separate-stderr env SMIMP_CONFIG=other.conf smimp-send -i alice.key m.age
 	[ "$stderr" = "smimp-send: other.conf:2: a NUL byte in the line" ]
+	# The same where only the identity is looked for in it.
+	printf '\0\nidentity /nonexistent/x.key\n' >other.conf
+	run -2 --separate-stderr env SMIMP_CONFIG=other.conf smimp-seal -r bob.pub m.age
+	[ "$stderr" = "smimp-seal: other.conf:1: a NUL byte in the line" ]
 }
 
 @test "message ids that could break headers, JSON or file names are refused" {
