@@ -280,18 +280,23 @@ prekeys_forget(const struct identity *id, struct prekey_store *ps,
 }
 
 /*
- * Where a prekey of device goes among the keys of a recipient made from
- * log: 0 the identity's, 1 + j the j-th receiving device's (as
- * idlog_receiving_keys counts them); -1 for none.
+ * Where a prekey of device goes among the keys of rcpt, made from log:
+ * 0 the identity's, 1 + j the j-th receiving device's (as
+ * idlog_receiving_keys counts them); -1 for none (device NULL, not in
+ * log, or past rcpt's keys).
  */
 static long
-key_slot(const struct idlog *log, const char *device)
+key_slot(const struct idlog *log, const struct msg_recipient *rcpt,
+    const char *device)
 {
 	size_t i, j = 0;
 
+	if (device == NULL)
+		return -1;
 	if (device[0] == '\0')
 		return 0;
-	for (i = 0; i < log->ndevices && j < IDLOG_MAX_DEVICES; i++) {
+	for (i = 0; i < log->ndevices && j < IDLOG_MAX_DEVICES &&
+	    j < rcpt->ndevice_keys; i++) {
 		const struct iddevice *d = &log->devices[i];
 
 		if (d->removed || !iddev_scope_receives(d->scope))
@@ -346,10 +351,8 @@ count_exhausted(json_t *list, const struct idlog *log,
 	long slot;
 
 	json_array_foreach(list, i, v) {
-		slot = json_is_string(v) ? key_slot(log, json_string_value(v)) :
-		    -1;
-		if (slot < 0 || (size_t)slot > rcpt->ndevice_keys ||
-		    seen[slot] || c->keys[slot].id[0] != '\0')
+		slot = key_slot(log, rcpt, json_string_value(v));
+		if (slot < 0 || seen[slot] || c->keys[slot].id[0] != '\0')
 			continue;
 		seen[slot] = 1;
 		c->exhausted++;
@@ -361,16 +364,14 @@ prekeys_claim_read(const char *body, size_t len, const struct idlog *log,
     const struct msg_recipient *rcpt, struct prekeys_claim *c)
 {
 	json_t *o = json_loadb(body, len, 0, NULL), *v;
-	const char *device;
 	struct prekey p;
 	size_t i, forged = 0;
 	long slot;
 
 	json_array_foreach(json_object_get(o, "prekeys"), i, v) {
-		device = json_string_value(json_object_get(v, "device"));
-		slot = device != NULL ? key_slot(log, device) : -1;
-		if (slot < 0 || (size_t)slot > rcpt->ndevice_keys ||
-		    c->keys[slot].id[0] != '\0')
+		slot = key_slot(log, rcpt,
+		    json_string_value(json_object_get(v, "device")));
+		if (slot < 0 || c->keys[slot].id[0] != '\0')
 			continue;
 		if (prekey_from_json(v, log, &p) != 0) {
 			forged++;
