@@ -22,6 +22,7 @@ N=${SERVER_N:-3000}
 CONNS=${CONNS:-16}
 ROUNDS=${ROUNDS:-3}
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/drain.bash"
 root=$(cd "$here/.." && pwd)
 
 if ! git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
@@ -82,13 +83,11 @@ serve() {
 	last=$!
 }
 
-relayed() { grep -c ' relayed ' "$1" || true; }
-
 # drain SIDE BINDIR ORG NET OPID NPID: N queued while example.net is
 # down, both servers stopped and started again once every entry is due;
 # the messages a second from the first delivery to the last, in $dr.
 drain() {
-	local d=$W/$1 r0 t0 t1 o n
+	local d=$W/$1 r0 o n
 	kill -TERM "$6"; wait "$6" 2>/dev/null || true
 	"$2/../bench/smimp-load" -c "$CONNS" -i "$d/alice.key" \
 		"$d"/queued/*.age >/dev/null
@@ -99,14 +98,10 @@ drain() {
 	sleep 0.3
 	serve "$1" "$2" org example.org "$3"; o=$last
 	pids="$o $n"
-	while [ "$(relayed "$d/org.log")" -le "$r0" ]; do sleep 0.005; done
-	t0=$(date +%s.%N)
-	while [ "$(relayed "$d/org.log")" -lt $((r0 + N)) ]; do sleep 0.01; done
-	t1=$(date +%s.%N)
+	dr=$(drain_rate "$d/org.log" "$r0" "$N")
 	kill -TERM "$o" "$n"
 	wait "$o" "$n" 2>/dev/null || true
 	pids=
-	dr=$(awk -v a="$t0" -v b="$t1" -v n="$N" 'BEGIN { printf "%.0f", (n - 1) / (b - a) }')
 }
 
 # round SIDE BINDIR: fresh stores, both servers, submission, relay end

@@ -19,6 +19,7 @@
 # usage: server.sh BINDIR   (SERVER_N, CONNS, SOAK_SECONDS in the environment)
 set -euo pipefail
 BIN=$(cd "${1:?usage: server.sh BINDIR}" && pwd)
+. "$(cd "$(dirname "$0")" && pwd)/drain.bash"
 N=${SERVER_N:-3000}
 CONNS=${CONNS:-16}
 SOAK=${SOAK_SECONDS:-600}
@@ -95,15 +96,11 @@ kill -TERM "${spid[net]}"; wait "${spid[net]}" 2>/dev/null || true
 "$LOAD" -c "$CONNS" -i alice.key queued/*.age >/dev/null
 kill -TERM "${spid[org]}"; wait "${spid[org]}" 2>/dev/null || true
 sleep 2.5
-r0=$(grep -c ' relayed ' org.log || true)
+r0=$(relayed org.log)
 serve net example.net "$NET"
 sleep 0.3
 serve org example.org "$ORG"
-while [ "$(grep -c ' relayed ' org.log || true)" -le "$r0" ]; do sleep 0.005; done
-t0=$(now)
-while [ "$(grep -c ' relayed ' org.log || true)" -lt $((r0 + N)) ]; do sleep 0.01; done
-t1=$(now)
-drain=$(awk -v a="$t0" -v b="$t1" -v n="$N" 'BEGIN { printf "%.0f", (n - 1) / (b - a) }')
+drain=$(drain_rate org.log "$r0" "$N")
 
 # ---- Postfix ----
 pf=skipped
@@ -198,7 +195,7 @@ if [ "$SOAK" -gt 0 ]; then
 	# takes each again as a duplicate and stores nothing, and the
 	# watcher sees none arrive.  What example.org relays is counted
 	# from its log instead.
-	rel0=$(grep -c ' relayed ' org.log || true)
+	rel0=$(relayed org.log)
 	"$LOAD" -c 4 -t "$SOAK" -i alice.key -w carol.key remote/*.age 2>soak.err |
 		grep -v '^arrived ' >soak.out &
 	lp=$!
@@ -209,7 +206,7 @@ if [ "$SOAK" -gt 0 ]; then
 		samples="$samples $(rss "${spid[org]}")/$(rss "${spid[net]}")"
 	done
 	wait "$lp" || true
-	soak_relayed=$(( $(grep -c ' relayed ' org.log || true) - rel0 ))
+	soak_relayed=$(( $(relayed org.log) - rel0 ))
 	soak_line="RSS KiB example.org/example.net every ${step} s:$samples"
 fi
 
