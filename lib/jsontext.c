@@ -1,7 +1,7 @@
 #include "jsontext.h"
 #include "vis.h"
 
-/* What is kept of text that is not UTF-8: an error message, not a body. */
+/* Room for text that is not UTF-8, escaped: an error message, not a body. */
 #define JSONTEXT_MAX	1024
 
 json_t *

@@ -11,8 +11,8 @@
 
 #include <jansson.h>
 
-/* s as a JSON string: as it is when UTF-8, else escaped, cut to 1 KiB
-   of text first; NULL only when out of memory. */
+/* s as a JSON string: as it is when UTF-8, else escaped into at most
+   VIS_OUT_MAX(1024) bytes; NULL for s NULL, or out of memory. */
 json_t *json_text(const char *s);
 
 #endif
