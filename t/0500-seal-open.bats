@@ -179,14 +179,23 @@ sys.stdout.buffer.write(d[:i] + b"\xff" + d[i + 1:])' >high.asc
 
 @test "a single flipped bit anywhere: exit 3, nothing out" {
 	seal msg >m.age
-	size=$(stat -c %s m.age)
-	for ((pos = 0; pos < size; pos += 7)); do
-		cp m.age t.age
-		b=$(od -An -tu1 -j "$pos" -N1 t.age | tr -d ' ')
-		printf "$(printf '\\%03o' $((b ^ 4)))" | dd of=t.age bs=1 seek="$pos" conv=notrunc status=none
-		run --separate-stderr open_bob -o out t.age
-		[ "$status" -eq 3 ] || { echo "pos $pos: status $status: $stderr"; false; }
-		assert_nothing_released
+	# Every seventh byte flipped, each in a copy of its own (made in one
+	# process: six for each copy took most of the test's time).
+	mkdir flipped
+	python3 -c '
+import sys
+d = open("m.age", "rb").read()
+for pos in range(0, len(d), 7):
+    b = bytearray(d)
+    b[pos] ^= 4
+    open("flipped/%d" % pos, "wb").write(b)'
+	[ "$(ls flipped | wc -l)" -eq $(( ($(stat -c %s m.age) + 6) / 7 )) ]
+	for t in flipped/*; do
+		s=0
+		open_bob -o out "$t" >stdout 2>stderr || s=$?
+		[ "$s" -eq 3 ] || { echo "pos ${t#*/}: status $s: $(cat stderr)"; false; }
+		[ ! -s stdout ] && [ ! -e out ]
+		for f in *.tmp.*; do [ ! -e "$f" ]; done
 	done
 }
 
