@@ -5,13 +5,16 @@
  * pinned as smimp-seal does) and sent by the sender's home server.
  * When that server cannot take it now, the sealed message waits in the
  * outbox (lib/outbox.h) and smimp-sendmail exits 0 once it is on disk:
- * smimp-send --flush sends it later.  Any other failure exits non-zero
+ * smimp-send --flush sends it later.  As smimp-seal does, it takes a
+ * one-time prekey for each key of each recipient whose server hands
+ * them out (forward secrecy), unless --no-prekeys.  Any other failure exits non-zero
  * with one line that says what became of the message.
  *
  *	printf 'To: ops@example.net\nSubject: disk full\n\n%s\n' "$(df -h)" |
  *	    smimp-sendmail -t
  */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,6 +28,7 @@
 #include "outbox.h"
 #include "outfile.h"
 #include "parts.h"
+#include "prekeys.h"
 #include "remote.h"
 #include "cmd.h"
 #include "recipients.h"
@@ -38,6 +42,7 @@ struct sendmail_opts {
 	unsigned int max_work;
 	int from_headers;		/* -t */
 	int dot_ends;			/* no -i: a lone dot ends the input */
+	int no_prekeys;			/* --no-prekeys */
 	struct rfc5322_addrs args;
 };
 
@@ -47,6 +52,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: smimp-sendmail [-t] [-i] [-oi] [-f FROM] [-F NAME] "
 	    "[--identity KEY]\n"
+	    "                      [--no-prekeys] "
 	    "                      [--resolve DOMAIN=HOST:PORT] [--cacert "
 	    "FILE] [--allow-http DOMAIN]\n"
 	    "                      [--passphrase-file FILE] [--max-work "
@@ -82,12 +88,14 @@ sendmail_flag(int c, const char *arg, struct sendmail_opts *o)
 static int
 parse_args(int argc, char **argv, struct sendmail_opts *o)
 {
-	enum { OPT_IDENTITY = 256, OPT_PASSFILE, OPT_MAX_WORK, OPT_VERSION };
+	enum { OPT_IDENTITY = 256, OPT_PASSFILE, OPT_MAX_WORK, OPT_NO_PREKEYS,
+	    OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "identity", required_argument, NULL, OPT_IDENTITY },
 		REMOTE_LONGOPTS,
 		{ "passphrase-file", required_argument, NULL, OPT_PASSFILE },
 		{ "max-work", required_argument, NULL, OPT_MAX_WORK },
+		{ "no-prekeys", no_argument, NULL, OPT_NO_PREKEYS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
@@ -108,6 +116,7 @@ parse_args(int argc, char **argv, struct sendmail_opts *o)
 		case 'F': break;	/* an envelope has no display name */
 		case OPT_IDENTITY: o->identity = optarg; break;
 		case OPT_PASSFILE: o->passphrase_file = optarg; break;
+		case OPT_NO_PREKEYS: o->no_prekeys = 1; break;
 		case OPT_MAX_WORK:
 			if (send_max_work_parse(optarg, &o->max_work) != 0)
 				return usage_error("--max-work takes 1 to %d "
@@ -222,6 +231,9 @@ struct sending {
 	struct send_consent consent;
 	int body;			/* the body's spool */
 	struct parts_list parts;	/* the other parts, spooled */
+	/* Each recipient's one-time prekeys: rcpts[i] points into them. */
+	struct prekeys_claim claims[MSG_MAX_RECIPIENTS];
+	size_t nclaims;
 	char thread[256];		/* the first copy's id */
 };
 
@@ -306,12 +318,41 @@ send_all(struct sending *s)
 	return worst;
 }
 
+/*
+ * Forward secrecy: a one-time prekey for each key of each recipient
+ * whose server hands them out, said when one could not be had where it
+ * should have been (a pool run out, a rate limit).  A blind copy seals
+ * to those shown too; only its blind recipient receives it, so that
+ * each recipient is sent one message sealed to its prekey.
+ */
+static int
+take_prekeys(struct sending *s, struct lookup_session *ls, size_t n,
+    const int *as_file, struct smimp_err *err)
+{
+	char home[PATH_MAX];
+	struct signer who;
+	size_t i;
+
+	if (s->o->no_prekeys)
+		return 0;
+	identity_signer(&s->id, &who);
+	if (smimp_home(home, sizeof(home), err) != 0 ||
+	    prekeys_claim_recipients(home, &who, ls, s->rcpts, as_file, n,
+	    s->claims, err) != 0)
+		return -1;
+	s->nclaims = n;
+	for (i = 0; i < n; i++)
+		if (s->claims[i].warning[0] != '\0')
+			warnx_("%s", s->claims[i].warning);
+	return 0;
+}
+
 /* Look every recipient up: to, cc, then the blind copies. */
 static int
 resolve(struct sending *s, size_t *pinned, struct smimp_err *err)
 {
 	static const char *args[MSG_MAX_RECIPIENTS];
-	static int as_file[MSG_MAX_RECIPIENTS];
+	static int as_file[MSG_MAX_RECIPIENTS];	/* addresses all */
 	const struct rfc5322_addrs *l[3] = { &s->m.to, &s->m.cc, &s->m.bcc };
 	struct lookup_session ls;
 	size_t n = 0, i, k;
@@ -327,6 +368,8 @@ resolve(struct sending *s, size_t *pinned, struct smimp_err *err)
 	lookup_session_init(&ls);
 	ret = resolve_recipients(args, as_file, n, &s->id, &ls, s->rcpts,
 	    pinned, err);
+	if (ret == 0)
+		ret = take_prekeys(s, &ls, n, as_file, err);
 	lookup_session_release(&ls);
 	if (ret != 0)
 		return -1;
@@ -405,6 +448,8 @@ out:
 	if (s.body >= 0)
 		close(s.body);
 	parts_list_release(&s.parts);
+	for (size_t i = 0; i < s.nclaims; i++)
+		prekeys_claim_release(&s.claims[i]);
 	mailmsg_release(&s.m);
 	identity_release(&s.id);
 	rfc5322_addrs_release(&o.args);

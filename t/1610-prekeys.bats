@@ -233,6 +233,48 @@ post() {
 	[ "$(pool bob@example.net)" = 2 ]
 }
 
+@test "smimp-sendmail takes prekeys as smimp-seal does: bob's copy forward-secret, the blind copy dave's alone; --no-prekeys takes none" {
+	ready 3
+	as_alice smimp-trust fetch -i alice.key dave@example.net >/dev/null
+	# mail SUBJECT [OPTION...]: to bob, a blind copy to dave.
+	mail() {
+		printf 'To: bob@example.net\nBcc: dave@example.net\nSubject: %s\n\nhello\n' "$1" |
+			as_alice smimp-sendmail -t --identity alice.key "${@:2}"
+	}
+	# held ADDRESS N: until ADDRESS's mailbox holds N (the relay given 10 s).
+	held() {
+		for _ in $(seq 50); do
+			[ "$(store_sql net "SELECT count(*) FROM mailbox WHERE recipient = '$1'")" = "$2" ] && return 0
+			sleep 0.2
+		done
+		return 1
+	}
+	run -0 --separate-stderr mail one
+	[ -z "$stderr" ]
+	# One of bob's, for the copy he gets and the blind one that shows him.
+	[ "$(pool bob@example.net)" = 2 ]
+	run -0 --separate-stderr mail two --no-prekeys
+	[ -z "$stderr" ]
+	[ "$(pool bob@example.net)" = 2 ]
+	held bob@example.net 2
+	held dave@example.net 2
+	run -0 --separate-stderr as_bob smimp-fetch -i bob.key -d bobmail
+	[ "${stderr_lines[0]}" = "smimp-fetch: uploaded 100 one-time prekeys (the server had 2 left)" ]
+	[ "${stderr_lines[1]}" = "smimp-fetch: 2 fetched: 2 to the inbox, 0 to Other, 0 dropped" ]
+	# The one taken is opened and its secret gone: 2 left, 100 new.
+	[ "$(secrets bob.key | grep -c '^secret: ')" = 102 ]
+	fs=0
+	for f in bobmail/new/*; do
+		run -0 --separate-stderr as_bob smimp-open -i bob.key --json "$f"
+		case $output in
+		*'"subject":"one"'*'"forward_secret":true'*) fs=$((fs + 1)) ;;
+		*'"subject":"two"'*) [[ "$output" != *forward_secret* ]] ;;
+		*) false ;;
+		esac
+	done
+	[ "$fs" = 1 ]
+}
+
 @test "after a rotation the old key's prekeys are dropped as they come out; a new batch is sealed to" {
 	ready 5
 	as_bob smimp-revoke -i bob.key --rotate >/dev/null 2>&1
