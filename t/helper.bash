@@ -173,7 +173,7 @@ start() {
 	smimpd -d "${@:4}" -f common.conf --data "$1" --domain "$2" --listen "127.0.0.1:$3" \
 		--cert cert.pem --key key.pem 2>>"$1.log" &
 	echo $! >"$1.pid"
-	server_up "$3"
+	server_up "$3" || { tail -n 5 "$1.log" >&2; return 1; }
 }
 
 # two_domains: identities alice@example.org and bob@example.net, with
