@@ -336,11 +336,11 @@ take_prekeys(struct sending *s, struct lookup_session *ls, size_t n,
 	if (s->o->no_prekeys)
 		return 0;
 	identity_signer(&s->id, &who);
+	s->nclaims = n;		/* released at the end, taken or not */
 	if (smimp_home(home, sizeof(home), err) != 0 ||
 	    prekeys_claim_recipients(home, &who, ls, s->rcpts, as_file, n,
 	    s->claims, err) != 0)
 		return -1;
-	s->nclaims = n;
 	for (i = 0; i < n; i++)
 		if (s->claims[i].warning[0] != '\0')
 			warnx_("%s", s->claims[i].warning);
