@@ -88,8 +88,7 @@ bounce_verify(const unsigned char *data, size_t len,
 /*
  * The value of the line at *pos that starts with name, NUL-terminated
  * in place; *pos past it.  NULL when the line is not that field or
- * holds a NUL or a CR (what bounce_build never writes: a value is one
- * line, however a reader splits lines).
+ * holds a NUL.
  */
 static const char *
 take_line(char *buf, size_t len, size_t *pos, const char *name)
@@ -99,8 +98,7 @@ take_line(char *buf, size_t len, size_t *pos, const char *name)
 
 	if (nl == NULL || (size_t)(nl - buf) - start < n ||
 	    memcmp(buf + start, name, n) != 0 ||
-	    memchr(buf + start, '\0', (size_t)(nl - buf) - start) != NULL ||
-	    memchr(buf + start, '\r', (size_t)(nl - buf) - start) != NULL)
+	    memchr(buf + start, '\0', (size_t)(nl - buf) - start) != NULL)
 		return NULL;
 	*nl = '\0';
 	*pos = (size_t)(nl - buf) + 1;
