@@ -391,6 +391,7 @@ seal(struct seal_opts *o, struct smimp_err *err)
 	struct seal_params p;
 	struct identity id;
 	struct outfile of;
+	char oname[PATH_MAX + 2];
 	int in = STDIN_FILENO, ret = -1;
 	size_t pinned = 0;
 
@@ -429,6 +430,7 @@ seal(struct seal_opts *o, struct smimp_err *err)
 	p.thread_id = o->thread_id;
 	p.in_reply_to = o->in_reply_to;
 	p.armor = o->armor;
+	p.out_name = outfile_label(&of, oname, sizeof(oname));
 	p.intros = intros;
 	p.nintros = o->nintros;
 	p.parts = parts.p;

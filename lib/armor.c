@@ -367,18 +367,29 @@ age_in_read(struct age_in *in, unsigned char *buf, size_t len, size_t *got,
 struct age_out {
 	int fd;
 	int armor;
+	const char *name;		/* in write errors */
 	unsigned char *buf;
 	size_t len;
 	unsigned char group[48];	/* armor: bytes of the current line */
 	size_t group_len;
 };
 
+/* A write to out failed (errno): said with out's name. */
+static int
+write_fail(const struct age_out *out, struct smimp_err *err)
+{
+	char what[SMIMP_ERR_MSG];
+
+	(void)snprintf(what, sizeof(what), "%s: %s", out->name,
+	    strerror(errno));
+	return age_fail(err, AGE_FAIL_IO, "cannot write %s", what);
+}
+
 static int
 out_flush(struct age_out *out, struct smimp_err *err)
 {
 	if (out->len > 0 && fd_write_all(out->fd, out->buf, out->len) != 0)
-		return age_fail(err, AGE_FAIL_IO, "cannot write: %s",
-		    strerror(errno));
+		return write_fail(out, err);
 	out->len = 0;
 	return 0;
 }
@@ -392,8 +403,7 @@ out_raw(struct age_out *out, const void *data, size_t len,
 			return -1;
 		if (len >= OUT_BUF_SIZE) {
 			if (fd_write_all(out->fd, data, len) != 0)
-				return age_fail(err, AGE_FAIL_IO,
-				    "cannot write: %s", strerror(errno));
+				return write_fail(out, err);
 			return 0;
 		}
 	}
@@ -426,12 +436,19 @@ age_out_open_fd(int fd, int armor, struct smimp_err *err)
 	}
 	out->fd = fd;
 	out->armor = armor;
+	out->name = "the output";
 	if (armor && (out_raw(out, AGE_ARMOR_BEGIN, strlen(AGE_ARMOR_BEGIN),
 	    err) != 0 || out_raw(out, "\n", 1, err) != 0)) {
 		age_out_free(out);
 		return NULL;
 	}
 	return out;
+}
+
+void
+age_out_name(struct age_out *out, const char *name)
+{
+	out->name = name;
 }
 
 int

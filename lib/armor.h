@@ -73,6 +73,11 @@ void age_in_free(struct age_in *in);	/* does not close the fd */
  */
 struct age_out;
 struct age_out *age_out_open_fd(int fd, int armor, struct smimp_err *err);
+/*
+ * What a write error names ("cannot write NAME: ..."): "the output"
+ * until set.  The string is the caller's, kept as long as out.
+ */
+void age_out_name(struct age_out *out, const char *name);
 int age_out_write(struct age_out *out, const void *buf, size_t len,
     struct smimp_err *err);
 int age_out_close(struct age_out *out, struct smimp_err *err);

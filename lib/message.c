@@ -719,6 +719,8 @@ message_seal(const struct seal_params *p, int in_fd, int out_fd,
 		goto out;
 	env_root_init(&se.root);
 	se.out = age_out_open_fd(out_fd, p->armor, err);
+	if (se.out != NULL && p->out_name != NULL)
+		age_out_name(se.out, p->out_name);
 	if (se.out == NULL ||
 	    age_encrypt_begin(se.out, keys.k, keys.n, key, err) != 0 ||
 	    seal_stream(&se, p, in_fd, &hdr, err) != 0 ||

@@ -85,6 +85,7 @@ struct seal_params {
 	const char *thread_id;		/* or NULL: a new thread */
 	const char *in_reply_to;	/* or NULL */
 	int armor;
+	const char *out_name;		/* in write errors; NULL: "the output" */
 	int64_t date;			/* 0: now */
 	/*
 	 * Introductions of the sender to some of the recipients, at most

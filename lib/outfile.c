@@ -64,6 +64,15 @@ spool_open(struct smimp_err *err)
 	return fd;
 }
 
+const char *
+outfile_label(const struct outfile *of, char *buf, size_t cap)
+{
+	if (of->kind == OUTFILE_STDOUT)
+		return "standard output";
+	(void)snprintf(buf, cap, "'%s'", of->path);
+	return buf;
+}
+
 int
 outfile_open(struct outfile *of, const char *path, struct smimp_err *err)
 {

@@ -40,6 +40,11 @@ int outfile_commit(struct outfile *of, struct smimp_err *err);
  * never had a name.  Standard output stays open.
  */
 void outfile_close(struct outfile *of);
+/*
+ * What an error names OUT by: "standard output", or the path quoted
+ * (in buf, of cap bytes).
+ */
+const char *outfile_label(const struct outfile *of, char *buf, size_t cap);
 
 /*
  * A file with no name (O_TMPFILE, mode 0600) in the directory dir

@@ -216,6 +216,7 @@ full() {
 	full smimp-keygen --export-age-recipient alice.pub
 	full smimp-keygen -u dave@example.org -o dave --no-passphrase
 	full smimp-seal -i alice.key -r bob.pub msg
+	[ "$stderr" = "smimp-seal: cannot write standard output: No space left on device" ]
 	seal msg >m.age
 	for how in --quiet --headers --json; do
 		full smimp-open -i bob.key $how m.age
