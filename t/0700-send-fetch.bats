@@ -278,7 +278,7 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 @test "a mailbox longer than one listing is fetched whole" {
 	serve_unlimited
 	# Sealed in one process: a smimp-seal for each took most of the time.
-	"$SMIMP_BUILD/t/sealmany" alice.key alice.pub bob.pub 1003 m
+	"$SMIMP_BUILD/t/sealmany" alice.key alice.pub 1003 m bob.pub
 	[ "$(ls m*.age | wc -l)" -eq 1003 ]
 	run -0 --separate-stderr smimp-send -i alice.key m*.age
 	[ "${#lines[@]}" -eq 1003 ]
