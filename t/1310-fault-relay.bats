@@ -126,9 +126,11 @@ send_all() {
 
 @test "the peer killed with SIGKILL in the middle of deliveries, again and again: each message delivered once" {
 	via_proxy
-	# Every delivery's body trickles in over a second, so that the
-	# peer is killed while it reads one.
+	# Every delivery's body trickles in over two seconds, so that the
+	# peer is killed while it reads one, however late a loaded
+	# machine lets this loop see it begin.
 	echo slow >plan
+	export FLAKYPROXY_SLOW=2
 	start net example.net "$NET" --base-url "https://127.0.0.1:$PROXY/smimp"
 	start org example.org "$ORG"
 	# All of them queued first (example.net not reachable yet), so
@@ -139,7 +141,7 @@ send_all() {
 	seen=0 kills=0
 	while [ "$kills" -lt 5 ]; do
 		# A delivery begins (one that failed at the last kill, tried
-		# again); it takes a second; the peer dies in it.
+		# again); it takes two seconds; the peer dies in it.
 		for _ in $(seq 300); do
 			[ "$(grep -c '^begin ' proxy.out)" -gt "$seen" ] && break
 			[ "$(relayed_count)" -ge "$N" ] && break

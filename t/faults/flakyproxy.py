@@ -18,8 +18,9 @@ stopped; the proxy's pid goes to PLAN.pid):
     kill        passed on, then the proxy kills itself (SIGKILL) before
                 it answers: a peer killed in the middle of a request
     slow        passed on as it comes, but the body in 16 pieces over
-                about a second, "begin PATH" on stdout before the first:
-                a test can kill the server while it reads
+                about a second (FLAKYPROXY_SLOW seconds, when set),
+                "begin PATH" on stdout before the first: a test can
+                kill the server while it reads
     hang-after  passed on (the server stores it), then no answer for a
                 minute: a test can kill the client while it waits
 
@@ -50,6 +51,7 @@ import threading
 import time
 
 PORT, UPSTREAM, PLAN = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+SLOW = float(os.environ.get("FLAKYPROXY_SLOW", "1"))
 PLANNED = tuple(sys.argv[4].split(",")) if len(sys.argv) > 4 else \
     ("/v1/deliver", "/v1/deliver-batch")
 HOP = {"connection", "keep-alive", "transfer-encoding", "content-length",
@@ -147,7 +149,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 step = len(data) // 16 + 1
                 for i in range(0, len(data), step):
                     conn.send(data[i:i + step])
-                    time.sleep(1 / 16)
+                    time.sleep(SLOW / 16)
             else:
                 conn.send(data)
             r = conn.getresponse()
