@@ -1,8 +1,8 @@
 /*
  * recipients.h - what smimp-seal and smimp-sendmail share: looking the
  * recipients up (pinned on first use, followed in their directory) and
- * saying what that did, and publishing the consent policy again once
- * new recipients are known.  It prints, so it is a command's, not
+ * saying what that did, taking their one-time prekeys, and publishing
+ * the consent policy again once new recipients are known.  It prints, so it is a command's, not
  * lib/'s; include it after cmd.h.
  */
 #ifndef SMIMP_CMD_RECIPIENTS_H
@@ -13,6 +13,7 @@
 #include "identity.h"
 #include "lookup.h"
 #include "message.h"
+#include "prekeys.h"
 #include "publish.h"
 #include "trust.h"
 
@@ -80,6 +81,33 @@ resolve_recipients(const char *const *args, const int *as_file, size_t n,
 	}
 	trust_release(&ts);
 	return failed ? -1 : 0;
+}
+
+/*
+ * Forward secrecy: a one-time prekey for each key of each of
+ * rcpts[0..n) whose server hands them out (none for one read from a
+ * file, by_file[i]), said when one could not be had where it should
+ * have been (a pool run out, a rate limit).  claims[0..n) are to be
+ * released, taken or not.
+ */
+__attribute__((unused)) static int
+take_prekeys(const struct identity *id, struct lookup_session *s,
+    struct msg_recipient *rcpts, const int *by_file, size_t n,
+    struct prekeys_claim *claims, struct smimp_err *err)
+{
+	char home[PATH_MAX];
+	struct signer who;
+	size_t i;
+
+	identity_signer(id, &who);
+	if (smimp_home(home, sizeof(home), err) != 0 ||
+	    prekeys_claim_recipients(home, &who, s, rcpts, by_file, n,
+	    claims, err) != 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (claims[i].warning[0] != '\0')
+			warnx_("%s", claims[i].warning);
+	return 0;
 }
 
 /*

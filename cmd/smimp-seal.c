@@ -334,34 +334,20 @@ read_reply(struct seal_opts *o, const struct identity *id, struct reply *r,
 	return 0;
 }
 
-/*
- * Forward secrecy: a one-time prekey for each key of each recipient
- * whose server hands them out, said when one could not be had where it
- * should have been (a pool run out, a rate limit).
- */
+/* The recipients' one-time prekeys, unless --no-prekeys. */
 static int
-take_prekeys(const struct seal_opts *o, const struct identity *id,
+seal_prekeys(const struct seal_opts *o, const struct identity *id,
     struct lookup_session *s, struct msg_recipient *rcpts,
     struct prekeys_claim *claims, struct smimp_err *err)
 {
 	int by_file[MSG_MAX_RECIPIENTS];
-	char home[PATH_MAX];
-	struct signer who;
 	size_t i;
 
 	if (o->no_prekeys)
 		return 0;
 	for (i = 0; i < o->nrcpts; i++)
 		by_file[i] = o->rcpt_file[i] || recipient_is_file(o->rcpt_args[i]);
-	identity_signer(id, &who);
-	if (smimp_home(home, sizeof(home), err) != 0 ||
-	    prekeys_claim_recipients(home, &who, s, rcpts, by_file, o->nrcpts,
-	    claims, err) != 0)
-		return -1;
-	for (i = 0; i < o->nrcpts; i++)
-		if (claims[i].warning[0] != '\0')
-			warnx_("%s", claims[i].warning);
-	return 0;
+	return take_prekeys(id, s, rcpts, by_file, o->nrcpts, claims, err);
 }
 
 /* Open every --attach: before any passphrase is asked for. */
@@ -408,7 +394,7 @@ seal(struct seal_opts *o, struct smimp_err *err)
 	    IDACT_SEAL, err) != 0 ||
 	    (o->reply != NULL && read_reply(o, &id, &reply, err) != 0) ||
 	    resolve_all(o, &id, &ls, rcpts, &pinned, err) != 0 ||
-	    take_prekeys(o, &id, &ls, rcpts, claims, err) != 0)
+	    seal_prekeys(o, &id, &ls, rcpts, claims, err) != 0)
 		goto out;
 	lookup_session_release(&ls);
 	if (o->input != NULL && strcmp(o->input, "-") != 0) {

@@ -5,16 +5,15 @@
  * pinned as smimp-seal does) and sent by the sender's home server.
  * When that server cannot take it now, the sealed message waits in the
  * outbox (lib/outbox.h) and smimp-sendmail exits 0 once it is on disk:
- * smimp-send --flush sends it later.  As smimp-seal does, it takes a
- * one-time prekey for each key of each recipient whose server hands
- * them out (forward secrecy), unless --no-prekeys.  Any other failure exits non-zero
- * with one line that says what became of the message.
+ * smimp-send --flush sends it later.  Any other failure exits non-zero
+ * with one line that says what became of the message.  As smimp-seal
+ * does, it takes a one-time prekey for each key of each recipient whose
+ * server hands them out (forward secrecy), unless --no-prekeys.
  *
  *	printf 'To: ops@example.net\nSubject: disk full\n\n%s\n' "$(df -h)" |
  *	    smimp-sendmail -t
  */
 #include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -52,11 +51,11 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: smimp-sendmail [-t] [-i] [-oi] [-f FROM] [-F NAME] "
 	    "[--identity KEY]\n"
-	    "                      [--no-prekeys] "
 	    "                      [--resolve DOMAIN=HOST:PORT] [--cacert "
 	    "FILE] [--allow-http DOMAIN]\n"
 	    "                      [--passphrase-file FILE] [--max-work "
-	    "SECONDS] [RECIPIENT ...]\n");
+	    "SECONDS] [--no-prekeys]\n"
+	    "                      [RECIPIENT ...]\n");
 }
 
 /*
@@ -318,35 +317,6 @@ send_all(struct sending *s)
 	return worst;
 }
 
-/*
- * Forward secrecy: a one-time prekey for each key of each recipient
- * whose server hands them out, said when one could not be had where it
- * should have been (a pool run out, a rate limit).  A blind copy seals
- * to those shown too; only its blind recipient receives it, so that
- * each recipient is sent one message sealed to its prekey.
- */
-static int
-take_prekeys(struct sending *s, struct lookup_session *ls, size_t n,
-    const int *as_file, struct smimp_err *err)
-{
-	char home[PATH_MAX];
-	struct signer who;
-	size_t i;
-
-	if (s->o->no_prekeys)
-		return 0;
-	identity_signer(&s->id, &who);
-	s->nclaims = n;		/* released at the end, taken or not */
-	if (smimp_home(home, sizeof(home), err) != 0 ||
-	    prekeys_claim_recipients(home, &who, ls, s->rcpts, as_file, n,
-	    s->claims, err) != 0)
-		return -1;
-	for (i = 0; i < n; i++)
-		if (s->claims[i].warning[0] != '\0')
-			warnx_("%s", s->claims[i].warning);
-	return 0;
-}
-
 /* Look every recipient up: to, cc, then the blind copies. */
 static int
 resolve(struct sending *s, size_t *pinned, struct smimp_err *err)
@@ -368,8 +338,16 @@ resolve(struct sending *s, size_t *pinned, struct smimp_err *err)
 	lookup_session_init(&ls);
 	ret = resolve_recipients(args, as_file, n, &s->id, &ls, s->rcpts,
 	    pinned, err);
-	if (ret == 0)
-		ret = take_prekeys(s, &ls, n, as_file, err);
+	/*
+	 * A blind copy seals to those shown too, with their prekeys; only
+	 * its blind recipient receives it, so that each recipient is sent
+	 * one message sealed to its prekey.
+	 */
+	if (ret == 0 && !s->o->no_prekeys) {
+		s->nclaims = n;		/* released at the end, taken or not */
+		ret = take_prekeys(&s->id, &ls, s->rcpts, as_file, n,
+		    s->claims, err);
+	}
 	lookup_session_release(&ls);
 	if (ret != 0)
 		return -1;
