@@ -111,13 +111,12 @@ clientconf_parse(struct clientconf *c, const char *path, char *text,
     size_t len, struct smimp_err *err)
 {
 	char *line, *next;
-	size_t lineno = text_nul_line(text, len);
+	size_t lineno = 0;
 	int ret = 0;
 
-	/* A NUL would end the text early: the lines after it unread. */
-	if (lineno != 0)
-		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s:%zu: a NUL "
-		    "byte in the line", path, lineno);
+	/* Checked again: text need not come from client_config_read. */
+	if (text_nul_check(path, text, len, err) != 0)
+		return -1;
 	for (line = text; line != NULL && ret == 0; line = next) {
 		next = strchr(line, '\n');
 		if (next != NULL)

@@ -603,7 +603,6 @@ client_config_read(char *path, size_t cap, unsigned char **buf,
     size_t *len, struct smimp_err *err)
 {
 	unsigned how = FILE_OWNED;	/* a named one may be a symlink */
-	size_t line;
 	int named;
 
 	if (client_config_path(path, cap, &named, err) != 0)
@@ -615,18 +614,17 @@ client_config_read(char *path, size_t cap, unsigned char **buf,
 	}
 	if (file_read_checked(path, how, 64 * 1024, buf, len, err) != 0)
 		return -1;
-	/* A NUL would end the text early, the lines after it unread. */
-	if ((line = text_nul_line(*buf, *len)) != 0) {
+	if (text_nul_check(path, *buf, *len, err) != 0) {
 		free(*buf);
 		*buf = NULL;
-		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s:%zu: a NUL "
-		    "byte in the line", path, line);
+		return -1;
 	}
 	return 1;
 }
 
-size_t
-text_nul_line(const void *text, size_t len)
+int
+text_nul_check(const char *path, const void *text, size_t len,
+    struct smimp_err *err)
 {
 	const unsigned char *t = text, *nul = memchr(t, '\0', len);
 	size_t line = 1;
@@ -635,7 +633,8 @@ text_nul_line(const void *text, size_t len)
 		return 0;
 	for (; t < nul; t++)
 		line += *t == '\n';
-	return line;
+	return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s:%zu: a NUL byte in "
+	    "the line", path, line);
 }
 
 #define LOCK_WAIT	10	/* seconds a writer waits for a lock */

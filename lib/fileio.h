@@ -158,8 +158,13 @@ int smimp_home(char *out, size_t cap, struct smimp_err *err);
  */
 int client_config_path(char *out, size_t cap, int *named,
     struct smimp_err *err);
-/* The line (from 1) of text[0..len) where a NUL byte is; 0: none. */
-size_t text_nul_line(const void *text, size_t len);
+/*
+ * A config file's text[0..len) holds no NUL byte, which would end it
+ * early with the lines after it unread: 0, or -1 with "PATH:LINE: a
+ * NUL byte in the line" (SMIMP_EXIT_USAGE).
+ */
+int text_nul_check(const char *path, const void *text, size_t len,
+    struct smimp_err *err);
 
 /*
  * The client config file read whole (at most 64 KiB, the user's, and in
