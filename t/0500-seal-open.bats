@@ -194,7 +194,8 @@ for pos in range(0, len(d), 7):
 		s=0
 		open_bob -o out "$t" >stdout 2>stderr || s=$?
 		[ "$s" -eq 3 ] || { echo "pos ${t#*/}: status $s: $(cat stderr)"; false; }
-		[ ! -s stdout ] && [ ! -e out ]
+		[ ! -s stdout ]
+		[ ! -e out ]
 		for f in *.tmp.*; do [ ! -e "$f" ]; done
 	done
 }
