@@ -19,22 +19,15 @@
 #include <sodium.h>
 
 #include "fileio.h"
-#include "identity.h"
-#include "idlog.h"
-#include "keys.h"
-#include "message.h"
 #include "outfile.h"
 #include "util.h"
+
+#include "sealpair.h"
 
 #define RANDOM_BYTES	75000
 
 struct many {
-	struct secret_key sk;
-	struct idlog from;
-	struct idlog to[MSG_MAX_RECIPIENTS];
-	struct msg_recipient r[MSG_MAX_RECIPIENTS];
-	size_t n;
-	struct seal_params p;
+	struct sealpair sp;
 	const char *name;	/* -m, or NULL */
 };
 
@@ -43,32 +36,6 @@ fail(const char *what, const struct smimp_err *err)
 {
 	fprintf(stderr, "sealmany: %s: %s\n", what, err->msg);
 	return 1;
-}
-
-static int
-load(struct many *m, const char *key, const char *pub, char **rcpts,
-    size_t n, struct smimp_err *err)
-{
-	struct passphrase_source src = { NULL, 0 };
-	size_t i;
-
-	if (n > MSG_MAX_RECIPIENTS)
-		return smimp_err_set(err, 2, "too many recipients");
-	if (secret_key_load(&m->sk, key, &src, err) != 0 ||
-	    idlog_read_file(&m->from, pub, err) != 0)
-		return -1;
-	for (i = 0; i < n; i++) {
-		if (idlog_read_file(&m->to[i], rcpts[i], err) != 0)
-			return -1;
-		m->n++;
-		recipient_from_log(&m->r[i], &m->to[i]);
-	}
-	m->p.sender = &m->sk;
-	m->p.sender_log = &m->from;
-	m->p.rcpts = m->r;
-	m->p.nrcpts = n;
-	m->p.type = "email";
-	return 0;
 }
 
 /* The Nth body into sb. */
@@ -121,7 +88,7 @@ seal_one(const struct many *m, const char *prefix, long n,
 		goto out;
 	}
 	if (outfile_open(&of, path, err) == 0) {
-		if (message_seal(&m->p, in, of.fd, NULL, 0, err) == 0 &&
+		if (message_seal(&m->sp.p, in, of.fd, NULL, 0, err) == 0 &&
 		    outfile_commit(&of, err) == 0)
 			ret = 0;
 		outfile_close(&of);
@@ -141,7 +108,6 @@ main(int argc, char **argv)
 	char *end;
 	long count = 0, i;
 	int a = 1, ret = 0;
-	size_t k;
 
 	smimp_err_clear(&err);
 	if (argc > 2 && strcmp(argv[1], "-m") == 0) {
@@ -154,15 +120,12 @@ main(int argc, char **argv)
 		    "PREFIX RCPT...\n");
 		return 2;
 	}
-	if (sodium_init() < 0 || load(&m, argv[a], argv[a + 1], argv + a + 4,
-	    (size_t)(argc - a - 4), &err) != 0)
+	if (sodium_init() < 0 || sealpair_load_n(&m.sp, argv[a], argv[a + 1],
+	    argv + a + 4, (size_t)(argc - a - 4), &err) != 0)
 		ret = fail("cannot load the keys", &err);
 	for (i = 1; i <= count && ret == 0; i++)
 		if (seal_one(&m, argv[a + 3], i, &err) != 0)
 			ret = fail("cannot seal", &err);
-	for (k = 0; k < m.n; k++)
-		idlog_release(&m.to[k]);
-	idlog_release(&m.from);
-	secret_key_release(&m.sk);
+	sealpair_release(&m.sp);
 	return ret;
 }
