@@ -52,12 +52,25 @@ import json
 import os
 import ssl
 import sys
+import threading
 import time
 import warnings
 
 PORTFILE, MODE = sys.argv[1], sys.argv[2]
 ARG = sys.argv[3] if len(sys.argv) > 3 else None
 SKEW = int(os.environ.get("BADSERVER_SKEW", "0"))
+
+
+# One line at a time: print() writes its words and its newline apart,
+# and two threads' lines would run into each other.
+said = threading.Lock()
+
+
+def say(*words):
+    """One line on standard output, whole."""
+    with said:
+        sys.stdout.write(" ".join(str(w) for w in words) + "\n")
+        sys.stdout.flush()
 
 
 def listing(ids):
@@ -113,10 +126,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_GET(self):
-        print(self.command, self.path, flush=True)
+        say(self.command, self.path)
         for h in ("Smimp-Introduction", "Expect"):
             if self.headers.get(h) is not None:
-                print(h + ":", self.headers.get(h), flush=True)
+                say(h + ":", self.headers.get(h))
         n = int(self.headers.get("Content-Length") or 0)
         if n:
             self.rfile.read(n)
@@ -253,7 +266,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                {"Smimp-Requires": now})
         if self.command == "POST" and path == "/smimp/v1/messages":
             work = self.headers.get("Smimp-Work") or ""
-            print("Smimp-Work:", work or "-", flush=True)
+            say("Smimp-Work:", work or "-")
             proofs = [p.split("=")[0] for p in work.split(",") if p]
             for rcpt in self.headers.get("Smimp-To", "").split(","):
                 rcpt = rcpt.strip()

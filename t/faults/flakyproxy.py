@@ -61,6 +61,16 @@ lock = threading.Lock()
 # for them, or their lines would die with the proxy untold.
 told = threading.Condition()
 untold = 0
+# One line at a time: print() writes its words and its newline apart,
+# and two threads' lines would run into each other.
+said = threading.Lock()
+
+
+def say(*words):
+    """One line on standard output, whole."""
+    with said:
+        sys.stdout.write(" ".join(str(w) for w in words) + "\n")
+        sys.stdout.flush()
 
 
 def read_pos():
@@ -145,7 +155,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 conn.send(data[:len(data) // 2])
                 return None
             if slow:
-                print("begin", self.path, flush=True)
+                say("begin", self.path)
                 step = len(data) // 16 + 1
                 for i in range(0, len(data), step):
                     conn.send(data[i:i + step])
@@ -187,7 +197,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if action not in TAKEN_FIRST or \
                     (got is not None and 200 <= got[0] < 300):
                 advance(pos)
-            print(action, self.path, got[0] if got else "-", flush=True)
+            say(action, self.path, got[0] if got else "-")
             with told:
                 untold -= 1
                 told.notify_all()
