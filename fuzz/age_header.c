@@ -1,4 +1,7 @@
-/* Fuzz the age header parser and STREAM reader (binary input). */
+/*
+ * Fuzz the age header parser and STREAM reader (binary input), from a
+ * descriptor and from memory.
+ */
 #define _GNU_SOURCE	/* memmem */
 #include <string.h>
 
@@ -24,6 +27,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(ids, 0, sizeof(ids));
 	ids[0].type = AGE_ID_X25519;
 	ids[0].x25519_secret = sk;
+	/* The server's check of a body held in memory. */
+	(void)age_header_check_mem(data, size, &err);
 	fd = fuzz_fd(data, size);
 	if (fd < 0)
 		return 0;

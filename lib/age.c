@@ -51,29 +51,25 @@ static int
 header_line(struct age_in *in, struct header *h, char **line, size_t *len,
     struct smimp_err *err)
 {
-	size_t start = h->raw.len, got;
-	unsigned char c;
+	size_t start = h->raw.len;
 
-	for (;;) {
-		if (age_in_read(in, &c, 1, &got, err) != 0)
-			return -1;
-		if (got == 0)
-			return age_fail(err, AGE_FAIL_HEADER, "%s",
-			    "malformed header: truncated");
-		if (c == '\n')
-			break;
-		if (h->raw.len - start >= AGE_MAX_LINE)
-			return age_fail(err, AGE_FAIL_HEADER, "%s",
-			    "malformed header: line too long");
-		if (sbuf_add(&h->raw, &c, 1) != 0)
-			return age_fail(err, AGE_FAIL_HEADER, "%s",
-			    "malformed header: too large");
-	}
-	*len = h->raw.len - start;
-	/* The LF goes into raw too; it may move the buffer. */
-	if (sbuf_add(&h->raw, "\n", 1) != 0)
+	switch (age_in_read_line(in, &h->raw, AGE_MAX_LINE, err)) {
+	case AGE_LINE_DONE:
+		break;
+	case AGE_LINE_EOF:
+		return age_fail(err, AGE_FAIL_HEADER, "%s",
+		    "malformed header: truncated");
+	case AGE_LINE_LONG:
+		return age_fail(err, AGE_FAIL_HEADER, "%s",
+		    "malformed header: line too long");
+	case AGE_LINE_FULL:
 		return age_fail(err, AGE_FAIL_HEADER, "%s",
 		    "malformed header: too large");
+	default:
+		return -1;
+	}
+	/* Without its LF, which stays in raw (the MAC covers it). */
+	*len = h->raw.len - start - 1;
 	*line = h->raw.buf + start;
 	return 0;
 }

@@ -242,11 +242,11 @@ detect_armor(struct age_in *in, int force, struct smimp_err *err)
 }
 
 static struct age_in *
-in_new(int fd, struct smimp_err *err)
+in_new(int fd, size_t size, struct smimp_err *err)
 {
 	struct age_in *in = calloc(1, sizeof(*in));
 
-	if (in == NULL || (in->buf = malloc(IN_BUF_SIZE)) == NULL) {
+	if (in == NULL || (in->buf = malloc(size > 0 ? size : 1)) == NULL) {
 		free(in);
 		age_fail(err, AGE_FAIL_IO, "%s", "out of memory");
 		return NULL;
@@ -269,7 +269,7 @@ in_ready(struct age_in *in, int force_armor, struct smimp_err *err)
 static struct age_in *
 in_open(int fd, int force_armor, struct smimp_err *err)
 {
-	return in_ready(in_new(fd, err), force_armor, err);
+	return in_ready(in_new(fd, IN_BUF_SIZE, err), force_armor, err);
 }
 
 struct age_in *
@@ -294,8 +294,11 @@ age_in_open_mem(const void *data, size_t len, struct smimp_err *err)
 		    "memory");
 		return NULL;
 	}
-	/* All of it is in the buffer at once: no descriptor to read. */
-	in = in_new(-1, err);
+	/*
+	 * All of it is in the buffer at once: no descriptor to read, and a
+	 * buffer of its size, not a stream's.
+	 */
+	in = in_new(-1, len, err);
 	if (in == NULL)
 		return NULL;
 	memcpy(in->buf, data, len);
@@ -360,6 +363,62 @@ age_in_read(struct age_in *in, unsigned char *buf, size_t len, size_t *got,
 		*got += n;
 	}
 	return 0;
+}
+
+/* One line of a raw stream, LF included, into sb: see armor.h. */
+static int
+raw_read_line(struct age_in *in, struct sbuf *sb, size_t max,
+    struct smimp_err *err)
+{
+	size_t n = 0;
+
+	for (;;) {
+		const unsigned char *p, *lf;
+		size_t take;
+
+		if (in->pos == in->len) {
+			if (in->raw_eof)
+				return AGE_LINE_EOF;
+			if (raw_fill(in, err) != 0)
+				return -1;
+			continue;
+		}
+		p = in->buf + in->pos;
+		lf = memchr(p, '\n', in->len - in->pos);
+		take = lf != NULL ? (size_t)(lf - p) : in->len - in->pos;
+		if (take > max - n)
+			return AGE_LINE_LONG;
+		if (sbuf_add(sb, p, lf != NULL ? take + 1 : take) != 0)
+			return AGE_LINE_FULL;
+		in->pos += lf != NULL ? take + 1 : take;
+		n += take;
+		if (lf != NULL)
+			return AGE_LINE_DONE;
+	}
+}
+
+int
+age_in_read_line(struct age_in *in, struct sbuf *sb, size_t max,
+    struct smimp_err *err)
+{
+	size_t n = 0, got;
+	unsigned char c;
+
+	if (!in->armored)
+		return raw_read_line(in, sb, max, err);
+	/* Armor: byte by byte from the decoded line. */
+	for (;;) {
+		if (age_in_read(in, &c, 1, &got, err) != 0)
+			return -1;
+		if (got == 0)
+			return AGE_LINE_EOF;
+		if (c != '\n' && n++ == max)
+			return AGE_LINE_LONG;
+		if (sbuf_add(sb, &c, 1) != 0)
+			return AGE_LINE_FULL;
+		if (c == '\n')
+			return AGE_LINE_DONE;
+	}
 }
 
 /* ---- output ---- */

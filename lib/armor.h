@@ -42,6 +42,7 @@ int age_fail(struct smimp_err *err, enum age_failure kind, const char *fmt,
 
 /* Buffered input over a file descriptor; callers see binary age. */
 struct age_in;
+struct sbuf;
 struct age_in *age_in_open_fd(int fd, struct smimp_err *err);
 /* Armor required: anything else is an AGE_FAIL_ARMOR error. */
 struct age_in *age_in_open_fd_armored(int fd, struct smimp_err *err);
@@ -51,6 +52,16 @@ struct age_in *age_in_open_mem(const void *data, size_t len,
 /* Read up to len bytes, fewer only at EOF; *got is 0 at EOF. */
 int age_in_read(struct age_in *in, unsigned char *buf, size_t len,
     size_t *got, struct smimp_err *err);
+/*
+ * The next line, its LF included, appended to sb: AGE_LINE_DONE; or
+ * AGE_LINE_EOF when the input ends before an LF, AGE_LINE_LONG when
+ * the line runs past max bytes before its LF, AGE_LINE_FULL when sb
+ * refuses more (its max, or memory); what was read of the line may be
+ * in sb then.  -1 on a read error, with err set.
+ */
+enum { AGE_LINE_DONE, AGE_LINE_EOF, AGE_LINE_LONG, AGE_LINE_FULL };
+int age_in_read_line(struct age_in *in, struct sbuf *sb, size_t max,
+    struct smimp_err *err);
 int age_in_is_armored(const struct age_in *in);
 /*
  * Do the next bytes of a stream that is not armored start with
