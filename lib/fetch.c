@@ -596,6 +596,25 @@ acknowledge(struct fetch_ctx *fc, struct smimp_err *err)
 	return acknowledged(fc, err);
 }
 
+/*
+ * Whether every entry of a listing is an object with a mailbox id (a
+ * positive integer): a listing that is not is refused whole, before a
+ * download, so that nothing is asked for an id the server never gave.
+ */
+static int
+listing_valid(json_t *list)
+{
+	json_t *item, *id;
+	size_t i;
+
+	json_array_foreach(list, i, item) {
+		id = json_object_get(item, "id");
+		if (!json_is_integer(id) || json_integer_value(id) <= 0)
+			return 0;
+	}
+	return 1;
+}
+
 /* A listing entry's mailbox id. */
 static long long
 entry_id(json_t *item)
@@ -731,6 +750,11 @@ fetch_page(struct fetch_ctx *fc, struct smimp_err *err)
 	remote_reply_release(&rep);
 	if (!json_is_array(list)) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "mailbox: bad answer");
+		goto out;
+	}
+	if (!listing_valid(list)) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "mailbox: bad answer: an "
+		    "entry without a valid id");
 		goto out;
 	}
 	total = json_array_size(list);

@@ -248,6 +248,32 @@ start_smimpd() {
 	[ "$(grep -c '^GET /smimp/v1/mailbox$' requests.log)" -eq 3 ]
 }
 
+@test "smimp-fetch refuses a listing with an entry without a valid id, before it downloads or acknowledges anything" {
+	mkid bob bob@example.org
+	p=srv/smimp/v1/mailbox
+	mkdir -p $p
+	printf 'a message\n' >$p/1
+	good='{"id":1,"from":"alice@example.org","message_id":"m1@example.org","size":10,"received":"2026-11-27T09:00:00Z"}'
+	bad files "$BATS_TEST_TMPDIR/srv"
+	for e in '{"from":"alice@example.org"}' '{"id":0}' '{"id":-3}' \
+	    '{"id":"7"}' '{"id":1.5}' '{"id":null}' '{"id":true}' 7 '"x"' \
+	    '[]' null; do
+		printf '[%s,%s]' "$good" "$e" >$p/.list
+		run -1 --separate-stderr smimp-fetch -i bob.key -d mail
+		echo "$e: $stderr"
+		[ "${stderr_lines[0]}" = "smimp-fetch: 0 fetched: 0 to the inbox, 0 to Other, 0 dropped" ]
+		[ "${stderr_lines[1]}" = "smimp-fetch: mailbox: bad answer: an entry without a valid id" ]
+		[ "${#stderr_lines[@]}" -eq 2 ]
+	done
+	[ "$(grep -c '^GET /smimp/v1/mailbox$' requests.log)" -eq 11 ]
+	! grep -q '^GET /smimp/v1/mailbox/' requests.log
+	! grep -q '^POST' requests.log
+	# The same listing without the bad entry is fetched.
+	printf '[%s]' "$good" >$p/.list
+	run -0 --separate-stderr smimp-fetch -i bob.key -d mail
+	[ "$(grep -c '^GET /smimp/v1/mailbox/1$' requests.log)" -eq 1 ]
+}
+
 # lying_peer: example.org is t/badserver.py serving the files under
 # peer/: its /v1/meta publishes the key in org.key, and asked for
 # alice's log it serves mallory's, whose key it holds (so that a stamp
