@@ -152,6 +152,9 @@ replay_check(const struct open_opts *o, const struct outfile *of, int in,
 /* Bytes of the body escaped at a time, for a terminal. */
 #define SHOW_CHUNK	(64 * 1024)
 
+/* The output's name in a write error: standard output, or 'OUT'. */
+static char out_label[PATH_MAX + 2] = "standard output";
+
 /*
  * Write len bytes (at most SHOW_CHUNK) to out, escaped through v when v
  * is not NULL; *nl says whether the last byte out ended a line.
@@ -171,8 +174,8 @@ put_out(int out, struct vis *v, const void *data, size_t len, int *nl,
 	if (len == 0)
 		return 0;
 	if (fd_write_all(out, p, len) != 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL,
-		    "cannot write the output");
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write %s",
+		    out_label);
 	*nl = p[len - 1] == '\n';
 	return 0;
 }
@@ -240,7 +243,8 @@ release_mime(const struct msg_meta *meta, const char *tier,
 
 	if (tty && (fd = spool_open(err)) < 0)
 		return -1;
-	if (mime_write(meta, tier, sp, fd, err) != 0)
+	if (mime_write(meta, tier, sp, fd, tty ? "a spool file" : out_label,
+	    err) != 0)
 		goto out;
 	vis_init(&vis, VIS_LINES);
 	if (tty && copy_fd(fd, of->fd, &vis, nl, err) != 0)
@@ -276,7 +280,8 @@ release(const struct open_opts *o, const struct msg_meta *meta,
 	}
 	if (o->json) {
 		/* ASCII with every control escaped: safe on a terminal. */
-		if (msg_meta_json_write(meta, tier, spool, of->fd, err) != 0)
+		if (msg_meta_json_write(meta, tier, spool, of->fd, out_label,
+		    err) != 0)
 			return -1;
 	} else {
 		for (off = 0; o->headers && off < meta->header_len; off += n) {
@@ -490,8 +495,10 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	if (o->extract != NULL &&
 	    (dirfd = open_extract_dir(o->extract, err)) < 0)
 		goto out;
-	if (outfile_open(&of, o->output, err) != 0 ||
-	    smimp_home(home, sizeof(home), err) != 0 ||
+	if (outfile_open(&of, o->output, err) != 0)
+		goto out;
+	(void)outfile_label(&of, out_label, sizeof(out_label));
+	if (smimp_home(home, sizeof(home), err) != 0 ||
 	    trust_load(&ts, home, err) != 0 ||
 	    identity_load_for(&id, o->identity, &src, IDENTITY_LOG_IF_PRESENT,
 	    IDACT_OPEN, err) != 0)

@@ -415,7 +415,7 @@ static int
 file_mime(struct fetch_ctx *fc, struct filing *fl,
     enum maildir_folder folder, struct smimp_err *err)
 {
-	char mname[MAILDIR_NAME_SIZE], mtmp[PATH_MAX];
+	char mname[MAILDIR_NAME_SIZE], mtmp[PATH_MAX], mlabel[PATH_MAX + 2];
 	int fd, r;
 
 	maildir_mime_name(fl->name, mname);
@@ -427,11 +427,12 @@ file_mime(struct fetch_ctx *fc, struct filing *fl,
 	fd = maildir_create(fc->dir, mname, mtmp, sizeof(mtmp), err);
 	if (fd < 0)
 		return -1;
+	(void)snprintf(mlabel, sizeof(mlabel), "'%s'", mtmp);
 	if (fl->notice != NULL)
 		r = mime_bounce_write(&fl->bounce, fc->id->sk.address, fd, err);
 	else
 		r = mime_write(&fl->meta, trust_tier_name(fl->tier), &fl->sp,
-		    fd, err);
+		    fd, mlabel, err);
 	if (r == 0 && fsync(fd) != 0)
 		r = smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'",
 		    mtmp);

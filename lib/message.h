@@ -299,8 +299,9 @@ void msg_meta_release(struct msg_meta *meta);
  * Write the metadata and the body (read from body_fd, from its start;
  * none when body_fd is -1) to out_fd as one JSON object and a newline,
  * in ASCII.  The body streams in fixed chunks, in constant memory for
- * any size; a body that is not UTF-8 is given in base64.
+ * any size; a body that is not UTF-8 is given in base64.  A write error
+ * names out_name ("standard output", or a quoted path).
  */
 int msg_meta_json_write(const struct msg_meta *meta, const char *tier,
-    int body_fd, int out_fd, struct smimp_err *err);
+    int body_fd, int out_fd, const char *out_name, struct smimp_err *err);
 #endif

@@ -201,6 +201,7 @@ struct writer {
 	enum body_form form;
 	const struct msg_meta *meta;
 	struct sbuf head;	/* a part's header lines */
+	const char *name;	/* the output's, for errors */
 };
 
 static void
@@ -804,7 +805,7 @@ part_data(void *arg, const unsigned char *buf, size_t len,
 
 	enc_data(w, buf, len);
 	return w->out.failed ? smimp_err_sys(err, SMIMP_EXIT_FAIL,
-	    "cannot write the output") : 0;
+	    "cannot write %s", w->name) : 0;
 }
 
 static int
@@ -860,7 +861,8 @@ write_all_parts(struct writer *w, const struct parts_spool *sp,
 
 int
 mime_write(const struct msg_meta *meta, const char *tier,
-    const struct parts_spool *sp, int out_fd, struct smimp_err *err)
+    const struct parts_spool *sp, int out_fd, const char *out_name,
+    struct smimp_err *err)
 {
 	struct writer *w;
 	struct sbuf h;
@@ -874,6 +876,7 @@ mime_write(const struct msg_meta *meta, const char *tier,
 	sbuf_init(&h, MIME_HEAD_MAX);
 	sbuf_init(&w->head, 4096);
 	w->out.fd = out_fd;
+	w->name = out_name;
 	w->meta = meta;
 	w->multipart = kept_parts(sp, meta);
 	make_boundary(meta, w->boundary);
@@ -885,7 +888,8 @@ mime_write(const struct msg_meta *meta, const char *tier,
 		goto out;
 	out_flush(&w->out);
 	if (w->out.failed) {
-		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write the output");
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write %s",
+		    out_name);
 		goto out;
 	}
 	ret = 0;

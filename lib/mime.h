@@ -35,10 +35,12 @@
  * "=_"), or a multipart/mixed one with each attachment after the body
  * in base64.  Streams in fixed chunks: constant memory at any size.
  * Only for a message its caller judged (trust_may_release and the
- * rest): everything written is taken for verified.
+ * rest): everything written is taken for verified.  A write error names
+ * out_name ("standard output", or a quoted path).
  */
 int mime_write(const struct msg_meta *meta, const char *tier,
-    const struct parts_spool *sp, int out_fd, struct smimp_err *err);
+    const struct parts_spool *sp, int out_fd, const char *out_name,
+    struct smimp_err *err);
 
 /*
  * The Message-ID (with its angle brackets) a smimp message id id

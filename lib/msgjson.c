@@ -129,12 +129,19 @@ out:
 	return out;
 }
 
+/* Where the object goes: a descriptor, and its name for errors. */
+struct json_out {
+	int fd;
+	const char *name;
+};
+
 static int
-put(int out_fd, const void *buf, size_t len, struct smimp_err *err)
+put(const struct json_out *o, const void *buf, size_t len,
+    struct smimp_err *err)
 {
-	if (fd_write_all(out_fd, buf, len) != 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL,
-		    "cannot write the output");
+	if (fd_write_all(o->fd, buf, len) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write %s",
+		    o->name);
 	return 0;
 }
 
@@ -149,12 +156,12 @@ read_chunk(int fd, unsigned char *buf, size_t *got, struct smimp_err *err)
 
 /*
  * One pass over the body as the inside of a JSON string: written to
- * out_fd, or only checked when out_fd is -1.  *utf8 says whether the
+ * o, or only checked when o is NULL.  *utf8 says whether the
  * body is all UTF-8, which a JSON string needs.
  */
 static int
-utf8_pass(int body_fd, int out_fd, unsigned char *in, char *out, int *utf8,
-    struct smimp_err *err)
+utf8_pass(int body_fd, const struct json_out *o, unsigned char *in,
+    char *out, int *utf8, struct smimp_err *err)
 {
 	struct vis v;
 	size_t got, n;
@@ -167,22 +174,22 @@ utf8_pass(int body_fd, int out_fd, unsigned char *in, char *out, int *utf8,
 		if (read_chunk(body_fd, in, &got, err) != 0)
 			return -1;
 		n = got > 0 ? vis_feed(&v, in, got, out) : vis_finish(&v, out);
-		if (out_fd < 0 && v.bad > 0)
+		if (o == NULL && v.bad > 0)
 			break;
-		if (out_fd >= 0 && put(out_fd, out, n, err) != 0)
+		if (o != NULL && put(o, out, n, err) != 0)
 			return -1;
 	} while (got > 0);
 	*utf8 = v.bad == 0;
 	/* Only a spool that someone else wrote to could fail now. */
-	if (!*utf8 && out_fd >= 0)
+	if (!*utf8 && o != NULL)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL,
 		    "the body changed while it was read");
 	return 0;
 }
 
 static int
-base64_pass(int body_fd, int out_fd, unsigned char *in, char *out,
-    struct smimp_err *err)
+base64_pass(int body_fd, const struct json_out *o, unsigned char *in,
+    char *out, struct smimp_err *err)
 {
 	size_t got;
 
@@ -197,14 +204,14 @@ base64_pass(int body_fd, int out_fd, unsigned char *in, char *out,
 		/* Full chunks are a multiple of 3: padding only at the end. */
 		sodium_bin2base64(out, JSON_OUT_CAP, in, got,
 		    sodium_base64_VARIANT_ORIGINAL);
-		if (put(out_fd, out, strlen(out), err) != 0)
+		if (put(o, out, strlen(out), err) != 0)
 			return -1;
 	}
 }
 
 /* "body" and "body_encoding", streamed; the body as UTF-8 if it is. */
 static int
-write_body(int body_fd, int out_fd, struct smimp_err *err)
+write_body(int body_fd, const struct json_out *o, struct smimp_err *err)
 {
 	unsigned char *in = NULL;
 	char *out = NULL;
@@ -218,16 +225,16 @@ write_body(int body_fd, int out_fd, struct smimp_err *err)
 		goto out;
 	}
 	/* Two passes over the private spool: is it UTF-8, then write it. */
-	if (utf8_pass(body_fd, -1, in, out, &utf8, err) != 0 ||
-	    put(out_fd, ",\"body\":\"", 9, err) != 0)
+	if (utf8_pass(body_fd, NULL, in, out, &utf8, err) != 0 ||
+	    put(o, ",\"body\":\"", 9, err) != 0)
 		goto out;
-	if (!utf8 && base64_pass(body_fd, out_fd, in, out, err) != 0)
+	if (!utf8 && base64_pass(body_fd, o, in, out, err) != 0)
 		goto out;
-	if (utf8 && utf8_pass(body_fd, out_fd, in, out, &utf8, err) != 0)
+	if (utf8 && utf8_pass(body_fd, o, in, out, &utf8, err) != 0)
 		goto out;
 	end = utf8 ? "\",\"body_encoding\":\"utf-8\"" :
 	    "\",\"body_encoding\":\"base64\"";
-	if (put(out_fd, end, strlen(end), err) != 0)
+	if (put(o, end, strlen(end), err) != 0)
 		goto out;
 	ret = 0;
 out:
@@ -238,8 +245,9 @@ out:
 
 int
 msg_meta_json_write(const struct msg_meta *meta, const char *tier,
-    int body_fd, int out_fd, struct smimp_err *err)
+    int body_fd, int out_fd, const char *out_name, struct smimp_err *err)
 {
+	const struct json_out o = { out_fd, out_name };
 	char *head;
 	size_t len;
 	int ret = -1;
@@ -253,9 +261,9 @@ msg_meta_json_write(const struct msg_meta *meta, const char *tier,
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot build JSON");
 		goto out;
 	}
-	if (put(out_fd, head, len - 1, err) != 0 ||
-	    (body_fd >= 0 && write_body(body_fd, out_fd, err) != 0) ||
-	    put(out_fd, "}\n", 2, err) != 0)
+	if (put(&o, head, len - 1, err) != 0 ||
+	    (body_fd >= 0 && write_body(body_fd, &o, err) != 0) ||
+	    put(&o, "}\n", 2, err) != 0)
 		goto out;
 	ret = 0;
 out:

@@ -218,8 +218,9 @@ full() {
 	full smimp-seal -i alice.key -r bob.pub msg
 	[ "$stderr" = "smimp-seal: cannot write standard output: No space left on device" ]
 	seal msg >m.age
-	for how in --quiet --headers --json; do
+	for how in --quiet --headers --json --mime; do
 		full smimp-open -i bob.key $how m.age
+		[ "${stderr##*$'\n'}" = "smimp-open: cannot write standard output: No space left on device" ]
 	done
 }
 
