@@ -386,8 +386,11 @@ raw_read_line(struct age_in *in, struct sbuf *sb, size_t max,
 		p = in->buf + in->pos;
 		lf = memchr(p, '\n', in->len - in->pos);
 		take = lf != NULL ? (size_t)(lf - p) : in->len - in->pos;
-		if (take > max - n)
+		if (take > max - n) {
+			/* What fits is kept, as byte by byte it would be. */
+			(void)sbuf_add(sb, p, max - n);
 			return AGE_LINE_LONG;
+		}
 		if (sbuf_add(sb, p, lf != NULL ? take + 1 : take) != 0)
 			return AGE_LINE_FULL;
 		in->pos += lf != NULL ? take + 1 : take;

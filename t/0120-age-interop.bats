@@ -74,6 +74,10 @@ sizes="0 1 65535 65536 65537 200000"
 	{ echo age-encryption.org/v1; printf -- '-> X25519 '; head -c 100000 /dev/zero | tr '\0' A; echo; } >huge
 	run -3 --separate-stderr "$AGETOOL" -d -i key <huge
 	[ "$stderr" = "agetool: malformed header: line too long" ]
+	# A first line past 16 KiB is too long too.
+	head -c 20000 /dev/zero | tr '\0' A >huge
+	run -3 --separate-stderr "$AGETOOL" -d -i key <huge
+	[ "$stderr" = "agetool: malformed header: line too long" ]
 	# A line of 16 KiB is read whole; one byte more is too long.
 	for n in 16384 16385; do
 		{ echo age-encryption.org/v1; printf -- '-> X25519 '
