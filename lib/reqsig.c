@@ -95,6 +95,17 @@ add_lower(struct sbuf *sb, const char *s)
 	return 0;
 }
 
+/*
+ * Could s move a line of the signed bytes?  Each field is one line, and
+ * a header's name ends at its colon: a field that holds a line break
+ * (or a name that holds a colon) could be read as two.
+ */
+static int
+splits_line(const char *s, const char *breaks)
+{
+	return strpbrk(s, breaks) != NULL;
+}
+
 static int
 signed_bytes(struct sbuf *sb, const struct reqsig *rs, const char *method,
     const char *authority, const char *target,
@@ -106,20 +117,30 @@ signed_bytes(struct sbuf *sb, const struct reqsig *rs, const char *method,
 
 	if (signed_headers(h, n, sorted, &ns, err) != 0)
 		return -1;
+	if (splits_line(method, "\n") || splits_line(authority, "\n") ||
+	    splits_line(target, "\n") || splits_line(rs->date, "\n") ||
+	    splits_line(rs->nonce, "\n") || splits_line(rs->signer, "\n"))
+		goto split;
+	for (i = 0; i < ns; i++)
+		if (splits_line(sorted[i]->name, "\n:") ||
+		    splits_line(sorted[i]->value, "\n"))
+			goto split;
 	sodium_bin2hex(hex, sizeof(hex), rs->body_hash, 32);
 	if (sbuf_add(sb, REQSIG_CONTEXT, sizeof(REQSIG_CONTEXT)) ||
 	    sbuf_addf(sb, "%s\n%s\n%s\n%s\n%s\n%s\n%s\n", method, authority,
 	    target, rs->date, rs->nonce, rs->signer, hex))
 		goto long_;
 	for (i = 0; i < ns; i++)
-		if (strchr(sorted[i]->value, '\n') != NULL ||
-		    add_lower(sb, sorted[i]->name) != 0 ||
+		if (add_lower(sb, sorted[i]->name) != 0 ||
 		    sbuf_addf(sb, ":%s\n", sorted[i]->value) != 0)
 			goto long_;
 	return 0;
 long_:
 	return smimp_err_set(err, SMIMP_EXIT_BADMSG, "request too long to "
 	    "sign");
+split:
+	return smimp_err_set(err, SMIMP_EXIT_BADMSG, "a line break in a "
+	    "signed field");
 }
 
 int

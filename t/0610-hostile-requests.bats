@@ -152,6 +152,26 @@ vmhwm_kib() { awk '/^VmHWM/ { print $2 }' "/proc/$(cat pid)/status"; }
 	[ "${output//$'\n'/}" = '{"error":"bad signature"} 401' ]
 }
 
+# unsplittable ARG...: signreq with ARGs refuses to sign, exit 1.
+unsplittable() {
+	run -1 --separate-stderr "$SMIMP_BUILD/t/signreq" bob.key "$@"
+	[ "$stderr" = "signreq: a line break in a signed field" ]
+	[ -z "$output" ]
+}
+
+@test "a field that would split a line of the signed bytes is not signed" {
+	# A line break in a field, or a colon in a header's name, could make
+	# one request's signed bytes read as another's.
+	unsplittable GET example.org $'/smimp/v1/mailbox\nx'
+	unsplittable GET $'example.org\n' /smimp/v1/mailbox
+	unsplittable $'GET\nX' example.org /smimp/v1/mailbox
+	unsplittable POST example.org /smimp/v1/messages - $'Smimp-To\nx: y'
+	unsplittable POST example.org /smimp/v1/messages - $'Smimp-To: a\nb'
+	# The same without the line break is signed.
+	run -0 "$SMIMP_BUILD/t/signreq" bob.key POST example.org /smimp/v1/messages - 'Smimp-To: a'
+	[ "${#lines[@]}" -eq 6 ]
+}
+
 @test "registration checks the invitation before it reads the identity log" {
 	start_server
 	head -c 100000 /dev/urandom >junk
