@@ -121,19 +121,19 @@ signed_bytes(struct sbuf *sb, const struct reqsig *rs, const char *method,
 	    splits_line(target, "\n") || splits_line(rs->date, "\n") ||
 	    splits_line(rs->nonce, "\n") || splits_line(rs->signer, "\n"))
 		goto split;
-	for (i = 0; i < ns; i++)
-		if (splits_line(sorted[i]->name, "\n:") ||
-		    splits_line(sorted[i]->value, "\n"))
-			goto split;
 	sodium_bin2hex(hex, sizeof(hex), rs->body_hash, 32);
 	if (sbuf_add(sb, REQSIG_CONTEXT, sizeof(REQSIG_CONTEXT)) ||
 	    sbuf_addf(sb, "%s\n%s\n%s\n%s\n%s\n%s\n%s\n", method, authority,
 	    target, rs->date, rs->nonce, rs->signer, hex))
 		goto long_;
-	for (i = 0; i < ns; i++)
+	for (i = 0; i < ns; i++) {
+		if (splits_line(sorted[i]->name, "\n:") ||
+		    splits_line(sorted[i]->value, "\n"))
+			goto split;
 		if (add_lower(sb, sorted[i]->name) != 0 ||
 		    sbuf_addf(sb, ":%s\n", sorted[i]->value) != 0)
 			goto long_;
+	}
 	return 0;
 long_:
 	return smimp_err_set(err, SMIMP_EXIT_BADMSG, "request too long to "
