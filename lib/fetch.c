@@ -429,7 +429,8 @@ file_mime(struct fetch_ctx *fc, struct filing *fl,
 		return -1;
 	(void)snprintf(mlabel, sizeof(mlabel), "'%s'", mtmp);
 	if (fl->notice != NULL)
-		r = mime_bounce_write(&fl->bounce, fc->id->sk.address, fd, err);
+		r = mime_bounce_write(&fl->bounce, fc->id->sk.address, fd,
+		    mlabel, err);
 	else
 		r = mime_write(&fl->meta, trust_tier_name(fl->tier), &fl->sp,
 		    fd, mlabel, err);

@@ -1043,7 +1043,7 @@ bounce_body(struct sbuf *h, const struct bounce *b, const char *dom)
 
 int
 mime_bounce_write(const struct bounce *b, const char *user, int out_fd,
-    struct smimp_err *err)
+    const char *out_name, struct smimp_err *err)
 {
 	const char *dom = address_domain(user);
 	struct sbuf h;
@@ -1066,8 +1066,8 @@ mime_bounce_write(const struct bounce *b, const char *user, int out_fd,
 	}
 	r = fd_write_all(out_fd, h.buf, h.len);
 	sbuf_release(&h);
-	return r != 0 ? smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write "
-	    "the output") : 0;
+	return r != 0 ? smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write %s",
+	    out_name) : 0;
 }
 
 /* ---- reading the headers back ---- */

@@ -63,13 +63,14 @@ void mime_msgid(const char *id, const char *sender,
  * the reason.  Every field made printable ASCII ('?' for any other
  * byte), each cut to BOUNCE_TEXT_MAX bytes, the recipients to
  * BOUNCE_RCPTS_SHOWN.  SMIMP_EXIT_BADMSG for a
- * date not in the notice's form.
+ * date not in the notice's form; a write error names out_name, as
+ * mime_write's does.
  */
 #define BOUNCE_TEXT_MAX		4096
 #define BOUNCE_RCPTS_SHOWN	100	/* then only how many more */
 struct bounce;
 int mime_bounce_write(const struct bounce *b, const char *user, int out_fd,
-    struct smimp_err *err);
+    const char *out_name, struct smimp_err *err);
 
 /* A recipient as the To and Cc headers name it. */
 struct mime_rcpt {

@@ -96,7 +96,7 @@ written(const struct bounce *b, char *out, size_t cap)
 	size_t n;
 
 	if (f == NULL || mime_bounce_write(b, "alice@example.org", fileno(f),
-	    &err) != 0 || fseek(f, 0, SEEK_SET) != 0) {
+	    "a temporary file", &err) != 0 || fseek(f, 0, SEEK_SET) != 0) {
 		if (f != NULL)
 			fclose(f);
 		return -1;
