@@ -61,7 +61,10 @@ usage(FILE *f)
 /*
  * sendmail's other flags that callers pass: -o (-oi is -i; -oem, -odi
  * and the rest change nothing here), -B (8BITMIME: any body is read),
- * -b with m only (deliver a message; no daemon, no queue listing).
+ * the DSN requests -N, -R and -V (smimp's bounces and receipts say what
+ * became of a message), -v, -U, -G, -n, -m, -L and -X, which change
+ * nothing either; -b with m only (deliver a message; no daemon, no
+ * queue listing) and no -q (no queue runner).
  */
 static int
 sendmail_flag(int c, const char *arg, struct sendmail_opts *o)
@@ -71,8 +74,13 @@ sendmail_flag(int c, const char *arg, struct sendmail_opts *o)
 		if (strcmp(arg, "i") == 0)
 			o->dot_ends = 0;
 		return 0;
-	case 'B':
+	case 'B': case 'N': case 'R': case 'V': case 'L': case 'X':
+	case 'v': case 'U': case 'G': case 'n': case 'm':
 		return 0;
+	case 'q':
+		return usage_error("-q%s: smimp-sendmail runs no queue; the "
+		    "outbox is smimp-send's (--flush, --list-queue)",
+		    arg != NULL ? arg : "");
 	case 'b':
 		if (strcmp(arg, "m") == 0)
 			return 0;
@@ -105,7 +113,7 @@ parse_args(int argc, char **argv, struct sendmail_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->max_work = SEND_MAX_WORK_DEFAULT;
 	o->dot_ends = 1;
-	while ((c = getopt_long(argc, argv, "tio:f:r:F:B:b:h", longopts,
+	while ((c = getopt_long(argc, argv, "tio:f:r:F:B:b:hN:R:V:L:X:vUGnmq::", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case 't': o->from_headers = 1; break;

@@ -478,6 +478,15 @@ MSG
 	[ "$(bobs_bodies | wc -l)" -eq 1 ]
 }
 
+@test "smimp-sendmail takes the flags mail readers and cron pass (DSN, verbose, submission) and ignores them; -X writes no file" {
+	up
+	printf 'Subject: dsn\n\nwith flags\n' >m
+	run -0 --separate-stderr smimp-sendmail -oi -oem -v -N success,failure -R hdrs -V envid-1 -U -G -n -m -L app -X xlog -B 8BITMIME -- bob@example.net <m
+	[ -z "$output$stderr" ]
+	[ ! -e xlog ]
+	arrived "with flags"
+}
+
 @test "smimp-sendmail with the home server down queues and exits 0; smimp-send --flush delivers once" {
 	start net example.net "$NET"
 	printf 'Subject: nightly\n\nexit status 2\n' >m
@@ -527,6 +536,8 @@ MSG
 	[ "$stderr" = "smimp-sendmail: no recipient: name them, or take them from the message with -t (see 'smimp-sendmail --help')" ]
 	run -2 --separate-stderr smimp-sendmail -bp
 	[ "$stderr" = "smimp-sendmail: -bp: smimp-sendmail only delivers a message (-bm); the outbox is smimp-send's (--flush, --list-queue) (see 'smimp-sendmail --help')" ]
+	run -2 --separate-stderr smimp-sendmail -q1h
+	[ "$stderr" = "smimp-sendmail: -q1h: smimp-sendmail runs no queue; the outbox is smimp-send's (--flush, --list-queue) (see 'smimp-sendmail --help')" ]
 	run -2 --separate-stderr smimp-sendmail root
 	[ "$stderr" = "smimp-sendmail: recipient: 'root' has no domain: messages go to addresses, user@domain (see 'smimp-sendmail --help')" ]
 	run -2 --separate-stderr smimp-sendmail --max-work 0 bob@example.net
