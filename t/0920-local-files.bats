@@ -383,3 +383,12 @@ fetch_dave() { SMIMP_HOME="$DAVEHOME" smimp-fetch -i dave.key -d mail "$@"; }
 	[[ "$stderr" == "smimp-seal: pinned dave@example.org, fingerprint "* ]]
 	[ -s "$SMIMP_HOME/trust" ]
 }
+
+@test "an error about a long path keeps its end and its cause: the middle is cut, not the reason" {
+	d=$BATS_TEST_TMPDIR/$(printf 'a%.0s' $(seq 200))/$(printf 'b%.0s' $(seq 200))
+	run -1 --separate-stderr smimp-open -i bob.key "$d/message.age"
+	[[ "$stderr" == "smimp-open: cannot open '$BATS_TEST_TMPDIR/aaa"*"...bbb"*"b/message.age': No such file or directory" ]]
+	[ "$(printf '%s' "$stderr" | wc -l)" -eq 0 ]
+	run -1 --separate-stderr smimp-seal -i "$d/alice.key" -r bob.pub msg
+	[[ "$stderr" == "smimp-seal: cannot open '$BATS_TEST_TMPDIR/aaa"*"...bbb"*"b/alice.key': No such file or directory" ]]
+}
