@@ -224,5 +224,22 @@ receipt_check(const struct receipt *r, const char *domain,
 			return smimp_err_set(err, SMIMP_EXIT_BADMSG, "a receipt "
 			    "naming %s, who was not asked for", one);
 	}
+	/* And every one asked for at its domain (a list as list_has
+	   reads it): it names them all. */
+	for (p = asked; p != NULL && *p != '\0'; p += len) {
+		p += strspn(p, " ,");
+		len = strcspn(p, " ,=");
+		if (len == 0 || len > ADDRESS_MAX) {
+			len += strcspn(p + len, ",");
+			continue;
+		}
+		memcpy(one, p, len);
+		one[len] = '\0';
+		if (strcmp(address_domain(one), r->domain) == 0 &&
+		    !list_has(r->recipients, one))
+			return smimp_err_set(err, SMIMP_EXIT_BADMSG, "a receipt "
+			    "that leaves out %s", one);
+		len += strcspn(p + len, ",");
+	}
 	return 0;
 }

@@ -80,7 +80,8 @@ int receipt_verify(const struct receipt *r, const char *text,
 /*
  * Is r a receipt for this delivery: of domain, for the message (from,
  * message id, and hash unless NULL), naming recipients of asked only
- * (comma-separated; NULL any)?  0, or -1 saying what differs.
+ * and every one of asked at domain (comma-separated; NULL any)?  0, or
+ * -1 saying what differs.
  */
 int receipt_check(const struct receipt *r, const char *domain,
     const char *from, const char *message_id, const unsigned char *hash,

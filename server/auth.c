@@ -236,10 +236,11 @@ auth_server(struct exchange *x)
 	x->signer_is_server = 1;
 	if (peer_key(x->srv, x->signer, x->peer_base, sizeof(x->peer_base),
 	    key, &err) != 0) {
+		/* Counted as a failure: anyone can name any domain, and
+		   each name costs a request to it. */
 		log_warnx("request from %s: %s", x->signer, err.msg);
-		reply_error(x, err.code == SMIMP_EXIT_TEMPFAIL ? 503 : 403,
+		return refuse(x, err.code == SMIMP_EXIT_TEMPFAIL ? 503 : 403,
 		    "unknown sender domain");
-		return -1;
 	}
 	if (check_signature(x, key, &err) == 0)
 		return 0;
@@ -337,14 +338,25 @@ auth_any(struct exchange *x)
 static int
 take_lookup(struct exchange *x)
 {
+	unsigned int wait = 0;
+
+	if (!x->signer_is_server)
+		wait = ratelimit_take(&x->srv->per_lookup, x->signer);
+	if (wait == 0)
+		return auth_take_domain(x);
+	reply_retry(x, 429, wait, "rate limit");
+	return -1;
+}
+
+int
+auth_take_domain(struct exchange *x)
+{
 	struct server *srv = x->srv;
 	const char *domain = x->signer_is_server ? x->signer :
 	    address_domain(x->signer);
 	unsigned int wait = 0;
 
-	if (!x->signer_is_server)
-		wait = ratelimit_take(&srv->per_lookup, x->signer);
-	if (wait == 0 && strcmp(domain, srv->cfg.domain) != 0)
+	if (strcmp(domain, srv->cfg.domain) != 0)
 		wait = ratelimit_take(&srv->per_lookup_domain, domain);
 	if (wait == 0)
 		return 0;

@@ -31,6 +31,14 @@ int auth_self_signed(struct exchange *x, const char *address,
  */
 int auth_claim_nonce(struct exchange *x);
 
+/*
+ * Count a verified request of another domain (its server or one of its
+ * users) against that domain's rate-lookup-domain, as lookups are: a
+ * domain that makes up users gains nothing.  0 (or this domain's own
+ * signer), or -1 with the 429 set.
+ */
+int auth_take_domain(struct exchange *x);
+
 /* What the store keeps of an invitation token. */
 void auth_invite_hash(const char *token, unsigned char out[32]);
 

@@ -315,18 +315,20 @@ body_open(struct exchange *x)
 	struct smimp_err err;
 
 	(void)crypto_generichash_init(&x->hash, NULL, 0, 32);
-	if (x->route->body == BODY_SMALL || x->route->body == BODY_LARGE) {
-		sbuf_init(&x->small, (size_t)body_cap(x));
-		x->in_memory = 1;
+	if (x->route->body == BODY_NONE)
 		return 0;
-	}
-	if (x->route->body == BODY_FILE && x->declared <= BODY_INLINE_MAX) {
+	/*
+	 * A connection holds at most BODY_INLINE_MAX of a body in memory;
+	 * a longer one (or one of unknown length) goes to a spool file,
+	 * and a route that wants it in memory reads it there in a worker
+	 * (body_load): so memory follows the workers, not the connections
+	 * that are still sending.
+	 */
+	if (x->declared <= BODY_INLINE_MAX) {
 		sbuf_init(&x->small, (size_t)x->declared);
 		x->in_memory = 1;
 		return 0;
 	}
-	if (x->route->body != BODY_FILE)
-		return 0;
 	x->spool_fd = tmpfile_beside(x->srv->spool_prefix, x->spool,
 	    sizeof(x->spool), &err);
 	if (x->spool_fd < 0) {
@@ -367,7 +369,7 @@ body_take(struct exchange *x, const char *data, size_t len)
 	    len);
 	if (x->in_memory)
 		return sbuf_add(&x->small, data, len);
-	if (x->route->body == BODY_FILE && !x->spool_failed &&
+	if (x->spool_fd >= 0 && !x->spool_failed &&
 	    fd_write_all(x->spool_fd, data, len) != 0) {
 		/*
 		 * A full or failing disk: the rest of the body is read and
@@ -382,6 +384,44 @@ body_take(struct exchange *x, const char *data, size_t len)
 			    x->spool);
 	}
 	return 0;
+}
+
+/*
+ * A spooled body that its route reads in memory (BODY_SMALL,
+ * BODY_LARGE): read into x->small, within the route's cap, and its
+ * file gone.  0, or -1 with the reply set.
+ */
+static int
+body_load(struct exchange *x)
+{
+	char buf[65536];
+	ssize_t n;
+
+	sbuf_init(&x->small, (size_t)body_cap(x));
+	/* Written through a descriptor that cannot read: read anew. */
+	(void)close(x->spool_fd);
+	x->spool_fd = open(x->spool, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (x->spool_fd < 0)
+		goto fail;
+	while ((n = read(x->spool_fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || sbuf_add(&x->small, buf, (size_t)n) != 0)
+			goto fail;
+	}
+	(void)close(x->spool_fd);
+	(void)unlink(x->spool);
+	x->spool_fd = -1;
+	x->in_memory = 1;
+	return 0;
+fail:
+	log_warn("spool %s", x->spool);
+	if (x->spool_fd >= 0)
+		(void)close(x->spool_fd);
+	(void)unlink(x->spool);
+	x->spool_fd = -1;
+	reply_error(x, 503, "cannot read the spooled body");
+	return -1;
 }
 
 /*
@@ -402,6 +442,8 @@ body_finish(struct exchange *x)
 		    REQSIG_H_BODY_HASH);
 		return -1;
 	}
+	if (x->spool_fd >= 0 && x->route->body != BODY_FILE)
+		return body_load(x);
 	if (x->spool_fd >= 0 && spool_reopen(x->spool, &x->spool_fd) != 0) {
 		log_warn("spool %s", x->spool);
 		reply_error(x, 503, "cannot spool the message");
@@ -512,8 +554,9 @@ queue_reply(struct exchange *x)
 }
 
 /*
- * x answered before its body was read: a refusal for good goes at once
- * (the body is never read), but a 503 is worth a retry, and a client
+ * x authenticated (or needs no authentication) and was answered before
+ * its body was read: a refusal for good goes at once (the body is never
+ * read), but a 503 is worth a retry, and a client
  * still sending its body would see the connection cut instead of the
  * answer: the body is read and dropped first, as far as the route's
  * cap, and the answer queued after it.
@@ -578,7 +621,9 @@ on_headers(struct exchange *x)
 	 */
 	if (x->route->auth == AUTH_USER &&
 	    (x->route->flags & ROUTE_NONCE_LATER)) {
-		if (auth_request(x) != 0 || body_open(x) != 0)
+		if (auth_request(x) != 0)
+			return queue_reply(x);
+		if (body_open(x) != 0)
 			return answer_early(x);
 		x->phase = PH_BODY;
 		return MHD_YES;
@@ -609,7 +654,9 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		(void)snprintf(x->method, sizeof(x->method), "%s", method);
 		return on_headers(x);
 	case PH_AUTHED:
-		if (x->resp != NULL || body_open(x) != 0)
+		if (x->resp != NULL)
+			return queue_reply(x);	/* refused: nothing read */
+		if (body_open(x) != 0)
 			return answer_early(x);
 		x->phase = PH_BODY;
 		return MHD_YES;

@@ -66,7 +66,8 @@ cache_age(const char *key)
 }
 
 static void
-cache_put(const char *key, const unsigned char *value, size_t len)
+cache_put_ttl(const char *key, const unsigned char *value, size_t len,
+    int64_t ttl)
 {
 	struct cache_entry *slot = NULL;
 	size_t i;
@@ -89,9 +90,15 @@ cache_put(const char *key, const unsigned char *value, size_t len)
 		memcpy(slot->value, value, len);
 		slot->len = len;
 		memcpy(slot->key, key, strlen(key) + 1);
-		slot->expires = time_now() + PEER_CACHE_TTL;
+		slot->expires = time_now() + ttl;
 	}
 	pthread_mutex_unlock(&cache_mu);
+}
+
+static void
+cache_put(const char *key, const unsigned char *value, size_t len)
+{
+	cache_put_ttl(key, value, len, PEER_CACHE_TTL);
 }
 
 /*
@@ -102,55 +109,119 @@ cache_put(const char *key, const unsigned char *value, size_t len)
  * the workers wait on other servers, and a fetch past that fails at
  * once (a temporary failure), so the other half always serves what the
  * peers ask.  What they ask in return (a log, /v1/meta) fetches nothing
- * that waits on a worker here, so every wait ends.
+ * that waits on a worker here, so every wait ends.  One domain may hold
+ * a quarter of those (at least one): requests that name a domain that
+ * never answers cannot take every fetch from the domains that do.
  */
 static pthread_mutex_t fetch_mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned int fetching;
+static char fetch_domains[WORKERS_MAX / 2][ADDRESS_DOMAIN_MAX + 1];
 
 static int
-fetch_begin(const struct server *srv, struct smimp_err *err)
+fetch_begin(const struct server *srv, const char *domain,
+    struct smimp_err *err)
 {
 	unsigned int cap = srv->cfg.workers / 2 > 0 ? srv->cfg.workers / 2 :
-	    1;
+	    1, per_domain = cap / 4 > 0 ? cap / 4 : 1, same = 0, i;
 	int ret = 0;
 
+	if (cap > WORKERS_MAX / 2)
+		cap = WORKERS_MAX / 2;
 	pthread_mutex_lock(&fetch_mu);
+	for (i = 0; i < WORKERS_MAX / 2; i++)
+		same += strcmp(fetch_domains[i], domain) == 0;
 	if (fetching >= cap)
 		ret = smimp_err_set(err, SMIMP_EXIT_TEMPFAIL, "%u requests to "
 		    "other servers under way already", fetching);
-	else
+	else if (same >= per_domain)
+		ret = smimp_err_set(err, SMIMP_EXIT_TEMPFAIL, "%u requests to "
+		    "%s under way already", same, domain);
+	else {
+		for (i = 0; fetch_domains[i][0] != '\0'; i++)
+			;
+		(void)snprintf(fetch_domains[i], sizeof(fetch_domains[i]),
+		    "%s", domain);
 		fetching++;
+	}
 	pthread_mutex_unlock(&fetch_mu);
 	return ret;
 }
 
 static void
-fetch_end(void)
+fetch_end(const char *domain)
 {
+	size_t i;
+
 	pthread_mutex_lock(&fetch_mu);
+	for (i = 0; i < WORKERS_MAX / 2; i++)
+		if (strcmp(fetch_domains[i], domain) == 0) {
+			fetch_domains[i][0] = '\0';
+			break;
+		}
 	fetching--;
 	pthread_mutex_unlock(&fetch_mu);
 }
 
-/* A connection for one fetch, within the cap; fetch_done after. */
+/* A connection for one fetch from domain, within the caps; fetch_done
+   after. */
 static struct remote *
-fetch_remote(const struct server *srv, struct smimp_err *err)
+fetch_remote(const struct server *srv, const char *domain,
+    struct smimp_err *err)
 {
 	struct remote *r;
 
-	if (fetch_begin(srv, err) != 0)
+	if (fetch_begin(srv, domain, err) != 0)
 		return NULL;
 	r = server_remote(srv, err);
 	if (r == NULL)
-		fetch_end();
+		fetch_end(domain);
 	return r;
 }
 
 static void
-fetch_done(struct remote *r)
+fetch_done(struct remote *r, const char *domain)
 {
 	remote_free(r);
-	fetch_end();
+	fetch_end(domain);
+}
+
+/*
+ * A domain whose key could not be fetched is not asked again for
+ * PEER_FAIL_TTL seconds (as clients remember a failed discovery):
+ * requests signed in its name fail at once, with the first failure's
+ * class and words.  The caps above fail without asking the domain, and
+ * are not remembered.
+ */
+static void
+key_fail_note(const char *domain, const struct smimp_err *err)
+{
+	char ckey[ADDRESS_MAX + 16];
+	unsigned char v[1 + SMIMP_ERR_MSG];
+	size_t n = strlen(err->msg);
+
+	v[0] = err->code == SMIMP_EXIT_TEMPFAIL;
+	memcpy(v + 1, err->msg, n);
+	(void)snprintf(ckey, sizeof(ckey), "keyfail:%s", domain);
+	cache_put_ttl(ckey, v, 1 + n, PEER_FAIL_TTL);
+}
+
+/* 1 (err set) if domain's key failed to come within PEER_FAIL_TTL. */
+static int
+key_failed(const char *domain, struct smimp_err *err)
+{
+	char ckey[ADDRESS_MAX + 16];
+	unsigned char *v;
+	size_t n;
+
+	(void)snprintf(ckey, sizeof(ckey), "keyfail:%s", domain);
+	if ((v = cache_get(ckey, &n)) == NULL)
+		return 0;
+	if (n > 0)
+		(void)smimp_err_set(err, v[0] ? SMIMP_EXIT_TEMPFAIL :
+		    SMIMP_EXIT_FAIL, "%.*s (remembered)", (int)(n - 1),
+		    (const char *)v + 1);
+	free(v);
+	return n > 0;
 }
 
 /* domain's base URL and server key over r, into the cache. */
@@ -183,11 +254,13 @@ fetch_key(struct server *srv, const char *domain, char *base, size_t cap,
 	struct remote *r;
 	int ret;
 
-	r = fetch_remote(srv, err);
+	r = fetch_remote(srv, domain, err);
 	if (r == NULL)
 		return -1;
 	ret = fetch_key_on(r, domain, base, cap, key, err);
-	fetch_done(r);
+	fetch_done(r, domain);
+	if (ret != 0)
+		key_fail_note(domain, err);
 	return ret;
 }
 
@@ -219,6 +292,8 @@ peer_key(struct server *srv, const char *domain, char *base, size_t cap,
 {
 	if (key_cached(domain, base, cap, key))
 		return 0;
+	if (key_failed(domain, err))
+		return -1;
 	return fetch_key(srv, domain, base, cap, key, err);
 }
 
@@ -276,11 +351,11 @@ fetch_log(struct server *srv, const char *domain, const char *base,
 
 	(void)snprintf(ckey, sizeof(ckey), "log:%s", sender);
 	(void)snprintf(path, sizeof(path), "/v1/users/%s/log", sender);
-	if ((r = fetch_remote(srv, err)) == NULL)
+	if ((r = fetch_remote(srv, domain, err)) == NULL)
 		return -1;
 	ret = remote_request(r, "GET", domain, base, path, NULL, 0,
 	    &srv->signer, NULL, IDLOG_MAX_BYTES, &rep, err);
-	fetch_done(r);
+	fetch_done(r, domain);
 	if (ret != 0)
 		return -1;
 	if (rep.status == 429 || rep.status >= 500) {

@@ -12,6 +12,7 @@
 
 #define PEER_CACHE_TTL	300
 #define PEER_REFRESH_MIN 30	/* seconds between fetches of one key */
+#define PEER_FAIL_TTL	60	/* seconds a failed key fetch is remembered */
 
 struct server;
 struct idlog;

@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "consent.h"
+#include "auth.h"
 #include "exitcode.h"
 #include "http.h"
 #include "prekey.h"
@@ -323,14 +324,18 @@ reply_claim(struct exchange *x, const struct idlog *log,
 
 /*
  * Who may take prekeys: a user, of this domain or another, as she may
- * look the address up (not a server, not a recovery key), within
- * rate-prekeys for this address; and whom the address does not block.
- * 0, or -1 with the reply set.
+ * look the address up (not a server, not a recovery key); whom the
+ * address does not block; within rate-prekeys for her (all her devices
+ * together) and this address, for her domain and this address when it
+ * is another, and what her domain may look up here (rate-lookup-domain).  The address is checked first: a token is
+ * spent only on a claim that can take a prekey, so names that take
+ * none cannot fill the table of buckets; a claim that finds nobody
+ * costs a lookup instead.  0, or -1 with the reply set.
  */
 static int
 may_claim(struct exchange *x, const char *addr)
 {
-	char key[REQSIG_SIGNER_MAX + ADDRESS_MAX + 2], req[CONSENT_REQUIRES_MAX];
+	char key[ADDRESS_MAX * 2 + 2], req[CONSENT_REQUIRES_MAX];
 	struct smimp_err err;
 	unsigned int wait;
 
@@ -338,9 +343,12 @@ may_claim(struct exchange *x, const char *addr)
 		reply_error(x, 403, "only a user takes prekeys");
 		return -1;
 	}
-	(void)snprintf(key, sizeof(key), "%s %s", x->sig.signer, addr);
-	wait = ratelimit_take(&x->srv->per_prekey, key);
-	if (wait > 0) {
+	/*
+	 * A claim that finds nobody costs a directory lookup: so the
+	 * claims cannot tell which addresses exist faster than lookups do.
+	 * One whose lookups are used up is refused whoever she names.
+	 */
+	if ((wait = ratelimit_peek(&x->srv->per_lookup, x->signer)) > 0) {
 		reply_retry(x, 429, wait, "rate limit");
 		return -1;
 	}
@@ -349,11 +357,27 @@ may_claim(struct exchange *x, const char *addr)
 		reply_unavailable(x, &err);
 		return -1;
 	case CONSENT_ACCEPT:
-		return 0;
+		break;
 	default:
+		(void)ratelimit_take(&x->srv->per_lookup, x->signer);
 		reply_error(x, 404, "unknown user");
 		return -1;
 	}
+	(void)snprintf(key, sizeof(key), "%s %s", x->signer, addr);
+	wait = ratelimit_take(&x->srv->per_prekey, key);
+	/* Another domain's users share one allowance for this address:
+	   a domain that makes up users takes no more. */
+	if (wait == 0 && strcmp(address_domain(x->signer),
+	    x->srv->cfg.domain) != 0) {
+		(void)snprintf(key, sizeof(key), "@%s %s",
+		    address_domain(x->signer), addr);
+		wait = ratelimit_take(&x->srv->per_prekey, key);
+	}
+	if (wait > 0) {
+		reply_retry(x, 429, wait, "rate limit");
+		return -1;
+	}
+	return auth_take_domain(x);
 }
 
 /* POST .../prekeys/claim: one prekey of each receiving device, once. */

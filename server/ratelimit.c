@@ -13,6 +13,7 @@ ratelimit_init(struct ratelimit *rl, unsigned int per_minute)
 {
 	memset(rl->slots, 0, sizeof(rl->slots));
 	rl->rate = per_minute;
+	crypto_shorthash_keygen(rl->hash_key);
 	return pthread_mutex_init(&rl->mu, NULL) == 0 ? 0 : -1;
 }
 
@@ -47,8 +48,8 @@ bucket(struct ratelimit *rl, const char *name, int take)
 	/* A glance without the lock: a rate set meanwhile counts next time. */
 	if (__atomic_load_n(&rl->rate, __ATOMIC_RELAXED) == 0)
 		return 0;
-	crypto_generichash(h, sizeof(h), (const unsigned char *)name,
-	    strlen(name), NULL, 0);
+	(void)crypto_shorthash(h, (const unsigned char *)name, strlen(name),
+	    rl->hash_key);
 	for (i = 0; i < 8; i++)
 		key = key << 8 | h[i];
 	key |= 1;	/* never 0: 0 marks a free slot */

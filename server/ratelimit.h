@@ -20,6 +20,9 @@ struct ratelimit_slot {
 struct ratelimit {
 	pthread_mutex_t mu;
 	unsigned int rate;	/* per minute; 0 means unlimited; under mu */
+	/* A secret of this process: nobody outside can pick names that
+	   share a slot, and evict his own bucket to start it full. */
+	unsigned char hash_key[16];
 	struct ratelimit_slot slots[RATELIMIT_SLOTS];
 };
 

@@ -92,6 +92,33 @@ vmhwm_kib() { awk '/^VmHWM/ { print $2 }' "/proc/$(cat pid)/status"; }
 	[ "$(find data/bodies -type f | wc -l)" -eq 0 ]
 }
 
+@test "60 signed policy uploads of 4 MiB held open keep smimpd's memory flat: a body past 64 KiB waits on disk" {
+	[[ "$SMIMP_BUILD" != *-san ]] || skip "resident size means nothing under AddressSanitizer"
+	start_server
+	head -c $((4 * 1024 * 1024 - 1)) /dev/zero | tr '\0' x >policy
+	for i in $(seq 60); do
+		"$SMIMP_BUILD/t/signreq" alice.key POST example.org /smimp/v1/users/alice@example.org/policy policy >"h$i"
+	done
+	python3 - "$PORT" "$(cat pid)" <<'EOF'
+import socket, ssl, sys, time
+port, pid = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile="cert.pem")
+body = open("policy", "rb").read()
+conns = []
+for i in range(1, 61):
+    head = "POST /smimp/v1/users/alice@example.org/policy HTTP/1.1\r\nHost: x\r\n"
+    head += "".join(l.rstrip("\n") + "\r\n" for l in open("h%d" % i))
+    head += "Content-Length: %d\r\n\r\n" % len(body)
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
+    s.sendall(head.encode() + body[:-1])	# all but the last byte
+    conns.append(s)
+time.sleep(1)
+rss = [int(l.split()[1]) for l in open("/proc/%s/status" % pid) if l.startswith("VmRSS")][0]
+print("resident", rss, "KiB")
+sys.exit(0 if rss < 64 * 1024 else 1)
+EOF
+}
+
 @test "a request is refused from its headers, before any of its body" {
 	start_server -f <(echo "max-message 100000")
 	# Each declares a body and sends none of it: the answer comes at once.
@@ -251,6 +278,28 @@ EOF
 			-H "Smimp-Body-Hash: $(printf '0%.0s' $(seq 64))" -X POST "$(URL)/v1/deliver"
 		[ "$output" != 429 ]
 	done
+}
+
+@test "a request in the name of a domain that cannot be reached: answered before its body, counted as a failure, the domain not asked again for a while" {
+	dead=$(free_port)
+	start_server -f <(printf 'rate-failures 4\nresolve dead.test=127.0.0.1:%s\n' "$dead")
+	junk="Smimp-Signer: server:dead.test"$'\r\n'"Smimp-Date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"$'\r\n'
+	junk+="Smimp-Nonce: AAAAAAAAAAAAAAAAAAAAAA"$'\r\n'"Smimp-Body-Hash: $(printf '0%.0s' $(seq 64))"$'\r\n'
+	junk+="Smimp-Signature: $(head -c 64 /dev/zero | base64 -w0)"$'\r\n'
+	# It declares 50 MB and sends none of it: the 503 comes at once,
+	# not after a body it would have to wait for.
+	run -0 raw "POST /smimp/v1/deliver HTTP/1.1"$'\r\n'"Host: x"$'\r\n'"Content-Length: 50000000"$'\r\n'"$junk"$'\r\n'
+	[[ "$output" == "503 "[0-4].* ]]
+	grep -q "request from dead.test: .*127.0.0.1:$dead" server.log
+	# Again: the failure is remembered, dead.test is not asked again.
+	for i in 2 3 4; do
+		run -0 raw "POST /smimp/v1/deliver HTTP/1.1"$'\r\n'"Host: x"$'\r\n'"Content-Length: 0"$'\r\n'"$junk"$'\r\n'
+		[[ "$output" == "503 "* ]]
+	done
+	[ "$(grep -c "request from dead.test: .* (remembered)" server.log)" -eq 3 ]
+	# Each counted against the source: the fifth is refused unread.
+	run -0 raw "POST /smimp/v1/deliver HTTP/1.1"$'\r\n'"Host: x"$'\r\n'"Content-Length: 0"$'\r\n'"$junk"$'\r\n'
+	[[ "$output" == "429 "* ]]
 }
 
 @test "what clients send reaches the log escaped" {

@@ -545,13 +545,6 @@ lying_peer() {
 		curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @m.age \
 			"https://127.0.0.1:$SPORT/smimp/v1/deliver"
 	}
-	meta=peer/smimp/v1/meta
-	cp "$meta" meta.good
-	sed "s/}\$/,\"pad\":\"$(head -c 9000 /dev/zero | tr '\0' x)\"}/" meta.good >"$meta"
-	run -0 deliver m1
-	[ "${output//$'\n'/}" = '{"error":"unknown sender domain"} 403' ]
-	grep -qF "request from example.org: example.org: refusing an answer over 8192 bytes to GET /smimp/v1/meta" net.log
-	cp meta.good "$meta"
 	head -c $((1024 * 1024 + 1)) /dev/zero | tr '\0' x >peer/smimp/v1/users/mallory@example.org/log
 	run -0 deliver m2
 	[ "${output//$'\n'/}" = $'{"error":"the sender\'s domain does not publish that sender"} 403' ]
@@ -560,4 +553,14 @@ lying_peer() {
 	cp mallory.pub peer/smimp/v1/users/mallory@example.org/log
 	run -0 deliver m3
 	[[ "${output//$'\n'/}" == '{"message_id":"m3","receipt":"smimp-receipt/1\ndomain: example.net\n'*'"} 201' ]]
+	# An over-long /v1/meta, on another server that has not yet cached the key.
+	kill "$(cat net.pid)"
+	wait "$(cat net.pid)" || true
+	start_smimpd net example.net net.conf
+	meta=peer/smimp/v1/meta
+	sed "s/}\$/,\"pad\":\"$(head -c 9000 /dev/zero | tr '\0' x)\"}/" "$meta" >meta.long
+	cp meta.long "$meta"
+	run -0 deliver m1
+	[ "${output//$'\n'/}" = '{"error":"unknown sender domain"} 403' ]
+	grep -qF "request from example.org: example.org: refusing an answer over 8192 bytes to GET /smimp/v1/meta" net.log
 }

@@ -352,6 +352,45 @@ post() {
 	[ "$(pool bob@example.net)" = 7 ]
 }
 
+# claim KEY ADDRESS [SIGNER]: a claim of ADDRESS's prekeys at example.net
+# signed with KEY (as SIGNER, when given); its body and status.
+claim() {
+	local h
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" ${3:+--signer "$3"} "$1" POST example.net \
+		"/smimp/v1/users/$2/prekeys/claim")
+	curl -s --cacert cert.pem "${h[@]/#/-H}" -X POST -w ' %{http_code}' \
+		"https://127.0.0.1:$NET/smimp/v1/users/$2/prekeys/claim" | tr -d '\n'
+}
+
+@test "rate-prekeys holds: claims of unknown addresses do not refill it, another domain's users share one, and a claim that finds nobody costs a lookup" {
+	printf 'rate-prekeys 2\nrate-lookup 3\n' >>common.conf
+	mkid erin erin@example.org
+	smimpd --data org --domain example.org adduser erin@example.org erin.pub
+	ready 20
+	[ "$(claim alice.key bob@example.net | tail -c 4)" = " 200" ]
+	[ "$(claim alice.key bob@example.net | tail -c 4)" = " 200" ]
+	[ "$(claim alice.key bob@example.net | tail -c 4)" = " 429" ]
+	# Made-up addresses are answered 404, spend no prekey token, and
+	# give none back: bob's allowance for alice stays used up.
+	[ "$(claim alice.key nobody1@example.net)" = '{"error":"unknown user"} 404' ]
+	[ "$(claim alice.key bob@example.net | tail -c 4)" = " 429" ]
+	# Each 404 costs one of alice's lookups (3 a minute, one spent on
+	# bob's log): once they are used up, every claim of hers is
+	# refused, whoever it names, so claims cannot tell who exists.
+	for i in $(seq 2 10); do
+		run -0 claim alice.key "nobody$i@example.net"
+		[ "$output" = '{"error":"unknown user"} 404' ] || break
+	done
+	[ "${output: -3}" = 429 ]
+	[ "$i" -le 3 ]
+	[ "$(claim alice.key dave@example.net | tail -c 4)" = " 429" ]
+	# erin, of alice's domain, shares example.org's allowance for bob.
+	[ "$(claim erin.key bob@example.net | tail -c 4)" = " 429" ]
+	[ "$(pool bob@example.net)" = 18 ]
+	# dave, of bob's own domain, has his own.
+	[ "$(claim dave.key bob@example.net | tail -c 4)" = " 200" ]
+}
+
 @test "claims only by a user who signs: unsigned 401, a server or a recovery key 403, an unknown address 404; nothing taken" {
 	servers
 	bob_prekeys 2

@@ -389,7 +389,7 @@ DATE='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'
 	grep -q "the receipt kept for $mid2 of alice@example.org: a receipt for another message" org.log
 }
 
-@test "the client checks each receipt itself: a home server that alters, swaps or moves one is caught (exit 3)" {
+@test "the client checks each receipt itself: a home server that alters, swaps or moves one, or passes off one for some recipients as all, is caught (exit 3)" {
 	start org example.org "$ORG"
 	start net example.net "$NET"
 	echo one | smimp-seal -i alice.key -r bob.pub -r dave.pub >m1.age
@@ -427,6 +427,19 @@ DATE='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'
 	swap "SELECT detail FROM sent_states WHERE message_id = 'kept'"
 	run -0 --separate-stderr status "$mid"
 	[ -z "$stderr" ]
+	# A receipt that example.net did sign, for some of its recipients
+	# only: the home server delivered to bob alone, and says it is all.
+	mkid erin erin@example.net
+	smimpd --data net --domain example.net adduser erin@example.net erin.pub
+	echo three | smimp-seal -i alice.key -r bob.pub -r erin.pub >m3.age
+	mid3=$(mid_of m3.age)
+	run -0 send --receipts --timeout 60 m3.age
+	RT sign net/server.key example.net alice@example.org "$mid3" m3.age bob@example.net >part.receipt
+	# (the receipt's last newline inside the quotes, which $(...) drops)
+	store_sql org "UPDATE sent_states SET detail = '$(cat part.receipt)
+' WHERE message_id = '$mid3' AND domain = 'example.net'"
+	run -3 --separate-stderr send --receipts --timeout 10 m3.age
+	[ "$stderr" = "smimp-send: $mid3: the receipt of example.net does not verify: a receipt that leaves out erin@example.net" ]
 }
 
 # forger: example.com is t/badserver.py, answering each delivery with
