@@ -159,6 +159,23 @@ consent_check(struct server *srv, const struct consent_ask *a, int64_t now,
 	return count(srv, &l, a, now, retry_after, err);
 }
 
+int
+consent_introduction_counts(struct server *srv, const struct consent_ask *a,
+    struct smimp_err *err)
+{
+	struct look l;
+
+	if (look_up(srv, a->recipient, a->sender, a->introducer, &l,
+	    err) != 0)
+		return -1;
+	if (l.absent || strcmp(a->sender, a->recipient) == 0 ||
+	    l.sender == POLICY_BLOCKED || l.sender == POLICY_ALLOWED ||
+	    !l.h.has_policy || l.introducer != POLICY_ALLOWED)
+		return 0;
+	return l.h.unknown == POLICY_INTRODUCTION ||
+	    (l.h.unknown == POLICY_POW && a->work_bits < l.h.bits);
+}
+
 enum consent_verdict
 consent_requirement(struct server *srv, const char *recipient,
     const char *requester, char req[CONSENT_REQUIRES_MAX],

@@ -43,6 +43,19 @@ enum consent_verdict consent_check(struct server *srv,
     const struct consent_ask *a, int64_t now, unsigned int *retry_after,
     struct smimp_err *err);
 
+/*
+ * Could an introduction by a->introducer (not yet verified) be what
+ * lets a->sender reach a->recipient: the recipient exists, allows that
+ * introducer, and asks of an unknown sender, as a->sender is to her,
+ * an introduction or more work than a->work_bits brings?  1 or 0 from
+ * the store alone, -1 when it fails.  Asked before the introduction's
+ * signature is checked, which may cost a request to the introducer's
+ * domain: a sender cannot make this server fetch logs for recipients
+ * that do not exist or introducers that nobody allows.
+ */
+int consent_introduction_counts(struct server *srv,
+    const struct consent_ask *a, struct smimp_err *err);
+
 /* The longest Smimp-Requires value: "introduction". */
 #define CONSENT_REQUIRES_MAX	16
 

@@ -99,8 +99,8 @@ check_consent(struct exchange *x, struct item *it)
 		ask.sender = it->sender;
 		ask.recipient = it->rcpts[i];
 		ask.work_bits = work_bits_for(it, it->rcpts[i]);
-		r = introduction_for(x->srv, it->d.intro, it->sender,
-		    it->rcpts[i], time_now(), introducer);
+		r = introduction_for(x->srv, it->d.intro, &ask, time_now(),
+		    introducer);
 		if (r < 0)
 			return fail(it, 503, "store unavailable");
 		ask.introducer = r > 0 ? introducer : NULL;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "consent.h"
 #include "idlog.h"
 #include "introduction.h"
 #include "introductions.h"
@@ -104,24 +105,59 @@ verify_remote(struct server *srv, const struct introduction *in)
 	return ok;
 }
 
+/* in's signature under its introducer's key: 1 (the address in
+   introducer), 0, or -1 when the store fails. */
+static int
+verified(struct server *srv, const struct introduction *in,
+    const char *sender, const char *recipient,
+    char introducer[ADDRESS_MAX + 1])
+{
+	int r;
+
+	r = strcmp(address_domain(in->introducer), srv->cfg.domain) == 0 ?
+	    verify_local(srv, in) : verify_remote(srv, in);
+	if (r == 1)
+		memcpy(introducer, in->introducer, strlen(in->introducer) + 1);
+	else if (r == 0)
+		log_debug("introduction of %s to %s by %s does not verify",
+		    sender, recipient, in->introducer);
+	return r;
+}
+
 int
 introduction_for(struct server *srv, const char *header_value,
+    const struct consent_ask *a, int64_t now,
+    char introducer[ADDRESS_MAX + 1])
+{
+	struct consent_ask claimed = *a;
+	struct introduction in;
+	struct smimp_err err;
+	int r;
+
+	introducer[0] = '\0';
+	if (header_value == NULL || header_value[0] == '\0' ||
+	    !statement_for(header_value, a->sender, a->recipient, now, &in))
+		return 0;
+	/* Checked only where it could count: no fetch for nothing. */
+	claimed.introducer = in.introducer;
+	r = consent_introduction_counts(srv, &claimed, &err);
+	if (r < 0)
+		log_store(&err, "introduction by %s", in.introducer);
+	if (r <= 0)
+		return r;
+	return verified(srv, &in, a->sender, a->recipient, introducer);
+}
+
+int
+introduction_verify_header(struct server *srv, const char *header_value,
     const char *sender, const char *recipient, int64_t now,
     char introducer[ADDRESS_MAX + 1])
 {
 	struct introduction in;
-	int r;
 
 	introducer[0] = '\0';
 	if (header_value == NULL || header_value[0] == '\0' ||
 	    !statement_for(header_value, sender, recipient, now, &in))
 		return 0;
-	r = strcmp(address_domain(in.introducer), srv->cfg.domain) == 0 ?
-	    verify_local(srv, &in) : verify_remote(srv, &in);
-	if (r == 1)
-		memcpy(introducer, in.introducer, strlen(in.introducer) + 1);
-	else if (r == 0)
-		log_debug("introduction of %s to %s by %s does not verify",
-		    sender, recipient, in.introducer);
-	return r;
+	return verified(srv, &in, sender, recipient, introducer);
 }

@@ -186,14 +186,17 @@ fetch_done(struct remote *r, const char *domain)
 }
 
 /*
- * A domain whose key could not be fetched is not asked again for
- * PEER_FAIL_TTL seconds (as clients remember a failed discovery):
- * requests signed in its name fail at once, with the first failure's
- * class and words.  The caps above fail without asking the domain, and
- * are not remembered.
+ * A domain whose key could not be fetched, or that did not answer for
+ * a user's log at all (no connection, no answer in time), is not asked
+ * again for PEER_FAIL_TTL seconds (as clients remember a failed
+ * discovery): what needs it fails at once, with the first failure's
+ * class and words, so that one request (a batch of 32 senders) or a
+ * stream of them cannot hold workers on a domain that stalls.  The
+ * caps above fail without asking the domain, and an answer (a 404, a
+ * 429) is the domain speaking: neither is remembered.
  */
 static void
-key_fail_note(const char *domain, const struct smimp_err *err)
+fail_note(const char *kind, const char *domain, const struct smimp_err *err)
 {
 	char ckey[ADDRESS_MAX + 16];
 	unsigned char v[1 + SMIMP_ERR_MSG];
@@ -201,19 +204,19 @@ key_fail_note(const char *domain, const struct smimp_err *err)
 
 	v[0] = err->code == SMIMP_EXIT_TEMPFAIL;
 	memcpy(v + 1, err->msg, n);
-	(void)snprintf(ckey, sizeof(ckey), "keyfail:%s", domain);
+	(void)snprintf(ckey, sizeof(ckey), "%s:%s", kind, domain);
 	cache_put_ttl(ckey, v, 1 + n, PEER_FAIL_TTL);
 }
 
-/* 1 (err set) if domain's key failed to come within PEER_FAIL_TTL. */
+/* 1 (err set) if a fail_note of kind for domain stands; else 0. */
 static int
-key_failed(const char *domain, struct smimp_err *err)
+failed(const char *kind, const char *domain, struct smimp_err *err)
 {
 	char ckey[ADDRESS_MAX + 16];
 	unsigned char *v;
 	size_t n;
 
-	(void)snprintf(ckey, sizeof(ckey), "keyfail:%s", domain);
+	(void)snprintf(ckey, sizeof(ckey), "%s:%s", kind, domain);
 	if ((v = cache_get(ckey, &n)) == NULL)
 		return 0;
 	if (n > 0)
@@ -260,7 +263,7 @@ fetch_key(struct server *srv, const char *domain, char *base, size_t cap,
 	ret = fetch_key_on(r, domain, base, cap, key, err);
 	fetch_done(r, domain);
 	if (ret != 0)
-		key_fail_note(domain, err);
+		fail_note("keyfail", domain, err);
 	return ret;
 }
 
@@ -292,7 +295,7 @@ peer_key(struct server *srv, const char *domain, char *base, size_t cap,
 {
 	if (key_cached(domain, base, cap, key))
 		return 0;
-	if (key_failed(domain, err))
+	if (failed("keyfail", domain, err))
 		return -1;
 	return fetch_key(srv, domain, base, cap, key, err);
 }
@@ -356,8 +359,11 @@ fetch_log(struct server *srv, const char *domain, const char *base,
 	ret = remote_request(r, "GET", domain, base, path, NULL, 0,
 	    &srv->signer, NULL, IDLOG_MAX_BYTES, &rep, err);
 	fetch_done(r, domain);
-	if (ret != 0)
+	if (ret != 0) {
+		if (err->code == SMIMP_EXIT_TEMPFAIL)
+			fail_note("down", domain, err);
 		return -1;
+	}
 	if (rep.status == 429 || rep.status >= 500) {
 		ret = remote_reply_fail(&rep, path, err);
 		remote_reply_release(&rep);
@@ -398,6 +404,8 @@ peer_log(struct server *srv, const char *domain, const char *base,
 		free(cached);
 		return ret;
 	}
+	if (failed("down", domain, err))
+		return -1;
 	return fetch_log(srv, domain, base, sender, log, err);
 }
 

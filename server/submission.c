@@ -148,8 +148,7 @@ check_local(struct exchange *x, struct plan *p)
 		ask.recipient = p->rcpts[i];
 		ask.work_bits = work_bits_for(p, p->rcpts[i]);
 		r = introduction_for(x->srv, exchange_header(x,
-		    "Smimp-Introduction"), x->signer, p->rcpts[i], time_now(),
-		    introducer);
+		    "Smimp-Introduction"), &ask, time_now(), introducer);
 		if (r < 0) {
 			reply_error(x, 503, "store unavailable");
 			return -1;

@@ -266,8 +266,8 @@ start_smimpd() {
 		[ "${#stderr_lines[@]}" -eq 2 ]
 	done
 	[ "$(grep -c '^GET /smimp/v1/mailbox$' requests.log)" -eq 11 ]
-	! grep -q '^GET /smimp/v1/mailbox/' requests.log
-	! grep -q '^POST' requests.log
+	! grep -q '^GET /smimp/v1/mailbox/' requests.log || false
+	! grep -q '^POST' requests.log || false
 	# The same listing without the bad entry is fetched.
 	printf '[%s]' "$good" >$p/.list
 	run -0 --separate-stderr smimp-fetch -i bob.key -d mail
@@ -338,6 +338,38 @@ lying_peer() {
 	run -0 curl -s --cacert cert.pem "${h[@]/#/-H}" "https://127.0.0.1:$SPORT/smimp/v1/mailbox"
 	[ "$(grep -o '"from":"[^"]*","message_id":"[^"]*"' <<<"$output" | tr '\n' ' ')" = \
 		'"from":"mallory@example.org","message_id":"real0" "from":"mallory@example.org","message_id":"real1" ' ]
+}
+
+@test "a peer whose users' logs never come: after the first fails, the rest of its batch gets 503 at once, and the peer is not asked again for a while" {
+	lying_peer
+	now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+	touch peer/drop-logs
+	item() {	# item FROM MID: a batch item to bob
+		printf 'From: %s\nTo: bob@example.net\nStamp-To: bob@example.net\nMessage-Id: %s\nStamp: %s\nStamp-Date: %s\nLength: %s\n\n' \
+			"$1" "$2" "$("$SMIMP_BUILD/t/peertool" stamp mallory.key "$1" bob@example.net "$2" m.age "$now")" \
+			"$now" "$(wc -c <m.age)"
+		cat m.age
+		echo
+	}
+	{ echo smimp-batch/1; for i in 1 2 3 4 5; do item "u$i@example.org" "m$i"; done; } >batch
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org.key example.org POST example.net \
+		/smimp/v1/deliver-batch batch)
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @batch \
+		"https://127.0.0.1:$SPORT/smimp/v1/deliver-batch"
+	[ "$(grep -o '"status":503,"error":"cannot fetch the sender'"'"'s identity now"' <<<"$output" | wc -l)" -eq 5 ]
+	[ "$(grep -c '^GET /smimp/v1/users/.*/log$' requests.log)" -eq 1 ]
+	[ "$(grep -c 'deliver from example.org: .* (remembered)' net.log)" -eq 4 ]
+	# The peer answers again, but its silence is remembered a while.
+	rm peer/drop-logs
+	s=$("$SMIMP_BUILD/t/peertool" stamp mallory.key mallory@example.org bob@example.net m6 m.age "$now")
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org.key example.org POST example.net \
+		/smimp/v1/deliver m.age 'Smimp-From: mallory@example.org' 'Smimp-To: bob@example.net' \
+		'Smimp-Stamp-To: bob@example.net' "Smimp-Message-Id: m6" "Smimp-Stamp: $s" \
+		"Smimp-Stamp-Date: $now")
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @m.age \
+		"https://127.0.0.1:$SPORT/smimp/v1/deliver"
+	[ "${output//$'\n'/}" = $'{"error":"cannot fetch the sender\'s identity now"} 503' ]
+	[ "$(grep -c '^GET /smimp/v1/users/.*/log$' requests.log)" -eq 1 ]
 }
 
 @test "clients and the relay refuse a server that offers only TLS 1.1" {
@@ -427,15 +459,15 @@ lying_peer() {
 		for _ in $(seq 100); do grep -q "$mid to .* answered HTTP $st;" org.log && break; sleep 0.1; done
 		if [[ " $retry " == *" $st "* ]]; then
 			grep -qF "relay $mid to example.net: example.net answered HTTP $st; example.net said: status $st ?[2J; retrying" org.log
-			! grep -q "bounced $mid" org.log
+			! grep -q "bounced $mid" org.log || false
 		else
 			grep -qF "bounced $mid to alice@example.org: example.net answered HTTP $st; example.net said: status $st ?[2J" org.log
 			# Not retried after its final answer.
-			! grep -q "relay $mid to example.net: example.net answered HTTP $st" org.log
+			! grep -q "relay $mid to example.net: example.net answered HTTP $st" org.log || false
 		fi
 	done
 	# The peer's words reached the log as text, never as a raw escape.
-	! grep -q $'\x1b' org.log
+	! grep -q $'\x1b' org.log || false
 }
 
 @test "messages queued for a domain that turns out to publish no smimp service all bounce at once" {
@@ -498,7 +530,7 @@ lying_peer() {
 	for _ in $(seq 50); do grep -q "relayed $mid to example.com" org.log && break; sleep 0.1; done
 	grep -q "relayed $mid to example.com" org.log
 	# ... while the four for example.net still hang.
-	! grep -q "relay .* to example.net" org.log
+	! grep -q "relay .* to example.net" org.log || false
 }
 
 @test "junk signed in a peer's name, fresh and from many addresses, uses none of that peer's rate" {

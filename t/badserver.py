@@ -13,7 +13,9 @@ server would that has no users.  The base URL it names is
 http://127.0.0.1:PORT/smimp unless MODE is base: then it is what the
 file ARG holds, read afresh for each request.  MODE files answers a GET
 of PATH with the file ARG/PATH where there is one, so a test lays out
-what a lying peer serves (its /v1/meta, the logs it hands out for whom);
+what a lying peer serves (its /v1/meta, the logs it hands out for whom;
+while a file ARG/drop-logs exists, a request for a log is answered by
+closing the connection);
 a PATH that is a directory there is answered with its file .list (a
 mailbox listing beside the messages it lists).
 MODE receipt serves GETs as files does, and answers each POST
@@ -144,6 +146,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.answer(401, '{"error":"missing signature"}')
         if MODE == "requires" and path.startswith("/smimp/v1/"):
             return self.requires(path)
+        if MODE == "files" and path.endswith("/log") and \
+                os.path.isfile(ARG + "/drop-logs"):
+            # A peer whose users' logs never come: the connection ends
+            # without an answer.
+            self.close_connection = True
+            return None
         if MODE in ("files", "receipt") and self.command == "GET":
             name = os.path.normpath(ARG + "/" + path.split("?")[0])
             if os.path.isdir(name):

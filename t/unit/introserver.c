@@ -88,8 +88,8 @@ main(int argc, char **argv)
 		while (len > 0 && (value[len - 1] == '\n' ||
 		    value[len - 1] == ' '))
 			value[--len] = '\0';
-		r = introduction_for(&srv, (char *)value, argv[4], argv[5], now,
-		    introducer);
+		r = introduction_verify_header(&srv, (char *)value, argv[4],
+		    argv[5], now, introducer);
 	}
 	if (r < 0)
 		fprintf(stderr, "introserver: %s\n", err.msg[0] != '\0' ?
