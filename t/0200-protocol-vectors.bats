@@ -8,7 +8,7 @@ setup() { common_setup; }
 @test "the library reproduces every protocol vector" {
 	run -0 "$SMIMP_BUILD/t/protocol-vectors" "$REPO/t/vectors"
 	[ "${lines[-1]}" = "116 passed, 0 failed" ]
-	! grep -q '^FAIL' <<<"$output"
+	! grep -q '^FAIL' <<<"$output" || false
 }
 
 @test "a changed vector file is caught" {

@@ -126,7 +126,7 @@ setup() {
 	for i in $(seq 1 20); do
 		grep -q "^user$i@example.org " <<<"$output"
 	done
-	! ls "$SMIMP_HOME" | grep -q '\.tmp\.'
+	! ls "$SMIMP_HOME" | grep -q '\.tmp\.' || false
 }
 
 # big_store N: a store of N entries, addresses and some domains, without

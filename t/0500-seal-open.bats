@@ -15,7 +15,7 @@ setup() {
 assert_nothing_released() {
 	[ -z "$output" ]
 	[ ! -e out ]
-	! ls | grep -q '\.tmp\.'
+	! ls | grep -q '\.tmp\.' || false
 }
 
 @test "round trip through pipes, binary and armored" {

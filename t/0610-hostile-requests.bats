@@ -306,8 +306,8 @@ EOF
 	start_server -v
 	run -0 raw $'GET /smimp/\x1b]0;owned\x07\x1b[2J HTTP/1.1\r\nHost: x\r\n\r\n'
 	sleep 0.2
-	! grep -q $'\x1b' server.log
-	! grep -q $'\x07' server.log
+	! grep -q $'\x1b' server.log || false
+	! grep -q $'\x07' server.log || false
 	grep -q '\\x1b\]0;owned\\x07' server.log
 }
 
@@ -359,8 +359,8 @@ EOF
 		fi
 		# smimpd does not.
 		run -1 handshake "$PORT" "$flag"
-		! grep -q "^CONNECTION ESTABLISHED" <<<"$output"
-		! grep -q "^Protocol version:" <<<"$output"
+		! grep -q "^CONNECTION ESTABLISHED" <<<"$output" || false
+		! grep -q "^Protocol version:" <<<"$output" || false
 	done
 	run -0 handshake "$PORT" -tls1_2
 	grep -qx "Protocol version: TLSv1.2" <<<"$output"
@@ -451,7 +451,7 @@ EOF
 	kill -TERM "$(cat pid)"
 	for _ in $(seq 150); do kill -0 "$(cat pid)" 2>/dev/null || break; sleep 0.1; done
 	grep -q ' smimpd: GET /smimp/v1/mailbox 200$' server.log
-	! grep -q 'signer' server.log
+	! grep -q 'signer' server.log || false
 	start_server -v
 	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.org /smimp/v1/mailbox)
 	run -0 curl -s --cacert cert.pem "${h[@]/#/-H}" "$(URL)/v1/mailbox"

@@ -42,7 +42,7 @@ fetch() { SMIMP_HOME="$BOBHOME" smimp-fetch -i "$1.key" -d "mail-$1"; }
 	[ "$output" = "hello across domains" ]
 	grep -q "POST /smimp/v1/deliver 201" net.log
 	# The servers saw addresses and sizes, never the subject or body.
-	! grep -q "hello across" org.log net.log
+	! grep -q "hello across" org.log net.log || false
 }
 
 @test "a peer that changed its server key is believed once its new key is fetched" {

@@ -108,7 +108,7 @@ last_date() { sed -n 's/^date: //p' bob.pub | tail -1; }
 	[ "${lines[1]}" = "from: bob@example.net, device phone" ]
 	[[ "${lines[2]}" == "from-fingerprint: "* ]] && [[ "${lines[3]}" == "from-log-head: "* ]]
 	[[ "${lines[4]}" == "to: alice@example.org "* ]]
-	! grep -q '^from-device' <<<"$output"
+	! grep -q '^from-device' <<<"$output" || false
 	run -0 --separate-stderr as_alice smimp-open -i alice.key --json m
 	[[ "$output" == '{"from":"bob@example.net","fingerprint":"'*'","tier":"trusted",'*',"from_device":"phone","body":"Hello from one of bob'"'"'s devices\n","body_encoding":"utf-8"}' ]]
 	# bob's own: his tv, his identity key.
@@ -261,7 +261,7 @@ redevice() {
 	enroll_local phone full
 	enroll_local laptop full
 	# phone.pub knows no laptop; laptop.pub knows both.
-	! grep -q '^device: laptop$' phone.pub
+	! grep -q '^device: laptop$' phone.pub || false
 	as_bob smimp-seal -i laptop.key -r alice.pub -o m msg
 	run -0 --separate-stderr as_bob smimp-open -i phone.key m
 	[ "$output" = "$(cat msg)" ]

@@ -63,7 +63,7 @@ relayed() {
 		[ "$(relayed_count)" -ge "$1" ] && break
 		sleep 0.1
 	done
-	! grep -q bounced org.log
+	! grep -q bounced org.log || false
 	[ "$(relayed_count)" -eq "$1" ]
 }
 

@@ -53,7 +53,7 @@ sealed() {
 		[[ "$stderr" == *"HTTP 503: store unavailable"* ]]
 		# The log says what failed, not what the rollback then said.
 		grep -Eq 'store: [a-z]+: (disk I/O error|database or disk is full)' org.log
-		! grep -Eq 'cannot rollback|not an error' org.log
+		! grep -Eq 'cannot rollback|not an error' org.log || false
 		failio_off
 		send_many "resent$v" m/"$v".*.age
 		wait_sent

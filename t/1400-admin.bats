@@ -81,7 +81,7 @@ fetch_alice() { SMIMP_HOME="$ALICEHOME" smimp-fetch -i alice.key -d mail-alice; 
 	sleep 4
 	run -0 --separate-stderr fetch_bob
 	[ "$stderr" = "smimp-fetch: 0 fetched: 0 to the inbox, 0 to Other, 0 dropped" ]
-	! grep -q "relayed $MID" org.log
+	! grep -q "relayed $MID" org.log || false
 	run -0 admin queue show 1 --json
 	[ "$(jq -r '[.state, .held] | @tsv' <<<"$output")" = "$(printf 'held\ttrue')" ]
 	run -0 admin queue list
@@ -104,7 +104,7 @@ fetch_alice() { SMIMP_HOME="$ALICEHOME" smimp-fetch -i alice.key -d mail-alice; 
 	queued
 	start net example.net "$NET"
 	sleep 1
-	! grep -q "relayed $MID" org.log
+	! grep -q "relayed $MID" org.log || false
 	run -0 admin queue show 1 --json
 	[ "$(jq -r '(.next_attempt | fromdate) - now > 300' <<<"$output")" = true ]
 	run -0 --separate-stderr admin queue retry 1

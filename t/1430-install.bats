@@ -43,7 +43,7 @@ inst() {
 	[ "$(stat -c %a "$unit")" = 644 ]
 	grep -qx 'ExecStart=/usr/bin/smimpd -d -f /etc/smimpd.conf' "$unit"
 	grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$unit"
-	! grep -q @ "$unit"
+	! grep -q @ "$unit" || false
 	cmp "$REPO/dist/smimpd.logrotate" "$ROOT/etc/logrotate.d/smimpd"
 	cmp "$REPO/dist/smimpd.conf" "$ROOT/etc/smimpd.conf"
 	# The configuration shipped is one smimpd takes.

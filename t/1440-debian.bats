@@ -80,7 +80,7 @@ files() { dpkg-deb -c "$1" | awk '$1 !~ /^d/ { print $6 }' | sort; }
 	grep -qx './usr/share/man/man1/smimp-seal.1.gz' <<<"$output"
 	grep -qx './usr/share/man/man5/smimp-config.5.gz' <<<"$output"
 	grep -qx './usr/share/man/man7/smimp.7.gz' <<<"$output"
-	! grep -q smimpd <<<"$output"
+	! grep -q smimpd <<<"$output" || false
 }
 
 @test "unpacked, smimpd runs with the configuration it ships, and its commands work" {
@@ -111,5 +111,5 @@ files() { dpkg-deb -c "$1" | awk '$1 !~ /^d/ { print $6 }' | sort; }
 		"$D/smimp_0.1.0_$(dpkg --print-architecture).changes"
 	# Warnings, if any, for whoever reads the log.
 	echo "$output"
-	! grep -q '^E: ' <<<"$output"
+	! grep -q '^E: ' <<<"$output" || false
 }

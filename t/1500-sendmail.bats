@@ -468,7 +468,7 @@ MSG
 	run -0 --separate-stderr bash -c 'SMIMP_HOME="$BOBHOME" smimp-open -i bob.key --headers bobmail/new/*'
 	grep -qx 'subject: backup ✓' <<<"$output"
 	grep -qx 'to: bob@example.net .*' <<<"$output"
-	! grep -q carol <<<"$output"
+	! grep -q carol <<<"$output" || false
 	# carol's own copy shows bob, and her as cc; nobody else got it.
 	SMIMP_HOME="$BATS_TEST_TMPDIR/carolhome" smimp-fetch -i carol.key -d carolmail -q
 	[ "$(ls carolmail/new | wc -l)" -eq 1 ]
