@@ -284,10 +284,10 @@ remember_default(const char *key)
 		return;
 	r = default_identity_record(abs, &err);
 	if (r > 0)
-		fprintf(stderr, "%s: %s is this home's default identity now "
-		    "(identity in its config file)\n", progname, abs);
+		warnx_("%s is this home's default identity now (identity in "
+		    "its config file)", abs);
 	else if (r < 0)
-		fprintf(stderr, "%s: warning: %s\n", progname, err.msg);
+		warnx_("warning: %s", err.msg);
 }
 
 static int
@@ -329,10 +329,9 @@ generate(const struct keygen_opts *o, struct smimp_err *err)
 	if (file_write_atomic(p.pub, log.raw, log.raw_len, 0644, 0, err) != 0)
 		goto out;
 	fingerprint_format(log.fingerprint, fp);
-	fprintf(stderr, "%s: created %s: %s %s %s\n", progname, addr, p.key,
-	    p.pub, p.recovery);
-	fprintf(stderr, "%s: keep %s offline: it revokes and replaces lost "
-	    "keys\n", progname, p.recovery);
+	warnx_("created %s: %s %s %s", addr, p.key, p.pub, p.recovery);
+	warnx_("keep %s offline: it revokes and replaces lost keys",
+	    p.recovery);
 	printf("%s\n", fp);
 	ret = 0;
 	if (o->prefix != NULL)

@@ -672,6 +672,10 @@ default_identity_record(const char *keypath, struct smimp_err *err)
 		return 0;
 	if ((r = config_identity(named_key, sizeof(named_key), err)) != 0)
 		return r < 0 ? -1 : 0;
+	/* A line break would write a line of its own into the file. */
+	if (text_has_control(keypath))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "a key path with a "
+		    "control character cannot be named in the config file");
 	n = snprintf(line, sizeof(line), "identity %s\n", keypath);
 	if (n < 0 || (size_t)n >= sizeof(line) || keypath[0] != '/')
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot name '%s' "

@@ -11,6 +11,7 @@
 #include "exitcode.h"
 #include "mimewalk.h"
 #include "mimecode.h"
+#include "part.h"
 #include "banned.h"
 
 /* Sections of one RFC 2231 parameter at most (name*0 ... name*15). */
@@ -332,42 +333,59 @@ take_body(struct walk *w, const struct ctype *ct, const struct sbuf *data)
 	return 0;
 }
 
+/* The bytes a safe name keeps, so that "-N" still fits a part's name. */
+#define NAME_SAFE_MAX	(PART_NAME_MAX - 8)
+
 /*
- * in as a safe name into out: its last path component, no leading
- * dots or blanks, controls and the like made '_', at most
- * MIME_NAME_MAX bytes cut at a whole character.
+ * in as a safe name into out (MIME_NAME_MAX + 1 bytes): its last path
+ * component, no leading dots, blanks or '-' (an option to the commands
+ * run on it), controls and the like made '_', and at most NAME_SAFE_MAX
+ * bytes, cut at a whole character in its stem so that a short
+ * extension stays.
  */
 static void
 name_safe(const char *in, char *out)
 {
+	char whole[MIME_NAME_MAX * 4 + 1];
 	const unsigned char *s;
+	const char *dot;
 	uint32_t cp;
-	size_t o = 0, i;
+	size_t o = 0, i, ext = 0, stem;
 	int n, bad;
 
 	s = (const unsigned char *)(strrchr(in, '/') != NULL ?
 	    strrchr(in, '/') + 1 : in);
 	if (strrchr((const char *)s, '\\') != NULL)
 		s = (const unsigned char *)strrchr((const char *)s, '\\') + 1;
-	while (*s == '.' || *s == ' ')
+	while (*s == '.' || *s == ' ' || *s == '-')
 		s++;
-	for (i = 0; s[i] != '\0'; i += (size_t)n) {
+	for (i = 0; s[i] != '\0' && o + 4 < sizeof(whole); i += (size_t)n) {
 		n = utf8_next(s + i, strlen((const char *)s + i), &cp);
 		bad = n <= 0 || codepoint_unsafe(cp) || cp == 0x2028 ||
 		    cp == 0x2029;
 		if (n <= 0)
 			n = 1;
-		if (o + (bad ? 1 : (size_t)n) > MIME_NAME_MAX)
-			break;
 		if (bad)
-			out[o++] = '_';
+			whole[o++] = '_';
 		else {
-			memcpy(out + o, s + i, (size_t)n);
+			memcpy(whole + o, s + i, (size_t)n);
 			o += (size_t)n;
 		}
 	}
-	while (o > 0 && out[o - 1] == ' ')
+	whole[o] = '\0';
+	if (o > NAME_SAFE_MAX) {
+		dot = strrchr(whole, '.');
+		if (dot != NULL && o - (size_t)(dot - whole) <= 16)
+			ext = o - (size_t)(dot - whole);
+		stem = NAME_SAFE_MAX - ext;
+		while (stem > 0 && ((unsigned char)whole[stem] & 0xc0) == 0x80)
+			stem--;
+		memmove(whole + stem, whole + o - ext, ext + 1);
+		o = stem + ext;
+	}
+	while (o > 0 && whole[o - 1] == ' ')
 		o--;
+	memcpy(out, whole, o);
 	out[o] = '\0';
 }
 
@@ -409,7 +427,7 @@ part_name(struct walk *w, const struct rfc5322_header *h,
 		(void)snprintf(try, sizeof(try), "%.*s-%d%s", dot != NULL ?
 		    (int)(dot - name) : (int)strlen(name), name, k,
 		    dot != NULL ? dot : "");
-		if (strlen(try) <= MIME_NAME_MAX)
+		if (strlen(try) <= PART_NAME_MAX)
 			memcpy(name, try, strlen(try) + 1);
 	}
 	memcpy(w->names[w->nnames++], name, MIME_NAME_MAX + 1);
@@ -470,6 +488,9 @@ leaf(struct walk *w, const struct rfc5322_header *h, const struct ctype *ct,
 	}
 	part_name(w, h, ct, name);
 	part_type(ct, type, sizeof(type));
+	/* A type the envelope cannot carry is one it does not know. */
+	if (!part_type_valid(type, strlen(type)))
+		(void)snprintf(type, sizeof(type), "application/octet-stream");
 	ret = w->sink->attachment(w->sink->arg, name, type,
 	    (const unsigned char *)data.buf, data.len, w->err);
 out:

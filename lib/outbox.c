@@ -172,15 +172,6 @@ printable_copy(char *out, size_t cap, const char *in)
 	out[i] = '\0';
 }
 
-static int
-no_controls(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return 0;
-	return 1;
-}
-
 int
 outbox_header_build(struct sbuf *sb, const struct outbox_entry *e)
 {
@@ -339,7 +330,7 @@ outbox_add(const struct identity *id, const struct submission *s,
 		    id->key_path);
 		goto out;
 	}
-	if (!no_controls(e->identity)) {
+	if (text_has_control(e->identity)) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "the path of the key '%s' "
 		    "holds a control character: it cannot be queued",
 		    id->key_path);

@@ -515,3 +515,12 @@ text_value_ok(const char *s, size_t len)
 	}
 	return 1;
 }
+
+int
+text_has_control(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 1;
+	return 0;
+}

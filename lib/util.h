@@ -117,5 +117,7 @@ int codepoint_unsafe(uint32_t cp);
  * for the end of a line?
  */
 int text_value_ok(const char *s, size_t len);
+/* Does s hold a C0 control character or DEL (a line break above all)? */
+int text_has_control(const char *s);
 
 #endif

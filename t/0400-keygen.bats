@@ -141,6 +141,19 @@ setup() { common_setup; }
 	[ "$output" = "$(smimp-keygen --export-age-recipient -i "$SMIMP_HOME/identity.key")" ]
 }
 
+@test "a key path with a line break is never written into the config file, and is shown escaped" {
+	run -0 --separate-stderr smimp-keygen -u alice@example.org --no-passphrase -o "$PWD/evil
+resolve example.org=127.0.0.1:1
+#"
+	[ ! -e "$SMIMP_HOME/config" ]
+	[ "$(tail -1 <<<"$stderr")" = "smimp-keygen: warning: a key path with a control character cannot be named in the config file" ]
+	grep -qF "smimp-keygen: created alice@example.org: $PWD/evil\\nresolve example.org=127.0.0.1:1\\n#.key " <<<"$stderr"
+	[ "$(wc -l <<<"$stderr")" -eq 3 ]
+	run -0 smimp-keygen --fingerprint "$PWD/evil
+resolve example.org=127.0.0.1:1
+#.pub"
+}
+
 @test "the config file's identity: kept apart from its other lines, never written when SMIMP_CONFIG names it, refused unless absolute and a .key" {
 	mkdir -p "$SMIMP_HOME"
 	printf 'refresh-interval 1h' >"$SMIMP_HOME/config"	# no newline

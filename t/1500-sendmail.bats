@@ -453,6 +453,31 @@ MSG
 	refuses "more than 100 MIME parts"
 }
 
+@test "MIME: names the envelope cannot carry are made so (a leading '-', past 200 bytes, doubled), a type it cannot carry is application/octet-stream; the message goes" {
+	long=$(printf 'a%.0s' $(seq 230))
+	twin=$(printf 'b%.0s' $(seq 196))
+	{
+		printf 'To: bob@example.net\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="B"\n\n'
+		printf -- '--B\nContent-Type: text/plain\n\nthe body\n'
+		printf -- '--B\nContent-Type: application/pdf\nContent-Disposition: attachment; filename="-rf .pdf"\n\n1\n'
+		printf -- '--B\nContent-Type: text/plain\nContent-Disposition: attachment; filename="%s.txt"\n\n2\n' "$long"
+		printf -- '--B\nContent-Type: text/plain\nContent-Disposition: attachment; filename="%s.txt"\n\n3\n' "$twin"
+		printf -- '--B\nContent-Type: text/plain\nContent-Disposition: attachment; filename="%s.txt"\n\n4\n' "$twin"
+		printf -- '--B\nContent-Type: application/x{y}\nContent-Disposition: attachment; filename="ok.bin"\n\n5\n'
+		printf -- '--B--\n'
+	} >m
+	run -0 mailtool -t <m
+	[ "${lines[0]}" = "part: rf .pdf application/pdf 1" ]
+	[ "${lines[1]}" = "part: $(printf 'a%.0s' $(seq 188)).txt text/plain 1" ]
+	[ "${lines[2]}" = "part: $(printf 'b%.0s' $(seq 188)).txt text/plain 1" ]
+	[ "${lines[3]}" = "part: $(printf 'b%.0s' $(seq 188))-2.txt text/plain 1" ]
+	[ "${lines[4]}" = "part: ok.bin application/octet-stream 1" ]
+	# The home server down: sealed and queued (exit 0), not refused.
+	run -0 --separate-stderr smimp-sendmail -t <m
+	[[ "$stderr" == "smimp-sendmail: "*" queued in the outbox "* ]]
+	queued 1
+}
+
 # ---- smimp-sendmail against the servers ----
 
 @test "smimp-sendmail -t: each recipient gets it once with its subject; a blind copy's recipient is in no one else's message" {
