@@ -16,6 +16,13 @@
 #include "banned.h"
 
 #define CACHE_SLOTS	256
+/*
+ * What the cache holds in all: a peer may serve logs of up to 1 MiB
+ * (IDLOG_MAX_BYTES) for as many made-up users as it likes, and each
+ * would otherwise stay 300 seconds.  The entries that expire first
+ * make room.
+ */
+#define CACHE_BYTES	(16 * 1024 * 1024)
 
 struct cache_entry {
 	char key[ADDRESS_MAX + 16];
@@ -24,7 +31,37 @@ struct cache_entry {
 	int64_t expires;
 };
 static struct cache_entry cache[CACHE_SLOTS];
+static size_t cache_bytes;	/* the values' lengths, under cache_mu */
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Empty e (under cache_mu). */
+static void
+cache_drop(struct cache_entry *e)
+{
+	cache_bytes -= e->value != NULL ? e->len : 0;
+	free(e->value);
+	e->value = NULL;
+	e->len = 0;
+}
+
+/* Drop entries, those that expire first, until len more bytes fit. */
+static void
+cache_room(size_t len, const struct cache_entry *keep)
+{
+	struct cache_entry *first;
+	size_t i;
+
+	while (cache_bytes + len > CACHE_BYTES) {
+		first = NULL;
+		for (i = 0; i < CACHE_SLOTS; i++)
+			if (cache[i].value != NULL && &cache[i] != keep &&
+			    (first == NULL || cache[i].expires < first->expires))
+				first = &cache[i];
+		if (first == NULL)
+			return;
+		cache_drop(first);
+	}
+}
 
 /* A copy of the cached value (malloc'd) or NULL. */
 static unsigned char *
@@ -72,7 +109,7 @@ cache_put_ttl(const char *key, const unsigned char *value, size_t len,
 	struct cache_entry *slot = NULL;
 	size_t i;
 
-	if (strlen(key) >= sizeof(cache[0].key))
+	if (strlen(key) >= sizeof(cache[0].key) || len > CACHE_BYTES / 4)
 		return;
 	pthread_mutex_lock(&cache_mu);
 	for (i = 0; i < CACHE_SLOTS; i++) {
@@ -84,11 +121,13 @@ cache_put_ttl(const char *key, const unsigned char *value, size_t len,
 		    (slot->value != NULL && cache[i].expires < slot->expires))
 			slot = &cache[i];
 	}
-	free(slot->value);
+	cache_drop(slot);
+	cache_room(len, slot);
 	slot->value = malloc(len + 1);
 	if (slot->value != NULL) {
 		memcpy(slot->value, value, len);
 		slot->len = len;
+		cache_bytes += len;
 		memcpy(slot->key, key, strlen(key) + 1);
 		slot->expires = time_now() + ttl;
 	}
