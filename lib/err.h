@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#define SMIMP_ERR_MSG 256
+#define SMIMP_ERR_MSG 1024
 
 struct smimp_err {
 	int code;		/* exit status, from exitcode.h */

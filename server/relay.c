@@ -561,7 +561,8 @@ record_delivered(struct server *srv, struct remote *r,
 			/* The store away: back when the lease expires. */
 			res[i] = err.code == SMIMP_EXIT_TEMPFAIL ? 3 : 1;
 			(void)snprintf(reasons[i], 1024, "delivered, but the "
-			    "record of it could not be stored: %s", err.msg);
+			    "record of it could not be stored: %.900s",
+			    err.msg);
 		}
 }
 

@@ -385,7 +385,8 @@ fetch_dave() { SMIMP_HOME="$DAVEHOME" smimp-fetch -i dave.key -d mail "$@"; }
 }
 
 @test "an error about a long path keeps its end and its cause: the middle is cut, not the reason" {
-	d=$BATS_TEST_TMPDIR/$(printf 'a%.0s' $(seq 200))/$(printf 'b%.0s' $(seq 200))
+	a=$(printf 'a%.0s' $(seq 200))
+	d=$BATS_TEST_TMPDIR/$a/$a/$a/$a/$a/$(printf 'b%.0s' $(seq 200))
 	run -1 --separate-stderr smimp-open -i bob.key "$d/message.age"
 	[[ "$stderr" == "smimp-open: cannot open '$BATS_TEST_TMPDIR/aaa"*"...bbb"*"b/message.age': No such file or directory" ]]
 	[ "$(printf '%s' "$stderr" | wc -l)" -eq 0 ]
