@@ -241,8 +241,18 @@ stamped_ours(const char *all, const char *mine)
 	return ret;
 }
 
+/* Why an item waits for its sender's domain (an answer worth a retry). */
+static const char sender_unreachable[] = "cannot fetch the sender's "
+    "identity now";
+
+/*
+ * One item, checked; peer_down when an earlier item of its request found
+ * the sender's domain out of reach: a log not kept is then not fetched
+ * (the item gets the same 503), so that a peer that stalls holds a
+ * worker for one sender of a batch, not for each.
+ */
 static unsigned int
-check_item(struct exchange *x, struct item *it)
+check_item(struct exchange *x, struct item *it, int peer_down)
 {
 	const struct batch_item *d = &it->d;
 	char sorted[8192];
@@ -277,13 +287,14 @@ check_item(struct exchange *x, struct item *it)
 	    (size_t)it->len, &err) : lseek(it->fd, 0, SEEK_SET) != 0 ||
 	    age_header_check_fd(it->fd, &err)) != 0)
 		return fail(it, 400, "the body is not an age file");
+	if (peer_down && !peer_log_kept(it->sender))
+		return fail(it, 503, sender_unreachable);
 	if (peer_log(x->srv, x->signer, x->peer_base, it->sender, &log,
 	    &err) != 0) {
 		log_warnx("deliver from %s: %s", x->signer, err.msg);
 		/* Its domain busy or out of reach: worth a retry. */
 		if (err.code == SMIMP_EXIT_TEMPFAIL)
-			return fail(it, 503, "cannot fetch the sender's "
-			    "identity now");
+			return fail(it, 503, sender_unreachable);
 		return fail(it, 403, "the sender's domain does not publish "
 		    "that sender");
 	}
@@ -418,7 +429,7 @@ inbound_deliver(struct exchange *x)
 	memcpy(it->hash, x->body_hash, 32);
 	(void)snprintf(it->spool, sizeof(it->spool), "%s", x->spool);
 	/* Refused or not, the nonce is claimed. */
-	if (check_item(x, it) == 0)
+	if (check_item(x, it, 0) == 0)
 		(void)snprintf(it->mid, sizeof(it->mid), "%s", it->d.mid);
 	r = store_items(x, it, 1);
 	if (r == STORE_REPLAY)
@@ -566,7 +577,7 @@ read_batch(struct exchange *x, struct batch_reader *br, struct item *items)
 	struct batch_item extra;
 	uint64_t len;
 	size_t n = 0;
-	int r, io = 0;
+	int r, io = 0, down = 0;
 
 	if (x->in_memory ? batch_reader_start_mem(br, x->small.buf,
 	    x->small.len) != 0 : lseek(x->spool_fd, 0, SEEK_SET) != 0 ||
@@ -584,7 +595,9 @@ read_batch(struct exchange *x, struct batch_reader *br, struct item *items)
 		n++;
 		if (r < 0)
 			goto malformed;
-		(void)check_item(x, &items[n - 1]);
+		if (check_item(x, &items[n - 1], down) == 503 &&
+		    items[n - 1].why == sender_unreachable)
+			down = 1;
 		(void)snprintf(items[n - 1].mid, sizeof(items[n - 1].mid),
 		    "%s", items[n - 1].d.mid != NULL &&
 		    message_id_valid(items[n - 1].d.mid) ? items[n - 1].d.mid :

@@ -63,6 +63,17 @@ cache_room(size_t len, const struct cache_entry *keep)
 	}
 }
 
+void
+peers_forget(void)
+{
+	size_t i;
+
+	pthread_mutex_lock(&cache_mu);
+	for (i = 0; i < CACHE_SLOTS; i++)
+		cache_drop(&cache[i]);
+	pthread_mutex_unlock(&cache_mu);
+}
+
 /* A copy of the cached value (malloc'd) or NULL. */
 static unsigned char *
 cache_get(const char *key, size_t *len)
@@ -103,8 +114,7 @@ cache_age(const char *key)
 }
 
 static void
-cache_put_ttl(const char *key, const unsigned char *value, size_t len,
-    int64_t ttl)
+cache_put(const char *key, const unsigned char *value, size_t len)
 {
 	struct cache_entry *slot = NULL;
 	size_t i;
@@ -129,15 +139,9 @@ cache_put_ttl(const char *key, const unsigned char *value, size_t len,
 		slot->len = len;
 		cache_bytes += len;
 		memcpy(slot->key, key, strlen(key) + 1);
-		slot->expires = time_now() + ttl;
+		slot->expires = time_now() + PEER_CACHE_TTL;
 	}
 	pthread_mutex_unlock(&cache_mu);
-}
-
-static void
-cache_put(const char *key, const unsigned char *value, size_t len)
-{
-	cache_put_ttl(key, value, len, PEER_CACHE_TTL);
 }
 
 /*
@@ -224,48 +228,6 @@ fetch_done(struct remote *r, const char *domain)
 	fetch_end(domain);
 }
 
-/*
- * A domain whose key could not be fetched, or that did not answer for
- * a user's log at all (no connection, no answer in time), is not asked
- * again for PEER_FAIL_TTL seconds (as clients remember a failed
- * discovery): what needs it fails at once, with the first failure's
- * class and words, so that one request (a batch of 32 senders) or a
- * stream of them cannot hold workers on a domain that stalls.  The
- * caps above fail without asking the domain, and an answer (a 404, a
- * 429) is the domain speaking: neither is remembered.
- */
-static void
-fail_note(const char *kind, const char *domain, const struct smimp_err *err)
-{
-	char ckey[ADDRESS_MAX + 16];
-	unsigned char v[1 + SMIMP_ERR_MSG];
-	size_t n = strlen(err->msg);
-
-	v[0] = err->code == SMIMP_EXIT_TEMPFAIL;
-	memcpy(v + 1, err->msg, n);
-	(void)snprintf(ckey, sizeof(ckey), "%s:%s", kind, domain);
-	cache_put_ttl(ckey, v, 1 + n, PEER_FAIL_TTL);
-}
-
-/* 1 (err set) if a fail_note of kind for domain stands; else 0. */
-static int
-failed(const char *kind, const char *domain, struct smimp_err *err)
-{
-	char ckey[ADDRESS_MAX + 16];
-	unsigned char *v;
-	size_t n;
-
-	(void)snprintf(ckey, sizeof(ckey), "%s:%s", kind, domain);
-	if ((v = cache_get(ckey, &n)) == NULL)
-		return 0;
-	if (n > 0)
-		(void)smimp_err_set(err, v[0] ? SMIMP_EXIT_TEMPFAIL :
-		    SMIMP_EXIT_FAIL, "%.*s (remembered)", (int)(n - 1),
-		    (const char *)v + 1);
-	free(v);
-	return n > 0;
-}
-
 /* domain's base URL and server key over r, into the cache. */
 static int
 fetch_key_on(struct remote *r, const char *domain, char *base, size_t cap,
@@ -301,8 +263,6 @@ fetch_key(struct server *srv, const char *domain, char *base, size_t cap,
 		return -1;
 	ret = fetch_key_on(r, domain, base, cap, key, err);
 	fetch_done(r, domain);
-	if (ret != 0)
-		fail_note("keyfail", domain, err);
 	return ret;
 }
 
@@ -334,8 +294,6 @@ peer_key(struct server *srv, const char *domain, char *base, size_t cap,
 {
 	if (key_cached(domain, base, cap, key))
 		return 0;
-	if (failed("keyfail", domain, err))
-		return -1;
 	return fetch_key(srv, domain, base, cap, key, err);
 }
 
@@ -398,11 +356,8 @@ fetch_log(struct server *srv, const char *domain, const char *base,
 	ret = remote_request(r, "GET", domain, base, path, NULL, 0,
 	    &srv->signer, NULL, IDLOG_MAX_BYTES, &rep, err);
 	fetch_done(r, domain);
-	if (ret != 0) {
-		if (err->code == SMIMP_EXIT_TEMPFAIL)
-			fail_note("down", domain, err);
+	if (ret != 0)
 		return -1;
-	}
 	if (rep.status == 429 || rep.status >= 500) {
 		ret = remote_reply_fail(&rep, path, err);
 		remote_reply_release(&rep);
@@ -443,9 +398,24 @@ peer_log(struct server *srv, const char *domain, const char *base,
 		free(cached);
 		return ret;
 	}
-	if (failed("down", domain, err))
-		return -1;
 	return fetch_log(srv, domain, base, sender, log, err);
+}
+
+int
+peer_log_kept(const char *sender)
+{
+	char ckey[ADDRESS_MAX + 16];
+	int i, kept = 0;
+
+	(void)snprintf(ckey, sizeof(ckey), "log:%s", sender);
+	pthread_mutex_lock(&cache_mu);
+	for (i = 0; i < CACHE_SLOTS; i++)
+		if (cache[i].value != NULL && strcmp(cache[i].key, ckey) == 0) {
+			kept = cache[i].expires > time_now();
+			break;
+		}
+	pthread_mutex_unlock(&cache_mu);
+	return kept;
 }
 
 int

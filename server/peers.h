@@ -12,10 +12,15 @@
 
 #define PEER_CACHE_TTL	300
 #define PEER_REFRESH_MIN 30	/* seconds between fetches of one key */
-#define PEER_FAIL_TTL	60	/* seconds a failed key fetch is remembered */
 
 struct server;
 struct idlog;
+
+/*
+ * Forget everything kept of other servers (a reload: the resolve map,
+ * the CA bundle or the network may have changed), failures included.
+ */
+void peers_forget(void);
 
 /* domain's server key and base URL (cap bytes), cached. */
 int peer_key(struct server *srv, const char *domain, char *base, size_t cap,
@@ -42,6 +47,9 @@ int peer_key_with(struct server *srv, struct remote *r, const char *domain,
  */
 int peer_log(struct server *srv, const char *domain, const char *base,
     const char *sender, struct idlog *log, struct smimp_err *err);
+/* Is sender's log in the cache (peer_log would not fetch it)? */
+int peer_log_kept(const char *sender);
+
 /*
  * The same, fetched anew whatever the cache holds (a stamp did not
  * verify under the cached log: the sender may have rotated its key),

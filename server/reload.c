@@ -13,6 +13,7 @@
 
 #include "http.h"
 #include "metrics.h"
+#include "peers.h"
 #include "server.h"
 #include "banned.h"
 
@@ -86,6 +87,7 @@ server_reload(struct server *srv, const struct smimpd_config *next)
 	}
 	config_apply(&srv->cfg, next, &peers_mu);
 	(void)__atomic_fetch_add(&peers_gen, 1, __ATOMIC_RELEASE);
+	peers_forget();
 	ratelimit_set(&srv->per_sender, srv->cfg.rate_sender);
 	ratelimit_set(&srv->per_domain, srv->cfg.rate_domain);
 	ratelimit_set(&srv->per_source, srv->cfg.rate_failures);
