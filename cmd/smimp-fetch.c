@@ -245,7 +245,8 @@ fetch_for(const struct fetch_opts *o, struct remote *r, struct identity *id,
 	if (fetch_mailbox(r, id, ts, dir, o->mime ? FETCH_MIME : 0, st, hooks,
 	    err) != 0)
 		return -1;
-	refill(o, r, id);
+	if (!st->busy)
+		refill(o, r, id);
 	return 0;
 }
 
@@ -308,7 +309,12 @@ fetch_main(int argc, char **argv)
 		ret = fetch_for(&o, r, &id, &ts, dir, &st, &hooks, &fetching,
 		    &err);
 	/* What was fetched before a failure is safe: say so either way. */
-	if (o.json && fetching)
+	if (st.busy && o.json)
+		print_json(json_pack("{s:b,s:s}", "busy", 1, "maildir", dir));
+	else if (st.busy && !o.quiet)
+		warnx_("another smimp-fetch is filing into '%s': it fetches "
+		    "the mailbox", dir);
+	else if (o.json && fetching)
 		print_json(json_pack("{s:I,s:I,s:I,s:I,s:I,s:s,s:I,s:I}",
 		    "fetched", (json_int_t)st.fetched, "inbox",
 		    (json_int_t)st.inbox, "other", (json_int_t)st.other,

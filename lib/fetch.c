@@ -803,6 +803,7 @@ fetch_mailbox(struct remote *r, const struct identity *id,
     struct smimp_err *err)
 {
 	struct fetch_ctx fc;
+	int lockfd = -1, got;
 	long n;
 
 	memset(st, 0, sizeof(*st));
@@ -822,6 +823,16 @@ fetch_mailbox(struct remote *r, const struct identity *id,
 	if (maildir_make(dir, err) != 0 ||
 	    (fc.mime && maildir_make_sealed(dir, err) != 0))
 		return -1;
+	/*
+	 * Two fetches into one Maildir would each file what the other
+	 * files, and one would clear the other's record of what waits
+	 * for its acknowledgement: the second does nothing.  The lock
+	 * is on the Maildir itself, so that mail readers see no file.
+	 */
+	if ((got = lock_dir_try(dir, &lockfd, err)) <= 0) {
+		st->busy = got == 0;
+		return got;
+	}
 	fc.pending_fd = -1;
 	if (remote_base(r, fc.domain, fc.base, sizeof(fc.base), err) != 0 ||
 	    pending_open(&fc, err) != 0) {
@@ -839,6 +850,7 @@ out:
 		close(fc.pending_fd);
 	free(fc.pending);
 	free(fc.acked.v);
+	close(lockfd);	/* releases the lock */
 	return n < 0 ? -1 : 0;
 }
 

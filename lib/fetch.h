@@ -17,6 +17,7 @@ struct fetch_stats {
 	size_t sent;	/* copies of what the user sent, to .Sent */
 	size_t again;	/* filed by an earlier, interrupted fetch */
 	size_t introduced;	/* of the inbox, unknown senders introduced */
+	int busy;		/* another fetch holds the Maildir: none done */
 };
 
 /* Where one fetched message went, and what filed it there. */
@@ -75,7 +76,9 @@ struct fetch_hooks {
  * (forward secrecy, doc/PROTOCOL.md 10.6) is filed as its plain
  * envelope, once verified (with FETCH_MIME, that is what .sealed
  * keeps), and the prekey's secret then deleted: the Maildir holds the
- * only copy that can still be read.
+ * only copy that can still be read.  One fetch at a time into a Maildir
+ * (flock(2) on dir itself): while another holds it, st->busy is set and
+ * nothing is done (0).
  */
 int fetch_mailbox(struct remote *r, const struct identity *id,
     struct trust_store *ts, const char *dir, unsigned flags,

@@ -700,3 +700,52 @@ file_lock_wait(int fd, const char *path, const char *what,
 			delay = delay * 2 < 100 ? delay * 2 : 100;
 	}
 }
+
+/* flock(fd) without waiting: 1 taken, 0 held elsewhere (fd closed), -1. */
+static int
+flock_try(int *fd, const char *path, struct smimp_err *err)
+{
+	int r;
+
+	for (;;) {
+		if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
+			return 1;
+		if (errno == EWOULDBLOCK)
+			r = 0;
+		else if (errno != EINTR)
+			r = smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot lock "
+			    "'%s'", path);
+		else
+			continue;
+		break;
+	}
+	(void)close(*fd);
+	*fd = -1;
+	return r;
+}
+
+int
+lock_try(const char *dir, const char *name, int *fd, struct smimp_err *err)
+{
+	char path[PATH_MAX];
+
+	*fd = -1;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    sizeof(path))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
+	*fd = file_open(path, O_RDWR, FILE_CREATE | FILE_NOFOLLOW |
+	    FILE_OWNED, err);
+	if (*fd < 0)
+		return -1;
+	return flock_try(fd, path, err);
+}
+
+int
+lock_dir_try(const char *dir, int *fd, struct smimp_err *err)
+{
+	*fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (*fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
+		    dir);
+	return flock_try(fd, dir, err);
+}

@@ -48,6 +48,16 @@ int file_open(const char *path, int flags, unsigned how,
     struct smimp_err *err);
 
 /*
+ * Take the lock file dir/name (made if need be, the user's, never
+ * through a symbolic link) without waiting: 1 taken, with *fd to close
+ * when done (which releases it); 0 another process holds it; -1.
+ */
+int lock_try(const char *dir, const char *name, int *fd,
+    struct smimp_err *err);
+/* The same lock on the directory dir itself: no file made in it. */
+int lock_dir_try(const char *dir, int *fd, struct smimp_err *err);
+
+/*
  * Open a secret file (a key, a passphrase): a regular file that group and
  * others cannot access.
  */

@@ -614,30 +614,6 @@ flush_one(struct flushing *f, const char *name, struct smimp_err *err)
 	return ret;
 }
 
-/* The flush's lock, taken without waiting: 1 taken, 0 busy, -1. */
-static int
-flush_lock(const char *dir, int *fd, struct smimp_err *err)
-{
-	char path[PATH_MAX];
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, OUTBOX_LOCK) >=
-	    sizeof(path))
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
-	*fd = file_open(path, O_RDWR, FILE_CREATE | FILE_NOFOLLOW |
-	    FILE_OWNED, err);
-	if (*fd < 0)
-		return -1;
-	for (;;) {
-		if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
-			return 1;
-		if (errno == EWOULDBLOCK)
-			return 0;
-		if (errno != EINTR)
-			return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot lock "
-			    "'%s'", path);
-	}
-}
-
 int
 outbox_flush_all(const struct outbox_flush *o, struct outbox_totals *t,
     struct smimp_err *err)
@@ -659,7 +635,7 @@ outbox_flush_all(const struct outbox_flush *o, struct outbox_totals *t,
 		ret = 0;
 		goto out;
 	}
-	got = flush_lock(f->dir, &lockfd, err);
+	got = lock_try(f->dir, OUTBOX_LOCK, &lockfd, err);
 	if (got <= 0) {
 		t->busy = got == 0;
 		ret = got;

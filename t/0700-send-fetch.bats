@@ -291,6 +291,37 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	[ "$(ls mail/new | wc -l)" -eq 1003 ]
 }
 
+@test "two fetches into one Maildir at once: one files, the other says so and exits 0; each message once" {
+	serve_unlimited
+	trust_as "$BOBHOME" alice.pub known
+	"$SMIMP_BUILD/t/sealmany" alice.key alice.pub 40 m bob.pub
+	smimp-send -i alice.key m*.age >/dev/null
+	mkdir -p mail
+	# The lock held (as a fetch holds it): a second fetch does nothing.
+	flock mail sleep 3 &
+	holder=$!
+	sleep 0.5
+	run -0 --separate-stderr fetch_bob
+	[ "$stderr" = "smimp-fetch: another smimp-fetch is filing into 'mail': it fetches the mailbox" ]
+	run -0 --separate-stderr fetch_bob --json
+	[ "$output" = '{"busy":true,"maildir":"mail"}' ]
+	[ -z "$(ls mail/new)" ]
+	wait "$holder"
+	# Two at once, for real: each message filed once, all acknowledged.
+	fetch_bob >a.out 2>&1 &
+	a=$!
+	fetch_bob >b.out 2>&1 &
+	b=$!
+	wait "$a"
+	wait "$b"
+	fetch_bob -q
+	[ "$(ls mail/new | wc -l)" -eq 40 ]
+	[ "$(SMIMP_HOME="$BOBHOME" smimp-open -q -i bob.key mail/new/* | sort | uniq -d | wc -l)" -eq 0 ]
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.org /smimp/v1/mailbox)
+	run -0 curl -s --cacert cert.pem "${h[@]/#/-H}" "$URL/v1/mailbox"
+	[ "$output" = "[]" ]
+}
+
 @test "a message that comes again after it was filed is filed once" {
 	trust_as "$BOBHOME" alice.pub known
 	echo once | smimp-seal -i alice.key -r bob.pub >m.age
