@@ -47,6 +47,7 @@ static int
 refuse(struct exchange *x, unsigned int status, const char *msg)
 {
 	(void)ratelimit_take(&x->srv->per_source, x->source);
+	x->refused = 1;
 	reply_error(x, status, msg);
 	return -1;
 }

@@ -554,9 +554,10 @@ queue_reply(struct exchange *x)
 }
 
 /*
- * x authenticated (or needs no authentication) and was answered before
- * its body was read: a refusal for good goes at once (the body is never
- * read), but a 503 is worth a retry, and a client
+ * x answered before its body was read: a refusal for good goes at once
+ * (the body is never read), and so does one of the client's own making
+ * (x->refused: a signer whose domain cannot be reached, say); but a 503
+ * is worth a retry, and a client
  * still sending its body would see the connection cut instead of the
  * answer: the body is read and dropped first, as far as the route's
  * cap, and the answer queued after it.
@@ -564,7 +565,7 @@ queue_reply(struct exchange *x)
 static enum MHD_Result
 answer_early(struct exchange *x)
 {
-	if (x->status != 503 || x->declared == 0)
+	if (x->status != 503 || x->declared == 0 || x->refused)
 		return queue_reply(x);
 	x->phase = PH_DRAIN;
 	return MHD_YES;
@@ -621,9 +622,7 @@ on_headers(struct exchange *x)
 	 */
 	if (x->route->auth == AUTH_USER &&
 	    (x->route->flags & ROUTE_NONCE_LATER)) {
-		if (auth_request(x) != 0)
-			return queue_reply(x);
-		if (body_open(x) != 0)
+		if (auth_request(x) != 0 || body_open(x) != 0)
 			return answer_early(x);
 		x->phase = PH_BODY;
 		return MHD_YES;
@@ -654,9 +653,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		(void)snprintf(x->method, sizeof(x->method), "%s", method);
 		return on_headers(x);
 	case PH_AUTHED:
-		if (x->resp != NULL)
-			return queue_reply(x);	/* refused: nothing read */
-		if (body_open(x) != 0)
+		if (x->resp != NULL || body_open(x) != 0)
 			return answer_early(x);
 		x->phase = PH_BODY;
 		return MHD_YES;

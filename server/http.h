@@ -121,6 +121,8 @@ struct exchange {
 	int phase;			/* private to http.c */
 	int answered;			/* a reply was queued */
 	int too_long;			/* the target did not fit */
+	int refused;			/* a failure counted against the
+					   source (auth.c): no body read */
 
 	/*
 	 * Who signed: an address (of this domain, or with AUTH_ANY of
