@@ -556,11 +556,11 @@ queue_reply(struct exchange *x)
 /*
  * x answered before its body was read: a refusal for good goes at once
  * (the body is never read), and so does one of the client's own making
- * (x->refused: a signer whose domain cannot be reached, say); but a 503
- * is worth a retry, and a client
- * still sending its body would see the connection cut instead of the
- * answer: the body is read and dropped first, as far as the route's
- * cap, and the answer queued after it.
+ * (x->refused: a signer whose domain cannot be reached, say).  But a
+ * 503 is worth a retry, and a client still sending its body would see
+ * the connection cut instead of the answer: the body is read and
+ * dropped first, as far as the route's cap, and the answer queued
+ * after it.
  */
 static enum MHD_Result
 answer_early(struct exchange *x)

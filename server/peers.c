@@ -153,8 +153,9 @@ cache_put(const char *key, const unsigned char *value, size_t len)
  * once (a temporary failure), so the other half always serves what the
  * peers ask.  What they ask in return (a log, /v1/meta) fetches nothing
  * that waits on a worker here, so every wait ends.  One domain may hold
- * a quarter of those (at least one): requests that name a domain that
- * never answers cannot take every fetch from the domains that do.
+ * half of those (at least one): requests that name a domain that never
+ * answers cannot take every fetch from the domains that do, and a peer
+ * relaying with its usual four workers finds room for each.
  */
 static pthread_mutex_t fetch_mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned int fetching;
@@ -165,7 +166,7 @@ fetch_begin(const struct server *srv, const char *domain,
     struct smimp_err *err)
 {
 	unsigned int cap = srv->cfg.workers / 2 > 0 ? srv->cfg.workers / 2 :
-	    1, per_domain = cap / 4 > 0 ? cap / 4 : 1, same = 0, i;
+	    1, per_domain = cap / 2 > 0 ? cap / 2 : 1, same = 0, i;
 	int ret = 0;
 
 	if (cap > WORKERS_MAX / 2)
