@@ -34,7 +34,8 @@ setup() { common_setup; }
 	    "$(printf 'x%.0s' {1..65})@example.org"; do
 		run -2 --separate-stderr smimp-keygen -u "$a" -o k --no-passphrase
 		[[ "$stderr" == "smimp-keygen: invalid "* ]]
-		[ ! -e k.key ] && [ ! -e k.pub ]
+		[ ! -e k.key ]
+		[ ! -e k.pub ]
 	done
 }
 
@@ -163,7 +164,8 @@ resolve example.org=127.0.0.1:1
 	rm "$SMIMP_HOME/config"
 	printf 'refresh-interval 1h\n' >named.conf
 	SMIMP_CONFIG=$PWD/named.conf run -0 --separate-stderr smimp-keygen -u bob@example.net -o b --no-passphrase
-	[ "$(cat named.conf)" = "refresh-interval 1h" ] && [ ! -e "$SMIMP_HOME/config" ]
+	[ "$(cat named.conf)" = "refresh-interval 1h" ]
+	[ ! -e "$SMIMP_HOME/config" ]
 	for bad in a.key "$PWD/a.pub" "~/a.key"; do
 		printf 'identity %s\n' "$bad" >"$SMIMP_HOME/config"
 		run -2 --separate-stderr smimp-keygen --export-age-recipient

@@ -282,7 +282,8 @@ signed() {
 	mapfile -t ids < <(grep -o '"id":[0-9]*' <<<"$output" | cut -d: -f2)
 	[ "${#ids[@]}" -eq 2 ]
 	# Ids are new and random, not the old row ids.
-	[ "${ids[0]}" != 3 ] && [ "${ids[1]}" != 5 ]
+	[ "${ids[0]}" != 3 ]
+	[ "${ids[1]}" != 5 ]
 	signed bob.key GET "/smimp/v1/mailbox/${ids[0]}" -o first.out
 	printf '\0\377one\n' | cmp - first.out
 	signed bob.key GET "/smimp/v1/mailbox/${ids[1]}" -o second.out
@@ -413,7 +414,8 @@ signed() {
 	export SMIMP_RESOLVE="example.org=127.0.0.1:$PORT" SMIMP_CACERT="$PWD/cert.pem"
 	head -c 5000 /dev/urandom | smimp-seal -i alice.key -r bob.pub >big.age
 	head -c 10 /dev/urandom | smimp-seal -i alice.key -r bob.pub >small.age
-	[ "$(stat -c %s small.age)" -le 6000 ] && [ "$(stat -c %s big.age)" -gt 6000 ]
+	[ "$(stat -c %s small.age)" -le 6000 ]
+	[ "$(stat -c %s big.age)" -gt 6000 ]
 	run -0 --separate-stderr smimp-send -i alice.key small.age
 	run -75 --separate-stderr smimp-send -i alice.key big.age
 	grep -q "HTTP 507: quota exceeded" <<<"$stderr"

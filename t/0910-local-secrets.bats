@@ -93,7 +93,8 @@ after_entries() { echo $((1 + 7 * $2 + 4 * ($1 - $2) + 1)); }
 		[ "$stderr" = "smimp-keygen: --redeem takes only '-': a token on the command line is visible to every user; use --redeem-file FILE or standard input (see 'smimp-keygen --help')" ]
 		[[ "$stderr$output" != *"$TOK"* ]]
 	done
-	[ ! -e c.key ] && [ ! -e c.pub ]
+	[ ! -e c.key ]
+	[ ! -e c.pub ]
 	run -2 --separate-stderr smimp-keygen -i alice.key --redeem - --redeem-file t
 	[ "$stderr" = "smimp-keygen: --redeem and --redeem-file exclude each other (see 'smimp-keygen --help')" ]
 	run -2 --separate-stderr smimp-keygen -i alice.key --redeem - --passphrase-file -
@@ -105,7 +106,9 @@ after_entries() { echo $((1 + 7 * $2 + 4 * ($1 - $2) + 1)); }
 		run -2 --separate-stderr smimp-keygen -u carol@example.org -o c --no-passphrase \
 			--redeem - <<<"$bad"
 		[ "$stderr" = "smimp-keygen: malformed invitation token" ]
-		[ ! -e c.key ] && [ ! -e c.pub ] && [ ! -e c.recovery ]
+		[ ! -e c.key ]
+		[ ! -e c.pub ]
+		[ ! -e c.recovery ]
 	done
 	: >empty
 	chmod 600 empty
@@ -122,7 +125,8 @@ after_entries() { echo $((1 + 7 * $2 + 4 * ($1 - $2) + 1)); }
 	# the keys stay for a retry), from standard input or a file.
 	run -75 --separate-stderr smimp-keygen -u carol@example.org -o c --no-passphrase \
 		--redeem - <<<"$TOK"
-	[ -e c.key ] && [ -e c.pub ]
+	[ -e c.key ]
+	[ -e c.pub ]
 	[[ "$stderr" != *"$TOK"* ]]
 	(umask 077; echo "$TOK" >tok)
 	run -75 --separate-stderr smimp-keygen -i c.key --redeem-file tok

@@ -46,7 +46,9 @@ names() { ls -A | grep -v '^separate-stderr-' | sort; }
 		done
 	done
 	[ "$(names)" = "$before" ]
-	[ -p fifo ] && [ -L link ] && [ -d dir ]
+	[ -p fifo ]
+	[ -L link ]
+	[ -d dir ]
 	[ ! -e null ] || [ -c null ]
 	[ "$(cat victim)" = "keep me" ]
 }
@@ -180,7 +182,8 @@ start_open() {
 	lock="$BOBHOME/trust.lock"
 	rm -f "$lock"
 	SMIMP_HOME="$BOBHOME" run -0 --separate-stderr smimp-trust set alice@example.org known
-	[ -f "$lock" ] && [ ! -L "$lock" ]
+	[ -f "$lock" ]
+	[ ! -L "$lock" ]
 	[ "$(stat -c %a "$lock")" = 600 ]
 	before=$(sum "$BOBHOME/trust")
 	rm "$lock"
@@ -370,7 +373,8 @@ fetch_dave() { SMIMP_HOME="$DAVEHOME" smimp-fetch -i dave.key -d mail "$@"; }
 	[ -z "$output" ]
 	SMIMP_HOME="$BOBHOME" run -1 --separate-stderr timeout 10 smimp-trust list
 	[ "$stderr" = "smimp-trust: '$BOBHOME/trust' is a FIFO, not a regular file: refusing to use it" ]
-	[ -p fifo ] && [ -p "$BOBHOME/trust" ]
+	[ -p fifo ]
+	[ -p "$BOBHOME/trust" ]
 }
 
 @test "a refused -o OUT is said before a recipient is looked up and pinned" {

@@ -146,14 +146,16 @@ fetch_bob() { as_bob smimp-fetch -i bob.key -d mail; }
 	# No server listening: temporary failure.
 	run -75 --separate-stderr smimp-revoke -i alice.key --rotate
 	[[ "$stderr" == "smimp-revoke: "* ]]
-	[ "$(sum alice.key)" = "$sum0" ] && [ "$(sum alice.pub)" = "$pub0" ]
+	[ "$(sum alice.key)" = "$sum0" ]
+	[ "$(sum alice.pub)" = "$pub0" ]
 	[ -z "$(ls alice.key.tmp.* alice.pub.tmp.* 2>/dev/null)" ]
 	# The server's log moved on elsewhere (another copy of the key).
 	start org example.org "$ORG"
 	run -0 --separate-stderr smimp-revoke -i alice0.key --encryption
 	run -5 --separate-stderr smimp-revoke -i alice.key --encryption
 	[[ "$stderr" == "smimp-revoke: the identity log example.org serves for alice@example.org changed elsewhere: it does not end where 'alice.pub' does (HTTP 409: the records do not extend the log: "* ]]
-	[ "$(sum alice.key)" = "$sum0" ] && [ "$(sum alice.pub)" = "$pub0" ]
+	[ "$(sum alice.key)" = "$sum0" ]
+	[ "$(sum alice.pub)" = "$pub0" ]
 	[ -z "$(ls alice.key.tmp.* alice.pub.tmp.* 2>/dev/null)" ]
 }
 
@@ -274,7 +276,8 @@ fetch_bob() { as_bob smimp-fetch -i bob.key -d mail; }
 	key0=$(sum carol.key); pub0=$(sum carol.pub)
 	run -1 --separate-stderr smimp-revoke -i carol.key --rotate --no-publish --passphrase-file bad
 	[ "$stderr" = "smimp-revoke: 'carol.key': wrong passphrase" ]
-	[ "$(sum carol.key)" = "$key0" ] && [ "$(sum carol.pub)" = "$pub0" ]
+	[ "$(sum carol.key)" = "$key0" ]
+	[ "$(sum carol.pub)" = "$pub0" ]
 	run -0 --separate-stderr smimp-revoke -i carol.key --rotate --no-publish --passphrase-file pass
 	[ "$(stat -c %a carol.key)" = 600 ]
 	head -1 carol.key | grep -qx -- '-----BEGIN AGE ENCRYPTED FILE-----'

@@ -121,7 +121,8 @@ last_record() { awk '/^smimp-identity\/1$/ { buf = "" } { buf = buf $0 "\n" } EN
 	# Without her own log there is nothing that says what to keep.
 	run -2 --separate-stderr smimp-revoke --recover alice.recovery -o elsewhere
 	[ "$stderr" = "smimp-revoke: the log of alice@example.org ends in a revocation: say with --keep N how many of its 2 records to keep" ]
-	[ ! -e elsewhere.key ] && [ ! -e elsewhere.pub ]
+	[ ! -e elsewhere.key ]
+	[ ! -e elsewhere.pub ]
 	run -0 --separate-stderr smimp-revoke --recover alice.recovery -o alice
 	[[ "$output" == *"(2 records in 'alice.pub'; the 1 record after record 0 cut back, void), published to example.org" ]]
 	served alice@example.org | cmp - alice.pub

@@ -277,7 +277,8 @@ unmatched: 0" ]
 	t1=$(date +%s)
 	[ "$(cat body)" = '{"error":"try again later"}' ]
 	secs=$(tr -d '\r' <hdr | sed -n 's/^Retry-After: //p')
-	[ "$secs" -ge $((86400 - t1 % 86400 - 1)) ] && [ "$secs" -le $((86400 - t0 % 86400 + 1)) ]
+	[ "$secs" -ge $((86400 - t1 % 86400 - 1)) ]
+	[ "$secs" -le $((86400 - t0 % 86400 + 1)) ]
 	want 429 submit eve e2
 	want 429 deliver erin r2
 	# A trusted sender does not count, and is never held up.
@@ -302,7 +303,8 @@ unmatched: 0" ]
 	want 429 deliver erin r2
 	secs=$(tr -d '\r' <hdr | sed -n 's/^Retry-After: //p')
 	left=$(( 3600 - $(date +%s) % 3600 ))
-	[ "$secs" -ge $((left - 5)) ] && [ "$secs" -le "$left" ]
+	[ "$secs" -ge $((left - 5)) ]
+	[ "$secs" -le "$left" ]
 	# Another domain is not held up, nor a sender known to the recipient.
 	want 201 deliver alice a2
 	want 201 deliver carol c3 frank@example.net
@@ -315,7 +317,8 @@ unmatched: 0" ]
 	[ "$(tr -d '\r' <hdr | sed -n 's/^Retry-After: //p')" = 100 ]
 	want 429 deliver carol c6 dave@example.net
 	secs=$(tr -d '\r' <hdr | sed -n 's/^Retry-After: //p')
-	[ "$secs" -ge 95 ] && [ "$secs" -le 100 ]
+	[ "$secs" -ge 95 ]
+	[ "$secs" -le 100 ]
 	run -0 store_sql net "SELECT domain, CASE WHEN ignored_until > $(date +%s) THEN 1 ELSE 0 END FROM consent_domains"
 	[ "$output" = "example.com|1" ]
 }

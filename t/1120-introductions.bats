@@ -69,7 +69,8 @@ days() { date -u -d "@$(($(date +%s) + $1 * 86400))" +%Y-%m-%dT%H:%M:%SZ; }
 	offline
 	before=$(date +%s)
 	run -0 --separate-stderr introduce -o intro
-	[ -z "$output" ] && [ -z "$stderr" ]
+	[ -z "$output" ]
+	[ -z "$stderr" ]
 	after=$(date +%s)
 	[ "$(sed -n 1,4p intro)" = "smimp-introduction/1
 introducer: alice@example.org
@@ -77,7 +78,8 @@ introduced: carol@example.com
 to: bob@example.net" ]
 	[ "$(wc -l <intro)" -eq 6 ]
 	exp=$(date -u -d "$(sed -n 's/^expires: //p' intro)" +%s)
-	[ "$exp" -ge $((before + 7 * 86400)) ] && [ "$exp" -le $((after + 7 * 86400)) ]
+	[ "$exp" -ge $((before + 7 * 86400)) ]
+	[ "$exp" -le $((after + 7 * 86400)) ]
 	run -0 "$IT" verify alice.pub intro
 	[ "$output" = verifies ]
 	run -1 --separate-stderr "$IT" verify bob.pub intro
@@ -89,7 +91,8 @@ to: bob@example.net" ]
 	[ "$exp" -ge $((before + 90 * 86400)) ]
 	# Addresses are written normalized, whatever case they came in.
 	run -0 smimp-trust introduce Carol@Example.COM --to BOB#example.net -i alice.key
-	[ "${lines[2]}" = "introduced: carol@example.com" ] && [ "${lines[3]}" = "to: bob@example.net" ]
+	[ "${lines[2]}" = "introduced: carol@example.com" ]
+	[ "${lines[3]}" = "to: bob@example.net" ]
 }
 
 @test "introduce signs with the default identity, and with a passphrase-protected key" {
@@ -327,7 +330,8 @@ to: bob@example.net" ]
 	[ "${#stderr_lines[@]}" = 2 ]
 	[ "${stderr_lines[0]}" = "smimp-fetch: $m1: from carol@example.com, introduced by alice@example.org: to the inbox" ]
 	[ "${stderr_lines[1]}" = "smimp-fetch: 3 fetched: 1 to the inbox (1 introduced), 2 to Other, 0 dropped" ]
-	[ "$(ls mail/new | wc -l)" -eq 1 ] && [ "$(ls mail/.Other/new | wc -l)" -eq 2 ]
+	[ "$(ls mail/new | wc -l)" -eq 1 ]
+	[ "$(ls mail/.Other/new | wc -l)" -eq 2 ]
 	run -4 --separate-stderr as_bob smimp-open -i bob.key --accept-unknown mail/new/*
 	[ "$output" = "from carol" ]
 	# With bob not trusting alice, a statement of hers counts for nothing.

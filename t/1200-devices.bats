@@ -87,7 +87,8 @@ on_tty() {
 	[ "$(printf '%s\n' "${lines[@]:0:7}")" = "$(cat phone.request)" ]
 	[ "$(stat -c %a phone.key)" = 600 ]
 	[ "$(stat -c %a phone.request)" = 644 ]
-	[ ! -e phone.pub ] && [ ! -e phone.recovery ]
+	[ ! -e phone.pub ]
+	[ ! -e phone.recovery ]
 	[ "$(head -3 phone.key)" = "$(printf 'smimp-device-key/1\naddress: bob@example.net\ndevice: phone')" ]
 	sed -n 4p phone.key | grep -qE '^signing-secret: [A-Za-z0-9+/]{43}=$'
 	sed -n 5p phone.key | grep -qE '^encryption-secret: [A-Za-z0-9+/]{43}=$'
@@ -97,7 +98,8 @@ on_tty() {
 	grep -qx 'address: bob@example.net' phone.request
 	grep -qx 'device: phone' phone.request
 	left=$(( $(date -d "$(expires phone.request)" +%s) - $(date +%s) ))
-	[ "$left" -gt 590 ] && [ "$left" -le 600 ]
+	[ "$left" -gt 590 ]
+	[ "$left" -le 600 ]
 	# An empty line, then the code and until when the request holds.
 	[ "$output" = "$(cat phone.request; echo; echo "${lines[7]}")" ]
 	[[ "${lines[7]}" =~ ^code:\ [A-Z2-7]{5}-[A-Z2-7]{5}\ \(until\ $(expires phone.request)\)$ ]]
@@ -168,7 +170,8 @@ print(c[:5] + "-" + c[5:])')
 	# Not a terminal: the request and its code, even with qrencode there.
 	run -0 --separate-stderr env PATH="$PWD/bin:$PATH" smimp-keygen --device desk -u bob@example.net -o desk --no-passphrase
 	[ "$(printf '%s\n' "${lines[@]:0:7}")" = "$(cat desk.request)" ]
-	[ "${#lines[@]}" = 8 ] && [[ "${lines[7]}" == "code: "* ]]
+	[ "${#lines[@]}" = 8 ]
+	[[ "${lines[7]}" == "code: "* ]]
 }
 
 @test "add-device with the right code: the device-add is in bob's log and on his server; remove-device takes it out" {
@@ -285,7 +288,8 @@ print("".join("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[(b >> (5 * (9 - i))) & 31] for 
 @test "add-device takes what keygen --device printed: the request, an empty line and the code line, which it never reads" {
 	start net example.net "$NET"
 	device phone
-	[ "$(sed -n 8p phone.out)" = "" ] && [[ "$(sed -n 9p phone.out)" == "code: $code (until "*")" ]]
+	[ "$(sed -n 8p phone.out)" = "" ]
+	[[ "$(sed -n 9p phone.out)" == "code: $code (until "*")" ]]
 	run -0 --separate-stderr smimp-revoke -i bob.key --add-device phone.out --code "$code"
 	[ "$output" = "bob@example.net: device phone added, scope full (2 records in 'bob.pub'), published to example.net" ]
 	[ -z "$stderr" ]

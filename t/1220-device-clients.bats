@@ -106,7 +106,8 @@ last_date() { sed -n 's/^date: //p' bob.pub | tail -1; }
 	run -0 --separate-stderr as_alice smimp-open -i alice.key --headers m
 	[ "${lines[0]}" = "type: email" ]
 	[ "${lines[1]}" = "from: bob@example.net, device phone" ]
-	[[ "${lines[2]}" == "from-fingerprint: "* ]] && [[ "${lines[3]}" == "from-log-head: "* ]]
+	[[ "${lines[2]}" == "from-fingerprint: "* ]]
+	[[ "${lines[3]}" == "from-log-head: "* ]]
 	[[ "${lines[4]}" == "to: alice@example.org "* ]]
 	! grep -q '^from-device' <<<"$output" || false
 	run -0 --separate-stderr as_alice smimp-open -i alice.key --json m
@@ -327,8 +328,11 @@ print(json.dumps([{"id": i, "from": f, "message_id": "m%d@example.org" % i, "siz
 	run -0 --separate-stderr as_alice smimp-fetch -i laptop.key -d mail
 	[ "${stderr_lines[0]}" = "smimp-fetch: wrote the identity log of alice@example.org beside the key: 'laptop.pub', fingerprint $(fp alice.pub) (compare it with the identity's)" ]
 	[ "${stderr_lines[1]}" = "smimp-fetch: 3 fetched: 2 to the inbox, 0 to Other, 1 to Sent, 0 dropped" ]
-	[ "$(ls mail/.Sent/new | wc -l)" = 1 ] && [ "$(ls mail/new | wc -l)" = 2 ]
-	[ -d mail/.Sent/cur ] && [ -d mail/.Sent/tmp ] && [ "$(stat -c %a mail/.Sent)" = 700 ]
+	[ "$(ls mail/.Sent/new | wc -l)" = 1 ]
+	[ "$(ls mail/new | wc -l)" = 2 ]
+	[ -d mail/.Sent/cur ]
+	[ -d mail/.Sent/tmp ]
+	[ "$(stat -c %a mail/.Sent)" = 700 ]
 	cmp mail/.Sent/new/* peer/smimp/v1/mailbox/1
 	run -0 --separate-stderr as_alice smimp-open -i laptop.key mail/.Sent/new/*
 	[ "$stderr" = "smimp-open: from alice@example.org, fingerprint $(fp alice.pub), trusted (own identity)" ]

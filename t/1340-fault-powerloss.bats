@@ -28,7 +28,8 @@ os.write(fd, b"synced\n"); os.fsync(fd); os.write(fd, b"not synced\n")' lazy/syn
 	[ "$(cat lazy/unsynced)" = unsynced ]
 	[ "$(cat lazy/synced)" = "$(printf 'synced\nnot synced')" ]
 	power_loss lazy
-	[ -e lazy/unsynced ] && [ ! -s lazy/unsynced ]
+	[ -e lazy/unsynced ]
+	[ ! -s lazy/unsynced ]
 	[ "$(cat lazy/synced)" = synced ]
 }
 

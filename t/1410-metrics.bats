@@ -59,7 +59,8 @@ get() { curl -s -o /dev/null -w '%{http_code}' --cacert cert.pem "${@:2}" "https
 	done
 	[ "$(metric 'smimpd_build_info{version="0.1.0"}')" = 1 ]
 	started=$(metric smimpd_start_time_seconds)
-	[ "$started" -le "$(date +%s)" ] && [ "$started" -gt $(($(date +%s) - 60)) ]
+	[ "$started" -le "$(date +%s)" ]
+	[ "$started" -gt $(($(date +%s) - 60)) ]
 	# The endpoint names come from the route table, each once.
 	run -0 bash -c "grep -o 'endpoint=\"[a-z_]*\"' samples | sort -u | wc -l"
 	[ "$output" -le 16 ]
