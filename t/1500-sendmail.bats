@@ -143,7 +143,8 @@ proxy() {
 	proxy 503 pass
 	letter three
 	run -0 --separate-stderr smimp-send -i alice.key --queue three.age
-	[[ "$stderr" == *"queued in the outbox (smimp-send --flush sends it): "*"HTTP 503: flaky" ]]
+	[[ "$stderr" == *"queued in the outbox (smimp-send --flush sends it): "*"HTTP 503: flaky" ]] ||
+		{ echo "$stderr"; cat proxy.out; false; }
 	queued 1
 	run -0 smimp-send --flush
 	queued 0
