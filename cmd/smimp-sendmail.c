@@ -113,8 +113,8 @@ parse_args(int argc, char **argv, struct sendmail_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->max_work = SEND_MAX_WORK_DEFAULT;
 	o->dot_ends = 1;
-	while ((c = getopt_long(argc, argv, "tio:f:r:F:B:b:hN:R:V:L:X:vUGnmq::", longopts,
-	    NULL)) != -1) {
+	while ((c = getopt_long(argc, argv,
+	    "tio:f:r:F:B:b:hN:R:V:L:X:vUGnmq::", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't': o->from_headers = 1; break;
 		case 'i': o->dot_ends = 0; break;

@@ -74,41 +74,61 @@ peers_forget(void)
 	pthread_mutex_unlock(&cache_mu);
 }
 
+/* The entry that holds key, or NULL (under cache_mu). */
+static struct cache_entry *
+cache_find(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < CACHE_SLOTS; i++)
+		if (cache[i].value != NULL && strcmp(cache[i].key, key) == 0)
+			return &cache[i];
+	return NULL;
+}
+
 /* A copy of the cached value (malloc'd) or NULL. */
 static unsigned char *
 cache_get(const char *key, size_t *len)
 {
+	struct cache_entry *e;
 	unsigned char *out = NULL;
-	size_t i;
 
 	pthread_mutex_lock(&cache_mu);
-	for (i = 0; i < CACHE_SLOTS; i++) {
-		if (cache[i].value == NULL || strcmp(cache[i].key, key) != 0)
-			continue;
-		if (cache[i].expires > time_now() &&
-		    (out = malloc(cache[i].len + 1)) != NULL) {
-			memcpy(out, cache[i].value, cache[i].len);
-			*len = cache[i].len;
-		}
-		break;
+	e = cache_find(key);
+	if (e != NULL && e->expires > time_now() &&
+	    (out = malloc(e->len + 1)) != NULL) {
+		memcpy(out, e->value, e->len);
+		*len = e->len;
 	}
 	pthread_mutex_unlock(&cache_mu);
 	return out;
+}
+
+/* Is key cached and not expired?  As cache_get, without the copy. */
+static int
+cache_has(const char *key)
+{
+	struct cache_entry *e;
+	int has;
+
+	pthread_mutex_lock(&cache_mu);
+	e = cache_find(key);
+	has = e != NULL && e->expires > time_now();
+	pthread_mutex_unlock(&cache_mu);
+	return has;
 }
 
 /* How many seconds ago key was cached; -1 if it is not. */
 static int64_t
 cache_age(const char *key)
 {
+	struct cache_entry *e;
 	int64_t age = -1;
-	size_t i;
 
 	pthread_mutex_lock(&cache_mu);
-	for (i = 0; i < CACHE_SLOTS; i++)
-		if (cache[i].value != NULL && strcmp(cache[i].key, key) == 0) {
-			age = time_now() - (cache[i].expires - PEER_CACHE_TTL);
-			break;
-		}
+	e = cache_find(key);
+	if (e != NULL)
+		age = time_now() - (e->expires - PEER_CACHE_TTL);
 	pthread_mutex_unlock(&cache_mu);
 	return age;
 }
@@ -406,17 +426,9 @@ int
 peer_log_kept(const char *sender)
 {
 	char ckey[ADDRESS_MAX + 16];
-	int i, kept = 0;
 
 	(void)snprintf(ckey, sizeof(ckey), "log:%s", sender);
-	pthread_mutex_lock(&cache_mu);
-	for (i = 0; i < CACHE_SLOTS; i++)
-		if (cache[i].value != NULL && strcmp(cache[i].key, ckey) == 0) {
-			kept = cache[i].expires > time_now();
-			break;
-		}
-	pthread_mutex_unlock(&cache_mu);
-	return kept;
+	return cache_has(ckey);
 }
 
 int
