@@ -103,7 +103,7 @@ $(B)/libsmimpd.a: $(SERVER_LIB_OBJ)
 	$(AR) rcs $@ $^
 
 # Unit tools of the server's modules.
-$(B)/t/store $(B)/t/introserver: $(B)/t/%: $(B)/t/unit/%.o $(B)/libsmimpd.a \
+$(B)/t/store $(B)/t/introserver $(B)/t/sourcetool: $(B)/t/%: $(B)/t/unit/%.o $(B)/libsmimpd.a \
 		$(B)/libsmimp.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(B)/libsmimpd.a $(B)/libsmimp.a $(LDLIBS) \
@@ -146,7 +146,7 @@ deps:
 # PostgreSQL store, in a cluster of their own (t/with-postgresql).
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 check: deps
-	@sh scripts/deps.sh postgresql-15 haproxy parallel debhelper lintian
+	@sh scripts/deps.sh postgresql-15 haproxy parallel debhelper lintian iproute2
 	$(MAKE) -j$(NPROC) all
 	$(MAKE) -j$(NPROC) SANITIZE=1 all
 	@sh scripts/lint-man.sh $(MANS)

@@ -46,7 +46,7 @@ add_header(void *cls, enum MHD_ValueKind kind, const char *key,
 static int
 refuse(struct exchange *x, unsigned int status, const char *msg)
 {
-	(void)ratelimit_take(&x->srv->per_source, x->source);
+	(void)ratelimit_take(&x->srv->per_source, x->source_net);
 	x->refused = 1;
 	reply_error(x, status, msg);
 	return -1;
@@ -457,7 +457,7 @@ auth_request(struct exchange *x)
 	struct ratelimit *rl = NULL;
 	unsigned int wait;
 
-	wait = ratelimit_peek(&srv->per_source, x->source);
+	wait = ratelimit_peek(&srv->per_source, x->source_net);
 	if (wait > 0) {
 		reply_retry(x, 429, wait, "too many failed requests");
 		return -1;

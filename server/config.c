@@ -302,42 +302,64 @@ config_read(struct smimpd_config *cfg, const char *path,
 	return 0;
 }
 
-/* The setting name, "ADDRESS:PORT" in text, into sa. */
+/*
+ * The setting name, "ADDRESS:PORT" in text, into sa (*len its length,
+ * *port the port): an IPv4 address, or an IPv6 one in brackets
+ * ("[::]:443", which takes IPv4 clients too).
+ */
 static int
-parse_addr(const char *name, const char *text, struct sockaddr_in *sa,
-    struct smimp_err *err)
+parse_addr(const char *name, const char *text, struct sockaddr_storage *sa,
+    socklen_t *len, unsigned short *port, struct smimp_err *err)
 {
-	char host[64], *colon;
-	uint64_t port;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)(void *)sa;
+	struct sockaddr_in *sin = (struct sockaddr_in *)(void *)sa;
+	char host[64], *colon, *h = host;
+	uint64_t n;
 
 	(void)snprintf(host, sizeof(host), "%s", text);
 	colon = strrchr(host, ':');
 	if (colon == NULL || parse_u64(colon + 1, strlen(colon + 1),
-	    &port) != 0 || port == 0 || port > 65535)
+	    &n) != 0 || n == 0 || n > 65535)
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s '%s': "
 		    "expected ADDRESS:PORT", name, text);
 	*colon = '\0';
 	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
-		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s '%s': "
-		    "not an IPv4 address", name, text);
+	*port = (unsigned short)n;
+	if (host[0] == '[' && colon > host + 1 && colon[-1] == ']') {
+		colon[-1] = '\0';
+		h++;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(*port);
+		*len = sizeof(*sin6);
+		if (inet_pton(AF_INET6, h, &sin6->sin6_addr) != 1)
+			return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s '%s': "
+			    "not an IPv6 address", name, text);
+		return 0;
+	}
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(*port);
+	*len = sizeof(*sin);
+	if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s '%s': %s",
+		    name, text, strchr(host, ':') != NULL ? "an IPv6 address "
+		    "goes in brackets: [ADDRESS]:PORT" : "not an IPv4 address");
 	return 0;
 }
 
 static int
 parse_listen(struct smimpd_config *cfg, struct smimp_err *err)
 {
-	if (parse_addr("listen", cfg->listen, &cfg->listen_addr, err) != 0)
+	unsigned short mport;
+
+	if (parse_addr("listen", cfg->listen, &cfg->listen_addr,
+	    &cfg->listen_addrlen, &cfg->port, err) != 0)
 		return -1;
-	cfg->port = ntohs(cfg->listen_addr.sin_port);
 	if (cfg->metrics_listen[0] == '\0')
 		return 0;
 	if (parse_addr("metrics-listen", cfg->metrics_listen,
-	    &cfg->metrics_addr, err) != 0)
+	    &cfg->metrics_addr, &cfg->metrics_addrlen, &mport, err) != 0)
 		return -1;
-	if (cfg->metrics_addr.sin_port == cfg->listen_addr.sin_port)
+	if (mport == cfg->port)
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "metrics-listen "
 		    "'%s': the port of listen; it needs a port of its own",
 		    cfg->metrics_listen);

@@ -26,8 +26,9 @@
 
 struct smimpd_config {
 	char domain[ADDRESS_DOMAIN_MAX + 1];
-	char listen[64];		/* "127.0.0.1:8443" */
-	struct sockaddr_in listen_addr;
+	char listen[64];		/* "127.0.0.1:8443", "[::]:443" */
+	struct sockaddr_storage listen_addr;
+	socklen_t listen_addrlen;
 	unsigned short port;
 	char datadir[4096];
 	char store[4096 + 16];		/* the store URI; default sqlite:DATADIR */
@@ -74,7 +75,8 @@ struct smimpd_config {
 	char user[64];			/* run as, when started as root */
 	/* The Prometheus endpoint: plain HTTP, its own port; "": none. */
 	char metrics_listen[64];
-	struct sockaddr_in metrics_addr;
+	struct sockaddr_storage metrics_addr;
+	socklen_t metrics_addrlen;
 	char log[4096];			/* the log file; "": standard error */
 	int log_debug;			/* log-level debug (or -v) */
 	/* Rate limits, per minute (0: none). */

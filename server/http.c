@@ -581,6 +581,7 @@ body_drop(struct exchange *x, size_t len)
 	return 0;
 }
 
+/* The client's address as logged, and its source as limits count it. */
 static void
 source_address(struct exchange *x)
 {
@@ -588,14 +589,17 @@ source_address(struct exchange *x)
 	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
 
-	(void)snprintf(x->source, sizeof(x->source), "?");
-	if (sa != NULL && sa->sa_family == AF_INET)
-		(void)inet_ntop(AF_INET, &((const struct sockaddr_in *)
-		    (const void *)sa)->sin_addr, x->source, sizeof(x->source));
-	else if (sa != NULL && sa->sa_family == AF_INET6)
-		(void)inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
+	(void)source_name(sa, x->source_net);
+	/* An IPv6 one whole; an IPv4 one (mapped or not) as its source. */
+	if (sa != NULL && sa->sa_family == AF_INET6 &&
+	    strchr(x->source_net, '/') != NULL) {
+		if (inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
 		    (const void *)sa)->sin6_addr, x->source,
-		    sizeof(x->source));
+		    sizeof(x->source)) == NULL)
+			(void)snprintf(x->source, sizeof(x->source), "?");
+	} else
+		(void)snprintf(x->source, sizeof(x->source), "%s",
+		    x->source_net);
 }
 
 /* Headers in: route, check what is declared, then authenticate. */
@@ -801,18 +805,26 @@ workers_stop(struct server *srv, int drain_first)
 }
 
 int
-listen_socket(const struct sockaddr_in *sa, const char *name, int backlog,
-    int *fd, struct smimp_err *err)
+listen_socket(const struct sockaddr_storage *sa, socklen_t len,
+    const char *name, int backlog, int *fd, struct smimp_err *err)
 {
-	int one = 1;
+	int one = 1, zero = 0;
 
-	*fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	*fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (*fd < 0 ||
 	    setsockopt(*fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    bind(*fd, (const struct sockaddr *)sa, sizeof(*sa)) != 0 ||
-	    listen(*fd, backlog) != 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot listen on "
-		    "%s", name);
+	    /* [::] takes IPv4 clients too, whatever the system's default. */
+	    (sa->ss_family == AF_INET6 && setsockopt(*fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &zero, sizeof(zero)) != 0) ||
+	    bind(*fd, (const struct sockaddr *)sa, len) != 0 ||
+	    listen(*fd, backlog) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot listen on %s",
+		    name);
+		if (*fd >= 0)
+			(void)close(*fd);
+		*fd = -1;
+		return -1;
+	}
 	return 0;
 }
 
@@ -822,8 +834,8 @@ http_listen(struct server *srv, struct smimp_err *err)
 	if (!srv->cfg.plain_http && (read_pem(srv->cfg.cert, &srv->tls_cert,
 	    err) != 0 || read_pem(srv->cfg.key, &srv->tls_key, err) != 0))
 		return -1;
-	return listen_socket(&srv->cfg.listen_addr, srv->cfg.listen, 1024,
-	    &srv->listen_fd, err);
+	return listen_socket(&srv->cfg.listen_addr, srv->cfg.listen_addrlen,
+	    srv->cfg.listen, 1024, &srv->listen_fd, err);
 }
 
 /*
@@ -857,11 +869,32 @@ on_connection(void *cls, struct MHD_Connection *c, void **ctx,
 {
 	struct http_service *hs = cls;
 
-	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c,
+	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		(void)__atomic_fetch_add(&hs->conns, 1, __ATOMIC_RELAXED);
-	else
+		sources_opened(hs->srv->sources, sa);
+	} else {
 		(void)__atomic_fetch_sub(&hs->conns, 1, __ATOMIC_RELAXED);
+		sources_closed(hs->srv->sources, sa);
+	}
 	conn_watch_notify(hs->srv, c, ctx, code);
+}
+
+/*
+ * connections-per-address, counted per source (sources.h): an IPv6
+ * client has a /64 of addresses to take, and they count as one.
+ */
+static enum MHD_Result
+on_accept(void *cls, const struct sockaddr *sa, socklen_t len)
+{
+	struct http_service *hs = cls;
+
+	(void)len;
+	return sources_admit(hs->srv->sources, sa, hs->srv->cfg.per_address) ?
+	    MHD_YES : MHD_NO;
 }
 
 /*
@@ -881,12 +914,11 @@ service_start(struct server *srv, int fd, char *cert, char *key)
 	raise_fd_limit(srv->cfg.connections);
 	if (hs != NULL) {
 		hs->srv = srv;
-		hs->d = MHD_start_daemon(flags, srv->cfg.port, NULL, NULL,
+		hs->d = MHD_start_daemon(flags, srv->cfg.port, on_accept, hs,
 		    on_request, srv,
 		    MHD_OPTION_LISTEN_SOCKET, fd,
 		    MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads,
 		    MHD_OPTION_CONNECTION_LIMIT, srv->cfg.connections,
-		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->cfg.per_address,
 		    MHD_OPTION_CONNECTION_TIMEOUT, srv->cfg.timeout,
 		    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		    (size_t)HTTP_CONN_MEMORY,
@@ -922,6 +954,10 @@ http_start(struct server *srv, struct smimp_err *err)
 	char *cert = srv->tls_cert, *key = srv->tls_key;
 
 	srv->tls_cert = srv->tls_key = NULL;
+	if (srv->sources == NULL && (srv->sources = sources_new()) == NULL) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "out of memory");
+		goto fail;
+	}
 	if (workers_start(srv) != 0 || conn_watch_start(srv) != 0) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot start threads");
 		goto fail;
@@ -1018,4 +1054,6 @@ http_stop(struct server *srv)
 	while (srv->nretiring > 0)
 		service_stop(srv->retiring[--srv->nretiring]);
 	conn_watch_stop(srv);
+	sources_free(srv->sources);
+	srv->sources = NULL;
 }

@@ -32,6 +32,7 @@
 #include "address.h"
 #include "idlog.h"
 #include "reqsig.h"
+#include "sources.h"
 #include "util.h"
 
 struct server;
@@ -116,6 +117,7 @@ struct exchange {
 	char target[TARGET_MAX + 1];	/* as sent and signed: path?query */
 	char rest[TARGET_MAX + 1];	/* a prefix route's remainder */
 	char source[48];		/* the client's address */
+	char source_net[SOURCE_STRLEN];	/* ... as limits count it */
 	int64_t started;		/* monotonic seconds */
 	int64_t started_us;		/* the same in microseconds */
 	int phase;			/* private to http.c */
@@ -206,9 +208,8 @@ void reply_unavailable(struct exchange *x, const struct smimp_err *err);
  */
 int http_listen(struct server *srv, struct smimp_err *err);
 /* A TCP socket bound to sa and listening, into *fd (named so in errors). */
-struct sockaddr_in;
-int listen_socket(const struct sockaddr_in *sa, const char *name,
-    int backlog, int *fd, struct smimp_err *err);
+int listen_socket(const struct sockaddr_storage *sa, socklen_t len,
+    const char *name, int backlog, int *fd, struct smimp_err *err);
 int http_start(struct server *srv, struct smimp_err *err);
 void http_stop(struct server *srv);
 /*

@@ -405,8 +405,9 @@ metrics_listen(struct server *srv, struct smimp_err *err)
 	started_at = time_now();
 	if (srv->cfg.metrics_listen[0] == '\0')
 		return 0;
-	return listen_socket(&srv->cfg.metrics_addr, srv->cfg.metrics_listen,
-	    METRICS_CONNECTIONS, &srv->metrics_fd, err);
+	return listen_socket(&srv->cfg.metrics_addr, srv->cfg.metrics_addrlen,
+	    srv->cfg.metrics_listen, METRICS_CONNECTIONS, &srv->metrics_fd,
+	    err);
 }
 
 int

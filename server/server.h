@@ -32,7 +32,8 @@ struct server {
 	char spool_prefix[PATH_MAX];	/* uploads: PREFIX.tmp.XXXXXX */
 	struct ratelimit per_sender;	/* submissions per sender */
 	struct ratelimit per_domain;	/* deliveries per remote domain */
-	struct ratelimit per_source;	/* failed requests per address */
+	struct ratelimit per_source;	/* failed requests per source
+					   (sources.h) */
 	struct ratelimit per_lookup;	/* directory lookups per requester */
 	struct ratelimit per_lookup_domain;	/* ... from one other domain */
 	struct ratelimit per_status;	/* status requests per sender */
@@ -43,6 +44,7 @@ struct server {
 	char *tls_cert, *tls_key;	/* until the daemon starts */
 	/* HTTP: the daemon, and workers for the steps that may block. */
 	struct http_service *http;	/* the daemon, in http.c */
+	struct sources *sources;	/* connections open per source */
 	/*
 	 * Daemons a reload replaced, finishing their connections; the main
 	 * thread stops each once it has none (http_reap).

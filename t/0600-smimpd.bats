@@ -116,6 +116,37 @@ aget() { signed_get alice.key example.org "https://127.0.0.1:$PORT$1" -w '\n%{ht
 	[ "$stderr" = "smimpd: listen 'nowhere': expected ADDRESS:PORT" ]
 }
 
+@test "listen: an IPv6 address in brackets, [::] serving IPv4 clients too; malformed ones refused" {
+	for l in '::1:8443' '[::1:8443' '[zz]:8443' '[::1]' '[::1]:0' '[::1]:65536'; do
+		run -2 --separate-stderr smimpd -n --domain example.org --plain-http --listen "$l"
+		case $l in
+		'::1:8443'|'[::1:8443') want="an IPv6 address goes in brackets: [ADDRESS]:PORT" ;;
+		'[zz]:8443') want="not an IPv6 address" ;;
+		*) want="expected ADDRESS:PORT" ;;
+		esac
+		[ "$stderr" = "smimpd: listen '$l': $want" ]
+	done
+	run -0 smimpd -n --domain example.org --plain-http --listen '[::]:8443'
+	python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null ||
+		skip "no IPv6 on this machine"
+	PORT=$(free_port)
+	smimpd -d -v --data data --domain example.org --listen "[::]:$PORT" --cert cert.pem \
+		--key key.pem 2>server.log &
+	echo $! >pid
+	server_up "$PORT"
+	grep -q "serving example.org on \[::\]:$PORT (HTTPS)" server.log
+	run -0 curl -s --cacert cert.pem --resolve "localhost:$PORT:[::1]" "https://localhost:$PORT/smimp/version"
+	[[ "$output" == '{"versions":["v1"]'* ]]
+	# An IPv4 client is logged as such, not as ::ffff:127.0.0.1.
+	run -0 curl -s -o /dev/null -w '%{http_code}' --cacert cert.pem "https://127.0.0.1:$PORT/smimp/v1/mailbox"
+	[ "$output" = 401 ]
+	kill -TERM "$(cat pid)"
+	wait_gone "$(cat pid)"
+	rm pid
+	grep -q 'GET /smimp/v1/mailbox 401 from 127.0.0.1 signer -' server.log
+	grep -q 'GET /smimp/version 200 from ::1 signer -' server.log
+}
+
 @test "stalled clients are cut off after the timeout and never block others" {
 	printf 'timeout 1\n' >t.conf
 	start_server -f t.conf

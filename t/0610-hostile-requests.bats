@@ -405,6 +405,85 @@ EOF
 	[ "$code" = 200 ]
 }
 
+@test "sources: an IPv4 address is one, an IPv6 address counts by its /64, a mapped one as IPv4; the count table holds" {
+	run -0 "$SMIMP_BUILD/t/sourcetool" name 192.0.2.7 2001:db8:1:2:aaaa:bbbb:cccc:dddd \
+		2001:db8:1:2::1 2001:db8:1:3::1 ::ffff:10.1.2.3
+	[ "$output" = "$(printf '%s\n' 192.0.2.7 2001:db8:1:2::/64 2001:db8:1:2::/64 \
+		2001:db8:1:3::/64 10.1.2.3)" ]
+	run -1 "$SMIMP_BUILD/t/sourcetool" name example.org
+	# Thousands of sources opening and closing: every count right at every step.
+	run -0 "$SMIMP_BUILD/t/sourcetool" table 40000 7
+	[ "$output" = "ok 40000" ]
+	run -0 "$SMIMP_BUILD/t/sourcetool" table 40000 12345
+}
+
+@test "an IPv6 client's /64 is one source: connections and failures from its addresses count together" {
+	# A network namespace of the test's own, with two /64s on its loopback.
+	{ unshare -n true && command -v ip; } >/dev/null 2>&1 ||
+		skip "needs a network namespace (root) and ip (iproute2)"
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.org /smimp/v1/mailbox | sed 's/^Smimp-Signer: bob@/Smimp-Signer: alice@/')
+	printf '%s\n' "${h[@]}" >badsig
+	PORT=$(free_port)
+	cat >ns.sh <<'EOF'
+set -eu
+# Every address of the two /64s is this host's, to bind to.
+{
+	ip link set lo up &&
+	ip -6 addr add fd00:a:b:c::1/64 dev lo nodad &&
+	ip -6 addr add fd00:a:b:d::1/64 dev lo nodad &&
+	ip -6 route add local fd00:a:b:c::/64 dev lo table local &&
+	ip -6 route add local fd00:a:b:d::/64 dev lo table local &&
+	echo 1 >/proc/sys/net/ipv6/ip_nonlocal_bind
+} 2>/dev/null || { echo "no IPv6 here"; exit 0; }
+smimpd -d --data data --domain example.org --listen "[fd00:a:b:c::1]:$PORT" \
+	--cert cert.pem --key key.pem -f <(printf 'connections-per-address 4\nrate-failures 3\n') \
+	2>server.log &
+srv=$!
+trap 'kill $srv' EXIT
+get() {	# get SOURCE [HEADERS]: the status of GET /v1/mailbox from SOURCE
+	local h=()
+	[ $# -gt 1 ] && mapfile -t h <"$2"
+	curl -s -o /dev/null -w '%{http_code}' --interface "$1" --cacert cert.pem \
+		--resolve "localhost:$PORT:[fd00:a:b:c::1]" "${h[@]/#/-H}" \
+		"https://localhost:$PORT/smimp/v1/mailbox" || true
+}
+for _ in $(seq 50); do [ "$(get fd00:a:b:d::1)" = 401 ] && break; sleep 0.1; done
+python3 - "$PORT" <<'PY'
+import socket, ssl, sys
+ctx = ssl.create_default_context(cafile="cert.pem")
+def conn(src):
+    raw = socket.socket(socket.AF_INET6)
+    raw.bind((src, 0))
+    raw.connect(("fd00:a:b:c::1", int(sys.argv[1])))
+    return ctx.wrap_socket(raw, server_hostname="localhost")
+# Four from four addresses of one /64, held; a fifth from a fifth address.
+held = [conn("fd00:a:b:c::%x" % (0x10 + i)) for i in range(4)]
+print("held", len(held))
+try:
+    s = conn("fd00:a:b:c::14")
+    s.settimeout(5)
+    s.sendall(b"GET /smimp/version HTTP/1.1\r\nHost: x\r\n\r\n")
+    print("fifth", s.recv(100).split(b"\r\n")[0].decode() or "closed")
+except (OSError, ssl.SSLError):
+    print("fifth refused")
+# The other /64 meanwhile.
+s = conn("fd00:a:b:d::2")
+s.sendall(b"GET /smimp/version HTTP/1.1\r\nHost: x\r\n\r\n")
+print("other", s.recv(100).split(b"\r\n")[0].decode())
+sys.stdout.flush()
+PY
+# Failures: three from three addresses of the /64, then a fourth address.
+for a in 20 21 22 23; do echo "failure from ::$a: $(get fd00:a:b:c::$a badsig)"; done
+echo "failure from the other /64: $(get fd00:a:b:d::3 badsig)"
+EOF
+	run -0 env PORT="$PORT" unshare -n bash ns.sh
+	[ "$output" != "no IPv6 here" ] || skip "no IPv6 in a network namespace here"
+	cat server.log
+	[ "$output" = "$(printf '%s\n' 'held 4' 'fifth refused' 'other HTTP/1.1 200 OK' \
+		'failure from ::20: 401' 'failure from ::21: 401' 'failure from ::22: 401' \
+		'failure from ::23: 429' 'failure from the other /64: 401')" ]
+}
+
 @test "a signed upload that trickles its body is cut at request-timeout, nothing kept" {
 	start_server -f <(printf 'request-timeout 3\nheader-timeout 10\n')
 	head -c 100000 /dev/urandom | smimp-seal -i alice.key -r bob.pub >m.age
