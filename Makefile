@@ -30,7 +30,7 @@ BASELINE ?= 536cd59
 PKGS = libsodium jansson
 # libcurl is loaded at run time by lib/remote.c: its headers only here.
 CURL_PKG = libcurl
-SERVER_PKGS = libmicrohttpd sqlite3 libpq gnutls
+SERVER_PKGS = libmicrohttpd sqlite3 libpq gnutls libpsl
 override CFLAGS += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
 	-Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
 	-pthread -Ilib -Iserver -MMD -MP -DSMIMP_VERSION='"$(VERSION)"' \

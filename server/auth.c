@@ -12,6 +12,7 @@
 #include "idlog.h"
 #include "peers.h"
 #include "server.h"
+#include "sites.h"
 #include "banned.h"
 
 #define INVITE_TOKEN_MAX	128
@@ -355,10 +356,13 @@ auth_take_domain(struct exchange *x)
 	struct server *srv = x->srv;
 	const char *domain = x->signer_is_server ? x->signer :
 	    address_domain(x->signer);
+	char site[ADDRESS_DOMAIN_MAX + 1];
 	unsigned int wait = 0;
 
+	/* Per site: a domain's subdomains are its own to make up. */
+	site_of(domain, site);
 	if (strcmp(domain, srv->cfg.domain) != 0)
-		wait = ratelimit_take(&srv->per_lookup_domain, domain);
+		wait = ratelimit_take(&srv->per_lookup_domain, site);
 	if (wait == 0)
 		return 0;
 	reply_retry(x, 429, wait, "rate limit");
@@ -455,6 +459,7 @@ auth_request(struct exchange *x)
 {
 	struct server *srv = x->srv;
 	struct ratelimit *rl = NULL;
+	char site[ADDRESS_DOMAIN_MAX + 1];
 	unsigned int wait;
 
 	wait = ratelimit_peek(&srv->per_source, x->source_net);
@@ -480,7 +485,11 @@ auth_request(struct exchange *x)
 		rl = &srv->per_sender;
 	else if (x->route->flags & ROUTE_PER_STATUS)
 		rl = &srv->per_status;
-	if (rl != NULL && (wait = ratelimit_take(rl, x->signer)) > 0) {
+	/* A domain's deliveries count per site, as its lookups do. */
+	if (rl == &srv->per_domain)
+		site_of(x->signer, site);
+	if (rl != NULL && (wait = ratelimit_take(rl, rl == &srv->per_domain ?
+	    site : x->signer)) > 0) {
 		reply_retry(x, 429, wait, "rate limit");
 		return -1;
 	}

@@ -15,6 +15,7 @@
 #include "consent.h"
 #include "policy.h"
 #include "server.h"
+#include "sites.h"
 #include "banned.h"
 
 /* Who is hashed where nobody is named, so that the work stays the same. */
@@ -117,13 +118,16 @@ count(struct server *srv, const struct look *l, const struct consent_ask *a,
     int64_t now, unsigned int *retry_after, struct smimp_err *err)
 {
 	const char *dom = address_domain(a->sender);
+	char site[ADDRESS_DOMAIN_MAX + 1];
 	struct store_consent_count c;
 	int r;
 
+	/* Per site: a domain's subdomains are its own to make up. */
+	site_of(dom, site);
 	memset(&c, 0, sizeof(c));
 	c.recipient = a->recipient;
 	c.allowance = (int64_t)l->h.allowance;
-	c.domain = strcmp(dom, srv->cfg.domain) != 0 ? dom : NULL;
+	c.domain = strcmp(dom, srv->cfg.domain) != 0 ? site : NULL;
 	c.domain_cap = LIVE(srv->cfg.unknown_per_domain);
 	c.ignore_secs = LIVE(srv->cfg.unknown_ignore);
 	r = store_consent_count(srv->store, &c, now, retry_after, err);

@@ -13,6 +13,7 @@
 #include "peers.h"
 #include "remote.h"
 #include "server.h"
+#include "sites.h"
 #include "banned.h"
 
 #define CACHE_SLOTS	256
@@ -187,24 +188,27 @@ fetch_begin(const struct server *srv, const char *domain,
 {
 	unsigned int cap = srv->cfg.workers / 2 > 0 ? srv->cfg.workers / 2 :
 	    1, per_domain = cap / 2 > 0 ? cap / 2 : 1, same = 0, i;
+	char site[ADDRESS_DOMAIN_MAX + 1];
 	int ret = 0;
 
 	if (cap > WORKERS_MAX / 2)
 		cap = WORKERS_MAX / 2;
+	/* Per site: subdomains of one that never answers hold no more. */
+	site_of(domain, site);
 	pthread_mutex_lock(&fetch_mu);
 	for (i = 0; i < WORKERS_MAX / 2; i++)
-		same += strcmp(fetch_domains[i], domain) == 0;
+		same += strcmp(fetch_domains[i], site) == 0;
 	if (fetching >= cap)
 		ret = smimp_err_set(err, SMIMP_EXIT_TEMPFAIL, "%u requests to "
 		    "other servers under way already", fetching);
 	else if (same >= per_domain)
 		ret = smimp_err_set(err, SMIMP_EXIT_TEMPFAIL, "%u requests to "
-		    "%s under way already", same, domain);
+		    "%s under way already", same, site);
 	else {
 		for (i = 0; fetch_domains[i][0] != '\0'; i++)
 			;
 		(void)snprintf(fetch_domains[i], sizeof(fetch_domains[i]),
-		    "%s", domain);
+		    "%s", site);
 		fetching++;
 	}
 	pthread_mutex_unlock(&fetch_mu);
@@ -214,11 +218,13 @@ fetch_begin(const struct server *srv, const char *domain,
 static void
 fetch_end(const char *domain)
 {
+	char site[ADDRESS_DOMAIN_MAX + 1];
 	size_t i;
 
+	site_of(domain, site);
 	pthread_mutex_lock(&fetch_mu);
 	for (i = 0; i < WORKERS_MAX / 2; i++)
-		if (strcmp(fetch_domains[i], domain) == 0) {
+		if (strcmp(fetch_domains[i], site) == 0) {
 			fetch_domains[i][0] = '\0';
 			break;
 		}

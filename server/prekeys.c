@@ -21,6 +21,7 @@
 #include "http.h"
 #include "prekey.h"
 #include "server.h"
+#include "sites.h"
 #include "banned.h"
 
 /* Claims of one device's pool in one request, past prekeys that fail. */
@@ -336,6 +337,7 @@ static int
 may_claim(struct exchange *x, const char *addr)
 {
 	char key[ADDRESS_MAX * 2 + 2], req[CONSENT_REQUIRES_MAX];
+	char site[ADDRESS_DOMAIN_MAX + 1];
 	struct smimp_err err;
 	unsigned int wait;
 
@@ -369,8 +371,8 @@ may_claim(struct exchange *x, const char *addr)
 	   a domain that makes up users takes no more. */
 	if (wait == 0 && strcmp(address_domain(x->signer),
 	    x->srv->cfg.domain) != 0) {
-		(void)snprintf(key, sizeof(key), "@%s %s",
-		    address_domain(x->signer), addr);
+		site_of(address_domain(x->signer), site);
+		(void)snprintf(key, sizeof(key), "@%s %s", site, addr);
 		wait = ratelimit_take(&x->srv->per_prekey, key);
 	}
 	if (wait > 0) {

@@ -33,6 +33,7 @@
 #include "http.h"
 #include "metrics.h"
 #include "server.h"
+#include "sites.h"
 #include "banned.h"
 
 static void
@@ -205,6 +206,10 @@ serve(struct server *srv, const struct smimpd_opts *o,
 	sigset_t set;
 	int sig;
 
+	/* Per-domain limits count per site: the list, read once. */
+	if (sites_init() != 0)
+		log_warnx("no Public Suffix List: each domain is its own site "
+		    "for per-domain limits");
 	if (ratelimit_init(&srv->per_sender, srv->cfg.rate_sender) != 0 ||
 	    ratelimit_init(&srv->per_domain, srv->cfg.rate_domain) != 0 ||
 	    ratelimit_init(&srv->per_source, srv->cfg.rate_failures) != 0 ||

@@ -60,6 +60,7 @@
 #include "exitcode.h"
 #include "fileio.h"
 #include "remote.h"
+#include "sites.h"
 #include "store_backend.h"
 #include "banned.h"
 
@@ -2011,6 +2012,7 @@ mailbox_room(struct pg_store *s, struct pg_conn *c,
 {
 	const struct store_limits *lim = &s->base.limits;
 	const char *dom = store_domain_of(d->sender);
+	char site[ADDRESS_DOMAIN_MAX + 1];
 	int64_t v = 0;
 	int r;
 
@@ -2025,11 +2027,15 @@ mailbox_room(struct pg_store *s, struct pg_conn *c,
 	if (r != 0)
 		return r < 0 ? STORE_ERROR : STORE_OK;
 	*stranger = 1;
-	/* The domain's count for the day, locked until it is counted. */
+	/*
+	 * The count for the day of the domain's site (its subdomains share
+	 * it), locked until it is counted.
+	 */
+	site_of(dom, site);
 	r = first(c, err, &v, NULL, 0, "INSERT INTO stranger_bytes (domain, "
 	    "day, bytes) VALUES ($1, $2, 0) ON CONFLICT (domain, day) DO "
 	    "UPDATE SET bytes = stranger_bytes.bytes RETURNING bytes", "ti",
-	    dom, now / STORE_DAY_S);
+	    site, now / STORE_DAY_S);
 	if (r <= 0)
 		return r < 0 ? STORE_ERROR : smimp_err_set(err,
 		    SMIMP_EXIT_FAIL, "store: no count to lock");
@@ -2092,6 +2098,7 @@ mailbox_put(struct pg_store *s, struct pg_conn *c,
     const struct store_delivery *d, struct pg_body *pb, int64_t now,
     int checks, const char *sent_by, struct smimp_err *err)
 {
+	char site[ADDRESS_DOMAIN_MAX + 1];
 	int64_t seq, usage = 0;
 	int r, stranger;
 
@@ -2109,11 +2116,12 @@ mailbox_put(struct pg_store *s, struct pg_conn *c,
 	seq = mailbox_insert(c, d, pb, now, sent_by, err);
 	if (seq < 0)
 		return STORE_ERROR;
+	if (stranger)
+		site_of(store_domain_of(d->sender), site);
 	if (stranger && exec_sql(c, err, "INSERT INTO stranger_bytes (domain, "
 	    "day, bytes) VALUES ($1, $2, $3) ON CONFLICT (domain, day) DO "
 	    "UPDATE SET bytes = stranger_bytes.bytes + excluded.bytes", "tii",
-	    store_domain_of(d->sender), now / STORE_DAY_S,
-	    (int64_t)pb->size) < 0)
+	    site, now / STORE_DAY_S, (int64_t)pb->size) < 0)
 		return STORE_ERROR;
 	return STORE_OK;
 }

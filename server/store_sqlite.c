@@ -59,6 +59,7 @@
 #include "exitcode.h"
 #include "fileio.h"
 #include "remote.h"
+#include "sites.h"
 #include "store_backend.h"
 #include "banned.h"
 
@@ -1586,6 +1587,7 @@ mailbox_put(struct sqlite_store *s, const struct store_delivery *d,
 {
 	const struct store_limits *lim = &s->base.limits;
 	const char *dom = store_domain_of(d->sender);
+	char site[ADDRESS_DOMAIN_MAX + 1];
 	int in = body[0] == '\0';
 	int64_t v = 0, id;
 	int r, i, stranger = 0;
@@ -1617,9 +1619,11 @@ mailbox_put(struct sqlite_store *s, const struct store_delivery *d,
 		if (r < 0)
 			return STORE_ERROR;
 		stranger = r == 0;
+		/* Counted per site: a domain's subdomains share its quota. */
+		site_of(dom, site);
 		r = !stranger ? 0 : sql_first(s->db, err, &v, NULL, 0,
 		    "SELECT bytes FROM stranger_bytes WHERE domain = ? AND "
-		    "day = ?", "ti", dom, now / DAY_S);
+		    "day = ?", "ti", site, now / DAY_S);
 		if (r < 0)
 			return STORE_ERROR;
 		if (r == 0 || v < 0)
@@ -1646,7 +1650,7 @@ mailbox_put(struct sqlite_store *s, const struct store_delivery *d,
 		return STORE_ERROR;
 	if (stranger && sql_exec(s->db, err, "INSERT INTO stranger_bytes "
 	    "(domain, day, bytes) VALUES (?, ?, ?) ON CONFLICT (domain, day) "
-	    "DO UPDATE SET bytes = bytes + excluded.bytes", "tii", dom,
+	    "DO UPDATE SET bytes = bytes + excluded.bytes", "tii", site,
 	    now / DAY_S, (int64_t)size) != 0)
 		return STORE_ERROR;
 	*stored = 1;

@@ -405,12 +405,17 @@ EOF
 	[ "$code" = 200 ]
 }
 
-@test "sources: an IPv4 address is one, an IPv6 address counts by its /64, a mapped one as IPv4; the count table holds" {
+@test "sources: an IPv4 address is one, an IPv6 address counts by its /64, a mapped one as IPv4; the count table holds; a domain's site" {
 	run -0 "$SMIMP_BUILD/t/sourcetool" name 192.0.2.7 2001:db8:1:2:aaaa:bbbb:cccc:dddd \
 		2001:db8:1:2::1 2001:db8:1:3::1 ::ffff:10.1.2.3
 	[ "$output" = "$(printf '%s\n' 192.0.2.7 2001:db8:1:2::/64 2001:db8:1:2::/64 \
 		2001:db8:1:3::/64 10.1.2.3)" ]
 	run -1 "$SMIMP_BUILD/t/sourcetool" name example.org
+	# A domain's site, as per-domain limits count it (the Public Suffix List).
+	run -0 "$SMIMP_BUILD/t/sourcetool" site a.evil.test b.b.evil.test evil.test \
+		a.example.co.uk co.uk a.github.io b.github.io
+	[ "$output" = "$(printf '%s\n' evil.test evil.test evil.test example.co.uk co.uk \
+		a.github.io b.github.io)" ]
 	# Thousands of sources opening and closing: every count right at every step.
 	run -0 "$SMIMP_BUILD/t/sourcetool" table 40000 7
 	[ "$output" = "ok 40000" ]

@@ -562,6 +562,43 @@ lying_peer() {
 	[ "$output" = 429 ]
 }
 
+@test "per-domain limits count per site: the subdomains a peer makes up share one rate" {
+	lying_peer
+	kill "$(cat net.pid)"
+	# a.evil.test and b.evil.test: two domains of one site, each with a
+	# server key and a server of its own.
+	for d in a b; do
+		mkdir -p "$d/smimp/v1"
+		printf '{"domain":"%s.evil.test","server_key":"%s","versions":["v1"]}' \
+			"$d" "$("$SMIMP_BUILD/t/peertool" server-key "$d.key")" >"$d/smimp/v1/meta"
+		python3 "$REPO/t/badserver.py" "port.$d" files "$BATS_TEST_TMPDIR/$d" >"$d.requests" 2>&1 &
+		echo $! >"$d.pid"
+		for _ in $(seq 50); do [ -s "port.$d" ] && break; sleep 0.1; done
+	done
+	printf 'resolve example.org=127.0.0.1:%s,a.evil.test=127.0.0.1:%s,b.evil.test=127.0.0.1:%s\n' \
+		"$PORT" "$(cat port.a)" "$(cat port.b)" >net.conf
+	printf 'allow-http example.org,a.evil.test,b.evil.test\nrate-domain 3\n' >>net.conf
+	start_smimpd net example.net net.conf
+	# deliver DOMAIN: a delivery signed by DOMAIN's server, its status
+	deliver() {
+		local h
+		mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server "$2" "$1" POST example.net \
+			/smimp/v1/deliver m.age)
+		curl -s --cacert cert.pem -o /dev/null -w '%{http_code}' "${h[@]/#/-H}" \
+			--data-binary @m.age "https://127.0.0.1:$SPORT/smimp/v1/deliver"
+	}
+	# Two from a.evil.test and one from b.evil.test: evil.test's three.
+	[ "$(deliver a.evil.test a.key)" = 400 ]
+	[ "$(deliver a.evil.test a.key)" = 400 ]
+	[ "$(deliver b.evil.test b.key)" = 400 ]
+	# Its fourth is one too many, whichever subdomain signs it.
+	[ "$(deliver b.evil.test b.key)" = 429 ]
+	[ "$(deliver a.evil.test a.key)" = 429 ]
+	# Another site's are its own.
+	[ "$(deliver example.org org.key)" = 400 ]
+	kill "$(cat a.pid)" "$(cat b.pid)"
+}
+
 @test "smimpd caps what a peer serves: its /v1/meta at 8 KiB, its users' logs at 1 MiB" {
 	lying_peer
 	# deliver MID: mallory's own message to bob, from example.org

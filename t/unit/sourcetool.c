@@ -1,8 +1,10 @@
 /*
- * sourcetool - the server's sources (server/sources.c): what a client's
- * address counts as, and the table of connections open per source.
+ * sourcetool - whom the server's limits count: the source of a
+ * client's address and the table of connections open per source
+ * (server/sources.c), the site of a peer's domain (server/sites.c).
  *
  *	sourcetool name ADDRESS...	print each address's source
+ *	sourcetool site DOMAIN...	print each domain's site
  *	sourcetool table N SEED		N random opens and closes from many
  *					sources, checked against a plain count
  *
@@ -16,6 +18,7 @@
 
 #include <sodium.h>
 
+#include "sites.h"
 #include "sources.h"
 #include "xorshift.h"
 #include "banned.h"
@@ -56,6 +59,22 @@ names(int argc, char **argv)
 		(void)source_name((struct sockaddr *)&ss, out);
 		printf("%s\n", out);
 	}
+	return 0;
+}
+
+static int
+sites(int argc, char **argv)
+{
+	char out[ADDRESS_DOMAIN_MAX + 1];
+	int i;
+
+	if (sites_init() != 0)
+		return 1;
+	for (i = 0; i < argc; i++) {
+		site_of(argv[i], out);
+		printf("%s\n", out);
+	}
+	sites_free();
 	return 0;
 }
 
@@ -134,10 +153,13 @@ main(int argc, char **argv)
 		return 1;
 	if (argc >= 2 && strcmp(argv[1], "name") == 0)
 		return names(argc - 2, argv + 2);
+	if (argc >= 2 && strcmp(argv[1], "site") == 0)
+		return sites(argc - 2, argv + 2);
 	if (argc == 4 && strcmp(argv[1], "table") == 0)
 		return table(strtoul(argv[2], NULL, 10),
 		    strtoull(argv[3], NULL, 10));
 	fprintf(stderr, "usage: sourcetool name ADDRESS...\n"
+	    "       sourcetool site DOMAIN...\n"
 	    "       sourcetool table N SEED\n");
 	return 2;
 }

@@ -26,6 +26,7 @@
 #include <sodium.h>
 
 #include "fileio.h"
+#include "sites.h"
 #include "store.h"
 #include "banned.h"
 
@@ -565,6 +566,9 @@ case_stranger_quota(void)
 	    STORE_OK);
 	CHECK(deliver(st, "u@here", "a@far.example", "m2", sixty, day + 2) ==
 	    STORE_QUOTA);
+	/* Its subdomains count with it: they are its to make up. */
+	CHECK(deliver(st, "u@here", "b@mx.far.example", "m2", sixty,
+	    day + 2) == STORE_QUOTA);
 	/* Another domain counts on its own; a correspondent not at all. */
 	CHECK(deliver(st, "u@here", "a@near.example", "m2", sixty, day + 2) ==
 	    STORE_OK);
@@ -2203,7 +2207,8 @@ main(int argc, char **argv)
 {
 	size_t i;
 
-	if (sodium_init() < 0)
+	/* Per-domain quotas count per site, as smimpd counts them. */
+	if (sodium_init() < 0 || sites_init() != 0)
 		return 1;
 	if (argc == 2 && strcmp(argv[1], "list") == 0) {
 		for (i = 0; i < NCASES; i++)
