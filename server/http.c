@@ -868,7 +868,6 @@ on_connection(void *cls, struct MHD_Connection *c, void **ctx,
     enum MHD_ConnectionNotificationCode code)
 {
 	struct http_service *hs = cls;
-
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c,
 	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
