@@ -590,9 +590,10 @@ source_address(struct exchange *x)
 	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
 
 	(void)source_name(sa, x->source_net);
-	/* An IPv6 one whole; an IPv4 one (mapped or not) as its source. */
+	/* An IPv6 one whole (whatever it carries); IPv4, mapped or not. */
 	if (sa != NULL && sa->sa_family == AF_INET6 &&
-	    strchr(x->source_net, '/') != NULL) {
+	    !IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)
+	    (const void *)sa)->sin6_addr)) {
 		if (inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
 		    (const void *)sa)->sin6_addr, x->source,
 		    sizeof(x->source)) == NULL)
@@ -892,8 +893,9 @@ on_accept(void *cls, const struct sockaddr *sa, socklen_t len)
 	struct http_service *hs = cls;
 
 	(void)len;
-	return sources_admit(hs->srv->sources, sa, hs->srv->cfg.per_address) ?
-	    MHD_YES : MHD_NO;
+	/* LIVE: a reload sets it while the daemons accept. */
+	return sources_admit(hs->srv->sources, sa,
+	    LIVE(hs->srv->cfg.per_address)) ? MHD_YES : MHD_NO;
 }
 
 /*

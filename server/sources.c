@@ -35,21 +35,54 @@ struct sources {
 	size_t used;
 };
 
-/* sa's source as a key: 4, then the IPv4-mapped address; or 6, then the /64. */
+/*
+ * The IPv4 address a holds, into v4, if a is one of the forms that
+ * carry one (1): IPv4-mapped (::ffff:0:0/96); a NAT64 or SIIT
+ * translator's well-known prefix (64:ff9b::/96, RFC 6052), whose /64
+ * is every IPv4 client it serves; 6to4 (2002::/16), which gives one
+ * IPv4 address 65,536 /64s; Teredo (2001::/32), the client's address
+ * inverted in the last four bytes, its /64 every client of a server.
+ */
 static int
-source_key(const struct sockaddr *sa, unsigned char key[KEY_LEN])
+embedded_v4(const unsigned char a[16], unsigned char v4[4])
 {
 	static const unsigned char mapped[12] = {
 		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
 	};
+	static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b };
+	int i;
+
+	if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0) {
+		memcpy(v4, a + 12, 4);
+		return 1;
+	}
+	if (a[0] == 0x20 && a[1] == 0x02) {
+		memcpy(v4, a + 2, 4);
+		return 1;
+	}
+	if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0 && a[3] == 0) {
+		for (i = 0; i < 4; i++)
+			v4[i] = (unsigned char)~a[12 + i];
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * sa's source as a key: 4, then the IPv4-mapped address of the IPv4
+ * address it is or carries; or 6, then the /64.
+ */
+static int
+source_key(const struct sockaddr *sa, unsigned char key[KEY_LEN])
+{
 	const unsigned char *a;
 
 	memset(key, 0, KEY_LEN);
 	if (sa == NULL)
 		return -1;
+	key[11] = key[12] = 0xff;
 	if (sa->sa_family == AF_INET) {
 		key[0] = 4;
-		memcpy(key + 1, mapped, sizeof(mapped));
 		memcpy(key + 13, &((const struct sockaddr_in *)(const void *)
 		    sa)->sin_addr, 4);
 		return 0;
@@ -57,13 +90,13 @@ source_key(const struct sockaddr *sa, unsigned char key[KEY_LEN])
 	if (sa->sa_family != AF_INET6)
 		return -1;
 	a = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
-	if (memcmp(a, mapped, sizeof(mapped)) == 0) {
+	if (embedded_v4(a, key + 13)) {
 		key[0] = 4;
-		memcpy(key + 1, a, 16);
-	} else {
-		key[0] = 6;
-		memcpy(key + 1, a, 8);
+		return 0;
 	}
+	memset(key, 0, KEY_LEN);
+	key[0] = 6;
+	memcpy(key + 1, a, 8);
 	return 0;
 }
 

@@ -5,7 +5,8 @@
  * A source is an IPv4 address, or the /64 an IPv6 address lies in: a
  * host is given a whole /64 and can pick a new address in it for every
  * connection, so counting IPv6 addresses one by one would limit nobody.
- * An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is its IPv4 source.
+ * An IPv6 address that carries an IPv4 one is that IPv4 source:
+ * IPv4-mapped (::ffff:a.b.c.d), NAT64's 64:ff9b::a.b.c.d, 6to4, Teredo.
  */
 #ifndef SMIMPD_SOURCES_H
 #define SMIMPD_SOURCES_H

@@ -411,6 +411,14 @@ EOF
 	[ "$output" = "$(printf '%s\n' 192.0.2.7 2001:db8:1:2::/64 2001:db8:1:2::/64 \
 		2001:db8:1:3::/64 10.1.2.3)" ]
 	run -1 "$SMIMP_BUILD/t/sourcetool" name example.org
+	# One carrying an IPv4 address is that address: behind a NAT64 or SIIT
+	# translator, 64:ff9b::/64 is every IPv4 client; 6to4 gives one IPv4
+	# address a /48; Teredo's /64 is every client of one Teredo server.
+	run -0 "$SMIMP_BUILD/t/sourcetool" name 64:ff9b::192.0.2.1 64:ff9b::198.51.100.7 \
+		2002:c000:201:1::1 2002:c000:201:ffff::2 2001:0:4136:e378:8000:63bf:3fff:fdd2 \
+		2001:0:4136:e378:8000:63bf:3fff:fdd3 64:ff9b:1::1
+	[ "$output" = "$(printf '%s\n' 192.0.2.1 198.51.100.7 192.0.2.1 192.0.2.1 \
+		192.0.2.45 192.0.2.44 64:ff9b:1::/64)" ]
 	# A domain's site, as per-domain limits count it (the Public Suffix List).
 	run -0 "$SMIMP_BUILD/t/sourcetool" site a.evil.test b.b.evil.test evil.test \
 		a.example.co.uk co.uk a.github.io b.github.io

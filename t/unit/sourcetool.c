@@ -98,6 +98,9 @@ address_of(unsigned int i, uint64_t *rnd, struct sockaddr_storage *ss)
 	s6->sin6_family = AF_INET6;
 	s6->sin6_addr.s6_addr[0] = 0x20;
 	s6->sin6_addr.s6_addr[1] = 0x01;
+	/* 2001:db8::/32: 2001::/32 is Teredo's, a source of IPv4 ones. */
+	s6->sin6_addr.s6_addr[2] = 0x0d;
+	s6->sin6_addr.s6_addr[3] = 0xb8;
 	s6->sin6_addr.s6_addr[6] = (unsigned char)(i >> 8);
 	s6->sin6_addr.s6_addr[7] = (unsigned char)i;
 	memcpy(s6->sin6_addr.s6_addr + 8, &host, 8);

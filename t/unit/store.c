@@ -579,6 +579,11 @@ case_stranger_quota(void)
 	/* The next UTC day starts afresh. */
 	CHECK(deliver(st, "u@here", "a@far.example", "m2", sixty,
 	    day + 86400) == STORE_OK);
+	/* What a subdomain stores is counted for the site, not for it. */
+	CHECK(deliver(st, "u@here", "b@mx.far.example", "m4", sixty,
+	    day + 2 * 86400) == STORE_OK);
+	CHECK(deliver(st, "u@here", "c@mail.far.example", "m4", sixty,
+	    day + 2 * 86400) == STORE_QUOTA);
 	store_close(st);
 	return 0;
 }
