@@ -26,7 +26,7 @@ setup() {
 	echo x | smimp-seal -i alice.key -r bob.pub >m.age
 }
 
-teardown() { stop_servers org net com; }
+teardown() { stop_servers org net com sub; }
 
 up() {
 	start org example.org "$ORG" && start net example.net "$NET" &&
@@ -323,6 +323,39 @@ unmatched: 0" ]
 	[ "$secs" -le 100 ]
 	run -0 store_sql net "SELECT domain, CASE WHEN ignored_until > $(date +%s) THEN 1 ELSE 0 END FROM consent_domains"
 	[ "$output" = "example.com|1" ]
+}
+
+@test "the cap on unknown senders counts per site: a subdomain's senders count with example.com's" {
+	# mail.example.com: a fourth server, a subdomain of example.com's site.
+	mkid zed zed@mail.example.com
+	SUB=$(free_port)
+	export SMIMP_RESOLVE="$SMIMP_RESOLVE,mail.example.com=127.0.0.1:$SUB"
+	printf 'resolve %s\ncacert %s\nunknown-per-domain 3\nunknown-ignore 100\n' \
+		"$SMIMP_RESOLVE" "$SMIMP_CACERT" >common.conf
+	smimpd --data sub --domain mail.example.com adduser zed@mail.example.com zed.pub
+	up
+	start sub mail.example.com "$SUB"
+	publish bob --unknown open >/dev/null
+	# deliver_zed MID: zed's message to bob, from mail.example.com's server.
+	deliver_zed() {
+		local now s h
+		now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+		s=$("$SMIMP_BUILD/t/peertool" stamp zed.key zed@mail.example.com bob@example.net "$1" m.age "$now")
+		mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server sub/server.key mail.example.com POST \
+			example.net /smimp/v1/deliver m.age "Smimp-From: zed@mail.example.com" \
+			"Smimp-To: bob@example.net" "Smimp-Stamp-To: bob@example.net" \
+			"Smimp-Message-Id: $1" "Smimp-Stamp: $s" "Smimp-Stamp-Date: $now")
+		curl -s --cacert cert.pem -D hdr -o body -w '%{http_code}' --data-binary @m.age \
+			"${h[@]/#/-H}" "https://127.0.0.1:$NET/smimp/v1/deliver"
+	}
+	want 201 deliver carol c1
+	want 201 deliver_zed z1
+	want 201 deliver erin r1
+	# example.com's fourth this hour, from its subdomain or itself.
+	want 429 deliver_zed z2
+	want 429 deliver carol c2
+	# Another site is not held up.
+	want 201 deliver alice a1
 }
 
 # answer KIND WHO MID TO: one request's status, headers (but Date) and
