@@ -10,6 +10,7 @@
 
 #include <limits.h>
 
+#include "fetch.h"
 #include "identity.h"
 #include "lookup.h"
 #include "message.h"
@@ -81,6 +82,24 @@ resolve_recipients(const char *const *args, const int *as_file, size_t n,
 	}
 	trust_release(&ts);
 	return failed ? -1 : 0;
+}
+
+/*
+ * A device's own log, fetched anew when due (fetch_device_log_due): a
+ * device that only seals must stop sealing to one removed since.  The
+ * directory out of reach is a warning.
+ */
+__attribute__((unused)) static int
+own_log_due(struct identity *id, struct lookup_session *s,
+    struct smimp_err *err)
+{
+	char warning[SMIMP_ERR_MSG * 2];
+
+	if (fetch_device_log_due(s, id, warning, sizeof(warning), err) != 0)
+		return -1;
+	if (warning[0] != '\0')
+		warnx_("%s", warning);
+	return 0;
 }
 
 /*

@@ -262,6 +262,22 @@ say_done(const struct revoke_opts *o, const struct revoke_result *res)
 }
 
 /*
+ * A recovery that brought back devices whose removal it cut back: one
+ * line on stderr, since a device is removed when it is lost or stolen.
+ */
+static void
+say_relived(const struct revoke_result *res)
+{
+	if (res->relived == 0)
+		return;
+	warnx_("warning: the recovery cut back the removal of the device %s"
+	    "%s: %s live again; remove %s anew (--remove-device) if %s key "
+	    "may have been stolen", res->relived_name, res->relived > 1 ?
+	    " and others" : "", res->relived > 1 ? "they are" : "it is",
+	    res->relived > 1 ? "them" : "it", res->relived > 1 ? "a" : "its");
+}
+
+/*
  * The contacts told, beside the line of say_done; one line on stderr
  * for each that was not.  SMIMP_EXIT_TEMPFAIL when one was not: the
  * change stands, and that contact learns of it when its client next
@@ -404,6 +420,7 @@ revoke_main(int argc, char **argv)
 		say_json(&o, &res);
 	else
 		say_done(&o, &res);
+	say_relived(&res);
 	rc = say_notices(&o, &res);
 	notice_report_release(&res.notices);
 	return rc;

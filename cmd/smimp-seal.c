@@ -391,7 +391,7 @@ seal(struct seal_opts *o, struct smimp_err *err)
 	if (open_attachments(o, &parts, err) != 0 ||
 	    read_intros(o, intros, err) != 0 ||
 	    identity_load_for(&id, o->identity, &src, IDENTITY_LOG_NEED,
-	    IDACT_SEAL, err) != 0 ||
+	    IDACT_SEAL, err) != 0 || own_log_due(&id, &ls, err) != 0 ||
 	    (o->reply != NULL && read_reply(o, &id, &reply, err) != 0) ||
 	    resolve_all(o, &id, &ls, rcpts, &pinned, err) != 0 ||
 	    seal_prekeys(o, &id, &ls, rcpts, claims, err) != 0)

@@ -344,8 +344,10 @@ resolve(struct sending *s, size_t *pinned, struct smimp_err *err)
 			args[n++] = l[k]->a[i];
 	s->nshown = s->m.to.n + s->m.cc.n;
 	lookup_session_init(&ls);
-	ret = resolve_recipients(args, as_file, n, &s->id, &ls, s->rcpts,
-	    pinned, err);
+	ret = own_log_due(&s->id, &ls, err);
+	if (ret == 0)
+		ret = resolve_recipients(args, as_file, n, &s->id, &ls,
+		    s->rcpts, pinned, err);
 	/*
 	 * A blind copy seals to those shown too, with their prekeys; only
 	 * its blind recipient receives it, so that each recipient is sent

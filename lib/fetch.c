@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -899,4 +900,41 @@ fetch_device_log(struct remote *r, struct identity *id,
 out:
 	idlog_release(&log);
 	return ret;
+}
+
+int
+fetch_device_log_due(struct lookup_session *s, struct identity *id,
+    char *warning, size_t cap, struct smimp_err *err)
+{
+	struct device_log_update up;
+	struct smimp_err why;
+	struct remote *rem;
+	struct stat st;
+
+	warning[0] = '\0';
+	if (!id->sk.is_device)
+		return 0;
+	if (lookup_session_conf(s, err) != 0)
+		return -1;
+	/* The file is written anew at each fetch: its age is the check's. */
+	if (stat(id->pub_path, &st) == 0 &&
+	    time_now() - (int64_t)st.st_mtime < s->conf.refresh_secs)
+		return 0;
+	rem = lookup_session_remote(s, err);
+	if (rem == NULL)
+		return -1;
+	smimp_err_clear(&why);
+	if (fetch_device_log(rem, id, &up, &why) == 0)
+		return 0;
+	/* A removal, a revocation, a log that does not follow: refused. */
+	if (why.code == SMIMP_EXIT_KEYCHANGED) {
+		*err = why;
+		return -1;
+	}
+	/* Offline, or the directory cannot say: the log beside stands. */
+	if (snprintf(warning, cap, "cannot check the log of %s in its "
+	    "directory, sealing with '%s' as it is: %.150s", id->sk.address,
+	    id->pub_path, why.msg) >= (int)cap)
+		warning[cap - 1] = '\0';	/* cut */
+	return 0;
 }

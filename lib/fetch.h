@@ -106,4 +106,19 @@ struct device_log_update {
 int fetch_device_log(struct remote *r, struct identity *id,
     struct device_log_update *up, struct smimp_err *err);
 
+/*
+ * fetch_device_log, for a device that seals, when the log beside its
+ * key was last fetched a refresh interval ago or more (clientconf.h):
+ * a device that only seals (a CI job's send device) would otherwise
+ * keep sealing its sent copies to a device removed since, whose key
+ * may have been stolen, or to an encryption key replaced since.  A
+ * log that does not follow, or that says the device was removed, fails
+ * (SMIMP_EXIT_KEYCHANGED); a directory that cannot be asked leaves the
+ * log as it is, with warning set (else warning is empty).  0 for an
+ * identity's key, whose log is always its own latest.
+ */
+struct lookup_session;
+int fetch_device_log_due(struct lookup_session *s, struct identity *id,
+    char *warning, size_t cap, struct smimp_err *err);
+
 #endif

@@ -504,6 +504,29 @@ recover_current(const struct revoke_params *p, const struct secret_key *rk,
 }
 
 /*
+ * The devices live in log (a recovery of cur) that cur had removed,
+ * with the same keys: a removal the recovery cut back, of a device that
+ * may have been stolen, which its owner must be told of.
+ */
+static void
+relived_devices(const struct idlog *cur, const struct idlog *log,
+    struct revoke_result *res)
+{
+	const struct iddevice *d, *was;
+	size_t i;
+
+	for (i = 0; i < log->ndevices; i++) {
+		d = &log->devices[i];
+		was = idlog_device_by_key(cur, d->signing_key);
+		if (d->removed || was == NULL || !was->removed)
+			continue;
+		if (res->relived++ == 0)
+			memcpy(res->relived_name, d->name,
+			    sizeof(res->relived_name));
+	}
+}
+
+/*
  * How many records of cur the recovery keeps: p->keep; else those of
  * the log its owner last wrote (pub_path), when cur extends it; else all.
  */
@@ -638,6 +661,7 @@ recover_run(const struct revoke_params *p, struct revoke_result *res,
 	res->records = log.n;
 	res->voided = how.voided;
 	res->key_replaced = 1;
+	relived_devices(&cur, &log, res);
 	(void)snprintf(signer, sizeof(signer), "recovery:%s", rk.address);
 	memset(&c, 0, sizeof(c));
 	c.sk = &sk;

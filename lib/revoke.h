@@ -77,6 +77,13 @@ struct revoke_result {
 	size_t voided;			/* records a recovery cut back */
 	char device[IDDEV_NAME_MAX + 1];	/* added or removed */
 	int key_replaced;		/* the key file changed */
+	/*
+	 * A recovery's devices whose removal it cut back: live again,
+	 * though a removed device may have been stolen.  How many, and
+	 * the first one's name.
+	 */
+	size_t relived;
+	char relived_name[IDDEV_NAME_MAX + 1];
 	int published;
 	/*
 	 * With notify: what became of each notice (notice_report_release);

@@ -505,3 +505,24 @@ forge() {
 	[ "$output" = '{"error":"the records do not extend the log: identity record 3: bad signature"} 400' ]
 	served bob@example.net | cmp - log2
 }
+
+@test "a recovery that cuts back a device's removal says on stderr that the device is live again" {
+	start net example.net "$NET"
+	device phone
+	run -0 add phone
+	run -0 smimp-revoke -i bob.key --remove-device phone
+	# A thief with a copy of bob's key revokes him; bob keeps 2 records.
+	cp bob.key thief.key
+	cp bob.pub thief.pub
+	run -0 smimp-revoke -i thief.key --reason "gone"
+	sleep 1
+	run -0 --separate-stderr smimp-revoke --recover bob.recovery -o new --keep 2
+	[ "$output" = "bob@example.net: recovered, with new identity and encryption keys (3 records in 'new.pub'; the 2 records after record 1 cut back, void), published to example.net" ]
+	[ "$stderr" = "smimp-revoke: warning: the recovery cut back the removal of the device phone: it is live again; remove it anew (--remove-device) if its key may have been stolen" ]
+	# Keeping the removal: nothing to say.
+	run -0 smimp-revoke -i new.key --remove-device phone
+	run -0 smimp-revoke -i new.key --reason "gone again"
+	sleep 1
+	run -0 --separate-stderr smimp-revoke --recover bob.recovery -o newer --keep 4
+	[ -z "$stderr" ]
+}

@@ -346,3 +346,36 @@ print(json.dumps([{"id": i, "from": f, "message_id": "m%d@example.org" % i, "siz
 	run -0 "$SMIMP_BUILD/t/stanzas"
 	[ "${lines[-1]}" = "7 passed, 0 failed" ]
 }
+
+@test "a device that only seals fetches its log anew once it is a refresh interval old, and stops sealing to a device removed since" {
+	start net example.net "$NET"
+	start org example.org "$ORG"
+	enroll phone full
+	enroll ci send
+	cp phone.key thief.key
+	smimp-keygen --export-age -i thief.key >thief.agekey
+	run -0 smimp-revoke -i bob.key --remove-device phone
+	# Checked within the interval: the log beside ci's key stands.
+	as_bob smimp-seal -i ci.key -r alice@example.org -o m1 msg
+	run -0 "$SMIMP_BUILD/t/agetool" -d -i thief.agekey <m1
+	# A day older: fetched anew, the stolen phone is sealed to no more.
+	touch -d '2 days ago' ci.pub
+	run -0 --separate-stderr as_bob smimp-seal -i ci.key -r alice@example.org -o m2 msg
+	[ -z "$stderr" ]
+	cmp ci.pub bob.pub
+	run ! "$SMIMP_BUILD/t/agetool" -d -i thief.agekey <m2
+	run -0 --separate-stderr as_alice smimp-open -i alice.key m2
+	[ "$output" = "$(cat msg)" ]
+	# Its server down: a warning, and the log beside the key as it is.
+	stop_servers net
+	touch -d '2 days ago' ci.pub
+	run -0 --separate-stderr as_bob smimp-seal -i ci.key -r alice@example.org -o m3 msg
+	[[ "$stderr" == "smimp-seal: cannot check the log of bob@example.net in its directory, sealing with 'ci.pub' as it is: "* ]]
+	# ci itself removed: refused, nothing written.
+	start net example.net "$NET"
+	run -0 smimp-revoke -i bob.key --remove-device ci
+	touch -d '2 days ago' ci.pub
+	run -5 --separate-stderr as_bob smimp-seal -i ci.key -r alice@example.org -o m4 msg
+	[[ "$stderr" == *"the device ci of bob@example.net was removed on $(last_date)"* ]]
+	[ ! -e m4 ]
+}
