@@ -5,8 +5,17 @@
 # the first build; then print one closing line over all of them,
 # "N passed, N failed, N skipped".
 #
-# Suites run CHECK_JOBS at a time (default 3: most of a suite's time is
-# spent waiting on servers, not on a core), each suite's tests in order.
+# Suites run CHECK_JOBS at a time (default 3; more only slows a
+# two-core machine, where the suites are bound by the processor), each
+# suite's tests in order.
+#
+# The fault suites run full size (t/faults/faults.bash) on the first
+# build only.  On the others (the sanitizer build) and on PostgreSQL
+# they run one round of 100 messages, and two rounds: a sanitizer looks
+# for faults in memory on each path the rounds take, and the paths are
+# the same in each round; the rounds on PostgreSQL differ from those on
+# SQLite by the store alone.  Set FAULT_SCALE or FAULT_ROUNDS to run
+# every pass at that size.
 set -u
 log=$(mktemp)
 trap 'rm -f "$log" "$log.rc"' EXIT
@@ -39,6 +48,8 @@ order() {
 		case " $SLOW " in *" ${b%%-*} "*) ;; *) echo "$f" ;; esac
 	done
 }
+scale=${FAULT_SCALE:-}
+rounds=${FAULT_ROUNDS:-}
 rc=0
 # run CMD...: CMD's output into the log and on stdout; its own status
 # counts too (a suite that could not start reports no "not ok").
@@ -50,6 +61,9 @@ run() {
 }
 first=
 for build in $builds; do
+	if [ -n "$first" ]; then
+		export FAULT_SCALE="${scale:-100}" FAULT_ROUNDS="${rounds:-1}"
+	fi
 	first=${first:-$build}
 	echo "== suites on $build"
 	export SMIMP_BUILD="$build"
@@ -59,6 +73,7 @@ done
 if [ $# -gt 0 ] && [ -n "$first" ]; then
 	echo "== the suites that run smimpd, on the PostgreSQL store, on $first"
 	export SMIMP_BUILD="$first"
+	export FAULT_SCALE="${scale:-100}" FAULT_ROUNDS="${rounds:-2}"
 	# shellcheck disable=SC2046,SC2086
 	run bash t/with-postgresql bats $par $(order "$@")
 fi

@@ -3,12 +3,15 @@
 # SQLite, PostgreSQL with one, two and three nodes behind haproxy, and
 # PostgreSQL's commit rate, each filled in; nothing left behind.  No
 # number is judged: the machine running the tests may be busy.
-# Skipped without PostgreSQL 15 or haproxy.
+# Skipped without PostgreSQL 15 or haproxy, and on the sanitizer build:
+# the script is the same whatever the build, and t/1350 runs the nodes
+# of a cluster under the sanitizer.
 
 load helper
 
 setup() {
 	common_setup
+	[ "${SMIMP_BUILD##*/}" != build-san ] || skip "the bench script is checked on the normal build"
 	BENCH="$REPO/bench/cluster.sh"
 }
 
