@@ -182,6 +182,7 @@ static pthread_mutex_t fetch_mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned int fetching;
 static char fetch_domains[WORKERS_MAX / 2][ADDRESS_DOMAIN_MAX + 1];
 
+/* The slot that the fetch holds, for fetch_end; -1 when over a cap. */
 static int
 fetch_begin(const struct server *srv, const char *domain,
     struct smimp_err *err)
@@ -189,7 +190,7 @@ fetch_begin(const struct server *srv, const char *domain,
 	unsigned int cap = srv->cfg.workers / 2 > 0 ? srv->cfg.workers / 2 :
 	    1, per_domain = cap / 2 > 0 ? cap / 2 : 1, same = 0, i;
 	char site[ADDRESS_DOMAIN_MAX + 1];
-	int ret = 0;
+	int slot = -1;
 
 	if (cap > WORKERS_MAX / 2)
 		cap = WORKERS_MAX / 2;
@@ -199,10 +200,10 @@ fetch_begin(const struct server *srv, const char *domain,
 	for (i = 0; i < WORKERS_MAX / 2; i++)
 		same += strcmp(fetch_domains[i], site) == 0;
 	if (fetching >= cap)
-		ret = smimp_err_set(err, SMIMP_EXIT_TEMPFAIL, "%u requests to "
+		smimp_err_set(err, SMIMP_EXIT_TEMPFAIL, "%u requests to "
 		    "other servers under way already", fetching);
 	else if (same >= per_domain)
-		ret = smimp_err_set(err, SMIMP_EXIT_TEMPFAIL, "%u requests to "
+		smimp_err_set(err, SMIMP_EXIT_TEMPFAIL, "%u requests to "
 		    "%s under way already", same, site);
 	else {
 		for (i = 0; fetch_domains[i][0] != '\0'; i++)
@@ -210,49 +211,42 @@ fetch_begin(const struct server *srv, const char *domain,
 		(void)snprintf(fetch_domains[i], sizeof(fetch_domains[i]),
 		    "%s", site);
 		fetching++;
+		slot = (int)i;
 	}
 	pthread_mutex_unlock(&fetch_mu);
-	return ret;
+	return slot;
 }
 
 static void
-fetch_end(const char *domain)
+fetch_end(int slot)
 {
-	char site[ADDRESS_DOMAIN_MAX + 1];
-	size_t i;
-
-	site_of(domain, site);
 	pthread_mutex_lock(&fetch_mu);
-	for (i = 0; i < WORKERS_MAX / 2; i++)
-		if (strcmp(fetch_domains[i], site) == 0) {
-			fetch_domains[i][0] = '\0';
-			break;
-		}
+	fetch_domains[slot][0] = '\0';
 	fetching--;
 	pthread_mutex_unlock(&fetch_mu);
 }
 
-/* A connection for one fetch from domain, within the caps; fetch_done
-   after. */
+/* A connection for one fetch from domain, within the caps, with the
+   slot it holds in *slot; fetch_done after. */
 static struct remote *
-fetch_remote(const struct server *srv, const char *domain,
+fetch_remote(const struct server *srv, const char *domain, int *slot,
     struct smimp_err *err)
 {
 	struct remote *r;
 
-	if (fetch_begin(srv, domain, err) != 0)
+	if ((*slot = fetch_begin(srv, domain, err)) < 0)
 		return NULL;
 	r = server_remote(srv, err);
 	if (r == NULL)
-		fetch_end(domain);
+		fetch_end(*slot);
 	return r;
 }
 
 static void
-fetch_done(struct remote *r, const char *domain)
+fetch_done(struct remote *r, int slot)
 {
 	remote_free(r);
-	fetch_end(domain);
+	fetch_end(slot);
 }
 
 /* domain's base URL and server key over r, into the cache. */
@@ -283,13 +277,13 @@ fetch_key(struct server *srv, const char *domain, char *base, size_t cap,
     unsigned char key[32], struct smimp_err *err)
 {
 	struct remote *r;
-	int ret;
+	int ret, slot;
 
-	r = fetch_remote(srv, domain, err);
+	r = fetch_remote(srv, domain, &slot, err);
 	if (r == NULL)
 		return -1;
 	ret = fetch_key_on(r, domain, base, cap, key, err);
-	fetch_done(r, domain);
+	fetch_done(r, slot);
 	return ret;
 }
 
@@ -374,15 +368,15 @@ fetch_log(struct server *srv, const char *domain, const char *base,
 	struct remote *r;
 	struct remote_reply rep;
 	char path[400], ckey[ADDRESS_MAX + 16];
-	int ret;
+	int ret, slot;
 
 	(void)snprintf(ckey, sizeof(ckey), "log:%s", sender);
 	(void)snprintf(path, sizeof(path), "/v1/users/%s/log", sender);
-	if ((r = fetch_remote(srv, domain, err)) == NULL)
+	if ((r = fetch_remote(srv, domain, &slot, err)) == NULL)
 		return -1;
 	ret = remote_request(r, "GET", domain, base, path, NULL, 0,
 	    &srv->signer, NULL, IDLOG_MAX_BYTES, &rep, err);
-	fetch_done(r, domain);
+	fetch_done(r, slot);
 	if (ret != 0)
 		return -1;
 	if (rep.status == 429 || rep.status >= 500) {

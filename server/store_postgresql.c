@@ -2002,17 +2002,18 @@ mailbox_known(struct pg_store *s, struct pg_conn *c,
 /*
  * Would size more bytes pass the quotas checks asks for, usage being
  * what the mailbox holds (its lock said)?  STORE_OK (*stranger: the
- * recipient never wrote to the sender's domain, whose count for the day
- * is then locked, to be counted), STORE_QUOTA or STORE_ERROR.
+ * recipient never wrote to the sender's domain, whose site's count for
+ * the day, named in site, is then locked, to be counted), STORE_QUOTA
+ * or STORE_ERROR.
  */
 static int
 mailbox_room(struct pg_store *s, struct pg_conn *c,
     const struct store_delivery *d, uint64_t size, int64_t usage,
-    int64_t now, int checks, int *stranger, struct smimp_err *err)
+    int64_t now, int checks, int *stranger, char site[ADDRESS_DOMAIN_MAX + 1],
+    struct smimp_err *err)
 {
 	const struct store_limits *lim = &s->base.limits;
 	const char *dom = store_domain_of(d->sender);
-	char site[ADDRESS_DOMAIN_MAX + 1];
 	int64_t v = 0;
 	int r;
 
@@ -2108,7 +2109,7 @@ mailbox_put(struct pg_store *s, struct pg_conn *c,
 	if (r != 0)
 		return r < 0 ? STORE_ERROR : STORE_OK;
 	r = mailbox_room(s, c, d, pb->size, usage, now, checks, &stranger,
-	    err);
+	    site, err);
 	if (r != STORE_OK)
 		return r;
 	if (body_take(c, pb, err) != 0)
@@ -2116,8 +2117,6 @@ mailbox_put(struct pg_store *s, struct pg_conn *c,
 	seq = mailbox_insert(c, d, pb, now, sent_by, err);
 	if (seq < 0)
 		return STORE_ERROR;
-	if (stranger)
-		site_of(store_domain_of(d->sender), site);
 	if (stranger && exec_sql(c, err, "INSERT INTO stranger_bytes (domain, "
 	    "day, bytes) VALUES ($1, $2, $3) ON CONFLICT (domain, day) DO "
 	    "UPDATE SET bytes = stranger_bytes.bytes + excluded.bytes", "tii",
