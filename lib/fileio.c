@@ -1,13 +1,15 @@
-#define _GNU_SOURCE		/* sync_file_range */
+#define _GNU_SOURCE		/* sync_file_range, F_SETLEASE */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -136,6 +138,59 @@ fd_read_full(int fd, void *buf, size_t cap, size_t *got)
 		*got += (size_t)n;
 	}
 	return 0;
+}
+
+/*
+ * File systems whose bytes can change behind this kernel's back: FUSE
+ * (sshfs and the like: its server decides what a read returns, and
+ * what fstat says), 9P, and network and cluster file systems.
+ */
+static const unsigned long remote_fs[] = {
+	0x65735546,	/* FUSE */
+	0x01021997,	/* 9P */
+	0x00006969,	/* NFS */
+	0x0000517b,	/* SMB */
+	0xff534d42,	/* CIFS */
+	0xfe534d42,	/* SMB2 */
+	0x00c36400,	/* Ceph */
+	0x5346414f,	/* AFS */
+	0x6b414653,	/* AFS (kAFS) */
+	0x73757245,	/* Coda */
+	0x0bd00bd0,	/* Lustre */
+	0x01161970,	/* GFS2 */
+	0x7461636f,	/* OCFS2 */
+};
+
+int
+fd_lease_read(int fd)
+{
+	struct statfs sf;
+	size_t i;
+
+	if (fstatfs(fd, &sf) != 0)
+		return -1;
+	for (i = 0; i < sizeof(remote_fs) / sizeof(remote_fs[0]); i++)
+		if ((unsigned long)sf.f_type == remote_fs[i]) {
+			errno = EOPNOTSUPP;
+			return -1;
+		}
+	/* Told by a signal that does nothing, not by SIGIO, which kills. */
+	if (fcntl(fd, F_SETSIG, SIGURG) != 0 ||
+	    fcntl(fd, F_SETLEASE, F_RDLCK) != 0)
+		return -1;
+	return 0;
+}
+
+int
+fd_lease_held(int fd)
+{
+	return fcntl(fd, F_GETLEASE) == F_RDLCK;
+}
+
+void
+fd_lease_release(int fd)
+{
+	(void)fcntl(fd, F_SETLEASE, F_UNLCK);
 }
 
 int

@@ -98,6 +98,25 @@ void fd_writeback_stop(int fd);
 int fd_read_full(int fd, void *buf, size_t cap, size_t *got);
 
 /*
+ * A read lease (fcntl(2) F_SETLEASE) on fd, which must be open read-only
+ * on a file of this user's: 0 once it is held, -1 (errno) when it cannot
+ * be.  The kernel grants one only while no descriptor anywhere is open
+ * for writing on the file, and from then on an open for writing or a
+ * truncate must break it first (waiting fs.lease-break-time seconds
+ * for its holder to let go): as long as fd_lease_held says so, the file
+ * holds what it held when the lease was taken.  None is taken on a file
+ * system whose bytes another machine or a process in user space can
+ * change without this kernel's knowing (FUSE, 9P, network and cluster
+ * file systems).  A lease being broken is told to the holder by SIGURG,
+ * which does nothing unless the program catches it.
+ */
+int fd_lease_read(int fd);
+/* Is the read lease on fd whole: nothing opened the file to write since? */
+int fd_lease_held(int fd);
+/* Let a lease go, so that a writer waiting for it goes on. */
+void fd_lease_release(int fd);
+
+/*
  * Copy all of from, from its start, to to (named to_name in messages),
  * in 64 KiB chunks.
  */

@@ -1583,6 +1583,15 @@ replay_stat(int fd, long long st[7])
 	return 0;
 }
 
+/* The lease let go: a writer that waits for it goes on. */
+static void
+replay_unlease(struct msg_replay *rp)
+{
+	if (rp->leased)
+		fd_lease_release(rp->fd);
+	rp->leased = 0;
+}
+
 int
 message_replay_check(int in_fd, struct msg_replay *rp, struct smimp_err *err)
 {
@@ -1605,19 +1614,29 @@ message_replay_check(int in_fd, struct msg_replay *rp, struct smimp_err *err)
 	if (pread(in_fd, head, sizeof(head), at) != (ssize_t)sizeof(head) ||
 	    memcmp(head, magic, sizeof(head)) != 0)
 		return 0;
-	if (replay_stat(in_fd, rp->st) != 0)
+	if (fd_lease_read(in_fd) != 0)
 		return 0;
+	if (replay_stat(in_fd, rp->st) != 0) {
+		fd_lease_release(in_fd);
+		return 0;
+	}
+	rp->leased = 1;
+	rp->fd = in_fd;
 	rp->usable = 1;
 	return 1;
 }
 
-/* Has the input changed since message_replay_check? */
+/*
+ * Has the input changed, or been opened to be written, since
+ * message_replay_check?
+ */
 static int
 replay_same(int fd, const struct msg_replay *rp, struct smimp_err *err)
 {
 	long long now[7];
 
-	if (replay_stat(fd, now) != 0 || memcmp(now, rp->st, sizeof(now)) != 0)
+	if (!fd_lease_held(fd) || replay_stat(fd, now) != 0 ||
+	    memcmp(now, rp->st, sizeof(now)) != 0)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "the message "
 		    "changed while it was opened");
 	return 0;
@@ -1669,6 +1688,12 @@ replay_flush(struct replay_pass *rs, struct smimp_err *err)
 	pipeline_wait(&rs->pl, s);
 	rs->flushed++;
 	s->state = SLOT_FREE;
+	/*
+	 * Read while nothing could write the file, or not out at all: any
+	 * recipient can encrypt a chunk that decrypts as well as these.
+	 */
+	if (!fd_lease_held(rs->pl.fd))
+		return chunk_failed(BAD_SHORT, err);
 	for (i = 0; i < s->n; i++) {
 		/* It verified before: a chunk that does not now, changed. */
 		if (s->bad[i])
@@ -1730,6 +1755,7 @@ message_replay(struct msg_replay *rp, int in_fd, const struct msg_meta *meta,
 	ret = replay_same(in_fd, rp, err);
 out:
 	pipeline_release(&rs.pl);
+	replay_unlease(rp);
 	return ret;
 }
 
@@ -1740,4 +1766,5 @@ msg_replay_release(struct msg_replay *rp)
 		sodium_free(rp->key);
 	rp->key = NULL;
 	rp->kept = 0;
+	replay_unlease(rp);
 }

@@ -234,8 +234,15 @@ struct msg_sink {
  * Only for an input that nobody but this user can change between the
  * passes: a regular file of at least MSG_REPLAY_MIN bytes, in binary
  * age (not armor), owned by the effective user and writable by no one
- * else, and unchanged (size, times, inode) from the check to the end
- * of the second pass.  Anything else is spooled.
+ * else, on which a read lease is held from the check to the end of the
+ * second pass (fd_lease_read: no descriptor open for writing on it,
+ * not even one opened before its mode changed, nor on a file system
+ * whose server can change it unseen), and unchanged (size, times,
+ * inode) all that time.  The second pass cannot tell a chunk the
+ * sender sealed from one that another recipient, who holds the same
+ * payload key, encrypted: only the lease says that nothing was written
+ * since the first pass verified the signature.  Anything else is
+ * spooled.
  *
  * Measured on two cores: up to 64 MiB the spool (written and read back
  * from the page cache, never the disk) is as fast or faster than a
@@ -252,6 +259,8 @@ struct msg_replay {
 	uint64_t hlen;		/* of the envelope header */
 	unsigned char *key;	/* the payload key, sodium_malloc */
 	long long st[7];	/* dev, ino, size, mtime and ctime (s, ns) */
+	int leased;		/* fd holds a read lease (fd_lease_read) */
+	int fd;
 };
 /* May in_fd be read twice?  1 yes (rp set up), 0 no, -1 on an error. */
 int message_replay_check(int in_fd, struct msg_replay *rp,
@@ -259,7 +268,9 @@ int message_replay_check(int in_fd, struct msg_replay *rp,
 /*
  * The second pass: the body of the message meta describes, as
  * verified in the first, to out in pieces of at most AGE_CHUNK_SIZE
- * bytes.  Fails, writing nothing more, if the input changed.
+ * bytes.  Fails, writing nothing more, if the input changed or was
+ * opened for writing (its lease broken) since the check; the lease
+ * is let go at its end.
  */
 int message_replay(struct msg_replay *rp, int in_fd,
     const struct msg_meta *meta,
