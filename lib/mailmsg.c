@@ -103,7 +103,7 @@ recipients(const struct rfc5322_header *h, const struct mailmsg_opts *o,
     struct mailmsg *m, struct smimp_err *err)
 {
 	static const char *const names[3] = { "To", "Cc", "Bcc" };
-	struct rfc5322_addrs hdr[3];
+	struct rfc5322_addrs hdr[3], swap;
 	int i, ret = -1;
 
 	memset(hdr, 0, sizeof(hdr));
@@ -114,6 +114,17 @@ recipients(const struct rfc5322_header *h, const struct mailmsg_opts *o,
 	if ((o->from_headers ? from_headers(hdr, o->args, m, err) :
 	    from_args(hdr, o->args, m, err)) != 0)
 		goto out;
+	/*
+	 * An envelope names at least one recipient in to (smimp-open
+	 * refuses one that names none, and so would every recipient): a
+	 * message whose header names some in Cc and none in To has its Cc
+	 * recipients there.
+	 */
+	if (m->to.n == 0) {
+		swap = m->to;
+		m->to = m->cc;
+		m->cc = swap;
+	}
 	if (m->to.n + m->cc.n + m->bcc.n == 0) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL, o->from_headers ? "no "
 		    "recipient: the message has no To, Cc or Bcc" : "no "

@@ -41,7 +41,8 @@ struct mailmsg_opts {
 
 /*
  * Parse the message raw[0..len) (rfc5322_read's).  An address in two
- * places counts once, in to before cc before a blind copy.  Refused
+ * places counts once, in to before cc before a blind copy; when none is
+ * in to, those of cc are (an envelope names one in to).  Refused
  * (SMIMP_EXIT_FAIL): no recipient at all, and whatever rfc5322.h and
  * mimewalk.h refuse.  m is released with mailmsg_release, also on failure.
  */

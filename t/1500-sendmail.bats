@@ -504,6 +504,35 @@ MSG
 	[ "$(bobs_bodies | wc -l)" -eq 1 ]
 }
 
+@test "smimp-sendmail: a message with Cc but no To goes, its Cc recipients in the envelope's to (which must name one), with -t and without" {
+	up
+	mkid carol carol@example.org
+	smimpd --data org --domain example.org adduser carol@example.org carol.pub
+	trust_as "$ALICEHOME" carol.pub trusted
+	trust_as "$BATS_TEST_TMPDIR/carolhome" alice.pub trusted
+	printf 'Cc: Bob <bob@example.net>\nBcc: carol@example.org\nSubject: cc only\n\nnobody in To\n' >m
+	run -0 --separate-stderr smimp-sendmail -t <m
+	[ -z "$output$stderr" ]
+	run -0 mailtool -t <m
+	[ "${lines[0]}" = "to: bob@example.net" ]
+	[ "${lines[1]}" = "cc:" ]
+	[ "${lines[2]}" = "bcc: carol@example.org" ]
+	# Without -t, the argument the Cc header names.
+	printf 'Cc: bob@example.net\nSubject: placed\n\nin cc, then to\n' >m2
+	run -0 --separate-stderr smimp-sendmail bob@example.net <m2
+	[ -z "$output$stderr" ]
+	queued 0
+	arrived "in cc, then to" "nobody in To"
+	run -0 --separate-stderr bash -c 'for f in bobmail/new/*; do SMIMP_HOME="$BOBHOME" smimp-open -q -i bob.key --headers "$f"; done'
+	[ "$(grep -c '^to: bob@example.net ' <<<"$output")" = 2 ]
+	! grep -q '^cc: ' <<<"$output" || false
+	# carol's blind copy shows bob in to, and her in cc.
+	SMIMP_HOME="$BATS_TEST_TMPDIR/carolhome" smimp-fetch -i carol.key -d carolmail -q
+	run -0 --separate-stderr bash -c 'SMIMP_HOME="$BATS_TEST_TMPDIR/carolhome" smimp-open -q -i carol.key --headers carolmail/new/*'
+	grep -qx 'to: bob@example.net .*' <<<"$output"
+	grep -qx 'cc: carol@example.org .*' <<<"$output"
+}
+
 @test "smimp-sendmail takes the flags mail readers and cron pass (DSN, verbose, submission) and ignores them; -X writes no file" {
 	up
 	printf 'Subject: dsn\n\nwith flags\n' >m
