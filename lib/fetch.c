@@ -306,6 +306,7 @@ struct filing {
 	int kept_fd;
 	struct msg_meta meta;
 	int opened, state_ok;
+	int server_notice;		/* signed by our own server's key */
 	enum trust_tier tier;
 	/* A notice from our own server, for MIME: its fields, in notice. */
 	struct bounce bounce;
@@ -397,6 +398,7 @@ filing_judge(struct fetch_ctx *fc, struct filing *fl, int fd,
 		(void)snprintf(f->from, sizeof(f->from), "server:%s",
 		    address_domain(fc->id->sk.address));
 		fl->tier = TIER_TRUSTED;
+		fl->server_notice = 1;
 		if (fc->mime)
 			filing_notice(fl, data, len);
 	} else {
@@ -405,8 +407,35 @@ filing_judge(struct fetch_ctx *fc, struct filing *fl, int fd,
 }
 
 /*
- * File a verified message (or our server's notice) as MIME in folder,
- * its sealed original (the notice as it came) in .sealed after it: so
+ * What did not verify (or comes from a key revoked or changed), as
+ * smimp's notice that says so with its bytes (fl->tmp's) attached:
+ * a sender chooses every byte after an age header, which mail readers
+ * would read as header fields of its choosing.
+ */
+static int
+write_unverified(const struct fetch_ctx *fc, const struct filing *fl,
+    int fd, const char *label, struct smimp_err *err)
+{
+	char stem[MAILDIR_NAME_SIZE];
+	const char *dot = strrchr(fl->name, '.');
+	int in, r;
+
+	(void)snprintf(stem, sizeof(stem), "%.*s", dot != NULL ?
+	    (int)(dot - fl->name) : (int)strlen(fl->name), fl->name);
+	in = open(fl->tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (in < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read '%s'",
+		    fl->tmp);
+	r = mime_unverified_write(in, stem, fc->id->sk.address, time_now(),
+	    fd, label, err);
+	close(in);
+	return r;
+}
+
+/*
+ * File a verified message (or our server's notice, or the notice of
+ * smimp's that says a message did not verify) as MIME in folder, its
+ * sealed original (the notice as it came) in .sealed after it: so
  * that the original there says both are filed.
  * The MIME form's name goes into the pending list before it is
  * filed, so that a fetch cut short between the two finds what it
@@ -432,9 +461,11 @@ file_mime(struct fetch_ctx *fc, struct filing *fl,
 	if (fl->notice != NULL)
 		r = mime_bounce_write(&fl->bounce, fc->id->sk.address, fd,
 		    mlabel, err);
-	else
+	else if (fl->opened && fl->state_ok)
 		r = mime_write(&fl->meta, trust_tier_name(fl->tier), &fl->sp,
 		    fd, mlabel, err);
+	else
+		r = write_unverified(fc, fl, fd, mlabel, err);
 	if (r == 0 && fsync(fd) != 0)
 		r = smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'",
 		    mtmp);
@@ -511,7 +542,12 @@ file_message(struct fetch_ctx *fc, const unsigned char *data, size_t len,
 		f->folder = "inbox";
 		folder = MAILDIR_INBOX;
 	}
-	if (fc->mime && ((fl.opened && fl.state_ok) || fl.notice != NULL))
+	/*
+	 * With --mime, mail readers read the folders: only what smimp
+	 * wrote goes there (a notice of our own server's not in its form,
+	 * signed by it, aside), the rest into .sealed.
+	 */
+	if (fc->mime && (fl.notice != NULL || !fl.server_notice))
 		ret = file_mime(fc, &fl, folder, err);
 	else
 		ret = maildir_file(fc->dir, folder, fl.name, fl.tmp, err);

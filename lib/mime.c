@@ -1070,6 +1070,92 @@ mime_bounce_write(const struct bounce *b, const char *user, int out_fd,
 	    out_name) : 0;
 }
 
+/* ---- a message that did not verify ---- */
+
+int
+mime_unverified_write(int in_fd, const char *name, const char *user,
+    int64_t when, int out_fd, const char *out_name, struct smimp_err *err)
+{
+	size_t n = strlen(name);
+	struct writer *w = NULL;
+	unsigned char *buf = NULL;
+	struct sbuf h;
+	uint64_t off = 0;
+	ssize_t got;
+	int r, ret = -1;
+
+	sbuf_init(&h, MIME_HEAD_MAX);
+	if (n == 0 || n > 64 || strspn(name, "0123456789abcdef") != n) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot write the message "
+		    "as MIME: a bad name");
+		goto out;
+	}
+	w = calloc(1, sizeof(*w));
+	buf = malloc(CHUNK);
+	if (w == NULL || buf == NULL) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+		goto out;
+	}
+	w->out.fd = out_fd;
+	w->enc = ENC_B64;
+	r = sbuf_addf(&h, "From: \"not verified\" <unverified@smimp.invalid>\n"
+	    "To: ") | add_addr(&h, user) | sbuf_addf(&h, "\nSubject: Not "
+	    "verified: a message that did not check out\n") |
+	    add_date(&h, when);
+	r |= sbuf_addf(&h, "Message-ID: <%s@smimp.invalid>\n"
+	    "X-Smimp-Verified: no\nMIME-Version: 1.0\n"
+	    "Content-Type: multipart/mixed;\n boundary=\"" BOUNDARY_PREFIX
+	    "%s\"\n\nThis is a message in MIME format, written by "
+	    "smimp-fetch.\n\n--" BOUNDARY_PREFIX "%s\n"
+	    "Content-Type: text/plain; charset=us-ascii\n"
+	    "Content-Transfer-Encoding: 7bit\n\n"
+	    "smimp-fetch could not verify this message: it does not decrypt,\n"
+	    "is malformed or its signature does not check out, or its\n"
+	    "sender's key was revoked or changed since it was pinned.\n"
+	    "Nothing in it can be trusted, not even who sent it, so it is not\n"
+	    "shown as mail.\n\n"
+	    "It is attached as it came, and kept in .sealed/%s.smimp, where\n"
+	    "smimp-open says what is wrong with it.\n\n"
+	    "--" BOUNDARY_PREFIX "%s\n"
+	    "Content-Type: application/octet-stream\n"
+	    "Content-Transfer-Encoding: base64\n"
+	    "Content-Disposition: attachment; filename=\"%s.smimp\"\n\n",
+	    name, name, name, name, name, name);
+	if (r != 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "out of memory");
+		goto out;
+	}
+	out_put(&w->out, h.buf, h.len);
+	for (;;) {
+		got = pread(in_fd, buf, CHUNK, (off_t)off);
+		if (got < 0) {
+			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read the "
+			    "message");
+			goto out;
+		}
+		if (got == 0)
+			break;
+		enc_data(w, buf, (size_t)got);
+		off += (uint64_t)got;
+	}
+	enc_finish(w);
+	out_str(&w->out, "\n--" BOUNDARY_PREFIX);
+	out_str(&w->out, name);
+	out_str(&w->out, "--\n");
+	out_flush(&w->out);
+	if (w->out.failed) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write %s",
+		    out_name);
+		goto out;
+	}
+	ret = 0;
+out:
+	sbuf_release(&h);
+	free(buf);
+	free(w);
+	return ret;
+}
+
 /* ---- reading the headers back ---- */
 
 static int

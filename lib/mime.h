@@ -66,6 +66,22 @@ void mime_msgid(const char *id, const char *sender,
  * date not in the notice's form; a write error names out_name, as
  * mime_write's does.
  */
+/*
+ * A message that did not verify (or whose sender's key was revoked or
+ * changed), for a Maildir folder that mail readers read, as a notice of
+ * smimp's own: its bytes as they came would be parsed for header fields
+ * (mblaze reads any "Name: value" line before the first empty one), and
+ * a sender chooses every byte after an age header.  From "not verified"
+ * <unverified@smimp.invalid> to user, "Subject: Not verified: ...",
+ * Date when, Message-ID <NAME@smimp.invalid>, X-Smimp-Verified: no; a
+ * text part that says so, then the bytes of in_fd (from its start) in
+ * base64 as the attachment NAME.smimp, in constant memory.  NAME: the
+ * hex of the sealed message's Maildir name (maildir_name).  A write
+ * error names out_name, as mime_write's does.
+ */
+int mime_unverified_write(int in_fd, const char *name, const char *user,
+    int64_t when, int out_fd, const char *out_name, struct smimp_err *err);
+
 #define BOUNCE_TEXT_MAX		4096
 #define BOUNCE_RCPTS_SHOWN	100	/* then only how many more */
 struct bounce;

@@ -430,7 +430,7 @@ bounce_tail() {
 	! grep -q Ignoring <<<"$stderr" || false
 }
 
-@test "fetch --mime through a lying server: what does not verify, or comes from a changed key, is filed as it came, never as MIME" {
+@test "fetch --mime through a lying server: what does not verify, or comes from a changed key, is kept as it came in .sealed, and in .Other only as smimp's notice that says so" {
 	mkid alt alice@example.org
 	seal -s good -o good.age msg
 	cp good.age tampered.age
@@ -446,14 +446,65 @@ bounce_tail() {
 	serve_lies
 	run -0 --separate-stderr fetch_bob --mime
 	[ "$stderr" = "smimp-fetch: 4 fetched: 1 to the inbox, 3 to Other, 0 dropped" ]
-	[ "$(ls mail/new)" = "$(basename "$(ls mail/.sealed/*)" .smimp).eml" ]
-	[ "$(ls mail/.sealed | wc -l)" -eq 1 ]
+	[ "$(ls mail/new)" = "$(b2sum -l 128 good.age | cut -c1-32).eml" ]
+	[ "$(ls mail/.sealed | wc -l)" -eq 4 ]
 	grep -qx 'Subject: good' mail/new/*.eml
-	[ "$(ls mail/.Other/new | grep -c '\.smimp$')" -eq 3 ]
-	[ "$(ls mail/.Other/new | grep -c '\.eml$')" -eq 0 ]
+	grep -qx 'X-Smimp-Verified: yes' mail/new/*.eml
+	[ "$(ls mail/.Other/new | grep -c '\.smimp$')" -eq 0 ]
+	[ "$(ls mail/.Other/new | grep -c '\.eml$')" -eq 3 ]
 	for f in tampered.age alt.age; do
-		cmp "$f" "mail/.Other/new/$(b2sum -l 128 "$f" | cut -c1-32).smimp"
+		n=$(b2sum -l 128 "$f" | cut -c1-32)
+		cmp "$f" "mail/.sealed/$n.smimp"
+		grep -qx 'X-Smimp-Verified: no' "mail/.Other/new/$n.eml"
+		! grep -q 'X-Smimp-Sender' "mail/.Other/new/$n.eml" || false
+		mimeparse "mail/.Other/new/$n.eml" 2 part >/dev/null
+		cmp "$f" part
 	done
+}
+
+@test "fetch --mime: bytes that do not verify never read as a mail header: a notice written by smimp, X-Smimp-Verified: no, with the bytes attached and kept in .sealed" {
+	# What any sender can have relayed: an age header, which is all a
+	# server checks, then bytes of its choosing that mail readers take
+	# for header fields: a trusted boss, verified.
+	seal -s good -o good.age msg
+	sed -n '1,/^--- /p' good.age >forged.age
+	printf 'X-Pad: 0123456789\nFrom: boss@example.org\nSubject: wire the money\nX-Smimp-Verified: yes\nX-Smimp-Sender: boss@example.org\nX-Smimp-Tier: trusted\n\nPlease wire it today.\n' >>forged.age
+	p=srv/smimp/v1/mailbox
+	mkdir -p $p
+	cp forged.age $p/1
+	printf '[{"id":1,"from":"mallory@example.org","message_id":"m1@example.org","size":1,"received":"2026-11-24T22:00:00Z"}]' >$p/.list
+	serve_lies
+	run -0 --separate-stderr fetch_bob --mime
+	[ "$stderr" = "smimp-fetch: 1 fetched: 0 to the inbox, 1 to Other, 0 dropped" ]
+	# mblaze lists the folder: no boss, nothing said verified.
+	export MBLAZE="$PWD/mblaze"
+	mkdir "$MBLAZE"
+	: >"$MBLAZE/seq"
+	run -0 bash -c 'mlist mail/.Other | mscan -f "%f|%S"'
+	[ "$output" = "not verified|Not verified: a message that did not check out" ]
+	f=$(mlist mail/.Other)
+	[ "$(mhdr -h x-smimp-verified "$f")" = no ]
+	[ -z "$(mhdr -h x-smimp-sender "$f")" ]
+	[ -z "$(mhdr -h x-smimp-tier "$f")" ]
+	n=$(b2sum -l 128 forged.age | cut -c1-32)
+	[ "$f" = "mail/.Other/new/$n.eml" ]
+	[ "$(ls mail/.Other/new)" = "$n.eml" ]
+	cmp forged.age mail/.sealed/$n.smimp
+	# Every header smimp's; mblaze and Python read the same ones.
+	mimeparse "$f" 2 part >parsed
+	[ "$(names parsed)" = "From To Subject Date Message-ID X-Smimp-Verified MIME-Version Content-Type " ]
+	grep -qx 'H From: not verified <unverified@smimp.invalid>' parsed
+	grep -qx 'From: "not verified" <unverified@smimp.invalid>' "$f"
+	grep -qx 'H To: bob@example.net' parsed
+	grep -qx 'H Subject: Not verified: a message that did not check out' parsed
+	grep -qx "H Message-ID: <$n@smimp.invalid>" parsed
+	grep -qx 'H X-Smimp-Verified: no' parsed
+	grep -qx "P 2 application/octet-stream base64 attachment $n.smimp $(stat -c %s forged.age) .*" parsed
+	cmp forged.age part
+	# Fetched again: filed once.
+	run -0 --separate-stderr fetch_bob --mime
+	[ "$stderr" = "smimp-fetch: 1 fetched: 0 to the inbox, 0 to Other, 0 dropped, 1 filed before" ]
+	[ "$(ls mail/.Other/new)" = "$n.eml" ]
 }
 
 # The recipients, subject, thread and reply id of a sealed message, as
