@@ -836,7 +836,10 @@ int store_prekey_count(struct store *st, const char *address,
  * ("" the identity key), each removed in the same transaction that
  * finds it, so that no prekey ever goes to two callers, whatever the
  * nodes: states[i] gets an enum store_prekey_state, keys[i] the prekey
- * when STORE_PREKEY_TAKEN.
+ * when STORE_PREKEY_TAKEN.  The oldest goes first (by its batch's date,
+ * then its id): a device keeps the secrets of its latest uploads only
+ * (PREKEY_STORE_MAX, twice a full pool), so that a pool handed out in
+ * any other order would hand out prekeys whose secrets are gone.
  */
 int store_prekey_claim(struct store *st, const char *address,
     const char *const *devices, size_t n, struct store_prekey *keys,

@@ -3715,8 +3715,9 @@ pg_prekey_count(struct store *st, const char *address, const char *device,
 
 /*
  * One prekey of the pool of (address, device), removed: *state says.
- * A row another transaction is taking is skipped, not waited for: two
- * nodes that claim at once each get another, or none.
+ * The oldest batch's first (store_prekey_claim).  A row another
+ * transaction is taking is skipped, not waited for: two nodes that
+ * claim at once each get another, or none.
  */
 static int
 prekey_take(struct pg_conn *c, const char *address, const char *device,
@@ -3727,7 +3728,7 @@ prekey_take(struct pg_conn *c, const char *address, const char *device,
 
 	res = query(c, err, "DELETE FROM prekeys WHERE address = $1 AND "
 	    "device = $2 AND id = (SELECT id FROM prekeys WHERE address = $1 "
-	    "AND device = $2 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+	    "AND device = $2 ORDER BY date, id LIMIT 1 FOR UPDATE SKIP LOCKED) "
 	    "RETURNING id, key, date, signature", "tt", address, device);
 	if (res == NULL)
 		return -1;

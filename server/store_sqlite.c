@@ -3348,7 +3348,10 @@ sq_prekey_count(struct store *st, const char *address, const char *device,
 	return r != 0 ? STORE_ERROR : STORE_OK;
 }
 
-/* One prekey of the pool of (address, device), removed: *state says. */
+/*
+ * One prekey of the pool of (address, device), removed: *state says.
+ * The oldest batch's first (store_prekey_claim).
+ */
 static int
 prekey_take(sqlite3 *db, const char *address, const char *device,
     struct store_prekey *k, int *state, struct smimp_err *err)
@@ -3357,7 +3360,7 @@ prekey_take(sqlite3 *db, const char *address, const char *device,
 	int rc, found = 0;
 
 	stmt = stmt_get(db, err, "SELECT id, key, date, signature FROM "
-	    "prekeys WHERE address = ? AND device = ? ORDER BY id LIMIT 1",
+	    "prekeys WHERE address = ? AND device = ? ORDER BY date, id LIMIT 1",
 	    "tt", address, device);
 	if (stmt == NULL)
 		return -1;

@@ -330,6 +330,53 @@ post() {
 	[ "$(pool bob@example.net)" = 0 ]
 }
 
+# claims N: N claims of bob's prekeys by dave, each signed anew, sent in
+# one curl; how many got each status.
+claims() {
+	local n h
+	: >claims.cfg
+	for n in $(seq "$1"); do
+		[ "$n" = 1 ] || echo next >>claims.cfg
+		mapfile -t h < <("$SMIMP_BUILD/t/signreq" dave.key POST example.net "$CLAIM")
+		printf 'header = "%s"\n' "${h[@]}" >>claims.cfg
+		printf 'url = "https://127.0.0.1:%s%s"\nrequest = POST\ncacert = cert.pem\n' \
+			"$NET" "$CLAIM" >>claims.cfg
+		printf 'silent\noutput = /dev/null\nwrite-out = "%%{http_code}\\n"\n' >>claims.cfg
+	done
+	curl -K claims.cfg | sort | uniq -c | tr -s ' '
+}
+
+@test "the oldest prekey goes out first: a device that keeps 2000 secrets forgets none its server still hands out" {
+	echo 'rate-prekeys 0' >>common.conf
+	servers
+	alice_looks_up bob@example.net
+	# The first batch, a second older than the others.
+	bob_prekeys 200
+	sleep 1
+	for _ in 1 2 3 4; do bob_prekeys 200; done
+	[ "$(pool bob@example.net)" = 1000 ]
+	# Claims that are never sealed to: their secrets stay at bob's.
+	[ "$(claims 800)" = " 800 200" ]
+	for _ in 1 2 3 4; do bob_prekeys 200; done
+	[ "$(claims 200)" = " 200 200" ]
+	bob_prekeys 200
+	[ "$(secrets bob.key | grep -c '^secret: ')" = 2000 ]
+	# One batch more: bob's oldest secrets go, 200 of them.
+	[ "$(claims 200)" = " 200 200" ]
+	bob_prekeys 200
+	[ "$(secrets bob.key | grep -c '^secret: ')" = 2000 ]
+	[ "$(pool bob@example.net)" = 1000 ]
+	# Every prekey the server still holds opens at bob's.
+	store_sql net "SELECT id FROM prekeys ORDER BY id" >held
+	secrets bob.key | awk '/^secret: /{print $2}' | sort >kept
+	[ "$(comm -23 held kept | wc -l)" = 0 ]
+	as_alice smimp-seal -i alice.key -r bob@example.net -o m.age msg
+	id=$(prekey_of m.age bob.key)
+	[ "$(wc -w <<<"$id")" = 1 ]
+	run -0 --separate-stderr as_bob smimp-open -i bob.key --json m.age
+	[[ "$output" == *'"forward_secret":true,"body":'* ]]
+}
+
 @test "claims limited per requester and address (rate-prekeys): 429, and the sealer says so" {
 	echo 'rate-prekeys 2' >>common.conf
 	ready 10
