@@ -126,6 +126,8 @@ count(struct server *srv, const struct look *l, const struct consent_ask *a,
 	site_of(dom, site);
 	memset(&c, 0, sizeof(c));
 	c.recipient = a->recipient;
+	c.sender = a->sender;
+	c.message_id = a->message_id;
 	c.allowance = (int64_t)l->h.allowance;
 	c.domain = strcmp(dom, srv->cfg.domain) != 0 ? site : NULL;
 	c.domain_cap = LIVE(srv->cfg.unknown_per_domain);

@@ -24,6 +24,7 @@ struct server;
 struct consent_ask {
 	const char *sender;		/* normalized address */
 	const char *recipient;		/* normalized address of this domain */
+	const char *message_id;		/* the message's, when it is counted */
 	unsigned int work_bits;		/* the value of the sender's proof */
 	const char *introducer;		/* verified introducer, or NULL */
 };
@@ -37,7 +38,9 @@ enum consent_verdict {
 
 /*
  * The decision for one message from a->sender to a->recipient at now.
- * An unknown sender that gets in is counted (store_consent_count).
+ * An unknown sender that gets in is counted (store_consent_count),
+ * against the recipient's allowance only when the recipient does not
+ * hold a->message_id from a->sender already.
  */
 enum consent_verdict consent_check(struct server *srv,
     const struct consent_ask *a, int64_t now, unsigned int *retry_after,

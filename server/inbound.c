@@ -98,6 +98,7 @@ check_consent(struct exchange *x, struct item *it)
 		memset(&ask, 0, sizeof(ask));
 		ask.sender = it->sender;
 		ask.recipient = it->rcpts[i];
+		ask.message_id = it->d.mid;
 		ask.work_bits = work_bits_for(it, it->rcpts[i]);
 		r = introduction_for(x->srv, it->d.intro, &ask, time_now(),
 		    introducer);

@@ -251,6 +251,7 @@ enum store_listed {
  */
 struct store_consent_count {
 	const char *recipient;
+	const char *sender, *message_id;	/* the message counted */
 	int64_t allowance;		/* a day; -1: no limit */
 	const char *domain;		/* the sender's; NULL: no cap */
 	unsigned int domain_cap;	/* an hour */
@@ -786,7 +787,11 @@ int store_policy_match(struct store *st, const char *address,
  * (the recipient's allowance is used up for the day, the sending domain
  * is past its cap for the hour, or ignored).  A domain that sends as
  * many again past its cap within the hour is ignored for ignore_secs.
- * What a refusal counts stays counted.
+ * What a refusal counts stays counted.  A message the recipient holds
+ * already (sender, message id), or acknowledged within
+ * limits.idempotency seconds, is not counted against its allowance
+ * again: it would not be stored again (a retry whose answer was lost,
+ * or the same message sent again with the same proof of work).
  */
 int store_consent_count(struct store *st,
     const struct store_consent_count *c, int64_t now,

@@ -3495,18 +3495,28 @@ count_allowance(struct pg_conn *c, struct count_args *a,
 	    cc->recipient, day) < 0 ? -1 : 0;
 }
 
-/* Always STORE_OK when it could count: a refusal keeps its count. */
+/*
+ * Always STORE_OK when it could count: a refusal keeps its count.  A
+ * message the recipient holds already is not counted again against
+ * its allowance: it would not be stored again.
+ */
 static int
 consent_count_run(struct pg_store *s, struct pg_conn *c, void *arg,
     struct smimp_err *err)
 {
 	struct count_args *a = arg;
+	struct store_delivery d = { a->c->recipient, a->c->sender,
+	    a->c->message_id, NULL };
+	int known = 0;
 
-	(void)s;
 	a->retry = 0;
 	if (a->c->domain != NULL && count_domain(c, a, err) != 0)
 		return STORE_ERROR;
-	if (a->retry == 0 && a->c->allowance >= 0 &&
+	if (a->retry == 0 && a->c->allowance >= 0 && d.sender != NULL &&
+	    d.message_id != NULL &&
+	    (known = mailbox_known(s, c, &d, a->now, CHECK_ACKED, err)) < 0)
+		return STORE_ERROR;
+	if (a->retry == 0 && a->c->allowance >= 0 && !known &&
 	    count_allowance(c, a, err) != 0)
 		return STORE_ERROR;
 	return STORE_OK;

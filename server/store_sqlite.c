@@ -1573,6 +1573,25 @@ pending_put(struct sqlite_store *s, const char *recipient, int64_t seq,
 }
 
 /*
+ * Is the triple of d stored, or acknowledged within the idempotency
+ * window (when checks asks)?  1, 0 or -1.
+ */
+static int
+mailbox_known(struct sqlite_store *s, const struct store_delivery *d,
+    int64_t now, int checks, struct smimp_err *err)
+{
+	const struct store_limits *lim = &s->base.limits;
+
+	return sql_first(s->db, err, NULL, NULL, 0, "SELECT 1 FROM mailbox "
+	    "WHERE recipient = ?1 AND sender = ?2 AND message_id = ?3 "
+	    "UNION ALL SELECT 1 FROM tombstones WHERE ?6 AND recipient = ?1 "
+	    "AND sender = ?2 AND message_id = ?3 AND (?4 <= 0 OR "
+	    "acked >= ?5)", "tttiii", d->recipient, d->sender, d->message_id,
+	    lim->idempotency, now - lim->idempotency,
+	    (int64_t)((checks & CHECK_ACKED) != 0));
+}
+
+/*
  * One copy into a mailbox, inside a transaction: STORE_OK (stored, or
  * known already: *stored says which), STORE_QUOTA or STORE_ERROR.  body
  * is its file's name, or empty when d->body goes inline.  sent_by: NULL
@@ -1593,13 +1612,7 @@ mailbox_put(struct sqlite_store *s, const struct store_delivery *d,
 	int r, i, stranger = 0;
 
 	*stored = 0;
-	r = sql_first(s->db, err, NULL, NULL, 0, "SELECT 1 FROM mailbox "
-	    "WHERE recipient = ?1 AND sender = ?2 AND message_id = ?3 "
-	    "UNION ALL SELECT 1 FROM tombstones WHERE ?6 AND recipient = ?1 "
-	    "AND sender = ?2 AND message_id = ?3 AND (?4 <= 0 OR "
-	    "acked >= ?5)", "tttiii", d->recipient, d->sender, d->message_id,
-	    lim->idempotency, now - lim->idempotency,
-	    (int64_t)((checks & CHECK_ACKED) != 0));
+	r = mailbox_known(s, d, now, checks, err);
 	if (r != 0)
 		return r < 0 ? STORE_ERROR : STORE_OK;
 	if ((checks & CHECK_QUOTA) && lim->mailbox_bytes > 0) {
@@ -3237,16 +3250,27 @@ count_allowance(struct sqlite_store *s, struct count_args *a,
 	    "END, day = excluded.day", "ti", c->recipient, day) == 0 ? 0 : -1;
 }
 
-/* Always STORE_OK when it could count: a refusal keeps its count. */
+/*
+ * Always STORE_OK when it could count: a refusal keeps its count.  A
+ * message the recipient holds already is not counted again against
+ * its allowance: it would not be stored again.
+ */
 static int
 consent_count_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 {
 	struct count_args *a = arg;
+	struct store_delivery d = { a->c->recipient, a->c->sender,
+	    a->c->message_id, NULL };
+	int known = 0;
 
 	a->retry = 0;
 	if (a->c->domain != NULL && count_domain(s, a, err) != 0)
 		return STORE_ERROR;
-	if (a->retry == 0 && a->c->allowance >= 0 &&
+	if (a->retry == 0 && a->c->allowance >= 0 && d.sender != NULL &&
+	    d.message_id != NULL &&
+	    (known = mailbox_known(s, &d, a->now, CHECK_ACKED, err)) < 0)
+		return STORE_ERROR;
+	if (a->retry == 0 && a->c->allowance >= 0 && !known &&
 	    count_allowance(s, a, err) != 0)
 		return STORE_ERROR;
 	return STORE_OK;

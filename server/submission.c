@@ -146,6 +146,7 @@ check_local(struct exchange *x, struct plan *p)
 		memset(&ask, 0, sizeof(ask));
 		ask.sender = x->signer;
 		ask.recipient = p->rcpts[i];
+		ask.message_id = p->mid;
 		ask.work_bits = work_bits_for(p, p->rcpts[i]);
 		r = introduction_for(x->srv, exchange_header(x,
 		    "Smimp-Introduction"), &ask, time_now(), introducer);

@@ -289,6 +289,21 @@ unmatched: 0" ]
 	[ "$output" = '"from":"carol@example.com","message_id":"c1" "from":"eve@example.net","message_id":"e1" "from":"alice@example.org","message_id":"a2" ' ]
 }
 
+@test "the allowance counts a message once: delivered again (a retry whose answer was lost), it is taken and not counted" {
+	up
+	publish bob --unknown open --allowance 2 >/dev/null
+	for _ in 1 2 3; do
+		want 201 deliver carol c1
+	done
+	want 201 submit eve e1
+	want 201 submit eve e1
+	[ "$(store_sql net "SELECT count FROM consent_allowance WHERE recipient = 'bob@example.net'")" = 2 ]
+	want 429 deliver erin r1
+	want 429 submit eve e2
+	run -0 mailbox bob
+	[ "$output" = '"from":"carol@example.com","message_id":"c1" "from":"eve@example.net","message_id":"e1" ' ]
+}
+
 @test "one domain's unknown senders are capped per hour for all users together, then ignored for a while" {
 	printf 'unknown-per-domain 3\nunknown-ignore 100\n' >>common.conf
 	up

@@ -432,3 +432,31 @@ needs_consent() {
 	run -0 --separate-stderr env SMIMP_HOME="$BATS_TEST_TMPDIR/carolhome" smimp-fetch -i carol.key -d mail-carol
 	[ "$stderr" = "smimp-fetch: 1 fetched: 0 to the inbox, 1 to Other, 0 dropped" ]
 }
+
+@test "one proof of work lets its message in once, and counts once against the allowance: sent again, it holds up no other stranger" {
+	needs_consent
+	federation
+	mkid erin erin@example.org
+	smimpd --data org --domain example.org adduser erin@example.org erin.pub
+	SMIMP_HOME="$BATS_TEST_TMPDIR/carolhome" smimp-trust publish -i carol.key --unknown pow:8 \
+		--allowance 2 >/dev/null
+	echo x | smimp-seal -i alice.key -r carol.pub >a.age
+	mapfile -t p < <("$WT" prove alice.key carol@example.org a1 a.age 8 carol@example.org)
+	# The same message with the same proof, in fresh requests: stored
+	# once, counted once.
+	for _ in 1 2 3 4 5; do
+		run -0 submit alice.key a1 a.age 'Smimp-To: carol@example.org' "${p[@]}"
+		[ "$output" = '{"message_id":"a1","recipients":1} 201' ]
+	done
+	[ "$(store_sql org "SELECT count FROM consent_allowance WHERE recipient = 'carol@example.org'")" = 1 ]
+	# Another stranger who pays is let in, up to the allowance.
+	echo y | smimp-seal -i erin.key -r carol.pub >e.age
+	mapfile -t q < <("$WT" prove erin.key carol@example.org e1 e.age 8 carol@example.org)
+	run -0 submit erin.key e1 e.age 'Smimp-To: carol@example.org' "${q[@]}"
+	[ "$output" = '{"message_id":"e1","recipients":1} 201' ]
+	mapfile -t q < <("$WT" prove erin.key carol@example.org e2 e.age 8 carol@example.org)
+	run -0 submit erin.key e2 e.age 'Smimp-To: carol@example.org' "${q[@]}"
+	[ "$output" = '{"error":"try again later"} 429' ]
+	run -0 store_sql org "SELECT sender, message_id FROM mailbox WHERE recipient = 'carol@example.org' ORDER BY message_id"
+	[ "$output" = "$(printf 'alice@example.org|a1\nerin@example.org|e1')" ]
+}
