@@ -149,7 +149,22 @@ to_list(struct item *it)
 	return 0;
 }
 
-/* Smimp-To: stamped and ours, then each one's consent.  0 or the status. */
+/* Is rcpt among the first n of rcpts? */
+static int
+named_before(char (*rcpts)[ADDRESS_MAX + 1], size_t n, const char *rcpt)
+{
+	size_t i;
+
+	for (i = 0; i < n && strcmp(rcpts[i], rcpt) != 0; i++)
+		;
+	return i < n;
+}
+
+/*
+ * Smimp-To: stamped and ours, then each one's consent.  An address
+ * named twice (in to and cc, say) is one recipient: decided, counted
+ * and stored once, and named once in the receipt.  0 or the status.
+ */
 static unsigned int
 check_recipients(struct exchange *x, struct item *it, const char *sorted)
 {
@@ -176,7 +191,8 @@ check_recipients(struct exchange *x, struct item *it, const char *sorted)
 		    strcmp(address_domain(it->rcpts[it->n]),
 		    x->srv->cfg.domain) != 0)
 			return fail(it, 400, "recipient not stamped or not ours");
-		it->n++;
+		if (!named_before(it->rcpts, it->n, it->rcpts[it->n]))
+			it->n++;
 	}
 	if (to_list(it) != 0)
 		return fail(it, 503, "out of memory");

@@ -114,6 +114,17 @@ plan_domains(struct plan *p, const char *mine)
 	return 0;
 }
 
+/* Is p->rcpts[i] named before it (in to and cc, say)? */
+static int
+named_before(const struct plan *p, size_t i)
+{
+	size_t j;
+
+	for (j = 0; j < i && strcmp(p->rcpts[j], p->rcpts[i]) != 0; j++)
+		;
+	return j < i;
+}
+
 /* The value of the sender's proof of work for rcpt: 0 when none. */
 static unsigned int
 work_bits_for(const struct plan *p, const char *rcpt)
@@ -128,7 +139,8 @@ work_bits_for(const struct plan *p, const char *rcpt)
  * which refused, unless every recipient did (then the answer is 404,
  * after the store has been asked about each).  One that asks to wait
  * (429) holds up the whole submission, nothing stored, so that the
- * client sends it again whole.  0, or -1 with the reply set.
+ * client sends it again whole.  A recipient named twice (in to and
+ * cc, say) is decided, and counted, once.  0, or -1 with the reply set.
  */
 static int
 check_local(struct exchange *x, struct plan *p)
@@ -141,7 +153,8 @@ check_local(struct exchange *x, struct plan *p)
 	int r;
 
 	for (i = 0; i < p->n; i++) {
-		if (strcmp(address_domain(p->rcpts[i]), x->srv->cfg.domain) != 0)
+		if (strcmp(address_domain(p->rcpts[i]), x->srv->cfg.domain) != 0 ||
+		    named_before(p, i))
 			continue;
 		memset(&ask, 0, sizeof(ask));
 		ask.sender = x->signer;
@@ -328,8 +341,8 @@ local_receipt(struct exchange *x, const struct plan *p,
 	sbuf_init(&sb, 8192);
 	for (i = 0; i < p->n; i++)
 		if (strcmp(address_domain(p->rcpts[i]), mine) == 0 &&
-		    sbuf_addf(&sb, "%s%s", sb.len > 0 ? "," : "",
-		    p->rcpts[i]) != 0)
+		    !named_before(p, i) && sbuf_addf(&sb, "%s%s",
+		    sb.len > 0 ? "," : "", p->rcpts[i]) != 0)
 			break;
 	if (i < p->n || (sb.len > 0 && sbuf_add(&sb, "", 1) != 0) ||
 	    (sb.len > 0 && receipts_draft(x->srv, x->signer, p->mid,

@@ -304,6 +304,20 @@ unmatched: 0" ]
 	[ "$output" = '"from":"carol@example.com","message_id":"c1" "from":"eve@example.net","message_id":"e1" ' ]
 }
 
+@test "a recipient named twice is one recipient: decided, counted and stored once, and named once in the receipt" {
+	up
+	publish bob --unknown open --allowance 2 >/dev/null
+	want 201 submit eve e1 'bob@example.net, bob@example.net,BOB@example.net'
+	[ "$(store_sql net "SELECT count FROM consent_allowance WHERE recipient = 'bob@example.net'")" = 1 ]
+	want 201 deliver carol c1 'bob@example.net,bob@example.net'
+	[ "$(store_sql net "SELECT count FROM consent_allowance WHERE recipient = 'bob@example.net'")" = 2 ]
+	python3 -c 'import json,sys; print(json.load(open("body"))["receipt"])' >receipt
+	grep -qx 'recipients: bob@example.net' receipt
+	want 429 deliver erin r1
+	run -0 mailbox bob
+	[ "$output" = '"from":"eve@example.net","message_id":"e1" "from":"carol@example.com","message_id":"c1" ' ]
+}
+
 @test "one domain's unknown senders are capped per hour for all users together, then ignored for a while" {
 	printf 'unknown-per-domain 3\nunknown-ignore 100\n' >>common.conf
 	up

@@ -108,6 +108,24 @@ DATE='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'
 	! grep -q 'receipt refused' org.log || false
 }
 
+@test "a recipient in both to and cc: each domain names it once in its receipt, which verifies" {
+	start org example.org "$ORG"
+	start net example.net "$NET"
+	echo hi | smimp-seal -i alice.key -r bob.pub -c bob.pub -r dave.pub -c dave.pub >m.age
+	mid=$(mid_of m.age)
+	run -0 --separate-stderr send --receipts --timeout 60 m.age
+	[ -z "$stderr" ]
+	[[ "${lines[2]}" =~ ^\ \ example\.net:\ delivered\ to\ [a-z.@,]+\ at\ $DATE\;\ receipt\ verified$ ]]
+	[[ "${lines[3]}" =~ ^\ \ example\.org:\ delivered\ to\ [a-z.@,]+\ at\ $DATE\;\ receipt\ verified$ ]]
+	run -0 --separate-stderr status "$mid" --json
+	receipt_of "$output" example.net net.receipt
+	receipt_of "$output" example.org org.receipt
+	grep -qx 'recipients: bob@example.net' net.receipt
+	grep -qx 'recipients: dave@example.org' org.receipt
+	! grep -q 'receipt refused' org.log || false
+	[ "$(store_sql net "SELECT count(*) FROM mailbox WHERE recipient = 'bob@example.net'")" = 1 ]
+}
+
 @test "three domains: each queue entry has the stamp of its own domain's recipients only, and each domain signs its receipt" {
 	mkid erin erin@example.net
 	smimpd --data net --domain example.net adduser erin@example.net erin.pub
