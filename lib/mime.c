@@ -567,10 +567,9 @@ add_thread(struct sbuf *h, const struct msg_meta *m)
 
 /*
  * What the reader checked, for people and for filters: the verified
- * sender and key, the tier, the device, who introduced a stranger.
- * Forward secrecy has no header yet: smimp encrypts to the
- * recipient's long-term key only, so X-Smimp-Forward-Secrecy says no;
- * once one-time prekeys exist (doc/PROTOCOL.md, 7), it says which.
+ * sender and key, the tier, the device, who introduced a stranger, and
+ * whether the signed envelope says the message was sealed to the
+ * reader's one-time prekeys (doc/PROTOCOL.md, 10.4).
  */
 static int
 add_checks(struct sbuf *h, const struct msg_meta *m, const char *tier)
@@ -588,10 +587,10 @@ add_checks(struct sbuf *h, const struct msg_meta *m, const char *tier)
 	if (m->introducer[0] != '\0')
 		r |= sbuf_addf(h, "X-Smimp-Introduced-By: %s\n",
 		    m->introducer);
-	r |= sbuf_addf(h, "X-Smimp-Forward-Secrecy: no\nX-Smimp-Type: %s\n"
+	r |= sbuf_addf(h, "X-Smimp-Forward-Secrecy: %s\nX-Smimp-Type: %s\n"
 	    "X-Smimp-Content-Type: %s\nX-Smimp-Message-Id: %s\n"
-	    "X-Smimp-Thread-Id: %s\n", m->type, m->content_type,
-	    m->message_id, m->thread_id);
+	    "X-Smimp-Thread-Id: %s\n", m->forward_secret ? "yes" : "no",
+	    m->type, m->content_type, m->message_id, m->thread_id);
 	for (i = 0; i < m->nparts; i++)
 		if (!m->parts[i].known)
 			r |= sbuf_addf(h, "X-Smimp-Left-Out: part %zu, of the "

@@ -564,6 +564,7 @@ claim() {
 	eml=$(ls "$BOBHOME"/Maildir/new)
 	[[ "$eml" == *.eml ]]
 	grep -qx 'for a mail reader' "$BOBHOME/Maildir/new/$eml"
+	grep -qx 'X-Smimp-Forward-Secrecy: yes' "$BOBHOME/Maildir/new/$eml"
 	# What .sealed keeps is the plain envelope: the only copy that opens.
 	kept="$BOBHOME/Maildir/.sealed/${eml%.eml}.smimp"
 	[ "$(head -n 1 "$kept")" = smimp-envelope/1 ]
