@@ -798,7 +798,7 @@ lock_try(const char *dir, const char *name, int *fd, struct smimp_err *err)
 int
 lock_dir_try(const char *dir, int *fd, struct smimp_err *err)
 {
-	*fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	*fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (*fd < 0)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
 		    dir);

@@ -54,7 +54,11 @@ int file_open(const char *path, int flags, unsigned how,
  */
 int lock_try(const char *dir, const char *name, int *fd,
     struct smimp_err *err);
-/* The same lock on the directory dir itself: no file made in it. */
+/*
+ * The same lock on the directory dir itself: no file made in it.  A
+ * symbolic link that dir names is followed, as what is filed through
+ * dir follows it: the lock is the directory's, whatever its name.
+ */
 int lock_dir_try(const char *dir, int *fd, struct smimp_err *err);
 
 /*

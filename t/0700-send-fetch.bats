@@ -294,6 +294,24 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	[ "$(ls mail/new | wc -l)" -eq 1003 ]
 }
 
+@test "a Maildir named through a symbolic link is filed into, and locked, where the link points" {
+	trust_as "$BOBHOME" alice.pub known
+	echo hi | smimp-seal -i alice.key -r bob.pub | smimp-send -i alice.key >/dev/null
+	mkdir -p real
+	ln -s real mail
+	run -0 --separate-stderr fetch_bob
+	[ "$stderr" = "smimp-fetch: 1 fetched: 1 to the inbox, 0 to Other, 0 dropped" ]
+	[ -L mail ]
+	[ "$(ls real/new | wc -l)" -eq 1 ]
+	# The lock is the directory's, whichever name it was reached by.
+	flock real sleep 3 &
+	holder=$!
+	sleep 0.5
+	run -0 --separate-stderr fetch_bob
+	[ "$stderr" = "smimp-fetch: another smimp-fetch is filing into 'mail': it fetches the mailbox" ]
+	wait "$holder"
+}
+
 @test "two fetches into one Maildir at once: one files, the other says so and exits 0; each message once" {
 	serve_unlimited
 	trust_as "$BOBHOME" alice.pub known
