@@ -105,3 +105,14 @@ address_domain(const char *address)
 
 	return at != NULL ? at + 1 : address;
 }
+
+int
+address_listed(const char (*list)[ADDRESS_MAX + 1], size_t n,
+    const char *address)
+{
+	size_t i;
+
+	for (i = 0; i < n && strcmp(list[i], address) != 0; i++)
+		;
+	return i < n;
+}

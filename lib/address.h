@@ -20,5 +20,8 @@ int domain_normalize(const char *in, char out[ADDRESS_DOMAIN_MAX + 1],
     struct smimp_err *err);
 /* The domain part of a normalized address. */
 const char *address_domain(const char *address);
+/* Is address among the first n of list (normalized addresses)? */
+int address_listed(const char (*list)[ADDRESS_MAX + 1], size_t n,
+    const char *address);
 
 #endif

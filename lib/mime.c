@@ -54,6 +54,15 @@ out_flush(struct out *o)
 	o->n = 0;
 }
 
+/* Everything put out, or the error naming name: 0 or -1. */
+static int
+out_finish(struct out *o, const char *name, struct smimp_err *err)
+{
+	out_flush(o);
+	return o->failed ? smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write "
+	    "%s", name) : 0;
+}
+
 static void
 out_put(struct out *o, const void *data, size_t len)
 {
@@ -885,12 +894,8 @@ mime_write(const struct msg_meta *meta, const char *tier,
 	out_put(&w->out, h.buf, h.len);
 	if (write_all_parts(w, sp, meta, err) != 0)
 		goto out;
-	out_flush(&w->out);
-	if (w->out.failed) {
-		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write %s",
-		    out_name);
+	if (out_finish(&w->out, out_name, err) != 0)
 		goto out;
-	}
 	ret = 0;
 out:
 	sbuf_release(&w->head);
@@ -1141,12 +1146,8 @@ mime_unverified_write(int in_fd, const char *name, const char *user,
 	out_str(&w->out, "\n--" BOUNDARY_PREFIX);
 	out_str(&w->out, name);
 	out_str(&w->out, "--\n");
-	out_flush(&w->out);
-	if (w->out.failed) {
-		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write %s",
-		    out_name);
+	if (out_finish(&w->out, out_name, err) != 0)
 		goto out;
-	}
 	ret = 0;
 out:
 	sbuf_release(&h);

@@ -261,12 +261,7 @@ rfc5322_addrs_release(struct rfc5322_addrs *l)
 int
 rfc5322_addrs_has(const struct rfc5322_addrs *l, const char *address)
 {
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		if (strcmp(l->a[i], address) == 0)
-			return 1;
-	return 0;
+	return address_listed(l->a, l->n, address);
 }
 
 static int

@@ -149,17 +149,6 @@ to_list(struct item *it)
 	return 0;
 }
 
-/* Is rcpt among the first n of rcpts? */
-static int
-named_before(char (*rcpts)[ADDRESS_MAX + 1], size_t n, const char *rcpt)
-{
-	size_t i;
-
-	for (i = 0; i < n && strcmp(rcpts[i], rcpt) != 0; i++)
-		;
-	return i < n;
-}
-
 /*
  * Smimp-To: stamped and ours, then each one's consent.  An address
  * named twice (in to and cc, say) is one recipient: decided, counted
@@ -191,7 +180,7 @@ check_recipients(struct exchange *x, struct item *it, const char *sorted)
 		    strcmp(address_domain(it->rcpts[it->n]),
 		    x->srv->cfg.domain) != 0)
 			return fail(it, 400, "recipient not stamped or not ours");
-		if (!named_before(it->rcpts, it->n, it->rcpts[it->n]))
+		if (!address_listed(it->rcpts, it->n, it->rcpts[it->n]))
 			it->n++;
 	}
 	if (to_list(it) != 0)

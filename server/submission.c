@@ -118,11 +118,7 @@ plan_domains(struct plan *p, const char *mine)
 static int
 named_before(const struct plan *p, size_t i)
 {
-	size_t j;
-
-	for (j = 0; j < i && strcmp(p->rcpts[j], p->rcpts[i]) != 0; j++)
-		;
-	return j < i;
+	return address_listed(p->rcpts, i, p->rcpts[i]);
 }
 
 /* The value of the sender's proof of work for rcpt: 0 when none. */
