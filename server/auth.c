@@ -276,6 +276,28 @@ check_foreign(struct exchange *x, const struct idlog *log,
 }
 
 /*
+ * The user of this domain a lookup (AUTH_ANY: x->rest is "ADDRESS/log",
+ * or a claim's "ADDRESS") asks for, normalized into out: the one the
+ * fetch of the signer's log is made for.  0, or -1 if none is named.
+ */
+static int
+lookup_target(const struct exchange *x, char out[ADDRESS_MAX + 1])
+{
+	char raw[ADDRESS_MAX + 1];
+	size_t n = strcspn(x->rest, "/");
+	struct smimp_err err;
+
+	if (n >= sizeof(raw))
+		return -1;
+	memcpy(raw, x->rest, n);
+	raw[n] = '\0';
+	if (address_normalize(raw, out, &err) != 0 ||
+	    strcmp(address_domain(out), x->srv->cfg.domain) != 0)
+		return -1;
+	return 0;
+}
+
+/*
  * A user of another domain (x->signer): her current identity key is
  * the one the log her own domain serves names, fetched through the peer
  * cache with a request signed by this server, and fetched anew once when
@@ -286,15 +308,17 @@ check_foreign(struct exchange *x, const struct idlog *log,
 static int
 auth_foreign(struct exchange *x)
 {
-	const char *domain = address_domain(x->signer);
+	const char *domain = address_domain(x->signer), *on_behalf;
+	char target[ADDRESS_MAX + 1];
 	struct smimp_err err, again;
 	unsigned char key[32];
 	struct idlog log;
 	int r;
 
+	on_behalf = lookup_target(x, target) == 0 ? target : NULL;
 	if (peer_key(x->srv, domain, x->peer_base, sizeof(x->peer_base), key,
 	    &err) != 0 || peer_log(x->srv, domain, x->peer_base, x->signer,
-	    &log, &err) != 0) {
+	    on_behalf, &log, &err) != 0) {
 		log_debug("lookup by %s: %s", x->signer, err.msg);
 		return err.code == SMIMP_EXIT_TEMPFAIL ? refuse(x, 503,
 		    "cannot reach the signer's domain") : refuse(x, 401,
@@ -305,13 +329,32 @@ auth_foreign(struct exchange *x)
 	if (r == 0)
 		return 0;
 	if (peer_log_refresh(x->srv, domain, x->peer_base, x->signer,
-	    "lookup", &log, &again) != 0) {
+	    on_behalf, "lookup", &log, &again) != 0) {
 		log_debug("lookup by %s: %s", x->signer, again.msg);
 		return refuse(x, 401, err.msg);
 	}
 	r = check_foreign(x, &log, &err);
 	idlog_release(&log);
 	return r == 0 ? 0 : refuse(x, 401, err.msg);
+}
+
+int
+auth_on_behalf(struct exchange *x, char out[ADDRESS_MAX + 1],
+    const char **on_behalf)
+{
+	const char *v = exchange_header(x, "Smimp-For");
+	struct smimp_err err;
+
+	*on_behalf = NULL;
+	if (v == NULL || !x->signer_is_server)
+		return 0;
+	if (address_normalize(v, out, &err) != 0 ||
+	    strcmp(address_domain(out), x->signer) != 0) {
+		reply_error(x, 400, "malformed Smimp-For");
+		return -1;
+	}
+	*on_behalf = out;
+	return 0;
 }
 
 /*

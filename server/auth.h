@@ -39,6 +39,14 @@ int auth_claim_nonce(struct exchange *x);
  */
 int auth_take_domain(struct exchange *x);
 
+/*
+ * The user of its own domain a server's lookup is made for (Smimp-For,
+ * doc/PROTOCOL.md 8.11), normalized into out: 0 with *on_behalf out or
+ * NULL (none named, or the signer is no server), or -1 with the 400 set.
+ */
+int auth_on_behalf(struct exchange *x, char out[ADDRESS_MAX + 1],
+    const char **on_behalf);
+
 /* What the store keeps of an invitation token. */
 void auth_invite_hash(const char *token, unsigned char out[32]);
 

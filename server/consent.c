@@ -182,16 +182,49 @@ consent_introduction_counts(struct server *srv, const struct consent_ask *a,
 	    (l.h.unknown == POLICY_POW && a->work_bits < l.h.bits);
 }
 
+/*
+ * Is a server (domain) that l blocks let in all the same?  When the
+ * recipient wrote there, it learns nothing it was not told; when it
+ * asks for a user she allows by name (l->introducer, the entries of
+ * on_behalf), it serves someone she chose.  Asked of every server, of
+ * an absent recipient as well (for nobody), so that the work is the
+ * same whatever the answer.  1, 0, or -1 (the store).
+ */
+static int
+server_let_in(struct server *srv, const char *recipient, const char *domain,
+    const struct look *l, struct smimp_err *err)
+{
+	int r;
+
+	r = store_correspondent(srv->store, l->absent ? "" : recipient,
+	    domain, err);
+	if (r == STORE_ERROR)
+		return -1;
+	return r == STORE_OK || l->introducer == POLICY_ALLOWED;
+}
+
 enum consent_verdict
 consent_requirement(struct server *srv, const char *recipient,
-    const char *requester, char req[CONSENT_REQUIRES_MAX],
-    struct smimp_err *err)
+    const char *requester, const char *on_behalf,
+    char req[CONSENT_REQUIRES_MAX], struct smimp_err *err)
 {
+	int server = requester != NULL && strchr(requester, '@') == NULL;
 	struct look l;
+	int r;
 
 	(void)snprintf(req, CONSENT_REQUIRES_MAX, "none");
-	if (look_up(srv, recipient, requester, NULL, &l, err) != 0)
+	/* Only a server speaks for someone, and only for its own users. */
+	if (!server || (on_behalf != NULL &&
+	    strcmp(address_domain(on_behalf), requester) != 0))
+		on_behalf = NULL;
+	if (look_up(srv, recipient, requester, on_behalf, &l, err) != 0)
 		return CONSENT_ERROR;
+	if (server) {
+		if ((r = server_let_in(srv, recipient, requester, &l, err)) < 0)
+			return CONSENT_ERROR;
+		if (r && l.sender == POLICY_BLOCKED)
+			l.sender = POLICY_UNKNOWN;
+	}
 	if (l.absent || (requester != NULL && l.sender == POLICY_BLOCKED))
 		return CONSENT_ABSENT;
 	if (!l.h.has_policy || l.h.unknown == POLICY_OPEN ||

@@ -69,9 +69,14 @@ int consent_introduction_counts(struct server *srv,
  * "introduction" or "closed" in req; CONSENT_ABSENT for an address
  * without an account and for a requester the recipient blocks, after
  * the same work; CONSENT_ERROR.
+ *
+ * A server whose domain the recipient blocks is not blocked when the
+ * recipient has written to that domain, or when it looks her up for
+ * one of its users (on_behalf, a normalized address of its domain, or
+ * NULL) whom she allows by name (doc/PROTOCOL.md 8.11).
  */
 enum consent_verdict consent_requirement(struct server *srv,
-    const char *recipient, const char *requester,
+    const char *recipient, const char *requester, const char *on_behalf,
     char req[CONSENT_REQUIRES_MAX], struct smimp_err *err);
 
 #endif

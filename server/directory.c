@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "auth.h"
 #include "consent.h"
 #include "http.h"
 #include "idlog.h"
@@ -87,15 +88,17 @@ void
 directory_user(struct exchange *x)
 {
 	char addr[ADDRESS_MAX + 1], req[CONSENT_REQUIRES_MAX];
-	const char *requester = x->signer;
+	char on[ADDRESS_MAX + 1];
+	const char *requester = x->signer, *on_behalf;
 	unsigned char *log = NULL;
 	struct smimp_err err;
 	size_t len;
 	int r;
 
-	if (user_address(x, addr) != 0)
+	if (user_address(x, addr) != 0 || auth_on_behalf(x, on, &on_behalf) != 0)
 		return;
-	switch (consent_requirement(x->srv, addr, requester, req, &err)) {
+	switch (consent_requirement(x->srv, addr, requester, on_behalf, req,
+	    &err)) {
 	case CONSENT_ERROR:
 		reply_unavailable(x, &err);
 		return;

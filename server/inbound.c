@@ -295,7 +295,7 @@ check_item(struct exchange *x, struct item *it, int peer_down)
 		return fail(it, 400, "the body is not an age file");
 	if (peer_down && !peer_log_kept(it->sender))
 		return fail(it, 503, sender_unreachable);
-	if (peer_log(x->srv, x->signer, x->peer_base, it->sender, &log,
+	if (peer_log(x->srv, x->signer, x->peer_base, it->sender, NULL, &log,
 	    &err) != 0) {
 		log_warnx("deliver from %s: %s", x->signer, err.msg);
 		/* Its domain busy or out of reach: worth a retry. */
@@ -311,7 +311,7 @@ check_item(struct exchange *x, struct item *it, int peer_down)
 	 * the sender's domain says which key is current now.
 	 */
 	if (bad && peer_log_refresh(x->srv, x->signer, x->peer_base,
-	    it->sender, "stamp", &log, &err) == 0) {
+	    it->sender, NULL, "stamp", &log, &err) == 0) {
 		bad = stamp_check(it, sorted, sizeof(sorted), &log);
 		idlog_release(&log);
 	}

@@ -17,6 +17,14 @@
 #include "server.h"
 #include "banned.h"
 
+/* The recipient an introduction names, when she is ours, or NULL. */
+static const char *
+on_behalf(const struct server *srv, const struct introduction *in)
+{
+	return strcmp(address_domain(in->to), srv->cfg.domain) == 0 ?
+	    in->to : NULL;
+}
+
 /*
  * The first statement of the list for (sender, recipient) at now into
  * in: 1, or 0 when there is none (or the list is malformed).
@@ -91,14 +99,15 @@ verify_remote(struct server *srv, const struct introduction *in)
 	int ok;
 
 	if (peer_key(srv, domain, base, sizeof(base), key, &err) != 0 ||
-	    peer_log(srv, domain, base, in->introducer, &log, &err) != 0) {
+	    peer_log(srv, domain, base, in->introducer, on_behalf(srv, in),
+	    &log, &err) != 0) {
 		log_debug("introducer %s: %s", in->introducer, err.msg);
 		return 0;
 	}
 	ok = verify_under(in, &log);
 	idlog_release(&log);
 	if (!ok && peer_log_refresh(srv, domain, base, in->introducer,
-	    "introduction", &log, &err) == 0) {
+	    on_behalf(srv, in), "introduction", &log, &err) == 0) {
 		ok = verify_under(in, &log);
 		idlog_release(&log);
 	}

@@ -363,19 +363,25 @@ peer_key_refresh(struct server *srv, const char *domain, char *base,
  */
 static int
 fetch_log(struct server *srv, const char *domain, const char *base,
-    const char *sender, struct idlog *log, struct smimp_err *err)
+    const char *sender, const char *on_behalf, struct idlog *log,
+    struct smimp_err *err)
 {
 	struct remote *r;
 	struct remote_reply rep;
-	char path[400], ckey[ADDRESS_MAX + 16];
+	char path[400], ckey[ADDRESS_MAX + 16], on[ADDRESS_MAX + 16];
+	const char *extra[2] = { NULL, NULL };
 	int ret, slot;
 
 	(void)snprintf(ckey, sizeof(ckey), "log:%s", sender);
 	(void)snprintf(path, sizeof(path), "/v1/users/%s/log", sender);
+	if (on_behalf != NULL) {
+		(void)snprintf(on, sizeof(on), "Smimp-For: %s", on_behalf);
+		extra[0] = on;
+	}
 	if ((r = fetch_remote(srv, domain, &slot, err)) == NULL)
 		return -1;
 	ret = remote_request(r, "GET", domain, base, path, NULL, 0,
-	    &srv->signer, NULL, IDLOG_MAX_BYTES, &rep, err);
+	    &srv->signer, extra, IDLOG_MAX_BYTES, &rep, err);
 	fetch_done(r, slot);
 	if (ret != 0)
 		return -1;
@@ -404,7 +410,8 @@ fetch_log(struct server *srv, const char *domain, const char *base,
 
 int
 peer_log(struct server *srv, const char *domain, const char *base,
-    const char *sender, struct idlog *log, struct smimp_err *err)
+    const char *sender, const char *on_behalf, struct idlog *log,
+    struct smimp_err *err)
 {
 	char ckey[ADDRESS_MAX + 16];
 	unsigned char *cached;
@@ -419,7 +426,7 @@ peer_log(struct server *srv, const char *domain, const char *base,
 		free(cached);
 		return ret;
 	}
-	return fetch_log(srv, domain, base, sender, log, err);
+	return fetch_log(srv, domain, base, sender, on_behalf, log, err);
 }
 
 int
@@ -433,8 +440,8 @@ peer_log_kept(const char *sender)
 
 int
 peer_log_refresh(struct server *srv, const char *domain, const char *base,
-    const char *sender, const char *purpose, struct idlog *log,
-    struct smimp_err *err)
+    const char *sender, const char *on_behalf, const char *purpose,
+    struct idlog *log, struct smimp_err *err)
 {
 	char ckey[ADDRESS_MAX + 48], what[ADDRESS_MAX + 16];
 
@@ -449,7 +456,7 @@ peer_log_refresh(struct server *srv, const char *domain, const char *base,
 	(void)snprintf(what, sizeof(what), "the log of %s", sender);
 	if (refresh_allowed(ckey, what, err) != 0)
 		return -1;
-	return fetch_log(srv, domain, base, sender, log, err);
+	return fetch_log(srv, domain, base, sender, on_behalf, log, err);
 }
 
 int

@@ -43,10 +43,14 @@ int peer_key_with(struct server *srv, struct remote *r, const char *domain,
     int fresh, unsigned char key[32], struct smimp_err *err);
 /*
  * sender's identity log as its own domain (at base) serves it,
- * verified, and the log of that very address; cached.
+ * verified, and the log of that very address; cached.  A fetch names
+ * on_behalf (a user of this domain, or NULL), the one it is made for,
+ * in Smimp-For: a sender who blocks this domain but allows that user
+ * is answered (doc/PROTOCOL.md 8.11).
  */
 int peer_log(struct server *srv, const char *domain, const char *base,
-    const char *sender, struct idlog *log, struct smimp_err *err);
+    const char *sender, const char *on_behalf, struct idlog *log,
+    struct smimp_err *err);
 /* Is sender's log in the cache (peer_log would not fetch it)? */
 int peer_log_kept(const char *sender);
 
@@ -58,7 +62,7 @@ int peer_log_kept(const char *sender);
  * as fresh as that.
  */
 int peer_log_refresh(struct server *srv, const char *domain,
-    const char *base, const char *sender, const char *purpose,
-    struct idlog *log, struct smimp_err *err);
+    const char *base, const char *sender, const char *on_behalf,
+    const char *purpose, struct idlog *log, struct smimp_err *err);
 
 #endif

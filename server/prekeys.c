@@ -354,7 +354,8 @@ may_claim(struct exchange *x, const char *addr)
 		reply_retry(x, 429, wait, "rate limit");
 		return -1;
 	}
-	switch (consent_requirement(x->srv, addr, x->signer, req, &err)) {
+	switch (consent_requirement(x->srv, addr, x->signer, NULL, req,
+	    &err)) {
 	case CONSENT_ERROR:
 		reply_unavailable(x, &err);
 		return -1;

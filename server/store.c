@@ -420,6 +420,13 @@ store_policy_match(struct store *st, const char *address,
 }
 
 int
+store_correspondent(struct store *st, const char *local, const char *domain,
+    struct smimp_err *err)
+{
+	return st->ops->correspondent(st, local, domain, err);
+}
+
+int
 store_consent_count(struct store *st, const struct store_consent_count *c,
     int64_t now, unsigned int *retry_after, struct smimp_err *err)
 {

@@ -464,6 +464,8 @@ struct store_ops {
 	int (*consent_count)(struct store *,
 	    const struct store_consent_count *c, int64_t now,
 	    unsigned int *retry_after, struct smimp_err *);
+	int (*correspondent)(struct store *, const char *local,
+	    const char *domain, struct smimp_err *);
 
 	int (*sent_put)(struct store *, const struct store_sent *s, size_t n,
 	    struct smimp_err *);
@@ -793,6 +795,12 @@ int store_policy_match(struct store *st, const char *address,
  * again: it would not be stored again (a retry whose answer was lost,
  * or the same message sent again with the same proof of work).
  */
+/*
+ * Has the local user written to domain (a submission of hers queued a
+ * message for it)?  STORE_OK if so, else STORE_NOT_FOUND.
+ */
+int store_correspondent(struct store *st, const char *local,
+    const char *domain, struct smimp_err *err);
 int store_consent_count(struct store *st,
     const struct store_consent_count *c, int64_t now,
     unsigned int *retry_after, struct smimp_err *err);

@@ -3386,6 +3386,22 @@ pg_policy_head(struct store *st, const char *address,
 	return r;
 }
 
+static int
+pg_correspondent(struct store *st, const char *local, const char *domain,
+    struct smimp_err *err)
+{
+	PGresult *res;
+	int r;
+
+	res = read_query(pg(st), err, "SELECT 1 FROM correspondents WHERE "
+	    "local = $1 AND domain = $2", "tt", local, domain);
+	if (res == NULL)
+		return STORE_ERROR;
+	r = PQntuples(res) > 0 ? STORE_OK : STORE_NOT_FOUND;
+	PQclear(res);
+	return r;
+}
+
 struct match_args {
 	const char *address;
 	const unsigned char (*entries)[POLICY_ENTRY_SIZE];
@@ -3979,6 +3995,7 @@ const struct store_ops store_postgresql_ops = {
 	.policy_put = pg_policy_put,
 	.policy_get = pg_policy_get,
 	.policy_head = pg_policy_head,
+	.correspondent = pg_correspondent,
 	.policy_match = pg_policy_match,
 	.consent_count = pg_consent_count,
 	.sent_put = pg_sent_put,

@@ -3108,6 +3108,22 @@ sq_policy_get(struct store *st, const char *address, unsigned char **text,
 	return b.found ? STORE_OK : STORE_NOT_FOUND;
 }
 
+static int
+sq_correspondent(struct store *st, const char *local, const char *domain,
+    struct smimp_err *err)
+{
+	struct sqlite_store *s = sq(st);
+	sqlite3 *db = reader_get(s);
+	int r;
+
+	r = sql_first(db, err, NULL, NULL, 0, "SELECT 1 FROM correspondents "
+	    "WHERE local = ? AND domain = ?", "tt", local, domain);
+	reader_put(s, db);
+	if (r < 0)
+		return STORE_ERROR;
+	return r == 1 ? STORE_OK : STORE_NOT_FOUND;
+}
+
 struct head_out {
 	struct store_policy_head *h;
 	int user;
@@ -4294,6 +4310,7 @@ const struct store_ops store_sqlite_ops = {
 	.policy_put = sq_policy_put,
 	.policy_get = sq_policy_get,
 	.policy_head = sq_policy_head,
+	.correspondent = sq_correspondent,
 	.policy_match = sq_policy_match,
 	.consent_count = sq_consent_count,
 	.sent_put = sq_sent_put,

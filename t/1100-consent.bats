@@ -264,6 +264,54 @@ unmatched: 0" ]
 	want 201 submit dave d5
 }
 
+@test "a user who blocks a domain writes to the address she allows in it: that domain's server may look her up for that user, or once she wrote there" {
+	up
+	trust_as "$(home bob)" erin.pub trusted
+	as bob smimp-trust set @example.com blocked 2>/dev/null
+	as dave smimp-trust set @example.com blocked 2>/dev/null
+	publish bob --unknown open >/dev/null
+	publish dave --unknown open >/dev/null
+	# lookup ADDRESS [FOR]: example.com's server looks ADDRESS up at
+	# example.net, for FOR if given (Smimp-For); the status.
+	lookup() {
+		local h
+		mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server com/server.key \
+			example.com GET example.net "/smimp/v1/users/$1/log" - \
+			${2:+"Smimp-For: $2"})
+		curl -s --cacert cert.pem -o /dev/null -w '%{http_code}' \
+			"${h[@]/#/-H}" \
+			"https://127.0.0.1:$NET/smimp/v1/users/$1/log"
+	}
+	# Before bob writes there: found for erin, whom he allows, only.
+	[ "$(lookup bob@example.net)" = 404 ]
+	[ "$(lookup bob@example.net carol@example.com)" = 404 ]
+	[ "$(lookup bob@example.net erin@example.com)" = 200 ]
+	[ "$(lookup dave@example.net erin@example.com)" = 404 ]
+	[ "$(lookup nobody@example.net erin@example.com)" = 404 ]
+	# Only for a user of the server's own domain.
+	[ "$(lookup bob@example.net alice@example.org)" = 400 ]
+	# So bob's own lookup of erin verifies at example.com; of carol not.
+	run -1 --separate-stderr as bob smimp-trust fetch -i bob.key carol@example.com
+	[ "$stderr" = "smimp-trust: carol@example.com: the directory of example.com refused the lookup signed by bob@example.net (HTTP 401: unknown signer)" ]
+	run -0 as bob smimp-trust fetch -i bob.key erin@example.com
+	echo "to erin" | as bob smimp-seal -i bob.key -r erin@example.com -o m-bob
+	as bob smimp-send -i bob.key m-bob >/dev/null
+	# example.com's server looks bob up to verify his message: answered.
+	wait_for com.log "POST /smimp/v1/deliver 201"
+	trust_as "$(home erin)" bob.pub trusted
+	run -0 as erin smimp-fetch -i erin.key -d erinmail
+	[ "$(ls erinmail/new | wc -l)" = 1 ]
+	run -0 --separate-stderr as erin smimp-open -i erin.key erinmail/new/*
+	[ "$output" = "to erin" ]
+	# Bob wrote there: now found whoever it is for.
+	[ "$(lookup bob@example.net)" = 200 ]
+	# dave, who blocks the domain too and never wrote there, stays hidden.
+	[ "$(lookup dave@example.net)" = 404 ]
+	# Its users are still refused: erin's reply is bob's to take, carol's not.
+	want 201 deliver erin r1
+	want 404 deliver carol c1
+}
+
 @test "the allowance: unknown senders get in until it is used up, then 429 with Retry-After until the day is over" {
 	up
 	trust_as "$(home bob)" alice.pub trusted

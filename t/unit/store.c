@@ -560,8 +560,17 @@ case_stranger_quota(void)
 	int64_t day = 20000 * INT64_C(86400);
 
 	CHECK(st != NULL);
+	CHECK(store_correspondent(st, "w@here", "far.example", &err) ==
+	    STORE_NOT_FOUND);
 	CHECK(submit_text(st, "w@here", "m0", "far.example", "hi", day) ==
 	    STORE_OK);
+	/* Who wrote where: exactly that pair. */
+	CHECK(store_correspondent(st, "w@here", "far.example", &err) ==
+	    STORE_OK);
+	CHECK(store_correspondent(st, "u@here", "far.example", &err) ==
+	    STORE_NOT_FOUND);
+	CHECK(store_correspondent(st, "w@here", "mx.far.example", &err) ==
+	    STORE_NOT_FOUND);
 	CHECK(deliver(st, "u@here", "a@far.example", "m1", sixty, day + 1) ==
 	    STORE_OK);
 	CHECK(deliver(st, "u@here", "a@far.example", "m2", sixty, day + 2) ==
