@@ -5,6 +5,9 @@
 # the first build; then print one closing line over all of them,
 # "N passed, N failed, N skipped".
 #
+# Each test's line ends with the time it took (bats --timing), so that
+# a log says where a slow run spent its time.
+#
 # Suites run CHECK_JOBS at a time (default 3; more only slows a
 # two-core machine, where the suites are bound by the processor), each
 # suite's tests in order.
@@ -68,14 +71,14 @@ for build in $builds; do
 	echo "== suites on $build"
 	export SMIMP_BUILD="$build"
 	# shellcheck disable=SC2046,SC2086
-	run bats $par $(order t/*.bats)
+	run bats --timing $par $(order t/*.bats)
 done
 if [ $# -gt 0 ] && [ -n "$first" ]; then
 	echo "== the suites that run smimpd, on the PostgreSQL store, on $first"
 	export SMIMP_BUILD="$first"
 	export FAULT_SCALE="${scale:-100}" FAULT_ROUNDS="${rounds:-2}"
 	# shellcheck disable=SC2046,SC2086
-	run bash t/with-postgresql bats $par $(order "$@")
+	run bash t/with-postgresql bats --timing $par $(order "$@")
 fi
 passed=$(grep -c '^ok .*' "$log" | tr -d ' ')
 skipped=$(grep -c '^ok .* # skip' "$log" | tr -d ' ')

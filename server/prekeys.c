@@ -326,7 +326,8 @@ reply_claim(struct exchange *x, const struct idlog *log,
 /*
  * Who may take prekeys: a user, of this domain or another, as she may
  * look the address up (not a server, not a recovery key); whom the
- * address does not block; within rate-prekeys for her (all her devices
+ * address does not block, nor turn away whatever she brings (a closed
+ * policy, and she is not allowed); within rate-prekeys for her (all her devices
  * together) and this address, for her domain and this address when it
  * is another, and what her domain may look up here (rate-lookup-domain).  The address is checked first: a token is
  * spent only on a claim that can take a prekey, so names that take
@@ -360,7 +361,13 @@ may_claim(struct exchange *x, const char *addr)
 		reply_unavailable(x, &err);
 		return -1;
 	case CONSENT_ACCEPT:
-		break;
+		/*
+		 * One the policy turns away whatever she brings would only
+		 * take prekeys from those who may write: as for nobody.
+		 */
+		if (strcmp(req, "closed") != 0)
+			break;
+		/* FALLTHROUGH */
 	default:
 		(void)ratelimit_take(&x->srv->per_lookup, x->signer);
 		reply_error(x, 404, "unknown user");

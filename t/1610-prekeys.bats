@@ -461,6 +461,34 @@ claim() {
 	[ "$(pool bob@example.net)" = 2 ]
 }
 
+@test "a user closed to strangers gives them no prekeys: a stranger's claim is refused as for nobody, nothing taken; one she allows gets them" {
+	mkid erin erin@example.org
+	smimpd --data org --domain example.org adduser erin@example.org erin.pub
+	ready 4
+	as_bob smimp-trust publish -i bob.key --unknown closed >/dev/null
+	# erin, a stranger to bob, is answered as for an address nobody has.
+	[ "$(claim erin.key bob@example.net)" = '{"error":"unknown user"} 404' ]
+	[ "$(claim erin.key nobody@example.net)" = '{"error":"unknown user"} 404' ]
+	[ "$(pool bob@example.net)" = 4 ]
+	# alice, whom bob trusts, takes one.
+	[ "$(claim alice.key bob@example.net | tail -c 4)" = " 200" ]
+	[ "$(pool bob@example.net)" = 3 ]
+	# erin's smimp-seal falls back to the long-term key, silently.
+	export SMIMP_HOME="$BATS_TEST_TMPDIR/erinhome"
+	smimp-trust fetch -i erin.key bob@example.net >/dev/null 2>&1
+	run -0 --separate-stderr smimp-seal -i erin.key -r bob@example.net -o m msg
+	unset SMIMP_HOME
+	[ "$stderr" = "" ]
+	[ "$(grep -c 'prekeys/claim 404' net.log)" = 3 ]
+	[ "$(pool bob@example.net)" = 3 ]
+	# Work, or an introduction, may still let her in: she gets them.
+	as_bob smimp-trust publish -i bob.key --unknown pow:8 >/dev/null
+	[ "$(claim erin.key bob@example.net | tail -c 4)" = " 200" ]
+	as_bob smimp-trust publish -i bob.key --unknown introduction >/dev/null
+	[ "$(claim erin.key bob@example.net | tail -c 4)" = " 200" ]
+	[ "$(pool bob@example.net)" = 1 ]
+}
+
 @test "hostile batches refused with nothing stored: too many, bad signatures, another's pool, out of date, older, replayed, a full pool" {
 	servers
 	P=/smimp/v1/users/bob@example.net/prekeys
