@@ -1458,9 +1458,14 @@ pg_user_get(struct store *st, const char *address, unsigned char **log,
 	    address, log, len, err);
 }
 
+static int queue_gone(struct pg_conn *, const PGresult *,
+    struct smimp_err *);
+
 /*
- * The account, its mailbox, its tombstones and whom it wrote to, in one
- * transaction; the mailbox's bodies lose their references.
+ * The account, its mailbox, its tombstones, whom it wrote to and what
+ * it sent that still waits in the relay queue, in one transaction: an
+ * address given again later inherits nothing, not even a bounce of the
+ * old mail.  The bodies lose their references.
  */
 static int
 user_del_run(struct pg_store *s, struct pg_conn *c, void *arg,
@@ -1490,6 +1495,15 @@ user_del_run(struct pg_store *s, struct pg_conn *c, void *arg,
 	    a->address);
 	if (n <= 0)
 		return n < 0 ? STORE_ERROR : STORE_NOT_FOUND;
+	/* The queue first, then the mailbox: the order submit_run takes. */
+	res = query(c, err, "DELETE FROM outbound WHERE sender = $1 "
+	    "RETURNING sender, size, body", "t", a->address);
+	if (res == NULL)
+		return STORE_ERROR;
+	r = queue_gone(c, res, err);
+	PQclear(res);
+	if (r != 0)
+		return STORE_ERROR;
 	if (recipient_lock(c, a->address, NULL, err) != 0)
 		return STORE_ERROR;
 	res = query(c, err, "DELETE FROM mailbox WHERE recipient = $1 "

@@ -1271,9 +1271,11 @@ sq_user_get(struct store *st, const char *address, unsigned char **log,
 }
 
 /*
- * The account, its mailbox, its tombstones and whom it wrote to, in one
- * transaction; the mailbox's body names go to the trash, to unlink
- * once that has committed.
+ * The account, its mailbox, its tombstones, whom it wrote to and what
+ * it sent that still waits in the relay queue, in one transaction: an
+ * address given again later inherits nothing, not even a bounce of the
+ * old mail.  The body names go to the trash, to unlink once that has
+ * committed.
  */
 static int
 user_del_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
@@ -1287,6 +1289,11 @@ user_del_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 		return STORE_NOT_FOUND;
 	if (sql_exec(s->db, err, "INSERT INTO trash (name) SELECT body "
 	    "FROM mailbox WHERE recipient = ? AND body IS NOT NULL", "t",
+	    a->address) != 0 ||
+	    sql_exec(s->db, err, "INSERT INTO trash (name) SELECT body "
+	    "FROM outbound WHERE sender = ? AND body IS NOT NULL", "t",
+	    a->address) != 0 ||
+	    sql_exec(s->db, err, "DELETE FROM outbound WHERE sender = ?", "t",
 	    a->address) != 0 ||
 	    sql_exec(s->db, err, "DELETE FROM mailbox_pending WHERE "
 	    "recipient = ?", "t", a->address) != 0 ||

@@ -147,6 +147,29 @@ fetch_alice() { SMIMP_HOME="$ALICEHOME" smimp-fetch -i alice.key -d mail-alice; 
 	[ "$(store_sql org 'SELECT count(*) FROM outbound')" = 0 ]
 }
 
+@test "deluser: what the account left in the relay queue goes with it; whoever gets the address next sees none of it" {
+	slow_retries
+	queued
+	run -0 --separate-stderr admin deluser alice@example.org
+	run -0 admin queue list
+	[ "$output" = "the queue is empty" ]
+	[ "$(store_sql org 'SELECT count(*) FROM outbound')" = 0 ]
+	[ "$(store_sql org "SELECT coalesce(sum(bytes), 0) FROM queue_usage WHERE sender = 'alice@example.org'")" = 0 ]
+	[ "$(store_bodies org)" = 0 ]
+	# The address, given to someone else, gets no bounce of the old mail.
+	mkid alice2 alice@example.org
+	run -0 --separate-stderr admin adduser alice@example.org alice2.pub
+	run -1 --separate-stderr admin queue delete 1
+	[ "$stderr" = "smimpd: no queue entry 1" ]
+	run -0 --separate-stderr env SMIMP_HOME="$ALICEHOME" smimp-fetch -i alice2.key -d mail-alice2
+	[ "$stderr" = "smimp-fetch: 0 fetched: 0 to the inbox, 0 to Other, 0 dropped" ]
+	# Nor does the old message go out once example.net is back.
+	start net example.net "$NET"
+	sleep 1
+	run -0 --separate-stderr fetch_bob
+	[ "$stderr" = "smimp-fetch: 0 fetched: 0 to the inbox, 0 to Other, 0 dropped" ]
+}
+
 @test "an entry a relay worker holds is neither deleted nor retried under it, and says so with 75" {
 	slow_retries
 	queued
