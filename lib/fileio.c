@@ -485,6 +485,17 @@ check_owned(const char *path, const struct stat *st, struct smimp_err *err)
 	return 0;
 }
 
+int
+fd_check_owned(int fd, const char *path, struct smimp_err *err)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot stat '%s'",
+		    path);
+	return check_owned(path, &st, err);
+}
+
 /* Open, creating exclusively if asked; never blocking, on no FIFO. */
 static int
 open_nonblock(const char *path, int flags, unsigned how)

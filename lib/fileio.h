@@ -67,6 +67,13 @@ int lock_dir_try(const char *dir, int *fd, struct smimp_err *err);
  */
 int open_private(const char *path, struct smimp_err *err);
 
+/*
+ * What fd (opened from path) is must be the user's (or root's) and
+ * writable by no one else, as FILE_OWNED asks, whatever its kind (a
+ * pipe passes: only its maker can write it): 0, or -1 with err set.
+ */
+int fd_check_owned(int fd, const char *path, struct smimp_err *err);
+
 /* file_read_all through file_open(path, O_RDONLY, how). */
 int file_read_checked(const char *path, unsigned how, size_t cap,
     unsigned char **out, size_t *len, struct smimp_err *err);

@@ -1,8 +1,10 @@
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "exitcode.h"
@@ -13,6 +15,7 @@
 #include "banned.h"
 
 #define DEFAULT_MAX_MESSAGE	(64 * 1024 * 1024)
+#define CONFIG_FILE_MAX		(1024 * 1024)
 #define GIB			((uint64_t)1 << 30)
 #define QUOTA_MAX		((uint64_t)1 << 60)
 /*
@@ -266,9 +269,26 @@ config_read(struct smimpd_config *cfg, const char *path,
 	char *line, *next, *sp;
 	size_t len, lineno = 0, errors = 0;
 	struct smimp_err one;
+	int fd, r;
 
-	if (file_read_all(path, 1024 * 1024, &buf, &len, err) != 0)
+	/*
+	 * Whoever may write the file runs the server: it must be ours or
+	 * root's, writable by no one else.  A NUL byte would end it early,
+	 * the lines after it unread.
+	 */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
+		    path);
+	r = fd_check_owned(fd, path, err) != 0 ? -1 :
+	    fd_read_all(fd, path, CONFIG_FILE_MAX, &buf, &len, err);
+	(void)close(fd);
+	if (r != 0)
 		return -1;
+	if (text_nul_check(path, buf, len, err) != 0) {
+		free(buf);
+		return -1;
+	}
 	for (line = (char *)buf; line != NULL && *line != '\0'; line = next) {
 		next = strchr(line, '\n');
 		if (next != NULL)

@@ -116,6 +116,34 @@ aget() { signed_get alice.key example.org "https://127.0.0.1:$PORT$1" -w '\n%{ht
 	[ "$stderr" = "smimpd: listen 'nowhere': expected ADDRESS:PORT" ]
 }
 
+@test "configuration: a file that another user may write, or with a NUL byte, is refused" {
+	printf 'domain example.org\nplain-http yes\nlisten 127.0.0.1:8443\n' >smimpd.conf
+	cp smimpd.conf before.conf
+	chmod 666 smimpd.conf
+	run -1 --separate-stderr smimpd -n -f smimpd.conf
+	[ "$stderr" = "smimpd: 'smimpd.conf' is writable by group or others (mode 666); run chmod go-w 'smimpd.conf'" ]
+	run -1 --separate-stderr smimpd -f smimpd.conf --data data users
+	[ "$stderr" = "smimpd: 'smimpd.conf' is writable by group or others (mode 666); run chmod go-w 'smimpd.conf'" ]
+	[ ! -e data ]
+	chmod 644 smimpd.conf
+	run -0 smimpd -n -f smimpd.conf
+	cmp smimpd.conf before.conf
+	# A pipe is its maker's alone: settings may still come from one.
+	run -0 smimpd -n -f <(cat smimpd.conf)
+	[ "$output" = "smimpd: configuration OK" ]
+	# A NUL byte would end the file early, the lines after it unread.
+	printf 'domain example.org\nplain-http yes\n\0bogus 1\nlisten nowhere\n' >nul.conf
+	run -2 --separate-stderr smimpd -n -f nul.conf
+	[ "$stderr" = "smimpd: nul.conf:3: a NUL byte in the line" ]
+	printf 'domain example.org\nplain-http yes\nlisten 127.0.0.1:8443\0 junk\n' >nul.conf
+	run -2 --separate-stderr smimpd -n -f nul.conf
+	[ "$stderr" = "smimpd: nul.conf:3: a NUL byte in the line" ]
+	[ "$(id -u)" = 0 ] || skip "not root: no file of another user to make"
+	chown nobody smimpd.conf
+	run -1 --separate-stderr smimpd -n -f smimpd.conf
+	[ "$stderr" = "smimpd: 'smimpd.conf' belongs to uid $(id -u nobody), not to you: refusing to use it" ]
+}
+
 @test "listen: an IPv6 address in brackets, [::] serving IPv4 clients too; malformed ones refused" {
 	for l in '::1:8443' '[::1:8443' '[zz]:8443' '[::1]' '[::1]:0' '[::1]:65536'; do
 		run -2 --separate-stderr smimpd -n --domain example.org --plain-http --listen "$l"
