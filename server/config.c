@@ -559,7 +559,12 @@ config_apply(struct smimpd_config *cfg, const struct smimpd_config *next,
 	/* Read by the main thread alone. */
 	set_string(cfg->cert, sizeof(cfg->cert), next->cert, "cert");
 	set_string(cfg->key, sizeof(cfg->key), next->key, "key");
-	set_string(cfg->log, sizeof(cfg->log), next->log, "log");
+	/*
+	 * No log named: the file stays in use until a restart (reload.c
+	 * says so), and so its name, for the next SIGHUP to reopen it.
+	 */
+	if (next->log[0] != '\0')
+		set_string(cfg->log, sizeof(cfg->log), next->log, "log");
 	pthread_mutex_lock(peers_mu);
 	set_string(cfg->resolve, sizeof(cfg->resolve), next->resolve,
 	    "resolve");

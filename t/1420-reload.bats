@@ -66,6 +66,21 @@ conf() {
 	[ ! -s stderr.log ]
 }
 
+@test "a configuration that no longer names the log keeps the file, and each later SIGHUP still reopens it" {
+	conf
+	serve
+	printf 'cert %s\nkey %s\n' "$PWD/cert.pem" "$PWD/key.pem" >smimpd.conf
+	hup 'reload: configuration applied'
+	grep -q 'reload: log to standard error only from a restart' smimpd.log
+	mv smimpd.log smimpd.log.1
+	kill -HUP "$(cat pid)"
+	wait_for smimpd.log 'reload: log reopened'
+	[ "$(get /smimp/no-such-3)" = 404 ]
+	wait_for smimpd.log 'GET /smimp/no-such-3 404'
+	! grep -q 'no-such-3' smimpd.log.1 || false
+	[ ! -s stderr.log ]
+}
+
 @test "SIGHUP takes new limits and log level at once, and keeps what needs a restart" {
 	conf 'max-message 1000' 'workers 4' 'threads 2'
 	serve
