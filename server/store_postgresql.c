@@ -1462,10 +1462,12 @@ static int queue_gone(struct pg_conn *, const PGresult *,
     struct smimp_err *);
 
 /*
- * The account, its mailbox, its tombstones, whom it wrote to and what
- * it sent that still waits in the relay queue, in one transaction: an
- * address given again later inherits nothing, not even a bounce of the
- * old mail.  The bodies lose their references.
+ * The account, its mailbox, its tombstones, whom it wrote to, what it
+ * sent that still waits in the relay queue and the invitations still
+ * pending for its address, in one transaction: an address given again
+ * later inherits nothing, not even a bounce of the old mail, and a
+ * token kept from before cannot take it back.  The bodies lose their
+ * references.
  */
 static int
 user_del_run(struct pg_store *s, struct pg_conn *c, void *arg,
@@ -1483,6 +1485,7 @@ user_del_run(struct pg_store *s, struct pg_conn *c, void *arg,
 		"DELETE FROM sent_states WHERE sender = $1",
 		"DELETE FROM prekeys WHERE address = $1",
 		"DELETE FROM prekey_pools WHERE address = $1",
+		"DELETE FROM invites WHERE address = $1",
 	};
 	const struct store_user_args *a = arg;
 	PGresult *res;

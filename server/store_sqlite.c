@@ -1271,11 +1271,12 @@ sq_user_get(struct store *st, const char *address, unsigned char **log,
 }
 
 /*
- * The account, its mailbox, its tombstones, whom it wrote to and what
- * it sent that still waits in the relay queue, in one transaction: an
- * address given again later inherits nothing, not even a bounce of the
- * old mail.  The body names go to the trash, to unlink once that has
- * committed.
+ * The account, its mailbox, its tombstones, whom it wrote to, what it
+ * sent that still waits in the relay queue and the invitations still
+ * pending for its address, in one transaction: an address given again
+ * later inherits nothing, not even a bounce of the old mail, and a
+ * token kept from before cannot take it back.  The body names go to the
+ * trash, to unlink once that has committed.
  */
 static int
 user_del_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
@@ -1318,7 +1319,9 @@ user_del_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 	    sql_exec(s->db, err, "DELETE FROM prekeys WHERE address = ?", "t",
 	    a->address) != 0 ||
 	    sql_exec(s->db, err, "DELETE FROM prekey_pools WHERE address = ?",
-	    "t", a->address) != 0)
+	    "t", a->address) != 0 ||
+	    sql_exec(s->db, err, "DELETE FROM invites WHERE address = ?", "t",
+	    a->address) != 0)
 		return STORE_ERROR;
 	return STORE_OK;
 }

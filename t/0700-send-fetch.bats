@@ -236,6 +236,20 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	[ "$output" = "$(cat bob.pub)" ]
 }
 
+@test "deluser voids the address's pending invitations: a token kept from before cannot take the address back" {
+	tok=$(smimpd --data data --domain example.org invite bob@example.org)
+	run -0 smimpd --data data --domain example.org deluser bob@example.org
+	run -0 smimpd --data data invites
+	[ "$output" = "" ]
+	run -1 --separate-stderr smimp-keygen -i bob.key --redeem - <<<"$tok"
+	[ "$stderr" = "smimp-keygen: registering: HTTP 403: invalid or expired invitation" ]
+	run -0 smimpd --data data users
+	[ "$output" = "alice@example.org $(smimp-keygen --fingerprint alice.pub)" ]
+	# An invitation made after the deletion registers as any other.
+	tok=$(smimpd --data data --domain example.org invite bob@example.org)
+	run -0 --separate-stderr smimp-keygen -i bob.key --redeem - <<<"$tok"
+}
+
 @test "the client config file supplies resolve and cacert; flags and environment win" {
 	mkdir -p "$SMIMP_HOME"
 	printf '# test servers\nresolve %s\n\ncacert %s\n' "$SMIMP_RESOLVE" "$SMIMP_CACERT" >"$SMIMP_HOME/config"
