@@ -459,16 +459,3 @@ peer_log_refresh(struct server *srv, const char *domain, const char *base,
 	return fetch_log(srv, domain, base, sender, on_behalf, log, err);
 }
 
-int
-peer_key_with(struct server *srv, struct remote *r, const char *domain,
-    int fresh, unsigned char key[32], struct smimp_err *err)
-{
-	char base[512];
-
-	(void)srv;
-	if (fresh && key_refresh_allowed(domain, err) != 0)
-		return -1;
-	if (!fresh && key_cached(domain, base, sizeof(base), key))
-		return 0;
-	return fetch_key_on(r, domain, base, sizeof(base), key, err);
-}

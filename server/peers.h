@@ -32,16 +32,6 @@ int peer_key(struct server *srv, const char *domain, char *base, size_t cap,
 int peer_key_refresh(struct server *srv, const char *domain, char *base,
     size_t cap, unsigned char key[32], struct smimp_err *err);
 /*
- * domain's server key as peer_key has it, fetched on a miss over r, a
- * connection of the caller's own (the relay's: it waits on no worker
- * of this server, so the workers' cap on fetches is not its).  fresh:
- * fetched anew whatever the cache holds, at most once in
- * PEER_REFRESH_MIN seconds.
- */
-struct remote;
-int peer_key_with(struct server *srv, struct remote *r, const char *domain,
-    int fresh, unsigned char key[32], struct smimp_err *err);
-/*
  * sender's identity log as its own domain (at base) serves it,
  * verified, and the log of that very address; cached.  A fetch names
  * on_behalf (a user of this domain, or NULL), the one it is made for,

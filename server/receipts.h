@@ -18,7 +18,6 @@
 #include "store.h"
 
 struct server;
-struct remote;
 struct outbound;
 
 /*
@@ -45,14 +44,14 @@ int receipts_draft(struct server *srv, const char *from, const char *mid,
  * The receipt the domain of ob answered for its delivery (the sealed
  * message's hash is hash): well formed, for this very delivery (the
  * domain, sender, message id, hash; recipients it was asked to take
- * only), dated now give or take STAMP_SKEW, and signed by the server
- * key that domain publishes (fetched with r when not cached, and once
- * more when it does not verify: the domain may have a new key).  0
- * when it is one to keep; -1 with why.
+ * only), and dated now give or take STAMP_SKEW.  0 when it is one to
+ * keep; -1 with why.  Its signature is the sender's to check, as she
+ * checks every receipt herself (doc/PROTOCOL.md 8.14): a check here
+ * would cost the relay a third of what a delivery costs it, for
+ * receipts most senders never ask for.
  */
-int receipts_check_peer(struct server *srv, struct remote *r,
-    const struct outbound *ob, const unsigned char hash[32],
-    const char *text, struct smimp_err *err);
+int receipts_check_peer(const struct outbound *ob,
+    const unsigned char hash[32], const char *text, struct smimp_err *err);
 
 /*
  * Forget the records of sent messages older than receipt-retention:

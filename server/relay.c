@@ -503,8 +503,8 @@ settle(struct server *srv, const char *owner, const struct outbound *obs,
  * store nothing more.
  */
 static const char *
-receipt_kept(struct server *srv, struct remote *r, const struct outbound *ob,
-    const unsigned char hash[32], const char *receipt)
+receipt_kept(const struct outbound *ob, const unsigned char hash[32],
+    const char *receipt)
 {
 	struct smimp_err err;
 
@@ -514,7 +514,7 @@ receipt_kept(struct server *srv, struct remote *r, const struct outbound *ob,
 		    ob->message_id, ob->domain);
 		return "";
 	}
-	if (receipts_check_peer(srv, r, ob, hash, receipt, &err) != 0) {
+	if (receipts_check_peer(ob, hash, receipt, &err) != 0) {
 		log_warnx("relay %s to %s: receipt refused: %s",
 		    ob->message_id, ob->domain, err.msg);
 		return "";
@@ -531,9 +531,9 @@ receipt_kept(struct server *srv, struct remote *r, const struct outbound *ob,
  * sender is never left without an answer to ask for.
  */
 static void
-record_delivered(struct server *srv, struct remote *r,
-    const struct outbound *obs, size_t n, int *res, char **receipts,
-    unsigned char (*hashes)[32], char (*reasons)[1024])
+record_delivered(struct server *srv, const struct outbound *obs, size_t n,
+    int *res, char **receipts, unsigned char (*hashes)[32],
+    char (*reasons)[1024])
 {
 	struct store_sent rec[BATCH_MAX];
 	struct smimp_err err;
@@ -548,8 +548,7 @@ record_delivered(struct server *srv, struct remote *r,
 		rec[k].domain = obs[i].domain;
 		rec[k].state = STORE_SENT_DELIVERED;
 		rec[k].recipients = obs[i].recipients;
-		rec[k].text = receipt_kept(srv, r, &obs[i], hashes[i],
-		    receipts[i]);
+		rec[k].text = receipt_kept(&obs[i], hashes[i], receipts[i]);
 		rec[k].at = time_now();
 		k++;
 	}
@@ -718,7 +717,7 @@ relay_main(void *arg)
 		forced(r, obs, n);
 		attempt_batch(srv, r, obs, bodies, n, res, reasons, receipts,
 		    hashes);
-		record_delivered(srv, r, obs, n, res, receipts, hashes,
+		record_delivered(srv, obs, n, res, receipts, hashes,
 		    reasons);
 		settle(srv, owner, obs, n, res, reasons, done, &ndone);
 		for (i = 0; i < n; i++) {

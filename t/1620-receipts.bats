@@ -503,7 +503,7 @@ forged() {
 	RT sign "$2" "$3" alice@example.org "$for" "$1.age" "$5" ${6:+"$6"} >peer/receipt
 }
 
-@test "a peer's forged receipts are logged and not kept, and the delivery counts: another key, message, body, domain, recipients not asked, an old date, junk, a huge one" {
+@test "a peer's forged receipts are logged and not kept, and the delivery counts: another message, body, domain, recipients not asked, an old date, junk, a huge one; one under another key is kept, and the sender refuses it" {
 	forger
 	refused() {	# refused WHY: the relay's word on $mid
 		wait_for org.log "relay $mid to example.com: receipt refused: $1"
@@ -511,11 +511,13 @@ forged() {
 		[[ "${lines[1]}" =~ ^\ \ example\.com:\ delivered\ to\ carol@example\.com\ at\ $DATE\;\ no\ receipt$ ]]
 		[ "$(store_sql org "SELECT detail FROM sent_states WHERE message_id = '$mid'")" = "" ]
 	}
-	# --receipts says what became of it: taken, no receipt.
+	# Signed by another key: kept, for the signature is the sender's to
+	# check, and --receipts says it does not verify.
 	forged key other.key example.com - carol@example.com
-	run -1 --separate-stderr send --receipts --timeout 30 key.age
-	[ "$stderr" = "smimp-send: $mid: example.com took it and signed no receipt" ]
-	refused "the receipt's signature does not verify under the server key of example.com"
+	run -3 --separate-stderr send --receipts --timeout 30 key.age
+	[ "$stderr" = "smimp-send: $mid: the receipt of example.com does not verify: the receipt's signature does not verify under the server key of example.com" ]
+	run -3 --separate-stderr status "$mid"
+	[[ "${lines[1]}" =~ ^\ \ example\.com:\ delivered\ to\ carol@example\.com\ at\ $DATE\;\ receipt\ refused:\ the\ receipt.s\ signature\ does\ not\ verify\ under\ the\ server\ key\ of\ example\.com$ ]]
 	forged mid com.key example.com another@example.org carol@example.com
 	send mid.age >/dev/null
 	refused "a receipt for another message"
