@@ -21,8 +21,17 @@
 
 #define SERVER_KEY_MAGIC	"smimp-server-key/1\n"
 
-static unsigned char *secret;		/* sodium_malloc, no access */
-static pthread_mutex_t secret_mu = PTHREAD_MUTEX_INITIALIZER;
+/*
+ * The secret key, in sodium_malloc memory (guard pages, locked in
+ * memory, zeroed when freed), read-only once made.  It is not made
+ * inaccessible between signatures: each change of protection is a
+ * system call and, in a threaded process, a TLB shootdown on every
+ * core, twice for each receipt signed (5% of the CPU a delivery costs),
+ * and the signers would have to take turns.  Signers share the lock;
+ * only the release takes it alone.
+ */
+static unsigned char *secret;
+static pthread_rwlock_t secret_lock = PTHREAD_RWLOCK_INITIALIZER;
 
 static int
 serverkey_sign(void *key, const unsigned char *msg, size_t len,
@@ -31,23 +40,23 @@ serverkey_sign(void *key, const unsigned char *msg, size_t len,
 	int ret = -1;
 
 	(void)key;
-	pthread_mutex_lock(&secret_mu);
-	if (secret != NULL && sodium_mprotect_readonly(secret) == 0) {
+	if (pthread_rwlock_rdlock(&secret_lock) != 0)
+		return -1;
+	if (secret != NULL)
 		ret = crypto_sign_detached(sig, NULL, msg, len, secret);
-		(void)sodium_mprotect_noaccess(secret);
-	}
-	pthread_mutex_unlock(&secret_mu);
+	(void)pthread_rwlock_unlock(&secret_lock);
 	return ret;
 }
 
 void
 serverkey_release(void)
 {
-	pthread_mutex_lock(&secret_mu);
+	if (pthread_rwlock_wrlock(&secret_lock) != 0)
+		return;
 	if (secret != NULL)
 		sodium_free(secret);
 	secret = NULL;
-	pthread_mutex_unlock(&secret_mu);
+	(void)pthread_rwlock_unlock(&secret_lock);
 }
 
 /* DATADIR/server.key, into path (PATH_MAX bytes). */
@@ -99,16 +108,15 @@ int
 serverkey_load(struct server *srv, struct smimp_err *err)
 {
 	char path[PATH_MAX];
-	unsigned char seed[32];
+	unsigned char seed[32], *sk, *old;
 	struct sbuf text;
 	int ret = -1;
 
-	serverkey_release();
-	secret = sodium_malloc(64);
-	if (secret == NULL)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 	if (key_path(srv->cfg.datadir, path, err) != 0)
 		return -1;
+	sk = sodium_malloc(64);
+	if (sk == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 	if (access(path, F_OK) != 0) {
 		sbuf_init(&text, 256);
 		randombytes_buf(seed, sizeof(seed));
@@ -128,12 +136,24 @@ serverkey_load(struct server *srv, struct smimp_err *err)
 	}
 	if (key_read(path, seed, err) != 0)
 		goto out;
-	crypto_sign_seed_keypair(srv->server_pk, secret, seed);
-	if (sodium_mprotect_noaccess(secret) != 0) {
+	crypto_sign_seed_keypair(srv->server_pk, sk, seed);
+	if (sodium_mprotect_readonly(sk) != 0) {
 		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot guard the server "
 		    "key");
 		goto out;
 	}
+	/* Made whole before any signer can see it. */
+	if (pthread_rwlock_wrlock(&secret_lock) != 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot take the server "
+		    "key's lock");
+		goto out;
+	}
+	old = secret;
+	secret = sk;
+	sk = NULL;
+	(void)pthread_rwlock_unlock(&secret_lock);
+	if (old != NULL)
+		sodium_free(old);
 	(void)snprintf(srv->signer_name, sizeof(srv->signer_name),
 	    "server:%s", srv->cfg.domain);
 	srv->signer.name = srv->signer_name;
@@ -142,6 +162,8 @@ serverkey_load(struct server *srv, struct smimp_err *err)
 	ret = 0;
 out:
 	sodium_memzero(seed, sizeof(seed));
+	if (sk != NULL)
+		sodium_free(sk);
 	return ret;
 }
 
