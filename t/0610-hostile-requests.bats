@@ -59,6 +59,9 @@ vmhwm_kib() { awk '/^VmHWM/ { print $2 }' "/proc/$(cat pid)/status"; }
 
 @test "64 concurrent uploads of 60 MiB, signed or not, keep smimpd under 80 MiB resident" {
 	[[ "$SMIMP_BUILD" != *-san ]] || skip "resident size means nothing under AddressSanitizer"
+	# The bodies go to the spool and are refused before the store
+	# holds any: the same path whatever the store.
+	[ "${SMIMP_TEST_STORE:-sqlite}" = sqlite ] || skip "the uploads' path is the same on every store"
 	start_server -f <(echo "mailbox-quota 1000")
 	head -c 60M /dev/urandom | smimp-seal -i alice.key -r bob.pub >big.age
 	# Signed: every body is read, hashed and spooled, then refused (quota).
