@@ -355,36 +355,52 @@ peer_key_refresh(struct server *srv, const char *domain, char *base,
 	return fetch_key(srv, domain, base, cap, key, err);
 }
 
+/* GET path from domain (at base), signed by this server: 0 with *rep. */
+static int
+get_signed(struct server *srv, const char *domain, const char *base,
+    const char *path, const char *const *extra, struct remote_reply *rep,
+    struct smimp_err *err)
+{
+	struct remote *r;
+	int ret, slot;
+
+	if ((r = fetch_remote(srv, domain, &slot, err)) == NULL)
+		return -1;
+	ret = remote_request(r, "GET", domain, base, path, NULL, 0,
+	    &srv->signer, extra, IDLOG_MAX_BYTES, rep, err);
+	fetch_done(r, slot);
+	return ret;
+}
+
 /*
  * Fetch sender's log from domain (at base), verify it, cache it.  The
  * lookup is signed by this server (server:DOMAIN), as lookups must be;
  * an answer that says to ask again later (429, 5xx) is a temporary
- * failure, not a sender that domain does not publish.
+ * failure, not a sender that domain does not publish.  Only when it
+ * finds nobody is it asked again for on_behalf (Smimp-For): the
+ * sender's own server learns whom a lookup was for only when her
+ * policy asks (she blocks this domain).
  */
 static int
 fetch_log(struct server *srv, const char *domain, const char *base,
     const char *sender, const char *on_behalf, struct idlog *log,
     struct smimp_err *err)
 {
-	struct remote *r;
 	struct remote_reply rep;
 	char path[400], ckey[ADDRESS_MAX + 16], on[ADDRESS_MAX + 16];
-	const char *extra[2] = { NULL, NULL };
-	int ret, slot;
+	const char *extra[2] = { on, NULL };
+	int ret;
 
 	(void)snprintf(ckey, sizeof(ckey), "log:%s", sender);
 	(void)snprintf(path, sizeof(path), "/v1/users/%s/log", sender);
-	if (on_behalf != NULL) {
+	if (get_signed(srv, domain, base, path, NULL, &rep, err) != 0)
+		return -1;
+	if (rep.status == 404 && on_behalf != NULL) {
+		remote_reply_release(&rep);
 		(void)snprintf(on, sizeof(on), "Smimp-For: %s", on_behalf);
-		extra[0] = on;
+		if (get_signed(srv, domain, base, path, extra, &rep, err) != 0)
+			return -1;
 	}
-	if ((r = fetch_remote(srv, domain, &slot, err)) == NULL)
-		return -1;
-	ret = remote_request(r, "GET", domain, base, path, NULL, 0,
-	    &srv->signer, extra, IDLOG_MAX_BYTES, &rep, err);
-	fetch_done(r, slot);
-	if (ret != 0)
-		return -1;
 	if (rep.status == 429 || rep.status >= 500) {
 		ret = remote_reply_fail(&rep, path, err);
 		remote_reply_release(&rep);

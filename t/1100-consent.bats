@@ -293,7 +293,11 @@ unmatched: 0" ]
 	# So bob's own lookup of erin verifies at example.com; of carol not.
 	run -1 --separate-stderr as bob smimp-trust fetch -i bob.key carol@example.com
 	[ "$stderr" = "smimp-trust: carol@example.com: the directory of example.com refused the lookup signed by bob@example.net (HTTP 401: unknown signer)" ]
+	n404=$(grep -c 'GET /smimp/v1/users/bob@example.net/log 404' net.log)
 	run -0 as bob smimp-trust fetch -i bob.key erin@example.com
+	# Asked first without naming erin: bob's server learns whom a lookup
+	# was for only when his policy asks.
+	[ "$(grep -c 'GET /smimp/v1/users/bob@example.net/log 404' net.log)" = $((n404 + 1)) ]
 	echo "to erin" | as bob smimp-seal -i bob.key -r erin@example.com -o m-bob
 	as bob smimp-send -i bob.key m-bob >/dev/null
 	# example.com's server looks bob up to verify his message: answered.
