@@ -917,6 +917,8 @@ service_start(struct server *srv, int fd, char *cert, char *key)
 		hs->srv = srv;
 		hs->d = MHD_start_daemon(flags, srv->cfg.port, on_accept, hs,
 		    on_request, srv,
+		    /* First, so that every line of the library's is ours. */
+		    MHD_OPTION_EXTERNAL_LOGGER, log_library, NULL,
 		    MHD_OPTION_LISTEN_SOCKET, fd,
 		    MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads,
 		    MHD_OPTION_CONNECTION_LIMIT, srv->cfg.connections,

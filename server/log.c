@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -125,6 +126,43 @@ log_store(const struct smimp_err *err, const char *what, ...)
 	(void)vsnprintf(head, sizeof(head), what, ap);
 	va_end(ap);
 	log_warnx("%s: %s", head, err->msg);
+}
+
+#define LIBRARY_PER_SEC	10	/* libmicrohttpd's lines a second, at most */
+
+void
+log_library(void *cls, const char *fmt, va_list ap)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static int64_t second;
+	static unsigned long said, held;
+	unsigned long gone = 0;
+	int64_t now = time_mono();
+	char msg[1024];
+	size_t len;
+	int take;
+
+	(void)cls;
+	pthread_mutex_lock(&mu);
+	if (now != second) {
+		gone = held;
+		second = now;
+		said = held = 0;
+	}
+	take = said < LIBRARY_PER_SEC;
+	if (take)
+		said++;
+	else
+		held++;
+	pthread_mutex_unlock(&mu);
+	if (gone > 0)
+		log_warnx("libmicrohttpd: %lu more lines not logged", gone);
+	if (!take || vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		return;
+	len = strlen(msg);
+	while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
+		msg[--len] = '\0';
+	log_warnx("libmicrohttpd: %s", msg);
 }
 
 /* Called by the store under its own lock: calls never overlap. */

@@ -6,6 +6,7 @@
 #define SMIMPD_SERVER_H
 
 #include <limits.h>
+#include <stdarg.h>
 #include <pthread.h>
 
 #include <microhttpd.h>
@@ -109,6 +110,13 @@ void log_store(const struct smimp_err *err, const char *what, ...)
  * lasted, whatever the number of requests answered 503 in between.
  */
 void log_outage(void *arg, const char *why);
+/*
+ * What libmicrohttpd says (its MHD_OPTION_EXTERNAL_LOGGER): a warning
+ * like any other, escaped, its own newline cut; at most a few lines a
+ * second, since a stranger can make it speak (each TLS handshake that
+ * fails), the others counted in one line once the second is over.
+ */
+void log_library(void *cls, const char *fmt, va_list ap);
 /*
  * s made safe for a log line: printable ASCII, others as \xNN, at most
  * cap - 1 bytes (cut with "...").

@@ -312,6 +312,32 @@ EOF
 	grep -q '\\x1b\]0;owned\\x07' server.log
 }
 
+@test "what libmicrohttpd says reaches the log as smimpd's own lines, at most 10 a second: handshakes that fail cannot flood it" {
+	start_server
+	# garbage N: N connections that each send a TLS record out of turn.
+	garbage() {
+		python3 - "$PORT" "$1" <<'EOF'
+import socket, sys, time
+socks = [socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+         for _ in range(int(sys.argv[2]))]
+for s in socks:
+    s.sendall(b"\x16\x03\x01\x00\x05hello")
+time.sleep(0.5)
+for s in socks:
+    s.close()
+EOF
+	}
+	garbage 40
+	sleep 1.1
+	garbage 1
+	sleep 0.3
+	# Every line is one of smimpd's: a date, the name, escaped.
+	! grep -qv '^[0-9]\{4\}-[0-9][0-9]-[0-9][0-9]T[0-9:]*Z smimpd: ' server.log || false
+	n=$(grep -c 'smimpd: warning: libmicrohttpd: Error: received handshake message out of context.$' server.log)
+	[ "$n" -ge 2 ] && [ "$n" -le 21 ]
+	grep -q 'smimpd: warning: libmicrohttpd: [0-9]* more lines not logged$' server.log
+}
+
 @test "started as root with a user setting, smimpd runs as that user; its files are private" {
 	[ "$(id -u)" -eq 0 ] || skip "needs root"
 	id smimp-test >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin smimp-test
