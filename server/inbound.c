@@ -574,6 +574,31 @@ batch_answer(struct server *srv, const struct item *items, size_t n)
 }
 
 /*
+ * Does items[n] carry the message (sender, message id) of an item
+ * before it?  Each copy would be counted against its recipients'
+ * allowances before any is stored, so that one proof of work would use
+ * up as many of them as the batch holds copies (doc/PROTOCOL.md 8.8).
+ * An earlier item that never came to its consent counted nothing: its
+ * sender is empty, and nothing matches it.
+ */
+static int
+twice_in_batch(const struct item *items, size_t n)
+{
+	char from[ADDRESS_MAX + 1];
+	struct smimp_err err;
+	size_t i;
+
+	if (items[n].d.from == NULL || items[n].d.mid == NULL ||
+	    address_normalize(items[n].d.from, from, &err) != 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (strcmp(items[i].sender, from) == 0 &&
+		    strcmp(items[i].mid, items[n].d.mid) == 0)
+			return 1;
+	return 0;
+}
+
+/*
  * Read, spool and check up to BATCH_MAX items: how many, or -1 with the
  * reply set (malformed framing, more than BATCH_MAX, a spool failure).
  */
@@ -601,7 +626,10 @@ read_batch(struct exchange *x, struct batch_reader *br, struct item *items)
 		n++;
 		if (r < 0)
 			goto malformed;
-		if (check_item(x, &items[n - 1], down) == 503 &&
+		if (twice_in_batch(items, n - 1))
+			(void)fail(&items[n - 1], 400, "the message twice in one "
+			    "batch");
+		else if (check_item(x, &items[n - 1], down) == 503 &&
 		    items[n - 1].why == sender_unreachable)
 			down = 1;
 		(void)snprintf(items[n - 1].mid, sizeof(items[n - 1].mid),

@@ -101,6 +101,16 @@ deliver() {
 		"https://127.0.0.1:$NET/smimp/v1/deliver" | tr -d '\n'
 }
 
+# deliver_batch FILE: FILE posted as a batch from example.org's server
+# to example.net's; prints the answer and the status.
+deliver_batch() {
+	local h
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org/server.key example.org POST example.net \
+		/smimp/v1/deliver-batch "$1")
+	curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @"$1" \
+		"https://127.0.0.1:$NET/smimp/v1/deliver-batch" | tr -d '\n'
+}
+
 # ---- the function ----
 
 @test "the proof-of-work vectors, what a proof is bound to, and the header syntax" {
@@ -459,4 +469,27 @@ needs_consent() {
 	[ "$output" = '{"error":"try again later"} 429' ]
 	run -0 store_sql org "SELECT sender, message_id FROM mailbox WHERE recipient = 'carol@example.org' ORDER BY message_id"
 	[ "$output" = "$(printf 'alice@example.org|a1\nerin@example.org|e1')" ]
+}
+
+@test "a message given twice in one batch is checked, counted and stored once: one proof uses up no more of the allowance" {
+	needs_consent
+	federation
+	rm -rf "$BOBHOME"
+	SMIMP_HOME="$BOBHOME" smimp-trust publish -i bob.key --unknown pow:8 --allowance 5 >/dev/null
+	echo x | smimp-seal -i alice.key -r bob.pub >body
+	mapfile -t p < <("$WT" prove alice.key bob@example.net t1 body 8 bob@example.net)
+	item() {
+		printf 'From: %s\nTo: bob@example.net\nStamp-To: bob@example.net\nMessage-Id: t1\nStamp: %s\nStamp-Date: %s\nWork: %s\nLength: %s\n\n' \
+			"$1" "${p[0]#Smimp-Stamps: example.net=}" "${p[1]#Smimp-Stamp-Date: }" \
+			"${p[2]#Smimp-Work: }" "$(wc -c <body)"
+		cat body
+		echo
+	}
+	{ printf 'smimp-batch/1\n'; item alice@example.org; item alice@example.org; item ALICE@example.org; } >batch
+	run -0 deliver_batch batch
+	[[ "$output" == *' 200' ]]
+	[ "$(grep -o '"status":[0-9]*' <<<"$output" | tr '\n' ' ')" = '"status":201 "status":400 "status":400 ' ]
+	[ "$(grep -o '"error":"[^"]*"' <<<"$output" | sort -u)" = '"error":"the message twice in one batch"' ]
+	[ "$(store_sql net "SELECT count FROM consent_allowance WHERE recipient = 'bob@example.net'")" = 1 ]
+	[ "$(store_sql net "SELECT count(*) FROM mailbox WHERE recipient = 'bob@example.net'")" = 1 ]
 }
