@@ -10,6 +10,7 @@
 #include "exitcode.h"
 #include "fileio.h"
 #include "server.h"
+#include "stamp.h"
 #include "store.h"
 #include "util.h"
 #include "banned.h"
@@ -22,9 +23,11 @@
  * How long a delivered (recipient, sender, message id) is remembered
  * after it was fetched: longer than a sending server retries (give-up,
  * 5 days by default), so that a retry after a lost answer is not
- * delivered twice.
+ * delivered twice; and as long as its stamp is taken (seven days
+ * after its date, which may lie STAMP_SKEW ahead of its delivery), so
+ * that a proof of work brings its message in once.
  */
-#define IDEMPOTENCY_S		(7 * 24 * 3600)
+#define IDEMPOTENCY_S		(STAMP_VALIDITY + STAMP_SKEW)
 /* A device away for a month still finds what the others fetched. */
 #define RETENTION_S		(30 * 24 * 3600)
 /* A month to ask where a message went, and what its receipts say. */

@@ -493,3 +493,25 @@ needs_consent() {
 	[ "$(store_sql net "SELECT count FROM consent_allowance WHERE recipient = 'bob@example.net'")" = 1 ]
 	[ "$(store_sql net "SELECT count(*) FROM mailbox WHERE recipient = 'bob@example.net'")" = 1 ]
 }
+
+@test "a stamp taken up to 300 seconds ahead stays refused as long as it is taken: its proof brings an acknowledged message in once" {
+	needs_consent
+	federation
+	rm -rf "$BOBHOME"
+	SMIMP_HOME="$BOBHOME" smimp-trust publish -i bob.key --unknown pow:8 --allowance 5 >/dev/null
+	echo x | smimp-seal -i alice.key -r bob.pub >body
+	now=$(date +%s)
+	# Stamped 300 seconds ahead, delivered at once and acknowledged by
+	# bob then (t0): seven days and 250 seconds later, the stamp is
+	# still within its seven days.
+	t0=$((now - 7 * 86400 - 50))
+	sdate=$(date -u -d "@$((t0 + 300))" +%Y-%m-%dT%H:%M:%SZ)
+	mapfile -t p < <("$WT" prove-at "$sdate" alice.key bob@example.net z1 body 8 bob@example.net)
+	store_sql net "INSERT INTO tombstones (recipient, sender, message_id, acked) VALUES ('bob@example.net', 'alice@example.org', 'z1', $t0)"
+	run -0 deliver body 'Smimp-From: alice@example.org' 'Smimp-To: bob@example.net' \
+		'Smimp-Stamp-To: bob@example.net' "Smimp-Stamp: ${p[0]#Smimp-Stamps: example.net=}" \
+		"Smimp-Stamp-Date: $sdate" 'Smimp-Message-Id: z1' "${p[2]}"
+	[[ "$output" == '{"message_id":"z1",'*' 201' ]]
+	[ "$(store_sql net "SELECT count(*) FROM mailbox WHERE recipient = 'bob@example.net'")" = 0 ]
+	[ -z "$(store_sql net "SELECT count FROM consent_allowance WHERE recipient = 'bob@example.net'")" ]
+}

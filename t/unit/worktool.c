@@ -15,6 +15,9 @@
  *				the Smimp-Stamps, Smimp-Stamp-Date and
  *				Smimp-Work headers, for tests that submit
  *				by hand (signreq)
+ *	worktool prove-at DATE KEY TO MID BODYFILE BITS RCPT...
+ *				the same, the stamps dated DATE (a
+ *				stamp's date: 2026-11-26T20:00:00Z)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -458,7 +461,7 @@ stamp_all(const struct secret_key *sk, const char *to, const char *mid,
 }
 
 static int
-prove(char **argv, int n)
+prove(char **argv, int n, const char *at)
 {
 	struct passphrase_source src = { NULL, 0 };
 	char sorted[8192], when[TIME_STRLEN];
@@ -477,7 +480,10 @@ prove(char **argv, int n)
 		fprintf(stderr, "worktool: %s\n", err.msg);
 		return 1;
 	}
-	time_format(time_now(), when);
+	if (at != NULL)
+		(void)snprintf(when, sizeof(when), "%s", at);
+	else
+		time_format(time_now(), when);
 	reqsig_body_hash(hash, body, len);
 	sbuf_init(&stamps, STAMPS_MAX + 1);
 	stamp_all(&sk, argv[1], argv[2], hash, when, &stamps);
@@ -508,14 +514,17 @@ main(int argc, char **argv)
 	if (sodium_init() < 0)
 		return 1;
 	if (argc >= 8 && strcmp(argv[1], "prove") == 0)
-		return prove(argv + 2, argc - 2);
+		return prove(argv + 2, argc - 2, NULL);
+	if (argc >= 9 && strcmp(argv[1], "prove-at") == 0)
+		return prove(argv + 3, argc - 3, argv[2]);
 	if (argc == 2 && strcmp(argv[1], "print") == 0)
 		return print_vectors();
 	if (argc == 3 && strcmp(argv[1], "bench") == 0 && atoi(argv[2]) > 0)
 		return bench(atoi(argv[2]));
 	if (argc != 2 || strcmp(argv[1], "check") != 0) {
 		fprintf(stderr, "usage: worktool check | print | bench RUNS | "
-		    "prove KEY TO MID BODYFILE BITS RCPT...\n");
+		    "prove KEY TO MID BODYFILE BITS RCPT... | prove-at DATE "
+		    "KEY TO MID BODYFILE BITS RCPT...\n");
 		return 2;
 	}
 	check_vectors();
