@@ -960,12 +960,26 @@ static const char schema_v4[] =
     " address text NOT NULL, device text NOT NULL,"
     " last_date bigint NOT NULL, PRIMARY KEY (address, device));";
 
+/*
+ * Version 5 (the SQLite store's 11): the messages counted today against
+ * each recipient's allowance, so that a message is counted once however
+ * often it comes before it is stored (copies checked on several nodes
+ * at once, a retry after 429).
+ */
+static const char schema_v5[] =
+    "CREATE TABLE consent_counted ("
+    " recipient text NOT NULL, sender text NOT NULL,"
+    " message_id text NOT NULL, day bigint NOT NULL,"
+    " PRIMARY KEY (recipient, sender, message_id));"
+    "CREATE INDEX consent_counted_day ON consent_counted (day ASC);";
+
 /* migrations[v] takes a database from version v to v + 1. */
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
 	schema_v3,
 	schema_v4,
+	schema_v5,
 };
 
 #define SCHEMA_VERSION	((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
@@ -1283,6 +1297,8 @@ sweep(struct pg_store *s, struct pg_conn *c, int64_t now)
 		    "acked < $1", "i", now - idem);
 	(void)exec_sql(c, &err, "DELETE FROM consent_allowance WHERE "
 	    "day < $1", "i", now / STORE_DAY_S);
+	(void)exec_sql(c, &err, "DELETE FROM consent_counted WHERE "
+	    "day < $1", "i", now / STORE_DAY_S);
 	(void)exec_sql(c, &err, "DELETE FROM consent_domains WHERE hour < $1 "
 	    "AND ignored_until <= $2", "ii", now / STORE_HOUR_S, now);
 	if (c->broken)
@@ -1482,6 +1498,7 @@ user_del_run(struct pg_store *s, struct pg_conn *c, void *arg,
 		"DELETE FROM policies WHERE address = $1",
 		"DELETE FROM policy_entries WHERE address = $1",
 		"DELETE FROM consent_allowance WHERE recipient = $1",
+		"DELETE FROM consent_counted WHERE recipient = $1",
 		"DELETE FROM sent_states WHERE sender = $1",
 		"DELETE FROM prekeys WHERE address = $1",
 		"DELETE FROM prekey_pools WHERE address = $1",
@@ -3498,7 +3515,12 @@ count_domain(struct pg_conn *c, struct count_args *a, struct smimp_err *err)
 	    cc->domain, hour, n, until) < 0 ? -1 : 0;
 }
 
-/* The recipient's allowance for today, one more unless used up. */
+/*
+ * The recipient's allowance for today, one more unless used up or the
+ * message (with a sender and an id) was counted today already: its
+ * row, locked first, makes the copies of one message counted on
+ * several nodes at once wait for each other.
+ */
 static int
 count_allowance(struct pg_conn *c, struct count_args *a,
     struct smimp_err *err)
@@ -3506,6 +3528,7 @@ count_allowance(struct pg_conn *c, struct count_args *a,
 	const struct store_consent_count *cc = a->c;
 	int64_t day = a->now / STORE_DAY_S, n = 0;
 	PGresult *res;
+	int r;
 
 	/* The recipient's row, locked (made if need be) until counted. */
 	res = query(c, err, "INSERT INTO consent_allowance (recipient, day, "
@@ -3517,10 +3540,25 @@ count_allowance(struct pg_conn *c, struct count_args *a,
 	if (PQntuples(res) > 0 && col_int(res, 0, 0) == day)
 		n = col_int(res, 0, 1);
 	PQclear(res);
+	/* Counted today: taken, even once the allowance is used up. */
+	if (cc->sender != NULL && cc->message_id != NULL) {
+		r = first(c, err, NULL, NULL, 0, "SELECT 1 FROM consent_counted "
+		    "WHERE recipient = $1 AND sender = $2 AND message_id = $3 "
+		    "AND day = $4", "ttti", cc->recipient, cc->sender,
+		    cc->message_id, day);
+		if (r != 0)
+			return r < 0 ? -1 : 0;
+	}
 	if (n >= cc->allowance) {
 		a->retry = (unsigned int)((day + 1) * STORE_DAY_S - a->now);
 		return 0;
 	}
+	if (cc->sender != NULL && cc->message_id != NULL &&
+	    exec_sql(c, err, "INSERT INTO consent_counted (recipient, sender, "
+	    "message_id, day) VALUES ($1, $2, $3, $4) ON CONFLICT (recipient, "
+	    "sender, message_id) DO UPDATE SET day = excluded.day", "ttti",
+	    cc->recipient, cc->sender, cc->message_id, day) < 0)
+		return -1;
 	return exec_sql(c, err, "INSERT INTO consent_allowance (recipient, "
 	    "day, count) VALUES ($1, $2, 1) ON CONFLICT (recipient) DO UPDATE "
 	    "SET count = CASE WHEN consent_allowance.day = excluded.day THEN "

@@ -583,6 +583,8 @@ sweep(struct sqlite_store *s, int64_t now)
 		    "acked < ?", "i", now - idem);
 	(void)sql_exec(s->db, &err, "DELETE FROM consent_allowance WHERE "
 	    "day < ?", "i", now / DAY_S);
+	(void)sql_exec(s->db, &err, "DELETE FROM consent_counted WHERE "
+	    "day < ?", "i", now / DAY_S);
 	(void)sql_exec(s->db, &err, "DELETE FROM consent_domains WHERE "
 	    "hour < ? AND ignored_until <= ?", "ii", now / 3600, now);
 	sweep_retained(s, now);
@@ -1313,6 +1315,8 @@ user_del_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
 	    sql_exec(s->db, err, "DELETE FROM policy_entries WHERE "
 	    "address = ?", "t", a->address) != 0 ||
 	    sql_exec(s->db, err, "DELETE FROM consent_allowance WHERE "
+	    "recipient = ?", "t", a->address) != 0 ||
+	    sql_exec(s->db, err, "DELETE FROM consent_counted WHERE "
 	    "recipient = ?", "t", a->address) != 0 ||
 	    sql_exec(s->db, err, "DELETE FROM sent_states WHERE sender = ?",
 	    "t", a->address) != 0 ||
@@ -3250,7 +3254,10 @@ count_domain(struct sqlite_store *s, struct count_args *a,
 	    c->domain, hour, n, until) == 0 ? 0 : -1;
 }
 
-/* The recipient's allowance for today, one more unless used up. */
+/*
+ * The recipient's allowance for today, one more unless used up or the
+ * message (with a sender and an id) was counted today already.
+ */
 static int
 count_allowance(struct sqlite_store *s, struct count_args *a,
     struct smimp_err *err)
@@ -3266,10 +3273,26 @@ count_allowance(struct sqlite_store *s, struct count_args *a,
 		return -1;
 	if (r == 0)
 		n = 0;
+	/* Counted today: taken, even once the allowance is used up. */
+	if (c->sender != NULL && c->message_id != NULL) {
+		r = sql_first(s->db, err, NULL, NULL, 0, "SELECT 1 FROM "
+		    "consent_counted WHERE recipient = ? AND sender = ? AND "
+		    "message_id = ? AND day = ?", "ttti", c->recipient,
+		    c->sender, c->message_id, day);
+		if (r != 0)
+			return r < 0 ? -1 : 0;
+	}
 	if (n >= c->allowance) {
 		a->retry = (unsigned int)((day + 1) * DAY_S - a->now);
 		return 0;
 	}
+	if (c->sender != NULL && c->message_id != NULL &&
+	    sql_exec(s->db, err, "INSERT INTO consent_counted (recipient, "
+	    "sender, message_id, day) VALUES (?, ?, ?, ?) ON CONFLICT "
+	    "(recipient, sender, message_id) DO UPDATE SET day = "
+	    "excluded.day", "ttti", c->recipient, c->sender, c->message_id,
+	    day) != 0)
+		return -1;
 	return sql_exec(s->db, err, "INSERT INTO consent_allowance (recipient, "
 	    "day, count) VALUES (?, ?, 1) ON CONFLICT (recipient) DO UPDATE "
 	    "SET count = CASE WHEN day = excluded.day THEN count + 1 ELSE 1 "
@@ -3981,6 +4004,24 @@ migrate_prekeys(struct sqlite_store *s, struct smimp_err *err)
 	return schema_exec(s, schema_prekeys, err);
 }
 
+/*
+ * 10 -> 11: the messages counted today against each recipient's
+ * allowance, so that a message is counted once however often it comes
+ * before it is stored (copies checked at once, a retry after 429).
+ */
+static const char schema_counted[] =
+    "CREATE TABLE consent_counted ("
+    " recipient TEXT NOT NULL, sender TEXT NOT NULL,"
+    " message_id TEXT NOT NULL, day INTEGER NOT NULL,"
+    " PRIMARY KEY (recipient, sender, message_id)) WITHOUT ROWID;"
+    "CREATE INDEX consent_counted_day ON consent_counted (day);";
+
+static int
+migrate_counted(struct sqlite_store *s, struct smimp_err *err)
+{
+	return schema_exec(s, schema_counted, err);
+}
+
 /* migrations[v] takes a store from version v to v + 1. */
 static int (*const migrations[])(struct sqlite_store *, struct smimp_err *) = {
 	migrate_v1,
@@ -3993,6 +4034,7 @@ static int (*const migrations[])(struct sqlite_store *, struct smimp_err *) = {
 	migrate_admin,
 	migrate_receipts,
 	migrate_prekeys,
+	migrate_counted,
 };
 
 #define SCHEMA_VERSION	((int64_t)(sizeof(migrations) / sizeof(migrations[0])))

@@ -7,8 +7,8 @@ load helper
 
 # The schema version this smimpd writes: what every migration ends at
 # (SQLite's, and PostgreSQL's).
-SCHEMA=10
-PG_SCHEMA=4
+SCHEMA=11
+PG_SCHEMA=5
 
 setup() { common_setup; }
 

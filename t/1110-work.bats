@@ -515,3 +515,41 @@ needs_consent() {
 	[ "$(store_sql net "SELECT count(*) FROM mailbox WHERE recipient = 'bob@example.net'")" = 0 ]
 	[ -z "$(store_sql net "SELECT count FROM consent_allowance WHERE recipient = 'bob@example.net'")" ]
 }
+
+@test "one message delivered many times at once is counted once against the allowance: one proof uses up no more of it" {
+	needs_consent
+	federation
+	rm -rf "$BOBHOME"
+	SMIMP_HOME="$BOBHOME" smimp-trust publish -i bob.key --unknown pow:8 --allowance 4 >/dev/null
+	# A body of 4 MiB: the copies, sent at once, arrive together.
+	head -c 4194304 /dev/zero | smimp-seal -i alice.key -r bob.pub >body
+	# fields MID: the headers of a delivery of body to bob, with a proof.
+	fields() {
+		local p
+		mapfile -t p < <("$WT" prove alice.key bob@example.net "$1" body 8 bob@example.net)
+		f=('Smimp-From: alice@example.org' 'Smimp-To: bob@example.net' 'Smimp-Stamp-To: bob@example.net'
+			"Smimp-Stamp: ${p[0]#Smimp-Stamps: example.net=}" "${p[1]}" "Smimp-Message-Id: $1" "${p[2]}")
+	}
+	# k0 alone, so that example.net holds alice's log; then k1, 16 at once.
+	fields k0
+	run -0 deliver body "${f[@]}"
+	[[ "$output" == '{"message_id":"k0",'*' 201' ]]
+	# Three messages, each 16 times at once: one race lost is enough to
+	# count a message twice.
+	for m in k1 k2 k3; do
+		fields "$m"
+		args=()
+		for i in $(seq 16); do
+			mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org/server.key example.org \
+				POST example.net /smimp/v1/deliver body "${f[@]}")
+			args+=(-s --cacert cert.pem "${h[@]/#/-H}" --data-binary @body -o "out.$i"
+				-w '%{http_code}\n' "https://127.0.0.1:$NET/smimp/v1/deliver" --next)
+		done
+		run -0 --separate-stderr curl -s --parallel --parallel-immediate --parallel-max 16 \
+			"${args[@]:0:${#args[@]}-1}"
+		[ "$(sort -u <<<"$output")" = 201 ]
+		[ "$(cat out.* | grep -c "\"message_id\":\"$m\"")" = 16 ]
+	done
+	[ "$(store_sql net "SELECT count(*) FROM mailbox WHERE recipient = 'bob@example.net'")" = 4 ]
+	[ "$(store_sql net "SELECT count FROM consent_allowance WHERE recipient = 'bob@example.net'")" = 4 ]
+}
