@@ -34,6 +34,43 @@ carry_introduction_ok(const char *v)
 	return item > 0;
 }
 
+int
+carry_introduction_for_domain(const char *v, const char *domain,
+    char **out)
+{
+	struct introduction in;
+	struct smimp_err err;
+	size_t len = strlen(v), pos = 0, start, n;
+	struct sbuf sb;
+	int r;
+
+	*out = NULL;
+	sbuf_init(&sb, INTRO_LIST_MAX + 1);
+	for (;;) {
+		start = pos;
+		r = introduction_next(v, len, &pos, &in, &err);
+		if (r == 0 || pos == start)
+			break;
+		/* The item's own bytes, without the comma after it. */
+		n = pos - start - (v[pos - 1] == ',');
+		if (r < 0 || strcmp(address_domain(in.to), domain) != 0)
+			continue;
+		if (sbuf_addf(&sb, "%s%.*s", sb.len > 0 ? "," : "", (int)n,
+		    v + start) != 0) {
+			sbuf_release(&sb);
+			return -1;
+		}
+	}
+	if (sb.len == 0)
+		return 0;
+	if (sbuf_add(&sb, "", 1) != 0) {
+		sbuf_release(&sb);
+		return -1;
+	}
+	*out = sb.buf;
+	return 0;
+}
+
 struct rcpt_list {
 	const char (*rcpts)[ADDRESS_MAX + 1];
 	size_t n;

@@ -2,8 +2,9 @@
  * carry.h - the consent headers a message carries from its sender to
  * each recipient's server: Smimp-Work (proofs of work, lib/work.h) and
  * Smimp-Introduction (introductions, read by their own module).  This
- * module checks their form, splits the proofs by domain for the relay
- * queue, and gives the value of a recipient's proof; submission.c and
+ * module checks their form, splits the proofs and the introductions by
+ * domain for the relay queue, and gives the value of a recipient's
+ * proof; submission.c and
  * inbound.c pass that value to the consent decision.
  */
 #ifndef SMIMPD_CARRY_H
@@ -20,6 +21,15 @@
  * none empty?  What each item says is checked where it is used.
  */
 int carry_introduction_ok(const char *v);
+/*
+ * The statements of v (carry_introduction_ok) to recipients of domain,
+ * in their order, as a Smimp-Introduction value of their own in *out
+ * (malloc'd), or NULL when v has none: so that no domain learns who
+ * else a message went to.  One that does not parse goes nowhere (it
+ * would introduce nobody).  -1 out of memory.
+ */
+int carry_introduction_for_domain(const char *v, const char *domain,
+    char **out);
 /*
  * Is v a Smimp-Work value (work_header_check) whose every proof names
  * one of the n addresses of rcpts (normalized)?

@@ -32,6 +32,7 @@ struct plan {
 	struct store_outbound_new obs[MSG_MAX_RECIPIENTS];
 	char *lists[MSG_MAX_RECIPIENTS];	/* obs[i].recipients */
 	char *works[MSG_MAX_RECIPIENTS];	/* obs[i].work */
+	char *intros[MSG_MAX_RECIPIENTS];	/* obs[i].introduction */
 	char stamps[MSG_MAX_RECIPIENTS][STAMP_STRLEN];	/* obs[i].stamp */
 	size_t nobs;
 	const char *mid;
@@ -47,6 +48,7 @@ plan_release(struct plan *p)
 	for (i = 0; i < p->nobs; i++) {
 		free(p->lists[i]);
 		free(p->works[i]);
+		free(p->intros[i]);
 	}
 	p->nobs = 0;
 }
@@ -106,6 +108,7 @@ plan_domains(struct plan *p, const char *mine)
 		}
 		memset(&p->obs[p->nobs], 0, sizeof(p->obs[p->nobs]));
 		p->works[p->nobs] = NULL;
+		p->intros[p->nobs] = NULL;
 		p->lists[p->nobs] = sb.buf;
 		p->obs[p->nobs].domain = dom;
 		p->obs[p->nobs].recipients = sb.buf;
@@ -193,8 +196,8 @@ check_local(struct exchange *x, struct plan *p)
 
 /*
  * The consent headers, checked for form (what they say is the consent
- * decision's); the proofs of work split by domain for the relay queue,
- * each entry with its own recipients' only.
+ * decision's); the proofs of work and the introductions split by domain
+ * for the relay queue, each entry with its own recipients' only.
  */
 static int
 check_carried(struct exchange *x, struct plan *p, const char *intro)
@@ -210,13 +213,15 @@ check_carried(struct exchange *x, struct plan *p, const char *intro)
 		return -1;
 	}
 	for (i = 0; i < p->nobs; i++) {
-		if (p->work != NULL && carry_work_for_domain(p->work,
-		    p->obs[i].domain, &p->works[i]) != 0) {
+		if ((p->work != NULL && carry_work_for_domain(p->work,
+		    p->obs[i].domain, &p->works[i]) != 0) || (intro != NULL &&
+		    carry_introduction_for_domain(intro, p->obs[i].domain,
+		    &p->intros[i]) != 0)) {
 			reply_error(x, 503, "out of memory");
 			return -1;
 		}
 		p->obs[i].work = p->works[i];
-		p->obs[i].introduction = intro;
+		p->obs[i].introduction = p->intros[i];
 	}
 	return 0;
 }

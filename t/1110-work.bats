@@ -553,3 +553,26 @@ needs_consent() {
 	[ "$(store_sql net "SELECT count(*) FROM mailbox WHERE recipient = 'bob@example.net'")" = 4 ]
 	[ "$(store_sql net "SELECT count FROM consent_allowance WHERE recipient = 'bob@example.net'")" = 4 ]
 }
+
+@test "a queued entry carries the introductions of its own domain's recipients only: no domain learns who else a message went to" {
+	federation
+	stop_net
+	echo x | smimp-seal -i alice.key -r bob.pub -r carol.pub >body
+	to='bob@example.net,carol@example.org'
+	smimp-trust introduce alice@example.org --to bob@example.net -i dave.key -o to-bob
+	smimp-trust introduce alice@example.org --to carol@example.org -i dave.key -o to-carol
+	tobob=$("$SMIMP_BUILD/t/introduction" encode to-bob)
+	tocarol=$("$SMIMP_BUILD/t/introduction" encode to-carol)
+	mapfile -t p < <("$WT" prove alice.key "$to" i1 body 1 bob@example.net)
+	run -0 submit alice.key i1 body "Smimp-To: $to" "${p[0]}" "${p[1]}" \
+		"Smimp-Introduction: $tocarol,$tobob"
+	[ "$output" = '{"message_id":"i1","recipients":2} 201' ]
+	run -0 store_sql org "SELECT domain, introduction FROM outbound"
+	[ "$output" = "example.net|$tobob" ]
+	# None for example.net: none goes with its entry.
+	mapfile -t p < <("$WT" prove alice.key "$to" i2 body 1 bob@example.net)
+	run -0 submit alice.key i2 body "Smimp-To: $to" "${p[0]}" "${p[1]}" \
+		"Smimp-Introduction: $tocarol"
+	[ "$output" = '{"message_id":"i2","recipients":2} 201' ]
+	[ "$(store_sql org "SELECT introduction FROM outbound WHERE message_id = 'i2'")" = '' ]
+}
