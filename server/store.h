@@ -783,6 +783,12 @@ int store_policy_match(struct store *st, const char *address,
     const unsigned char (*entries)[POLICY_ENTRY_SIZE], size_t n,
     int *listed, struct smimp_err *err);
 /*
+ * Has the local user written to domain (a submission of hers queued a
+ * message for it)?  STORE_OK if so, else STORE_NOT_FOUND.
+ */
+int store_correspondent(struct store *st, const char *local,
+    const char *domain, struct smimp_err *err);
+/*
  * Count one unknown sender's delivery (struct store_consent_count), in
  * the store so that every node counts together: STORE_OK, or
  * STORE_QUOTA with *retry_after the seconds until it would be taken
@@ -793,14 +799,10 @@ int store_policy_match(struct store *st, const char *address,
  * already (sender, message id), or acknowledged within
  * limits.idempotency seconds, is not counted against its allowance
  * again: it would not be stored again (a retry whose answer was lost,
- * or the same message sent again with the same proof of work).
+ * or the same message sent again with the same proof of work).  Nor is
+ * one counted for the recipient that day already (copies that come at
+ * once, before any is stored, to one node or to several).
  */
-/*
- * Has the local user written to domain (a submission of hers queued a
- * message for it)?  STORE_OK if so, else STORE_NOT_FOUND.
- */
-int store_correspondent(struct store *st, const char *local,
-    const char *domain, struct smimp_err *err);
 int store_consent_count(struct store *st,
     const struct store_consent_count *c, int64_t now,
     unsigned int *retry_after, struct smimp_err *err);
