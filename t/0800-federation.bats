@@ -83,10 +83,24 @@ fetch() { SMIMP_HOME="$BOBHOME" smimp-fetch -i "$1.key" -d "mail-$1"; }
 }
 
 @test "a recipient server that is down at first gets the message later, once" {
+	# Down, but its port held: a listener that hangs up on every
+	# connection, so that no other test's server takes the port
+	# meanwhile and answers in its place.
+	python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(16)
+while True:
+    s.accept()[0].close()' "$NET" &
+	hold=$!
 	start org example.org "$ORG"
 	echo "patience" | smimp-seal -i alice.key -r bob.pub >m.age
-	mid=$(smimp-send -i alice.key m.age)
+	mid=$(smimp-send -i alice.key m.age 2>/dev/null)
 	wait_for org.log "relay $mid to example.net: .*retrying"
+	kill "$hold"
+	wait "$hold" 2>/dev/null || true
 	start net example.net "$NET"
 	wait_for org.log "relayed $mid to example.net"
 	run -0 --separate-stderr fetch bob
