@@ -2,8 +2,24 @@
 # that run several servers (scripts/demo-cluster.sh, bench/cluster.sh).
 
 # free_port: a TCP port on 127.0.0.1 that nothing listens on now.
+#
+# Below the kernel's ephemeral range, where no outgoing connection (of
+# this test or another running beside it) can take the port between its
+# choice and the server's bind; random, so that tests side by side seldom
+# pick the same one.
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	python3 -c '
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(1000):
+    port = random.randrange(10000, low) if low > 11000 else 0
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    print(s.getsockname()[1])
+    break'
 }
 
 # server_up PORT: until the server (or proxy) on PORT answers over HTTPS
