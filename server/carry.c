@@ -34,6 +34,23 @@ carry_introduction_ok(const char *v)
 	return item > 0;
 }
 
+/*
+ * The list made in sb, NUL-ended, into *out (malloc'd; left NULL when
+ * the list is empty): 0, or -1 when memory runs out.
+ */
+static int
+list_out(struct sbuf *sb, char **out)
+{
+	if (sb->len == 0)
+		return 0;
+	if (sbuf_add(sb, "", 1) != 0) {
+		sbuf_release(sb);
+		return -1;
+	}
+	*out = sb->buf;
+	return 0;
+}
+
 int
 carry_introduction_for_domain(const char *v, const char *domain,
     char **out)
@@ -61,14 +78,7 @@ carry_introduction_for_domain(const char *v, const char *domain,
 			return -1;
 		}
 	}
-	if (sb.len == 0)
-		return 0;
-	if (sbuf_add(&sb, "", 1) != 0) {
-		sbuf_release(&sb);
-		return -1;
-	}
-	*out = sb.buf;
-	return 0;
+	return list_out(&sb, out);
 }
 
 struct rcpt_list {
@@ -80,12 +90,8 @@ static int
 is_rcpt(const char *address, void *arg)
 {
 	const struct rcpt_list *l = arg;
-	size_t i;
 
-	for (i = 0; i < l->n; i++)
-		if (strcmp(l->rcpts[i], address) == 0)
-			return 1;
-	return 0;
+	return address_listed(l->rcpts, l->n, address);
 }
 
 int
@@ -127,14 +133,7 @@ carry_work_for_domain(const char *v, const char *domain, char **out)
 			return -1;
 		}
 	}
-	if (sb.len == 0)
-		return 0;
-	if (sbuf_add(&sb, "", 1) != 0) {
-		sbuf_release(&sb);
-		return -1;
-	}
-	*out = sb.buf;
-	return 0;
+	return list_out(&sb, out);
 }
 
 unsigned int
