@@ -19,7 +19,7 @@
 
 struct stanza {
 	char *line;		/* "-> type args...", NUL-separated args */
-	char *args[8];
+	char **args;		/* into line */
 	size_t nargs;
 	unsigned char *body;
 	size_t body_len;
@@ -40,6 +40,7 @@ header_release(struct header *h)
 
 	for (i = 0; i < h->n; i++) {
 		free(h->st[i].line);
+		free(h->st[i].args);
 		free(h->st[i].body);
 	}
 	free(h->st);
@@ -100,22 +101,28 @@ b64_nopad(const char *s, size_t len, unsigned char *out, size_t cap,
 	return 0;
 }
 
-/* Split the arguments after "-> ": single spaces, no empty ones. */
+/*
+ * Split the arguments after "-> ": single spaces, no empty ones.  As
+ * many as the line holds: age sets no number, and AGE_MAX_LINE and
+ * AGE_MAX_HEADER bound them.  -1: malformed, -2: out of memory.
+ */
 static int
 stanza_args(struct stanza *st, const char *args, size_t len)
 {
-	size_t i, start = 0;
+	size_t i, start = 0, max = 1;
 
+	for (i = 0; i < len; i++)
+		max += args[i] == ' ';
 	st->line = malloc(len + 1);
-	if (st->line == NULL)
-		return -1;
+	st->args = calloc(max, sizeof(*st->args));
+	if (st->line == NULL || st->args == NULL)
+		return -2;
 	memcpy(st->line, args, len);
 	st->line[len] = '\0';
 	for (i = 0; i <= len; i++) {
 		if (i < len && st->line[i] != ' ')
 			continue;
-		if (!vchar_arg(st->line + start, i - start) ||
-		    st->nargs == sizeof(st->args) / sizeof(st->args[0]))
+		if (!vchar_arg(st->line + start, i - start))
 			return -1;
 		st->line[i] = '\0';
 		st->args[st->nargs++] = st->line + start;
@@ -176,6 +183,7 @@ header_parse(struct age_in *in, struct header *h, struct smimp_err *err)
 {
 	char *line;
 	size_t len, got;
+	int r;
 
 	memset(h, 0, sizeof(*h));
 	sbuf_init(&h->raw, AGE_MAX_HEADER);
@@ -209,7 +217,11 @@ header_parse(struct age_in *in, struct header *h, struct smimp_err *err)
 		h->st = st;
 		st += h->n++;
 		memset(st, 0, sizeof(*st));
-		if (stanza_args(st, line + 3, len - 3) != 0)
+		r = stanza_args(st, line + 3, len - 3);
+		if (r == -2)
+			return age_fail(err, AGE_FAIL_IO, "%s",
+			    "out of memory");
+		if (r != 0)
 			return age_fail(err, AGE_FAIL_HEADER, "%s",
 			    "malformed header: bad stanza arguments");
 		if (stanza_body(in, h, st, err) != 0)

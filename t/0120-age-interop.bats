@@ -88,3 +88,54 @@ sizes="0 1 65535 65536 65537 200000"
 		    echo truncated || echo line too long)" ]
 	done
 }
+
+@test "an unknown stanza is skipped whatever its number of arguments, as age skips it" {
+	command -v python3 >/dev/null || skip "python3 not installed"
+	echo "grease" >in
+	# An age file to R with an unknown stanza of N arguments before its
+	# X25519 one, and the header MAC to match: grease.py R N <in >out.
+	cat >grease.py <<'PY'
+import base64, hmac, os, sys
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import (
+    X25519PrivateKey, X25519PublicKey)
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+acc = bits = 0
+pk = bytearray()
+for c in sys.argv[1][4:-6]:
+    acc = (acc << 5) | CHARSET.index(c)
+    bits += 5
+    if bits >= 8:
+        bits -= 8
+        pk.append((acc >> bits) & 0xFF)
+pk = bytes(pk)
+def hkdf(ikm, salt, info):
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt,
+                info=info).derive(ikm)
+def b64(b):
+    return base64.b64encode(b).rstrip(b"=")
+fk = os.urandom(16)
+e = X25519PrivateKey.generate()
+epk = e.public_key().public_bytes_raw()
+wrap = hkdf(e.exchange(X25519PublicKey.from_public_bytes(pk)), epk + pk,
+            b"age-encryption.org/v1/X25519")
+h = b"age-encryption.org/v1\n-> grease"
+h += b"".join(b" a%d" % i for i in range(int(sys.argv[2]))) + b"\n\n"
+h += b"-> X25519 " + b64(epk) + b"\n"
+h += b64(ChaCha20Poly1305(wrap).encrypt(bytes(12), fk, None)) + b"\n---"
+h += b" " + b64(hmac.new(hkdf(fk, b"", b"header"), h, "sha256").digest())
+nonce = os.urandom(16)
+body = ChaCha20Poly1305(hkdf(fk, nonce, b"payload")).encrypt(
+    bytes(11) + b"\x01", sys.stdin.buffer.read(), None)
+sys.stdout.buffer.write(h + b"\n" + nonce + body)
+PY
+	for n in 1 8 9 40; do
+		python3 grease.py "$R" "$n" <in >c
+		age -d -i key c >out
+		cmp in out
+		run -0 --separate-stderr "$AGETOOL" -d -i key <c
+		[ "$output" = grease ]
+	done
+}
