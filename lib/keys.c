@@ -443,6 +443,19 @@ out:
 	return ret;
 }
 
+/*
+ * The age layer's refusal of the key file at path, said with its name:
+ * on its own, "malformed armor: ..." would pass for the message's.
+ */
+static int
+keyfile_refused(const char *path, struct smimp_err *err)
+{
+	char msg[SMIMP_ERR_MSG];
+
+	memcpy(msg, err->msg, sizeof(msg));
+	return smimp_err_set(err, err->code, "'%s': %s", path, msg);
+}
+
 static int
 decrypt_keyfile(int fd, const char *path, const struct passphrase_source *src,
     char *plain, size_t cap, size_t *len, char **keep, size_t *keep_len,
@@ -457,7 +470,7 @@ decrypt_keyfile(int fd, const char *path, const struct passphrase_source *src,
 
 	in = age_in_open_fd(fd, err);
 	if (in == NULL)
-		return -1;
+		return keyfile_refused(path, err);
 	if (passphrase_get(src, "Passphrase for the secret key: ", 0, &pass,
 	    &pass_len, err) != 0)
 		goto out;
@@ -470,13 +483,17 @@ decrypt_keyfile(int fd, const char *path, const struct passphrase_source *src,
 		if (err->detail == AGE_FAIL_NO_MATCH)
 			smimp_err_set(err, SMIMP_EXIT_FAIL,
 			    "'%s': wrong passphrase", path);
+		else
+			keyfile_refused(path, err);
 		goto out;
 	}
 	*len = 0;
 	for (;;) {
 		if (age_decrypt_read(d, (unsigned char *)plain + *len,
-		    cap - *len, &got, err) != 0)
+		    cap - *len, &got, err) != 0) {
+			keyfile_refused(path, err);
 			goto out;
+		}
 		if (got == 0)
 			break;
 		*len += got;

@@ -140,6 +140,34 @@ key_lines() {
 	done
 }
 
+@test "a damaged encrypted key file is named in the error, not taken for a damaged message" {
+	echo 'correct horse' >pass
+	chmod 600 pass
+	smimp-keygen -u dave@example.org -o dave --passphrase-file pass >/dev/null 2>&1
+	seal -r dave.pub msg >m.age
+	# Data after the armor, no end line, a header line spoilt, a binary
+	# form cut short.
+	{ cat dave.key; echo junk; } >d1.key
+	grep -v -- '-----END' dave.key >d2.key
+	sed '2s/^./!/' dave.key >d3.key
+	AGETOOL_PASSPHRASE="correct horse" "$SMIMP_BUILD/t/agetool" -e -p <alice.key >bin.age
+	head -c 200 bin.age >d4.key
+	chmod 600 d?.key
+	for k in d1 d2 d3 d4; do
+		cp dave.pub $k.pub
+		run -3 --separate-stderr smimp-open -i $k.key --passphrase-file pass m.age
+		echo "$k: $stderr"
+		case $k in
+		d1) want="malformed armor: data after the end line" ;;
+		d2) want="malformed armor: no end line" ;;
+		d3) want="malformed armor: bad base64" ;;
+		d4) want="payload is corrupted or truncated" ;;
+		esac
+		[ "$stderr" = "smimp-open: '$k.key': $want" ]
+		[ -z "$output" ]
+	done
+}
+
 @test "a sealer reads its own log beside its key, and seals nothing without it" {
 	cp alice.key alice.sec
 	cp alice.pub alice.sec.pub
