@@ -739,8 +739,9 @@ passphrase_free(char *pass, size_t len)
 static volatile sig_atomic_t prompt_signal;
 
 /*
- * Read one line from fd into buf (sodium memory); strips the newline.
- * -2: too long; -3: a prompt signal came.
+ * Read one line from fd into buf (sodium memory); strips the newline
+ * and a CR before it, which takes no room: a line of cap - 1 bytes fits
+ * with CR LF as with LF.  -2: too long; -3: a prompt signal came.
  */
 static int
 read_line_fd(int fd, char *buf, size_t cap, size_t *len)
@@ -748,7 +749,7 @@ read_line_fd(int fd, char *buf, size_t cap, size_t *len)
 	size_t n = 0;
 	ssize_t r;
 	char c = 0;
-	int ret = 0;
+	int ret = 0, cr = 0;
 
 	for (;;) {
 		if (prompt_signal != 0) {
@@ -764,6 +765,16 @@ read_line_fd(int fd, char *buf, size_t cap, size_t *len)
 		}
 		if (r == 0 || c == '\n')
 			break;
+		/* A CR waits: it is the line's only if more than LF follows. */
+		if (cr && n + 1 >= cap) {
+			ret = -2;
+			break;
+		}
+		if (cr)
+			buf[n++] = '\r';
+		cr = c == '\r';
+		if (cr)
+			continue;
 		if (n + 1 >= cap) {
 			ret = -2;
 			break;
@@ -773,8 +784,6 @@ read_line_fd(int fd, char *buf, size_t cap, size_t *len)
 	sodium_memzero(&c, sizeof(c));
 	if (ret != 0)
 		return ret;
-	if (n > 0 && buf[n - 1] == '\r')
-		n--;
 	buf[n] = '\0';
 	*len = n;
 	return 0;

@@ -65,6 +65,21 @@ setup() { common_setup; }
 	SMIMP_PASSPHRASE_FILE=pass run -0 smimp-keygen --export-age -i a.key
 }
 
+@test "a passphrase file holds up to 1024 bytes before its line ending, LF or CR LF" {
+	long=$(head -c 1024 /dev/zero | tr '\0' x)
+	(umask 077; printf '%s\r\n' "$long" >crlf; printf '%s\n' "$long" >lf
+	 printf '%sx\r\n' "$long" >over; printf '%s\r' "$long" >cr)
+	run -0 --separate-stderr smimp-keygen -u alice@example.org -o a --passphrase-file crlf
+	# The same passphrase, whichever way its line ends.
+	run -0 smimp-keygen --export-age -i a.key --passphrase-file lf
+	[[ "$output" == AGE-SECRET-KEY-1* ]]
+	run -0 smimp-keygen --export-age -i a.key --passphrase-file cr
+	[[ "$output" == AGE-SECRET-KEY-1* ]]
+	run -1 --separate-stderr smimp-keygen --export-age -i a.key --passphrase-file over
+	[ "$stderr" = "smimp-keygen: passphrase in 'over' is too long" ]
+	[ -z "$output" ]
+}
+
 @test "a key file readable by others is refused" {
 	mkid a alice@example.org
 	chmod 644 a.key
