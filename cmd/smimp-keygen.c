@@ -290,6 +290,28 @@ remember_default(const char *key)
 		warnx_("warning: %s", err.msg);
 }
 
+/*
+ * Signals wait while an identity's files are written (scrypt and the
+ * fsyncs take seconds): they appear all together or, on an error, not
+ * at all, and no temporary file beside them outlives the command.  A
+ * signal that came meanwhile acts once they are whole; only SIGKILL,
+ * which nothing can catch, may still cut them short.
+ */
+static void
+signals_hold(sigset_t *old)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	(void)pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+static void
+signals_release(const sigset_t *old)
+{
+	(void)pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
 static int
 generate(const struct keygen_opts *o, struct smimp_err *err)
 {
@@ -300,7 +322,8 @@ generate(const struct keygen_opts *o, struct smimp_err *err)
 	char addr[ADDRESS_MAX + 1], fp[FINGERPRINT_STRLEN];
 	char *pass = NULL, *token = NULL;
 	size_t pass_len = 0;
-	int ret = -1, wrote = 0, unregistered = 0;
+	sigset_t old;
+	int ret = -1, wrote = 0, unregistered = 0, held = 0;
 
 	memset(&sk, 0, sizeof(sk));
 	memset(&rk, 0, sizeof(rk));
@@ -320,6 +343,8 @@ generate(const struct keygen_opts *o, struct smimp_err *err)
 	    idlog_genesis(&log, addr, sk.identity_secret, sk.encryption_public,
 	    rk.identity_public, time_now(), err) != 0)
 		goto out;
+	signals_hold(&old);
+	held = 1;
 	if (secret_key_write(&rk, p.recovery, pass, pass_len, err) != 0)
 		goto out;
 	wrote = 1;
@@ -328,6 +353,8 @@ generate(const struct keygen_opts *o, struct smimp_err *err)
 	wrote = 2;
 	if (file_write_atomic(p.pub, log.raw, log.raw_len, 0644, 0, err) != 0)
 		goto out;
+	signals_release(&old);
+	held = 0;
 	fingerprint_format(log.fingerprint, fp);
 	warnx_("created %s: %s %s %s", addr, p.key, p.pub, p.recovery);
 	warnx_("keep %s offline: it revokes and replaces lost keys",
@@ -352,6 +379,8 @@ out:
 		(void)unlink(p.recovery);
 	if (ret != 0 && wrote >= 2)
 		(void)unlink(p.key);
+	if (held)
+		signals_release(&old);
 	passphrase_free(pass, pass_len);
 	passphrase_free(token, 0);
 	secret_key_release(&sk);
@@ -414,7 +443,8 @@ device(const struct keygen_opts *o, struct smimp_err *err)
 	char when[TIME_STRLEN];
 	char *pass = NULL;
 	size_t pass_len = 0;
-	int ret = -1;
+	sigset_t old;
+	int r, ret = -1;
 
 	memset(&p, 0, sizeof(p));
 	/* Nothing to overwrite, before the passphrase is asked for. */
@@ -429,7 +459,11 @@ device(const struct keygen_opts *o, struct smimp_err *err)
 	p.pass = pass;
 	p.pass_len = pass_len;
 	p.now = time_now();
-	if (enroll_begin(&p, &res, err) != 0)
+	/* The key and the request: both or neither, as in generate. */
+	signals_hold(&old);
+	r = enroll_begin(&p, &res, err);
+	signals_release(&old);
+	if (r != 0)
 		goto out;
 	time_format(res.req.expires, when);
 	if (fwrite(res.req.raw, 1, res.req.raw_len, stdout) !=

@@ -47,6 +47,44 @@ setup() { common_setup; }
 	[ "$(sum a.key)" = "$before" ]
 }
 
+@test "keygen stopped by a signal leaves the whole identity or none, and no temporary file" {
+	(umask 077; echo 'secret words' >pass)
+	# How long one takes here (scrypt and fsync), to stop the others
+	# at points across it.
+	start=$(date +%s%N)
+	smimp-keygen -u t@example.org -o t --passphrase-file pass >/dev/null 2>&1
+	took=$(( ($(date +%s%N) - start) / 1000 ))
+	rm t.key t.pub t.recovery
+	for pct in 5 20 35 50 65 80 95; do
+		smimp-keygen -u a@example.org -o a --passphrase-file pass \
+		    >/dev/null 2>&1 &
+		pid=$!
+		sleep "$(awk -v t="$took" -v p="$pct" \
+		    'BEGIN { printf "%.3f", t * p / 1e8 }')"
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" || true
+		echo "$pct%: $(ls a.* 2>/dev/null | tr '\n' ' ')"
+		! ls | grep -q '\.tmp\.' || false
+		if [ -e a.key ] || [ -e a.pub ] || [ -e a.recovery ]; then
+			[ -e a.key ] && [ -e a.pub ] && [ -e a.recovery ]
+			smimp-keygen --export-age -i a.key --passphrase-file pass >/dev/null
+			rm a.key a.pub a.recovery
+		fi
+		# A device's key and its enrollment request alike.
+		smimp-keygen --device ci -u a@example.org -o d \
+		    --passphrase-file pass >/dev/null 2>&1 &
+		pid=$!
+		sleep "$(awk -v t="$took" -v p="$pct" \
+		    'BEGIN { printf "%.3f", t * p / 2e8 }')"
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" || true
+		echo "$pct%: $(ls d.* 2>/dev/null | tr '\n' ' ')"
+		! ls | grep -q '\.tmp\.' || false
+		if [ -e d.key ]; then [ -e d.request ]; else [ ! -e d.request ]; fi
+		rm -f d.key d.request
+	done
+}
+
 @test "keygen needs a passphrase source when stdin is not a terminal" {
 	run -1 --separate-stderr smimp-keygen -u a@example.org -o a </dev/null
 	[[ "$stderr" == *"use --passphrase-file or SMIMP_PASSPHRASE_FILE" ]]
