@@ -486,10 +486,9 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	memset(&of, 0, sizeof(of));
 	of.fd = -1;
 	if (o->input != NULL && strcmp(o->input, "-") != 0) {
-		in = open(o->input, O_RDONLY | O_CLOEXEC);
+		in = file_open_input(o->input, err);
 		if (in < 0)
-			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
-			    "cannot open '%s'", o->input);
+			return -1;
 	}
 	/* A refused OUT or DIR is said before any passphrase is asked for. */
 	if (o->extract != NULL &&

@@ -398,12 +398,9 @@ seal(struct seal_opts *o, struct smimp_err *err)
 		goto out;
 	lookup_session_release(&ls);
 	if (o->input != NULL && strcmp(o->input, "-") != 0) {
-		in = open(o->input, O_RDONLY | O_CLOEXEC);
-		if (in < 0) {
-			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
-			    o->input);
+		in = file_open_input(o->input, err);
+		if (in < 0)
 			goto out;
-		}
 	}
 	memset(&p, 0, sizeof(p));
 	p.sender = &id.sk;

@@ -22,6 +22,7 @@
 
 #include <sodium.h>
 
+#include "fileio.h"
 #include "identity.h"
 #include "outbox.h"
 #include "remote.h"
@@ -258,12 +259,13 @@ send_one(struct remote *r, const struct identity *id,
 	int fd, rc, queued = 0;
 
 	smimp_err_clear(&err);
-	fd = strcmp(file, "-") == 0 ? dup(STDIN_FILENO) :
-	    open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		smimp_err_sys(&err, SMIMP_EXIT_FAIL, "cannot open '%s'", file);
+	if (strcmp(file, "-") != 0)
+		fd = file_open_input(file, &err);
+	else if ((fd = dup(STDIN_FILENO)) < 0)
+		smimp_err_sys(&err, SMIMP_EXIT_FAIL, "cannot read the "
+		    "standard input");
+	if (fd < 0)
 		return report(&err);
-	}
 	if (o->mode == MODE_QUEUE)
 		rc = outbox_send(r, id, fd, NULL, c, res->message_id,
 		    sizeof(res->message_id), &queued, why, &err);

@@ -521,6 +521,26 @@ open_nonblock(const char *path, int flags, unsigned how)
 }
 
 int
+file_open_input(const char *path, struct smimp_err *err)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
+		    path);
+	if (fstat(fd, &st) != 0)
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot stat '%s'", path);
+	else if (S_ISDIR(st.st_mode)) {
+		errno = EISDIR;
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot read '%s'", path);
+	} else
+		return fd;
+	close(fd);
+	return -1;
+}
+
+int
 file_open(const char *path, int flags, unsigned how, struct smimp_err *err)
 {
 	struct stat st;

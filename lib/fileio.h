@@ -48,6 +48,13 @@ int file_open(const char *path, int flags, unsigned how,
     struct smimp_err *err);
 
 /*
+ * Open a command's input file to read: a file, a pipe or a device, not
+ * a directory (which open(2) allows and read(2) then refuses, where no
+ * name could be given).
+ */
+int file_open_input(const char *path, struct smimp_err *err);
+
+/*
  * Take the lock file dir/name (made if need be, the user's, never
  * through a symbolic link) without waiting: 1 taken, with *fd to close
  * when done (which releases it); 0 another process holds it; -1.

@@ -397,3 +397,16 @@ fetch_dave() { SMIMP_HOME="$DAVEHOME" smimp-fetch -i dave.key -d mail "$@"; }
 	run -1 --separate-stderr smimp-seal -i "$d/alice.key" -r bob.pub msg
 	[[ "$stderr" == "smimp-seal: cannot open '$BATS_TEST_TMPDIR/aaa"*"...bbb"*"b/alice.key': No such file or directory" ]]
 }
+
+@test "an input that is a directory is named in the error, for seal, open and send; a pipe still reads" {
+	seal -o m.age msg
+	mkdir dir
+	run -1 --separate-stderr smimp-seal -i alice.key -r bob.pub dir
+	[ "$stderr" = "smimp-seal: cannot read 'dir': Is a directory" ]
+	run -1 --separate-stderr open_bob dir
+	[ "$stderr" = "smimp-open: cannot read 'dir': Is a directory" ]
+	run -1 --separate-stderr smimp-send -i alice.key dir
+	[ "$stderr" = "smimp-send: cannot read 'dir': Is a directory" ]
+	run -0 --separate-stderr open_bob <(cat m.age)
+	[ "$output" = "$(cat msg)" ]
+}
