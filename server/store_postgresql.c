@@ -2139,6 +2139,16 @@ mailbox_put(struct pg_store *s, struct pg_conn *c,
 
 	if (recipient_lock(c, d->recipient, &usage, err) != 0)
 		return STORE_ERROR;
+	/*
+	 * The account may have gone since the request was checked: what
+	 * came for it goes with it, as if deleted by deluser, and never
+	 * waits for the address's next owner.  Read after the lock, which
+	 * deluser takes too, so that one of the two sees the other.
+	 */
+	r = first(c, err, NULL, NULL, 0, "SELECT 1 FROM users WHERE "
+	    "address = $1", "t", d->recipient);
+	if (r <= 0)
+		return r < 0 ? STORE_ERROR : STORE_OK;
 	r = mailbox_known(s, c, d, now, checks, err);
 	if (r != 0)
 		return r < 0 ? STORE_ERROR : STORE_OK;

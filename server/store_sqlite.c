@@ -1626,6 +1626,15 @@ mailbox_put(struct sqlite_store *s, const struct store_delivery *d,
 	int r, i, stranger = 0;
 
 	*stored = 0;
+	/*
+	 * The account may have gone since the request was checked: what
+	 * came for it goes with it, as if deleted by deluser, and never
+	 * waits for the address's next owner.
+	 */
+	r = sql_first(s->db, err, NULL, NULL, 0, "SELECT 1 FROM users WHERE "
+	    "address = ?", "t", d->recipient);
+	if (r <= 0)
+		return r < 0 ? STORE_ERROR : STORE_OK;
 	r = mailbox_known(s, d, now, checks, err);
 	if (r != 0)
 		return r < 0 ? STORE_ERROR : STORE_OK;

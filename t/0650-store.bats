@@ -154,6 +154,10 @@ signed() {
 	unit user-del
 }
 
+@test "what comes for an address after its account went is not kept for the address's next owner" {
+	unit account-gone
+}
+
 @test "opening the store removes orphan body files and the spool" {
 	unit orphans
 }

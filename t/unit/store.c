@@ -44,14 +44,48 @@ static const char *uri;		/* the store's; dir when none is given */
 static int on_pg;		/* uri is PostgreSQL's */
 static struct smimp_err err;
 
+/*
+ * The accounts the cases deliver to, made when a case opens its store;
+ * a store keeps nothing for an address that has none.  A case that
+ * makes its own (bare) opens with open_bare.
+ */
+static const char *const accounts[] = {
+	"u@here", "v@here", "w@here", "s@here", "t@here", "i@here", "j@here",
+	"bob@example.org", "inline@example.org", "queued@example.org",
+};
+static int bare;
+
 static struct store *
 open_with(const struct store_limits *lim)
 {
 	struct store *st = store_open(uri, dir, lim, &err);
+	size_t i;
+	int r;
 
-	if (st == NULL)
+	if (st == NULL) {
 		fprintf(stderr, "%s: %s\n", which, err.msg);
+		return NULL;
+	}
+	for (i = 0; !bare && i < sizeof(accounts) / sizeof(accounts[0]); i++) {
+		r = store_user_add(st, accounts[i], &plain_log, 0, &err);
+		if (r != STORE_OK && r != STORE_EXISTS) {
+			fprintf(stderr, "%s: %s\n", which, err.msg);
+			store_close(st);
+			return NULL;
+		}
+	}
 	return st;
+}
+
+/* A store whose accounts the case makes itself; lim NULL: none. */
+static struct store *
+open_bare(const struct store_limits *lim)
+{
+	struct store_limits none;
+
+	memset(&none, 0, sizeof(none));
+	bare = 1;
+	return open_with(lim != NULL ? lim : &none);
 }
 
 static struct store *
@@ -756,7 +790,7 @@ static int
 case_races(void)
 {
 	struct store_limits lim = { 0, 0, 0, 1000, 0, 0 };
-	struct store *st = open_with(&lim);
+	struct store *st = open_bare(&lim);
 	static const char *const devs[] = { "", "a", "b" };
 	struct racer r[RACERS];
 	struct listing l;
@@ -1148,13 +1182,17 @@ case_queue_take(void)
 static int
 case_stats(void)
 {
-	struct store *st = open_plain();
+	struct store_limits lim;
+	struct store *st;
 	struct store_stats s;
 	struct store_health h;
 	int64_t id;
 
+	memset(&lim, 0, sizeof(lim));
+	st = open_bare(&lim);
 	CHECK(st != NULL);
 	CHECK(store_user_add(st, "u@here", &plain_log, 1, &err) == STORE_OK);
+	CHECK(store_user_add(st, "s@here", &plain_log, 1, &err) == STORE_OK);
 	CHECK(deliver(st, "u@here", "a@far.example", "m1", "hello", 10) ==
 	    STORE_OK);
 	CHECK(submit_text(st, "s@here", "m2", "far.example", "abc", 500) ==
@@ -1167,7 +1205,7 @@ case_stats(void)
 	CHECK(store_outbound_admin(st, id, STORE_QUEUE_HOLD, 700, &err) ==
 	    STORE_OK);
 	CHECK(store_stats(st, &s, &err) == STORE_OK);
-	CHECK(s.users == 1 && s.mailbox_messages == 1 &&
+	CHECK(s.users == 2 && s.mailbox_messages == 1 &&
 	    s.mailbox_bytes == 5);
 	CHECK(s.queue_entries == 2 && s.queue_bytes == 5 &&
 	    s.queue_held == 1 && s.queue_retrying == 1 &&
@@ -1184,7 +1222,7 @@ static int
 case_user_del(void)
 {
 	struct store_limits lim = { 0, 0, 0, 1000, 0, 0 };
-	struct store *st = open_with(&lim);
+	struct store *st = open_bare(&lim);
 	struct listing l;
 	size_t acked;
 
@@ -1214,6 +1252,40 @@ case_user_del(void)
 	CHECK(deliver(st, "u@here", "a@far.example", "m1", "1", 7) ==
 	    STORE_OK);
 	CHECK(list(st, "u@here", &l) == 1);
+	store_close(st);
+	return 0;
+}
+
+/*
+ * What comes for an address after its account went (checked before
+ * deluser, stored after) is not kept: a later owner of the address
+ * finds nothing of it.
+ */
+static int
+case_account_gone(void)
+{
+	struct store *st = open_bare(NULL);
+	const char *to[] = { "u@here" };
+	struct store_body b = { NULL, (const unsigned char *)"x", 1 };
+	struct listing l;
+
+	CHECK(st != NULL);
+	CHECK(store_user_add(st, "u@here", &plain_log, 1, &err) == STORE_OK);
+	CHECK(store_user_add(st, "s@here", &plain_log, 1, &err) == STORE_OK);
+	CHECK(store_user_del(st, "u@here", 2, &err) == STORE_OK);
+	CHECK(deliver(st, "u@here", "a@far.example", "m1", "x", 3) ==
+	    STORE_OK);
+	CHECK(deliver_big(st, "u@here", "m2", '2', 3) == STORE_OK);
+	CHECK(submit(st, "s@here", "m3", "n3", to, 1, NULL, &b, 4) ==
+	    STORE_OK);
+	CHECK(body_files() == 0);
+	CHECK(store_user_add(st, "u@here", &plain_log, 5, &err) == STORE_OK);
+	CHECK(list(st, "u@here", &l) == 0);
+	/* The new owner's own mail is kept as ever. */
+	CHECK(deliver(st, "u@here", "a@far.example", "m1", "y", 6) ==
+	    STORE_OK);
+	CHECK(list(st, "u@here", &l) == 1);
+	CHECK(body_is(st, "u@here", l.e[0].id, "y"));
 	store_close(st);
 	return 0;
 }
@@ -1264,7 +1336,7 @@ case_orphans(void)
 static int
 case_now(void)
 {
-	struct store *st = open_plain();
+	struct store *st = open_bare(NULL);
 	unsigned char hash[INVITE_HASH_SIZE], hash2[INVITE_HASH_SIZE];
 	char addr[ADDRESS_MAX + 1];
 	struct listing l;
@@ -1289,6 +1361,8 @@ case_now(void)
 	CHECK(store_nonce_claim(st, "s@here", "n", 1500, 1500, &err) ==
 	    STORE_REPLAY);
 	CHECK(store_nonce_claim(st, "s@here", "n", 2500, 1501, &err) ==
+	    STORE_OK);
+	CHECK(store_user_add(st, "u@here", &plain_log, 12345, &err) ==
 	    STORE_OK);
 	CHECK(deliver(st, "u@here", "a@far.example", "m1", "x", 12345) ==
 	    STORE_OK);
@@ -1394,6 +1468,7 @@ case_uri(void)
 		(void)snprintf(other, sizeof(other), "sqlite:%s", dir);
 	st = store_open(other, dir, NULL, &err);
 	CHECK(st != NULL);
+	CHECK(store_user_add(st, "u@here", &plain_log, 1, &err) == STORE_OK);
 	CHECK(deliver(st, "u@here", "a@far.example", "m1", "x", 1) ==
 	    STORE_OK);
 	store_close(st);
@@ -1424,7 +1499,7 @@ outbound_is(struct store *st, int64_t id, const unsigned char *want,
 static int
 case_inline(void)
 {
-	struct store *st = open_plain();
+	struct store *st = open_bare(NULL);
 	const char *to[] = { "u@here", "v@here" };
 	static const unsigned char bytes[] = { 0, 0xff, 'a', '\n', 0 };
 	struct store_body b = { NULL, bytes, sizeof(bytes) };
@@ -1437,6 +1512,7 @@ case_inline(void)
 	int fd;
 
 	CHECK(st != NULL);
+	CHECK(store_user_add(st, "u@here", &plain_log, 1, &err) == STORE_OK);
 	CHECK(store_user_add(st, "v@here", &plain_log, 1, &err) == STORE_OK);
 	CHECK(submit(st, "s@here", "m1", "n1", to, 2, "far.example", &b,
 	    10) == STORE_OK);
@@ -1661,7 +1737,7 @@ static int
 case_device_states(void)
 {
 	struct store_limits lim = { 0, 0, 0, 1000, 0, 0 };
-	struct store *st = open_with(&lim);
+	struct store *st = open_bare(&lim);
 	struct listing l;
 	int64_t m1, m2;
 
@@ -1716,7 +1792,7 @@ static int
 case_device_removed(void)
 {
 	struct store_limits lim = { 0, 0, 0, 1000, 0, 0 };
-	struct store *st = open_with(&lim);
+	struct store *st = open_bare(&lim);
 	struct store_device d[2];
 	struct listing l;
 	int64_t m1, m2;
@@ -1772,7 +1848,7 @@ case_device_removed(void)
 static int
 case_device_later(void)
 {
-	struct store *st = open_plain();
+	struct store *st = open_bare(NULL);
 	struct store_device d[2];
 	struct listing l;
 
@@ -1815,7 +1891,7 @@ static int
 case_retention(void)
 {
 	struct store_limits lim = { 0, 0, 0, 100000, 100, 0 };
-	struct store *st = open_with(&lim);
+	struct store *st = open_bare(&lim);
 	struct listing l;
 
 	CHECK(st != NULL);
@@ -1877,7 +1953,7 @@ static int
 case_sent_copy(void)
 {
 	struct store_limits lim = { 200, 0, 0, 1000, 0, 0 };
-	struct store *st = open_with(&lim);
+	struct store *st = open_bare(&lim);
 	struct store_body b = { NULL, (const unsigned char *)"hello", 5 };
 	const char *to[] = { "v@here", "u@here" };
 	struct listing l;
@@ -1886,6 +1962,7 @@ case_sent_copy(void)
 	CHECK(st != NULL);
 	CHECK(user_ab(st) == STORE_OK);
 	CHECK(store_user_add(st, "v@here", &plain_log, 1, &err) == STORE_OK);
+	CHECK(store_user_add(st, "w@here", &plain_log, 1, &err) == STORE_OK);
 	/* From a: for the identity key and b. */
 	CHECK(submit_from(st, "u@here", "a", "m1", to, 1, &b, 10) == STORE_OK);
 	CHECK(list_for(st, "v@here", "", &l) == 1 && !l.e[0].sent);
@@ -2007,7 +2084,7 @@ case_migrated_v5(void)
 static int
 case_device_limits(void)
 {
-	struct store *st = open_plain();
+	struct store *st = open_bare(NULL);
 	struct store_device d[STORE_DEVICES_MAX + 1];
 	struct store_log lg;
 	char names[STORE_DEVICES_MAX + 1][8];
@@ -2076,7 +2153,7 @@ sent_list(struct store *st, const char *sender, const char *mid,
 static int
 case_sent_states(void)
 {
-	struct store *st = open_plain();
+	struct store *st = open_bare(NULL);
 	struct store_outbound_new ob = { "far.example", "r@far.example", NULL,
 	    NULL, NULL };
 	struct store_sent here = { "s@here", "m1", "here",
@@ -2161,6 +2238,7 @@ static const struct {
 	{ "queue-take", case_queue_take, 0 },
 	{ "stats", case_stats, 0 },
 	{ "user-del", case_user_del, 0 },
+	{ "account-gone", case_account_gone, 0 },
 	{ "orphans", case_orphans, 1 },
 	{ "now", case_now, 0 },
 	{ "bodies", case_bodies, 0 },
