@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -264,6 +265,37 @@ config_set(struct smimpd_config *cfg, const char *name, const char *value,
 	    name);
 }
 
+/*
+ * Does a store URI hold a password, in its user information
+ * (postgresql://user:password@host/db) or as a parameter (?password=)?
+ */
+static int
+uri_has_password(const char *uri)
+{
+	const char *auth, *end, *at, *p;
+	size_t n;
+
+	if (strncmp(uri, "postgresql://", 13) == 0)
+		auth = uri + 13;
+	else if (strncmp(uri, "postgres://", 11) == 0)
+		auth = uri + 11;
+	else
+		return 0;
+	end = auth + strcspn(auth, "/?");
+	for (at = NULL, p = auth; p < end; p++)
+		if (*p == '@')
+			at = p;
+	if (at != NULL && memchr(auth, ':', (size_t)(at - auth)) != NULL)
+		return 1;
+	for (p = strchr(uri, '?'); p != NULL; p = strchr(p, '&')) {
+		p++;
+		n = strcspn(p, "&");
+		if (n >= 9 && strncmp(p, "password=", 9) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 int
 config_read(struct smimpd_config *cfg, const char *path,
     struct smimp_err *err)
@@ -272,6 +304,7 @@ config_read(struct smimpd_config *cfg, const char *path,
 	char *line, *next, *sp;
 	size_t len, lineno = 0, errors = 0;
 	struct smimp_err one;
+	struct stat st;
 	int fd, r;
 
 	/*
@@ -284,6 +317,8 @@ config_read(struct smimpd_config *cfg, const char *path,
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
 		    path);
 	r = fd_check_owned(fd, path, err) != 0 ? -1 :
+	    fstat(fd, &st) != 0 ? smimp_err_sys(err, SMIMP_EXIT_FAIL,
+	    "cannot stat '%s'", path) :
 	    fd_read_all(fd, path, CONFIG_FILE_MAX, &buf, &len, err);
 	(void)close(fd);
 	if (r != 0)
@@ -322,6 +357,11 @@ config_read(struct smimpd_config *cfg, const char *path,
 	if (errors > 0)
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s: %zu error%s",
 		    path, errors, errors == 1 ? "" : "s");
+	if ((st.st_mode & S_IROTH) && uri_has_password(cfg->store))
+		fprintf(stderr, "smimpd: warning: %s holds the store's "
+		    "password, and every user may read it (mode %03o): run "
+		    "chmod o-r '%s'\n", path, (unsigned)(st.st_mode & 0777),
+		    path);
 	return 0;
 }
 

@@ -59,10 +59,10 @@ store_open(const char *uri, const char *local,
 			    strncmp(backends[i]->scheme, uri, n) == 0)
 				ops = backends[i];
 		if (ops == NULL) {
+			/* Not the rest of it, which may hold a password. */
 			smimp_err_set(err, SMIMP_EXIT_USAGE, "unknown store "
-			    "scheme '%.*s' in '%.100s' (known: sqlite, "
-			    "postgresql)", (int)(n < SCHEME_MAX ? n :
-			    SCHEME_MAX), uri, uri);
+			    "scheme '%.*s' (known: sqlite, postgresql)",
+			    (int)(n < SCHEME_MAX ? n : SCHEME_MAX), uri);
 			return NULL;
 		}
 		rest = uri + n + 1;

@@ -144,6 +144,30 @@ aget() { signed_get alice.key example.org "https://127.0.0.1:$PORT$1" -w '\n%{ht
 	[ "$stderr" = "smimpd: 'smimpd.conf' belongs to uid $(id -u nobody), not to you: refusing to use it" ]
 }
 
+@test "configuration: a store password in a file every user may read is warned about, never printed" {
+	printf 'domain example.org\nplain-http yes\nlisten 127.0.0.1:8443\n' >base.conf
+	for store in 'postgresql://smimp:s3cret@db.example/smimp' \
+		'postgres://db.example/smimp?sslmode=require&password=s3cret'; do
+		{ cat base.conf; echo "store $store"; } >smimpd.conf
+		chmod 644 smimpd.conf
+		run -0 --separate-stderr smimpd -n -f smimpd.conf
+		[ "$stderr" = "smimpd: warning: smimpd.conf holds the store's password, and every user may read it (mode 644): run chmod o-r 'smimpd.conf'" ]
+		[ "$output" = "smimpd: configuration OK" ]
+		chmod 640 smimpd.conf
+		run -0 --separate-stderr smimpd -n -f smimpd.conf
+		[ -z "$stderr" ]
+	done
+	# No password, no warning: a user name alone, a password file.
+	for store in 'postgresql://smimp@db.example/smimp' \
+		'postgresql://db.example/smimp?passfile=/etc/smimpd/pgpass' \
+		'postgresql:///smimp?host=/run/postgresql&user=a:b'; do
+		{ cat base.conf; echo "store $store"; } >smimpd.conf
+		chmod 644 smimpd.conf
+		run -0 --separate-stderr smimpd -n -f smimpd.conf
+		[ -z "$stderr" ]
+	done
+}
+
 @test "listen: an IPv6 address in brackets, [::] serving IPv4 clients too; malformed ones refused" {
 	for l in '::1:8443' '[::1:8443' '[zz]:8443' '[::1]' '[::1]:0' '[::1]:65536'; do
 		run -2 --separate-stderr smimpd -n --domain example.org --plain-http --listen "$l"

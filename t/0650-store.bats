@@ -392,9 +392,11 @@ signed() {
 	[ ! -e data ]
 	run -0 smimpd -f s.conf users
 	[ "${output%% *}" = bob@example.org ]
-	printf 'store mysql://db.example/smimp\n' >my.conf
+	printf 'store mysql://smimp:s3cret@db.example/smimp\n' >my.conf
+	chmod 600 my.conf
 	run -2 --separate-stderr smimpd -f my.conf users
-	[ "$stderr" = "smimpd: unknown store scheme 'mysql' in 'mysql://db.example/smimp' (known: sqlite, postgresql)" ]
+	# The rest of the URI may hold a password: not said.
+	[ "$stderr" = "smimpd: unknown store scheme 'mysql' (known: sqlite, postgresql)" ]
 	printf 'store postgresql://smimp@/smimp?host=%s/nowhere\n' "$PWD" >pg.conf
 	run -75 --separate-stderr smimpd -f pg.conf users
 	[[ "$stderr" == "smimpd: store: cannot connect to PostgreSQL: connection to server on socket \"$PWD/nowhere/.s.PGSQL.5432\" failed: No such file or directory "* ]]

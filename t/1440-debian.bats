@@ -64,6 +64,10 @@ files() { dpkg-deb -c "$1" | awk '$1 !~ /^d/ { print $6 }' | sort; }
 	grep -q 'adduser --quiet --system --group --home /var/lib/smimpd' ctl/postinst
 	grep -q "deb-systemd-helper enable 'smimpd.service'" ctl/postinst
 	grep -q "deb-systemd-invoke \$_dh_action 'smimpd.service'" ctl/postinst
+	# The configuration may hold the store's password: root and smimpd
+	# read it, as an override the administrator may change.
+	grep -q 'dpkg-statoverride --update --add root smimpd 0640 /etc/smimpd.conf' ctl/postinst
+	grep -q 'dpkg-statoverride --remove /etc/smimpd.conf' ctl/postrm
 	run -0 dpkg-deb -f "$DEB" Depends
 	[[ "$output" == adduser,\ libcurl4,* ]]
 	dpkg-deb -x "$DEB" root
