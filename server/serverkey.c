@@ -103,14 +103,57 @@ out:
 	return ret;
 }
 
-/* The server's own Ed25519 key: made on first start, kept 0600. */
+/*
+ * Is pk the key the domain's nodes sign with (store_server_key)?  0 if
+ * so; else -1, err saying which key the store records and what to do:
+ * a node of another key would publish it to some peers and sign with
+ * it for others, whose checks then fail.  made: the node made pk up
+ * just now, for want of a key file.
+ */
+static int
+key_check(struct server *srv, const char *path, const unsigned char *pk,
+    int made, struct smimp_err *err)
+{
+	unsigned char recorded[32];
+	char ours[sodium_base64_ENCODED_LEN(32,
+	    sodium_base64_VARIANT_ORIGINAL)];
+	char theirs[sizeof(ours)];
+	int r;
+
+	r = store_server_key(srv->store, pk, recorded, err);
+	if (r == STORE_NOT_FOUND)
+		return 0;
+	if (r != STORE_OK)
+		return -1;
+	if (pk != NULL && sodium_memcmp(recorded, pk, 32) == 0)
+		return 0;
+	sodium_bin2base64(theirs, sizeof(theirs), recorded, 32,
+	    sodium_base64_VARIANT_ORIGINAL);
+	if (pk == NULL || made)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "no server key "
+		    "'%s': the nodes of %s sign with the server key %s, which "
+		    "the store records; copy server.key from one of them",
+		    path, srv->cfg.domain, theirs);
+	sodium_bin2base64(ours, sizeof(ours), pk, 32,
+	    sodium_base64_VARIANT_ORIGINAL);
+	return smimp_err_set(err, SMIMP_EXIT_FAIL, "the server key '%s' (%s) "
+	    "is not the one the nodes of %s sign with, %s, which the store "
+	    "records; copy server.key from one of them", path, ours,
+	    srv->cfg.domain, theirs);
+}
+
+/*
+ * The server's own Ed25519 key: made on first start, kept 0600, unless
+ * the store records the key of the domain's other nodes; then only
+ * that key is taken.
+ */
 int
 serverkey_load(struct server *srv, struct smimp_err *err)
 {
 	char path[PATH_MAX];
 	unsigned char seed[32], *sk, *old;
 	struct sbuf text;
-	int ret = -1;
+	int ret = -1, made = 0;
 
 	if (key_path(srv->cfg.datadir, path, err) != 0)
 		return -1;
@@ -118,6 +161,9 @@ serverkey_load(struct server *srv, struct smimp_err *err)
 	if (sk == NULL)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
 	if (access(path, F_OK) != 0) {
+		/* A new node of a domain that has a key: none made up. */
+		if (key_check(srv, path, NULL, 0, err) != 0)
+			goto out;
 		sbuf_init(&text, 256);
 		randombytes_buf(seed, sizeof(seed));
 		if (sbuf_add(&text, SERVER_KEY_MAGIC,
@@ -132,11 +178,19 @@ serverkey_load(struct server *srv, struct smimp_err *err)
 		}
 		sodium_memzero(text.buf, text.len);
 		sbuf_release(&text);
-		log_info("created server key %s", path);
+		made = 1;
 	}
 	if (key_read(path, seed, err) != 0)
 		goto out;
 	crypto_sign_seed_keypair(srv->server_pk, sk, seed);
+	if (key_check(srv, path, srv->server_pk, made, err) != 0) {
+		/* Another node's, made at the same moment, was recorded. */
+		if (made)
+			(void)unlink(path);
+		goto out;
+	}
+	if (made)
+		log_info("created server key %s", path);
 	if (sodium_mprotect_readonly(sk) != 0) {
 		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot guard the server "
 		    "key");

@@ -544,3 +544,10 @@ store_prekey_drop(struct store *st, const char *address, const char *device,
 	return st->ops->prekey_drop(st, address, store_device_key(device),
 	    through, now, err);
 }
+
+int
+store_server_key(struct store *st, const unsigned char *pk,
+    unsigned char recorded[32], struct smimp_err *err)
+{
+	return st->ops->server_key(st, pk, recorded, err);
+}

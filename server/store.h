@@ -485,6 +485,9 @@ struct store_ops {
 	int (*prekey_drop)(struct store *, const char *address,
 	    const char *device, int64_t through, int64_t now,
 	    struct smimp_err *);
+
+	int (*server_key)(struct store *, const unsigned char *pk,
+	    unsigned char recorded[32], struct smimp_err *);
 };
 
 /*
@@ -867,6 +870,19 @@ int store_prekey_claim(struct store *st, const char *address,
 int store_prekey_drop(struct store *st, const char *address,
     const char *device, int64_t through, int64_t now,
     struct smimp_err *err);
+
+/* ---- the domain's server key ---- */
+
+/*
+ * The public server key that the nodes of the domain sign with, as the
+ * store records it, into recorded: STORE_OK.  When none is recorded
+ * yet, pk is (the first node's key, recorded once whatever the nodes
+ * that start together), unless pk is NULL: then STORE_NOT_FOUND.  A
+ * store that one process alone opens (SQLite: the key lies beside it,
+ * and is the only one) records none, and answers with pk.
+ */
+int store_server_key(struct store *st, const unsigned char *pk,
+    unsigned char recorded[32], struct smimp_err *err);
 
 /* Back ends. */
 extern const struct store_ops store_sqlite_ops;

@@ -973,6 +973,15 @@ static const char schema_v5[] =
     " PRIMARY KEY (recipient, sender, message_id));"
     "CREATE INDEX consent_counted_day ON consent_counted (day ASC);";
 
+/*
+ * Version 6: the public server key the domain's nodes sign with, as the
+ * first node to start gave it, so that a node with another key (or
+ * none, which it would make up) can tell and refuse to serve.
+ */
+static const char schema_v6[] =
+    "CREATE TABLE server_key ("
+    " one integer PRIMARY KEY CHECK (one = 1), key bytea NOT NULL);";
+
 /* migrations[v] takes a database from version v to v + 1. */
 static const char *const migrations[] = {
 	schema_v1,
@@ -980,6 +989,7 @@ static const char *const migrations[] = {
 	schema_v3,
 	schema_v4,
 	schema_v5,
+	schema_v6,
 };
 
 #define SCHEMA_VERSION	((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
@@ -3899,6 +3909,51 @@ pg_prekey_drop(struct store *st, const char *address, const char *device,
 	return txn(pg(st), begin_write, prekey_drop_run, &a, now, err);
 }
 
+/* ---- the server key ---- */
+
+struct server_key_args {
+	const unsigned char *pk;
+	unsigned char *recorded;
+};
+
+static int
+server_key_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	struct server_key_args *a = arg;
+	PGresult *res;
+	int r = STORE_NOT_FOUND;
+
+	(void)s;
+	/* Of the nodes that start at once, the first to commit is taken. */
+	if (a->pk != NULL && exec_sql(c, err, "INSERT INTO server_key (one, "
+	    "key) VALUES (1, $1) ON CONFLICT (one) DO NOTHING", "b", a->pk,
+	    (size_t)32) < 0)
+		return STORE_ERROR;
+	res = query(c, err, "SELECT key FROM server_key WHERE one = 1", "");
+	if (res == NULL)
+		return STORE_ERROR;
+	if (PQntuples(res) == 1 && PQgetlength(res, 0, 0) == 32) {
+		memcpy(a->recorded, PQgetvalue(res, 0, 0), 32);
+		r = STORE_OK;
+	} else if (PQntuples(res) == 1) {
+		r = smimp_err_set(err, SMIMP_EXIT_FAIL, "store: the recorded "
+		    "server key is malformed");
+	}
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_server_key(struct store *st, const unsigned char *pk,
+    unsigned char recorded[32], struct smimp_err *err)
+{
+	struct server_key_args a = { pk, recorded };
+
+	return txn(pg(st), pk != NULL ? begin_write : begin_read,
+	    server_key_run, &a, 0, err);
+}
+
 /* ---- opening ---- */
 
 static void
@@ -4070,4 +4125,5 @@ const struct store_ops store_postgresql_ops = {
 	.prekey_count = pg_prekey_count,
 	.prekey_claim = pg_prekey_claim,
 	.prekey_drop = pg_prekey_drop,
+	.server_key = pg_server_key,
 };

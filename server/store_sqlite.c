@@ -3525,6 +3525,24 @@ sq_prekey_drop(struct store *st, const char *address, const char *device,
 	return group_write(sq(st), prekey_drop_run, &a, now, err);
 }
 
+/* ---- the server key ---- */
+
+/*
+ * One process opens the store, and its key is the domain's: nothing
+ * to record (store_server_key).
+ */
+static int
+sq_server_key(struct store *st, const unsigned char *pk,
+    unsigned char recorded[32], struct smimp_err *err)
+{
+	(void)st;
+	(void)err;
+	if (pk == NULL)
+		return STORE_NOT_FOUND;
+	memmove(recorded, pk, 32);
+	return STORE_OK;
+}
+
 /* ---- the schema and its versions ---- */
 
 /*
@@ -4381,4 +4399,5 @@ const struct store_ops store_sqlite_ops = {
 	.prekey_count = sq_prekey_count,
 	.prekey_claim = sq_prekey_claim,
 	.prekey_drop = sq_prekey_drop,
+	.server_key = sq_server_key,
 };

@@ -8,7 +8,7 @@ load helper
 # The schema version this smimpd writes: what every migration ends at
 # (SQLite's, and PostgreSQL's).
 SCHEMA=11
-PG_SCHEMA=5
+PG_SCHEMA=6
 
 setup() { common_setup; }
 

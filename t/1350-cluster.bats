@@ -3,7 +3,8 @@
 # cluster of this file's own): one relay queue that every node works,
 # each message delivered once and the queue empty at the end; a node
 # killed with SIGKILL while it holds leases, and its messages delivered
-# once by the other nodes when the leases expire.
+# once by the other nodes when the leases expire; a node without the
+# domain's server key, or with another, refused.
 
 load helper
 load postgresql
@@ -99,4 +100,33 @@ while True:
 	delivered 10
 	# None of it went out through the killed node.
 	! grep -q "relayed " node1.log || false
+}
+
+# meta PORT: the server key the node at PORT publishes.
+meta_key() {
+	curl -s --cacert cert.pem "https://127.0.0.1:$1/smimp/v1/meta" |
+		sed -n 's/.*"server_key":"\([^"]*\)".*/\1/p'
+}
+
+@test "a node without the domain's server key, or with another, refuses to serve: one domain signs with one key" {
+	pg_node 1 "$ORG"
+	pk=$(meta_key "$ORG")
+	[ -n "$pk" ]
+	# A new node's data directory, the key not copied.
+	mkdir -m 700 node2
+	run -1 --separate-stderr timeout 20 "$SMIMP_BUILD/bin/smimpd" -d -f common.conf \
+		--store "$STORE" --data node2 --domain example.org --listen "127.0.0.1:$P2" \
+		--cert cert.pem --key key.pem
+	[ "$stderr" = "smimpd: no server key 'node2/server.key': the nodes of example.org sign with the server key $pk, which the store records; copy server.key from one of them" ]
+	# Nothing made up meanwhile.
+	[ ! -e node2/server.key ]
+	# A key of its own: refused as well.
+	other=$("$SMIMP_BUILD/t/peertool" server-key node2/server.key)
+	run -1 --separate-stderr timeout 20 "$SMIMP_BUILD/bin/smimpd" -d -f common.conf \
+		--store "$STORE" --data node2 --domain example.org --listen "127.0.0.1:$P2" \
+		--cert cert.pem --key key.pem
+	[ "$stderr" = "smimpd: the server key 'node2/server.key' ($other) is not the one the nodes of example.org sign with, $pk, which the store records; copy server.key from one of them" ]
+	# With the domain's key it serves, and publishes that key.
+	pg_node 2 "$P2"
+	[ "$(meta_key "$P2")" = "$pk" ]
 }
