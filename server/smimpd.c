@@ -150,6 +150,8 @@ struct smimpd_opts {
 	int nargs;
 	/* Settings given as flags, by OPT_ value: they override the file. */
 	const char *flags[OPT_LOG_LEVEL - OPT_DOMAIN + 1];
+	/* --store's URI, copied: its password is blotted out of argv. */
+	char store[sizeof(((struct smimpd_config *)NULL)->store)];
 };
 
 /* The settings of the flags, in the order of their OPT_ values. */
@@ -261,6 +263,42 @@ serve(struct server *srv, const struct smimpd_opts *o,
 	return 0;
 }
 
+/*
+ * The password of a store URI given on the command line, overwritten
+ * in place: every local user reads a process's arguments (ps, /proc),
+ * and libpq takes it as "scheme://user:PASSWORD@host..." or as a
+ * parameter "password=PASSWORD".
+ */
+static void
+hide_password(char *uri)
+{
+	char *p, *q, *end, *at = NULL, *colon;
+	size_t n;
+
+	p = strstr(uri, "://");
+	if (p == NULL)
+		return;
+	p += 3;
+	/* The user information ends at the authority's last '@'. */
+	end = p + strcspn(p, "/?");
+	for (q = p; q < end; q++)
+		if (*q == '@')
+			at = q;
+	if (at != NULL) {
+		colon = memchr(p, ':', (size_t)(at - p));
+		if (colon != NULL)
+			memset(colon + 1, 'x', (size_t)(at - colon - 1));
+	}
+	p = strchr(end, '?');
+	while (p != NULL) {
+		p++;
+		n = strcspn(p, "&");
+		if (strncmp(p, "password=", 9) == 0 && n > 9)
+			memset(p + 9, 'x', n - 9);
+		p = strchr(p, '&');
+	}
+}
+
 static int
 parse_args(int argc, char **argv, struct smimpd_opts *o,
     struct smimp_err *err)
@@ -294,6 +332,14 @@ parse_args(int argc, char **argv, struct smimpd_opts *o,
 			printf("smimpd %s\n", SMIMP_VERSION);
 			exit(SMIMP_EXIT_OK);
 		case OPT_PLAIN: o->flags[OPT_PLAIN - OPT_DOMAIN] = "yes"; break;
+		case OPT_STORE:
+			/* Too long for the copy: refused as a setting. */
+			o->flags[OPT_STORE - OPT_DOMAIN] = optarg;
+			if ((size_t)snprintf(o->store, sizeof(o->store), "%s",
+			    optarg) < sizeof(o->store))
+				o->flags[OPT_STORE - OPT_DOMAIN] = o->store;
+			hide_password(optarg);
+			break;
 		default:
 			if (c >= OPT_DOMAIN && c <= OPT_METRICS) {
 				o->flags[c - OPT_DOMAIN] = optarg;

@@ -4,7 +4,8 @@
 # each message delivered once and the queue empty at the end; a node
 # killed with SIGKILL while it holds leases, and its messages delivered
 # once by the other nodes when the leases expire; a node without the
-# domain's server key, or with another, refused.
+# domain's server key, or with another, refused; the password of a
+# store URI given on the command line kept out of ps.
 
 load helper
 load postgresql
@@ -129,4 +130,19 @@ meta_key() {
 	# With the domain's key it serves, and publishes that key.
 	pg_node 2 "$P2"
 	[ "$(meta_key "$P2")" = "$pk" ]
+}
+
+@test "the password of a store URI given with --store is not left in the process's command line" {
+	# The test cluster trusts local connections: any password will do,
+	# in the user information or as a parameter.
+	STORE="${STORE/postgresql:\/\/smimp@/postgresql://smimp:hunter2secret@}&password=hunter3secret"
+	[[ $STORE == *hunter2secret*hunter3secret ]]
+	pg_node 1 "$ORG"
+	run -0 tr '\0' ' ' <"/proc/$(cat node1.pid)/cmdline"
+	[[ $output == *"--store postgresql://smimp:"*"@/$DB?host="*"&password="* ]]
+	[[ $output != *secret* ]]
+	! grep -q secret node1.log || false
+	# It serves: the URI it uses is whole.
+	send 1 "$ORG"
+	[ "$(sql 'SELECT count(*) FROM outbound')" = 1 ]
 }
