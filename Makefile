@@ -78,7 +78,7 @@ MANS := $(sort $(wildcard man/*.[1578]))
 LAZYFS := $(if $(shell $(PKG_CONFIG) --exists fuse3 && echo y),$(B)/t/lazyfs)
 
 all: $(BINS) $(UNITS) $(B)/bench/smimp-load $(B)/bench/smimp-padding \
-	$(B)/bench/smimp-start $(B)/t/failio.so $(LAZYFS)
+	$(B)/bench/smimp-start $(B)/t/failio.so $(B)/t/clockshift.so $(LAZYFS)
 
 # The commands and smimpd alone: what install installs.
 programs: $(BINS)
@@ -116,6 +116,11 @@ $(B)/t/%: $(B)/t/unit/%.o $(B)/libsmimp.a
 # The fault suites' LD_PRELOAD shim: no sanitizer, whatever the build
 # (it only stands between a program and the C library).
 $(B)/t/failio.so: t/faults/failio.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -g -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
+
+# The same for a clock that is off.
+$(B)/t/clockshift.so: t/faults/clockshift.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -O2 -g -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
 

@@ -603,7 +603,10 @@ int store_invite_list(struct store *st,
 
 /*
  * Remember (signer, nonce) until expires: STORE_OK if new, STORE_REPLAY
- * if seen before.  Expired nonces are forgotten by the store.
+ * if seen before.  Expired nonces are forgotten by the store; one that
+ * several nodes share keeps them a while longer, so that a node whose
+ * clock is ahead forgets none that another node, whose clock is behind,
+ * would still take a replay of.
  */
 int store_nonce_claim(struct store *st, const char *signer,
     const char *nonce, int64_t expires, int64_t now,

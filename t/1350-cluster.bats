@@ -5,7 +5,8 @@
 # killed with SIGKILL while it holds leases, and its messages delivered
 # once by the other nodes when the leases expire; a node without the
 # domain's server key, or with another, refused; the password of a
-# store URI given on the command line kept out of ps.
+# store URI given on the command line kept out of ps; a replay refused
+# by a node after another, whose clock is ahead, swept the nonces.
 
 load helper
 load postgresql
@@ -145,4 +146,28 @@ meta_key() {
 	# It serves: the URI it uses is whole.
 	send 1 "$ORG"
 	[ "$(sql 'SELECT count(*) FROM outbound')" = 1 ]
+}
+
+@test "a node whose clock is ahead forgets no nonce the others still take requests for: a replay to them is refused" {
+	[ -f "$SMIMP_BUILD/t/clockshift.so" ] || { echo "no $SMIMP_BUILD/t/clockshift.so: make it first" >&2; false; }
+	pg_node 1 "$ORG"
+	# A request dated 250 s ago: within the window of node 1's clock.
+	mapfile -t h < <(LD_PRELOAD=$SMIMP_BUILD/t/clockshift.so CLOCKSHIFT_SECONDS=-250 \
+		ASAN_OPTIONS=$ASAN_OPTIONS:verify_asan_link_order=0 \
+		"$SMIMP_BUILD/t/signreq" alice.key GET example.org /smimp/v1/mailbox)
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" "https://127.0.0.1:$ORG/smimp/v1/mailbox"
+	[ "${output//$'\n'/}" = '[] 200' ]
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" "https://127.0.0.1:$ORG/smimp/v1/mailbox"
+	[ "${output//$'\n'/}" = '{"error":"replayed request"} 401' ]
+	# Node 2, its clock a minute ahead, takes a request: a write, and
+	# with it the store's sweep of what has expired by that clock.
+	LD_PRELOAD=$SMIMP_BUILD/t/clockshift.so CLOCKSHIFT_SECONDS=60 \
+		ASAN_OPTIONS=$ASAN_OPTIONS:verify_asan_link_order=0 pg_node 2 "$P2"
+	mapfile -t h2 < <("$SMIMP_BUILD/t/signreq" alice.key GET example.org /smimp/v1/mailbox)
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h2[@]/#/-H}" "https://127.0.0.1:$P2/smimp/v1/mailbox"
+	[ "${output//$'\n'/}" = '[] 200' ]
+	# The first request, replayed to node 1 while its date is still
+	# in node 1's window, is still a replay.
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" "https://127.0.0.1:$ORG/smimp/v1/mailbox"
+	[ "${output//$'\n'/}" = '{"error":"replayed request"} 401' ]
 }
