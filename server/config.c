@@ -265,37 +265,6 @@ config_set(struct smimpd_config *cfg, const char *name, const char *value,
 	    name);
 }
 
-/*
- * Does a store URI hold a password, in its user information
- * (postgresql://user:password@host/db) or as a parameter (?password=)?
- */
-static int
-uri_has_password(const char *uri)
-{
-	const char *auth, *end, *at, *p;
-	size_t n;
-
-	if (strncmp(uri, "postgresql://", 13) == 0)
-		auth = uri + 13;
-	else if (strncmp(uri, "postgres://", 11) == 0)
-		auth = uri + 11;
-	else
-		return 0;
-	end = auth + strcspn(auth, "/?");
-	for (at = NULL, p = auth; p < end; p++)
-		if (*p == '@')
-			at = p;
-	if (at != NULL && memchr(auth, ':', (size_t)(at - auth)) != NULL)
-		return 1;
-	for (p = strchr(uri, '?'); p != NULL; p = strchr(p, '&')) {
-		p++;
-		n = strcspn(p, "&");
-		if (n >= 9 && strncmp(p, "password=", 9) == 0)
-			return 1;
-	}
-	return 0;
-}
-
 int
 config_read(struct smimpd_config *cfg, const char *path,
     struct smimp_err *err)
@@ -357,7 +326,7 @@ config_read(struct smimpd_config *cfg, const char *path,
 	if (errors > 0)
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s: %zu error%s",
 		    path, errors, errors == 1 ? "" : "s");
-	if ((st.st_mode & S_IROTH) && uri_has_password(cfg->store))
+	if ((st.st_mode & S_IROTH) && store_uri_has_password(cfg->store))
 		fprintf(stderr, "smimpd: warning: %s holds the store's "
 		    "password, and every user may read it (mode %03o): run "
 		    "chmod o-r '%s'\n", path, (unsigned)(st.st_mode & 0777),

@@ -263,42 +263,6 @@ serve(struct server *srv, const struct smimpd_opts *o,
 	return 0;
 }
 
-/*
- * The password of a store URI given on the command line, overwritten
- * in place: every local user reads a process's arguments (ps, /proc),
- * and libpq takes it as "scheme://user:PASSWORD@host..." or as a
- * parameter "password=PASSWORD".
- */
-static void
-hide_password(char *uri)
-{
-	char *p, *q, *end, *at = NULL, *colon;
-	size_t n;
-
-	p = strstr(uri, "://");
-	if (p == NULL)
-		return;
-	p += 3;
-	/* The user information ends at the authority's last '@'. */
-	end = p + strcspn(p, "/?");
-	for (q = p; q < end; q++)
-		if (*q == '@')
-			at = q;
-	if (at != NULL) {
-		colon = memchr(p, ':', (size_t)(at - p));
-		if (colon != NULL)
-			memset(colon + 1, 'x', (size_t)(at - colon - 1));
-	}
-	p = strchr(end, '?');
-	while (p != NULL) {
-		p++;
-		n = strcspn(p, "&");
-		if (strncmp(p, "password=", 9) == 0 && n > 9)
-			memset(p + 9, 'x', n - 9);
-		p = strchr(p, '&');
-	}
-}
-
 static int
 parse_args(int argc, char **argv, struct smimpd_opts *o,
     struct smimp_err *err)
@@ -338,7 +302,8 @@ parse_args(int argc, char **argv, struct smimpd_opts *o,
 			if ((size_t)snprintf(o->store, sizeof(o->store), "%s",
 			    optarg) < sizeof(o->store))
 				o->flags[OPT_STORE - OPT_DOMAIN] = o->store;
-			hide_password(optarg);
+			/* Every local user reads a process's arguments. */
+			store_uri_hide(optarg);
 			break;
 		default:
 			if (c >= OPT_DOMAIN && c <= OPT_METRICS) {

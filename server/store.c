@@ -44,6 +44,102 @@ scheme_len(const char *uri)
 	return uri[i] == ':' ? i : 0;
 }
 
+/*
+ * Where a URI holds passwords, as libpq takes them: the user
+ * information's, "scheme://user:PASSWORD@host...", and each parameter
+ * "password=PASSWORD".  At most SECRETS_MAX spans (offset, length, the
+ * empty ones left out); their count.
+ */
+#define SECRETS_MAX	8
+
+static size_t
+uri_secrets(const char *uri, size_t off[SECRETS_MAX],
+    size_t len[SECRETS_MAX])
+{
+	const char *p, *q, *end, *at = NULL, *colon;
+	size_t n = 0, k;
+
+	p = strstr(uri, "://");
+	if (p == NULL)
+		return 0;
+	p += 3;
+	/* The user information ends at the authority's last '@'. */
+	end = p + strcspn(p, "/?");
+	for (q = p; q < end; q++)
+		if (*q == '@')
+			at = q;
+	if (at != NULL) {
+		colon = memchr(p, ':', (size_t)(at - p));
+		if (colon != NULL && at - colon > 1) {
+			off[n] = (size_t)(colon + 1 - uri);
+			len[n++] = (size_t)(at - colon - 1);
+		}
+	}
+	for (p = strchr(end, '?'); p != NULL && n < SECRETS_MAX;
+	    p = strchr(p, '&')) {
+		p++;
+		k = strcspn(p, "&");
+		if (strncmp(p, "password=", 9) == 0 && k > 9) {
+			off[n] = (size_t)(p + 9 - uri);
+			len[n++] = k - 9;
+		}
+	}
+	return n;
+}
+
+int
+store_uri_has_password(const char *uri)
+{
+	size_t off[SECRETS_MAX], len[SECRETS_MAX];
+
+	return uri_secrets(uri, off, len) > 0;
+}
+
+void
+store_uri_hide(char *uri)
+{
+	size_t off[SECRETS_MAX], len[SECRETS_MAX], n, i;
+
+	n = uri_secrets(uri, off, len);
+	for (i = 0; i < n; i++)
+		memset(uri + off[i], 'x', len[i]);
+}
+
+/* The first place in text where the n bytes of what occur, or NULL. */
+static char *
+find(char *text, const char *what, size_t n)
+{
+	for (; *text != '\0'; text++)
+		if (strncmp(text, what, n) == 0)
+			return text;
+	return NULL;
+}
+
+void
+store_text_hide(char *text, size_t cap, const char *uri)
+{
+	static const char mark[] = "<password>";
+	size_t off[SECRETS_MAX], len[SECRETS_MAX], n, i, at, tail;
+	char *hit;
+
+	n = uri_secrets(uri, off, len);
+	for (i = 0; i < n; i++) {
+		at = 0;
+		while ((hit = find(text + at, uri + off[i], len[i])) != NULL) {
+			at = (size_t)(hit - text);
+			tail = strlen(hit + len[i]);
+			if (at + strlen(mark) + tail >= cap) {
+				/* No room for the rest: it goes. */
+				(void)snprintf(hit, cap - at, "%s", mark);
+				break;
+			}
+			memmove(hit + strlen(mark), hit + len[i], tail + 1);
+			memcpy(hit, mark, strlen(mark));
+			at += strlen(mark);
+		}
+	}
+}
+
 struct store *
 store_open(const char *uri, const char *local,
     const struct store_limits *lim, struct smimp_err *err)
@@ -58,6 +154,9 @@ store_open(const char *uri, const char *local,
 			if (strlen(backends[i]->scheme) == n &&
 			    strncmp(backends[i]->scheme, uri, n) == 0)
 				ops = backends[i];
+		/* libpq's other name for its scheme. */
+		if (n == 8 && strncmp(uri, "postgres", 8) == 0)
+			ops = &store_postgresql_ops;
 		if (ops == NULL) {
 			/* Not the rest of it, which may hold a password. */
 			smimp_err_set(err, SMIMP_EXIT_USAGE, "unknown store "

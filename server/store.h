@@ -499,6 +499,16 @@ struct store_ops {
  */
 struct store *store_open(const char *uri, const char *local,
     const struct store_limits *lim, struct smimp_err *err);
+/*
+ * The passwords a store URI holds (libpq's: "scheme://user:PASSWORD@"
+ * and "password=PASSWORD"): whether there are any; overwritten with
+ * 'x' in uri itself; and
+ * each occurrence of them in text (cap bytes), said "<password>", so
+ * that no message quotes them.
+ */
+int store_uri_has_password(const char *uri);
+void store_uri_hide(char *uri);
+void store_text_hide(char *text, size_t cap, const char *uri);
 void store_close(struct store *st);
 /*
  * Have fn(arg, microseconds) called with the time each write

@@ -4006,7 +4006,9 @@ set_uri(struct pg_store *s, const char *rest, struct smimp_err *err)
 	(void)snprintf(s->uri, n, "postgresql:%s", rest);
 	opts = PQconninfoParse(s->uri, &msg);
 	if (opts == NULL) {
+		/* libpq quotes what it could not take: a password too. */
 		pg_fail(err, "bad PostgreSQL URI", msg);
+		store_text_hide(err->msg, sizeof(err->msg), s->uri);
 		err->code = SMIMP_EXIT_USAGE;
 		PQfreemem(msg);
 		return -1;

@@ -400,10 +400,25 @@ signed() {
 	printf 'store postgresql://smimp@/smimp?host=%s/nowhere\n' "$PWD" >pg.conf
 	run -75 --separate-stderr smimpd -f pg.conf users
 	[[ "$stderr" == "smimpd: store: cannot connect to PostgreSQL: connection to server on socket \"$PWD/nowhere/.s.PGSQL.5432\" failed: No such file or directory "* ]]
+	# libpq's other name for the scheme is taken as well.
+	printf 'store postgres://smimp@/smimp?host=%s/nowhere\n' "$PWD" >pg.conf
+	run -75 --separate-stderr smimpd -f pg.conf users
+	[[ "$stderr" == "smimpd: store: cannot connect to PostgreSQL: connection to server on socket \"$PWD/nowhere/.s.PGSQL.5432\" failed: No such file or directory "* ]]
 	[ "${#lines[@]}" = 0 ]
 	printf 'store postgresql://smimp@/smimp?color=blue\n' >bad.conf
 	run -2 --separate-stderr smimpd -f bad.conf users
 	[ "$stderr" = "smimpd: store: bad PostgreSQL URI: invalid URI query parameter: \"color\"" ]
+}
+
+@test "a store URI's password is never quoted in an error: a bad URI, an unknown scheme" {
+	# What libpq could not take, it quotes: here the password itself.
+	run -2 --separate-stderr "$SMIMP_BUILD/bin/smimpd" --data data \
+		--store 'postgresql://smimp:50%off@/smimp' users
+	[ "$stderr" = 'smimpd: store: bad PostgreSQL URI: invalid percent-encoded token: "<password>"' ]
+	run -2 --separate-stderr "$SMIMP_BUILD/bin/smimpd" --data data \
+		--store 'postgresql://smimp@/smimp?host=/run/postgresql&password=50%off' users
+	[ "$stderr" = 'smimpd: store: bad PostgreSQL URI: invalid percent-encoded token: "<password>"' ]
+	[ ! -e data ]
 }
 
 @test "quota settings: a full mailbox answers 507 and stores nothing; bad values are file:line errors" {
