@@ -6,7 +6,9 @@
 # once by the other nodes when the leases expire; a node without the
 # domain's server key, or with another, refused; the password of a
 # store URI given on the command line kept out of ps; a replay refused
-# by a node after another, whose clock is ahead, swept the nonces.
+# by a node after another, whose clock is ahead, swept the nonces; a
+# message taken while another node removes its recipient's account,
+# not left for the address's next owner.
 
 load helper
 load postgresql
@@ -27,7 +29,7 @@ setup() {
 
 teardown() {
 	local n
-	for n in node1 node2 node3 net hang; do
+	for n in node1 node2 node3 net hang hold; do
 		[ -f "$n.pid" ] && kill -KILL "$(cat "$n.pid")" 2>/dev/null
 	done
 	[ -n "${SUITE_PG:-}" ] && pg_sql "$SUITE_PG" postgres "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
@@ -170,4 +172,49 @@ meta_key() {
 	# in node 1's window, is still a replay.
 	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" "https://127.0.0.1:$ORG/smimp/v1/mailbox"
 	[ "${output//$'\n'/}" = '{"error":"replayed request"} 401' ]
+}
+
+# waiting: how many sessions wait for a mailbox's lock.
+waiting() {
+	sql "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO mailbox_usage %'"
+}
+
+@test "a message taken for an address while its account is removed is not the next owner's" {
+	mkid carol carol@example.org
+	"$SMIMP_BUILD/bin/smimpd" -f common.conf --store "$STORE" --data node1 \
+		--domain example.org adduser carol@example.org carol.pub
+	pg_node 1 "$ORG"
+	# A session of the test's own holds carol's mailbox, so that the
+	# removal and a submission, each begun, wait for it in turn.
+	sql "INSERT INTO mailbox_usage (recipient, bytes) VALUES ('carol@example.org', 0) ON CONFLICT DO NOTHING"
+	pg_sql "$SUITE_PG" "$DB" "BEGIN; SELECT 1 FROM mailbox_usage WHERE recipient = 'carol@example.org' FOR UPDATE; SELECT pg_sleep(60)" \
+		>/dev/null 2>&1 3>&- &
+	echo $! >hold.pid
+	for _ in $(seq 100); do
+		[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)' AND pid <> pg_backend_pid()")" = 1 ] && break
+		sleep 0.1
+	done
+	"$SMIMP_BUILD/bin/smimpd" -f common.conf --store "$STORE" --data node1 \
+		deluser carol@example.org >deluser.out 2>&1 3>&- &
+	del=$!
+	for _ in $(seq 100); do [ "$(waiting)" = 1 ] && break; sleep 0.1; done
+	[ "$(waiting)" = 1 ]
+	# Carol's account is there still, for the submission's checks.
+	echo hello carol | smimp-seal -i alice.key -r carol.pub >m.age
+	SMIMP_RESOLVE="example.org=127.0.0.1:$ORG" smimp-send -i alice.key m.age >send.out 2>&1 3>&- &
+	snd=$!
+	for _ in $(seq 100); do [ "$(waiting)" = 2 ] && break; sleep 0.1; done
+	[ "$(waiting)" = 2 ]
+	sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)' AND pid <> pg_backend_pid()" >/dev/null
+	wait "$del"
+	wait "$snd"
+	[ "$(sql "SELECT count(*) FROM users WHERE address = 'carol@example.org'")" = 0 ]
+	# The address given to someone else: nothing of the old mail.
+	mkid carol2 carol@example.org
+	"$SMIMP_BUILD/bin/smimpd" -f common.conf --store "$STORE" --data node1 \
+		--domain example.org adduser carol@example.org carol2.pub
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" carol2.key GET example.org /smimp/v1/mailbox)
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" "https://127.0.0.1:$ORG/smimp/v1/mailbox"
+	[ "${output//$'\n'/}" = '[] 200' ]
+	[ "$(sql "SELECT count(*) FROM mailbox WHERE recipient = 'carol@example.org'")" = 0 ]
 }
