@@ -565,10 +565,17 @@ notice_ignore(void *arg, const char *msg)
 static int
 conn_connect(struct pg_store *s, struct pg_conn *c, struct smimp_err *err)
 {
-	/* Defaults first: what the URI says wins. */
+	/*
+	 * Defaults first: what the URI says wins.  Over TCP, a database
+	 * host that vanished (power lost, the network cut) is given up on
+	 * within a minute: by the kernel's defaults, a request waiting on
+	 * it would wait for hours, and every thread with it.
+	 */
 	static const char *const keys[] = { "connect_timeout",
-	    "application_name", "dbname", NULL };
-	const char *vals[] = { "10", "smimpd", s->uri, NULL };
+	    "application_name", "keepalives_idle", "keepalives_interval",
+	    "keepalives_count", "tcp_user_timeout", "dbname", NULL };
+	const char *vals[] = { "10", "smimpd", "30", "10", "3", "60000",
+	    s->uri, NULL };
 	uint64_t mark;
 
 	if (c->pc != NULL)

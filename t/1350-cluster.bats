@@ -8,7 +8,8 @@
 # store URI given on the command line kept out of ps; a replay refused
 # by a node after another, whose clock is ahead, swept the nonces; a
 # message taken while another node removes its recipient's account,
-# not left for the address's next owner.
+# not left for the address's next owner; keepalives on a connection to
+# the database over TCP.
 
 load helper
 load postgresql
@@ -217,4 +218,53 @@ waiting() {
 	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" "https://127.0.0.1:$ORG/smimp/v1/mailbox"
 	[ "${output//$'\n'/}" = '[] 200' ]
 	[ "$(sql "SELECT count(*) FROM mailbox WHERE recipient = 'carol@example.org'")" = 0 ]
+}
+
+@test "over TCP, a node gives up on a database host that vanished within a minute: keepalives, not the kernel's two hours" {
+	command -v ss >/dev/null || skip "ss (iproute2) is not installed"
+	# The cluster listens on a Unix socket only: TCP through a relay.
+	PGP=$(free_port)
+	python3 - "$PGP" "$SUITE_PG/.s.PGSQL.5432" >tcp.log 2>&1 3>&- <<'PYEOF' &
+import socket, sys, threading
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", int(sys.argv[1]))); srv.listen(16)
+def pipe(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+while True:
+    c, _ = srv.accept()
+    u = socket.socket(socket.AF_UNIX); u.connect(sys.argv[2])
+    threading.Thread(target=pipe, args=(c, u), daemon=True).start()
+    threading.Thread(target=pipe, args=(u, c), daemon=True).start()
+PYEOF
+	echo $! >hang.pid
+	STORE="postgresql://$PG_ROLE@127.0.0.1:$PGP/$DB"
+	for _ in $(seq 50); do (exec 9<>"/dev/tcp/127.0.0.1/$PGP") 2>/dev/null && break; sleep 0.1; done
+	pg_node 1 "$ORG"
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key GET example.org /smimp/v1/mailbox)
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" "https://127.0.0.1:$ORG/smimp/v1/mailbox"
+	[ "${output//$'\n'/}" = '[] 200' ]
+	# Its connections to the database: each with a keepalive timer of
+	# at most 30 s (the kernel's default is 7,200).
+	run -0 ss -tnoH state established "( dport = :$PGP )"
+	[ -n "$output" ]
+	while read -r line; do
+		[[ "$line" =~ timer:\(keepalive,([0-9.]+)([a-z]+), ]] || { echo "no keepalive timer: $line"; false; }
+		case ${BASH_REMATCH[2]} in
+		ms) ;;
+		sec) [ "${BASH_REMATCH[1]%.*}" -le 30 ] ;;
+		*) echo "a keepalive timer of ${BASH_REMATCH[1]} ${BASH_REMATCH[2]}: $line"; false ;;
+		esac
+	done <<<"$output"
 }
