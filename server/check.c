@@ -194,18 +194,58 @@ check_store(struct check_report *cr, const struct smimpd_config *cfg)
 		    "opens");
 }
 
+/*
+ * The key the domain's nodes sign with, as a shared store records it,
+ * in base64: 1, 0 none recorded (or the store out of reach: its own
+ * check says so), -1 a store that cannot say.
+ */
+static int
+recorded_key(const struct smimpd_config *cfg, char *b64, size_t cap,
+    struct smimp_err *e)
+{
+	unsigned char pk[32];
+	struct store *st;
+	int r;
+
+	st = server_store_open(cfg, e);
+	if (st == NULL)
+		return 0;
+	r = store_server_key(st, NULL, pk, e);
+	store_close(st);
+	if (r == STORE_NOT_FOUND)
+		return 0;
+	if (r != STORE_OK)
+		return -1;
+	sodium_bin2base64(b64, cap, pk, 32, sodium_base64_VARIANT_ORIGINAL);
+	return 1;
+}
+
 /* The server key: 1 with its public half in pk, 0 none yet, -1 bad. */
 static int
 check_server_key(struct check_report *cr, const struct smimpd_config *cfg,
     unsigned char pk[32])
 {
 	char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
+	char theirs[sizeof(b64)];
 	struct smimp_err e;
-	int r;
+	int r, rec;
 
 	r = serverkey_public(cfg->datadir, pk, &e);
 	if (r < 0) {
 		check_say(cr, "server-key", CHECK_FAIL, -1, NULL, "%s", e.msg);
+		return -1;
+	}
+	/* Several nodes of one store sign with the key it records. */
+	rec = recorded_key(cfg, theirs, sizeof(theirs), &e);
+	if (rec < 0) {
+		check_say(cr, "server-key", CHECK_FAIL, -1, NULL, "%s", e.msg);
+		return -1;
+	}
+	if (r == 1 && rec == 1) {
+		check_say(cr, "server-key", CHECK_FAIL, -1, NULL, "none in %s: "
+		    "the nodes of %s sign with the server key %s, which the "
+		    "store records; copy server.key from one of them",
+		    cfg->datadir, cfg->domain, theirs);
 		return -1;
 	}
 	if (r == 1) {
@@ -215,9 +255,16 @@ check_server_key(struct check_report *cr, const struct smimpd_config *cfg,
 	}
 	sodium_bin2base64(b64, sizeof(b64), pk, 32,
 	    sodium_base64_VARIANT_ORIGINAL);
+	if (rec == 1 && strcmp(b64, theirs) != 0) {
+		check_say(cr, "server-key", CHECK_FAIL, -1, NULL, "%s/server.key "
+		    "(%s) is not the key the nodes of %s sign with, %s, which "
+		    "the store records; copy server.key from one of them",
+		    cfg->datadir, b64, cfg->domain, theirs);
+		return -1;
+	}
 	check_say(cr, "server-key", CHECK_OK, -1, json_pack("{s:s}",
-	    "server_key", b64), "%s/server.key, public key %s", cfg->datadir,
-	    b64);
+	    "server_key", b64), "%s/server.key, public key %s%s", cfg->datadir,
+	    b64, rec == 1 ? ", the one the store records" : "");
 	return 1;
 }
 

@@ -123,15 +123,25 @@ meta_key() {
 		--store "$STORE" --data node2 --domain example.org --listen "127.0.0.1:$P2" \
 		--cert cert.pem --key key.pem
 	[ "$stderr" = "smimpd: no server key 'node2/server.key': the nodes of example.org sign with the server key $pk, which the store records; copy server.key from one of them" ]
-	# Nothing made up meanwhile.
+	# Nothing made up meanwhile; smimpd check says so beforehand.
 	[ ! -e node2/server.key ]
+	run -1 --separate-stderr "$SMIMP_BUILD/bin/smimpd" -f common.conf \
+		--store "$STORE" --data node2 --domain example.org check
+	[[ "$output" == *"FAIL server-key: none in node2: the nodes of example.org sign with the server key $pk, which the store records; copy server.key from one of them"* ]]
 	# A key of its own: refused as well.
 	other=$("$SMIMP_BUILD/t/peertool" server-key node2/server.key)
 	run -1 --separate-stderr timeout 20 "$SMIMP_BUILD/bin/smimpd" -d -f common.conf \
 		--store "$STORE" --data node2 --domain example.org --listen "127.0.0.1:$P2" \
 		--cert cert.pem --key key.pem
 	[ "$stderr" = "smimpd: the server key 'node2/server.key' ($other) is not the one the nodes of example.org sign with, $pk, which the store records; copy server.key from one of them" ]
+	run -1 --separate-stderr "$SMIMP_BUILD/bin/smimpd" -f common.conf \
+		--store "$STORE" --data node2 --domain example.org check
+	[[ "$output" == *"FAIL server-key: node2/server.key ($other) is not the key the nodes of example.org sign with, $pk, which the store records; copy server.key from one of them"* ]]
 	# With the domain's key it serves, and publishes that key.
+	cp node1/server.key node2/server.key
+	run --separate-stderr "$SMIMP_BUILD/bin/smimpd" -f common.conf \
+		--store "$STORE" --data node2 --domain example.org check
+	[[ "$output" == *"ok   server-key: node2/server.key, public key $pk, the one the store records"* ]]
 	pg_node 2 "$P2"
 	[ "$(meta_key "$P2")" = "$pk" ]
 }
