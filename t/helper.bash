@@ -53,12 +53,13 @@ if [ "${SMIMP_TEST_STORE:-sqlite}" = postgresql ]; then
 fi
 
 # store_sql DIR SQL: what the store of data directory DIR answers to
-# SQL, rows one a line, columns separated by '|'.
+# SQL, rows one a line, columns separated by '|'.  A running server may
+# hold the SQLite store's write lock for a commit: waited for.
 store_sql() {
 	if [ "${SMIMP_TEST_STORE:-sqlite}" = postgresql ]; then
 		pg_sql "$SMIMP_TEST_PGHOST" "$(pg_db_for "$SMIMP_TEST_PGHOST" "$1")" "$2"
 	else
-		sqlite3 "$1/smimpd.db" "$2"
+		sqlite3 -cmd '.timeout 10000' "$1/smimpd.db" "$2"
 	fi
 }
 
