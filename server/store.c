@@ -12,12 +12,17 @@
 #include "vis.h"
 #include "banned.h"
 
-static const struct store_ops *const backends[] = {
-	&store_sqlite_ops,
-	&store_postgresql_ops,
+/* The schemes of a store URI and their back ends, the default first. */
+static const struct {
+	const char *name;
+	const struct store_ops *ops;
+} schemes[] = {
+	{ "sqlite", &store_sqlite_ops },
+	{ "postgresql", &store_postgresql_ops },
+	{ "postgres", &store_postgresql_ops },	/* libpq's other name */
 };
 
-#define NBACKENDS	(sizeof(backends) / sizeof(backends[0]))
+#define NSCHEMES	(sizeof(schemes) / sizeof(schemes[0]))
 
 static int sent_check(const struct store_sent *s, size_t n,
     struct smimp_err *err);
@@ -144,19 +149,16 @@ struct store *
 store_open(const char *uri, const char *local,
     const struct store_limits *lim, struct smimp_err *err)
 {
-	const struct store_ops *ops = backends[0];
+	const struct store_ops *ops = schemes[0].ops;
 	const char *rest = uri;
 	struct store *st;
 	size_t n = scheme_len(uri), i;
 
 	if (n > 0) {
-		for (ops = NULL, i = 0; i < NBACKENDS && ops == NULL; i++)
-			if (strlen(backends[i]->scheme) == n &&
-			    strncmp(backends[i]->scheme, uri, n) == 0)
-				ops = backends[i];
-		/* libpq's other name for its scheme. */
-		if (n == 8 && strncmp(uri, "postgres", 8) == 0)
-			ops = &store_postgresql_ops;
+		for (ops = NULL, i = 0; i < NSCHEMES && ops == NULL; i++)
+			if (strlen(schemes[i].name) == n &&
+			    strncmp(schemes[i].name, uri, n) == 0)
+				ops = schemes[i].ops;
 		if (ops == NULL) {
 			/* Not the rest of it, which may hold a password. */
 			smimp_err_set(err, SMIMP_EXIT_USAGE, "unknown store "

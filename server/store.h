@@ -368,7 +368,6 @@ struct store;
 struct store_queue_args;	/* store_backend.h */
 
 struct store_ops {
-	const char *scheme;	/* "sqlite", "postgresql" */
 	/* rest: the URI after "scheme:"; local: as for store_open. */
 	struct store *(*open)(const char *rest, const char *local,
 	    struct smimp_err *err);

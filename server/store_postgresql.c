@@ -4096,7 +4096,6 @@ pg_spool_dir(struct store *st)
 }
 
 const struct store_ops store_postgresql_ops = {
-	.scheme = "postgresql",
 	.open = pg_open,
 	.close = pg_close,
 	.spool_dir = pg_spool_dir,

@@ -4354,7 +4354,6 @@ sq_spool_dir(struct store *st)
 }
 
 const struct store_ops store_sqlite_ops = {
-	.scheme = "sqlite",
 	.open = sq_open,
 	.close = sq_close,
 	.spool_dir = sq_spool_dir,
