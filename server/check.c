@@ -161,7 +161,8 @@ check_config(struct check_report *cr, struct smimpd_config *cfg)
 	return 0;
 }
 
-static void
+/* The store, checked: open for the checks after it, or NULL. */
+static struct store *
 check_store(struct check_report *cr, const struct smimpd_config *cfg)
 {
 	struct store_health h;
@@ -174,10 +175,9 @@ check_store(struct check_report *cr, const struct smimpd_config *cfg)
 	if (st == NULL) {
 		check_say(cr, "store", CHECK_FAIL, check_ms() - t0, NULL, "%s",
 		    e.msg);
-		return;
+		return NULL;
 	}
 	r = store_check(st, &h, &e);
-	store_close(st);
 	if (r != STORE_OK)
 		check_say(cr, "store", CHECK_FAIL, check_ms() - t0, NULL,
 		    "%s: %s", store_name(cfg), e.msg);
@@ -192,26 +192,23 @@ check_store(struct check_report *cr, const struct smimpd_config *cfg)
 		    "%s, schema version %lld, %s", store_name(cfg),
 		    (long long)h.version, h.integrity ? "integrity checked" :
 		    "opens");
+	return st;
 }
 
 /*
- * The key the domain's nodes sign with, as a shared store records it,
- * in base64: 1, 0 none recorded (or the store out of reach: its own
- * check says so), -1 a store that cannot say.
+ * The key the domain's nodes sign with, as a shared store st records
+ * it, in base64: 1, 0 none recorded (or no store: its own check says
+ * why), -1 a store that cannot say.
  */
 static int
-recorded_key(const struct smimpd_config *cfg, char *b64, size_t cap,
-    struct smimp_err *e)
+recorded_key(struct store *st, char *b64, size_t cap, struct smimp_err *e)
 {
 	unsigned char pk[32];
-	struct store *st;
 	int r;
 
-	st = server_store_open(cfg, e);
 	if (st == NULL)
 		return 0;
 	r = store_server_key(st, NULL, pk, e);
-	store_close(st);
 	if (r == STORE_NOT_FOUND)
 		return 0;
 	if (r != STORE_OK)
@@ -223,7 +220,7 @@ recorded_key(const struct smimpd_config *cfg, char *b64, size_t cap,
 /* The server key: 1 with its public half in pk, 0 none yet, -1 bad. */
 static int
 check_server_key(struct check_report *cr, const struct smimpd_config *cfg,
-    unsigned char pk[32])
+    struct store *st, unsigned char pk[32])
 {
 	char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
 	char theirs[sizeof(b64)];
@@ -236,7 +233,7 @@ check_server_key(struct check_report *cr, const struct smimpd_config *cfg,
 		return -1;
 	}
 	/* Several nodes of one store sign with the key it records. */
-	rec = recorded_key(cfg, theirs, sizeof(theirs), &e);
+	rec = recorded_key(st, theirs, sizeof(theirs), &e);
 	if (rec < 0) {
 		check_say(cr, "server-key", CHECK_FAIL, -1, NULL, "%s", e.msg);
 		return -1;
@@ -363,13 +360,16 @@ static int
 check_self(int json, struct smimpd_config *cfg, struct smimp_err *err)
 {
 	struct check_report cr;
+	struct store *st;
 	unsigned char pk[32];
 	int config_ok, have_key;
 
 	check_init(&cr, json);
 	config_ok = check_config(&cr, cfg) == 0;
-	check_store(&cr, cfg);
-	have_key = check_server_key(&cr, cfg, pk) == 1;
+	st = check_store(&cr, cfg);
+	have_key = check_server_key(&cr, cfg, st, pk) == 1;
+	if (st != NULL)
+		store_close(st);
 	if (config_ok) {
 		check_certificate(&cr, cfg);
 		check_discovery(&cr, cfg, have_key ? pk : NULL);
