@@ -55,14 +55,18 @@ setup() { common_setup; }
 	smimp-keygen -u t@example.org -o t --passphrase-file pass >/dev/null 2>&1
 	took=$(( ($(date +%s%N) - start) / 1000 ))
 	rm t.key t.pub t.recovery
-	for pct in 10 35 60 85; do
-		smimp-keygen -u a@example.org -o a --passphrase-file pass \
-		    >/dev/null 2>&1 &
-		pid=$!
-		sleep "$(awk -v t="$took" -v p="$pct" \
-		    'BEGIN { printf "%.3f", t * p / 1e8 }')"
+	# stopped_after USECS CMD...: CMD, sent SIGTERM USECS microseconds
+	# after it started, and waited for.
+	stopped_after() {
+		"${@:2}" >/dev/null 2>&1 &
+		local pid=$!
+		sleep "$(awk -v u="$1" 'BEGIN { printf "%.3f", u / 1e6 }')"
 		kill -TERM "$pid" 2>/dev/null || true
 		wait "$pid" || true
+	}
+	for pct in 10 35 60 85; do
+		stopped_after $((took * pct / 100)) \
+			smimp-keygen -u a@example.org -o a --passphrase-file pass
 		echo "$pct%: $(ls a.* 2>/dev/null | tr '\n' ' ')"
 		! ls | grep -q '\.tmp\.' || false
 		if [ -e a.key ] || [ -e a.pub ] || [ -e a.recovery ]; then
@@ -71,13 +75,8 @@ setup() { common_setup; }
 			rm a.key a.pub a.recovery
 		fi
 		# A device's key and its enrollment request alike.
-		smimp-keygen --device ci -u a@example.org -o d \
-		    --passphrase-file pass >/dev/null 2>&1 &
-		pid=$!
-		sleep "$(awk -v t="$took" -v p="$pct" \
-		    'BEGIN { printf "%.3f", t * p / 2e8 }')"
-		kill -TERM "$pid" 2>/dev/null || true
-		wait "$pid" || true
+		stopped_after $((took * pct / 200)) smimp-keygen --device ci \
+			-u a@example.org -o d --passphrase-file pass
 		echo "$pct%: $(ls d.* 2>/dev/null | tr '\n' ' ')"
 		! ls | grep -q '\.tmp\.' || false
 		if [ -e d.key ]; then [ -e d.request ]; else [ ! -e d.request ]; fi
