@@ -13,7 +13,6 @@
  * checks each receipt under its domain's server key, not on the home
  * server's word.
  */
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
