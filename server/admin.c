@@ -14,6 +14,7 @@
  *	smimpd check [--json] [DOMAIN]		this server, or another
  *						domain (check.c, peercheck.c)
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,6 +152,13 @@ invite(struct store *st, const char *addr, const char *hours,
 		return -1;
 	printf("%s\n", token);
 	sodium_memzero(token, sizeof(token));
+	/* A token no one saw is an invitation no one can use: say so. */
+	errno = 0;
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot write the "
+		    "token to standard output (the invitation for %s is of "
+		    "no use: make another)%s%s", addr, errno != 0 ? ": " : "",
+		    errno != 0 ? strerror(errno) : "");
 	return 0;
 }
 

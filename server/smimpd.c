@@ -263,6 +263,35 @@ serve(struct server *srv, const struct smimpd_opts *o,
 	return 0;
 }
 
+/*
+ * What smimpd printed (the usage, the version, "configuration OK", an
+ * administration command's answer) got out: a full disk or a closed
+ * pipe is a failure, never a silent exit 0.
+ */
+static int
+stdout_done(struct smimp_err *err)
+{
+	errno = 0;
+	if (fflush(stdout) == 0 && !ferror(stdout) && fclose(stdout) == 0)
+		return 0;
+	return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot write to standard "
+	    "output%s%s", errno != 0 ? ": " : "",
+	    errno != 0 ? strerror(errno) : "");
+}
+
+/* The exit status of --help and --version: 0 once their line got out. */
+static int
+printed_exit(void)
+{
+	struct smimp_err err;
+
+	smimp_err_clear(&err);
+	if (stdout_done(&err) == 0)
+		return SMIMP_EXIT_OK;
+	fprintf(stderr, "smimpd: %s\n", err.msg);
+	return err.code;
+}
+
 static int
 parse_args(int argc, char **argv, struct smimpd_opts *o,
     struct smimp_err *err)
@@ -291,10 +320,10 @@ parse_args(int argc, char **argv, struct smimpd_opts *o,
 		case 'd': o->foreground = 1; break;
 		case 'n': o->check_only = 1; break;
 		case 'v': o->flags[OPT_LOG_LEVEL - OPT_DOMAIN] = "debug"; break;
-		case 'h': usage(stdout); exit(SMIMP_EXIT_OK);
+		case 'h': usage(stdout); exit(printed_exit());
 		case OPT_VERSION:
 			printf("smimpd %s\n", SMIMP_VERSION);
-			exit(SMIMP_EXIT_OK);
+			exit(printed_exit());
 		case OPT_PLAIN: o->flags[OPT_PLAIN - OPT_DOMAIN] = "yes"; break;
 		case OPT_STORE:
 			/* Too long for the copy: refused as a setting. */
@@ -345,12 +374,15 @@ main(int argc, char **argv)
 		goto fail;
 	log_verbose = srv.cfg.log_debug;
 	if (o.sub != NULL) {
-		if (admin_run(o.sub, o.args, o.nargs, &srv.cfg, &err) != 0)
+		if (admin_run(o.sub, o.args, o.nargs, &srv.cfg, &err) != 0 ||
+		    stdout_done(&err) != 0)
 			goto fail;
 		return SMIMP_EXIT_OK;
 	}
 	if (o.check_only) {
 		printf("smimpd: configuration OK\n");
+		if (stdout_done(&err) != 0)
+			goto fail;
 		return SMIMP_EXIT_OK;
 	}
 	if (http_listen(&srv, &err) != 0 || metrics_listen(&srv, &err) != 0 ||

@@ -202,7 +202,8 @@ full() {
 
 @test "a standard output that cannot be written is a failure, in every command" {
 	[ -w /dev/full ] || skip "no /dev/full"
-	for c in smimp smimp-keygen smimp-seal smimp-open smimp-send smimp-fetch smimp-trust; do
+	for c in smimp smimp-keygen smimp-seal smimp-open smimp-send smimp-sendmail \
+	    smimp-fetch smimp-trust smimp-revoke smimpd; do
 		full "$c" -h
 		full "$c" --version
 	done
@@ -222,6 +223,26 @@ full() {
 		full smimp-open -i bob.key $how m.age
 		[ "${stderr##*$'\n'}" = "smimp-open: cannot write standard output: No space left on device" ]
 	done
+}
+
+@test "smimpd: -n and the administration commands fail when their answer cannot be written, and an invitation's lost token is said" {
+	[ -w /dev/full ] || skip "no /dev/full"
+	smimpd --data data --domain example.org adduser alice@example.org alice.pub
+	full smimpd --data data users
+	[ "$stderr" = "smimpd: cannot write to standard output: No space left on device" ]
+	smimpd --data data --domain example.org invite bob@example.org >/dev/null
+	full smimpd --data data invites
+	full smimpd --data data stats
+	full smimpd --data data --domain example.org --plain-http -n
+	[ "$stderr" = "smimpd: cannot write to standard output: No space left on device" ]
+	full smimpd --data data --domain example.org invite carol@example.org
+	[ "$stderr" = "smimpd: cannot write the token to standard output (the invitation for carol@example.org is of no use: make another): No space left on device" ]
+	# Written, the same commands succeed.
+	run -0 --separate-stderr smimpd --data data users
+	[ "$output" = "alice@example.org $(smimp-keygen --fingerprint alice.pub)" ]
+	run -0 --separate-stderr smimpd --data data --domain example.org invite carol@example.org
+	[[ "$output" =~ ^[A-Za-z0-9_-]{32}$ ]]
+	[ -z "$stderr" ]
 }
 
 @test "Ctrl-C or SIGTERM at the passphrase prompt gives the terminal its echo back" {
