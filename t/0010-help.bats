@@ -82,6 +82,27 @@ long_options() {
 	bash -n "$REPO"/completions/bash/*
 }
 
+@test "bash completion offers no option where an option's argument goes" {
+	for c in $(commands); do
+		[ "$c" = smimp ] && continue
+		fn=$(grep -o '^complete -F [_a-z]*' "$REPO/completions/bash/$c" | cut -d' ' -f3)
+		# shellcheck disable=SC1090
+		. "$REPO/completions/bash/$c"
+		# Each option the usage shows with an argument: -i IDENTITY,
+		# --cacert FILE.  smimp-trust's words after a subcommand.
+		for opt in $("$c" --help | grep -oE -- '(^|[[ ])-(-[a-z][a-z-]*|[a-zA-Z]) [A-Z]' |
+		    sed 's/^[[ ]//' | cut -d' ' -f1 | sort -u); do
+			COMP_WORDS=("$c" fetch "$opt" "")
+			COMP_CWORD=3
+			COMPREPLY=()
+			"$fn" || true	# compgen fails when nothing matches
+			for w in "${COMPREPLY[@]}"; do
+				[[ $w != -* ]] || { echo "$c $opt: offers $w"; false; }
+			done
+		done
+	done
+}
+
 @test "man pages are clean under mandoc -Tlint" {
 	run -0 mandoc -Tlint -Wwarning "$REPO"/man/*.[1-8]
 	[ -z "$output" ]
