@@ -112,6 +112,19 @@ fetch_bob() { as_bob smimp-fetch -i bob.key -d mail; }
 	[ "$stderr" = "smimp-open: cannot decrypt: the message is not encrypted to bob@example.net" ]
 }
 
+@test "a standard output that cannot be written: exit 1, the change made or not as the man page says" {
+	[ -w /dev/full ] || skip "no /dev/full"
+	before=$(sum bob.pub)
+	run -1 --separate-stderr bash -c 'smimp-revoke -i bob.key --encryption --no-publish -w - >/dev/full'
+	[ "$stderr" = "smimp-revoke: cannot write the new log to standard output: No space left on device" ]
+	[ "$(sum bob.pub)" = "$before" ]
+	run -1 --separate-stderr bash -c 'smimp-revoke -i bob.key --encryption --no-publish >/dev/full'
+	[ "$stderr" = "smimp-revoke: cannot write to standard output: No space left on device" ]
+	[ "$(grep -c '^type: encryption-key' bob.pub)" = 1 ]
+	text=$(mandoc -Tascii "$REPO/man/smimp-revoke.1" | col -b | sed -n '/^EXIT STATUS/,/^EXAMPLES/p' | tr -s ' \n\t' ' ')
+	[[ "$text" == *"Also standard output that cannot be written: with -w -, the new log, and nothing changed; otherwise the line (or, with --json, the object) that says what happened, and the change was made all the same."* ]]
+}
+
 @test "--no-publish -w: the new log is written for delivery by hand, the server is not asked" {
 	run -0 --separate-stderr smimp-revoke -i bob.key --encryption --no-publish -w new.pub
 	[ "$output" = "bob@example.net: new encryption key (2 records in 'bob.pub'), not published: give 'new.pub' to the administrator of example.net" ]
