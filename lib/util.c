@@ -499,6 +499,13 @@ codepoint_unsafe(uint32_t cp)
 }
 
 int
+codepoint_hidden(uint32_t cp)
+{
+	return codepoint_unsafe(cp) || cp == 0x2028 || cp == 0x2029 ||
+	    cp == 0x200e || cp == 0x200f || cp == 0x061c;
+}
+
+int
 text_value_ok(const char *s, size_t len)
 {
 	const unsigned char *u = (const unsigned char *)s;

@@ -111,6 +111,14 @@ int utf8_next(const unsigned char *s, size_t len, uint32_t *cp);
  */
 int codepoint_unsafe(uint32_t cp);
 /*
+ * Code points that are shown escaped (vis.h), never as they are: the
+ * unsafe ones above; the line and paragraph separators U+2028 and
+ * U+2029, which some readers take for a line end; and the directional
+ * marks U+200E, U+200F and U+061C, which show as nothing and move the
+ * characters around them.
+ */
+int codepoint_hidden(uint32_t cp);
+/*
  * Is s[0..len) text that may stand in a header line and be shown as
  * it is: valid UTF-8 with no unsafe code point (above) and no line or
  * paragraph separator (U+2028, U+2029), which a mail reader would take

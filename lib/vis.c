@@ -60,7 +60,7 @@ emit(const struct vis *v, const unsigned char *s, size_t n, uint32_t cp,
 {
 	if (v->flags & VIS_JSON)
 		return json_char(cp, out);
-	if (!codepoint_unsafe(cp)) {
+	if (!codepoint_hidden(cp)) {
 		memcpy(out, s, n);
 		return n;
 	}

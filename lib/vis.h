@@ -9,9 +9,10 @@
  *
  *	\t \n \r	tab, newline, carriage return (unless VIS_LINES)
  *	\xHH		another C0 control, DEL, a byte that is not UTF-8
- *	\uHHHH		a C1 control, a bidirectional override or isolate
+ *	\uHHHH		a C1 control, a bidirectional override or isolate,
+ *			a line or paragraph separator, a directional mark
  *
- * (codepoint_unsafe() in util.h says which).  Every other character,
+ * (codepoint_hidden() in util.h says which).  Every other character,
  * backslashes included, passes as it is: the result is for reading,
  * not for decoding back.
  *

@@ -76,19 +76,25 @@ term_wait() {
 	return 1
 }
 
+# term_open_bob ARGS: bob's smimp-open ARGS in a terminal (term_start),
+# waited for until it exits and the shell says its status (rc=N).
+term_open_bob() {
+	cat >run.sh <<-EOF
+	SMIMP_HOME="$BOBHOME" smimp-open -i bob.key $*
+	echo "rc=\$?"
+	sleep 60
+	EOF
+	term_start run.sh
+	term_wait '^rc='
+}
+
 @test "a body on a terminal cannot drive it, and the sender line comes after it" {
 	# Mallory, a known sender, tries to erase the body and the real
 	# sender line and show a line that says alice sent it, trusted.
 	fp=$(smimp-keygen --fingerprint alice.pub)
 	printf 'Hi Bob,\nsee you.\n\033[2A\033[2K\rsmimp-open: from alice@example.org, fingerprint %s, trusted\n\342\200\256evil\033[2K' "$fp" >evil
 	smimp-seal -i mallory.key -r bob.pub evil >evil.age
-	cat >run.sh <<-EOF
-	SMIMP_HOME="$BOBHOME" smimp-open -i bob.key evil.age
-	echo "rc=\$?"
-	sleep 60
-	EOF
-	term_start run.sh
-	term_wait 'rc='
+	term_open_bob evil.age
 	mapfile -t lines < <(screen)
 	printf '%s\n' "${lines[@]}"
 	[ "${#lines[@]}" -eq 6 ]
@@ -109,13 +115,7 @@ term_wait() {
 	open_bob -o out odd.age 2>/dev/null
 	cmp odd out
 	# stderr a terminal, stdout not: the sender line is not held back.
-	cat >run.sh <<-EOF
-	SMIMP_HOME="$BOBHOME" smimp-open -i bob.key -o out2 odd.age
-	echo "rc=\$?"
-	sleep 60
-	EOF
-	term_start run.sh
-	term_wait '^rc='
+	term_open_bob -o out2 odd.age
 	[[ "$(screen | head -1)" == "smimp-open: from alice@example.org, "* ]]
 	cmp odd out2
 }
@@ -128,6 +128,19 @@ term_wait() {
 	run -2 --separate-stderr smimp-trust show $'\e[2Jx'
 	[[ "$stderr" == *'\x1B[2Jx'* ]]
 	[[ "$stderr" != *$'\e'* ]]
+}
+
+@test "line and paragraph separators and directional marks are escaped on a terminal and in errors" {
+	# U+2028, U+2029, U+200E, U+200F, U+061C: invisible on a terminal,
+	# a line end to some readers, or a reordering of what is around them.
+	printf 'a\342\200\250b\342\200\251c\342\200\216d\342\200\217e\330\234f\n' >marks
+	seal marks >marks.age
+	term_open_bob marks.age
+	[ "$(screen | head -1)" = 'a\u2028b\u2029c\u200Ed\u200Fe\u061Cf' ]
+	# To a pipe the body stays exact.
+	open_bob marks.age 2>/dev/null | cmp - marks
+	run -1 --separate-stderr smimp-open -i bob.key $'x\342\200\250y\342\200\217z\330\234'
+	[ "$stderr" = "smimp-open: cannot open 'x\\u2028y\\u200Fz\\u061C': No such file or directory" ]
 }
 
 @test "with standard error or output closed, no output file gets a message" {
