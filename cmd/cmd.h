@@ -159,13 +159,16 @@ usage_error(const char *fmt, ...)
 
 /*
  * Print j as one line of compact JSON, its keys in the order they were
- * built, and free it: the one form of every --json output.
+ * built, and free it: the one form of every --json output.  In ASCII,
+ * every control and every other character escaped (\uHHHH): the
+ * strings may quote a server's words, and none of them may drive the
+ * terminal that shows the line.
  */
 __attribute__((unused)) static void
 print_json(json_t *j)
 {
 	char *text = j != NULL ? json_dumps(j, JSON_COMPACT |
-	    JSON_PRESERVE_ORDER) : NULL;
+	    JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII) : NULL;
 
 	if (text != NULL)
 		printf("%s\n", text);

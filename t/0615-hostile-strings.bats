@@ -87,6 +87,20 @@ alice_and_hostile_bob() {
 	escaped_words "$output"
 }
 
+@test "--json is ASCII when a server answers in UTF-8 with a C1 control, an override and a separator" {
+	# Valid UTF-8, so that it goes into the JSON as it is: U+202E, U+009B
+	# (a CSI to a terminal that takes C1 controls), U+2028, an escape.
+	printf 'X\342\200\256Y\302\233Z\342\200\250W\033[2J' >words
+	alice_and_hostile_bob
+	run -1 --separate-stderr smimp-trust refresh bob@example.net -i alice.key --json
+	[ -z "$(LC_ALL=C tr -d ' -~' <<<"$output")" ]
+	printf '%s\n' "$output" >out.json
+	[[ "$(json_doc out.json error)" == *"(HTTP 400: X"$'\342\200\256Y\302\233Z\342\200\250W\033[2J)' ]]
+	run -75 --separate-stderr smimp-revoke -i alice.key --encryption --notify --json
+	[ -z "$(LC_ALL=C tr -d ' -~' <<<"$output")" ]
+	grep -q 'X\\u202EY\\u009BZ\\u2028W\\u001B\[2J' <<<"$output"
+}
+
 @test "smimp-send --status keeps a queued entry's error that its buffer cut inside a character, escaped on a terminal line and in --json" {
 	mkid alice alice@example.org
 	mid=status1@example.org
