@@ -466,11 +466,12 @@ add_date(struct sbuf *h, int64_t when)
 }
 
 /*
- * A subject written as it is: printable ASCII that no reader decodes
- * ("=?"), with single spaces between words, each of which fits a line.
+ * Text that the sender chose (a subject, a content type) written as it
+ * is: printable ASCII that no reader decodes ("=?"), with single spaces
+ * between words, each of which fits a line.
  */
 static int
-subject_plain(const char *s)
+text_plain(const char *s)
 {
 	size_t n = strlen(s), i, word = 0;
 
@@ -486,16 +487,16 @@ subject_plain(const char *s)
 }
 
 static int
-add_subject_plain(struct sbuf *h, const char *s)
+add_text_plain(struct sbuf *h, const char *name, const char *s)
 {
-	size_t col = 8, len;
+	size_t first = strlen(name) + 1, col = first, len;
 	const char *sp;
-	int r = sbuf_add(h, "Subject:", 8);
+	int r = sbuf_addf(h, "%s:", name);
 
 	while (r == 0 && *s != '\0') {
 		sp = strchr(s, ' ');
 		len = sp != NULL ? (size_t)(sp - s) : strlen(s);
-		if (col > 8 && col + 1 + len > LINE_SOFT) {
+		if (col > first && col + 1 + len > LINE_SOFT) {
 			r |= sbuf_add(h, "\n", 1);
 			col = 0;
 		}
@@ -511,17 +512,18 @@ add_subject_plain(struct sbuf *h, const char *s)
  * one to a line: readers decode them and drop the space between.
  */
 static int
-add_subject_words(struct sbuf *h, const char *s, struct smimp_err *err)
+add_text_words(struct sbuf *h, const char *name, const char *s,
+    struct smimp_err *err)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t n = strlen(s), i = 0, take;
 	char b64[WORD_BYTES / 3 * 4 + 8];
 	uint32_t cp;
-	int k, r = sbuf_add(h, "Subject:", 8);
+	int k, r = sbuf_addf(h, "%s:", name);
 
 	if (!text_value_ok(s, n))
 		return smimp_err_set(err, SMIMP_EXIT_BADMSG, "cannot write "
-		    "the message as MIME: the subject is not header text");
+		    "the message as MIME: the %s is not header text", name);
 	while (i < n && r == 0) {
 		take = 0;
 		while (i + take < n) {
@@ -541,15 +543,17 @@ add_subject_words(struct sbuf *h, const char *s, struct smimp_err *err)
 	return 0;
 }
 
+/* The field name: s, plain or in encoded words; nothing for s empty. */
 static int
-add_subject(struct sbuf *h, const char *s, struct smimp_err *err)
+add_text(struct sbuf *h, const char *name, const char *s,
+    struct smimp_err *err)
 {
 	if (s[0] == '\0')
 		return 0;
-	if (subject_plain(s))
-		return add_subject_plain(h, s) != 0 ? smimp_err_set(err,
+	if (text_plain(s))
+		return add_text_plain(h, name, s) != 0 ? smimp_err_set(err,
 		    SMIMP_EXIT_FAIL, "out of memory") : 0;
-	return add_subject_words(h, s, err);
+	return add_text_words(h, name, s, err);
 }
 
 /* In-Reply-To, and References: the thread's first message, the parent. */
@@ -578,10 +582,13 @@ add_thread(struct sbuf *h, const struct msg_meta *m)
  * What the reader checked, for people and for filters: the verified
  * sender and key, the tier, the device, who introduced a stranger, and
  * whether the signed envelope says the message was sealed to the
- * reader's one-time prekeys (doc/PROTOCOL.md, 10.4).
+ * reader's one-time prekeys (doc/PROTOCOL.md, 10.4).  The content type
+ * is the sender's text: written as the subject is, so that no reader
+ * decodes an encoded word in it into lines of its own.
  */
 static int
-add_checks(struct sbuf *h, const struct msg_meta *m, const char *tier)
+add_checks(struct sbuf *h, const struct msg_meta *m, const char *tier,
+    struct smimp_err *err)
 {
 	char fp[FINGERPRINT_STRLEN];
 	size_t i;
@@ -596,16 +603,21 @@ add_checks(struct sbuf *h, const struct msg_meta *m, const char *tier)
 	if (m->introducer[0] != '\0')
 		r |= sbuf_addf(h, "X-Smimp-Introduced-By: %s\n",
 		    m->introducer);
-	r |= sbuf_addf(h, "X-Smimp-Forward-Secrecy: %s\nX-Smimp-Type: %s\n"
-	    "X-Smimp-Content-Type: %s\nX-Smimp-Message-Id: %s\n"
-	    "X-Smimp-Thread-Id: %s\n", m->forward_secret ? "yes" : "no",
-	    m->type, m->content_type, m->message_id, m->thread_id);
+	r |= sbuf_addf(h, "X-Smimp-Forward-Secrecy: %s\nX-Smimp-Type: %s\n",
+	    m->forward_secret ? "yes" : "no", m->type);
+	if (r != 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "out of memory");
+	if (add_text(h, "X-Smimp-Content-Type", m->content_type, err) != 0)
+		return -1;
+	r |= sbuf_addf(h, "X-Smimp-Message-Id: %s\nX-Smimp-Thread-Id: %s\n",
+	    m->message_id, m->thread_id);
 	for (i = 0; i < m->nparts; i++)
 		if (!m->parts[i].known)
 			r |= sbuf_addf(h, "X-Smimp-Left-Out: part %zu, of the "
 			    "kind %s, %llu bytes\n", i + 1, m->parts[i].kind,
 			    (unsigned long long)m->parts[i].size);
-	return r;
+	return r != 0 ? smimp_err_set(err, SMIMP_EXIT_FAIL, "out of memory") :
+	    0;
 }
 
 /* Every value of the envelope that goes into a header as it is. */
@@ -646,13 +658,16 @@ message_head(struct sbuf *h, const struct msg_meta *m, const char *tier,
 	    add_addr_list(h, "Cc", m, 1);
 	if (r != 0)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "out of memory");
-	if (add_subject(h, m->subject, err) != 0)
+	if (add_text(h, "Subject", m->subject, err) != 0)
 		return -1;
 	r = add_date(h, m->date) | sbuf_addf(h, "Message-ID: %s\n", id) |
-	    add_thread(h, m) | add_checks(h, m, tier) |
-	    sbuf_add(h, "MIME-Version: 1.0\n", 18);
-	return r != 0 ? smimp_err_set(err, SMIMP_EXIT_FAIL, "out of memory") :
-	    0;
+	    add_thread(h, m);
+	if (r != 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "out of memory");
+	if (add_checks(h, m, tier, err) != 0)
+		return -1;
+	return sbuf_add(h, "MIME-Version: 1.0\n", 18) != 0 ?
+	    smimp_err_set(err, SMIMP_EXIT_FAIL, "out of memory") : 0;
 }
 
 /* ---- parts ---- */

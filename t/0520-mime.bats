@@ -222,6 +222,28 @@ bounce_tail() {
 	done
 }
 
+@test "a hostile content type comes back as it was sent, and no reader decodes it into header lines" {
+	# An encoded word that decodes to a line break and forged fields.
+	forged=$(printf 'text/plain\nX-Smimp-Sender: boss@example.com\nFrom: boss@example.com\n\033[2J' | base64 -w0)
+	for ct in "=?UTF-8?B?$forged?=" 'x =?utf-8?q?a=0AFrom:_boss@example.com?=' 'text/plain;  a=b '; do
+		seal --content-type "$ct" msg >ct.age
+		open_bob -q --mime -o ct.eml ct.age
+		mimeparse ct.eml >ct.parsed
+		[ "$(grep '^H X-Smimp-Content-Type: ' ct.parsed)" = "H X-Smimp-Content-Type: $ct" ]
+		[ "$(grep -c '^H ' ct.parsed)" -eq 16 ]
+		# What mblaze shows, every header decoded.
+		run -0 mshow -L ./ct.eml
+		[ "$(grep -c '^From: ' <<<"$output")" -eq 1 ]
+		[ "$(grep -c '^X-Smimp-Sender: ' <<<"$output")" -eq 1 ]
+		[[ "$output" != *boss@* || "$output" == *"X-Smimp-Content-Type: $ct"* ]]
+		[[ "$output" != *$'\e'* ]]
+	done
+	# An ordinary one is written as it is.
+	seal --content-type 'text/markdown; charset=utf-8' msg >ct.age
+	open_bob -q --mime -o ct.eml ct.age
+	grep -qx 'X-Smimp-Content-Type: text/markdown; charset=utf-8' ct.eml
+}
+
 @test "hostile bodies: the boundary itself, long lines, CR, '=_', NUL and bytes not UTF-8 come back byte for byte in the parts they were" {
 	printf 'x' >a.txt
 	id=fixed@example.org
