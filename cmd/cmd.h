@@ -22,6 +22,7 @@
 #include "clientconf.h"
 #include "idlog.h"
 #include "jsontext.h"
+#include "options.h"
 #include "proc.h"
 #include "util.h"
 #include "vis.h"
@@ -73,6 +74,8 @@ cmd_start(const char *name)
 	struct smimp_err err;
 
 	progname = name;
+	/* A refused option is said in one line, by option_error(). */
+	opterr = 0;
 	smimp_err_clear(&err);
 #ifdef M_MMAP_THRESHOLD
 	/*
@@ -155,6 +158,17 @@ usage_error(const char *fmt, ...)
 	(void)snprintf(suffix, sizeof(suffix), " (see '%s --help')", progname);
 	say(msg, suffix);
 	return SMIMP_EXIT_USAGE;
+}
+
+/* getopt_long's '?': what it refused, in one line (options.h). */
+__attribute__((unused)) static int
+option_error(char *const argv[], const char *optstring,
+    const struct option *longopts)
+{
+	char msg[256];
+
+	option_refused(msg, sizeof(msg), argv, optstring, longopts);
+	return usage_error("%s", msg);
 }
 
 /*

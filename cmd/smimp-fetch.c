@@ -67,10 +67,11 @@ parse_args(int argc, char **argv, struct fetch_opts *o)
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
 	};
+	static const char shortopts[] = "i:d:qh";
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	while ((c = getopt_long(argc, argv, "i:d:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		switch (c) {
 		case 'i': o->identity = optarg; break;
 		case 'd': o->dir = optarg; break;
@@ -84,8 +85,7 @@ parse_args(int argc, char **argv, struct fetch_opts *o)
 		default:
 			if (remote_option(c, optarg, &o->conf))
 				break;
-			usage(stderr);
-			return SMIMP_EXIT_USAGE;
+			return option_error(argv, shortopts, longopts);
 		}
 	}
 	if (optind < argc)

@@ -88,10 +88,11 @@ parse_args(int argc, char **argv, struct keygen_opts *o)
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
 	};
+	static const char shortopts[] = "u:o:i:h";
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	while ((c = getopt_long(argc, argv, "u:o:i:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		switch (c) {
 		case 'u': o->address = optarg; break;
 		case 'o': o->prefix = optarg; break;
@@ -137,8 +138,7 @@ parse_args(int argc, char **argv, struct keygen_opts *o)
 		default:
 			if (remote_option(c, optarg, &o->conf))
 				break;
-			usage(stderr);
-			return SMIMP_EXIT_USAGE;
+			return option_error(argv, shortopts, longopts);
 		}
 	}
 	if (o->modes > 1)

@@ -72,10 +72,11 @@ parse_args(int argc, char **argv, struct open_opts *o)
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
 	};
+	static const char shortopts[] = "i:o:qh";
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	while ((c = getopt_long(argc, argv, "i:o:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		switch (c) {
 		case 'i': o->identity = optarg; break;
 		case 'o': o->output = optarg; break;
@@ -88,7 +89,7 @@ parse_args(int argc, char **argv, struct open_opts *o)
 		case OPT_EXTRACT: o->extract = optarg; break;
 		case 'h': usage(stdout); exit(cmd_exit(SMIMP_EXIT_OK));
 		case OPT_VERSION: exit(print_version());
-		default: usage(stderr); return SMIMP_EXIT_USAGE;
+		default: return option_error(argv, shortopts, longopts);
 		}
 	}
 	if (optind < argc)

@@ -89,12 +89,13 @@ parse_args(int argc, char **argv, struct revoke_opts *o)
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
 	};
+	static const char shortopts[] = "i:w:u:o:h";
 	enum iddev_scope scope;
 	uint64_t n;
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	while ((c = getopt_long(argc, argv, "i:w:u:o:h", longopts,
+	while ((c = getopt_long(argc, argv, shortopts, longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'i': o->identity = optarg; break;
@@ -125,8 +126,7 @@ parse_args(int argc, char **argv, struct revoke_opts *o)
 		default:
 			if (remote_option(c, optarg, &o->conf))
 				break;
-			usage(stderr);
-			return SMIMP_EXIT_USAGE;
+			return option_error(argv, shortopts, longopts);
 		}
 	}
 	if (optind < argc)

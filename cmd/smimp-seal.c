@@ -176,11 +176,12 @@ parse_args(int argc, char **argv, struct seal_opts *o)
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
 	};
+	static const char shortopts[] = "i:r:R:c:s:t:ao:h";
 	int c, rc;
 
 	memset(o, 0, sizeof(*o));
 	o->type = "email";
-	while ((c = getopt_long(argc, argv, "i:r:R:c:s:t:ao:h", longopts,
+	while ((c = getopt_long(argc, argv, shortopts, longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'i': o->identity = optarg; break;
@@ -219,7 +220,7 @@ parse_args(int argc, char **argv, struct seal_opts *o)
 			break;
 		case 'h': usage(stdout); exit(cmd_exit(SMIMP_EXIT_OK));
 		case OPT_VERSION: exit(print_version());
-		default: usage(stderr); return SMIMP_EXIT_USAGE;
+		default: return option_error(argv, shortopts, longopts);
 		}
 	}
 	if (optind < argc)

@@ -150,13 +150,14 @@ parse_args(int argc, char **argv, struct send_opts *o)
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
 	};
+	static const char shortopts[] = "i:vqh";
 	uint64_t secs;
 	int c, timeout_given = 0, rc = 0;
 
 	memset(o, 0, sizeof(*o));
 	o->max_work = SEND_MAX_WORK_DEFAULT;
 	o->timeout = RECEIPTS_TIMEOUT_DEFAULT;
-	while ((c = getopt_long(argc, argv, "i:vqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		switch (c) {
 		case 'i': o->identity = optarg; break;
 		case 'v': o->verbose = 1; break;
@@ -193,8 +194,7 @@ parse_args(int argc, char **argv, struct send_opts *o)
 		default:
 			if (remote_option(c, optarg, &o->conf))
 				break;
-			usage(stderr);
-			return SMIMP_EXIT_USAGE;
+			return option_error(argv, shortopts, longopts);
 		}
 		if (rc != 0)
 			return rc;

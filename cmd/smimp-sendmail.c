@@ -107,14 +107,16 @@ parse_args(int argc, char **argv, struct sendmail_opts *o)
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
 	};
+	static const char shortopts[] =
+	    "tio:f:r:F:B:b:hN:R:V:L:X:vUGnmq::";
 	struct smimp_err err;
 	int c, rc;
 
 	memset(o, 0, sizeof(*o));
 	o->max_work = SEND_MAX_WORK_DEFAULT;
 	o->dot_ends = 1;
-	while ((c = getopt_long(argc, argv,
-	    "tio:f:r:F:B:b:hN:R:V:L:X:vUGnmq::", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, shortopts, longopts,
+	    NULL)) != -1) {
 		switch (c) {
 		case 't': o->from_headers = 1; break;
 		case 'i': o->dot_ends = 0; break;
@@ -141,8 +143,7 @@ parse_args(int argc, char **argv, struct sendmail_opts *o)
 			}
 			if (remote_option(c, optarg, &o->conf))
 				break;
-			usage(stderr);
-			return SMIMP_EXIT_USAGE;
+			return option_error(argv, shortopts, longopts);
 		}
 	}
 	smimp_err_clear(&err);

@@ -120,11 +120,12 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 		{ "fetch", 1, 1 }, { "introduce", 1, 1 }, { "publish", 0, 0 },
 		{ "prekeys", 0, 0 },
 	};
+	static const char shortopts[] = "i:o:h";
 	size_t i;
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	while ((c = getopt_long(argc, argv, "i:o:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_TIER: o->tier = optarg; break;
 		case OPT_FROM: o->from_message = optarg; break;
@@ -144,8 +145,7 @@ parse_args(int argc, char **argv, struct trust_opts *o)
 		default:
 			if (remote_option(c, optarg, &o->conf))
 				break;
-			usage(stderr);
-			return SMIMP_EXIT_USAGE;
+			return option_error(argv, shortopts, longopts);
 		}
 	}
 	if (optind == argc)

@@ -32,6 +32,7 @@
 #include "fileio.h"
 #include "http.h"
 #include "metrics.h"
+#include "options.h"
 #include "server.h"
 #include "sites.h"
 #include "banned.h"
@@ -311,10 +312,13 @@ parse_args(int argc, char **argv, struct smimpd_opts *o,
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
 	};
+	static const char shortopts[] = "+f:dnvh";
+	char what[256];
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	while ((c = getopt_long(argc, argv, "+f:dnvh", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f': o->config = optarg; break;
 		case 'd': o->foreground = 1; break;
@@ -339,8 +343,10 @@ parse_args(int argc, char **argv, struct smimpd_opts *o,
 				o->flags[c - OPT_DOMAIN] = optarg;
 				break;
 			}
-			usage(stderr);
-			return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s", "");
+			option_refused(what, sizeof(what), argv, shortopts,
+			    longopts);
+			return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s (see "
+			    "'smimpd --help')", what);
 		}
 	}
 	if (optind < argc) {

@@ -33,12 +33,31 @@ long_options() {
 	done
 }
 
-@test "an unknown option exits 2 with a message on stderr" {
+@test "an option refused exits 2 with one line on stderr, naming it" {
 	for c in $(commands); do
 		[ "$c" = smimp ] && continue
-		run -2 --separate-stderr "$c" --no-such-option
-		[[ "$stderr" == "$c: unrecognized option '--no-such-option'"* ]]
+		run -2 --separate-stderr "$c" --no-such-option=1
+		[ "$stderr" = "$c: unknown option '--no-such-option' (see '$c --help')" ]
+		[ -z "$output" ]
+		run -2 --separate-stderr "$c" -Z
+		[ "$stderr" = "$c: unknown option '-Z' (see '$c --help')" ]
+		run -2 --separate-stderr "$c" --help=yes
+		[ "$stderr" = "$c: option '--help' takes no argument (see '$c --help')" ]
 	done
+	for c in smimp-keygen smimp-seal smimp-open smimp-send smimp-fetch smimp-trust smimp-revoke; do
+		run -2 --separate-stderr "$c" -i
+		[ "$stderr" = "$c: option '-i' needs an argument (see '$c --help')" ]
+		run -2 --separate-stderr "$c" --identity
+		[ "$stderr" = "$c: option '--identity' needs an argument (see '$c --help')" ]
+	done
+	# A short option refused inside a group, after a long one.
+	run -2 --separate-stderr smimp-open --quiet -qZ
+	[ "$stderr" = "smimp-open: unknown option '-Z' (see 'smimp-open --help')" ]
+	# An abbreviation of two options.
+	run -2 --separate-stderr smimp-seal --re x
+	[ "$stderr" = "smimp-seal: option '--re' is ambiguous (see 'smimp-seal --help')" ]
+	run -2 --separate-stderr smimpd --data
+	[ "$stderr" = "smimpd: option '--data' needs an argument (see 'smimpd --help')" ]
 	run -2 --separate-stderr smimp no-such-command
 	[ "$stderr" = "smimp: 'no-such-command' is not a command (see 'smimp --help')" ]
 }
