@@ -281,7 +281,7 @@ stats_run(char **args, int nargs, struct smimpd_config *cfg,
 	if (admin_args_parse("stats", args, nargs, ADMIN_JSON, 0, &a,
 	    err) != 0)
 		return -1;
-	st = server_store_open(cfg, err);
+	st = server_store_open(cfg, 0, err);
 	if (st == NULL)
 		return -1;
 	r = store_stats(st, &s, err);
@@ -355,7 +355,8 @@ admin_run(const char *sub, char **args, int nargs,
 	if (strcmp(sub, "invite") == 0 && cfg->domain[0] == '\0')
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "invite needs the "
 		    "server's domain (--domain or the config file)");
-	st = server_store_open(cfg, err);
+	st = server_store_open(cfg, strcmp(sub, "adduser") == 0 ||
+	    strcmp(sub, "invite") == 0, err);
 	if (st == NULL)
 		return -1;
 	if (strcmp(sub, "users") == 0) {

@@ -171,7 +171,7 @@ check_store(struct check_report *cr, const struct smimpd_config *cfg)
 	int64_t t0 = check_ms();
 	int r;
 
-	st = server_store_open(cfg, &e);
+	st = server_store_open(cfg, 1, &e);
 	if (st == NULL) {
 		check_say(cr, "store", CHECK_FAIL, check_ms() - t0, NULL, "%s",
 		    e.msg);

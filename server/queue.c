@@ -355,7 +355,7 @@ queue_run(char **args, int nargs, struct smimpd_config *cfg,
 	json = (a.flags & ADMIN_JSON) != 0;
 	memset(&srv, 0, sizeof(srv));
 	srv.cfg = *cfg;
-	srv.store = server_store_open(cfg, err);
+	srv.store = server_store_open(cfg, 0, err);
 	if (srv.store == NULL)
 		return -1;
 	for (i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)

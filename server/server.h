@@ -126,8 +126,10 @@ const char *log_escape(const char *s, char *out, size_t cap);
 /*
  * The store the configuration names, with its quotas; the accounts from
  * before the store kept receiving devices get theirs from their logs.
+ * With create 0, a store that is not there yet is an error: only the
+ * server and the commands that add to it (adduser, invite) make one.
  */
-struct store *server_store_open(const struct smimpd_config *cfg,
+struct store *server_store_open(const struct smimpd_config *cfg, int create,
     struct smimp_err *err);
 /*
  * What the store keeps of a verified log: its bytes and the devices

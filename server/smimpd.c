@@ -97,13 +97,15 @@ sync_devices(const char *address, const unsigned char *raw, size_t len,
 }
 
 struct store *
-server_store_open(const struct smimpd_config *cfg, struct smimp_err *err)
+server_store_open(const struct smimpd_config *cfg, int create,
+    struct smimp_err *err)
 {
 	struct store_limits lim;
 	struct store *st;
 
 	config_store_limits(cfg, &lim);
-	st = store_open(cfg->store, cfg->datadir, &lim, err);
+	st = (create ? store_open : store_open_existing)(cfg->store,
+	    cfg->datadir, &lim, err);
 	if (st != NULL && store_user_list_unsynced(st, sync_devices, st,
 	    err) != STORE_OK) {
 		store_close(st);
@@ -397,7 +399,7 @@ main(int argc, char **argv)
 	/* As the user it runs as: a reopen after logrotate can open it. */
 	if (srv.cfg.log[0] != '\0' && log_open(srv.cfg.log, &err) != 0)
 		goto fail;
-	srv.store = server_store_open(&srv.cfg, &err);
+	srv.store = server_store_open(&srv.cfg, 1, &err);
 	if (srv.store == NULL || serverkey_load(&srv, &err) != 0)
 		goto fail;
 	store_observe_commits(srv.store, metrics_commit, NULL);

@@ -145,15 +145,14 @@ store_text_hide(char *text, size_t cap, const char *uri)
 	}
 }
 
-struct store *
-store_open(const char *uri, const char *local,
-    const struct store_limits *lim, struct smimp_err *err)
+/* uri's back end, and the rest of it into *rest; NULL when refused. */
+static const struct store_ops *
+store_scheme(const char *uri, const char **rest, struct smimp_err *err)
 {
 	const struct store_ops *ops = schemes[0].ops;
-	const char *rest = uri;
-	struct store *st;
 	size_t n = scheme_len(uri), i;
 
+	*rest = uri;
 	if (n > 0) {
 		for (ops = NULL, i = 0; i < NSCHEMES && ops == NULL; i++)
 			if (strlen(schemes[i].name) == n &&
@@ -166,14 +165,47 @@ store_open(const char *uri, const char *local,
 			    (int)(n < SCHEME_MAX ? n : SCHEME_MAX), uri);
 			return NULL;
 		}
-		rest = uri + n + 1;
+		*rest = uri + n + 1;
 	}
-	if (*rest == '\0') {
+	if (**rest == '\0') {
 		smimp_err_set(err, SMIMP_EXIT_USAGE, "store '%.100s' names no "
 		    "%s", uri, ops == &store_sqlite_ops ? "directory" :
 		    "database");
 		return NULL;
 	}
+	return ops;
+}
+
+struct store *
+store_open_existing(const char *uri, const char *local,
+    const struct store_limits *lim, struct smimp_err *err)
+{
+	const struct store_ops *ops;
+	const char *rest;
+
+	ops = store_scheme(uri, &rest, err);
+	if (ops == NULL)
+		return NULL;
+	if (!ops->exists(rest)) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "no store in '%.200s' (a "
+		    "server makes it when it first starts, or adduser or "
+		    "invite does)", rest);
+		return NULL;
+	}
+	return store_open(uri, local, lim, err);
+}
+
+struct store *
+store_open(const char *uri, const char *local,
+    const struct store_limits *lim, struct smimp_err *err)
+{
+	const struct store_ops *ops;
+	const char *rest;
+	struct store *st;
+
+	ops = store_scheme(uri, &rest, err);
+	if (ops == NULL)
+		return NULL;
 	st = ops->open(rest, local, err);
 	if (st == NULL)
 		return NULL;

@@ -368,7 +368,12 @@ struct store;
 struct store_queue_args;	/* store_backend.h */
 
 struct store_ops {
-	/* rest: the URI after "scheme:"; local: as for store_open. */
+	/*
+	 * rest: the URI after "scheme:"; local: as for store_open.
+	 * exists: whether an earlier open made the store (0: none there),
+	 * 1 too where that cannot be told before connecting.
+	 */
+	int (*exists)(const char *rest);
 	struct store *(*open)(const char *rest, const char *local,
 	    struct smimp_err *err);
 	void (*close)(struct store *st);
@@ -497,6 +502,12 @@ struct store_ops {
  * spools uploads; the SQLite store keeps everything in DIR instead.
  */
 struct store *store_open(const char *uri, const char *local,
+    const struct store_limits *lim, struct smimp_err *err);
+/*
+ * The same, for a store that must be there already: a directory with
+ * no store in it (a mistyped --data) is an error, not a new store.
+ */
+struct store *store_open_existing(const char *uri, const char *local,
     const struct store_limits *lim, struct smimp_err *err);
 /*
  * The passwords a store URI holds (libpq's: "scheme://user:PASSWORD@"

@@ -4095,7 +4095,16 @@ pg_spool_dir(struct store *st)
 	return pg(st)->spool;
 }
 
+/* A database server's: told by connecting, which the open does. */
+static int
+pg_exists(const char *rest)
+{
+	(void)rest;
+	return 1;
+}
+
 const struct store_ops store_postgresql_ops = {
+	.exists = pg_exists,
 	.open = pg_open,
 	.close = pg_close,
 	.spool_dir = pg_spool_dir,

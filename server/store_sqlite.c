@@ -4253,6 +4253,19 @@ db_create(const char *path, struct smimp_err *err)
 	return 0;
 }
 
+/* The database file is there: an earlier open made the store. */
+static int
+sq_exists(const char *dir)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/smimpd.db", dir) >=
+	    sizeof(path))
+		return 1;	/* the open says what is wrong */
+	return lstat(path, &sb) == 0 || errno != ENOENT;
+}
+
 /* The store is DIR itself: local is not needed. */
 static struct store *
 sq_open(const char *dir, const char *local, struct smimp_err *err)
@@ -4354,6 +4367,7 @@ sq_spool_dir(struct store *st)
 }
 
 const struct store_ops store_sqlite_ops = {
+	.exists = sq_exists,
 	.open = sq_open,
 	.close = sq_close,
 	.spool_dir = sq_spool_dir,

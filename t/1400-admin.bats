@@ -527,3 +527,28 @@ peer_files() {
 	run -0 --separate-stderr check_net
 	[[ "${lines[4]}" =~ ^warn\ clock:\ its\ clock\ is\ (59|60|61)\ s\ behind\ ours:\ close\ to\ the\ 300\ s\ that\ signed\ requests\ allow$ ]]
 }
+
+@test "a --data with no store in it (a typo) is an error to the commands that read the store, and stays empty" {
+	for sub in users invites stats deluser updatelog "queue list" "queue show 1"; do
+		case $sub in
+		deluser) set -- deluser alice@example.org ;;
+		updatelog) set -- updatelog alice@example.org alice.pub ;;
+		*) set -- $sub ;;
+		esac
+		run -1 --separate-stderr smimpd --data typo --domain example.org "$@"
+		[ "$stderr" = "smimpd: no store in 'typo' (a server makes it when it first starts, or adduser or invite does)" ]
+		[ -z "$output" ]
+		[ ! -e typo ]
+	done
+	run -1 --separate-stderr smimpd --store sqlite:typo --domain example.org users
+	[ "$stderr" = "smimpd: no store in 'typo' (a server makes it when it first starts, or adduser or invite does)" ]
+	[ ! -e typo ]
+	# An empty directory is no store either.
+	mkdir typo
+	run -1 --separate-stderr smimpd --data typo users
+	[ -z "$(ls -A typo)" ]
+	# adduser and invite make one; then the others read it.
+	run -0 smimpd --data typo --domain example.org adduser alice@example.org alice.pub
+	run -0 --separate-stderr smimpd --data typo users
+	[ "$output" = "alice@example.org $(smimp-keygen --fingerprint alice.pub)" ]
+}
