@@ -529,6 +529,7 @@ peer_files() {
 }
 
 @test "a --data with no store in it (a typo) is an error to the commands that read the store, and stays empty" {
+	sqlite_only
 	for sub in users invites stats deluser updatelog "queue list" "queue show 1"; do
 		case $sub in
 		deluser) set -- deluser alice@example.org ;;
