@@ -289,14 +289,16 @@ EOF
 	trust_as "$ALICEHOME" bob.pub trusted
 	export SMIMP_REFRESH_INTERVAL=0
 	# example.net's port takes each connection and closes it at once,
-	# a line in conns for each.
+	# a line in conns for each, written before the close: the client
+	# has exited, the line is there.
 	python3 -c '
 import socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64)
 while True:
-    c, _ = s.accept(); c.close()
-    with open("conns", "a") as f: f.write("c\n")' "$NET" 3>&- &
+    c, _ = s.accept()
+    with open("conns", "a") as f: f.write("c\n")
+    c.close()' "$NET" 3>&- &
 	LISTENER=$!
 	for _ in $(seq 50); do
 		curl -s "http://127.0.0.1:$NET/" >/dev/null || true
