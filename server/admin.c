@@ -209,10 +209,12 @@ admin_args_parse(const char *sub, char **args, int nargs,
 	return 0;
 }
 
+/* ASCII, as every command's --json: nothing in it drives a terminal. */
 int
 admin_json_put(json_t *obj, struct smimp_err *err)
 {
-	char *text = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
+	char *text = obj != NULL ? json_dumps(obj, JSON_COMPACT |
+	    JSON_ENSURE_ASCII) : NULL;
 
 	json_decref(obj);
 	if (text == NULL)
