@@ -77,8 +77,12 @@ store_copy() {
 	rm -rf "$2" && cp -a "$1" "$2" || return 1
 	[ "${SMIMP_TEST_STORE:-sqlite}" = postgresql ] || return 0
 	to=$(pg_db_name "$2")
-	pg_sql "$SMIMP_TEST_PGHOST" postgres "DROP DATABASE IF EXISTS $to" &&
-		pg_sql "$SMIMP_TEST_PGHOST" postgres "CREATE DATABASE $to TEMPLATE $(pg_db_for "$SMIMP_TEST_PGHOST" "$1")"
+	# What TO held is renamed out of the way, not dropped: a DROP
+	# DATABASE waits for a checkpoint of the whole cluster, seconds
+	# while other suites write.  The cluster goes with its directory.
+	pg_sql "$SMIMP_TEST_PGHOST" postgres "SELECT 1 FROM pg_database WHERE datname = '$to'" | grep -q 1 &&
+		{ pg_sql "$SMIMP_TEST_PGHOST" postgres "ALTER DATABASE $to RENAME TO ${to}_$(date +%s%N)" || return 1; }
+	pg_sql "$SMIMP_TEST_PGHOST" postgres "CREATE DATABASE $to TEMPLATE $(pg_db_for "$SMIMP_TEST_PGHOST" "$1")"
 }
 
 # store_bodies DIR: how many message bodies the store of data directory
