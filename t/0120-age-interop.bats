@@ -96,7 +96,7 @@ sizes="0 1 65535 65536 65537 200000"
 	# X25519 one, and the header MAC to match: grease.py R N <in >out.
 	cat >grease.py <<'PY'
 import base64, hmac, os, sys
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import (
     X25519PrivateKey, X25519PublicKey)
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -118,7 +118,8 @@ def b64(b):
     return base64.b64encode(b).rstrip(b"=")
 fk = os.urandom(16)
 e = X25519PrivateKey.generate()
-epk = e.public_key().public_bytes_raw()
+epk = e.public_key().public_bytes(serialization.Encoding.Raw,
+                                   serialization.PublicFormat.Raw)
 wrap = hkdf(e.exchange(X25519PublicKey.from_public_bytes(pk)), epk + pk,
             b"age-encryption.org/v1/X25519")
 h = b"age-encryption.org/v1\n-> grease"

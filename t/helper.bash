@@ -4,7 +4,11 @@ bats_require_minimum_version 1.5.0
 
 REPO=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 SMIMP_BUILD=${SMIMP_BUILD:-$REPO/build}
-PATH="$SMIMP_BUILD/bin:$PATH"
+# Then the Debian packages that scripts/deps.sh installs, ahead of
+# whatever the caller's PATH puts before them: a python3 there may be a
+# shim that runs a shell script at each call (a tenth of a second, and
+# the suites call python3 thousands of times), or another age.
+PATH="$SMIMP_BUILD/bin:/usr/bin:$PATH"
 export PATH
 # A sanitizer report exits 99, so a crash never passes as an expected
 # failure code.
