@@ -16,6 +16,7 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -194,6 +195,15 @@ struct keygen_paths {
 	char key[PATH_MAX], pub[PATH_MAX], recovery[PATH_MAX];
 };
 
+/* A name taken, by anything: a dangling symbolic link too. */
+static int
+present(const char *path)
+{
+	struct stat sb;
+
+	return lstat(path, &sb) == 0;
+}
+
 static int
 make_paths(const struct keygen_opts *o, struct keygen_paths *p,
     struct smimp_err *err)
@@ -218,12 +228,11 @@ make_paths(const struct keygen_opts *o, struct keygen_paths *p,
 	    (size_t)snprintf(p->recovery, sizeof(p->recovery), "%s.recovery",
 	    prefix) >= sizeof(p->recovery))
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "prefix too long");
-	if (access(p->key, F_OK) == 0 || access(p->pub, F_OK) == 0 ||
-	    access(p->recovery, F_OK) == 0)
+	if (present(p->key) || present(p->pub) || present(p->recovery))
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' already "
 		    "exists: refusing to overwrite an identity",
-		    access(p->key, F_OK) == 0 ? p->key :
-		    access(p->pub, F_OK) == 0 ? p->pub : p->recovery);
+		    present(p->key) ? p->key :
+		    present(p->pub) ? p->pub : p->recovery);
 	return 0;
 }
 

@@ -45,6 +45,13 @@ setup() { common_setup; }
 	run -1 --separate-stderr smimp-keygen -u alice@example.org -o a --no-passphrase
 	[ "$stderr" = "smimp-keygen: 'a.key' already exists: refusing to overwrite an identity" ]
 	[ "$(sum a.key)" = "$before" ]
+	# A dangling symbolic link is a name taken too, said so before the
+	# work, and left as it is.
+	ln -s nowhere/x b.pub
+	run -1 --separate-stderr smimp-keygen -u bob@example.org -o b --no-passphrase
+	[ "$stderr" = "smimp-keygen: 'b.pub' already exists: refusing to overwrite an identity" ]
+	[ "$(readlink b.pub)" = nowhere/x ]
+	[ ! -e b.key ]
 }
 
 @test "keygen stopped by a signal leaves the whole identity or none, and no temporary file" {
