@@ -90,6 +90,8 @@ parse_args(int argc, char **argv, struct fetch_opts *o)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (o->dir != NULL && o->dir[0] == '\0')
+		return usage_error("-d names a Maildir: not an empty name");
 	return remote_options_finish(&o->conf);
 }
 

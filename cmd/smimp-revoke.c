@@ -151,6 +151,9 @@ parse_args(int argc, char **argv, struct revoke_opts *o)
 	if (o->recover != NULL && o->identity != NULL)
 		return usage_error("--recover makes a new key: name it with -o "
 		    "PREFIX, not -i");
+	if (o->write != NULL && o->write[0] == '\0')
+		return usage_error("-w names a file (- for standard output): "
+		    "not an empty name");
 	if (o->json && o->write != NULL && strcmp(o->write, "-") == 0)
 		return usage_error("--json and -w - both write to standard "
 		    "output");

@@ -89,6 +89,10 @@ outfile_open(struct outfile *of, const char *path, struct smimp_err *err)
 			fd_writeback_start(STDOUT_FILENO);
 		return 0;
 	}
+	/* Refused now, not at the commit, after all the work. */
+	if (path[0] == '\0')
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "the output file "
+		    "name is empty (- is standard output)");
 	if (strlen(path) >= sizeof(of->path))
 		return smimp_err_set(err, SMIMP_EXIT_FAIL,
 		    "path too long: '%.80s'", path);

@@ -65,6 +65,23 @@ names() { ls -A | grep -v '^separate-stderr-' | sort; }
 	[ ! -e ./-.key ]
 }
 
+@test "an empty output name is a usage error before any work: -o of seal and open, -d of fetch, -w of revoke" {
+	# An input that never ends: the refusal must come before it is read.
+	run -2 --separate-stderr timeout 10 smimp-seal -i alice.key -r bob.pub -o '' /dev/zero
+	[ "$stderr" = "smimp-seal: the output file name is empty (- is standard output)" ]
+	seal msg >m.age
+	run -2 --separate-stderr open_bob -o '' m.age
+	[ "$stderr" = "smimp-open: the output file name is empty (- is standard output)" ]
+	[ -z "$output" ]
+	run -2 --separate-stderr smimp-fetch -i bob.key -d ''
+	[ "$stderr" = "smimp-fetch: -d names a Maildir: not an empty name (see 'smimp-fetch --help')" ]
+	before=$(sum alice.key)
+	run -2 --separate-stderr smimp-revoke -i alice.key --rotate --no-publish -w ''
+	[ "$stderr" = "smimp-revoke: -w names a file (- for standard output): not an empty name (see 'smimp-revoke --help')" ]
+	[ "$(sum alice.key)" = "$before" ]
+	[ "$(names | tr '\n' ' ')" = "alice.key alice.pub alice.recovery bob.key bob.pub bob.recovery bobhome home m.age msg " ]
+}
+
 @test "-o replaces a regular file whole, created mode 0600" {
 	seal msg >m.age
 	echo old >out
