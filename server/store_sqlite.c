@@ -1850,12 +1850,19 @@ out:
 		return ret;
 	if (body_path(s, name, path, err) != 0)
 		return STORE_ERROR;
-	*fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* Not blocked by a FIFO in its place: only a file is a body. */
+	*fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (*fd < 0)
 		return errno == ENOENT ? STORE_NOT_FOUND : smimp_err_sys(err,
 		    SMIMP_EXIT_FAIL, "cannot open '%s'", path);
-	if (fstat(*fd, &sb) != 0) {
-		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot stat '%s'", path);
+	rc = fstat(*fd, &sb);
+	if (rc != 0 || !S_ISREG(sb.st_mode)) {
+		if (rc != 0)
+			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot stat '%s'",
+			    path);
+		else
+			smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' is not a "
+			    "file", path);
 		(void)close(*fd);
 		*fd = -1;
 		return STORE_ERROR;

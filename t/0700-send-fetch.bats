@@ -590,3 +590,23 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	run -1 --separate-stderr bash -c 'smimp-trust fetch -i alice.key bob@example.org >/dev/full'
 	[ "$stderr" = "smimp-trust: cannot write to standard output: No space left on device" ]
 }
+
+@test "a body file replaced by a FIFO or a directory: 503 at once, the server still stops" {
+	sqlite_only
+	trust_as "$BOBHOME" alice.pub known
+	head -c 100000 /dev/urandom | smimp-seal -i alice.key -r bob.pub | smimp-send -i alice.key >/dev/null
+	body=$(find data/bodies -type f)
+	[ -n "$body" ]
+	rm "$body"
+	mkfifo -m 600 "$body"
+	# Opening the FIFO for reading would wait for a writer for ever.
+	run -75 --separate-stderr timeout 20 env SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail
+	[[ "$stderr" == *"HTTP 503"* ]]
+	grep -q "'data/bodies/.*' is not a file" server.log
+	rm "$body"
+	mkdir "$body"
+	run -75 --separate-stderr timeout 20 env SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail
+	[[ "$stderr" == *"HTTP 503"* ]]
+	stop_server
+	! kill -0 "$(cat pid)" 2>/dev/null || false
+}
