@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "exitcode.h"
@@ -197,13 +198,22 @@ log_request(const struct exchange *x)
 int
 log_open(const char *path, struct smimp_err *err)
 {
+	struct stat sb;
 	int fd;
 
+	/* Not blocked by a FIFO: it is refused with what is not a file. */
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_CLOEXEC |
-	    O_NOFOLLOW, 0600);
+	    O_NOFOLLOW | O_NONBLOCK, 0600);
 	if (fd < 0)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open the log "
 		    "'%s'", path);
+	/* One that another user made (in /tmp, say) would be read by him. */
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+	    sb.st_uid != geteuid()) {
+		(void)close(fd);
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "the log '%s' is not "
+		    "a file of this user's", path);
+	}
 	if (dup2(fd, STDERR_FILENO) < 0) {
 		(void)close(fd);
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot log to "

@@ -66,6 +66,25 @@ conf() {
 	[ ! -s stderr.log ]
 }
 
+@test "a FIFO in the log's place, or a log another user made, is refused at once" {
+	conf
+	mkfifo -m 666 smimpd.log
+	# Opened for writing, a FIFO would wait for a reader for ever.
+	run -1 --separate-stderr timeout 10 smimpd -d -f smimpd.conf --data data \
+		--domain example.org --listen "127.0.0.1:$PORT"
+	[ "$stderr" = "smimpd: cannot open the log '$PWD/smimpd.log': No such device or address" ]
+	rm smimpd.log
+	[ "$(id -u)" = 0 ] || skip "not root: cannot give a file to another user"
+	# Made in advance by another user, to read what the server logs.
+	: >smimpd.log
+	chmod 666 smimpd.log
+	chown nobody smimpd.log
+	run -1 --separate-stderr timeout 10 smimpd -d -f smimpd.conf --data data \
+		--domain example.org --listen "127.0.0.1:$PORT"
+	[ "$stderr" = "smimpd: the log '$PWD/smimpd.log' is not a file of this user's" ]
+	[ ! -s smimpd.log ]
+}
+
 @test "a configuration that no longer names the log keeps the file, and each later SIGHUP still reopens it" {
 	conf
 	serve
