@@ -119,8 +119,10 @@ int store_dir_empty(const char *path, int (*keep)(void *, const char *),
  * Every process that opens a store holds DIR/smimpd.lock shared; the
  * one that finds it free holds it alone while it sweeps what crashes
  * leave behind, so that it never removes what another process is about
- * to commit, then takes it shared (store_lock_shared).  Returns 1
- * alone, 0 shared, -1 error; *fd is the lock's (the caller closes it).
+ * to commit, then takes it shared (store_lock_shared).  A DIR that
+ * others may write, or that another user owns (but for root), is
+ * refused.  Returns 1 alone, 0 shared, -1 error; *fd is the lock's (the
+ * caller closes it).
  */
 int store_lock_dir(const char *dir, int *fd, struct smimp_err *err);
 int store_lock_shared(int fd, const char *path, struct smimp_err *err);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -257,6 +258,31 @@ store_lock_shared(int fd, const char *path, struct smimp_err *err)
 	return 0;
 }
 
+/*
+ * DIR is the user's (or root's) and writable by no one else: another
+ * user could swap the store, the server key or a body in it.  Root, who
+ * runs the commands on the directory of the user smimpd runs as, may
+ * use another user's.
+ */
+static int
+dir_trusted(const char *dir, struct smimp_err *err)
+{
+	struct stat sb;
+
+	if (stat(dir, &sb) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot stat '%s'",
+		    dir);
+	if (geteuid() != 0 && sb.st_uid != geteuid() && sb.st_uid != 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' belongs to "
+		    "uid %u, not to this user: refusing to use it", dir,
+		    (unsigned)sb.st_uid);
+	if ((sb.st_mode & 022) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' is writable "
+		    "by group or others (mode %03o); run chmod go-w '%s'",
+		    dir, (unsigned)(sb.st_mode & 0777), dir);
+	return 0;
+}
+
 int
 store_lock_dir(const char *dir, int *fd, struct smimp_err *err)
 {
@@ -267,6 +293,8 @@ store_lock_dir(const char *dir, int *fd, struct smimp_err *err)
 	    sizeof(path))
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: path too "
 		    "long");
+	if (dir_trusted(dir, err) != 0)
+		return -1;
 	*fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (*fd < 0)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",

@@ -45,6 +45,23 @@ aget() { signed_get alice.key example.org "https://127.0.0.1:$PORT$1" -w '\n%{ht
 	run -2 --separate-stderr smimpd --data data adduser 'not an address' alice.pub
 }
 
+@test "a data directory that others may write is refused; root may use the server user's" {
+	mkdir -m 777 data
+	# Another user could swap the store, the server key or a body in it.
+	run -1 --separate-stderr smimpd --data data --domain example.org adduser alice@example.org alice.pub
+	[ "$stderr" = "smimpd: 'data' is writable by group or others (mode 777); run chmod go-w 'data'" ]
+	run -1 --separate-stderr timeout 10 smimpd -d --data data --domain example.org \
+		--listen "127.0.0.1:$(free_port)" --cert cert.pem --key key.pem
+	[ "$stderr" = "smimpd: 'data' is writable by group or others (mode 777); run chmod go-w 'data'" ]
+	[ -z "$(ls data)" ]
+	chmod 1777 data
+	run -1 --separate-stderr smimpd --data data --domain example.org adduser alice@example.org alice.pub
+	chmod 700 data
+	[ "$(id -u)" = 0 ] || skip "not root"
+	chown nobody data
+	run -0 smimpd --data data --domain example.org adduser alice@example.org alice.pub
+}
+
 @test "discovery and the directory over HTTPS" {
 	smimpd --data data --domain example.org adduser alice@example.org alice.pub
 	start_server
