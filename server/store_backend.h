@@ -125,6 +125,12 @@ int store_dir_empty(const char *path, int (*keep)(void *, const char *),
  * caller closes it).
  */
 int store_lock_dir(const char *dir, int *fd, struct smimp_err *err);
+/*
+ * PATH, made in DIR, given to DIR's owner when root makes it (the
+ * commands, on the directory of the user the server runs as, who could
+ * not open it otherwise); 0, or -1.
+ */
+int store_give(const char *dir, const char *path, struct smimp_err *err);
 int store_lock_shared(int fd, const char *path, struct smimp_err *err);
 /*
  * The sending domain's count for this hour (*count, from a row of hour

@@ -284,6 +284,22 @@ dir_trusted(const char *dir, struct smimp_err *err)
 }
 
 int
+store_give(const char *dir, const char *path, struct smimp_err *err)
+{
+	struct stat sb;
+
+	if (geteuid() != 0)
+		return 0;
+	if (stat(dir, &sb) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot stat '%s'",
+		    dir);
+	if (sb.st_uid != 0 && lchown(path, sb.st_uid, sb.st_gid) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot give '%s' "
+		    "to uid %u", path, (unsigned)sb.st_uid);
+	return 0;
+}
+
+int
 store_lock_dir(const char *dir, int *fd, struct smimp_err *err)
 {
 	char path[PATH_MAX];
@@ -299,6 +315,8 @@ store_lock_dir(const char *dir, int *fd, struct smimp_err *err)
 	if (*fd < 0)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
 		    path);
+	if (store_give(dir, path, err) != 0)
+		return -1;
 	if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
 		return 1;
 	if (errno != EWOULDBLOCK)

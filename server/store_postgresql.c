@@ -4041,7 +4041,8 @@ set_local(struct pg_store *s, const char *local, struct smimp_err *err)
 	    "%s/spool", local) >= sizeof(s->spool))
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store directory "
 		    "path too long");
-	if (mkdir_p(s->spool, 0700, err) != 0)
+	if (mkdir_p(s->spool, 0700, err) != 0 ||
+	    store_give(s->local, s->spool, err) != 0)
 		return -1;
 	alone = store_lock_dir(s->local, &s->lock_fd, err);
 	if (alone < 0)

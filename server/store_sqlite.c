@@ -4184,18 +4184,22 @@ out:
 	return ret;
 }
 
-/* DIR/bodies/00..ff and DIR/spool, each 0700, synced. */
+/* DIR/bodies/00..ff and DIR/spool, each 0700, DIR's owner's, synced. */
 static int
 make_dirs(struct sqlite_store *s, struct smimp_err *err)
 {
 	char path[PATH_MAX];
 	unsigned int i;
 
-	if (mkdir_p(s->spool, 0700, err) != 0)
+	if (mkdir_p(s->spool, 0700, err) != 0 ||
+	    store_give(s->dir, s->spool, err) != 0 ||
+	    mkdir_p(s->bodies, 0700, err) != 0 ||
+	    store_give(s->dir, s->bodies, err) != 0)
 		return -1;
 	for (i = 0; i < 256; i++)
 		if ((size_t)snprintf(path, sizeof(path), "%s/%02x", s->bodies,
-		    i) >= sizeof(path) || mkdir_p(path, 0700, err) != 0)
+		    i) >= sizeof(path) || mkdir_p(path, 0700, err) != 0 ||
+		    store_give(s->dir, path, err) != 0)
 			return -1;
 	return fsync_parent_dir(path, err) != 0 ||
 	    fsync_parent_dir(s->bodies, err) != 0 ||
@@ -4246,9 +4250,12 @@ set_paths(struct sqlite_store *s, const char *dir, char *db,
 	return 0;
 }
 
-/* The database file made 0600 before SQLite makes it (and its WAL). */
+/*
+ * The database file made 0600 before SQLite makes it (and its WAL, for
+ * the database's owner when it runs as root), in dir.
+ */
 static int
-db_create(const char *path, struct smimp_err *err)
+db_create(const char *dir, const char *path, struct smimp_err *err)
 {
 	int fd;
 
@@ -4257,7 +4264,7 @@ db_create(const char *path, struct smimp_err *err)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open the "
 		    "store '%s'", path);
 	(void)close(fd);
-	return 0;
+	return store_give(dir, path, err);
 }
 
 /* The database file is there: an earlier open made the store. */
@@ -4309,7 +4316,7 @@ sq_open(const char *dir, const char *local, struct smimp_err *err)
 	    mkdir_p(s->dir, 0700, err) != 0)
 		goto fail;
 	alone = store_lock_dir(s->dir, &s->lock_fd, err);
-	if (alone < 0 || db_create(path, err) != 0 ||
+	if (alone < 0 || db_create(s->dir, path, err) != 0 ||
 	    db_open(path, &s->db, "PRAGMA synchronous=FULL;"
 	    "PRAGMA secure_delete=FAST;" "PRAGMA foreign_keys=ON;", err) != 0)
 		goto fail;

@@ -62,6 +62,21 @@ aget() { signed_get alice.key example.org "https://127.0.0.1:$PORT$1" -w '\n%{ht
 	run -0 smimpd --data data --domain example.org adduser alice@example.org alice.pub
 }
 
+@test "the commands, run by root on the server user's data directory, leave nothing of root's in it" {
+	[ "$(id -u)" = 0 ] || skip "not root"
+	mkdir -m 700 data
+	chown nobody:nogroup data
+	# A store that root made would be root's: the server, as its own
+	# user, could not open it.
+	run -0 smimpd --data data --domain example.org adduser alice@example.org alice.pub
+	run -0 smimpd --data data --domain example.org invite bob@example.org
+	run -0 smimpd --data data stats
+	run -0 smimpd --data data deluser alice@example.org
+	[ -e data/spool ] && [ -e data/smimpd.lock ]
+	[ "${SMIMP_TEST_STORE:-sqlite}" != sqlite ] || { [ -e data/smimpd.db ] && [ -e data/bodies/ff ]; }
+	[ -z "$(find data ! -user nobody -o ! -group nogroup)" ]
+}
+
 @test "discovery and the directory over HTTPS" {
 	smimpd --data data --domain example.org adduser alice@example.org alice.pub
 	start_server
