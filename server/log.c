@@ -207,9 +207,12 @@ log_open(const char *path, struct smimp_err *err)
 	if (fd < 0)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open the log "
 		    "'%s'", path);
-	/* One that another user made (in /tmp, say) would be read by him. */
+	/*
+	 * One that another user made (in /tmp, say) would be read by him;
+	 * one of root's is the administrator's choice.
+	 */
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
-	    sb.st_uid != geteuid()) {
+	    (sb.st_uid != geteuid() && sb.st_uid != 0)) {
 		(void)close(fd);
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "the log '%s' is not "
 		    "a file of this user's", path);
