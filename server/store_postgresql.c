@@ -4041,11 +4041,12 @@ set_local(struct pg_store *s, const char *local, struct smimp_err *err)
 	    "%s/spool", local) >= sizeof(s->spool))
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store directory "
 		    "path too long");
-	if (mkdir_p(s->spool, 0700, err) != 0 ||
-	    store_give(s->local, s->spool, err) != 0)
+	/* The directory is checked (store_lock_dir) before anything in it. */
+	if (mkdir_p(s->local, 0700, err) != 0)
 		return -1;
 	alone = store_lock_dir(s->local, &s->lock_fd, err);
-	if (alone < 0)
+	if (alone < 0 || mkdir_p(s->spool, 0700, err) != 0 ||
+	    store_give(s->local, s->spool, err) != 0)
 		return -1;
 	if (alone && (store_dir_empty(s->spool, NULL, NULL, err) != 0 ||
 	    store_lock_shared(s->lock_fd, s->local, err) != 0))
