@@ -379,19 +379,26 @@ filing_notice(struct filing *fl, const unsigned char *data, size_t len)
 /*
  * Decide how the message spooled at fl->tmp is filed: open it (into
  * fl->sp for MIME), judge its sender; a notice from our own server is
- * trusted, anything else that does not verify unknown.
+ * trusted, anything else that does not verify unknown.  A message that
+ * the server says someone else than its signed sender delivered
+ * (delivered_by, the listing's "from") is one that a recipient or a
+ * relay handed on again: a replay, judged as what does not verify.
  */
 static void
 filing_judge(struct fetch_ctx *fc, struct filing *fl, int fd,
-    const unsigned char *data, size_t len, struct fetched *f)
+    const unsigned char *data, size_t len, const char *delivered_by,
+    struct fetched *f)
 {
 	fl->tier = TIER_UNKNOWN;
 	if (open_fetched(fc->id, fc->ts, fd, fl->kept_fd, fc->mime ?
 	    &fl->sp : NULL, &fl->meta)) {
 		fl->opened = 1;
 		memcpy(f->prekey_id, fl->meta.prekey_id, sizeof(f->prekey_id));
-		fl->tier = judge(fc->id, fc->ts, fc->hooks, &fl->meta, f,
-		    &fl->state_ok);
+		if (strcmp(fl->meta.from, delivered_by) != 0)
+			(void)snprintf(f->from, sizeof(f->from), "?");
+		else
+			fl->tier = judge(fc->id, fc->ts, fc->hooks, &fl->meta,
+			    f, &fl->state_ok);
 	} else if (bounce_verify(data, len, fc->have_key ? fc->server_key :
 	    NULL)) {
 		/* Our own server telling us a message could not be relayed. */
@@ -491,7 +498,8 @@ file_mime(struct fetch_ctx *fc, struct filing *fl,
  */
 static int
 file_message(struct fetch_ctx *fc, const unsigned char *data, size_t len,
-    int sent, struct fetched *f, struct smimp_err *err)
+    const char *delivered_by, int sent, struct fetched *f,
+    struct smimp_err *err)
 {
 	enum maildir_folder folder = MAILDIR_OTHER;
 	struct filing fl;
@@ -512,7 +520,7 @@ file_message(struct fetch_ctx *fc, const unsigned char *data, size_t len,
 		(void)unlink(fl.tmp);
 		goto out;
 	}
-	filing_judge(fc, &fl, fd, data, len, f);
+	filing_judge(fc, &fl, fd, data, len, delivered_by, f);
 	close(fd);
 	/* Filed as it came now, it might be filed twice (as MIME before). */
 	if (fl.notice_oom) {
@@ -702,6 +710,7 @@ fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
 	long long mid = entry_id(item);
 	const char *msgid = json_string_value(json_object_get(item,
 	    "message_id"));
+	const char *from = json_string_value(json_object_get(item, "from"));
 	struct remote_reply msg;
 	struct fetched f;
 	char path[64], name[MAILDIR_NAME_SIZE];
@@ -728,8 +737,8 @@ fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
 		    msg.body.len, err);
 	} else {
 		ret = file_message(fc, (unsigned char *)msg.body.buf,
-		    msg.body.len, json_is_true(json_object_get(item, "sent")),
-		    &f, err);
+		    msg.body.len, from != NULL ? from : "",
+		    json_is_true(json_object_get(item, "sent")), &f, err);
 		if (ret == 0 && strcmp(f.folder, "dropped") != 0)
 			ret = pending_add(fc, name, err);
 	}
