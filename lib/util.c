@@ -502,7 +502,10 @@ int
 codepoint_hidden(uint32_t cp)
 {
 	return codepoint_unsafe(cp) || cp == 0x2028 || cp == 0x2029 ||
-	    cp == 0x200e || cp == 0x200f || cp == 0x061c;
+	    cp == 0x200e || cp == 0x200f || cp == 0x061c || cp == 0x200b ||
+	    (cp >= 0x2060 && cp <= 0x2064) || (cp >= 0x206a && cp <= 0x206f) ||
+	    cp == 0xfeff || (cp >= 0xfff9 && cp <= 0xfffb) ||
+	    (cp >= 0xe0000 && cp <= 0xe007f);
 }
 
 int

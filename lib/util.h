@@ -115,7 +115,13 @@ int codepoint_unsafe(uint32_t cp);
  * unsafe ones above; the line and paragraph separators U+2028 and
  * U+2029, which some readers take for a line end; and the directional
  * marks U+200E, U+200F and U+061C, which show as nothing and move the
- * characters around them.
+ * characters around them; and the characters that show as nothing at
+ * all, so that text can hide between letters: the zero width space
+ * U+200B, the word joiner and invisible operators U+2060-U+2064, the
+ * deprecated format characters U+206A-U+206F, U+FEFF, the interlinear
+ * annotation marks U+FFF9-U+FFFB and the tags U+E0000-U+E007F, which
+ * spell ASCII invisibly.  The joiners U+200C and U+200D stay: scripts
+ * and emoji need them.
  */
 int codepoint_hidden(uint32_t cp);
 /*

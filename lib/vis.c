@@ -14,12 +14,12 @@ vis_init(struct vis *v, int flags)
 	v->flags = flags;
 }
 
-/* "\x" and two hex digits, or "\u" and four (form is 'x' or 'u'). */
+/* "\x" and two hex digits, "\u" and four, or "\U" and eight. */
 static size_t
 hex_escape(char *out, char form, unsigned int value)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	size_t digits = form == 'x' ? 2 : 4, i;
+	size_t digits = form == 'x' ? 2 : form == 'u' ? 4 : 8, i;
 
 	out[0] = '\\';
 	out[1] = form;
@@ -73,7 +73,7 @@ emit(const struct vis *v, const unsigned char *s, size_t n, uint32_t cp,
 		out[1] = cp == '\n' ? 'n' : cp == '\t' ? 't' : 'r';
 		return 2;
 	}
-	return hex_escape(out, cp < 0x80 ? 'x' : 'u', cp);
+	return hex_escape(out, cp < 0x80 ? 'x' : cp < 0x10000 ? 'u' : 'U', cp);
 }
 
 /* How many bytes at s are printable ASCII that pass as they are. */

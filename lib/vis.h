@@ -10,7 +10,9 @@
  *	\t \n \r	tab, newline, carriage return (unless VIS_LINES)
  *	\xHH		another C0 control, DEL, a byte that is not UTF-8
  *	\uHHHH		a C1 control, a bidirectional override or isolate,
- *			a line or paragraph separator, a directional mark
+ *			a line or paragraph separator, a directional mark,
+ *			a character that shows as nothing
+ *	\UHHHHHHHH	a tag character (past U+FFFF)
  *
  * (codepoint_hidden() in util.h says which).  Every other character,
  * backslashes included, passes as it is: the result is for reading,

@@ -143,6 +143,19 @@ term_open_bob() {
 	[ "$stderr" = "smimp-open: cannot open 'x\\u2028y\\u200Fz\\u061C': No such file or directory" ]
 }
 
+@test "characters that show as nothing are escaped on a terminal; joiners stay" {
+	# U+200B, U+2060, U+2064, U+206A, U+FEFF, U+FFF9, and the tags
+	# U+E0041 U+E007F, which spell hidden ASCII; U+200D joins an emoji.
+	printf 'a\342\200\213b\342\201\240c\342\201\244d\342\201\252e\357\273\277f\357\277\271g\363\240\201\201\363\240\201\277h\342\200\215i\n' >hidden
+	seal hidden >hidden.age
+	term_open_bob hidden.age
+	# (tmux shows the joiner as nothing: the error line below has it.)
+	[ "$(screen | head -1)" = 'a\u200Bb\u2060c\u2064d\u206Ae\uFEFFf\uFFF9g\U000E0041\U000E007Fhi' ]
+	open_bob hidden.age 2>/dev/null | cmp - hidden
+	run -1 --separate-stderr smimp-open -i bob.key $'x\342\200\213y\363\240\201\201z\342\200\215w'
+	[ "$stderr" = "smimp-open: cannot open 'x\\u200By\\U000E0041z"$'\342\200\215'"w': No such file or directory" ]
+}
+
 @test "with standard error or output closed, no output file gets a message" {
 	seal msg >m.age
 	# The first file opened would be descriptor 2 (the message comes
