@@ -239,19 +239,28 @@ parse_args(int argc, char **argv, struct seal_opts *o)
 	return check_attachments(o);
 }
 
-/* Every recipient of the command line, to or cc as given. */
+/*
+ * Every recipient of the command line, to or cc as given, each once:
+ * one given twice (or by address and by file) is sealed to once.
+ */
 static int
-resolve_all(const struct seal_opts *o, const struct identity *id,
+resolve_all(struct seal_opts *o, const struct identity *id,
     struct lookup_session *s, struct msg_recipient *rcpts, size_t *pinned,
     struct smimp_err *err)
 {
-	size_t i;
+	size_t from[MSG_MAX_RECIPIENTS], i;
 
 	if (resolve_recipients(o->rcpt_args, o->rcpt_file, o->nrcpts, id, s,
 	    rcpts, pinned, err) != 0)
 		return -1;
 	for (i = 0; i < o->nrcpts; i++)
 		rcpts[i].cc = o->rcpt_cc[i];
+	o->nrcpts = msg_recipients_unique(rcpts, o->nrcpts, from);
+	for (i = 0; i < o->nrcpts; i++) {
+		o->rcpt_args[i] = o->rcpt_args[from[i]];
+		o->rcpt_file[i] = o->rcpt_file[from[i]];
+		o->rcpt_cc[i] = rcpts[i].cc;
+	}
 	return 0;
 }
 

@@ -513,6 +513,28 @@ seal_stream(struct sealer *se, const struct seal_params *p, int in_fd,
 	return 0;
 }
 
+size_t
+msg_recipients_unique(struct msg_recipient *r, size_t n, size_t *from)
+{
+	size_t i, j, k = 0;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < k; j++)
+			if (strcmp(r[j].address, r[i].address) == 0 &&
+			    memcmp(r[j].fingerprint, r[i].fingerprint,
+			    sizeof(r[i].fingerprint)) == 0)
+				break;
+		if (j < k) {
+			r[j].cc = r[j].cc && r[i].cc;
+			continue;
+		}
+		if (k != i)
+			r[k] = r[i];
+		from[k++] = i;
+	}
+	return k;
+}
+
 int
 msg_encryption_key_check(const char *address, const unsigned char key[32],
     struct smimp_err *err)

@@ -108,6 +108,15 @@ struct seal_params {
 };
 
 /*
+ * Drop from r[0..n) each recipient that an earlier one repeats (the
+ * same address and key): a second stanza and a second "to" line would
+ * say nothing more.  The one kept is "to" if either was.  from[k] gets
+ * the index before of the k-th kept.  Returns how many remain.
+ */
+size_t msg_recipients_unique(struct msg_recipient *r, size_t n,
+    size_t *from);
+
+/*
  * Refuse (SMIMP_EXIT_BADMSG, naming address) an encryption key of low
  * order, whose every shared secret is all zero: what is sealed to it
  * anyone can open.

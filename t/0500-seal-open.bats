@@ -87,6 +87,19 @@ sys.stdout.buffer.write(d[:i] + b"\xff" + d[i + 1:])' >high.asc
 	[[ "$stderr" == *", known" ]]
 }
 
+@test "a recipient given twice is sealed to once, as to if either said to" {
+	seal -r bob.pub --cc-file bob.pub -r carol.pub --cc-file carol.pub \
+		--cc-file carol.pub msg >m.age
+	run -0 --separate-stderr open_bob --headers m.age
+	[ "$(grep -c '^to: bob@example.net ' <<<"$output")" = 1 ]
+	[ "$(grep -c '^cc: carol@example.com ' <<<"$output")" = 0 ]
+	[ "$(grep -c '^to: carol@example.com ' <<<"$output")" = 1 ]
+	seal --cc-file carol.pub --cc-file carol.pub msg >m.age
+	run -0 --separate-stderr open_bob --headers m.age
+	[ "$(grep -c '^cc: carol@example.com ' <<<"$output")" = 1 ]
+	[ "$(grep -c '^\(to\|cc\): ' <<<"$output")" = 2 ]
+}
+
 @test "recipients by address from the trust store" {
 	SMIMP_HOME="$BATS_TEST_TMPDIR/alicehome" smimp-trust add bob.pub >/dev/null 2>&1
 	SMIMP_HOME="$BATS_TEST_TMPDIR/alicehome" smimp-seal -i alice.key -r BOB@example.net msg >m.age
