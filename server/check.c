@@ -171,7 +171,15 @@ check_store(struct check_report *cr, const struct smimpd_config *cfg)
 	int64_t t0 = check_ms();
 	int r;
 
-	st = server_store_open(cfg, 1, &e);
+	/* A mistyped --data gets no new store: check changes nothing. */
+	r = store_exists(cfg->store, &e);
+	if (r == 0) {
+		check_say(cr, "store", CHECK_WARN, -1, NULL,
+		    "none in %s yet: smimpd makes it when it first starts",
+		    cfg->datadir);
+		return NULL;
+	}
+	st = r < 0 ? NULL : server_store_open(cfg, 0, &e);
 	if (st == NULL) {
 		check_say(cr, "store", CHECK_FAIL, check_ms() - t0, NULL, "%s",
 		    e.msg);

@@ -180,19 +180,31 @@ struct store *
 store_open_existing(const char *uri, const char *local,
     const struct store_limits *lim, struct smimp_err *err)
 {
-	const struct store_ops *ops;
 	const char *rest;
+	int r = store_exists(uri, err);
 
-	ops = store_scheme(uri, &rest, err);
-	if (ops == NULL)
+	if (r < 0)
 		return NULL;
-	if (!ops->exists(rest)) {
+	if (r == 0) {
+		(void)store_scheme(uri, &rest, err);
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "no store in '%.200s' (a "
 		    "server makes it when it first starts, or adduser or "
 		    "invite does)", rest);
 		return NULL;
 	}
 	return store_open(uri, local, lim, err);
+}
+
+int
+store_exists(const char *uri, struct smimp_err *err)
+{
+	const struct store_ops *ops;
+	const char *rest;
+
+	ops = store_scheme(uri, &rest, err);
+	if (ops == NULL)
+		return -1;
+	return ops->exists(rest) ? 1 : 0;
 }
 
 struct store *

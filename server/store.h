@@ -509,6 +509,8 @@ struct store *store_open(const char *uri, const char *local,
  */
 struct store *store_open_existing(const char *uri, const char *local,
     const struct store_limits *lim, struct smimp_err *err);
+/* Is there a store at uri?  1 yes, 0 not yet, -1 a URI of no back end. */
+int store_exists(const char *uri, struct smimp_err *err);
 /*
  * The passwords a store URI holds (libpq's: "scheme://user:PASSWORD@"
  * and "password=PASSWORD"): whether there are any; overwritten with

@@ -362,7 +362,13 @@ MS=' \([0-9]+ ms\)$'
 @test "check: settings that cannot serve fail; what needs them is skipped; no server key yet is a warning" {
 	run -1 --separate-stderr smimpd --data fresh check
 	[ "${lines[0]}" = "FAIL config: no domain: set 'domain' or --domain" ]
-	[[ "${lines[1]}" =~ ^ok\ \ \ store: ]]
+	if [ "${SMIMP_TEST_STORE:-sqlite}" = sqlite ]; then
+		[ "${lines[1]}" = "warn store: none in fresh yet: smimpd makes it when it first starts" ]
+		# A mistyped --data is not made into a store by looking.
+		[ ! -e fresh ]
+	else
+		[[ "${lines[1]}" =~ ^ok\ \ \ store: ]]
+	fi
 	[ "${lines[2]}" = "warn server-key: none in fresh yet: smimpd makes it when it first starts" ]
 	[ "${lines[3]}" = "skip certificate: the configuration is not complete" ]
 	[ "${lines[4]}" = "skip discovery: the configuration is not complete" ]
