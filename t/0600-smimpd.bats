@@ -146,6 +146,12 @@ aget() { signed_get alice.key example.org "https://127.0.0.1:$PORT$1" -w '\n%{ht
 	[ "$stderr" = "smimpd: HTTPS needs a certificate and a key (--cert, --key), or --plain-http behind a TLS proxy" ]
 	run -2 --separate-stderr smimpd -n --domain example.org --plain-http --listen nowhere
 	[ "$stderr" = "smimpd: listen 'nowhere': expected ADDRESS:PORT" ]
+	# A setting given again replaces the one before; a flag, both.
+	printf 'domain a.example\nplain-http yes\ndomain b.example\n' >twice.conf
+	run -1 --separate-stderr smimpd -f twice.conf --data d check --json
+	[ "$(jq -r .domain <<<"$output")" = b.example ]
+	run -1 --separate-stderr smimpd -f twice.conf --data d --domain c.example check --json
+	[ "$(jq -r .domain <<<"$output")" = c.example ]
 }
 
 @test "configuration: a file that another user may write, or with a NUL byte, is refused" {
