@@ -49,8 +49,9 @@ export SMIMP_CACERT=$W/cert.pem
 # Fast retries and short leases, so that the demo ends in seconds.
 printf 'resolve %s\ncacert %s\nretry-base 1\nretry-max 2\nrelay-lease 5\nrate-sender 0\nrate-domain 0\n' \
 	"$SMIMP_RESOLVE" "$SMIMP_CACERT" >common.conf
-# example.org's nodes say where the domain is served: haproxy, not each.
-{ cat common.conf; printf 'base-url https://127.0.0.1:%s/smimp\n' "$HAP"; } >org.conf
+# example.org's nodes say where the domain is served: haproxy, not each;
+# haproxy (from 127.0.0.2) tells them whose each connection is.
+{ cat common.conf; printf 'base-url https://127.0.0.1:%s/smimp\nproxy-from 127.0.0.2\n' "$HAP"; } >org.conf
 
 step "four users, two at each domain"
 for u in alice@example.org ann@example.org bob@example.net ben@example.net; do
@@ -99,9 +100,9 @@ frontend org
 	default_backend nodes
 backend nodes
 	balance roundrobin
-	server node1 127.0.0.1:${NODE[1]} check inter 300ms fall 1 rise 1
-	server node2 127.0.0.1:${NODE[2]} check inter 300ms fall 1 rise 1
-	server node3 127.0.0.1:${NODE[3]} check inter 300ms fall 1 rise 1
+	server node1 127.0.0.1:${NODE[1]} source 127.0.0.2 send-proxy-v2 check-send-proxy check inter 300ms fall 1 rise 1
+	server node2 127.0.0.1:${NODE[2]} source 127.0.0.2 send-proxy-v2 check-send-proxy check inter 300ms fall 1 rise 1
+	server node3 127.0.0.1:${NODE[3]} source 127.0.0.2 send-proxy-v2 check-send-proxy check inter 300ms fall 1 rise 1
 EOF
 haproxy -f haproxy.cfg -db >haproxy.log 2>&1 &
 pids="$pids $!"

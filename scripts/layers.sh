@@ -13,7 +13,7 @@ lib=${1:-lib}
 
 layers='
 base      banned err exitcode util options fileio outfile address signer proc vis jsontext
-formats   armor age padding bech32 hkdf keys idlog enroll stamp reqsig bounce batch maildir introduction policy work part mimecode rfc5322 mimewalk mailmsg receipt prekey prekeystore
+formats   proxyheader armor age padding bech32 hkdf keys idlog enroll stamp reqsig bounce batch maildir introduction policy work part mimecode rfc5322 mimewalk mailmsg receipt prekey prekeystore
 trust     trust
 messages  envelope message msgjson parts mime reply
 identity  identity

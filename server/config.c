@@ -150,6 +150,106 @@ copy(char *dst, size_t cap, const char *name, const char *value,
 	return 0;
 }
 
+/* One "ADDRESS" or "ADDRESS/BITS" of proxy-from into *n. */
+static int
+proxy_net_parse(const char *s, struct proxy_net *n, struct smimp_err *err)
+{
+	char a[64];
+	const char *slash = strchr(s, '/');
+	size_t len = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	uint64_t bits;
+
+	memset(n, 0, sizeof(*n));
+	if (len >= sizeof(a))
+		goto bad;
+	memcpy(a, s, len);
+	a[len] = '\0';
+	n->family = strchr(a, ':') != NULL ? AF_INET6 : AF_INET;
+	if (inet_pton(n->family, a, n->addr) != 1)
+		goto bad;
+	n->bits = n->family == AF_INET ? 32 : 128;
+	if (slash != NULL) {
+		if (parse_u64(slash + 1, strlen(slash + 1), &bits) != 0 ||
+		    bits > n->bits)
+			goto bad;
+		n->bits = (unsigned int)bits;
+	}
+	return 0;
+bad:
+	return smimp_err_set(err, SMIMP_EXIT_USAGE, "proxy-from: '%.80s' is "
+	    "not an IP address or ADDRESS/BITS", s);
+}
+
+/* proxy-from: addresses and networks, by commas or blanks; "" none. */
+static int
+proxies_parse(struct smimpd_config *cfg, const char *value,
+    struct smimp_err *err)
+{
+	char list[sizeof(cfg->proxy_from)], *tok, *save = NULL;
+
+	if (copy(list, sizeof(list), "proxy-from", value, err) != 0)
+		return -1;
+	cfg->nproxies = 0;
+	for (tok = strtok_r(list, ", \t", &save); tok != NULL;
+	    tok = strtok_r(NULL, ", \t", &save)) {
+		if (cfg->nproxies == PROXIES_MAX)
+			return smimp_err_set(err, SMIMP_EXIT_USAGE, "proxy-from: "
+			    "more than %d addresses", PROXIES_MAX);
+		if (proxy_net_parse(tok, &cfg->proxies[cfg->nproxies], err) != 0)
+			return -1;
+		cfg->nproxies++;
+	}
+	return copy(cfg->proxy_from, sizeof(cfg->proxy_from), "proxy-from",
+	    value, err);
+}
+
+/* Do the first bits of a and b agree? */
+static int
+prefix_equal(const unsigned char *a, const unsigned char *b,
+    unsigned int bits)
+{
+	unsigned int whole = bits / 8, rest = bits % 8;
+
+	if (memcmp(a, b, whole) != 0)
+		return 0;
+	return rest == 0 ||
+	    ((a[whole] ^ b[whole]) & (0xff << (8 - rest)) & 0xff) == 0;
+}
+
+int
+config_is_proxy(const struct smimpd_config *cfg, const struct sockaddr *sa)
+{
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0xff, 0xff };
+	const unsigned char *a;
+	int family;
+	size_t i;
+
+	if (sa == NULL)
+		return 0;
+	if (sa->sa_family == AF_INET) {
+		family = AF_INET;
+		a = (const unsigned char *)
+		    &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	} else if (sa->sa_family == AF_INET6) {
+		family = AF_INET6;
+		a = ((const struct sockaddr_in6 *)(const void *)sa)->
+		    sin6_addr.s6_addr;
+		/* An IPv4 client of a socket on [::]. */
+		if (memcmp(a, mapped, sizeof(mapped)) == 0) {
+			family = AF_INET;
+			a += sizeof(mapped);
+		}
+	} else {
+		return 0;
+	}
+	for (i = 0; i < cfg->nproxies; i++)
+		if (cfg->proxies[i].family == family &&
+		    prefix_equal(cfg->proxies[i].addr, a, cfg->proxies[i].bits))
+			return 1;
+	return 0;
+}
+
 int
 config_set(struct smimpd_config *cfg, const char *name, const char *value,
     struct smimp_err *err)
@@ -208,6 +308,8 @@ config_set(struct smimpd_config *cfg, const char *name, const char *value,
 		return count(&cfg->connections, name, value, 1000000, err);
 	if (strcmp(name, "connections-per-address") == 0)
 		return count(&cfg->per_address, name, value, 1000000, err);
+	if (strcmp(name, "proxy-from") == 0)
+		return proxies_parse(cfg, value, err);
 	if (strcmp(name, "rate-failures") == 0)
 		return count(&cfg->rate_failures, name, value, 1000000, err);
 	if (strcmp(name, "unknown-per-domain") == 0)
@@ -492,6 +594,7 @@ static const struct field fixed_strings[] = {
 	FIELD("store", store),
 	FIELD("user", user),
 	FIELD("metrics-listen", metrics_listen),
+	FIELD("proxy-from", proxy_from),
 };
 
 static const struct field fixed_numbers[] = {

@@ -23,6 +23,14 @@
 
 #define RELAY_WORKERS_MAX	64
 #define WORKERS_MAX		256
+#define PROXIES_MAX		16
+
+/* An address, or a network of them (bits long), of load balancers. */
+struct proxy_net {
+	int family;			/* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	unsigned int bits;
+};
 
 struct smimpd_config {
 	char domain[ADDRESS_DOMAIN_MAX + 1];
@@ -71,6 +79,14 @@ struct smimpd_config {
 	unsigned int workers;		/* threads for handlers */
 	unsigned int connections;	/* at most, in all */
 	unsigned int per_address;	/* at most, from one address */
+	/*
+	 * Load balancers whose connections begin with a PROXY protocol
+	 * header (haproxy's send-proxy, send-proxy-v2): the address it
+	 * gives is the client's, for the per-address limits and the log.
+	 */
+	char proxy_from[1024];
+	struct proxy_net proxies[PROXIES_MAX];
+	size_t nproxies;
 	unsigned int rate_failures;	/* failed requests per address */
 	char user[64];			/* run as, when started as root */
 	/* The Prometheus endpoint: plain HTTP, its own port; "": none. */
@@ -125,5 +141,8 @@ int config_finish(struct smimpd_config *cfg, int serving,
  */
 void config_apply(struct smimpd_config *cfg, const struct smimpd_config *next,
     pthread_mutex_t *peers_mu);
+/* Is sa one of the proxy-from load balancers? */
+int config_is_proxy(const struct smimpd_config *cfg,
+    const struct sockaddr *sa);
 
 #endif

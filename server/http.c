@@ -23,6 +23,7 @@
 #include "http.h"
 #include "jsontext.h"
 #include "metrics.h"
+#include "proxy.h"
 #include "server.h"
 #include "banned.h"
 
@@ -899,9 +900,34 @@ on_accept(void *cls, const struct sockaddr *sa, socklen_t len)
 }
 
 /*
+ * With proxy-from set, proxy.c accepts the connections (it must read a
+ * load balancer's header first) and hands each over (http_adopt): the
+ * daemon then has no listening socket.  service_mu guards srv->http
+ * against a reload that replaces it meanwhile.
+ */
+static pthread_mutex_t service_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int
+http_adopt(struct server *srv, int fd, const struct sockaddr *sa,
+    socklen_t len)
+{
+	enum MHD_Result r = MHD_NO;
+
+	pthread_mutex_lock(&service_mu);
+	if (srv->http != NULL)
+		r = MHD_add_connection(srv->http->d, fd, sa, len);
+	else
+		(void)close(fd);
+	pthread_mutex_unlock(&service_mu);
+	/* MHD closed it on failure. */
+	return r == MHD_YES ? 0 : -1;
+}
+
+/*
  * A daemon on fd with the settings as they are and the PEM cert and key
  * (NULL for plain HTTP), which are wiped and freed; NULL on failure,
- * and fd is still the caller's.
+ * and fd is still the caller's.  fd -1: the connections come through
+ * http_adopt.
  */
 static struct http_service *
 service_start(struct server *srv, int fd, char *cert, char *key)
@@ -909,17 +935,25 @@ service_start(struct server *srv, int fd, char *cert, char *key)
 	unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD |
 	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	struct http_service *hs = calloc(1, sizeof(*hs));
+	/* The listening socket, when there is one. */
+	struct MHD_OptionItem listen_opt[2] = {
+		{ fd < 0 ? MHD_OPTION_END : MHD_OPTION_LISTEN_SOCKET, fd,
+		    NULL },
+		{ MHD_OPTION_END, 0, NULL }
+	};
 
 	if (cert != NULL)
 		flags |= MHD_USE_TLS;
+	if (fd < 0)
+		flags |= MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
 	raise_fd_limit(srv->cfg.connections);
 	if (hs != NULL) {
 		hs->srv = srv;
-		hs->d = MHD_start_daemon(flags, srv->cfg.port, on_accept, hs,
-		    on_request, srv,
+		hs->d = MHD_start_daemon(flags, fd < 0 ? 0 : srv->cfg.port,
+		    on_accept, hs, on_request, srv,
 		    /* First, so that every line of the library's is ours. */
 		    MHD_OPTION_EXTERNAL_LOGGER, log_library, NULL,
-		    MHD_OPTION_LISTEN_SOCKET, fd,
+		    MHD_OPTION_ARRAY, listen_opt,
 		    MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads,
 		    MHD_OPTION_CONNECTION_LIMIT, srv->cfg.connections,
 		    MHD_OPTION_CONNECTION_TIMEOUT, srv->cfg.timeout,
@@ -955,6 +989,7 @@ int
 http_start(struct server *srv, struct smimp_err *err)
 {
 	char *cert = srv->tls_cert, *key = srv->tls_key;
+	struct http_service *hs;
 
 	srv->tls_cert = srv->tls_key = NULL;
 	if (srv->sources == NULL && (srv->sources = sources_new()) == NULL) {
@@ -965,15 +1000,28 @@ http_start(struct server *srv, struct smimp_err *err)
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot start threads");
 		goto fail;
 	}
-	srv->http = service_start(srv, srv->listen_fd, cert, key);
+	hs = service_start(srv, srv->cfg.nproxies > 0 ? -1 : srv->listen_fd,
+	    cert, key);
 	cert = key = NULL;
-	if (srv->http == NULL) {
+	if (hs == NULL) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot listen on %s",
 		    srv->cfg.listen);
 		goto fail;
 	}
-	srv->listen_fd = -1;	/* the daemon's now */
-	return 0;
+	pthread_mutex_lock(&service_mu);
+	srv->http = hs;
+	pthread_mutex_unlock(&service_mu);
+	if (srv->cfg.nproxies == 0) {
+		srv->listen_fd = -1;	/* the daemon's now */
+		return 0;
+	}
+	/* proxy.c takes the listening socket, and closes it at the end. */
+	if (proxy_accept_start(srv, err) == 0)
+		return 0;
+	pthread_mutex_lock(&service_mu);
+	srv->http = NULL;
+	pthread_mutex_unlock(&service_mu);
+	service_stop(hs);
 fail:
 	workers_stop(srv, 0);
 	conn_watch_stop(srv);
@@ -999,26 +1047,38 @@ http_restart(struct server *srv, struct smimp_err *err)
 		pem_free(cert, NULL);
 		return -1;
 	}
-	/* The same socket: no connection is refused meanwhile. */
-	di = MHD_get_daemon_info(srv->http->d, MHD_DAEMON_INFO_LISTEN_FD);
-	fd = di != NULL ? fcntl(di->listen_fd, F_DUPFD_CLOEXEC, 0) : -1;
-	if (fd < 0) {
-		pem_free(cert, key);
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot share the "
-		    "listening socket");
+	/*
+	 * The same socket: no connection is refused meanwhile.  Behind
+	 * load balancers proxy.c keeps it and hands over to the new one.
+	 */
+	fd = -1;
+	if (srv->cfg.nproxies == 0) {
+		di = MHD_get_daemon_info(srv->http->d,
+		    MHD_DAEMON_INFO_LISTEN_FD);
+		fd = di != NULL ? fcntl(di->listen_fd, F_DUPFD_CLOEXEC, 0) : -1;
+		if (fd < 0) {
+			pem_free(cert, key);
+			return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot "
+			    "share the listening socket");
+		}
 	}
 	hs = service_start(srv, fd, cert, key);
 	if (hs == NULL) {
-		(void)close(fd);
+		if (fd >= 0)
+			(void)close(fd);
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot start the "
 		    "HTTP service%s", srv->cfg.plain_http ? "" :
 		    " (does the key match the certificate?)");
 	}
-	old = MHD_quiesce_daemon(srv->http->d);
-	if (old != MHD_INVALID_SOCKET)
-		(void)close(old);
+	if (fd >= 0) {
+		old = MHD_quiesce_daemon(srv->http->d);
+		if (old != MHD_INVALID_SOCKET)
+			(void)close(old);
+	}
+	pthread_mutex_lock(&service_mu);
 	srv->retiring[srv->nretiring++] = srv->http;
 	srv->http = hs;
+	pthread_mutex_unlock(&service_mu);
 	return 0;
 }
 
@@ -1042,17 +1102,25 @@ http_reap(struct server *srv)
 void
 http_stop(struct server *srv)
 {
+	struct http_service *hs;
 	MHD_socket ls;
 
 	if (srv->http == NULL)
 		return;
 	/* No new connections: the listening socket is ours again, to close. */
-	ls = MHD_quiesce_daemon(srv->http->d);
-	if (ls != MHD_INVALID_SOCKET)
-		(void)close(ls);
+	if (srv->cfg.nproxies > 0) {
+		proxy_accept_stop(srv);
+	} else {
+		ls = MHD_quiesce_daemon(srv->http->d);
+		if (ls != MHD_INVALID_SOCKET)
+			(void)close(ls);
+	}
 	workers_stop(srv, 1);
-	service_stop(srv->http);
+	pthread_mutex_lock(&service_mu);
+	hs = srv->http;
 	srv->http = NULL;
+	pthread_mutex_unlock(&service_mu);
+	service_stop(hs);
 	/* No request is with a worker any more: what is left is idle. */
 	while (srv->nretiring > 0)
 		service_stop(srv->retiring[--srv->nretiring]);

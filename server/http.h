@@ -221,5 +221,12 @@ void http_stop(struct server *srv);
 int http_restart(struct server *srv, struct smimp_err *err);
 /* Stop the replaced daemons that have no connection left (main thread). */
 void http_reap(struct server *srv);
+/*
+ * A connection that proxy.c accepted, from sa (the client's address, as
+ * a load balancer gave it): to the daemon serving now.  fd is closed on
+ * failure (-1).
+ */
+int http_adopt(struct server *srv, int fd, const struct sockaddr *sa,
+    socklen_t len);
 
 #endif
