@@ -31,6 +31,7 @@
 #include "exitcode.h"
 #include "fileio.h"
 #include "http.h"
+#include "notify.h"
 #include "metrics.h"
 #include "options.h"
 #include "server.h"
@@ -246,6 +247,8 @@ serve(struct server *srv, const struct smimpd_opts *o,
 	}
 	log_info("serving %s on %s (%s)", srv->cfg.domain, srv->cfg.listen,
 	    srv->cfg.plain_http ? "plain HTTP" : "HTTPS");
+	notify_state("READY=1\nSTATUS=serving %s on %s", srv->cfg.domain,
+	    srv->cfg.listen);
 	if (geteuid() == 0)
 		log_warnx("running as root: set 'user' to the account to run "
 		    "as");
@@ -253,11 +256,15 @@ serve(struct server *srv, const struct smimpd_opts *o,
 	for (;;) {
 		sig = sigtimedwait(&set, NULL, &tick);
 		http_reap(srv);
-		if (sig == SIGHUP)
+		if (sig == SIGHUP) {
+			notify_reloading();
 			reload(srv, o);
-		else if (sig == SIGTERM || sig == SIGINT)
+			notify_state("READY=1");
+		} else if (sig == SIGTERM || sig == SIGINT) {
 			break;
+		}
 	}
+	notify_state("STOPPING=1");
 	log_info("signal %d: finishing requests in flight", sig);
 	metrics_stop(srv);
 	http_stop(srv);

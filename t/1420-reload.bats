@@ -216,3 +216,34 @@ PY
 	grep -q "reload: resolve is now '$SMIMP_RESOLVE'" smimpd.log
 	stop_servers net
 }
+
+@test "systemd is told (NOTIFY_SOCKET): ready once serving, reloading and ready again on SIGHUP, stopping" {
+	# A listener like systemd's, on a path and in the abstract namespace.
+	for where in "$BATS_TEST_TMPDIR/notify" "@smimp-t1420-$$-$RANDOM"; do
+		rm -f notified ready
+		python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+w = sys.argv[1]
+s.bind("\0" + w[1:] if w[0] == "@" else w)
+open("ready", "w").close()
+with open("notified", "w") as out:
+    while True:
+        m = s.recv(4096).decode()
+        out.write(m.replace("\n", " ") + "\n")
+        out.flush()
+        if m.startswith("STOPPING=1"):
+            break' "$where" &
+		for _ in $(seq 100); do [ -e ready ] && break; sleep 0.1; done
+		printf 'log %s\n' "$BATS_TEST_TMPDIR/smimpd.log" >smimpd.conf
+		NOTIFY_SOCKET=$where serve --cert cert.pem --key key.pem
+		wait_for notified '^READY=1 STATUS=serving example.org on 127.0.0.1:'
+		hup 'reload: configuration applied'
+		wait_for notified '^RELOADING=1 MONOTONIC_USEC=[0-9]*$'
+		for _ in $(seq 100); do [ "$(grep -c '^READY=1' notified)" = 2 ] && break; sleep 0.1; done
+		kill -TERM "$(cat pid)"
+		wait
+		[ "$(cut -d' ' -f1 notified | tr '\n' ' ')" = "READY=1 RELOADING=1 READY=1 STOPPING=1 " ]
+		rm -f pid
+	done
+}
