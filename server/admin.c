@@ -338,6 +338,8 @@ admin_run(const char *sub, char **args, int nargs,
 		return stats_run(args, nargs, cfg, err);
 	if (strcmp(sub, "check") == 0)
 		return check_run(args, nargs, cfg, err);
+	if (strcmp(sub, "backup") == 0)
+		return backup_run(args, nargs, cfg, err);
 	if (strcmp(sub, "users") == 0 || strcmp(sub, "invites") == 0 ?
 	    nargs != 0 :
 	    strcmp(sub, "deluser") == 0 ? nargs != 1 :
@@ -347,7 +349,8 @@ admin_run(const char *sub, char **args, int nargs,
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "usage: smimpd "
 		    "adduser ADDRESS FILE.pub | deluser ADDRESS | updatelog "
 		    "ADDRESS FILE.pub | users | invite ADDRESS [HOURS] | "
-		    "invites | queue ... | stats | check [DOMAIN]");
+		    "invites | queue ... | stats | check [DOMAIN] | backup "
+		    "DEST");
 	if (nargs > 0 && address_normalize(args[0], addr, err) != 0)
 		return -1;
 	if (nargs > 0 && cfg->domain[0] != '\0' &&

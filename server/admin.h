@@ -119,6 +119,8 @@ int stats_run(char **args, int nargs, struct smimpd_config *cfg,
     struct smimp_err *err);
 int check_run(char **args, int nargs, struct smimpd_config *cfg,
     struct smimp_err *err);
+int backup_run(char **args, int nargs, struct smimpd_config *cfg,
+    struct smimp_err *err);
 int peercheck_run(const char *domain, int json, struct smimpd_config *cfg,
     struct smimp_err *err);
 

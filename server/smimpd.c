@@ -7,6 +7,7 @@
  *	smimpd [options] adduser|deluser|updatelog|users|invite|invites ...
  *	(admin.c), queue ... (queue.c), stats (admin.c)
  *	smimpd [options] check [DOMAIN]	(check.c, peercheck.c)
+ *	smimpd [options] backup DEST	(backup.c)
  *
  * Who does what: http.c dispatches the routes of routes.c, auth.c
  * authenticates, directory.c, accounts.c, submission.c, mailbox.c and
@@ -67,7 +68,8 @@ usage(FILE *f)
 	    "              [--no-bounce] [--json]\n"
 	    "       smimpd [-f FILE] [--data DIR] [--store URI] stats "
 	    "[--json]\n"
-	    "       smimpd [-f FILE] [options] check [--json] [DOMAIN]\n");
+	    "       smimpd [-f FILE] [options] check [--json] [DOMAIN]\n"
+	    "       smimpd [-f FILE] [--data DIR] backup [--json] DEST\n");
 }
 
 /*

@@ -533,6 +533,14 @@ store_check(struct store *st, struct store_health *h, struct smimp_err *err)
 }
 
 int
+store_backup(struct store *st, const char *dir, uint64_t *bodies,
+    struct smimp_err *err)
+{
+	*bodies = 0;
+	return st->ops->backup(st, dir, bodies, err);
+}
+
+int
 store_policy_put(struct store *st, const struct policy *p,
     const unsigned char *text, size_t len, int64_t now,
     struct smimp_err *err)

@@ -454,6 +454,8 @@ struct store_ops {
 	    struct smimp_err *);
 	int (*check)(struct store *, struct store_health *,
 	    struct smimp_err *);
+	int (*backup)(struct store *, const char *dir, uint64_t *bodies,
+	    struct smimp_err *);
 
 	int (*policy_put)(struct store *, const struct policy *p,
 	    const unsigned char *text, size_t len, int64_t now,
@@ -777,6 +779,17 @@ int store_stats(struct store *st, struct store_stats *s,
  * the store could not be asked.
  */
 int store_check(struct store *st, struct store_health *h,
+    struct smimp_err *err);
+
+/*
+ * A copy of the store, whole as of one moment, into dir (a directory
+ * the caller made, empty), taken while the store serves: the database,
+ * and the files of the bodies its rows name (*bodies of them).  Writers
+ * wait only while the bodies are linked aside, not while they are
+ * copied.  The SQLite store; PostgreSQL's is pg_dump's job (STORE_ERROR,
+ * saying so).
+ */
+int store_backup(struct store *st, const char *dir, uint64_t *bodies,
     struct smimp_err *err);
 
 /* ---- consent policies (doc/PROTOCOL.md, "Consent policies") ---- */

@@ -4105,6 +4105,19 @@ pg_exists(const char *rest)
 	return 1;
 }
 
+/* Bodies and all are in the database: pg_dump's job, not ours. */
+static int
+pg_backup(struct store *st, const char *dir, uint64_t *bodies,
+    struct smimp_err *err)
+{
+	(void)st;
+	(void)dir;
+	(void)bodies;
+	return smimp_err_set(err, SMIMP_EXIT_USAGE, "a PostgreSQL store is "
+	    "backed up with pg_dump (its message bodies are in the "
+	    "database); copy server.key beside the dump");
+}
+
 const struct store_ops store_postgresql_ops = {
 	.exists = pg_exists,
 	.open = pg_open,
@@ -4138,6 +4151,7 @@ const struct store_ops store_postgresql_ops = {
 	.outbound_take = pg_outbound_take,
 	.stats = pg_stats,
 	.check = pg_check,
+	.backup = pg_backup,
 	.policy_put = pg_policy_put,
 	.policy_get = pg_policy_get,
 	.policy_head = pg_policy_head,

@@ -4380,6 +4380,221 @@ sq_spool_dir(struct store *st)
 	return sq(st)->spool;
 }
 
+/* ---- backup ---- */
+
+/* A directory (opened to be synced): 0, or -1 said in err. */
+static int
+dir_sync(const char *path, struct smimp_err *err)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
+		    path);
+	r = fsync(fd);
+	(void)close(fd);
+	return r == 0 ? 0 : smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot sync "
+	    "'%s'", path);
+}
+
+/* Link body name aside into stage/xx/name; *n counts them. */
+static int
+stage_one(struct sqlite_store *s, const char *stage, const char *name,
+    uint64_t *n, struct smimp_err *err)
+{
+	char from[PATH_MAX], sub[PATH_MAX], to[PATH_MAX];
+
+	if (body_path(s, name, from, err) != 0)
+		return -1;
+	if ((size_t)snprintf(sub, sizeof(sub), "%s/%.2s", stage, name) >=
+	    sizeof(sub) || (size_t)snprintf(to, sizeof(to), "%s/%s", sub,
+	    name) >= sizeof(to))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: path too "
+		    "long");
+	if (mkdir(sub, 0700) != 0 && errno != EEXIST)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot make '%s'",
+		    sub);
+	if (link(from, to) != 0)
+		return errno == ENOENT ? smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "store: a row names the body bodies/%.2s/%s, which is "
+		    "missing ('smimpd check' says more)", name, name) :
+		    smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot link '%s'",
+		    from);
+	(*n)++;
+	return 0;
+}
+
+/*
+ * Each file under stage/xx/ done with: copied to out/xx/ (synced, each
+ * directory too) when out is given, else unlinked with its directory.
+ */
+static int
+stage_walk(const char *stage, const char *out, struct smimp_err *err)
+{
+	char sub[PATH_MAX], osub[PATH_MAX], from[PATH_MAX], to[PATH_MAX];
+	struct dirent *e, *f;
+	DIR *d, *dd;
+	int ret = 0;
+
+	d = opendir(stage);
+	if (d == NULL)
+		return out == NULL ? 0 : smimp_err_sys(err, SMIMP_EXIT_FAIL,
+		    "cannot open '%s'", stage);
+	while (ret == 0 && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' || strlen(e->d_name) != 2)
+			continue;
+		if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", stage,
+		    e->d_name) >= sizeof(sub) || (size_t)snprintf(osub,
+		    sizeof(osub), "%s/%s", out != NULL ? out : "", e->d_name) >=
+		    sizeof(osub)) {
+			ret = smimp_err_set(err, SMIMP_EXIT_FAIL, "store: path "
+			    "too long");
+			break;
+		}
+		if (out != NULL && mkdir(osub, 0700) != 0) {
+			ret = smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot make "
+			    "'%s'", osub);
+			break;
+		}
+		dd = opendir(sub);
+		while (dd != NULL && ret == 0 && (f = readdir(dd)) != NULL) {
+			if (!name_valid(f->d_name))
+				continue;
+			if ((size_t)snprintf(from, sizeof(from), "%s/%s", sub,
+			    f->d_name) >= sizeof(from) || (size_t)snprintf(to,
+			    sizeof(to), "%s/%s", osub, f->d_name) >=
+			    sizeof(to)) {
+				ret = smimp_err_set(err, SMIMP_EXIT_FAIL,
+				    "store: path too long");
+				break;
+			}
+			if (out == NULL)
+				(void)unlink(from);
+			else if (copy_new(from, to, err) != 0)
+				ret = -1;
+		}
+		if (dd != NULL)
+			(void)closedir(dd);
+		if (out == NULL)
+			(void)rmdir(sub);
+		else if (ret == 0)
+			ret = dir_sync(osub, err);
+	}
+	(void)closedir(d);
+	if (out == NULL)
+		(void)rmdir(stage);
+	return ret == 0 && out != NULL ? dir_sync(out, err) : ret;
+}
+
+/*
+ * Hold the writers off (a write transaction) while a read transaction
+ * begins and the bodies its rows name are linked aside (the same file
+ * system, so links, not copies): a body that a writer unlinks later
+ * lives on in its link.  Then the writers go on, and the database is
+ * copied as that read transaction sees it, the linked bodies after it.
+ */
+static int
+sq_backup(struct store *st, const char *dir, uint64_t *bodies,
+    struct smimp_err *err)
+{
+	struct sqlite_store *s = sq(st);
+	char db[PATH_MAX], out_db[PATH_MAX], out_bodies[PATH_MAX];
+	char stage[PATH_MAX];
+	sqlite3 *w = NULL, *r = NULL, *out = NULL;
+	sqlite3_backup *bk;
+	sqlite3_stmt *stmt = NULL;
+	const unsigned char *t;
+	int rc, ret = STORE_ERROR, staged = 0, fd;
+
+	if ((size_t)snprintf(db, sizeof(db), "%s/smimpd.db", s->dir) >=
+	    sizeof(db) || (size_t)snprintf(out_db, sizeof(out_db),
+	    "%s/smimpd.db", dir) >= sizeof(out_db) ||
+	    (size_t)snprintf(out_bodies, sizeof(out_bodies), "%s/bodies",
+	    dir) >= sizeof(out_bodies) || (size_t)snprintf(stage,
+	    sizeof(stage), "%s/backup.XXXXXX", s->dir) >= sizeof(stage))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "store: path too "
+		    "long");
+	if (mkdtemp(stage) == NULL)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot make a "
+		    "directory in '%s'", s->dir);
+	staged = 1;
+	if (db_open(db, &w, "", err) != 0 || db_open(db, &r,
+	    "PRAGMA query_only=1;", err) != 0)
+		goto out;
+	if (sqlite3_exec(w, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(r, "BEGIN; SELECT count(*) FROM mailbox", NULL, NULL,
+	    NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(r, "SELECT body FROM mailbox WHERE body IS NOT "
+	    "NULL UNION SELECT body FROM outbound WHERE body IS NOT NULL", -1,
+	    &stmt, NULL) != SQLITE_OK) {
+		db_fail(sqlite3_errcode(w) != SQLITE_OK ? w : r, err, "backup");
+		goto out;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		t = sqlite3_column_text(stmt, 0);
+		if (t != NULL && name_valid((const char *)t) &&
+		    stage_one(s, stage, (const char *)t, bodies, err) != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		db_fail(r, err, "select");
+		goto out;
+	}
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	/* The writers go on; the read transaction keeps its moment. */
+	(void)sqlite3_exec(w, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(w);
+	w = NULL;
+	if (sqlite3_open_v2(out_db, &out, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    (bk = sqlite3_backup_init(out, "main", r, "main")) == NULL) {
+		db_fail(out, err, "backup");
+		goto out;
+	}
+	rc = sqlite3_backup_step(bk, -1);
+	if (sqlite3_backup_finish(bk) != SQLITE_OK || rc != SQLITE_DONE) {
+		db_fail(out, err, "backup");
+		goto out;
+	}
+	(void)sqlite3_exec(r, "COMMIT", NULL, NULL, NULL);
+	rc = sqlite3_close(out);
+	out = NULL;
+	if (rc != SQLITE_OK) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot write '%s'", out_db);
+		goto out;
+	}
+	fd = open(out_db, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot sync '%s'", out_db);
+		if (fd >= 0)
+			(void)close(fd);
+		goto out;
+	}
+	(void)close(fd);
+	if (mkdir(out_bodies, 0700) != 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot make '%s'",
+		    out_bodies);
+		goto out;
+	}
+	if (stage_walk(stage, out_bodies, err) != 0 || dir_sync(dir, err) != 0)
+		goto out;
+	ret = STORE_OK;
+out:
+	sqlite3_finalize(stmt);
+	if (w != NULL) {
+		(void)sqlite3_exec(w, "ROLLBACK", NULL, NULL, NULL);
+		sqlite3_close(w);
+	}
+	if (out != NULL)
+		sqlite3_close(out);
+	if (r != NULL)
+		sqlite3_close(r);
+	if (staged)
+		(void)stage_walk(stage, NULL, err);
+	return ret;
+}
+
 const struct store_ops store_sqlite_ops = {
 	.exists = sq_exists,
 	.open = sq_open,
@@ -4413,6 +4628,7 @@ const struct store_ops store_sqlite_ops = {
 	.outbound_take = sq_outbound_take,
 	.stats = sq_stats,
 	.check = sq_check,
+	.backup = sq_backup,
 	.policy_put = sq_policy_put,
 	.policy_get = sq_policy_get,
 	.policy_head = sq_policy_head,

@@ -559,3 +559,78 @@ peer_files() {
 	run -0 --separate-stderr smimpd --data typo users
 	[ "$output" = "alice@example.org $(smimp-keygen --fingerprint alice.pub)" ]
 }
+
+@test "backup: taken while serving, it serves as it is: every message there, the same key; a DEST that exists is refused" {
+	sqlite_only
+	start net example.net "$NET"
+	# Small bodies go inline, large ones to files: both kinds.
+	echo "small" | smimp-seal -i alice.key -r bob.pub >s.age
+	head -c 200000 /dev/urandom | base64 >big
+	smimp-seal -i alice.key -r bob.pub big >b.age
+	start org example.org "$ORG"
+	SMIMP_HOME="$ALICEHOME" smimp-send -i alice.key s.age b.age >/dev/null
+	for _ in $(seq 100); do
+		[ "$(smimpd -f common.conf --data net stats --json | jq .mailbox.messages)" = 2 ] && break
+		sleep 0.1
+	done
+	run -0 --separate-stderr smimpd -f common.conf --data net backup bk
+	[ "$output" = "backup in bk: the store, 1 message body, the server key" ]
+	[ "$(stat -c %a bk)" = 700 ]
+	cmp net/server.key bk/server.key
+	[ "$(stat -c %a bk/server.key)" = 600 ]
+	! ls net | grep -q '^backup\.' || false
+	# Again into the same place: refused, and what is there stays.
+	sum bk/smimpd.db >before
+	run -1 --separate-stderr smimpd -f common.conf --data net backup bk
+	[ "$stderr" = "smimpd: cannot make 'bk' (a backup goes to a new directory): File exists" ]
+	[ "$(sum bk/smimpd.db)" = "$(cat before)" ]
+	run -2 --separate-stderr smimpd -f common.conf --data net backup
+	[[ "$stderr" == "smimpd: backup: which directory? (smimpd backup DEST)"* ]]
+	# The original goes away; the backup serves in its place.
+	stop_servers net org
+	rm -rf net
+	mv bk net
+	# (Its discovery fails: no server runs yet.)
+	run -1 --separate-stderr smimpd -f common.conf --data net \
+		--domain example.net --cert cert.pem --key key.pem \
+		--listen "127.0.0.1:$NET" check
+	[[ "${lines[1]}" == "ok   store: sqlite:net, schema version "*", integrity checked ("* ]]
+	start net example.net "$NET"
+	run -0 --separate-stderr fetch_bob
+	[ "$(ls mail-bob/new | wc -l)" = 2 ]
+	for m in mail-bob/new/*; do SMIMP_HOME="$BOBHOME" smimp-open -i bob.key "$m" >>opened 2>/dev/null; done
+	grep -qx small opened
+	grep -qF "$(head -1 big)" opened
+}
+
+@test "backup: bodies acknowledged while it runs live on in it; every backup is whole" {
+	sqlite_only
+	start org example.org "$ORG"
+	start net example.net "$NET"
+	for i in $(seq 40); do
+		head -c 70000 /dev/urandom | base64 | smimp-seal -i alice.key -r bob.pub >"m$i.age"
+	done
+	# Alice sends while bob fetches (each fetch acknowledges, and so
+	# unlinks bodies) and backups are taken.
+	SMIMP_HOME="$ALICEHOME" smimp-send -i alice.key m*.age >/dev/null &
+	sender=$!
+	for k in 1 2 3 4; do
+		fetch_bob >/dev/null 2>&1 || true
+		run -0 --separate-stderr smimpd -f common.conf --data net backup "bk$k"
+	done
+	wait "$sender"
+	for k in 1 2 3 4; do
+		run --separate-stderr smimpd -f common.conf --data "bk$k" \
+			--domain example.net --cert cert.pem --key key.pem \
+			--listen "127.0.0.1:$NET" check
+		[[ "${lines[1]}" == "ok   store: sqlite:bk$k, schema version "*", integrity checked ("* ]]
+	done
+	! ls net | grep -q '^backup\.' || false
+}
+
+@test "backup: a PostgreSQL store is pg_dump's to back up" {
+	pg_only
+	run -2 --separate-stderr smimpd -f common.conf --data net backup bk
+	[ "$stderr" = "smimpd: a PostgreSQL store is backed up with pg_dump (its message bodies are in the database); copy server.key beside the dump" ]
+	[ ! -e bk ]
+}
