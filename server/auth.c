@@ -43,6 +43,42 @@ add_header(void *cls, enum MHD_ValueKind kind, const char *key,
 	return MHD_YES;
 }
 
+/*
+ * Every Smimp- header of a request, the five of the signature and
+ * empty ones too: the signed ones are at most REQSIG_HEADERS_MAX, so
+ * a request with more has one repeated or too many, refused either way.
+ */
+struct smimp_names {
+	const char *name[REQSIG_HEADERS_MAX + 5];
+	size_t n;
+	const char *repeated;
+	int overflow;
+};
+
+static enum MHD_Result
+add_name(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct smimp_names *l = cls;
+	size_t i;
+
+	(void)kind;
+	(void)value;
+	if (strncasecmp(key, "Smimp-", 6) != 0)
+		return MHD_YES;
+	for (i = 0; i < l->n; i++)
+		if (strcasecmp(l->name[i], key) == 0) {
+			l->repeated = key;
+			return MHD_NO;
+		}
+	if (l->n == sizeof(l->name) / sizeof(l->name[0])) {
+		l->overflow = 1;
+		return MHD_NO;
+	}
+	l->name[l->n++] = key;
+	return MHD_YES;
+}
+
 /* Refused: the reply, and one more failure counted for the source. */
 static int
 refuse(struct exchange *x, unsigned int status, const char *msg)
@@ -502,7 +538,8 @@ auth_request(struct exchange *x)
 {
 	struct server *srv = x->srv;
 	struct ratelimit *rl = NULL;
-	char site[ADDRESS_DOMAIN_MAX + 1];
+	struct smimp_names names = { { NULL }, 0, NULL, 0 };
+	char site[ADDRESS_DOMAIN_MAX + 1], msg[64];
 	unsigned int wait;
 
 	wait = ratelimit_peek(&srv->per_source, x->source_net);
@@ -510,6 +547,20 @@ auth_request(struct exchange *x)
 		reply_retry(x, 429, wait, "too many failed requests");
 		return -1;
 	}
+	/*
+	 * A Smimp- header given twice, whether the signature's own or one
+	 * it covers, empty or not, would let a sender and a receiver (or
+	 * one that reads the last) see different values.
+	 */
+	(void)MHD_get_connection_values(x->c, MHD_HEADER_KIND, add_name,
+	    &names);
+	if (names.repeated != NULL) {
+		(void)snprintf(msg, sizeof(msg), "header %.40s repeated",
+		    names.repeated);
+		return refuse(x, 401, msg);
+	}
+	if (names.overflow)
+		return refuse(x, 401, "too many Smimp- headers");
 	if (x->route->auth == AUTH_INVITE)
 		return auth_invite(x);
 	if (parse_signature(x) != 0)

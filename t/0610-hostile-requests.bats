@@ -182,6 +182,32 @@ EOF
 	[ "${output//$'\n'/}" = '{"error":"bad signature"} 401' ]
 }
 
+@test "a Smimp- header given twice is refused, the signature's own and empty ones too" {
+	start_server
+	# signed_twice HEADER: bob's signed listing with HEADER added; the
+	# answer and its status.
+	signed_twice() {
+		mapfile -t h < <("$SMIMP_BUILD/t/signreq" bob.key GET example.org /smimp/v1/mailbox - \
+			'Smimp-X: 1')
+		curl -s -w ' %{http_code}' --cacert cert.pem "${h[@]/#/-H}" -H "$1" "$(URL)/v1/mailbox" |
+			tr -d '\n'
+	}
+	# Once each, an empty one too, it is taken.
+	run -0 signed_twice 'Smimp-Y;'
+	[ "$output" = '[] 200' ]
+	# A second signer after the first, which the signature is by: a
+	# receiver that took the last would see alice.
+	run -0 signed_twice 'smimp-signer: alice@example.org'
+	[ "$output" = '{"error":"header smimp-signer repeated"} 401' ]
+	for n in Date Nonce Signature Body-Hash; do
+		run -0 signed_twice "Smimp-$n: x"
+		[ "$output" = "{\"error\":\"header Smimp-$n repeated\"} 401" ]
+	done
+	# A signed header again, empty (curl sends 'Smimp-X;' as 'Smimp-X:').
+	run -0 signed_twice 'Smimp-X;'
+	[ "$output" = '{"error":"header Smimp-X repeated"} 401' ]
+}
+
 # unsplittable ARG...: signreq with ARGs refuses to sign, exit 1.
 unsplittable() {
 	run -1 --separate-stderr "$SMIMP_BUILD/t/signreq" bob.key "$@"
