@@ -288,8 +288,16 @@ check_stamp(struct exchange *x, struct plan *p, const char *to)
 	}
 	need_own = local_work != NULL;
 	free(local_work);
-	if (p->nobs == 0 && !need_own)
+	/*
+	 * Stamps that nothing needs are still checked when they come: a
+	 * sender may send one for its own domain, never one malformed.
+	 */
+	if (p->nobs == 0 && !need_own && v == NULL)
 		return 0;
+	if (p->nobs == 0 && !need_own && sdate == NULL) {
+		reply_error(x, 400, "malformed Smimp-Stamps");
+		return -1;
+	}
 	if (v == NULL || sdate == NULL) {
 		reply_error(x, 400, p->nobs > 0 ? "other domains need a "
 		    "delivery stamp" : "a proof of work needs a delivery "

@@ -238,6 +238,16 @@ DATE='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'
 	run -0 store_sql org "SELECT message_id, all_recipients, stamp FROM outbound ORDER BY message_id"
 	[ "${lines[0]}" = "s1|bob@example.net|$net" ]
 	[ "${lines[1]}" = "s2|bob@example.net|$(stamp bob@example.net s2)" ]
+	# To its own domain alone the message needs no stamp, but what
+	# Smimp-Stamps carries is checked all the same.
+	for bad in x "example.net=$net" "example.org=$(stamp dave@example.org s4),example.net=$net"; do
+		run -0 submit s4 'Smimp-To: dave@example.org' "Smimp-Stamps: $bad"
+		[ "$output" = '{"error":"malformed Smimp-Stamps"} 400' ] || { echo "$bad: $output"; false; }
+	done
+	run -0 submit s4 'Smimp-To: dave@example.org' "Smimp-Stamps: example.org=$(stamp dave@example.org s2)"
+	[ "$output" = '{"error":"delivery stamp does not verify"} 400' ]
+	run -0 submit s4 'Smimp-To: dave@example.org' "Smimp-Stamps: example.org=$(stamp dave@example.org s4)"
+	[ "$output" = '{"message_id":"s4","recipients":1} 201' ]
 	# At the bound: 256 recipients of 256 domains, a stamp each (28 KiB),
 	# beside 8 KiB of introductions.
 	stop_servers org
