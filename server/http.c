@@ -185,7 +185,7 @@ find_route(struct exchange *x)
 	const char *base = x->srv->cfg.base_path;
 	size_t blen = strlen(base), plen, n;
 	const char *path = x->target, *p;
-	int path_known = 0;
+	int path_known = 0, segment_known = 0;
 	size_t i;
 
 	plen = strcspn(path, "?");
@@ -203,13 +203,18 @@ find_route(struct exchange *x)
 		if (strchr(rt->path, '*') != NULL) {
 			if (!segment_matches(rt->path, p, n, x->rest))
 				continue;
-			path_known = 1;
+			path_known = segment_known = 1;
 			if (method_matches(rt->method, x->method))
 				return rt;
 			continue;
 		}
 		if (rt->flags & ROUTE_PREFIX) {
-			if (n <= strlen(rt->path) ||
+			/*
+			 * A path of its own (users/ADDRESS/prekeys/claim)
+			 * asked with another method is that path's 405, not
+			 * the prefix's (a lookup of users/ADDRESS/...).
+			 */
+			if (segment_known || n <= strlen(rt->path) ||
 			    strncmp(p, rt->path, strlen(rt->path)) != 0)
 				continue;
 		} else if (n != strlen(rt->path) ||

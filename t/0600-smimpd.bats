@@ -112,6 +112,13 @@ aget() { signed_get alice.key example.org "https://127.0.0.1:$PORT$1" -w '\n%{ht
 	[ "${lines[1]}" = 404 ]
 	run -0 get /smimp/version -X POST --data-binary @alice.pub
 	[ "${lines[1]}" = 405 ]
+	# A path of its own under users/ADDRESS/ with another method is
+	# that path's 405, signed or not, not taken for a lookup.
+	run -0 get /smimp/v1/users/alice@example.org/prekeys/claim
+	[ "${lines[1]}" = 405 ]
+	run -0 aget /smimp/v1/users/alice@example.org/prekeys/claim
+	[ "${lines[1]}" = 405 ]
+	[ "${lines[0]}" = '{"error":"method not allowed"}' ]
 	run -0 get "/smimp/v1/users/$(head -c 3000 /dev/zero | tr '\0' a)@example.org/log"
 	[ "${lines[1]}" = 414 ]
 	# Garbage on the socket does not bring it down.
