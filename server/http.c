@@ -655,13 +655,22 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 
 	(void)cls;
 	(void)url;
-	(void)version;
 	if (x == NULL)
 		return MHD_NO;	/* no state: the URI callback failed */
 	switch (x->phase) {
 	case PH_NEW:
 		x->c = c;
 		(void)snprintf(x->method, sizeof(x->method), "%s", method);
+		/*
+		 * libmicrohttpd serves a later HTTP/1.x as 1.1; only 1.0
+		 * and 1.1 are spoken here.
+		 */
+		if (strcmp(version, MHD_HTTP_VERSION_1_0) != 0 &&
+		    strcmp(version, MHD_HTTP_VERSION_1_1) != 0) {
+			source_address(x);
+			reply_error(x, 505, "HTTP version not supported");
+			return queue_reply(x);
+		}
 		return on_headers(x);
 	case PH_AUTHED:
 		if (x->resp != NULL || body_open(x) != 0)

@@ -142,6 +142,11 @@ EOF
 	for l in "${h[@]}"; do req+="$l"$'\r\n'; done
 	run -0 raw "$req"$'\r\n'
 	[[ "$output" == "413 0."* ]]
+	# HTTP/1.0 and 1.1 only: a later 1.x is not served as 1.1.
+	run -0 raw $'GET /smimp/v1/meta HTTP/1.2\r\nHost: x\r\n\r\n'
+	[[ "$output" == "505 "* ]]
+	run -0 raw $'POST /smimp/v1/messages HTTP/1.9\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n'
+	[[ "$output" == "505 0."* ]]
 	# A repeated Content-Length is refused.
 	run -0 raw $'POST /smimp/v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n'
 	[[ "$output" == "400 0."* ]]
