@@ -384,7 +384,7 @@ auth_on_behalf(struct exchange *x, char out[ADDRESS_MAX + 1],
 	*on_behalf = NULL;
 	if (v == NULL || !x->signer_is_server)
 		return 0;
-	if (address_normalize(v, out, &err) != 0 ||
+	if (address_normalize(v, out, &err) != 0 || strcmp(v, out) != 0 ||
 	    strcmp(address_domain(out), x->signer) != 0) {
 		reply_error(x, 400, "malformed Smimp-For");
 		return -1;

@@ -288,8 +288,9 @@ unmatched: 0" ]
 	[ "$(lookup bob@example.net erin@example.com)" = 200 ]
 	[ "$(lookup dave@example.net erin@example.com)" = 404 ]
 	[ "$(lookup nobody@example.net erin@example.com)" = 404 ]
-	# Only for a user of the server's own domain.
+	# Only for a user of the server's own domain, named normalized.
 	[ "$(lookup bob@example.net alice@example.org)" = 400 ]
+	[ "$(lookup bob@example.net Erin@example.com)" = 400 ]
 	# So bob's own lookup of erin verifies at example.com; of carol not.
 	run -1 --separate-stderr as bob smimp-trust fetch -i bob.key carol@example.com
 	[ "$stderr" = "smimp-trust: carol@example.com: the directory of example.com refused the lookup signed by bob@example.net (HTTP 401: unknown signer)" ]
