@@ -19,6 +19,7 @@
 
 /* Every request header, for the signature; at most cap of them. */
 struct header_list {
+	struct exchange *x;
 	struct reqsig_header *h;
 	size_t n, cap;
 	int overflow;
@@ -38,7 +39,7 @@ add_header(void *cls, enum MHD_ValueKind kind, const char *key,
 		return MHD_NO;
 	}
 	l->h[l->n].name = key;
-	l->h[l->n].value = value != NULL ? value : "";
+	l->h[l->n].value = value != NULL ? exchange_value(l->x, value) : "";
 	l->n++;
 	return MHD_YES;
 }
@@ -98,7 +99,7 @@ check_signature(struct exchange *x, const unsigned char key[32],
     struct smimp_err *err)
 {
 	struct reqsig_header h[REQSIG_HEADERS_MAX];
-	struct header_list l = { h, 0, REQSIG_HEADERS_MAX, 0 };
+	struct header_list l = { x, h, 0, REQSIG_HEADERS_MAX, 0 };
 
 	(void)MHD_get_connection_values(x->c, MHD_HEADER_KIND, add_header, &l);
 	if (l.overflow)

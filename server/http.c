@@ -51,10 +51,44 @@ exchange_body(struct exchange *x, struct store_body *body)
 	body->len = x->received;
 }
 
+/*
+ * libmicrohttpd drops the blanks before a header's value but keeps those
+ * after it; a value is taken without either (PROTOCOL.md 8.2), so one
+ * that ends in blanks is copied without them, the copy kept with x.
+ */
+struct header_copy {
+	struct header_copy *next;
+	char value[];
+};
+
+const char *
+exchange_value(struct exchange *x, const char *value)
+{
+	struct header_copy *c;
+	size_t n;
+
+	if (value == NULL)
+		return NULL;
+	n = strlen(value);
+	while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t'))
+		n--;
+	if (value[n] == '\0')
+		return value;
+	/* Out of memory: the value as sent, which then fails its checks. */
+	if ((c = malloc(sizeof(*c) + n + 1)) == NULL)
+		return value;
+	memcpy(c->value, value, n);
+	c->value[n] = '\0';
+	c->next = x->copies;
+	x->copies = c;
+	return c->value;
+}
+
 const char *
 exchange_header(struct exchange *x, const char *name)
 {
-	return MHD_lookup_connection_value(x->c, MHD_HEADER_KIND, name);
+	return exchange_value(x, MHD_lookup_connection_value(x->c,
+	    MHD_HEADER_KIND, name));
 }
 
 /* ---- replies ---- */
@@ -751,6 +785,12 @@ on_completed(void *cls, struct MHD_Connection *c, void **state,
 	sbuf_release(&x->small);
 	if (x->resp != NULL)
 		MHD_destroy_response(x->resp);
+	while (x->copies != NULL) {
+		struct header_copy *copy = x->copies;
+
+		x->copies = copy->next;
+		free(copy);
+	}
 	free(x);
 }
 

@@ -161,6 +161,7 @@ struct exchange {
 	struct MHD_Response *resp;
 	unsigned int status;
 
+	struct header_copy *copies;	/* header values, trimmed */
 	struct exchange *next;		/* the work queue */
 };
 
@@ -174,8 +175,13 @@ struct store_body;
 /* The body that arrived, as the store takes it: bytes or the spool file. */
 void exchange_body(struct exchange *x, struct store_body *body);
 
-/* A request header's value, or NULL. */
+/*
+ * A request header's value without its trailing blanks, or NULL.  The
+ * value is x's until it ends.
+ */
 const char *exchange_header(struct exchange *x, const char *name);
+/* A value of one of x's headers, without trailing blanks, the same way. */
+const char *exchange_value(struct exchange *x, const char *value);
 
 /*
  * Replies: a handler sets exactly one.  Errors are {"error":MSG}; every

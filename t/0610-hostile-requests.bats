@@ -213,6 +213,19 @@ EOF
 	[ "$output" = '{"error":"header Smimp-X repeated"} 401' ]
 }
 
+@test "a header's value is taken without the blanks before and after it, as signed" {
+	start_server
+	echo hi | smimp-seal -i alice.key -r bob.pub >m.age
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key POST example.org /smimp/v1/messages m.age \
+		'Smimp-To: bob@example.org' 'Smimp-Message-Id: b1')
+	# Each header sent with a tab before its value and blanks after it.
+	hdrs=()
+	for l in "${h[@]}"; do hdrs+=(-H "${l/: /:$'\t'} "$'\t'); done
+	run -0 curl -s -w ' %{http_code}' --cacert cert.pem "${hdrs[@]}" \
+		--data-binary @m.age "$(URL)/v1/messages"
+	[ "${output//$'\n'/}" = '{"message_id":"b1","recipients":1} 201' ]
+}
+
 # unsplittable ARG...: signreq with ARGs refuses to sign, exit 1.
 unsplittable() {
 	run -1 --separate-stderr "$SMIMP_BUILD/t/signreq" bob.key "$@"
