@@ -192,6 +192,29 @@ verify_device(struct exchange *x, const struct idlog *log)
 }
 
 /*
+ * A request in the name of a revoked identity: "revoked identity" when
+ * that identity signed it (its last identity key, or one of its
+ * devices), else the answer any signer in its name gets, so that only
+ * its owner learns of the revocation this way.
+ */
+static int
+refuse_revoked(struct exchange *x, const struct idlog *log)
+{
+	const struct iddevice *d = NULL;
+	struct smimp_err err;
+
+	if (x->device[0] == '\0') {
+		if (check_signature(x, log->identity_key, &err) != 0)
+			return refuse(x, 401, err.msg);
+	} else if ((d = idlog_device(log, x->device)) == NULL) {
+		return refuse(x, 401, "unknown signer");
+	} else if (check_signature(x, d->signing_key, &err) != 0) {
+		return refuse(x, 401, err.msg);
+	}
+	return refuse(x, 401, "revoked identity");
+}
+
+/*
  * The signer's name, without "recovery:" or "device:NAME:" (setting
  * x->by_recovery, where recovery is allowed, or x->device), normalized
  * into x->signer: 0, or -1 if it is no address written as one.
@@ -242,8 +265,20 @@ auth_user(struct exchange *x, int allow_recovery)
 		reply_unavailable(x, &err);
 		return -1;
 	}
-	if (r != STORE_OK)
-		return refuse(x, 401, "unknown signer");
+	/*
+	 * No such account: answered as a signature by another key in an
+	 * account's name is, after checking it the same way, so that
+	 * whoever signs in any name is not told who has an account here
+	 * (8.11).  A device's name is unknown for both.
+	 */
+	if (r != STORE_OK) {
+		if (x->device[0] != '\0')
+			return refuse(x, 401, "unknown signer");
+		if (check_signature(x, srv->server_pk, &err) == 0)
+			(void)smimp_err_set(&err, SMIMP_EXIT_BADMSG,
+			    "bad signature");
+		return refuse(x, 401, err.msg);
+	}
 	r = idlog_parse_verified(&parsed, log, len, &err);
 	free(log);
 	if (r != 0) {
@@ -254,7 +289,7 @@ auth_user(struct exchange *x, int allow_recovery)
 	if (x->by_recovery)
 		r = verify(x, parsed.recovery_key);
 	else if (parsed.revoked && !own_log(x))
-		r = refuse(x, 401, "revoked identity");
+		r = refuse_revoked(x, &parsed);
 	else if (x->device[0] != '\0')
 		r = verify_device(x, &parsed);
 	else

@@ -80,10 +80,12 @@ ask_server() {
 		[ "${output//$'\n'/}" = '{"error":"bad signature"} 401' ]
 	done
 	[ "$(grep -c 'GET /smimp/v1/users/bob@example.net/log 200' net.log)" = 2 ]
-	# Users nobody publishes: here, and at example.net.
+	# Users nobody publishes: here answered as a signature by another
+	# key in an account's name is (mallory's in alice's, above), so that
+	# whoever signs is not told who has an account; and at example.net.
 	mkid nobody nobody@example.org
 	run -0 ask nobody.key "$CAROL_LOG"
-	[ "${output//$'\n'/}" = '{"error":"unknown signer"} 401' ]
+	[ "${output//$'\n'/}" = '{"error":"bad signature"} 401' ]
 	mkid stranger stranger@example.net
 	run -0 ask stranger.key "$CAROL_LOG"
 	[ "${output//$'\n'/}" = '{"error":"unknown signer"} 401' ]
@@ -106,6 +108,9 @@ ask_server() {
 	run -0 smimp-revoke -i alice.key --reason "lost"
 	run -0 ask alice.key "$CAROL_LOG"
 	[ "${output//$'\n'/}" = '{"error":"revoked identity"} 401' ]
+	# Only alice learns it so: another key in her name does not.
+	run -0 ask mallory.key "$CAROL_LOG"
+	[ "${output//$'\n'/}" = '{"error":"bad signature"} 401' ]
 	signed_get alice.key example.org "$ALICE_LOG" >got.pub
 	cmp got.pub alice.pub
 	grep -q '^type: revoke$' got.pub
