@@ -192,6 +192,25 @@ verify_device(struct exchange *x, const struct idlog *log)
 }
 
 /*
+ * A request in the name of an address that has no account: checked as
+ * any signer's is (under a key that it cannot be by) and refused as a
+ * signature by another key in an account's name is, so that whoever
+ * signs in any name is not told who has an account (8.11).  A device's
+ * name is unknown for both.
+ */
+static int
+refuse_nobody(struct exchange *x)
+{
+	struct smimp_err err;
+
+	if (x->device[0] != '\0')
+		return refuse(x, 401, "unknown signer");
+	if (check_signature(x, x->srv->server_pk, &err) == 0)
+		(void)smimp_err_set(&err, SMIMP_EXIT_BADMSG, "bad signature");
+	return refuse(x, 401, err.msg);
+}
+
+/*
  * A request in the name of a revoked identity: "revoked identity" when
  * that identity signed it (its last identity key, or one of its
  * devices), else the answer any signer in its name gets, so that only
@@ -265,20 +284,8 @@ auth_user(struct exchange *x, int allow_recovery)
 		reply_unavailable(x, &err);
 		return -1;
 	}
-	/*
-	 * No such account: answered as a signature by another key in an
-	 * account's name is, after checking it the same way, so that
-	 * whoever signs in any name is not told who has an account here
-	 * (8.11).  A device's name is unknown for both.
-	 */
-	if (r != STORE_OK) {
-		if (x->device[0] != '\0')
-			return refuse(x, 401, "unknown signer");
-		if (check_signature(x, srv->server_pk, &err) == 0)
-			(void)smimp_err_set(&err, SMIMP_EXIT_BADMSG,
-			    "bad signature");
-		return refuse(x, 401, err.msg);
-	}
+	if (r != STORE_OK)
+		return refuse_nobody(x);
 	r = idlog_parse_verified(&parsed, log, len, &err);
 	free(log);
 	if (r != 0) {
@@ -336,15 +343,20 @@ check_foreign(struct exchange *x, const struct idlog *log,
     struct smimp_err *err)
 {
 	const struct iddevice *d;
+	int r;
 
-	if (log->revoked)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "revoked identity");
 	if (x->device[0] == '\0')
-		return check_signature(x, log->identity_key, err);
-	if ((d = idlog_device(log, x->device)) == NULL)
+		r = check_signature(x, log->identity_key, err);
+	else if ((d = idlog_device(log, x->device)) == NULL)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "unknown signer");
-	x->scope = d->scope;
-	return check_signature(x, d->signing_key, err);
+	else {
+		x->scope = d->scope;
+		r = check_signature(x, d->signing_key, err);
+	}
+	/* Said only to the revoked identity itself, as here (refuse_revoked). */
+	if (r == 0 && log->revoked)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "revoked identity");
+	return r;
 }
 
 /*
@@ -389,12 +401,22 @@ auth_foreign(struct exchange *x)
 
 	on_behalf = lookup_target(x, target) == 0 ? target : NULL;
 	if (peer_key(x->srv, domain, x->peer_base, sizeof(x->peer_base), key,
-	    &err) != 0 || peer_log(x->srv, domain, x->peer_base, x->signer,
-	    on_behalf, &log, &err) != 0) {
+	    &err) != 0) {
 		log_debug("lookup by %s: %s", x->signer, err.msg);
 		return err.code == SMIMP_EXIT_TEMPFAIL ? refuse(x, 503,
 		    "cannot reach the signer's domain") : refuse(x, 401,
 		    "unknown signer");
+	}
+	/*
+	 * A user her domain does not serve is answered as one here with no
+	 * account: this server's word must not tell who has an account
+	 * there either.
+	 */
+	if (peer_log(x->srv, domain, x->peer_base, x->signer, on_behalf,
+	    &log, &err) != 0) {
+		log_debug("lookup by %s: %s", x->signer, err.msg);
+		return err.code == SMIMP_EXIT_TEMPFAIL ? refuse(x, 503,
+		    "cannot reach the signer's domain") : refuse_nobody(x);
 	}
 	r = check_foreign(x, &log, &err);
 	idlog_release(&log);

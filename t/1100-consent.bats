@@ -293,7 +293,7 @@ unmatched: 0" ]
 	[ "$(lookup bob@example.net Erin@example.com)" = 400 ]
 	# So bob's own lookup of erin verifies at example.com; of carol not.
 	run -1 --separate-stderr as bob smimp-trust fetch -i bob.key carol@example.com
-	[ "$stderr" = "smimp-trust: carol@example.com: the directory of example.com refused the lookup signed by bob@example.net (HTTP 401: unknown signer)" ]
+	[ "$stderr" = "smimp-trust: carol@example.com: the directory of example.com refused the lookup signed by bob@example.net (HTTP 401: bad signature)" ]
 	n404=$(grep -c 'GET /smimp/v1/users/bob@example.net/log 404' net.log)
 	run -0 as bob smimp-trust fetch -i bob.key erin@example.com
 	# Asked first without naming erin: bob's server learns whom a lookup

@@ -88,7 +88,7 @@ ask_server() {
 	[ "${output//$'\n'/}" = '{"error":"bad signature"} 401' ]
 	mkid stranger stranger@example.net
 	run -0 ask stranger.key "$CAROL_LOG"
-	[ "${output//$'\n'/}" = '{"error":"unknown signer"} 401' ]
+	[ "${output//$'\n'/}" = '{"error":"bad signature"} 401' ]
 	grep -q 'GET /smimp/v1/users/stranger@example.net/log 404' net.log
 	# A server key that is not the domain's.
 	"$SMIMP_BUILD/t/peertool" server-key junk.key >/dev/null
