@@ -532,8 +532,11 @@ auth_invite(struct exchange *x)
 	struct smimp_err err;
 	int r;
 
-	if (token == NULL || strlen(token) > INVITE_TOKEN_MAX)
+	if (token == NULL || token[0] == '\0')
 		return refuse(x, 400, "needs Smimp-Invite and an identity log");
+	/* Too long to be one: no invitation, as any other token that is not. */
+	if (strlen(token) > INVITE_TOKEN_MAX)
+		return refuse(x, 403, "invalid or expired invitation");
 	auth_invite_hash(token, hash);
 	r = store_invite_check(x->srv->store, hash, time_now(), x->signer,
 	    &err);

@@ -252,6 +252,13 @@ unsplittable() {
 	run -0 curl -s -w ' %{http_code}' --cacert cert.pem -H 'Smimp-Invite: nosuchtoken' -H 'Expect: 100-continue' \
 		--data-binary @junk "$(URL)/v1/register"
 	[ "${output//$'\n'/}" = '{"error":"invalid or expired invitation"} 403' ]
+	# A token too long to be one is no invitation either; an empty one is
+	# none at all.
+	run -0 curl -s -w ' %{http_code}' --cacert cert.pem -H "Smimp-Invite: $(head -c 129 /dev/zero | tr '\0' A)" \
+		--data-binary @junk "$(URL)/v1/register"
+	[ "${output//$'\n'/}" = '{"error":"invalid or expired invitation"} 403' ]
+	run -0 curl -s -w ' %{http_code}' --cacert cert.pem -H 'Smimp-Invite;' --data-binary @junk "$(URL)/v1/register"
+	[ "${output//$'\n'/}" = '{"error":"needs Smimp-Invite and an identity log"} 400' ]
 }
 
 @test "1,000 connections trickling headers keep no submission waiting, and are cut at their deadline" {
