@@ -19,8 +19,14 @@ proc_std_fds(struct smimp_err *err)
 	for (fd = 0; fd <= 2; fd++) {
 		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
 			continue;
-		/* The lowest free descriptor: fd, as those below are open. */
-		got = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+		/*
+		 * The lowest free descriptor: fd, as those below are open.
+		 * Open the wrong way round, so that reading standard input
+		 * or writing standard output still fails (EBADF), as on
+		 * the closed descriptor: an empty message is not sealed
+		 * from it, nor is one written into nothing with exit 0.
+		 */
+		got = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
 		if (got < 0)
 			return smimp_err_sys(err, SMIMP_EXIT_FAIL,
 			    "cannot open /dev/null for descriptor %d", fd);

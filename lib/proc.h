@@ -13,6 +13,8 @@
  * is closed.  Otherwise the first file a command opens becomes standard
  * output or standard error, and a message meant for the user lands in
  * it (`smimp-open -o OUT <m.age 2>&-` wrote its sender line into OUT).
+ * Each is opened the wrong way round (0 for writing, 1 and 2 for
+ * reading), so that using it still fails as on a closed descriptor.
  */
 int proc_std_fds(struct smimp_err *err);
 

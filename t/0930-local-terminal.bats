@@ -172,6 +172,18 @@ term_open_bob() {
 	[[ "$stderr" == "smimp-open: from alice@example.org, "* ]]
 }
 
+@test "a closed standard input or output fails as closed, not as /dev/null" {
+	# Read as empty, a closed input was sealed as an empty message.
+	run -1 --separate-stderr bash -c 'smimp-seal -i alice.key -r bob.pub -o m.age <&-'
+	[ "$stderr" = "smimp-seal: cannot read the input: Bad file descriptor" ]
+	[ ! -e m.age ]
+	# Written into /dev/null, the sealed message was lost with exit 0.
+	run -1 --separate-stderr bash -c 'smimp-seal -i alice.key -r bob.pub msg >&-'
+	[ "$stderr" = "smimp-seal: cannot write standard output: Bad file descriptor" ]
+	run -1 --separate-stderr bash -c 'smimp-keygen --fingerprint alice.pub >&-'
+	[ "$stderr" = "smimp-keygen: cannot write to standard output: Bad file descriptor" ]
+}
+
 # blocked_as_nobody CMD...: CMD run as nobody in the background, its
 # standard input a FIFO that nobody writes to; its pid in BLOCKED_PID
 # once it runs CMD (no longer setpriv).
