@@ -188,6 +188,11 @@ parse_args(int argc, char **argv, struct keygen_opts *o)
 	if (o->prefix != NULL && strcmp(o->prefix, "-") == 0)
 		return usage_error("-o names the prefix of three files, so it "
 		    "cannot be standard output");
+	/* "" and "dir/" would make hidden files: .key, dir/.pub. */
+	if (o->prefix != NULL && (o->prefix[0] == '\0' ||
+	    o->prefix[strlen(o->prefix) - 1] == '/'))
+		return usage_error("-o names the files' prefix, not an empty "
+		    "name or a directory: '%s'", o->prefix);
 	return 0;
 }
 

@@ -54,6 +54,18 @@ setup() { common_setup; }
 	[ ! -e b.key ]
 }
 
+@test "keygen -o refuses an empty prefix or a directory, which would make hidden files" {
+	mkdir d
+	run -2 --separate-stderr smimp-keygen -u alice@example.org -o '' --no-passphrase
+	[ "$stderr" = "smimp-keygen: -o names the files' prefix, not an empty name or a directory: '' (see 'smimp-keygen --help')" ]
+	run -2 --separate-stderr smimp-keygen -u alice@example.org -o d/ --no-passphrase
+	[ "$stderr" = "smimp-keygen: -o names the files' prefix, not an empty name or a directory: 'd/' (see 'smimp-keygen --help')" ]
+	run -2 --separate-stderr smimp-keygen --device laptop -u alice@example.org -o '' --no-passphrase
+	[ -z "$(ls -A d)" ]
+	[ -z "$(ls -A | grep '^\.')" ]
+	[ ! -e "$SMIMP_HOME/config" ]
+}
+
 @test "keygen stopped by a signal leaves the whole identity or none, and no temporary file" {
 	(umask 077; echo 'secret words' >pass)
 	# How long one takes here (scrypt and fsync), to stop the others
