@@ -144,6 +144,16 @@ long_options() {
 	[ -z "$output" ]
 }
 
+@test "man pages quote each word of a list on its own, not nested" {
+	# '.Pq Ql a , Ql b' nests each Ql in the one before it, as
+	# "(`a, `b'')"; every quote opened is closed before the next.
+	local page
+	for page in "$REPO"/man/*.[1-8]; do
+		run -0 bash -c 'mandoc -Tutf8 "$1" | col -b' - "$page"
+		! grep -n "‘[^’]*‘" <<<"$output" || false
+	done
+}
+
 @test "the front door runs the commands" {
 	run -0 smimp keygen --version
 	[[ "$output" == "smimp-keygen "* ]]
