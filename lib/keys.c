@@ -112,6 +112,35 @@ key_path_beside(const char *keypath, const char *ext, char *out, size_t cap)
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
+int
+secret_key_file_at(const char *path)
+{
+	static const char *const heads[] = {
+		"smimp-secret-key/1\n", "smimp-device-key/1\n",
+		"smimp-recovery-key/1\n", AGE_VERSION_LINE "\n",
+		"-----BEGIN AGE ENCRYPTED FILE-----",
+	};
+	char head[64];
+	struct stat st;
+	size_t got, i, n;
+	int fd, ret = 0;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+	    O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    fd_read_full(fd, head, sizeof(head), &got) == 0) {
+		for (i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+			n = strlen(heads[i]);
+			if (got >= n && memcmp(head, heads[i], n) == 0)
+				ret = 1;
+		}
+	}
+	(void)close(fd);
+	return ret;
+}
+
 const unsigned char *
 secret_key_encryption_public(struct secret_key *sk)
 {

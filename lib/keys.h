@@ -123,6 +123,13 @@ void secret_key_release(struct secret_key *sk);
  */
 int key_path_beside(const char *keypath, const char *ext, char *out,
     size_t cap);
+/*
+ * Does path name a regular file (not followed) that holds a secret key:
+ * an identity's, a device's or a recovery key, plain or encrypted (an
+ * age file)?  1 if so, 0 if not or when it cannot be read: a file that
+ * is to be replaced by something else is checked first with this.
+ */
+int secret_key_file_at(const char *path);
 /* The X25519 public key, derived on first use; NULL on failure. */
 const unsigned char *secret_key_encryption_public(struct secret_key *sk);
 

@@ -317,6 +317,12 @@ commit_change(const struct revoke_params *p, const struct change *c,
 	key_tmp[0] = pub_tmp[0] = '\0';
 	signer_secret(&reader, c->speaker->address,
 	    c->speaker->identity_secret);
+	/* -w identity.key for identity.pub would put the log in its place. */
+	if (p->write_log != NULL && strcmp(p->write_log, "-") != 0 &&
+	    secret_key_file_at(p->write_log))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' holds a "
+		    "secret key: -w writes the new log, which would replace "
+		    "it; nothing changed", p->write_log);
 	/* Everything new is safe on disk before anything is published. */
 	if (c->sk != NULL && secret_key_stage(c->sk, c->key_path, c->pass,
 	    c->pass_len, key_tmp, sizeof(key_tmp), err) != 0) {

@@ -154,6 +154,25 @@ fetch_bob() { as_bob smimp-fetch -i bob.key -d mail; }
 	[[ "$stderr" == "alice@example.org: identity key rotated, with a new encryption key (3 records in 'alice.pub'), not published: give 'alice.pub' to the administrator of example.org" ]]
 }
 
+@test "-w never replaces a secret key with the log: the key file, the recovery key, another key" {
+	printf 'words\n' >pass
+	chmod 600 pass
+	smimp-keygen -u carol@example.org -o carol --passphrase-file pass >/dev/null 2>&1
+	# --reason keeps the key file: -w bob.key put the log in its place.
+	for f in bob.key bob.recovery carol.key; do
+		before=$(sum "$f")
+		run -1 --separate-stderr smimp-revoke -i bob.key --reason "lost" --no-publish -w "$f"
+		[ "$stderr" = "smimp-revoke: '$f' holds a secret key: -w writes the new log, which would replace it; nothing changed" ]
+		[ -z "$output" ]
+		[ "$(sum "$f")" = "$before" ]
+		cmp bob.pub bob0.pub
+	done
+	# A log there is replaced, as the page says.
+	cp bob0.pub copy.pub
+	run -0 --separate-stderr smimp-revoke -i bob.key --encryption --no-publish -w copy.pub
+	cmp copy.pub bob.pub
+}
+
 @test "a publication that fails changes nothing: no server, or a server with other records" {
 	sum0=$(sum alice.key); pub0=$(sum alice.pub)
 	# No server listening: temporary failure.
