@@ -495,7 +495,8 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	if (o->extract != NULL &&
 	    (dirfd = open_extract_dir(o->extract, err)) < 0)
 		goto out;
-	if (outfile_open(&of, o->output, err) != 0)
+	if (output_not_secret_key(o->output, err) != 0 ||
+	    outfile_open(&of, o->output, err) != 0)
 		goto out;
 	(void)outfile_label(&of, out_label, sizeof(out_label));
 	if (smimp_home(home, sizeof(home), err) != 0 ||

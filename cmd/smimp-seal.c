@@ -395,7 +395,8 @@ seal(struct seal_opts *o, struct smimp_err *err)
 	lookup_session_init(&ls);
 	parts_list_init(&parts);
 	/* A refused OUT is said first: before a passphrase, before a pin. */
-	if (outfile_open(&of, o->output, err) != 0)
+	if (output_not_secret_key(o->output, err) != 0 ||
+	    outfile_open(&of, o->output, err) != 0)
 		return -1;
 	/* The identity signs the recipients' lookups: it comes first. */
 	if (open_attachments(o, &parts, err) != 0 ||

@@ -576,7 +576,8 @@ cmd_introduce(const struct trust_opts *o, struct smimp_err *err)
 		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s", "");
 	}
 	memset(&id, 0, sizeof(id));
-	if (outfile_open(&of, o->output, err) != 0)
+	if (output_not_secret_key(o->output, err) != 0 ||
+	    outfile_open(&of, o->output, err) != 0)
 		return -1;
 	if (identity_load(&id, o->identity, &src, IDENTITY_LOG_IF_PRESENT,
 	    err) != 0)

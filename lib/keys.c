@@ -115,12 +115,18 @@ key_path_beside(const char *keypath, const char *ext, char *out, size_t cap)
 int
 secret_key_file_at(const char *path)
 {
+	/*
+	 * An encrypted key is age with an scrypt stanza first, armored:
+	 * its first base64 is that of "age-encryption.org/v1\n-> scryp".
+	 * A sealed message, to X25519 keys, is never taken for one.
+	 */
 	static const char *const heads[] = {
 		"smimp-secret-key/1\n", "smimp-device-key/1\n",
-		"smimp-recovery-key/1\n", AGE_VERSION_LINE "\n",
-		"-----BEGIN AGE ENCRYPTED FILE-----",
+		"smimp-recovery-key/1\n", AGE_VERSION_LINE "\n-> scrypt ",
+		"-----BEGIN AGE ENCRYPTED FILE-----\n"
+		    "YWdlLWVuY3J5cHRpb24ub3JnL3YxCi0+IHNjcnlw",
 	};
-	char head[64];
+	char head[96];
 	struct stat st;
 	size_t got, i, n;
 	int fd, ret = 0;
@@ -139,6 +145,16 @@ secret_key_file_at(const char *path)
 	}
 	(void)close(fd);
 	return ret;
+}
+
+int
+output_not_secret_key(const char *path, struct smimp_err *err)
+{
+	if (path == NULL || strcmp(path, "-") == 0 ||
+	    !secret_key_file_at(path))
+		return 0;
+	return smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' holds a secret "
+	    "key: refusing to replace it", path);
 }
 
 const unsigned char *

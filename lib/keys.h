@@ -130,6 +130,12 @@ int key_path_beside(const char *keypath, const char *ext, char *out,
  * is to be replaced by something else is checked first with this.
  */
 int secret_key_file_at(const char *path);
+/*
+ * An output file (-o OUT) is never put in the place of a secret key
+ * (-i alice.key -o alice.key): -1 with err (exit 1) when path holds
+ * one, else 0.  NULL and "-" (standard output) are 0.
+ */
+int output_not_secret_key(const char *path, struct smimp_err *err);
 /* The X25519 public key, derived on first use; NULL on failure. */
 const unsigned char *secret_key_encryption_public(struct secret_key *sk);
 

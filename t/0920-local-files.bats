@@ -91,6 +91,28 @@ names() { ls -A | grep -v '^separate-stderr-' | sort; }
 	[ "$(names)" = "$(printf '%s\n' alice.key alice.pub alice.recovery bob.key bob.pub bob.recovery bobhome home m.age msg out | sort)" ]
 }
 
+@test "-o never replaces a secret key: seal, open and smimp-trust introduce refuse it, and a sealed message is replaced" {
+	seal msg >m.age
+	(umask 077; echo 'secret words' >pass)
+	smimp-keygen -u carol@example.com -o carol --passphrase-file pass >/dev/null 2>&1
+	for f in alice.key bob.key bob.recovery carol.key; do
+		before=$(sum "$f")
+		run -1 --separate-stderr seal -o "$f" msg
+		[ "$stderr" = "smimp-seal: '$f' holds a secret key: refusing to replace it" ]
+		run -1 --separate-stderr open_bob -o "$f" m.age
+		[ "$stderr" = "smimp-open: '$f' holds a secret key: refusing to replace it" ]
+		run -1 --separate-stderr smimp-trust introduce carol@example.com --to bob@example.net -i alice.key -o "$f"
+		[ "$stderr" = "smimp-trust: '$f' holds a secret key: refusing to replace it" ]
+		[ "$(sum "$f")" = "$before" ]
+	done
+	# A sealed message, binary or armored, is no key: replaced.
+	seal -o m.age msg
+	seal -a -o m.age msg
+	seal -a -o m.age msg
+	open_bob -q -o m.age m.age
+	cmp msg m.age
+}
+
 # start_open OUT: smimp-open -o OUT of big.age fed through a FIFO that
 # gives it the first 4 MB, then stalls: it is killed mid-stream.
 start_open() {
