@@ -62,6 +62,26 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	! grep -q 'build 42' server.log || false
 }
 
+@test "the first example of smimp-fetch(1) and the README, run as written, opens every message fetched" {
+	# Bob's default identity in the default home, ~/.config/smimp.
+	export HOME="$BATS_TEST_TMPDIR/bob"
+	unset SMIMP_HOME
+	mkdir -p "$HOME/.config/smimp"
+	chmod 700 "$HOME/.config" "$HOME/.config/smimp"
+	cp bob.key "$HOME/.config/smimp/identity.key"
+	cp bob.pub "$HOME/.config/smimp/identity.pub"
+	smimp-trust add alice.pub --tier trusted >/dev/null
+	for m in one two; do
+		echo "$m" | smimp-seal -i alice.key -r bob.pub | smimp-send -i alice.key >/dev/null
+	done
+	example=$(mandoc -Tascii "$REPO/man/smimp-fetch.1" | col -b |
+		sed -n '/^EXAMPLES/,/^SEE ALSO/s/^[[:space:]]*\$ \(smimp-fetch && .*\)/\1/p')
+	[ -n "$example" ]
+	grep -qF -- "$example" "$REPO/README.md"
+	run -0 --separate-stderr bash -c "$example"
+	[ "$(sort <<<"$output")" = "$(printf 'one\ntwo')" ]
+}
+
 @test "unknown senders go to Other, blocked ones are dropped" {
 	echo one | smimp-seal -i alice.key -r bob.pub | smimp-send -i alice.key >/dev/null
 	run -0 --separate-stderr fetch_bob
