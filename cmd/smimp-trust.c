@@ -293,7 +293,7 @@ fetch_log(const struct trust_opts *o, struct idlog *log,
 static int
 cmd_add(const char *home, const struct trust_opts *o, struct smimp_err *err)
 {
-	enum trust_tier tier = TIER_KNOWN;
+	enum trust_tier tier = TIER_UNKNOWN, pinned;
 	struct idlog log;
 	char fp[FINGERPRINT_STRLEN];
 	int ret;
@@ -308,10 +308,11 @@ cmd_add(const char *home, const struct trust_opts *o, struct smimp_err *err)
 		return -1;
 	}
 	ret = trust_pin(home, &log, tier, o->replace,
-	    strcmp(o->sub, "fetch") == 0, err);
+	    strcmp(o->sub, "fetch") == 0, &pinned, err);
 	if (ret == 0) {
 		fingerprint_format(log.fingerprint, fp);
-		printf("%s %s %s\n", log.address, trust_tier_name(tier), fp);
+		printf("%s %s %s\n", log.address, trust_tier_name(pinned),
+		    fp);
 	}
 	idlog_release(&log);
 	return ret;

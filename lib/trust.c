@@ -712,9 +712,10 @@ entry_add(struct trust_store *ts, const char *name, struct smimp_err *err)
 
 struct pin_args {
 	const struct idlog *log;
-	enum trust_tier tier;
+	enum trust_tier tier;		/* TIER_UNKNOWN: none given */
 	int replace;
 	int looked_up;
+	enum trust_tier *pinned;	/* the entry's tier after, or NULL */
 };
 
 static int
@@ -724,6 +725,9 @@ pin_change(struct trust_store *ts, const void *arg, struct smimp_err *err)
 	struct trust_entry *e = (struct trust_entry *)trust_find(ts,
 	    a->log->address);
 	char old[FINGERPRINT_STRLEN], new[FINGERPRINT_STRLEN];
+	/* No tier given: a new entry's is known; a pinned one keeps its. */
+	enum trust_tier tier = a->tier != TIER_UNKNOWN ? a->tier :
+	    e != NULL ? e->tier : TIER_KNOWN;
 
 	if (e == NULL) {
 		e = entry_add(ts, a->log->address, err);
@@ -755,6 +759,8 @@ pin_change(struct trust_store *ts, const void *arg, struct smimp_err *err)
 			/* Another identity: no person, no lookup saw it. */
 			e->verified = 0;
 			e->checked = 0;
+			if (a->tier == TIER_UNKNOWN)
+				tier = TIER_KNOWN;
 		}
 		idlog_release(&e->log);
 		e->has_log = 0;
@@ -763,7 +769,9 @@ pin_change(struct trust_store *ts, const void *arg, struct smimp_err *err)
 		return -1;
 	e->has_log = 1;
 tier:
-	e->tier = a->tier;
+	e->tier = tier;
+	if (a->pinned != NULL)
+		*a->pinned = tier;
 	if (a->looked_up)
 		e->checked = time_now();
 	return 0;
@@ -771,9 +779,10 @@ tier:
 
 int
 trust_pin(const char *home, const struct idlog *log, enum trust_tier tier,
-    int replace, int looked_up, struct smimp_err *err)
+    int replace, int looked_up, enum trust_tier *pinned,
+    struct smimp_err *err)
 {
-	struct pin_args a = { log, tier, replace, looked_up };
+	struct pin_args a = { log, tier, replace, looked_up, pinned };
 
 	return trust_update(home, pin_change, &a, err);
 }
@@ -783,7 +792,7 @@ trust_pin_first_use(const char *home, const struct idlog *log,
     struct smimp_err *err)
 {
 	/* Known, not trusted: no person has checked the fingerprint yet. */
-	return trust_pin(home, log, TIER_KNOWN, 0, 1, err);
+	return trust_pin(home, log, TIER_KNOWN, 0, 1, NULL, err);
 }
 
 struct follow_args {

@@ -168,10 +168,15 @@ int trust_recipient_log(const struct trust_store *ts, const struct idlog *log,
  * is already pinned to a different genesis, fail with
  * SMIMP_EXIT_KEYCHANGED unless replace is set; a log that extends the
  * pinned one updates it.  looked_up: log is what the address's
- * directory serves now, so the entry is marked checked now.
+ * directory serves now, so the entry is marked checked now.  tier
+ * TIER_UNKNOWN: none given, so that a new entry, or another identity
+ * put in place (replace), is known, and an entry of the same identity
+ * keeps its tier (a blocked one stays blocked).  *pinned (unless NULL)
+ * gets the entry's tier.
  */
 int trust_pin(const char *home, const struct idlog *log,
-    enum trust_tier tier, int replace, int looked_up, struct smimp_err *err);
+    enum trust_tier tier, int replace, int looked_up,
+    enum trust_tier *pinned, struct smimp_err *err);
 /*
  * Pin an identity found by looking its address up, trusting it on first
  * use: at tier known, and never over another identity already pinned.

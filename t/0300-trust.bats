@@ -28,6 +28,31 @@ setup() {
 	head -1 "$SMIMP_HOME/trust" | grep -qx 'smimp-trust/1'
 }
 
+@test "adding a pinned identity again keeps its tier unless --tier is given; another identity put in place is known" {
+	smimp-trust add alice.pub --tier trusted >/dev/null
+	run -0 --separate-stderr smimp-trust add alice.pub
+	[ "$output" = "alice@example.org trusted $FP" ]
+	# A block stays: adding the sender's log again (the way smimp-open
+	# points to for an unknown one) unblocked it.
+	smimp-trust set alice@example.org blocked
+	run -0 --separate-stderr smimp-trust add alice.pub
+	[ "$output" = "alice@example.org blocked $FP" ]
+	run -0 smimp-trust show alice@example.org
+	[ "${lines[1]}" = "tier: blocked" ]
+	run -0 --separate-stderr smimp-trust add alice.pub --tier known
+	[ "$output" = "alice@example.org known $FP" ]
+	# A tier set before any pin is kept too.
+	smimp-trust set bob@example.net trusted
+	run -0 --separate-stderr smimp-trust add bob.pub
+	[ "$output" = "bob@example.net trusted $(smimp-keygen --fingerprint bob.pub)" ]
+	# Another identity: nobody checked it, whatever the old one was.
+	smimp-trust set alice@example.org trusted
+	mkdir o
+	smimp-keygen -u alice@example.org -o o/alice --no-passphrase >/dev/null 2>&1
+	run -0 --separate-stderr smimp-trust add o/alice.pub --replace
+	[ "$output" = "alice@example.org known $(smimp-keygen --fingerprint o/alice.pub)" ]
+}
+
 @test "set, domain tiers, remove" {
 	smimp-trust add alice.pub >/dev/null
 	run -0 smimp-trust set alice#example.org blocked
