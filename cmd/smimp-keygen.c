@@ -182,6 +182,12 @@ parse_args(int argc, char **argv, struct keygen_opts *o)
 	if ((o->mode == MODE_GENERATE || o->mode == MODE_DEVICE) &&
 	    o->address == NULL)
 		return usage_error("an address is needed: -u ADDRESS");
+	/* Taken and ignored, -i would seem to say which key is meant. */
+	if (o->identity != NULL && o->mode == MODE_GENERATE)
+		return usage_error("-i names an existing key: no -u with it");
+	if (o->identity != NULL && o->mode == MODE_FINGERPRINT)
+		return usage_error("--fingerprint reads FILE.pub: no -i with "
+		    "it");
 	if (o->mode != MODE_GENERATE && o->mode != MODE_DEVICE &&
 	    (o->address || o->prefix))
 		return usage_error("-u and -o only go with key generation");

@@ -191,6 +191,14 @@ setup() { common_setup; }
 	[ "$stderr" = "smimp-keygen: an address is needed: -u ADDRESS (see 'smimp-keygen --help')" ]
 	run -2 --separate-stderr smimp-keygen -u a@b.org --no-passphrase --passphrase-file x
 	run -2 --separate-stderr smimp-keygen --fingerprint a.pub --export-age
+	# -i with what takes no key: refused, not ignored.
+	mkid a alice@example.org
+	run -2 --separate-stderr smimp-keygen -u b@example.org -i a.key -o b --no-passphrase
+	[ "$stderr" = "smimp-keygen: -i names an existing key: no -u with it (see 'smimp-keygen --help')" ]
+	[ ! -e b.key ]
+	run -2 --separate-stderr smimp-keygen --fingerprint a.pub -i a.key
+	[ "$stderr" = "smimp-keygen: --fingerprint reads FILE.pub: no -i with it (see 'smimp-keygen --help')" ]
+	[ -z "$output" ]
 }
 
 @test "an identity made for a home elsewhere (-o) becomes its default, named in its config file, once" {
