@@ -685,6 +685,21 @@ client_config_path(char *out, size_t cap, int *named, struct smimp_err *err)
 }
 
 int
+client_config_known(const char *name)
+{
+	static const char *const names[] = {
+		"resolve", "cacert", "allow-http", "refresh-interval",
+		"identity",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(name, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+int
 client_config_read(char *path, size_t cap, unsigned char **buf,
     size_t *len, struct smimp_err *err)
 {

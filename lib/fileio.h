@@ -214,6 +214,12 @@ int text_nul_check(const char *path, const void *text, size_t len,
     struct smimp_err *err);
 
 /*
+ * Is name a setting of the client config file (smimp-config(5))?  Each
+ * reader of the file refuses a line of any other, whatever it reads.
+ */
+int client_config_known(const char *name);
+
+/*
  * The client config file read whole (at most 64 KiB, the user's, and in
  * SMIMP_HOME no symbolic link) into a NUL-terminated malloc'd *buf,
  * its name into path: 1; 0 when $SMIMP_HOME/config does not exist (a

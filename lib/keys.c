@@ -648,20 +648,53 @@ identity_line(char *line, char **value)
 	return 1;
 }
 
+/*
+ * A line of the config file that names no setting, or none with a
+ * value, is an error here too (smimp-config(5)), as in clientconf.c:
+ * the command that reads only the identity does not pass over a typo.
+ */
+static int
+config_line_check(const char *path, size_t lineno, const char *line,
+    struct smimp_err *err)
+{
+	char name[41];
+	size_t n;
+
+	line += strspn(line, " \t");
+	if (*line == '\0' || *line == '#')
+		return 0;
+	n = strcspn(line, " \t");
+	(void)snprintf(name, sizeof(name), "%.*s", (int)(n < 40 ? n : 40),
+	    line);
+	if (n > 40 || !client_config_known(name))
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s:%zu: unknown "
+		    "setting '%s'", path, lineno, name);
+	line += n;
+	if (line[strspn(line, " \t\r")] == '\0')
+		return smimp_err_set(err, SMIMP_EXIT_USAGE, "%s:%zu: %s needs "
+		    "a value", path, lineno, name);
+	return 0;
+}
+
 int
 config_identity(char *out, size_t cap, struct smimp_err *err)
 {
-	char path[PATH_MAX], *line, *next, *value;
+	char path[PATH_MAX], *line, *next, *value = NULL;
 	unsigned char *buf;
-	size_t len, n;
+	size_t len, n, lineno = 0;
 	int r, found = 0;
 
 	if ((r = client_config_read(path, sizeof(path), &buf, &len, err)) <= 0)
 		return r;
-	for (line = (char *)buf; line != NULL && !found; line = next) {
+	for (line = (char *)buf; line != NULL; line = next) {
 		if ((next = strchr(line, '\n')) != NULL)
 			*next++ = '\0';
-		found = identity_line(line, &value);
+		if (config_line_check(path, ++lineno, line, err) != 0) {
+			free(buf);
+			return -1;
+		}
+		if (!found)
+			found = identity_line(line, &value);
 	}
 	if (found) {
 		n = strlen(value);

@@ -251,3 +251,26 @@ resolve example.org=127.0.0.1:1
 		[ "$stderr" = "smimp-keygen: $SMIMP_HOME/config: identity must name a key file by its absolute path, ending in .key" ]
 	done
 }
+
+@test "a config file line that names no setting, or none with a value, is refused also where only its identity is read" {
+	mkid a alice@example.org
+	mkdir -p "$SMIMP_HOME"
+	msg=$(smimp-seal -i a.key -R a.pub </dev/null | base64 -w0)
+	for bad in "resolv example.org=127.0.0.1:1" "cacert" "identity"; do
+		printf '# mine\nidentity %s/a.key\n\n  %s\n' "$PWD" "$bad" >"$SMIMP_HOME/config"
+		name=${bad%% *}
+		if [ "$bad" = "$name" ]; then
+			want="$SMIMP_HOME/config:4: $name needs a value"
+		else
+			want="$SMIMP_HOME/config:4: unknown setting '$name'"
+		fi
+		run -2 --separate-stderr smimp-keygen --export-age-recipient
+		[ "$stderr" = "smimp-keygen: $want" ]
+		run -2 --separate-stderr bash -c 'base64 -d <<<"$1" | smimp-open' - "$msg"
+		[ "$stderr" = "smimp-open: $want" ]
+		[ -z "$output" ]
+	done
+	printf '# mine\nidentity %s/a.key\n\trefresh-interval 1h \r\n' "$PWD" >"$SMIMP_HOME/config"
+	run -0 smimp-keygen --export-age-recipient
+	[ "$output" = "$(smimp-keygen --export-age-recipient -i a.key)" ]
+}
