@@ -264,6 +264,11 @@ proxy() {
 	run -1 --separate-stderr smimp-send --flush
 	[ "$stderr" = "smimp-send: '$OUTBOX' is a symbolic link, not a directory: refusing to use it" ]
 	[ "$(ls elsewhere | wc -l)" -eq 1 ]
+	# Neither sent nor queued is 1, as the page says (it said 75).
+	text=$(mandoc -Tascii "$REPO/man/smimp-send.1" | col -b | sed -n '/^EXIT STATUS/,/^EXAMPLES/p' | tr -s ' \n\t' ' ')
+	[[ "$text" == *" 2 Usage error."* ]]
+	[[ "${text%% 2 Usage error.*}" == *"with --queue, a message that the home server cannot take now and that could not be queued either (an outbox refused, a full disk), said in one line." ]]
+	[[ "${text#* 75 }" != *"--queue"* ]]
 }
 
 @test "--queue, --flush and --list-queue: usage errors" {
