@@ -85,6 +85,14 @@ extract_refuses() {
 	[ "${stderr_lines[1]}" = "smimp-open: 2 attachments not written: --extract DIR writes them" ]
 	run -0 --separate-stderr open_bob -q m.age
 	[ -z "$stderr" ]
+	# With --json, the sender line only: the parts say where they went,
+	# as the page says.
+	mkdir out2
+	run -0 --separate-stderr open_bob --json --extract out2 m.age
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[[ "${stderr_lines[0]}" == "smimp-open: from alice@example.org, "* ]]
+	text=$(mandoc -Tascii "$REPO/man/smimp-open.1" | col -b | tr -s ' \n\t' ' ')
+	[[ "$text" == *"With --json these lines are not written: the object's \`parts' say the same."* ]]
 	# A message without parts: no "parts" at all, the body as before.
 	seal -o plain.age msg
 	run -0 --separate-stderr open_bob -q --json --extract out plain.age
