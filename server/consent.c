@@ -225,7 +225,15 @@ consent_requirement(struct server *srv, const char *recipient,
 		if (r && l.sender == POLICY_BLOCKED)
 			l.sender = POLICY_UNKNOWN;
 	}
-	if (l.absent || (requester != NULL && l.sender == POLICY_BLOCKED))
+	if (l.absent)
+		return CONSENT_ABSENT;
+	/*
+	 * The address asking for itself, as S is R for a message: a user
+	 * who blocks her own domain still reads her own log.
+	 */
+	if (requester != NULL && strcmp(requester, recipient) == 0)
+		return CONSENT_ACCEPT;
+	if (requester != NULL && l.sender == POLICY_BLOCKED)
 		return CONSENT_ABSENT;
 	if (!l.h.has_policy || l.h.unknown == POLICY_OPEN ||
 	    (requester != NULL && l.sender == POLICY_ALLOWED))

@@ -66,9 +66,9 @@ int consent_introduction_counts(struct server *srv,
  * What recipient requires of requester (a normalized address, a bare
  * domain for a server, or NULL for one who did not say), for the
  * directory's Smimp-Requires: CONSENT_ACCEPT with "none", "pow:BITS",
- * "introduction" or "closed" in req; CONSENT_ABSENT for an address
- * without an account and for a requester the recipient blocks, after
- * the same work; CONSENT_ERROR.
+ * "introduction" or "closed" in req ("none" for the recipient
+ * herself); CONSENT_ABSENT for an address without an account and for
+ * a requester the recipient blocks, after the same work; CONSENT_ERROR.
  *
  * A server whose domain the recipient blocks is not blocked when the
  * recipient has written to that domain, or when it looks her up for

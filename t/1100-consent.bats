@@ -264,6 +264,24 @@ unmatched: 0" ]
 	want 201 submit dave d5
 }
 
+@test "a user who blocks her own domain still reads her own log, with her identity, recovery and device keys" {
+	up
+	enroll_device bob.key bob@example.net phone full
+	as bob smimp-trust set @example.net blocked 2>/dev/null
+	publish bob --unknown closed >/dev/null
+	U=https://127.0.0.1:$NET/smimp/v1/users
+	for key in bob.key bob.recovery; do
+		run -0 signed_get "$key" example.net "$U/bob@example.net/log" -D - -o /dev/null
+		grep -qx $'Smimp-Requires: none\r' <<<"$output"
+	done
+	# The others of her domain are blocked as before.
+	run -0 signed_get dave.key example.net "$U/bob@example.net/log" -w ' %{http_code}'
+	[ "$output" = $'{"error":"unknown user"}\n 404' ]
+	# A device brings the log beside its key up to date before it fetches.
+	run -0 --separate-stderr as bob smimp-fetch -i phone.key -d phonemail
+	[[ "$stderr" == *"0 fetched"* ]]
+}
+
 @test "a user who blocks a domain writes to the address she allows in it: that domain's server may look her up for that user, or once she wrote there" {
 	up
 	trust_as "$(home bob)" erin.pub trusted
