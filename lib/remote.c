@@ -131,6 +131,7 @@ struct call {
 	struct sbuf *body;
 	char *requires;			/* the reply's, see remote.h */
 	char *date;
+	unsigned int *retry_after;
 	/* What the request sends: bytes in memory, or a file read as sent. */
 	const void *out;
 	int out_fd;			/* or -1 */
@@ -271,6 +272,8 @@ collect(char *data, size_t size, size_t n, void *arg)
 
 #define REQUIRES_NAME	"smimp-requires:"
 #define DATE_NAME	"date:"
+#define RETRY_NAME	"retry-after:"
+#define RETRY_MAX	(365u * 24 * 3600)
 
 /* The value of a header line, blanks trimmed: its start and *len. */
 static const char *
@@ -302,6 +305,23 @@ header_date(struct call *c, const char *data, size_t len)
 	c->date[len] = '\0';
 }
 
+/*
+ * A Retry-After header in seconds: kept when it is a number (an
+ * HTTP-date, or anything else, counts as none), at most RETRY_MAX.
+ */
+static void
+header_retry(struct call *c, const char *data, size_t len)
+{
+	const char *v = header_value(data, &len, sizeof(RETRY_NAME) - 1);
+	unsigned long n = 0;
+	size_t i;
+
+	for (i = 0; i < len && v[i] >= '0' && v[i] <= '9'; i++)
+		if ((n = n * 10 + (unsigned long)(v[i] - '0')) > RETRY_MAX)
+			n = RETRY_MAX;
+	*c->retry_after = len > 0 && i == len ? (unsigned int)n : 0;
+}
+
 /* libcurl hands over each header line of the answer as it comes. */
 static size_t
 header_line(char *data, size_t size, size_t n, void *arg)
@@ -315,10 +335,14 @@ header_line(char *data, size_t size, size_t n, void *arg)
 	if (len >= 5 && memcmp(v, "HTTP/", 5) == 0) {
 		c->requires[0] = '\0';
 		c->date[0] = '\0';
+		*c->retry_after = 0;
 	}
 	if (len >= sizeof(DATE_NAME) - 1 && strncasecmp(v, DATE_NAME,
 	    sizeof(DATE_NAME) - 1) == 0)
 		header_date(c, data, len);
+	if (len >= sizeof(RETRY_NAME) - 1 && strncasecmp(v, RETRY_NAME,
+	    sizeof(RETRY_NAME) - 1) == 0)
+		header_retry(c, data, len);
 	if (len < name || strncasecmp(v, REQUIRES_NAME, name) != 0)
 		return all;
 	v = header_value(v, &len, name);
@@ -688,9 +712,11 @@ perform(struct remote *r, struct call *c, const char *method,
 	rep->error[0] = '\0';
 	rep->requires[0] = '\0';
 	rep->date[0] = '\0';
+	rep->retry_after = 0;
 	c->body = &rep->body;
 	c->requires = rep->requires;
 	c->date = rep->date;
+	c->retry_after = &rep->retry_after;
 	c->over = 0;
 	c->refused[0] = '\0';
 #define SET(opt, v) do { \

@@ -112,6 +112,11 @@ struct remote_reply {
 	 * check), at most 39 bytes; "" when none or too long.
 	 */
 	char date[40];
+	/*
+	 * The answer's Retry-After in seconds (delta-seconds, at most a
+	 * year); 0 when none, or not a number.
+	 */
+	unsigned int retry_after;
 };
 void remote_reply_release(struct remote_reply *rep);
 /*

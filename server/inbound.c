@@ -565,6 +565,10 @@ batch_answer(struct server *srv, const struct item *items, size_t n)
 		else if (one != NULL)
 			(void)json_object_set_new(one, "error",
 			    json_text(items[i].why));
+		/* What a single delivery's Retry-After would have said. */
+		if (one != NULL && items[i].status == 429)
+			(void)json_object_set_new(one, "retry_after",
+			    json_integer((json_int_t)items[i].retry));
 		if (json_array_append_new(list, one) != 0) {
 			json_decref(list);
 			return NULL;

@@ -209,14 +209,30 @@ receipt_of(json_t *item, char **receipt)
 }
 
 /*
+ * The seconds a batch item's answer asks the relay to wait (its
+ * "retry_after", as a single delivery's Retry-After): 0 when none.
+ */
+static unsigned int
+item_wait(json_t *item)
+{
+	json_int_t v = json_integer_value(json_object_get(item,
+	    "retry_after"));
+
+	return v <= 0 ? 0 : v > 365 * 24 * 3600 ? 365u * 24 * 3600 :
+	    (unsigned int)v;
+}
+
+/*
  * One delivery attempt: 0 delivered (*receipt the one the answer
- * carried, if any, and hash the body's), 1 retry later, 2 permanent
+ * carried, if any, and hash the body's), 1 retry later (*wait the
+ * seconds a 429's Retry-After asks for, 0 when none), 2 permanent
  * failure, 3 none made: the store cannot be reached (the entry comes
  * back when its lease expires; nothing can be recorded of it now).
  */
 static int
 attempt(struct server *srv, struct remote *r, const struct outbound *ob,
-    char *reason, size_t cap, char **receipt, unsigned char hash[32])
+    char *reason, size_t cap, char **receipt, unsigned char hash[32],
+    unsigned int *wait)
 {
 	json_t *answer;
 	struct remote_reply rep;
@@ -228,6 +244,7 @@ attempt(struct server *srv, struct remote *r, const struct outbound *ob,
 	int i, ret, fd;
 
 	smimp_err_clear(&err);
+	*wait = 0;
 	if (remote_base(r, ob->domain, base, sizeof(base), &err) != 0) {
 		(void)snprintf(reason, cap, "%s", err.msg);
 		return err.code == SMIMP_EXIT_TEMPFAIL ? 1 : 2;
@@ -270,6 +287,8 @@ attempt(struct server *srv, struct remote *r, const struct outbound *ob,
 	}
 	ret = status_outcome(rep.status);
 	answer_reason(reason, cap, ob->domain, rep.status, rep.error);
+	if (rep.status == 429)
+		*wait = rep.retry_after;
 	if (ret == 0) {
 		answer = json_loadb(rep.body.buf, rep.body.len, 0, NULL);
 		receipt_of(answer, receipt);
@@ -352,7 +371,7 @@ static void
 attempt_batch(struct server *srv, struct remote *r,
     const struct outbound *obs, unsigned char *const *bodies, size_t n,
     int *res, char (*reasons)[1024], char **receipts,
-    unsigned char (*hashes)[32])
+    unsigned char (*hashes)[32], unsigned int *waits)
 {
 	struct remote_reply rep;
 	struct smimp_err err;
@@ -364,10 +383,12 @@ attempt_batch(struct server *srv, struct remote *r,
 
 	if (n == 1) {
 		res[0] = attempt(srv, r, &obs[0], reasons[0], 1024,
-		    &receipts[0], hashes[0]);
+		    &receipts[0], hashes[0], &waits[0]);
 		return;
 	}
 	smimp_err_clear(&err);
+	for (i = 0; i < n; i++)
+		waits[i] = 0;
 	for (i = 0; i < n; i++)
 		crypto_generichash(hashes[i], 32, bodies[i], (size_t)obs[i].len,
 		    NULL, 0);
@@ -392,6 +413,7 @@ attempt_batch(struct server *srv, struct remote *r,
 	if (all == 1 || (rep.status == 200 && json_array_size(list) != n))
 		for (i = 0; i < n; i++) {
 			res[i] = 1;
+			waits[i] = rep.status == 429 ? rep.retry_after : 0;
 			answer_reason(reasons[i], 1024, obs[0].domain,
 			    rep.status, rep.error);
 		}
@@ -409,6 +431,8 @@ attempt_batch(struct server *srv, struct remote *r,
 			res[i] = status_outcome(st);
 			answer_reason(reasons[i], 1024, obs[i].domain, st,
 			    why);
+			if (st == 429)
+				waits[i] = item_wait(item);
 			if (res[i] == 0)
 				receipt_of(item, &receipts[i]);
 		}
@@ -419,7 +443,7 @@ attempt_batch(struct server *srv, struct remote *r,
 singly:
 	for (i = 0; i < n; i++)
 		res[i] = attempt(srv, r, &obs[i], reasons[i], 1024,
-		    &receipts[i], hashes[i]);
+		    &receipts[i], hashes[i], &waits[i]);
 out:
 	sbuf_release(&body);
 }
@@ -451,17 +475,38 @@ load_body(struct server *srv, struct outbound *ob,
 }
 
 /*
+ * When to try an entry again: after the backoff, and not before the
+ * wait its answer asked for (a 429's Retry-After: an allowance that is
+ * used up until the day ends, a domain that is ignored for a while,
+ * where each attempt before then is counted against the sending
+ * domain), but for the give-up time, when it is tried once more.
+ */
+static int64_t
+next_try(const struct server *srv, const struct outbound *ob, int64_t now,
+    unsigned int wait)
+{
+	int64_t next = now + backoff(srv, ob->attempts);
+	int64_t asked = now + (int64_t)wait;
+	int64_t last = ob->first_try + (int64_t)LIVE(srv->cfg.give_up);
+
+	if (asked > last)
+		asked = last;
+	return asked > next ? asked : next;
+}
+
+/*
  * What came of each attempt: done entries join done[] (*ndone of them;
  * NULL when none can have succeeded),
  * which the worker's next claim removes in its own transaction;
- * failures are retried later or, past the give-up time or refused for
- * good, bounced.  A retry that cannot be recorded is logged; the entry
- * comes back when its lease expires.
+ * failures are retried later (waits: what each answer asked for, or
+ * NULL) or, past the give-up time or refused for good, bounced.  A
+ * retry that cannot be recorded is logged; the entry comes back when
+ * its lease expires.
  */
 static void
 settle(struct server *srv, const char *owner, const struct outbound *obs,
-    size_t n, const int *res, char (*reasons)[1024], int64_t *done,
-    size_t *ndone)
+    size_t n, const int *res, char (*reasons)[1024],
+    const unsigned int *waits, int64_t *done, size_t *ndone)
 {
 	struct smimp_err err;
 	int64_t now = time_now();
@@ -485,8 +530,8 @@ settle(struct server *srv, const char *owner, const struct outbound *obs,
 			log_warnx("relay %s to %s: %s; retrying",
 			    obs[i].message_id, obs[i].domain, reasons[i]);
 			r = store_outbound_retry(srv->store, owner, obs[i].id,
-			    now + backoff(srv, obs[i].attempts), reasons[i],
-			    &err);
+			    next_try(srv, &obs[i], now, waits != NULL ?
+			    waits[i] : 0), reasons[i], &err);
 			if (r == STORE_ERROR)
 				log_store(&err, "relay: cannot record the "
 				    "retry of %s (it comes back when its lease "
@@ -590,7 +635,7 @@ load_bodies(struct server *srv, const char *owner, struct outbound *obs,
 				(void)snprintf(*reason, sizeof(*reason), "%s",
 				    err.msg);
 				settle(srv, owner, &obs[i], 1, &res, reason,
-				    NULL, NULL);
+				    NULL, NULL, NULL);
 			}
 			outbound_release(&obs[i]);
 			continue;
@@ -660,6 +705,7 @@ relay_main(void *arg)
 	char *receipts[BATCH_MAX];
 	unsigned char hashes[BATCH_MAX][32];
 	int res[BATCH_MAX];
+	unsigned int waits[BATCH_MAX];
 	char (*reasons)[1024], owner[64];
 	int64_t done[BATCH_MAX];
 	unsigned long wakes;
@@ -716,10 +762,10 @@ relay_main(void *arg)
 		}
 		forced(r, obs, n);
 		attempt_batch(srv, r, obs, bodies, n, res, reasons, receipts,
-		    hashes);
+		    hashes, waits);
 		record_delivered(srv, obs, n, res, receipts, hashes,
 		    reasons);
-		settle(srv, owner, obs, n, res, reasons, done, &ndone);
+		settle(srv, owner, obs, n, res, reasons, waits, done, &ndone);
 		for (i = 0; i < n; i++) {
 			if (loaded)
 				free(bodies[i]);

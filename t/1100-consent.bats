@@ -425,6 +425,48 @@ unmatched: 0" ]
 	[ "$output" = "example.com|1" ]
 }
 
+@test "the relay waits as long as a 429 says, alone and in a batch: an allowance used up is not asked again that day, and its domain is not ignored for it" {
+	printf 'unknown-per-domain 5\nunknown-ignore 100\n' >>common.conf
+	up
+	publish bob --unknown open --allowance 1 >/dev/null
+	publish dave --unknown open >/dev/null
+	for i in 1 2 3 4; do
+		echo "$i" | as carol smimp-seal -i carol.key -r bob@example.net -o "m$i" 2>/dev/null
+	done
+	# halt NAME: that server stopped, and gone.
+	halt() {
+		kill -TERM "$(cat "$1.pid")"
+		for _ in $(seq 150); do kill -0 "$(cat "$1.pid")" 2>/dev/null || break; sleep 0.1; done
+	}
+	# Three wait for example.net and go over in one batch, all due when
+	# example.com starts again: one taken, two over bob's allowance
+	# until the day ends.
+	halt net
+	for i in 1 2 3; do as carol smimp-send -i carol.key "m$i" >/dev/null 2>&1; done
+	halt com
+	sleep 2
+	start net example.net "$NET"
+	start com example.com "$COM"
+	wait_for net.log "POST /smimp/v1/deliver-batch 200"
+	wait_for com.log "relayed .* to example.net"
+	# And one alone.
+	mid=$(as carol smimp-send -i carol.key m4)
+	wait_for com.log "relay $mid to example.net: example.net answered HTTP 429; example.net said: try again later; retrying"
+	# retry-max is 2 seconds: none of them is tried again meanwhile.
+	sleep 5
+	[ "$(grep -c 'example.net answered HTTP 429' com.log)" = 3 ]
+	run -0 smimpd --data com queue list --json
+	[ "$(jq length <<<"$output")" = 3 ]
+	day_end=$(( ($(date +%s) / 86400 + 1) * 86400 ))
+	for t in $(jq -r '.[].next_attempt' <<<"$output"); do
+		[ "$(date -d "$t" +%s)" -ge $((day_end - 5)) ]
+	done
+	# example.com is not ignored for them: carol still reaches dave.
+	echo to dave | as carol smimp-seal -i carol.key -r dave@example.net -o m6 2>/dev/null
+	mid=$(as carol smimp-send -i carol.key m6)
+	wait_for com.log "relayed $mid to example.net"
+}
+
 @test "the cap on unknown senders counts per site: a subdomain's senders count with example.com's" {
 	# mail.example.com: a fourth server, a subdomain of example.com's site.
 	mkid zed zed@mail.example.com
