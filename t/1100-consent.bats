@@ -213,6 +213,9 @@ unmatched: 0" ]
 	[ "$output" = "$absent" ]
 	run -0 signed_get carol.key example.net "$U/bob@example.net/log" -w ' %{http_code}'
 	[ "$output" = "$absent" ]
+	# Unsigned: refused, not answered as for an unknown requester.
+	run -0 curl -s --cacert cert.pem -w ' %{http_code}' "$U/bob@example.net/log"
+	[ "$output" = $'{"error":"missing or malformed request signature"}\n 401' ]
 }
 
 @test "the whole way: a closed policy refuses a stranger's message, set makes her known and she gets through" {
