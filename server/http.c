@@ -311,8 +311,10 @@ body_cap(const struct exchange *x)
 
 /*
  * What the headers say of the body, before authentication: refuse a
- * repeated or malformed Content-Length, a body where none belongs, and
- * one declared past the route's cap.  0, or -1 with the reply set.
+ * repeated or malformed Content-Length, one beside a Transfer-Encoding
+ * (RFC 9112 6.3: a proxy in front may frame the body by the other one,
+ * and smuggle a request in what is left), a body where none belongs,
+ * and one declared past the route's cap.  0, or -1 with the reply set.
  */
 static int
 check_declared(struct exchange *x)
@@ -325,6 +327,11 @@ check_declared(struct exchange *x)
 	if (header_count(x, MHD_HTTP_HEADER_CONTENT_LENGTH) > 1 ||
 	    header_count(x, MHD_HTTP_HEADER_TRANSFER_ENCODING) > 1) {
 		reply_error(x, 400, "repeated Content-Length or "
+		    "Transfer-Encoding");
+		return -1;
+	}
+	if (cl != NULL && te != NULL) {
+		reply_error(x, 400, "both Content-Length and "
 		    "Transfer-Encoding");
 		return -1;
 	}

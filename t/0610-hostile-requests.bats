@@ -150,6 +150,12 @@ EOF
 	# A repeated Content-Length is refused.
 	run -0 raw $'POST /smimp/v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n'
 	[[ "$output" == "400 0."* ]]
+	# So is a Content-Length beside a Transfer-Encoding: a proxy in
+	# front may frame the body by the other one (request smuggling).
+	run -0 raw $'POST /smimp/v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'
+	[[ "$output" == "400 0."* ]]
+	run -0 raw $'POST /smimp/v1/messages HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 50\r\n\r\n'
+	[[ "$output" == "400 0."* ]]
 	# A body that is not the one signed is refused once it is in.
 	echo hi | smimp-seal -i alice.key -r bob.pub >m.age
 	echo ho | smimp-seal -i alice.key -r bob.pub >other.age
