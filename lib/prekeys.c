@@ -16,6 +16,7 @@
 #include "exitcode.h"
 #include "lookup.h"
 #include "prekeys.h"
+#include "reqsig.h"
 #include "banned.h"
 
 /* The path of the pool of id's key on its server, into path. */
@@ -456,13 +457,16 @@ prekeys_claim_recipients(const char *home, const struct signer *who,
     const int *by_file, size_t n, struct prekeys_claim *claims,
     struct smimp_err *err)
 {
+	char device[IDDEV_NAME_MAX + 1];
 	const struct trust_entry *e;
+	const char *self = who->name;
 	struct trust_store ts;
 	struct remote *r;
 	size_t i;
 
 	memset(&ts, 0, sizeof(ts));
 	memset(claims, 0, n * sizeof(*claims));
+	(void)reqsig_is_device_signer(who->name, device, &self);
 	/* A recipient read from a file has no server to ask. */
 	for (i = 0; i < n && by_file[i]; i++)
 		;
@@ -473,7 +477,13 @@ prekeys_claim_recipients(const char *home, const struct signer *who,
 	for (i = 0; i < n; i++) {
 		e = trust_find(&ts, rcpts[i].address);
 		/* A server that gave no answer is not asked again. */
+		/*
+		 * Nor is the sender's own address: its own copy goes to all
+		 * its keys, long-term, so a prekey would be spent for nothing
+		 * and the message called forward-secret for it falsely.
+		 */
 		if (by_file[i] || e == NULL || !e->has_log || e->checked == 0 ||
+		    strcmp(rcpts[i].address, self) == 0 ||
 		    lookup_session_down(s, rcpts[i].address) != NULL)
 			continue;
 		if ((r = lookup_session_remote(s, err)) == NULL) {

@@ -99,7 +99,8 @@ void prekeys_claim_read(const char *body, size_t len,
  * and pinned in home's trust store from a lookup, or checked there
  * since.  One pinned by hand from a file, and never checked, is sealed
  * to as it is, with no network: its sender chose to work offline.
- * claims[i] says what each got; the network goes through s (lookup.h),
+ * Nor is the sender's own address (who's, a device's too): its keys
+ * all get the sender's own copy, never a prekey.  claims[i] says what each got; the network goes through s (lookup.h),
  * which knows the domains its lookups could not reach.
  */
 struct lookup_session;

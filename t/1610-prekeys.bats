@@ -205,6 +205,33 @@ post() {
 	[ "$output" = "$(cat msg)" ]
 }
 
+@test "a message to one's own address takes none of its prekeys and is not called forward-secret: its own copy opens it for good" {
+	servers
+	enroll_device bob.key bob@example.net phone full
+	as_bob smimp-fetch -i phone.key -d phonemail -q
+	bob_prekeys 2
+	bob_prekeys 2 phone.key
+	# bob to himself, from his identity key and from his phone; alice too.
+	as_alice smimp-trust fetch -i alice.key bob@example.net >/dev/null
+	as_bob smimp-trust fetch -i bob.key alice@example.org >/dev/null
+	run -0 --separate-stderr as_bob smimp-seal -i bob.key -r bob@example.net -o m1.age msg
+	run -0 --separate-stderr as_bob smimp-seal -i phone.key -r bob@example.net -r alice@example.org -o m2.age msg
+	[ "$(pool bob@example.net)" = 2 ]
+	[ "$(pool bob@example.net phone)" = 2 ]
+	for m in m1 m2; do
+		[ "$(grep -ac '^-> smimp-prekey ' $m.age)" = 0 ]
+		run -0 --separate-stderr as_bob smimp-open -i bob.key --headers $m.age
+		[ "$(grep -c '^forward-secret: ' <<<"$output")" = 0 ]
+		for k in bob.key phone.key; do
+			run -0 --separate-stderr as_bob smimp-open -i $k --json $m.age
+			[[ "$output" != *forward_secret* ]]
+			[ "${#stderr_lines[@]}" = 1 ]
+		done
+	done
+	[ "$(secrets bob.key | grep -c '^secret: ')" = 2 ]
+	[ "$(secrets phone.key | grep -c '^secret: ')" = 2 ]
+}
+
 @test "a pool run out: the long-term key, said; no pool, a hand-made pin or --no-prekeys: nothing asked" {
 	ready 1
 	as_alice smimp-seal -i alice.key -r bob@example.net -o m1.age msg
