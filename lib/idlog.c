@@ -745,6 +745,18 @@ idlog_removed_device(const struct idlog *log, const char *name)
 	return NULL;
 }
 
+const struct idrec *
+idlog_key_replaced_after(const struct idlog *log, size_t from)
+{
+	size_t i;
+
+	for (i = from; i < log->n; i++)
+		if (log->recs[i].type == IDREC_ROTATE ||
+		    log->recs[i].type == IDREC_RECOVER)
+			return &log->recs[i];
+	return NULL;
+}
+
 const struct iddevice *
 idlog_sending_device(const struct idlog *log, const char *name,
     const unsigned char *key, struct smimp_err *err)

@@ -178,6 +178,14 @@ int idlog_splice(const struct idlog *stored, const unsigned char *records,
  */
 int idlog_voided_by(const struct idlog *pinned, const struct idlog *msglog,
     int64_t *recovered_at);
+/*
+ * The first record of log after its first `from` that replaced the
+ * identity key (a rotate or recover), or NULL: a message signed under
+ * log's first `from` records by its identity key speaks only for what
+ * it sealed up to that record's date.
+ */
+const struct idrec *idlog_key_replaced_after(const struct idlog *log,
+    size_t from);
 
 /* A record to append: what the log it extends does not fix already. */
 struct idrec_new {

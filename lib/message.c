@@ -1147,6 +1147,8 @@ signed_by_me(const struct msg_meta *meta, const struct secret_key *me,
     const struct idlog *mine, int *yes, struct smimp_err *err)
 {
 	char ours[FINGERPRINT_STRLEN], got[FINGERPRINT_STRLEN];
+	char when[TIME_STRLEN];
+	const struct idrec *r;
 
 	*yes = 0;
 	if (strcmp(meta->from, me->address) != 0)
@@ -1180,6 +1182,21 @@ signed_by_me(const struct msg_meta *meta, const struct secret_key *me,
 	    idlog_sending_device(mine, meta->from_device, meta->signing_key,
 	    err) == NULL)
 		return -1;
+	/*
+	 * Or that the identity key that signed it was replaced before it
+	 * was sealed: a copy of the old key speaks for us no more than
+	 * for anyone's reader (trust_sender_state).
+	 */
+	if (meta->from_device[0] == '\0' && mine->n > meta->sender.n &&
+	    (r = idlog_key_replaced_after(mine, meta->sender.n)) != NULL &&
+	    meta->date > r->date) {
+		time_format(r->date, when);
+		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the message "
+		    "from %s is signed by a key that was %s on %s, before it "
+		    "was sealed: nothing written", meta->from,
+		    r->type == IDREC_RECOVER ? "replaced by a recovery" :
+		    "rotated", when);
+	}
 	*yes = 1;
 	return 0;
 }

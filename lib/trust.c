@@ -449,22 +449,6 @@ trust_sender_tier(const struct trust_store *ts, const char *address,
 	    pinned, got);
 }
 
-/*
- * The first record of pinned after from that replaced the identity key
- * (a rotate or recover), or NULL.
- */
-static const struct idrec *
-key_replaced_after(const struct idlog *pinned, size_t from)
-{
-	size_t i;
-
-	for (i = from; i < pinned->n; i++)
-		if (pinned->recs[i].type == IDREC_ROTATE ||
-		    pinned->recs[i].type == IDREC_RECOVER)
-			return &pinned->recs[i];
-	return NULL;
-}
-
 /* The refusal of a message from the revoked identity of log. */
 static int
 sender_revoked(const struct idlog *log, struct smimp_err *err)
@@ -506,7 +490,7 @@ trust_sender_state(const struct trust_store *ts, const char *address,
 	if (device != NULL && device[0] != '\0')
 		return idlog_sending_device(&e->log, device, device_key,
 		    err) != NULL ? 0 : -1;
-	r = key_replaced_after(&e->log, log->n);
+	r = idlog_key_replaced_after(&e->log, log->n);
 	if (r == NULL)
 		return 0;
 	time_format(r->date, when);

@@ -90,6 +90,27 @@ fetch_bob() { as_bob smimp-fetch -i bob.key -d mail; }
 	[ -z "$output" ]
 }
 
+@test "after --rotate, what the old key seals is refused by alice's own keys too, not opened as her own" {
+	start org example.org "$ORG"
+	enroll_device alice.key alice@example.org phone full
+	smimp-fetch -i phone.key --log-only -q
+	cp -p alice.key alice1.key; cp -p alice.pub alice1.pub
+	echo "sealed before the rotation" | smimp-seal -i alice1.key -r bob.pub >m0.age
+	run -0 smimp-revoke -i alice.key --rotate
+	smimp-fetch -i phone.key --log-only -q
+	rotated=$(sed -n '/^type: rotate$/,/^date:/p' alice.pub | sed -n 's/^date: //p')
+	sleep 1		# dates are in seconds: sealed after the rotation
+	# A copy of the key before the rotation, with the log it had.
+	echo "from the old key" | smimp-seal -i alice1.key -r bob.pub >old.age
+	for k in alice.key phone.key; do
+		run -5 --separate-stderr as_alice smimp-open -i $k old.age
+		[ "$stderr" = "smimp-open: the message from alice@example.org is signed by a key that was rotated on $rotated, before it was sealed: nothing written" ]
+		[ -z "$output" ]
+		run -0 --separate-stderr as_alice smimp-open -i $k m0.age
+		[ "$output" = "sealed before the rotation" ]
+	done
+}
+
 @test "--encryption: messages sealed to the old encryption key still open; new ones go to the new key" {
 	start org example.org "$ORG"
 	start net example.net "$NET"
