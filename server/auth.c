@@ -169,17 +169,28 @@ verify_device(struct exchange *x, const struct idlog *log)
 {
 	const struct iddevice *d = idlog_device(log, x->device);
 	char msg[IDDEV_NAME_MAX + ADDRESS_MAX + 64];
+	struct smimp_err err;
+	size_t i;
 
 	/*
 	 * A removed device may still read its own log back, to learn that
-	 * it was removed, as a revoked identity may.
+	 * it was removed, as a revoked identity may: any device of that
+	 * name removed, since the name may have come back with new keys.
 	 */
-	if (d == NULL && own_log(x) && (d = idlog_removed_device(log,
-	    x->device)) != NULL)
-		return verify(x, d->signing_key);
+	if (own_log(x) && (d == NULL ||
+	    check_signature(x, d->signing_key, &err) != 0)) {
+		for (i = 0; i < log->ndevices; i++)
+			if (log->devices[i].removed &&
+			    strcmp(log->devices[i].name, x->device) == 0 &&
+			    check_signature(x, log->devices[i].signing_key,
+			    &err) == 0)
+				return 0;
+		return refuse(x, 401, d == NULL && idlog_removed_device(log,
+		    x->device) == NULL ? "unknown signer" : err.msg);
+	}
 	if (d == NULL)
 		return refuse(x, 401, "unknown signer");
-	if (verify(x, d->signing_key) != 0)
+	if (!own_log(x) && verify(x, d->signing_key) != 0)
 		return -1;
 	x->scope = d->scope;
 	if (scope_allows(x->route->flags, d->scope))

@@ -89,6 +89,32 @@ NETURL() { echo "https://127.0.0.1:$NET/smimp/v1/$1"; }
 	[[ "$output" == *" 401" ]]
 }
 
+@test "a removed device whose name came back with new keys still reads its own log, and nothing else; smimp-fetch says it was removed" {
+	run -0 smimp-revoke -i bob.key --remove-device tv
+	removed=$(sed -n 's/^date: //p' bob.pub | tail -1)
+	mkdir old
+	mv tv.key tv.request tv.out old/
+	enroll tv receive
+	run -0 ask old/tv.key GET "$(NETURL users/bob@example.net/log)"
+	[ "${output% 200}" = "$(cat bob.pub)"$'\n' ]
+	run -0 ask old/tv.key GET "$(NETURL mailbox)"
+	[ "$output" = '{"error":"bad signature"}
+ 401' ]
+	run -0 ask old/tv.key GET "$(NETURL users/alice@example.org/log)"
+	[[ "$output" == *" 401" ]]
+	run -5 --separate-stderr smimp-fetch -i old/tv.key -d mail
+	[ "$stderr" = "smimp-fetch: the device tv of bob@example.net was removed on $removed: 'old/tv.key' speaks for it no more" ]
+	[ ! -e mail ]
+	# The new tv, and a key that was never tv's, as before.
+	run -0 ask tv.key GET "$(NETURL mailbox)"
+	[ "$output" = $'[]\n 200' ]
+	sed "s/^device: phone\$/device: tv/" phone.key >forged.key
+	chmod 600 forged.key
+	run -0 ask forged.key GET "$(NETURL users/bob@example.net/log)"
+	[ "$output" = '{"error":"bad signature"}
+ 401' ]
+}
+
 @test "malformed device signers are refused with 401 before any lookup" {
 	for signer in 'device:Phone:bob@example.net' 'device::bob@example.net' \
 		'device:phone:' 'device:phone:Bob@example.net' 'device:phone' \
