@@ -724,8 +724,19 @@ pin_change(struct trust_store *ts, const void *arg, struct smimp_err *err)
 		if (same && !a->replace) {
 			const struct idlog *later = later_log(a->log, &e->log);
 
+			/*
+			 * An older copy: ours stays.  From a file that is
+			 * the past; from the directory, a truncation, which
+			 * may hide a rotation or a revocation: refused.
+			 */
+			if (later == &e->log && a->looked_up) {
+				struct idlog_follow how;
+
+				return idlog_check_follows(a->log, &e->log,
+				    &how, err);
+			}
 			if (later == &e->log)
-				goto tier;	/* an older copy: keep ours */
+				goto tier;
 			if (later == NULL)
 				return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED,
 				    "the identity log of %s forks from the "

@@ -167,12 +167,13 @@ int trust_recipient_log(const struct trust_store *ts, const struct idlog *log,
  * Under the lock: pin log for its address with a tier.  If the address
  * is already pinned to a different genesis, fail with
  * SMIMP_EXIT_KEYCHANGED unless replace is set; a log that extends the
- * pinned one updates it.  looked_up: log is what the address's
- * directory serves now, so the entry is marked checked now.  tier
- * TIER_UNKNOWN: none given, so that a new entry, or another identity
- * put in place (replace), is known, and an entry of the same identity
- * keeps its tier (a blocked one stays blocked).  *pinned (unless NULL)
- * gets the entry's tier.
+ * pinned one updates it, and an older copy (a prefix) leaves it as it
+ * is.  looked_up: log is what the address's directory serves now, so
+ * the entry is marked checked now, and an older copy is a truncation,
+ * refused with SMIMP_EXIT_KEYCHANGED.  tier TIER_UNKNOWN: none given,
+ * so that a new entry, or another identity put in place (replace), is
+ * known, and an entry of the same identity keeps its tier (a blocked
+ * one stays blocked).  *pinned (unless NULL) gets the entry's tier.
  */
 int trust_pin(const char *home, const struct idlog *log,
     enum trust_tier tier, int replace, int looked_up,

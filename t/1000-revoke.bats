@@ -273,7 +273,19 @@ fetch_bob() { as_bob smimp-fetch -i bob.key -d mail; }
 			[ "$stderr" = "smimp-trust: the identity log of alice@example.org forks from the pinned one at record 1 (rewritten history)" ]
 		fi
 		[ "$(sum "$BOBHOME/trust")" = "$pinned" ]
+		# fetch checks the directory's log as refresh does.
+		run -5 --separate-stderr as_bob smimp-trust fetch -i bob.key --tier trusted alice@example.org
+		[ -z "$output" ]
+		if [ "$log" = alice0.pub ]; then
+			[ "$stderr" = "smimp-trust: the identity log of alice@example.org is truncated: 1 records, 2 pinned" ]
+		else
+			[ "$stderr" = "smimp-trust: the identity log of alice@example.org forks from the pinned one" ]
+		fi
+		[ "$(sum "$BOBHOME/trust")" = "$pinned" ]
 	done
+	# An older copy from a file is the past: the pin stays, and that is all.
+	run -0 as_bob smimp-trust add alice0.pub --tier trusted
+	[ "$(sum "$BOBHOME/trust")" = "$pinned" ]
 	# Another identity for the address: refused as well.
 	mkid mallory alice@example.org
 	kill -TERM "$(cat org.pid)"; sleep 0.3
