@@ -585,8 +585,13 @@ recover_key(const struct revoke_params *p, const char *address,
 		    "whose encryption secrets the new one keeps; move it away "
 		    "or choose another -o PREFIX)", why);
 	}
-	if (sk->is_recovery || sk->is_device ||
-	    strcmp(sk->address, address) != 0) {
+	if (sk->is_device) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' is the key of the "
+		    "device %s of %s, not an identity key", key_path,
+		    sk->device, sk->address);
+		goto fail;
+	}
+	if (sk->is_recovery || strcmp(sk->address, address) != 0) {
 		smimp_err_set(err, SMIMP_EXIT_USAGE, "'%s' is not a key of %s",
 		    key_path, address);
 		goto fail;

@@ -179,4 +179,12 @@ last_record() { awk '/^smimp-identity\/1$/ { buf = "" } { buf = buf $0 "\n" } EN
 	[ "$(sum alice.key)" = "$k" ]
 	served alice@example.org | cmp - alice.pub
 	[ -z "$(ls alice.key.tmp.* alice.pub.tmp.* 2>/dev/null)" ]
+	# -o naming a device's key: not an identity key, nothing written.
+	enroll_device alice.key alice@example.org phone full --no-publish
+	cp -p alice.pub phone.pub
+	k=$(sum phone.key)
+	run -1 --separate-stderr smimp-revoke --recover alice.recovery -o phone --no-publish
+	[ "$stderr" = "smimp-revoke: 'phone.key' is the key of the device phone of alice@example.org, not an identity key" ]
+	[ "$(sum phone.key)" = "$k" ]
+	cmp phone.pub alice.pub
 }
