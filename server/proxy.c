@@ -179,7 +179,8 @@ void
 proxy_accept_stop(struct server *srv)
 {
 	if (accept_running) {
-		(void)write(wake[1], "x", 1);
+		while (write(wake[1], "x", 1) < 0 && errno == EINTR)
+			continue;
 		(void)pthread_join(accept_thread, NULL);
 		accept_running = 0;
 	}

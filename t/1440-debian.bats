@@ -17,11 +17,24 @@ setup_file() {
 	command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null &&
 		git -C "$REPO" rev-parse --git-dir >/dev/null 2>&1 || return 0
 	mkdir "$D/src"
-	git -C "$REPO" ls-files --cached --others --exclude-standard -z |
-		tar -C "$REPO" --null --no-recursion --ignore-failed-read -T - -cf - |
-		tar -C "$D/src" -xf -
-	(cd "$D/src" && dpkg-buildpackage -us -uc -b) >"$D/build.log" 2>&1
-	echo $? >"$D/build.rc"
+	# The tree as it is, committed or not.  Suites beside this one may
+	# make and remove files meanwhile: none of it is wanted, and should
+	# the copy fail all the same, the log says why.
+	git -C "$REPO" ls-files --cached --others --exclude-standard -z >"$D/files"
+	tar -C "$REPO" --null --no-recursion --ignore-failed-read \
+		--warning=no-file-changed --warning=no-file-removed \
+		-T "$D/files" -cf "$D/src.tar" 2>"$D/tar.log"
+	tar -C "$D/src" -xf "$D/src.tar" 2>>"$D/tar.log" || {
+		cat "$D/tar.log" >&2
+		return 1
+	}
+	# Its status for the first test to judge, with the log's end: here
+	# a failure would end setup_file with no word of why.
+	if (cd "$D/src" && dpkg-buildpackage -us -uc -b) >"$D/build.log" 2>&1; then
+		echo 0 >"$D/build.rc"
+	else
+		echo $? >"$D/build.rc"
+	fi
 }
 
 setup() {
