@@ -322,8 +322,13 @@ auth_server(struct exchange *x)
 	struct smimp_err err, again;
 	unsigned char key[32];
 
+	/*
+	 * Written normalized, as a user's address must be: one server
+	 * under two spellings would have two sets of nonces.
+	 */
 	if (strncmp(x->sig.signer, "server:", 7) != 0 ||
-	    domain_normalize(x->sig.signer + 7, x->signer, &err) != 0)
+	    domain_normalize(x->sig.signer + 7, x->signer, &err) != 0 ||
+	    strcmp(x->signer, x->sig.signer + 7) != 0)
 		return refuse(x, 401, "missing or malformed server signature");
 	x->signer_is_server = 1;
 	if (peer_key(x->srv, x->signer, x->peer_base, sizeof(x->peer_base),

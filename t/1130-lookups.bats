@@ -94,6 +94,12 @@ ask_server() {
 	"$SMIMP_BUILD/t/peertool" server-key junk.key >/dev/null
 	run -0 ask_server junk.key example.net "$CAROL_LOG"
 	[ "${output//$'\n'/}" = '{"error":"bad signature"} 401' ]
+	# The domain's key, its name not written normalized: another
+	# spelling would have nonces of its own.
+	run -0 ask_server net/server.key EXAMPLE.net "$CAROL_LOG"
+	[ "${output//$'\n'/}" = '{"error":"missing or malformed server signature"} 401' ]
+	run -0 ask_server net/server.key example.net "$CAROL_LOG"
+	[ "${output##* }" = 200 ]
 	# The same request twice: the nonce is spent.
 	mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key GET example.org /smimp/v1/users/carol@example.org/log)
 	run -0 curl -s --cacert cert.pem -o /dev/null -w '%{http_code}' "${h[@]/#/-H}" "$CAROL_LOG"
