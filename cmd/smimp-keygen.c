@@ -489,7 +489,13 @@ device(const struct keygen_opts *o, struct smimp_err *err)
 	if (fwrite(res.req.raw, 1, res.req.raw_len, stdout) !=
 	    res.req.raw_len || printf("\ncode: %s (until %s)\n", res.code,
 	    when) < 0 || stdout_check() != 0) {
-		/* Said by stdout_check: nothing more to say. */
+		/*
+		 * Said by stdout_check.  Without its code the request is
+		 * of no use: neither file is kept, so that it can be run
+		 * again as it was.
+		 */
+		(void)unlink(res.key_path);
+		(void)unlink(res.request_path);
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "%s", "");
 		goto out;
 	}

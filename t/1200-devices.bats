@@ -116,6 +116,15 @@ print(c[:5] + "-" + c[5:])')
 	run -1 --separate-stderr smimp-keygen --device phone -u bob@example.net -o phone
 	[ "$stderr" = "smimp-keygen: 'phone.key' already exists: refusing to overwrite a key" ]
 	cmp phone.request before
+	# Without its code the request is of no use: when standard output
+	# fails, neither file is kept, and it can be run again as it was.
+	run -1 --separate-stderr bash -c 'smimp-keygen --device tablet \
+		-u bob@example.net -o tablet --no-passphrase >/dev/full'
+	[ "$stderr" = "smimp-keygen: cannot write to standard output: No space left on device" ]
+	[ ! -e tablet.key ]
+	[ ! -e tablet.request ]
+	run -0 smimp-keygen --device tablet -u bob@example.net -o tablet --no-passphrase
+	[ -f tablet.key ]
 	# Without -o: the default identity of the new machine.
 	run -0 smimp-keygen --device laptop -u bob@example.net --no-passphrase
 	[ "$(head -1 "$SMIMP_HOME/identity.key")" = smimp-device-key/1 ]
