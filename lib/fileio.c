@@ -194,16 +194,10 @@ fd_lease_release(int fd)
 }
 
 int
-fsync_parent_dir(const char *path, struct smimp_err *err)
+fsync_dir(const char *dir, struct smimp_err *err)
 {
-	char buf[PATH_MAX];
-	const char *dir;
 	int fd, ret = -1;
 
-	if (strlen(path) >= sizeof(buf))
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
-	memcpy(buf, path, strlen(path) + 1);
-	dir = dirname(buf);
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
@@ -215,6 +209,72 @@ fsync_parent_dir(const char *path, struct smimp_err *err)
 	ret = 0;
 out:
 	close(fd);
+	return ret;
+}
+
+int
+fsync_parent_dir(const char *path, struct smimp_err *err)
+{
+	char buf[PATH_MAX];
+
+	if (strlen(path) >= sizeof(buf))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
+	memcpy(buf, path, strlen(path) + 1);
+	return fsync_dir(dirname(buf), err);
+}
+
+int
+file_copy_new(const char *from, const char *path, struct smimp_err *err)
+{
+	unsigned char *buf = NULL;
+	int in = -1, out = -1, ret = -1;
+	ssize_t n;
+
+	in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (in < 0) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'", from);
+		goto out;
+	}
+	out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (out < 0) {
+		if (errno == EEXIST)
+			ret = 1;
+		else
+			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot create "
+			    "'%s'", path);
+		goto out;
+	}
+	buf = malloc(COPY_CHUNK);
+	if (buf == NULL) {
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
+		goto fail;
+	}
+	while ((n = read(in, buf, COPY_CHUNK)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || fd_write_all(out, buf, (size_t)n) != 0) {
+			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot copy '%s'",
+			    from);
+			goto fail;
+		}
+	}
+	if (fsync(out) != 0 || close(out) != 0) {
+		out = -1;
+		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'", path);
+		goto fail;
+	}
+	out = -1;
+	ret = 0;
+	goto out;
+fail:
+	(void)unlink(path);
+out:
+	if (out >= 0)
+		(void)close(out);
+	if (in >= 0)
+		(void)close(in);
+	free(buf);
 	return ret;
 }
 

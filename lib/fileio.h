@@ -140,7 +140,16 @@ void fd_lease_release(int fd);
  */
 int fd_copy(int from, int to, const char *to_name, struct smimp_err *err);
 
+/* A directory's entries made durable: fsync of dir itself. */
+int fsync_dir(const char *dir, struct smimp_err *err);
+/* The same for the directory that holds path (path itself need not be). */
 int fsync_parent_dir(const char *path, struct smimp_err *err);
+/*
+ * A synced copy of the file from (no symbolic link) at path, a new file
+ * (0600): 0, 1 when path exists already (err not set), -1.  A copy
+ * that fails is removed.
+ */
+int file_copy_new(const char *from, const char *path, struct smimp_err *err);
 
 /*
  * Take the exclusive lock (flock) on fd, the lock file path, waiting

@@ -6,7 +6,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
@@ -28,30 +27,19 @@ copy_server_key(const char *datadir, const char *dest, int *copied,
     struct smimp_err *err)
 {
 	char from[PATH_MAX], to[PATH_MAX];
-	int in, out, r;
+	struct stat sb;
+	int r;
 
 	*copied = 0;
 	if ((size_t)snprintf(from, sizeof(from), "%s/server.key", datadir) >=
 	    sizeof(from) || (size_t)snprintf(to, sizeof(to), "%s/server.key",
 	    dest) >= sizeof(to))
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
-	in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (in < 0)
-		return errno == ENOENT ? 0 : smimp_err_sys(err,
-		    SMIMP_EXIT_FAIL, "cannot open '%s'", from);
-	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0600);
-	if (out < 0) {
-		(void)close(in);
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot create '%s'",
-		    to);
-	}
-	r = fd_copy(in, out, to, err);
-	if (r == 0 && fsync(out) != 0)
-		r = smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot sync '%s'", to);
-	(void)close(in);
-	if (close(out) != 0 && r == 0)
-		r = smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'", to);
+	if (lstat(from, &sb) != 0 && errno == ENOENT)
+		return 0;	/* none yet: the server makes it */
+	r = file_copy_new(from, to, err);
+	if (r == 1)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "'%s' exists", to);
 	*copied = r == 0;
 	return r;
 }

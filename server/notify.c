@@ -13,10 +13,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "notify.h"
+#include "util.h"
 #include "banned.h"
 
 void
@@ -57,10 +57,6 @@ notify_state(const char *fmt, ...)
 void
 notify_reloading(void)
 {
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	notify_state("RELOADING=1\nMONOTONIC_USEC=%llu",
-	    (unsigned long long)ts.tv_sec * 1000000ULL +
-	    (unsigned long long)ts.tv_nsec / 1000);
+	notify_state("RELOADING=1\nMONOTONIC_USEC=%lld",
+	    (long long)time_mono_us());
 }

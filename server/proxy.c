@@ -22,7 +22,6 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "exitcode.h"
@@ -31,6 +30,7 @@
 #include "proxyheader.h"
 #include "server.h"
 #include "sources.h"
+#include "util.h"
 #include "banned.h"
 
 #define PROXY_HEADER_MS	1000
@@ -38,15 +38,6 @@
 static pthread_t accept_thread;
 static int accept_running;
 static int wake[2] = { -1, -1 };
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* How many more bytes the header may need, never past its end. */
 static size_t
@@ -69,7 +60,7 @@ read_header(int fd, struct proxy_source *src)
 {
 	unsigned char buf[PROXY_HEADER_MAX];
 	struct pollfd p = { fd, POLLIN, 0 };
-	int64_t end = now_ms() + PROXY_HEADER_MS, left;
+	int64_t end = time_mono_us() / 1000 + PROXY_HEADER_MS, left;
 	size_t have = 0, used, want;
 	ssize_t n;
 
@@ -85,7 +76,7 @@ read_header(int fd, struct proxy_source *src)
 		want = next_want(buf, have);
 		if (want == 0 || have + want > sizeof(buf))
 			return -1;
-		left = end - now_ms();
+		left = end - time_mono_us() / 1000;
 		if (left <= 0 || poll(&p, 1, (int)left) != 1)
 			return -1;
 		n = recv(fd, buf + have, want, 0);

@@ -180,13 +180,13 @@ struct store *
 store_open_existing(const char *uri, const char *local,
     const struct store_limits *lim, struct smimp_err *err)
 {
+	const struct store_ops *ops;
 	const char *rest;
-	int r = store_exists(uri, err);
 
-	if (r < 0)
+	ops = store_scheme(uri, &rest, err);
+	if (ops == NULL)
 		return NULL;
-	if (r == 0) {
-		(void)store_scheme(uri, &rest, err);
+	if (!ops->exists(rest)) {
 		smimp_err_set(err, SMIMP_EXIT_FAIL, "no store in '%.200s' (a "
 		    "server makes it when it first starts, or adduser or "
 		    "invite does)", rest);

@@ -838,62 +838,6 @@ write_new(const char *path, const unsigned char *data, size_t len,
 	return 0;
 }
 
-/* A synced copy of from at path (another file system): 0, 1, -1. */
-static int
-copy_new(const char *from, const char *path, struct smimp_err *err)
-{
-	unsigned char *buf = NULL;
-	int in = -1, out = -1, ret = -1;
-	ssize_t n;
-
-	in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (in < 0) {
-		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'", from);
-		goto out;
-	}
-	out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0600);
-	if (out < 0) {
-		if (errno == EEXIST)
-			ret = 1;
-		else
-			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot create "
-			    "'%s'", path);
-		goto out;
-	}
-	buf = malloc(COPY_CHUNK);
-	if (buf == NULL) {
-		smimp_err_sys(err, SMIMP_EXIT_FAIL, "out of memory");
-		goto fail;
-	}
-	while ((n = read(in, buf, COPY_CHUNK)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || fd_write_all(out, buf, (size_t)n) != 0) {
-			smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot copy '%s'",
-			    from);
-			goto fail;
-		}
-	}
-	if (fsync(out) != 0 || close(out) != 0) {
-		out = -1;
-		smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'", path);
-		goto fail;
-	}
-	out = -1;
-	ret = 0;
-	goto out;
-fail:
-	(void)unlink(path);
-out:
-	if (out >= 0)
-		(void)close(out);
-	if (in >= 0)
-		(void)close(in);
-	free(buf);
-	return ret;
-}
-
 /* link(2) from to path: 0, 1 the name exists, 2 across file systems, -1. */
 static int
 link_new(const char *from, const char *path, struct smimp_err *err)
@@ -937,7 +881,7 @@ body_place(struct sqlite_store *s, const struct store_body *b,
 		else if (b->path != NULL) {
 			r = link_new(b->path, path, err);
 			if (r == 2)
-				r = copy_new(b->path, path, err);
+				r = file_copy_new(b->path, path, err);
 		} else
 			r = write_new(path, b->data, b->len, err);
 		if (r < 0 || r == 2)
@@ -4382,21 +4326,6 @@ sq_spool_dir(struct store *st)
 
 /* ---- backup ---- */
 
-/* A directory (opened to be synced): 0, or -1 said in err. */
-static int
-dir_sync(const char *path, struct smimp_err *err)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
-
-	if (fd < 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot open '%s'",
-		    path);
-	r = fsync(fd);
-	(void)close(fd);
-	return r == 0 ? 0 : smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot sync "
-	    "'%s'", path);
-}
-
 /* Link body name aside into stage/xx/name; *n counts them. */
 static int
 stage_one(struct sqlite_store *s, const char *stage, const char *name,
@@ -4470,7 +4399,7 @@ stage_walk(const char *stage, const char *out, struct smimp_err *err)
 			}
 			if (out == NULL)
 				(void)unlink(from);
-			else if (copy_new(from, to, err) != 0)
+			else if (file_copy_new(from, to, err) != 0)
 				ret = -1;
 		}
 		if (dd != NULL)
@@ -4478,12 +4407,12 @@ stage_walk(const char *stage, const char *out, struct smimp_err *err)
 		if (out == NULL)
 			(void)rmdir(sub);
 		else if (ret == 0)
-			ret = dir_sync(osub, err);
+			ret = fsync_dir(osub, err);
 	}
 	(void)closedir(d);
 	if (out == NULL)
 		(void)rmdir(stage);
-	return ret == 0 && out != NULL ? dir_sync(out, err) : ret;
+	return ret == 0 && out != NULL ? fsync_dir(out, err) : ret;
 }
 
 /*
@@ -4577,7 +4506,7 @@ sq_backup(struct store *st, const char *dir, uint64_t *bodies,
 		    out_bodies);
 		goto out;
 	}
-	if (stage_walk(stage, out_bodies, err) != 0 || dir_sync(dir, err) != 0)
+	if (stage_walk(stage, out_bodies, err) != 0 || fsync_dir(dir, err) != 0)
 		goto out;
 	ret = STORE_OK;
 out:
