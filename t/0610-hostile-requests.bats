@@ -9,10 +9,7 @@ load helper
 setup() {
 	common_setup
 	make_cert
-	mkid alice alice@example.org
-	mkid bob bob@example.org
-	smimpd --data data --domain example.org adduser alice@example.org alice.pub
-	smimpd --data data --domain example.org adduser bob@example.org bob.pub
+	local_users alice bob
 }
 
 teardown() {

@@ -51,10 +51,7 @@ fixture_bodies() {
 # users_served [FLAGS]: alice@example.org and bob@example.org, accounts
 # of the server start_server starts on data/ with FLAGS.
 users_served() {
-	mkid alice alice@example.org
-	mkid bob bob@example.org
-	smimpd --data data --domain example.org adduser alice@example.org alice.pub
-	smimpd --data data --domain example.org adduser bob@example.org bob.pub
+	local_users alice bob
 	make_cert
 	start_server "$@"
 }

@@ -7,10 +7,7 @@ load helper
 setup() {
 	common_setup
 	make_cert
-	mkid alice alice@example.org
-	mkid bob bob@example.org
-	smimpd --data data --domain example.org adduser alice@example.org alice.pub
-	smimpd --data data --domain example.org adduser bob@example.org bob.pub
+	local_users alice bob
 	PORT=$(free_port)
 	serve
 	export SMIMP_RESOLVE="example.org=127.0.0.1:$PORT" SMIMP_CACERT="$PWD/cert.pem"

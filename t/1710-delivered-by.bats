@@ -9,12 +9,7 @@ load helper
 setup() {
 	common_setup
 	make_cert
-	mkid alice alice@example.org
-	mkid bob bob@example.org
-	mkid mallory mallory@example.org
-	for n in alice bob mallory; do
-		smimpd --data data --domain example.org adduser "$n@example.org" "$n.pub"
-	done
+	local_users alice bob mallory
 	start_server
 	export SMIMP_RESOLVE="example.org=127.0.0.1:$PORT" SMIMP_CACERT="$PWD/cert.pem"
 	export BOBHOME="$BATS_TEST_TMPDIR/bobhome"

@@ -123,6 +123,18 @@ mkid() {
 		>/dev/null 2>&1
 }
 
+# local_users NAME...: for each, NAME.key, NAME.pub and NAME.recovery of
+# NAME@example.org (mkid), and its account on data/, the store that
+# start_server serves.
+local_users() {
+	local n
+	for n in "$@"; do
+		mkid "$n" "$n@example.org" &&
+			smimpd --data data --domain example.org adduser \
+				"$n@example.org" "$n.pub" || return 1
+	done
+}
+
 # trust_as HOMEDIR PUB [TIER]: pin PUB in the trust store at HOMEDIR.
 trust_as() {
 	SMIMP_HOME="$1" smimp-trust add "$2" --tier "${3:-known}" >/dev/null 2>&1
