@@ -32,6 +32,7 @@
 #include "receipts.h"
 #include "stamp.h"
 #include "server.h"
+#include "sites.h"
 #include "banned.h"
 
 /* One message of a delivery, with what checking it found. */
@@ -603,6 +604,25 @@ twice_in_batch(const struct item *items, size_t n)
 }
 
 /*
+ * rate-domain counts deliveries, not requests: the request's own token
+ * (auth.c) paid for its first item, each further one takes another.
+ * One past the allowance gets 429 with the wait, and is not checked.
+ */
+static int
+over_rate(struct exchange *x, struct item *it)
+{
+	char site[ADDRESS_DOMAIN_MAX + 1];
+	unsigned int wait;
+
+	site_of(x->signer, site);
+	if ((wait = ratelimit_take(&x->srv->per_domain, site)) == 0)
+		return 0;
+	it->retry = wait;
+	(void)fail(it, 429, "rate limit");
+	return 1;
+}
+
+/*
  * Read, spool and check up to BATCH_MAX items: how many, or -1 with the
  * reply set (malformed framing, more than BATCH_MAX, a spool failure).
  */
@@ -633,6 +653,8 @@ read_batch(struct exchange *x, struct batch_reader *br, struct item *items)
 		if (twice_in_batch(items, n - 1))
 			(void)fail(&items[n - 1], 400, "the message twice in one "
 			    "batch");
+		else if (n > 1 && over_rate(x, &items[n - 1]))
+			;	/* 429, before its stamp costs a verification */
 		else if (check_item(x, &items[n - 1], down) == 503 &&
 		    items[n - 1].why == sender_unreachable)
 			down = 1;

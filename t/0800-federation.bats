@@ -267,6 +267,36 @@ setup_give_up() {
 	[ "$(cat mail-bob/new/* | wc -c)" -gt 0 ]
 }
 
+@test "rate-domain counts each message of a batch: those past it get 429 unchecked" {
+	start org example.org "$ORG"
+	echo 'rate-domain 3' >>common.conf
+	start net example.net "$NET"
+	echo x | smimp-seal -i alice.key -r bob.pub >sealed
+	{
+		printf 'smimp-batch/1\n'
+		for i in 1 2 3 4 5; do
+			printf 'From: alice@example.org\nTo: bob@example.net\nStamp-To: bob@example.net\nMessage-Id: r%s\nStamp: %s\nStamp-Date: %s\nLength: %s\n\n' \
+				"$i" "$(head -c 64 /dev/zero | base64 -w0)" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(wc -c <sealed)"
+			cat sealed
+			echo
+		done
+	} >five
+	post() {
+		mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server org/server.key example.org POST example.net /smimp/v1/deliver-batch five)
+		curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @five \
+			"https://127.0.0.1:$NET/smimp/v1/deliver-batch"
+	}
+	# The request's token and two more are checked (their stamps are
+	# forged); the two past the three wait, their stamps never verified.
+	run -0 post
+	[ "${output: -3}" = 200 ]
+	[ "$(grep -o '"status":403,"error":"delivery stamp does not verify"' <<<"$output" | wc -l)" -eq 3 ]
+	[ "$(grep -oE '"message_id":"r[45]","status":429,"error":"rate limit","retry_after":[1-9][0-9]*' <<<"$output" | wc -l)" -eq 2 ]
+	# The site's allowance is spent: the next request waits whole.
+	run -0 post
+	[[ "$output" == *' 429' ]]
+}
+
 @test "malformed or forged batches are refused, item by item or whole" {
 	start org example.org "$ORG"
 	start net example.net "$NET"
