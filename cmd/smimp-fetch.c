@@ -317,12 +317,14 @@ fetch_main(int argc, char **argv)
 		warnx_("another smimp-fetch is filing into '%s': it fetches "
 		    "the mailbox", dir);
 	else if (o.json && fetching)
-		print_json(json_pack("{s:I,s:I,s:I,s:I,s:I,s:s,s:I,s:I}",
+		print_json(json_pack("{s:I,s:I,s:I,s:I,s:I,s:s,s:I,s:I,s:o*}",
 		    "fetched", (json_int_t)st.fetched, "inbox",
 		    (json_int_t)st.inbox, "other", (json_int_t)st.other,
 		    "dropped", (json_int_t)st.dropped, "again",
 		    (json_int_t)st.again, "maildir", dir, "introduced",
-		    (json_int_t)st.introduced, "sent", (json_int_t)st.sent));
+		    (json_int_t)st.introduced, "sent", (json_int_t)st.sent,
+		    "missing", st.missing > 0 ?
+		    json_integer((json_int_t)st.missing) : NULL));
 	else if (!o.quiet && fetching)
 		fprintf(stderr, "%s: %zu fetched: %zu to the inbox%s, %zu to "
 		    "Other, %s%zu dropped%s\n", progname, st.fetched, st.inbox,

@@ -723,6 +723,19 @@ fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
 	if (remote_request(fc->r, "GET", fc->domain, fc->base, path, NULL, 0,
 	    &fc->me, NULL, REMOTE_MAX_BODY, &msg, err) != 0)
 		return -1;
+	if (msg.status == 404) {
+		/*
+		 * Listed, then gone: another fetch with this key took it,
+		 * or the server lost its body.  Skipped, so that one entry
+		 * does not hold back every later message; said at the end.
+		 */
+		remote_reply_release(&msg);
+		fc->st->missing++;
+		if (id_set_add(&fc->acked, &mid, 1) != 0)
+			return smimp_err_set(err, SMIMP_EXIT_FAIL,
+			    "out of memory");
+		return 0;
+	}
 	if (msg.status != 200) {
 		remote_reply_fail(&msg, "download", err);
 		remote_reply_release(&msg);
@@ -891,6 +904,13 @@ fetch_mailbox(struct remote *r, const struct identity *id,
 	} while (n >= MAILBOX_PAGE);
 	if (n >= 0 && pending_clear(&fc, err) != 0)
 		n = -1;
+	if (n >= 0 && st->missing > 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "%zu listed message%s "
+		    "could not be downloaded (HTTP 404): skipped; the "
+		    "server may have lost %s", st->missing, st->missing == 1 ?
+		    "" : "s", st->missing == 1 ? "it" : "them");
+		n = -1;
+	}
 out:
 	if (fc.pending_fd >= 0)
 		close(fc.pending_fd);

@@ -17,6 +17,7 @@ struct fetch_stats {
 	size_t sent;	/* copies of what the user sent, to .Sent */
 	size_t again;	/* filed by an earlier, interrupted fetch */
 	size_t introduced;	/* of the inbox, unknown senders introduced */
+	size_t missing;		/* listed, then 404 on download: skipped */
 	int busy;		/* another fetch holds the Maildir: none done */
 };
 

@@ -627,3 +627,26 @@ fetch_bob() { SMIMP_HOME="$BOBHOME" smimp-fetch -i bob.key -d mail "$@"; }
 	stop_server
 	! kill -0 "$(cat pid)" 2>/dev/null || false
 }
+
+@test "a listed message whose body the server lost is skipped, said, and holds back none after it" {
+	sqlite_only
+	trust_as "$BOBHOME" alice.pub known
+	echo one | smimp-seal -i alice.key -r bob.pub | smimp-send -i alice.key >/dev/null
+	head -c 100000 /dev/urandom | smimp-seal -i alice.key -r bob.pub | smimp-send -i alice.key >/dev/null
+	echo three | smimp-seal -i alice.key -r bob.pub | smimp-send -i alice.key >/dev/null
+	body=$(find data/bodies -type f)
+	[ -n "$body" ]
+	rm "$body"
+	run -1 --separate-stderr fetch_bob
+	[ "${stderr_lines[0]}" = "smimp-fetch: 2 fetched: 2 to the inbox, 0 to Other, 0 dropped" ]
+	[ "${stderr_lines[1]}" = "smimp-fetch: 1 listed message could not be downloaded (HTTP 404): skipped; the server may have lost it" ]
+	[ "${#stderr_lines[@]}" -eq 2 ]
+	[ "$(ls mail/new | wc -l)" -eq 2 ]
+	# What comes later is not held back by it, and --json counts it.
+	echo four | smimp-seal -i alice.key -r bob.pub | smimp-send -i alice.key >/dev/null
+	run -1 --separate-stderr fetch_bob --json
+	[ "$output" = '{"fetched":1,"inbox":1,"other":0,"dropped":0,"again":0,"maildir":"mail","introduced":0,"sent":0,"missing":1}' ]
+	[ "$(ls mail/new | wc -l)" -eq 3 ]
+	run -1 smimpd --data data check
+	[[ "$output" == *"missing"* ]]
+}
