@@ -716,8 +716,7 @@ relay_main(void *arg)
 	int stop, loaded;
 
 	/* Unique per node and worker: only this worker finishes its claims. */
-	(void)snprintf(owner, sizeof(owner), "%s:%u", srv->relay_node,
-	    wk->index);
+	relay_owner(srv, wk->index, owner, sizeof(owner));
 	wk_index = wk->index;
 	free(wk);
 	smimp_err_clear(&err);
@@ -760,12 +759,14 @@ relay_main(void *arg)
 			idle_wait(srv, wakes);
 			continue;
 		}
+		relay_claim_set(srv, wk_index, obs, n);
 		forced(r, obs, n);
 		attempt_batch(srv, r, obs, bodies, n, res, reasons, receipts,
 		    hashes, waits);
 		record_delivered(srv, obs, n, res, receipts, hashes,
 		    reasons);
 		settle(srv, owner, obs, n, res, reasons, waits, done, &ndone);
+		relay_claim_set(srv, wk_index, NULL, 0);
 		for (i = 0; i < n; i++) {
 			if (loaded)
 				free(bodies[i]);
@@ -798,6 +799,8 @@ relay_start(struct server *srv)
 	randombytes_buf(node, sizeof(node));
 	sodium_bin2hex(srv->relay_node, sizeof(srv->relay_node), node,
 	    sizeof(node));
+	if (relay_lease_start(srv) != 0)
+		return -1;
 	for (i = 0; i < srv->cfg.relay_workers; i++) {
 		wk = malloc(sizeof(*wk));
 		if (wk == NULL)
@@ -832,7 +835,7 @@ relay_stop(struct server *srv)
 {
 	unsigned int i;
 
-	if (srv->relay_running == 0)
+	if (srv->relay_running == 0 && !srv->lease_running)
 		return;
 	pthread_mutex_lock(&srv->relay_mu);
 	srv->relay_stop = 1;
@@ -840,5 +843,6 @@ relay_stop(struct server *srv)
 	pthread_mutex_unlock(&srv->relay_mu);
 	for (i = 0; i < srv->relay_running; i++)
 		pthread_join(srv->relay[i], NULL);
+	relay_lease_stop(srv);
 	srv->relay_running = 0;
 }

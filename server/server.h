@@ -11,6 +11,7 @@
 
 #include <microhttpd.h>
 
+#include "batch.h"
 #include "config.h"
 #include "idlog.h"
 #include "store.h"
@@ -22,6 +23,8 @@ struct exchange;
 struct http_service;
 
 #define HTTP_RETIRING_MAX	8
+
+#define RELAY_CLAIM_MAX	BATCH_MAX
 
 struct server {
 	struct smimpd_config cfg;
@@ -73,6 +76,15 @@ struct server {
 	int relay_stop;
 	unsigned long relay_wakes;	/* relay_wake() calls, under relay_mu */
 	char relay_node[17];		/* random: this process, in lease owners */
+	/* What each worker holds claimed, renewed while it lasts. */
+	struct relay_claim {
+		pthread_mutex_t mu;
+		int64_t ids[RELAY_CLAIM_MAX];
+		size_t n;
+	} relay_claims[RELAY_WORKERS_MAX];
+	pthread_t lease_thread;
+	pthread_cond_t lease_cv;	/* with relay_mu: stop */
+	int lease_running;
 
 	/* The metrics endpoint (metrics.c). */
 	int metrics_fd;
@@ -178,6 +190,15 @@ void conn_watch_idle(struct MHD_Connection *c, unsigned int secs);
 int relay_start(struct server *srv);
 void relay_stop(struct server *srv);
 void relay_wake(struct server *srv);
+
+/* relaylease.c: claims renewed while a worker's attempt lasts. */
+void relay_owner(const struct server *srv, unsigned int worker, char *out,
+    size_t size);
+/* Worker's claim is now obs[0..n), or nothing when n is 0. */
+void relay_claim_set(struct server *srv, unsigned int worker,
+    const struct outbound *obs, size_t n);
+int relay_lease_start(struct server *srv);
+void relay_lease_stop(struct server *srv);
 /*
  * Give up on the queue entry ob, which owner holds: the store removes
  * it and leaves a notice saying reason, signed by the server key, in

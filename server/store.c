@@ -426,6 +426,15 @@ store_outbound_done(struct store *st, const char *owner, const int64_t *ids,
 }
 
 int
+store_outbound_renew(struct store *st, const char *owner, const int64_t *ids,
+    size_t n, int64_t lease_until, struct smimp_err *err)
+{
+	if (n == 0)
+		return STORE_OK;
+	return st->ops->outbound_renew(st, owner, ids, n, lease_until, err);
+}
+
+int
 store_outbound_retry(struct store *st, const char *owner, int64_t id,
     int64_t next_try, const char *reason, struct smimp_err *err)
 {

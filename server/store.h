@@ -433,6 +433,9 @@ struct store_ops {
 	    uint64_t *len, struct smimp_err *);
 	int (*outbound_done)(struct store *, const char *owner,
 	    const int64_t *ids, size_t n, struct smimp_err *);
+	int (*outbound_renew)(struct store *, const char *owner,
+	    const int64_t *ids, size_t n, int64_t lease_until,
+	    struct smimp_err *);
 	int (*outbound_retry)(struct store *, const char *owner, int64_t id,
 	    int64_t next_try, const char *reason, struct smimp_err *);
 	int (*outbound_bounce)(struct store *, const char *owner, int64_t id,
@@ -715,6 +718,15 @@ int store_outbound_open(struct store *st, int64_t id, int *fd,
 /* Delivered: remove the entries owner holds (others are skipped). */
 int store_outbound_done(struct store *st, const char *owner,
     const int64_t *ids, size_t n, struct smimp_err *err);
+/*
+ * Extend to lease_until the leases that owner still holds on the
+ * entries ids: an attempt that outlasts a lease keeps its claim.  An
+ * entry that another owner took meanwhile, or that owner released, is
+ * left as it is.
+ */
+int store_outbound_renew(struct store *st, const char *owner,
+    const int64_t *ids, size_t n, int64_t lease_until,
+    struct smimp_err *err);
 /*
  * Try again at next_try: one more attempt counted, the lease released,
  * reason (why it failed; NULL none) kept for the administrator, cut to

@@ -2944,7 +2944,7 @@ struct owned_args {
 	const char *owner;
 	const int64_t *ids;
 	size_t n;
-	int64_t next_try, now;
+	int64_t next_try, now, lease_until;
 	const char *reason;
 	const struct store_delivery *notice;
 	const char *record;	/* a bounce's notice, as its record's text */
@@ -2973,6 +2973,36 @@ pg_outbound_done(struct store *st, const char *owner, const int64_t *ids,
 	a.ids = ids;
 	a.n = n;
 	return txn(pg(st), begin_write, done_run, &a, 0, err);
+}
+
+static int
+renew_run(struct pg_store *s, struct pg_conn *c, void *arg,
+    struct smimp_err *err)
+{
+	struct owned_args *a = arg;
+	size_t i;
+
+	(void)s;
+	for (i = 0; i < a->n; i++)
+		if (exec_sql(c, err, "UPDATE outbound SET lease_until = $1 "
+		    "WHERE id = $2 AND lease_owner = $3", "iit", a->lease_until,
+		    a->ids[i], a->owner) < 0)
+			return STORE_ERROR;
+	return STORE_OK;
+}
+
+static int
+pg_outbound_renew(struct store *st, const char *owner, const int64_t *ids,
+    size_t n, int64_t lease_until, struct smimp_err *err)
+{
+	struct owned_args a;
+
+	memset(&a, 0, sizeof(a));
+	a.owner = owner;
+	a.ids = ids;
+	a.n = n;
+	a.lease_until = lease_until;
+	return txn(pg(st), begin_write, renew_run, &a, 0, err);
 }
 
 static int
@@ -4142,6 +4172,7 @@ const struct store_ops store_postgresql_ops = {
 	.outbound_claim = pg_outbound_claim,
 	.outbound_open = pg_outbound_open,
 	.outbound_done = pg_outbound_done,
+	.outbound_renew = pg_outbound_renew,
 	.outbound_retry = pg_outbound_retry,
 	.outbound_bounce = pg_outbound_bounce,
 	.outbound_count = pg_outbound_count,

@@ -2340,7 +2340,7 @@ struct owned_args {
 	const char *owner;
 	const int64_t *ids;
 	size_t n, count;
-	int64_t next_try, now;
+	int64_t next_try, now, lease_until;
 	const char *reason;
 	const struct store_delivery *notice;
 	const char *record;	/* a bounce's notice, as its record's text */
@@ -2515,6 +2515,34 @@ sq_outbound_done(struct store *st, const char *owner, const int64_t *ids,
 	r = group_write(s, done_run, &a, 0, err);
 	gone_release(s, &a.g, r == STORE_OK);
 	return r;
+}
+
+static int
+renew_run(struct sqlite_store *s, void *arg, struct smimp_err *err)
+{
+	struct owned_args *a = arg;
+	size_t i;
+
+	for (i = 0; i < a->n; i++)
+		if (sql_exec(s->db, err, "UPDATE outbound SET lease_until = ? "
+		    "WHERE id = ? AND lease_owner = ?", "iit", a->lease_until,
+		    a->ids[i], a->owner) != 0)
+			return STORE_ERROR;
+	return STORE_OK;
+}
+
+static int
+sq_outbound_renew(struct store *st, const char *owner, const int64_t *ids,
+    size_t n, int64_t lease_until, struct smimp_err *err)
+{
+	struct owned_args a;
+
+	memset(&a, 0, sizeof(a));
+	a.owner = owner;
+	a.ids = ids;
+	a.n = n;
+	a.lease_until = lease_until;
+	return group_write(sq(st), renew_run, &a, 0, err);
 }
 
 static int
@@ -4548,6 +4576,7 @@ const struct store_ops store_sqlite_ops = {
 	.outbound_claim = sq_outbound_claim,
 	.outbound_open = sq_outbound_open,
 	.outbound_done = sq_outbound_done,
+	.outbound_renew = sq_outbound_renew,
 	.outbound_retry = sq_outbound_retry,
 	.outbound_bounce = sq_outbound_bounce,
 	.outbound_count = sq_outbound_count,

@@ -497,6 +497,31 @@ lying_peer() {
 	done
 }
 
+@test "an attempt that outlasts relay-lease keeps its claim: a peer that reads slowly gets the message once" {
+	make_cert
+	mkid alice alice@example.org
+	mkid dave dave@example.net
+	# example.net answers a delivery after 6 s (503: retry in 10 min),
+	# three times the lease that the relay's claims are made for.
+	: >statuses
+	export BADSERVER_DELAY=6
+	bad status "$BATS_TEST_TMPDIR/statuses"
+	unset BADSERVER_DELAY
+	smimpd --data org --domain example.org adduser alice@example.org alice.pub
+	ORG=$(free_port)
+	printf 'resolve example.net=127.0.0.1:%s,example.org=127.0.0.1:%s\n' "$PORT" "$ORG" >common.conf
+	printf 'cacert %s\nallow-http example.net\nrelay-lease 2\nretry-base 600\nretry-max 600\n' \
+		"$PWD/cert.pem" >>common.conf
+	start_smimpd org example.org common.conf "$ORG"
+	export SMIMP_RESOLVE="example.org=127.0.0.1:$ORG" SMIMP_CACERT="$PWD/cert.pem" SMIMP_ALLOW_HTTP=
+	mid=$(echo hi | smimp-seal -i alice.key -r dave.pub | smimp-send -i alice.key)
+	for _ in $(seq 150); do grep -q "relay $mid to example.net: .*retrying" org.log && break; sleep 0.1; done
+	grep -q "relay $mid to example.net: .*retrying" org.log
+	# The other workers never took it over while the first one waited.
+	[ "$(grep -c '^POST /smimp/v1/deliver' requests.log)" -eq 1 ]
+	[ "$(grep -c "relay $mid to example.net" org.log)" -eq 1 ]
+}
+
 @test "a domain that stalls holds at most relay-domain-workers, and others are delivered meanwhile" {
 	make_cert
 	mkid alice alice@example.org

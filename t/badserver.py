@@ -47,7 +47,9 @@ HTTPS with cert.pem and key.pem of the current directory, that version
 only, at OpenSSL's security level 0 (which lets TLS 1.0 and 1.1 be
 offered at all); the base URL it names is then https.  With
 BADSERVER_SKEW set to a number of seconds, the Date of its answers is
-that far from its clock (a peer whose clock is wrong).
+that far from its clock (a peer whose clock is wrong).  With
+BADSERVER_DELAY set to a number of seconds, it answers a POST of a
+delivery that much later (a peer that reads slowly).
 """
 import http.server
 import json
@@ -136,6 +138,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if n:
             self.rfile.read(n)
         path = self.path
+        if self.command == "POST" and path.startswith("/smimp/v1/deliver"):
+            time.sleep(float(os.environ.get("BADSERVER_DELAY", "0")))
         if MODE == "words" and path != "/.well-known/smimp.txt":
             with open(ARG, "rb") as f:
                 return self.answer(400, b'{"error":"' + f.read() + b'"}')
