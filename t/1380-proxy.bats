@@ -42,6 +42,16 @@ haproxy_up() {
 	server_up "$HAP"
 }
 
+# serve_plain: smimpd with p.conf on a free $PORT, plain HTTP, each
+# request logged with its client, waited for.
+serve_plain() {
+	PORT=$(free_port)
+	smimpd -d -v -f p.conf --data data --domain example.org \
+		--listen "127.0.0.1:$PORT" --plain-http 2>server.log &
+	echo $! >pid
+	for _ in $(seq 100); do curl -s "http://127.0.0.1:$PORT/smimp/version" >/dev/null && break; sleep 0.1; done
+}
+
 # get_from ADDRESS PORT: the status of a GET of the discovery file from
 # ADDRESS (a loopback address of this host) to PORT.
 get_from() {
@@ -95,12 +105,8 @@ print(got.split(b"\r\n")[0].decode())' "$@"
 }
 
 @test "a PROXY header is believed from proxy-from only, whole and valid; without one a listed balancer is cut off" {
-	PORT=$(free_port)
 	printf 'proxy-from 127.0.0.2, 10.0.0.0/8\n' >p.conf
-	smimpd -d -v -f p.conf --data data --domain example.org \
-		--listen "127.0.0.1:$PORT" --plain-http 2>server.log &
-	echo $! >pid
-	for _ in $(seq 100); do curl -s "http://127.0.0.1:$PORT/smimp/version" >/dev/null && break; sleep 0.1; done
+	serve_plain
 	# Version 1 and 2 from the balancer: the client they name.
 	[ "$(raw "$PORT" 127.0.0.2 'PROXY TCP4 192.0.2.9 127.0.0.1 40000 443\r\n')" = "HTTP/1.1 200 OK" ]
 	wait_for server.log ' 200 from 192.0.2.9 '
@@ -146,6 +152,31 @@ assert time.monotonic() - t < 5' "$PORT"
 	kill -TERM "$(cat pid)"
 	for _ in $(seq 50); do kill -0 "$(cat pid)" 2>/dev/null || break; sleep 0.1; done
 	! kill -0 "$(cat pid)" 2>/dev/null || false
+}
+
+@test "a balancer's connection slow to send its header holds up no other" {
+	printf 'proxy-from 127.0.0.2\n' >p.conf
+	serve_plain
+	# Three connections from the balancer that send nothing yet, then
+	# one with its header: answered at once, not a second after each.
+	run -0 python3 -c '
+import socket, sys, time
+port = int(sys.argv[1])
+held = [socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.2", 0)) for _ in range(3)]
+time.sleep(0.2)
+t = time.monotonic()
+s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=("127.0.0.2", 0))
+s.sendall(b"PROXY TCP4 192.0.2.9 127.0.0.1 40000 443\r\nGET /.well-known/smimp.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+line = s.recv(4096).split(b"\r\n")[0]
+print(line.decode(), "%.1f" % (time.monotonic() - t))
+# The silent ones are cut off after their second.
+for h in held:
+    h.settimeout(5)
+    assert h.recv(1) == b""' "$PORT"
+	[[ "$output" =~ ^HTTP/1\.1\ 200\ OK\ [01]\.[0-9]$ ]]
+	wait_for server.log ' 200 from 192.0.2.9 '
+	for _ in $(seq 30); do [ "$(grep -c 'proxy 127.0.0.2: no valid PROXY header' server.log)" = 3 ] && break; sleep 0.1; done
+	[ "$(grep -c 'proxy 127.0.0.2: no valid PROXY header' server.log)" = 3 ]
 }
 
 @test "proxy-from: what is not an address or a network is refused, with its line" {
