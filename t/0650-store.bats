@@ -119,6 +119,10 @@ signed() {
 	unit lease-expiry
 }
 
+@test "a renewed lease holds past its first expiry, for its owner only" {
+	unit lease-renewal
+}
+
 @test "a store opened by nobody else frees the leases of a process that died (PostgreSQL: they run out, other nodes may live)" {
 	unit restart-leases
 }

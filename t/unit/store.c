@@ -914,6 +914,37 @@ case_lease_expiry(void)
 }
 
 /*
+ * A renewal extends only the renewing owner's lease: one that expired
+ * but was not taken yet is kept, one that another owner took is not.
+ */
+static int
+case_lease_renewal(void)
+{
+	struct store *st = open_plain();
+	int64_t id, id2;
+
+	CHECK(st != NULL);
+	CHECK(submit_text(st, "s@here", "m1", "far.example", "x", 1000) ==
+	    STORE_OK);
+	CHECK(claim(st, "o1", 1000, 1, 0, 0, &id) == 1);
+	CHECK(store_outbound_renew(st, "o1", &id, 1, 2000, &err) ==
+	    STORE_OK);
+	CHECK(claim(st, "o2", 1999, 1, 0, 0, NULL) == 0);
+	/* Another owner's renewal does nothing. */
+	CHECK(store_outbound_renew(st, "o2", &id, 1, 5000, &err) ==
+	    STORE_OK);
+	CHECK(claim(st, "o2", 2000, 1, 0, 0, &id2) == 1 && id2 == id);
+	/* o1 lost it to o2: renewing it now keeps o2's lease as it is. */
+	CHECK(store_outbound_renew(st, "o1", &id, 1, 9000, &err) ==
+	    STORE_OK);
+	CHECK(claim(st, "o3", 2600, 1, 0, 0, &id2) == 1 && id2 == id);
+	CHECK(store_outbound_done(st, "o3", &id, 1, &err) == STORE_OK);
+	CHECK(queued(st) == 0);
+	store_close(st);
+	return 0;
+}
+
+/*
  * Alone with the SQLite store on open: the leases of the dead are let
  * go.  A PostgreSQL store is never known to be alone (other nodes may
  * hold leases): they run out instead.
@@ -2234,6 +2265,7 @@ static const struct {
 	{ "quota-race", case_quota_race, 0 },
 	{ "domain-cap", case_domain_cap, 0 },
 	{ "lease-expiry", case_lease_expiry, 0 },
+	{ "lease-renewal", case_lease_renewal, 0 },
 	{ "restart-leases", case_restart_leases, 0 },
 	{ "not-owner", case_not_owner, 0 },
 	{ "claim-done", case_claim_done, 0 },
