@@ -40,9 +40,9 @@ relay_claim_set(struct server *srv, unsigned int worker,
 	pthread_mutex_unlock(&c->mu);
 }
 
-/* Each worker's live claim, extended by a lease from now. */
+/* Each of the first workers' live claim, extended by a lease from now. */
 static void
-renew_all(struct server *srv)
+renew_all(struct server *srv, unsigned int workers)
 {
 	int64_t ids[RELAY_CLAIM_MAX];
 	struct smimp_err err;
@@ -50,7 +50,7 @@ renew_all(struct server *srv)
 	unsigned int i;
 	size_t n;
 
-	for (i = 0; i < srv->relay_running; i++) {
+	for (i = 0; i < workers; i++) {
 		struct relay_claim *c = &srv->relay_claims[i];
 
 		pthread_mutex_lock(&c->mu);
@@ -86,6 +86,7 @@ keeper(void *arg)
 {
 	struct server *srv = arg;
 	struct timespec at;
+	unsigned int workers;
 
 	pthread_mutex_lock(&srv->relay_mu);
 	next_renewal(srv, &at);
@@ -93,8 +94,9 @@ keeper(void *arg)
 		if (pthread_cond_timedwait(&srv->lease_cv, &srv->relay_mu,
 		    &at) != ETIMEDOUT)
 			continue;
+		workers = srv->relay_running;
 		pthread_mutex_unlock(&srv->relay_mu);
-		renew_all(srv);
+		renew_all(srv, workers);
 		pthread_mutex_lock(&srv->relay_mu);
 		next_renewal(srv, &at);
 	}
