@@ -154,7 +154,8 @@ deps:
 # PostgreSQL store, in a cluster of their own (t/with-postgresql).
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 check: deps
-	@sh scripts/deps.sh postgresql-15 haproxy parallel debhelper lintian iproute2
+	@sh scripts/deps.sh postgresql-15 haproxy parallel debhelper lintian iproute2 \
+		bash-completion zsh fish
 	$(MAKE) -j$(NPROC) all
 	$(MAKE) -j$(NPROC) SANITIZE=1 all
 	@sh scripts/lint-man.sh $(MANS)
