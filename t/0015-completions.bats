@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # The completions, run in their shells as an installation loads them
 # (t/complete.bash): what each command's getopt_long table takes, as its
-# source declares it, is what bash, zsh and fish offer, no more; smimpd's
+# source declares it, is what bash, zsh and fish offer, no more; after
+# each subcommand of smimp-trust only the options it takes; smimpd's
 # options before its subcommand, and after it only the flags that
 # subcommand takes; the front door, smimp, completes as the command it
 # runs; file arguments still complete.  A shell that is not installed
@@ -53,6 +54,52 @@ options() { grep '^-' | sed -E 's/^(-[^-]).+/\1/' | sort -u; }
 				false
 			}
 		done
+	done
+}
+
+@test "smimp-trust: the subcommands, and after each only the options it takes" {
+	local -A nargs
+	# The subcommands and the arguments each needs, from its table;
+	# each option offered after one is run with it, to prove that
+	# smimp-trust takes it there.
+	while read -r sub n; do
+		nargs[$sub]=$n
+	done < <(sed -n '/subs\[\] = {/,/};/p' "$REPO/cmd/smimp-trust.c" |
+		grep -o '{ "[a-z]*", [0-9]' | sed -E 's/\{ "([a-z]*)", ([0-9])/\1 \2/')
+	# refresh, which takes any number of addresses, is parsed apart.
+	grep -q 'strcmp(o->sub, "refresh")' "$REPO/cmd/smimp-trust.c" && nargs[refresh]=0
+	[ "${#nargs[@]}" -ge 10 ]
+	want=$(printf '%s\n' "${!nargs[@]}" | sort)
+	all=$(src_opts smimp-trust | cut -d' ' -f1 | sort -u)
+	for sh in $SHELLS; do
+		got=$(complete_"$sh" "smimp-trust " | grep -v '^-')
+		[ "$got" = "$want" ] || { echo "$sh: [$got]"; false; }
+		got=$(complete_"$sh" "smimp-trust -i key " | grep -v '^-')
+		[ "$got" = "$want" ] || { echo "$sh, after -i: [$got]"; false; }
+		# Those before a subcommand, and those after each.
+		union=$(complete_"$sh" "smimp-trust -" | options)
+		for sub in "${!nargs[@]}"; do
+			args=(x@example.org trusted)
+			[ "$sub" = add ] && args=(alice.pub)
+			offered=$(complete_"$sh" "smimp-trust $sub -" | options)
+			union="$union $offered"
+			for opt in $offered; do
+				val=()
+				src_opts smimp-trust | grep -qx -- "$opt =" && val=(x)
+				run --separate-stderr timeout 20 smimp-trust "$sub" "$opt" "${val[@]}" \
+					"${args[@]:0:${nargs[$sub]}}" </dev/null
+				[ "$status" -ne 124 ]
+				[ "$status" -ne 99 ]
+				! grep -qE 'go(es)? with|unknown option' <<<"$stderr" ||
+					{ echo "$sh offers $opt after $sub: $stderr"; false; }
+			done
+		done
+		got=$(printf '%s\n' $union | sort -u)
+		[ "$got" = "$all" ] || { echo "$sh: [$got] [$all]"; false; }
+		[ "$(complete_"$sh" "smimp-trust set a@example.org ")" = "blocked
+known
+trusted" ]
+		complete_"$sh" "smimp-trust add " | grep -qx alice.pub
 	done
 }
 

@@ -1,15 +1,17 @@
+# The options each subcommand takes (smimp-trust refuses the others).
 set -l cmds add list show set remove verify fetch refresh introduce publish prekeys
 complete -c smimp-trust -f -n "not __fish_seen_subcommand_from $cmds" -a "$cmds"
-complete -c smimp-trust -l tier -r -a 'trusted known blocked' -d 'trust tier'
-complete -c smimp-trust -l replace -d 'replace the pinned identity'
-complete -c smimp-trust -l from-message -r -F -d 'pin the sender of a sealed message'
+complete -c smimp-trust -f -n "__fish_seen_subcommand_from set; and test (count (commandline -opc)) -ge 3" -a 'trusted known blocked'
+complete -c smimp-trust -l tier -x -n '__fish_seen_subcommand_from add fetch' -a 'trusted known blocked' -d 'trust tier'
+complete -c smimp-trust -l replace -n '__fish_seen_subcommand_from add fetch' -d 'replace the pinned identity'
+complete -c smimp-trust -l from-message -r -F -n '__fish_seen_subcommand_from add' -d 'pin the sender of a sealed message'
 complete -c smimp-trust -l to -r -n '__fish_seen_subcommand_from introduce' -d 'introduce: to whom'
 complete -c smimp-trust -l expires -r -n '__fish_seen_subcommand_from introduce' -d 'introduce: how long it holds (s, m, h, d)'
 complete -c smimp-trust -s o -l output -r -F -n '__fish_seen_subcommand_from introduce' -d 'introduce: write the statement to a file'
 complete -c smimp-trust -s i -l identity -r -F -d 'secret key: opens the message, signs the policy, the introduction or lookups'
 complete -c smimp-trust -l passphrase-file -r -F -d 'read the passphrase from a file'
 complete -c smimp-trust -l json -n '__fish_seen_subcommand_from refresh' -d 'one JSON object per address'
-complete -c smimp-trust -l unknown -r -n '__fish_seen_subcommand_from publish' -a 'open pow pow: introduction closed' -d 'what unknown senders need'
+complete -c smimp-trust -l unknown -x -n '__fish_seen_subcommand_from publish' -a 'open pow pow: introduction closed' -d 'what unknown senders need'
 complete -c smimp-trust -l allowance -r -n '__fish_seen_subcommand_from publish' -d 'messages from unknown senders a day'
 complete -c smimp-trust -l show -n '__fish_seen_subcommand_from publish' -d 'print the policy the server holds'
 complete -c smimp-trust -l count -r -n '__fish_seen_subcommand_from prekeys' -d 'how many one-time prekeys to upload (1 to 200)'
