@@ -5,6 +5,7 @@
  * not there (an installation may leave commands out).
  */
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,31 +112,46 @@ known_command(const char *cmd)
 static int
 smimp_main(int argc, char **argv)
 {
+	enum { OPT_VERSION = 256 };
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 }
+	};
+	/* Options before the command only: the rest are the command's. */
+	static const char shortopts[] = "+h";
 	char path[PATH_MAX], name[80];
 	const char *cmd;
+	int c;
 
 	progname = "smimp";
-	if (argc < 2)
-		return usage(stderr), SMIMP_EXIT_USAGE;
-	cmd = argv[1];
-	if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0)
-		return usage(stdout), SMIMP_EXIT_OK;
-	if (strcmp(cmd, "--version") == 0)
-		return print_version();
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h': return usage(stdout), SMIMP_EXIT_OK;
+		case OPT_VERSION: return print_version();
+		default: return option_error(argv, shortopts, longopts);
+		}
+	}
+	if (optind == argc)
+		return usage_error("a command is needed");
+	argv += optind;
+	argc -= optind;
+	cmd = argv[0];
 	if (strcmp(cmd, "help") == 0) {
 		static char help_opt[] = "--help";
 
-		if (argc < 3)
+		if (argc < 2)
 			return usage(stdout), SMIMP_EXIT_OK;
 		/* smimp help CMD runs smimp-CMD --help. */
-		cmd = argv[2];
-		argv[2] = help_opt;
-		argv[3 < argc ? 3 : argc] = NULL;
+		cmd = argv[1];
+		argv[1] = help_opt;
+		argv[2 < argc ? 2 : argc] = NULL;
 	}
 	if (!valid_command(cmd))
 		return usage_error("'%s' is not a command", cmd);
 	(void)snprintf(name, sizeof(name), "smimp-%s", cmd);
-	argv[1] = name;
+	argv[0] = name;
 	if (find_command(name, path, sizeof(path)) != 0) {
 		if (!known_command(cmd))
 			return usage_error("'%s' is not a command", cmd);
@@ -143,7 +159,7 @@ smimp_main(int argc, char **argv)
 		    cmd, name);
 		return SMIMP_EXIT_USAGE;
 	}
-	execv(path, argv + 1);
+	execv(path, argv);
 	warnx_("cannot run '%s': %s", path, strerror(errno));
 	return SMIMP_EXIT_FAIL;
 }

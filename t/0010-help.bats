@@ -35,7 +35,6 @@ long_options() {
 
 @test "an option refused exits 2 with one line on stderr, naming it" {
 	for c in $(commands); do
-		[ "$c" = smimp ] && continue
 		run -2 --separate-stderr "$c" --no-such-option=1
 		[ "$stderr" = "$c: unknown option '--no-such-option' (see '$c --help')" ]
 		[ -z "$output" ]
@@ -60,6 +59,17 @@ long_options() {
 	[ "$stderr" = "smimpd: option '--data' needs an argument (see 'smimpd --help')" ]
 	run -2 --separate-stderr smimp no-such-command
 	[ "$stderr" = "smimp: 'no-such-command' is not a command (see 'smimp --help')" ]
+}
+
+@test "with no arguments, a command that needs some says so in one line" {
+	for c in smimp smimp-keygen smimp-seal smimp-sendmail smimp-trust smimp-revoke; do
+		run -2 --separate-stderr "$c" </dev/null
+		[ -z "$output" ]
+		[ "${#stderr_lines[@]}" -eq 1 ] || { echo "$c: $stderr"; false; }
+		[[ $stderr == "$c: "*" (see '$c --help')" ]] || { echo "$c: $stderr"; false; }
+	done
+	run -2 --separate-stderr smimp
+	[ "$stderr" = "smimp: a command is needed (see 'smimp --help')" ]
 }
 
 @test "each command has a man page documenting every long option" {
