@@ -149,6 +149,23 @@ long_options() {
 	done
 }
 
+@test "a malformed key file exits 3, and the man page of each command says so" {
+	run -0 smimp-keygen -u a@example.org -o a --no-passphrase
+	head -c 50 a.key >bad.key
+	chmod 600 bad.key
+	for c in "smimp-keygen --export-age -i" "smimp-open -i" "smimp-send -i" \
+	    "smimp-fetch -i" "smimp-trust fetch b@example.org -i" \
+	    "smimp-revoke --rotate -i" "smimp-sendmail b@example.org --identity"; do
+		set -- $c
+		run -3 --separate-stderr "$@" bad.key </dev/null
+		[ "$stderr" = "$1: 'bad.key': malformed secret key file" ] ||
+			[ "$stderr" = "$1: directory lookups are signed: 'bad.key': malformed secret key file" ]
+		mandoc -Tascii "$REPO/man/$1.1" | col -b |
+			sed -n '/^EXIT STATUS/,/^[A-Z]/p' | grep -qE '^ +3[[:space:]]+.*malformed' ||
+			{ echo "$1: no 3 for a malformed key file in EXIT STATUS"; false; }
+	done
+}
+
 @test "man pages are clean under mandoc -Tlint" {
 	run -0 mandoc -Tlint -Wwarning "$REPO"/man/*.[1-8]
 	[ -z "$output" ]
