@@ -171,6 +171,16 @@ long_options() {
 	[ -z "$output" ]
 }
 
+@test "man pages format under groff (man --warnings) without a warning" {
+	command -v man >/dev/null && command -v groff >/dev/null ||
+		skip "man-db or groff is not installed"
+	local page
+	for page in "$REPO"/man/*.[1-8]; do
+		run -0 --separate-stderr env MANWIDTH=80 man --warnings -l "$page"
+		[ -z "$stderr" ] || { echo "$page: $stderr"; false; }
+	done
+}
+
 @test "man pages quote each word of a list on its own, not nested" {
 	# '.Pq Ql a , Ql b' nests each Ql in the one before it, as
 	# "(`a, `b'')"; every quote opened is closed before the next.
