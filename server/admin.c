@@ -327,9 +327,23 @@ int
 admin_run(const char *sub, char **args, int nargs,
     struct smimpd_config *cfg, struct smimp_err *err)
 {
+	/* The subcommands of this file, with their words. */
+	static const struct {
+		const char *name;
+		int min, max;
+		const char *words;
+	} subs[] = {
+		{ "adduser", 2, 2, " ADDRESS FILE.pub" },
+		{ "deluser", 1, 1, " ADDRESS" },
+		{ "updatelog", 2, 2, " ADDRESS FILE.pub" },
+		{ "users", 0, 0, "" },
+		{ "invite", 1, 2, " ADDRESS [HOURS]" },
+		{ "invites", 0, 0, "" },
+	};
 	struct store *st;
 	struct idlog log;
 	char addr[ADDRESS_MAX + 1];
+	size_t i;
 	int ret = -1, r;
 
 	if (strcmp(sub, "queue") == 0)
@@ -340,17 +354,14 @@ admin_run(const char *sub, char **args, int nargs,
 		return check_run(args, nargs, cfg, err);
 	if (strcmp(sub, "backup") == 0)
 		return backup_run(args, nargs, cfg, err);
-	if (strcmp(sub, "users") == 0 || strcmp(sub, "invites") == 0 ?
-	    nargs != 0 :
-	    strcmp(sub, "deluser") == 0 ? nargs != 1 :
-	    strcmp(sub, "adduser") == 0 || strcmp(sub, "updatelog") == 0 ?
-	    nargs != 2 :
-	    strcmp(sub, "invite") == 0 ? nargs < 1 || nargs > 2 : 1)
-		return smimp_err_set(err, SMIMP_EXIT_USAGE, "usage: smimpd "
-		    "adduser ADDRESS FILE.pub | deluser ADDRESS | updatelog "
-		    "ADDRESS FILE.pub | users | invite ADDRESS [HOURS] | "
-		    "invites | queue ... | stats | check [DOMAIN] | backup "
-		    "DEST");
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+		if (strcmp(sub, subs[i].name) == 0)
+			break;
+	if (i == sizeof(subs) / sizeof(subs[0]))
+		return admin_usage(err, "unknown subcommand '%.40s'", sub);
+	if (nargs < subs[i].min || nargs > subs[i].max)
+		return admin_usage(err, "usage: smimpd %s%s", sub,
+		    subs[i].words);
 	if (nargs > 0 && address_normalize(args[0], addr, err) != 0)
 		return -1;
 	if (nargs > 0 && cfg->domain[0] != '\0' &&

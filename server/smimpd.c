@@ -365,6 +365,22 @@ parse_args(int argc, char **argv, struct smimpd_opts *o,
 		o->args = argv + optind;
 		o->nargs = argc - optind;
 	}
+	/*
+	 * -h, --help and --version after a subcommand too, as every other
+	 * command takes them wherever they stand (no subcommand takes a
+	 * word that starts with '-' but its flags).
+	 */
+	for (c = 0; c < o->nargs; c++) {
+		if (strcmp(o->args[c], "-h") == 0 ||
+		    strcmp(o->args[c], "--help") == 0) {
+			usage(stdout);
+			exit(printed_exit());
+		}
+		if (strcmp(o->args[c], "--version") == 0) {
+			printf("smimpd %s\n", SMIMP_VERSION);
+			exit(printed_exit());
+		}
+	}
 	return 0;
 }
 

@@ -61,6 +61,30 @@ long_options() {
 	[ "$stderr" = "smimp: 'no-such-command' is not a command (see 'smimp --help')" ]
 }
 
+@test "-h, --help and --version after a subcommand, as before it" {
+	for w in -h --help; do
+		for sub in "list" "add x.pub"; do
+			run -0 --separate-stderr smimp-trust $sub "$w"
+			[[ "${lines[0]}" == "usage: smimp-trust"* ]]
+		done
+		for sub in "stats" "queue list" "check" "backup d" "adduser" "users" "invite"; do
+			run -0 --separate-stderr smimpd $sub "$w"
+			[[ "${lines[0]}" == "usage: smimpd"* ]] || { echo "smimpd $sub $w: $stderr"; false; }
+			[ -z "$stderr" ]
+		done
+	done
+	run -0 --separate-stderr smimpd stats --version
+	[ "$output" = "smimpd 0.1.0" ]
+	# A subcommand not known, or its words miscounted: one line, as
+	# every usage error says it.
+	run -2 --separate-stderr smimpd frobnicate
+	[ "$stderr" = "smimpd: unknown subcommand 'frobnicate' (see 'smimpd --help')" ]
+	run -2 --separate-stderr smimpd adduser a@example.org
+	[ "$stderr" = "smimpd: usage: smimpd adduser ADDRESS FILE.pub (see 'smimpd --help')" ]
+	run -2 --separate-stderr smimpd invite
+	[ "$stderr" = "smimpd: usage: smimpd invite ADDRESS [HOURS] (see 'smimpd --help')" ]
+}
+
 @test "with no arguments, a command that needs some says so in one line" {
 	for c in smimp smimp-keygen smimp-seal smimp-sendmail smimp-trust smimp-revoke; do
 		run -2 --separate-stderr "$c" </dev/null
