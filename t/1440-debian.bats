@@ -81,6 +81,22 @@ files() { dpkg-deb -c "$1" | awk '$1 !~ /^d/ { print $6 }' | sort; }
 	# read it, as an override the administrator may change.
 	grep -q 'dpkg-statoverride --update --add root smimpd 0640 /etc/smimpd.conf' ctl/postinst
 	grep -q 'dpkg-statoverride --remove /etc/smimpd.conf' ctl/postrm
+	# The logs (Debian Policy 10.8) go when the package is purged, not
+	# when it is removed: postrm run on a directory of the test's own,
+	# systemd and dpkg's database out of its reach.
+	sed -e "s|/var/log/smimpd|$PWD/log/smimpd|g" \
+		-e "s|/usr/bin/deb-systemd-helper|$PWD/none|g" \
+		-e "s|/run/systemd/system|$PWD/none|g" ctl/postrm >postrm
+	mkdir stub
+	printf '#!/bin/sh\nexit 1\n' >stub/dpkg-statoverride
+	chmod +x stub/dpkg-statoverride
+	mkdir -p log/smimpd
+	echo served >log/smimpd/smimpd.log
+	PATH=$PWD/stub:$PATH run -0 sh postrm remove
+	[ -f log/smimpd/smimpd.log ]
+	PATH=$PWD/stub:$PATH run -0 sh postrm purge
+	[ ! -e log/smimpd ]
+	[ -d log ]
 	run -0 dpkg-deb -f "$DEB" Depends
 	[[ "$output" == adduser,\ libcurl4,* ]]
 	dpkg-deb -x "$DEB" root
