@@ -148,6 +148,18 @@ trusted" ]
 	done
 }
 
+@test "each command's file arguments complete as files" {
+	# The words of the usages that are files, given after what comes
+	# before them there.
+	for line in "smimp-seal -r a@example.org " "smimp-open " "smimp-send " \
+	    "smimp-keygen --export-age-recipient " "smimp-trust add "; do
+		for sh in $SHELLS; do
+			complete_"$sh" "$line" | grep -qx alice.pub ||
+				{ echo "$sh [$line]: $(complete_"$sh" "$line" | tr '\n' ' ')"; false; }
+		done
+	done
+}
+
 @test "the front door completes as the command it runs" {
 	cmds=$(smimp --help | sed -n 's/^commands: //p' | tr ' ' '\n' | sort)
 	[ -n "$cmds" ]
