@@ -14,6 +14,7 @@ ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 SYSCONFDIR ?= $(PREFIX)/etc
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 LOGROTATEDIR ?= $(SYSCONFDIR)/logrotate.d
 DESTDIR ?=
 
@@ -209,15 +210,15 @@ fuzz: deps
 	@sh fuzz/run.sh $(FUZZ_SECONDS)
 
 # The commands, their man pages and completions; smimpd's systemd unit
-# (its paths made these), logrotate snippet and, unless there is one,
-# its configuration file.
+# (its paths made these), the sysusers.d entry of the user it runs as,
+# logrotate snippet and, unless there is one, its configuration file.
 install: programs
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
 		$(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
 		$(DESTDIR)$(FISHCOMPDIR) $(DESTDIR)$(SYSTEMDUNITDIR) \
-		$(DESTDIR)$(LOGROTATEDIR)
+		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(LOGROTATEDIR)
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)
 	for m in $(MANS); do \
 		s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
@@ -228,6 +229,7 @@ install: programs
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 		dist/smimpd.service.in >$(DESTDIR)$(SYSTEMDUNITDIR)/smimpd.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/smimpd.service
+	install -m 0644 dist/smimpd.sysusers $(DESTDIR)$(SYSUSERSDIR)/smimpd.conf
 	install -m 0644 dist/smimpd.logrotate $(DESTDIR)$(LOGROTATEDIR)/smimpd
 	[ -e $(DESTDIR)$(SYSCONFDIR)/smimpd.conf ] || \
 		install -m 0644 dist/smimpd.conf $(DESTDIR)$(SYSCONFDIR)/smimpd.conf
@@ -244,6 +246,7 @@ uninstall:
 	for f in completions/fish/*; do \
 		rm -f $(DESTDIR)$(FISHCOMPDIR)/$${f##*/}; done
 	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/smimpd.service \
+		$(DESTDIR)$(SYSUSERSDIR)/smimpd.conf \
 		$(DESTDIR)$(LOGROTATEDIR)/smimpd
 	! cmp -s dist/smimpd.conf $(DESTDIR)$(SYSCONFDIR)/smimpd.conf || \
 		rm -f $(DESTDIR)$(SYSCONFDIR)/smimpd.conf

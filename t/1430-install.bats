@@ -64,6 +64,28 @@ inst() {
 	[ -z "$output" ]
 }
 
+@test "the user the unit runs as is made by systemd-sysusers from what make install put there" {
+	command -v systemd-sysusers >/dev/null || skip "no systemd-sysusers"
+	run -0 inst install
+	unit=$ROOT/lib/systemd/system/smimpd.service
+	user=$(sed -n 's/^User=//p' "$unit")
+	group=$(sed -n 's/^Group=//p' "$unit")
+	state=/var/lib/$(sed -n 's/^StateDirectory=//p' "$unit")
+	[ -n "$user" ]
+	cmp "$REPO/dist/smimpd.sysusers" "$ROOT/usr/lib/sysusers.d/smimpd.conf"
+	[ "$(stat -c %a "$ROOT/usr/lib/sysusers.d/smimpd.conf")" = 644 ]
+	# The data directory the configuration names is its home.
+	grep -qx "data $state" "$ROOT/etc/smimpd.conf"
+	run -0 systemd-sysusers --root="$ROOT"
+	run -0 grep "^$user:" "$ROOT/etc/passwd"
+	IFS=: read -r _ _ uid gid _ home shell <<<"$output"
+	[ "$home" = "$state" ]
+	[ "$uid" -lt 1000 ]
+	[ "$shell" = /usr/sbin/nologin ] || [ "$shell" = /sbin/nologin ]
+	run -0 grep "^$group:" "$ROOT/etc/group"
+	[ "$(cut -d: -f3 <<<"$output")" = "$gid" ]
+}
+
 @test "the systemd unit is sandboxed: systemd-analyze security finds it OK" {
 	command -v systemd-analyze >/dev/null || skip "no systemd-analyze"
 	run -0 inst install

@@ -65,6 +65,7 @@ files() { dpkg-deb -c "$1" | awk '$1 !~ /^d/ { print $6 }' | sort; }
 ./etc/smimpd.conf
 ./lib/systemd/system/smimpd.service
 ./usr/bin/smimpd
+./usr/lib/sysusers.d/smimpd.conf
 ./usr/share/bash-completion/completions/smimpd
 ./usr/share/doc/smimpd/changelog.gz
 ./usr/share/doc/smimpd/copyright
