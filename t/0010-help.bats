@@ -190,6 +190,34 @@ long_options() {
 	done
 }
 
+# exit_doc CMD N: what the EXIT STATUS of CMD's man page says of N, on
+# one line.
+exit_doc() {
+	mandoc -Tascii "$REPO/man/$1.1" | col -b |
+		sed -n '/^EXIT STATUS/,/^[A-Z]/p' |
+		awk -v n="$2" '/^[A-Z]/ { p = 0 } /^ +[0-9]+\t/ { p = ($1 == n) } p' |
+		tr -s ' \t\n' ' '
+}
+
+@test "the key of a removed device exits 5, and the man page of each command says so" {
+	run -0 smimp-keygen -u b@example.net -o b --no-passphrase
+	run -0 smimp-keygen --device phone -u b@example.net -o phone --no-passphrase
+	code=$(sed -n 's/^code: \([A-Z2-7]\{5\}-[A-Z2-7]\{5\}\) (until .*)$/\1/p' <<<"$output")
+	[ -n "$code" ]
+	run -0 smimp-revoke -i b.key --add-device phone.request --code "$code" --no-publish
+	run -0 smimp-revoke -i b.key --remove-device phone --no-publish
+	cp b.pub phone.pub
+	echo hi >m
+	for c in "smimp-send -i phone.key m" "smimp-sendmail --identity phone.key a@example.org" \
+	    "smimp-open -i phone.key"; do
+		set -- $c
+		run -5 --separate-stderr "$@" <m
+		[[ "$stderr" == "$1: the device phone of b@example.net was removed on "* ]]
+		[[ "$(exit_doc "$1" 5)" == *removed* ]] ||
+			{ echo "$1: [$(exit_doc "$1" 5)]"; false; }
+	done
+}
+
 @test "man pages are clean under mandoc -Tlint" {
 	run -0 mandoc -Tlint -Wwarning "$REPO"/man/*.[1-8]
 	[ -z "$output" ]
