@@ -35,6 +35,7 @@ SERVER_PKGS = libmicrohttpd sqlite3 libpq gnutls libpsl
 override CFLAGS += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
 	-Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
 	-pthread -Ilib -Iserver -MMD -MP -DSMIMP_VERSION='"$(VERSION)"' \
+	-ffile-prefix-map=$(CURDIR)=. \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS) $(CURL_PKG) $(SERVER_PKGS))
 # libsodium and jansson are linked in (STATIC_DEPS=0: as shared
 # libraries): a command then starts without loading them and binding

@@ -38,6 +38,8 @@ inst() {
 	done
 	run -0 "$ROOT/usr/bin/smimpd" --version
 	[ "$output" = "smimpd 0.1.0" ]
+	# Nothing installed names the tree it was built in.
+	run -1 grep -rlF "$REPO" "$ROOT"
 	# The unit, made for these paths.
 	unit=$ROOT/lib/systemd/system/smimpd.service
 	[ "$(stat -c %a "$unit")" = 644 ]
