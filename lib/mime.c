@@ -696,27 +696,25 @@ add_part_type(struct sbuf *h, const char *type)
 	return sbuf_addf(h, "; charset=%.*s", (int)cn, cs);
 }
 
-/* A name that can go in quotes: short printable ASCII, no "=?". */
+/*
+ * A name that can go in quotes as it is: short printable ASCII, no "=?"
+ * (which some readers decode in a filename), no '"' and no backslash.
+ * The quoted-pair \" is valid, but mblaze ends a name at the first '"'
+ * whatever stands before it; RFC 2231 form (%22) every reader decodes.
+ */
 static int
 name_quotable(const char *name)
 {
 	size_t n = strlen(name);
 
 	return n <= PARAM_SEGMENT && printable_ascii(name, n, PARAM_SEGMENT) &&
-	    strstr(name, "=?") == NULL;
+	    strstr(name, "=?") == NULL && strpbrk(name, "\"\\") == NULL;
 }
 
 static int
 add_quoted(struct sbuf *h, const char *s)
 {
-	int r = sbuf_add(h, "\"", 1);
-
-	for (; *s != '\0' && r == 0; s++) {
-		if (*s == '"' || *s == '\\')
-			r |= sbuf_add(h, "\\", 1);
-		r |= sbuf_add(h, s, 1);
-	}
-	return r | sbuf_add(h, "\"", 1);
+	return sbuf_addf(h, "\"%s\"", s);
 }
 
 /*
