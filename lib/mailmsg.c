@@ -74,23 +74,31 @@ from_headers(const struct rfc5322_addrs *hdr, const struct rfc5322_addrs *args,
 	return 0;
 }
 
-/* Without -t: args, placed as the headers place them, else in to. */
+/*
+ * Without -t: args, placed as the headers place them.  One that no To,
+ * Cc or Bcc names is a blind copy when the message has any of those
+ * fields: mutt, mailx and git send-email write no Bcc field and pass
+ * its recipients as arguments, which sendmail never shows the others.
+ * A message with none of those fields (a script's) has args in to.
+ */
 static int
-from_args(const struct rfc5322_addrs *hdr, const struct rfc5322_addrs *args,
-    struct mailmsg *m, struct smimp_err *err)
+from_args(const struct rfc5322_header *h, const struct rfc5322_addrs *hdr,
+    const struct rfc5322_addrs *args, struct mailmsg *m,
+    struct smimp_err *err)
 {
+	int fields = rfc5322_get(h, "To") != NULL ||
+	    rfc5322_get(h, "Cc") != NULL || rfc5322_get(h, "Bcc") != NULL;
 	struct rfc5322_addrs *l;
 	const char *a;
 	size_t i;
 
 	for (i = 0; args != NULL && i < args->n; i++) {
 		a = args->a[i];
-		l = &m->to;
-		if (!rfc5322_addrs_has(&hdr[0], a) &&
-		    rfc5322_addrs_has(&hdr[1], a))
+		if (rfc5322_addrs_has(&hdr[0], a) || !fields)
+			l = &m->to;
+		else if (rfc5322_addrs_has(&hdr[1], a))
 			l = &m->cc;
-		else if (!rfc5322_addrs_has(&hdr[0], a) &&
-		    rfc5322_addrs_has(&hdr[2], a))
+		else
 			l = &m->bcc;
 		if (add_unless(l, a, &m->to, &m->cc, &m->bcc, err) != 0)
 			return -1;
@@ -112,7 +120,7 @@ recipients(const struct rfc5322_header *h, const struct mailmsg_opts *o,
 		    err) != 0)
 			goto out;
 	if ((o->from_headers ? from_headers(hdr, o->args, m, err) :
-	    from_args(hdr, o->args, m, err)) != 0)
+	    from_args(h, hdr, o->args, m, err)) != 0)
 		goto out;
 	/*
 	 * An envelope names at least one recipient in to (smimp-open

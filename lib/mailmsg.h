@@ -31,8 +31,9 @@ struct mailmsg_opts {
 	/*
 	 * -t: the recipients are those of To, Cc and Bcc, and args (which
 	 * no header names, so that they are blind copies); else args are
-	 * the recipients, each in cc or as a blind copy when the Cc or the
-	 * Bcc header names it, else in to.
+	 * the recipients, each in to when the To header names it, in cc
+	 * when the Cc header does, else a blind copy; in to when the
+	 * message has no To, Cc or Bcc field at all.
 	 */
 	int from_headers;
 	const struct rfc5322_addrs *args;

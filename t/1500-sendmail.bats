@@ -332,11 +332,22 @@ MSG
 	[ "${lines[0]}" = "to: bob@example.net, carol@example.com, dave@example.org, eve@example.org" ]
 	[ "${lines[1]}" = "cc: frank@example.org" ]
 	[ "${lines[2]}" = "bcc: grace@example.org, heidi@example.org" ]
-	# Without -t: only the arguments, placed as the headers place them.
-	run -0 mailtool frank@example.org grace@example.org 'Ivan <ivan@example.org>' <m
-	[ "${lines[0]}" = "to: ivan@example.org" ]
+	# Without -t: only the arguments, placed as the headers place them;
+	# one that no header names is a blind copy (mutt's and mailx's Bcc).
+	run -0 mailtool frank@example.org grace@example.org 'Ivan <ivan@example.org>' bob@example.net <m
+	[ "${lines[0]}" = "to: bob@example.net" ]
 	[ "${lines[1]}" = "cc: frank@example.org" ]
-	[ "${lines[2]}" = "bcc: grace@example.org" ]
+	[ "${lines[2]}" = "bcc: grace@example.org, ivan@example.org" ]
+	# So also with a To that names a group of nobody; with no To, Cc
+	# or Bcc at all, every argument is in to.
+	printf 'To: undisclosed-recipients:;\n\nx\n' >m2
+	run -0 mailtool bob@example.net ivan@example.org <m2
+	[ "${lines[0]}" = "to:" ]
+	[ "${lines[2]}" = "bcc: bob@example.net, ivan@example.org" ]
+	printf 'Subject: none\n\nx\n' >m2
+	run -0 mailtool bob@example.net ivan@example.org <m2
+	[ "${lines[0]}" = "to: bob@example.net, ivan@example.org" ]
+	[ "${lines[2]}" = "bcc:" ]
 	# What is no address is said.
 	printf 'To: root\n\nx\n' >m
 	refuses "To: 'root' has no domain: messages go to addresses, user@domain"
@@ -533,6 +544,29 @@ MSG
 	! grep -q '^cc: ' <<<"$output" || false
 	# carol's blind copy shows bob in to, and her in cc.
 	SMIMP_HOME="$BATS_TEST_TMPDIR/carolhome" smimp-fetch -i carol.key -d carolmail -q
+	run -0 --separate-stderr bash -c 'SMIMP_HOME="$BATS_TEST_TMPDIR/carolhome" smimp-open -q -i carol.key --headers carolmail/new/*'
+	grep -qx 'to: bob@example.net .*' <<<"$output"
+	grep -qx 'cc: carol@example.org .*' <<<"$output"
+}
+
+@test "smimp-sendmail without -t: a recipient given that no To, Cc or Bcc names is a blind copy, as mutt, mailx and git send-email pass a Bcc" {
+	up
+	mkid carol carol@example.org
+	smimpd --data org --domain example.org adduser carol@example.org carol.pub
+	trust_as "$ALICEHOME" carol.pub trusted
+	trust_as "$BATS_TEST_TMPDIR/carolhome" alice.pub trusted
+	# What mutt hands sendmail for To: bob, Bcc: carol: no Bcc field,
+	# both as arguments.
+	printf 'From: alice@example.org\nTo: Bob <bob@example.net>\nSubject: minutes\n\nfrom mutt\n' >m
+	run -0 --separate-stderr smimp-sendmail -oem -oi -- bob@example.net carol@example.org <m
+	[ -z "$output$stderr" ]
+	arrived "from mutt"
+	run -0 --separate-stderr bash -c 'SMIMP_HOME="$BOBHOME" smimp-open -i bob.key --headers bobmail/new/*'
+	grep -qx 'to: bob@example.net .*' <<<"$output"
+	! grep -q carol <<<"$output" || false
+	# carol's own copy shows bob, and her as cc.
+	SMIMP_HOME="$BATS_TEST_TMPDIR/carolhome" smimp-fetch -i carol.key -d carolmail -q
+	[ "$(ls carolmail/new | wc -l)" -eq 1 ]
 	run -0 --separate-stderr bash -c 'SMIMP_HOME="$BATS_TEST_TMPDIR/carolhome" smimp-open -q -i carol.key --headers carolmail/new/*'
 	grep -qx 'to: bob@example.net .*' <<<"$output"
 	grep -qx 'cc: carol@example.org .*' <<<"$output"
