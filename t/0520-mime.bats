@@ -29,6 +29,7 @@ setup() {
 
 teardown() {
 	stop_servers org net
+	[ -z "${TMUX_SOCK:-}" ] || tmux -S "$TMUX_SOCK" kill-server 2>/dev/null || true
 	[ ! -f bad.pid ] || kill "$(cat bad.pid)" 2>/dev/null || true
 }
 
@@ -385,6 +386,41 @@ bounce_tail() {
 	    on && /^--=_smimp_/ { exit } on && NF { print }' m.eml | base64 -d | cmp - big.bin
 	[[ "$SMIMP_BUILD" != *-san ]] || skip "resident size means nothing under AddressSanitizer"
 	[ "$(cat open.rss)" -lt 16384 ]
+}
+
+@test "smimp-open(1)'s examples for mutt (a Maildir of its own) and mblaze (the lone file) show the message" {
+	command -v mutt >/dev/null || skip "mutt is not installed"
+	command -v tmux >/dev/null || skip "tmux is not installed"
+	seal -s "read in a mail reader" -o m.age msg
+	cp bob.key "$BOBHOME/identity.key"
+	cp bob.pub "$BOBHOME/identity.pub"
+	# The example lines as the man page shows them, each after its '$ '.
+	mandoc -Tascii "$REPO/man/smimp-open.1" | col -b |
+		sed -n '/Read a message in mutt/,/Pin an unknown/s/^[[:space:]]*\$ //p' >examples
+	grep -q mutt examples
+	# mutt in a terminal: its index shows the one message.
+	mkdir Mail
+	{
+		printf 'export HOME="%s" SMIMP_HOME="%s"\n' "$BATS_TEST_TMPDIR" "$BOBHOME"
+		grep -v mshow examples
+		echo 'echo "rc=$?"; sleep 60'
+	} >mutt.sh
+	TMUX_SOCK="$BATS_TEST_TMPDIR/tmux.sock"
+	tmux -S "$TMUX_SOCK" -f /dev/null new-session -d -x 150 -y 30 \
+		-c "$BATS_TEST_TMPDIR" "sh mutt.sh" 3>&-
+	for _ in $(seq 100); do
+		tmux -S "$TMUX_SOCK" capture-pane -p >screen
+		grep -q 'Msgs:1' screen && break
+		sleep 0.1
+	done
+	cat screen
+	grep -q 'Msgs:1' screen
+	grep -q 'read in a mail reader' screen
+	! grep -q 'not a mailbox' screen || false
+	# mblaze's mshow.
+	run -0 env SMIMP_HOME="$BOBHOME" sh -c "$(grep mshow examples)"
+	grep -qx 'Subject: read in a mail reader' <<<"$output"
+	grep -qx 'the build is green.' <<<"$output"
 }
 
 @test "through servers: fetch --mime files MIME by tier and keeps the sealed originals in .sealed; mblaze lists and shows them" {
