@@ -779,15 +779,37 @@ attachment_head(struct writer *w, const struct msg_part *p,
 	    0;
 }
 
+/* An attachment of the message is named name. */
+static int
+part_named(const struct msg_meta *m, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < m->nparts; i++)
+		if (strcmp(m->parts[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * A body that is no text is an attachment named "body", or "body (N)"
+ * for the first N no attachment has: a reader that saves every part
+ * (mshow -x) must not find two of one name.
+ */
 static int
 body_head(struct writer *w)
 {
+	char name[32] = "body";
+	unsigned int n;
+
 	if (w->form == BODY_BINARY) {
 		w->enc = ENC_B64;
+		for (n = 1; part_named(w->meta, name) && n <= PART_MAX; n++)
+			(void)snprintf(name, sizeof(name), "body (%u)", n);
 		return sbuf_addf(&w->head, "Content-Type: "
 		    "application/octet-stream\nContent-Transfer-Encoding: "
 		    "base64\nContent-Disposition: attachment; "
-		    "filename=\"body\"\n");
+		    "filename=\"%s\"\n", name);
 	}
 	w->enc = w->form == BODY_QP ? ENC_QP : ENC_8BIT;
 	return sbuf_addf(&w->head, "Content-Type: text/plain; charset=utf-8\n"

@@ -255,7 +255,7 @@ bounce_tail() {
 	grep -qx 'X-Smimp-Content-Type: text/markdown; charset=utf-8' ct.eml
 }
 
-@test "hostile bodies: the boundary itself, long lines, CR, '=_', NUL and bytes not UTF-8 come back byte for byte in the parts they were" {
+@test "hostile bodies: the boundary itself, long lines, CR, '=_', NUL and bytes not UTF-8 come back byte for byte in the parts they were, a body not text under a name no attachment has" {
 	printf 'x' >a.txt
 	id=fixed@example.org
 	{ printf x; cat msg; } | hostile seal alice.key alice.pub bob.pub "message-id=$(hex $id)" \
@@ -296,6 +296,18 @@ bounce_tail() {
 		grep -q '^P 1 application/octet-stream base64 attachment body ' parsed
 		cmp $f body
 	done
+	# Beside attachments named body and body (1): body (2), and mshow
+	# -x saves all three.
+	printf 'first' >body
+	printf 'second' >'body (1)'
+	seal --attach body --attach 'body (1)' -o two.age bin
+	open_bob -q --mime -o two.eml two.age
+	grep -qx 'Content-Disposition: attachment; filename="body (2)"' two.eml
+	mkdir x
+	(cd x && mshow -x ../two.eml >/dev/null)
+	cmp bin 'x/body (2)'
+	cmp body x/body
+	cmp 'body (1)' 'x/body (1)'
 }
 
 @test "ids: a msg-id as it is, another domain's id the sender's own, anything else hashed; In-Reply-To and References from the thread" {
