@@ -402,7 +402,8 @@ name_taken(const struct walk *w, const char *name)
 
 /*
  * The part's name: the filename of its Content-Disposition, else the
- * name of its Content-Type, else "part-N.SUBTYPE"; made safe and, when
+ * name of its Content-Type, else "part-N.EXT", EXT the extension of its
+ * type (txt for text/plain), else its subtype; made safe and, when
  * taken, "STEM-N.EXT".  Recorded as handed out.
  */
 static void
@@ -411,7 +412,7 @@ part_name(struct walk *w, const struct rfc5322_header *h,
 {
 	char raw[MIME_NAME_MAX * 4 + 1], try[MIME_NAME_MAX + 16];
 	const char *disp = rfc5322_get(h, "Content-Disposition");
-	const char *dot;
+	const char *dot, *ext;
 	int k;
 
 	name[0] = '\0';
@@ -419,9 +420,12 @@ part_name(struct walk *w, const struct rfc5322_header *h,
 	    param_get(disp, "filename", raw, sizeof(raw))) ||
 	    param_get(ct->params, "name", raw, sizeof(raw)))
 		name_safe(raw, name);
+	ext = part_ext_guess(ct->type, ct->sub);
+	if (ext == NULL)
+		ext = strlen(ct->sub) <= 8 ? ct->sub : "bin";
 	if (name[0] == '\0')
 		(void)snprintf(name, MIME_NAME_MAX + 1, "part-%zu.%s",
-		    w->parts, strlen(ct->sub) <= 8 ? ct->sub : "bin");
+		    w->parts, ext);
 	for (k = 2; name_taken(w, name) && k < MIME_MAX_PARTS + 2; k++) {
 		dot = strrchr(name, '.');
 		(void)snprintf(try, sizeof(try), "%.*s-%d%s", dot != NULL ?

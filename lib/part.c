@@ -142,6 +142,19 @@ part_type_guess(const char *name)
 	return "application/octet-stream";
 }
 
+const char *
+part_ext_guess(const char *type, const char *sub)
+{
+	size_t i, n = strlen(type);
+
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (strncasecmp(types[i].type, type, n) == 0 &&
+		    types[i].type[n] == '/' &&
+		    strcasecmp(types[i].type + n + 1, sub) == 0)
+			return types[i].ext;
+	return NULL;
+}
+
 /* Copy s[0..len) into out (cap bytes with the NUL); it fits. */
 static void
 copy(char *out, const char *s, size_t len)

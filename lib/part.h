@@ -54,6 +54,11 @@ int part_kind_valid(const char *s, size_t len);
  * (case ignored); application/octet-stream for any other.
  */
 const char *part_type_guess(const char *name);
+/*
+ * The other way: the extension that table gives the media type
+ * TYPE/SUB (its first, as "jpg" for image/jpeg), or NULL.
+ */
+const char *part_ext_guess(const char *type, const char *sub);
 
 /*
  * Parse the value of a "part" header line into p (fd -1, path NULL);

@@ -397,7 +397,7 @@ MSG
 	queued 0
 }
 
-@test "MIME: the first text/plain part is the body; HTML and every other part are attachments, decoded, with safe names" {
+@test "MIME: the first text/plain part is the body; HTML and every other part are attachments, decoded, with safe names, an unnamed one's extension its type's" {
 	cat >m <<'MSG'
 To: bob@example.net
 Subject: report
@@ -459,6 +459,12 @@ MSG
 	[ "$(cat out/part-4.html)" = "<p>never rendered</p>" ]
 	[ "$(cat out/passwd)" = "root:x" ]
 	[ "$(cat out/résumé-2.pdf)" = "png" ]
+	# A part with no name: part-N with the extension of its type.
+	printf 'To: bob@example.net\nContent-Type: multipart/mixed; boundary=b\n\n--b\n\nbody\n--b\n\nmore text\n--b\nContent-Type: image/jpeg\n\nj\n--b\nContent-Type: application/x-foo\n\nf\n--b--\n' >m
+	run -0 mailtool -t <m
+	[ "${lines[0]}" = "part: part-3.txt text/plain 9" ]
+	[ "${lines[1]}" = "part: part-4.jpg image/jpeg 1" ]
+	[ "${lines[2]}" = "part: part-5.x-foo application/x-foo 1" ]
 	# Multiparts that do not parse, or nest too deep.
 	printf 'To: bob@example.net\nContent-Type: multipart/mixed\n\nx\n' >m
 	refuses "a multipart/mixed without a boundary"
