@@ -267,6 +267,7 @@ send_copy(struct sending *s, const struct msg_recipient *rcpts, size_t n,
 	p.type = "email";
 	p.subject = s->m.has_subject ? s->m.subject : NULL;
 	p.thread_id = s->thread[0] != '\0' ? s->thread : NULL;
+	p.in_reply_to = s->m.in_reply_to[0] != '\0' ? s->m.in_reply_to : NULL;
 	p.parts = s->parts.p;
 	p.nparts = s->parts.n;
 	out = spool_open(&err);
@@ -390,6 +391,8 @@ prepare(struct sending *s, const struct passphrase_source *src,
 	check_from(s->o->from, &s->id);
 	if (resolve(s, pinned, err) != 0)
 		goto out;
+	/* A reply is in the thread it answers: every copy of it. */
+	memcpy(s->thread, s->m.thread_id, sizeof(s->m.thread_id));
 	s->body = body_spool(&s->m, err);
 	if (s->body < 0)
 		goto out;

@@ -147,6 +147,50 @@ out:
 	return ret;
 }
 
+/*
+ * The first (or, with last, the last) msg-id "<ID>" of the field named
+ * name whose ID an envelope can carry, into out; -1 when there is none.
+ */
+static int
+header_msgid(const struct rfc5322_header *h, const char *name, int last,
+    char out[MESSAGE_ID_MAX + 1])
+{
+	const char *v = rfc5322_get(h, name), *lt, *gt;
+	char id[MESSAGE_ID_MAX + 1];
+	size_t n;
+	int found = 0;
+
+	for (; v != NULL; v = gt + 1) {
+		lt = strchr(v, '<');
+		gt = lt != NULL ? strchr(lt + 1, '>') : NULL;
+		if (gt == NULL)
+			break;
+		n = (size_t)(gt - lt - 1);
+		if (n == 0 || n > MESSAGE_ID_MAX)
+			continue;
+		memcpy(id, lt + 1, n);
+		id[n] = '\0';
+		if (!message_id_valid(id))
+			continue;
+		memcpy(out, id, n + 1);
+		found = 1;
+		if (!last)
+			break;
+	}
+	return found ? 0 : -1;
+}
+
+/* The message answered and its thread (mailmsg_parse). */
+static void
+thread_ids(const struct rfc5322_header *h, struct mailmsg *m)
+{
+	if (header_msgid(h, "In-Reply-To", 0, m->in_reply_to) != 0 &&
+	    header_msgid(h, "References", 1, m->in_reply_to) != 0)
+		return;
+	if (header_msgid(h, "References", 0, m->thread_id) != 0)
+		memcpy(m->thread_id, m->in_reply_to, sizeof(m->thread_id));
+}
+
 int
 mailmsg_parse(const char *raw, size_t len, const struct mailmsg_opts *o,
     struct mailmsg *m, struct smimp_err *err)
@@ -168,6 +212,7 @@ mailmsg_parse(const char *raw, size_t len, const struct mailmsg_opts *o,
 	if (subject != NULL && rfc2047_decode(subject, "Subject", m->subject,
 	    sizeof(m->subject), err) != 0)
 		goto out;
+	thread_ids(&h, m);
 	if (mime_walk(&h, raw + body, len - body, o->sink, &m->body,
 	    &m->has_body, err) != 0)
 		goto out;

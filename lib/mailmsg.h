@@ -25,6 +25,12 @@ struct mailmsg {
 	int has_subject;
 	struct sbuf body;		/* UTF-8, LF line ends */
 	int has_body;
+	/*
+	 * The message answered and its thread, from In-Reply-To and
+	 * References: ids an envelope can carry (message_id_valid), or "".
+	 */
+	char in_reply_to[MESSAGE_ID_MAX + 1];
+	char thread_id[MESSAGE_ID_MAX + 1];
 };
 
 struct mailmsg_opts {
@@ -41,7 +47,11 @@ struct mailmsg_opts {
 };
 
 /*
- * Parse the message raw[0..len) (rfc5322_read's).  An address in two
+ * Parse the message raw[0..len) (rfc5322_read's).  in_reply_to is the
+ * first id of In-Reply-To, else the last of References; thread_id the
+ * first of References, else in_reply_to (ids an envelope cannot carry
+ * passed over): so a reply a mail reader writes to a message filed by
+ * smimp-fetch --mime stays in its thread.  An address in two
  * places counts once, in to before cc before a blind copy; when none is
  * in to, those of cc are (an envelope names one in to).  Refused
  * (SMIMP_EXIT_FAIL): no recipient at all, and whatever rfc5322.h and

@@ -578,6 +578,54 @@ MSG
 	grep -qx 'cc: carol@example.org .*' <<<"$output"
 }
 
+@test "smimp-sendmail: a reply a mail reader writes (In-Reply-To, References) is sealed in the thread it answers, and threads for mblaze" {
+	# The ids: In-Reply-To's first, else References' last; the thread
+	# References' first, else the one answered; ids an envelope cannot
+	# carry passed over.
+	printf 'To: bob@example.net\nIn-Reply-To: <p@example.org>\nReferences: <r@example.org>\n <m@example.org> <p@example.org>\n\nx\n' >m
+	run -0 mailtool -t <m
+	[ "${lines[4]}" = "in-reply-to: p@example.org" ]
+	[ "${lines[5]}" = "thread: r@example.org" ]
+	printf 'To: bob@example.net\nIn-Reply-To: <a b@x> (c) <p@example.org>\n\nx\n' >m
+	run -0 mailtool -t <m
+	[ "${lines[4]}" = "in-reply-to: p@example.org" ]
+	[ "${lines[5]}" = "thread: p@example.org" ]
+	printf 'To: bob@example.net\nReferences: <x$y@z> <r@example.org> <p@example.org>\n\nx\n' >m
+	run -0 mailtool -t <m
+	[ "${lines[4]}" = "in-reply-to: p@example.org" ]
+	[ "${lines[5]}" = "thread: r@example.org" ]
+	printf 'To: bob@example.net\nIn-Reply-To: <x/y@z>\n\nx\n' >m
+	run -0 mailtool -t <m
+	[ "${lines[4]}" = "body:" ]
+	# Through the servers: bob's mblaze threads the answer under the
+	# message it answers, by the ids smimp-fetch --mime wrote.
+	up
+	# mime N: bob's mailbox fetched --mime into bobmime until it holds N.
+	mime() {
+		for _ in $(seq 30); do
+			SMIMP_HOME="$BOBHOME" smimp-fetch -q -i bob.key --mime -d bobmime
+			[ "$(mlist bobmime | wc -l)" -ge "$1" ] && return 0
+			sleep 0.5
+		done
+		return 1
+	}
+	printf 'To: bob@example.net\nSubject: minutes\n\nthe first\n' | smimp-sendmail -t
+	mime 1
+	first=$(mlist bobmime | head -1)
+	mid=$(mhdr -h message-id "$first")
+	[[ "$mid" == "<"*"@example.org>" ]]
+	printf 'To: bob@example.net\nSubject: Re: minutes\nIn-Reply-To: %s\nReferences: %s\n\nthe answer\n' "$mid" "$mid" >m
+	run -0 --separate-stderr smimp-sendmail -t <m
+	[ -z "$output$stderr" ]
+	mime 2
+	answer=$(grep -l '^Subject: Re: minutes$' bobmime/new/*)
+	[ "$(mhdr -h in-reply-to "./$answer")" = "$mid" ]
+	[ "$(mhdr -h references "./$answer")" = "$mid" ]
+	[ "<$(mhdr -h x-smimp-thread-id "./$answer")>" = "$mid" ]
+	run -0 bash -c 'mlist bobmime | mthread | mscan -f "%i%s|"'
+	[ "$output" = "$(printf 'minutes|\n Re: minutes|')" ]
+}
+
 @test "smimp-sendmail takes the flags mail readers and cron pass (DSN, verbose, submission) and ignores them; -X writes no file" {
 	up
 	printf 'Subject: dsn\n\nwith flags\n' >m

@@ -7,7 +7,8 @@
  * prints a line "part: NAME TYPE BYTES" for each attachment as it is
  * found (written to DIR/NAME with -d), then "to: ...", "cc: ...",
  * "bcc: ..." (the addresses, comma and space between), "subject: ..."
- * (or "subject: (none)"), then "body:" and the body as it would be
+ * (or "subject: (none)"), "in-reply-to: ..." and "thread: ..." when
+ * the message answers one, then "body:" and the body as it would be
  * sealed.  With -t
  * the recipients come from the message, and a lone dot ends it unless
  * -i, as for smimp-sendmail.  A refusal: "mailtool: MESSAGE", exit 1.
@@ -84,6 +85,9 @@ main(int argc, char **argv)
 		print_list("cc", &m.cc);
 		print_list("bcc", &m.bcc);
 		printf("subject: %s\n", m.has_subject ? m.subject : "(none)");
+		if (m.in_reply_to[0] != '\0')
+			printf("in-reply-to: %s\nthread: %s\n", m.in_reply_to,
+			    m.thread_id);
 		printf("body:\n");
 		if (m.body.len > 0)
 			fwrite(m.body.buf, 1, m.body.len, stdout);
