@@ -132,7 +132,17 @@ parse_args(int argc, char **argv, struct sendmail_opts *o)
 				    "seconds, not '%s'", SEND_MAX_WORK_MAX,
 				    optarg);
 			break;
-		case 'h': usage(stdout); exit(cmd_exit(SMIMP_EXIT_OK));
+		case 'h':
+			/*
+			 * sendmail's -h N is a hop count: with a message
+			 * waiting, the usage and exit 0 would lose it.
+			 */
+			if (argc > 2)
+				return usage_error("-h (--help) goes alone; "
+				    "sendmail's hop count (-h N) is not "
+				    "taken");
+			usage(stdout);
+			exit(cmd_exit(SMIMP_EXIT_OK));
 		case OPT_VERSION: exit(print_version());
 		default:
 			rc = sendmail_flag(c, optarg, o);

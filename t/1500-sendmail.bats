@@ -680,6 +680,13 @@ MSG
 }
 
 @test "smimp-sendmail: usage errors" {
+	# sendmail's -h N (a hop count): refused, never the usage and 0.
+	printf 'To: bob@example.net\n\nx\n' >m
+	run -2 --separate-stderr smimp-sendmail -h 20 -t <m
+	[ "$stderr" = "smimp-sendmail: -h (--help) goes alone; sendmail's hop count (-h N) is not taken (see 'smimp-sendmail --help')" ]
+	[ -z "$output" ]
+	run -0 --separate-stderr smimp-sendmail -h
+	[[ "${lines[0]}" == "usage: smimp-sendmail "* ]]
 	run -2 --separate-stderr smimp-sendmail </dev/null
 	[ "$stderr" = "smimp-sendmail: no recipient: name them, or take them from the message with -t (see 'smimp-sendmail --help')" ]
 	run -2 --separate-stderr smimp-sendmail -bp
