@@ -402,7 +402,7 @@ prepare(struct sending *s, const struct passphrase_source *src,
 	if (resolve(s, pinned, err) != 0)
 		goto out;
 	/* A reply is in the thread it answers: every copy of it. */
-	memcpy(s->thread, s->m.thread_id, sizeof(s->m.thread_id));
+	(void)snprintf(s->thread, sizeof(s->thread), "%s", s->m.thread_id);
 	s->body = body_spool(&s->m, err);
 	if (s->body < 0)
 		goto out;

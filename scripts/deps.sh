@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential pkg-config clang libclang-rt-14-dev libsodium-dev
 libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libsqlite3-dev
 libpq-dev libgnutls28-dev libpsl-dev publicsuffix zlib1g-dev sqlite3 bats mandoc age minisign gnupg python3 python3-cryptography time openssl curl
-libfuse3-dev fuse3 mblaze notmuch mutt $*"
+libfuse3-dev fuse3 mblaze notmuch mutt tmux $*"
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
