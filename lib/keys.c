@@ -754,8 +754,12 @@ default_identity_record(const char *keypath, struct smimp_err *err)
 {
 	char home[PATH_MAX], path[PATH_MAX], named_key[PATH_MAX];
 	char line[PATH_MAX + 16];
+	unsigned char *old = NULL;
+	struct sbuf sb;
 	struct stat st;
-	int named, fd, n, r;
+	mode_t mode = 0600;
+	size_t old_len = 0;
+	int named, n, r, ret = -1;
 
 	if (client_config_path(path, sizeof(path), &named, err) != 0)
 		return -1;
@@ -777,28 +781,31 @@ default_identity_record(const char *keypath, struct smimp_err *err)
 		    "in the config file", keypath);
 	if (mkdir_p(home, 0700, err) != 0)
 		return -1;
-	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW |
-	    O_CLOEXEC, 0600);
-	if (fd < 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'",
-		    path);
-	/* After a last line that lacks its newline, a line of its own. */
-	if (fstat(fd, &st) == 0 && st.st_size > 0 &&
-	    pread(fd, named_key, 1, st.st_size - 1) == 1 &&
-	    named_key[0] != '\n' && fd_write_all(fd, "\n", 1) != 0) {
-		(void)close(fd);
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'",
-		    path);
+	/*
+	 * The file is replaced whole (a new file, synced, renamed over
+	 * it), never appended to: a write cut short by a full disk or a
+	 * kill would leave half a line that every command then refuses.
+	 */
+	r = client_config_read(path, sizeof(path), &old, &old_len, err);
+	if (r < 0)
+		return -1;
+	if (r > 0 && lstat(path, &st) == 0)
+		mode = st.st_mode & 0777;
+	sbuf_init(&sb, 64 * 1024 + sizeof(line) + 1);
+	if ((old_len > 0 && (sbuf_add(&sb, old, old_len) != 0 ||
+	    (old[old_len - 1] != '\n' && sbuf_add(&sb, "\n", 1) != 0))) ||
+	    sbuf_add(&sb, line, (size_t)n) != 0) {
+		smimp_err_set(err, SMIMP_EXIT_FAIL, "cannot name '%s' in the "
+		    "config file: it is too long", keypath);
+		goto out;
 	}
-	if (fd_write_all(fd, line, (size_t)n) != 0 || fsync(fd) != 0) {
-		(void)close(fd);
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'",
-		    path);
-	}
-	if (close(fd) != 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write '%s'",
-		    path);
-	return fsync_parent_dir(path, err) != 0 ? -1 : 1;
+	if (file_write_atomic(path, sb.buf, sb.len, mode, 1, err) != 0)
+		goto out;
+	ret = 1;
+out:
+	free(old);
+	sbuf_release(&sb);
+	return ret;
 }
 
 void

@@ -156,9 +156,11 @@ int config_identity(char *out, size_t cap, struct smimp_err *err);
  * Make keypath (an identity key made outside the home) the home's
  * default identity when it has none (no identity.key, no identity in
  * the config file, which is $SMIMP_HOME/config: a file named by
- * $SMIMP_CONFIG is never written): an "identity" line appended to the
- * config file, made if need be, synced.  1 when recorded, 0 when the
- * home has a default identity already, -1 on error.
+ * $SMIMP_CONFIG is never written): an "identity" line added at the
+ * end of the config file, made if need be, which is replaced whole (a
+ * new file with its mode, synced, renamed over it, the directory
+ * synced): as it was, or with the whole line.  1 when recorded, 0 when
+ * the home has a default identity already, -1 on error.
  */
 int default_identity_record(const char *keypath, struct smimp_err *err);
 

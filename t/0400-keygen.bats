@@ -5,6 +5,11 @@ load helper
 
 setup() { common_setup; }
 
+teardown() {
+	mountpoint -q "$BATS_TEST_TMPDIR/small" && umount -l "$BATS_TEST_TMPDIR/small"
+	return 0
+}
+
 @test "keygen writes key, pub and recovery with the right modes" {
 	run -0 --separate-stderr smimp-keygen -u Alice@Example.ORG -o a --no-passphrase
 	[[ "$output" =~ ^[A-Z2-7]{4}(-[A-Z2-7]{4}){7}$ ]]
@@ -250,6 +255,35 @@ resolve example.org=127.0.0.1:1
 		run -2 --separate-stderr smimp-keygen --export-age-recipient
 		[ "$stderr" = "smimp-keygen: $SMIMP_HOME/config: identity must name a key file by its absolute path, ending in .key" ]
 	done
+}
+
+@test "a full disk leaves the config file as it was, never with half an identity line that every command would refuse" {
+	[ "$(id -u)" -eq 0 ] || skip "mounting a tmpfs needs root"
+	mkdir small
+	mount -t tmpfs -o size=64k,mode=0700 smimp-test small 2>mount.err ||
+		skip "cannot mount a tmpfs: $(cat mount.err)"
+	export SMIMP_HOME=$PWD/small/home
+	mkdir -m 700 "$SMIMP_HOME"
+	# 4089 bytes: the identity line would end in a page of its own.
+	{ printf '#'; head -c 4087 /dev/zero | tr '\0' x; echo; } >"$SMIMP_HOME/config"
+	chmod 640 "$SMIMP_HOME/config"
+	cp -p "$SMIMP_HOME/config" config.before
+	dd if=/dev/zero of=small/fill bs=4096 2>/dev/null || true
+	run -0 --separate-stderr smimp-keygen -u alice@example.org -o "$PWD/a" --no-passphrase
+	[[ "$(tail -1 <<<"$stderr")" == "smimp-keygen: warning: cannot write '$SMIMP_HOME/config.tmp."*"': No space left on device" ]]
+	cmp config.before "$SMIMP_HOME/config"
+	[ "$(ls -A "$SMIMP_HOME")" = config ]
+	# Every command still reads it: no default identity, as before.
+	run -1 --separate-stderr smimp-keygen --export-age-recipient
+	[[ "$stderr" != *config* ]]
+	# Room again: the line is added whole, the file keeping its mode.
+	rm small/fill
+	run -0 --separate-stderr smimp-keygen -u bob@example.net -o "$PWD/b" --no-passphrase
+	[ "$(cat "$SMIMP_HOME/config")" = "$(cat config.before; echo "identity $PWD/b.key")" ]
+	[ "$(stat -c %a "$SMIMP_HOME/config")" = 640 ]
+	[ "$(ls -A "$SMIMP_HOME")" = config ]
+	run -0 smimp-keygen --export-age-recipient
+	[ "$output" = "$(smimp-keygen --export-age-recipient -i b.key)" ]
 }
 
 @test "a config file line that names no setting, or none with a value, is refused also where only its identity is read" {
