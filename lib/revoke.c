@@ -3,6 +3,7 @@
  * publish the new records (see revoke.h).
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,7 +308,7 @@ struct change {
  * says, publish, and only then rename the staged files into place.
  */
 static int
-commit_change(const struct revoke_params *p, const struct change *c,
+commit_staged(const struct revoke_params *p, const struct change *c,
     struct revoke_result *res, struct smimp_err *err)
 {
 	char key_tmp[PATH_MAX], pub_tmp[PATH_MAX];
@@ -358,10 +359,6 @@ commit_change(const struct revoke_params *p, const struct change *c,
 		goto kept;
 	pub_tmp[0] = '\0';
 	ret = 0;
-	/* The change stands whatever becomes of its notices. */
-	if (p->notify && p->kind != REVOKE_REVOKE)
-		(void)notify(p, c->speaker, c->log, c->from, res,
-		    &res->notice_err);
 	goto out;
 kept:
 	/* Published, or written: what was staged must stay. */
@@ -371,6 +368,32 @@ out:
 		(void)unlink(key_tmp);
 	if (pub_tmp[0] != '\0')
 		(void)unlink(pub_tmp);
+	return ret;
+}
+
+/*
+ * commit_staged with signals waiting, from the first staged file to the
+ * last rename: once the home server has the record, it knows only the
+ * staged key, and a command stopped by an interrupt before the renames
+ * would leave behind a key and log that no longer speak for the
+ * identity (only SIGKILL, which nothing can catch, may still).  Then
+ * the notices of a change that stands.
+ */
+static int
+commit_change(const struct revoke_params *p, const struct change *c,
+    struct revoke_result *res, struct smimp_err *err)
+{
+	sigset_t all, old;
+	int ret;
+
+	sigfillset(&all);
+	(void)pthread_sigmask(SIG_BLOCK, &all, &old);
+	ret = commit_staged(p, c, res, err);
+	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* The change stands whatever becomes of its notices. */
+	if (ret == 0 && p->notify && p->kind != REVOKE_REVOKE)
+		(void)notify(p, c->speaker, c->log, c->from, res,
+		    &res->notice_err);
 	return ret;
 }
 

@@ -13,7 +13,31 @@ setup() {
 	alice_and_bob_domains
 }
 
-teardown() { stop_servers org net; }
+teardown() {
+	stop_servers org net
+	[ -f "$BATS_TEST_TMPDIR/plan.pid" ] && kill -KILL "$(cat "$BATS_TEST_TMPDIR/plan.pid")" 2>/dev/null
+	return 0
+}
+
+# proxy PLAN...: t/faults/flakyproxy.py at $ORG in front of example.org's
+# server (moved to $ORG_REAL, started by the first call), following
+# PLAN for the log's appends; its output in proxy.out.
+proxy() {
+	if [ -z "${ORG_REAL:-}" ]; then
+		ORG_REAL=$(free_port)
+		start org example.org "$ORG_REAL" --base-url "https://127.0.0.1:$ORG/smimp"
+	fi
+	printf '%s\n' "$@" >plan
+	rm -f plan.pos
+	python3 "$REPO/t/faults/flakyproxy.py" "$ORG" "$ORG_REAL" plan /log >proxy.out 2>&1 &
+	server_up "$ORG"
+}
+
+proxy_stop() {
+	kill -KILL "$(cat plan.pid)"
+	while kill -0 "$(cat plan.pid)" 2>/dev/null; do sleep 0.1; done
+	rm plan.pid
+}
 
 
 as_alice() { SMIMP_HOME="$ALICEHOME" "$@"; }
@@ -210,6 +234,27 @@ fetch_bob() { as_bob smimp-fetch -i bob.key -d mail; }
 	[ "$(sum alice.key)" = "$sum0" ]
 	[ "$(sum alice.pub)" = "$pub0" ]
 	[ -z "$(ls alice.key.tmp.* alice.pub.tmp.* 2>/dev/null)" ]
+}
+
+@test "an interrupt while the server takes the record waits: the new key and log are put in place, none left staged" {
+	# The record reaches the server over a second, its answer after.
+	proxy slow
+	sum0=$(sum alice.key)
+	smimp-revoke -i alice.key --rotate >out 2>err &
+	pid=$!
+	wait_for proxy.out "begin /smimp/v1/users/alice@example.org/log"
+	kill -TERM "$pid"
+	kill -INT "$pid"
+	rc=0; wait "$pid" || rc=$?
+	[ "$rc" -eq 143 ]
+	grep -q "slow /smimp/v1/users/alice@example.org/log 200" proxy.out
+	[ "$(sum alice.key)" != "$sum0" ]
+	served alice@example.org | cmp - alice.pub
+	grep -q '^type: rotate$' alice.pub
+	[ -z "$(ls alice.key.tmp.* alice.pub.tmp.* 2>/dev/null)" ]
+	# The key on disk is the one the server knows.
+	echo after | smimp-seal -i alice.key -r bob.pub -o m.age
+	run -0 smimp-send -i alice.key m.age
 }
 
 @test "--reason: the server refuses everything from the revoked identity; smimp-open exits 5 and writes nothing" {
