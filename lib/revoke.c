@@ -20,11 +20,15 @@
 #include "util.h"
 #include "banned.h"
 
+/* err->detail of a publication whose outcome is unknown. */
+#define PUBLISH_UNKNOWN	(-75)
+
 /*
  * Does the home server (at base) serve exactly log now?  Asked as the
  * key in force once log is there (reader): a server that took log
  * answers it (a revoked identity may still read its own log), one that
  * did not refuses a key it does not know yet, and that is a no too.
+ * 1 yes, 0 no, -1 when no answer says (none came, or a 5xx or 429).
  */
 static int
 server_has(struct remote *r, const char *base, const struct idlog *log,
@@ -38,18 +42,34 @@ server_has(struct remote *r, const char *base, const struct idlog *log,
 	(void)snprintf(path, sizeof(path), "/v1/users/%s/log", log->address);
 	if (remote_request(r, "GET", address_domain(log->address), base, path,
 	    NULL, 0, reader, NULL, IDLOG_MAX_BYTES, &rep, &err) != 0)
-		return 0;
-	same = rep.status == 200 && rep.body.len == log->raw_len &&
-	    memcmp(rep.body.buf, log->raw, log->raw_len) == 0;
+		return -1;
+	if (rep.status >= 500 || rep.status == 429)
+		same = -1;
+	else
+		same = rep.status == 200 && rep.body.len == log->raw_len &&
+		    memcmp(rep.body.buf, log->raw, log->raw_len) == 0;
 	remote_reply_release(&rep);
 	return same;
+}
+
+/*
+ * The answer to a publication was lost (why in err), and the server
+ * could not be asked whether it took the record: it may have, and then
+ * only the staged files hold the key it knows (staged_kept).
+ */
+static void
+publish_unknown(struct smimp_err *err)
+{
+	err->code = SMIMP_EXIT_TEMPFAIL;
+	err->detail = PUBLISH_UNKNOWN;
 }
 
 /*
  * POST the records of log from index from on to the home server, signed
  * by secret under the name signer (the address, or recovery:ADDRESS): the
  * key that the log the server holds names.  An answer that was lost is
- * made up for by reading the log back.
+ * made up for by reading the log back; when that cannot be done either,
+ * -1 with err->detail PUBLISH_UNKNOWN.
  */
 static int
 publish(const struct remote_opts *o, const struct idlog *log, size_t from,
@@ -62,7 +82,7 @@ publish(const struct remote_opts *o, const struct idlog *log, size_t from,
 	struct remote *r;
 	struct signer me;
 	char base[512], path[ADDRESS_MAX + 32];
-	int ret = -1;
+	int has, ret = -1;
 
 	r = remote_new(o, err);
 	if (r == NULL)
@@ -74,13 +94,20 @@ publish(const struct remote_opts *o, const struct idlog *log, size_t from,
 	if (remote_request(r, "POST", domain, base, path, start,
 	    log->raw_len - (size_t)(start - log->raw), &me, NULL,
 	    REMOTE_MAX_STATUS, &rep, err) != 0) {
-		if (server_has(r, base, log, reader))
+		has = server_has(r, base, log, reader);
+		if (has > 0)
 			ret = 0;
+		else if (has < 0)
+			publish_unknown(err);
 		goto out;
 	}
-	if (rep.status == 200 || server_has(r, base, log, reader))
+	has = rep.status == 200 ? 1 : server_has(r, base, log, reader);
+	if (has > 0)
 		ret = 0;
-	else if (rep.status == 409)
+	else if (has < 0 && rep.status >= 500) {
+		remote_reply_fail(&rep, "publishing the new record", err);
+		publish_unknown(err);
+	} else if (rep.status == 409)
 		smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity log "
 		    "%s serves for %s changed elsewhere: it does not end where "
 		    "'%s' does (HTTP 409%s%.100s)", domain, log->address,
@@ -289,6 +316,29 @@ extend(const struct revoke_params *p, struct identity *id,
 	return smimp_err_set(err, SMIMP_EXIT_FAIL, "unknown change");
 }
 
+/*
+ * Where the staged files are, after err's message, for one whose
+ * publication's outcome is unknown: if the server took the record,
+ * they are the identity's key and log now.
+ */
+static void
+staged_kept(const char *domain, const char *key_tmp, const char *pub_tmp,
+    struct smimp_err *err)
+{
+	char why[SMIMP_ERR_MSG];
+
+	memcpy(why, err->msg, sizeof(why));
+	if (key_tmp[0] != '\0')
+		smimp_err_set(err, SMIMP_EXIT_TEMPFAIL, "the new key is in "
+		    "'%s' and the new log in '%s': %s may have taken them, "
+		    "its answer lost (%s)", key_tmp, pub_tmp, domain, why);
+	else
+		smimp_err_set(err, SMIMP_EXIT_TEMPFAIL, "the new log is in "
+		    "'%s': %s may have taken it, its answer lost (%s)",
+		    pub_tmp, domain, why);
+	err->detail = PUBLISH_UNKNOWN;
+}
+
 /* What a change writes and publishes, once the new log is made. */
 struct change {
 	struct secret_key *sk;		/* the new key, or NULL: unchanged */
@@ -306,6 +356,7 @@ struct change {
 /*
  * Stage the new key and log beside the old ones, write the log where -w
  * says, publish, and only then rename the staged files into place.
+ * When the publication's outcome is unknown, the staged files stay.
  */
 static int
 commit_staged(const struct revoke_params *p, const struct change *c,
@@ -342,8 +393,15 @@ commit_staged(const struct revoke_params *p, const struct change *c,
 	    c->log, c->from, res, err) != 0)
 		goto out;
 	if (p->publish) {
+		err->detail = 0;
 		if (publish(p->remote, c->log, c->from, c->signer, c->secret,
 		    c->pub_path, &reader, err) != 0) {
+			if (err->detail == PUBLISH_UNKNOWN) {
+				staged_kept(address_domain(
+				    c->log->address), key_tmp, pub_tmp, err);
+				notified_anyway(res, err);
+				goto kept;
+			}
 			notified_anyway(res, err);
 			goto out;
 		}

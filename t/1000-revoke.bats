@@ -257,6 +257,31 @@ fetch_bob() { as_bob smimp-fetch -i bob.key -d mail; }
 	run -0 smimp-send -i alice.key m.age
 }
 
+@test "a publication whose answer is lost and that cannot be checked keeps the new key and log, named (exit 75)" {
+	proxy hang-after pass
+	sum0=$(sum alice.key); pub0=$(sum alice.pub)
+	smimp-revoke -i alice.key --rotate >out 2>err &
+	pid=$!
+	wait_for proxy.out "hang-after /smimp/v1/users/alice@example.org/log 200"
+	proxy_stop
+	rc=0; wait "$pid" || rc=$?
+	[ "$rc" -eq 75 ]
+	key=$(ls alice.key.tmp.*); pub=$(ls alice.pub.tmp.*)
+	# How the connection ended is libcurl's to say.
+	[[ "$(cat err)" == "smimp-revoke: the new key is in '$key' and the new log in '$pub': example.org may have taken them, its answer lost (https://127.0.0.1:$ORG/smimp/v1/users/alice@example.org/log: "*")" ]]
+	[ "$(wc -l <err)" -eq 1 ] && [ ! -s out ]
+	[ "$(sum alice.key)" = "$sum0" ]
+	[ "$(sum alice.pub)" = "$pub0" ]
+	[ "$(stat -c %a "$key")" = 600 ]
+	# It did: they are alice's key and log now.
+	proxy pass
+	served alice@example.org | cmp - "$pub"
+	mv "$key" alice.key
+	mv "$pub" alice.pub
+	echo after | smimp-seal -i alice.key -r bob.pub -o m.age
+	run -0 smimp-send -i alice.key m.age
+}
+
 @test "--reason: the server refuses everything from the revoked identity; smimp-open exits 5 and writes nothing" {
 	start org example.org "$ORG"
 	start net example.net "$NET"
