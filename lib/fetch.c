@@ -210,17 +210,65 @@ pending_has(const struct fetch_ctx *fc, const char *name)
 	return 0;
 }
 
+/*
+ * Add the line prefix + name, synced when sync; one that cannot be
+ * written whole (a full disk) is taken back, as half a line would run
+ * into the next one.
+ */
+static int
+pending_write(struct fetch_ctx *fc, const char *prefix, const char *name,
+    int sync, struct smimp_err *err)
+{
+	char line[128];
+	struct stat st;
+	const char *what = "write";
+	int n = snprintf(line, sizeof(line), "%s%s\n", prefix, name), e;
+
+	if (fstat(fc->pending_fd, &st) != 0)
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot stat "
+		    "'%s/%s'", fc->dir, PENDING_FILE);
+	if (fd_write_all(fc->pending_fd, line, (size_t)n) != 0)
+		goto fail;
+	what = "sync";
+	if (sync && fsync(fc->pending_fd) != 0)
+		goto fail;
+	return 0;
+fail:
+	e = errno;
+	if (ftruncate(fc->pending_fd, st.st_size) != 0 && e == 0)
+		e = errno;
+	errno = e;
+	return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot %s '%s/%s'", what,
+	    fc->dir, PENDING_FILE);
+}
+
 static int
 pending_add(struct fetch_ctx *fc, const char *name, struct smimp_err *err)
 {
-	char line[128];
-	int n = snprintf(line, sizeof(line), "%s\n", name);
+	return pending_write(fc, "", name, 1, err);
+}
 
-	if (fd_write_all(fc->pending_fd, line, (size_t)n) != 0 ||
-	    fsync(fc->pending_fd) != 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot record a "
-		    "filed message in '%s'", fc->dir);
-	return 0;
+/*
+ * Before a message goes into new/, where a mail reader may move it to
+ * cur/ at once, "?NAME": a fetch cut short between the rename and
+ * pending_add leaves this, and the next one looks for the message in
+ * cur/ too (pending_meant).  Not synced by itself: what makes the
+ * rename durable comes after, and pending_add syncs both lines.
+ */
+static int
+pending_intent(struct fetch_ctx *fc, const char *name, struct smimp_err *err)
+{
+	return pending_write(fc, "?", name, 0, err);
+}
+
+/* Was name about to be filed (pending_intent), and is it filed? */
+static int
+pending_meant(const struct fetch_ctx *fc, const char *name)
+{
+	char line[128];
+
+	(void)snprintf(line, sizeof(line), "?%s", name);
+	return pending_has(fc, line) && maildir_find(fc->dir, name);
 }
 
 /*
@@ -557,6 +605,8 @@ file_message(struct fetch_ctx *fc, const unsigned char *data, size_t len,
 	 */
 	if (fc->mime && (fl.notice != NULL || !fl.server_notice))
 		ret = file_mime(fc, &fl, folder, err);
+	else if (pending_intent(fc, fl.name, err) != 0)
+		(void)unlink(fl.tmp);
 	else
 		ret = maildir_file(fc->dir, folder, fl.name, fl.tmp, err);
 out:
@@ -743,7 +793,7 @@ fetch_one(struct fetch_ctx *fc, json_t *item, size_t done, size_t total,
 	}
 	maildir_name((unsigned char *)msg.body.buf, msg.body.len, name);
 	if (maildir_has(fc->dir, name) || pending_has(fc, name) ||
-	    maildir_has_sealed(fc->dir, name)) {
+	    maildir_has_sealed(fc->dir, name) || pending_meant(fc, name)) {
 		f.folder = "again";	/* filed before: only acknowledge */
 		(void)snprintf(f.from, sizeof(f.from), "?");
 		ret = forget_again(fc->id, (unsigned char *)msg.body.buf,

@@ -153,6 +153,32 @@ sealed() {
 	[ "$(fetch_counts "$CAROLHOME" carol.key mail-carol)" = "0 0 0" ]
 }
 
+@test "smimp-fetch failing to record a message it filed: a reader that moves it to cur/ meanwhile never gets it twice" {
+	start org example.org "$ORG"
+	for fault in "ops=write from=2" "ops=write" "ops=fsync,fdatasync"; do
+		for i in 1 2 3; do
+			echo "letter $i" | smimp-seal -i alice.key -r carol.pub -o "l$i.age"
+			smimp-send -i alice.key "l$i.age" >/dev/null
+		done
+		rm -rf mail-carol
+		# What is in new/ when recording a name fails...
+		failio_on "path=*/mail-carol/.smimp-pending" $fault
+		run -1 --separate-stderr env SMIMP_HOME="$CAROLHOME" smimp-fetch -i carol.key -d mail-carol
+		failio_off
+		[[ "$(tail -1 <<<"$stderr")" =~ ^smimp-fetch:\ cannot\ (write|sync)\ \'mail-carol/.smimp-pending\':\ Input/output\ error$ ]]
+		# ...a mail reader sees, and moves to cur/.
+		for f in mail-carol/new/*; do
+			[ -e "$f" ] && mv "$f" "mail-carol/cur/${f##*/}:2,S"
+		done
+		run -0 --separate-stderr env SMIMP_HOME="$CAROLHOME" smimp-fetch -i carol.key -d mail-carol
+		ls mail-carol/new mail-carol/cur | grep smimp | sed 's/:2,S$//' | sort >names
+		[ "$(wc -l <names)" -eq 3 ]
+		[ "$(uniq names | wc -l)" -eq 3 ]
+		complete_maildir mail-carol
+		[ "$(fetch_counts "$CAROLHOME" carol.key mail-carol)" = "0 0 0" ]
+	done
+}
+
 @test "smimp-seal -o and smimp-keygen under fsync and write errors: exit 1, no file made, none replaced" {
 	mkdir out
 	echo old | smimp-seal -i alice.key -r carol.pub -o out/old.age
