@@ -3,6 +3,7 @@
  * read it back (see publish.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -343,8 +344,41 @@ post(const struct remote_opts *o, const struct identity *id,
 	return ret;
 }
 
-int
-publish_policy(const struct remote_opts *o, const char *home,
+/*
+ * Take the lock of home's publications, policy.lock beside the
+ * settings: from reading the last date to saving the settings, one
+ * publication at a time.  Two at once would both read the store and
+ * date their policies alike, and the server keeps only the first to
+ * arrive (a later one of the same date is refused): what the other
+ * changed in the trust store would not be in force.
+ */
+static int
+policy_lock(const char *home, int *fd, struct smimp_err *err)
+{
+	char path[PATH_MAX];
+
+	*fd = -1;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s.lock", home,
+	    SETTINGS_FILE) >= sizeof(path))
+		return smimp_err_set(err, SMIMP_EXIT_FAIL,
+		    "SMIMP_HOME is too long");
+	if (mkdir_p(home, 0700, err) != 0)
+		return -1;
+	*fd = file_open(path, O_RDWR, FILE_CREATE | FILE_NOFOLLOW |
+	    FILE_OWNED, err);
+	if (*fd < 0)
+		return -1;
+	if (file_lock_wait(*fd, path, "the policy", err) != 0) {
+		close(*fd);
+		*fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* publish_policy, the lock held. */
+static int
+publish_locked(const struct remote_opts *o, const char *home,
     const struct identity *id, struct publish_settings *s,
     struct publish_result *res, struct smimp_err *err)
 {
@@ -353,14 +387,6 @@ publish_policy(const struct remote_opts *o, const char *home,
 	int64_t date = time_now();
 	int ret = -1;
 
-	memset(res, 0, sizeof(*res));
-	if (!id->has_log || strcmp(s->address, id->log.address) != 0)
-		return smimp_err_set(err, SMIMP_EXIT_FAIL, "no identity log "
-		    "for %s", s->address);
-	if (id->log.revoked)
-		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
-		    "of %s is revoked: no policy is published for it",
-		    s->address);
 	/* Each publication is later than the last, even within a second. */
 	if (date <= s->date)
 		date = s->date + 1;
@@ -378,6 +404,43 @@ publish_policy(const struct remote_opts *o, const char *home,
 	ret = settings_save(home, s, err);
 out:
 	sbuf_release(&sb);
+	return ret;
+}
+
+/* Can id publish the policy of s->address? */
+static int
+may_publish(const struct identity *id, const struct publish_settings *s,
+    struct smimp_err *err)
+{
+	if (!id->has_log || strcmp(s->address, id->log.address) != 0)
+		return smimp_err_set(err, SMIMP_EXIT_FAIL, "no identity log "
+		    "for %s", s->address);
+	if (id->log.revoked)
+		return smimp_err_set(err, SMIMP_EXIT_KEYCHANGED, "the identity "
+		    "of %s is revoked: no policy is published for it",
+		    s->address);
+	return 0;
+}
+
+int
+publish_policy(const struct remote_opts *o, const char *home,
+    const struct identity *id, struct publish_settings *s,
+    struct publish_result *res, struct smimp_err *err)
+{
+	struct publish_settings last;
+	int fd, ret = -1;
+
+	memset(res, 0, sizeof(*res));
+	if (may_publish(id, s, err) != 0 || policy_lock(home, &fd, err) != 0)
+		return -1;
+	/* Dated after the last publication, whoever made it. */
+	if (publish_settings_get(home, s->address, &last, err) < 0)
+		goto out;
+	if (last.date > s->date)
+		s->date = last.date;
+	ret = publish_locked(o, home, id, s, res, err);
+out:
+	close(fd);	/* releases the lock */
 	return ret;
 }
 
@@ -457,6 +520,31 @@ warn_once(struct again *a, const char *address, const char *why)
 	    "published again: %s", len > 0 ? "; " : "", address, why);
 }
 
+/*
+ * Publish again under the settings remembered for s->address as they
+ * are once the lock is held (into s): a publication that changed them
+ * meanwhile is not undone.
+ */
+static int
+publish_fresh(const struct remote_opts *o, const char *home,
+    const struct identity *id, struct publish_settings *s,
+    struct publish_result *res, struct smimp_err *err)
+{
+	char address[ADDRESS_MAX + 1];
+	int fd, ret = -1;
+
+	memset(res, 0, sizeof(*res));
+	if (may_publish(id, s, err) != 0 || policy_lock(home, &fd, err) != 0)
+		return -1;
+	memcpy(address, s->address, sizeof(address));
+	if (publish_settings_get(home, address, s, err) < 0)
+		goto out;
+	ret = publish_locked(o, home, id, s, res, err);
+out:
+	close(fd);	/* releases the lock */
+	return ret;
+}
+
 static int
 again_one(const struct publish_settings *saved, void *arg)
 {
@@ -481,7 +569,7 @@ again_one(const struct publish_settings *saved, void *arg)
 	if (strcmp(id->log.address, s.address) != 0)
 		smimp_err_set(&err, SMIMP_EXIT_FAIL, "'%s' is not its key",
 		    s.key_path);
-	else if (publish_policy(a->o, a->home, id, &s, &res, &err) == 0)
+	else if (publish_fresh(a->o, a->home, id, &s, &res, &err) == 0)
 		a->published++;
 	if (err.msg[0] != '\0')
 		warn_once(a, s.address, err.msg);

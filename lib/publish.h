@@ -9,7 +9,9 @@
  *	ADDRESS UNKNOWN ALLOWANCE DATE KEYFILE
  *
  * so that publishing again after the trust store changed (smimp-trust
- * set, smimp-seal pinning a new recipient) keeps them.
+ * set, smimp-seal pinning a new recipient) keeps them.  Publications
+ * from one home are made one at a time, under an exclusive lock on
+ * $SMIMP_HOME/policy.lock, each dated after the last.
  */
 #ifndef SMIMP_PUBLISH_H
 #define SMIMP_PUBLISH_H

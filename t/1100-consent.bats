@@ -736,6 +736,24 @@ enumeration() {
 	cmp before "$(home bob)/policy"
 }
 
+@test "tier changes made at once are all in the policy the server holds: each publication waits for the one before" {
+	up
+	publish bob --unknown closed >/dev/null
+	pids=()
+	for i in 1 2 3 4 5 6; do
+		as bob smimp-trust set "@spam$i.example" blocked 2>"set$i.err" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	for i in 1 2 3 4 5 6; do
+		[ "$(cat "set$i.err")" = "smimp-trust: policy published again" ]
+	done
+	run -0 publish bob --show
+	[ "$(grep -c '^block: @spam[1-6].example$' <<<"$output")" -eq 6 ]
+	grep -qx 'unknown: closed' <<<"$output"
+	[ "$(stat -c %a "$(home bob)/policy.lock")" = 600 ]
+}
+
 @test "sealing to someone new makes them known and publishes the policy again" {
 	up
 	publish bob --unknown closed >/dev/null
