@@ -795,6 +795,12 @@ struct follow_args {
 	size_t *was;
 	struct idlog_follow *how;
 	int looked_up;		/* log is what the directory serves now */
+	/*
+	 * Followed from a message: when the pin in the store holds log
+	 * already, *behind is set and the pin copied into *pinned.
+	 */
+	int *behind;
+	struct idlog *pinned;
 };
 
 static int
@@ -807,6 +813,19 @@ follow_change(struct trust_store *ts, const void *arg, struct smimp_err *err)
 	if (e == NULL || !e->has_log)
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "no identity pinned "
 		    "for %s", a->log->address);
+	/*
+	 * Another command followed the sender further since this one read
+	 * the store: the message's log is the sender's past, as it would
+	 * have been had the store been read now.  A directory's log that
+	 * the pin holds is still refused below, as truncated.
+	 */
+	if (a->behind != NULL && idlog_extends(&e->log, a->log)) {
+		*a->was = e->log.n;
+		if (idlog_copy(a->pinned, &e->log, err) != 0)
+			return -1;
+		*a->behind = 1;
+		return 0;
+	}
 	if (idlog_check_follows(a->log, &e->log, a->how, err) != 0)
 		return -1;
 	*a->was = e->log.n;
@@ -826,7 +845,7 @@ int
 trust_follow(const char *home, const struct idlog *log, size_t *was,
     struct idlog_follow *how, struct smimp_err *err)
 {
-	struct follow_args a = { log, was, how, 1 };
+	struct follow_args a = { log, was, how, 1, NULL, NULL };
 
 	*was = 0;
 	return trust_update(home, follow_change, &a, err);
@@ -839,8 +858,9 @@ trust_follow_sender(struct trust_store *ts, const struct idlog *log,
 	struct trust_entry *e = (struct trust_entry *)trust_find(ts,
 	    log->address);
 	struct idlog_follow how;
-	struct follow_args a = { log, was, &how, 0 };
-	struct idlog copy;
+	struct idlog copy, pinned;
+	int behind = 0;
+	struct follow_args a = { log, was, &how, 0, &behind, &pinned };
 	int64_t at;
 
 	*was = 0;
@@ -861,12 +881,19 @@ trust_follow_sender(struct trust_store *ts, const struct idlog *log,
 	if (idlog_copy(&copy, log, err) != 0)
 		return -1;
 	if (trust_update(ts->home, follow_change, &a, err) != 0) {
+		if (behind)
+			idlog_release(&pinned);
 		idlog_release(&copy);
 		*was = 0;
 		return -1;
 	}
 	/* What is pinned on disk now, pinned in ts too. */
 	idlog_release(&e->log);
+	if (behind) {
+		idlog_release(&copy);
+		e->log = pinned;
+		return 0;	/* nothing followed: no changes */
+	}
 	e->log = copy;
 	idlog_changes_followed(log, *was, &how, changes);
 	return 0;

@@ -95,6 +95,32 @@ EOF
 	[ "$stderr" = "smimp-open: the message from alice@example.org is signed by a key that was rotated on $rotated, before it was sealed: nothing written" ]
 }
 
+@test "a message whose log another command followed further meanwhile opens: it is the sender's past, not a truncation" {
+	smimp-revoke -i alice.key --rotate --no-publish >/dev/null
+	echo "one" | smimp-seal -i alice.key -r bob.pub >m1.age
+	smimp-revoke -i alice.key --encryption --no-publish >/dev/null
+	echo "two" | smimp-seal -i alice.key -r bob.pub >m2.age
+	# smimp-open of m1 has read the store (the first record pinned) and
+	# waits for its input...
+	{ until [ -e go ]; do sleep 0.05; done; cat m1.age; } |
+		as_bob smimp-open -i bob.key >out1 2>err1 &
+	pid=$!
+	for _ in $(seq 100); do
+		[[ "$(cat /proc/$pid/syscall 2>/dev/null)" == "0 0x0 "* ]] && break
+		sleep 0.05
+	done
+	# ...while m2 is opened, and its log of 4 records followed.
+	run --separate-stderr as_bob smimp-open -i bob.key m2.age
+	touch go
+	[ "$status" -eq 0 ] && [ "$output" = two ]
+	rc=0; wait "$pid" || rc=$?
+	[ "$rc" -eq 0 ]
+	[ "$(cat out1)" = one ]
+	[ "$(cat err1)" = "smimp-open: from alice@example.org, fingerprint $FP, trusted" ]
+	run -0 as_bob smimp-trust show alice@example.org
+	[[ "$output" == *$'\ntier: trusted\n'*$'\nrecords: 4\n'* ]]
+}
+
 @test "a message whose log does not extend the pin is refused with exit 5 and not followed: a fork, another identity" {
 	smimp-revoke -i alice.key --encryption --no-publish >/dev/null
 	as_bob smimp-trust add alice.pub >/dev/null
