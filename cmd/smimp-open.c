@@ -515,6 +515,9 @@ open_message(const struct open_opts *o, struct smimp_err *err)
 	/* The attachments wait in DIR, with no name, for the checks. */
 	parts_spool_init(&sp, dirfd, spool, dirfd >= 0 || o->mime);
 	sp.replay = &rp;
+	/* The body written straight into OUT: a write error names OUT. */
+	if (of.kind != OUTFILE_STDOUT && spool == of.fd)
+		sp.body_name = out_label;
 	if (parts_open(&id.sk, id.has_log ? &id.log : NULL, in, -1, &ts, &sp,
 	    &meta, err) != 0)
 		goto out;

@@ -270,8 +270,8 @@ spool_body(void *arg, const unsigned char *buf, size_t len,
 	struct parts_spool *sp = arg;
 
 	if (sp->body_fd >= 0 && fd_write_all(sp->body_fd, buf, len) != 0)
-		return smimp_err_sys(err, SMIMP_EXIT_FAIL,
-		    "cannot write the body");
+		return smimp_err_sys(err, SMIMP_EXIT_FAIL, "cannot write %s",
+		    sp->body_name != NULL ? sp->body_name : "the body");
 	return 0;
 }
 

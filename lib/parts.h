@@ -56,6 +56,8 @@ void parts_list_release(struct parts_list *l);
 struct parts_spool {
 	int dirfd;		/* spool here when it can: -1, TMPDIR */
 	int body_fd;		/* the body goes here; -1: dropped */
+	const char *body_name;	/* what a write error calls it: NULL,
+				   "the body"; set after parts_spool_init */
 	int keep;		/* keep the attachments, or drop them */
 	int fds[PART_MAX];	/* each attachment's spool; -1 for none */
 	int in_tmpdir[PART_MAX];	/* spooled in TMPDIR, not dirfd */

@@ -179,6 +179,22 @@ sealed() {
 	done
 }
 
+@test "smimp-open -o under write errors: exit 1 naming OUT, no file made, none replaced" {
+	mkdir out
+	echo old >out/old.txt
+	echo "a letter" | smimp-seal -i alice.key -r carol.pub -o m.age
+	failio_on "path=*/out/*" "ops=write"
+	for how in "" --headers --mime --json; do
+		for f in new.txt old.txt; do
+			run -1 --separate-stderr env SMIMP_HOME="$CAROLHOME" smimp-open -q $how -i carol.key -o "out/$f" m.age
+			[ "$stderr" = "smimp-open: cannot write 'out/$f': Input/output error" ]
+		done
+	done
+	failio_off
+	[ "$(ls -A out)" = old.txt ]
+	[ "$(cat out/old.txt)" = old ]
+}
+
 @test "smimp-seal -o and smimp-keygen under fsync and write errors: exit 1, no file made, none replaced" {
 	mkdir out
 	echo old | smimp-seal -i alice.key -r carol.pub -o out/old.age
