@@ -815,17 +815,51 @@ read_pem(const char *path, char **out, struct smimp_err *err)
 	return 0;
 }
 
-/* Room for every connection the server accepts, whatever the default. */
-static void
-raise_fd_limit(unsigned int want)
+/*
+ * Descriptors for what is not a client's connection: the store, the
+ * log, the listening sockets and the threads' own, the metrics
+ * listener's connections, and the connections to other servers (each
+ * relay worker's, with the file of the message it sends, and the
+ * lookups that at most half the workers make).
+ */
+static unsigned int
+fd_reserve(const struct server *srv)
 {
+	return 128 + srv->cfg.workers + 2 * srv->cfg.relay_workers;
+}
+
+/*
+ * How many connections to take: room for each, whatever the default,
+ * is two descriptors (its socket, and the spool file of a body it sends
+ * or the file of one it fetches) and fd_reserve besides.  Where the
+ * limit cannot be raised that far, fewer are taken than the setting
+ * says, so that clients who hold every connection leave the store, the
+ * relay and the uploads under way their descriptors.
+ */
+static unsigned int
+fd_connections(const struct server *srv)
+{
+	unsigned int want = srv->cfg.connections, fit;
+	rlim_t need = (rlim_t)want * 2 + fd_reserve(srv);
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want + 64)
-		return;
-	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want + 64 ?
-	    want + 64 : rl.rlim_max;
-	(void)setrlimit(RLIMIT_NOFILE, &rl);
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return want;
+	if (rl.rlim_cur < need) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ||
+		    rl.rlim_max > need ? need : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0 &&
+		    getrlimit(RLIMIT_NOFILE, &rl) != 0)
+			return want;
+	}
+	if (rl.rlim_cur >= need)
+		return want;
+	fit = rl.rlim_cur > fd_reserve(srv) + 2 ?
+	    (unsigned int)((rl.rlim_cur - fd_reserve(srv)) / 2) : 1;
+	log_warnx("the limit of %llu open files leaves room for %u "
+	    "connections, not %u", (unsigned long long)rl.rlim_cur, fit,
+	    want);
+	return fit;
 }
 
 static int
@@ -996,6 +1030,7 @@ service_start(struct server *srv, int fd, char *cert, char *key)
 	unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD |
 	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	struct http_service *hs = calloc(1, sizeof(*hs));
+	unsigned int conns;
 	/* The listening socket, when there is one. */
 	struct MHD_OptionItem listen_opt[2] = {
 		{ fd < 0 ? MHD_OPTION_END : MHD_OPTION_LISTEN_SOCKET, fd,
@@ -1007,8 +1042,8 @@ service_start(struct server *srv, int fd, char *cert, char *key)
 		flags |= MHD_USE_TLS;
 	if (fd < 0)
 		flags |= MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
-	raise_fd_limit(srv->cfg.connections);
 	if (hs != NULL) {
+		conns = fd_connections(srv);
 		hs->srv = srv;
 		hs->d = MHD_start_daemon(flags, fd < 0 ? 0 : srv->cfg.port,
 		    on_accept, hs, on_request, srv,
@@ -1016,7 +1051,7 @@ service_start(struct server *srv, int fd, char *cert, char *key)
 		    MHD_OPTION_EXTERNAL_LOGGER, log_library, NULL,
 		    MHD_OPTION_ARRAY, listen_opt,
 		    MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads,
-		    MHD_OPTION_CONNECTION_LIMIT, srv->cfg.connections,
+		    MHD_OPTION_CONNECTION_LIMIT, conns,
 		    MHD_OPTION_CONNECTION_TIMEOUT, srv->cfg.timeout,
 		    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		    (size_t)HTTP_CONN_MEMORY,

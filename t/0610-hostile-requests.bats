@@ -488,6 +488,61 @@ EOF
 	[ "$code" = 200 ]
 }
 
+@test "under a low limit of open files fewer connections are taken: clients who hold them all leave an upload its spool file" {
+	head -c 100000 /dev/urandom | smimp-seal -i alice.key -r bob.pub >big.age
+	mapfile -t h < <("$SMIMP_BUILD/t/signreq" alice.key POST example.org /smimp/v1/messages big.age \
+		'Smimp-To: bob@example.org' 'Smimp-Message-Id: held1')
+	PORT=$(free_port)
+	# 300 open files: 160 kept besides (the default 16 workers and 8
+	# relay workers), two for each connection.
+	(
+		ulimit -n 300
+		exec smimpd -d --data data --domain example.org --listen "127.0.0.1:$PORT" \
+			--cert cert.pem --key key.pem 2>server.log
+	) &
+	echo $! >pid
+	server_up "$PORT"
+	grep -q ' smimpd: warning: the limit of 300 open files leaves room for 70 connections, not 4096$' server.log
+	# A connection made first (a request answered, it waits for the
+	# next); then 300 from five other addresses, as many as are taken
+	# held open; then an upload on the first one, whose body (past 64
+	# KiB) goes to a spool file.
+	run -0 python3 - "$PORT" big.age "${h[@]}" <<'EOF'
+import socket, ssl, sys, threading
+ctx = ssl.create_default_context(cafile="cert.pem")
+def conn(addr, wait):
+    raw = socket.socket()
+    raw.bind((addr, 0))
+    raw.settimeout(wait)
+    raw.connect(("127.0.0.1", int(sys.argv[1])))
+    return ctx.wrap_socket(raw, server_hostname="localhost")
+mine = conn("127.0.0.1", 5)
+mine.sendall(b"GET /smimp/version HTTP/1.1\r\nHost: x\r\n\r\n")
+got = b""
+while b"software" not in got:
+    got += mine.recv(1000)
+held = []
+def hold(i):
+    try:
+        s = conn("127.0.0.%d" % (2 + i % 5), 3)
+        s.sendall(b"GET /smimp/version HTTP/1.1\r\nHost: x\r\n")
+        held.append(s)
+    except (OSError, ssl.SSLError):
+        pass
+flood = [threading.Thread(target=hold, args=(i,)) for i in range(300)]
+for t in flood:
+    t.start()
+for t in flood:
+    t.join()
+body = open(sys.argv[2], "rb").read()
+head = "POST /smimp/v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n" % len(body)
+mine.sendall((head + "".join(h + "\r\n" for h in sys.argv[3:]) + "\r\n").encode() + body)
+print(mine.recv(100).split(b"\r\n")[0].decode())
+EOF
+	[ "$output" = "HTTP/1.1 201 Created" ]
+	! grep -q 'Too many open files' server.log || false
+}
+
 @test "sources: an IPv4 address is one, an IPv6 address counts by its /64, a mapped one as IPv4; the count table holds; a domain's site" {
 	run -0 "$SMIMP_BUILD/t/sourcetool" name 192.0.2.7 2001:db8:1:2:aaaa:bbbb:cccc:dddd \
 		2001:db8:1:2::1 2001:db8:1:3::1 ::ffff:10.1.2.3
