@@ -579,6 +579,17 @@ to_worker(struct exchange *x)
 
 /* ---- the request's life ---- */
 
+/*
+ * A daemon, and how many connections it has (for a reload's old one),
+ * and whether a reload has replaced it.
+ */
+struct http_service {
+	struct server *srv;
+	struct MHD_Daemon *d;
+	unsigned int conns;		/* atomic */
+	int retired;			/* atomic */
+};
+
 static enum MHD_Result
 queue_reply(struct exchange *x)
 {
@@ -588,6 +599,14 @@ queue_reply(struct exchange *x)
 	x->phase = PH_DONE;
 	if (x->resp == NULL)
 		return MHD_NO;
+	/*
+	 * A connection of a service that a reload replaced closes after
+	 * its answer (the client connects anew, to the new service): a
+	 * client that keeps its connections alive must not keep the old
+	 * services, and with them every later reload, waiting.
+	 */
+	if (__atomic_load_n(&x->service->retired, __ATOMIC_RELAXED))
+		reply_header(x, MHD_HTTP_HEADER_CONNECTION, "close");
 	/* Whatever made it, a 503 says when to try again. */
 	if (x->status == 503 && MHD_get_response_header(x->resp,
 	    "Retry-After") == NULL) {
@@ -754,7 +773,8 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 
 	if (x == NULL)
 		return NULL;
-	x->srv = cls;
+	x->service = cls;
+	x->srv = x->service->srv;
 	x->c = c;
 	x->spool_fd = -1;
 	x->started = time_mono();
@@ -773,7 +793,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **state,
     enum MHD_RequestTerminationCode toe)
 {
 	struct exchange *x = *state;
-	struct server *srv = cls;
+	struct server *srv = ((struct http_service *)cls)->srv;
 
 	(void)toe;
 	*state = NULL;
@@ -953,13 +973,6 @@ pem_free(char *cert, char *key)
 	}
 }
 
-/* A daemon, and how many connections it has (for a reload's old one). */
-struct http_service {
-	struct server *srv;
-	struct MHD_Daemon *d;
-	unsigned int conns;		/* atomic */
-};
-
 static void
 on_connection(void *cls, struct MHD_Connection *c, void **ctx,
     enum MHD_ConnectionNotificationCode code)
@@ -1055,8 +1068,8 @@ service_start(struct server *srv, int fd, char *cert, char *key)
 		    MHD_OPTION_CONNECTION_TIMEOUT, srv->cfg.timeout,
 		    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		    (size_t)HTTP_CONN_MEMORY,
-		    MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		    MHD_OPTION_URI_LOG_CALLBACK, on_uri, hs,
+		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, hs,
 		    MHD_OPTION_NOTIFY_CONNECTION, on_connection, hs,
 		    cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
 		    cert, MHD_OPTION_HTTPS_MEM_KEY, key,
@@ -1171,6 +1184,7 @@ http_restart(struct server *srv, struct smimp_err *err)
 		if (old != MHD_INVALID_SOCKET)
 			(void)close(old);
 	}
+	__atomic_store_n(&srv->http->retired, 1, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&service_mu);
 	srv->retiring[srv->nretiring++] = srv->http;
 	srv->http = hs;

@@ -109,8 +109,11 @@ struct route {
 extern const struct route routes[];
 extern const size_t nroutes;
 
+struct http_service;
+
 struct exchange {
 	struct server *srv;
+	struct http_service *service;	/* whose connection it is */
 	struct MHD_Connection *c;
 	const struct route *route;
 	char method[8];

@@ -140,10 +140,11 @@ c = http.client.HTTPSConnection("localhost", int(sys.argv[1]), context=ctx)
 answers, ends = [], set()
 for _ in range(2):
     c.request("GET", "/smimp/version")
+    # Before the answer: the one after the reload closes it.
+    ends.add(c.sock.getsockname())
     r = c.getresponse()
     r.read()
     answers.append(str(r.status))
-    ends.add(c.sock.getsockname())
     open("asked", "a").write("x")
     time.sleep(2)
 print(" ".join(answers), len(ends), "connection")
@@ -164,6 +165,56 @@ PY
 	# Its last connection gone, the old service stops.
 	wait_for smimpd.log 'reload: an earlier HTTP service is done'
 	kill -0 "$pid"
+}
+
+@test "connections kept alive across reloads close after their next answer, and cannot hold the old services against later reloads" {
+	conf 'log-level debug'
+	serve
+	# A client (no key needed) that keeps connections alive: a new one
+	# every half second, each asking again every half second.
+	python3 - "$PORT" <<'PY' >kept &
+import os, socket, ssl, sys, time
+ctx = ssl.create_default_context(cafile="cert.pem")
+def ask(s):
+    s.sendall(b"GET /smimp/version HTTP/1.1\r\nHost: x\r\n\r\n")
+    got = b""
+    while b"software" not in got:
+        d = s.recv(4096)
+        if not d:
+            raise OSError("closed")
+        got += d
+    return got
+conns, closed, told = [], 0, 0
+while not os.path.exists("stop"):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))),
+                        server_hostname="localhost")
+    conns.append(s)
+    for s in list(conns):
+        try:
+            told += b"\r\nConnection: close\r\n" in ask(s)
+        except OSError:
+            conns.remove(s)
+            closed += 1
+    time.sleep(0.5)
+print("closed" if closed > 0 and told > 0 else "kept")
+PY
+	py=$!
+	# Ten reloads: each has connections of the client on the service it
+	# replaces.
+	for i in $(seq 10); do
+		sleep 1
+		kill -HUP "$(cat pid)"
+		for _ in $(seq 100); do
+			[ "$(grep -c 'reload: configuration applied' smimpd.log)" -ge "$i" ] && break
+			sleep 0.1
+		done
+	done
+	touch stop
+	wait "$py"
+	[ "$(cat kept)" = closed ]
+	! grep -q 'still have connections' smimpd.log || false
+	[ "$(grep -c 'reload: configuration applied$' smimpd.log)" -eq 10 ]
+	[ "$(get /smimp/version)" = 200 ]
 }
 
 @test "a configuration with faults on SIGHUP is refused whole; the running one stays" {
