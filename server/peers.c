@@ -35,16 +35,6 @@ static struct cache_entry cache[CACHE_SLOTS];
 static size_t cache_bytes;	/* the values' lengths, under cache_mu */
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
 
-/* Domains whose key could not be fetched lately (key_failed). */
-#define NOKEY_SLOTS	64
-struct nokey {
-	char domain[ADDRESS_DOMAIN_MAX + 1];
-	struct smimp_err err;
-	int64_t until;
-};
-static struct nokey nokeys[NOKEY_SLOTS];	/* under cache_mu */
-static size_t nokey_next;
-
 /* Empty e (under cache_mu). */
 static void
 cache_drop(struct cache_entry *e)
@@ -82,7 +72,6 @@ peers_forget(void)
 	pthread_mutex_lock(&cache_mu);
 	for (i = 0; i < CACHE_SLOTS; i++)
 		cache_drop(&cache[i]);
-	memset(nokeys, 0, sizeof(nokeys));
 	pthread_mutex_unlock(&cache_mu);
 }
 
@@ -283,55 +272,6 @@ fetch_key_on(struct remote *r, const char *domain, char *base, size_t cap,
 	return 0;
 }
 
-/*
- * A domain whose key could not be fetched (no smimp service, a server
- * that does not answer) is not asked again for each request that names
- * it: anyone may name any domain, and without this each junk request
- * would cost a discovery there.  Remembered as long as the relay
- * remembers a failed discovery (REMOTE_NEGATIVE_SECS, or less with a
- * shorter retry-base), with its error, in a ring of its own: failures,
- * which anyone can cause for any number of made-up domains, never push
- * what verified out of the cache.
- */
-static void
-key_failed(const struct server *srv, const char *domain,
-    const struct smimp_err *err)
-{
-	unsigned int secs = LIVE(srv->cfg.retry_base);
-	struct nokey *n;
-
-	if (strlen(domain) >= sizeof(nokeys[0].domain))
-		return;
-	if (secs > REMOTE_NEGATIVE_SECS)
-		secs = REMOTE_NEGATIVE_SECS;
-	pthread_mutex_lock(&cache_mu);
-	n = &nokeys[nokey_next];
-	nokey_next = (nokey_next + 1) % NOKEY_SLOTS;
-	memcpy(n->domain, domain, strlen(domain) + 1);
-	n->err = *err;
-	n->until = time_now() + (secs > 0 ? secs : 1);
-	pthread_mutex_unlock(&cache_mu);
-}
-
-/* Did domain's key fail to come lately?  -1 with that error, or 0. */
-static int
-key_failed_lately(const char *domain, struct smimp_err *err)
-{
-	int64_t now = time_now();
-	int found = 0;
-	size_t i;
-
-	pthread_mutex_lock(&cache_mu);
-	for (i = 0; i < NOKEY_SLOTS && !found; i++)
-		if (nokeys[i].until > now &&
-		    strcmp(nokeys[i].domain, domain) == 0) {
-			*err = nokeys[i].err;
-			found = 1;
-		}
-	pthread_mutex_unlock(&cache_mu);
-	return found ? -1 : 0;
-}
-
 static int
 fetch_key(struct server *srv, const char *domain, char *base, size_t cap,
     unsigned char key[32], struct smimp_err *err)
@@ -339,14 +279,11 @@ fetch_key(struct server *srv, const char *domain, char *base, size_t cap,
 	struct remote *r;
 	int ret, slot;
 
-	/* Over the caps on fetches: this server's state, not domain's. */
 	r = fetch_remote(srv, domain, &slot, err);
 	if (r == NULL)
 		return -1;
 	ret = fetch_key_on(r, domain, base, cap, key, err);
 	fetch_done(r, slot);
-	if (ret != 0)
-		key_failed(srv, domain, err);
 	return ret;
 }
 
@@ -378,8 +315,6 @@ peer_key(struct server *srv, const char *domain, char *base, size_t cap,
 {
 	if (key_cached(domain, base, cap, key))
 		return 0;
-	if (key_failed_lately(domain, err) != 0)
-		return -1;
 	return fetch_key(srv, domain, base, cap, key, err);
 }
 

@@ -430,34 +430,6 @@ lying_peer() {
 	[ "$(grep -c '^GET /smimp/v1/meta$' requests.log)" -eq 2 ]
 }
 
-@test "requests in the name of a domain without smimp service get it asked once, not once a request" {
-	make_cert
-	mkid bob bob@example.net
-	mkid mallory mallory@example.org
-	echo 404 >discovery
-	bad discovery "$BATS_TEST_TMPDIR/discovery"
-	"$SMIMP_BUILD/t/peertool" server-key junk.key >/dev/null
-	echo x >m.age
-	smimpd --data net --domain example.net adduser bob@example.net bob.pub
-	printf 'resolve example.org=127.0.0.1:%s\nallow-http example.org\n' "$PORT" >net.conf
-	start_smimpd net example.net net.conf
-	# A server's delivery and a user's lookup, each in that domain's
-	# name, five times over: anyone may send them, without any key.
-	for i in $(seq 5); do
-		mapfile -t h < <("$SMIMP_BUILD/t/signreq" --server junk.key example.org POST example.net \
-			/smimp/v1/deliver m.age)
-		run -0 curl -s --cacert cert.pem -w ' %{http_code}' "${h[@]/#/-H}" --data-binary @m.age \
-			"https://127.0.0.1:$SPORT/smimp/v1/deliver"
-		[ "${output//$'\n'/}" = '{"error":"unknown sender domain"} 403' ]
-		run -0 signed_get mallory.key example.net \
-			"https://127.0.0.1:$SPORT/smimp/v1/users/bob@example.net/log" -w ' %{http_code}'
-		[ "${output//$'\n'/}" = '{"error":"unknown signer"} 401' ]
-	done
-	# The first asked, the others answered from what it said.
-	[ "$(grep -c '^GET /.well-known/smimp.txt$' requests.log)" -eq 1 ]
-	[ "$(grep -c 'example.org: no smimp service (HTTP 404)' net.log)" -ge 1 ]
-}
-
 @test "the relay retries 408, 429 and 5xx but 507, bounces other 4xx at once, and quotes the peer's words escaped" {
 	make_cert
 	mkid alice alice@example.org
