@@ -29,6 +29,9 @@ dot_line(struct sbuf *sb, size_t *scanned, int at_end)
 	size_t n;
 
 	for (;;) {
+		/* Nothing left (an empty buffer has no memory to look at). */
+		if (*scanned >= sb->len)
+			return 0;
 		p = sb->buf + *scanned;
 		nl = memchr(p, '\n', sb->len - *scanned);
 		if (nl == NULL && !at_end)
