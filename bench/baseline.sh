@@ -57,6 +57,9 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 prepare() {
 	local d=$W/$1 i u
 	mkdir -p "$d/local" "$d/remote" "$d/queued"
+	# What the side's commands pin stays with the side: never in the
+	# user's own trust store, which the other side's version may not read.
+	export SMIMP_HOME=$d/home
 	for u in alice@example.org bob@example.org carol@example.net; do
 		PATH="$2:$PATH" smimp-keygen -u "$u" -o "$d/${u%@*}" \
 			--no-passphrase >/dev/null 2>&1
@@ -109,6 +112,7 @@ drain() {
 # second).
 round() {
 	local d=$W/$1 bin=$2 org net s r o n
+	export SMIMP_HOME=$d/home
 	rm -rf "$d/org" "$d/net" "$d"/*.log
 	org=$(port); net=$(port)
 	export SMIMP_RESOLVE="example.org=127.0.0.1:$org,example.net=127.0.0.1:$net"
