@@ -862,6 +862,19 @@ file_lock_wait(int fd, const char *path, const char *what,
 	}
 }
 
+int
+file_lock_open(const char *path, const char *what, struct smimp_err *err)
+{
+	int fd = file_open(path, O_RDWR, FILE_CREATE | FILE_NOFOLLOW |
+	    FILE_OWNED, err);
+
+	if (fd >= 0 && file_lock_wait(fd, path, what, err) != 0) {
+		(void)close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 /* flock(fd) without waiting: 1 taken, 0 held elsewhere (fd closed), -1. */
 static int
 flock_try(int *fd, const char *path, struct smimp_err *err)

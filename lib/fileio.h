@@ -159,6 +159,12 @@ int file_copy_new(const char *from, const char *path, struct smimp_err *err);
  */
 int file_lock_wait(int fd, const char *path, const char *what,
     struct smimp_err *err);
+/*
+ * Open the lock file path (made if need be, the user's, never through a
+ * symbolic link) and take its lock as file_lock_wait does: the fd to
+ * close when done (which releases it), or -1.
+ */
+int file_lock_open(const char *path, const char *what, struct smimp_err *err);
 
 /* mkdir -p with the given mode for the directories it creates. */
 int mkdir_p(const char *path, mode_t mode, struct smimp_err *err);

@@ -108,12 +108,8 @@ take_lock(struct prekey_store *ps, struct smimp_err *err)
 	if ((size_t)snprintf(ps->lock_path, sizeof(ps->lock_path), "%s.lock",
 	    ps->path) >= sizeof(ps->lock_path))
 		return smimp_err_set(err, SMIMP_EXIT_FAIL, "path too long");
-	ps->lock_fd = file_open(ps->lock_path, O_RDWR, FILE_CREATE |
-	    FILE_NOFOLLOW | FILE_OWNED, err);
-	if (ps->lock_fd < 0)
-		return -1;
-	return file_lock_wait(ps->lock_fd, ps->lock_path, "the prekey store",
-	    err);
+	ps->lock_fd = file_lock_open(ps->lock_path, "the prekey store", err);
+	return ps->lock_fd < 0 ? -1 : 0;
 }
 
 static int

@@ -3,7 +3,6 @@
  * read it back (see publish.h).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -364,16 +363,8 @@ policy_lock(const char *home, int *fd, struct smimp_err *err)
 		    "SMIMP_HOME is too long");
 	if (mkdir_p(home, 0700, err) != 0)
 		return -1;
-	*fd = file_open(path, O_RDWR, FILE_CREATE | FILE_NOFOLLOW |
-	    FILE_OWNED, err);
-	if (*fd < 0)
-		return -1;
-	if (file_lock_wait(*fd, path, "the policy", err) != 0) {
-		close(*fd);
-		*fd = -1;
-		return -1;
-	}
-	return 0;
+	*fd = file_lock_open(path, "the policy", err);
+	return *fd < 0 ? -1 : 0;
 }
 
 /* publish_policy, the lock held. */

@@ -653,12 +653,9 @@ trust_update(const char *home, trust_change_fn change, const void *arg,
 	    sizeof(lock))
 		return smimp_err_set(err, SMIMP_EXIT_FAIL,
 		    "SMIMP_HOME is too long");
-	fd = file_open(lock, O_RDWR, FILE_CREATE | FILE_NOFOLLOW | FILE_OWNED,
-	    err);
+	fd = file_lock_open(lock, "the trust store", err);
 	if (fd < 0)
 		return -1;
-	if (file_lock_wait(fd, lock, "the trust store", err) != 0)
-		goto out;
 	if (trust_load(&ts, home, err) != 0 || change(&ts, arg, err) != 0)
 		goto out;
 	if (store_serialize(&ts, &sb) != 0) {
