@@ -320,6 +320,18 @@ time_mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+void
+time_after_ms(clockid_t clock, int64_t ms, struct timespec *at)
+{
+	(void)clock_gettime(clock, at);
+	at->tv_sec += (time_t)(ms / 1000);
+	at->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (at->tv_nsec >= 1000000000L) {
+		at->tv_sec++;
+		at->tv_nsec -= 1000000000L;
+	}
+}
+
 int
 kv_next(const char *buf, size_t len, size_t *pos, size_t max_line,
     struct kv_line *kv)

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define TIME_STRLEN 21	/* 2026-11-24T22:00:00Z plus NUL */
 
@@ -52,6 +53,8 @@ int64_t time_now(void);
 int64_t time_mono(void);
 /* The same clock in microseconds: for durations (metrics). */
 int64_t time_mono_us(void);
+/* ms milliseconds from now on clock, as pthread_cond_timedwait takes it. */
+void time_after_ms(clockid_t clock, int64_t ms, struct timespec *at);
 
 /*
  * Split "name: value\n" at *pos in buf[0..len): strict (one space after

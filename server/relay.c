@@ -317,12 +317,7 @@ idle_wait(struct server *srv, unsigned long wakes)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += RELAY_IDLE_MS * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	time_after_ms(CLOCK_REALTIME, RELAY_IDLE_MS, &ts);
 	pthread_mutex_lock(&srv->relay_mu);
 	if (!srv->relay_stop && srv->relay_wakes == wakes)
 		(void)pthread_cond_timedwait(&srv->relay_cv, &srv->relay_mu,

@@ -70,15 +70,8 @@ renew_all(struct server *srv, unsigned int workers)
 static void
 next_renewal(const struct server *srv, struct timespec *at)
 {
-	int64_t ms = (int64_t)LIVE(srv->cfg.relay_lease) * 1000 / 3;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, at);
-	at->tv_sec += (time_t)(ms / 1000);
-	at->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (at->tv_nsec >= 1000000000L) {
-		at->tv_sec++;
-		at->tv_nsec -= 1000000000L;
-	}
+	time_after_ms(CLOCK_MONOTONIC,
+	    (int64_t)LIVE(srv->cfg.relay_lease) * 1000 / 3, at);
 }
 
 static void *
