@@ -605,16 +605,15 @@ twice_in_batch(const struct item *items, size_t n)
 
 /*
  * rate-domain counts deliveries, not requests: the request's own token
- * (auth.c) paid for its first item, each further one takes another.
- * One past the allowance gets 429 with the wait, and is not checked.
+ * (auth.c) paid for its first item, each further one takes another of
+ * the bucket of site (the signer's).  One past the allowance gets 429
+ * with the wait, and is not checked.
  */
 static int
-over_rate(struct exchange *x, struct item *it)
+over_rate(struct exchange *x, const char *site, struct item *it)
 {
-	char site[ADDRESS_DOMAIN_MAX + 1];
 	unsigned int wait;
 
-	site_of(x->signer, site);
 	if ((wait = ratelimit_take(&x->srv->per_domain, site)) == 0)
 		return 0;
 	it->retry = wait;
@@ -629,11 +628,13 @@ over_rate(struct exchange *x, struct item *it)
 static int
 read_batch(struct exchange *x, struct batch_reader *br, struct item *items)
 {
+	char site[ADDRESS_DOMAIN_MAX + 1];
 	struct batch_item extra;
 	uint64_t len;
 	size_t n = 0;
 	int r, io = 0, down = 0;
 
+	site_of(x->signer, site);
 	if (x->in_memory ? batch_reader_start_mem(br, x->small.buf,
 	    x->small.len) != 0 : lseek(x->spool_fd, 0, SEEK_SET) != 0 ||
 	    batch_reader_start(br, x->spool_fd) != 0)
@@ -653,7 +654,7 @@ read_batch(struct exchange *x, struct batch_reader *br, struct item *items)
 		if (twice_in_batch(items, n - 1))
 			(void)fail(&items[n - 1], 400, "the message twice in one "
 			    "batch");
-		else if (n > 1 && over_rate(x, &items[n - 1]))
+		else if (n > 1 && over_rate(x, site, &items[n - 1]))
 			;	/* 429, before its stamp costs a verification */
 		else if (check_item(x, &items[n - 1], down) == 503 &&
 		    items[n - 1].why == sender_unreachable)

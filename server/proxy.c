@@ -253,7 +253,8 @@ accept_main(void *arg)
 		if (p[1].revents != 0)
 			break;
 		serve_pending(srv, p + 2, np - 2);
-		if (p[0].revents != 0 && slot != NULL && slot->fd < 0)
+		/* Listened to only with a slot free (which stays free). */
+		if (p[0].revents != 0)
 			take_one(srv, slot);
 	}
 	for (i = 0; i < PROXY_PENDING_MAX; i++)
