@@ -26,6 +26,17 @@ up() {
 	start net example.net "$NET"
 }
 
+# with_carol: both servers up, and carol@example.org too, she and alice
+# trusting each other; carol_fetch: her mail, into carolmail.
+with_carol() {
+	up
+	mkid carol carol@example.org
+	smimpd --data org --domain example.org adduser carol@example.org carol.pub
+	trust_as "$ALICEHOME" carol.pub trusted
+	trust_as "$BATS_TEST_TMPDIR/carolhome" alice.pub trusted
+}
+carol_fetch() { SMIMP_HOME="$BATS_TEST_TMPDIR/carolhome" smimp-fetch -i carol.key -d carolmail -q; }
+
 # queued N: the outbox holds N messages waiting.
 queued() {
 	[ "$(find "$OUTBOX" -maxdepth 1 -type f -name '[0-9]*' ! -name '*.tmp.*' | wc -l)" -eq "$1" ]
@@ -504,11 +515,7 @@ MSG
 # ---- smimp-sendmail against the servers ----
 
 @test "smimp-sendmail -t: each recipient gets it once with its subject; a blind copy's recipient is in no one else's message" {
-	up
-	mkid carol carol@example.org
-	smimpd --data org --domain example.org adduser carol@example.org carol.pub
-	trust_as "$ALICEHOME" carol.pub trusted
-	trust_as "$BATS_TEST_TMPDIR/carolhome" alice.pub trusted
+	with_carol
 	printf 'From: Cron Daemon <root@example.org>\nTo: Bob <bob@example.net>\nBcc: carol@example.org\nSubject: =?utf-8?q?backup_=E2=9C=93?=\n\nall good\n' >m
 	run -0 --separate-stderr smimp-sendmail -t -FCronDaemon -oem -odi -i <m
 	[ -z "$output$stderr" ]
@@ -518,7 +525,7 @@ MSG
 	grep -qx 'to: bob@example.net .*' <<<"$output"
 	! grep -q carol <<<"$output" || false
 	# carol's own copy shows bob, and her as cc; nobody else got it.
-	SMIMP_HOME="$BATS_TEST_TMPDIR/carolhome" smimp-fetch -i carol.key -d carolmail -q
+	carol_fetch
 	[ "$(ls carolmail/new | wc -l)" -eq 1 ]
 	run -0 --separate-stderr bash -c 'SMIMP_HOME="$BATS_TEST_TMPDIR/carolhome" smimp-open -i carol.key --headers carolmail/new/*'
 	grep -qx 'cc: carol@example.org .*' <<<"$output"
@@ -527,11 +534,7 @@ MSG
 }
 
 @test "smimp-sendmail: a message with Cc but no To goes, its Cc recipients in the envelope's to (which must name one), with -t and without" {
-	up
-	mkid carol carol@example.org
-	smimpd --data org --domain example.org adduser carol@example.org carol.pub
-	trust_as "$ALICEHOME" carol.pub trusted
-	trust_as "$BATS_TEST_TMPDIR/carolhome" alice.pub trusted
+	with_carol
 	printf 'Cc: Bob <bob@example.net>\nBcc: carol@example.org\nSubject: cc only\n\nnobody in To\n' >m
 	run -0 --separate-stderr smimp-sendmail -t <m
 	[ -z "$output$stderr" ]
@@ -549,18 +552,14 @@ MSG
 	[ "$(grep -c '^to: bob@example.net ' <<<"$output")" = 2 ]
 	! grep -q '^cc: ' <<<"$output" || false
 	# carol's blind copy shows bob in to, and her in cc.
-	SMIMP_HOME="$BATS_TEST_TMPDIR/carolhome" smimp-fetch -i carol.key -d carolmail -q
+	carol_fetch
 	run -0 --separate-stderr bash -c 'SMIMP_HOME="$BATS_TEST_TMPDIR/carolhome" smimp-open -q -i carol.key --headers carolmail/new/*'
 	grep -qx 'to: bob@example.net .*' <<<"$output"
 	grep -qx 'cc: carol@example.org .*' <<<"$output"
 }
 
 @test "smimp-sendmail without -t: a recipient given that no To, Cc or Bcc names is a blind copy, as mutt, mailx and git send-email pass a Bcc" {
-	up
-	mkid carol carol@example.org
-	smimpd --data org --domain example.org adduser carol@example.org carol.pub
-	trust_as "$ALICEHOME" carol.pub trusted
-	trust_as "$BATS_TEST_TMPDIR/carolhome" alice.pub trusted
+	with_carol
 	# What mutt hands sendmail for To: bob, Bcc: carol: no Bcc field,
 	# both as arguments.
 	printf 'From: alice@example.org\nTo: Bob <bob@example.net>\nSubject: minutes\n\nfrom mutt\n' >m
@@ -571,7 +570,7 @@ MSG
 	grep -qx 'to: bob@example.net .*' <<<"$output"
 	! grep -q carol <<<"$output" || false
 	# carol's own copy shows bob, and her as cc.
-	SMIMP_HOME="$BATS_TEST_TMPDIR/carolhome" smimp-fetch -i carol.key -d carolmail -q
+	carol_fetch
 	[ "$(ls carolmail/new | wc -l)" -eq 1 ]
 	run -0 --separate-stderr bash -c 'SMIMP_HOME="$BATS_TEST_TMPDIR/carolhome" smimp-open -q -i carol.key --headers carolmail/new/*'
 	grep -qx 'to: bob@example.net .*' <<<"$output"
